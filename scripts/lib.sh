@@ -1,0 +1,53 @@
+# Shared shell helpers for the project's scripts: starting and stopping Ganache on loopback.
+# Source it; it defines functions only.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+GANACHE_BIN="$ROOT/node_modules/.bin/ganache"
+TRUFFLE_BIN="$ROOT/node_modules/.bin/truffle"
+MEDLEDGER_CHAIN_ID="${MEDLEDGER_CHAIN_ID:-1337}"
+
+die() { echo "error: $*" >&2; exit 1; }
+
+need_node_modules() {
+  [ -x "$GANACHE_BIN" ] && [ -x "$TRUFFLE_BIN" ] || die "node_modules is missing: run 'npm ci' first (make deps)"
+}
+
+# free_port: print a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# rpc_ready PORT: true once a JSON-RPC node answers eth_chainId on 127.0.0.1:PORT.
+rpc_ready() {
+  node -e '
+    const port = process.argv[1];
+    fetch(`http://127.0.0.1:${port}`, {method: "POST", headers: {"content-type": "application/json"},
+      body: JSON.stringify({jsonrpc: "2.0", id: 1, method: "eth_chainId", params: []})})
+      .then(r => r.json()).then(j => process.exit(j.result ? 0 : 1)).catch(() => process.exit(1));
+  ' "$1"
+}
+
+# start_ganache PORT LOGFILE [DBPATH]: Ganache with the deterministic dev accounts and the fixed
+# chain id, in the background; sets GANACHE_PID and waits until it answers (30 s at most).
+start_ganache() {
+  local port="$1" log="$2" db="${3:-}"
+  local args=(--wallet.deterministic --wallet.totalAccounts 20 --wallet.defaultBalance 10000
+    --chain.chainId "$MEDLEDGER_CHAIN_ID" --chain.hardfork shanghai
+    --server.host 127.0.0.1 --server.port "$port" --logging.quiet)
+  if [ -n "$db" ]; then mkdir -p "$db"; args+=(--database.dbPath "$db"); fi
+  "$GANACHE_BIN" "${args[@]}" >"$log" 2>&1 &
+  GANACHE_PID=$!
+  for _ in $(seq 1 150); do
+    if rpc_ready "$port"; then return 0; fi
+    kill -0 "$GANACHE_PID" 2>/dev/null || { cat "$log" >&2; die "ganache exited while starting (log above)"; }
+    sleep 0.2
+  done
+  die "ganache did not answer on 127.0.0.1:$port within 30 s (log: $log)"
+}
+
+stop_pid() {
+  local pid="${1:-}"
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
