@@ -32,7 +32,7 @@ rpc_ready() {
 start_ganache() {
   local port="$1" log="$2" db="${3:-}"
   local args=(--wallet.deterministic --wallet.totalAccounts 20 --wallet.defaultBalance 10000
-    --chain.chainId "$MEDLEDGER_CHAIN_ID" --chain.hardfork shanghai
+    --chain.chainId "$MEDLEDGER_CHAIN_ID" --chain.networkId "$MEDLEDGER_CHAIN_ID" --chain.hardfork shanghai
     --server.host 127.0.0.1 --server.port "$port" --logging.quiet)
   if [ -n "$db" ]; then mkdir -p "$db"; args+=(--database.dbPath "$db"); fi
   "$GANACHE_BIN" "${args[@]}" >"$log" 2>&1 &
