@@ -27,7 +27,8 @@ module.exports = {
     external: {
       provider: externalProvider,
       network_id: process.env.MEDLEDGER_CHAIN_ID ? Number(process.env.MEDLEDGER_CHAIN_ID) : "*",
-      confirmations: Number(process.env.MEDLEDGER_CONFIRMATIONS || 1),
+      // QBFT finalises every block; on a proof-of-stake testnet set MEDLEDGER_CONFIRMATIONS=2 or more.
+      confirmations: Number(process.env.MEDLEDGER_CONFIRMATIONS || 0),
       timeoutBlocks: 200,
       skipDryRun: true,
     },

@@ -12,8 +12,14 @@ const ROOT = path.join(__dirname, "..");
 const ARTIFACT = path.join(ROOT, "build", "contracts", "MedLedger.json");
 const COMMITTED = path.join(ROOT, "protocol", "abi", "MedLedger.json");
 
+// Truffle decorates artifacts it has migrated with legacy keys that solc 0.8 never emits
+// (`constant`, `payable`) and truffle-contract adds `signature`: leave them out, so the same
+// sources always give the same bytes.
+const TRUFFLE_KEYS = new Set(["constant", "payable", "signature"]);
+
 function canonicalAbi(abi) {
-  return JSON.stringify(abi, null, 2) + "\n";
+  const plain = abi.map((entry) => Object.fromEntries(Object.entries(entry).filter(([k]) => !TRUFFLE_KEYS.has(k))));
+  return JSON.stringify(plain, null, 2) + "\n";
 }
 
 function abiHash(abi) {
@@ -50,7 +56,7 @@ function main(command) {
   }
 }
 
-module.exports = { canonicalAbi, abiHash };
+module.exports = { canonicalAbi, abiHash, compiledAbi };
 
 if (require.main === module) {
   try {
