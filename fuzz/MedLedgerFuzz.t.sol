@@ -1,0 +1,695 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Test} from "forge-std/Test.sol";
+import {MedLedger} from "../contracts/MedLedger.sol";
+
+/// @notice Property-based tests of MedLedger's rules, one feature at a time: grants (category
+/// masks, expiries around block.timestamp, the write flag, each kind of grantee), canRead and
+/// canWrite, categories 0..255, erasure, emergency windows, and the insurance arithmetic checked
+/// against an independent model written here.
+contract MedLedgerFuzzTest is Test {
+    MedLedger internal m;
+
+    address internal admin = makeAddr("admin");
+    address internal escrow = makeAddr("escrow");
+    address internal patient = makeAddr("patient");
+    address internal patient2 = makeAddr("patient2");
+    address internal prac = makeAddr("practitioner");
+    address internal prac2 = makeAddr("practitioner2");
+    address internal pendingPrac = makeAddr("pendingPractitioner");
+    address internal ins = makeAddr("insurer");
+    address internal stranger = makeAddr("stranger");
+
+    uint256 internal constant T0 = 1_700_000_000;
+    uint256 internal constant ALL = type(uint256).max;
+
+    uint256 internal nonce;
+
+    function setUp() public {
+        vm.warp(T0);
+        m = new MedLedger(admin, escrow);
+        vm.prank(patient);
+        m.registerPatient(keccak256("patient key"));
+        vm.prank(patient2);
+        m.registerPatient(keccak256("patient2 key"));
+        _professional(prac, true, true);
+        _professional(prac2, true, true);
+        _professional(pendingPrac, true, false);
+        _professional(ins, false, true);
+    }
+
+    // ------------------------------------------------------------ helpers
+
+    function _professional(address who, bool practitioner, bool verify) internal {
+        vm.prank(who);
+        if (practitioner) m.applyAsPractitioner(keccak256(abi.encode(who, "key")), keccak256(abi.encode(who)));
+        else m.applyAsInsurer(keccak256(abi.encode(who, "key")), keccak256(abi.encode(who)));
+        if (verify) {
+            vm.prank(admin);
+            m.verifyAccount(who);
+        }
+    }
+
+    function _id() internal returns (bytes32) {
+        return keccak256(abi.encode("id", ++nonce));
+    }
+
+    function _add(address by, address forPatient, uint8 category) internal returns (bytes32 id) {
+        id = _id();
+        vm.prank(by);
+        m.addRecord(id, forPatient, keccak256(abi.encode("ciphertext", id)), category, bytes32(0));
+    }
+
+    function _grant(address from, address to, uint256 categories, bool write, uint256 expiry) internal {
+        vm.prank(from);
+        m.grant(to, categories, write, uint64(expiry));
+    }
+
+    function _covers(uint256 mask, uint8 category) internal pure returns (bool) {
+        return (mask >> category) & 1 == 1;
+    }
+
+    function _inList(address[] memory list, address who) internal pure returns (bool) {
+        for (uint256 i; i < list.length; ++i) {
+            if (list[i] == who) return true;
+        }
+        return false;
+    }
+
+    // ------------------------------------------------------------ grants, canRead, canWrite
+
+    struct GrantCase {
+        address grantee;
+        uint256 categories;
+        bool allowWrite;
+        uint256 expiry;
+        uint8 recordCategory;
+        uint8 writeCategory;
+        bytes32 id;
+        bool granted;
+    }
+
+    /// Any grant to any kind of account, any expiry around now, any category mask, then any record
+    /// category at any later time: grant() accepts exactly the valid grants, and canRead, canWrite,
+    /// addRecord and activeGrants agree with the rule written out here.
+    function testFuzz_grantThenReadWrite(
+        uint256 categories,
+        bool allowWrite,
+        uint256 expirySeed,
+        uint8 recordCategory,
+        uint8 writeCategory,
+        uint256 elapsed,
+        uint8 granteeSel
+    ) public {
+        if (categories % 8 == 0) categories = 0; // exercise the empty mask now and then
+        GrantCase memory c = GrantCase({
+            grantee: [prac, ins, pendingPrac, stranger, patient2][granteeSel % 5],
+            categories: categories,
+            allowWrite: allowWrite,
+            expiry: bound(expirySeed, T0 - 10 days, T0 + 400 days),
+            recordCategory: recordCategory,
+            writeCategory: writeCategory,
+            id: bytes32(0),
+            granted: false
+        });
+        c.id = _add(patient, patient, recordCategory);
+        _grantCase(c);
+        vm.warp(T0 + bound(elapsed, 0, 500 days));
+        _checkGrantCase(c);
+    }
+
+    function _grantCase(GrantCase memory c) internal {
+        bool validGrantee = c.grantee == prac || c.grantee == pendingPrac || (c.grantee == ins && !c.allowWrite);
+        vm.prank(patient);
+        if (!validGrantee) {
+            vm.expectRevert(abi.encodeWithSelector(MedLedger.InvalidGrantee.selector, c.grantee));
+        } else if (c.categories == 0) {
+            vm.expectRevert(MedLedger.InvalidCategories.selector);
+        } else if (c.expiry <= block.timestamp) {
+            vm.expectRevert(abi.encodeWithSelector(MedLedger.ExpiryInPast.selector, uint64(c.expiry)));
+        }
+        m.grant(c.grantee, c.categories, c.allowWrite, uint64(c.expiry));
+        MedLedger.Grant memory g = m.grantOf(patient, c.grantee);
+        c.granted = validGrantee && c.categories != 0 && c.expiry > T0;
+        assertEq(g.expiry != 0, c.granted, "grant accepted");
+        if (c.granted) {
+            assertEq(g.categories, c.categories);
+            assertEq(g.canWrite, c.allowWrite);
+            assertEq(g.expiry, c.expiry);
+            assertEq(g.grantedAt, T0);
+        }
+    }
+
+    function _checkGrantCase(GrantCase memory c) internal {
+        bool active = c.granted && block.timestamp < c.expiry;
+        bool verified = c.grantee == prac || c.grantee == ins;
+
+        bool expectRead = active && verified && _covers(c.categories, c.recordCategory);
+        assertEq(m.canRead(patient, c.grantee, c.id), expectRead, "canRead");
+        assertTrue(m.canRead(patient, patient, c.id), "the patient reads their own record");
+        assertFalse(m.canRead(patient2, c.grantee, c.id), "record named under the wrong patient");
+        assertFalse(m.canRead(patient, stranger, c.id), "stranger");
+
+        bool expectWrite = active && c.grantee == prac && c.allowWrite && _covers(c.categories, c.writeCategory);
+        assertEq(m.canWrite(patient, c.grantee, c.writeCategory), expectWrite, "canWrite");
+        assertTrue(m.canWrite(patient, patient, c.writeCategory));
+        assertFalse(m.canWrite(stranger, stranger, c.writeCategory), "only registered patients have records");
+
+        bytes32 id2 = _id();
+        vm.prank(c.grantee);
+        if (!expectWrite) {
+            vm.expectRevert(
+                abi.encodeWithSelector(MedLedger.WriteNotPermitted.selector, patient, c.grantee, c.writeCategory)
+            );
+        }
+        m.addRecord(id2, patient, keccak256("c2"), c.writeCategory, c.id);
+        assertEq(m.recordOf(id2).author, expectWrite ? c.grantee : address(0));
+
+        (address[] memory grantees,) = m.activeGrants(patient);
+        assertEq(_inList(grantees, c.grantee), active, "activeGrants");
+    }
+
+    /// A grant on one category bit covers exactly that category, for all 256 categories; a full
+    /// mask covers every one.
+    function testFuzz_singleCategoryBit(uint8 grantCategory, uint8 recordCategory) public {
+        bytes32 id = _add(patient, patient, recordCategory);
+        _grant(patient, prac, uint256(1) << grantCategory, true, T0 + 1 days);
+        _grant(patient, ins, ALL, false, T0 + 1 days);
+        assertEq(m.canRead(patient, prac, id), grantCategory == recordCategory);
+        assertEq(m.canWrite(patient, prac, recordCategory), grantCategory == recordCategory);
+        assertTrue(m.canRead(patient, ins, id));
+        assertEq(m.recordOf(id).category, recordCategory);
+    }
+
+    /// Expiry is exclusive: the grant works at expiry - 1 and not at expiry.
+    function testFuzz_expiryBoundary(uint256 lifetime, uint8 category) public {
+        lifetime = bound(lifetime, 1, 3650 days);
+        bytes32 id = _add(patient, patient, category);
+        _grant(patient, prac, ALL, true, T0 + lifetime);
+        vm.warp(T0 + lifetime - 1);
+        assertTrue(m.canRead(patient, prac, id));
+        assertTrue(m.canWrite(patient, prac, category));
+        vm.warp(T0 + lifetime);
+        assertFalse(m.canRead(patient, prac, id));
+        assertFalse(m.canWrite(patient, prac, category));
+        vm.prank(prac);
+        vm.expectRevert(abi.encodeWithSelector(MedLedger.WriteNotPermitted.selector, patient, prac, category));
+        m.addRecord(_id(), patient, keccak256("c"), category, bytes32(0));
+    }
+
+    /// Revocation and suspension take effect at once; reinstatement restores an unexpired grant.
+    function testFuzz_revokeSuspendReinstate(uint8 category, uint256 elapsed, bool viaRevoke) public {
+        bytes32 id = _add(patient, patient, category);
+        _grant(patient, prac, ALL, true, T0 + 30 days);
+        _grant(patient, ins, ALL, false, T0 + 30 days);
+        vm.warp(T0 + bound(elapsed, 0, 30 days - 1));
+        assertTrue(m.canRead(patient, prac, id));
+        if (viaRevoke) {
+            vm.prank(patient);
+            m.revoke(prac);
+            assertFalse(m.canRead(patient, prac, id));
+            assertFalse(m.canWrite(patient, prac, category));
+            assertEq(m.grantOf(patient, prac).expiry, 0);
+            vm.prank(patient);
+            vm.expectRevert(abi.encodeWithSelector(MedLedger.NoActiveGrant.selector, patient, prac));
+            m.revoke(prac);
+        } else {
+            vm.startPrank(admin);
+            m.suspendAccount(prac, keccak256("reason"));
+            m.suspendAccount(ins, keccak256("reason"));
+            vm.stopPrank();
+            assertFalse(m.canRead(patient, prac, id));
+            assertFalse(m.canRead(patient, ins, id));
+            assertFalse(m.canWrite(patient, prac, category));
+            vm.startPrank(admin);
+            m.reinstateAccount(prac);
+            m.reinstateAccount(ins);
+            vm.stopPrank();
+            assertTrue(m.canRead(patient, prac, id));
+            assertTrue(m.canRead(patient, ins, id));
+            assertTrue(m.canWrite(patient, prac, category));
+        }
+        assertTrue(m.canRead(patient, ins, id) || !viaRevoke);
+    }
+
+    /// Insurers never write, even with a full read grant; practitioners write only with the flag.
+    function testFuzz_onlyWriteGrantsWrite(uint8 category, uint256 mask) public {
+        mask = bound(mask, 1, ALL);
+        _grant(patient, ins, mask, false, T0 + 1 days);
+        _grant(patient, prac, mask, false, T0 + 1 days);
+        assertFalse(m.canWrite(patient, ins, category));
+        assertFalse(m.canWrite(patient, prac, category));
+        vm.prank(patient);
+        vm.expectRevert(abi.encodeWithSelector(MedLedger.InvalidGrantee.selector, ins));
+        m.grant(ins, mask, true, uint64(T0 + 1 days));
+    }
+
+    // ------------------------------------------------------------ erasure
+
+    /// Erase any subset of up to 8 records one by one, then perhaps everything: an erased record is
+    /// unreadable by everyone (patient included) at any later time, stays erased, can be shredded
+    /// once, cannot be superseded; live records stay readable; records added after eraseAll live.
+    function testFuzz_erasure(uint8[8] memory categories, uint8 count, uint8 eraseMask, bool all, uint256 later)
+        public
+    {
+        count = uint8(bound(count, 1, 8));
+        _grant(patient, prac, ALL, true, T0 + 1000 days);
+        _grant(patient, ins, ALL, false, T0 + 1000 days);
+        vm.prank(patient);
+        m.setEmergencyOptIn(true);
+        vm.prank(prac2);
+        m.emergencyAccess(patient, keccak256("er"));
+
+        bytes32[] memory ids = new bytes32[](count);
+        bool[] memory erased = new bool[](count);
+        for (uint256 i; i < count; ++i) {
+            ids[i] = _add(i % 2 == 0 ? patient : prac, patient, categories[i]);
+        }
+        for (uint256 i; i < count; ++i) {
+            if ((eraseMask >> i) & 1 == 1) {
+                vm.prank(prac);
+                vm.expectRevert(abi.encodeWithSelector(MedLedger.NotRecordOwner.selector, ids[i], prac));
+                m.eraseRecord(ids[i]);
+                vm.prank(patient);
+                m.eraseRecord(ids[i]);
+                erased[i] = true;
+            }
+        }
+        if (all) {
+            vm.prank(patient);
+            m.eraseAll();
+            for (uint256 i; i < count; ++i) {
+                erased[i] = true;
+            }
+        }
+        bytes32 fresh = _add(patient, patient, categories[0]);
+
+        vm.warp(T0 + bound(later, 0, 2 hours));
+        // prac and ins by grant, prac2 by its emergency window: every one of them reads live records.
+        address[4] memory readers = [patient, prac, prac2, ins];
+        for (uint256 i; i < count; ++i) {
+            assertEq(m.isErased(ids[i]), erased[i]);
+            for (uint256 r; r < readers.length; ++r) {
+                assertEq(m.canRead(patient, readers[r], ids[i]), !erased[i], "erased iff unreadable");
+            }
+            assertFalse(m.canRead(patient, stranger, ids[i]));
+            if (erased[i]) {
+                vm.prank(patient);
+                vm.expectRevert(abi.encodeWithSelector(MedLedger.RecordAlreadyErased.selector, ids[i]));
+                m.eraseRecord(ids[i]);
+                vm.prank(patient);
+                vm.expectRevert(abi.encodeWithSelector(MedLedger.InvalidSupersedes.selector, ids[i]));
+                m.addRecord(_id(), patient, keccak256("amend"), 0, ids[i]);
+                vm.prank(escrow);
+                m.confirmShredded(ids[i], keccak256("receipt"));
+                vm.prank(escrow);
+                vm.expectRevert(abi.encodeWithSelector(MedLedger.ShredAlreadyConfirmed.selector, ids[i]));
+                m.confirmShredded(ids[i], keccak256("receipt"));
+            } else {
+                vm.prank(escrow);
+                vm.expectRevert(abi.encodeWithSelector(MedLedger.RecordNotErased.selector, ids[i]));
+                m.confirmShredded(ids[i], keccak256("receipt"));
+            }
+            // The id stays taken.
+            vm.prank(patient);
+            vm.expectRevert(abi.encodeWithSelector(MedLedger.RecordExists.selector, ids[i]));
+            m.addRecord(ids[i], patient, keccak256("again"), 0, bytes32(0));
+        }
+        assertFalse(m.isErased(fresh));
+        assertTrue(m.canRead(patient, prac, fresh));
+        assertTrue(m.canRead(patient, patient, fresh));
+        assertEq(m.erasureEpochOf(patient), all ? 1 : 0);
+    }
+
+    // ------------------------------------------------------------ emergency access
+
+    /// Any window length in range: a verified practitioner without a grant reads an opted-in
+    /// patient's records exactly while block.timestamp < opening + window, unless the patient ends
+    /// it or opts out first.
+    function testFuzz_emergencyWindow(uint256 window, uint256 elapsed, uint8 category, uint8 how) public {
+        window = bound(window, 1 hours, 7 days);
+        elapsed = bound(elapsed, 0, 8 days);
+        vm.prank(admin);
+        m.setEmergencyWindow(uint64(window));
+        bytes32 id = _add(patient, patient, category);
+
+        vm.prank(prac);
+        vm.expectRevert(abi.encodeWithSelector(MedLedger.EmergencyNotOptedIn.selector, patient));
+        m.emergencyAccess(patient, keccak256("r"));
+        vm.prank(patient);
+        m.setEmergencyOptIn(true);
+        vm.prank(pendingPrac);
+        vm.expectRevert(abi.encodeWithSelector(MedLedger.NotAVerifiedPractitioner.selector, pendingPrac));
+        m.emergencyAccess(patient, keccak256("r"));
+        vm.prank(ins);
+        vm.expectRevert(abi.encodeWithSelector(MedLedger.NotAVerifiedPractitioner.selector, ins));
+        m.emergencyAccess(patient, keccak256("r"));
+
+        assertFalse(m.canRead(patient, prac, id));
+        vm.prank(prac);
+        m.emergencyAccess(patient, keccak256("r"));
+        assertEq(m.emergencyAccessUntil(patient, prac), T0 + window);
+        assertTrue(m.canRead(patient, prac, id));
+        assertFalse(m.canRead(patient, prac2, id), "the window is per practitioner");
+        assertFalse(m.canWrite(patient, prac, category), "emergency access is read-only");
+
+        uint8 mode = how % 3; // 0: let it run, 1: patient ends it, 2: patient opts out
+        if (mode == 1) {
+            vm.prank(patient);
+            m.endEmergencyAccess(prac);
+            assertEq(m.emergencyAccessUntil(patient, prac), 0);
+        } else if (mode == 2) {
+            vm.prank(patient);
+            m.setEmergencyOptIn(false);
+        }
+        vm.warp(T0 + elapsed);
+        assertEq(m.canRead(patient, prac, id), mode == 0 && elapsed < window);
+
+        if (mode != 2) {
+            vm.prank(patient);
+            if (mode == 1 || elapsed >= window) {
+                vm.expectRevert(abi.encodeWithSelector(MedLedger.NoEmergencyAccess.selector, patient, prac));
+            }
+            m.endEmergencyAccess(prac);
+            assertFalse(m.canRead(patient, prac, id));
+        }
+    }
+
+    /// The admin's window setting accepts exactly 1 hour .. 7 days.
+    function testFuzz_emergencyWindowBounds(uint64 window) public {
+        vm.prank(admin);
+        if (window < 1 hours || window > 7 days) {
+            vm.expectRevert(abi.encodeWithSelector(MedLedger.EmergencyWindowOutOfRange.selector, window));
+        }
+        m.setEmergencyWindow(window);
+        assertEq(m.emergencyWindow(), (window < 1 hours || window > 7 days) ? 24 hours : window);
+    }
+
+    // ------------------------------------------------------------ insurance: independent model
+
+    struct PolicyModel {
+        uint256 covered;
+        uint256 perClaim;
+        uint256 annual;
+        uint256 deductible;
+        uint256 funds;
+        uint256 reserved;
+    }
+
+    struct Usage {
+        uint256 deductibleUsed;
+        uint256 paid;
+    }
+
+    mapping(uint256 year => Usage) internal modelUsage;
+
+    /// The settlement rule as the design states it: covered category, amount within the per-claim
+    /// limit, the deductible borne first, the annual limit not exceeded, the funds available.
+    function _modelAssess(PolicyModel memory p, uint256 year, uint256 amount, uint8 category)
+        internal
+        view
+        returns (MedLedger.PendingReason reason, uint256 deductiblePart, uint256 payout)
+    {
+        if (!_covers(p.covered, category)) return (MedLedger.PendingReason.CategoryNotCovered, 0, 0);
+        if (amount > p.perClaim) return (MedLedger.PendingReason.OverPerClaimLimit, 0, 0);
+        Usage memory u = modelUsage[year];
+        uint256 left = u.deductibleUsed >= p.deductible ? 0 : p.deductible - u.deductibleUsed;
+        deductiblePart = amount <= left ? amount : left;
+        payout = amount - deductiblePart;
+        if (u.paid + payout > p.annual) return (MedLedger.PendingReason.OverAnnualLimit, 0, 0);
+        if (payout + p.reserved > p.funds) return (MedLedger.PendingReason.InsufficientFunds, 0, 0);
+        return (MedLedger.PendingReason.None, deductiblePart, payout);
+    }
+
+    function _publish(PolicyModel memory p) internal {
+        vm.deal(ins, p.funds);
+        vm.prank(ins);
+        m.publishPolicy{value: p.funds}(p.covered, uint128(p.perClaim), uint128(p.annual), uint128(p.deductible));
+    }
+
+    /// A sequence of up to 6 claims by the same practitioner for the same patient, across policy
+    /// years, against any policy: each claim settles or waits exactly as the model says, for the
+    /// payout the model computes, and funds, usage and the practitioner's balance follow.
+    function testFuzz_autoSettlementMatchesModel(
+        uint256 covered,
+        uint256 perClaim,
+        uint256 annual,
+        uint256 deductible,
+        uint256 funds,
+        uint256[6] memory amounts,
+        uint8[6] memory categories,
+        uint256[6] memory gaps
+    ) public {
+        PolicyModel memory p = PolicyModel({
+            covered: bound(covered, 1, ALL),
+            perClaim: bound(perClaim, 1, 50 ether),
+            annual: bound(annual, 1, 120 ether),
+            deductible: bound(deductible, 0, 20 ether),
+            funds: bound(funds, 0, 150 ether),
+            reserved: 0
+        });
+        _publish(p);
+        _grant(patient, prac, 1, false, T0 + 5000 days);
+        _grant(patient, ins, ALL, false, T0 + 5000 days);
+
+        uint256 credited;
+        for (uint256 i; i < 6; ++i) {
+            vm.warp(block.timestamp + bound(gaps[i], 0, 300 days));
+            credited += _claimStep(p, i, bound(amounts[i], 1, 60 ether), categories[i]);
+            assertEq(m.payoutOf(prac), credited, "credited");
+            assertEq(address(m).balance, p.funds + credited, "ether conserved");
+        }
+
+        uint256 before = prac.balance;
+        vm.prank(prac);
+        if (credited == 0) vm.expectRevert(MedLedger.NothingToWithdraw.selector);
+        m.withdrawPayout();
+        assertEq(prac.balance - before, credited);
+        assertEq(m.payoutOf(prac), 0);
+        assertEq(address(m).balance, p.funds);
+    }
+
+    /// One claim of the sequence: submit it and compare the outcome with the model; returns the
+    /// payout credited to the practitioner and updates the model (p, modelUsage).
+    function _claimStep(PolicyModel memory p, uint256 i, uint256 amount, uint8 category)
+        internal
+        returns (uint256)
+    {
+        uint256 year = block.timestamp / 365 days;
+        (MedLedger.PendingReason reason, uint256 dPart, uint256 payout) = _modelAssess(p, year, amount, category);
+        bytes32 claimId = keccak256(abi.encode("claim", i));
+        vm.prank(prac);
+        m.submitClaim(claimId, patient, ins, keccak256(abi.encode("doc", i)), uint128(amount), category);
+
+        MedLedger.Claim memory c = m.claimOf(claimId);
+        assertEq(c.amount, amount);
+        assertEq(c.policyYear, year);
+        assertEq(uint8(c.pendingReason), uint8(reason), "pending reason");
+        if (reason == MedLedger.PendingReason.None) {
+            assertEq(uint8(c.status), uint8(MedLedger.ClaimStatus.Paid), "settled at once");
+            assertEq(c.payout, payout, "payout");
+            modelUsage[year].deductibleUsed += dPart;
+            modelUsage[year].paid += payout;
+            p.funds -= payout;
+        } else {
+            assertEq(uint8(c.status), uint8(MedLedger.ClaimStatus.Submitted), "left for review");
+            assertEq(c.payout, 0);
+            payout = 0;
+        }
+        MedLedger.AnnualUsage memory u = m.annualUsageOf(ins, patient, uint64(year));
+        assertEq(u.deductibleUsed, modelUsage[year].deductibleUsed, "deductible used");
+        assertEq(u.paid, modelUsage[year].paid, "annual paid");
+        assertLe(u.paid, p.annual, "automatic payouts never pass the annual limit");
+        assertLe(u.deductibleUsed, p.deductible);
+        assertEq(m.policyOf(ins).funds, p.funds, "funds");
+        return payout;
+    }
+
+    /// A claim left for review: the insurer approves any payout up to the amount and the available
+    /// funds, which reserves it (not withdrawable); paying moves it to the practitioner.
+    function testFuzz_reviewApprovePay(uint256 funds, uint256 amount, uint256 payout, uint256 withdrawal) public {
+        funds = bound(funds, 0, 100 ether);
+        amount = bound(amount, 1, 100 ether);
+        payout = bound(payout, 0, 120 ether);
+        PolicyModel memory p =
+            PolicyModel({covered: 1, perClaim: 100 ether, annual: 100 ether, deductible: 0, funds: funds, reserved: 0});
+        _publish(p);
+        _grant(patient, prac, 1, false, T0 + 10 days);
+        _grant(patient, ins, ALL, false, T0 + 10 days);
+        bytes32 claimId = keccak256("claim");
+        vm.prank(prac);
+        m.submitClaim(claimId, patient, ins, keccak256("doc"), uint128(amount), 7); // category 7 not covered
+        assertEq(uint8(m.claimOf(claimId).status), uint8(MedLedger.ClaimStatus.Submitted));
+        assertEq(uint8(m.claimOf(claimId).pendingReason), uint8(MedLedger.PendingReason.CategoryNotCovered));
+
+        vm.prank(prac);
+        vm.expectRevert(abi.encodeWithSelector(MedLedger.NotClaimInsurer.selector, claimId, prac));
+        m.approveClaim(claimId, 1);
+        vm.prank(ins);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                MedLedger.InvalidClaimTransition.selector,
+                claimId,
+                MedLedger.ClaimStatus.Submitted,
+                MedLedger.ClaimStatus.Paid
+            )
+        );
+        m.payClaim(claimId);
+
+        vm.prank(ins);
+        bool ok = payout != 0 && payout <= amount && payout <= funds;
+        if (payout == 0) vm.expectRevert(MedLedger.InvalidAmount.selector);
+        else if (payout > amount) {
+            vm.expectRevert(abi.encodeWithSelector(MedLedger.PayoutExceedsClaim.selector, payout, amount));
+        } else if (payout > funds) {
+            vm.expectRevert(abi.encodeWithSelector(MedLedger.InsufficientAvailableFunds.selector, funds, payout));
+        }
+        m.approveClaim(claimId, uint128(payout));
+        if (!ok) return;
+
+        assertEq(m.policyOf(ins).reserved, payout);
+        assertEq(m.annualUsageOf(ins, patient, uint64(T0 / 365 days)).paid, payout);
+        // Reserved ether cannot be withdrawn.
+        withdrawal = bound(withdrawal, 1, funds + 1);
+        vm.prank(ins);
+        if (withdrawal > funds - payout) {
+            vm.expectRevert(
+                abi.encodeWithSelector(MedLedger.InsufficientAvailableFunds.selector, funds - payout, withdrawal)
+            );
+        }
+        m.withdrawPolicyFunds(withdrawal);
+        uint256 left = withdrawal > funds - payout ? funds : funds - withdrawal;
+        assertEq(m.policyOf(ins).funds, left);
+
+        // A suspended insurer still pays what it approved.
+        vm.prank(admin);
+        m.suspendAccount(ins, keccak256("s"));
+        vm.prank(ins);
+        m.payClaim(claimId);
+        assertEq(uint8(m.claimOf(claimId).status), uint8(MedLedger.ClaimStatus.Paid));
+        assertEq(m.policyOf(ins).reserved, 0);
+        assertEq(m.policyOf(ins).funds, left - payout);
+        assertEq(m.payoutOf(prac), payout);
+        assertEq(address(m).balance, left);
+        vm.prank(ins);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                MedLedger.InvalidClaimTransition.selector, claimId, MedLedger.ClaimStatus.Paid, MedLedger.ClaimStatus.Paid
+            )
+        );
+        m.payClaim(claimId);
+
+        uint256 before = prac.balance;
+        vm.prank(prac);
+        m.withdrawPayout();
+        assertEq(prac.balance - before, payout);
+        assertEq(address(m).balance, left - payout);
+    }
+
+    /// Denied is final; a suspended insurer can neither approve nor deny; duplicates are refused.
+    function testFuzz_denyIsFinalAndDuplicatesRefused(uint256 amount, bytes32 reason, bool suspendFirst) public {
+        amount = bound(amount, 1, 10 ether);
+        vm.assume(reason != bytes32(0));
+        PolicyModel memory p =
+            PolicyModel({covered: 1, perClaim: 1 ether, annual: 100 ether, deductible: 0, funds: 0, reserved: 0});
+        _publish(p);
+        _grant(patient, prac, 1, false, T0 + 10 days);
+        _grant(patient, ins, ALL, false, T0 + 10 days);
+        bytes32 claimId = keccak256("claim");
+        vm.prank(prac);
+        m.submitClaim(claimId, patient, ins, keccak256("doc"), uint128(amount), 0);
+        // No funds: every claim waits for review.
+        assertEq(uint8(m.claimOf(claimId).status), uint8(MedLedger.ClaimStatus.Submitted));
+
+        vm.startPrank(prac);
+        vm.expectRevert(abi.encodeWithSelector(MedLedger.ClaimExists.selector, claimId));
+        m.submitClaim(claimId, patient, ins, keccak256("doc2"), uint128(amount), 0);
+        vm.expectRevert(
+            abi.encodeWithSelector(MedLedger.DuplicateClaimDocument.selector, keccak256("doc"), claimId)
+        );
+        m.submitClaim(keccak256("claim2"), patient, ins, keccak256("doc"), uint128(amount), 0);
+        vm.stopPrank();
+
+        if (suspendFirst) {
+            vm.prank(admin);
+            m.suspendAccount(ins, keccak256("s"));
+            vm.startPrank(ins);
+            vm.expectRevert(abi.encodeWithSelector(MedLedger.NotAVerifiedInsurer.selector, ins));
+            m.denyClaim(claimId, reason);
+            vm.expectRevert(abi.encodeWithSelector(MedLedger.NotAVerifiedInsurer.selector, ins));
+            m.approveClaim(claimId, 1);
+            vm.stopPrank();
+            assertEq(uint8(m.claimOf(claimId).status), uint8(MedLedger.ClaimStatus.Submitted));
+            return;
+        }
+        vm.startPrank(ins);
+        m.denyClaim(claimId, reason);
+        assertEq(uint8(m.claimOf(claimId).status), uint8(MedLedger.ClaimStatus.Denied));
+        assertEq(m.claimOf(claimId).denialReasonHash, reason);
+        MedLedger.ClaimStatus[3] memory targets =
+            [MedLedger.ClaimStatus.Approved, MedLedger.ClaimStatus.Denied, MedLedger.ClaimStatus.Paid];
+        for (uint256 i; i < 3; ++i) {
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    MedLedger.InvalidClaimTransition.selector, claimId, MedLedger.ClaimStatus.Denied, targets[i]
+                )
+            );
+            if (i == 0) m.approveClaim(claimId, 1);
+            else if (i == 1) m.denyClaim(claimId, reason);
+            else m.payClaim(claimId);
+        }
+        vm.stopPrank();
+    }
+
+    /// A claim needs the patient's grant to the practitioner and a grant to the insurer covering
+    /// the claim's category, both unexpired.
+    function testFuzz_claimNeedsConsent(uint256 insurerMask, uint8 category, uint256 elapsed, bool practGrant)
+        public
+    {
+        insurerMask = bound(insurerMask, 1, ALL);
+        PolicyModel memory p =
+            PolicyModel({covered: ALL, perClaim: 1 ether, annual: 10 ether, deductible: 0, funds: 5 ether, reserved: 0});
+        _publish(p);
+        if (practGrant) _grant(patient, prac, 1, false, T0 + 10 days);
+        _grant(patient, ins, insurerMask, false, T0 + 20 days);
+        vm.warp(T0 + bound(elapsed, 0, 30 days));
+
+        vm.prank(prac);
+        if (!practGrant || block.timestamp >= T0 + 10 days) {
+            vm.expectRevert(abi.encodeWithSelector(MedLedger.PractitionerNotPermitted.selector, patient, prac));
+        } else if (!_covers(insurerMask, category)) {
+            vm.expectRevert(abi.encodeWithSelector(MedLedger.InsurerNotPermitted.selector, patient, ins, category));
+        }
+        m.submitClaim(keccak256("c"), patient, ins, keccak256("d"), 1 ether, category);
+    }
+
+    /// Policy funds: withdrawable exactly up to funds - reserved, and ether is conserved.
+    function testFuzz_fundAndWithdrawPolicy(uint256 initial, uint256 topUp, uint256 amount) public {
+        initial = bound(initial, 0, 100 ether);
+        topUp = bound(topUp, 0, 100 ether);
+        amount = bound(amount, 0, 250 ether);
+        PolicyModel memory p =
+            PolicyModel({covered: 1, perClaim: 1, annual: 1, deductible: 0, funds: initial, reserved: 0});
+        _publish(p);
+        vm.deal(ins, topUp);
+        vm.prank(ins);
+        if (topUp == 0) vm.expectRevert(MedLedger.NothingToFund.selector);
+        m.fundPolicy{value: topUp}();
+        uint256 funds = initial + topUp;
+        assertEq(m.policyOf(ins).funds, funds);
+        assertEq(address(m).balance, funds);
+
+        uint256 before = ins.balance;
+        vm.prank(ins);
+        if (amount == 0) vm.expectRevert(MedLedger.InvalidAmount.selector);
+        else if (amount > funds) {
+            vm.expectRevert(abi.encodeWithSelector(MedLedger.InsufficientAvailableFunds.selector, funds, amount));
+        }
+        m.withdrawPolicyFunds(amount);
+        uint256 out = (amount == 0 || amount > funds) ? 0 : amount;
+        assertEq(ins.balance - before, out);
+        assertEq(m.policyOf(ins).funds, funds - out);
+        assertEq(address(m).balance, funds - out);
+    }
+}
