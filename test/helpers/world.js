@@ -1,0 +1,84 @@
+// The cast of the suite and a populated MedLedger they act on.
+const { track } = require("./gas");
+const { latestTimestamp } = require("./chain");
+
+const MedLedger = artifacts.require("MedLedger");
+
+const DAY = 24 * 3600;
+const ETHER = 10n ** 18n;
+
+let counter = 0;
+/** A fresh, unique, non-zero bytes32 (ids, hashes) labelled for readability in failures. */
+function b32(label = "x") {
+  counter += 1;
+  return web3.utils.soliditySha3({ t: "string", v: `${label}:${counter}:${Math.random()}` });
+}
+
+/** The bit mask of the given categories. */
+function mask(...cats) {
+  return cats.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString();
+}
+
+const CAT = { GENERAL: 1, LAB: 2, IMAGING: 3, CLAIMS: 7, MENTAL: 9 };
+
+/** The ten parties of the authorisation matrix, plus spare accounts for other tests. */
+function cast(accounts) {
+  return {
+    admin: accounts[0],
+    escrow: accounts[1],
+    patient: accounts[2],
+    otherPatient: accounts[3],
+    pendingPractitioner: accounts[4],
+    verifiedPractitioner: accounts[5],
+    suspendedPractitioner: accounts[6],
+    pendingInsurer: accounts[7],
+    verifiedInsurer: accounts[8],
+    stranger: accounts[9],
+    // spares, not in the matrix
+    practitioner2: accounts[10],
+    insurer2: accounts[11],
+    patient3: accounts[12],
+    practitioner3: accounts[13],
+    spare: accounts.slice(14),
+  };
+}
+
+const MATRIX_PARTIES = [
+  "admin",
+  "escrow",
+  "patient",
+  "otherPatient",
+  "pendingPractitioner",
+  "verifiedPractitioner",
+  "suspendedPractitioner",
+  "pendingInsurer",
+  "verifiedInsurer",
+  "stranger",
+];
+
+async function deploy(c) {
+  const raw = await MedLedger.new(c.admin, c.escrow, { from: c.admin });
+  return track(raw);
+}
+
+/**
+ * Registrations only: patients registered, every professional applied, the verified ones
+ * verified, the suspended practitioner suspended. No grants, records, policies.
+ */
+async function registerAll(ml, c) {
+  await ml.registerPatient(b32("key"), { from: c.patient });
+  await ml.registerPatient(b32("key"), { from: c.otherPatient });
+  await ml.registerPatient(b32("key"), { from: c.patient3 });
+  for (const p of [c.pendingPractitioner, c.verifiedPractitioner, c.suspendedPractitioner, c.practitioner2, c.practitioner3]) {
+    await ml.applyAsPractitioner(b32("key"), b32("profile"), { from: p });
+  }
+  for (const i of [c.pendingInsurer, c.verifiedInsurer, c.insurer2]) {
+    await ml.applyAsInsurer(b32("key"), b32("profile"), { from: i });
+  }
+  for (const a of [c.verifiedPractitioner, c.suspendedPractitioner, c.practitioner2, c.practitioner3, c.verifiedInsurer, c.insurer2]) {
+    await ml.verifyAccount(a, { from: c.admin });
+  }
+  await ml.suspendAccount(c.suspendedPractitioner, b32("reason"), { from: c.admin });
+}
+
+module.exports = { MedLedger, DAY, ETHER, b32, mask, CAT, cast, MATRIX_PARTIES, deploy, registerAll, latestTimestamp };
