@@ -6,6 +6,20 @@
 //!   artifact in `protocol/abi/`.
 //! - [`deployment`]: the `deployments/<network>.json` file the migration writes and the escrow and
 //!   the app read.
+//! - [`envelope`]: envelope v1, the chunked AES-256-GCM record ciphertext and its hash `h1`
+//!   (docs/formats.md section 2).
+//! - [`wrap`]: HPKE wrapping of a record's data key to a reader's X25519 key (section 3).
+//! - [`tier2`]: the escrow's per-record key K2, its chunked layer over `C1` with range reads, and
+//!   K2 wrapped under a versioned master key (section 4).
+//! - [`identity`]: the EIP-712 key-derivation message and the X25519 key it seeds, SIWE sign-in
+//!   messages, and EIP-712 escrow requests (section 6).
+//! - [`cipher`] and [`stream`]: the AEAD seam (native `aes-gcm`, WebCrypto later) and the chunk
+//!   stream that envelope and tier 2 share.
 
 pub mod contract;
 pub mod deployment;
+pub mod cipher;
+pub mod envelope;
+pub mod stream;
+pub mod tier2;
+pub mod wrap;
