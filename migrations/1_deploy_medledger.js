@@ -8,7 +8,8 @@ const { abiHash, compiledAbi } = require("../scripts/abi");
 
 const MedLedger = artifacts.require("MedLedger");
 
-const DEPLOYMENTS = path.join(__dirname, "..", "deployments");
+// MEDLEDGER_DEPLOYMENTS_DIR lets tests deploy to a throwaway chain without touching ./deployments.
+const DEPLOYMENTS = process.env.MEDLEDGER_DEPLOYMENTS_DIR || path.join(__dirname, "..", "deployments");
 
 function roleAccounts(accounts) {
   // Ganache's deterministic accounts 0 and 1 by default; any other chain names them.
