@@ -374,7 +374,11 @@ fn head_digest(header: &[u8], metadata_block: &[u8]) -> Sha256 {
     outer
 }
 
-fn stream_params(header: &Header, header_bytes: &[u8; HEADER_LEN], ctx: &RecordContext) -> StreamParams {
+fn stream_params(
+    header: &Header,
+    header_bytes: &[u8; HEADER_LEN],
+    ctx: &RecordContext,
+) -> StreamParams {
     StreamParams {
         nonce_prefix: header.nonce_prefix,
         aad_prefix: body_aad_prefix(header_bytes, ctx),

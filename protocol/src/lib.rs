@@ -20,6 +20,7 @@ pub mod contract;
 pub mod deployment;
 pub mod cipher;
 pub mod envelope;
+pub mod identity;
 pub mod stream;
 pub mod tier2;
 pub mod wrap;

@@ -463,8 +463,13 @@ pub fn wrap_k2_with_nonce(
         .keys
         .get(&key_id)
         .ok_or(Tier2Error::UnknownMasterKey(key_id))?;
-    let sealed = seal_to_vec(&mk.cipher, &nonce, &k2_aad(record_id, key_id), k2.expose_secret())
-        .map_err(|_| StreamError::Seal(0))?;
+    let sealed = seal_to_vec(
+        &mk.cipher,
+        &nonce,
+        &k2_aad(record_id, key_id),
+        k2.expose_secret(),
+    )
+    .map_err(|_| StreamError::Seal(0))?;
     let mut out = [0u8; WRAPPED_K2_LEN];
     out[0] = WRAP_VERSION;
     out[1..5].copy_from_slice(&key_id.to_be_bytes());
@@ -502,8 +507,13 @@ pub fn unwrap_k2(
         .ok_or(Tier2Error::UnknownMasterKey(key_id))?;
     let mut nonce = [0u8; 12];
     nonce.copy_from_slice(&wrapped[5..17]);
-    let mut pt = open_to_vec(&mk.cipher, &nonce, &k2_aad(record_id, key_id), &wrapped[17..])
-        .map_err(|_| Tier2Error::K2Unwrap)?;
+    let mut pt = open_to_vec(
+        &mk.cipher,
+        &nonce,
+        &k2_aad(record_id, key_id),
+        &wrapped[17..],
+    )
+    .map_err(|_| Tier2Error::K2Unwrap)?;
     let key = SecretKey::from_slice(&pt);
     zeroize::Zeroize::zeroize(&mut pt);
     key.ok_or(Tier2Error::K2Unwrap)
@@ -525,7 +535,12 @@ pub fn rewrap(
 }
 
 /// Adds the tier-2 layer to a whole `C1` in memory (small blobs, tests).
-pub fn seal(k2: &SecretKey, record_id: B256, chunk_size: u32, c1: &[u8]) -> Result<Vec<u8>, Tier2Error> {
+pub fn seal(
+    k2: &SecretKey,
+    record_id: B256,
+    chunk_size: u32,
+    c1: &[u8],
+) -> Result<Vec<u8>, Tier2Error> {
     let (mut enc, header) = Tier2Encryptor::new(k2, record_id, chunk_size)?;
     let mut out = header.to_vec();
     enc.push(c1, &mut out)?;
