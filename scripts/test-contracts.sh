@@ -11,7 +11,10 @@ log=$(mktemp -t ganache-test.XXXXXX.log)
 trap 'stop_pid "${GANACHE_PID:-}"; rm -f "$log"' EXIT
 start_ganache "$port" "$log"
 echo "== truffle test (ganache on 127.0.0.1:$port)"
-MEDLEDGER_GANACHE_PORT="$port" "$TRUFFLE_BIN" test --network development
+# The suite deploys with the migration too: keep its deployments file out of ./deployments.
+deployments=$(mktemp -d -t medledger-test-deployments.XXXXXX)
+trap 'stop_pid "${GANACHE_PID:-}"; rm -f "$log"; rm -rf "$deployments"' EXIT
+MEDLEDGER_GANACHE_PORT="$port" MEDLEDGER_DEPLOYMENTS_DIR="$deployments" "$TRUFFLE_BIN" test --network development --compile-none
 
 echo "== forge test (fuzz/)"
 bash "$ROOT/scripts/forge.sh" test

@@ -1,0 +1,53 @@
+# medledger — the commands a developer and CI use. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help deps up down chain migrate test test-contracts test-migrations test-rust compile abi lint fmt clean
+
+help: ## this list
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-16s %s\n", $$1, $$2}'
+
+deps: ## install node packages (npm ci) and rust components if missing
+	@bash scripts/deps.sh
+
+up: deps ## start Ganache in the background (./data) and deploy MedLedger
+	@bash scripts/chain.sh start
+	@npx truffle migrate --network development
+	@echo; echo "Chain: http://127.0.0.1:$${MEDLEDGER_GANACHE_PORT:-8545} (chain id 1337). Contract: see deployments/development.json"
+
+down: ## stop the background Ganache (its database stays in ./data)
+	@bash scripts/chain.sh stop
+
+chain: deps ## run Ganache in the foreground with its database in ./data
+	@bash scripts/chain.sh run
+
+migrate: deps ## deploy MedLedger to the running chain (safe to repeat)
+	@npx truffle migrate --network development
+
+test: ## run every test: lints, contract compile + ABI drift, Truffle, forge, migrations, Rust
+	@bash scripts/test.sh
+
+test-contracts: deps compile ## Truffle suite and Foundry fuzz/invariant tests
+	@bash scripts/test-contracts.sh
+
+test-migrations: deps compile ## migration idempotence and the external network path
+	@bash scripts/test-migrations.sh
+
+test-rust: deps compile ## cargo test (the contract binding test starts its own Ganache)
+	@cargo test --workspace
+
+compile: deps ## compile the contracts with the local solc-js
+	@npx truffle compile
+
+abi: compile ## export the compiled ABI to protocol/abi/ (commit the result)
+	@node scripts/abi.js export
+
+lint: ## cargo fmt --check and clippy -D warnings
+	@cargo fmt --all -- --check
+	@cargo clippy --workspace --all-targets -- -D warnings
+
+fmt: ## format the Rust code
+	@cargo fmt --all
+
+clean: ## remove build output (not ./data, not node_modules)
+	@rm -rf build target

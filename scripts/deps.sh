@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the project needs that the machine may not have. Skips what is already there, so
+# it is cheap to run before every test run.
+#   - node packages (truffle, ganache, solc-js, OpenZeppelin, forge, playwright-core) via npm ci,
+#     when node_modules is missing or older than package-lock.json
+#   - rustfmt and clippy, when rustup lacks them
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+command -v node >/dev/null || { echo "error: Node.js 20+ is needed (apt-get install nodejs npm)" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "error: a Rust toolchain is needed (rustup)" >&2; exit 1; }
+
+stamp=node_modules/.medledger-installed
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+  echo "npm ci (node_modules missing or older than package-lock.json)"
+  npm ci --no-audit --no-fund
+  touch "$stamp"
+else
+  echo "node_modules up to date"
+fi
+
+if command -v rustup >/dev/null; then
+  for component in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
+  done
+fi
