@@ -163,7 +163,15 @@ contract MedLedger is AccessControl, ReentrancyGuard {
     mapping(address patient => EnumerableSet.AddressSet) private _grantees;
     mapping(bytes32 recordId => Record) private _records;
     mapping(address patient => uint64) private _erasureEpoch;
-    mapping(address patient => mapping(address practitioner => uint64)) private _emergencyUntil;
+    /// @dev An emergency window and the patient's opt-in period it was opened in.
+    struct EmergencyWindow {
+        uint64 until;
+        uint64 period;
+    }
+
+    mapping(address patient => mapping(address practitioner => EmergencyWindow)) private _emergencyWindows;
+    /// @dev Moves on each time the patient opts out, which closes every window opened before.
+    mapping(address patient => uint64) private _emergencyPeriod;
 
     /// @notice Length of an emergency access window in seconds.
     uint64 public emergencyWindow = 24 hours;
@@ -342,12 +350,14 @@ contract MedLedger is AccessControl, ReentrancyGuard {
         emit AccountVerified(account, msg.sender);
     }
 
-    /// @notice Suspend a practitioner or insurer: from this block it can read, write, claim nothing.
+    /// @notice Suspend a verified practitioner or insurer: from this block it can read, write,
+    /// claim nothing. Only an Active account can be suspended: a pending applicant has nothing to
+    /// suspend, and reinstating it would verify it without review.
     /// @param account the practitioner or insurer
     /// @param reasonHash hash of the off-chain reason
     function suspendAccount(address account, bytes32 reasonHash) external onlyRole(ADMIN_ROLE) {
         Account storage a = _professional(account);
-        if (a.status == AccountStatus.Suspended) revert InvalidStatusChange(account, a.status);
+        if (a.status != AccountStatus.Active) revert InvalidStatusChange(account, a.status);
         a.status = AccountStatus.Suspended;
         emit AccountSuspended(account, msg.sender, reasonHash);
     }
@@ -546,10 +556,11 @@ contract MedLedger is AccessControl, ReentrancyGuard {
     // ================================================================ emergency access
 
     /// @notice Opt in to (or out of) emergency access to the caller's records. Opting out also
-    /// closes every open window.
+    /// closes every open window for good: opting in again does not reopen them.
     function setEmergencyOptIn(bool optedIn) external {
         _requirePatient(msg.sender);
         _accounts[msg.sender].emergencyOptIn = optedIn;
+        if (!optedIn) ++_emergencyPeriod[msg.sender];
         emit EmergencyOptInChanged(msg.sender, optedIn);
     }
 
@@ -573,22 +584,23 @@ contract MedLedger is AccessControl, ReentrancyGuard {
         Account storage p = _accounts[patient];
         if (p.kind != AccountKind.Patient || !p.emergencyOptIn) revert EmergencyNotOptedIn(patient);
         uint64 expiresAt = uint64(block.timestamp) + emergencyWindow;
-        _emergencyUntil[patient][msg.sender] = expiresAt;
+        _emergencyWindows[patient][msg.sender] = EmergencyWindow({until: expiresAt, period: _emergencyPeriod[patient]});
         emit EmergencyAccessOpened(patient, msg.sender, reasonHash, expiresAt);
     }
 
     /// @notice The patient ends a practitioner's open emergency window early.
     function endEmergencyAccess(address practitioner) external {
-        if (_emergencyUntil[msg.sender][practitioner] <= block.timestamp) {
+        if (_emergencyUntil(msg.sender, practitioner) <= block.timestamp) {
             revert NoEmergencyAccess(msg.sender, practitioner);
         }
-        _emergencyUntil[msg.sender][practitioner] = 0;
+        delete _emergencyWindows[msg.sender][practitioner];
         emit EmergencyAccessEnded(msg.sender, practitioner);
     }
 
-    /// @notice When a practitioner's emergency window on a patient ends (0 or past: closed).
+    /// @notice When a practitioner's emergency window on a patient ends (0 or past: closed; 0
+    /// also once the patient opted out after it was opened).
     function emergencyAccessUntil(address patient, address practitioner) external view returns (uint64) {
-        return _emergencyUntil[patient][practitioner];
+        return _emergencyUntil(patient, practitioner);
     }
 
     // ================================================================ access-log anchors
@@ -862,8 +874,14 @@ contract MedLedger is AccessControl, ReentrancyGuard {
         return r.erased || r.epoch != _erasureEpoch[r.patient];
     }
 
+    /// @dev The end of the window, or 0 if it was opened before the patient's last opt-out.
+    function _emergencyUntil(address patient, address practitioner) private view returns (uint64) {
+        EmergencyWindow storage w = _emergencyWindows[patient][practitioner];
+        return w.period == _emergencyPeriod[patient] ? w.until : 0;
+    }
+
     function _emergencyOpen(address patient, address practitioner) private view returns (bool) {
-        return _accounts[patient].emergencyOptIn && _emergencyUntil[patient][practitioner] > block.timestamp;
+        return _accounts[patient].emergencyOptIn && _emergencyUntil(patient, practitioner) > block.timestamp;
     }
 
     /// @dev The policy rules: whether a claim settles at once, and for how much.

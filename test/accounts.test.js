@@ -171,10 +171,11 @@ contract("MedLedger: accounts and roles", (accounts) => {
       await expectRevert(ml.verifyAccount(c.practitioner2, { from: c.admin }), "InvalidStatusChange", [c.practitioner2, Status.Suspended]);
     });
 
-    it("suspendAccount refuses an already suspended account", async () => {
+    it("suspendAccount refuses an already suspended account and a pending applicant", async () => {
       await ml.verifyAccount(c.insurer2, { from: c.admin });
       await ml.suspendAccount(c.insurer2, b32(), { from: c.admin });
       await expectRevert(ml.suspendAccount(c.insurer2, b32(), { from: c.admin }), "InvalidStatusChange", [c.insurer2, Status.Suspended]);
+      await expectRevert(ml.suspendAccount(c.practitioner2, b32(), { from: c.admin }), "InvalidStatusChange", [c.practitioner2, Status.Pending]);
     });
 
     it("reinstateAccount refuses an account that is not suspended", async () => {
@@ -183,9 +184,10 @@ contract("MedLedger: accounts and roles", (accounts) => {
       await expectRevert(ml.reinstateAccount(c.practitioner2, { from: c.admin }), "InvalidStatusChange", [c.practitioner2, Status.Active]);
     });
 
-    it("a suspended pending applicant is reinstated to Pending, not verified by the back door", async () => {
-      await ml.suspendAccount(c.practitioner2, b32(), { from: c.admin });
-      await ml.reinstateAccount(c.practitioner2, { from: c.admin });
+    it("a pending applicant cannot be suspended, so reinstatement can never verify it without review", async () => {
+      // Regression: suspend (Pending → Suspended) then reinstate (→ Active) used to verify it.
+      await expectRevert(ml.suspendAccount(c.practitioner2, b32(), { from: c.admin }), "InvalidStatusChange", [c.practitioner2, Status.Pending]);
+      await expectRevert(ml.reinstateAccount(c.practitioner2, { from: c.admin }), "InvalidStatusChange", [c.practitioner2, Status.Pending]);
       assert.strictEqual(Number((await ml.accountOf(c.practitioner2)).status), Status.Pending);
       assert.ok(!(await ml.isVerifiedPractitioner(c.practitioner2)));
     });
