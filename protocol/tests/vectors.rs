@@ -337,7 +337,7 @@ fn wrap_vectors() -> Value {
         })
         .collect();
     json!({
-        "description": "HPKE base mode, KEM 0x0020, KDF 0x0001, AEAD 0x0002 (docs/formats.md section 3); skE = DeriveKeyPair(ikm_e), skR = DeriveKeyPair(ikm_r)",
+        "description": "HPKE base mode, KEM 0x0020, KDF 0x0001, AEAD 0x0002 (docs/formats.md section 3); skE = DeriveKeyPair(ikm_e), skR = DeriveKeyPair(ikm_r); sk_r is listed clamped (RFC 7748), which X25519 treats as the same key",
         "cases": cases,
     })
 }
