@@ -292,7 +292,7 @@ impl Header {
         let plain = (metadata_len as usize).wrapping_sub(TAG_LEN);
         if (metadata_len as usize) <= TAG_LEN
             || plain > MAX_METADATA_PLAIN
-            || plain % METADATA_PAD != 0
+            || !plain.is_multiple_of(METADATA_PAD)
         {
             return Err(EnvelopeError::InvalidMetadataLength(metadata_len));
         }

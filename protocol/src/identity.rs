@@ -301,7 +301,7 @@ impl core::fmt::Display for SiweMessage {
             self.address.to_checksum(None)
         )?;
         if let Some(s) = &self.statement {
-            write!(f, "{s}\n")?;
+            writeln!(f, "{s}")?;
         }
         write!(
             f,

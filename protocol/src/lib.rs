@@ -16,9 +16,9 @@
 //! - [`cipher`] and [`stream`]: the AEAD seam (native `aes-gcm`, WebCrypto later) and the chunk
 //!   stream that envelope and tier 2 share.
 
+pub mod cipher;
 pub mod contract;
 pub mod deployment;
-pub mod cipher;
 pub mod envelope;
 pub mod identity;
 pub mod stream;

@@ -45,8 +45,12 @@ fn check_or_write(name: &str, generated: &Value) -> Value {
         let text = serde_json::to_string_pretty(generated).expect("json") + "\n";
         std::fs::write(&p, text).expect("write vectors");
     }
-    let text = std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{}: {e} (set MEDLEDGER_WRITE_VECTORS=1 to create)", p.display()));
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (set MEDLEDGER_WRITE_VECTORS=1 to create)",
+            p.display()
+        )
+    });
     let committed: Value = serde_json::from_str(&text).expect("vector file is JSON");
     assert_eq!(
         &committed, generated,
@@ -79,9 +83,17 @@ fn ctx() -> RecordContext {
 fn ctx_from(v: &Value) -> RecordContext {
     RecordContext {
         chain_id: v["chain_id"].as_u64().expect("chain id"),
-        contract: v["contract"].as_str().expect("contract").parse().expect("addr"),
+        contract: v["contract"]
+            .as_str()
+            .expect("contract")
+            .parse()
+            .expect("addr"),
         record_id: B256::from(arr::<32>(&v["record_id"])),
-        patient: v["patient"].as_str().expect("patient").parse().expect("addr"),
+        patient: v["patient"]
+            .as_str()
+            .expect("patient")
+            .parse()
+            .expect("addr"),
     }
 }
 
@@ -347,7 +359,10 @@ fn wrap_vectors_match() {
     let file = check_or_write("wrap.json", &wrap_vectors());
     for c in file["cases"].as_array().expect("cases") {
         let reader = KeyPair::derive(&arr::<32>(&c["ikm_r"]));
-        assert_eq!(hex::encode(reader.public().0), c["pk_r"].as_str().expect("pk"));
+        assert_eq!(
+            hex::encode(reader.public().0),
+            c["pk_r"].as_str().expect("pk")
+        );
         let purpose = match c["purpose"].as_str().expect("purpose") {
             "reader" => Purpose::Reader,
             "break-glass" => Purpose::BreakGlass,
@@ -384,9 +399,8 @@ fn tier2_vectors() -> Value {
     enc.push(&c1, &mut c2).expect("push");
     enc.finish(&mut c2).expect("finish");
     let ring = MasterKeyRing::new(7, &SecretKey::from_bytes(MASTER));
-    let wrapped =
-        tier2::wrap_k2_with_nonce(&ring, &RECORD, &SecretKey::from_bytes(K2), K2_NONCE)
-            .expect("wrap");
+    let wrapped = tier2::wrap_k2_with_nonce(&ring, &RECORD, &SecretKey::from_bytes(K2), K2_NONCE)
+        .expect("wrap");
     json!({
         "description": "tier-2 stream and wrapped K2 (docs/formats.md section 4)",
         "k2": hex::encode(K2),
@@ -407,7 +421,10 @@ fn tier2_vectors_match() {
     let v = check_or_write("tier2.json", &tier2_vectors());
     let k2 = SecretKey::from_bytes(arr::<32>(&v["k2"]));
     let record = B256::from(arr::<32>(&v["record_id"]));
-    assert_eq!(tier2::open(&k2, record, &h(&v["c2"])).expect("open"), h(&v["c1"]));
+    assert_eq!(
+        tier2::open(&k2, record, &h(&v["c2"])).expect("open"),
+        h(&v["c1"])
+    );
     let ring = MasterKeyRing::new(
         v["master_key_id"].as_u64().expect("id") as u32,
         &SecretKey::from_bytes(arr::<32>(&v["master_key"])),
@@ -420,7 +437,8 @@ fn tier2_vectors_match() {
 
 // ----- identity --------------------------------------------------------------------------------------------
 
-const SIGNER_SK: [u8; 32] = hex!("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+const SIGNER_SK: [u8; 32] =
+    hex!("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
 
 fn sign_hash(hash: &B256) -> [u8; 65] {
     let sk = SigningKey::from_slice(&SIGNER_SK).expect("key");
@@ -505,9 +523,15 @@ fn identity_vectors_match() {
 
     let kd = KeyDerivation::new(chain, contract, signer);
     let k = &v["key_derivation"];
-    assert_eq!(hex::encode(kd.signing_hash()), k["signing_hash"].as_str().expect("h"));
+    assert_eq!(
+        hex::encode(kd.signing_hash()),
+        k["signing_hash"].as_str().expect("h")
+    );
     let kp = kd.derive_keypair(&h(&k["signature"])).expect("derive");
-    assert_eq!(hex::encode(kp.public().0), k["x25519_public"].as_str().expect("pk"));
+    assert_eq!(
+        hex::encode(kp.public().0),
+        k["x25519_public"].as_str().expect("pk")
+    );
 
     let s = &v["siwe"];
     let text = s["message"].as_str().expect("msg");
