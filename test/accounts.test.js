@@ -35,6 +35,28 @@ contract("MedLedger: accounts and roles", (accounts) => {
       assert.strictEqual(await ml.getRoleAdmin(ESCROW), ADMIN);
     });
 
+    it("the constructor emits RoleAdminChanged (ADMIN administers both roles) and RoleGranted to admin and escrow", async () => {
+      const ADMIN = await ml.ADMIN_ROLE();
+      const ESCROW = await ml.ESCROW_ROLE();
+      const DEFAULT_ADMIN = await ml.DEFAULT_ADMIN_ROLE();
+      assert.strictEqual(DEFAULT_ADMIN, ZERO);
+      const receipt = await web3.eth.getTransactionReceipt(ml.transactionHash);
+      const events = await ml.getPastEvents("allEvents", { fromBlock: receipt.blockNumber, toBlock: receipt.blockNumber });
+      const summary = events.map((e) =>
+        e.event === "RoleAdminChanged"
+          ? [e.event, e.args.role, e.args.previousAdminRole, e.args.newAdminRole]
+          : [e.event, e.args.role, e.args.account.toLowerCase(), e.args.sender.toLowerCase()]
+      );
+      assert.deepStrictEqual(summary, [
+        ["RoleAdminChanged", ADMIN, DEFAULT_ADMIN, ADMIN],
+        ["RoleAdminChanged", ESCROW, DEFAULT_ADMIN, ADMIN],
+        ["RoleGranted", ADMIN, c.admin.toLowerCase(), c.admin.toLowerCase()],
+        ["RoleGranted", ESCROW, c.escrow.toLowerCase(), c.admin.toLowerCase()],
+      ]);
+      // Nobody holds OpenZeppelin's DEFAULT_ADMIN_ROLE: ADMIN_ROLE administers itself.
+      assert.ok(!(await ml.hasRole(DEFAULT_ADMIN, c.admin)));
+    });
+
     it("exposes its constants and defaults", async () => {
       assert.strictEqual((await ml.MAX_CATEGORY()).toString(), "255");
       assert.strictEqual((await ml.MIN_EMERGENCY_WINDOW()).toString(), "3600");

@@ -1,5 +1,5 @@
 // The cast of the suite and a populated MedLedger they act on.
-const { track } = require("./gas");
+const { track, record } = require("./gas");
 const { latestTimestamp } = require("./chain");
 
 const MedLedger = artifacts.require("MedLedger");
@@ -58,6 +58,8 @@ const MATRIX_PARTIES = [
 
 async function deploy(c) {
   const raw = await MedLedger.new(c.admin, c.escrow, { from: c.admin });
+  const receipt = await web3.eth.getTransactionReceipt(raw.transactionHash);
+  record("(deployment)", receipt.gasUsed);
   return track(raw);
 }
 
