@@ -194,17 +194,24 @@ impl<C: ChunkCipher> ChunkSealer<C> {
         if self.finished {
             return Err(StreamError::Finished);
         }
+        let cs = self.params.chunk_size;
         while !data.is_empty() {
-            if self.pending.len() == self.params.chunk_size {
+            if self.pending.len() == cs {
                 let chunk = core::mem::take(&mut self.pending);
                 let res = self.seal_inner(&chunk, false, out);
                 self.pending = chunk;
-                self.pending.zeroize();
+                // Overwritten by the next chunk; zeroized on drop.
                 self.pending.clear();
                 res?;
             }
-            let room = self.params.chunk_size - self.pending.len();
-            let take = room.min(data.len());
+            if self.pending.is_empty() && data.len() > cs {
+                // Whole chunks followed by more data are sealed straight from the input (one copy
+                // fewer); the strict `>` keeps a possibly-final chunk back.
+                self.seal_inner(&data[..cs], false, out)?;
+                data = &data[cs..];
+                continue;
+            }
+            let take = (cs - self.pending.len()).min(data.len());
             self.pending.extend_from_slice(&data[..take]);
             data = &data[take..];
         }
@@ -282,24 +289,38 @@ impl<C: ChunkCipher> ChunkOpener<C> {
     }
 
     fn open_buf(&mut self, last: bool, out: &mut Vec<u8>) -> Result<(), StreamError> {
+        let buf = core::mem::take(&mut self.buf);
+        let res = self.open_piece(&buf, last, out);
+        self.buf = buf;
+        if res.is_ok() {
+            self.buf.clear();
+        }
+        res
+    }
+
+    fn open_piece(
+        &mut self,
+        piece: &[u8],
+        last: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StreamError> {
         let index = self.next_index;
         if index >= MAX_CHUNKS {
             return Err(StreamError::TooManyChunks);
         }
-        let split = self
-            .buf
+        let split = piece
             .len()
             .checked_sub(TAG_LEN)
             .ok_or(StreamError::Truncated(index))?;
         if let Some(d) = self.digests.as_mut() {
-            d.update(Sha256::digest(&self.buf));
+            d.update(Sha256::digest(piece));
         }
         let mut tag = [0u8; TAG_LEN];
-        tag.copy_from_slice(&self.buf[split..]);
+        tag.copy_from_slice(&piece[split..]);
         let nonce = chunk_nonce(&self.params.nonce_prefix, index, last);
         let aad = chunk_aad(&self.params.aad_prefix, index, last);
         let start = out.len();
-        out.extend_from_slice(&self.buf[..split]);
+        out.extend_from_slice(&piece[..split]);
         if self
             .cipher
             .open_in_place(&nonce, &aad, &mut out[start..], &tag)
@@ -307,14 +328,13 @@ impl<C: ChunkCipher> ChunkOpener<C> {
         {
             out[start..].zeroize();
             out.truncate(start);
-            return Err(self.classify_failure(last, split, &tag));
+            return Err(self.classify_failure(piece, last, split, &tag));
         }
         if self.skip > 0 {
             let drop_n = self.skip.min(out.len() - start);
             out.drain(start..start + drop_n);
             self.skip -= drop_n;
         }
-        self.buf.clear();
         self.next_index = index + 1;
         if last {
             self.done = true;
@@ -324,12 +344,18 @@ impl<C: ChunkCipher> ChunkOpener<C> {
 
     /// A final piece that opens as non-final is a stream cut at a chunk boundary, which deserves a
     /// clearer error than "tampered". Only runs on the failure path.
-    fn classify_failure(&self, tried_last: bool, split: usize, tag: &[u8; TAG_LEN]) -> StreamError {
+    fn classify_failure(
+        &self,
+        piece: &[u8],
+        tried_last: bool,
+        split: usize,
+        tag: &[u8; TAG_LEN],
+    ) -> StreamError {
         let index = self.next_index;
         if tried_last && self.known_end.is_none() {
             let nonce = chunk_nonce(&self.params.nonce_prefix, index, false);
             let aad = chunk_aad(&self.params.aad_prefix, index, false);
-            let mut scratch = self.buf[..split].to_vec();
+            let mut scratch = piece[..split].to_vec();
             let ok = self
                 .cipher
                 .open_in_place(&nonce, &aad, &mut scratch, tag)
@@ -358,6 +384,13 @@ impl<C: ChunkCipher> ChunkOpener<C> {
             if self.buf.len() == want {
                 // Only reachable without a known end: more data proves this chunk is not final.
                 self.open_buf(false, out)?;
+                continue;
+            }
+            if self.buf.is_empty() && self.known_end.is_none() && data.len() > want {
+                // A whole chunk followed by more data opens straight from the input.
+                let (piece, rest) = data.split_at(want);
+                self.open_piece(piece, false, out)?;
+                data = rest;
                 continue;
             }
             let take = (want - self.buf.len()).min(data.len());
