@@ -89,6 +89,14 @@ contract("MedLedger: consent and records", (accounts) => {
       await expectRevert(ml.revoke(c.verifiedPractitioner, { from: c.patient }), "NoActiveGrant", [c.patient, c.verifiedPractitioner]);
     });
 
+    it("an expired grant can still be revoked, which removes it from the grantee set", async () => {
+      await ml.grant(c.verifiedPractitioner, mask(1), false, now + 100, { from: c.patient });
+      await increaseTime(200);
+      const r = await ml.revoke(c.verifiedPractitioner, { from: c.patient });
+      expectEvent(r, "ConsentRevoked", { patient: c.patient, grantee: c.verifiedPractitioner });
+      await expectRevert(ml.revoke(c.verifiedPractitioner, { from: c.patient }), "NoActiveGrant", [c.patient, c.verifiedPractitioner]);
+    });
+
     it("activeGrants lists only unexpired, unrevoked grants, with their terms", async () => {
       await ml.grant(c.verifiedPractitioner, mask(CAT.GENERAL), true, now + 100, { from: c.patient });
       await ml.grant(c.practitioner2, mask(CAT.LAB), false, now + 10 * DAY, { from: c.patient });
