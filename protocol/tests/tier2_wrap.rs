@@ -44,6 +44,28 @@ proptest! {
     }
 
     #[test]
+    fn hpke_wrap_round_trips_for_any_dek_and_context(
+        dek in any::<[u8; 32]>(),
+        ikm in any::<[u8; 32]>(),
+        record in any::<[u8; 32]>(),
+        reader in any::<[u8; 20]>(),
+        chain in any::<u64>(),
+        break_glass in any::<bool>(),
+    ) {
+        let kp = KeyPair::derive(&ikm);
+        let ctx = WrapContext {
+            chain_id: chain,
+            contract: address!("5FbDB2315678afecb367f032d93F642f64180aa3"),
+            record_id: B256::from(record),
+            reader: reader.into(),
+            purpose: if break_glass { Purpose::BreakGlass } else { Purpose::Reader },
+        };
+        let dek = SecretKey::from_bytes(dek);
+        let wrapped = wrap_dek(&dek, &kp.public(), &ctx).expect("wrap");
+        prop_assert_eq!(unwrap_dek(&wrapped, &kp, &ctx).expect("unwrap"), dek);
+    }
+
+    #[test]
     fn tier2_decoder_never_panics(garbage in proptest::collection::vec(any::<u8>(), 0..300), off in any::<u64>()) {
         let k2 = SecretKey::from_bytes([1; 32]);
         let _ = tier2::open(&k2, RECORD, &garbage);
