@@ -365,6 +365,20 @@ contract MedLedgerFuzzTest is Test {
         }
         vm.warp(T0 + elapsed);
         assertEq(m.canRead(patient, prac, id), mode == 0 && elapsed < window);
+        if (mode == 2) {
+            // Opting out closed the window for good: opting in again does not reopen it.
+            vm.prank(patient);
+            m.setEmergencyOptIn(true);
+            assertFalse(m.canRead(patient, prac, id), "window reopened by opting in again");
+            assertEq(m.emergencyAccessUntil(patient, prac), 0);
+            vm.prank(patient);
+            vm.expectRevert(abi.encodeWithSelector(MedLedger.NoEmergencyAccess.selector, patient, prac));
+            m.endEmergencyAccess(prac);
+            // A new opening works as usual.
+            vm.prank(prac);
+            m.emergencyAccess(patient, keccak256("again"));
+            assertTrue(m.canRead(patient, prac, id));
+        }
 
         if (mode != 2) {
             vm.prank(patient);

@@ -650,6 +650,8 @@ contract MedLedgerHandler is Test {
 
     function setEmergencyOptIn(uint256 patientSeed, bool optedIn) external step("setEmergencyOptIn") {
         address patient = _patientish(patientSeed);
+        // Often a patient on whom a window is open, so that opting out closes something.
+        if (patientSeed % 3 == 0) (patient,) = _openWindow(patientSeed >> 2, patient, address(0));
         bool expected = gKind[patient] == MedLedger.AccountKind.Patient;
         bool ok;
         vm.prank(patient);
@@ -736,14 +738,36 @@ contract MedLedgerHandler is Test {
     // ================================================================ time
 
     function warp(uint256 seed) external step("warp") {
-        // Mostly hours, sometimes weeks, rarely more than a policy year.
+        // Mostly hours, sometimes weeks, rarely more than a policy year; and now and then exactly
+        // to the next moment a grant or an emergency window lapses (the boundary of "expiry").
         uint256 mode = seed % 32;
+        if (mode < 4) {
+            uint256 next = _nextLapse();
+            if (next != 0) {
+                gNow = next - (mode == 0 ? 1 : 0);
+                vm.warp(gNow);
+                okCalls["warp"]++;
+                return;
+            }
+        }
         uint256 dt = mode < 28
             ? _bound(seed >> 8, 0, 1 days)
             : mode < 31 ? _bound(seed >> 8, 0, 30 days) : _bound(seed >> 8, 0, 400 days);
         gNow += dt;
         vm.warp(gNow);
         okCalls["warp"]++;
+    }
+
+    /// The earliest grant expiry or emergency window end after now (0 if none).
+    function _nextLapse() internal view returns (uint256 next) {
+        for (uint256 i; i < N_ACTORS; ++i) {
+            for (uint256 j; j < N_ACTORS; ++j) {
+                uint256 e = gGrant[actors[i]][actors[j]].expiry;
+                if (e > gNow + 1 && (next == 0 || e < next)) next = e;
+                e = gEmUntil[actors[i]][actors[j]];
+                if (e > gNow + 1 && (next == 0 || e < next)) next = e;
+            }
+        }
     }
 
     // ================================================================ access-log anchors

@@ -54,7 +54,12 @@ contract MedLedgerInvariants is StdInvariant, Test {
         h.grant(0 << 8 | 1, 3 << 8 | 1, allMask, false, longExpiry);
         h.grant(1 << 8 | 1, 1 << 8 | 1, allMask, true, longExpiry);
         h.grant(1 << 8 | 1, 3 << 8 | 1, allMask, false, longExpiry);
+        // Both patients opted in to emergency access; actor4 has a window open on actor0.
+        h.setEmergencyOptIn(0 << 8 | 1, true);
+        h.setEmergencyOptIn(1 << 8 | 1, true);
+        h.emergencyAccess(1 << 8 | 1, 0 << 8 | 4, bytes32(uint256(1)));
         require(h.mismatches() == 0, h.firstMismatch());
+        require(m.emergencyAccessUntil(everyone[0], everyone[4]) == T0 + 24 hours, "setup: emergency window");
         MedLedger.Policy memory p = m.policyOf(everyone[6]);
         require(p.published && p.funds == 20 ether && p.coveredCategories == 15, "setup: policy");
         require(m.isVerifiedPractitioner(everyone[3]) && m.isVerifiedPractitioner(everyone[4]), "setup: practitioners");
