@@ -16,7 +16,7 @@ contract("MedLedger: reentrancy", (accounts) => {
   let doctorBot; // a practitioner contract with a 1 ether payout
   let insurerBot; // an insurer contract with a 5 ether policy
   const enc = (fn, ...args) => ml.contract.methods[fn](...args).encodeABI();
-  const everyone = () => [...accounts, doctorBot.address, insurerBot.address];
+  const everyone = () => [c.verifiedPractitioner, c.verifiedInsurer, doctorBot.address, insurerBot.address];
 
   before(async () => {
     ml = await deploy(c);
