@@ -758,6 +758,10 @@ contract MedLedgerHandler is Test {
         okCalls["warp"]++;
     }
 
+    function _hashPair(bytes32 a, bytes32 b) internal pure returns (bytes32) {
+        return a < b ? keccak256(abi.encode(a, b)) : keccak256(abi.encode(b, a));
+    }
+
     /// The earliest grant expiry or emergency window end after now (0 if none).
     function _nextLapse() internal view returns (uint256 next) {
         for (uint256 i; i < N_ACTORS; ++i) {
@@ -775,10 +779,15 @@ contract MedLedgerHandler is Test {
     function anchorAccessLog(uint256 callerSeed, bytes32 rootSeed, uint256 rangeSeed) external step("anchorAccessLog") {
         address caller = callerSeed % 6 != 0 ? escrow : _anyone(callerSeed >> 8);
         uint64 first = rangeSeed % 8 == 0 ? gNextSeq + 1 + uint64((rangeSeed >> 8) % 5) : gNextSeq;
-        uint64 last = (rangeSeed >> 16) % 10 == 0 && first > 0 ? first - 1 : first + uint64((rangeSeed >> 24) % 100);
+        uint64 len = (rangeSeed >> 24) % 3 == 0 ? uint64((rangeSeed >> 32) % 100) : uint64((rangeSeed >> 32) % 2);
+        uint64 last = (rangeSeed >> 16) % 10 == 0 && first > 0 ? first - 1 : first + len;
         bytes32 entry = keccak256(abi.encode(rootSeed));
-        // A one-entry batch's root is its leaf, which lets the check below verify it.
-        bytes32 root = first == last ? m.logLeaf(first, entry) : _nonzero(rootSeed);
+        bytes32 entry2 = keccak256(abi.encode(entry));
+        // One- and two-entry batches get real Merkle roots (OpenZeppelin's sorted-pair keccak
+        // tree over logLeaf), so the checks below can verify entries against them.
+        bytes32 root = _nonzero(rootSeed);
+        if (first == last) root = m.logLeaf(first, entry);
+        if (last == first + 1) root = _hashPair(m.logLeaf(first, entry), m.logLeaf(last, entry2));
         bool expected = caller == escrow && root != bytes32(0) && first == gNextSeq && last >= first;
         bool ok;
         vm.prank(caller);
@@ -791,6 +800,15 @@ contract MedLedgerHandler is Test {
         gAnchors++;
         if (first == last && !m.verifyLogEntry(gAnchors - 1, first, entry, new bytes32[](0))) {
             _mismatch("anchorAccessLog: one-entry batch does not verify");
+        }
+        if (last == first + 1) {
+            bytes32[] memory proof = new bytes32[](1);
+            proof[0] = m.logLeaf(last, entry2);
+            if (!m.verifyLogEntry(gAnchors - 1, first, entry, proof)) _mismatch("anchorAccessLog: first of two");
+            if (m.verifyLogEntry(gAnchors - 1, first, entry2, proof)) _mismatch("anchorAccessLog: wrong entry verifies");
+            proof[0] = m.logLeaf(first, entry);
+            if (!m.verifyLogEntry(gAnchors - 1, last, entry2, proof)) _mismatch("anchorAccessLog: second of two");
+            if (m.verifyLogEntry(gAnchors - 1, first, entry2, proof)) _mismatch("anchorAccessLog: wrong sequence verifies");
         }
         if (m.verifyLogEntry(gAnchors - 1, last + 1, entry, new bytes32[](0))) {
             _mismatch("anchorAccessLog: entry outside the batch verifies");
