@@ -52,9 +52,15 @@ contract("MedLedger: insurance", (accounts) => {
   }
 
   before(async () => {
+    // Start one day into a fresh policy year, so that no test straddles a year boundary by the
+    // accident of the wall-clock date it runs on (annual limits and deductibles reset there).
+    const POLICY_YEAR = 365 * DAY;
+    const t0 = await latestTimestamp();
+    await increaseTime(POLICY_YEAR - (t0 % POLICY_YEAR) + DAY);
     ml = await deploy(c);
     await registerAll(ml, c);
     const t = await latestTimestamp();
+    assert.strictEqual(Math.floor(t / POLICY_YEAR), Math.floor(t0 / POLICY_YEAR) + 1, "moved into the next policy year");
     for (const p of [c.patient, c.otherPatient]) {
       await ml.grant(doctor(), mask(CAT.GENERAL), false, t + 400 * DAY, { from: p });
       await ml.grant(c.practitioner2, mask(CAT.GENERAL), false, t + 400 * DAY, { from: p });
