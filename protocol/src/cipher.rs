@@ -26,8 +26,17 @@ pub fn fill_random(buf: &mut [u8]) -> Result<(), RandomError> {
 }
 
 /// A 32-byte symmetric key (a DEK, a K2 or a master key). Zeroized on drop, never printed.
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SecretKey([u8; KEY_LEN]);
+
+// Constant time, so comparing keys (tests, rotation checks) leaks nothing through timing.
+impl PartialEq for SecretKey {
+    fn eq(&self, other: &Self) -> bool {
+        subtle::ConstantTimeEq::ct_eq(&self.0[..], &other.0[..]).into()
+    }
+}
+
+impl Eq for SecretKey {}
 
 impl SecretKey {
     /// A fresh random key.
