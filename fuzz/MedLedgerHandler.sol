@@ -123,6 +123,13 @@ contract MedLedgerHandler is Test {
     mapping(string => uint256) public allCalls;
     string[] internal actionNames;
 
+    /// True while the test's setUp drives the handler with hand-picked seeds (see _mix).
+    bool public bootstrapping = true;
+
+    function endBootstrap() external {
+        bootstrapping = false;
+    }
+
     constructor(MedLedger ledger, address admin_, address escrow_, address stranger_, uint256 t0) {
         m = ledger;
         admin = admin_;
@@ -298,8 +305,17 @@ contract MedLedgerHandler is Test {
         return type(uint256).max;
     }
 
+    /// A 32-byte value that is zero one time in 32.
     function _nonzero(bytes32 seed) internal pure returns (bytes32) {
-        return uint256(seed) % 32 == 0 ? bytes32(0) : keccak256(abi.encode(seed));
+        bytes32 h = keccak256(abi.encode(seed));
+        return uint256(h) % 32 == 0 ? bytes32(0) : h;
+    }
+
+    /// The fuzzer favours small and edge values, and the actions take many decisions from slices
+    /// of one seed: hash each seed first so that its bits are independent.
+    /// (While the test's setUp builds the starting state, seeds are taken as given.)
+    function _mix(uint256 seed, uint256 salt) internal view returns (uint256) {
+        return bootstrapping ? seed : uint256(keccak256(abi.encode(seed, salt)));
     }
 
     function _intendedKind(address who) internal view returns (MedLedger.AccountKind) {
@@ -360,10 +376,10 @@ contract MedLedgerHandler is Test {
         return _covers(mask, any) ? any : fallback_;
     }
 
-    /// A (practitioner, patient, insurer) triple that may submit a claim now: the practitioner
-    /// verified with the patient's unexpired grant, the insurer verified with a policy and the
-    /// patient's unexpired grant. Returns ok=false if there is none.
-    function _claimTriple(uint256 seed) internal view returns (bool ok, address q, address p, address i) {
+    /// A (practitioner, patient, insurer) triple close to a valid claim: the patient granted both
+    /// (unexpired) and the insurer has a policy. Whether practitioner and insurer are verified is
+    /// left to chance (suspensions), so that those checks are exercised too. ok=false if none.
+    function _claimTriple(uint256 seed, bool verified) internal view returns (bool ok, address q, address p, address i) {
         uint256 n = N_ACTORS * N_ACTORS * N_ACTORS;
         uint256 start = seed % n;
         for (uint256 k; k < n; ++k) {
@@ -372,8 +388,8 @@ contract MedLedgerHandler is Test {
             p = actors[(x / N_ACTORS) % N_ACTORS];
             i = actors[x / (N_ACTORS * N_ACTORS)];
             if (
-                _verifiedPractitioner(q) && gKind[p] == MedLedger.AccountKind.Patient && _verifiedInsurer(i)
-                    && gPolicy[i].published && gGrant[p][q].expiry > gNow && gGrant[p][i].expiry > gNow
+                gKind[p] == MedLedger.AccountKind.Patient && gPolicy[i].published && gGrant[p][q].expiry > gNow
+                    && gGrant[p][i].expiry > gNow && (!verified || (_verifiedPractitioner(q) && _verifiedInsurer(i)))
             ) return (true, q, p, i);
         }
         return (false, address(0), address(0), address(0));
@@ -382,6 +398,8 @@ contract MedLedgerHandler is Test {
     // ================================================================ accounts
 
     function register(uint256 actorSeed, uint256 kindSeed, bytes32 keySeed) external step("register") {
+        actorSeed = _mix(actorSeed, 0);
+        kindSeed = _mix(kindSeed, 1);
         address who = actorSeed % 16 == 0 ? _anyone(actorSeed >> 8) : actors[(actorSeed >> 8) % N_ACTORS];
         MedLedger.AccountKind kind =
             kindSeed % 6 == 0 ? MedLedger.AccountKind(1 + (kindSeed >> 8) % 3) : _intendedKind(who);
@@ -413,6 +431,7 @@ contract MedLedgerHandler is Test {
     }
 
     function rotateEncryptionKey(uint256 actorSeed, bytes32 keySeed) external step("rotateEncryptionKey") {
+        actorSeed = _mix(actorSeed, 0);
         address who = _anyone(actorSeed);
         bytes32 key = _nonzero(keySeed);
         bool expected = gKind[who] != MedLedger.AccountKind.None && key != bytes32(0);
@@ -426,6 +445,8 @@ contract MedLedgerHandler is Test {
     }
 
     function verifyAccount(uint256 callerSeed, uint256 targetSeed) external step("verifyAccount") {
+        callerSeed = _mix(callerSeed, 0);
+        targetSeed = _mix(targetSeed, 1);
         address caller = _adminish(callerSeed);
         address target = _professionalish(targetSeed);
         bool expected = caller == admin && _professional(target) && gStatus[target] == MedLedger.AccountStatus.Pending;
@@ -442,6 +463,8 @@ contract MedLedgerHandler is Test {
     }
 
     function suspendAccount(uint256 callerSeed, uint256 targetSeed, bytes32 reason) external step("suspendAccount") {
+        callerSeed = _mix(callerSeed, 0);
+        targetSeed = _mix(targetSeed, 1);
         // Suspensions stop most other actions: only one call in three goes ahead.
         if (targetSeed % 3 != 0) return;
         targetSeed >>= 2;
@@ -460,6 +483,8 @@ contract MedLedgerHandler is Test {
     }
 
     function reinstateAccount(uint256 callerSeed, uint256 targetSeed) external step("reinstateAccount") {
+        callerSeed = _mix(callerSeed, 0);
+        targetSeed = _mix(targetSeed, 1);
         address caller = _adminish(callerSeed);
         address target = _professionalish(targetSeed);
         if (targetSeed % 4 != 0) {
@@ -488,11 +513,15 @@ contract MedLedgerHandler is Test {
         external
         step("grant")
     {
+        patientSeed = _mix(patientSeed, 0);
+        granteeSeed = _mix(granteeSeed, 1);
+        maskSeed = _mix(maskSeed, 2);
+        expirySeed = _mix(expirySeed, 3);
         address patient = _patientish(patientSeed);
         address grantee = _professionalish(granteeSeed);
         uint256 categories = _mask(maskSeed);
         // A write grant to an insurer is refused; try it now and then, not half the time.
-        if (gKind[grantee] == MedLedger.AccountKind.Insurer && maskSeed % 7 != 0) allowWrite = false;
+        if (gKind[grantee] == MedLedger.AccountKind.Insurer && maskSeed % 3 != 0) allowWrite = false;
         uint256 expiry = expirySeed % 10 == 0
             ? gNow - (expirySeed >> 8) % 2 days // now or in the past: refused
             : gNow + 1 + (expirySeed >> 8) % ((expirySeed >> 4) % 2 == 0 ? 7 days : 400 days);
@@ -513,6 +542,8 @@ contract MedLedgerHandler is Test {
     }
 
     function revoke(uint256 patientSeed, uint256 granteeSeed) external step("revoke") {
+        patientSeed = _mix(patientSeed, 0);
+        granteeSeed = _mix(granteeSeed, 1);
         address patient = _patientish(patientSeed);
         address grantee = _professionalish(granteeSeed);
         bool expected = gGrant[patient][grantee].listed;
@@ -531,6 +562,11 @@ contract MedLedgerHandler is Test {
         external
         step("addRecord")
     {
+        callerSeed = _mix(callerSeed, 0);
+        patientSeed = _mix(patientSeed, 1);
+        idSeed = _mix(idSeed, 2);
+        categorySeed = _mix(categorySeed, 3);
+        supSeed = _mix(supSeed, 4);
         address patient = _patientish(patientSeed);
         uint256 mode = callerSeed % 3; // 0: the patient, 1: a write grantee if any, 2: anyone practitioner-ish
         address caller = mode == 0 ? patient : _practitionerish(callerSeed >> 8);
@@ -582,6 +618,8 @@ contract MedLedgerHandler is Test {
     }
 
     function eraseRecord(uint256 callerSeed, uint256 idSeed) external step("eraseRecord") {
+        callerSeed = _mix(callerSeed, 0);
+        idSeed = _mix(idSeed, 1);
         bytes32 id = idSeed % 4 != 0 ? _liveRecord(idSeed >> 8) : bytes32(0);
         if (id == bytes32(0)) {
             id = recordIds.length > 0 && idSeed % 2 == 0
@@ -603,6 +641,7 @@ contract MedLedgerHandler is Test {
     }
 
     function eraseAll(uint256 callerSeed) external step("eraseAll") {
+        callerSeed = _mix(callerSeed, 0);
         // Erasing everything ends most of what the other actions work on: only one call in four
         // goes ahead.
         if (callerSeed % 4 != 0) return;
@@ -630,6 +669,8 @@ contract MedLedgerHandler is Test {
     }
 
     function confirmShredded(uint256 callerSeed, uint256 idSeed, bytes32 receiptSeed) external step("confirmShredded") {
+        callerSeed = _mix(callerSeed, 0);
+        idSeed = _mix(idSeed, 1);
         address caller = callerSeed % 6 != 0 ? escrow : _anyone(callerSeed >> 8);
         bytes32 id = recordIds.length > 0 && idSeed % 4 != 0
             ? recordIds[(idSeed >> 8) % recordIds.length]
@@ -649,6 +690,7 @@ contract MedLedgerHandler is Test {
     // ================================================================ emergency access
 
     function setEmergencyOptIn(uint256 patientSeed, bool optedIn) external step("setEmergencyOptIn") {
+        patientSeed = _mix(patientSeed, 0);
         address patient = _patientish(patientSeed);
         // Often a patient on whom a window is open, so that opting out closes something.
         if (patientSeed % 3 == 0) (patient,) = _openWindow(patientSeed >> 2, patient, address(0));
@@ -672,6 +714,8 @@ contract MedLedgerHandler is Test {
         external
         step("emergencyAccess")
     {
+        callerSeed = _mix(callerSeed, 0);
+        patientSeed = _mix(patientSeed, 1);
         address caller = _practitionerish(callerSeed);
         address patient = _patientish(patientSeed);
         if (patientSeed % 4 != 0) {
@@ -707,6 +751,8 @@ contract MedLedgerHandler is Test {
     }
 
     function endEmergencyAccess(uint256 patientSeed, uint256 practitionerSeed) external step("endEmergencyAccess") {
+        patientSeed = _mix(patientSeed, 0);
+        practitionerSeed = _mix(practitionerSeed, 1);
         address patient = _patientish(patientSeed);
         address practitioner = _practitionerish(practitionerSeed);
         if (patientSeed % 4 != 0) (patient, practitioner) = _openWindow(patientSeed >> 2, patient, practitioner);
@@ -723,6 +769,8 @@ contract MedLedgerHandler is Test {
     }
 
     function setEmergencyWindow(uint256 callerSeed, uint256 windowSeed) external step("setEmergencyWindow") {
+        callerSeed = _mix(callerSeed, 0);
+        windowSeed = _mix(windowSeed, 1);
         address caller = _adminish(callerSeed);
         uint256 window = _bound(windowSeed, 30 minutes, 8 days);
         bool expected = caller == admin && window >= 1 hours && window <= 7 days;
@@ -738,6 +786,7 @@ contract MedLedgerHandler is Test {
     // ================================================================ time
 
     function warp(uint256 seed) external step("warp") {
+        seed = _mix(seed, 0);
         // Mostly hours, sometimes weeks, rarely more than a policy year; and now and then exactly
         // to the next moment a grant or an emergency window lapses (the boundary of "expiry").
         uint256 mode = seed % 32;
@@ -777,6 +826,8 @@ contract MedLedgerHandler is Test {
     // ================================================================ access-log anchors
 
     function anchorAccessLog(uint256 callerSeed, bytes32 rootSeed, uint256 rangeSeed) external step("anchorAccessLog") {
+        callerSeed = _mix(callerSeed, 0);
+        rangeSeed = _mix(rangeSeed, 1);
         address caller = callerSeed % 6 != 0 ? escrow : _anyone(callerSeed >> 8);
         uint64 first = rangeSeed % 8 == 0 ? gNextSeq + 1 + uint64((rangeSeed >> 8) % 5) : gNextSeq;
         uint64 len = (rangeSeed >> 24) % 3 == 0 ? uint64((rangeSeed >> 32) % 100) : uint64((rangeSeed >> 32) % 2);
@@ -821,6 +872,11 @@ contract MedLedgerHandler is Test {
         external
         step("publishPolicy")
     {
+        callerSeed = _mix(callerSeed, 0);
+        maskSeed = _mix(maskSeed, 1);
+        limitSeed = _mix(limitSeed, 2);
+        deductibleSeed = _mix(deductibleSeed, 3);
+        value = _mix(value, 4);
         address caller = _insurerish(callerSeed);
         uint256 covered = _mask(maskSeed);
         uint256 perClaim = limitSeed % 40 == 0 ? 0 : _bound(limitSeed >> 8, 1, 10 ether);
@@ -846,6 +902,8 @@ contract MedLedgerHandler is Test {
     }
 
     function fundPolicy(uint256 callerSeed, uint256 value) external step("fundPolicy") {
+        callerSeed = _mix(callerSeed, 0);
+        value = _mix(value, 1);
         address caller = _insurerish(callerSeed);
         value = value % 10 == 0 ? 0 : _bound(value >> 8, 1, 20 ether);
         bool expected = gPolicy[caller].published && value != 0;
@@ -860,10 +918,16 @@ contract MedLedgerHandler is Test {
     }
 
     function withdrawPolicyFunds(uint256 callerSeed, uint256 amountSeed) external step("withdrawPolicyFunds") {
+        callerSeed = _mix(callerSeed, 0);
+        amountSeed = _mix(amountSeed, 1);
         address caller = _insurerish(callerSeed);
         PolicyG storage p = gPolicy[caller];
         uint256 available = p.funds - p.reserved;
-        uint256 amount = amountSeed % 4 == 0 ? available : _bound(amountSeed >> 8, 0, p.funds + 1 ether);
+        // Exactly what is available, one wei more, all the funds (reserve included), or any amount.
+        uint256 mode = amountSeed % 4;
+        uint256 amount = mode == 0
+            ? available
+            : mode == 1 ? available + 1 : mode == 2 ? p.funds : _bound(amountSeed >> 8, 0, p.funds + 1 ether);
         bool expected = p.published && amount != 0 && amount <= available;
         uint256 before = caller.balance;
         bool ok;
@@ -895,6 +959,12 @@ contract MedLedgerHandler is Test {
         uint256 amountSeed,
         uint256 categorySeed
     ) external step("submitClaim") {
+        callerSeed = _mix(callerSeed, 0);
+        patientSeed = _mix(patientSeed, 1);
+        insurerSeed = _mix(insurerSeed, 2);
+        idSeed = _mix(idSeed, 3);
+        amountSeed = _mix(amountSeed, 4);
+        categorySeed = _mix(categorySeed, 5);
         Submission memory s = Submission({
             caller: _practitionerish(callerSeed),
             patient: _patientish(patientSeed),
@@ -905,10 +975,15 @@ contract MedLedgerHandler is Test {
             category: _category(categorySeed)
         });
         if (callerSeed % 3 != 0) {
-            (bool found, address q, address p, address i) = _claimTriple(callerSeed >> 2);
+            // Mostly with both verified, if there is such a triple.
+            (bool found, address q, address p, address i) = _claimTriple(callerSeed >> 2, callerSeed % 4 != 0);
+            if (!found) (found, q, p, i) = _claimTriple(callerSeed >> 2, false);
             if (found) {
                 (s.caller, s.patient, s.insurer) = (q, p, i);
-                s.category = _coveredCategory(gGrant[p][i].categories, categorySeed >> 2, s.category);
+                // Mostly a category the insurer's grant covers; else the random one.
+                if (categorySeed % 4 != 0) {
+                    s.category = _coveredCategory(gGrant[p][i].categories, categorySeed >> 2, s.category);
+                }
             }
         }
         bool expected = _submitAllowed(s);
@@ -1017,6 +1092,9 @@ contract MedLedgerHandler is Test {
     }
 
     function approveClaim(uint256 callerSeed, uint256 claimSeed, uint256 payoutSeed) external step("approveClaim") {
+        callerSeed = _mix(callerSeed, 0);
+        claimSeed = _mix(claimSeed, 1);
+        payoutSeed = _mix(payoutSeed, 2);
         bytes32 id = _pickClaim(claimSeed, MedLedger.ClaimStatus.Submitted);
         ClaimG storage c = gClaim[id];
         address caller = callerSeed % 5 != 0 && c.insurer != address(0) ? c.insurer : _insurerish(callerSeed >> 8);
@@ -1040,6 +1118,8 @@ contract MedLedgerHandler is Test {
     }
 
     function denyClaim(uint256 callerSeed, uint256 claimSeed, bytes32 reasonSeed) external step("denyClaim") {
+        callerSeed = _mix(callerSeed, 0);
+        claimSeed = _mix(claimSeed, 1);
         bytes32 id = _pickClaim(claimSeed, MedLedger.ClaimStatus.Submitted);
         ClaimG storage c = gClaim[id];
         address caller = callerSeed % 5 != 0 && c.insurer != address(0) ? c.insurer : _insurerish(callerSeed >> 8);
@@ -1058,6 +1138,8 @@ contract MedLedgerHandler is Test {
     }
 
     function payClaim(uint256 callerSeed, uint256 claimSeed) external step("payClaim") {
+        callerSeed = _mix(callerSeed, 0);
+        claimSeed = _mix(claimSeed, 1);
         bytes32 id = _pickClaim(claimSeed, MedLedger.ClaimStatus.Approved);
         ClaimG storage c = gClaim[id];
         address caller = callerSeed % 5 != 0 && c.insurer != address(0) ? c.insurer : _anyone(callerSeed >> 8);
@@ -1080,6 +1162,7 @@ contract MedLedgerHandler is Test {
     }
 
     function withdrawPayout(uint256 callerSeed) external step("withdrawPayout") {
+        callerSeed = _mix(callerSeed, 0);
         address caller = callerSeed % 4 != 0 ? actors[3 + (callerSeed >> 8) % 3] : _anyone(callerSeed >> 8);
         uint256 amount = gPayout[caller];
         bool expected = amount != 0;

@@ -30,8 +30,8 @@ contract MedLedgerInvariants is StdInvariant, Test {
 
         // A populated start, made through the handler so that its model follows: patients
         // actor0 and actor1, verified practitioners actor3 and actor4, a verified insurer actor6
-        // with a published policy over categories 0..3 holding 20 ether. actor2, actor5 and
-        // actor7 are left for the fuzzer to register. The seeds select those choices in the
+        // with a published policy over categories 0..3 holding 20 ether (and actor7 below).
+        // actor2 and actor5 are left for the fuzzer to register. The seeds select those choices in the
         // handler's pickers (low bits: the "usual" branch; next byte: which actor).
         uint256 kindSeed = 1 << 16 | 1; // the actor's intended kind, with a profile
         h.register(0 << 8 | 1, kindSeed, bytes32(uint256(1)));
@@ -46,25 +46,38 @@ contract MedLedgerInvariants is StdInvariant, Test {
         uint256 limitSeed = uint256(20 ether) << 136 | uint256(1) << 128 | uint256(5 ether) << 8 | 1;
         h.publishPolicy(1, maskSeed, limitSeed, 0, 0);
         h.fundPolicy(1, 20 ether << 8 | 1);
-        // Long (399-day) grants of all categories: actor0 and actor1 to "their" practitioners
-        // actor3 and actor4 (with write) and both to the insurer actor6.
+        // A second verified insurer, actor7: categories 2..7, 1 ether deductible, 10 ether.
+        h.register(7 << 8 | 1, kindSeed, bytes32(uint256(1)));
+        h.verifyAccount(1, 4 << 8 | 2); // actor7 (seed % 5 != 0)
+        h.publishPolicy(1 << 8 | 1, 251 << 24 | 1 << 16 | 1, limitSeed, 1 ether << 8 | 1, 10 ether << 8 | 1);
+        // Long (399-day) grants: actor0 and actor1 to "their" practitioners actor3 and actor4
+        // (all categories, with write), and both to the insurer actor6 on categories 0..5 (so
+        // claims in 4..5 wait for review, claims in 6..255 are refused).
         uint256 allMask = 1 << 16 | 3;
+        uint256 mask0to5 = 62 << 24 | 1 << 16 | 1;
         uint256 longExpiry = (399 days << 8) | (1 << 4) | 1;
         h.grant(0 << 8 | 1, 0 << 8 | 1, allMask, true, longExpiry);
-        h.grant(0 << 8 | 1, 3 << 8 | 1, allMask, false, longExpiry);
+        h.grant(0 << 8 | 1, 3 << 8 | 1, mask0to5, false, longExpiry);
         h.grant(1 << 8 | 1, 1 << 8 | 1, allMask, true, longExpiry);
-        h.grant(1 << 8 | 1, 3 << 8 | 1, allMask, false, longExpiry);
+        h.grant(1 << 8 | 1, 3 << 8 | 1, mask0to5, false, longExpiry);
+        h.grant(0 << 8 | 1, 4 << 8 | 2, allMask, false, longExpiry);
+        h.grant(1 << 8 | 1, 4 << 8 | 2, allMask, false, longExpiry);
         // Both patients opted in to emergency access; actor4 has a window open on actor0.
         h.setEmergencyOptIn(0 << 8 | 1, true);
         h.setEmergencyOptIn(1 << 8 | 1, true);
         h.emergencyAccess(1 << 8 | 1, 0 << 8 | 4, bytes32(uint256(1)));
+        h.endBootstrap();
         require(h.mismatches() == 0, h.firstMismatch());
         require(m.emergencyAccessUntil(everyone[0], everyone[4]) == T0 + 24 hours, "setup: emergency window");
         MedLedger.Policy memory p = m.policyOf(everyone[6]);
         require(p.published && p.funds == 20 ether && p.coveredCategories == 15, "setup: policy");
+        p = m.policyOf(everyone[7]);
+        require(p.published && p.funds == 10 ether && p.coveredCategories == 0xfc && p.deductible == 1 ether, "setup: policy 2");
+        require(m.grantOf(everyone[1], everyone[7]).categories == type(uint256).max, "setup: insurer 2 grant");
         require(m.isVerifiedPractitioner(everyone[3]) && m.isVerifiedPractitioner(everyone[4]), "setup: practitioners");
         require(m.canWrite(everyone[0], everyone[3], 200) && m.canWrite(everyone[1], everyone[4], 0), "setup: grants");
-        require(m.grantOf(everyone[1], everyone[6]).expiry == T0 + 1 + 399 days, "setup: insurer grant");
+        MedLedger.Grant memory ig = m.grantOf(everyone[1], everyone[6]);
+        require(ig.expiry == T0 + 1 + 399 days && ig.categories == 0x3f, "setup: insurer grant");
 
         targetContract(address(h));
         // Consent, records and claims appear twice: they are what the invariants are about.
