@@ -486,10 +486,7 @@ contract MedLedgerFuzzTest is Test {
 
     /// One claim of the sequence: submit it and compare the outcome with the model; returns the
     /// payout credited to the practitioner and updates the model (p, modelUsage).
-    function _claimStep(PolicyModel memory p, uint256 i, uint256 amount, uint8 category)
-        internal
-        returns (uint256)
-    {
+    function _claimStep(PolicyModel memory p, uint256 i, uint256 amount, uint8 category) internal returns (uint256) {
         uint256 year = block.timestamp / 365 days;
         (MedLedger.PendingReason reason, uint256 dPart, uint256 payout) = _modelAssess(p, year, amount, category);
         bytes32 claimId = keccak256(abi.encode("claim", i));
@@ -553,8 +550,9 @@ contract MedLedgerFuzzTest is Test {
 
         vm.prank(ins);
         bool ok = payout != 0 && payout <= amount && payout <= funds;
-        if (payout == 0) vm.expectRevert(MedLedger.InvalidAmount.selector);
-        else if (payout > amount) {
+        if (payout == 0) {
+            vm.expectRevert(MedLedger.InvalidAmount.selector);
+        } else if (payout > amount) {
             vm.expectRevert(abi.encodeWithSelector(MedLedger.PayoutExceedsClaim.selector, payout, amount));
         } else if (payout > funds) {
             vm.expectRevert(abi.encodeWithSelector(MedLedger.InsufficientAvailableFunds.selector, funds, payout));
@@ -589,7 +587,10 @@ contract MedLedgerFuzzTest is Test {
         vm.prank(ins);
         vm.expectRevert(
             abi.encodeWithSelector(
-                MedLedger.InvalidClaimTransition.selector, claimId, MedLedger.ClaimStatus.Paid, MedLedger.ClaimStatus.Paid
+                MedLedger.InvalidClaimTransition.selector,
+                claimId,
+                MedLedger.ClaimStatus.Paid,
+                MedLedger.ClaimStatus.Paid
             )
         );
         m.payClaim(claimId);
@@ -619,9 +620,7 @@ contract MedLedgerFuzzTest is Test {
         vm.startPrank(prac);
         vm.expectRevert(abi.encodeWithSelector(MedLedger.ClaimExists.selector, claimId));
         m.submitClaim(claimId, patient, ins, keccak256("doc2"), uint128(amount), 0);
-        vm.expectRevert(
-            abi.encodeWithSelector(MedLedger.DuplicateClaimDocument.selector, keccak256("doc"), claimId)
-        );
+        vm.expectRevert(abi.encodeWithSelector(MedLedger.DuplicateClaimDocument.selector, keccak256("doc"), claimId));
         m.submitClaim(keccak256("claim2"), patient, ins, keccak256("doc"), uint128(amount), 0);
         vm.stopPrank();
 
@@ -658,12 +657,11 @@ contract MedLedgerFuzzTest is Test {
 
     /// A claim needs the patient's grant to the practitioner and a grant to the insurer covering
     /// the claim's category, both unexpired.
-    function testFuzz_claimNeedsConsent(uint256 insurerMask, uint8 category, uint256 elapsed, bool practGrant)
-        public
-    {
+    function testFuzz_claimNeedsConsent(uint256 insurerMask, uint8 category, uint256 elapsed, bool practGrant) public {
         insurerMask = bound(insurerMask, 1, ALL);
-        PolicyModel memory p =
-            PolicyModel({covered: ALL, perClaim: 1 ether, annual: 10 ether, deductible: 0, funds: 5 ether, reserved: 0});
+        PolicyModel memory p = PolicyModel({
+            covered: ALL, perClaim: 1 ether, annual: 10 ether, deductible: 0, funds: 5 ether, reserved: 0
+        });
         _publish(p);
         if (practGrant) _grant(patient, prac, 1, false, T0 + 10 days);
         _grant(patient, ins, insurerMask, false, T0 + 20 days);
@@ -696,8 +694,9 @@ contract MedLedgerFuzzTest is Test {
 
         uint256 before = ins.balance;
         vm.prank(ins);
-        if (amount == 0) vm.expectRevert(MedLedger.InvalidAmount.selector);
-        else if (amount > funds) {
+        if (amount == 0) {
+            vm.expectRevert(MedLedger.InvalidAmount.selector);
+        } else if (amount > funds) {
             vm.expectRevert(abi.encodeWithSelector(MedLedger.InsufficientAvailableFunds.selector, funds, amount));
         }
         m.withdrawPolicyFunds(amount);

@@ -238,7 +238,11 @@ contract MedLedgerHandler is Test {
             mismatches++;
             if (bytes(firstMismatch).length == 0) {
                 firstMismatch = string.concat(
-                    name, ": model expected ", expected ? "success" : "revert", ", contract ", got ? "succeeded" : "reverted"
+                    name,
+                    ": model expected ",
+                    expected ? "success" : "revert",
+                    ", contract ",
+                    got ? "succeeded" : "reverted"
                 );
             }
         }
@@ -379,7 +383,11 @@ contract MedLedgerHandler is Test {
     /// A (practitioner, patient, insurer) triple close to a valid claim: the patient granted both
     /// (unexpired) and the insurer has a policy. Whether practitioner and insurer are verified is
     /// left to chance (suspensions), so that those checks are exercised too. ok=false if none.
-    function _claimTriple(uint256 seed, bool verified) internal view returns (bool ok, address q, address p, address i) {
+    function _claimTriple(uint256 seed, bool verified)
+        internal
+        view
+        returns (bool ok, address q, address p, address i)
+    {
         uint256 n = N_ACTORS * N_ACTORS * N_ACTORS;
         uint256 start = seed % n;
         for (uint256 k; k < n; ++k) {
@@ -425,8 +433,9 @@ contract MedLedgerHandler is Test {
         _check("register", expected, ok);
         if (ok) {
             gKind[who] = kind;
-            gStatus[who] =
-                kind == MedLedger.AccountKind.Patient ? MedLedger.AccountStatus.Active : MedLedger.AccountStatus.Pending;
+            gStatus[who] = kind == MedLedger.AccountKind.Patient
+                ? MedLedger.AccountStatus.Active
+                : MedLedger.AccountStatus.Pending;
         }
     }
 
@@ -496,8 +505,7 @@ contract MedLedgerHandler is Test {
                 }
             }
         }
-        bool expected =
-            caller == admin && _professional(target) && gStatus[target] == MedLedger.AccountStatus.Suspended;
+        bool expected = caller == admin && _professional(target) && gStatus[target] == MedLedger.AccountStatus.Suspended;
         bool ok;
         vm.prank(caller);
         try m.reinstateAccount(target) {
@@ -523,7 +531,7 @@ contract MedLedgerHandler is Test {
         // A write grant to an insurer is refused; try it now and then, not half the time.
         if (gKind[grantee] == MedLedger.AccountKind.Insurer && maskSeed % 3 != 0) allowWrite = false;
         uint256 expiry = expirySeed % 10 == 0
-            ? gNow - (expirySeed >> 8) % 2 days // now or in the past: refused
+            ? gNow - (expirySeed >> 8) % 2 days  // now or in the past: refused
             : gNow + 1 + (expirySeed >> 8) % ((expirySeed >> 4) % 2 == 0 ? 7 days : 400 days);
         MedLedger.AccountKind gk = gKind[grantee];
         bool expected = gKind[patient] == MedLedger.AccountKind.Patient
@@ -599,10 +607,11 @@ contract MedLedgerHandler is Test {
         adds++;
         GrantG storage g = gGrant[patient][caller];
         bool authorised = (caller == patient && gKind[patient] == MedLedger.AccountKind.Patient)
-            || (
-                gKind[caller] == MedLedger.AccountKind.Practitioner && gStatus[caller] == MedLedger.AccountStatus.Active
-                    && g.canWrite && g.expiry > block.timestamp && _covers(g.categories, category)
-            );
+            || (gKind[caller] == MedLedger.AccountKind.Practitioner
+                && gStatus[caller] == MedLedger.AccountStatus.Active
+                && g.canWrite
+                && g.expiry > block.timestamp
+                && _covers(g.categories, category));
         if (!authorised) unauthorisedAdds++;
 
         gRecord[id] = RecordG({
@@ -856,10 +865,14 @@ contract MedLedgerHandler is Test {
             bytes32[] memory proof = new bytes32[](1);
             proof[0] = m.logLeaf(last, entry2);
             if (!m.verifyLogEntry(gAnchors - 1, first, entry, proof)) _mismatch("anchorAccessLog: first of two");
-            if (m.verifyLogEntry(gAnchors - 1, first, entry2, proof)) _mismatch("anchorAccessLog: wrong entry verifies");
+            if (m.verifyLogEntry(gAnchors - 1, first, entry2, proof)) {
+                _mismatch("anchorAccessLog: wrong entry verifies");
+            }
             proof[0] = m.logLeaf(first, entry);
             if (!m.verifyLogEntry(gAnchors - 1, last, entry2, proof)) _mismatch("anchorAccessLog: second of two");
-            if (m.verifyLogEntry(gAnchors - 1, first, entry2, proof)) _mismatch("anchorAccessLog: wrong sequence verifies");
+            if (m.verifyLogEntry(gAnchors - 1, first, entry2, proof)) {
+                _mismatch("anchorAccessLog: wrong sequence verifies");
+            }
         }
         if (m.verifyLogEntry(gAnchors - 1, last + 1, entry, new bytes32[](0))) {
             _mismatch("anchorAccessLog: entry outside the batch verifies");
@@ -868,10 +881,13 @@ contract MedLedgerHandler is Test {
 
     // ================================================================ insurance
 
-    function publishPolicy(uint256 callerSeed, uint256 maskSeed, uint256 limitSeed, uint256 deductibleSeed, uint256 value)
-        external
-        step("publishPolicy")
-    {
+    function publishPolicy(
+        uint256 callerSeed,
+        uint256 maskSeed,
+        uint256 limitSeed,
+        uint256 deductibleSeed,
+        uint256 value
+    ) external step("publishPolicy") {
         callerSeed = _mix(callerSeed, 0);
         maskSeed = _mix(maskSeed, 1);
         limitSeed = _mix(limitSeed, 2);
@@ -987,7 +1003,8 @@ contract MedLedgerHandler is Test {
             }
         }
         bool expected = _submitAllowed(s);
-        MedLedger.ClaimStatus before = s.claimId == bytes32(0) ? MedLedger.ClaimStatus.None : m.claimOf(s.claimId).status;
+        MedLedger.ClaimStatus before =
+            s.claimId == bytes32(0) ? MedLedger.ClaimStatus.None : m.claimOf(s.claimId).status;
         bool ok;
         vm.prank(s.caller);
         try m.submitClaim(s.claimId, s.patient, s.insurer, s.doc, uint128(s.amount), s.category) {
@@ -1005,7 +1022,8 @@ contract MedLedgerHandler is Test {
         return _verifiedPractitioner(s.caller) && s.claimId != bytes32(0)
             && gClaim[s.claimId].status == MedLedger.ClaimStatus.None && s.doc != bytes32(0) && !gDocUsed[s.doc]
             && s.amount != 0 && gKind[s.patient] == MedLedger.AccountKind.Patient && _verifiedInsurer(s.insurer)
-            && gPolicy[s.insurer].published && pg.expiry > gNow && ig.expiry > gNow && _covers(ig.categories, s.category);
+            && gPolicy[s.insurer].published && pg.expiry > gNow && ig.expiry > gNow
+            && _covers(ig.categories, s.category);
     }
 
     /// The model's settlement of a submitted claim, compared with what the contract did.
@@ -1068,14 +1086,14 @@ contract MedLedgerHandler is Test {
         transitions++;
         bool byPractitioner = caller == c.practitioner;
         bool byInsurer = caller == c.insurer;
-        bool allowed = (
-            from == MedLedger.ClaimStatus.None && (to == MedLedger.ClaimStatus.Paid || to == MedLedger.ClaimStatus.Submitted)
-                && byPractitioner
-        )
-            || (
-                from == MedLedger.ClaimStatus.Submitted
-                    && (to == MedLedger.ClaimStatus.Approved || to == MedLedger.ClaimStatus.Denied) && byInsurer
-            ) || (from == MedLedger.ClaimStatus.Approved && to == MedLedger.ClaimStatus.Paid && byInsurer);
+        bool allowed =
+            (from == MedLedger.ClaimStatus.None
+                    && (to == MedLedger.ClaimStatus.Paid || to == MedLedger.ClaimStatus.Submitted)
+                    && byPractitioner)
+                || (from == MedLedger.ClaimStatus.Submitted
+                    && (to == MedLedger.ClaimStatus.Approved || to == MedLedger.ClaimStatus.Denied)
+                    && byInsurer)
+                || (from == MedLedger.ClaimStatus.Approved && to == MedLedger.ClaimStatus.Paid && byInsurer);
         if (!allowed) {
             badTransitions++;
             if (bytes(firstBadTransition).length == 0) {

@@ -29,10 +29,11 @@ contract MedLedgerInvariants is StdInvariant, Test {
         everyone = h.everyoneList();
 
         // A populated start, made through the handler so that its model follows: patients
-        // actor0 and actor1, verified practitioners actor3 and actor4, a verified insurer actor6
-        // with a published policy over categories 0..3 holding 20 ether (and actor7 below).
-        // actor2 and actor5 are left for the fuzzer to register. The seeds select those choices in the
-        // handler's pickers (low bits: the "usual" branch; next byte: which actor).
+        // actor0 and actor1, verified practitioners actor3 and actor4, verified insurers actor6
+        // and actor7 with funded policies, long grants, emergency opt-ins and one open window.
+        // actor2 and actor5 are left for the fuzzer to register. Until endBootstrap() the handler
+        // takes seeds as given, and these select the choices in its pickers (low bits: the
+        // "usual" branch; next byte: which actor).
         uint256 kindSeed = 1 << 16 | 1; // the actor's intended kind, with a profile
         h.register(0 << 8 | 1, kindSeed, bytes32(uint256(1)));
         h.register(1 << 8 | 1, kindSeed, bytes32(uint256(1)));
@@ -72,7 +73,10 @@ contract MedLedgerInvariants is StdInvariant, Test {
         MedLedger.Policy memory p = m.policyOf(everyone[6]);
         require(p.published && p.funds == 20 ether && p.coveredCategories == 15, "setup: policy");
         p = m.policyOf(everyone[7]);
-        require(p.published && p.funds == 10 ether && p.coveredCategories == 0xfc && p.deductible == 1 ether, "setup: policy 2");
+        require(
+            p.published && p.funds == 10 ether && p.coveredCategories == 0xfc && p.deductible == 1 ether,
+            "setup: policy 2"
+        );
         require(m.grantOf(everyone[1], everyone[7]).categories == type(uint256).max, "setup: insurer 2 grant");
         require(m.isVerifiedPractitioner(everyone[3]) && m.isVerifiedPractitioner(everyone[4]), "setup: practitioners");
         require(m.canWrite(everyone[0], everyone[3], 200) && m.canWrite(everyone[1], everyone[4], 0), "setup: grants");
