@@ -13,8 +13,10 @@
 //!   K2 wrapped under a versioned master key (section 4).
 //! - [`identity`]: the EIP-712 key-derivation message and the X25519 key it seeds, SIWE sign-in
 //!   messages, and EIP-712 escrow requests (section 6).
-//! - [`cipher`] and [`stream`]: the AEAD seam (native `aes-gcm`, WebCrypto later) and the chunk
-//!   stream that envelope and tier 2 share.
+//! - [`cipher`] and [`stream`]: the AEAD seam (native `aes-gcm`) and the chunk stream that
+//!   envelope and tier 2 share.
+//! - `webcrypto` (wasm32 only): envelope v1 sealed, opened and hashed chunk by chunk through the
+//!   browser's WebCrypto, byte for byte the same format as [`envelope`].
 
 pub mod cipher;
 pub mod contract;
@@ -23,4 +25,6 @@ pub mod envelope;
 pub mod identity;
 pub mod stream;
 pub mod tier2;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub mod webcrypto;
 pub mod wrap;

@@ -1,0 +1,491 @@
+//! The exports the harness page calls (`wasm-bindgen`).
+
+use alloy_primitives::{hex, Address, B256, U256};
+use js_sys::Uint8Array;
+use medledger_protocol::cipher::{AesGcm256, SecretKey};
+use medledger_protocol::envelope::{
+    self, Decryptor, Encryptor, Metadata, RecordContext, RecordKind,
+};
+use medledger_protocol::identity::{
+    verify_siwe, EscrowRequest, KeyDerivation, SiweExpectations, SiweMessage,
+};
+use medledger_protocol::tier2::{self, MasterKeyRing};
+use medledger_protocol::webcrypto::{WebDecryptor, WebEncryptor};
+use medledger_protocol::wrap::{
+    unwrap_dek, wrap_dek_with_rng, FixedIkm, KeyPair, Purpose, WrapContext,
+};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use wasm_bindgen::prelude::*;
+
+/// Collects check outcomes; a check that cannot even read its input counts as failed.
+#[derive(Default)]
+struct Report {
+    passed: u32,
+    failures: Vec<String>,
+}
+
+impl Report {
+    fn check(&mut self, name: &str, ok: bool) {
+        if ok {
+            self.passed += 1;
+        } else {
+            self.failures.push(name.to_owned());
+        }
+    }
+
+    fn outcome<T, E: std::fmt::Debug>(&mut self, name: &str, r: Result<T, E>) -> Option<T> {
+        match r {
+            Ok(v) => {
+                self.passed += 1;
+                Some(v)
+            }
+            Err(e) => {
+                self.failures.push(format!("{name}: {e:?}"));
+                None
+            }
+        }
+    }
+}
+
+fn h(v: &Value) -> Result<Vec<u8>, String> {
+    let s = v.as_str().ok_or_else(|| format!("not a hex string: {v}"))?;
+    hex::decode(s).map_err(|e| format!("{s}: {e}"))
+}
+
+fn arr<const N: usize>(v: &Value) -> Result<[u8; N], String> {
+    h(v)?.try_into().map_err(|_| format!("not {N} bytes: {v}"))
+}
+
+fn num(v: &Value) -> Result<u64, String> {
+    v.as_u64().ok_or_else(|| format!("not a number: {v}"))
+}
+
+fn text(v: &Value) -> Result<&str, String> {
+    v.as_str().ok_or_else(|| format!("not a string: {v}"))
+}
+
+fn addr(v: &Value) -> Result<Address, String> {
+    text(v)?.parse().map_err(|e| format!("{v}: {e}"))
+}
+
+/// The body of vectors too long to inline: byte i = i mod 251.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+fn context(v: &Value) -> Result<RecordContext, String> {
+    Ok(RecordContext {
+        chain_id: num(&v["chain_id"])?,
+        contract: addr(&v["contract"])?,
+        record_id: B256::from(arr::<32>(&v["record_id"])?),
+        patient: addr(&v["patient"])?,
+    })
+}
+
+fn to_vec(chunks: &[Uint8Array]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in chunks {
+        out.extend_from_slice(&c.to_vec());
+    }
+    out
+}
+
+async fn check_envelope_case(c: &Value, report: &mut Report) -> Result<(), String> {
+    let name = text(&c["name"])?.to_owned();
+    let dek = SecretKey::from_bytes(arr::<32>(&c["dek"])?);
+    let ctx = context(&c["context"])?;
+    let body = match c.get("body") {
+        Some(b) => h(b)?,
+        None => pattern(num(&c["body_len"])? as usize),
+    };
+    let meta = Metadata {
+        kind: RecordKind::from_byte(num(&c["metadata"]["kind"])? as u8),
+        created: num(&c["metadata"]["created"])?,
+        media_type: text(&c["metadata"]["media_type"])?.into(),
+        file_name: text(&c["metadata"]["file_name"])?.into(),
+    };
+    let chunk_size = num(&c["chunk_size"])? as u32;
+    let prefix = arr::<8>(&c["nonce_prefix"])?;
+    let want_sha = text(&c["envelope_sha256"])?.to_owned();
+    let want_h1 = B256::from(arr::<32>(&c["h1"])?);
+
+    // The aes-gcm path, compiled to WASM.
+    let (mut enc, mut c1) =
+        Encryptor::with_cipher(AesGcm256::new(&dek), &ctx, &meta, chunk_size, prefix)
+            .map_err(|e| format!("{name}: start: {e}"))?;
+    enc.push(&body, &mut c1)
+        .map_err(|e| format!("{name}: push: {e}"))?;
+    let h1 = enc
+        .finish(&mut c1)
+        .map_err(|e| format!("{name}: finish: {e}"))?;
+    report.check(
+        &format!("{name}: wasm aes-gcm envelope bytes"),
+        hex::encode(Sha256::digest(&c1)) == want_sha,
+    );
+    report.check(&format!("{name}: wasm aes-gcm h1"), h1 == want_h1);
+    if let Some(opened) = report.outcome(
+        &format!("{name}: wasm aes-gcm open"),
+        envelope::open(&dek, &ctx, &c1),
+    ) {
+        report.check(
+            &format!("{name}: wasm aes-gcm plaintext"),
+            opened.0 == body && opened.1.h1 == want_h1,
+        );
+    }
+
+    // The WebCrypto path: the same bytes, chunk by chunk.
+    let (mut web, mut web_c1) =
+        WebEncryptor::start_with_prefix(&dek, &ctx, &meta, chunk_size, prefix)
+            .await
+            .map_err(|e| format!("{name}: webcrypto start: {e}"))?;
+    let size = chunk_size as usize;
+    let mut pieces: Vec<&[u8]> = body.chunks(size).collect();
+    if pieces.is_empty() {
+        pieces.push(&[]);
+    }
+    let n = pieces.len();
+    for (i, piece) in pieces.into_iter().enumerate() {
+        let sealed = web
+            .seal_chunk(&Uint8Array::from(piece), i + 1 == n)
+            .await
+            .map_err(|e| format!("{name}: webcrypto seal {i}: {e}"))?;
+        web_c1.extend_from_slice(&sealed.to_vec());
+    }
+    let web_h1 = web.h1().map_err(|e| format!("{name}: webcrypto h1: {e}"))?;
+    report.check(&format!("{name}: webcrypto envelope bytes"), web_c1 == c1);
+    report.check(&format!("{name}: webcrypto h1"), web_h1 == want_h1);
+
+    // WebCrypto decryption, fed in awkward pieces (7 bytes, then the rest in 1000-byte frames).
+    let mut dec = WebDecryptor::new(&dek, &ctx);
+    let mut plain = Vec::new();
+    let (first, rest) = c1.split_at(7.min(c1.len()));
+    for frame in std::iter::once(first).chain(rest.chunks(1000)) {
+        let out = dec
+            .push(frame)
+            .await
+            .map_err(|e| format!("{name}: webcrypto open: {e}"))?;
+        plain.extend_from_slice(&to_vec(&out));
+    }
+    let (last, opened) = dec
+        .finish()
+        .await
+        .map_err(|e| format!("{name}: webcrypto finish: {e}"))?;
+    plain.extend_from_slice(&last.to_vec());
+    report.check(&format!("{name}: webcrypto plaintext"), plain == body);
+    report.check(
+        &format!("{name}: webcrypto open h1 and metadata"),
+        opened.h1 == want_h1 && opened.metadata == meta,
+    );
+
+    // A flipped bit in the last byte (a tag) must be refused by WebCrypto, naming the chunk.
+    let mut tampered = c1.clone();
+    if let Some(b) = tampered.last_mut() {
+        *b ^= 1;
+    }
+    let mut dec = WebDecryptor::new(&dek, &ctx);
+    let refused = match dec.push(&tampered).await {
+        Err(_) => true,
+        Ok(_) => dec.finish().await.is_err(),
+    };
+    report.check(
+        &format!("{name}: webcrypto refuses a tampered tag"),
+        refused,
+    );
+
+    // And the native decryptor (wasm aes-gcm) agrees with the WebCrypto output.
+    let mut native = Decryptor::new(&dek, &ctx);
+    let mut out = Vec::new();
+    let ok =
+        native.push(&web_c1, &mut out).is_ok() && native.finish(&mut out).is_ok() && out == body;
+    report.check(
+        &format!("{name}: wasm aes-gcm opens the webcrypto envelope"),
+        ok,
+    );
+    Ok(())
+}
+
+fn check_wrap(v: &Value, report: &mut Report) -> Result<(), String> {
+    for c in v["cases"].as_array().ok_or("wrap: no cases")? {
+        let label = text(&c["purpose"])?;
+        let purpose = match label {
+            "reader" => Purpose::Reader,
+            "break-glass" => Purpose::BreakGlass,
+            other => return Err(format!("unknown purpose {other}")),
+        };
+        let reader = KeyPair::derive(&arr::<32>(&c["ikm_r"])?);
+        report.check(
+            &format!("wrap {label}: reader key from ikm"),
+            hex::encode(reader.public().0) == text(&c["pk_r"])?,
+        );
+        let wctx = WrapContext {
+            chain_id: num(&c["chain_id"])?,
+            contract: addr(&c["contract"])?,
+            record_id: B256::from(arr::<32>(&c["record_id"])?),
+            reader: addr(&c["reader"])?,
+            purpose,
+        };
+        let wrapped = h(&c["wrapped"])?;
+        if let Some(dek) = report.outcome(
+            &format!("wrap {label}: unwrap"),
+            unwrap_dek(&wrapped, &reader, &wctx),
+        ) {
+            report.check(
+                &format!("wrap {label}: DEK"),
+                dek.expose_secret().as_slice() == h(&c["dek"])?.as_slice(),
+            );
+        }
+        let again = wrap_dek_with_rng(
+            &SecretKey::from_bytes(arr::<32>(&c["dek"])?),
+            &reader.public(),
+            &wctx,
+            &mut FixedIkm::new(arr::<32>(&c["ikm_e"])?),
+        );
+        if let Some(again) = report.outcome(&format!("wrap {label}: deterministic wrap"), again) {
+            report.check(
+                &format!("wrap {label}: same bytes"),
+                again.as_slice() == wrapped.as_slice(),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn check_identity(v: &Value, report: &mut Report) -> Result<(), String> {
+    let signer = addr(&v["signer"])?;
+    let chain = num(&v["chain_id"])?;
+    let contract = addr(&v["contract"])?;
+    let kd = KeyDerivation::new(chain, contract, signer);
+    let k = &v["key_derivation"];
+    report.check(
+        "identity: EIP-712 signing hash",
+        hex::encode(kd.signing_hash()) == text(&k["signing_hash"])?,
+    );
+    if let Some(kp) = report.outcome(
+        "identity: derive key pair",
+        kd.derive_keypair(&h(&k["signature"])?),
+    ) {
+        report.check(
+            "identity: X25519 public key",
+            hex::encode(kp.public().0) == text(&k["x25519_public"])?,
+        );
+    }
+    let s = &v["siwe"];
+    let message = text(&s["message"])?;
+    if let Some(msg) = report.outcome("siwe: parse", SiweMessage::parse(message)) {
+        let expect = SiweExpectations {
+            domain: &msg.domain,
+            uri: Some(&msg.uri),
+            chain_id: chain,
+            nonce: &msg.nonce,
+            max_age: Some(3600),
+            clock_skew: 0,
+        };
+        let now = s["now"].as_i64().ok_or("siwe: now")?;
+        if let Some((_, who)) = report.outcome(
+            "siwe: verify",
+            verify_siwe(message, &h(&s["signature"])?, &expect, now),
+        ) {
+            report.check("siwe: signer", who == signer);
+        }
+    }
+    let e = &v["escrow_request"];
+    let req = EscrowRequest {
+        action: text(&e["action"])?.into(),
+        recordId: B256::from(arr::<32>(&e["recordId"])?),
+        requester: addr(&e["requester"])?,
+        nonce: text(&e["nonce"])?
+            .parse::<U256>()
+            .map_err(|e| e.to_string())?,
+        expiry: num(&e["expiry"])?,
+    };
+    report.check(
+        "escrow request: signing hash",
+        hex::encode(req.signing_hash(chain, contract)) == text(&e["signing_hash"])?,
+    );
+    report.check(
+        "escrow request: verify",
+        req.verify(chain, contract, &h(&e["signature"])?, 1_795_593_360) == Ok(signer),
+    );
+    Ok(())
+}
+
+fn check_tier2(v: &Value, report: &mut Report) -> Result<(), String> {
+    let k2 = SecretKey::from_bytes(arr::<32>(&v["k2"])?);
+    let record = B256::from(arr::<32>(&v["record_id"])?);
+    if let Some(c1) = report.outcome("tier2: open", tier2::open(&k2, record, &h(&v["c2"])?)) {
+        report.check("tier2: C1", c1 == h(&v["c1"])?);
+    }
+    let ring = MasterKeyRing::new(
+        num(&v["master_key_id"])? as u32,
+        &SecretKey::from_bytes(arr::<32>(&v["master_key"])?),
+    );
+    if let Some(unwrapped) = report.outcome(
+        "tier2: unwrap K2",
+        tier2::unwrap_k2(&ring, &record, &h(&v["wrapped_k2"])?),
+    ) {
+        report.check("tier2: K2", unwrapped == k2);
+    }
+    Ok(())
+}
+
+fn parse(name: &str, json: &str) -> Result<Value, JsError> {
+    serde_json::from_str(json).map_err(|e| JsError::new(&format!("{name}: {e}")))
+}
+
+/// Checks every committed vector file (passed in as text) in this browser. Returns
+/// `{"passed": n, "failed": n, "failures": [..]}` as JSON.
+#[wasm_bindgen]
+pub async fn check_vectors(
+    envelope: String,
+    wrap: String,
+    identity: String,
+    tier2: String,
+) -> Result<String, JsError> {
+    let mut report = Report::default();
+    let env = parse("envelope.json", &envelope)?;
+    for case in env["cases"]
+        .as_array()
+        .ok_or_else(|| JsError::new("envelope.json: no cases"))?
+    {
+        if let Err(e) = check_envelope_case(case, &mut report).await {
+            report.failures.push(e);
+        }
+    }
+    for (name, json, check) in [
+        (
+            "wrap.json",
+            &wrap,
+            check_wrap as fn(&Value, &mut Report) -> Result<(), String>,
+        ),
+        ("identity.json", &identity, check_identity),
+        ("tier2.json", &tier2, check_tier2),
+    ] {
+        let value = parse(name, json)?;
+        if let Err(e) = check(&value, &mut report) {
+            report.failures.push(format!("{name}: {e}"));
+        }
+    }
+    Ok(json!({
+        "passed": report.passed,
+        "failed": report.failures.len(),
+        "failures": report.failures,
+    })
+    .to_string())
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+fn bench_context() -> RecordContext {
+    RecordContext {
+        chain_id: 1337,
+        contract: Address::repeat_byte(0x5f),
+        record_id: B256::repeat_byte(0xa1),
+        patient: Address::repeat_byte(0xf3),
+    }
+}
+
+fn bench_metadata() -> Metadata {
+    Metadata {
+        kind: RecordKind::Document,
+        created: 0,
+        media_type: "application/octet-stream".into(),
+        file_name: "bench.bin".into(),
+    }
+}
+
+/// Encrypts a body of `total` bytes through the WebCrypto path, reusing one plaintext chunk so that
+/// memory stays flat. With `decrypt`, keeps the sealed chunks and then decrypts them all (so only
+/// for bodies that fit in memory). Returns `{"encrypt_ms", "decrypt_ms", "chunks", "h1"}`.
+#[wasm_bindgen]
+pub async fn bench_webcrypto(
+    plaintext_chunk: Uint8Array,
+    total: f64,
+    decrypt: bool,
+) -> Result<String, JsError> {
+    let err = |e: medledger_protocol::webcrypto::WebCryptoError| JsError::new(&e.to_string());
+    let dek = SecretKey::generate().map_err(|e| JsError::new(&e.to_string()))?;
+    let ctx = bench_context();
+    let chunk_size = plaintext_chunk.length();
+    let chunks = (total / f64::from(chunk_size)).ceil().max(1.0) as u64;
+    let start = now_ms();
+    let (mut enc, prelude) = WebEncryptor::start(&dek, &ctx, &bench_metadata(), chunk_size)
+        .await
+        .map_err(err)?;
+    let mut kept: Vec<Uint8Array> = Vec::new();
+    for i in 0..chunks {
+        let sealed = enc
+            .seal_chunk(&plaintext_chunk, i + 1 == chunks)
+            .await
+            .map_err(err)?;
+        if decrypt {
+            kept.push(sealed);
+        }
+    }
+    let h1 = enc.h1().map_err(err)?;
+    let encrypt_ms = now_ms() - start;
+
+    let mut decrypt_ms = None;
+    if decrypt {
+        let start = now_ms();
+        let mut dec = WebDecryptor::new(&dek, &ctx);
+        dec.push(&prelude).await.map_err(err)?;
+        let mut plain_bytes = 0u64;
+        let mut buf = Vec::with_capacity(chunk_size as usize + 16);
+        for sealed in &kept {
+            buf.resize(sealed.length() as usize, 0);
+            sealed.copy_to(&mut buf);
+            for p in dec.push(&buf).await.map_err(err)? {
+                plain_bytes += u64::from(p.length());
+            }
+        }
+        let (last, opened) = dec.finish().await.map_err(err)?;
+        plain_bytes += u64::from(last.length());
+        if opened.h1 != h1 || plain_bytes != chunks * u64::from(chunk_size) {
+            return Err(JsError::new(
+                "decryption did not give back what was encrypted",
+            ));
+        }
+        decrypt_ms = Some(now_ms() - start);
+    }
+    Ok(json!({ "encrypt_ms": encrypt_ms, "decrypt_ms": decrypt_ms, "chunks": chunks, "h1": h1.to_string() }).to_string())
+}
+
+/// The same body through `aes-gcm` and `sha2` compiled to WASM (the slow path, for comparison).
+#[wasm_bindgen]
+pub fn bench_wasm_aes(plaintext_chunk: &[u8], total: f64) -> Result<String, JsError> {
+    let dek = SecretKey::generate().map_err(|e| JsError::new(&e.to_string()))?;
+    let chunk_size = plaintext_chunk.len() as u32;
+    let chunks = (total / f64::from(chunk_size)).ceil().max(1.0) as u64;
+    let start = now_ms();
+    let (mut enc, mut out) = Encryptor::new(&dek, &bench_context(), &bench_metadata(), chunk_size)
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    for i in 0..chunks {
+        out.clear();
+        enc.seal_chunk(plaintext_chunk, i + 1 == chunks, &mut out)
+            .map_err(|e| JsError::new(&e.to_string()))?;
+    }
+    let h1 = enc.h1().map_err(|e| JsError::new(&e.to_string()))?;
+    Ok(
+        json!({ "encrypt_ms": now_ms() - start, "chunks": chunks, "h1": h1.to_string() })
+            .to_string(),
+    )
+}
+
+/// Size of this module's WASM linear memory in bytes (it only ever grows: its peak).
+#[wasm_bindgen]
+pub fn wasm_memory_bytes() -> f64 {
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .map(|m| {
+            f64::from(
+                m.buffer()
+                    .dyn_into::<js_sys::ArrayBuffer>()
+                    .map(|b| b.byte_length())
+                    .unwrap_or(0),
+            )
+        })
+        .unwrap_or(0.0)
+}
