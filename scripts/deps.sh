@@ -4,6 +4,9 @@
 #   - node packages (truffle, ganache, solc-js, OpenZeppelin, forge, playwright-core) via npm ci,
 #     when node_modules is missing or older than package-lock.json
 #   - rustfmt and clippy, when rustup lacks them
+#   - Debian's chromium and firefox-esr for the browser tests (apt-get, as root), when missing
+# The WASM toolchain (a rustup wasm32 target, else Debian's rustc-web) and wasm-bindgen-cli are
+# installed by scripts/build-wasm.sh when it first needs them.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -24,4 +27,18 @@ if command -v rustup >/dev/null; then
   for component in rustfmt clippy; do
     rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
   done
+fi
+
+apt_missing=()
+for pkg in chromium firefox-esr; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || apt_missing+=("$pkg")
+done
+if [ "${#apt_missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "error: the browser tests need Debian packages ${apt_missing[*]}: sudo apt-get install ${apt_missing[*]}" >&2
+    exit 1
+  fi
+  echo "apt-get install ${apt_missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}"
 fi

@@ -7,7 +7,7 @@ cd "$ROOT"
 
 stage() { printf '\n==== %s\n' "$*"; }
 
-stage "install: node packages"
+stage "install: node packages, rust components, browsers"
 bash scripts/deps.sh
 
 stage "lint: cargo fmt --check"
@@ -25,6 +25,15 @@ bash scripts/test-contracts.sh
 
 stage "contracts: migrations"
 bash scripts/test-migrations.sh
+
+stage "protocol: an independent WebCrypto implementation of docs/formats.md against the vectors"
+node protocol/tests/webcrypto_vectors.mjs
+
+stage "protocol: WASM build of the browser harness"
+bash scripts/build-wasm.sh medledger-wasm-harness target-wasm/harness
+
+stage "browsers: protocol vectors in headless Chromium and Firefox ESR"
+node --test e2e/
 
 stage "rust: cargo test (protocol, with a real Ganache)"
 cargo test --workspace --locked

@@ -101,10 +101,14 @@ fn gcm_params(nonce: &[u8], aad: &[u8]) -> Result<Object, WebCryptoError> {
     Ok(params)
 }
 
-async fn sha256(subtle: &SubtleCrypto, data: &Object) -> Result<[u8; 32], WebCryptoError> {
-    let promise = subtle
+/// Starts SHA-256 of `data` in the browser; [`digest_result`] awaits it.
+fn start_sha256(subtle: &SubtleCrypto, data: &Object) -> Result<js_sys::Promise, WebCryptoError> {
+    subtle
         .digest_with_str_and_buffer_source("SHA-256", data)
-        .map_err(browser)?;
+        .map_err(browser)
+}
+
+async fn digest_result(promise: js_sys::Promise) -> Result<[u8; 32], WebCryptoError> {
     let digest = JsFuture::from(promise).await.map_err(browser)?;
     let buffer: ArrayBuffer = digest.dyn_into().map_err(browser)?;
     let bytes = Uint8Array::new(&buffer);
@@ -129,6 +133,9 @@ pub struct WebEncryptor {
     next_index: u32,
     finished: bool,
     h1: H1Builder,
+    /// The digest of the last sealed chunk, still running: it overlaps the next chunk's
+    /// encryption (WebCrypto works on other threads) and is collected before that chunk's digest.
+    pending_digest: Option<js_sys::Promise>,
 }
 
 impl WebEncryptor {
@@ -191,6 +198,7 @@ impl WebEncryptor {
                 next_index: 0,
                 finished: false,
                 h1: H1Builder::new(&d_head),
+                pending_digest: None,
             },
             prelude,
         ))
@@ -223,25 +231,35 @@ impl WebEncryptor {
             &chunk_nonce(&self.nonce_prefix, index, last),
             &chunk_aad(&self.aad_prefix, index, last),
         )?;
-        let promise = self
+        let encrypting = self
             .subtle
             .encrypt_with_object_and_buffer_source(&params, &self.key, plaintext)
             .map_err(browser)?;
-        let sealed = JsFuture::from(promise).await.map_err(browser)?;
+        // Collect the previous chunk's digest while this chunk encrypts.
+        self.collect_digest().await?;
+        let sealed = JsFuture::from(encrypting).await.map_err(browser)?;
         let buffer: ArrayBuffer = sealed.dyn_into().map_err(browser)?;
         let sealed = Uint8Array::new(&buffer);
-        let digest = sha256(&self.subtle, &sealed).await?;
-        self.h1.push_chunk_digest(&digest);
+        self.pending_digest = Some(start_sha256(&self.subtle, &sealed)?);
         self.next_index = index + 1;
         self.finished = last;
         Ok(sealed)
     }
 
+    async fn collect_digest(&mut self) -> Result<(), WebCryptoError> {
+        if let Some(promise) = self.pending_digest.take() {
+            let digest = digest_result(promise).await?;
+            self.h1.push_chunk_digest(&digest);
+        }
+        Ok(())
+    }
+
     /// `h1`, once the final chunk is sealed.
-    pub fn h1(self) -> Result<B256, WebCryptoError> {
+    pub async fn finish(mut self) -> Result<B256, WebCryptoError> {
         if !self.finished {
             return Err(StreamError::Unfinished.into());
         }
+        self.collect_digest().await?;
         Ok(self.h1.finish())
     }
 }
@@ -366,16 +384,19 @@ impl WebDecryptor {
                 // Open a full piece only once a byte beyond it arrived: until then it might be
                 // the final chunk, whose nonce and AAD differ.
                 while pending.len() > *sealed_len {
-                    let piece: Vec<u8> = pending.drain(..*sealed_len).collect();
                     let index = *next_index;
                     if index >= MAX_CHUNKS - 1 {
                         return Err(StreamError::TooManyChunks.into());
                     }
+                    let piece = Uint8Array::from(&pending[..*sealed_len]);
+                    pending.drain(..*sealed_len);
+                    // The digest runs beside the decryption.
+                    let digest = start_sha256(subtle, &piece)?;
                     let plain =
                         open_chunk(subtle, key, nonce_prefix, aad_prefix, index, false, &piece)
                             .await
                             .map_err(|e| e.or_tampered(index))?;
-                    h1.push_chunk_digest(&Sha256::digest(&piece).into());
+                    h1.push_chunk_digest(&digest_result(digest).await?);
                     *next_index = index + 1;
                     out.push(plain);
                 }
@@ -415,6 +436,8 @@ impl WebDecryptor {
                     }
                     .into());
                 }
+                let pending = Uint8Array::from(&pending[..]);
+                let digest = start_sha256(&subtle, &pending)?;
                 let plain = match open_chunk(
                     &subtle,
                     &key,
@@ -447,7 +470,7 @@ impl WebDecryptor {
                     }
                     Err(OpenError::Other(e)) => return Err(e),
                 };
-                h1.push_chunk_digest(&Sha256::digest(&pending).into());
+                h1.push_chunk_digest(&digest_result(digest).await?);
                 Ok((
                     plain,
                     Opened {
@@ -483,16 +506,15 @@ async fn open_chunk(
     aad_prefix: &[u8],
     index: u32,
     last: bool,
-    sealed: &[u8],
+    sealed: &Uint8Array,
 ) -> Result<Uint8Array, OpenError> {
     let params = gcm_params(
         &chunk_nonce(nonce_prefix, index, last),
         &chunk_aad(aad_prefix, index, last),
     )
     .map_err(OpenError::Other)?;
-    let data = Uint8Array::from(sealed);
     let promise = subtle
-        .decrypt_with_object_and_buffer_source(&params, key, &data)
+        .decrypt_with_object_and_buffer_source(&params, key, sealed)
         .map_err(|e| OpenError::Other(browser(e)))?;
     match JsFuture::from(promise).await {
         Ok(plain) => plain

@@ -152,7 +152,10 @@ async fn check_envelope_case(c: &Value, report: &mut Report) -> Result<(), Strin
             .map_err(|e| format!("{name}: webcrypto seal {i}: {e}"))?;
         web_c1.extend_from_slice(&sealed.to_vec());
     }
-    let web_h1 = web.h1().map_err(|e| format!("{name}: webcrypto h1: {e}"))?;
+    let web_h1 = web
+        .finish()
+        .await
+        .map_err(|e| format!("{name}: webcrypto h1: {e}"))?;
     report.check(&format!("{name}: webcrypto envelope bytes"), web_c1 == c1);
     report.check(&format!("{name}: webcrypto h1"), web_h1 == want_h1);
 
@@ -424,7 +427,7 @@ pub async fn bench_webcrypto(
             kept.push(sealed);
         }
     }
-    let h1 = enc.h1().map_err(err)?;
+    let h1 = enc.finish().await.map_err(err)?;
     let encrypt_ms = now_ms() - start;
 
     let mut decrypt_ms = None;
