@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps up down chain migrate test test-contracts test-migrations test-rust compile abi lint fmt clean
+.PHONY: help deps up down chain migrate test test-contracts test-migrations test-rust test-browsers wasm compile abi lint fmt clean
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-16s %s\n", $$1, $$2}'
@@ -36,6 +36,12 @@ test-migrations: deps compile ## migration idempotence and the external network 
 test-rust: deps compile ## cargo test (the contract binding test starts its own Ganache)
 	@cargo test --workspace
 
+wasm: deps ## build the WASM harness into target-wasm/harness
+	@bash scripts/build-wasm.sh medledger-wasm-harness target-wasm/harness
+
+test-browsers: wasm ## protocol vectors in headless Chromium and Firefox
+	@node --test e2e/
+
 compile: deps ## compile the contracts with the local solc-js
 	@npx truffle compile
 
@@ -50,4 +56,4 @@ fmt: ## format the Rust code
 	@cargo fmt --all
 
 clean: ## remove build output (not ./data, not node_modules)
-	@rm -rf build target
+	@rm -rf build target target-wasm
