@@ -254,7 +254,6 @@ contract MedLedger is AccessControl, ReentrancyGuard {
 
     error InvalidGrantee(address grantee);
     error InvalidCategories();
-    error InvalidCategory(uint256 category);
     error ExpiryInPast(uint64 expiry);
     error NoActiveGrant(address patient, address grantee);
 
