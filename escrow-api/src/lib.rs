@@ -1,6 +1,37 @@
-//! The medledger escrow API: ciphertext blobs, tier-2 keys, consent-checked release (an `eth_call`
-//! to `canRead` per request), the contract-event follower, the hash-chained access log and the
-//! admin console.
+//! The medledger escrow API, the only server: ciphertext blobs under a tier-2 layer with per-record
+//! keys (K2) wrapped by a master key, consent-checked release (an `eth_call` to `canRead` on every
+//! request), the contract-event follower that commits uploads and shreds erased records, and the
+//! hash-chained access log whose batches are anchored on chain.
 //!
-//! Not built yet: this crate only holds its place in the workspace. It serves nothing and stores
-//! nothing; the escrow issue fills it.
+//! - [`config`]: the one typed configuration (defaults, TOML file, environment, flags).
+//! - [`keys`]: the master-key file (0600) and the escrow's signing key.
+//! - [`db`]: the index (sqlx; SQLite by default, PostgreSQL by URL) and its migrations.
+//! - [`blobs`]: the blob store seam over `object_store`.
+//! - [`chain`]: the chain seam (JSON-RPC `eth_call`, logs, the escrow's own transactions).
+//! - [`auth`]: SIWE sign-in, sessions and the session extractor.
+//! - [`access_log`]: the hash-chained access log, its Merkle batches and proofs.
+//! - [`records`]: streamed upload and consent-checked, streamed read.
+//! - [`follower`]: the event follower (commit, shred, pending TTL) and the anchoring task.
+//! - [`server`]: the router, `/config.json`, health, metrics and the app's static files.
+//! - [`error`]: the API's error responses.
+
+pub mod access_log;
+pub mod auth;
+pub mod blobs;
+pub mod chain;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod follower;
+pub mod keys;
+pub mod metrics;
+pub mod records;
+pub mod server;
+
+/// Unix time in seconds.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,187 @@
+//! Sign-in with Ethereum (EIP-4361, docs/formats.md 6.2) and sessions. The escrow issues
+//! single-use, expiring nonces; a signed SIWE message is verified with `medledger-protocol`
+//! (signature → address, domain, optional URI, chain id, nonce, issued/expiry/not-before times),
+//! the nonce consumed, and a random session id set in an HttpOnly, SameSite=Strict cookie. The
+//! index keeps only the keccak256 hash of the session id. The [`Session`] extractor is the only
+//! source of identity for every other endpoint.
+
+use alloy_primitives::{hex, keccak256, Address};
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use medledger_protocol::cipher::fill_random;
+use medledger_protocol::identity::{verify_siwe, SiweExpectations};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::now_secs;
+use crate::server::AppState;
+
+/// The session cookie's name.
+pub const COOKIE_NAME: &str = "medledger_session";
+
+/// A signed-in caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The address that signed in: the only identity the escrow trusts.
+    pub address: Address,
+    /// Unix time the session ends.
+    pub expires: i64,
+    id_hash: String,
+}
+
+fn random_hex(n: usize) -> Result<String, ApiError> {
+    let mut buf = vec![0u8; n];
+    fill_random(&mut buf).map_err(|_| ApiError::internal("randomness", &"no system randomness"))?;
+    Ok(hex::encode(buf))
+}
+
+fn session_id_from(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE_NAME)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn hash_id(id: &str) -> String {
+    keccak256(id.as_bytes()).to_string()
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Session, ApiError> {
+        let id = session_id_from(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
+        let id_hash = hash_id(&id);
+        let (address, expires) = st
+            .index
+            .session(&id_hash, now_secs())
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
+        let address: Address = address
+            .parse()
+            .map_err(|_| ApiError::internal("session", &"stored address is malformed"))?;
+        Ok(Session {
+            address,
+            expires,
+            id_hash,
+        })
+    }
+}
+
+/// `GET /api/auth/nonce`: a fresh single-use nonce and what the SIWE message must say.
+pub async fn nonce(State(st): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = now_secs();
+    // Expired nonces and sessions are purged as new ones are issued.
+    st.index.purge_expired(now).await?;
+    let nonce = random_hex(16)?;
+    let expires = now + st.config.nonce_ttl_secs;
+    st.index.insert_nonce(&nonce, expires).await?;
+    Ok(Json(json!({
+        "nonce": nonce,
+        "expiresAt": expires,
+        "domain": st.siwe_domain,
+        "uri": st.config.siwe_uri,
+        "chainId": st.deployment.chain_id,
+    })))
+}
+
+/// Body of `POST /api/auth/verify`.
+#[derive(Debug, Deserialize)]
+pub struct VerifyRequest {
+    /// The exact EIP-4361 text that was signed.
+    pub message: String,
+    /// The 65-byte `personal_sign` signature, hex.
+    pub signature: String,
+}
+
+fn cookie(st: &AppState, value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
+    let secure = if st.config.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .map_err(|e| ApiError::internal("cookie", &e))
+}
+
+/// `POST /api/auth/verify`: checks a signed SIWE message and starts a session.
+pub async fn verify(
+    State(st): State<AppState>,
+    Json(req): Json<VerifyRequest>,
+) -> Result<Response, ApiError> {
+    let result = verify_inner(&st, &req).await;
+    st.metrics
+        .sign_ins
+        .with_label_values(&[if result.is_ok() { "ok" } else { "refused" }])
+        .inc();
+    result
+}
+
+async fn verify_inner(st: &AppState, req: &VerifyRequest) -> Result<Response, ApiError> {
+    let sig = hex::decode(req.signature.trim())
+        .map_err(|_| ApiError::bad_request("bad-signature", "signature is not hex"))?;
+    let now = now_secs();
+    let parsed = medledger_protocol::identity::SiweMessage::parse(&req.message).map_err(|e| {
+        ApiError::bad_request("bad-siwe", format!("not an acceptable SIWE message: {e}"))
+    })?;
+    let expect = SiweExpectations {
+        domain: &st.siwe_domain,
+        uri: st.config.siwe_uri.as_deref(),
+        chain_id: st.deployment.chain_id,
+        nonce: &parsed.nonce,
+        max_age: Some(st.config.nonce_ttl_secs),
+        clock_skew: 60,
+    };
+    let (msg, address) = verify_siwe(&req.message, &sig, &expect, now)
+        .map_err(|e| ApiError::forbidden("siwe-refused", format!("sign-in refused: {e}")))?;
+    if !st.index.take_nonce(&msg.nonce, now).await? {
+        return Err(ApiError::forbidden(
+            "siwe-nonce",
+            "sign-in refused: the nonce was not issued here, was already used or has expired",
+        ));
+    }
+    let mut expires = now + st.config.session_ttl_secs;
+    if let Some(t) = msg
+        .expiration_time
+        .as_deref()
+        .and_then(medledger_protocol::identity::parse_rfc3339)
+    {
+        expires = expires.min(t);
+    }
+    let id = random_hex(32)?;
+    st.index
+        .insert_session(&hash_id(&id), &address.to_checksum(None), now, expires)
+        .await?;
+    let mut response = Json(json!({"address": address, "expiresAt": expires})).into_response();
+    response
+        .headers_mut()
+        .insert(SET_COOKIE, cookie(st, &id, expires - now)?);
+    Ok(response)
+}
+
+/// `POST /api/auth/signout`: ends the session and clears the cookie.
+pub async fn sign_out(State(st): State<AppState>, session: Session) -> Result<Response, ApiError> {
+    st.index.delete_session(&session.id_hash).await?;
+    let mut response = Json(json!({"signedOut": true})).into_response();
+    response
+        .headers_mut()
+        .insert(SET_COOKIE, cookie(&st, "", 0)?);
+    Ok(response)
+}
+
+/// `GET /api/auth/session`: who the session is.
+pub async fn session(session: Session) -> Json<serde_json::Value> {
+    Json(json!({"address": session.address, "expiresAt": session.expires}))
+}

@@ -1,0 +1,528 @@
+//! The chain seam. [`Chain`] is what the escrow needs from a node: `eth_call` to the contract,
+//! the head block, the contract's logs in a block range, and sending the ESCROW account's own
+//! transactions. [`RpcChain`] implements it over plain JSON-RPC (HTTP, reqwest; no TLS in this
+//! build, so the node is reached on loopback or through a local proxy) and signs transactions
+//! with the escrow key (alloy-consensus legacy EIP-155 transactions, alloy-signer-local).
+//! [`Ledger`] puts the contract's typed views and the escrow's two transactions on top, using the
+//! `sol!` bindings of `medledger-protocol`.
+//!
+//! There is no cache: every question is asked of the node when it is needed, so a revocation or
+//! an erasure takes effect at the next block. Any failure is an error the caller must treat as
+//! "no" (fail closed).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy_consensus::{SignableTransaction, TxLegacy};
+use alloy_primitives::{hex, Address, Bytes, TxKind, B256, U256};
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
+use alloy_sol_types::{SolCall, SolEventInterface};
+use futures_util::future::BoxFuture;
+use medledger_protocol::contract::{decode_revert, MedLedger, MedLedgerEvents};
+use serde_json::{json, Value};
+
+/// Why a chain question got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The node could not be reached or answered garbage.
+    #[error("chain unreachable: {0}")]
+    Transport(String),
+    /// The node answered with a JSON-RPC error.
+    #[error("chain RPC error {code}: {message}")]
+    Rpc {
+        /// JSON-RPC error code.
+        code: i64,
+        /// Message.
+        message: String,
+        /// Revert data, when the error is a revert.
+        revert: Option<String>,
+    },
+    /// A result could not be decoded with the bindings.
+    #[error("chain result does not decode: {0}")]
+    Decode(String),
+    /// A transaction was mined but reverted.
+    #[error("transaction {0} reverted")]
+    Reverted(B256),
+    /// A transaction was not mined in time.
+    #[error("transaction {0} not mined within the timeout")]
+    Timeout(B256),
+    /// This escrow has no key to send transactions with.
+    #[error("no escrow key configured: cannot send transactions")]
+    NoSigner,
+}
+
+/// One contract log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainLog {
+    /// Block number.
+    pub block: u64,
+    /// Position in the block.
+    pub log_index: u64,
+    /// Transaction.
+    pub tx_hash: B256,
+    /// Topics.
+    pub topics: Vec<B256>,
+    /// Data.
+    pub data: Vec<u8>,
+}
+
+/// What the escrow needs from a node.
+pub trait Chain: Send + Sync {
+    /// The node's chain id.
+    fn chain_id(&self) -> BoxFuture<'_, Result<u64, ChainError>>;
+    /// The head block number.
+    fn block_number(&self) -> BoxFuture<'_, Result<u64, ChainError>>;
+    /// `eth_call` of the contract at the latest block.
+    fn call(&self, data: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, ChainError>>;
+    /// The contract's logs in `from..=to`.
+    fn logs(&self, from: u64, to: u64) -> BoxFuture<'_, Result<Vec<ChainLog>, ChainError>>;
+    /// Sends a transaction to the contract from the escrow account and waits for a successful
+    /// receipt.
+    fn send(&self, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>>;
+    /// The escrow account, when a key is configured.
+    fn escrow_address(&self) -> Option<Address>;
+}
+
+/// JSON-RPC over HTTP.
+pub struct RpcChain {
+    http: reqwest::Client,
+    url: String,
+    contract: Address,
+    chain_id: u64,
+    signer: Option<PrivateKeySigner>,
+    send_lock: tokio::sync::Mutex<()>,
+    receipt_timeout: Duration,
+}
+
+impl core::fmt::Debug for RpcChain {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RpcChain")
+            .field("url", &self.url)
+            .field("contract", &self.contract)
+            .field("escrow", &self.signer.as_ref().map(|s| s.address()))
+            .finish()
+    }
+}
+
+fn parse_u64(v: &Value) -> Result<u64, ChainError> {
+    let s = v
+        .as_str()
+        .ok_or_else(|| ChainError::Decode(format!("expected a quantity, got {v}")))?;
+    u64::from_str_radix(s.trim_start_matches("0x"), 16)
+        .map_err(|e| ChainError::Decode(format!("quantity {s}: {e}")))
+}
+
+fn parse_bytes(v: &Value) -> Result<Vec<u8>, ChainError> {
+    let s = v
+        .as_str()
+        .ok_or_else(|| ChainError::Decode(format!("expected hex data, got {v}")))?;
+    hex::decode(s).map_err(|e| ChainError::Decode(format!("hex: {e}")))
+}
+
+fn parse_b256(v: &Value) -> Result<B256, ChainError> {
+    let s = v
+        .as_str()
+        .ok_or_else(|| ChainError::Decode(format!("expected a 32-byte hash, got {v}")))?;
+    s.parse()
+        .map_err(|e| ChainError::Decode(format!("hash {s}: {e}")))
+}
+
+impl RpcChain {
+    /// A client for `url`, the contract at `contract` on chain `chain_id`, sending with `signer`.
+    pub fn new(
+        url: &str,
+        contract: Address,
+        chain_id: u64,
+        signer: Option<PrivateKeySigner>,
+    ) -> Result<RpcChain, ChainError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .map_err(|e| ChainError::Transport(e.to_string()))?;
+        Ok(RpcChain {
+            http,
+            url: url.to_string(),
+            contract,
+            chain_id,
+            signer,
+            send_lock: tokio::sync::Mutex::new(()),
+            receipt_timeout: Duration::from_secs(120),
+        })
+    }
+
+    async fn rpc(&self, method: &str, params: Value) -> Result<Value, ChainError> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let response: Value = self
+            .http
+            .post(&self.url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| ChainError::Transport(format!("{method}: {e}")))?
+            .json()
+            .await
+            .map_err(|e| ChainError::Transport(format!("{method}: {e}")))?;
+        if let Some(err) = response.get("error") {
+            let revert = err
+                .get("data")
+                .and_then(|d| {
+                    d.as_str()
+                        .or_else(|| d.get("result").and_then(Value::as_str))
+                })
+                .map(str::to_owned);
+            return Err(ChainError::Rpc {
+                code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
+                message: err
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                revert,
+            });
+        }
+        Ok(response.get("result").cloned().unwrap_or(Value::Null))
+    }
+
+    async fn send_inner(&self, data: Vec<u8>) -> Result<B256, ChainError> {
+        let signer = self.signer.as_ref().ok_or(ChainError::NoSigner)?;
+        let from = signer.address();
+        let _guard = self.send_lock.lock().await;
+        let nonce = parse_u64(
+            &self
+                .rpc(
+                    "eth_getTransactionCount",
+                    json!([from.to_string(), "pending"]),
+                )
+                .await?,
+        )?;
+        let gas_price = parse_u64(&self.rpc("eth_gasPrice", json!([])).await?)?;
+        let input = Bytes::from(data);
+        let estimate = parse_u64(
+            &self
+                .rpc(
+                    "eth_estimateGas",
+                    json!([{"from": from.to_string(), "to": self.contract.to_string(), "data": input.to_string()}]),
+                )
+                .await?,
+        )?;
+        let tx = TxLegacy {
+            chain_id: Some(self.chain_id),
+            nonce,
+            gas_price: u128::from(gas_price),
+            gas_limit: estimate.saturating_mul(12) / 10 + 10_000,
+            to: TxKind::Call(self.contract),
+            value: U256::ZERO,
+            input,
+        };
+        let signature = signer
+            .sign_hash_sync(&tx.signature_hash())
+            .map_err(|e| ChainError::Transport(format!("signing: {e}")))?;
+        let signed = tx.into_signed(signature);
+        let mut raw = Vec::with_capacity(signed.rlp_encoded_length());
+        signed.rlp_encode(&mut raw);
+        let hash = parse_b256(
+            &self
+                .rpc(
+                    "eth_sendRawTransaction",
+                    json!([Bytes::from(raw).to_string()]),
+                )
+                .await?,
+        )?;
+        let deadline = Instant::now() + self.receipt_timeout;
+        loop {
+            let receipt = self
+                .rpc("eth_getTransactionReceipt", json!([hash.to_string()]))
+                .await?;
+            if !receipt.is_null() {
+                return if receipt.get("status").and_then(Value::as_str) == Some("0x1") {
+                    Ok(hash)
+                } else {
+                    Err(ChainError::Reverted(hash))
+                };
+            }
+            if Instant::now() > deadline {
+                return Err(ChainError::Timeout(hash));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+impl Chain for RpcChain {
+    fn chain_id(&self) -> BoxFuture<'_, Result<u64, ChainError>> {
+        Box::pin(async move { parse_u64(&self.rpc("eth_chainId", json!([])).await?) })
+    }
+
+    fn block_number(&self) -> BoxFuture<'_, Result<u64, ChainError>> {
+        Box::pin(async move { parse_u64(&self.rpc("eth_blockNumber", json!([])).await?) })
+    }
+
+    fn call(&self, data: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, ChainError>> {
+        Box::pin(async move {
+            parse_bytes(
+                &self
+                    .rpc(
+                        "eth_call",
+                        json!([{"to": self.contract.to_string(), "data": Bytes::from(data).to_string()}, "latest"]),
+                    )
+                    .await?,
+            )
+        })
+    }
+
+    fn logs(&self, from: u64, to: u64) -> BoxFuture<'_, Result<Vec<ChainLog>, ChainError>> {
+        Box::pin(async move {
+            let result = self
+                .rpc(
+                    "eth_getLogs",
+                    json!([{"address": self.contract.to_string(), "fromBlock": format!("0x{from:x}"), "toBlock": format!("0x{to:x}")}]),
+                )
+                .await?;
+            let logs = result
+                .as_array()
+                .ok_or_else(|| ChainError::Decode("eth_getLogs result is not a list".into()))?;
+            let mut out = Vec::with_capacity(logs.len());
+            for l in logs {
+                if l.get("removed").and_then(Value::as_bool) == Some(true) {
+                    continue;
+                }
+                out.push(ChainLog {
+                    block: parse_u64(&l["blockNumber"])?,
+                    log_index: parse_u64(&l["logIndex"])?,
+                    tx_hash: parse_b256(&l["transactionHash"])?,
+                    topics: l["topics"]
+                        .as_array()
+                        .ok_or_else(|| ChainError::Decode("log topics".into()))?
+                        .iter()
+                        .map(parse_b256)
+                        .collect::<Result<_, _>>()?,
+                    data: parse_bytes(&l["data"])?,
+                });
+            }
+            out.sort_by_key(|l| (l.block, l.log_index));
+            Ok(out)
+        })
+    }
+
+    fn send(&self, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>> {
+        Box::pin(self.send_inner(data))
+    }
+
+    fn escrow_address(&self) -> Option<Address> {
+        self.signer.as_ref().map(|s| s.address())
+    }
+}
+
+/// A record's anchor as the contract holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordAnchor {
+    /// Owner (zero when unknown).
+    pub patient: Address,
+    /// Who added it.
+    pub author: Address,
+    /// h1.
+    pub h1: B256,
+    /// Category number.
+    pub category: u8,
+}
+
+/// The contract's typed views and the escrow's transactions over a [`Chain`].
+#[derive(Clone)]
+pub struct Ledger {
+    chain: Arc<dyn Chain>,
+}
+
+impl core::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Ledger")
+    }
+}
+
+fn decode_err(e: alloy_sol_types::Error) -> ChainError {
+    ChainError::Decode(e.to_string())
+}
+
+impl Ledger {
+    /// Over a chain.
+    pub fn new(chain: Arc<dyn Chain>) -> Ledger {
+        Ledger { chain }
+    }
+
+    /// The underlying chain.
+    pub fn chain(&self) -> &Arc<dyn Chain> {
+        &self.chain
+    }
+
+    async fn view<C: SolCall>(&self, call: C) -> Result<C::Return, ChainError> {
+        let raw = self.chain.call(call.abi_encode()).await?;
+        C::abi_decode_returns(&raw).map_err(decode_err)
+    }
+
+    /// `canRead(patient, reader, recordId)`.
+    pub async fn can_read(
+        &self,
+        patient: Address,
+        reader: Address,
+        record_id: B256,
+    ) -> Result<bool, ChainError> {
+        self.view(MedLedger::canReadCall {
+            patient,
+            reader,
+            recordId: record_id,
+        })
+        .await
+    }
+
+    /// `canWrite(patient, writer, category)`.
+    pub async fn can_write(
+        &self,
+        patient: Address,
+        writer: Address,
+        category: u8,
+    ) -> Result<bool, ChainError> {
+        self.view(MedLedger::canWriteCall {
+            patient,
+            writer,
+            category,
+        })
+        .await
+    }
+
+    /// `recordOf(recordId)`.
+    pub async fn record_of(&self, record_id: B256) -> Result<RecordAnchor, ChainError> {
+        let r = self
+            .view(MedLedger::recordOfCall {
+                recordId: record_id,
+            })
+            .await?;
+        Ok(RecordAnchor {
+            patient: r.patient,
+            author: r.author,
+            h1: r.ciphertextHash,
+            category: r.category,
+        })
+    }
+
+    /// `isErased(recordId)` (a record unknown on chain is not erased).
+    pub async fn is_erased(&self, record_id: B256) -> Result<bool, ChainError> {
+        match self
+            .view(MedLedger::isErasedCall {
+                recordId: record_id,
+            })
+            .await
+        {
+            Err(ChainError::Rpc {
+                revert: Some(data), ..
+            }) if matches!(
+                hex::decode(&data).ok().as_deref().and_then(decode_revert),
+                Some(medledger_protocol::contract::MedLedgerErrors::UnknownRecord(_))
+            ) =>
+            {
+                Ok(false)
+            }
+            other => other,
+        }
+    }
+
+    /// `nextLogSeq()`.
+    pub async fn next_log_seq(&self) -> Result<u64, ChainError> {
+        self.view(MedLedger::nextLogSeqCall {}).await
+    }
+
+    /// `anchorCount()`.
+    pub async fn anchor_count(&self) -> Result<u64, ChainError> {
+        let n = self.view(MedLedger::anchorCountCall {}).await?;
+        u64::try_from(n).map_err(|_| ChainError::Decode("anchor count".into()))
+    }
+
+    /// `anchorAt(i)`: (root, firstSeq, lastSeq).
+    pub async fn anchor_at(&self, index: u64) -> Result<(B256, u64, u64), ChainError> {
+        let a = self
+            .view(MedLedger::anchorAtCall {
+                anchorIndex: U256::from(index),
+            })
+            .await?;
+        Ok((a.root, a.firstSeq, a.lastSeq))
+    }
+
+    /// `logLeaf(seq, entryHash)` as the contract computes it (for checks).
+    pub async fn log_leaf(&self, seq: u64, entry_hash: B256) -> Result<B256, ChainError> {
+        self.view(MedLedger::logLeafCall {
+            seq,
+            entryHash: entry_hash,
+        })
+        .await
+    }
+
+    /// `verifyLogEntry(anchorIndex, seq, entryHash, proof)`.
+    pub async fn verify_log_entry(
+        &self,
+        anchor_index: u64,
+        seq: u64,
+        entry_hash: B256,
+        proof: Vec<B256>,
+    ) -> Result<bool, ChainError> {
+        self.view(MedLedger::verifyLogEntryCall {
+            anchorIndex: U256::from(anchor_index),
+            seq,
+            entryHash: entry_hash,
+            proof,
+        })
+        .await
+    }
+
+    /// The ESCROW account's `confirmShredded`.
+    pub async fn confirm_shredded(
+        &self,
+        record_id: B256,
+        receipt_hash: B256,
+    ) -> Result<B256, ChainError> {
+        self.chain
+            .send(
+                MedLedger::confirmShreddedCall {
+                    recordId: record_id,
+                    receiptHash: receipt_hash,
+                }
+                .abi_encode(),
+            )
+            .await
+    }
+
+    /// The ESCROW account's `anchorAccessLog`.
+    pub async fn anchor_access_log(
+        &self,
+        root: B256,
+        first_seq: u64,
+        last_seq: u64,
+    ) -> Result<B256, ChainError> {
+        self.chain
+            .send(
+                MedLedger::anchorAccessLogCall {
+                    root,
+                    firstSeq: first_seq,
+                    lastSeq: last_seq,
+                }
+                .abi_encode(),
+            )
+            .await
+    }
+
+    /// Decodes a log into a contract event (`None` for logs of other shapes).
+    pub fn decode(log: &ChainLog) -> Option<MedLedgerEvents> {
+        MedLedgerEvents::decode_raw_log(&log.topics, &log.data).ok()
+    }
+}
+
+/// Renders revert data as the contract's named error, for messages.
+pub fn describe_revert(err: &ChainError) -> String {
+    match err {
+        ChainError::Rpc {
+            revert: Some(data), ..
+        } => match hex::decode(data).ok().as_deref().and_then(decode_revert) {
+            Some(e) => format!("{err} ({e:?})"),
+            None => err.to_string(),
+        },
+        _ => err.to_string(),
+    }
+}

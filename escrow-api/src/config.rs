@@ -1,0 +1,331 @@
+//! The escrow's one typed configuration. Values come, lowest precedence first, from the built-in
+//! defaults (which work on one machine against `make up`), a TOML file (`--config` or
+//! `MEDLEDGER_CONFIG`), the environment (`MEDLEDGER_*`, and `DATABASE_URL`) and command-line flags.
+//! Paths that are not given are placed in the data directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration.
+    #[error("config file {path} is not valid: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: Box<toml::de::Error>,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The escrow's configuration, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the index, blobs and key files live by default.
+    pub data_dir: PathBuf,
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// The chain's JSON-RPC endpoint the escrow uses.
+    pub rpc_url: String,
+    /// The RPC URL the wallet is told in `/config.json` (defaults to `rpc_url`).
+    pub public_rpc_url: Option<String>,
+    /// `deployments/<network>.json` written by the Truffle migration.
+    pub deployment: PathBuf,
+    /// sqlx URL of the index; default `sqlite://<data_dir>/index.sqlite`.
+    pub database_url: Option<String>,
+    /// Blob store location: a directory path or `file://` URL; default `<data_dir>/blobs`.
+    pub blob_url: Option<String>,
+    /// The master-key file (0600, created on first start); default `<data_dir>/master.key`.
+    pub master_key_file: Option<PathBuf>,
+    /// The escrow account's secp256k1 key file (0600, hex); default `<data_dir>/escrow.key`.
+    pub escrow_key_file: Option<PathBuf>,
+    /// The SIWE domain the escrow accepts; default the bound address (`127.0.0.1:8080`).
+    pub siwe_domain: Option<String>,
+    /// The SIWE URI the escrow accepts, when set.
+    pub siwe_uri: Option<String>,
+    /// How long a sign-in nonce is valid, seconds.
+    pub nonce_ttl_secs: i64,
+    /// How long a session lasts, seconds (also the longest accepted SIWE age).
+    pub session_ttl_secs: i64,
+    /// Whether the session cookie carries `Secure` (set it behind HTTPS).
+    pub cookie_secure: bool,
+    /// Largest accepted upload (the C1 body), bytes.
+    pub max_upload_bytes: u64,
+    /// Tier-2 chunk size, bytes.
+    pub tier2_chunk_size: u32,
+    /// Blocks the follower stays behind the head.
+    pub confirmations: u64,
+    /// Follower poll interval, milliseconds.
+    pub poll_interval_ms: u64,
+    /// Most blocks asked for in one `eth_getLogs`.
+    pub log_block_batch: u64,
+    /// Pending uploads with no on-chain anchor are removed after this many seconds.
+    pub pending_ttl_secs: i64,
+    /// Access-log entries are anchored every this many seconds (0: never automatically).
+    pub anchor_interval_secs: u64,
+    /// Most entries in one anchored batch.
+    pub anchor_batch_max: u64,
+    /// Directory of the built app's files, served at `/`.
+    pub app_dir: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            rpc_url: "http://127.0.0.1:8545".into(),
+            public_rpc_url: None,
+            deployment: PathBuf::from("deployments/development.json"),
+            database_url: None,
+            blob_url: None,
+            master_key_file: None,
+            escrow_key_file: None,
+            siwe_domain: None,
+            siwe_uri: None,
+            nonce_ttl_secs: 300,
+            session_ttl_secs: 8 * 3600,
+            cookie_secure: false,
+            max_upload_bytes: 256 * 1024 * 1024,
+            tier2_chunk_size: medledger_protocol::tier2::DEFAULT_CHUNK_SIZE,
+            confirmations: 0,
+            poll_interval_ms: 1000,
+            log_block_batch: 2000,
+            pending_ttl_secs: 24 * 3600,
+            anchor_interval_secs: 60,
+            anchor_batch_max: 10_000,
+            app_dir: PathBuf::from("app/dist"),
+        }
+    }
+}
+
+/// Values from the environment and flags that override the file (clap reads both: a flag beats
+/// its environment variable).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Overrides {
+    /// TOML configuration file.
+    #[arg(long, env = "MEDLEDGER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (index, blobs, key files).
+    #[arg(long, env = "MEDLEDGER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Listen address.
+    #[arg(long, env = "MEDLEDGER_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// Chain JSON-RPC URL.
+    #[arg(long, env = "MEDLEDGER_RPC_URL")]
+    pub rpc_url: Option<String>,
+    /// RPC URL given to the wallet in /config.json.
+    #[arg(long, env = "MEDLEDGER_PUBLIC_RPC_URL")]
+    pub public_rpc_url: Option<String>,
+    /// Deployment file written by the migration.
+    #[arg(long, env = "MEDLEDGER_DEPLOYMENT")]
+    pub deployment: Option<PathBuf>,
+    /// Index database URL (sqlite://… or postgres://…).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Blob store directory or file:// URL.
+    #[arg(long, env = "MEDLEDGER_BLOB_URL")]
+    pub blob_url: Option<String>,
+    /// Master-key file.
+    #[arg(long, env = "MEDLEDGER_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Escrow account key file.
+    #[arg(long, env = "MEDLEDGER_ESCROW_KEY_FILE")]
+    pub escrow_key_file: Option<PathBuf>,
+    /// SIWE domain.
+    #[arg(long, env = "MEDLEDGER_SIWE_DOMAIN")]
+    pub siwe_domain: Option<String>,
+    /// Follower confirmation depth.
+    #[arg(long, env = "MEDLEDGER_CONFIRMATIONS")]
+    pub confirmations: Option<u64>,
+    /// App files directory.
+    #[arg(long, env = "MEDLEDGER_APP_DIR")]
+    pub app_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Reads a TOML file over the defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
+                path: path.display().to_string(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses TOML text over the defaults.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "<text>".into(),
+            source: Box::new(e),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Defaults, then the file named in `o` (if any), then `o`'s values.
+    pub fn resolve(o: &Overrides) -> Result<Config, ConfigError> {
+        let mut c = match &o.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        macro_rules! set {
+            ($field:ident) => {
+                if let Some(v) = &o.$field {
+                    c.$field = v.clone();
+                }
+            };
+            (opt $field:ident) => {
+                if let Some(v) = &o.$field {
+                    c.$field = Some(v.clone());
+                }
+            };
+        }
+        set!(data_dir);
+        set!(bind);
+        set!(rpc_url);
+        set!(opt public_rpc_url);
+        set!(deployment);
+        set!(opt database_url);
+        set!(opt blob_url);
+        set!(opt master_key_file);
+        set!(opt escrow_key_file);
+        set!(opt siwe_domain);
+        set!(confirmations);
+        set!(app_dir);
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        use medledger_protocol::stream::{MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
+        if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&self.tier2_chunk_size) {
+            return Err(ConfigError::Invalid(format!(
+                "tier2_chunk_size must be {MIN_CHUNK_SIZE}..={MAX_CHUNK_SIZE}"
+            )));
+        }
+        if self.nonce_ttl_secs <= 0 || self.session_ttl_secs <= 0 || self.pending_ttl_secs <= 0 {
+            return Err(ConfigError::Invalid(
+                "nonce_ttl_secs, session_ttl_secs and pending_ttl_secs must be positive".into(),
+            ));
+        }
+        if self.log_block_batch == 0 || self.anchor_batch_max == 0 || self.poll_interval_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "log_block_batch, anchor_batch_max and poll_interval_ms must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The index URL.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("index.sqlite").display()
+            )
+        })
+    }
+
+    /// The blob store location.
+    pub fn blob_url(&self) -> String {
+        self.blob_url
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("blobs").display().to_string())
+    }
+
+    /// The master-key file.
+    pub fn master_key_file(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// The escrow key file.
+    pub fn escrow_key_file(&self) -> PathBuf {
+        self.escrow_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("escrow.key"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_work_on_one_machine() {
+        let c = Config::default();
+        c.validate().expect("defaults are valid");
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.rpc_url, "http://127.0.0.1:8545");
+        assert_eq!(
+            c.database_url(),
+            "sqlite://./data/index.sqlite?mode=rwc".to_string()
+        );
+        assert_eq!(c.blob_url(), "./data/blobs");
+        assert_eq!(c.master_key_file(), PathBuf::from("./data/master.key"));
+    }
+
+    #[test]
+    fn file_then_overrides() {
+        let c = Config::from_toml("data_dir = \"/srv/ml\"\nconfirmations = 3\n").expect("toml");
+        assert_eq!(c.data_dir, PathBuf::from("/srv/ml"));
+        assert_eq!(c.confirmations, 3);
+        assert_eq!(c.master_key_file(), PathBuf::from("/srv/ml/master.key"));
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("escrow.toml");
+        std::fs::write(
+            &file,
+            "confirmations = 3\nrpc_url = \"http://10.0.0.1:8545\"\n",
+        )
+        .expect("write");
+        let o = Overrides {
+            config: Some(file),
+            confirmations: Some(5),
+            ..Default::default()
+        };
+        let c = Config::resolve(&o).expect("resolve");
+        assert_eq!(c.confirmations, 5, "a flag or env value beats the file");
+        assert_eq!(
+            c.rpc_url, "http://10.0.0.1:8545",
+            "the file beats the default"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_ranges_are_refused() {
+        assert!(matches!(
+            Config::from_toml("no_such_key = 1"),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(matches!(
+            Config::from_toml("tier2_chunk_size = 8"),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
+}

@@ -1,0 +1,784 @@
+//! The escrow's index through sqlx's `Any` driver, so SQLite (the default, a file in the data
+//! directory) and PostgreSQL (`DATABASE_URL=postgres://…`) run the same queries: records and their
+//! state, wrapped DEKs, sessions, SIWE nonces, the follower cursor, the access log and its anchors,
+//! and shred receipts. The schema is in `escrow-api/migrations/`, embedded in the binary. The SQL
+//! is portable: byte strings are lower-case `0x` hex text, times Unix seconds, integers BIGINT.
+
+use std::borrow::Cow;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Row};
+
+/// Why the index failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A query or connection failed.
+    #[error("index: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("index migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value is not what the escrow wrote.
+    #[error("index holds a malformed value in {0}")]
+    Corrupt(&'static str),
+}
+
+/// The embedded migrations.
+pub fn migrator() -> Migrator {
+    Migrator {
+        migrations: Cow::Owned(vec![Migration::new(
+            1,
+            Cow::Borrowed("index"),
+            MigrationType::Simple,
+            Cow::Borrowed(include_str!("../migrations/0001_index.sql")),
+            false,
+        )]),
+        ..Migrator::DEFAULT
+    }
+}
+
+/// Record states.
+pub mod state {
+    /// Stored, not yet anchored on chain.
+    pub const PENDING: &str = "pending";
+    /// Anchored by `RecordAdded` with the same h1.
+    pub const COMMITTED: &str = "committed";
+    /// Erased on chain; K2, wrapped DEKs and blob destroyed.
+    pub const SHREDDED: &str = "shredded";
+}
+
+/// One record in the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRow {
+    /// `0x` hex of the 32-byte id.
+    pub record_id: String,
+    /// Checksummed patient address.
+    pub patient: String,
+    /// Checksummed uploader address.
+    pub author: String,
+    /// Category number.
+    pub category: i64,
+    /// `0x` hex of h1.
+    pub h1: String,
+    /// Length of C1.
+    pub size: i64,
+    /// Where C2 is in the blob store (none once shredded).
+    pub blob_key: Option<String>,
+    /// Length of C2.
+    pub c2_size: i64,
+    /// Hex of the wrapped K2 (none once shredded).
+    pub wrapped_k2: Option<String>,
+    /// pending | committed | shredded.
+    pub state: String,
+    /// Upload time.
+    pub created: i64,
+    /// The block of `RecordAdded`.
+    pub committed_block: Option<i64>,
+}
+
+fn record_from_row(r: &AnyRow) -> Result<RecordRow, sqlx::Error> {
+    Ok(RecordRow {
+        record_id: r.try_get("record_id")?,
+        patient: r.try_get("patient")?,
+        author: r.try_get("author")?,
+        category: r.try_get("category")?,
+        h1: r.try_get("h1")?,
+        size: r.try_get("size")?,
+        blob_key: r.try_get("blob_key")?,
+        c2_size: r.try_get("c2_size")?,
+        wrapped_k2: r.try_get("wrapped_k2")?,
+        state: r.try_get("state")?,
+        created: r.try_get("created")?,
+        committed_block: r.try_get("committed_block")?,
+    })
+}
+
+const RECORD_COLUMNS: &str = "record_id, patient, author, category, h1, size, blob_key, c2_size, wrapped_k2, state, created, committed_block";
+
+/// One access-log row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRow {
+    /// Sequence number from 0.
+    pub seq: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// Who asked (session address, or the escrow itself for shred entries).
+    pub actor: String,
+    /// Whose record.
+    pub patient: String,
+    /// Which record (`0x` hex).
+    pub record_id: String,
+    /// read | upload | shred | …
+    pub action: String,
+    /// Released or refused.
+    pub granted: bool,
+    /// Why (a short code).
+    pub reason: String,
+    /// Anomaly score × 1000 (placeholder until the kNN model).
+    pub score_milli: i64,
+    /// The previous entry's hash (zero for the first).
+    pub prev_hash: String,
+    /// This entry's hash.
+    pub entry_hash: String,
+}
+
+fn log_from_row(r: &AnyRow) -> Result<LogRow, sqlx::Error> {
+    Ok(LogRow {
+        seq: r.try_get("seq")?,
+        at: r.try_get("at")?,
+        actor: r.try_get("actor")?,
+        patient: r.try_get("patient")?,
+        record_id: r.try_get("record_id")?,
+        action: r.try_get("action")?,
+        granted: r.try_get::<i64, _>("granted")? != 0,
+        reason: r.try_get("reason")?,
+        score_milli: r.try_get("score_milli")?,
+        prev_hash: r.try_get("prev_hash")?,
+        entry_hash: r.try_get("entry_hash")?,
+    })
+}
+
+const LOG_COLUMNS: &str =
+    "seq, at, actor, patient, record_id, action, granted, reason, score_milli, prev_hash, entry_hash";
+
+/// An anchored access-log batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnchorRow {
+    /// The contract's anchor index.
+    pub anchor_index: i64,
+    /// First entry.
+    pub first_seq: i64,
+    /// Last entry (inclusive).
+    pub last_seq: i64,
+    /// Merkle root (`0x` hex).
+    pub root: String,
+    /// The anchoring transaction.
+    pub tx_hash: String,
+}
+
+/// A wrapped DEK to store with a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DekRow {
+    /// Checksummed reader address.
+    pub reader: String,
+    /// `0x` hex of the 81-byte wrap.
+    pub wrap: String,
+}
+
+/// The index.
+#[derive(Debug, Clone)]
+pub struct Index {
+    pool: AnyPool,
+}
+
+impl Index {
+    /// Connects (creating a SQLite file and its directory as needed).
+    pub async fn connect(url: &str) -> Result<Index, DbError> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        if sqlite {
+            if let Some(path) = url
+                .strip_prefix("sqlite://")
+                .map(|p| p.split('?').next().unwrap_or(p))
+            {
+                if let Some(dir) = std::path::Path::new(path).parent() {
+                    if !dir.as_os_str().is_empty() {
+                        std::fs::create_dir_all(dir).map_err(|e| DbError::Sqlx(e.into()))?;
+                    }
+                }
+            }
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 4 } else { 16 })
+            .connect(url)
+            .await?;
+        Ok(Index { pool })
+    }
+
+    /// Applies the embedded migrations.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Cheap liveness query.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- records
+
+    /// Inserts a pending record with its wrapped DEKs, atomically. Fails on a duplicate id.
+    pub async fn insert_pending(&self, r: &RecordRow, deks: &[DekRow]) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO records ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(&r.record_id)
+        .bind(&r.patient)
+        .bind(&r.author)
+        .bind(r.category)
+        .bind(&r.h1)
+        .bind(r.size)
+        .bind(&r.blob_key)
+        .bind(r.c2_size)
+        .bind(&r.wrapped_k2)
+        .bind(&r.state)
+        .bind(r.created)
+        .bind(r.committed_block)
+        .execute(&mut *tx)
+        .await?;
+        for d in deks {
+            sqlx::query("INSERT INTO wrapped_deks (record_id, reader, wrap) VALUES ($1, $2, $3)")
+                .bind(&r.record_id)
+                .bind(&d.reader)
+                .bind(&d.wrap)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One record.
+    pub async fn record(&self, record_id: &str) -> Result<Option<RecordRow>, DbError> {
+        let row = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE record_id = $1"
+        ))
+        .bind(record_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(record_from_row).transpose()?)
+    }
+
+    /// A patient's records (not shredded), newest first.
+    pub async fn records_of(&self, patient: &str) -> Result<Vec<RecordRow>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE patient = $1 AND state <> $2 ORDER BY created DESC, record_id"
+        ))
+        .bind(patient)
+        .bind(state::SHREDDED)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Marks a pending record committed when its h1 is the anchored one. Returns whether it was.
+    pub async fn commit(&self, record_id: &str, h1: &str, block: i64) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE records SET state = $1, committed_block = $2 WHERE record_id = $3 AND h1 = $4 AND state = $5",
+        )
+        .bind(state::COMMITTED)
+        .bind(block)
+        .bind(record_id)
+        .bind(h1)
+        .bind(state::PENDING)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Pending records created before `before`.
+    pub async fn stale_pending(&self, before: i64) -> Result<Vec<RecordRow>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE state = $1 AND created < $2"
+        ))
+        .bind(state::PENDING)
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes a pending record and its wrapped DEKs (TTL expiry). Returns whether it was pending.
+    pub async fn delete_pending(&self, record_id: &str) -> Result<bool, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM records WHERE record_id = $1 AND state = $2")
+            .bind(record_id)
+            .bind(state::PENDING)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 1 {
+            sqlx::query("DELETE FROM wrapped_deks WHERE record_id = $1")
+                .bind(record_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Destroys a record's keys: deletes its wrapped DEKs, clears its wrapped K2, marks it
+    /// shredded and stores the signed receipt, atomically. Returns the blob key to delete, or
+    /// `None` when the record was already shredded.
+    pub async fn shred(
+        &self,
+        record_id: &str,
+        receipt: &str,
+        signature: &str,
+        receipt_hash: &str,
+        at: i64,
+    ) -> Result<Option<Option<String>>, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT blob_key, state FROM records WHERE record_id = $1")
+            .bind(record_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let st: String = row.try_get("state")?;
+        if st == state::SHREDDED {
+            return Ok(None);
+        }
+        let blob_key: Option<String> = row.try_get("blob_key")?;
+        sqlx::query("DELETE FROM wrapped_deks WHERE record_id = $1")
+            .bind(record_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE records SET wrapped_k2 = NULL, state = $1, shredded_at = $2 WHERE record_id = $3",
+        )
+        .bind(state::SHREDDED)
+        .bind(at)
+        .bind(record_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO shred_receipts (record_id, receipt, signature, receipt_hash, confirm_tx, at) VALUES ($1, $2, $3, $4, NULL, $5)",
+        )
+        .bind(record_id)
+        .bind(receipt)
+        .bind(signature)
+        .bind(receipt_hash)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(blob_key))
+    }
+
+    /// Forgets a shredded record's blob key once the blob is deleted.
+    pub async fn clear_blob_key(&self, record_id: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE records SET blob_key = NULL WHERE record_id = $1")
+            .bind(record_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Shredded records whose blob is still to be deleted.
+    pub async fn shredded_with_blobs(&self) -> Result<Vec<(String, String)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT record_id, blob_key FROM records WHERE state = $1 AND blob_key IS NOT NULL",
+        )
+        .bind(state::SHREDDED)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("record_id")?, r.try_get("blob_key")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DbError::from)
+    }
+
+    /// Shred receipts not yet confirmed on chain: (record id, receipt hash).
+    pub async fn unconfirmed_receipts(&self) -> Result<Vec<(String, String)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT record_id, receipt_hash FROM shred_receipts WHERE confirm_tx IS NULL ORDER BY at, record_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("record_id")?, r.try_get("receipt_hash")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DbError::from)
+    }
+
+    /// Records the `confirmShredded` transaction.
+    pub async fn set_receipt_confirmed(&self, record_id: &str, tx: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE shred_receipts SET confirm_tx = $1 WHERE record_id = $2")
+            .bind(tx)
+            .bind(record_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A shred receipt: (receipt JSON, signature hex, receipt hash, confirm tx).
+    pub async fn receipt(
+        &self,
+        record_id: &str,
+    ) -> Result<Option<(String, String, String, Option<String>)>, DbError> {
+        let row = sqlx::query(
+            "SELECT receipt, signature, receipt_hash, confirm_tx FROM shred_receipts WHERE record_id = $1",
+        )
+        .bind(record_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok((
+                r.try_get("receipt")?,
+                r.try_get("signature")?,
+                r.try_get("receipt_hash")?,
+                r.try_get("confirm_tx")?,
+            ))
+        })
+        .transpose()
+        .map_err(|e: sqlx::Error| DbError::from(e))
+    }
+
+    /// Count of records in a state.
+    pub async fn count_state(&self, st: &str) -> Result<i64, DbError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM records WHERE state = $1")
+            .bind(st)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    // ---------------------------------------------------------------- wrapped DEKs
+
+    /// The DEK wrapped to `reader` for a record.
+    pub async fn wrapped_dek(
+        &self,
+        record_id: &str,
+        reader: &str,
+    ) -> Result<Option<String>, DbError> {
+        let row = sqlx::query("SELECT wrap FROM wrapped_deks WHERE record_id = $1 AND reader = $2")
+            .bind(record_id)
+            .bind(reader)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("wrap")).transpose()?)
+    }
+
+    /// How many wrapped DEKs a record has.
+    pub async fn count_deks(&self, record_id: &str) -> Result<i64, DbError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM wrapped_deks WHERE record_id = $1")
+            .bind(record_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    // ---------------------------------------------------------------- sign-in
+
+    /// Stores an issued nonce.
+    pub async fn insert_nonce(&self, nonce: &str, expires: i64) -> Result<(), DbError> {
+        sqlx::query("INSERT INTO siwe_nonces (nonce, expires) VALUES ($1, $2)")
+            .bind(nonce)
+            .bind(expires)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Consumes a nonce: true exactly once, and only before it expires.
+    pub async fn take_nonce(&self, nonce: &str, now: i64) -> Result<bool, DbError> {
+        let done = sqlx::query("DELETE FROM siwe_nonces WHERE nonce = $1 AND expires > $2")
+            .bind(nonce)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Stores a session by the hash of its id.
+    pub async fn insert_session(
+        &self,
+        id_hash: &str,
+        address: &str,
+        created: i64,
+        expires: i64,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, address, created, expires) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id_hash)
+        .bind(address)
+        .bind(created)
+        .bind(expires)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The address and expiry of a live session.
+    pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<(String, i64)>, DbError> {
+        let row = sqlx::query(
+            "SELECT address, expires FROM sessions WHERE id_hash = $1 AND expires > $2",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("address")?, r.try_get("expires")?)))
+            .transpose()
+            .map_err(|e: sqlx::Error| DbError::from(e))
+    }
+
+    /// Ends a session.
+    pub async fn delete_session(&self, id_hash: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes expired sessions and nonces.
+    pub async fn purge_expired(&self, now: i64) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM sessions WHERE expires <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM siwe_nonces WHERE expires <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- follower cursor
+
+    /// The next block to follow, if any was stored.
+    pub async fn cursor(&self) -> Result<Option<i64>, DbError> {
+        let row = sqlx::query("SELECT next_block FROM follower_cursor WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("next_block")).transpose()?)
+    }
+
+    /// Stores the next block to follow.
+    pub async fn set_cursor(&self, next_block: i64) -> Result<(), DbError> {
+        let done = sqlx::query("UPDATE follower_cursor SET next_block = $1 WHERE id = 1")
+            .bind(next_block)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            sqlx::query("INSERT INTO follower_cursor (id, next_block) VALUES (1, $1)")
+                .bind(next_block)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- access log
+
+    /// The last entry.
+    pub async fn last_log(&self) -> Result<Option<LogRow>, DbError> {
+        let row = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM access_log ORDER BY seq DESC LIMIT 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(log_from_row).transpose()?)
+    }
+
+    /// Appends an entry (its seq must be the next one: the primary key refuses a fork).
+    pub async fn insert_log(&self, e: &LogRow) -> Result<(), DbError> {
+        sqlx::query(&format!(
+            "INSERT INTO access_log ({LOG_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(e.seq)
+        .bind(e.at)
+        .bind(&e.actor)
+        .bind(&e.patient)
+        .bind(&e.record_id)
+        .bind(&e.action)
+        .bind(i64::from(e.granted))
+        .bind(&e.reason)
+        .bind(e.score_milli)
+        .bind(&e.prev_hash)
+        .bind(&e.entry_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Entries `first..=last`.
+    pub async fn log_range(&self, first: i64, last: i64) -> Result<Vec<LogRow>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM access_log WHERE seq >= $1 AND seq <= $2 ORDER BY seq"
+        ))
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(log_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// A patient's entries.
+    pub async fn log_of_patient(&self, patient: &str) -> Result<Vec<LogRow>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM access_log WHERE patient = $1 ORDER BY seq"
+        ))
+        .bind(patient)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(log_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The last anchored batch.
+    pub async fn last_anchor(&self) -> Result<Option<AnchorRow>, DbError> {
+        let row = sqlx::query(
+            "SELECT anchor_index, first_seq, last_seq, root, tx_hash FROM log_anchors ORDER BY anchor_index DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(anchor_from_row)
+            .transpose()
+            .map_err(DbError::from)
+    }
+
+    /// The batch holding `seq`.
+    pub async fn anchor_covering(&self, seq: i64) -> Result<Option<AnchorRow>, DbError> {
+        let row = sqlx::query(
+            "SELECT anchor_index, first_seq, last_seq, root, tx_hash FROM log_anchors WHERE first_seq <= $1 AND last_seq >= $1",
+        )
+        .bind(seq)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(anchor_from_row)
+            .transpose()
+            .map_err(DbError::from)
+    }
+
+    /// Records an anchored batch.
+    pub async fn insert_anchor(&self, a: &AnchorRow, at: i64) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO log_anchors (anchor_index, first_seq, last_seq, root, tx_hash, at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(a.anchor_index)
+        .bind(a.first_seq)
+        .bind(a.last_seq)
+        .bind(&a.root)
+        .bind(&a.tx_hash)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+fn anchor_from_row(r: &AnyRow) -> Result<AnchorRow, sqlx::Error> {
+    Ok(AnchorRow {
+        anchor_index: r.try_get("anchor_index")?,
+        first_seq: r.try_get("first_seq")?,
+        last_seq: r.try_get("last_seq")?,
+        root: r.try_get("root")?,
+        tx_hash: r.try_get("tx_hash")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn index() -> (tempfile::TempDir, Index) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("i.sqlite").display()
+        );
+        let idx = Index::connect(&url).await.expect("connect");
+        idx.migrate().await.expect("migrate");
+        idx.migrate().await.expect("migrations are idempotent");
+        (dir, idx)
+    }
+
+    fn rec(id: &str) -> RecordRow {
+        RecordRow {
+            record_id: id.into(),
+            patient: "0xP".into(),
+            author: "0xP".into(),
+            category: 1,
+            h1: "0xh1".into(),
+            size: 10,
+            blob_key: Some(format!("c2/{id}")),
+            c2_size: 78,
+            wrapped_k2: Some("0xk2".into()),
+            state: state::PENDING.into(),
+            created: 100,
+            committed_block: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn record_lifecycle_pending_committed_shredded() {
+        let (_dir, idx) = index().await;
+        let deks = vec![DekRow {
+            reader: "0xP".into(),
+            wrap: "0xw".into(),
+        }];
+        idx.insert_pending(&rec("0x01"), &deks)
+            .await
+            .expect("insert");
+        assert!(
+            idx.insert_pending(&rec("0x01"), &deks).await.is_err(),
+            "an id is stored once"
+        );
+        assert!(!idx.commit("0x01", "0xother", 5).await.expect("commit"));
+        assert!(idx.commit("0x01", "0xh1", 5).await.expect("commit"));
+        let r = idx.record("0x01").await.expect("get").expect("present");
+        assert_eq!(r.state, state::COMMITTED);
+        assert_eq!(r.committed_block, Some(5));
+        assert_eq!(
+            idx.wrapped_dek("0x01", "0xP").await.expect("dek"),
+            Some("0xw".into())
+        );
+        let blob = idx
+            .shred("0x01", "{}", "0xsig", "0xhash", 200)
+            .await
+            .expect("shred");
+        assert_eq!(blob, Some(Some("c2/0x01".into())));
+        assert_eq!(
+            idx.shred("0x01", "{}", "0xsig", "0xhash", 201)
+                .await
+                .expect("again"),
+            None
+        );
+        let r = idx.record("0x01").await.expect("get").expect("present");
+        assert_eq!(r.state, state::SHREDDED);
+        assert_eq!(r.wrapped_k2, None);
+        assert_eq!(idx.count_deks("0x01").await.expect("count"), 0);
+        assert_eq!(idx.unconfirmed_receipts().await.expect("r").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn nonces_are_single_use_and_expire() {
+        let (_dir, idx) = index().await;
+        idx.insert_nonce("abcdefgh1", 1000).await.expect("nonce");
+        idx.insert_nonce("abcdefgh2", 1000).await.expect("nonce");
+        assert!(idx.take_nonce("abcdefgh1", 999).await.expect("take"));
+        assert!(
+            !idx.take_nonce("abcdefgh1", 999).await.expect("take"),
+            "single use"
+        );
+        assert!(
+            !idx.take_nonce("abcdefgh2", 1000).await.expect("take"),
+            "expired"
+        );
+        assert!(!idx.take_nonce("never", 1).await.expect("take"));
+    }
+
+    #[tokio::test]
+    async fn cursor_survives_reconnect() {
+        let (dir, idx) = index().await;
+        assert_eq!(idx.cursor().await.expect("cursor"), None);
+        idx.set_cursor(7).await.expect("set");
+        idx.set_cursor(9).await.expect("set");
+        drop(idx);
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("i.sqlite").display()
+        );
+        let idx = Index::connect(&url).await.expect("reconnect");
+        assert_eq!(idx.cursor().await.expect("cursor"), Some(9));
+    }
+}

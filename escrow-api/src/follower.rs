@@ -1,0 +1,469 @@
+//! Background work driven by the chain. The event follower reads the contract's logs from a
+//! durable cursor (stored in the index, so a restart resumes where it stopped) up to the head minus
+//! the confirmation depth, and: marks an upload committed on `RecordAdded` with the same h1;
+//! shreds on `RecordErased` / `AllRecordsErased` (destroys K2 and the wrapped DEKs, deletes the
+//! blob, stores a receipt signed by the escrow key, logs it in the access log so its hash is
+//! anchored with the next batch, and calls `confirmShredded`); removes pending uploads that were
+//! never anchored after the TTL, and blobs no record points to. Handling is idempotent, so
+//! replaying a block range after a crash is harmless.
+//!
+//! The anchoring task puts the Merkle root of each new batch of access-log entries on chain with
+//! `anchorAccessLog`, reconciling its own record of anchors with the contract's first.
+
+use std::time::Duration;
+
+use alloy_primitives::{hex, keccak256, Address, B256};
+use alloy_signer::SignerSync;
+use medledger_protocol::contract::{MedLedgerErrors, MedLedgerEvents};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::access_log::{tree_of, NewEntry};
+use crate::chain::{ChainError, Ledger};
+use crate::db::{state, AnchorRow};
+use crate::now_secs;
+use crate::server::AppState;
+
+/// Why a follower step failed (it is retried at the next tick).
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    /// The chain.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The index.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    /// The blob store.
+    #[error(transparent)]
+    Blobs(#[from] crate::blobs::BlobError),
+    /// The access log.
+    #[error(transparent)]
+    Log(#[from] crate::access_log::AppendError),
+    /// A stored value.
+    #[error("malformed stored value: {0}")]
+    Corrupt(String),
+    /// Signing a receipt.
+    #[error("signing: {0}")]
+    Sign(String),
+}
+
+/// Runs the follower until `stop` turns true.
+pub async fn run(st: AppState, mut stop: watch::Receiver<bool>) {
+    let interval = Duration::from_millis(st.config.poll_interval_ms);
+    loop {
+        if let Err(e) = tick(&st).await {
+            tracing::warn!(error = %e, "event follower step failed; retrying");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+/// One follower step: new logs, then receipts to confirm, blobs to delete and expired uploads.
+pub async fn tick(st: &AppState) -> Result<(), FollowError> {
+    follow_logs(st).await?;
+    confirm_receipts(st).await?;
+    sweep(st).await?;
+    Ok(())
+}
+
+async fn follow_logs(st: &AppState) -> Result<(), FollowError> {
+    let head = st.ledger.chain().block_number().await?;
+    st.metrics
+        .chain_head
+        .set(i64::try_from(head).unwrap_or(i64::MAX));
+    let safe = head.saturating_sub(st.config.confirmations);
+    let mut next = match st.index.cursor().await? {
+        Some(n) => u64::try_from(n).unwrap_or(0),
+        None => st.deployment.deploy_block,
+    };
+    while next <= safe {
+        let to = safe.min(next + st.config.log_block_batch - 1);
+        let logs = st.ledger.chain().logs(next, to).await?;
+        for log in &logs {
+            if let Some(event) = Ledger::decode(log) {
+                handle(st, event, log.block).await?;
+            }
+        }
+        next = to + 1;
+        st.index
+            .set_cursor(i64::try_from(next).unwrap_or(i64::MAX))
+            .await?;
+        st.metrics
+            .follower_next_block
+            .set(i64::try_from(next).unwrap_or(i64::MAX));
+    }
+    Ok(())
+}
+
+async fn handle(st: &AppState, event: MedLedgerEvents, block: u64) -> Result<(), FollowError> {
+    match event {
+        MedLedgerEvents::RecordAdded(e) => {
+            let rid = e.recordId.to_string();
+            if st
+                .index
+                .commit(
+                    &rid,
+                    &e.ciphertextHash.to_string(),
+                    i64::try_from(block).unwrap_or(i64::MAX),
+                )
+                .await?
+            {
+                tracing::info!(block, "record committed");
+            } else if let Some(r) = st.index.record(&rid).await? {
+                if r.state == state::PENDING {
+                    tracing::warn!(
+                        block,
+                        "anchored h1 differs from the stored upload; it stays pending and expires"
+                    );
+                }
+            }
+        }
+        MedLedgerEvents::RecordErased(e) => shred(st, e.recordId).await?,
+        MedLedgerEvents::AllRecordsErased(e) => {
+            for r in st.index.records_of(&e.patient.to_checksum(None)).await? {
+                let rid: B256 = r
+                    .record_id
+                    .parse()
+                    .map_err(|_| FollowError::Corrupt("record id".into()))?;
+                if st.ledger.is_erased(rid).await? {
+                    shred(st, rid).await?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Destroys a record's keys and blob and records a signed receipt (idempotent).
+pub async fn shred(st: &AppState, record_id: B256) -> Result<(), FollowError> {
+    let rid = record_id.to_string();
+    let Some(record) = st.index.record(&rid).await? else {
+        return Ok(());
+    };
+    if record.state == state::SHREDDED {
+        return Ok(());
+    }
+    let at = now_secs();
+    let receipt = json!({
+        "type": "medledger-shred-receipt",
+        "version": 1,
+        "chainId": st.deployment.chain_id,
+        "contract": st.deployment.address,
+        "escrow": st.deployment.escrow,
+        "recordId": rid,
+        "h1": record.h1,
+        "destroyed": ["k2", "wrapped-deks", "blob"],
+        "shreddedAt": at,
+    })
+    .to_string();
+    let receipt_hash = keccak256(receipt.as_bytes());
+    let signature = match &st.signer {
+        Some(s) => hex::encode_prefixed(
+            s.sign_message_sync(receipt.as_bytes())
+                .map_err(|e| FollowError::Sign(e.to_string()))?
+                .as_bytes(),
+        ),
+        None => String::new(),
+    };
+    let Some(blob_key) = st
+        .index
+        .shred(&rid, &receipt, &signature, &receipt_hash.to_string(), at)
+        .await?
+    else {
+        return Ok(());
+    };
+    if let Some(key) = blob_key {
+        st.blobs.delete(&key).await?;
+        st.index.clear_blob_key(&rid).await?;
+    }
+    st.metrics.shredded.inc();
+    let patient: Address = record
+        .patient
+        .parse()
+        .map_err(|_| FollowError::Corrupt("patient".into()))?;
+    st.log
+        .append(NewEntry {
+            actor: st.deployment.escrow,
+            patient,
+            record_id,
+            action: "shred",
+            granted: true,
+            reason: format!("receipt:{receipt_hash}"),
+            score_milli: 0,
+        })
+        .await?;
+    tracing::info!("record shredded");
+    Ok(())
+}
+
+async fn confirm_receipts(st: &AppState) -> Result<(), FollowError> {
+    if st.signer.is_none() {
+        return Ok(());
+    }
+    for (rid, hash) in st.index.unconfirmed_receipts().await? {
+        let record_id: B256 = rid
+            .parse()
+            .map_err(|_| FollowError::Corrupt("record id".into()))?;
+        let receipt_hash: B256 = hash
+            .parse()
+            .map_err(|_| FollowError::Corrupt("receipt hash".into()))?;
+        match st.ledger.confirm_shredded(record_id, receipt_hash).await {
+            Ok(tx) => {
+                st.index
+                    .set_receipt_confirmed(&rid, &tx.to_string())
+                    .await?
+            }
+            Err(ChainError::Rpc {
+                revert: Some(data), ..
+            }) if matches!(
+                hex::decode(&data)
+                    .ok()
+                    .as_deref()
+                    .and_then(medledger_protocol::contract::decode_revert),
+                Some(MedLedgerErrors::ShredAlreadyConfirmed(_))
+            ) =>
+            {
+                st.index
+                    .set_receipt_confirmed(&rid, "already-confirmed")
+                    .await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+async fn sweep(st: &AppState) -> Result<(), FollowError> {
+    let now = now_secs();
+    // Shredded records whose blob delete did not finish.
+    for (rid, key) in st.index.shredded_with_blobs().await? {
+        st.blobs.delete(&key).await?;
+        st.index.clear_blob_key(&rid).await?;
+    }
+    // Uploads never anchored.
+    let cutoff = now - st.config.pending_ttl_secs;
+    for r in st.index.stale_pending(cutoff).await? {
+        if st.index.delete_pending(&r.record_id).await? {
+            if let Some(key) = r.blob_key {
+                st.blobs.delete(&key).await?;
+            }
+            tracing::info!("expired a pending upload that was never anchored");
+        }
+    }
+    // Blobs no record points to (a crash between the blob and the index row).
+    for (key, modified) in st.blobs.list("c2").await? {
+        if modified >= cutoff {
+            continue;
+        }
+        let rid = key.split('/').nth(1).unwrap_or_default();
+        let referenced = st
+            .index
+            .record(rid)
+            .await?
+            .and_then(|r| r.blob_key)
+            .is_some_and(|k| k == key);
+        if !referenced {
+            st.blobs.delete(&key).await?;
+            tracing::info!("removed an orphan blob");
+        }
+    }
+    Ok(())
+}
+
+/// Runs the anchoring task until `stop` turns true (never when the interval is 0 or there is no
+/// escrow key).
+pub async fn run_anchoring(st: AppState, mut stop: watch::Receiver<bool>) {
+    if st.config.anchor_interval_secs == 0 || st.signer.is_none() {
+        return;
+    }
+    let interval = Duration::from_secs(st.config.anchor_interval_secs);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        if let Err(e) = anchor_once(&st).await {
+            tracing::warn!(error = %e, "anchoring the access log failed; retrying");
+        }
+    }
+}
+
+/// Anchors the entries not yet on chain as one batch. Returns the new anchor, if any.
+pub async fn anchor_once(st: &AppState) -> Result<Option<AnchorRow>, FollowError> {
+    reconcile_anchors(st).await?;
+    let next_seq = st.ledger.next_log_seq().await?;
+    let Some(last) = st.index.last_log().await? else {
+        return Ok(None);
+    };
+    let first = i64::try_from(next_seq).map_err(|_| FollowError::Corrupt("seq".into()))?;
+    if last.seq < first {
+        return Ok(None);
+    }
+    let last_seq = last
+        .seq
+        .min(first + i64::try_from(st.config.anchor_batch_max).unwrap_or(i64::MAX) - 1);
+    let rows = st.index.log_range(first, last_seq).await?;
+    let tree = tree_of(&rows)
+        .map_err(|e| FollowError::Corrupt(e.to_string()))?
+        .ok_or_else(|| FollowError::Corrupt("empty batch".into()))?;
+    let index = st.ledger.anchor_count().await?;
+    let root = tree.root();
+    let tx = st
+        .ledger
+        .anchor_access_log(root, next_seq, u64::try_from(last_seq).unwrap_or(0))
+        .await?;
+    let row = AnchorRow {
+        anchor_index: i64::try_from(index).unwrap_or(i64::MAX),
+        first_seq: first,
+        last_seq,
+        root: root.to_string(),
+        tx_hash: tx.to_string(),
+    };
+    st.index.insert_anchor(&row, now_secs()).await?;
+    st.metrics.log_anchored.set(last_seq + 1);
+    tracing::info!(first, last_seq, "access-log batch anchored");
+    Ok(Some(row))
+}
+
+/// Adds anchors the contract has and the index lacks (a crash after the transaction), after
+/// checking each root against the stored entries.
+async fn reconcile_anchors(st: &AppState) -> Result<(), FollowError> {
+    let on_chain = st.ledger.anchor_count().await?;
+    let known = st
+        .index
+        .last_anchor()
+        .await?
+        .map(|a| u64::try_from(a.anchor_index + 1).unwrap_or(0))
+        .unwrap_or(0);
+    for i in known..on_chain {
+        let (root, first, last) = st.ledger.anchor_at(i).await?;
+        let rows = st
+            .index
+            .log_range(
+                i64::try_from(first).unwrap_or(0),
+                i64::try_from(last).unwrap_or(0),
+            )
+            .await?;
+        let ours = tree_of(&rows)
+            .map_err(|e| FollowError::Corrupt(e.to_string()))?
+            .map(|t| t.root());
+        if ours != Some(root) {
+            return Err(FollowError::Corrupt(format!(
+                "anchor {i} on chain does not match the stored entries {first}..={last}"
+            )));
+        }
+        st.index
+            .insert_anchor(
+                &AnchorRow {
+                    anchor_index: i64::try_from(i).unwrap_or(i64::MAX),
+                    first_seq: i64::try_from(first).unwrap_or(0),
+                    last_seq: i64::try_from(last).unwrap_or(0),
+                    root: root.to_string(),
+                    tx_hash: String::new(),
+                },
+                now_secs(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// What `verify-log` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogReport {
+    /// Entries checked.
+    pub entries: u64,
+    /// Anchored batches checked against the chain.
+    pub anchors: u64,
+    /// The first problem, if any.
+    pub problem: Option<String>,
+}
+
+impl LogReport {
+    /// Whether everything verified.
+    pub fn ok(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+impl std::fmt::Display for LogReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.problem {
+            None => write!(
+                f,
+                "access log OK: {} entries chained, {} anchored batches match the chain",
+                self.entries, self.anchors
+            ),
+            Some(p) => write!(
+                f,
+                "access log FAILED after {} entries and {} anchors: {p}",
+                self.entries, self.anchors
+            ),
+        }
+    }
+}
+
+/// Checks the whole hash chain, then every anchored batch's root against the contract.
+pub async fn verify_log(st: &AppState) -> Result<LogReport, FollowError> {
+    verify_log_with(&st.index, &st.ledger).await
+}
+
+/// [`verify_log`] over an index and a ledger.
+pub async fn verify_log_with(
+    index: &crate::db::Index,
+    ledger: &Ledger,
+) -> Result<LogReport, FollowError> {
+    const PAGE: i64 = 10_000;
+    let mut report = LogReport {
+        entries: 0,
+        anchors: 0,
+        problem: None,
+    };
+    let Some(last) = index.last_log().await? else {
+        return Ok(report);
+    };
+    let mut prev = B256::ZERO;
+    let mut first = 0;
+    while first <= last.seq {
+        let rows = index.log_range(first, first + PAGE - 1).await?;
+        if let Err(e) = crate::access_log::verify_chain(&rows, prev) {
+            report.problem = Some(e.to_string());
+            return Ok(report);
+        }
+        if rows.first().map(|r| r.seq) != Some(first) {
+            report.problem = Some(crate::access_log::LogIntegrityError::Gap(first).to_string());
+            return Ok(report);
+        }
+        report.entries += rows.len() as u64;
+        prev = rows
+            .last()
+            .and_then(|r| r.entry_hash.parse().ok())
+            .unwrap_or_default();
+        first += PAGE;
+    }
+    for i in 0..ledger.anchor_count().await? {
+        let (root, a, b) = ledger.anchor_at(i).await?;
+        let rows = index
+            .log_range(i64::try_from(a).unwrap_or(0), i64::try_from(b).unwrap_or(0))
+            .await?;
+        let ours = tree_of(&rows).ok().flatten().map(|t| t.root());
+        if ours != Some(root) {
+            report.problem = Some(format!(
+                "anchored batch {i} (entries {a}..={b}) does not match the stored entries"
+            ));
+            return Ok(report);
+        }
+        report.anchors += 1;
+    }
+    Ok(report)
+}

@@ -1,0 +1,260 @@
+//! Key files the escrow owns, outside the index: the master-key file (tier-2 K2s are wrapped under
+//! its keys; created with mode 0600 on first start, refused when its mode is looser) and the escrow
+//! account's secp256k1 key file (signs `confirmShredded`, `anchorAccessLog` and shred receipts).
+//! Key bytes are never logged or printed.
+//!
+//! Master-key file format: one line per key, `<key id> <64 hex digits>`; the highest id is the
+//! current key (the one that wraps), the others only unwrap until rotation removes them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::hex;
+use alloy_signer_local::PrivateKeySigner;
+use medledger_protocol::cipher::SecretKey;
+use medledger_protocol::tier2::MasterKeyRing;
+use zeroize::Zeroize;
+
+/// Why a key file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    /// Reading or writing failed.
+    #[error("key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Group or others may read or write the file.
+    #[error(
+        "key file {path} has mode {mode:o}; it must be readable by its owner only (chmod 600)"
+    )]
+    LooseMode {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The content is not in the expected format (the content itself is never shown).
+    #[error("key file {path} is malformed: {what}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The key is not the one the deployment names.
+    #[error("the escrow key file {path} holds the key of {found}, but the deployment's escrow is {expected}")]
+    WrongAccount {
+        /// The file.
+        path: PathBuf,
+        /// The deployment's escrow account.
+        expected: alloy_primitives::Address,
+        /// The key's account.
+        found: alloy_primitives::Address,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyFileError + '_ {
+    move |source| KeyFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Fails when group or others have any permission on `path`.
+pub fn check_mode(path: &Path) -> Result<(), KeyFileError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(io(path))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyFileError::LooseMode {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// Creates `path` with mode 0600 (failing if it exists) and writes `text`.
+pub fn write_new_private(path: &Path, text: &str) -> Result<(), KeyFileError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(io(path))?;
+        }
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io(path))?;
+    f.write_all(text.as_bytes()).map_err(io(path))?;
+    f.sync_all().map_err(io(path))?;
+    Ok(())
+}
+
+/// The master keys read from their file.
+pub struct MasterKeys {
+    /// The ring (current key wraps, all unwrap).
+    pub ring: MasterKeyRing,
+    /// Every key id in the file, ascending.
+    pub ids: Vec<u32>,
+}
+
+impl core::fmt::Debug for MasterKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MasterKeys")
+            .field("ids", &self.ids)
+            .finish()
+    }
+}
+
+/// Loads the master-key file, creating it with one fresh key (id 1) when it does not exist.
+/// Returns the keys and whether the file was created.
+pub fn load_or_create_master_keys(path: &Path) -> Result<(MasterKeys, bool), KeyFileError> {
+    let created = if path.exists() {
+        false
+    } else {
+        let key = SecretKey::generate().map_err(|_| KeyFileError::Malformed {
+            path: path.to_path_buf(),
+            what: "no system randomness to create a key",
+        })?;
+        let mut line = format!("1 {}\n", hex::encode(key.expose_secret()));
+        let res = write_new_private(path, &line);
+        line.zeroize();
+        res?;
+        true
+    };
+    Ok((load_master_keys(path)?, created))
+}
+
+/// Loads the master-key file (mode checked).
+pub fn load_master_keys(path: &Path) -> Result<MasterKeys, KeyFileError> {
+    check_mode(path)?;
+    let mut text = std::fs::read_to_string(path).map_err(io(path))?;
+    let parsed = parse_master_keys(&text);
+    text.zeroize();
+    let mut keys = parsed.map_err(|what| KeyFileError::Malformed {
+        path: path.to_path_buf(),
+        what,
+    })?;
+    keys.sort_by_key(|(id, _)| *id);
+    let Some((current_id, current)) = keys.pop() else {
+        return Err(KeyFileError::Malformed {
+            path: path.to_path_buf(),
+            what: "no key",
+        });
+    };
+    let mut ring = MasterKeyRing::new(current_id, &current);
+    let mut ids = Vec::with_capacity(keys.len() + 1);
+    for (id, key) in &keys {
+        ring.add_retired(*id, key)
+            .map_err(|_| KeyFileError::Malformed {
+                path: path.to_path_buf(),
+                what: "duplicate key id",
+            })?;
+        ids.push(*id);
+    }
+    ids.push(current_id);
+    Ok(MasterKeys { ring, ids })
+}
+
+fn parse_master_keys(text: &str) -> Result<Vec<(u32, SecretKey)>, &'static str> {
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (id, key_hex) = line.split_once(' ').ok_or("a line is not `<id> <hex>`")?;
+        let id: u32 = id.parse().map_err(|_| "a key id is not a number")?;
+        let mut bytes = hex::decode(key_hex.trim()).map_err(|_| "a key is not hex")?;
+        let key = SecretKey::from_slice(&bytes);
+        bytes.zeroize();
+        out.push((id, key.ok_or("a key is not 32 bytes")?));
+    }
+    Ok(out)
+}
+
+/// Loads the escrow account's key (a file holding one hex private key, mode checked).
+pub fn load_escrow_signer(path: &Path) -> Result<PrivateKeySigner, KeyFileError> {
+    check_mode(path)?;
+    let mut text = std::fs::read_to_string(path).map_err(io(path))?;
+    let trimmed = text.trim();
+    let mut bytes = hex::decode(trimmed.strip_prefix("0x").unwrap_or(trimmed)).map_err(|_| {
+        KeyFileError::Malformed {
+            path: path.to_path_buf(),
+            what: "not a hex private key",
+        }
+    });
+    text.zeroize();
+    let signer = match &bytes {
+        Ok(b) if b.len() == 32 => PrivateKeySigner::from_slice(b).ok(),
+        _ => None,
+    };
+    if let Ok(b) = bytes.as_mut() {
+        b.zeroize();
+    }
+    signer.ok_or(KeyFileError::Malformed {
+        path: path.to_path_buf(),
+        what: "not a 32-byte secp256k1 private key",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn master_key_file_is_created_0600_and_reloaded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub/master.key");
+        let (keys, created) = load_or_create_master_keys(&path).expect("create");
+        assert!(created);
+        assert_eq!(keys.ids, vec![1]);
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let (again, created) = load_or_create_master_keys(&path).expect("reload");
+        assert!(!created);
+        // The same key: a K2 wrapped before the restart opens after it.
+        let rid = alloy_primitives::B256::repeat_byte(9);
+        let k2 = SecretKey::generate().expect("k2");
+        let wrapped = medledger_protocol::tier2::wrap_k2(&keys.ring, &rid, &k2).expect("wrap");
+        let opened =
+            medledger_protocol::tier2::unwrap_k2(&again.ring, &rid, &wrapped).expect("unwrap");
+        assert_eq!(opened.expose_secret(), k2.expose_secret());
+    }
+
+    #[test]
+    fn loose_modes_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("master.key");
+        load_or_create_master_keys(&path).expect("create");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        match load_or_create_master_keys(&path) {
+            Err(KeyFileError::LooseMode { mode, .. }) => assert_eq!(mode, 0o640),
+            other => panic!("expected a loose-mode refusal, got {other:?}"),
+        }
+        let key = dir.path().join("escrow.key");
+        std::fs::write(&key, format!("0x{}\n", "11".repeat(32))).expect("write");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(matches!(
+            load_escrow_signer(&key),
+            Err(KeyFileError::LooseMode { .. })
+        ));
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        load_escrow_signer(&key).expect("a 0600 key file loads");
+    }
+
+    #[test]
+    fn malformed_files_do_not_echo_their_content() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("master.key");
+        write_new_private(&path, "1 zz-secret-zz\n").expect("write");
+        let err = load_master_keys(&path).expect_err("malformed");
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
+}

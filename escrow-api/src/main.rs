@@ -1,0 +1,93 @@
+//! The `escrow-api` binary: `serve` runs the escrow (HTTP API, event follower, anchoring);
+//! `migrate` applies the index migrations; `check-config` prints the resolved configuration;
+//! `verify-log` checks the access log's hash chain and its anchors against the chain.
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use medledger_escrow_api::config::{Config, Overrides};
+use medledger_escrow_api::server::App;
+
+#[derive(Debug, Parser)]
+#[command(name = "escrow-api", version, about = "The medledger escrow API")]
+struct Cli {
+    #[command(flatten)]
+    overrides: Overrides,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API, follow the chain and anchor the access log.
+    Serve,
+    /// Apply the index migrations and exit.
+    Migrate,
+    /// Print the resolved configuration (TOML) and exit.
+    CheckConfig,
+    /// Check the access log's hash chain and every anchored batch against the chain.
+    VerifyLog,
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MEDLEDGER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+    let config = Config::resolve(&cli.overrides).context("resolving the configuration")?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let index = medledger_escrow_api::db::Index::connect(&config.database_url())
+                .await
+                .context("opening the index")?;
+            index.migrate().await.context("migrating the index")?;
+            println!("index migrated");
+            Ok(())
+        }
+        Command::CheckConfig => {
+            println!(
+                "{}",
+                toml::to_string(&config).context("rendering the configuration")?
+            );
+            Ok(())
+        }
+        Command::VerifyLog => verify_log(config).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
+    let bound = listener.local_addr().context("bound address")?;
+    let mut config = config;
+    if config.siwe_domain.is_none() {
+        config.siwe_domain = Some(bound.to_string());
+    }
+    let app = App::build(config).await.context("starting the escrow")?;
+    tracing::info!(%bound, "escrow API listening");
+    println!("escrow API listening on http://{bound}");
+    app.serve(listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .context("serving")?;
+    Ok(())
+}
+
+async fn verify_log(config: Config) -> anyhow::Result<()> {
+    let app = App::build(config).await.context("starting the escrow")?;
+    let report = medledger_escrow_api::follower::verify_log(&app.state)
+        .await
+        .context("verifying the access log")?;
+    println!("{report}");
+    if !report.ok() {
+        bail!("the access log does not verify");
+    }
+    Ok(())
+}

@@ -1,0 +1,985 @@
+//! Records: the streamed upload (h1 checked while streaming with `H1Hasher`, a fresh K2, tier 2
+//! added on the fly, stored *pending* with the wrapped DEKs) and the consent-checked read (an
+//! `eth_call` to `canRead` on every request, the access appended to the log before a byte leaves,
+//! C1 streamed with tier 2 stripped on the fly, HTTP Range served from the right tier-2 chunk).
+//! Also the record list, shred receipts and a patient's access log with Merkle proofs.
+//!
+//! The request and response headers are documented in docs/api.md.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
+
+use alloy_primitives::{hex, Address, B256};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use medledger_protocol::cipher::{fill_random, SecretKey};
+use medledger_protocol::envelope::H1Hasher;
+use medledger_protocol::tier2::{self, Tier2Decryptor, Tier2Encryptor};
+use medledger_protocol::wrap::WRAPPED_LEN;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::access_log::NewEntry;
+use crate::auth::Session;
+use crate::db::{state, DekRow, RecordRow};
+use crate::error::ApiError;
+use crate::now_secs;
+use crate::server::AppState;
+
+/// Header: the record's patient (upload).
+pub const H_PATIENT: &str = "x-medledger-patient";
+/// Header: the record's category number (upload).
+pub const H_CATEGORY: &str = "x-medledger-category";
+/// Header: h1 of C1, `0x` hex (upload, and on reads).
+pub const H_H1: &str = "x-medledger-h1";
+/// Header: a wrapped DEK `<reader address>=<0x hex of 81 bytes>`; repeated per reader on
+/// upload, the caller's own on a read.
+pub const H_WRAPPED_DEK: &str = "x-medledger-wrapped-dek";
+/// Most wrapped DEKs one upload may carry.
+pub const MAX_WRAPS: usize = 256;
+
+fn parse_record_id(s: &str) -> Result<B256, ApiError> {
+    let id: B256 = s.parse().map_err(|_| {
+        ApiError::bad_request("bad-record-id", "record id must be 0x and 64 hex digits")
+    })?;
+    if id == B256::ZERO {
+        return Err(ApiError::bad_request(
+            "bad-record-id",
+            "record id must not be zero",
+        ));
+    }
+    Ok(id)
+}
+
+fn one_header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, ApiError> {
+    let mut values = headers.get_all(name).iter();
+    let v = values.next().ok_or_else(|| {
+        ApiError::bad_request("missing-header", format!("header {name} is required"))
+    })?;
+    if values.next().is_some() {
+        return Err(ApiError::bad_request(
+            "duplicate-header",
+            format!("header {name} must appear once"),
+        ));
+    }
+    v.to_str()
+        .map(str::trim)
+        .map_err(|_| ApiError::bad_request("bad-header", format!("header {name} is not ASCII")))
+}
+
+/// What an upload declares besides its body.
+#[derive(Debug, Clone)]
+pub struct UploadMeta {
+    /// The record.
+    pub record_id: B256,
+    /// Whose.
+    pub patient: Address,
+    /// Category number.
+    pub category: u8,
+    /// Declared h1.
+    pub h1: B256,
+    /// Wrapped DEKs by reader.
+    pub wraps: Vec<(Address, [u8; WRAPPED_LEN])>,
+}
+
+/// Parses and checks the upload headers.
+pub fn parse_upload_headers(record_id: B256, headers: &HeaderMap) -> Result<UploadMeta, ApiError> {
+    let patient: Address = one_header(headers, H_PATIENT)?
+        .parse()
+        .map_err(|_| ApiError::bad_request("bad-patient", "patient is not an address"))?;
+    if patient == Address::ZERO {
+        return Err(ApiError::bad_request(
+            "bad-patient",
+            "patient must not be zero",
+        ));
+    }
+    let category: u8 = one_header(headers, H_CATEGORY)?
+        .parse()
+        .map_err(|_| ApiError::bad_request("bad-category", "category must be a number 0..=255"))?;
+    let h1: B256 = one_header(headers, H_H1)?
+        .parse()
+        .map_err(|_| ApiError::bad_request("bad-h1", "h1 must be 0x and 64 hex digits"))?;
+    let mut wraps = Vec::new();
+    let mut seen = HashSet::new();
+    for v in headers.get_all(H_WRAPPED_DEK) {
+        let v = v.to_str().map_err(|_| {
+            ApiError::bad_request("bad-wrapped-dek", "wrapped DEK header is not ASCII")
+        })?;
+        for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (reader, wrap) = item.split_once('=').ok_or_else(|| {
+                ApiError::bad_request("bad-wrapped-dek", "a wrapped DEK must be <address>=<hex>")
+            })?;
+            let reader: Address = reader.trim().parse().map_err(|_| {
+                ApiError::bad_request(
+                    "bad-wrapped-dek",
+                    "a wrapped DEK's reader is not an address",
+                )
+            })?;
+            let bytes = hex::decode(wrap.trim()).map_err(|_| {
+                ApiError::bad_request("bad-wrapped-dek", "a wrapped DEK is not hex")
+            })?;
+            let wrap: [u8; WRAPPED_LEN] = bytes.as_slice().try_into().map_err(|_| {
+                ApiError::bad_request(
+                    "bad-wrapped-dek",
+                    format!("a wrapped DEK must be {WRAPPED_LEN} bytes"),
+                )
+            })?;
+            if wrap[0] != 1 {
+                return Err(ApiError::bad_request(
+                    "bad-wrapped-dek",
+                    "unsupported wrapped DEK version",
+                ));
+            }
+            if !seen.insert(reader) {
+                return Err(ApiError::bad_request(
+                    "bad-wrapped-dek",
+                    "one wrapped DEK per reader",
+                ));
+            }
+            wraps.push((reader, wrap));
+        }
+    }
+    if wraps.len() > MAX_WRAPS {
+        return Err(ApiError::bad_request(
+            "too-many-wraps",
+            format!("at most {MAX_WRAPS} wrapped DEKs"),
+        ));
+    }
+    if !seen.contains(&patient) {
+        return Err(ApiError::bad_request(
+            "missing-patient-wrap",
+            "the DEK must be wrapped to the patient",
+        ));
+    }
+    Ok(UploadMeta {
+        record_id,
+        patient,
+        category,
+        h1,
+        wraps,
+    })
+}
+
+async fn log_entry(st: &AppState, e: NewEntry) -> Result<crate::db::LogRow, ApiError> {
+    match st.log.append(e).await {
+        Ok(row) => {
+            st.metrics.log_entries.set(row.seq + 1);
+            Ok(row)
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "access log unwritable");
+            Err(ApiError::unavailable(
+                "log-unavailable",
+                "the access log cannot be written; nothing is released",
+            ))
+        }
+    }
+}
+
+/// Logs a refusal and returns the refusal (or a 503 when even the log is unwritable).
+async fn refuse(
+    st: &AppState,
+    actor: Address,
+    patient: Address,
+    record_id: B256,
+    action: &'static str,
+    reason: &str,
+    err: ApiError,
+) -> ApiError {
+    let entry = NewEntry {
+        actor,
+        patient,
+        record_id,
+        action,
+        granted: false,
+        reason: reason.to_string(),
+        score_milli: 0,
+    };
+    match log_entry(st, entry).await {
+        Ok(_) => err,
+        Err(log_err) => log_err,
+    }
+}
+
+fn upload_nonce() -> Result<String, ApiError> {
+    let mut b = [0u8; 8];
+    fill_random(&mut b).map_err(|_| ApiError::internal("randomness", &"no system randomness"))?;
+    Ok(hex::encode(b))
+}
+
+/// `PUT /api/records/{id}`: streamed upload of C1.
+pub async fn upload(
+    State(st): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let result = upload_inner(&st, &session, &id, &headers, body).await;
+    let label = match &result {
+        Ok((StatusCode::CREATED, _)) => "stored",
+        Ok(_) => "duplicate",
+        Err(e) if e.status == StatusCode::FORBIDDEN => "refused",
+        Err(e) if e.status.is_client_error() => "invalid",
+        Err(_) => "error",
+    };
+    st.metrics.uploads.with_label_values(&[label]).inc();
+    match result {
+        Ok((status, body)) => Ok((status, Json(body)).into_response()),
+        // The body may be unread: the connection cannot be reused.
+        Err(e) => {
+            let mut response = e.into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Ok(response)
+        }
+    }
+}
+
+async fn upload_inner(
+    st: &AppState,
+    session: &Session,
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Value), ApiError> {
+    let record_id = parse_record_id(id)?;
+    let meta = parse_upload_headers(record_id, headers)?;
+    let max = st.config.max_upload_bytes;
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > max {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                format!("uploads are limited to {max} bytes"),
+            ));
+        }
+    }
+    let uploader = session.address;
+    if meta.wraps.iter().all(|(r, _)| *r != uploader) {
+        return Err(ApiError::bad_request(
+            "missing-author-wrap",
+            "the DEK must also be wrapped to the uploader",
+        ));
+    }
+    // Authorisation: the chain decides (the patient, or a writer the patient granted).
+    let allowed = match st
+        .ledger
+        .can_write(meta.patient, uploader, meta.category)
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            let api: ApiError = e.into();
+            return Err(refuse(
+                st,
+                uploader,
+                meta.patient,
+                record_id,
+                "upload",
+                "chain-unavailable",
+                api,
+            )
+            .await);
+        }
+    };
+    if !allowed {
+        return Err(refuse(
+            st,
+            uploader,
+            meta.patient,
+            record_id,
+            "upload",
+            "no-write-consent",
+            ApiError::forbidden(
+                "no-write-consent",
+                "canWrite(patient, you, category) is false on chain",
+            ),
+        )
+        .await);
+    }
+    let rid_hex = record_id.to_string();
+    if let Some(existing) = st.index.record(&rid_hex).await? {
+        return duplicate(&existing, &meta);
+    }
+
+    // Stream: h1 over C1, tier 2 on the fly into the blob store.
+    let blob_key = format!("c2/{rid_hex}/{}", upload_nonce()?);
+    let k2 = SecretKey::generate()
+        .map_err(|_| ApiError::internal("randomness", &"no system randomness"))?;
+    let wrapped_k2 = tier2::wrap_k2(&st.master, &record_id, &k2)
+        .map_err(|e| ApiError::internal("k2 wrap", &e))?;
+    let (mut enc, header2) = Tier2Encryptor::new(&k2, record_id, st.config.tier2_chunk_size)
+        .map_err(|e| ApiError::internal("tier 2", &e))?;
+    drop(k2);
+    let mut writer = st.blobs.writer(&blob_key).await?;
+    let streamed = stream_in(st, &meta, body, &mut enc, &mut writer, &header2).await;
+    let (size, c2_size) = match streamed {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = writer.abort().await;
+            return Err(e);
+        }
+    };
+    let mut out = Vec::new();
+    if let Err(e) = enc.finish(&mut out) {
+        let _ = writer.abort().await;
+        return Err(ApiError::internal("tier 2", &e));
+    }
+    let c2_size = c2_size + out.len() as u64;
+    if let Err(e) = writer.write(&out).await {
+        let _ = writer.abort().await;
+        return Err(e.into());
+    }
+    writer.finish().await?;
+
+    let row = RecordRow {
+        record_id: rid_hex.clone(),
+        patient: meta.patient.to_checksum(None),
+        author: uploader.to_checksum(None),
+        category: i64::from(meta.category),
+        h1: meta.h1.to_string(),
+        size: i64::try_from(size).unwrap_or(i64::MAX),
+        blob_key: Some(blob_key.clone()),
+        c2_size: i64::try_from(c2_size).unwrap_or(i64::MAX),
+        wrapped_k2: Some(hex::encode_prefixed(wrapped_k2)),
+        state: state::PENDING.into(),
+        created: now_secs(),
+        committed_block: None,
+    };
+    let deks: Vec<DekRow> = meta
+        .wraps
+        .iter()
+        .map(|(reader, wrap)| DekRow {
+            reader: reader.to_checksum(None),
+            wrap: hex::encode_prefixed(wrap),
+        })
+        .collect();
+    if let Err(e) = st.index.insert_pending(&row, &deks).await {
+        // A concurrent upload of the same id won the race: keep its blob, drop ours.
+        st.blobs.delete(&blob_key).await?;
+        return match st.index.record(&rid_hex).await? {
+            Some(existing) => duplicate(&existing, &meta),
+            None => Err(e.into()),
+        };
+    }
+    log_entry(
+        st,
+        NewEntry {
+            actor: uploader,
+            patient: meta.patient,
+            record_id,
+            action: "upload",
+            granted: true,
+            reason: "stored-pending".into(),
+            score_milli: 0,
+        },
+    )
+    .await?;
+    tracing::info!(size, "record stored pending");
+    Ok((
+        StatusCode::CREATED,
+        json!({"recordId": record_id, "h1": meta.h1, "size": size, "state": state::PENDING}),
+    ))
+}
+
+fn duplicate(existing: &RecordRow, meta: &UploadMeta) -> Result<(StatusCode, Value), ApiError> {
+    let same = existing.h1 == meta.h1.to_string()
+        && existing.patient == meta.patient.to_checksum(None)
+        && existing.state != state::SHREDDED;
+    if same {
+        Ok((
+            StatusCode::OK,
+            json!({"recordId": meta.record_id, "h1": meta.h1, "size": existing.size, "state": existing.state}),
+        ))
+    } else {
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "record-exists",
+            "a different record with this id is already stored",
+        ))
+    }
+}
+
+async fn stream_in(
+    st: &AppState,
+    meta: &UploadMeta,
+    body: Body,
+    enc: &mut Tier2Encryptor,
+    writer: &mut crate::blobs::BlobWriter,
+    header2: &[u8],
+) -> Result<(u64, u64), ApiError> {
+    let max = st.config.max_upload_bytes;
+    writer.write(header2).await?;
+    let mut c2_size = header2.len() as u64;
+    let mut hasher = H1Hasher::new();
+    let mut header_checked = false;
+    let mut out = Vec::new();
+    let mut stream = body.into_data_stream();
+    while let Some(frame) = stream.next().await {
+        let frame = frame.map_err(|_| {
+            ApiError::bad_request("body-interrupted", "the upload body ended with an error")
+        })?;
+        if hasher.total_len() + frame.len() as u64 > max {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                format!("uploads are limited to {max} bytes"),
+            ));
+        }
+        hasher.push(&frame).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not-an-envelope",
+                format!("the body is not an envelope v1: {e}"),
+            )
+        })?;
+        if !header_checked {
+            if let Some(h) = hasher.header() {
+                if h.record_id != meta.record_id {
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "wrong-record",
+                        "the envelope header names another record id",
+                    ));
+                }
+                header_checked = true;
+            }
+        }
+        enc.push(&frame, &mut out)
+            .map_err(|e| ApiError::internal("tier 2", &e))?;
+        if !out.is_empty() {
+            c2_size += out.len() as u64;
+            writer.write(&out).await?;
+            out.clear();
+        }
+    }
+    let size = hasher.total_len();
+    let h1 = hasher.finish().map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not-an-envelope",
+            format!("the body is not a complete envelope v1: {e}"),
+        )
+    })?;
+    if h1 != meta.h1 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "h1-mismatch",
+            "h1 of the body is not the declared h1",
+        ));
+    }
+    Ok((size, c2_size))
+}
+
+/// A parsed `Range: bytes=…` request on C1.
+fn parse_range(headers: &HeaderMap, size: u64) -> Result<Option<Range<u64>>, ApiError> {
+    let Some(v) = headers.get(header::RANGE) else {
+        return Ok(None);
+    };
+    let unsatisfiable = || {
+        ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "bad-range",
+            "only one range `bytes=a-b`, `bytes=a-` or `bytes=-n` inside the record is served",
+        )
+    };
+    let spec = v
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().strip_prefix("bytes="))
+        .filter(|s| !s.contains(','))
+        .ok_or_else(unsatisfiable)?;
+    let (a, b) = spec.split_once('-').ok_or_else(unsatisfiable)?;
+    let range = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().map_err(|_| unsatisfiable())?;
+            if n == 0 {
+                return Err(unsatisfiable());
+            }
+            size.saturating_sub(n)..size
+        }
+        (a, "") => a.parse::<u64>().map_err(|_| unsatisfiable())?..size,
+        (a, b) => {
+            let a: u64 = a.parse().map_err(|_| unsatisfiable())?;
+            let b: u64 = b.parse().map_err(|_| unsatisfiable())?;
+            if b < a {
+                return Err(unsatisfiable());
+            }
+            a..(b + 1).min(size)
+        }
+    };
+    if range.start >= size || range.is_empty() {
+        return Err(unsatisfiable());
+    }
+    Ok(Some(range))
+}
+
+/// `GET /api/records/{id}`: consent-checked, logged, streamed release of C1.
+pub async fn read(
+    State(st): State<AppState>,
+    session: Result<Session, ApiError>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let result = match session {
+        Ok(session) => read_inner(&st, &session, &id, &headers).await,
+        Err(e) => Err(refuse_unauthenticated(&st, &id, e).await),
+    };
+    let label = match &result {
+        Ok(_) => "released",
+        Err(e) if e.status.is_client_error() => "refused",
+        Err(_) => "error",
+    };
+    st.metrics.reads.with_label_values(&[label]).inc();
+    result
+}
+
+/// A read without a valid session is refused and logged with a zero actor, so the patient sees
+/// the attempt.
+async fn refuse_unauthenticated(st: &AppState, id: &str, err: ApiError) -> ApiError {
+    let Ok(record_id) = parse_record_id(id) else {
+        return err;
+    };
+    let patient = match st.index.record(&record_id.to_string()).await {
+        Ok(Some(r)) => r.patient.parse().unwrap_or(Address::ZERO),
+        _ => Address::ZERO,
+    };
+    refuse(
+        st,
+        Address::ZERO,
+        patient,
+        record_id,
+        "read",
+        "no-session",
+        err,
+    )
+    .await
+}
+
+async fn read_inner(
+    st: &AppState,
+    session: &Session,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let reader = session.address;
+    let record_id = parse_record_id(id)?;
+    let Some(record) = st.index.record(&record_id.to_string()).await? else {
+        return Err(refuse(
+            st,
+            reader,
+            Address::ZERO,
+            record_id,
+            "read",
+            "unknown-record",
+            ApiError::not_found("unknown-record", "no such record"),
+        )
+        .await);
+    };
+    let patient: Address = record
+        .patient
+        .parse()
+        .map_err(|_| ApiError::internal("index", &"stored patient is malformed"))?;
+    if record.state == state::SHREDDED {
+        return Err(refuse(
+            st,
+            reader,
+            patient,
+            record_id,
+            "read",
+            "erased",
+            ApiError::new(
+                StatusCode::GONE,
+                "erased",
+                "the record was erased and its keys destroyed",
+            ),
+        )
+        .await);
+    }
+    // The chain decides, on every request.
+    let allowed = match st.ledger.can_read(patient, reader, record_id).await {
+        Ok(a) => a,
+        Err(e) => {
+            let api: ApiError = e.into();
+            return Err(refuse(
+                st,
+                reader,
+                patient,
+                record_id,
+                "read",
+                "chain-unavailable",
+                api,
+            )
+            .await);
+        }
+    };
+    if !allowed {
+        return Err(refuse(
+            st,
+            reader,
+            patient,
+            record_id,
+            "read",
+            "no-read-consent",
+            ApiError::forbidden(
+                "no-read-consent",
+                "canRead(patient, you, record) is false on chain",
+            ),
+        )
+        .await);
+    }
+    if record.state != state::COMMITTED {
+        // Anchored on chain but not yet seen by the follower: release only the anchored h1.
+        let anchor = match st.ledger.record_of(record_id).await {
+            Ok(a) => a,
+            Err(e) => {
+                let api: ApiError = e.into();
+                return Err(refuse(
+                    st,
+                    reader,
+                    patient,
+                    record_id,
+                    "read",
+                    "chain-unavailable",
+                    api,
+                )
+                .await);
+            }
+        };
+        if anchor.h1.to_string() != record.h1 || anchor.patient != patient {
+            return Err(refuse(
+                st,
+                reader,
+                patient,
+                record_id,
+                "read",
+                "h1-mismatch",
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "h1-mismatch",
+                    "the stored ciphertext is not the one anchored on chain",
+                ),
+            )
+            .await);
+        }
+    }
+    let Some(wrap) = st
+        .index
+        .wrapped_dek(&record.record_id, &reader.to_checksum(None))
+        .await?
+    else {
+        return Err(refuse(
+            st,
+            reader,
+            patient,
+            record_id,
+            "read",
+            "no-wrapped-key",
+            ApiError::not_found(
+                "no-wrapped-key",
+                "no data key is wrapped to you for this record yet",
+            ),
+        )
+        .await);
+    };
+    let (Some(blob_key), Some(wrapped_k2)) = (record.blob_key.clone(), record.wrapped_k2.clone())
+    else {
+        return Err(ApiError::internal(
+            "index",
+            &"committed record without blob or K2",
+        ));
+    };
+    let size = u64::try_from(record.size).unwrap_or(0);
+    let range = parse_range(headers, size)?;
+    let wrapped_k2 = hex::decode(&wrapped_k2).map_err(|e| ApiError::internal("index", &e))?;
+    let k2 = tier2::unwrap_k2(&st.master, &record_id, &wrapped_k2)
+        .map_err(|e| ApiError::internal("k2 unwrap", &e))?;
+    let c2_size = u64::try_from(record.c2_size).unwrap_or(0);
+
+    // Prepare the stream before logging, so that a missing blob is not logged as a release.
+    let (body, status, content_range, len) = match range.clone() {
+        None => {
+            let dec = Tier2Decryptor::new(&k2, record_id);
+            let stream = st.blobs.read(&blob_key, None).await?;
+            (strip(stream, dec, size), StatusCode::OK, None, size)
+        }
+        Some(r) => {
+            let head = st
+                .blobs
+                .read_range(&blob_key, 0..tier2::HEADER_LEN as u64)
+                .await?;
+            let (dec, start) = Tier2Decryptor::for_range(&k2, record_id, &head, c2_size, r.start)
+                .map_err(|e| ApiError::internal("tier 2", &e))?;
+            let chunk = u64::from(st_chunk_size(&head)?);
+            let last_chunk = (r.end - 1) / chunk;
+            let c2_end = (tier2::HEADER_LEN as u64 + (last_chunk + 1) * (chunk + 16)).min(c2_size);
+            let stream = st
+                .blobs
+                .read(&blob_key, Some(start.c2_offset..c2_end))
+                .await?;
+            let len = r.end - r.start;
+            (
+                strip(stream, dec, len),
+                StatusCode::PARTIAL_CONTENT,
+                Some(format!("bytes {}-{}/{}", r.start, r.end - 1, size)),
+                len,
+            )
+        }
+    };
+    drop(k2);
+    // Fail closed: no log entry, no release.
+    log_entry(
+        st,
+        NewEntry {
+            actor: reader,
+            patient,
+            record_id,
+            action: "read",
+            granted: true,
+            reason: if range.is_some() {
+                "consent-range"
+            } else {
+                "consent"
+            }
+            .into(),
+            score_milli: 0,
+        },
+    )
+    .await?;
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(cr) = content_range {
+        h.insert(header::CONTENT_RANGE, hv(&cr)?);
+    }
+    h.insert(
+        H_WRAPPED_DEK,
+        hv(&format!("{}={}", reader.to_checksum(None), wrap))?,
+    );
+    h.insert(H_H1, hv(&record.h1)?);
+    h.insert(H_PATIENT, hv(&record.patient)?);
+    h.insert(H_CATEGORY, HeaderValue::from(record.category));
+    Ok(response)
+}
+
+fn hv(s: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(s).map_err(|e| ApiError::internal("header", &e))
+}
+
+fn st_chunk_size(head: &[u8]) -> Result<u32, ApiError> {
+    tier2::Header::parse(head)
+        .map(|h| h.chunk_size)
+        .map_err(|e| ApiError::internal("tier 2", &e))
+}
+
+/// Strips tier 2 from a C2 stream, yielding at most `limit` C1 bytes.
+fn strip(
+    c2: futures_util::stream::BoxStream<'static, Result<Bytes, crate::blobs::BlobError>>,
+    dec: Tier2Decryptor,
+    limit: u64,
+) -> Body {
+    struct S {
+        c2: futures_util::stream::BoxStream<'static, Result<Bytes, crate::blobs::BlobError>>,
+        dec: Option<Tier2Decryptor>,
+        left: u64,
+    }
+    fn cut(out: Vec<u8>, left: &mut u64) -> Bytes {
+        let take = (out.len() as u64).min(*left) as usize;
+        *left -= take as u64;
+        let mut out = out;
+        out.truncate(take);
+        Bytes::from(out)
+    }
+    let init = S {
+        c2,
+        dec: Some(dec),
+        left: limit,
+    };
+    let stream = futures_util::stream::unfold(init, |mut s| async move {
+        loop {
+            let dec = s.dec.as_mut()?;
+            if s.left == 0 {
+                return None;
+            }
+            match s.c2.next().await {
+                Some(Ok(piece)) => {
+                    let mut out = Vec::new();
+                    if let Err(e) = dec.push(&piece, &mut out) {
+                        tracing::error!(error = %e, "stored blob failed tier-2 authentication");
+                        s.dec = None;
+                        return Some((Err(std::io::Error::other("blob integrity")), s));
+                    }
+                    if !out.is_empty() {
+                        let b = cut(out, &mut s.left);
+                        return Some((Ok(b), s));
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "blob read failed mid-stream");
+                    s.dec = None;
+                    return Some((Err(std::io::Error::other("blob read")), s));
+                }
+                None => {
+                    let dec = s.dec.take()?;
+                    let mut out = Vec::new();
+                    if let Err(e) = dec.finish(&mut out) {
+                        tracing::error!(error = %e, "stored blob failed tier-2 authentication");
+                        return Some((Err(std::io::Error::other("blob integrity")), s));
+                    }
+                    let b = cut(out, &mut s.left);
+                    return Some((Ok(b), s));
+                }
+            }
+        }
+    });
+    Body::from_stream(stream_boxed(stream))
+}
+
+fn stream_boxed(
+    s: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+) -> futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>> {
+    s.boxed()
+}
+
+/// Query of `GET /api/records`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Whose records (default: the caller's own).
+    pub patient: Option<String>,
+}
+
+/// `GET /api/records?patient=…`: a patient's records the caller may read (the patient sees all
+/// of theirs, pending included; anyone else only those `canRead` allows now).
+pub async fn list(
+    State(st): State<AppState>,
+    session: Session,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let patient: Address = match q.patient {
+        Some(p) => p
+            .parse()
+            .map_err(|_| ApiError::bad_request("bad-patient", "patient is not an address"))?,
+        None => session.address,
+    };
+    let rows = st.index.records_of(&patient.to_checksum(None)).await?;
+    let me = session.address.to_checksum(None);
+    let mut out = Vec::new();
+    for r in rows {
+        let rid: B256 = r
+            .record_id
+            .parse()
+            .map_err(|_| ApiError::internal("index", &"stored record id is malformed"))?;
+        if session.address != patient {
+            if r.state != state::COMMITTED {
+                continue;
+            }
+            if !st.ledger.can_read(patient, session.address, rid).await? {
+                continue;
+            }
+        }
+        let has_wrap = st.index.wrapped_dek(&r.record_id, &me).await?.is_some();
+        out.push(json!({
+            "recordId": r.record_id, "patient": r.patient, "author": r.author,
+            "category": r.category, "h1": r.h1, "size": r.size, "state": r.state,
+            "created": r.created, "wrappedToYou": has_wrap,
+        }));
+    }
+    Ok(Json(json!({ "records": out })))
+}
+
+/// `GET /api/records/{id}/receipt`: the signed shred receipt of an erased record, for its
+/// patient.
+pub async fn receipt(
+    State(st): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let record_id = parse_record_id(&id)?;
+    let Some(record) = st.index.record(&record_id.to_string()).await? else {
+        return Err(ApiError::not_found("unknown-record", "no such record"));
+    };
+    if record.patient != session.address.to_checksum(None) {
+        return Err(ApiError::forbidden(
+            "not-your-record",
+            "only the record's patient sees its receipt",
+        ));
+    }
+    let Some((receipt, signature, hash, tx)) = st.index.receipt(&record.record_id).await? else {
+        return Err(ApiError::not_found(
+            "no-receipt",
+            "the record has not been shredded",
+        ));
+    };
+    let receipt: Value =
+        serde_json::from_str(&receipt).map_err(|e| ApiError::internal("receipt", &e))?;
+    Ok(Json(json!({
+        "receipt": receipt, "signature": signature, "receiptHash": hash, "confirmTx": tx,
+    })))
+}
+
+/// `GET /api/access-log`: the caller's entries as a patient, each with its anchor and Merkle
+/// proof once anchored (verifiable with the contract's `verifyLogEntry`).
+pub async fn access_log(
+    State(st): State<AppState>,
+    session: Session,
+) -> Result<Json<Value>, ApiError> {
+    let rows = st
+        .index
+        .log_of_patient(&session.address.to_checksum(None))
+        .await?;
+    let mut trees: BTreeMap<i64, (crate::db::AnchorRow, crate::access_log::MerkleTree)> =
+        BTreeMap::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let anchor = match st.index.anchor_covering(r.seq).await? {
+            Some(a) => {
+                if let std::collections::btree_map::Entry::Vacant(slot) =
+                    trees.entry(a.anchor_index)
+                {
+                    let batch = st.index.log_range(a.first_seq, a.last_seq).await?;
+                    let tree = crate::access_log::tree_of(&batch)
+                        .map_err(|e| ApiError::internal("access log", &e))?
+                        .ok_or_else(|| ApiError::internal("access log", &"empty anchored batch"))?;
+                    slot.insert((a.clone(), tree));
+                }
+                trees.get(&a.anchor_index)
+            }
+            None => None,
+        };
+        let (anchor_json, proof) = match anchor {
+            Some((a, tree)) => {
+                let i = usize::try_from(r.seq - a.first_seq).unwrap_or(0);
+                (
+                    json!({"index": a.anchor_index, "root": a.root, "firstSeq": a.first_seq, "lastSeq": a.last_seq, "tx": a.tx_hash}),
+                    json!(tree.proof(i)),
+                )
+            }
+            None => (Value::Null, Value::Null),
+        };
+        out.push(json!({
+            "seq": r.seq, "at": r.at, "actor": r.actor, "recordId": r.record_id,
+            "action": r.action, "granted": r.granted, "reason": r.reason,
+            "scoreMilli": r.score_milli, "prevHash": r.prev_hash, "entryHash": r.entry_hash,
+            "anchor": anchor_json, "proof": proof,
+        }));
+    }
+    Ok(Json(json!({ "entries": out })))
+}

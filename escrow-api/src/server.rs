@@ -1,0 +1,264 @@
+//! Start-up and routing: [`App::build`] reads the deployment (refusing an ABI mismatch), opens
+//! the index (and migrates it), the blob store, the master-key file (created 0600 on first start)
+//! and the escrow key, and checks the node serves the deployment's chain; [`App::serve`] runs the
+//! HTTP API, the event follower and the anchoring task until shutdown. Also the public routes:
+//! `/config.json`, `/health`, `/metrics` and the app's static files.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use alloy_primitives::Address;
+use alloy_signer_local::PrivateKeySigner;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use medledger_protocol::deployment::{Deployment, DeploymentError};
+use medledger_protocol::tier2::MasterKeyRing;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::services::ServeDir;
+
+use crate::access_log::AccessLog;
+use crate::blobs::{BlobError, Blobs};
+use crate::chain::{Chain, ChainError, Ledger, RpcChain};
+use crate::config::Config;
+use crate::db::{DbError, Index};
+use crate::keys::KeyFileError;
+use crate::metrics::Metrics;
+
+/// Why the escrow cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The deployment file.
+    #[error(transparent)]
+    Deployment(#[from] DeploymentError),
+    /// The index.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The blob store.
+    #[error(transparent)]
+    Blobs(#[from] BlobError),
+    /// A key file.
+    #[error(transparent)]
+    Keys(#[from] KeyFileError),
+    /// The chain.
+    #[error("chain at the configured RPC URL: {0}")]
+    Chain(#[from] ChainError),
+    /// The node serves another chain than the deployment's.
+    #[error("the node serves chain id {node}, but the deployment is on chain id {deployment}")]
+    WrongChain {
+        /// The node's chain id.
+        node: u64,
+        /// The deployment's.
+        deployment: u64,
+    },
+    /// Metrics registration.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// Listening or serving.
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Everything a request handler or background task needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Where the contract is.
+    pub deployment: Arc<Deployment>,
+    /// The index.
+    pub index: Index,
+    /// The blob store.
+    pub blobs: Blobs,
+    /// The contract over the chain seam.
+    pub ledger: Ledger,
+    /// Master keys (wrap and unwrap K2).
+    pub master: Arc<MasterKeyRing>,
+    /// The escrow account's key (signs shred receipts; the chain seam signs transactions).
+    pub signer: Option<Arc<PrivateKeySigner>>,
+    /// The access log.
+    pub log: Arc<AccessLog>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The SIWE domain accepted.
+    pub siwe_domain: String,
+}
+
+impl core::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AppState")
+            .field("deployment", &self.deployment.address)
+            .field("siwe_domain", &self.siwe_domain)
+            .finish()
+    }
+}
+
+impl AppState {
+    /// The escrow account (the deployment's).
+    pub fn escrow_address(&self) -> Address {
+        self.deployment.escrow
+    }
+}
+
+/// A started escrow, ready to serve.
+#[derive(Debug)]
+pub struct App {
+    /// Shared state.
+    pub state: AppState,
+}
+
+impl App {
+    /// Opens everything the escrow needs and checks it is consistent. `siwe_domain` defaults to
+    /// the configured bind address when the configuration names none.
+    pub async fn build(config: Config) -> Result<App, StartError> {
+        let deployment = Deployment::load(&config.deployment)?;
+        std::fs::create_dir_all(&config.data_dir)?;
+        let index = Index::connect(&config.database_url()).await?;
+        index.migrate().await?;
+        let blobs = Blobs::open(&config.blob_url())?;
+        let (master, created) = crate::keys::load_or_create_master_keys(&config.master_key_file())?;
+        if created {
+            tracing::info!(file = %config.master_key_file().display(), "created a new master-key file (0600)");
+        }
+        let key_file: PathBuf = config.escrow_key_file();
+        let signer = if key_file.exists() {
+            let signer = crate::keys::load_escrow_signer(&key_file)?;
+            if signer.address() != deployment.escrow {
+                return Err(KeyFileError::WrongAccount {
+                    path: key_file,
+                    expected: deployment.escrow,
+                    found: signer.address(),
+                }
+                .into());
+            }
+            Some(signer)
+        } else {
+            tracing::warn!(file = %key_file.display(), "no escrow key file: shredding is done but not confirmed on chain, and the access log is not anchored");
+            None
+        };
+        let chain = RpcChain::new(
+            &config.rpc_url,
+            deployment.address,
+            deployment.chain_id,
+            signer.clone(),
+        )?;
+        let node_chain = chain.chain_id().await?;
+        if node_chain != deployment.chain_id {
+            return Err(StartError::WrongChain {
+                node: node_chain,
+                deployment: deployment.chain_id,
+            });
+        }
+        let chain: Arc<dyn Chain> = Arc::new(chain);
+        let siwe_domain = config
+            .siwe_domain
+            .clone()
+            .unwrap_or_else(|| config.bind.to_string());
+        let log = Arc::new(AccessLog::new(index.clone()));
+        Ok(App {
+            state: AppState {
+                config: Arc::new(config),
+                deployment: Arc::new(deployment),
+                index,
+                blobs,
+                ledger: Ledger::new(chain),
+                master: Arc::new(master.ring),
+                signer: signer.map(Arc::new),
+                log,
+                metrics: Metrics::new()?,
+                siwe_domain,
+            },
+        })
+    }
+
+    /// Serves on `listener` with the follower and anchoring tasks until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let follower = tokio::spawn(crate::follower::run(self.state.clone(), stop_rx.clone()));
+        let anchorer = tokio::spawn(crate::follower::run_anchoring(self.state.clone(), stop_rx));
+        let router = router(self.state);
+        let result = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop_tx.send(true);
+        let _ = follower.await;
+        let _ = anchorer.await;
+        result.map_err(StartError::from)
+    }
+}
+
+/// The HTTP routes.
+pub fn router(state: AppState) -> Router {
+    let app_dir = state.config.app_dir.clone();
+    Router::new()
+        .route("/api/auth/nonce", get(crate::auth::nonce))
+        .route("/api/auth/verify", post(crate::auth::verify))
+        .route("/api/auth/signout", post(crate::auth::sign_out))
+        .route("/api/auth/session", get(crate::auth::session))
+        .route("/api/records", get(crate::records::list))
+        .route(
+            "/api/records/{id}",
+            get(crate::records::read)
+                .put(crate::records::upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/records/{id}/receipt", get(crate::records::receipt))
+        .route("/api/access-log", get(crate::records::access_log))
+        .route("/config.json", get(config_json))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .fallback_service(ServeDir::new(app_dir))
+        .with_state(state)
+}
+
+async fn config_json(State(st): State<AppState>) -> Json<serde_json::Value> {
+    let rpc = st
+        .config
+        .public_rpc_url
+        .clone()
+        .unwrap_or_else(|| st.config.rpc_url.clone());
+    Json(json!({
+        "chainId": st.deployment.chain_id,
+        "rpcUrl": rpc,
+        "contract": st.deployment.address,
+        "deployBlock": st.deployment.deploy_block,
+        "escrow": st.deployment.escrow,
+        "network": st.deployment.network,
+        "siweDomain": st.siwe_domain,
+    }))
+}
+
+async fn health(State(st): State<AppState>) -> Response {
+    let index = st.index.ping().await.is_ok();
+    let chain = st.ledger.chain().block_number().await;
+    let cursor = st.index.cursor().await.ok().flatten();
+    let ok = index && chain.is_ok();
+    let body = json!({
+        "status": if ok { "ok" } else { "degraded" },
+        "index": index,
+        "chainHead": chain.as_ref().ok(),
+        "followerNextBlock": cursor,
+        "escrowKey": st.signer.is_some(),
+    });
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.metrics.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,506 @@
+//! Shared test support: a real Ganache from the project's node_modules on a free loopback port, the
+//! project's Truffle migration into a temporary deployments directory (as
+//! protocol/tests/contract_ganache.rs does), the escrow served in-process on 127.0.0.1:0, wallets
+//! from Ganache's deterministic keys that sign SIWE messages, and chain actions sent with
+//! `eth_sendTransaction` from Ganache's unlocked accounts with calldata from the `sol!` bindings.
+//!
+//! Needs `npm ci` (node_modules) and `npx truffle compile` (build/contracts) first; the test
+//! command runs both. Without them the tests fail with a message saying so.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alloy_primitives::{hex, Address, Bytes, B256};
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
+use alloy_sol_types::SolCall;
+use medledger_escrow_api::config::Config;
+use medledger_escrow_api::server::App;
+use medledger_protocol::cipher::SecretKey;
+use medledger_protocol::deployment::Deployment;
+use medledger_protocol::envelope::{self, Metadata, RecordContext, RecordKind};
+use medledger_protocol::identity::{format_rfc3339, SiweMessage};
+use medledger_protocol::wrap::{self, KeyPair, Purpose, WrapContext};
+use serde_json::{json, Value};
+
+/// Ganache's deterministic private keys (`--wallet.deterministic`), accounts 0..=9.
+pub const KEYS: [&str; 10] = [
+    "0x4f3edf983ac636a65a842ce7c78d9aa706d3b113bce9c46f30d7d21715b23b1d",
+    "0x6cbed15c793ce57650b9877cf6fa156fbef513c4e6134f022a85b1ffdd59b2a1",
+    "0x6370fd033278c143179d81c5526140625662b8daa446c22ee2d73db3707e620c",
+    "0x646f1ce2fdad0e6deeeb5c7e8e5543bdde65e86029e2fd9fc169899c440a7913",
+    "0xadd53f9a7e588d003326d1cbf9e4a43c061aadd9bc938c843a79e7b4fd2ad743",
+    "0x395df67f0c2d2d9fe1ad08d1bc8b6627011959b79c53d7dd6a3536a33ab8a4fd",
+    "0xe485d098507f54e7733a205420dfddbe58db035fa577fc294ebd14db90767a52",
+    "0xa453611d9419d0e56f499079478fd72c37b251a94bfde4d19872c44cf65386e3",
+    "0x829e924fdf021ba3dbbc4225edfece9aca04b929d6e75613329ca6f1d31c0bb4",
+    "0xb0057716d5917badaf911b193b12b910811c1497b5bada8d7711f758981c3773",
+];
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// A Ganache child process, killed on drop.
+pub struct Ganache {
+    child: Child,
+    pub url: String,
+    pub port: u16,
+}
+
+impl Drop for Ganache {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn rpc(url: &str, method: &str, params: Value) -> Result<Value, Value> {
+    let response: Value = reqwest::Client::new()
+        .post(url)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method}: JSON-RPC transport failed: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{method}: response is not JSON: {e}"));
+    match response.get("error") {
+        Some(error) => Err(error.clone()),
+        None => Ok(response["result"].clone()),
+    }
+}
+
+pub async fn start_ganache() -> Ganache {
+    let root = repo_root();
+    let bin = root.join("node_modules/.bin/ganache");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `npm ci` first",
+        bin.display()
+    );
+    let port = free_port();
+    let child = Command::new(bin)
+        .args([
+            "--wallet.deterministic",
+            "--wallet.totalAccounts",
+            "10",
+            "--chain.chainId",
+            "1337",
+            "--chain.networkId",
+            "1337",
+            "--chain.hardfork",
+            "shanghai",
+            "--server.host",
+            "127.0.0.1",
+            "--server.port",
+            &port.to_string(),
+            "--logging.quiet",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ganache");
+    let ganache = Ganache {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        port,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let client = reqwest::Client::new();
+    loop {
+        let ready = client
+            .post(&ganache.url)
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}))
+            .send()
+            .await
+            .is_ok();
+        if ready {
+            return ganache;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ganache did not answer on {} within 60 s",
+            ganache.url
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs the project's Truffle migration against `ganache`, writing into `dir`.
+pub fn migrate(ganache: &Ganache, dir: &Path) -> (Deployment, PathBuf) {
+    let root = repo_root();
+    let artifact = root.join("build/contracts/MedLedger.json");
+    assert!(
+        artifact.exists(),
+        "{} is missing: run `npx truffle compile` first",
+        artifact.display()
+    );
+    let output = Command::new(root.join("node_modules/.bin/truffle"))
+        .args(["migrate", "--network", "development", "--compile-none"])
+        .current_dir(&root)
+        .env("MEDLEDGER_GANACHE_PORT", ganache.port.to_string())
+        .env("MEDLEDGER_DEPLOYMENTS_DIR", dir)
+        .output()
+        .expect("run truffle migrate");
+    assert!(
+        output.status.success(),
+        "truffle migrate against {} failed:\n{}\n{}",
+        ganache.url,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let path = dir.join("development.json");
+    let deployment =
+        Deployment::load(&path).expect("the migration's deployment file matches the bindings");
+    (deployment, path)
+}
+
+/// Sends a transaction from an unlocked Ganache account; panics unless it succeeds.
+pub async fn send(url: &str, from: Address, to: Address, data: Vec<u8>) -> Value {
+    let hash = rpc(
+        url,
+        "eth_sendTransaction",
+        json!([{"from": from.to_string(), "to": to.to_string(), "data": Bytes::from(data).to_string(), "gas": "0x7a1200"}]),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("transaction refused: {e}"));
+    let receipt = rpc(url, "eth_getTransactionReceipt", json!([hash]))
+        .await
+        .expect("receipt");
+    assert_eq!(receipt["status"], "0x1", "transaction reverted: {receipt}");
+    receipt
+}
+
+/// `eth_call` of the contract.
+pub async fn call<C: SolCall>(url: &str, to: Address, c: C) -> C::Return {
+    let raw = rpc(
+        url,
+        "eth_call",
+        json!([{"to": to.to_string(), "data": Bytes::from(c.abi_encode()).to_string()}, "latest"]),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("eth_call failed: {e}"));
+    let bytes = hex::decode(raw.as_str().expect("hex")).expect("hex");
+    C::abi_decode_returns(&bytes).expect("result decodes")
+}
+
+/// A running escrow.
+pub struct Server {
+    pub base: String,
+    pub addr: std::net::SocketAddr,
+    pub config: Config,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Builds a test configuration: data in `data`, the escrow key (Ganache account 1) in a 0600
+    /// file, fast follower and anchoring.
+    pub fn config(data: &Path, deployment: &Path, rpc_url: &str) -> Config {
+        let key_file = data.join("escrow.key");
+        if !key_file.exists() {
+            medledger_escrow_api::keys::write_new_private(&key_file, KEYS[1]).expect("key file");
+        }
+        Config {
+            data_dir: data.to_path_buf(),
+            rpc_url: rpc_url.to_string(),
+            deployment: deployment.to_path_buf(),
+            escrow_key_file: Some(key_file),
+            poll_interval_ms: 200,
+            anchor_interval_secs: 1,
+            max_upload_bytes: 1024 * 1024,
+            tier2_chunk_size: 1024,
+            app_dir: data.join("app"),
+            ..Config::default()
+        }
+    }
+
+    /// Starts the escrow on 127.0.0.1:0 with `config` (its SIWE domain the bound address).
+    pub async fn start(mut config: Config) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        config.bind = addr;
+        config.siwe_domain = Some(addr.to_string());
+        let app = App::build(config.clone()).await.expect("escrow starts");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            app.serve(listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        Server {
+            base: format!("http://{addr}"),
+            addr,
+            config,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the escrow and waits for it.
+    pub async fn stop(mut self) -> Config {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.config.clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// A wallet user: a Ganache account, its X25519 encryption key and its session cookie.
+pub struct User {
+    pub signer: PrivateKeySigner,
+    pub keys: KeyPair,
+    pub cookie: Option<String>,
+    pub http: reqwest::Client,
+}
+
+impl User {
+    pub fn new(account: usize) -> User {
+        User {
+            signer: KEYS[account].parse().expect("key"),
+            keys: KeyPair::generate().expect("x25519 key"),
+            cookie: None,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    pub fn encryption_key(&self) -> B256 {
+        B256::from(self.keys.public().0)
+    }
+
+    /// A SIWE message for `server` with a fresh nonce.
+    pub async fn siwe(&self, server: &Server) -> SiweMessage {
+        let nonce: Value = self
+            .http
+            .get(server.url("/api/auth/nonce"))
+            .send()
+            .await
+            .expect("nonce")
+            .json()
+            .await
+            .expect("json");
+        let now = medledger_escrow_api::now_secs();
+        SiweMessage {
+            domain: nonce["domain"].as_str().expect("domain").to_string(),
+            address: self.address(),
+            statement: Some("Sign in to medledger".into()),
+            uri: server.base.clone(),
+            chain_id: nonce["chainId"].as_u64().expect("chain id"),
+            nonce: nonce["nonce"].as_str().expect("nonce").to_string(),
+            issued_at: format_rfc3339(now),
+            expiration_time: Some(format_rfc3339(now + 600)),
+            not_before: None,
+            request_id: None,
+            resources: vec![],
+        }
+    }
+
+    /// Posts a signed SIWE message; returns the response.
+    pub async fn post_siwe(
+        &self,
+        server: &Server,
+        message: &str,
+        signer: &PrivateKeySigner,
+    ) -> reqwest::Response {
+        let sig = signer.sign_message_sync(message.as_bytes()).expect("sign");
+        self.http
+            .post(server.url("/api/auth/verify"))
+            .json(&json!({"message": message, "signature": hex::encode_prefixed(sig.as_bytes())}))
+            .send()
+            .await
+            .expect("verify")
+    }
+
+    /// Signs in and keeps the session cookie.
+    pub async fn sign_in(&mut self, server: &Server) {
+        let msg = self.siwe(server).await.to_string();
+        let response = self.post_siwe(server, &msg, &self.signer.clone()).await;
+        assert_eq!(response.status(), 200, "sign-in refused");
+        let set = response
+            .headers()
+            .get("set-cookie")
+            .expect("a session cookie")
+            .to_str()
+            .expect("ascii")
+            .to_string();
+        assert!(set.contains("HttpOnly"), "{set}");
+        assert!(set.contains("SameSite=Strict"), "{set}");
+        let pair = set.split(';').next().expect("cookie pair").to_string();
+        self.cookie = Some(pair);
+    }
+
+    pub fn get(&self, url: String) -> reqwest::RequestBuilder {
+        self.with_cookie(self.http.get(url))
+    }
+
+    pub fn put(&self, url: String) -> reqwest::RequestBuilder {
+        self.with_cookie(self.http.put(url))
+    }
+
+    pub fn post(&self, url: String) -> reqwest::RequestBuilder {
+        self.with_cookie(self.http.post(url))
+    }
+
+    fn with_cookie(&self, b: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.cookie {
+            Some(c) => b.header("cookie", c),
+            None => b,
+        }
+    }
+}
+
+/// A record made the way the app makes one.
+pub struct Record {
+    pub id: B256,
+    pub patient: Address,
+    pub category: u8,
+    pub dek: SecretKey,
+    pub body: Vec<u8>,
+    pub c1: Vec<u8>,
+    pub h1: B256,
+}
+
+pub fn record_id(n: u8) -> B256 {
+    let mut b = [0u8; 32];
+    medledger_protocol::cipher::fill_random(&mut b).expect("random");
+    b[0] = n;
+    B256::from(b)
+}
+
+impl Record {
+    pub fn new(d: &Deployment, patient: Address, category: u8, body: Vec<u8>) -> Record {
+        Record::with_id(d, patient, category, body, record_id(1))
+    }
+
+    pub fn with_id(
+        d: &Deployment,
+        patient: Address,
+        category: u8,
+        body: Vec<u8>,
+        id: B256,
+    ) -> Record {
+        let dek = SecretKey::generate().expect("dek");
+        let ctx = RecordContext {
+            chain_id: d.chain_id,
+            contract: d.address,
+            record_id: id,
+            patient,
+        };
+        let meta = Metadata {
+            kind: RecordKind::Structured,
+            created: 1_764_000_000,
+            media_type: "application/json".into(),
+            file_name: "vitals.json".into(),
+        };
+        let (c1, h1) = envelope::seal(&dek, &ctx, &meta, 4096, &body).expect("seal");
+        Record {
+            id,
+            patient,
+            category,
+            dek,
+            body,
+            c1,
+            h1,
+        }
+    }
+
+    /// `<reader>=<hex>` for each reader.
+    pub fn wraps(&self, d: &Deployment, readers: &[&User]) -> Vec<String> {
+        readers
+            .iter()
+            .map(|u| {
+                let ctx = WrapContext {
+                    chain_id: d.chain_id,
+                    contract: d.address,
+                    record_id: self.id,
+                    reader: u.address(),
+                    purpose: Purpose::Reader,
+                };
+                let w = wrap::wrap_dek(&self.dek, &u.keys.public(), &ctx).expect("wrap");
+                format!("{}={}", u.address(), hex::encode_prefixed(w))
+            })
+            .collect()
+    }
+
+    /// The upload request (not yet sent).
+    pub fn upload(&self, server: &Server, who: &User, wraps: &[String]) -> reqwest::RequestBuilder {
+        let mut b = who
+            .put(server.url(&format!("/api/records/{}", self.id)))
+            .header("x-medledger-patient", self.patient.to_string())
+            .header("x-medledger-category", self.category.to_string())
+            .header("x-medledger-h1", self.h1.to_string());
+        for w in wraps {
+            b = b.header("x-medledger-wrapped-dek", w);
+        }
+        b.body(self.c1.clone())
+    }
+
+    /// Opens a released C1 with the DEK wrapped to `reader`.
+    pub fn open_release(
+        &self,
+        d: &Deployment,
+        reader: &User,
+        wrap_header: &str,
+        c1: &[u8],
+    ) -> Vec<u8> {
+        let (addr, w) = wrap_header.split_once('=').expect("reader=wrap");
+        assert_eq!(addr.parse::<Address>().expect("address"), reader.address());
+        let ctx = WrapContext {
+            chain_id: d.chain_id,
+            contract: d.address,
+            record_id: self.id,
+            reader: reader.address(),
+            purpose: Purpose::Reader,
+        };
+        let dek =
+            wrap::unwrap_dek(&hex::decode(w).expect("hex"), &reader.keys, &ctx).expect("unwrap");
+        let rctx = RecordContext {
+            chain_id: d.chain_id,
+            contract: d.address,
+            record_id: self.id,
+            patient: self.patient,
+        };
+        envelope::open(&dek, &rctx, c1).expect("decrypt").0
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, for at most `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
