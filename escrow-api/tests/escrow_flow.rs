@@ -16,51 +16,8 @@ use medledger_protocol::contract::{Category, MedLedger};
 use serde_json::Value;
 use support::*;
 
-const ADMIN: usize = 0;
-const PATIENT: usize = 2;
-const DOCTOR: usize = 3;
-const STRANGER_DOCTOR: usize = 4;
-const OTHER_PATIENT: usize = 5;
-
 async fn json(r: reqwest::Response) -> Value {
     r.json().await.expect("json body")
-}
-
-/// The patient's access-log entries (as the patient sees them).
-async fn log_entries(server: &Server, patient: &User) -> Vec<Value> {
-    let r = patient
-        .get(server.url("/api/access-log"))
-        .send()
-        .await
-        .expect("log");
-    assert_eq!(r.status(), 200);
-    json(r).await["entries"]
-        .as_array()
-        .expect("entries")
-        .clone()
-}
-
-/// Asserts the patient's log has a refused `action` by `actor` on `record` with `reason`.
-async fn assert_refusal_logged(
-    server: &Server,
-    patient: &User,
-    actor: Address,
-    record: B256,
-    action: &str,
-    reason: &str,
-) {
-    let entries = log_entries(server, patient).await;
-    let found = entries.iter().any(|e| {
-        e["actor"].as_str().and_then(|a| a.parse::<Address>().ok()) == Some(actor)
-            && e["recordId"].as_str().and_then(|r| r.parse::<B256>().ok()) == Some(record)
-            && e["action"] == action
-            && e["granted"] == false
-            && e["reason"] == reason
-    });
-    assert!(
-        found,
-        "no refused {action} by {actor} on {record} with reason {reason} in {entries:#?}"
-    );
 }
 
 async fn record_state(server: &Server, patient: &User, id: B256) -> Option<String> {

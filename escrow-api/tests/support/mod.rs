@@ -57,6 +57,14 @@ pub struct Ganache {
     pub port: u16,
 }
 
+impl Ganache {
+    /// Stops the node (the chain becomes unreachable).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Ganache {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -503,4 +511,165 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A chain with the contract deployed, two patients and two verified practitioners registered,
+/// and the escrow's data directory.
+pub struct World {
+    pub ganache: Ganache,
+    pub tmp: tempfile::TempDir,
+    pub d: Deployment,
+    pub deployment_file: PathBuf,
+    pub data: PathBuf,
+}
+
+/// Account numbers used by the tests.
+pub const ADMIN: usize = 0;
+pub const PATIENT: usize = 2;
+pub const DOCTOR: usize = 3;
+pub const STRANGER_DOCTOR: usize = 4;
+pub const OTHER_PATIENT: usize = 5;
+
+impl World {
+    pub async fn new() -> World {
+        let ganache = start_ganache().await;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let deploy_dir = tmp.path().join("deployments");
+        std::fs::create_dir_all(&deploy_dir).expect("dir");
+        let (d, deployment_file) = migrate(&ganache, &deploy_dir);
+        let data = tmp.path().join("escrow-data");
+        World {
+            ganache,
+            tmp,
+            d,
+            deployment_file,
+            data,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.ganache.url
+    }
+
+    pub async fn send<C: SolCall>(&self, from: &User, c: C) -> Value {
+        send(
+            &self.ganache.url,
+            from.address(),
+            self.d.address,
+            c.abi_encode(),
+        )
+        .await
+    }
+
+    pub async fn call<C: SolCall>(&self, c: C) -> C::Return {
+        call(&self.ganache.url, self.d.address, c).await
+    }
+
+    pub fn config(&self) -> Config {
+        Server::config(&self.data, &self.deployment_file, &self.ganache.url)
+    }
+
+    /// Registers patients and verified practitioners.
+    pub async fn register(&self, patients: &[&User], practitioners: &[&User]) {
+        use medledger_protocol::contract::MedLedger;
+        let admin = User::new(ADMIN);
+        for p in patients {
+            self.send(
+                p,
+                MedLedger::registerPatientCall {
+                    encryptionKey: p.encryption_key(),
+                },
+            )
+            .await;
+        }
+        for doc in practitioners {
+            self.send(
+                doc,
+                MedLedger::applyAsPractitionerCall {
+                    encryptionKey: doc.encryption_key(),
+                    profileHash: B256::repeat_byte(1),
+                },
+            )
+            .await;
+            self.send(
+                &admin,
+                MedLedger::verifyAccountCall {
+                    account: doc.address(),
+                },
+            )
+            .await;
+        }
+    }
+
+    /// Uploads `r` as `who` with wraps to `readers` (201 expected) and anchors it with
+    /// `addRecord` from `who`'s account; waits until the escrow has it committed.
+    pub async fn upload_and_anchor(
+        &self,
+        server: &Server,
+        who: &User,
+        readers: &[&User],
+        r: &Record,
+    ) {
+        use medledger_protocol::contract::MedLedger;
+        let resp = r
+            .upload(server, who, &r.wraps(&self.d, readers))
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
+        self.send(
+            who,
+            MedLedger::addRecordCall {
+                recordId: r.id,
+                patient: r.patient,
+                ciphertextHash: r.h1,
+                category: r.category,
+                supersedes: B256::ZERO,
+            },
+        )
+        .await;
+        let index = medledger_escrow_api::db::Index::connect(&server.config.database_url())
+            .await
+            .expect("index");
+        eventually(20, "the upload to be committed", || async {
+            let row = index.record(&r.id.to_string()).await.expect("row")?;
+            (row.state == "committed").then_some(())
+        })
+        .await;
+    }
+}
+
+/// The patient's access-log entries as the patient sees them.
+pub async fn log_entries(server: &Server, patient: &User) -> Vec<Value> {
+    let r = patient
+        .get(server.url("/api/access-log"))
+        .send()
+        .await
+        .expect("log");
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.expect("json");
+    v["entries"].as_array().expect("entries").clone()
+}
+
+/// Asserts the patient's log has a refused `action` by `actor` on `record` with `reason`.
+pub async fn assert_refusal_logged(
+    server: &Server,
+    patient: &User,
+    actor: Address,
+    record: B256,
+    action: &str,
+    reason: &str,
+) {
+    let entries = log_entries(server, patient).await;
+    let found = entries.iter().any(|e| {
+        e["actor"].as_str().and_then(|a| a.parse::<Address>().ok()) == Some(actor)
+            && e["recordId"].as_str().and_then(|r| r.parse::<B256>().ok()) == Some(record)
+            && e["action"] == action
+            && e["granted"] == false
+            && e["reason"] == reason
+    });
+    assert!(
+        found,
+        "no refused {action} by {actor} on {record} with reason {reason} in {entries:#?}"
+    );
 }

@@ -1,0 +1,381 @@
+//! Refusals and failure modes against a real chain: forged, replayed and mismatched SIWE
+//! sign-ins and session expiry; an expired grant; erase-everything; pending uploads that expire;
+//! fail-closed reads when the chain is unreachable or the access log unwritable; a tampered blob
+//! and a tampered log row detected.
+
+mod support;
+
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256};
+use medledger_escrow_api::chain::{Ledger, RpcChain};
+use medledger_escrow_api::db::Index;
+use medledger_protocol::contract::{Category, MedLedger};
+use medledger_protocol::identity::format_rfc3339;
+use serde_json::{json, Value};
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_refusals_and_session_expiry() {
+    let w = World::new().await;
+    let mut config = w.config();
+    config.session_ttl_secs = 3;
+    let server = Server::start(config).await;
+    let mut patient = User::new(PATIENT);
+    let stranger = User::new(STRANGER_DOCTOR);
+    let now = medledger_escrow_api::now_secs();
+
+    // A good sign-in, then the same signed message again: the nonce is spent.
+    let msg = patient.siwe(&server).await.to_string();
+    let signer = patient.signer.clone();
+    assert_eq!(
+        patient.post_siwe(&server, &msg, &signer).await.status(),
+        200
+    );
+    let replay = patient.post_siwe(&server, &msg, &signer).await;
+    assert_eq!(replay.status(), 403);
+    let v: Value = replay.json().await.expect("json");
+    assert_eq!(v["error"], "siwe-nonce");
+
+    // Another domain, another chain, another signer, expired, a nonce never issued.
+    let mut m = patient.siwe(&server).await;
+    m.domain = "evil.example".into();
+    assert_eq!(
+        patient
+            .post_siwe(&server, &m.to_string(), &signer)
+            .await
+            .status(),
+        403
+    );
+    let mut m = patient.siwe(&server).await;
+    m.chain_id = 1;
+    assert_eq!(
+        patient
+            .post_siwe(&server, &m.to_string(), &signer)
+            .await
+            .status(),
+        403
+    );
+    let m = patient.siwe(&server).await;
+    let forged = patient
+        .post_siwe(&server, &m.to_string(), &stranger.signer)
+        .await;
+    assert_eq!(
+        forged.status(),
+        403,
+        "signed by someone else than the address"
+    );
+    let mut m = patient.siwe(&server).await;
+    m.issued_at = format_rfc3339(now - 20);
+    m.expiration_time = Some(format_rfc3339(now - 10));
+    assert_eq!(
+        patient
+            .post_siwe(&server, &m.to_string(), &signer)
+            .await
+            .status(),
+        403
+    );
+    let mut m = patient.siwe(&server).await;
+    m.nonce = "abcdefgh12345678".into();
+    assert_eq!(
+        patient
+            .post_siwe(&server, &m.to_string(), &signer)
+            .await
+            .status(),
+        403
+    );
+    let bad = patient.post_siwe(&server, "hello", &signer).await;
+    assert_eq!(bad.status(), 400);
+    let resp = patient
+        .http
+        .post(server.url("/api/auth/verify"))
+        .json(&json!({"message": patient.siwe(&server).await.to_string(), "signature": "0x1234"}))
+        .send()
+        .await
+        .expect("verify");
+    assert!(resp.status() == 403 || resp.status() == 400);
+
+    // A forged cookie is no session.
+    let mut fake = User::new(PATIENT);
+    fake.cookie = Some(format!("medledger_session={}", "ab".repeat(32)));
+    assert_eq!(
+        fake.get(server.url("/api/auth/session"))
+            .send()
+            .await
+            .expect("s")
+            .status(),
+        401
+    );
+
+    // Sessions expire.
+    patient.sign_in(&server).await;
+    let who: Value = patient
+        .get(server.url("/api/auth/session"))
+        .send()
+        .await
+        .expect("session")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        who["address"]
+            .as_str()
+            .and_then(|a| a.parse::<Address>().ok()),
+        Some(patient.address())
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        patient
+            .get(server.url("/api/auth/session"))
+            .send()
+            .await
+            .expect("s")
+            .status(),
+        401
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_grant_erase_all_and_pending_ttl() {
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    let mut doctor = User::new(DOCTOR);
+    w.register(&[&patient], &[&doctor]).await;
+    let mut config = w.config();
+    config.pending_ttl_secs = 2;
+    let server = Server::start(config).await;
+    patient.sign_in(&server).await;
+    doctor.sign_in(&server).await;
+
+    let chain_now = u64::try_from(medledger_escrow_api::now_secs()).expect("time");
+    w.send(
+        &patient,
+        MedLedger::grantCall {
+            grantee: doctor.address(),
+            categories: Category::mask([Category::Vitals]),
+            allowWrite: false,
+            expiry: chain_now + 600,
+        },
+    )
+    .await;
+    let r1 = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Vitals.number(),
+        b"one".repeat(100),
+    );
+    let r2 = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Vitals.number(),
+        b"two".repeat(100),
+    );
+    w.upload_and_anchor(&server, &patient, &[&patient, &doctor], &r1)
+        .await;
+    w.upload_and_anchor(&server, &patient, &[&patient, &doctor], &r2)
+        .await;
+    let read = |who: &User, id: B256| who.get(server.url(&format!("/api/records/{id}"))).send();
+    assert_eq!(read(&doctor, r1.id).await.expect("read").status(), 200);
+
+    // The grant expires (chain time moves on): refused and logged.
+    rpc(w.url(), "evm_increaseTime", json!([3600]))
+        .await
+        .expect("increase time");
+    rpc(w.url(), "evm_mine", json!([])).await.expect("mine");
+    assert_eq!(read(&doctor, r1.id).await.expect("read").status(), 403);
+    assert_refusal_logged(
+        &server,
+        &patient,
+        doctor.address(),
+        r1.id,
+        "read",
+        "no-read-consent",
+    )
+    .await;
+
+    // A pending upload that is never anchored is removed after the TTL, blob included.
+    let r3 = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Vitals.number(),
+        b"three".to_vec(),
+    );
+    let resp = r3
+        .upload(&server, &patient, &r3.wraps(&w.d, &[&patient]))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(resp.status(), 201);
+    let index = Index::connect(&server.config.database_url())
+        .await
+        .expect("index");
+    let blob_dir = w.data.join("blobs/c2").join(r3.id.to_string());
+    assert!(blob_dir.exists());
+    eventually(20, "the pending upload to expire", || async {
+        index
+            .record(&r3.id.to_string())
+            .await
+            .expect("row")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let left: Vec<_> = std::fs::read_dir(&blob_dir)
+        .map(|d| d.collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "blob left after the TTL: {left:?}");
+
+    // Erase everything: both records shredded and confirmed on chain.
+    w.send(&patient, MedLedger::eraseAllCall {}).await;
+    for r in [&r1, &r2] {
+        eventually(20, "the shred to be confirmed", || async {
+            w.call(MedLedger::recordOfCall { recordId: r.id })
+                .await
+                .shredConfirmed
+                .then_some(())
+        })
+        .await;
+        let row = index
+            .record(&r.id.to_string())
+            .await
+            .expect("row")
+            .expect("kept");
+        assert_eq!(row.state, "shredded");
+        assert_eq!(row.wrapped_k2, None);
+        assert_eq!(index.count_deks(&r.id.to_string()).await.expect("deks"), 0);
+        assert_eq!(read(&patient, r.id).await.expect("read").status(), 410);
+        assert_refusal_logged(&server, &patient, patient.address(), r.id, "read", "erased").await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_closed_and_tampering_detected() {
+    let mut w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    w.register(&[&patient], &[]).await;
+    let mut config = w.config();
+    config.anchor_interval_secs = 0;
+    let server = Server::start(config).await;
+    patient.sign_in(&server).await;
+    let r1 = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Vitals.number(),
+        b"intact".repeat(500),
+    );
+    let r2 = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Vitals.number(),
+        b"tamper".repeat(500),
+    );
+    w.upload_and_anchor(&server, &patient, &[&patient], &r1)
+        .await;
+    w.upload_and_anchor(&server, &patient, &[&patient], &r2)
+        .await;
+    let read = |id: B256| {
+        patient
+            .get(server.url(&format!("/api/records/{id}")))
+            .send()
+    };
+
+    // A blob changed on disk fails tier-2 authentication: the release breaks off, never the
+    // whole record with altered bytes.
+    let dir = w.data.join("blobs/c2").join(r2.id.to_string());
+    let file = std::fs::read_dir(&dir)
+        .expect("blob dir")
+        .next()
+        .expect("a blob")
+        .expect("entry")
+        .path();
+    let mut bytes = std::fs::read(&file).expect("blob");
+    let at = bytes.len() - 20;
+    bytes[at] ^= 1;
+    std::fs::write(&file, &bytes).expect("tamper");
+    // (A client of its own: the broken-off connection is not reused.)
+    let mut isolated = User::new(PATIENT);
+    isolated.cookie = patient.cookie.clone();
+    let resp = isolated
+        .get(server.url(&format!("/api/records/{}", r2.id)))
+        .send()
+        .await
+        .expect("read");
+    let body = resp.bytes().await;
+    assert!(
+        body.as_ref().map(|b| b.to_vec() != r2.c1).unwrap_or(true),
+        "a tampered blob must not be released as the record"
+    );
+    assert!(
+        body.is_err()
+            || body
+                .as_ref()
+                .map(|b| b.len() < r2.c1.len())
+                .unwrap_or(false)
+    );
+
+    // The access log cannot be written: nothing is released.
+    let pool = sqlx::AnyPool::connect(&server.config.database_url())
+        .await
+        .expect("pool");
+    sqlx::query("CREATE TRIGGER block_log BEFORE INSERT ON access_log BEGIN SELECT RAISE(ABORT, 'log disk full'); END")
+        .execute(&pool)
+        .await
+        .expect("trigger");
+    let resp = read(r1.id).await.expect("read");
+    assert_eq!(resp.status(), 503);
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["error"], "log-unavailable");
+    sqlx::query("DROP TRIGGER block_log")
+        .execute(&pool)
+        .await
+        .expect("drop trigger");
+    let resp = read(r1.id).await.expect("read");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.bytes().await.expect("body").to_vec(), r1.c1);
+
+    // The log verifies; a changed row is found.
+    let index = Index::connect(&server.config.database_url())
+        .await
+        .expect("index");
+    let ledger = Ledger::new(std::sync::Arc::new(
+        RpcChain::new(w.url(), w.d.address, w.d.chain_id, None).expect("chain"),
+    ));
+    let report = medledger_escrow_api::follower::verify_log_with(&index, &ledger)
+        .await
+        .expect("verify");
+    assert!(report.ok(), "{report}");
+    sqlx::query("UPDATE access_log SET reason = 'consent' WHERE seq = 1")
+        .execute(&pool)
+        .await
+        .expect("tamper");
+    let report = medledger_escrow_api::follower::verify_log_with(&index, &ledger)
+        .await
+        .expect("verify");
+    assert!(!report.ok(), "a changed log row must be detected");
+    assert!(report.to_string().contains("entry 1"), "{report}");
+    sqlx::query("DELETE FROM access_log WHERE seq >= 1")
+        .execute(&pool)
+        .await
+        .expect("truncate");
+
+    // The chain is unreachable: nothing is released, and the refusal is logged.
+    w.ganache.kill();
+    let resp = read(r1.id).await.expect("read");
+    assert_eq!(resp.status(), 503);
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["error"], "chain-unavailable");
+    assert_refusal_logged(
+        &server,
+        &patient,
+        patient.address(),
+        r1.id,
+        "read",
+        "chain-unavailable",
+    )
+    .await;
+    let health = reqwest::get(server.url("/health")).await.expect("health");
+    assert_eq!(health.status(), 503);
+    server.stop().await;
+}
