@@ -429,6 +429,37 @@ impl Index {
         .map_err(|e: sqlx::Error| DbError::from(e))
     }
 
+    /// Every stored wrapped K2: (record id, hex).
+    pub async fn wrapped_k2s(&self) -> Result<Vec<(String, String)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT record_id, wrapped_k2 FROM records WHERE wrapped_k2 IS NOT NULL ORDER BY record_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("record_id")?, r.try_get("wrapped_k2")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DbError::from)
+    }
+
+    /// Replaces a record's wrapped K2 (master-key rotation), only if it still is `old`.
+    pub async fn replace_wrapped_k2(
+        &self,
+        record_id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE records SET wrapped_k2 = $1 WHERE record_id = $2 AND wrapped_k2 = $3",
+        )
+        .bind(new)
+        .bind(record_id)
+        .bind(old)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Count of records in a state.
     pub async fn count_state(&self, st: &str) -> Result<i64, DbError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM records WHERE state = $1")

@@ -44,6 +44,12 @@ pub enum KeyFileError {
         /// What is wrong.
         what: &'static str,
     },
+    /// Another process holds the data directory.
+    #[error("{path} is locked: another escrow process uses this master-key file (stop it first)")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
     /// The key is not the one the deployment names.
     #[error("the escrow key file {path} holds the key of {found}, but the deployment's escrow is {expected}")]
     WrongAccount {
@@ -201,6 +207,102 @@ pub fn load_escrow_signer(path: &Path) -> Result<PrivateKeySigner, KeyFileError>
         path: path.to_path_buf(),
         what: "not a 32-byte secp256k1 private key",
     })
+}
+
+/// Ganache's deterministic account 1 (`--wallet.deterministic`), the escrow of a development
+/// deployment. Its key is published by Ganache: it protects nothing and is only ever written for
+/// a deployment on chain 1337 that names this account as its escrow.
+pub const GANACHE_DEV_ESCROW_KEY: &str =
+    "0x6cbed15c793ce57650b9877cf6fa156fbef513c4e6134f022a85b1ffdd59b2a1";
+
+/// Writes the development escrow key to `path` (0600) when `deployment` is a development
+/// deployment whose escrow is Ganache's account 1. Returns false when the file already exists.
+pub fn init_dev_escrow_key(
+    path: &Path,
+    deployment: &medledger_protocol::deployment::Deployment,
+) -> Result<bool, KeyFileError> {
+    let signer: PrivateKeySigner =
+        GANACHE_DEV_ESCROW_KEY
+            .parse()
+            .map_err(|_| KeyFileError::Malformed {
+                path: path.to_path_buf(),
+                what: "built-in development key",
+            })?;
+    if deployment.chain_id != 1337 || deployment.escrow != signer.address() {
+        return Err(KeyFileError::WrongAccount {
+            path: path.to_path_buf(),
+            expected: deployment.escrow,
+            found: signer.address(),
+        });
+    }
+    if path.exists() {
+        return Ok(false);
+    }
+    write_new_private(path, GANACHE_DEV_ESCROW_KEY)?;
+    Ok(true)
+}
+
+/// Holds the data directory's exclusive lock while alive: one server (or one maintenance
+/// command) per master-key file at a time.
+#[derive(Debug)]
+pub struct DataLock {
+    _file: std::fs::File,
+}
+
+impl DataLock {
+    /// Takes the lock beside `master_key_file`, or fails at once when another process holds it.
+    pub fn acquire(master_key_file: &Path) -> Result<DataLock, KeyFileError> {
+        let mut path = master_key_file.as_os_str().to_owned();
+        path.push(".lock");
+        let path = PathBuf::from(path);
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(io(&path))?;
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(DataLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(KeyFileError::Locked { path }),
+            Err(std::fs::TryLockError::Error(source)) => Err(KeyFileError::Io { path, source }),
+        }
+    }
+}
+
+/// Writes the master-key file anew (0600, through a temporary file and a rename).
+pub fn write_master_keys(path: &Path, keys: &[(u32, &SecretKey)]) -> Result<(), KeyFileError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".new");
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let mut text = String::new();
+    for (id, key) in keys {
+        text.push_str(&format!("{id} {}\n", hex::encode(key.expose_secret())));
+    }
+    let res = write_new_private(&tmp, &text);
+    text.zeroize();
+    res?;
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    Ok(())
+}
+
+/// Reads the raw keys of the master-key file (mode checked), ascending by id.
+pub fn read_master_key_list(path: &Path) -> Result<Vec<(u32, SecretKey)>, KeyFileError> {
+    check_mode(path)?;
+    let mut text = std::fs::read_to_string(path).map_err(io(path))?;
+    let parsed = parse_master_keys(&text);
+    text.zeroize();
+    let mut keys = parsed.map_err(|what| KeyFileError::Malformed {
+        path: path.to_path_buf(),
+        what,
+    })?;
+    keys.sort_by_key(|(id, _)| *id);
+    Ok(keys)
 }
 
 #[cfg(test)]

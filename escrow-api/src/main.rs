@@ -26,6 +26,12 @@ enum Command {
     CheckConfig,
     /// Check the access log's hash chain and every anchored batch against the chain.
     VerifyLog,
+    /// Development only: write Ganache's deterministic account 1 key (the development escrow) to
+    /// the escrow key file (0600). Refused unless the deployment is on chain 1337 and names that
+    /// account as its escrow.
+    InitDevKey,
+    /// Re-wrap every K2 under a new master key, then drop the old keys (the server must be stopped).
+    RotateMasterKey,
 }
 
 fn init_tracing() {
@@ -57,6 +63,21 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::VerifyLog => verify_log(config).await,
+        Command::InitDevKey => init_dev_key(&config),
+        Command::RotateMasterKey => {
+            let index = medledger_escrow_api::db::Index::connect(&config.database_url())
+                .await
+                .context("opening the index")?;
+            index.migrate().await.context("migrating the index")?;
+            let report = medledger_escrow_api::maintenance::rotate_master_key(
+                &config.master_key_file(),
+                &index,
+            )
+            .await
+            .context("rotating the master key")?;
+            println!("{report}");
+            Ok(())
+        }
     }
 }
 
@@ -88,6 +109,23 @@ async fn verify_log(config: Config) -> anyhow::Result<()> {
     println!("{report}");
     if !report.ok() {
         bail!("the access log does not verify");
+    }
+    Ok(())
+}
+
+fn init_dev_key(config: &Config) -> anyhow::Result<()> {
+    let deployment = medledger_protocol::deployment::Deployment::load(&config.deployment)
+        .context("reading the deployment")?;
+    let path = config.escrow_key_file();
+    let written = medledger_escrow_api::keys::init_dev_escrow_key(&path, &deployment)
+        .context("writing the development escrow key")?;
+    if written {
+        println!(
+            "wrote the development escrow key to {} (0600)",
+            path.display()
+        );
+    } else {
+        println!("{} already exists; left as it is", path.display());
     }
     Ok(())
 }

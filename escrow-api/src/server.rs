@@ -85,6 +85,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The SIWE domain accepted.
     pub siwe_domain: String,
+    /// The data directory's lock, held while the server runs.
+    pub lock: Arc<crate::keys::DataLock>,
 }
 
 impl core::fmt::Debug for AppState {
@@ -118,6 +120,7 @@ impl App {
         std::fs::create_dir_all(&config.data_dir)?;
         let index = Index::connect(&config.database_url()).await?;
         index.migrate().await?;
+        let lock = crate::keys::DataLock::acquire(&config.master_key_file())?;
         let blobs = Blobs::open(&config.blob_url())?;
         let (master, created) = crate::keys::load_or_create_master_keys(&config.master_key_file())?;
         if created {
@@ -170,6 +173,7 @@ impl App {
                 log,
                 metrics: Metrics::new()?,
                 siwe_domain,
+                lock: Arc::new(lock),
             },
         })
     }

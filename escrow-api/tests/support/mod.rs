@@ -259,6 +259,17 @@ impl Server {
         }
     }
 
+    /// A server run elsewhere (a child process) at `addr` with `config`.
+    pub fn external(addr: std::net::SocketAddr, config: Config) -> Server {
+        Server {
+            base: format!("http://{addr}"),
+            addr,
+            config,
+            stop: None,
+            task: None,
+        }
+    }
+
     /// Stops the escrow and waits for it.
     pub async fn stop(mut self) -> Config {
         if let Some(tx) = self.stop.take() {

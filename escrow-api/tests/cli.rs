@@ -1,0 +1,297 @@
+//! The `escrow-api` binary as a real process: configuration layering, refusals at start with a
+//! non-zero exit and a message saying why, serving against a real Ganache, and master-key rotation
+//! (refused while a server holds the data directory; afterwards every record still opens and the
+//! key file holds only the new key).
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use medledger_protocol::contract::Category;
+use support::*;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_escrow-api"))
+}
+
+fn sample_deployment(abi_hash: &str) -> String {
+    format!(
+        r#"{{"network":"development","chainId":1337,
+        "address":"0xe78A0F7E598Cc8b0Bb87894B0F60dD2a88d6a8Ab","deployBlock":1,
+        "deployTx":"0x475f606dc692e659e302b031cfdb1e193a8c64e192bb98b07af0bb30518d5c43",
+        "abiHash":"{abi_hash}","admin":"0x90F8bf6A479f320ead074411a4B0e7944Ea8c9C1",
+        "escrow":"0xFFcf8FDEE72ac11b5c542428B35EEF5769C409f0"}}"#
+    )
+}
+
+#[test]
+fn configuration_layers_file_env_and_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("escrow.toml");
+    std::fs::write(
+        &file,
+        "confirmations = 2\nrpc_url = \"http://127.0.0.1:1\"\nnonce_ttl_secs = 77\n",
+    )
+    .expect("write");
+    let out = bin()
+        .args([
+            "--config",
+            file.to_str().expect("utf8"),
+            "--confirmations",
+            "6",
+            "check-config",
+        ])
+        .env("MEDLEDGER_RPC_URL", "http://127.0.0.1:9545")
+        .env("MEDLEDGER_CONFIRMATIONS", "4")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("confirmations = 6"),
+        "flag beats env and file:\n{text}"
+    );
+    assert!(
+        text.contains("rpc_url = \"http://127.0.0.1:9545\""),
+        "env beats file:\n{text}"
+    );
+    assert!(
+        text.contains("nonce_ttl_secs = 77"),
+        "file beats default:\n{text}"
+    );
+    assert!(
+        text.contains("bind = \"127.0.0.1:8080\""),
+        "defaults:\n{text}"
+    );
+
+    std::fs::write(&file, "no_such_setting = 1\n").expect("write");
+    let out = bin()
+        .args(["--config", file.to_str().expect("utf8"), "check-config"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_setting"));
+}
+
+#[test]
+fn serve_refuses_a_loose_master_key_an_abi_mismatch_and_a_missing_deployment() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let good = dir.path().join("good.json");
+    std::fs::write(
+        &good,
+        sample_deployment(&medledger_protocol::contract::abi_hash()),
+    )
+    .expect("write");
+    let run = |deployment: &std::path::Path| {
+        bin()
+            .args([
+                "--data-dir",
+                data.to_str().expect("utf8"),
+                "--deployment",
+                deployment.to_str().expect("utf8"),
+                "--bind",
+                "127.0.0.1:0",
+                "--rpc-url",
+                "http://127.0.0.1:9",
+                "serve",
+            ])
+            .stdout(Stdio::null())
+            .output()
+            .expect("run")
+    };
+
+    let out = run(&dir.path().join("missing.json"));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("missing.json"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let other = dir.path().join("other.json");
+    std::fs::write(&other, sample_deployment(&format!("0x{}", "ab".repeat(32)))).expect("write");
+    let out = run(&other);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ABI"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    std::fs::create_dir_all(&data).expect("dir");
+    let key = data.join("master.key");
+    medledger_escrow_api::keys::write_new_private(&key, &format!("1 {}\n", "11".repeat(32)))
+        .expect("key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = run(&good);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("chmod 600"), "{err}");
+    assert!(
+        !err.contains("1111"),
+        "key material must not be printed: {err}"
+    );
+
+    // With the mode fixed, the start gets as far as the (absent) chain and says so.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let out = run(&good);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("chain"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn serve(w: &World, port: u16) -> Child {
+    let data = w.data.to_str().expect("utf8").to_string();
+    let child = bin()
+        .args([
+            "--data-dir",
+            &data,
+            "--deployment",
+            w.deployment_file.to_str().expect("utf8"),
+            "--rpc-url",
+            w.url(),
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "serve",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn escrow-api serve");
+    let child = Child(child);
+    let health = format!("http://127.0.0.1:{port}/health");
+    eventually(30, "the escrow to answer /health", || async {
+        match reqwest::get(&health).await {
+            Ok(r) if r.status() == 200 => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+    child
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_and_rotates_the_master_key() {
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    w.register(&[&patient], &[]).await;
+    let data = w.data.to_str().expect("utf8").to_string();
+    let dep = w.deployment_file.to_str().expect("utf8").to_string();
+
+    // The development escrow key, for a development deployment only.
+    let out = bin()
+        .args(["--data-dir", &data, "--deployment", &dep, "init-dev-key"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let signer = medledger_escrow_api::keys::load_escrow_signer(&w.data.join("escrow.key"))
+        .expect("0600 key file");
+    assert_eq!(signer.address(), w.d.escrow);
+
+    let port = free_port();
+    let child = serve(&w, port).await;
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let mut config = w.config();
+    config.bind = addr;
+    let server = Server::external(addr, config.clone());
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("medledger_escrow_reads_total")
+            || metrics.contains("medledger_escrow_follower_next_block"),
+        "{metrics}"
+    );
+    patient.sign_in(&server).await;
+    let r = Record::new(
+        &w.d,
+        patient.address(),
+        Category::History.number(),
+        b"history".repeat(300),
+    );
+    w.upload_and_anchor(&server, &patient, &[&patient], &r)
+        .await;
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("medledger_escrow_uploads_total{result=\"stored\"} 1"),
+        "{metrics}"
+    );
+
+    // Rotation is refused while the server holds the data directory.
+    let out = bin()
+        .args(["--data-dir", &data, "rotate-master-key"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("locked"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Stopped (kill -9), rotated, restarted: the record still opens under the new master key.
+    drop(child);
+    let out = bin()
+        .args(["--data-dir", &data, "rotate-master-key"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("rotated to id 2") && report.contains("1 K2s re-wrapped"),
+        "{report}"
+    );
+    let keys =
+        medledger_escrow_api::keys::load_master_keys(&w.data.join("master.key")).expect("keys");
+    assert_eq!(keys.ids, vec![2], "only the new key is left");
+
+    let _child = serve(&w, port).await;
+    let resp = patient
+        .get(server.url(&format!("/api/records/{}", r.id)))
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(resp.status(), 200);
+    let wrap = resp.headers()["x-medledger-wrapped-dek"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let c1 = resp.bytes().await.expect("body").to_vec();
+    assert_eq!(r.open_release(&w.d, &patient, &wrap, &c1), r.body);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
