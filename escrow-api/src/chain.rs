@@ -91,7 +91,9 @@ pub struct RpcChain {
     contract: Address,
     chain_id: u64,
     signer: Option<PrivateKeySigner>,
-    send_lock: tokio::sync::Mutex<()>,
+    /// Serialises the escrow's transactions; holds the next nonce this process will use (a node
+    /// may report a stale pending count right after a receipt, so the larger of the two is used).
+    send_lock: tokio::sync::Mutex<Option<u64>>,
     receipt_timeout: Duration,
 }
 
@@ -146,7 +148,7 @@ impl RpcChain {
             contract,
             chain_id,
             signer,
-            send_lock: tokio::sync::Mutex::new(()),
+            send_lock: tokio::sync::Mutex::new(None),
             receipt_timeout: Duration::from_secs(120),
         })
     }

@@ -297,37 +297,54 @@ async fn fail_closed_and_tampering_detected() {
     // (A client of its own: the broken-off connection is not reused.)
     let mut isolated = User::new(PATIENT);
     isolated.cookie = patient.cookie.clone();
-    let resp = isolated
+    // The response may break off before or after its head is sent, depending on buffering;
+    // either way the record is never delivered whole.
+    let sent = isolated
         .get(server.url(&format!("/api/records/{}", r2.id)))
         .send()
-        .await
-        .expect("read");
-    let body = resp.bytes().await;
-    assert!(
-        body.as_ref().map(|b| b.to_vec() != r2.c1).unwrap_or(true),
-        "a tampered blob must not be released as the record"
-    );
-    assert!(
-        body.is_err()
-            || body
-                .as_ref()
-                .map(|b| b.len() < r2.c1.len())
-                .unwrap_or(false)
-    );
+        .await;
+    if let Ok(resp) = sent {
+        let body = resp.bytes().await;
+        assert!(
+            body.is_err()
+                || body
+                    .as_ref()
+                    .map(|b| b.len() < r2.c1.len())
+                    .unwrap_or(false),
+            "a tampered blob must not be released as the record"
+        );
+    }
 
     // The access log cannot be written: nothing is released.
     let pool = sqlx::AnyPool::connect(&server.config.database_url())
         .await
         .expect("pool");
-    sqlx::query("CREATE TRIGGER block_log BEFORE INSERT ON access_log BEGIN SELECT RAISE(ABORT, 'log disk full'); END")
-        .execute(&pool)
-        .await
-        .expect("trigger");
+    let postgres = server.config.database_url().starts_with("postgres");
+    if postgres {
+        sqlx::query("CREATE FUNCTION block_log() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'log disk full'; END $$ LANGUAGE plpgsql")
+            .execute(&pool)
+            .await
+            .expect("function");
+        sqlx::query("CREATE TRIGGER block_log BEFORE INSERT ON access_log FOR EACH ROW EXECUTE FUNCTION block_log()")
+            .execute(&pool)
+            .await
+            .expect("trigger");
+    } else {
+        sqlx::query("CREATE TRIGGER block_log BEFORE INSERT ON access_log BEGIN SELECT RAISE(ABORT, 'log disk full'); END")
+            .execute(&pool)
+            .await
+            .expect("trigger");
+    }
     let resp = read(r1.id).await.expect("read");
     assert_eq!(resp.status(), 503);
     let v: Value = resp.json().await.expect("json");
     assert_eq!(v["error"], "log-unavailable");
-    sqlx::query("DROP TRIGGER block_log")
+    let drop = if postgres {
+        "DROP TRIGGER block_log ON access_log"
+    } else {
+        "DROP TRIGGER block_log"
+    };
+    sqlx::query(drop)
         .execute(&pool)
         .await
         .expect("drop trigger");

@@ -233,8 +233,13 @@ impl Server {
         }
     }
 
-    /// Starts the escrow on 127.0.0.1:0 with `config` (its SIWE domain the bound address).
+    /// Starts the escrow on 127.0.0.1:0 with `config` (its SIWE domain the bound address). When
+    /// `MEDLEDGER_TEST_DATABASE_URL` names a PostgreSQL server and the configuration no index,
+    /// the index is a fresh database on that server (the same suite then runs on PostgreSQL).
     pub async fn start(mut config: Config) -> Server {
+        if config.database_url.is_none() {
+            config.database_url = test_database().await;
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -683,4 +688,21 @@ pub async fn assert_refusal_logged(
         found,
         "no refused {action} by {actor} on {record} with reason {reason} in {entries:#?}"
     );
+}
+
+/// A fresh PostgreSQL database on the server `MEDLEDGER_TEST_DATABASE_URL` names
+/// (`postgres://user@host:port/db`), or `None` (SQLite in the data directory) when it is unset.
+pub async fn test_database() -> Option<String> {
+    let admin = std::env::var("MEDLEDGER_TEST_DATABASE_URL").ok()?;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("MEDLEDGER_TEST_DATABASE_URL: cannot connect: {e}"));
+    let name = format!("medledger_test_{}", &record_id(0).to_string()[4..20]);
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create a test database");
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    Some(format!("{base}/{name}"))
 }
