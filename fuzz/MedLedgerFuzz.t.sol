@@ -602,6 +602,47 @@ contract MedLedgerFuzzTest is Test {
         assertEq(address(m).balance, left - payout);
     }
 
+    /// Automatic settlement never touches ether reserved for approved claims: with R reserved out
+    /// of F, an in-policy claim settles at once exactly when its payout fits in F - R, and the
+    /// approved claim can still be paid afterwards.
+    function testFuzz_settlementRespectsReserve(uint256 funds, uint256 reserve, uint256 amount) public {
+        funds = bound(funds, 1, 100 ether);
+        reserve = bound(reserve, 1, funds);
+        amount = bound(amount, 1, 100 ether);
+        PolicyModel memory p = PolicyModel({
+            covered: 1, perClaim: 100 ether, annual: 1000 ether, deductible: 0, funds: funds, reserved: 0
+        });
+        _publish(p);
+        _grant(patient, prac, 1, false, T0 + 10 days);
+        _grant(patient, ins, ALL, false, T0 + 10 days);
+        bytes32 first = keccak256("first");
+        vm.prank(prac);
+        m.submitClaim(first, patient, ins, keccak256("doc1"), uint128(reserve), 7); // not covered: review
+        vm.prank(ins);
+        m.approveClaim(first, uint128(reserve));
+        assertEq(m.policyOf(ins).reserved, reserve);
+
+        bytes32 second = keccak256("second");
+        vm.prank(prac);
+        m.submitClaim(second, patient, ins, keccak256("doc2"), uint128(amount), 0);
+        MedLedger.Claim memory c = m.claimOf(second);
+        bool settles = amount <= funds - reserve;
+        assertEq(uint8(c.status), uint8(settles ? MedLedger.ClaimStatus.Paid : MedLedger.ClaimStatus.Submitted));
+        assertEq(
+            uint8(c.pendingReason),
+            uint8(settles ? MedLedger.PendingReason.None : MedLedger.PendingReason.InsufficientFunds)
+        );
+        uint256 left = settles ? funds - amount : funds;
+        assertEq(m.policyOf(ins).funds, left);
+        assertLe(m.policyOf(ins).reserved, left, "reserve still covered");
+
+        vm.prank(ins);
+        m.payClaim(first);
+        assertEq(m.policyOf(ins).funds, left - reserve);
+        assertEq(m.payoutOf(prac), reserve + (settles ? amount : 0));
+        assertEq(address(m).balance, m.policyOf(ins).funds + m.payoutOf(prac), "ether conserved");
+    }
+
     /// Denied is final; a suspended insurer can neither approve nor deny; duplicates are refused.
     function testFuzz_denyIsFinalAndDuplicatesRefused(uint256 amount, bytes32 reason, bool suspendFirst) public {
         amount = bound(amount, 1, 10 ether);

@@ -588,7 +588,7 @@ contract MedLedgerHandler is Test {
         }
         bytes32 id = idSeed % 64 == 63 ? bytes32(0) : recordPoolId(idSeed % RECORD_POOL);
         bytes32 hash = (idSeed >> 8) % 64 == 0 ? bytes32(0) : keccak256(abi.encode("ciphertext", idSeed));
-        bytes32 supersedes = supSeed % 3 == 0 ? recordPoolId((supSeed >> 8) % RECORD_POOL) : bytes32(0);
+        bytes32 supersedes = _pickSupersedes(supSeed, patient);
 
         bool supOk = supersedes == bytes32(0)
             || (gRecord[supersedes].exists && gRecord[supersedes].patient == patient && !modelErased(supersedes));
@@ -624,6 +624,21 @@ contract MedLedgerHandler is Test {
             shredConfirmed: false
         });
         recordIds.push(id);
+    }
+
+    /// Amends nothing, one of this patient's records (live or erased), or any id (unknown, or
+    /// another patient's).
+    function _pickSupersedes(uint256 supSeed, address patient) internal view returns (bytes32 supersedes) {
+        uint256 supMode = supSeed % 4;
+        if (supMode < 2) return bytes32(0);
+        supersedes = recordPoolId((supSeed >> 8) % RECORD_POOL);
+        if (supMode == 2) {
+            uint256 n = recordIds.length;
+            for (uint256 k; k < n; ++k) {
+                bytes32 r = recordIds[((supSeed >> 8) % n + k) % n];
+                if (gRecord[r].patient == patient) return r;
+            }
+        }
     }
 
     function eraseRecord(uint256 callerSeed, uint256 idSeed) external step("eraseRecord") {
