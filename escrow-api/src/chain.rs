@@ -427,6 +427,18 @@ impl Ledger {
         }
     }
 
+    /// `activeGrants(patient)`: each unexpired grantee with its category mask.
+    pub async fn active_grants(
+        &self,
+        patient: Address,
+    ) -> Result<Vec<(Address, U256)>, ChainError> {
+        let r = self.view(MedLedger::activeGrantsCall { patient }).await?;
+        Ok(r.grantees
+            .into_iter()
+            .zip(r.grants.into_iter().map(|g| g.categories))
+            .collect())
+    }
+
     /// `nextLogSeq()`.
     pub async fn next_log_seq(&self) -> Result<u64, ChainError> {
         self.view(MedLedger::nextLogSeqCall {}).await

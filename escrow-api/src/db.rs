@@ -485,6 +485,38 @@ impl Index {
         Ok(row.map(|r| r.try_get("wrap")).transpose()?)
     }
 
+    /// Adds (or replaces) wrapped DEKs of a record, atomically.
+    pub async fn put_wraps(&self, record_id: &str, deks: &[DekRow]) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        for d in deks {
+            sqlx::query("DELETE FROM wrapped_deks WHERE record_id = $1 AND reader = $2")
+                .bind(record_id)
+                .bind(&d.reader)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO wrapped_deks (record_id, reader, wrap) VALUES ($1, $2, $3)")
+                .bind(record_id)
+                .bind(&d.reader)
+                .bind(&d.wrap)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The readers a record has a wrapped DEK for.
+    pub async fn readers_of(&self, record_id: &str) -> Result<Vec<String>, DbError> {
+        let rows = sqlx::query("SELECT reader FROM wrapped_deks WHERE record_id = $1")
+            .bind(record_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get("reader"))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DbError::from)
+    }
+
     /// How many wrapped DEKs a record has.
     pub async fn count_deks(&self, record_id: &str) -> Result<i64, DbError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM wrapped_deks WHERE record_id = $1")

@@ -87,6 +87,34 @@ pub struct UploadMeta {
     pub wraps: Vec<(Address, [u8; WRAPPED_LEN])>,
 }
 
+/// Parses one `<reader address>=0x<81-byte hex>` item.
+pub fn parse_wrap_item(item: &str) -> Result<(Address, [u8; WRAPPED_LEN]), ApiError> {
+    let (reader, wrap) = item.split_once('=').ok_or_else(|| {
+        ApiError::bad_request("bad-wrapped-dek", "a wrapped DEK must be <address>=<hex>")
+    })?;
+    let reader: Address = reader.trim().parse().map_err(|_| {
+        ApiError::bad_request(
+            "bad-wrapped-dek",
+            "a wrapped DEK's reader is not an address",
+        )
+    })?;
+    let bytes = hex::decode(wrap.trim())
+        .map_err(|_| ApiError::bad_request("bad-wrapped-dek", "a wrapped DEK is not hex"))?;
+    let wrap: [u8; WRAPPED_LEN] = bytes.as_slice().try_into().map_err(|_| {
+        ApiError::bad_request(
+            "bad-wrapped-dek",
+            format!("a wrapped DEK must be {WRAPPED_LEN} bytes"),
+        )
+    })?;
+    if wrap[0] != 1 {
+        return Err(ApiError::bad_request(
+            "bad-wrapped-dek",
+            "unsupported wrapped DEK version",
+        ));
+    }
+    Ok((reader, wrap))
+}
+
 /// Parses and checks the upload headers.
 pub fn parse_upload_headers(record_id: B256, headers: &HeaderMap) -> Result<UploadMeta, ApiError> {
     let patient: Address = one_header(headers, H_PATIENT)?
@@ -111,30 +139,7 @@ pub fn parse_upload_headers(record_id: B256, headers: &HeaderMap) -> Result<Uplo
             ApiError::bad_request("bad-wrapped-dek", "wrapped DEK header is not ASCII")
         })?;
         for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (reader, wrap) = item.split_once('=').ok_or_else(|| {
-                ApiError::bad_request("bad-wrapped-dek", "a wrapped DEK must be <address>=<hex>")
-            })?;
-            let reader: Address = reader.trim().parse().map_err(|_| {
-                ApiError::bad_request(
-                    "bad-wrapped-dek",
-                    "a wrapped DEK's reader is not an address",
-                )
-            })?;
-            let bytes = hex::decode(wrap.trim()).map_err(|_| {
-                ApiError::bad_request("bad-wrapped-dek", "a wrapped DEK is not hex")
-            })?;
-            let wrap: [u8; WRAPPED_LEN] = bytes.as_slice().try_into().map_err(|_| {
-                ApiError::bad_request(
-                    "bad-wrapped-dek",
-                    format!("a wrapped DEK must be {WRAPPED_LEN} bytes"),
-                )
-            })?;
-            if wrap[0] != 1 {
-                return Err(ApiError::bad_request(
-                    "bad-wrapped-dek",
-                    "unsupported wrapped DEK version",
-                ));
-            }
+            let (reader, wrap) = parse_wrap_item(item)?;
             if !seen.insert(reader) {
                 return Err(ApiError::bad_request(
                     "bad-wrapped-dek",
@@ -982,4 +987,143 @@ pub async fn access_log(
         }));
     }
     Ok(Json(json!({ "entries": out })))
+}
+
+/// Body of `POST /api/records/{id}/wraps`.
+#[derive(Debug, Deserialize)]
+pub struct AddWraps {
+    /// `<reader address>=0x<81-byte hex>` items.
+    pub wraps: Vec<String>,
+}
+
+/// `POST /api/records/{id}/wraps`: the record's patient adds DEKs wrapped to readers who may read
+/// it now (a new grantee). Only the patient, only their own record, only to readers for whom
+/// `canRead` holds on chain.
+pub async fn add_wraps(
+    State(st): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Json(req): Json<AddWraps>,
+) -> Result<Json<Value>, ApiError> {
+    let record_id = parse_record_id(&id)?;
+    let actor = session.address;
+    let Some(record) = st.index.record(&record_id.to_string()).await? else {
+        return Err(ApiError::not_found("unknown-record", "no such record"));
+    };
+    let patient: Address = record
+        .patient
+        .parse()
+        .map_err(|_| ApiError::internal("index", &"stored patient is malformed"))?;
+    if actor != patient {
+        return Err(refuse(
+            &st,
+            actor,
+            patient,
+            record_id,
+            "add-wrap",
+            "not-your-record",
+            ApiError::forbidden(
+                "not-your-record",
+                "only the record's patient adds wrapped keys",
+            ),
+        )
+        .await);
+    }
+    if record.state == state::SHREDDED {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "erased",
+            "the record was erased",
+        ));
+    }
+    let mut wraps = Vec::new();
+    let mut seen = HashSet::new();
+    for item in &req.wraps {
+        let (reader, wrap) = parse_wrap_item(item)?;
+        if reader == patient || !seen.insert(reader) {
+            return Err(ApiError::bad_request(
+                "bad-wrapped-dek",
+                "one wrap per reader, and none to the patient (theirs is set at upload)",
+            ));
+        }
+        wraps.push((reader, wrap));
+    }
+    if wraps.is_empty() || wraps.len() > MAX_WRAPS {
+        return Err(ApiError::bad_request(
+            "bad-wrapped-dek",
+            format!("1..={MAX_WRAPS} wraps to readers other than the patient"),
+        ));
+    }
+    for (reader, _) in &wraps {
+        let allowed = match st.ledger.can_read(patient, *reader, record_id).await {
+            Ok(a) => a,
+            Err(e) => return Err(e.into()),
+        };
+        if !allowed {
+            return Err(refuse(
+                &st,
+                actor,
+                patient,
+                record_id,
+                "add-wrap",
+                "reader-not-granted",
+                ApiError::forbidden(
+                    "reader-not-granted",
+                    format!("canRead(patient, {reader}, record) is false on chain"),
+                ),
+            )
+            .await);
+        }
+    }
+    let deks: Vec<DekRow> = wraps
+        .iter()
+        .map(|(reader, wrap)| DekRow {
+            reader: reader.to_checksum(None),
+            wrap: hex::encode_prefixed(wrap),
+        })
+        .collect();
+    st.index.put_wraps(&record.record_id, &deks).await?;
+    for (reader, _) in &wraps {
+        log_entry(
+            &st,
+            NewEntry {
+                actor,
+                patient,
+                record_id,
+                action: "add-wrap",
+                granted: true,
+                reason: format!("reader:{reader}"),
+                score_milli: 0,
+            },
+        )
+        .await?;
+    }
+    Ok(Json(json!({"added": wraps.len()})))
+}
+
+/// `GET /api/wraps/missing`: for the caller as a patient, each (record, current grantee) whose
+/// grant covers the record's category but who has no wrapped DEK yet.
+pub async fn missing_wraps(
+    State(st): State<AppState>,
+    session: Session,
+) -> Result<Json<Value>, ApiError> {
+    let patient = session.address;
+    let grants = st.ledger.active_grants(patient).await?;
+    let mut out = Vec::new();
+    for r in st.index.records_of(&patient.to_checksum(None)).await? {
+        if r.state != state::COMMITTED {
+            continue;
+        }
+        let readers = st.index.readers_of(&r.record_id).await?;
+        let bit = usize::try_from(r.category).unwrap_or(usize::MAX);
+        for (grantee, mask) in &grants {
+            let covered = bit < 256 && mask.bit(bit);
+            if covered && !readers.contains(&grantee.to_checksum(None)) {
+                out.push(
+                    json!({"recordId": r.record_id, "grantee": grantee, "category": r.category}),
+                );
+            }
+        }
+    }
+    Ok(Json(json!({ "missing": out })))
 }

@@ -214,6 +214,8 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::disable()),
         )
         .route("/api/records/{id}/receipt", get(crate::records::receipt))
+        .route("/api/records/{id}/wraps", post(crate::records::add_wraps))
+        .route("/api/wraps/missing", get(crate::records::missing_wraps))
         .route("/api/access-log", get(crate::records::access_log))
         .route("/config.json", get(config_json))
         .route("/health", get(health))

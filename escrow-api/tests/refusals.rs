@@ -396,3 +396,118 @@ async fn fail_closed_and_tampering_detected() {
     assert_eq!(health.status(), 503);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wraps_for_a_new_grantee_only_by_the_patient_only_to_granted_readers() {
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    let mut doctor = User::new(DOCTOR);
+    let mut stranger = User::new(STRANGER_DOCTOR);
+    w.register(&[&patient], &[&doctor, &stranger]).await;
+    let server = Server::start(w.config()).await;
+    patient.sign_in(&server).await;
+    doctor.sign_in(&server).await;
+    stranger.sign_in(&server).await;
+    let r = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Imaging.number(),
+        b"scan".repeat(200),
+    );
+    w.upload_and_anchor(&server, &patient, &[&patient], &r)
+        .await;
+    let expiry = u64::try_from(medledger_escrow_api::now_secs()).expect("time") + 86_400;
+    w.send(
+        &patient,
+        MedLedger::grantCall {
+            grantee: doctor.address(),
+            categories: Category::mask([Category::Imaging]),
+            allowWrite: false,
+            expiry,
+        },
+    )
+    .await;
+
+    // Granted, but no key wrapped to the doctor yet: refused (logged), and listed as missing.
+    let read = |u: &User| u.get(server.url(&format!("/api/records/{}", r.id))).send();
+    assert_eq!(read(&doctor).await.expect("read").status(), 404);
+    assert_refusal_logged(
+        &server,
+        &patient,
+        doctor.address(),
+        r.id,
+        "read",
+        "no-wrapped-key",
+    )
+    .await;
+    let missing: Value = patient
+        .get(server.url("/api/wraps/missing"))
+        .send()
+        .await
+        .expect("missing")
+        .json()
+        .await
+        .expect("json");
+    let missing = missing["missing"].as_array().expect("list").clone();
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert_eq!(
+        missing[0]["grantee"]
+            .as_str()
+            .and_then(|a| a.parse::<Address>().ok()),
+        Some(doctor.address())
+    );
+
+    let add = |who: &User, wraps: Vec<String>| {
+        who.post(server.url(&format!("/api/records/{}/wraps", r.id)))
+            .json(&json!({ "wraps": wraps }))
+            .send()
+    };
+    // Not the patient: refused and logged.
+    let resp = add(&doctor, r.wraps(&w.d, &[&doctor])).await.expect("add");
+    assert_eq!(resp.status(), 403);
+    assert_refusal_logged(
+        &server,
+        &patient,
+        doctor.address(),
+        r.id,
+        "add-wrap",
+        "not-your-record",
+    )
+    .await;
+    // To a reader without consent: refused and logged.
+    let resp = add(&patient, r.wraps(&w.d, &[&stranger]))
+        .await
+        .expect("add");
+    assert_eq!(resp.status(), 403);
+    assert_refusal_logged(
+        &server,
+        &patient,
+        patient.address(),
+        r.id,
+        "add-wrap",
+        "reader-not-granted",
+    )
+    .await;
+    assert_eq!(read(&stranger).await.expect("read").status(), 403);
+    // To the grantee: accepted; the doctor reads and opens the record.
+    let resp = add(&patient, r.wraps(&w.d, &[&doctor])).await.expect("add");
+    assert_eq!(resp.status(), 200);
+    let resp = read(&doctor).await.expect("read");
+    assert_eq!(resp.status(), 200);
+    let wrap = resp.headers()["x-medledger-wrapped-dek"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let c1 = resp.bytes().await.expect("body").to_vec();
+    assert_eq!(r.open_release(&w.d, &doctor, &wrap, &c1), r.body);
+    let missing: Value = patient
+        .get(server.url("/api/wraps/missing"))
+        .send()
+        .await
+        .expect("missing")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(missing["missing"].as_array().map(Vec::len), Some(0));
+    server.stop().await;
+}
