@@ -102,8 +102,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn verify_log(config: Config) -> anyhow::Result<()> {
-    let app = App::build(config).await.context("starting the escrow")?;
-    let report = medledger_escrow_api::follower::verify_log(&app.state)
+    // Read-only: runs beside a serving escrow (no data-directory lock, no escrow key).
+    let deployment = medledger_protocol::deployment::Deployment::load(&config.deployment)
+        .context("reading the deployment")?;
+    let index = medledger_escrow_api::db::Index::connect(&config.database_url())
+        .await
+        .context("opening the index")?;
+    let chain = medledger_escrow_api::chain::RpcChain::new(
+        &config.rpc_url,
+        deployment.address,
+        deployment.chain_id,
+        None,
+    )
+    .context("the chain client")?;
+    let ledger = medledger_escrow_api::chain::Ledger::new(std::sync::Arc::new(chain));
+    let report = medledger_escrow_api::follower::verify_log_with(&index, &ledger)
         .await
         .context("verifying the access log")?;
     println!("{report}");

@@ -235,7 +235,15 @@ pub async fn upload(
     };
     st.metrics.uploads.with_label_values(&[label]).inc();
     match result {
-        Ok((status, body)) => Ok((status, Json(body)).into_response()),
+        Ok((StatusCode::CREATED, body)) => Ok((StatusCode::CREATED, Json(body)).into_response()),
+        // A duplicate is answered without reading the body: the connection cannot be reused.
+        Ok((status, body)) => {
+            let mut response = (status, Json(body)).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Ok(response)
+        }
         // The body may be unread: the connection cannot be reused.
         Err(e) => {
             let mut response = e.into_response();

@@ -293,5 +293,25 @@ async fn the_binary_serves_and_rotates_the_master_key() {
         .to_string();
     let c1 = resp.bytes().await.expect("body").to_vec();
     assert_eq!(r.open_release(&w.d, &patient, &wrap, &c1), r.body);
+
+    // verify-log runs beside the serving escrow and finds the chain of hashes intact.
+    let out = bin()
+        .args([
+            "--data-dir",
+            &data,
+            "--deployment",
+            &dep,
+            "--rpc-url",
+            w.url(),
+            "verify-log",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("access log OK"));
     tokio::time::sleep(Duration::from_millis(10)).await;
 }

@@ -1,0 +1,253 @@
+//! Measures the `escrow-api` binary against a real Ganache (not a test; its own command):
+//!
+//! ```text
+//! cargo build --release -p medledger-escrow-api --bin escrow-api
+//! cargo run --release -p medledger-escrow-api --example measure [-- <large MiB, default 200>]
+//! ```
+//!
+//! Starts Ganache and the migration like the tests, runs `target/release/escrow-api serve` as a
+//! child with its default settings (64 KiB tier-2 chunks), signs a patient in, then reports
+//! uploads/s and reads/s with p50/p99 latency for 4 KiB and 1 MiB records at 1 and 8 concurrent
+//! clients (every read asks `canRead` of Ganache and appends to the access log), and one large
+//! record streamed up and down with the server's peak resident memory (VmHWM) before and after.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use medledger_protocol::contract::{Category, MedLedger};
+use support::*;
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn line(what: &str, n: usize, conc: usize, wall: Duration, mut lat: Vec<Duration>) {
+    lat.sort();
+    println!(
+        "| {what} | {conc} | {n} | {:.1} | {:.1} | {:.1} |",
+        n as f64 / wall.as_secs_f64(),
+        pct(&lat, 0.5).as_secs_f64() * 1000.0,
+        pct(&lat, 0.99).as_secs_f64() * 1000.0
+    );
+}
+
+async fn anchor(w: &World, patient: &User, r: &Record) {
+    w.send(
+        patient,
+        MedLedger::addRecordCall {
+            recordId: r.id,
+            patient: r.patient,
+            ciphertextHash: r.h1,
+            category: r.category,
+            supersedes: alloy_primitives::B256::ZERO,
+        },
+    )
+    .await;
+}
+
+#[tokio::main]
+async fn main() {
+    let large_mib: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200);
+    let exe = repo_root().join("target/release/escrow-api");
+    assert!(
+        exe.exists(),
+        "build it first: cargo build --release -p medledger-escrow-api --bin escrow-api"
+    );
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    w.register(&[&patient], &[]).await;
+    let _ = Server::config(&w.data, &w.deployment_file, w.url()); // writes the escrow key file
+    let port = free_port();
+    let mut child = std::process::Command::new(&exe)
+        .args([
+            "--data-dir",
+            w.data.to_str().expect("utf8"),
+            "--deployment",
+            w.deployment_file.to_str().expect("utf8"),
+            "--rpc-url",
+            w.url(),
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "serve",
+        ])
+        .env("MEDLEDGER_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the escrow");
+    let pid = child.id();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let mut config = w.config();
+    config.bind = addr;
+    let server = Server::external(addr, config);
+    eventually(30, "the escrow", || async {
+        reqwest::get(server.url("/health"))
+            .await
+            .ok()
+            .filter(|r| r.status() == 200)
+            .map(|_| ())
+    })
+    .await;
+    patient.sign_in(&server).await;
+    println!("escrow-api (release) against Ganache on loopback, 2 cores; times in ms\n");
+    println!("| operation | clients | n | per second | p50 | p99 |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+
+    for (label, size, n) in [
+        ("upload 4 KiB", 4096usize, 200usize),
+        ("upload 1 MiB", 1 << 20, 40),
+    ] {
+        for conc in [1usize, 8] {
+            let records: Vec<Record> = (0..n)
+                .map(|i| {
+                    Record::new(
+                        &w.d,
+                        patient.address(),
+                        Category::Vitals.number(),
+                        vec![(i % 251) as u8; size],
+                    )
+                })
+                .collect();
+            let wraps: Vec<Vec<String>> =
+                records.iter().map(|r| r.wraps(&w.d, &[&patient])).collect();
+            let start = Instant::now();
+            let lat: Vec<Duration> = futures_util::stream::iter(records.iter().zip(wraps.iter()))
+                .map(|(r, wr)| {
+                    let req = r.upload(&server, &patient, wr);
+                    async move {
+                        let t = Instant::now();
+                        let resp = req.send().await.expect("upload");
+                        assert_eq!(resp.status(), 201);
+                        t.elapsed()
+                    }
+                })
+                .buffer_unordered(conc)
+                .collect()
+                .await;
+            line(label, n, conc, start.elapsed(), lat);
+            if conc == 8 {
+                // Anchor 20 of them for the read measurements.
+                for r in records.iter().take(20) {
+                    anchor(&w, &patient, r).await;
+                }
+                let ids: Vec<_> = records.iter().take(20).map(|r| r.id).collect();
+                let index = medledger_escrow_api::db::Index::connect(&server.config.database_url())
+                    .await
+                    .expect("index");
+                for id in &ids {
+                    eventually(30, "commit", || async {
+                        let row = index.record(&id.to_string()).await.ok()??;
+                        (row.state == "committed").then_some(())
+                    })
+                    .await;
+                }
+                let read_label = if size == 4096 {
+                    "read 4 KiB"
+                } else {
+                    "read 1 MiB"
+                };
+                for rconc in [1usize, 8] {
+                    let reads = if size == 4096 { 200 } else { 40 };
+                    let start = Instant::now();
+                    let lat: Vec<Duration> = futures_util::stream::iter(0..reads)
+                        .map(|i| {
+                            let req = patient
+                                .get(server.url(&format!("/api/records/{}", ids[i % ids.len()])));
+                            async move {
+                                let t = Instant::now();
+                                let resp = req.send().await.expect("read");
+                                assert_eq!(resp.status(), 200);
+                                let body = resp.bytes().await.expect("body");
+                                assert!(body.len() > size);
+                                t.elapsed()
+                            }
+                        })
+                        .buffer_unordered(rconc)
+                        .collect()
+                        .await;
+                    line(read_label, reads, rconc, start.elapsed(), lat);
+                }
+            }
+        }
+    }
+
+    // One large record: streamed up and down, the server's peak memory before and after.
+    let before = vm_hwm_kib(pid);
+    let big = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Imaging.number(),
+        vec![7u8; large_mib << 20],
+    );
+    let wraps = big.wraps(&w.d, &[&patient]);
+    let t = Instant::now();
+    let resp = big
+        .upload(&server, &patient, &wraps)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(resp.status(), 201);
+    let up = t.elapsed();
+    let after_up = vm_hwm_kib(pid);
+    anchor(&w, &patient, &big).await;
+    let index = medledger_escrow_api::db::Index::connect(&server.config.database_url())
+        .await
+        .expect("index");
+    eventually(30, "commit", || async {
+        let row = index.record(&big.id.to_string()).await.ok()??;
+        (row.state == "committed").then_some(())
+    })
+    .await;
+    let t = Instant::now();
+    let resp = patient
+        .get(server.url(&format!("/api/records/{}", big.id)))
+        .send()
+        .await
+        .expect("read");
+    let mut resp = resp;
+    let mut got = 0usize;
+    while let Some(piece) = resp.chunk().await.expect("body") {
+        got += piece.len();
+    }
+    let down = t.elapsed();
+    assert_eq!(got, big.c1.len());
+    let after_down = vm_hwm_kib(pid);
+    let mib = big.c1.len() as f64 / (1 << 20) as f64;
+    println!();
+    println!(
+        "large record: {mib:.0} MiB C1; upload {:.2} s ({:.0} MiB/s), read {:.2} s ({:.0} MiB/s)",
+        up.as_secs_f64(),
+        mib / up.as_secs_f64(),
+        down.as_secs_f64(),
+        mib / down.as_secs_f64()
+    );
+    println!(
+        "server peak RSS (VmHWM): {} MiB before, {} MiB after the upload, {} MiB after the read",
+        before / 1024,
+        after_up / 1024,
+        after_down / 1024
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
