@@ -717,6 +717,39 @@ contract MedLedgerFuzzTest is Test {
         m.submitClaim(keccak256("c"), patient, ins, keccak256("d"), 1 ether, category);
     }
 
+    /// Only a verified practitioner submits, and only to a verified insurer: a pending or
+    /// suspended practitioner, or a suspended insurer, is refused whatever the grants.
+    function testFuzz_claimNeedsVerifiedParties(uint8 sel, uint256 amount, uint8 category) public {
+        amount = bound(amount, 1, 10 ether);
+        PolicyModel memory p = PolicyModel({
+            covered: ALL, perClaim: 10 ether, annual: 10 ether, deductible: 0, funds: 10 ether, reserved: 0
+        });
+        _publish(p);
+        _grant(patient, prac, ALL, false, T0 + 10 days);
+        _grant(patient, pendingPrac, ALL, false, T0 + 10 days);
+        _grant(patient, ins, ALL, false, T0 + 10 days);
+        address submitter = prac;
+        uint256 mode = sel % 4; // 0: all verified, 1: pending practitioner, 2: suspended one, 3: suspended insurer
+        if (mode == 1) submitter = pendingPrac;
+        vm.startPrank(admin);
+        if (mode == 2) m.suspendAccount(prac, keccak256("s"));
+        if (mode == 3) m.suspendAccount(ins, keccak256("s"));
+        vm.stopPrank();
+
+        bytes32 claimId = keccak256("c");
+        vm.prank(submitter);
+        if (mode == 1 || mode == 2) {
+            vm.expectRevert(abi.encodeWithSelector(MedLedger.NotAVerifiedPractitioner.selector, submitter));
+        } else if (mode == 3) {
+            vm.expectRevert(abi.encodeWithSelector(MedLedger.NotAVerifiedInsurer.selector, ins));
+        }
+        m.submitClaim(claimId, patient, ins, keccak256("d"), uint128(amount), category);
+        assertEq(
+            uint8(m.claimOf(claimId).status), uint8(mode == 0 ? MedLedger.ClaimStatus.Paid : MedLedger.ClaimStatus.None)
+        );
+        assertEq(m.payoutOf(submitter), mode == 0 ? amount : 0);
+    }
+
     /// Policy funds: withdrawable exactly up to funds - reserved, and ether is conserved.
     function testFuzz_fundAndWithdrawPolicy(uint256 initial, uint256 topUp, uint256 amount) public {
         initial = bound(initial, 0, 100 ether);
