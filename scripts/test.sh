@@ -1,39 +1,57 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and CI run it. Each stage prints a header; the first
-# failure stops the run with a non-zero exit.
+# failure stops the run with a non-zero exit. The last line sums every runner's counts:
+# "total: N passed, M failed".
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 stage() { printf '\n==== %s\n' "$*"; }
 
-stage "install: node packages, rust components, browsers"
-bash scripts/deps.sh
+run_all() {
+  set -euo pipefail
+  stage "install: node packages, rust components, browsers"
+  bash scripts/deps.sh
 
-stage "lint: cargo fmt --check"
-cargo fmt --all -- --check
+  stage "lint: cargo fmt --check"
+  cargo fmt --all -- --check
 
-stage "lint: cargo clippy -D warnings"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+  stage "lint: cargo clippy -D warnings"
+  cargo clippy --workspace --all-targets --locked -- -D warnings
 
-stage "contracts: compile (solc-js, offline) and ABI drift check"
-"$TRUFFLE_BIN" compile
-node scripts/abi.js check
+  stage "contracts: compile (solc-js, offline) and ABI drift check"
+  "$TRUFFLE_BIN" compile
+  node scripts/abi.js check
 
-stage "contracts: Truffle suite and Foundry fuzz/invariants"
-bash scripts/test-contracts.sh
+  stage "contracts: Truffle suite and Foundry fuzz/invariants"
+  bash scripts/test-contracts.sh
 
-stage "contracts: migrations"
-bash scripts/test-migrations.sh
+  stage "contracts: migrations"
+  bash scripts/test-migrations.sh
 
-stage "protocol: an independent WebCrypto implementation of docs/formats.md against the vectors"
-node protocol/tests/webcrypto_vectors.mjs
+  stage "protocol: an independent WebCrypto implementation of docs/formats.md against the vectors"
+  node protocol/tests/webcrypto_vectors.mjs
 
-stage "protocol: WASM build of the browser harness"
-bash scripts/build-wasm.sh medledger-wasm-harness target-wasm/harness
+  stage "protocol: WASM build of the browser harness"
+  bash scripts/build-wasm.sh medledger-wasm-harness target-wasm/harness
 
-stage "browsers: protocol vectors in headless Chromium and Firefox ESR"
-node --test e2e/
+  stage "browsers: protocol vectors in headless Chromium and Firefox ESR"
+  node --test e2e/
 
-stage "rust: cargo test (protocol, with a real Ganache)"
-cargo test --workspace --locked
+  stage "rust: cargo test (protocol, with a real Ganache)"
+  cargo test --workspace --locked
+}
+
+# Everything also goes to a log, from which one closing line sums what every runner reported.
+log=$(mktemp -t medledger-test.XXXXXX.log)
+trap 'rm -f "$log"' EXIT
+set +e
+run_all 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+echo
+if [ "$status" != 0 ]; then
+  echo "The run stopped at a failed stage (exit $status): the stage's own failure is counted below."
+fi
+MEDLEDGER_STAGE_FAILED=$([ "$status" = 0 ] && echo 0 || echo 1) bash scripts/count-tests.sh "$log"
+exit "$status"
