@@ -38,6 +38,15 @@ pub fn migrator() -> Migrator {
     }
 }
 
+/// The file of a `sqlite://` URL, or `None` for another database.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
 /// Record states.
 pub mod state {
     /// Stored, not yet anchored on chain.
@@ -199,6 +208,15 @@ impl Index {
     /// Applies the embedded migrations.
     pub async fn migrate(&self) -> Result<(), DbError> {
         migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Writes a consistent copy of a SQLite index to `path` (`VACUUM INTO`).
+    pub async fn snapshot_sqlite(&self, path: &str) -> Result<(), DbError> {
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

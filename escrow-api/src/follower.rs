@@ -66,10 +66,12 @@ pub async fn run(st: AppState, mut stop: watch::Receiver<bool>) {
 
 /// One follower step: new logs, then receipts to confirm, blobs to delete and expired uploads.
 pub async fn tick(st: &AppState) -> Result<(), FollowError> {
-    follow_logs(st).await?;
-    confirm_receipts(st).await?;
-    sweep(st).await?;
-    Ok(())
+    // Each part runs even when another fails (a confirmation the chain keeps refusing must not
+    // stop the sweeps); the first error is reported.
+    let logs = follow_logs(st).await;
+    let receipts = confirm_receipts(st).await;
+    let swept = sweep(st).await;
+    logs.and(receipts).and(swept)
 }
 
 async fn follow_logs(st: &AppState) -> Result<(), FollowError> {

@@ -32,6 +32,18 @@ enum Command {
     InitDevKey,
     /// Re-wrap every K2 under a new master key, then drop the old keys (the server must be stopped).
     RotateMasterKey,
+    /// Snapshot the (SQLite) index and copy the master-key file into a new directory.
+    Backup {
+        /// The new backup directory.
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
+    /// Put a backup back into a data directory that has no index (the server must be stopped).
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
 }
 
 fn init_tracing() {
@@ -64,6 +76,30 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::VerifyLog => verify_log(config).await,
         Command::InitDevKey => init_dev_key(&config),
+        Command::Backup { to } => {
+            let files = medledger_escrow_api::maintenance::backup(
+                &config.database_url(),
+                &config.master_key_file(),
+                &to,
+            )
+            .await
+            .context("backing up")?;
+            for f in files {
+                println!("wrote {}", f.display());
+            }
+            Ok(())
+        }
+        Command::Restore { from } => {
+            medledger_escrow_api::maintenance::restore(
+                &config.database_url(),
+                &config.master_key_file(),
+                &from,
+            )
+            .await
+            .context("restoring")?;
+            println!("restored the index and master keys from {}", from.display());
+            Ok(())
+        }
         Command::RotateMasterKey => {
             let index = medledger_escrow_api::db::Index::connect(&config.database_url())
                 .await

@@ -1,9 +1,17 @@
-//! Offline maintenance of the escrow's keys, run from the CLI while no server uses the data
-//! directory (both take the master-key file's lock). `rotate-master-key` adds a new master key,
-//! re-wraps every K2 under it, and only then drops the old keys from the file, so a crash at any
-//! point leaves every K2 openable (re-running finishes the job under a further new key).
+//! Offline maintenance, run from the CLI. `rotate-master-key` (while no server uses the data
+//! directory: both take the master-key file's lock) adds a new master key, re-wraps every K2
+//! under it, and only then drops the old keys from the file, so a crash at any point leaves every
+//! K2 openable (re-running finishes the job under a further new key).
+//!
+//! `backup` writes a consistent snapshot of a SQLite index (`VACUUM INTO`, safe beside a running
+//! server) and a copy of the master-key file (0600) into a new directory; `restore` puts them back
+//! into a data directory that has no index (server stopped). Blobs are not part of it (the blob
+//! store is backed up by its own means), nor is the escrow account key. The follower cursor is in
+//! the snapshot, so a restored escrow replays the chain's events since the backup: records erased
+//! after the backup are shredded again at the next start. A PostgreSQL index is backed up with
+//! PostgreSQL's own tools (`pg_dump`); these commands refuse it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use alloy_primitives::{hex, B256};
 use medledger_protocol::cipher::SecretKey;
@@ -32,6 +40,124 @@ pub enum MaintenanceError {
     /// No randomness.
     #[error("no system randomness for a new master key")]
     Random,
+    /// A backup or restore precondition.
+    #[error("{0}")]
+    Refused(String),
+    /// Copying files.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> MaintenanceError + '_ {
+    move |source| MaintenanceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Backs up the index (SQLite) and the master-key file into the new directory `dest`.
+pub async fn backup(
+    database_url: &str,
+    master_key_file: &Path,
+    dest: &Path,
+) -> Result<Vec<PathBuf>, MaintenanceError> {
+    if crate::db::sqlite_path(database_url).is_none() {
+        return Err(MaintenanceError::Refused(
+            "the index is not SQLite: back it up with the database's own tools (pg_dump)".into(),
+        ));
+    }
+    if dest.exists() {
+        return Err(MaintenanceError::Refused(format!(
+            "{} exists: a backup goes into a new directory",
+            dest.display()
+        )));
+    }
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dest)
+            .map_err(io_at(dest))?;
+    }
+    let index = Index::connect(database_url).await?;
+    let index_copy = dest.join("index.sqlite");
+    index
+        .snapshot_sqlite(&index_copy.display().to_string())
+        .await?;
+    copy_private(&index_copy, &index_copy)?;
+    let key_copy = dest.join("master.key");
+    copy_private(master_key_file, &key_copy)?;
+    Ok(vec![index_copy, key_copy])
+}
+
+/// Copies `from` to `to` as a private (0600) file; the same path only tightens the mode.
+fn copy_private(from: &Path, to: &Path) -> Result<(), MaintenanceError> {
+    use std::os::unix::fs::PermissionsExt;
+    if from == to {
+        std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o600)).map_err(io_at(to))?;
+        return Ok(());
+    }
+    keys::check_mode(from)?;
+    let bytes = zeroize::Zeroizing::new(std::fs::read(from).map_err(io_at(from))?);
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| MaintenanceError::Refused(format!("{} is not text", from.display())))?;
+    keys::write_new_private(to, text)?;
+    Ok(())
+}
+
+/// Restores a backup made by [`backup`] into a data directory without an index.
+pub async fn restore(
+    database_url: &str,
+    master_key_file: &Path,
+    src: &Path,
+) -> Result<(), MaintenanceError> {
+    let Some(index_path) = crate::db::sqlite_path(database_url) else {
+        return Err(MaintenanceError::Refused(
+            "the index is not SQLite: restore it with the database's own tools".into(),
+        ));
+    };
+    let _lock = DataLock::acquire(master_key_file)?;
+    if index_path.exists() {
+        return Err(MaintenanceError::Refused(format!(
+            "{} exists: move the current index away before restoring",
+            index_path.display()
+        )));
+    }
+    let key_copy = src.join("master.key");
+    let index_copy = src.join("index.sqlite");
+    keys::check_mode(&key_copy)?;
+    if master_key_file.exists() {
+        let ours = zeroize::Zeroizing::new(
+            std::fs::read(master_key_file).map_err(io_at(master_key_file))?,
+        );
+        let theirs = zeroize::Zeroizing::new(std::fs::read(&key_copy).map_err(io_at(&key_copy))?);
+        if *ours != *theirs {
+            return Err(MaintenanceError::Refused(format!(
+                "{} differs from the backup's master keys: move it away first (the backup's K2s are wrapped under its own keys)",
+                master_key_file.display()
+            )));
+        }
+    } else {
+        copy_private(&key_copy, master_key_file)?;
+    }
+    if let Some(dir) = index_path.parent() {
+        std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+    }
+    std::fs::copy(&index_copy, &index_path).map_err(io_at(&index_copy))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&index_path, std::fs::Permissions::from_mode(0o600))
+            .map_err(io_at(&index_path))?;
+    }
+    // The copy must open and be at the current schema.
+    Index::connect(database_url).await?.migrate().await?;
+    Ok(())
 }
 
 /// What a rotation did.

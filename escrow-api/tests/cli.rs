@@ -315,3 +315,132 @@ async fn the_binary_serves_and_rotates_the_master_key() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("access log OK"));
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_restore_and_erasures_after_the_backup_are_replayed() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    w.register(&[&patient], &[]).await;
+    let _ = w.config(); // writes the escrow key file
+    let data = w.data.to_str().expect("utf8").to_string();
+    let port = free_port();
+    let child = serve(&w, port).await;
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let mut config = w.config();
+    config.bind = addr;
+    let server = Server::external(addr, config.clone());
+    patient.sign_in(&server).await;
+    let r = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Vitals.number(),
+        b"kept".repeat(300),
+    );
+    w.upload_and_anchor(&server, &patient, &[&patient], &r)
+        .await;
+
+    // A backup beside the running server.
+    let backup = w.tmp.path().join("backup");
+    let out = bin()
+        .args([
+            "--data-dir",
+            &data,
+            "backup",
+            "--to",
+            backup.to_str().expect("utf8"),
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in ["index.sqlite", "master.key"] {
+        let mode = std::fs::metadata(backup.join(f))
+            .expect("file")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+
+    // Erased after the backup: shredded and confirmed.
+    w.send(
+        &patient,
+        medledger_protocol::contract::MedLedger::eraseRecordCall { recordId: r.id },
+    )
+    .await;
+    eventually(20, "the shred to be confirmed", || async {
+        w.call(medledger_protocol::contract::MedLedger::recordOfCall { recordId: r.id })
+            .await
+            .shredConfirmed
+            .then_some(())
+    })
+    .await;
+    drop(child);
+
+    // Restore is refused over an existing index, then done into an empty one.
+    let out = bin()
+        .args([
+            "--data-dir",
+            &data,
+            "restore",
+            "--from",
+            backup.to_str().expect("utf8"),
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists"));
+    for f in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+        let _ = std::fs::remove_file(w.data.join(f));
+    }
+    let out = bin()
+        .args([
+            "--data-dir",
+            &data,
+            "restore",
+            "--from",
+            backup.to_str().expect("utf8"),
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index = medledger_escrow_api::db::Index::connect(&config.database_url())
+        .await
+        .expect("index");
+    let row = index
+        .record(&r.id.to_string())
+        .await
+        .expect("row")
+        .expect("restored");
+    assert_eq!(row.state, "committed", "the backup predates the erasure");
+    assert!(row.wrapped_k2.is_some());
+
+    // At the next start the follower replays the erasure from the backup's cursor.
+    let _child = serve(&w, port).await;
+    eventually(20, "the erasure to be replayed", || async {
+        let row = index.record(&r.id.to_string()).await.ok()??;
+        (row.state == "shredded" && row.wrapped_k2.is_none()).then_some(())
+    })
+    .await;
+    // The chain already holds the confirmation: the escrow recognises the contract's answer.
+    eventually(20, "the receipt to be settled", || async {
+        let (_, _, _, tx) = index.receipt(&r.id.to_string()).await.ok()??;
+        (tx.as_deref() == Some("already-confirmed")).then_some(())
+    })
+    .await;
+    patient.sign_in(&server).await;
+    let resp = patient
+        .get(server.url(&format!("/api/records/{}", r.id)))
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(resp.status(), 410);
+}
