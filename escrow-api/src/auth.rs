@@ -6,7 +6,7 @@
 //! source of identity for every other endpoint.
 
 use alloy_primitives::{hex, keccak256, Address};
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
@@ -70,6 +70,9 @@ impl FromRequestParts<AppState> for Session {
         let address: Address = address
             .parse()
             .map_err(|_| ApiError::internal("session", &"stored address is malformed"))?;
+        st.limits
+            .check(&address.to_string())
+            .map_err(ApiError::too_many)?;
         Ok(Session {
             address,
             expires,
@@ -79,7 +82,13 @@ impl FromRequestParts<AppState> for Session {
 }
 
 /// `GET /api/auth/nonce`: a fresh single-use nonce and what the SIWE message must say.
-pub async fn nonce(State(st): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn nonce(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    st.limits
+        .check(&format!("ip:{}", peer.ip()))
+        .map_err(ApiError::too_many)?;
     let now = now_secs();
     // Expired nonces and sessions are purged as new ones are issued.
     st.index.purge_expired(now).await?;
@@ -119,8 +128,12 @@ fn cookie(st: &AppState, value: &str, max_age: i64) -> Result<HeaderValue, ApiEr
 /// `POST /api/auth/verify`: checks a signed SIWE message and starts a session.
 pub async fn verify(
     State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Json(req): Json<VerifyRequest>,
 ) -> Result<Response, ApiError> {
+    st.limits
+        .check(&format!("ip:{}", peer.ip()))
+        .map_err(ApiError::too_many)?;
     let result = verify_inner(&st, &req).await;
     st.metrics
         .sign_ins

@@ -82,6 +82,10 @@ pub struct Config {
     pub anchor_batch_max: u64,
     /// Directory of the built app's files, served at `/`.
     pub app_dir: PathBuf,
+    /// Sustained requests per minute per signed-in address, and per IP for sign-in (0: off).
+    pub rate_limit_per_minute: u32,
+    /// Burst allowance of the rate limit.
+    pub rate_limit_burst: u32,
 }
 
 impl Default for Config {
@@ -110,6 +114,8 @@ impl Default for Config {
             anchor_interval_secs: 60,
             anchor_batch_max: 10_000,
             app_dir: PathBuf::from("app/dist"),
+            rate_limit_per_minute: 600,
+            rate_limit_burst: 120,
         }
     }
 }

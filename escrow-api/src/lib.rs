@@ -12,6 +12,7 @@
 //! - [`access_log`]: the hash-chained access log, its Merkle batches and proofs.
 //! - [`records`]: streamed upload and consent-checked, streamed read.
 //! - [`follower`]: the event follower (commit, shred, pending TTL) and the anchoring task.
+//! - [`limits`]: per-address and per-IP rate limits.
 //! - [`maintenance`]: offline operations (master-key rotation).
 //! - [`server`]: the router, `/config.json`, health, metrics and the app's static files.
 //! - [`error`]: the API's error responses.
@@ -25,6 +26,7 @@ pub mod db;
 pub mod error;
 pub mod follower;
 pub mod keys;
+pub mod limits;
 pub mod maintenance;
 pub mod metrics;
 pub mod records;

@@ -85,6 +85,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The SIWE domain accepted.
     pub siwe_domain: String,
+    /// Rate limits.
+    pub limits: Arc<crate::limits::RateLimiter>,
     /// The data directory's lock, held while the server runs.
     pub lock: Arc<crate::keys::DataLock>,
 }
@@ -161,6 +163,7 @@ impl App {
             .clone()
             .unwrap_or_else(|| config.bind.to_string());
         let log = Arc::new(AccessLog::new(index.clone()));
+        let config_limits = (config.rate_limit_per_minute, config.rate_limit_burst);
         Ok(App {
             state: AppState {
                 config: Arc::new(config),
@@ -174,6 +177,10 @@ impl App {
                 metrics: Metrics::new()?,
                 siwe_domain,
                 lock: Arc::new(lock),
+                limits: Arc::new(crate::limits::RateLimiter::new(
+                    config_limits.0,
+                    config_limits.1,
+                )),
             },
         })
     }
@@ -188,9 +195,19 @@ impl App {
         let follower = tokio::spawn(crate::follower::run(self.state.clone(), stop_rx.clone()));
         let anchorer = tokio::spawn(crate::follower::run_anchoring(self.state.clone(), stop_rx));
         let router = router(self.state);
-        let result = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        use axum::serve::ListenerExt;
+        // Small responses must not wait for the peer's delayed ACK (Nagle).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
+        let result = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         let _ = stop_tx.send(true);
         let _ = follower.await;
         let _ = anchorer.await;

@@ -124,14 +124,58 @@ async fn sign_in_refusals_and_session_expiry() {
         Some(patient.address())
     );
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(
-        patient
+    let expired = patient
+        .get(server.url("/api/auth/session"))
+        .send()
+        .await
+        .expect("s");
+    assert_eq!(expired.status(), 401);
+    server.stop().await;
+
+    // Rate limits: per address once signed in, per IP for the sign-in steps.
+    let mut config = Server::config(&w.tmp.path().join("limited"), &w.deployment_file, w.url());
+    config.rate_limit_per_minute = 6;
+    config.rate_limit_burst = 4;
+    let server = Server::start(config).await;
+    let mut limited = User::new(PATIENT);
+    limited.sign_in(&server).await; // nonce + verify: two of this IP's four
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let r = limited
             .get(server.url("/api/auth/session"))
             .send()
             .await
-            .expect("s")
-            .status(),
-        401
+            .expect("s");
+        if r.status() == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+        }
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(&statuses[..4], &[200, 200, 200, 200], "{statuses:?}");
+    assert_eq!(statuses[4], 429, "{statuses:?}");
+    let other = User::new(DOCTOR);
+    let n1 = other
+        .get(server.url("/api/auth/nonce"))
+        .send()
+        .await
+        .expect("n")
+        .status();
+    let n2 = other
+        .get(server.url("/api/auth/nonce"))
+        .send()
+        .await
+        .expect("n")
+        .status();
+    let n3 = other
+        .get(server.url("/api/auth/nonce"))
+        .send()
+        .await
+        .expect("n")
+        .status();
+    assert_eq!(
+        (n1.as_u16(), n2.as_u16(), n3.as_u16()),
+        (200, 200, 429),
+        "the IP's sign-in budget"
     );
     server.stop().await;
 }
