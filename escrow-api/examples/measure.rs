@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Starts Ganache and the migration like the tests, runs `target/release/escrow-api serve` as a
-//! child with its default settings (64 KiB tier-2 chunks), signs a patient in, then reports
+//! child with its default settings (64 KiB tier-2 chunks; the rate limit off, since one client
+//! signs in as one address), signs a patient in, then reports
 //! uploads/s and reads/s with p50/p99 latency for 4 KiB and 1 MiB records at 1 and 8 concurrent
 //! clients (every read asks `canRead` of Ganache and appends to the access log), and one large
 //! record streamed up and down with the server's peak resident memory (VmHWM) before and after.
@@ -80,8 +81,13 @@ async fn main() {
     w.register(&[&patient], &[]).await;
     let _ = Server::config(&w.data, &w.deployment_file, w.url()); // writes the escrow key file
     let port = free_port();
+    // One client signs in as one address: the per-address rate limit is off for the measurement.
+    let config_file = w.tmp.path().join("measure.toml");
+    std::fs::write(&config_file, "rate_limit_per_minute = 0\n").expect("config file");
     let mut child = std::process::Command::new(&exe)
         .args([
+            "--config",
+            config_file.to_str().expect("utf8"),
             "--data-dir",
             w.data.to_str().expect("utf8"),
             "--deployment",

@@ -82,6 +82,8 @@ pub trait Chain: Send + Sync {
     fn send(&self, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>>;
     /// The escrow account, when a key is configured.
     fn escrow_address(&self) -> Option<Address>;
+    /// The latest block's timestamp.
+    fn head_timestamp(&self) -> BoxFuture<'_, Result<u64, ChainError>>;
 }
 
 /// JSON-RPC over HTTP.
@@ -314,6 +316,15 @@ impl Chain for RpcChain {
     fn escrow_address(&self) -> Option<Address> {
         self.signer.as_ref().map(|s| s.address())
     }
+
+    fn head_timestamp(&self) -> BoxFuture<'_, Result<u64, ChainError>> {
+        Box::pin(async move {
+            let block = self
+                .rpc("eth_getBlockByNumber", json!(["latest", false]))
+                .await?;
+            parse_u64(&block["timestamp"])
+        })
+    }
 }
 
 /// A record's anchor as the contract holds it.
@@ -437,6 +448,32 @@ impl Ledger {
             .into_iter()
             .zip(r.grants.into_iter().map(|g| g.categories))
             .collect())
+    }
+
+    /// `emergencyAccessUntil(patient, practitioner)` (0 or past: no open window).
+    pub async fn emergency_until(
+        &self,
+        patient: Address,
+        practitioner: Address,
+    ) -> Result<u64, ChainError> {
+        self.view(MedLedger::emergencyAccessUntilCall {
+            patient,
+            practitioner,
+        })
+        .await
+    }
+
+    /// The X25519 public key `account` registered on chain (zero when unregistered).
+    pub async fn encryption_key_of(&self, account: Address) -> Result<B256, ChainError> {
+        Ok(self
+            .view(MedLedger::accountOfCall { account })
+            .await?
+            .encryptionKey)
+    }
+
+    /// The latest block's timestamp (the contract's `block.timestamp` for views).
+    pub async fn head_timestamp(&self) -> Result<u64, ChainError> {
+        self.chain.head_timestamp().await
     }
 
     /// `nextLogSeq()`.

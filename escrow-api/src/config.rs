@@ -54,6 +54,9 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     /// The escrow account's secp256k1 key file (0600, hex); default `<data_dir>/escrow.key`.
     pub escrow_key_file: Option<PathBuf>,
+    /// The escrow's break-glass X25519 key file (0600, created on first start); default
+    /// `<data_dir>/break-glass.key`.
+    pub break_glass_key_file: Option<PathBuf>,
     /// The SIWE domain the escrow accepts; default the bound address (`127.0.0.1:8080`).
     pub siwe_domain: Option<String>,
     /// The SIWE URI the escrow accepts, when set.
@@ -100,6 +103,7 @@ impl Default for Config {
             blob_url: None,
             master_key_file: None,
             escrow_key_file: None,
+            break_glass_key_file: None,
             siwe_domain: None,
             siwe_uri: None,
             nonce_ttl_secs: 300,
@@ -268,6 +272,13 @@ impl Config {
         self.master_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// The break-glass key file.
+    pub fn break_glass_key_file(&self) -> PathBuf {
+        self.break_glass_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("break-glass.key"))
     }
 
     /// The escrow key file.

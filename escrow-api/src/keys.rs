@@ -242,6 +242,46 @@ pub fn init_dev_escrow_key(
     Ok(true)
 }
 
+/// Loads the escrow's break-glass X25519 key pair (a file holding the 32-byte secret in hex,
+/// mode checked), creating it (0600) on first start. Returns the pair and whether it was created.
+pub fn load_or_create_break_glass(
+    path: &Path,
+) -> Result<(medledger_protocol::wrap::KeyPair, bool), KeyFileError> {
+    use medledger_protocol::wrap::KeyPair;
+    let malformed = |what| KeyFileError::Malformed {
+        path: path.to_path_buf(),
+        what,
+    };
+    let created = if path.exists() {
+        false
+    } else {
+        let pair =
+            KeyPair::generate().map_err(|_| malformed("no system randomness to create a key"))?;
+        let mut text = hex::encode(pair.expose_secret());
+        let res = write_new_private(path, &text);
+        text.zeroize();
+        res?;
+        true
+    };
+    check_mode(path)?;
+    let mut text = std::fs::read_to_string(path).map_err(io(path))?;
+    let mut bytes = hex::decode(text.trim()).map_err(|_| malformed("not hex"));
+    text.zeroize();
+    let secret: Option<[u8; 32]> = bytes
+        .as_ref()
+        .ok()
+        .and_then(|b| b.as_slice().try_into().ok());
+    if let Ok(b) = bytes.as_mut() {
+        b.zeroize();
+    }
+    let pair = secret
+        .ok_or_else(|| malformed("not a 32-byte X25519 secret"))
+        .and_then(|s| {
+            KeyPair::from_secret_bytes(s).map_err(|_| malformed("not an X25519 secret"))
+        })?;
+    Ok((pair, created))
+}
+
 /// Holds the data directory's exclusive lock while alive: one server (or one maintenance
 /// command) per master-key file at a time.
 #[derive(Debug)]

@@ -687,24 +687,38 @@ async fn read_inner(
             .await);
         }
     }
-    let Some(wrap) = st
+    let stored = st
         .index
         .wrapped_dek(&record.record_id, &reader.to_checksum(None))
-        .await?
-    else {
-        return Err(refuse(
-            st,
-            reader,
-            patient,
-            record_id,
-            "read",
-            "no-wrapped-key",
-            ApiError::not_found(
-                "no-wrapped-key",
-                "no data key is wrapped to you for this record yet",
-            ),
-        )
-        .await);
+        .await?;
+    let (wrap, emergency) = match stored {
+        Some(w) => (w, false),
+        None => match break_glass_wrap(st, &record, patient, reader, record_id).await {
+            Ok(Some(w)) => (w, true),
+            Ok(None) => {
+                return Err(refuse(
+                    st,
+                    reader,
+                    patient,
+                    record_id,
+                    "read",
+                    "no-wrapped-key",
+                    ApiError::not_found(
+                        "no-wrapped-key",
+                        "no data key is wrapped to you for this record yet",
+                    ),
+                )
+                .await)
+            }
+            Err(e) => {
+                let reason = if e.status == StatusCode::SERVICE_UNAVAILABLE {
+                    "chain-unavailable"
+                } else {
+                    "break-glass-failed"
+                };
+                return Err(refuse(st, reader, patient, record_id, "read", reason, e).await);
+            }
+        },
     };
     let (Some(blob_key), Some(wrapped_k2)) = (record.blob_key.clone(), record.wrapped_k2.clone())
     else {
@@ -760,13 +774,14 @@ async fn read_inner(
             record_id,
             action: "read",
             granted: true,
-            reason: if range.is_some() {
-                "consent-range"
-            } else {
-                "consent"
+            reason: match (emergency, range.is_some()) {
+                (true, _) => "emergency",
+                (false, true) => "consent-range",
+                (false, false) => "consent",
             }
             .into(),
-            score_milli: 0,
+            // Emergency releases are flagged for the patient's review.
+            score_milli: if emergency { 1000 } else { 0 },
         },
     )
     .await?;
@@ -790,6 +805,9 @@ async fn read_inner(
     h.insert(H_H1, hv(&record.h1)?);
     h.insert(H_PATIENT, hv(&record.patient)?);
     h.insert(H_CATEGORY, HeaderValue::from(record.category));
+    if emergency {
+        h.insert("x-medledger-emergency", HeaderValue::from_static("1"));
+    }
     Ok(response)
 }
 
@@ -1134,4 +1152,55 @@ pub async fn missing_wraps(
         }
     }
     Ok(Json(json!({ "missing": out })))
+}
+
+/// Inside an emergency window opened on chain by `reader` (a verified practitioner) on `patient`,
+/// and only then: opens the DEK the patient's app wrapped to the escrow's break-glass key
+/// (`purpose = break-glass`, reader = the escrow account) and re-wraps it (`purpose = reader`) to
+/// the practitioner's key registered on chain. `None` when there is no window or no such wrap.
+async fn break_glass_wrap(
+    st: &AppState,
+    record: &RecordRow,
+    patient: Address,
+    reader: Address,
+    record_id: B256,
+) -> Result<Option<String>, ApiError> {
+    use medledger_protocol::wrap::{self, PublicKey, Purpose, WrapContext};
+    let escrow = st.deployment.escrow;
+    let Some(bg) = st
+        .index
+        .wrapped_dek(&record.record_id, &escrow.to_checksum(None))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let until = st.ledger.emergency_until(patient, reader).await?;
+    if until == 0 || until <= st.ledger.head_timestamp().await? {
+        return Ok(None);
+    }
+    let key = st.ledger.encryption_key_of(reader).await?;
+    if key == B256::ZERO {
+        return Ok(None);
+    }
+    let bg = hex::decode(&bg).map_err(|e| ApiError::internal("index", &e))?;
+    let ctx = |reader, purpose| WrapContext {
+        chain_id: st.deployment.chain_id,
+        contract: st.deployment.address,
+        record_id,
+        reader,
+        purpose,
+    };
+    let dek = wrap::unwrap_dek(&bg, &st.break_glass, &ctx(escrow, Purpose::BreakGlass)).map_err(
+        |_| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "break-glass-failed",
+                "the record's emergency wrap does not open with the escrow's break-glass key",
+            )
+        },
+    )?;
+    let rewrapped = wrap::wrap_dek(&dek, &PublicKey(key.0), &ctx(reader, Purpose::Reader))
+        .map_err(|e| ApiError::internal("break-glass re-wrap", &e))?;
+    drop(dek);
+    Ok(Some(hex::encode_prefixed(rewrapped)))
 }

@@ -87,6 +87,8 @@ pub struct AppState {
     pub siwe_domain: String,
     /// Rate limits.
     pub limits: Arc<crate::limits::RateLimiter>,
+    /// The break-glass key pair (opens DEKs wrapped for emergencies, inside on-chain windows).
+    pub break_glass: Arc<medledger_protocol::wrap::KeyPair>,
     /// The data directory's lock, held while the server runs.
     pub lock: Arc<crate::keys::DataLock>,
 }
@@ -127,6 +129,11 @@ impl App {
         let (master, created) = crate::keys::load_or_create_master_keys(&config.master_key_file())?;
         if created {
             tracing::info!(file = %config.master_key_file().display(), "created a new master-key file (0600)");
+        }
+        let (break_glass, created) =
+            crate::keys::load_or_create_break_glass(&config.break_glass_key_file())?;
+        if created {
+            tracing::info!(file = %config.break_glass_key_file().display(), "created a new break-glass key file (0600)");
         }
         let key_file: PathBuf = config.escrow_key_file();
         let signer = if key_file.exists() {
@@ -177,6 +184,7 @@ impl App {
                 metrics: Metrics::new()?,
                 siwe_domain,
                 lock: Arc::new(lock),
+                break_glass: Arc::new(break_glass),
                 limits: Arc::new(crate::limits::RateLimiter::new(
                     config_limits.0,
                     config_limits.1,
@@ -255,6 +263,8 @@ async fn config_json(State(st): State<AppState>) -> Json<serde_json::Value> {
         "escrow": st.deployment.escrow,
         "network": st.deployment.network,
         "siweDomain": st.siwe_domain,
+        "breakGlassKey": alloy_primitives::B256::from(st.break_glass.public().0),
+        "breakGlassReader": st.deployment.escrow,
     }))
 }
 

@@ -555,3 +555,146 @@ async fn wraps_for_a_new_grantee_only_by_the_patient_only_to_granted_readers() {
     assert_eq!(missing["missing"].as_array().map(Vec::len), Some(0));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_only_inside_an_open_emergency_window() {
+    use medledger_protocol::wrap::{self, PublicKey, Purpose, WrapContext};
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    let mut doctor = User::new(DOCTOR);
+    let mut stranger = User::new(STRANGER_DOCTOR);
+    w.register(&[&patient], &[&doctor, &stranger]).await;
+    let server = Server::start(w.config()).await;
+    patient.sign_in(&server).await;
+    doctor.sign_in(&server).await;
+    stranger.sign_in(&server).await;
+
+    // The patient opts in; the app wraps the DEK to the escrow's break-glass key too.
+    w.send(&patient, MedLedger::setEmergencyOptInCall { optedIn: true })
+        .await;
+    let cfg: Value = reqwest::get(server.url("/config.json"))
+        .await
+        .expect("config")
+        .json()
+        .await
+        .expect("json");
+    let bg_key: B256 = cfg["breakGlassKey"]
+        .as_str()
+        .expect("key")
+        .parse()
+        .expect("hex");
+    let bg_reader: Address = cfg["breakGlassReader"]
+        .as_str()
+        .expect("reader")
+        .parse()
+        .expect("address");
+    assert_eq!(bg_reader, w.d.escrow);
+    let r = Record::new(
+        &w.d,
+        patient.address(),
+        Category::History.number(),
+        b"allergy: penicillin".repeat(50),
+    );
+    let bg_wrap = wrap::wrap_dek(
+        &r.dek,
+        &PublicKey(bg_key.0),
+        &WrapContext {
+            chain_id: w.d.chain_id,
+            contract: w.d.address,
+            record_id: r.id,
+            reader: bg_reader,
+            purpose: Purpose::BreakGlass,
+        },
+    )
+    .expect("wrap");
+    let mut wraps = r.wraps(&w.d, &[&patient]);
+    wraps.push(format!(
+        "{bg_reader}={}",
+        alloy_primitives::hex::encode_prefixed(bg_wrap)
+    ));
+    let resp = r
+        .upload(&server, &patient, &wraps)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(resp.status(), 201);
+    w.send(
+        &patient,
+        MedLedger::addRecordCall {
+            recordId: r.id,
+            patient: patient.address(),
+            ciphertextHash: r.h1,
+            category: r.category,
+            supersedes: B256::ZERO,
+        },
+    )
+    .await;
+    let index = Index::connect(&server.config.database_url())
+        .await
+        .expect("index");
+    eventually(20, "commit", || async {
+        (index.record(&r.id.to_string()).await.ok()??.state == "committed").then_some(())
+    })
+    .await;
+    let read = |u: &User| u.get(server.url(&format!("/api/records/{}", r.id))).send();
+
+    // No window: refused and logged.
+    assert_eq!(read(&doctor).await.expect("read").status(), 403);
+    assert_refusal_logged(
+        &server,
+        &patient,
+        doctor.address(),
+        r.id,
+        "read",
+        "no-read-consent",
+    )
+    .await;
+
+    // The doctor opens a window: the escrow re-wraps to the doctor's registered key, flagged.
+    w.send(
+        &doctor,
+        MedLedger::emergencyAccessCall {
+            patient: patient.address(),
+            reasonHash: B256::repeat_byte(0xee),
+        },
+    )
+    .await;
+    let resp = read(&doctor).await.expect("read");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-medledger-emergency"], "1");
+    let wrap = resp.headers()["x-medledger-wrapped-dek"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let c1 = resp.bytes().await.expect("body").to_vec();
+    assert_eq!(r.open_release(&w.d, &doctor, &wrap, &c1), r.body);
+    let entries = log_entries(&server, &patient).await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["reason"] == "emergency" && e["granted"] == true && e["scoreMilli"] == 1000),
+        "an emergency release is logged and flagged: {entries:#?}"
+    );
+    // Another practitioner without a window is still refused.
+    assert_eq!(read(&stranger).await.expect("read").status(), 403);
+    assert_refusal_logged(
+        &server,
+        &patient,
+        stranger.address(),
+        r.id,
+        "read",
+        "no-read-consent",
+    )
+    .await;
+
+    // The patient ends the window: refused again, from the next block.
+    w.send(
+        &patient,
+        MedLedger::endEmergencyAccessCall {
+            practitioner: doctor.address(),
+        },
+    )
+    .await;
+    assert_eq!(read(&doctor).await.expect("read").status(), 403);
+    server.stop().await;
+}
