@@ -283,14 +283,22 @@ impl Index {
         Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// Marks a pending record committed when its h1 is the anchored one. Returns whether it was.
-    pub async fn commit(&self, record_id: &str, h1: &str, block: i64) -> Result<bool, DbError> {
+    /// Marks a pending record committed when its patient and h1 are the anchored ones. Returns
+    /// whether it was.
+    pub async fn commit(
+        &self,
+        record_id: &str,
+        patient: &str,
+        h1: &str,
+        block: i64,
+    ) -> Result<bool, DbError> {
         let done = sqlx::query(
-            "UPDATE records SET state = $1, committed_block = $2 WHERE record_id = $3 AND h1 = $4 AND state = $5",
+            "UPDATE records SET state = $1, committed_block = $2 WHERE record_id = $3 AND patient = $4 AND h1 = $5 AND state = $6",
         )
         .bind(state::COMMITTED)
         .bind(block)
         .bind(record_id)
+        .bind(patient)
         .bind(h1)
         .bind(state::PENDING)
         .execute(&self.pool)
@@ -804,8 +812,12 @@ mod tests {
             idx.insert_pending(&rec("0x01"), &deks).await.is_err(),
             "an id is stored once"
         );
-        assert!(!idx.commit("0x01", "0xother", 5).await.expect("commit"));
-        assert!(idx.commit("0x01", "0xh1", 5).await.expect("commit"));
+        assert!(!idx
+            .commit("0x01", "0xP", "0xother", 5)
+            .await
+            .expect("commit"));
+        assert!(!idx.commit("0x01", "0xQ", "0xh1", 5).await.expect("commit"));
+        assert!(idx.commit("0x01", "0xP", "0xh1", 5).await.expect("commit"));
         let r = idx.record("0x01").await.expect("get").expect("present");
         assert_eq!(r.state, state::COMMITTED);
         assert_eq!(r.committed_block, Some(5));

@@ -111,6 +111,7 @@ async fn handle(st: &AppState, event: MedLedgerEvents, block: u64) -> Result<(),
                 .index
                 .commit(
                     &rid,
+                    &e.patient.to_checksum(None),
                     &e.ciphertextHash.to_string(),
                     i64::try_from(block).unwrap_or(i64::MAX),
                 )
