@@ -38,7 +38,10 @@ run_all() {
   stage "browsers: protocol vectors in headless Chromium and Firefox ESR"
   node --test e2e/
 
-  stage "rust: cargo test (protocol, with a real Ganache)"
+  stage "escrow-api: its integration suite on PostgreSQL"
+  bash scripts/test-escrow-postgres.sh
+
+  stage "rust: cargo test --workspace (protocol and escrow-api on SQLite, each with a real Ganache)"
   cargo test --workspace --locked
 }
 
