@@ -41,6 +41,7 @@ pub enum BlobError {
 pub struct Blobs {
     store: Arc<dyn ObjectStore>,
     description: String,
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl core::fmt::Debug for Blobs {
@@ -92,12 +93,18 @@ impl Blobs {
             source,
         })?;
         let store = LocalFileSystem::new_with_prefix(&dir)?;
-        Ok(Blobs::from_store(Arc::new(store), format!("local:{dir}")))
+        let mut blobs = Blobs::from_store(Arc::new(store), format!("local:{dir}"));
+        blobs.local_root = Some(std::path::PathBuf::from(dir));
+        Ok(blobs)
     }
 
     /// Any `object_store` implementation (tests use the in-memory one).
     pub fn from_store(store: Arc<dyn ObjectStore>, description: String) -> Blobs {
-        Blobs { store, description }
+        Blobs {
+            store,
+            description,
+            local_root: None,
+        }
     }
 
     /// Starts a streamed write.
@@ -142,6 +149,56 @@ impl Blobs {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Removes the staging files of multipart writes that never completed (a process killed
+    /// mid-upload) under `prefix`, when last written before `cutoff` (Unix seconds). Local
+    /// directories only: `object_store` names them `<key>#<digits>` and does not list them.
+    /// Returns how many were removed.
+    pub fn sweep_staging(&self, prefix: &str, cutoff: i64) -> Result<usize, BlobError> {
+        let Some(root) = &self.local_root else {
+            return Ok(0);
+        };
+        let io = |path: &std::path::Path| {
+            let path = path.display().to_string();
+            move |source| BlobError::Dir { path, source }
+        };
+        let mut removed = 0;
+        let mut dirs = vec![root.join(prefix)];
+        while let Some(dir) = dirs.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(&dir)(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(io(&dir))?;
+                let path = entry.path();
+                let meta = entry.metadata().map_err(io(&path))?;
+                if meta.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let name = entry.file_name();
+                let staged =
+                    name.to_str()
+                        .and_then(|n| n.rsplit_once('#'))
+                        .is_some_and(|(_, suffix)| {
+                            !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit())
+                        });
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+                    .unwrap_or(i64::MAX);
+                if staged && modified < cutoff {
+                    std::fs::remove_file(&path).map_err(io(&path))?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Keys under a prefix with their last-modified Unix time.

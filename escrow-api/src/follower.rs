@@ -260,6 +260,11 @@ async fn sweep(st: &AppState) -> Result<(), FollowError> {
             tracing::info!("expired a pending upload that was never anchored");
         }
     }
+    // Parts of uploads a killed process never finished.
+    let staged = st.blobs.sweep_staging("c2", cutoff)?;
+    if staged > 0 {
+        tracing::info!(staged, "removed unfinished upload parts");
+    }
     // Blobs no record points to (a crash between the blob and the index row).
     for (key, modified) in st.blobs.list("c2").await? {
         if modified >= cutoff {

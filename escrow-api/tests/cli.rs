@@ -160,8 +160,13 @@ impl Drop for Child {
 }
 
 async fn serve(w: &World, port: u16) -> Child {
+    serve_with(w, port, &[]).await
+}
+
+async fn serve_with(w: &World, port: u16, extra: &[&str]) -> Child {
     let data = w.data.to_str().expect("utf8").to_string();
     let child = bin()
+        .args(extra)
         .args([
             "--data-dir",
             &data,
@@ -443,4 +448,113 @@ async fn backup_restore_and_erasures_after_the_backup_are_replayed() {
         .await
         .expect("read");
     assert_eq!(resp.status(), 410);
+}
+
+fn staged_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.contains('#'))
+            {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_upload_keeps_acknowledged_uploads_and_leaves_no_orphan() {
+    use tokio::io::AsyncWriteExt;
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    w.register(&[&patient], &[]).await;
+    let _ = w.config(); // writes the escrow key file
+    let cfg = w.tmp.path().join("escrow.toml");
+    std::fs::write(&cfg, "pending_ttl_secs = 2\npoll_interval_ms = 200\n").expect("config");
+    let cfg = cfg.to_str().expect("utf8").to_string();
+    let port = free_port();
+    let child = serve_with(&w, port, &["--config", &cfg]).await;
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let mut config = w.config();
+    config.bind = addr;
+    let server = Server::external(addr, config.clone());
+    patient.sign_in(&server).await;
+
+    // Acknowledged and anchored before the crash.
+    let kept = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Vitals.number(),
+        b"kept".repeat(500),
+    );
+    w.upload_and_anchor(&server, &patient, &[&patient], &kept)
+        .await;
+
+    // An upload cut off halfway by kill -9: headers and half the body on a raw connection.
+    let cut = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Vitals.number(),
+        vec![3u8; 300_000],
+    );
+    let mut head = format!(
+        "PUT /api/records/{} HTTP/1.1\r\nHost: {addr}\r\nCookie: {}\r\nx-medledger-patient: {}\r\nx-medledger-category: {}\r\nx-medledger-h1: {}\r\n",
+        cut.id,
+        patient.cookie.as_deref().expect("cookie"),
+        cut.patient,
+        cut.category,
+        cut.h1
+    );
+    for wr in cut.wraps(&w.d, &[&patient]) {
+        head.push_str(&format!("x-medledger-wrapped-dek: {wr}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", cut.c1.len()));
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tcp.write_all(head.as_bytes()).await.expect("head");
+    tcp.write_all(&cut.c1[..cut.c1.len() / 2])
+        .await
+        .expect("half the body");
+    tcp.flush().await.expect("flush");
+    let blobs = w.data.join("blobs");
+    eventually(20, "the upload's staging file", || async {
+        (!staged_files(&blobs).is_empty()).then_some(())
+    })
+    .await;
+    drop(child); // SIGKILL
+    drop(tcp);
+    assert!(
+        !staged_files(&blobs).is_empty(),
+        "the killed upload left its part on disk"
+    );
+
+    // Restarted: the unfinished part is swept after the TTL, nothing of the cut upload is
+    // indexed, and the acknowledged record is intact.
+    let _child = serve_with(&w, port, &["--config", &cfg]).await;
+    eventually(30, "the unfinished part to be swept", || async {
+        staged_files(&blobs).is_empty().then_some(())
+    })
+    .await;
+    let index = medledger_escrow_api::db::Index::connect(&config.database_url())
+        .await
+        .expect("index");
+    assert!(index
+        .record(&cut.id.to_string())
+        .await
+        .expect("row")
+        .is_none());
+    let resp = patient
+        .get(server.url(&format!("/api/records/{}", kept.id)))
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.bytes().await.expect("body").to_vec(), kept.c1);
 }
