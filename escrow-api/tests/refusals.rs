@@ -698,3 +698,181 @@ async fn break_glass_only_inside_an_open_emergency_window() {
     assert_eq!(read(&doctor).await.expect("read").status(), 403);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_insurer_and_suspended_practitioner_follow_the_chain() {
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    let mut doctor = User::new(DOCTOR);
+    let mut insurer = User::new(6);
+    let mut admin = User::new(ADMIN);
+    w.register(&[&patient], &[&doctor]).await;
+    w.send(
+        &insurer,
+        MedLedger::applyAsInsurerCall {
+            encryptionKey: insurer.encryption_key(),
+            profileHash: B256::repeat_byte(2),
+        },
+    )
+    .await;
+    w.send(
+        &admin,
+        MedLedger::verifyAccountCall {
+            account: insurer.address(),
+        },
+    )
+    .await;
+    let server = Server::start(w.config()).await;
+    for u in [&mut patient, &mut doctor, &mut insurer, &mut admin] {
+        u.sign_in(&server).await;
+    }
+    let lab = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Laboratory.number(),
+        b"hb 14".repeat(100),
+    );
+    let claim = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Claims.number(),
+        b"invoice".repeat(100),
+    );
+    w.upload_and_anchor(&server, &patient, &[&patient, &doctor, &insurer], &lab)
+        .await;
+    w.upload_and_anchor(&server, &patient, &[&patient, &doctor, &insurer], &claim)
+        .await;
+    let read = |u: &User, r: &Record| u.get(server.url(&format!("/api/records/{}", r.id))).send();
+    let expiry = u64::try_from(medledger_escrow_api::now_secs()).expect("time") + 86_400;
+
+    // An admin reads nothing without the patient's consent.
+    assert_eq!(read(&admin, &lab).await.expect("read").status(), 403);
+    assert_refusal_logged(
+        &server,
+        &patient,
+        admin.address(),
+        lab.id,
+        "read",
+        "no-read-consent",
+    )
+    .await;
+
+    // An insurer: nothing without consent; with a grant on claims, the claim document only.
+    assert_eq!(read(&insurer, &claim).await.expect("read").status(), 403);
+    assert_refusal_logged(
+        &server,
+        &patient,
+        insurer.address(),
+        claim.id,
+        "read",
+        "no-read-consent",
+    )
+    .await;
+    w.send(
+        &patient,
+        MedLedger::grantCall {
+            grantee: insurer.address(),
+            categories: Category::mask([Category::Claims]),
+            allowWrite: false,
+            expiry,
+        },
+    )
+    .await;
+    assert_eq!(read(&insurer, &claim).await.expect("read").status(), 200);
+    assert_eq!(read(&insurer, &lab).await.expect("read").status(), 403);
+    assert_refusal_logged(
+        &server,
+        &patient,
+        insurer.address(),
+        lab.id,
+        "read",
+        "no-read-consent",
+    )
+    .await;
+    // An insurer never writes, even with a grant.
+    let by_insurer = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Claims.number(),
+        b"x".repeat(10),
+    );
+    let resp = by_insurer
+        .upload(
+            &server,
+            &insurer,
+            &by_insurer.wraps(&w.d, &[&patient, &insurer]),
+        )
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(resp.status(), 403);
+    assert_refusal_logged(
+        &server,
+        &patient,
+        insurer.address(),
+        by_insurer.id,
+        "upload",
+        "no-write-consent",
+    )
+    .await;
+
+    // A practitioner with a grant reads until an admin suspends them, and again once reinstated.
+    w.send(
+        &patient,
+        MedLedger::grantCall {
+            grantee: doctor.address(),
+            categories: Category::mask([Category::Laboratory]),
+            allowWrite: true,
+            expiry,
+        },
+    )
+    .await;
+    assert_eq!(read(&doctor, &lab).await.expect("read").status(), 200);
+    w.send(
+        &admin,
+        MedLedger::suspendAccountCall {
+            account: doctor.address(),
+            reasonHash: B256::repeat_byte(3),
+        },
+    )
+    .await;
+    assert_eq!(read(&doctor, &lab).await.expect("read").status(), 403);
+    assert_refusal_logged(
+        &server,
+        &patient,
+        doctor.address(),
+        lab.id,
+        "read",
+        "no-read-consent",
+    )
+    .await;
+    let by_doctor = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Laboratory.number(),
+        b"y".repeat(10),
+    );
+    let resp = by_doctor
+        .upload(
+            &server,
+            &doctor,
+            &by_doctor.wraps(&w.d, &[&patient, &doctor]),
+        )
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(
+        resp.status(),
+        403,
+        "a suspended practitioner writes nothing"
+    );
+    w.send(
+        &admin,
+        MedLedger::reinstateAccountCall {
+            account: doctor.address(),
+        },
+    )
+    .await;
+    assert_eq!(read(&doctor, &lab).await.expect("read").status(), 200);
+    server.stop().await;
+}
