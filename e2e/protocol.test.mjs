@@ -33,8 +33,8 @@ for (const name of selectedBrowsers()) {
       await page.waitForFunction(() => window.harness !== undefined, null, { timeout: 30000 });
       const report = JSON.parse(await page.evaluate((files) => window.harness.check_vectors(...files), vectorFiles));
       assert.deepEqual(report.failures, [], `${name}: failed checks`);
-      // 5 envelope cases x 10 checks, 2 wrap cases x 5, 8 identity, 4 tier 2.
-      assert.equal(report.passed, 5 * 10 + 2 * 5 + 8 + 4, `${name}: every check ran`);
+      // 5 envelope cases x 11 checks, 2 wrap cases x 5, 8 identity, 4 tier 2.
+      assert.equal(report.passed, 5 * 11 + 2 * 5 + 8 + 4, `${name}: every check ran`);
       assert.deepEqual(errors, [], `${name}: page errors`);
     } finally {
       await browser.close();

@@ -216,34 +216,73 @@ impl WebEncryptor {
         plaintext: &Uint8Array,
         last: bool,
     ) -> Result<Uint8Array, WebCryptoError> {
+        let mut sealed = self
+            .seal_chunks(std::slice::from_ref(plaintext), last)
+            .await?;
+        sealed
+            .pop()
+            .ok_or(WebCryptoError::Browser("no sealed chunk came back".into()))
+    }
+
+    /// Seals several consecutive chunks at once — WebCrypto encrypts and hashes them in parallel
+    /// on its own threads — and returns them in order. Every chunk must be exactly `chunk_size`
+    /// bytes, except the last of the batch when `ends_body` (then it is the body's final chunk).
+    /// Nothing is sealed when any length is wrong.
+    pub async fn seal_chunks(
+        &mut self,
+        plaintexts: &[Uint8Array],
+        ends_body: bool,
+    ) -> Result<Vec<Uint8Array>, WebCryptoError> {
         if self.finished {
             return Err(StreamError::Finished.into());
         }
-        let index = self.next_index;
-        if index >= MAX_CHUNKS {
+        let count = plaintexts.len();
+        let first = self.next_index;
+        if u64::from(first) + count as u64 > u64::from(MAX_CHUNKS) {
             return Err(StreamError::TooManyChunks.into());
         }
-        let len = plaintext.length() as usize;
-        if len > self.chunk_size || (!last && len != self.chunk_size) {
-            return Err(StreamError::BadChunkLength { index, len }.into());
+        for (k, plaintext) in plaintexts.iter().enumerate() {
+            let last = ends_body && k + 1 == count;
+            let len = plaintext.length() as usize;
+            if len > self.chunk_size || (!last && len != self.chunk_size) {
+                let index = first + k as u32;
+                return Err(StreamError::BadChunkLength { index, len }.into());
+            }
         }
-        let params = gcm_params(
-            &chunk_nonce(&self.nonce_prefix, index, last),
-            &chunk_aad(&self.aad_prefix, index, last),
-        )?;
-        let encrypting = self
-            .subtle
-            .encrypt_with_object_and_buffer_source(&params, &self.key, plaintext)
-            .map_err(browser)?;
-        // Collect the previous chunk's digest while this chunk encrypts.
+        let mut encrypting = Vec::with_capacity(count);
+        for (k, plaintext) in plaintexts.iter().enumerate() {
+            let index = first + k as u32;
+            let last = ends_body && k + 1 == count;
+            let params = gcm_params(
+                &chunk_nonce(&self.nonce_prefix, index, last),
+                &chunk_aad(&self.aad_prefix, index, last),
+            )?;
+            encrypting.push(
+                self.subtle
+                    .encrypt_with_object_and_buffer_source(&params, &self.key, plaintext)
+                    .map_err(browser)?,
+            );
+        }
+        // Collect the previous batch's last digest while these encrypt.
         self.collect_digest().await?;
-        let sealed = JsFuture::from(encrypting).await.map_err(browser)?;
-        let buffer: ArrayBuffer = sealed.dyn_into().map_err(browser)?;
-        let sealed = Uint8Array::new(&buffer);
-        self.pending_digest = Some(start_sha256(&self.subtle, &sealed)?);
-        self.next_index = index + 1;
-        self.finished = last;
-        Ok(sealed)
+        let mut sealed_chunks = Vec::with_capacity(count);
+        let mut digests = Vec::with_capacity(count);
+        for promise in encrypting {
+            let sealed = JsFuture::from(promise).await.map_err(browser)?;
+            let buffer: ArrayBuffer = sealed.dyn_into().map_err(browser)?;
+            let sealed = Uint8Array::new(&buffer);
+            digests.push(start_sha256(&self.subtle, &sealed)?);
+            sealed_chunks.push(sealed);
+        }
+        // All digests but the last are collected now; the last overlaps the next batch.
+        self.pending_digest = digests.pop();
+        for digest in digests {
+            let d = digest_result(digest).await?;
+            self.h1.push_chunk_digest(&d);
+        }
+        self.next_index = first + count as u32;
+        self.finished = ends_body && count > 0;
+        Ok(sealed_chunks)
     }
 
     async fn collect_digest(&mut self) -> Result<(), WebCryptoError> {
@@ -382,20 +421,26 @@ impl WebDecryptor {
             } => {
                 pending.extend_from_slice(data);
                 // Open a full piece only once a byte beyond it arrived: until then it might be
-                // the final chunk, whose nonce and AAD differ.
-                while pending.len() > *sealed_len {
-                    let index = *next_index;
+                // the final chunk, whose nonce and AAD differ. Every full piece of this push is
+                // started at once (WebCrypto runs them on its own threads), then collected in order.
+                let full = (pending.len().saturating_sub(1)) / *sealed_len;
+                let mut started = Vec::with_capacity(full);
+                for k in 0..full {
+                    let index = *next_index + k as u32;
                     if index >= MAX_CHUNKS - 1 {
                         return Err(StreamError::TooManyChunks.into());
                     }
-                    let piece = Uint8Array::from(&pending[..*sealed_len]);
-                    pending.drain(..*sealed_len);
-                    // The digest runs beside the decryption.
+                    let piece = Uint8Array::from(&pending[k * *sealed_len..(k + 1) * *sealed_len]);
                     let digest = start_sha256(subtle, &piece)?;
-                    let plain =
-                        open_chunk(subtle, key, nonce_prefix, aad_prefix, index, false, &piece)
-                            .await
-                            .map_err(|e| e.or_tampered(index))?;
+                    let opening =
+                        start_open(subtle, key, nonce_prefix, aad_prefix, index, false, &piece)?;
+                    started.push((index, digest, opening));
+                }
+                pending.drain(..full * *sealed_len);
+                for (index, digest, opening) in started {
+                    let plain = finish_open(opening)
+                        .await
+                        .map_err(|e| e.or_tampered(index))?;
                     h1.push_chunk_digest(&digest_result(digest).await?);
                     *next_index = index + 1;
                     out.push(plain);
@@ -499,7 +544,8 @@ impl OpenError {
     }
 }
 
-async fn open_chunk(
+/// Starts opening one sealed chunk; [`finish_open`] awaits it. Several may run at once.
+fn start_open(
     subtle: &SubtleCrypto,
     key: &CryptoKey,
     nonce_prefix: &[u8; 8],
@@ -507,16 +553,18 @@ async fn open_chunk(
     index: u32,
     last: bool,
     sealed: &Uint8Array,
-) -> Result<Uint8Array, OpenError> {
+) -> Result<js_sys::Promise, WebCryptoError> {
     let params = gcm_params(
         &chunk_nonce(nonce_prefix, index, last),
         &chunk_aad(aad_prefix, index, last),
-    )
-    .map_err(OpenError::Other)?;
-    let promise = subtle
+    )?;
+    subtle
         .decrypt_with_object_and_buffer_source(&params, key, sealed)
-        .map_err(|e| OpenError::Other(browser(e)))?;
-    match JsFuture::from(promise).await {
+        .map_err(browser)
+}
+
+async fn finish_open(opening: js_sys::Promise) -> Result<Uint8Array, OpenError> {
+    match JsFuture::from(opening).await {
         Ok(plain) => plain
             .dyn_into::<ArrayBuffer>()
             .map(|b| Uint8Array::new(&b))
@@ -532,4 +580,18 @@ async fn open_chunk(
             }
         }
     }
+}
+
+async fn open_chunk(
+    subtle: &SubtleCrypto,
+    key: &CryptoKey,
+    nonce_prefix: &[u8; 8],
+    aad_prefix: &[u8],
+    index: u32,
+    last: bool,
+    sealed: &Uint8Array,
+) -> Result<Uint8Array, OpenError> {
+    let opening = start_open(subtle, key, nonce_prefix, aad_prefix, index, last, sealed)
+        .map_err(OpenError::Other)?;
+    finish_open(opening).await
 }

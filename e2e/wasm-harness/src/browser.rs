@@ -159,6 +159,36 @@ async fn check_envelope_case(c: &Value, report: &mut Report) -> Result<(), Strin
     report.check(&format!("{name}: webcrypto envelope bytes"), web_c1 == c1);
     report.check(&format!("{name}: webcrypto h1"), web_h1 == want_h1);
 
+    // The same through the batched call, three chunks in flight at a time.
+    let (mut batched, mut batched_c1) =
+        WebEncryptor::start_with_prefix(&dek, &ctx, &meta, chunk_size, prefix)
+            .await
+            .map_err(|e| format!("{name}: webcrypto start: {e}"))?;
+    let all: Vec<Uint8Array> = if body.is_empty() {
+        vec![Uint8Array::new_with_length(0)]
+    } else {
+        body.chunks(size).map(Uint8Array::from).collect()
+    };
+    let groups: Vec<&[Uint8Array]> = all.chunks(3).collect();
+    let last_group = groups.len() - 1;
+    for (g, group) in groups.into_iter().enumerate() {
+        for sealed in batched
+            .seal_chunks(group, g == last_group)
+            .await
+            .map_err(|e| format!("{name}: webcrypto seal_chunks: {e}"))?
+        {
+            batched_c1.extend_from_slice(&sealed.to_vec());
+        }
+    }
+    let batched_h1 = batched
+        .finish()
+        .await
+        .map_err(|e| format!("{name}: webcrypto batched h1: {e}"))?;
+    report.check(
+        &format!("{name}: webcrypto batched envelope bytes and h1"),
+        batched_c1 == c1 && batched_h1 == want_h1,
+    );
+
     // WebCrypto decryption, fed in awkward pieces (7 bytes, then the rest in 1000-byte frames).
     let mut dec = WebDecryptor::new(&dek, &ctx);
     let mut plain = Vec::new();
@@ -401,12 +431,14 @@ fn bench_metadata() -> Metadata {
 
 /// Encrypts a body of `total` bytes through the WebCrypto path, reusing one plaintext chunk so that
 /// memory stays flat. With `decrypt`, keeps the sealed chunks and then decrypts them all (so only
-/// for bodies that fit in memory). Returns `{"encrypt_ms", "decrypt_ms", "chunks", "h1"}`.
+/// for bodies that fit in memory). Chunks are handed over `batch` at a time. Returns
+/// `{"encrypt_ms", "decrypt_ms", "chunks", "h1"}`.
 #[wasm_bindgen]
 pub async fn bench_webcrypto(
     plaintext_chunk: Uint8Array,
     total: f64,
     decrypt: bool,
+    batch: u32,
 ) -> Result<String, JsError> {
     let err = |e: medledger_protocol::webcrypto::WebCryptoError| JsError::new(&e.to_string());
     let dek = SecretKey::generate().map_err(|e| JsError::new(&e.to_string()))?;
@@ -418,14 +450,20 @@ pub async fn bench_webcrypto(
         .await
         .map_err(err)?;
     let mut kept: Vec<Uint8Array> = Vec::new();
-    for i in 0..chunks {
+    // `batch` chunks handed over at a time (1: one awaited call per chunk).
+    let batch = u64::from(batch.max(1));
+    let mut done = 0u64;
+    while done < chunks {
+        let n = batch.min(chunks - done);
+        let pieces: Vec<Uint8Array> = (0..n).map(|_| plaintext_chunk.clone()).collect();
         let sealed = enc
-            .seal_chunk(&plaintext_chunk, i + 1 == chunks)
+            .seal_chunks(&pieces, done + n == chunks)
             .await
             .map_err(err)?;
         if decrypt {
-            kept.push(sealed);
+            kept.extend(sealed);
         }
+        done += n;
     }
     let h1 = enc.finish().await.map_err(err)?;
     let encrypt_ms = now_ms() - start;
@@ -436,13 +474,21 @@ pub async fn bench_webcrypto(
         let mut dec = WebDecryptor::new(&dek, &ctx);
         dec.push(&prelude).await.map_err(err)?;
         let mut plain_bytes = 0u64;
-        let mut buf = Vec::with_capacity(chunk_size as usize + 16);
+        // Network-sized frames (1 MiB), as a streamed download delivers them.
+        let mut frame: Vec<u8> = Vec::with_capacity(1 << 20);
         for sealed in &kept {
-            buf.resize(sealed.length() as usize, 0);
-            sealed.copy_to(&mut buf);
-            for p in dec.push(&buf).await.map_err(err)? {
-                plain_bytes += u64::from(p.length());
+            let at = frame.len();
+            frame.resize(at + sealed.length() as usize, 0);
+            sealed.copy_to(&mut frame[at..]);
+            if frame.len() >= 1 << 20 {
+                for p in dec.push(&frame).await.map_err(err)? {
+                    plain_bytes += u64::from(p.length());
+                }
+                frame.clear();
             }
+        }
+        for p in dec.push(&frame).await.map_err(err)? {
+            plain_bytes += u64::from(p.length());
         }
         let (last, opened) = dec.finish().await.map_err(err)?;
         plain_bytes += u64::from(last.length());
