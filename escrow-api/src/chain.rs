@@ -476,6 +476,12 @@ impl Ledger {
         self.chain.head_timestamp().await
     }
 
+    /// Whether `account` holds the contract's ADMIN role.
+    pub async fn is_admin(&self, account: Address) -> Result<bool, ChainError> {
+        let role = self.view(MedLedger::ADMIN_ROLECall {}).await?;
+        self.view(MedLedger::hasRoleCall { role, account }).await
+    }
+
     /// `nextLogSeq()`.
     pub async fn next_log_seq(&self) -> Result<u64, ChainError> {
         self.view(MedLedger::nextLogSeqCall {}).await

@@ -711,6 +711,36 @@ impl Index {
         Ok(rows.iter().map(log_from_row).collect::<Result<_, _>>()?)
     }
 
+    /// (entries, refused, flagged) counts of the whole log; flagged = score ≥ 0.5.
+    pub async fn log_counts(&self) -> Result<(i64, i64, i64), DbError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN granted = 0 THEN 1 ELSE 0 END), 0) AS refused, COALESCE(SUM(CASE WHEN score_milli >= 500 THEN 1 ELSE 0 END), 0) AS flagged FROM access_log",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((
+            row.try_get("n")?,
+            row.try_get("refused")?,
+            row.try_get("flagged")?,
+        ))
+    }
+
+    /// The newest entries, newest first; with `attention` only refused or flagged ones.
+    pub async fn recent_log(&self, limit: i64, attention: bool) -> Result<Vec<LogRow>, DbError> {
+        let filter = if attention {
+            "WHERE granted = 0 OR score_milli >= 500"
+        } else {
+            ""
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM access_log {filter} ORDER BY seq DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(log_from_row).collect::<Result<_, _>>()?)
+    }
+
     /// The last anchored batch.
     pub async fn last_anchor(&self) -> Result<Option<AnchorRow>, DbError> {
         let row = sqlx::query(

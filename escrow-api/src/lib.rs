@@ -5,6 +5,7 @@
 //!
 //! - [`config`]: the one typed configuration (defaults, TOML file, environment, flags).
 //! - [`keys`]: the master-key file (0600) and the escrow's signing key.
+//! - [`console`]: the admin console's data (admins only, role checked on chain).
 //! - [`db`]: the index (sqlx; SQLite by default, PostgreSQL by URL) and its migrations.
 //! - [`blobs`]: the blob store seam over `object_store`.
 //! - [`chain`]: the chain seam (JSON-RPC `eth_call`, logs, the escrow's own transactions).
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod blobs;
 pub mod chain;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod error;
 pub mod follower;

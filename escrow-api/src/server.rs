@@ -242,6 +242,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/records/{id}/wraps", post(crate::records::add_wraps))
         .route("/api/wraps/missing", get(crate::records::missing_wraps))
         .route("/api/access-log", get(crate::records::access_log))
+        .route("/api/console/summary", get(crate::console::summary))
+        .route("/api/console/log", get(crate::console::log))
         .route("/config.json", get(config_json))
         .route("/health", get(health))
         .route("/metrics", get(metrics))

@@ -874,5 +874,46 @@ async fn admin_insurer_and_suspended_practitioner_follow_the_chain() {
     )
     .await;
     assert_eq!(read(&doctor, &lab).await.expect("read").status(), 200);
+
+    // The console's data: admins only (role checked on chain).
+    let resp = doctor
+        .get(server.url("/api/console/summary"))
+        .send()
+        .await
+        .expect("console");
+    assert_eq!(resp.status(), 403);
+    let resp = patient
+        .get(server.url("/api/console/log"))
+        .send()
+        .await
+        .expect("console");
+    assert_eq!(resp.status(), 403);
+    let summary: Value = admin
+        .get(server.url("/api/console/summary"))
+        .send()
+        .await
+        .expect("console")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        summary["accessLog"]["refused"].as_i64().expect("refused") >= 5,
+        "{summary}"
+    );
+    assert_eq!(summary["records"]["committed"], 2, "{summary}");
+    assert!(summary["followerLagBlocks"].as_i64().is_some(), "{summary}");
+    let log: Value = admin
+        .get(server.url("/api/console/log?attention=true&limit=50"))
+        .send()
+        .await
+        .expect("console")
+        .json()
+        .await
+        .expect("json");
+    let entries = log["entries"].as_array().expect("entries");
+    assert!(!entries.is_empty());
+    assert!(entries
+        .iter()
+        .all(|e| e["granted"] == false || e["scoreMilli"].as_i64() >= Some(500)));
     server.stop().await;
 }
