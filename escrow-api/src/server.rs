@@ -247,6 +247,7 @@ pub fn router(state: AppState) -> Router {
         .route("/config.json", get(config_json))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
         .fallback_service(ServeDir::new(app_dir))
         .with_state(state)
 }
@@ -290,10 +291,68 @@ async fn health(State(st): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// The OpenAPI description of these routes (`escrow-api/api/openapi.json`).
+pub const OPENAPI: &str = include_str!("../api/openapi.json");
+
+/// Every route the router serves (besides the app's files), as the OpenAPI description names it.
+pub const ROUTES: &[&str] = &[
+    "/api/auth/nonce",
+    "/api/auth/verify",
+    "/api/auth/signout",
+    "/api/auth/session",
+    "/api/records",
+    "/api/records/{id}",
+    "/api/records/{id}/receipt",
+    "/api/records/{id}/wraps",
+    "/api/wraps/missing",
+    "/api/access-log",
+    "/api/console/summary",
+    "/api/console/log",
+    "/config.json",
+    "/health",
+    "/metrics",
+    "/openapi.json",
+];
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
 async fn metrics(State(st): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         st.metrics.render(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_description_names_every_route_and_nothing_else() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        let paths = doc["paths"].as_object().expect("paths");
+        for r in ROUTES {
+            assert!(paths.contains_key(*r), "{r} is not described");
+        }
+        for p in paths.keys() {
+            assert!(
+                ROUTES.contains(&p.as_str()),
+                "{p} is described but not served"
+            );
+        }
+    }
+
+    #[test]
+    fn every_listed_route_is_in_the_router_source() {
+        let src: String = include_str!("server.rs").split_whitespace().collect();
+        for r in ROUTES {
+            assert!(
+                src.contains(&format!(".route(\"{r}\"")),
+                "{r} is not routed"
+            );
+        }
+    }
 }
