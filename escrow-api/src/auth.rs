@@ -104,6 +104,57 @@ pub async fn nonce(
     })))
 }
 
+/// Query of `GET /api/auth/message`.
+#[derive(Debug, Deserialize)]
+pub struct MessageQuery {
+    /// The account that will sign.
+    pub address: String,
+}
+
+/// `GET /api/auth/message?address=0x…`: a fresh nonce and the exact EIP-4361 text for `address`
+/// to sign (checksummed address, this escrow's domain, URI and chain, 10 minutes' validity), for
+/// clients that would rather not assemble it (the console page). The wallet shows the text before
+/// signing; verification is the same as for any other message.
+pub async fn message(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    axum::extract::Query(q): axum::extract::Query<MessageQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    st.limits
+        .check(&format!("ip:{}", peer.ip()))
+        .map_err(ApiError::too_many)?;
+    let address: Address = q
+        .address
+        .parse()
+        .map_err(|_| ApiError::bad_request("bad-address", "address is not an address"))?;
+    let now = now_secs();
+    st.index.purge_expired(now).await?;
+    let nonce = random_hex(16)?;
+    let expires = now + st.config.nonce_ttl_secs;
+    st.index.insert_nonce(&nonce, expires).await?;
+    let uri = st
+        .config
+        .siwe_uri
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", st.siwe_domain));
+    let msg = medledger_protocol::identity::SiweMessage {
+        domain: st.siwe_domain.clone(),
+        address,
+        statement: Some("Sign in to medledger".into()),
+        uri,
+        chain_id: st.deployment.chain_id,
+        nonce,
+        issued_at: medledger_protocol::identity::format_rfc3339(now),
+        expiration_time: Some(medledger_protocol::identity::format_rfc3339(now + 600)),
+        not_before: None,
+        request_id: None,
+        resources: Vec::new(),
+    };
+    Ok(Json(
+        json!({"message": msg.to_string(), "expiresAt": expires}),
+    ))
+}
+
 /// Body of `POST /api/auth/verify`.
 #[derive(Debug, Deserialize)]
 pub struct VerifyRequest {

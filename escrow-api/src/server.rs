@@ -229,6 +229,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/auth/nonce", get(crate::auth::nonce))
         .route("/api/auth/verify", post(crate::auth::verify))
+        .route("/api/auth/message", get(crate::auth::message))
         .route("/api/auth/signout", post(crate::auth::sign_out))
         .route("/api/auth/session", get(crate::auth::session))
         .route("/api/records", get(crate::records::list))
@@ -248,6 +249,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        .route("/console", get(console_page))
         .fallback_service(ServeDir::new(app_dir))
         .with_state(state)
 }
@@ -298,6 +300,7 @@ pub const OPENAPI: &str = include_str!("../api/openapi.json");
 pub const ROUTES: &[&str] = &[
     "/api/auth/nonce",
     "/api/auth/verify",
+    "/api/auth/message",
     "/api/auth/signout",
     "/api/auth/session",
     "/api/records",
@@ -312,7 +315,26 @@ pub const ROUTES: &[&str] = &[
     "/health",
     "/metrics",
     "/openapi.json",
+    "/console",
 ];
+
+/// The console page (`escrow-api/api/console.html`): signs in with the admin's wallet and shows
+/// the console data.
+pub const CONSOLE_HTML: &str = include_str!("../api/console.html");
+
+async fn console_page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'",
+            ),
+        ],
+        CONSOLE_HTML,
+    )
+        .into_response()
+}
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()

@@ -875,6 +875,51 @@ async fn admin_insurer_and_suspended_practitioner_follow_the_chain() {
     .await;
     assert_eq!(read(&doctor, &lab).await.expect("read").status(), 200);
 
+    // The console page, and its sign-in: the escrow composes the SIWE text for an address.
+    let page = reqwest::get(server.url("/console")).await.expect("console");
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .expect("html")
+        .contains("medledger escrow console"));
+    let mut console_admin = User::new(ADMIN);
+    let m: Value = console_admin
+        .http
+        .get(server.url(&format!(
+            "/api/auth/message?address={}",
+            console_admin.address().to_string().to_lowercase()
+        )))
+        .send()
+        .await
+        .expect("message")
+        .json()
+        .await
+        .expect("json");
+    let text = m["message"].as_str().expect("message").to_string();
+    assert!(
+        text.contains(&console_admin.address().to_checksum(None)),
+        "{text}"
+    );
+    let resp = console_admin
+        .post_siwe(&server, &text, &console_admin.signer.clone())
+        .await;
+    assert_eq!(resp.status(), 200);
+    let pair = resp.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string();
+    console_admin.cookie = Some(pair);
+    let resp = console_admin
+        .get(server.url("/api/console/summary"))
+        .send()
+        .await
+        .expect("summary");
+    assert_eq!(resp.status(), 200);
+
     // The console's data: admins only (role checked on chain).
     let resp = doctor
         .get(server.url("/api/console/summary"))
