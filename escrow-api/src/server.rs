@@ -263,13 +263,13 @@ async fn config_json(State(st): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({
         "chainId": st.deployment.chain_id,
         "rpcUrl": rpc,
-        "contract": st.deployment.address,
+        "contract": st.deployment.address.to_checksum(None),
         "deployBlock": st.deployment.deploy_block,
-        "escrow": st.deployment.escrow,
+        "escrow": st.deployment.escrow.to_checksum(None),
         "network": st.deployment.network,
         "siweDomain": st.siwe_domain,
         "breakGlassKey": alloy_primitives::B256::from(st.break_glass.public().0),
-        "breakGlassReader": st.deployment.escrow,
+        "breakGlassReader": st.deployment.escrow.to_checksum(None),
     }))
 }
 
