@@ -471,6 +471,14 @@ impl Ledger {
             .encryptionKey)
     }
 
+    /// The profile hash `account` registered on chain (zero when none).
+    pub async fn profile_hash_of(&self, account: Address) -> Result<B256, ChainError> {
+        Ok(self
+            .view(MedLedger::accountOfCall { account })
+            .await?
+            .profileHash)
+    }
+
     /// The latest block's timestamp (the contract's `block.timestamp` for views).
     pub async fn head_timestamp(&self) -> Result<u64, ChainError> {
         self.chain.head_timestamp().await

@@ -90,3 +90,86 @@ pub async fn log(
         .collect();
     Ok(Json(json!({ "entries": entries })))
 }
+
+/// Body of `PUT /api/profile`.
+#[derive(Debug, Deserialize)]
+pub struct ProfileBody {
+    /// The exact profile text whose keccak256 the account registered as `profileHash`: a JSON
+    /// object with string fields `name`, `licenceNumber` and `organisation`.
+    pub profile: String,
+}
+
+/// `PUT /api/profile`: a practitioner or insurer submits the off-chain profile behind the profile
+/// hash it registered on chain; accepted only when keccak256 of the exact text is that hash.
+pub async fn put_profile(
+    State(st): State<AppState>,
+    session: Session,
+    Json(body): Json<ProfileBody>,
+) -> Result<Json<Value>, ApiError> {
+    if body.profile.len() > 4096 {
+        return Err(ApiError::bad_request(
+            "profile-too-large",
+            "a profile is at most 4096 bytes",
+        ));
+    }
+    let parsed: Value = serde_json::from_str(&body.profile)
+        .map_err(|_| ApiError::bad_request("bad-profile", "the profile is not JSON"))?;
+    for field in ["name", "licenceNumber", "organisation"] {
+        if !parsed.get(field).is_some_and(Value::is_string) {
+            return Err(ApiError::bad_request(
+                "bad-profile",
+                format!("the profile needs a string field `{field}`"),
+            ));
+        }
+    }
+    let hash = alloy_primitives::keccak256(body.profile.as_bytes());
+    let registered = st.ledger.profile_hash_of(session.address).await?;
+    if registered == alloy_primitives::B256::ZERO || registered != hash {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "profile-hash-mismatch",
+            "keccak256 of this profile is not the profile hash your account registered on chain",
+        ));
+    }
+    st.index
+        .put_profile(
+            &session.address.to_checksum(None),
+            &body.profile,
+            &hash.to_string(),
+            crate::now_secs(),
+        )
+        .await?;
+    Ok(Json(json!({"profileHash": hash})))
+}
+
+/// Query of `GET /api/console/applications`.
+#[derive(Debug, Deserialize)]
+pub struct ApplicationsQuery {
+    /// `pending`, `active` or `suspended`; all when absent.
+    pub status: Option<String>,
+}
+
+/// `GET /api/console/applications?status=pending`: practitioner and insurer accounts as the chain's
+/// events left them, with their submitted profiles (admins only).
+pub async fn applications(
+    State(st): State<AppState>,
+    session: Session,
+    Query(q): Query<ApplicationsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&st, &session).await?;
+    let rows = st.index.applications(q.status.as_deref()).await?;
+    let out: Vec<Value> = rows
+        .into_iter()
+        .map(|(address, kind, status, profile_hash, block, profile)| {
+            json!({
+                "address": address,
+                "kind": if kind == 2 { "practitioner" } else { "insurer" },
+                "status": status,
+                "profileHash": profile_hash,
+                "registeredBlock": block,
+                "profile": profile.and_then(|p| serde_json::from_str::<Value>(&p).ok()),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "accounts": out })))
+}

@@ -27,13 +27,22 @@ pub enum DbError {
 /// The embedded migrations.
 pub fn migrator() -> Migrator {
     Migrator {
-        migrations: Cow::Owned(vec![Migration::new(
-            1,
-            Cow::Borrowed("index"),
-            MigrationType::Simple,
-            Cow::Borrowed(include_str!("../migrations/0001_index.sql")),
-            false,
-        )]),
+        migrations: Cow::Owned(vec![
+            Migration::new(
+                1,
+                Cow::Borrowed("index"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../migrations/0001_index.sql")),
+                false,
+            ),
+            Migration::new(
+                2,
+                Cow::Borrowed("accounts"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../migrations/0002_accounts.sql")),
+                false,
+            ),
+        ]),
         ..Migrator::DEFAULT
     }
 }
@@ -739,6 +748,107 @@ impl Index {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(log_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Records a registration (idempotent: a replay keeps the row).
+    pub async fn account_registered(
+        &self,
+        address: &str,
+        kind: i64,
+        status: &str,
+        profile_hash: &str,
+        block: i64,
+    ) -> Result<(), DbError> {
+        let exists = sqlx::query("SELECT address FROM accounts WHERE address = $1")
+            .bind(address)
+            .fetch_optional(&self.pool)
+            .await?;
+        if exists.is_none() {
+            sqlx::query(
+                "INSERT INTO accounts (address, kind, status, profile_hash, registered_block, updated_block) VALUES ($1, $2, $3, $4, $5, $5)",
+            )
+            .bind(address)
+            .bind(kind)
+            .bind(status)
+            .bind(profile_hash)
+            .bind(block)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Sets an account's status as of `block` (older events do not overwrite newer ones).
+    pub async fn account_status(
+        &self,
+        address: &str,
+        status: &str,
+        block: i64,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE accounts SET status = $1, updated_block = $2 WHERE address = $3 AND updated_block <= $2",
+        )
+        .bind(status)
+        .bind(block)
+        .bind(address)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Stores (or replaces) an account's off-chain profile.
+    pub async fn put_profile(
+        &self,
+        address: &str,
+        profile: &str,
+        profile_hash: &str,
+        at: i64,
+    ) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM profiles WHERE address = $1")
+            .bind(address)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO profiles (address, profile, profile_hash, submitted) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(address)
+        .bind(profile)
+        .bind(profile_hash)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Practitioner and insurer accounts (kind ≥ 2), optionally of one status, with their
+    /// profile text when one was submitted for the registered hash: (address, kind, status,
+    /// profile hash, registered block, profile).
+    #[allow(clippy::type_complexity)]
+    pub async fn applications(
+        &self,
+        status: Option<&str>,
+    ) -> Result<Vec<(String, i64, String, String, i64, Option<String>)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT a.address AS address, a.kind AS kind, a.status AS status, a.profile_hash AS profile_hash, a.registered_block AS registered_block, p.profile AS profile FROM accounts a LEFT JOIN profiles p ON p.address = a.address AND p.profile_hash = a.profile_hash WHERE a.kind >= 2 AND ($1 = '' OR a.status = $1) ORDER BY a.registered_block, a.address",
+        )
+        .bind(status.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("address")?,
+                    r.try_get("kind")?,
+                    r.try_get("status")?,
+                    r.try_get("profile_hash")?,
+                    r.try_get("registered_block")?,
+                    r.try_get("profile")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DbError::from)
     }
 
     /// The last anchored batch.

@@ -128,6 +128,45 @@ async fn handle(st: &AppState, event: MedLedgerEvents, block: u64) -> Result<(),
             }
         }
         MedLedgerEvents::RecordErased(e) => shred(st, e.recordId).await?,
+        MedLedgerEvents::AccountRegistered(e) => {
+            let status = if e.kind == 1 { "active" } else { "pending" };
+            st.index
+                .account_registered(
+                    &e.account.to_checksum(None),
+                    i64::from(e.kind),
+                    status,
+                    &e.profileHash.to_string(),
+                    i64::try_from(block).unwrap_or(i64::MAX),
+                )
+                .await?;
+        }
+        MedLedgerEvents::AccountVerified(e) => {
+            st.index
+                .account_status(
+                    &e.account.to_checksum(None),
+                    "active",
+                    i64::try_from(block).unwrap_or(i64::MAX),
+                )
+                .await?;
+        }
+        MedLedgerEvents::AccountSuspended(e) => {
+            st.index
+                .account_status(
+                    &e.account.to_checksum(None),
+                    "suspended",
+                    i64::try_from(block).unwrap_or(i64::MAX),
+                )
+                .await?;
+        }
+        MedLedgerEvents::AccountReinstated(e) => {
+            st.index
+                .account_status(
+                    &e.account.to_checksum(None),
+                    "active",
+                    i64::try_from(block).unwrap_or(i64::MAX),
+                )
+                .await?;
+        }
         MedLedgerEvents::AllRecordsErased(e) => {
             for r in st.index.records_of(&e.patient.to_checksum(None)).await? {
                 let rid: B256 = r

@@ -245,6 +245,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/access-log", get(crate::records::access_log))
         .route("/api/console/summary", get(crate::console::summary))
         .route("/api/console/log", get(crate::console::log))
+        .route(
+            "/api/console/applications",
+            get(crate::console::applications),
+        )
+        .route(
+            "/api/profile",
+            axum::routing::put(crate::console::put_profile),
+        )
         .route("/config.json", get(config_json))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -311,6 +319,8 @@ pub const ROUTES: &[&str] = &[
     "/api/access-log",
     "/api/console/summary",
     "/api/console/log",
+    "/api/console/applications",
+    "/api/profile",
     "/config.json",
     "/health",
     "/metrics",

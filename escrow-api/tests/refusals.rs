@@ -707,11 +707,12 @@ async fn admin_insurer_and_suspended_practitioner_follow_the_chain() {
     let mut insurer = User::new(6);
     let mut admin = User::new(ADMIN);
     w.register(&[&patient], &[&doctor]).await;
+    let profile = r#"{"name":"Acme Health","licenceNumber":"INS-42","organisation":"Acme Mutual"}"#;
     w.send(
         &insurer,
         MedLedger::applyAsInsurerCall {
             encryptionKey: insurer.encryption_key(),
-            profileHash: B256::repeat_byte(2),
+            profileHash: alloy_primitives::keccak256(profile.as_bytes()),
         },
     )
     .await;
@@ -919,6 +920,61 @@ async fn admin_insurer_and_suspended_practitioner_follow_the_chain() {
         .await
         .expect("summary");
     assert_eq!(resp.status(), 200);
+
+    // Off-chain profiles: accepted only for the hash registered on chain; the console lists
+    // applications with them, for admins only.
+    let put = |u: &User, text: &str| {
+        u.put(server.url("/api/profile"))
+            .json(&serde_json::json!({ "profile": text }))
+            .send()
+    };
+    let forged = r#"{"name":"Someone Else","licenceNumber":"X","organisation":"Y"}"#;
+    assert_eq!(put(&insurer, forged).await.expect("profile").status(), 409);
+    assert_eq!(put(&insurer, profile).await.expect("profile").status(), 200);
+    assert_eq!(put(&patient, profile).await.expect("profile").status(), 409);
+    let resp = doctor
+        .get(server.url("/api/console/applications"))
+        .send()
+        .await
+        .expect("apps");
+    assert_eq!(resp.status(), 403);
+    let apps: Value = eventually(20, "the follower to see the reinstatement", || async {
+        let v: Value = admin
+            .get(server.url("/api/console/applications"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let doc = v["accounts"]
+            .as_array()?
+            .iter()
+            .find(|a| {
+                a["address"]
+                    .as_str()
+                    .and_then(|x| x.parse::<Address>().ok())
+                    == Some(doctor.address())
+            })?
+            .clone();
+        (doc["status"] == "active" && doc["kind"] == "practitioner").then_some(v)
+    })
+    .await;
+    let ins = apps["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .find(|a| {
+            a["address"]
+                .as_str()
+                .and_then(|x| x.parse::<Address>().ok())
+                == Some(insurer.address())
+        })
+        .expect("the insurer is listed")
+        .clone();
+    assert_eq!(ins["kind"], "insurer");
+    assert_eq!(ins["status"], "active");
+    assert_eq!(ins["profile"]["licenceNumber"], "INS-42");
 
     // The console's data: admins only (role checked on chain).
     let resp = doctor

@@ -153,13 +153,27 @@ pub fn migrate(ganache: &Ganache, dir: &Path) -> (Deployment, PathBuf) {
         "{} is missing: run `npx truffle compile` first",
         artifact.display()
     );
-    let output = Command::new(root.join("node_modules/.bin/truffle"))
-        .args(["migrate", "--network", "development", "--compile-none"])
-        .current_dir(&root)
-        .env("MEDLEDGER_GANACHE_PORT", ganache.port.to_string())
-        .env("MEDLEDGER_DEPLOYMENTS_DIR", dir)
-        .output()
-        .expect("run truffle migrate");
+    // One retry: on a loaded 2-core machine truffle occasionally gives up on a node that is
+    // still busy; the migration is idempotent, so a second run finishes the job.
+    let run = || {
+        Command::new(root.join("node_modules/.bin/truffle"))
+            .args(["migrate", "--network", "development", "--compile-none"])
+            .current_dir(&root)
+            .env("MEDLEDGER_GANACHE_PORT", ganache.port.to_string())
+            .env("MEDLEDGER_DEPLOYMENTS_DIR", dir)
+            .output()
+            .expect("run truffle migrate")
+    };
+    let mut output = run();
+    if !output.status.success() {
+        eprintln!(
+            "truffle migrate failed once; retrying:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        output = run();
+    }
     assert!(
         output.status.success(),
         "truffle migrate against {} failed:\n{}\n{}",
