@@ -44,6 +44,39 @@ enum Command {
         #[arg(long)]
         from: std::path::PathBuf,
     },
+    /// Headless admin actions on the contract, signed with an admin's key file (hex, 0600).
+    Admin {
+        /// The admin account's key file.
+        #[arg(long)]
+        key_file: std::path::PathBuf,
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminAction {
+    /// `verifyAccount`: a pending practitioner or insurer becomes active.
+    Verify {
+        /// The account.
+        #[arg(long)]
+        account: alloy_primitives::Address,
+    },
+    /// `suspendAccount`: an active practitioner or insurer is suspended.
+    Suspend {
+        /// The account.
+        #[arg(long)]
+        account: alloy_primitives::Address,
+        /// Hash of the off-chain reason document.
+        #[arg(long)]
+        reason_hash: alloy_primitives::B256,
+    },
+    /// `reinstateAccount`: a suspended account is active again.
+    Reinstate {
+        /// The account.
+        #[arg(long)]
+        account: alloy_primitives::Address,
+    },
 }
 
 fn init_tracing() {
@@ -76,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::VerifyLog => verify_log(config).await,
         Command::InitDevKey => init_dev_key(&config),
+        Command::Admin { key_file, action } => admin(&config, &key_file, action).await,
         Command::Backup { to } => {
             let files = medledger_escrow_api::maintenance::backup(
                 &config.database_url(),
@@ -176,5 +210,59 @@ fn init_dev_key(config: &Config) -> anyhow::Result<()> {
     } else {
         println!("{} already exists; left as it is", path.display());
     }
+    Ok(())
+}
+
+async fn admin(
+    config: &Config,
+    key_file: &std::path::Path,
+    action: AdminAction,
+) -> anyhow::Result<()> {
+    use alloy_sol_types::SolCall;
+    use medledger_protocol::contract::MedLedger;
+    let deployment = medledger_protocol::deployment::Deployment::load(&config.deployment)
+        .context("reading the deployment")?;
+    let signer = medledger_escrow_api::keys::load_escrow_signer(key_file)
+        .context("reading the admin key file")?;
+    let from = signer.address();
+    let chain = medledger_escrow_api::chain::RpcChain::new(
+        &config.rpc_url,
+        deployment.address,
+        deployment.chain_id,
+        Some(signer),
+    )
+    .context("the chain client")?;
+    let ledger = medledger_escrow_api::chain::Ledger::new(std::sync::Arc::new(chain));
+    if !ledger.is_admin(from).await.context("asking the chain")? {
+        bail!("{from} does not hold the contract's ADMIN role");
+    }
+    let (what, data) = match action {
+        AdminAction::Verify { account } => (
+            "verifyAccount",
+            MedLedger::verifyAccountCall { account }.abi_encode(),
+        ),
+        AdminAction::Suspend {
+            account,
+            reason_hash,
+        } => (
+            "suspendAccount",
+            MedLedger::suspendAccountCall {
+                account,
+                reasonHash: reason_hash,
+            }
+            .abi_encode(),
+        ),
+        AdminAction::Reinstate { account } => (
+            "reinstateAccount",
+            MedLedger::reinstateAccountCall { account }.abi_encode(),
+        ),
+    };
+    let tx = ledger.chain().send(data).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{what}: {}",
+            medledger_escrow_api::chain::describe_revert(&e)
+        )
+    })?;
+    println!("{what} sent by {from}: transaction {tx}");
     Ok(())
 }

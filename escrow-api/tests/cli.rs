@@ -558,3 +558,94 @@ async fn kill_9_mid_upload_keeps_acknowledged_uploads_and_leaves_no_orphan() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.bytes().await.expect("body").to_vec(), kept.c1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_cli_verifies_suspends_and_reinstates_with_a_key_file() {
+    use medledger_protocol::contract::MedLedger;
+    let w = World::new().await;
+    let doctor = User::new(DOCTOR);
+    w.send(
+        &doctor,
+        MedLedger::applyAsPractitionerCall {
+            encryptionKey: doctor.encryption_key(),
+            profileHash: alloy_primitives::B256::repeat_byte(1),
+        },
+    )
+    .await;
+    let keys = w.tmp.path().join("keys");
+    std::fs::create_dir_all(&keys).expect("dir");
+    let admin_key = keys.join("admin.key");
+    medledger_escrow_api::keys::write_new_private(&admin_key, KEYS[ADMIN]).expect("key");
+    let not_admin = keys.join("patient.key");
+    medledger_escrow_api::keys::write_new_private(&not_admin, KEYS[PATIENT]).expect("key");
+    let dep = w.deployment_file.to_str().expect("utf8").to_string();
+    let doc = doctor.address().to_string();
+    let admin = |key: &std::path::Path, action: &[&str]| {
+        bin()
+            .args([
+                "--deployment",
+                &dep,
+                "--rpc-url",
+                w.url(),
+                "admin",
+                "--key-file",
+                key.to_str().expect("utf8"),
+            ])
+            .args(action)
+            .output()
+            .expect("run")
+    };
+    let status = || async {
+        w.call(MedLedger::accountOfCall {
+            account: doctor.address(),
+        })
+        .await
+        .status
+    };
+
+    let out = admin(&not_admin, &["verify", "--account", &doc]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ADMIN role"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status().await, 1, "still pending");
+
+    let out = admin(&admin_key, &["verify", "--account", &doc]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status().await, 2, "active");
+    let out = admin(&admin_key, &["verify", "--account", &doc]);
+    assert!(
+        !out.status.success(),
+        "verifying twice is refused by the contract"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("InvalidStatusChange"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let reason = format!("0x{}", "ab".repeat(32));
+    let out = admin(
+        &admin_key,
+        &["suspend", "--account", &doc, "--reason-hash", &reason],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status().await, 3, "suspended");
+    let out = admin(&admin_key, &["reinstate", "--account", &doc]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status().await, 2, "active again");
+}
