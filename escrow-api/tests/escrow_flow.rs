@@ -117,7 +117,9 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
     .await;
 
     let data = tmp.path().join("escrow-data");
-    let server = Server::start(Server::config(&data, &deployment_file, &url)).await;
+    let mut config = Server::config(&data, &deployment_file, &url);
+    config.anchor_interval_secs = 1;
+    let server = Server::start(config).await;
 
     // Public routes.
     let cfg: Value = json(

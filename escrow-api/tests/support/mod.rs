@@ -239,7 +239,8 @@ impl Server {
             deployment: deployment.to_path_buf(),
             escrow_key_file: Some(key_file),
             poll_interval_ms: 200,
-            anchor_interval_secs: 1,
+            // Anchoring sends escrow transactions; only the test about anchors turns it on.
+            anchor_interval_secs: 0,
             max_upload_bytes: 1024 * 1024,
             tier2_chunk_size: 1024,
             app_dir: data.join("app"),
