@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps up down chain migrate test test-contracts test-migrations test-rust test-browsers wasm compile abi lint fmt clean
+.PHONY: help deps up run down chain migrate test test-contracts test-migrations test-rust test-browsers wasm compile abi lint fmt clean
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-16s %s\n", $$1, $$2}'
@@ -14,6 +14,10 @@ up: deps ## start Ganache in the background (./data) and deploy MedLedger
 	@bash scripts/chain.sh start
 	@npx truffle migrate --network development
 	@echo; echo "Chain: http://127.0.0.1:$${MEDLEDGER_GANACHE_PORT:-8545} (chain id 1337). Contract: see deployments/development.json"
+
+run: up ## make up, then serve the escrow API on http://127.0.0.1:8080 (Ctrl-C stops it; Ganache keeps running)
+	@cargo run --release -p medledger-escrow-api -- init-dev-key
+	@cargo run --release -p medledger-escrow-api -- serve
 
 down: ## stop the background Ganache (its database stays in ./data)
 	@bash scripts/chain.sh stop
