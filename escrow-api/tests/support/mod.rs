@@ -73,8 +73,10 @@ impl Drop for Ganache {
 }
 
 pub async fn rpc(url: &str, method: &str, params: Value) -> Result<Value, Value> {
+    // A wedged node must fail the test, not hang the test run.
     let response: Value = reqwest::Client::new()
         .post(url)
+        .timeout(Duration::from_secs(60))
         .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
         .send()
         .await
@@ -190,33 +192,26 @@ pub fn migrate(ganache: &Ganache, dir: &Path) -> (Deployment, PathBuf) {
 /// Sends a transaction from an unlocked Ganache account; panics unless it succeeds.
 ///
 /// Ganache 7 can give an unlocked account's transaction a stale nonce when another account's
-/// transaction (here: the escrow's anchors and shred confirmations) is mined at the same moment —
-/// a race in its transaction pool (ganache issue #3794), refused with "the tx doesn't have the
-/// correct nonce". Each test account has one sender, this function, which waits for every
-/// receipt; so the latest transaction count is the right nonce, and it is passed explicitly.
-/// Should the pool still refuse it, the send is tried again (twice at most).
+/// transaction (here: the escrow's anchors and shred confirmations) is being mined at the same
+/// moment — a race in its transaction pool (ganache issue #3794) — and then refuses it with "the
+/// tx doesn't have the correct nonce". Its view is current again once that block is in, so such a
+/// refusal is retried (twice at most). Passing the nonce explicitly does not help: the stale pool
+/// then queues the transaction as a future one and never mines it.
 pub async fn send(url: &str, from: Address, to: Address, data: Vec<u8>) -> Value {
     let data = Bytes::from(data).to_string();
     let mut attempt = 0;
     let hash = loop {
-        let nonce = rpc(
-            url,
-            "eth_getTransactionCount",
-            json!([from.to_string(), "latest"]),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("transaction count: {e}"));
         let sent = rpc(
             url,
             "eth_sendTransaction",
-            json!([{"from": from.to_string(), "to": to.to_string(), "data": data, "gas": "0x7a1200", "nonce": nonce}]),
+            json!([{"from": from.to_string(), "to": to.to_string(), "data": data, "gas": "0x7a1200"}]),
         )
         .await;
         match sent {
             Ok(hash) => break hash,
             Err(e) if attempt < 2 && e.to_string().contains("correct nonce") => {
                 attempt += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
             Err(e) => panic!("transaction refused: {e}"),
         }
