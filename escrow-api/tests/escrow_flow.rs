@@ -588,18 +588,22 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
         "wrapped DEKs destroyed"
     );
     assert!(log_entries_count(&index).await > entries_before);
-    let resp = patient
-        .get(server.url(&format!("/api/records/{}/receipt", r.id)))
-        .send()
-        .await
-        .expect("receipt");
-    assert_eq!(resp.status(), 200);
-    let receipt = json(resp).await;
+    // The receipt is there at once; its confirmShredded transaction once a block has mined it.
+    let receipt = eventually(30, "the shred confirmation to be mined", || async {
+        let resp = patient
+            .get(server.url(&format!("/api/records/{}/receipt", r.id)))
+            .send()
+            .await
+            .expect("receipt");
+        assert_eq!(resp.status(), 200);
+        let receipt = json(resp).await;
+        receipt["confirmTx"].is_string().then_some(receipt)
+    })
+    .await;
     assert_eq!(
         receipt["receipt"]["recordId"].as_str(),
         Some(r.id.to_string().as_str())
     );
-    assert!(receipt["confirmTx"].is_string());
 
     // The access log is anchored; every anchored entry's proof is accepted by the contract.
     let entries = eventually(30, "the patient's entries to be anchored", || async {

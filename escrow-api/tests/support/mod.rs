@@ -114,6 +114,11 @@ pub async fn start_ganache() -> Ganache {
             "127.0.0.1",
             "--server.port",
             &port.to_string(),
+            // Interval mining, not instamine: with instamine, Ganache 7's transaction pool races
+            // when the escrow's own transaction and a test's are mined at the same moment
+            // (ganache issue #3794) — it hands out stale nonces and can stop mining altogether.
+            "--miner.blockTime",
+            "0.1",
             "--logging.quiet",
         ])
         .stdout(Stdio::null())
@@ -189,36 +194,30 @@ pub fn migrate(ganache: &Ganache, dir: &Path) -> (Deployment, PathBuf) {
     (deployment, path)
 }
 
-/// Sends a transaction from an unlocked Ganache account; panics unless it succeeds.
-///
-/// Ganache 7 can give an unlocked account's transaction a stale nonce when another account's
-/// transaction (here: the escrow's anchors and shred confirmations) is being mined at the same
-/// moment — a race in its transaction pool (ganache issue #3794) — and then refuses it with "the
-/// tx doesn't have the correct nonce". Its view is current again once that block is in, so such a
-/// refusal is retried (twice at most). Passing the nonce explicitly does not help: the stale pool
-/// then queues the transaction as a future one and never mines it.
+/// Sends a transaction from an unlocked Ganache account and waits for its receipt (Ganache mines
+/// every 100 ms, see [`start_ganache`]); panics unless it succeeds.
 pub async fn send(url: &str, from: Address, to: Address, data: Vec<u8>) -> Value {
-    let data = Bytes::from(data).to_string();
-    let mut attempt = 0;
-    let hash = loop {
-        let sent = rpc(
-            url,
-            "eth_sendTransaction",
-            json!([{"from": from.to_string(), "to": to.to_string(), "data": data, "gas": "0x7a1200"}]),
-        )
-        .await;
-        match sent {
-            Ok(hash) => break hash,
-            Err(e) if attempt < 2 && e.to_string().contains("correct nonce") => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("transaction refused: {e}"),
+    let hash = rpc(
+        url,
+        "eth_sendTransaction",
+        json!([{"from": from.to_string(), "to": to.to_string(), "data": Bytes::from(data).to_string(), "gas": "0x7a1200"}]),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("transaction refused: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let receipt = loop {
+        let receipt = rpc(url, "eth_getTransactionReceipt", json!([hash]))
+            .await
+            .expect("receipt");
+        if !receipt.is_null() {
+            break receipt;
         }
+        assert!(
+            Instant::now() < deadline,
+            "transaction {hash} not mined within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let receipt = rpc(url, "eth_getTransactionReceipt", json!([hash]))
-        .await
-        .expect("receipt");
     assert_eq!(receipt["status"], "0x1", "transaction reverted: {receipt}");
     receipt
 }
