@@ -67,6 +67,17 @@ pub struct ChainLog {
     pub data: Vec<u8>,
 }
 
+/// A block's identity, as the follower remembers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockInfo {
+    /// Number.
+    pub number: u64,
+    /// Hash.
+    pub hash: B256,
+    /// Timestamp (Unix seconds).
+    pub timestamp: u64,
+}
+
 /// What the escrow needs from a node.
 pub trait Chain: Send + Sync {
     /// The node's chain id.
@@ -84,6 +95,8 @@ pub trait Chain: Send + Sync {
     fn escrow_address(&self) -> Option<Address>;
     /// The latest block's timestamp.
     fn head_timestamp(&self) -> BoxFuture<'_, Result<u64, ChainError>>;
+    /// Block `number` of the node's current chain (`None` when the chain is shorter).
+    fn block(&self, number: u64) -> BoxFuture<'_, Result<Option<BlockInfo>, ChainError>>;
 }
 
 /// JSON-RPC over HTTP.
@@ -323,6 +336,25 @@ impl Chain for RpcChain {
                 .rpc("eth_getBlockByNumber", json!(["latest", false]))
                 .await?;
             parse_u64(&block["timestamp"])
+        })
+    }
+
+    fn block(&self, number: u64) -> BoxFuture<'_, Result<Option<BlockInfo>, ChainError>> {
+        Box::pin(async move {
+            let block = self
+                .rpc(
+                    "eth_getBlockByNumber",
+                    json!([format!("0x{number:x}"), false]),
+                )
+                .await?;
+            if block.is_null() {
+                return Ok(None);
+            }
+            Ok(Some(BlockInfo {
+                number: parse_u64(&block["number"])?,
+                hash: parse_b256(&block["hash"])?,
+                timestamp: parse_u64(&block["timestamp"])?,
+            }))
         })
     }
 }

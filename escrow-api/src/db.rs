@@ -10,6 +10,9 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
 
+mod events;
+pub use events::GrantRow;
+
 /// Why the index failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -40,6 +43,13 @@ pub fn migrator() -> Migrator {
                 Cow::Borrowed("accounts"),
                 MigrationType::Simple,
                 Cow::Borrowed(include_str!("../migrations/0002_accounts.sql")),
+                false,
+            ),
+            Migration::new(
+                3,
+                Cow::Borrowed("grants"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../migrations/0003_grants.sql")),
                 false,
             ),
         ]),

@@ -19,7 +19,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::access_log::{tree_of, NewEntry};
-use crate::chain::{ChainError, Ledger};
+use crate::chain::{ChainError, ChainLog, Ledger};
 use crate::db::{state, AnchorRow};
 use crate::now_secs;
 use crate::server::AppState;
@@ -89,7 +89,7 @@ async fn follow_logs(st: &AppState) -> Result<(), FollowError> {
         let logs = st.ledger.chain().logs(next, to).await?;
         for log in &logs {
             if let Some(event) = Ledger::decode(log) {
-                handle(st, event, log.block).await?;
+                handle(st, event, log).await?;
             }
         }
         next = to + 1;
@@ -103,7 +103,12 @@ async fn follow_logs(st: &AppState) -> Result<(), FollowError> {
     Ok(())
 }
 
-async fn handle(st: &AppState, event: MedLedgerEvents, block: u64) -> Result<(), FollowError> {
+fn db_int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+async fn handle(st: &AppState, event: MedLedgerEvents, log: &ChainLog) -> Result<(), FollowError> {
+    let block = log.block;
     match event {
         MedLedgerEvents::RecordAdded(e) => {
             let rid = e.recordId.to_string();
@@ -164,6 +169,28 @@ async fn handle(st: &AppState, event: MedLedgerEvents, block: u64) -> Result<(),
                     &e.account.to_checksum(None),
                     "active",
                     i64::try_from(block).unwrap_or(i64::MAX),
+                )
+                .await?;
+        }
+        MedLedgerEvents::ConsentGranted(e) => {
+            st.index
+                .grant_event(
+                    db_int(block),
+                    db_int(log.log_index),
+                    &e.patient.to_checksum(None),
+                    &e.grantee.to_checksum(None),
+                    Some((&e.categories.to_string(), e.canWrite, &e.expiry.to_string())),
+                )
+                .await?;
+        }
+        MedLedgerEvents::ConsentRevoked(e) => {
+            st.index
+                .grant_event(
+                    db_int(block),
+                    db_int(log.log_index),
+                    &e.patient.to_checksum(None),
+                    &e.grantee.to_checksum(None),
+                    None,
                 )
                 .await?;
         }

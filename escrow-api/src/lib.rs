@@ -12,6 +12,7 @@
 //! - [`auth`]: SIWE sign-in, sessions and the session extractor.
 //! - [`access_log`]: the hash-chained access log, its Merkle batches and proofs.
 //! - [`records`]: streamed upload and consent-checked, streamed read.
+//! - [`indexed`]: what the follower indexed besides records (grants), for the caller.
 //! - [`follower`]: the event follower (commit, shred, pending TTL) and the anchoring task.
 //! - [`limits`]: per-address and per-IP rate limits.
 //! - [`maintenance`]: offline operations (master-key rotation).
@@ -27,6 +28,7 @@ pub mod console;
 pub mod db;
 pub mod error;
 pub mod follower;
+pub mod indexed;
 pub mod keys;
 pub mod limits;
 pub mod maintenance;

@@ -243,6 +243,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/records/{id}/wraps", post(crate::records::add_wraps))
         .route("/api/wraps/missing", get(crate::records::missing_wraps))
         .route("/api/access-log", get(crate::records::access_log))
+        .route("/api/grants", get(crate::indexed::grants))
         .route("/api/console/summary", get(crate::console::summary))
         .route("/api/console/log", get(crate::console::log))
         .route(
@@ -317,6 +318,7 @@ pub const ROUTES: &[&str] = &[
     "/api/records/{id}/wraps",
     "/api/wraps/missing",
     "/api/access-log",
+    "/api/grants",
     "/api/console/summary",
     "/api/console/log",
     "/api/console/applications",

@@ -1,0 +1,67 @@
+//! What the event follower indexed besides records, for the signed-in caller only: the consent
+//! grants they gave or received (`GET /api/grants`). The caller is the session's address; there
+//! is no parameter naming anyone else, so nobody sees another party's grants.
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::auth::Session;
+use crate::db::GrantRow;
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// Whether a grant with this expiry (decimal uint64; 0 = none) is in force at `now` (the latest
+/// block's timestamp), as the contract decides it: `now < expiry`.
+pub fn expiry_active(expiry: u64, now: u64) -> bool {
+    expiry == 0 || expiry > now
+}
+
+fn grant_json(g: &GrantRow, now: u64) -> Result<Value, ApiError> {
+    let expiry: u64 = g
+        .expiry
+        .parse()
+        .map_err(|_| ApiError::internal("index", &"stored grant expiry is malformed"))?;
+    Ok(json!({
+        "patient": g.patient,
+        "grantee": g.grantee,
+        "categories": g.categories,
+        "allowWrite": g.can_write,
+        "expiry": expiry,
+        "grantedBlock": g.block,
+        "active": expiry_active(expiry, now),
+    }))
+}
+
+/// `GET /api/grants`: `{"asPatient": [...], "asGrantee": [...]}`, the caller's grants (revoked
+/// ones omitted), each with whether it is in force at the latest block.
+pub async fn grants(State(st): State<AppState>, session: Session) -> Result<Json<Value>, ApiError> {
+    let me = session.address.to_checksum(None);
+    let given = st.index.grants_given(&me).await?;
+    let received = st.index.grants_received(&me).await?;
+    let now = st.ledger.head_timestamp().await?;
+    let as_patient = given
+        .iter()
+        .map(|g| grant_json(g, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    let as_grantee = received
+        .iter()
+        .map(|g| grant_json(g, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(
+        json!({"asPatient": as_patient, "asGrantee": as_grantee}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_zero_never_lapses_and_the_expiry_second_is_out() {
+        assert!(expiry_active(0, u64::MAX));
+        assert!(expiry_active(101, 100));
+        assert!(!expiry_active(100, 100));
+        assert!(!expiry_active(99, 100));
+    }
+}
