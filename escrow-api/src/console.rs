@@ -1,5 +1,5 @@
 //! The admin console's data: system health (chain head, follower lag, pending uploads, the last
-//! anchor) and the access log's refused and flagged entries. Only for a signed-in address that
+//! anchor, claims per state) and the access log's refused and flagged entries. Only for a signed-in address that
 //! holds the contract's ADMIN role, asked of the chain on every request. An admin sees who
 //! accessed which record id and when (no record content: the escrow has none). The console's
 //! pages are not built yet; these are the endpoints they will read.
@@ -37,6 +37,13 @@ pub async fn summary(
     let (entries, refused, flagged) = st.index.log_counts().await?;
     let anchor = st.index.last_anchor().await?;
     let anchored = anchor.as_ref().map(|a| a.last_seq + 1).unwrap_or(0);
+    let claims: serde_json::Map<String, Value> = st
+        .index
+        .claim_counts()
+        .await?
+        .into_iter()
+        .map(|(s, n)| (s.to_string(), json!(n)))
+        .collect();
     Ok(Json(json!({
         "chainHead": head,
         "followerNextBlock": next,
@@ -55,6 +62,7 @@ pub async fn summary(
             "unanchored": entries - anchored,
             "lastAnchor": anchor.map(|a| json!({"index": a.anchor_index, "firstSeq": a.first_seq, "lastSeq": a.last_seq, "root": a.root, "tx": a.tx_hash})),
         },
+        "claims": claims,
         "escrowKey": st.signer.is_some(),
     })))
 }

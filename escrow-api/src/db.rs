@@ -11,7 +11,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
 
 mod events;
-pub use events::GrantRow;
+pub use events::{claim_status, ClaimRow, ClaimUpdate, GrantRow, PolicyRow};
 
 /// Why the index failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,13 @@ pub fn migrator() -> Migrator {
                 Cow::Borrowed("grants"),
                 MigrationType::Simple,
                 Cow::Borrowed(include_str!("../migrations/0003_grants.sql")),
+                false,
+            ),
+            Migration::new(
+                4,
+                Cow::Borrowed("claims"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../migrations/0004_claims.sql")),
                 false,
             ),
         ]),

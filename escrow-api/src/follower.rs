@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 use crate::access_log::{tree_of, NewEntry};
 use crate::chain::{ChainError, ChainLog, Ledger};
-use crate::db::{state, AnchorRow};
+use crate::db::{claim_status, state, AnchorRow, ClaimRow, ClaimUpdate};
 use crate::now_secs;
 use crate::server::AppState;
 
@@ -194,6 +194,97 @@ async fn handle(st: &AppState, event: MedLedgerEvents, log: &ChainLog) -> Result
                 )
                 .await?;
         }
+        MedLedgerEvents::ClaimSubmitted(e) => {
+            let submitted_at = st
+                .ledger
+                .chain()
+                .block(block)
+                .await?
+                .map(|b| b.timestamp)
+                .ok_or_else(|| FollowError::Corrupt("a logged block is missing".into()))?;
+            st.index
+                .claim_submitted(&ClaimRow {
+                    claim_id: e.claimId.to_string(),
+                    practitioner: e.practitioner.to_checksum(None),
+                    patient: e.patient.to_checksum(None),
+                    insurer: e.insurer.to_checksum(None),
+                    document_hash: e.documentHash.to_string(),
+                    amount: e.amount.to_string(),
+                    category: i64::from(e.category),
+                    submitted_block: db_int(block),
+                    log_index: db_int(log.log_index),
+                    submitted_at: db_int(submitted_at),
+                    status: claim_status::SUBMITTED.to_string(),
+                    pending_reason: None,
+                    payout: None,
+                    automatic: None,
+                    deny_reason_hash: None,
+                })
+                .await?;
+        }
+        MedLedgerEvents::ClaimPendingReview(e) => {
+            let reason = ClaimUpdate::PendingReview {
+                reason: i64::from(e.reason),
+            };
+            claim_update(st, log, e.claimId, reason).await?;
+        }
+        MedLedgerEvents::ClaimApproved(e) => {
+            let payout = e.payout.to_string();
+            claim_update(st, log, e.claimId, ClaimUpdate::Approved { payout }).await?;
+        }
+        MedLedgerEvents::ClaimDenied(e) => {
+            let reason_hash = e.reasonHash.to_string();
+            claim_update(st, log, e.claimId, ClaimUpdate::Denied { reason_hash }).await?;
+        }
+        MedLedgerEvents::ClaimPaid(e) => {
+            let update = ClaimUpdate::Paid {
+                payout: e.payout.to_string(),
+                automatic: e.automatic,
+            };
+            claim_update(st, log, e.claimId, update).await?;
+        }
+        MedLedgerEvents::PolicyPublished(e) => {
+            let terms = [
+                e.coveredCategories.to_string(),
+                e.perClaimLimit.to_string(),
+                e.annualLimit.to_string(),
+                e.deductible.to_string(),
+            ];
+            st.index
+                .policy_event(
+                    db_int(block),
+                    db_int(log.log_index),
+                    &e.insurer.to_checksum(None),
+                    "published",
+                    Some([&terms[0], &terms[1], &terms[2], &terms[3]]),
+                    None,
+                )
+                .await?;
+        }
+        MedLedgerEvents::PolicyFunded(e) => {
+            st.index
+                .policy_event(
+                    db_int(block),
+                    db_int(log.log_index),
+                    &e.insurer.to_checksum(None),
+                    "funded",
+                    None,
+                    Some((&e.amount.to_string(), &e.funds.to_string())),
+                )
+                .await?;
+        }
+        MedLedgerEvents::PolicyFundsWithdrawn(e) => {
+            st.index
+                .policy_event(
+                    db_int(block),
+                    db_int(log.log_index),
+                    &e.insurer.to_checksum(None),
+                    "withdrawn",
+                    None,
+                    Some((&e.amount.to_string(), &e.funds.to_string())),
+                )
+                .await?;
+        }
         MedLedgerEvents::AllRecordsErased(e) => {
             for r in st.index.records_of(&e.patient.to_checksum(None)).await? {
                 let rid: B256 = r
@@ -207,6 +298,23 @@ async fn handle(st: &AppState, event: MedLedgerEvents, log: &ChainLog) -> Result
         }
         _ => {}
     }
+    Ok(())
+}
+
+async fn claim_update(
+    st: &AppState,
+    log: &ChainLog,
+    claim_id: B256,
+    update: ClaimUpdate,
+) -> Result<(), FollowError> {
+    st.index
+        .claim_update(
+            db_int(log.block),
+            db_int(log.log_index),
+            &claim_id.to_string(),
+            &update,
+        )
+        .await?;
     Ok(())
 }
 

@@ -1,13 +1,14 @@
 //! What the event follower indexed besides records, for the signed-in caller only: the consent
-//! grants they gave or received (`GET /api/grants`). The caller is the session's address; there
-//! is no parameter naming anyone else, so nobody sees another party's grants.
+//! grants they gave or received (`GET /api/grants`) and the insurance claims they are the
+//! practitioner, patient or insurer of (`GET /api/claims`). The caller is the session's address;
+//! there is no parameter naming anyone else, so nobody sees another party's grants or claims.
 
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
 use crate::auth::Session;
-use crate::db::GrantRow;
+use crate::db::{ClaimRow, GrantRow};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -51,6 +52,36 @@ pub async fn grants(State(st): State<AppState>, session: Session) -> Result<Json
     Ok(Json(
         json!({"asPatient": as_patient, "asGrantee": as_grantee}),
     ))
+}
+
+fn claim_json(c: &ClaimRow) -> Value {
+    json!({
+        "claimId": c.claim_id,
+        "practitioner": c.practitioner,
+        "patient": c.patient,
+        "insurer": c.insurer,
+        "documentHash": c.document_hash,
+        "amount": c.amount,
+        "category": c.category,
+        "status": c.status,
+        "pendingReason": c.pending_reason,
+        "payout": c.payout,
+        "automatic": c.automatic,
+        "denyReasonHash": c.deny_reason_hash,
+        "submittedBlock": c.submitted_block,
+        "submittedAt": c.submitted_at,
+    })
+}
+
+/// `GET /api/claims`: `{"claims": [...]}`, the claims the caller is the practitioner, patient or
+/// insurer of, oldest first, each in the state the chain's events left it.
+pub async fn claims(State(st): State<AppState>, session: Session) -> Result<Json<Value>, ApiError> {
+    let rows = st
+        .index
+        .claims_of(&session.address.to_checksum(None))
+        .await?;
+    let claims: Vec<Value> = rows.iter().map(claim_json).collect();
+    Ok(Json(json!({ "claims": claims })))
 }
 
 #[cfg(test)]

@@ -244,6 +244,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/wraps/missing", get(crate::records::missing_wraps))
         .route("/api/access-log", get(crate::records::access_log))
         .route("/api/grants", get(crate::indexed::grants))
+        .route("/api/claims", get(crate::indexed::claims))
         .route("/api/console/summary", get(crate::console::summary))
         .route("/api/console/log", get(crate::console::log))
         .route(
@@ -319,6 +320,7 @@ pub const ROUTES: &[&str] = &[
     "/api/wraps/missing",
     "/api/access-log",
     "/api/grants",
+    "/api/claims",
     "/api/console/summary",
     "/api/console/log",
     "/api/console/applications",

@@ -1,9 +1,11 @@
 //! What the event follower indexes besides records, read back through the API against a real
-//! Ganache: consent grants (`GET /api/grants`), each caller seeing only their own.
+//! Ganache: consent grants (`GET /api/grants`) and insurance claims (`GET /api/claims`, the
+//! console's claims per state, policies in the index), each caller seeing only their own.
 
 mod support;
 
-use alloy_primitives::Address;
+use alloy_primitives::{Address, Bytes, B256, U256};
+use alloy_sol_types::SolCall;
 use medledger_protocol::contract::{Category, MedLedger};
 use serde_json::{json, Value};
 use support::*;
@@ -257,5 +259,262 @@ async fn grants_are_indexed_from_events_and_shown_only_to_their_parties() {
         .expect("list")
         .iter()
         .any(|g| g["patient"] == other.address().to_checksum(None) && g["active"] == true));
+    server.stop().await;
+}
+
+const OTHER_INSURER: usize = 7;
+
+/// Sends `c` with `value` wei from an unlocked account (payable calls) and waits for success.
+async fn send_value<C: SolCall>(w: &World, from: &User, c: C, value: U256) {
+    let hash = rpc(
+        w.url(),
+        "eth_sendTransaction",
+        json!([{"from": from.address().to_string(), "to": w.d.address.to_string(),
+                "data": Bytes::from(c.abi_encode()).to_string(), "gas": "0x7a1200",
+                "value": format!("0x{value:x}")}]),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("transaction refused: {e}"));
+    let receipt = eventually(30, "the receipt", || async {
+        let r = rpc(w.url(), "eth_getTransactionReceipt", json!([hash]))
+            .await
+            .expect("receipt");
+        (!r.is_null()).then_some(r)
+    })
+    .await;
+    assert_eq!(receipt["status"], "0x1", "reverted: {receipt}");
+}
+
+async fn claims_of(server: &Server, u: &User) -> Vec<Value> {
+    let r = u
+        .get(server.url("/api/claims"))
+        .send()
+        .await
+        .expect("claims");
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.expect("json");
+    v["claims"].as_array().expect("claims").clone()
+}
+
+fn ether(milli: u64) -> U256 {
+    U256::from(milli) * U256::from(1_000_000_000_000_000u64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_parties() {
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    let mut other = User::new(OTHER_PATIENT);
+    let mut doctor = User::new(DOCTOR);
+    let mut stranger = User::new(STRANGER_DOCTOR);
+    let mut insurer = User::new(INSURER);
+    let mut other_insurer = User::new(OTHER_INSURER);
+    let mut admin = User::new(ADMIN);
+    w.register(&[&patient, &other], &[&doctor, &stranger]).await;
+    register_insurer(&w, &insurer).await;
+    register_insurer(&w, &other_insurer).await;
+    let server = Server::start(w.config()).await;
+    for u in [
+        &mut patient,
+        &mut other,
+        &mut doctor,
+        &mut stranger,
+        &mut insurer,
+        &mut other_insurer,
+        &mut admin,
+    ] {
+        u.sign_in(&server).await;
+    }
+    let r = reqwest::get(server.url("/api/claims"))
+        .await
+        .expect("claims");
+    assert_eq!(r.status(), 401);
+
+    // The insurer covers encounters: 1 ether per claim, 10 a year, no deductible, 5 ether funds.
+    let covered = Category::mask([Category::Encounters]);
+    send_value(
+        &w,
+        &insurer,
+        MedLedger::publishPolicyCall {
+            coveredCategories: covered,
+            perClaimLimit: 1_000_000_000_000_000_000,
+            annualLimit: 10_000_000_000_000_000_000,
+            deductible: 0,
+        },
+        ether(5000),
+    )
+    .await;
+    let expiry = u64::try_from(medledger_escrow_api::now_secs()).expect("time") + 86_400;
+    for (grantee, mask) in [
+        (
+            &doctor,
+            Category::mask([Category::Encounters, Category::Laboratory]),
+        ),
+        (
+            &insurer,
+            Category::mask([Category::Encounters, Category::Laboratory]),
+        ),
+    ] {
+        w.send(
+            &patient,
+            MedLedger::grantCall {
+                grantee: grantee.address(),
+                categories: mask,
+                allowWrite: false,
+                expiry,
+            },
+        )
+        .await;
+    }
+    let submit = |id: u8, amount: u128, category: Category| MedLedger::submitClaimCall {
+        claimId: B256::repeat_byte(id),
+        patient: patient.address(),
+        insurer: insurer.address(),
+        documentHash: B256::repeat_byte(0x40 + id),
+        amount,
+        category: category.number(),
+    };
+    // A: inside the policy, settled on submission.
+    w.send(
+        &doctor,
+        submit(1, 100_000_000_000_000_000, Category::Encounters),
+    )
+    .await;
+    // B: over the per-claim limit, left for review; approved for 1.5 ether, then paid.
+    w.send(
+        &doctor,
+        submit(2, 2_000_000_000_000_000_000, Category::Encounters),
+    )
+    .await;
+    // C: a category the policy does not cover, left for review; denied.
+    w.send(
+        &doctor,
+        submit(3, 300_000_000_000_000_000, Category::Laboratory),
+    )
+    .await;
+
+    let list = eventually(20, "three claims indexed", || async {
+        let v = claims_of(&server, &doctor).await;
+        (v.len() == 3 && v[2]["status"] == "pending-review").then_some(v)
+    })
+    .await;
+    let a = &list[0];
+    assert_eq!(a["claimId"], B256::repeat_byte(1).to_string());
+    assert_eq!(a["practitioner"], doctor.address().to_checksum(None));
+    assert_eq!(a["patient"], patient.address().to_checksum(None));
+    assert_eq!(a["insurer"], insurer.address().to_checksum(None));
+    assert_eq!(a["documentHash"], B256::repeat_byte(0x41).to_string());
+    assert_eq!(a["amount"], "100000000000000000");
+    assert_eq!(a["category"], Category::Encounters.number());
+    assert_eq!(a["status"], "paid");
+    assert_eq!(a["payout"], "100000000000000000");
+    assert_eq!(a["automatic"], true);
+    assert_eq!(a["pendingReason"], Value::Null);
+    assert_eq!(a["denyReasonHash"], Value::Null);
+    assert!(a["submittedBlock"].as_u64().expect("block") > 0);
+    let at = a["submittedAt"].as_i64().expect("time");
+    assert!((at - medledger_escrow_api::now_secs()).abs() < 600, "{at}");
+    let b = &list[1];
+    assert_eq!(b["status"], "pending-review");
+    assert_eq!(b["pendingReason"], 2, "OverPerClaimLimit");
+    assert_eq!(b["payout"], Value::Null);
+    assert_eq!(b["automatic"], Value::Null);
+    assert_eq!(list[2]["pendingReason"], 1, "CategoryNotCovered");
+
+    // The patient and the insurer see the same three; nobody else sees any.
+    for u in [&patient, &insurer] {
+        let ids: Vec<Value> = claims_of(&server, u)
+            .await
+            .iter()
+            .map(|c| c["claimId"].clone())
+            .collect();
+        assert_eq!(ids.len(), 3);
+    }
+    for u in [&other, &stranger, &other_insurer, &admin] {
+        assert_eq!(claims_of(&server, u).await, Vec::<Value>::new());
+    }
+
+    // The console's claims per state (admins only).
+    let summary = |u: &User| {
+        let r = u.get(server.url("/api/console/summary")).send();
+        async move { r.await.expect("summary") }
+    };
+    assert_eq!(summary(&doctor).await.status(), 403);
+    let s: Value = summary(&admin).await.json().await.expect("json");
+    assert_eq!(
+        s["claims"],
+        json!({"submitted": 0, "pending-review": 2, "approved": 0, "denied": 0, "paid": 1})
+    );
+
+    // The insurer decides: B approved then paid, C denied.
+    w.send(
+        &insurer,
+        MedLedger::approveClaimCall {
+            claimId: B256::repeat_byte(2),
+            payout: 1_500_000_000_000_000_000,
+        },
+    )
+    .await;
+    let b = eventually(20, "the approval indexed", || async {
+        let v = claims_of(&server, &patient).await;
+        (v[1]["status"] == "approved").then(|| v[1].clone())
+    })
+    .await;
+    assert_eq!(b["payout"], "1500000000000000000");
+    assert_eq!(b["pendingReason"], 2);
+    w.send(
+        &insurer,
+        MedLedger::payClaimCall {
+            claimId: B256::repeat_byte(2),
+        },
+    )
+    .await;
+    let reason = B256::repeat_byte(0x99);
+    w.send(
+        &insurer,
+        MedLedger::denyClaimCall {
+            claimId: B256::repeat_byte(3),
+            reasonHash: reason,
+        },
+    )
+    .await;
+    let list = eventually(20, "the payment and the denial indexed", || async {
+        let v = claims_of(&server, &insurer).await;
+        (v[1]["status"] == "paid" && v[2]["status"] == "denied").then_some(v)
+    })
+    .await;
+    assert_eq!(list[1]["automatic"], false);
+    assert_eq!(list[1]["payout"], "1500000000000000000");
+    assert_eq!(list[2]["denyReasonHash"], reason.to_string());
+    assert_eq!(list[2]["payout"], Value::Null);
+    let s: Value = summary(&admin).await.json().await.expect("json");
+    assert_eq!(
+        s["claims"],
+        json!({"submitted": 0, "pending-review": 0, "approved": 0, "denied": 1, "paid": 2})
+    );
+
+    // Policies are in the index: terms from PolicyPublished, funds after the last funding event
+    // (5 ether, less the 0.1 and 1.5 paid out, plus 1).
+    send_value(&w, &insurer, MedLedger::fundPolicyCall {}, ether(1000)).await;
+    let index = medledger_escrow_api::db::Index::connect(&server.config.database_url())
+        .await
+        .expect("index");
+    let policy = eventually(20, "the funding indexed", || async {
+        let p = index
+            .policy(&insurer.address().to_checksum(None))
+            .await
+            .expect("policy")?;
+        (p.funds == ether(4400).to_string()).then_some(p)
+    })
+    .await;
+    assert_eq!(policy.covered_categories, covered.to_string());
+    assert_eq!(policy.per_claim_limit, "1000000000000000000");
+    assert_eq!(policy.annual_limit, "10000000000000000000");
+    assert_eq!(policy.deductible, "0");
+    assert!(index
+        .policy(&other_insurer.address().to_checksum(None))
+        .await
+        .expect("policy")
+        .is_none());
     server.stop().await;
 }
