@@ -1,6 +1,15 @@
-//! The medledger single-page app: Leptos (CSR) compiled to WASM, all client-side cryptography in
-//! the browser through `medledger-protocol`, every transaction and sign-in signed by the injected
-//! wallet.
+//! The medledger single-page app: Leptos (CSR) compiled to WASM. All client-side cryptography runs
+//! in the browser through `medledger-protocol` (envelope v1 through WebCrypto, HPKE wraps, the key
+//! derived from the wallet's signature); every transaction and sign-in is signed by the user's
+//! injected wallet.
 //!
-//! Not built yet: this crate only holds its place in the workspace so that the layout of
-//! `docs/architecture.md` is real. It has no pages and no wallet bridge; the app issue fills it.
+//! Two halves: the modules here (structured entries, formatting, error explanations) compile
+//! natively too and are unit-tested with `cargo test`; [`web`] (views, wallet bridge, escrow
+//! client, record protocols) exists only on wasm32 and is built by `scripts/build-app.sh`.
+
+pub mod entry;
+pub mod explain;
+pub mod format;
+
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod web;

@@ -1,0 +1,151 @@
+//! What went wrong, said for people: the contract's named errors, the escrow's error codes and the
+//! wallet's EIP-1193 codes, each turned into what happened and what to do about it.
+
+use medledger_protocol::contract::MedLedgerErrors;
+
+/// A contract revert, explained.
+pub fn contract_error(e: &MedLedgerErrors) -> String {
+    use MedLedgerErrors as E;
+    let text = match e {
+        E::AlreadyRegistered(_) => "This account is already registered.",
+        E::NotRegistered(_) => "This account is not registered yet: finish onboarding first.",
+        E::InvalidEncryptionKey(_) => {
+            "The encryption key is not valid. Sign the key message again."
+        }
+        E::InvalidProfileHash(_) => "The application profile is empty.",
+        E::NotAPatient(_) => "That account is not a registered patient.",
+        E::NotAProfessional(_) => "That account is not a practitioner or insurer.",
+        E::NotAVerifiedPractitioner(_) => {
+            "This needs a practitioner verified by an admin; the account is not (or is suspended)."
+        }
+        E::NotAVerifiedInsurer(_) => "That account is not an insurer verified by an admin.",
+        E::InvalidStatusChange(_) => "That account cannot move to this state from its current one.",
+        E::InvalidGrantee(_) => {
+            "Access can only be granted to a verified practitioner or insurer (not to yourself)."
+        }
+        E::InvalidCategories(_) => "Choose at least one category.",
+        E::ExpiryInPast(_) => "The expiry date has already passed: choose a later one.",
+        E::NoActiveGrant(_) => "There is no active grant to that account.",
+        E::InvalidRecordId(_) | E::InvalidCiphertextHash(_) => "The record's id or hash is empty.",
+        E::RecordExists(_) => "A record with this id is already on chain.",
+        E::UnknownRecord(_) => "There is no such record on chain.",
+        E::NotRecordOwner(_) => "Only the record's patient can do that.",
+        E::RecordAlreadyErased(_) => "That record is already erased.",
+        E::RecordNotErased(_) => "That record is not erased.",
+        E::ShredAlreadyConfirmed(_) => "The escrow already confirmed shredding this record.",
+        E::InvalidReceiptHash(_) => "The shred receipt hash is empty.",
+        E::InvalidSupersedes(_) => {
+            "The record this one amends is not the same patient's, or does not exist."
+        }
+        E::WriteNotPermitted(_) => {
+            "The patient has not granted you write access for this category (or it expired)."
+        }
+        E::EmergencyNotOptedIn(_) => "This patient has not opted in to emergency access.",
+        E::InvalidReasonHash(_) => "Give a reason for emergency access.",
+        E::EmergencyWindowOutOfRange(_) => {
+            "The emergency window must be between 1 hour and 7 days."
+        }
+        E::NoEmergencyAccess(_) => "There is no open emergency window for that practitioner.",
+        E::InvalidLogRange(_) | E::InvalidLogRoot(_) | E::UnknownAnchor(_) => {
+            "The access-log anchor is not valid."
+        }
+        E::NoPolicy(_) => "That insurer has not published a policy.",
+        E::NothingToFund(_) => "Send a non-zero amount to fund the policy.",
+        E::InsufficientAvailableFunds(_) => {
+            "The policy does not hold enough free funds for this: fund it first."
+        }
+        E::InvalidClaimId(_) => "The claim id is empty.",
+        E::InvalidAmount(_) => "The amount must be more than zero.",
+        E::ClaimExists(_) => "A claim with this id already exists.",
+        E::DuplicateClaimDocument(_) => "This claim document was already submitted (a duplicate).",
+        E::InsurerNotPermitted(_) => {
+            "The patient has not granted this insurer access to the claims category."
+        }
+        E::PractitionerNotPermitted(_) => "The patient has not granted you access.",
+        E::UnknownClaim(_) => "There is no such claim.",
+        E::NotClaimInsurer(_) => "Only the claim's insurer can do that.",
+        E::InvalidClaimTransition(_) => "The claim is not in a state that allows this.",
+        E::PayoutExceedsClaim(_) => "The approved amount cannot exceed the claimed amount.",
+        E::NothingToWithdraw(_) => "There is nothing to withdraw.",
+        E::TransferFailed(_) => "The payment transfer failed.",
+        _ => "The contract refused the transaction.",
+    };
+    format!("{text} ({})", error_name(e))
+}
+
+/// The Solidity name of the error, e.g. `NotAVerifiedPractitioner`.
+pub fn error_name(e: &MedLedgerErrors) -> String {
+    let debug = format!("{e:?}");
+    debug
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// An escrow error code (docs/api.md), explained.
+pub fn escrow_error(code: &str) -> &'static str {
+    match code {
+        "unauthenticated" => "Your session has ended. Sign in again.",
+        "siwe-refused" | "siwe-nonce" => "The sign-in was refused; try signing in again.",
+        "no-read-consent" => "The patient's consent does not (or no longer does) allow you to open this record.",
+        "no-write-consent" => "The patient has not granted you write access for this category.",
+        "erased" => "This record was erased: its keys are destroyed and it can never be opened again.",
+        "unknown-record" => "The escrow does not hold this record.",
+        "no-wrapped-key" => "No key was shared with you for this record yet; the patient's app shares it the next time they sign in.",
+        "chain-unavailable" => "The escrow cannot reach the chain right now, so it releases nothing. Try again shortly.",
+        "log-unavailable" => "The escrow cannot write its access log right now, so it releases nothing. Try again shortly.",
+        "h1-mismatch" => "The stored ciphertext does not match its on-chain hash: it was refused.",
+        "record-exists" => "A different record with this id is already stored.",
+        "too-large" => "The file is larger than the escrow accepts.",
+        "not-your-record" => "Only the record's patient can do that.",
+        "reader-not-granted" => "That reader has no consent for this record.",
+        "rate-limited" => "Too many requests: wait a moment and retry.",
+        "not-an-envelope" | "wrong-record" => "The upload was not a valid encrypted record.",
+        _ => "The escrow refused the request.",
+    }
+}
+
+/// An EIP-1193 wallet error code, explained.
+pub fn wallet_error(code: i64) -> &'static str {
+    match code {
+        4001 => "You rejected the request in your wallet. Nothing was signed or sent; you can try again.",
+        4100 => "The wallet is locked or this site is not connected: unlock it and connect.",
+        4200 => "Your wallet does not support this request.",
+        4900 | 4901 => "The wallet is not connected to the medledger chain: switch network in the wallet.",
+        4902 => "The wallet does not know the medledger chain yet: add it (the app can do it for you).",
+        -32002 => "The wallet already has a request waiting: open it and answer it.",
+        _ => "The wallet reported an error.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::Address;
+    use alloy_sol_types::SolError;
+    use medledger_protocol::contract::{decode_revert, MedLedger};
+
+    #[test]
+    fn a_revert_from_the_chain_is_named_and_explained() {
+        let data = MedLedger::NotAVerifiedPractitioner {
+            account: Address::repeat_byte(7),
+        }
+        .abi_encode();
+        let err = decode_revert(&data).expect("decodes");
+        let text = contract_error(&err);
+        assert!(text.contains("verified by an admin"), "{text}");
+        assert!(text.ends_with("(NotAVerifiedPractitioner)"), "{text}");
+    }
+
+    #[test]
+    fn codes_have_distinct_advice() {
+        assert_ne!(escrow_error("erased"), escrow_error("no-read-consent"));
+        assert_eq!(
+            escrow_error("something-new"),
+            "The escrow refused the request."
+        );
+        assert!(wallet_error(4001).contains("rejected"));
+        assert!(wallet_error(4902).contains("add it"));
+    }
+}

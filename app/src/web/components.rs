@@ -1,0 +1,230 @@
+//! Small shared view pieces: notices, progress, category pickers, the opened-record view, and the
+//! one helper that runs an async action with a busy flag and a notice.
+
+use std::future::Future;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use medledger_protocol::contract::Category;
+
+use crate::entry::{StructuredEntry, MEDIA_TYPE};
+
+/// A message shown to the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// Something worked.
+    Done(String),
+    /// Something failed: what happened and what to do.
+    Failed(String),
+}
+
+/// Runs `task` with `busy` set, putting its outcome in `note`.
+pub fn run<Fut>(busy: RwSignal<bool>, note: RwSignal<Option<Note>>, task: Fut)
+where
+    Fut: Future<Output = Result<String, String>> + 'static,
+{
+    if busy.get_untracked() {
+        return;
+    }
+    busy.set(true);
+    note.set(None);
+    spawn_local(async move {
+        let outcome = task.await;
+        note.set(Some(match outcome {
+            Ok(m) => Note::Done(m),
+            Err(e) => Note::Failed(e),
+        }));
+        busy.set(false);
+    });
+}
+
+/// Shows a note (status or alert for screen readers).
+#[component]
+pub fn NoteView(note: RwSignal<Option<Note>>) -> impl IntoView {
+    move || {
+        note.get().map(|n| match n {
+            Note::Done(m) => {
+                view! { <p class="note done" role="status" data-testid="note-done">{m}</p> }
+                    .into_any()
+            }
+            Note::Failed(m) => {
+                view! { <p class="note failed" role="alert" data-testid="note-failed">{m}</p> }
+                    .into_any()
+            }
+        })
+    }
+}
+
+/// A labelled progress bar for long actions.
+#[component]
+pub fn ProgressView(label: Signal<String>, fraction: Signal<f64>) -> impl IntoView {
+    view! {
+        <div class="progress" role="group" aria-label="progress">
+            <label>
+                {move || label.get()}
+                <progress max="100" value=move || format!("{:.0}", fraction.get() * 100.0)></progress>
+            </label>
+        </div>
+    }
+}
+
+/// A `<select>` of categories; `value` holds the number.
+#[component]
+pub fn CategorySelect(
+    value: RwSignal<u8>,
+    #[prop(into)] label: String,
+    #[prop(optional)] allowed: Option<Signal<Vec<u8>>>,
+) -> impl IntoView {
+    let options = move || {
+        let allowed = allowed.map(|a| a.get());
+        Category::ALL
+            .iter()
+            .filter(|c| allowed.as_ref().is_none_or(|a| a.contains(&c.number())))
+            .map(|c| {
+                let n = c.number();
+                view! { <option value=n.to_string() selected=move || value.get() == n>{c.name()}</option> }
+            })
+            .collect_view()
+    };
+    view! {
+        <label class="field">
+            {label}
+            <select on:change=move |ev| {
+                if let Ok(n) = event_target_value(&ev).parse::<u8>() {
+                    value.set(n);
+                }
+            }>{options}</select>
+        </label>
+    }
+}
+
+/// Checkboxes for a set of categories (a grant's or policy's mask).
+#[component]
+pub fn CategoryChecks(selected: RwSignal<Vec<u8>>, #[prop(into)] legend: String) -> impl IntoView {
+    view! {
+        <fieldset class="checks">
+            <legend>{legend}</legend>
+            {Category::ALL
+                .iter()
+                .map(|c| {
+                    let n = c.number();
+                    view! {
+                        <label>
+                            <input
+                                type="checkbox"
+                                prop:checked=move || selected.with(|s| s.contains(&n))
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    selected.update(|s| {
+                                        s.retain(|x| *x != n);
+                                        if on {
+                                            s.push(n);
+                                        }
+                                    });
+                                }
+                            />
+                            {c.name()}
+                        </label>
+                    }
+                })
+                .collect_view()}
+        </fieldset>
+    }
+}
+
+/// The name of category `n`.
+pub fn category_name(n: u8) -> &'static str {
+    Category::from_number(n)
+        .map(|c| c.name())
+        .unwrap_or("Other")
+}
+
+/// What an opened record shows: a structured entry's fields, or a download link.
+#[derive(Clone, PartialEq)]
+pub struct OpenedView {
+    /// Record id (short).
+    pub id: String,
+    /// File name or kind.
+    pub title: String,
+    /// Object URL of the plaintext blob.
+    pub url: String,
+    /// The entry's fields when it is a structured entry.
+    pub fields: Option<Vec<(&'static str, String)>>,
+    /// Inline text for small text files.
+    pub text: Option<String>,
+    /// Released through an emergency window.
+    pub emergency: bool,
+    /// Checked against an on-chain anchor (false: a record of yours still waiting for the chain).
+    pub anchored: bool,
+}
+
+impl OpenedView {
+    /// From an opened record.
+    pub fn from_record(id: String, r: &super::records::OpenedRecord) -> Self {
+        let url = web_sys::Url::create_object_url_with_blob(&r.blob).unwrap_or_default();
+        let fields = if r.metadata.media_type == MEDIA_TYPE {
+            r.small
+                .as_deref()
+                .and_then(|b| StructuredEntry::from_bytes(b).ok())
+                .map(|e| e.fields())
+        } else {
+            None
+        };
+        let text = if r.metadata.media_type.starts_with("text/") {
+            r.small
+                .as_deref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        } else {
+            None
+        };
+        let title = if r.metadata.file_name.is_empty() {
+            "record".to_string()
+        } else {
+            r.metadata.file_name.clone()
+        };
+        Self {
+            id,
+            title,
+            url,
+            fields,
+            text,
+            emergency: r.emergency,
+            anchored: r.anchored,
+        }
+    }
+}
+
+/// Shows an opened record.
+#[component]
+pub fn OpenedPanel(opened: RwSignal<Option<OpenedView>>) -> impl IntoView {
+    move || {
+        opened.get().map(|o| {
+            let fields = o.fields.clone().map(|f| {
+                view! {
+                    <dl class="entry" data-testid="entry-fields">
+                        {f.into_iter()
+                            .map(|(k, v)| view! { <dt>{k}</dt><dd>{v}</dd> })
+                            .collect_view()}
+                    </dl>
+                }
+            });
+            let text = o.text.clone().map(|t| view! { <pre data-testid="record-text">{t}</pre> });
+            view! {
+                <section class="opened" aria-label="opened record" data-testid="opened">
+                    <h3>"Opened " {o.title.clone()} " (" {o.id.clone()} ")"</h3>
+                    {if o.anchored {
+                        view! { <p class="ok" data-testid="integrity">"Integrity checked: the ciphertext's hash matches the chain's anchor and every chunk's tag verified."</p> }.into_any()
+                    } else {
+                        view! { <p class="warn" data-testid="integrity">"Every chunk's tag verified; the record is not anchored on chain yet, so its hash was checked against the escrow's only."</p> }.into_any()
+                    }}
+                    {o.emergency.then(|| view! { <p class="warn">"Released under an emergency window; the patient is told."</p> })}
+                    {fields}
+                    {text}
+                    <a href=o.url.clone() download=o.title.clone() data-testid="download">"Download " {o.title.clone()}</a>
+                    " "
+                    <button on:click=move |_| opened.set(None)>"Close"</button>
+                </section>
+            }
+        })
+    }
+}

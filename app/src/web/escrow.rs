@@ -1,0 +1,514 @@
+//! The escrow API client (docs/api.md): sign-in, record upload with progress, streamed download,
+//! wraps, grants, the access log and profiles. The session is an HttpOnly cookie the browser keeps;
+//! this module never sees it.
+
+use alloy_primitives::{Address, B256};
+use js_sys::{Promise, Reflect, Uint8Array};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Headers, ReadableStreamDefaultReader, Request, RequestCredentials, RequestInit, Response,
+};
+
+use crate::explain;
+
+/// An escrow refusal or a failure to reach it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.explain())]
+pub struct EscrowError {
+    /// HTTP status; 0 when the escrow could not be reached.
+    pub status: u16,
+    /// The API's error code (`no-read-consent`, `erased`…), or `network`.
+    pub code: String,
+    /// The API's message.
+    pub message: String,
+}
+
+impl EscrowError {
+    fn network(message: impl Into<String>) -> Self {
+        Self {
+            status: 0,
+            code: "network".into(),
+            message: message.into(),
+        }
+    }
+
+    fn explain(&self) -> String {
+        if self.status == 0 {
+            format!(
+                "The escrow cannot be reached ({}). Check your connection; nothing was lost, retry when it is back.",
+                self.message
+            )
+        } else {
+            format!(
+                "{} [{} {}]",
+                explain::escrow_error(&self.code),
+                self.status,
+                self.code
+            )
+        }
+    }
+}
+
+fn js_text(v: &JsValue) -> String {
+    v.as_string()
+        .or_else(|| {
+            Reflect::get(v, &JsValue::from_str("message"))
+                .ok()
+                .and_then(|m| m.as_string())
+        })
+        .unwrap_or_else(|| "unknown error".into())
+}
+
+async fn fetch(method: &str, path: &str, body: Option<&Value>) -> Result<Response, EscrowError> {
+    fetch_with(method, path, body, &[]).await
+}
+
+async fn fetch_with(
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    extra_headers: &[(&str, &str)],
+) -> Result<Response, EscrowError> {
+    let init = RequestInit::new();
+    init.set_method(method);
+    init.set_credentials(RequestCredentials::SameOrigin);
+    let headers = Headers::new().map_err(|e| EscrowError::network(js_text(&e)))?;
+    if let Some(body) = body {
+        let _ = headers.set("content-type", "application/json");
+        init.set_body(&JsValue::from_str(&body.to_string()));
+    }
+    for (k, v) in extra_headers {
+        let _ = headers.set(k, v);
+    }
+    init.set_headers(&headers);
+    let request = Request::new_with_str_and_init(path, &init)
+        .map_err(|e| EscrowError::network(js_text(&e)))?;
+    let window = web_sys::window().ok_or_else(|| EscrowError::network("no window"))?;
+    let response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .map_err(|e| EscrowError::network(js_text(&e)))?;
+    response
+        .dyn_into::<Response>()
+        .map_err(|_| EscrowError::network("not a response"))
+}
+
+async fn text_of(response: &Response) -> String {
+    match response.text() {
+        Ok(p) => JsFuture::from(p)
+            .await
+            .ok()
+            .and_then(|t| t.as_string())
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+async fn error_of(response: &Response) -> EscrowError {
+    let body: Value = serde_json::from_str(&text_of(response).await).unwrap_or(Value::Null);
+    EscrowError {
+        status: response.status(),
+        code: body["error"].as_str().unwrap_or("http-error").to_string(),
+        message: body["message"].as_str().unwrap_or("").to_string(),
+    }
+}
+
+async fn json_call<T: for<'de> Deserialize<'de>>(
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<T, EscrowError> {
+    let response = fetch(method, path, body).await?;
+    if !response.ok() {
+        return Err(error_of(&response).await);
+    }
+    let text = text_of(&response).await;
+    serde_json::from_str(&text).map_err(|e| EscrowError {
+        status: response.status(),
+        code: "bad-response".into(),
+        message: e.to_string(),
+    })
+}
+
+/// `/config.json`: where the chain and contract are.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppConfig {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// The RPC URL the wallet should use for this chain.
+    pub rpc_url: String,
+    /// MedLedger's address.
+    pub contract: Address,
+    /// The deployment's network name.
+    pub network: String,
+    /// The escrow's break-glass X25519 public key (`0x` hex), when it has one.
+    #[serde(default)]
+    pub break_glass_key: Option<String>,
+    /// The reader address break-glass wraps are bound to.
+    #[serde(default)]
+    pub break_glass_reader: Option<Address>,
+}
+
+/// Loads `/config.json`.
+pub async fn config() -> Result<AppConfig, EscrowError> {
+    json_call("GET", "/config.json", None).await
+}
+
+#[derive(Deserialize)]
+struct SiweText {
+    message: String,
+}
+
+/// The exact SIWE text for `address` with a fresh nonce.
+pub async fn sign_in_message(address: Address) -> Result<String, EscrowError> {
+    let t: SiweText = json_call(
+        "GET",
+        &format!("/api/auth/message?address={}", address.to_checksum(None)),
+        None,
+    )
+    .await?;
+    Ok(t.message)
+}
+
+/// A session as the escrow reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    /// The signed-in address.
+    pub address: Address,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
+/// Sends the signed SIWE message; the session cookie is set by the answer.
+pub async fn verify(message: &str, signature: &[u8]) -> Result<Session, EscrowError> {
+    json_call(
+        "POST",
+        "/api/auth/verify",
+        Some(&json!({"message": message, "signature": format!("0x{}", alloy_primitives::hex::encode(signature))})),
+    )
+    .await
+}
+
+/// The current session, if the cookie still holds one.
+pub async fn session() -> Result<Option<Session>, EscrowError> {
+    match json_call::<Session>("GET", "/api/auth/session", None).await {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.status == 401 => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Ends the session.
+pub async fn sign_out() -> Result<(), EscrowError> {
+    let r = fetch("POST", "/api/auth/signout", None).await?;
+    if r.ok() || r.status() == 401 {
+        Ok(())
+    } else {
+        Err(error_of(&r).await)
+    }
+}
+
+/// One record as the escrow's index lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordSummary {
+    /// Random id.
+    pub record_id: B256,
+    /// Owner.
+    pub patient: Address,
+    /// Who uploaded it.
+    pub author: Address,
+    /// Category number.
+    pub category: u8,
+    /// Hash of C1.
+    pub h1: B256,
+    /// Bytes of C1.
+    pub size: u64,
+    /// `pending`, `committed` or `shredded`.
+    pub state: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// Whether a DEK is wrapped to the caller.
+    #[serde(default)]
+    pub wrapped_to_you: bool,
+}
+
+#[derive(Deserialize)]
+struct RecordList {
+    records: Vec<RecordSummary>,
+}
+
+/// The records of `patient` the caller may see (all of them for the patient).
+pub async fn records(patient: Address) -> Result<Vec<RecordSummary>, EscrowError> {
+    let list: RecordList = json_call(
+        "GET",
+        &format!("/api/records?patient={}", patient.to_checksum(None)),
+        None,
+    )
+    .await?;
+    Ok(list.records)
+}
+
+/// What an upload needs besides the body.
+pub struct UploadHeaders {
+    /// The record's id.
+    pub record_id: B256,
+    /// The owner.
+    pub patient: Address,
+    /// Category number.
+    pub category: u8,
+    /// h1 of the body.
+    pub h1: B256,
+    /// `reader=0x<wrap>` entries.
+    pub wraps: Vec<String>,
+}
+
+/// PUTs C1 (a `Blob`) with XMLHttpRequest, which reports upload progress (fetch does not).
+/// `progress(sent, total)` is called as bytes go out. Resolves to the escrow's answer.
+pub async fn upload(
+    headers: &UploadHeaders,
+    body: &web_sys::Blob,
+    progress: impl Fn(f64, f64) + 'static,
+) -> Result<Value, EscrowError> {
+    let xhr = web_sys::XmlHttpRequest::new().map_err(|e| EscrowError::network(js_text(&e)))?;
+    xhr.open("PUT", &format!("/api/records/{}", headers.record_id))
+        .map_err(|e| EscrowError::network(js_text(&e)))?;
+    xhr.set_with_credentials(true);
+    let set = |k: &str, v: &str| xhr.set_request_header(k, v);
+    let _ = set("content-type", "application/octet-stream");
+    let _ = set("x-medledger-patient", &headers.patient.to_checksum(None));
+    let _ = set("x-medledger-category", &headers.category.to_string());
+    let _ = set("x-medledger-h1", &headers.h1.to_string());
+    let _ = set("x-medledger-wrapped-dek", &headers.wraps.join(","));
+    let on_progress =
+        Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
+            progress(e.loaded(), e.total());
+        });
+    if let Ok(up) = xhr.upload() {
+        up.set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
+    }
+    let done = Promise::new(&mut |resolve, _reject| {
+        let r1 = resolve.clone();
+        let onload = Closure::once_into_js(move || {
+            let _ = r1.call0(&JsValue::NULL);
+        });
+        xhr.set_onload(Some(onload.unchecked_ref()));
+        let r2 = resolve.clone();
+        let onerror = Closure::once_into_js(move || {
+            let _ = r2.call1(&JsValue::NULL, &JsValue::from_str("network"));
+        });
+        xhr.set_onerror(Some(onerror.unchecked_ref()));
+    });
+    xhr.send_with_opt_blob(Some(body))
+        .map_err(|e| EscrowError::network(js_text(&e)))?;
+    let outcome = JsFuture::from(done).await.unwrap_or(JsValue::NULL);
+    drop(on_progress);
+    if outcome.as_string().as_deref() == Some("network") {
+        return Err(EscrowError::network("the upload was interrupted"));
+    }
+    let status = xhr.status().unwrap_or(0);
+    let text = xhr.response_text().ok().flatten().unwrap_or_default();
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if (200..300).contains(&status) {
+        Ok(body)
+    } else {
+        Err(EscrowError {
+            status,
+            code: body["error"].as_str().unwrap_or("http-error").to_string(),
+            message: body["message"].as_str().unwrap_or("").to_string(),
+        })
+    }
+}
+
+/// A record download in progress: the headers, and the body read piece by piece.
+pub struct Download {
+    /// The DEK wrapped to the caller (81 bytes).
+    pub wrapped_dek: Vec<u8>,
+    /// h1 the escrow claims (checked against the chain by the caller).
+    pub h1: B256,
+    /// Whether the escrow re-wrapped the DEK under an emergency window.
+    pub emergency: bool,
+    reader: ReadableStreamDefaultReader,
+}
+
+impl Download {
+    /// The next piece of the body, or `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<Uint8Array>, EscrowError> {
+        let step = JsFuture::from(self.reader.read())
+            .await
+            .map_err(|e| EscrowError::network(js_text(&e)))?;
+        let done = Reflect::get(&step, &JsValue::from_str("done"))
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true);
+        if done {
+            return Ok(None);
+        }
+        let value = Reflect::get(&step, &JsValue::from_str("value"))
+            .map_err(|e| EscrowError::network(js_text(&e)))?;
+        Ok(Some(Uint8Array::new(&value)))
+    }
+}
+
+/// Starts reading record `id` as the signed-in caller; `range` (`bytes=0-0`) asks for part of it
+/// (the headers, with the caller's wrapped key, are the same).
+pub async fn download(id: B256, range: Option<&str>) -> Result<Download, EscrowError> {
+    let headers: Vec<(&str, &str)> = range.map(|r| ("range", r)).into_iter().collect();
+    let response = fetch_with("GET", &format!("/api/records/{id}"), None, &headers).await?;
+    if !response.ok() {
+        return Err(error_of(&response).await);
+    }
+    let header = |k: &str| response.headers().get(k).ok().flatten().unwrap_or_default();
+    let wrap = header("x-medledger-wrapped-dek");
+    let wrap_hex = wrap.split_once('=').map(|(_, w)| w).unwrap_or(&wrap);
+    let bad = |what: &str| EscrowError {
+        status: response.status(),
+        code: "bad-response".into(),
+        message: format!("the escrow's answer has no valid {what}"),
+    };
+    let wrapped_dek = alloy_primitives::hex::decode(wrap_hex).map_err(|_| bad("wrapped key"))?;
+    let h1: B256 = header("x-medledger-h1").parse().map_err(|_| bad("h1"))?;
+    let emergency = header("x-medledger-emergency") == "1";
+    let reader = response
+        .body()
+        .ok_or_else(|| bad("body"))?
+        .get_reader()
+        .dyn_into::<ReadableStreamDefaultReader>()
+        .map_err(|_| bad("body reader"))?;
+    Ok(Download {
+        wrapped_dek,
+        h1,
+        emergency,
+        reader,
+    })
+}
+
+/// A record missing a wrap for a current grantee.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MissingWrap {
+    /// The record.
+    pub record_id: B256,
+    /// Who needs it.
+    pub grantee: Address,
+    /// Its category.
+    pub category: u8,
+}
+
+#[derive(Deserialize)]
+struct MissingList {
+    missing: Vec<MissingWrap>,
+}
+
+/// The caller's (as a patient) records that a current grantee cannot open yet.
+pub async fn missing_wraps() -> Result<Vec<MissingWrap>, EscrowError> {
+    let l: MissingList = json_call("GET", "/api/wraps/missing", None).await?;
+    Ok(l.missing)
+}
+
+/// Adds wraps (`reader=0x<wrap>`) to a record of the caller's.
+pub async fn add_wraps(id: B256, wraps: &[String]) -> Result<(), EscrowError> {
+    let _: Value = json_call(
+        "POST",
+        &format!("/api/records/{id}/wraps"),
+        Some(&json!({ "wraps": wraps })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A grant as the escrow indexed it from the chain's events.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantSummary {
+    /// Who gave it.
+    pub patient: Address,
+    /// Who holds it.
+    pub grantee: Address,
+    /// Decimal string of the category mask.
+    pub categories: String,
+    /// Write allowed.
+    pub allow_write: bool,
+    /// Unix seconds; 0 = none.
+    pub expiry: u64,
+    /// Active now.
+    pub active: bool,
+}
+
+/// Grants the caller gave and received.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Grants {
+    /// Given, as a patient.
+    pub as_patient: Vec<GrantSummary>,
+    /// Received, as a practitioner or insurer.
+    pub as_grantee: Vec<GrantSummary>,
+}
+
+/// The caller's grants.
+pub async fn grants() -> Result<Grants, EscrowError> {
+    json_call("GET", "/api/grants", None).await
+}
+
+/// One access-log entry about the caller's records, with its anchor and proof when anchored.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntry {
+    /// Sequence number.
+    pub seq: u64,
+    /// Unix seconds.
+    pub at: u64,
+    /// Who.
+    pub actor: Address,
+    /// Which record.
+    pub record_id: B256,
+    /// `read`, `upload`, `shred`, `add-wrap`.
+    pub action: String,
+    /// Released or refused.
+    pub granted: bool,
+    /// Why.
+    pub reason: String,
+    /// Anomaly score ×1000.
+    pub score_milli: i64,
+    /// The entry's hash.
+    pub entry_hash: B256,
+    /// The anchor, once anchored.
+    pub anchor: Option<LogAnchor>,
+    /// Merkle proof, once anchored.
+    pub proof: Option<Vec<B256>>,
+}
+
+/// Where an entry's batch is anchored.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogAnchor {
+    /// Anchor index on chain.
+    pub index: u64,
+}
+
+#[derive(Deserialize)]
+struct LogList {
+    entries: Vec<LogEntry>,
+}
+
+/// The caller's access log (as a patient).
+pub async fn access_log() -> Result<Vec<LogEntry>, EscrowError> {
+    let l: LogList = json_call("GET", "/api/access-log", None).await?;
+    Ok(l.entries)
+}
+
+/// Submits the off-chain application profile behind a registered profile hash.
+pub async fn put_profile(profile_text: &str) -> Result<(), EscrowError> {
+    let _: Value = json_call(
+        "PUT",
+        "/api/profile",
+        Some(&json!({ "profile": profile_text })),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,323 @@
+//! The practitioner's page: the patients who granted access, their records filterable by category
+//! and date, open and download; adding a record or an amendment where write is granted; emergency
+//! access with a reason, showing when the window ends.
+
+use alloy_primitives::{keccak256, Address, B256, U256};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use medledger_protocol::contract::{Category, MedLedger};
+use medledger_protocol::envelope::RecordKind;
+
+use super::super::components::{
+    category_name, run, CategorySelect, Note, NoteView, OpenedPanel, OpenedView, ProgressView,
+};
+use super::super::escrow::{self, GrantSummary, RecordSummary};
+use super::super::records::{self, Content, Stage};
+use super::super::state::app_state;
+use crate::format;
+
+fn mask_categories(mask: &str) -> Vec<u8> {
+    let Ok(mask) = mask.parse::<U256>() else {
+        return Vec::new();
+    };
+    Category::from_mask(mask)
+        .iter()
+        .map(|c| c.number())
+        .collect()
+}
+
+/// The practitioner's home.
+#[component]
+pub fn DoctorPage() -> impl IntoView {
+    let note = RwSignal::new(None::<Note>);
+    let patients = RwSignal::new(Vec::<GrantSummary>::new());
+    let selected = RwSignal::new(None::<Address>);
+    let load = move || async move {
+        match escrow::grants().await {
+            Ok(g) => patients.set(g.as_grantee.into_iter().filter(|g| g.active).collect()),
+            Err(e) => note.set(Some(Note::Failed(e.to_string()))),
+        }
+    };
+    spawn_local(load());
+    view! {
+        <div class="page" data-testid="doctor-page">
+            <NoteView note/>
+            <section aria-labelledby="patients-h">
+                <h2 id="patients-h">"Your patients"</h2>
+                <button on:click=move |_| spawn_local(load())>"Refresh"</button>
+                <table data-testid="patients">
+                    <thead><tr><th>"Patient"</th><th>"Categories"</th><th>"Write"</th><th>"Expires"</th><th></th></tr></thead>
+                    <tbody>
+                        <For each=move || patients.get() key=|g| (g.patient, g.categories.clone(), g.allow_write, g.expiry) let:g>
+                            <tr data-patient=g.patient.to_checksum(None)>
+                                <td title=g.patient.to_checksum(None)>{format::short_address(&g.patient)}</td>
+                                <td>{mask_categories(&g.categories).into_iter().map(category_name).collect::<Vec<_>>().join(", ")}</td>
+                                <td>{if g.allow_write { "yes" } else { "no" }}</td>
+                                <td>{if g.expiry == 0 { "never".to_string() } else { format::datetime(g.expiry) }}</td>
+                                <td><button on:click={let p = g.patient; move |_| selected.set(Some(p))} data-testid="select-patient">"Open records"</button></td>
+                            </tr>
+                        </For>
+                    </tbody>
+                </table>
+                {move || patients.with(|p| p.is_empty()).then(|| view! { <p>"No patient has granted you access yet."</p> })}
+            </section>
+            {move || selected.get().map(|p| {
+                let grant = patients.with_untracked(|l| l.iter().find(|g| g.patient == p).cloned());
+                view! { <PatientRecords patient=p grant/> }
+            })}
+            <EmergencySection selected/>
+        </div>
+    }
+}
+
+#[component]
+fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoView {
+    let state = app_state();
+    let busy = RwSignal::new(false);
+    let note = RwSignal::new(None::<Note>);
+    let list = RwSignal::new(Vec::<RecordSummary>::new());
+    let opened = RwSignal::new(None::<OpenedView>);
+    let filter_category = RwSignal::new(String::new());
+    let from = RwSignal::new(String::new());
+    let to = RwSignal::new(String::new());
+    let load = move || async move {
+        match escrow::records(patient).await {
+            Ok(l) => list.set(l),
+            Err(e) => note.set(Some(Note::Failed(e.to_string()))),
+        }
+    };
+    spawn_local(load());
+    let visible = move || {
+        let cat = filter_category.get().parse::<u8>().ok();
+        let from = format::end_of_day(&from.get()).map(|t| t - 86_399);
+        let to = format::end_of_day(&to.get());
+        list.get()
+            .into_iter()
+            .filter(|r| cat.is_none_or(|c| r.category == c))
+            .filter(|r| from.is_none_or(|f| r.created >= f))
+            .filter(|r| to.is_none_or(|t| r.created <= t))
+            .collect::<Vec<_>>()
+    };
+    let open = move |r: RecordSummary| {
+        run(busy, note, async move {
+            let me = state.identity().ok_or("sign in first")?;
+            let o = records::open(&me, r.record_id, r.patient)
+                .await
+                .map_err(|e| e.to_string())?;
+            opened.set(Some(OpenedView::from_record(
+                format::short_id(r.record_id.as_slice()),
+                &o,
+            )));
+            Ok("Opened and verified.".into())
+        })
+    };
+    let amend = RwSignal::new(B256::ZERO);
+    let writable = grant
+        .as_ref()
+        .filter(|g| g.allow_write)
+        .map(|g| mask_categories(&g.categories));
+    let can_amend = writable.is_some();
+    view! {
+        <section aria-labelledby="precords-h" data-testid="patient-records">
+            <h2 id="precords-h">"Records of " <span title=patient.to_checksum(None)>{format::short_address(&patient)}</span></h2>
+            <div class="filters">
+                <label class="field">"Category"
+                    <select on:change=move |ev| filter_category.set(event_target_value(&ev)) data-testid="filter-category">
+                        <option value="">"All"</option>
+                        {Category::ALL.iter().map(|c| view! { <option value=c.number().to_string()>{c.name()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label class="field">"From" <input type="date" on:input=move |ev| from.set(event_target_value(&ev))/></label>
+                <label class="field">"To" <input type="date" on:input=move |ev| to.set(event_target_value(&ev))/></label>
+                <button on:click=move |_| spawn_local(load())>"Refresh"</button>
+            </div>
+            <table data-testid="doctor-records">
+                <thead><tr><th>"Category"</th><th>"Author"</th><th>"Added"</th><th>"Size"</th><th></th></tr></thead>
+                <tbody>
+                    <For each=visible key=|r| r.record_id let:r>
+                        {
+                            let r2 = r.clone();
+                            let id = r.record_id;
+                            view! {
+                                <tr data-record=r.record_id.to_string()>
+                                    <td>{category_name(r.category)}</td>
+                                    <td title=r.author.to_checksum(None)>{format::short_address(&r.author)}</td>
+                                    <td>{format::datetime(r.created)}</td>
+                                    <td>{format::size(r.size)}</td>
+                                    <td>
+                                        <button on:click=move |_| open(r2.clone()) disabled=move || busy.get() data-testid="open">"Open"</button>
+                                        {can_amend.then(|| view! { " " <button on:click=move |_| amend.set(id)>"Amend"</button> })}
+                                    </td>
+                                </tr>
+                            }
+                        }
+                    </For>
+                </tbody>
+            </table>
+            {move || list.with(|l| l.is_empty()).then(|| view! { <p>"No records you may read."</p> })}
+            <NoteView note/>
+            <OpenedPanel opened/>
+            {writable.map(|cats| view! { <AddForPatient patient categories=cats amend on_done=move || spawn_local(load())/> })}
+        </section>
+    }
+}
+
+#[component]
+fn AddForPatient(
+    patient: Address,
+    categories: Vec<u8>,
+    amend: RwSignal<B256>,
+    on_done: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let state = app_state();
+    let busy = RwSignal::new(false);
+    let note = RwSignal::new(None::<Note>);
+    let stage = RwSignal::new(String::new());
+    let fraction = RwSignal::new(0.0);
+    let category = RwSignal::new(categories.first().copied().unwrap_or(0));
+    let text = RwSignal::new(String::new());
+    let file_input = NodeRef::<leptos::html::Input>::new();
+    let allowed = Signal::derive({
+        let c = categories.clone();
+        move || c.clone()
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let file = file_input
+            .get()
+            .and_then(|i| i.files())
+            .and_then(|f| f.get(0));
+        run(busy, note, async move {
+            let me = state.identity().ok_or("sign in first")?;
+            let content = match file {
+                Some(f) => Content::File(f),
+                None => {
+                    let t = text.get_untracked();
+                    if t.trim().is_empty() {
+                        return Err("Write a note or choose a file.".into());
+                    }
+                    Content::Bytes {
+                        data: t.into_bytes(),
+                        media_type: "text/plain; charset=utf-8".into(),
+                        file_name: format!(
+                            "note-{}.txt",
+                            format::date((js_sys::Date::now() / 1000.0) as u64)
+                        ),
+                        kind: RecordKind::Document,
+                    }
+                }
+            };
+            let progress = move |s: Stage| match s {
+                Stage::Encrypting(f) => {
+                    stage.set("Encrypting".into());
+                    fraction.set(f);
+                }
+                Stage::Uploading(f) => {
+                    stage.set("Uploading".into());
+                    fraction.set(f);
+                }
+                Stage::Anchoring => {
+                    stage.set("Anchoring on chain: confirm in your wallet".into());
+                    fraction.set(1.0);
+                }
+            };
+            let mut prepared = records::prepare(
+                &me,
+                patient,
+                category.get_untracked(),
+                amend.get_untracked(),
+                content,
+                &[],
+                None,
+                &progress,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            records::store(&me, &mut prepared, std::rc::Rc::new(progress))
+                .await
+                .map_err(|e| e.to_string())?;
+            stage.set(String::new());
+            text.set(String::new());
+            amend.set(B256::ZERO);
+            on_done();
+            Ok("Added to the patient's records. The patient's app shares it with their other grantees.".into())
+        })
+    };
+    view! {
+        <form on:submit=submit data-testid="add-for-patient">
+            <h3>{move || if amend.get().is_zero() { "Add a record".to_string() } else { format!("Amend record {}", format::short_id(amend.get().as_slice())) }}</h3>
+            <CategorySelect value=category label="Category" allowed=allowed/>
+            <label class="field wide">"Note" <textarea prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev)) data-testid="note-text"></textarea></label>
+            <label class="field">"or a file" <input type="file" node_ref=file_input/></label>
+            <button type="submit" disabled=move || busy.get() data-testid="add-record">"Encrypt and add"</button>
+            <Show when=move || !amend.get().is_zero()><button type="button" on:click=move |_| amend.set(B256::ZERO)>"Not an amendment"</button></Show>
+            <Show when=move || !stage.get().is_empty()>
+                <ProgressView label=Signal::derive(move || stage.get()) fraction=Signal::derive(move || fraction.get())/>
+            </Show>
+            <NoteView note/>
+        </form>
+    }
+}
+
+#[component]
+fn EmergencySection(selected: RwSignal<Option<Address>>) -> impl IntoView {
+    let state = app_state();
+    let busy = RwSignal::new(false);
+    let note = RwSignal::new(None::<Note>);
+    let patient = RwSignal::new(String::new());
+    let reason = RwSignal::new(String::new());
+    let until = RwSignal::new(None::<u64>);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        run(busy, note, async move {
+            let me = state.identity().ok_or("sign in first")?;
+            let who: Address = patient
+                .get_untracked()
+                .trim()
+                .parse()
+                .map_err(|_| "Enter the patient's account address.".to_string())?;
+            let why = reason.get_untracked();
+            if why.trim().len() < 10 {
+                return Err("Give the reason (at least a short sentence): it is recorded on chain as a hash and the patient is shown the access.".into());
+            }
+            me.contract
+                .send(
+                    me.account,
+                    MedLedger::emergencyAccessCall {
+                        patient: who,
+                        reasonHash: keccak256(why.trim().as_bytes()),
+                    },
+                    U256::ZERO,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let end = me
+                .contract
+                .view(MedLedger::emergencyAccessUntilCall {
+                    patient: who,
+                    practitioner: me.account,
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            until.set(Some(end));
+            selected.set(Some(who));
+            Ok(format!(
+                "Emergency window open until {}.",
+                format::datetime(end)
+            ))
+        })
+    };
+    view! {
+        <section aria-labelledby="emergency-h">
+            <h2 id="emergency-h">"Emergency access"</h2>
+            <p>"Only for an emergency with a patient who opted in. The access is logged, flagged to the patient, and ends with the window."</p>
+            <form on:submit=submit>
+                <label class="field">"Patient account" <input type="text" placeholder="0x…" prop:value=move || patient.get() on:input=move |ev| patient.set(event_target_value(&ev))/></label>
+                <label class="field wide">"Reason" <textarea prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev))></textarea></label>
+                <button type="submit" disabled=move || busy.get()>"Open emergency access"</button>
+            </form>
+            {move || until.get().map(|t| view! { <p class="warn" data-testid="emergency-until">"Window ends " {format::datetime(t)}</p> })}
+            <NoteView note/>
+        </section>
+    }
+}

@@ -1,0 +1,8 @@
+//! One module per page. [`app::App`] is the root: it walks the user through wallet, network,
+//! sign-in and onboarding, then shows the page for their role.
+
+pub mod app;
+pub mod doctor;
+pub mod insurer;
+pub mod onboarding;
+pub mod patient;

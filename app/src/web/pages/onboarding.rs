@@ -1,0 +1,315 @@
+//! Onboarding: no wallet, wrong network, connect, sign in (SIWE + key unlock), choosing a role
+//! (a patient registers; a practitioner or insurer applies with a profile) and waiting for an
+//! admin's verification.
+
+use alloy_primitives::{keccak256, U256};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use medledger_protocol::contract::MedLedger;
+use serde_json::json;
+
+use super::super::components::{run, Note, NoteView};
+use super::super::escrow::{self, AppConfig};
+use super::super::session::{self, SignInError, Status};
+use super::super::state::{app_state, AppState, SignedIn};
+use super::super::wallet;
+
+/// No injected wallet: how to get one and point it at the chain.
+#[component]
+pub fn NoWallet(config: AppConfig) -> impl IntoView {
+    view! {
+        <section class="screen" data-testid="no-wallet">
+            <h2>"No wallet found"</h2>
+            <p>"medledger signs every sign-in and transaction with your own Ethereum wallet. Install MetaMask for Chrome or Firefox, then reload this page."</p>
+            <ol>
+                <li>"Install MetaMask from metamask.io (Chrome Web Store or Firefox Add-ons) and create or import an account."</li>
+                <li>"In MetaMask: Networks → Add a network manually: RPC URL " <code>{config.rpc_url.clone()}</code>
+                    ", chain ID " <code>{config.chain_id}</code> ", currency symbol ETH."</li>
+                <li>"Reload this page."</li>
+            </ol>
+        </section>
+    }
+}
+
+/// The wallet is on another chain.
+#[component]
+pub fn WrongNetwork(config: AppConfig) -> impl IntoView {
+    let state = app_state();
+    let busy = RwSignal::new(false);
+    let note = RwSignal::new(None::<Note>);
+    let rpc = config.rpc_url.clone();
+    let chain = config.chain_id;
+    let name = format!("medledger ({})", config.network);
+    let switch = move |_| {
+        let (rpc, name) = (rpc.clone(), name.clone());
+        run(busy, note, async move {
+            wallet::switch_chain(chain, &rpc, &name)
+                .await
+                .map_err(|e| super::super::chain::ChainError::from(e).to_string())?;
+            state.chain_id.set(wallet::chain_id().await.ok());
+            Ok("Switched network.".into())
+        })
+    };
+    view! {
+        <section class="screen" data-testid="wrong-network">
+            <h2>"Wrong network"</h2>
+            <p>"Your wallet is on chain " {move || state.chain_id.get().map(|c| c.to_string()).unwrap_or_else(|| "unknown".into())}
+               "; medledger runs on chain " {chain} " (" {config.network.clone()} "). Switch your wallet to it — the app can ask the wallet to add it if it does not know it."</p>
+            <button on:click=switch disabled=move || busy.get()>"Switch network"</button>
+            <NoteView note/>
+        </section>
+    }
+}
+
+/// Not connected (or the wallet is locked).
+#[component]
+pub fn Connect() -> impl IntoView {
+    let state = app_state();
+    let busy = RwSignal::new(false);
+    let note = RwSignal::new(None::<Note>);
+    let connect = move |_| {
+        run(busy, note, async move {
+            let account = wallet::connect()
+                .await
+                .map_err(|e| super::super::chain::ChainError::from(e).to_string())?;
+            state.account.set(Some(account));
+            Ok("Connected.".into())
+        })
+    };
+    view! {
+        <section class="screen" data-testid="connect">
+            <h2>"Connect your wallet"</h2>
+            <p>"Your wallet is locked or not connected to medledger. Unlock it, then connect."</p>
+            <button on:click=connect disabled=move || busy.get()>"Connect wallet"</button>
+            <NoteView note/>
+        </section>
+    }
+}
+
+/// Reads the account on chain again and updates the signed-in state.
+pub async fn refresh_account(state: AppState) -> Result<(), String> {
+    let contract = state.contract().ok_or("not configured")?;
+    let Some(mut s) = state.signed_in.get_untracked() else {
+        return Ok(());
+    };
+    s.on_chain = session::on_chain_account(&contract, s.account)
+        .await
+        .map_err(|e| e.to_string())?;
+    state.signed_in.set(Some(s));
+    Ok(())
+}
+
+/// Signs in to the escrow (SIWE) and unlocks the encryption key.
+#[component]
+pub fn SignIn() -> impl IntoView {
+    let state = app_state();
+    let busy = RwSignal::new(false);
+    let note = RwSignal::new(None::<Note>);
+    let sign_in = move |_| {
+        run(busy, note, async move {
+            let account = state
+                .account
+                .get_untracked()
+                .ok_or("connect your wallet first")?;
+            let contract = state.contract().ok_or("not configured")?;
+            let explain = |e: SignInError| e.to_string();
+            session::ensure_escrow_session(account)
+                .await
+                .map_err(explain)?;
+            let on_chain = session::on_chain_account(&contract, account)
+                .await
+                .map_err(|e| e.to_string())?;
+            let registered = (on_chain.status != Status::None).then_some(on_chain.encryption_key);
+            let keys = session::derive_key(&contract, account, registered)
+                .await
+                .map_err(explain)?;
+            // The wallet may have switched account while it was asked.
+            if state.account.get_untracked() != Some(account) {
+                return Err("The wallet switched account during sign-in: sign in again.".into());
+            }
+            state.signed_in.set(Some(SignedIn {
+                account,
+                keys,
+                on_chain,
+            }));
+            Ok("Signed in.".into())
+        })
+    };
+    view! {
+        <section class="screen" data-testid="sign-in">
+            <h2>"Sign in"</h2>
+            <p>"Your wallet will ask for two signatures: one signs you in to the escrow (no transaction, no cost), the other unlocks your encryption key, which is computed in this browser from that signature and never leaves it."</p>
+            <button on:click=sign_in disabled=move || busy.get() data-testid="sign-in-button">"Sign in"</button>
+            <NoteView note/>
+        </section>
+    }
+}
+
+/// First visit: register as a patient, or apply as a practitioner or insurer.
+#[component]
+pub fn ChooseRole() -> impl IntoView {
+    let state = app_state();
+    let busy = RwSignal::new(false);
+    let note = RwSignal::new(None::<Note>);
+    let kind = RwSignal::new("patient".to_string());
+    let name = RwSignal::new(String::new());
+    let licence = RwSignal::new(String::new());
+    let organisation = RwSignal::new(String::new());
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        run(busy, note, async move {
+            let me = state.identity().ok_or("sign in first")?;
+            let key = alloy_primitives::B256::from(me.keys.public().0);
+            let chosen = kind.get_untracked();
+            if chosen == "patient" {
+                me.contract
+                    .send(
+                        me.account,
+                        MedLedger::registerPatientCall { encryptionKey: key },
+                        U256::ZERO,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+            } else {
+                let (n, l, o) = (
+                    name.get_untracked(),
+                    licence.get_untracked(),
+                    organisation.get_untracked(),
+                );
+                if n.trim().is_empty() || l.trim().is_empty() || o.trim().is_empty() {
+                    return Err("Fill in your name, licence number and organisation.".into());
+                }
+                let profile =
+                    json!({"name": n.trim(), "licenceNumber": l.trim(), "organisation": o.trim()})
+                        .to_string();
+                let profile_hash = keccak256(profile.as_bytes());
+                let call_result = if chosen == "practitioner" {
+                    me.contract
+                        .send(
+                            me.account,
+                            MedLedger::applyAsPractitionerCall {
+                                encryptionKey: key,
+                                profileHash: profile_hash,
+                            },
+                            U256::ZERO,
+                        )
+                        .await
+                } else {
+                    me.contract
+                        .send(
+                            me.account,
+                            MedLedger::applyAsInsurerCall {
+                                encryptionKey: key,
+                                profileHash: profile_hash,
+                            },
+                            U256::ZERO,
+                        )
+                        .await
+                };
+                call_result.map_err(|e| e.to_string())?;
+                submit_profile(&profile).await?;
+            }
+            refresh_account(state).await?;
+            Ok("Registered.".into())
+        })
+    };
+    view! {
+        <section class="screen" data-testid="choose-role">
+            <h2>"Welcome to medledger"</h2>
+            <form on:submit=submit>
+                <fieldset>
+                    <legend>"I am"</legend>
+                    {[("patient", "a patient: I keep my records and decide who sees them"),
+                      ("practitioner", "a doctor or other practitioner (an admin verifies you)"),
+                      ("insurer", "an insurer (an admin verifies you)")]
+                        .into_iter()
+                        .map(|(value, text)| view! {
+                            <label>
+                                <input type="radio" name="role" value=value
+                                    prop:checked=move || kind.get() == value
+                                    on:change=move |_| kind.set(value.to_string())/>
+                                {text}
+                            </label>
+                        })
+                        .collect_view()}
+                </fieldset>
+                <Show when=move || kind.get() != "patient">
+                    <fieldset>
+                        <legend>"Your profile (shown to the admin who verifies you; only its hash goes on chain)"</legend>
+                        <label class="field">"Full name"<input type="text" required prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/></label>
+                        <label class="field">"Licence number"<input type="text" required prop:value=move || licence.get() on:input=move |ev| licence.set(event_target_value(&ev))/></label>
+                        <label class="field">"Organisation"<input type="text" required prop:value=move || organisation.get() on:input=move |ev| organisation.set(event_target_value(&ev))/></label>
+                    </fieldset>
+                </Show>
+                <button type="submit" disabled=move || busy.get() data-testid="register">
+                    {move || if kind.get() == "patient" { "Register as patient" } else { "Apply" }}
+                </button>
+            </form>
+            <NoteView note/>
+        </section>
+    }
+}
+
+/// Sends the profile text to the escrow; retried while its follower has not yet seen the
+/// application on chain.
+async fn submit_profile(profile: &str) -> Result<(), String> {
+    let mut last = String::new();
+    for _ in 0..40 {
+        match escrow::put_profile(profile).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.status == 409 || e.status == 404 => {
+                last = e.to_string();
+                wallet::sleep_ms(500).await;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err(format!(
+        "The application is on chain, but the escrow did not take the profile: {last}"
+    ))
+}
+
+/// A practitioner or insurer waiting for (or suspended by) an admin.
+#[component]
+pub fn AwaitingVerification() -> impl IntoView {
+    let state = app_state();
+    let status = move || {
+        state
+            .signed_in
+            .with(|s| s.as_ref().map(|s| s.on_chain.status))
+    };
+    // Poll the chain while this screen shows: the page moves on by itself once verified.
+    spawn_local(async move {
+        loop {
+            wallet::sleep_ms(3000).await;
+            if !matches!(
+                status_untracked(state),
+                Some(Status::Pending) | Some(Status::Suspended)
+            ) {
+                break;
+            }
+            let _ = refresh_account(state).await;
+        }
+    });
+    view! {
+        <section class="screen" data-testid="awaiting">
+            {move || match status() {
+                Some(Status::Suspended) => view! {
+                    <h2>"Account suspended"</h2>
+                    <p>"An admin suspended this account. Contact your medledger operator; nothing can be read or written meanwhile."</p>
+                }.into_any(),
+                _ => view! {
+                    <h2>"Waiting for verification"</h2>
+                    <p data-testid="pending">"Your application is on chain and pending. An admin checks your profile and verifies you on the console; this page moves on by itself once they have."</p>
+                }.into_any(),
+            }}
+        </section>
+    }
+}
+
+fn status_untracked(state: AppState) -> Option<Status> {
+    state
+        .signed_in
+        .with_untracked(|s| s.as_ref().map(|s| s.on_chain.status))
+}

@@ -1,0 +1,142 @@
+//! Who the user is to medledger: the wallet account, the escrow session (SIWE) and the encryption
+//! key derived from the wallet's signature and checked against the one registered on chain.
+
+use alloy_primitives::{Address, B256};
+use medledger_protocol::contract::MedLedger;
+use medledger_protocol::identity::KeyDerivation;
+use medledger_protocol::wrap::KeyPair;
+
+use super::chain::{ChainError, Contract};
+use super::escrow::{self, EscrowError};
+use super::wallet;
+
+/// A registered account's kind on chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Not registered.
+    None,
+    /// A patient.
+    Patient,
+    /// A doctor or other practitioner.
+    Practitioner,
+    /// An insurer.
+    Insurer,
+}
+
+/// Verification state on chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Not registered.
+    None,
+    /// Waiting for an admin.
+    Pending,
+    /// Usable.
+    Active,
+    /// Suspended by an admin.
+    Suspended,
+}
+
+/// The account as the contract holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OnChainAccount {
+    /// Kind.
+    pub role: Role,
+    /// Status.
+    pub status: Status,
+    /// Emergency access opt-in (patients).
+    pub emergency_opt_in: bool,
+    /// The registered X25519 key.
+    pub encryption_key: B256,
+}
+
+/// Reads `accountOf(account)`.
+pub async fn on_chain_account(
+    contract: &Contract,
+    account: Address,
+) -> Result<OnChainAccount, ChainError> {
+    let a = contract.view(MedLedger::accountOfCall { account }).await?;
+    let role = match a.kind {
+        1 => Role::Patient,
+        2 => Role::Practitioner,
+        3 => Role::Insurer,
+        _ => Role::None,
+    };
+    let status = match a.status {
+        1 => Status::Pending,
+        2 => Status::Active,
+        3 => Status::Suspended,
+        _ => Status::None,
+    };
+    Ok(OnChainAccount {
+        role: if status == Status::None {
+            Role::None
+        } else {
+            role
+        },
+        status,
+        emergency_opt_in: a.emergencyOptIn,
+        encryption_key: a.encryptionKey,
+    })
+}
+
+/// Why signing in did not complete.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SignInError {
+    /// The wallet refused or failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The escrow refused.
+    #[error(transparent)]
+    Escrow(#[from] EscrowError),
+    /// The escrow's session is for another address.
+    #[error("the escrow signed in {0}, not the wallet's account")]
+    WrongSession(Address),
+    /// The key derived now is not the one on chain.
+    #[error("this wallet derived a different encryption key than the one registered on chain. It does not sign deterministically (or it is another wallet holding the same address): medledger cannot safely use it. Use the wallet you registered with.")]
+    KeyMismatch,
+    /// The signature could not be turned into a key.
+    #[error("the key-derivation signature is not valid: {0}")]
+    BadSignature(String),
+}
+
+/// Makes sure the escrow session is this account's: reuses a live one, else SIWE via
+/// `personal_sign`.
+pub async fn ensure_escrow_session(account: Address) -> Result<(), SignInError> {
+    if let Some(s) = escrow::session().await? {
+        if s.address == account {
+            return Ok(());
+        }
+        escrow::sign_out().await?;
+    }
+    let message = escrow::sign_in_message(account).await?;
+    let signature = wallet::personal_sign(account, &message)
+        .await
+        .map_err(ChainError::from)?;
+    let session = escrow::verify(&message, &signature).await?;
+    if session.address != account {
+        return Err(SignInError::WrongSession(session.address));
+    }
+    Ok(())
+}
+
+/// Asks the wallet to sign the key-derivation message and derives the X25519 key pair. When the
+/// account is registered, the key must be the one on chain.
+pub async fn derive_key(
+    contract: &Contract,
+    account: Address,
+    registered: Option<B256>,
+) -> Result<KeyPair, SignInError> {
+    let derivation = KeyDerivation::new(contract.chain_id, contract.address, account);
+    let signature = wallet::sign_typed_data(account, &derivation.typed_data_json())
+        .await
+        .map_err(ChainError::from)?;
+    let keys = derivation
+        .derive_keypair(&signature)
+        .map_err(|e| SignInError::BadSignature(e.to_string()))?;
+    if let Some(registered) = registered {
+        if registered.0 != keys.public().0 {
+            return Err(SignInError::KeyMismatch);
+        }
+    }
+    Ok(keys)
+}

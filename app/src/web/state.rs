@@ -1,0 +1,98 @@
+//! The app's shared state, provided as one context: configuration, wallet, account, chain and the
+//! signed-in identity. Views read these signals; only the gate and the wallet listeners write the
+//! identity parts.
+
+use alloy_primitives::Address;
+use leptos::prelude::*;
+use medledger_protocol::wrap::KeyPair;
+
+use super::chain::Contract;
+use super::escrow::AppConfig;
+use super::records::Identity;
+use super::session::OnChainAccount;
+
+/// Whether a wallet is there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalletPresence {
+    /// Still looking.
+    Detecting,
+    /// None injected.
+    Missing,
+    /// Found, by name.
+    Present(String),
+}
+
+/// A user who signed in to the escrow and unlocked their key.
+#[derive(Clone)]
+pub struct SignedIn {
+    /// The account.
+    pub account: Address,
+    /// Their X25519 key pair (memory only; re-derived at every sign-in).
+    pub keys: KeyPair,
+    /// The account on chain at sign-in (refreshed by views that change it).
+    pub on_chain: OnChainAccount,
+}
+
+/// The shared state.
+#[derive(Clone, Copy)]
+pub struct AppState {
+    /// `/config.json`.
+    pub config: RwSignal<Option<AppConfig>>,
+    /// Why the app could not start.
+    pub boot_error: RwSignal<Option<String>>,
+    /// The wallet.
+    pub wallet: RwSignal<WalletPresence>,
+    /// The wallet's account.
+    pub account: RwSignal<Option<Address>>,
+    /// The wallet's chain.
+    pub chain_id: RwSignal<Option<u64>>,
+    /// The signed-in identity.
+    pub signed_in: RwSignal<Option<SignedIn>>,
+}
+
+impl AppState {
+    /// Fresh state.
+    pub fn new() -> Self {
+        Self {
+            config: RwSignal::new(None),
+            boot_error: RwSignal::new(None),
+            wallet: RwSignal::new(WalletPresence::Detecting),
+            account: RwSignal::new(None),
+            chain_id: RwSignal::new(None),
+            signed_in: RwSignal::new(None),
+        }
+    }
+
+    /// The deployment, once configured.
+    pub fn contract(&self) -> Option<Contract> {
+        self.config.with_untracked(|c| {
+            c.as_ref().map(|c| Contract {
+                address: c.contract,
+                chain_id: c.chain_id,
+            })
+        })
+    }
+
+    /// The signed-in identity for the record protocols.
+    pub fn identity(&self) -> Option<Identity> {
+        let contract = self.contract()?;
+        self.signed_in.with_untracked(|s| {
+            s.as_ref().map(|s| Identity {
+                account: s.account,
+                keys: s.keys.clone(),
+                contract,
+            })
+        })
+    }
+}
+
+impl Default for AppState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The state from context.
+pub fn app_state() -> AppState {
+    expect_context::<AppState>()
+}

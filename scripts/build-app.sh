@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the app for the browser into app/dist/ (what the escrow serves at /): the WASM module and
+# its JavaScript glue (scripts/build-wasm.sh: rustup's wasm32 target or Debian's rustc-web), plus
+# index.html and style.css. No trunk: the page loads the wasm-bindgen output directly, which saves
+# a 10-minute tool install on a fresh machine and CI run.
+#
+#   scripts/build-app.sh [out dir]    (default app/dist)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="${1:-$ROOT/app/dist}"
+stage="$(mktemp -d "${TMPDIR:-/tmp}/medledger-app.XXXXXX")"
+trap 'rm -rf "$stage"' EXIT
+"$ROOT/scripts/build-wasm.sh" medledger-app "$stage"
+cp "$ROOT/app/index.html" "$ROOT/app/style.css" "$stage/"
+rm -f "$stage"/*.d.ts
+# Swap the finished build in whole, so a server never serves half of one.
+mkdir -p "$(dirname "$out")"
+rm -rf "$out.old"
+[ -d "$out" ] && mv "$out" "$out.old"
+mv "$stage" "$out"
+trap - EXIT
+rm -rf "$out.old"
+chmod 755 "$out"
+echo "app built into $out"
