@@ -1,16 +1,26 @@
-//! Measures the `escrow-api` binary against a real Ganache (not a test; its own command):
+//! Measures the `escrow-api` binary against a real Ganache (not a test; its own command,
+//! `bench/escrow.sh`, which builds and runs it):
 //!
 //! ```text
 //! cargo build --release -p medledger-escrow-api --bin escrow-api
-//! cargo run --release -p medledger-escrow-api --example measure [-- <large MiB, default 200>]
+//! cargo run --release -p medledger-escrow-api --example measure [-- <large MiB, default 200> [clients, default 1,8,64]]
 //! ```
 //!
-//! Starts Ganache and the migration like the tests, runs `target/release/escrow-api serve` as a
-//! child with its default settings (64 KiB tier-2 chunks; the rate limit off, since one client
-//! signs in as one address), signs a patient in, then reports
-//! uploads/s and reads/s with p50/p99 latency for 4 KiB and 1 MiB records at 1 and 8 concurrent
-//! clients (every read asks `canRead` of Ganache and appends to the access log), and one large
-//! record streamed up and down with the server's peak resident memory (VmHWM) before and after.
+//! Starts Ganache (mining every 100 ms, as in the tests) and the migration, runs
+//! `target/release/escrow-api serve` as a child with its default settings (64 KiB tier-2 chunks;
+//! the rate limit off, since each client signs in as one address), signs a patient and a granted
+//! doctor in, then reports, at each number of concurrent clients (1, 8 and 64 by default; the
+//! clients are concurrent requests from this one process, each on its own connection):
+//!
+//! - uploads/s and reads/s with p50/p99 latency for 4 KiB and 1 MiB records (every read asks
+//!   `canRead` of Ganache and appends to the access log; every upload asks `canWrite`);
+//! - record-release latency: a granted doctor's `GET /api/records/{id}` of a 4 KiB record, from
+//!   sending the request to receiving the response headers — the escrow's whole decision (session,
+//!   `canRead` by `eth_call` on Ganache through the doctor's grant, the access-log append that
+//!   must precede any byte, the doctor's wrapped DEK) before the first byte of C1 leaves;
+//!
+//! then one large record streamed up and down with the server's peak resident memory (VmHWM)
+//! before and after.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -71,6 +81,10 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200);
+    let clients: Vec<usize> = std::env::args()
+        .nth(2)
+        .map(|a| a.split(',').filter_map(|c| c.parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 8, 64]);
     let exe = repo_root().join("target/release/escrow-api");
     assert!(
         exe.exists(),
@@ -78,7 +92,18 @@ async fn main() {
     );
     let w = World::new().await;
     let mut patient = User::new(PATIENT);
-    w.register(&[&patient], &[]).await;
+    let mut doctor = User::new(DOCTOR);
+    w.register(&[&patient], &[&doctor]).await;
+    w.send(
+        &patient,
+        MedLedger::grantCall {
+            grantee: doctor.address(),
+            categories: Category::mask([Category::Vitals]),
+            allowWrite: false,
+            expiry: u64::try_from(medledger_escrow_api::now_secs()).unwrap_or(0) + 86_400,
+        },
+    )
+    .await;
     let _ = Server::config(&w.data, &w.deployment_file, w.url()); // writes the escrow key file
     let port = free_port();
     // One client signs in as one address: the per-address rate limit is off for the measurement.
@@ -116,15 +141,32 @@ async fn main() {
     })
     .await;
     patient.sign_in(&server).await;
-    println!("escrow-api (release) against Ganache on loopback, 2 cores; times in ms\n");
+    doctor.sign_in(&server).await;
+    println!(
+        "escrow-api (release) against Ganache on loopback, {} cores, load {}; times in ms\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     println!("| operation | clients | n | per second | p50 | p99 |");
     println!("| --- | --- | --- | --- | --- | --- |");
+    let index = medledger_escrow_api::db::Index::connect(&server.config.database_url())
+        .await
+        .expect("index");
 
-    for (label, size, n) in [
-        ("upload 4 KiB", 4096usize, 200usize),
-        ("upload 1 MiB", 1 << 20, 40),
+    let mut release_ids = Vec::new();
+    for (label, read_label, size, base) in [
+        ("upload 4 KiB", "read 4 KiB", 4096usize, 200usize),
+        ("upload 1 MiB", "read 1 MiB", 1 << 20, 40),
     ] {
-        for conc in [1usize, 8] {
+        let mut ids = Vec::new();
+        for &conc in &clients {
+            // At least four requests per client, so the p99 is not one request's.
+            let n = base.max(if size == 4096 { 4 * conc } else { 2 * conc });
             let records: Vec<Record> = (0..n)
                 .map(|i| {
                     Record::new(
@@ -135,8 +177,10 @@ async fn main() {
                     )
                 })
                 .collect();
-            let wraps: Vec<Vec<String>> =
-                records.iter().map(|r| r.wraps(&w.d, &[&patient])).collect();
+            let wraps: Vec<Vec<String>> = records
+                .iter()
+                .map(|r| r.wraps(&w.d, &[&patient, &doctor]))
+                .collect();
             let start = Instant::now();
             let lat: Vec<Duration> = futures_util::stream::iter(records.iter().zip(wraps.iter()))
                 .map(|(r, wr)| {
@@ -152,15 +196,12 @@ async fn main() {
                 .collect()
                 .await;
             line(label, n, conc, start.elapsed(), lat);
-            if conc == 8 {
-                // Anchor 20 of them for the read measurements.
+            if ids.is_empty() {
+                // Anchor 20 of the first round for the read measurements.
                 for r in records.iter().take(20) {
                     anchor(&w, &patient, r).await;
                 }
-                let ids: Vec<_> = records.iter().take(20).map(|r| r.id).collect();
-                let index = medledger_escrow_api::db::Index::connect(&server.config.database_url())
-                    .await
-                    .expect("index");
+                ids = records.iter().take(20).map(|r| r.id).collect();
                 for id in &ids {
                     eventually(30, "commit", || async {
                         let row = index.record(&id.to_string()).await.ok()??;
@@ -168,34 +209,64 @@ async fn main() {
                     })
                     .await;
                 }
-                let read_label = if size == 4096 {
-                    "read 4 KiB"
-                } else {
-                    "read 1 MiB"
-                };
-                for rconc in [1usize, 8] {
-                    let reads = if size == 4096 { 200 } else { 40 };
-                    let start = Instant::now();
-                    let lat: Vec<Duration> = futures_util::stream::iter(0..reads)
-                        .map(|i| {
-                            let req = patient
-                                .get(server.url(&format!("/api/records/{}", ids[i % ids.len()])));
-                            async move {
-                                let t = Instant::now();
-                                let resp = req.send().await.expect("read");
-                                assert_eq!(resp.status(), 200);
-                                let body = resp.bytes().await.expect("body");
-                                assert!(body.len() > size);
-                                t.elapsed()
-                            }
-                        })
-                        .buffer_unordered(rconc)
-                        .collect()
-                        .await;
-                    line(read_label, reads, rconc, start.elapsed(), lat);
-                }
             }
         }
+        for &conc in &clients {
+            let reads = base.max(if size == 4096 { 4 * conc } else { 2 * conc });
+            let start = Instant::now();
+            let lat: Vec<Duration> = futures_util::stream::iter(0..reads)
+                .map(|i| {
+                    let req =
+                        patient.get(server.url(&format!("/api/records/{}", ids[i % ids.len()])));
+                    async move {
+                        let t = Instant::now();
+                        let resp = req.send().await.expect("read");
+                        assert_eq!(resp.status(), 200);
+                        let body = resp.bytes().await.expect("body");
+                        assert!(body.len() > size);
+                        t.elapsed()
+                    }
+                })
+                .buffer_unordered(conc)
+                .collect()
+                .await;
+            line(read_label, reads, conc, start.elapsed(), lat);
+        }
+        if size == 4096 {
+            release_ids = ids;
+        }
+    }
+
+    // Record release to a granted doctor: request sent → response headers received.
+    for &conc in &clients {
+        let n = 200usize.max(4 * conc);
+        let start = Instant::now();
+        let lat: Vec<Duration> = futures_util::stream::iter(0..n)
+            .map(|i| {
+                let req = doctor.get(server.url(&format!(
+                    "/api/records/{}",
+                    release_ids[i % release_ids.len()]
+                )));
+                async move {
+                    let t = Instant::now();
+                    let resp = req.send().await.expect("read");
+                    let headers = t.elapsed();
+                    assert_eq!(resp.status(), 200);
+                    assert!(resp.headers().contains_key("x-medledger-wrapped-dek"));
+                    let _ = resp.bytes().await.expect("body");
+                    headers
+                }
+            })
+            .buffer_unordered(conc)
+            .collect()
+            .await;
+        line(
+            "release to a granted doctor (to headers)",
+            n,
+            conc,
+            start.elapsed(),
+            lat,
+        );
     }
 
     // One large record: streamed up and down, the server's peak memory before and after.
@@ -217,9 +288,6 @@ async fn main() {
     let up = t.elapsed();
     let after_up = vm_hwm_kib(pid);
     anchor(&w, &patient, &big).await;
-    let index = medledger_escrow_api::db::Index::connect(&server.config.database_url())
-        .await
-        .expect("index");
     eventually(30, "commit", || async {
         let row = index.record(&big.id.to_string()).await.ok()??;
         (row.state == "committed").then_some(())
