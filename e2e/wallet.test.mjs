@@ -81,6 +81,11 @@ browsers.forEach((name, b) => {
         assert.deepEqual(await eventsOf("accountsChanged"), [[addrP.toLowerCase()]]);
         assert.deepEqual(await call("eth_chainId"), { result: "0x539" });
         assert.deepEqual(await call("net_version"), { result: "1337" });
+        wallet.setDelay("eth_chainId", 400);
+        const t0 = Date.now();
+        assert.deepEqual(await call("eth_chainId"), { result: "0x539" });
+        assert.ok(Date.now() - t0 >= 400, "setDelay holds the answer back");
+        wallet.setDelay("eth_chainId", 0);
         const cfg = await fx(() => window.fixture.config());
         assert.equal(cfg.contract.toLowerCase(), stack.contract.toLowerCase());
 
@@ -165,6 +170,7 @@ browsers.forEach((name, b) => {
         assert.equal((await call("eth_sendTransaction", [{ from: addrP, to: addrQ, value: "0x1" }])).error?.code, 4901);
         // The page switches back; an unknown chain is 4902; a forgotten chain is added again.
         assert.equal((await call("wallet_switchEthereumChain", [{ chainId: "0x2a" }])).error?.code, 4902);
+        assert.equal((await call("wallet_switchEthereumChain", [{ chainId: "0x0539" }])).error?.code, -32602, "MetaMask refuses leading zeros");
         assert.deepEqual(await call("wallet_switchEthereumChain", [{ chainId: "0x539" }]), { result: null });
         assert.deepEqual((await eventsOf("chainChanged")).at(-1), "0x539");
         await wallet.switchChain(1);
@@ -212,6 +218,29 @@ browsers.forEach((name, b) => {
       await browser.close();
     }
     process.stderr.write(`# ${name}: ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  });
+});
+
+test("the stack restarts the escrow on the same URL, also after kill -9, keeping its sessions", async () => {
+  await withStackLogs(stack, async () => {
+    const signer = new Wallet(stack.keys[9]);
+    const { message } = await (await fetch(`${stack.url}/api/auth/message?address=${signer.address}`)).json();
+    const verify = await fetch(`${stack.url}/api/auth/verify`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ message, signature: await signer.signMessage(message) }),
+    });
+    assert.equal(verify.status, 200);
+    const cookie = verify.headers.get("set-cookie").split(";")[0];
+    const session = async () => (await fetch(`${stack.url}/api/auth/session`, { headers: { cookie } })).status;
+    assert.equal(await session(), 200);
+    await stack.restartEscrow();
+    assert.equal(await session(), 200, "a session survives a restart");
+    await stack.stopEscrow({ signal: "SIGKILL" });
+    await assert.rejects(fetch(`${stack.url}/health`), "nothing answers while the escrow is down");
+    await stack.startEscrow();
+    assert.equal(await session(), 200, "and a kill -9");
+    assert.match(stack.escrowLog(), /escrow API listening[\s\S]*escrow API listening[\s\S]*escrow API listening/);
   });
 });
 

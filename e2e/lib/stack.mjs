@@ -217,14 +217,19 @@ function migrate(ganache, dir) {
  *   anchorIntervalSecs access-log anchoring interval (default 2)
  *   escrowConfig       more escrow TOML keys ({ key: value }, see escrow-api/src/config.rs)
  * Resolves to { url, rpcUrl, chainId, contract, deployment, keys, dir, dataDir, escrowLogFile,
- * escrowLog({ tail }), restartEscrow(), stopEscrow({ signal }), startEscrow(), stop() }.
+ * escrowLog({ tail }), restartEscrow({ signal }), stopEscrow({ signal }), startEscrow(), stop() }.
+ * The escrow keeps its URL (port), data directory and key across restarts.
+ *
+ * keys are Ganache's deterministic accounts 0..9: 0 is the contract's first admin, 1 the escrow's
+ * own account (the escrow sends from it: give it to no wallet); 2..9 are free for journeys. Give
+ * each account to one wallet only (each wallet tracks its own nonces).
  */
 export async function startStack({ appDir, anchorIntervalSecs = 2, escrowConfig = {} } = {}) {
   if (!appDir || !existsSync(appDir)) throw new Error(`startStack: appDir ${appDir} does not exist`);
   hookExit();
   const bin = escrowBinary();
   const dir = mkdtempSync(join(tmpdir(), "medledger-e2e-"));
-  liveDirs.add(dir);
+  if (process.env.MEDLEDGER_E2E_KEEP !== "1") liveDirs.add(dir);
   let ganache, escrow;
   const dataDir = join(dir, "escrow");
   const escrowLogFile = join(dir, "escrow.log");
@@ -237,11 +242,14 @@ export async function startStack({ appDir, anchorIntervalSecs = 2, escrowConfig 
       .join(""),
   );
 
+  // MEDLEDGER_E2E_KEEP=1 leaves the directory (logs, escrow data, deployment) for a post-mortem.
+  const keep = process.env.MEDLEDGER_E2E_KEEP === "1";
+  if (keep) process.stderr.write(`# stack directory (kept): ${dir}\n`);
   const stop = async () => {
     await stopChild(escrow?.child);
     await stopChild(ganache?.child);
-    rmSync(dir, { recursive: true, force: true });
     liveDirs.delete(dir);
+    if (!keep) rmSync(dir, { recursive: true, force: true });
   };
 
   try {
@@ -258,6 +266,7 @@ export async function startStack({ appDir, anchorIntervalSecs = 2, escrowConfig 
       MEDLEDGER_DEPLOYMENT: deploymentFile,
       MEDLEDGER_APP_DIR: appDir,
       MEDLEDGER_LOG: process.env.MEDLEDGER_LOG || "info",
+      NO_COLOR: "1", // the log is a file: no ANSI colours from tracing
     };
     const init = spawnSync(bin, ["init-dev-key"], { cwd: dir, env, encoding: "utf8" });
     if (init.status !== 0) throw new Error(`escrow-api init-dev-key failed:\n${init.stdout}\n${init.stderr}`);
@@ -320,8 +329,9 @@ export async function withStackLogs(stack, fn, lines = 60) {
     return await fn();
   } catch (e) {
     process.stderr.write(`\n---- escrow log (last ${lines} lines) ----\n${tail(stack.escrowLogFile, lines)}\n`);
-    const g = tail(stack.ganacheLogFile, 20);
-    if (g.trim()) process.stderr.write(`---- ganache log (last 20 lines) ----\n${g}\n`);
+    // Ganache's start-up banner says nothing; what it printed after it might.
+    const g = existsSync(stack.ganacheLogFile) ? readFileSync(stack.ganacheLogFile, "utf8").split(/RPC Listening on [^\n]*\n/)[1] || "" : "";
+    if (g.trim()) process.stderr.write(`---- ganache log after start (last 20 lines) ----\n${g.trim().split("\n").slice(-20).join("\n")}\n`);
     throw e;
   }
 }
