@@ -503,6 +503,14 @@ impl Ledger {
             .encryptionKey)
     }
 
+    /// `accountOf(account).status`: 0 none, 1 pending, 2 active, 3 suspended.
+    pub async fn account_status_of(&self, account: Address) -> Result<u8, ChainError> {
+        Ok(self
+            .view(MedLedger::accountOfCall { account })
+            .await?
+            .status)
+    }
+
     /// The profile hash `account` registered on chain (zero when none).
     pub async fn profile_hash_of(&self, account: Address) -> Result<B256, ChainError> {
         Ok(self

@@ -11,7 +11,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
 
 mod events;
-pub use events::{claim_status, ClaimRow, ClaimUpdate, GrantRow, PolicyRow};
+pub use events::{claim_status, ClaimRow, ClaimUpdate, GrantRow, PolicyRow, Rewound};
 
 /// Why the index failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +57,13 @@ pub fn migrator() -> Migrator {
                 Cow::Borrowed("claims"),
                 MigrationType::Simple,
                 Cow::Borrowed(include_str!("../migrations/0004_claims.sql")),
+                false,
+            ),
+            Migration::new(
+                5,
+                Cow::Borrowed("follower_blocks"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../migrations/0005_follower_blocks.sql")),
                 false,
             ),
         ]),

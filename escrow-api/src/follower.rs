@@ -74,8 +74,12 @@ pub async fn tick(st: &AppState) -> Result<(), FollowError> {
     logs.and(receipts).and(swept)
 }
 
+/// How many processed batches' last-block hashes the follower remembers (its reorg window).
+pub const REMEMBERED_BLOCKS: i64 = 128;
+
 async fn follow_logs(st: &AppState) -> Result<(), FollowError> {
-    let head = st.ledger.chain().block_number().await?;
+    let chain = st.ledger.chain();
+    let head = chain.block_number().await?;
     st.metrics
         .chain_head
         .set(i64::try_from(head).unwrap_or(i64::MAX));
@@ -84,23 +88,103 @@ async fn follow_logs(st: &AppState) -> Result<(), FollowError> {
         Some(n) => u64::try_from(n).unwrap_or(0),
         None => st.deployment.deploy_block,
     };
+    if let Some(resume) = check_reorg(st, next).await? {
+        next = resume;
+    }
     while next <= safe {
         let to = safe.min(next + st.config.log_block_batch - 1);
-        let logs = st.ledger.chain().logs(next, to).await?;
+        // The last block's hash before and after reading the logs: a reorganisation in between
+        // leaves the batch for the next step.
+        let Some(before) = chain.block(to).await? else {
+            return Ok(());
+        };
+        let logs = chain.logs(next, to).await?;
+        let after = chain.block(to).await?;
+        if after.map(|b| b.hash) != Some(before.hash) {
+            tracing::warn!(
+                block = to,
+                "the chain changed while its logs were read; retrying"
+            );
+            return Ok(());
+        }
         for log in &logs {
             if let Some(event) = Ledger::decode(log) {
                 handle(st, event, log).await?;
             }
         }
-        next = to + 1;
         st.index
-            .set_cursor(i64::try_from(next).unwrap_or(i64::MAX))
+            .remember_block(db_int(to), &before.hash.to_string(), REMEMBERED_BLOCKS)
             .await?;
-        st.metrics
-            .follower_next_block
-            .set(i64::try_from(next).unwrap_or(i64::MAX));
+        next = to + 1;
+        st.index.set_cursor(db_int(next)).await?;
+        st.metrics.follower_next_block.set(db_int(next));
     }
     Ok(())
+}
+
+/// Checks that the last processed block (the one before `next`) still has the hash the follower
+/// remembered. When it does not, the chain was reorganised deeper than the confirmation depth:
+/// finds the newest remembered block still on the chain (or, when none is, the deployment block),
+/// undoes what the follower derived from the blocks after it and returns the block to resume at.
+async fn check_reorg(st: &AppState, next: u64) -> Result<Option<u64>, FollowError> {
+    let remembered = st.index.remembered_blocks().await?;
+    let Some((last, hash)) = remembered.first() else {
+        return Ok(None);
+    };
+    if u64::try_from(*last).ok().map(|b| b + 1) != Some(next) {
+        // Not where the follower stopped (an older index, or a cursor set elsewhere): nothing
+        // to compare.
+        return Ok(None);
+    }
+    let chain = st.ledger.chain();
+    if still_there(chain.as_ref(), *last, hash).await? {
+        return Ok(None);
+    }
+    let mut resume = st.deployment.deploy_block;
+    for (block, hash) in remembered.iter().skip(1) {
+        if still_there(chain.as_ref(), *block, hash).await? {
+            resume = u64::try_from(*block).unwrap_or(0) + 1;
+            break;
+        }
+    }
+    let from = db_int(resume);
+    let mut statuses = Vec::new();
+    for address in st.index.accounts_updated_since(from).await? {
+        let account: Address = address
+            .parse()
+            .map_err(|_| FollowError::Corrupt("account address".into()))?;
+        let status = match st.ledger.account_status_of(account).await? {
+            2 => "active",
+            3 => "suspended",
+            _ => "pending",
+        };
+        statuses.push((address, status));
+    }
+    let undone = st.index.rewind(from, &statuses).await?;
+    tracing::warn!(
+        remembered = last,
+        resume,
+        uncommitted = undone.uncommitted,
+        event_rows = undone.event_rows,
+        accounts = undone.accounts_deleted + statuses.len() as u64,
+        "chain reorganised beyond the confirmation depth; rewound the follower (shreds are not undone)"
+    );
+    st.metrics.follower_next_block.set(from);
+    Ok(Some(resume))
+}
+
+async fn still_there(
+    chain: &dyn crate::chain::Chain,
+    block: i64,
+    hash: &str,
+) -> Result<bool, FollowError> {
+    let Ok(number) = u64::try_from(block) else {
+        return Ok(false);
+    };
+    Ok(chain
+        .block(number)
+        .await?
+        .is_some_and(|b| b.hash.to_string() == hash))
 }
 
 fn db_int(n: u64) -> i64 {
@@ -518,9 +602,21 @@ pub async fn anchor_once(st: &AppState) -> Result<Option<AnchorRow>, FollowError
 }
 
 /// Adds anchors the contract has and the index lacks (a crash after the transaction), after
-/// checking each root against the stored entries.
+/// checking each root against the stored entries; forgets anchors the index has and the contract
+/// no longer has (their transactions were on a reorganised-out branch: the entries are anchored
+/// again with the next batch).
 async fn reconcile_anchors(st: &AppState) -> Result<(), FollowError> {
     let on_chain = st.ledger.anchor_count().await?;
+    let forgotten = st
+        .index
+        .forget_anchors_from(i64::try_from(on_chain).unwrap_or(i64::MAX))
+        .await?;
+    if forgotten > 0 {
+        tracing::warn!(
+            forgotten,
+            "access-log anchors no longer on chain (reorganised out); they will be anchored again"
+        );
+    }
     let known = st
         .index
         .last_anchor()

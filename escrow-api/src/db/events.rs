@@ -438,3 +438,142 @@ impl Index {
         }))
     }
 }
+
+/// What a rewind undid.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rewound {
+    /// Records committed at or after the rewind point, back to pending.
+    pub uncommitted: u64,
+    /// Grant, claim and policy rows deleted.
+    pub event_rows: u64,
+    /// Accounts registered at or after the rewind point, deleted.
+    pub accounts_deleted: u64,
+}
+
+impl Index {
+    /// Remembers the hash of `block` (the last block of a processed batch) and forgets all but
+    /// the newest `keep` remembered blocks.
+    pub async fn remember_block(&self, block: i64, hash: &str, keep: i64) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM follower_blocks WHERE block >= $1")
+            .bind(block)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO follower_blocks (block, hash) VALUES ($1, $2)")
+            .bind(block)
+            .bind(hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "DELETE FROM follower_blocks WHERE block < (SELECT MIN(k.block) FROM (SELECT block FROM follower_blocks ORDER BY block DESC LIMIT $1) k)",
+        )
+        .bind(keep)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets the anchored batches from `anchor_index` on (the contract no longer has them);
+    /// returns how many.
+    pub async fn forget_anchors_from(&self, anchor_index: i64) -> Result<u64, DbError> {
+        Ok(
+            sqlx::query("DELETE FROM log_anchors WHERE anchor_index >= $1")
+                .bind(anchor_index)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// The remembered blocks, newest first: (block, hash).
+    pub async fn remembered_blocks(&self) -> Result<Vec<(i64, String)>, DbError> {
+        let rows = sqlx::query("SELECT block, hash FROM follower_blocks ORDER BY block DESC")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("block")?, r.try_get("hash")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DbError::from)
+    }
+
+    /// Accounts whose status changed at or after `from` (their state must be asked of the chain
+    /// when rewinding there).
+    pub async fn accounts_updated_since(&self, from: i64) -> Result<Vec<String>, DbError> {
+        let rows = sqlx::query(
+            "SELECT address FROM accounts WHERE updated_block >= $1 AND registered_block < $1",
+        )
+        .bind(from)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("address"))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DbError::from)
+    }
+
+    /// Undoes, in one transaction, what the follower derived from blocks `from` and later: those
+    /// blocks' grant, claim and policy rows are deleted, records committed there go back to
+    /// pending, accounts registered there are deleted, the accounts in `account_status` get
+    /// the status the chain gives them now (as of block `from - 1`, so the replay re-applies the
+    /// later events), the remembered hashes of those blocks are forgotten and the cursor is set to
+    /// `from`. Shredding is not undone: a destroyed key stays destroyed.
+    pub async fn rewind(
+        &self,
+        from: i64,
+        account_status: &[(String, &str)],
+    ) -> Result<Rewound, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = Rewound::default();
+        for (table, column) in [
+            ("grants", "block"),
+            ("claim_updates", "block"),
+            ("claims", "submitted_block"),
+            ("policy_events", "block"),
+        ] {
+            out.event_rows += sqlx::query(&format!("DELETE FROM {table} WHERE {column} >= $1"))
+                .bind(from)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        out.uncommitted = sqlx::query(
+            "UPDATE records SET state = $1, committed_block = NULL WHERE state = $2 AND committed_block >= $3",
+        )
+        .bind(super::state::PENDING)
+        .bind(super::state::COMMITTED)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        out.accounts_deleted = sqlx::query("DELETE FROM accounts WHERE registered_block >= $1")
+            .bind(from)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        for (address, status) in account_status {
+            sqlx::query("UPDATE accounts SET status = $1, updated_block = $2 WHERE address = $3")
+                .bind(*status)
+                .bind(from - 1)
+                .bind(address)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM follower_blocks WHERE block >= $1")
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("UPDATE follower_cursor SET next_block = $1 WHERE id = 1")
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            sqlx::query("INSERT INTO follower_cursor (id, next_block) VALUES (1, $1)")
+                .bind(from)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+}
