@@ -52,8 +52,11 @@ pub struct Config {
     pub blob_url: Option<String>,
     /// The master-key file (0600, created on first start); default `<data_dir>/master.key`.
     pub master_key_file: Option<PathBuf>,
-    /// The escrow account's secp256k1 key file (0600, hex); default `<data_dir>/escrow.key`.
+    /// The escrow account's secp256k1 key file (0600): hex, or a Web3 Secret Storage v3 JSON
+    /// keystore; default `<data_dir>/escrow.key`.
     pub escrow_key_file: Option<PathBuf>,
+    /// The password file (0600) of an encrypted JSON keystore escrow key.
+    pub escrow_key_password_file: Option<PathBuf>,
     /// The escrow's break-glass X25519 key file (0600, created on first start); default
     /// `<data_dir>/break-glass.key`.
     pub break_glass_key_file: Option<PathBuf>,
@@ -103,6 +106,7 @@ impl Default for Config {
             blob_url: None,
             master_key_file: None,
             escrow_key_file: None,
+            escrow_key_password_file: None,
             break_glass_key_file: None,
             siwe_domain: None,
             siwe_uri: None,
@@ -158,6 +162,9 @@ pub struct Overrides {
     /// Escrow account key file.
     #[arg(long, env = "MEDLEDGER_ESCROW_KEY_FILE")]
     pub escrow_key_file: Option<PathBuf>,
+    /// Password file of an encrypted JSON keystore escrow key.
+    #[arg(long, env = "MEDLEDGER_ESCROW_KEY_PASSWORD_FILE")]
+    pub escrow_key_password_file: Option<PathBuf>,
     /// SIWE domain.
     #[arg(long, env = "MEDLEDGER_SIWE_DOMAIN")]
     pub siwe_domain: Option<String>,
@@ -222,6 +229,7 @@ impl Config {
         set!(opt blob_url);
         set!(opt master_key_file);
         set!(opt escrow_key_file);
+        set!(opt escrow_key_password_file);
         set!(opt siwe_domain);
         set!(confirmations);
         set!(app_dir);

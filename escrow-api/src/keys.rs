@@ -44,6 +44,20 @@ pub enum KeyFileError {
         /// What is wrong.
         what: &'static str,
     },
+    /// The key file is an encrypted JSON keystore and no password file was configured.
+    #[error("key file {path} is an encrypted JSON keystore: configure its password file (a 0600 file holding the password)")]
+    PasswordFileNeeded {
+        /// The keystore.
+        path: PathBuf,
+    },
+    /// The keystore could not be opened (wrong password, or not a Web3 Secret Storage v3 file).
+    #[error("keystore {path} cannot be opened: {reason}")]
+    Keystore {
+        /// The keystore.
+        path: PathBuf,
+        /// Why (never the password or the key).
+        reason: String,
+    },
     /// Another process holds the data directory.
     #[error("{path} is locked: another escrow process uses this master-key file (stop it first)")]
     Locked {
@@ -184,10 +198,47 @@ fn parse_master_keys(text: &str) -> Result<Vec<(u32, SecretKey)>, &'static str> 
     Ok(out)
 }
 
-/// Loads the escrow account's key (a file holding one hex private key, mode checked).
+/// Loads the escrow account's key from a hex key file (mode checked); see [`load_signer`] for
+/// keystores.
 pub fn load_escrow_signer(path: &Path) -> Result<PrivateKeySigner, KeyFileError> {
+    load_signer(path, None)
+}
+
+/// Reads a password file (0600): its content without one trailing line break.
+fn read_password(path: &Path) -> Result<zeroize::Zeroizing<String>, KeyFileError> {
+    check_mode(path)?;
+    let mut text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(io(path))?);
+    while text.ends_with('\n') || text.ends_with('\r') {
+        text.pop();
+    }
+    Ok(text)
+}
+
+/// Loads a secp256k1 signing key (the escrow's, or an admin's for the CLI). `path` (0600) holds
+/// either one hex private key or a Web3 Secret Storage v3 JSON keystore (scrypt or pbkdf2, as
+/// geth, Truffle and ethers write them), which is opened with the password in `password_file`
+/// (0600; one trailing line break is ignored).
+pub fn load_signer(
+    path: &Path,
+    password_file: Option<&Path>,
+) -> Result<PrivateKeySigner, KeyFileError> {
     check_mode(path)?;
     let mut text = std::fs::read_to_string(path).map_err(io(path))?;
+    if text.trim_start().starts_with('{') {
+        text.zeroize();
+        let Some(password_file) = password_file else {
+            return Err(KeyFileError::PasswordFileNeeded {
+                path: path.to_path_buf(),
+            });
+        };
+        let password = read_password(password_file)?;
+        return PrivateKeySigner::decrypt_keystore(path, password.as_bytes()).map_err(|e| {
+            KeyFileError::Keystore {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }
+        });
+    }
     let trimmed = text.trim();
     let mut bytes = hex::decode(trimmed.strip_prefix("0x").unwrap_or(trimmed)).map_err(|_| {
         KeyFileError::Malformed {
@@ -207,6 +258,52 @@ pub fn load_escrow_signer(path: &Path) -> Result<PrivateKeySigner, KeyFileError>
         path: path.to_path_buf(),
         what: "not a 32-byte secp256k1 private key",
     })
+}
+
+/// Writes the key of the hex key file `key_file` as a Web3 Secret Storage v3 JSON keystore
+/// encrypted with the password in `password_file`, to the new file `out` (0600). Returns the
+/// key's address.
+pub fn write_keystore(
+    key_file: &Path,
+    password_file: &Path,
+    out: &Path,
+) -> Result<alloy_primitives::Address, KeyFileError> {
+    let signer = load_signer(key_file, None)?;
+    let password = read_password(password_file)?;
+    if out.exists() {
+        return Err(KeyFileError::Io {
+            path: out.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "file exists"),
+        });
+    }
+    // Encrypted in a private (0700) directory beside `out`, then copied to `out` created 0600.
+    let dir = out.with_extension("keystore-tmp");
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(io(&dir))?;
+    }
+    let written = (|| {
+        let mut secret = signer.to_bytes();
+        let made = PrivateKeySigner::encrypt_keystore(
+            &dir,
+            &mut rand::rngs::OsRng,
+            secret.0,
+            password.as_bytes(),
+            Some("keystore.json"),
+        );
+        secret.0.zeroize();
+        made.map_err(|e| KeyFileError::Keystore {
+            path: out.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let json = std::fs::read_to_string(dir.join("keystore.json")).map_err(io(&dir))?;
+        write_new_private(out, &json)
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    written.map(|()| signer.address())
 }
 
 /// Ganache's deterministic account 1 (`--wallet.deterministic`), the escrow of a development

@@ -44,11 +44,28 @@ enum Command {
         #[arg(long)]
         from: std::path::PathBuf,
     },
-    /// Headless admin actions on the contract, signed with an admin's key file (hex, 0600).
+    /// Encrypt a hex key file into a Web3 Secret Storage v3 JSON keystore (written 0600), for
+    /// `escrow_key_file` or `admin --key-file`.
+    EncryptKey {
+        /// The hex key file (0600).
+        #[arg(long)]
+        key_file: std::path::PathBuf,
+        /// The password file (0600).
+        #[arg(long)]
+        password_file: std::path::PathBuf,
+        /// The keystore to write (must not exist).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Headless admin actions on the contract, signed with an admin's key file (0600: hex, or an
+    /// encrypted JSON keystore with `--password-file`).
     Admin {
         /// The admin account's key file.
         #[arg(long)]
         key_file: std::path::PathBuf,
+        /// The password file (0600) when the key file is an encrypted JSON keystore.
+        #[arg(long, env = "MEDLEDGER_ADMIN_KEY_PASSWORD_FILE")]
+        password_file: Option<std::path::PathBuf>,
         #[command(subcommand)]
         action: AdminAction,
     },
@@ -109,7 +126,25 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::VerifyLog => verify_log(config).await,
         Command::InitDevKey => init_dev_key(&config),
-        Command::Admin { key_file, action } => admin(&config, &key_file, action).await,
+        Command::Admin {
+            key_file,
+            password_file,
+            action,
+        } => admin(&config, &key_file, password_file.as_deref(), action).await,
+        Command::EncryptKey {
+            key_file,
+            password_file,
+            out,
+        } => {
+            let address =
+                medledger_escrow_api::keys::write_keystore(&key_file, &password_file, &out)
+                    .context("writing the keystore")?;
+            println!(
+                "wrote the keystore of {address} to {} (0600)",
+                out.display()
+            );
+            Ok(())
+        }
         Command::Backup { to } => {
             let files = medledger_escrow_api::maintenance::backup(
                 &config.database_url(),
@@ -216,13 +251,14 @@ fn init_dev_key(config: &Config) -> anyhow::Result<()> {
 async fn admin(
     config: &Config,
     key_file: &std::path::Path,
+    password_file: Option<&std::path::Path>,
     action: AdminAction,
 ) -> anyhow::Result<()> {
     use alloy_sol_types::SolCall;
     use medledger_protocol::contract::MedLedger;
     let deployment = medledger_protocol::deployment::Deployment::load(&config.deployment)
         .context("reading the deployment")?;
-    let signer = medledger_escrow_api::keys::load_escrow_signer(key_file)
+    let signer = medledger_escrow_api::keys::load_signer(key_file, password_file)
         .context("reading the admin key file")?;
     let from = signer.address();
     let chain = medledger_escrow_api::chain::RpcChain::new(

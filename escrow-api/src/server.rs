@@ -137,7 +137,8 @@ impl App {
         }
         let key_file: PathBuf = config.escrow_key_file();
         let signer = if key_file.exists() {
-            let signer = crate::keys::load_escrow_signer(&key_file)?;
+            let signer =
+                crate::keys::load_signer(&key_file, config.escrow_key_password_file.as_deref())?;
             if signer.address() != deployment.escrow {
                 return Err(KeyFileError::WrongAccount {
                     path: key_file,
