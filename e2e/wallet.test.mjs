@@ -3,7 +3,8 @@
 // static page (e2e/fixtures/wallet-page/) served by the escrow as its app: EIP-6963 discovery,
 // connect, SIWE sign-in, EIP-712 signing (the protocol's committed vector reproduced), transactions
 // with receipts, back-to-back sends, a revert decoded to the contract's named error, rejection on
-// command, chain switching and adding, account switching reaching every page, locking.
+// command, chain switching and adding, account switching reaching every page, locking, and the
+// escrow's own /console page signing an admin in and verifying a practitioner through the wallet.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -205,6 +206,35 @@ browsers.forEach((name, b) => {
         assert.equal(wallet.locked(), true);
         assert.deepEqual(await call("eth_requestAccounts"), { result: [vectorAddr] });
         assert.equal(wallet.locked(), false);
+
+        // The escrow's own /console page through the wallet: Q applies as a practitioner, the
+        // admin (account 0, in its own context) signs in there and verifies the application.
+        await wallet.useAccount(Q);
+        const applied = await fx((tx) => window.fixture.sendAndWait(tx), {
+          from: addrQ,
+          to: cfg.contract,
+          data: iface.encodeFunctionData("applyAsPractitioner", [hexlify(randomBytes(32)), hexlify(randomBytes(32))]),
+        });
+        assert.equal(applied.result?.receipt.status, "0x1", JSON.stringify(applied.error));
+        const adminContext = await browser.newContext();
+        const adminWallet = await installWallet(adminContext, { rpcUrl: stack.rpcUrl, chainId: stack.chainId, keys: [stack.keys[0]] });
+        const consolePage = await adminContext.newPage();
+        consolePage.on("pageerror", (e) => pageErrors.push(`console: ${e}`));
+        await consolePage.goto(`${stack.url}/console`);
+        await consolePage.locator("#signin").click();
+        const verifyButton = consolePage.locator(`button[data-action=verify][data-account="${addrQ}" i]`);
+        for (let i = 0; (await verifyButton.count()) === 0; i++) {
+          assert.ok(i < 40, `the application is not on the console: ${await consolePage.locator("#status").textContent()}`);
+          await consolePage.waitForTimeout(250);
+          if (i % 8 === 7) await consolePage.evaluate(() => load());
+        }
+        await verifyButton.click();
+        await consolePage.locator("#status", { hasText: /verify done/ }).waitFor({ timeout: 20000 });
+        const acct = iface.decodeFunctionResult("accountOf", await rpc(stack.rpcUrl, "eth_call", [{ to: stack.contract, data: iface.encodeFunctionData("accountOf", [addrQ]) }, "latest"]))[0];
+        assert.equal(Number(acct.kind), 2, "a practitioner");
+        assert.equal(Number(acct.status), 2, "verified by the admin on the console");
+        assert.deepEqual(adminWallet.requests.map((r) => r.method).filter((m) => m !== "eth_getTransactionReceipt"), ["eth_requestAccounts", "personal_sign", "eth_sendTransaction"]);
+        await adminContext.close();
 
         // The request log saw the page's calls; the page threw nothing.
         const methods = new Set(wallet.requests.map((r) => r.method));
