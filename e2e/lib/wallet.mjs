@@ -153,7 +153,8 @@ function pageScript(cfg) {
   if (window.__medledgerTestWallet) return;
   const listeners = new Map();
   const state = { chainId: cfg.chainId, selectedAddress: null };
-  const call = window[cfg.binding];
+  // Looked up on each call: the binding Playwright installs need not exist yet when this runs.
+  const call = (payload) => window[cfg.binding](payload);
   const makeError = (e) => {
     const err = new Error(e && e.message ? e.message : "wallet error");
     err.code = e && e.code;
