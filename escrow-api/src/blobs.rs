@@ -2,10 +2,12 @@
 //! implementation behind `Arc<dyn ObjectStore>` and adds what the escrow needs (streamed multipart
 //! writes with back-pressure, ranged streamed reads, idempotent deletes, listing for orphan sweeps).
 //!
-//! Built in: a local directory (`/path` or `file:///path`). S3-compatible stores (`s3://…`) are
-//! not compiled into this build (object_store's `aws` feature brings a TLS stack and an HTTP
-//! client of its own); enabling it means adding that feature and one match arm in
-//! [`Blobs::open`] — the rest of the escrow only sees [`Blobs`]. Such URLs are refused clearly.
+//! Built in: a local directory (`/path` or `file:///path`) and S3-compatible stores
+//! (`s3://bucket[/prefix]`, object_store's `aws` feature: AWS S3, MinIO, Ceph, R2, moto), whose
+//! endpoint, region and credentials come from the standard `AWS_*` environment variables
+//! (`AWS_ENDPOINT`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_ALLOW_HTTP`, …). The rest of the escrow only sees [`Blobs`]: the same code path for both.
+//! Other schemes are refused clearly.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -24,7 +26,7 @@ pub enum BlobError {
     #[error("blob store: {0}")]
     Store(#[from] object_store::Error),
     /// The location is not one this build supports.
-    #[error("blob store URL {0:?} is not supported by this build (supported: a directory path or file:// URL)")]
+    #[error("blob store URL {0:?} is not supported (supported: a directory path, a file:// URL or s3://bucket[/prefix])")]
     Unsupported(String),
     /// The local directory could not be created.
     #[error("blob directory {path}: {source}")]
@@ -42,7 +44,13 @@ pub struct Blobs {
     store: Arc<dyn ObjectStore>,
     description: String,
     local_root: Option<std::path::PathBuf>,
+    part_size: usize,
 }
+
+/// Multipart part size for local stores.
+const LOCAL_PART: usize = 1024 * 1024;
+/// Multipart part size for S3: its smallest allowed part (all but the last).
+const S3_PART: usize = 5 * 1024 * 1024;
 
 impl core::fmt::Debug for Blobs {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -79,9 +87,12 @@ impl BlobWriter {
 }
 
 impl Blobs {
-    /// Opens a store by location: a directory path or a `file://` URL.
+    /// Opens a store by location: a directory path, a `file://` URL, or `s3://bucket[/prefix]`
+    /// (settings from the `AWS_*` environment; nothing is contacted until the first request).
     pub fn open(location: &str) -> Result<Blobs, BlobError> {
-        let dir = if let Some(path) = location.strip_prefix("file://") {
+        let dir = if let Some(rest) = location.strip_prefix("s3://") {
+            return Blobs::open_s3(location, rest);
+        } else if let Some(path) = location.strip_prefix("file://") {
             path.to_string()
         } else if location.contains("://") {
             return Err(BlobError::Unsupported(location.to_string()));
@@ -98,20 +109,45 @@ impl Blobs {
         Ok(blobs)
     }
 
+    fn open_s3(location: &str, rest: &str) -> Result<Blobs, BlobError> {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(BlobError::Unsupported(location.to_string()));
+        }
+        let s3 = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .build()?;
+        let prefix = prefix.trim_matches('/');
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+        };
+        let mut blobs = Blobs::from_store(store, format!("s3:{bucket}/{prefix}"));
+        blobs.part_size = S3_PART;
+        Ok(blobs)
+    }
+
     /// Any `object_store` implementation (tests use the in-memory one).
     pub fn from_store(store: Arc<dyn ObjectStore>, description: String) -> Blobs {
         Blobs {
             store,
             description,
             local_root: None,
+            part_size: LOCAL_PART,
         }
+    }
+
+    /// What the store is (`local:<dir>` or `s3:<bucket>/<prefix>`), for logs and health.
+    pub fn description(&self) -> &str {
+        &self.description
     }
 
     /// Starts a streamed write.
     pub async fn writer(&self, key: &str) -> Result<BlobWriter, BlobError> {
         let upload = self.store.put_multipart(&ObjectPath::from(key)).await?;
         Ok(BlobWriter {
-            inner: WriteMultipart::new_with_chunk_size(upload, 1024 * 1024),
+            inner: WriteMultipart::new_with_chunk_size(upload, self.part_size),
         })
     }
 
@@ -254,9 +290,19 @@ mod tests {
 
     #[test]
     fn unsupported_urls_are_refused_by_name() {
-        match Blobs::open("s3://bucket/prefix") {
-            Err(BlobError::Unsupported(u)) => assert_eq!(u, "s3://bucket/prefix"),
-            other => panic!("expected Unsupported, got {other:?}"),
+        for url in ["gs://bucket/prefix", "s3://", "s3:///prefix"] {
+            match Blobs::open(url) {
+                Err(BlobError::Unsupported(u)) => assert_eq!(u, url),
+                other => panic!("expected Unsupported for {url}, got {other:?}"),
+            }
         }
+    }
+
+    #[test]
+    fn s3_urls_open_with_their_prefix_and_five_mib_parts() {
+        let blobs = Blobs::open("s3://medledger-blobs/escrow/a").expect("opens offline");
+        assert_eq!(blobs.description(), "s3:medledger-blobs/escrow/a");
+        assert_eq!(blobs.part_size, S3_PART);
+        assert!(blobs.local_root.is_none());
     }
 }

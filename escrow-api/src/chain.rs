@@ -1,7 +1,7 @@
 //! The chain seam. [`Chain`] is what the escrow needs from a node: `eth_call` to the contract,
 //! the head block, the contract's logs in a block range, and sending the ESCROW account's own
-//! transactions. [`RpcChain`] implements it over plain JSON-RPC (HTTP, reqwest; no TLS in this
-//! build, so the node is reached on loopback or through a local proxy) and signs transactions
+//! transactions. [`RpcChain`] implements it over plain JSON-RPC (HTTP or HTTPS, reqwest with
+//! rustls and the system's roots) and signs transactions
 //! with the escrow key (alloy-consensus legacy EIP-155 transactions, alloy-signer-local).
 //! [`Ledger`] puts the contract's typed views and the escrow's two transactions on top, using the
 //! `sol!` bindings of `medledger-protocol`.

@@ -48,7 +48,8 @@ pub struct Config {
     pub deployment: PathBuf,
     /// sqlx URL of the index; default `sqlite://<data_dir>/index.sqlite`.
     pub database_url: Option<String>,
-    /// Blob store location: a directory path or `file://` URL; default `<data_dir>/blobs`.
+    /// Blob store location: a directory path, a `file://` URL or `s3://bucket[/prefix]` (settings
+    /// from the `AWS_*` environment); default `<data_dir>/blobs`.
     pub blob_url: Option<String>,
     /// The master-key file (0600, created on first start); default `<data_dir>/master.key`.
     pub master_key_file: Option<PathBuf>,
@@ -153,7 +154,7 @@ pub struct Overrides {
     /// Index database URL (sqlite://… or postgres://…).
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Blob store directory or file:// URL.
+    /// Blob store directory, file:// URL or s3://bucket[/prefix].
     #[arg(long, env = "MEDLEDGER_BLOB_URL")]
     pub blob_url: Option<String>,
     /// Master-key file.
