@@ -48,11 +48,25 @@ pub enum FollowError {
 }
 
 /// Runs the follower until `stop` turns true.
-pub async fn run(st: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn run(st: AppState, stop: watch::Receiver<bool>) {
+    every_poll(&st, stop, "event follower step", tick).await;
+}
+
+/// Sends `confirmShredded` for the receipts not yet confirmed, until `stop` turns true. A task of
+/// its own: waiting for a transaction to be mined (up to the receipt timeout, e.g. when a
+/// reorganisation dropped it) must not hold up following the chain.
+pub async fn run_confirmations(st: AppState, stop: watch::Receiver<bool>) {
+    every_poll(&st, stop, "confirming shreds", confirm_receipts).await;
+}
+
+async fn every_poll<F>(st: &AppState, mut stop: watch::Receiver<bool>, what: &str, step: F)
+where
+    F: for<'a> AsyncStep<'a>,
+{
     let interval = Duration::from_millis(st.config.poll_interval_ms);
     loop {
-        if let Err(e) = tick(&st).await {
-            tracing::warn!(error = %e, "event follower step failed; retrying");
+        if let Err(e) = step.call(st).await {
+            tracing::warn!(error = %e, "{what} failed; retrying");
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -64,14 +78,31 @@ pub async fn run(st: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// One follower step: new logs, then receipts to confirm, blobs to delete and expired uploads.
+/// An async step over the shared state (a named trait, since closures returning borrowing
+/// futures cannot be written as `Fn` bounds directly).
+trait AsyncStep<'a> {
+    type Fut: std::future::Future<Output = Result<(), FollowError>> + Send + 'a;
+    fn call(&self, st: &'a AppState) -> Self::Fut;
+}
+
+impl<'a, F, Fut> AsyncStep<'a> for F
+where
+    F: Fn(&'a AppState) -> Fut,
+    Fut: std::future::Future<Output = Result<(), FollowError>> + Send + 'a,
+{
+    type Fut = Fut;
+    fn call(&self, st: &'a AppState) -> Fut {
+        self(st)
+    }
+}
+
+/// One follower step: new logs, then blobs to delete and expired uploads (shred confirmations
+/// run in [`run_confirmations`]).
 pub async fn tick(st: &AppState) -> Result<(), FollowError> {
-    // Each part runs even when another fails (a confirmation the chain keeps refusing must not
-    // stop the sweeps); the first error is reported.
+    // Each part runs even when the other fails; the first error is reported.
     let logs = follow_logs(st).await;
-    let receipts = confirm_receipts(st).await;
     let swept = sweep(st).await;
-    logs.and(receipts).and(swept)
+    logs.and(swept)
 }
 
 /// How many processed batches' last-block hashes the follower remembers (its reorg window).

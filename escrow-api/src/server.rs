@@ -202,6 +202,10 @@ impl App {
     ) -> Result<(), StartError> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let follower = tokio::spawn(crate::follower::run(self.state.clone(), stop_rx.clone()));
+        let confirmer = tokio::spawn(crate::follower::run_confirmations(
+            self.state.clone(),
+            stop_rx.clone(),
+        ));
         let anchorer = tokio::spawn(crate::follower::run_anchoring(self.state.clone(), stop_rx));
         let router = router(self.state);
         use axum::serve::ListenerExt;
@@ -219,6 +223,7 @@ impl App {
         .await;
         let _ = stop_tx.send(true);
         let _ = follower.await;
+        let _ = confirmer.await;
         let _ = anchorer.await;
         result.map_err(StartError::from)
     }

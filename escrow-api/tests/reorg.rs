@@ -105,10 +105,11 @@ async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed(
     })
     .await;
 
+    // The fork point: no later than the snapshot's block (Ganache keeps mining every 100 ms).
+    let fork = head(&w).await;
     let snapshot = rpc(w.url(), "evm_snapshot", json!([]))
         .await
         .expect("snapshot");
-    let fork = head(&w).await;
 
     // On the branch that will disappear: a record anchored, a second grant, an erasure.
     let orphan = Record::new(
@@ -131,6 +132,16 @@ async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed(
         let shredded = state_of(&index, erased.id).await == "shredded";
         let granted = grantees_of(&server, &patient).await.len() == 2;
         (shredded && granted).then_some(())
+    })
+    .await;
+    // The escrow's confirmShredded mined on the branch (not in flight when the branch goes).
+    eventually(30, "the shred confirmed on the branch", || async {
+        let r = w
+            .call(MedLedger::recordOfCall {
+                recordId: erased.id,
+            })
+            .await;
+        r.shredConfirmed.then_some(())
     })
     .await;
     // Let the follower move past the branch's last transaction.
@@ -230,5 +241,107 @@ async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed(
         .await
         .expect("read");
     assert_eq!(r.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_anchors_on_a_reorganised_out_branch_are_anchored_again() {
+    use medledger_escrow_api::chain::{Ledger, RpcChain};
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    w.register(&[&patient], &[]).await;
+    let mut config = w.config();
+    config.anchor_interval_secs = 1;
+    let server = Server::start(config).await;
+    patient.sign_in(&server).await;
+    let index = Index::connect(&server.config.database_url())
+        .await
+        .expect("index");
+    let ledger = Ledger::new(std::sync::Arc::new(
+        RpcChain::new(w.url(), w.d.address, w.d.chain_id, None).expect("client"),
+    ));
+    let r = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Vitals.number(),
+        vec![4; 300],
+    );
+    w.upload_and_anchor(&server, &patient, &[&patient], &r)
+        .await;
+    let read = || async {
+        let resp = patient
+            .get(server.url(&format!("/api/records/{}", r.id)))
+            .send()
+            .await
+            .expect("read");
+        assert_eq!(resp.status(), 200);
+    };
+    // Every entry anchored, in `count` batches on chain and in the index.
+    let all_anchored = |count: u64| {
+        let (index, ledger) = (&index, &ledger);
+        async move {
+            let last = index.last_log().await.ok()??.seq;
+            let anchor = index.last_anchor().await.ok()??;
+            let on_chain = ledger.anchor_count().await.ok()?;
+            (anchor.last_seq == last
+                && on_chain == count
+                && anchor.anchor_index + 1 == i64::try_from(count).ok()?)
+            .then_some(anchor)
+        }
+    };
+    read().await;
+    eventually(30, "the first batch anchored", || all_anchored(1)).await;
+    let snapshot = rpc(w.url(), "evm_snapshot", json!([]))
+        .await
+        .expect("snapshot");
+    read().await;
+    read().await;
+    let orphaned = eventually(30, "the second batch anchored", || all_anchored(2)).await;
+    // The second anchor's transaction goes with the branch.
+    assert_eq!(
+        rpc(w.url(), "evm_revert", json!([snapshot]))
+            .await
+            .expect("revert"),
+        json!(true)
+    );
+    assert_eq!(ledger.anchor_count().await.expect("count"), 1);
+    // The escrow forgets it and anchors those entries again on the new branch (the same
+    // transaction, nonce and data, so often the same hash: Ganache may even answer its receipt
+    // from the lost branch before mining it again).
+    let started = std::time::Instant::now();
+    let again = eventually(90, "the entries anchored again", || all_anchored(2)).await;
+    eprintln!("anchored again after {:?}", started.elapsed());
+    assert_eq!(again.first_seq, orphaned.first_seq);
+    assert_eq!(again.last_seq, orphaned.last_seq);
+    let report = medledger_escrow_api::follower::verify_log_with(&index, &ledger)
+        .await
+        .expect("verify");
+    assert!(report.ok(), "{report}");
+    assert_eq!(report.anchors, 2);
+    // Every entry the patient sees has a proof the contract accepts.
+    for e in log_entries(&server, &patient).await {
+        let anchor = &e["anchor"];
+        assert!(anchor.is_object(), "unanchored entry: {e}");
+        let proof: Vec<B256> = e["proof"]
+            .as_array()
+            .expect("proof")
+            .iter()
+            .map(|p| p.as_str().expect("hex").parse().expect("hash"))
+            .collect();
+        let ok = ledger
+            .verify_log_entry(
+                anchor["index"].as_u64().expect("index"),
+                e["seq"].as_u64().expect("seq"),
+                e["entryHash"]
+                    .as_str()
+                    .expect("hash")
+                    .parse()
+                    .expect("hash"),
+                proof,
+            )
+            .await
+            .expect("verifyLogEntry");
+        assert!(ok, "{e}");
+    }
     server.stop().await;
 }
