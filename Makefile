@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps up run down chain migrate test test-contracts test-migrations test-rust test-browsers wasm compile abi lint fmt clean
+.PHONY: help deps up run app down chain migrate test test-contracts test-migrations test-rust test-browsers wasm compile abi lint fmt clean
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-16s %s\n", $$1, $$2}'
@@ -15,9 +15,13 @@ up: deps ## start Ganache in the background (./data) and deploy MedLedger
 	@npx truffle migrate --network development
 	@echo; echo "Chain: http://127.0.0.1:$${MEDLEDGER_GANACHE_PORT:-8545} (chain id 1337). Contract: see deployments/development.json"
 
-run: up ## make up, then serve the escrow API on http://127.0.0.1:8080 (Ctrl-C stops it; Ganache keeps running)
+run: up app ## make up, build the app, then serve escrow + app on http://127.0.0.1:8080 (Ctrl-C stops it; Ganache keeps running)
 	@cargo run --release -p medledger-escrow-api -- init-dev-key
+	@echo; echo "Open http://127.0.0.1:8080 in Chrome or Firefox with MetaMask on the local chain (README: Using the app)."; echo
 	@cargo run --release -p medledger-escrow-api -- serve
+
+app: deps ## build the app (Leptos → WASM) into app/dist, which the escrow serves at /
+	@bash scripts/build-app.sh
 
 down: ## stop the background Ganache (its database stays in ./data)
 	@bash scripts/chain.sh stop
@@ -43,8 +47,9 @@ test-rust: deps compile ## cargo test (the contract binding test starts its own 
 wasm: deps ## build the WASM harness into target-wasm/harness
 	@bash scripts/build-wasm.sh medledger-wasm-harness target-wasm/harness
 
-test-browsers: wasm ## protocol vectors in headless Chromium and Firefox
-	@node --test e2e/
+test-browsers: wasm app ## protocol vectors, the test wallet and the app's journeys in headless Chromium and Firefox
+	@cargo build -p medledger-escrow-api --bin escrow-api --locked
+	@node --test --test-concurrency=1 e2e/
 
 compile: deps ## compile the contracts with the local solc-js
 	@npx truffle compile

@@ -9,8 +9,17 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${1:-$ROOT/app/dist}"
 stage="$(mktemp -d "${TMPDIR:-/tmp}/medledger-app.XXXXXX")"
-trap 'rm -rf "$stage"' EXIT
-"$ROOT/scripts/build-wasm.sh" medledger-app "$stage"
+trap 'rm -rf "$stage" "$stage.log"' EXIT
+# clippy cannot run on the wasm32 half of the app here (Debian's rustc-web has no clippy), so
+# the compiler's own warnings stand in for it: any warning fails the build, as -D warnings would.
+log="$stage.log"
+"$ROOT/scripts/build-wasm.sh" medledger-app "$stage" 2>&1 | tee "$log"
+if grep -q '^warning' "$log"; then
+  echo "error: the app's WASM build has warnings (treated as errors)" >&2
+  rm -f "$log"
+  exit 1
+fi
+rm -f "$log"
 cp "$ROOT/app/index.html" "$ROOT/app/style.css" "$stage/"
 rm -f "$stage"/*.d.ts
 # Swap the finished build in whole, so a server never serves half of one.

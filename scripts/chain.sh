@@ -32,7 +32,8 @@ case "${1:-run}" in
     echo "Ganache on http://127.0.0.1:$port (chain id $MEDLEDGER_CHAIN_ID), database $db — Ctrl-C to stop"
     exec "$GANACHE_BIN" --wallet.deterministic --wallet.totalAccounts 20 --wallet.defaultBalance 10000 \
       --chain.chainId "$MEDLEDGER_CHAIN_ID" --chain.networkId "$MEDLEDGER_CHAIN_ID" --chain.hardfork shanghai \
-      --server.host 127.0.0.1 --server.port "$port" --database.dbPath "$db"
+      --server.host 127.0.0.1 --server.port "$port" --database.dbPath "$db" \
+      --miner.blockTime "${MEDLEDGER_GANACHE_BLOCK_TIME:-1}"
     ;;
   start)
     if pid=$(running_pid); then
@@ -40,7 +41,8 @@ case "${1:-run}" in
       exit 0
     fi
     if rpc_ready "$port"; then die "something else already answers JSON-RPC on 127.0.0.1:$port"; fi
-    start_ganache "$port" "$log" "$db"
+    # The chain people use with the app and the escrow: a block a second (see start_ganache).
+    MEDLEDGER_GANACHE_BLOCK_TIME="${MEDLEDGER_GANACHE_BLOCK_TIME:-1}" start_ganache "$port" "$log" "$db"
     echo "$GANACHE_PID" >"$pidfile"
     disown "$GANACHE_PID" 2>/dev/null || true
     echo "Ganache running (pid $GANACHE_PID) on http://127.0.0.1:$port, chain id $MEDLEDGER_CHAIN_ID, database $db"

@@ -28,13 +28,17 @@ rpc_ready() {
 }
 
 # start_ganache PORT LOGFILE [DBPATH]: Ganache with the deterministic dev accounts and the fixed
-# chain id, in the background; sets GANACHE_PID and waits until it answers (30 s at most).
+# chain id (instamine, or a block every MEDLEDGER_GANACHE_BLOCK_TIME seconds), in the background; sets GANACHE_PID and waits until it answers (30 s at most).
 start_ganache() {
   local port="$1" log="$2" db="${3:-}"
   local args=(--wallet.deterministic --wallet.totalAccounts 20 --wallet.defaultBalance 10000
     --chain.chainId "$MEDLEDGER_CHAIN_ID" --chain.networkId "$MEDLEDGER_CHAIN_ID" --chain.hardfork shanghai
     --server.host 127.0.0.1 --server.port "$port" --logging.quiet)
   if [ -n "$db" ]; then mkdir -p "$db"; args+=(--database.dbPath "$db"); fi
+  # Interval mining when asked (MEDLEDGER_GANACHE_BLOCK_TIME seconds): with two senders at once —
+  # the escrow's own transactions and a user's — Ganache 7's instamine pool can hand out stale
+  # nonces or drop a transaction (ganache issue #3794).
+  if [ -n "${MEDLEDGER_GANACHE_BLOCK_TIME:-}" ]; then args+=(--miner.blockTime "$MEDLEDGER_GANACHE_BLOCK_TIME"); fi
   "$GANACHE_BIN" "${args[@]}" >"$log" 2>&1 &
   GANACHE_PID=$!
   for _ in $(seq 1 150); do

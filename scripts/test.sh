@@ -35,8 +35,14 @@ run_all() {
   stage "protocol: WASM build of the browser harness"
   bash scripts/build-wasm.sh medledger-wasm-harness target-wasm/harness
 
-  stage "browsers: protocol vectors in headless Chromium and Firefox ESR"
-  node --test e2e/
+  stage "app: WASM build into app/dist (what the escrow serves)"
+  bash scripts/build-app.sh
+
+  stage "escrow-api: the binary the browser tests start"
+  cargo build -p medledger-escrow-api --bin escrow-api --locked
+
+  stage "browsers: protocol vectors, the test wallet and the app's journeys in headless Chromium and Firefox ESR (against Ganache and the escrow)"
+  node --test --test-concurrency=1 e2e/
 
   stage "escrow-api: its integration suite on PostgreSQL"
   bash scripts/test-escrow-postgres.sh

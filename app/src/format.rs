@@ -25,6 +25,16 @@ pub fn datetime(unix: u64) -> String {
     format!("{} {} UTC", &text[..10], text.get(11..16).unwrap_or(""))
 }
 
+/// A grant's expiry: `never` for the contract's open-ended value (or none), else the date and time.
+pub fn expiry(unix: u64) -> String {
+    // Anything past year 9999 is an open-ended grant.
+    if unix == 0 || unix >= 253_402_300_800 {
+        "never".into()
+    } else {
+        datetime(unix)
+    }
+}
+
 /// Unix seconds → `YYYY-MM-DD`.
 pub fn date(unix: u64) -> String {
     medledger_protocol::identity::format_rfc3339(unix as i64)[..10].to_string()
@@ -125,6 +135,8 @@ mod tests {
     #[test]
     fn dates_are_utc() {
         assert_eq!(datetime(0), "1970-01-01 00:00 UTC");
+        assert_eq!(expiry(u64::MAX), "never");
+        assert_eq!(expiry(1_764_028_800), "2025-11-25 00:00 UTC");
         assert_eq!(date(1_764_028_800), "2025-11-25");
         assert_eq!(end_of_day("2025-11-25"), Some(1_764_028_800 + 86_399));
         assert_eq!(end_of_day("2025-02-30"), None);

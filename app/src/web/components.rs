@@ -82,7 +82,7 @@ pub fn CategorySelect(
             .filter(|c| allowed.as_ref().is_none_or(|a| a.contains(&c.number())))
             .map(|c| {
                 let n = c.number();
-                view! { <option value=n.to_string() selected=move || value.get() == n>{c.name()}</option> }
+                view! { <option value=n.to_string() selected=move || value.get() == n>{category_name(n)}</option> }
             })
             .collect_view()
     };
@@ -123,7 +123,7 @@ pub fn CategoryChecks(selected: RwSignal<Vec<u8>>, #[prop(into)] legend: String)
                                     });
                                 }
                             />
-                            {c.name()}
+                            {category_name(n)}
                         </label>
                     }
                 })
@@ -132,11 +132,16 @@ pub fn CategoryChecks(selected: RwSignal<Vec<u8>>, #[prop(into)] legend: String)
     }
 }
 
-/// The name of category `n`.
-pub fn category_name(n: u8) -> &'static str {
-    Category::from_number(n)
+/// The display name of category `n` ("Laboratory").
+pub fn category_name(n: u8) -> String {
+    let name = Category::from_number(n)
         .map(|c| c.name())
-        .unwrap_or("Other")
+        .unwrap_or("other");
+    let mut chars = name.chars();
+    chars
+        .next()
+        .map(|f| f.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
 }
 
 /// What an opened record shows: a structured entry's fields, or a download link.

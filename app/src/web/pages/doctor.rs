@@ -53,7 +53,7 @@ pub fn DoctorPage() -> impl IntoView {
                                 <td title=g.patient.to_checksum(None)>{format::short_address(&g.patient)}</td>
                                 <td>{mask_categories(&g.categories).into_iter().map(category_name).collect::<Vec<_>>().join(", ")}</td>
                                 <td>{if g.allow_write { "yes" } else { "no" }}</td>
-                                <td>{if g.expiry == 0 { "never".to_string() } else { format::datetime(g.expiry) }}</td>
+                                <td>{format::expiry(g.expiry)}</td>
                                 <td><button on:click={let p = g.patient; move |_| selected.set(Some(p))} data-testid="select-patient">"Open records"</button></td>
                             </tr>
                         </For>
@@ -124,7 +124,7 @@ fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoVie
                 <label class="field">"Category"
                     <select on:change=move |ev| filter_category.set(event_target_value(&ev)) data-testid="filter-category">
                         <option value="">"All"</option>
-                        {Category::ALL.iter().map(|c| view! { <option value=c.number().to_string()>{c.name()}</option> }).collect_view()}
+                        {Category::ALL.iter().map(|c| view! { <option value=c.number().to_string()>{category_name(c.number())}</option> }).collect_view()}
                     </select>
                 </label>
                 <label class="field">"From" <input type="date" on:input=move |ev| from.set(event_target_value(&ev))/></label>
@@ -177,6 +177,10 @@ fn AddForPatient(
     let category = RwSignal::new(categories.first().copied().unwrap_or(0));
     let text = RwSignal::new(String::new());
     let file_input = NodeRef::<leptos::html::Input>::new();
+    // A record whose upload or anchoring failed is kept and resumed by the next press, not made
+    // again (the escrow answers an identical retry with what it stored).
+    let pending = StoredValue::new_local(None::<records::Prepared>);
+    let resumable = RwSignal::new(false);
     let allowed = Signal::derive({
         let c = categories.clone();
         move || c.clone()
@@ -221,21 +225,32 @@ fn AddForPatient(
                     fraction.set(1.0);
                 }
             };
-            let mut prepared = records::prepare(
-                &me,
-                patient,
-                category.get_untracked(),
-                amend.get_untracked(),
-                content,
-                &[],
-                None,
-                &progress,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            records::store(&me, &mut prepared, std::rc::Rc::new(progress))
+            let mut prepared = match pending.get_value() {
+                Some(p) => p,
+                None => records::prepare(
+                    &me,
+                    patient,
+                    category.get_untracked(),
+                    amend.get_untracked(),
+                    content,
+                    &[],
+                    None,
+                    &progress,
+                )
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?,
+            };
+            let stored = records::store(&me, &mut prepared, std::rc::Rc::new(progress)).await;
+            if let Err(e) = stored {
+                pending.set_value(Some(prepared));
+                resumable.set(true);
+                stage.set(String::new());
+                return Err(format!(
+                    "{e} — press Retry to continue from where it stopped."
+                ));
+            }
+            pending.set_value(None);
+            resumable.set(false);
             stage.set(String::new());
             text.set(String::new());
             amend.set(B256::ZERO);
@@ -249,7 +264,7 @@ fn AddForPatient(
             <CategorySelect value=category label="Category" allowed=allowed/>
             <label class="field wide">"Note" <textarea prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev)) data-testid="note-text"></textarea></label>
             <label class="field">"or a file" <input type="file" node_ref=file_input/></label>
-            <button type="submit" disabled=move || busy.get() data-testid="add-record">"Encrypt and add"</button>
+            <button type="submit" disabled=move || busy.get() data-testid="add-record">{move || if resumable.get() { "Retry" } else { "Encrypt and add" }}</button>
             <Show when=move || !amend.get().is_zero()><button type="button" on:click=move |_| amend.set(B256::ZERO)>"Not an amendment"</button></Show>
             <Show when=move || !stage.get().is_empty()>
                 <ProgressView label=Signal::derive(move || stage.get()) fraction=Signal::derive(move || fraction.get())/>

@@ -133,9 +133,10 @@ pub fn PatientPage() -> impl IntoView {
 fn RecordsSection(ctx: PatientCtx) -> impl IntoView {
     let state = app_state();
     let busy = RwSignal::new(false);
+    let note = RwSignal::new(None::<Note>);
     let confirm_erase = RwSignal::new(None::<B256>);
     let open = move |r: RecordSummary| {
-        run(busy, ctx.note, async move {
+        run(busy, note, async move {
             let me = me(state)?;
             let opened = records::open(&me, r.record_id, r.patient)
                 .await
@@ -148,7 +149,7 @@ fn RecordsSection(ctx: PatientCtx) -> impl IntoView {
         })
     };
     let erase = move |id: B256| {
-        run(busy, ctx.note, async move {
+        run(busy, note, async move {
             let me = me(state)?;
             me.contract
                 .send(
@@ -162,8 +163,9 @@ fn RecordsSection(ctx: PatientCtx) -> impl IntoView {
             // The escrow destroys the keys when its follower sees the erasure; show it once done.
             for _ in 0..40 {
                 reload_records(state, ctx).await;
+                // The escrow stops listing a record once it destroyed its keys.
                 if ctx.records.with_untracked(|l| {
-                    l.iter().any(|r| r.record_id == id && r.state == "shredded")
+                    !l.iter().any(|r| r.record_id == id && r.state != "shredded")
                 }) {
                     break;
                 }
@@ -224,6 +226,7 @@ fn RecordsSection(ctx: PatientCtx) -> impl IntoView {
                     <button on:click=move |_| confirm_erase.set(None)>"Keep it"</button>
                 </div>
             })}
+            <NoteView note/>
             <OpenedPanel opened=ctx.opened/>
         </section>
     }
@@ -236,6 +239,8 @@ struct UploadRun {
     stage: RwSignal<String>,
     fraction: RwSignal<f64>,
     pending: StoredValue<Option<Prepared>, LocalStorage>,
+    /// Whether `pending` holds an upload to resume (the stored value itself is not reactive).
+    resumable: RwSignal<bool>,
     note: RwSignal<Option<Note>>,
 }
 
@@ -246,6 +251,7 @@ impl UploadRun {
             stage: RwSignal::new(String::new()),
             fraction: RwSignal::new(0.0),
             pending: StoredValue::new_local(None),
+            resumable: RwSignal::new(false),
             note: RwSignal::new(None),
         }
     }
@@ -277,8 +283,11 @@ impl UploadRun {
         let result = records::store(&me, &mut prepared, self.progress()).await;
         if result.is_ok() {
             self.pending.set_value(None);
+            self.resumable.set(false);
         } else {
             self.pending.set_value(Some(prepared));
+            self.resumable.set(true);
+            self.stage.set(String::new());
         }
         result.map_err(|e| format!("{e} — press Retry to continue from where it stopped."))?;
         self.stage.set(String::new());
@@ -294,7 +303,7 @@ fn UploadView(up: UploadRun) -> impl IntoView {
         <Show when=move || !up.stage.get().is_empty()>
             <ProgressView label=Signal::derive(move || up.stage.get()) fraction=Signal::derive(move || up.fraction.get())/>
         </Show>
-        <Show when=move || up.pending.with_value(|p| p.is_some()) && !up.busy.get()>
+        <Show when=move || up.resumable.get() && !up.busy.get()>
             <button data-testid="retry" on:click=move |_| {
                 let ctx = expect_context::<PatientCtx>();
                 run(up.busy, up.note, up.finish(state, ctx))
@@ -494,8 +503,10 @@ fn SharingSection(ctx: PatientCtx) -> impl IntoView {
             }
             let mask = Category::mask(cats.iter().filter_map(|n| Category::from_number(*n)));
             let expiry_text = expiry.get_untracked();
+            // The contract has no "never": a grant without an end lasts until the last second a
+            // uint64 can name, which the views show as "never".
             let until = if expiry_text.is_empty() {
-                0
+                u64::MAX
             } else {
                 format::end_of_day(&expiry_text).ok_or("The expiry must be a date.")?
             };
@@ -572,7 +583,7 @@ fn SharingSection(ctx: PatientCtx) -> impl IntoView {
                             <td title=g.grantee.to_checksum(None)>{format::short_address(&g.grantee)}</td>
                             <td>{g.categories.iter().map(|c| category_name(*c)).collect::<Vec<_>>().join(", ")}</td>
                             <td>{if g.can_write { "yes" } else { "no" }}</td>
-                            <td>{if g.expiry == 0 { "never".to_string() } else { format::datetime(g.expiry) }}</td>
+                            <td>{format::expiry(g.expiry)}</td>
                             <td><button on:click={let who = g.grantee; move |_| revoke(who)} disabled=move || busy.get() data-testid="revoke">"Revoke"</button></td>
                         </tr>
                     </For>

@@ -1,0 +1,370 @@
+// The app's journeys (issue 5), in every selected browser, against the real stack: Ganache with
+// the Truffle deployment, the escrow API serving the built app (app/dist), and the test wallet
+// standing in for MetaMask. Each browser uses its own accounts on one shared stack. Screenshots of
+// the main views at desktop and phone width go to e2e/screenshots/<browser>/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { getAddress, Wallet } from "ethers";
+import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
+import { installWallet, devKeys } from "./lib/wallet.mjs";
+import { ROOT, startStack, withStackLogs } from "./lib/stack.mjs";
+
+const APP = join(ROOT, "app", "dist");
+const SHOTS = join(ROOT, "e2e", "screenshots");
+const KEYS = devKeys(10);
+const ADMIN = KEYS[0];
+const browsers = selectedBrowsers();
+const DESKTOP = { width: 1280, height: 900 };
+const PHONE = { width: 390, height: 844 };
+const T = 60_000;
+
+let stack;
+before(async () => {
+  if (!existsSync(join(APP, "medledger_app_bg.wasm"))) {
+    throw new Error("app/dist is not built: run scripts/build-app.sh (the test command does)");
+  }
+  stack = await startStack({ appDir: APP, anchorIntervalSecs: 2 });
+});
+after(async () => {
+  if (stack) await stack.stop();
+});
+
+const sha256 = (buf) => createHash("sha256").update(buf).digest("hex");
+const address = (key) => getAddress(new Wallet(key).address);
+
+/** A browser context with the test wallet on account `key`, and a page on the app. */
+async function open(browser, key, viewport = DESKTOP, path = "/") {
+  const context = await browser.newContext({ viewport });
+  const wallet = await installWallet(context, { rpcUrl: stack.rpcUrl, chainId: stack.chainId, keys: [key] });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => console.error(`[page error] ${e.message}`));
+  await page.goto(stack.url + path);
+  return { context, wallet, page };
+}
+
+async function signIn(page) {
+  await page.getByTestId("sign-in-button").click();
+  await page.waitForSelector("[data-testid=choose-role], [data-testid=patient-page], [data-testid=doctor-page], [data-testid=awaiting], [data-testid=insurer-page]", { timeout: T });
+}
+
+/** Waits for an action's outcome note inside `scope`; fails with the failure's text. */
+async function done(page, scope = "body") {
+  const note = page.locator(`${scope} [data-testid=note-done], ${scope} [data-testid=note-failed]`).last();
+  await note.waitFor({ timeout: T });
+  const text = await note.textContent();
+  assert.equal(await note.getAttribute("data-testid"), "note-done", `expected success, got: ${text}`);
+  return text;
+}
+
+async function shot(page, browserName, name) {
+  const dir = join(SHOTS, browserName);
+  mkdirSync(dir, { recursive: true });
+  for (const [label, size] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    await page.setViewportSize(size);
+    await page.screenshot({ path: join(dir, `${name}-${label}.png`), fullPage: true });
+  }
+  await page.setViewportSize(DESKTOP);
+}
+
+async function until(what, fn, timeoutMs = T) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * SHA-256 and length of what the opened record's download link holds (the decrypted blob the user
+ * saves). Read in the page through the link's object URL: Firefox under WebDriver BiDi reports no
+ * download events, and this checks the same bytes in both browsers.
+ */
+async function downloadDigest(page) {
+  return page.getByTestId("download").evaluate(async (a) => {
+    const buf = await (await fetch(a.href)).arrayBuffer();
+    const d = await crypto.subtle.digest("SHA-256", buf);
+    return { length: buf.byteLength, sha256: Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join(""), name: a.getAttribute("download") };
+  });
+}
+
+async function reloadRecords(page) {
+  await page.locator("#records").getByRole("button", { name: "Refresh" }).click();
+  await page.waitForTimeout(300);
+}
+
+for (const [b, name] of browsers.entries()) {
+  const patientKey = KEYS[2 + 3 * b];
+  const doctorKey = KEYS[3 + 3 * b];
+  const patient = address(patientKey);
+  const doctor = address(doctorKey);
+  const shared = {};
+
+  test(`${name}: journey 1 — a patient registers, uploads a 5 MiB file and an entry, reloads, opens both intact`, async () => {
+    await withStackLogs(stack, async () => {
+      const browser = await BROWSERS[name].launch();
+      try {
+        const { page } = await open(browser, patientKey);
+        await shot(page, name, "sign-in");
+        await signIn(page);
+        await shot(page, name, "onboarding");
+        await page.getByTestId("register").click();
+        await page.waitForSelector("[data-testid=patient-page]", { timeout: T });
+
+        const file = randomBytes(5 * 1024 * 1024);
+        await page.setInputFiles("[data-testid=file-input]", { name: "scan.bin", mimeType: "application/octet-stream", buffer: file });
+        await page.getByTestId("upload").click();
+        assert.match(await done(page, "#add"), /anchored on chain/);
+
+        const form = page.getByTestId("entry-form");
+        await form.getByLabel("Name").fill("Ada Lovelace");
+        await form.getByLabel("Blood group").selectOption("AB-");
+        await form.getByLabel("Condition").fill("Asthma");
+        await form.getByLabel("Weight (kg)").fill("61.5");
+        await form.getByLabel("Category").selectOption({ label: "History" });
+        await page.getByTestId("save-entry").click();
+        assert.match(await done(page, "#entry"), /anchored on chain/);
+
+        await page.reload();
+        await signIn(page);
+        await page.waitForSelector("[data-testid=patient-page]");
+        const rows = page.locator("[data-testid=records] tbody tr");
+        await until("two records listed", async () => (await rows.count()) === 2);
+        shared.fileRow = await rows.filter({ hasText: "General" }).getAttribute("data-record");
+        shared.entryRow = await rows.filter({ hasText: "History" }).getAttribute("data-record");
+
+        await rows.filter({ hasText: "General" }).getByRole("button", { name: "Open" }).click();
+        await page.getByTestId("opened").waitFor({ timeout: T });
+        assert.match(await page.getByTestId("integrity").textContent(), /matches the chain's anchor/);
+        const got = await downloadDigest(page);
+        assert.equal(got.name, "scan.bin");
+        assert.equal(got.length, file.length);
+        assert.equal(got.sha256, sha256(file), "the downloaded file is the uploaded one");
+
+        await rows.filter({ hasText: "History" }).getByRole("button", { name: "Open" }).click();
+        await until("the entry's fields", async () => /Ada Lovelace/.test((await page.getByTestId("opened").textContent()) || ""));
+        const fields = await page.getByTestId("entry-fields").textContent();
+        assert.match(fields, /Blood group\s*AB-/);
+        assert.match(fields, /Condition\s*Asthma/);
+        await shot(page, name, "patient");
+      } finally {
+        await browser.close();
+      }
+    });
+  });
+
+  test(`${name}: journey 2 — a doctor applies, an admin verifies on the console, consent by category, revocation, both in the verified log`, async () => {
+    await withStackLogs(stack, async () => {
+      const browser = await BROWSERS[name].launch();
+      try {
+        const doc = await open(browser, doctorKey);
+        await signIn(doc.page);
+        await doc.page.getByLabel(/a doctor or other practitioner/).check();
+        await doc.page.getByLabel("Full name").fill("Dr Grace Hopper");
+        await doc.page.getByLabel("Licence number").fill("GMC-1234567");
+        await doc.page.getByLabel("Organisation").fill("St Mary's Hospital");
+        await doc.page.getByTestId("register").click();
+        await doc.page.waitForSelector("[data-testid=pending]", { timeout: T });
+        await shot(doc.page, name, "awaiting-verification");
+
+        const admin = await open(browser, ADMIN, DESKTOP, "/console");
+        await admin.page.locator("#signin").click();
+        await until("the admin signed in on the console", async () => /^signed in/.test((await admin.page.locator("#status").textContent()) || ""));
+        const verify = admin.page.locator(`button[data-action=verify][data-account="${doctor}"]`);
+        await until("the application on the console", async () => {
+          if ((await verify.count()) === 1) return true;
+          // The follower indexes the application within a block or two: reload and let the page
+          // finish loading (it signs back in from the session cookie) before looking again.
+          await admin.page.reload();
+          await admin.page.locator("#status").filter({ hasText: /^signed in/ }).waitFor({ timeout: T });
+          return false;
+        });
+        assert.match(await admin.page.locator(`tr[data-account="${doctor}"]`).textContent(), /Dr Grace Hopper.*GMC-1234567/);
+        await verify.click();
+        await doc.page.waitForSelector("[data-testid=doctor-page]", { timeout: T });
+
+        const pat = await open(browser, patientKey);
+        await signIn(pat.page);
+        await pat.page.getByTestId("grantee").fill(doctor);
+        const checks = pat.page.getByTestId("grant-form");
+        await checks.getByLabel("General").uncheck();
+        await checks.getByLabel("History").check();
+        await pat.page.getByTestId("grant").click();
+        assert.match(await done(pat.page, "#sharing"), /Access granted/);
+        await shot(pat.page, name, "sharing");
+
+        await doc.page.getByRole("button", { name: "Refresh" }).first().click();
+        const select = doc.page.locator(`tr[data-patient="${patient}"] [data-testid=select-patient]`);
+        await until("the patient in the doctor's list", async () => {
+          if ((await select.count()) === 1) return true;
+          await doc.page.getByRole("button", { name: "Refresh" }).first().click();
+          return false;
+        });
+        await select.click();
+        const docRows = doc.page.locator("[data-testid=doctor-records] tbody tr");
+        await until("the doctor's view of the records", async () => (await docRows.count()) >= 1);
+        assert.equal(await docRows.count(), 1, "only the History record is visible");
+        assert.equal(await docRows.first().getAttribute("data-record"), shared.entryRow);
+        await docRows.first().getByTestId("open").click();
+        await until("the entry opened by the doctor", async () => /Ada Lovelace/.test((await doc.page.locator("[data-testid=opened]").textContent().catch(() => "")) || ""));
+        await shot(doc.page, name, "doctor");
+
+        await pat.page.locator(`tr[data-grantee="${doctor}"] [data-testid=revoke]`).click();
+        assert.match(await done(pat.page, "#sharing"), /Revoked/);
+        await doc.page.getByRole("button", { name: "Close" }).click();
+        await docRows.first().getByTestId("open").click();
+        const refusal = doc.page.locator("[data-testid=patient-records] [data-testid=note-failed]");
+        await refusal.waitFor({ timeout: T });
+        assert.match(await refusal.textContent(), /no-read-consent/);
+
+        // Both the release and the refusal are in the patient's log, verified against the chain.
+        const log = pat.page.getByTestId("access-log");
+        const doctorRead = (granted) => log.locator(`tbody tr[data-action=read][data-granted=${granted}]`).filter({ hasText: doctor.slice(0, 6) });
+        await until("both entries anchored and verified", async () => {
+          await pat.page.getByTestId("load-log").click();
+          await pat.page.waitForTimeout(700);
+          const ok = await doctorRead(true).filter({ hasText: "verified ✓" }).count();
+          const refused = await doctorRead(false).filter({ hasText: "verified ✓" }).count();
+          return ok >= 1 && refused >= 1;
+        }, 90_000);
+        await shot(pat.page, name, "access-log");
+      } finally {
+        await browser.close();
+      }
+    });
+  });
+
+  test(`${name}: journey 3 — with write consent the doctor adds a record and the patient opens it`, async () => {
+    await withStackLogs(stack, async () => {
+      const browser = await BROWSERS[name].launch();
+      try {
+        const pat = await open(browser, patientKey);
+        await signIn(pat.page);
+        await pat.page.getByTestId("grantee").fill(doctor);
+        const form = pat.page.getByTestId("grant-form");
+        await form.getByLabel("General").uncheck();
+        await form.getByLabel("Encounters").check();
+        await pat.page.getByTestId("allow-write").check();
+        await pat.page.getByTestId("grant").click();
+        assert.match(await done(pat.page, "#sharing"), /Access granted/);
+
+        const doc = await open(browser, doctorKey);
+        await signIn(doc.page);
+        const select = doc.page.locator(`tr[data-patient="${patient}"] [data-testid=select-patient]`);
+        await until("the patient listed with write", async () => {
+          if ((await select.count()) === 1) return true;
+          await doc.page.getByRole("button", { name: "Refresh" }).first().click();
+          return false;
+        });
+        await select.click();
+        const note = `Discharge letter ${randomBytes(4).toString("hex")}: follow-up in two weeks.`;
+        await doc.page.getByTestId("note-text").fill(note);
+        await doc.page.getByTestId("add-record").click();
+        assert.match(await done(doc.page, "[data-testid=add-for-patient]"), /Added/);
+
+        await reloadRecords(pat.page);
+        const rows = pat.page.locator("[data-testid=records] tbody tr").filter({ hasText: "Encounters" });
+        await until("the doctor's record in the patient's list", async () => {
+          await reloadRecords(pat.page);
+          return (await rows.count()) === 1;
+        });
+        assert.match(await rows.first().textContent(), new RegExp(doctor.slice(0, 6)));
+        shared.doctorRecord = await rows.first().getAttribute("data-record");
+        await rows.first().getByRole("button", { name: "Open" }).click();
+        await pat.page.getByTestId("record-text").waitFor({ timeout: T });
+        assert.equal((await pat.page.getByTestId("record-text").textContent()).trim(), note);
+      } finally {
+        await browser.close();
+      }
+    });
+  });
+
+  test(`${name}: journey 4 — the patient erases a record; nobody can open it and the escrow's blob and keys are gone`, async () => {
+    await withStackLogs(stack, async () => {
+      const browser = await BROWSERS[name].launch();
+      try {
+        const id = shared.doctorRecord;
+        assert.ok(id, "journey 3 left a record to erase");
+        const blobDir = join(stack.dataDir, "blobs", "c2", id);
+        assert.ok(existsSync(blobDir) && readdirSync(blobDir).length === 1, "the escrow holds the record's blob before erasure");
+
+        const pat = await open(browser, patientKey);
+        await signIn(pat.page);
+        const row = pat.page.locator(`[data-testid=records] tbody tr[data-record="${id}"]`);
+        await row.getByRole("button", { name: "Erase…" }).click();
+        await shot(pat.page, name, "erase-confirmation");
+        await pat.page.getByTestId("confirm-erase").click();
+        assert.match(await done(pat.page, "#records"), /Erased/);
+        // Gone from the list: the escrow lists no record whose keys it destroyed.
+        await until("the record gone from the list", async () => (await row.count()) === 0);
+
+        // Nobody can open it: the escrow answers 410 to the patient and to the doctor.
+        const status = async (page) => page.evaluate(async (rid) => (await fetch(`/api/records/${rid}`)).status, id);
+        assert.equal(await status(pat.page), 410);
+        const doc = await open(browser, doctorKey);
+        await signIn(doc.page);
+        assert.equal(await status(doc.page), 410);
+        // The blob and the keys are gone; the patient holds the escrow's signed shred receipt.
+        assert.ok(!existsSync(blobDir) || readdirSync(blobDir).length === 0, "the blob is deleted");
+        const receipt = await pat.page.evaluate(async (rid) => (await fetch(`/api/records/${rid}/receipt`)).json(), id);
+        assert.match(receipt.receiptHash, /^0x[0-9a-f]{64}$/);
+        assert.deepEqual(receipt.receipt.destroyed, ["k2", "wrapped-deks", "blob"]);
+      } finally {
+        await browser.close();
+      }
+    });
+  });
+
+  test(`${name}: journey 5 — a rejected signature, a chain switched away, the escrow down mid-upload: the app recovers`, async () => {
+    await withStackLogs(stack, async () => {
+      const browser = await BROWSERS[name].launch();
+      try {
+        const { page, wallet } = await open(browser, patientKey);
+        wallet.rejectNext("eth_signTypedData_v4");
+        await page.getByTestId("sign-in-button").click();
+        const failed = page.locator("[data-testid=sign-in] [data-testid=note-failed]");
+        await failed.waitFor({ timeout: T });
+        assert.match(await failed.textContent(), /rejected the request in your wallet/);
+        await shot(page, name, "rejected-signature");
+        await signIn(page);
+        await page.waitForSelector("[data-testid=patient-page]");
+
+        await wallet.switchChain(1);
+        await page.waitForSelector("[data-testid=wrong-network]", { timeout: T });
+        await shot(page, name, "wrong-network");
+        await page.getByRole("button", { name: "Switch network" }).click();
+        await page.waitForSelector("[data-testid=patient-page]", { timeout: T });
+
+        // The escrow goes down while the file is being encrypted, so the upload meets a dead
+        // server; the app keeps the ciphertext and resumes when asked once the escrow is back.
+        const file = randomBytes(24 * 1024 * 1024);
+        await page.setInputFiles("[data-testid=file-input]", { name: "mri.bin", mimeType: "application/octet-stream", buffer: file });
+        await page.locator("#add").getByLabel("Category").selectOption({ label: "Imaging" });
+        await page.getByTestId("upload").click();
+        await page.locator("#add progress").waitFor({ timeout: T });
+        await stack.stopEscrow();
+        const upFailed = page.locator("#add [data-testid=note-failed]");
+        await upFailed.waitFor({ timeout: T });
+        assert.match(await upFailed.textContent(), /cannot be reached|Retry/);
+        await shot(page, name, "upload-interrupted");
+        await stack.startEscrow();
+        await page.locator("#add").getByTestId("retry").click();
+        assert.match(await done(page, "#add"), /anchored on chain/);
+        const rows = page.locator("[data-testid=records] tbody tr").filter({ hasText: "Imaging" });
+        await until("the resumed upload listed", async () => (await rows.count()) === 1);
+        await rows.first().getByRole("button", { name: "Open" }).click();
+        await page.getByTestId("opened").waitFor({ timeout: T });
+        const got = await downloadDigest(page);
+        assert.equal(got.length, file.length);
+        assert.equal(got.sha256, sha256(file), "the resumed upload opens to the original file");
+      } finally {
+        await browser.close();
+      }
+    });
+  });
+}
