@@ -5,21 +5,16 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { getAddress, Wallet } from "ethers";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
-import { installWallet, devKeys } from "./lib/wallet.mjs";
-import { ROOT, startStack, withStackLogs } from "./lib/stack.mjs";
+import { devKeys } from "./lib/wallet.mjs";
+import { startStack, withStackLogs } from "./lib/stack.mjs";
+import { APP, DESKTOP, address, adminVerify, apply, done, downloadDigest, openApp, shot, signIn, until } from "./lib/app.mjs";
 
-const APP = join(ROOT, "app", "dist");
-const SHOTS = join(ROOT, "e2e", "screenshots");
 const KEYS = devKeys(10);
 const ADMIN = KEYS[0];
 const browsers = selectedBrowsers();
-const DESKTOP = { width: 1280, height: 900 };
-const PHONE = { width: 390, height: 844 };
-const T = 60_000;
 
 let stack;
 before(async () => {
@@ -33,65 +28,7 @@ after(async () => {
 });
 
 const sha256 = (buf) => createHash("sha256").update(buf).digest("hex");
-const address = (key) => getAddress(new Wallet(key).address);
-
-/** A browser context with the test wallet on account `key`, and a page on the app. */
-async function open(browser, key, viewport = DESKTOP, path = "/") {
-  const context = await browser.newContext({ viewport });
-  const wallet = await installWallet(context, { rpcUrl: stack.rpcUrl, chainId: stack.chainId, keys: [key] });
-  const page = await context.newPage();
-  page.on("pageerror", (e) => console.error(`[page error] ${e.message}`));
-  await page.goto(stack.url + path);
-  return { context, wallet, page };
-}
-
-async function signIn(page) {
-  await page.getByTestId("sign-in-button").click();
-  await page.waitForSelector("[data-testid=choose-role], [data-testid=patient-page], [data-testid=doctor-page], [data-testid=awaiting], [data-testid=insurer-page]", { timeout: T });
-}
-
-/** Waits for an action's outcome note inside `scope`; fails with the failure's text. */
-async function done(page, scope = "body") {
-  const note = page.locator(`${scope} [data-testid=note-done], ${scope} [data-testid=note-failed]`).last();
-  await note.waitFor({ timeout: T });
-  const text = await note.textContent();
-  assert.equal(await note.getAttribute("data-testid"), "note-done", `expected success, got: ${text}`);
-  return text;
-}
-
-async function shot(page, browserName, name) {
-  const dir = join(SHOTS, browserName);
-  mkdirSync(dir, { recursive: true });
-  for (const [label, size] of [["desktop", DESKTOP], ["phone", PHONE]]) {
-    await page.setViewportSize(size);
-    await page.screenshot({ path: join(dir, `${name}-${label}.png`), fullPage: true });
-  }
-  await page.setViewportSize(DESKTOP);
-}
-
-async function until(what, fn, timeoutMs = T) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/**
- * SHA-256 and length of what the opened record's download link holds (the decrypted blob the user
- * saves). Read in the page through the link's object URL: Firefox under WebDriver BiDi reports no
- * download events, and this checks the same bytes in both browsers.
- */
-async function downloadDigest(page) {
-  return page.getByTestId("download").evaluate(async (a) => {
-    const buf = await (await fetch(a.href)).arrayBuffer();
-    const d = await crypto.subtle.digest("SHA-256", buf);
-    return { length: buf.byteLength, sha256: Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join(""), name: a.getAttribute("download") };
-  });
-}
+const open = (browser, key, viewport = DESKTOP, path = "/") => openApp(stack, browser, key, { viewport, path });
 
 async function reloadRecords(page) {
   await page.locator("#records").getByRole("button", { name: "Refresh" }).click();
@@ -163,29 +100,10 @@ for (const [b, name] of browsers.entries()) {
       const browser = await BROWSERS[name].launch();
       try {
         const doc = await open(browser, doctorKey);
-        await signIn(doc.page);
-        await doc.page.getByLabel(/a doctor or other practitioner/).check();
-        await doc.page.getByLabel("Full name").fill("Dr Grace Hopper");
-        await doc.page.getByLabel("Licence number").fill("GMC-1234567");
-        await doc.page.getByLabel("Organisation").fill("St Mary's Hospital");
-        await doc.page.getByTestId("register").click();
-        await doc.page.waitForSelector("[data-testid=pending]", { timeout: T });
+        await apply(doc.page, "practitioner", { name: "Dr Grace Hopper", licence: "GMC-1234567", organisation: "St Mary's Hospital" });
         await shot(doc.page, name, "awaiting-verification");
-
-        const admin = await open(browser, ADMIN, DESKTOP, "/console");
-        await admin.page.locator("#signin").click();
-        await until("the admin signed in on the console", async () => /^signed in/.test((await admin.page.locator("#status").textContent()) || ""));
-        const verify = admin.page.locator(`button[data-action=verify][data-account="${doctor}"]`);
-        await until("the application on the console", async () => {
-          if ((await verify.count()) === 1) return true;
-          // The follower indexes the application within a block or two: reload and let the page
-          // finish loading (it signs back in from the session cookie) before looking again.
-          await admin.page.reload();
-          await admin.page.locator("#status").filter({ hasText: /^signed in/ }).waitFor({ timeout: T });
-          return false;
-        });
-        assert.match(await admin.page.locator(`tr[data-account="${doctor}"]`).textContent(), /Dr Grace Hopper.*GMC-1234567/);
-        await verify.click();
+        const row = await adminVerify(stack, browser, ADMIN, doctor);
+        assert.match(row, /Dr Grace Hopper.*GMC-1234567/);
         await doc.page.waitForSelector("[data-testid=doctor-page]", { timeout: T });
 
         const pat = await open(browser, patientKey);

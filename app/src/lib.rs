@@ -7,6 +7,7 @@
 //! natively too and are unit-tested with `cargo test`; [`web`] (views, wallet bridge, escrow
 //! client, record protocols) exists only on wasm32 and is built by `scripts/build-app.sh`.
 
+pub mod claim;
 pub mod entry;
 pub mod explain;
 pub mod format;

@@ -153,8 +153,8 @@ pub struct OpenedView {
     pub title: String,
     /// Object URL of the plaintext blob.
     pub url: String,
-    /// The entry's fields when it is a structured entry.
-    pub fields: Option<Vec<(&'static str, String)>>,
+    /// The fields when it is a structured entry or a claim document.
+    pub fields: Option<Vec<(String, String)>>,
     /// Inline text for small text files.
     pub text: Option<String>,
     /// Released through an emergency window.
@@ -171,7 +171,17 @@ impl OpenedView {
             r.small
                 .as_deref()
                 .and_then(|b| StructuredEntry::from_bytes(b).ok())
-                .map(|e| e.fields())
+                .map(|e| {
+                    e.fields()
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect()
+                })
+        } else if r.metadata.media_type == crate::claim::MEDIA_TYPE {
+            r.small
+                .as_deref()
+                .and_then(|b| crate::claim::ClaimDocument::from_bytes(b).ok())
+                .map(|d| d.fields())
         } else {
             None
         };

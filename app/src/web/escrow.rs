@@ -512,3 +512,44 @@ pub async fn put_profile(profile_text: &str) -> Result<(), EscrowError> {
     .await?;
     Ok(())
 }
+
+/// A claim as the escrow indexed it from the chain's events.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimSummary {
+    /// Random id.
+    pub claim_id: B256,
+    /// Who submitted it.
+    pub practitioner: Address,
+    /// Whose care it was.
+    pub patient: Address,
+    /// Who pays.
+    pub insurer: Address,
+    /// h1 of the claim document record.
+    pub document_hash: B256,
+    /// Claimed, wei (decimal).
+    pub amount: String,
+    /// Category number.
+    pub category: u8,
+    /// `submitted`, `pending-review`, `approved`, `denied` or `paid`.
+    pub status: String,
+    /// Why it waits (`PendingReason`), when it does.
+    pub pending_reason: Option<u8>,
+    /// Approved or paid, wei (decimal).
+    pub payout: Option<String>,
+    /// Settled by the contract on submission.
+    pub automatic: Option<bool>,
+    /// Unix seconds.
+    pub submitted_at: u64,
+}
+
+#[derive(Deserialize)]
+struct ClaimList {
+    claims: Vec<ClaimSummary>,
+}
+
+/// The claims the caller is practitioner, patient or insurer of.
+pub async fn claims() -> Result<Vec<ClaimSummary>, EscrowError> {
+    let l: ClaimList = json_call("GET", "/api/claims", None).await?;
+    Ok(l.claims)
+}

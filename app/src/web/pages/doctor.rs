@@ -66,6 +66,7 @@ pub fn DoctorPage() -> impl IntoView {
                 view! { <PatientRecords patient=p grant/> }
             })}
             <EmergencySection selected/>
+            <DoctorClaims/>
         </div>
     }
 }
@@ -158,6 +159,7 @@ fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoVie
             <NoteView note/>
             <OpenedPanel opened/>
             {writable.map(|cats| view! { <AddForPatient patient categories=cats amend on_done=move || spawn_local(load())/> })}
+            <super::claims::NewClaim patient on_done=Callback::new(move |_| spawn_local(load()))/>
         </section>
     }
 }
@@ -227,18 +229,28 @@ fn AddForPatient(
             };
             let mut prepared = match pending.get_value() {
                 Some(p) => p,
-                None => records::prepare(
-                    &me,
-                    patient,
-                    category.get_untracked(),
-                    amend.get_untracked(),
-                    content,
-                    &[],
-                    None,
-                    &progress,
-                )
-                .await
-                .map_err(|e| e.to_string())?,
+                None => {
+                    // Wrap to the patient's other grantees for this category too (the chain says
+                    // who they are), so they can open it without waiting for the patient's app.
+                    let cat = category.get_untracked();
+                    let readers: Vec<_> = super::claims::grantees_for(&me.contract, patient, cat)
+                        .await?
+                        .into_iter()
+                        .map(|(a, k, _)| (a, k))
+                        .collect();
+                    records::prepare(
+                        &me,
+                        patient,
+                        cat,
+                        amend.get_untracked(),
+                        content,
+                        &readers,
+                        None,
+                        &progress,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?
+                }
             };
             let stored = records::store(&me, &mut prepared, std::rc::Rc::new(progress)).await;
             if let Err(e) = stored {
@@ -332,6 +344,52 @@ fn EmergencySection(selected: RwSignal<Option<Address>>) -> impl IntoView {
                 <button type="submit" disabled=move || busy.get()>"Open emergency access"</button>
             </form>
             {move || until.get().map(|t| view! { <p class="warn" data-testid="emergency-until">"Window ends " {format::datetime(t)}</p> })}
+            <NoteView note/>
+        </section>
+    }
+}
+
+/// The practitioner's claims and payouts (pulled from the contract).
+#[component]
+fn DoctorClaims() -> impl IntoView {
+    let state = app_state();
+    let busy = RwSignal::new(false);
+    let note = RwSignal::new(None::<Note>);
+    let claims = RwSignal::new(Vec::new());
+    let payout = RwSignal::new(U256::ZERO);
+    let load = move || async move {
+        super::claims::load_claims(claims, note).await;
+        if let Some(me) = state.identity() {
+            if let Ok(p) = me
+                .contract
+                .view(MedLedger::payoutOfCall {
+                    practitioner: me.account,
+                })
+                .await
+            {
+                payout.set(p);
+            }
+        }
+    };
+    spawn_local(load());
+    let withdraw = move |_| {
+        run(busy, note, async move {
+            let me = state.identity().ok_or("sign in first")?;
+            me.contract
+                .send(me.account, MedLedger::withdrawPayoutCall {}, U256::ZERO)
+                .await
+                .map_err(|e| e.to_string())?;
+            load().await;
+            Ok("Payouts sent to your account.".into())
+        })
+    };
+    view! {
+        <section aria-labelledby="dclaims-h">
+            <h2 id="dclaims-h">"Your claims"</h2>
+            <button on:click=move |_| spawn_local(load())>"Refresh"</button>
+            <super::claims::ClaimsTable claims/>
+            <p data-testid="payout">"Payouts waiting for you: " {move || format::ether(payout.get())}</p>
+            <button on:click=withdraw disabled=move || busy.get() || payout.get().is_zero()>"Withdraw payouts"</button>
             <NoteView note/>
         </section>
     }

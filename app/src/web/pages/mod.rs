@@ -2,6 +2,7 @@
 //! sign-in and onboarding, then shows the page for their role.
 
 pub mod app;
+pub mod claims;
 pub mod doctor;
 pub mod insurer;
 pub mod onboarding;

@@ -115,7 +115,7 @@ pub fn PatientPage() -> impl IntoView {
         <div class="page" data-testid="patient-page">
             <nav class="sections" aria-label="sections">
                 <a href="#records">"Records"</a> <a href="#add">"Add"</a> <a href="#sharing">"Sharing"</a>
-                <a href="#log">"Access log"</a> <a href="#emergency">"Emergency access"</a> <a href="#erase-all">"Erase"</a>
+                <a href="#log">"Access log"</a> <a href="#claims">"Claims"</a> <a href="#emergency">"Emergency access"</a> <a href="#erase-all">"Erase"</a>
             </nav>
             <NoteView note=ctx.note/>
             <RecordsSection ctx/>
@@ -123,6 +123,7 @@ pub fn PatientPage() -> impl IntoView {
             <EntrySection ctx/>
             <SharingSection ctx/>
             <AccessLogSection/>
+            <PatientClaims/>
             <EmergencySection ctx/>
             <EraseAllSection ctx/>
         </div>
@@ -743,6 +744,23 @@ fn EraseAllSection(ctx: PatientCtx) -> impl IntoView {
             <p>"Erasing destroys the keys of all your records at the escrow. Ciphertext left anywhere — disks, backups — becomes noise, and nobody can open it again, you included. Your account and grants stay; you can add new records afterwards."</p>
             <label class="field">"Type ERASE to confirm" <input type="text" prop:value=move || typed.get() on:input=move |ev| typed.set(event_target_value(&ev))/></label>
             <button class="danger" on:click=erase_all disabled=move || busy.get() || typed.get() != "ERASE">"Erase all my records"</button>
+            <NoteView note/>
+        </section>
+    }
+}
+
+/// Every claim about the patient, with its state, amount and payer.
+#[component]
+fn PatientClaims() -> impl IntoView {
+    let note = RwSignal::new(None::<Note>);
+    let claims = RwSignal::new(Vec::new());
+    spawn_local(super::claims::load_claims(claims, note));
+    view! {
+        <section id="claims" aria-labelledby="pclaims-h">
+            <h2 id="pclaims-h">"Insurance claims about you"</h2>
+            <p>"An insurer sees a claim's document only while you grant it the Claims category; revoke it under Sharing to stop future claims."</p>
+            <button on:click=move |_| spawn_local(super::claims::load_claims(claims, note))>"Refresh"</button>
+            <super::claims::ClaimsTable claims/>
             <NoteView note/>
         </section>
     }

@@ -1,0 +1,359 @@
+//! Claim documents: what a practitioner bills an insurer for one encounter — service lines with
+//! codes, dates and amounts — as a small versioned JSON document. It travels as an encrypted record
+//! of the Claims category (envelope kind `Claim`); the chain sees only its ciphertext hash (the
+//! claim's `documentHash`) and the total. Also the reasons a claim waits for the insurer, said for
+//! people, and the CSV an insurer exports.
+
+use alloy_primitives::U256;
+use serde::{Deserialize, Serialize};
+
+use crate::entry::is_date;
+use crate::format::{ether, parse_ether, AmountError};
+
+/// The media type of a claim document inside the envelope's encrypted metadata.
+pub const MEDIA_TYPE: &str = "application/vnd.medledger.claim+json";
+
+/// The document's version.
+pub const CLAIM_VERSION: u32 = 1;
+
+/// At most this many service lines per claim.
+pub const MAX_LINES: usize = 50;
+
+/// One billed service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceLine {
+    /// Procedure or service code (e.g. CPT/ICD/local tariff code).
+    pub code: String,
+    /// What was done.
+    pub description: String,
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// Wei, decimal.
+    pub amount_wei: String,
+}
+
+/// A claim document.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClaimDocument {
+    /// [`CLAIM_VERSION`].
+    pub version: u32,
+    /// The encounter's date, `YYYY-MM-DD`.
+    pub encounter_date: String,
+    /// Diagnosis or reason for the encounter.
+    pub diagnosis: String,
+    /// The services billed.
+    pub services: Vec<ServiceLine>,
+    /// Sum of the lines, wei, decimal (what is claimed on chain).
+    pub total_wei: String,
+}
+
+/// A service line as typed in the form (amount in ETH).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineInput {
+    /// Code.
+    pub code: String,
+    /// Description.
+    pub description: String,
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// ETH, decimal.
+    pub amount_eth: String,
+}
+
+/// What is wrong with a claim form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    /// No service lines.
+    #[error("add at least one service")]
+    NoServices,
+    /// Too many lines.
+    #[error("at most {MAX_LINES} services per claim")]
+    TooManyServices,
+    /// A line without a code.
+    #[error("service {0}: the code is required")]
+    NoCode(usize),
+    /// A bad date.
+    #[error("{0}: write the date as YYYY-MM-DD, not in the future")]
+    BadDate(String),
+    /// A bad amount.
+    #[error("service {line}: {source}")]
+    Amount {
+        /// 1-based line.
+        line: usize,
+        /// Why.
+        source: AmountError,
+    },
+    /// A zero amount.
+    #[error("service {0}: the amount must be more than zero")]
+    ZeroAmount(usize),
+    /// The total does not fit the contract's uint128.
+    #[error("the total is too large")]
+    TooLarge,
+    /// Not a claim document.
+    #[error("not a medledger claim document: {0}")]
+    Format(String),
+}
+
+impl ClaimDocument {
+    /// Builds and checks a document from the form; `today` is `YYYY-MM-DD`.
+    pub fn from_form(
+        encounter_date: &str,
+        diagnosis: &str,
+        lines: &[LineInput],
+        today: &str,
+    ) -> Result<Self, ClaimError> {
+        if !is_date(encounter_date) || encounter_date > today {
+            return Err(ClaimError::BadDate("encounter date".into()));
+        }
+        if lines.is_empty() {
+            return Err(ClaimError::NoServices);
+        }
+        if lines.len() > MAX_LINES {
+            return Err(ClaimError::TooManyServices);
+        }
+        let mut total = U256::ZERO;
+        let mut services = Vec::with_capacity(lines.len());
+        for (i, l) in lines.iter().enumerate() {
+            let n = i + 1;
+            if l.code.trim().is_empty() {
+                return Err(ClaimError::NoCode(n));
+            }
+            let date = if l.date.is_empty() {
+                encounter_date
+            } else {
+                l.date.as_str()
+            };
+            if !is_date(date) || date > today {
+                return Err(ClaimError::BadDate(format!("service {n}")));
+            }
+            let wei = parse_ether(&l.amount_eth)
+                .map_err(|source| ClaimError::Amount { line: n, source })?;
+            if wei.is_zero() {
+                return Err(ClaimError::ZeroAmount(n));
+            }
+            total += wei;
+            services.push(ServiceLine {
+                code: l.code.trim().into(),
+                description: l.description.trim().into(),
+                date: date.into(),
+                amount_wei: wei.to_string(),
+            });
+        }
+        if total > U256::from(u128::MAX) {
+            return Err(ClaimError::TooLarge);
+        }
+        Ok(Self {
+            version: CLAIM_VERSION,
+            encounter_date: encounter_date.into(),
+            diagnosis: diagnosis.trim().into(),
+            services,
+            total_wei: total.to_string(),
+        })
+    }
+
+    /// The total as the contract's `uint128`.
+    pub fn total(&self) -> u128 {
+        self.total_wei.parse().unwrap_or(0)
+    }
+
+    /// The JSON bytes that get encrypted.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+
+    /// Reads a decrypted document, checking the total is the sum of its lines.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ClaimError> {
+        let doc: ClaimDocument =
+            serde_json::from_slice(bytes).map_err(|e| ClaimError::Format(e.to_string()))?;
+        if doc.version != CLAIM_VERSION {
+            return Err(ClaimError::Format(format!("version {}", doc.version)));
+        }
+        let mut sum = U256::ZERO;
+        for s in &doc.services {
+            sum += s
+                .amount_wei
+                .parse::<U256>()
+                .map_err(|_| ClaimError::Format("a service amount is not a number".into()))?;
+        }
+        if doc.total_wei.parse::<U256>().ok() != Some(sum) {
+            return Err(ClaimError::Format(
+                "the total is not the sum of the services".into(),
+            ));
+        }
+        Ok(doc)
+    }
+
+    /// Label/value pairs for display.
+    pub fn fields(&self) -> Vec<(String, String)> {
+        let mut out = vec![
+            ("Encounter".to_string(), self.encounter_date.clone()),
+            ("Diagnosis".to_string(), self.diagnosis.clone()),
+        ];
+        for s in &self.services {
+            let amount = s.amount_wei.parse().map(ether).unwrap_or_default();
+            out.push((
+                format!("{} ({})", s.code, s.date),
+                format!("{} — {amount}", s.description),
+            ));
+        }
+        out.push((
+            "Total".to_string(),
+            self.total_wei.parse().map(ether).unwrap_or_default(),
+        ));
+        out
+    }
+}
+
+/// Why the contract left a claim for the insurer (`PendingReason`), said for people.
+pub fn pending_reason(reason: u8) -> &'static str {
+    match reason {
+        1 => "not settled automatically: the policy does not cover this category",
+        2 => "not settled automatically: the amount is above the policy's per-claim limit",
+        3 => "not settled automatically: it would exceed the patient's annual limit under this policy",
+        4 => "not settled automatically: the policy does not hold enough free funds",
+        _ => "waiting for the insurer",
+    }
+}
+
+/// One claim row for the CSV export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvRow {
+    /// Claim id.
+    pub claim_id: String,
+    /// Submitted, unix.
+    pub submitted_at: u64,
+    /// Patient address.
+    pub patient: String,
+    /// Practitioner address.
+    pub practitioner: String,
+    /// Category number.
+    pub category: u8,
+    /// Claimed, wei.
+    pub amount_wei: String,
+    /// State.
+    pub status: String,
+    /// Paid or approved, wei.
+    pub payout_wei: String,
+    /// Why it waited, if it did.
+    pub pending_reason: String,
+}
+
+/// The insurer's CSV export (RFC 4180; every field quoted; amounts in wei so nothing is rounded).
+pub fn to_csv(rows: &[CsvRow]) -> String {
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut out = String::from(
+        "claim_id,submitted_at_utc,patient,practitioner,category,amount_wei,status,payout_wei,pending_reason\r\n",
+    );
+    for r in rows {
+        let fields = [
+            r.claim_id.clone(),
+            crate::format::datetime(r.submitted_at),
+            r.patient.clone(),
+            r.practitioner.clone(),
+            r.category.to_string(),
+            r.amount_wei.clone(),
+            r.status.clone(),
+            r.payout_wei.clone(),
+            r.pending_reason.clone(),
+        ];
+        out.push_str(
+            &fields
+                .iter()
+                .map(|f| quote(f))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push_str("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(code: &str, amount: &str) -> LineInput {
+        LineInput {
+            code: code.into(),
+            description: "consultation".into(),
+            date: String::new(),
+            amount_eth: amount.into(),
+        }
+    }
+
+    #[test]
+    fn a_form_becomes_a_document_whose_total_is_the_sum() {
+        let doc = ClaimDocument::from_form(
+            "2026-11-20",
+            "J45 asthma",
+            &[line("99213", "0.15"), line("94010", "0.05")],
+            "2026-11-25",
+        )
+        .expect("valid");
+        assert_eq!(doc.total(), 200_000_000_000_000_000);
+        assert_eq!(doc.services[0].date, "2026-11-20");
+        let back = ClaimDocument::from_bytes(&doc.to_bytes()).expect("reads back");
+        assert_eq!(back, doc);
+        assert_eq!(
+            back.fields().last().map(|f| f.1.clone()),
+            Some("0.2 ETH".into())
+        );
+    }
+
+    #[test]
+    fn forms_with_mistakes_are_refused_with_the_line() {
+        let today = "2026-11-25";
+        assert_eq!(
+            ClaimDocument::from_form("2026-11-20", "", &[], today),
+            Err(ClaimError::NoServices)
+        );
+        assert_eq!(
+            ClaimDocument::from_form("2026-11-20", "", &[line(" ", "1")], today),
+            Err(ClaimError::NoCode(1))
+        );
+        assert_eq!(
+            ClaimDocument::from_form("2026-11-20", "", &[line("a", "1"), line("b", "0")], today),
+            Err(ClaimError::ZeroAmount(2))
+        );
+        assert!(matches!(
+            ClaimDocument::from_form("2026-11-20", "", &[line("a", "x")], today),
+            Err(ClaimError::Amount { line: 1, .. })
+        ));
+        assert!(matches!(
+            ClaimDocument::from_form("2027-01-01", "", &[line("a", "1")], today),
+            Err(ClaimError::BadDate(_))
+        ));
+    }
+
+    #[test]
+    fn a_document_whose_total_was_altered_is_refused() {
+        let mut doc = ClaimDocument::from_form("2026-11-20", "", &[line("a", "1")], "2026-11-25")
+            .expect("ok");
+        doc.total_wei = "2".into();
+        assert!(ClaimDocument::from_bytes(&doc.to_bytes()).is_err());
+    }
+
+    #[test]
+    fn csv_quotes_every_field() {
+        let csv = to_csv(&[CsvRow {
+            claim_id: "0x01".into(),
+            submitted_at: 0,
+            patient: "0xP".into(),
+            practitioner: "0xD".into(),
+            category: 7,
+            amount_wei: "10".into(),
+            status: "pending-review".into(),
+            payout_wei: "".into(),
+            pending_reason: pending_reason(2).into(),
+        }]);
+        let mut lines = csv.split("\r\n");
+        assert!(lines.next().is_some_and(|h| h.starts_with("claim_id,")));
+        assert_eq!(
+            lines.next(),
+            Some("\"0x01\",\"1970-01-01 00:00 UTC\",\"0xP\",\"0xD\",\"7\",\"10\",\"pending-review\",\"\",\"not settled automatically: the amount is above the policy's per-claim limit\"")
+        );
+        assert!(pending_reason(4).contains("funds"));
+    }
+}

@@ -1,0 +1,113 @@
+// Shared by the app's browser journeys: opening the app with the test wallet, signing in, waiting
+// for an action's outcome, screenshots at desktop and phone width, polling, reading what an opened
+// record's download link holds, and the console's admin verification.
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { getAddress, Wallet } from "ethers";
+import { installWallet } from "./wallet.mjs";
+import { ROOT } from "./stack.mjs";
+
+export const APP = join(ROOT, "app", "dist");
+export const SHOTS = join(ROOT, "e2e", "screenshots");
+export const DESKTOP = { width: 1280, height: 900 };
+export const PHONE = { width: 390, height: 844 };
+export const T = 60_000;
+
+export const address = (key) => getAddress(new Wallet(key).address);
+
+/** A browser context with the test wallet on account `key`, and a page on the app at `path`. */
+export async function openApp(stack, browser, key, { viewport = DESKTOP, path = "/" } = {}) {
+  const context = await browser.newContext({ viewport });
+  const wallet = await installWallet(context, { rpcUrl: stack.rpcUrl, chainId: stack.chainId, keys: [key] });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => console.error(`[page error] ${e.message}`));
+  await page.goto(stack.url + path);
+  return { context, wallet, page };
+}
+
+/** Presses Sign in and waits for the screen after it. */
+export async function signIn(page) {
+  await page.getByTestId("sign-in-button").click();
+  await page.waitForSelector(
+    "[data-testid=choose-role], [data-testid=patient-page], [data-testid=doctor-page], [data-testid=awaiting], [data-testid=insurer-page]",
+    { timeout: T },
+  );
+}
+
+/** Waits for an action's outcome note inside `scope`; fails with the failure's text. */
+export async function done(page, scope = "body") {
+  const note = page.locator(`${scope} [data-testid=note-done], ${scope} [data-testid=note-failed]`).last();
+  await note.waitFor({ timeout: T });
+  const text = await note.textContent();
+  assert.equal(await note.getAttribute("data-testid"), "note-done", `expected success, got: ${text}`);
+  return text;
+}
+
+/** Full-page screenshots at desktop and phone width into e2e/screenshots/<browser>/. */
+export async function shot(page, browserName, name) {
+  const dir = join(SHOTS, browserName);
+  mkdirSync(dir, { recursive: true });
+  for (const [label, size] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    await page.setViewportSize(size);
+    await page.screenshot({ path: join(dir, `${name}-${label}.png`), fullPage: true });
+  }
+  await page.setViewportSize(DESKTOP);
+}
+
+/** Polls `fn` until it returns something truthy. */
+export async function until(what, fn, timeoutMs = T) {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const v = await fn();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * SHA-256 and length of what the opened record's download link holds (the decrypted blob the user
+ * saves). Read in the page through the link's object URL: Firefox under WebDriver BiDi reports no
+ * download events, and this checks the same bytes in both browsers.
+ */
+export async function downloadDigest(page) {
+  return page.getByTestId("download").evaluate(async (a) => {
+    const buf = await (await fetch(a.href)).arrayBuffer();
+    const d = await crypto.subtle.digest("SHA-256", buf);
+    return { length: buf.byteLength, sha256: Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join(""), name: a.getAttribute("download") };
+  });
+}
+
+/** A practitioner or insurer applies from the app's onboarding (role: "practitioner" | "insurer"). */
+export async function apply(page, role, { name, licence, organisation }) {
+  await signIn(page);
+  await page.getByLabel(role === "insurer" ? /an insurer/ : /a doctor or other practitioner/).check();
+  await page.getByLabel("Full name").fill(name);
+  await page.getByLabel("Licence number").fill(licence);
+  await page.getByLabel("Organisation").fill(organisation);
+  await page.getByTestId("register").click();
+  await page.waitForSelector("[data-testid=pending]", { timeout: T });
+}
+
+/** The admin signs in on /console and verifies `account`, all through the wallet. */
+export async function adminVerify(stack, browser, adminKey, account) {
+  const admin = await openApp(stack, browser, adminKey, { path: "/console" });
+  await admin.page.locator("#signin").click();
+  const signedIn = admin.page.locator("#status").filter({ hasText: /^signed in/ });
+  await signedIn.waitFor({ timeout: T });
+  const verify = admin.page.locator(`button[data-action=verify][data-account="${account}"]`);
+  await until(`${account}'s application on the console`, async () => {
+    if ((await verify.count()) === 1) return true;
+    // The follower indexes an application within a block or two: reload, let the page sign back
+    // in from the session cookie, and look again.
+    await admin.page.reload();
+    await signedIn.waitFor({ timeout: T });
+    return false;
+  });
+  const row = await admin.page.locator(`tr[data-account="${account}"]`).textContent();
+  await verify.click();
+  await admin.page.locator("#status").filter({ hasText: /verify done/ }).waitFor({ timeout: T });
+  await admin.context.close();
+  return row;
+}
