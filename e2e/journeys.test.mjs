@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { devKeys } from "./lib/wallet.mjs";
 import { startStack, withStackLogs } from "./lib/stack.mjs";
-import { APP, DESKTOP, address, adminVerify, apply, done, downloadDigest, openApp, shot, signIn, until } from "./lib/app.mjs";
+import { APP, DESKTOP, T, address, adminVerify, apply, done, downloadDigest, openApp, shot, signIn, until } from "./lib/app.mjs";
 
 const KEYS = devKeys(10);
 const ADMIN = KEYS[0];
