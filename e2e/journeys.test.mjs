@@ -238,6 +238,57 @@ for (const [b, name] of browsers.entries()) {
     });
   });
 
+  test(`${name}: emergency access — the patient opts in, a doctor without a grant for the record opens it inside a window, the patient sees the flagged access`, async () => {
+    await withStackLogs(stack, async () => {
+      const browser = await BROWSERS[name].launch();
+      try {
+        const pat = await open(browser, patientKey);
+        await signIn(pat.page);
+        await pat.page.getByTestId("emergency-toggle").click();
+        assert.match(await done(pat.page, "#emergency"), /Emergency access is on/);
+        await pat.page.waitForSelector("[data-testid=patient-page]");
+        const form = pat.page.getByTestId("entry-form");
+        await form.getByLabel("Name").fill("Ada Lovelace");
+        await form.getByLabel("Condition").fill("Penicillin allergy");
+        await form.getByLabel("Category").selectOption({ label: "Medication" });
+        await pat.page.getByTestId("save-entry").click();
+        assert.match(await done(pat.page, "#entry"), /anchored on chain/);
+
+        // The doctor's grant (Encounters) does not cover Medication: the record is not theirs to
+        // read until they declare an emergency.
+        const doc = await open(browser, doctorKey);
+        await signIn(doc.page);
+        const em = doc.page.locator("section", { has: doc.page.locator("#emergency-h") });
+        await em.getByLabel("Patient account").fill(patient);
+        await em.getByLabel("Reason").fill("Unconscious on arrival in A&E, checking allergies");
+        await em.getByRole("button", { name: "Open emergency access" }).click();
+        assert.match(await done(doc.page, "section:has(#emergency-h)"), /Emergency window open until/);
+        assert.match(await doc.page.getByTestId("emergency-until").textContent(), /Window ends \d{4}-\d{2}-\d{2}/);
+        const rows = doc.page.locator("[data-testid=doctor-records] tbody tr").filter({ hasText: "Medication" });
+        await until("the record listed under the window", async () => {
+          if ((await rows.count()) === 1) return true;
+          await doc.page.locator("[data-testid=patient-records]").getByRole("button", { name: "Refresh" }).click();
+          return false;
+        });
+        await rows.first().getByTestId("open").click();
+        await until("the entry opened in an emergency", async () => /Penicillin allergy/.test((await doc.page.locator("[data-testid=opened]").textContent().catch(() => "")) || ""));
+        assert.match(await doc.page.locator("[data-testid=opened]").textContent(), /emergency window/);
+        await shot(doc.page, name, "doctor-emergency");
+
+        // The patient's log flags it.
+        const flagged = pat.page.getByTestId("access-log").locator("tbody tr.flagged[data-action=read]").filter({ hasText: doctor.slice(0, 6) });
+        await until("the flagged emergency read in the patient's log", async () => {
+          await pat.page.getByTestId("load-log").click();
+          await pat.page.waitForTimeout(500);
+          return (await flagged.count()) >= 1;
+        });
+        assert.match(await flagged.first().textContent(), /unusual.*released \(emergency\)/);
+      } finally {
+        await browser.close();
+      }
+    });
+  });
+
   test(`${name}: journey 5 — a rejected signature, a chain switched away, the escrow down mid-upload: the app recovers`, async () => {
     await withStackLogs(stack, async () => {
       const browser = await BROWSERS[name].launch();
