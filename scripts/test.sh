@@ -44,6 +44,9 @@ run_all() {
   stage "browsers: protocol vectors, the test wallet and the app's journeys in headless Chromium and Firefox ESR (against Ganache and the escrow)"
   node --test --test-concurrency=1 e2e/
 
+  stage "escrow-api: blobs on S3 (moto on loopback, installed from PyPI when missing)"
+  bash escrow-api/scripts/test-s3.sh
+
   stage "escrow-api: its integration suite on PostgreSQL"
   bash scripts/test-escrow-postgres.sh
 

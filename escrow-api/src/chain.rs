@@ -503,6 +503,14 @@ impl Ledger {
             .encryptionKey)
     }
 
+    /// Whether `account` (a patient) has opted in to emergency access on chain.
+    pub async fn emergency_opt_in(&self, account: Address) -> Result<bool, ChainError> {
+        Ok(self
+            .view(MedLedger::accountOfCall { account })
+            .await?
+            .emergencyOptIn)
+    }
+
     /// `accountOf(account).status`: 0 none, 1 pending, 2 active, 3 suspended.
     pub async fn account_status_of(&self, account: Address) -> Result<u8, ChainError> {
         Ok(self

@@ -1081,7 +1081,15 @@ pub async fn add_wraps(
         ));
     }
     for (reader, _) in &wraps {
-        let allowed = match st.ledger.can_read(patient, *reader, record_id).await {
+        // A wrap to the break-glass reader (the escrow account) is the patient preparing an older
+        // record for emergency access: allowed only while the patient is opted in on chain. It
+        // releases nothing by itself; a practitioner still needs an open emergency window.
+        let allowed = if *reader == st.deployment.escrow {
+            st.ledger.emergency_opt_in(patient).await
+        } else {
+            st.ledger.can_read(patient, *reader, record_id).await
+        };
+        let allowed = match allowed {
             Ok(a) => a,
             Err(e) => return Err(e.into()),
         };

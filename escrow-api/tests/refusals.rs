@@ -1018,3 +1018,123 @@ async fn admin_insurer_and_suspended_practitioner_follow_the_chain() {
         .all(|e| e["granted"] == false || e["scoreMilli"].as_i64() >= Some(500)));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_break_glass_wrap_for_an_older_record_only_from_its_patient_while_opted_in() {
+    use medledger_protocol::wrap::{self, PublicKey, Purpose, WrapContext};
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    let mut doctor = User::new(DOCTOR);
+    w.register(&[&patient], &[&doctor]).await;
+    let server = Server::start(w.config()).await;
+    patient.sign_in(&server).await;
+    doctor.sign_in(&server).await;
+
+    // A record uploaded before the patient opted in: no break-glass wrap.
+    let r = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Medication.number(),
+        b"warfarin 5 mg".repeat(40),
+    );
+    let resp = r
+        .upload(&server, &patient, &r.wraps(&w.d, &[&patient]))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(resp.status(), 201);
+    w.send(
+        &patient,
+        MedLedger::addRecordCall {
+            recordId: r.id,
+            patient: patient.address(),
+            ciphertextHash: r.h1,
+            category: r.category,
+            supersedes: B256::ZERO,
+        },
+    )
+    .await;
+    let index = Index::connect(&server.config.database_url())
+        .await
+        .expect("index");
+    eventually(20, "commit", || async {
+        (index.record(&r.id.to_string()).await.ok()??.state == "committed").then_some(())
+    })
+    .await;
+    let cfg: Value = reqwest::get(server.url("/config.json"))
+        .await
+        .expect("config")
+        .json()
+        .await
+        .expect("json");
+    let bg_key: B256 = cfg["breakGlassKey"]
+        .as_str()
+        .expect("key")
+        .parse()
+        .expect("hex");
+    let bg_reader = w.d.escrow;
+    let bg_wrap = wrap::wrap_dek(
+        &r.dek,
+        &PublicKey(bg_key.0),
+        &WrapContext {
+            chain_id: w.d.chain_id,
+            contract: w.d.address,
+            record_id: r.id,
+            reader: bg_reader,
+            purpose: Purpose::BreakGlass,
+        },
+    )
+    .expect("wrap");
+    let item = format!(
+        "{bg_reader}={}",
+        alloy_primitives::hex::encode_prefixed(bg_wrap)
+    );
+    let add = |who: &User| {
+        who.post(server.url(&format!("/api/records/{}/wraps", r.id)))
+            .json(&json!({ "wraps": [item.clone()] }))
+            .send()
+    };
+
+    // Not opted in: refused and logged.
+    assert_eq!(add(&patient).await.expect("add").status(), 403);
+    assert_refusal_logged(
+        &server,
+        &patient,
+        patient.address(),
+        r.id,
+        "add-wrap",
+        "reader-not-granted",
+    )
+    .await;
+    // Opted in, but from someone else than the patient: refused.
+    w.send(&patient, MedLedger::setEmergencyOptInCall { optedIn: true })
+        .await;
+    assert_eq!(add(&doctor).await.expect("add").status(), 403);
+    // The patient, opted in: added; a window then releases the older record to the doctor.
+    let resp = add(&patient).await.expect("add");
+    assert_eq!(resp.status(), 200);
+    let read = || {
+        doctor
+            .get(server.url(&format!("/api/records/{}", r.id)))
+            .send()
+    };
+    assert_eq!(read().await.expect("read").status(), 403);
+    w.send(
+        &doctor,
+        MedLedger::emergencyAccessCall {
+            patient: patient.address(),
+            reasonHash: B256::repeat_byte(0xee),
+        },
+    )
+    .await;
+    let resp = read().await.expect("read");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-medledger-emergency"], "1");
+    let wrap = resp.headers()["x-medledger-wrapped-dek"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let c1 = resp.bytes().await.expect("body").to_vec();
+    assert_eq!(r.open_release(&w.d, &doctor, &wrap, &c1), r.body);
+    server.stop().await;
+}

@@ -489,3 +489,30 @@ pub async fn fill_missing_wraps(me: &Identity) -> Result<usize, RecordError> {
     }
     Ok(added)
 }
+
+/// Prepares the patient's existing records for emergency access: wraps each one's DEK to the
+/// escrow's break-glass key (the escrow accepts that only while the patient is opted in on chain).
+/// Returns how many records were prepared.
+pub async fn add_break_glass_wraps(
+    me: &Identity,
+    break_glass: (Address, PublicKey),
+    record_ids: &[B256],
+) -> Result<usize, RecordError> {
+    let (reader, key) = break_glass;
+    for record_id in record_ids {
+        let download = escrow::download(*record_id, Some("bytes=0-0")).await?;
+        let wrap_ctx = WrapContext {
+            chain_id: me.contract.chain_id,
+            contract: me.contract.address,
+            record_id: *record_id,
+            reader: me.account,
+            purpose: Purpose::Reader,
+        };
+        let dek = unwrap_dek(&download.wrapped_dek, &me.keys, &wrap_ctx)
+            .map_err(|_| RecordError::Unwrap)?;
+        drop(download);
+        let wrap = wrap_entry(me, &dek, *record_id, reader, &key, Purpose::BreakGlass)?;
+        escrow::add_wraps(*record_id, &[wrap]).await?;
+    }
+    Ok(record_ids.len())
+}

@@ -693,11 +693,25 @@ fn EmergencySection(ctx: PatientCtx) -> impl IntoView {
                 .await
                 .map_err(|e| e.to_string())?;
             ctx.opted_in.set(on);
-            Ok(if on {
-                "Emergency access is on for records you add from now on.".into()
-            } else {
-                "Emergency access is off; every window opened before is closed.".into()
-            })
+            if on {
+                // Records stored before opting in get their break-glass wrap now.
+                let ids: Vec<B256> = ctx.records.with_untracked(|l| {
+                    l.iter()
+                        .filter(|r| r.state != "shredded")
+                        .map(|r| r.record_id)
+                        .collect()
+                });
+                let prepared = match break_glass(state, true) {
+                    Some(bg) if !ids.is_empty() => records::add_break_glass_wraps(&me, bg, &ids)
+                        .await
+                        .map_err(|e| format!("Emergency access is on, but preparing your existing records failed: {e}. Turn it off and on again to retry."))?,
+                    _ => 0,
+                };
+                return Ok(format!(
+                    "Emergency access is on: {prepared} existing record(s) and every record you add from now on."
+                ));
+            }
+            Ok("Emergency access is off; every window opened before is closed.".into())
         })
     };
     view! {
