@@ -8,7 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
-import { devKeys } from "./lib/wallet.mjs";
+import { devKeys, installWallet } from "./lib/wallet.mjs";
 import { startStack, withStackLogs } from "./lib/stack.mjs";
 import { APP, DESKTOP, T, address, adminVerify, apply, done, downloadDigest, openApp, shot, signIn, until } from "./lib/app.mjs";
 
@@ -290,6 +290,49 @@ for (const [b, name] of browsers.entries()) {
           return (await flagged.count()) >= 1;
         });
         assert.match(await flagged.first().textContent(), /unusual.*released \(emergency\)/);
+      } finally {
+        await browser.close();
+      }
+    });
+  });
+
+  test(`${name}: no wallet, a locked wallet, an account switch: the app says what to do and follows the wallet`, async () => {
+    await withStackLogs(stack, async () => {
+      const browser = await BROWSERS[name].launch();
+      try {
+        // No wallet injected at all.
+        const bare = await browser.newContext({ viewport: DESKTOP });
+        const page0 = await bare.newPage();
+        await page0.goto(stack.url + "/");
+        await page0.waitForSelector("[data-testid=no-wallet]", { timeout: T });
+        assert.match(await page0.getByTestId("no-wallet").textContent(), /Install MetaMask.*chain ID 1337/s);
+        await shot(page0, name, "no-wallet");
+        await bare.close();
+
+        // A locked wallet: connect screen; connecting unlocks it and the app moves on.
+        const context = await browser.newContext({ viewport: DESKTOP });
+        const wallet = await installWallet(context, { rpcUrl: stack.rpcUrl, chainId: stack.chainId, keys: [patientKey, doctorKey] });
+        const page = await context.newPage();
+        await page.goto(stack.url + "/");
+        await signIn(page);
+        await page.waitForSelector("[data-testid=patient-page]");
+        await wallet.lock();
+        await page.waitForSelector("[data-testid=connect]", { timeout: T });
+        await shot(page, name, "locked-wallet");
+        await page.getByRole("button", { name: "Connect wallet" }).click();
+        await page.waitForSelector("[data-testid=sign-in]", { timeout: T });
+
+        await signIn(page);
+        await page.waitForSelector("[data-testid=patient-page]");
+        assert.match(await page.getByTestId("who").textContent(), /patient/);
+
+        // Another account chosen in the wallet: the app drops the patient's identity (keys
+        // included) and signs the doctor in, without a reload.
+        await wallet.useAccount(1);
+        await page.waitForSelector("[data-testid=sign-in]", { timeout: T });
+        await signIn(page);
+        await page.waitForSelector("[data-testid=doctor-page]", { timeout: T });
+        assert.match(await page.getByTestId("who").textContent(), /practitioner/);
       } finally {
         await browser.close();
       }
