@@ -1037,30 +1037,8 @@ async fn a_break_glass_wrap_for_an_older_record_only_from_its_patient_while_opte
         Category::Medication.number(),
         b"warfarin 5 mg".repeat(40),
     );
-    let resp = r
-        .upload(&server, &patient, &r.wraps(&w.d, &[&patient]))
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(resp.status(), 201);
-    w.send(
-        &patient,
-        MedLedger::addRecordCall {
-            recordId: r.id,
-            patient: patient.address(),
-            ciphertextHash: r.h1,
-            category: r.category,
-            supersedes: B256::ZERO,
-        },
-    )
-    .await;
-    let index = Index::connect(&server.config.database_url())
-        .await
-        .expect("index");
-    eventually(20, "commit", || async {
-        (index.record(&r.id.to_string()).await.ok()??.state == "committed").then_some(())
-    })
-    .await;
+    w.upload_and_anchor(&server, &patient, &[&patient], &r)
+        .await;
     let cfg: Value = reqwest::get(server.url("/config.json"))
         .await
         .expect("config")

@@ -297,6 +297,25 @@ fn wrap_entry(
     ))
 }
 
+/// Opens the DEK of `record_id` wrapped to the signed-in reader.
+fn my_dek(me: &Identity, record_id: B256, wrapped: &[u8]) -> Result<SecretKey, RecordError> {
+    let ctx = WrapContext {
+        chain_id: me.contract.chain_id,
+        contract: me.contract.address,
+        record_id,
+        reader: me.account,
+        purpose: Purpose::Reader,
+    };
+    unwrap_dek(wrapped, &me.keys, &ctx).map_err(|_| RecordError::Unwrap)
+}
+
+/// The reader's own DEK of `record_id`, from a one-byte read: the wrapped key travels in the
+/// headers, so nothing of the body is fetched.
+async fn fetch_my_dek(me: &Identity, record_id: B256) -> Result<SecretKey, RecordError> {
+    let download = escrow::download(record_id, Some("bytes=0-0")).await?;
+    my_dek(me, record_id, &download.wrapped_dek)
+}
+
 fn kind_of(media_type: &str) -> RecordKind {
     if media_type.starts_with("image/") {
         RecordKind::Image
@@ -390,15 +409,7 @@ pub async fn open(
     if anchored && download.h1 != on_chain.ciphertextHash {
         return Err(RecordError::HashMismatch);
     }
-    let wrap_ctx = WrapContext {
-        chain_id: me.contract.chain_id,
-        contract: me.contract.address,
-        record_id,
-        reader: me.account,
-        purpose: Purpose::Reader,
-    };
-    let dek =
-        unwrap_dek(&download.wrapped_dek, &me.keys, &wrap_ctx).map_err(|_| RecordError::Unwrap)?;
+    let dek = my_dek(me, record_id, &download.wrapped_dek)?;
     let ctx = RecordContext {
         chain_id: me.contract.chain_id,
         contract: me.contract.address,
@@ -460,18 +471,7 @@ pub async fn fill_missing_wraps(me: &Identity) -> Result<usize, RecordError> {
         }
     }
     for (record_id, grantees) in by_record {
-        // One byte is enough: the wrapped key travels in the headers.
-        let download = escrow::download(record_id, Some("bytes=0-0")).await?;
-        let wrap_ctx = WrapContext {
-            chain_id: me.contract.chain_id,
-            contract: me.contract.address,
-            record_id,
-            reader: me.account,
-            purpose: Purpose::Reader,
-        };
-        let dek = unwrap_dek(&download.wrapped_dek, &me.keys, &wrap_ctx)
-            .map_err(|_| RecordError::Unwrap)?;
-        drop(download);
+        let dek = fetch_my_dek(me, record_id).await?;
         let mut wraps = Vec::new();
         for grantee in grantees {
             let key = registered_key(&me.contract, grantee).await?;
@@ -500,17 +500,7 @@ pub async fn add_break_glass_wraps(
 ) -> Result<usize, RecordError> {
     let (reader, key) = break_glass;
     for record_id in record_ids {
-        let download = escrow::download(*record_id, Some("bytes=0-0")).await?;
-        let wrap_ctx = WrapContext {
-            chain_id: me.contract.chain_id,
-            contract: me.contract.address,
-            record_id: *record_id,
-            reader: me.account,
-            purpose: Purpose::Reader,
-        };
-        let dek = unwrap_dek(&download.wrapped_dek, &me.keys, &wrap_ctx)
-            .map_err(|_| RecordError::Unwrap)?;
-        drop(download);
+        let dek = fetch_my_dek(me, *record_id).await?;
         let wrap = wrap_entry(me, &dek, *record_id, reader, &key, Purpose::BreakGlass)?;
         escrow::add_wraps(*record_id, &[wrap]).await?;
     }
