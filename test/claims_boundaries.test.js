@@ -1,0 +1,490 @@
+// Claims at the boundaries insurance.test.js leaves open (issue 6): the per-claim limit against the
+// amount before the deductible, the deductible one wei short and crossed with no funds, the annual
+// limit against the insurer's own approvals, a lowered limit and a second insurer, the policy-year
+// boundary to the second, duplicates whatever the first claim's state, consent on the claim's
+// category (bits 0 and 255, expiry to the second, revocation after submission), the funds rule
+// together with the deductible, what grant a practitioner needs, and exact ether movements with
+// fund conservation checked over every account after every test.
+const assert = require("assert");
+const { rpc, expectRevert, expectEvent, expectNoEvent, snapshotFixture, latestTimestamp, increaseTime, gasCost, balance } = require("./helpers/chain");
+const { deploy, cast, b32, mask, CAT, DAY, ETHER, registerAll } = require("./helpers/world");
+const { ClaimStatus, PendingReason, assertConserved } = require("./helpers/insurance");
+
+const E = (x) => BigInt(Math.round(x * 1000)) * (ETHER / 1000n); // E(0.5) = 0.5 ether in wei
+const s = (x) => x.toString();
+const POLICY_YEAR = 365 * DAY;
+
+/**
+ * Send a transaction so that it is mined in a block whose timestamp is exactly `ts`: automatic
+ * mining is stopped, the transaction is sent and waits in the pool, and evm_mine mines that block
+ * with the timestamp. `send` returns the Truffle promise (not awaited); its result or revert is
+ * returned as { result } or { error }.
+ */
+async function sendAt(ts, send) {
+  await rpc("miner_stop");
+  try {
+    const pending = send().then((result) => ({ result }), (error) => ({ error }));
+    // Wait until the transaction is in the pool (Truffle first estimates gas, then sends).
+    for (let i = 0; ; i++) {
+      const content = await rpc("txpool_content");
+      if (Object.keys(content.pending || {}).length > 0) break;
+      if (i > 200) throw new Error("the transaction never reached the pool");
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await rpc("evm_mine", [{ timestamp: Number(ts) }]);
+    const out = await pending;
+    if (out.result) {
+      const block = await web3.eth.getBlock(out.result.receipt.blockNumber);
+      assert.strictEqual(Number(block.timestamp), Number(ts), "mined at the requested second");
+    }
+    return out;
+  } finally {
+    await rpc("miner_start");
+  }
+}
+
+contract("MedLedger: claim boundaries", (accounts) => {
+  const c = cast(accounts);
+  const fx = snapshotFixture();
+  let ml;
+  let now;
+  let year0; // the policy year the fixture starts in
+  const insurer = () => c.verifiedInsurer;
+  const doctor = () => c.verifiedPractitioner;
+
+  async function publish({ covered = mask(CAT.CLAIMS), perClaim = E(1), annual = E(3), deductible = 0n, fund = E(10), from = insurer() } = {}) {
+    return ml.publishPolicy(covered, s(perClaim), s(annual), s(deductible), { from, value: s(fund) });
+  }
+
+  // `gas` given: sent without estimation (sendAt: an estimate made in an earlier block could fall
+  // short of the settlement the mined block does).
+  function submitTx({ amount, patient = c.patient, ins = insurer(), cat = CAT.CLAIMS, from = doctor(), id, doc, gas }) {
+    return ml.submitClaim(id, patient, ins, doc, s(amount), cat, gas ? { from, gas } : { from });
+  }
+
+  async function submit({ amount, patient = c.patient, ins = insurer(), cat = CAT.CLAIMS, from = doctor(), id = b32("claim"), doc = b32("doc") } = {}) {
+    const r = await submitTx({ amount, patient, ins, cat, from, id, doc });
+    return { r, id, doc };
+  }
+
+  async function usage(patient = c.patient, ins = insurer(), year = null) {
+    const y = year === null ? await ml.currentPolicyYear() : year;
+    const u = await ml.annualUsageOf(ins, patient, s(y));
+    return { deductibleUsed: BigInt(s(u.deductibleUsed)), paid: BigInt(s(u.paid)) };
+  }
+
+  async function policy(ins = insurer()) {
+    const p = await ml.policyOf(ins);
+    return { funds: BigInt(s(p.funds)), reserved: BigInt(s(p.reserved)) };
+  }
+
+  const payout = async (who = doctor()) => BigInt(s(await ml.payoutOf(who)));
+  const status = async (id) => Number((await ml.claimOf(id)).status);
+
+  function expectSettled(r, id, expected, practitioner = doctor()) {
+    expectEvent(r, "ClaimPaid", { claimId: id, practitioner, payout: expected, automatic: true });
+    expectNoEvent(r, "ClaimPendingReview");
+  }
+
+  function expectPending(r, id, reason) {
+    expectEvent(r, "ClaimPendingReview", { claimId: id, reason });
+    expectNoEvent(r, "ClaimPaid");
+  }
+
+  /** Policy funds, the practitioner's payout and the contract's balance, all exactly. */
+  async function expectMoney({ funds, reserved = 0n, owed, held, ins = insurer(), who = doctor() }) {
+    const p = await policy(ins);
+    assert.strictEqual(p.funds, funds, "policy funds");
+    assert.strictEqual(p.reserved, reserved, "policy reserve");
+    assert.strictEqual(await payout(who), owed, "practitioner payout");
+    assert.strictEqual(await balance(ml.address), held, "contract balance");
+  }
+
+  before(async () => {
+    // Start one day into a fresh policy year (as insurance.test.js does), so that no test
+    // straddles a year boundary by the accident of the date it runs on.
+    const t0 = await latestTimestamp();
+    await increaseTime(POLICY_YEAR - (t0 % POLICY_YEAR) + DAY);
+    ml = await deploy(c);
+    await registerAll(ml, c);
+    const t = await latestTimestamp();
+    year0 = Math.floor(t / POLICY_YEAR);
+    assert.strictEqual(year0, Math.floor(t0 / POLICY_YEAR) + 1, "moved into the next policy year");
+    // The practitioners hold read-only GENERAL grants; the insurer views CLAIMS and LAB, insurer2
+    // CLAIMS only. patient3 has granted nobody.
+    for (const p of [c.patient, c.otherPatient]) {
+      await ml.grant(doctor(), mask(CAT.GENERAL), false, t + 800 * DAY, { from: p });
+      await ml.grant(c.practitioner2, mask(CAT.GENERAL), false, t + 800 * DAY, { from: p });
+      await ml.grant(insurer(), mask(CAT.CLAIMS, CAT.LAB), false, t + 800 * DAY, { from: p });
+      await ml.grant(c.insurer2, mask(CAT.CLAIMS), false, t + 800 * DAY, { from: p });
+    }
+    await fx.take();
+  });
+  beforeEach(async () => {
+    await fx.restore();
+    now = await latestTimestamp();
+  });
+  afterEach(async () => {
+    // Every account the suite has: the contract holds exactly the policy funds plus the payouts.
+    await assertConserved(ml, accounts);
+  });
+
+  describe("per-claim limit", () => {
+    it("is compared with the amount claimed, before the deductible: limit + 1 wei waits even though its payout would fit", async () => {
+      await publish({ perClaim: E(1), annual: E(10), deductible: E(0.5), fund: E(2) });
+      const over = await submit({ amount: E(1) + 1n }); // payout would be 0.5 + 1 wei, under the limit
+      expectPending(over.r, over.id, PendingReason.OverPerClaimLimit);
+      assert.deepStrictEqual(await usage(), { deductibleUsed: 0n, paid: 0n }, "a waiting claim uses no deductible");
+      await expectMoney({ funds: E(2), owed: 0n, held: E(2) });
+
+      const exact = await submit({ amount: E(1) }); // 0.5 deductible, 0.5 paid
+      expectSettled(exact.r, exact.id, E(0.5));
+      assert.deepStrictEqual(await usage(), { deductibleUsed: E(0.5), paid: E(0.5) });
+      await expectMoney({ funds: E(1.5), owed: E(0.5), held: E(2) });
+    });
+
+    it("a limit of 1 wei: a 1 wei claim settles, 2 wei waits; the settled wei is withdrawn exactly", async () => {
+      await publish({ perClaim: 1n, annual: E(1), fund: 10n });
+      const one = await submit({ amount: 1n });
+      expectSettled(one.r, one.id, 1n);
+      const two = await submit({ amount: 2n });
+      expectPending(two.r, two.id, PendingReason.OverPerClaimLimit);
+      await expectMoney({ funds: 9n, owed: 1n, held: 10n });
+      const before = await balance(doctor());
+      const w = await ml.withdrawPayout({ from: doctor() });
+      expectEvent(w, "PayoutWithdrawn", { practitioner: doctor(), amount: 1n });
+      assert.strictEqual(await balance(doctor()), before - gasCost(w) + 1n);
+      await expectMoney({ funds: 9n, owed: 0n, held: 9n });
+    });
+  });
+
+  describe("deductible", () => {
+    it("one wei short of the deductible settles as Paid with payout 0 even with no funds; crossing it by 1 wei then needs 1 wei of funds", async () => {
+      await publish({ perClaim: E(1), annual: E(10), deductible: E(0.5), fund: 0n });
+      const inside = await submit({ amount: E(0.5) - 1n });
+      expectSettled(inside.r, inside.id, 0n);
+      const cl = await ml.claimOf(inside.id);
+      assert.strictEqual(Number(cl.status), ClaimStatus.Paid);
+      assert.strictEqual(Number(cl.pendingReason), PendingReason.None);
+      assert.strictEqual(s(cl.payout), "0");
+      assert.deepStrictEqual(await usage(), { deductibleUsed: E(0.5) - 1n, paid: 0n });
+
+      // 2 wei: the last wei of the deductible and 1 wei of payout, which the empty policy lacks
+      const cross = await submit({ amount: 2n });
+      expectPending(cross.r, cross.id, PendingReason.InsufficientFunds);
+      assert.deepStrictEqual(await usage(), { deductibleUsed: E(0.5) - 1n, paid: 0n }, "no deductible consumed by a waiting claim");
+
+      await ml.fundPolicy({ from: insurer(), value: "1" });
+      const again = await submit({ amount: 2n });
+      expectSettled(again.r, again.id, 1n);
+      assert.deepStrictEqual(await usage(), { deductibleUsed: E(0.5), paid: 1n });
+      await expectMoney({ funds: 0n, owed: 1n, held: 1n });
+      assert.strictEqual(await status(cross.id), ClaimStatus.Submitted, "the earlier claim still waits");
+    });
+
+    it("approving a waiting claim consumes no deductible: the next automatic claim still bears it in full", async () => {
+      await publish({ perClaim: E(1), annual: E(10), deductible: E(0.5), fund: E(5) });
+      const big = await submit({ amount: E(2) });
+      expectPending(big.r, big.id, PendingReason.OverPerClaimLimit);
+      await ml.approveClaim(big.id, s(E(2)), { from: insurer() });
+      assert.deepStrictEqual(await usage(), { deductibleUsed: 0n, paid: E(2) });
+      const next = await submit({ amount: E(0.5) });
+      expectSettled(next.r, next.id, 0n);
+      const after = await submit({ amount: E(0.5) });
+      expectSettled(after.r, after.id, E(0.5));
+      assert.deepStrictEqual(await usage(), { deductibleUsed: E(0.5), paid: E(2.5) });
+      await expectMoney({ funds: E(4.5), reserved: E(2), owed: E(0.5), held: E(5) });
+    });
+
+    it("deductible and annual usage are per insurer: the same patient starts afresh with another insurer", async () => {
+      await publish({ perClaim: E(1), annual: E(1), deductible: E(0.2), fund: E(5) });
+      await publish({ from: c.insurer2, perClaim: E(1), annual: E(1), deductible: E(0.2), fund: E(5) });
+      await submit({ amount: E(1) }); // 0.2 + 0.8
+      await submit({ amount: E(0.2) }); // limit reached exactly
+      const blocked = await submit({ amount: 1n });
+      expectPending(blocked.r, blocked.id, PendingReason.OverAnnualLimit);
+      const other = await submit({ amount: E(1), ins: c.insurer2 });
+      expectSettled(other.r, other.id, E(0.8));
+      assert.deepStrictEqual(await usage(c.patient, insurer()), { deductibleUsed: E(0.2), paid: E(1) });
+      assert.deepStrictEqual(await usage(c.patient, c.insurer2), { deductibleUsed: E(0.2), paid: E(0.8) });
+      await expectMoney({ funds: E(4), owed: E(1.8), held: E(10) });
+      await expectMoney({ ins: c.insurer2, funds: E(4.2), owed: E(1.8), held: E(10) });
+    });
+  });
+
+  describe("annual limit", () => {
+    it("the insurer's approvals count but are not held to it: at the limit a claim inside the deductible settles; above it even that claim waits", async () => {
+      await publish({ perClaim: E(1), annual: E(1), deductible: E(0.5), fund: E(5) });
+      const a = await submit({ amount: E(3) });
+      expectPending(a.r, a.id, PendingReason.OverPerClaimLimit);
+      await ml.approveClaim(a.id, s(E(1)), { from: insurer() }); // paid = the limit exactly
+      assert.deepStrictEqual(await usage(), { deductibleUsed: 0n, paid: E(1) });
+
+      const inDeductible = await submit({ amount: E(0.25) }); // payout 0: 1 + 0 ≤ 1
+      expectSettled(inDeductible.r, inDeductible.id, 0n);
+      const oneWei = await submit({ amount: E(0.25) + 1n }); // 0.25 deductible + 1 wei payout
+      expectPending(oneWei.r, oneWei.id, PendingReason.OverAnnualLimit);
+      assert.deepStrictEqual(await usage(), { deductibleUsed: E(0.25), paid: E(1) });
+
+      const b = await submit({ amount: E(2) });
+      await ml.approveClaim(b.id, s(E(0.5)), { from: insurer() }); // allowed: paid = 1.5 > 1
+      assert.deepStrictEqual(await usage(), { deductibleUsed: E(0.25), paid: E(1.5) });
+      const zeroPayout = await submit({ amount: 1n }); // inside the deductible, payout 0, still 1.5 > 1
+      expectPending(zeroPayout.r, zeroPayout.id, PendingReason.OverAnnualLimit);
+      assert.deepStrictEqual(await usage(), { deductibleUsed: E(0.25), paid: E(1.5) });
+      await expectMoney({ funds: E(5), reserved: E(1.5), owed: 0n, held: E(5) });
+    });
+
+    it("a republished lower limit applies to usage already counted this year: below it every claim waits, raised to it exactly one settles", async () => {
+      await publish({ perClaim: E(1), annual: E(3), fund: E(5) });
+      await submit({ amount: E(0.8) });
+      await publish({ perClaim: E(1), annual: E(0.5), fund: 0n });
+      const x = await submit({ amount: 1n });
+      expectPending(x.r, x.id, PendingReason.OverAnnualLimit);
+      assert.deepStrictEqual(await usage(), { deductibleUsed: 0n, paid: E(0.8) }, "usage is kept across republishing");
+      await publish({ perClaim: E(1), annual: E(0.8) + 1n, fund: 0n });
+      const y = await submit({ amount: 1n });
+      expectSettled(y.r, y.id, 1n);
+      const z = await submit({ amount: 1n });
+      expectPending(z.r, z.id, PendingReason.OverAnnualLimit);
+      await expectMoney({ funds: E(4.2) - 1n, owed: E(0.8) + 1n, held: E(5) });
+    });
+
+    it("the policy year turns at a multiple of 365 days to the second: the last second counts to the old year, the first to the new one", async () => {
+      await publish({ perClaim: E(1), annual: E(1), deductible: E(0.1), fund: E(5) });
+      await submit({ amount: E(1) }); // 0.1 + 0.9
+      await submit({ amount: E(0.1) }); // limit reached
+      const boundary = (year0 + 1) * POLICY_YEAR;
+      const last = { id: b32("claim"), doc: b32("doc") };
+      const lastOut = await sendAt(boundary - 1, () => submitTx({ amount: 1n, gas: 1e6, ...last }));
+      assert.ok(lastOut.result, lastOut.error && lastOut.error.message);
+      expectPending(lastOut.result, last.id, PendingReason.OverAnnualLimit);
+      assert.strictEqual(s((await ml.claimOf(last.id)).policyYear), String(year0));
+
+      const first = { id: b32("claim"), doc: b32("doc") };
+      const firstOut = await sendAt(boundary, () => submitTx({ amount: E(0.5), gas: 1e6, ...first }));
+      assert.ok(firstOut.result, firstOut.error && firstOut.error.message);
+      expectSettled(firstOut.result, first.id, E(0.4)); // a fresh deductible and limit
+      assert.strictEqual(s((await ml.claimOf(first.id)).policyYear), String(year0 + 1));
+      assert.deepStrictEqual(await usage(c.patient, insurer(), year0), { deductibleUsed: E(0.1), paid: E(1) });
+      assert.deepStrictEqual(await usage(c.patient, insurer(), year0 + 1), { deductibleUsed: E(0.1), paid: E(0.4) });
+
+      // a claim left waiting in the old year stays in it: approving it counts there
+      await ml.approveClaim(last.id, "1", { from: insurer() });
+      assert.deepStrictEqual(await usage(c.patient, insurer(), year0), { deductibleUsed: E(0.1), paid: E(1) + 1n });
+      assert.deepStrictEqual(await usage(c.patient, insurer(), year0 + 1), { deductibleUsed: E(0.1), paid: E(0.4) });
+    });
+  });
+
+  describe("duplicate documents", () => {
+    it("a document is claimed once whatever the first claim's state and whoever files it next, for any patient or insurer", async () => {
+      await publish({ perClaim: E(1), fund: E(5) });
+      await publish({ from: c.insurer2, perClaim: E(1), fund: E(5) });
+      const waiting = await submit({ amount: E(2) });
+      const approved = await submit({ amount: E(2) });
+      await ml.approveClaim(approved.id, s(E(1)), { from: insurer() });
+      const paidByInsurer = await submit({ amount: E(2) });
+      await ml.approveClaim(paidByInsurer.id, s(E(1)), { from: insurer() });
+      await ml.payClaim(paidByInsurer.id, { from: insurer() });
+      const settled = await submit({ amount: E(0.5) });
+      const held = await balance(ml.address);
+      const before = await policy();
+      for (const first of [waiting, approved, paidByInsurer, settled]) {
+        for (const again of [
+          { from: doctor(), patient: c.patient, ins: insurer() },
+          { from: c.practitioner2, patient: c.otherPatient, ins: c.insurer2 },
+        ]) {
+          await expectRevert(submit({ amount: E(0.1), doc: first.doc, ...again }), "DuplicateClaimDocument", [first.doc, first.id]);
+        }
+      }
+      assert.strictEqual(await balance(ml.address), held);
+      assert.deepStrictEqual(await policy(), before);
+    });
+
+    it("the duplicate is refused before the amount, patient, insurer and consent are looked at", async () => {
+      await publish();
+      const first = await submit({ amount: E(0.1) });
+      await expectRevert(submit({ amount: 0n, doc: first.doc }), "DuplicateClaimDocument", [first.doc, first.id]);
+      await expectRevert(submit({ amount: 1n, doc: first.doc, patient: c.stranger }), "DuplicateClaimDocument", [first.doc, first.id]);
+      await expectRevert(submit({ amount: 1n, doc: first.doc, patient: c.patient3 }), "DuplicateClaimDocument", [first.doc, first.id]);
+      await expectRevert(submit({ amount: 1n, doc: first.doc, ins: c.pendingInsurer }), "DuplicateClaimDocument", [first.doc, first.id]);
+    });
+  });
+
+  describe("category and consent", () => {
+    it("the insurer's consent is checked on the claim's category, not on CLAIMS: a LAB-only view is enough for a LAB claim and refuses a CLAIMS one", async () => {
+      await publish({ covered: mask(CAT.CLAIMS, CAT.LAB) });
+      await ml.grant(doctor(), mask(CAT.GENERAL), false, now + DAY, { from: c.patient3 });
+      await ml.grant(insurer(), mask(CAT.LAB), false, now + DAY, { from: c.patient3 });
+      const lab = await submit({ amount: E(0.1), patient: c.patient3, cat: CAT.LAB });
+      expectSettled(lab.r, lab.id, E(0.1));
+      await expectRevert(submit({ amount: E(0.1), patient: c.patient3, cat: CAT.CLAIMS }), "InsurerNotPermitted", [c.patient3, insurer(), CAT.CLAIMS]);
+    });
+
+    it("categories 0 and 255: a grant and a policy on that one bit settle it; the neighbouring category is refused or not covered", async () => {
+      await publish({ covered: mask(0, 255) });
+      await ml.grant(doctor(), mask(CAT.GENERAL), false, now + DAY, { from: c.patient3 });
+      await ml.grant(insurer(), mask(0, 254, 255), false, now + DAY, { from: c.patient3 });
+      for (const cat of [0, 255]) {
+        const x = await submit({ amount: E(0.1), patient: c.patient3, cat });
+        expectSettled(x.r, x.id, E(0.1));
+        assert.strictEqual(Number((await ml.claimOf(x.id)).category), cat);
+      }
+      const notCovered = await submit({ amount: E(0.1), patient: c.patient3, cat: 254 });
+      expectPending(notCovered.r, notCovered.id, PendingReason.CategoryNotCovered);
+      for (const cat of [1, 253]) {
+        await expectRevert(submit({ amount: E(0.1), patient: c.patient3, cat }), "InsurerNotPermitted", [c.patient3, insurer(), cat]);
+      }
+    });
+
+    it("the insurer's grant lapses at its expiry to the second: accepted one second before, refused at it", async () => {
+      await publish();
+      await ml.grant(doctor(), mask(CAT.GENERAL), false, now + 10 * DAY, { from: c.patient3 });
+      const expiry = now + 1000;
+      await ml.grant(insurer(), mask(CAT.CLAIMS), false, expiry, { from: c.patient3 });
+      const before = { id: b32("claim"), doc: b32("doc") };
+      const ok = await sendAt(expiry - 1, () => submitTx({ amount: E(0.1), patient: c.patient3, gas: 1e6, ...before }));
+      assert.ok(ok.result, ok.error && ok.error.message);
+      expectSettled(ok.result, before.id, E(0.1));
+      const at = { id: b32("claim"), doc: b32("doc") };
+      // Estimated in the pending block, after the expiry: it reverts there and is never sent.
+      await rpc("evm_mine", [{ timestamp: expiry }]);
+      await expectRevert(submitTx({ amount: E(0.1), patient: c.patient3, ...at }), "InsurerNotPermitted", [c.patient3, insurer(), CAT.CLAIMS]);
+      assert.strictEqual(await status(at.id), ClaimStatus.None);
+    });
+
+    it("revoking the insurer refuses later claims but not the review of one already waiting: it is still approved and paid", async () => {
+      await publish({ perClaim: E(1), fund: E(3) });
+      const waiting = await submit({ amount: E(2) });
+      expectPending(waiting.r, waiting.id, PendingReason.OverPerClaimLimit);
+      await ml.revoke(insurer(), { from: c.patient });
+      await expectRevert(submit({ amount: E(0.1) }), "InsurerNotPermitted", [c.patient, insurer(), CAT.CLAIMS]);
+      await ml.approveClaim(waiting.id, s(E(1.5)), { from: insurer() });
+      const r = await ml.payClaim(waiting.id, { from: insurer() });
+      expectEvent(r, "ClaimPaid", { claimId: waiting.id, practitioner: doctor(), payout: E(1.5), automatic: false });
+      await expectMoney({ funds: E(1.5), owed: E(1.5), held: E(3) });
+    });
+  });
+
+  describe("insufficient funds", () => {
+    it("is judged on the payout after the deductible: exactly the available funds settles, 1 wei more waits and consumes no deductible", async () => {
+      await publish({ perClaim: E(1), annual: E(10), deductible: E(0.5), fund: E(0.3) });
+      const over = await submit({ amount: E(0.8) + 1n });
+      expectPending(over.r, over.id, PendingReason.InsufficientFunds);
+      assert.deepStrictEqual(await usage(), { deductibleUsed: 0n, paid: 0n });
+      const exact = await submit({ amount: E(0.8) });
+      expectSettled(exact.r, exact.id, E(0.3));
+      assert.deepStrictEqual(await usage(), { deductibleUsed: E(0.5), paid: E(0.3) });
+      await expectMoney({ funds: 0n, owed: E(0.3), held: E(0.3) });
+    });
+
+    it("after a withdrawal down to the reserve: a payout of exactly what is left settles, 1 wei more waits", async () => {
+      await publish({ perClaim: E(1), annual: E(10), fund: E(3) });
+      const big = await submit({ amount: E(2) });
+      await ml.approveClaim(big.id, s(E(2)), { from: insurer() });
+      await ml.withdrawPolicyFunds(s(E(0.6)), { from: insurer() }); // available 0.4
+      const over = await submit({ amount: E(0.4) + 1n });
+      expectPending(over.r, over.id, PendingReason.InsufficientFunds);
+      const exact = await submit({ amount: E(0.4) });
+      expectSettled(exact.r, exact.id, E(0.4));
+      await expectMoney({ funds: E(2), reserved: E(2), owed: E(0.4), held: E(2.4) });
+      await expectRevert(ml.withdrawPolicyFunds("1", { from: insurer() }), "InsufficientAvailableFunds", [0, 1]);
+      await ml.payClaim(big.id, { from: insurer() });
+      await expectMoney({ funds: 0n, reserved: 0n, owed: E(2.4), held: E(2.4) });
+    });
+  });
+
+  describe("the practitioner's grant", () => {
+    it("any unexpired grant from the patient will do: read-only, on a category other than the claim's", async () => {
+      await publish();
+      const g = await ml.grantOf(c.patient, doctor());
+      assert.strictEqual(s(g.categories), mask(CAT.GENERAL));
+      assert.strictEqual(g.canWrite, false);
+      const x = await submit({ amount: E(0.1), cat: CAT.CLAIMS });
+      expectSettled(x.r, x.id, E(0.1));
+    });
+
+    it("without one, PractitionerNotPermitted comes before the insurer's consent is checked", async () => {
+      await publish();
+      // patient3 granted nobody: both checks would fail
+      await expectRevert(submit({ amount: 1n, patient: c.patient3 }), "PractitionerNotPermitted", [c.patient3, doctor()]);
+      await ml.grant(doctor(), mask(CAT.GENERAL), false, now + DAY, { from: c.patient3 });
+      await expectRevert(submit({ amount: 1n, patient: c.patient3 }), "InsurerNotPermitted", [c.patient3, insurer(), CAT.CLAIMS]);
+    });
+
+    it("the practitioner's grant lapses at its expiry to the second", async () => {
+      await publish();
+      const expiry = now + 1000;
+      await ml.grant(c.practitioner3, mask(CAT.GENERAL), false, expiry, { from: c.patient });
+      const before = { id: b32("claim"), doc: b32("doc") };
+      const ok = await sendAt(expiry - 1, () => submitTx({ amount: E(0.1), from: c.practitioner3, gas: 1e6, ...before }));
+      assert.ok(ok.result, ok.error && ok.error.message);
+      expectSettled(ok.result, before.id, E(0.1), c.practitioner3);
+      await rpc("evm_mine", [{ timestamp: expiry }]);
+      await expectRevert(submitTx({ amount: E(0.1), from: c.practitioner3, id: b32("claim"), doc: b32("doc") }), "PractitionerNotPermitted", [c.patient, c.practitioner3]);
+    });
+
+    it("a practitioner suspended, or whose grant was revoked, after the claim was paid still withdraws the payout exactly", async () => {
+      await publish({ fund: E(2) });
+      await submit({ amount: E(0.7) });
+      await ml.revoke(doctor(), { from: c.patient });
+      await ml.suspendAccount(doctor(), b32("reason"), { from: c.admin });
+      await expectRevert(submit({ amount: 1n }), "NotAVerifiedPractitioner", [doctor()]);
+      const before = await balance(doctor());
+      const w = await ml.withdrawPayout({ from: doctor() });
+      expectEvent(w, "PayoutWithdrawn", { practitioner: doctor(), amount: E(0.7) });
+      assert.strictEqual(await balance(doctor()), before - gasCost(w) + E(0.7));
+      await expectMoney({ funds: E(1.3), owed: 0n, held: E(1.3) });
+    });
+  });
+
+  describe("fund conservation", () => {
+    it("every money path in sequence, the balance equal to funds + payouts after each step and each movement exact", async () => {
+      const check = () => assertConserved(ml, accounts);
+      let held = 0n;
+      const step = async (delta) => {
+        held += delta;
+        assert.strictEqual(await balance(ml.address), held);
+        await check();
+      };
+      await publish({ perClaim: E(1), annual: E(2), deductible: E(0.3), fund: E(3) });
+      await step(E(3));
+      await publish({ from: c.insurer2, perClaim: E(0.5), annual: E(1), fund: 0n });
+      await step(0n);
+      await ml.fundPolicy({ from: c.insurer2, value: s(E(1)) });
+      await step(E(1));
+      const a = await submit({ amount: E(1) }); // 0.3 deductible, 0.7 paid: moves inside the contract
+      expectSettled(a.r, a.id, E(0.7));
+      await step(0n);
+      const b = await submit({ amount: E(1.5), from: c.practitioner2 });
+      await ml.approveClaim(b.id, s(E(1.3)), { from: insurer() }); // reserve
+      await step(0n);
+      const d = await submit({ amount: E(0.6), ins: c.insurer2, patient: c.otherPatient });
+      await ml.denyClaim(d.id, b32("reason"), { from: c.insurer2 });
+      await step(0n);
+      const avail = (await policy()).funds - (await policy()).reserved; // 3 - 0.7 - 1.3 reserved = 1.0
+      assert.strictEqual(avail, E(1));
+      const iBefore = await balance(insurer());
+      const wf = await ml.withdrawPolicyFunds(s(avail), { from: insurer() });
+      assert.strictEqual(await balance(insurer()), iBefore - gasCost(wf) + avail);
+      await step(-avail);
+      await ml.suspendAccount(insurer(), b32("reason"), { from: c.admin });
+      await ml.payClaim(b.id, { from: insurer() }); // a suspended insurer pays what it approved
+      await step(0n);
+      await ml.suspendAccount(c.practitioner2, b32("reason"), { from: c.admin });
+      const pBefore = await balance(c.practitioner2);
+      const wp = await ml.withdrawPayout({ from: c.practitioner2 });
+      assert.strictEqual(await balance(c.practitioner2), pBefore - gasCost(wp) + E(1.3));
+      await step(-E(1.3));
+      const e = await submit({ amount: E(0.5), ins: c.insurer2 });
+      expectSettled(e.r, e.id, E(0.5));
+      await step(0n);
+      const dBefore = await balance(doctor());
+      const wd = await ml.withdrawPayout({ from: doctor() });
+      assert.strictEqual(await balance(doctor()), dBefore - gasCost(wd) + E(1.2));
+      await step(-E(1.2));
+      await expectMoney({ funds: 0n, owed: 0n, held: E(0.5) });
+      await expectMoney({ ins: c.insurer2, funds: E(0.5), owed: 0n, held: E(0.5) });
+    });
+  });
+});
