@@ -138,8 +138,7 @@ pub fn NewClaim(patient: Address, on_done: Callback<()>) -> impl IntoView {
     let lines = RwSignal::new(vec![LineInput::default()]);
     let stage = RwSignal::new(String::new());
     let fraction = RwSignal::new(0.0);
-    let pending = StoredValue::new_local(None::<PendingClaim>);
-    let resumable = RwSignal::new(false);
+    let pending = RwSignal::new_local(None::<PendingClaim>);
     let claims_cat = Category::Claims.number();
     spawn_local(async move {
         let Some(contract) = state.contract() else {
@@ -161,7 +160,7 @@ pub fn NewClaim(patient: Address, on_done: Callback<()>) -> impl IntoView {
         ev.prevent_default();
         run(busy, note, async move {
             let me: Identity = state.identity().ok_or("sign in first")?;
-            let mut claim = match pending.get_value() {
+            let mut claim = match pending.get_untracked() {
                 Some(p) => p,
                 None => {
                     let who: Address = insurer
@@ -235,16 +234,14 @@ pub fn NewClaim(patient: Address, on_done: Callback<()>) -> impl IntoView {
             stage.set(String::new());
             match outcome {
                 Ok(text) => {
-                    pending.set_value(None);
-                    resumable.set(false);
+                    pending.set(None);
                     lines.set(vec![LineInput::default()]);
                     diagnosis.set(String::new());
                     on_done.run(());
                     Ok(text)
                 }
                 Err(e) => {
-                    pending.set_value(Some(claim));
-                    resumable.set(true);
+                    pending.set(Some(claim));
                     Err(format!(
                         "{e} — press Retry to continue from where it stopped."
                     ))
@@ -294,7 +291,7 @@ pub fn NewClaim(patient: Address, on_done: Callback<()>) -> impl IntoView {
                 <button type="button" on:click=move |_| lines.update(|l| { if l.len() > 1 { l.pop(); } })>"Remove the last"</button>
             </fieldset>
             <button type="submit" disabled=move || busy.get() data-testid="submit-claim">
-                {move || if resumable.get() { "Retry" } else { "Submit claim" }}
+                {move || if pending.with(Option::is_some) { "Retry" } else { "Submit claim" }}
             </button>
             <Show when=move || !stage.get().is_empty()>
                 <ProgressView label=Signal::derive(move || stage.get()) fraction=Signal::derive(move || fraction.get())/>

@@ -181,8 +181,7 @@ fn AddForPatient(
     let file_input = NodeRef::<leptos::html::Input>::new();
     // A record whose upload or anchoring failed is kept and resumed by the next press, not made
     // again (the escrow answers an identical retry with what it stored).
-    let pending = StoredValue::new_local(None::<records::Prepared>);
-    let resumable = RwSignal::new(false);
+    let pending = RwSignal::new_local(None::<records::Prepared>);
     let allowed = Signal::derive({
         let c = categories.clone();
         move || c.clone()
@@ -227,7 +226,7 @@ fn AddForPatient(
                     fraction.set(1.0);
                 }
             };
-            let mut prepared = match pending.get_value() {
+            let mut prepared = match pending.get_untracked() {
                 Some(p) => p,
                 None => {
                     // Wrap to the patient's other grantees for this category too (the chain says
@@ -254,15 +253,13 @@ fn AddForPatient(
             };
             let stored = records::store(&me, &mut prepared, std::rc::Rc::new(progress)).await;
             if let Err(e) = stored {
-                pending.set_value(Some(prepared));
-                resumable.set(true);
+                pending.set(Some(prepared));
                 stage.set(String::new());
                 return Err(format!(
                     "{e} — press Retry to continue from where it stopped."
                 ));
             }
-            pending.set_value(None);
-            resumable.set(false);
+            pending.set(None);
             stage.set(String::new());
             text.set(String::new());
             amend.set(B256::ZERO);
@@ -276,7 +273,7 @@ fn AddForPatient(
             <CategorySelect value=category label="Category" allowed=allowed/>
             <label class="field wide">"Note" <textarea prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev)) data-testid="note-text"></textarea></label>
             <label class="field">"or a file" <input type="file" node_ref=file_input/></label>
-            <button type="submit" disabled=move || busy.get() data-testid="add-record">{move || if resumable.get() { "Retry" } else { "Encrypt and add" }}</button>
+            <button type="submit" disabled=move || busy.get() data-testid="add-record">{move || if pending.with(Option::is_some) { "Retry" } else { "Encrypt and add" }}</button>
             <Show when=move || !amend.get().is_zero()><button type="button" on:click=move |_| amend.set(B256::ZERO)>"Not an amendment"</button></Show>
             <Show when=move || !stage.get().is_empty()>
                 <ProgressView label=Signal::derive(move || stage.get()) fraction=Signal::derive(move || fraction.get())/>

@@ -44,25 +44,15 @@ async fn reload_records(state: AppState, ctx: PatientCtx) {
     }
 }
 
-/// The current grantees whose grant covers `category`, with their registered keys.
+/// The patient's current grantees whose grant covers `category`, with their registered keys.
 async fn readers_for(me: &Identity, category: u8) -> Result<Vec<(Address, PublicKey)>, String> {
-    let grants = me
-        .contract
-        .view(MedLedger::activeGrantsCall {
-            patient: me.account,
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for (grantee, grant) in grants.grantees.iter().zip(grants.grants.iter()) {
-        if grant.categories.bit(category as usize) {
-            let key = records::registered_key(&me.contract, *grantee)
-                .await
-                .map_err(|e| e.to_string())?;
-            out.push((*grantee, key));
-        }
-    }
-    Ok(out)
+    Ok(
+        super::claims::grantees_for(&me.contract, me.account, category)
+            .await?
+            .into_iter()
+            .map(|(a, k, _)| (a, k))
+            .collect(),
+    )
 }
 
 /// The escrow's break-glass key, when the patient opted in to emergency access.
@@ -239,9 +229,8 @@ struct UploadRun {
     busy: RwSignal<bool>,
     stage: RwSignal<String>,
     fraction: RwSignal<f64>,
-    pending: StoredValue<Option<Prepared>, LocalStorage>,
-    /// Whether `pending` holds an upload to resume (the stored value itself is not reactive).
-    resumable: RwSignal<bool>,
+    /// The upload a failed step left to resume.
+    pending: RwSignal<Option<Prepared>, LocalStorage>,
     note: RwSignal<Option<Note>>,
 }
 
@@ -251,8 +240,7 @@ impl UploadRun {
             busy: RwSignal::new(false),
             stage: RwSignal::new(String::new()),
             fraction: RwSignal::new(0.0),
-            pending: StoredValue::new_local(None),
-            resumable: RwSignal::new(false),
+            pending: RwSignal::new_local(None),
             note: RwSignal::new(None),
         }
     }
@@ -278,16 +266,14 @@ impl UploadRun {
     /// Finishes (or resumes) the kept upload.
     async fn finish(self, state: AppState, ctx: PatientCtx) -> Result<String, String> {
         let me = me(state)?;
-        let Some(mut prepared) = self.pending.get_value() else {
+        let Some(mut prepared) = self.pending.get_untracked() else {
             return Err("nothing to resume".into());
         };
         let result = records::store(&me, &mut prepared, self.progress()).await;
         if result.is_ok() {
-            self.pending.set_value(None);
-            self.resumable.set(false);
+            self.pending.set(None);
         } else {
-            self.pending.set_value(Some(prepared));
-            self.resumable.set(true);
+            self.pending.set(Some(prepared));
             self.stage.set(String::new());
         }
         result.map_err(|e| format!("{e} — press Retry to continue from where it stopped."))?;
@@ -304,7 +290,7 @@ fn UploadView(up: UploadRun) -> impl IntoView {
         <Show when=move || !up.stage.get().is_empty()>
             <ProgressView label=Signal::derive(move || up.stage.get()) fraction=Signal::derive(move || up.fraction.get())/>
         </Show>
-        <Show when=move || up.resumable.get() && !up.busy.get()>
+        <Show when=move || up.pending.with(Option::is_some) && !up.busy.get()>
             <button data-testid="retry" on:click=move |_| {
                 let ctx = expect_context::<PatientCtx>();
                 run(up.busy, up.note, up.finish(state, ctx))
@@ -345,7 +331,7 @@ fn UploadSection(ctx: PatientCtx) -> impl IntoView {
             )
             .await
             .map_err(|e| e.to_string())?;
-            up.pending.set_value(Some(prepared));
+            up.pending.set(Some(prepared));
             up.finish(state, ctx).await
         })
     };
@@ -410,7 +396,7 @@ fn EntrySection(ctx: PatientCtx) -> impl IntoView {
             )
             .await
             .map_err(|e| e.to_string())?;
-            up.pending.set_value(Some(prepared));
+            up.pending.set(Some(prepared));
             let done = up.finish(state, ctx).await?;
             entry.set(StructuredEntry::new());
             Ok(done)
@@ -525,26 +511,13 @@ fn SharingSection(ctx: PatientCtx) -> impl IntoView {
                 .await
                 .map_err(|e| e.to_string())?;
             load().await;
-            // Give the escrow's follower a moment, then share the keys of the records in scope.
-            for _ in 0..20 {
-                super::super::wallet::sleep_ms(500).await;
-                if records::fill_missing_wraps(&me)
-                    .await
-                    .map(|n| n > 0)
-                    .unwrap_or(false)
-                {
-                    break;
-                }
-                if escrow::missing_wraps()
-                    .await
-                    .map(|m| m.is_empty())
-                    .unwrap_or(false)
-                {
-                    break;
-                }
-            }
+            // The escrow asks the chain (activeGrants) which wraps are missing, so the grant
+            // just mined is seen at once: one pass shares the keys of the records in scope.
+            let shared = records::fill_missing_wraps(&me)
+                .await
+                .map_err(|e| format!("Access granted, but sharing the record keys failed: {e}. They are shared at your next visit."))?;
             grantee.set(String::new());
-            Ok("Access granted; the keys of the records it covers are shared.".into())
+            Ok(format!("Access granted; {shared} record key(s) shared."))
         })
     };
     let revoke = move |who: Address| {
