@@ -6,10 +6,24 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
+# A fresh clone builds everything once: the incremental cache (about half of target/debug) would
+# only fill the disk.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
+
 stage() { printf '\n==== %s\n' "$*"; }
 
 run_all() {
   set -euo pipefail
+  stage "machine: free disk where the build goes"
+  # A fresh clone needs about 6 GB for target/, target-wasm/ and node_modules/. Say so up front
+  # rather than fail with "No space left on device" in the last stage.
+  df -h "$ROOT" | tail -n 1
+  local free_kb
+  free_kb=$(df -Pk "$ROOT" | awk 'NR==2 {print $4}')
+  if [ "${free_kb:-0}" -lt 4000000 ]; then
+    echo "warning: under 4 GB free on the disk of $ROOT; the Rust builds may run out of space" >&2
+  fi
+
   stage "install: node packages, rust components, browsers"
   bash scripts/deps.sh
 
