@@ -135,7 +135,7 @@ contract MedLedger is AccessControl, ReentrancyGuard {
         address practitioner;
         address patient;
         address insurer;
-        bytes32 documentHash;
+        bytes32 documentRecordId;
         uint128 amount;
         uint128 payout;
         uint64 submittedAt;
@@ -155,6 +155,9 @@ contract MedLedger is AccessControl, ReentrancyGuard {
     uint64 public constant MAX_EMERGENCY_WINDOW = 7 days;
     /// @notice A policy year, for annual limits and deductibles.
     uint64 public constant POLICY_YEAR = 365 days;
+    /// @notice The record category claim documents are filed under; an insurer reads a claim's
+    /// document through its grant on this category.
+    uint8 public constant CLAIMS_CATEGORY = 7;
 
     // ---------------------------------------------------------------- storage
 
@@ -183,7 +186,7 @@ contract MedLedger is AccessControl, ReentrancyGuard {
     mapping(address insurer => Policy) private _policies;
     mapping(address insurer => mapping(address patient => mapping(uint64 year => AnnualUsage))) private _usage;
     mapping(bytes32 claimId => Claim) private _claims;
-    mapping(bytes32 documentHash => bytes32 claimId) private _claimByDocument;
+    mapping(bytes32 documentRecordId => bytes32 claimId) private _claimByDocument;
     mapping(address practitioner => uint256) private _payouts;
 
     // ---------------------------------------------------------------- events
@@ -230,7 +233,7 @@ contract MedLedger is AccessControl, ReentrancyGuard {
         address indexed practitioner,
         address indexed patient,
         address insurer,
-        bytes32 documentHash,
+        bytes32 documentRecordId,
         uint128 amount,
         uint8 category
     );
@@ -284,9 +287,10 @@ contract MedLedger is AccessControl, ReentrancyGuard {
     error InvalidClaimId();
     error InvalidAmount();
     error ClaimExists(bytes32 claimId);
-    error DuplicateClaimDocument(bytes32 documentHash, bytes32 existingClaimId);
+    error DuplicateClaimDocument(bytes32 documentRecordId, bytes32 existingClaimId);
+    error InvalidClaimDocument(bytes32 documentRecordId);
     error InsurerNotPermitted(address patient, address insurer, uint8 category);
-    error PractitionerNotPermitted(address patient, address practitioner);
+    error PractitionerNotPermitted(address patient, address practitioner, uint8 category);
     error UnknownClaim(bytes32 claimId);
     error NotClaimInsurer(bytes32 claimId, address caller);
     error InvalidClaimTransition(bytes32 claimId, ClaimStatus from, ClaimStatus to);
@@ -715,54 +719,46 @@ contract MedLedger is AccessControl, ReentrancyGuard {
         return uint64(block.timestamp / POLICY_YEAR);
     }
 
-    /// @notice A verified practitioner submits a claim for a patient who has granted them access
-    /// and has granted the insurer view on the claim's category. Inside the policy (covered
-    /// category, amount within the per-claim limit, annual limit not exceeded after the
-    /// deductible, funds available) it is settled in this transaction; otherwise it waits for
-    /// the insurer, with the reason in ClaimPendingReview.
+    /// @notice A verified practitioner submits a claim for a patient, backed by a claim document
+    /// the practitioner filed as the patient's record in CLAIMS_CATEGORY, for care in a category
+    /// the patient's grant to the practitioner covers, to an insurer the patient lets read claim
+    /// documents. Inside the policy (covered category, amount within the per-claim limit, annual
+    /// limit not exceeded after the deductible, funds available) it is settled in this
+    /// transaction; otherwise it waits for the insurer, with the reason in ClaimPendingReview.
     /// @param claimId random 32-byte id
-    /// @param documentHash hash of the encrypted claim document's ciphertext; a document is
-    /// claimed once
+    /// @param documentRecordId the claim document: a record of `patient` in CLAIMS_CATEGORY,
+    /// written by the caller and not erased; a document is claimed once
     /// @param amount amount claimed (wei)
-    /// @param category the category of care claimed
+    /// @param category the category of care claimed, judged against the policy's coverage
     function submitClaim(
         bytes32 claimId,
         address patient,
         address insurer,
-        bytes32 documentHash,
+        bytes32 documentRecordId,
         uint128 amount,
         uint8 category
     ) external {
         if (!isVerifiedPractitioner(msg.sender)) revert NotAVerifiedPractitioner(msg.sender);
         if (claimId == bytes32(0)) revert InvalidClaimId();
         if (_claims[claimId].status != ClaimStatus.None) revert ClaimExists(claimId);
-        if (documentHash == bytes32(0)) revert InvalidCiphertextHash();
-        bytes32 existing = _claimByDocument[documentHash];
-        if (existing != bytes32(0)) revert DuplicateClaimDocument(documentHash, existing);
         if (amount == 0) revert InvalidAmount();
         _requirePatient(patient);
         if (!isVerifiedInsurer(insurer)) revert NotAVerifiedInsurer(insurer);
         if (!_policies[insurer].published) revert NoPolicy(insurer);
-        if (_grants[patient][msg.sender].expiry <= block.timestamp) {
-            revert PractitionerNotPermitted(patient, msg.sender);
-        }
-        Grant storage ig = _grants[patient][insurer];
-        if (ig.expiry <= block.timestamp || !_covers(ig.categories, category)) {
-            revert InsurerNotPermitted(patient, insurer, category);
-        }
+        _requireClaimStanding(patient, insurer, documentRecordId, category);
 
         uint64 year = currentPolicyYear();
         Claim storage c = _claims[claimId];
         c.practitioner = msg.sender;
         c.patient = patient;
         c.insurer = insurer;
-        c.documentHash = documentHash;
+        c.documentRecordId = documentRecordId;
         c.amount = amount;
         c.submittedAt = uint64(block.timestamp);
         c.policyYear = year;
         c.category = category;
-        _claimByDocument[documentHash] = claimId;
-        emit ClaimSubmitted(claimId, msg.sender, patient, insurer, documentHash, amount, category);
+        _claimByDocument[documentRecordId] = claimId;
+        emit ClaimSubmitted(claimId, msg.sender, patient, insurer, documentRecordId, amount, category);
 
         (PendingReason reason, uint128 deductiblePart, uint128 payout) = _assess(insurer, patient, year, amount, category);
         if (reason != PendingReason.None) {
@@ -867,6 +863,30 @@ contract MedLedger is AccessControl, ReentrancyGuard {
 
     function _covers(uint256 categories, uint8 category) private pure returns (bool) {
         return categories & (uint256(1) << category) != 0;
+    }
+
+    /// @dev The claim's document and consents, for submitClaim (apart to keep its stack small).
+    function _requireClaimStanding(address patient, address insurer, bytes32 documentRecordId, uint8 category)
+        private
+        view
+    {
+        // Without this an automatically settled claim could rest on no document at all: the
+        // insurer must be able to open what it paid for, and only its author can claim on it.
+        Record storage doc = _records[documentRecordId];
+        if (
+            doc.patient != patient || doc.author != msg.sender || doc.category != CLAIMS_CATEGORY
+                || _isErased(doc)
+        ) revert InvalidClaimDocument(documentRecordId);
+        bytes32 existing = _claimByDocument[documentRecordId];
+        if (existing != bytes32(0)) revert DuplicateClaimDocument(documentRecordId, existing);
+        Grant storage pg = _grants[patient][msg.sender];
+        if (pg.expiry <= block.timestamp || !_covers(pg.categories, category)) {
+            revert PractitionerNotPermitted(patient, msg.sender, category);
+        }
+        Grant storage ig = _grants[patient][insurer];
+        if (ig.expiry <= block.timestamp || !_covers(ig.categories, CLAIMS_CATEGORY)) {
+            revert InsurerNotPermitted(patient, insurer, CLAIMS_CATEGORY);
+        }
     }
 
     function _isErased(Record storage r) private view returns (bool) {
