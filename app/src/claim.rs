@@ -1,7 +1,7 @@
 //! Claim documents: what a practitioner bills an insurer for one encounter — service lines with
 //! codes, dates and amounts — as a small versioned JSON document. It travels as an encrypted record
-//! of the Claims category (envelope kind `Claim`); the chain sees only its ciphertext hash (the
-//! claim's `documentHash`) and the total. Also the reasons a claim waits for the insurer, said for
+//! of the Claims category (envelope kind `Claim`); the chain sees only its record (the claim's
+//! `documentRecordId`, whose anchor holds the ciphertext hash) and the total. Also the reasons a claim waits for the insurer, said for
 //! people, and the CSV an insurer exports.
 
 use alloy_primitives::U256;

@@ -61,7 +61,12 @@ pub fn contract_error(e: &MedLedgerErrors) -> String {
         E::InsurerNotPermitted(_) => {
             "The patient has not granted this insurer access to the claims category."
         }
-        E::PractitionerNotPermitted(_) => "The patient has not granted you access.",
+        E::PractitionerNotPermitted(_) => {
+            "The patient's grant to you does not cover the category of care claimed (or has expired)."
+        }
+        E::InvalidClaimDocument(_) => {
+            "The claim document must be a Claims record you filed for this patient, not erased."
+        }
         E::UnknownClaim(_) => "There is no such claim.",
         E::NotClaimInsurer(_) => "Only the claim's insurer can do that.",
         E::InvalidClaimTransition(_) => "The claim is not in a state that allows this.",

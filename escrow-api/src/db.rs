@@ -66,6 +66,13 @@ pub fn migrator() -> Migrator {
                 Cow::Borrowed(include_str!("../migrations/0005_follower_blocks.sql")),
                 false,
             ),
+            Migration::new(
+                6,
+                Cow::Borrowed("claim_document_record"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../migrations/0006_claim_document_record.sql")),
+                false,
+            ),
         ]),
         ..Migrator::DEFAULT
     }

@@ -323,7 +323,7 @@ async fn handle(st: &AppState, event: MedLedgerEvents, log: &ChainLog) -> Result
                     practitioner: e.practitioner.to_checksum(None),
                     patient: e.patient.to_checksum(None),
                     insurer: e.insurer.to_checksum(None),
-                    document_hash: e.documentHash.to_string(),
+                    document_record_id: e.documentRecordId.to_string(),
                     amount: e.amount.to_string(),
                     category: i64::from(e.category),
                     submitted_block: db_int(block),

@@ -60,7 +60,7 @@ fn claim_json(c: &ClaimRow) -> Value {
         "practitioner": c.practitioner,
         "patient": c.patient,
         "insurer": c.insurer,
-        "documentHash": c.document_hash,
+        "documentRecordId": c.document_record_id,
         "amount": c.amount,
         "category": c.category,
         "status": c.status,

@@ -345,23 +345,38 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
     )
     .await;
     let expiry = u64::try_from(medledger_escrow_api::now_secs()).expect("time") + 86_400;
-    for (grantee, mask) in [
+    // The doctor files claim documents (write on Claims) for care in both categories; the
+    // insurer reads claim documents.
+    for (grantee, mask, write) in [
         (
             &doctor,
-            Category::mask([Category::Encounters, Category::Laboratory]),
+            Category::mask([Category::Encounters, Category::Laboratory, Category::Claims]),
+            true,
         ),
-        (
-            &insurer,
-            Category::mask([Category::Encounters, Category::Laboratory]),
-        ),
+        (&insurer, Category::mask([Category::Claims]), false),
     ] {
         w.send(
             &patient,
             MedLedger::grantCall {
                 grantee: grantee.address(),
                 categories: mask,
-                allowWrite: false,
+                allowWrite: write,
                 expiry,
+            },
+        )
+        .await;
+    }
+    // Each claim rests on its own document record (anchored only: the index does not need its
+    // ciphertext).
+    for id in 1..=3u8 {
+        w.send(
+            &doctor,
+            MedLedger::addRecordCall {
+                recordId: B256::repeat_byte(0x40 + id),
+                patient: patient.address(),
+                ciphertextHash: B256::repeat_byte(0x60 + id),
+                category: Category::Claims.number(),
+                supersedes: B256::ZERO,
             },
         )
         .await;
@@ -370,7 +385,7 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
         claimId: B256::repeat_byte(id),
         patient: patient.address(),
         insurer: insurer.address(),
-        documentHash: B256::repeat_byte(0x40 + id),
+        documentRecordId: B256::repeat_byte(0x40 + id),
         amount,
         category: category.number(),
     };
@@ -403,7 +418,7 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
     assert_eq!(a["practitioner"], doctor.address().to_checksum(None));
     assert_eq!(a["patient"], patient.address().to_checksum(None));
     assert_eq!(a["insurer"], insurer.address().to_checksum(None));
-    assert_eq!(a["documentHash"], B256::repeat_byte(0x41).to_string());
+    assert_eq!(a["documentRecordId"], B256::repeat_byte(0x41).to_string());
     assert_eq!(a["amount"], "100000000000000000");
     assert_eq!(a["category"], Category::Encounters.number());
     assert_eq!(a["status"], "paid");

@@ -525,8 +525,8 @@ pub struct ClaimSummary {
     pub patient: Address,
     /// Who pays.
     pub insurer: Address,
-    /// h1 of the claim document record.
-    pub document_hash: B256,
+    /// Record id of the claim document (a Claims record of the patient by the practitioner).
+    pub document_record_id: B256,
     /// Claimed, wei (decimal).
     pub amount: String,
     /// Category number.

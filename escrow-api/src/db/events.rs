@@ -116,8 +116,8 @@ pub struct ClaimRow {
     pub patient: String,
     /// Checksummed insurer.
     pub insurer: String,
-    /// `0x` hex of the claim document's ciphertext hash.
-    pub document_hash: String,
+    /// `0x` hex of the claim document's record id (a Claims record of the patient by the practitioner).
+    pub document_record_id: String,
     /// Decimal wei claimed.
     pub amount: String,
     /// Category number.
@@ -187,7 +187,7 @@ pub struct PolicyRow {
     pub published_block: i64,
 }
 
-const CLAIM_COLUMNS: &str = "claim_id, practitioner, patient, insurer, document_hash, amount, category, submitted_block, log_index, submitted_at";
+const CLAIM_COLUMNS: &str = "claim_id, practitioner, patient, insurer, document_record_id, amount, category, submitted_block, log_index, submitted_at";
 
 fn claim_from_row(r: &AnyRow) -> Result<ClaimRow, sqlx::Error> {
     Ok(ClaimRow {
@@ -195,7 +195,7 @@ fn claim_from_row(r: &AnyRow) -> Result<ClaimRow, sqlx::Error> {
         practitioner: r.try_get("practitioner")?,
         patient: r.try_get("patient")?,
         insurer: r.try_get("insurer")?,
-        document_hash: r.try_get("document_hash")?,
+        document_record_id: r.try_get("document_record_id")?,
         amount: r.try_get("amount")?,
         category: r.try_get("category")?,
         submitted_block: r.try_get("submitted_block")?,
@@ -236,7 +236,7 @@ impl Index {
         .bind(&c.practitioner)
         .bind(&c.patient)
         .bind(&c.insurer)
-        .bind(&c.document_hash)
+        .bind(&c.document_record_id)
         .bind(&c.amount)
         .bind(c.category)
         .bind(c.submitted_block)

@@ -326,7 +326,7 @@ async fn submit_claim(
                     claimId: claim.claim_id,
                     patient: claim.prepared.patient,
                     insurer: claim.insurer,
-                    documentHash: claim.prepared.h1,
+                    documentRecordId: claim.prepared.record_id,
                     amount: claim.amount,
                     category: claim.prepared.category,
                 },

@@ -9,7 +9,7 @@ use leptos::task::spawn_local;
 use medledger_protocol::contract::{Category, MedLedger};
 
 use super::super::components::{run, CategoryChecks, Note, NoteView, OpenedPanel, OpenedView};
-use super::super::escrow::{self, ClaimSummary};
+use super::super::escrow::ClaimSummary;
 use super::super::records;
 use super::super::state::{app_state, AppState};
 use super::claims::{load_claims, status_text, wei_text, ClaimsTable};
@@ -247,18 +247,13 @@ fn Review(
             let c = c.clone();
             run(busy, note, async move {
                 let me = state.identity().ok_or("sign in first")?;
-                let list = escrow::records(c.patient)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let record = list
-                    .into_iter()
-                    .find(|r| r.h1 == c.document_hash)
-                    .ok_or("The claim's document is not shared with you: the patient's consent for your Claims category may be missing or revoked.")?;
-                let o = records::open(&me, record.record_id, record.patient)
+                // The escrow releases it only while the patient's grant on Claims lets this
+                // insurer read; its refusal says so.
+                let o = records::open(&me, c.document_record_id, c.patient)
                     .await
                     .map_err(|e| e.to_string())?;
                 opened.set(Some(OpenedView::from_record(
-                    format::short_id(record.record_id.as_slice()),
+                    format::short_id(c.document_record_id.as_slice()),
                     &o,
                 )));
                 Ok("Claim document opened and verified.".into())
