@@ -4,6 +4,7 @@
 const assert = require("assert");
 const { expectRevert, expectEvent, expectNoEvent, snapshotFixture, latestTimestamp } = require("./helpers/chain");
 const { deploy, cast, b32, mask, CAT, DAY, ETHER, MATRIX_PARTIES } = require("./helpers/world");
+const { fileClaimDocument } = require("./helpers/insurance");
 
 const ALL_CATEGORIES = ((1n << 256n) - 1n).toString();
 
@@ -41,19 +42,23 @@ contract("MedLedger: authorisation matrix", (accounts) => {
       value: (20n * ETHER).toString(),
     });
     const small = (ETHER / 10n).toString();
+    // Every claim rests on a claim document its practitioner filed for the patient (Claims).
+    const doc = (from) => fileClaimDocument(ml, { patient: c.patient, from });
     // Both the verified and the (soon) suspended practitioner earn a payout.
     for (const p of [c.suspendedPractitioner, c.verifiedPractitioner]) {
-      const r = await ml.submitClaim(b32("claim"), c.patient, c.verifiedInsurer, b32("doc"), small, CAT.CLAIMS, { from: p });
+      const r = await ml.submitClaim(b32("claim"), c.patient, c.verifiedInsurer, await doc(p), small, CAT.CLAIMS, { from: p });
       expectEvent(r, "ClaimPaid", { automatic: true });
     }
     ids.claimReview = b32("claim");
-    await ml.submitClaim(ids.claimReview, c.patient, c.verifiedInsurer, b32("doc"), (2n * ETHER).toString(), CAT.CLAIMS, {
+    await ml.submitClaim(ids.claimReview, c.patient, c.verifiedInsurer, await doc(c.verifiedPractitioner), (2n * ETHER).toString(), CAT.CLAIMS, {
       from: c.verifiedPractitioner,
     });
     ids.claimApproved = b32("claim");
-    await ml.submitClaim(ids.claimApproved, c.patient, c.verifiedInsurer, b32("doc"), (3n * ETHER).toString(), CAT.CLAIMS, {
+    await ml.submitClaim(ids.claimApproved, c.patient, c.verifiedInsurer, await doc(c.verifiedPractitioner), (3n * ETHER).toString(), CAT.CLAIMS, {
       from: c.verifiedPractitioner,
     });
+    // the unclaimed document the submitClaim row claims on (a refused party fails before it is read)
+    ids.claimDocument = await doc(c.verifiedPractitioner);
     await ml.approveClaim(ids.claimApproved, ETHER.toString(), { from: c.verifiedInsurer });
 
     ids.record = b32("record");
@@ -237,8 +242,8 @@ contract("MedLedger: authorisation matrix", (accounts) => {
       fn: "submitClaim",
       allowed: ["verifiedPractitioner"],
       refused: (who, addr) => ["NotAVerifiedPractitioner", [addr]],
-      send: (from) => ml.submitClaim(b32("claim"), c.patient, c.verifiedInsurer, b32("doc"), "1000", CAT.CLAIMS, { from }),
-      ok: (r, from) => expectEvent(r, "ClaimSubmitted", { practitioner: from, patient: c.patient, insurer: c.verifiedInsurer }),
+      send: (from) => ml.submitClaim(b32("claim"), c.patient, c.verifiedInsurer, ids.claimDocument, "1000", CAT.CLAIMS, { from }),
+      ok: (r, from) => expectEvent(r, "ClaimSubmitted", { practitioner: from, patient: c.patient, insurer: c.verifiedInsurer, documentRecordId: ids.claimDocument }),
     },
     {
       fn: "approveClaim",

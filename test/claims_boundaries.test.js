@@ -1,15 +1,21 @@
 // Claims at the boundaries insurance.test.js leaves open (issue 6): the per-claim limit against the
 // amount before the deductible, the deductible one wei short and crossed with no funds, the annual
 // limit against the insurer's own approvals, a lowered limit and a second insurer, the policy-year
-// boundary to the second, duplicates whatever the first claim's state, consent on the claim's
-// category (bits 0 and 255, expiry to the second, revocation after submission), the funds rule
-// together with the deductible, what grant a practitioner needs, and exact ether movements with
-// fund conservation checked over every account after every test.
+// boundary to the second, the claim document (it must exist, be the patient's, be written by the
+// practitioner claiming, be in Claims and not be erased, and is claimed once whatever the first
+// claim's state), the refusals in the contract's order and that a refused claim records nothing,
+// the practitioner's grant on the category of care claimed and the insurer's on Claims (bits 0
+// and 255, expiry to the second, revocation after submission), the funds rule together with the
+// deductible, and exact ether movements with fund conservation checked over every account after
+// every test.
 const assert = require("assert");
 const { rpc, expectRevert, expectEvent, expectNoEvent, snapshotFixture, latestTimestamp, increaseTime, gasCost, balance } = require("./helpers/chain");
 const { deploy, cast, b32, mask, CAT, DAY, ETHER, registerAll } = require("./helpers/world");
-const { ClaimStatus, PendingReason, assertConserved } = require("./helpers/insurance");
+const { ClaimStatus, PendingReason, fileClaimDocument, assertConserved } = require("./helpers/insurance");
 
+const ZERO = "0x" + "00".repeat(32);
+const ZERO_ADDRESS = "0x0000000000000000000000000000000000000000";
+const ALL_BUT_CLAIMS = ((1n << 256n) - 1n - (1n << 7n)).toString(); // every category but Claims (7)
 const E = (x) => BigInt(Math.round(x * 1000)) * (ETHER / 1000n); // E(0.5) = 0.5 ether in wei
 const s = (x) => x.toString();
 const POLICY_YEAR = 365 * DAY;
@@ -56,13 +62,21 @@ contract("MedLedger: claim boundaries", (accounts) => {
     return ml.publishPolicy(covered, s(perClaim), s(annual), s(deductible), { from, value: s(fund) });
   }
 
+  /** A claim document (a record of `patient` in `category`, Claims by default, written by `from`); its record id. */
+  const fileDoc = ({ patient = c.patient, from = doctor(), category = CAT.CLAIMS } = {}) => fileClaimDocument(ml, { patient, from, category });
+  /** A document id no record has: for refusals the contract reaches before it looks at the document. */
+  const unfiled = () => b32("unfiled");
+
+  // `doc` is the claim document's record id, filed beforehand (sendAt sends this synchronously).
   // `gas` given: sent without estimation (sendAt: an estimate made in an earlier block could fall
   // short of the settlement the mined block does).
   function submitTx({ amount, patient = c.patient, ins = insurer(), cat = CAT.CLAIMS, from = doctor(), id, doc, gas }) {
     return ml.submitClaim(id, patient, ins, doc, s(amount), cat, gas ? { from, gas } : { from });
   }
 
-  async function submit({ amount, patient = c.patient, ins = insurer(), cat = CAT.CLAIMS, from = doctor(), id = b32("claim"), doc = b32("doc") } = {}) {
+  // `doc` not given: `from` first files a fresh claim document for `patient` and claims on it.
+  async function submit({ amount, patient = c.patient, ins = insurer(), cat = CAT.CLAIMS, from = doctor(), id = b32("claim"), doc } = {}) {
+    if (doc === undefined) doc = await fileDoc({ patient, from });
     const r = await submitTx({ amount, patient, ins, cat, from, id, doc });
     return { r, id, doc };
   }
@@ -110,11 +124,12 @@ contract("MedLedger: claim boundaries", (accounts) => {
     const t = await latestTimestamp();
     year0 = Math.floor(t / POLICY_YEAR);
     assert.strictEqual(year0, Math.floor(t0 / POLICY_YEAR) + 1, "moved into the next policy year");
-    // The practitioners hold read-only GENERAL grants; the insurer views CLAIMS and LAB, insurer2
-    // CLAIMS only. patient3 has granted nobody.
+    // The practitioners hold write grants on GENERAL, LAB and CLAIMS (they file claim documents in
+    // Claims and claim for care in those three); the insurer views CLAIMS and LAB, insurer2 CLAIMS
+    // only. patient3 has granted nobody.
     for (const p of [c.patient, c.otherPatient]) {
-      await ml.grant(doctor(), mask(CAT.GENERAL), false, t + 800 * DAY, { from: p });
-      await ml.grant(c.practitioner2, mask(CAT.GENERAL), false, t + 800 * DAY, { from: p });
+      await ml.grant(doctor(), mask(CAT.GENERAL, CAT.LAB, CAT.CLAIMS), true, t + 800 * DAY, { from: p });
+      await ml.grant(c.practitioner2, mask(CAT.GENERAL, CAT.LAB, CAT.CLAIMS), true, t + 800 * DAY, { from: p });
       await ml.grant(insurer(), mask(CAT.CLAIMS, CAT.LAB), false, t + 800 * DAY, { from: p });
       await ml.grant(c.insurer2, mask(CAT.CLAIMS), false, t + 800 * DAY, { from: p });
     }
@@ -255,13 +270,13 @@ contract("MedLedger: claim boundaries", (accounts) => {
       await submit({ amount: E(1) }); // 0.1 + 0.9
       await submit({ amount: E(0.1) }); // limit reached
       const boundary = (year0 + 1) * POLICY_YEAR;
-      const last = { id: b32("claim"), doc: b32("doc") };
+      const last = { id: b32("claim"), doc: await fileDoc() };
       const lastOut = await sendAt(boundary - 1, () => submitTx({ amount: 1n, gas: 1e6, ...last }));
       assert.ok(lastOut.result, lastOut.error && lastOut.error.message);
       expectPending(lastOut.result, last.id, PendingReason.OverAnnualLimit);
       assert.strictEqual(s((await ml.claimOf(last.id)).policyYear), String(year0));
 
-      const first = { id: b32("claim"), doc: b32("doc") };
+      const first = { id: b32("claim"), doc: await fileDoc() };
       const firstOut = await sendAt(boundary, () => submitTx({ amount: E(0.5), gas: 1e6, ...first }));
       assert.ok(firstOut.result, firstOut.error && firstOut.error.message);
       expectSettled(firstOut.result, first.id, E(0.4)); // a fresh deductible and limit
@@ -276,8 +291,87 @@ contract("MedLedger: claim boundaries", (accounts) => {
     });
   });
 
+  describe("the claim document", () => {
+    beforeEach(async () => {
+      await publish({ covered: mask(CAT.CLAIMS, CAT.LAB) });
+    });
+
+    it("CLAIMS_CATEGORY is 7, the category the suite files claim documents under", async () => {
+      assert.strictEqual(Number(await ml.CLAIMS_CATEGORY()), CAT.CLAIMS);
+    });
+
+    it("a record that does not exist is no document: an unknown id, the zero id and a claim's id are refused with InvalidClaimDocument", async () => {
+      const missing = b32("doc");
+      await expectRevert(submit({ amount: E(0.1), doc: missing }), "InvalidClaimDocument", [missing]);
+      await expectRevert(submit({ amount: E(0.1), doc: ZERO }), "InvalidClaimDocument", [ZERO]);
+      const settled = await submit({ amount: E(0.1) });
+      await expectRevert(submit({ amount: E(0.1), doc: settled.id }), "InvalidClaimDocument", [settled.id]);
+      // filed afterwards under the id that was refused, it is accepted
+      await fileClaimDocument(ml, { patient: c.patient, from: doctor(), id: missing });
+      const x = await submit({ amount: E(0.1), doc: missing });
+      expectSettled(x.r, x.id, E(0.1));
+    });
+
+    it("another patient's document is refused, even written by the same practitioner; claimed for its own patient it is accepted", async () => {
+      const theirs = await fileDoc({ patient: c.otherPatient });
+      await expectRevert(submit({ amount: E(0.1), doc: theirs }), "InvalidClaimDocument", [theirs]);
+      const x = await submit({ amount: E(0.1), patient: c.otherPatient, doc: theirs });
+      expectEvent(x.r, "ClaimSubmitted", { claimId: x.id, patient: c.otherPatient, documentRecordId: theirs });
+      expectSettled(x.r, x.id, E(0.1));
+    });
+
+    it("a document written by another practitioner, or by the patient themself, is refused; its author may claim on it", async () => {
+      const byColleague = await fileDoc({ from: c.practitioner2 });
+      await expectRevert(submit({ amount: E(0.1), doc: byColleague }), "InvalidClaimDocument", [byColleague]);
+      const byPatient = await fileDoc({ from: c.patient });
+      assert.strictEqual((await ml.recordOf(byPatient)).author, c.patient);
+      for (const from of [doctor(), c.practitioner2]) {
+        await expectRevert(submit({ amount: E(0.1), doc: byPatient, from }), "InvalidClaimDocument", [byPatient]);
+      }
+      const x = await submit({ amount: E(0.1), doc: byColleague, from: c.practitioner2 });
+      expectSettled(x.r, x.id, E(0.1), c.practitioner2);
+    });
+
+    it("a record outside Claims (7) is no document, whatever its category and whatever is claimed: 6, 8, GENERAL, LAB", async () => {
+      await ml.grant(doctor(), mask(CAT.GENERAL, CAT.LAB, 6, CAT.CLAIMS, 8), true, now + DAY, { from: c.patient });
+      for (const category of [6, 8, CAT.GENERAL, CAT.LAB]) {
+        const doc = await fileDoc({ category });
+        assert.strictEqual(Number((await ml.recordOf(doc)).category), category);
+        for (const cat of [CAT.CLAIMS, category]) {
+          await expectRevert(submit({ amount: E(0.1), doc, cat }), "InvalidClaimDocument", [doc]);
+        }
+      }
+      const x = await submit({ amount: E(0.1), cat: CAT.LAB });
+      expectSettled(x.r, x.id, E(0.1));
+    });
+
+    it("a document erased by eraseRecord is refused, before and after the escrow confirms the shred", async () => {
+      const doc = await fileDoc();
+      await ml.eraseRecord(doc, { from: c.patient });
+      await expectRevert(submit({ amount: E(0.1), doc }), "InvalidClaimDocument", [doc]);
+      await ml.confirmShredded(doc, b32("receipt"), { from: c.escrow });
+      await expectRevert(submit({ amount: E(0.1), doc }), "InvalidClaimDocument", [doc]);
+      assert.strictEqual((await ml.recordOf(doc)).shredConfirmed, true);
+    });
+
+    it("documents erased by eraseAll are refused, the other patient's are not, and one filed after the erasure is accepted", async () => {
+      const a = await fileDoc();
+      const b = await fileDoc();
+      const theirs = await fileDoc({ patient: c.otherPatient });
+      await ml.eraseAll({ from: c.patient });
+      for (const doc of [a, b]) {
+        assert.strictEqual(await ml.isErased(doc), true);
+        await expectRevert(submit({ amount: E(0.1), doc }), "InvalidClaimDocument", [doc]);
+      }
+      const other = await submit({ amount: E(0.1), patient: c.otherPatient, doc: theirs });
+      expectSettled(other.r, other.id, E(0.1));
+      const fresh = await submit({ amount: E(0.1) });
+      expectSettled(fresh.r, fresh.id, E(0.1));
+    });
+  });
+
   describe("duplicate documents", () => {
-    it("a document is claimed once whatever the first claim's state and whoever files it next, for any patient or insurer", async () => {
+    it("a document is claimed once whatever the first claim's state (waiting, approved, paid, settled, denied) and whichever insurer it is sent to next", async () => {
       await publish({ perClaim: E(1), fund: E(5) });
       await publish({ from: c.insurer2, perClaim: E(1), fund: E(5) });
       const waiting = await submit({ amount: E(2) });
@@ -287,44 +381,143 @@ contract("MedLedger: claim boundaries", (accounts) => {
       await ml.approveClaim(paidByInsurer.id, s(E(1)), { from: insurer() });
       await ml.payClaim(paidByInsurer.id, { from: insurer() });
       const settled = await submit({ amount: E(0.5) });
+      const denied = await submit({ amount: E(2) });
+      await ml.denyClaim(denied.id, b32("reason"), { from: insurer() });
       const held = await balance(ml.address);
-      const before = await policy();
-      for (const first of [waiting, approved, paidByInsurer, settled]) {
-        for (const again of [
-          { from: doctor(), patient: c.patient, ins: insurer() },
-          { from: c.practitioner2, patient: c.otherPatient, ins: c.insurer2 },
-        ]) {
-          await expectRevert(submit({ amount: E(0.1), doc: first.doc, ...again }), "DuplicateClaimDocument", [first.doc, first.id]);
+      const before = [await policy(), await policy(c.insurer2), await payout()];
+      for (const first of [waiting, approved, paidByInsurer, settled, denied]) {
+        for (const ins of [insurer(), c.insurer2]) {
+          await expectRevert(submit({ amount: E(0.1), doc: first.doc, ins }), "DuplicateClaimDocument", [first.doc, first.id]);
         }
+        // another practitioner, or a claim for another patient, cannot name it at all
+        await expectRevert(submit({ amount: E(0.1), doc: first.doc, from: c.practitioner2 }), "InvalidClaimDocument", [first.doc]);
+        await expectRevert(submit({ amount: E(0.1), doc: first.doc, patient: c.otherPatient, ins: c.insurer2 }), "InvalidClaimDocument", [first.doc]);
       }
       assert.strictEqual(await balance(ml.address), held);
-      assert.deepStrictEqual(await policy(), before);
+      assert.deepStrictEqual([await policy(), await policy(c.insurer2), await payout()], before);
     });
 
-    it("the duplicate is refused before the amount, patient, insurer and consent are looked at", async () => {
+    it("the duplicate is refused after the amount, patient and insurer are checked and before either consent is looked at", async () => {
       await publish();
       const first = await submit({ amount: E(0.1) });
-      await expectRevert(submit({ amount: 0n, doc: first.doc }), "DuplicateClaimDocument", [first.doc, first.id]);
-      await expectRevert(submit({ amount: 1n, doc: first.doc, patient: c.stranger }), "DuplicateClaimDocument", [first.doc, first.id]);
-      await expectRevert(submit({ amount: 1n, doc: first.doc, patient: c.patient3 }), "DuplicateClaimDocument", [first.doc, first.id]);
-      await expectRevert(submit({ amount: 1n, doc: first.doc, ins: c.pendingInsurer }), "DuplicateClaimDocument", [first.doc, first.id]);
+      await expectRevert(submit({ amount: 0n, doc: first.doc }), "InvalidAmount", []);
+      await expectRevert(submit({ amount: 1n, doc: first.doc, patient: c.stranger }), "NotAPatient", [c.stranger]);
+      await expectRevert(submit({ amount: 1n, doc: first.doc, ins: c.pendingInsurer }), "NotAVerifiedInsurer", [c.pendingInsurer]);
+      await expectRevert(submit({ amount: 1n, doc: first.doc, ins: c.insurer2 }), "NoPolicy", [c.insurer2]);
+      // a category the practitioner's grant does not cover, then both grants revoked: still the duplicate
+      await expectRevert(submit({ amount: 1n, doc: first.doc, cat: CAT.IMAGING }), "DuplicateClaimDocument", [first.doc, first.id]);
+      await ml.revoke(doctor(), { from: c.patient });
+      await ml.revoke(insurer(), { from: c.patient });
+      await expectRevert(submit({ amount: 1n, doc: first.doc }), "DuplicateClaimDocument", [first.doc, first.id]);
+    });
+  });
+
+  describe("refusals in order, and what a refusal leaves", () => {
+    it("the contract's order: each refusal fixed in turn reveals the next, down to a settled claim", async () => {
+      await publish();
+      // patient3 lets the practitioner file two documents and claim on one, then revokes both grants
+      await ml.grant(doctor(), mask(CAT.CLAIMS), true, now + DAY, { from: c.patient3 });
+      await ml.grant(insurer(), mask(CAT.CLAIMS), false, now + DAY, { from: c.patient3 });
+      const claimed = await submit({ amount: E(0.1), patient: c.patient3 });
+      const doc = await fileDoc({ patient: c.patient3 });
+      await ml.revoke(doctor(), { from: c.patient3 });
+      await ml.revoke(insurer(), { from: c.patient3 });
+      const fresh = b32("claim");
+      const missing = unfiled();
+      // every argument wrong at first
+      const tx = { from: c.pendingPractitioner, id: ZERO, amount: 0n, patient: c.stranger, ins: c.pendingInsurer, doc: missing };
+      const steps = [
+        [{}, "NotAVerifiedPractitioner", [c.pendingPractitioner]],
+        [{ from: doctor() }, "InvalidClaimId", []],
+        [{ id: claimed.id }, "ClaimExists", [claimed.id]],
+        [{ id: fresh }, "InvalidAmount", []],
+        [{ amount: E(0.1) }, "NotAPatient", [c.stranger]],
+        [{ patient: c.patient3 }, "NotAVerifiedInsurer", [c.pendingInsurer]],
+        [{ ins: c.insurer2 }, "NoPolicy", [c.insurer2]],
+        [{ ins: insurer() }, "InvalidClaimDocument", [missing]],
+        [{ doc: claimed.doc }, "DuplicateClaimDocument", [claimed.doc, claimed.id]],
+        [{ doc }, "PractitionerNotPermitted", [c.patient3, doctor(), CAT.CLAIMS]],
+      ];
+      for (const [fix, name, args] of steps) {
+        Object.assign(tx, fix);
+        await expectRevert(submit(tx), name, args);
+      }
+      // a read-only grant will do for the claim itself
+      await ml.grant(doctor(), mask(CAT.CLAIMS), false, now + DAY, { from: c.patient3 });
+      await expectRevert(submit(tx), "InsurerNotPermitted", [c.patient3, insurer(), CAT.CLAIMS]);
+      await ml.grant(insurer(), mask(CAT.CLAIMS), false, now + DAY, { from: c.patient3 });
+      const { r } = await submit(tx);
+      expectSettled(r, fresh, E(0.1));
+    });
+
+    it("a claim refused for its document or a consent records nothing (no claim, no usage, no ether moved, the document still free); the same id and document are then accepted", async () => {
+      await publish({ perClaim: E(1), annual: E(3), deductible: E(0.1), fund: E(2) });
+      const first = await submit({ amount: E(0.3) });
+      const id = b32("claim");
+      const doc = await fileDoc();
+      const erased = await fileDoc();
+      await ml.eraseRecord(erased, { from: c.patient });
+      const byColleague = await fileDoc({ from: c.practitioner2 });
+      const outsideClaims = await fileDoc({ category: CAT.LAB });
+      const state = async () => ({ usage: await usage(), policy: await policy(), owed: await payout(), held: await balance(ml.address) });
+      const before = await state();
+      const expectNothing = async (why) => {
+        const cl = await ml.claimOf(id);
+        assert.strictEqual(Number(cl.status), ClaimStatus.None, why);
+        assert.strictEqual(cl.practitioner, ZERO_ADDRESS, why);
+        assert.strictEqual(cl.documentRecordId, ZERO, why);
+        assert.strictEqual(s(cl.amount), "0", why);
+        assert.deepStrictEqual(await state(), before, why);
+      };
+      for (const [bad, name, args] of [
+        [ZERO, "InvalidClaimDocument", [ZERO]],
+        [erased, "InvalidClaimDocument", [erased]],
+        [byColleague, "InvalidClaimDocument", [byColleague]],
+        [outsideClaims, "InvalidClaimDocument", [outsideClaims]],
+        [first.doc, "DuplicateClaimDocument", [first.doc, first.id]],
+      ]) {
+        await expectRevert(submit({ amount: E(0.5), id, doc: bad }), name, args);
+        await expectNothing(name);
+      }
+      await expectRevert(submit({ amount: E(0.5), id, doc, cat: CAT.IMAGING }), "PractitionerNotPermitted", [c.patient, doctor(), CAT.IMAGING]);
+      await expectNothing("PractitionerNotPermitted");
+      await ml.revoke(insurer(), { from: c.patient });
+      await expectRevert(submit({ amount: E(0.5), id, doc }), "InsurerNotPermitted", [c.patient, insurer(), CAT.CLAIMS]);
+      await expectNothing("InsurerNotPermitted");
+
+      await ml.grant(insurer(), mask(CAT.CLAIMS), false, now + DAY, { from: c.patient });
+      const ok = await submit({ amount: E(0.5), id, doc });
+      expectEvent(ok.r, "ClaimSubmitted", { claimId: id, documentRecordId: doc });
+      expectSettled(ok.r, id, E(0.5));
+      assert.strictEqual((await ml.claimOf(id)).documentRecordId, doc);
+      await expectRevert(submit({ amount: E(0.1), doc }), "DuplicateClaimDocument", [doc, id]);
     });
   });
 
   describe("category and consent", () => {
-    it("the insurer's consent is checked on the claim's category, not on CLAIMS: a LAB-only view is enough for a LAB claim and refuses a CLAIMS one", async () => {
+    it("the insurer's consent is checked on Claims, not on the claim's category: a LAB-only view refuses a LAB claim, a Claims-only view accepts it", async () => {
       await publish({ covered: mask(CAT.CLAIMS, CAT.LAB) });
-      await ml.grant(doctor(), mask(CAT.GENERAL), false, now + DAY, { from: c.patient3 });
+      await ml.grant(doctor(), mask(CAT.LAB, CAT.CLAIMS), true, now + DAY, { from: c.patient3 });
       await ml.grant(insurer(), mask(CAT.LAB), false, now + DAY, { from: c.patient3 });
+      await expectRevert(submit({ amount: E(0.1), patient: c.patient3, cat: CAT.LAB }), "InsurerNotPermitted", [c.patient3, insurer(), CAT.CLAIMS]);
+      await ml.grant(insurer(), mask(CAT.CLAIMS), false, now + DAY, { from: c.patient3 });
       const lab = await submit({ amount: E(0.1), patient: c.patient3, cat: CAT.LAB });
       expectSettled(lab.r, lab.id, E(0.1));
-      await expectRevert(submit({ amount: E(0.1), patient: c.patient3, cat: CAT.CLAIMS }), "InsurerNotPermitted", [c.patient3, insurer(), CAT.CLAIMS]);
     });
 
-    it("categories 0 and 255: a grant and a policy on that one bit settle it; the neighbouring category is refused or not covered", async () => {
+    it("an insurer's grant on every category but Claims is refused, whatever category is claimed", async () => {
+      await publish({ covered: mask(CAT.CLAIMS, CAT.LAB) });
+      await ml.grant(doctor(), mask(CAT.LAB, CAT.CLAIMS), true, now + DAY, { from: c.patient3 });
+      await ml.grant(insurer(), ALL_BUT_CLAIMS, false, now + DAY, { from: c.patient3 });
+      for (const cat of [CAT.LAB, CAT.CLAIMS]) {
+        await expectRevert(submit({ amount: E(0.1), patient: c.patient3, cat }), "InsurerNotPermitted", [c.patient3, insurer(), CAT.CLAIMS]);
+      }
+    });
+
+    it("categories 0 and 255: a practitioner's grant and a policy on that one bit settle it; the neighbouring category is refused or not covered", async () => {
       await publish({ covered: mask(0, 255) });
-      await ml.grant(doctor(), mask(CAT.GENERAL), false, now + DAY, { from: c.patient3 });
-      await ml.grant(insurer(), mask(0, 254, 255), false, now + DAY, { from: c.patient3 });
+      await ml.grant(doctor(), mask(0, CAT.CLAIMS, 254, 255), true, now + DAY, { from: c.patient3 });
+      await ml.grant(insurer(), mask(CAT.CLAIMS), false, now + DAY, { from: c.patient3 });
       for (const cat of [0, 255]) {
         const x = await submit({ amount: E(0.1), patient: c.patient3, cat });
         expectSettled(x.r, x.id, E(0.1));
@@ -333,20 +526,20 @@ contract("MedLedger: claim boundaries", (accounts) => {
       const notCovered = await submit({ amount: E(0.1), patient: c.patient3, cat: 254 });
       expectPending(notCovered.r, notCovered.id, PendingReason.CategoryNotCovered);
       for (const cat of [1, 253]) {
-        await expectRevert(submit({ amount: E(0.1), patient: c.patient3, cat }), "InsurerNotPermitted", [c.patient3, insurer(), cat]);
+        await expectRevert(submit({ amount: E(0.1), patient: c.patient3, cat }), "PractitionerNotPermitted", [c.patient3, doctor(), cat]);
       }
     });
 
     it("the insurer's grant lapses at its expiry to the second: accepted one second before, refused at it", async () => {
       await publish();
-      await ml.grant(doctor(), mask(CAT.GENERAL), false, now + 10 * DAY, { from: c.patient3 });
+      await ml.grant(doctor(), mask(CAT.CLAIMS), true, now + 10 * DAY, { from: c.patient3 });
       const expiry = now + 1000;
       await ml.grant(insurer(), mask(CAT.CLAIMS), false, expiry, { from: c.patient3 });
-      const before = { id: b32("claim"), doc: b32("doc") };
+      const before = { id: b32("claim"), doc: await fileDoc({ patient: c.patient3 }) };
+      const at = { id: b32("claim"), doc: await fileDoc({ patient: c.patient3 }) };
       const ok = await sendAt(expiry - 1, () => submitTx({ amount: E(0.1), patient: c.patient3, gas: 1e6, ...before }));
       assert.ok(ok.result, ok.error && ok.error.message);
       expectSettled(ok.result, before.id, E(0.1));
-      const at = { id: b32("claim"), doc: b32("doc") };
       // Estimated in the pending block, after the expiry: it reverts there and is never sent.
       await rpc("evm_mine", [{ timestamp: expiry }]);
       await expectRevert(submitTx({ amount: E(0.1), patient: c.patient3, ...at }), "InsurerNotPermitted", [c.patient3, insurer(), CAT.CLAIMS]);
@@ -395,33 +588,58 @@ contract("MedLedger: claim boundaries", (accounts) => {
   });
 
   describe("the practitioner's grant", () => {
-    it("any unexpired grant from the patient will do: read-only, on a category other than the claim's", async () => {
-      await publish();
+    it("the grant must cover the category of care claimed, not Claims, and need not allow writing: a read-only LAB grant given after the document was filed claims LAB care only", async () => {
+      await publish({ covered: mask(CAT.CLAIMS, CAT.LAB) });
+      const doc = await fileDoc();
+      // the patient replaces the write grant with a read-only one on LAB alone
+      await ml.grant(doctor(), mask(CAT.LAB), false, now + DAY, { from: c.patient });
       const g = await ml.grantOf(c.patient, doctor());
-      assert.strictEqual(s(g.categories), mask(CAT.GENERAL));
+      assert.strictEqual(s(g.categories), mask(CAT.LAB));
       assert.strictEqual(g.canWrite, false);
-      const x = await submit({ amount: E(0.1), cat: CAT.CLAIMS });
+      for (const cat of [CAT.CLAIMS, CAT.GENERAL, CAT.IMAGING]) {
+        await expectRevert(submit({ amount: E(0.1), doc, cat }), "PractitionerNotPermitted", [c.patient, doctor(), cat]);
+      }
+      const x = await submit({ amount: E(0.1), doc, cat: CAT.LAB });
       expectSettled(x.r, x.id, E(0.1));
+      // no further document can be filed under that grant
+      await expectRevert(fileDoc(), "WriteNotPermitted", [c.patient, doctor(), CAT.CLAIMS]);
+    });
+
+    it("a grant covering Claims and the document but not the category claimed is refused; widened to that category, the same document is accepted", async () => {
+      await publish({ covered: mask(CAT.CLAIMS, CAT.IMAGING) });
+      const doc = await fileDoc();
+      for (const cat of [CAT.IMAGING, CAT.MENTAL]) {
+        await expectRevert(submit({ amount: E(0.1), doc, cat }), "PractitionerNotPermitted", [c.patient, doctor(), cat]);
+      }
+      await ml.grant(doctor(), mask(CAT.GENERAL, CAT.LAB, CAT.IMAGING, CAT.CLAIMS), true, now + DAY, { from: c.patient });
+      const x = await submit({ amount: E(0.1), doc, cat: CAT.IMAGING });
+      expectSettled(x.r, x.id, E(0.1));
+      await expectRevert(submit({ amount: E(0.1), cat: CAT.MENTAL }), "PractitionerNotPermitted", [c.patient, doctor(), CAT.MENTAL]);
     });
 
     it("without one, PractitionerNotPermitted comes before the insurer's consent is checked", async () => {
       await publish();
-      // patient3 granted nobody: both checks would fail
-      await expectRevert(submit({ amount: 1n, patient: c.patient3 }), "PractitionerNotPermitted", [c.patient3, doctor()]);
-      await ml.grant(doctor(), mask(CAT.GENERAL), false, now + DAY, { from: c.patient3 });
-      await expectRevert(submit({ amount: 1n, patient: c.patient3 }), "InsurerNotPermitted", [c.patient3, insurer(), CAT.CLAIMS]);
+      // patient3 let the practitioner file a document, then revoked it; the insurer has no consent either
+      await ml.grant(doctor(), mask(CAT.CLAIMS), true, now + DAY, { from: c.patient3 });
+      const doc = await fileDoc({ patient: c.patient3 });
+      await ml.revoke(doctor(), { from: c.patient3 });
+      await expectRevert(submit({ amount: 1n, patient: c.patient3, doc }), "PractitionerNotPermitted", [c.patient3, doctor(), CAT.CLAIMS]);
+      await ml.grant(doctor(), mask(CAT.CLAIMS), false, now + DAY, { from: c.patient3 });
+      await expectRevert(submit({ amount: 1n, patient: c.patient3, doc }), "InsurerNotPermitted", [c.patient3, insurer(), CAT.CLAIMS]);
     });
 
-    it("the practitioner's grant lapses at its expiry to the second", async () => {
+    it("the practitioner's grant lapses at its expiry to the second: accepted one second before, refused at it on a document filed in time", async () => {
       await publish();
       const expiry = now + 1000;
-      await ml.grant(c.practitioner3, mask(CAT.GENERAL), false, expiry, { from: c.patient });
-      const before = { id: b32("claim"), doc: b32("doc") };
+      await ml.grant(c.practitioner3, mask(CAT.CLAIMS), true, expiry, { from: c.patient });
+      const before = { id: b32("claim"), doc: await fileDoc({ from: c.practitioner3 }) };
+      const at = { id: b32("claim"), doc: await fileDoc({ from: c.practitioner3 }) };
       const ok = await sendAt(expiry - 1, () => submitTx({ amount: E(0.1), from: c.practitioner3, gas: 1e6, ...before }));
       assert.ok(ok.result, ok.error && ok.error.message);
       expectSettled(ok.result, before.id, E(0.1), c.practitioner3);
       await rpc("evm_mine", [{ timestamp: expiry }]);
-      await expectRevert(submitTx({ amount: E(0.1), from: c.practitioner3, id: b32("claim"), doc: b32("doc") }), "PractitionerNotPermitted", [c.patient, c.practitioner3]);
+      await expectRevert(submitTx({ amount: E(0.1), from: c.practitioner3, ...at }), "PractitionerNotPermitted", [c.patient, c.practitioner3, CAT.CLAIMS]);
+      assert.strictEqual(await status(at.id), ClaimStatus.None);
     });
 
     it("a practitioner suspended, or whose grant was revoked, after the claim was paid still withdraws the payout exactly", async () => {
@@ -429,7 +647,7 @@ contract("MedLedger: claim boundaries", (accounts) => {
       await submit({ amount: E(0.7) });
       await ml.revoke(doctor(), { from: c.patient });
       await ml.suspendAccount(doctor(), b32("reason"), { from: c.admin });
-      await expectRevert(submit({ amount: 1n }), "NotAVerifiedPractitioner", [doctor()]);
+      await expectRevert(submit({ amount: 1n, doc: unfiled() }), "NotAVerifiedPractitioner", [doctor()]);
       const before = await balance(doctor());
       const w = await ml.withdrawPayout({ from: doctor() });
       expectEvent(w, "PayoutWithdrawn", { practitioner: doctor(), amount: E(0.7) });

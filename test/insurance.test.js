@@ -4,7 +4,7 @@
 const assert = require("assert");
 const { expectRevert, expectEvent, expectNoEvent, snapshotFixture, latestTimestamp, increaseTime, gasCost, balance } = require("./helpers/chain");
 const { deploy, cast, b32, mask, CAT, DAY, ETHER, registerAll } = require("./helpers/world");
-const { ClaimStatus, PendingReason, assertConserved } = require("./helpers/insurance");
+const { ClaimStatus, PendingReason, fileClaimDocument, assertConserved } = require("./helpers/insurance");
 
 const ZERO = "0x" + "00".repeat(32);
 const E = (x) => BigInt(Math.round(x * 1000)) * (ETHER / 1000n); // E(0.5) = 0.5 ether in wei
@@ -22,7 +22,14 @@ contract("MedLedger: insurance", (accounts) => {
     return ml.publishPolicy(covered, s(perClaim), s(annual), s(deductible), { from, value: s(fund) });
   }
 
-  async function submit({ amount, patient = c.patient, ins = insurer(), cat = CAT.CLAIMS, from = doctor(), id = b32("claim"), doc = b32("doc") } = {}) {
+  /** A claim document (a Claims record of `patient` written by `from`); its record id. */
+  const fileDoc = ({ patient = c.patient, from = doctor(), category = CAT.CLAIMS } = {}) => fileClaimDocument(ml, { patient, from, category });
+  /** A document id no record has: for refusals the contract reaches before it looks at the document. */
+  const unfiled = () => b32("unfiled");
+
+  // `doc` not given: `from` first files a fresh claim document for `patient` and claims on it.
+  async function submit({ amount, patient = c.patient, ins = insurer(), cat = CAT.CLAIMS, from = doctor(), id = b32("claim"), doc } = {}) {
+    if (doc === undefined) doc = await fileDoc({ patient, from });
     const r = await ml.submitClaim(id, patient, ins, doc, s(amount), cat, { from });
     return { r, id, doc };
   }
@@ -61,9 +68,11 @@ contract("MedLedger: insurance", (accounts) => {
     await registerAll(ml, c);
     const t = await latestTimestamp();
     assert.strictEqual(Math.floor(t / POLICY_YEAR), Math.floor(t0 / POLICY_YEAR) + 1, "moved into the next policy year");
+    // The practitioners write claim documents (Claims) and claim for GENERAL, LAB or CLAIMS care;
+    // the insurer reads Claims and LAB, insurer2 Claims only.
     for (const p of [c.patient, c.otherPatient]) {
-      await ml.grant(doctor(), mask(CAT.GENERAL), false, t + 400 * DAY, { from: p });
-      await ml.grant(c.practitioner2, mask(CAT.GENERAL), false, t + 400 * DAY, { from: p });
+      await ml.grant(doctor(), mask(CAT.GENERAL, CAT.LAB, CAT.CLAIMS), true, t + 400 * DAY, { from: p });
+      await ml.grant(c.practitioner2, mask(CAT.GENERAL, CAT.LAB, CAT.CLAIMS), true, t + 400 * DAY, { from: p });
       await ml.grant(insurer(), mask(CAT.CLAIMS, CAT.LAB), false, t + 400 * DAY, { from: p });
       await ml.grant(c.insurer2, mask(CAT.CLAIMS), false, t + 400 * DAY, { from: p });
     }
@@ -179,15 +188,17 @@ contract("MedLedger: insurance", (accounts) => {
     });
 
     it("refuses unverified practitioners", async () => {
+      // the patient's own claim document does not make the patient a practitioner
+      const own = await fileDoc({ from: c.patient });
       for (const who of [c.pendingPractitioner, c.suspendedPractitioner, insurer(), c.patient]) {
-        await expectRevert(submit({ amount: 1n, from: who }), "NotAVerifiedPractitioner", [who]);
+        await expectRevert(submit({ amount: 1n, from: who, doc: own }), "NotAVerifiedPractitioner", [who]);
       }
     });
 
-    it("refuses a zero claim id, a zero document hash and a zero amount", async () => {
+    it("refuses a zero claim id and a zero amount; a zero document id is a document that does not exist", async () => {
       await expectRevert(submit({ amount: 1n, id: ZERO }), "InvalidClaimId", []);
-      await expectRevert(submit({ amount: 1n, doc: ZERO }), "InvalidCiphertextHash", []);
       await expectRevert(submit({ amount: 0n }), "InvalidAmount", []);
+      await expectRevert(submit({ amount: 1n, doc: ZERO }), "InvalidClaimDocument", [ZERO]);
     });
 
     it("refuses a duplicate claim id, whether settled or pending", async () => {
@@ -198,28 +209,31 @@ contract("MedLedger: insurance", (accounts) => {
       await expectRevert(submit({ amount: E(0.1), id: pending.id, from: c.practitioner2 }), "ClaimExists", [pending.id]);
     });
 
-    it("refuses a document already claimed, naming the claim that has it (also for another practitioner)", async () => {
+    it("refuses a document already claimed, naming the claim that has it, whether settled, waiting or denied; another practitioner cannot name it at all", async () => {
       const first = await submit({ amount: E(0.1) });
       await expectRevert(submit({ amount: E(0.1), doc: first.doc }), "DuplicateClaimDocument", [first.doc, first.id]);
-      await expectRevert(submit({ amount: E(0.2), doc: first.doc, from: c.practitioner2 }), "DuplicateClaimDocument", [first.doc, first.id]);
+      // not the other practitioner's document: refused as such, before the duplicate is looked at
+      await expectRevert(submit({ amount: E(0.2), doc: first.doc, from: c.practitioner2 }), "InvalidClaimDocument", [first.doc]);
       const denied = await submit({ amount: E(2) });
+      await expectRevert(submit({ amount: E(0.1), doc: denied.doc }), "DuplicateClaimDocument", [denied.doc, denied.id]);
       await ml.denyClaim(denied.id, b32(), { from: insurer() });
       await expectRevert(submit({ amount: E(0.1), doc: denied.doc }), "DuplicateClaimDocument", [denied.doc, denied.id]);
     });
 
     it("a refused submission does not use up its claim id or document", async () => {
       const id = b32("claim");
-      const doc = b32("doc");
+      const doc = await fileDoc();
       await ml.revoke(insurer(), { from: c.patient });
       await expectRevert(submit({ amount: E(0.1), id, doc }), "InsurerNotPermitted", [c.patient, insurer(), CAT.CLAIMS]);
+      assert.strictEqual(Number((await ml.claimOf(id)).status), ClaimStatus.None);
       await ml.grant(insurer(), mask(CAT.CLAIMS), false, now + DAY, { from: c.patient });
       const { r } = await submit({ amount: E(0.1), id, doc });
       expectSettled(r, id, E(0.1));
     });
 
     it("refuses a patient who is not one", async () => {
-      await expectRevert(submit({ amount: 1n, patient: c.stranger }), "NotAPatient", [c.stranger]);
-      await expectRevert(submit({ amount: 1n, patient: c.practitioner2 }), "NotAPatient", [c.practitioner2]);
+      await expectRevert(submit({ amount: 1n, patient: c.stranger, doc: unfiled() }), "NotAPatient", [c.stranger]);
+      await expectRevert(submit({ amount: 1n, patient: c.practitioner2, doc: unfiled() }), "NotAPatient", [c.practitioner2]);
     });
 
     it("refuses an insurer that is not verified, and a verified insurer without a policy", async () => {
@@ -230,30 +244,42 @@ contract("MedLedger: insurance", (accounts) => {
       await expectRevert(submit({ amount: 1n }), "NotAVerifiedInsurer", [insurer()]);
     });
 
-    it("refuses a practitioner without a grant from the patient: none, revoked, expired", async () => {
-      await expectRevert(submit({ amount: 1n, from: c.practitioner3 }), "PractitionerNotPermitted", [c.patient, c.practitioner3]);
+    it("refuses a practitioner without a grant from the patient covering the claimed category: none, revoked, expired, other categories", async () => {
+      // none: practitioner3 could file no document for the patient, and another's is not its own
+      const others = await fileDoc();
+      await expectRevert(submit({ amount: 1n, from: c.practitioner3, doc: others }), "InvalidClaimDocument", [others]);
+      // revoked after practitioner2 filed its document
+      const doc2 = await fileDoc({ from: c.practitioner2 });
       await ml.revoke(c.practitioner2, { from: c.patient });
-      await expectRevert(submit({ amount: 1n, from: c.practitioner2 }), "PractitionerNotPermitted", [c.patient, c.practitioner2]);
-      await ml.grant(c.practitioner3, mask(CAT.GENERAL), false, now + 100, { from: c.patient });
-      await submit({ amount: 1n, from: c.practitioner3 });
+      await expectRevert(submit({ amount: 1n, from: c.practitioner2, doc: doc2 }), "PractitionerNotPermitted", [c.patient, c.practitioner2, CAT.CLAIMS]);
+      // expired
+      await ml.grant(c.practitioner3, mask(CAT.CLAIMS), true, now + 100, { from: c.patient });
+      const ok = await submit({ amount: 1n, from: c.practitioner3 });
+      expectEvent(ok.r, "ClaimSubmitted", { claimId: ok.id, practitioner: c.practitioner3 });
+      const doc3 = await fileDoc({ from: c.practitioner3 });
       await increaseTime(200);
-      await expectRevert(submit({ amount: 1n, from: c.practitioner3 }), "PractitionerNotPermitted", [c.patient, c.practitioner3]);
+      await expectRevert(submit({ amount: 1n, from: c.practitioner3, doc: doc3 }), "PractitionerNotPermitted", [c.patient, c.practitioner3, CAT.CLAIMS]);
+      // unexpired, covering Claims, GENERAL and LAB but not the IMAGING care claimed
+      await expectRevert(submit({ amount: 1n, cat: CAT.IMAGING }), "PractitionerNotPermitted", [c.patient, doctor(), CAT.IMAGING]);
     });
 
-    it("refuses an insurer without the patient's consent on the claim's category: none, other category, revoked, expired", async () => {
-      // insurer2 has a CLAIMS view only
+    it("refuses an insurer without the patient's consent on Claims, whatever category is claimed: none, other categories only, revoked, expired", async () => {
+      // insurer2 reads Claims only: that is enough for a LAB claim
       await publish({ from: c.insurer2, covered: mask(CAT.CLAIMS, CAT.LAB) });
-      await expectRevert(submit({ amount: 1n, ins: c.insurer2, cat: CAT.LAB }), "InsurerNotPermitted", [c.patient, c.insurer2, CAT.LAB]);
+      const lab = await submit({ amount: 1n, ins: c.insurer2, cat: CAT.LAB });
+      expectEvent(lab.r, "ClaimSubmitted", { claimId: lab.id, insurer: c.insurer2, category: CAT.LAB });
       await submit({ amount: 1n, ins: c.insurer2, cat: CAT.CLAIMS });
-      // patient3 granted the practitioner but no insurer
-      await ml.grant(doctor(), mask(CAT.GENERAL), false, now + DAY, { from: c.patient3 });
+      // patient3 granted the practitioner but no insurer, then the insurer LAB only
+      await ml.grant(doctor(), mask(CAT.GENERAL, CAT.LAB, CAT.CLAIMS), true, now + DAY, { from: c.patient3 });
       await expectRevert(submit({ amount: 1n, patient: c.patient3 }), "InsurerNotPermitted", [c.patient3, insurer(), CAT.CLAIMS]);
+      await ml.grant(insurer(), mask(CAT.LAB), false, now + DAY, { from: c.patient3 });
+      await expectRevert(submit({ amount: 1n, patient: c.patient3, cat: CAT.LAB }), "InsurerNotPermitted", [c.patient3, insurer(), CAT.CLAIMS]);
       await ml.revoke(c.insurer2, { from: c.patient });
       await expectRevert(submit({ amount: 1n, ins: c.insurer2 }), "InsurerNotPermitted", [c.patient, c.insurer2, CAT.CLAIMS]);
       await ml.grant(c.insurer2, mask(CAT.CLAIMS), false, now + 100, { from: c.patient });
       await submit({ amount: 1n, ins: c.insurer2 });
       await increaseTime(200);
-      await expectRevert(submit({ amount: 1n, ins: c.insurer2 }), "InsurerNotPermitted", [c.patient, c.insurer2, CAT.CLAIMS]);
+      await expectRevert(submit({ amount: 1n, ins: c.insurer2, cat: CAT.LAB }), "InsurerNotPermitted", [c.patient, c.insurer2, CAT.CLAIMS]);
     });
   });
 
@@ -261,15 +287,15 @@ contract("MedLedger: insurance", (accounts) => {
     it("a claim inside the policy is paid at once: events, claim, usage, funds, payout", async () => {
       await publish({ perClaim: E(1), annual: E(3), deductible: 0n, fund: E(10) });
       const id = b32("claim");
-      const doc = b32("doc");
+      const doc = await fileDoc();
       const { r } = await submit({ amount: E(0.4), id, doc });
-      expectEvent(r, "ClaimSubmitted", { claimId: id, practitioner: doctor(), patient: c.patient, insurer: insurer(), documentHash: doc, amount: E(0.4), category: CAT.CLAIMS });
+      expectEvent(r, "ClaimSubmitted", { claimId: id, practitioner: doctor(), patient: c.patient, insurer: insurer(), documentRecordId: doc, amount: E(0.4), category: CAT.CLAIMS });
       expectSettled(r, id, E(0.4));
       const cl = await ml.claimOf(id);
       assert.strictEqual(cl.practitioner, doctor());
       assert.strictEqual(cl.patient, c.patient);
       assert.strictEqual(cl.insurer, insurer());
-      assert.strictEqual(cl.documentHash, doc);
+      assert.strictEqual(cl.documentRecordId, doc);
       assert.strictEqual(s(cl.amount), s(E(0.4)));
       assert.strictEqual(s(cl.payout), s(E(0.4)));
       assert.strictEqual(Number(cl.status), ClaimStatus.Paid);
@@ -307,7 +333,7 @@ contract("MedLedger: insurance", (accounts) => {
 
     it("category not covered by the policy goes to review (CategoryNotCovered), even with consent", async () => {
       await publish({ covered: mask(CAT.CLAIMS) });
-      const { r, id } = await submit({ amount: E(0.1), cat: CAT.LAB }); // insurer has a LAB view
+      const { r, id } = await submit({ amount: E(0.1), cat: CAT.LAB }); // the practitioner's grant covers LAB
       expectPending(r, id, PendingReason.CategoryNotCovered);
       assert.strictEqual(Number((await ml.claimOf(id)).pendingReason), PendingReason.CategoryNotCovered);
     });

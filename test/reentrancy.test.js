@@ -16,6 +16,14 @@ contract("MedLedger: reentrancy", (accounts) => {
   let doctorBot; // a practitioner contract with a 1 ether payout
   let insurerBot; // an insurer contract with a 5 ether policy
   const enc = (fn, ...args) => ml.contract.methods[fn](...args).encodeABI();
+  const ZERO = "0x" + "00".repeat(32);
+  /** The bot files a claim document for the patient itself (a claim document's author must be the claimant). */
+  async function botDocument(bot) {
+    const id = b32("doc");
+    await bot.exec(enc("addRecord", id, c.patient, b32("ct"), CAT.CLAIMS, ZERO));
+    assert.strictEqual((await ml.recordOf(id)).author, bot.address);
+    return id;
+  }
   const everyone = () => [c.verifiedPractitioner, c.verifiedInsurer, doctorBot.address, insurerBot.address];
 
   before(async () => {
@@ -28,13 +36,13 @@ contract("MedLedger: reentrancy", (accounts) => {
     await ml.verifyAccount(doctorBot.address, { from: c.admin });
     await ml.verifyAccount(insurerBot.address, { from: c.admin });
     const t = await latestTimestamp();
-    await ml.grant(doctorBot.address, mask(CAT.GENERAL), false, t + 30 * DAY, { from: c.patient });
+    await ml.grant(doctorBot.address, mask(CAT.GENERAL, CAT.CLAIMS), true, t + 30 * DAY, { from: c.patient });
     await ml.grant(c.verifiedInsurer, mask(CAT.CLAIMS), false, t + 30 * DAY, { from: c.patient });
     await ml.grant(insurerBot.address, mask(CAT.CLAIMS), false, t + 30 * DAY, { from: c.patient });
     await ml.grant(c.verifiedPractitioner, mask(CAT.GENERAL), false, t + 30 * DAY, { from: c.patient });
     await ml.publishPolicy(mask(CAT.CLAIMS), s(2n * ETHER), s(100n * ETHER), "0", { from: c.verifiedInsurer, value: s(10n * ETHER) });
     await insurerBot.exec(enc("publishPolicy", mask(CAT.CLAIMS), s(2n * ETHER), s(100n * ETHER), "0"), { value: s(5n * ETHER) });
-    const r = await doctorBot.exec(enc("submitClaim", b32("claim"), c.patient, c.verifiedInsurer, b32("doc"), s(ETHER), CAT.CLAIMS));
+    const r = await doctorBot.exec(enc("submitClaim", b32("claim"), c.patient, c.verifiedInsurer, await botDocument(doctorBot), s(ETHER), CAT.CLAIMS));
     assert.ok(r.receipt.status);
     assert.strictEqual(s(await ml.payoutOf(doctorBot.address)), s(ETHER));
     await fx.take();
@@ -107,12 +115,13 @@ contract("MedLedger: reentrancy", (accounts) => {
   it("re-entering an unguarded function (submitClaim) during withdrawPayout cannot double-count: the new credit survives", async () => {
     // The payout is zeroed before the ether is sent, so a claim settled inside receive() adds to
     // a zero balance and is not overwritten when the outer call finishes.
-    const doc = b32("doc");
+    const doc = await botDocument(doctorBot);
     const id = b32("claim");
     await doctorBot.setMode(Mode.ReenterAndCatch, enc("submitClaim", id, c.patient, c.verifiedInsurer, doc, s(ETHER / 2n), CAT.CLAIMS));
     await doctorBot.exec(enc("withdrawPayout"));
     assert.strictEqual(await doctorBot.lastReentryOk(), true);
     assert.strictEqual(Number((await ml.claimOf(id)).status), 4);
+    assert.strictEqual((await ml.claimOf(id)).documentRecordId, doc);
     assert.strictEqual(await balance(doctorBot.address), ETHER);
     assert.strictEqual(s(await ml.payoutOf(doctorBot.address)), s(ETHER / 2n));
   });
