@@ -119,6 +119,7 @@ for (const [b, name] of browsers.entries()) {
         await ins.page.getByTestId("open-claim-doc").click();
         await until("the claim document", async () => /27447/.test((await ins.page.getByTestId("opened").textContent().catch(() => "")) || ""));
         assert.match(await ins.page.getByTestId("entry-fields").textContent(), /Knee replacement/);
+        assert.match(await done(ins.page, "[data-testid=review-panel]"), /its total is the amount claimed/);
         await ins.page.getByTestId("deny-reason").fill("Prior authorisation missing for elective surgery");
         await ins.page.getByTestId("deny").click();
         assert.match(await done(ins.page, "[data-testid=review-panel]"), /Denied/);

@@ -270,6 +270,65 @@ pub fn to_csv(rows: &[CsvRow]) -> String {
     out
 }
 
+/// How an opened claim document compares with the claim the chain holds. The contract checks
+/// whose record the document is, not what it says; the insurer's review says when the two differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocumentCheck {
+    /// A claim document whose total is the amount claimed.
+    Matches,
+    /// A claim document whose total is not the amount claimed.
+    TotalDiffers {
+        /// The document's total, wei.
+        document: U256,
+        /// The amount on chain, wei.
+        claimed: U256,
+    },
+    /// Not a readable claim document.
+    Unreadable(String),
+}
+
+impl DocumentCheck {
+    /// Compares a decrypted record (its media type and bytes) with the claimed amount (decimal wei).
+    pub fn of(media_type: &str, bytes: Option<&[u8]>, claimed_wei: &str) -> Self {
+        if media_type != MEDIA_TYPE {
+            return Self::Unreadable(format!("it is a {media_type} record"));
+        }
+        let Some(bytes) = bytes else {
+            return Self::Unreadable("it is too large to be one".into());
+        };
+        let doc = match ClaimDocument::from_bytes(bytes) {
+            Ok(d) => d,
+            Err(e) => return Self::Unreadable(e.to_string()),
+        };
+        let document = doc.total_wei.parse::<U256>().unwrap_or_default();
+        let Ok(claimed) = claimed_wei.parse::<U256>() else {
+            return Self::Unreadable("the claimed amount is not a number".into());
+        };
+        if document == claimed {
+            Self::Matches
+        } else {
+            Self::TotalDiffers { document, claimed }
+        }
+    }
+
+    /// What the reviewer is told: `Ok` when the document supports the claim.
+    pub fn verdict(&self) -> Result<String, String> {
+        match self {
+            Self::Matches => {
+                Ok("Claim document opened and verified; its total is the amount claimed.".into())
+            }
+            Self::TotalDiffers { document, claimed } => Err(format!(
+                "The claim document's services total {} but {} is claimed: check before approving.",
+                ether(*document),
+                ether(*claimed)
+            )),
+            Self::Unreadable(why) => Err(format!(
+                "This claim's document is not a claim document ({why}): check before approving."
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +340,45 @@ mod tests {
             date: String::new(),
             amount_eth: amount.into(),
         }
+    }
+
+    #[test]
+    fn the_review_says_when_a_document_does_not_support_its_claim() {
+        let doc = ClaimDocument::from_form(
+            "2026-11-20",
+            "J45 asthma",
+            &[line("99213", "0.15"), line("94010", "0.05")],
+            "2026-11-25",
+        )
+        .expect("valid");
+        let bytes = doc.to_bytes();
+        let check = DocumentCheck::of(MEDIA_TYPE, Some(&bytes), "200000000000000000");
+        assert_eq!(check, DocumentCheck::Matches);
+        assert!(check.verdict().is_ok());
+
+        let check = DocumentCheck::of(MEDIA_TYPE, Some(&bytes), "900000000000000000");
+        assert_eq!(
+            check,
+            DocumentCheck::TotalDiffers {
+                document: U256::from(200_000_000_000_000_000u128),
+                claimed: U256::from(900_000_000_000_000_000u128)
+            }
+        );
+        let said = check.verdict().expect_err("a mismatch is a warning");
+        assert!(said.contains("0.2") && said.contains("0.9"), "{said}");
+
+        assert!(matches!(
+            DocumentCheck::of("image/png", Some(&bytes), "200000000000000000"),
+            DocumentCheck::Unreadable(_)
+        ));
+        assert!(matches!(
+            DocumentCheck::of(MEDIA_TYPE, None, "200000000000000000"),
+            DocumentCheck::Unreadable(_)
+        ));
+        assert!(matches!(
+            DocumentCheck::of(MEDIA_TYPE, Some(b"{}"), "200000000000000000"),
+            DocumentCheck::Unreadable(_)
+        ));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::super::escrow::ClaimSummary;
 use super::super::records;
 use super::super::state::{app_state, AppState};
 use super::claims::{load_claims, status_text, wei_text, ClaimsTable};
-use crate::claim::{pending_reason, to_csv, CsvRow};
+use crate::claim::{pending_reason, to_csv, CsvRow, DocumentCheck};
 use crate::format::{self, parse_ether};
 
 /// The policy as the chain holds it.
@@ -256,7 +256,7 @@ fn Review(
                     format::short_id(c.document_record_id.as_slice()),
                     &o,
                 )));
-                Ok("Claim document opened and verified.".into())
+                DocumentCheck::of(&o.metadata.media_type, o.small.as_deref(), &c.amount).verdict()
             })
         }
     };
