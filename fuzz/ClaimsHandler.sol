@@ -7,9 +7,16 @@ import {MedLedger} from "../contracts/MedLedger.sol";
 /// @notice Drives only the insurance side of MedLedger, with amounts aimed at the policy rules'
 /// boundaries, for ClaimsInvariants: two verified insurers (republishing any terms, raising and
 /// lowering limits and deductibles, funding, withdrawing, suspended and reinstated by the admin),
-/// three patients who granted both practitioners and both insurers every category for good, two
-/// verified practitioners submitting claims and withdrawing payouts, and time moving by hours,
-/// days, or to the second before or at a policy-year boundary.
+/// three patients who granted both practitioners (with write) and both insurers every category for
+/// good, two verified practitioners filing claim documents, submitting claims on them and
+/// withdrawing payouts, and time moving by hours, days, or to the second before or at a
+/// policy-year boundary.
+///
+/// Before each submission the practitioner files the claim document as the patient's record in
+/// CLAIMS_CATEGORY (now and then it names a document already claimed instead). A submission must
+/// be accepted unless the insurer is suspended (NotAVerifiedInsurer), or it names a claimed
+/// document: filed by another practitioner or for another patient (InvalidClaimDocument), else
+/// its own (DuplicateClaimDocument). Any other outcome, or another error, is a violation.
 ///
 /// Every submission is checked against the rules as the contract states them, read from the
 /// contract just before the call (not from a model): a settled claim took exactly
@@ -19,12 +26,15 @@ import {MedLedger} from "../contracts/MedLedger.sol";
 /// `firstViolation`). Beyond that it keeps what the invariants need and the contract does not
 /// store: which claims settled automatically and with what deductible part, which yearly usages
 /// the insurer raised by approving, which insurers ever lowered their limit or deductible, and
-/// what each practitioner withdrew. No call here reverts (fail_on_revert is on).
+/// what each practitioner withdrew. No call here reverts (fail_on_revert is on): refusals are
+/// caught and judged.
 contract ClaimsHandler is Test {
     MedLedger public immutable m;
     address public immutable admin;
 
     uint256 public constant POLICY_YEAR = 365 days;
+    /// The record category claim documents are filed under (MedLedger.CLAIMS_CATEGORY).
+    uint8 public constant CLAIMS = 7;
 
     address[2] internal insurers;
     address[3] internal patients;
@@ -39,7 +49,11 @@ contract ClaimsHandler is Test {
 
     bytes32[] public claimIds;
     mapping(bytes32 => ClaimX) internal claimX;
+    /// The claim document of each claim in claimIds, at the same index.
     bytes32[] internal docs;
+    /// Who filed each claim document, and for which patient.
+    mapping(bytes32 => address) internal docAuthor;
+    mapping(bytes32 => address) internal docPatient;
 
     /// A yearly usage: (insurer, patient, policy year).
     struct UsageKey {
@@ -65,6 +79,9 @@ contract ClaimsHandler is Test {
     string[] internal actionNames;
     uint256 public settled;
     uint256 public leftForReview;
+    uint256 public refused;
+    uint256 public refusedInvalid;
+    uint256 public refusedDuplicate;
     mapping(uint256 => uint256) public reasons;
 
     uint256 internal nonce;
@@ -261,6 +278,7 @@ contract ClaimsHandler is Test {
         uint8 category;
         bytes32 id;
         bytes32 doc;
+        bytes32 existing; // the claim already resting on doc, if it was reused
         uint256 amount;
         uint256 payoutsBefore;
     }
@@ -275,10 +293,20 @@ contract ClaimsHandler is Test {
         uint256 cmode = (seed >> 24) % 8;
         s.category = cmode == 0 ? categorySeed : cmode < 3 ? categorySeed % 8 : categorySeed % 4;
         s.id = keccak256(abi.encode("claim", ++nonce));
-        // Now and then a document already claimed (refused).
-        s.doc = docs.length > 0 && (seed >> 32) % 16 == 0
-            ? docs[(seed >> 40) % docs.length]
-            : keccak256(abi.encode("doc", nonce));
+        if (docs.length > 0 && (seed >> 32) % 16 == 0) {
+            // Now and then a document already claimed (refused), mostly by the practitioner who
+            // filed it, for its patient (else by whoever was drawn).
+            uint256 k = (seed >> 40) % docs.length;
+            (s.doc, s.existing) = (docs[k], claimIds[k]);
+            if ((seed >> 48) % 4 != 0) (s.q, s.patient) = (docAuthor[s.doc], docPatient[s.doc]);
+        } else {
+            // The claim document: the practitioner files it as the patient's record in CLAIMS
+            // (its write grant covers every category, and practitioners are never suspended here).
+            s.doc = keccak256(abi.encode("doc", nonce));
+            vm.prank(s.q);
+            m.addRecord(s.doc, s.patient, keccak256(abi.encode("ciphertext", nonce)), CLAIMS, bytes32(0));
+            (docAuthor[s.doc], docPatient[s.doc]) = (s.q, s.patient);
+        }
 
         Before memory b;
         b.year = m.currentPolicyYear();
@@ -288,16 +316,39 @@ contract ClaimsHandler is Test {
         if (s.amount > type(uint128).max) s.amount = 1;
         s.payoutsBefore = m.payoutOf(s.q);
 
-        vm.prank(s.q);
-        try m.submitClaim(s.id, s.patient, s.ins, s.doc, uint128(s.amount), s.category) {
-            _ok("submitClaim");
-        } catch {
-            return;
-        }
+        if (!_submitted(s)) return;
         claimIds.push(s.id);
         docs.push(s.doc);
         _remember(s.ins, s.patient, b.year);
         _judge(s, b);
+    }
+
+    /// Submit the claim; false if it was refused. A refusal must be the one expected, in the
+    /// contract's order: the insurer suspended; a claimed document that is not this
+    /// practitioner's for this patient; a claimed document. Anything else must be accepted.
+    function _submitted(Sub memory s) internal returns (bool) {
+        bytes memory refusal;
+        if (!m.isVerifiedInsurer(s.ins)) {
+            refusal = abi.encodeWithSelector(MedLedger.NotAVerifiedInsurer.selector, s.ins);
+        } else if (docAuthor[s.doc] != s.q || docPatient[s.doc] != s.patient) {
+            refusal = abi.encodeWithSelector(MedLedger.InvalidClaimDocument.selector, s.doc);
+        } else if (s.existing != bytes32(0)) {
+            refusal = abi.encodeWithSelector(MedLedger.DuplicateClaimDocument.selector, s.doc, s.existing);
+        }
+        vm.prank(s.q);
+        try m.submitClaim(s.id, s.patient, s.ins, s.doc, uint128(s.amount), s.category) {
+            _ok("submitClaim");
+            if (refusal.length != 0) _violation("submitClaim: accepted a claim that must be refused");
+            return true;
+        } catch (bytes memory err) {
+            refused++;
+            if (bytes4(err) == MedLedger.InvalidClaimDocument.selector) refusedInvalid++;
+            if (bytes4(err) == MedLedger.DuplicateClaimDocument.selector) refusedDuplicate++;
+            if (keccak256(err) != keccak256(refusal)) {
+                _violation(string.concat("submitClaim: unexpected refusal ", vm.toString(err)));
+            }
+            return false;
+        }
     }
 
     /// The submitted claim against the rules, from the state just before the call.
@@ -316,6 +367,7 @@ contract ClaimsHandler is Test {
         else if (payout > b.p.funds - b.p.reserved) want = MedLedger.PendingReason.InsufficientFunds;
         if (c.pendingReason != want) _violation("submitClaim: pending reason is not the first rule broken");
         if (c.policyYear != b.year) _violation("submitClaim: policy year");
+        if (c.documentRecordId != s.doc) _violation("submitClaim: claim document not stored");
 
         if (c.status == MedLedger.ClaimStatus.Paid) {
             settled++;

@@ -54,12 +54,13 @@ contract ClaimsInvariants is StdInvariant, Test {
         vm.deal(insurers[1], 1.5 ether);
         vm.prank(insurers[1]);
         m.publishPolicy{value: 1.5 ether}(0xff, 2 ether, 4 ether, 0);
-        // Every patient grants both practitioners and both insurers every category, for good:
-        // consent is not what this suite varies (see MedLedgerInvariants for that).
+        // Every patient grants both practitioners (with write, to file claim documents in
+        // CLAIMS_CATEGORY) and both insurers every category, for good: consent is not what this
+        // suite varies (see MedLedgerInvariants and MedLedgerFuzz for that).
         for (uint256 i; i < 3; ++i) {
             for (uint256 j; j < 2; ++j) {
                 vm.startPrank(patients[i]);
-                m.grant(practitioners[j], type(uint256).max, false, type(uint64).max);
+                m.grant(practitioners[j], type(uint256).max, true, type(uint64).max);
                 m.grant(insurers[j], type(uint256).max, false, type(uint64).max);
                 vm.stopPrank();
             }
@@ -87,7 +88,9 @@ contract ClaimsInvariants is StdInvariant, Test {
 
     // ------------------------------------------------------------ every submission
 
-    /// Each submission did what the rules say, judged from the state just before it: a settled
+    /// Each submission did what the rules say, judged from the state just before it: it was
+    /// refused exactly when the insurer was suspended or its document already claimed (as
+    /// InvalidClaimDocument if another practitioner's or for another patient); a settled
     /// claim paid amount − min(amount, deductible left), left the year's paid at or below the
     /// annual limit in force and took no more than the available funds; a claim left for review
     /// carries the first rule it broke and changed no usage and no funds.
@@ -211,6 +214,17 @@ contract ClaimsInvariants is StdInvariant, Test {
                 vm.toString(h.reasons(4)),
                 "); yearly usages: ",
                 vm.toString(h.usageCount())
+            )
+        );
+        console2.log(
+            string.concat(
+                "claims refused: ",
+                vm.toString(h.refused()),
+                " (invalid document ",
+                vm.toString(h.refusedInvalid()),
+                ", duplicate document ",
+                vm.toString(h.refusedDuplicate()),
+                ")"
             )
         );
     }

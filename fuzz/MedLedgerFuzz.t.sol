@@ -6,8 +6,10 @@ import {MedLedger} from "../contracts/MedLedger.sol";
 
 /// @notice Property-based tests of MedLedger's rules, one feature at a time: grants (category
 /// masks, expiries around block.timestamp, the write flag, each kind of grantee), canRead and
-/// canWrite, categories 0..255, erasure, emergency windows, and the insurance arithmetic checked
-/// against an independent model written here.
+/// canWrite, categories 0..255, erasure, emergency windows, the insurance arithmetic checked
+/// against an independent model written here, and what a claim stands on: a claim document the
+/// practitioner filed for the patient in CLAIMS_CATEGORY, the practitioner's grant on the claimed
+/// category and the insurer's grant on CLAIMS_CATEGORY.
 contract MedLedgerFuzzTest is Test {
     MedLedger internal m;
 
@@ -23,6 +25,8 @@ contract MedLedgerFuzzTest is Test {
 
     uint256 internal constant T0 = 1_700_000_000;
     uint256 internal constant ALL = type(uint256).max;
+    /// MedLedger.CLAIMS_CATEGORY: claim documents are records in this category.
+    uint8 internal constant CLAIMS = 7;
 
     uint256 internal nonce;
 
@@ -59,6 +63,12 @@ contract MedLedgerFuzzTest is Test {
         id = _id();
         vm.prank(by);
         m.addRecord(id, forPatient, keccak256(abi.encode("ciphertext", id)), category, bytes32(0));
+    }
+
+    /// A claim document: a CLAIMS record of `forPatient` filed by `by` (who needs a write grant
+    /// covering CLAIMS at this moment).
+    function _doc(address by, address forPatient) internal returns (bytes32) {
+        return _add(by, forPatient, CLAIMS);
     }
 
     function _grant(address from, address to, uint256 categories, bool write, uint256 expiry) internal {
@@ -464,7 +474,8 @@ contract MedLedgerFuzzTest is Test {
             reserved: 0
         });
         _publish(p);
-        _grant(patient, prac, 1, false, T0 + 5000 days);
+        // Every category (claims are in any of 0..255), with write to file the claim documents.
+        _grant(patient, prac, ALL, true, T0 + 5000 days);
         _grant(patient, ins, ALL, false, T0 + 5000 days);
 
         uint256 credited;
@@ -490,10 +501,14 @@ contract MedLedgerFuzzTest is Test {
         uint256 year = block.timestamp / 365 days;
         (MedLedger.PendingReason reason, uint256 dPart, uint256 payout) = _modelAssess(p, year, amount, category);
         bytes32 claimId = keccak256(abi.encode("claim", i));
+        bytes32 doc = _doc(prac, patient);
+        vm.expectEmit(true, true, true, true, address(m));
+        emit MedLedger.ClaimSubmitted(claimId, prac, patient, ins, doc, uint128(amount), category);
         vm.prank(prac);
-        m.submitClaim(claimId, patient, ins, keccak256(abi.encode("doc", i)), uint128(amount), category);
+        m.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
 
         MedLedger.Claim memory c = m.claimOf(claimId);
+        assertEq(c.documentRecordId, doc, "claim document");
         assertEq(c.amount, amount);
         assertEq(c.policyYear, year);
         assertEq(uint8(c.pendingReason), uint8(reason), "pending reason");
@@ -526,11 +541,12 @@ contract MedLedgerFuzzTest is Test {
         PolicyModel memory p =
             PolicyModel({covered: 1, perClaim: 100 ether, annual: 100 ether, deductible: 0, funds: funds, reserved: 0});
         _publish(p);
-        _grant(patient, prac, 1, false, T0 + 10 days);
+        _grant(patient, prac, 1 | uint256(1) << CLAIMS, true, T0 + 10 days);
         _grant(patient, ins, ALL, false, T0 + 10 days);
         bytes32 claimId = keccak256("claim");
+        bytes32 doc = _doc(prac, patient);
         vm.prank(prac);
-        m.submitClaim(claimId, patient, ins, keccak256("doc"), uint128(amount), 7); // category 7 not covered
+        m.submitClaim(claimId, patient, ins, doc, uint128(amount), 7); // category 7 not covered
         assertEq(uint8(m.claimOf(claimId).status), uint8(MedLedger.ClaimStatus.Submitted));
         assertEq(uint8(m.claimOf(claimId).pendingReason), uint8(MedLedger.PendingReason.CategoryNotCovered));
 
@@ -613,18 +629,20 @@ contract MedLedgerFuzzTest is Test {
             covered: 1, perClaim: 100 ether, annual: 1000 ether, deductible: 0, funds: funds, reserved: 0
         });
         _publish(p);
-        _grant(patient, prac, 1, false, T0 + 10 days);
+        _grant(patient, prac, 1 | uint256(1) << CLAIMS, true, T0 + 10 days);
         _grant(patient, ins, ALL, false, T0 + 10 days);
         bytes32 first = keccak256("first");
+        bytes32 doc1 = _doc(prac, patient);
+        bytes32 doc2 = _doc(prac, patient);
         vm.prank(prac);
-        m.submitClaim(first, patient, ins, keccak256("doc1"), uint128(reserve), 7); // not covered: review
+        m.submitClaim(first, patient, ins, doc1, uint128(reserve), 7); // not covered: review
         vm.prank(ins);
         m.approveClaim(first, uint128(reserve));
         assertEq(m.policyOf(ins).reserved, reserve);
 
         bytes32 second = keccak256("second");
         vm.prank(prac);
-        m.submitClaim(second, patient, ins, keccak256("doc2"), uint128(amount), 0);
+        m.submitClaim(second, patient, ins, doc2, uint128(amount), 0);
         MedLedger.Claim memory c = m.claimOf(second);
         bool settles = amount <= funds - reserve;
         assertEq(uint8(c.status), uint8(settles ? MedLedger.ClaimStatus.Paid : MedLedger.ClaimStatus.Submitted));
@@ -650,19 +668,21 @@ contract MedLedgerFuzzTest is Test {
         PolicyModel memory p =
             PolicyModel({covered: 1, perClaim: 1 ether, annual: 100 ether, deductible: 0, funds: 0, reserved: 0});
         _publish(p);
-        _grant(patient, prac, 1, false, T0 + 10 days);
+        _grant(patient, prac, 1 | uint256(1) << CLAIMS, true, T0 + 10 days);
         _grant(patient, ins, ALL, false, T0 + 10 days);
         bytes32 claimId = keccak256("claim");
+        bytes32 doc = _doc(prac, patient);
+        bytes32 doc2 = _doc(prac, patient);
         vm.prank(prac);
-        m.submitClaim(claimId, patient, ins, keccak256("doc"), uint128(amount), 0);
+        m.submitClaim(claimId, patient, ins, doc, uint128(amount), 0);
         // No funds: every claim waits for review.
         assertEq(uint8(m.claimOf(claimId).status), uint8(MedLedger.ClaimStatus.Submitted));
 
         vm.startPrank(prac);
         vm.expectRevert(abi.encodeWithSelector(MedLedger.ClaimExists.selector, claimId));
-        m.submitClaim(claimId, patient, ins, keccak256("doc2"), uint128(amount), 0);
-        vm.expectRevert(abi.encodeWithSelector(MedLedger.DuplicateClaimDocument.selector, keccak256("doc"), claimId));
-        m.submitClaim(keccak256("claim2"), patient, ins, keccak256("doc"), uint128(amount), 0);
+        m.submitClaim(claimId, patient, ins, doc2, uint128(amount), 0);
+        vm.expectRevert(abi.encodeWithSelector(MedLedger.DuplicateClaimDocument.selector, doc, claimId));
+        m.submitClaim(keccak256("claim2"), patient, ins, doc, uint128(amount), 0);
         vm.stopPrank();
 
         if (suspendFirst) {
@@ -694,27 +714,171 @@ contract MedLedgerFuzzTest is Test {
             else m.payClaim(claimId);
         }
         vm.stopPrank();
+        // A denied claim's document stays claimed.
+        vm.prank(prac);
+        vm.expectRevert(abi.encodeWithSelector(MedLedger.DuplicateClaimDocument.selector, doc, claimId));
+        m.submitClaim(keccak256("claim3"), patient, ins, doc, uint128(amount), 0);
     }
 
-    /// A claim needs the patient's grant to the practitioner and a grant to the insurer covering
-    /// the claim's category, both unexpired.
-    function testFuzz_claimNeedsConsent(uint256 insurerMask, uint8 category, uint256 elapsed, bool practGrant) public {
+    /// A claim needs the patient's unexpired grant to the practitioner covering the claimed
+    /// category, and an unexpired grant to the insurer covering CLAIMS_CATEGORY (the claim
+    /// document's category, whatever category is claimed); the practitioner's is checked first.
+    /// The document was filed under an earlier write grant, which the patient then replaced with
+    /// `practMask` (or revoked): a document on file is no standing of its own.
+    function testFuzz_claimNeedsConsent(
+        uint256 practMask,
+        uint256 insurerMask,
+        uint8 category,
+        uint256 insurerLifetime,
+        uint256 elapsed,
+        bool practGrant
+    ) public {
+        practMask = bound(practMask, 1, ALL);
         insurerMask = bound(insurerMask, 1, ALL);
+        insurerLifetime = bound(insurerLifetime, 1, 30 days);
         PolicyModel memory p = PolicyModel({
             covered: ALL, perClaim: 1 ether, annual: 10 ether, deductible: 0, funds: 5 ether, reserved: 0
         });
         _publish(p);
-        if (practGrant) _grant(patient, prac, 1, false, T0 + 10 days);
-        _grant(patient, ins, insurerMask, false, T0 + 20 days);
+        _grant(patient, prac, uint256(1) << CLAIMS, true, T0 + 1 days);
+        bytes32 doc = _doc(prac, patient);
+        if (practGrant) {
+            _grant(patient, prac, practMask, false, T0 + 10 days);
+        } else {
+            vm.prank(patient);
+            m.revoke(prac);
+        }
+        _grant(patient, ins, insurerMask, false, T0 + insurerLifetime);
         vm.warp(T0 + bound(elapsed, 0, 30 days));
 
+        bool practOk = practGrant && block.timestamp < T0 + 10 days && _covers(practMask, category);
+        bool insOk = block.timestamp < T0 + insurerLifetime && _covers(insurerMask, CLAIMS);
+        bytes32 claimId = keccak256("c");
         vm.prank(prac);
-        if (!practGrant || block.timestamp >= T0 + 10 days) {
-            vm.expectRevert(abi.encodeWithSelector(MedLedger.PractitionerNotPermitted.selector, patient, prac));
-        } else if (!_covers(insurerMask, category)) {
-            vm.expectRevert(abi.encodeWithSelector(MedLedger.InsurerNotPermitted.selector, patient, ins, category));
+        if (!practOk) {
+            vm.expectRevert(
+                abi.encodeWithSelector(MedLedger.PractitionerNotPermitted.selector, patient, prac, category)
+            );
+        } else if (!insOk) {
+            vm.expectRevert(abi.encodeWithSelector(MedLedger.InsurerNotPermitted.selector, patient, ins, CLAIMS));
         }
-        m.submitClaim(keccak256("c"), patient, ins, keccak256("d"), 1 ether, category);
+        m.submitClaim(claimId, patient, ins, doc, 1 ether, category);
+        bool accepted = practOk && insOk;
+        assertEq(uint8(m.claimOf(claimId).status), uint8(accepted ? MedLedger.ClaimStatus.Paid : MedLedger.ClaimStatus.None));
+        assertEq(m.payoutOf(prac), accepted ? 1 ether : 0);
+        assertEq(m.policyOf(ins).funds, accepted ? 4 ether : 5 ether);
+    }
+
+    /// A practitioner whose grant does not cover the claimed category is refused
+    /// (PractitionerNotPermitted, with the category), whatever else it covers and even with a
+    /// valid document on file, and the refusal records nothing: no claim, no payout, no usage,
+    /// and the document stays unclaimed, so the same claim goes through once the patient's grant
+    /// covers the category. The insurer's grant covers CLAIMS_CATEGORY only, which suffices.
+    function testFuzz_claimNeedsPractitionerGrantOnCategory(uint256 practMask, uint8 category, bool write, uint256 amount)
+        public
+    {
+        amount = bound(amount, 1, 1 ether);
+        practMask = bound(practMask, 1, ALL) & ~(uint256(1) << category);
+        if (practMask == 0) practMask = uint256(1) << (category ^ 1);
+        PolicyModel memory p = PolicyModel({
+            covered: ALL, perClaim: 1 ether, annual: 10 ether, deductible: 0, funds: 5 ether, reserved: 0
+        });
+        _publish(p);
+        _grant(patient, ins, uint256(1) << CLAIMS, false, T0 + 10 days);
+        _grant(patient, prac, uint256(1) << CLAIMS, true, T0 + 10 days);
+        bytes32 doc = _doc(prac, patient);
+        _grant(patient, prac, practMask, write, T0 + 10 days);
+
+        bytes32 claimId = keccak256("c");
+        vm.prank(prac);
+        vm.expectRevert(abi.encodeWithSelector(MedLedger.PractitionerNotPermitted.selector, patient, prac, category));
+        m.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
+        _assertNothingRecorded(claimId);
+
+        _grant(patient, prac, practMask | uint256(1) << category, write, T0 + 10 days);
+        vm.prank(prac);
+        m.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
+        MedLedger.Claim memory c = m.claimOf(claimId);
+        assertEq(uint8(c.status), uint8(MedLedger.ClaimStatus.Paid));
+        assertEq(c.documentRecordId, doc);
+        assertEq(m.payoutOf(prac), amount);
+    }
+
+    /// A claim on anything but a valid claim document is refused with InvalidClaimDocument and
+    /// records nothing, though it would otherwise settle at once: an id that is no record (zero
+    /// included), another patient's record, another author's (another practitioner's or the
+    /// patient's own), a record outside CLAIMS_CATEGORY, a record erased by eraseRecord or by
+    /// eraseAll. The same claim on a valid document then settles, and a refused document that is
+    /// someone else's valid document was not used up: its own claim goes through.
+    function testFuzz_claimOnInvalidDocumentRefused(
+        uint8 kind,
+        bytes32 randomId,
+        uint8 otherCategory,
+        uint8 category,
+        uint256 amount
+    ) public {
+        amount = bound(amount, 1, 1 ether);
+        PolicyModel memory p = PolicyModel({
+            covered: ALL, perClaim: 1 ether, annual: 10 ether, deductible: 0, funds: 5 ether, reserved: 0
+        });
+        _publish(p);
+        address[2] memory pats = [patient, patient2];
+        for (uint256 i; i < 2; ++i) {
+            _grant(pats[i], prac, ALL, true, T0 + 10 days);
+            _grant(pats[i], prac2, ALL, true, T0 + 10 days);
+            _grant(pats[i], ins, ALL, false, T0 + 10 days);
+        }
+        uint256 mode = kind % 8;
+        bytes32 doc = _invalidDocument(mode, randomId, otherCategory);
+
+        bytes32 claimId = keccak256("claim");
+        vm.prank(prac);
+        vm.expectRevert(abi.encodeWithSelector(MedLedger.InvalidClaimDocument.selector, doc));
+        m.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
+        _assertNothingRecorded(claimId);
+
+        // The refusal was the document's alone.
+        bytes32 good = _doc(prac, patient);
+        vm.prank(prac);
+        m.submitClaim(claimId, patient, ins, good, uint128(amount), category);
+        assertEq(uint8(m.claimOf(claimId).status), uint8(MedLedger.ClaimStatus.Paid));
+        assertEq(m.payoutOf(prac), amount);
+        if (mode == 2 || mode == 3) {
+            vm.prank(mode == 2 ? prac : prac2);
+            m.submitClaim(keccak256("rightful"), mode == 2 ? patient2 : patient, ins, doc, uint128(amount), category);
+            assertEq(m.claimOf(keccak256("rightful")).documentRecordId, doc);
+        }
+    }
+
+    /// For a claim by prac for patient: 0 an id that is no record (zero now and then), 1 zero,
+    /// 2 another patient's claim document, 3 another practitioner's, 4 the patient's own, 5 prac's
+    /// record outside CLAIMS, 6 prac's claim document erased by eraseRecord, 7 by eraseAll.
+    function _invalidDocument(uint256 mode, bytes32 randomId, uint8 otherCategory) internal returns (bytes32 doc) {
+        if (mode == 0) return randomId; // no record exists yet
+        if (mode == 1) return bytes32(0);
+        if (mode == 2) return _doc(prac, patient2);
+        if (mode == 3) return _doc(prac2, patient);
+        if (mode == 4) return _add(patient, patient, CLAIMS);
+        if (mode == 5) return _add(prac, patient, otherCategory == CLAIMS ? CLAIMS + 1 : otherCategory);
+        doc = _doc(prac, patient);
+        vm.prank(patient);
+        if (mode == 6) m.eraseRecord(doc);
+        else m.eraseAll();
+        assertTrue(m.isErased(doc));
+    }
+
+    /// A refused submission (policy funded with 5 ether, nothing claimed before) left no trace.
+    function _assertNothingRecorded(bytes32 claimId) internal view {
+        MedLedger.Claim memory c = m.claimOf(claimId);
+        assertEq(uint8(c.status), uint8(MedLedger.ClaimStatus.None), "refused claim recorded");
+        assertEq(c.practitioner, address(0));
+        assertEq(c.documentRecordId, bytes32(0));
+        assertEq(m.payoutOf(prac), 0);
+        assertEq(m.policyOf(ins).funds, 5 ether);
+        MedLedger.AnnualUsage memory u = m.annualUsageOf(ins, patient, m.currentPolicyYear());
+        assertEq(u.paid, 0);
+        assertEq(u.deductibleUsed, 0);
+        assertEq(address(m).balance, 5 ether);
     }
 
     /// Only a verified practitioner submits, and only to a verified insurer: a pending or
@@ -725,9 +889,11 @@ contract MedLedgerFuzzTest is Test {
             covered: ALL, perClaim: 10 ether, annual: 10 ether, deductible: 0, funds: 10 ether, reserved: 0
         });
         _publish(p);
-        _grant(patient, prac, ALL, false, T0 + 10 days);
-        _grant(patient, pendingPrac, ALL, false, T0 + 10 days);
+        _grant(patient, prac, ALL, true, T0 + 10 days);
+        _grant(patient, pendingPrac, ALL, true, T0 + 10 days);
         _grant(patient, ins, ALL, false, T0 + 10 days);
+        // prac's claim document, filed before any suspension (a pending practitioner can file none).
+        bytes32 doc = _doc(prac, patient);
         address submitter = prac;
         uint256 mode = sel % 4; // 0: all verified, 1: pending practitioner, 2: suspended one, 3: suspended insurer
         if (mode == 1) submitter = pendingPrac;
@@ -743,7 +909,7 @@ contract MedLedgerFuzzTest is Test {
         } else if (mode == 3) {
             vm.expectRevert(abi.encodeWithSelector(MedLedger.NotAVerifiedInsurer.selector, ins));
         }
-        m.submitClaim(claimId, patient, ins, keccak256("d"), uint128(amount), category);
+        m.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
         assertEq(
             uint8(m.claimOf(claimId).status), uint8(mode == 0 ? MedLedger.ClaimStatus.Paid : MedLedger.ClaimStatus.None)
         );

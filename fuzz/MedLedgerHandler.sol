@@ -8,8 +8,9 @@ import {MedLedger} from "../contracts/MedLedger.sol";
 /// (8 actors who register as patients, practitioners or insurers, an admin, the escrow and a
 /// stranger), and keeps an independent model of the state (ghost variables).
 ///
-/// Every action computes from the model whether the call must succeed, makes the call with
-/// try/catch, and counts any disagreement in `mismatches` (the first is kept in `firstMismatch`).
+/// Every action computes from the model whether the call must succeed (for submitClaim, also the
+/// exact error it must be refused with), makes the call with try/catch, and counts any
+/// disagreement in `mismatches` (the first is kept in `firstMismatch`).
 /// On top of that it records what the invariants need: the authorisation of every successful
 /// addRecord, every claim status transition with who made it, and the set of erased records.
 /// Nothing here reverts on a failed call, so the fuzzer's sequences run to full depth.
@@ -22,7 +23,8 @@ contract MedLedgerHandler is Test {
     uint256 public constant N_ACTORS = 8;
     uint256 public constant RECORD_POOL = 32;
     uint256 public constant CLAIM_POOL = 16;
-    uint256 public constant DOC_POOL = 24;
+    /// The record category claim documents are filed under (MedLedger.CLAIMS_CATEGORY).
+    uint8 public constant CLAIMS = 7;
 
     /// actors 0-2 mean to be patients, 3-5 practitioners, 6-7 insurers; now and then one
     /// registers as another kind.
@@ -101,11 +103,13 @@ contract MedLedgerHandler is Test {
         uint256 amount;
         uint256 payout;
         uint256 year;
+        bytes32 doc;
     }
 
     mapping(bytes32 => ClaimG) internal gClaim;
     bytes32[] public claimIds;
-    mapping(bytes32 => bool) internal gDocUsed;
+    /// The claim resting on each claim document (record id); zero while unclaimed.
+    mapping(bytes32 => bytes32) public gDocClaim;
     mapping(address => uint256) public gPayout;
 
     // ------------------------------------------------------------ what the invariants read
@@ -122,6 +126,8 @@ contract MedLedgerHandler is Test {
     mapping(string => uint256) public okCalls;
     mapping(string => uint256) public allCalls;
     string[] internal actionNames;
+    /// submitClaim refusals by error selector, for the coverage summary.
+    mapping(bytes4 => uint256) public claimRefusals;
 
     /// True while the test's setUp drives the handler with hand-picked seeds (see _mix).
     bool public bootstrapping = true;
@@ -227,9 +233,13 @@ contract MedLedgerHandler is Test {
 
     modifier step(string memory name) {
         vm.warp(gNow);
+        _count(name);
+        _;
+    }
+
+    function _count(string memory name) internal {
         if (allCalls[name] == 0) actionNames.push(name);
         allCalls[name]++;
-        _;
     }
 
     function _check(string memory name, bool expected, bool got) internal {
@@ -380,10 +390,42 @@ contract MedLedgerHandler is Test {
         return _covers(mask, any) ? any : fallback_;
     }
 
+    /// Whether `id` is a valid claim document for a claim by `author` for `patient`: a live
+    /// (not erased) record of the patient in CLAIMS written by the author.
+    function _validDocument(bytes32 id, address patient, address author) internal view returns (bool) {
+        RecordG storage r = gRecord[id];
+        return r.exists && r.patient == patient && r.author == author && r.category == CLAIMS && !modelErased(id);
+    }
+
+    /// A valid, unclaimed claim document of (`patient`, `author`), searching from `seed`; zero if
+    /// there is none.
+    function _unclaimedDocument(uint256 seed, address author, address patient) internal view returns (bytes32) {
+        uint256 n = recordIds.length;
+        if (n == 0) return bytes32(0);
+        uint256 start = seed % n;
+        for (uint256 k; k < n; ++k) {
+            bytes32 id = recordIds[(start + k) % n];
+            if (_validDocument(id, patient, author) && gDocClaim[id] == bytes32(0)) return id;
+        }
+        return bytes32(0);
+    }
+
+    /// A record id of the pool not yet taken, searching from `seed`; zero if the pool is full.
+    function _freeRecordId(uint256 seed) internal view returns (bytes32) {
+        for (uint256 k; k < RECORD_POOL; ++k) {
+            bytes32 id = recordPoolId((seed + k) % RECORD_POOL);
+            if (!gRecord[id].exists) return id;
+        }
+        return bytes32(0);
+    }
+
     /// A (practitioner, patient, insurer) triple close to a valid claim: the patient granted both
-    /// (unexpired) and the insurer has a policy. Whether practitioner and insurer are verified is
-    /// left to chance (suspensions), so that those checks are exercised too. ok=false if none.
-    function _claimTriple(uint256 seed, bool verified)
+    /// (unexpired) and the insurer has a policy. With `strict`, also: both verified, the insurer's
+    /// grant covers claim documents (CLAIMS), and the practitioner holds an unclaimed claim
+    /// document of the patient or may file one. Otherwise whether they are verified and the
+    /// insurer's grant covers CLAIMS is left to chance (suspensions, regrants), so that those
+    /// checks are exercised too. ok=false if none.
+    function _claimTriple(uint256 seed, bool strict)
         internal
         view
         returns (bool ok, address q, address p, address i)
@@ -397,10 +439,15 @@ contract MedLedgerHandler is Test {
             i = actors[x / (N_ACTORS * N_ACTORS)];
             if (
                 gKind[p] == MedLedger.AccountKind.Patient && gPolicy[i].published && gGrant[p][q].expiry > gNow
-                    && gGrant[p][i].expiry > gNow && (!verified || (_verifiedPractitioner(q) && _verifiedInsurer(i)))
+                    && gGrant[p][i].expiry > gNow && (!strict || _strictTriple(q, p, i))
             ) return (true, q, p, i);
         }
         return (false, address(0), address(0), address(0));
+    }
+
+    function _strictTriple(address q, address p, address i) internal view returns (bool) {
+        return _verifiedPractitioner(q) && _verifiedInsurer(i) && _covers(gGrant[p][i].categories, CLAIMS)
+            && (modelCanWrite(p, q, CLAIMS) || _unclaimedDocument(0, q, p) != bytes32(0));
     }
 
     // ================================================================ accounts
@@ -589,41 +636,58 @@ contract MedLedgerHandler is Test {
         bytes32 id = idSeed % 64 == 63 ? bytes32(0) : recordPoolId(idSeed % RECORD_POOL);
         bytes32 hash = (idSeed >> 8) % 64 == 0 ? bytes32(0) : keccak256(abi.encode("ciphertext", idSeed));
         bytes32 supersedes = _pickSupersedes(supSeed, patient);
+        _addRecordAs(
+            "addRecord",
+            RecordAdd({caller: caller, patient: patient, id: id, hash: hash, category: category, supersedes: supersedes})
+        );
+    }
 
-        bool supOk = supersedes == bytes32(0)
-            || (gRecord[supersedes].exists && gRecord[supersedes].patient == patient && !modelErased(supersedes));
-        bool expected = id != bytes32(0) && hash != bytes32(0) && !gRecord[id].exists
-            && modelCanWrite(patient, caller, category) && supOk;
-        bool ok;
-        vm.prank(caller);
-        try m.addRecord(id, patient, hash, category, supersedes) {
+    struct RecordAdd {
+        address caller;
+        address patient;
+        bytes32 id;
+        bytes32 hash;
+        uint8 category;
+        bytes32 supersedes;
+    }
+
+    /// One addRecord call, judged against the model and counted under `name`; on success the
+    /// record joins the model and its authorisation is recorded for the invariants. Used by the
+    /// addRecord action and by submitClaim, which files claim documents this way.
+    function _addRecordAs(string memory name, RecordAdd memory a) internal returns (bool ok) {
+        bool supOk = a.supersedes == bytes32(0)
+            || (gRecord[a.supersedes].exists && gRecord[a.supersedes].patient == a.patient && !modelErased(a.supersedes));
+        bool expected = a.id != bytes32(0) && a.hash != bytes32(0) && !gRecord[a.id].exists
+            && modelCanWrite(a.patient, a.caller, a.category) && supOk;
+        vm.prank(a.caller);
+        try m.addRecord(a.id, a.patient, a.hash, a.category, a.supersedes) {
             ok = true;
         } catch {}
-        _check("addRecord", expected, ok);
-        if (!ok) return;
+        _check(name, expected, ok);
+        if (!ok) return false;
 
         // Requirement written out on its own: the author is the patient, or a verified
         // practitioner holding, at this moment, an unexpired write grant covering the category.
         adds++;
-        GrantG storage g = gGrant[patient][caller];
-        bool authorised = (caller == patient && gKind[patient] == MedLedger.AccountKind.Patient)
-            || (gKind[caller] == MedLedger.AccountKind.Practitioner
-                && gStatus[caller] == MedLedger.AccountStatus.Active
+        GrantG storage g = gGrant[a.patient][a.caller];
+        bool authorised = (a.caller == a.patient && gKind[a.patient] == MedLedger.AccountKind.Patient)
+            || (gKind[a.caller] == MedLedger.AccountKind.Practitioner
+                && gStatus[a.caller] == MedLedger.AccountStatus.Active
                 && g.canWrite
                 && g.expiry > block.timestamp
-                && _covers(g.categories, category));
+                && _covers(g.categories, a.category));
         if (!authorised) unauthorisedAdds++;
 
-        gRecord[id] = RecordG({
+        gRecord[a.id] = RecordG({
             exists: true,
-            patient: patient,
-            author: caller,
-            category: category,
-            epoch: gEpoch[patient],
+            patient: a.patient,
+            author: a.caller,
+            category: a.category,
+            epoch: gEpoch[a.patient],
             erasedFlag: false,
             shredConfirmed: false
         });
-        recordIds.push(id);
+        recordIds.push(a.id);
     }
 
     /// Amends nothing, one of this patient's records (live or erased), or any id (unknown, or
@@ -1001,44 +1065,124 @@ contract MedLedgerHandler is Test {
             patient: _patientish(patientSeed),
             insurer: _insurerish(insurerSeed),
             claimId: idSeed % 64 == 63 ? bytes32(0) : claimPoolId(idSeed % CLAIM_POOL),
-            doc: (idSeed >> 8) % 64 == 0 ? bytes32(0) : keccak256(abi.encode("doc", (idSeed >> 16) % DOC_POOL)),
+            doc: bytes32(0),
             amount: amountSeed % 40 == 0 ? 0 : _bound(amountSeed >> 8, 1, 12 ether),
             category: _category(categorySeed)
         });
         if (callerSeed % 3 != 0) {
-            // Mostly with both verified, if there is such a triple.
+            // Mostly a triple that can make a valid claim, if there is one.
             (bool found, address q, address p, address i) = _claimTriple(callerSeed >> 2, callerSeed % 4 != 0);
             if (!found) (found, q, p, i) = _claimTriple(callerSeed >> 2, false);
             if (found) {
                 (s.caller, s.patient, s.insurer) = (q, p, i);
-                // Mostly a category the insurer's grant covers; else the random one.
+                // Mostly a category the practitioner's grant covers; else the random one.
                 if (categorySeed % 4 != 0) {
-                    s.category = _coveredCategory(gGrant[p][i].categories, categorySeed >> 2, s.category);
+                    s.category = _coveredCategory(gGrant[p][q].categories, categorySeed >> 2, s.category);
                 }
             }
         }
-        bool expected = _submitAllowed(s);
+        s.doc = _claimDocument(idSeed >> 8, s.caller, s.patient);
+        _submit(s);
+    }
+
+    /// The claim document to submit: mostly a valid, unclaimed document of (patient,
+    /// practitioner): one already filed, or one the practitioner files now through addRecord in
+    /// CLAIMS (judged against the model like any record, counted as fileClaimDocument); else a
+    /// document already claimed, any known record (another patient's, another author's, another
+    /// category, erased), any id of the record pool, an id that is no record, or zero.
+    function _claimDocument(uint256 seed, address q, address p) internal returns (bytes32 doc) {
+        uint256 mode = seed % 16;
+        if (mode < 10) {
+            if (mode < 5) doc = _unclaimedDocument(seed >> 8, q, p);
+            if (doc != bytes32(0)) return doc;
+            bytes32 id = _freeRecordId(seed >> 8);
+            if (id != bytes32(0)) {
+                _count("fileClaimDocument");
+                RecordAdd memory a = RecordAdd({
+                    caller: q,
+                    patient: p,
+                    id: id,
+                    hash: keccak256(abi.encode("claim document", seed)),
+                    category: CLAIMS,
+                    supersedes: bytes32(0)
+                });
+                // Refused unless q may write CLAIMS for p: then the claim names a record that
+                // does not exist.
+                _addRecordAs("fileClaimDocument", a);
+                return id;
+            }
+            mode = 11;
+        }
+        uint256 n = recordIds.length;
+        if (mode == 10 && claimIds.length > 0) return gClaim[claimIds[(seed >> 8) % claimIds.length]].doc;
+        if (mode <= 12 && n > 0) return recordIds[(seed >> 8) % n];
+        if (mode == 13) return recordPoolId((seed >> 8) % RECORD_POOL);
+        if (mode == 15) return bytes32(0);
+        return keccak256(abi.encode("not a record", seed));
+    }
+
+    function _submit(Submission memory s) internal {
+        bytes memory refusal = _submitRefusal(s);
         MedLedger.ClaimStatus before =
             s.claimId == bytes32(0) ? MedLedger.ClaimStatus.None : m.claimOf(s.claimId).status;
         bool ok;
+        bytes memory err;
         vm.prank(s.caller);
         try m.submitClaim(s.claimId, s.patient, s.insurer, s.doc, uint128(s.amount), s.category) {
             ok = true;
-        } catch {}
-        _check("submitClaim", expected, ok);
+        } catch (bytes memory e) {
+            err = e;
+        }
+        _check("submitClaim", refusal.length == 0, ok);
         _recordTransition(s.claimId, before, s.caller);
-        if (!ok) return;
+        if (!ok) {
+            claimRefusals[bytes4(err)]++;
+            if (refusal.length != 0 && keccak256(err) != keccak256(refusal)) {
+                _mismatch(
+                    string.concat(
+                        "submitClaim: refused with ", vm.toString(err), ", the model expected ", vm.toString(refusal)
+                    )
+                );
+            }
+            return;
+        }
         _settle(s);
     }
 
-    function _submitAllowed(Submission memory s) internal view returns (bool) {
+    /// The model's answer to a submission, in the contract's order of checks: the error it must
+    /// be refused with, or nothing if it must be accepted. The claim document must be a live
+    /// CLAIMS record of the patient written by the caller, claimed by no other claim; the
+    /// patient's grant to the caller must be unexpired and cover the claimed category, and the
+    /// grant to the insurer unexpired and cover CLAIMS (not the claimed category).
+    function _submitRefusal(Submission memory s) internal view returns (bytes memory) {
+        if (!_verifiedPractitioner(s.caller)) {
+            return abi.encodeWithSelector(MedLedger.NotAVerifiedPractitioner.selector, s.caller);
+        }
+        if (s.claimId == bytes32(0)) return abi.encodeWithSelector(MedLedger.InvalidClaimId.selector);
+        if (gClaim[s.claimId].status != MedLedger.ClaimStatus.None) {
+            return abi.encodeWithSelector(MedLedger.ClaimExists.selector, s.claimId);
+        }
+        if (s.amount == 0) return abi.encodeWithSelector(MedLedger.InvalidAmount.selector);
+        if (gKind[s.patient] != MedLedger.AccountKind.Patient) {
+            return abi.encodeWithSelector(MedLedger.NotAPatient.selector, s.patient);
+        }
+        if (!_verifiedInsurer(s.insurer)) return abi.encodeWithSelector(MedLedger.NotAVerifiedInsurer.selector, s.insurer);
+        if (!gPolicy[s.insurer].published) return abi.encodeWithSelector(MedLedger.NoPolicy.selector, s.insurer);
+        if (!_validDocument(s.doc, s.patient, s.caller)) {
+            return abi.encodeWithSelector(MedLedger.InvalidClaimDocument.selector, s.doc);
+        }
+        if (gDocClaim[s.doc] != bytes32(0)) {
+            return abi.encodeWithSelector(MedLedger.DuplicateClaimDocument.selector, s.doc, gDocClaim[s.doc]);
+        }
         GrantG storage pg = gGrant[s.patient][s.caller];
+        if (pg.expiry <= gNow || !_covers(pg.categories, s.category)) {
+            return abi.encodeWithSelector(MedLedger.PractitionerNotPermitted.selector, s.patient, s.caller, s.category);
+        }
         GrantG storage ig = gGrant[s.patient][s.insurer];
-        return _verifiedPractitioner(s.caller) && s.claimId != bytes32(0)
-            && gClaim[s.claimId].status == MedLedger.ClaimStatus.None && s.doc != bytes32(0) && !gDocUsed[s.doc]
-            && s.amount != 0 && gKind[s.patient] == MedLedger.AccountKind.Patient && _verifiedInsurer(s.insurer)
-            && gPolicy[s.insurer].published && pg.expiry > gNow && ig.expiry > gNow
-            && _covers(ig.categories, s.category);
+        if (ig.expiry <= gNow || !_covers(ig.categories, CLAIMS)) {
+            return abi.encodeWithSelector(MedLedger.InsurerNotPermitted.selector, s.patient, s.insurer, CLAIMS);
+        }
+        return "";
     }
 
     /// The model's settlement of a submitted claim, compared with what the contract did.
@@ -1052,9 +1196,10 @@ contract MedLedgerHandler is Test {
         bool settles = _covers(p.covered, s.category) && s.amount <= p.perClaim && u.paid + payout <= p.annual
             && payout + p.reserved <= p.funds;
 
-        gDocUsed[s.doc] = true;
+        gDocClaim[s.doc] = s.claimId;
         claimIds.push(s.claimId);
         ClaimG storage c = gClaim[s.claimId];
+        c.doc = s.doc;
         c.practitioner = s.caller;
         c.patient = s.patient;
         c.insurer = s.insurer;
@@ -1073,6 +1218,7 @@ contract MedLedgerHandler is Test {
         MedLedger.Claim memory got = m.claimOf(s.claimId);
         if (got.status != c.status) _mismatch("submitClaim: settled vs left for review differs from the model");
         if (got.payout != c.payout) _mismatch("submitClaim: payout differs from the model");
+        if (got.documentRecordId != s.doc) _mismatch("submitClaim: document record id not stored");
         MedLedger.AnnualUsage memory gu = m.annualUsageOf(s.insurer, s.patient, uint64(year));
         if (gu.deductibleUsed != u.deductibleUsed || gu.paid != u.paid) _mismatch("submitClaim: annual usage");
     }

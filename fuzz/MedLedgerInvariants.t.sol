@@ -9,9 +9,10 @@ import {MedLedgerHandler} from "./MedLedgerHandler.sol";
 /// @notice Invariants of MedLedger under random sequences of every action (MedLedgerHandler):
 /// nobody reads without the patient's active grant or an emergency window; nobody adds a record
 /// without being the patient or a verified practitioner with write consent; an erased record is
-/// never readable again; claims move only along the allowed edges, by the allowed party; ether
-/// is conserved and reserves never exceed funds; and the contract agrees with the handler's
-/// independent model on every call's success and on the state.
+/// never readable again; claims move only along the allowed edges, by the allowed party; every
+/// claim rests on its own claim document, filed by its practitioner for its patient; ether is
+/// conserved and reserves never exceed funds; and the contract agrees with the handler's
+/// independent model on every call's success (and every submitClaim's refusal) and on the state.
 contract MedLedgerInvariants is StdInvariant, Test {
     MedLedger internal m;
     MedLedgerHandler internal h;
@@ -52,13 +53,16 @@ contract MedLedgerInvariants is StdInvariant, Test {
         h.verifyAccount(1, 4 << 8 | 2); // actor7 (seed % 5 != 0)
         h.publishPolicy(1 << 8 | 1, 251 << 24 | 1 << 16 | 1, limitSeed, 1 ether << 8 | 1, 10 ether << 8 | 1);
         // Long (399-day) grants: actor0 and actor1 to "their" practitioners actor3 and actor4
-        // (all categories, with write), and both to the insurer actor6 on categories 0..5 (so
-        // claims in 4..5 wait for review, claims in 6..255 are refused).
+        // (all categories, with write, so they can file claim documents in category 7), and to
+        // the insurer actor6: actor0 on categories 0..5 and 7 (claims documents: its claims to
+        // actor6 in 4..255 wait for review), actor1 on 0..5 only (its claims to actor6 are
+        // refused until a regrant covers 7).
         uint256 allMask = 1 << 16 | 3;
+        uint256 mask0to5and7 = 190 << 24 | 1 << 16 | 1;
         uint256 mask0to5 = 62 << 24 | 1 << 16 | 1;
         uint256 longExpiry = (399 days << 8) | (1 << 4) | 1;
         h.grant(0 << 8 | 1, 0 << 8 | 1, allMask, true, longExpiry);
-        h.grant(0 << 8 | 1, 3 << 8 | 1, mask0to5, false, longExpiry);
+        h.grant(0 << 8 | 1, 3 << 8 | 1, mask0to5and7, false, longExpiry);
         h.grant(1 << 8 | 1, 1 << 8 | 1, allMask, true, longExpiry);
         h.grant(1 << 8 | 1, 3 << 8 | 1, mask0to5, false, longExpiry);
         h.grant(0 << 8 | 1, 4 << 8 | 2, allMask, false, longExpiry);
@@ -82,6 +86,8 @@ contract MedLedgerInvariants is StdInvariant, Test {
         require(m.canWrite(everyone[0], everyone[3], 200) && m.canWrite(everyone[1], everyone[4], 0), "setup: grants");
         MedLedger.Grant memory ig = m.grantOf(everyone[1], everyone[6]);
         require(ig.expiry == T0 + 1 + 399 days && ig.categories == 0x3f, "setup: insurer grant");
+        require(m.grantOf(everyone[0], everyone[6]).categories == 0xbf, "setup: insurer grant with claims");
+        require(m.CLAIMS_CATEGORY() == h.CLAIMS(), "setup: claims category");
 
         targetContract(address(h));
         // Consent, records and claims appear twice: they are what the invariants are about.
@@ -232,6 +238,23 @@ contract MedLedgerInvariants is StdInvariant, Test {
         }
     }
 
+    /// Every claim rests on a claim document of its own: a record in CLAIMS_CATEGORY of the
+    /// claim's patient, written by the claim's practitioner (it may have been erased since), the
+    /// one the model recorded, and no other claim rests on it.
+    function invariant_everyClaimRestsOnItsDocument() public view {
+        uint256 n = h.claimCount();
+        for (uint256 i; i < n; ++i) {
+            bytes32 id = h.claimIds(i);
+            MedLedger.Claim memory c = m.claimOf(id);
+            MedLedger.Record memory doc = m.recordOf(c.documentRecordId);
+            assertEq(c.documentRecordId, h.claimOfModel(id).doc, "claim document differs from the model");
+            assertEq(doc.patient, c.patient, "claim document of another patient");
+            assertEq(doc.author, c.practitioner, "claim document by another author");
+            assertEq(doc.category, m.CLAIMS_CATEGORY(), "claim document outside the claims category");
+            assertEq(h.gDocClaim(c.documentRecordId), id, "claim document shared by two claims");
+        }
+    }
+
     // ------------------------------------------------------------ ether
 
     /// The contract holds exactly the policy funds plus the payouts not yet withdrawn; reserves
@@ -259,5 +282,17 @@ contract MedLedgerInvariants is StdInvariant, Test {
             console2.log(string.concat(name, ": ", vm.toString(h.okCalls(name)), "/", vm.toString(h.allCalls(name))));
         }
         console2.log(string.concat("claim transitions: ", vm.toString(h.transitions())));
+        console2.log(
+            string.concat(
+                "submitClaim refused: invalid document ",
+                vm.toString(h.claimRefusals(MedLedger.InvalidClaimDocument.selector)),
+                ", duplicate document ",
+                vm.toString(h.claimRefusals(MedLedger.DuplicateClaimDocument.selector)),
+                ", practitioner not permitted ",
+                vm.toString(h.claimRefusals(MedLedger.PractitionerNotPermitted.selector)),
+                ", insurer not permitted ",
+                vm.toString(h.claimRefusals(MedLedger.InsurerNotPermitted.selector))
+            )
+        );
     }
 }
