@@ -8,7 +8,7 @@ cd "$ROOT"
 
 # A fresh clone builds everything once: the incremental cache (about half of target/debug) would
 # only fill the disk.
-if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 
 stage() { printf '\n==== %s\n' "$*"; }
 

@@ -3,7 +3,8 @@
 // limit against the insurer's own approvals, a lowered limit and a second insurer, the policy-year
 // boundary to the second, the claim document (it must exist, be the patient's, be written by the
 // practitioner claiming, be in Claims and not be erased, and is claimed once whatever the first
-// claim's state), the refusals in the contract's order and that a refused claim records nothing,
+// claim's state; erasing it later does not undo the claim; an amendment is a new document), the
+// refusals in the contract's order and that a refused claim records nothing,
 // the practitioner's grant on the category of care claimed and the insurer's on Claims (bits 0
 // and 255, expiry to the second, revocation after submission), the funds rule together with the
 // deductible, and exact ether movements with fund conservation checked over every account after
@@ -367,6 +368,35 @@ contract("MedLedger: claim boundaries", (accounts) => {
       expectSettled(other.r, other.id, E(0.1));
       const fresh = await submit({ amount: E(0.1) });
       expectSettled(fresh.r, fresh.id, E(0.1));
+    });
+
+    it("erasing the document after submission does not undo the claim: a waiting claim is still approved and paid, and the erased document is refused as no document, not as a duplicate", async () => {
+      await publish({ perClaim: E(1), fund: E(10) });
+      const waiting = await submit({ amount: E(2), id: b32("claim") });
+      expectPending(waiting.r, waiting.id, PendingReason.OverPerClaimLimit);
+      const before = await policy();
+      const held = await balance(ml.address);
+      await ml.eraseRecord(waiting.doc, { from: c.patient });
+      await expectRevert(submit({ amount: E(0.1), doc: waiting.doc }), "InvalidClaimDocument", [waiting.doc]);
+      await ml.approveClaim(waiting.id, s(E(1.5)), { from: insurer() });
+      const paid = await ml.payClaim(waiting.id, { from: insurer() });
+      expectEvent(paid, "ClaimPaid", { claimId: waiting.id, practitioner: doctor(), payout: E(1.5), automatic: false });
+      assert.strictEqual(await status(waiting.id), ClaimStatus.Paid);
+      const cl = await ml.claimOf(waiting.id);
+      assert.strictEqual(cl.documentRecordId, waiting.doc, "the claim still names its (erased) document");
+      await expectMoney({ funds: before.funds - E(1.5), owed: E(1.5), held });
+    });
+
+    it("an amendment superseding a claimed document is a new document record: duplicates are refused per record, so it can be claimed", async () => {
+      await publish({ perClaim: E(1), fund: E(10) });
+      const first = await submit({ amount: E(0.2), id: b32("claim") });
+      expectSettled(first.r, first.id, E(0.2));
+      const amended = b32("amendment");
+      await ml.addRecord(amended, c.patient, b32("ct"), CAT.CLAIMS, first.doc, { from: doctor() });
+      await expectRevert(submit({ amount: E(0.2), doc: first.doc }), "DuplicateClaimDocument", [first.doc, first.id]);
+      const second = await submit({ amount: E(0.2), id: b32("claim"), doc: amended });
+      expectSettled(second.r, second.id, E(0.2));
+      assert.strictEqual((await usage()).paid, E(0.4), "both count towards the annual limit");
     });
   });
 

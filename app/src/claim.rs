@@ -311,6 +311,19 @@ impl DocumentCheck {
         }
     }
 
+    /// What to offer the reviewer to approve: the document's total when it is below the amount
+    /// claimed (the contract lets an insurer approve less, never more).
+    pub fn suggested_payout(&self) -> Option<U256> {
+        match self {
+            Self::TotalDiffers { document, claimed }
+                if document < claimed && !document.is_zero() =>
+            {
+                Some(*document)
+            }
+            _ => None,
+        }
+    }
+
     /// What the reviewer is told: `Ok` when the document supports the claim.
     pub fn verdict(&self) -> Result<String, String> {
         match self {
@@ -366,6 +379,19 @@ mod tests {
         );
         let said = check.verdict().expect_err("a mismatch is a warning");
         assert!(said.contains("0.2") && said.contains("0.9"), "{said}");
+        assert_eq!(
+            check.suggested_payout(),
+            Some(U256::from(200_000_000_000_000_000u128)),
+            "offer the document's total when it is less"
+        );
+        let over = DocumentCheck::of(MEDIA_TYPE, Some(&bytes), "100000000000000000");
+        assert!(over.verdict().is_err());
+        assert_eq!(
+            over.suggested_payout(),
+            None,
+            "never offer more than claimed"
+        );
+        assert_eq!(DocumentCheck::Matches.suggested_payout(), None);
 
         assert!(matches!(
             DocumentCheck::of("image/png", Some(&bytes), "200000000000000000"),

@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+use alloy_primitives::Address;
+
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
@@ -25,6 +27,22 @@ pub enum DbError {
     /// A stored value is not what the escrow wrote.
     #[error("index holds a malformed value in {0}")]
     Corrupt(&'static str),
+    /// The index follows another deployment than the one configured.
+    #[error(
+        "the index follows contract {indexed_contract} on chain {indexed_chain}, but the deployment \
+         names {contract} on chain {chain}: use a new data directory (or DATABASE_URL) for a new \
+         deployment"
+    )]
+    OtherDeployment {
+        /// The chain the index was made for.
+        indexed_chain: u64,
+        /// The contract the index was made for.
+        indexed_contract: String,
+        /// The configured chain.
+        chain: u64,
+        /// The configured contract.
+        contract: String,
+    },
 }
 
 /// The embedded migrations.
@@ -71,6 +89,13 @@ pub fn migrator() -> Migrator {
                 Cow::Borrowed("claim_document_record"),
                 MigrationType::Simple,
                 Cow::Borrowed(include_str!("../migrations/0006_claim_document_record.sql")),
+                false,
+            ),
+            Migration::new(
+                7,
+                Cow::Borrowed("index_binding"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../migrations/0007_index_binding.sql")),
                 false,
             ),
         ]),
@@ -248,6 +273,36 @@ impl Index {
     /// Applies the embedded migrations.
     pub async fn migrate(&self) -> Result<(), DbError> {
         migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Ties the index to the deployment it follows on first use, and refuses another one after:
+    /// rows of two contracts (or chains) in one index would be served as one.
+    pub async fn bind_to(&self, chain_id: u64, contract: Address) -> Result<(), DbError> {
+        let contract = format!("{contract:#x}");
+        let chain = i64::try_from(chain_id).map_err(|_| DbError::Corrupt("chain id"))?;
+        sqlx::query(
+            "INSERT INTO index_binding (singleton, chain_id, contract) VALUES (1, $1, $2) \
+             ON CONFLICT (singleton) DO NOTHING",
+        )
+        .bind(chain)
+        .bind(&contract)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT chain_id, contract FROM index_binding WHERE singleton = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        let indexed_chain: i64 = row.try_get("chain_id")?;
+        let indexed_contract: String = row.try_get("contract")?;
+        if indexed_chain != chain || indexed_contract != contract {
+            return Err(DbError::OtherDeployment {
+                indexed_chain: u64::try_from(indexed_chain)
+                    .map_err(|_| DbError::Corrupt("index_binding"))?,
+                indexed_contract,
+                chain: chain_id,
+                contract,
+            });
+        }
         Ok(())
     }
 
@@ -950,6 +1005,34 @@ mod tests {
         idx.migrate().await.expect("migrate");
         idx.migrate().await.expect("migrations are idempotent");
         (dir, idx)
+    }
+
+    #[tokio::test]
+    async fn an_index_serves_one_deployment_only() {
+        let (_dir, idx) = index().await;
+        let contract = Address::repeat_byte(0x11);
+        idx.bind_to(1337, contract)
+            .await
+            .expect("first start binds");
+        idx.bind_to(1337, contract)
+            .await
+            .expect("the same deployment again");
+        for (chain, other) in [(1337, Address::repeat_byte(0x22)), (1, contract)] {
+            match idx.bind_to(chain, other).await {
+                Err(DbError::OtherDeployment {
+                    indexed_chain,
+                    indexed_contract,
+                    ..
+                }) => {
+                    assert_eq!(indexed_chain, 1337);
+                    assert_eq!(indexed_contract, format!("{contract:#x}"));
+                }
+                r => panic!("another deployment must be refused, got {r:?}"),
+            }
+        }
+        idx.bind_to(1337, contract)
+            .await
+            .expect("a refusal changed nothing");
     }
 
     fn rec(id: &str) -> RecordRow {

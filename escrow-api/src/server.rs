@@ -124,6 +124,9 @@ impl App {
         std::fs::create_dir_all(&config.data_dir)?;
         let index = Index::connect(&config.database_url()).await?;
         index.migrate().await?;
+        index
+            .bind_to(deployment.chain_id, deployment.address)
+            .await?;
         let lock = crate::keys::DataLock::acquire(&config.master_key_file())?;
         let blobs = Blobs::open(&config.blob_url())?;
         let (master, created) = crate::keys::load_or_create_master_keys(&config.master_key_file())?;

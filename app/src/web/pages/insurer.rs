@@ -247,16 +247,33 @@ fn Review(
             let c = c.clone();
             run(busy, note, async move {
                 let me = state.identity().ok_or("sign in first")?;
+                // The list came from the escrow's index; what was claimed, and on which
+                // document, is the chain's word.
+                let on_chain = me
+                    .contract
+                    .view(MedLedger::claimOfCall {
+                        claimId: c.claim_id,
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
                 // The escrow releases it only while the patient's grant on Claims lets this
                 // insurer read; its refusal says so.
-                let o = records::open(&me, c.document_record_id, c.patient)
+                let o = records::open(&me, on_chain.documentRecordId, on_chain.patient)
                     .await
                     .map_err(|e| e.to_string())?;
                 opened.set(Some(OpenedView::from_record(
-                    format::short_id(c.document_record_id.as_slice()),
+                    format::short_id(on_chain.documentRecordId.as_slice()),
                     &o,
                 )));
-                DocumentCheck::of(&o.metadata.media_type, o.small.as_deref(), &c.amount).verdict()
+                let check = DocumentCheck::of(
+                    &o.metadata.media_type,
+                    o.small.as_deref(),
+                    &on_chain.amount.to_string(),
+                );
+                if let Some(payout) = check.suggested_payout() {
+                    amount.set(format::ether(payout).trim_end_matches(" ETH").to_string());
+                }
+                check.verdict()
             })
         }
     };
