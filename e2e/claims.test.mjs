@@ -43,9 +43,11 @@ for (const [b, name] of browsers.entries()) {
         await ins.page.waitForSelector("[data-testid=insurer-page]", { timeout: T });
         await doc.page.waitForSelector("[data-testid=doctor-page]", { timeout: T });
 
-        // The insurer publishes a policy on Claims: 1 ETH per claim, 5 ETH a year, 0.1 ETH
-        // deductible, funded with 3 ETH, then adds 1 ETH.
+        // The insurer publishes a policy covering general care: 1 ETH per claim, 5 ETH a year,
+        // 0.1 ETH deductible, funded with 3 ETH, then adds 1 ETH.
         const form = ins.page.getByTestId("policy-form");
+        await form.getByLabel("General", { exact: true }).setChecked(true);
+        await form.getByLabel("Claims", { exact: true }).setChecked(false);
         await ins.page.getByTestId("per-claim").fill("1");
         await ins.page.getByTestId("annual").fill("5");
         await ins.page.getByTestId("deductible").fill("0.1");
@@ -86,6 +88,11 @@ for (const [b, name] of browsers.entries()) {
         await select.click();
         const claimForm = doc.page.getByTestId("claim-form");
         await until("the insurer offered", async () => (await claimForm.getByTestId("claim-insurer").locator("option").count()) === 1);
+        // The care claimed is among the categories the patient's grant covers, General first.
+        const care = claimForm.getByTestId("claim-care");
+        await until("the categories of care offered", async () => (await care.locator("option").count()) === 2);
+        assert.deepEqual(await care.locator("option").allTextContents(), ["General", "Claims"]);
+        assert.equal(await care.inputValue(), "0", "General (category 0) chosen by default");
         await doc.page.getByTestId("claim-diagnosis").fill("J45 asthma, acute");
         await doc.page.getByTestId("line-0-code").fill("99213");
         await doc.page.getByTestId("line-0-description").fill("Office visit");
@@ -124,6 +131,7 @@ for (const [b, name] of browsers.entries()) {
         await ins.page.getByTestId("deny").click();
         assert.match(await done(ins.page, "[data-testid=review-panel]"), /Denied/);
         await until("the denial shown", async () => (await claimRows.filter({ hasText: "denied by the insurer" }).count()) === 1);
+        assert.equal(await claimRows.filter({ hasText: "General" }).count(), 2, "both claims for general care");
         assert.equal(await ins.page.getByTestId("funds").textContent(), "3.6 ETH", "4 ETH less the 0.4 ETH paid");
         const csv = decodeURIComponent((await ins.page.getByTestId("csv").getAttribute("href")).split(",").slice(1).join(","));
         const lines = csv.trim().split("\r\n");

@@ -11,7 +11,7 @@ use medledger_protocol::envelope::RecordKind;
 use medledger_protocol::wrap::PublicKey;
 
 use super::super::chain::Contract;
-use super::super::components::{run, Note, NoteView, ProgressView};
+use super::super::components::{category_name, run, Note, NoteView, ProgressView};
 use super::super::escrow::{self, ClaimSummary};
 use super::super::records::{self, Content, Identity, Prepared, Stage};
 use super::super::session::{self, Role};
@@ -55,7 +55,7 @@ pub fn ClaimsTable(
 ) -> impl IntoView {
     view! {
         <table data-testid="claims">
-            <thead><tr><th>"Submitted"</th><th>"Patient"</th><th>"Practitioner"</th><th>"Insurer"</th><th>"Amount"</th><th>"State"</th><th></th></tr></thead>
+            <thead><tr><th>"Submitted"</th><th>"Patient"</th><th>"Practitioner"</th><th>"Insurer"</th><th>"Care"</th><th>"Amount"</th><th>"State"</th><th></th></tr></thead>
             <tbody>
                 <For each=move || claims.get() key=|c| (c.claim_id, c.status.clone()) let:c>
                     <tr data-claim=c.claim_id.to_string() data-status=c.status.clone()>
@@ -63,6 +63,7 @@ pub fn ClaimsTable(
                         <td title=c.patient.to_checksum(None)>{format::short_address(&c.patient)}</td>
                         <td title=c.practitioner.to_checksum(None)>{format::short_address(&c.practitioner)}</td>
                         <td title=c.insurer.to_checksum(None)>{format::short_address(&c.insurer)}</td>
+                        <td>{category_name(c.category)}</td>
                         <td>{wei_text(&c.amount)}</td>
                         <td class="claim-state">{status_text(&c)}</td>
                         <td>{select.map(|sel| {
@@ -116,13 +117,34 @@ pub async fn grantees_for(
     Ok(out)
 }
 
-/// A claim on its way: the document record (kept for a retry) and the claim's id and total.
+/// The categories the patient's current grant to `me` covers: what `me` may claim care in.
+async fn my_grant_categories(
+    contract: &Contract,
+    patient: Address,
+    me: Address,
+) -> Result<Vec<Category>, String> {
+    let grants = contract
+        .view(MedLedger::activeGrantsCall { patient })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(grants
+        .grantees
+        .iter()
+        .zip(grants.grants.iter())
+        .find(|(grantee, _)| **grantee == me)
+        .map(|(_, grant)| Category::from_mask(grant.categories))
+        .unwrap_or_default())
+}
+
+/// A claim on its way: the document record (kept for a retry) and the claim's id, total and
+/// category of care.
 #[derive(Clone)]
 struct PendingClaim {
     prepared: Prepared,
     claim_id: B256,
     insurer: Address,
     amount: u128,
+    care: u8,
 }
 
 /// The practitioner's claim form for one patient.
@@ -140,10 +162,24 @@ pub fn NewClaim(patient: Address, on_done: Callback<()>) -> impl IntoView {
     let fraction = RwSignal::new(0.0);
     let pending = RwSignal::new_local(None::<PendingClaim>);
     let claims_cat = Category::Claims.number();
+    // The category of care claimed: the policy's coverage is judged on it, and the contract
+    // accepts only one the patient's grant to the practitioner covers.
+    let care_choices = RwSignal::new(Vec::<Category>::new());
+    let care = RwSignal::new(String::new());
     spawn_local(async move {
         let Some(contract) = state.contract() else {
             return;
         };
+        if let Some(me) = state.identity() {
+            if let Ok(mut cats) = my_grant_categories(&contract, patient, me.account).await {
+                // Claims is where the document is filed; the care itself is usually elsewhere.
+                cats.sort_by_key(|c| *c == Category::Claims);
+                if let Some(first) = cats.first() {
+                    care.set(first.number().to_string());
+                }
+                care_choices.set(cats);
+            }
+        }
         if let Ok(list) = grantees_for(&contract, patient, claims_cat).await {
             let found: Vec<Address> = list
                 .into_iter()
@@ -167,6 +203,10 @@ pub fn NewClaim(patient: Address, on_done: Callback<()>) -> impl IntoView {
                         .get_untracked()
                         .parse()
                         .map_err(|_| "Choose the insurer (the patient must have granted it the Claims category).".to_string())?;
+                    let care_category: u8 = care.get_untracked().parse().map_err(|_| {
+                        "Choose the category of care (one the patient's grant to you covers)."
+                            .to_string()
+                    })?;
                     let today = format::date((js_sys::Date::now() / 1000.0) as u64);
                     let doc = ClaimDocument::from_form(
                         &encounter.get_untracked(),
@@ -213,6 +253,7 @@ pub fn NewClaim(patient: Address, on_done: Callback<()>) -> impl IntoView {
                         claim_id: B256::from(id),
                         insurer: who,
                         amount: doc.total(),
+                        care: care_category,
                     }
                 }
             };
@@ -274,6 +315,15 @@ pub fn NewClaim(patient: Address, on_done: Callback<()>) -> impl IntoView {
                 </select>
             </label>
             {move || insurers.with(|l| l.is_empty()).then(|| view! { <p class="warn">"The patient has not granted any insurer the Claims category."</p> })}
+            <label class="field">"Category of care"
+                <select on:change=move |ev| care.set(event_target_value(&ev)) data-testid="claim-care">
+                    {move || care_choices.get().into_iter().map(|c| {
+                        let n = c.number().to_string();
+                        let chosen = n.clone();
+                        view! { <option value=n.clone() selected=move || care.get() == chosen>{category_name(c.number())}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
             <label class="field">"Encounter date" <input type="date" prop:value=move || encounter.get() on:input=move |ev| encounter.set(event_target_value(&ev))/></label>
             <label class="field">"Diagnosis" <input type="text" prop:value=move || diagnosis.get() on:input=move |ev| diagnosis.set(event_target_value(&ev)) data-testid="claim-diagnosis"/></label>
             <fieldset>
@@ -328,7 +378,7 @@ async fn submit_claim(
                     insurer: claim.insurer,
                     documentRecordId: claim.prepared.record_id,
                     amount: claim.amount,
-                    category: claim.prepared.category,
+                    category: claim.care,
                 },
                 U256::ZERO,
             )
