@@ -27,8 +27,8 @@ pub fn datetime(unix: u64) -> String {
 
 /// A grant's expiry: `never` for the contract's open-ended value (or none), else the date and time.
 pub fn expiry(unix: u64) -> String {
-    // Anything past year 9999 is an open-ended grant.
-    if unix == 0 || unix >= 253_402_300_800 {
+    // Anything past year 9999 is an open-ended grant (the app grants uint64's maximum).
+    if unix >= 253_402_300_800 {
         "never".into()
     } else {
         datetime(unix)

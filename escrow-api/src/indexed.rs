@@ -12,10 +12,11 @@ use crate::db::{ClaimRow, GrantRow};
 use crate::error::ApiError;
 use crate::server::AppState;
 
-/// Whether a grant with this expiry (decimal uint64; 0 = none) is in force at `now` (the latest
-/// block's timestamp), as the contract decides it: `now < expiry`.
+/// Whether a grant with this expiry (Unix seconds; open-ended grants carry uint64's maximum) is
+/// in force at `now` (the latest block's timestamp), as the contract decides it: `now < expiry`.
+/// The contract has no "never" value: a grant's expiry is always in the future when granted.
 pub fn expiry_active(expiry: u64, now: u64) -> bool {
-    expiry == 0 || expiry > now
+    expiry > now
 }
 
 fn grant_json(g: &GrantRow, now: u64) -> Result<Value, ApiError> {
@@ -89,8 +90,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn expiry_zero_never_lapses_and_the_expiry_second_is_out() {
-        assert!(expiry_active(0, u64::MAX));
+    fn in_force_until_the_expiry_second_as_the_contract_decides() {
+        assert!(!expiry_active(0, 100), "zero is no open-ended grant");
+        assert!(expiry_active(u64::MAX, 1_764_028_800));
         assert!(expiry_active(101, 100));
         assert!(!expiry_active(100, 100));
         assert!(!expiry_active(99, 100));

@@ -434,7 +434,7 @@ pub struct GrantSummary {
     pub categories: String,
     /// Write allowed.
     pub allow_write: bool,
-    /// Unix seconds; 0 = none.
+    /// Unix seconds; uint64's maximum for an open-ended grant.
     pub expiry: u64,
     /// Active now.
     pub active: bool,

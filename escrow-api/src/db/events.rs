@@ -21,7 +21,7 @@ pub struct GrantRow {
     pub categories: String,
     /// Whether the grantee may add records.
     pub can_write: bool,
-    /// Decimal uint64 expiry (Unix seconds; 0 = none).
+    /// Decimal uint64 expiry (Unix seconds; uint64's maximum for an open-ended grant).
     pub expiry: String,
     /// The block of the `ConsentGranted` event.
     pub block: i64,
