@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { devKeys } from "./lib/wallet.mjs";
 import { startStack, withStackLogs } from "./lib/stack.mjs";
-import { APP, address, adminVerify, apply, done, openApp, shot, signIn, until, T } from "./lib/app.mjs";
+import { APP, address, adminVerify, apply, done, openApp, openPatient, shot, signIn, until, T } from "./lib/app.mjs";
 
 const KEYS = devKeys(10);
 const ADMIN = KEYS[0];
@@ -79,13 +79,7 @@ for (const [b, name] of browsers.entries()) {
         await grant(doctor, ["General", "Claims"], true);
 
         // The doctor finds the patient and submits a claim inside the policy.
-        const select = doc.page.locator(`tr[data-patient="${patient}"] [data-testid=select-patient]`);
-        await until("the patient in the doctor's list", async () => {
-          if ((await select.count()) === 1) return true;
-          await doc.page.getByRole("button", { name: "Refresh" }).first().click();
-          return false;
-        });
-        await select.click();
+        await openPatient(doc.page, patient);
         const claimForm = doc.page.getByTestId("claim-form");
         await until("the insurer offered", async () => (await claimForm.getByTestId("claim-insurer").locator("option").count()) === 1);
         // The care claimed is among the categories the patient's grant covers, General first.

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { devKeys, installWallet } from "./lib/wallet.mjs";
 import { startStack, withStackLogs } from "./lib/stack.mjs";
-import { APP, DESKTOP, T, address, adminVerify, apply, done, downloadDigest, openApp, shot, signIn, until } from "./lib/app.mjs";
+import { APP, DESKTOP, T, address, adminVerify, apply, done, downloadDigest, openApp, openPatient, shot, signIn, until } from "./lib/app.mjs";
 
 const KEYS = devKeys(10);
 const ADMIN = KEYS[0];
@@ -117,13 +117,7 @@ for (const [b, name] of browsers.entries()) {
         await shot(pat.page, name, "sharing");
 
         await doc.page.getByRole("button", { name: "Refresh" }).first().click();
-        const select = doc.page.locator(`tr[data-patient="${patient}"] [data-testid=select-patient]`);
-        await until("the patient in the doctor's list", async () => {
-          if ((await select.count()) === 1) return true;
-          await doc.page.getByRole("button", { name: "Refresh" }).first().click();
-          return false;
-        });
-        await select.click();
+        await openPatient(doc.page, patient);
         const docRows = doc.page.locator("[data-testid=doctor-records] tbody tr");
         await until("the doctor's view of the records", async () => (await docRows.count()) >= 1);
         assert.equal(await docRows.count(), 1, "only the History record is visible");
@@ -173,13 +167,7 @@ for (const [b, name] of browsers.entries()) {
 
         const doc = await open(browser, doctorKey);
         await signIn(doc.page);
-        const select = doc.page.locator(`tr[data-patient="${patient}"] [data-testid=select-patient]`);
-        await until("the patient listed with write", async () => {
-          if ((await select.count()) === 1) return true;
-          await doc.page.getByRole("button", { name: "Refresh" }).first().click();
-          return false;
-        });
-        await select.click();
+        await openPatient(doc.page, patient, "the patient listed with write");
         const note = `Discharge letter ${randomBytes(4).toString("hex")}: follow-up in two weeks.`;
         await doc.page.getByTestId("note-text").fill(note);
         await doc.page.getByTestId("add-record").click();

@@ -12,12 +12,11 @@
 const assert = require("assert");
 const { rpc, expectRevert, expectEvent, expectNoEvent, snapshotFixture, latestTimestamp, increaseTime, gasCost, balance } = require("./helpers/chain");
 const { deploy, cast, b32, mask, CAT, DAY, ETHER, registerAll } = require("./helpers/world");
-const { ClaimStatus, PendingReason, fileClaimDocument, assertConserved } = require("./helpers/insurance");
+const { ClaimStatus, PendingReason, E, claimSteps, fileClaimDocument, assertConserved } = require("./helpers/insurance");
 
 const ZERO = "0x" + "00".repeat(32);
 const ZERO_ADDRESS = "0x0000000000000000000000000000000000000000";
 const ALL_BUT_CLAIMS = ((1n << 256n) - 1n - (1n << 7n)).toString(); // every category but Claims (7)
-const E = (x) => BigInt(Math.round(x * 1000)) * (ETHER / 1000n); // E(0.5) = 0.5 ether in wei
 const s = (x) => x.toString();
 const POLICY_YEAR = 365 * DAY;
 
@@ -59,28 +58,8 @@ contract("MedLedger: claim boundaries", (accounts) => {
   const insurer = () => c.verifiedInsurer;
   const doctor = () => c.verifiedPractitioner;
 
-  async function publish({ covered = mask(CAT.CLAIMS), perClaim = E(1), annual = E(3), deductible = 0n, fund = E(10), from = insurer() } = {}) {
-    return ml.publishPolicy(covered, s(perClaim), s(annual), s(deductible), { from, value: s(fund) });
-  }
-
-  /** A claim document (a record of `patient` in `category`, Claims by default, written by `from`); its record id. */
-  const fileDoc = ({ patient = c.patient, from = doctor(), category = CAT.CLAIMS } = {}) => fileClaimDocument(ml, { patient, from, category });
-  /** A document id no record has: for refusals the contract reaches before it looks at the document. */
-  const unfiled = () => b32("unfiled");
-
-  // `doc` is the claim document's record id, filed beforehand (sendAt sends this synchronously).
-  // `gas` given: sent without estimation (sendAt: an estimate made in an earlier block could fall
-  // short of the settlement the mined block does).
-  function submitTx({ amount, patient = c.patient, ins = insurer(), cat = CAT.CLAIMS, from = doctor(), id, doc, gas }) {
-    return ml.submitClaim(id, patient, ins, doc, s(amount), cat, gas ? { from, gas } : { from });
-  }
-
-  // `doc` not given: `from` first files a fresh claim document for `patient` and claims on it.
-  async function submit({ amount, patient = c.patient, ins = insurer(), cat = CAT.CLAIMS, from = doctor(), id = b32("claim"), doc } = {}) {
-    if (doc === undefined) doc = await fileDoc({ patient, from });
-    const r = await submitTx({ amount, patient, ins, cat, from, id, doc });
-    return { r, id, doc };
-  }
+  // submitTx sends synchronously, for sendAt; submit files a fresh document unless given one.
+  const { publish, fileDoc, unfiled, submitTx, submit } = claimSteps({ ml: () => ml, insurer, doctor, patient: c.patient });
 
   async function usage(patient = c.patient, ins = insurer(), year = null) {
     const y = year === null ? await ml.currentPolicyYear() : year;

@@ -4,10 +4,9 @@
 const assert = require("assert");
 const { expectRevert, expectEvent, expectNoEvent, snapshotFixture, latestTimestamp, increaseTime, gasCost, balance } = require("./helpers/chain");
 const { deploy, cast, b32, mask, CAT, DAY, ETHER, registerAll } = require("./helpers/world");
-const { ClaimStatus, PendingReason, fileClaimDocument, assertConserved } = require("./helpers/insurance");
+const { ClaimStatus, PendingReason, E, claimSteps, assertConserved } = require("./helpers/insurance");
 
 const ZERO = "0x" + "00".repeat(32);
-const E = (x) => BigInt(Math.round(x * 1000)) * (ETHER / 1000n); // E(0.5) = 0.5 ether in wei
 const s = (x) => x.toString();
 
 contract("MedLedger: insurance", (accounts) => {
@@ -18,21 +17,7 @@ contract("MedLedger: insurance", (accounts) => {
   const insurer = () => c.verifiedInsurer;
   const doctor = () => c.verifiedPractitioner;
 
-  async function publish({ covered = mask(CAT.CLAIMS), perClaim = E(1), annual = E(3), deductible = 0n, fund = E(10), from = insurer() } = {}) {
-    return ml.publishPolicy(covered, s(perClaim), s(annual), s(deductible), { from, value: s(fund) });
-  }
-
-  /** A claim document (a Claims record of `patient` written by `from`); its record id. */
-  const fileDoc = ({ patient = c.patient, from = doctor(), category = CAT.CLAIMS } = {}) => fileClaimDocument(ml, { patient, from, category });
-  /** A document id no record has: for refusals the contract reaches before it looks at the document. */
-  const unfiled = () => b32("unfiled");
-
-  // `doc` not given: `from` first files a fresh claim document for `patient` and claims on it.
-  async function submit({ amount, patient = c.patient, ins = insurer(), cat = CAT.CLAIMS, from = doctor(), id = b32("claim"), doc } = {}) {
-    if (doc === undefined) doc = await fileDoc({ patient, from });
-    const r = await ml.submitClaim(id, patient, ins, doc, s(amount), cat, { from });
-    return { r, id, doc };
-  }
+  const { publish, fileDoc, unfiled, submit } = claimSteps({ ml: () => ml, insurer, doctor, patient: c.patient });
 
   async function usage(patient = c.patient, ins = insurer()) {
     const year = await ml.currentPolicyYear();

@@ -91,6 +91,17 @@ export async function apply(page, role, { name, licence, organisation }) {
 }
 
 /** The admin signs in on /console and verifies `account`, all through the wallet. */
+/** On the doctor's page: waits (refreshing) until `patient` is listed, then opens their records. */
+export async function openPatient(page, patient, what = "the patient in the doctor's list") {
+  const select = page.locator(`tr[data-patient="${patient}"] [data-testid=select-patient]`);
+  await until(what, async () => {
+    if ((await select.count()) === 1) return true;
+    await page.getByRole("button", { name: "Refresh" }).first().click();
+    return false;
+  });
+  await select.click();
+}
+
 export async function adminVerify(stack, browser, adminKey, account) {
   const admin = await openApp(stack, browser, adminKey, { path: "/console" });
   await admin.page.locator("#signin").click();

@@ -1,6 +1,6 @@
 // Insurance helpers: claim/pending enums, filing a claim document, and the fund-conservation check.
 const assert = require("assert");
-const { b32, CAT } = require("./world");
+const { b32, mask, CAT, ETHER } = require("./world");
 
 const ClaimStatus = { None: 0, Submitted: 1, Approved: 2, Denied: 3, Paid: 4 };
 const PendingReason = { None: 0, CategoryNotCovered: 1, OverPerClaimLimit: 2, OverAnnualLimit: 3, InsufficientFunds: 4 };
@@ -41,4 +41,37 @@ async function assertConserved(ml, addresses) {
   assert.strictEqual(held, funds + payouts, `contract holds ${held} wei, policies ${funds} + payouts ${payouts}`);
 }
 
-module.exports = { ClaimStatus, PendingReason, fileClaimDocument, assertConserved };
+/** E(0.5) = 0.5 ether in wei. */
+const E = (x) => BigInt(Math.round(x * 1000)) * (ETHER / 1000n);
+const s = (x) => x.toString();
+
+/**
+ * The claim steps both claims suites take, with their defaults: `ml()` is the suite's deployed
+ * contract, `insurer()` and `doctor()` its default parties, `patient` its default patient.
+ *   publish({ covered, perClaim, annual, deductible, fund, from }) publishes a funded policy;
+ *   fileDoc({ patient, from, category }) files a claim document and gives its record id;
+ *   unfiled() is a document id no record has (for refusals reached before the document);
+ *   submitTx({ ..., doc, gas }) sends submitClaim on a document filed beforehand (not awaited);
+ *   submit({ amount, ..., doc }) files a fresh document unless `doc` is given, then submits:
+ *   { r, id, doc }.
+ */
+function claimSteps({ ml, insurer, doctor, patient }) {
+  async function publish({ covered = mask(CAT.CLAIMS), perClaim = E(1), annual = E(3), deductible = 0n, fund = E(10), from = insurer() } = {}) {
+    return ml().publishPolicy(covered, s(perClaim), s(annual), s(deductible), { from, value: s(fund) });
+  }
+  const fileDoc = ({ patient: p = patient, from = doctor(), category = CAT.CLAIMS } = {}) => fileClaimDocument(ml(), { patient: p, from, category });
+  const unfiled = () => b32("unfiled");
+  // `gas` given: sent without estimation (an estimate made in an earlier block could fall short
+  // of the settlement the mined block does).
+  function submitTx({ amount, patient: p = patient, ins = insurer(), cat = CAT.CLAIMS, from = doctor(), id, doc, gas }) {
+    return ml().submitClaim(id, p, ins, doc, s(amount), cat, gas ? { from, gas } : { from });
+  }
+  async function submit({ amount, patient: p = patient, ins = insurer(), cat = CAT.CLAIMS, from = doctor(), id = b32("claim"), doc } = {}) {
+    if (doc === undefined) doc = await fileDoc({ patient: p, from });
+    const r = await submitTx({ amount, patient: p, ins, cat, from, id, doc });
+    return { r, id, doc };
+  }
+  return { publish, fileDoc, unfiled, submitTx, submit };
+}
+
+module.exports = { ClaimStatus, PendingReason, E, fileClaimDocument, claimSteps, assertConserved };

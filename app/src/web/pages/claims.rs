@@ -117,25 +117,6 @@ pub async fn grantees_for(
     Ok(out)
 }
 
-/// The categories the patient's current grant to `me` covers: what `me` may claim care in.
-async fn my_grant_categories(
-    contract: &Contract,
-    patient: Address,
-    me: Address,
-) -> Result<Vec<Category>, String> {
-    let grants = contract
-        .view(MedLedger::activeGrantsCall { patient })
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(grants
-        .grantees
-        .iter()
-        .zip(grants.grants.iter())
-        .find(|(grantee, _)| **grantee == me)
-        .map(|(_, grant)| Category::from_mask(grant.categories))
-        .unwrap_or_default())
-}
-
 /// A claim on its way: the document record (kept for a retry) and the claim's id, total and
 /// category of care.
 #[derive(Clone)]
@@ -147,9 +128,14 @@ struct PendingClaim {
     care: u8,
 }
 
-/// The practitioner's claim form for one patient.
+/// The practitioner's claim form for one patient; `care_categories` are those the patient's
+/// grant to the practitioner covers, the only ones the contract accepts as the care claimed.
 #[component]
-pub fn NewClaim(patient: Address, on_done: Callback<()>) -> impl IntoView {
+pub fn NewClaim(
+    patient: Address,
+    mut care_categories: Vec<u8>,
+    on_done: Callback<()>,
+) -> impl IntoView {
     let state = app_state();
     let busy = RwSignal::new(false);
     let note = RwSignal::new(None::<Note>);
@@ -162,24 +148,19 @@ pub fn NewClaim(patient: Address, on_done: Callback<()>) -> impl IntoView {
     let fraction = RwSignal::new(0.0);
     let pending = RwSignal::new_local(None::<PendingClaim>);
     let claims_cat = Category::Claims.number();
-    // The category of care claimed: the policy's coverage is judged on it, and the contract
-    // accepts only one the patient's grant to the practitioner covers.
-    let care_choices = RwSignal::new(Vec::<Category>::new());
-    let care = RwSignal::new(String::new());
+    // The category of care claimed, judged against the policy's coverage. Claims is where the
+    // document is filed; the care itself is usually elsewhere, so it comes last.
+    care_categories.sort_by_key(|c| *c == claims_cat);
+    let care = RwSignal::new(
+        care_categories
+            .first()
+            .map(u8::to_string)
+            .unwrap_or_default(),
+    );
     spawn_local(async move {
         let Some(contract) = state.contract() else {
             return;
         };
-        if let Some(me) = state.identity() {
-            if let Ok(mut cats) = my_grant_categories(&contract, patient, me.account).await {
-                // Claims is where the document is filed; the care itself is usually elsewhere.
-                cats.sort_by_key(|c| *c == Category::Claims);
-                if let Some(first) = cats.first() {
-                    care.set(first.number().to_string());
-                }
-                care_choices.set(cats);
-            }
-        }
         if let Ok(list) = grantees_for(&contract, patient, claims_cat).await {
             let found: Vec<Address> = list
                 .into_iter()
@@ -317,10 +298,10 @@ pub fn NewClaim(patient: Address, on_done: Callback<()>) -> impl IntoView {
             {move || insurers.with(|l| l.is_empty()).then(|| view! { <p class="warn">"The patient has not granted any insurer the Claims category."</p> })}
             <label class="field">"Category of care"
                 <select on:change=move |ev| care.set(event_target_value(&ev)) data-testid="claim-care">
-                    {move || care_choices.get().into_iter().map(|c| {
-                        let n = c.number().to_string();
+                    {care_categories.into_iter().map(|c| {
+                        let n = c.to_string();
                         let chosen = n.clone();
-                        view! { <option value=n.clone() selected=move || care.get() == chosen>{category_name(c.number())}</option> }
+                        view! { <option value=n selected=move || care.get() == chosen>{category_name(c)}</option> }
                     }).collect_view()}
                 </select>
             </label>

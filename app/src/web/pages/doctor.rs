@@ -118,6 +118,10 @@ fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoVie
         .filter(|g| g.allow_write)
         .map(|g| mask_categories(&g.categories));
     let can_amend = writable.is_some();
+    let claimable = grant
+        .as_ref()
+        .map(|g| mask_categories(&g.categories))
+        .unwrap_or_default();
     view! {
         <section aria-labelledby="precords-h" data-testid="patient-records">
             <h2 id="precords-h">"Records of " <span title=patient.to_checksum(None)>{format::short_address(&patient)}</span></h2>
@@ -159,7 +163,7 @@ fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoVie
             <NoteView note/>
             <OpenedPanel opened/>
             {writable.map(|cats| view! { <AddForPatient patient categories=cats amend on_done=move || spawn_local(load())/> })}
-            <super::claims::NewClaim patient on_done=Callback::new(move |_| spawn_local(load()))/>
+            <super::claims::NewClaim patient care_categories=claimable on_done=Callback::new(move |_| spawn_local(load()))/>
         </section>
     }
 }

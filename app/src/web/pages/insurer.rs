@@ -268,7 +268,7 @@ fn Review(
                 let check = DocumentCheck::of(
                     &o.metadata.media_type,
                     o.small.as_deref(),
-                    &on_chain.amount.to_string(),
+                    U256::from(on_chain.amount),
                 );
                 if let Some(payout) = check.suggested_payout() {
                     amount.set(format::ether(payout).trim_end_matches(" ETH").to_string());
