@@ -23,6 +23,12 @@ module.exports = {
       host: "127.0.0.1",
       port: ganachePort,
       network_id: 1337,
+      // Truffle otherwise asks web3 for 24 confirmations of every transaction, and web3 polls
+      // the node once a second per transaction until it sees them. Ganache mines only when
+      // asked, and the tests revert to snapshots, so those pollers pile up: by the end of the
+      // contract suite thousands of getBlockByNumber calls a second slowed every test threefold
+      // (measured: insurance.test.js 41 s alone, 126 s after the other suites).
+      disableConfirmationListener: true,
     },
     external: {
       provider: externalProvider,
@@ -35,7 +41,10 @@ module.exports = {
   },
 
   mocha: {
-    timeout: 60000,
+    // The slowest test takes about 4 s on an idle 2-core machine (bench: `make test-contracts`);
+    // 120 s leaves a margin of 30 for a loaded or single-core run. A test that still times out
+    // sends nothing more to the chain (test/helpers/isolation.js).
+    timeout: 120000,
   },
 
   compilers: {

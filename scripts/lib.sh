@@ -39,6 +39,10 @@ start_ganache() {
   # the escrow's own transactions and a user's — Ganache 7's instamine pool can hand out stale
   # nonces or drop a transaction (ganache issue #3794).
   if [ -n "${MEDLEDGER_GANACHE_BLOCK_TIME:-}" ]; then args+=(--miner.blockTime "$MEDLEDGER_GANACHE_BLOCK_TIME"); fi
+  # A chain clock that does not follow the wall clock when asked (MEDLEDGER_GANACHE_TIME_STEP
+  # seconds from one block to the next): the contract tests' expiries and windows then depend
+  # only on the blocks they mine and the time they set, never on how fast the machine is.
+  if [ -n "${MEDLEDGER_GANACHE_TIME_STEP:-}" ]; then args+=(--miner.timestampIncrement "$MEDLEDGER_GANACHE_TIME_STEP"); fi
   "$GANACHE_BIN" "${args[@]}" >"$log" 2>&1 &
   GANACHE_PID=$!
   for _ in $(seq 1 150); do

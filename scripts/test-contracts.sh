@@ -9,7 +9,7 @@ need_node_modules
 port=$(free_port)
 log=$(mktemp -t ganache-test.XXXXXX.log)
 trap 'stop_pid "${GANACHE_PID:-}"; rm -f "$log"' EXIT
-start_ganache "$port" "$log"
+MEDLEDGER_GANACHE_TIME_STEP=1 start_ganache "$port" "$log"
 echo "== truffle test (ganache on 127.0.0.1:$port)"
 # The suite deploys with the migration too: keep its deployments file out of ./deployments.
 deployments=$(mktemp -d -t medledger-test-deployments.XXXXXX)

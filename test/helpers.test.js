@@ -1,7 +1,8 @@
 // The suite's own helpers must be able to fail: expectRevert and expectEvent reject wrong
 // outcomes, and revert decoding covers custom errors, Error(string) and Panic.
 const assert = require("assert");
-const { expectRevert, expectEvent, decodeRevert, snapshotFixture } = require("./helpers/chain");
+const { expectRevert, expectEvent, decodeRevert, snapshotFixture, blockTimeSteps, latestTimestamp } = require("./helpers/chain");
+const isolation = require("./helpers/isolation");
 const { deploy, cast, b32 } = require("./helpers/world");
 const { AbiCoder } = require("ethers");
 
@@ -59,5 +60,29 @@ contract("test helpers", (accounts) => {
     assert.strictEqual(decodeRevert(panic).args[0], 0x11n);
     assert.match(decodeRevert("0xdeadbeef").name, /unknown selector 0xdeadbeef/);
     assert.strictEqual(decodeRevert("0x").name, "(empty revert)");
+  });
+
+  it("the chain's clock follows its blocks: one second a block, whatever the wall clock does", async () => {
+    assert.deepStrictEqual(await blockTimeSteps(), [1, 1, 1]);
+    const t = await latestTimestamp();
+    await new Promise((resolve) => setImmediate(resolve));
+    await ml.registerPatient(b32(), { from: c.patient });
+    assert.strictEqual(await latestTimestamp(), t + 1);
+  });
+
+  it("a test or hook that has ended sends nothing more to the chain; one still running is counted until answered", async () => {
+    // web3 reports a failed transport as a connection error, whatever the cause: the tag counts.
+    const gone = { title: "an ended test", ended: true, inFlight: 0, sent: 0, refused: 0, wake: null };
+    await fails(isolation.current.run(gone, () => web3.eth.getBlockNumber()), /./);
+    await fails(isolation.current.run(gone, () => ml.registerPatient(b32(), { from: c.patient })), /./);
+    assert.strictEqual(Number((await ml.accountOf(c.patient)).kind), 0, "the refused registration never reached the chain");
+    assert.strictEqual(gone.sent, 0);
+    assert.ok(gone.refused >= 2, `refused ${gone.refused}`);
+
+    const live = { title: "a running test", ended: false, inFlight: 0, sent: 0, refused: 0, wake: null };
+    await isolation.current.run(live, () => ml.registerPatient(b32(), { from: c.patient }));
+    assert.ok(live.sent > 0, "its requests went through the guard");
+    assert.strictEqual(live.inFlight, 0, "every request answered");
+    assert.strictEqual(Number((await ml.accountOf(c.patient)).kind), 1);
   });
 });

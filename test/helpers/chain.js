@@ -1,6 +1,8 @@
 // Small helpers over the test chain (Ganache): JSON-RPC calls, snapshots, time, revert decoding.
 const assert = require("assert");
 const { Interface } = require("ethers");
+// Loaded by every test file through this module: no test's requests outlive it.
+require("./isolation");
 
 // Every ABI whose custom errors a revert may carry: MedLedger (with its OpenZeppelin bases) and
 // the test-only attacker contracts. Read through artifacts.require, i.e. from what this run compiled.
@@ -60,6 +62,38 @@ function snapshotFixture() {
 async function latestTimestamp() {
   const b = await web3.eth.getBlock("latest");
   return Number(b.timestamp);
+}
+
+/**
+ * The suite's chain must take its clock from its blocks, not from the wall clock: Ganache started
+ * with `--miner.timestampIncrement 1` (scripts/lib.sh's MEDLEDGER_GANACHE_TIME_STEP=1), so each
+ * mined block is one second after the last and a test's expiries and windows depend only on the
+ * blocks it mines and the time it sets, never on how fast the machine runs the test. Resolves to
+ * the step seen across three blocks mined back to back; a wall-clock chain shows 0 for most.
+ */
+async function blockTimeSteps() {
+  const first = await latestTimestamp();
+  const steps = [];
+  let last = first;
+  for (let i = 0; i < 3; i += 1) {
+    await rpc("evm_mine");
+    const t = await latestTimestamp();
+    steps.push(t - last);
+    last = t;
+  }
+  return steps;
+}
+
+if (typeof before === "function") {
+  before("the chain's clock steps one second per block", async function () {
+    const steps = await blockTimeSteps();
+    assert.deepStrictEqual(
+      steps,
+      [1, 1, 1],
+      "the contract tests need a chain whose clock follows its blocks, not the wall clock: start Ganache with " +
+        "--miner.timestampIncrement 1 (MEDLEDGER_GANACHE_TIME_STEP=1 start_ganache, as scripts/test-contracts.sh does)"
+    );
+  });
 }
 
 async function increaseTime(seconds) {
@@ -178,6 +212,7 @@ module.exports = {
   revertTo,
   snapshotFixture,
   latestTimestamp,
+  blockTimeSteps,
   increaseTime,
   mineAt,
   mine,
