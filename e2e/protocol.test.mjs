@@ -8,6 +8,7 @@ import { readFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { serve, BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
+import { PATIENCE_MS } from "./lib/patience.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const PKG = join(ROOT, "target-wasm", "harness");
@@ -30,7 +31,7 @@ for (const name of selectedBrowsers()) {
       const errors = [];
       page.on("pageerror", (e) => errors.push(String(e)));
       await page.goto(`${server.url}/index.html`);
-      await page.waitForFunction(() => window.harness !== undefined, null, { timeout: 30000 });
+      await page.waitForFunction(() => window.harness !== undefined, null, { timeout: PATIENCE_MS });
       const report = JSON.parse(await page.evaluate((files) => window.harness.check_vectors(...files), vectorFiles));
       assert.deepEqual(report.failures, [], `${name}: failed checks`);
       // 5 envelope cases x 11 checks, 2 wrap cases x 5, 8 identity, 4 tier 2.

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { Interface, Wallet, getAddress, hexlify, randomBytes, verifyMessage, verifyTypedData } from "ethers";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { installWallet, devKeys, signTypedDataV4, WALLET_INFO } from "./lib/wallet.mjs";
-import { ROOT, startStack, withStackLogs, rpc } from "./lib/stack.mjs";
+import { ROOT, startStack, withStackLogs, rpc, PATIENCE_MS } from "./lib/stack.mjs";
 
 const FIXTURE = join(ROOT, "e2e", "fixtures", "wallet-page");
 const abiFile = JSON.parse(readFileSync(join(ROOT, "protocol", "abi", "MedLedger.json"), "utf8"));
@@ -40,7 +40,7 @@ test("the wallet signs the protocol's key-derivation vector in Node", async () =
 });
 
 browsers.forEach((name, b) => {
-  test(`test wallet against the real stack in ${name}`, { timeout: 120000 }, async () => {
+  test(`test wallet against the real stack in ${name}`, { timeout: 5 * PATIENCE_MS }, async () => {
     const started = Date.now();
     // Each browser uses its own accounts on the shared chain: a patient P and a second account Q.
     const keys = [...stack.keys, VECTOR_KEY];
@@ -140,7 +140,7 @@ browsers.forEach((name, b) => {
         );
         for (const r of pair) assert.equal(r.error, undefined, JSON.stringify(r.error));
         assert.notEqual(pair[0].result, pair[1].result);
-        const deadline = Date.now() + 20000;
+        const deadline = Date.now() + PATIENCE_MS;
         const txs = [];
         for (const { result: hash } of pair) {
           let receipt;
@@ -229,7 +229,7 @@ browsers.forEach((name, b) => {
           if (i % 8 === 7) await consolePage.evaluate(() => load());
         }
         await verifyButton.click();
-        await consolePage.locator("#status", { hasText: /verify done/ }).waitFor({ timeout: 20000 });
+        await consolePage.locator("#status", { hasText: /verify done/ }).waitFor({ timeout: PATIENCE_MS });
         const acct = iface.decodeFunctionResult("accountOf", await rpc(stack.rpcUrl, "eth_call", [{ to: stack.contract, data: iface.encodeFunctionData("accountOf", [addrQ]) }, "latest"]))[0];
         assert.equal(Number(acct.kind), 2, "a practitioner");
         assert.equal(Number(acct.status), 2, "verified by the admin on the console");

@@ -5,6 +5,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 GANACHE_BIN="$ROOT/node_modules/.bin/ganache"
 TRUFFLE_BIN="$ROOT/node_modules/.bin/truffle"
 MEDLEDGER_CHAIN_ID="${MEDLEDGER_CHAIN_ID:-1337}"
+# How long a script waits for a service it started to answer: bounded, so a broken install fails
+# instead of hanging, and wide, so that a loaded or single-core machine never meets it.
+PATIENCE_SECS=180
 
 die() { echo "error: $*" >&2; exit 1; }
 
@@ -28,7 +31,8 @@ rpc_ready() {
 }
 
 # start_ganache PORT LOGFILE [DBPATH]: Ganache with the deterministic dev accounts and the fixed
-# chain id (instamine, or a block every MEDLEDGER_GANACHE_BLOCK_TIME seconds), in the background; sets GANACHE_PID and waits until it answers (30 s at most).
+# chain id (instamine, or a block every MEDLEDGER_GANACHE_BLOCK_TIME seconds), in the background;
+# sets GANACHE_PID and waits until it answers (PATIENCE_SECS at most).
 start_ganache() {
   local port="$1" log="$2" db="${3:-}"
   local args=(--wallet.deterministic --wallet.totalAccounts 20 --wallet.defaultBalance 10000
@@ -45,12 +49,13 @@ start_ganache() {
   if [ -n "${MEDLEDGER_GANACHE_TIME_STEP:-}" ]; then args+=(--miner.timestampIncrement "$MEDLEDGER_GANACHE_TIME_STEP"); fi
   "$GANACHE_BIN" "${args[@]}" >"$log" 2>&1 &
   GANACHE_PID=$!
-  for _ in $(seq 1 150); do
+  local deadline=$((SECONDS + PATIENCE_SECS))
+  while [ "$SECONDS" -lt "$deadline" ]; do
     if rpc_ready "$port"; then return 0; fi
     kill -0 "$GANACHE_PID" 2>/dev/null || { cat "$log" >&2; die "ganache exited while starting (log above)"; }
     sleep 0.2
   done
-  die "ganache did not answer on 127.0.0.1:$port within 30 s (log: $log)"
+  die "ganache did not answer on 127.0.0.1:$port within $PATIENCE_SECS s (log: $log)"
 }
 
 stop_pid() {

@@ -31,7 +31,7 @@ trap stop_pg EXIT
 
 "${as_pg[@]}" "$pgbin/initdb" -D "$work/data" -A trust -U medledger --no-sync >"$work/initdb.log" 2>&1 ||
   { cat "$work/initdb.log"; die "initdb failed"; }
-"${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w -t 30 \
+"${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w -t "$PATIENCE_SECS" \
   -o "-p $port -k $work -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null ||
   { cat "$work/server.log"; die "PostgreSQL did not start"; }
 echo "== escrow-api suite on PostgreSQL ($("$pgbin/postgres" --version), 127.0.0.1:$port)"

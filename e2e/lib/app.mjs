@@ -6,13 +6,14 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { getAddress, Wallet } from "ethers";
 import { installWallet } from "./wallet.mjs";
-import { ROOT } from "./stack.mjs";
+import { ROOT, PATIENCE_MS } from "./stack.mjs";
 
 export const APP = join(ROOT, "app", "dist");
 export const SHOTS = join(ROOT, "e2e", "screenshots");
 export const DESKTOP = { width: 1280, height: 900 };
 export const PHONE = { width: 390, height: 844 };
-export const T = 60_000;
+/** How long one wait for the page may take: see PATIENCE_MS. */
+export const T = PATIENCE_MS;
 
 export const address = (key) => getAddress(new Wallet(key).address);
 

@@ -13,6 +13,9 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { devKeys } from "./wallet.mjs";
+import { PATIENCE_MS } from "./patience.mjs";
+
+export { PATIENCE_MS };
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const GANACHE = join(ROOT, "node_modules", ".bin", "ganache");
@@ -86,7 +89,7 @@ export async function stopChild(child, { signal = "SIGTERM", graceMs = 5000 } = 
 }
 
 /** One JSON-RPC call; resolves to the result or throws an Error carrying the node's `code` and `data`. */
-export async function rpc(url, method, params = [], timeoutMs = 30000) {
+export async function rpc(url, method, params = [], timeoutMs = PATIENCE_MS) {
   const res = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -181,13 +184,13 @@ async function startGanache(dir) {
   );
   closeSync(fd);
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60000;
+  const deadline = Date.now() + PATIENCE_MS;
   for (;;) {
     if (exited(child)) throw new Error(`ganache exited while starting:\n${tail(log)}`);
     try {
       if ((await rpc(url, "eth_chainId", [], 2000)) === `0x${CHAIN_ID.toString(16)}`) break;
     } catch {}
-    if (Date.now() > deadline) throw new Error(`ganache did not answer on ${url} within 60 s:\n${tail(log)}`);
+    if (Date.now() > deadline) throw new Error(`ganache did not answer on ${url} within ${PATIENCE_MS / 1000} s:\n${tail(log)}`);
     await sleep(150);
   }
   return { child, url, port, log };
@@ -278,14 +281,14 @@ export async function startStack({ appDir, anchorIntervalSecs = 2, escrowConfig 
       const child = track(spawn(bin, ["serve"], { cwd: dir, env, stdio: ["ignore", fd, fd] }));
       closeSync(fd);
       escrow = { child };
-      const deadline = Date.now() + 60000;
+      const deadline = Date.now() + PATIENCE_MS;
       for (;;) {
         if (exited(child)) throw new Error(`the escrow exited while starting (${child.exitCode ?? child.signalCode}):\n${tail(escrowLogFile)}`);
         try {
           const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
           if (res.ok && (await res.json()).status === "ok") return;
         } catch {}
-        if (Date.now() > deadline) throw new Error(`the escrow did not report healthy on ${url} within 60 s:\n${tail(escrowLogFile)}`);
+        if (Date.now() > deadline) throw new Error(`the escrow did not report healthy on ${url} within ${PATIENCE_MS / 1000} s:\n${tail(escrowLogFile)}`);
         await sleep(100);
       }
     };

@@ -14,6 +14,7 @@
 //
 //   const wallet = await installWallet(context, { rpcUrl, chainId: 1337, keys });
 //   wallet.useAccount(2); wallet.rejectNext("personal_sign"); wallet.lock(); wallet.switchChain(1);
+import { PATIENCE_MS } from "./patience.mjs";
 import { HDNodeWallet, JsonRpcProvider, Mnemonic, Wallet, getAddress, getBytes, isAddress, isHexString, toUtf8Bytes } from "ethers";
 
 /** The mnemonic behind Ganache's `--wallet.deterministic` accounts. */
@@ -317,7 +318,7 @@ export async function installWallet(context, { rpcUrl, chainId, keys, connected 
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ jsonrpc: "2.0", id: nextId++, method, params }),
-        signal: AbortSignal.timeout(60000),
+        signal: AbortSignal.timeout(PATIENCE_MS),
       });
     } catch (e) {
       throw new ProviderError(4901, `the chain at ${rpcUrl} cannot be reached: ${e.message}`);
@@ -341,7 +342,7 @@ export async function installWallet(context, { rpcUrl, chainId, keys, connected 
   // ganache #3794 family; none in 120 pairs with this wait). The caller still gets its hash at
   // once; only a second send waits, about one block.
   async function waitMined(hash) {
-    const deadline = Date.now() + 30000;
+    const deadline = Date.now() + PATIENCE_MS;
     while (Date.now() < deadline) {
       try {
         if (await provider.getTransactionReceipt(hash)) return;

@@ -15,8 +15,12 @@ log=$(mktemp -t medledger-moto.XXXXXX)
 moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 moto=$!
 trap 'kill "$moto" 2>/dev/null || true; wait "$moto" 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$port/" >/dev/null 2>&1 && break
+# Wait until moto answers (its Python start-up takes seconds on a loaded machine), or it exits,
+# or three minutes pass.
+deadline=$((SECONDS + 180))
+until curl -fsS "http://127.0.0.1:$port/" >/dev/null 2>&1; do
+  kill -0 "$moto" 2>/dev/null || { cat "$log"; echo "moto exited while starting" >&2; exit 1; }
+  [ "$SECONDS" -lt "$deadline" ] || { cat "$log"; echo "moto did not answer within 180 s" >&2; exit 1; }
   sleep 0.1
 done
 curl -fsS -X PUT "http://127.0.0.1:$port/medledger-test" >/dev/null ||

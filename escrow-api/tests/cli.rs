@@ -184,7 +184,7 @@ async fn serve_with(w: &World, port: u16, extra: &[&str]) -> Child {
         .expect("spawn escrow-api serve");
     let child = Child(child);
     let health = format!("http://127.0.0.1:{port}/health");
-    eventually(30, "the escrow to answer /health", || async {
+    eventually("the escrow to answer /health", || async {
         match reqwest::get(&health).await {
             Ok(r) if r.status() == 200 => Some(()),
             _ => None,
@@ -318,7 +318,6 @@ async fn the_binary_serves_and_rotates_the_master_key() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("access log OK"));
-    tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,7 +376,7 @@ async fn backup_restore_and_erasures_after_the_backup_are_replayed() {
         medledger_protocol::contract::MedLedger::eraseRecordCall { recordId: r.id },
     )
     .await;
-    eventually(20, "the shred to be confirmed", || async {
+    eventually("the shred to be confirmed", || async {
         w.call(medledger_protocol::contract::MedLedger::recordOfCall { recordId: r.id })
             .await
             .shredConfirmed
@@ -430,13 +429,13 @@ async fn backup_restore_and_erasures_after_the_backup_are_replayed() {
 
     // At the next start the follower replays the erasure from the backup's cursor.
     let _child = serve(&w, port).await;
-    eventually(20, "the erasure to be replayed", || async {
+    eventually("the erasure to be replayed", || async {
         let row = index.record(&r.id.to_string()).await.ok()??;
         (row.state == "shredded" && row.wrapped_k2.is_none()).then_some(())
     })
     .await;
     // The chain already holds the confirmation: the escrow recognises the contract's answer.
-    eventually(20, "the receipt to be settled", || async {
+    eventually("the receipt to be settled", || async {
         let (_, _, _, tx) = index.receipt(&r.id.to_string()).await.ok()??;
         (tx.as_deref() == Some("already-confirmed")).then_some(())
     })
@@ -524,7 +523,7 @@ async fn kill_9_mid_upload_keeps_acknowledged_uploads_and_leaves_no_orphan() {
         .expect("half the body");
     tcp.flush().await.expect("flush");
     let blobs = w.data.join("blobs");
-    eventually(20, "the upload's staging file", || async {
+    eventually("the upload's staging file", || async {
         (!staged_files(&blobs).is_empty()).then_some(())
     })
     .await;
@@ -538,7 +537,7 @@ async fn kill_9_mid_upload_keeps_acknowledged_uploads_and_leaves_no_orphan() {
     // Restarted: the unfinished part is swept after the TTL, nothing of the cut upload is
     // indexed, and the acknowledged record is intact.
     let _child = serve_with(&w, port, &["--config", &cfg]).await;
-    eventually(30, "the unfinished part to be swept", || async {
+    eventually("the unfinished part to be swept", || async {
         staged_files(&blobs).is_empty().then_some(())
     })
     .await;

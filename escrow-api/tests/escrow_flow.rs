@@ -101,7 +101,7 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
         )
         .await;
     }
-    let expiry = u64::try_from(medledger_escrow_api::now_secs()).expect("time") + 86_400;
+    let expiry = chain_time(w.url()).await + 86_400;
     send(
         &url,
         patient.address(),
@@ -298,7 +298,7 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
         .abi_encode(),
     )
     .await;
-    eventually(20, "the upload to be committed", || async {
+    eventually("the upload to be committed", || async {
         (record_state(&server, &patient, r.id).await.as_deref() == Some("committed")).then_some(())
     })
     .await;
@@ -555,7 +555,7 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
         MedLedger::eraseRecordCall { recordId: r.id }.abi_encode(),
     )
     .await;
-    eventually(20, "the shred to be confirmed on chain", || async {
+    eventually("the shred to be confirmed on chain", || async {
         let rec = call(&url, ledger, MedLedger::recordOfCall { recordId: r.id }).await;
         rec.shredConfirmed.then_some(())
     })
@@ -589,7 +589,7 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
     );
     assert!(log_entries_count(&index).await > entries_before);
     // The receipt is there at once; its confirmShredded transaction once a block has mined it.
-    let receipt = eventually(30, "the shred confirmation to be mined", || async {
+    let receipt = eventually("the shred confirmation to be mined", || async {
         let resp = patient
             .get(server.url(&format!("/api/records/{}/receipt", r.id)))
             .send()
@@ -606,7 +606,7 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
     );
 
     // The access log is anchored; every anchored entry's proof is accepted by the contract.
-    let entries = eventually(30, "the patient's entries to be anchored", || async {
+    let entries = eventually("the patient's entries to be anchored", || async {
         let e = log_entries(&server, &patient).await;
         e.iter().all(|e| !e["anchor"].is_null()).then_some(e)
     })
@@ -655,7 +655,6 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
         .await
         .expect("list");
     assert_eq!(resp.status(), 401);
-    tokio::time::sleep(Duration::from_millis(10)).await;
     server.stop().await;
 }
 

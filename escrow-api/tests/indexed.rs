@@ -89,7 +89,7 @@ async fn grants_are_indexed_from_events_and_shown_only_to_their_parties() {
         .expect("grants");
     assert_eq!(r.status(), 401);
 
-    let now = u64::try_from(medledger_escrow_api::now_secs()).expect("time");
+    let now = chain_time(w.url()).await;
     let expiry = now + 86_400;
     let mask = Category::mask([Category::Laboratory, Category::Imaging]);
     // The patient grants the doctor (read and write) and the insurer (claims); the other patient
@@ -134,7 +134,7 @@ async fn grants_are_indexed_from_events_and_shown_only_to_their_parties() {
     )
     .await;
 
-    let mine = eventually(20, "three grants indexed", || async {
+    let mine = eventually("three grants indexed", || async {
         let v = grants_of(&server, &doctor).await;
         (v["asGrantee"].as_array().map(Vec::len) == Some(2)).then_some(v)
     })
@@ -206,7 +206,7 @@ async fn grants_are_indexed_from_events_and_shown_only_to_their_parties() {
         },
     )
     .await;
-    eventually(20, "the revocation indexed", || async {
+    eventually("the revocation indexed", || async {
         let v = grants_of(&server, &doctor).await;
         (pairs(&v["asGrantee"]) == vec![(other.address(), doctor.address())]).then_some(())
     })
@@ -218,7 +218,8 @@ async fn grants_are_indexed_from_events_and_shown_only_to_their_parties() {
     );
 
     // A new grant after the revocation replaces it; one that lapses stays listed, inactive.
-    let short = u64::try_from(medledger_escrow_api::now_secs()).expect("time") + 4;
+    // It lapses because the test moves the chain's clock past it, not because real time passes.
+    let short = chain_time(w.url()).await + 3_600;
     w.send(
         &patient,
         MedLedger::grantCall {
@@ -229,7 +230,7 @@ async fn grants_are_indexed_from_events_and_shown_only_to_their_parties() {
         },
     )
     .await;
-    let g = eventually(20, "the new grant indexed", || async {
+    let g = eventually("the new grant indexed", || async {
         let v = grants_of(&server, &doctor).await;
         v["asGrantee"]
             .as_array()
@@ -241,7 +242,11 @@ async fn grants_are_indexed_from_events_and_shown_only_to_their_parties() {
     .await;
     assert_eq!(g["expiry"], short);
     assert_eq!(g["allowWrite"], false);
-    eventually(20, "the short grant to lapse", || async {
+    rpc(w.url(), "evm_increaseTime", json!([7_200]))
+        .await
+        .expect("increase time");
+    rpc(w.url(), "evm_mine", json!([])).await.expect("mine");
+    eventually("the short grant to lapse", || async {
         let v = grants_of(&server, &doctor).await;
         v["asGrantee"]
             .as_array()
@@ -275,7 +280,7 @@ async fn send_value<C: SolCall>(w: &World, from: &User, c: C, value: U256) {
     )
     .await
     .unwrap_or_else(|e| panic!("transaction refused: {e}"));
-    let receipt = eventually(30, "the receipt", || async {
+    let receipt = eventually("the receipt", || async {
         let r = rpc(w.url(), "eth_getTransactionReceipt", json!([hash]))
             .await
             .expect("receipt");
@@ -344,7 +349,7 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
         ether(5000),
     )
     .await;
-    let expiry = u64::try_from(medledger_escrow_api::now_secs()).expect("time") + 86_400;
+    let expiry = chain_time(w.url()).await + 86_400;
     // The doctor files claim documents (write on Claims) for care in both categories; the
     // insurer reads claim documents.
     for (grantee, mask, write) in [
@@ -408,7 +413,7 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
     )
     .await;
 
-    let list = eventually(20, "three claims indexed", || async {
+    let list = eventually("three claims indexed", || async {
         let v = claims_of(&server, &doctor).await;
         (v.len() == 3 && v[2]["status"] == "pending-review").then_some(v)
     })
@@ -428,7 +433,8 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
     assert_eq!(a["denyReasonHash"], Value::Null);
     assert!(a["submittedBlock"].as_u64().expect("block") > 0);
     let at = a["submittedAt"].as_i64().expect("time");
-    assert!((at - medledger_escrow_api::now_secs()).abs() < 600, "{at}");
+    let head = i64::try_from(chain_time(w.url()).await).expect("time");
+    assert!(at <= head && head - at < 600, "submitted at {at}, chain time {head}");
     let b = &list[1];
     assert_eq!(b["status"], "pending-review");
     assert_eq!(b["pendingReason"], 2, "OverPerClaimLimit");
@@ -470,7 +476,7 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
         },
     )
     .await;
-    let b = eventually(20, "the approval indexed", || async {
+    let b = eventually("the approval indexed", || async {
         let v = claims_of(&server, &patient).await;
         (v[1]["status"] == "approved").then(|| v[1].clone())
     })
@@ -493,7 +499,7 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
         },
     )
     .await;
-    let list = eventually(20, "the payment and the denial indexed", || async {
+    let list = eventually("the payment and the denial indexed", || async {
         let v = claims_of(&server, &insurer).await;
         (v[1]["status"] == "paid" && v[2]["status"] == "denied").then_some(v)
     })
@@ -514,7 +520,7 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
     let index = medledger_escrow_api::db::Index::connect(&server.config.database_url())
         .await
         .expect("index");
-    let policy = eventually(20, "the funding indexed", || async {
+    let policy = eventually("the funding indexed", || async {
         let p = index
             .policy(&insurer.address().to_checksum(None))
             .await

@@ -147,7 +147,7 @@ async fn the_escrow_and_the_admin_cli_sign_with_encrypted_json_keystores() {
         .await;
     w.send(&patient, MedLedger::eraseRecordCall { recordId: r.id })
         .await;
-    eventually(30, "the shred confirmed on chain", || async {
+    eventually("the shred confirmed on chain", || async {
         let resp = patient
             .get(server.url(&format!("/api/records/{}/receipt", r.id)))
             .send()

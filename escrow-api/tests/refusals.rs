@@ -20,6 +20,7 @@ async fn sign_in_refusals_and_session_expiry() {
     let w = World::new().await;
     let mut config = w.config();
     config.session_ttl_secs = 3;
+    let config_ttl = config.session_ttl_secs;
     let server = Server::start(config).await;
     let mut patient = User::new(PATIENT);
     let stranger = User::new(STRANGER_DOCTOR);
@@ -107,29 +108,38 @@ async fn sign_in_refusals_and_session_expiry() {
         401
     );
 
-    // Sessions expire.
-    patient.sign_in(&server).await;
-    let who: Value = patient
-        .get(server.url("/api/auth/session"))
-        .send()
-        .await
-        .expect("session")
-        .json()
-        .await
-        .expect("json");
+    // Sessions expire. A session lives `session_ttl_secs` by the server's wall clock, so "still
+    // valid" is only asserted of a look taken inside that window; then the test waits for the
+    // expiry itself instead of sleeping past it.
+    let ttl = Duration::from_secs(u64::try_from(config_ttl).expect("ttl"));
+    let who: Value = within_window(ttl, "a sign-in and a look at the session", || async {
+        patient.sign_in(&server).await;
+        patient
+            .get(server.url("/api/auth/session"))
+            .send()
+            .await
+            .expect("session")
+            .json()
+            .await
+            .expect("json")
+    })
+    .await;
     assert_eq!(
         who["address"]
             .as_str()
             .and_then(|a| a.parse::<Address>().ok()),
         Some(patient.address())
     );
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let expired = patient
-        .get(server.url("/api/auth/session"))
-        .send()
-        .await
-        .expect("s");
-    assert_eq!(expired.status(), 401);
+    eventually("the session to expire", || async {
+        let status = patient
+            .get(server.url("/api/auth/session"))
+            .send()
+            .await
+            .expect("s")
+            .status();
+        (status == 401).then_some(())
+    })
+    .await;
     server.stop().await;
 
     // Rate limits: per address once signed in, per IP for the sign-in steps.
@@ -188,11 +198,12 @@ async fn expired_grant_erase_all_and_pending_ttl() {
     w.register(&[&patient], &[&doctor]).await;
     let mut config = w.config();
     config.pending_ttl_secs = 2;
+    let pending_ttl = config.pending_ttl_secs;
     let server = Server::start(config).await;
     patient.sign_in(&server).await;
     doctor.sign_in(&server).await;
 
-    let chain_now = u64::try_from(medledger_escrow_api::now_secs()).expect("time");
+    let chain_now = chain_time(w.url()).await;
     w.send(
         &patient,
         MedLedger::grantCall {
@@ -238,25 +249,33 @@ async fn expired_grant_erase_all_and_pending_ttl() {
     )
     .await;
 
-    // A pending upload that is never anchored is removed after the TTL, blob included.
-    let r3 = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        b"three".to_vec(),
-    );
-    let resp = r3
-        .upload(&server, &patient, &r3.wraps(&w.d, &[&patient]))
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(resp.status(), 201);
+    // A pending upload that is never anchored is removed after the TTL, blob included. The TTL
+    // runs on the server's wall clock: that the blob was there is only asserted of a look taken
+    // inside it.
     let index = Index::connect(&server.config.database_url())
         .await
         .expect("index");
-    let blob_dir = w.data.join("blobs/c2").join(r3.id.to_string());
-    assert!(blob_dir.exists());
-    eventually(20, "the pending upload to expire", || async {
+    let ttl = Duration::from_secs(u64::try_from(pending_ttl).expect("ttl"));
+    let (r3, blob_dir, stored) = within_window(ttl, "an upload and a look at its blob", || async {
+        let r3 = Record::new(
+            &w.d,
+            patient.address(),
+            Category::Vitals.number(),
+            b"three".to_vec(),
+        );
+        let resp = r3
+            .upload(&server, &patient, &r3.wraps(&w.d, &[&patient]))
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(resp.status(), 201);
+        let blob_dir = w.data.join("blobs/c2").join(r3.id.to_string());
+        let stored = blob_dir.exists();
+        (r3, blob_dir, stored)
+    })
+    .await;
+    assert!(stored, "the pending upload's blob was not stored");
+    eventually("the pending upload to expire", || async {
         index
             .record(&r3.id.to_string())
             .await
@@ -273,7 +292,7 @@ async fn expired_grant_erase_all_and_pending_ttl() {
     // Erase everything: both records shredded and confirmed on chain.
     w.send(&patient, MedLedger::eraseAllCall {}).await;
     for r in [&r1, &r2] {
-        eventually(20, "the shred to be confirmed", || async {
+        eventually("the shred to be confirmed", || async {
             w.call(MedLedger::recordOfCall { recordId: r.id })
                 .await
                 .shredConfirmed
@@ -460,7 +479,7 @@ async fn wraps_for_a_new_grantee_only_by_the_patient_only_to_granted_readers() {
     );
     w.upload_and_anchor(&server, &patient, &[&patient], &r)
         .await;
-    let expiry = u64::try_from(medledger_escrow_api::now_secs()).expect("time") + 86_400;
+    let expiry = chain_time(w.url()).await + 86_400;
     w.send(
         &patient,
         MedLedger::grantCall {
@@ -632,7 +651,7 @@ async fn break_glass_only_inside_an_open_emergency_window() {
     let index = Index::connect(&server.config.database_url())
         .await
         .expect("index");
-    eventually(20, "commit", || async {
+    eventually("commit", || async {
         (index.record(&r.id.to_string()).await.ok()??.state == "committed").then_some(())
     })
     .await;
@@ -744,7 +763,7 @@ async fn admin_insurer_and_suspended_practitioner_follow_the_chain() {
     w.upload_and_anchor(&server, &patient, &[&patient, &doctor, &insurer], &claim)
         .await;
     let read = |u: &User, r: &Record| u.get(server.url(&format!("/api/records/{}", r.id))).send();
-    let expiry = u64::try_from(medledger_escrow_api::now_secs()).expect("time") + 86_400;
+    let expiry = chain_time(w.url()).await + 86_400;
 
     // An admin reads nothing without the patient's consent.
     assert_eq!(read(&admin, &lab).await.expect("read").status(), 403);
@@ -938,7 +957,7 @@ async fn admin_insurer_and_suspended_practitioner_follow_the_chain() {
         .await
         .expect("apps");
     assert_eq!(resp.status(), 403);
-    let apps: Value = eventually(20, "the follower to see the reinstatement", || async {
+    let apps: Value = eventually("the follower to see the reinstatement", || async {
         let v: Value = admin
             .get(server.url("/api/console/applications"))
             .send()

@@ -74,7 +74,7 @@ async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed(
     let index = Index::connect(&server.config.database_url())
         .await
         .expect("index");
-    let expiry = u64::try_from(medledger_escrow_api::now_secs()).expect("time") + 86_400;
+    let expiry = chain_time(w.url()).await + 86_400;
     let grant = |to: &User| MedLedger::grantCall {
         grantee: to.address(),
         categories: Category::mask([Category::Vitals]),
@@ -100,7 +100,7 @@ async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed(
     w.upload_and_anchor(&server, &patient, &[&patient], &erased)
         .await;
     w.send(&patient, grant(&doctor)).await;
-    eventually(20, "the first grant indexed", || async {
+    eventually("the first grant indexed", || async {
         (grantees_of(&server, &patient).await == vec![doctor.address()]).then_some(())
     })
     .await;
@@ -128,14 +128,14 @@ async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed(
         },
     )
     .await;
-    eventually(20, "the branch indexed", || async {
+    eventually("the branch indexed", || async {
         let shredded = state_of(&index, erased.id).await == "shredded";
         let granted = grantees_of(&server, &patient).await.len() == 2;
         (shredded && granted).then_some(())
     })
     .await;
     // The escrow's confirmShredded mined on the branch (not in flight when the branch goes).
-    eventually(30, "the shred confirmed on the branch", || async {
+    eventually("the shred confirmed on the branch", || async {
         let r = w
             .call(MedLedger::recordOfCall {
                 recordId: erased.id,
@@ -146,7 +146,7 @@ async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed(
     .await;
     // Let the follower move past the branch's last transaction.
     let branch_head = head(&w).await;
-    eventually(20, "the follower at the branch head", || async {
+    eventually("the follower at the branch head", || async {
         let c = index.cursor().await.expect("cursor")?;
         (u64::try_from(c).ok()? > branch_head).then_some(())
     })
@@ -171,7 +171,7 @@ async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed(
         },
     )
     .await;
-    eventually(30, "the new branch to pass the old height", || async {
+    eventually("the new branch to pass the old height", || async {
         (head(&w).await > branch_head + 2).then_some(())
     })
     .await;
@@ -184,7 +184,7 @@ async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed(
     // The follower rewinds and replays the new branch: the orphaned record is pending again, the
     // orphaned grant is replaced by the new branch's (laboratory, not vitals), the erased record
     // stays shredded although the new chain never erased it, and what precedes the fork stays.
-    let g = eventually(30, "the rewind", || async {
+    let g = eventually("the rewind", || async {
         let orphan_pending = state_of(&index, orphan.id).await == "pending";
         let r = patient.get(server.url("/api/grants")).send().await.ok()?;
         let v: Value = r.json().await.ok()?;
@@ -231,7 +231,7 @@ async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed(
         },
     )
     .await;
-    eventually(20, "the record committed on the new branch", || async {
+    eventually("the record committed on the new branch", || async {
         (state_of(&index, orphan.id).await == "committed").then_some(())
     })
     .await;
@@ -290,13 +290,13 @@ async fn access_log_anchors_on_a_reorganised_out_branch_are_anchored_again() {
         }
     };
     read().await;
-    eventually(30, "the first batch anchored", || all_anchored(1)).await;
+    eventually("the first batch anchored", || all_anchored(1)).await;
     let snapshot = rpc(w.url(), "evm_snapshot", json!([]))
         .await
         .expect("snapshot");
     read().await;
     read().await;
-    let orphaned = eventually(30, "the second batch anchored", || all_anchored(2)).await;
+    let orphaned = eventually("the second batch anchored", || all_anchored(2)).await;
     // The second anchor's transaction goes with the branch.
     assert_eq!(
         rpc(w.url(), "evm_revert", json!([snapshot]))
@@ -309,7 +309,7 @@ async fn access_log_anchors_on_a_reorganised_out_branch_are_anchored_again() {
     // transaction, nonce and data, so often the same hash: Ganache may even answer its receipt
     // from the lost branch before mining it again).
     let started = std::time::Instant::now();
-    let again = eventually(90, "the entries anchored again", || all_anchored(2)).await;
+    let again = eventually("the entries anchored again", || all_anchored(2)).await;
     eprintln!("anchored again after {:?}", started.elapsed());
     assert_eq!(again.first_seq, orphaned.first_seq);
     assert_eq!(again.last_seq, orphaned.last_seq);

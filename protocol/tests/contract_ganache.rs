@@ -89,7 +89,8 @@ fn start_ganache() -> Ganache {
         child,
         url: format!("http://127.0.0.1:{port}"),
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Bounded so a broken install fails instead of hanging; wide so a loaded machine never meets it.
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let ready = ureq::post(&ganache.url)
             .send_json(json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}))
@@ -99,7 +100,7 @@ fn start_ganache() -> Ganache {
         }
         assert!(
             Instant::now() < deadline,
-            "ganache did not answer on {} within 30 s",
+            "ganache did not answer on {} within 180 s",
             ganache.url
         );
         std::thread::sleep(Duration::from_millis(200));

@@ -27,6 +27,11 @@ use medledger_protocol::identity::{format_rfc3339, SiweMessage};
 use medledger_protocol::wrap::{self, KeyPair, Purpose, WrapContext};
 use serde_json::{json, Value};
 
+/// How long a test waits for a condition before it gives up: bounded, so that a broken build
+/// fails instead of hanging, and wide, so that no machine that works — two loaded cores, or one —
+/// ever meets it. Waits poll the condition itself; none of them is a fixed sleep.
+pub const PATIENCE: Duration = Duration::from_secs(180);
+
 /// Ganache's deterministic private keys (`--wallet.deterministic`), accounts 0..=9.
 pub const KEYS: [&str; 10] = [
     "0x4f3edf983ac636a65a842ce7c78d9aa706d3b113bce9c46f30d7d21715b23b1d",
@@ -76,7 +81,7 @@ pub async fn rpc(url: &str, method: &str, params: Value) -> Result<Value, Value>
     // A wedged node must fail the test, not hang the test run.
     let response: Value = reqwest::Client::new()
         .post(url)
-        .timeout(Duration::from_secs(60))
+        .timeout(PATIENCE)
         .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
         .send()
         .await
@@ -130,7 +135,7 @@ pub async fn start_ganache() -> Ganache {
         url: format!("http://127.0.0.1:{port}"),
         port,
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + PATIENCE;
     let client = reqwest::Client::new();
     loop {
         let ready = client
@@ -144,7 +149,7 @@ pub async fn start_ganache() -> Ganache {
         }
         assert!(
             Instant::now() < deadline,
-            "ganache did not answer on {} within 60 s",
+            "ganache did not answer on {} within {PATIENCE:?}",
             ganache.url
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -161,7 +166,8 @@ pub fn migrate(ganache: &Ganache, dir: &Path) -> (Deployment, PathBuf) {
         artifact.display()
     );
     // One retry: on a loaded 2-core machine truffle occasionally gives up on a node that is
-    // still busy; the migration is idempotent, so a second run finishes the job.
+    // still busy; the migration is idempotent, so a second run finishes the job (at once: it
+    // waits on the node's answers, not on a pause of ours).
     let run = || {
         Command::new(root.join("node_modules/.bin/truffle"))
             .args(["migrate", "--network", "development", "--compile-none"])
@@ -178,7 +184,6 @@ pub fn migrate(ganache: &Ganache, dir: &Path) -> (Deployment, PathBuf) {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        std::thread::sleep(Duration::from_secs(2));
         output = run();
     }
     assert!(
@@ -204,7 +209,7 @@ pub async fn send(url: &str, from: Address, to: Address, data: Vec<u8>) -> Value
     )
     .await
     .unwrap_or_else(|e| panic!("transaction refused: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + PATIENCE;
     let receipt = loop {
         let receipt = rpc(url, "eth_getTransactionReceipt", json!([hash]))
             .await
@@ -214,7 +219,7 @@ pub async fn send(url: &str, from: Address, to: Address, data: Vec<u8>) -> Value
         }
         assert!(
             Instant::now() < deadline,
-            "transaction {hash} not mined within 30 s"
+            "transaction {hash} not mined within {PATIENCE:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
@@ -547,20 +552,53 @@ impl Record {
     }
 }
 
-/// Polls `check` every 100 ms until it returns `Some`, for at most `secs` seconds.
-pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+/// Polls `check` every 100 ms until it returns `Some`, for at most [`PATIENCE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(secs);
+    let deadline = Instant::now() + PATIENCE;
     loop {
         if let Some(v) = check().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what} ({PATIENCE:?})"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Runs `attempt` until one run of it finishes within `window` of its start, and returns that
+/// run's result. For a check of something that lasts `window` by the server's wall clock (a
+/// session, a pending upload): on a machine too slow to look within the window, that run proves
+/// nothing either way, so it is tried again (five runs at most) instead of failing or passing.
+pub async fn within_window<T, F, Fut>(window: Duration, what: &str, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    for _ in 0..5 {
+        let started = Instant::now();
+        let result = attempt().await;
+        if started.elapsed() < window {
+            return result;
+        }
+        eprintln!("{what} took longer than {window:?}; trying again");
+    }
+    panic!("{what} never finished within {window:?} in five runs");
+}
+
+/// The latest block's timestamp: the chain's own "now", which decides expiries and windows
+/// (the wall clock does not: a test may have moved the chain's time on).
+pub async fn chain_time(url: &str) -> u64 {
+    let block = rpc(url, "eth_getBlockByNumber", json!(["latest", false]))
+        .await
+        .expect("latest block");
+    let ts = block["timestamp"].as_str().expect("timestamp");
+    u64::from_str_radix(ts.trim_start_matches("0x"), 16).expect("hex timestamp")
 }
 
 /// A chain with the contract deployed, two patients and two verified practitioners registered,
