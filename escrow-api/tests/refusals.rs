@@ -112,7 +112,7 @@ async fn sign_in_refusals_and_session_expiry() {
     // valid" is only asserted of a look taken inside that window; then the test waits for the
     // expiry itself instead of sleeping past it.
     let ttl = Duration::from_secs(u64::try_from(config_ttl).expect("ttl"));
-    let who: Value = within_window(ttl, "a sign-in and a look at the session", || async {
+    let who: Value = within_window(ttl, "a sign-in and a look at the session", async || {
         patient.sign_in(&server).await;
         patient
             .get(server.url("/api/auth/session"))
@@ -256,24 +256,25 @@ async fn expired_grant_erase_all_and_pending_ttl() {
         .await
         .expect("index");
     let ttl = Duration::from_secs(u64::try_from(pending_ttl).expect("ttl"));
-    let (r3, blob_dir, stored) = within_window(ttl, "an upload and a look at its blob", || async {
-        let r3 = Record::new(
-            &w.d,
-            patient.address(),
-            Category::Vitals.number(),
-            b"three".to_vec(),
-        );
-        let resp = r3
-            .upload(&server, &patient, &r3.wraps(&w.d, &[&patient]))
-            .send()
-            .await
-            .expect("upload");
-        assert_eq!(resp.status(), 201);
-        let blob_dir = w.data.join("blobs/c2").join(r3.id.to_string());
-        let stored = blob_dir.exists();
-        (r3, blob_dir, stored)
-    })
-    .await;
+    let (r3, blob_dir, stored) =
+        within_window(ttl, "an upload and a look at its blob", async || {
+            let r3 = Record::new(
+                &w.d,
+                patient.address(),
+                Category::Vitals.number(),
+                b"three".to_vec(),
+            );
+            let resp = r3
+                .upload(&server, &patient, &r3.wraps(&w.d, &[&patient]))
+                .send()
+                .await
+                .expect("upload");
+            assert_eq!(resp.status(), 201);
+            let blob_dir = w.data.join("blobs/c2").join(r3.id.to_string());
+            let stored = blob_dir.exists();
+            (r3, blob_dir, stored)
+        })
+        .await;
     assert!(stored, "the pending upload's blob was not stored");
     eventually("the pending upload to expire", || async {
         index

@@ -575,11 +575,11 @@ where
 /// run's result. For a check of something that lasts `window` by the server's wall clock (a
 /// session, a pending upload): on a machine too slow to look within the window, that run proves
 /// nothing either way, so it is tried again (five runs at most) instead of failing or passing.
-pub async fn within_window<T, F, Fut>(window: Duration, what: &str, mut attempt: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = T>,
-{
+pub async fn within_window<T>(
+    window: Duration,
+    what: &str,
+    mut attempt: impl AsyncFnMut() -> T,
+) -> T {
     for _ in 0..5 {
         let started = Instant::now();
         let result = attempt().await;
@@ -719,7 +719,7 @@ impl World {
         let index = medledger_escrow_api::db::Index::connect(&server.config.database_url())
             .await
             .expect("index");
-        eventually(20, "the upload to be committed", || async {
+        eventually("the upload to be committed", || async {
             let row = index.record(&r.id.to_string()).await.expect("row")?;
             (row.state == "committed").then_some(())
         })
