@@ -2,13 +2,16 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps up run app down chain migrate test test-contracts test-migrations test-rust test-browsers wasm compile abi lint fmt clean
+.PHONY: help deps deps-browsers up run app down chain migrate test test-contracts test-migrations test-rust test-browsers wasm compile abi lint fmt clean
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-16s %s\n", $$1, $$2}'
 
 deps: ## install node packages (npm ci) and rust components if missing
 	@bash scripts/deps.sh
+
+deps-browsers: ## deps, plus Debian's chromium and firefox-esr for the browser tests (as root)
+	@bash scripts/deps.sh --browsers
 
 up: deps ## start Ganache in the background (./data) and deploy MedLedger
 	@bash scripts/chain.sh start
@@ -47,7 +50,7 @@ test-rust: deps compile ## cargo test (the contract binding test starts its own 
 wasm: deps ## build the WASM harness into target-wasm/harness
 	@bash scripts/build-wasm.sh medledger-wasm-harness target-wasm/harness
 
-test-browsers: wasm app ## protocol vectors, the test wallet and the app's journeys in headless Chromium and Firefox
+test-browsers: deps-browsers wasm app ## protocol vectors, the test wallet and the app's journeys in headless Chromium and Firefox
 	@cargo build -p medledger-escrow-api --bin escrow-api --locked
 	@node --test --test-concurrency=1 e2e/
 

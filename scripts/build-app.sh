@@ -12,6 +12,9 @@ stage="$(mktemp -d "${TMPDIR:-/tmp}/medledger-app.XXXXXX")"
 trap 'rm -rf "$stage" "$stage.log"' EXIT
 # clippy cannot run on the wasm32 half of the app here (Debian's rustc-web has no clippy), so
 # the compiler's own warnings stand in for it: any warning fails the build, as -D warnings would.
+# The tools are installed first, outside the log: on a new machine `cargo install
+# wasm-bindgen-cli` prints a future-incompatibility warning of its own, which is not the app's.
+"$ROOT/scripts/build-wasm.sh" --tools
 log="$stage.log"
 "$ROOT/scripts/build-wasm.sh" medledger-app "$stage" 2>&1 | tee "$log"
 if grep -q '^warning' "$log"; then

@@ -3,6 +3,7 @@
 # (--target web) into an output directory.
 #
 #   scripts/build-wasm.sh <cargo package> <out dir>
+#   scripts/build-wasm.sh --tools       only install what the build needs, build nothing
 #
 # Toolchain: a rustup toolchain with the wasm32-unknown-unknown target when one is installed
 # (`rustup target add wasm32-unknown-unknown` on a normal machine). Otherwise Debian's rustc-web
@@ -16,8 +17,6 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-package="${1:?usage: scripts/build-wasm.sh <cargo package> <out dir>}"
-out="${2:?usage: scripts/build-wasm.sh <cargo package> <out dir>}"
 target_dir="$ROOT/target-wasm"
 die() { echo "error: $*" >&2; exit 1; }
 
@@ -49,12 +48,26 @@ ensure_wasm_bindgen() {
   cargo install wasm-bindgen-cli --version "$want"
 }
 
+# Installs the toolchain and wasm-bindgen-cli when missing. Their installs print warnings of their
+# own (cargo install's future-incompatibility notes), which are not the project's.
+ensure_tools() {
+  rustup_has_wasm || ensure_debian_toolchain
+  ensure_wasm_bindgen
+}
+
+if [ "${1:-}" = --tools ]; then
+  ensure_tools
+  exit 0
+fi
+package="${1:?usage: scripts/build-wasm.sh <cargo package> <out dir> | --tools}"
+out="${2:?usage: scripts/build-wasm.sh <cargo package> <out dir> | --tools}"
+ensure_tools
+
 wasm_name="${package//-/_}"
 if rustup_has_wasm; then
   echo "building $package for wasm32 with rustup's toolchain"
   CARGO_TARGET_DIR="$target_dir" cargo build --release --locked --target wasm32-unknown-unknown -p "$package"
 else
-  ensure_debian_toolchain
   echo "building $package for wasm32 with Debian's rustc-web and -Zbuild-std"
   # rustup's proxies come first on PATH: call Debian's cargo and rustc explicitly.
   CARGO_TARGET_DIR="$target_dir" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
@@ -62,7 +75,6 @@ else
     -Zbuild-std=std,panic_abort -p "$package"
 fi
 
-ensure_wasm_bindgen
 wasm="$target_dir/wasm32-unknown-unknown/release/$wasm_name.wasm"
 [ -f "$wasm" ] || die "the build produced no $wasm"
 mkdir -p "$out"

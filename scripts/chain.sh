@@ -42,7 +42,8 @@ case "${1:-run}" in
     fi
     if rpc_ready "$port"; then die "something else already answers JSON-RPC on 127.0.0.1:$port"; fi
     # The chain people use with the app and the escrow: a block a second (see start_ganache).
-    MEDLEDGER_GANACHE_BLOCK_TIME="${MEDLEDGER_GANACHE_BLOCK_TIME:-1}" start_ganache "$port" "$log" "$db"
+    MEDLEDGER_GANACHE_DETACH=1 MEDLEDGER_GANACHE_BLOCK_TIME="${MEDLEDGER_GANACHE_BLOCK_TIME:-1}" \
+      start_ganache "$port" "$log" "$db"
     echo "$GANACHE_PID" >"$pidfile"
     disown "$GANACHE_PID" 2>/dev/null || true
     echo "Ganache running (pid $GANACHE_PID) on http://127.0.0.1:$port, chain id $MEDLEDGER_CHAIN_ID, database $db"

@@ -4,7 +4,8 @@
 #   - node packages (truffle, ganache, solc-js, OpenZeppelin, forge, playwright-core) via npm ci,
 #     when node_modules is missing or older than package-lock.json
 #   - rustfmt and clippy, when rustup lacks them
-#   - Debian's chromium and firefox-esr for the browser tests (apt-get, as root), when missing
+#   - with --browsers: Debian's chromium and firefox-esr for the browser tests (apt-get, as root),
+#     when missing. Only the tests need them: `make run` does not ask for them.
 # The WASM toolchain (a rustup wasm32 target, else Debian's rustc-web) and wasm-bindgen-cli are
 # installed by scripts/build-wasm.sh when it first needs them.
 set -euo pipefail
@@ -28,6 +29,8 @@ if command -v rustup >/dev/null; then
     rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
   done
 fi
+
+[ "${1:-}" = --browsers ] || exit 0
 
 apt_missing=()
 for pkg in chromium firefox-esr; do

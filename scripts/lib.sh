@@ -47,7 +47,13 @@ start_ganache() {
   # seconds from one block to the next): the contract tests' expiries and windows then depend
   # only on the blocks they mine and the time they set, never on how fast the machine is.
   if [ -n "${MEDLEDGER_GANACHE_TIME_STEP:-}" ]; then args+=(--miner.timestampIncrement "$MEDLEDGER_GANACHE_TIME_STEP"); fi
-  "$GANACHE_BIN" "${args[@]}" >"$log" 2>&1 &
+  # MEDLEDGER_GANACHE_DETACH=1 (scripts/chain.sh start, i.e. `make up`): a Ganache that outlives
+  # the command that started it runs in a session of its own, so it does not die with that
+  # command's terminal (SIGHUP). Only from a script: there the background job is no process group
+  # leader, so setsid execs in place and $! stays Ganache's own pid.
+  local launch=()
+  if [ -n "${MEDLEDGER_GANACHE_DETACH:-}" ]; then launch=(setsid); fi
+  "${launch[@]}" "$GANACHE_BIN" "${args[@]}" </dev/null >"$log" 2>&1 &
   GANACHE_PID=$!
   local deadline=$((SECONDS + PATIENCE_SECS))
   while [ "$SECONDS" -lt "$deadline" ]; do

@@ -25,7 +25,7 @@ run_all() {
   fi
 
   stage "install: node packages, rust components, browsers"
-  bash scripts/deps.sh
+  bash scripts/deps.sh --browsers
 
   stage "lint: cargo fmt --check"
   cargo fmt --all -- --check
