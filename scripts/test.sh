@@ -37,6 +37,9 @@ run_all() {
   "$TRUFFLE_BIN" compile
   node scripts/abi.js check
 
+  stage "contracts: Slither static analysis (no finding beyond those triaged in the source; docs/contract.md)"
+  bash scripts/slither.sh
+
   stage "contracts: Truffle suite and Foundry fuzz/invariants"
   bash scripts/test-contracts.sh
 
