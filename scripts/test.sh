@@ -10,7 +10,8 @@ cd "$ROOT"
 # only fill the disk.
 if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 
-stage() { printf '\n==== %s\n' "$*"; }
+# Each header says how long the run has taken so far, so a slow stage shows in any log.
+stage() { printf '\n==== %s  [%dm%02ds]\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 
 run_all() {
   set -euo pipefail
@@ -82,5 +83,6 @@ echo
 if [ "$status" != 0 ]; then
   echo "The run stopped at a failed stage (exit $status): the stage's own failure is counted below."
 fi
+echo "the test command took $((SECONDS / 60))m$((SECONDS % 60))s"
 MEDLEDGER_STAGE_FAILED=$([ "$status" = 0 ] && echo 0 || echo 1) bash scripts/count-tests.sh "$log"
 exit "$status"
