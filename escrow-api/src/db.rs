@@ -638,6 +638,25 @@ impl Index {
             .map_err(DbError::from)
     }
 
+    /// How many tier-2 K2s the index holds, each wrapped under a master key: when there are
+    /// any, a start without the master-key file must not make a new one.
+    pub async fn count_wrapped_k2(&self) -> Result<i64, DbError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM records WHERE wrapped_k2 IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// How many wrapped DEKs name `reader` (a checksummed address). For the escrow account these
+    /// are the break-glass wraps, which only the break-glass key opens.
+    pub async fn count_wraps_for(&self, reader: &str) -> Result<i64, DbError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM wrapped_deks WHERE reader = $1")
+            .bind(reader)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// How many wrapped DEKs a record has.
     pub async fn count_deks(&self, record_id: &str) -> Result<i64, DbError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM wrapped_deks WHERE record_id = $1")

@@ -32,7 +32,8 @@ enum Command {
     InitDevKey,
     /// Re-wrap every K2 under a new master key, then drop the old keys (the server must be stopped).
     RotateMasterKey,
-    /// Snapshot the (SQLite) index and copy the master-key file into a new directory.
+    /// Snapshot the (SQLite) index and copy the master-key and break-glass key files into a new
+    /// directory.
     Backup {
         /// The new backup directory.
         #[arg(long)]
@@ -146,27 +147,37 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Backup { to } => {
-            let files = medledger_escrow_api::maintenance::backup(
-                &config.database_url(),
-                &config.master_key_file(),
-                &to,
-            )
-            .await
-            .context("backing up")?;
+            let (master, break_glass) = (config.master_key_file(), config.break_glass_key_file());
+            let keys = medledger_escrow_api::maintenance::KeyFiles {
+                master: &master,
+                break_glass: &break_glass,
+            };
+            let files =
+                medledger_escrow_api::maintenance::backup(&config.database_url(), keys, &to)
+                    .await
+                    .context("backing up")?;
             for f in files {
                 println!("wrote {}", f.display());
             }
             Ok(())
         }
         Command::Restore { from } => {
-            medledger_escrow_api::maintenance::restore(
-                &config.database_url(),
-                &config.master_key_file(),
-                &from,
-            )
-            .await
-            .context("restoring")?;
-            println!("restored the index and master keys from {}", from.display());
+            use medledger_escrow_api::maintenance::{self, BreakGlassRestore, KeyFiles};
+            let (master, break_glass) = (config.master_key_file(), config.break_glass_key_file());
+            let keys = KeyFiles {
+                master: &master,
+                break_glass: &break_glass,
+            };
+            let bg = maintenance::restore(&config.database_url(), keys, &from)
+                .await
+                .context("restoring")?;
+            println!("restored the index and key files from {}", from.display());
+            if bg == BreakGlassRestore::NotInBackup {
+                eprintln!(
+                    "note: the backup holds no break-glass key (made by an older escrow); {} is kept as it is, and a start refuses to make a new one while the index holds break-glass wraps",
+                    break_glass.display()
+                );
+            }
             Ok(())
         }
         Command::RotateMasterKey => {

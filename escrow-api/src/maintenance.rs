@@ -4,9 +4,11 @@
 //! K2 openable (re-running finishes the job under a further new key).
 //!
 //! `backup` writes a consistent snapshot of a SQLite index (`VACUUM INTO`, safe beside a running
-//! server) and a copy of the master-key file (0600) into a new directory; `restore` puts them back
-//! into a data directory that has no index (server stopped). Blobs are not part of it (the blob
-//! store is backed up by its own means), nor is the escrow account key. The follower cursor is in
+//! server) and copies of the key files the index depends on (the master keys, which wrap every
+//! K2, and the break-glass key, which opens every emergency wrap; 0600) into a new directory;
+//! `restore` puts them back into a data directory that has no index (server stopped). Blobs are
+//! not part of it (the blob store is backed up by its own means), nor is the escrow account key
+//! (the operator's, which signs transactions and opens no record). The follower cursor is in
 //! the snapshot, so a restored escrow replays the chain's events since the backup: records erased
 //! after the backup are shredded again at the next start. A PostgreSQL index is backed up with
 //! PostgreSQL's own tools (`pg_dump`); these commands refuse it.
@@ -60,10 +62,24 @@ fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> MaintenanceError + '_ {
     }
 }
 
-/// Backs up the index (SQLite) and the master-key file into the new directory `dest`.
+/// The key files a backup holds beside the index, by where the escrow keeps them.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyFiles<'a> {
+    /// The master-key file (K2s are wrapped under its keys).
+    pub master: &'a Path,
+    /// The break-glass key file (emergency wraps are made to it).
+    pub break_glass: &'a Path,
+}
+
+/// The names of the key files inside a backup directory.
+const MASTER_COPY: &str = "master.key";
+const BREAK_GLASS_COPY: &str = "break-glass.key";
+
+/// Backs up the index (SQLite) and the key files into the new directory `dest`. A key file the
+/// escrow has not made yet (a break-glass key before the first start) is left out.
 pub async fn backup(
     database_url: &str,
-    master_key_file: &Path,
+    keys: KeyFiles<'_>,
     dest: &Path,
 ) -> Result<Vec<PathBuf>, MaintenanceError> {
     if crate::db::sqlite_path(database_url).is_none() {
@@ -91,9 +107,15 @@ pub async fn backup(
         .snapshot_sqlite(&index_copy.display().to_string())
         .await?;
     copy_private(&index_copy, &index_copy)?;
-    let key_copy = dest.join("master.key");
-    copy_private(master_key_file, &key_copy)?;
-    Ok(vec![index_copy, key_copy])
+    let key_copy = dest.join(MASTER_COPY);
+    copy_private(keys.master, &key_copy)?;
+    let mut written = vec![index_copy, key_copy];
+    if keys.break_glass.exists() {
+        let bg_copy = dest.join(BREAK_GLASS_COPY);
+        copy_private(keys.break_glass, &bg_copy)?;
+        written.push(bg_copy);
+    }
+    Ok(written)
 }
 
 /// Copies `from` to `to` as a private (0600) file; the same path only tightens the mode.
@@ -111,40 +133,56 @@ fn copy_private(from: &Path, to: &Path) -> Result<(), MaintenanceError> {
     Ok(())
 }
 
-/// Restores a backup made by [`backup`] into a data directory without an index.
+/// What a restore did about the break-glass key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakGlassRestore {
+    /// Copied from the backup, or already there and identical.
+    Restored,
+    /// The backup has none (made before backups held it): the data directory's own is kept, and
+    /// a start refuses to make a new one while the index holds break-glass wraps.
+    NotInBackup,
+}
+
+/// Restores a backup made by [`backup`] into a data directory without an index. Every check
+/// comes before the first write: a refused restore leaves the data directory as it was.
 pub async fn restore(
     database_url: &str,
-    master_key_file: &Path,
+    keys: KeyFiles<'_>,
     src: &Path,
-) -> Result<(), MaintenanceError> {
+) -> Result<BreakGlassRestore, MaintenanceError> {
     let Some(index_path) = crate::db::sqlite_path(database_url) else {
         return Err(MaintenanceError::Refused(
             "the index is not SQLite: restore it with the database's own tools".into(),
         ));
     };
-    let _lock = DataLock::acquire(master_key_file)?;
+    let _lock = DataLock::acquire(keys.master)?;
     if index_path.exists() {
         return Err(MaintenanceError::Refused(format!(
             "{} exists: move the current index away before restoring",
             index_path.display()
         )));
     }
-    let key_copy = src.join("master.key");
     let index_copy = src.join("index.sqlite");
-    keys::check_mode(&key_copy)?;
-    if master_key_file.exists() {
-        let ours = zeroize::Zeroizing::new(
-            std::fs::read(master_key_file).map_err(io_at(master_key_file))?,
-        );
-        let theirs = zeroize::Zeroizing::new(std::fs::read(&key_copy).map_err(io_at(&key_copy))?);
-        if *ours != *theirs {
-            return Err(MaintenanceError::Refused(format!(
-                "{} differs from the backup's master keys: move it away first (the backup's K2s are wrapped under its own keys)",
-                master_key_file.display()
-            )));
-        }
+    let master_copy = src.join(MASTER_COPY);
+    let bg_copy = src.join(BREAK_GLASS_COPY);
+    keys::check_mode(&master_copy)?;
+    let copy_master = needs_copy(&master_copy, keys.master, "master keys (the K2s)")?;
+    let bg = if bg_copy.exists() {
+        keys::check_mode(&bg_copy)?;
+        let copy = needs_copy(
+            &bg_copy,
+            keys.break_glass,
+            "break-glass key (the emergency wraps)",
+        )?;
+        Some(copy)
     } else {
-        copy_private(&key_copy, master_key_file)?;
+        None
+    };
+    if copy_master {
+        copy_private(&master_copy, keys.master)?;
+    }
+    if bg == Some(true) {
+        copy_private(&bg_copy, keys.break_glass)?;
     }
     if let Some(dir) = index_path.parent() {
         std::fs::create_dir_all(dir).map_err(io_at(dir))?;
@@ -157,7 +195,28 @@ pub async fn restore(
     }
     // The copy must open and be at the current schema.
     Index::connect(database_url).await?.migrate().await?;
-    Ok(())
+    Ok(match bg {
+        Some(_) => BreakGlassRestore::Restored,
+        None => BreakGlassRestore::NotInBackup,
+    })
+}
+
+/// Whether the backup's key file `copy` must be copied to `target`: yes when `target` does not
+/// exist, no when it holds the same bytes, refused when it holds other keys (the backup's data is
+/// wrapped under its own).
+fn needs_copy(copy: &Path, target: &Path, what: &str) -> Result<bool, MaintenanceError> {
+    if !target.exists() {
+        return Ok(true);
+    }
+    let ours = zeroize::Zeroizing::new(std::fs::read(target).map_err(io_at(target))?);
+    let theirs = zeroize::Zeroizing::new(std::fs::read(copy).map_err(io_at(copy))?);
+    if *ours != *theirs {
+        return Err(MaintenanceError::Refused(format!(
+            "{} differs from the backup's {what}: move it away first (the backup's data is wrapped under its own)",
+            target.display()
+        )));
+    }
+    Ok(false)
 }
 
 /// What a rotation did.

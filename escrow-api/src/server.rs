@@ -46,6 +46,17 @@ pub enum StartError {
     /// The chain.
     #[error("chain at the configured RPC URL: {0}")]
     Chain(#[from] ChainError),
+    /// A key file is missing although the index holds what only that key opens: making a new
+    /// one would silently orphan them (a restore that left the file out, a wrong path).
+    #[error("{path} is missing, but the index holds {count} {what} that only it opens: restore the file from the backup (escrow-api restore) or point the configuration at it; a new key would open none of them")]
+    KeyFileLost {
+        /// The key file.
+        path: PathBuf,
+        /// How many items depend on it.
+        count: i64,
+        /// What they are.
+        what: &'static str,
+    },
     /// The node serves another chain than the deployment's.
     #[error("the node serves chain id {node}, but the deployment is on chain id {deployment}")]
     WrongChain {
@@ -109,6 +120,44 @@ impl AppState {
     }
 }
 
+/// Loads the master keys and the break-glass key, creating a file only on a first start: when the
+/// index already holds K2s (or break-glass wraps) and the file is missing, the start stops.
+async fn open_key_files(
+    config: &Config,
+    index: &Index,
+    escrow: Address,
+) -> Result<(crate::keys::MasterKeys, medledger_protocol::wrap::KeyPair), StartError> {
+    let master_file = config.master_key_file();
+    if !master_file.exists() {
+        refuse_lost_key(
+            master_file.clone(),
+            index.count_wrapped_k2().await?,
+            "tier-2 keys (K2)",
+        )?;
+    }
+    let (master, created) = crate::keys::load_or_create_master_keys(&master_file)?;
+    if created {
+        tracing::info!(file = %master_file.display(), "created a new master-key file (0600)");
+    }
+    let bg_file = config.break_glass_key_file();
+    if !bg_file.exists() {
+        let wraps = index.count_wraps_for(&escrow.to_checksum(None)).await?;
+        refuse_lost_key(bg_file.clone(), wraps, "break-glass wraps")?;
+    }
+    let (break_glass, created) = crate::keys::load_or_create_break_glass(&bg_file)?;
+    if created {
+        tracing::info!(file = %bg_file.display(), "created a new break-glass key file (0600)");
+    }
+    Ok((master, break_glass))
+}
+
+fn refuse_lost_key(path: PathBuf, count: i64, what: &'static str) -> Result<(), StartError> {
+    if count > 0 {
+        return Err(StartError::KeyFileLost { path, count, what });
+    }
+    Ok(())
+}
+
 /// A started escrow, ready to serve.
 #[derive(Debug)]
 pub struct App {
@@ -129,15 +178,7 @@ impl App {
             .await?;
         let lock = crate::keys::DataLock::acquire(&config.master_key_file())?;
         let blobs = Blobs::open(&config.blob_url())?;
-        let (master, created) = crate::keys::load_or_create_master_keys(&config.master_key_file())?;
-        if created {
-            tracing::info!(file = %config.master_key_file().display(), "created a new master-key file (0600)");
-        }
-        let (break_glass, created) =
-            crate::keys::load_or_create_break_glass(&config.break_glass_key_file())?;
-        if created {
-            tracing::info!(file = %config.break_glass_key_file().display(), "created a new break-glass key file (0600)");
-        }
+        let (master, break_glass) = open_key_files(&config, &index, deployment.escrow).await?;
         let key_file: PathBuf = config.escrow_key_file();
         let signer = if key_file.exists() {
             let signer =

@@ -360,7 +360,7 @@ async fn backup_restore_and_erasures_after_the_backup_are_replayed() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for f in ["index.sqlite", "master.key"] {
+    for f in ["index.sqlite", "master.key", "break-glass.key"] {
         let mode = std::fs::metadata(backup.join(f))
             .expect("file")
             .permissions()
@@ -368,6 +368,12 @@ async fn backup_restore_and_erasures_after_the_backup_are_replayed() {
             & 0o777;
         assert_eq!(mode, 0o600, "{f}");
     }
+    // Every key file the index depends on is in the backup, byte for byte.
+    let break_glass = std::fs::read(w.data.join("break-glass.key")).expect("break-glass key");
+    assert_eq!(
+        std::fs::read(backup.join("break-glass.key")).expect("copy"),
+        break_glass
+    );
 
     // Erased after the backup: shredded and confirmed.
     w.send(
@@ -397,7 +403,13 @@ async fn backup_restore_and_erasures_after_the_backup_are_replayed() {
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("exists"));
-    for f in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+    // The data directory lost its index and its break-glass key: the restore brings both back.
+    for f in [
+        "index.sqlite",
+        "index.sqlite-wal",
+        "index.sqlite-shm",
+        "break-glass.key",
+    ] {
         let _ = std::fs::remove_file(w.data.join(f));
     }
     let out = bin()
@@ -414,6 +426,11 @@ async fn backup_restore_and_erasures_after_the_backup_are_replayed() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(w.data.join("break-glass.key")).expect("restored"),
+        break_glass,
+        "the restored break-glass key is the one the backup was made with"
     );
     let index = medledger_escrow_api::db::Index::connect(&config.database_url())
         .await

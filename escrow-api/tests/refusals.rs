@@ -716,7 +716,29 @@ async fn break_glass_only_inside_an_open_emergency_window() {
     )
     .await;
     assert_eq!(read(&doctor).await.expect("read").status(), 403);
-    server.stop().await;
+    let config = server.stop().await;
+
+    // The index now holds a K2 and a break-glass wrap: a start whose key file is missing (a
+    // restore that left it out, a wrong path) stops instead of making a new key that would open
+    // neither, and makes no file; with the file back, it starts.
+    for (file, what) in [
+        (config.master_key_file(), "tier-2 keys"),
+        (config.break_glass_key_file(), "break-glass wraps"),
+    ] {
+        let aside = file.with_extension("aside");
+        std::fs::rename(&file, &aside).expect("move the key file away");
+        let err = medledger_escrow_api::server::App::build(config.clone())
+            .await
+            .expect_err("a start without the key file is refused");
+        let msg = err.to_string();
+        assert!(msg.contains(what) && msg.contains("is missing"), "{msg}");
+        assert!(!file.exists(), "no new key file was made");
+        std::fs::rename(&aside, &file).expect("put the key file back");
+    }
+    let app = medledger_escrow_api::server::App::build(config)
+        .await
+        .expect("starts with both key files");
+    drop(app);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
