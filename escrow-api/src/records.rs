@@ -1006,7 +1006,7 @@ pub async fn access_log(
             None => (Value::Null, Value::Null),
         };
         out.push(json!({
-            "seq": r.seq, "at": r.at, "actor": r.actor, "recordId": r.record_id,
+            "seq": r.seq, "at": r.at, "actor": r.actor, "patient": r.patient, "recordId": r.record_id,
             "action": r.action, "granted": r.granted, "reason": r.reason,
             "scoreMilli": r.score_milli, "prevHash": r.prev_hash, "entryHash": r.entry_hash,
             "anchor": anchor_json, "proof": proof,

@@ -14,6 +14,30 @@ use medledger_protocol::contract::{Category, MedLedger};
 use serde_json::Value;
 use support::*;
 
+/// docs/api.md's entry hash, computed from one entry as `GET /api/access-log` returns it:
+/// keccak256(abi.encode(uint64 seq, bytes32 prevHash, uint64 at, address actor, address patient,
+/// bytes32 recordId, string action, bool granted, string reason, int64 scoreMilli)).
+fn audited_entry_hash(e: &Value) -> Value {
+    use alloy_sol_types::SolValue;
+    let b32 = |k: &str| -> B256 { e[k].as_str().expect(k).parse().expect(k) };
+    let addr = |k: &str| -> Address { e[k].as_str().expect(k).parse().expect(k) };
+    let text = |k: &str| e[k].as_str().expect(k).to_string();
+    let encoded = (
+        e["seq"].as_u64().expect("seq"),
+        b32("prevHash"),
+        e["at"].as_u64().expect("at"),
+        addr("actor"),
+        addr("patient"),
+        b32("recordId"),
+        text("action"),
+        e["granted"].as_bool().expect("granted"),
+        text("reason"),
+        e["scoreMilli"].as_i64().expect("scoreMilli"),
+    )
+        .abi_encode_params();
+    Value::String(alloy_primitives::keccak256(encoded).to_string())
+}
+
 async fn json(r: reqwest::Response) -> Value {
     r.json().await.expect("json body")
 }
@@ -628,6 +652,10 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
         )
         .await;
         assert!(ok, "the contract refuses the proof of {e}");
+        // An auditor recomputes the entry's hash from the fields the API returns, by the
+        // formula in docs/api.md, with no source code and no other data.
+        assert_eq!(e["patient"], patient.address().to_checksum(None), "{e}");
+        assert_eq!(audited_entry_hash(e), e["entryHash"], "{e}");
     }
     let report = medledger_escrow_api::follower::verify_log_with(
         &index,
