@@ -239,6 +239,30 @@ impl AccessLog {
     /// Appends an entry and returns the stored row.
     pub async fn append(&self, e: NewEntry) -> Result<LogRow, AppendError> {
         let _guard = self.lock.lock().await;
+        let row = self.next_row(e).await?;
+        self.index.insert_log(&row).await?;
+        Ok(row)
+    }
+
+    /// Stores a pending upload (the record and its wraps) and its entry in one transaction, so
+    /// that a crash between the two can never leave an upload without its entry. Nothing is
+    /// written when either part is refused (a duplicate record id among them).
+    pub async fn append_upload(
+        &self,
+        e: NewEntry,
+        record: &crate::db::RecordRow,
+        deks: &[crate::db::DekRow],
+    ) -> Result<LogRow, AppendError> {
+        let _guard = self.lock.lock().await;
+        let row = self.next_row(e).await?;
+        self.index
+            .insert_pending_logged(record, deks, Some(&row))
+            .await?;
+        Ok(row)
+    }
+
+    /// The row that would follow the last stored one (the caller holds the lock).
+    async fn next_row(&self, e: NewEntry) -> Result<LogRow, AppendError> {
         let last = self.index.last_log().await?;
         let (seq, prev) = match &last {
             Some(r) => (r.seq + 1, parse::<B256>(&r.entry_hash, r.seq)?),
@@ -270,7 +294,6 @@ impl AccessLog {
             prev_hash: prev.to_string(),
             entry_hash: h.to_string(),
         };
-        self.index.insert_log(&row).await?;
         Ok(row)
     }
 }
@@ -367,5 +390,81 @@ mod tests {
         enc[31] = 1;
         enc[32..].copy_from_slice(&[0x11; 32]);
         assert_eq!(leaf(1, B256::repeat_byte(0x11)), keccak256(keccak256(enc)));
+    }
+
+    async fn scratch_index() -> (tempfile::TempDir, Index) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("i.sqlite").display()
+        );
+        let idx = Index::connect(&url).await.expect("connect");
+        idx.migrate().await.expect("migrate");
+        (dir, idx)
+    }
+
+    fn pending(id: B256) -> crate::db::RecordRow {
+        crate::db::RecordRow {
+            record_id: id.to_string(),
+            patient: Address::repeat_byte(2).to_checksum(None),
+            author: Address::repeat_byte(2).to_checksum(None),
+            category: 1,
+            h1: B256::repeat_byte(9).to_string(),
+            size: 10,
+            blob_key: Some(format!("c2/{id}")),
+            c2_size: 78,
+            wrapped_k2: Some("0x01".into()),
+            state: crate::db::state::PENDING.into(),
+            created: 100,
+            committed_block: None,
+        }
+    }
+
+    fn upload_entry(id: B256) -> NewEntry {
+        NewEntry {
+            actor: Address::repeat_byte(2),
+            patient: Address::repeat_byte(2),
+            record_id: id,
+            action: "upload",
+            granted: true,
+            reason: "stored-pending".into(),
+            score_milli: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upload_and_its_entry_are_written_together_or_not_at_all() {
+        let (_dir, idx) = scratch_index().await;
+        let log = AccessLog::new(idx.clone());
+        let deks = [crate::db::DekRow {
+            reader: Address::repeat_byte(2).to_checksum(None),
+            wrap: "0x02".into(),
+        }];
+        let first = B256::repeat_byte(1);
+        let row = log
+            .append_upload(upload_entry(first), &pending(first), &deks)
+            .await
+            .expect("stored");
+        assert_eq!(row.seq, 0);
+        assert!(idx.record(&first.to_string()).await.expect("get").is_some());
+        assert_eq!(idx.last_log().await.expect("log"), Some(row));
+
+        // The same id again: refused, and the log gains no entry for it.
+        assert!(log
+            .append_upload(upload_entry(first), &pending(first), &deks)
+            .await
+            .is_err());
+        assert_eq!(idx.last_log().await.expect("log").map(|r| r.seq), Some(0));
+
+        // The entry's half refused (its seq is taken, as by a second writer): the record and its
+        // wraps are not stored either.
+        let second = B256::repeat_byte(5);
+        let taken = idx.last_log().await.expect("log").expect("entry 0");
+        assert!(idx
+            .insert_pending_logged(&pending(second), &deks, Some(&taken))
+            .await
+            .is_err());
+        assert!(idx.record(&second.to_string()).await.expect("get").is_none());
+        assert_eq!(idx.count_deks(&second.to_string()).await.expect("deks"), 0);
     }
 }

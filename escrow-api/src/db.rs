@@ -215,6 +215,7 @@ fn log_from_row(r: &AnyRow) -> Result<LogRow, sqlx::Error> {
 
 const LOG_COLUMNS: &str =
     "seq, at, actor, patient, record_id, action, granted, reason, score_milli, prev_hash, entry_hash";
+const INSERT_LOG: &str = "INSERT INTO access_log (seq, at, actor, patient, record_id, action, granted, reason, score_milli, prev_hash, entry_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 /// An anchored access-log batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,6 +326,18 @@ impl Index {
 
     /// Inserts a pending record with its wrapped DEKs, atomically. Fails on a duplicate id.
     pub async fn insert_pending(&self, r: &RecordRow, deks: &[DekRow]) -> Result<(), DbError> {
+        self.insert_pending_logged(r, deks, None).await
+    }
+
+    /// [`Index::insert_pending`] and, when given, the access-log entry that records it, in one
+    /// transaction: a crash can leave neither half without the other. Fails on a duplicate id,
+    /// and on a log entry whose seq is taken (the primary key refuses a fork), writing nothing.
+    pub async fn insert_pending_logged(
+        &self,
+        r: &RecordRow,
+        deks: &[DekRow],
+        log: Option<&LogRow>,
+    ) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(&format!(
             "INSERT INTO records ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -350,6 +363,9 @@ impl Index {
                 .bind(&d.wrap)
                 .execute(&mut *tx)
                 .await?;
+        }
+        if let Some(e) = log {
+            insert_log_query(e).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -783,22 +799,7 @@ impl Index {
 
     /// Appends an entry (its seq must be the next one: the primary key refuses a fork).
     pub async fn insert_log(&self, e: &LogRow) -> Result<(), DbError> {
-        sqlx::query(&format!(
-            "INSERT INTO access_log ({LOG_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        ))
-        .bind(e.seq)
-        .bind(e.at)
-        .bind(&e.actor)
-        .bind(&e.patient)
-        .bind(&e.record_id)
-        .bind(&e.action)
-        .bind(i64::from(e.granted))
-        .bind(&e.reason)
-        .bind(e.score_milli)
-        .bind(&e.prev_hash)
-        .bind(&e.entry_hash)
-        .execute(&self.pool)
-        .await?;
+        insert_log_query(e).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -1008,6 +1009,24 @@ fn anchor_from_row(r: &AnyRow) -> Result<AnchorRow, sqlx::Error> {
         root: r.try_get("root")?,
         tx_hash: r.try_get("tx_hash")?,
     })
+}
+
+/// The statement that appends one access-log row (alone, or inside a caller's transaction).
+fn insert_log_query(
+    e: &LogRow,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>> {
+    sqlx::query(INSERT_LOG)
+        .bind(e.seq)
+        .bind(e.at)
+        .bind(e.actor.clone())
+        .bind(e.patient.clone())
+        .bind(e.record_id.clone())
+        .bind(e.action.clone())
+        .bind(i64::from(e.granted))
+        .bind(e.reason.clone())
+        .bind(e.score_milli)
+        .bind(e.prev_hash.clone())
+        .bind(e.entry_hash.clone())
 }
 
 #[cfg(test)]

@@ -378,27 +378,35 @@ async fn upload_inner(
             wrap: hex::encode_prefixed(wrap),
         })
         .collect();
-    if let Err(e) = st.index.insert_pending(&row, &deks).await {
-        // A concurrent upload of the same id won the race: keep its blob, drop ours.
-        st.blobs.delete(&blob_key).await?;
-        return match st.index.record(&rid_hex).await? {
-            Some(existing) => duplicate(&existing, &meta),
-            None => Err(e.into()),
-        };
+    let entry = NewEntry {
+        actor: uploader,
+        patient: meta.patient,
+        record_id,
+        action: "upload",
+        granted: true,
+        reason: "stored-pending".into(),
+        score_milli: 0,
+    };
+    // The record, its wraps and its access-log entry are one transaction: an upload is never
+    // acknowledged, nor stored, without its entry.
+    match st.log.append_upload(entry, &row, &deks).await {
+        Ok(logged) => st.metrics.log_entries.set(logged.seq + 1),
+        Err(err) => {
+            // Nothing was written. A concurrent upload of the same id may have won the race:
+            // keep its blob, drop ours.
+            st.blobs.delete(&blob_key).await?;
+            return match st.index.record(&rid_hex).await? {
+                Some(existing) => duplicate(&existing, &meta),
+                None => {
+                    tracing::error!(error = %err, "upload not stored: index or access log unwritable");
+                    Err(ApiError::unavailable(
+                        "log-unavailable",
+                        "the upload and its access-log entry cannot be written; nothing was stored",
+                    ))
+                }
+            };
+        }
     }
-    log_entry(
-        st,
-        NewEntry {
-            actor: uploader,
-            patient: meta.patient,
-            record_id,
-            action: "upload",
-            granted: true,
-            reason: "stored-pending".into(),
-            score_milli: 0,
-        },
-    )
-    .await?;
     tracing::info!(size, "record stored pending");
     Ok((
         StatusCode::CREATED,
