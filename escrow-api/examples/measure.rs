@@ -132,7 +132,7 @@ async fn main() {
     let mut config = w.config();
     config.bind = addr;
     let server = Server::external(addr, config);
-    eventually(30, "the escrow", || async {
+    eventually("the escrow", || async {
         reqwest::get(server.url("/health"))
             .await
             .ok()
@@ -203,7 +203,7 @@ async fn main() {
                 }
                 ids = records.iter().take(20).map(|r| r.id).collect();
                 for id in &ids {
-                    eventually(30, "commit", || async {
+                    eventually("commit", || async {
                         let row = index.record(&id.to_string()).await.ok()??;
                         (row.state == "committed").then_some(())
                     })
@@ -288,7 +288,7 @@ async fn main() {
     let up = t.elapsed();
     let after_up = vm_hwm_kib(pid);
     anchor(&w, &patient, &big).await;
-    eventually(30, "commit", || async {
+    eventually("commit", || async {
         let row = index.record(&big.id.to_string()).await.ok()??;
         (row.state == "committed").then_some(())
     })

@@ -6,7 +6,6 @@
 mod support;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use medledger_protocol::contract::Category;
 use support::*;

@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::time::Duration;
 
 use alloy_primitives::{Address, B256, U256};
 use alloy_sol_types::SolCall;
@@ -101,7 +100,7 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
         )
         .await;
     }
-    let expiry = chain_time(w.url()).await + 86_400;
+    let expiry = chain_time(&url).await + 86_400;
     send(
         &url,
         patient.address(),

@@ -434,7 +434,10 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
     assert!(a["submittedBlock"].as_u64().expect("block") > 0);
     let at = a["submittedAt"].as_i64().expect("time");
     let head = i64::try_from(chain_time(w.url()).await).expect("time");
-    assert!(at <= head && head - at < 600, "submitted at {at}, chain time {head}");
+    assert!(
+        at <= head && head - at < 600,
+        "submitted at {at}, chain time {head}"
+    );
     let b = &list[1];
     assert_eq!(b["status"], "pending-review");
     assert_eq!(b["pendingReason"], 2, "OverPerClaimLimit");

@@ -112,18 +112,23 @@ async fn sign_in_refusals_and_session_expiry() {
     // valid" is only asserted of a look taken inside that window; then the test waits for the
     // expiry itself instead of sleeping past it.
     let ttl = Duration::from_secs(u64::try_from(config_ttl).expect("ttl"));
-    let who: Value = within_window(ttl, "a sign-in and a look at the session", || async {
-        patient.sign_in(&server).await;
-        patient
-            .get(server.url("/api/auth/session"))
-            .send()
-            .await
-            .expect("session")
-            .json()
-            .await
-            .expect("json")
-    })
-    .await;
+    // Each attempt signs in afresh (the same account), so the closure borrows nothing mutably.
+    let (cookie, who): (Option<String>, Value) =
+        within_window(ttl, "a sign-in and a look at the session", || async {
+            let mut again = User::new(PATIENT);
+            again.sign_in(&server).await;
+            let who = again
+                .get(server.url("/api/auth/session"))
+                .send()
+                .await
+                .expect("session")
+                .json()
+                .await
+                .expect("json");
+            (again.cookie, who)
+        })
+        .await;
+    patient.cookie = cookie;
     assert_eq!(
         who["address"]
             .as_str()

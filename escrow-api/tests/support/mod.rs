@@ -719,7 +719,7 @@ impl World {
         let index = medledger_escrow_api::db::Index::connect(&server.config.database_url())
             .await
             .expect("index");
-        eventually(20, "the upload to be committed", || async {
+        eventually("the upload to be committed", || async {
             let row = index.record(&r.id.to_string()).await.expect("row")?;
             (row.state == "committed").then_some(())
         })
