@@ -495,7 +495,19 @@ async fn stream_in(
     Ok((size, c2_size))
 }
 
-/// A parsed `Range: bytes=…` request on C1.
+/// A byte position or suffix length of a `Range` header: ASCII digits only (`u64::from_str` would
+/// also take a `+`). A number too large for `u64` means "beyond any record", which `u64::MAX`
+/// says as well, since no record is that long.
+fn range_number(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.parse().unwrap_or(u64::MAX))
+}
+
+/// A parsed `Range: bytes=…` request on C1 of `size` bytes: `None` without a `Range` header, the
+/// half-open byte range otherwise, 416 for anything but one satisfiable range. Every bound is
+/// computed with checked or saturating arithmetic: the numbers are the client's.
 fn parse_range(headers: &HeaderMap, size: u64) -> Result<Option<Range<u64>>, ApiError> {
     let Some(v) = headers.get(header::RANGE) else {
         return Ok(None);
@@ -516,20 +528,23 @@ fn parse_range(headers: &HeaderMap, size: u64) -> Result<Option<Range<u64>>, Api
     let (a, b) = spec.split_once('-').ok_or_else(unsatisfiable)?;
     let range = match (a.trim(), b.trim()) {
         ("", n) => {
-            let n: u64 = n.parse().map_err(|_| unsatisfiable())?;
+            // A suffix longer than the record is the whole record (RFC 9110 14.1.2).
+            let n = range_number(n).ok_or_else(unsatisfiable)?;
             if n == 0 {
                 return Err(unsatisfiable());
             }
             size.saturating_sub(n)..size
         }
-        (a, "") => a.parse::<u64>().map_err(|_| unsatisfiable())?..size,
+        (a, "") => range_number(a).ok_or_else(unsatisfiable)?..size,
         (a, b) => {
-            let a: u64 = a.parse().map_err(|_| unsatisfiable())?;
-            let b: u64 = b.parse().map_err(|_| unsatisfiable())?;
+            let a = range_number(a).ok_or_else(unsatisfiable)?;
+            let b = range_number(b).ok_or_else(unsatisfiable)?;
             if b < a {
                 return Err(unsatisfiable());
             }
-            a..(b + 1).min(size)
+            // A last position at or past the end means "to the end"; `b + 1` overflows at u64::MAX.
+            let end = b.checked_add(1).map_or(size, |end| end.min(size));
+            a..end
         }
     };
     if range.start >= size || range.is_empty() {
@@ -749,8 +764,12 @@ async fn read_inner(
             let (dec, start) = Tier2Decryptor::for_range(&k2, record_id, &head, c2_size, r.start)
                 .map_err(|e| ApiError::internal("tier 2", &e))?;
             let chunk = u64::from(st_chunk_size(&head)?);
-            let last_chunk = (r.end - 1) / chunk;
-            let c2_end = (tier2::HEADER_LEN as u64 + (last_chunk + 1) * (chunk + 16)).min(c2_size);
+            // `r` is not empty (parse_range), and the product is bounded by the stored C2 size.
+            let last_chunk = r.end.saturating_sub(1) / chunk;
+            let c2_end = (last_chunk.saturating_add(1))
+                .saturating_mul(chunk + 16)
+                .saturating_add(tier2::HEADER_LEN as u64)
+                .min(c2_size);
             let stream = st
                 .blobs
                 .read(&blob_key, Some(start.c2_offset..c2_end))
@@ -1211,4 +1230,151 @@ async fn break_glass_wrap(
         .map_err(|e| ApiError::internal("break-glass re-wrap", &e))?;
     drop(dek);
     Ok(Some(hex::encode_prefixed(rewrapped)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(value: &str, size: u64) -> Result<Option<Range<u64>>, StatusCode> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::RANGE,
+            HeaderValue::from_str(value).expect("a header value"),
+        );
+        parse_range(&headers, size).map_err(|e| e.status)
+    }
+
+    const MAX: u64 = u64::MAX;
+    const NOT_SATISFIABLE: StatusCode = StatusCode::RANGE_NOT_SATISFIABLE;
+
+    #[test]
+    fn no_range_header_is_the_whole_record() {
+        assert_eq!(parse_range(&HeaderMap::new(), 10), Ok(None));
+    }
+
+    #[test]
+    fn satisfiable_ranges_including_the_edges_of_u64() {
+        let max = MAX.to_string();
+        let cases: &[(String, u64, Range<u64>)] = &[
+            ("bytes=0-0".into(), 10, 0..1),
+            ("bytes=0-9".into(), 10, 0..10),
+            ("bytes=2-5".into(), 10, 2..6),
+            ("bytes=9-9".into(), 10, 9..10),
+            ("bytes=3-".into(), 10, 3..10),
+            ("bytes=0-".into(), 1, 0..1),
+            ("bytes=-1".into(), 10, 9..10),
+            ("bytes=-10".into(), 10, 0..10),
+            // The last position past the end, up to u64::MAX (b + 1 overflowed), is "to the end".
+            ("bytes=5-100".into(), 10, 5..10),
+            (format!("bytes=0-{max}"), 10, 0..10),
+            (format!("bytes=9-{max}"), 10, 9..10),
+            (format!("bytes=0-{}", MAX - 1), 10, 0..10),
+            // A number longer than u64 holds is past the end too.
+            ("bytes=0-99999999999999999999999".into(), 10, 0..10),
+            // A suffix larger than the body is the whole body.
+            ("bytes=-11".into(), 10, 0..10),
+            (format!("bytes=-{max}"), 10, 0..10),
+            ("bytes=-99999999999999999999999".into(), 10, 0..10),
+            // Whitespace around the numbers, and a record of u64::MAX - 1 bytes.
+            (" bytes= 1 - 2 ".into(), 10, 1..3),
+            (format!("bytes={}-", MAX - 2), MAX - 1, (MAX - 2)..(MAX - 1)),
+            (format!("bytes=0-{max}"), MAX - 1, 0..(MAX - 1)),
+        ];
+        for (value, size, want) in cases {
+            assert_eq!(
+                range(value, *size),
+                Ok(Some(want.clone())),
+                "{value} on {size} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn unsatisfiable_and_malformed_ranges_are_416() {
+        let max = MAX.to_string();
+        let cases: &[(String, u64)] = &[
+            // Starting at or past the end, up to u64::MAX.
+            ("bytes=10-".into(), 10),
+            ("bytes=10-20".into(), 10),
+            (format!("bytes={max}-"), 10),
+            (format!("bytes={max}-{max}"), 10),
+            (format!("bytes={}-{max}", MAX - 1), 10),
+            ("bytes=99999999999999999999999-".into(), 10),
+            // An empty record has no satisfiable range.
+            ("bytes=0-0".into(), 0),
+            ("bytes=0-".into(), 0),
+            ("bytes=-1".into(), 0),
+            // Reversed, empty suffix, several ranges.
+            ("bytes=5-4".into(), 10),
+            (format!("bytes={max}-0"), 10),
+            ("bytes=-0".into(), 10),
+            ("bytes=0-1,3-4".into(), 10),
+            // Malformed.
+            ("bytes=".into(), 10),
+            ("bytes=-".into(), 10),
+            ("bytes=5".into(), 10),
+            ("bytes=a-b".into(), 10),
+            ("bytes=1-b".into(), 10),
+            ("bytes=+1-2".into(), 10),
+            ("bytes=1-+2".into(), 10),
+            ("bytes=-+2".into(), 10),
+            ("bytes=--1".into(), 10),
+            ("bytes=1--2".into(), 10),
+            ("bytes=0x1-2".into(), 10),
+            ("bytes=1.5-2".into(), 10),
+            ("bytes=1 2-3".into(), 10),
+            ("items=0-1".into(), 10),
+            ("0-1".into(), 10),
+            ("".into(), 10),
+        ];
+        for (value, size) in cases {
+            assert_eq!(
+                range(value, *size),
+                Err(NOT_SATISFIABLE),
+                "{value:?} on {size} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn a_range_header_that_is_not_ascii_is_416() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::RANGE,
+            HeaderValue::from_bytes(b"bytes=0-\xff").expect("opaque bytes"),
+        );
+        assert_eq!(
+            parse_range(&headers, 10).map_err(|e| e.status),
+            Err(NOT_SATISFIABLE)
+        );
+    }
+
+    #[test]
+    fn every_small_range_is_inside_the_record_or_refused() {
+        // Exhaustive over small sizes and positions: a served range is never empty, never starts
+        // at or past the end and never ends past it.
+        for size in 0..6u64 {
+            for a in 0..8u64 {
+                for b in 0..8u64 {
+                    for value in [
+                        format!("bytes={a}-{b}"),
+                        format!("bytes={a}-"),
+                        format!("bytes=-{b}"),
+                    ] {
+                        match range(&value, size) {
+                            Ok(Some(r)) => {
+                                assert!(
+                                    r.start < r.end && r.end <= size,
+                                    "{value} on {size}: {r:?}"
+                                )
+                            }
+                            Ok(None) => panic!("{value}: a Range header is never ignored"),
+                            Err(status) => assert_eq!(status, NOT_SATISFIABLE, "{value}"),
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
