@@ -595,6 +595,230 @@ async fn refuse_unauthenticated(st: &AppState, id: &str, err: ApiError) -> ApiEr
     .await
 }
 
+/// On what the chain released a read to its reader, decided before a wrapped DEK is chosen: a
+/// stored wrap says nothing about why the reader may read now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Basis {
+    /// The reader is the patient, or holds an unexpired grant covering the record's category.
+    Consent,
+    /// Only an emergency window the reader opened on the patient lets them read: flagged.
+    Emergency,
+}
+
+/// Logs a refused read and returns the refusal.
+async fn refuse_read(
+    st: &AppState,
+    reader: Address,
+    patient: Address,
+    record_id: B256,
+    reason: &str,
+    err: ApiError,
+) -> ApiError {
+    refuse(st, reader, patient, record_id, "read", reason, err).await
+}
+
+/// A chain error during a read, logged as `chain-unavailable` (fail closed).
+async fn chain_refusal(
+    st: &AppState,
+    reader: Address,
+    patient: Address,
+    record_id: B256,
+    e: crate::chain::ChainError,
+) -> ApiError {
+    refuse_read(
+        st,
+        reader,
+        patient,
+        record_id,
+        "chain-unavailable",
+        e.into(),
+    )
+    .await
+}
+
+fn no_read_consent() -> ApiError {
+    ApiError::forbidden(
+        "no-read-consent",
+        "canRead(patient, you, record) is false on chain",
+    )
+}
+
+/// Why `canRead` holds: the patient or a covering unexpired grant is consent; otherwise it must be
+/// an open emergency window. When neither holds any more (the chain moved on between the calls),
+/// the read is refused: the escrow never releases on a basis it cannot name.
+async fn release_basis(
+    st: &AppState,
+    patient: Address,
+    reader: Address,
+    category: i64,
+) -> Result<Option<Basis>, crate::chain::ChainError> {
+    if reader == patient {
+        return Ok(Some(Basis::Consent));
+    }
+    let now = st.ledger.head_timestamp().await?;
+    let (categories, expiry) = st.ledger.grant_of(patient, reader).await?;
+    let covered = usize::try_from(category).is_ok_and(|bit| bit < 256 && categories.bit(bit));
+    if covered && expiry > now {
+        return Ok(Some(Basis::Consent));
+    }
+    let until = st.ledger.emergency_until(patient, reader).await?;
+    Ok((until > now).then_some(Basis::Emergency))
+}
+
+/// The record, its patient and the basis of a read by `reader`, or the logged refusal: in the
+/// index, not erased, `canRead` on chain (asked on every request), a pending record's anchored h1
+/// the stored one.
+async fn authorise_read(
+    st: &AppState,
+    reader: Address,
+    record_id: B256,
+) -> Result<(RecordRow, Address, Basis), ApiError> {
+    let Some(record) = st.index.record(&record_id.to_string()).await? else {
+        let err = ApiError::not_found("unknown-record", "no such record");
+        return Err(refuse_read(st, reader, Address::ZERO, record_id, "unknown-record", err).await);
+    };
+    let patient: Address = record
+        .patient
+        .parse()
+        .map_err(|_| ApiError::internal("index", &"stored patient is malformed"))?;
+    if record.state == state::SHREDDED {
+        let err = ApiError::new(
+            StatusCode::GONE,
+            "erased",
+            "the record was erased and its keys destroyed",
+        );
+        return Err(refuse_read(st, reader, patient, record_id, "erased", err).await);
+    }
+    // The chain decides, on every request.
+    match st.ledger.can_read(patient, reader, record_id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let err = no_read_consent();
+            return Err(refuse_read(st, reader, patient, record_id, "no-read-consent", err).await);
+        }
+        Err(e) => return Err(chain_refusal(st, reader, patient, record_id, e).await),
+    }
+    if record.state != state::COMMITTED {
+        // Anchored on chain but not yet seen by the follower: release only the anchored h1.
+        let anchor = match st.ledger.record_of(record_id).await {
+            Ok(a) => a,
+            Err(e) => return Err(chain_refusal(st, reader, patient, record_id, e).await),
+        };
+        if anchor.h1.to_string() != record.h1 || anchor.patient != patient {
+            let err = ApiError::new(
+                StatusCode::CONFLICT,
+                "h1-mismatch",
+                "the stored ciphertext is not the one anchored on chain",
+            );
+            return Err(refuse_read(st, reader, patient, record_id, "h1-mismatch", err).await);
+        }
+    }
+    match release_basis(st, patient, reader, record.category).await {
+        Ok(Some(basis)) => Ok((record, patient, basis)),
+        Ok(None) => {
+            let err = no_read_consent();
+            Err(refuse_read(st, reader, patient, record_id, "no-read-consent", err).await)
+        }
+        Err(e) => Err(chain_refusal(st, reader, patient, record_id, e).await),
+    }
+}
+
+/// The DEK wrapped to `reader`, and whether the release is an emergency one: the reader's stored
+/// wrap when there is one, else the break-glass re-wrap (only inside an open window). A release on
+/// an emergency basis is one whichever wrap it uses, and so is any use of the break-glass key.
+async fn choose_wrap(
+    st: &AppState,
+    record: &RecordRow,
+    patient: Address,
+    reader: Address,
+    basis: Basis,
+) -> Result<(String, bool), ApiError> {
+    let record_id: B256 = record
+        .record_id
+        .parse()
+        .map_err(|_| ApiError::internal("index", &"stored record id is malformed"))?;
+    let stored = st
+        .index
+        .wrapped_dek(&record.record_id, &reader.to_checksum(None))
+        .await?;
+    if let Some(wrap) = stored {
+        return Ok((wrap, basis == Basis::Emergency));
+    }
+    match break_glass_wrap(st, record, patient, reader, record_id).await {
+        Ok(Some(wrap)) => Ok((wrap, true)),
+        Ok(None) => {
+            let err = ApiError::not_found(
+                "no-wrapped-key",
+                "no data key is wrapped to you for this record yet",
+            );
+            Err(refuse_read(st, reader, patient, record_id, "no-wrapped-key", err).await)
+        }
+        Err(e) => {
+            let reason = if e.status == StatusCode::SERVICE_UNAVAILABLE {
+                "chain-unavailable"
+            } else {
+                "break-glass-failed"
+            };
+            Err(refuse_read(st, reader, patient, record_id, reason, e).await)
+        }
+    }
+}
+
+/// C1 of `record` (all of it, or `range`) with tier 2 stripped on the fly: the body, its status,
+/// `Content-Range` and length. Prepared before the release is logged, so that a missing blob is
+/// not logged as a release.
+async fn release_body(
+    st: &AppState,
+    record: &RecordRow,
+    record_id: B256,
+    range: Option<Range<u64>>,
+) -> Result<(Body, StatusCode, Option<String>, u64), ApiError> {
+    let (Some(blob_key), Some(wrapped_k2)) =
+        (record.blob_key.as_deref(), record.wrapped_k2.as_deref())
+    else {
+        return Err(ApiError::internal(
+            "index",
+            &"committed record without blob or K2",
+        ));
+    };
+    let size = u64::try_from(record.size).unwrap_or(0);
+    let wrapped_k2 = hex::decode(wrapped_k2).map_err(|e| ApiError::internal("index", &e))?;
+    let k2 = tier2::unwrap_k2(&st.master, &record_id, &wrapped_k2)
+        .map_err(|e| ApiError::internal("k2 unwrap", &e))?;
+    let c2_size = u64::try_from(record.c2_size).unwrap_or(0);
+    let Some(r) = range else {
+        let dec = Tier2Decryptor::new(&k2, record_id);
+        let stream = st.blobs.read(blob_key, None).await?;
+        return Ok((strip(stream, dec, size), StatusCode::OK, None, size));
+    };
+    let head = st
+        .blobs
+        .read_range(blob_key, 0..tier2::HEADER_LEN as u64)
+        .await?;
+    let (dec, start) = Tier2Decryptor::for_range(&k2, record_id, &head, c2_size, r.start)
+        .map_err(|e| ApiError::internal("tier 2", &e))?;
+    drop(k2);
+    let chunk = u64::from(st_chunk_size(&head)?);
+    // `r` is not empty (parse_range), and the product is bounded by the stored C2 size.
+    let last_chunk = r.end.saturating_sub(1) / chunk;
+    let c2_end = (last_chunk.saturating_add(1))
+        .saturating_mul(chunk + 16)
+        .saturating_add(tier2::HEADER_LEN as u64)
+        .min(c2_size);
+    let stream = st
+        .blobs
+        .read(blob_key, Some(start.c2_offset..c2_end))
+        .await?;
+    let len = r.end - r.start;
+    let content_range = format!("bytes {}-{}/{}", r.start, r.end - 1, size);
+    Ok((
+        strip(stream, dec, len),
+        StatusCode::PARTIAL_CONTENT,
+        Some(content_range),
+        len,
+    ))
+}
+
 async fn read_inner(
     st: &AppState,
     session: &Session,
@@ -603,187 +827,12 @@ async fn read_inner(
 ) -> Result<Response, ApiError> {
     let reader = session.address;
     let record_id = parse_record_id(id)?;
-    let Some(record) = st.index.record(&record_id.to_string()).await? else {
-        return Err(refuse(
-            st,
-            reader,
-            Address::ZERO,
-            record_id,
-            "read",
-            "unknown-record",
-            ApiError::not_found("unknown-record", "no such record"),
-        )
-        .await);
-    };
-    let patient: Address = record
-        .patient
-        .parse()
-        .map_err(|_| ApiError::internal("index", &"stored patient is malformed"))?;
-    if record.state == state::SHREDDED {
-        return Err(refuse(
-            st,
-            reader,
-            patient,
-            record_id,
-            "read",
-            "erased",
-            ApiError::new(
-                StatusCode::GONE,
-                "erased",
-                "the record was erased and its keys destroyed",
-            ),
-        )
-        .await);
-    }
-    // The chain decides, on every request.
-    let allowed = match st.ledger.can_read(patient, reader, record_id).await {
-        Ok(a) => a,
-        Err(e) => {
-            let api: ApiError = e.into();
-            return Err(refuse(
-                st,
-                reader,
-                patient,
-                record_id,
-                "read",
-                "chain-unavailable",
-                api,
-            )
-            .await);
-        }
-    };
-    if !allowed {
-        return Err(refuse(
-            st,
-            reader,
-            patient,
-            record_id,
-            "read",
-            "no-read-consent",
-            ApiError::forbidden(
-                "no-read-consent",
-                "canRead(patient, you, record) is false on chain",
-            ),
-        )
-        .await);
-    }
-    if record.state != state::COMMITTED {
-        // Anchored on chain but not yet seen by the follower: release only the anchored h1.
-        let anchor = match st.ledger.record_of(record_id).await {
-            Ok(a) => a,
-            Err(e) => {
-                let api: ApiError = e.into();
-                return Err(refuse(
-                    st,
-                    reader,
-                    patient,
-                    record_id,
-                    "read",
-                    "chain-unavailable",
-                    api,
-                )
-                .await);
-            }
-        };
-        if anchor.h1.to_string() != record.h1 || anchor.patient != patient {
-            return Err(refuse(
-                st,
-                reader,
-                patient,
-                record_id,
-                "read",
-                "h1-mismatch",
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    "h1-mismatch",
-                    "the stored ciphertext is not the one anchored on chain",
-                ),
-            )
-            .await);
-        }
-    }
-    let stored = st
-        .index
-        .wrapped_dek(&record.record_id, &reader.to_checksum(None))
-        .await?;
-    let (wrap, emergency) = match stored {
-        Some(w) => (w, false),
-        None => match break_glass_wrap(st, &record, patient, reader, record_id).await {
-            Ok(Some(w)) => (w, true),
-            Ok(None) => {
-                return Err(refuse(
-                    st,
-                    reader,
-                    patient,
-                    record_id,
-                    "read",
-                    "no-wrapped-key",
-                    ApiError::not_found(
-                        "no-wrapped-key",
-                        "no data key is wrapped to you for this record yet",
-                    ),
-                )
-                .await)
-            }
-            Err(e) => {
-                let reason = if e.status == StatusCode::SERVICE_UNAVAILABLE {
-                    "chain-unavailable"
-                } else {
-                    "break-glass-failed"
-                };
-                return Err(refuse(st, reader, patient, record_id, "read", reason, e).await);
-            }
-        },
-    };
-    let (Some(blob_key), Some(wrapped_k2)) = (record.blob_key.clone(), record.wrapped_k2.clone())
-    else {
-        return Err(ApiError::internal(
-            "index",
-            &"committed record without blob or K2",
-        ));
-    };
+    let (record, patient, basis) = authorise_read(st, reader, record_id).await?;
+    let (wrap, emergency) = choose_wrap(st, &record, patient, reader, basis).await?;
     let size = u64::try_from(record.size).unwrap_or(0);
     let range = parse_range(headers, size)?;
-    let wrapped_k2 = hex::decode(&wrapped_k2).map_err(|e| ApiError::internal("index", &e))?;
-    let k2 = tier2::unwrap_k2(&st.master, &record_id, &wrapped_k2)
-        .map_err(|e| ApiError::internal("k2 unwrap", &e))?;
-    let c2_size = u64::try_from(record.c2_size).unwrap_or(0);
-
-    // Prepare the stream before logging, so that a missing blob is not logged as a release.
-    let (body, status, content_range, len) = match range.clone() {
-        None => {
-            let dec = Tier2Decryptor::new(&k2, record_id);
-            let stream = st.blobs.read(&blob_key, None).await?;
-            (strip(stream, dec, size), StatusCode::OK, None, size)
-        }
-        Some(r) => {
-            let head = st
-                .blobs
-                .read_range(&blob_key, 0..tier2::HEADER_LEN as u64)
-                .await?;
-            let (dec, start) = Tier2Decryptor::for_range(&k2, record_id, &head, c2_size, r.start)
-                .map_err(|e| ApiError::internal("tier 2", &e))?;
-            let chunk = u64::from(st_chunk_size(&head)?);
-            // `r` is not empty (parse_range), and the product is bounded by the stored C2 size.
-            let last_chunk = r.end.saturating_sub(1) / chunk;
-            let c2_end = (last_chunk.saturating_add(1))
-                .saturating_mul(chunk + 16)
-                .saturating_add(tier2::HEADER_LEN as u64)
-                .min(c2_size);
-            let stream = st
-                .blobs
-                .read(&blob_key, Some(start.c2_offset..c2_end))
-                .await?;
-            let len = r.end - r.start;
-            (
-                strip(stream, dec, len),
-                StatusCode::PARTIAL_CONTENT,
-                Some(format!("bytes {}-{}/{}", r.start, r.end - 1, size)),
-                len,
-            )
-        }
-    };
-    drop(k2);
+    let ranged = range.is_some();
+    let (body, status, content_range, len) = release_body(st, &record, record_id, range).await?;
     // Fail closed: no log entry, no release.
     log_entry(
         st,
@@ -793,7 +842,7 @@ async fn read_inner(
             record_id,
             action: "read",
             granted: true,
-            reason: match (emergency, range.is_some()) {
+            reason: match (emergency, ranged) {
                 (true, _) => "emergency",
                 (false, true) => "consent-range",
                 (false, false) => "consent",

@@ -7,7 +7,6 @@
 
 mod support;
 
-
 use alloy_primitives::{Address, B256, U256};
 use alloy_sol_types::SolCall;
 use medledger_escrow_api::db::Index;
