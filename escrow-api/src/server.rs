@@ -121,7 +121,7 @@ impl App {
     /// the configured bind address when the configuration names none.
     pub async fn build(config: Config) -> Result<App, StartError> {
         let deployment = Deployment::load(&config.deployment)?;
-        std::fs::create_dir_all(&config.data_dir)?;
+        crate::keys::create_private_dir(&config.data_dir)?;
         let index = Index::connect(&config.database_url()).await?;
         index.migrate().await?;
         index
