@@ -54,6 +54,9 @@ pub enum StartError {
         /// The deployment's.
         deployment: u64,
     },
+    /// The configuration.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// Metrics registration.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -85,6 +88,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The SIWE domain accepted.
     pub siwe_domain: String,
+    /// The SIWE URI this escrow's messages name (`siwe_uri`, or the public origin).
+    pub siwe_uri: String,
+    /// The origin rule and content-security policies for browsers.
+    pub web: Arc<crate::web::WebPolicy>,
     /// Rate limits.
     pub limits: Arc<crate::limits::RateLimiter>,
     /// The break-glass key pair (opens DEKs wrapped for emergencies, inside on-chain windows).
@@ -118,8 +125,12 @@ pub struct App {
 
 impl App {
     /// Opens everything the escrow needs and checks it is consistent. `siwe_domain` defaults to
-    /// the configured bind address when the configuration names none.
+    /// the public URL's host (the bound address when no public URL is configured).
     pub async fn build(config: Config) -> Result<App, StartError> {
+        config.validate()?;
+        let siwe_domain = config.siwe_domain()?;
+        let siwe_uri = config.siwe_uri()?;
+        let web = Arc::new(crate::web::WebPolicy::new(&config)?);
         let deployment = Deployment::load(&config.deployment)?;
         crate::keys::create_private_dir(&config.data_dir)?;
         let index = Index::connect(&config.database_url()).await?;
@@ -169,10 +180,6 @@ impl App {
             });
         }
         let chain: Arc<dyn Chain> = Arc::new(chain);
-        let siwe_domain = config
-            .siwe_domain
-            .clone()
-            .unwrap_or_else(|| config.bind.to_string());
         let log = Arc::new(AccessLog::new(index.clone()));
         let config_limits = (config.rate_limit_per_minute, config.rate_limit_burst);
         Ok(App {
@@ -187,6 +194,8 @@ impl App {
                 log,
                 metrics: Metrics::new()?,
                 siwe_domain,
+                siwe_uri,
+                web,
                 lock: Arc::new(lock),
                 break_glass: Arc::new(break_glass),
                 limits: Arc::new(crate::limits::RateLimiter::new(

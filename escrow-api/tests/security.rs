@@ -308,3 +308,120 @@ async fn erasure_leaves_no_wrapped_keys_in_the_index_file() {
 async fn erasure_leaves_no_wrapped_keys_in_the_index_file_or_its_wal() {
     erasure_leaves_no_key_material(true).await;
 }
+
+async fn json_error(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.expect("a JSON error body");
+    (status, body)
+}
+
+/// The API's one error shape: `{"error": code, "message": text}`.
+fn assert_error_shape(body: &Value, code: &str) {
+    assert_eq!(body["error"], code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(body.as_object().map(|o| o.len()), Some(2), "{body}");
+}
+
+/// Without `siwe_uri` configured, the message's URI must be on the escrow's public origin: a
+/// message naming an attacker's site is refused; one naming a page of the escrow signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_whose_uri_is_another_origin_is_refused() {
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    w.register(&[&patient], &[]).await;
+    let server = Server::start(w.config()).await;
+    assert!(server.config.siwe_uri.is_none());
+    let nonce: Value = reqwest::get(server.url("/api/auth/nonce"))
+        .await
+        .expect("nonce")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        nonce["uri"],
+        server.base.as_str(),
+        "the URI to sign is the public origin"
+    );
+
+    for uri in [
+        "https://evil.example",
+        "https://evil.example/login",
+        "http://127.0.0.1:1",
+    ] {
+        let mut msg = patient.siwe(&server).await;
+        msg.uri = uri.to_string();
+        let resp = patient
+            .post_siwe(&server, &msg.to_string(), &patient.signer.clone())
+            .await;
+        assert!(resp.headers().get("set-cookie").is_none());
+        let (status, body) = json_error(resp).await;
+        assert_eq!(status, 403, "{uri}: {body}");
+        assert_error_shape(&body, "siwe-refused");
+        assert!(
+            body["message"].as_str().unwrap_or("").contains("URI"),
+            "{body}"
+        );
+    }
+
+    // A page of the escrow's own origin signs in.
+    let mut msg = patient.siwe(&server).await;
+    msg.uri = format!("{}/", server.base);
+    let resp = patient
+        .post_siwe(&server, &msg.to_string(), &patient.signer.clone())
+        .await;
+    assert_eq!(resp.status(), 200);
+    patient.sign_in(&server).await;
+    server.stop().await;
+}
+
+/// ECDSA is malleable: (r, n - s) with the other parity verifies for the same message and key.
+/// The escrow accepts only the low-s form (EIP-2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_high_s_signature_is_refused() {
+    use alloy_primitives::{Signature, U256};
+    use alloy_signer::SignerSync;
+    use k256::elliptic_curve::PrimeField;
+    let w = World::new().await;
+    let patient = User::new(PATIENT);
+    w.register(&[&patient], &[]).await;
+    let server = Server::start(w.config()).await;
+    let msg = patient.siwe(&server).await.to_string();
+    let low = patient
+        .signer
+        .sign_message_sync(msg.as_bytes())
+        .expect("sign");
+    assert!(low.normalize_s().is_none(), "the wallet signs low-s");
+    let s =
+        Option::<k256::Scalar>::from(k256::Scalar::from_repr(low.s().to_be_bytes::<32>().into()))
+            .expect("s is a scalar");
+    let high = Signature::new(
+        low.r(),
+        U256::from_be_bytes::<32>((-s).to_bytes().into()),
+        !low.v(),
+    );
+    assert!(
+        high.normalize_s().is_some(),
+        "the malleated signature is high-s"
+    );
+    assert_eq!(
+        high.recover_address_from_msg(msg.as_bytes())
+            .expect("recovers"),
+        patient.address(),
+        "the malleated signature recovers the same signer"
+    );
+    let post = |sig: Signature| {
+        patient.http
+            .post(server.url("/api/auth/verify"))
+            .json(&serde_json::json!({"message": msg, "signature": hex::encode_prefixed(sig.as_bytes())}))
+            .send()
+    };
+    let (status, body) = json_error(post(high).await.expect("verify")).await;
+    assert_eq!(status, 403, "{body}");
+    assert_error_shape(&body, "siwe-refused");
+    // The same message with the low-s signature signs in (its nonce was not used up).
+    assert_eq!(post(low).await.expect("verify").status(), 200);
+    server.stop().await;
+}
