@@ -11,6 +11,7 @@ use alloy_primitives::Address;
 use alloy_signer_local::PrivateKeySigner;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -241,9 +242,12 @@ impl App {
     }
 }
 
-/// The HTTP routes.
+/// The HTTP routes. Every response carries the security headers (`crate::web`); every
+/// state-changing request passes the origin check; the app's files carry the app's policy.
 pub fn router(state: AppState) -> Router {
-    let app_dir = state.config.app_dir.clone();
+    let app_files = Router::new()
+        .fallback_service(ServeDir::new(state.config.app_dir.clone()))
+        .layer(from_fn_with_state(state.clone(), crate::web::app_policy));
     Router::new()
         .route("/api/auth/nonce", get(crate::auth::nonce))
         .route("/api/auth/verify", post(crate::auth::verify))
@@ -278,7 +282,12 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .route("/console", get(console_page))
-        .fallback_service(ServeDir::new(app_dir))
+        .fallback_service(app_files)
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::web::same_origin_writes,
+        ))
+        .layer(axum::middleware::from_fn(crate::web::security_headers))
         .with_state(state)
 }
 
@@ -358,10 +367,7 @@ async fn console_page() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'",
-            ),
+            (header::CONTENT_SECURITY_POLICY, crate::web::CONSOLE_CSP),
         ],
         CONSOLE_HTML,
     )

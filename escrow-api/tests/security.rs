@@ -425,3 +425,189 @@ async fn a_high_s_signature_is_refused() {
     assert_eq!(post(low).await.expect("verify").status(), 200);
     server.stop().await;
 }
+/// A cross-site form (or script) cannot use the session cookie to change state: a POST whose
+/// `Origin` (or, lacking it, `Referer`) is not the escrow's is refused and changes nothing; the
+/// escrow's own origin, and a client that sends neither, are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_site_state_changes_are_refused() {
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    w.register(&[&patient], &[]).await;
+    let server = Server::start(w.config()).await;
+    patient.sign_in(&server).await;
+    let session_status = |u: &User| u.get(server.url("/api/auth/session")).send();
+    let signout = server.url("/api/auth/signout");
+
+    let evil = [
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+        ("origin", "http://127.0.0.1:1"),
+        ("referer", "https://evil.example/form.html"),
+    ];
+    for (name, value) in evil {
+        let resp = patient
+            .post(signout.clone())
+            .header(name, value)
+            .send()
+            .await
+            .expect("signout");
+        let (status, body) = json_error(resp).await;
+        assert_eq!(status, 403, "{name}: {value}");
+        assert_error_shape(&body, "cross-origin");
+        let still = session_status(&patient).await.expect("session");
+        assert_eq!(
+            still.status(),
+            200,
+            "the session survives a refused {name}: {value}"
+        );
+    }
+
+    // The other state-changing routes a cookie authorises are refused the same way.
+    let r = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Vitals.number(),
+        b"x".to_vec(),
+    );
+    let resp = r
+        .upload(&server, &patient, &r.wraps(&w.d, &[&patient]))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .expect("upload");
+    let (status, body) = json_error(resp).await;
+    assert_eq!(status, 403);
+    assert_error_shape(&body, "cross-origin");
+    let listed: Value = patient
+        .get(server.url("/api/records"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        listed["records"],
+        serde_json::json!([]),
+        "nothing was stored"
+    );
+    for (method, path) in [
+        (
+            reqwest::Method::POST,
+            format!("/api/records/{}/wraps", r.id),
+        ),
+        (reqwest::Method::PUT, "/api/profile".to_string()),
+        (reqwest::Method::POST, "/api/auth/verify".to_string()),
+    ] {
+        let resp = patient
+            .http
+            .request(method, server.url(&path))
+            .header("cookie", patient.cookie.clone().expect("cookie"))
+            .header("origin", "https://evil.example")
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .expect("request");
+        let (status, body) = json_error(resp).await;
+        assert_eq!(status, 403, "{path}");
+        assert_error_shape(&body, "cross-origin");
+    }
+    // Reads are not state-changing: a cross-origin GET is answered as usual.
+    let resp = patient
+        .get(server.url("/api/auth/session"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .expect("session");
+    assert_eq!(resp.status(), 200);
+
+    // From the escrow's own origin, sign-out works.
+    let resp = patient
+        .post(signout.clone())
+        .header("origin", server.base.as_str())
+        .send()
+        .await
+        .expect("signout");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(session_status(&patient).await.expect("s").status(), 401);
+
+    // A client that sends neither Origin nor Referer (not a browser) is served.
+    patient.sign_in(&server).await;
+    let resp = patient.post(signout).send().await.expect("signout");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(session_status(&patient).await.expect("s").status(), 401);
+    server.stop().await;
+}
+
+fn header<'a>(resp: &'a reqwest::Response, name: &str) -> &'a str {
+    resp.headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} is missing on {}", resp.url()))
+        .to_str()
+        .expect("ascii")
+}
+
+/// Every response carries nosniff and no-referrer; API responses a CSP that loads nothing and
+/// forbids framing; the console and the app's page their own policies, never framed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_headers_on_the_api_the_console_and_the_app() {
+    let w = World::new().await;
+    let config = w.config();
+    std::fs::create_dir_all(&config.app_dir).expect("app dir");
+    std::fs::write(
+        config.app_dir.join("index.html"),
+        "<!doctype html><title>app</title>",
+    )
+    .expect("index.html");
+    let server = Server::start(config).await;
+    let get = |path: &str| reqwest::get(server.url(path));
+    let common = |resp: &reqwest::Response| {
+        assert_eq!(header(resp, "x-content-type-options"), "nosniff");
+        assert_eq!(header(resp, "referrer-policy"), "no-referrer");
+        let csp = header(resp, "content-security-policy");
+        assert!(
+            csp.contains("frame-ancestors 'none'"),
+            "{}: {csp}",
+            resp.url()
+        );
+    };
+
+    for path in [
+        "/api/auth/nonce",
+        "/api/auth/session",
+        "/config.json",
+        "/health",
+    ] {
+        let resp = get(path).await.expect("api");
+        common(&resp);
+        let csp = header(&resp, "content-security-policy");
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+    }
+
+    let console = get("/console").await.expect("console");
+    assert_eq!(console.status(), 200);
+    common(&console);
+    assert!(header(&console, "content-security-policy").contains("script-src 'self'"));
+
+    let app = get("/").await.expect("app");
+    assert_eq!(app.status(), 200);
+    common(&app);
+    let csp = header(&app, "content-security-policy").to_string();
+    assert!(
+        csp.contains("script-src 'self' 'wasm-unsafe-eval'"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains(&format!("connect-src 'self' {}", w.url())),
+        "the app may talk to the chain's RPC URL: {csp}"
+    );
+    assert!(
+        csp.contains("object-src 'none'") && csp.contains("base-uri 'none'"),
+        "{csp}"
+    );
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"),
+        "{csp}"
+    );
+    server.stop().await;
+}
