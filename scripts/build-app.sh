@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the app for the browser into app/dist/ (what the escrow serves at /): the WASM module and
 # its JavaScript glue (scripts/build-wasm.sh: rustup's wasm32 target or Debian's rustc-web), plus
-# index.html and style.css. No trunk: the page loads the wasm-bindgen output directly, which saves
+# index.html, start.js and style.css. No trunk: the page loads the wasm-bindgen output directly, which saves
 # a 10-minute tool install on a fresh machine and CI run.
 #
 #   scripts/build-app.sh [out dir]    (default app/dist)
@@ -23,7 +23,7 @@ if grep -q '^warning' "$log"; then
   exit 1
 fi
 rm -f "$log"
-cp "$ROOT/app/index.html" "$ROOT/app/style.css" "$stage/"
+cp "$ROOT/app/index.html" "$ROOT/app/style.css" "$ROOT/app/start.js" "$stage/"
 rm -f "$stage"/*.d.ts
 # Swap the finished build in whole, so a server never serves half of one.
 mkdir -p "$(dirname "$out")"

@@ -464,7 +464,11 @@ mod tests {
             .insert_pending_logged(&pending(second), &deks, Some(&taken))
             .await
             .is_err());
-        assert!(idx.record(&second.to_string()).await.expect("get").is_none());
+        assert!(idx
+            .record(&second.to_string())
+            .await
+            .expect("get")
+            .is_none());
         assert_eq!(idx.count_deks(&second.to_string()).await.expect("deks"), 0);
     }
 }

@@ -99,7 +99,7 @@ pub async fn nonce(
         "nonce": nonce,
         "expiresAt": expires,
         "domain": st.siwe_domain,
-        "uri": st.config.siwe_uri,
+        "uri": st.siwe_uri,
         "chainId": st.deployment.chain_id,
     })))
 }
@@ -132,11 +132,7 @@ pub async fn message(
     let nonce = random_hex(16)?;
     let expires = now + st.config.nonce_ttl_secs;
     st.index.insert_nonce(&nonce, expires).await?;
-    let uri = st
-        .config
-        .siwe_uri
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", st.siwe_domain));
+    let uri = st.siwe_uri.clone();
     let msg = medledger_protocol::identity::SiweMessage {
         domain: st.siwe_domain.clone(),
         address,
@@ -165,7 +161,7 @@ pub struct VerifyRequest {
 }
 
 fn cookie(st: &AppState, value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
-    let secure = if st.config.cookie_secure {
+    let secure = if st.config.cookie_secure() {
         "; Secure"
     } else {
         ""
@@ -196,6 +192,19 @@ pub async fn verify(
 async fn verify_inner(st: &AppState, req: &VerifyRequest) -> Result<Response, ApiError> {
     let sig = hex::decode(req.signature.trim())
         .map_err(|_| ApiError::bad_request("bad-signature", "signature is not hex"))?;
+    // ECDSA signatures are malleable: (r, n - s) verifies as well as (r, s). Only the low-s form
+    // (EIP-2) is accepted, so one signed message has one accepted signature (nonces are single
+    // use too, but a signature's identity must not depend on that).
+    if alloy_primitives::Signature::from_raw(&sig)
+        .ok()
+        .and_then(|s| s.normalize_s())
+        .is_some()
+    {
+        return Err(ApiError::forbidden(
+            "siwe-refused",
+            "sign-in refused: a high-s (malleable) signature; EIP-2 requires low s",
+        ));
+    }
     let now = now_secs();
     let parsed = medledger_protocol::identity::SiweMessage::parse(&req.message).map_err(|e| {
         ApiError::bad_request("bad-siwe", format!("not an acceptable SIWE message: {e}"))
@@ -210,6 +219,17 @@ async fn verify_inner(st: &AppState, req: &VerifyRequest) -> Result<Response, Ap
     };
     let (msg, address) = verify_siwe(&req.message, &sig, &expect, now)
         .map_err(|e| ApiError::forbidden("siwe-refused", format!("sign-in refused: {e}")))?;
+    // Without a configured URI, the message must still name this escrow: a message made on (or
+    // for) another site is not a sign-in here.
+    if st.config.siwe_uri.is_none() && !st.web.is_own_uri(&msg.uri) {
+        return Err(ApiError::forbidden(
+            "siwe-refused",
+            format!(
+                "sign-in refused: the message's URI is not on {}",
+                st.web.public_origin
+            ),
+        ));
+    }
     if !st.index.take_nonce(&msg.nonce, now).await? {
         return Err(ApiError::forbidden(
             "siwe-nonce",

@@ -482,6 +482,19 @@ impl Ledger {
             .collect())
     }
 
+    /// `grantOf(patient, grantee)`: the grant's category mask and expiry (zero when none; it may
+    /// have expired).
+    pub async fn grant_of(
+        &self,
+        patient: Address,
+        grantee: Address,
+    ) -> Result<(U256, u64), ChainError> {
+        let g = self
+            .view(MedLedger::grantOfCall { patient, grantee })
+            .await?;
+        Ok((g.categories, g.expiry))
+    }
+
     /// `emergencyAccessUntil(patient, practitioner)` (0 or past: no open window).
     pub async fn emergency_until(
         &self,

@@ -61,16 +61,25 @@ pub struct Config {
     /// The escrow's break-glass X25519 key file (0600, created on first start); default
     /// `<data_dir>/break-glass.key`.
     pub break_glass_key_file: Option<PathBuf>,
-    /// The SIWE domain the escrow accepts; default the bound address (`127.0.0.1:8080`).
+    /// The escrow's public URL, as browsers reach it (`https://records.example`; TLS may end in
+    /// front of the escrow); default `http://<bind>`. Its origin is the one state-changing requests
+    /// and SIWE URIs must name, its host the default SIWE domain, its scheme the default of
+    /// `cookie_secure`.
+    pub public_url: Option<String>,
+    /// Origins besides the public URL's that may send state-changing requests (`Origin`).
+    pub allowed_origins: Vec<String>,
+    /// The SIWE domain the escrow accepts; default the public URL's host and port
+    /// (`127.0.0.1:8080` by default).
     pub siwe_domain: Option<String>,
-    /// The SIWE URI the escrow accepts, when set.
+    /// The exact SIWE URI the escrow accepts; default: any URI of the public URL's origin.
     pub siwe_uri: Option<String>,
     /// How long a sign-in nonce is valid, seconds.
     pub nonce_ttl_secs: i64,
     /// How long a session lasts, seconds (also the longest accepted SIWE age).
     pub session_ttl_secs: i64,
-    /// Whether the session cookie carries `Secure` (set it behind HTTPS).
-    pub cookie_secure: bool,
+    /// Whether the session cookie carries `Secure`; default: whether the public URL is https.
+    /// `false` with an https public URL is refused.
+    pub cookie_secure: Option<bool>,
     /// Largest accepted upload (the C1 body), bytes.
     pub max_upload_bytes: u64,
     /// Tier-2 chunk size, bytes.
@@ -109,11 +118,13 @@ impl Default for Config {
             escrow_key_file: None,
             escrow_key_password_file: None,
             break_glass_key_file: None,
+            public_url: None,
+            allowed_origins: Vec::new(),
             siwe_domain: None,
             siwe_uri: None,
             nonce_ttl_secs: 300,
             session_ttl_secs: 8 * 3600,
-            cookie_secure: false,
+            cookie_secure: None,
             max_upload_bytes: 256 * 1024 * 1024,
             tier2_chunk_size: medledger_protocol::tier2::DEFAULT_CHUNK_SIZE,
             confirmations: 0,
@@ -166,6 +177,9 @@ pub struct Overrides {
     /// Password file of an encrypted JSON keystore escrow key.
     #[arg(long, env = "MEDLEDGER_ESCROW_KEY_PASSWORD_FILE")]
     pub escrow_key_password_file: Option<PathBuf>,
+    /// The escrow's public URL (origin for SIWE and state-changing requests).
+    #[arg(long, env = "MEDLEDGER_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// SIWE domain.
     #[arg(long, env = "MEDLEDGER_SIWE_DOMAIN")]
     pub siwe_domain: Option<String>,
@@ -231,6 +245,7 @@ impl Config {
         set!(opt master_key_file);
         set!(opt escrow_key_file);
         set!(opt escrow_key_password_file);
+        set!(opt public_url);
         set!(opt siwe_domain);
         set!(confirmations);
         set!(app_dir);
@@ -256,7 +271,72 @@ impl Config {
                 "log_block_batch, anchor_batch_max and poll_interval_ms must be positive".into(),
             ));
         }
+        let public = self.public_url()?;
+        if public.scheme() == "https" && self.cookie_secure == Some(false) {
+            return Err(ConfigError::Invalid(format!(
+                "cookie_secure = false with the https public_url {public}: the session cookie \
+                 would also be sent over plain HTTP; remove cookie_secure (it follows the public \
+                 URL) or set it to true"
+            )));
+        }
+        crate::web::WebPolicy::new(self)?;
         Ok(())
+    }
+
+    /// The public URL: `public_url`, or `http://<bind>`. Only an origin (http or https, a host,
+    /// an optional port; no path, query, fragment or credentials) is accepted.
+    pub fn public_url(&self) -> Result<reqwest::Url, ConfigError> {
+        let text = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.bind));
+        let bad = |why: &str| ConfigError::Invalid(format!("public_url {text:?}: {why}"));
+        let url = reqwest::Url::parse(&text).map_err(|e| bad(&e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(bad("must be an http or https URL with a host"));
+        }
+        let extra = url.path() != "/"
+            || url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some();
+        if extra {
+            return Err(bad("must be an origin: scheme, host and port only"));
+        }
+        Ok(url)
+    }
+
+    /// The public URL's origin (`scheme://host[:port]`), as browsers send it in `Origin`.
+    pub fn public_origin(&self) -> Result<String, ConfigError> {
+        Ok(self.public_url()?.origin().ascii_serialization())
+    }
+
+    /// The SIWE domain: `siwe_domain`, or the public URL's host and (non-default) port.
+    pub fn siwe_domain(&self) -> Result<String, ConfigError> {
+        if let Some(d) = &self.siwe_domain {
+            return Ok(d.clone());
+        }
+        let url = self.public_url()?;
+        let host = url.host_str().unwrap_or_default();
+        Ok(match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        })
+    }
+
+    /// The URI a SIWE message from this escrow names: `siwe_uri`, or the public origin.
+    pub fn siwe_uri(&self) -> Result<String, ConfigError> {
+        match &self.siwe_uri {
+            Some(uri) => Ok(uri.clone()),
+            None => self.public_origin(),
+        }
+    }
+
+    /// Whether the session cookie carries `Secure`: `cookie_secure`, or whether the public URL
+    /// is https.
+    pub fn cookie_secure(&self) -> bool {
+        self.cookie_secure
+            .unwrap_or_else(|| self.public_url().is_ok_and(|u| u.scheme() == "https"))
     }
 
     /// The index URL.
@@ -341,6 +421,68 @@ mod tests {
             c.rpc_url, "http://10.0.0.1:8545",
             "the file beats the default"
         );
+    }
+
+    #[test]
+    fn the_public_url_sets_the_siwe_defaults_and_the_cookie() {
+        let c = Config::default();
+        assert_eq!(c.public_origin().expect("origin"), "http://127.0.0.1:8080");
+        assert_eq!(c.siwe_domain().expect("domain"), "127.0.0.1:8080");
+        assert_eq!(c.siwe_uri().expect("uri"), "http://127.0.0.1:8080");
+        assert!(!c.cookie_secure(), "plain HTTP on loopback: no Secure");
+
+        let c = Config::from_toml("public_url = \"https://records.example\"\n").expect("toml");
+        assert_eq!(
+            c.public_origin().expect("origin"),
+            "https://records.example"
+        );
+        assert_eq!(c.siwe_domain().expect("domain"), "records.example");
+        assert!(
+            c.cookie_secure(),
+            "an https public URL makes the cookie Secure"
+        );
+
+        let c = Config::from_toml("public_url = \"https://records.example:8443\"\n").expect("toml");
+        assert_eq!(c.siwe_domain().expect("domain"), "records.example:8443");
+        let c = Config::from_toml("public_url = \"http://10.0.0.5:8080\"\ncookie_secure = true\n")
+            .expect("toml");
+        assert!(c.cookie_secure(), "an explicit true stands");
+    }
+
+    #[test]
+    fn an_https_public_url_with_insecure_cookies_is_refused() {
+        let err =
+            Config::from_toml("public_url = \"https://records.example\"\ncookie_secure = false\n")
+                .expect_err("refused");
+        let text = err.to_string();
+        assert!(matches!(err, ConfigError::Invalid(_)), "{text}");
+        assert!(
+            text.contains("cookie_secure = false") && text.contains("https://records.example"),
+            "the message names the setting and the URL: {text}"
+        );
+    }
+
+    #[test]
+    fn a_public_url_that_is_not_an_origin_is_refused() {
+        for bad in [
+            "records.example",
+            "ftp://records.example",
+            "https://records.example/app",
+            "https://records.example/?x=1",
+            "https://user:pw@records.example",
+        ] {
+            assert!(
+                matches!(
+                    Config::from_toml(&format!("public_url = {bad:?}\n")),
+                    Err(ConfigError::Invalid(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            Config::from_toml("allowed_origins = [\"null\"]\n"),
+            Err(ConfigError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -24,6 +24,14 @@ pub enum DbError {
     /// A migration failed.
     #[error("index migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The SQLite index file or its directory could not be prepared.
+    #[error("index file {path}: {source}")]
+    File {
+        /// The file or directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// A stored value is not what the escrow wrote.
     #[error("index holds a malformed value in {0}")]
     Corrupt(&'static str),
@@ -245,30 +253,110 @@ pub struct DekRow {
 #[derive(Debug, Clone)]
 pub struct Index {
     pool: AnyPool,
+    /// SQLite keeps freed pages and WAL frames in its files: erasure must scrub them (PostgreSQL's
+    /// storage is the operator's to secure).
+    sqlite: bool,
+    /// A shred's deleted pages may still sit in the WAL: set by a shred, cleared once a
+    /// checkpoint(TRUNCATE) completed (a busy reader can make one give up; the follower retries).
+    scrub_due: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn file_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> DbError + '_ {
+    move |source| DbError::File {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Creates the SQLite file's directory 0700 and the file 0600 before SQLite does (SQLite would use
+/// the umask; its -journal and -wal files take the database file's mode), and narrows an existing
+/// file to 0600.
+fn prepare_sqlite_file(path: &std::path::Path) -> Result<(), DbError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(file_error(dir))?;
+        }
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(path)
+                .map_err(file_error(path))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(file_error(path))?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(file_error(path)(e)),
+    }
 }
 
 impl Index {
-    /// Connects (creating a SQLite file and its directory as needed).
+    /// Connects (creating a SQLite file 0600 and its directory 0700 as needed). Every SQLite
+    /// connection runs with `secure_delete = ON`, so that deleted rows (wrapped DEKs, wrapped K2s)
+    /// are overwritten with zeros instead of staying in the file's free space.
     pub async fn connect(url: &str) -> Result<Index, DbError> {
         sqlx::any::install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
-        if sqlite {
-            if let Some(path) = url
-                .strip_prefix("sqlite://")
-                .map(|p| p.split('?').next().unwrap_or(p))
-            {
-                if let Some(dir) = std::path::Path::new(path).parent() {
-                    if !dir.as_os_str().is_empty() {
-                        std::fs::create_dir_all(dir).map_err(|e| DbError::Sqlx(e.into()))?;
-                    }
-                }
-            }
+        if let Some(path) = sqlite_path(url) {
+            prepare_sqlite_file(&path)?;
         }
-        let pool = AnyPoolOptions::new()
-            .max_connections(if sqlite { 4 } else { 16 })
-            .connect(url)
-            .await?;
-        Ok(Index { pool })
+        let mut options = AnyPoolOptions::new().max_connections(if sqlite { 4 } else { 16 });
+        if sqlite {
+            options = options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA secure_delete = ON")
+                        .execute(conn)
+                        .await
+                        .map(|_| ())
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
+        Ok(Index {
+            pool,
+            sqlite,
+            scrub_due: Default::default(),
+        })
+    }
+
+    /// After a shred: moves every WAL frame into the database file (whose freed cells
+    /// `secure_delete` zeroed) and truncates the WAL, so no old page with key material stays in
+    /// it. A no-op in the rollback-journal modes (SQLite's default, whose journal is deleted at
+    /// commit) and on PostgreSQL. Returns whether nothing is left to scrub; when a reader kept
+    /// the checkpoint from finishing it stays due and the follower tries again.
+    pub async fn scrub_if_due(&self) -> Result<bool, DbError> {
+        use std::sync::atomic::Ordering;
+        if !self.sqlite || !self.scrub_due.swap(false, Ordering::SeqCst) {
+            return Ok(true);
+        }
+        let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.pool)
+            .await;
+        let busy = match row {
+            Ok(row) => row.try_get::<i64, _>(0)? != 0,
+            Err(e) => {
+                self.scrub_due.store(true, Ordering::SeqCst);
+                return Err(e.into());
+            }
+        };
+        if busy {
+            self.scrub_due.store(true, Ordering::SeqCst);
+        }
+        Ok(!busy)
     }
 
     /// Applies the embedded migrations.
@@ -494,6 +582,11 @@ impl Index {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.scrub_due
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if !self.scrub_if_due().await? {
+            tracing::warn!("the index's WAL could not be truncated after a shred yet; retrying");
+        }
         Ok(Some(blob_key))
     }
 

@@ -102,7 +102,14 @@ pub async fn tick(st: &AppState) -> Result<(), FollowError> {
     // Each part runs even when the other fails; the first error is reported.
     let logs = follow_logs(st).await;
     let swept = sweep(st).await;
-    logs.and(swept)
+    // A shred whose WAL truncation a busy reader held up is finished here.
+    let scrubbed = st
+        .index
+        .scrub_if_due()
+        .await
+        .map(|_| ())
+        .map_err(Into::into);
+    logs.and(swept).and(scrubbed)
 }
 
 /// How many processed batches' last-block hashes the follower remembers (its reorg window).

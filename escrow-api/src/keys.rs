@@ -100,12 +100,35 @@ pub fn check_mode(path: &Path) -> Result<(), KeyFileError> {
     Ok(())
 }
 
+/// Creates the data directory (and any missing parent) with mode 0700: it holds the key files and
+/// the index. An existing directory is left as it is (it may be shared or a mount point), with a
+/// warning when group or others may enter it.
+pub fn create_private_dir(path: &Path) -> Result<(), KeyFileError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if path.exists() {
+        let mode = std::fs::metadata(path)
+            .map_err(io(path))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(dir = %path.display(), mode = format!("{mode:o}"), "the data directory is open to group or others; chmod 700 it");
+        }
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(io(path))
+}
+
 /// Creates `path` with mode 0600 (failing if it exists) and writes `text`.
 pub fn write_new_private(path: &Path, text: &str) -> Result<(), KeyFileError> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir).map_err(io(path))?;
+            create_private_dir(dir)?;
         }
     }
     let mut f = std::fs::OpenOptions::new()
@@ -394,7 +417,7 @@ impl DataLock {
         let path = PathBuf::from(path);
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(io(&path))?;
+                create_private_dir(dir)?;
             }
         }
         let file = std::fs::OpenOptions::new()

@@ -17,6 +17,8 @@
 //! - [`limits`]: per-address and per-IP rate limits.
 //! - [`maintenance`]: offline operations (master-key rotation).
 //! - [`server`]: the router, `/config.json`, health, metrics and the app's static files.
+//! - [`web`]: the origin rule for state-changing requests, security headers and content-security
+//!   policies.
 //! - [`error`]: the API's error responses.
 
 pub mod access_log;
@@ -35,6 +37,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod records;
 pub mod server;
+pub mod web;
 
 /// Unix time in seconds.
 pub fn now_secs() -> i64 {

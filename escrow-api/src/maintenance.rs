@@ -184,8 +184,8 @@ pub async fn restore(
     if bg == Some(true) {
         copy_private(&bg_copy, keys.break_glass)?;
     }
-    if let Some(dir) = index_path.parent() {
-        std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+    if let Some(dir) = index_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        keys::create_private_dir(dir)?;
     }
     std::fs::copy(&index_copy, &index_path).map_err(io_at(&index_copy))?;
     {

@@ -503,7 +503,19 @@ async fn stream_in(
     Ok((size, c2_size))
 }
 
-/// A parsed `Range: bytes=…` request on C1.
+/// A byte position or suffix length of a `Range` header: ASCII digits only (`u64::from_str` would
+/// also take a `+`). A number too large for `u64` means "beyond any record", which `u64::MAX`
+/// says as well, since no record is that long.
+fn range_number(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.parse().unwrap_or(u64::MAX))
+}
+
+/// A parsed `Range: bytes=…` request on C1 of `size` bytes: `None` without a `Range` header, the
+/// half-open byte range otherwise, 416 for anything but one satisfiable range. Every bound is
+/// computed with checked or saturating arithmetic: the numbers are the client's.
 fn parse_range(headers: &HeaderMap, size: u64) -> Result<Option<Range<u64>>, ApiError> {
     let Some(v) = headers.get(header::RANGE) else {
         return Ok(None);
@@ -524,20 +536,23 @@ fn parse_range(headers: &HeaderMap, size: u64) -> Result<Option<Range<u64>>, Api
     let (a, b) = spec.split_once('-').ok_or_else(unsatisfiable)?;
     let range = match (a.trim(), b.trim()) {
         ("", n) => {
-            let n: u64 = n.parse().map_err(|_| unsatisfiable())?;
+            // A suffix longer than the record is the whole record (RFC 9110 14.1.2).
+            let n = range_number(n).ok_or_else(unsatisfiable)?;
             if n == 0 {
                 return Err(unsatisfiable());
             }
             size.saturating_sub(n)..size
         }
-        (a, "") => a.parse::<u64>().map_err(|_| unsatisfiable())?..size,
+        (a, "") => range_number(a).ok_or_else(unsatisfiable)?..size,
         (a, b) => {
-            let a: u64 = a.parse().map_err(|_| unsatisfiable())?;
-            let b: u64 = b.parse().map_err(|_| unsatisfiable())?;
+            let a = range_number(a).ok_or_else(unsatisfiable)?;
+            let b = range_number(b).ok_or_else(unsatisfiable)?;
             if b < a {
                 return Err(unsatisfiable());
             }
-            a..(b + 1).min(size)
+            // A last position at or past the end means "to the end"; `b + 1` overflows at u64::MAX.
+            let end = b.checked_add(1).map_or(size, |end| end.min(size));
+            a..end
         }
     };
     if range.start >= size || range.is_empty() {
@@ -588,6 +603,230 @@ async fn refuse_unauthenticated(st: &AppState, id: &str, err: ApiError) -> ApiEr
     .await
 }
 
+/// On what the chain released a read to its reader, decided before a wrapped DEK is chosen: a
+/// stored wrap says nothing about why the reader may read now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Basis {
+    /// The reader is the patient, or holds an unexpired grant covering the record's category.
+    Consent,
+    /// Only an emergency window the reader opened on the patient lets them read: flagged.
+    Emergency,
+}
+
+/// Logs a refused read and returns the refusal.
+async fn refuse_read(
+    st: &AppState,
+    reader: Address,
+    patient: Address,
+    record_id: B256,
+    reason: &str,
+    err: ApiError,
+) -> ApiError {
+    refuse(st, reader, patient, record_id, "read", reason, err).await
+}
+
+/// A chain error during a read, logged as `chain-unavailable` (fail closed).
+async fn chain_refusal(
+    st: &AppState,
+    reader: Address,
+    patient: Address,
+    record_id: B256,
+    e: crate::chain::ChainError,
+) -> ApiError {
+    refuse_read(
+        st,
+        reader,
+        patient,
+        record_id,
+        "chain-unavailable",
+        e.into(),
+    )
+    .await
+}
+
+fn no_read_consent() -> ApiError {
+    ApiError::forbidden(
+        "no-read-consent",
+        "canRead(patient, you, record) is false on chain",
+    )
+}
+
+/// Why `canRead` holds: the patient or a covering unexpired grant is consent; otherwise it must be
+/// an open emergency window. When neither holds any more (the chain moved on between the calls),
+/// the read is refused: the escrow never releases on a basis it cannot name.
+async fn release_basis(
+    st: &AppState,
+    patient: Address,
+    reader: Address,
+    category: i64,
+) -> Result<Option<Basis>, crate::chain::ChainError> {
+    if reader == patient {
+        return Ok(Some(Basis::Consent));
+    }
+    let now = st.ledger.head_timestamp().await?;
+    let (categories, expiry) = st.ledger.grant_of(patient, reader).await?;
+    let covered = usize::try_from(category).is_ok_and(|bit| bit < 256 && categories.bit(bit));
+    if covered && expiry > now {
+        return Ok(Some(Basis::Consent));
+    }
+    let until = st.ledger.emergency_until(patient, reader).await?;
+    Ok((until > now).then_some(Basis::Emergency))
+}
+
+/// The record, its patient and the basis of a read by `reader`, or the logged refusal: in the
+/// index, not erased, `canRead` on chain (asked on every request), a pending record's anchored h1
+/// the stored one.
+async fn authorise_read(
+    st: &AppState,
+    reader: Address,
+    record_id: B256,
+) -> Result<(RecordRow, Address, Basis), ApiError> {
+    let Some(record) = st.index.record(&record_id.to_string()).await? else {
+        let err = ApiError::not_found("unknown-record", "no such record");
+        return Err(refuse_read(st, reader, Address::ZERO, record_id, "unknown-record", err).await);
+    };
+    let patient: Address = record
+        .patient
+        .parse()
+        .map_err(|_| ApiError::internal("index", &"stored patient is malformed"))?;
+    if record.state == state::SHREDDED {
+        let err = ApiError::new(
+            StatusCode::GONE,
+            "erased",
+            "the record was erased and its keys destroyed",
+        );
+        return Err(refuse_read(st, reader, patient, record_id, "erased", err).await);
+    }
+    // The chain decides, on every request.
+    match st.ledger.can_read(patient, reader, record_id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let err = no_read_consent();
+            return Err(refuse_read(st, reader, patient, record_id, "no-read-consent", err).await);
+        }
+        Err(e) => return Err(chain_refusal(st, reader, patient, record_id, e).await),
+    }
+    if record.state != state::COMMITTED {
+        // Anchored on chain but not yet seen by the follower: release only the anchored h1.
+        let anchor = match st.ledger.record_of(record_id).await {
+            Ok(a) => a,
+            Err(e) => return Err(chain_refusal(st, reader, patient, record_id, e).await),
+        };
+        if anchor.h1.to_string() != record.h1 || anchor.patient != patient {
+            let err = ApiError::new(
+                StatusCode::CONFLICT,
+                "h1-mismatch",
+                "the stored ciphertext is not the one anchored on chain",
+            );
+            return Err(refuse_read(st, reader, patient, record_id, "h1-mismatch", err).await);
+        }
+    }
+    match release_basis(st, patient, reader, record.category).await {
+        Ok(Some(basis)) => Ok((record, patient, basis)),
+        Ok(None) => {
+            let err = no_read_consent();
+            Err(refuse_read(st, reader, patient, record_id, "no-read-consent", err).await)
+        }
+        Err(e) => Err(chain_refusal(st, reader, patient, record_id, e).await),
+    }
+}
+
+/// The DEK wrapped to `reader`, and whether the release is an emergency one: the reader's stored
+/// wrap when there is one, else the break-glass re-wrap (only inside an open window). A release on
+/// an emergency basis is one whichever wrap it uses, and so is any use of the break-glass key.
+async fn choose_wrap(
+    st: &AppState,
+    record: &RecordRow,
+    patient: Address,
+    reader: Address,
+    basis: Basis,
+) -> Result<(String, bool), ApiError> {
+    let record_id: B256 = record
+        .record_id
+        .parse()
+        .map_err(|_| ApiError::internal("index", &"stored record id is malformed"))?;
+    let stored = st
+        .index
+        .wrapped_dek(&record.record_id, &reader.to_checksum(None))
+        .await?;
+    if let Some(wrap) = stored {
+        return Ok((wrap, basis == Basis::Emergency));
+    }
+    match break_glass_wrap(st, record, patient, reader, record_id).await {
+        Ok(Some(wrap)) => Ok((wrap, true)),
+        Ok(None) => {
+            let err = ApiError::not_found(
+                "no-wrapped-key",
+                "no data key is wrapped to you for this record yet",
+            );
+            Err(refuse_read(st, reader, patient, record_id, "no-wrapped-key", err).await)
+        }
+        Err(e) => {
+            let reason = if e.status == StatusCode::SERVICE_UNAVAILABLE {
+                "chain-unavailable"
+            } else {
+                "break-glass-failed"
+            };
+            Err(refuse_read(st, reader, patient, record_id, reason, e).await)
+        }
+    }
+}
+
+/// C1 of `record` (all of it, or `range`) with tier 2 stripped on the fly: the body, its status,
+/// `Content-Range` and length. Prepared before the release is logged, so that a missing blob is
+/// not logged as a release.
+async fn release_body(
+    st: &AppState,
+    record: &RecordRow,
+    record_id: B256,
+    range: Option<Range<u64>>,
+) -> Result<(Body, StatusCode, Option<String>, u64), ApiError> {
+    let (Some(blob_key), Some(wrapped_k2)) =
+        (record.blob_key.as_deref(), record.wrapped_k2.as_deref())
+    else {
+        return Err(ApiError::internal(
+            "index",
+            &"committed record without blob or K2",
+        ));
+    };
+    let size = u64::try_from(record.size).unwrap_or(0);
+    let wrapped_k2 = hex::decode(wrapped_k2).map_err(|e| ApiError::internal("index", &e))?;
+    let k2 = tier2::unwrap_k2(&st.master, &record_id, &wrapped_k2)
+        .map_err(|e| ApiError::internal("k2 unwrap", &e))?;
+    let c2_size = u64::try_from(record.c2_size).unwrap_or(0);
+    let Some(r) = range else {
+        let dec = Tier2Decryptor::new(&k2, record_id);
+        let stream = st.blobs.read(blob_key, None).await?;
+        return Ok((strip(stream, dec, size), StatusCode::OK, None, size));
+    };
+    let head = st
+        .blobs
+        .read_range(blob_key, 0..tier2::HEADER_LEN as u64)
+        .await?;
+    let (dec, start) = Tier2Decryptor::for_range(&k2, record_id, &head, c2_size, r.start)
+        .map_err(|e| ApiError::internal("tier 2", &e))?;
+    drop(k2);
+    let chunk = u64::from(st_chunk_size(&head)?);
+    // `r` is not empty (parse_range), and the product is bounded by the stored C2 size.
+    let last_chunk = r.end.saturating_sub(1) / chunk;
+    let c2_end = (last_chunk.saturating_add(1))
+        .saturating_mul(chunk + 16)
+        .saturating_add(tier2::HEADER_LEN as u64)
+        .min(c2_size);
+    let stream = st
+        .blobs
+        .read(blob_key, Some(start.c2_offset..c2_end))
+        .await?;
+    let len = r.end - r.start;
+    let content_range = format!("bytes {}-{}/{}", r.start, r.end - 1, size);
+    Ok((
+        strip(stream, dec, len),
+        StatusCode::PARTIAL_CONTENT,
+        Some(content_range),
+        len,
+    ))
+}
+
 async fn read_inner(
     st: &AppState,
     session: &Session,
@@ -596,183 +835,12 @@ async fn read_inner(
 ) -> Result<Response, ApiError> {
     let reader = session.address;
     let record_id = parse_record_id(id)?;
-    let Some(record) = st.index.record(&record_id.to_string()).await? else {
-        return Err(refuse(
-            st,
-            reader,
-            Address::ZERO,
-            record_id,
-            "read",
-            "unknown-record",
-            ApiError::not_found("unknown-record", "no such record"),
-        )
-        .await);
-    };
-    let patient: Address = record
-        .patient
-        .parse()
-        .map_err(|_| ApiError::internal("index", &"stored patient is malformed"))?;
-    if record.state == state::SHREDDED {
-        return Err(refuse(
-            st,
-            reader,
-            patient,
-            record_id,
-            "read",
-            "erased",
-            ApiError::new(
-                StatusCode::GONE,
-                "erased",
-                "the record was erased and its keys destroyed",
-            ),
-        )
-        .await);
-    }
-    // The chain decides, on every request.
-    let allowed = match st.ledger.can_read(patient, reader, record_id).await {
-        Ok(a) => a,
-        Err(e) => {
-            let api: ApiError = e.into();
-            return Err(refuse(
-                st,
-                reader,
-                patient,
-                record_id,
-                "read",
-                "chain-unavailable",
-                api,
-            )
-            .await);
-        }
-    };
-    if !allowed {
-        return Err(refuse(
-            st,
-            reader,
-            patient,
-            record_id,
-            "read",
-            "no-read-consent",
-            ApiError::forbidden(
-                "no-read-consent",
-                "canRead(patient, you, record) is false on chain",
-            ),
-        )
-        .await);
-    }
-    if record.state != state::COMMITTED {
-        // Anchored on chain but not yet seen by the follower: release only the anchored h1.
-        let anchor = match st.ledger.record_of(record_id).await {
-            Ok(a) => a,
-            Err(e) => {
-                let api: ApiError = e.into();
-                return Err(refuse(
-                    st,
-                    reader,
-                    patient,
-                    record_id,
-                    "read",
-                    "chain-unavailable",
-                    api,
-                )
-                .await);
-            }
-        };
-        if anchor.h1.to_string() != record.h1 || anchor.patient != patient {
-            return Err(refuse(
-                st,
-                reader,
-                patient,
-                record_id,
-                "read",
-                "h1-mismatch",
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    "h1-mismatch",
-                    "the stored ciphertext is not the one anchored on chain",
-                ),
-            )
-            .await);
-        }
-    }
-    let stored = st
-        .index
-        .wrapped_dek(&record.record_id, &reader.to_checksum(None))
-        .await?;
-    let (wrap, emergency) = match stored {
-        Some(w) => (w, false),
-        None => match break_glass_wrap(st, &record, patient, reader, record_id).await {
-            Ok(Some(w)) => (w, true),
-            Ok(None) => {
-                return Err(refuse(
-                    st,
-                    reader,
-                    patient,
-                    record_id,
-                    "read",
-                    "no-wrapped-key",
-                    ApiError::not_found(
-                        "no-wrapped-key",
-                        "no data key is wrapped to you for this record yet",
-                    ),
-                )
-                .await)
-            }
-            Err(e) => {
-                let reason = if e.status == StatusCode::SERVICE_UNAVAILABLE {
-                    "chain-unavailable"
-                } else {
-                    "break-glass-failed"
-                };
-                return Err(refuse(st, reader, patient, record_id, "read", reason, e).await);
-            }
-        },
-    };
-    let (Some(blob_key), Some(wrapped_k2)) = (record.blob_key.clone(), record.wrapped_k2.clone())
-    else {
-        return Err(ApiError::internal(
-            "index",
-            &"committed record without blob or K2",
-        ));
-    };
+    let (record, patient, basis) = authorise_read(st, reader, record_id).await?;
+    let (wrap, emergency) = choose_wrap(st, &record, patient, reader, basis).await?;
     let size = u64::try_from(record.size).unwrap_or(0);
     let range = parse_range(headers, size)?;
-    let wrapped_k2 = hex::decode(&wrapped_k2).map_err(|e| ApiError::internal("index", &e))?;
-    let k2 = tier2::unwrap_k2(&st.master, &record_id, &wrapped_k2)
-        .map_err(|e| ApiError::internal("k2 unwrap", &e))?;
-    let c2_size = u64::try_from(record.c2_size).unwrap_or(0);
-
-    // Prepare the stream before logging, so that a missing blob is not logged as a release.
-    let (body, status, content_range, len) = match range.clone() {
-        None => {
-            let dec = Tier2Decryptor::new(&k2, record_id);
-            let stream = st.blobs.read(&blob_key, None).await?;
-            (strip(stream, dec, size), StatusCode::OK, None, size)
-        }
-        Some(r) => {
-            let head = st
-                .blobs
-                .read_range(&blob_key, 0..tier2::HEADER_LEN as u64)
-                .await?;
-            let (dec, start) = Tier2Decryptor::for_range(&k2, record_id, &head, c2_size, r.start)
-                .map_err(|e| ApiError::internal("tier 2", &e))?;
-            let chunk = u64::from(st_chunk_size(&head)?);
-            let last_chunk = (r.end - 1) / chunk;
-            let c2_end = (tier2::HEADER_LEN as u64 + (last_chunk + 1) * (chunk + 16)).min(c2_size);
-            let stream = st
-                .blobs
-                .read(&blob_key, Some(start.c2_offset..c2_end))
-                .await?;
-            let len = r.end - r.start;
-            (
-                strip(stream, dec, len),
-                StatusCode::PARTIAL_CONTENT,
-                Some(format!("bytes {}-{}/{}", r.start, r.end - 1, size)),
-                len,
-            )
-        }
-    };
-    drop(k2);
+    let ranged = range.is_some();
+    let (body, status, content_range, len) = release_body(st, &record, record_id, range).await?;
     // Fail closed: no log entry, no release.
     log_entry(
         st,
@@ -782,7 +850,7 @@ async fn read_inner(
             record_id,
             action: "read",
             granted: true,
-            reason: match (emergency, range.is_some()) {
+            reason: match (emergency, ranged) {
                 (true, _) => "emergency",
                 (false, true) => "consent-range",
                 (false, false) => "consent",
@@ -1219,4 +1287,151 @@ async fn break_glass_wrap(
         .map_err(|e| ApiError::internal("break-glass re-wrap", &e))?;
     drop(dek);
     Ok(Some(hex::encode_prefixed(rewrapped)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(value: &str, size: u64) -> Result<Option<Range<u64>>, StatusCode> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::RANGE,
+            HeaderValue::from_str(value).expect("a header value"),
+        );
+        parse_range(&headers, size).map_err(|e| e.status)
+    }
+
+    const MAX: u64 = u64::MAX;
+    const NOT_SATISFIABLE: StatusCode = StatusCode::RANGE_NOT_SATISFIABLE;
+
+    #[test]
+    fn no_range_header_is_the_whole_record() {
+        assert_eq!(parse_range(&HeaderMap::new(), 10), Ok(None));
+    }
+
+    #[test]
+    fn satisfiable_ranges_including_the_edges_of_u64() {
+        let max = MAX.to_string();
+        let cases: &[(String, u64, Range<u64>)] = &[
+            ("bytes=0-0".into(), 10, 0..1),
+            ("bytes=0-9".into(), 10, 0..10),
+            ("bytes=2-5".into(), 10, 2..6),
+            ("bytes=9-9".into(), 10, 9..10),
+            ("bytes=3-".into(), 10, 3..10),
+            ("bytes=0-".into(), 1, 0..1),
+            ("bytes=-1".into(), 10, 9..10),
+            ("bytes=-10".into(), 10, 0..10),
+            // The last position past the end, up to u64::MAX (b + 1 overflowed), is "to the end".
+            ("bytes=5-100".into(), 10, 5..10),
+            (format!("bytes=0-{max}"), 10, 0..10),
+            (format!("bytes=9-{max}"), 10, 9..10),
+            (format!("bytes=0-{}", MAX - 1), 10, 0..10),
+            // A number longer than u64 holds is past the end too.
+            ("bytes=0-99999999999999999999999".into(), 10, 0..10),
+            // A suffix larger than the body is the whole body.
+            ("bytes=-11".into(), 10, 0..10),
+            (format!("bytes=-{max}"), 10, 0..10),
+            ("bytes=-99999999999999999999999".into(), 10, 0..10),
+            // Whitespace around the numbers, and a record of u64::MAX - 1 bytes.
+            (" bytes= 1 - 2 ".into(), 10, 1..3),
+            (format!("bytes={}-", MAX - 2), MAX - 1, (MAX - 2)..(MAX - 1)),
+            (format!("bytes=0-{max}"), MAX - 1, 0..(MAX - 1)),
+        ];
+        for (value, size, want) in cases {
+            assert_eq!(
+                range(value, *size),
+                Ok(Some(want.clone())),
+                "{value} on {size} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn unsatisfiable_and_malformed_ranges_are_416() {
+        let max = MAX.to_string();
+        let cases: &[(String, u64)] = &[
+            // Starting at or past the end, up to u64::MAX.
+            ("bytes=10-".into(), 10),
+            ("bytes=10-20".into(), 10),
+            (format!("bytes={max}-"), 10),
+            (format!("bytes={max}-{max}"), 10),
+            (format!("bytes={}-{max}", MAX - 1), 10),
+            ("bytes=99999999999999999999999-".into(), 10),
+            // An empty record has no satisfiable range.
+            ("bytes=0-0".into(), 0),
+            ("bytes=0-".into(), 0),
+            ("bytes=-1".into(), 0),
+            // Reversed, empty suffix, several ranges.
+            ("bytes=5-4".into(), 10),
+            (format!("bytes={max}-0"), 10),
+            ("bytes=-0".into(), 10),
+            ("bytes=0-1,3-4".into(), 10),
+            // Malformed.
+            ("bytes=".into(), 10),
+            ("bytes=-".into(), 10),
+            ("bytes=5".into(), 10),
+            ("bytes=a-b".into(), 10),
+            ("bytes=1-b".into(), 10),
+            ("bytes=+1-2".into(), 10),
+            ("bytes=1-+2".into(), 10),
+            ("bytes=-+2".into(), 10),
+            ("bytes=--1".into(), 10),
+            ("bytes=1--2".into(), 10),
+            ("bytes=0x1-2".into(), 10),
+            ("bytes=1.5-2".into(), 10),
+            ("bytes=1 2-3".into(), 10),
+            ("items=0-1".into(), 10),
+            ("0-1".into(), 10),
+            ("".into(), 10),
+        ];
+        for (value, size) in cases {
+            assert_eq!(
+                range(value, *size),
+                Err(NOT_SATISFIABLE),
+                "{value:?} on {size} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn a_range_header_that_is_not_ascii_is_416() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::RANGE,
+            HeaderValue::from_bytes(b"bytes=0-\xff").expect("opaque bytes"),
+        );
+        assert_eq!(
+            parse_range(&headers, 10).map_err(|e| e.status),
+            Err(NOT_SATISFIABLE)
+        );
+    }
+
+    #[test]
+    fn every_small_range_is_inside_the_record_or_refused() {
+        // Exhaustive over small sizes and positions: a served range is never empty, never starts
+        // at or past the end and never ends past it.
+        for size in 0..6u64 {
+            for a in 0..8u64 {
+                for b in 0..8u64 {
+                    for value in [
+                        format!("bytes={a}-{b}"),
+                        format!("bytes={a}-"),
+                        format!("bytes=-{b}"),
+                    ] {
+                        match range(&value, size) {
+                            Ok(Some(r)) => {
+                                assert!(
+                                    r.start < r.end && r.end <= size,
+                                    "{value} on {size}: {r:?}"
+                                )
+                            }
+                            Ok(None) => panic!("{value}: a Range header is never ignored"),
+                            Err(status) => assert_eq!(status, NOT_SATISFIABLE, "{value}"),
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -11,6 +11,7 @@ use alloy_primitives::Address;
 use alloy_signer_local::PrivateKeySigner;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -65,6 +66,9 @@ pub enum StartError {
         /// The deployment's.
         deployment: u64,
     },
+    /// The configuration.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// Metrics registration.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -96,6 +100,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The SIWE domain accepted.
     pub siwe_domain: String,
+    /// The SIWE URI this escrow's messages name (`siwe_uri`, or the public origin).
+    pub siwe_uri: String,
+    /// The origin rule and content-security policies for browsers.
+    pub web: Arc<crate::web::WebPolicy>,
     /// Rate limits.
     pub limits: Arc<crate::limits::RateLimiter>,
     /// The break-glass key pair (opens DEKs wrapped for emergencies, inside on-chain windows).
@@ -167,10 +175,14 @@ pub struct App {
 
 impl App {
     /// Opens everything the escrow needs and checks it is consistent. `siwe_domain` defaults to
-    /// the configured bind address when the configuration names none.
+    /// the public URL's host (the bound address when no public URL is configured).
     pub async fn build(config: Config) -> Result<App, StartError> {
+        config.validate()?;
+        let siwe_domain = config.siwe_domain()?;
+        let siwe_uri = config.siwe_uri()?;
+        let web = Arc::new(crate::web::WebPolicy::new(&config)?);
         let deployment = Deployment::load(&config.deployment)?;
-        std::fs::create_dir_all(&config.data_dir)?;
+        crate::keys::create_private_dir(&config.data_dir)?;
         let index = Index::connect(&config.database_url()).await?;
         index.migrate().await?;
         index
@@ -210,10 +222,6 @@ impl App {
             });
         }
         let chain: Arc<dyn Chain> = Arc::new(chain);
-        let siwe_domain = config
-            .siwe_domain
-            .clone()
-            .unwrap_or_else(|| config.bind.to_string());
         let log = Arc::new(AccessLog::new(index.clone()));
         let config_limits = (config.rate_limit_per_minute, config.rate_limit_burst);
         Ok(App {
@@ -228,6 +236,8 @@ impl App {
                 log,
                 metrics: Metrics::new()?,
                 siwe_domain,
+                siwe_uri,
+                web,
                 lock: Arc::new(lock),
                 break_glass: Arc::new(break_glass),
                 limits: Arc::new(crate::limits::RateLimiter::new(
@@ -273,9 +283,12 @@ impl App {
     }
 }
 
-/// The HTTP routes.
+/// The HTTP routes. Every response carries the security headers (`crate::web`); every
+/// state-changing request passes the origin check; the app's files carry the app's policy.
 pub fn router(state: AppState) -> Router {
-    let app_dir = state.config.app_dir.clone();
+    let app_files = Router::new()
+        .fallback_service(ServeDir::new(state.config.app_dir.clone()))
+        .layer(from_fn_with_state(state.clone(), crate::web::app_policy));
     Router::new()
         .route("/api/auth/nonce", get(crate::auth::nonce))
         .route("/api/auth/verify", post(crate::auth::verify))
@@ -310,7 +323,12 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .route("/console", get(console_page))
-        .fallback_service(ServeDir::new(app_dir))
+        .fallback_service(app_files)
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::web::same_origin_writes,
+        ))
+        .layer(axum::middleware::from_fn(crate::web::security_headers))
         .with_state(state)
 }
 
@@ -390,10 +408,7 @@ async fn console_page() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'",
-            ),
+            (header::CONTENT_SECURITY_POLICY, crate::web::CONSOLE_CSP),
         ],
         CONSOLE_HTML,
     )
