@@ -225,6 +225,22 @@ const LOG_COLUMNS: &str =
     "seq, at, actor, patient, record_id, action, granted, reason, score_milli, prev_hash, entry_hash";
 const INSERT_LOG: &str = "INSERT INTO access_log (seq, at, actor, patient, record_id, action, granted, reason, score_milli, prev_hash, entry_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
+/// A record as the chain anchored it (`RecordAdded`), in the index's text forms. The chain is the
+/// truth: a commit takes its category and author, whatever the upload said.
+#[derive(Debug, Clone, Copy)]
+pub struct Anchored<'a> {
+    /// The record id.
+    pub record_id: &'a str,
+    /// The patient (checksummed).
+    pub patient: &'a str,
+    /// The ciphertext hash h1.
+    pub h1: &'a str,
+    /// The category the contract stored.
+    pub category: i64,
+    /// Who called addRecord (checksummed).
+    pub author: &'a str,
+}
+
 /// An anchored access-log batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnchorRow {
@@ -482,23 +498,21 @@ impl Index {
         Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// Marks a pending record committed when its patient and h1 are the anchored ones. Returns
+    /// Marks a pending record committed when its patient and h1 are the anchored ones, taking the
+    /// anchor's category and author (the upload's request may have said otherwise). Returns
     /// whether it was.
-    pub async fn commit(
-        &self,
-        record_id: &str,
-        patient: &str,
-        h1: &str,
-        block: i64,
-    ) -> Result<bool, DbError> {
+    pub async fn commit(&self, anchor: &Anchored<'_>, block: i64) -> Result<bool, DbError> {
         let done = sqlx::query(
-            "UPDATE records SET state = $1, committed_block = $2 WHERE record_id = $3 AND patient = $4 AND h1 = $5 AND state = $6",
+            "UPDATE records SET state = $1, committed_block = $2, category = $3, author = $4 \
+             WHERE record_id = $5 AND patient = $6 AND h1 = $7 AND state = $8",
         )
         .bind(state::COMMITTED)
         .bind(block)
-        .bind(record_id)
-        .bind(patient)
-        .bind(h1)
+        .bind(anchor.category)
+        .bind(anchor.author)
+        .bind(anchor.record_id)
+        .bind(anchor.patient)
+        .bind(anchor.h1)
         .bind(state::PENDING)
         .execute(&self.pool)
         .await?;
@@ -1197,15 +1211,30 @@ mod tests {
             idx.insert_pending(&rec("0x01"), &deks).await.is_err(),
             "an id is stored once"
         );
+        let anchored = |patient, h1| Anchored {
+            record_id: "0x01",
+            patient,
+            h1,
+            category: 2,
+            author: "0xA",
+        };
         assert!(!idx
-            .commit("0x01", "0xP", "0xother", 5)
+            .commit(&anchored("0xP", "0xother"), 5)
             .await
             .expect("commit"));
-        assert!(!idx.commit("0x01", "0xQ", "0xh1", 5).await.expect("commit"));
-        assert!(idx.commit("0x01", "0xP", "0xh1", 5).await.expect("commit"));
+        assert!(!idx
+            .commit(&anchored("0xQ", "0xh1"), 5)
+            .await
+            .expect("commit"));
+        assert!(idx
+            .commit(&anchored("0xP", "0xh1"), 5)
+            .await
+            .expect("commit"));
         let r = idx.record("0x01").await.expect("get").expect("present");
         assert_eq!(r.state, state::COMMITTED);
         assert_eq!(r.committed_block, Some(5));
+        // The upload said category 1 and author 0xP; the anchor's category and author win.
+        assert_eq!((r.category, r.author.as_str()), (2, "0xA"));
         assert_eq!(
             idx.wrapped_dek("0x01", "0xP").await.expect("dek"),
             Some("0xw".into())

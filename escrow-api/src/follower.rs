@@ -234,16 +234,26 @@ async fn handle(st: &AppState, event: MedLedgerEvents, log: &ChainLog) -> Result
     match event {
         MedLedgerEvents::RecordAdded(e) => {
             let rid = e.recordId.to_string();
-            if st
-                .index
-                .commit(
-                    &rid,
-                    &e.patient.to_checksum(None),
-                    &e.ciphertextHash.to_string(),
-                    i64::try_from(block).unwrap_or(i64::MAX),
-                )
-                .await?
-            {
+            let (patient, author) = (e.patient.to_checksum(None), e.author.to_checksum(None));
+            let h1 = e.ciphertextHash.to_string();
+            let anchored = crate::db::Anchored {
+                record_id: &rid,
+                patient: &patient,
+                h1: &h1,
+                category: i64::from(e.category),
+                author: &author,
+            };
+            let uploaded = st.index.record(&rid).await?;
+            if st.index.commit(&anchored, db_int(block)).await? {
+                let differs = uploaded.is_some_and(|u| {
+                    u.category != anchored.category || u.author != anchored.author
+                });
+                if differs {
+                    tracing::warn!(
+                        block,
+                        "the anchor's category or author differs from the upload's; the index follows the chain"
+                    );
+                }
                 tracing::info!(block, "record committed");
             } else if let Some(r) = st.index.record(&rid).await? {
                 if r.state == state::PENDING {

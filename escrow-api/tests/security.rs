@@ -1,7 +1,8 @@
 //! The security issue's regressions (issue 12), against a real chain and escrow: an emergency
 //! release through a stored wrap is flagged as one; erasure leaves no key material in the index
 //! file or its journal; the SIWE URI and the request origin are checked; security headers; high-s
-//! signatures are refused.
+//! signatures are refused; the index takes a record's category and author from its anchor, not
+//! from the upload's request.
 
 mod support;
 
@@ -609,5 +610,61 @@ async fn security_headers_on_the_api_the_console_and_the_app() {
         !csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"),
         "{csp}"
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_takes_category_and_author_from_the_anchor_not_the_upload() {
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    let doctor = User::new(DOCTOR);
+    w.register(&[&patient], &[&doctor]).await;
+    let server = Server::start(w.config()).await;
+    patient.sign_in(&server).await;
+    w.send(
+        &patient,
+        MedLedger::grantCall {
+            grantee: doctor.address(),
+            categories: Category::mask([Category::History]),
+            allowWrite: true,
+            expiry: chain_time(w.url()).await + 86_400,
+        },
+    )
+    .await;
+
+    // The patient's upload says Vitals; the doctor anchors the same ciphertext as History.
+    let r = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Vitals.number(),
+        b"history, filed as vitals".to_vec(),
+    );
+    let resp = r
+        .upload(&server, &patient, &r.wraps(&w.d, &[&patient, &doctor]))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(resp.status(), 201);
+    w.send(
+        &doctor,
+        MedLedger::addRecordCall {
+            recordId: r.id,
+            patient: patient.address(),
+            ciphertextHash: r.h1,
+            category: Category::History.number(),
+            supersedes: B256::ZERO,
+        },
+    )
+    .await;
+    let index = Index::connect(&server.config.database_url())
+        .await
+        .expect("index");
+    let row = eventually("the upload to be committed", || async {
+        let row = index.record(&r.id.to_string()).await.expect("row")?;
+        (row.state == "committed").then_some(row)
+    })
+    .await;
+    assert_eq!(row.category, i64::from(Category::History.number()));
+    assert_eq!(row.author, doctor.address().to_checksum(None));
     server.stop().await;
 }
