@@ -38,6 +38,23 @@ pub enum BlobError {
     },
 }
 
+impl BlobError {
+    /// What went wrong, without the blob's location: blob keys name their record, and record ids
+    /// stay out of the logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BlobError::Store(object_store::Error::NotFound { .. }) => "blob not found",
+            BlobError::Store(object_store::Error::AlreadyExists { .. }) => "blob already exists",
+            BlobError::Store(object_store::Error::PermissionDenied { .. }) => {
+                "blob store permission denied"
+            }
+            BlobError::Store(_) => "blob store failed",
+            BlobError::Unsupported(_) => "blob store URL not supported",
+            BlobError::Dir { .. } => "blob directory unusable",
+        }
+    }
+}
+
 /// The blob store.
 #[derive(Clone)]
 pub struct Blobs {
@@ -251,6 +268,22 @@ impl Blobs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_blob_error_is_logged_without_the_record_it_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blobs = Blobs::open(&dir.path().join("blobs").display().to_string()).expect("open");
+        let key = "c2/0x5eed000000000000000000000000000000000000000000000000000000000001/c2";
+        let err = match blobs.read(key, None).await {
+            Ok(_) => panic!("a missing blob reads"),
+            Err(e) => e,
+        };
+        assert!(
+            err.to_string().contains("5eed"),
+            "the full error names the key: {err}"
+        );
+        assert_eq!(err.kind(), "blob not found");
+    }
 
     #[tokio::test]
     async fn local_directory_round_trip_with_ranges_and_deletes() {

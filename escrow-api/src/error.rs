@@ -122,7 +122,8 @@ impl From<crate::db::DbError> for ApiError {
 
 impl From<crate::blobs::BlobError> for ApiError {
     fn from(e: crate::blobs::BlobError) -> ApiError {
-        tracing::error!(error = %e, "blob store error");
+        // Not the error's text: it names the blob's key, and with it the record.
+        tracing::error!(error = e.kind(), "blob store error");
         ApiError::unavailable("blobs-unavailable", "the blob store is unavailable")
     }
 }

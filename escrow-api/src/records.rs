@@ -838,9 +838,18 @@ async fn read_inner(
     let (record, patient, basis) = authorise_read(st, reader, record_id).await?;
     let (wrap, emergency) = choose_wrap(st, &record, patient, reader, basis).await?;
     let size = u64::try_from(record.size).unwrap_or(0);
-    let range = parse_range(headers, size)?;
+    // Refusals after consent was established are the patient's to see too: a range the record
+    // cannot satisfy, a blob store that fails.
+    let range = match parse_range(headers, size) {
+        Ok(range) => range,
+        Err(e) => return Err(refuse_read(st, reader, patient, record_id, e.code, e).await),
+    };
     let ranged = range.is_some();
-    let (body, status, content_range, len) = release_body(st, &record, record_id, range).await?;
+    let (body, status, content_range, len) = match release_body(st, &record, record_id, range).await
+    {
+        Ok(released) => released,
+        Err(e) => return Err(refuse_read(st, reader, patient, record_id, e.code, e).await),
+    };
     // Fail closed: no log entry, no release.
     log_entry(
         st,
@@ -1024,10 +1033,17 @@ pub async fn receipt(
         return Err(ApiError::not_found("unknown-record", "no such record"));
     };
     if record.patient != session.address.to_checksum(None) {
-        return Err(ApiError::forbidden(
+        let patient: Address = record
+            .patient
+            .parse()
+            .map_err(|_| ApiError::internal("index", &"stored patient is malformed"))?;
+        let refusal = ApiError::forbidden(
             "not-your-record",
             "only the record's patient sees its receipt",
-        ));
+        );
+        let actor = session.address;
+        let reason = "not-your-record";
+        return Err(refuse(&st, actor, patient, record_id, "receipt", reason, refusal).await);
     }
     let Some((receipt, signature, hash, tx)) = st.index.receipt(&record.record_id).await? else {
         return Err(ApiError::not_found(
@@ -1132,11 +1148,8 @@ pub async fn add_wraps(
         .await);
     }
     if record.state == state::SHREDDED {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            "erased",
-            "the record was erased",
-        ));
+        let gone = ApiError::new(StatusCode::GONE, "erased", "the record was erased");
+        return Err(refuse(&st, actor, patient, record_id, "add-wrap", "erased", gone).await);
     }
     let mut wraps = Vec::new();
     let mut seen = HashSet::new();
@@ -1167,7 +1180,20 @@ pub async fn add_wraps(
         };
         let allowed = match allowed {
             Ok(a) => a,
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                let unavailable = ApiError::from(e);
+                let reason = unavailable.code;
+                return Err(refuse(
+                    &st,
+                    actor,
+                    patient,
+                    record_id,
+                    "add-wrap",
+                    reason,
+                    unavailable,
+                )
+                .await);
+            }
         };
         if !allowed {
             return Err(refuse(

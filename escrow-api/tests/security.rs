@@ -668,3 +668,106 @@ async fn the_index_takes_category_and_author_from_the_anchor_not_the_upload() {
     assert_eq!(row.author, doctor.address().to_checksum(None));
     server.stop().await;
 }
+
+/// Every refusal of a request that names a record reaches its patient's log, also those that
+/// come after consent was established: a range the record cannot satisfy, a blob store that
+/// fails, a wrap added to an erased record, someone else's shred receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_after_consent_are_in_the_patients_log() {
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    let mut doctor = User::new(DOCTOR);
+    w.register(&[&patient], &[&doctor]).await;
+    let server = Server::start(w.config()).await;
+    patient.sign_in(&server).await;
+    doctor.sign_in(&server).await;
+    w.send(
+        &patient,
+        MedLedger::grantCall {
+            grantee: doctor.address(),
+            categories: Category::mask([Category::Vitals]),
+            allowWrite: false,
+            expiry: chain_time(w.url()).await + 86_400,
+        },
+    )
+    .await;
+    let new_record = |body: &[u8]| {
+        Record::new(
+            &w.d,
+            patient.address(),
+            Category::Vitals.number(),
+            body.to_vec(),
+        )
+    };
+    let r = new_record(b"range and receipt");
+    let lost = new_record(b"a blob the store loses");
+    for rec in [&r, &lost] {
+        w.upload_and_anchor(&server, &patient, &[&patient, &doctor], rec)
+            .await;
+    }
+    let url = |rec: &Record, tail: &str| server.url(&format!("/api/records/{}{tail}", rec.id));
+    let refused = |entries: Vec<Value>, reason: &str| {
+        entries
+            .iter()
+            .any(|e| e["granted"] == false && e["reason"] == reason)
+    };
+
+    // A range past the end: 416, logged.
+    let resp = doctor
+        .get(url(&r, ""))
+        .header("range", "bytes=999999-")
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(resp.status(), 416);
+    let e = entries_of(&server, &patient, doctor.address(), r.id, "read").await;
+    assert!(refused(e, "bad-range"), "the 416 is logged");
+
+    // The blob store has lost a record's blob: nothing released, and the refusal logged.
+    std::fs::remove_dir_all(w.data.join("blobs/c2").join(lost.id.to_string()))
+        .expect("remove the blob");
+    let resp = doctor.get(url(&lost, "")).send().await.expect("read");
+    assert!(resp.status().is_server_error(), "{}", resp.status());
+    let e = entries_of(&server, &patient, doctor.address(), lost.id, "read").await;
+    assert!(!e.iter().any(|e| e["granted"] == true), "{e:?}");
+    assert!(
+        e.iter().any(|e| e["granted"] == false),
+        "the failed read is logged: {e:?}"
+    );
+
+    // Someone else's shred receipt: 403, logged.
+    let resp = doctor
+        .get(url(&r, "/receipt"))
+        .send()
+        .await
+        .expect("receipt");
+    assert_eq!(resp.status(), 403);
+    let e = entries_of(&server, &patient, doctor.address(), r.id, "receipt").await;
+    assert!(
+        refused(e, "not-your-record"),
+        "the receipt refusal is logged"
+    );
+
+    // A wrap added to an erased record: 410, logged.
+    w.send(&patient, MedLedger::eraseRecordCall { recordId: r.id })
+        .await;
+    let index = Index::connect(&server.config.database_url())
+        .await
+        .expect("index");
+    eventually("the shred", || async {
+        let row = index.record(&r.id.to_string()).await.expect("row")?;
+        (row.state == "shredded").then_some(())
+    })
+    .await;
+    let wrap = format!("{}=0x{}", doctor.address(), "11".repeat(81));
+    let resp = patient
+        .post(url(&r, "/wraps"))
+        .json(&serde_json::json!({ "wraps": [wrap] }))
+        .send()
+        .await
+        .expect("wraps");
+    assert_eq!(resp.status(), 410);
+    let e = entries_of(&server, &patient, patient.address(), r.id, "add-wrap").await;
+    assert!(refused(e, "erased"), "the 410 is logged");
+    server.stop().await;
+}
