@@ -196,6 +196,17 @@ impl Blobs {
         }
     }
 
+    /// Whether the store takes a write now: a small probe object is written and deleted (a
+    /// full disk, a read-only mount or a bucket that refuses writes all fail it).
+    pub async fn probe(&self) -> Result<(), BlobError> {
+        let key = ObjectPath::from("health/probe");
+        self.store
+            .put(&key, object_store::PutPayload::from_static(b"probe"))
+            .await?;
+        self.store.delete(&key).await?;
+        Ok(())
+    }
+
     /// Deletes a blob; deleting a missing blob succeeds.
     pub async fn delete(&self, key: &str) -> Result<(), BlobError> {
         match self.store.delete(&ObjectPath::from(key)).await {

@@ -355,10 +355,19 @@ async fn health(State(st): State<AppState>) -> Response {
     let index = st.index.ping().await.is_ok();
     let chain = st.ledger.chain().block_number().await;
     let cursor = st.index.cursor().await.ok().flatten();
-    let ok = index && chain.is_ok();
+    // An escrow whose blob store takes no write can take no upload: not healthy.
+    let blobs = match st.blobs.probe().await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = e.kind(), "the blob store refused the health probe");
+            false
+        }
+    };
+    let ok = index && chain.is_ok() && blobs;
     let body = json!({
         "status": if ok { "ok" } else { "degraded" },
         "index": index,
+        "blobs": blobs,
         "chainHead": chain.as_ref().ok(),
         "followerNextBlock": cursor,
         "escrowKey": st.signer.is_some(),

@@ -771,3 +771,44 @@ async fn refusals_after_consent_are_in_the_patients_log() {
     assert!(refused(e, "erased"), "the 410 is logged");
     server.stop().await;
 }
+
+/// `/health` said "ok" while the blob store could take no write (a full disk, a read-only
+/// mount): now it probes the store and says "degraded" until the store takes writes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_follows_the_blob_store() {
+    let w = World::new().await;
+    let server = Server::start(w.config()).await;
+    let health = || async {
+        let resp = reqwest::get(server.url("/health")).await.expect("health");
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.expect("json");
+        (status, body)
+    };
+    let (status, body) = health().await;
+    assert_eq!(
+        (status, &body["blobs"]),
+        (200, &Value::Bool(true)),
+        "{body}"
+    );
+
+    // The blob directory replaced by a file: no write can succeed, whoever runs the test (root
+    // ignores permission bits, not a file where a directory should be).
+    let blobs = w.data.join("blobs");
+    let aside = w.data.join("blobs.aside");
+    std::fs::rename(&blobs, &aside).expect("move the blob directory away");
+    std::fs::write(&blobs, b"not a directory").expect("a file in its place");
+    let (status, body) = health().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["blobs"], false);
+
+    std::fs::remove_file(&blobs).expect("remove the file");
+    std::fs::rename(&aside, &blobs).expect("the directory back");
+    let (status, body) = health().await;
+    assert_eq!(
+        (status, &body["blobs"]),
+        (200, &Value::Bool(true)),
+        "{body}"
+    );
+    server.stop().await;
+}
