@@ -56,6 +56,19 @@ fn hash_id(id: &str) -> String {
     keccak256(id.as_bytes()).to_string()
 }
 
+/// The signed-in address a request's session cookie names, without taking a rate-limit token:
+/// for logging who was refused as over their limit. `None` without a valid session.
+pub async fn caller_of(st: &AppState, headers: &HeaderMap) -> Option<Address> {
+    let id = session_id_from(headers)?;
+    let (address, _) = st
+        .index
+        .session(&hash_id(&id), now_secs())
+        .await
+        .ok()
+        .flatten()?;
+    address.parse().ok()
+}
+
 impl FromRequestParts<AppState> for Session {
     type Rejection = ApiError;
 

@@ -1,8 +1,12 @@
 //! Per-caller rate limits: a token bucket per signed-in address (every authenticated endpoint)
-//! and per client IP (the two sign-in steps). Over the limit the answer is 429 with
-//! `Retry-After`. Buckets live in memory (one escrow process); idle buckets are dropped.
+//! and per client IP (the two sign-in steps, and reads without a session). Over the limit the
+//! answer is 429 with `Retry-After`. Buckets live in memory (one escrow process); idle buckets are
+//! dropped.
+//!
+//! A flood is logged once, not once per request: the limiter remembers which callers are in a
+//! refused episode ([`RateLimiter::first_of_episode`]), and an admitted request ends the episode.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 /// The limiter.
@@ -11,6 +15,8 @@ pub struct RateLimiter {
     per_second: f64,
     burst: f64,
     buckets: std::sync::Mutex<HashMap<String, (f64, Instant)>>,
+    /// Callers refused since they were last admitted, whose refusal was already logged.
+    episodes: std::sync::Mutex<HashSet<String>>,
 }
 
 impl RateLimiter {
@@ -20,6 +26,27 @@ impl RateLimiter {
             per_second: f64::from(per_minute) / 60.0,
             burst: f64::from(burst.max(1)),
             buckets: std::sync::Mutex::new(HashMap::new()),
+            episodes: std::sync::Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Whether a refusal of `key` is the first since it was last admitted: true once per flood,
+    /// so that the access log gets one entry for it rather than one per request.
+    pub fn first_of_episode(&self, key: &str) -> bool {
+        let Ok(mut episodes) = self.episodes.lock() else {
+            return true;
+        };
+        if episodes.len() > 100_000 {
+            episodes.clear();
+        }
+        episodes.insert(key.to_string())
+    }
+
+    fn end_episode(&self, key: &str) {
+        if let Ok(mut episodes) = self.episodes.lock() {
+            if !episodes.is_empty() {
+                episodes.remove(key);
+            }
         }
     }
 
@@ -42,6 +69,8 @@ impl RateLimiter {
         *at = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
+            drop(buckets);
+            self.end_episode(key);
             Ok(())
         } else {
             Err(((1.0 - *tokens) / self.per_second).ceil().max(1.0) as u64)
@@ -61,6 +90,20 @@ mod tests {
         assert!(l.check("a").is_ok());
         assert_eq!(l.check("a"), Err(1));
         assert!(l.check("b").is_ok(), "buckets are per caller");
+        assert!(
+            l.first_of_episode("a"),
+            "the first refusal of a flood is logged"
+        );
+        assert!(!l.first_of_episode("a"), "the rest of it is not");
+        assert!(l.first_of_episode("b"), "episodes are per caller");
+        let slow = RateLimiter::new(60_000, 1);
+        assert!(slow.check("c").is_ok());
+        assert!(slow.first_of_episode("c"));
+        // A token comes back within a millisecond (1000 a second): wait for the admission itself.
+        while slow.check("c").is_err() {
+            std::thread::yield_now();
+        }
+        assert!(slow.first_of_episode("c"), "an admission ends the episode");
         let off = RateLimiter::new(0, 0);
         for _ in 0..1000 {
             assert!(off.check("a").is_ok());

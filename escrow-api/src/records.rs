@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use alloy_primitives::{hex, Address, B256};
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -564,13 +564,17 @@ fn parse_range(headers: &HeaderMap, size: u64) -> Result<Option<Range<u64>>, Api
 /// `GET /api/records/{id}`: consent-checked, logged, streamed release of C1.
 pub async fn read(
     State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     session: Result<Session, ApiError>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let result = match session {
         Ok(session) => read_inner(&st, &session, &id, &headers).await,
-        Err(e) => Err(refuse_unauthenticated(&st, &id, e).await),
+        Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => {
+            Err(refuse_over_limit(&st, &id, &headers, e).await)
+        }
+        Err(e) => Err(refuse_unauthenticated(&st, &id, peer.ip(), e).await),
     };
     let label = match &result {
         Ok(_) => "released",
@@ -581,26 +585,58 @@ pub async fn read(
     result
 }
 
+/// The patient of a record id, as far as the index knows (zero for an unknown record).
+async fn patient_of(st: &AppState, record_id: B256) -> Address {
+    match st.index.record(&record_id.to_string()).await {
+        Ok(Some(r)) => r.patient.parse().unwrap_or(Address::ZERO),
+        _ => Address::ZERO,
+    }
+}
+
 /// A read without a valid session is refused and logged with a zero actor, so the patient sees
-/// the attempt.
-async fn refuse_unauthenticated(st: &AppState, id: &str, err: ApiError) -> ApiError {
+/// the attempt. Reads without a session are rate-limited per client address before anything is
+/// written: a flood gets 429s and one `no-session-flood` entry, not a row per request (which
+/// filled the patient's log and starved every other read behind the log's lock).
+async fn refuse_unauthenticated(
+    st: &AppState,
+    id: &str,
+    ip: std::net::IpAddr,
+    err: ApiError,
+) -> ApiError {
     let Ok(record_id) = parse_record_id(id) else {
         return err;
     };
-    let patient = match st.index.record(&record_id.to_string()).await {
-        Ok(Some(r)) => r.patient.parse().unwrap_or(Address::ZERO),
-        _ => Address::ZERO,
+    let key = format!("anon-read:{ip}");
+    let (err, reason) = match st.limits.check(&key) {
+        Ok(()) => (err, "no-session"),
+        Err(retry) if st.limits.first_of_episode(&key) => {
+            (ApiError::too_many(retry), "no-session-flood")
+        }
+        Err(retry) => return ApiError::too_many(retry),
     };
-    refuse(
-        st,
-        Address::ZERO,
-        patient,
-        record_id,
-        "read",
-        "no-session",
-        err,
-    )
-    .await
+    let patient = patient_of(st, record_id).await;
+    refuse(st, Address::ZERO, patient, record_id, "read", reason, err).await
+}
+
+/// A signed-in reader over their rate limit: refused, and logged under their own address once
+/// per flood (the first refusal after an admitted request).
+async fn refuse_over_limit(
+    st: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    err: ApiError,
+) -> ApiError {
+    let (Ok(record_id), Some(reader)) = (
+        parse_record_id(id),
+        crate::auth::caller_of(st, headers).await,
+    ) else {
+        return err;
+    };
+    if !st.limits.first_of_episode(&reader.to_string()) {
+        return err;
+    }
+    let patient = patient_of(st, record_id).await;
+    refuse(st, reader, patient, record_id, "read", "rate-limited", err).await
 }
 
 /// On what the chain released a read to its reader, decided before a wrapped DEK is chosen: a

@@ -812,3 +812,104 @@ async fn health_follows_the_blob_store() {
     );
     server.stop().await;
 }
+
+/// A flood of reads is limited before it is logged, and logged once: unauthenticated reads per
+/// client address (they used to add one fsync'd row each to the patient's log, behind the lock
+/// every read's entry waits for), and a signed-in reader over their limit under their own address
+/// (it used to be logged as `no-session` with a zero actor).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_are_limited_before_they_are_logged_and_logged_once() {
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    let mut doctor = User::new(DOCTOR);
+    w.register(&[&patient], &[&doctor]).await;
+    let mut config = w.config();
+    // Eight requests at once per caller, then one a minute: no bucket refills during the test.
+    config.rate_limit_per_minute = 1;
+    config.rate_limit_burst = 8;
+    let server = Server::start(config).await;
+    patient.sign_in(&server).await;
+    doctor.sign_in(&server).await;
+    w.send(
+        &patient,
+        MedLedger::grantCall {
+            grantee: doctor.address(),
+            categories: Category::mask([Category::Vitals]),
+            allowWrite: false,
+            expiry: chain_time(w.url()).await + 86_400,
+        },
+    )
+    .await;
+    let r = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Vitals.number(),
+        b"a record under a flood".to_vec(),
+    );
+    w.upload_and_anchor(&server, &patient, &[&patient, &doctor], &r)
+        .await;
+    let url = server.url(&format!("/api/records/{}", r.id));
+
+    // Forty reads without a session: a burst of 401s, then 429s with Retry-After.
+    let anonymous = reqwest::Client::new();
+    let (mut unauthenticated, mut limited) = (0, 0);
+    for _ in 0..40 {
+        let resp = anonymous.get(&url).send().await.expect("read");
+        match resp.status().as_u16() {
+            401 => unauthenticated += 1,
+            429 => {
+                assert!(resp.headers().contains_key("retry-after"));
+                limited += 1
+            }
+            other => panic!("a read without a session answered {other}"),
+        }
+    }
+    assert_eq!(unauthenticated + limited, 40);
+    assert!(
+        limited >= 30,
+        "the limit held: {unauthenticated} x 401, {limited} x 429"
+    );
+
+    // A signed-in reader past their limit.
+    let (mut released, mut doctor_limited) = (0, 0);
+    for _ in 0..20 {
+        match doctor
+            .get(url.clone())
+            .send()
+            .await
+            .expect("read")
+            .status()
+            .as_u16()
+        {
+            200 => released += 1,
+            429 => doctor_limited += 1,
+            other => panic!("the doctor's read answered {other}"),
+        }
+    }
+    assert!(
+        released >= 1 && doctor_limited >= 10,
+        "{released} x 200, {doctor_limited} x 429"
+    );
+
+    let anon = entries_of(&server, &patient, Address::ZERO, r.id, "read").await;
+    let reasons = |es: &[Value], reason: &str| es.iter().filter(|e| e["reason"] == reason).count();
+    assert_eq!(
+        reasons(&anon, "no-session"),
+        unauthenticated,
+        "each 401 is logged"
+    );
+    assert_eq!(
+        reasons(&anon, "no-session-flood"),
+        1,
+        "the flood once: {anon:?}"
+    );
+    assert_eq!(anon.len(), unauthenticated + 1, "no row per 429: {anon:?}");
+    let by_doctor = entries_of(&server, &patient, doctor.address(), r.id, "read").await;
+    assert_eq!(reasons(&by_doctor, "consent"), released);
+    assert_eq!(
+        reasons(&by_doctor, "rate-limited"),
+        1,
+        "the doctor's flood once, under the doctor's address: {by_doctor:?}"
+    );
+    server.stop().await;
+}
