@@ -82,6 +82,9 @@ pub struct Config {
     pub cookie_secure: Option<bool>,
     /// Largest accepted upload (the C1 body), bytes.
     pub max_upload_bytes: u64,
+    /// Most bytes one account may hold in uploads not yet anchored on chain (they are kept for
+    /// `pending_ttl_secs` either way); an upload past it is refused with 413 `pending-quota`.
+    pub pending_quota_bytes: u64,
     /// Tier-2 chunk size, bytes.
     pub tier2_chunk_size: u32,
     /// Blocks the follower stays behind the head.
@@ -126,6 +129,7 @@ impl Default for Config {
             session_ttl_secs: 8 * 3600,
             cookie_secure: None,
             max_upload_bytes: 256 * 1024 * 1024,
+            pending_quota_bytes: 512 * 1024 * 1024,
             tier2_chunk_size: medledger_protocol::tier2::DEFAULT_CHUNK_SIZE,
             confirmations: 0,
             poll_interval_ms: 1000,

@@ -761,6 +761,19 @@ impl Index {
             .map_err(DbError::from)
     }
 
+    /// The C1 bytes of `author`'s uploads that are not anchored yet.
+    pub async fn pending_bytes_of(&self, author: &str) -> Result<u64, DbError> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM records WHERE state = $1 AND author = $2",
+        )
+        .bind(state::PENDING)
+        .bind(author)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// How many tier-2 K2s the index holds, each wrapped under a master key: when there are
     /// any, a start without the master-key file must not make a new one.
     pub async fn count_wrapped_k2(&self) -> Result<i64, DbError> {

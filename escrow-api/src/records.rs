@@ -325,6 +325,13 @@ async fn upload_inner(
     if let Some(existing) = st.index.record(&rid_hex).await? {
         return duplicate(&existing, &meta);
     }
+    let limit = match upload_allowance(st, uploader, headers).await? {
+        Ok(limit) => limit,
+        Err(refusal) => {
+            let (patient, reason) = (meta.patient, "pending-quota");
+            return Err(refuse(st, uploader, patient, record_id, "upload", reason, refusal).await);
+        }
+    };
 
     // Stream: h1 over C1, tier 2 on the fly into the blob store.
     let blob_key = format!("c2/{rid_hex}/{}", upload_nonce()?);
@@ -336,7 +343,7 @@ async fn upload_inner(
         .map_err(|e| ApiError::internal("tier 2", &e))?;
     drop(k2);
     let mut writer = st.blobs.writer(&blob_key).await?;
-    let streamed = stream_in(st, &meta, body, &mut enc, &mut writer, &header2).await;
+    let streamed = stream_in(&meta, body, limit, &mut enc, &mut writer, &header2).await;
     let (size, c2_size) = match streamed {
         Ok(v) => v,
         Err(e) => {
@@ -432,15 +439,62 @@ fn duplicate(existing: &RecordRow, meta: &UploadMeta) -> Result<(StatusCode, Val
     }
 }
 
-async fn stream_in(
+/// How many bytes this upload may have: the upload limit, or less when the uploader's unanchored
+/// uploads already hold most of their pending quota. `Ok(Err(refusal))` when the quota is used up
+/// or the declared length does not fit (nothing has been read or stored).
+async fn upload_allowance(
     st: &AppState,
+    uploader: Address,
+    headers: &HeaderMap,
+) -> Result<Result<UploadLimit, ApiError>, ApiError> {
+    let pending = st
+        .index
+        .pending_bytes_of(&uploader.to_checksum(None))
+        .await?;
+    let quota = st.config.pending_quota_bytes;
+    let left = quota.saturating_sub(pending);
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if left == 0 || declared.is_some_and(|len| len > left) {
+        return Ok(Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "pending-quota",
+            format!(
+                "{pending} bytes of your uploads await anchoring on chain, of {quota} allowed: anchor them (or let them expire) first"
+            ),
+        )));
+    }
+    let max = st.config.max_upload_bytes;
+    Ok(Ok(if left < max {
+        UploadLimit {
+            bytes: left,
+            code: "pending-quota",
+        }
+    } else {
+        UploadLimit {
+            bytes: max,
+            code: "too-large",
+        }
+    }))
+}
+
+/// The most bytes a body may have, and the error code when it has more.
+struct UploadLimit {
+    bytes: u64,
+    code: &'static str,
+}
+
+async fn stream_in(
     meta: &UploadMeta,
     body: Body,
+    limit: UploadLimit,
     enc: &mut Tier2Encryptor,
     writer: &mut crate::blobs::BlobWriter,
     header2: &[u8],
 ) -> Result<(u64, u64), ApiError> {
-    let max = st.config.max_upload_bytes;
+    let max = limit.bytes;
     writer.write(header2).await?;
     let mut c2_size = header2.len() as u64;
     let mut hasher = H1Hasher::new();
@@ -454,8 +508,8 @@ async fn stream_in(
         if hasher.total_len() + frame.len() as u64 > max {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                format!("uploads are limited to {max} bytes"),
+                limit.code,
+                format!("this upload is limited to {max} bytes ({})", limit.code),
             ));
         }
         hasher.push(&frame).map_err(|e| {

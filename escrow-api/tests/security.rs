@@ -913,3 +913,72 @@ async fn floods_are_limited_before_they_are_logged_and_logged_once() {
     );
     server.stop().await;
 }
+
+/// An account's unanchored uploads are bounded: a patient who uploads and never anchors cannot
+/// fill the blob store for the pending TTL. Past the quota an upload is refused before anything
+/// is stored (and logged); once earlier uploads are anchored, there is room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanchored_uploads_are_bounded_per_account() {
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    w.register(&[&patient], &[]).await;
+    let record = |body: &[u8]| {
+        Record::new(
+            &w.d,
+            patient.address(),
+            Category::Vitals.number(),
+            body.to_vec(),
+        )
+    };
+    let first = record(&[1u8; 3000]);
+    let second = record(&[2u8; 3000]);
+    let mut config = w.config();
+    // Room for one of them unanchored, not both.
+    config.pending_quota_bytes = u64::try_from(first.c1.len() + second.c1.len() - 1).expect("n");
+    let server = Server::start(config).await;
+    patient.sign_in(&server).await;
+    let upload = |r: &Record| {
+        r.upload(&server, &patient, &r.wraps(&w.d, &[&patient]))
+            .send()
+    };
+
+    assert_eq!(upload(&first).await.expect("upload").status(), 201);
+    let refused = upload(&second).await.expect("upload");
+    assert_eq!(refused.status(), 413);
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["error"], "pending-quota", "{body}");
+    let index = Index::connect(&server.config.database_url())
+        .await
+        .expect("index");
+    assert!(index
+        .record(&second.id.to_string())
+        .await
+        .expect("row")
+        .is_none());
+    let e = entries_of(&server, &patient, patient.address(), second.id, "upload").await;
+    assert!(
+        e.iter()
+            .any(|e| e["granted"] == false && e["reason"] == "pending-quota"),
+        "{e:?}"
+    );
+
+    // The first anchored: no longer pending, so the second fits.
+    w.send(
+        &patient,
+        MedLedger::addRecordCall {
+            recordId: first.id,
+            patient: patient.address(),
+            ciphertextHash: first.h1,
+            category: first.category,
+            supersedes: B256::ZERO,
+        },
+    )
+    .await;
+    eventually("the first upload to be committed", || async {
+        let row = index.record(&first.id.to_string()).await.expect("row")?;
+        (row.state == "committed").then_some(())
+    })
+    .await;
+    assert_eq!(upload(&second).await.expect("upload").status(), 201);
+    server.stop().await;
+}
