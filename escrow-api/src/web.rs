@@ -81,11 +81,12 @@ impl WebPolicy {
 
 /// The app page's policy: only its own scripts, WASM (`'wasm-unsafe-eval'` is what compiling a
 /// WebAssembly module needs; no JavaScript `eval`), styles and images (`blob:` for records the
-/// page opened), calls to this escrow and to the chain's RPC URL, never framed.
+/// page opened), calls to this escrow, to the chain's RPC URL and to the page's own object URLs
+/// (`blob:`: reading back a record it decrypted), never framed.
 fn app_csp(rpc_origin: &str) -> String {
     format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
-         img-src 'self' data: blob:; connect-src 'self' {rpc_origin}; object-src 'none'; \
+         img-src 'self' data: blob:; connect-src 'self' blob: {rpc_origin}; object-src 'none'; \
          base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
 }
@@ -234,7 +235,7 @@ mod tests {
         assert!(!web.is_own_uri("https://records.example.evil.example"));
         let csp = web.app_csp.to_str().expect("ascii");
         assert!(
-            csp.contains("connect-src 'self' https://rpc.records.example;"),
+            csp.contains("connect-src 'self' blob: https://rpc.records.example;"),
             "{csp}"
         );
         assert!(csp.contains("'wasm-unsafe-eval'") && csp.contains("frame-ancestors 'none'"));

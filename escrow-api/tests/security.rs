@@ -599,7 +599,7 @@ async fn security_headers_on_the_api_the_console_and_the_app() {
         "{csp}"
     );
     assert!(
-        csp.contains(&format!("connect-src 'self' {}", w.url())),
+        csp.contains(&format!("connect-src 'self' blob: {}", w.url())),
         "the app may talk to the chain's RPC URL: {csp}"
     );
     assert!(
