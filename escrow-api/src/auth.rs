@@ -98,9 +98,10 @@ impl FromRequestParts<AppState> for Session {
 pub async fn nonce(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     st.limits
-        .check(&format!("ip:{}", peer.ip()))
+        .check(&format!("ip:{}", st.client_ip(peer, &headers)))
         .map_err(ApiError::too_many)?;
     let now = now_secs();
     // Expired nonces and sessions are purged as new ones are issued.
@@ -131,10 +132,11 @@ pub struct MessageQuery {
 pub async fn message(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
     axum::extract::Query(q): axum::extract::Query<MessageQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     st.limits
-        .check(&format!("ip:{}", peer.ip()))
+        .check(&format!("ip:{}", st.client_ip(peer, &headers)))
         .map_err(ApiError::too_many)?;
     let address: Address = q
         .address
@@ -189,10 +191,11 @@ fn cookie(st: &AppState, value: &str, max_age: i64) -> Result<HeaderValue, ApiEr
 pub async fn verify(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
     Json(req): Json<VerifyRequest>,
 ) -> Result<Response, ApiError> {
     st.limits
-        .check(&format!("ip:{}", peer.ip()))
+        .check(&format!("ip:{}", st.client_ip(peer, &headers)))
         .map_err(ApiError::too_many)?;
     let result = verify_inner(&st, &req).await;
     st.metrics

@@ -68,6 +68,12 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Origins besides the public URL's that may send state-changing requests (`Origin`).
     pub allowed_origins: Vec<String>,
+    /// The reverse proxies (IP addresses) whose `client_ip_header` names the real client: behind
+    /// one, every request comes from the proxy's address, and the per-address rate limits would
+    /// put every client in one bucket. Empty: the connection's address is the client's.
+    pub trusted_proxies: Vec<String>,
+    /// The header a trusted proxy appends the client's address to (`x-forwarded-for`).
+    pub client_ip_header: String,
     /// The SIWE domain the escrow accepts; default the public URL's host and port
     /// (`127.0.0.1:8080` by default).
     pub siwe_domain: Option<String>,
@@ -123,6 +129,8 @@ impl Default for Config {
             break_glass_key_file: None,
             public_url: None,
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            client_ip_header: "x-forwarded-for".into(),
             siwe_domain: None,
             siwe_uri: None,
             nonce_ttl_secs: 300,
@@ -284,7 +292,20 @@ impl Config {
             )));
         }
         crate::web::WebPolicy::new(self)?;
+        self.trusted_proxy_ips()?;
         Ok(())
+    }
+
+    /// `trusted_proxies` as addresses.
+    pub fn trusted_proxy_ips(&self) -> Result<Vec<std::net::IpAddr>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse().map_err(|_| {
+                    ConfigError::Invalid(format!("trusted_proxies: {p:?} is not an IP address"))
+                })
+            })
+            .collect()
     }
 
     /// The public URL: `public_url`, or `http://<bind>`. Only an origin (http or https, a host,

@@ -9,6 +9,33 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+/// The client's address for the per-address limits: the connection's, or, when the connection
+/// comes from a trusted proxy, the right-most address in `header` that is not itself a trusted
+/// proxy (a client can put anything at the left of `X-Forwarded-For`; only what the proxies
+/// appended is believed).
+pub fn client_ip(
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+    header: &str,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    headers
+        .get_all(header)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .filter_map(|hop| hop.parse::<std::net::IpAddr>().ok())
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
+}
+
 /// The limiter.
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -81,6 +108,33 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_address_is_believed_only_from_a_trusted_proxy() {
+        use axum::http::HeaderMap;
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        let proxy = ip("10.0.0.2");
+        let inner_proxy = ip("10.0.0.3");
+        let trusted = [proxy, inner_proxy];
+        let mut headers = HeaderMap::new();
+        // The client forged the left-most entry; the proxies appended the real one, then theirs.
+        headers.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 203.0.113.7, 10.0.0.3".parse().expect("header"),
+        );
+        let client = |peer| client_ip(peer, &headers, "x-forwarded-for", &trusted);
+        assert_eq!(client(proxy), ip("203.0.113.7"));
+        assert_eq!(
+            client(ip("198.51.100.1")),
+            ip("198.51.100.1"),
+            "an untrusted peer is itself"
+        );
+        assert_eq!(
+            client_ip(proxy, &HeaderMap::new(), "x-forwarded-for", &trusted),
+            proxy,
+            "no header: the proxy's own address"
+        );
+    }
 
     #[test]
     fn bursts_then_refuses_per_key() {

@@ -628,7 +628,7 @@ pub async fn read(
         Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => {
             Err(refuse_over_limit(&st, &id, &headers, e).await)
         }
-        Err(e) => Err(refuse_unauthenticated(&st, &id, peer.ip(), e).await),
+        Err(e) => Err(refuse_unauthenticated(&st, &id, st.client_ip(peer, &headers), e).await),
     };
     let label = match &result {
         Ok(_) => "released",

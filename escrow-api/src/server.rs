@@ -106,6 +106,8 @@ pub struct AppState {
     pub web: Arc<crate::web::WebPolicy>,
     /// Rate limits.
     pub limits: Arc<crate::limits::RateLimiter>,
+    /// The reverse proxies whose client-address header is believed (`trusted_proxies`).
+    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
     /// The break-glass key pair (opens DEKs wrapped for emergencies, inside on-chain windows).
     pub break_glass: Arc<medledger_protocol::wrap::KeyPair>,
     /// The data directory's lock, held while the server runs.
@@ -122,6 +124,20 @@ impl core::fmt::Debug for AppState {
 }
 
 impl AppState {
+    /// The client's address for the per-address limits (see [`crate::limits::client_ip`]).
+    pub fn client_ip(
+        &self,
+        peer: std::net::SocketAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
+        crate::limits::client_ip(
+            peer.ip(),
+            headers,
+            &self.config.client_ip_header,
+            &self.trusted_proxies,
+        )
+    }
+
     /// The escrow account (the deployment's).
     pub fn escrow_address(&self) -> Address {
         self.deployment.escrow
@@ -224,6 +240,7 @@ impl App {
         let chain: Arc<dyn Chain> = Arc::new(chain);
         let log = Arc::new(AccessLog::new(index.clone()));
         let config_limits = (config.rate_limit_per_minute, config.rate_limit_burst);
+        let trusted_proxies = config.trusted_proxy_ips()?;
         Ok(App {
             state: AppState {
                 config: Arc::new(config),
@@ -244,6 +261,7 @@ impl App {
                     config_limits.0,
                     config_limits.1,
                 )),
+                trusted_proxies: Arc::new(trusted_proxies),
             },
         })
     }

@@ -982,3 +982,54 @@ async fn unanchored_uploads_are_bounded_per_account() {
     assert_eq!(upload(&second).await.expect("upload").status(), 201);
     server.stop().await;
 }
+
+/// Behind a reverse proxy every request comes from the proxy's address: the per-address limits
+/// key on the client address the trusted proxy appended to `X-Forwarded-For`, and believe that
+/// header from no one else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_client_has_its_own_bucket() {
+    let w = World::new().await;
+    let nonces = |server: &Server, client: &'static str| {
+        let url = server.url("/api/auth/nonce");
+        async move {
+            let mut statuses = Vec::new();
+            for _ in 0..4 {
+                let resp = reqwest::Client::new()
+                    .get(&url)
+                    .header("x-forwarded-for", format!("6.6.6.6, {client}"))
+                    .send()
+                    .await
+                    .expect("nonce");
+                statuses.push(resp.status().as_u16());
+            }
+            statuses
+        }
+    };
+    let mut config = w.config();
+    config.rate_limit_per_minute = 1;
+    config.rate_limit_burst = 3;
+
+    // The test's connections come from 127.0.0.1, here the trusted proxy.
+    let mut proxied = config.clone();
+    proxied.trusted_proxies = vec!["127.0.0.1".into()];
+    let server = Server::start(proxied).await;
+    assert_eq!(nonces(&server, "203.0.113.1").await, [200, 200, 200, 429]);
+    assert_eq!(
+        nonces(&server, "203.0.113.2").await,
+        [200, 200, 200, 429],
+        "another client behind the proxy has a bucket of its own"
+    );
+    let config = server.stop().await;
+
+    // Not a trusted proxy: the header is the client's word and is ignored.
+    let mut direct = config;
+    direct.trusted_proxies = Vec::new();
+    let server = Server::start(direct).await;
+    assert_eq!(nonces(&server, "203.0.113.1").await, [200, 200, 200, 429]);
+    assert_eq!(
+        nonces(&server, "203.0.113.2").await,
+        [429, 429, 429, 429],
+        "one bucket for one connection address"
+    );
+    server.stop().await;
+}
