@@ -204,9 +204,12 @@ async fn erasure_leaves_no_key_material(wal: bool) {
     let mut patient = User::new(PATIENT);
     let doctor = User::new(DOCTOR);
     w.register(&[&patient], &[&doctor]).await;
-    let config = w.config();
+    let mut config = w.config();
     let url = config.database_url();
-    let index_path = sqlite_path(&url).expect("the tests' index is a SQLite file");
+    let index_path = sqlite_path(&url).expect("the data directory's index is a SQLite file");
+    // What is checked is SQLite's file: the suite's PostgreSQL run (MEDLEDGER_TEST_DATABASE_URL)
+    // keeps this escrow on its SQLite index too.
+    config.database_url = Some(url.clone());
     if wal {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&url).await.expect("open the index");
