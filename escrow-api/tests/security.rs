@@ -50,17 +50,8 @@ async fn an_emergency_release_through_a_stored_wrap_is_flagged() {
     stranger.sign_in(&server).await;
     w.send(&patient, MedLedger::setEmergencyOptInCall { optedIn: true })
         .await;
-    let expiry = chain_time(w.url()).await + 86_400;
-    w.send(
-        &patient,
-        MedLedger::grantCall {
-            grantee: doctor.address(),
-            categories: Category::mask([Category::History]),
-            allowWrite: false,
-            expiry,
-        },
-    )
-    .await;
+    w.grant_for_a_day(&patient, &doctor, &[Category::History], false)
+        .await;
     let r = Record::new(
         &w.d,
         patient.address(),
@@ -225,17 +216,8 @@ async fn erasure_leaves_no_key_material(wal: bool) {
         assert_eq!(mode_of(&file), 0o600, "{} is 0600", file.display());
     }
     patient.sign_in(&server).await;
-    let expiry = chain_time(w.url()).await + 86_400;
-    w.send(
-        &patient,
-        MedLedger::grantCall {
-            grantee: doctor.address(),
-            categories: Category::mask([Category::Vitals]),
-            allowWrite: false,
-            expiry,
-        },
-    )
-    .await;
+    w.grant_for_a_day(&patient, &doctor, &[Category::Vitals], false)
+        .await;
     let r = Record::new(
         &w.d,
         patient.address(),
@@ -624,16 +606,8 @@ async fn the_index_takes_category_and_author_from_the_anchor_not_the_upload() {
     w.register(&[&patient], &[&doctor]).await;
     let server = Server::start(w.config()).await;
     patient.sign_in(&server).await;
-    w.send(
-        &patient,
-        MedLedger::grantCall {
-            grantee: doctor.address(),
-            categories: Category::mask([Category::History]),
-            allowWrite: true,
-            expiry: chain_time(w.url()).await + 86_400,
-        },
-    )
-    .await;
+    w.grant_for_a_day(&patient, &doctor, &[Category::History], true)
+        .await;
 
     // The patient's upload says Vitals; the doctor anchors the same ciphertext as History.
     let r = Record::new(
@@ -684,16 +658,8 @@ async fn refusals_after_consent_are_in_the_patients_log() {
     let server = Server::start(w.config()).await;
     patient.sign_in(&server).await;
     doctor.sign_in(&server).await;
-    w.send(
-        &patient,
-        MedLedger::grantCall {
-            grantee: doctor.address(),
-            categories: Category::mask([Category::Vitals]),
-            allowWrite: false,
-            expiry: chain_time(w.url()).await + 86_400,
-        },
-    )
-    .await;
+    w.grant_for_a_day(&patient, &doctor, &[Category::Vitals], false)
+        .await;
     let new_record = |body: &[u8]| {
         Record::new(
             &w.d,
@@ -833,16 +799,8 @@ async fn floods_are_limited_before_they_are_logged_and_logged_once() {
     let server = Server::start(config).await;
     patient.sign_in(&server).await;
     doctor.sign_in(&server).await;
-    w.send(
-        &patient,
-        MedLedger::grantCall {
-            grantee: doctor.address(),
-            categories: Category::mask([Category::Vitals]),
-            allowWrite: false,
-            expiry: chain_time(w.url()).await + 86_400,
-        },
-    )
-    .await;
+    w.grant_for_a_day(&patient, &doctor, &[Category::Vitals], false)
+        .await;
     let r = Record::new(
         &w.d,
         patient.address(),

@@ -653,6 +653,28 @@ impl World {
         call(&self.ganache.url, self.d.address, c).await
     }
 
+    /// `patient` grants `grantee` the `categories` (and write, when asked) for a day of chain time.
+    pub async fn grant_for_a_day(
+        &self,
+        patient: &User,
+        grantee: &User,
+        categories: &[medledger_protocol::contract::Category],
+        allow_write: bool,
+    ) {
+        use medledger_protocol::contract::{Category, MedLedger};
+        let expiry = chain_time(self.url()).await + 86_400;
+        self.send(
+            patient,
+            MedLedger::grantCall {
+                grantee: grantee.address(),
+                categories: Category::mask(categories.iter().copied()),
+                allowWrite: allow_write,
+                expiry,
+            },
+        )
+        .await;
+    }
+
     pub fn config(&self) -> Config {
         Server::config(&self.data, &self.deployment_file, &self.ganache.url)
     }
