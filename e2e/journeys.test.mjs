@@ -48,6 +48,12 @@ for (const [b, name] of browsers.entries()) {
       try {
         const { page } = await open(browser, patientKey);
         await shot(page, name, "sign-in");
+        // The page names its icon, and the escrow serves it (no 404 in every tab's console).
+        const icon = await page.evaluate(async () => {
+          const r = await fetch(document.querySelector("link[rel=icon]").href);
+          return `${r.status} ${r.headers.get("content-type")}`;
+        });
+        assert.equal(icon, "200 image/svg+xml");
         await signIn(page);
         await shot(page, name, "onboarding");
         await page.getByTestId("register").click();

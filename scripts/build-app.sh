@@ -23,7 +23,7 @@ if grep -q '^warning' "$log"; then
   exit 1
 fi
 rm -f "$log"
-cp "$ROOT/app/index.html" "$ROOT/app/style.css" "$ROOT/app/start.js" "$stage/"
+cp "$ROOT/app/index.html" "$ROOT/app/style.css" "$ROOT/app/start.js" "$ROOT/app/favicon.svg" "$stage/"
 rm -f "$stage"/*.d.ts
 # Swap the finished build in whole, so a server never serves half of one.
 mkdir -p "$(dirname "$out")"

@@ -133,7 +133,7 @@ pub async fn message(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
-    axum::extract::Query(q): axum::extract::Query<MessageQuery>,
+    crate::error::QueryParams(q): crate::error::QueryParams<MessageQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     st.limits
         .check(&format!("ip:{}", st.client_ip(peer, &headers)))
@@ -192,12 +192,13 @@ pub async fn verify(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
-    Json(req): Json<VerifyRequest>,
+    crate::error::JsonBody(req): crate::error::JsonBody<VerifyRequest>,
 ) -> Result<Response, ApiError> {
+    let client = st.client_ip(peer, &headers);
     st.limits
-        .check(&format!("ip:{}", st.client_ip(peer, &headers)))
+        .check(&format!("ip:{client}"))
         .map_err(ApiError::too_many)?;
-    let result = verify_inner(&st, &req).await;
+    let result = verify_inner(&st, &req, client).await;
     st.metrics
         .sign_ins
         .with_label_values(&[if result.is_ok() { "ok" } else { "refused" }])
@@ -205,7 +206,11 @@ pub async fn verify(
     result
 }
 
-async fn verify_inner(st: &AppState, req: &VerifyRequest) -> Result<Response, ApiError> {
+async fn verify_inner(
+    st: &AppState,
+    req: &VerifyRequest,
+    client: std::net::IpAddr,
+) -> Result<Response, ApiError> {
     let sig = hex::decode(req.signature.trim())
         .map_err(|_| ApiError::bad_request("bad-signature", "signature is not hex"))?;
     // ECDSA signatures are malleable: (r, n - s) verifies as well as (r, s). Only the low-s form
@@ -246,6 +251,11 @@ async fn verify_inner(st: &AppState, req: &VerifyRequest) -> Result<Response, Ap
             ),
         ));
     }
+    // Counted once the signature is good: nobody can use up a client's places with forgeries.
+    st.limits
+        .accounts
+        .admit(client, address)
+        .map_err(ApiError::too_many)?;
     if !st.index.take_nonce(&msg.nonce, now).await? {
         return Err(ApiError::forbidden(
             "siwe-nonce",

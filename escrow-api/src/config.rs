@@ -111,6 +111,10 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Burst allowance of the rate limit.
     pub rate_limit_burst: u32,
+    /// Most distinct accounts that may sign in from one client address within an hour (0: no
+    /// bound). Each account has its own rate-limit bucket; this keeps one client from multiplying
+    /// its allowance with fresh wallets.
+    pub sign_in_accounts_per_client: u32,
 }
 
 impl Default for Config {
@@ -148,6 +152,7 @@ impl Default for Config {
             app_dir: PathBuf::from("app/dist"),
             rate_limit_per_minute: 600,
             rate_limit_burst: 120,
+            sign_in_accounts_per_client: 50,
         }
     }
 }

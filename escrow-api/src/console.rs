@@ -4,14 +4,14 @@
 //! accessed which record id and when (no record content: the escrow has none). The console's
 //! pages are not built yet; these are the endpoints they will read.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::Session;
 use crate::db::state;
-use crate::error::ApiError;
+use crate::error::{ApiError, QueryParams};
 use crate::server::AppState;
 
 async fn require_admin(st: &AppState, session: &Session) -> Result<(), ApiError> {
@@ -37,6 +37,9 @@ pub async fn summary(
     let (entries, refused, flagged) = st.index.log_counts().await?;
     let anchor = st.index.last_anchor().await?;
     let anchored = anchor.as_ref().map(|a| a.last_seq + 1).unwrap_or(0);
+    // Entries after the last anchor (the seqs before it may hold a declared gap).
+    let next_seq = st.index.last_log().await?.map_or(0, |r| r.seq + 1);
+    let unanchored = (next_seq - anchored).max(0);
     let claims: serde_json::Map<String, Value> = st
         .index
         .claim_counts()
@@ -59,7 +62,8 @@ pub async fn summary(
             "refused": refused,
             "flagged": flagged,
             "anchored": anchored,
-            "unanchored": entries - anchored,
+            "unanchored": unanchored,
+            "gaps": crate::records::log_gaps(&st).await?,
             "lastAnchor": anchor.map(|a| json!({"index": a.anchor_index, "firstSeq": a.first_seq, "lastSeq": a.last_seq, "root": a.root, "tx": a.tx_hash})),
         },
         "claims": claims,
@@ -81,7 +85,7 @@ pub struct LogQuery {
 pub async fn log(
     State(st): State<AppState>,
     session: Session,
-    Query(q): Query<LogQuery>,
+    QueryParams(q): QueryParams<LogQuery>,
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&st, &session).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
@@ -112,7 +116,7 @@ pub struct ProfileBody {
 pub async fn put_profile(
     State(st): State<AppState>,
     session: Session,
-    Json(body): Json<ProfileBody>,
+    crate::error::JsonBody(body): crate::error::JsonBody<ProfileBody>,
 ) -> Result<Json<Value>, ApiError> {
     if body.profile.len() > 4096 {
         return Err(ApiError::bad_request(
@@ -162,7 +166,7 @@ pub struct ApplicationsQuery {
 pub async fn applications(
     State(st): State<AppState>,
     session: Session,
-    Query(q): Query<ApplicationsQuery>,
+    QueryParams(q): QueryParams<ApplicationsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&st, &session).await?;
     let rows = st.index.applications(q.status.as_deref()).await?;

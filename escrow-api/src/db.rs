@@ -923,6 +923,16 @@ impl Index {
         Ok(())
     }
 
+    /// Appends consecutive entries in one transaction (all or none).
+    pub async fn insert_logs(&self, rows: &[LogRow]) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        for e in rows {
+            insert_log_query(e).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Entries `first..=last`.
     pub async fn log_range(&self, first: i64, last: i64) -> Result<Vec<LogRow>, DbError> {
         let rows = sqlx::query(&format!(
@@ -930,6 +940,29 @@ impl Index {
         ))
         .bind(first)
         .bind(last)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(log_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// At most `limit` entries from seq `first` on (a log with a declared gap skips seqs).
+    pub async fn log_page(&self, first: i64, limit: i64) -> Result<Vec<LogRow>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM access_log WHERE seq >= $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(first)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(log_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The gap entries (see [`crate::access_log::GAP_ACTION`]), oldest first.
+    pub async fn log_gaps(&self) -> Result<Vec<LogRow>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM access_log WHERE action = $1 ORDER BY seq"
+        ))
+        .bind(crate::access_log::GAP_ACTION)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(log_from_row).collect::<Result<_, _>>()?)

@@ -137,3 +137,46 @@ impl From<crate::chain::ChainError> for ApiError {
         )
     }
 }
+/// A JSON request body, as `axum::Json`, whose rejection (malformed JSON, a missing field, no
+/// `Content-Type: application/json`) answers in the API's error shape: `bad-json` with axum's
+/// status (400, 415 or 422) and its description.
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(JsonBody(value)),
+            Err(e) => Err(ApiError::new(e.status(), "bad-json", e.body_text())),
+        }
+    }
+}
+
+/// A query string, as `axum::extract::Query`, whose rejection answers in the API's error shape:
+/// 400 `bad-query` with axum's description.
+#[derive(Debug, Clone)]
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for QueryParams<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(QueryParams(value)),
+            Err(e) => Err(ApiError::new(e.status(), "bad-query", e.body_text())),
+        }
+    }
+}

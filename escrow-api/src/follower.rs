@@ -671,19 +671,28 @@ async fn reconcile_anchors(st: &AppState) -> Result<(), FollowError> {
         .await?
         .map(|a| u64::try_from(a.anchor_index + 1).unwrap_or(0))
         .unwrap_or(0);
+    let gaps: Vec<(i64, i64)> = if known < on_chain {
+        st.index
+            .log_gaps()
+            .await?
+            .iter()
+            .filter_map(crate::access_log::declared_gap)
+            .collect()
+    } else {
+        Vec::new()
+    };
     for i in known..on_chain {
         let (root, first, last) = st.ledger.anchor_at(i).await?;
-        let rows = st
-            .index
-            .log_range(
-                i64::try_from(first).unwrap_or(0),
-                i64::try_from(last).unwrap_or(0),
-            )
-            .await?;
+        let (first_seq, last_seq) = (
+            i64::try_from(first).unwrap_or(0),
+            i64::try_from(last).unwrap_or(0),
+        );
+        let rows = st.index.log_range(first_seq, last_seq).await?;
         let ours = tree_of(&rows)
             .map_err(|e| FollowError::Corrupt(e.to_string()))?
             .map(|t| t.root());
-        if ours != Some(root) {
+        // A batch holding entries a restore lost is recorded unchecked: the gap entry says so.
+        if ours != Some(root) && !in_gap(&gaps, first_seq, last_seq) {
             return Err(FollowError::Corrupt(format!(
                 "anchor {i} on chain does not match the stored entries {first}..={last}"
             )));
@@ -711,12 +720,17 @@ pub struct LogReport {
     pub entries: u64,
     /// Anchored batches checked against the chain.
     pub anchors: u64,
+    /// Gaps the log declares (entries anchored on chain that a restored index no longer holds):
+    /// first and last lost seq.
+    pub gaps: Vec<(i64, i64)>,
+    /// Anchored batches that cannot be checked because a declared gap holds some of their entries.
+    pub anchors_in_gaps: u64,
     /// The first problem, if any.
     pub problem: Option<String>,
 }
 
 impl LogReport {
-    /// Whether everything verified.
+    /// Whether everything verified (declared gaps are reported, not failures).
     pub fn ok(&self) -> bool {
         self.problem.is_none()
     }
@@ -729,19 +743,38 @@ impl std::fmt::Display for LogReport {
                 f,
                 "access log OK: {} entries chained, {} anchored batches match the chain",
                 self.entries, self.anchors
-            ),
+            )?,
             Some(p) => write!(
                 f,
                 "access log FAILED after {} entries and {} anchors: {p}",
                 self.entries, self.anchors
-            ),
+            )?,
         }
+        for (first, last) in &self.gaps {
+            write!(
+                f,
+                "\nentries {first}..={last} were lost in a restore (declared in the log)"
+            )?;
+        }
+        if self.anchors_in_gaps > 0 {
+            write!(
+                f,
+                "\n{} anchored batches hold lost entries and cannot be checked",
+                self.anchors_in_gaps
+            )?;
+        }
+        Ok(())
     }
 }
 
 /// Checks the whole hash chain, then every anchored batch's root against the contract.
 pub async fn verify_log(st: &AppState) -> Result<LogReport, FollowError> {
     verify_log_with(&st.index, &st.ledger).await
+}
+
+/// Whether an anchored batch `first..=last` holds seqs of one of `gaps`.
+fn in_gap(gaps: &[(i64, i64)], first: i64, last: i64) -> bool {
+    gaps.iter().any(|(a, b)| first <= *b && *a <= last)
 }
 
 /// [`verify_log`] over an index and a ledger.
@@ -753,35 +786,36 @@ pub async fn verify_log_with(
     let mut report = LogReport {
         entries: 0,
         anchors: 0,
+        gaps: Vec::new(),
+        anchors_in_gaps: 0,
         problem: None,
     };
-    let Some(last) = index.last_log().await? else {
-        return Ok(report);
-    };
-    let mut prev = B256::ZERO;
-    let mut first = 0;
-    while first <= last.seq {
-        let rows = index.log_range(first, first + PAGE - 1).await?;
-        if let Err(e) = crate::access_log::verify_chain(&rows, prev) {
+    let mut chain = crate::access_log::ChainCheck::new(0, B256::ZERO);
+    loop {
+        let rows = index.log_page(chain.next_seq(), PAGE).await?;
+        if let Err(e) = chain.check(&rows) {
             report.problem = Some(e.to_string());
             return Ok(report);
         }
-        if rows.first().map(|r| r.seq) != Some(first) {
-            report.problem = Some(crate::access_log::LogIntegrityError::Gap(first).to_string());
-            return Ok(report);
-        }
         report.entries += rows.len() as u64;
-        prev = rows
-            .last()
-            .and_then(|r| r.entry_hash.parse().ok())
-            .unwrap_or_default();
-        first += PAGE;
+        if rows.len() < PAGE as usize {
+            break;
+        }
     }
+    report.gaps = chain.gaps().to_vec();
+    let mut anchor_ends = Vec::new();
     for i in 0..ledger.anchor_count().await? {
         let (root, a, b) = ledger.anchor_at(i).await?;
-        let rows = index
-            .log_range(i64::try_from(a).unwrap_or(0), i64::try_from(b).unwrap_or(0))
-            .await?;
+        let (a, b) = (
+            i64::try_from(a).unwrap_or(i64::MAX),
+            i64::try_from(b).unwrap_or(i64::MAX),
+        );
+        anchor_ends.push(b);
+        if in_gap(&report.gaps, a, b) {
+            report.anchors_in_gaps += 1;
+            continue;
+        }
+        let rows = index.log_range(a, b).await?;
         let ours = tree_of(&rows).ok().flatten().map(|t| t.root());
         if ours != Some(root) {
             report.problem = Some(format!(
@@ -790,6 +824,16 @@ pub async fn verify_log_with(
             return Ok(report);
         }
         report.anchors += 1;
+    }
+    // A gap is declared only for entries the chain anchored: it ends where an anchor ends.
+    if let Some((first, last)) = report
+        .gaps
+        .iter()
+        .find(|(_, last)| !anchor_ends.contains(last))
+    {
+        report.problem = Some(format!(
+            "the log declares entries {first}..={last} lost, but no anchor on chain ends at {last}"
+        ));
     }
     Ok(report)
 }

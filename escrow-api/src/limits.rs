@@ -5,6 +5,11 @@
 //!
 //! A flood is logged once, not once per request: the limiter remembers which callers are in a
 //! refused episode ([`RateLimiter::first_of_episode`]), and an admitted request ends the episode.
+//!
+//! Each signed-in address has a bucket of its own, so a client could multiply its allowance with
+//! fresh wallets: [`AccountsPerClient`] bounds how many distinct accounts sign in from one client
+//! address within an hour (a hospital behind one NAT raises it, or puts its proxy in
+//! `trusted_proxies`).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -44,6 +49,8 @@ pub struct RateLimiter {
     buckets: std::sync::Mutex<HashMap<String, (f64, Instant)>>,
     /// Callers refused since they were last admitted, whose refusal was already logged.
     episodes: std::sync::Mutex<HashSet<String>>,
+    /// The bound on accounts signing in from one client address.
+    pub accounts: AccountsPerClient,
 }
 
 impl RateLimiter {
@@ -54,7 +61,14 @@ impl RateLimiter {
             burst: f64::from(burst.max(1)),
             buckets: std::sync::Mutex::new(HashMap::new()),
             episodes: std::sync::Mutex::new(HashSet::new()),
+            accounts: AccountsPerClient::new(0),
         }
+    }
+
+    /// With at most `accounts` distinct accounts signing in from one client address an hour.
+    pub fn with_accounts_per_client(mut self, accounts: u32) -> RateLimiter {
+        self.accounts = AccountsPerClient::new(accounts);
+        self
     }
 
     /// Whether a refusal of `key` is the first since it was last admitted: true once per flood,
@@ -105,9 +119,98 @@ impl RateLimiter {
     }
 }
 
+/// How many distinct accounts may sign in from one client address within an hour.
+#[derive(Debug)]
+pub struct AccountsPerClient {
+    limit: usize,
+    window: std::time::Duration,
+    /// Per client: the accounts that signed in from it, with when each last did.
+    seen: std::sync::Mutex<HashMap<std::net::IpAddr, Vec<(alloy_primitives::Address, Instant)>>>,
+}
+
+impl AccountsPerClient {
+    /// At most `limit` accounts per client address an hour; 0 disables the bound.
+    pub fn new(limit: u32) -> AccountsPerClient {
+        AccountsPerClient {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            window: std::time::Duration::from_secs(3600),
+            seen: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Admits `account` signing in from `client`: an account seen from it within the hour always
+    /// is; a new one only while fewer than the limit were. `Err(seconds)` says when a place frees.
+    pub fn admit(
+        &self,
+        client: std::net::IpAddr,
+        account: alloy_primitives::Address,
+    ) -> Result<(), u64> {
+        if self.limit == 0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let Ok(mut seen) = self.seen.lock() else {
+            return Ok(());
+        };
+        if seen.len() > 100_000 {
+            seen.retain(|_, accounts| {
+                accounts
+                    .iter()
+                    .any(|(_, at)| now.duration_since(*at) < self.window)
+            });
+        }
+        let accounts = seen.entry(client).or_default();
+        accounts.retain(|(_, at)| now.duration_since(*at) < self.window);
+        if let Some(known) = accounts.iter_mut().find(|(a, _)| *a == account) {
+            known.1 = now;
+            return Ok(());
+        }
+        if accounts.len() >= self.limit {
+            let oldest = accounts.iter().map(|(_, at)| *at).min().unwrap_or(now);
+            let free_in = self.window.saturating_sub(now.duration_since(oldest));
+            return Err(free_in.as_secs().max(1));
+        }
+        accounts.push((account, now));
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_address_signs_in_a_bounded_number_of_accounts() {
+        use alloy_primitives::Address;
+        let bound = AccountsPerClient::new(2);
+        let (here, there) = (
+            "203.0.113.7".parse().expect("ip"),
+            "198.51.100.1".parse().expect("ip"),
+        );
+        let (a, b, c) = (
+            Address::repeat_byte(1),
+            Address::repeat_byte(2),
+            Address::repeat_byte(3),
+        );
+        assert!(bound.admit(here, a).is_ok());
+        assert!(bound.admit(here, b).is_ok());
+        let retry = bound
+            .admit(here, c)
+            .expect_err("a third account from one address");
+        assert!((1..=3600).contains(&retry), "{retry}");
+        assert!(
+            bound.admit(here, a).is_ok(),
+            "a known account signs in again"
+        );
+        assert!(
+            bound.admit(there, c).is_ok(),
+            "the bound is per client address"
+        );
+        let off = AccountsPerClient::new(0);
+        for n in 0..100u8 {
+            assert!(off.admit(here, Address::repeat_byte(n)).is_ok());
+        }
+    }
 
     #[test]
     fn the_client_address_is_believed_only_from_a_trusted_proxy() {

@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use alloy_primitives::{hex, Address, B256};
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -1077,7 +1077,7 @@ pub struct ListQuery {
 pub async fn list(
     State(st): State<AppState>,
     session: Session,
-    Query(q): Query<ListQuery>,
+    crate::error::QueryParams(q): crate::error::QueryParams<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let patient: Address = match q.patient {
         Some(p) => p
@@ -1158,8 +1158,8 @@ pub async fn access_log(
         .index
         .log_of_patient(&session.address.to_checksum(None))
         .await?;
-    let mut trees: BTreeMap<i64, (crate::db::AnchorRow, crate::access_log::MerkleTree)> =
-        BTreeMap::new();
+    type Batch = (crate::db::AnchorRow, Option<crate::access_log::MerkleTree>);
+    let mut trees: BTreeMap<i64, Batch> = BTreeMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let anchor = match st.index.anchor_covering(r.seq).await? {
@@ -1171,7 +1171,9 @@ pub async fn access_log(
                     let tree = crate::access_log::tree_of(&batch)
                         .map_err(|e| ApiError::internal("access log", &e))?
                         .ok_or_else(|| ApiError::internal("access log", &"empty anchored batch"))?;
-                    slot.insert((a.clone(), tree));
+                    // A batch that lost entries in a restore proves none of the rest.
+                    let whole = tree.root().to_string() == a.root;
+                    slot.insert((a.clone(), whole.then_some(tree)));
                 }
                 trees.get(&a.anchor_index)
             }
@@ -1182,7 +1184,7 @@ pub async fn access_log(
                 let i = usize::try_from(r.seq - a.first_seq).unwrap_or(0);
                 (
                     json!({"index": a.anchor_index, "root": a.root, "firstSeq": a.first_seq, "lastSeq": a.last_seq, "tx": a.tx_hash}),
-                    json!(tree.proof(i)),
+                    tree.as_ref().map_or(Value::Null, |t| json!(t.proof(i))),
                 )
             }
             None => (Value::Null, Value::Null),
@@ -1194,7 +1196,24 @@ pub async fn access_log(
             "anchor": anchor_json, "proof": proof,
         }));
     }
-    Ok(Json(json!({ "entries": out })))
+    Ok(Json(
+        json!({ "entries": out, "gaps": log_gaps(&st).await? }),
+    ))
+}
+
+/// The access log's declared gaps (entries a restore lost), for everyone who reads a log: the
+/// lost entries may have been anyone's.
+pub async fn log_gaps(st: &AppState) -> Result<Vec<Value>, ApiError> {
+    Ok(st
+        .index
+        .log_gaps()
+        .await?
+        .iter()
+        .filter_map(|r| {
+            let (first, last) = crate::access_log::declared_gap(r)?;
+            Some(json!({"firstSeq": first, "lastSeq": last, "declaredAt": r.at, "seq": r.seq}))
+        })
+        .collect())
 }
 
 /// Body of `POST /api/records/{id}/wraps`.
@@ -1211,7 +1230,7 @@ pub async fn add_wraps(
     State(st): State<AppState>,
     session: Session,
     Path(id): Path<String>,
-    Json(req): Json<AddWraps>,
+    crate::error::JsonBody(req): crate::error::JsonBody<AddWraps>,
 ) -> Result<Json<Value>, ApiError> {
     let record_id = parse_record_id(&id)?;
     let actor = session.address;

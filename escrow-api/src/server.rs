@@ -1,8 +1,13 @@
 //! Start-up and routing: [`App::build`] reads the deployment (refusing an ABI mismatch), opens
 //! the index (and migrates it), the blob store, the master-key file (created 0600 on first start)
-//! and the escrow key, and checks the node serves the deployment's chain; [`App::serve`] runs the
+//! and the escrow key, and refuses a node that serves another chain; [`App::serve`] runs the
 //! HTTP API, the event follower and the anchoring task until shutdown. Also the public routes:
 //! `/config.json`, `/health`, `/metrics` and the app's static files.
+//!
+//! The escrow may start while its node is down. Until it has reached the node once (checked the
+//! chain id and continued the access log after the chain's anchored entries, see
+//! [`AccessLog::continue_after_anchors`]) it is not *ready*: every route but `/health` and
+//! `/metrics` answers 503 `not-ready`, nothing is logged, and the follower has not started.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +52,9 @@ pub enum StartError {
     /// The chain.
     #[error("chain at the configured RPC URL: {0}")]
     Chain(#[from] ChainError),
+    /// The access log could not be continued after the chain's anchors.
+    #[error("access log: {0}")]
+    Log(#[from] crate::access_log::AppendError),
     /// A key file is missing although the index holds what only that key opens: making a new
     /// one would silently orphan them (a restore that left the file out, a wrong path).
     #[error("{path} is missing, but the index holds {count} {what} that only it opens: restore the file from the backup (escrow-api restore) or point the configuration at it; a new key would open none of them")]
@@ -112,6 +120,8 @@ pub struct AppState {
     pub break_glass: Arc<medledger_protocol::wrap::KeyPair>,
     /// The data directory's lock, held while the server runs.
     pub lock: Arc<crate::keys::DataLock>,
+    /// Whether the start-up checks against the chain have passed (see the module doc).
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl core::fmt::Debug for AppState {
@@ -230,16 +240,24 @@ impl App {
             deployment.chain_id,
             signer.clone(),
         )?;
-        let node_chain = chain.chain_id().await?;
-        if node_chain != deployment.chain_id {
-            return Err(StartError::WrongChain {
-                node: node_chain,
-                deployment: deployment.chain_id,
-            });
+        // Another chain is refused now; a node that does not answer yet is waited for.
+        match chain.chain_id().await {
+            Ok(node) if node != deployment.chain_id => {
+                return Err(StartError::WrongChain {
+                    node,
+                    deployment: deployment.chain_id,
+                })
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the chain node does not answer: the escrow starts, and answers 503 until it does")
+            }
         }
         let chain: Arc<dyn Chain> = Arc::new(chain);
         let log = Arc::new(AccessLog::new(index.clone()));
-        let config_limits = (config.rate_limit_per_minute, config.rate_limit_burst);
+        let limits =
+            crate::limits::RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_burst)
+                .with_accounts_per_client(config.sign_in_accounts_per_client);
         let trusted_proxies = config.trusted_proxy_ips()?;
         Ok(App {
             state: AppState {
@@ -257,11 +275,9 @@ impl App {
                 web,
                 lock: Arc::new(lock),
                 break_glass: Arc::new(break_glass),
-                limits: Arc::new(crate::limits::RateLimiter::new(
-                    config_limits.0,
-                    config_limits.1,
-                )),
+                limits: Arc::new(limits),
                 trusted_proxies: Arc::new(trusted_proxies),
+                ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             },
         })
     }
@@ -273,12 +289,12 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let follower = tokio::spawn(crate::follower::run(self.state.clone(), stop_rx.clone()));
-        let confirmer = tokio::spawn(crate::follower::run_confirmations(
-            self.state.clone(),
-            stop_rx.clone(),
-        ));
-        let anchorer = tokio::spawn(crate::follower::run_anchoring(self.state.clone(), stop_rx));
+        // One attempt before the first connection, so that an escrow whose node is up is ready
+        // from its first request; otherwise the background task keeps trying.
+        if let Err(e) = become_ready(&self.state).await {
+            tracing::warn!(error = %e, "not ready: waiting for the chain node");
+        }
+        let background = tokio::spawn(run_background(self.state.clone(), stop_rx));
         let router = router(self.state);
         use axum::serve::ListenerExt;
         // Small responses must not wait for the peer's delayed ACK (Nagle).
@@ -294,11 +310,78 @@ impl App {
         .with_graceful_shutdown(shutdown)
         .await;
         let _ = stop_tx.send(true);
-        let _ = follower.await;
-        let _ = confirmer.await;
-        let _ = anchorer.await;
+        let _ = background.await;
         result.map_err(StartError::from)
     }
+}
+
+/// The start-up checks that need the chain: the node serves the deployment's chain, and the
+/// access log continues after the chain's anchored entries (declaring a gap when the index was
+/// restored from a backup older than them). Marks the escrow ready when they pass.
+pub async fn become_ready(st: &AppState) -> Result<(), StartError> {
+    use std::sync::atomic::Ordering;
+    if st.ready.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let node = st.ledger.chain().chain_id().await?;
+    if node != st.deployment.chain_id {
+        return Err(StartError::WrongChain {
+            node,
+            deployment: st.deployment.chain_id,
+        });
+    }
+    let next = st.ledger.next_log_seq().await?;
+    if let Some(gap) = st
+        .log
+        .continue_after_anchors(next, st.escrow_address())
+        .await?
+    {
+        tracing::warn!(
+            seq = gap.seq,
+            lost = %gap.reason,
+            "the index lacks access-log entries the chain has anchored (restored from an older backup): declared lost in the log"
+        );
+    }
+    st.ready.store(true, Ordering::Release);
+    tracing::info!("ready: the chain node answers and the access log is continued");
+    Ok(())
+}
+
+/// Waits until the escrow is ready (or `stop`), then runs the follower, the confirmer and the
+/// anchoring task until `stop`.
+async fn run_background(st: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut delay = std::time::Duration::from_millis(st.config.poll_interval_ms);
+    while let Err(e) = become_ready(&st).await {
+        tracing::warn!(error = %e, "not ready: waiting for the chain node");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => return,
+        }
+        delay = (delay * 2).min(std::time::Duration::from_secs(10));
+    }
+    let follower = tokio::spawn(crate::follower::run(st.clone(), stop.clone()));
+    let confirmer = tokio::spawn(crate::follower::run_confirmations(st.clone(), stop.clone()));
+    let anchorer = tokio::spawn(crate::follower::run_anchoring(st, stop));
+    let _ = follower.await;
+    let _ = confirmer.await;
+    let _ = anchorer.await;
+}
+
+/// Before the escrow is ready only `/health` and `/metrics` answer; the rest is 503 `not-ready`.
+async fn require_ready(
+    State(st): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let open = matches!(req.uri().path(), "/health" | "/metrics");
+    if open || st.ready.load(std::sync::atomic::Ordering::Acquire) {
+        return next.run(req).await;
+    }
+    crate::error::ApiError::unavailable(
+        "not-ready",
+        "the escrow has not reached its chain node since it started; try again shortly",
+    )
+    .into_response()
 }
 
 /// The HTTP routes. Every response carries the security headers (`crate::web`); every
@@ -346,6 +429,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::web::same_origin_writes,
         ))
+        .layer(from_fn_with_state(state.clone(), require_ready))
         .layer(axum::middleware::from_fn(crate::web::security_headers))
         .with_state(state)
 }
@@ -381,9 +465,11 @@ async fn health(State(st): State<AppState>) -> Response {
             false
         }
     };
-    let ok = index && chain.is_ok() && blobs;
+    let ready = st.ready.load(std::sync::atomic::Ordering::Acquire);
+    let ok = index && chain.is_ok() && blobs && ready;
     let body = json!({
         "status": if ok { "ok" } else { "degraded" },
+        "ready": ready,
         "index": index,
         "blobs": blobs,
         "chainHead": chain.as_ref().ok(),

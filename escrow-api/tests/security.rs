@@ -2,7 +2,8 @@
 //! release through a stored wrap is flagged as one; erasure leaves no key material in the index
 //! file or its journal; the SIWE URI and the request origin are checked; security headers; high-s
 //! signatures are refused; the index takes a record's category and author from its anchor, not
-//! from the upload's request.
+//! from the upload's request; a restore older than the chain's anchors declares the gap and
+//! anchoring goes on; a start while the node is down; a bound on accounts per client address.
 
 mod support;
 
@@ -992,5 +993,325 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_bucket() {
         [429, 429, 429, 429],
         "one bucket for one connection address"
     );
+    server.stop().await;
+}
+
+/// The contract's next access-log seq: every entry before it is anchored on chain.
+async fn next_anchored_seq(w: &World) -> i64 {
+    let n = w.call(MedLedger::nextLogSeqCall {}).await;
+    i64::try_from(n).expect("seq")
+}
+
+/// Waits until the chain has anchored every entry the index holds.
+async fn all_anchored(w: &World, index: &Index) -> i64 {
+    eventually("every access-log entry to be anchored", || async {
+        let held = index.last_log().await.ok()??.seq + 1;
+        let next = next_anchored_seq(w).await;
+        (next >= held).then_some(next)
+    })
+    .await
+}
+
+fn ledger_of(w: &World) -> medledger_escrow_api::chain::Ledger {
+    medledger_escrow_api::chain::Ledger::new(std::sync::Arc::new(
+        medledger_escrow_api::chain::RpcChain::new(w.url(), w.d.address, w.d.chain_id, None)
+            .expect("chain"),
+    ))
+}
+
+/// Item 12: an index restored from a backup older than the chain's last anchors lacks entries
+/// the chain has anchored. The escrow must not reuse their seqs (anchoring would fail forever):
+/// at start it declares them lost in a gap entry, continues after them, anchors again, and
+/// `verify-log`, the patient's log and the console all show the gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_older_than_the_anchors_declares_the_gap_and_anchoring_goes_on() {
+    use medledger_escrow_api::maintenance::{backup, restore, KeyFiles};
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    let mut admin = User::new(ADMIN);
+    w.register(&[&patient], &[]).await;
+    let mut config = w.config();
+    config.anchor_interval_secs = 1;
+    // Backups are of a SQLite index: the suite's PostgreSQL run keeps this escrow on SQLite.
+    let url = config.database_url();
+    config.database_url = Some(url.clone());
+    let server = Server::start(config.clone()).await;
+    patient.sign_in(&server).await;
+    let r = Record::new(
+        &w.d,
+        patient.address(),
+        Category::Vitals.number(),
+        b"pulse 64".repeat(40),
+    );
+    w.upload_and_anchor(&server, &patient, &[&patient], &r)
+        .await;
+    let read = |server: &Server, patient: &User| {
+        patient
+            .get(server.url(&format!("/api/records/{}", r.id)))
+            .send()
+    };
+    assert_eq!(read(&server, &patient).await.expect("read").status(), 200);
+    let index = Index::connect(&url).await.expect("index");
+    all_anchored(&w, &index).await;
+
+    let saved = w.tmp.path().join("backup");
+    let keys = KeyFiles {
+        master: &config.master_key_file(),
+        break_glass: &config.break_glass_key_file(),
+    };
+    backup(&url, keys, &saved).await.expect("backup");
+    let in_backup = Index::connect(&format!(
+        "sqlite://{}",
+        saved.join("index.sqlite").display()
+    ))
+    .await
+    .expect("the backup's index")
+    .last_log()
+    .await
+    .expect("log")
+    .expect("entries")
+    .seq;
+
+    // After the backup: more reads, anchored on chain, then the index is lost.
+    for _ in 0..3 {
+        assert_eq!(read(&server, &patient).await.expect("read").status(), 200);
+    }
+    let lost_until = all_anchored(&w, &index).await - 1;
+    assert!(
+        lost_until > in_backup,
+        "entries after the backup were anchored"
+    );
+    drop(index);
+    server.stop().await;
+    for f in ["", "-wal", "-shm", "-journal"] {
+        let _ = std::fs::remove_file(format!("{}{f}", sqlite_path(&url).expect("path").display()));
+    }
+    restore(&url, keys, &saved).await.expect("restore");
+
+    // The restored escrow declares the gap before anything else is logged.
+    let server = Server::start(config.clone()).await;
+    // The first answer comes after the start-up checks (the node is up: they pass at once).
+    let health: Value = reqwest::get(server.url("/health"))
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["ready"], true, "{health}");
+    let index = Index::connect(&url).await.expect("index");
+    let gaps = index.log_gaps().await.expect("gaps");
+    assert_eq!(gaps.len(), 1, "{gaps:#?}");
+    assert_eq!(
+        gaps[0].seq,
+        lost_until + 1,
+        "the log continues after the anchors"
+    );
+    assert_eq!(
+        medledger_escrow_api::access_log::declared_gap(&gaps[0]),
+        Some((in_backup + 1, lost_until))
+    );
+    assert_eq!(gaps[0].actor, w.d.escrow.to_checksum(None));
+
+    // New entries are anchored again, with proofs the contract accepts.
+    patient.sign_in(&server).await;
+    assert_eq!(read(&server, &patient).await.expect("read").status(), 200);
+    all_anchored(&w, &index).await;
+    let log: Value = patient
+        .get(server.url("/api/access-log"))
+        .send()
+        .await
+        .expect("log")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(log["gaps"][0]["firstSeq"], in_backup + 1, "{log:#}");
+    assert_eq!(log["gaps"][0]["lastSeq"], lost_until, "{log:#}");
+    let entries = eventually("the entries after the restore to be proven", || async {
+        let e = log_entries(&server, &patient).await;
+        let after: Vec<Value> = e
+            .into_iter()
+            .filter(|e| e["seq"].as_i64() > Some(lost_until))
+            .collect();
+        (!after.is_empty() && after.iter().all(|e| !e["proof"].is_null())).then_some(after)
+    })
+    .await;
+    for e in &entries {
+        let ok = w
+            .call(MedLedger::verifyLogEntryCall {
+                anchorIndex: alloy_primitives::U256::from(
+                    e["anchor"]["index"].as_u64().expect("i"),
+                ),
+                seq: e["seq"].as_u64().expect("seq"),
+                entryHash: e["entryHash"]
+                    .as_str()
+                    .expect("hash")
+                    .parse()
+                    .expect("hash"),
+                proof: serde_json::from_value(e["proof"].clone()).expect("proof"),
+            })
+            .await;
+        assert!(ok, "the contract refuses the proof of {e}");
+    }
+
+    // verify-log: the chain of what remains is intact, the gap is reported, not hidden.
+    let report = medledger_escrow_api::follower::verify_log_with(&index, &ledger_of(&w))
+        .await
+        .expect("verify");
+    assert!(report.ok(), "{report}");
+    assert_eq!(report.gaps, vec![(in_backup + 1, lost_until)]);
+    assert!(report.anchors_in_gaps >= 1, "{report}");
+    assert!(report.to_string().contains("lost in a restore"), "{report}");
+
+    // The console says so too.
+    admin.sign_in(&server).await;
+    let summary: Value = admin
+        .get(server.url("/api/console/summary"))
+        .send()
+        .await
+        .expect("summary")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(summary["accessLog"]["gaps"][0]["firstSeq"], in_backup + 1);
+    server.stop().await;
+}
+
+/// Relays connections on `listener` to `to` (a node that comes back on the escrow's RPC URL).
+fn relay(listener: tokio::net::TcpListener, to: std::net::SocketAddr) {
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+}
+
+/// Item 15: an escrow whose node is down at start starts anyway, answers 503 `not-ready` (and
+/// `/health` says why) without logging anything, and serves by itself once the node answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escrow_started_while_its_node_is_down_serves_once_the_node_answers() {
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    w.register(&[&patient], &[]).await;
+    // The escrow's RPC URL: a port where nothing listens yet.
+    let node_port = free_port();
+    let mut config = w.config();
+    config.rpc_url = format!("http://127.0.0.1:{node_port}");
+    let server = Server::start(config).await;
+    let health = reqwest::get(server.url("/health")).await.expect("health");
+    assert_eq!(health.status(), 503);
+    let health: Value = health.json().await.expect("json");
+    assert_eq!(health["ready"], false, "{health}");
+    let nonce = reqwest::get(server.url("/api/auth/nonce"))
+        .await
+        .expect("nonce");
+    assert_eq!(nonce.status(), 503);
+    let body: Value = nonce.json().await.expect("json");
+    assert_eq!(body["error"], "not-ready", "{body}");
+
+    // The node comes back on that port.
+    let ganache: std::net::SocketAddr = w
+        .url()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("Ganache's address");
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", node_port))
+        .await
+        .expect("the node's port");
+    relay(listener, ganache);
+    eventually("the escrow to become ready", || async {
+        let r = reqwest::get(server.url("/health")).await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    patient.sign_in(&server).await;
+    let list = patient
+        .get(server.url("/api/records"))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(list.status(), 200);
+    server.stop().await;
+}
+
+/// Item 7: each signed-in account has its own rate-limit bucket, so fresh wallets must not
+/// multiply one client's allowance: a client address signs in a bounded number of accounts an
+/// hour (refused with 429 and `Retry-After`, counted only for good signatures), and an account
+/// already seen from it signs in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_address_signs_in_a_bounded_number_of_accounts() {
+    let w = World::new().await;
+    let mut first = User::new(PATIENT);
+    let mut second = User::new(OTHER_PATIENT);
+    let third = User::new(DOCTOR);
+    let mut config = w.config();
+    config.sign_in_accounts_per_client = 2;
+    let server = Server::start(config).await;
+    // A forged signature for a fourth account is refused and takes no place.
+    let forged = third.siwe(&server).await.to_string();
+    let resp = third
+        .post_siwe(&server, &forged, &User::new(STRANGER_DOCTOR).signer)
+        .await;
+    assert_eq!(resp.status(), 403);
+    first.sign_in(&server).await;
+    second.sign_in(&server).await;
+    let msg = third.siwe(&server).await.to_string();
+    let resp = third.post_siwe(&server, &msg, &third.signer).await;
+    assert_eq!(resp.status(), 429, "a third account from one address");
+    let retry: u64 = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=3600).contains(&retry), "{retry}");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"], "rate-limited", "{body}");
+    first.sign_in(&server).await;
+    server.stop().await;
+}
+
+/// Every API error has one JSON shape, including the requests axum's own extractors refuse
+/// (malformed JSON, a body that is not JSON, a query missing a field or of the wrong type).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_bodies_and_queries_answer_in_the_api_error_shape() {
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    w.register(&[&patient], &[]).await;
+    let server = Server::start(w.config()).await;
+    let http = reqwest::Client::new();
+    let verify = server.url("/api/auth/verify");
+    let cases = [
+        http.post(&verify)
+            .header("content-type", "application/json")
+            .body("{not json"),
+        http.post(&verify)
+            .body(r#"{"message": "m", "signature": "0x"}"#),
+        http.post(&verify).json(&serde_json::json!({"message": 7})),
+    ];
+    for (case, expected) in cases.into_iter().zip([400, 415, 422]) {
+        let (status, body) = json_error(case.send().await.expect("verify")).await;
+        assert_eq!(status, expected, "{body}");
+        assert_error_shape(&body, "bad-json");
+    }
+    for query in ["/api/auth/message", "/api/auth/message?addr=0x1"] {
+        let (status, body) = json_error(http.get(server.url(query)).send().await.expect("q")).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_error_shape(&body, "bad-query");
+    }
+    patient.sign_in(&server).await;
+    let (status, body) = json_error(
+        patient
+            .get(server.url("/api/console/log?limit=many"))
+            .send()
+            .await
+            .expect("list"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_error_shape(&body, "bad-query");
     server.stop().await;
 }
