@@ -491,15 +491,32 @@ pub struct LogAnchor {
     pub index: u64,
 }
 
-#[derive(Deserialize)]
-struct LogList {
-    entries: Vec<LogEntry>,
+/// Entries of the escrow's log lost in a restore from an older backup (anyone's: the escrow
+/// declares the seqs, not whose they were).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogGap {
+    /// First lost seq.
+    pub first_seq: u64,
+    /// Last lost seq.
+    pub last_seq: u64,
+    /// When the escrow declared the loss.
+    pub declared_at: u64,
+}
+
+/// The caller's access log as a patient, and the log's declared gaps.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccessLog {
+    /// The caller's entries, oldest first.
+    pub entries: Vec<LogEntry>,
+    /// Stretches of the log lost in a restore.
+    #[serde(default)]
+    pub gaps: Vec<LogGap>,
 }
 
 /// The caller's access log (as a patient).
-pub async fn access_log() -> Result<Vec<LogEntry>, EscrowError> {
-    let l: LogList = json_call("GET", "/api/access-log", None).await?;
-    Ok(l.entries)
+pub async fn access_log() -> Result<AccessLog, EscrowError> {
+    json_call("GET", "/api/access-log", None).await
 }
 
 /// Submits the off-chain application profile behind a registered profile hash.

@@ -574,6 +574,20 @@ struct LogRow {
     verified: Option<bool>,
 }
 
+/// What the patient is told of entries the escrow lost in a restore.
+fn gaps_notice(gaps: &[escrow::LogGap]) -> String {
+    gaps.iter()
+        .map(|g| {
+            format!(
+                " On {} the escrow said it had lost log entries {} to {} in a restore from a backup: any of them about your records cannot be shown or verified.",
+                format::datetime(g.declared_at),
+                g.first_seq,
+                g.last_seq
+            )
+        })
+        .collect()
+}
+
 #[component]
 fn AccessLogSection() -> impl IntoView {
     let state = app_state();
@@ -583,7 +597,8 @@ fn AccessLogSection() -> impl IntoView {
     let load = move || {
         run(busy, note, async move {
             let me = me(state)?;
-            let entries = escrow::access_log().await.map_err(|e| e.to_string())?;
+            let escrow::AccessLog { entries, gaps } =
+                escrow::access_log().await.map_err(|e| e.to_string())?;
             let mut out = Vec::with_capacity(entries.len());
             let (mut ok, mut anchored) = (0, 0);
             for entry in entries {
@@ -612,7 +627,8 @@ fn AccessLogSection() -> impl IntoView {
             out.reverse();
             rows.set(out);
             Ok(format!(
-                "{ok} of {anchored} anchored entries verified on chain."
+                "{ok} of {anchored} anchored entries verified on chain.{}",
+                gaps_notice(&gaps)
             ))
         })
     };
@@ -629,7 +645,12 @@ fn AccessLogSection() -> impl IntoView {
                         {
                             let flagged = r.entry.score_milli >= 500;
                             let outcome = if r.entry.granted { format!("released ({})", r.entry.reason) } else { format!("refused ({})", r.entry.reason) };
-                            let chain = match r.verified { Some(true) => "verified ✓", Some(false) => "NOT verified ✗", None => "not anchored yet" };
+                            let chain = match (r.verified, r.entry.anchor.is_some()) {
+                                (Some(true), _) => "verified ✓",
+                                (Some(false), _) => "NOT verified ✗",
+                                (None, true) => "anchored; not provable (entries lost in a restore)",
+                                (None, false) => "not anchored yet",
+                            };
                             view! {
                                 <tr class:flagged=flagged data-action=r.entry.action.clone() data-granted=r.entry.granted.to_string() data-verified=format!("{:?}", r.verified)>
                                     <td>{format::datetime(r.entry.at)}</td>
