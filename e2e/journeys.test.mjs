@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { devKeys, installWallet } from "./lib/wallet.mjs";
 import { startStack, withStackLogs } from "./lib/stack.mjs";
-import { APP, DESKTOP, T, address, adminVerify, apply, done, downloadDigest, openApp, openPatient, shot, signIn, until } from "./lib/app.mjs";
+import { APP, DESKTOP, T, address, adminVerify, apply, assertOnScreen, done, downloadDigest, openApp, openPatient, shot, signIn, until } from "./lib/app.mjs";
 
 const KEYS = devKeys(10);
 const ADMIN = KEYS[0];
@@ -80,6 +80,8 @@ for (const [b, name] of browsers.entries()) {
         await until("two records listed", async () => (await rows.count()) === 2);
         shared.fileRow = await rows.filter({ hasText: "General" }).getAttribute("data-record");
         shared.entryRow = await rows.filter({ hasText: "History" }).getAttribute("data-record");
+        // Open and Erase are reachable on a phone (the rows become cards), not off-screen.
+        await assertOnScreen(page, "[data-testid=records] tbody button");
 
         await rows.filter({ hasText: "General" }).getByRole("button", { name: "Open" }).click();
         await page.getByTestId("opened").waitFor({ timeout: T });
@@ -114,12 +116,24 @@ for (const [b, name] of browsers.entries()) {
 
         const pat = await open(browser, patientKey);
         await signIn(pat.page);
-        await pat.page.getByTestId("grantee").fill(doctor);
+        // The patient picks the doctor by name from the verified directory, not by address (once
+        // the escrow's follower has seen the verification; Refresh reloads the directory).
+        const listed = pat.page.locator(`[data-testid=grantee-pick] option[value="${doctor}"]`);
+        await until("the verified doctor in the patient's directory", async () => {
+          if ((await listed.count()) === 1) return true;
+          await reloadRecords(pat.page);
+          return false;
+        });
+        // Each browser's doctor has the same name: the option tells namesakes apart by address.
+        assert.match(await listed.textContent(), /^Dr Grace Hopper \(St Mary's Hospital/);
+        await pat.page.getByTestId("grantee-pick").selectOption(doctor);
+        assert.equal(await pat.page.getByTestId("grantee").inputValue(), doctor);
         const checks = pat.page.getByTestId("grant-form");
         await checks.getByLabel("General").uncheck();
         await checks.getByLabel("History").check();
         await pat.page.getByTestId("grant").click();
         assert.match(await done(pat.page, "#sharing"), /Access granted/);
+        assert.match(await pat.page.locator(`tr[data-grantee="${doctor}"]`).textContent(), /Dr Grace Hopper \(St Mary's Hospital[^)]*\)/);
         await shot(pat.page, name, "sharing");
 
         await doc.page.getByRole("button", { name: "Refresh" }).first().click();
@@ -142,7 +156,7 @@ for (const [b, name] of browsers.entries()) {
 
         // Both the release and the refusal are in the patient's log, verified against the chain.
         const log = pat.page.getByTestId("access-log");
-        const doctorRead = (granted) => log.locator(`tbody tr[data-action=read][data-granted=${granted}]`).filter({ hasText: doctor.slice(0, 6) });
+        const doctorRead = (granted) => log.locator(`tbody tr[data-action=read][data-granted=${granted}][data-actor="${doctor}"]`);
         await until("both entries anchored and verified", async () => {
           await pat.page.getByTestId("load-log").click();
           await pat.page.waitForTimeout(700);
@@ -150,6 +164,15 @@ for (const [b, name] of browsers.entries()) {
           const refused = await doctorRead(false).filter({ hasText: "verified ✓" }).count();
           return ok >= 1 && refused >= 1;
         }, 90_000);
+        // In words, with the doctor's name and no internal code.
+        assert.match(await doctorRead(true).first().textContent(), /Dr Grace Hopper \(St Mary's Hospital[^)]*\) opened your History record, as your sharing allows/);
+        const refusedText = await doctorRead(false).first().textContent();
+        assert.match(refusedText, /Dr Grace Hopper \(St Mary's Hospital[^)]*\) tried to open your History record: refused, because you have not shared/);
+        // No internal code and no full address (a short one only tells namesakes apart).
+        assert.doesNotMatch(refusedText, /no-read-consent/);
+        assert.ok(!refusedText.includes(doctor), refusedText);
+        // The verification column stays on screen, on a desktop and on a phone.
+        await assertOnScreen(pat.page, "[data-testid=access-log] [data-testid=log-chain]");
         await shot(pat.page, name, "access-log");
       } finally {
         await browser.close();
@@ -185,7 +208,7 @@ for (const [b, name] of browsers.entries()) {
           await reloadRecords(pat.page);
           return (await rows.count()) === 1;
         });
-        assert.match(await rows.first().textContent(), new RegExp(doctor.slice(0, 6)));
+        assert.match(await rows.first().textContent(), /Dr Grace Hopper \(St Mary's Hospital[^)]*\)/);
         shared.doctorRecord = await rows.first().getAttribute("data-record");
         await rows.first().getByRole("button", { name: "Open" }).click();
         await pat.page.getByTestId("record-text").waitFor({ timeout: T });
@@ -277,13 +300,13 @@ for (const [b, name] of browsers.entries()) {
         await until("the older record opened in an emergency", async () => /emergency window/.test((await doc.page.locator("[data-testid=opened]").textContent().catch(() => "")) || ""));
 
         // The patient's log flags it.
-        const flagged = pat.page.getByTestId("access-log").locator("tbody tr.flagged[data-action=read]").filter({ hasText: doctor.slice(0, 6) });
+        const flagged = pat.page.getByTestId("access-log").locator(`tbody tr.flagged[data-action=read][data-actor="${doctor}"]`);
         await until("the flagged emergency read in the patient's log", async () => {
           await pat.page.getByTestId("load-log").click();
           await pat.page.waitForTimeout(500);
           return (await flagged.count()) >= 1;
         });
-        assert.match(await flagged.first().textContent(), /unusual.*released \(emergency\)/);
+        assert.match(await flagged.first().textContent(), /Unusual: Dr Grace Hopper \(St Mary's Hospital[^)]*\) opened your .* record with emergency access/);
       } finally {
         await browser.close();
       }

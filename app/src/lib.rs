@@ -3,7 +3,7 @@
 //! derived from the wallet's signature); every transaction and sign-in is signed by the user's
 //! injected wallet.
 //!
-//! Two halves: the modules here (structured entries, formatting, error explanations) compile
+//! Two halves: the modules here (structured entries, formatting, error explanations, names and the access log in words) compile
 //! natively too and are unit-tested with `cargo test`; [`web`] (views, wallet bridge, escrow
 //! client, record protocols) exists only on wasm32 and is built by `scripts/build-app.sh`.
 
@@ -11,6 +11,7 @@ pub mod claim;
 pub mod entry;
 pub mod explain;
 pub mod format;
+pub mod people;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod web;

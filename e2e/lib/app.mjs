@@ -56,6 +56,22 @@ export async function shot(page, browserName, name) {
   await page.setViewportSize(DESKTOP);
 }
 
+/**
+ * Asserts that every element matching `selector` lies inside the viewport's width, at desktop
+ * and at phone width (nothing a person needs sits off-screen), then restores the desktop size.
+ */
+export async function assertOnScreen(page, selector) {
+  for (const size of [DESKTOP, PHONE]) {
+    await page.setViewportSize(size);
+    const boxes = await page.locator(selector).evaluateAll((els) => els.map((e) => e.getBoundingClientRect().right));
+    if (boxes.length === 0) throw new Error(`nothing matches ${selector}`);
+    for (const right of boxes) {
+      if (right > size.width + 1) throw new Error(`${selector} ends at x=${right}, past the ${size.width}px viewport`);
+    }
+  }
+  await page.setViewportSize(DESKTOP);
+}
+
 /** Polls `fn` until it returns something truthy. */
 export async function until(what, fn, timeoutMs = T) {
   const end = Date.now() + timeoutMs;

@@ -2,6 +2,8 @@
 //! grants they gave or received (`GET /api/grants`) and the insurance claims they are the
 //! practitioner, patient or insurer of (`GET /api/claims`). The caller is the session's address;
 //! there is no parameter naming anyone else, so nobody sees another party's grants or claims.
+//! Also the directory of verified practitioners and insurers (`GET /api/directory`): the names
+//! the app shows instead of addresses.
 
 use axum::extract::State;
 use axum::Json;
@@ -85,8 +87,57 @@ pub async fn claims(State(st): State<AppState>, session: Session) -> Result<Json
     Ok(Json(json!({ "claims": claims })))
 }
 
+/// The public part of a submitted profile: what a patient needs to recognise a practitioner or
+/// insurer. The licence number stays with the admins who verify it.
+fn directory_entry(address: &str, kind: i64, profile: &str) -> Option<Value> {
+    let p: Value = serde_json::from_str(profile).ok()?;
+    let text = |field: &str| p.get(field).and_then(Value::as_str).map(str::to_string);
+    Some(json!({
+        "address": address,
+        "kind": if kind == 2 { "practitioner" } else { "insurer" },
+        "name": text("name")?,
+        "organisation": text("organisation").unwrap_or_default(),
+    }))
+}
+
+/// `GET /api/directory`: `{"people": [{"address", "kind", "name", "organisation"}]}`, every
+/// verified (active) practitioner and insurer whose profile matches its on-chain hash, for any
+/// signed-in caller. Pending, suspended and unprofiled accounts are not listed.
+pub async fn directory(
+    State(st): State<AppState>,
+    _session: Session,
+) -> Result<Json<Value>, ApiError> {
+    let people: Vec<Value> = st
+        .index
+        .applications(Some("active"))
+        .await?
+        .iter()
+        .filter_map(|(address, kind, _, _, _, profile)| {
+            directory_entry(address, *kind, profile.as_deref()?)
+        })
+        .collect();
+    Ok(Json(json!({ "people": people })))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_directory_shows_name_and_organisation_never_the_licence() {
+        let e = directory_entry(
+            "0xAb",
+            2,
+            r#"{"name":"Dr. Priya Raman","licenceNumber":"GMC-1","organisation":"St Luke's"}"#,
+        )
+        .expect("entry");
+        assert_eq!(e["name"], "Dr. Priya Raman");
+        assert_eq!(e["organisation"], "St Luke's");
+        assert_eq!(e["kind"], "practitioner");
+        assert!(e.get("licenceNumber").is_none());
+        assert!(!e.to_string().contains("GMC-1"));
+        assert!(directory_entry("0xAb", 3, "not json").is_none());
+        assert!(directory_entry("0xAb", 3, r#"{"organisation":"x"}"#).is_none());
+    }
+
     use super::*;
 
     #[test]

@@ -409,6 +409,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/access-log", get(crate::records::access_log))
         .route("/api/grants", get(crate::indexed::grants))
         .route("/api/claims", get(crate::indexed::claims))
+        .route("/api/directory", get(crate::indexed::directory))
         .route("/api/console/summary", get(crate::console::summary))
         .route("/api/console/log", get(crate::console::log))
         .route(
@@ -502,6 +503,7 @@ pub const ROUTES: &[&str] = &[
     "/api/access-log",
     "/api/grants",
     "/api/claims",
+    "/api/directory",
     "/api/console/summary",
     "/api/console/log",
     "/api/console/applications",

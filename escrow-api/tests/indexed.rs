@@ -542,3 +542,89 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
         .is_none());
     server.stop().await;
 }
+
+/// `GET /api/directory`: a signed-in caller sees each verified practitioner's name and
+/// organisation (what the app shows instead of an address), never the licence number; an
+/// applicant not yet verified, or suspended, is not listed; nobody unsigned sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_directory_lists_verified_practitioners_by_name_only() {
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    let mut doctor = User::new(DOCTOR);
+    let admin = User::new(ADMIN);
+    w.register(&[&patient], &[]).await;
+    let profile =
+        r#"{"name":"Dr. Priya Raman","licenceNumber":"GMC-7731","organisation":"St Luke's"}"#;
+    w.send(
+        &doctor,
+        MedLedger::applyAsPractitionerCall {
+            encryptionKey: doctor.encryption_key(),
+            profileHash: alloy_primitives::keccak256(profile.as_bytes()),
+        },
+    )
+    .await;
+    let server = Server::start(w.config()).await;
+    let r = reqwest::get(server.url("/api/directory"))
+        .await
+        .expect("directory");
+    assert_eq!(r.status(), 401);
+    patient.sign_in(&server).await;
+    doctor.sign_in(&server).await;
+    let put = doctor
+        .put(server.url("/api/profile"))
+        .json(&json!({ "profile": profile }))
+        .send()
+        .await
+        .expect("profile");
+    assert_eq!(put.status(), 200);
+    let listed = |server: &Server, who: &User| {
+        let request = who.get(server.url("/api/directory"));
+        async move {
+            let v: Value = request.send().await.ok()?.json().await.ok()?;
+            Some(v["people"].as_array()?.clone())
+        }
+    };
+    let pending = listed(&server, &patient).await.expect("people");
+    assert!(
+        pending.is_empty(),
+        "an applicant is not listed: {pending:?}"
+    );
+
+    w.send(
+        &admin,
+        MedLedger::verifyAccountCall {
+            account: doctor.address(),
+        },
+    )
+    .await;
+    let people = eventually("the verified doctor to be listed", || async {
+        let p = listed(&server, &patient).await?;
+        (!p.is_empty()).then_some(p)
+    })
+    .await;
+    assert_eq!(people.len(), 1, "{people:?}");
+    assert_eq!(
+        people[0]["address"]
+            .as_str()
+            .and_then(|a| a.parse::<Address>().ok()),
+        Some(doctor.address())
+    );
+    assert_eq!(people[0]["name"], "Dr. Priya Raman");
+    assert_eq!(people[0]["organisation"], "St Luke's");
+    assert_eq!(people[0]["kind"], "practitioner");
+    assert!(!Value::Array(people).to_string().contains("GMC-7731"));
+
+    w.send(
+        &admin,
+        MedLedger::suspendAccountCall {
+            account: doctor.address(),
+            reasonHash: B256::repeat_byte(2),
+        },
+    )
+    .await;
+    eventually("the suspended doctor to leave the directory", || async {
+        listed(&server, &patient).await?.is_empty().then_some(())
+    })
+    .await;
+    server.stop().await;
+}

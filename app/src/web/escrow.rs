@@ -519,6 +519,30 @@ pub async fn access_log() -> Result<AccessLog, EscrowError> {
     json_call("GET", "/api/access-log", None).await
 }
 
+/// A verified practitioner or insurer as the escrow's directory lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DirectoryEntry {
+    /// Their account.
+    pub address: Address,
+    /// `practitioner` or `insurer`.
+    pub kind: String,
+    /// Their name.
+    pub name: String,
+    /// Their organisation.
+    pub organisation: String,
+}
+
+#[derive(Deserialize)]
+struct DirectoryList {
+    people: Vec<DirectoryEntry>,
+}
+
+/// Every verified practitioner and insurer, with their name (what the views show for them).
+pub async fn directory() -> Result<Vec<DirectoryEntry>, EscrowError> {
+    let list: DirectoryList = json_call("GET", "/api/directory", None).await?;
+    Ok(list.people)
+}
+
 /// Submits the off-chain application profile behind a registered profile hash.
 pub async fn put_profile(profile_text: &str) -> Result<(), EscrowError> {
     let _: Value = json_call(

@@ -21,11 +21,14 @@ use super::super::records::{self, Content, Identity, Prepared, Stage};
 use super::super::state::{app_state, AppState};
 use crate::entry::{StructuredEntry, BLOOD_GROUPS, MEDIA_TYPE};
 use crate::format;
+use crate::people::{log_sentence, reader_of, Directory, LogFacts, Person};
 
 /// Page-wide signals shared by the sections.
 #[derive(Clone, Copy)]
 struct PatientCtx {
     records: RwSignal<Vec<RecordSummary>>,
+    /// Names of verified practitioners and insurers (the escrow's directory).
+    people: RwSignal<Directory>,
     opened: RwSignal<Option<OpenedView>>,
     note: RwSignal<Option<Note>>,
     opted_in: RwSignal<bool>,
@@ -35,7 +38,39 @@ fn me(state: AppState) -> Result<Identity, String> {
     state.identity().ok_or_else(|| "sign in first".to_string())
 }
 
+/// Loads the directory of verified practitioners and insurers; without it the views fall back
+/// to short addresses.
+async fn load_directory(state: AppState, ctx: PatientCtx) {
+    if let Ok(list) = escrow::directory().await {
+        let me = me(state).ok().map(|m| m.account);
+        ctx.people.set(Directory::new(
+            me,
+            list.into_iter().map(|p| {
+                (
+                    p.address,
+                    Person {
+                        name: p.name,
+                        organisation: p.organisation,
+                    },
+                )
+            }),
+        ));
+    }
+}
+
+/// "your History record", or "a record" for one the list does not hold.
+fn record_phrase(ctx: PatientCtx, id: &B256) -> String {
+    ctx.records.with(|list| {
+        list.iter()
+            .find(|r| r.record_id == *id)
+            .map(|r| format!("your {} record", category_name(r.category)))
+            .unwrap_or_else(|| "a record of yours".into())
+    })
+}
+
 async fn reload_records(state: AppState, ctx: PatientCtx) {
+    // Someone verified since the page opened gets their name at the next refresh.
+    load_directory(state, ctx).await;
     if let Ok(me) = me(state) {
         match escrow::records(me.account).await {
             Ok(list) => ctx.records.set(list),
@@ -93,6 +128,7 @@ pub fn PatientPage() -> impl IntoView {
         .unwrap_or(false);
     let ctx = PatientCtx {
         records: RwSignal::new(Vec::new()),
+        people: RwSignal::new(Directory::default()),
         opened: RwSignal::new(None),
         note: RwSignal::new(None),
         opted_in: RwSignal::new(opted_in),
@@ -112,7 +148,7 @@ pub fn PatientPage() -> impl IntoView {
             <UploadSection ctx/>
             <EntrySection ctx/>
             <SharingSection ctx/>
-            <AccessLogSection/>
+            <AccessLogSection ctx/>
             <PatientClaims/>
             <EmergencySection ctx/>
             <EraseAllSection ctx/>
@@ -172,13 +208,15 @@ fn RecordsSection(ctx: PatientCtx) -> impl IntoView {
         <section id="records" aria-labelledby="records-h">
             <h2 id="records-h">"Your records"</h2>
             <button on:click=move |_| spawn_local(reload_records(state, ctx))>"Refresh"</button>
-            <table data-testid="records">
+            <table class="cards" data-testid="records">
                 <thead><tr><th>"Category"</th><th>"Author"</th><th>"Added"</th><th>"Size"</th><th>"Status"</th><th>"Actions"</th></tr></thead>
                 <tbody>
                     <For each=move || ctx.records.get() key=|r| (r.record_id, r.state.clone()) let:r>
                         {
-                            let me_addr = state.signed_in.with_untracked(|s| s.as_ref().map(|s| s.account));
-                            let author = if Some(r.author) == me_addr { "you".to_string() } else { format::short_address(&r.author) };
+                            let author = {
+                                let who = r.author;
+                                move || ctx.people.with(|d| d.who(&who))
+                            };
                             let shredded = r.state == "shredded";
                             let status = match r.state.as_str() {
                                 "committed" => "on chain",
@@ -190,12 +228,12 @@ fn RecordsSection(ctx: PatientCtx) -> impl IntoView {
                             let r2 = r.clone();
                             view! {
                                 <tr data-record=id.to_string() data-state=r.state.clone()>
-                                    <td>{category_name(r.category)}</td>
-                                    <td title=r.author.to_checksum(None)>{author}</td>
-                                    <td>{format::datetime(r.created)}</td>
-                                    <td>{format::size(r.size)}</td>
-                                    <td>{status}</td>
-                                    <td>
+                                    <td class="card-title">{category_name(r.category)}</td>
+                                    <td data-label="Author" title=r.author.to_checksum(None)>{author}</td>
+                                    <td data-label="Added">{format::datetime(r.created)}</td>
+                                    <td data-label="Size">{format::size(r.size)}</td>
+                                    <td data-label="Status">{status}</td>
+                                    <td class="actions">
                                         <Show when=move || !shredded>
                                             <button on:click={let r = r2.clone(); move |_| open(r.clone())} disabled=move || busy.get()>"Open"</button>
                                             " "
@@ -535,12 +573,27 @@ fn SharingSection(ctx: PatientCtx) -> impl IntoView {
             Ok("Revoked: from the next block the escrow releases nothing more to them.".into())
         })
     };
-    let _ = ctx;
+    let choices = move || {
+        ctx.people.with(|d| {
+            let mut people: Vec<(Address, String)> =
+                d.listed().map(|(a, _)| (*a, d.who(a))).collect();
+            people.sort_by(|x, y| x.1.cmp(&y.1));
+            people
+        })
+    };
     view! {
         <section id="sharing" aria-labelledby="sharing-h">
             <h2 id="sharing-h">"Sharing"</h2>
             <form on:submit=submit data-testid="grant-form">
-                <label class="field">"Practitioner or insurer account"
+                <label class="field">"Share with (verified practitioners and insurers)"
+                    <select on:change=move |ev| grantee.set(event_target_value(&ev)) prop:value=move || grantee.get() data-testid="grantee-pick">
+                        <option value="">"Choose a person…"</option>
+                        <For each=choices key=|(a, _)| *a let:p>
+                            <option value=p.0.to_checksum(None)>{p.1}</option>
+                        </For>
+                    </select>
+                </label>
+                <label class="field">"…or their account address, if they are not listed"
                     <input type="text" placeholder="0x…" prop:value=move || grantee.get() on:input=move |ev| grantee.set(event_target_value(&ev)) data-testid="grantee"/>
                 </label>
                 <CategoryChecks selected=categories legend="Categories they may read"/>
@@ -549,16 +602,16 @@ fn SharingSection(ctx: PatientCtx) -> impl IntoView {
                 <button type="submit" disabled=move || busy.get() data-testid="grant">"Grant access"</button>
             </form>
             <NoteView note/>
-            <table data-testid="grants">
+            <table class="cards" data-testid="grants">
                 <thead><tr><th>"Who"</th><th>"Categories"</th><th>"Write"</th><th>"Expires"</th><th></th></tr></thead>
                 <tbody>
                     <For each=move || grants.get() key=|g| (g.grantee, g.categories.clone(), g.can_write, g.expiry) let:g>
                         <tr data-grantee=g.grantee.to_checksum(None)>
-                            <td title=g.grantee.to_checksum(None)>{format::short_address(&g.grantee)}</td>
-                            <td>{g.categories.iter().map(|c| category_name(*c)).collect::<Vec<_>>().join(", ")}</td>
-                            <td>{if g.can_write { "yes" } else { "no" }}</td>
-                            <td>{format::expiry(g.expiry)}</td>
-                            <td><button on:click={let who = g.grantee; move |_| revoke(who)} disabled=move || busy.get() data-testid="revoke">"Revoke"</button></td>
+                            <td class="card-title" title=g.grantee.to_checksum(None)>{let who = g.grantee; move || ctx.people.with(|d| d.who(&who))}</td>
+                            <td data-label="Categories">{g.categories.iter().map(|c| category_name(*c)).collect::<Vec<_>>().join(", ")}</td>
+                            <td data-label="May add records">{if g.can_write { "yes" } else { "no" }}</td>
+                            <td data-label="Expires">{format::expiry(g.expiry)}</td>
+                            <td class="actions"><button on:click={let who = g.grantee; move |_| revoke(who)} disabled=move || busy.get() data-testid="revoke">"Revoke"</button></td>
                         </tr>
                     </For>
                 </tbody>
@@ -589,7 +642,7 @@ fn gaps_notice(gaps: &[escrow::LogGap]) -> String {
 }
 
 #[component]
-fn AccessLogSection() -> impl IntoView {
+fn AccessLogSection(ctx: PatientCtx) -> impl IntoView {
     let state = app_state();
     let busy = RwSignal::new(false);
     let note = RwSignal::new(None::<Note>);
@@ -638,13 +691,20 @@ fn AccessLogSection() -> impl IntoView {
             <h2 id="log-h">"Who accessed your records"</h2>
             <button on:click=move |_| load() disabled=move || busy.get() data-testid="load-log">"Refresh and verify"</button>
             <NoteView note/>
-            <table data-testid="access-log">
-                <thead><tr><th>"When"</th><th>"Who"</th><th>"Record"</th><th>"Action"</th><th>"Outcome"</th><th>"On chain"</th></tr></thead>
+            <table class="cards" data-testid="access-log">
+                <thead><tr><th>"When"</th><th>"What happened"</th><th>"On chain"</th></tr></thead>
                 <tbody>
                     <For each=move || rows.get() key=|r| (r.entry.seq, r.verified) let:r>
                         {
                             let flagged = r.entry.score_milli >= 500;
-                            let outcome = if r.entry.granted { format!("released ({})", r.entry.reason) } else { format!("refused ({})", r.entry.reason) };
+                            // Names and categories may arrive after the log: the sentence follows them.
+                            let (action, granted, reason) = (r.entry.action.clone(), r.entry.granted, r.entry.reason.clone());
+                            let (actor, record) = (r.entry.actor, r.entry.record_id);
+                            let sentence = move || {
+                                let (who, reader) = ctx.people.with(|d| (d.who(&actor), reader_of(&reason).map(|a| d.who(&a))));
+                                let facts = LogFacts { action: &action, granted, reason: &reason, reader: reader.as_deref() };
+                                log_sentence(facts, &who, &record_phrase(ctx, &record))
+                            };
                             let chain = match (r.verified, r.entry.anchor.is_some()) {
                                 (Some(true), _) => "verified ✓",
                                 (Some(false), _) => "NOT verified ✗",
@@ -652,13 +712,10 @@ fn AccessLogSection() -> impl IntoView {
                                 (None, false) => "not anchored yet",
                             };
                             view! {
-                                <tr class:flagged=flagged data-action=r.entry.action.clone() data-granted=r.entry.granted.to_string() data-verified=format!("{:?}", r.verified)>
-                                    <td>{format::datetime(r.entry.at)}</td>
-                                    <td title=r.entry.actor.to_checksum(None)>{format::short_address(&r.entry.actor)}</td>
-                                    <td>{format::short_id(r.entry.record_id.as_slice())}</td>
-                                    <td>{r.entry.action.clone()} {flagged.then_some(" ⚑ unusual")}</td>
-                                    <td>{outcome}</td>
-                                    <td>{chain}</td>
+                                <tr class:flagged=flagged data-action=r.entry.action.clone() data-granted=r.entry.granted.to_string() data-verified=format!("{:?}", r.verified) data-actor=r.entry.actor.to_checksum(None)>
+                                    <td data-label="When">{format::datetime(r.entry.at)}</td>
+                                    <td class="words" title=format!("{} · record {}", r.entry.actor.to_checksum(None), r.entry.record_id)>{flagged.then_some("⚑ Unusual: ")}{sentence}</td>
+                                    <td data-label="On chain" data-testid="log-chain">{chain}</td>
                                 </tr>
                             }
                         }
