@@ -40,7 +40,8 @@ pub struct StructuredEntry {
     pub condition: String,
     /// Free text.
     pub description: String,
-    /// When the condition started: `YYYY-MM-DD`, or empty.
+    /// When the condition started, as precisely as known: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`
+    /// (a year or a month is how people remember it), or empty.
     pub since: String,
 }
 
@@ -77,6 +78,12 @@ pub enum EntryError {
     /// A date is in the future where that cannot be.
     #[error("{0} cannot be in the future")]
     Future(&'static str),
+    /// "Since" is not a year, a month or a date.
+    #[error("since must be a year (2019), a month (2019-06) or a date (2019-06-15)")]
+    BadSince,
+    /// "Since" ends before the birth date.
+    #[error("since cannot be before the birth date")]
+    SinceBeforeBirth,
     /// The bytes are not an entry this version reads.
     #[error("not a medledger structured entry: {0}")]
     Format(String),
@@ -115,21 +122,36 @@ impl StructuredEntry {
                 max: MAX_DESCRIPTION,
             });
         }
-        for (field, value) in [("birth date", &self.birth_date), ("since", &self.since)] {
-            if value.is_empty() {
-                continue;
+        if !self.birth_date.is_empty() {
+            if !is_date(&self.birth_date) {
+                return Err(EntryError::BadDate("birth date"));
             }
-            if !is_date(value) {
-                return Err(EntryError::BadDate(field));
-            }
-            if value.as_str() > today {
-                return Err(EntryError::Future(field));
+            if self.birth_date.as_str() > today {
+                return Err(EntryError::Future("birth date"));
             }
         }
+        self.check_since(today)?;
         check_number("weight (kg)", &self.weight_kg, 1, 700)?;
         check_number("height (cm)", &self.height_cm, 20, 300)?;
         if !BLOOD_GROUPS.contains(&self.blood_group.as_str()) {
             return Err(EntryError::BadBloodGroup);
+        }
+        Ok(())
+    }
+
+    /// "Since" is a year, a month or a date; its first day is not after `today`, and its last
+    /// day is not before the birth date.
+    fn check_since(&self, today: &str) -> Result<(), EntryError> {
+        let since = self.since.trim();
+        if since.is_empty() {
+            return Ok(());
+        }
+        let (first, last) = partial_date_span(since).ok_or(EntryError::BadSince)?;
+        if first.as_str() > today {
+            return Err(EntryError::Future("since"));
+        }
+        if !self.birth_date.is_empty() && last.as_str() < self.birth_date.as_str() {
+            return Err(EntryError::SinceBeforeBirth);
         }
         Ok(())
     }
@@ -181,6 +203,31 @@ fn check_number(field: &'static str, value: &str, min: u32, max: u32) -> Result<
     match value.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= f64::from(min) && v <= f64::from(max) => Ok(()),
         _ => Err(EntryError::BadNumber { field, min, max }),
+    }
+}
+
+/// The first and last day (`YYYY-MM-DD`) of a year `YYYY`, a month `YYYY-MM` or a date; `None`
+/// for anything else.
+pub fn partial_date_span(s: &str) -> Option<(String, String)> {
+    match s.len() {
+        4 => {
+            let year: u32 = s.parse().ok()?;
+            (year >= 1800).then(|| (format!("{s}-01-01"), format!("{s}-12-31")))
+        }
+        7 => {
+            let first = format!("{s}-01");
+            if !is_date(&first) {
+                return None;
+            }
+            // The month's last day: the largest of 31..28 that is a date.
+            let last = (28..=31)
+                .rev()
+                .map(|d| format!("{s}-{d}"))
+                .find(|d| is_date(d))?;
+            Some((first, last))
+        }
+        10 if is_date(s) => Some((s.to_string(), s.to_string())),
+        _ => None,
     }
 }
 
@@ -286,6 +333,60 @@ mod tests {
             .replacen('{', "{\"ssn\": \"1\",", 1);
         assert!(StructuredEntry::from_bytes(text.as_bytes()).is_err());
         assert!(StructuredEntry::from_bytes(b"%PDF-1.7").is_err());
+    }
+
+    #[test]
+    fn since_is_a_year_a_month_or_a_date_after_birth_and_not_ahead() {
+        let today = "2026-11-25";
+        let since = |birth: &str, since: &str| {
+            let mut e = sample();
+            e.birth_date = birth.into();
+            e.since = since.into();
+            e.validate(today)
+        };
+        for ok in [
+            "2019",
+            "2019-06",
+            "2019-06-15",
+            "2026",
+            "2026-11",
+            "1990",
+            "1990-02",
+        ] {
+            assert_eq!(since("1990-02-28", ok), Ok(()), "{ok}");
+        }
+        assert_eq!(since("", "1850"), Ok(()), "no birth date: no lower bound");
+        for bad in ["19", "2019-6", "2019-13", "June 2019", "2019-06-31", "1700"] {
+            assert_eq!(since("1990-02-28", bad), Err(EntryError::BadSince), "{bad}");
+        }
+        assert_eq!(
+            since("1990-02-28", "2027"),
+            Err(EntryError::Future("since"))
+        );
+        assert_eq!(
+            since("1990-02-28", "2026-12"),
+            Err(EntryError::Future("since"))
+        );
+        assert_eq!(
+            since("1990-02-28", "1989"),
+            Err(EntryError::SinceBeforeBirth)
+        );
+        assert_eq!(
+            since("1990-02-28", "1990-01"),
+            Err(EntryError::SinceBeforeBirth)
+        );
+        assert_eq!(
+            since("1990-02-28", "1990-02-27"),
+            Err(EntryError::SinceBeforeBirth)
+        );
+        assert_eq!(
+            partial_date_span("2024-02"),
+            Some(("2024-02-01".into(), "2024-02-29".into()))
+        );
+        assert_eq!(
+            partial_date_span("2023-02"),
+            Some(("2023-02-01".into(), "2023-02-28".into()))
+        );
     }
 
     #[test]

@@ -451,12 +451,14 @@ fn EntrySection(ctx: PatientCtx) -> impl IntoView {
                 {field("Weight (kg)", "text", |e| e.weight_kg.clone(), |e, v| e.weight_kg = v)}
                 {field("Height (cm)", "text", |e| e.height_cm.clone(), |e, v| e.height_cm = v)}
                 <label class="field">"Blood group"
-                    <select on:change=move |ev| { let v = event_target_value(&ev); entry.update(|e| e.blood_group = v); }>
-                        {BLOOD_GROUPS.iter().map(|g| view! { <option value=*g selected=move || entry.with(|e| e.blood_group == *g)>{if g.is_empty() { "—" } else { g }}</option> }).collect_view()}
+                    // The select's value is bound as a property: Firefox keeps a user's choice over
+                    // a changed `selected` attribute, so a reset form would show the old group.
+                    <select prop:value=move || entry.with(|e| e.blood_group.clone()) on:change=move |ev| { let v = event_target_value(&ev); entry.update(|e| e.blood_group = v); } data-testid="blood-group">
+                        {BLOOD_GROUPS.iter().map(|g| view! { <option value=*g>{if g.is_empty() { "—" } else { g }}</option> }).collect_view()}
                     </select>
                 </label>
                 {field("Condition", "text", |e| e.condition.clone(), |e, v| e.condition = v)}
-                {field("Since", "date", |e| e.since.clone(), |e, v| e.since = v)}
+                {field("Since (a year, a month like 2019-06, or a date)", "text", |e| e.since.clone(), |e, v| e.since = v)}
                 <label class="field wide">"Description"
                     <textarea prop:value=move || entry.with(|e| e.description.clone())
                         on:input=move |ev| { let v = event_target_value(&ev); entry.update(|e| e.description = v); }></textarea>
@@ -515,6 +517,24 @@ fn SharingSection(ctx: PatientCtx) -> impl IntoView {
         }
     };
     spawn_local(load());
+    // The categories offered first are those the patient has records in, until they choose.
+    let offered = RwSignal::new(categories.get_untracked());
+    Effect::new(move |_| {
+        let present = ctx.records.with(|list| {
+            let mut cats: Vec<u8> = list
+                .iter()
+                .filter(|r| r.state != "shredded")
+                .map(|r| r.category)
+                .collect();
+            cats.sort_unstable();
+            cats.dedup();
+            cats
+        });
+        if !present.is_empty() && categories.get_untracked() == offered.get_untracked() {
+            categories.set(present.clone());
+            offered.set(present);
+        }
+    });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         run(busy, note, async move {
