@@ -124,6 +124,10 @@ for (const [b, name] of browsers.entries()) {
         await shot(doc.page, name, "awaiting-verification");
         const row = await adminVerify(stack, browser, ADMIN, doctor);
         assert.match(row, /Dr Grace Hopper.*GMC-1234567/);
+        // Each selected browser's doctor applies with this licence number: from the second one
+        // on, the console flags the application as a possible duplicate of the earlier account.
+        if (b > 0) assert.match(row, /possible duplicate: same licence number as 0x[0-9a-fA-F]{40} \(active\)/);
+        else assert.doesNotMatch(row, /possible duplicate/);
         await doc.page.waitForSelector("[data-testid=doctor-page]", { timeout: T });
 
         const pat = await open(browser, patientKey);
