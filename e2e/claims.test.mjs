@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { devKeys } from "./lib/wallet.mjs";
 import { startStack, withStackLogs } from "./lib/stack.mjs";
-import { APP, address, adminVerify, apply, done, openApp, openPatient, shot, signIn, until, T } from "./lib/app.mjs";
+import { APP, address, adminVerify, apply, assertAccessible, done, openApp, openPatient, shot, signIn, until, T } from "./lib/app.mjs";
 
 const KEYS = devKeys(10);
 const ADMIN = KEYS[0];
@@ -58,6 +58,7 @@ for (const [b, name] of browsers.entries()) {
         await ins.page.getByTestId("fund").click();
         await until("the funds shown", async () => (await ins.page.getByTestId("funds").textContent()) === "4 ETH");
         await shot(ins.page, name, "insurer-policy");
+        await assertAccessible(ins.page, "the insurer's page with a policy");
 
         // The patient registers and grants: the insurer reads Claims; the doctor reads and writes
         // General and Claims.

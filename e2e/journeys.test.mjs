@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { devKeys, installWallet } from "./lib/wallet.mjs";
 import { startStack, withStackLogs } from "./lib/stack.mjs";
-import { APP, DESKTOP, T, address, adminVerify, apply, assertOnScreen, done, downloadDigest, openApp, openPatient, shot, signIn, until } from "./lib/app.mjs";
+import { APP, DESKTOP, T, address, adminVerify, apply, assertAccessible, assertOnScreen, done, downloadDigest, openApp, openPatient, shot, signIn, until } from "./lib/app.mjs";
 
 const KEYS = devKeys(10);
 const ADMIN = KEYS[0];
@@ -48,6 +48,7 @@ for (const [b, name] of browsers.entries()) {
       try {
         const { page } = await open(browser, patientKey);
         await shot(page, name, "sign-in");
+        await assertAccessible(page, "the sign-in screen");
         // The page names its icon, and the escrow serves it (no 404 in every tab's console).
         const icon = await page.evaluate(async () => {
           const r = await fetch(document.querySelector("link[rel=icon]").href);
@@ -56,6 +57,7 @@ for (const [b, name] of browsers.entries()) {
         assert.equal(icon, "200 image/svg+xml");
         await signIn(page);
         await shot(page, name, "onboarding");
+        await assertAccessible(page, "onboarding");
         await page.getByTestId("register").click();
         await page.waitForSelector("[data-testid=patient-page]", { timeout: T });
 
@@ -109,6 +111,7 @@ for (const [b, name] of browsers.entries()) {
         assert.match(fields, /Blood group\s*AB-/);
         assert.match(fields, /Condition\s*Asthma/);
         await shot(page, name, "patient");
+        await assertAccessible(page, "the patient's page with an opened entry");
       } finally {
         await browser.close();
       }
@@ -165,6 +168,7 @@ for (const [b, name] of browsers.entries()) {
         await docRows.first().getByTestId("open").click();
         await until("the entry opened by the doctor", async () => /Ada Lovelace/.test((await doc.page.locator("[data-testid=opened]").textContent().catch(() => "")) || ""));
         await shot(doc.page, name, "doctor");
+        await assertAccessible(doc.page, "the doctor's page with a patient's records");
 
         await pat.page.locator(`tr[data-grantee="${doctor}"] [data-testid=revoke]`).click();
         assert.match(await done(pat.page, "#sharing"), /Revoked/);
@@ -194,6 +198,7 @@ for (const [b, name] of browsers.entries()) {
         // The verification column stays on screen, on a desktop and on a phone.
         await assertOnScreen(pat.page, "[data-testid=access-log] [data-testid=log-chain]");
         await shot(pat.page, name, "access-log");
+        await assertAccessible(pat.page, "the patient's page with sharing and the access log");
       } finally {
         await browser.close();
       }

@@ -1,8 +1,10 @@
 // Shared by the app's browser journeys: opening the app with the test wallet, signing in, waiting
 // for an action's outcome, screenshots at desktop and phone width, polling, reading what an opened
-// record's download link holds, and the console's admin verification.
+// record's download link holds, the console's admin verification, and accessibility checks with
+// axe-core.
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { getAddress, Wallet } from "ethers";
 import { installWallet } from "./wallet.mjs";
@@ -54,6 +56,27 @@ export async function shot(page, browserName, name) {
     await page.screenshot({ path: join(dir, `${name}-${label}.png`), fullPage: true });
   }
   await page.setViewportSize(DESKTOP);
+}
+
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/**
+ * Runs axe-core over the page (WCAG 2.0/2.1 A and AA rules) and fails on any serious or critical
+ * violation, naming the rule and the first elements. The script is evaluated by the automation
+ * protocol, outside the page's content-security policy, so the page needs no exception for it.
+ */
+export async function assertAccessible(page, what) {
+  await page.evaluate(AXE_SOURCE);
+  const result = await page.evaluate(() =>
+    window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
+  );
+  assert.ok(result.passes.length > 0, `${what}: axe-core checked nothing`);
+  if (process.env.MEDLEDGER_AXE_REPORT) {
+    console.log(`axe ${what}: ${result.passes.length} rules passed; violations: ${result.violations.map((v) => `${v.id}/${v.impact}`).join(", ") || "none"}`);
+  }
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  const said = bad.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+  assert.equal(bad.length, 0, `${what}: ${said.join("; ")}`);
 }
 
 /**
@@ -134,6 +157,7 @@ export async function adminVerify(stack, browser, adminKey, account) {
     return false;
   });
   const row = await admin.page.locator(`tr[data-account="${account}"]`).textContent();
+  await assertAccessible(admin.page, "the console");
   await verify.click();
   await admin.page.locator("#status").filter({ hasText: /verify done/ }).waitFor({ timeout: T });
   await admin.context.close();
