@@ -236,7 +236,7 @@ pub fn ChooseRole() -> impl IntoView {
                 </fieldset>
                 <Show when=move || kind.get() != "patient">
                     <fieldset>
-                        <legend>"Your profile (shown to the admin who verifies you; only its hash goes on chain)"</legend>
+                        <legend>"Your profile (the admin who verifies you sees all of it; once you are verified, patients see your name and organisation, never your licence number; only its hash goes on chain)"</legend>
                         <label class="field">"Full name"<input type="text" required prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/></label>
                         <label class="field">"Licence number"<input type="text" required prop:value=move || licence.get() on:input=move |ev| licence.set(event_target_value(&ev))/></label>
                         <label class="field">"Organisation"<input type="text" required prop:value=move || organisation.get() on:input=move |ev| organisation.set(event_target_value(&ev))/></label>
