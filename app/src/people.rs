@@ -99,6 +99,8 @@ pub fn reader_of(reason: &str) -> Option<Address> {
     reason.strip_prefix("reader:")?.parse().ok()
 }
 
+use crate::format::capitalised;
+
 /// Why a request was refused, for a patient.
 fn refusal_reason(reason: &str) -> &'static str {
     match reason {
@@ -156,14 +158,6 @@ pub fn log_sentence(facts: LogFacts<'_>, who: &str, what: &str) -> String {
         ),
         _ => format!("{who}: {} on {what}.", facts.action),
     }
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|f| f.to_uppercase().collect::<String>() + chars.as_str())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1136,20 +1136,7 @@ async fn a_restore_older_than_the_anchors_declares_the_gap_and_anchoring_goes_on
     })
     .await;
     for e in &entries {
-        let ok = w
-            .call(MedLedger::verifyLogEntryCall {
-                anchorIndex: alloy_primitives::U256::from(
-                    e["anchor"]["index"].as_u64().expect("i"),
-                ),
-                seq: e["seq"].as_u64().expect("seq"),
-                entryHash: e["entryHash"]
-                    .as_str()
-                    .expect("hash")
-                    .parse()
-                    .expect("hash"),
-                proof: serde_json::from_value(e["proof"].clone()).expect("proof"),
-            })
-            .await;
+        let ok = proof_accepted(w.url(), w.d.address, e).await;
         assert!(ok, "the contract refuses the proof of {e}");
     }
 

@@ -134,14 +134,7 @@ pub fn CategoryChecks(selected: RwSignal<Vec<u8>>, #[prop(into)] legend: String)
 
 /// The display name of category `n` ("Laboratory").
 pub fn category_name(n: u8) -> String {
-    let name = Category::from_number(n)
-        .map(|c| c.name())
-        .unwrap_or("other");
-    let mut chars = name.chars();
-    chars
-        .next()
-        .map(|f| f.to_ascii_uppercase().to_string() + chars.as_str())
-        .unwrap_or_default()
+    crate::format::capitalised(Category::from_number(n).map_or("other", |c| c.name()))
 }
 
 /// What an opened record shows: a structured entry's fields, or a download link.

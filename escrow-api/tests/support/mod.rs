@@ -749,6 +749,29 @@ impl World {
     }
 }
 
+/// Whether the contract's `verifyLogEntry` accepts an access-log entry as the API returned it
+/// (its anchor index, seq, entry hash and Merkle proof).
+pub async fn proof_accepted(url: &str, contract: Address, e: &Value) -> bool {
+    use medledger_protocol::contract::MedLedger;
+    call(
+        url,
+        contract,
+        MedLedger::verifyLogEntryCall {
+            anchorIndex: alloy_primitives::U256::from(
+                e["anchor"]["index"].as_u64().expect("anchor index"),
+            ),
+            seq: e["seq"].as_u64().expect("seq"),
+            entryHash: e["entryHash"]
+                .as_str()
+                .expect("hash")
+                .parse()
+                .expect("hash"),
+            proof: serde_json::from_value(e["proof"].clone()).expect("proof"),
+        },
+    )
+    .await
+}
+
 /// The patient's access-log entries as the patient sees them.
 pub async fn log_entries(server: &Server, patient: &User) -> Vec<Value> {
     let r = patient
