@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { devKeys, installWallet } from "./lib/wallet.mjs";
 import { startStack, withStackLogs } from "./lib/stack.mjs";
-import { APP, DESKTOP, T, address, adminVerify, apply, assertAccessible, assertOnScreen, done, downloadDigest, openApp, openPatient, shot, signIn, until } from "./lib/app.mjs";
+import { APP, DESKTOP, goTo, T, address, adminVerify, apply, assertAccessible, assertOnScreen, done, downloadDigest, openApp, openPatient, shot, signIn, until } from "./lib/app.mjs";
 
 const KEYS = devKeys(10);
 const ADMIN = KEYS[0];
@@ -31,6 +31,7 @@ const sha256 = (buf) => createHash("sha256").update(buf).digest("hex");
 const open = (browser, key, viewport = DESKTOP, path = "/") => openApp(stack, browser, key, { viewport, path });
 
 async function reloadRecords(page) {
+  await goTo(page, "Records");
   await page.locator("#records").getByRole("button", { name: "Refresh" }).click();
   await page.waitForTimeout(300);
 }
@@ -60,6 +61,13 @@ for (const [b, name] of browsers.entries()) {
         await assertAccessible(page, "onboarding");
         await page.getByTestId("register").click();
         await page.waitForSelector("[data-testid=patient-page]", { timeout: T });
+        // Each task has its own page and address; the patient's home is their records.
+        assert.match(page.url(), /\/(#\/records)?$/);
+        assert.equal(await page.title(), "Records · medledger");
+        await goTo(page, "Add a record");
+        assert.match(page.url(), /#\/add$/);
+        await shot(page, name, "add");
+        await assertAccessible(page, "the add page (file and entry forms)");
 
         const file = randomBytes(5 * 1024 * 1024);
         await page.setInputFiles("[data-testid=file-input]", { name: "scan.bin", mimeType: "application/octet-stream", buffer: file });
@@ -70,7 +78,12 @@ for (const [b, name] of browsers.entries()) {
         await form.getByLabel("Name").fill("Ada Lovelace");
         await form.getByLabel("Blood group").selectOption("AB-");
         await form.getByLabel("Condition").fill("Asthma");
-        await form.getByLabel("Weight (kg)").fill("61.5");
+        // Pounds, as some patients know their weight: stored as kilograms (135.6 lb = 61.5 kg).
+        await form.getByLabel("Weight unit").selectOption("lb");
+        await form.getByLabel("Weight", { exact: true }).fill("135.6");
+        await form.getByLabel("Height unit").selectOption("ft");
+        await form.getByLabel("Height", { exact: true }).fill("5'7\"");
+        await form.getByLabel("Description").fill("Wheeze on exertion.\nWorse in spring.");
         await form.getByLabel("Category").selectOption({ label: "History" });
         await page.getByTestId("save-entry").click();
         assert.match(await done(page, "#entry"), /anchored on chain/);
@@ -87,9 +100,17 @@ for (const [b, name] of browsers.entries()) {
         await refused.waitFor({ timeout: T });
         assert.match(await refused.textContent(), /since cannot be before the birth date/);
 
+        // A reload comes back to the page the patient was on.
         await page.reload();
         await signIn(page);
         await page.waitForSelector("[data-testid=patient-page]");
+        await page.getByTestId("entry-form").waitFor({ timeout: T });
+        await goTo(page, "Records");
+        // The browser's back and forward buttons move between the pages.
+        await page.goBack();
+        await page.getByTestId("entry-form").waitFor({ timeout: T });
+        await page.goForward();
+        await page.getByTestId("records").waitFor({ timeout: T });
         const rows = page.locator("[data-testid=records] tbody tr");
         await until("two records listed", async () => (await rows.count()) === 2);
         shared.fileRow = await rows.filter({ hasText: "General" }).getAttribute("data-record");
@@ -110,6 +131,15 @@ for (const [b, name] of browsers.entries()) {
         const fields = await page.getByTestId("entry-fields").textContent();
         assert.match(fields, /Blood group\s*AB-/);
         assert.match(fields, /Condition\s*Asthma/);
+        assert.match(fields, /Weight \(kg\)\s*61\.5/);
+        assert.match(fields, /Height \(cm\)\s*170\.2/);
+        // Titled by its condition and summed up in a line, not by a file name and an id; a
+        // description keeps its line breaks.
+        assert.equal(await page.getByTestId("opened-title").textContent(), "Asthma");
+        assert.match(await page.getByTestId("opened-summary").textContent(), /^Ada Lovelace · blood group AB- · 61\.5 kg · 170\.2 cm$/);
+        const description = page.getByTestId("entry-fields").locator("dd", { hasText: "Wheeze" });
+        assert.equal(await description.evaluate((dd) => getComputedStyle(dd).whiteSpace), "pre-wrap");
+        assert.equal(await description.textContent(), "Wheeze on exertion.\nWorse in spring.");
         await shot(page, name, "patient");
         await assertAccessible(page, "the patient's page with an opened entry");
       } finally {
@@ -135,12 +165,14 @@ for (const [b, name] of browsers.entries()) {
 
         const pat = await open(browser, patientKey);
         await signIn(pat.page);
+        await goTo(pat.page, "Sharing");
         // The patient picks the doctor by name from the verified directory, not by address (once
         // the escrow's follower has seen the verification; Refresh reloads the directory).
         const listed = pat.page.locator(`[data-testid=grantee-pick] option[value="${doctor}"]`);
         await until("the verified doctor in the patient's directory", async () => {
           if ((await listed.count()) === 1) return true;
-          await reloadRecords(pat.page);
+          await pat.page.getByTestId("refresh-sharing").click();
+          await pat.page.waitForTimeout(300);
           return false;
         });
         // Each browser's doctor has the same name: the option tells namesakes apart by address.
@@ -158,6 +190,7 @@ for (const [b, name] of browsers.entries()) {
         assert.match(await done(pat.page, "#sharing"), /Access granted/);
         assert.match(await pat.page.locator(`tr[data-grantee="${doctor}"]`).textContent(), /Dr Grace Hopper \(St Mary's Hospital[^)]*\)/);
         await shot(pat.page, name, "sharing");
+        await assertAccessible(pat.page, "the sharing page");
 
         await doc.page.getByRole("button", { name: "Refresh" }).first().click();
         await openPatient(doc.page, patient);
@@ -176,9 +209,13 @@ for (const [b, name] of browsers.entries()) {
         await docRows.first().getByTestId("open").click();
         const refusal = doc.page.locator("[data-testid=patient-records] [data-testid=note-failed]");
         await refusal.waitFor({ timeout: T });
-        assert.match(await refusal.textContent(), /no-read-consent/);
+        // In words: why, and no internal code.
+        const refusalText = await refusal.textContent();
+        assert.match(refusalText, /The patient's consent does not \(or no longer does\) allow you to open this record/);
+        assert.doesNotMatch(refusalText, /no-read-consent|403/);
 
         // Both the release and the refusal are in the patient's log, verified against the chain.
+        await goTo(pat.page, "Access log");
         const log = pat.page.getByTestId("access-log");
         const doctorRead = (granted) => log.locator(`tbody tr[data-action=read][data-granted=${granted}][data-actor="${doctor}"]`);
         await until("both entries anchored and verified", async () => {
@@ -198,7 +235,7 @@ for (const [b, name] of browsers.entries()) {
         // The verification column stays on screen, on a desktop and on a phone.
         await assertOnScreen(pat.page, "[data-testid=access-log] [data-testid=log-chain]");
         await shot(pat.page, name, "access-log");
-        await assertAccessible(pat.page, "the patient's page with sharing and the access log");
+        await assertAccessible(pat.page, "the access log page");
       } finally {
         await browser.close();
       }
@@ -211,6 +248,7 @@ for (const [b, name] of browsers.entries()) {
       try {
         const pat = await open(browser, patientKey);
         await signIn(pat.page);
+        await goTo(pat.page, "Sharing");
         await pat.page.getByTestId("grantee").fill(doctor);
         const form = pat.page.getByTestId("grant-form");
         await form.getByLabel("General").uncheck();
@@ -259,6 +297,7 @@ for (const [b, name] of browsers.entries()) {
         const row = pat.page.locator(`[data-testid=records] tbody tr[data-record="${id}"]`);
         await row.getByRole("button", { name: "Erase…" }).click();
         await shot(pat.page, name, "erase-confirmation");
+        await assertAccessible(pat.page, "the records page asking to confirm an erasure");
         await pat.page.getByTestId("confirm-erase").click();
         assert.match(await done(pat.page, "#records"), /Erased/);
         // Gone from the list: the escrow lists no record whose keys it destroyed.
@@ -287,10 +326,11 @@ for (const [b, name] of browsers.entries()) {
       try {
         const pat = await open(browser, patientKey);
         await signIn(pat.page);
+        await goTo(pat.page, "Emergency access");
         await pat.page.getByTestId("emergency-toggle").click();
         // Journey 1's records were stored before the opt-in: the app prepares them now.
         assert.match(await done(pat.page, "#emergency"), /Emergency access is on: [1-9]\d* existing record/);
-        await pat.page.waitForSelector("[data-testid=patient-page]");
+        await goTo(pat.page, "Add a record");
         const form = pat.page.getByTestId("entry-form");
         await form.getByLabel("Name").fill("Ada Lovelace");
         await form.getByLabel("Condition").fill("Penicillin allergy");
@@ -302,6 +342,7 @@ for (const [b, name] of browsers.entries()) {
         // read until they declare an emergency.
         const doc = await open(browser, doctorKey);
         await signIn(doc.page);
+        await goTo(doc.page, "Emergency access");
         const em = doc.page.locator("section", { has: doc.page.locator("#emergency-h") });
         await em.getByLabel("Patient account").fill(patient);
         await em.getByLabel("Reason").fill("Unconscious on arrival in A&E, checking allergies");
@@ -326,6 +367,7 @@ for (const [b, name] of browsers.entries()) {
         await until("the older record opened in an emergency", async () => /emergency window/.test((await doc.page.locator("[data-testid=opened]").textContent().catch(() => "")) || ""));
 
         // The patient's log flags it.
+        await goTo(pat.page, "Access log");
         const flagged = pat.page.getByTestId("access-log").locator(`tbody tr.flagged[data-action=read][data-actor="${doctor}"]`);
         await until("the flagged emergency read in the patient's log", async () => {
           await pat.page.getByTestId("load-log").click();
@@ -404,6 +446,7 @@ for (const [b, name] of browsers.entries()) {
 
         // The escrow goes down while the file is being encrypted, so the upload meets a dead
         // server; the app keeps the ciphertext and resumes when asked once the escrow is back.
+        await goTo(page, "Add a record");
         const file = randomBytes(24 * 1024 * 1024);
         await page.setInputFiles("[data-testid=file-input]", { name: "mri.bin", mimeType: "application/octet-stream", buffer: file });
         await page.locator("#add").getByLabel("Category").selectOption({ label: "Imaging" });
@@ -417,6 +460,7 @@ for (const [b, name] of browsers.entries()) {
         await stack.startEscrow();
         await page.locator("#add").getByTestId("retry").click();
         assert.match(await done(page, "#add"), /anchored on chain/);
+        await goTo(page, "Records");
         const rows = page.locator("[data-testid=records] tbody tr").filter({ hasText: "Imaging" });
         await until("the resumed upload listed", async () => (await rows.count()) === 1);
         await rows.first().getByRole("button", { name: "Open" }).click();

@@ -84,6 +84,14 @@ pub enum EntryError {
     /// "Since" ends before the birth date.
     #[error("since cannot be before the birth date")]
     SinceBeforeBirth,
+    /// A measurement in another unit could not be read.
+    #[error("{field} must be written as {example}")]
+    BadUnit {
+        /// The field's label.
+        field: &'static str,
+        /// How to write it.
+        example: &'static str,
+    },
     /// The bytes are not an entry this version reads.
     #[error("not a medledger structured entry: {0}")]
     Format(String),
@@ -96,6 +104,45 @@ impl StructuredEntry {
             version: ENTRY_VERSION,
             ..Self::default()
         }
+    }
+
+    /// What the entry is about, for a heading: its condition (with since when), else what kind of
+    /// details it holds.
+    pub fn title(&self) -> String {
+        let condition = self.condition.trim();
+        let since = self.since.trim();
+        match (condition.is_empty(), since.is_empty()) {
+            (false, false) => format!("{condition} — since {since}"),
+            (false, true) => condition.to_string(),
+            _ if !self.description.trim().is_empty() => {
+                let first = self.description.trim().lines().next().unwrap_or("");
+                let mut short: String = first.chars().take(60).collect();
+                if first.chars().count() > 60 {
+                    short.push('…');
+                }
+                short
+            }
+            _ => "Personal details".to_string(),
+        }
+    }
+
+    /// One line under the title: whose entry, and the measurements it holds.
+    pub fn summary(&self) -> String {
+        let mut parts = vec![self.name.trim().to_string()];
+        if !self.birth_date.is_empty() {
+            parts.push(format!("born {}", self.birth_date));
+        }
+        if !self.blood_group.is_empty() {
+            parts.push(format!("blood group {}", self.blood_group));
+        }
+        if !self.weight_kg.trim().is_empty() {
+            parts.push(format!("{} kg", self.weight_kg.trim()));
+        }
+        if !self.height_cm.trim().is_empty() {
+            parts.push(format!("{} cm", self.height_cm.trim()));
+        }
+        parts.retain(|p| !p.is_empty());
+        parts.join(" · ")
     }
 
     /// Checks every field; `today` is `YYYY-MM-DD` (dates after it are refused).
@@ -196,6 +243,96 @@ impl StructuredEntry {
     }
 }
 
+/// A unit a weight may be typed in; entries always store kilograms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightUnit {
+    /// Kilograms.
+    Kg,
+    /// Pounds.
+    Lb,
+}
+
+/// A unit a height may be typed in; entries always store centimetres.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeightUnit {
+    /// Centimetres.
+    Cm,
+    /// Feet and inches: `5'7"`, `5 ft 7 in`, `5 7` or `5'`.
+    FeetInches,
+}
+
+const KG_PER_LB: f64 = 0.453_592_37;
+const CM_PER_INCH: f64 = 2.54;
+
+/// Kilograms (one decimal, as typed forms keep them) from a weight typed in `unit`; empty stays
+/// empty (the field is optional), and anything unreadable is an error naming the format.
+pub fn weight_in_kg(typed: &str, unit: WeightUnit) -> Result<String, EntryError> {
+    let typed = typed.trim();
+    if typed.is_empty() || unit == WeightUnit::Kg {
+        return Ok(typed.to_string());
+    }
+    let lb = typed
+        .trim_end_matches("lbs")
+        .trim_end_matches("lb")
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or(EntryError::BadUnit {
+            field: "weight",
+            example: "pounds, e.g. 135 or 135.5",
+        })?;
+    Ok(one_decimal(lb * KG_PER_LB))
+}
+
+/// Centimetres (one decimal) from a height typed in `unit`; see [`weight_in_kg`].
+pub fn height_in_cm(typed: &str, unit: HeightUnit) -> Result<String, EntryError> {
+    let typed = typed.trim();
+    if typed.is_empty() || unit == HeightUnit::Cm {
+        return Ok(typed.to_string());
+    }
+    let bad = EntryError::BadUnit {
+        field: "height",
+        example: "feet and inches, e.g. 5'7\" or 5 ft 7 in",
+    };
+    // Every separator people write between feet and inches becomes a space.
+    let spaced: String = typed
+        .replace("ft", " ")
+        .replace("in", " ")
+        .chars()
+        .map(|c| {
+            if matches!(c, '\'' | '"' | '′' | '″') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    let numbers: Vec<f64> = spaced
+        .split_whitespace()
+        .map(|n| n.parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad.clone())?;
+    let (feet, inches) = match numbers.as_slice() {
+        [feet] => (*feet, 0.0),
+        [feet, inches] if *inches < 12.0 => (*feet, *inches),
+        _ => return Err(bad),
+    };
+    if !(feet.is_finite() && inches.is_finite())
+        || feet < 0.0
+        || inches < 0.0
+        || feet + inches == 0.0
+    {
+        return Err(bad);
+    }
+    Ok(one_decimal((feet * 12.0 + inches) * CM_PER_INCH))
+}
+
+fn one_decimal(v: f64) -> String {
+    let s = format!("{v:.1}");
+    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+}
+
 fn check_number(field: &'static str, value: &str, min: u32, max: u32) -> Result<(), EntryError> {
     if value.trim().is_empty() {
         return Ok(());
@@ -256,6 +393,62 @@ pub fn is_date(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pounds_and_feet_become_kilograms_and_centimetres() {
+        assert_eq!(weight_in_kg("135.6", WeightUnit::Lb).as_deref(), Ok("61.5"));
+        assert_eq!(
+            weight_in_kg("200 lbs", WeightUnit::Lb).as_deref(),
+            Ok("90.7")
+        );
+        assert_eq!(
+            weight_in_kg(" 61.5 ", WeightUnit::Kg).as_deref(),
+            Ok("61.5")
+        );
+        assert_eq!(weight_in_kg("", WeightUnit::Lb).as_deref(), Ok(""));
+        assert!(matches!(
+            weight_in_kg("heavy", WeightUnit::Lb),
+            Err(EntryError::BadUnit { .. })
+        ));
+        assert!(weight_in_kg("-3", WeightUnit::Lb).is_err());
+        for typed in ["5'7\"", "5 ft 7 in", "5 7", "5′7″", "5' 7"] {
+            assert_eq!(
+                height_in_cm(typed, HeightUnit::FeetInches).as_deref(),
+                Ok("170.2"),
+                "{typed}"
+            );
+        }
+        assert_eq!(
+            height_in_cm("6'", HeightUnit::FeetInches).as_deref(),
+            Ok("182.9")
+        );
+        assert_eq!(height_in_cm("170", HeightUnit::Cm).as_deref(), Ok("170"));
+        for bad in ["5 13", "tall", "5 7 2", "0"] {
+            assert!(height_in_cm(bad, HeightUnit::FeetInches).is_err(), "{bad}");
+        }
+        // The converted values pass the entry's own range checks.
+        let mut e = StructuredEntry::new();
+        e.name = "Ada".into();
+        e.weight_kg = weight_in_kg("135.6", WeightUnit::Lb).unwrap();
+        e.height_cm = height_in_cm("5'7", HeightUnit::FeetInches).unwrap();
+        assert_eq!(e.validate("2026-01-01"), Ok(()));
+    }
+
+    #[test]
+    fn an_entry_is_titled_by_its_condition_and_summed_up_in_a_line() {
+        let mut e = StructuredEntry::new();
+        e.name = "Ada Lovelace".into();
+        assert_eq!(e.title(), "Personal details");
+        e.description = "Wheeze on exertion.\nSecond line.".into();
+        assert_eq!(e.title(), "Wheeze on exertion.");
+        e.condition = "Asthma".into();
+        assert_eq!(e.title(), "Asthma");
+        e.since = "2019-06".into();
+        assert_eq!(e.title(), "Asthma — since 2019-06");
+        e.blood_group = "AB-".into();
+        e.weight_kg = "61.5".into();
+        assert_eq!(e.summary(), "Ada Lovelace · blood group AB- · 61.5 kg");
+    }
+
     use super::*;
 
     fn sample() -> StructuredEntry {

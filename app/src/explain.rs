@@ -107,9 +107,23 @@ pub fn escrow_error(code: &str) -> &'static str {
         "reader-not-granted" => "That reader has no consent for this record.",
         "rate-limited" => "Too many requests: wait a moment and retry.",
         "not-an-envelope" | "wrong-record" => "The upload was not a valid encrypted record.",
-        _ => "The escrow refused the request.",
+        _ => UNKNOWN_ESCROW_ERROR,
     }
 }
+
+/// What a person is told of an escrow error: the explanation alone, for every code the app knows.
+/// Only a code the app does not know yet is named (with its HTTP status), since then the generic
+/// sentence says little and the code is what support would ask for.
+pub fn escrow_error_text(code: &str, status: u16) -> String {
+    let text = escrow_error(code);
+    if text == UNKNOWN_ESCROW_ERROR {
+        format!("{text} (code {code}, HTTP {status})")
+    } else {
+        text.to_string()
+    }
+}
+
+const UNKNOWN_ESCROW_ERROR: &str = "The escrow refused the request.";
 
 /// An EIP-1193 wallet error code, explained.
 pub fn wallet_error(code: i64) -> &'static str {
@@ -151,6 +165,24 @@ mod tests {
             "The escrow refused the request."
         );
         assert!(wallet_error(4001).contains("rejected"));
+    }
+
+    #[test]
+    fn people_read_no_internal_code_unless_the_app_cannot_explain_it() {
+        let refused = escrow_error_text("no-read-consent", 403);
+        assert!(
+            refused.starts_with("The patient's consent does not"),
+            "{refused}"
+        );
+        assert!(
+            !refused.contains("no-read-consent") && !refused.contains("403"),
+            "{refused}"
+        );
+        let unknown = escrow_error_text("brand-new", 409);
+        assert!(
+            unknown.contains("brand-new") && unknown.contains("409"),
+            "{unknown}"
+        );
         assert!(wallet_error(4902).contains("add it"));
     }
 }

@@ -38,6 +38,15 @@ export async function signIn(page) {
   );
 }
 
+/**
+ * Follows the app's page navigation to the page labelled `label` (a link, as a person would), and
+ * waits until the app shows it as the current page.
+ */
+export async function goTo(page, label) {
+  await page.getByTestId("pages").getByRole("link", { name: label, exact: true }).click();
+  await page.getByTestId("pages").locator("a[aria-current=page]", { hasText: label }).waitFor({ timeout: T });
+}
+
 /** Waits for an action's outcome note inside `scope`; fails with the failure's text. */
 export async function done(page, scope = "body") {
   const note = page.locator(`${scope} [data-testid=note-done], ${scope} [data-testid=note-failed]`).last();

@@ -6,6 +6,7 @@
 
 use axum::extract::State;
 use axum::Json;
+use medledger_protocol::api::AccountHistoryEntry;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -162,7 +163,7 @@ pub struct ApplicationsQuery {
 }
 
 /// `GET /api/console/applications?status=pending`: practitioner and insurer accounts as the chain's
-/// events left them, with their submitted profiles (admins only).
+/// events left them, with their submitted profiles and their history on chain (admins only).
 pub async fn applications(
     State(st): State<AppState>,
     session: Session,
@@ -170,10 +171,21 @@ pub async fn applications(
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&st, &session).await?;
     let rows = st.index.applications(q.status.as_deref()).await?;
+    let mut histories = st.index.account_histories().await?;
     let out: Vec<Value> = rows
         .into_iter()
         .map(|(address, kind, status, profile_hash, block, profile)| {
+            let history: Vec<AccountHistoryEntry> = histories
+                .remove(&address)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(block, event)| AccountHistoryEntry {
+                    block: u64::try_from(block).unwrap_or(0),
+                    event,
+                })
+                .collect();
             json!({
+                "history": history,
                 "address": address,
                 "kind": if kind == 2 { "practitioner" } else { "insurer" },
                 "status": status,

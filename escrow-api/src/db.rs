@@ -5,8 +5,10 @@
 //! is portable: byte strings are lower-case `0x` hex text, times Unix seconds, integers BIGINT.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use alloy_primitives::Address;
+use medledger_protocol::api::AccountEvent;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -104,6 +106,13 @@ pub fn migrator() -> Migrator {
                 Cow::Borrowed("index_binding"),
                 MigrationType::Simple,
                 Cow::Borrowed(include_str!("../migrations/0007_index_binding.sql")),
+                false,
+            ),
+            Migration::new(
+                8,
+                Cow::Borrowed("account_events"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../migrations/0008_account_events.sql")),
                 false,
             ),
         ]),
@@ -1055,6 +1064,48 @@ impl Index {
         Ok(())
     }
 
+    /// Records an account's event log at (block, log index); a replay inserts nothing.
+    pub async fn account_event(
+        &self,
+        block: i64,
+        log_index: i64,
+        address: &str,
+        event: AccountEvent,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO account_events (block, log_index, address, event) VALUES ($1, $2, $3, $4) ON CONFLICT (block, log_index) DO NOTHING",
+        )
+        .bind(block)
+        .bind(log_index)
+        .bind(address)
+        .bind(event.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The events of every practitioner and insurer, by address, oldest first.
+    pub async fn account_histories(
+        &self,
+    ) -> Result<HashMap<String, Vec<(i64, AccountEvent)>>, DbError> {
+        let rows = sqlx::query(
+            "SELECT e.address AS address, e.block AS block, e.event AS event FROM account_events e JOIN accounts a ON a.address = e.address WHERE a.kind >= 2 ORDER BY e.block, e.log_index",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: HashMap<String, Vec<(i64, AccountEvent)>> = HashMap::new();
+        for r in &rows {
+            let event: String = r.try_get("event")?;
+            let Some(event) = AccountEvent::parse(&event) else {
+                return Err(DbError::Corrupt("account_events.event"));
+            };
+            out.entry(r.try_get("address")?)
+                .or_default()
+                .push((r.try_get("block")?, event));
+        }
+        Ok(out)
+    }
+
     /// Stores (or replaces) an account's off-chain profile.
     pub async fn put_profile(
         &self,
@@ -1224,6 +1275,90 @@ mod tests {
         idx.bind_to(1337, contract)
             .await
             .expect("a refusal changed nothing");
+    }
+
+    #[tokio::test]
+    async fn account_histories_follow_the_chain_and_its_reorganisations() {
+        let (_dir, idx) = index().await;
+        let (doc, pat) = ("0xDoc", "0xPat");
+        idx.account_registered(doc, 2, "pending", "0xh", 10)
+            .await
+            .expect("registered");
+        idx.account_registered(pat, 1, "active", "0xh", 10)
+            .await
+            .expect("registered");
+        for (block, log, who, event) in [
+            (10, 0, doc, AccountEvent::Registered),
+            (10, 1, pat, AccountEvent::Registered),
+            (12, 0, doc, AccountEvent::Verified),
+            (15, 3, doc, AccountEvent::Suspended),
+            (15, 3, doc, AccountEvent::Suspended), // a replayed log
+            (20, 0, doc, AccountEvent::Reinstated),
+        ] {
+            idx.account_event(block, log, who, event)
+                .await
+                .expect("event");
+        }
+        let all = idx.account_histories().await.expect("histories");
+        // Patients are not applicants: only practitioners and insurers have a history here.
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            all[doc],
+            [
+                (10, AccountEvent::Registered),
+                (12, AccountEvent::Verified),
+                (15, AccountEvent::Suspended),
+                (20, AccountEvent::Reinstated)
+            ]
+        );
+        // A reorganisation from block 15 takes the later events with it.
+        idx.rewind(15, &[(doc.to_string(), "active")])
+            .await
+            .expect("rewind");
+        let after = idx.account_histories().await.expect("histories");
+        assert_eq!(
+            after[doc],
+            [(10, AccountEvent::Registered), (12, AccountEvent::Verified)]
+        );
+    }
+
+    #[tokio::test]
+    async fn accounts_indexed_before_the_history_table_keep_their_registration() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("i.sqlite").display()
+        );
+        let idx = Index::connect(&url).await.expect("connect");
+        let mut before = migrator();
+        let through_7: Vec<_> = before
+            .migrations
+            .iter()
+            .filter(|m| m.version <= 7)
+            .cloned()
+            .collect();
+        before.migrations = Cow::Owned(through_7);
+        before.run(&idx.pool).await.expect("migrations 1 to 7");
+        for (who, block) in [("0xA", 5), ("0xB", 5), ("0xC", 9)] {
+            idx.account_registered(who, 2, "active", "0xh", block)
+                .await
+                .expect("registered");
+        }
+        idx.migrate()
+            .await
+            .expect("migration 8 on a populated index");
+        let all = idx.account_histories().await.expect("histories");
+        assert_eq!(all["0xA"], [(5, AccountEvent::Registered)]);
+        assert_eq!(all["0xB"], [(5, AccountEvent::Registered)]);
+        assert_eq!(all["0xC"], [(9, AccountEvent::Registered)]);
+        // The follower's real logs at the same blocks do not collide with the filled-in rows.
+        idx.account_event(5, 0, "0xA", AccountEvent::Verified)
+            .await
+            .expect("a real log at block 5");
+        assert_eq!(
+            idx.account_histories().await.expect("histories")["0xA"].len(),
+            2
+        );
     }
 
     fn rec(id: &str) -> RecordRow {

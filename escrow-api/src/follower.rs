@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use alloy_primitives::{hex, keccak256, Address, B256};
 use alloy_signer::SignerSync;
+use medledger_protocol::api::AccountEvent;
 use medledger_protocol::contract::{MedLedgerErrors, MedLedgerEvents};
 use serde_json::json;
 use tokio::sync::watch;
@@ -276,6 +277,14 @@ async fn handle(st: &AppState, event: MedLedgerEvents, log: &ChainLog) -> Result
                     i64::try_from(block).unwrap_or(i64::MAX),
                 )
                 .await?;
+            st.index
+                .account_event(
+                    db_int(block),
+                    db_int(log.log_index),
+                    &e.account.to_checksum(None),
+                    AccountEvent::Registered,
+                )
+                .await?;
         }
         MedLedgerEvents::AccountVerified(e) => {
             st.index
@@ -283,6 +292,14 @@ async fn handle(st: &AppState, event: MedLedgerEvents, log: &ChainLog) -> Result
                     &e.account.to_checksum(None),
                     "active",
                     i64::try_from(block).unwrap_or(i64::MAX),
+                )
+                .await?;
+            st.index
+                .account_event(
+                    db_int(block),
+                    db_int(log.log_index),
+                    &e.account.to_checksum(None),
+                    AccountEvent::Verified,
                 )
                 .await?;
         }
@@ -294,6 +311,14 @@ async fn handle(st: &AppState, event: MedLedgerEvents, log: &ChainLog) -> Result
                     i64::try_from(block).unwrap_or(i64::MAX),
                 )
                 .await?;
+            st.index
+                .account_event(
+                    db_int(block),
+                    db_int(log.log_index),
+                    &e.account.to_checksum(None),
+                    AccountEvent::Suspended,
+                )
+                .await?;
         }
         MedLedgerEvents::AccountReinstated(e) => {
             st.index
@@ -301,6 +326,14 @@ async fn handle(st: &AppState, event: MedLedgerEvents, log: &ChainLog) -> Result
                     &e.account.to_checksum(None),
                     "active",
                     i64::try_from(block).unwrap_or(i64::MAX),
+                )
+                .await?;
+            st.index
+                .account_event(
+                    db_int(block),
+                    db_int(log.log_index),
+                    &e.account.to_checksum(None),
+                    AccountEvent::Reinstated,
                 )
                 .await?;
         }

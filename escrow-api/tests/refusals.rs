@@ -1017,6 +1017,45 @@ async fn admin_insurer_and_suspended_practitioner_follow_the_chain() {
     assert_eq!(ins["kind"], "insurer");
     assert_eq!(ins["status"], "active");
     assert_eq!(ins["profile"]["licenceNumber"], "INS-42");
+    // Each account's history on chain, oldest first: the doctor's suspension shows even though
+    // they are active again; the insurer was registered and verified.
+    let history = |who: Address| -> Vec<(u64, String)> {
+        let account = apps["accounts"]
+            .as_array()
+            .expect("accounts")
+            .iter()
+            .find(|a| {
+                a["address"]
+                    .as_str()
+                    .and_then(|x| x.parse::<Address>().ok())
+                    == Some(who)
+            })
+            .expect("listed");
+        account["history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .map(|h| {
+                let block = h["block"].as_u64().expect("block");
+                (block, h["event"].as_str().expect("event").to_string())
+            })
+            .collect()
+    };
+    let doctor_history = history(doctor.address());
+    let events: Vec<&str> = doctor_history.iter().map(|(_, e)| e.as_str()).collect();
+    assert_eq!(
+        events,
+        ["registered", "verified", "suspended", "reinstated"]
+    );
+    assert!(
+        doctor_history.windows(2).all(|w| w[0].0 <= w[1].0),
+        "{doctor_history:?}"
+    );
+    let insurer_events: Vec<String> = history(insurer.address())
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(insurer_events, ["registered", "verified"]);
 
     // The console's data: admins only (role checked on chain).
     let resp = doctor

@@ -2,6 +2,7 @@
 //! format or a signed message of medledger is defined; it builds for `wasm32-unknown-unknown` (the
 //! app) and natively (escrow API, CLI, tests).
 //!
+//! - [`api`]: shapes of the escrow's HTTP API shared by the escrow and its clients.
 //! - [`contract`]: the MedLedger contract's ABI bound with alloy's `sol!`, from the committed
 //!   artifact in `protocol/abi/`.
 //! - [`deployment`]: the `deployments/<network>.json` file the migration writes and the escrow and
@@ -18,6 +19,7 @@
 //! - `webcrypto` (wasm32 only): envelope v1 sealed, opened and hashed chunk by chunk through the
 //!   browser's WebCrypto, byte for byte the same format as [`envelope`].
 
+pub mod api;
 pub mod cipher;
 pub mod contract;
 pub mod deployment;

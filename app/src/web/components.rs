@@ -142,8 +142,12 @@ pub fn category_name(n: u8) -> String {
 pub struct OpenedView {
     /// Record id (short).
     pub id: String,
-    /// File name or kind.
+    /// What the record is about: an entry's condition, a claim's diagnosis, or the file's name.
     pub title: String,
+    /// One line under the title (an entry's measurements, a file's type and size).
+    pub summary: String,
+    /// The name a download is saved under.
+    pub file_name: String,
     /// Object URL of the plaintext blob.
     pub url: String,
     /// The fields when it is a structured entry or a claim document.
@@ -160,21 +164,36 @@ impl OpenedView {
     /// From an opened record.
     pub fn from_record(id: String, r: &super::records::OpenedRecord) -> Self {
         let url = web_sys::Url::create_object_url_with_blob(&r.blob).unwrap_or_default();
+        let file_name = if r.metadata.file_name.is_empty() {
+            "record".to_string()
+        } else {
+            r.metadata.file_name.clone()
+        };
+        let mut title = file_name.clone();
+        let mut summary = format!(
+            "{}, {}",
+            r.metadata.media_type,
+            crate::format::size(r.blob.size() as u64)
+        );
+        let small = r.small.as_deref();
         let fields = if r.metadata.media_type == MEDIA_TYPE {
-            r.small
-                .as_deref()
+            small
                 .and_then(|b| StructuredEntry::from_bytes(b).ok())
                 .map(|e| {
+                    (title, summary) = (e.title(), e.summary());
                     e.fields()
                         .into_iter()
                         .map(|(k, v)| (k.to_string(), v))
                         .collect()
                 })
         } else if r.metadata.media_type == crate::claim::MEDIA_TYPE {
-            r.small
-                .as_deref()
+            small
                 .and_then(|b| crate::claim::ClaimDocument::from_bytes(b).ok())
-                .map(|d| d.fields())
+                .map(|d| {
+                    title = format!("Claim: {}", d.diagnosis);
+                    summary = format!("Encounter of {}", d.encounter_date);
+                    d.fields()
+                })
         } else {
             None
         };
@@ -185,14 +204,11 @@ impl OpenedView {
         } else {
             None
         };
-        let title = if r.metadata.file_name.is_empty() {
-            "record".to_string()
-        } else {
-            r.metadata.file_name.clone()
-        };
         Self {
             id,
             title,
+            summary,
+            file_name,
             url,
             fields,
             text,
@@ -219,7 +235,8 @@ pub fn OpenedPanel(opened: RwSignal<Option<OpenedView>>) -> impl IntoView {
             let text = o.text.clone().map(|t| view! { <pre data-testid="record-text">{t}</pre> });
             view! {
                 <section class="opened" aria-label="opened record" data-testid="opened">
-                    <h3>"Opened " {o.title.clone()} " (" {o.id.clone()} ")"</h3>
+                    <h3 title=format!("record {}", o.id) data-testid="opened-title">{o.title.clone()}</h3>
+                    <p class="summary" data-testid="opened-summary">{o.summary.clone()}</p>
                     {if o.anchored {
                         view! { <p class="ok" data-testid="integrity">"Integrity checked: the ciphertext's hash matches the chain's anchor and every chunk's tag verified."</p> }.into_any()
                     } else {
@@ -228,7 +245,7 @@ pub fn OpenedPanel(opened: RwSignal<Option<OpenedView>>) -> impl IntoView {
                     {o.emergency.then(|| view! { <p class="warn">"Released under an emergency window; the patient is told."</p> })}
                     {fields}
                     {text}
-                    <a href=o.url.clone() download=o.title.clone() data-testid="download">"Download " {o.title.clone()}</a>
+                    <a href=o.url.clone() download=o.file_name.clone() data-testid="download">"Download " {o.file_name.clone()}</a>
                     " "
                     <button on:click=move |_| opened.set(None)>"Close"</button>
                 </section>

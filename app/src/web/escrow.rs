@@ -43,12 +43,7 @@ impl EscrowError {
                 self.message
             )
         } else {
-            format!(
-                "{} [{} {}]",
-                explain::escrow_error(&self.code),
-                self.status,
-                self.code
-            )
+            explain::escrow_error_text(&self.code, self.status)
         }
     }
 }

@@ -513,7 +513,7 @@ impl Index {
     }
 
     /// Undoes, in one transaction, what the follower derived from blocks `from` and later: those
-    /// blocks' grant, claim and policy rows are deleted, records committed there go back to
+    /// blocks' grant, claim, policy and account-event rows are deleted, records committed there go back to
     /// pending, accounts registered there are deleted, the accounts in `account_status` get
     /// the status the chain gives them now (as of block `from - 1`, so the replay re-applies the
     /// later events), the remembered hashes of those blocks are forgotten and the cursor is set to
@@ -530,6 +530,7 @@ impl Index {
             ("claim_updates", "block"),
             ("claims", "submitted_block"),
             ("policy_events", "block"),
+            ("account_events", "block"),
         ] {
             out.event_rows += sqlx::query(&format!("DELETE FROM {table} WHERE {column} >= $1"))
                 .bind(from)

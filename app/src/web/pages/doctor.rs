@@ -1,6 +1,6 @@
-//! The practitioner's page: the patients who granted access, their records filterable by category
-//! and date, open and download; adding a record or an amendment where write is granted; emergency
-//! access with a reason, showing when the window ends.
+//! The practitioner's pages (see [`crate::route`]): the patients who granted access, their records
+//! filterable by category and date, open and download, adding a record or an amendment where write
+//! is granted; emergency access with a reason, showing when the window ends; claims and payouts.
 
 use alloy_primitives::{keccak256, Address, B256, U256};
 use leptos::prelude::*;
@@ -12,9 +12,11 @@ use super::super::components::{
     category_name, run, CategorySelect, Note, NoteView, OpenedPanel, OpenedView, ProgressView,
 };
 use super::super::escrow::{self, GrantSummary, RecordSummary};
+use super::super::nav::{current_page, PageNav};
 use super::super::records::{self, Content, Stage};
 use super::super::state::app_state;
 use crate::format;
+use crate::route::{Audience, Page};
 
 fn mask_categories(mask: &str) -> Vec<u8> {
     let Ok(mask) = mask.parse::<U256>() else {
@@ -39,35 +41,59 @@ pub fn DoctorPage() -> impl IntoView {
         }
     };
     spawn_local(load());
+    let page = current_page(Audience::Practitioner);
+    // The records of the patient chosen on the Patients page, or of the emergency window just
+    // opened: shown under whichever of the two pages chose them.
+    let chosen = move || {
+        selected.get().map(|p| {
+            let grant = patients.with_untracked(|l| l.iter().find(|g| g.patient == p).cloned());
+            view! { <PatientRecords patient=p grant/> }
+        })
+    };
     view! {
         <div class="page" data-testid="doctor-page">
+            <PageNav audience=Audience::Practitioner current=page/>
             <NoteView note/>
-            <section aria-labelledby="patients-h">
-                <h2 id="patients-h">"Your patients"</h2>
-                <button on:click=move |_| spawn_local(load())>"Refresh"</button>
-                <table data-testid="patients">
-                    <thead><tr><th>"Patient"</th><th>"Categories"</th><th>"Write"</th><th>"Expires"</th><th></th></tr></thead>
-                    <tbody>
-                        <For each=move || patients.get() key=|g| (g.patient, g.categories.clone(), g.allow_write, g.expiry) let:g>
-                            <tr data-patient=g.patient.to_checksum(None)>
-                                <td title=g.patient.to_checksum(None)>{format::short_address(&g.patient)}</td>
-                                <td>{mask_categories(&g.categories).into_iter().map(category_name).collect::<Vec<_>>().join(", ")}</td>
-                                <td>{if g.allow_write { "yes" } else { "no" }}</td>
-                                <td>{format::expiry(g.expiry)}</td>
-                                <td><button on:click={let p = g.patient; move |_| selected.set(Some(p))} data-testid="select-patient">"Open records"</button></td>
-                            </tr>
-                        </For>
-                    </tbody>
-                </table>
-                {move || patients.with(|p| p.is_empty()).then(|| view! { <p>"No patient has granted you access yet."</p> })}
-            </section>
-            {move || selected.get().map(|p| {
-                let grant = patients.with_untracked(|l| l.iter().find(|g| g.patient == p).cloned());
-                view! { <PatientRecords patient=p grant/> }
-            })}
-            <EmergencySection selected/>
-            <DoctorClaims/>
+            {move || match page.get() {
+                Page::Emergency => view! { <EmergencySection selected/>{chosen}}.into_any(),
+                Page::Claims => view! { <DoctorClaims/> }.into_any(),
+                _ => view! { <PatientList patients selected load/>{chosen}}.into_any(),
+            }}
         </div>
+    }
+}
+
+/// The patients who granted this practitioner access.
+#[component]
+fn PatientList<F, Fut>(
+    patients: RwSignal<Vec<GrantSummary>>,
+    selected: RwSignal<Option<Address>>,
+    load: F,
+) -> impl IntoView
+where
+    F: Fn() -> Fut + Copy + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    view! {
+        <section aria-labelledby="patients-h">
+            <h2 id="patients-h">"Your patients"</h2>
+            <button on:click=move |_| spawn_local(load())>"Refresh"</button>
+            <table class="cards" data-testid="patients">
+                <thead><tr><th>"Patient"</th><th>"Categories"</th><th>"Write"</th><th>"Expires"</th><th></th></tr></thead>
+                <tbody>
+                    <For each=move || patients.get() key=|g| (g.patient, g.categories.clone(), g.allow_write, g.expiry) let:g>
+                        <tr data-patient=g.patient.to_checksum(None)>
+                            <td class="card-title" title=g.patient.to_checksum(None)>{format::short_address(&g.patient)}</td>
+                            <td data-label="Categories">{mask_categories(&g.categories).into_iter().map(category_name).collect::<Vec<_>>().join(", ")}</td>
+                            <td data-label="May add records">{if g.allow_write { "yes" } else { "no" }}</td>
+                            <td data-label="Expires">{format::expiry(g.expiry)}</td>
+                            <td class="actions"><button on:click={let p = g.patient; move |_| selected.set(Some(p))} data-testid="select-patient">"Open records"</button></td>
+                        </tr>
+                    </For>
+                </tbody>
+            </table>
+            {move || patients.with(|p| p.is_empty()).then(|| view! { <p>"No patient has granted you access yet."</p> })}
+        </section>
     }
 }
 

@@ -1,4 +1,4 @@
-//! The insurer's page: the coverage policy (publish, fund, withdraw; balance and committed
+//! The insurer's pages (see [`crate::route`]): the coverage policy (publish, fund, withdraw; balance and committed
 //! amounts), incoming claims with their state, opening a claim's document through the normal
 //! consent and escrow path, approving (possibly less), denying with a reason, paying, and a CSV
 //! export of the claims.
@@ -10,11 +10,13 @@ use medledger_protocol::contract::{Category, MedLedger};
 
 use super::super::components::{run, CategoryChecks, Note, NoteView, OpenedPanel, OpenedView};
 use super::super::escrow::ClaimSummary;
+use super::super::nav::{current_page, PageNav};
 use super::super::records;
 use super::super::state::{app_state, AppState};
 use super::claims::{load_claims, status_text, wei_text, ClaimsTable};
 use crate::claim::{pending_reason, to_csv, CsvRow, DocumentCheck};
 use crate::format::{self, parse_ether};
+use crate::route::{Audience, Page};
 
 /// The policy as the chain holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,18 +73,24 @@ pub fn InsurerPage() -> impl IntoView {
     let selected = RwSignal::new(None::<ClaimSummary>);
     spawn_local(load_policy(state, policy));
     spawn_local(load_claims(claims, note));
+    let page = current_page(Audience::Insurer);
     view! {
         <div class="page" data-testid="insurer-page">
+            <PageNav audience=Audience::Insurer current=page/>
             <NoteView note/>
-            <PolicySection policy/>
-            <section aria-labelledby="iclaims-h">
-                <h2 id="iclaims-h">"Claims"</h2>
-                <button on:click=move |_| spawn_local(load_claims(claims, note))>"Refresh"</button>
-                " "
-                <CsvExport claims/>
-                <ClaimsTable claims select=selected/>
-                {move || selected.get().map(|c| view! { <Review claim=c claims policy selected/> })}
-            </section>
+            {move || match page.get() {
+                Page::Policy => view! { <PolicySection policy/> }.into_any(),
+                _ => view! {
+                    <section aria-labelledby="iclaims-h">
+                        <h2 id="iclaims-h">"Claims"</h2>
+                        <button on:click=move |_| spawn_local(load_claims(claims, note))>"Refresh"</button>
+                        " "
+                        <CsvExport claims/>
+                        <ClaimsTable claims select=selected/>
+                        {move || selected.get().map(|c| view! { <Review claim=c claims policy selected/> })}
+                    </section>
+                }.into_any(),
+            }}
         </div>
     }
 }

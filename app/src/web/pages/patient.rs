@@ -1,7 +1,7 @@
-//! The patient's page: records (list, upload files of any size, structured entries, open, erase),
-//! sharing (grants with categories, write and expiry; keys wrapped to new grantees without the
-//! patient thinking about it), the access log verified against the chain, emergency access and
-//! erasing everything.
+//! The patient's pages (one per task, see [`crate::route`]): records (list, open, erase), adding
+//! (files of any size, structured entries), sharing (grants with categories, write and expiry;
+//! keys wrapped to new grantees without the patient thinking about it), the access log verified
+//! against the chain, claims, emergency access, and the account (erasing everything).
 
 use std::rc::Rc;
 
@@ -17,11 +17,16 @@ use super::super::components::{
     ProgressView,
 };
 use super::super::escrow::{self, LogEntry, RecordSummary};
+use super::super::nav::{current_page, PageNav};
 use super::super::records::{self, Content, Identity, Prepared, Stage};
 use super::super::state::{app_state, AppState};
-use crate::entry::{StructuredEntry, BLOOD_GROUPS, MEDIA_TYPE};
+use crate::entry::{
+    height_in_cm, weight_in_kg, EntryError, HeightUnit, StructuredEntry, WeightUnit, BLOOD_GROUPS,
+    MEDIA_TYPE,
+};
 use crate::format;
 use crate::people::{log_sentence, reader_of, Directory, LogFacts, Person};
+use crate::route::{Audience, Page};
 
 /// Page-wide signals shared by the sections.
 #[derive(Clone, Copy)]
@@ -32,6 +37,11 @@ struct PatientCtx {
     opened: RwSignal<Option<OpenedView>>,
     note: RwSignal<Option<Note>>,
     opted_in: RwSignal<bool>,
+    /// The two upload forms' progress and resumable uploads, and the entry being typed: kept by
+    /// the page rather than the form, so leaving the Add page mid-upload or mid-entry loses nothing.
+    file_upload: UploadRun,
+    entry_upload: UploadRun,
+    entry: RwSignal<StructuredEntry>,
 }
 
 fn me(state: AppState) -> Result<Identity, String> {
@@ -132,26 +142,29 @@ pub fn PatientPage() -> impl IntoView {
         opened: RwSignal::new(None),
         note: RwSignal::new(None),
         opted_in: RwSignal::new(opted_in),
+        file_upload: UploadRun::new(),
+        entry_upload: UploadRun::new(),
+        entry: RwSignal::new(StructuredEntry::new()),
     };
+    let page = current_page(Audience::Patient);
     spawn_local(async move {
         reload_records(state, ctx).await;
         share_missing_keys(state, ctx).await;
     });
     view! {
         <div class="page" data-testid="patient-page">
-            <nav class="sections" aria-label="sections">
-                <a href="#records">"Records"</a> <a href="#add">"Add"</a> <a href="#sharing">"Sharing"</a>
-                <a href="#log">"Access log"</a> <a href="#claims">"Claims"</a> <a href="#emergency">"Emergency access"</a> <a href="#erase-all">"Erase"</a>
-            </nav>
+            <PageNav audience=Audience::Patient current=page/>
             <NoteView note=ctx.note/>
-            <RecordsSection ctx/>
-            <UploadSection ctx/>
-            <EntrySection ctx/>
-            <SharingSection ctx/>
-            <AccessLogSection ctx/>
-            <PatientClaims/>
-            <EmergencySection ctx/>
-            <EraseAllSection ctx/>
+            {move || match page.get() {
+                Page::Add => view! { <UploadSection ctx/><EntrySection ctx/> }.into_any(),
+                Page::Sharing => view! { <SharingSection ctx/> }.into_any(),
+                Page::Log => view! { <AccessLogSection ctx/> }.into_any(),
+                Page::Claims => view! { <PatientClaims/> }.into_any(),
+                Page::Emergency => view! { <EmergencySection ctx/> }.into_any(),
+                Page::Account => view! { <EraseAllSection ctx/> }.into_any(),
+                // Records, and nothing else: `resolve` gives a patient only the patient's pages.
+                _ => view! { <RecordsSection ctx/> }.into_any(),
+            }}
         </div>
     }
 }
@@ -344,7 +357,7 @@ fn UploadSection(ctx: PatientCtx) -> impl IntoView {
     let state = app_state();
     let category = RwSignal::new(Category::General.number());
     let file_input = NodeRef::<leptos::html::Input>::new();
-    let up = UploadRun::new();
+    let up = ctx.file_upload;
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let file = file_input
@@ -391,9 +404,11 @@ fn UploadSection(ctx: PatientCtx) -> impl IntoView {
 fn EntrySection(ctx: PatientCtx) -> impl IntoView {
     provide_context(ctx);
     let state = app_state();
-    let entry = RwSignal::new(StructuredEntry::new());
+    let entry = ctx.entry;
     let category = RwSignal::new(Category::History.number());
-    let up = UploadRun::new();
+    let up = ctx.entry_upload;
+    let weight_unit = RwSignal::new(WeightUnit::Kg);
+    let height_unit = RwSignal::new(HeightUnit::Cm);
     let field = move |label: &'static str,
                       kind: &'static str,
                       get: fn(&StructuredEntry) -> String,
@@ -409,7 +424,10 @@ fn EntrySection(ctx: PatientCtx) -> impl IntoView {
         ev.prevent_default();
         run(up.busy, up.note, async move {
             let me = me(state)?;
-            let e = entry.get_untracked();
+            let mut e = entry.get_untracked();
+            let check = |e: EntryError| format!("Check the entry: {e}.");
+            e.weight_kg = weight_in_kg(&e.weight_kg, weight_unit.get_untracked()).map_err(check)?;
+            e.height_cm = height_in_cm(&e.height_cm, height_unit.get_untracked()).map_err(check)?;
             let today = format::date((js_sys::Date::now() / 1000.0) as u64);
             e.validate(&today)
                 .map_err(|e| format!("Check the entry: {e}."))?;
@@ -444,12 +462,30 @@ fn EntrySection(ctx: PatientCtx) -> impl IntoView {
         <section id="entry" aria-labelledby="entry-h">
             <h2 id="entry-h">"Add a structured entry"</h2>
             <form on:submit=submit class="grid" data-testid="entry-form">
-                {field("Name", "text", |e| e.name.clone(), |e, v| e.name = v)}
+                <p class="wide hint">"Only the name is required (marked *); fill in what you know."</p>
+                <label class="field">"Name *"
+                    <input type="text" required aria-required="true" prop:value=move || entry.with(|e| e.name.clone())
+                        on:input=move |ev| { let v = event_target_value(&ev); entry.update(|e| e.name = v); }/>
+                </label>
                 {field("Birth date", "date", |e| e.birth_date.clone(), |e, v| e.birth_date = v)}
                 {field("Phone", "tel", |e| e.phone.clone(), |e, v| e.phone = v)}
                 {field("Address", "text", |e| e.address.clone(), |e, v| e.address = v)}
-                {field("Weight (kg)", "text", |e| e.weight_kg.clone(), |e, v| e.weight_kg = v)}
-                {field("Height (cm)", "text", |e| e.height_cm.clone(), |e, v| e.height_cm = v)}
+                <div class="field measure">
+                    {field("Weight", "text", |e| e.weight_kg.clone(), |e, v| e.weight_kg = v)}
+                    <label>"Weight unit"
+                        <select on:change=move |ev| weight_unit.set(if event_target_value(&ev) == "lb" { WeightUnit::Lb } else { WeightUnit::Kg })>
+                            <option value="kg">"kg"</option><option value="lb">"lb"</option>
+                        </select>
+                    </label>
+                </div>
+                <div class="field measure">
+                    {field("Height", "text", |e| e.height_cm.clone(), |e, v| e.height_cm = v)}
+                    <label>"Height unit"
+                        <select on:change=move |ev| height_unit.set(if event_target_value(&ev) == "ft" { HeightUnit::FeetInches } else { HeightUnit::Cm })>
+                            <option value="cm">"cm"</option><option value="ft">"ft and in (5'7\")"</option>
+                        </select>
+                    </label>
+                </div>
                 <label class="field">"Blood group"
                     // The select's value is bound as a property: Firefox keeps a user's choice over
                     // a changed `selected` attribute, so a reset form would show the old group.
@@ -491,6 +527,8 @@ fn SharingSection(ctx: PatientCtx) -> impl IntoView {
     let can_write = RwSignal::new(false);
     let expiry = RwSignal::new(String::new());
     let load = move || async move {
+        // People verified since the page opened are offered at the next refresh.
+        load_directory(state, ctx).await;
         let Ok(me) = me(state) else { return };
         if let Ok(g) = me
             .contract
@@ -604,6 +642,7 @@ fn SharingSection(ctx: PatientCtx) -> impl IntoView {
     view! {
         <section id="sharing" aria-labelledby="sharing-h">
             <h2 id="sharing-h">"Sharing"</h2>
+            <button on:click=move |_| spawn_local(load()) data-testid="refresh-sharing">"Refresh"</button>
             <form on:submit=submit data-testid="grant-form">
                 <label class="field">"Share with (verified practitioners and insurers)"
                     <select on:change=move |ev| grantee.set(event_target_value(&ev)) prop:value=move || grantee.get() data-testid="grantee-pick">
