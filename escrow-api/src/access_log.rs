@@ -748,6 +748,7 @@ mod tests {
             state: crate::db::state::PENDING.into(),
             created: 100,
             committed_block: None,
+            label: None,
         }
     }
 

@@ -115,6 +115,13 @@ pub fn migrator() -> Migrator {
                 Cow::Borrowed(include_str!("../migrations/0008_account_events.sql")),
                 false,
             ),
+            Migration::new(
+                9,
+                Cow::Borrowed("record_labels"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../migrations/0009_record_labels.sql")),
+                false,
+            ),
         ]),
         ..Migrator::DEFAULT
     }
@@ -166,6 +173,8 @@ pub struct RecordRow {
     pub created: i64,
     /// The block of `RecordAdded`.
     pub committed_block: Option<i64>,
+    /// `0x` hex of the sealed label (none when the uploader sent none, and once shredded).
+    pub label: Option<String>,
 }
 
 fn record_from_row(r: &AnyRow) -> Result<RecordRow, sqlx::Error> {
@@ -179,13 +188,14 @@ fn record_from_row(r: &AnyRow) -> Result<RecordRow, sqlx::Error> {
         blob_key: r.try_get("blob_key")?,
         c2_size: r.try_get("c2_size")?,
         wrapped_k2: r.try_get("wrapped_k2")?,
+        label: r.try_get("label")?,
         state: r.try_get("state")?,
         created: r.try_get("created")?,
         committed_block: r.try_get("committed_block")?,
     })
 }
 
-const RECORD_COLUMNS: &str = "record_id, patient, author, category, h1, size, blob_key, c2_size, wrapped_k2, state, created, committed_block";
+const RECORD_COLUMNS: &str = "record_id, patient, author, category, h1, size, blob_key, c2_size, wrapped_k2, state, created, committed_block, label";
 
 /// One access-log row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -453,7 +463,7 @@ impl Index {
     ) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(&format!(
-            "INSERT INTO records ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO records ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(&r.record_id)
         .bind(&r.patient)
@@ -467,6 +477,7 @@ impl Index {
         .bind(&r.state)
         .bind(r.created)
         .bind(r.committed_block)
+        .bind(&r.label)
         .execute(&mut *tx)
         .await?;
         for d in deks {
@@ -587,7 +598,7 @@ impl Index {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "UPDATE records SET wrapped_k2 = NULL, state = $1, shredded_at = $2 WHERE record_id = $3",
+            "UPDATE records SET wrapped_k2 = NULL, label = NULL, state = $1, shredded_at = $2 WHERE record_id = $3",
         )
         .bind(state::SHREDDED)
         .bind(at)
@@ -1375,6 +1386,7 @@ mod tests {
             state: state::PENDING.into(),
             created: 100,
             committed_block: None,
+            label: Some("0x01aa".into()),
         }
     }
 
@@ -1417,6 +1429,11 @@ mod tests {
         // The upload said category 1 and author 0xP; the anchor's category and author win.
         assert_eq!((r.category, r.author.as_str()), (2, "0xA"));
         assert_eq!(
+            r.label.as_deref(),
+            Some("0x01aa"),
+            "the sealed label is kept"
+        );
+        assert_eq!(
             idx.wrapped_dek("0x01", "0xP").await.expect("dek"),
             Some("0xw".into())
         );
@@ -1434,6 +1451,7 @@ mod tests {
         let r = idx.record("0x01").await.expect("get").expect("present");
         assert_eq!(r.state, state::SHREDDED);
         assert_eq!(r.wrapped_k2, None);
+        assert_eq!(r.label, None, "shredding clears the label with the keys");
         assert_eq!(idx.count_deks("0x01").await.expect("count"), 0);
         assert_eq!(idx.unconfirmed_receipts().await.expect("r").len(), 1);
     }

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use medledger_protocol::cipher::{fill_random, SecretKey};
 use medledger_protocol::envelope::H1Hasher;
+use medledger_protocol::label;
 use medledger_protocol::tier2::{self, Tier2Decryptor, Tier2Encryptor};
 use medledger_protocol::wrap::WRAPPED_LEN;
 use serde::Deserialize;
@@ -40,6 +41,8 @@ pub const H_H1: &str = "x-medledger-h1";
 /// Header: a wrapped DEK `<reader address>=<0x hex of 81 bytes>`; repeated per reader on
 /// upload, the caller's own on a read.
 pub const H_WRAPPED_DEK: &str = "x-medledger-wrapped-dek";
+/// Header: the record's sealed label, `0x` hex (upload; optional). See `protocol::label`.
+pub const H_LABEL: &str = "x-medledger-label";
 /// Most wrapped DEKs one upload may carry.
 pub const MAX_WRAPS: usize = 256;
 
@@ -85,6 +88,27 @@ pub struct UploadMeta {
     pub h1: B256,
     /// Wrapped DEKs by reader.
     pub wraps: Vec<(Address, [u8; WRAPPED_LEN])>,
+    /// The sealed label, when sent.
+    pub label: Option<Vec<u8>>,
+}
+
+/// Parses the optional sealed label: hex, versioned, no longer than a label can be.
+fn parse_label(headers: &HeaderMap) -> Result<Option<Vec<u8>>, ApiError> {
+    if headers.get(H_LABEL).is_none() {
+        return Ok(None);
+    }
+    let bad = |why: &str| ApiError::bad_request("bad-label", format!("{H_LABEL}: {why}"));
+    let bytes = hex::decode(one_header(headers, H_LABEL)?).map_err(|_| bad("not hex"))?;
+    if bytes.len() > label::MAX_SEALED_LABEL || bytes.len() < 1 + 12 + 16 {
+        return Err(bad(&format!(
+            "a sealed label is 29 to {} bytes",
+            label::MAX_SEALED_LABEL
+        )));
+    }
+    if bytes[0] != label::LABEL_VERSION {
+        return Err(bad("unsupported label version"));
+    }
+    Ok(Some(bytes))
 }
 
 /// Parses one `<reader address>=0x<81-byte hex>` item.
@@ -167,6 +191,7 @@ pub fn parse_upload_headers(record_id: B256, headers: &HeaderMap) -> Result<Uplo
         category,
         h1,
         wraps,
+        label: parse_label(headers)?,
     })
 }
 
@@ -376,6 +401,7 @@ async fn upload_inner(
         state: state::PENDING.into(),
         created: now_secs(),
         committed_block: None,
+        label: meta.label.as_deref().map(hex::encode_prefixed),
     };
     let deks: Vec<DekRow> = meta
         .wraps
@@ -1101,11 +1127,16 @@ pub async fn list(
                 continue;
             }
         }
-        let has_wrap = st.index.wrapped_dek(&r.record_id, &me).await?.is_some();
+        // The caller's own wrap and the sealed label: together they name the record in the
+        // caller's browser (protocol::label); neither opens its content, which only a logged
+        // read releases.
+        let wrap = st.index.wrapped_dek(&r.record_id, &me).await?;
+        let label = wrap.as_ref().and(r.label.as_ref());
         out.push(json!({
             "recordId": r.record_id, "patient": r.patient, "author": r.author,
             "category": r.category, "h1": r.h1, "size": r.size, "state": r.state,
-            "created": r.created, "wrappedToYou": has_wrap,
+            "created": r.created, "wrappedToYou": wrap.is_some(),
+            "wrappedDek": wrap, "label": label,
         }));
     }
     Ok(Json(json!({ "records": out })))

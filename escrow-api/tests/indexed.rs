@@ -4,7 +4,7 @@
 
 mod support;
 
-use alloy_primitives::{Address, Bytes, B256, U256};
+use alloy_primitives::{hex, Address, Bytes, B256, U256};
 use alloy_sol_types::SolCall;
 use medledger_protocol::contract::{Category, MedLedger};
 use serde_json::{json, Value};
@@ -627,4 +627,168 @@ async fn the_directory_lists_verified_practitioners_by_name_only() {
     })
     .await;
     server.stop().await;
+}
+
+/// The records a caller may list, keyed by id, as `GET /api/records?patient=` returns them.
+async fn listed_records(server: &Server, who: &User, patient: Address) -> Vec<Value> {
+    let r = who
+        .get(server.url(&format!("/api/records?patient={patient}")))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.expect("json");
+    v["records"].as_array().expect("records").clone()
+}
+
+/// Opens a listed record's sealed label with the caller's own wrap, as the app does.
+fn open_listed_label(
+    w: &World,
+    who: &User,
+    r: &Record,
+    row: &Value,
+) -> medledger_protocol::label::RecordLabel {
+    use medledger_protocol::envelope::RecordContext;
+    use medledger_protocol::wrap::{self, Purpose, WrapContext};
+    let wrap = hex::decode(row["wrappedDek"].as_str().expect("the caller's wrap")).expect("hex");
+    let ctx = WrapContext {
+        chain_id: w.d.chain_id,
+        contract: w.d.address,
+        record_id: r.id,
+        reader: who.address(),
+        purpose: Purpose::Reader,
+    };
+    let dek = wrap::unwrap_dek(&wrap, &who.keys, &ctx).expect("unwrap");
+    let sealed = hex::decode(row["label"].as_str().expect("a label")).expect("hex");
+    let rctx = RecordContext {
+        chain_id: w.d.chain_id,
+        contract: w.d.address,
+        record_id: r.id,
+        patient: r.patient,
+    };
+    medledger_protocol::label::open_label(&dek, &rctx, &sealed).expect("the label opens")
+}
+
+#[tokio::test]
+async fn a_record_is_named_in_lists_by_a_label_only_its_readers_open() {
+    use medledger_protocol::envelope::RecordContext;
+    use medledger_protocol::label::{seal_label, RecordLabel};
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    let mut doctor = User::new(DOCTOR);
+    let mut stranger = User::new(STRANGER_DOCTOR);
+    w.register(&[&patient], &[&doctor, &stranger]).await;
+    let server = Server::start(w.config()).await;
+    for u in [&mut patient, &mut doctor, &mut stranger] {
+        u.sign_in(&server).await;
+    }
+    let r = Record::new(
+        &w.d,
+        patient.address(),
+        Category::History.number(),
+        b"{}".to_vec(),
+    );
+    let label = RecordLabel::new(
+        "Asthma — since 2019-06",
+        "Ada Lovelace · 61.5 kg",
+        Some("Ada Lovelace"),
+    );
+    let rctx = RecordContext {
+        chain_id: w.d.chain_id,
+        contract: w.d.address,
+        record_id: r.id,
+        patient: r.patient,
+    };
+    let sealed = seal_label(&r.dek, &rctx, &label).expect("seal");
+    let wraps = r.wraps(&w.d, &[&patient, &doctor]);
+
+    // A malformed label is refused with the API's error and stores nothing.
+    for bad in [
+        "zz".to_string(),
+        format!("0x{}", "02".repeat(40)),
+        format!("0x{}", "01".repeat(4000)),
+    ] {
+        let resp = r
+            .upload(&server, &patient, &wraps)
+            .header("x-medledger-label", bad)
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(resp.status(), 400);
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(body["error"], "bad-label", "{body}");
+    }
+    assert!(listed_records(&server, &patient, patient.address())
+        .await
+        .is_empty());
+
+    let resp = r
+        .upload(&server, &patient, &wraps)
+        .header("x-medledger-label", hex::encode_prefixed(&sealed))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(resp.status(), 201);
+    w.send(
+        &patient,
+        MedLedger::addRecordCall {
+            recordId: r.id,
+            patient: r.patient,
+            ciphertextHash: r.h1,
+            category: r.category,
+            supersedes: B256::ZERO,
+        },
+    )
+    .await;
+    let committed = eventually("the record committed", || async {
+        let list = listed_records(&server, &patient, patient.address()).await;
+        list.into_iter().find(|x| x["state"] == "committed")
+    })
+    .await;
+    // The patient names it with their own wrap; the escrow holds only the sealed bytes.
+    assert_eq!(open_listed_label(&w, &patient, &r, &committed), label);
+    assert!(!committed.to_string().contains("Asthma"));
+
+    // A practitioner without consent sees neither the record nor its label, though a wrap was
+    // made for them; with a History grant they do; another practitioner never does.
+    assert!(listed_records(&server, &doctor, patient.address())
+        .await
+        .is_empty());
+    w.grant_for_a_day(&patient, &doctor, &[Category::History], false)
+        .await;
+    let row = eventually("the doctor to list the record", || async {
+        listed_records(&server, &doctor, patient.address())
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(open_listed_label(&w, &doctor, &r, &row), label);
+    w.grant_for_a_day(&patient, &stranger, &[Category::History], false)
+        .await;
+    let row = eventually("the stranger to list the record", || async {
+        listed_records(&server, &stranger, patient.address())
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    // Consent lists the record, but no key was wrapped to them: no wrap, and no label.
+    assert_eq!(
+        (row["wrappedDek"].clone(), row["label"].clone()),
+        (Value::Null, Value::Null)
+    );
+
+    // Erasure clears the label with the keys.
+    w.send(&patient, MedLedger::eraseRecordCall { recordId: r.id })
+        .await;
+    let index = medledger_escrow_api::db::Index::connect(&server.config.database_url())
+        .await
+        .expect("index");
+    let row = eventually("the record shredded", || async {
+        let row = index.record(&r.id.to_string()).await.expect("row")?;
+        (row.state == "shredded").then_some(row)
+    })
+    .await;
+    assert_eq!(row.label, None);
 }

@@ -10,6 +10,7 @@
 //! - [`envelope`]: envelope v1, the chunked AES-256-GCM record ciphertext and its hash `h1`
 //!   (docs/formats.md section 2).
 //! - [`wrap`]: HPKE wrapping of a record's data key to a reader's X25519 key (section 3).
+//! - [`label`]: a record's title and summary, sealed under a key derived from its DEK, for lists.
 //! - [`tier2`]: the escrow's per-record key K2, its chunked layer over `C1` with range reads, and
 //!   K2 wrapped under a versioned master key (section 4).
 //! - [`identity`]: the EIP-712 key-derivation message and the X25519 key it seeds, SIWE sign-in
@@ -25,6 +26,7 @@ pub mod contract;
 pub mod deployment;
 pub mod envelope;
 pub mod identity;
+pub mod label;
 pub mod stream;
 pub mod tier2;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
