@@ -115,6 +115,14 @@ for (const [b, name] of browsers.entries()) {
         await until("two records listed", async () => (await rows.count()) === 2);
         shared.fileRow = await rows.filter({ hasText: "General" }).getAttribute("data-record");
         shared.entryRow = await rows.filter({ hasText: "History" }).getAttribute("data-record");
+        // Each record is named by its label, opened in this browser: the entry by its condition
+        // with a summary line, the file by its name; no id or hex in sight.
+        const title = (row) => row.getByTestId("record-title");
+        assert.equal(await title(rows.filter({ hasText: "History" })).locator(".title").textContent(), "Asthma");
+        assert.equal(await title(rows.filter({ hasText: "History" })).locator(".summary").textContent(), "Ada Lovelace · blood group AB- · 61.5 kg · 170.2 cm");
+        assert.equal(await title(rows.filter({ hasText: "General" })).locator(".title").textContent(), "scan.bin");
+        assert.match(await title(rows.filter({ hasText: "General" })).locator(".summary").textContent(), /^file, 5\.0 MiB$/);
+        assert.doesNotMatch(await page.getByTestId("records").textContent(), /0x[0-9a-fA-F]{6}/);
         // Open and Erase are reachable on a phone (the rows become cards), not off-screen.
         await assertOnScreen(page, "[data-testid=records] tbody button");
 
@@ -157,6 +165,8 @@ for (const [b, name] of browsers.entries()) {
         await shot(doc.page, name, "awaiting-verification");
         const row = await adminVerify(stack, browser, ADMIN, doctor);
         assert.match(row, /Dr Grace Hopper.*GMC-1234567/);
+        // The applicant's history on chain, so far: the application.
+        assert.match(row, /registered #\d+/);
         // Each selected browser's doctor applies with this licence number: from the second one
         // on, the console flags the application as a possible duplicate of the earlier account.
         if (b > 0) assert.match(row, /possible duplicate: same licence number as 0x[0-9a-fA-F]{40} \(active\)/);
@@ -198,6 +208,12 @@ for (const [b, name] of browsers.entries()) {
         await until("the doctor's view of the records", async () => (await docRows.count()) >= 1);
         assert.equal(await docRows.count(), 1, "only the History record is visible");
         assert.equal(await docRows.first().getAttribute("data-record"), shared.entryRow);
+        // The doctor knows the patient by the name in the entry the patient shared, and the
+        // record by its title.
+        await until("the patient named in the doctor's list", async () =>
+          /Ada Lovelace/.test(await doc.page.locator(`tr[data-patient="${patient}"]`).textContent()));
+        assert.match(await doc.page.locator("#precords-h").textContent(), /^Records of Ada Lovelace$/);
+        assert.equal(await docRows.first().getByTestId("record-title").locator(".title").textContent(), "Asthma");
         await docRows.first().getByTestId("open").click();
         await until("the entry opened by the doctor", async () => /Ada Lovelace/.test((await doc.page.locator("[data-testid=opened]").textContent().catch(() => "")) || ""));
         await shot(doc.page, name, "doctor");
@@ -274,6 +290,8 @@ for (const [b, name] of browsers.entries()) {
         });
         assert.match(await rows.first().textContent(), /Dr Grace Hopper \(St Mary's Hospital[^)]*\)/);
         shared.doctorRecord = await rows.first().getAttribute("data-record");
+        // A note is known by its first line.
+        assert.equal(await rows.first().getByTestId("record-title").locator(".title").textContent(), note);
         await rows.first().getByRole("button", { name: "Open" }).click();
         await pat.page.getByTestId("record-text").waitFor({ timeout: T });
         assert.equal((await pat.page.getByTestId("record-text").textContent()).trim(), note);

@@ -11,6 +11,7 @@ pub mod claim;
 pub mod entry;
 pub mod explain;
 pub mod format;
+pub mod labels;
 pub mod people;
 pub mod route;
 

@@ -3,7 +3,7 @@
 //! unwrap the DEK — the patient and every reader the record's key was wrapped to — can read the
 //! label without downloading the record; the escrow, which stores it beside the record, cannot.
 //! Erasure destroys the wrapped DEKs, and with them every way to open the label (docs/formats.md
-//! section 7).
+//! section 8).
 //!
 //! Sealed form: `u8 version (1) || 12-byte random nonce || AES-256-GCM(JSON label) || 16-byte tag`,
 //! key = HKDF-SHA256(ikm = DEK, salt = none, info = [`LABEL_INFO`]), AAD = `u64 chain_id ||

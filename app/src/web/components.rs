@@ -169,18 +169,18 @@ impl OpenedView {
         } else {
             r.metadata.file_name.clone()
         };
-        let mut title = file_name.clone();
-        let mut summary = format!(
-            "{}, {}",
-            r.metadata.media_type,
-            crate::format::size(r.blob.size() as u64)
-        );
         let small = r.small.as_deref();
+        let label = crate::labels::label_for(
+            &r.metadata.media_type,
+            &r.metadata.file_name,
+            r.blob.size() as u64,
+            small,
+        );
+        let (title, summary) = (label.title, label.summary);
         let fields = if r.metadata.media_type == MEDIA_TYPE {
             small
                 .and_then(|b| StructuredEntry::from_bytes(b).ok())
                 .map(|e| {
-                    (title, summary) = (e.title(), e.summary());
                     e.fields()
                         .into_iter()
                         .map(|(k, v)| (k.to_string(), v))
@@ -189,11 +189,7 @@ impl OpenedView {
         } else if r.metadata.media_type == crate::claim::MEDIA_TYPE {
             small
                 .and_then(|b| crate::claim::ClaimDocument::from_bytes(b).ok())
-                .map(|d| {
-                    title = format!("Claim: {}", d.diagnosis);
-                    summary = format!("Encounter of {}", d.encounter_date);
-                    d.fields()
-                })
+                .map(|d| d.fields())
         } else {
             None
         };
@@ -251,5 +247,26 @@ pub fn OpenedPanel(opened: RwSignal<Option<OpenedView>>) -> impl IntoView {
                 </section>
             }
         })
+    }
+}
+
+/// A record's title and summary line (from its label), or its category when it has no label
+/// this browser can open.
+#[component]
+pub fn RecordTitle(
+    labels: RwSignal<
+        std::collections::HashMap<alloy_primitives::B256, medledger_protocol::label::RecordLabel>,
+    >,
+    id: alloy_primitives::B256,
+    category: u8,
+) -> impl IntoView {
+    let label = move || labels.with(|l| l.get(&id).cloned());
+    view! {
+        <td class="card-title" data-testid="record-title">
+            {move || match label() {
+                Some(l) => view! { <span class="title">{l.title}</span><span class="summary">{l.summary}</span> }.into_any(),
+                None => view! { <span class="title">{format!("{} record", category_name(category))}</span> }.into_any(),
+            }}
+        </td>
     }
 }

@@ -231,6 +231,12 @@ pub struct RecordSummary {
     /// Whether a DEK is wrapped to the caller.
     #[serde(default)]
     pub wrapped_to_you: bool,
+    /// `0x` hex of the DEK wrapped to the caller, when there is one.
+    #[serde(default)]
+    pub wrapped_dek: Option<String>,
+    /// `0x` hex of the sealed label, for callers holding a wrap.
+    #[serde(default)]
+    pub label: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -261,6 +267,8 @@ pub struct UploadHeaders {
     pub h1: B256,
     /// `reader=0x<wrap>` entries.
     pub wraps: Vec<String>,
+    /// `0x` hex of the sealed label.
+    pub label: String,
 }
 
 /// PUTs C1 (a `Blob`) with XMLHttpRequest, which reports upload progress (fetch does not).
@@ -280,6 +288,7 @@ pub async fn upload(
     let _ = set("x-medledger-category", &headers.category.to_string());
     let _ = set("x-medledger-h1", &headers.h1.to_string());
     let _ = set("x-medledger-wrapped-dek", &headers.wraps.join(","));
+    let _ = set("x-medledger-label", &headers.label);
     let on_progress =
         Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
             progress(e.loaded(), e.total());
@@ -536,6 +545,24 @@ struct DirectoryList {
 pub async fn directory() -> Result<Vec<DirectoryEntry>, EscrowError> {
     let list: DirectoryList = json_call("GET", "/api/directory", None).await?;
     Ok(list.people)
+}
+
+/// The directory as the views use it: names of verified practitioners and insurers, with `me`
+/// called "you".
+pub async fn people(me: Option<Address>) -> Result<crate::people::Directory, EscrowError> {
+    let list = directory().await?;
+    Ok(crate::people::Directory::new(
+        me,
+        list.into_iter().map(|p| {
+            (
+                p.address,
+                crate::people::Person {
+                    name: p.name,
+                    organisation: p.organisation,
+                },
+            )
+        }),
+    ))
 }
 
 /// Submits the off-chain application profile behind a registered profile hash.

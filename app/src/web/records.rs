@@ -9,13 +9,15 @@ use js_sys::{Array, Uint8Array};
 use medledger_protocol::cipher::{fill_random, SecretKey};
 use medledger_protocol::contract::MedLedger;
 use medledger_protocol::envelope::{Metadata, RecordContext, RecordKind};
+use medledger_protocol::label::{open_label, seal_label, RecordLabel};
 use medledger_protocol::webcrypto::{WebDecryptor, WebEncryptor};
 use medledger_protocol::wrap::{unwrap_dek, wrap_dek, KeyPair, PublicKey, Purpose, WrapContext};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::chain::{ChainError, Contract};
-use super::escrow::{self, EscrowError, UploadHeaders};
+use super::escrow::{self, EscrowError, RecordSummary, UploadHeaders};
+use crate::labels::label_for;
 
 /// Plaintext bytes per envelope chunk.
 const CHUNK_SIZE: u32 = 256 * 1024;
@@ -106,6 +108,8 @@ pub struct Prepared {
     pub body: web_sys::Blob,
     /// `reader=0x<wrap>` entries.
     pub wraps: Vec<String>,
+    /// `0x` hex of the sealed label (what lists call the record).
+    pub label: String,
     /// Whether the escrow acknowledged the upload.
     pub uploaded: bool,
 }
@@ -187,6 +191,19 @@ pub async fn prepare(
             },
             data.len() as f64,
         ),
+    };
+    let label = {
+        let data = match &content {
+            Content::Bytes { data, .. } => Some(data.as_slice()),
+            Content::File(_) => None,
+        };
+        let label = label_for(
+            &metadata.media_type,
+            &metadata.file_name,
+            total as u64,
+            data,
+        );
+        alloy_primitives::hex::encode_prefixed(seal_label(&dek, &ctx, &label).map_err(crypto)?)
     };
     let (mut enc, prelude) = WebEncryptor::start(&dek, &ctx, &metadata, CHUNK_SIZE)
         .await
@@ -270,6 +287,7 @@ pub async fn prepare(
         supersedes,
         body,
         wraps,
+        label,
         uploaded: false,
     })
 }
@@ -309,6 +327,30 @@ fn my_dek(me: &Identity, record_id: B256, wrapped: &[u8]) -> Result<SecretKey, R
     unwrap_dek(wrapped, &me.keys, &ctx).map_err(|_| RecordError::Unwrap)
 }
 
+/// The labels of the listed records the signed-in reader holds a key for, by record id. A label
+/// that does not open (an old key, a label made for another record) is left out: the list then
+/// names that record by its category.
+pub fn labels_of(
+    me: &Identity,
+    list: &[RecordSummary],
+) -> std::collections::HashMap<B256, RecordLabel> {
+    use alloy_primitives::hex;
+    list.iter()
+        .filter_map(|r| {
+            let wrapped = hex::decode(r.wrapped_dek.as_deref()?).ok()?;
+            let sealed = hex::decode(r.label.as_deref()?).ok()?;
+            let dek = my_dek(me, r.record_id, &wrapped).ok()?;
+            let ctx = RecordContext {
+                chain_id: me.contract.chain_id,
+                contract: me.contract.address,
+                record_id: r.record_id,
+                patient: r.patient,
+            };
+            Some((r.record_id, open_label(&dek, &ctx, &sealed).ok()?))
+        })
+        .collect()
+}
+
 /// The reader's own DEK of `record_id`, from a one-byte read: the wrapped key travels in the
 /// headers, so nothing of the body is fetched.
 async fn fetch_my_dek(me: &Identity, record_id: B256) -> Result<SecretKey, RecordError> {
@@ -338,6 +380,7 @@ pub async fn store(
             category: prepared.category,
             h1: prepared.h1,
             wraps: prepared.wraps.clone(),
+            label: prepared.label.clone(),
         };
         let p = progress.clone();
         escrow::upload(&headers, &prepared.body, move |sent, total| {

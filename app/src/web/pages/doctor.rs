@@ -2,6 +2,8 @@
 //! filterable by category and date, open and download, adding a record or an amendment where write
 //! is granted; emergency access with a reason, showing when the window ends; claims and payouts.
 
+use std::collections::HashMap;
+
 use alloy_primitives::{keccak256, Address, B256, U256};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -10,12 +12,14 @@ use medledger_protocol::envelope::RecordKind;
 
 use super::super::components::{
     category_name, run, CategorySelect, Note, NoteView, OpenedPanel, OpenedView, ProgressView,
+    RecordTitle,
 };
 use super::super::escrow::{self, GrantSummary, RecordSummary};
 use super::super::nav::{current_page, PageNav};
 use super::super::records::{self, Content, Stage};
 use super::super::state::app_state;
 use crate::format;
+use crate::people::Directory;
 use crate::route::{Audience, Page};
 
 fn mask_categories(mask: &str) -> Vec<u8> {
@@ -28,16 +32,68 @@ fn mask_categories(mask: &str) -> Vec<u8> {
         .collect()
 }
 
+/// Who the practitioner's pages name: verified colleagues and insurers (the directory), and
+/// patients by the name their records' labels give (what the patient shares, nothing more).
+#[derive(Clone, Copy)]
+struct Names {
+    people: RwSignal<Directory>,
+    patients: RwSignal<HashMap<Address, String>>,
+}
+
+impl Names {
+    /// A patient's name, or "Patient 0x12ab…" before one is known.
+    fn patient(self, who: Address) -> String {
+        self.patients
+            .with(|n| n.get(&who).cloned())
+            .unwrap_or_else(|| format!("Patient {}", format::short_address(&who)))
+    }
+}
+
+/// Learns each patient's name from the newest label that carries one among the records the
+/// practitioner may list.
+async fn learn_patient_names(me: &records::Identity, patients: &[Address], names: Names) {
+    for &patient in patients {
+        let Ok(list) = escrow::records(patient).await else {
+            continue;
+        };
+        let labels = records::labels_of(me, &list);
+        // The list is newest first: the first name found is the latest the patient gave.
+        let name = list
+            .iter()
+            .find_map(|r| labels.get(&r.record_id)?.patient_name.clone());
+        if let Some(name) = name {
+            names.patients.update(|n| {
+                n.insert(patient, name);
+            });
+        }
+    }
+}
+
 /// The practitioner's home.
 #[component]
 pub fn DoctorPage() -> impl IntoView {
+    let state = app_state();
     let note = RwSignal::new(None::<Note>);
     let patients = RwSignal::new(Vec::<GrantSummary>::new());
     let selected = RwSignal::new(None::<Address>);
+    let names = Names {
+        people: RwSignal::new(Directory::default()),
+        patients: RwSignal::new(HashMap::new()),
+    };
+    provide_context(names);
     let load = move || async move {
+        let me = state.identity();
+        if let Ok(people) = escrow::people(me.as_ref().map(|m| m.account)).await {
+            names.people.set(people);
+        }
         match escrow::grants().await {
             Ok(g) => patients.set(g.as_grantee.into_iter().filter(|g| g.active).collect()),
             Err(e) => note.set(Some(Note::Failed(e.to_string()))),
+        }
+        if let Some(me) = me {
+            let list: Vec<Address> =
+                patients.with_untracked(|l| l.iter().map(|g| g.patient).collect());
+            learn_patient_names(&me, &list, names).await;
         }
     };
     spawn_local(load());
@@ -83,7 +139,7 @@ where
                 <tbody>
                     <For each=move || patients.get() key=|g| (g.patient, g.categories.clone(), g.allow_write, g.expiry) let:g>
                         <tr data-patient=g.patient.to_checksum(None)>
-                            <td class="card-title" title=g.patient.to_checksum(None)>{format::short_address(&g.patient)}</td>
+                            <td class="card-title" title=g.patient.to_checksum(None)>{let p = g.patient; move || expect_context::<Names>().patient(p)}</td>
                             <td data-label="Categories">{mask_categories(&g.categories).into_iter().map(category_name).collect::<Vec<_>>().join(", ")}</td>
                             <td data-label="May add records">{if g.allow_write { "yes" } else { "no" }}</td>
                             <td data-label="Expires">{format::expiry(g.expiry)}</td>
@@ -107,9 +163,16 @@ fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoVie
     let filter_category = RwSignal::new(String::new());
     let from = RwSignal::new(String::new());
     let to = RwSignal::new(String::new());
+    let names = expect_context::<Names>();
+    let labels = RwSignal::new(HashMap::new());
     let load = move || async move {
         match escrow::records(patient).await {
-            Ok(l) => list.set(l),
+            Ok(l) => {
+                if let Some(me) = state.identity() {
+                    labels.set(records::labels_of(&me, &l));
+                }
+                list.set(l);
+            }
             Err(e) => note.set(Some(Note::Failed(e.to_string()))),
         }
     };
@@ -150,7 +213,7 @@ fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoVie
         .unwrap_or_default();
     view! {
         <section aria-labelledby="precords-h" data-testid="patient-records">
-            <h2 id="precords-h">"Records of " <span title=patient.to_checksum(None)>{format::short_address(&patient)}</span></h2>
+            <h2 id="precords-h">"Records of " <span title=patient.to_checksum(None)>{move || names.patient(patient)}</span></h2>
             <div class="filters">
                 <label class="field">"Category"
                     <select on:change=move |ev| filter_category.set(event_target_value(&ev)) data-testid="filter-category">
@@ -162,8 +225,8 @@ fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoVie
                 <label class="field">"To" <input type="date" on:input=move |ev| to.set(event_target_value(&ev))/></label>
                 <button on:click=move |_| spawn_local(load())>"Refresh"</button>
             </div>
-            <table data-testid="doctor-records">
-                <thead><tr><th>"Category"</th><th>"Author"</th><th>"Added"</th><th>"Size"</th><th></th></tr></thead>
+            <table class="cards" data-testid="doctor-records">
+                <thead><tr><th>"Record"</th><th>"Category"</th><th>"Author"</th><th>"Added"</th><th>"Size"</th><th></th></tr></thead>
                 <tbody>
                     <For each=visible key=|r| r.record_id let:r>
                         {
@@ -171,11 +234,12 @@ fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoVie
                             let id = r.record_id;
                             view! {
                                 <tr data-record=r.record_id.to_string()>
-                                    <td>{category_name(r.category)}</td>
-                                    <td title=r.author.to_checksum(None)>{format::short_address(&r.author)}</td>
-                                    <td>{format::datetime(r.created)}</td>
-                                    <td>{format::size(r.size)}</td>
-                                    <td>
+                                    <RecordTitle labels id category=r.category/>
+                                    <td data-label="Category">{category_name(r.category)}</td>
+                                    <td data-label="Author" title=r.author.to_checksum(None)>{let a = r.author; move || names.people.with(|d| d.who(&a))}</td>
+                                    <td data-label="Added">{format::datetime(r.created)}</td>
+                                    <td data-label="Size">{format::size(r.size)}</td>
+                                    <td class="actions">
                                         <button on:click=move |_| open(r2.clone()) disabled=move || busy.get() data-testid="open">"Open"</button>
                                         {can_amend.then(|| view! { " " <button on:click=move |_| amend.set(id)>"Amend"</button> })}
                                     </td>

@@ -3,6 +3,7 @@
 //! keys wrapped to new grantees without the patient thinking about it), the access log verified
 //! against the chain, claims, emergency access, and the account (erasing everything).
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use alloy_primitives::{Address, B256, U256};
@@ -10,11 +11,12 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use medledger_protocol::contract::{Category, MedLedger};
 use medledger_protocol::envelope::RecordKind;
+use medledger_protocol::label::RecordLabel;
 use medledger_protocol::wrap::PublicKey;
 
 use super::super::components::{
     category_name, run, CategoryChecks, CategorySelect, Note, NoteView, OpenedPanel, OpenedView,
-    ProgressView,
+    ProgressView, RecordTitle,
 };
 use super::super::escrow::{self, LogEntry, RecordSummary};
 use super::super::nav::{current_page, PageNav};
@@ -25,7 +27,7 @@ use crate::entry::{
     MEDIA_TYPE,
 };
 use crate::format;
-use crate::people::{log_sentence, reader_of, Directory, LogFacts, Person};
+use crate::people::{log_sentence, reader_of, Directory, LogFacts};
 use crate::route::{Audience, Page};
 
 /// Page-wide signals shared by the sections.
@@ -34,6 +36,8 @@ struct PatientCtx {
     records: RwSignal<Vec<RecordSummary>>,
     /// Names of verified practitioners and insurers (the escrow's directory).
     people: RwSignal<Directory>,
+    /// What each listed record is called (its sealed label, opened in this browser).
+    labels: RwSignal<HashMap<B256, RecordLabel>>,
     opened: RwSignal<Option<OpenedView>>,
     note: RwSignal<Option<Note>>,
     opted_in: RwSignal<bool>,
@@ -51,20 +55,8 @@ fn me(state: AppState) -> Result<Identity, String> {
 /// Loads the directory of verified practitioners and insurers; without it the views fall back
 /// to short addresses.
 async fn load_directory(state: AppState, ctx: PatientCtx) {
-    if let Ok(list) = escrow::directory().await {
-        let me = me(state).ok().map(|m| m.account);
-        ctx.people.set(Directory::new(
-            me,
-            list.into_iter().map(|p| {
-                (
-                    p.address,
-                    Person {
-                        name: p.name,
-                        organisation: p.organisation,
-                    },
-                )
-            }),
-        ));
+    if let Ok(people) = escrow::people(me(state).ok().map(|m| m.account)).await {
+        ctx.people.set(people);
     }
 }
 
@@ -83,7 +75,10 @@ async fn reload_records(state: AppState, ctx: PatientCtx) {
     load_directory(state, ctx).await;
     if let Ok(me) = me(state) {
         match escrow::records(me.account).await {
-            Ok(list) => ctx.records.set(list),
+            Ok(list) => {
+                ctx.labels.set(records::labels_of(&me, &list));
+                ctx.records.set(list);
+            }
             Err(e) => ctx.note.set(Some(Note::Failed(e.to_string()))),
         }
     }
@@ -139,6 +134,7 @@ pub fn PatientPage() -> impl IntoView {
     let ctx = PatientCtx {
         records: RwSignal::new(Vec::new()),
         people: RwSignal::new(Directory::default()),
+        labels: RwSignal::new(HashMap::new()),
         opened: RwSignal::new(None),
         note: RwSignal::new(None),
         opted_in: RwSignal::new(opted_in),
@@ -222,7 +218,7 @@ fn RecordsSection(ctx: PatientCtx) -> impl IntoView {
             <h2 id="records-h">"Your records"</h2>
             <button on:click=move |_| spawn_local(reload_records(state, ctx))>"Refresh"</button>
             <table class="cards" data-testid="records">
-                <thead><tr><th>"Category"</th><th>"Author"</th><th>"Added"</th><th>"Size"</th><th>"Status"</th><th>"Actions"</th></tr></thead>
+                <thead><tr><th>"Record"</th><th>"Category"</th><th>"Author"</th><th>"Added"</th><th>"Size"</th><th>"Status"</th><th>"Actions"</th></tr></thead>
                 <tbody>
                     <For each=move || ctx.records.get() key=|r| (r.record_id, r.state.clone()) let:r>
                         {
@@ -241,7 +237,8 @@ fn RecordsSection(ctx: PatientCtx) -> impl IntoView {
                             let r2 = r.clone();
                             view! {
                                 <tr data-record=id.to_string() data-state=r.state.clone()>
-                                    <td class="card-title">{category_name(r.category)}</td>
+                                    <RecordTitle labels=ctx.labels id category=r.category/>
+                                    <td data-label="Category">{category_name(r.category)}</td>
                                     <td data-label="Author" title=r.author.to_checksum(None)>{author}</td>
                                     <td data-label="Added">{format::datetime(r.created)}</td>
                                     <td data-label="Size">{format::size(r.size)}</td>
