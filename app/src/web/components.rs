@@ -270,3 +270,48 @@ pub fn RecordTitle(
         </td>
     }
 }
+
+/// Whom the pages name: verified practitioners and insurers (the directory), and patients by the
+/// name their records' labels give (what the patient shares, nothing more).
+#[derive(Clone, Copy)]
+pub struct Names {
+    /// Verified practitioners and insurers.
+    pub people: RwSignal<crate::people::Directory>,
+    /// Patients by the name their labels give.
+    pub patients: RwSignal<std::collections::HashMap<alloy_primitives::Address, String>>,
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Names {
+    /// Empty: nobody named yet.
+    pub fn new() -> Self {
+        Self {
+            people: RwSignal::new(crate::people::Directory::default()),
+            patients: RwSignal::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Loads the directory (as seen by `me`, who is called "you").
+    pub async fn load_directory(self, me: Option<alloy_primitives::Address>) {
+        if let Ok(people) = super::escrow::people(me).await {
+            self.people.set(people);
+        }
+    }
+
+    /// A practitioner's or insurer's name (or "you", or a short address before they are known).
+    pub fn person(self, who: alloy_primitives::Address) -> String {
+        self.people.with(|d| d.who(&who))
+    }
+
+    /// A patient's name, or "Patient 0x12ab…" before one is known.
+    pub fn patient(self, who: alloy_primitives::Address) -> String {
+        self.patients
+            .with(|n| n.get(&who).cloned())
+            .unwrap_or_else(|| format!("Patient {}", crate::format::short_address(&who)))
+    }
+}

@@ -11,7 +11,7 @@ use medledger_protocol::envelope::RecordKind;
 use medledger_protocol::wrap::PublicKey;
 
 use super::super::chain::Contract;
-use super::super::components::{category_name, run, Note, NoteView, ProgressView};
+use super::super::components::{category_name, run, Names, Note, NoteView, ProgressView};
 use super::super::escrow::{self, ClaimSummary};
 use super::super::records::{self, Content, Identity, Prepared, Stage};
 use super::super::session::{self, Role};
@@ -53,20 +53,34 @@ pub fn ClaimsTable(
     claims: RwSignal<Vec<ClaimSummary>>,
     #[prop(optional)] select: Option<RwSignal<Option<ClaimSummary>>>,
 ) -> impl IntoView {
+    let me = app_state().identity().map(|m| m.account);
+    // The page's names when it has them (a practitioner's patients); else the directory alone.
+    let names = use_context::<Names>().unwrap_or_else(|| {
+        let names = Names::new();
+        spawn_local(names.load_directory(me));
+        names
+    });
+    let patient = move |who: Address| {
+        if Some(who) == me {
+            "you".to_string()
+        } else {
+            names.patient(who)
+        }
+    };
     view! {
-        <table data-testid="claims">
+        <table class="cards" data-testid="claims">
             <thead><tr><th>"Submitted"</th><th>"Patient"</th><th>"Practitioner"</th><th>"Insurer"</th><th>"Care"</th><th>"Amount"</th><th>"State"</th><th></th></tr></thead>
             <tbody>
                 <For each=move || claims.get() key=|c| (c.claim_id, c.status.clone()) let:c>
                     <tr data-claim=c.claim_id.to_string() data-status=c.status.clone()>
-                        <td>{format::datetime(c.submitted_at)}</td>
-                        <td title=c.patient.to_checksum(None)>{format::short_address(&c.patient)}</td>
-                        <td title=c.practitioner.to_checksum(None)>{format::short_address(&c.practitioner)}</td>
-                        <td title=c.insurer.to_checksum(None)>{format::short_address(&c.insurer)}</td>
-                        <td>{category_name(c.category)}</td>
-                        <td>{wei_text(&c.amount)}</td>
-                        <td class="claim-state">{status_text(&c)}</td>
-                        <td>{select.map(|sel| {
+                        <td class="card-title">{format::datetime(c.submitted_at)}</td>
+                        <td data-label="Patient" title=c.patient.to_checksum(None)>{let p = c.patient; move || patient(p)}</td>
+                        <td data-label="Practitioner" title=c.practitioner.to_checksum(None)>{let p = c.practitioner; move || names.person(p)}</td>
+                        <td data-label="Insurer" title=c.insurer.to_checksum(None)>{let p = c.insurer; move || names.person(p)}</td>
+                        <td data-label="Care">{category_name(c.category)}</td>
+                        <td data-label="Amount">{wei_text(&c.amount)}</td>
+                        <td data-label="State" class="claim-state">{status_text(&c)}</td>
+                        <td class="actions">{select.map(|sel| {
                             let c = c.clone();
                             view! { <button on:click=move |_| sel.set(Some(c.clone())) data-testid="review">"Review"</button> }
                         })}</td>

@@ -11,15 +11,14 @@ use medledger_protocol::contract::{Category, MedLedger};
 use medledger_protocol::envelope::RecordKind;
 
 use super::super::components::{
-    category_name, run, CategorySelect, Note, NoteView, OpenedPanel, OpenedView, ProgressView,
-    RecordTitle,
+    category_name, run, CategorySelect, Names, Note, NoteView, OpenedPanel, OpenedView,
+    ProgressView, RecordTitle,
 };
 use super::super::escrow::{self, GrantSummary, RecordSummary};
 use super::super::nav::{current_page, PageNav};
 use super::super::records::{self, Content, Stage};
 use super::super::state::app_state;
 use crate::format;
-use crate::people::Directory;
 use crate::route::{Audience, Page};
 
 fn mask_categories(mask: &str) -> Vec<u8> {
@@ -30,23 +29,6 @@ fn mask_categories(mask: &str) -> Vec<u8> {
         .iter()
         .map(|c| c.number())
         .collect()
-}
-
-/// Who the practitioner's pages name: verified colleagues and insurers (the directory), and
-/// patients by the name their records' labels give (what the patient shares, nothing more).
-#[derive(Clone, Copy)]
-struct Names {
-    people: RwSignal<Directory>,
-    patients: RwSignal<HashMap<Address, String>>,
-}
-
-impl Names {
-    /// A patient's name, or "Patient 0x12ab…" before one is known.
-    fn patient(self, who: Address) -> String {
-        self.patients
-            .with(|n| n.get(&who).cloned())
-            .unwrap_or_else(|| format!("Patient {}", format::short_address(&who)))
-    }
 }
 
 /// Learns each patient's name from the newest label that carries one among the records the
@@ -76,16 +58,11 @@ pub fn DoctorPage() -> impl IntoView {
     let note = RwSignal::new(None::<Note>);
     let patients = RwSignal::new(Vec::<GrantSummary>::new());
     let selected = RwSignal::new(None::<Address>);
-    let names = Names {
-        people: RwSignal::new(Directory::default()),
-        patients: RwSignal::new(HashMap::new()),
-    };
+    let names = Names::new();
     provide_context(names);
     let load = move || async move {
         let me = state.identity();
-        if let Ok(people) = escrow::people(me.as_ref().map(|m| m.account)).await {
-            names.people.set(people);
-        }
+        names.load_directory(me.as_ref().map(|m| m.account)).await;
         match escrow::grants().await {
             Ok(g) => patients.set(g.as_grantee.into_iter().filter(|g| g.active).collect()),
             Err(e) => note.set(Some(Note::Failed(e.to_string()))),
