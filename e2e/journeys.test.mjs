@@ -242,9 +242,9 @@ for (const [b, name] of browsers.entries()) {
           return ok >= 1 && refused >= 1;
         }, 90_000);
         // In words, with the doctor's name and no internal code.
-        assert.match(await doctorRead(true).first().textContent(), /Dr Grace Hopper \(St Mary's Hospital[^)]*\) opened your History record, as your sharing allows/);
+        assert.match(await doctorRead(true).first().textContent(), /Dr Grace Hopper \(St Mary's Hospital[^)]*\) opened your History record “Asthma”, as your sharing allows/);
         const refusedText = await doctorRead(false).first().textContent();
-        assert.match(refusedText, /Dr Grace Hopper \(St Mary's Hospital[^)]*\) tried to open your History record: refused, because you have not shared/);
+        assert.match(refusedText, /Dr Grace Hopper \(St Mary's Hospital[^)]*\) tried to open your History record “Asthma”: refused, because you have not shared/);
         // No internal code and no full address (a short one only tells namesakes apart).
         assert.doesNotMatch(refusedText, /no-read-consent/);
         assert.ok(!refusedText.includes(doctor), refusedText);

@@ -127,6 +127,15 @@ fn refusal_reason(reason: &str) -> &'static str {
     }
 }
 
+/// How a log sentence names one of the patient's records: by category, and by its title when the
+/// patient's browser could open the record's label ("your History record “Asthma”").
+pub fn record_phrase(category: &str, title: Option<&str>) -> String {
+    match title.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(title) => format!("your {category} record “{title}”"),
+        None => format!("your {category} record"),
+    }
+}
+
 /// The sentence for an entry: `who` did (or tried to do) `action` to `what` ("your History
 /// record"); no internal code appears in it.
 pub fn log_sentence(facts: LogFacts<'_>, who: &str, what: &str) -> String {
@@ -163,6 +172,16 @@ pub fn log_sentence(facts: LogFacts<'_>, who: &str, what: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_is_named_by_its_title_when_there_is_one() {
+        assert_eq!(
+            record_phrase("History", Some("Asthma")),
+            "your History record “Asthma”"
+        );
+        assert_eq!(record_phrase("History", Some("  ")), "your History record");
+        assert_eq!(record_phrase("Imaging", None), "your Imaging record");
+    }
 
     fn dir() -> (Directory, Address, Address) {
         let me = Address::repeat_byte(1);

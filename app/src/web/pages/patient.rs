@@ -27,7 +27,7 @@ use crate::entry::{
     MEDIA_TYPE,
 };
 use crate::format;
-use crate::people::{log_sentence, reader_of, Directory, LogFacts};
+use crate::people::{self, log_sentence, reader_of, Directory, LogFacts};
 use crate::route::{Audience, Page};
 
 /// Page-wide signals shared by the sections.
@@ -60,12 +60,13 @@ async fn load_directory(state: AppState, ctx: PatientCtx) {
     }
 }
 
-/// "your History record", or "a record" for one the list does not hold.
+/// "your History record “Asthma”", or "a record of yours" for one the list does not hold.
 fn record_phrase(ctx: PatientCtx, id: &B256) -> String {
+    let title = ctx.labels.with(|l| l.get(id).map(|l| l.title.clone()));
     ctx.records.with(|list| {
         list.iter()
             .find(|r| r.record_id == *id)
-            .map(|r| format!("your {} record", category_name(r.category)))
+            .map(|r| people::record_phrase(&category_name(r.category), title.as_deref()))
             .unwrap_or_else(|| "a record of yours".into())
     })
 }
