@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { devKeys } from "./lib/wallet.mjs";
 import { startStack, withStackLogs } from "./lib/stack.mjs";
-import { APP, goTo, address, adminVerify, apply, assertAccessible, done, openApp, openPatient, shot, signIn, until, T } from "./lib/app.mjs";
+import { APP, goTo, address, adminVerify, apply, assertAccessible, assertOnScreen, done, openApp, openPatient, shot, signIn, until, T } from "./lib/app.mjs";
 
 const KEYS = devKeys(10);
 const ADMIN = KEYS[0];
@@ -136,6 +136,8 @@ for (const [b, name] of browsers.entries()) {
         assert.ok(lines.some((l) => l.includes('"paid"') && l.includes('"400000000000000000"')));
         assert.ok(lines.some((l) => l.includes('"denied"') && l.includes('"1500000000000000000"')));
         await shot(ins.page, name, "insurer-claims");
+        // Every claim's Review button is on screen at desktop and phone width.
+        await assertOnScreen(ins.page, "[data-testid=claims] [data-testid=review]");
         await goTo(ins.page, "Coverage policy");
         await until("the funds after the payment", async () => (await ins.page.getByTestId("funds").textContent()) === "3.6 ETH");
 

@@ -214,6 +214,8 @@ for (const [b, name] of browsers.entries()) {
           /Ada Lovelace/.test(await doc.page.locator(`tr[data-patient="${patient}"]`).textContent()));
         assert.match(await doc.page.locator("#precords-h").textContent(), /^Records of Ada Lovelace$/);
         assert.equal(await docRows.first().getByTestId("record-title").locator(".title").textContent(), "Asthma");
+        // The patient wrote it: named as the patient, not as an unlisted account.
+        assert.equal(await docRows.first().locator("td[data-label=Author]").textContent(), "Ada Lovelace");
         await docRows.first().getByTestId("open").click();
         await until("the entry opened by the doctor", async () => /Ada Lovelace/.test((await doc.page.locator("[data-testid=opened]").textContent().catch(() => "")) || ""));
         await shot(doc.page, name, "doctor");
@@ -392,7 +394,7 @@ for (const [b, name] of browsers.entries()) {
           await pat.page.waitForTimeout(500);
           return (await flagged.count()) >= 1;
         });
-        assert.match(await flagged.first().textContent(), /Unusual: Dr Grace Hopper \(St Mary's Hospital[^)]*\) opened your .* record with emergency access/);
+        assert.match(await flagged.first().textContent(), /Unusual: Dr Grace Hopper \(St Mary's Hospital[^)]*\) opened your \w+ record “[^”]+” with emergency access/);
       } finally {
         await browser.close();
       }

@@ -428,8 +428,8 @@ mod tests {
         // The converted values pass the entry's own range checks.
         let mut e = StructuredEntry::new();
         e.name = "Ada".into();
-        e.weight_kg = weight_in_kg("135.6", WeightUnit::Lb).unwrap();
-        e.height_cm = height_in_cm("5'7", HeightUnit::FeetInches).unwrap();
+        e.weight_kg = weight_in_kg("135.6", WeightUnit::Lb).expect("pounds");
+        e.height_cm = height_in_cm("5'7", HeightUnit::FeetInches).expect("feet");
         assert_eq!(e.validate("2026-01-01"), Ok(()));
     }
 

@@ -6,7 +6,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use medledger_protocol::api::AccountHistoryEntry;
+use medledger_protocol::api::{AccountHistoryEntry, AccountStatus};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -159,7 +159,7 @@ pub async fn put_profile(
 #[derive(Debug, Deserialize)]
 pub struct ApplicationsQuery {
     /// `pending`, `active` or `suspended`; all when absent.
-    pub status: Option<String>,
+    pub status: Option<AccountStatus>,
 }
 
 /// `GET /api/console/applications?status=pending`: practitioner and insurer accounts as the chain's
@@ -170,13 +170,13 @@ pub async fn applications(
     QueryParams(q): QueryParams<ApplicationsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&st, &session).await?;
-    let rows = st.index.applications(q.status.as_deref()).await?;
+    let rows = st.index.applications(q.status).await?;
     let mut histories = st.index.account_histories().await?;
     let out: Vec<Value> = rows
         .into_iter()
-        .map(|(address, kind, status, profile_hash, block, profile)| {
+        .map(|a| {
             let history: Vec<AccountHistoryEntry> = histories
-                .remove(&address)
+                .remove(&a.address)
                 .unwrap_or_default()
                 .into_iter()
                 .map(|(block, event)| AccountHistoryEntry {
@@ -186,12 +186,12 @@ pub async fn applications(
                 .collect();
             json!({
                 "history": history,
-                "address": address,
-                "kind": if kind == 2 { "practitioner" } else { "insurer" },
-                "status": status,
-                "profileHash": profile_hash,
-                "registeredBlock": block,
-                "profile": profile.and_then(|p| serde_json::from_str::<Value>(&p).ok()),
+                "address": a.address,
+                "kind": a.kind,
+                "status": a.status,
+                "profileHash": a.profile_hash,
+                "registeredBlock": a.registered_block,
+                "profile": a.profile.and_then(|p| serde_json::from_str::<Value>(&p).ok()),
             })
         })
         .collect();

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use alloy_primitives::Address;
-use medledger_protocol::api::AccountEvent;
+use medledger_protocol::api::{AccountEvent, AccountKind, AccountStatus};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -196,6 +196,39 @@ fn record_from_row(r: &AnyRow) -> Result<RecordRow, sqlx::Error> {
 }
 
 const RECORD_COLUMNS: &str = "record_id, patient, author, category, h1, size, blob_key, c2_size, wrapped_k2, state, created, committed_block, label";
+
+/// A practitioner's or insurer's account as the index holds it, with its submitted profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Application {
+    /// Checksummed address.
+    pub address: String,
+    /// Practitioner or insurer.
+    pub kind: AccountKind,
+    /// Where it stands.
+    pub status: AccountStatus,
+    /// `0x` hex of the profile hash registered on chain.
+    pub profile_hash: String,
+    /// The block it registered in.
+    pub registered_block: i64,
+    /// The submitted profile text matching the hash, if any.
+    pub profile: Option<String>,
+}
+
+fn application_from_row(r: &AnyRow) -> Result<Application, DbError> {
+    let kind: i64 = r.try_get("kind")?;
+    let status: String = r.try_get("status")?;
+    Ok(Application {
+        address: r.try_get("address")?,
+        kind: u8::try_from(kind)
+            .ok()
+            .and_then(AccountKind::from_chain_number)
+            .ok_or(DbError::Corrupt("accounts.kind"))?,
+        status: AccountStatus::parse(&status).ok_or(DbError::Corrupt("accounts.status"))?,
+        profile_hash: r.try_get("profile_hash")?,
+        registered_block: r.try_get("registered_block")?,
+        profile: r.try_get("profile")?,
+    })
+}
 
 /// One access-log row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1033,8 +1066,8 @@ impl Index {
     pub async fn account_registered(
         &self,
         address: &str,
-        kind: i64,
-        status: &str,
+        kind: AccountKind,
+        status: AccountStatus,
         profile_hash: &str,
         block: i64,
     ) -> Result<(), DbError> {
@@ -1047,8 +1080,8 @@ impl Index {
                 "INSERT INTO accounts (address, kind, status, profile_hash, registered_block, updated_block) VALUES ($1, $2, $3, $4, $5, $5)",
             )
             .bind(address)
-            .bind(kind)
-            .bind(status)
+            .bind(i64::from(kind.chain_number()))
+            .bind(status.as_str())
             .bind(profile_hash)
             .bind(block)
             .execute(&self.pool)
@@ -1061,13 +1094,13 @@ impl Index {
     pub async fn account_status(
         &self,
         address: &str,
-        status: &str,
+        status: AccountStatus,
         block: i64,
     ) -> Result<(), DbError> {
         sqlx::query(
             "UPDATE accounts SET status = $1, updated_block = $2 WHERE address = $3 AND updated_block <= $2",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(block)
         .bind(address)
         .execute(&self.pool)
@@ -1100,8 +1133,10 @@ impl Index {
         &self,
     ) -> Result<HashMap<String, Vec<(i64, AccountEvent)>>, DbError> {
         let rows = sqlx::query(
-            "SELECT e.address AS address, e.block AS block, e.event AS event FROM account_events e JOIN accounts a ON a.address = e.address WHERE a.kind >= 2 ORDER BY e.block, e.log_index",
+            "SELECT e.address AS address, e.block AS block, e.event AS event FROM account_events e JOIN accounts a ON a.address = e.address WHERE a.kind IN ($1, $2) ORDER BY e.block, e.log_index",
         )
+        .bind(i64::from(AccountKind::Practitioner.chain_number()))
+        .bind(i64::from(AccountKind::Insurer.chain_number()))
         .fetch_all(&self.pool)
         .await?;
         let mut out: HashMap<String, Vec<(i64, AccountEvent)>> = HashMap::new();
@@ -1143,33 +1178,21 @@ impl Index {
         Ok(())
     }
 
-    /// Practitioner and insurer accounts (kind ≥ 2), optionally of one status, with their
-    /// profile text when one was submitted for the registered hash: (address, kind, status,
-    /// profile hash, registered block, profile).
-    #[allow(clippy::type_complexity)]
+    /// Practitioner and insurer accounts, optionally of one status, with their profile text when
+    /// one was submitted for the registered hash, oldest registration first.
     pub async fn applications(
         &self,
-        status: Option<&str>,
-    ) -> Result<Vec<(String, i64, String, String, i64, Option<String>)>, DbError> {
+        status: Option<AccountStatus>,
+    ) -> Result<Vec<Application>, DbError> {
         let rows = sqlx::query(
-            "SELECT a.address AS address, a.kind AS kind, a.status AS status, a.profile_hash AS profile_hash, a.registered_block AS registered_block, p.profile AS profile FROM accounts a LEFT JOIN profiles p ON p.address = a.address AND p.profile_hash = a.profile_hash WHERE a.kind >= 2 AND ($1 = '' OR a.status = $1) ORDER BY a.registered_block, a.address",
+            "SELECT a.address AS address, a.kind AS kind, a.status AS status, a.profile_hash AS profile_hash, a.registered_block AS registered_block, p.profile AS profile FROM accounts a LEFT JOIN profiles p ON p.address = a.address AND p.profile_hash = a.profile_hash WHERE a.kind IN ($2, $3) AND ($1 = '' OR a.status = $1) ORDER BY a.registered_block, a.address",
         )
-        .bind(status.unwrap_or(""))
+        .bind(status.map_or("", AccountStatus::as_str))
+        .bind(i64::from(AccountKind::Practitioner.chain_number()))
+        .bind(i64::from(AccountKind::Insurer.chain_number()))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("address")?,
-                    r.try_get("kind")?,
-                    r.try_get("status")?,
-                    r.try_get("profile_hash")?,
-                    r.try_get("registered_block")?,
-                    r.try_get("profile")?,
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(DbError::from)
+        rows.iter().map(application_from_row).collect()
     }
 
     /// The last anchored batch.
@@ -1292,10 +1315,16 @@ mod tests {
     async fn account_histories_follow_the_chain_and_its_reorganisations() {
         let (_dir, idx) = index().await;
         let (doc, pat) = ("0xDoc", "0xPat");
-        idx.account_registered(doc, 2, "pending", "0xh", 10)
-            .await
-            .expect("registered");
-        idx.account_registered(pat, 1, "active", "0xh", 10)
+        idx.account_registered(
+            doc,
+            AccountKind::Practitioner,
+            AccountStatus::Pending,
+            "0xh",
+            10,
+        )
+        .await
+        .expect("registered");
+        idx.account_registered(pat, AccountKind::Patient, AccountStatus::Active, "0xh", 10)
             .await
             .expect("registered");
         for (block, log, who, event) in [
@@ -1323,7 +1352,7 @@ mod tests {
             ]
         );
         // A reorganisation from block 15 takes the later events with it.
-        idx.rewind(15, &[(doc.to_string(), "active")])
+        idx.rewind(15, &[(doc.to_string(), AccountStatus::Active)])
             .await
             .expect("rewind");
         let after = idx.account_histories().await.expect("histories");
@@ -1351,9 +1380,15 @@ mod tests {
         before.migrations = Cow::Owned(through_7);
         before.run(&idx.pool).await.expect("migrations 1 to 7");
         for (who, block) in [("0xA", 5), ("0xB", 5), ("0xC", 9)] {
-            idx.account_registered(who, 2, "active", "0xh", block)
-                .await
-                .expect("registered");
+            idx.account_registered(
+                who,
+                AccountKind::Practitioner,
+                AccountStatus::Active,
+                "0xh",
+                block,
+            )
+            .await
+            .expect("registered");
         }
         idx.migrate()
             .await

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use alloy_primitives::{hex, keccak256, Address, B256};
 use alloy_signer::SignerSync;
-use medledger_protocol::api::AccountEvent;
+use medledger_protocol::api::{AccountEvent, AccountKind, AccountStatus};
 use medledger_protocol::contract::{MedLedgerErrors, MedLedgerEvents};
 use serde_json::json;
 use tokio::sync::watch;
@@ -192,11 +192,9 @@ async fn check_reorg(st: &AppState, next: u64) -> Result<Option<u64>, FollowErro
         let account: Address = address
             .parse()
             .map_err(|_| FollowError::Corrupt("account address".into()))?;
-        let status = match st.ledger.account_status_of(account).await? {
-            2 => "active",
-            3 => "suspended",
-            _ => "pending",
-        };
+        // An account the index holds has a status on chain; anything else reads as not verified.
+        let status = AccountStatus::from_chain_number(st.ledger.account_status_of(account).await?)
+            .unwrap_or(AccountStatus::Pending);
         statuses.push((address, status));
     }
     let undone = st.index.rewind(from, &statuses).await?;
@@ -267,12 +265,20 @@ async fn handle(st: &AppState, event: MedLedgerEvents, log: &ChainLog) -> Result
         }
         MedLedgerEvents::RecordErased(e) => shred(st, e.recordId).await?,
         MedLedgerEvents::AccountRegistered(e) => {
-            let status = if e.kind == 1 { "active" } else { "pending" };
+            let Some(kind) = AccountKind::from_chain_number(e.kind) else {
+                // A role added to the contract after this escrow: not shown as another one.
+                tracing::warn!(
+                    block,
+                    kind = e.kind,
+                    "an account kind this escrow does not know is not indexed"
+                );
+                return Ok(());
+            };
             st.index
                 .account_registered(
                     &e.account.to_checksum(None),
-                    i64::from(e.kind),
-                    status,
+                    kind,
+                    kind.status_at_registration(),
                     &e.profileHash.to_string(),
                     i64::try_from(block).unwrap_or(i64::MAX),
                 )
@@ -290,7 +296,7 @@ async fn handle(st: &AppState, event: MedLedgerEvents, log: &ChainLog) -> Result
             st.index
                 .account_status(
                     &e.account.to_checksum(None),
-                    "active",
+                    AccountStatus::Active,
                     i64::try_from(block).unwrap_or(i64::MAX),
                 )
                 .await?;
@@ -307,7 +313,7 @@ async fn handle(st: &AppState, event: MedLedgerEvents, log: &ChainLog) -> Result
             st.index
                 .account_status(
                     &e.account.to_checksum(None),
-                    "suspended",
+                    AccountStatus::Suspended,
                     i64::try_from(block).unwrap_or(i64::MAX),
                 )
                 .await?;
@@ -324,7 +330,7 @@ async fn handle(st: &AppState, event: MedLedgerEvents, log: &ChainLog) -> Result
             st.index
                 .account_status(
                     &e.account.to_checksum(None),
-                    "active",
+                    AccountStatus::Active,
                     i64::try_from(block).unwrap_or(i64::MAX),
                 )
                 .await?;

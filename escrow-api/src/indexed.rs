@@ -7,6 +7,7 @@
 
 use axum::extract::State;
 use axum::Json;
+use medledger_protocol::api::{AccountKind, AccountStatus};
 use serde_json::{json, Value};
 
 use crate::auth::Session;
@@ -89,12 +90,12 @@ pub async fn claims(State(st): State<AppState>, session: Session) -> Result<Json
 
 /// The public part of a submitted profile: what a patient needs to recognise a practitioner or
 /// insurer. The licence number stays with the admins who verify it.
-fn directory_entry(address: &str, kind: i64, profile: &str) -> Option<Value> {
+fn directory_entry(address: &str, kind: AccountKind, profile: &str) -> Option<Value> {
     let p: Value = serde_json::from_str(profile).ok()?;
     let text = |field: &str| p.get(field).and_then(Value::as_str).map(str::to_string);
     Some(json!({
         "address": address,
-        "kind": if kind == 2 { "practitioner" } else { "insurer" },
+        "kind": kind,
         "name": text("name")?,
         "organisation": text("organisation").unwrap_or_default(),
     }))
@@ -109,12 +110,10 @@ pub async fn directory(
 ) -> Result<Json<Value>, ApiError> {
     let people: Vec<Value> = st
         .index
-        .applications(Some("active"))
+        .applications(Some(AccountStatus::Active))
         .await?
         .iter()
-        .filter_map(|(address, kind, _, _, _, profile)| {
-            directory_entry(address, *kind, profile.as_deref()?)
-        })
+        .filter_map(|a| directory_entry(&a.address, a.kind, a.profile.as_deref()?))
         .collect();
     Ok(Json(json!({ "people": people })))
 }
@@ -125,7 +124,7 @@ mod tests {
     fn the_directory_shows_name_and_organisation_never_the_licence() {
         let e = directory_entry(
             "0xAb",
-            2,
+            AccountKind::Practitioner,
             r#"{"name":"Dr. Priya Raman","licenceNumber":"GMC-1","organisation":"St Luke's"}"#,
         )
         .expect("entry");
@@ -134,8 +133,8 @@ mod tests {
         assert_eq!(e["kind"], "practitioner");
         assert!(e.get("licenceNumber").is_none());
         assert!(!e.to_string().contains("GMC-1"));
-        assert!(directory_entry("0xAb", 3, "not json").is_none());
-        assert!(directory_entry("0xAb", 3, r#"{"organisation":"x"}"#).is_none());
+        assert!(directory_entry("0xAb", AccountKind::Insurer, "not json").is_none());
+        assert!(directory_entry("0xAb", AccountKind::Insurer, r#"{"organisation":"x"}"#).is_none());
     }
 
     use super::*;

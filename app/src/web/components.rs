@@ -308,6 +308,18 @@ impl Names {
         self.people.with(|d| d.who(&who))
     }
 
+    /// Anyone: a listed practitioner or insurer by their profile, a patient by their shared
+    /// name, else an unlisted account by its short address.
+    pub fn anyone(self, who: alloy_primitives::Address) -> String {
+        if self.people.with(|d| d.listed().any(|(a, _)| *a == who)) {
+            return self.person(who);
+        }
+        match self.patients.with(|n| n.get(&who).cloned()) {
+            Some(name) => name,
+            None => self.person(who),
+        }
+    }
+
     /// A patient's name, or "Patient 0x12ab…" before one is known.
     pub fn patient(self, who: alloy_primitives::Address) -> String {
         self.patients

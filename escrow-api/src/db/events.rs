@@ -521,7 +521,7 @@ impl Index {
     pub async fn rewind(
         &self,
         from: i64,
-        account_status: &[(String, &str)],
+        account_status: &[(String, medledger_protocol::api::AccountStatus)],
     ) -> Result<Rewound, DbError> {
         let mut tx = self.pool.begin().await?;
         let mut out = Rewound::default();
@@ -554,7 +554,7 @@ impl Index {
             .rows_affected();
         for (address, status) in account_status {
             sqlx::query("UPDATE accounts SET status = $1, updated_block = $2 WHERE address = $3")
-                .bind(*status)
+                .bind(status.as_str())
                 .bind(from - 1)
                 .bind(address)
                 .execute(&mut *tx)

@@ -213,7 +213,7 @@ fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoVie
                                 <tr data-record=r.record_id.to_string()>
                                     <RecordTitle labels id category=r.category/>
                                     <td data-label="Category">{category_name(r.category)}</td>
-                                    <td data-label="Author" title=r.author.to_checksum(None)>{let a = r.author; move || names.people.with(|d| d.who(&a))}</td>
+                                    <td data-label="Author" title=r.author.to_checksum(None)>{let a = r.author; move || names.anyone(a)}</td>
                                     <td data-label="Added">{format::datetime(r.created)}</td>
                                     <td data-label="Size">{format::size(r.size)}</td>
                                     <td class="actions">

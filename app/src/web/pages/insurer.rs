@@ -346,7 +346,7 @@ fn Review(
     let approved = c.status == "approved";
     view! {
         <section class="opened" aria-label="review claim" data-testid="review-panel">
-            <h3>"Claim " {format::short_id(c.claim_id.as_slice())} " — " {wei_text(&c.amount)}</h3>
+            <h3 title=format!("claim {}", c.claim_id)>"Claim of " {format::datetime(c.submitted_at)} " — " {wei_text(&c.amount)}</h3>
             <p>{status_text(&c)}</p>
             <button on:click=open_doc disabled=move || busy.get() data-testid="open-claim-doc">"Open the claim document"</button>
             {open_for_review.then(|| view! {
