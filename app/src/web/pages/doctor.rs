@@ -39,9 +39,11 @@ async fn learn_patient_names(me: &records::Identity, patients: &[Address], names
             continue;
         };
         let labels = records::labels_of(me, &list);
-        // The list is newest first: the first name found is the latest the patient gave.
+        // The list is newest first: the first name found is the latest the patient gave. Only
+        // the patient's own records count: a practitioner with write access cannot rename them.
         let name = list
             .iter()
+            .filter(|r| r.author == patient)
             .find_map(|r| labels.get(&r.record_id)?.patient_name.clone());
         if let Some(name) = name {
             names.patients.update(|n| {
