@@ -364,7 +364,14 @@ for (const [b, name] of browsers.entries()) {
         await signIn(doc.page);
         await goTo(doc.page, "Emergency access");
         const em = doc.page.locator("section", { has: doc.page.locator("#emergency-h") });
-        await em.getByLabel("Patient account").fill(patient);
+        // The doctor picks the patient from their own patients (no address to type). Their grant
+        // covers only Encounters now, where the patient wrote nothing, so no shared entry names
+        // the patient to them: a short address stands in.
+        const offered = em.getByTestId("emergency-pick").locator(`option[value="${patient}"]`);
+        await until("the patient offered", async () => (await offered.count()) === 1);
+        assert.match(await offered.textContent(), /^(Ada Lovelace|Patient 0x[0-9a-fA-F]{4}…[0-9a-fA-F]{4})$/);
+        await em.getByTestId("emergency-pick").selectOption(patient);
+        assert.equal(await em.getByLabel(/account address/).inputValue(), patient);
         await em.getByLabel("Reason").fill("Unconscious on arrival in A&E, checking allergies");
         await em.getByRole("button", { name: "Open emergency access" }).click();
         assert.match(await done(doc.page, "section:has(#emergency-h)"), /Emergency window open until/);

@@ -90,7 +90,7 @@ pub fn DoctorPage() -> impl IntoView {
             <PageNav audience=Audience::Practitioner current=page/>
             <NoteView note/>
             {move || match page.get() {
-                Page::Emergency => view! { <EmergencySection selected/>{chosen}}.into_any(),
+                Page::Emergency => view! { <EmergencySection selected patients/>{chosen}}.into_any(),
                 Page::Claims => view! { <DoctorClaims/> }.into_any(),
                 _ => view! { <PatientList patients selected load/>{chosen}}.into_any(),
             }}
@@ -357,7 +357,11 @@ fn AddForPatient(
 }
 
 #[component]
-fn EmergencySection(selected: RwSignal<Option<Address>>) -> impl IntoView {
+fn EmergencySection(
+    selected: RwSignal<Option<Address>>,
+    patients: RwSignal<Vec<GrantSummary>>,
+) -> impl IntoView {
+    let names = expect_context::<Names>();
     let state = app_state();
     let busy = RwSignal::new(false);
     let note = RwSignal::new(None::<Note>);
@@ -409,7 +413,15 @@ fn EmergencySection(selected: RwSignal<Option<Address>>) -> impl IntoView {
             <h2 id="emergency-h">"Emergency access"</h2>
             <p>"Only for an emergency with a patient who opted in. The access is logged, flagged to the patient, and ends with the window."</p>
             <form on:submit=submit>
-                <label class="field">"Patient account" <input type="text" placeholder="0x…" prop:value=move || patient.get() on:input=move |ev| patient.set(event_target_value(&ev))/></label>
+                <label class="field">"One of your patients"
+                    <select on:change=move |ev| patient.set(event_target_value(&ev)) prop:value=move || patient.get() data-testid="emergency-pick">
+                        <option value="">"Choose a patient…"</option>
+                        <For each=move || patients.get() key=|g| g.patient let:g>
+                            <option value=g.patient.to_checksum(None)>{let p = g.patient; move || names.patient(p)}</option>
+                        </For>
+                    </select>
+                </label>
+                <label class="field">"…or the patient's account address" <input type="text" placeholder="0x…" prop:value=move || patient.get() on:input=move |ev| patient.set(event_target_value(&ev))/></label>
                 <label class="field wide">"Reason" <textarea prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev))></textarea></label>
                 <button type="submit" disabled=move || busy.get()>"Open emergency access"</button>
             </form>
