@@ -162,6 +162,18 @@ contract("MedLedger: authorisation matrix", (accounts) => {
       ok: (r, from) => expectEvent(r, "RecordAdded", { patient: c.patient, author: from, category: CAT.GENERAL }),
     },
     {
+      fn: "addRecords",
+      // the same rule as addRecord, checked for every record of the batch
+      allowed: ["patient", "verifiedPractitioner"],
+      refused: (who, addr) => ["WriteNotPermitted", [c.patient, addr, CAT.GENERAL]],
+      send: (from) =>
+        ml.addRecords(
+          [{ recordId: b32("record"), patient: c.patient, ciphertextHash: b32("ct"), category: CAT.GENERAL, supersedes: "0x" + "00".repeat(32) }],
+          { from }
+        ),
+      ok: (r, from) => expectEvent(r, "RecordAdded", { patient: c.patient, author: from, category: CAT.GENERAL }),
+    },
+    {
       fn: "eraseRecord",
       allowed: ["patient"],
       refused: (who, addr) => ["NotRecordOwner", [ids.record, addr]],

@@ -792,3 +792,56 @@ async fn a_record_is_named_in_lists_by_a_label_only_its_readers_open() {
     .await;
     assert_eq!(row.label, None);
 }
+
+#[tokio::test]
+async fn records_anchored_in_one_batch_are_each_committed() {
+    let w = World::new().await;
+    let mut patient = User::new(PATIENT);
+    w.register(&[&patient], &[]).await;
+    let server = Server::start(w.config()).await;
+    patient.sign_in(&server).await;
+    let records: Vec<Record> = (0..3)
+        .map(|i| {
+            Record::new(
+                &w.d,
+                patient.address(),
+                Category::Laboratory.number(),
+                vec![i; 64],
+            )
+        })
+        .collect();
+    for r in &records {
+        let resp = r
+            .upload(&server, &patient, &r.wraps(&w.d, &[&patient]))
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(resp.status(), 201);
+    }
+    let batch = records
+        .iter()
+        .map(|r| MedLedger::NewRecord {
+            recordId: r.id,
+            patient: r.patient,
+            ciphertextHash: r.h1,
+            category: r.category,
+            supersedes: B256::ZERO,
+        })
+        .collect();
+    let receipt = w.send(&patient, MedLedger::addRecordsCall { batch }).await;
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    // One transaction, three RecordAdded logs: the follower commits every upload.
+    eventually("all three committed", || async {
+        let list = listed_records(&server, &patient, patient.address()).await;
+        (list.len() == 3 && list.iter().all(|r| r["state"] == "committed")).then_some(())
+    })
+    .await;
+    for r in &records {
+        let resp = patient
+            .get(server.url(&format!("/api/records/{}", r.id)))
+            .send()
+            .await
+            .expect("read");
+        assert_eq!(resp.status(), 200);
+    }
+}
