@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use medledger_protocol::contract::{Category, MedLedger};
 use medledger_protocol::envelope::RecordKind;
+use medledger_protocol::label::RecordLabel;
 
 use super::super::components::{
     category_name, run, CategorySelect, Names, Note, NoteView, OpenedPanel, OpenedView,
@@ -39,17 +40,26 @@ async fn learn_patient_names(me: &records::Identity, patients: &[Address], names
             continue;
         };
         let labels = records::labels_of(me, &list);
-        // The list is newest first: the first name found is the latest the patient gave. Only
-        // the patient's own records count: a practitioner with write access cannot rename them.
-        let name = list
-            .iter()
-            .filter(|r| r.author == patient)
-            .find_map(|r| labels.get(&r.record_id)?.patient_name.clone());
-        if let Some(name) = name {
-            names.patients.update(|n| {
-                n.insert(patient, name);
-            });
-        }
+        remember_patient_name(names, patient, &list, &labels);
+    }
+}
+
+/// Takes the patient's name from the newest label that carries one (the list is newest first).
+/// Only the patient's own records count: a practitioner with write access cannot rename them.
+fn remember_patient_name(
+    names: Names,
+    patient: Address,
+    list: &[RecordSummary],
+    labels: &HashMap<B256, RecordLabel>,
+) {
+    let name = list
+        .iter()
+        .filter(|r| r.author == patient)
+        .find_map(|r| labels.get(&r.record_id)?.patient_name.clone());
+    if let Some(name) = name {
+        names.patients.update(|n| {
+            n.insert(patient, name);
+        });
     }
 }
 
@@ -148,7 +158,11 @@ fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoVie
         match escrow::records(patient).await {
             Ok(l) => {
                 if let Some(me) = state.identity() {
-                    labels.set(records::labels_of(&me, &l));
+                    let opened = records::labels_of(&me, &l);
+                    // A patient opened through an emergency window is named too, when their
+                    // records say who they are.
+                    remember_patient_name(names, patient, &l, &opened);
+                    labels.set(opened);
                 }
                 list.set(l);
             }
