@@ -19,7 +19,12 @@ function mask(...cats) {
   return cats.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString();
 }
 
-const CAT = { GENERAL: 1, LAB: 2, IMAGING: 3, CLAIMS: 7, MENTAL: 9 };
+/**
+ * Category numbers as protocol::contract::Category (Rust) and the app number them, so that a test
+ * reads the same as the product: 0 General … 7 Claims. MENTAL (9) is a category no view names, to
+ * show that any of the 256 bits works.
+ */
+const CAT = { GENERAL: 0, VITALS: 1, HISTORY: 2, LAB: 3, IMAGING: 4, MEDICATION: 5, ENCOUNTERS: 6, CLAIMS: 7, MENTAL: 9 };
 
 /** The ten parties of the authorisation matrix, plus spare accounts for other tests. */
 function cast(accounts) {
