@@ -2,6 +2,7 @@
 //! key derived from the wallet's signature and checked against the one registered on chain.
 
 use alloy_primitives::{Address, B256};
+use medledger_protocol::api::{AccountKind, AccountStatus};
 use medledger_protocol::contract::MedLedger;
 use medledger_protocol::identity::KeyDerivation;
 use medledger_protocol::wrap::KeyPair;
@@ -55,17 +56,19 @@ pub async fn on_chain_account(
     account: Address,
 ) -> Result<OnChainAccount, ChainError> {
     let a = contract.view(MedLedger::accountOfCall { account }).await?;
-    let role = match a.kind {
-        1 => Role::Patient,
-        2 => Role::Practitioner,
-        3 => Role::Insurer,
-        _ => Role::None,
+    // The contract's numbers are read once, by protocol::api; a kind or status added there makes
+    // these matches fail to compile until the app says what it means here.
+    let role = match AccountKind::from_chain_number(a.kind) {
+        Some(AccountKind::Patient) => Role::Patient,
+        Some(AccountKind::Practitioner) => Role::Practitioner,
+        Some(AccountKind::Insurer) => Role::Insurer,
+        None => Role::None,
     };
-    let status = match a.status {
-        1 => Status::Pending,
-        2 => Status::Active,
-        3 => Status::Suspended,
-        _ => Status::None,
+    let status = match AccountStatus::from_chain_number(a.status) {
+        Some(AccountStatus::Pending) => Status::Pending,
+        Some(AccountStatus::Active) => Status::Active,
+        Some(AccountStatus::Suspended) => Status::Suspended,
+        None => Status::None,
     };
     Ok(OnChainAccount {
         role: if status == Status::None {
