@@ -648,30 +648,14 @@ fn open_listed_label(
     r: &Record,
     row: &Value,
 ) -> medledger_protocol::label::RecordLabel {
-    use medledger_protocol::envelope::RecordContext;
-    use medledger_protocol::wrap::{self, Purpose, WrapContext};
-    let wrap = hex::decode(row["wrappedDek"].as_str().expect("the caller's wrap")).expect("hex");
-    let ctx = WrapContext {
-        chain_id: w.d.chain_id,
-        contract: w.d.address,
-        record_id: r.id,
-        reader: who.address(),
-        purpose: Purpose::Reader,
-    };
-    let dek = wrap::unwrap_dek(&wrap, &who.keys, &ctx).expect("unwrap");
+    let wrap = row["wrappedDek"].as_str().expect("the caller's wrap");
+    let dek = r.dek_from_wrap(&w.d, who, wrap);
     let sealed = hex::decode(row["label"].as_str().expect("a label")).expect("hex");
-    let rctx = RecordContext {
-        chain_id: w.d.chain_id,
-        contract: w.d.address,
-        record_id: r.id,
-        patient: r.patient,
-    };
-    medledger_protocol::label::open_label(&dek, &rctx, &sealed).expect("the label opens")
+    medledger_protocol::label::open_label(&dek, &r.context(&w.d), &sealed).expect("the label opens")
 }
 
 #[tokio::test]
 async fn a_record_is_named_in_lists_by_a_label_only_its_readers_open() {
-    use medledger_protocol::envelope::RecordContext;
     use medledger_protocol::label::{seal_label, RecordLabel};
     let w = World::new().await;
     let mut patient = User::new(PATIENT);
@@ -693,13 +677,7 @@ async fn a_record_is_named_in_lists_by_a_label_only_its_readers_open() {
         "Ada Lovelace · 61.5 kg",
         Some("Ada Lovelace"),
     );
-    let rctx = RecordContext {
-        chain_id: w.d.chain_id,
-        contract: w.d.address,
-        record_id: r.id,
-        patient: r.patient,
-    };
-    let sealed = seal_label(&r.dek, &rctx, &label).expect("seal");
+    let sealed = seal_label(&r.dek, &r.context(&w.d), &label).expect("seal");
     let wraps = r.wraps(&w.d, &[&patient, &doctor]);
 
     // A malformed label is refused with the API's error and stores nothing.

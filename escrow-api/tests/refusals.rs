@@ -1002,25 +1002,9 @@ async fn admin_insurer_and_suspended_practitioner_follow_the_chain() {
         (doc["status"] == "active" && doc["kind"] == "practitioner").then_some(v)
     })
     .await;
-    let ins = apps["accounts"]
-        .as_array()
-        .expect("accounts")
-        .iter()
-        .find(|a| {
-            a["address"]
-                .as_str()
-                .and_then(|x| x.parse::<Address>().ok())
-                == Some(insurer.address())
-        })
-        .expect("the insurer is listed")
-        .clone();
-    assert_eq!(ins["kind"], "insurer");
-    assert_eq!(ins["status"], "active");
-    assert_eq!(ins["profile"]["licenceNumber"], "INS-42");
-    // Each account's history on chain, oldest first: the doctor's suspension shows even though
-    // they are active again; the insurer was registered and verified.
-    let history = |who: Address| -> Vec<(u64, String)> {
-        let account = apps["accounts"]
+    // One account of the console's list, by address.
+    let account_of = |who: Address| -> Value {
+        apps["accounts"]
             .as_array()
             .expect("accounts")
             .iter()
@@ -1030,8 +1014,17 @@ async fn admin_insurer_and_suspended_practitioner_follow_the_chain() {
                     .and_then(|x| x.parse::<Address>().ok())
                     == Some(who)
             })
-            .expect("listed");
-        account["history"]
+            .expect("listed")
+            .clone()
+    };
+    let ins = account_of(insurer.address());
+    assert_eq!(ins["kind"], "insurer");
+    assert_eq!(ins["status"], "active");
+    assert_eq!(ins["profile"]["licenceNumber"], "INS-42");
+    // Each account's history on chain, oldest first: the doctor's suspension shows even though
+    // they are active again; the insurer was registered and verified.
+    let history = |who: Address| -> Vec<(u64, String)> {
+        account_of(who)["history"]
             .as_array()
             .expect("history")
             .iter()

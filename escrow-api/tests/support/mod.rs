@@ -523,6 +523,28 @@ impl Record {
         b.body(self.c1.clone())
     }
 
+    /// Where the record lives (what its envelope and label are bound to).
+    pub fn context(&self, d: &Deployment) -> RecordContext {
+        RecordContext {
+            chain_id: d.chain_id,
+            contract: d.address,
+            record_id: self.id,
+            patient: self.patient,
+        }
+    }
+
+    /// The DEK from the wrap the escrow gave `reader` (`0x` hex), as the reader's browser opens it.
+    pub fn dek_from_wrap(&self, d: &Deployment, reader: &User, wrap_hex: &str) -> SecretKey {
+        let ctx = WrapContext {
+            chain_id: d.chain_id,
+            contract: d.address,
+            record_id: self.id,
+            reader: reader.address(),
+            purpose: Purpose::Reader,
+        };
+        wrap::unwrap_dek(&hex::decode(wrap_hex).expect("hex"), &reader.keys, &ctx).expect("unwrap")
+    }
+
     /// Opens a released C1 with the DEK wrapped to `reader`.
     pub fn open_release(
         &self,
@@ -533,22 +555,10 @@ impl Record {
     ) -> Vec<u8> {
         let (addr, w) = wrap_header.split_once('=').expect("reader=wrap");
         assert_eq!(addr.parse::<Address>().expect("address"), reader.address());
-        let ctx = WrapContext {
-            chain_id: d.chain_id,
-            contract: d.address,
-            record_id: self.id,
-            reader: reader.address(),
-            purpose: Purpose::Reader,
-        };
-        let dek =
-            wrap::unwrap_dek(&hex::decode(w).expect("hex"), &reader.keys, &ctx).expect("unwrap");
-        let rctx = RecordContext {
-            chain_id: d.chain_id,
-            contract: d.address,
-            record_id: self.id,
-            patient: self.patient,
-        };
-        envelope::open(&dek, &rctx, c1).expect("decrypt").0
+        let dek = self.dek_from_wrap(d, reader, w);
+        envelope::open(&dek, &self.context(d), c1)
+            .expect("decrypt")
+            .0
     }
 }
 
