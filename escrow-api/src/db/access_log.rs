@@ -1,0 +1,245 @@
+//! The `access_log` table (the hash-chained entries) and `log_anchors` (the batches whose Merkle
+//! roots the contract holds).
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{DbError, Index};
+
+/// One access-log row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRow {
+    /// Sequence number from 0.
+    pub seq: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// Who asked (session address, or the escrow itself for shred entries).
+    pub actor: String,
+    /// Whose record.
+    pub patient: String,
+    /// Which record (`0x` hex).
+    pub record_id: String,
+    /// read | upload | shred | …
+    pub action: String,
+    /// Released or refused.
+    pub granted: bool,
+    /// Why (a short code).
+    pub reason: String,
+    /// Anomaly score × 1000 (placeholder until the kNN model).
+    pub score_milli: i64,
+    /// The previous entry's hash (zero for the first).
+    pub prev_hash: String,
+    /// This entry's hash.
+    pub entry_hash: String,
+}
+
+fn log_from_row(r: &AnyRow) -> Result<LogRow, sqlx::Error> {
+    Ok(LogRow {
+        seq: r.try_get("seq")?,
+        at: r.try_get("at")?,
+        actor: r.try_get("actor")?,
+        patient: r.try_get("patient")?,
+        record_id: r.try_get("record_id")?,
+        action: r.try_get("action")?,
+        granted: r.try_get::<i64, _>("granted")? != 0,
+        reason: r.try_get("reason")?,
+        score_milli: r.try_get("score_milli")?,
+        prev_hash: r.try_get("prev_hash")?,
+        entry_hash: r.try_get("entry_hash")?,
+    })
+}
+
+const LOG_COLUMNS: &str =
+    "seq, at, actor, patient, record_id, action, granted, reason, score_milli, prev_hash, entry_hash";
+const INSERT_LOG: &str = "INSERT INTO access_log (seq, at, actor, patient, record_id, action, granted, reason, score_milli, prev_hash, entry_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+/// An anchored access-log batch.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnchorRow {
+    /// The contract's anchor index.
+    pub anchor_index: i64,
+    /// First entry.
+    pub first_seq: i64,
+    /// Last entry (inclusive).
+    pub last_seq: i64,
+    /// Merkle root (`0x` hex).
+    pub root: String,
+    /// The anchoring transaction.
+    pub tx_hash: String,
+}
+
+fn anchor_from_row(r: &AnyRow) -> Result<AnchorRow, sqlx::Error> {
+    Ok(AnchorRow {
+        anchor_index: r.try_get("anchor_index")?,
+        first_seq: r.try_get("first_seq")?,
+        last_seq: r.try_get("last_seq")?,
+        root: r.try_get("root")?,
+        tx_hash: r.try_get("tx_hash")?,
+    })
+}
+
+/// The statement that appends one access-log row (alone, or inside a caller's transaction).
+pub(super) fn insert_log_query(
+    e: &LogRow,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>> {
+    sqlx::query(INSERT_LOG)
+        .bind(e.seq)
+        .bind(e.at)
+        .bind(e.actor.clone())
+        .bind(e.patient.clone())
+        .bind(e.record_id.clone())
+        .bind(e.action.clone())
+        .bind(i64::from(e.granted))
+        .bind(e.reason.clone())
+        .bind(e.score_milli)
+        .bind(e.prev_hash.clone())
+        .bind(e.entry_hash.clone())
+}
+
+impl Index {
+    /// The last entry.
+    pub async fn last_log(&self) -> Result<Option<LogRow>, DbError> {
+        let row = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM access_log ORDER BY seq DESC LIMIT 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(log_from_row).transpose()?)
+    }
+
+    /// Appends an entry (its seq must be the next one: the primary key refuses a fork).
+    pub async fn insert_log(&self, e: &LogRow) -> Result<(), DbError> {
+        insert_log_query(e).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Appends consecutive entries in one transaction (all or none).
+    pub async fn insert_logs(&self, rows: &[LogRow]) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        for e in rows {
+            insert_log_query(e).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Entries `first..=last`.
+    pub async fn log_range(&self, first: i64, last: i64) -> Result<Vec<LogRow>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM access_log WHERE seq >= $1 AND seq <= $2 ORDER BY seq"
+        ))
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(log_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// At most `limit` entries from seq `first` on (a log with a declared gap skips seqs).
+    pub async fn log_page(&self, first: i64, limit: i64) -> Result<Vec<LogRow>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM access_log WHERE seq >= $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(first)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(log_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The gap entries (see [`crate::access_log::GAP_ACTION`]), oldest first.
+    pub async fn log_gaps(&self) -> Result<Vec<LogRow>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM access_log WHERE action = $1 ORDER BY seq"
+        ))
+        .bind(crate::access_log::GAP_ACTION)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(log_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// A patient's entries.
+    pub async fn log_of_patient(&self, patient: &str) -> Result<Vec<LogRow>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM access_log WHERE patient = $1 ORDER BY seq"
+        ))
+        .bind(patient)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(log_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// (entries, refused, flagged) counts of the whole log; flagged = score ≥ 0.5.
+    pub async fn log_counts(&self) -> Result<(i64, i64, i64), DbError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN granted = 0 THEN 1 ELSE 0 END), 0) AS refused, COALESCE(SUM(CASE WHEN score_milli >= 500 THEN 1 ELSE 0 END), 0) AS flagged FROM access_log",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((
+            row.try_get("n")?,
+            row.try_get("refused")?,
+            row.try_get("flagged")?,
+        ))
+    }
+
+    /// The newest entries, newest first; with `attention` only refused or flagged ones.
+    pub async fn recent_log(&self, limit: i64, attention: bool) -> Result<Vec<LogRow>, DbError> {
+        let filter = if attention {
+            "WHERE granted = 0 OR score_milli >= 500"
+        } else {
+            ""
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM access_log {filter} ORDER BY seq DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(log_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The last anchored batch.
+    pub async fn last_anchor(&self) -> Result<Option<AnchorRow>, DbError> {
+        let row = sqlx::query(
+            "SELECT anchor_index, first_seq, last_seq, root, tx_hash FROM log_anchors ORDER BY anchor_index DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(anchor_from_row)
+            .transpose()
+            .map_err(DbError::from)
+    }
+
+    /// The batch holding `seq`.
+    pub async fn anchor_covering(&self, seq: i64) -> Result<Option<AnchorRow>, DbError> {
+        let row = sqlx::query(
+            "SELECT anchor_index, first_seq, last_seq, root, tx_hash FROM log_anchors WHERE first_seq <= $1 AND last_seq >= $1",
+        )
+        .bind(seq)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(anchor_from_row)
+            .transpose()
+            .map_err(DbError::from)
+    }
+
+    /// Records an anchored batch.
+    pub async fn insert_anchor(&self, a: &AnchorRow, at: i64) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO log_anchors (anchor_index, first_seq, last_seq, root, tx_hash, at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(a.anchor_index)
+        .bind(a.first_seq)
+        .bind(a.last_seq)
+        .bind(&a.root)
+        .bind(&a.tx_hash)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

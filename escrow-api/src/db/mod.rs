@@ -1,0 +1,321 @@
+//! The escrow's index through sqlx's `Any` driver, so SQLite (the default, a file in the data
+//! directory) and PostgreSQL (`DATABASE_URL=postgres://…`) run the same queries: records and their
+//! state, wrapped DEKs, sessions, SIWE nonces, the follower cursor, the access log and its anchors,
+//! and shred receipts. The schema is in `escrow-api/migrations/`, embedded in the binary. The SQL
+//! is portable: byte strings are lower-case `0x` hex text, times Unix seconds, integers BIGINT.
+//!
+//! One module per table or pair of tables, each an `impl Index` block with its row types:
+//! `records` (a record's lifecycle), `wraps` (wrapped DEKs), `sessions` (nonces and sessions),
+//! `cursor` (the follower's next block), `access_log` (entries and anchors), `accounts` (accounts
+//! and their history) and `events` (grants, claims and policies, kept from contract events). This
+//! file holds the connection, the migrations and the deployment binding.
+
+use std::borrow::Cow;
+
+use alloy_primitives::Address;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Row};
+
+mod access_log;
+mod accounts;
+mod cursor;
+mod events;
+mod records;
+mod sessions;
+mod wraps;
+
+pub use access_log::{AnchorRow, LogRow};
+pub use accounts::Application;
+pub use events::{claim_status, ClaimRow, ClaimUpdate, GrantRow, PolicyRow, Rewound};
+pub use records::{Anchored, RecordRow};
+pub use wraps::DekRow;
+
+/// Why the index failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A query or connection failed.
+    #[error("index: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("index migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The SQLite index file or its directory could not be prepared.
+    #[error("index file {path}: {source}")]
+    File {
+        /// The file or directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A stored value is not what the escrow wrote.
+    #[error("index holds a malformed value in {0}")]
+    Corrupt(&'static str),
+    /// The index follows another deployment than the one configured.
+    #[error(
+        "the index follows contract {indexed_contract} on chain {indexed_chain}, but the deployment \
+         names {contract} on chain {chain}: use a new data directory (or DATABASE_URL) for a new \
+         deployment"
+    )]
+    OtherDeployment {
+        /// The chain the index was made for.
+        indexed_chain: u64,
+        /// The contract the index was made for.
+        indexed_contract: String,
+        /// The configured chain.
+        chain: u64,
+        /// The configured contract.
+        contract: String,
+    },
+}
+
+/// The schema's steps, in order: (version, description, SQL). A new table or column is a new
+/// file in `escrow-api/migrations/` and a new row here; a landed step never changes.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "index", include_str!("../../migrations/0001_index.sql")),
+    (
+        2,
+        "accounts",
+        include_str!("../../migrations/0002_accounts.sql"),
+    ),
+    (
+        3,
+        "grants",
+        include_str!("../../migrations/0003_grants.sql"),
+    ),
+    (
+        4,
+        "claims",
+        include_str!("../../migrations/0004_claims.sql"),
+    ),
+    (
+        5,
+        "follower_blocks",
+        include_str!("../../migrations/0005_follower_blocks.sql"),
+    ),
+    (
+        6,
+        "claim_document_record",
+        include_str!("../../migrations/0006_claim_document_record.sql"),
+    ),
+    (
+        7,
+        "index_binding",
+        include_str!("../../migrations/0007_index_binding.sql"),
+    ),
+    (
+        8,
+        "account_events",
+        include_str!("../../migrations/0008_account_events.sql"),
+    ),
+    (
+        9,
+        "record_labels",
+        include_str!("../../migrations/0009_record_labels.sql"),
+    ),
+];
+
+/// The embedded migrations.
+pub fn migrator() -> Migrator {
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|&(version, description, sql)| {
+            Migration::new(
+                version,
+                Cow::Borrowed(description),
+                MigrationType::Simple,
+                Cow::Borrowed(sql),
+                false,
+            )
+        })
+        .collect();
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}
+
+/// The file of a `sqlite://` URL, or `None` for another database.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+/// Record states.
+pub mod state {
+    /// Stored, not yet anchored on chain.
+    pub const PENDING: &str = "pending";
+    /// Anchored by `RecordAdded` with the same h1.
+    pub const COMMITTED: &str = "committed";
+    /// Erased on chain; K2, wrapped DEKs and blob destroyed.
+    pub const SHREDDED: &str = "shredded";
+}
+
+/// The index.
+#[derive(Debug, Clone)]
+pub struct Index {
+    pool: AnyPool,
+    /// SQLite keeps freed pages and WAL frames in its files: erasure must scrub them (PostgreSQL's
+    /// storage is the operator's to secure).
+    sqlite: bool,
+    /// A shred's deleted pages may still sit in the WAL: set by a shred, cleared once a
+    /// checkpoint(TRUNCATE) completed (a busy reader can make one give up; the follower retries).
+    scrub_due: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn file_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> DbError + '_ {
+    move |source| DbError::File {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Creates the SQLite file's directory 0700 and the file 0600 before SQLite does (SQLite would use
+/// the umask; its -journal and -wal files take the database file's mode), and narrows an existing
+/// file to 0600.
+fn prepare_sqlite_file(path: &std::path::Path) -> Result<(), DbError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(file_error(dir))?;
+        }
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(path)
+                .map_err(file_error(path))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(file_error(path))?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(file_error(path)(e)),
+    }
+}
+
+impl Index {
+    /// Connects (creating a SQLite file 0600 and its directory 0700 as needed). Every SQLite
+    /// connection runs with `secure_delete = ON`, so that deleted rows (wrapped DEKs, wrapped K2s)
+    /// are overwritten with zeros instead of staying in the file's free space.
+    pub async fn connect(url: &str) -> Result<Index, DbError> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        if let Some(path) = sqlite_path(url) {
+            prepare_sqlite_file(&path)?;
+        }
+        let mut options = AnyPoolOptions::new().max_connections(if sqlite { 4 } else { 16 });
+        if sqlite {
+            options = options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA secure_delete = ON")
+                        .execute(conn)
+                        .await
+                        .map(|_| ())
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
+        Ok(Index {
+            pool,
+            sqlite,
+            scrub_due: Default::default(),
+        })
+    }
+
+    /// After a shred: moves every WAL frame into the database file (whose freed cells
+    /// `secure_delete` zeroed) and truncates the WAL, so no old page with key material stays in
+    /// it. A no-op in the rollback-journal modes (SQLite's default, whose journal is deleted at
+    /// commit) and on PostgreSQL. Returns whether nothing is left to scrub; when a reader kept
+    /// the checkpoint from finishing it stays due and the follower tries again.
+    pub async fn scrub_if_due(&self) -> Result<bool, DbError> {
+        use std::sync::atomic::Ordering;
+        if !self.sqlite || !self.scrub_due.swap(false, Ordering::SeqCst) {
+            return Ok(true);
+        }
+        let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.pool)
+            .await;
+        let busy = match row {
+            Ok(row) => row.try_get::<i64, _>(0)? != 0,
+            Err(e) => {
+                self.scrub_due.store(true, Ordering::SeqCst);
+                return Err(e.into());
+            }
+        };
+        if busy {
+            self.scrub_due.store(true, Ordering::SeqCst);
+        }
+        Ok(!busy)
+    }
+
+    /// Applies the embedded migrations.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Ties the index to the deployment it follows on first use, and refuses another one after:
+    /// rows of two contracts (or chains) in one index would be served as one.
+    pub async fn bind_to(&self, chain_id: u64, contract: Address) -> Result<(), DbError> {
+        let contract = format!("{contract:#x}");
+        let chain = i64::try_from(chain_id).map_err(|_| DbError::Corrupt("chain id"))?;
+        sqlx::query(
+            "INSERT INTO index_binding (singleton, chain_id, contract) VALUES (1, $1, $2) \
+             ON CONFLICT (singleton) DO NOTHING",
+        )
+        .bind(chain)
+        .bind(&contract)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT chain_id, contract FROM index_binding WHERE singleton = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        let indexed_chain: i64 = row.try_get("chain_id")?;
+        let indexed_contract: String = row.try_get("contract")?;
+        if indexed_chain != chain || indexed_contract != contract {
+            return Err(DbError::OtherDeployment {
+                indexed_chain: u64::try_from(indexed_chain)
+                    .map_err(|_| DbError::Corrupt("index_binding"))?,
+                indexed_contract,
+                chain: chain_id,
+                contract,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes a consistent copy of a SQLite index to `path` (`VACUUM INTO`).
+    pub async fn snapshot_sqlite(&self, path: &str) -> Result<(), DbError> {
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Cheap liveness query.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,83 @@
+//! Sign-in: single-use SIWE nonces and the sessions they open (stored by the hash of the token).
+
+use sqlx::Row;
+
+use super::{DbError, Index};
+
+impl Index {
+    /// Stores an issued nonce.
+    pub async fn insert_nonce(&self, nonce: &str, expires: i64) -> Result<(), DbError> {
+        sqlx::query("INSERT INTO siwe_nonces (nonce, expires) VALUES ($1, $2)")
+            .bind(nonce)
+            .bind(expires)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Consumes a nonce: true exactly once, and only before it expires.
+    pub async fn take_nonce(&self, nonce: &str, now: i64) -> Result<bool, DbError> {
+        let done = sqlx::query("DELETE FROM siwe_nonces WHERE nonce = $1 AND expires > $2")
+            .bind(nonce)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Stores a session by the hash of its id.
+    pub async fn insert_session(
+        &self,
+        id_hash: &str,
+        address: &str,
+        created: i64,
+        expires: i64,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, address, created, expires) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id_hash)
+        .bind(address)
+        .bind(created)
+        .bind(expires)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The address and expiry of a live session.
+    pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<(String, i64)>, DbError> {
+        let row = sqlx::query(
+            "SELECT address, expires FROM sessions WHERE id_hash = $1 AND expires > $2",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("address")?, r.try_get("expires")?)))
+            .transpose()
+            .map_err(|e: sqlx::Error| DbError::from(e))
+    }
+
+    /// Ends a session.
+    pub async fn delete_session(&self, id_hash: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes expired sessions and nonces.
+    pub async fn purge_expired(&self, now: i64) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM sessions WHERE expires <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM siwe_nonces WHERE expires <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

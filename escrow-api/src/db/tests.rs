@@ -1,0 +1,257 @@
+//! The index against a real SQLite file.
+
+use super::*;
+use alloy_primitives::Address;
+use medledger_protocol::api::{AccountEvent, AccountKind, AccountStatus};
+
+async fn index() -> (tempfile::TempDir, Index) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("i.sqlite").display()
+    );
+    let idx = Index::connect(&url).await.expect("connect");
+    idx.migrate().await.expect("migrate");
+    idx.migrate().await.expect("migrations are idempotent");
+    (dir, idx)
+}
+
+#[tokio::test]
+async fn an_index_serves_one_deployment_only() {
+    let (_dir, idx) = index().await;
+    let contract = Address::repeat_byte(0x11);
+    idx.bind_to(1337, contract)
+        .await
+        .expect("first start binds");
+    idx.bind_to(1337, contract)
+        .await
+        .expect("the same deployment again");
+    for (chain, other) in [(1337, Address::repeat_byte(0x22)), (1, contract)] {
+        match idx.bind_to(chain, other).await {
+            Err(DbError::OtherDeployment {
+                indexed_chain,
+                indexed_contract,
+                ..
+            }) => {
+                assert_eq!(indexed_chain, 1337);
+                assert_eq!(indexed_contract, format!("{contract:#x}"));
+            }
+            r => panic!("another deployment must be refused, got {r:?}"),
+        }
+    }
+    idx.bind_to(1337, contract)
+        .await
+        .expect("a refusal changed nothing");
+}
+
+#[tokio::test]
+async fn account_histories_follow_the_chain_and_its_reorganisations() {
+    let (_dir, idx) = index().await;
+    let (doc, pat) = ("0xDoc", "0xPat");
+    idx.account_registered(
+        doc,
+        AccountKind::Practitioner,
+        AccountStatus::Pending,
+        "0xh",
+        10,
+    )
+    .await
+    .expect("registered");
+    idx.account_registered(pat, AccountKind::Patient, AccountStatus::Active, "0xh", 10)
+        .await
+        .expect("registered");
+    for (block, log, who, event) in [
+        (10, 0, doc, AccountEvent::Registered),
+        (10, 1, pat, AccountEvent::Registered),
+        (12, 0, doc, AccountEvent::Verified),
+        (15, 3, doc, AccountEvent::Suspended),
+        (15, 3, doc, AccountEvent::Suspended), // a replayed log
+        (20, 0, doc, AccountEvent::Reinstated),
+    ] {
+        idx.account_event(block, log, who, event)
+            .await
+            .expect("event");
+    }
+    let all = idx.account_histories().await.expect("histories");
+    // Patients are not applicants: only practitioners and insurers have a history here.
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        all[doc],
+        [
+            (10, AccountEvent::Registered),
+            (12, AccountEvent::Verified),
+            (15, AccountEvent::Suspended),
+            (20, AccountEvent::Reinstated)
+        ]
+    );
+    // A reorganisation from block 15 takes the later events with it.
+    idx.rewind(15, &[(doc.to_string(), AccountStatus::Active)])
+        .await
+        .expect("rewind");
+    let after = idx.account_histories().await.expect("histories");
+    assert_eq!(
+        after[doc],
+        [(10, AccountEvent::Registered), (12, AccountEvent::Verified)]
+    );
+}
+
+#[tokio::test]
+async fn accounts_indexed_before_the_history_table_keep_their_registration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("i.sqlite").display()
+    );
+    let idx = Index::connect(&url).await.expect("connect");
+    let mut before = migrator();
+    let through_7: Vec<_> = before
+        .migrations
+        .iter()
+        .filter(|m| m.version <= 7)
+        .cloned()
+        .collect();
+    before.migrations = Cow::Owned(through_7);
+    before.run(&idx.pool).await.expect("migrations 1 to 7");
+    for (who, block) in [("0xA", 5), ("0xB", 5), ("0xC", 9)] {
+        idx.account_registered(
+            who,
+            AccountKind::Practitioner,
+            AccountStatus::Active,
+            "0xh",
+            block,
+        )
+        .await
+        .expect("registered");
+    }
+    idx.migrate()
+        .await
+        .expect("migration 8 on a populated index");
+    let all = idx.account_histories().await.expect("histories");
+    assert_eq!(all["0xA"], [(5, AccountEvent::Registered)]);
+    assert_eq!(all["0xB"], [(5, AccountEvent::Registered)]);
+    assert_eq!(all["0xC"], [(9, AccountEvent::Registered)]);
+    // The follower's real logs at the same blocks do not collide with the filled-in rows.
+    idx.account_event(5, 0, "0xA", AccountEvent::Verified)
+        .await
+        .expect("a real log at block 5");
+    assert_eq!(
+        idx.account_histories().await.expect("histories")["0xA"].len(),
+        2
+    );
+}
+
+fn rec(id: &str) -> RecordRow {
+    RecordRow {
+        record_id: id.into(),
+        patient: "0xP".into(),
+        author: "0xP".into(),
+        category: 1,
+        h1: "0xh1".into(),
+        size: 10,
+        blob_key: Some(format!("c2/{id}")),
+        c2_size: 78,
+        wrapped_k2: Some("0xk2".into()),
+        state: state::PENDING.into(),
+        created: 100,
+        committed_block: None,
+        label: Some("0x01aa".into()),
+    }
+}
+
+#[tokio::test]
+async fn record_lifecycle_pending_committed_shredded() {
+    let (_dir, idx) = index().await;
+    let deks = vec![DekRow {
+        reader: "0xP".into(),
+        wrap: "0xw".into(),
+    }];
+    idx.insert_pending(&rec("0x01"), &deks)
+        .await
+        .expect("insert");
+    assert!(
+        idx.insert_pending(&rec("0x01"), &deks).await.is_err(),
+        "an id is stored once"
+    );
+    let anchored = |patient, h1| Anchored {
+        record_id: "0x01",
+        patient,
+        h1,
+        category: 2,
+        author: "0xA",
+    };
+    assert!(!idx
+        .commit(&anchored("0xP", "0xother"), 5)
+        .await
+        .expect("commit"));
+    assert!(!idx
+        .commit(&anchored("0xQ", "0xh1"), 5)
+        .await
+        .expect("commit"));
+    assert!(idx
+        .commit(&anchored("0xP", "0xh1"), 5)
+        .await
+        .expect("commit"));
+    let r = idx.record("0x01").await.expect("get").expect("present");
+    assert_eq!(r.state, state::COMMITTED);
+    assert_eq!(r.committed_block, Some(5));
+    // The upload said category 1 and author 0xP; the anchor's category and author win.
+    assert_eq!((r.category, r.author.as_str()), (2, "0xA"));
+    assert_eq!(
+        r.label.as_deref(),
+        Some("0x01aa"),
+        "the sealed label is kept"
+    );
+    assert_eq!(
+        idx.wrapped_dek("0x01", "0xP").await.expect("dek"),
+        Some("0xw".into())
+    );
+    let blob = idx
+        .shred("0x01", "{}", "0xsig", "0xhash", 200)
+        .await
+        .expect("shred");
+    assert_eq!(blob, Some(Some("c2/0x01".into())));
+    assert_eq!(
+        idx.shred("0x01", "{}", "0xsig", "0xhash", 201)
+            .await
+            .expect("again"),
+        None
+    );
+    let r = idx.record("0x01").await.expect("get").expect("present");
+    assert_eq!(r.state, state::SHREDDED);
+    assert_eq!(r.wrapped_k2, None);
+    assert_eq!(r.label, None, "shredding clears the label with the keys");
+    assert_eq!(idx.count_deks("0x01").await.expect("count"), 0);
+    assert_eq!(idx.unconfirmed_receipts().await.expect("r").len(), 1);
+}
+
+#[tokio::test]
+async fn nonces_are_single_use_and_expire() {
+    let (_dir, idx) = index().await;
+    idx.insert_nonce("abcdefgh1", 1000).await.expect("nonce");
+    idx.insert_nonce("abcdefgh2", 1000).await.expect("nonce");
+    assert!(idx.take_nonce("abcdefgh1", 999).await.expect("take"));
+    assert!(
+        !idx.take_nonce("abcdefgh1", 999).await.expect("take"),
+        "single use"
+    );
+    assert!(
+        !idx.take_nonce("abcdefgh2", 1000).await.expect("take"),
+        "expired"
+    );
+    assert!(!idx.take_nonce("never", 1).await.expect("take"));
+}
+
+#[tokio::test]
+async fn cursor_survives_reconnect() {
+    let (dir, idx) = index().await;
+    assert_eq!(idx.cursor().await.expect("cursor"), None);
+    idx.set_cursor(7).await.expect("set");
+    idx.set_cursor(9).await.expect("set");
+    drop(idx);
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("i.sqlite").display()
+    );
+    let idx = Index::connect(&url).await.expect("reconnect");
+    assert_eq!(idx.cursor().await.expect("cursor"), Some(9));
+}
