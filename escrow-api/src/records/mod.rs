@@ -1,0 +1,202 @@
+//! Records over HTTP, one module per task: `upload` (the streamed upload: h1 checked while
+//! streaming, a fresh K2, tier 2 added on the fly, stored *pending* with its wrapped DEKs), `read`
+//! (the consent-checked read: `canRead` asked of the chain on every request, the access appended
+//! to the log before a byte leaves, C1 streamed with tier 2 stripped, HTTP Range served from the
+//! right tier-2 chunk), `wraps` (wraps added after upload, and the break-glass re-wrap) and
+//! `listing` (the record list, shred receipts and a patient's access log with Merkle proofs).
+//!
+//! This module holds what they share: the headers, id and wrap parsing, and [`Attempt`], which
+//! logs every refusal under the attempt's actor, patient, record and action.
+//!
+//! The request and response headers are documented in docs/api.md.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
+
+use alloy_primitives::{hex, Address, B256};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use medledger_protocol::cipher::{fill_random, SecretKey};
+use medledger_protocol::envelope::H1Hasher;
+use medledger_protocol::label;
+use medledger_protocol::tier2::{self, Tier2Decryptor, Tier2Encryptor};
+use medledger_protocol::wrap::WRAPPED_LEN;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::access_log::NewEntry;
+use crate::auth::Session;
+use crate::db::{state, DekRow, RecordRow};
+use crate::error::ApiError;
+use crate::now_secs;
+use crate::server::AppState;
+
+mod listing;
+mod read;
+mod upload;
+mod wraps;
+
+pub use listing::{access_log, list, log_gaps, receipt, ListQuery};
+pub use read::read;
+pub use upload::{parse_upload_headers, upload, UploadMeta};
+pub use wraps::{add_wraps, missing_wraps, AddWraps};
+
+/// Header: the record's patient (upload).
+pub const H_PATIENT: &str = "x-medledger-patient";
+
+/// Header: the record's category number (upload).
+pub const H_CATEGORY: &str = "x-medledger-category";
+
+/// Header: h1 of C1, `0x` hex (upload, and on reads).
+pub const H_H1: &str = "x-medledger-h1";
+
+/// Header: a wrapped DEK `<reader address>=<0x hex of 81 bytes>`; repeated per reader on
+/// upload, the caller's own on a read.
+pub const H_WRAPPED_DEK: &str = "x-medledger-wrapped-dek";
+
+/// Header: the record's sealed label, `0x` hex (upload; optional). See `protocol::label`.
+pub const H_LABEL: &str = "x-medledger-label";
+
+/// Most wrapped DEKs one upload may carry.
+pub const MAX_WRAPS: usize = 256;
+
+fn parse_record_id(s: &str) -> Result<B256, ApiError> {
+    let id: B256 = s.parse().map_err(|_| {
+        ApiError::bad_request("bad-record-id", "record id must be 0x and 64 hex digits")
+    })?;
+    if id == B256::ZERO {
+        return Err(ApiError::bad_request(
+            "bad-record-id",
+            "record id must not be zero",
+        ));
+    }
+    Ok(id)
+}
+
+fn one_header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, ApiError> {
+    let mut values = headers.get_all(name).iter();
+    let v = values.next().ok_or_else(|| {
+        ApiError::bad_request("missing-header", format!("header {name} is required"))
+    })?;
+    if values.next().is_some() {
+        return Err(ApiError::bad_request(
+            "duplicate-header",
+            format!("header {name} must appear once"),
+        ));
+    }
+    v.to_str()
+        .map(str::trim)
+        .map_err(|_| ApiError::bad_request("bad-header", format!("header {name} is not ASCII")))
+}
+
+/// Parses one `<reader address>=0x<81-byte hex>` item.
+pub fn parse_wrap_item(item: &str) -> Result<(Address, [u8; WRAPPED_LEN]), ApiError> {
+    let (reader, wrap) = item.split_once('=').ok_or_else(|| {
+        ApiError::bad_request("bad-wrapped-dek", "a wrapped DEK must be <address>=<hex>")
+    })?;
+    let reader: Address = reader.trim().parse().map_err(|_| {
+        ApiError::bad_request(
+            "bad-wrapped-dek",
+            "a wrapped DEK's reader is not an address",
+        )
+    })?;
+    let bytes = hex::decode(wrap.trim())
+        .map_err(|_| ApiError::bad_request("bad-wrapped-dek", "a wrapped DEK is not hex"))?;
+    let wrap: [u8; WRAPPED_LEN] = bytes.as_slice().try_into().map_err(|_| {
+        ApiError::bad_request(
+            "bad-wrapped-dek",
+            format!("a wrapped DEK must be {WRAPPED_LEN} bytes"),
+        )
+    })?;
+    if wrap[0] != 1 {
+        return Err(ApiError::bad_request(
+            "bad-wrapped-dek",
+            "unsupported wrapped DEK version",
+        ));
+    }
+    Ok((reader, wrap))
+}
+
+async fn log_entry(st: &AppState, e: NewEntry) -> Result<crate::db::LogRow, ApiError> {
+    match st.log.append(e).await {
+        Ok(row) => {
+            st.metrics.log_entries.set(row.seq + 1);
+            Ok(row)
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "access log unwritable");
+            Err(ApiError::unavailable(
+                "log-unavailable",
+                "the access log cannot be written; nothing is released",
+            ))
+        }
+    }
+}
+
+/// One caller's attempt at one action on one record, as the access log names it. Every refusal
+/// of the attempt is logged under the same actor, patient, record and action before it is
+/// returned, so the patient sees refused attempts as well as releases.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    st: &'a AppState,
+    actor: Address,
+    patient: Address,
+    record_id: B256,
+    action: &'static str,
+}
+
+impl<'a> Attempt<'a> {
+    /// An attempt whose patient is not known yet (logged with the zero address until
+    /// [`Attempt::of_patient`] names it).
+    fn new(st: &'a AppState, actor: Address, record_id: B256, action: &'static str) -> Self {
+        Attempt {
+            st,
+            actor,
+            patient: Address::ZERO,
+            record_id,
+            action,
+        }
+    }
+
+    /// The same attempt, on a record whose patient is now known.
+    fn of_patient(self, patient: Address) -> Self {
+        Attempt { patient, ..self }
+    }
+
+    /// Logs the refusal with `reason` and returns `err` (or a 503 when even the log is
+    /// unwritable: then nothing is refused silently either).
+    async fn refuse(&self, reason: &str, err: ApiError) -> ApiError {
+        let entry = NewEntry {
+            actor: self.actor,
+            patient: self.patient,
+            record_id: self.record_id,
+            action: self.action,
+            granted: false,
+            reason: reason.to_string(),
+            score_milli: 0,
+        };
+        match log_entry(self.st, entry).await {
+            Ok(_) => err,
+            Err(log_err) => log_err,
+        }
+    }
+
+    /// Logs the refusal under its own error code.
+    async fn refuse_coded(&self, err: ApiError) -> ApiError {
+        self.refuse(err.code, err).await
+    }
+
+    /// A chain error: the attempt fails closed, logged as `chain-unavailable`.
+    async fn chain_failed(&self, e: crate::chain::ChainError) -> ApiError {
+        self.refuse("chain-unavailable", e.into()).await
+    }
+}
+
+fn hv(s: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(s).map_err(|e| ApiError::internal("header", &e))
+}

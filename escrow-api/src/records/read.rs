@@ -1,0 +1,621 @@
+//! The consent-checked read: the chain's `canRead` on every request, the basis of the release
+//! (consent or emergency), the wrap to hand out, the access appended to the log before a byte
+//! leaves, and C1 streamed with tier 2 stripped on the fly (HTTP Range from the right chunk).
+
+use super::wraps::break_glass_wrap;
+use super::*;
+
+/// A byte position or suffix length of a `Range` header: ASCII digits only (`u64::from_str` would
+/// also take a `+`). A number too large for `u64` means "beyond any record", which `u64::MAX`
+/// says as well, since no record is that long.
+fn range_number(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.parse().unwrap_or(u64::MAX))
+}
+
+/// A parsed `Range: bytes=…` request on C1 of `size` bytes: `None` without a `Range` header, the
+/// half-open byte range otherwise, 416 for anything but one satisfiable range. Every bound is
+/// computed with checked or saturating arithmetic: the numbers are the client's.
+fn parse_range(headers: &HeaderMap, size: u64) -> Result<Option<Range<u64>>, ApiError> {
+    let Some(v) = headers.get(header::RANGE) else {
+        return Ok(None);
+    };
+    let unsatisfiable = || {
+        ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "bad-range",
+            "only one range `bytes=a-b`, `bytes=a-` or `bytes=-n` inside the record is served",
+        )
+    };
+    let spec = v
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().strip_prefix("bytes="))
+        .filter(|s| !s.contains(','))
+        .ok_or_else(unsatisfiable)?;
+    let (a, b) = spec.split_once('-').ok_or_else(unsatisfiable)?;
+    let range = match (a.trim(), b.trim()) {
+        ("", n) => {
+            // A suffix longer than the record is the whole record (RFC 9110 14.1.2).
+            let n = range_number(n).ok_or_else(unsatisfiable)?;
+            if n == 0 {
+                return Err(unsatisfiable());
+            }
+            size.saturating_sub(n)..size
+        }
+        (a, "") => range_number(a).ok_or_else(unsatisfiable)?..size,
+        (a, b) => {
+            let a = range_number(a).ok_or_else(unsatisfiable)?;
+            let b = range_number(b).ok_or_else(unsatisfiable)?;
+            if b < a {
+                return Err(unsatisfiable());
+            }
+            // A last position at or past the end means "to the end"; `b + 1` overflows at u64::MAX.
+            let end = b.checked_add(1).map_or(size, |end| end.min(size));
+            a..end
+        }
+    };
+    if range.start >= size || range.is_empty() {
+        return Err(unsatisfiable());
+    }
+    Ok(Some(range))
+}
+
+/// `GET /api/records/{id}`: consent-checked, logged, streamed release of C1.
+pub async fn read(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    session: Result<Session, ApiError>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let result = match session {
+        Ok(session) => read_inner(&st, &session, &id, &headers).await,
+        Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => {
+            Err(refuse_over_limit(&st, &id, &headers, e).await)
+        }
+        Err(e) => Err(refuse_unauthenticated(&st, &id, st.client_ip(peer, &headers), e).await),
+    };
+    let label = match &result {
+        Ok(_) => "released",
+        Err(e) if e.status.is_client_error() => "refused",
+        Err(_) => "error",
+    };
+    st.metrics.reads.with_label_values(&[label]).inc();
+    result
+}
+
+/// The patient of a record id, as far as the index knows (zero for an unknown record).
+async fn patient_of(st: &AppState, record_id: B256) -> Address {
+    match st.index.record(&record_id.to_string()).await {
+        Ok(Some(r)) => r.patient.parse().unwrap_or(Address::ZERO),
+        _ => Address::ZERO,
+    }
+}
+
+/// A read without a valid session is refused and logged with a zero actor, so the patient sees
+/// the attempt. Reads without a session are rate-limited per client address before anything is
+/// written: a flood gets 429s and one `no-session-flood` entry, not a row per request (which
+/// filled the patient's log and starved every other read behind the log's lock).
+async fn refuse_unauthenticated(
+    st: &AppState,
+    id: &str,
+    ip: std::net::IpAddr,
+    err: ApiError,
+) -> ApiError {
+    let Ok(record_id) = parse_record_id(id) else {
+        return err;
+    };
+    let key = format!("anon-read:{ip}");
+    let (err, reason) = match st.limits.check(&key) {
+        Ok(()) => (err, "no-session"),
+        Err(retry) if st.limits.first_of_episode(&key) => {
+            (ApiError::too_many(retry), "no-session-flood")
+        }
+        Err(retry) => return ApiError::too_many(retry),
+    };
+    let patient = patient_of(st, record_id).await;
+    let attempt = Attempt::new(st, Address::ZERO, record_id, "read").of_patient(patient);
+    attempt.refuse(reason, err).await
+}
+
+/// A signed-in reader over their rate limit: refused, and logged under their own address once
+/// per flood (the first refusal after an admitted request).
+async fn refuse_over_limit(
+    st: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    err: ApiError,
+) -> ApiError {
+    let (Ok(record_id), Some(reader)) = (
+        parse_record_id(id),
+        crate::auth::caller_of(st, headers).await,
+    ) else {
+        return err;
+    };
+    if !st.limits.first_of_episode(&reader.to_string()) {
+        return err;
+    }
+    let patient = patient_of(st, record_id).await;
+    let attempt = Attempt::new(st, reader, record_id, "read").of_patient(patient);
+    attempt.refuse("rate-limited", err).await
+}
+
+/// On what the chain released a read to its reader, decided before a wrapped DEK is chosen: a
+/// stored wrap says nothing about why the reader may read now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Basis {
+    /// The reader is the patient, or holds an unexpired grant covering the record's category.
+    Consent,
+    /// Only an emergency window the reader opened on the patient lets them read: flagged.
+    Emergency,
+}
+
+fn no_read_consent() -> ApiError {
+    ApiError::forbidden(
+        "no-read-consent",
+        "canRead(patient, you, record) is false on chain",
+    )
+}
+
+/// Why `canRead` holds: the patient or a covering unexpired grant is consent; otherwise it must be
+/// an open emergency window. When neither holds any more (the chain moved on between the calls),
+/// the read is refused: the escrow never releases on a basis it cannot name.
+async fn release_basis(
+    st: &AppState,
+    patient: Address,
+    reader: Address,
+    category: i64,
+) -> Result<Option<Basis>, crate::chain::ChainError> {
+    if reader == patient {
+        return Ok(Some(Basis::Consent));
+    }
+    let now = st.ledger.head_timestamp().await?;
+    let (categories, expiry) = st.ledger.grant_of(patient, reader).await?;
+    let covered = usize::try_from(category).is_ok_and(|bit| bit < 256 && categories.bit(bit));
+    if covered && expiry > now {
+        return Ok(Some(Basis::Consent));
+    }
+    let until = st.ledger.emergency_until(patient, reader).await?;
+    Ok((until > now).then_some(Basis::Emergency))
+}
+
+/// The record, its patient and the basis of a read by `reader`, or the logged refusal: in the
+/// index, not erased, `canRead` on chain (asked on every request), a pending record's anchored h1
+/// the stored one.
+async fn authorise_read<'a>(
+    st: &'a AppState,
+    reader: Address,
+    record_id: B256,
+) -> Result<(RecordRow, Attempt<'a>, Basis), ApiError> {
+    let attempt = Attempt::new(st, reader, record_id, "read");
+    let Some(record) = st.index.record(&record_id.to_string()).await? else {
+        let err = ApiError::not_found("unknown-record", "no such record");
+        return Err(attempt.refuse_coded(err).await);
+    };
+    let patient: Address = record
+        .patient
+        .parse()
+        .map_err(|_| ApiError::internal("index", &"stored patient is malformed"))?;
+    let attempt = attempt.of_patient(patient);
+    if record.state == state::SHREDDED {
+        let err = ApiError::new(
+            StatusCode::GONE,
+            "erased",
+            "the record was erased and its keys destroyed",
+        );
+        return Err(attempt.refuse_coded(err).await);
+    }
+    // The chain decides, on every request.
+    match st.ledger.can_read(patient, reader, record_id).await {
+        Ok(true) => {}
+        Ok(false) => return Err(attempt.refuse_coded(no_read_consent()).await),
+        Err(e) => return Err(attempt.chain_failed(e).await),
+    }
+    if record.state != state::COMMITTED {
+        // Anchored on chain but not yet seen by the follower: release only the anchored h1.
+        let anchor = match st.ledger.record_of(record_id).await {
+            Ok(a) => a,
+            Err(e) => return Err(attempt.chain_failed(e).await),
+        };
+        if anchor.h1.to_string() != record.h1 || anchor.patient != patient {
+            let err = ApiError::new(
+                StatusCode::CONFLICT,
+                "h1-mismatch",
+                "the stored ciphertext is not the one anchored on chain",
+            );
+            return Err(attempt.refuse_coded(err).await);
+        }
+    }
+    match release_basis(st, patient, reader, record.category).await {
+        Ok(Some(basis)) => Ok((record, attempt, basis)),
+        Ok(None) => Err(attempt.refuse_coded(no_read_consent()).await),
+        Err(e) => Err(attempt.chain_failed(e).await),
+    }
+}
+
+/// The DEK wrapped to `reader`, and whether the release is an emergency one: the reader's stored
+/// wrap when there is one, else the break-glass re-wrap (only inside an open window). A release on
+/// an emergency basis is one whichever wrap it uses, and so is any use of the break-glass key.
+async fn choose_wrap(
+    record: &RecordRow,
+    attempt: &Attempt<'_>,
+    basis: Basis,
+) -> Result<(String, bool), ApiError> {
+    let (st, reader) = (attempt.st, attempt.actor);
+    let stored = st
+        .index
+        .wrapped_dek(&record.record_id, &reader.to_checksum(None))
+        .await?;
+    if let Some(wrap) = stored {
+        return Ok((wrap, basis == Basis::Emergency));
+    }
+    let (patient, record_id) = (attempt.patient, attempt.record_id);
+    match break_glass_wrap(st, record, patient, reader, record_id).await {
+        Ok(Some(wrap)) => Ok((wrap, true)),
+        Ok(None) => {
+            let err = ApiError::not_found(
+                "no-wrapped-key",
+                "no data key is wrapped to you for this record yet",
+            );
+            Err(attempt.refuse_coded(err).await)
+        }
+        Err(e) => {
+            let reason = if e.status == StatusCode::SERVICE_UNAVAILABLE {
+                "chain-unavailable"
+            } else {
+                "break-glass-failed"
+            };
+            Err(attempt.refuse(reason, e).await)
+        }
+    }
+}
+
+/// C1 of `record` (all of it, or `range`) with tier 2 stripped on the fly: the body, its status,
+/// `Content-Range` and length. Prepared before the release is logged, so that a missing blob is
+/// not logged as a release.
+async fn release_body(
+    st: &AppState,
+    record: &RecordRow,
+    record_id: B256,
+    range: Option<Range<u64>>,
+) -> Result<(Body, StatusCode, Option<String>, u64), ApiError> {
+    let (Some(blob_key), Some(wrapped_k2)) =
+        (record.blob_key.as_deref(), record.wrapped_k2.as_deref())
+    else {
+        return Err(ApiError::internal(
+            "index",
+            &"committed record without blob or K2",
+        ));
+    };
+    let size = u64::try_from(record.size).unwrap_or(0);
+    let wrapped_k2 = hex::decode(wrapped_k2).map_err(|e| ApiError::internal("index", &e))?;
+    let k2 = tier2::unwrap_k2(&st.master, &record_id, &wrapped_k2)
+        .map_err(|e| ApiError::internal("k2 unwrap", &e))?;
+    let c2_size = u64::try_from(record.c2_size).unwrap_or(0);
+    let Some(r) = range else {
+        let dec = Tier2Decryptor::new(&k2, record_id);
+        let stream = st.blobs.read(blob_key, None).await?;
+        return Ok((strip(stream, dec, size), StatusCode::OK, None, size));
+    };
+    let head = st
+        .blobs
+        .read_range(blob_key, 0..tier2::HEADER_LEN as u64)
+        .await?;
+    let (dec, start) = Tier2Decryptor::for_range(&k2, record_id, &head, c2_size, r.start)
+        .map_err(|e| ApiError::internal("tier 2", &e))?;
+    drop(k2);
+    let chunk = u64::from(st_chunk_size(&head)?);
+    // `r` is not empty (parse_range), and the product is bounded by the stored C2 size.
+    let last_chunk = r.end.saturating_sub(1) / chunk;
+    let c2_end = (last_chunk.saturating_add(1))
+        .saturating_mul(chunk + 16)
+        .saturating_add(tier2::HEADER_LEN as u64)
+        .min(c2_size);
+    let stream = st
+        .blobs
+        .read(blob_key, Some(start.c2_offset..c2_end))
+        .await?;
+    let len = r.end - r.start;
+    let content_range = format!("bytes {}-{}/{}", r.start, r.end - 1, size);
+    Ok((
+        strip(stream, dec, len),
+        StatusCode::PARTIAL_CONTENT,
+        Some(content_range),
+        len,
+    ))
+}
+
+async fn read_inner(
+    st: &AppState,
+    session: &Session,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let reader = session.address;
+    let record_id = parse_record_id(id)?;
+    let (record, attempt, basis) = authorise_read(st, reader, record_id).await?;
+    let patient = attempt.patient;
+    let (wrap, emergency) = choose_wrap(&record, &attempt, basis).await?;
+    let size = u64::try_from(record.size).unwrap_or(0);
+    // Refusals after consent was established are the patient's to see too: a range the record
+    // cannot satisfy, a blob store that fails.
+    let range = match parse_range(headers, size) {
+        Ok(range) => range,
+        Err(e) => return Err(attempt.refuse_coded(e).await),
+    };
+    let ranged = range.is_some();
+    let (body, status, content_range, len) = match release_body(st, &record, record_id, range).await
+    {
+        Ok(released) => released,
+        Err(e) => return Err(attempt.refuse_coded(e).await),
+    };
+    // Fail closed: no log entry, no release.
+    log_entry(
+        st,
+        NewEntry {
+            actor: reader,
+            patient,
+            record_id,
+            action: "read",
+            granted: true,
+            reason: match (emergency, ranged) {
+                (true, _) => "emergency",
+                (false, true) => "consent-range",
+                (false, false) => "consent",
+            }
+            .into(),
+            // Emergency releases are flagged for the patient's review.
+            score_milli: if emergency { 1000 } else { 0 },
+        },
+    )
+    .await?;
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(cr) = content_range {
+        h.insert(header::CONTENT_RANGE, hv(&cr)?);
+    }
+    h.insert(
+        H_WRAPPED_DEK,
+        hv(&format!("{}={}", reader.to_checksum(None), wrap))?,
+    );
+    h.insert(H_H1, hv(&record.h1)?);
+    h.insert(H_PATIENT, hv(&record.patient)?);
+    h.insert(H_CATEGORY, HeaderValue::from(record.category));
+    if emergency {
+        h.insert("x-medledger-emergency", HeaderValue::from_static("1"));
+    }
+    Ok(response)
+}
+
+fn st_chunk_size(head: &[u8]) -> Result<u32, ApiError> {
+    tier2::Header::parse(head)
+        .map(|h| h.chunk_size)
+        .map_err(|e| ApiError::internal("tier 2", &e))
+}
+
+/// Strips tier 2 from a C2 stream, yielding at most `limit` C1 bytes.
+fn strip(
+    c2: futures_util::stream::BoxStream<'static, Result<Bytes, crate::blobs::BlobError>>,
+    dec: Tier2Decryptor,
+    limit: u64,
+) -> Body {
+    struct S {
+        c2: futures_util::stream::BoxStream<'static, Result<Bytes, crate::blobs::BlobError>>,
+        dec: Option<Tier2Decryptor>,
+        left: u64,
+    }
+    fn cut(out: Vec<u8>, left: &mut u64) -> Bytes {
+        let take = (out.len() as u64).min(*left) as usize;
+        *left -= take as u64;
+        let mut out = out;
+        out.truncate(take);
+        Bytes::from(out)
+    }
+    let init = S {
+        c2,
+        dec: Some(dec),
+        left: limit,
+    };
+    let stream = futures_util::stream::unfold(init, |mut s| async move {
+        loop {
+            let dec = s.dec.as_mut()?;
+            if s.left == 0 {
+                return None;
+            }
+            match s.c2.next().await {
+                Some(Ok(piece)) => {
+                    let mut out = Vec::new();
+                    if let Err(e) = dec.push(&piece, &mut out) {
+                        tracing::error!(error = %e, "stored blob failed tier-2 authentication");
+                        s.dec = None;
+                        return Some((Err(std::io::Error::other("blob integrity")), s));
+                    }
+                    if !out.is_empty() {
+                        let b = cut(out, &mut s.left);
+                        return Some((Ok(b), s));
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "blob read failed mid-stream");
+                    s.dec = None;
+                    return Some((Err(std::io::Error::other("blob read")), s));
+                }
+                None => {
+                    let dec = s.dec.take()?;
+                    let mut out = Vec::new();
+                    if let Err(e) = dec.finish(&mut out) {
+                        tracing::error!(error = %e, "stored blob failed tier-2 authentication");
+                        return Some((Err(std::io::Error::other("blob integrity")), s));
+                    }
+                    let b = cut(out, &mut s.left);
+                    return Some((Ok(b), s));
+                }
+            }
+        }
+    });
+    Body::from_stream(stream_boxed(stream))
+}
+
+fn stream_boxed(
+    s: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+) -> futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>> {
+    s.boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(value: &str, size: u64) -> Result<Option<Range<u64>>, StatusCode> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::RANGE,
+            HeaderValue::from_str(value).expect("a header value"),
+        );
+        parse_range(&headers, size).map_err(|e| e.status)
+    }
+
+    const MAX: u64 = u64::MAX;
+    const NOT_SATISFIABLE: StatusCode = StatusCode::RANGE_NOT_SATISFIABLE;
+
+    #[test]
+    fn no_range_header_is_the_whole_record() {
+        assert_eq!(parse_range(&HeaderMap::new(), 10), Ok(None));
+    }
+
+    #[test]
+    fn satisfiable_ranges_including_the_edges_of_u64() {
+        let max = MAX.to_string();
+        let cases: &[(String, u64, Range<u64>)] = &[
+            ("bytes=0-0".into(), 10, 0..1),
+            ("bytes=0-9".into(), 10, 0..10),
+            ("bytes=2-5".into(), 10, 2..6),
+            ("bytes=9-9".into(), 10, 9..10),
+            ("bytes=3-".into(), 10, 3..10),
+            ("bytes=0-".into(), 1, 0..1),
+            ("bytes=-1".into(), 10, 9..10),
+            ("bytes=-10".into(), 10, 0..10),
+            // The last position past the end, up to u64::MAX (b + 1 overflowed), is "to the end".
+            ("bytes=5-100".into(), 10, 5..10),
+            (format!("bytes=0-{max}"), 10, 0..10),
+            (format!("bytes=9-{max}"), 10, 9..10),
+            (format!("bytes=0-{}", MAX - 1), 10, 0..10),
+            // A number longer than u64 holds is past the end too.
+            ("bytes=0-99999999999999999999999".into(), 10, 0..10),
+            // A suffix larger than the body is the whole body.
+            ("bytes=-11".into(), 10, 0..10),
+            (format!("bytes=-{max}"), 10, 0..10),
+            ("bytes=-99999999999999999999999".into(), 10, 0..10),
+            // Whitespace around the numbers, and a record of u64::MAX - 1 bytes.
+            (" bytes= 1 - 2 ".into(), 10, 1..3),
+            (format!("bytes={}-", MAX - 2), MAX - 1, (MAX - 2)..(MAX - 1)),
+            (format!("bytes=0-{max}"), MAX - 1, 0..(MAX - 1)),
+        ];
+        for (value, size, want) in cases {
+            assert_eq!(
+                range(value, *size),
+                Ok(Some(want.clone())),
+                "{value} on {size} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn unsatisfiable_and_malformed_ranges_are_416() {
+        let max = MAX.to_string();
+        let cases: &[(String, u64)] = &[
+            // Starting at or past the end, up to u64::MAX.
+            ("bytes=10-".into(), 10),
+            ("bytes=10-20".into(), 10),
+            (format!("bytes={max}-"), 10),
+            (format!("bytes={max}-{max}"), 10),
+            (format!("bytes={}-{max}", MAX - 1), 10),
+            ("bytes=99999999999999999999999-".into(), 10),
+            // An empty record has no satisfiable range.
+            ("bytes=0-0".into(), 0),
+            ("bytes=0-".into(), 0),
+            ("bytes=-1".into(), 0),
+            // Reversed, empty suffix, several ranges.
+            ("bytes=5-4".into(), 10),
+            (format!("bytes={max}-0"), 10),
+            ("bytes=-0".into(), 10),
+            ("bytes=0-1,3-4".into(), 10),
+            // Malformed.
+            ("bytes=".into(), 10),
+            ("bytes=-".into(), 10),
+            ("bytes=5".into(), 10),
+            ("bytes=a-b".into(), 10),
+            ("bytes=1-b".into(), 10),
+            ("bytes=+1-2".into(), 10),
+            ("bytes=1-+2".into(), 10),
+            ("bytes=-+2".into(), 10),
+            ("bytes=--1".into(), 10),
+            ("bytes=1--2".into(), 10),
+            ("bytes=0x1-2".into(), 10),
+            ("bytes=1.5-2".into(), 10),
+            ("bytes=1 2-3".into(), 10),
+            ("items=0-1".into(), 10),
+            ("0-1".into(), 10),
+            ("".into(), 10),
+        ];
+        for (value, size) in cases {
+            assert_eq!(
+                range(value, *size),
+                Err(NOT_SATISFIABLE),
+                "{value:?} on {size} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn a_range_header_that_is_not_ascii_is_416() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::RANGE,
+            HeaderValue::from_bytes(b"bytes=0-\xff").expect("opaque bytes"),
+        );
+        assert_eq!(
+            parse_range(&headers, 10).map_err(|e| e.status),
+            Err(NOT_SATISFIABLE)
+        );
+    }
+
+    #[test]
+    fn every_small_range_is_inside_the_record_or_refused() {
+        // Exhaustive over small sizes and positions: a served range is never empty, never starts
+        // at or past the end and never ends past it.
+        for size in 0..6u64 {
+            for a in 0..8u64 {
+                for b in 0..8u64 {
+                    for value in [
+                        format!("bytes={a}-{b}"),
+                        format!("bytes={a}-"),
+                        format!("bytes=-{b}"),
+                    ] {
+                        match range(&value, size) {
+                            Ok(Some(r)) => {
+                                assert!(
+                                    r.start < r.end && r.end <= size,
+                                    "{value} on {size}: {r:?}"
+                                )
+                            }
+                            Ok(None) => panic!("{value}: a Range header is never ignored"),
+                            Err(status) => assert_eq!(status, NOT_SATISFIABLE, "{value}"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,422 @@
+//! The streamed upload: headers parsed and checked, `canWrite` asked of the chain, h1 checked
+//! while streaming, tier 2 added on the fly, the record stored pending with its wraps and its
+//! access-log entry in one transaction.
+
+use super::*;
+
+/// What an upload declares besides its body.
+#[derive(Debug, Clone)]
+pub struct UploadMeta {
+    /// The record.
+    pub record_id: B256,
+    /// Whose.
+    pub patient: Address,
+    /// Category number.
+    pub category: u8,
+    /// Declared h1.
+    pub h1: B256,
+    /// Wrapped DEKs by reader.
+    pub wraps: Vec<(Address, [u8; WRAPPED_LEN])>,
+    /// The sealed label, when sent.
+    pub label: Option<Vec<u8>>,
+}
+
+/// Parses the optional sealed label: hex, versioned, no longer than a label can be.
+fn parse_label(headers: &HeaderMap) -> Result<Option<Vec<u8>>, ApiError> {
+    if headers.get(H_LABEL).is_none() {
+        return Ok(None);
+    }
+    let bad = |why: &str| ApiError::bad_request("bad-label", format!("{H_LABEL}: {why}"));
+    let bytes = hex::decode(one_header(headers, H_LABEL)?).map_err(|_| bad("not hex"))?;
+    if bytes.len() > label::MAX_SEALED_LABEL || bytes.len() < 1 + 12 + 16 {
+        return Err(bad(&format!(
+            "a sealed label is 29 to {} bytes",
+            label::MAX_SEALED_LABEL
+        )));
+    }
+    if bytes[0] != label::LABEL_VERSION {
+        return Err(bad("unsupported label version"));
+    }
+    Ok(Some(bytes))
+}
+
+/// Parses and checks the upload headers.
+pub fn parse_upload_headers(record_id: B256, headers: &HeaderMap) -> Result<UploadMeta, ApiError> {
+    let patient: Address = one_header(headers, H_PATIENT)?
+        .parse()
+        .map_err(|_| ApiError::bad_request("bad-patient", "patient is not an address"))?;
+    if patient == Address::ZERO {
+        return Err(ApiError::bad_request(
+            "bad-patient",
+            "patient must not be zero",
+        ));
+    }
+    let category: u8 = one_header(headers, H_CATEGORY)?
+        .parse()
+        .map_err(|_| ApiError::bad_request("bad-category", "category must be a number 0..=255"))?;
+    let h1: B256 = one_header(headers, H_H1)?
+        .parse()
+        .map_err(|_| ApiError::bad_request("bad-h1", "h1 must be 0x and 64 hex digits"))?;
+    let mut wraps = Vec::new();
+    let mut seen = HashSet::new();
+    for v in headers.get_all(H_WRAPPED_DEK) {
+        let v = v.to_str().map_err(|_| {
+            ApiError::bad_request("bad-wrapped-dek", "wrapped DEK header is not ASCII")
+        })?;
+        for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (reader, wrap) = parse_wrap_item(item)?;
+            if !seen.insert(reader) {
+                return Err(ApiError::bad_request(
+                    "bad-wrapped-dek",
+                    "one wrapped DEK per reader",
+                ));
+            }
+            wraps.push((reader, wrap));
+        }
+    }
+    if wraps.len() > MAX_WRAPS {
+        return Err(ApiError::bad_request(
+            "too-many-wraps",
+            format!("at most {MAX_WRAPS} wrapped DEKs"),
+        ));
+    }
+    if !seen.contains(&patient) {
+        return Err(ApiError::bad_request(
+            "missing-patient-wrap",
+            "the DEK must be wrapped to the patient",
+        ));
+    }
+    Ok(UploadMeta {
+        record_id,
+        patient,
+        category,
+        h1,
+        wraps,
+        label: parse_label(headers)?,
+    })
+}
+
+fn upload_nonce() -> Result<String, ApiError> {
+    let mut b = [0u8; 8];
+    fill_random(&mut b).map_err(|_| ApiError::internal("randomness", &"no system randomness"))?;
+    Ok(hex::encode(b))
+}
+
+/// `PUT /api/records/{id}`: streamed upload of C1.
+pub async fn upload(
+    State(st): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let result = upload_inner(&st, &session, &id, &headers, body).await;
+    let label = match &result {
+        Ok((StatusCode::CREATED, _)) => "stored",
+        Ok(_) => "duplicate",
+        Err(e) if e.status == StatusCode::FORBIDDEN => "refused",
+        Err(e) if e.status.is_client_error() => "invalid",
+        Err(_) => "error",
+    };
+    st.metrics.uploads.with_label_values(&[label]).inc();
+    match result {
+        Ok((StatusCode::CREATED, body)) => Ok((StatusCode::CREATED, Json(body)).into_response()),
+        // A duplicate is answered without reading the body: the connection cannot be reused.
+        Ok((status, body)) => {
+            let mut response = (status, Json(body)).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Ok(response)
+        }
+        // The body may be unread: the connection cannot be reused.
+        Err(e) => {
+            let mut response = e.into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Ok(response)
+        }
+    }
+}
+
+async fn upload_inner(
+    st: &AppState,
+    session: &Session,
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Value), ApiError> {
+    let record_id = parse_record_id(id)?;
+    let meta = parse_upload_headers(record_id, headers)?;
+    let max = st.config.max_upload_bytes;
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > max {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                format!("uploads are limited to {max} bytes"),
+            ));
+        }
+    }
+    let uploader = session.address;
+    if meta.wraps.iter().all(|(r, _)| *r != uploader) {
+        return Err(ApiError::bad_request(
+            "missing-author-wrap",
+            "the DEK must also be wrapped to the uploader",
+        ));
+    }
+    let attempt = Attempt::new(st, uploader, record_id, "upload").of_patient(meta.patient);
+    // Authorisation: the chain decides (the patient, or a writer the patient granted).
+    let allowed = match st
+        .ledger
+        .can_write(meta.patient, uploader, meta.category)
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return Err(attempt.chain_failed(e).await),
+    };
+    if !allowed {
+        let err = ApiError::forbidden(
+            "no-write-consent",
+            "canWrite(patient, you, category) is false on chain",
+        );
+        return Err(attempt.refuse_coded(err).await);
+    }
+    let rid_hex = record_id.to_string();
+    if let Some(existing) = st.index.record(&rid_hex).await? {
+        return duplicate(&existing, &meta);
+    }
+    let limit = match upload_allowance(st, uploader, headers).await? {
+        Ok(limit) => limit,
+        Err(refusal) => return Err(attempt.refuse("pending-quota", refusal).await),
+    };
+
+    // Stream: h1 over C1, tier 2 on the fly into the blob store.
+    let blob_key = format!("c2/{rid_hex}/{}", upload_nonce()?);
+    let k2 = SecretKey::generate()
+        .map_err(|_| ApiError::internal("randomness", &"no system randomness"))?;
+    let wrapped_k2 = tier2::wrap_k2(&st.master, &record_id, &k2)
+        .map_err(|e| ApiError::internal("k2 wrap", &e))?;
+    let (mut enc, header2) = Tier2Encryptor::new(&k2, record_id, st.config.tier2_chunk_size)
+        .map_err(|e| ApiError::internal("tier 2", &e))?;
+    drop(k2);
+    let mut writer = st.blobs.writer(&blob_key).await?;
+    let streamed = stream_in(&meta, body, limit, &mut enc, &mut writer, &header2).await;
+    let (size, c2_size) = match streamed {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = writer.abort().await;
+            return Err(e);
+        }
+    };
+    let mut out = Vec::new();
+    if let Err(e) = enc.finish(&mut out) {
+        let _ = writer.abort().await;
+        return Err(ApiError::internal("tier 2", &e));
+    }
+    let c2_size = c2_size + out.len() as u64;
+    if let Err(e) = writer.write(&out).await {
+        let _ = writer.abort().await;
+        return Err(e.into());
+    }
+    writer.finish().await?;
+
+    let row = RecordRow {
+        record_id: rid_hex.clone(),
+        patient: meta.patient.to_checksum(None),
+        author: uploader.to_checksum(None),
+        category: i64::from(meta.category),
+        h1: meta.h1.to_string(),
+        size: i64::try_from(size).unwrap_or(i64::MAX),
+        blob_key: Some(blob_key.clone()),
+        c2_size: i64::try_from(c2_size).unwrap_or(i64::MAX),
+        wrapped_k2: Some(hex::encode_prefixed(wrapped_k2)),
+        state: state::PENDING.into(),
+        created: now_secs(),
+        committed_block: None,
+        label: meta.label.as_deref().map(hex::encode_prefixed),
+    };
+    let deks: Vec<DekRow> = meta
+        .wraps
+        .iter()
+        .map(|(reader, wrap)| DekRow {
+            reader: reader.to_checksum(None),
+            wrap: hex::encode_prefixed(wrap),
+        })
+        .collect();
+    let entry = NewEntry {
+        actor: uploader,
+        patient: meta.patient,
+        record_id,
+        action: "upload",
+        granted: true,
+        reason: "stored-pending".into(),
+        score_milli: 0,
+    };
+    // The record, its wraps and its access-log entry are one transaction: an upload is never
+    // acknowledged, nor stored, without its entry.
+    match st.log.append_upload(entry, &row, &deks).await {
+        Ok(logged) => st.metrics.log_entries.set(logged.seq + 1),
+        Err(err) => {
+            // Nothing was written. A concurrent upload of the same id may have won the race:
+            // keep its blob, drop ours.
+            st.blobs.delete(&blob_key).await?;
+            return match st.index.record(&rid_hex).await? {
+                Some(existing) => duplicate(&existing, &meta),
+                None => {
+                    tracing::error!(error = %err, "upload not stored: index or access log unwritable");
+                    Err(ApiError::unavailable(
+                        "log-unavailable",
+                        "the upload and its access-log entry cannot be written; nothing was stored",
+                    ))
+                }
+            };
+        }
+    }
+    tracing::info!(size, "record stored pending");
+    Ok((
+        StatusCode::CREATED,
+        json!({"recordId": record_id, "h1": meta.h1, "size": size, "state": state::PENDING}),
+    ))
+}
+
+fn duplicate(existing: &RecordRow, meta: &UploadMeta) -> Result<(StatusCode, Value), ApiError> {
+    let same = existing.h1 == meta.h1.to_string()
+        && existing.patient == meta.patient.to_checksum(None)
+        && existing.state != state::SHREDDED;
+    if same {
+        Ok((
+            StatusCode::OK,
+            json!({"recordId": meta.record_id, "h1": meta.h1, "size": existing.size, "state": existing.state}),
+        ))
+    } else {
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "record-exists",
+            "a different record with this id is already stored",
+        ))
+    }
+}
+
+/// How many bytes this upload may have: the upload limit, or less when the uploader's unanchored
+/// uploads already hold most of their pending quota. `Ok(Err(refusal))` when the quota is used up
+/// or the declared length does not fit (nothing has been read or stored).
+async fn upload_allowance(
+    st: &AppState,
+    uploader: Address,
+    headers: &HeaderMap,
+) -> Result<Result<UploadLimit, ApiError>, ApiError> {
+    let pending = st
+        .index
+        .pending_bytes_of(&uploader.to_checksum(None))
+        .await?;
+    let quota = st.config.pending_quota_bytes;
+    let left = quota.saturating_sub(pending);
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if left == 0 || declared.is_some_and(|len| len > left) {
+        return Ok(Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "pending-quota",
+            format!(
+                "{pending} bytes of your uploads await anchoring on chain, of {quota} allowed: anchor them (or let them expire) first"
+            ),
+        )));
+    }
+    let max = st.config.max_upload_bytes;
+    Ok(Ok(if left < max {
+        UploadLimit {
+            bytes: left,
+            code: "pending-quota",
+        }
+    } else {
+        UploadLimit {
+            bytes: max,
+            code: "too-large",
+        }
+    }))
+}
+
+/// The most bytes a body may have, and the error code when it has more.
+struct UploadLimit {
+    bytes: u64,
+    code: &'static str,
+}
+
+async fn stream_in(
+    meta: &UploadMeta,
+    body: Body,
+    limit: UploadLimit,
+    enc: &mut Tier2Encryptor,
+    writer: &mut crate::blobs::BlobWriter,
+    header2: &[u8],
+) -> Result<(u64, u64), ApiError> {
+    let max = limit.bytes;
+    writer.write(header2).await?;
+    let mut c2_size = header2.len() as u64;
+    let mut hasher = H1Hasher::new();
+    let mut header_checked = false;
+    let mut out = Vec::new();
+    let mut stream = body.into_data_stream();
+    while let Some(frame) = stream.next().await {
+        let frame = frame.map_err(|_| {
+            ApiError::bad_request("body-interrupted", "the upload body ended with an error")
+        })?;
+        if hasher.total_len() + frame.len() as u64 > max {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                limit.code,
+                format!("this upload is limited to {max} bytes ({})", limit.code),
+            ));
+        }
+        hasher.push(&frame).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not-an-envelope",
+                format!("the body is not an envelope v1: {e}"),
+            )
+        })?;
+        if !header_checked {
+            if let Some(h) = hasher.header() {
+                if h.record_id != meta.record_id {
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "wrong-record",
+                        "the envelope header names another record id",
+                    ));
+                }
+                header_checked = true;
+            }
+        }
+        enc.push(&frame, &mut out)
+            .map_err(|e| ApiError::internal("tier 2", &e))?;
+        if !out.is_empty() {
+            c2_size += out.len() as u64;
+            writer.write(&out).await?;
+            out.clear();
+        }
+    }
+    let size = hasher.total_len();
+    let h1 = hasher.finish().map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not-an-envelope",
+            format!("the body is not a complete envelope v1: {e}"),
+        )
+    })?;
+    if h1 != meta.h1 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "h1-mismatch",
+            "h1 of the body is not the declared h1",
+        ));
+    }
+    Ok((size, c2_size))
+}

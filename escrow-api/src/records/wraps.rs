@@ -1,0 +1,184 @@
+//! Wrapped DEKs after upload: a patient adding wraps for new grantees, the list of wraps still
+//! missing, and the break-glass re-wrap for an open emergency window.
+
+use super::*;
+
+/// Body of `POST /api/records/{id}/wraps`.
+#[derive(Debug, Deserialize)]
+pub struct AddWraps {
+    /// `<reader address>=0x<81-byte hex>` items.
+    pub wraps: Vec<String>,
+}
+
+/// `POST /api/records/{id}/wraps`: the record's patient adds DEKs wrapped to readers who may read
+/// it now (a new grantee). Only the patient, only their own record, only to readers for whom
+/// `canRead` holds on chain.
+pub async fn add_wraps(
+    State(st): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    crate::error::JsonBody(req): crate::error::JsonBody<AddWraps>,
+) -> Result<Json<Value>, ApiError> {
+    let record_id = parse_record_id(&id)?;
+    let actor = session.address;
+    let Some(record) = st.index.record(&record_id.to_string()).await? else {
+        return Err(ApiError::not_found("unknown-record", "no such record"));
+    };
+    let patient: Address = record
+        .patient
+        .parse()
+        .map_err(|_| ApiError::internal("index", &"stored patient is malformed"))?;
+    let attempt = Attempt::new(&st, actor, record_id, "add-wrap").of_patient(patient);
+    if actor != patient {
+        let err = ApiError::forbidden(
+            "not-your-record",
+            "only the record's patient adds wrapped keys",
+        );
+        return Err(attempt.refuse_coded(err).await);
+    }
+    if record.state == state::SHREDDED {
+        let gone = ApiError::new(StatusCode::GONE, "erased", "the record was erased");
+        return Err(attempt.refuse_coded(gone).await);
+    }
+    let mut wraps = Vec::new();
+    let mut seen = HashSet::new();
+    for item in &req.wraps {
+        let (reader, wrap) = parse_wrap_item(item)?;
+        if reader == patient || !seen.insert(reader) {
+            return Err(ApiError::bad_request(
+                "bad-wrapped-dek",
+                "one wrap per reader, and none to the patient (theirs is set at upload)",
+            ));
+        }
+        wraps.push((reader, wrap));
+    }
+    if wraps.is_empty() || wraps.len() > MAX_WRAPS {
+        return Err(ApiError::bad_request(
+            "bad-wrapped-dek",
+            format!("1..={MAX_WRAPS} wraps to readers other than the patient"),
+        ));
+    }
+    for (reader, _) in &wraps {
+        // A wrap to the break-glass reader (the escrow account) is the patient preparing an older
+        // record for emergency access: allowed only while the patient is opted in on chain. It
+        // releases nothing by itself; a practitioner still needs an open emergency window.
+        let allowed = if *reader == st.deployment.escrow {
+            st.ledger.emergency_opt_in(patient).await
+        } else {
+            st.ledger.can_read(patient, *reader, record_id).await
+        };
+        let allowed = match allowed {
+            Ok(a) => a,
+            Err(e) => return Err(attempt.refuse_coded(ApiError::from(e)).await),
+        };
+        if !allowed {
+            let err = ApiError::forbidden(
+                "reader-not-granted",
+                format!("canRead(patient, {reader}, record) is false on chain"),
+            );
+            return Err(attempt.refuse_coded(err).await);
+        }
+    }
+    let deks: Vec<DekRow> = wraps
+        .iter()
+        .map(|(reader, wrap)| DekRow {
+            reader: reader.to_checksum(None),
+            wrap: hex::encode_prefixed(wrap),
+        })
+        .collect();
+    st.index.put_wraps(&record.record_id, &deks).await?;
+    for (reader, _) in &wraps {
+        log_entry(
+            &st,
+            NewEntry {
+                actor,
+                patient,
+                record_id,
+                action: "add-wrap",
+                granted: true,
+                reason: format!("reader:{reader}"),
+                score_milli: 0,
+            },
+        )
+        .await?;
+    }
+    Ok(Json(json!({"added": wraps.len()})))
+}
+
+/// `GET /api/wraps/missing`: for the caller as a patient, each (record, current grantee) whose
+/// grant covers the record's category but who has no wrapped DEK yet.
+pub async fn missing_wraps(
+    State(st): State<AppState>,
+    session: Session,
+) -> Result<Json<Value>, ApiError> {
+    let patient = session.address;
+    let grants = st.ledger.active_grants(patient).await?;
+    let mut out = Vec::new();
+    for r in st.index.records_of(&patient.to_checksum(None)).await? {
+        if r.state != state::COMMITTED {
+            continue;
+        }
+        let readers = st.index.readers_of(&r.record_id).await?;
+        let bit = usize::try_from(r.category).unwrap_or(usize::MAX);
+        for (grantee, mask) in &grants {
+            let covered = bit < 256 && mask.bit(bit);
+            if covered && !readers.contains(&grantee.to_checksum(None)) {
+                out.push(
+                    json!({"recordId": r.record_id, "grantee": grantee, "category": r.category}),
+                );
+            }
+        }
+    }
+    Ok(Json(json!({ "missing": out })))
+}
+
+/// Inside an emergency window opened on chain by `reader` (a verified practitioner) on `patient`,
+/// and only then: opens the DEK the patient's app wrapped to the escrow's break-glass key
+/// (`purpose = break-glass`, reader = the escrow account) and re-wraps it (`purpose = reader`) to
+/// the practitioner's key registered on chain. `None` when there is no window or no such wrap.
+pub(super) async fn break_glass_wrap(
+    st: &AppState,
+    record: &RecordRow,
+    patient: Address,
+    reader: Address,
+    record_id: B256,
+) -> Result<Option<String>, ApiError> {
+    use medledger_protocol::wrap::{self, PublicKey, Purpose, WrapContext};
+    let escrow = st.deployment.escrow;
+    let Some(bg) = st
+        .index
+        .wrapped_dek(&record.record_id, &escrow.to_checksum(None))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let until = st.ledger.emergency_until(patient, reader).await?;
+    if until == 0 || until <= st.ledger.head_timestamp().await? {
+        return Ok(None);
+    }
+    let key = st.ledger.encryption_key_of(reader).await?;
+    if key == B256::ZERO {
+        return Ok(None);
+    }
+    let bg = hex::decode(&bg).map_err(|e| ApiError::internal("index", &e))?;
+    let ctx = |reader, purpose| WrapContext {
+        chain_id: st.deployment.chain_id,
+        contract: st.deployment.address,
+        record_id,
+        reader,
+        purpose,
+    };
+    let dek = wrap::unwrap_dek(&bg, &st.break_glass, &ctx(escrow, Purpose::BreakGlass)).map_err(
+        |_| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "break-glass-failed",
+                "the record's emergency wrap does not open with the escrow's break-glass key",
+            )
+        },
+    )?;
+    let rewrapped = wrap::wrap_dek(&dek, &PublicKey(key.0), &ctx(reader, Purpose::Reader))
+        .map_err(|e| ApiError::internal("break-glass re-wrap", &e))?;
+    drop(dek);
+    Ok(Some(hex::encode_prefixed(rewrapped)))
+}
