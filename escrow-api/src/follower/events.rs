@@ -1,0 +1,272 @@
+//! The contract's events as the index keeps them: a record committed, accounts registered and
+//! their status, grants, claims and policies. Each handler is idempotent (rows are keyed by the
+//! log's place on chain), so a replayed block range changes nothing.
+
+use super::*;
+
+/// Applies one contract event to the index. Events the index does not keep are ignored.
+pub(super) async fn handle(
+    st: &AppState,
+    event: MedLedgerEvents,
+    log: &ChainLog,
+) -> Result<(), FollowError> {
+    use AccountEvent as Ev;
+    use MedLedgerEvents as E;
+    match event {
+        E::RecordAdded(e) => record_added(st, &e, log.block).await?,
+        E::RecordErased(e) => shred(st, e.recordId).await?,
+        E::AllRecordsErased(e) => all_erased(st, e.patient).await?,
+        E::AccountRegistered(e) => {
+            account_registered(st, log, e.account, e.kind, e.profileHash).await?
+        }
+        E::AccountVerified(e) => account_changed(st, log, e.account, Ev::Verified).await?,
+        E::AccountSuspended(e) => account_changed(st, log, e.account, Ev::Suspended).await?,
+        E::AccountReinstated(e) => account_changed(st, log, e.account, Ev::Reinstated).await?,
+        E::ConsentGranted(e) => {
+            let (categories, expiry) = (e.categories.to_string(), e.expiry.to_string());
+            let terms = (categories.as_str(), e.canWrite, expiry.as_str());
+            grant_event(st, log, e.patient, e.grantee, Some(terms)).await?
+        }
+        E::ConsentRevoked(e) => grant_event(st, log, e.patient, e.grantee, None).await?,
+        E::ClaimSubmitted(e) => claim_submitted(st, &e, log).await?,
+        E::ClaimPendingReview(e) => {
+            let reason = i64::from(e.reason);
+            claim_update(st, log, e.claimId, ClaimUpdate::PendingReview { reason }).await?
+        }
+        E::ClaimApproved(e) => {
+            let payout = e.payout.to_string();
+            claim_update(st, log, e.claimId, ClaimUpdate::Approved { payout }).await?
+        }
+        E::ClaimDenied(e) => {
+            let reason_hash = e.reasonHash.to_string();
+            claim_update(st, log, e.claimId, ClaimUpdate::Denied { reason_hash }).await?
+        }
+        E::ClaimPaid(e) => {
+            let (payout, automatic) = (e.payout.to_string(), e.automatic);
+            claim_update(st, log, e.claimId, ClaimUpdate::Paid { payout, automatic }).await?
+        }
+        E::PolicyPublished(e) => {
+            let terms = [
+                e.coveredCategories.to_string(),
+                e.perClaimLimit.to_string(),
+                e.annualLimit.to_string(),
+                e.deductible.to_string(),
+            ];
+            let terms = terms.each_ref().map(String::as_str);
+            policy_event(st, log, e.insurer, "published", Some(terms), None).await?
+        }
+        E::PolicyFunded(e) => {
+            let (amount, funds) = (e.amount.to_string(), e.funds.to_string());
+            let funds = (amount.as_str(), funds.as_str());
+            policy_event(st, log, e.insurer, "funded", None, Some(funds)).await?
+        }
+        E::PolicyFundsWithdrawn(e) => {
+            let (amount, funds) = (e.amount.to_string(), e.funds.to_string());
+            let funds = (amount.as_str(), funds.as_str());
+            policy_event(st, log, e.insurer, "withdrawn", None, Some(funds)).await?
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `RecordAdded`: the upload with the same id and h1 is committed, with the chain's category
+/// and author (the chain is the truth). Another h1 leaves the upload pending, to expire.
+async fn record_added(
+    st: &AppState,
+    e: &medledger_protocol::contract::MedLedger::RecordAdded,
+    block: u64,
+) -> Result<(), FollowError> {
+    let rid = e.recordId.to_string();
+    let (patient, author) = (e.patient.to_checksum(None), e.author.to_checksum(None));
+    let h1 = e.ciphertextHash.to_string();
+    let anchored = crate::db::Anchored {
+        record_id: &rid,
+        patient: &patient,
+        h1: &h1,
+        category: i64::from(e.category),
+        author: &author,
+    };
+    let uploaded = st.index.record(&rid).await?;
+    if st.index.commit(&anchored, db_int(block)).await? {
+        let differs = uploaded
+            .is_some_and(|u| u.category != anchored.category || u.author != anchored.author);
+        if differs {
+            tracing::warn!(
+                block,
+                "the anchor's category or author differs from the upload's; the index follows the chain"
+            );
+        }
+        tracing::info!(block, "record committed");
+    } else if let Some(r) = st.index.record(&rid).await? {
+        if r.state == state::PENDING {
+            tracing::warn!(
+                block,
+                "anchored h1 differs from the stored upload; it stays pending and expires"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `AllRecordsErased`: every record of the patient the chain now says is erased is shredded.
+async fn all_erased(st: &AppState, patient: Address) -> Result<(), FollowError> {
+    for r in st.index.records_of(&patient.to_checksum(None)).await? {
+        let rid: B256 = r
+            .record_id
+            .parse()
+            .map_err(|_| FollowError::Corrupt("record id".into()))?;
+        if st.ledger.is_erased(rid).await? {
+            shred(st, rid).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `AccountRegistered`: the account, at its kind's starting status, and its first history entry.
+async fn account_registered(
+    st: &AppState,
+    log: &ChainLog,
+    account: Address,
+    kind: u8,
+    profile_hash: B256,
+) -> Result<(), FollowError> {
+    let Some(kind) = AccountKind::from_chain_number(kind) else {
+        // A role added to the contract after this escrow: not shown as another one.
+        tracing::warn!(
+            block = log.block,
+            kind,
+            "an account kind this escrow does not know is not indexed"
+        );
+        return Ok(());
+    };
+    let address = account.to_checksum(None);
+    let status = kind.status_at_registration();
+    let (hash, block) = (profile_hash.to_string(), db_int(log.block));
+    st.index
+        .account_registered(&address, kind, status, &hash, block)
+        .await?;
+    st.index
+        .account_event(
+            block,
+            db_int(log.log_index),
+            &address,
+            AccountEvent::Registered,
+        )
+        .await?;
+    Ok(())
+}
+
+/// A verification, suspension or reinstatement: the account's status and its history.
+async fn account_changed(
+    st: &AppState,
+    log: &ChainLog,
+    account: Address,
+    event: AccountEvent,
+) -> Result<(), FollowError> {
+    let status = match event {
+        AccountEvent::Suspended => AccountStatus::Suspended,
+        _ => AccountStatus::Active,
+    };
+    let (address, block) = (account.to_checksum(None), db_int(log.block));
+    st.index.account_status(&address, status, block).await?;
+    st.index
+        .account_event(block, db_int(log.log_index), &address, event)
+        .await?;
+    Ok(())
+}
+
+/// A grant (with its categories, write flag and expiry) or a revocation (`None`).
+async fn grant_event(
+    st: &AppState,
+    log: &ChainLog,
+    patient: Address,
+    grantee: Address,
+    terms: Option<(&str, bool, &str)>,
+) -> Result<(), FollowError> {
+    st.index
+        .grant_event(
+            db_int(log.block),
+            db_int(log.log_index),
+            &patient.to_checksum(None),
+            &grantee.to_checksum(None),
+            terms,
+        )
+        .await?;
+    Ok(())
+}
+
+/// `ClaimSubmitted`: the claim, stamped with its block's time.
+async fn claim_submitted(
+    st: &AppState,
+    e: &medledger_protocol::contract::MedLedger::ClaimSubmitted,
+    log: &ChainLog,
+) -> Result<(), FollowError> {
+    let block = log.block;
+    let submitted_at = st
+        .ledger
+        .chain()
+        .block(block)
+        .await?
+        .map(|b| b.timestamp)
+        .ok_or_else(|| FollowError::Corrupt("a logged block is missing".into()))?;
+    st.index
+        .claim_submitted(&ClaimRow {
+            claim_id: e.claimId.to_string(),
+            practitioner: e.practitioner.to_checksum(None),
+            patient: e.patient.to_checksum(None),
+            insurer: e.insurer.to_checksum(None),
+            document_record_id: e.documentRecordId.to_string(),
+            amount: e.amount.to_string(),
+            category: i64::from(e.category),
+            submitted_block: db_int(block),
+            log_index: db_int(log.log_index),
+            submitted_at: db_int(submitted_at),
+            status: claim_status::SUBMITTED.to_string(),
+            pending_reason: None,
+            payout: None,
+            automatic: None,
+            deny_reason_hash: None,
+        })
+        .await?;
+    Ok(())
+}
+
+/// A policy published (its terms), funded or drawn from (the amount and the funds after).
+async fn policy_event(
+    st: &AppState,
+    log: &ChainLog,
+    insurer: Address,
+    what: &str,
+    terms: Option<[&str; 4]>,
+    funds: Option<(&str, &str)>,
+) -> Result<(), FollowError> {
+    st.index
+        .policy_event(
+            db_int(log.block),
+            db_int(log.log_index),
+            &insurer.to_checksum(None),
+            what,
+            terms,
+            funds,
+        )
+        .await?;
+    Ok(())
+}
+
+async fn claim_update(
+    st: &AppState,
+    log: &ChainLog,
+    claim_id: B256,
+    update: ClaimUpdate,
+) -> Result<(), FollowError> {
+    st.index
+        .claim_update(
+            db_int(log.block),
+            db_int(log.log_index),
+            &claim_id.to_string(),
+            &update,
+        )
+        .await?;
+    Ok(())
+}

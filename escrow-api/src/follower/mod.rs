@@ -1,0 +1,238 @@
+//! Background work driven by the chain. The event follower reads the contract's logs from a
+//! durable cursor (stored in the index, so a restart resumes where it stopped) up to the head minus
+//! the confirmation depth, and: marks an upload committed on `RecordAdded` with the same h1;
+//! shreds on `RecordErased` / `AllRecordsErased` (destroys K2 and the wrapped DEKs, deletes the
+//! blob, stores a receipt signed by the escrow key, logs it in the access log so its hash is
+//! anchored with the next batch, and calls `confirmShredded`); removes pending uploads that were
+//! never anchored after the TTL, and blobs no record points to. Handling is idempotent, so
+//! replaying a block range after a crash is harmless.
+//!
+//! The anchoring task puts the Merkle root of each new batch of access-log entries on chain with
+//! `anchorAccessLog`, reconciling its own record of anchors with the contract's first.
+
+use std::time::Duration;
+
+use alloy_primitives::{hex, keccak256, Address, B256};
+use alloy_signer::SignerSync;
+use medledger_protocol::api::{AccountEvent, AccountKind, AccountStatus};
+use medledger_protocol::contract::{MedLedgerErrors, MedLedgerEvents};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::access_log::{tree_of, NewEntry};
+use crate::chain::{ChainError, ChainLog, Ledger};
+use crate::db::{claim_status, state, AnchorRow, ClaimRow, ClaimUpdate};
+use crate::now_secs;
+use crate::server::AppState;
+
+mod anchor;
+mod events;
+mod shred;
+
+pub use anchor::{anchor_once, run_anchoring, verify_log, verify_log_with, LogReport};
+use events::handle;
+pub use shred::shred;
+use shred::{confirm_receipts, sweep};
+
+/// Why a follower step failed (it is retried at the next tick).
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    /// The chain.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The index.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    /// The blob store.
+    #[error(transparent)]
+    Blobs(#[from] crate::blobs::BlobError),
+    /// The access log.
+    #[error(transparent)]
+    Log(#[from] crate::access_log::AppendError),
+    /// A stored value.
+    #[error("malformed stored value: {0}")]
+    Corrupt(String),
+    /// Signing a receipt.
+    #[error("signing: {0}")]
+    Sign(String),
+}
+
+/// Runs the follower until `stop` turns true.
+pub async fn run(st: AppState, stop: watch::Receiver<bool>) {
+    every_poll(&st, stop, "event follower step", tick).await;
+}
+
+/// Sends `confirmShredded` for the receipts not yet confirmed, until `stop` turns true. A task of
+/// its own: waiting for a transaction to be mined (up to the receipt timeout, e.g. when a
+/// reorganisation dropped it) must not hold up following the chain.
+pub async fn run_confirmations(st: AppState, stop: watch::Receiver<bool>) {
+    every_poll(&st, stop, "confirming shreds", confirm_receipts).await;
+}
+
+async fn every_poll<F>(st: &AppState, mut stop: watch::Receiver<bool>, what: &str, step: F)
+where
+    F: for<'a> AsyncStep<'a>,
+{
+    let interval = Duration::from_millis(st.config.poll_interval_ms);
+    loop {
+        if let Err(e) = step.call(st).await {
+            tracing::warn!(error = %e, "{what} failed; retrying");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+/// An async step over the shared state (a named trait, since closures returning borrowing
+/// futures cannot be written as `Fn` bounds directly).
+trait AsyncStep<'a> {
+    type Fut: std::future::Future<Output = Result<(), FollowError>> + Send + 'a;
+    fn call(&self, st: &'a AppState) -> Self::Fut;
+}
+
+impl<'a, F, Fut> AsyncStep<'a> for F
+where
+    F: Fn(&'a AppState) -> Fut,
+    Fut: std::future::Future<Output = Result<(), FollowError>> + Send + 'a,
+{
+    type Fut = Fut;
+    fn call(&self, st: &'a AppState) -> Fut {
+        self(st)
+    }
+}
+
+/// One follower step: new logs, then blobs to delete and expired uploads (shred confirmations
+/// run in [`run_confirmations`]).
+pub async fn tick(st: &AppState) -> Result<(), FollowError> {
+    // Each part runs even when the other fails; the first error is reported.
+    let logs = follow_logs(st).await;
+    let swept = sweep(st).await;
+    // A shred whose WAL truncation a busy reader held up is finished here.
+    let scrubbed = st
+        .index
+        .scrub_if_due()
+        .await
+        .map(|_| ())
+        .map_err(Into::into);
+    logs.and(swept).and(scrubbed)
+}
+
+/// How many processed batches' last-block hashes the follower remembers (its reorg window).
+pub const REMEMBERED_BLOCKS: i64 = 128;
+
+async fn follow_logs(st: &AppState) -> Result<(), FollowError> {
+    let chain = st.ledger.chain();
+    let head = chain.block_number().await?;
+    st.metrics
+        .chain_head
+        .set(i64::try_from(head).unwrap_or(i64::MAX));
+    let safe = head.saturating_sub(st.config.confirmations);
+    let mut next = match st.index.cursor().await? {
+        Some(n) => u64::try_from(n).unwrap_or(0),
+        None => st.deployment.deploy_block,
+    };
+    if let Some(resume) = check_reorg(st, next).await? {
+        next = resume;
+    }
+    while next <= safe {
+        let to = safe.min(next + st.config.log_block_batch - 1);
+        // The last block's hash before and after reading the logs: a reorganisation in between
+        // leaves the batch for the next step.
+        let Some(before) = chain.block(to).await? else {
+            return Ok(());
+        };
+        let logs = chain.logs(next, to).await?;
+        let after = chain.block(to).await?;
+        if after.map(|b| b.hash) != Some(before.hash) {
+            tracing::warn!(
+                block = to,
+                "the chain changed while its logs were read; retrying"
+            );
+            return Ok(());
+        }
+        for log in &logs {
+            if let Some(event) = Ledger::decode(log) {
+                handle(st, event, log).await?;
+            }
+        }
+        st.index
+            .remember_block(db_int(to), &before.hash.to_string(), REMEMBERED_BLOCKS)
+            .await?;
+        next = to + 1;
+        st.index.set_cursor(db_int(next)).await?;
+        st.metrics.follower_next_block.set(db_int(next));
+    }
+    Ok(())
+}
+
+/// Checks that the last processed block (the one before `next`) still has the hash the follower
+/// remembered. When it does not, the chain was reorganised deeper than the confirmation depth:
+/// finds the newest remembered block still on the chain (or, when none is, the deployment block),
+/// undoes what the follower derived from the blocks after it and returns the block to resume at.
+async fn check_reorg(st: &AppState, next: u64) -> Result<Option<u64>, FollowError> {
+    let remembered = st.index.remembered_blocks().await?;
+    let Some((last, hash)) = remembered.first() else {
+        return Ok(None);
+    };
+    if u64::try_from(*last).ok().map(|b| b + 1) != Some(next) {
+        // Not where the follower stopped (an older index, or a cursor set elsewhere): nothing
+        // to compare.
+        return Ok(None);
+    }
+    let chain = st.ledger.chain();
+    if still_there(chain.as_ref(), *last, hash).await? {
+        return Ok(None);
+    }
+    let mut resume = st.deployment.deploy_block;
+    for (block, hash) in remembered.iter().skip(1) {
+        if still_there(chain.as_ref(), *block, hash).await? {
+            resume = u64::try_from(*block).unwrap_or(0) + 1;
+            break;
+        }
+    }
+    let from = db_int(resume);
+    let mut statuses = Vec::new();
+    for address in st.index.accounts_updated_since(from).await? {
+        let account: Address = address
+            .parse()
+            .map_err(|_| FollowError::Corrupt("account address".into()))?;
+        // An account the index holds has a status on chain; anything else reads as not verified.
+        let status = AccountStatus::from_chain_number(st.ledger.account_status_of(account).await?)
+            .unwrap_or(AccountStatus::Pending);
+        statuses.push((address, status));
+    }
+    let undone = st.index.rewind(from, &statuses).await?;
+    tracing::warn!(
+        remembered = last,
+        resume,
+        uncommitted = undone.uncommitted,
+        event_rows = undone.event_rows,
+        accounts = undone.accounts_deleted + statuses.len() as u64,
+        "chain reorganised beyond the confirmation depth; rewound the follower (shreds are not undone)"
+    );
+    st.metrics.follower_next_block.set(from);
+    Ok(Some(resume))
+}
+
+async fn still_there(
+    chain: &dyn crate::chain::Chain,
+    block: i64,
+    hash: &str,
+) -> Result<bool, FollowError> {
+    let Ok(number) = u64::try_from(block) else {
+        return Ok(false);
+    };
+    Ok(chain
+        .block(number)
+        .await?
+        .is_some_and(|b| b.hash.to_string() == hash))
+}
+
+fn db_int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

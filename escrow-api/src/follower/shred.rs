@@ -1,0 +1,146 @@
+//! Erasure's other half: a record erased on chain loses its K2, wrapped DEKs, label and blob here,
+//! with a signed receipt logged and confirmed on chain (`confirmShredded`); and the sweep that
+//! removes pending uploads never anchored and blobs no record points to.
+
+use super::*;
+
+/// Destroys a record's keys and blob and records a signed receipt (idempotent).
+pub async fn shred(st: &AppState, record_id: B256) -> Result<(), FollowError> {
+    let rid = record_id.to_string();
+    let Some(record) = st.index.record(&rid).await? else {
+        return Ok(());
+    };
+    if record.state == state::SHREDDED {
+        return Ok(());
+    }
+    let at = now_secs();
+    let receipt = json!({
+        "type": "medledger-shred-receipt",
+        "version": 1,
+        "chainId": st.deployment.chain_id,
+        "contract": st.deployment.address,
+        "escrow": st.deployment.escrow,
+        "recordId": rid,
+        "h1": record.h1,
+        "destroyed": ["k2", "wrapped-deks", "blob"],
+        "shreddedAt": at,
+    })
+    .to_string();
+    let receipt_hash = keccak256(receipt.as_bytes());
+    let signature = match &st.signer {
+        Some(s) => hex::encode_prefixed(
+            s.sign_message_sync(receipt.as_bytes())
+                .map_err(|e| FollowError::Sign(e.to_string()))?
+                .as_bytes(),
+        ),
+        None => String::new(),
+    };
+    let Some(blob_key) = st
+        .index
+        .shred(&rid, &receipt, &signature, &receipt_hash.to_string(), at)
+        .await?
+    else {
+        return Ok(());
+    };
+    if let Some(key) = blob_key {
+        st.blobs.delete(&key).await?;
+        st.index.clear_blob_key(&rid).await?;
+    }
+    st.metrics.shredded.inc();
+    let patient: Address = record
+        .patient
+        .parse()
+        .map_err(|_| FollowError::Corrupt("patient".into()))?;
+    st.log
+        .append(NewEntry {
+            actor: st.deployment.escrow,
+            patient,
+            record_id,
+            action: "shred",
+            granted: true,
+            reason: format!("receipt:{receipt_hash}"),
+            score_milli: 0,
+        })
+        .await?;
+    tracing::info!("record shredded");
+    Ok(())
+}
+
+pub(super) async fn confirm_receipts(st: &AppState) -> Result<(), FollowError> {
+    if st.signer.is_none() {
+        return Ok(());
+    }
+    for (rid, hash) in st.index.unconfirmed_receipts().await? {
+        let record_id: B256 = rid
+            .parse()
+            .map_err(|_| FollowError::Corrupt("record id".into()))?;
+        let receipt_hash: B256 = hash
+            .parse()
+            .map_err(|_| FollowError::Corrupt("receipt hash".into()))?;
+        match st.ledger.confirm_shredded(record_id, receipt_hash).await {
+            Ok(tx) => {
+                st.index
+                    .set_receipt_confirmed(&rid, &tx.to_string())
+                    .await?
+            }
+            Err(ChainError::Rpc {
+                revert: Some(data), ..
+            }) if matches!(
+                hex::decode(&data)
+                    .ok()
+                    .as_deref()
+                    .and_then(medledger_protocol::contract::decode_revert),
+                Some(MedLedgerErrors::ShredAlreadyConfirmed(_))
+            ) =>
+            {
+                st.index
+                    .set_receipt_confirmed(&rid, "already-confirmed")
+                    .await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn sweep(st: &AppState) -> Result<(), FollowError> {
+    let now = now_secs();
+    // Shredded records whose blob delete did not finish.
+    for (rid, key) in st.index.shredded_with_blobs().await? {
+        st.blobs.delete(&key).await?;
+        st.index.clear_blob_key(&rid).await?;
+    }
+    // Uploads never anchored.
+    let cutoff = now - st.config.pending_ttl_secs;
+    for r in st.index.stale_pending(cutoff).await? {
+        if st.index.delete_pending(&r.record_id).await? {
+            if let Some(key) = r.blob_key {
+                st.blobs.delete(&key).await?;
+            }
+            tracing::info!("expired a pending upload that was never anchored");
+        }
+    }
+    // Parts of uploads a killed process never finished.
+    let staged = st.blobs.sweep_staging("c2", cutoff)?;
+    if staged > 0 {
+        tracing::info!(staged, "removed unfinished upload parts");
+    }
+    // Blobs no record points to (a crash between the blob and the index row).
+    for (key, modified) in st.blobs.list("c2").await? {
+        if modified >= cutoff {
+            continue;
+        }
+        let rid = key.split('/').nth(1).unwrap_or_default();
+        let referenced = st
+            .index
+            .record(rid)
+            .await?
+            .and_then(|r| r.blob_key)
+            .is_some_and(|k| k == key);
+        if !referenced {
+            st.blobs.delete(&key).await?;
+            tracing::info!("removed an orphan blob");
+        }
+    }
+    Ok(())
+}
