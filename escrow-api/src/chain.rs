@@ -22,6 +22,9 @@ use futures_util::future::BoxFuture;
 use medledger_protocol::contract::{decode_revert, MedLedger, MedLedgerEvents};
 use serde_json::{json, Value};
 
+#[cfg(test)]
+pub mod scripted;
+
 /// Why a chain question got no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {

@@ -192,6 +192,32 @@ fn refuse_lost_key(path: PathBuf, count: i64, what: &'static str) -> Result<(), 
     Ok(())
 }
 
+/// The configured node, as the escrow's chain: another chain is refused now; a node that does not
+/// answer yet is waited for (the escrow starts, and answers 503 until it does).
+async fn rpc_chain(
+    config: &Config,
+    deployment: &Deployment,
+    signer: Option<PrivateKeySigner>,
+) -> Result<Arc<dyn Chain>, StartError> {
+    let chain = RpcChain::new(
+        &config.rpc_url,
+        deployment.address,
+        deployment.chain_id,
+        signer,
+    )?;
+    match chain.chain_id().await {
+        Ok(node) if node != deployment.chain_id => Err(StartError::WrongChain {
+            node,
+            deployment: deployment.chain_id,
+        }),
+        Ok(_) => Ok(Arc::new(chain)),
+        Err(e) => {
+            tracing::warn!(error = %e, "the chain node does not answer: the escrow starts, and answers 503 until it does");
+            Ok(Arc::new(chain))
+        }
+    }
+}
+
 /// A started escrow, ready to serve.
 #[derive(Debug)]
 pub struct App {
@@ -203,6 +229,15 @@ impl App {
     /// Opens everything the escrow needs and checks it is consistent. `siwe_domain` defaults to
     /// the public URL's host (the bound address when no public URL is configured).
     pub async fn build(config: Config) -> Result<App, StartError> {
+        App::build_on(config, None).await
+    }
+
+    /// [`App::build`] on a given chain instead of the configured node (the unit tests' scripted
+    /// chain), or on the node when `chain` is `None`.
+    pub async fn build_on(
+        config: Config,
+        chain: Option<Arc<dyn Chain>>,
+    ) -> Result<App, StartError> {
         config.validate()?;
         let siwe_domain = config.siwe_domain()?;
         let siwe_uri = config.siwe_uri()?;
@@ -234,26 +269,10 @@ impl App {
             tracing::warn!(file = %key_file.display(), "no escrow key file: shredding is done but not confirmed on chain, and the access log is not anchored");
             None
         };
-        let chain = RpcChain::new(
-            &config.rpc_url,
-            deployment.address,
-            deployment.chain_id,
-            signer.clone(),
-        )?;
-        // Another chain is refused now; a node that does not answer yet is waited for.
-        match chain.chain_id().await {
-            Ok(node) if node != deployment.chain_id => {
-                return Err(StartError::WrongChain {
-                    node,
-                    deployment: deployment.chain_id,
-                })
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "the chain node does not answer: the escrow starts, and answers 503 until it does")
-            }
-        }
-        let chain: Arc<dyn Chain> = Arc::new(chain);
+        let chain = match chain {
+            Some(chain) => chain,
+            None => rpc_chain(&config, &deployment, signer.clone()).await?,
+        };
         let log = Arc::new(AccessLog::new(index.clone()));
         let limits =
             crate::limits::RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_burst)

@@ -270,3 +270,88 @@ async fn claim_update(
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! The follower's handling of account events on a scripted chain, against a real index.
+    use super::*;
+    use crate::chain::scripted::{escrow_on, Script};
+    use medledger_protocol::contract::MedLedger;
+
+    const DOCTOR: Address = Address::repeat_byte(0x0d);
+
+    fn at(block: u64, log_index: u64) -> ChainLog {
+        ChainLog {
+            block,
+            log_index,
+            tx_hash: B256::repeat_byte(0x70),
+            topics: Vec::new(),
+            data: Vec::new(),
+        }
+    }
+
+    fn registered(kind: u8) -> MedLedgerEvents {
+        MedLedgerEvents::AccountRegistered(MedLedger::AccountRegistered {
+            account: DOCTOR,
+            kind,
+            encryptionKey: B256::repeat_byte(1),
+            profileHash: B256::repeat_byte(2),
+        })
+    }
+
+    async fn statuses(st: &AppState) -> Vec<(String, AccountStatus)> {
+        let apps = st.index.applications(None).await.expect("applications");
+        apps.into_iter().map(|a| (a.address, a.status)).collect()
+    }
+
+    #[tokio::test]
+    async fn an_application_follows_its_events_and_a_replay_changes_nothing() {
+        let (_dir, _chain, st) = escrow_on(Script::default()).await;
+        let practitioner = AccountKind::Practitioner.chain_number();
+        handle(&st, registered(practitioner), &at(5, 0))
+            .await
+            .expect("registered");
+        let doctor = DOCTOR.to_checksum(None);
+        assert_eq!(
+            statuses(&st).await,
+            [(doctor.clone(), AccountStatus::Pending)]
+        );
+
+        let suspended = MedLedgerEvents::AccountSuspended(MedLedger::AccountSuspended {
+            account: DOCTOR,
+            admin: Address::repeat_byte(0xad),
+            reasonHash: B256::ZERO,
+        });
+        handle(&st, suspended.clone(), &at(7, 1))
+            .await
+            .expect("suspended");
+        assert_eq!(
+            statuses(&st).await,
+            [(doctor.clone(), AccountStatus::Suspended)]
+        );
+        // A replayed block range (after a crash) writes nothing twice.
+        handle(&st, registered(practitioner), &at(5, 0))
+            .await
+            .expect("replay");
+        handle(&st, suspended, &at(7, 1)).await.expect("replay");
+        assert_eq!(
+            statuses(&st).await,
+            [(doctor.clone(), AccountStatus::Suspended)]
+        );
+        let history = st.index.account_histories().await.expect("history");
+        let events: Vec<_> = history[&doctor].iter().map(|(_, e)| *e).collect();
+        assert_eq!(events, [AccountEvent::Registered, AccountEvent::Suspended]);
+    }
+
+    #[tokio::test]
+    async fn an_account_kind_this_escrow_does_not_know_is_not_shown_as_another() {
+        let (_dir, _chain, st) = escrow_on(Script::default()).await;
+        let unknown = (0..=u8::MAX)
+            .find(|n| AccountKind::from_chain_number(*n).is_none())
+            .expect("a kind number no role uses");
+        handle(&st, registered(unknown), &at(5, 0))
+            .await
+            .expect("ignored");
+        assert!(statuses(&st).await.is_empty());
+    }
+}

@@ -618,4 +618,193 @@ mod tests {
             }
         }
     }
+
+    mod decision {
+        //! The read decision on a scripted chain: what the chain answers decides, and every
+        //! refusal reaches the patient's log with its reason.
+        use super::super::*;
+        use crate::chain::scripted::{escrow_on, Script};
+        use alloy_primitives::U256;
+        use medledger_protocol::contract::MedLedger;
+
+        const PATIENT: Address = Address::repeat_byte(0x0a);
+        const READER: Address = Address::repeat_byte(0x0b);
+        const CATEGORY: u8 = 3;
+
+        fn record_id() -> B256 {
+            B256::repeat_byte(0x51)
+        }
+
+        fn h1() -> B256 {
+            B256::repeat_byte(0x61)
+        }
+
+        async fn stored(st: &AppState, record_state: &str) {
+            let row = RecordRow {
+                record_id: record_id().to_string(),
+                patient: PATIENT.to_checksum(None),
+                author: PATIENT.to_checksum(None),
+                category: i64::from(CATEGORY),
+                h1: h1().to_string(),
+                size: 10,
+                blob_key: Some("c2/x".into()),
+                c2_size: 10,
+                wrapped_k2: Some("0x00".into()),
+                state: record_state.into(),
+                created: 0,
+                committed_block: None,
+                label: None,
+            };
+            st.index.insert_pending(&row, &[]).await.expect("insert");
+        }
+
+        /// The refusal's status and code, and the reason the log holds for it.
+        async fn refused(st: &AppState, patient: Address) -> (StatusCode, &'static str, String) {
+            let err = match authorise_read(st, READER, record_id()).await {
+                Ok(_) => panic!("the read was authorised"),
+                Err(e) => e,
+            };
+            let log = st
+                .index
+                .log_of_patient(&patient.to_checksum(None))
+                .await
+                .expect("log");
+            let last = log.last().expect("the refusal is logged");
+            assert_eq!(last.actor, READER.to_checksum(None));
+            assert_eq!((last.action.as_str(), last.granted), ("read", false));
+            (err.status, err.code, last.reason.clone())
+        }
+
+        async fn basis(st: &AppState) -> Basis {
+            match authorise_read(st, READER, record_id()).await {
+                Ok((_, attempt, basis)) => {
+                    assert_eq!(attempt.patient, PATIENT);
+                    basis
+                }
+                Err(e) => panic!("refused: {} {}", e.code, e.message),
+            }
+        }
+
+        fn consent(s: &mut Script) {
+            s.readable.insert((PATIENT, READER, record_id()));
+        }
+
+        #[tokio::test]
+        async fn the_chain_decides_every_read_and_names_its_basis() {
+            let (_dir, chain, st) = escrow_on(Script::default()).await;
+            stored(&st, state::COMMITTED).await;
+            let no = (
+                StatusCode::FORBIDDEN,
+                "no-read-consent",
+                "no-read-consent".into(),
+            );
+            assert_eq!(refused(&st, PATIENT).await, no);
+
+            let now = 1_700_000_000;
+            chain.edit(|s| {
+                consent(s);
+                let mask = U256::from(1u64) << usize::from(CATEGORY);
+                s.grants.insert((PATIENT, READER), (mask, now + 60));
+            });
+            assert_eq!(basis(&st).await, Basis::Consent);
+
+            // Only an open emergency window: released, flagged as an emergency.
+            chain.edit(|s| {
+                s.grants.clear();
+                s.emergency.insert((PATIENT, READER), now + 60);
+            });
+            assert_eq!(basis(&st).await, Basis::Emergency);
+
+            // canRead holds but neither basis does any more (the chain moved between the calls):
+            // nothing is released on a basis the escrow cannot name.
+            chain.edit(|s| {
+                s.emergency.insert((PATIENT, READER), now);
+            });
+            assert_eq!(refused(&st, PATIENT).await, no);
+
+            // A grant that does not cover the category is no basis either.
+            chain.edit(|s| {
+                let other = U256::from(1u64) << usize::from(CATEGORY + 1);
+                s.grants.insert((PATIENT, READER), (other, now + 60));
+            });
+            assert_eq!(refused(&st, PATIENT).await, no);
+
+            chain.edit(|s| s.reachable = false);
+            let (status, code, reason) = refused(&st, PATIENT).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                (code, reason.as_str()),
+                ("chain-unavailable", "chain-unavailable")
+            );
+        }
+
+        #[tokio::test]
+        async fn the_patient_reads_on_consent_without_a_grant() {
+            let (_dir, chain, st) = escrow_on(Script::default()).await;
+            stored(&st, state::COMMITTED).await;
+            chain.edit(|s| {
+                s.readable.insert((PATIENT, PATIENT, record_id()));
+            });
+            let (_, attempt, basis) = authorise_read(&st, PATIENT, record_id())
+                .await
+                .expect("the patient reads");
+            assert_eq!((attempt.actor, basis), (PATIENT, Basis::Consent));
+        }
+
+        #[tokio::test]
+        async fn unknown_and_erased_records_are_refused_and_logged() {
+            let (_dir, chain, st) = escrow_on(Script::default()).await;
+            chain.edit(consent);
+            let (status, code, reason) = refused(&st, Address::ZERO).await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+            assert_eq!(
+                (code, reason.as_str()),
+                ("unknown-record", "unknown-record")
+            );
+
+            stored(&st, state::SHREDDED).await;
+            let (status, code, reason) = refused(&st, PATIENT).await;
+            assert_eq!(status, StatusCode::GONE);
+            assert_eq!((code, reason.as_str()), ("erased", "erased"));
+        }
+
+        #[tokio::test]
+        async fn a_pending_record_is_released_only_as_anchored() {
+            let (_dir, chain, st) = escrow_on(Script::default()).await;
+            stored(&st, state::PENDING).await;
+            chain.edit(|s| {
+                consent(s);
+                s.emergency.insert((PATIENT, READER), u64::MAX);
+            });
+            // Not anchored at all: the chain's revert is a chain refusal, fail closed.
+            let (status, _, reason) = refused(&st, PATIENT).await;
+            assert_eq!(
+                (status, reason.as_str()),
+                (StatusCode::SERVICE_UNAVAILABLE, "chain-unavailable")
+            );
+
+            let anchor = |h1: B256| MedLedger::Record {
+                patient: PATIENT,
+                author: PATIENT,
+                ciphertextHash: h1,
+                supersedes: B256::ZERO,
+                createdAt: 0,
+                epoch: 0,
+                category: CATEGORY,
+                erased: false,
+                shredConfirmed: false,
+            };
+            chain.edit(|s| {
+                s.records
+                    .insert(record_id(), anchor(B256::repeat_byte(0x99)));
+            });
+            let (status, code, _) = refused(&st, PATIENT).await;
+            assert_eq!((status, code), (StatusCode::CONFLICT, "h1-mismatch"));
+
+            chain.edit(|s| {
+                s.records.insert(record_id(), anchor(h1()));
+            });
+            assert_eq!(basis(&st).await, Basis::Emergency);
+        }
+    }
 }

@@ -1,0 +1,256 @@
+//! A [`Chain`] for unit tests: the contract's views answered from a script the test writes
+//! (`canRead`, `canWrite`, `recordOf`, `isErased`, `grantOf`, `emergencyAccessUntil`), a head
+//! block and its time, logs to hand the follower, and a switch that makes the node unreachable.
+//! A view the script does not answer is an error, never a default: a test that reaches one has
+//! learnt that the code asks the chain something new. Transactions are recorded, not sent.
+//!
+//! Ganache integration tests (escrow-api/tests/) remain the proof against the real contract;
+//! this is for the decisions around it (the read's basis, the upload's checks, the follower's
+//! handling), which then run in milliseconds.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use alloy_primitives::{keccak256, Address, B256, U256};
+use alloy_sol_types::{SolCall, SolInterface};
+use futures_util::future::BoxFuture;
+use medledger_protocol::contract::{MedLedger, MedLedgerCalls};
+
+use super::{BlockInfo, Chain, ChainError, ChainLog};
+
+/// What the scripted chain answers.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// The chain id.
+    pub chain_id: u64,
+    /// The head block.
+    pub head: u64,
+    /// The head block's time (Unix seconds).
+    pub timestamp: u64,
+    /// False: every question fails as an unreachable node's would.
+    pub reachable: bool,
+    /// `canRead(patient, reader, recordId)` holds for these triples.
+    pub readable: HashSet<(Address, Address, B256)>,
+    /// `canWrite(patient, writer, category)` holds for these triples.
+    pub writable: HashSet<(Address, Address, u8)>,
+    /// `recordOf(recordId)`; an id not here reverts as an unknown record.
+    pub records: HashMap<B256, MedLedger::Record>,
+    /// Erased record ids.
+    pub erased: HashSet<B256>,
+    /// `grantOf(patient, grantee)`: categories and expiry (absent: all zero).
+    pub grants: HashMap<(Address, Address), (U256, u64)>,
+    /// `emergencyAccessUntil(patient, practitioner)` (absent: 0).
+    pub emergency: HashMap<(Address, Address), u64>,
+    /// The contract's logs, by block.
+    pub logs: Vec<ChainLog>,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            chain_id: 1337,
+            head: 1,
+            timestamp: 1_700_000_000,
+            reachable: true,
+            readable: HashSet::new(),
+            writable: HashSet::new(),
+            records: HashMap::new(),
+            erased: HashSet::new(),
+            grants: HashMap::new(),
+            emergency: HashMap::new(),
+            logs: Vec::new(),
+        }
+    }
+}
+
+/// The scripted chain; [`ScriptedChain::edit`] changes its script between steps of a test.
+#[derive(Debug, Default)]
+pub struct ScriptedChain {
+    script: Mutex<Script>,
+    sent: Mutex<Vec<Vec<u8>>>,
+}
+
+impl ScriptedChain {
+    /// A chain answering `script`.
+    pub fn new(script: Script) -> ScriptedChain {
+        ScriptedChain {
+            script: Mutex::new(script),
+            sent: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Changes the script (the chain "moves on").
+    pub fn edit(&self, change: impl FnOnce(&mut Script)) {
+        change(&mut self.script.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// The calldata of every transaction sent so far.
+    pub fn sent(&self) -> Vec<Vec<u8>> {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn script(&self) -> Result<Script, ChainError> {
+        let script = self
+            .script
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if script.reachable {
+            Ok(script)
+        } else {
+            Err(ChainError::Transport(
+                "scripted: the node is unreachable".into(),
+            ))
+        }
+    }
+
+    fn answer(&self, data: &[u8]) -> Result<Vec<u8>, ChainError> {
+        let s = self.script()?;
+        let call = MedLedgerCalls::abi_decode(data)
+            .map_err(|e| ChainError::Decode(format!("scripted: not a contract call: {e}")))?;
+        Ok(match call {
+            MedLedgerCalls::canRead(c) => MedLedger::canReadCall::abi_encode_returns(
+                &s.readable.contains(&(c.patient, c.reader, c.recordId)),
+            ),
+            MedLedgerCalls::canWrite(c) => MedLedger::canWriteCall::abi_encode_returns(
+                &s.writable.contains(&(c.patient, c.writer, c.category)),
+            ),
+            MedLedgerCalls::recordOf(c) => match s.records.get(&c.recordId) {
+                Some(r) => MedLedger::recordOfCall::abi_encode_returns(r),
+                None => return Err(unknown_record(c.recordId)),
+            },
+            MedLedgerCalls::isErased(c) => {
+                MedLedger::isErasedCall::abi_encode_returns(&s.erased.contains(&c.recordId))
+            }
+            MedLedgerCalls::grantOf(c) => {
+                let (categories, expiry) = s
+                    .grants
+                    .get(&(c.patient, c.grantee))
+                    .copied()
+                    .unwrap_or_default();
+                MedLedger::grantOfCall::abi_encode_returns(&MedLedger::Grant {
+                    categories,
+                    canWrite: false,
+                    expiry,
+                    grantedAt: 0,
+                })
+            }
+            MedLedgerCalls::emergencyAccessUntil(c) => {
+                let until = s.emergency.get(&(c.patient, c.practitioner)).copied();
+                MedLedger::emergencyAccessUntilCall::abi_encode_returns(&until.unwrap_or(0))
+            }
+            other => {
+                return Err(ChainError::Transport(format!(
+                    "scripted: no answer for {}",
+                    call_name(&other)
+                )))
+            }
+        })
+    }
+}
+
+/// The revert `recordOf` gives for an id the contract never anchored.
+fn unknown_record(record_id: B256) -> ChainError {
+    use alloy_sol_types::SolError;
+    let data = MedLedger::UnknownRecord {
+        recordId: record_id,
+    }
+    .abi_encode();
+    ChainError::Rpc {
+        code: 3,
+        message: "execution reverted".into(),
+        revert: Some(alloy_primitives::hex::encode_prefixed(data)),
+    }
+}
+
+fn call_name(call: &MedLedgerCalls) -> String {
+    let debug = format!("{call:?}");
+    debug.split('(').next().unwrap_or("a call").to_string()
+}
+
+impl Chain for ScriptedChain {
+    fn chain_id(&self) -> BoxFuture<'_, Result<u64, ChainError>> {
+        Box::pin(async move { Ok(self.script()?.chain_id) })
+    }
+
+    fn block_number(&self) -> BoxFuture<'_, Result<u64, ChainError>> {
+        Box::pin(async move { Ok(self.script()?.head) })
+    }
+
+    fn call(&self, data: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, ChainError>> {
+        Box::pin(async move { self.answer(&data) })
+    }
+
+    fn logs(&self, from: u64, to: u64) -> BoxFuture<'_, Result<Vec<ChainLog>, ChainError>> {
+        Box::pin(async move {
+            let s = self.script()?;
+            let logs = s.logs.iter().filter(|l| (from..=to).contains(&l.block));
+            Ok(logs.cloned().collect())
+        })
+    }
+
+    fn send(&self, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>> {
+        Box::pin(async move {
+            self.script()?;
+            let hash = keccak256(&data);
+            self.sent
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(data);
+            Ok(hash)
+        })
+    }
+
+    fn escrow_address(&self) -> Option<Address> {
+        None
+    }
+
+    fn head_timestamp(&self) -> BoxFuture<'_, Result<u64, ChainError>> {
+        Box::pin(async move { Ok(self.script()?.timestamp) })
+    }
+
+    fn block(&self, number: u64) -> BoxFuture<'_, Result<Option<BlockInfo>, ChainError>> {
+        Box::pin(async move {
+            let s = self.script()?;
+            Ok((number <= s.head).then(|| BlockInfo {
+                number,
+                hash: keccak256(number.to_be_bytes()),
+                timestamp: s.timestamp - (s.head - number),
+            }))
+        })
+    }
+}
+
+/// A whole escrow (index, blob store, keys, access log) in a temporary directory, on a scripted
+/// chain: what a unit test of a handler's decision needs. The directory lives as long as the
+/// returned guard.
+pub async fn escrow_on(
+    script: Script,
+) -> (
+    tempfile::TempDir,
+    std::sync::Arc<ScriptedChain>,
+    crate::server::AppState,
+) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let deployment = dir.path().join("deployment.json");
+    let text = format!(
+        r#"{{"network":"scripted","chainId":{},
+        "address":"0xe78A0F7E598Cc8b0Bb87894B0F60dD2a88d6a8Ab","deployBlock":1,
+        "deployTx":"0x475f606dc692e659e302b031cfdb1e193a8c64e192bb98b07af0bb30518d5c43",
+        "abiHash":"{}","admin":"0x90F8bf6A479f320ead074411a4B0e7944Ea8c9C1",
+        "escrow":"0xFFcf8FDEE72ac11b5c542428B35EEF5769C409f0"}}"#,
+        script.chain_id,
+        medledger_protocol::contract::abi_hash()
+    );
+    std::fs::write(&deployment, text).expect("write the deployment file");
+    let config = crate::config::Config {
+        data_dir: dir.path().join("data"),
+        deployment,
+        ..crate::config::Config::default()
+    };
+    let chain = std::sync::Arc::new(ScriptedChain::new(script));
+    let app = crate::server::App::build_on(config, Some(chain.clone()))
+        .await
+        .expect("an escrow on the scripted chain");
+    (dir, chain, app.state)
+}
