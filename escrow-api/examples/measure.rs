@@ -204,8 +204,8 @@ async fn main() {
                 ids = records.iter().take(20).map(|r| r.id).collect();
                 for id in &ids {
                     eventually("commit", || async {
-                        let row = index.record(&id.to_string()).await.ok()??;
-                        (row.state == "committed").then_some(())
+                        let row = index.record(*id).await.ok()??;
+                        (row.state.as_str() == "committed").then_some(())
                     })
                     .await;
                 }
@@ -289,8 +289,8 @@ async fn main() {
     let after_up = vm_hwm_kib(pid);
     anchor(&w, &patient, &big).await;
     eventually("commit", || async {
-        let row = index.record(&big.id.to_string()).await.ok()??;
-        (row.state == "committed").then_some(())
+        let row = index.record(big.id).await.ok()??;
+        (row.state.as_str() == "committed").then_some(())
     })
     .await;
     let t = Instant::now();

@@ -12,6 +12,7 @@ use alloy_primitives::{keccak256, Address, B256};
 use alloy_sol_types::SolValue;
 
 use crate::db::{DbError, Index, LogRow};
+use medledger_protocol::api::AccessAction;
 
 /// What is appended (seq, time and hashes are the log's to fill).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,8 +23,8 @@ pub struct NewEntry {
     pub patient: Address,
     /// Which record (zero when none).
     pub record_id: B256,
-    /// `read`, `upload`, `shred`, …
-    pub action: &'static str,
+    /// What was attempted.
+    pub action: AccessAction,
     /// Released / done, or refused.
     pub granted: bool,
     /// Short reason code.
@@ -106,7 +107,7 @@ pub fn row_hash(r: &LogRow) -> Result<B256, LogIntegrityError> {
 /// longer holds (it was restored from a backup older than them). Its reason is
 /// [`gap_reason`]`(first, last)`, its seq `last + 1`, and its `prevHash` the hash of the last
 /// entry the index still holds, so the chain of what remains stays linked across the gap.
-pub const GAP_ACTION: &str = "log-gap";
+pub const GAP_ACTION: &str = AccessAction::LogGap.as_str();
 
 /// The reason of a gap entry: the lost seqs, `lost:<first>..=<last>`.
 pub fn gap_reason(first: u64, last: u64) -> String {
@@ -475,7 +476,7 @@ impl Writer {
             actor: escrow,
             patient: Address::ZERO,
             record_id: B256::ZERO,
-            action: GAP_ACTION,
+            action: AccessAction::LogGap,
             granted: false,
             reason: gap_reason(u64::try_from(held).unwrap_or(0), next_anchored_seq - 1),
             score_milli: 0,
@@ -524,7 +525,7 @@ fn row_of(e: NewEntry, seq: i64, prev: B256) -> LogRow {
         e.actor,
         e.patient,
         e.record_id,
-        e.action,
+        e.action.as_str(),
         e.granted,
         &e.reason,
         e.score_milli,
@@ -535,7 +536,7 @@ fn row_of(e: NewEntry, seq: i64, prev: B256) -> LogRow {
         actor: e.actor.to_checksum(None),
         patient: e.patient.to_checksum(None),
         record_id: e.record_id.to_string(),
-        action: e.action.to_string(),
+        action: e.action.as_str().to_string(),
         granted: e.granted,
         reason: e.reason,
         score_milli: e.score_milli,
@@ -736,16 +737,16 @@ mod tests {
 
     fn pending(id: B256) -> crate::db::RecordRow {
         crate::db::RecordRow {
-            record_id: id.to_string(),
-            patient: Address::repeat_byte(2).to_checksum(None),
-            author: Address::repeat_byte(2).to_checksum(None),
+            record_id: id,
+            patient: Address::repeat_byte(2),
+            author: Address::repeat_byte(2),
             category: 1,
-            h1: B256::repeat_byte(9).to_string(),
+            h1: B256::repeat_byte(9),
             size: 10,
             blob_key: Some(format!("c2/{id}")),
             c2_size: 78,
             wrapped_k2: Some("0x01".into()),
-            state: crate::db::state::PENDING.into(),
+            state: crate::db::RecordState::Pending,
             created: 100,
             committed_block: None,
             label: None,
@@ -757,7 +758,7 @@ mod tests {
             actor: Address::repeat_byte(2),
             patient: Address::repeat_byte(2),
             record_id: id,
-            action: "upload",
+            action: AccessAction::Upload,
             granted: true,
             reason: "stored-pending".into(),
             score_milli: 0,
@@ -769,7 +770,7 @@ mod tests {
         let (_dir, idx) = scratch_index().await;
         let log = AccessLog::new(idx.clone());
         let deks = [crate::db::DekRow {
-            reader: Address::repeat_byte(2).to_checksum(None),
+            reader: Address::repeat_byte(2),
             wrap: "0x02".into(),
         }];
         let first = B256::repeat_byte(1);
@@ -778,7 +779,7 @@ mod tests {
             .await
             .expect("stored");
         assert_eq!(row.seq, 0);
-        assert!(idx.record(&first.to_string()).await.expect("get").is_some());
+        assert!(idx.record(first).await.expect("get").is_some());
         assert_eq!(idx.last_log().await.expect("log"), Some(row));
 
         // The same id again: refused, and the log gains no entry for it.
@@ -796,11 +797,7 @@ mod tests {
             .insert_pending_logged(&pending(second), &deks, Some(&taken))
             .await
             .is_err());
-        assert!(idx
-            .record(&second.to_string())
-            .await
-            .expect("get")
-            .is_none());
-        assert_eq!(idx.count_deks(&second.to_string()).await.expect("deks"), 0);
+        assert!(idx.record(second).await.expect("get").is_none());
+        assert_eq!(idx.count_deks(second).await.expect("deks"), 0);
     }
 }

@@ -12,6 +12,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use medledger_protocol::api::SessionInfo;
 use medledger_protocol::cipher::fill_random;
 use medledger_protocol::identity::{verify_siwe, SiweExpectations};
 use serde::Deserialize;
@@ -274,7 +275,11 @@ async fn verify_inner(
     st.index
         .insert_session(&hash_id(&id), &address.to_checksum(None), now, expires)
         .await?;
-    let mut response = Json(json!({"address": address, "expiresAt": expires})).into_response();
+    let signed_in = SessionInfo {
+        address,
+        expires_at: expires,
+    };
+    let mut response = Json(signed_in).into_response();
     response
         .headers_mut()
         .insert(SET_COOKIE, cookie(st, &id, expires - now)?);
@@ -292,6 +297,9 @@ pub async fn sign_out(State(st): State<AppState>, session: Session) -> Result<Re
 }
 
 /// `GET /api/auth/session`: who the session is.
-pub async fn session(session: Session) -> Json<serde_json::Value> {
-    Json(json!({"address": session.address, "expiresAt": session.expires}))
+pub async fn session(session: Session) -> Json<SessionInfo> {
+    Json(SessionInfo {
+        address: session.address,
+        expires_at: session.expires,
+    })
 }

@@ -6,12 +6,12 @@
 
 use axum::extract::State;
 use axum::Json;
-use medledger_protocol::api::{AccountHistoryEntry, AccountStatus};
+use medledger_protocol::api::{self, AccountHistoryEntry, AccountStatus};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::Session;
-use crate::db::state;
+use crate::db::RecordState;
 use crate::error::{ApiError, QueryParams};
 use crate::server::AppState;
 
@@ -54,9 +54,9 @@ pub async fn summary(
         "followerLagBlocks": lag,
         "confirmations": st.config.confirmations,
         "records": {
-            "pending": st.index.count_state(state::PENDING).await?,
-            "committed": st.index.count_state(state::COMMITTED).await?,
-            "shredded": st.index.count_state(state::SHREDDED).await?,
+            "pending": st.index.count_state(RecordState::Pending).await?,
+            "committed": st.index.count_state(RecordState::Committed).await?,
+            "shredded": st.index.count_state(RecordState::Shredded).await?,
         },
         "accessLog": {
             "entries": entries,
@@ -65,7 +65,7 @@ pub async fn summary(
             "anchored": anchored,
             "unanchored": unanchored,
             "gaps": crate::records::log_gaps(&st).await?,
-            "lastAnchor": anchor.map(|a| json!({"index": a.anchor_index, "firstSeq": a.first_seq, "lastSeq": a.last_seq, "root": a.root, "tx": a.tx_hash})),
+            "lastAnchor": anchor.as_ref().map(crate::records::log_anchor_of).transpose()?,
         },
         "claims": claims,
         "escrowKey": st.signer.is_some(),
@@ -91,16 +91,15 @@ pub async fn log(
     require_admin(&st, &session).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let rows = st.index.recent_log(limit, q.attention).await?;
-    let entries: Vec<Value> = rows
-        .into_iter()
-        .map(|r| {
-            json!({
-                "seq": r.seq, "at": r.at, "actor": r.actor, "patient": r.patient,
-                "recordId": r.record_id, "action": r.action, "granted": r.granted,
-                "reason": r.reason, "scoreMilli": r.score_milli, "entryHash": r.entry_hash,
-            })
-        })
-        .collect();
+    let mut entries = Vec::with_capacity(rows.len());
+    for r in &rows {
+        // The console's list is for reading, not for checking the chain of hashes.
+        let entry = crate::records::log_entry_of(r)?;
+        entries.push(api::LogEntry {
+            prev_hash: None,
+            ..entry
+        });
+    }
     Ok(Json(json!({ "entries": entries })))
 }
 

@@ -5,10 +5,14 @@
 //! Also the directory of verified practitioners and insurers (`GET /api/directory`): the names
 //! the app shows instead of addresses.
 
+use alloy_primitives::{Address, B256};
 use axum::extract::State;
 use axum::Json;
-use medledger_protocol::api::{AccountKind, AccountStatus};
-use serde_json::{json, Value};
+use medledger_protocol::api::{
+    AccountKind, AccountStatus, ClaimList, ClaimStatus, ClaimSummary, Directory, DirectoryEntry,
+    GrantSummary, Grants,
+};
+use serde_json::Value;
 
 use crate::auth::Session;
 use crate::db::{ClaimRow, GrantRow};
@@ -22,83 +26,94 @@ pub fn expiry_active(expiry: u64, now: u64) -> bool {
     expiry > now
 }
 
-fn grant_json(g: &GrantRow, now: u64) -> Result<Value, ApiError> {
-    let expiry: u64 = g
-        .expiry
-        .parse()
-        .map_err(|_| ApiError::internal("index", &"stored grant expiry is malformed"))?;
-    Ok(json!({
-        "patient": g.patient,
-        "grantee": g.grantee,
-        "categories": g.categories,
-        "allowWrite": g.can_write,
-        "expiry": expiry,
-        "grantedBlock": g.block,
-        "active": expiry_active(expiry, now),
-    }))
+/// A stored value that does not parse: the index holds what the escrow never wrote.
+fn corrupt(what: &str) -> ApiError {
+    ApiError::internal("index", &format!("stored {what} is malformed"))
+}
+
+fn grant_summary(g: &GrantRow, now: u64) -> Result<GrantSummary, ApiError> {
+    let expiry: u64 = g.expiry.parse().map_err(|_| corrupt("grant expiry"))?;
+    Ok(GrantSummary {
+        patient: g.patient.parse().map_err(|_| corrupt("grant patient"))?,
+        grantee: g.grantee.parse().map_err(|_| corrupt("grantee"))?,
+        categories: g.categories.clone(),
+        allow_write: g.can_write,
+        expiry,
+        granted_block: u64::try_from(g.block).map_err(|_| corrupt("grant block"))?,
+        active: expiry_active(expiry, now),
+    })
 }
 
 /// `GET /api/grants`: `{"asPatient": [...], "asGrantee": [...]}`, the caller's grants (revoked
 /// ones omitted), each with whether it is in force at the latest block.
-pub async fn grants(State(st): State<AppState>, session: Session) -> Result<Json<Value>, ApiError> {
+pub async fn grants(
+    State(st): State<AppState>,
+    session: Session,
+) -> Result<Json<Grants>, ApiError> {
     let me = session.address.to_checksum(None);
     let given = st.index.grants_given(&me).await?;
     let received = st.index.grants_received(&me).await?;
     let now = st.ledger.head_timestamp().await?;
-    let as_patient = given
-        .iter()
-        .map(|g| grant_json(g, now))
-        .collect::<Result<Vec<_>, _>>()?;
-    let as_grantee = received
-        .iter()
-        .map(|g| grant_json(g, now))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(
-        json!({"asPatient": as_patient, "asGrantee": as_grantee}),
-    ))
+    let summaries = |rows: &[GrantRow]| -> Result<Vec<GrantSummary>, ApiError> {
+        rows.iter().map(|g| grant_summary(g, now)).collect()
+    };
+    Ok(Json(Grants {
+        as_patient: summaries(&given)?,
+        as_grantee: summaries(&received)?,
+    }))
 }
 
-fn claim_json(c: &ClaimRow) -> Value {
-    json!({
-        "claimId": c.claim_id,
-        "practitioner": c.practitioner,
-        "patient": c.patient,
-        "insurer": c.insurer,
-        "documentRecordId": c.document_record_id,
-        "amount": c.amount,
-        "category": c.category,
-        "status": c.status,
-        "pendingReason": c.pending_reason,
-        "payout": c.payout,
-        "automatic": c.automatic,
-        "denyReasonHash": c.deny_reason_hash,
-        "submittedBlock": c.submitted_block,
-        "submittedAt": c.submitted_at,
+fn claim_summary(c: &ClaimRow) -> Result<ClaimSummary, ApiError> {
+    let address = |s: &str| s.parse::<Address>().map_err(|_| corrupt("claim party"));
+    let b256 = |s: &str| s.parse::<B256>().map_err(|_| corrupt("claim id or hash"));
+    let number = |n: i64| u64::try_from(n).map_err(|_| corrupt("claim block or time"));
+    Ok(ClaimSummary {
+        claim_id: b256(&c.claim_id)?,
+        practitioner: address(&c.practitioner)?,
+        patient: address(&c.patient)?,
+        insurer: address(&c.insurer)?,
+        document_record_id: b256(&c.document_record_id)?,
+        amount: c.amount.clone(),
+        category: u8::try_from(c.category).map_err(|_| corrupt("claim category"))?,
+        status: ClaimStatus::parse(&c.status).ok_or_else(|| corrupt("claim status"))?,
+        pending_reason: c
+            .pending_reason
+            .map(u8::try_from)
+            .transpose()
+            .map_err(|_| corrupt("claim pending reason"))?,
+        payout: c.payout.clone(),
+        automatic: c.automatic,
+        deny_reason_hash: c.deny_reason_hash.as_deref().map(b256).transpose()?,
+        submitted_block: number(c.submitted_block)?,
+        submitted_at: number(c.submitted_at)?,
     })
 }
 
 /// `GET /api/claims`: `{"claims": [...]}`, the claims the caller is the practitioner, patient or
 /// insurer of, oldest first, each in the state the chain's events left it.
-pub async fn claims(State(st): State<AppState>, session: Session) -> Result<Json<Value>, ApiError> {
+pub async fn claims(
+    State(st): State<AppState>,
+    session: Session,
+) -> Result<Json<ClaimList>, ApiError> {
     let rows = st
         .index
         .claims_of(&session.address.to_checksum(None))
         .await?;
-    let claims: Vec<Value> = rows.iter().map(claim_json).collect();
-    Ok(Json(json!({ "claims": claims })))
+    let claims = rows.iter().map(claim_summary).collect::<Result<_, _>>()?;
+    Ok(Json(ClaimList { claims }))
 }
 
 /// The public part of a submitted profile: what a patient needs to recognise a practitioner or
 /// insurer. The licence number stays with the admins who verify it.
-fn directory_entry(address: &str, kind: AccountKind, profile: &str) -> Option<Value> {
+fn directory_entry(address: &str, kind: AccountKind, profile: &str) -> Option<DirectoryEntry> {
     let p: Value = serde_json::from_str(profile).ok()?;
     let text = |field: &str| p.get(field).and_then(Value::as_str).map(str::to_string);
-    Some(json!({
-        "address": address,
-        "kind": kind,
-        "name": text("name")?,
-        "organisation": text("organisation").unwrap_or_default(),
-    }))
+    Some(DirectoryEntry {
+        address: address.parse().ok()?,
+        kind,
+        name: text("name")?,
+        organisation: text("organisation").unwrap_or_default(),
+    })
 }
 
 /// `GET /api/directory`: `{"people": [{"address", "kind", "name", "organisation"}]}`, every
@@ -107,34 +122,36 @@ fn directory_entry(address: &str, kind: AccountKind, profile: &str) -> Option<Va
 pub async fn directory(
     State(st): State<AppState>,
     _session: Session,
-) -> Result<Json<Value>, ApiError> {
-    let people: Vec<Value> = st
+) -> Result<Json<Directory>, ApiError> {
+    let people = st
         .index
         .applications(Some(AccountStatus::Active))
         .await?
         .iter()
         .filter_map(|a| directory_entry(&a.address, a.kind, a.profile.as_deref()?))
         .collect();
-    Ok(Json(json!({ "people": people })))
+    Ok(Json(Directory { people }))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn the_directory_shows_name_and_organisation_never_the_licence() {
+        let who = "0x00000000000000000000000000000000000000Ab";
         let e = directory_entry(
-            "0xAb",
+            who,
             AccountKind::Practitioner,
             r#"{"name":"Dr. Priya Raman","licenceNumber":"GMC-1","organisation":"St Luke's"}"#,
         )
         .expect("entry");
+        let e = serde_json::to_value(e).expect("json");
         assert_eq!(e["name"], "Dr. Priya Raman");
         assert_eq!(e["organisation"], "St Luke's");
         assert_eq!(e["kind"], "practitioner");
         assert!(e.get("licenceNumber").is_none());
         assert!(!e.to_string().contains("GMC-1"));
-        assert!(directory_entry("0xAb", AccountKind::Insurer, "not json").is_none());
-        assert!(directory_entry("0xAb", AccountKind::Insurer, r#"{"organisation":"x"}"#).is_none());
+        assert!(directory_entry(who, AccountKind::Insurer, "not json").is_none());
+        assert!(directory_entry(who, AccountKind::Insurer, r#"{"organisation":"x"}"#).is_none());
     }
 
     use super::*;

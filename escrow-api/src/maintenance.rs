@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use alloy_primitives::{hex, B256};
+use alloy_primitives::hex;
 use medledger_protocol::cipher::SecretKey;
 use medledger_protocol::tier2;
 
@@ -263,18 +263,15 @@ pub async fn rotate_master_key(
     let ring = keys::load_master_keys(path)?.ring;
     // 2. Every K2 re-wrapped under it.
     let mut rewrapped = 0;
-    for (record, wrapped_hex) in index.wrapped_k2s().await? {
+    for (rid, wrapped_hex) in index.wrapped_k2s().await? {
         let fail = |reason: String| MaintenanceError::Rewrap {
-            record: record.clone(),
+            record: rid.to_string(),
             reason,
         };
-        let rid: B256 = record
-            .parse()
-            .map_err(|_| fail("malformed record id".into()))?;
         let wrapped = hex::decode(&wrapped_hex).map_err(|_| fail("not hex".into()))?;
         if let Some(new) = tier2::rewrap(&ring, &rid, &wrapped).map_err(|e| fail(e.to_string()))? {
             if index
-                .replace_wrapped_k2(&record, &wrapped_hex, &hex::encode_prefixed(new))
+                .replace_wrapped_k2(rid, &wrapped_hex, &hex::encode_prefixed(new))
                 .await?
             {
                 rewrapped += 1;
@@ -286,7 +283,7 @@ pub async fn rotate_master_key(
         let wrapped = hex::decode(&wrapped_hex).unwrap_or_default();
         if tier2::wrapped_key_id(&wrapped).ok() != Some(new_id) {
             return Err(MaintenanceError::Rewrap {
-                record,
+                record: record.to_string(),
                 reason: "still wrapped under an old key after the pass; old keys kept".into(),
             });
         }

@@ -175,7 +175,7 @@ async fn open_key_files(
     }
     let bg_file = config.break_glass_key_file();
     if !bg_file.exists() {
-        let wraps = index.count_wraps_for(&escrow.to_checksum(None)).await?;
+        let wraps = index.count_wraps_for(escrow).await?;
         refuse_lost_key(bg_file.clone(), wraps, "break-glass wraps")?;
     }
     let (break_glass, created) = crate::keys::load_or_create_break_glass(&bg_file)?;

@@ -428,24 +428,24 @@ async fn backup_restore_and_erasures_after_the_backup_are_replayed() {
     let index = medledger_escrow_api::db::Index::connect(&config.database_url())
         .await
         .expect("index");
-    let row = index
-        .record(&r.id.to_string())
-        .await
-        .expect("row")
-        .expect("restored");
-    assert_eq!(row.state, "committed", "the backup predates the erasure");
+    let row = index.record(r.id).await.expect("row").expect("restored");
+    assert_eq!(
+        row.state.as_str(),
+        "committed",
+        "the backup predates the erasure"
+    );
     assert!(row.wrapped_k2.is_some());
 
     // At the next start the follower replays the erasure from the backup's cursor.
     let _child = serve(&w, port).await;
     eventually("the erasure to be replayed", || async {
-        let row = index.record(&r.id.to_string()).await.ok()??;
-        (row.state == "shredded" && row.wrapped_k2.is_none()).then_some(())
+        let row = index.record(r.id).await.ok()??;
+        (row.state.as_str() == "shredded" && row.wrapped_k2.is_none()).then_some(())
     })
     .await;
     // The chain already holds the confirmation: the escrow recognises the contract's answer.
     eventually("the receipt to be settled", || async {
-        let (_, _, _, tx) = index.receipt(&r.id.to_string()).await.ok()??;
+        let (_, _, _, tx) = index.receipt(r.id).await.ok()??;
         (tx.as_deref() == Some("already-confirmed")).then_some(())
     })
     .await;
@@ -553,11 +553,7 @@ async fn kill_9_mid_upload_keeps_acknowledged_uploads_and_leaves_no_orphan() {
     let index = medledger_escrow_api::db::Index::connect(&config.database_url())
         .await
         .expect("index");
-    assert!(index
-        .record(&cut.id.to_string())
-        .await
-        .expect("row")
-        .is_none());
+    assert!(index.record(cut.id).await.expect("row").is_none());
     let resp = patient
         .get(server.url(&format!("/api/records/{}", kept.id)))
         .send()

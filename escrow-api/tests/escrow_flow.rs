@@ -597,15 +597,15 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
         .await
         .expect("index");
     let row = index
-        .record(&r.id.to_string())
+        .record(r.id)
         .await
         .expect("row")
         .expect("kept as shredded");
-    assert_eq!(row.state, "shredded");
+    assert_eq!(row.state.as_str(), "shredded");
     assert_eq!(row.wrapped_k2, None, "K2 destroyed");
     assert_eq!(row.blob_key, None);
     assert_eq!(
-        index.count_deks(&r.id.to_string()).await.expect("deks"),
+        index.count_deks(r.id).await.expect("deks"),
         0,
         "wrapped DEKs destroyed"
     );

@@ -764,8 +764,8 @@ async fn a_record_is_named_in_lists_by_a_label_only_its_readers_open() {
         .await
         .expect("index");
     let row = eventually("the record shredded", || async {
-        let row = index.record(&r.id.to_string()).await.expect("row")?;
-        (row.state == "shredded").then_some(row)
+        let row = index.record(r.id).await.expect("row")?;
+        (row.state.as_str() == "shredded").then_some(row)
     })
     .await;
     assert_eq!(row.label, None);

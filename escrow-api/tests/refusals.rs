@@ -278,7 +278,7 @@ async fn expired_grant_erase_all_and_pending_ttl() {
     assert!(stored, "the pending upload's blob was not stored");
     eventually("the pending upload to expire", || async {
         index
-            .record(&r3.id.to_string())
+            .record(r3.id)
             .await
             .expect("row")
             .is_none()
@@ -300,14 +300,10 @@ async fn expired_grant_erase_all_and_pending_ttl() {
                 .then_some(())
         })
         .await;
-        let row = index
-            .record(&r.id.to_string())
-            .await
-            .expect("row")
-            .expect("kept");
-        assert_eq!(row.state, "shredded");
+        let row = index.record(r.id).await.expect("row").expect("kept");
+        assert_eq!(row.state.as_str(), "shredded");
         assert_eq!(row.wrapped_k2, None);
-        assert_eq!(index.count_deks(&r.id.to_string()).await.expect("deks"), 0);
+        assert_eq!(index.count_deks(r.id).await.expect("deks"), 0);
         assert_eq!(read(&patient, r.id).await.expect("read").status(), 410);
         assert_refusal_logged(&server, &patient, patient.address(), r.id, "read", "erased").await;
     }
@@ -653,7 +649,7 @@ async fn break_glass_only_inside_an_open_emergency_window() {
         .await
         .expect("index");
     eventually("commit", || async {
-        (index.record(&r.id.to_string()).await.ok()??.state == "committed").then_some(())
+        (index.record(r.id).await.ok()??.state.as_str() == "committed").then_some(())
     })
     .await;
     let read = |u: &User| u.get(server.url(&format!("/api/records/{}", r.id))).send();

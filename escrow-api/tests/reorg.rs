@@ -37,11 +37,12 @@ async fn grantees_of(server: &Server, patient: &User) -> Vec<Address> {
 
 async fn state_of(index: &Index, id: B256) -> String {
     index
-        .record(&id.to_string())
+        .record(id)
         .await
         .expect("index")
         .expect("row")
         .state
+        .to_string()
 }
 
 async fn head(w: &World) -> u64 {

@@ -228,11 +228,7 @@ async fn erasure_leaves_no_key_material(wal: bool) {
     w.upload_and_anchor(&server, &patient, &[&patient, &doctor], &r)
         .await;
     let index = Index::connect(&url).await.expect("index");
-    let stored = index
-        .record(&r.id.to_string())
-        .await
-        .expect("row")
-        .expect("the record");
+    let stored = index.record(r.id).await.expect("row").expect("the record");
     let wrapped_k2 = stored.wrapped_k2.expect("a wrapped K2");
     let mut needles = vec![(
         "the wrapped K2 (hex)".to_string(),
@@ -242,7 +238,7 @@ async fn erasure_leaves_no_key_material(wal: bool) {
         let (reader, _) = item.split_once('=').expect("reader=wrap");
         let reader: Address = reader.parse().expect("address");
         let wrap = index
-            .wrapped_dek(&r.id.to_string(), &reader.to_checksum(None))
+            .wrapped_dek(r.id, reader)
             .await
             .expect("wrap")
             .expect("a stored wrap");
@@ -638,12 +634,12 @@ async fn the_index_takes_category_and_author_from_the_anchor_not_the_upload() {
         .await
         .expect("index");
     let row = eventually("the upload to be committed", || async {
-        let row = index.record(&r.id.to_string()).await.expect("row")?;
-        (row.state == "committed").then_some(row)
+        let row = index.record(r.id).await.expect("row")?;
+        (row.state.as_str() == "committed").then_some(row)
     })
     .await;
-    assert_eq!(row.category, i64::from(Category::History.number()));
-    assert_eq!(row.author, doctor.address().to_checksum(None));
+    assert_eq!(row.category, Category::History.number());
+    assert_eq!(row.author, doctor.address());
     server.stop().await;
 }
 
@@ -725,8 +721,8 @@ async fn refusals_after_consent_are_in_the_patients_log() {
         .await
         .expect("index");
     eventually("the shred", || async {
-        let row = index.record(&r.id.to_string()).await.expect("row")?;
-        (row.state == "shredded").then_some(())
+        let row = index.record(r.id).await.expect("row")?;
+        (row.state.as_str() == "shredded").then_some(())
     })
     .await;
     let wrap = format!("{}=0x{}", doctor.address(), "11".repeat(81));
@@ -912,11 +908,7 @@ async fn unanchored_uploads_are_bounded_per_account() {
     let index = Index::connect(&server.config.database_url())
         .await
         .expect("index");
-    assert!(index
-        .record(&second.id.to_string())
-        .await
-        .expect("row")
-        .is_none());
+    assert!(index.record(second.id).await.expect("row").is_none());
     let e = entries_of(&server, &patient, patient.address(), second.id, "upload").await;
     assert!(
         e.iter()
@@ -937,8 +929,8 @@ async fn unanchored_uploads_are_bounded_per_account() {
     )
     .await;
     eventually("the first upload to be committed", || async {
-        let row = index.record(&first.id.to_string()).await.expect("row")?;
-        (row.state == "committed").then_some(())
+        let row = index.record(first.id).await.expect("row")?;
+        (row.state.as_str() == "committed").then_some(())
     })
     .await;
     assert_eq!(upload(&second).await.expect("upload").status(), 201);

@@ -1,9 +1,12 @@
 //! Shapes of the escrow's HTTP API that the escrow and its clients share, typed once here so that
 //! neither end spells a state as a bare string of its own.
 //!
-//! This module grows as the API's responses move onto shared types (issue 13); what is here is
-//! used by the escrow's handlers and index alike.
+//! The escrow builds its responses from these types and the app reads them with the same types,
+//! so a field renamed or a state added is a compile error at both ends, not a silent mismatch.
+//! The states (record, claim, account, access action) are enums whose wire names are also the
+//! index's stored names, converted once where a row is read.
 
+use alloy_primitives::{Address, B256};
 use serde::{Deserialize, Serialize};
 
 /// What an account registered as on chain (the contract's `AccountKind`, without `None`).
@@ -156,6 +159,365 @@ pub struct AccountHistoryEntry {
     pub event: AccountEvent,
 }
 
+/// Implements `as_str`, `parse` and `ALL` for a fieldless enum whose wire names are listed once.
+macro_rules! wire_names {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every value, for parsing and listing.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// The wire and storage name.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+
+            /// The value a wire or stored name stands for.
+            pub fn parse(name: &str) -> Option<$ty> {
+                $ty::ALL.iter().copied().find(|v| v.as_str() == name)
+            }
+        }
+
+        impl core::fmt::Display for $ty {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// Where a record stands in the escrow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordState {
+    /// Stored, not yet anchored on chain (it expires if it never is).
+    Pending,
+    /// Anchored by `RecordAdded` with the same h1.
+    Committed,
+    /// Erased on chain; its keys, wraps, label and blob are destroyed.
+    Shredded,
+}
+
+wire_names!(RecordState {
+    Pending => "pending",
+    Committed => "committed",
+    Shredded => "shredded",
+});
+
+/// An insurance claim's state, as the contract's events left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClaimStatus {
+    /// Submitted, not yet settled or reviewed.
+    Submitted,
+    /// Left for the insurer to review (see the claim's pending reason).
+    PendingReview,
+    /// Approved by the insurer, not yet paid.
+    Approved,
+    /// Denied by the insurer.
+    Denied,
+    /// Paid out.
+    Paid,
+}
+
+wire_names!(ClaimStatus {
+    Submitted => "submitted",
+    PendingReview => "pending-review",
+    Approved => "approved",
+    Denied => "denied",
+    Paid => "paid",
+});
+
+/// What an access-log entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccessAction {
+    /// A read of a record's ciphertext (released or refused).
+    Read,
+    /// An upload.
+    Upload,
+    /// A wrapped DEK added for a reader.
+    AddWrap,
+    /// A request for a shred receipt.
+    Receipt,
+    /// A record's keys and blob destroyed after erasure.
+    Shred,
+    /// The declaration of entries a restore lost.
+    LogGap,
+}
+
+wire_names!(AccessAction {
+    Read => "read",
+    Upload => "upload",
+    AddWrap => "add-wrap",
+    Receipt => "receipt",
+    Shred => "shred",
+    LogGap => "log-gap",
+});
+
+/// One record in `GET /api/records`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordSummary {
+    /// The record's random id.
+    pub record_id: B256,
+    /// Whose record it is.
+    pub patient: Address,
+    /// Who uploaded it (the chain's word once committed).
+    pub author: Address,
+    /// Its consent category.
+    pub category: u8,
+    /// The hash of its ciphertext C1.
+    pub h1: B256,
+    /// Bytes of C1.
+    pub size: u64,
+    /// Where it stands.
+    pub state: RecordState,
+    /// Upload time (Unix seconds).
+    pub created: u64,
+    /// Whether a DEK is wrapped to the caller.
+    #[serde(default)]
+    pub wrapped_to_you: bool,
+    /// `0x` hex of the DEK wrapped to the caller, when there is one.
+    #[serde(default)]
+    pub wrapped_dek: Option<String>,
+    /// `0x` hex of the sealed label, for a caller holding a wrap.
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// `GET /api/records`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordList {
+    /// The records the caller may see.
+    pub records: Vec<RecordSummary>,
+}
+
+/// The answer to an upload (`PUT /api/records/{id}`): a new record, or the one already stored
+/// under the id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredRecord {
+    /// The record's id.
+    pub record_id: B256,
+    /// The hash of its ciphertext C1.
+    pub h1: B256,
+    /// Bytes of C1.
+    pub size: u64,
+    /// Where it stands.
+    pub state: RecordState,
+}
+
+/// Body of `POST /api/records/{id}/wraps`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddWraps {
+    /// `<reader address>=0x<81-byte hex>` items.
+    pub wraps: Vec<String>,
+}
+
+/// Answer of `POST /api/records/{id}/wraps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrapsAdded {
+    /// How many wraps were stored.
+    pub added: u64,
+}
+
+/// A (record, grantee) pair whose grant covers the record but that has no wrapped DEK yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MissingWrap {
+    /// The record.
+    pub record_id: B256,
+    /// The grantee without a wrap.
+    pub grantee: Address,
+    /// The record's category.
+    pub category: u8,
+}
+
+/// `GET /api/wraps/missing`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissingWraps {
+    /// The pairs, record by record.
+    pub missing: Vec<MissingWrap>,
+}
+
+/// One consent grant in `GET /api/grants`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantSummary {
+    /// Who granted.
+    pub patient: Address,
+    /// Who was granted.
+    pub grantee: Address,
+    /// The category mask, a decimal uint256 (one bit per category).
+    pub categories: String,
+    /// Whether the grantee may add records.
+    pub allow_write: bool,
+    /// Unix seconds; uint64's maximum for an open-ended grant.
+    pub expiry: u64,
+    /// The block of the `ConsentGranted` event.
+    pub granted_block: u64,
+    /// Whether it is in force at the latest block.
+    pub active: bool,
+}
+
+/// `GET /api/grants`: the caller's grants as a patient and as a grantee (revoked ones omitted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Grants {
+    /// Grants the caller gave.
+    pub as_patient: Vec<GrantSummary>,
+    /// Grants the caller received.
+    pub as_grantee: Vec<GrantSummary>,
+}
+
+/// One insurance claim in `GET /api/claims`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimSummary {
+    /// The claim's id.
+    pub claim_id: B256,
+    /// Who submitted it.
+    pub practitioner: Address,
+    /// Whose care it is for.
+    pub patient: Address,
+    /// Who is asked to pay.
+    pub insurer: Address,
+    /// The record holding the claim's document.
+    pub document_record_id: B256,
+    /// The amount asked, in wei (decimal).
+    pub amount: String,
+    /// The category of care.
+    pub category: u8,
+    /// Where it stands.
+    pub status: ClaimStatus,
+    /// Why it awaits review (the contract's reason number), when it does.
+    pub pending_reason: Option<u8>,
+    /// The amount paid or approved, in wei (decimal).
+    pub payout: Option<String>,
+    /// Whether it was paid automatically on submission.
+    pub automatic: Option<bool>,
+    /// The hash of the insurer's reason for a denial.
+    pub deny_reason_hash: Option<B256>,
+    /// The block it was submitted in.
+    pub submitted_block: u64,
+    /// When it was submitted (the block's time, Unix seconds).
+    pub submitted_at: u64,
+}
+
+/// `GET /api/claims`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimList {
+    /// The caller's claims, oldest first.
+    pub claims: Vec<ClaimSummary>,
+}
+
+/// A verified practitioner or insurer in `GET /api/directory`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryEntry {
+    /// The account.
+    pub address: Address,
+    /// Practitioner or insurer.
+    pub kind: AccountKind,
+    /// The name from its profile.
+    pub name: String,
+    /// The organisation from its profile (may be empty).
+    pub organisation: String,
+}
+
+/// `GET /api/directory`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Directory {
+    /// Every verified practitioner and insurer with a profile.
+    pub people: Vec<DirectoryEntry>,
+}
+
+/// An anchored batch of the access log, as an entry's proof refers to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogAnchor {
+    /// The contract's anchor index.
+    pub index: u64,
+    /// The batch's Merkle root.
+    pub root: B256,
+    /// The first entry of the batch.
+    pub first_seq: u64,
+    /// The last entry of the batch (inclusive).
+    pub last_seq: u64,
+    /// The anchoring transaction.
+    pub tx: B256,
+}
+
+/// One access-log entry in `GET /api/access-log` and the console's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntry {
+    /// Its sequence number.
+    pub seq: u64,
+    /// When (Unix seconds).
+    pub at: u64,
+    /// Who acted (the zero address for an attempt without a session).
+    pub actor: Address,
+    /// Whose record.
+    pub patient: Address,
+    /// Which record.
+    pub record_id: B256,
+    /// What was attempted.
+    pub action: AccessAction,
+    /// Released (true) or refused.
+    pub granted: bool,
+    /// Why, as a short code.
+    pub reason: String,
+    /// The access's risk score × 1000.
+    pub score_milli: i64,
+    /// The previous entry's hash (absent in the console's list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_hash: Option<B256>,
+    /// This entry's hash.
+    pub entry_hash: B256,
+    /// The batch it was anchored in, once it was (patient's log only).
+    #[serde(default)]
+    pub anchor: Option<LogAnchor>,
+    /// Its Merkle proof in that batch (patient's log only).
+    #[serde(default)]
+    pub proof: Option<Vec<B256>>,
+}
+
+/// Entries of the access log a restore lost, as a later entry declared them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogGap {
+    /// The first lost entry.
+    pub first_seq: u64,
+    /// The last lost entry.
+    pub last_seq: u64,
+    /// When the gap was declared (Unix seconds).
+    pub declared_at: u64,
+    /// The declaring entry.
+    pub seq: u64,
+}
+
+/// `GET /api/access-log`: the caller's entries as a patient, and every declared gap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLog {
+    /// The entries, oldest first.
+    pub entries: Vec<LogEntry>,
+    /// The declared gaps.
+    #[serde(default)]
+    pub gaps: Vec<LogGap>,
+}
+
+/// `GET /api/auth/session` and the answer of `POST /api/auth/verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    /// The signed-in account.
+    pub address: Address,
+    /// When the session ends (Unix seconds).
+    pub expires_at: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +561,45 @@ mod tests {
                 serde_json::Value::String(s.as_str().into())
             );
         }
+    }
+
+    /// The wire name serde writes is the name `as_str` stores and `parse` reads, for every value.
+    fn names_agree<T>(all: &[T], as_str: fn(T) -> &'static str, parse: fn(&str) -> Option<T>)
+    where
+        T: Copy + PartialEq + core::fmt::Debug + serde::Serialize,
+    {
+        for &v in all {
+            let json = serde_json::to_string(&v).expect("serialise");
+            assert_eq!(json, format!("\"{}\"", as_str(v)));
+            assert_eq!(parse(as_str(v)), Some(v));
+        }
+        assert_eq!(parse("no-such-name"), None);
+    }
+
+    #[test]
+    fn states_and_actions_have_one_name_on_the_wire_and_in_the_index() {
+        names_agree(RecordState::ALL, RecordState::as_str, RecordState::parse);
+        names_agree(ClaimStatus::ALL, ClaimStatus::as_str, ClaimStatus::parse);
+        names_agree(AccessAction::ALL, AccessAction::as_str, AccessAction::parse);
+        assert_eq!(RecordState::ALL.len(), 3);
+        assert_eq!(ClaimStatus::ALL.len(), 5);
+        assert_eq!(AccessAction::ALL.len(), 6);
+    }
+
+    #[test]
+    fn a_record_summary_reads_what_the_escrow_writes() {
+        let json = r#"{"recordId":"0x5151515151515151515151515151515151515151515151515151515151515151",
+            "patient":"0x0A0a0a0a0A0A0a0A0A0a0a0a0A0a0a0a0A0A0A0A","author":"0x0A0a0a0a0A0A0a0A0A0a0a0a0A0a0a0a0A0A0A0A",
+            "category":3,"h1":"0x6161616161616161616161616161616161616161616161616161616161616161",
+            "size":10,"state":"committed","created":5,"wrappedToYou":false,"wrappedDek":null,"label":null}"#;
+        let r: RecordSummary = serde_json::from_str(json).expect("parse");
+        assert_eq!(
+            (r.state, r.category, r.size),
+            (RecordState::Committed, 3, 10)
+        );
+        let back = serde_json::to_value(&r).expect("serialise");
+        assert_eq!(back["recordId"], serde_json::json!(r.record_id));
+        assert_eq!(back["state"], "committed");
+        assert!(serde_json::from_str::<RecordSummary>(&json.replace("committed", "lost")).is_err());
     }
 }

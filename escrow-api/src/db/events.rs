@@ -541,8 +541,8 @@ impl Index {
         out.uncommitted = sqlx::query(
             "UPDATE records SET state = $1, committed_block = NULL WHERE state = $2 AND committed_block >= $3",
         )
-        .bind(super::state::PENDING)
-        .bind(super::state::COMMITTED)
+        .bind(super::RecordState::Pending.as_str())
+        .bind(super::RecordState::Committed.as_str())
         .bind(from)
         .execute(&mut *tx)
         .await?

@@ -12,9 +12,8 @@
 
 use std::borrow::Cow;
 
-use alloy_primitives::Address;
-
-use sqlx::any::AnyPoolOptions;
+use alloy_primitives::{Address, B256};
+use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
 
@@ -31,6 +30,8 @@ pub use accounts::Application;
 pub use events::{claim_status, ClaimRow, ClaimUpdate, GrantRow, PolicyRow, Rewound};
 pub use records::{Anchored, RecordRow};
 pub use wraps::DekRow;
+
+pub use medledger_protocol::api::RecordState;
 
 /// Why the index failed.
 #[derive(Debug, thiserror::Error)]
@@ -145,14 +146,38 @@ pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
-/// Record states.
-pub mod state {
-    /// Stored, not yet anchored on chain.
-    pub const PENDING: &str = "pending";
-    /// Anchored by `RecordAdded` with the same h1.
-    pub const COMMITTED: &str = "committed";
-    /// Erased on chain; K2, wrapped DEKs and blob destroyed.
-    pub const SHREDDED: &str = "shredded";
+/// The index's text form of an address: checksummed.
+fn address_text(a: Address) -> String {
+    a.to_checksum(None)
+}
+
+/// The index's text form of a 32-byte value (an id, a hash): lower-case `0x` hex.
+fn b256_text(b: B256) -> String {
+    b.to_string()
+}
+
+/// An address column, or `Corrupt` naming the column when it holds something else.
+fn address_in(r: &AnyRow, column: &'static str) -> Result<Address, DbError> {
+    let text: String = r.try_get(column)?;
+    text.parse().map_err(|_| DbError::Corrupt(column))
+}
+
+/// A 32-byte column (an id, a hash), or `Corrupt` naming the column.
+fn b256_in(r: &AnyRow, column: &'static str) -> Result<B256, DbError> {
+    let text: String = r.try_get(column)?;
+    text.parse().map_err(|_| DbError::Corrupt(column))
+}
+
+/// A non-negative integer column, or `Corrupt` naming the column.
+fn u64_in(r: &AnyRow, column: &'static str) -> Result<u64, DbError> {
+    let n: i64 = r.try_get(column)?;
+    u64::try_from(n).map_err(|_| DbError::Corrupt(column))
+}
+
+/// A number the index stores as BIGINT (block numbers, sizes): beyond `i64` is beyond any real
+/// value, and saturates.
+fn db_int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// The index.

@@ -4,74 +4,88 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use alloy_primitives::{Address, B256};
+
 use super::access_log::insert_log_query;
-use super::{state, DbError, DekRow, Index, LogRow};
+use super::{
+    address_in, address_text, b256_in, b256_text, db_int, u64_in, DbError, DekRow, Index, LogRow,
+    RecordState,
+};
 
 /// One record in the index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordRow {
-    /// `0x` hex of the 32-byte id.
-    pub record_id: String,
-    /// Checksummed patient address.
-    pub patient: String,
-    /// Checksummed uploader address.
-    pub author: String,
-    /// Category number.
-    pub category: i64,
-    /// `0x` hex of h1.
-    pub h1: String,
+    /// The record's id.
+    pub record_id: B256,
+    /// Whose record it is.
+    pub patient: Address,
+    /// Who uploaded it (the chain's author once committed).
+    pub author: Address,
+    /// Its category.
+    pub category: u8,
+    /// The hash of C1.
+    pub h1: B256,
     /// Length of C1.
-    pub size: i64,
+    pub size: u64,
     /// Where C2 is in the blob store (none once shredded).
     pub blob_key: Option<String>,
     /// Length of C2.
-    pub c2_size: i64,
+    pub c2_size: u64,
     /// Hex of the wrapped K2 (none once shredded).
     pub wrapped_k2: Option<String>,
-    /// pending | committed | shredded.
-    pub state: String,
-    /// Upload time.
+    /// Where it stands.
+    pub state: RecordState,
+    /// Upload time (Unix seconds).
     pub created: i64,
     /// The block of `RecordAdded`.
-    pub committed_block: Option<i64>,
+    pub committed_block: Option<u64>,
     /// `0x` hex of the sealed label (none when the uploader sent none, and once shredded).
     pub label: Option<String>,
 }
 
-fn record_from_row(r: &AnyRow) -> Result<RecordRow, sqlx::Error> {
+fn record_from_row(r: &AnyRow) -> Result<RecordRow, DbError> {
+    let state: String = r.try_get("state")?;
+    let category: i64 = r.try_get("category")?;
+    let committed_block: Option<i64> = r.try_get("committed_block")?;
     Ok(RecordRow {
-        record_id: r.try_get("record_id")?,
-        patient: r.try_get("patient")?,
-        author: r.try_get("author")?,
-        category: r.try_get("category")?,
-        h1: r.try_get("h1")?,
-        size: r.try_get("size")?,
+        record_id: b256_in(r, "record_id")?,
+        patient: address_in(r, "patient")?,
+        author: address_in(r, "author")?,
+        category: u8::try_from(category).map_err(|_| DbError::Corrupt("records.category"))?,
+        h1: b256_in(r, "h1")?,
+        size: u64_in(r, "size")?,
         blob_key: r.try_get("blob_key")?,
-        c2_size: r.try_get("c2_size")?,
+        c2_size: u64_in(r, "c2_size")?,
         wrapped_k2: r.try_get("wrapped_k2")?,
         label: r.try_get("label")?,
-        state: r.try_get("state")?,
+        state: RecordState::parse(&state).ok_or(DbError::Corrupt("records.state"))?,
         created: r.try_get("created")?,
-        committed_block: r.try_get("committed_block")?,
+        committed_block: committed_block
+            .map(u64::try_from)
+            .transpose()
+            .map_err(|_| DbError::Corrupt("records.committed_block"))?,
     })
 }
 
+/// What `shred_receipts.confirm_tx` holds for a receipt the chain had already confirmed.
+const ALREADY_CONFIRMED: &str = "already-confirmed";
+
 const RECORD_COLUMNS: &str = "record_id, patient, author, category, h1, size, blob_key, c2_size, wrapped_k2, state, created, committed_block, label";
 
-/// A record as the chain anchored it (`RecordAdded`), in the index's text forms. The chain is the
-/// truth: a commit takes its category and author, whatever the upload said.
+/// A record as the chain anchored it (`RecordAdded`). The chain is the truth: a commit takes its
+/// category and author, whatever the upload said.
 #[derive(Debug, Clone, Copy)]
-pub struct Anchored<'a> {
+pub struct Anchored {
     /// The record id.
-    pub record_id: &'a str,
-    /// The patient (checksummed).
-    pub patient: &'a str,
+    pub record_id: B256,
+    /// The patient.
+    pub patient: Address,
     /// The ciphertext hash h1.
-    pub h1: &'a str,
+    pub h1: B256,
     /// The category the contract stored.
-    pub category: i64,
-    /// Who called addRecord (checksummed).
-    pub author: &'a str,
+    pub category: u8,
+    /// Who called addRecord.
+    pub author: Address,
 }
 
 impl Index {
@@ -93,25 +107,25 @@ impl Index {
         sqlx::query(&format!(
             "INSERT INTO records ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
-        .bind(&r.record_id)
-        .bind(&r.patient)
-        .bind(&r.author)
-        .bind(r.category)
-        .bind(&r.h1)
-        .bind(r.size)
+        .bind(b256_text(r.record_id))
+        .bind(address_text(r.patient))
+        .bind(address_text(r.author))
+        .bind(i64::from(r.category))
+        .bind(b256_text(r.h1))
+        .bind(db_int(r.size))
         .bind(&r.blob_key)
-        .bind(r.c2_size)
+        .bind(db_int(r.c2_size))
         .bind(&r.wrapped_k2)
-        .bind(&r.state)
+        .bind(r.state.as_str())
         .bind(r.created)
-        .bind(r.committed_block)
+        .bind(r.committed_block.map(db_int))
         .bind(&r.label)
         .execute(&mut *tx)
         .await?;
         for d in deks {
             sqlx::query("INSERT INTO wrapped_deks (record_id, reader, wrap) VALUES ($1, $2, $3)")
-                .bind(&r.record_id)
-                .bind(&d.reader)
+                .bind(b256_text(r.record_id))
+                .bind(address_text(d.reader))
                 .bind(&d.wrap)
                 .execute(&mut *tx)
                 .await?;
@@ -124,44 +138,44 @@ impl Index {
     }
 
     /// One record.
-    pub async fn record(&self, record_id: &str) -> Result<Option<RecordRow>, DbError> {
+    pub async fn record(&self, record_id: B256) -> Result<Option<RecordRow>, DbError> {
         let row = sqlx::query(&format!(
             "SELECT {RECORD_COLUMNS} FROM records WHERE record_id = $1"
         ))
-        .bind(record_id)
+        .bind(b256_text(record_id))
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(record_from_row).transpose()?)
+        row.as_ref().map(record_from_row).transpose()
     }
 
     /// A patient's records (not shredded), newest first.
-    pub async fn records_of(&self, patient: &str) -> Result<Vec<RecordRow>, DbError> {
+    pub async fn records_of(&self, patient: Address) -> Result<Vec<RecordRow>, DbError> {
         let rows = sqlx::query(&format!(
             "SELECT {RECORD_COLUMNS} FROM records WHERE patient = $1 AND state <> $2 ORDER BY created DESC, record_id"
         ))
-        .bind(patient)
-        .bind(state::SHREDDED)
+        .bind(address_text(patient))
+        .bind(RecordState::Shredded.as_str())
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
+        rows.iter().map(record_from_row).collect()
     }
 
     /// Marks a pending record committed when its patient and h1 are the anchored ones, taking the
     /// anchor's category and author (the upload's request may have said otherwise). Returns
     /// whether it was.
-    pub async fn commit(&self, anchor: &Anchored<'_>, block: i64) -> Result<bool, DbError> {
+    pub async fn commit(&self, anchor: &Anchored, block: u64) -> Result<bool, DbError> {
         let done = sqlx::query(
             "UPDATE records SET state = $1, committed_block = $2, category = $3, author = $4 \
              WHERE record_id = $5 AND patient = $6 AND h1 = $7 AND state = $8",
         )
-        .bind(state::COMMITTED)
-        .bind(block)
-        .bind(anchor.category)
-        .bind(anchor.author)
-        .bind(anchor.record_id)
-        .bind(anchor.patient)
-        .bind(anchor.h1)
-        .bind(state::PENDING)
+        .bind(RecordState::Committed.as_str())
+        .bind(db_int(block))
+        .bind(i64::from(anchor.category))
+        .bind(address_text(anchor.author))
+        .bind(b256_text(anchor.record_id))
+        .bind(address_text(anchor.patient))
+        .bind(b256_text(anchor.h1))
+        .bind(RecordState::Pending.as_str())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -172,24 +186,25 @@ impl Index {
         let rows = sqlx::query(&format!(
             "SELECT {RECORD_COLUMNS} FROM records WHERE state = $1 AND created < $2"
         ))
-        .bind(state::PENDING)
+        .bind(RecordState::Pending.as_str())
         .bind(before)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
+        rows.iter().map(record_from_row).collect()
     }
 
     /// Deletes a pending record and its wrapped DEKs (TTL expiry). Returns whether it was pending.
-    pub async fn delete_pending(&self, record_id: &str) -> Result<bool, DbError> {
+    pub async fn delete_pending(&self, record_id: B256) -> Result<bool, DbError> {
+        let record_id = b256_text(record_id);
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM records WHERE record_id = $1 AND state = $2")
-            .bind(record_id)
-            .bind(state::PENDING)
+            .bind(&record_id)
+            .bind(RecordState::Pending.as_str())
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 1 {
             sqlx::query("DELETE FROM wrapped_deks WHERE record_id = $1")
-                .bind(record_id)
+                .bind(&record_id)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -202,44 +217,45 @@ impl Index {
     /// `None` when the record was already shredded.
     pub async fn shred(
         &self,
-        record_id: &str,
+        record_id: B256,
         receipt: &str,
         signature: &str,
-        receipt_hash: &str,
+        receipt_hash: B256,
         at: i64,
     ) -> Result<Option<Option<String>>, DbError> {
+        let record_id = b256_text(record_id);
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query("SELECT blob_key, state FROM records WHERE record_id = $1")
-            .bind(record_id)
+            .bind(&record_id)
             .fetch_optional(&mut *tx)
             .await?;
         let Some(row) = row else {
             return Ok(None);
         };
         let st: String = row.try_get("state")?;
-        if st == state::SHREDDED {
+        if st == RecordState::Shredded.as_str() {
             return Ok(None);
         }
         let blob_key: Option<String> = row.try_get("blob_key")?;
         sqlx::query("DELETE FROM wrapped_deks WHERE record_id = $1")
-            .bind(record_id)
+            .bind(&record_id)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "UPDATE records SET wrapped_k2 = NULL, label = NULL, state = $1, shredded_at = $2 WHERE record_id = $3",
         )
-        .bind(state::SHREDDED)
+        .bind(RecordState::Shredded.as_str())
         .bind(at)
-        .bind(record_id)
+        .bind(&record_id)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
             "INSERT INTO shred_receipts (record_id, receipt, signature, receipt_hash, confirm_tx, at) VALUES ($1, $2, $3, $4, NULL, $5)",
         )
-        .bind(record_id)
+        .bind(&record_id)
         .bind(receipt)
         .bind(signature)
-        .bind(receipt_hash)
+        .bind(b256_text(receipt_hash))
         .bind(at)
         .execute(&mut *tx)
         .await?;
@@ -253,46 +269,50 @@ impl Index {
     }
 
     /// Forgets a shredded record's blob key once the blob is deleted.
-    pub async fn clear_blob_key(&self, record_id: &str) -> Result<(), DbError> {
+    pub async fn clear_blob_key(&self, record_id: B256) -> Result<(), DbError> {
         sqlx::query("UPDATE records SET blob_key = NULL WHERE record_id = $1")
-            .bind(record_id)
+            .bind(b256_text(record_id))
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
     /// Shredded records whose blob is still to be deleted.
-    pub async fn shredded_with_blobs(&self) -> Result<Vec<(String, String)>, DbError> {
+    pub async fn shredded_with_blobs(&self) -> Result<Vec<(B256, String)>, DbError> {
         let rows = sqlx::query(
             "SELECT record_id, blob_key FROM records WHERE state = $1 AND blob_key IS NOT NULL",
         )
-        .bind(state::SHREDDED)
+        .bind(RecordState::Shredded.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("record_id")?, r.try_get("blob_key")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(DbError::from)
+            .map(|r| Ok((b256_in(r, "record_id")?, r.try_get("blob_key")?)))
+            .collect()
     }
 
     /// Shred receipts not yet confirmed on chain: (record id, receipt hash).
-    pub async fn unconfirmed_receipts(&self) -> Result<Vec<(String, String)>, DbError> {
+    pub async fn unconfirmed_receipts(&self) -> Result<Vec<(B256, B256)>, DbError> {
         let rows = sqlx::query(
             "SELECT record_id, receipt_hash FROM shred_receipts WHERE confirm_tx IS NULL ORDER BY at, record_id",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("record_id")?, r.try_get("receipt_hash")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(DbError::from)
+            .map(|r| Ok((b256_in(r, "record_id")?, b256_in(r, "receipt_hash")?)))
+            .collect()
     }
 
-    /// Records the `confirmShredded` transaction.
-    pub async fn set_receipt_confirmed(&self, record_id: &str, tx: &str) -> Result<(), DbError> {
+    /// Records the `confirmShredded` transaction, or (`None`) that the chain already held a
+    /// confirmation when this escrow sent its own.
+    pub async fn set_receipt_confirmed(
+        &self,
+        record_id: B256,
+        tx: Option<B256>,
+    ) -> Result<(), DbError> {
+        let tx = tx.map_or_else(|| ALREADY_CONFIRMED.to_string(), b256_text);
         sqlx::query("UPDATE shred_receipts SET confirm_tx = $1 WHERE record_id = $2")
             .bind(tx)
-            .bind(record_id)
+            .bind(b256_text(record_id))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -301,12 +321,12 @@ impl Index {
     /// A shred receipt: (receipt JSON, signature hex, receipt hash, confirm tx).
     pub async fn receipt(
         &self,
-        record_id: &str,
+        record_id: B256,
     ) -> Result<Option<(String, String, String, Option<String>)>, DbError> {
         let row = sqlx::query(
             "SELECT receipt, signature, receipt_hash, confirm_tx FROM shred_receipts WHERE record_id = $1",
         )
-        .bind(record_id)
+        .bind(b256_text(record_id))
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
@@ -322,22 +342,21 @@ impl Index {
     }
 
     /// Every stored wrapped K2: (record id, hex).
-    pub async fn wrapped_k2s(&self) -> Result<Vec<(String, String)>, DbError> {
+    pub async fn wrapped_k2s(&self) -> Result<Vec<(B256, String)>, DbError> {
         let rows = sqlx::query(
             "SELECT record_id, wrapped_k2 FROM records WHERE wrapped_k2 IS NOT NULL ORDER BY record_id",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("record_id")?, r.try_get("wrapped_k2")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(DbError::from)
+            .map(|r| Ok((b256_in(r, "record_id")?, r.try_get("wrapped_k2")?)))
+            .collect()
     }
 
     /// Replaces a record's wrapped K2 (master-key rotation), only if it still is `old`.
     pub async fn replace_wrapped_k2(
         &self,
-        record_id: &str,
+        record_id: B256,
         old: &str,
         new: &str,
     ) -> Result<bool, DbError> {
@@ -345,7 +364,7 @@ impl Index {
             "UPDATE records SET wrapped_k2 = $1 WHERE record_id = $2 AND wrapped_k2 = $3",
         )
         .bind(new)
-        .bind(record_id)
+        .bind(b256_text(record_id))
         .bind(old)
         .execute(&self.pool)
         .await?;
@@ -353,9 +372,9 @@ impl Index {
     }
 
     /// Count of records in a state.
-    pub async fn count_state(&self, st: &str) -> Result<i64, DbError> {
+    pub async fn count_state(&self, state: RecordState) -> Result<i64, DbError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM records WHERE state = $1")
-            .bind(st)
+            .bind(state.as_str())
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get("n")?)

@@ -140,18 +140,26 @@ async fn accounts_indexed_before_the_history_table_keep_their_registration() {
     );
 }
 
-fn rec(id: &str) -> RecordRow {
+const PATIENT: Address = Address::repeat_byte(0x0a);
+const AUTHOR: Address = Address::repeat_byte(0x0b);
+const OTHER: Address = Address::repeat_byte(0x0c);
+
+fn id(n: u8) -> B256 {
+    B256::repeat_byte(n)
+}
+
+fn rec(record_id: B256) -> RecordRow {
     RecordRow {
-        record_id: id.into(),
-        patient: "0xP".into(),
-        author: "0xP".into(),
+        record_id,
+        patient: PATIENT,
+        author: PATIENT,
         category: 1,
-        h1: "0xh1".into(),
+        h1: id(0x41),
         size: 10,
-        blob_key: Some(format!("c2/{id}")),
+        blob_key: Some(format!("c2/{record_id}")),
         c2_size: 78,
         wrapped_k2: Some("0xk2".into()),
-        state: state::PENDING.into(),
+        state: RecordState::Pending,
         created: 100,
         committed_block: None,
         label: Some("0x01aa".into()),
@@ -162,66 +170,83 @@ fn rec(id: &str) -> RecordRow {
 async fn record_lifecycle_pending_committed_shredded() {
     let (_dir, idx) = index().await;
     let deks = vec![DekRow {
-        reader: "0xP".into(),
+        reader: PATIENT,
         wrap: "0xw".into(),
     }];
-    idx.insert_pending(&rec("0x01"), &deks)
+    idx.insert_pending(&rec(id(1)), &deks)
         .await
         .expect("insert");
     assert!(
-        idx.insert_pending(&rec("0x01"), &deks).await.is_err(),
+        idx.insert_pending(&rec(id(1)), &deks).await.is_err(),
         "an id is stored once"
     );
     let anchored = |patient, h1| Anchored {
-        record_id: "0x01",
+        record_id: id(1),
         patient,
         h1,
         category: 2,
-        author: "0xA",
+        author: AUTHOR,
     };
     assert!(!idx
-        .commit(&anchored("0xP", "0xother"), 5)
+        .commit(&anchored(PATIENT, id(0x99)), 5)
         .await
         .expect("commit"));
     assert!(!idx
-        .commit(&anchored("0xQ", "0xh1"), 5)
+        .commit(&anchored(OTHER, id(0x41)), 5)
         .await
         .expect("commit"));
     assert!(idx
-        .commit(&anchored("0xP", "0xh1"), 5)
+        .commit(&anchored(PATIENT, id(0x41)), 5)
         .await
         .expect("commit"));
-    let r = idx.record("0x01").await.expect("get").expect("present");
-    assert_eq!(r.state, state::COMMITTED);
+    let r = idx.record(id(1)).await.expect("get").expect("present");
+    assert_eq!(r.state, RecordState::Committed);
     assert_eq!(r.committed_block, Some(5));
-    // The upload said category 1 and author 0xP; the anchor's category and author win.
-    assert_eq!((r.category, r.author.as_str()), (2, "0xA"));
+    // The upload said category 1 and the patient as author; the anchor's category and author win.
+    assert_eq!((r.category, r.author), (2, AUTHOR));
     assert_eq!(
         r.label.as_deref(),
         Some("0x01aa"),
         "the sealed label is kept"
     );
     assert_eq!(
-        idx.wrapped_dek("0x01", "0xP").await.expect("dek"),
+        idx.wrapped_dek(id(1), PATIENT).await.expect("dek"),
         Some("0xw".into())
     );
     let blob = idx
-        .shred("0x01", "{}", "0xsig", "0xhash", 200)
+        .shred(id(1), "{}", "0xsig", id(0x77), 200)
         .await
         .expect("shred");
-    assert_eq!(blob, Some(Some("c2/0x01".into())));
+    assert_eq!(blob, Some(Some(format!("c2/{}", id(1)))));
     assert_eq!(
-        idx.shred("0x01", "{}", "0xsig", "0xhash", 201)
+        idx.shred(id(1), "{}", "0xsig", id(0x77), 201)
             .await
             .expect("again"),
         None
     );
-    let r = idx.record("0x01").await.expect("get").expect("present");
-    assert_eq!(r.state, state::SHREDDED);
+    let r = idx.record(id(1)).await.expect("get").expect("present");
+    assert_eq!(r.state, RecordState::Shredded);
     assert_eq!(r.wrapped_k2, None);
     assert_eq!(r.label, None, "shredding clears the label with the keys");
-    assert_eq!(idx.count_deks("0x01").await.expect("count"), 0);
-    assert_eq!(idx.unconfirmed_receipts().await.expect("r").len(), 1);
+    assert_eq!(idx.count_deks(id(1)).await.expect("count"), 0);
+    assert_eq!(
+        idx.unconfirmed_receipts().await.expect("r"),
+        [(id(1), id(0x77))]
+    );
+}
+
+#[tokio::test]
+async fn a_stored_value_that_is_not_the_escrow_s_is_refused_by_name() {
+    let (_dir, idx) = index().await;
+    idx.insert_pending(&rec(id(2)), &[]).await.expect("insert");
+    sqlx::query("UPDATE records SET patient = 'not an address'")
+        .execute(&idx.pool)
+        .await
+        .expect("corrupt it");
+    match idx.record(id(2)).await {
+        Err(DbError::Corrupt(column)) => assert_eq!(column, "patient"),
+        other => panic!("a malformed patient was read as {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -1,15 +1,16 @@
 //! The `wrapped_deks` table: a record's DEK wrapped to each reader, and the counts and sums that
 //! quotas and the console read.
 
+use alloy_primitives::{Address, B256};
 use sqlx::Row;
 
-use super::{state, DbError, Index};
+use super::{address_in, address_text, b256_text, DbError, Index, RecordState};
 
 /// A wrapped DEK to store with a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DekRow {
-    /// Checksummed reader address.
-    pub reader: String,
+    /// The reader it is wrapped to.
+    pub reader: Address,
     /// `0x` hex of the 81-byte wrap.
     pub wrap: String,
 }
@@ -18,29 +19,30 @@ impl Index {
     /// The DEK wrapped to `reader` for a record.
     pub async fn wrapped_dek(
         &self,
-        record_id: &str,
-        reader: &str,
+        record_id: B256,
+        reader: Address,
     ) -> Result<Option<String>, DbError> {
         let row = sqlx::query("SELECT wrap FROM wrapped_deks WHERE record_id = $1 AND reader = $2")
-            .bind(record_id)
-            .bind(reader)
+            .bind(b256_text(record_id))
+            .bind(address_text(reader))
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|r| r.try_get("wrap")).transpose()?)
     }
 
     /// Adds (or replaces) wrapped DEKs of a record, atomically.
-    pub async fn put_wraps(&self, record_id: &str, deks: &[DekRow]) -> Result<(), DbError> {
+    pub async fn put_wraps(&self, record_id: B256, deks: &[DekRow]) -> Result<(), DbError> {
+        let record_id = b256_text(record_id);
         let mut tx = self.pool.begin().await?;
         for d in deks {
             sqlx::query("DELETE FROM wrapped_deks WHERE record_id = $1 AND reader = $2")
-                .bind(record_id)
-                .bind(&d.reader)
+                .bind(&record_id)
+                .bind(address_text(d.reader))
                 .execute(&mut *tx)
                 .await?;
             sqlx::query("INSERT INTO wrapped_deks (record_id, reader, wrap) VALUES ($1, $2, $3)")
-                .bind(record_id)
-                .bind(&d.reader)
+                .bind(&record_id)
+                .bind(address_text(d.reader))
                 .bind(&d.wrap)
                 .execute(&mut *tx)
                 .await?;
@@ -50,24 +52,21 @@ impl Index {
     }
 
     /// The readers a record has a wrapped DEK for.
-    pub async fn readers_of(&self, record_id: &str) -> Result<Vec<String>, DbError> {
+    pub async fn readers_of(&self, record_id: B256) -> Result<Vec<Address>, DbError> {
         let rows = sqlx::query("SELECT reader FROM wrapped_deks WHERE record_id = $1")
-            .bind(record_id)
+            .bind(b256_text(record_id))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| r.try_get("reader"))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(DbError::from)
+        rows.iter().map(|r| address_in(r, "reader")).collect()
     }
 
     /// The C1 bytes of `author`'s uploads that are not anchored yet.
-    pub async fn pending_bytes_of(&self, author: &str) -> Result<u64, DbError> {
+    pub async fn pending_bytes_of(&self, author: Address) -> Result<u64, DbError> {
         let row = sqlx::query(
             "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM records WHERE state = $1 AND author = $2",
         )
-        .bind(state::PENDING)
-        .bind(author)
+        .bind(RecordState::Pending.as_str())
+        .bind(address_text(author))
         .fetch_one(&self.pool)
         .await?;
         let n: i64 = row.try_get("n")?;
@@ -83,20 +82,20 @@ impl Index {
         Ok(row.try_get("n")?)
     }
 
-    /// How many wrapped DEKs name `reader` (a checksummed address). For the escrow account these
-    /// are the break-glass wraps, which only the break-glass key opens.
-    pub async fn count_wraps_for(&self, reader: &str) -> Result<i64, DbError> {
+    /// How many wrapped DEKs name `reader`. For the escrow account these are the break-glass
+    /// wraps, which only the break-glass key opens.
+    pub async fn count_wraps_for(&self, reader: Address) -> Result<i64, DbError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM wrapped_deks WHERE reader = $1")
-            .bind(reader)
+            .bind(address_text(reader))
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get("n")?)
     }
 
     /// How many wrapped DEKs a record has.
-    pub async fn count_deks(&self, record_id: &str) -> Result<i64, DbError> {
+    pub async fn count_deks(&self, record_id: B256) -> Result<i64, DbError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM wrapped_deks WHERE record_id = $1")
-            .bind(record_id)
+            .bind(b256_text(record_id))
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get("n")?)

@@ -77,18 +77,15 @@ async fn record_added(
     e: &medledger_protocol::contract::MedLedger::RecordAdded,
     block: u64,
 ) -> Result<(), FollowError> {
-    let rid = e.recordId.to_string();
-    let (patient, author) = (e.patient.to_checksum(None), e.author.to_checksum(None));
-    let h1 = e.ciphertextHash.to_string();
     let anchored = crate::db::Anchored {
-        record_id: &rid,
-        patient: &patient,
-        h1: &h1,
-        category: i64::from(e.category),
-        author: &author,
+        record_id: e.recordId,
+        patient: e.patient,
+        h1: e.ciphertextHash,
+        category: e.category,
+        author: e.author,
     };
-    let uploaded = st.index.record(&rid).await?;
-    if st.index.commit(&anchored, db_int(block)).await? {
+    let uploaded = st.index.record(e.recordId).await?;
+    if st.index.commit(&anchored, block).await? {
         let differs = uploaded
             .is_some_and(|u| u.category != anchored.category || u.author != anchored.author);
         if differs {
@@ -98,8 +95,8 @@ async fn record_added(
             );
         }
         tracing::info!(block, "record committed");
-    } else if let Some(r) = st.index.record(&rid).await? {
-        if r.state == state::PENDING {
+    } else if let Some(r) = st.index.record(e.recordId).await? {
+        if r.state == RecordState::Pending {
             tracing::warn!(
                 block,
                 "anchored h1 differs from the stored upload; it stays pending and expires"
@@ -111,13 +108,9 @@ async fn record_added(
 
 /// `AllRecordsErased`: every record of the patient the chain now says is erased is shredded.
 async fn all_erased(st: &AppState, patient: Address) -> Result<(), FollowError> {
-    for r in st.index.records_of(&patient.to_checksum(None)).await? {
-        let rid: B256 = r
-            .record_id
-            .parse()
-            .map_err(|_| FollowError::Corrupt("record id".into()))?;
-        if st.ledger.is_erased(rid).await? {
-            shred(st, rid).await?;
+    for r in st.index.records_of(patient).await? {
+        if st.ledger.is_erased(r.record_id).await? {
+            shred(st, r.record_id).await?;
         }
     }
     Ok(())

@@ -21,9 +21,10 @@ use tokio::sync::watch;
 
 use crate::access_log::{tree_of, NewEntry};
 use crate::chain::{ChainError, ChainLog, Ledger};
-use crate::db::{claim_status, state, AnchorRow, ClaimRow, ClaimUpdate};
+use crate::db::{claim_status, AnchorRow, ClaimRow, ClaimUpdate, RecordState};
 use crate::now_secs;
 use crate::server::AppState;
+use medledger_protocol::api::AccessAction;
 
 mod anchor;
 mod events;

@@ -6,11 +6,10 @@ use super::*;
 
 /// Destroys a record's keys and blob and records a signed receipt (idempotent).
 pub async fn shred(st: &AppState, record_id: B256) -> Result<(), FollowError> {
-    let rid = record_id.to_string();
-    let Some(record) = st.index.record(&rid).await? else {
+    let Some(record) = st.index.record(record_id).await? else {
         return Ok(());
     };
-    if record.state == state::SHREDDED {
+    if record.state == RecordState::Shredded {
         return Ok(());
     }
     let at = now_secs();
@@ -20,7 +19,7 @@ pub async fn shred(st: &AppState, record_id: B256) -> Result<(), FollowError> {
         "chainId": st.deployment.chain_id,
         "contract": st.deployment.address,
         "escrow": st.deployment.escrow,
-        "recordId": rid,
+        "recordId": record_id,
         "h1": record.h1,
         "destroyed": ["k2", "wrapped-deks", "blob"],
         "shreddedAt": at,
@@ -37,26 +36,22 @@ pub async fn shred(st: &AppState, record_id: B256) -> Result<(), FollowError> {
     };
     let Some(blob_key) = st
         .index
-        .shred(&rid, &receipt, &signature, &receipt_hash.to_string(), at)
+        .shred(record_id, &receipt, &signature, receipt_hash, at)
         .await?
     else {
         return Ok(());
     };
     if let Some(key) = blob_key {
         st.blobs.delete(&key).await?;
-        st.index.clear_blob_key(&rid).await?;
+        st.index.clear_blob_key(record_id).await?;
     }
     st.metrics.shredded.inc();
-    let patient: Address = record
-        .patient
-        .parse()
-        .map_err(|_| FollowError::Corrupt("patient".into()))?;
     st.log
         .append(NewEntry {
             actor: st.deployment.escrow,
-            patient,
+            patient: record.patient,
             record_id,
-            action: "shred",
+            action: AccessAction::Shred,
             granted: true,
             reason: format!("receipt:{receipt_hash}"),
             score_milli: 0,
@@ -70,19 +65,9 @@ pub(super) async fn confirm_receipts(st: &AppState) -> Result<(), FollowError> {
     if st.signer.is_none() {
         return Ok(());
     }
-    for (rid, hash) in st.index.unconfirmed_receipts().await? {
-        let record_id: B256 = rid
-            .parse()
-            .map_err(|_| FollowError::Corrupt("record id".into()))?;
-        let receipt_hash: B256 = hash
-            .parse()
-            .map_err(|_| FollowError::Corrupt("receipt hash".into()))?;
+    for (record_id, receipt_hash) in st.index.unconfirmed_receipts().await? {
         match st.ledger.confirm_shredded(record_id, receipt_hash).await {
-            Ok(tx) => {
-                st.index
-                    .set_receipt_confirmed(&rid, &tx.to_string())
-                    .await?
-            }
+            Ok(tx) => st.index.set_receipt_confirmed(record_id, Some(tx)).await?,
             Err(ChainError::Rpc {
                 revert: Some(data), ..
             }) if matches!(
@@ -93,9 +78,7 @@ pub(super) async fn confirm_receipts(st: &AppState) -> Result<(), FollowError> {
                 Some(MedLedgerErrors::ShredAlreadyConfirmed(_))
             ) =>
             {
-                st.index
-                    .set_receipt_confirmed(&rid, "already-confirmed")
-                    .await?;
+                st.index.set_receipt_confirmed(record_id, None).await?;
             }
             Err(e) => return Err(e.into()),
         }
@@ -108,12 +91,12 @@ pub(super) async fn sweep(st: &AppState) -> Result<(), FollowError> {
     // Shredded records whose blob delete did not finish.
     for (rid, key) in st.index.shredded_with_blobs().await? {
         st.blobs.delete(&key).await?;
-        st.index.clear_blob_key(&rid).await?;
+        st.index.clear_blob_key(rid).await?;
     }
     // Uploads never anchored.
     let cutoff = now - st.config.pending_ttl_secs;
     for r in st.index.stale_pending(cutoff).await? {
-        if st.index.delete_pending(&r.record_id).await? {
+        if st.index.delete_pending(r.record_id).await? {
             if let Some(key) = r.blob_key {
                 st.blobs.delete(&key).await?;
             }
@@ -130,13 +113,16 @@ pub(super) async fn sweep(st: &AppState) -> Result<(), FollowError> {
         if modified >= cutoff {
             continue;
         }
-        let rid = key.split('/').nth(1).unwrap_or_default();
-        let referenced = st
-            .index
-            .record(rid)
-            .await?
-            .and_then(|r| r.blob_key)
-            .is_some_and(|k| k == key);
+        // A key that names no record id is no record's blob.
+        let referenced = match key.split('/').nth(1).map(str::parse::<B256>) {
+            Some(Ok(rid)) => st
+                .index
+                .record(rid)
+                .await?
+                .and_then(|r| r.blob_key)
+                .is_some_and(|k| k == key),
+            _ => false,
+        };
         if !referenced {
             st.blobs.delete(&key).await?;
             tracing::info!("removed an orphan blob");

@@ -1,7 +1,11 @@
 //! What a caller lists: a patient's records (those the caller may read), a shred receipt, and a
 //! patient's access log with its anchors and Merkle proofs.
 
+use medledger_protocol::api::{self, AccessAction, RecordState};
+
 use super::*;
+use crate::access_log::MerkleTree;
+use crate::db::{AnchorRow, LogRow};
 
 /// Query of `GET /api/records`.
 #[derive(Debug, Deserialize)]
@@ -16,42 +20,46 @@ pub async fn list(
     State(st): State<AppState>,
     session: Session,
     crate::error::QueryParams(q): crate::error::QueryParams<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::RecordList>, ApiError> {
     let patient: Address = match q.patient {
         Some(p) => p
             .parse()
             .map_err(|_| ApiError::bad_request("bad-patient", "patient is not an address"))?,
         None => session.address,
     };
-    let rows = st.index.records_of(&patient.to_checksum(None)).await?;
-    let me = session.address.to_checksum(None);
-    let mut out = Vec::new();
-    for r in rows {
-        let rid: B256 = r
-            .record_id
-            .parse()
-            .map_err(|_| ApiError::internal("index", &"stored record id is malformed"))?;
+    let mut records = Vec::new();
+    for r in st.index.records_of(patient).await? {
         if session.address != patient {
-            if r.state != state::COMMITTED {
+            if r.state != RecordState::Committed {
                 continue;
             }
-            if !st.ledger.can_read(patient, session.address, rid).await? {
+            if !st
+                .ledger
+                .can_read(patient, session.address, r.record_id)
+                .await?
+            {
                 continue;
             }
         }
         // The caller's own wrap and the sealed label: together they name the record in the
         // caller's browser (protocol::label); neither opens its content, which only a logged
         // read releases.
-        let wrap = st.index.wrapped_dek(&r.record_id, &me).await?;
-        let label = wrap.as_ref().and(r.label.as_ref());
-        out.push(json!({
-            "recordId": r.record_id, "patient": r.patient, "author": r.author,
-            "category": r.category, "h1": r.h1, "size": r.size, "state": r.state,
-            "created": r.created, "wrappedToYou": wrap.is_some(),
-            "wrappedDek": wrap, "label": label,
-        }));
+        let wrap = st.index.wrapped_dek(r.record_id, session.address).await?;
+        records.push(api::RecordSummary {
+            record_id: r.record_id,
+            patient: r.patient,
+            author: r.author,
+            category: r.category,
+            h1: r.h1,
+            size: r.size,
+            state: r.state,
+            created: u64::try_from(r.created).unwrap_or(0),
+            wrapped_to_you: wrap.is_some(),
+            label: wrap.as_ref().and(r.label),
+            wrapped_dek: wrap,
+        });
     }
-    Ok(Json(json!({ "records": out })))
+    Ok(Json(api::RecordList { records }))
 }
 
 /// `GET /api/records/{id}/receipt`: the signed shred receipt of an erased record, for its
@@ -62,22 +70,21 @@ pub async fn receipt(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let record_id = parse_record_id(&id)?;
-    let Some(record) = st.index.record(&record_id.to_string()).await? else {
+    let Some(record) = st.index.record(record_id).await? else {
         return Err(ApiError::not_found("unknown-record", "no such record"));
     };
-    if record.patient != session.address.to_checksum(None) {
-        let patient: Address = record
-            .patient
-            .parse()
-            .map_err(|_| ApiError::internal("index", &"stored patient is malformed"))?;
+    if record.patient != session.address {
         let refusal = ApiError::forbidden(
             "not-your-record",
             "only the record's patient sees its receipt",
         );
-        let attempt = Attempt::new(&st, session.address, record_id, "receipt");
-        return Err(attempt.of_patient(patient).refuse_coded(refusal).await);
+        let attempt = Attempt::new(&st, session.address, record_id, AccessAction::Receipt);
+        return Err(attempt
+            .of_patient(record.patient)
+            .refuse_coded(refusal)
+            .await);
     }
-    let Some((receipt, signature, hash, tx)) = st.index.receipt(&record.record_id).await? else {
+    let Some((receipt, signature, hash, tx)) = st.index.receipt(record_id).await? else {
         return Err(ApiError::not_found(
             "no-receipt",
             "the record has not been shredded",
@@ -95,65 +102,104 @@ pub async fn receipt(
 pub async fn access_log(
     State(st): State<AppState>,
     session: Session,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::AccessLog>, ApiError> {
     let rows = st
         .index
         .log_of_patient(&session.address.to_checksum(None))
         .await?;
-    type Batch = (crate::db::AnchorRow, Option<crate::access_log::MerkleTree>);
-    let mut trees: BTreeMap<i64, Batch> = BTreeMap::new();
-    let mut out = Vec::with_capacity(rows.len());
+    let mut batches = Batches::default();
+    let mut entries = Vec::with_capacity(rows.len());
     for r in rows {
-        let anchor = match st.index.anchor_covering(r.seq).await? {
-            Some(a) => {
-                if let std::collections::btree_map::Entry::Vacant(slot) =
-                    trees.entry(a.anchor_index)
-                {
-                    let batch = st.index.log_range(a.first_seq, a.last_seq).await?;
-                    let tree = crate::access_log::tree_of(&batch)
-                        .map_err(|e| ApiError::internal("access log", &e))?
-                        .ok_or_else(|| ApiError::internal("access log", &"empty anchored batch"))?;
-                    // A batch that lost entries in a restore proves none of the rest.
-                    let whole = tree.root().to_string() == a.root;
-                    slot.insert((a.clone(), whole.then_some(tree)));
-                }
-                trees.get(&a.anchor_index)
-            }
-            None => None,
-        };
-        let (anchor_json, proof) = match anchor {
-            Some((a, tree)) => {
-                let i = usize::try_from(r.seq - a.first_seq).unwrap_or(0);
-                (
-                    json!({"index": a.anchor_index, "root": a.root, "firstSeq": a.first_seq, "lastSeq": a.last_seq, "tx": a.tx_hash}),
-                    tree.as_ref().map_or(Value::Null, |t| json!(t.proof(i))),
-                )
-            }
-            None => (Value::Null, Value::Null),
-        };
-        out.push(json!({
-            "seq": r.seq, "at": r.at, "actor": r.actor, "patient": r.patient, "recordId": r.record_id,
-            "action": r.action, "granted": r.granted, "reason": r.reason,
-            "scoreMilli": r.score_milli, "prevHash": r.prev_hash, "entryHash": r.entry_hash,
-            "anchor": anchor_json, "proof": proof,
-        }));
+        let mut entry = log_entry_of(&r)?;
+        if let Some((anchor, tree)) = batches.covering(&st, r.seq).await? {
+            let i = usize::try_from(r.seq - anchor.first_seq).unwrap_or(0);
+            entry.proof = tree.as_ref().map(|t| t.proof(i));
+            entry.anchor = Some(log_anchor_of(anchor)?);
+        }
+        entries.push(entry);
     }
-    Ok(Json(
-        json!({ "entries": out, "gaps": log_gaps(&st).await? }),
-    ))
+    let gaps = log_gaps(&st).await?;
+    Ok(Json(api::AccessLog { entries, gaps }))
+}
+
+/// The anchored batches an access-log listing has met, each with its Merkle tree (none when the
+/// batch lost entries in a restore: it then proves none of the rest).
+#[derive(Default)]
+struct Batches {
+    trees: BTreeMap<i64, (AnchorRow, Option<MerkleTree>)>,
+}
+
+impl Batches {
+    /// The batch covering entry `seq`, built on first use.
+    async fn covering(
+        &mut self,
+        st: &AppState,
+        seq: i64,
+    ) -> Result<Option<&(AnchorRow, Option<MerkleTree>)>, ApiError> {
+        let Some(a) = st.index.anchor_covering(seq).await? else {
+            return Ok(None);
+        };
+        if let std::collections::btree_map::Entry::Vacant(slot) = self.trees.entry(a.anchor_index) {
+            let batch = st.index.log_range(a.first_seq, a.last_seq).await?;
+            let tree = crate::access_log::tree_of(&batch)
+                .map_err(|e| ApiError::internal("access log", &e))?
+                .ok_or_else(|| ApiError::internal("access log", &"empty anchored batch"))?;
+            let whole = tree.root().to_string() == a.root;
+            slot.insert((a.clone(), whole.then_some(tree)));
+        }
+        Ok(self.trees.get(&a.anchor_index))
+    }
+}
+
+/// An index row as the API's log entry (no anchor or proof yet).
+pub fn log_entry_of(r: &LogRow) -> Result<api::LogEntry, ApiError> {
+    let corrupt = |what: &str| ApiError::internal("index", &format!("access log {what}"));
+    let b256 = |s: &str, what| s.parse::<B256>().map_err(|_| corrupt(what));
+    let address = |s: &str, what| s.parse::<Address>().map_err(|_| corrupt(what));
+    Ok(api::LogEntry {
+        seq: u64::try_from(r.seq).map_err(|_| corrupt("seq"))?,
+        at: u64::try_from(r.at).unwrap_or(0),
+        actor: address(&r.actor, "actor")?,
+        patient: address(&r.patient, "patient")?,
+        record_id: b256(&r.record_id, "record id")?,
+        action: AccessAction::parse(&r.action).ok_or_else(|| corrupt("action"))?,
+        granted: r.granted,
+        reason: r.reason.clone(),
+        score_milli: r.score_milli,
+        prev_hash: Some(b256(&r.prev_hash, "previous hash")?),
+        entry_hash: b256(&r.entry_hash, "entry hash")?,
+        anchor: None,
+        proof: None,
+    })
+}
+
+/// An anchor row as the API shows it.
+pub fn log_anchor_of(a: &AnchorRow) -> Result<api::LogAnchor, ApiError> {
+    let corrupt = |what: &str| ApiError::internal("index", &format!("log anchor {what}"));
+    Ok(api::LogAnchor {
+        index: u64::try_from(a.anchor_index).map_err(|_| corrupt("index"))?,
+        root: a.root.parse().map_err(|_| corrupt("root"))?,
+        first_seq: u64::try_from(a.first_seq).map_err(|_| corrupt("first seq"))?,
+        last_seq: u64::try_from(a.last_seq).map_err(|_| corrupt("last seq"))?,
+        tx: a.tx_hash.parse().map_err(|_| corrupt("transaction"))?,
+    })
 }
 
 /// The access log's declared gaps (entries a restore lost), for everyone who reads a log: the
 /// lost entries may have been anyone's.
-pub async fn log_gaps(st: &AppState) -> Result<Vec<Value>, ApiError> {
-    Ok(st
-        .index
-        .log_gaps()
-        .await?
+pub async fn log_gaps(st: &AppState) -> Result<Vec<api::LogGap>, ApiError> {
+    let rows = st.index.log_gaps().await?;
+    let number = |n: i64| u64::try_from(n).unwrap_or(0);
+    Ok(rows
         .iter()
         .filter_map(|r| {
             let (first, last) = crate::access_log::declared_gap(r)?;
-            Some(json!({"firstSeq": first, "lastSeq": last, "declaredAt": r.at, "seq": r.seq}))
+            Some(api::LogGap {
+                first_seq: number(first),
+                last_seq: number(last),
+                declared_at: number(r.at),
+                seq: number(r.seq),
+            })
         })
         .collect())
 }

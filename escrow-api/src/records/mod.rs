@@ -31,20 +31,21 @@ use serde_json::{json, Value};
 
 use crate::access_log::NewEntry;
 use crate::auth::Session;
-use crate::db::{state, DekRow, RecordRow};
+use crate::db::{DekRow, RecordRow};
 use crate::error::ApiError;
 use crate::now_secs;
 use crate::server::AppState;
+use medledger_protocol::api::{self, AccessAction, RecordState};
 
 mod listing;
 mod read;
 mod upload;
 mod wraps;
 
-pub use listing::{access_log, list, log_gaps, receipt, ListQuery};
+pub use listing::{access_log, list, log_anchor_of, log_entry_of, log_gaps, receipt, ListQuery};
 pub use read::read;
 pub use upload::{parse_upload_headers, upload, UploadMeta};
-pub use wraps::{add_wraps, missing_wraps, AddWraps};
+pub use wraps::{add_wraps, missing_wraps};
 
 /// Header: the record's patient (upload).
 pub const H_PATIENT: &str = "x-medledger-patient";
@@ -147,13 +148,13 @@ struct Attempt<'a> {
     actor: Address,
     patient: Address,
     record_id: B256,
-    action: &'static str,
+    action: AccessAction,
 }
 
 impl<'a> Attempt<'a> {
     /// An attempt whose patient is not known yet (logged with the zero address until
     /// [`Attempt::of_patient`] names it).
-    fn new(st: &'a AppState, actor: Address, record_id: B256, action: &'static str) -> Self {
+    fn new(st: &'a AppState, actor: Address, record_id: B256, action: AccessAction) -> Self {
         Attempt {
             st,
             actor,

@@ -89,8 +89,8 @@ pub async fn read(
 
 /// The patient of a record id, as far as the index knows (zero for an unknown record).
 async fn patient_of(st: &AppState, record_id: B256) -> Address {
-    match st.index.record(&record_id.to_string()).await {
-        Ok(Some(r)) => r.patient.parse().unwrap_or(Address::ZERO),
+    match st.index.record(record_id).await {
+        Ok(Some(r)) => r.patient,
         _ => Address::ZERO,
     }
 }
@@ -117,7 +117,8 @@ async fn refuse_unauthenticated(
         Err(retry) => return ApiError::too_many(retry),
     };
     let patient = patient_of(st, record_id).await;
-    let attempt = Attempt::new(st, Address::ZERO, record_id, "read").of_patient(patient);
+    let attempt =
+        Attempt::new(st, Address::ZERO, record_id, AccessAction::Read).of_patient(patient);
     attempt.refuse(reason, err).await
 }
 
@@ -139,7 +140,7 @@ async fn refuse_over_limit(
         return err;
     }
     let patient = patient_of(st, record_id).await;
-    let attempt = Attempt::new(st, reader, record_id, "read").of_patient(patient);
+    let attempt = Attempt::new(st, reader, record_id, AccessAction::Read).of_patient(patient);
     attempt.refuse("rate-limited", err).await
 }
 
@@ -167,14 +168,14 @@ async fn release_basis(
     st: &AppState,
     patient: Address,
     reader: Address,
-    category: i64,
+    category: u8,
 ) -> Result<Option<Basis>, crate::chain::ChainError> {
     if reader == patient {
         return Ok(Some(Basis::Consent));
     }
     let now = st.ledger.head_timestamp().await?;
     let (categories, expiry) = st.ledger.grant_of(patient, reader).await?;
-    let covered = usize::try_from(category).is_ok_and(|bit| bit < 256 && categories.bit(bit));
+    let covered = categories.bit(usize::from(category));
     if covered && expiry > now {
         return Ok(Some(Basis::Consent));
     }
@@ -190,17 +191,14 @@ async fn authorise_read<'a>(
     reader: Address,
     record_id: B256,
 ) -> Result<(RecordRow, Attempt<'a>, Basis), ApiError> {
-    let attempt = Attempt::new(st, reader, record_id, "read");
-    let Some(record) = st.index.record(&record_id.to_string()).await? else {
+    let attempt = Attempt::new(st, reader, record_id, AccessAction::Read);
+    let Some(record) = st.index.record(record_id).await? else {
         let err = ApiError::not_found("unknown-record", "no such record");
         return Err(attempt.refuse_coded(err).await);
     };
-    let patient: Address = record
-        .patient
-        .parse()
-        .map_err(|_| ApiError::internal("index", &"stored patient is malformed"))?;
+    let patient = record.patient;
     let attempt = attempt.of_patient(patient);
-    if record.state == state::SHREDDED {
+    if record.state == RecordState::Shredded {
         let err = ApiError::new(
             StatusCode::GONE,
             "erased",
@@ -214,13 +212,13 @@ async fn authorise_read<'a>(
         Ok(false) => return Err(attempt.refuse_coded(no_read_consent()).await),
         Err(e) => return Err(attempt.chain_failed(e).await),
     }
-    if record.state != state::COMMITTED {
+    if record.state != RecordState::Committed {
         // Anchored on chain but not yet seen by the follower: release only the anchored h1.
         let anchor = match st.ledger.record_of(record_id).await {
             Ok(a) => a,
             Err(e) => return Err(attempt.chain_failed(e).await),
         };
-        if anchor.h1.to_string() != record.h1 || anchor.patient != patient {
+        if anchor.h1 != record.h1 || anchor.patient != patient {
             let err = ApiError::new(
                 StatusCode::CONFLICT,
                 "h1-mismatch",
@@ -245,10 +243,7 @@ async fn choose_wrap(
     basis: Basis,
 ) -> Result<(String, bool), ApiError> {
     let (st, reader) = (attempt.st, attempt.actor);
-    let stored = st
-        .index
-        .wrapped_dek(&record.record_id, &reader.to_checksum(None))
-        .await?;
+    let stored = st.index.wrapped_dek(record.record_id, reader).await?;
     if let Some(wrap) = stored {
         return Ok((wrap, basis == Basis::Emergency));
     }
@@ -290,11 +285,11 @@ async fn release_body(
             &"committed record without blob or K2",
         ));
     };
-    let size = u64::try_from(record.size).unwrap_or(0);
+    let size = record.size;
     let wrapped_k2 = hex::decode(wrapped_k2).map_err(|e| ApiError::internal("index", &e))?;
     let k2 = tier2::unwrap_k2(&st.master, &record_id, &wrapped_k2)
         .map_err(|e| ApiError::internal("k2 unwrap", &e))?;
-    let c2_size = u64::try_from(record.c2_size).unwrap_or(0);
+    let c2_size = record.c2_size;
     let Some(r) = range else {
         let dec = Tier2Decryptor::new(&k2, record_id);
         let stream = st.blobs.read(blob_key, None).await?;
@@ -339,7 +334,7 @@ async fn read_inner(
     let (record, attempt, basis) = authorise_read(st, reader, record_id).await?;
     let patient = attempt.patient;
     let (wrap, emergency) = choose_wrap(&record, &attempt, basis).await?;
-    let size = u64::try_from(record.size).unwrap_or(0);
+    let size = record.size;
     // Refusals after consent was established are the patient's to see too: a range the record
     // cannot satisfy, a blob store that fails.
     let range = match parse_range(headers, size) {
@@ -359,7 +354,7 @@ async fn read_inner(
             actor: reader,
             patient,
             record_id,
-            action: "read",
+            action: AccessAction::Read,
             granted: true,
             reason: match (emergency, ranged) {
                 (true, _) => "emergency",
@@ -389,9 +384,9 @@ async fn read_inner(
         H_WRAPPED_DEK,
         hv(&format!("{}={}", reader.to_checksum(None), wrap))?,
     );
-    h.insert(H_H1, hv(&record.h1)?);
-    h.insert(H_PATIENT, hv(&record.patient)?);
-    h.insert(H_CATEGORY, HeaderValue::from(record.category));
+    h.insert(H_H1, hv(&record.h1.to_string())?);
+    h.insert(H_PATIENT, hv(&record.patient.to_checksum(None))?);
+    h.insert(H_CATEGORY, HeaderValue::from(u16::from(record.category)));
     if emergency {
         h.insert("x-medledger-emergency", HeaderValue::from_static("1"));
     }
@@ -639,18 +634,18 @@ mod tests {
             B256::repeat_byte(0x61)
         }
 
-        async fn stored(st: &AppState, record_state: &str) {
+        async fn stored(st: &AppState, record_state: RecordState) {
             let row = RecordRow {
-                record_id: record_id().to_string(),
-                patient: PATIENT.to_checksum(None),
-                author: PATIENT.to_checksum(None),
-                category: i64::from(CATEGORY),
-                h1: h1().to_string(),
+                record_id: record_id(),
+                patient: PATIENT,
+                author: PATIENT,
+                category: CATEGORY,
+                h1: h1(),
                 size: 10,
                 blob_key: Some("c2/x".into()),
                 c2_size: 10,
                 wrapped_k2: Some("0x00".into()),
-                state: record_state.into(),
+                state: record_state,
                 created: 0,
                 committed_block: None,
                 label: None,
@@ -692,7 +687,7 @@ mod tests {
         #[tokio::test]
         async fn the_chain_decides_every_read_and_names_its_basis() {
             let (_dir, chain, st) = escrow_on(Script::default()).await;
-            stored(&st, state::COMMITTED).await;
+            stored(&st, RecordState::Committed).await;
             let no = (
                 StatusCode::FORBIDDEN,
                 "no-read-consent",
@@ -741,7 +736,7 @@ mod tests {
         #[tokio::test]
         async fn the_patient_reads_on_consent_without_a_grant() {
             let (_dir, chain, st) = escrow_on(Script::default()).await;
-            stored(&st, state::COMMITTED).await;
+            stored(&st, RecordState::Committed).await;
             chain.edit(|s| {
                 s.readable.insert((PATIENT, PATIENT, record_id()));
             });
@@ -762,7 +757,7 @@ mod tests {
                 ("unknown-record", "unknown-record")
             );
 
-            stored(&st, state::SHREDDED).await;
+            stored(&st, RecordState::Shredded).await;
             let (status, code, reason) = refused(&st, PATIENT).await;
             assert_eq!(status, StatusCode::GONE);
             assert_eq!((code, reason.as_str()), ("erased", "erased"));
@@ -771,7 +766,7 @@ mod tests {
         #[tokio::test]
         async fn a_pending_record_is_released_only_as_anchored() {
             let (_dir, chain, st) = escrow_on(Script::default()).await;
-            stored(&st, state::PENDING).await;
+            stored(&st, RecordState::Pending).await;
             chain.edit(|s| {
                 consent(s);
                 s.emergency.insert((PATIENT, READER), u64::MAX);

@@ -146,7 +146,7 @@ async fn upload_inner(
     id: &str,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Value), ApiError> {
+) -> Result<(StatusCode, api::StoredRecord), ApiError> {
     let record_id = parse_record_id(id)?;
     let meta = parse_upload_headers(record_id, headers)?;
     let max = st.config.max_upload_bytes;
@@ -170,7 +170,8 @@ async fn upload_inner(
             "the DEK must also be wrapped to the uploader",
         ));
     }
-    let attempt = Attempt::new(st, uploader, record_id, "upload").of_patient(meta.patient);
+    let attempt =
+        Attempt::new(st, uploader, record_id, AccessAction::Upload).of_patient(meta.patient);
     // Authorisation: the chain decides (the patient, or a writer the patient granted).
     let allowed = match st
         .ledger
@@ -188,7 +189,7 @@ async fn upload_inner(
         return Err(attempt.refuse_coded(err).await);
     }
     let rid_hex = record_id.to_string();
-    if let Some(existing) = st.index.record(&rid_hex).await? {
+    if let Some(existing) = st.index.record(record_id).await? {
         return duplicate(&existing, &meta);
     }
     let limit = match upload_allowance(st, uploader, headers).await? {
@@ -227,16 +228,16 @@ async fn upload_inner(
     writer.finish().await?;
 
     let row = RecordRow {
-        record_id: rid_hex.clone(),
-        patient: meta.patient.to_checksum(None),
-        author: uploader.to_checksum(None),
-        category: i64::from(meta.category),
-        h1: meta.h1.to_string(),
-        size: i64::try_from(size).unwrap_or(i64::MAX),
+        record_id,
+        patient: meta.patient,
+        author: uploader,
+        category: meta.category,
+        h1: meta.h1,
+        size,
         blob_key: Some(blob_key.clone()),
-        c2_size: i64::try_from(c2_size).unwrap_or(i64::MAX),
+        c2_size,
         wrapped_k2: Some(hex::encode_prefixed(wrapped_k2)),
-        state: state::PENDING.into(),
+        state: RecordState::Pending,
         created: now_secs(),
         committed_block: None,
         label: meta.label.as_deref().map(hex::encode_prefixed),
@@ -245,7 +246,7 @@ async fn upload_inner(
         .wraps
         .iter()
         .map(|(reader, wrap)| DekRow {
-            reader: reader.to_checksum(None),
+            reader: *reader,
             wrap: hex::encode_prefixed(wrap),
         })
         .collect();
@@ -253,7 +254,7 @@ async fn upload_inner(
         actor: uploader,
         patient: meta.patient,
         record_id,
-        action: "upload",
+        action: AccessAction::Upload,
         granted: true,
         reason: "stored-pending".into(),
         score_milli: 0,
@@ -266,7 +267,7 @@ async fn upload_inner(
             // Nothing was written. A concurrent upload of the same id may have won the race:
             // keep its blob, drop ours.
             st.blobs.delete(&blob_key).await?;
-            return match st.index.record(&rid_hex).await? {
+            return match st.index.record(record_id).await? {
                 Some(existing) => duplicate(&existing, &meta),
                 None => {
                     tracing::error!(error = %err, "upload not stored: index or access log unwritable");
@@ -279,21 +280,30 @@ async fn upload_inner(
         }
     }
     tracing::info!(size, "record stored pending");
-    Ok((
-        StatusCode::CREATED,
-        json!({"recordId": record_id, "h1": meta.h1, "size": size, "state": state::PENDING}),
-    ))
+    let stored = api::StoredRecord {
+        record_id,
+        h1: meta.h1,
+        size,
+        state: RecordState::Pending,
+    };
+    Ok((StatusCode::CREATED, stored))
 }
 
-fn duplicate(existing: &RecordRow, meta: &UploadMeta) -> Result<(StatusCode, Value), ApiError> {
-    let same = existing.h1 == meta.h1.to_string()
-        && existing.patient == meta.patient.to_checksum(None)
-        && existing.state != state::SHREDDED;
+fn duplicate(
+    existing: &RecordRow,
+    meta: &UploadMeta,
+) -> Result<(StatusCode, api::StoredRecord), ApiError> {
+    let same = existing.h1 == meta.h1
+        && existing.patient == meta.patient
+        && existing.state != RecordState::Shredded;
     if same {
-        Ok((
-            StatusCode::OK,
-            json!({"recordId": meta.record_id, "h1": meta.h1, "size": existing.size, "state": existing.state}),
-        ))
+        let stored = api::StoredRecord {
+            record_id: meta.record_id,
+            h1: meta.h1,
+            size: existing.size,
+            state: existing.state,
+        };
+        Ok((StatusCode::OK, stored))
     } else {
         Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -311,10 +321,7 @@ async fn upload_allowance(
     uploader: Address,
     headers: &HeaderMap,
 ) -> Result<Result<UploadLimit, ApiError>, ApiError> {
-    let pending = st
-        .index
-        .pending_bytes_of(&uploader.to_checksum(None))
-        .await?;
+    let pending = st.index.pending_bytes_of(uploader).await?;
     let quota = st.config.pending_quota_bytes;
     let left = quota.saturating_sub(pending);
     let declared = headers

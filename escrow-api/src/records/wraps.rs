@@ -2,13 +2,7 @@
 //! missing, and the break-glass re-wrap for an open emergency window.
 
 use super::*;
-
-/// Body of `POST /api/records/{id}/wraps`.
-#[derive(Debug, Deserialize)]
-pub struct AddWraps {
-    /// `<reader address>=0x<81-byte hex>` items.
-    pub wraps: Vec<String>,
-}
+use api::{AddWraps, MissingWrap, MissingWraps, WrapsAdded};
 
 /// `POST /api/records/{id}/wraps`: the record's patient adds DEKs wrapped to readers who may read
 /// it now (a new grantee). Only the patient, only their own record, only to readers for whom
@@ -18,17 +12,14 @@ pub async fn add_wraps(
     session: Session,
     Path(id): Path<String>,
     crate::error::JsonBody(req): crate::error::JsonBody<AddWraps>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WrapsAdded>, ApiError> {
     let record_id = parse_record_id(&id)?;
     let actor = session.address;
-    let Some(record) = st.index.record(&record_id.to_string()).await? else {
+    let Some(record) = st.index.record(record_id).await? else {
         return Err(ApiError::not_found("unknown-record", "no such record"));
     };
-    let patient: Address = record
-        .patient
-        .parse()
-        .map_err(|_| ApiError::internal("index", &"stored patient is malformed"))?;
-    let attempt = Attempt::new(&st, actor, record_id, "add-wrap").of_patient(patient);
+    let patient = record.patient;
+    let attempt = Attempt::new(&st, actor, record_id, AccessAction::AddWrap).of_patient(patient);
     if actor != patient {
         let err = ApiError::forbidden(
             "not-your-record",
@@ -36,7 +27,7 @@ pub async fn add_wraps(
         );
         return Err(attempt.refuse_coded(err).await);
     }
-    if record.state == state::SHREDDED {
+    if record.state == RecordState::Shredded {
         let gone = ApiError::new(StatusCode::GONE, "erased", "the record was erased");
         return Err(attempt.refuse_coded(gone).await);
     }
@@ -82,11 +73,11 @@ pub async fn add_wraps(
     let deks: Vec<DekRow> = wraps
         .iter()
         .map(|(reader, wrap)| DekRow {
-            reader: reader.to_checksum(None),
+            reader: *reader,
             wrap: hex::encode_prefixed(wrap),
         })
         .collect();
-    st.index.put_wraps(&record.record_id, &deks).await?;
+    st.index.put_wraps(record_id, &deks).await?;
     for (reader, _) in &wraps {
         log_entry(
             &st,
@@ -94,7 +85,7 @@ pub async fn add_wraps(
                 actor,
                 patient,
                 record_id,
-                action: "add-wrap",
+                action: AccessAction::AddWrap,
                 granted: true,
                 reason: format!("reader:{reader}"),
                 score_milli: 0,
@@ -102,7 +93,8 @@ pub async fn add_wraps(
         )
         .await?;
     }
-    Ok(Json(json!({"added": wraps.len()})))
+    let added = u64::try_from(wraps.len()).unwrap_or(u64::MAX);
+    Ok(Json(WrapsAdded { added }))
 }
 
 /// `GET /api/wraps/missing`: for the caller as a patient, each (record, current grantee) whose
@@ -110,26 +102,26 @@ pub async fn add_wraps(
 pub async fn missing_wraps(
     State(st): State<AppState>,
     session: Session,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MissingWraps>, ApiError> {
     let patient = session.address;
     let grants = st.ledger.active_grants(patient).await?;
-    let mut out = Vec::new();
-    for r in st.index.records_of(&patient.to_checksum(None)).await? {
-        if r.state != state::COMMITTED {
+    let mut missing = Vec::new();
+    for r in st.index.records_of(patient).await? {
+        if r.state != RecordState::Committed {
             continue;
         }
-        let readers = st.index.readers_of(&r.record_id).await?;
-        let bit = usize::try_from(r.category).unwrap_or(usize::MAX);
+        let readers = st.index.readers_of(r.record_id).await?;
         for (grantee, mask) in &grants {
-            let covered = bit < 256 && mask.bit(bit);
-            if covered && !readers.contains(&grantee.to_checksum(None)) {
-                out.push(
-                    json!({"recordId": r.record_id, "grantee": grantee, "category": r.category}),
-                );
+            if mask.bit(usize::from(r.category)) && !readers.contains(grantee) {
+                missing.push(MissingWrap {
+                    record_id: r.record_id,
+                    grantee: *grantee,
+                    category: r.category,
+                });
             }
         }
     }
-    Ok(Json(json!({ "missing": out })))
+    Ok(Json(MissingWraps { missing }))
 }
 
 /// Inside an emergency window opened on chain by `reader` (a verified practitioner) on `patient`,
@@ -145,11 +137,7 @@ pub(super) async fn break_glass_wrap(
 ) -> Result<Option<String>, ApiError> {
     use medledger_protocol::wrap::{self, PublicKey, Purpose, WrapContext};
     let escrow = st.deployment.escrow;
-    let Some(bg) = st
-        .index
-        .wrapped_dek(&record.record_id, &escrow.to_checksum(None))
-        .await?
-    else {
+    let Some(bg) = st.index.wrapped_dek(record.record_id, escrow).await? else {
         return Ok(None);
     };
     let until = st.ledger.emergency_until(patient, reader).await?;

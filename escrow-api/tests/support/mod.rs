@@ -752,8 +752,8 @@ impl World {
             .await
             .expect("index");
         eventually("the upload to be committed", || async {
-            let row = index.record(&r.id.to_string()).await.expect("row")?;
-            (row.state == "committed").then_some(())
+            let row = index.record(r.id).await.expect("row")?;
+            (row.state.as_str() == "committed").then_some(())
         })
         .await;
     }
