@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Test} from "forge-std/Test.sol";
+import {IMedLedger} from "../contracts/interfaces/IMedLedger.sol";
 import {MedLedger} from "../contracts/MedLedger.sol";
 
 /// @notice Drives only the insurance side of MedLedger, with amounts aimed at the policy rules'
@@ -329,11 +330,11 @@ contract ClaimsHandler is Test {
     function _submitted(Sub memory s) internal returns (bool) {
         bytes memory refusal;
         if (!m.isVerifiedInsurer(s.ins)) {
-            refusal = abi.encodeWithSelector(MedLedger.NotAVerifiedInsurer.selector, s.ins);
+            refusal = abi.encodeWithSelector(IMedLedger.NotAVerifiedInsurer.selector, s.ins);
         } else if (docAuthor[s.doc] != s.q || docPatient[s.doc] != s.patient) {
-            refusal = abi.encodeWithSelector(MedLedger.InvalidClaimDocument.selector, s.doc);
+            refusal = abi.encodeWithSelector(IMedLedger.InvalidClaimDocument.selector, s.doc);
         } else if (s.existing != bytes32(0)) {
-            refusal = abi.encodeWithSelector(MedLedger.DuplicateClaimDocument.selector, s.doc, s.existing);
+            refusal = abi.encodeWithSelector(IMedLedger.DuplicateClaimDocument.selector, s.doc, s.existing);
         }
         vm.prank(s.q);
         try m.submitClaim(s.id, s.patient, s.ins, s.doc, uint128(s.amount), s.category) {
@@ -342,8 +343,8 @@ contract ClaimsHandler is Test {
             return true;
         } catch (bytes memory err) {
             refused++;
-            if (bytes4(err) == MedLedger.InvalidClaimDocument.selector) refusedInvalid++;
-            if (bytes4(err) == MedLedger.DuplicateClaimDocument.selector) refusedDuplicate++;
+            if (bytes4(err) == IMedLedger.InvalidClaimDocument.selector) refusedInvalid++;
+            if (bytes4(err) == IMedLedger.DuplicateClaimDocument.selector) refusedDuplicate++;
             if (keccak256(err) != keccak256(refusal)) {
                 _violation(string.concat("submitClaim: unexpected refusal ", vm.toString(err)));
             }

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Test} from "forge-std/Test.sol";
+import {IMedLedger} from "../contracts/interfaces/IMedLedger.sol";
 import {MedLedger} from "../contracts/MedLedger.sol";
 
 /// @notice Property-based tests of MedLedger's rules, one feature at a time: grants (category
@@ -133,11 +134,11 @@ contract MedLedgerFuzzTest is Test {
         bool validGrantee = c.grantee == prac || c.grantee == pendingPrac || (c.grantee == ins && !c.allowWrite);
         vm.prank(patient);
         if (!validGrantee) {
-            vm.expectRevert(abi.encodeWithSelector(MedLedger.InvalidGrantee.selector, c.grantee));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedger.InvalidGrantee.selector, c.grantee));
         } else if (c.categories == 0) {
-            vm.expectRevert(MedLedger.InvalidCategories.selector);
+            vm.expectRevert(IMedLedger.InvalidCategories.selector);
         } else if (c.expiry <= block.timestamp) {
-            vm.expectRevert(abi.encodeWithSelector(MedLedger.ExpiryInPast.selector, uint64(c.expiry)));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedger.ExpiryInPast.selector, uint64(c.expiry)));
         }
         m.grant(c.grantee, c.categories, c.allowWrite, uint64(c.expiry));
         MedLedger.Grant memory g = m.grantOf(patient, c.grantee);
@@ -170,7 +171,7 @@ contract MedLedgerFuzzTest is Test {
         vm.prank(c.grantee);
         if (!expectWrite) {
             vm.expectRevert(
-                abi.encodeWithSelector(MedLedger.WriteNotPermitted.selector, patient, c.grantee, c.writeCategory)
+                abi.encodeWithSelector(IMedLedger.WriteNotPermitted.selector, patient, c.grantee, c.writeCategory)
             );
         }
         m.addRecord(id2, patient, keccak256("c2"), c.writeCategory, c.id);
@@ -204,7 +205,7 @@ contract MedLedgerFuzzTest is Test {
         assertFalse(m.canRead(patient, prac, id));
         assertFalse(m.canWrite(patient, prac, category));
         vm.prank(prac);
-        vm.expectRevert(abi.encodeWithSelector(MedLedger.WriteNotPermitted.selector, patient, prac, category));
+        vm.expectRevert(abi.encodeWithSelector(IMedLedger.WriteNotPermitted.selector, patient, prac, category));
         m.addRecord(_id(), patient, keccak256("c"), category, bytes32(0));
     }
 
@@ -222,7 +223,7 @@ contract MedLedgerFuzzTest is Test {
             assertFalse(m.canWrite(patient, prac, category));
             assertEq(m.grantOf(patient, prac).expiry, 0);
             vm.prank(patient);
-            vm.expectRevert(abi.encodeWithSelector(MedLedger.NoActiveGrant.selector, patient, prac));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedger.NoActiveGrant.selector, patient, prac));
             m.revoke(prac);
         } else {
             vm.startPrank(admin);
@@ -251,7 +252,7 @@ contract MedLedgerFuzzTest is Test {
         assertFalse(m.canWrite(patient, ins, category));
         assertFalse(m.canWrite(patient, prac, category));
         vm.prank(patient);
-        vm.expectRevert(abi.encodeWithSelector(MedLedger.InvalidGrantee.selector, ins));
+        vm.expectRevert(abi.encodeWithSelector(IMedLedger.InvalidGrantee.selector, ins));
         m.grant(ins, mask, true, uint64(T0 + 1 days));
     }
 
@@ -279,7 +280,7 @@ contract MedLedgerFuzzTest is Test {
         for (uint256 i; i < count; ++i) {
             if ((eraseMask >> i) & 1 == 1) {
                 vm.prank(prac);
-                vm.expectRevert(abi.encodeWithSelector(MedLedger.NotRecordOwner.selector, ids[i], prac));
+                vm.expectRevert(abi.encodeWithSelector(IMedLedger.NotRecordOwner.selector, ids[i], prac));
                 m.eraseRecord(ids[i]);
                 vm.prank(patient);
                 m.eraseRecord(ids[i]);
@@ -306,24 +307,24 @@ contract MedLedgerFuzzTest is Test {
             assertFalse(m.canRead(patient, stranger, ids[i]));
             if (erased[i]) {
                 vm.prank(patient);
-                vm.expectRevert(abi.encodeWithSelector(MedLedger.RecordAlreadyErased.selector, ids[i]));
+                vm.expectRevert(abi.encodeWithSelector(IMedLedger.RecordAlreadyErased.selector, ids[i]));
                 m.eraseRecord(ids[i]);
                 vm.prank(patient);
-                vm.expectRevert(abi.encodeWithSelector(MedLedger.InvalidSupersedes.selector, ids[i]));
+                vm.expectRevert(abi.encodeWithSelector(IMedLedger.InvalidSupersedes.selector, ids[i]));
                 m.addRecord(_id(), patient, keccak256("amend"), 0, ids[i]);
                 vm.prank(escrow);
                 m.confirmShredded(ids[i], keccak256("receipt"));
                 vm.prank(escrow);
-                vm.expectRevert(abi.encodeWithSelector(MedLedger.ShredAlreadyConfirmed.selector, ids[i]));
+                vm.expectRevert(abi.encodeWithSelector(IMedLedger.ShredAlreadyConfirmed.selector, ids[i]));
                 m.confirmShredded(ids[i], keccak256("receipt"));
             } else {
                 vm.prank(escrow);
-                vm.expectRevert(abi.encodeWithSelector(MedLedger.RecordNotErased.selector, ids[i]));
+                vm.expectRevert(abi.encodeWithSelector(IMedLedger.RecordNotErased.selector, ids[i]));
                 m.confirmShredded(ids[i], keccak256("receipt"));
             }
             // The id stays taken.
             vm.prank(patient);
-            vm.expectRevert(abi.encodeWithSelector(MedLedger.RecordExists.selector, ids[i]));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedger.RecordExists.selector, ids[i]));
             m.addRecord(ids[i], patient, keccak256("again"), 0, bytes32(0));
         }
         assertFalse(m.isErased(fresh));
@@ -345,15 +346,15 @@ contract MedLedgerFuzzTest is Test {
         bytes32 id = _add(patient, patient, category);
 
         vm.prank(prac);
-        vm.expectRevert(abi.encodeWithSelector(MedLedger.EmergencyNotOptedIn.selector, patient));
+        vm.expectRevert(abi.encodeWithSelector(IMedLedger.EmergencyNotOptedIn.selector, patient));
         m.emergencyAccess(patient, keccak256("r"));
         vm.prank(patient);
         m.setEmergencyOptIn(true);
         vm.prank(pendingPrac);
-        vm.expectRevert(abi.encodeWithSelector(MedLedger.NotAVerifiedPractitioner.selector, pendingPrac));
+        vm.expectRevert(abi.encodeWithSelector(IMedLedger.NotAVerifiedPractitioner.selector, pendingPrac));
         m.emergencyAccess(patient, keccak256("r"));
         vm.prank(ins);
-        vm.expectRevert(abi.encodeWithSelector(MedLedger.NotAVerifiedPractitioner.selector, ins));
+        vm.expectRevert(abi.encodeWithSelector(IMedLedger.NotAVerifiedPractitioner.selector, ins));
         m.emergencyAccess(patient, keccak256("r"));
 
         assertFalse(m.canRead(patient, prac, id));
@@ -382,7 +383,7 @@ contract MedLedgerFuzzTest is Test {
             assertFalse(m.canRead(patient, prac, id), "window reopened by opting in again");
             assertEq(m.emergencyAccessUntil(patient, prac), 0);
             vm.prank(patient);
-            vm.expectRevert(abi.encodeWithSelector(MedLedger.NoEmergencyAccess.selector, patient, prac));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedger.NoEmergencyAccess.selector, patient, prac));
             m.endEmergencyAccess(prac);
             // A new opening works as usual.
             vm.prank(prac);
@@ -393,7 +394,7 @@ contract MedLedgerFuzzTest is Test {
         if (mode != 2) {
             vm.prank(patient);
             if (mode == 1 || elapsed >= window) {
-                vm.expectRevert(abi.encodeWithSelector(MedLedger.NoEmergencyAccess.selector, patient, prac));
+                vm.expectRevert(abi.encodeWithSelector(IMedLedger.NoEmergencyAccess.selector, patient, prac));
             }
             m.endEmergencyAccess(prac);
             assertFalse(m.canRead(patient, prac, id));
@@ -404,7 +405,7 @@ contract MedLedgerFuzzTest is Test {
     function testFuzz_emergencyWindowBounds(uint64 window) public {
         vm.prank(admin);
         if (window < 1 hours || window > 7 days) {
-            vm.expectRevert(abi.encodeWithSelector(MedLedger.EmergencyWindowOutOfRange.selector, window));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedger.EmergencyWindowOutOfRange.selector, window));
         }
         m.setEmergencyWindow(window);
         assertEq(m.emergencyWindow(), (window < 1 hours || window > 7 days) ? 24 hours : window);
@@ -488,7 +489,7 @@ contract MedLedgerFuzzTest is Test {
 
         uint256 before = prac.balance;
         vm.prank(prac);
-        if (credited == 0) vm.expectRevert(MedLedger.NothingToWithdraw.selector);
+        if (credited == 0) vm.expectRevert(IMedLedger.NothingToWithdraw.selector);
         m.withdrawPayout();
         assertEq(prac.balance - before, credited);
         assertEq(m.payoutOf(prac), 0);
@@ -503,7 +504,7 @@ contract MedLedgerFuzzTest is Test {
         bytes32 claimId = keccak256(abi.encode("claim", i));
         bytes32 doc = _doc(prac, patient);
         vm.expectEmit(true, true, true, true, address(m));
-        emit MedLedger.ClaimSubmitted(claimId, prac, patient, ins, doc, uint128(amount), category);
+        emit IMedLedger.ClaimSubmitted(claimId, prac, patient, ins, doc, uint128(amount), category);
         vm.prank(prac);
         m.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
 
@@ -551,12 +552,12 @@ contract MedLedgerFuzzTest is Test {
         assertEq(uint8(m.claimOf(claimId).pendingReason), uint8(MedLedger.PendingReason.CategoryNotCovered));
 
         vm.prank(prac);
-        vm.expectRevert(abi.encodeWithSelector(MedLedger.NotClaimInsurer.selector, claimId, prac));
+        vm.expectRevert(abi.encodeWithSelector(IMedLedger.NotClaimInsurer.selector, claimId, prac));
         m.approveClaim(claimId, 1);
         vm.prank(ins);
         vm.expectRevert(
             abi.encodeWithSelector(
-                MedLedger.InvalidClaimTransition.selector,
+                IMedLedger.InvalidClaimTransition.selector,
                 claimId,
                 MedLedger.ClaimStatus.Submitted,
                 MedLedger.ClaimStatus.Paid
@@ -567,11 +568,11 @@ contract MedLedgerFuzzTest is Test {
         vm.prank(ins);
         bool ok = payout != 0 && payout <= amount && payout <= funds;
         if (payout == 0) {
-            vm.expectRevert(MedLedger.InvalidAmount.selector);
+            vm.expectRevert(IMedLedger.InvalidAmount.selector);
         } else if (payout > amount) {
-            vm.expectRevert(abi.encodeWithSelector(MedLedger.PayoutExceedsClaim.selector, payout, amount));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedger.PayoutExceedsClaim.selector, payout, amount));
         } else if (payout > funds) {
-            vm.expectRevert(abi.encodeWithSelector(MedLedger.InsufficientAvailableFunds.selector, funds, payout));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedger.InsufficientAvailableFunds.selector, funds, payout));
         }
         m.approveClaim(claimId, uint128(payout));
         if (!ok) return;
@@ -583,7 +584,7 @@ contract MedLedgerFuzzTest is Test {
         vm.prank(ins);
         if (withdrawal > funds - payout) {
             vm.expectRevert(
-                abi.encodeWithSelector(MedLedger.InsufficientAvailableFunds.selector, funds - payout, withdrawal)
+                abi.encodeWithSelector(IMedLedger.InsufficientAvailableFunds.selector, funds - payout, withdrawal)
             );
         }
         m.withdrawPolicyFunds(withdrawal);
@@ -603,7 +604,7 @@ contract MedLedgerFuzzTest is Test {
         vm.prank(ins);
         vm.expectRevert(
             abi.encodeWithSelector(
-                MedLedger.InvalidClaimTransition.selector,
+                IMedLedger.InvalidClaimTransition.selector,
                 claimId,
                 MedLedger.ClaimStatus.Paid,
                 MedLedger.ClaimStatus.Paid
@@ -679,9 +680,9 @@ contract MedLedgerFuzzTest is Test {
         assertEq(uint8(m.claimOf(claimId).status), uint8(MedLedger.ClaimStatus.Submitted));
 
         vm.startPrank(prac);
-        vm.expectRevert(abi.encodeWithSelector(MedLedger.ClaimExists.selector, claimId));
+        vm.expectRevert(abi.encodeWithSelector(IMedLedger.ClaimExists.selector, claimId));
         m.submitClaim(claimId, patient, ins, doc2, uint128(amount), 0);
-        vm.expectRevert(abi.encodeWithSelector(MedLedger.DuplicateClaimDocument.selector, doc, claimId));
+        vm.expectRevert(abi.encodeWithSelector(IMedLedger.DuplicateClaimDocument.selector, doc, claimId));
         m.submitClaim(keccak256("claim2"), patient, ins, doc, uint128(amount), 0);
         vm.stopPrank();
 
@@ -689,9 +690,9 @@ contract MedLedgerFuzzTest is Test {
             vm.prank(admin);
             m.suspendAccount(ins, keccak256("s"));
             vm.startPrank(ins);
-            vm.expectRevert(abi.encodeWithSelector(MedLedger.NotAVerifiedInsurer.selector, ins));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedger.NotAVerifiedInsurer.selector, ins));
             m.denyClaim(claimId, reason);
-            vm.expectRevert(abi.encodeWithSelector(MedLedger.NotAVerifiedInsurer.selector, ins));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedger.NotAVerifiedInsurer.selector, ins));
             m.approveClaim(claimId, 1);
             vm.stopPrank();
             assertEq(uint8(m.claimOf(claimId).status), uint8(MedLedger.ClaimStatus.Submitted));
@@ -706,7 +707,7 @@ contract MedLedgerFuzzTest is Test {
         for (uint256 i; i < 3; ++i) {
             vm.expectRevert(
                 abi.encodeWithSelector(
-                    MedLedger.InvalidClaimTransition.selector, claimId, MedLedger.ClaimStatus.Denied, targets[i]
+                    IMedLedger.InvalidClaimTransition.selector, claimId, MedLedger.ClaimStatus.Denied, targets[i]
                 )
             );
             if (i == 0) m.approveClaim(claimId, 1);
@@ -716,7 +717,7 @@ contract MedLedgerFuzzTest is Test {
         vm.stopPrank();
         // A denied claim's document stays claimed.
         vm.prank(prac);
-        vm.expectRevert(abi.encodeWithSelector(MedLedger.DuplicateClaimDocument.selector, doc, claimId));
+        vm.expectRevert(abi.encodeWithSelector(IMedLedger.DuplicateClaimDocument.selector, doc, claimId));
         m.submitClaim(keccak256("claim3"), patient, ins, doc, uint128(amount), 0);
     }
 
@@ -757,10 +758,10 @@ contract MedLedgerFuzzTest is Test {
         vm.prank(prac);
         if (!practOk) {
             vm.expectRevert(
-                abi.encodeWithSelector(MedLedger.PractitionerNotPermitted.selector, patient, prac, category)
+                abi.encodeWithSelector(IMedLedger.PractitionerNotPermitted.selector, patient, prac, category)
             );
         } else if (!insOk) {
-            vm.expectRevert(abi.encodeWithSelector(MedLedger.InsurerNotPermitted.selector, patient, ins, CLAIMS));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedger.InsurerNotPermitted.selector, patient, ins, CLAIMS));
         }
         m.submitClaim(claimId, patient, ins, doc, 1 ether, category);
         bool accepted = practOk && insOk;
@@ -791,7 +792,7 @@ contract MedLedgerFuzzTest is Test {
 
         bytes32 claimId = keccak256("c");
         vm.prank(prac);
-        vm.expectRevert(abi.encodeWithSelector(MedLedger.PractitionerNotPermitted.selector, patient, prac, category));
+        vm.expectRevert(abi.encodeWithSelector(IMedLedger.PractitionerNotPermitted.selector, patient, prac, category));
         m.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
         _assertNothingRecorded(claimId);
 
@@ -833,7 +834,7 @@ contract MedLedgerFuzzTest is Test {
 
         bytes32 claimId = keccak256("claim");
         vm.prank(prac);
-        vm.expectRevert(abi.encodeWithSelector(MedLedger.InvalidClaimDocument.selector, doc));
+        vm.expectRevert(abi.encodeWithSelector(IMedLedger.InvalidClaimDocument.selector, doc));
         m.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
         _assertNothingRecorded(claimId);
 
@@ -905,9 +906,9 @@ contract MedLedgerFuzzTest is Test {
         bytes32 claimId = keccak256("c");
         vm.prank(submitter);
         if (mode == 1 || mode == 2) {
-            vm.expectRevert(abi.encodeWithSelector(MedLedger.NotAVerifiedPractitioner.selector, submitter));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedger.NotAVerifiedPractitioner.selector, submitter));
         } else if (mode == 3) {
-            vm.expectRevert(abi.encodeWithSelector(MedLedger.NotAVerifiedInsurer.selector, ins));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedger.NotAVerifiedInsurer.selector, ins));
         }
         m.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
         assertEq(
@@ -926,7 +927,7 @@ contract MedLedgerFuzzTest is Test {
         _publish(p);
         vm.deal(ins, topUp);
         vm.prank(ins);
-        if (topUp == 0) vm.expectRevert(MedLedger.NothingToFund.selector);
+        if (topUp == 0) vm.expectRevert(IMedLedger.NothingToFund.selector);
         m.fundPolicy{value: topUp}();
         uint256 funds = initial + topUp;
         assertEq(m.policyOf(ins).funds, funds);
@@ -935,9 +936,9 @@ contract MedLedgerFuzzTest is Test {
         uint256 before = ins.balance;
         vm.prank(ins);
         if (amount == 0) {
-            vm.expectRevert(MedLedger.InvalidAmount.selector);
+            vm.expectRevert(IMedLedger.InvalidAmount.selector);
         } else if (amount > funds) {
-            vm.expectRevert(abi.encodeWithSelector(MedLedger.InsufficientAvailableFunds.selector, funds, amount));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedger.InsufficientAvailableFunds.selector, funds, amount));
         }
         m.withdrawPolicyFunds(amount);
         uint256 out = (amount == 0 || amount > funds) ? 0 : amount;

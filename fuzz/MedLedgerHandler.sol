@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Test} from "forge-std/Test.sol";
+import {IMedLedger} from "../contracts/interfaces/IMedLedger.sol";
 import {MedLedger} from "../contracts/MedLedger.sol";
 
 /// @notice Drives MedLedger through random sequences of every action, as a fixed set of EOAs
@@ -1156,31 +1157,31 @@ contract MedLedgerHandler is Test {
     /// grant to the insurer unexpired and cover CLAIMS (not the claimed category).
     function _submitRefusal(Submission memory s) internal view returns (bytes memory) {
         if (!_verifiedPractitioner(s.caller)) {
-            return abi.encodeWithSelector(MedLedger.NotAVerifiedPractitioner.selector, s.caller);
+            return abi.encodeWithSelector(IMedLedger.NotAVerifiedPractitioner.selector, s.caller);
         }
-        if (s.claimId == bytes32(0)) return abi.encodeWithSelector(MedLedger.InvalidClaimId.selector);
+        if (s.claimId == bytes32(0)) return abi.encodeWithSelector(IMedLedger.InvalidClaimId.selector);
         if (gClaim[s.claimId].status != MedLedger.ClaimStatus.None) {
-            return abi.encodeWithSelector(MedLedger.ClaimExists.selector, s.claimId);
+            return abi.encodeWithSelector(IMedLedger.ClaimExists.selector, s.claimId);
         }
-        if (s.amount == 0) return abi.encodeWithSelector(MedLedger.InvalidAmount.selector);
+        if (s.amount == 0) return abi.encodeWithSelector(IMedLedger.InvalidAmount.selector);
         if (gKind[s.patient] != MedLedger.AccountKind.Patient) {
-            return abi.encodeWithSelector(MedLedger.NotAPatient.selector, s.patient);
+            return abi.encodeWithSelector(IMedLedger.NotAPatient.selector, s.patient);
         }
-        if (!_verifiedInsurer(s.insurer)) return abi.encodeWithSelector(MedLedger.NotAVerifiedInsurer.selector, s.insurer);
-        if (!gPolicy[s.insurer].published) return abi.encodeWithSelector(MedLedger.NoPolicy.selector, s.insurer);
+        if (!_verifiedInsurer(s.insurer)) return abi.encodeWithSelector(IMedLedger.NotAVerifiedInsurer.selector, s.insurer);
+        if (!gPolicy[s.insurer].published) return abi.encodeWithSelector(IMedLedger.NoPolicy.selector, s.insurer);
         if (!_validDocument(s.doc, s.patient, s.caller)) {
-            return abi.encodeWithSelector(MedLedger.InvalidClaimDocument.selector, s.doc);
+            return abi.encodeWithSelector(IMedLedger.InvalidClaimDocument.selector, s.doc);
         }
         if (gDocClaim[s.doc] != bytes32(0)) {
-            return abi.encodeWithSelector(MedLedger.DuplicateClaimDocument.selector, s.doc, gDocClaim[s.doc]);
+            return abi.encodeWithSelector(IMedLedger.DuplicateClaimDocument.selector, s.doc, gDocClaim[s.doc]);
         }
         GrantG storage pg = gGrant[s.patient][s.caller];
         if (pg.expiry <= gNow || !_covers(pg.categories, s.category)) {
-            return abi.encodeWithSelector(MedLedger.PractitionerNotPermitted.selector, s.patient, s.caller, s.category);
+            return abi.encodeWithSelector(IMedLedger.PractitionerNotPermitted.selector, s.patient, s.caller, s.category);
         }
         GrantG storage ig = gGrant[s.patient][s.insurer];
         if (ig.expiry <= gNow || !_covers(ig.categories, CLAIMS)) {
-            return abi.encodeWithSelector(MedLedger.InsurerNotPermitted.selector, s.patient, s.insurer, CLAIMS);
+            return abi.encodeWithSelector(IMedLedger.InsurerNotPermitted.selector, s.patient, s.insurer, CLAIMS);
         }
         return "";
     }

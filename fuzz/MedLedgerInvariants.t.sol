@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {Test, console2} from "forge-std/Test.sol";
 import {StdInvariant} from "forge-std/StdInvariant.sol";
+import {IMedLedger} from "../contracts/interfaces/IMedLedger.sol";
 import {MedLedger} from "../contracts/MedLedger.sol";
 import {MedLedgerHandler} from "./MedLedgerHandler.sol";
 
@@ -285,13 +286,13 @@ contract MedLedgerInvariants is StdInvariant, Test {
         console2.log(
             string.concat(
                 "submitClaim refused: invalid document ",
-                vm.toString(h.claimRefusals(MedLedger.InvalidClaimDocument.selector)),
+                vm.toString(h.claimRefusals(IMedLedger.InvalidClaimDocument.selector)),
                 ", duplicate document ",
-                vm.toString(h.claimRefusals(MedLedger.DuplicateClaimDocument.selector)),
+                vm.toString(h.claimRefusals(IMedLedger.DuplicateClaimDocument.selector)),
                 ", practitioner not permitted ",
-                vm.toString(h.claimRefusals(MedLedger.PractitionerNotPermitted.selector)),
+                vm.toString(h.claimRefusals(IMedLedger.PractitionerNotPermitted.selector)),
                 ", insurer not permitted ",
-                vm.toString(h.claimRefusals(MedLedger.InsurerNotPermitted.selector))
+                vm.toString(h.claimRefusals(IMedLedger.InsurerNotPermitted.selector))
             )
         );
     }

@@ -1,0 +1,785 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+// The structs and enums are declared in MedLedger itself, not here: the ABI names them by the
+// contract that declares them (`"internalType": "struct MedLedger.Account"`), protocol/abi/ commits
+// those names and alloy's sol! turns them into the Rust types MedLedger::Account and so on.
+// Declaring them here would rename them all to IMedLedger.*. Solidity allows the circular import.
+import {MedLedger} from "../MedLedger.sol";
+
+/// @title IMedLedger
+/// @notice The external face of the medledger contract: every function, event and custom error,
+/// documented. The types (Account, Grant, Record, NewRecord, LogAnchor, Policy, AnnualUsage, Claim
+/// and the enums AccountKind, AccountStatus, ClaimStatus, PendingReason) are MedLedger's.
+/// @dev Roles are OpenZeppelin AccessControl roles: ADMIN_ROLE (keccak256("MEDLEDGER_ADMIN")) and
+/// ESCROW_ROLE (keccak256("MEDLEDGER_ESCROW")), each administered by ADMIN_ROLE. docs/contract.md
+/// describes the rules in prose; this file is what each call does and how it is refused.
+interface IMedLedger is IAccessControl {
+    // ================================================================ errors: accounts
+
+    /// @notice The caller is registered already (as any kind): an account registers once.
+    /// @param account the caller
+    error AlreadyRegistered(address account);
+
+    /// @notice rotateEncryptionKey by an account that never registered.
+    /// @param account the caller
+    error NotRegistered(address account);
+
+    /// @notice An encryption public key of zero, on registration or rotation.
+    error InvalidEncryptionKey();
+
+    /// @notice A practitioner's or insurer's application with a zero profile hash.
+    error InvalidProfileHash();
+
+    /// @notice The account must be a registered patient and is not: the caller of grant, eraseAll
+    /// or setEmergencyOptIn, or the patient named in submitClaim.
+    /// @param account the account that is not a patient
+    error NotAPatient(address account);
+
+    /// @notice verifyAccount, suspendAccount or reinstateAccount on an account that is neither a
+    /// practitioner nor an insurer.
+    /// @param account the account named by the admin
+    error NotAProfessional(address account);
+
+    /// @notice The account must be an Active (verified, not suspended) practitioner: the caller of
+    /// emergencyAccess or submitClaim.
+    /// @param account the account that is not one
+    error NotAVerifiedPractitioner(address account);
+
+    /// @notice The account must be an Active insurer: the caller of publishPolicy, approveClaim or
+    /// denyClaim, or the insurer named in submitClaim.
+    /// @param account the account that is not one
+    error NotAVerifiedInsurer(address account);
+
+    /// @notice An admin's status change that is not one of Pending→Active (verifyAccount),
+    /// Active→Suspended (suspendAccount), Suspended→Active (reinstateAccount).
+    /// @param account the practitioner or insurer
+    /// @param status its current status, which does not allow the change
+    error InvalidStatusChange(address account, MedLedger.AccountStatus status);
+
+    // ================================================================ errors: consent
+
+    /// @notice grant to an account that is not a registered practitioner, nor an insurer asked
+    /// for read access only (insurers never write).
+    /// @param grantee the account named
+    error InvalidGrantee(address grantee);
+
+    /// @notice A category mask of zero, in grant or publishPolicy.
+    error InvalidCategories();
+
+    /// @notice grant with an expiry that is not in the future.
+    /// @param expiry the expiry given
+    error ExpiryInPast(uint64 expiry);
+
+    /// @notice revoke of a grantee the caller has no grant for.
+    /// @param patient the caller
+    /// @param grantee the account named
+    error NoActiveGrant(address patient, address grantee);
+
+    // ================================================================ errors: records
+
+    /// @notice A record id of zero.
+    error InvalidRecordId();
+
+    /// @notice A ciphertext hash (h1) of zero.
+    error InvalidCiphertextHash();
+
+    /// @notice The record id is taken already (ids are unique forever; an erased id stays taken).
+    /// @param recordId the id
+    error RecordExists(bytes32 recordId);
+
+    /// @notice No record has this id (eraseRecord, confirmShredded, isErased).
+    /// @param recordId the id
+    error UnknownRecord(bytes32 recordId);
+
+    /// @notice eraseRecord by someone other than the record's patient.
+    /// @param recordId the record
+    /// @param caller the caller
+    error NotRecordOwner(bytes32 recordId, address caller);
+
+    /// @notice eraseRecord of a record already erased (by eraseRecord or eraseAll).
+    /// @param recordId the record
+    error RecordAlreadyErased(bytes32 recordId);
+
+    /// @notice confirmShredded of a record that is not erased.
+    /// @param recordId the record
+    error RecordNotErased(bytes32 recordId);
+
+    /// @notice confirmShredded of a record whose shredding was confirmed already.
+    /// @param recordId the record
+    error ShredAlreadyConfirmed(bytes32 recordId);
+
+    /// @notice confirmShredded with a receipt hash of zero.
+    error InvalidReceiptHash();
+
+    /// @notice A record's `supersedes` does not name a live (unerased) record of the same patient.
+    /// @param supersedes the id given
+    error InvalidSupersedes(bytes32 supersedes);
+
+    /// @notice The caller may not add a record of this category for this patient: canWrite is
+    /// false (not the patient, nor an Active practitioner with an unexpired write grant covering
+    /// the category; or `patient` is not a patient).
+    /// @param patient the patient named
+    /// @param writer the caller
+    /// @param category the record's category
+    error WriteNotPermitted(address patient, address writer, uint8 category);
+
+    /// @notice A batch for addRecords is empty or longer than MAX_RECORD_BATCH.
+    /// @param size the batch's length
+    error InvalidBatchSize(uint256 size);
+
+    // ================================================================ errors: emergency access
+
+    /// @notice emergencyAccess on an account that is not a patient opted in to emergency access.
+    /// @param patient the account named
+    error EmergencyNotOptedIn(address patient);
+
+    /// @notice A reason hash of zero, in emergencyAccess or denyClaim.
+    error InvalidReasonHash();
+
+    /// @notice setEmergencyWindow outside MIN_EMERGENCY_WINDOW..MAX_EMERGENCY_WINDOW.
+    /// @param windowSeconds the length given
+    error EmergencyWindowOutOfRange(uint64 windowSeconds);
+
+    /// @notice endEmergencyAccess when the practitioner has no open window on the caller.
+    /// @param patient the caller
+    /// @param practitioner the practitioner named
+    error NoEmergencyAccess(address patient, address practitioner);
+
+    // ================================================================ errors: access-log anchors
+
+    /// @notice anchorAccessLog with a batch that does not start at nextLogSeq, or ends before it
+    /// starts.
+    /// @param expectedFirstSeq nextLogSeq, where the batch must start
+    /// @param firstSeq the batch's first sequence number as given
+    /// @param lastSeq the batch's last sequence number as given
+    error InvalidLogRange(uint64 expectedFirstSeq, uint64 firstSeq, uint64 lastSeq);
+
+    /// @notice anchorAccessLog with a Merkle root of zero.
+    error InvalidLogRoot();
+
+    /// @notice anchorAt or verifyLogEntry with an index at or past anchorCount.
+    /// @param anchorIndex the index given
+    error UnknownAnchor(uint256 anchorIndex);
+
+    // ================================================================ errors: insurance
+
+    /// @notice The insurer has published no policy: fundPolicy or withdrawPolicyFunds by it, or
+    /// submitClaim naming it.
+    /// @param insurer the insurer
+    error NoPolicy(address insurer);
+
+    /// @notice fundPolicy with no ether.
+    error NothingToFund();
+
+    /// @notice More asked than the policy's unreserved funds (funds − reserved), by
+    /// withdrawPolicyFunds or approveClaim.
+    /// @param available the unreserved funds (wei)
+    /// @param requested the amount asked (wei)
+    error InsufficientAvailableFunds(uint256 available, uint256 requested);
+
+    /// @notice A claim id of zero.
+    error InvalidClaimId();
+
+    /// @notice An amount of zero where one is needed: a claim's amount, a policy's per-claim or
+    /// annual limit, a withdrawal of policy funds, an approved payout.
+    error InvalidAmount();
+
+    /// @notice The claim id is taken already.
+    /// @param claimId the id
+    error ClaimExists(bytes32 claimId);
+
+    /// @notice The claim document backs another claim already (a document is claimed once).
+    /// @param documentRecordId the document
+    /// @param existingClaimId the claim it backs
+    error DuplicateClaimDocument(bytes32 documentRecordId, bytes32 existingClaimId);
+
+    /// @notice The claim document is not a live record of the patient in CLAIMS_CATEGORY written
+    /// by the submitting practitioner.
+    /// @param documentRecordId the record named
+    error InvalidClaimDocument(bytes32 documentRecordId);
+
+    /// @notice The patient has not granted the insurer an unexpired read of CLAIMS_CATEGORY, so
+    /// it could not open the claim document.
+    /// @param patient the patient
+    /// @param insurer the insurer
+    /// @param category CLAIMS_CATEGORY
+    error InsurerNotPermitted(address patient, address insurer, uint8 category);
+
+    /// @notice The patient's grant to the submitting practitioner is missing, expired or does not
+    /// cover the category of care claimed.
+    /// @param patient the patient
+    /// @param practitioner the caller
+    /// @param category the category claimed
+    error PractitionerNotPermitted(address patient, address practitioner, uint8 category);
+
+    /// @notice No claim has this id.
+    /// @param claimId the id
+    error UnknownClaim(bytes32 claimId);
+
+    /// @notice approveClaim, denyClaim or payClaim by someone other than the claim's insurer.
+    /// @param claimId the claim
+    /// @param caller the caller
+    error NotClaimInsurer(bytes32 claimId, address caller);
+
+    /// @notice A move of the claim state machine that is not allowed (Submitted→Approved,
+    /// Submitted→Denied and Approved→Paid are the insurer's moves).
+    /// @param claimId the claim
+    /// @param from its status
+    /// @param to the status asked for
+    error InvalidClaimTransition(bytes32 claimId, MedLedger.ClaimStatus from, MedLedger.ClaimStatus to);
+
+    /// @notice approveClaim for more than the amount claimed.
+    /// @param payout the payout asked for (wei)
+    /// @param amount the amount claimed (wei)
+    error PayoutExceedsClaim(uint128 payout, uint128 amount);
+
+    /// @notice withdrawPayout with nothing credited to the caller.
+    error NothingToWithdraw();
+
+    /// @notice The recipient of a withdrawal refused the ether; nothing changed.
+    error TransferFailed();
+
+    // ================================================================ events: accounts
+
+    /// @notice An account registered: a patient (Active at once) or an applicant practitioner or
+    /// insurer (Pending until verified).
+    /// @param account the account
+    /// @param kind what it registered as
+    /// @param encryptionKey its X25519 public key
+    /// @param profileHash hash of the off-chain profile (zero for patients)
+    event AccountRegistered(
+        address indexed account, MedLedger.AccountKind kind, bytes32 encryptionKey, bytes32 profileHash
+    );
+
+    /// @notice An account replaced its encryption public key.
+    /// @param account the account
+    /// @param encryptionKey the new key
+    event EncryptionKeyRotated(address indexed account, bytes32 encryptionKey);
+
+    /// @notice An admin verified a pending practitioner or insurer (now Active).
+    /// @param account the practitioner or insurer
+    /// @param admin the admin
+    event AccountVerified(address indexed account, address indexed admin);
+
+    /// @notice An admin suspended an Active practitioner or insurer.
+    /// @param account the practitioner or insurer
+    /// @param admin the admin
+    /// @param reasonHash hash of the off-chain reason
+    event AccountSuspended(address indexed account, address indexed admin, bytes32 reasonHash);
+
+    /// @notice An admin lifted a suspension (the account is Active again).
+    /// @param account the practitioner or insurer
+    /// @param admin the admin
+    event AccountReinstated(address indexed account, address indexed admin);
+
+    // ================================================================ events: consent
+
+    /// @notice A patient granted (or replaced) a grantee's consent.
+    /// @param patient the patient
+    /// @param grantee the practitioner or insurer
+    /// @param categories bit mask of the categories covered
+    /// @param canWrite whether the grantee may add records in them
+    /// @param expiry when the grant lapses
+    event ConsentGranted(
+        address indexed patient, address indexed grantee, uint256 categories, bool canWrite, uint64 expiry
+    );
+
+    /// @notice A patient withdrew a grantee's consent.
+    /// @param patient the patient
+    /// @param grantee the practitioner or insurer
+    event ConsentRevoked(address indexed patient, address indexed grantee);
+
+    // ================================================================ events: records
+
+    /// @notice A record was anchored (by addRecord, or once per record by addRecords).
+    /// @param recordId the record's id
+    /// @param patient the patient it belongs to
+    /// @param author who added it
+    /// @param ciphertextHash h1 of its tier-1 ciphertext
+    /// @param category its category
+    /// @param supersedes the record it amends, or zero
+    event RecordAdded(
+        bytes32 indexed recordId,
+        address indexed patient,
+        address indexed author,
+        bytes32 ciphertextHash,
+        uint8 category,
+        bytes32 supersedes
+    );
+
+    /// @notice A patient erased one record; the escrow shreds it.
+    /// @param recordId the record
+    /// @param patient the patient
+    event RecordErased(bytes32 indexed recordId, address indexed patient);
+
+    /// @notice A patient erased every record added so far; the escrow shreds them all.
+    /// @param patient the patient
+    /// @param newEpoch the patient's erasure epoch from now on
+    event AllRecordsErased(address indexed patient, uint64 newEpoch);
+
+    /// @notice The escrow confirmed it destroyed an erased record's keys and blob.
+    /// @param recordId the record
+    /// @param receiptHash hash of the escrow's signed shred receipt
+    event ShredConfirmed(bytes32 indexed recordId, bytes32 receiptHash);
+
+    // ================================================================ events: emergency access
+
+    /// @notice A patient opted in to or out of emergency access (opting out closes open windows).
+    /// @param patient the patient
+    /// @param optedIn the new setting
+    event EmergencyOptInChanged(address indexed patient, bool optedIn);
+
+    /// @notice An admin set the length of emergency windows opened from now on.
+    /// @param windowSeconds the new length
+    event EmergencyWindowChanged(uint64 windowSeconds);
+
+    /// @notice A practitioner broke glass: read access to the patient's records until expiresAt.
+    /// @param patient the patient
+    /// @param practitioner the practitioner
+    /// @param reasonHash hash of the stated reason
+    /// @param expiresAt when the window ends
+    event EmergencyAccessOpened(
+        address indexed patient, address indexed practitioner, bytes32 reasonHash, uint64 expiresAt
+    );
+
+    /// @notice A patient ended a practitioner's emergency window early.
+    /// @param patient the patient
+    /// @param practitioner the practitioner
+    event EmergencyAccessEnded(address indexed patient, address indexed practitioner);
+
+    // ================================================================ events: access-log anchors
+
+    /// @notice The escrow anchored a batch of its access log.
+    /// @param anchorIndex the batch's index (for anchorAt and verifyLogEntry)
+    /// @param root the batch's Merkle root
+    /// @param firstSeq the batch's first entry
+    /// @param lastSeq the batch's last entry
+    event AccessLogAnchored(uint256 indexed anchorIndex, bytes32 root, uint64 firstSeq, uint64 lastSeq);
+
+    // ================================================================ events: insurance
+
+    /// @notice An insurer published or replaced its policy's terms.
+    /// @param insurer the insurer
+    /// @param coveredCategories bit mask of covered categories
+    /// @param perClaimLimit largest amount settled automatically (wei)
+    /// @param annualLimit most paid per patient per policy year (wei)
+    /// @param deductible per patient per policy year (wei)
+    event PolicyPublished(
+        address indexed insurer,
+        uint256 coveredCategories,
+        uint128 perClaimLimit,
+        uint128 annualLimit,
+        uint128 deductible
+    );
+
+    /// @notice Ether was added to an insurer's policy funds.
+    /// @param insurer the insurer
+    /// @param amount wei added
+    /// @param funds the policy's funds after
+    event PolicyFunded(address indexed insurer, uint256 amount, uint256 funds);
+
+    /// @notice An insurer took back unreserved policy funds.
+    /// @param insurer the insurer
+    /// @param amount wei withdrawn
+    /// @param funds the policy's funds after
+    event PolicyFundsWithdrawn(address indexed insurer, uint256 amount, uint256 funds);
+
+    /// @notice A practitioner submitted a claim (followed by ClaimPaid if settled at once, else by
+    /// ClaimPendingReview).
+    /// @param claimId the claim
+    /// @param practitioner the practitioner
+    /// @param patient the patient
+    /// @param insurer the insurer
+    /// @param documentRecordId the claim document
+    /// @param amount amount claimed (wei)
+    /// @param category category of care claimed
+    event ClaimSubmitted(
+        bytes32 indexed claimId,
+        address indexed practitioner,
+        address indexed patient,
+        address insurer,
+        bytes32 documentRecordId,
+        uint128 amount,
+        uint8 category
+    );
+
+    /// @notice A submitted claim falls outside the policy and waits for the insurer.
+    /// @param claimId the claim
+    /// @param reason the first policy rule it failed
+    event ClaimPendingReview(bytes32 indexed claimId, MedLedger.PendingReason reason);
+
+    /// @notice The insurer approved a claim; the payout is reserved from its funds.
+    /// @param claimId the claim
+    /// @param payout wei to be paid
+    event ClaimApproved(bytes32 indexed claimId, uint128 payout);
+
+    /// @notice The insurer denied a claim.
+    /// @param claimId the claim
+    /// @param reasonHash hash of the stated reason
+    event ClaimDenied(bytes32 indexed claimId, bytes32 reasonHash);
+
+    /// @notice A claim was paid: the payout moved to the practitioner's withdrawable balance.
+    /// @param claimId the claim
+    /// @param practitioner the practitioner credited
+    /// @param payout wei credited
+    /// @param automatic true when settled on submission, false when paid by payClaim
+    event ClaimPaid(bytes32 indexed claimId, address indexed practitioner, uint128 payout, bool automatic);
+
+    /// @notice A practitioner withdrew what paid claims credited them.
+    /// @param practitioner the practitioner
+    /// @param amount wei sent
+    event PayoutWithdrawn(address indexed practitioner, uint256 amount);
+
+    // ================================================================ constants and settings
+
+    // The getters of the contract's public constants carry the constants' UPPER_CASE names
+    // (slither's naming-convention wants mixedCase for functions): renaming them would change
+    // the ABI, and they are the names the constants have everywhere else.
+
+    /// @notice The role of operators: verify and suspend practitioners and insurers, set the
+    /// emergency window, administer both roles.
+    // slither-disable-next-line naming-convention
+    function ADMIN_ROLE() external view returns (bytes32);
+
+    /// @notice The role of the escrow API's own account: anchors access-log roots and confirms
+    /// shredding, nothing else.
+    // slither-disable-next-line naming-convention
+    function ESCROW_ROLE() external view returns (bytes32);
+
+    /// @notice Record categories are 0..255, one bit each in a grant's or policy's mask.
+    // slither-disable-next-line naming-convention
+    function MAX_CATEGORY() external view returns (uint256);
+
+    /// @notice Most records one addRecords call anchors.
+    // slither-disable-next-line naming-convention
+    function MAX_RECORD_BATCH() external view returns (uint256);
+
+    /// @notice Shortest emergency window an admin may set.
+    // slither-disable-next-line naming-convention
+    function MIN_EMERGENCY_WINDOW() external view returns (uint64);
+
+    /// @notice Longest emergency window an admin may set.
+    // slither-disable-next-line naming-convention
+    function MAX_EMERGENCY_WINDOW() external view returns (uint64);
+
+    /// @notice A policy year, for annual limits and deductibles.
+    // slither-disable-next-line naming-convention
+    function POLICY_YEAR() external view returns (uint64);
+
+    /// @notice The record category claim documents are filed under; an insurer reads a claim's
+    /// document through its grant on this category.
+    // slither-disable-next-line naming-convention
+    function CLAIMS_CATEGORY() external view returns (uint8);
+
+    /// @notice Length of an emergency access window in seconds (24 hours until an admin sets it).
+    function emergencyWindow() external view returns (uint64);
+
+    /// @notice The sequence number the next anchored access-log batch must start at.
+    function nextLogSeq() external view returns (uint64);
+
+    // ================================================================ accounts and keys
+
+    /// @notice Register the caller as a patient with their X25519 encryption public key.
+    /// Refused with AlreadyRegistered or InvalidEncryptionKey.
+    /// @param encryptionKey the X25519 public key derived in the app from the wallet's signature
+    function registerPatient(bytes32 encryptionKey) external;
+
+    /// @notice Apply as a practitioner; an admin verifies the application before it counts.
+    /// Refused with InvalidProfileHash, AlreadyRegistered or InvalidEncryptionKey.
+    /// @param encryptionKey the caller's X25519 public key
+    /// @param profileHash hash of the off-chain profile (name, licence number, organisation)
+    function applyAsPractitioner(bytes32 encryptionKey, bytes32 profileHash) external;
+
+    /// @notice Apply as an insurer; an admin verifies the application before it counts.
+    /// Refused with InvalidProfileHash, AlreadyRegistered or InvalidEncryptionKey.
+    /// @param encryptionKey the caller's X25519 public key
+    /// @param profileHash hash of the off-chain profile (name, organisation)
+    function applyAsInsurer(bytes32 encryptionKey, bytes32 profileHash) external;
+
+    /// @notice Replace the caller's encryption public key (after a wallet change or a compromise).
+    /// Refused with NotRegistered or InvalidEncryptionKey.
+    /// @dev Data keys wrapped to the old key stay readable only by the old key; the app re-wraps.
+    /// @param encryptionKey the new X25519 public key
+    function rotateEncryptionKey(bytes32 encryptionKey) external;
+
+    /// @notice An admin verifies a pending practitioner or insurer application.
+    /// Refused with NotAProfessional or InvalidStatusChange (not Pending).
+    /// @param account the applicant
+    function verifyAccount(address account) external;
+
+    /// @notice An admin suspends a verified practitioner or insurer: from this block it can read,
+    /// write, claim nothing. Only an Active account can be suspended: a pending applicant has
+    /// nothing to suspend, and reinstating it would verify it without review.
+    /// @param account the practitioner or insurer
+    /// @param reasonHash hash of the off-chain reason
+    function suspendAccount(address account, bytes32 reasonHash) external;
+
+    /// @notice An admin lifts a suspension. Refused with InvalidStatusChange unless Suspended.
+    /// @param account the suspended practitioner or insurer
+    function reinstateAccount(address account) external;
+
+    /// @notice A registered account, or an all-zero one.
+    /// @param account the account
+    function accountOf(address account) external view returns (MedLedger.Account memory);
+
+    /// @notice True for an active (verified, not suspended) practitioner.
+    /// @param account the account
+    function isVerifiedPractitioner(address account) external view returns (bool);
+
+    /// @notice True for an active (verified, not suspended) insurer.
+    /// @param account the account
+    function isVerifiedInsurer(address account) external view returns (bool);
+
+    // ================================================================ consent
+
+    /// @notice Grant (or replace) a practitioner's or insurer's consent to the caller's records.
+    /// Refused with NotAPatient, InvalidGrantee, InvalidCategories or ExpiryInPast.
+    /// @param grantee a registered practitioner or insurer (it must also be verified to use it)
+    /// @param categories bit mask of record categories covered, not zero
+    /// @param allowWrite whether the grantee may add records in those categories (practitioners only)
+    /// @param expiry unix time at which the grant lapses; must lie in the future
+    function grant(address grantee, uint256 categories, bool allowWrite, uint64 expiry) external;
+
+    /// @notice Withdraw a grantee's consent; takes effect from this block. Refused with
+    /// NoActiveGrant.
+    /// @param grantee the practitioner or insurer whose grant ends
+    function revoke(address grantee) external;
+
+    /// @notice The grant a patient gave a grantee (all zero if none). It may have expired.
+    /// @param patient the patient
+    /// @param grantee the grantee
+    function grantOf(address patient, address grantee) external view returns (MedLedger.Grant memory);
+
+    /// @notice The patient's grantees whose grants are unexpired, with those grants.
+    /// @param patient the patient
+    /// @return grantees the grantees, in the order they were first granted (less revoked ones)
+    /// @return grants their grants, index for index
+    function activeGrants(address patient)
+        external
+        view
+        returns (address[] memory grantees, MedLedger.Grant[] memory grants);
+
+    /// @notice Whether `reader` may read record `recordId` of `patient` now: the patient always
+    /// (until erased); a verified grantee whose unexpired grant covers the record's category; a
+    /// verified practitioner inside an emergency window the patient opted in to.
+    /// @param patient the record's patient
+    /// @param reader who would read
+    /// @param recordId the record
+    function canRead(address patient, address reader, bytes32 recordId) external view returns (bool);
+
+    /// @notice Whether `writer` may add a record of `category` for `patient` now: the patient, or a
+    /// verified practitioner with an unexpired write grant covering the category.
+    /// @param patient the patient
+    /// @param writer who would write
+    /// @param category the record's category
+    function canWrite(address patient, address writer, uint8 category) external view returns (bool);
+
+    // ================================================================ records and erasure
+
+    /// @notice Anchor a record whose ciphertext the escrow holds. Ids are unique forever; records
+    /// are immutable, so an amendment is a new record naming the one it supersedes. Refused with
+    /// InvalidRecordId, InvalidCiphertextHash, RecordExists, WriteNotPermitted or InvalidSupersedes.
+    /// @param recordId random 32-byte id drawn by the app
+    /// @param patient the patient the record belongs to
+    /// @param ciphertextHash h1, the hash of the tier-1 ciphertext (docs/formats.md)
+    /// @param category record category 0..255
+    /// @param supersedes the record this one amends, or zero
+    function addRecord(bytes32 recordId, address patient, bytes32 ciphertextHash, uint8 category, bytes32 supersedes)
+        external;
+
+    /// @notice Anchor several records in one transaction (a bulk import, a FHIR bundle): each is
+    /// checked exactly as addRecord checks it — its own id, h1, category, supersedes and the
+    /// caller's write permission for its patient and category — and emits its own RecordAdded.
+    /// All or nothing: one refused record reverts the batch with that record's error.
+    /// @param batch 1 to MAX_RECORD_BATCH records, anchored in order (a record may supersede one
+    /// earlier in the same batch); otherwise InvalidBatchSize
+    function addRecords(MedLedger.NewRecord[] calldata batch) external;
+
+    /// @notice Erase one of the caller's records: unreadable from this block; the escrow destroys
+    /// its keys and blob and confirms with a receipt. The id stays taken (a tombstone). Refused
+    /// with UnknownRecord, NotRecordOwner or RecordAlreadyErased.
+    /// @param recordId the record to erase
+    function eraseRecord(bytes32 recordId) external;
+
+    /// @notice Erase every record of the caller at once (constant gas, however many records).
+    /// Refused with NotAPatient.
+    function eraseAll() external;
+
+    /// @notice The escrow confirms that it destroyed an erased record's keys and blob. Refused
+    /// with UnknownRecord, RecordNotErased, ShredAlreadyConfirmed or InvalidReceiptHash.
+    /// @param recordId an erased record
+    /// @param receiptHash hash of the escrow's signed shred receipt
+    function confirmShredded(bytes32 recordId, bytes32 receiptHash) external;
+
+    /// @notice A record's anchor (all zero if unknown). `erased` here is only the per-record flag;
+    /// use isErased, which also counts eraseAll.
+    /// @param recordId the record
+    function recordOf(bytes32 recordId) external view returns (MedLedger.Record memory);
+
+    /// @notice Whether a known record is erased, by eraseRecord or eraseAll (UnknownRecord if not
+    /// known).
+    /// @param recordId the record
+    function isErased(bytes32 recordId) external view returns (bool);
+
+    /// @notice The patient's current erasure epoch (how many times they erased everything).
+    /// @param patient the patient
+    function erasureEpochOf(address patient) external view returns (uint64);
+
+    // ================================================================ emergency access
+
+    /// @notice Opt in to (or out of) emergency access to the caller's records. Opting out also
+    /// closes every open window for good: opting in again does not reopen them. Refused with
+    /// NotAPatient.
+    /// @param optedIn the new setting
+    function setEmergencyOptIn(bool optedIn) external;
+
+    /// @notice An admin sets the emergency window length for windows opened from now on.
+    /// @param windowSeconds between MIN_EMERGENCY_WINDOW and MAX_EMERGENCY_WINDOW, else
+    /// EmergencyWindowOutOfRange
+    function setEmergencyWindow(uint64 windowSeconds) external;
+
+    /// @notice Break glass: a verified practitioner opens read access to an opted-in patient's
+    /// records for the emergency window. Every opening is an event the patient is shown. Refused
+    /// with NotAVerifiedPractitioner, InvalidReasonHash or EmergencyNotOptedIn.
+    /// @param patient the patient
+    /// @param reasonHash hash of the stated reason, kept off chain with the access log
+    function emergencyAccess(address patient, bytes32 reasonHash) external;
+
+    /// @notice The patient ends a practitioner's open emergency window early. Refused with
+    /// NoEmergencyAccess.
+    /// @param practitioner the practitioner
+    function endEmergencyAccess(address practitioner) external;
+
+    /// @notice When a practitioner's emergency window on a patient ends (0 or past: closed; 0
+    /// also once the patient opted out after it was opened).
+    /// @param patient the patient
+    /// @param practitioner the practitioner
+    function emergencyAccessUntil(address patient, address practitioner) external view returns (uint64);
+
+    // ================================================================ access-log anchors
+
+    /// @notice The escrow anchors the Merkle root of its access-log entries firstSeq..lastSeq.
+    /// Batches are contiguous: each starts where the last ended. Refused with InvalidLogRoot or
+    /// InvalidLogRange.
+    /// @param root Merkle root (OpenZeppelin sorted-pair keccak tree) over the batch's leaves
+    /// @param firstSeq the batch's first entry, equal to nextLogSeq
+    /// @param lastSeq the batch's last entry, not before firstSeq
+    function anchorAccessLog(bytes32 root, uint64 firstSeq, uint64 lastSeq) external;
+
+    /// @notice How many batches are anchored.
+    function anchorCount() external view returns (uint256);
+
+    /// @notice One anchored batch (UnknownAnchor past the last).
+    /// @param anchorIndex the batch's index
+    function anchorAt(uint256 anchorIndex) external view returns (MedLedger.LogAnchor memory);
+
+    /// @notice The leaf of access-log entry `seq` with hash `entryHash`, double-hashed so that no
+    /// inner node can pass for a leaf.
+    /// @param seq the entry's sequence number
+    /// @param entryHash the entry's hash
+    function logLeaf(uint64 seq, bytes32 entryHash) external pure returns (bytes32);
+
+    /// @notice Whether entry `seq` with hash `entryHash` is in anchored batch `anchorIndex`.
+    /// @param anchorIndex the batch (UnknownAnchor past the last)
+    /// @param seq the entry's sequence number
+    /// @param entryHash the entry's hash
+    /// @param proof the Merkle proof from the entry's leaf to the batch's root
+    function verifyLogEntry(uint256 anchorIndex, uint64 seq, bytes32 entryHash, bytes32[] calldata proof)
+        external
+        view
+        returns (bool);
+
+    // ================================================================ insurance
+
+    /// @notice Publish or replace the caller's coverage policy, funding it with any ether sent.
+    /// New terms apply to claims submitted from now on. Refused with NotAVerifiedInsurer,
+    /// InvalidCategories or InvalidAmount.
+    /// @param coveredCategories bit mask of covered categories, not zero
+    /// @param perClaimLimit largest claim amount settled automatically (wei)
+    /// @param annualLimit most paid per patient per policy year (wei)
+    /// @param deductible per patient per policy year, borne by the patient before payouts (wei)
+    function publishPolicy(uint256 coveredCategories, uint128 perClaimLimit, uint128 annualLimit, uint128 deductible)
+        external
+        payable;
+
+    /// @notice Add the ether sent to the caller's policy funds. Refused with NoPolicy or
+    /// NothingToFund.
+    function fundPolicy() external payable;
+
+    /// @notice Take back policy funds not reserved for approved claims (allowed while suspended).
+    /// Refused with NoPolicy, InvalidAmount, InsufficientAvailableFunds or TransferFailed.
+    /// @param amount wei to withdraw
+    function withdrawPolicyFunds(uint256 amount) external;
+
+    /// @notice An insurer's policy (all zero if none).
+    /// @param insurer the insurer
+    function policyOf(address insurer) external view returns (MedLedger.Policy memory);
+
+    /// @notice What an insurer's deductible and payouts used for a patient in a policy year.
+    /// @param insurer the insurer
+    /// @param patient the patient
+    /// @param policyYear the policy year number (block.timestamp / POLICY_YEAR)
+    function annualUsageOf(address insurer, address patient, uint64 policyYear)
+        external
+        view
+        returns (MedLedger.AnnualUsage memory);
+
+    /// @notice The current policy year number.
+    function currentPolicyYear() external view returns (uint64);
+
+    /// @notice A verified practitioner submits a claim for a patient, backed by a claim document
+    /// the practitioner filed as the patient's record in CLAIMS_CATEGORY, for care in a category
+    /// the patient's grant to the practitioner covers, to an insurer the patient lets read claim
+    /// documents. Inside the policy (covered category, amount within the per-claim limit, annual
+    /// limit not exceeded after the deductible, funds available) it is settled in this
+    /// transaction; otherwise it waits for the insurer, with the reason in ClaimPendingReview.
+    /// docs/claims.md lists the refusals in the order they are checked.
+    /// @param claimId random 32-byte id
+    /// @param patient the patient cared for
+    /// @param insurer the patient's insurer, with a published policy
+    /// @param documentRecordId the claim document: a record of `patient` in CLAIMS_CATEGORY,
+    /// written by the caller and not erased; a document is claimed once
+    /// @param amount amount claimed (wei)
+    /// @param category the category of care claimed, judged against the policy's coverage
+    function submitClaim(
+        bytes32 claimId,
+        address patient,
+        address insurer,
+        bytes32 documentRecordId,
+        uint128 amount,
+        uint8 category
+    ) external;
+
+    /// @notice The claim's insurer approves a claim left for review, for at most the amount
+    /// claimed; the payout is reserved from the policy funds until paid. Refused with
+    /// UnknownClaim, NotClaimInsurer, NotAVerifiedInsurer, InvalidClaimTransition, InvalidAmount,
+    /// PayoutExceedsClaim or InsufficientAvailableFunds.
+    /// @param claimId the claim
+    /// @param payout wei to pay, not zero and not above the claimed amount
+    function approveClaim(bytes32 claimId, uint128 payout) external;
+
+    /// @notice The claim's insurer denies a claim left for review. Refused as approveClaim, or
+    /// with InvalidReasonHash.
+    /// @param claimId the claim
+    /// @param reasonHash hash of the stated reason, not zero
+    function denyClaim(bytes32 claimId, bytes32 reasonHash) external;
+
+    /// @notice The claim's insurer pays an approved claim: the reserved payout moves to the
+    /// practitioner's withdrawable balance. Allowed while suspended, so approvals are honoured.
+    /// @param claimId the claim
+    function payClaim(bytes32 claimId) external;
+
+    /// @notice A practitioner withdraws what paid claims credited them. Refused with
+    /// NothingToWithdraw or TransferFailed.
+    function withdrawPayout() external;
+
+    /// @notice A claim (all zero if unknown).
+    /// @param claimId the claim
+    function claimOf(bytes32 claimId) external view returns (MedLedger.Claim memory);
+
+    /// @notice What a practitioner can withdraw.
+    /// @param practitioner the practitioner
+    function payoutOf(address practitioner) external view returns (uint256);
+}

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {MedLedger} from "../MedLedger.sol";
+import {MedLedgerBase} from "./MedLedgerBase.sol";
+
+/// @title AccountsModule
+/// @notice Accounts and keys: registration as patient, practitioner or insurer, encryption-key
+/// rotation, and an admin's verification, suspension and reinstatement of practitioners and
+/// insurers. IMedLedger documents each call; MedLedger exposes them.
+abstract contract AccountsModule is MedLedgerBase {
+    function _registerPatient(bytes32 encryptionKey) internal {
+        _register(MedLedger.AccountKind.Patient, MedLedger.AccountStatus.Active, encryptionKey, bytes32(0));
+    }
+
+    function _applyAsPractitioner(bytes32 encryptionKey, bytes32 profileHash) internal {
+        if (profileHash == bytes32(0)) revert InvalidProfileHash();
+        _register(MedLedger.AccountKind.Practitioner, MedLedger.AccountStatus.Pending, encryptionKey, profileHash);
+    }
+
+    function _applyAsInsurer(bytes32 encryptionKey, bytes32 profileHash) internal {
+        if (profileHash == bytes32(0)) revert InvalidProfileHash();
+        _register(MedLedger.AccountKind.Insurer, MedLedger.AccountStatus.Pending, encryptionKey, profileHash);
+    }
+
+    function _rotateEncryptionKey(bytes32 encryptionKey) internal {
+        MedLedger.Account storage account = _accounts[msg.sender];
+        if (account.kind == MedLedger.AccountKind.None) revert NotRegistered(msg.sender);
+        if (encryptionKey == bytes32(0)) revert InvalidEncryptionKey();
+        account.encryptionKey = encryptionKey;
+        emit EncryptionKeyRotated(msg.sender, encryptionKey);
+    }
+
+    function _verifyAccount(address account) internal onlyRole(ADMIN_ROLE) {
+        MedLedger.Account storage a = _professional(account);
+        if (a.status != MedLedger.AccountStatus.Pending) revert InvalidStatusChange(account, a.status);
+        a.status = MedLedger.AccountStatus.Active;
+        emit AccountVerified(account, msg.sender);
+    }
+
+    function _suspendAccount(address account, bytes32 reasonHash) internal onlyRole(ADMIN_ROLE) {
+        MedLedger.Account storage a = _professional(account);
+        if (a.status != MedLedger.AccountStatus.Active) revert InvalidStatusChange(account, a.status);
+        a.status = MedLedger.AccountStatus.Suspended;
+        emit AccountSuspended(account, msg.sender, reasonHash);
+    }
+
+    function _reinstateAccount(address account) internal onlyRole(ADMIN_ROLE) {
+        MedLedger.Account storage a = _professional(account);
+        if (a.status != MedLedger.AccountStatus.Suspended) revert InvalidStatusChange(account, a.status);
+        a.status = MedLedger.AccountStatus.Active;
+        emit AccountReinstated(account, msg.sender);
+    }
+
+    function _accountOf(address account) internal view returns (MedLedger.Account memory) {
+        return _accounts[account];
+    }
+
+    function _register(
+        MedLedger.AccountKind kind,
+        MedLedger.AccountStatus status,
+        bytes32 encryptionKey,
+        bytes32 profileHash
+    ) private {
+        if (_accounts[msg.sender].kind != MedLedger.AccountKind.None) {
+            revert AlreadyRegistered(msg.sender);
+        }
+        if (encryptionKey == bytes32(0)) revert InvalidEncryptionKey();
+        _accounts[msg.sender] = MedLedger.Account({
+            kind: kind,
+            status: status,
+            emergencyOptIn: false,
+            registeredAt: uint64(block.timestamp),
+            encryptionKey: encryptionKey,
+            profileHash: profileHash
+        });
+        emit AccountRegistered(msg.sender, kind, encryptionKey, profileHash);
+    }
+}

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
+import {MedLedger} from "../MedLedger.sol";
+import {MedLedgerBase} from "./MedLedgerBase.sol";
+
+/// @title ConsentModule
+/// @notice Consent: a patient's grants and revocations, and the two decisions everything else
+/// asks, canRead (the escrow, before it releases) and canWrite (addRecord, before it anchors).
+/// IMedLedger documents each call; MedLedger exposes them.
+abstract contract ConsentModule is MedLedgerBase {
+    using EnumerableSet for EnumerableSet.AddressSet;
+
+    /// @dev Every grantee with a grant that was not revoked (expired ones included).
+    mapping(address patient => EnumerableSet.AddressSet) private _grantees;
+
+    function _grant(address grantee, uint256 categories, bool allowWrite, uint64 expiry) internal {
+        _requirePatient(msg.sender);
+        MedLedger.AccountKind kind = _accounts[grantee].kind;
+        // Slither's incorrect-equality: these are enum comparisons of the grantee's kind, not a
+        // balance or a timestamp an attacker could steer to an exact value.
+        // slither-disable-next-line incorrect-equality
+        if (kind != MedLedger.AccountKind.Practitioner && !(kind == MedLedger.AccountKind.Insurer && !allowWrite)) {
+            revert InvalidGrantee(grantee);
+        }
+        if (categories == 0) revert InvalidCategories();
+        if (expiry <= block.timestamp) revert ExpiryInPast(expiry);
+        _grants[msg.sender][grantee] = MedLedger.Grant({
+            categories: categories, canWrite: allowWrite, expiry: expiry, grantedAt: uint64(block.timestamp)
+        });
+        // add() is false when the grantee is already in the set: a re-grant replaces the terms
+        // above and the set already lists the grantee, so there is nothing to act on.
+        // slither-disable-next-line unused-return
+        _grantees[msg.sender].add(grantee);
+        emit ConsentGranted(msg.sender, grantee, categories, allowWrite, expiry);
+    }
+
+    function _revoke(address grantee) internal {
+        if (!_grantees[msg.sender].remove(grantee)) revert NoActiveGrant(msg.sender, grantee);
+        delete _grants[msg.sender][grantee];
+        emit ConsentRevoked(msg.sender, grantee);
+    }
+
+    function _grantOf(address patient, address grantee) internal view returns (MedLedger.Grant memory) {
+        return _grants[patient][grantee];
+    }
+
+    function _activeGrants(address patient)
+        internal
+        view
+        returns (address[] memory grantees, MedLedger.Grant[] memory grants)
+    {
+        EnumerableSet.AddressSet storage all = _grantees[patient];
+        uint256 total = all.length();
+        // Counters start at Solidity's zero (slither's uninitialized-local, on purpose).
+        // slither-disable-next-line uninitialized-local
+        uint256 count;
+        for (uint256 i; i < total; ++i) {
+            if (_grants[patient][all.at(i)].expiry > block.timestamp) ++count;
+        }
+        grantees = new address[](count);
+        grants = new MedLedger.Grant[](count);
+        // slither-disable-next-line uninitialized-local
+        uint256 j;
+        for (uint256 i; i < total; ++i) {
+            address g = all.at(i);
+            MedLedger.Grant memory gr = _grants[patient][g];
+            if (gr.expiry > block.timestamp) {
+                grantees[j] = g;
+                grants[j] = gr;
+                ++j;
+            }
+        }
+    }
+
+    /// @dev The read decision (IMedLedger.canRead).
+    function _canRead(address patient, address reader, bytes32 recordId) internal view returns (bool) {
+        MedLedger.Record storage r = _records[recordId];
+        if (r.patient == address(0) || r.patient != patient || _isErased(r)) return false;
+        if (reader == patient) return true;
+        MedLedger.Account storage a = _accounts[reader];
+        if (a.status != MedLedger.AccountStatus.Active) return false;
+        if (a.kind != MedLedger.AccountKind.Practitioner && a.kind != MedLedger.AccountKind.Insurer) return false;
+        MedLedger.Grant storage g = _grants[patient][reader];
+        if (g.expiry > block.timestamp && _covers(g.categories, r.category)) return true;
+        return a.kind == MedLedger.AccountKind.Practitioner && _emergencyOpen(patient, reader);
+    }
+
+    /// @dev The write decision (IMedLedger.canWrite), which the records module applies.
+    function _canWrite(address patient, address writer, uint8 category) internal view returns (bool) {
+        if (_accounts[patient].kind != MedLedger.AccountKind.Patient) return false;
+        if (writer == patient) return true;
+        if (!_isVerifiedPractitioner(writer)) return false;
+        MedLedger.Grant storage g = _grants[patient][writer];
+        return g.canWrite && g.expiry > block.timestamp && _covers(g.categories, category);
+    }
+}

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IMedLedger} from "../interfaces/IMedLedger.sol";
+import {MedLedger} from "../MedLedger.sol";
+
+/// @title MedLedgerBase
+/// @notice The roles, the state that more than one module reads (accounts, grants, records and
+/// erasure epochs, emergency windows) and the helpers the modules share. State that one module
+/// alone reads lives in that module.
+/// @dev The types are MedLedger's (see IMedLedger on why); this base and the modules name them as
+/// MedLedger.Account and so on.
+abstract contract MedLedgerBase is IMedLedger, AccessControl {
+    /// @inheritdoc IMedLedger
+    bytes32 public constant ADMIN_ROLE = keccak256("MEDLEDGER_ADMIN");
+    /// @inheritdoc IMedLedger
+    bytes32 public constant ESCROW_ROLE = keccak256("MEDLEDGER_ESCROW");
+    /// @inheritdoc IMedLedger
+    uint256 public constant MAX_CATEGORY = 255;
+
+    /// @dev An emergency window and the patient's opt-in period it was opened in.
+    struct EmergencyWindow {
+        uint64 until;
+        uint64 period;
+    }
+
+    mapping(address account => MedLedger.Account) internal _accounts;
+    mapping(address patient => mapping(address grantee => MedLedger.Grant)) internal _grants;
+    mapping(bytes32 recordId => MedLedger.Record) internal _records;
+    mapping(address patient => uint64) internal _erasureEpoch;
+    /// @dev Written by the emergency module, read by canRead in the consent module.
+    mapping(address patient => mapping(address practitioner => EmergencyWindow)) internal _emergencyWindows;
+    /// @dev Moves on each time the patient opts out, which closes every window opened before.
+    mapping(address patient => uint64) internal _emergencyPeriod;
+
+    // ---------------------------------------------------------------- accounts
+
+    /// @dev The account, which must be a practitioner or an insurer (any status).
+    function _professional(address account) internal view returns (MedLedger.Account storage a) {
+        a = _accounts[account];
+        if (a.kind != MedLedger.AccountKind.Practitioner && a.kind != MedLedger.AccountKind.Insurer) {
+            revert NotAProfessional(account);
+        }
+    }
+
+    function _requirePatient(address account) internal view {
+        if (_accounts[account].kind != MedLedger.AccountKind.Patient) revert NotAPatient(account);
+    }
+
+    function _isVerifiedPractitioner(address account) internal view returns (bool) {
+        MedLedger.Account storage a = _accounts[account];
+        return a.kind == MedLedger.AccountKind.Practitioner && a.status == MedLedger.AccountStatus.Active;
+    }
+
+    function _isVerifiedInsurer(address account) internal view returns (bool) {
+        MedLedger.Account storage a = _accounts[account];
+        return a.kind == MedLedger.AccountKind.Insurer && a.status == MedLedger.AccountStatus.Active;
+    }
+
+    // ---------------------------------------------------------------- categories and records
+
+    function _covers(uint256 categories, uint8 category) internal pure returns (bool) {
+        return categories & (uint256(1) << category) != 0;
+    }
+
+    function _isErased(MedLedger.Record storage r) internal view returns (bool) {
+        return r.erased || r.epoch != _erasureEpoch[r.patient];
+    }
+
+    // ---------------------------------------------------------------- emergency windows
+
+    /// @dev The end of the window, or 0 if it was opened before the patient's last opt-out.
+    function _emergencyUntil(address patient, address practitioner) internal view returns (uint64) {
+        EmergencyWindow storage w = _emergencyWindows[patient][practitioner];
+        return w.period == _emergencyPeriod[patient] ? w.until : 0;
+    }
+
+    function _emergencyOpen(address patient, address practitioner) internal view returns (bool) {
+        return _accounts[patient].emergencyOptIn && _emergencyUntil(patient, practitioner) > block.timestamp;
+    }
+}
