@@ -217,6 +217,28 @@ pub fn pending_reason(reason: u8) -> &'static str {
     }
 }
 
+/// How a claim's state reads: its status as the escrow indexed it (`submitted`, `pending-review`,
+/// `approved`, `denied`, `paid`), whether the contract settled it on submission, its payout and
+/// why it waits.
+pub fn status_text(
+    status: &str,
+    automatic: Option<bool>,
+    payout: Option<U256>,
+    pending: Option<u8>,
+) -> String {
+    let payout = payout.map(ether).unwrap_or_default();
+    match status {
+        "paid" if automatic == Some(true) => {
+            format!("paid automatically by the contract: {payout}")
+        }
+        "paid" => format!("paid: {payout}"),
+        "approved" => format!("approved for {payout}, awaiting payment"),
+        "denied" => "denied by the insurer".to_string(),
+        "pending-review" | "submitted" => pending_reason(pending.unwrap_or(0)).to_string(),
+        other => other.to_string(),
+    }
+}
+
 /// One claim row for the CSV export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsvRow {
@@ -362,6 +384,39 @@ mod tests {
             "2026-11-25",
         )
         .expect("valid")
+    }
+
+    #[test]
+    fn a_claim_state_reads_as_what_happened_to_it() {
+        let eth = |s: &str| parse_ether(s).ok();
+        assert_eq!(
+            status_text("paid", Some(true), eth("0.4"), None),
+            "paid automatically by the contract: 0.4 ETH"
+        );
+        assert_eq!(
+            status_text("paid", Some(false), eth("1"), None),
+            "paid: 1 ETH"
+        );
+        assert_eq!(
+            status_text("approved", None, eth("0.5"), None),
+            "approved for 0.5 ETH, awaiting payment"
+        );
+        assert_eq!(
+            status_text("denied", None, None, None),
+            "denied by the insurer"
+        );
+        assert_eq!(
+            status_text("pending-review", None, None, Some(2)),
+            pending_reason(2)
+        );
+        assert_eq!(
+            status_text("submitted", None, None, None),
+            pending_reason(0)
+        );
+        assert_eq!(
+            status_text("something-new", None, None, None),
+            "something-new"
+        );
     }
 
     #[test]

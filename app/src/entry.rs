@@ -186,6 +186,20 @@ impl StructuredEntry {
         Ok(())
     }
 
+    /// The entry as the form was filled in: the weight and height typed in `weight` and `height`
+    /// units become kilograms and centimetres, then every field is checked ([`Self::validate`]).
+    pub fn from_form(
+        mut self,
+        weight: WeightUnit,
+        height: HeightUnit,
+        today: &str,
+    ) -> Result<Self, EntryError> {
+        self.weight_kg = weight_in_kg(&self.weight_kg, weight)?;
+        self.height_cm = height_in_cm(&self.height_cm, height)?;
+        self.validate(today)?;
+        Ok(self)
+    }
+
     /// "Since" is a year, a month or a date; its first day is not after `today`, and its last
     /// day is not before the birth date.
     fn check_since(&self, today: &str) -> Result<(), EntryError> {
@@ -431,6 +445,37 @@ mod tests {
         e.weight_kg = weight_in_kg("135.6", WeightUnit::Lb).expect("pounds");
         e.height_cm = height_in_cm("5'7", HeightUnit::FeetInches).expect("feet");
         assert_eq!(e.validate("2026-01-01"), Ok(()));
+    }
+
+    #[test]
+    fn a_filled_in_form_is_converted_then_checked() {
+        let mut typed = StructuredEntry::new();
+        typed.name = "Ada".into();
+        typed.weight_kg = "135.6".into();
+        typed.height_cm = "5'7\"".into();
+        let e = typed
+            .clone()
+            .from_form(WeightUnit::Lb, HeightUnit::FeetInches, "2026-01-01")
+            .expect("a valid form");
+        assert_eq!(
+            (e.weight_kg.as_str(), e.height_cm.as_str()),
+            ("61.5", "170.2")
+        );
+        // A unit the text does not read in is refused before the ranges are checked.
+        let mut bad = typed.clone();
+        bad.weight_kg = "heavy".into();
+        assert!(matches!(
+            bad.from_form(WeightUnit::Lb, HeightUnit::Cm, "2026-01-01"),
+            Err(EntryError::BadUnit { .. })
+        ));
+        // The entry's own rules apply to what the form became.
+        let mut early = typed;
+        early.birth_date = "1990-02-28".into();
+        early.since = "1989-06".into();
+        assert_eq!(
+            early.from_form(WeightUnit::Lb, HeightUnit::FeetInches, "2026-01-01"),
+            Err(EntryError::SinceBeforeBirth)
+        );
     }
 
     #[test]

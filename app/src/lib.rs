@@ -3,17 +3,19 @@
 //! derived from the wallet's signature); every transaction and sign-in is signed by the user's
 //! injected wallet.
 //!
-//! Two halves: the modules here (structured entries, formatting, error explanations, names and the access log in words, the pages and their addresses) compile
+//! Two halves: the modules here (structured entries, formatting, error explanations, names and the access log in words, who a record is shared with, which records a list shows, the pages and their addresses) compile
 //! natively too and are unit-tested with `cargo test`; [`web`] (views, wallet bridge, escrow
 //! client, record protocols) exists only on wasm32 and is built by `scripts/build-app.sh`.
 
 pub mod claim;
 pub mod entry;
 pub mod explain;
+pub mod filter;
 pub mod format;
 pub mod labels;
 pub mod people;
 pub mod route;
+pub mod sharing;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod web;

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use alloy_primitives::Address;
+use medledger_protocol::label::RecordLabel;
 
 /// A verified practitioner or insurer as the directory lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +80,19 @@ impl Directory {
             ),
         }
     }
+}
+
+/// A patient's name as their records tell it: the name in the newest label that carries one
+/// among the records the patient wrote themselves (`records` gives each record's author and
+/// label, newest first). A practitioner with write access cannot rename the patient.
+pub fn patient_name<'a>(
+    patient: Address,
+    records: impl IntoIterator<Item = (Address, Option<&'a RecordLabel>)>,
+) -> Option<String> {
+    records
+        .into_iter()
+        .filter(|(author, _)| *author == patient)
+        .find_map(|(_, label)| label?.patient_name.clone())
 }
 
 /// The facts of one access-log entry that its sentence needs.
@@ -181,6 +195,34 @@ mod tests {
         );
         assert_eq!(record_phrase("History", Some("  ")), "your History record");
         assert_eq!(record_phrase("Imaging", None), "your Imaging record");
+    }
+
+    #[test]
+    fn a_patient_is_named_by_their_own_newest_label_that_names_them() {
+        let (patient, doctor) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        let label = |title: &str, name: Option<&str>| RecordLabel {
+            title: title.into(),
+            summary: String::new(),
+            patient_name: name.map(Into::into),
+        };
+        let (by_doctor, untitled, newer, older) = (
+            label("Discharge", Some("Someone Else")),
+            label("scan.bin", None),
+            label("Asthma", Some("Ada Lovelace")),
+            label("Flu", Some("Ada Byron")),
+        );
+        let records = [
+            (doctor, Some(&by_doctor)),
+            (patient, None),
+            (patient, Some(&untitled)),
+            (patient, Some(&newer)),
+            (patient, Some(&older)),
+        ];
+        assert_eq!(
+            patient_name(patient, records).as_deref(),
+            Some("Ada Lovelace")
+        );
+        assert_eq!(patient_name(patient, records[..3].iter().copied()), None);
     }
 
     fn dir() -> (Directory, Address, Address) {
