@@ -111,10 +111,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            let index = medledger_escrow_api::db::Index::connect(&config.database_url())
-                .await
-                .context("opening the index")?;
-            index.migrate().await.context("migrating the index")?;
+            open_index(&config).await?;
             println!("index migrated");
             Ok(())
         }
@@ -146,45 +143,10 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Backup { to } => {
-            let (master, break_glass) = (config.master_key_file(), config.break_glass_key_file());
-            let keys = medledger_escrow_api::maintenance::KeyFiles {
-                master: &master,
-                break_glass: &break_glass,
-            };
-            let files =
-                medledger_escrow_api::maintenance::backup(&config.database_url(), keys, &to)
-                    .await
-                    .context("backing up")?;
-            for f in files {
-                println!("wrote {}", f.display());
-            }
-            Ok(())
-        }
-        Command::Restore { from } => {
-            use medledger_escrow_api::maintenance::{self, BreakGlassRestore, KeyFiles};
-            let (master, break_glass) = (config.master_key_file(), config.break_glass_key_file());
-            let keys = KeyFiles {
-                master: &master,
-                break_glass: &break_glass,
-            };
-            let bg = maintenance::restore(&config.database_url(), keys, &from)
-                .await
-                .context("restoring")?;
-            println!("restored the index and key files from {}", from.display());
-            if bg == BreakGlassRestore::NotInBackup {
-                eprintln!(
-                    "note: the backup holds no break-glass key (made by an older escrow); {} is kept as it is, and a start refuses to make a new one while the index holds break-glass wraps",
-                    break_glass.display()
-                );
-            }
-            Ok(())
-        }
+        Command::Backup { to } => backup(&config, &to).await,
+        Command::Restore { from } => restore(&config, &from).await,
         Command::RotateMasterKey => {
-            let index = medledger_escrow_api::db::Index::connect(&config.database_url())
-                .await
-                .context("opening the index")?;
-            index.migrate().await.context("migrating the index")?;
+            let index = open_index(&config).await?;
             let report = medledger_escrow_api::maintenance::rotate_master_key(
                 &config.master_key_file(),
                 &index,
@@ -195,6 +157,52 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The configured index, migrated.
+async fn open_index(config: &Config) -> anyhow::Result<medledger_escrow_api::db::Index> {
+    let index = medledger_escrow_api::db::Index::connect(&config.database_url())
+        .await
+        .context("opening the index")?;
+    index.migrate().await.context("migrating the index")?;
+    Ok(index)
+}
+
+/// `escrow-api backup --to DIR`.
+async fn backup(config: &Config, to: &std::path::Path) -> anyhow::Result<()> {
+    let (master, break_glass) = (config.master_key_file(), config.break_glass_key_file());
+    let keys = medledger_escrow_api::maintenance::KeyFiles {
+        master: &master,
+        break_glass: &break_glass,
+    };
+    let files = medledger_escrow_api::maintenance::backup(&config.database_url(), keys, to)
+        .await
+        .context("backing up")?;
+    for f in files {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
+}
+
+/// `escrow-api restore --from DIR`.
+async fn restore(config: &Config, from: &std::path::Path) -> anyhow::Result<()> {
+    use medledger_escrow_api::maintenance::{self, BreakGlassRestore, KeyFiles};
+    let (master, break_glass) = (config.master_key_file(), config.break_glass_key_file());
+    let keys = KeyFiles {
+        master: &master,
+        break_glass: &break_glass,
+    };
+    let bg = maintenance::restore(&config.database_url(), keys, from)
+        .await
+        .context("restoring")?;
+    println!("restored the index and key files from {}", from.display());
+    if bg == BreakGlassRestore::NotInBackup {
+        eprintln!(
+            "note: the backup holds no break-glass key (made by an older escrow); {} is kept as it is, and a start refuses to make a new one while the index holds break-glass wraps",
+            break_glass.display()
+        );
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

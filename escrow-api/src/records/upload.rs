@@ -149,21 +149,42 @@ async fn upload_inner(
 ) -> Result<(StatusCode, api::StoredRecord), ApiError> {
     let record_id = parse_record_id(id)?;
     let meta = parse_upload_headers(record_id, headers)?;
+    let limit = match admit(st, session.address, &meta, headers).await? {
+        Admission::Admitted(limit) => limit,
+        Admission::AlreadyStored(existing) => return duplicate(&existing, &meta),
+    };
+    let blob = store_blob(st, &meta, body, limit).await?;
+    record_pending(st, session.address, &meta, blob).await
+}
+
+/// Whether an upload may be streamed in.
+enum Admission {
+    /// Yes, with at most this many bytes.
+    Admitted(UploadLimit),
+    /// The id is taken: the answer is the stored record's (or a conflict), without the body.
+    AlreadyStored(RecordRow),
+}
+
+/// The checks before a byte is read: the declared length, the uploader's own wrap, `canWrite`
+/// on chain (refusals logged), the id not taken, and the uploader's pending quota.
+async fn admit(
+    st: &AppState,
+    uploader: Address,
+    meta: &UploadMeta,
+    headers: &HeaderMap,
+) -> Result<Admission, ApiError> {
     let max = st.config.max_upload_bytes;
-    if let Some(len) = headers
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > max {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                format!("uploads are limited to {max} bytes"),
-            ));
-        }
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            format!("uploads are limited to {max} bytes"),
+        ));
     }
-    let uploader = session.address;
     if meta.wraps.iter().all(|(r, _)| *r != uploader) {
         return Err(ApiError::bad_request(
             "missing-author-wrap",
@@ -171,34 +192,50 @@ async fn upload_inner(
         ));
     }
     let attempt =
-        Attempt::new(st, uploader, record_id, AccessAction::Upload).of_patient(meta.patient);
+        Attempt::new(st, uploader, meta.record_id, AccessAction::Upload).of_patient(meta.patient);
     // Authorisation: the chain decides (the patient, or a writer the patient granted).
-    let allowed = match st
+    match st
         .ledger
         .can_write(meta.patient, uploader, meta.category)
         .await
     {
-        Ok(a) => a,
+        Ok(true) => {}
+        Ok(false) => {
+            let err = ApiError::forbidden(
+                "no-write-consent",
+                "canWrite(patient, you, category) is false on chain",
+            );
+            return Err(attempt.refuse_coded(err).await);
+        }
         Err(e) => return Err(attempt.chain_failed(e).await),
-    };
-    if !allowed {
-        let err = ApiError::forbidden(
-            "no-write-consent",
-            "canWrite(patient, you, category) is false on chain",
-        );
-        return Err(attempt.refuse_coded(err).await);
     }
-    let rid_hex = record_id.to_string();
-    if let Some(existing) = st.index.record(record_id).await? {
-        return duplicate(&existing, &meta);
+    if let Some(existing) = st.index.record(meta.record_id).await? {
+        return Ok(Admission::AlreadyStored(existing));
     }
-    let limit = match upload_allowance(st, uploader, headers).await? {
-        Ok(limit) => limit,
-        Err(refusal) => return Err(attempt.refuse("pending-quota", refusal).await),
-    };
+    match upload_allowance(st, uploader, headers).await? {
+        Ok(limit) => Ok(Admission::Admitted(limit)),
+        Err(refusal) => Err(attempt.refuse("pending-quota", refusal).await),
+    }
+}
 
-    // Stream: h1 over C1, tier 2 on the fly into the blob store.
-    let blob_key = format!("c2/{rid_hex}/{}", upload_nonce()?);
+/// C2 as stored: where, its K2 wrapped under the master key, and the sizes of C1 and C2.
+struct StoredBlob {
+    key: String,
+    wrapped_k2: Vec<u8>,
+    size: u64,
+    c2_size: u64,
+}
+
+/// Streams C1 in: h1 checked over it, tier 2 added on the fly under a fresh K2, C2 written to
+/// the blob store. A failure at any point aborts the blob: nothing half-written stays.
+async fn store_blob(
+    st: &AppState,
+    meta: &UploadMeta,
+    body: Body,
+    limit: UploadLimit,
+) -> Result<StoredBlob, ApiError> {
+    let record_id = meta.record_id;
+    let key = format!("c2/{record_id}/{}", upload_nonce()?);
     let k2 = SecretKey::generate()
         .map_err(|_| ApiError::internal("randomness", &"no system randomness"))?;
     let wrapped_k2 = tier2::wrap_k2(&st.master, &record_id, &k2)
@@ -206,37 +243,51 @@ async fn upload_inner(
     let (mut enc, header2) = Tier2Encryptor::new(&k2, record_id, st.config.tier2_chunk_size)
         .map_err(|e| ApiError::internal("tier 2", &e))?;
     drop(k2);
-    let mut writer = st.blobs.writer(&blob_key).await?;
-    let streamed = stream_in(&meta, body, limit, &mut enc, &mut writer, &header2).await;
-    let (size, c2_size) = match streamed {
-        Ok(v) => v,
+    let mut writer = st.blobs.writer(&key).await?;
+    let written = async {
+        let (size, c2_size) = stream_in(meta, body, limit, &mut enc, &mut writer, &header2).await?;
+        let mut out = Vec::new();
+        enc.finish(&mut out)
+            .map_err(|e| ApiError::internal("tier 2", &e))?;
+        writer.write(&out).await?;
+        Ok::<_, ApiError>((size, c2_size + out.len() as u64))
+    }
+    .await;
+    let (size, c2_size) = match written {
+        Ok(sizes) => sizes,
         Err(e) => {
             let _ = writer.abort().await;
             return Err(e);
         }
     };
-    let mut out = Vec::new();
-    if let Err(e) = enc.finish(&mut out) {
-        let _ = writer.abort().await;
-        return Err(ApiError::internal("tier 2", &e));
-    }
-    let c2_size = c2_size + out.len() as u64;
-    if let Err(e) = writer.write(&out).await {
-        let _ = writer.abort().await;
-        return Err(e.into());
-    }
     writer.finish().await?;
+    Ok(StoredBlob {
+        key,
+        wrapped_k2: wrapped_k2.to_vec(),
+        size,
+        c2_size,
+    })
+}
 
+/// Stores the record pending with its wraps and its access-log entry, in one transaction: an
+/// upload is never acknowledged, nor stored, without its entry. When that fails, the blob goes.
+async fn record_pending(
+    st: &AppState,
+    uploader: Address,
+    meta: &UploadMeta,
+    blob: StoredBlob,
+) -> Result<(StatusCode, api::StoredRecord), ApiError> {
+    let record_id = meta.record_id;
     let row = RecordRow {
         record_id,
         patient: meta.patient,
         author: uploader,
         category: meta.category,
         h1: meta.h1,
-        size,
-        blob_key: Some(blob_key.clone()),
-        c2_size,
-        wrapped_k2: Some(hex::encode_prefixed(wrapped_k2)),
+        size: blob.size,
+        blob_key: Some(blob.key.clone()),
+        c2_size: blob.c2_size,
+        wrapped_k2: Some(hex::encode_prefixed(&blob.wrapped_k2)),
         state: RecordState::Pending,
         created: now_secs(),
         committed_block: None,
@@ -259,31 +310,33 @@ async fn upload_inner(
         reason: "stored-pending".into(),
         score_milli: 0,
     };
-    // The record, its wraps and its access-log entry are one transaction: an upload is never
-    // acknowledged, nor stored, without its entry.
-    match st.log.append_upload(entry, &row, &deks).await {
-        Ok(logged) => st.metrics.log_entries.set(logged.seq + 1),
-        Err(err) => {
-            // Nothing was written. A concurrent upload of the same id may have won the race:
-            // keep its blob, drop ours.
-            st.blobs.delete(&blob_key).await?;
-            return match st.index.record(record_id).await? {
-                Some(existing) => duplicate(&existing, &meta),
-                None => {
-                    tracing::error!(error = %err, "upload not stored: index or access log unwritable");
-                    Err(ApiError::unavailable(
-                        "log-unavailable",
-                        "the upload and its access-log entry cannot be written; nothing was stored",
-                    ))
-                }
-            };
+    let err = match st.log.append_upload(entry, &row, &deks).await {
+        Ok(logged) => {
+            st.metrics.log_entries.set(logged.seq + 1);
+            None
         }
+        Err(err) => Some(err),
+    };
+    if let Some(err) = err {
+        // Nothing was written. A concurrent upload of the same id may have won the race: keep
+        // its blob, drop ours.
+        st.blobs.delete(&blob.key).await?;
+        return match st.index.record(record_id).await? {
+            Some(existing) => duplicate(&existing, meta),
+            None => {
+                tracing::error!(error = %err, "upload not stored: index or access log unwritable");
+                Err(ApiError::unavailable(
+                    "log-unavailable",
+                    "the upload and its access-log entry cannot be written; nothing was stored",
+                ))
+            }
+        };
     }
-    tracing::info!(size, "record stored pending");
+    tracing::info!(size = blob.size, "record stored pending");
     let stored = api::StoredRecord {
         record_id,
         h1: meta.h1,
-        size,
+        size: blob.size,
         state: RecordState::Pending,
     };
     Ok((StatusCode::CREATED, stored))

@@ -31,44 +31,9 @@ pub async fn add_wraps(
         let gone = ApiError::new(StatusCode::GONE, "erased", "the record was erased");
         return Err(attempt.refuse_coded(gone).await);
     }
-    let mut wraps = Vec::new();
-    let mut seen = HashSet::new();
-    for item in &req.wraps {
-        let (reader, wrap) = parse_wrap_item(item)?;
-        if reader == patient || !seen.insert(reader) {
-            return Err(ApiError::bad_request(
-                "bad-wrapped-dek",
-                "one wrap per reader, and none to the patient (theirs is set at upload)",
-            ));
-        }
-        wraps.push((reader, wrap));
-    }
-    if wraps.is_empty() || wraps.len() > MAX_WRAPS {
-        return Err(ApiError::bad_request(
-            "bad-wrapped-dek",
-            format!("1..={MAX_WRAPS} wraps to readers other than the patient"),
-        ));
-    }
+    let wraps = new_wraps(&req, patient)?;
     for (reader, _) in &wraps {
-        // A wrap to the break-glass reader (the escrow account) is the patient preparing an older
-        // record for emergency access: allowed only while the patient is opted in on chain. It
-        // releases nothing by itself; a practitioner still needs an open emergency window.
-        let allowed = if *reader == st.deployment.escrow {
-            st.ledger.emergency_opt_in(patient).await
-        } else {
-            st.ledger.can_read(patient, *reader, record_id).await
-        };
-        let allowed = match allowed {
-            Ok(a) => a,
-            Err(e) => return Err(attempt.refuse_coded(ApiError::from(e)).await),
-        };
-        if !allowed {
-            let err = ApiError::forbidden(
-                "reader-not-granted",
-                format!("canRead(patient, {reader}, record) is false on chain"),
-            );
-            return Err(attempt.refuse_coded(err).await);
-        }
+        may_hold_a_wrap(&attempt, *reader).await?;
     }
     let deks: Vec<DekRow> = wraps
         .iter()
@@ -95,6 +60,56 @@ pub async fn add_wraps(
     }
     let added = u64::try_from(wraps.len()).unwrap_or(u64::MAX);
     Ok(Json(WrapsAdded { added }))
+}
+
+/// The request's wraps: well formed, one per reader, none to the patient, 1..=MAX_WRAPS.
+fn new_wraps(
+    req: &AddWraps,
+    patient: Address,
+) -> Result<Vec<(Address, [u8; WRAPPED_LEN])>, ApiError> {
+    let mut wraps = Vec::new();
+    let mut seen = HashSet::new();
+    for item in &req.wraps {
+        let (reader, wrap) = parse_wrap_item(item)?;
+        if reader == patient || !seen.insert(reader) {
+            return Err(ApiError::bad_request(
+                "bad-wrapped-dek",
+                "one wrap per reader, and none to the patient (theirs is set at upload)",
+            ));
+        }
+        wraps.push((reader, wrap));
+    }
+    if wraps.is_empty() || wraps.len() > MAX_WRAPS {
+        return Err(ApiError::bad_request(
+            "bad-wrapped-dek",
+            format!("1..={MAX_WRAPS} wraps to readers other than the patient"),
+        ));
+    }
+    Ok(wraps)
+}
+
+/// Whether the chain lets `reader` hold a wrap of the attempt's record now; a refusal is logged.
+/// A wrap to the break-glass reader (the escrow account) is the patient preparing an older record
+/// for emergency access: allowed only while the patient is opted in on chain. It releases
+/// nothing by itself; a practitioner still needs an open emergency window.
+async fn may_hold_a_wrap(attempt: &Attempt<'_>, reader: Address) -> Result<(), ApiError> {
+    let (st, patient) = (attempt.st, attempt.patient);
+    let allowed = if reader == st.deployment.escrow {
+        st.ledger.emergency_opt_in(patient).await
+    } else {
+        st.ledger.can_read(patient, reader, attempt.record_id).await
+    };
+    match allowed {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            let err = ApiError::forbidden(
+                "reader-not-granted",
+                format!("canRead(patient, {reader}, record) is false on chain"),
+            );
+            Err(attempt.refuse_coded(err).await)
+        }
+        Err(e) => Err(attempt.refuse_coded(ApiError::from(e)).await),
+    }
 }
 
 /// `GET /api/wraps/missing`: for the caller as a patient, each (record, current grantee) whose
