@@ -67,7 +67,7 @@ pub async fn caller_of(st: &AppState, headers: &HeaderMap) -> Option<Address> {
         .await
         .ok()
         .flatten()?;
-    address.parse().ok()
+    Some(address)
 }
 
 impl FromRequestParts<AppState> for Session {
@@ -81,9 +81,6 @@ impl FromRequestParts<AppState> for Session {
             .session(&id_hash, now_secs())
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
-        let address: Address = address
-            .parse()
-            .map_err(|_| ApiError::internal("session", &"stored address is malformed"))?;
         st.limits
             .check(&address.to_string())
             .map_err(ApiError::too_many)?;
@@ -273,7 +270,7 @@ async fn verify_inner(
     }
     let id = random_hex(32)?;
     st.index
-        .insert_session(&hash_id(&id), &address.to_checksum(None), now, expires)
+        .insert_session(&hash_id(&id), address, now, expires)
         .await?;
     let signed_in = SessionInfo {
         address,

@@ -144,12 +144,7 @@ pub async fn put_profile(
         ));
     }
     st.index
-        .put_profile(
-            &session.address.to_checksum(None),
-            &body.profile,
-            &hash.to_string(),
-            crate::now_secs(),
-        )
+        .put_profile(session.address, &body.profile, hash, crate::now_secs())
         .await?;
     Ok(Json(json!({"profileHash": hash})))
 }
@@ -178,14 +173,12 @@ pub async fn applications(
                 .remove(&a.address)
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(block, event)| AccountHistoryEntry {
-                    block: u64::try_from(block).unwrap_or(0),
-                    event,
-                })
+                .map(|(block, event)| AccountHistoryEntry { block, event })
                 .collect();
             json!({
                 "history": history,
-                "address": a.address,
+                // Checksummed, as every address the API sends.
+                "address": a.address.to_checksum(None),
                 "kind": a.kind,
                 "status": a.status,
                 "profileHash": a.profile_hash,

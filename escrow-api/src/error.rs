@@ -5,7 +5,6 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +100,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
             self.status,
-            Json(json!({"error": self.code, "message": self.message})),
+            Json(medledger_protocol::api::ErrorBody {
+                error: self.code.to_string(),
+                message: self.message,
+            }),
         )
             .into_response();
         if let Some(secs) = self.retry_after {

@@ -5,12 +5,12 @@
 //! Also the directory of verified practitioners and insurers (`GET /api/directory`): the names
 //! the app shows instead of addresses.
 
-use alloy_primitives::{Address, B256};
+use alloy_primitives::Address;
 use axum::extract::State;
 use axum::Json;
 use medledger_protocol::api::{
-    AccountKind, AccountStatus, ClaimList, ClaimStatus, ClaimSummary, Directory, DirectoryEntry,
-    GrantSummary, Grants,
+    AccountKind, AccountStatus, ClaimList, ClaimSummary, Directory, DirectoryEntry, GrantSummary,
+    Grants,
 };
 use serde_json::Value;
 
@@ -26,22 +26,16 @@ pub fn expiry_active(expiry: u64, now: u64) -> bool {
     expiry > now
 }
 
-/// A stored value that does not parse: the index holds what the escrow never wrote.
-fn corrupt(what: &str) -> ApiError {
-    ApiError::internal("index", &format!("stored {what} is malformed"))
-}
-
-fn grant_summary(g: &GrantRow, now: u64) -> Result<GrantSummary, ApiError> {
-    let expiry: u64 = g.expiry.parse().map_err(|_| corrupt("grant expiry"))?;
-    Ok(GrantSummary {
-        patient: g.patient.parse().map_err(|_| corrupt("grant patient"))?,
-        grantee: g.grantee.parse().map_err(|_| corrupt("grantee"))?,
-        categories: g.categories.clone(),
+fn grant_summary(g: &GrantRow, now: u64) -> GrantSummary {
+    GrantSummary {
+        patient: g.patient,
+        grantee: g.grantee,
+        categories: g.categories.to_string(),
         allow_write: g.can_write,
-        expiry,
-        granted_block: u64::try_from(g.block).map_err(|_| corrupt("grant block"))?,
-        active: expiry_active(expiry, now),
-    })
+        expiry: g.expiry,
+        granted_block: g.block,
+        active: expiry_active(g.expiry, now),
+    }
 }
 
 /// `GET /api/grants`: `{"asPatient": [...], "asGrantee": [...]}`, the caller's grants (revoked
@@ -50,43 +44,33 @@ pub async fn grants(
     State(st): State<AppState>,
     session: Session,
 ) -> Result<Json<Grants>, ApiError> {
-    let me = session.address.to_checksum(None);
-    let given = st.index.grants_given(&me).await?;
-    let received = st.index.grants_received(&me).await?;
+    let given = st.index.grants_given(session.address).await?;
+    let received = st.index.grants_received(session.address).await?;
     let now = st.ledger.head_timestamp().await?;
-    let summaries = |rows: &[GrantRow]| -> Result<Vec<GrantSummary>, ApiError> {
-        rows.iter().map(|g| grant_summary(g, now)).collect()
-    };
+    let summaries = |rows: &[GrantRow]| rows.iter().map(|g| grant_summary(g, now)).collect();
     Ok(Json(Grants {
-        as_patient: summaries(&given)?,
-        as_grantee: summaries(&received)?,
+        as_patient: summaries(&given),
+        as_grantee: summaries(&received),
     }))
 }
 
-fn claim_summary(c: &ClaimRow) -> Result<ClaimSummary, ApiError> {
-    let address = |s: &str| s.parse::<Address>().map_err(|_| corrupt("claim party"));
-    let b256 = |s: &str| s.parse::<B256>().map_err(|_| corrupt("claim id or hash"));
-    let number = |n: i64| u64::try_from(n).map_err(|_| corrupt("claim block or time"));
-    Ok(ClaimSummary {
-        claim_id: b256(&c.claim_id)?,
-        practitioner: address(&c.practitioner)?,
-        patient: address(&c.patient)?,
-        insurer: address(&c.insurer)?,
-        document_record_id: b256(&c.document_record_id)?,
+fn claim_summary(c: &ClaimRow) -> ClaimSummary {
+    ClaimSummary {
+        claim_id: c.claim_id,
+        practitioner: c.practitioner,
+        patient: c.patient,
+        insurer: c.insurer,
+        document_record_id: c.document_record_id,
         amount: c.amount.clone(),
-        category: u8::try_from(c.category).map_err(|_| corrupt("claim category"))?,
-        status: ClaimStatus::parse(&c.status).ok_or_else(|| corrupt("claim status"))?,
-        pending_reason: c
-            .pending_reason
-            .map(u8::try_from)
-            .transpose()
-            .map_err(|_| corrupt("claim pending reason"))?,
+        category: c.category,
+        status: c.status,
+        pending_reason: c.pending_reason,
         payout: c.payout.clone(),
         automatic: c.automatic,
-        deny_reason_hash: c.deny_reason_hash.as_deref().map(b256).transpose()?,
-        submitted_block: number(c.submitted_block)?,
-        submitted_at: number(c.submitted_at)?,
-    })
+        deny_reason_hash: c.deny_reason_hash,
+        submitted_block: c.submitted_block,
+        submitted_at: c.submitted_at,
+    }
 }
 
 /// `GET /api/claims`: `{"claims": [...]}`, the claims the caller is the practitioner, patient or
@@ -95,21 +79,18 @@ pub async fn claims(
     State(st): State<AppState>,
     session: Session,
 ) -> Result<Json<ClaimList>, ApiError> {
-    let rows = st
-        .index
-        .claims_of(&session.address.to_checksum(None))
-        .await?;
-    let claims = rows.iter().map(claim_summary).collect::<Result<_, _>>()?;
+    let rows = st.index.claims_of(session.address).await?;
+    let claims = rows.iter().map(claim_summary).collect();
     Ok(Json(ClaimList { claims }))
 }
 
 /// The public part of a submitted profile: what a patient needs to recognise a practitioner or
 /// insurer. The licence number stays with the admins who verify it.
-fn directory_entry(address: &str, kind: AccountKind, profile: &str) -> Option<DirectoryEntry> {
+fn directory_entry(address: Address, kind: AccountKind, profile: &str) -> Option<DirectoryEntry> {
     let p: Value = serde_json::from_str(profile).ok()?;
     let text = |field: &str| p.get(field).and_then(Value::as_str).map(str::to_string);
     Some(DirectoryEntry {
-        address: address.parse().ok()?,
+        address,
         kind,
         name: text("name")?,
         organisation: text("organisation").unwrap_or_default(),
@@ -128,7 +109,7 @@ pub async fn directory(
         .applications(Some(AccountStatus::Active))
         .await?
         .iter()
-        .filter_map(|a| directory_entry(&a.address, a.kind, a.profile.as_deref()?))
+        .filter_map(|a| directory_entry(a.address, a.kind, a.profile.as_deref()?))
         .collect();
     Ok(Json(Directory { people }))
 }
@@ -137,7 +118,7 @@ pub async fn directory(
 mod tests {
     #[test]
     fn the_directory_shows_name_and_organisation_never_the_licence() {
-        let who = "0x00000000000000000000000000000000000000Ab";
+        let who = Address::repeat_byte(0xab);
         let e = directory_entry(
             who,
             AccountKind::Practitioner,

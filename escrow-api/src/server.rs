@@ -504,8 +504,49 @@ async fn health(State(st): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// The OpenAPI description of these routes (`escrow-api/api/openapi.json`).
+/// The OpenAPI description of these routes as written by hand (`escrow-api/api/openapi.json`):
+/// the paths, their parameters and status codes. The schemas of the bodies are not in it: they
+/// are generated from `protocol::api`'s types by [`openapi_document`].
 pub const OPENAPI: &str = include_str!("../api/openapi.json");
+
+/// The OpenAPI document served at `/openapi.json`: [`OPENAPI`]'s paths with the JSON Schema of
+/// every request and response body generated from the types both ends use, so the description
+/// cannot drift from what is sent. A type is added here when a route starts returning it.
+pub fn openapi_document() -> Result<serde_json::Value, serde_json::Error> {
+    use medledger_protocol::api;
+    let mut doc: serde_json::Value = serde_json::from_str(OPENAPI)?;
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|s| s.definitions_path = "/components/schemas".into())
+        .into_generator();
+    macro_rules! register {
+        ($($ty:ty),+ $(,)?) => {
+            $(generator.subschema_for::<$ty>();)+
+        };
+    }
+    register!(
+        api::ErrorBody,
+        api::SessionInfo,
+        api::RecordList,
+        api::StoredRecord,
+        api::AddWraps,
+        api::WrapsAdded,
+        api::MissingWraps,
+        api::AccessLog,
+        api::LogEntry,
+        api::Grants,
+        api::ClaimList,
+        api::Directory,
+        api::AccountHistoryEntry,
+    );
+    let generated = generator.take_definitions(true);
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        schemas.extend(generated);
+    }
+    Ok(doc)
+}
 
 /// Every route the router serves (besides the app's files), as the OpenAPI description names it.
 pub const ROUTES: &[&str] = &[
@@ -549,8 +590,18 @@ async fn console_page() -> Response {
         .into_response()
 }
 
+/// The generated document, made once: it depends on nothing but the binary.
+static OPENAPI_DOCUMENT: std::sync::LazyLock<Result<String, String>> =
+    std::sync::LazyLock::new(|| {
+        let doc = openapi_document().map_err(|e| e.to_string())?;
+        serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())
+    });
+
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    match &*OPENAPI_DOCUMENT {
+        Ok(doc) => ([(header::CONTENT_TYPE, "application/json")], doc.clone()).into_response(),
+        Err(e) => crate::error::ApiError::internal("openapi", e).into_response(),
+    }
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {
@@ -576,6 +627,72 @@ mod tests {
             assert!(
                 ROUTES.contains(&p.as_str()),
                 "{p} is described but not served"
+            );
+        }
+    }
+
+    /// Every `$ref` in `value`.
+    fn references(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    match (k.as_str(), v.as_str()) {
+                        ("$ref", Some(r)) => out.push(r.to_string()),
+                        _ => references(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| references(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_in_the_generated_document_resolves() {
+        let doc = openapi_document().expect("the document");
+        let mut refs = Vec::new();
+        references(&doc, &mut refs);
+        assert!(refs.len() > 40, "only {} references", refs.len());
+        for r in &refs {
+            let pointer = r.strip_prefix('#').expect("a local reference");
+            assert!(doc.pointer(pointer).is_some(), "{r} resolves to nothing");
+        }
+    }
+
+    #[test]
+    fn the_generated_schemas_are_the_types_on_the_wire() {
+        let doc = openapi_document().expect("the document");
+        let schemas = &doc["components"]["schemas"];
+        let summary = &schemas["RecordSummary"]["properties"];
+        for field in [
+            "recordId",
+            "patient",
+            "h1",
+            "state",
+            "wrappedToYou",
+            "label",
+        ] {
+            assert!(summary.get(field).is_some(), "RecordSummary lacks {field}");
+        }
+        let states: Vec<&str> = schemas["RecordState"]["oneOf"]
+            .as_array()
+            .expect("one schema per state")
+            .iter()
+            .filter_map(|v| v["const"].as_str())
+            .collect();
+        assert_eq!(states, ["pending", "committed", "shredded"]);
+        let error = &schemas["ErrorBody"]["required"];
+        assert_eq!(error, &serde_json::json!(["error", "message"]));
+        // A body the escrow sends is one its schema names every field of.
+        let sent =
+            serde_json::to_value(medledger_protocol::api::WrapsAdded { added: 2 }).expect("json");
+        let described = schemas["WrapsAdded"]["properties"]
+            .as_object()
+            .expect("props");
+        for field in sent.as_object().expect("object").keys() {
+            assert!(
+                described.contains_key(field),
+                "WrapsAdded.{field} undescribed"
             );
         }
     }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// What an account registered as on chain (the contract's `AccountKind`, without `None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum AccountKind {
     /// A data owner.
@@ -61,6 +62,7 @@ impl AccountKind {
 
 /// Where an account stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum AccountStatus {
     /// Applied, not verified yet.
@@ -112,6 +114,7 @@ impl AccountStatus {
 
 /// An event in a practitioner's or insurer's life on chain, as the contract emits it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum AccountEvent {
     /// `AccountRegistered`: the account applied (or, for a patient, registered).
@@ -151,12 +154,29 @@ impl AccountEvent {
 
 /// One step of an account's history in `GET /api/console/applications`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AccountHistoryEntry {
     /// The block the event was mined in.
     pub block: u64,
     /// What happened.
     pub event: AccountEvent,
+}
+
+/// Addresses travel checksummed (EIP-55), as the escrow has always written them and as people
+/// compare them; any case is read. (alloy's own serde form is lower-case.)
+mod checksummed {
+    use alloy_primitives::Address;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(a: &Address, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&a.to_checksum(None))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Address, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// Implements `as_str`, `parse` and `ALL` for a fieldless enum whose wire names are listed once.
@@ -189,6 +209,7 @@ macro_rules! wire_names {
 
 /// Where a record stands in the escrow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum RecordState {
     /// Stored, not yet anchored on chain (it expires if it never is).
@@ -207,6 +228,7 @@ wire_names!(RecordState {
 
 /// An insurance claim's state, as the contract's events left it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ClaimStatus {
     /// Submitted, not yet settled or reviewed.
@@ -231,6 +253,7 @@ wire_names!(ClaimStatus {
 
 /// What an access-log entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum AccessAction {
     /// A read of a record's ciphertext (released or refused).
@@ -258,13 +281,18 @@ wire_names!(AccessAction {
 
 /// One record in `GET /api/records`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RecordSummary {
     /// The record's random id.
     pub record_id: B256,
     /// Whose record it is.
+    #[serde(with = "checksummed")]
+    #[cfg_attr(feature = "schema", schemars(with = "Address"))]
     pub patient: Address,
     /// Who uploaded it (the chain's word once committed).
+    #[serde(with = "checksummed")]
+    #[cfg_attr(feature = "schema", schemars(with = "Address"))]
     pub author: Address,
     /// Its consent category.
     pub category: u8,
@@ -289,6 +317,7 @@ pub struct RecordSummary {
 
 /// `GET /api/records`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RecordList {
     /// The records the caller may see.
     pub records: Vec<RecordSummary>,
@@ -297,6 +326,7 @@ pub struct RecordList {
 /// The answer to an upload (`PUT /api/records/{id}`): a new record, or the one already stored
 /// under the id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StoredRecord {
     /// The record's id.
@@ -311,6 +341,7 @@ pub struct StoredRecord {
 
 /// Body of `POST /api/records/{id}/wraps`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AddWraps {
     /// `<reader address>=0x<81-byte hex>` items.
     pub wraps: Vec<String>,
@@ -318,6 +349,7 @@ pub struct AddWraps {
 
 /// Answer of `POST /api/records/{id}/wraps`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WrapsAdded {
     /// How many wraps were stored.
     pub added: u64,
@@ -325,11 +357,14 @@ pub struct WrapsAdded {
 
 /// A (record, grantee) pair whose grant covers the record but that has no wrapped DEK yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MissingWrap {
     /// The record.
     pub record_id: B256,
     /// The grantee without a wrap.
+    #[serde(with = "checksummed")]
+    #[cfg_attr(feature = "schema", schemars(with = "Address"))]
     pub grantee: Address,
     /// The record's category.
     pub category: u8,
@@ -337,6 +372,7 @@ pub struct MissingWrap {
 
 /// `GET /api/wraps/missing`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MissingWraps {
     /// The pairs, record by record.
     pub missing: Vec<MissingWrap>,
@@ -344,11 +380,16 @@ pub struct MissingWraps {
 
 /// One consent grant in `GET /api/grants`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct GrantSummary {
     /// Who granted.
+    #[serde(with = "checksummed")]
+    #[cfg_attr(feature = "schema", schemars(with = "Address"))]
     pub patient: Address,
     /// Who was granted.
+    #[serde(with = "checksummed")]
+    #[cfg_attr(feature = "schema", schemars(with = "Address"))]
     pub grantee: Address,
     /// The category mask, a decimal uint256 (one bit per category).
     pub categories: String,
@@ -364,6 +405,7 @@ pub struct GrantSummary {
 
 /// `GET /api/grants`: the caller's grants as a patient and as a grantee (revoked ones omitted).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Grants {
     /// Grants the caller gave.
@@ -374,15 +416,22 @@ pub struct Grants {
 
 /// One insurance claim in `GET /api/claims`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ClaimSummary {
     /// The claim's id.
     pub claim_id: B256,
     /// Who submitted it.
+    #[serde(with = "checksummed")]
+    #[cfg_attr(feature = "schema", schemars(with = "Address"))]
     pub practitioner: Address,
     /// Whose care it is for.
+    #[serde(with = "checksummed")]
+    #[cfg_attr(feature = "schema", schemars(with = "Address"))]
     pub patient: Address,
     /// Who is asked to pay.
+    #[serde(with = "checksummed")]
+    #[cfg_attr(feature = "schema", schemars(with = "Address"))]
     pub insurer: Address,
     /// The record holding the claim's document.
     pub document_record_id: B256,
@@ -408,6 +457,7 @@ pub struct ClaimSummary {
 
 /// `GET /api/claims`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ClaimList {
     /// The caller's claims, oldest first.
     pub claims: Vec<ClaimSummary>,
@@ -415,8 +465,11 @@ pub struct ClaimList {
 
 /// A verified practitioner or insurer in `GET /api/directory`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DirectoryEntry {
     /// The account.
+    #[serde(with = "checksummed")]
+    #[cfg_attr(feature = "schema", schemars(with = "Address"))]
     pub address: Address,
     /// Practitioner or insurer.
     pub kind: AccountKind,
@@ -428,6 +481,7 @@ pub struct DirectoryEntry {
 
 /// `GET /api/directory`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Directory {
     /// Every verified practitioner and insurer with a profile.
     pub people: Vec<DirectoryEntry>,
@@ -435,6 +489,7 @@ pub struct Directory {
 
 /// An anchored batch of the access log, as an entry's proof refers to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LogAnchor {
     /// The contract's anchor index.
@@ -451,6 +506,7 @@ pub struct LogAnchor {
 
 /// One access-log entry in `GET /api/access-log` and the console's log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LogEntry {
     /// Its sequence number.
@@ -458,8 +514,12 @@ pub struct LogEntry {
     /// When (Unix seconds).
     pub at: u64,
     /// Who acted (the zero address for an attempt without a session).
+    #[serde(with = "checksummed")]
+    #[cfg_attr(feature = "schema", schemars(with = "Address"))]
     pub actor: Address,
     /// Whose record.
+    #[serde(with = "checksummed")]
+    #[cfg_attr(feature = "schema", schemars(with = "Address"))]
     pub patient: Address,
     /// Which record.
     pub record_id: B256,
@@ -486,6 +546,7 @@ pub struct LogEntry {
 
 /// Entries of the access log a restore lost, as a later entry declared them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LogGap {
     /// The first lost entry.
@@ -500,6 +561,7 @@ pub struct LogGap {
 
 /// `GET /api/access-log`: the caller's entries as a patient, and every declared gap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AccessLog {
     /// The entries, oldest first.
     pub entries: Vec<LogEntry>,
@@ -510,12 +572,25 @@ pub struct AccessLog {
 
 /// `GET /api/auth/session` and the answer of `POST /api/auth/verify`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionInfo {
     /// The signed-in account.
+    #[serde(with = "checksummed")]
+    #[cfg_attr(feature = "schema", schemars(with = "Address"))]
     pub address: Address,
     /// When the session ends (Unix seconds).
     pub expires_at: i64,
+}
+
+/// The one shape of every error the API answers with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ErrorBody {
+    /// A stable code, e.g. `no-read-consent` (docs/api.md lists them).
+    pub error: String,
+    /// What happened, for a person.
+    pub message: String,
 }
 
 #[cfg(test)]
@@ -600,6 +675,11 @@ mod tests {
         let back = serde_json::to_value(&r).expect("serialise");
         assert_eq!(back["recordId"], serde_json::json!(r.record_id));
         assert_eq!(back["state"], "committed");
+        assert_eq!(
+            back["patient"],
+            r.patient.to_checksum(None),
+            "addresses travel checksummed"
+        );
         assert!(serde_json::from_str::<RecordSummary>(&json.replace("committed", "lost")).is_err());
     }
 }

@@ -6,7 +6,10 @@ use sqlx::Row;
 
 use super::{DbError, Index};
 
-/// One access-log row.
+/// One access-log row, as stored. Unlike the other rows it keeps the stored text: the log's
+/// verification (`access_log::verify_chain`) must name a tampered or malformed entry by its seq
+/// rather than fail to read the batch, so its fields are parsed where an entry is hashed, checked
+/// or served (`records::log_entry_of`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRow {
     /// Sequence number from 0.

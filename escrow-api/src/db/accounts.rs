@@ -7,21 +7,23 @@ use medledger_protocol::api::{AccountEvent, AccountKind, AccountStatus};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{DbError, Index};
+use alloy_primitives::{Address, B256};
+
+use super::{address_in, address_text, b256_in, b256_text, db_int, u64_in, DbError, Index};
 
 /// A practitioner's or insurer's account as the index holds it, with its submitted profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Application {
-    /// Checksummed address.
-    pub address: String,
+    /// The account.
+    pub address: Address,
     /// Practitioner or insurer.
     pub kind: AccountKind,
     /// Where it stands.
     pub status: AccountStatus,
-    /// `0x` hex of the profile hash registered on chain.
-    pub profile_hash: String,
+    /// The profile hash registered on chain.
+    pub profile_hash: B256,
     /// The block it registered in.
-    pub registered_block: i64,
+    pub registered_block: u64,
     /// The submitted profile text matching the hash, if any.
     pub profile: Option<String>,
 }
@@ -30,14 +32,14 @@ fn application_from_row(r: &AnyRow) -> Result<Application, DbError> {
     let kind: i64 = r.try_get("kind")?;
     let status: String = r.try_get("status")?;
     Ok(Application {
-        address: r.try_get("address")?,
+        address: address_in(r, "address")?,
         kind: u8::try_from(kind)
             .ok()
             .and_then(AccountKind::from_chain_number)
             .ok_or(DbError::Corrupt("accounts.kind"))?,
         status: AccountStatus::parse(&status).ok_or(DbError::Corrupt("accounts.status"))?,
-        profile_hash: r.try_get("profile_hash")?,
-        registered_block: r.try_get("registered_block")?,
+        profile_hash: b256_in(r, "profile_hash")?,
+        registered_block: u64_in(r, "registered_block")?,
         profile: r.try_get("profile")?,
     })
 }
@@ -46,25 +48,26 @@ impl Index {
     /// Records a registration (idempotent: a replay keeps the row).
     pub async fn account_registered(
         &self,
-        address: &str,
+        address: Address,
         kind: AccountKind,
         status: AccountStatus,
-        profile_hash: &str,
-        block: i64,
+        profile_hash: B256,
+        block: u64,
     ) -> Result<(), DbError> {
+        let address = address_text(address);
         let exists = sqlx::query("SELECT address FROM accounts WHERE address = $1")
-            .bind(address)
+            .bind(&address)
             .fetch_optional(&self.pool)
             .await?;
         if exists.is_none() {
             sqlx::query(
                 "INSERT INTO accounts (address, kind, status, profile_hash, registered_block, updated_block) VALUES ($1, $2, $3, $4, $5, $5)",
             )
-            .bind(address)
+            .bind(&address)
             .bind(i64::from(kind.chain_number()))
             .bind(status.as_str())
-            .bind(profile_hash)
-            .bind(block)
+            .bind(b256_text(profile_hash))
+            .bind(db_int(block))
             .execute(&self.pool)
             .await?;
         }
@@ -74,16 +77,16 @@ impl Index {
     /// Sets an account's status as of `block` (older events do not overwrite newer ones).
     pub async fn account_status(
         &self,
-        address: &str,
+        address: Address,
         status: AccountStatus,
-        block: i64,
+        block: u64,
     ) -> Result<(), DbError> {
         sqlx::query(
             "UPDATE accounts SET status = $1, updated_block = $2 WHERE address = $3 AND updated_block <= $2",
         )
         .bind(status.as_str())
-        .bind(block)
-        .bind(address)
+        .bind(db_int(block))
+        .bind(address_text(address))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -92,17 +95,17 @@ impl Index {
     /// Records an account's event log at (block, log index); a replay inserts nothing.
     pub async fn account_event(
         &self,
-        block: i64,
-        log_index: i64,
-        address: &str,
+        block: u64,
+        log_index: u64,
+        address: Address,
         event: AccountEvent,
     ) -> Result<(), DbError> {
         sqlx::query(
             "INSERT INTO account_events (block, log_index, address, event) VALUES ($1, $2, $3, $4) ON CONFLICT (block, log_index) DO NOTHING",
         )
-        .bind(block)
-        .bind(log_index)
-        .bind(address)
+        .bind(db_int(block))
+        .bind(db_int(log_index))
+        .bind(address_text(address))
         .bind(event.as_str())
         .execute(&self.pool)
         .await?;
@@ -112,7 +115,7 @@ impl Index {
     /// The events of every practitioner and insurer, by address, oldest first.
     pub async fn account_histories(
         &self,
-    ) -> Result<HashMap<String, Vec<(i64, AccountEvent)>>, DbError> {
+    ) -> Result<HashMap<Address, Vec<(u64, AccountEvent)>>, DbError> {
         let rows = sqlx::query(
             "SELECT e.address AS address, e.block AS block, e.event AS event FROM account_events e JOIN accounts a ON a.address = e.address WHERE a.kind IN ($1, $2) ORDER BY e.block, e.log_index",
         )
@@ -120,15 +123,15 @@ impl Index {
         .bind(i64::from(AccountKind::Insurer.chain_number()))
         .fetch_all(&self.pool)
         .await?;
-        let mut out: HashMap<String, Vec<(i64, AccountEvent)>> = HashMap::new();
+        let mut out: HashMap<Address, Vec<(u64, AccountEvent)>> = HashMap::new();
         for r in &rows {
             let event: String = r.try_get("event")?;
             let Some(event) = AccountEvent::parse(&event) else {
                 return Err(DbError::Corrupt("account_events.event"));
             };
-            out.entry(r.try_get("address")?)
+            out.entry(address_in(r, "address")?)
                 .or_default()
-                .push((r.try_get("block")?, event));
+                .push((u64_in(r, "block")?, event));
         }
         Ok(out)
     }
@@ -136,22 +139,23 @@ impl Index {
     /// Stores (or replaces) an account's off-chain profile.
     pub async fn put_profile(
         &self,
-        address: &str,
+        address: Address,
         profile: &str,
-        profile_hash: &str,
+        profile_hash: B256,
         at: i64,
     ) -> Result<(), DbError> {
+        let (address, profile_hash) = (address_text(address), b256_text(profile_hash));
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM profiles WHERE address = $1")
-            .bind(address)
+            .bind(&address)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "INSERT INTO profiles (address, profile, profile_hash, submitted) VALUES ($1, $2, $3, $4)",
         )
-        .bind(address)
+        .bind(&address)
         .bind(profile)
-        .bind(profile_hash)
+        .bind(&profile_hash)
         .bind(at)
         .execute(&mut *tx)
         .await?;

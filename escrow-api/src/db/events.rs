@@ -8,33 +8,54 @@ use std::collections::HashMap;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{DbError, Index};
+use alloy_primitives::{Address, B256, U256};
+use medledger_protocol::api::ClaimStatus;
+
+use super::{address_in, address_text, b256_in, b256_text, db_int, u64_in, DbError, Index};
 
 /// A pair's current grant as the latest `ConsentGranted` left it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantRow {
-    /// Checksummed patient address.
-    pub patient: String,
-    /// Checksummed grantee address.
-    pub grantee: String,
-    /// Decimal uint256 category mask.
-    pub categories: String,
+    /// Who granted.
+    pub patient: Address,
+    /// Who was granted.
+    pub grantee: Address,
+    /// The category mask, one bit per category.
+    pub categories: U256,
     /// Whether the grantee may add records.
     pub can_write: bool,
-    /// Decimal uint64 expiry (Unix seconds; uint64's maximum for an open-ended grant).
-    pub expiry: String,
+    /// Unix seconds (uint64's maximum for an open-ended grant).
+    pub expiry: u64,
     /// The block of the `ConsentGranted` event.
-    pub block: i64,
+    pub block: u64,
 }
 
-fn grant_from_row(r: &AnyRow) -> Result<GrantRow, sqlx::Error> {
+/// The terms a `ConsentGranted` event carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantTerms {
+    /// The category mask.
+    pub categories: U256,
+    /// Whether the grantee may add records.
+    pub can_write: bool,
+    /// Unix seconds.
+    pub expiry: u64,
+}
+
+/// A decimal text column as a `U256`, or `Corrupt` naming it.
+fn u256_in(r: &AnyRow, column: &'static str) -> Result<U256, DbError> {
+    let text: String = r.try_get(column)?;
+    text.parse().map_err(|_| DbError::Corrupt(column))
+}
+
+fn grant_from_row(r: &AnyRow) -> Result<GrantRow, DbError> {
+    let expiry: String = r.try_get("expiry")?;
     Ok(GrantRow {
-        patient: r.try_get("patient")?,
-        grantee: r.try_get("grantee")?,
-        categories: r.try_get("categories")?,
+        patient: address_in(r, "patient")?,
+        grantee: address_in(r, "grantee")?,
+        categories: u256_in(r, "categories")?,
         can_write: r.try_get::<i64, _>("can_write")? != 0,
-        expiry: r.try_get("expiry")?,
-        block: r.try_get("block")?,
+        expiry: expiry.parse().map_err(|_| DbError::Corrupt("expiry"))?,
+        block: u64_in(r, "block")?,
     })
 }
 
@@ -43,24 +64,26 @@ impl Index {
     /// (block, log index); a replay of the same log inserts nothing.
     pub async fn grant_event(
         &self,
-        block: i64,
-        log_index: i64,
-        patient: &str,
-        grantee: &str,
-        grant: Option<(&str, bool, &str)>,
+        block: u64,
+        log_index: u64,
+        patient: Address,
+        grantee: Address,
+        grant: Option<GrantTerms>,
     ) -> Result<(), DbError> {
-        let (categories, can_write, expiry) = grant.unwrap_or(("0", false, "0"));
+        let (categories, can_write, expiry) = grant.map_or((U256::ZERO, false, 0), |g| {
+            (g.categories, g.can_write, g.expiry)
+        });
         sqlx::query(
             "INSERT INTO grants (block, log_index, patient, grantee, revoked, categories, can_write, expiry) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (block, log_index) DO NOTHING",
         )
-        .bind(block)
-        .bind(log_index)
-        .bind(patient)
-        .bind(grantee)
+        .bind(db_int(block))
+        .bind(db_int(log_index))
+        .bind(address_text(patient))
+        .bind(address_text(grantee))
         .bind(i64::from(grant.is_none()))
-        .bind(categories)
+        .bind(categories.to_string())
         .bind(i64::from(can_write))
-        .bind(expiry)
+        .bind(expiry.to_string())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -68,76 +91,60 @@ impl Index {
 
     /// The current (not revoked) grants whose `column` (patient or grantee) is `address`, oldest
     /// first.
-    async fn grants_where(&self, column: &str, address: &str) -> Result<Vec<GrantRow>, DbError> {
+    async fn grants_where(&self, column: &str, address: Address) -> Result<Vec<GrantRow>, DbError> {
         let rows = sqlx::query(&format!(
             "SELECT g.patient AS patient, g.grantee AS grantee, g.categories AS categories, g.can_write AS can_write, g.expiry AS expiry, g.block AS block FROM grants g WHERE g.{column} = $1 AND g.revoked = 0 AND NOT EXISTS (SELECT 1 FROM grants h WHERE h.patient = g.patient AND h.grantee = g.grantee AND (h.block > g.block OR (h.block = g.block AND h.log_index > g.log_index))) ORDER BY g.block, g.log_index"
         ))
-        .bind(address)
+        .bind(address_text(address))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(grant_from_row).collect::<Result<_, _>>()?)
+        rows.iter().map(grant_from_row).collect()
     }
 
     /// The grants `patient` gave and has not revoked.
-    pub async fn grants_given(&self, patient: &str) -> Result<Vec<GrantRow>, DbError> {
+    pub async fn grants_given(&self, patient: Address) -> Result<Vec<GrantRow>, DbError> {
         self.grants_where("patient", patient).await
     }
 
     /// The grants `grantee` received and that were not revoked.
-    pub async fn grants_received(&self, grantee: &str) -> Result<Vec<GrantRow>, DbError> {
+    pub async fn grants_received(&self, grantee: Address) -> Result<Vec<GrantRow>, DbError> {
         self.grants_where("grantee", grantee).await
     }
-}
-
-/// Claim states as the API names them.
-pub mod claim_status {
-    /// Submitted, nothing else seen yet.
-    pub const SUBMITTED: &str = "submitted";
-    /// Left for the insurer (`ClaimPendingReview`).
-    pub const PENDING_REVIEW: &str = "pending-review";
-    /// Approved by the insurer, not yet paid.
-    pub const APPROVED: &str = "approved";
-    /// Denied by the insurer.
-    pub const DENIED: &str = "denied";
-    /// Paid (automatically on submission, or by the insurer after approval).
-    pub const PAID: &str = "paid";
-    /// Every state, in the order of the claim's life.
-    pub const ALL: [&str; 5] = [SUBMITTED, PENDING_REVIEW, APPROVED, DENIED, PAID];
 }
 
 /// A claim as its events left it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimRow {
-    /// `0x` hex id.
-    pub claim_id: String,
-    /// Checksummed practitioner (submitter).
-    pub practitioner: String,
-    /// Checksummed patient.
-    pub patient: String,
-    /// Checksummed insurer.
-    pub insurer: String,
-    /// `0x` hex of the claim document's record id (a Claims record of the patient by the practitioner).
-    pub document_record_id: String,
+    /// The claim's id.
+    pub claim_id: B256,
+    /// The practitioner who submitted it.
+    pub practitioner: Address,
+    /// The patient.
+    pub patient: Address,
+    /// The insurer.
+    pub insurer: Address,
+    /// The claim document's record id (a Claims record of the patient by the practitioner).
+    pub document_record_id: B256,
     /// Decimal wei claimed.
     pub amount: String,
     /// Category number.
-    pub category: i64,
+    pub category: u8,
     /// Block of `ClaimSubmitted`.
-    pub submitted_block: i64,
+    pub submitted_block: u64,
     /// Log index of `ClaimSubmitted`.
-    pub log_index: i64,
+    pub log_index: u64,
     /// Timestamp of that block.
-    pub submitted_at: i64,
-    /// One of [`claim_status::ALL`].
-    pub status: String,
+    pub submitted_at: u64,
+    /// Where it stands.
+    pub status: ClaimStatus,
     /// The contract's `PendingReason` when the claim was left for review.
-    pub pending_reason: Option<i64>,
+    pub pending_reason: Option<u8>,
     /// Decimal wei approved or paid.
     pub payout: Option<String>,
     /// Whether it was paid on submission (only once paid).
     pub automatic: Option<bool>,
-    /// `0x` hex of the denial reason hash (only when denied).
-    pub deny_reason_hash: Option<String>,
+    /// The denial reason hash (only when denied).
+    pub deny_reason_hash: Option<B256>,
 }
 
 /// What happened to a claim after its submission.
@@ -146,7 +153,7 @@ pub enum ClaimUpdate {
     /// `ClaimPendingReview(reason)`.
     PendingReview {
         /// The contract's `PendingReason` number.
-        reason: i64,
+        reason: u8,
     },
     /// `ClaimApproved(payout)`.
     Approved {
@@ -155,8 +162,8 @@ pub enum ClaimUpdate {
     },
     /// `ClaimDenied(reasonHash)`.
     Denied {
-        /// `0x` hex.
-        reason_hash: String,
+        /// The hash of the insurer's reason.
+        reason_hash: B256,
     },
     /// `ClaimPaid(payout, automatic)`.
     Paid {
@@ -189,19 +196,20 @@ pub struct PolicyRow {
 
 const CLAIM_COLUMNS: &str = "claim_id, practitioner, patient, insurer, document_record_id, amount, category, submitted_block, log_index, submitted_at";
 
-fn claim_from_row(r: &AnyRow) -> Result<ClaimRow, sqlx::Error> {
+fn claim_from_row(r: &AnyRow) -> Result<ClaimRow, DbError> {
+    let category: i64 = r.try_get("category")?;
     Ok(ClaimRow {
-        claim_id: r.try_get("claim_id")?,
-        practitioner: r.try_get("practitioner")?,
-        patient: r.try_get("patient")?,
-        insurer: r.try_get("insurer")?,
-        document_record_id: r.try_get("document_record_id")?,
+        claim_id: b256_in(r, "claim_id")?,
+        practitioner: address_in(r, "practitioner")?,
+        patient: address_in(r, "patient")?,
+        insurer: address_in(r, "insurer")?,
+        document_record_id: b256_in(r, "document_record_id")?,
         amount: r.try_get("amount")?,
-        category: r.try_get("category")?,
-        submitted_block: r.try_get("submitted_block")?,
-        log_index: r.try_get("log_index")?,
-        submitted_at: r.try_get("submitted_at")?,
-        status: claim_status::SUBMITTED.to_string(),
+        category: u8::try_from(category).map_err(|_| DbError::Corrupt("claims.category"))?,
+        submitted_block: u64_in(r, "submitted_block")?,
+        log_index: u64_in(r, "log_index")?,
+        submitted_at: u64_in(r, "submitted_at")?,
+        status: ClaimStatus::Submitted,
         pending_reason: None,
         payout: None,
         automatic: None,
@@ -210,17 +218,30 @@ fn claim_from_row(r: &AnyRow) -> Result<ClaimRow, sqlx::Error> {
 }
 
 /// Applies one `claim_updates` row to a claim.
-fn apply_update(c: &mut ClaimRow, r: &AnyRow) -> Result<(), sqlx::Error> {
+fn apply_update(c: &mut ClaimRow, r: &AnyRow) -> Result<(), DbError> {
     let status: String = r.try_get("status")?;
-    match status.as_str() {
-        claim_status::PENDING_REVIEW => c.pending_reason = r.try_get("pending_reason")?,
-        claim_status::APPROVED => c.payout = r.try_get("payout")?,
-        claim_status::DENIED => c.deny_reason_hash = r.try_get("deny_reason_hash")?,
-        claim_status::PAID => {
+    let status = ClaimStatus::parse(&status).ok_or(DbError::Corrupt("claim_updates.status"))?;
+    match status {
+        ClaimStatus::PendingReview => {
+            let reason: Option<i64> = r.try_get("pending_reason")?;
+            c.pending_reason = reason
+                .map(u8::try_from)
+                .transpose()
+                .map_err(|_| DbError::Corrupt("claim_updates.pending_reason"))?;
+        }
+        ClaimStatus::Approved => c.payout = r.try_get("payout")?,
+        ClaimStatus::Denied => {
+            let hash: Option<String> = r.try_get("deny_reason_hash")?;
+            c.deny_reason_hash = hash
+                .map(|h| h.parse())
+                .transpose()
+                .map_err(|_| DbError::Corrupt("claim_updates.deny_reason_hash"))?;
+        }
+        ClaimStatus::Paid => {
             c.payout = r.try_get("payout")?;
             c.automatic = r.try_get::<Option<i64>, _>("automatic")?.map(|a| a != 0);
         }
-        _ => {}
+        ClaimStatus::Submitted => {}
     }
     c.status = status;
     Ok(())
@@ -232,16 +253,16 @@ impl Index {
         sqlx::query(&format!(
             "INSERT INTO claims ({CLAIM_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (claim_id) DO NOTHING"
         ))
-        .bind(&c.claim_id)
-        .bind(&c.practitioner)
-        .bind(&c.patient)
-        .bind(&c.insurer)
-        .bind(&c.document_record_id)
+        .bind(b256_text(c.claim_id))
+        .bind(address_text(c.practitioner))
+        .bind(address_text(c.patient))
+        .bind(address_text(c.insurer))
+        .bind(b256_text(c.document_record_id))
         .bind(&c.amount)
-        .bind(c.category)
-        .bind(c.submitted_block)
-        .bind(c.log_index)
-        .bind(c.submitted_at)
+        .bind(i64::from(c.category))
+        .bind(db_int(c.submitted_block))
+        .bind(db_int(c.log_index))
+        .bind(db_int(c.submitted_at))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -250,35 +271,35 @@ impl Index {
     /// Records a claim's later event at (block, log index); a replay inserts nothing.
     pub async fn claim_update(
         &self,
-        block: i64,
-        log_index: i64,
-        claim_id: &str,
+        block: u64,
+        log_index: u64,
+        claim_id: B256,
         update: &ClaimUpdate,
     ) -> Result<(), DbError> {
         let (status, reason, payout, automatic, deny) = match update {
             ClaimUpdate::PendingReview { reason } => (
-                claim_status::PENDING_REVIEW,
-                Some(*reason),
+                ClaimStatus::PendingReview,
+                Some(i64::from(*reason)),
                 None,
                 None,
                 None,
             ),
             ClaimUpdate::Approved { payout } => (
-                claim_status::APPROVED,
+                ClaimStatus::Approved,
                 None,
                 Some(payout.as_str()),
                 None,
                 None,
             ),
             ClaimUpdate::Denied { reason_hash } => (
-                claim_status::DENIED,
+                ClaimStatus::Denied,
                 None,
                 None,
                 None,
-                Some(reason_hash.as_str()),
+                Some(b256_text(*reason_hash)),
             ),
             ClaimUpdate::Paid { payout, automatic } => (
-                claim_status::PAID,
+                ClaimStatus::Paid,
                 None,
                 Some(payout.as_str()),
                 Some(i64::from(*automatic)),
@@ -288,10 +309,10 @@ impl Index {
         sqlx::query(
             "INSERT INTO claim_updates (block, log_index, claim_id, status, pending_reason, payout, automatic, deny_reason_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (block, log_index) DO NOTHING",
         )
-        .bind(block)
-        .bind(log_index)
-        .bind(claim_id)
-        .bind(status)
+        .bind(db_int(block))
+        .bind(db_int(log_index))
+        .bind(b256_text(claim_id))
+        .bind(status.as_str())
         .bind(reason)
         .bind(payout)
         .bind(automatic)
@@ -303,11 +324,12 @@ impl Index {
 
     /// The claims `address` is the practitioner, patient or insurer of, oldest first, each in the
     /// state its events left it.
-    pub async fn claims_of(&self, address: &str) -> Result<Vec<ClaimRow>, DbError> {
+    pub async fn claims_of(&self, address: Address) -> Result<Vec<ClaimRow>, DbError> {
+        let address = address_text(address);
         let rows = sqlx::query(&format!(
             "SELECT {CLAIM_COLUMNS} FROM claims WHERE practitioner = $1 OR patient = $1 OR insurer = $1 ORDER BY submitted_block, log_index"
         ))
-        .bind(address)
+        .bind(&address)
         .fetch_all(&self.pool)
         .await?;
         let mut claims = rows
@@ -317,16 +339,16 @@ impl Index {
         let updates = sqlx::query(
             "SELECT u.claim_id AS claim_id, u.status AS status, u.pending_reason AS pending_reason, u.payout AS payout, u.automatic AS automatic, u.deny_reason_hash AS deny_reason_hash FROM claim_updates u JOIN claims c ON c.claim_id = u.claim_id WHERE c.practitioner = $1 OR c.patient = $1 OR c.insurer = $1 ORDER BY u.block, u.log_index",
         )
-        .bind(address)
+        .bind(&address)
         .fetch_all(&self.pool)
         .await?;
-        let at: HashMap<String, usize> = claims
+        let at: HashMap<B256, usize> = claims
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.claim_id.clone(), i))
+            .map(|(i, c)| (c.claim_id, i))
             .collect();
         for u in &updates {
-            let id: String = u.try_get("claim_id")?;
+            let id = b256_in(u, "claim_id")?;
             if let Some(&i) = at.get(&id) {
                 apply_update(&mut claims[i], u)?;
             }
@@ -334,9 +356,8 @@ impl Index {
         Ok(claims)
     }
 
-    /// How many claims are in each state: `(state, count)` for every state of
-    /// [`claim_status::ALL`].
-    pub async fn claim_counts(&self) -> Result<Vec<(&'static str, i64)>, DbError> {
+    /// How many claims are in each state: `(state, count)` for every state.
+    pub async fn claim_counts(&self) -> Result<Vec<(ClaimStatus, i64)>, DbError> {
         let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM claims")
             .fetch_one(&self.pool)
             .await?
@@ -351,15 +372,15 @@ impl Index {
             counts.insert(r.try_get("status")?, r.try_get("n")?);
         }
         let updated: i64 = counts.values().sum();
-        Ok(claim_status::ALL
+        Ok(ClaimStatus::ALL
             .iter()
-            .map(|s| {
-                let n = if *s == claim_status::SUBMITTED {
+            .map(|&s| {
+                let n = if s == ClaimStatus::Submitted {
                     total - updated
                 } else {
-                    counts.get(*s).copied().unwrap_or(0)
+                    counts.get(s.as_str()).copied().unwrap_or(0)
                 };
-                (*s, n)
+                (s, n)
             })
             .collect())
     }
@@ -499,17 +520,14 @@ impl Index {
 
     /// Accounts whose status changed at or after `from` (their state must be asked of the chain
     /// when rewinding there).
-    pub async fn accounts_updated_since(&self, from: i64) -> Result<Vec<String>, DbError> {
+    pub async fn accounts_updated_since(&self, from: i64) -> Result<Vec<Address>, DbError> {
         let rows = sqlx::query(
             "SELECT address FROM accounts WHERE updated_block >= $1 AND registered_block < $1",
         )
         .bind(from)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| r.try_get("address"))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(DbError::from)
+        rows.iter().map(|r| address_in(r, "address")).collect()
     }
 
     /// Undoes, in one transaction, what the follower derived from blocks `from` and later: those
@@ -521,7 +539,7 @@ impl Index {
     pub async fn rewind(
         &self,
         from: i64,
-        account_status: &[(String, medledger_protocol::api::AccountStatus)],
+        account_status: &[(Address, medledger_protocol::api::AccountStatus)],
     ) -> Result<Rewound, DbError> {
         let mut tx = self.pool.begin().await?;
         let mut out = Rewound::default();
@@ -556,7 +574,7 @@ impl Index {
             sqlx::query("UPDATE accounts SET status = $1, updated_block = $2 WHERE address = $3")
                 .bind(status.as_str())
                 .bind(from - 1)
-                .bind(address)
+                .bind(address_text(*address))
                 .execute(&mut *tx)
                 .await?;
         }

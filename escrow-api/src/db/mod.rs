@@ -27,7 +27,7 @@ mod wraps;
 
 pub use access_log::{AnchorRow, LogRow};
 pub use accounts::Application;
-pub use events::{claim_status, ClaimRow, ClaimUpdate, GrantRow, PolicyRow, Rewound};
+pub use events::{ClaimRow, ClaimUpdate, GrantRow, GrantTerms, PolicyRow, Rewound};
 pub use records::{Anchored, RecordRow};
 pub use wraps::DekRow;
 

@@ -2,7 +2,9 @@
 
 use sqlx::Row;
 
-use super::{DbError, Index};
+use alloy_primitives::Address;
+
+use super::{address_in, address_text, DbError, Index};
 
 impl Index {
     /// Stores an issued nonce.
@@ -29,7 +31,7 @@ impl Index {
     pub async fn insert_session(
         &self,
         id_hash: &str,
-        address: &str,
+        address: Address,
         created: i64,
         expires: i64,
     ) -> Result<(), DbError> {
@@ -37,7 +39,7 @@ impl Index {
             "INSERT INTO sessions (id_hash, address, created, expires) VALUES ($1, $2, $3, $4)",
         )
         .bind(id_hash)
-        .bind(address)
+        .bind(address_text(address))
         .bind(created)
         .bind(expires)
         .execute(&self.pool)
@@ -46,7 +48,11 @@ impl Index {
     }
 
     /// The address and expiry of a live session.
-    pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<(String, i64)>, DbError> {
+    pub async fn session(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<(Address, i64)>, DbError> {
         let row = sqlx::query(
             "SELECT address, expires FROM sessions WHERE id_hash = $1 AND expires > $2",
         )
@@ -54,9 +60,8 @@ impl Index {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok((r.try_get("address")?, r.try_get("expires")?)))
+        row.map(|r| Ok((address_in(&r, "address")?, r.try_get("expires")?)))
             .transpose()
-            .map_err(|e: sqlx::Error| DbError::from(e))
     }
 
     /// Ends a session.

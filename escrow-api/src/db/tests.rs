@@ -47,17 +47,18 @@ async fn an_index_serves_one_deployment_only() {
 #[tokio::test]
 async fn account_histories_follow_the_chain_and_its_reorganisations() {
     let (_dir, idx) = index().await;
-    let (doc, pat) = ("0xDoc", "0xPat");
+    let (doc, pat) = (Address::repeat_byte(0xd0), Address::repeat_byte(0xa7));
+    let h = B256::repeat_byte(0x11);
     idx.account_registered(
         doc,
         AccountKind::Practitioner,
         AccountStatus::Pending,
-        "0xh",
+        h,
         10,
     )
     .await
     .expect("registered");
-    idx.account_registered(pat, AccountKind::Patient, AccountStatus::Active, "0xh", 10)
+    idx.account_registered(pat, AccountKind::Patient, AccountStatus::Active, h, 10)
         .await
         .expect("registered");
     for (block, log, who, event) in [
@@ -76,7 +77,7 @@ async fn account_histories_follow_the_chain_and_its_reorganisations() {
     // Patients are not applicants: only practitioners and insurers have a history here.
     assert_eq!(all.len(), 1);
     assert_eq!(
-        all[doc],
+        all[&doc],
         [
             (10, AccountEvent::Registered),
             (12, AccountEvent::Verified),
@@ -85,12 +86,12 @@ async fn account_histories_follow_the_chain_and_its_reorganisations() {
         ]
     );
     // A reorganisation from block 15 takes the later events with it.
-    idx.rewind(15, &[(doc.to_string(), AccountStatus::Active)])
+    idx.rewind(15, &[(doc, AccountStatus::Active)])
         .await
         .expect("rewind");
     let after = idx.account_histories().await.expect("histories");
     assert_eq!(
-        after[doc],
+        after[&doc],
         [(10, AccountEvent::Registered), (12, AccountEvent::Verified)]
     );
 }
@@ -112,12 +113,17 @@ async fn accounts_indexed_before_the_history_table_keep_their_registration() {
         .collect();
     before.migrations = Cow::Owned(through_7);
     before.run(&idx.pool).await.expect("migrations 1 to 7");
-    for (who, block) in [("0xA", 5), ("0xB", 5), ("0xC", 9)] {
+    let (a, b, c) = (
+        Address::repeat_byte(0x0a),
+        Address::repeat_byte(0x0b),
+        Address::repeat_byte(0x0c),
+    );
+    for (who, block) in [(a, 5), (b, 5), (c, 9)] {
         idx.account_registered(
             who,
             AccountKind::Practitioner,
             AccountStatus::Active,
-            "0xh",
+            B256::repeat_byte(0x11),
             block,
         )
         .await
@@ -127,15 +133,15 @@ async fn accounts_indexed_before_the_history_table_keep_their_registration() {
         .await
         .expect("migration 8 on a populated index");
     let all = idx.account_histories().await.expect("histories");
-    assert_eq!(all["0xA"], [(5, AccountEvent::Registered)]);
-    assert_eq!(all["0xB"], [(5, AccountEvent::Registered)]);
-    assert_eq!(all["0xC"], [(9, AccountEvent::Registered)]);
+    assert_eq!(all[&a], [(5, AccountEvent::Registered)]);
+    assert_eq!(all[&b], [(5, AccountEvent::Registered)]);
+    assert_eq!(all[&c], [(9, AccountEvent::Registered)]);
     // The follower's real logs at the same blocks do not collide with the filled-in rows.
-    idx.account_event(5, 0, "0xA", AccountEvent::Verified)
+    idx.account_event(5, 0, a, AccountEvent::Verified)
         .await
         .expect("a real log at block 5");
     assert_eq!(
-        idx.account_histories().await.expect("histories")["0xA"].len(),
+        idx.account_histories().await.expect("histories")[&a].len(),
         2
     );
 }

@@ -23,14 +23,17 @@ pub(super) async fn handle(
         E::AccountSuspended(e) => account_changed(st, log, e.account, Ev::Suspended).await?,
         E::AccountReinstated(e) => account_changed(st, log, e.account, Ev::Reinstated).await?,
         E::ConsentGranted(e) => {
-            let (categories, expiry) = (e.categories.to_string(), e.expiry.to_string());
-            let terms = (categories.as_str(), e.canWrite, expiry.as_str());
+            let terms = GrantTerms {
+                categories: e.categories,
+                can_write: e.canWrite,
+                expiry: e.expiry,
+            };
             grant_event(st, log, e.patient, e.grantee, Some(terms)).await?
         }
         E::ConsentRevoked(e) => grant_event(st, log, e.patient, e.grantee, None).await?,
         E::ClaimSubmitted(e) => claim_submitted(st, &e, log).await?,
         E::ClaimPendingReview(e) => {
-            let reason = i64::from(e.reason);
+            let reason = e.reason;
             claim_update(st, log, e.claimId, ClaimUpdate::PendingReview { reason }).await?
         }
         E::ClaimApproved(e) => {
@@ -38,7 +41,7 @@ pub(super) async fn handle(
             claim_update(st, log, e.claimId, ClaimUpdate::Approved { payout }).await?
         }
         E::ClaimDenied(e) => {
-            let reason_hash = e.reasonHash.to_string();
+            let reason_hash = e.reasonHash;
             claim_update(st, log, e.claimId, ClaimUpdate::Denied { reason_hash }).await?
         }
         E::ClaimPaid(e) => {
@@ -133,19 +136,12 @@ async fn account_registered(
         );
         return Ok(());
     };
-    let address = account.to_checksum(None);
     let status = kind.status_at_registration();
-    let (hash, block) = (profile_hash.to_string(), db_int(log.block));
     st.index
-        .account_registered(&address, kind, status, &hash, block)
+        .account_registered(account, kind, status, profile_hash, log.block)
         .await?;
     st.index
-        .account_event(
-            block,
-            db_int(log.log_index),
-            &address,
-            AccountEvent::Registered,
-        )
+        .account_event(log.block, log.log_index, account, AccountEvent::Registered)
         .await?;
     Ok(())
 }
@@ -161,10 +157,9 @@ async fn account_changed(
         AccountEvent::Suspended => AccountStatus::Suspended,
         _ => AccountStatus::Active,
     };
-    let (address, block) = (account.to_checksum(None), db_int(log.block));
-    st.index.account_status(&address, status, block).await?;
+    st.index.account_status(account, status, log.block).await?;
     st.index
-        .account_event(block, db_int(log.log_index), &address, event)
+        .account_event(log.block, log.log_index, account, event)
         .await?;
     Ok(())
 }
@@ -175,16 +170,10 @@ async fn grant_event(
     log: &ChainLog,
     patient: Address,
     grantee: Address,
-    terms: Option<(&str, bool, &str)>,
+    terms: Option<GrantTerms>,
 ) -> Result<(), FollowError> {
     st.index
-        .grant_event(
-            db_int(log.block),
-            db_int(log.log_index),
-            &patient.to_checksum(None),
-            &grantee.to_checksum(None),
-            terms,
-        )
+        .grant_event(log.block, log.log_index, patient, grantee, terms)
         .await?;
     Ok(())
 }
@@ -205,17 +194,17 @@ async fn claim_submitted(
         .ok_or_else(|| FollowError::Corrupt("a logged block is missing".into()))?;
     st.index
         .claim_submitted(&ClaimRow {
-            claim_id: e.claimId.to_string(),
-            practitioner: e.practitioner.to_checksum(None),
-            patient: e.patient.to_checksum(None),
-            insurer: e.insurer.to_checksum(None),
-            document_record_id: e.documentRecordId.to_string(),
+            claim_id: e.claimId,
+            practitioner: e.practitioner,
+            patient: e.patient,
+            insurer: e.insurer,
+            document_record_id: e.documentRecordId,
             amount: e.amount.to_string(),
-            category: i64::from(e.category),
-            submitted_block: db_int(block),
-            log_index: db_int(log.log_index),
-            submitted_at: db_int(submitted_at),
-            status: claim_status::SUBMITTED.to_string(),
+            category: e.category,
+            submitted_block: block,
+            log_index: log.log_index,
+            submitted_at,
+            status: ClaimStatus::Submitted,
             pending_reason: None,
             payout: None,
             automatic: None,
@@ -254,12 +243,7 @@ async fn claim_update(
     update: ClaimUpdate,
 ) -> Result<(), FollowError> {
     st.index
-        .claim_update(
-            db_int(log.block),
-            db_int(log.log_index),
-            &claim_id.to_string(),
-            &update,
-        )
+        .claim_update(log.block, log.log_index, claim_id, &update)
         .await?;
     Ok(())
 }
@@ -292,7 +276,7 @@ mod tests {
         })
     }
 
-    async fn statuses(st: &AppState) -> Vec<(String, AccountStatus)> {
+    async fn statuses(st: &AppState) -> Vec<(Address, AccountStatus)> {
         let apps = st.index.applications(None).await.expect("applications");
         apps.into_iter().map(|a| (a.address, a.status)).collect()
     }
@@ -304,11 +288,8 @@ mod tests {
         handle(&st, registered(practitioner), &at(5, 0))
             .await
             .expect("registered");
-        let doctor = DOCTOR.to_checksum(None);
-        assert_eq!(
-            statuses(&st).await,
-            [(doctor.clone(), AccountStatus::Pending)]
-        );
+        let doctor = DOCTOR;
+        assert_eq!(statuses(&st).await, [(doctor, AccountStatus::Pending)]);
 
         let suspended = MedLedgerEvents::AccountSuspended(MedLedger::AccountSuspended {
             account: DOCTOR,
@@ -318,19 +299,13 @@ mod tests {
         handle(&st, suspended.clone(), &at(7, 1))
             .await
             .expect("suspended");
-        assert_eq!(
-            statuses(&st).await,
-            [(doctor.clone(), AccountStatus::Suspended)]
-        );
+        assert_eq!(statuses(&st).await, [(doctor, AccountStatus::Suspended)]);
         // A replayed block range (after a crash) writes nothing twice.
         handle(&st, registered(practitioner), &at(5, 0))
             .await
             .expect("replay");
         handle(&st, suspended, &at(7, 1)).await.expect("replay");
-        assert_eq!(
-            statuses(&st).await,
-            [(doctor.clone(), AccountStatus::Suspended)]
-        );
+        assert_eq!(statuses(&st).await, [(doctor, AccountStatus::Suspended)]);
         let history = st.index.account_histories().await.expect("history");
         let events: Vec<_> = history[&doctor].iter().map(|(_, e)| *e).collect();
         assert_eq!(events, [AccountEvent::Registered, AccountEvent::Suspended]);

@@ -21,10 +21,11 @@ use tokio::sync::watch;
 
 use crate::access_log::{tree_of, NewEntry};
 use crate::chain::{ChainError, ChainLog, Ledger};
-use crate::db::{claim_status, AnchorRow, ClaimRow, ClaimUpdate, RecordState};
+use crate::db::{AnchorRow, ClaimRow, ClaimUpdate, GrantTerms, RecordState};
 use crate::now_secs;
 use crate::server::AppState;
 use medledger_protocol::api::AccessAction;
+use medledger_protocol::api::ClaimStatus;
 
 mod anchor;
 mod events;
@@ -198,14 +199,11 @@ async fn check_reorg(st: &AppState, next: u64) -> Result<Option<u64>, FollowErro
     }
     let from = db_int(resume);
     let mut statuses = Vec::new();
-    for address in st.index.accounts_updated_since(from).await? {
-        let account: Address = address
-            .parse()
-            .map_err(|_| FollowError::Corrupt("account address".into()))?;
+    for account in st.index.accounts_updated_since(from).await? {
         // An account the index holds has a status on chain; anything else reads as not verified.
         let status = AccountStatus::from_chain_number(st.ledger.account_status_of(account).await?)
             .unwrap_or(AccountStatus::Pending);
-        statuses.push((address, status));
+        statuses.push((account, status));
     }
     let undone = st.index.rewind(from, &statuses).await?;
     tracing::warn!(
