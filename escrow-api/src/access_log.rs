@@ -724,16 +724,7 @@ mod tests {
         assert_eq!(leaf(1, B256::repeat_byte(0x11)), keccak256(keccak256(enc)));
     }
 
-    async fn scratch_index() -> (tempfile::TempDir, Index) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("i.sqlite").display()
-        );
-        let idx = Index::connect(&url).await.expect("connect");
-        idx.migrate().await.expect("migrate");
-        (dir, idx)
-    }
+    use crate::db::scratch_index;
 
     fn pending(id: B256) -> crate::db::RecordRow {
         crate::db::RecordRow {

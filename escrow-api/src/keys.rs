@@ -179,15 +179,7 @@ pub fn load_or_create_master_keys(path: &Path) -> Result<(MasterKeys, bool), Key
 
 /// Loads the master-key file (mode checked).
 pub fn load_master_keys(path: &Path) -> Result<MasterKeys, KeyFileError> {
-    check_mode(path)?;
-    let mut text = std::fs::read_to_string(path).map_err(io(path))?;
-    let parsed = parse_master_keys(&text);
-    text.zeroize();
-    let mut keys = parsed.map_err(|what| KeyFileError::Malformed {
-        path: path.to_path_buf(),
-        what,
-    })?;
-    keys.sort_by_key(|(id, _)| *id);
+    let mut keys = read_master_key_list(path)?;
     let Some((current_id, current)) = keys.pop() else {
         return Err(KeyFileError::Malformed {
             path: path.to_path_buf(),

@@ -57,7 +57,6 @@ const LOG_COLUMNS: &str =
 const INSERT_LOG: &str = "INSERT INTO access_log (seq, at, actor, patient, record_id, action, granted, reason, score_milli, prev_hash, entry_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 /// An anchored access-log batch.
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnchorRow {
     /// The contract's anchor index.

@@ -342,5 +342,18 @@ impl Index {
     }
 }
 
+/// A migrated index in a new SQLite file, for tests; the file lives as long as the directory.
+#[cfg(test)]
+pub(crate) async fn scratch_index() -> (tempfile::TempDir, Index) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("i.sqlite").display()
+    );
+    let idx = Index::connect(&url).await.expect("connect");
+    idx.migrate().await.expect("migrate");
+    (dir, idx)
+}
+
 #[cfg(test)]
 mod tests;

@@ -5,13 +5,7 @@ use alloy_primitives::Address;
 use medledger_protocol::api::{AccountEvent, AccountKind, AccountStatus};
 
 async fn index() -> (tempfile::TempDir, Index) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("i.sqlite").display()
-    );
-    let idx = Index::connect(&url).await.expect("connect");
-    idx.migrate().await.expect("migrate");
+    let (dir, idx) = scratch_index().await;
     idx.migrate().await.expect("migrations are idempotent");
     (dir, idx)
 }
