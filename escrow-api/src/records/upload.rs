@@ -480,3 +480,87 @@ async fn stream_in(
     }
     Ok((size, c2_size))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The upload's admission on a scripted chain: the chain's `canWrite` decides, and each
+    //! refusal reaches the patient's log before a byte of the body is read.
+    use super::*;
+    use crate::chain::scripted::{escrow_on, Script};
+
+    const PATIENT: Address = Address::repeat_byte(0x0a);
+    const WRITER: Address = Address::repeat_byte(0x0b);
+
+    fn meta(wrapped_to: Address) -> UploadMeta {
+        UploadMeta {
+            record_id: B256::repeat_byte(0x51),
+            patient: PATIENT,
+            category: 2,
+            h1: B256::repeat_byte(0x61),
+            wraps: vec![(wrapped_to, [7u8; WRAPPED_LEN])],
+            label: None,
+        }
+    }
+
+    async fn refusal(st: &AppState, m: &UploadMeta) -> (StatusCode, &'static str) {
+        match admit(st, WRITER, m, &HeaderMap::new()).await {
+            Ok(_) => panic!("admitted"),
+            Err(e) => (e.status, e.code),
+        }
+    }
+
+    async fn last_reason(st: &AppState) -> Option<(String, bool)> {
+        let log = st
+            .index
+            .log_of_patient(&PATIENT.to_checksum(None))
+            .await
+            .expect("log");
+        log.last().map(|e| (e.reason.clone(), e.granted))
+    }
+
+    #[tokio::test]
+    async fn the_chain_decides_who_writes_and_every_refusal_is_logged() {
+        let (_dir, chain, st) = escrow_on(Script::default()).await;
+        // Without the uploader's own wrap: a malformed request, refused before the chain is asked.
+        let unwrapped = meta(PATIENT);
+        assert_eq!(
+            refusal(&st, &unwrapped).await,
+            (StatusCode::BAD_REQUEST, "missing-author-wrap")
+        );
+        assert_eq!(last_reason(&st).await, None);
+
+        let m = meta(WRITER);
+        assert_eq!(
+            refusal(&st, &m).await,
+            (StatusCode::FORBIDDEN, "no-write-consent")
+        );
+        assert_eq!(
+            last_reason(&st).await,
+            Some(("no-write-consent".into(), false))
+        );
+
+        chain.edit(|s| s.reachable = false);
+        assert_eq!(
+            refusal(&st, &m).await,
+            (StatusCode::SERVICE_UNAVAILABLE, "chain-unavailable")
+        );
+        assert_eq!(
+            last_reason(&st).await,
+            Some(("chain-unavailable".into(), false))
+        );
+
+        chain.edit(|s| {
+            s.reachable = true;
+            s.writable.insert((PATIENT, WRITER, 2));
+        });
+        let admitted = admit(&st, WRITER, &m, &HeaderMap::new()).await;
+        assert!(matches!(admitted, Ok(Admission::Admitted(_))));
+        // A grant for another category is no grant for this one.
+        let mut other = meta(WRITER);
+        other.category = 3;
+        assert_eq!(
+            refusal(&st, &other).await,
+            (StatusCode::FORBIDDEN, "no-write-consent")
+        );
+    }
+}
