@@ -1,13 +1,17 @@
-//! Small shared view pieces: notices, progress, category pickers, the opened-record view, and the
-//! one helper that runs an async action with a busy flag and a notice.
+//! Small shared view pieces: notices (and the note an action's outcome makes), the loading
+//! fallback, progress, category pickers, the opened-record view, and the names pages show for
+//! addresses.
 
-use std::future::Future;
+use std::collections::HashMap;
 
+use alloy_primitives::Address;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use medledger_protocol::contract::Category;
+use medledger_protocol::label::RecordLabel;
 
+use super::records::{Identity, Listing};
 use crate::entry::{StructuredEntry, MEDIA_TYPE};
+use crate::people::Directory;
 
 /// A message shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,29 +22,68 @@ pub enum Note {
     Failed(String),
 }
 
-/// Runs `task` with `busy` set, putting its outcome in `note`.
-pub fn run<Fut>(busy: RwSignal<bool>, note: RwSignal<Option<Note>>, task: Fut)
-where
-    Fut: Future<Output = Result<String, String>> + 'static,
-{
-    if busy.get_untracked() {
-        return;
-    }
-    busy.set(true);
-    note.set(None);
-    spawn_local(async move {
-        let outcome = task.await;
-        note.set(Some(match outcome {
+/// What a user's action ends with: a sentence saying what was done, or what failed and what to
+/// do. Every submit is an [`Action`] with this output.
+pub type Outcome = Result<String, String>;
+
+impl From<Outcome> for Note {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
             Ok(m) => Note::Done(m),
             Err(e) => Note::Failed(e),
-        }));
-        busy.set(false);
-    });
+        }
+    }
+}
+
+/// The note `action` shows: none while it runs (a new press clears the last outcome, so a test or
+/// a person never reads the previous one as the new), then its latest outcome.
+pub fn outcome_note<I: 'static>(action: Action<I, Outcome>) -> Signal<Option<Note>> {
+    let (pending, value) = (action.pending(), action.value());
+    Signal::derive(move || {
+        if pending.get() {
+            None
+        } else {
+            value.get().map(Note::from)
+        }
+    })
+}
+
+/// A resource's failure as a note (nothing while it loads or when it loaded).
+pub fn failure_note<T, E>(resource: LocalResource<Result<T, E>>) -> Signal<Option<Note>>
+where
+    T: 'static,
+    E: std::fmt::Display + 'static,
+{
+    Signal::derive(move || {
+        resource.with(|r| match r {
+            Some(Err(e)) => Some(Note::Failed(e.to_string())),
+            _ => None,
+        })
+    })
+}
+
+/// What the resources read in `children` hold, once loaded: a [`Transition`] that says
+/// "Loading…" until the first load, then keeps showing the last values while they reload (so a
+/// refresh does not blank a list). `reloading` follows whether they are loading again.
+///
+/// One component for every list, so the app carries one `Transition` (its children type-erased)
+/// rather than one per page.
+#[component]
+pub fn WhenLoaded(
+    children: Children,
+    #[prop(optional, into)] reloading: Option<SignalSetter<bool>>,
+) -> impl IntoView {
+    let reloading = reloading.unwrap_or_else(|| SignalSetter::map(|_| {}));
+    view! {
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> } set_pending=reloading>
+            {children()}
+        </Transition>
+    }
 }
 
 /// Shows a note (status or alert for screen readers).
 #[component]
-pub fn NoteView(note: RwSignal<Option<Note>>) -> impl IntoView {
+pub fn NoteView(#[prop(into)] note: Signal<Option<Note>>) -> impl IntoView {
     move || {
         note.get().map(|n| match n {
             Note::Done(m) => {
@@ -254,16 +297,12 @@ pub fn OpenedPanel(opened: RwSignal<Option<OpenedView>>) -> impl IntoView {
 /// this browser can open.
 #[component]
 pub fn RecordTitle(
-    labels: RwSignal<
-        std::collections::HashMap<alloy_primitives::B256, medledger_protocol::label::RecordLabel>,
-    >,
-    id: alloy_primitives::B256,
+    #[prop(into)] label: Signal<Option<RecordLabel>>,
     category: u8,
 ) -> impl IntoView {
-    let label = move || labels.with(|l| l.get(&id).cloned());
     view! {
         <td class="card-title" data-testid="record-title">
-            {move || match label() {
+            {move || match label.get() {
                 Some(l) => view! { <span class="title">{l.title}</span><span class="summary">{l.summary}</span> }.into_any(),
                 None => view! { <span class="title">{format!("{} record", category_name(category))}</span> }.into_any(),
             }}
@@ -271,47 +310,65 @@ pub fn RecordTitle(
     }
 }
 
-/// Whom the pages name: verified practitioners and insurers (the directory), and patients by the
-/// name their records' labels give (what the patient shares, nothing more).
+/// Whom the pages name: verified practitioners and insurers (the escrow's directory, loaded as a
+/// resource), and patients by the name their records' labels give (what the patient shares,
+/// nothing more).
 #[derive(Clone, Copy)]
 pub struct Names {
+    /// The signed-in account, called "you".
+    me: Option<Address>,
     /// Verified practitioners and insurers.
-    pub people: RwSignal<crate::people::Directory>,
+    people: LocalResource<Directory>,
     /// Patients by the name their labels give.
-    pub patients: RwSignal<std::collections::HashMap<alloy_primitives::Address, String>>,
-}
-
-impl Default for Names {
-    fn default() -> Self {
-        Self::new()
-    }
+    patients: RwSignal<HashMap<Address, String>>,
 }
 
 impl Names {
-    /// Empty: nobody named yet.
-    pub fn new() -> Self {
+    /// Starts loading the directory as seen by `me` (who is called "you"). Without it, or while
+    /// it loads, people are named by short addresses.
+    pub fn new(me: Option<Address>) -> Self {
         Self {
-            people: RwSignal::new(crate::people::Directory::default()),
-            patients: RwSignal::new(std::collections::HashMap::new()),
+            me,
+            people: LocalResource::new(move || async move {
+                super::escrow::people(me)
+                    .await
+                    .unwrap_or_else(|_| Directory::new(me, []))
+            }),
+            patients: RwSignal::new(HashMap::new()),
         }
     }
 
-    /// Loads the directory (as seen by `me`, who is called "you").
-    pub async fn load_directory(self, me: Option<alloy_primitives::Address>) {
-        if let Ok(people) = super::escrow::people(me).await {
-            self.people.set(people);
-        }
+    /// Loads the directory again: someone verified since it loaded gets their name.
+    pub fn refresh(self) {
+        self.people.refetch();
+    }
+
+    fn with_directory<T>(self, f: impl FnOnce(&Directory) -> T) -> T {
+        self.people.with(|d| match d {
+            Some(d) => f(d),
+            None => f(&Directory::new(self.me, [])),
+        })
     }
 
     /// A practitioner's or insurer's name (or "you", or a short address before they are known).
-    pub fn person(self, who: alloy_primitives::Address) -> String {
-        self.people.with(|d| d.who(&who))
+    pub fn person(self, who: Address) -> String {
+        self.with_directory(|d| d.who(&who))
+    }
+
+    /// Everyone the directory lists, by name: whom a patient may pick to share with.
+    pub fn listed(self) -> Vec<(Address, String)> {
+        self.with_directory(|d| {
+            let mut people: Vec<(Address, String)> =
+                d.listed().map(|(a, _)| (*a, d.who(a))).collect();
+            people.sort_by(|x, y| x.1.cmp(&y.1));
+            people
+        })
     }
 
     /// Anyone: a listed practitioner or insurer by their profile, a patient by their shared
     /// name, else an unlisted account by its short address.
-    pub fn anyone(self, who: alloy_primitives::Address) -> String {
-        if self.people.with(|d| d.listed().any(|(a, _)| *a == who)) {
+    pub fn anyone(self, who: Address) -> String {
+        if self.with_directory(|d| d.person(&who).is_some()) {
             return self.person(who);
         }
         match self.patients.with(|n| n.get(&who).cloned()) {
@@ -321,9 +378,27 @@ impl Names {
     }
 
     /// A patient's name, or "Patient 0x12ab…" before one is known.
-    pub fn patient(self, who: alloy_primitives::Address) -> String {
+    pub fn patient(self, who: Address) -> String {
         self.patients
             .with(|n| n.get(&who).cloned())
             .unwrap_or_else(|| format!("Patient {}", crate::format::short_address(&who)))
+    }
+
+    /// Remembers the name `patient`'s records give (when they give one).
+    pub fn learn(self, patient: Address, listing: &Listing) {
+        if let Some(name) = listing.patient_name(patient) {
+            self.patients.update(|n| {
+                n.insert(patient, name);
+            });
+        }
+    }
+
+    /// Learns each patient's name from the records of theirs the reader may list.
+    pub async fn learn_all(self, me: &Identity, patients: &[Address]) {
+        for &patient in patients {
+            if let Ok(listing) = super::records::list(me, patient).await {
+                self.learn(patient, &listing);
+            }
+        }
     }
 }

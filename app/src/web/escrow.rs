@@ -148,6 +148,17 @@ pub struct AppConfig {
     pub break_glass_reader: Option<Address>,
 }
 
+impl AppConfig {
+    /// The escrow's break-glass reader and key, when it has both: what a patient who opted in to
+    /// emergency access also wraps each record's key for.
+    pub fn break_glass(&self) -> Option<(Address, medledger_protocol::wrap::PublicKey)> {
+        let reader = self.break_glass_reader?;
+        let key = alloy_primitives::hex::decode(self.break_glass_key.as_deref()?).ok()?;
+        let key: [u8; 32] = key.try_into().ok()?;
+        Some((reader, medledger_protocol::wrap::PublicKey(key)))
+    }
+}
+
 /// Loads `/config.json`.
 pub async fn config() -> Result<AppConfig, EscrowError> {
     json_call("GET", "/config.json", None).await

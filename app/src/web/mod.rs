@@ -4,6 +4,7 @@
 mod chain;
 mod components;
 mod escrow;
+mod log;
 mod nav;
 mod pages;
 mod records;

@@ -1,13 +1,15 @@
 //! The record protocols as the browser runs them (DESIGN.md "Upload", "Read", "Consent"):
 //! encrypt a file or entry chunk by chunk through WebCrypto, wrap its data key to every reader,
 //! upload C1 to the escrow, anchor it on chain; read one back, check its hash against the chain,
-//! unwrap and decrypt; wrap keys for new grantees. Plaintext never leaves this module but as the
-//! `Blob` the user asked to open.
+//! unwrap and decrypt; wrap keys for new grantees; list a patient's records with the labels the
+//! reader can open. Whom a record's key is wrapped for is decided here (with the rules in
+//! [`crate::sharing`]), not by the pages. Plaintext never leaves this module but as the `Blob` the
+//! user asked to open.
 
 use alloy_primitives::{Address, B256, U256};
 use js_sys::{Array, Uint8Array};
 use medledger_protocol::cipher::{fill_random, SecretKey};
-use medledger_protocol::contract::MedLedger;
+use medledger_protocol::contract::{Category, MedLedger};
 use medledger_protocol::envelope::{Metadata, RecordContext, RecordKind};
 use medledger_protocol::label::{open_label, seal_label, RecordLabel};
 use medledger_protocol::webcrypto::{WebDecryptor, WebEncryptor};
@@ -17,7 +19,9 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::chain::{ChainError, Contract};
 use super::escrow::{self, EscrowError, RecordSummary, UploadHeaders};
+use super::session::{self, Role};
 use crate::labels::label_for;
+use crate::sharing::{self, GrantRow};
 
 /// Plaintext bytes per envelope chunk.
 const CHUNK_SIZE: u32 = 256 * 1024;
@@ -62,6 +66,7 @@ pub struct Identity {
 }
 
 /// What to store.
+#[derive(Clone)]
 pub enum Content {
     /// A file the user picked (any size: read and sealed chunk by chunk).
     File(web_sys::File),
@@ -140,72 +145,131 @@ pub async fn registered_key(
     Ok(PublicKey(acc.encryptionKey.0))
 }
 
-/// Encrypts `content` for `patient` and wraps its key to `readers` (the patient and the author are
-/// always added) and, when given, to the escrow's break-glass key.
-pub async fn prepare(
-    me: &Identity,
+/// The grants `patient` holds out now, as the chain says (anyone may read them).
+pub async fn active_grants(
+    contract: &Contract,
+    patient: Address,
+) -> Result<Vec<GrantRow>, ChainError> {
+    let g = contract
+        .view(MedLedger::activeGrantsCall { patient })
+        .await?;
+    Ok(g.grantees
+        .iter()
+        .zip(g.grants.iter())
+        .map(|(a, g)| GrantRow::new(*a, g.categories, g.canWrite, g.expiry))
+        .collect())
+}
+
+/// Someone a record's key can be wrapped for.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    /// Their account.
+    pub account: Address,
+    /// The X25519 key they registered on chain.
+    pub key: PublicKey,
+    /// What they are.
+    pub role: Role,
+}
+
+/// The patient's current grantees whose grant covers `category` and who registered a key, read
+/// from the chain: wrapping a new record to them lets each open it at once instead of after the
+/// patient's next visit.
+pub async fn readers_for(
+    contract: &Contract,
     patient: Address,
     category: u8,
-    supersedes: B256,
-    content: Content,
-    readers: &[(Address, PublicKey)],
-    break_glass: Option<(Address, PublicKey)>,
-    progress: &dyn Fn(Stage),
-) -> Result<Prepared, RecordError> {
-    let mut id = [0u8; 32];
-    fill_random(&mut id).map_err(crypto)?;
-    let record_id = B256::from(id);
-    let dek = SecretKey::generate().map_err(crypto)?;
-    let ctx = RecordContext {
-        chain_id: me.contract.chain_id,
-        contract: me.contract.address,
-        record_id,
-        patient,
-    };
-    let now = (js_sys::Date::now() / 1000.0) as u64;
-    let (metadata, total) = match &content {
-        Content::File(f) => (
-            Metadata {
-                kind: kind_of(&f.type_()),
-                created: now,
-                media_type: if f.type_().is_empty() {
-                    "application/octet-stream".into()
-                } else {
-                    f.type_()
+) -> Result<Vec<Reader>, RecordError> {
+    let grants = active_grants(contract, patient).await?;
+    let mut out = Vec::new();
+    for account in sharing::covering(&grants, category) {
+        let acc = session::on_chain_account(contract, account).await?;
+        if acc.encryption_key.is_zero() {
+            continue;
+        }
+        out.push(Reader {
+            account,
+            key: PublicKey(acc.encryption_key.0),
+            role: acc.role,
+        });
+    }
+    Ok(out)
+}
+
+/// The insurers a claim about `patient` may go to: those the patient lets read claim documents.
+pub async fn insurers_of(
+    contract: &Contract,
+    patient: Address,
+) -> Result<Vec<Address>, RecordError> {
+    Ok(readers_for(contract, patient, Category::Claims.number())
+        .await?
+        .into_iter()
+        .filter(|r| r.role == Role::Insurer)
+        .map(|r| r.account)
+        .collect())
+}
+
+impl Content {
+    /// The metadata the envelope encrypts with it, and its size in bytes.
+    fn metadata(&self, now: u64) -> (Metadata, f64) {
+        match self {
+            Content::File(f) => (
+                Metadata {
+                    kind: kind_of(&f.type_()),
+                    created: now,
+                    media_type: if f.type_().is_empty() {
+                        "application/octet-stream".into()
+                    } else {
+                        f.type_()
+                    },
+                    file_name: f.name(),
                 },
-                file_name: f.name(),
-            },
-            f.size(),
-        ),
-        Content::Bytes {
-            data,
-            media_type,
-            file_name,
-            kind,
-        } => (
-            Metadata {
-                kind: *kind,
-                created: now,
-                media_type: media_type.clone(),
-                file_name: file_name.clone(),
-            },
-            data.len() as f64,
-        ),
-    };
-    let label = {
-        let data = match &content {
+                f.size(),
+            ),
+            Content::Bytes {
+                data,
+                media_type,
+                file_name,
+                kind,
+            } => (
+                Metadata {
+                    kind: *kind,
+                    created: now,
+                    media_type: media_type.clone(),
+                    file_name: file_name.clone(),
+                },
+                data.len() as f64,
+            ),
+        }
+    }
+
+    /// The bytes, when the app made them (a file is read slice by slice instead).
+    fn bytes(&self) -> Option<&[u8]> {
+        match self {
             Content::Bytes { data, .. } => Some(data.as_slice()),
             Content::File(_) => None,
-        };
-        let label = label_for(
-            &metadata.media_type,
-            &metadata.file_name,
-            total as u64,
-            data,
-        );
-        alloy_primitives::hex::encode_prefixed(seal_label(&dek, &ctx, &label).map_err(crypto)?)
-    };
-    let (mut enc, prelude) = WebEncryptor::start(&dek, &ctx, &metadata, CHUNK_SIZE)
+        }
+    }
+
+    /// Bytes `start..end`.
+    async fn slice(&self, start: f64, end: f64) -> Result<Uint8Array, RecordError> {
+        match self {
+            Content::File(f) => read_slice(f, start, end).await,
+            Content::Bytes { data, .. } => {
+                Ok(Uint8Array::from(&data[start as usize..end as usize]))
+            }
+        }
+    }
+}
+
+/// Encrypts `content` under `dek` chunk by chunk: its h1 and C1.
+async fn seal(
+    dek: &SecretKey,
+    ctx: &RecordContext,
+    metadata: &Metadata,
+    (content, total): (&Content, f64),
+    progress: &dyn Fn(Stage),
+) -> Result<(B256, web_sys::Blob), RecordError> {
+    let (mut enc, prelude) = WebEncryptor::start(dek, ctx, metadata, CHUNK_SIZE)
         .await
         .map_err(crypto)?;
     let parts = Array::new();
@@ -217,14 +281,8 @@ pub async fn prepare(
         let mut ends = false;
         while batch.len() < CHUNKS_IN_FLIGHT {
             let end = (offset + chunk).min(total);
-            let piece = match &content {
-                Content::File(f) => read_slice(f, offset, end).await?,
-                Content::Bytes { data, .. } => {
-                    Uint8Array::from(&data[offset as usize..end as usize])
-                }
-            };
+            batch.push(content.slice(offset, end).await?);
             offset = end;
-            batch.push(piece);
             // The final chunk is the one that reaches the end (an exact multiple ends with a
             // full final chunk; an empty body is one empty final chunk).
             if offset >= total {
@@ -247,38 +305,84 @@ pub async fn prepare(
     let h1 = enc.finish().await.map_err(crypto)?;
     let body = web_sys::Blob::new_with_u8_array_sequence(&parts)
         .map_err(|_| RecordError::File("could not assemble the ciphertext".into()))?;
+    Ok((h1, body))
+}
 
+/// The record key wrapped for everyone who should read a new record of `patient` in `category`
+/// ([`sharing::wrap_targets`]): the author, the patient, the patient's grantees whose grant
+/// covers the category ([`readers_for`]), and the escrow's break-glass key when given.
+async fn wraps_for(
+    me: &Identity,
+    dek: &SecretKey,
+    (record_id, patient, category): (B256, Address, u8),
+    break_glass: Option<(Address, PublicKey)>,
+) -> Result<Vec<String>, RecordError> {
+    let patient_key = if patient == me.account {
+        None
+    } else {
+        Some((patient, registered_key(&me.contract, patient).await?))
+    };
+    let grantees = readers_for(&me.contract, patient, category).await?;
     let mut wraps = Vec::new();
-    let mut wrapped_to: Vec<Address> = Vec::new();
-    let mut all_readers: Vec<(Address, PublicKey)> = vec![(me.account, me.keys.public())];
-    if patient != me.account {
-        all_readers.push((patient, registered_key(&me.contract, patient).await?));
-    }
-    all_readers.extend_from_slice(readers);
-    for (reader, key) in all_readers {
-        if wrapped_to.contains(&reader) {
-            continue;
-        }
+    for (reader, key) in sharing::wrap_targets(
+        (me.account, me.keys.public()),
+        patient_key,
+        grantees.into_iter().map(|r| (r.account, r.key)),
+    ) {
         wraps.push(wrap_entry(
             me,
-            &dek,
+            dek,
             record_id,
             reader,
             &key,
             Purpose::Reader,
         )?);
-        wrapped_to.push(reader);
     }
     if let Some((reader, key)) = break_glass {
         wraps.push(wrap_entry(
             me,
-            &dek,
+            dek,
             record_id,
             reader,
             &key,
             Purpose::BreakGlass,
         )?);
     }
+    Ok(wraps)
+}
+
+/// Encrypts `content` for `patient` and wraps its key to everyone who should read it
+/// ([`wraps_for`]); seals its label.
+pub async fn prepare(
+    me: &Identity,
+    patient: Address,
+    category: u8,
+    supersedes: B256,
+    content: Content,
+    break_glass: Option<(Address, PublicKey)>,
+    progress: &dyn Fn(Stage),
+) -> Result<Prepared, RecordError> {
+    let mut id = [0u8; 32];
+    fill_random(&mut id).map_err(crypto)?;
+    let record_id = B256::from(id);
+    let dek = SecretKey::generate().map_err(crypto)?;
+    let ctx = RecordContext {
+        chain_id: me.contract.chain_id,
+        contract: me.contract.address,
+        record_id,
+        patient,
+    };
+    let (metadata, total) = content.metadata((js_sys::Date::now() / 1000.0) as u64);
+    let label = label_for(
+        &metadata.media_type,
+        &metadata.file_name,
+        total as u64,
+        content.bytes(),
+    );
+    let label =
+        alloy_primitives::hex::encode_prefixed(seal_label(&dek, &ctx, &label).map_err(crypto)?);
+    let (h1, body) = seal(&dek, &ctx, &metadata, (&content, total), progress).await?;
+    let wraps = wraps_for(me, &dek, (record_id, patient, category), break_glass).await?;
     Ok(Prepared {
         record_id,
         h1,
@@ -325,6 +429,64 @@ fn my_dek(me: &Identity, record_id: B256, wrapped: &[u8]) -> Result<SecretKey, R
         purpose: Purpose::Reader,
     };
     unwrap_dek(wrapped, &me.keys, &ctx).map_err(|_| RecordError::Unwrap)
+}
+
+/// A patient's records as one reader sees them: the escrow's list (newest first) and what each
+/// record is called, for those whose label this reader can open.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// The records the reader may see.
+    pub records: Vec<RecordSummary>,
+    /// Their labels, by record id ([`labels_of`]).
+    pub labels: std::collections::HashMap<B256, RecordLabel>,
+}
+
+impl Listing {
+    /// The patient's name, as their own records' labels tell it ([`crate::people::patient_name`]).
+    pub fn patient_name(&self, patient: Address) -> Option<String> {
+        crate::people::patient_name(
+            patient,
+            self.records
+                .iter()
+                .map(|r| (r.author, self.labels.get(&r.record_id))),
+        )
+    }
+
+    /// The records not erased.
+    pub fn unerased_ids(&self) -> Vec<B256> {
+        self.records
+            .iter()
+            .filter(|r| r.state != "shredded")
+            .map(|r| r.record_id)
+            .collect()
+    }
+
+    /// Whether the escrow still lists `record_id` as not erased.
+    pub fn holds_unerased(&self, record_id: B256) -> bool {
+        self.records
+            .iter()
+            .any(|r| r.record_id == record_id && r.state != "shredded")
+    }
+}
+
+/// The records of `patient` the signed-in reader may see, with the labels they can open.
+pub async fn list(me: &Identity, patient: Address) -> Result<Listing, RecordError> {
+    let records = escrow::records(patient).await?;
+    let labels = labels_of(me, &records);
+    Ok(Listing { records, labels })
+}
+
+/// Waits until the escrow stops listing `record_id` of `patient` as a record it holds keys for
+/// (its follower destroys them once it sees the erasure on chain), for up to 20 seconds.
+pub async fn await_erased(me: &Identity, patient: Address, record_id: B256) {
+    for _ in 0..40 {
+        if let Ok(listing) = list(me, patient).await {
+            if !listing.holds_unerased(record_id) {
+                return;
+            }
+        }
+        super::wallet::sleep_ms(500).await;
+    }
 }
 
 /// The labels of the listed records the signed-in reader holds a key for, by record id. A label

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::super::components::{run, Note, NoteView};
+use super::super::components::{outcome_note, NoteView};
 use super::super::session::{Role, Status};
 use super::super::state::{app_state, AppState, WalletPresence};
 use super::super::{escrow, wallet};
@@ -67,15 +67,12 @@ pub fn App() -> impl IntoView {
 #[component]
 fn Header() -> impl IntoView {
     let state = app_state();
-    let busy = RwSignal::new(false);
-    let note = RwSignal::new(None::<Note>);
-    let sign_out = move |_| {
-        run(busy, note, async move {
-            escrow::sign_out().await.map_err(|e| e.to_string())?;
-            state.signed_in.set(None);
-            Ok("Signed out.".into())
-        })
-    };
+    let sign_out = Action::new_local(move |_: &()| async move {
+        escrow::sign_out().await.map_err(|e| e.to_string())?;
+        state.signed_in.set(None);
+        Ok("Signed out.".to_string())
+    });
+    let busy = sign_out.pending();
     view! {
         <header>
             <h1>"medledger"</h1>
@@ -92,12 +89,12 @@ fn Header() -> impl IntoView {
                             <span class="who" title=s.account.to_checksum(None) data-testid="who">
                                 {format::short_address(&s.account)} " · " {role}
                             </span>
-                            <button on:click=sign_out disabled=move || busy.get()>"Sign out"</button>
+                            <button on:click=move |_| { sign_out.dispatch_local(()); } disabled=busy>"Sign out"</button>
                         }
                     })
                 }}
             </nav>
-            <NoteView note/>
+            <NoteView note=outcome_note(sign_out)/>
         </header>
     }
 }

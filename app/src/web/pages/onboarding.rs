@@ -8,7 +8,7 @@ use leptos::task::spawn_local;
 use medledger_protocol::contract::MedLedger;
 use serde_json::json;
 
-use super::super::components::{run, Note, NoteView};
+use super::super::components::{outcome_note, NoteView, Outcome};
 use super::super::escrow::{self, AppConfig};
 use super::super::session::{self, SignInError, Status};
 use super::super::state::{app_state, AppState, SignedIn};
@@ -35,28 +35,26 @@ pub fn NoWallet(config: AppConfig) -> impl IntoView {
 #[component]
 pub fn WrongNetwork(config: AppConfig) -> impl IntoView {
     let state = app_state();
-    let busy = RwSignal::new(false);
-    let note = RwSignal::new(None::<Note>);
     let rpc = config.rpc_url.clone();
     let chain = config.chain_id;
     let name = format!("medledger ({})", config.network);
-    let switch = move |_| {
+    let switch = Action::new_local(move |_: &()| {
         let (rpc, name) = (rpc.clone(), name.clone());
-        run(busy, note, async move {
+        async move {
             wallet::switch_chain(chain, &rpc, &name)
                 .await
                 .map_err(|e| super::super::chain::ChainError::from(e).to_string())?;
             state.chain_id.set(wallet::chain_id().await.ok());
-            Ok("Switched network.".into())
-        })
-    };
+            Ok("Switched network.".to_string())
+        }
+    });
     view! {
         <section class="screen" data-testid="wrong-network">
             <h2>"Wrong network"</h2>
             <p>"Your wallet is on chain " {move || state.chain_id.get().map(|c| c.to_string()).unwrap_or_else(|| "unknown".into())}
                "; medledger runs on chain " {chain} " (" {config.network.clone()} "). Switch your wallet to it — the app can ask the wallet to add it if it does not know it."</p>
-            <button on:click=switch disabled=move || busy.get()>"Switch network"</button>
-            <NoteView note/>
+            <button on:click=move |_| { switch.dispatch_local(()); } disabled=switch.pending()>"Switch network"</button>
+            <NoteView note=outcome_note(switch)/>
         </section>
     }
 }
@@ -65,23 +63,19 @@ pub fn WrongNetwork(config: AppConfig) -> impl IntoView {
 #[component]
 pub fn Connect() -> impl IntoView {
     let state = app_state();
-    let busy = RwSignal::new(false);
-    let note = RwSignal::new(None::<Note>);
-    let connect = move |_| {
-        run(busy, note, async move {
-            let account = wallet::connect()
-                .await
-                .map_err(|e| super::super::chain::ChainError::from(e).to_string())?;
-            state.account.set(Some(account));
-            Ok("Connected.".into())
-        })
-    };
+    let connect = Action::new_local(move |_: &()| async move {
+        let account = wallet::connect()
+            .await
+            .map_err(|e| super::super::chain::ChainError::from(e).to_string())?;
+        state.account.set(Some(account));
+        Ok("Connected.".to_string())
+    });
     view! {
         <section class="screen" data-testid="connect">
             <h2>"Connect your wallet"</h2>
             <p>"Your wallet is locked or not connected to medledger. Unlock it, then connect."</p>
-            <button on:click=connect disabled=move || busy.get()>"Connect wallet"</button>
-            <NoteView note/>
+            <button on:click=move |_| { connect.dispatch_local(()); } disabled=connect.pending()>"Connect wallet"</button>
+            <NoteView note=outcome_note(connect)/>
         </section>
     }
 }
@@ -103,117 +97,67 @@ pub async fn refresh_account(state: AppState) -> Result<(), String> {
 #[component]
 pub fn SignIn() -> impl IntoView {
     let state = app_state();
-    let busy = RwSignal::new(false);
-    let note = RwSignal::new(None::<Note>);
-    let sign_in = move |_| {
-        run(busy, note, async move {
-            let account = state
-                .account
-                .get_untracked()
-                .ok_or("connect your wallet first")?;
-            let contract = state.contract().ok_or("not configured")?;
-            let explain = |e: SignInError| e.to_string();
-            session::ensure_escrow_session(account)
-                .await
-                .map_err(explain)?;
-            let on_chain = session::on_chain_account(&contract, account)
-                .await
-                .map_err(|e| e.to_string())?;
-            let registered = (on_chain.status != Status::None).then_some(on_chain.encryption_key);
-            let keys = session::derive_key(&contract, account, registered)
-                .await
-                .map_err(explain)?;
-            // The wallet may have switched account while it was asked.
-            if state.account.get_untracked() != Some(account) {
-                return Err("The wallet switched account during sign-in: sign in again.".into());
-            }
-            state.signed_in.set(Some(SignedIn {
-                account,
-                keys,
-                on_chain,
-            }));
-            Ok("Signed in.".into())
-        })
-    };
+    let sign_in = Action::new_local(move |_: &()| sign_in(state));
     view! {
         <section class="screen" data-testid="sign-in">
             <h2>"Sign in"</h2>
             <p>"Your wallet will ask for two signatures: one signs you in to the escrow (no transaction, no cost), the other unlocks your encryption key, which is computed in this browser from that signature and never leaves it."</p>
-            <button on:click=sign_in disabled=move || busy.get() data-testid="sign-in-button">"Sign in"</button>
-            <NoteView note/>
+            <button on:click=move |_| { sign_in.dispatch_local(()); } disabled=sign_in.pending() data-testid="sign-in-button">"Sign in"</button>
+            <NoteView note=outcome_note(sign_in)/>
         </section>
     }
+}
+
+/// Signs the wallet's account in to the escrow, reads it on chain and derives its key.
+async fn sign_in(state: AppState) -> Outcome {
+    let account = state
+        .account
+        .get_untracked()
+        .ok_or("connect your wallet first")?;
+    let contract = state.contract().ok_or("not configured")?;
+    let explain = |e: SignInError| e.to_string();
+    session::ensure_escrow_session(account)
+        .await
+        .map_err(explain)?;
+    let on_chain = session::on_chain_account(&contract, account)
+        .await
+        .map_err(|e| e.to_string())?;
+    let registered = (on_chain.status != Status::None).then_some(on_chain.encryption_key);
+    let keys = session::derive_key(&contract, account, registered)
+        .await
+        .map_err(explain)?;
+    // The wallet may have switched account while it was asked.
+    if state.account.get_untracked() != Some(account) {
+        return Err("The wallet switched account during sign-in: sign in again.".into());
+    }
+    state.signed_in.set(Some(SignedIn {
+        account,
+        keys,
+        on_chain,
+    }));
+    Ok("Signed in.".into())
 }
 
 /// First visit: register as a patient, or apply as a practitioner or insurer.
 #[component]
 pub fn ChooseRole() -> impl IntoView {
     let state = app_state();
-    let busy = RwSignal::new(false);
-    let note = RwSignal::new(None::<Note>);
     let kind = RwSignal::new("patient".to_string());
     let name = RwSignal::new(String::new());
     let licence = RwSignal::new(String::new());
     let organisation = RwSignal::new(String::new());
-
+    let register =
+        Action::new_local(move |application: &Application| register(state, application.clone()));
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        run(busy, note, async move {
-            let me = state.identity().ok_or("sign in first")?;
-            let key = alloy_primitives::B256::from(me.keys.public().0);
-            let chosen = kind.get_untracked();
-            if chosen == "patient" {
-                me.contract
-                    .send(
-                        me.account,
-                        MedLedger::registerPatientCall { encryptionKey: key },
-                        U256::ZERO,
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-            } else {
-                let (n, l, o) = (
-                    name.get_untracked(),
-                    licence.get_untracked(),
-                    organisation.get_untracked(),
-                );
-                if n.trim().is_empty() || l.trim().is_empty() || o.trim().is_empty() {
-                    return Err("Fill in your name, licence number and organisation.".into());
-                }
-                let profile =
-                    json!({"name": n.trim(), "licenceNumber": l.trim(), "organisation": o.trim()})
-                        .to_string();
-                let profile_hash = keccak256(profile.as_bytes());
-                let call_result = if chosen == "practitioner" {
-                    me.contract
-                        .send(
-                            me.account,
-                            MedLedger::applyAsPractitionerCall {
-                                encryptionKey: key,
-                                profileHash: profile_hash,
-                            },
-                            U256::ZERO,
-                        )
-                        .await
-                } else {
-                    me.contract
-                        .send(
-                            me.account,
-                            MedLedger::applyAsInsurerCall {
-                                encryptionKey: key,
-                                profileHash: profile_hash,
-                            },
-                            U256::ZERO,
-                        )
-                        .await
-                };
-                call_result.map_err(|e| e.to_string())?;
-                submit_profile(&profile).await?;
-            }
-            refresh_account(state).await?;
-            Ok("Registered.".into())
-        })
+        register.dispatch_local(Application {
+            kind: kind.get_untracked(),
+            name: name.get_untracked(),
+            licence: licence.get_untracked(),
+            organisation: organisation.get_untracked(),
+        });
     };
+    let busy = register.pending();
     view! {
         <section class="screen" data-testid="choose-role">
             <h2>"Welcome to medledger"</h2>
@@ -242,13 +186,80 @@ pub fn ChooseRole() -> impl IntoView {
                         <label class="field">"Organisation"<input type="text" required prop:value=move || organisation.get() on:input=move |ev| organisation.set(event_target_value(&ev))/></label>
                     </fieldset>
                 </Show>
-                <button type="submit" disabled=move || busy.get() data-testid="register">
+                <button type="submit" disabled=busy data-testid="register">
                     {move || if kind.get() == "patient" { "Register as patient" } else { "Apply" }}
                 </button>
             </form>
-            <NoteView note/>
+            <NoteView note=outcome_note(register)/>
         </section>
     }
+}
+
+/// The choose-role form as filled in.
+#[derive(Clone)]
+struct Application {
+    /// `patient`, `practitioner` or `insurer`.
+    kind: String,
+    name: String,
+    licence: String,
+    organisation: String,
+}
+
+/// Registers as a patient, or applies as a practitioner or insurer with the profile.
+async fn register(state: AppState, application: Application) -> Outcome {
+    let me = state.identity().ok_or("sign in first")?;
+    let key = alloy_primitives::B256::from(me.keys.public().0);
+    let chosen = application.kind;
+    if chosen == "patient" {
+        me.contract
+            .send(
+                me.account,
+                MedLedger::registerPatientCall { encryptionKey: key },
+                U256::ZERO,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+    } else {
+        let (n, l, o) = (
+            application.name,
+            application.licence,
+            application.organisation,
+        );
+        if n.trim().is_empty() || l.trim().is_empty() || o.trim().is_empty() {
+            return Err("Fill in your name, licence number and organisation.".into());
+        }
+        let profile =
+            json!({"name": n.trim(), "licenceNumber": l.trim(), "organisation": o.trim()})
+                .to_string();
+        let profile_hash = keccak256(profile.as_bytes());
+        let call_result = if chosen == "practitioner" {
+            me.contract
+                .send(
+                    me.account,
+                    MedLedger::applyAsPractitionerCall {
+                        encryptionKey: key,
+                        profileHash: profile_hash,
+                    },
+                    U256::ZERO,
+                )
+                .await
+        } else {
+            me.contract
+                .send(
+                    me.account,
+                    MedLedger::applyAsInsurerCall {
+                        encryptionKey: key,
+                        profileHash: profile_hash,
+                    },
+                    U256::ZERO,
+                )
+                .await
+        };
+        call_result.map_err(|e| e.to_string())?;
+        submit_profile(&profile).await?;
+    }
+    refresh_account(state).await?;
+    Ok("Registered.".into())
 }
 
 /// Sends the profile text to the escrow; retried while its follower has not yet seen the

@@ -2,98 +2,89 @@
 //! (files of any size, structured entries), sharing (grants with categories, write and expiry;
 //! keys wrapped to new grantees without the patient thinking about it), the access log verified
 //! against the chain, claims, emergency access, and the account (erasing everything).
+//!
+//! What the pages show is loaded through resources (the records, the grants, the log), read
+//! under a `Transition`; what the patient does is an `Action` whose pending state disables its
+//! buttons and whose outcome is the note under them. A change refetches what it changed.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use alloy_primitives::{Address, B256, U256};
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use medledger_protocol::contract::{Category, MedLedger};
 use medledger_protocol::envelope::RecordKind;
 use medledger_protocol::label::RecordLabel;
 use medledger_protocol::wrap::PublicKey;
 
 use super::super::components::{
-    category_name, run, CategoryChecks, CategorySelect, Note, NoteView, OpenedPanel, OpenedView,
-    ProgressView, RecordTitle,
+    category_name, failure_note, outcome_note, CategoryChecks, CategorySelect, Names, Note,
+    NoteView, OpenedPanel, OpenedView, Outcome, ProgressView, RecordTitle, WhenLoaded,
 };
-use super::super::escrow::{self, LogEntry, RecordSummary};
+use super::super::escrow::RecordSummary;
+use super::super::log::{self, VerifiedLog};
 use super::super::nav::{current_page, PageNav};
-use super::super::records::{self, Content, Identity, Prepared, Stage};
+use super::super::records::{self, Content, Identity, Listing, Prepared, Stage};
 use super::super::state::{app_state, AppState};
-use crate::entry::{
-    height_in_cm, weight_in_kg, EntryError, HeightUnit, StructuredEntry, WeightUnit, BLOOD_GROUPS,
-    MEDIA_TYPE,
-};
+use crate::entry::{HeightUnit, StructuredEntry, WeightUnit, BLOOD_GROUPS, MEDIA_TYPE};
 use crate::format;
-use crate::people::{self, log_sentence, reader_of, Directory, LogFacts};
+use crate::people::{self, log_sentence, reader_of, LogFacts};
 use crate::route::{Audience, Page};
+use crate::sharing::{self, GrantRow, NewGrant};
 
-/// Page-wide signals shared by the sections.
+/// The patient's records with their labels, as loaded for the page.
+type Records = LocalResource<Result<Listing, String>>;
+
+/// Page-wide state shared by the sections.
 #[derive(Clone, Copy)]
 struct PatientCtx {
-    records: RwSignal<Vec<RecordSummary>>,
+    /// The patient's records (refetched after every change to them).
+    records: Records,
     /// Names of verified practitioners and insurers (the escrow's directory).
-    people: RwSignal<Directory>,
-    /// What each listed record is called (its sealed label, opened in this browser).
-    labels: RwSignal<HashMap<B256, RecordLabel>>,
+    names: Names,
     opened: RwSignal<Option<OpenedView>>,
-    note: RwSignal<Option<Note>>,
     opted_in: RwSignal<bool>,
-    /// The two upload forms' progress and resumable uploads, and the entry being typed: kept by
-    /// the page rather than the form, so leaving the Add page mid-upload or mid-entry loses nothing.
+    /// The two upload forms' progress, resumable uploads and actions, and the entry being typed:
+    /// kept by the page rather than the form, so leaving the Add page mid-upload or mid-entry
+    /// loses nothing.
     file_upload: UploadRun,
     entry_upload: UploadRun,
     entry: RwSignal<StructuredEntry>,
+}
+
+impl PatientCtx {
+    /// Reads the loaded list, when there is one.
+    fn listing<T>(self, f: impl FnOnce(&Listing) -> T) -> Option<T> {
+        self.records
+            .with(|r| r.as_ref().and_then(|r| r.as_ref().ok()).map(f))
+    }
+
+    /// What the listed record `id` is called, when its label opened.
+    fn label(self, id: B256) -> Option<RecordLabel> {
+        self.listing(|l| l.labels.get(&id).cloned()).flatten()
+    }
+
+    /// Loads the records again, and the directory with them: someone verified since the page
+    /// opened gets their name at the next refresh.
+    fn refresh(self) {
+        self.names.refresh();
+        self.records.refetch();
+    }
 }
 
 fn me(state: AppState) -> Result<Identity, String> {
     state.identity().ok_or_else(|| "sign in first".to_string())
 }
 
-/// Loads the directory of verified practitioners and insurers; without it the views fall back
-/// to short addresses.
-async fn load_directory(state: AppState, ctx: PatientCtx) {
-    if let Ok(people) = escrow::people(me(state).ok().map(|m| m.account)).await {
-        ctx.people.set(people);
-    }
-}
-
 /// "your History record “Asthma”", or "a record of yours" for one the list does not hold.
 fn record_phrase(ctx: PatientCtx, id: &B256) -> String {
-    let title = ctx.labels.with(|l| l.get(id).map(|l| l.title.clone()));
-    ctx.records.with(|list| {
-        list.iter()
-            .find(|r| r.record_id == *id)
-            .map(|r| people::record_phrase(&category_name(r.category), title.as_deref()))
-            .unwrap_or_else(|| "a record of yours".into())
+    ctx.listing(|l| {
+        l.records.iter().find(|r| r.record_id == *id).map(|r| {
+            let title = l.labels.get(id).map(|l| l.title.as_str());
+            people::record_phrase(&category_name(r.category), title)
+        })
     })
-}
-
-async fn reload_records(state: AppState, ctx: PatientCtx) {
-    // Someone verified since the page opened gets their name at the next refresh.
-    load_directory(state, ctx).await;
-    if let Ok(me) = me(state) {
-        match escrow::records(me.account).await {
-            Ok(list) => {
-                ctx.labels.set(records::labels_of(&me, &list));
-                ctx.records.set(list);
-            }
-            Err(e) => ctx.note.set(Some(Note::Failed(e.to_string()))),
-        }
-    }
-}
-
-/// The patient's current grantees whose grant covers `category`, with their registered keys.
-async fn readers_for(me: &Identity, category: u8) -> Result<Vec<(Address, PublicKey)>, String> {
-    Ok(
-        super::claims::grantees_for(&me.contract, me.account, category)
-            .await?
-            .into_iter()
-            .map(|(a, k, _)| (a, k))
-            .collect(),
-    )
+    .flatten()
+    .unwrap_or_else(|| "a record of yours".into())
 }
 
 /// The escrow's break-glass key, when the patient opted in to emergency access.
@@ -101,26 +92,23 @@ fn break_glass(state: AppState, opted_in: bool) -> Option<(Address, PublicKey)> 
     if !opted_in {
         return None;
     }
-    state.config.with_untracked(|c| {
-        let c = c.as_ref()?;
-        let reader = c.break_glass_reader?;
-        let key = alloy_primitives::hex::decode(c.break_glass_key.as_deref()?).ok()?;
-        let key: [u8; 32] = key.try_into().ok()?;
-        Some((reader, PublicKey(key)))
-    })
+    state
+        .config
+        .with_untracked(|c| c.as_ref().and_then(|c| c.break_glass()))
 }
 
-/// Shares keys with grantees who cannot open records yet; quiet when there is nothing to do.
-async fn share_missing_keys(state: AppState, ctx: PatientCtx) {
-    let Ok(me) = me(state) else { return };
+/// Shares keys with grantees who cannot open records yet; says nothing when there was nothing
+/// to share.
+async fn share_missing_keys(state: AppState) -> Option<Outcome> {
+    let me = me(state).ok()?;
     match records::fill_missing_wraps(&me).await {
-        Ok(0) => {}
-        Ok(n) => ctx.note.set(Some(Note::Done(format!(
+        Ok(0) => None,
+        Ok(n) => Some(Ok(format!(
             "Shared {n} record key(s) with the people you granted access."
-        )))),
-        Err(e) => ctx.note.set(Some(Note::Failed(format!(
+        ))),
+        Err(e) => Some(Err(format!(
             "Could not share keys with your grantees yet: {e}"
-        )))),
+        ))),
     }
 }
 
@@ -132,26 +120,35 @@ pub fn PatientPage() -> impl IntoView {
         .signed_in
         .with_untracked(|s| s.as_ref().map(|s| s.on_chain.emergency_opt_in))
         .unwrap_or(false);
-    let ctx = PatientCtx {
-        records: RwSignal::new(Vec::new()),
-        people: RwSignal::new(Directory::default()),
-        labels: RwSignal::new(HashMap::new()),
-        opened: RwSignal::new(None),
-        note: RwSignal::new(None),
-        opted_in: RwSignal::new(opted_in),
-        file_upload: UploadRun::new(),
-        entry_upload: UploadRun::new(),
-        entry: RwSignal::new(StructuredEntry::new()),
-    };
-    let page = current_page(Audience::Patient);
-    spawn_local(async move {
-        reload_records(state, ctx).await;
-        share_missing_keys(state, ctx).await;
+    let records: Records = LocalResource::new(move || async move {
+        let me = me(state)?;
+        records::list(&me, me.account)
+            .await
+            .map_err(|e| e.to_string())
     });
+    let (opted_in, entry) = (
+        RwSignal::new(opted_in),
+        RwSignal::new(StructuredEntry::new()),
+    );
+    let ctx = PatientCtx {
+        records,
+        names: Names::new(state.identity().map(|m| m.account)),
+        opened: RwSignal::new(None),
+        opted_in,
+        file_upload: UploadRun::new(state, records, opted_in, None),
+        entry_upload: UploadRun::new(state, records, opted_in, Some(entry)),
+        entry,
+    };
+    provide_context(ctx.names);
+    // Keys owed to grantees are shared as soon as the patient is here.
+    let share = Action::new_local(move |_: &()| share_missing_keys(state));
+    share.dispatch_local(());
+    let shared = share.value();
+    let page = current_page(Audience::Patient);
     view! {
         <div class="page" data-testid="patient-page">
             <PageNav audience=Audience::Patient current=page/>
-            <NoteView note=ctx.note/>
+            <NoteView note=Signal::derive(move || shared.get().flatten().map(Note::from))/>
             {move || match page.get() {
                 Page::Add => view! { <UploadSection ctx/><EntrySection ctx/> }.into_any(),
                 Page::Sharing => view! { <SharingSection ctx/> }.into_any(),
@@ -166,134 +163,150 @@ pub fn PatientPage() -> impl IntoView {
     }
 }
 
+/// What the patient does to a listed record.
+#[derive(Clone)]
+enum RecordStep {
+    Open(RecordSummary),
+    Erase(B256),
+}
+
+async fn open_record(state: AppState, ctx: PatientCtx, r: RecordSummary) -> Outcome {
+    let me = me(state)?;
+    let opened = records::open(&me, r.record_id, r.patient)
+        .await
+        .map_err(|e| e.to_string())?;
+    ctx.opened.set(Some(OpenedView::from_record(
+        format::short_id(r.record_id.as_slice()),
+        &opened,
+    )));
+    Ok("Opened and verified.".into())
+}
+
+/// Erases record `id`, closes the confirmation once the chain took it, and waits for the
+/// escrow to destroy the keys.
+async fn erase_record(
+    state: AppState,
+    ctx: PatientCtx,
+    id: B256,
+    confirm: RwSignal<Option<B256>>,
+) -> Outcome {
+    let me = me(state)?;
+    me.contract
+        .send(
+            me.account,
+            MedLedger::eraseRecordCall { recordId: id },
+            U256::ZERO,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    confirm.set(None);
+    // The escrow destroys the keys when its follower sees the erasure; say so once it has.
+    records::await_erased(&me, me.account, id).await;
+    ctx.records.refetch();
+    Ok("Erased: the record's keys are destroyed; nobody, you included, can open it again.".into())
+}
+
 #[component]
 fn RecordsSection(ctx: PatientCtx) -> impl IntoView {
     let state = app_state();
-    let busy = RwSignal::new(false);
-    let note = RwSignal::new(None::<Note>);
     let confirm_erase = RwSignal::new(None::<B256>);
-    let open = move |r: RecordSummary| {
-        run(busy, note, async move {
-            let me = me(state)?;
-            let opened = records::open(&me, r.record_id, r.patient)
-                .await
-                .map_err(|e| e.to_string())?;
-            ctx.opened.set(Some(OpenedView::from_record(
-                format::short_id(r.record_id.as_slice()),
-                &opened,
-            )));
-            Ok("Opened and verified.".into())
-        })
-    };
-    let erase = move |id: B256| {
-        run(busy, note, async move {
-            let me = me(state)?;
-            me.contract
-                .send(
-                    me.account,
-                    MedLedger::eraseRecordCall { recordId: id },
-                    U256::ZERO,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            confirm_erase.set(None);
-            // The escrow destroys the keys when its follower sees the erasure; show it once done.
-            for _ in 0..40 {
-                reload_records(state, ctx).await;
-                // The escrow stops listing a record once it destroyed its keys.
-                if ctx.records.with_untracked(|l| {
-                    !l.iter().any(|r| r.record_id == id && r.state != "shredded")
-                }) {
-                    break;
-                }
-                super::super::wallet::sleep_ms(500).await;
+    let act = Action::new_local(move |step: &RecordStep| {
+        let step = step.clone();
+        async move {
+            match step {
+                RecordStep::Open(r) => open_record(state, ctx, r).await,
+                RecordStep::Erase(id) => erase_record(state, ctx, id, confirm_erase).await,
             }
-            Ok(
-                "Erased: the record's keys are destroyed; nobody, you included, can open it again."
-                    .into(),
-            )
-        })
-    };
+        }
+    });
+    let busy = act.pending();
+    let rows = move || ctx.listing(|l| l.records.clone()).unwrap_or_default();
     view! {
         <section id="records" aria-labelledby="records-h">
             <h2 id="records-h">"Your records"</h2>
-            <button on:click=move |_| spawn_local(reload_records(state, ctx))>"Refresh"</button>
-            <table class="cards" data-testid="records">
-                <thead><tr><th>"Record"</th><th>"Category"</th><th>"Author"</th><th>"Added"</th><th>"Size"</th><th>"Status"</th><th>"Actions"</th></tr></thead>
-                <tbody>
-                    <For each=move || ctx.records.get() key=|r| (r.record_id, r.state.clone()) let:r>
-                        {
-                            let author = {
-                                let who = r.author;
-                                move || ctx.people.with(|d| d.who(&who))
-                            };
-                            let shredded = r.state == "shredded";
-                            let status = match r.state.as_str() {
-                                "committed" => "on chain",
-                                "pending" => "waiting for the chain",
-                                "shredded" => "erased",
-                                other => other,
-                            }.to_string();
-                            let id = r.record_id;
-                            let r2 = r.clone();
-                            view! {
-                                <tr data-record=id.to_string() data-state=r.state.clone()>
-                                    <RecordTitle labels=ctx.labels id category=r.category/>
-                                    <td data-label="Category">{category_name(r.category)}</td>
-                                    <td data-label="Author" title=r.author.to_checksum(None)>{author}</td>
-                                    <td data-label="Added">{format::datetime(r.created)}</td>
-                                    <td data-label="Size">{format::size(r.size)}</td>
-                                    <td data-label="Status">{status}</td>
-                                    <td class="actions">
-                                        <Show when=move || !shredded>
-                                            <button on:click={let r = r2.clone(); move |_| open(r.clone())} disabled=move || busy.get()>"Open"</button>
-                                            " "
-                                            <button class="danger" on:click=move |_| confirm_erase.set(Some(id))>"Erase…"</button>
-                                        </Show>
-                                    </td>
-                                </tr>
-                            }
-                        }
-                    </For>
-                </tbody>
-            </table>
-            {move || ctx.records.with(|l| l.is_empty()).then(|| view! { <p>"No records yet."</p> })}
+            <button on:click=move |_| ctx.refresh()>"Refresh"</button>
+            <WhenLoaded>
+                <table class="cards" data-testid="records">
+                    <thead><tr><th>"Record"</th><th>"Category"</th><th>"Author"</th><th>"Added"</th><th>"Size"</th><th>"Status"</th><th>"Actions"</th></tr></thead>
+                    <tbody>
+                        <For each=rows key=|r| (r.record_id, r.state.clone()) let:r>
+                            <RecordRow ctx r busy open=move |r| { act.dispatch_local(RecordStep::Open(r)); } erase=move |id| confirm_erase.set(Some(id))/>
+                        </For>
+                    </tbody>
+                </table>
+                {move || ctx.listing(|l| l.records.is_empty()).unwrap_or(false).then(|| view! { <p>"No records yet."</p> })}
+                <NoteView note=failure_note(ctx.records)/>
+            </WhenLoaded>
             {move || confirm_erase.get().map(|id| view! {
                 <div class="confirm" role="alertdialog" aria-label="confirm erasure">
                     <p>"Erase record " {format::short_id(id.as_slice())} "? Erasure destroys the record's keys at the escrow: from the next block nobody — you, your doctors, the operator, anyone holding a backup — can open it again. The chain keeps only the fact that a record existed and was erased. This cannot be undone."</p>
-                    <button class="danger" on:click=move |_| erase(id) disabled=move || busy.get() data-testid="confirm-erase">"Erase for good"</button>
+                    <button class="danger" on:click=move |_| { act.dispatch_local(RecordStep::Erase(id)); } disabled=busy data-testid="confirm-erase">"Erase for good"</button>
                     " "
                     <button on:click=move |_| confirm_erase.set(None)>"Keep it"</button>
                 </div>
             })}
-            <NoteView note/>
+            <NoteView note=outcome_note(act)/>
             <OpenedPanel opened=ctx.opened/>
         </section>
     }
 }
 
-/// A prepared upload kept for a retry, and the signals of its progress.
-#[derive(Clone, Copy)]
-struct UploadRun {
-    busy: RwSignal<bool>,
-    stage: RwSignal<String>,
-    fraction: RwSignal<f64>,
-    /// The upload a failed step left to resume.
-    pending: RwSignal<Option<Prepared>, LocalStorage>,
-    note: RwSignal<Option<Note>>,
+/// One row of the patient's records.
+#[component]
+fn RecordRow(
+    ctx: PatientCtx,
+    r: RecordSummary,
+    busy: Memo<bool>,
+    open: impl Fn(RecordSummary) + Copy + Send + Sync + 'static,
+    erase: impl Fn(B256) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let (id, who) = (r.record_id, r.author);
+    let shredded = r.state == "shredded";
+    let status = match r.state.as_str() {
+        "committed" => "on chain",
+        "pending" => "waiting for the chain",
+        "shredded" => "erased",
+        other => other,
+    }
+    .to_string();
+    let row = r.clone();
+    view! {
+        <tr data-record=id.to_string() data-state=r.state.clone()>
+            <RecordTitle label=Signal::derive(move || ctx.label(id)) category=r.category/>
+            <td data-label="Category">{category_name(r.category)}</td>
+            <td data-label="Author" title=r.author.to_checksum(None)>{move || ctx.names.person(who)}</td>
+            <td data-label="Added">{format::datetime(r.created)}</td>
+            <td data-label="Size">{format::size(r.size)}</td>
+            <td data-label="Status">{status}</td>
+            <td class="actions">
+                <Show when=move || !shredded>
+                    <button on:click={let row = row.clone(); move |_| open(row.clone())} disabled=busy>"Open"</button>
+                    " "
+                    <button class="danger" on:click=move |_| erase(id)>"Erase…"</button>
+                </Show>
+            </td>
+        </tr>
+    }
 }
 
-impl UploadRun {
-    fn new() -> Self {
-        Self {
-            busy: RwSignal::new(false),
-            stage: RwSignal::new(String::new()),
-            fraction: RwSignal::new(0.0),
-            pending: RwSignal::new_local(None),
-            note: RwSignal::new(None),
-        }
-    }
+/// What an upload form asks for.
+#[derive(Clone)]
+enum UploadRequest {
+    /// A new record: what to store (or why the form does not make one) and its category.
+    New(Result<Content, String>, u8),
+    /// Finishing the upload a failed step left.
+    Resume,
+}
 
+/// An upload's progress, and the prepared upload a failed step left to resume.
+#[derive(Clone, Copy)]
+struct Upload {
+    stage: RwSignal<String>,
+    fraction: RwSignal<f64>,
+    pending: RwSignal<Option<Prepared>, LocalStorage>,
+}
+
+impl Upload {
     fn progress(self) -> Rc<dyn Fn(Stage)> {
         Rc::new(move |s: Stage| match s {
             Stage::Encrypting(f) => {
@@ -312,47 +325,104 @@ impl UploadRun {
         })
     }
 
-    /// Finishes (or resumes) the kept upload.
-    async fn finish(self, state: AppState, ctx: PatientCtx) -> Result<String, String> {
+    /// Prepares a new record (kept for a retry), then finishes the kept upload.
+    async fn run(self, state: AppState, opted_in: bool, request: UploadRequest) -> Outcome {
         let me = me(state)?;
+        if let UploadRequest::New(content, category) = request {
+            let prepared = records::prepare(
+                &me,
+                me.account,
+                category,
+                B256::ZERO,
+                content?,
+                break_glass(state, opted_in),
+                &*self.progress(),
+            )
+            .await
+            .map_err(|e| {
+                self.stage.set(String::new());
+                e.to_string()
+            })?;
+            self.pending.set(Some(prepared));
+        }
         let Some(mut prepared) = self.pending.get_untracked() else {
             return Err("nothing to resume".into());
         };
         let result = records::store(&me, &mut prepared, self.progress()).await;
-        if result.is_ok() {
-            self.pending.set(None);
-        } else {
-            self.pending.set(Some(prepared));
-            self.stage.set(String::new());
-        }
-        result.map_err(|e| format!("{e} — press Retry to continue from where it stopped."))?;
         self.stage.set(String::new());
-        reload_records(state, ctx).await;
-        Ok("Stored: encrypted, uploaded and anchored on chain.".into())
+        match result {
+            Ok(()) => {
+                self.pending.set(None);
+                Ok("Stored: encrypted, uploaded and anchored on chain.".into())
+            }
+            Err(e) => {
+                self.pending.set(Some(prepared));
+                Err(format!(
+                    "{e} — press Retry to continue from where it stopped."
+                ))
+            }
+        }
+    }
+}
+
+/// An upload form's action and the upload it works on.
+#[derive(Clone, Copy)]
+struct UploadRun {
+    upload: Upload,
+    action: Action<UploadRequest, Outcome>,
+    busy: Memo<bool>,
+}
+
+impl UploadRun {
+    /// The run of one form; a new record stored from it clears `form` when given.
+    fn new(
+        state: AppState,
+        records: Records,
+        opted_in: RwSignal<bool>,
+        form: Option<RwSignal<StructuredEntry>>,
+    ) -> Self {
+        let upload = Upload {
+            stage: RwSignal::new(String::new()),
+            fraction: RwSignal::new(0.0),
+            pending: RwSignal::new_local(None),
+        };
+        let action = Action::new_local(move |request: &UploadRequest| {
+            let request = request.clone();
+            let new = matches!(request, UploadRequest::New(..));
+            async move {
+                let outcome = upload.run(state, opted_in.get_untracked(), request).await;
+                if outcome.is_ok() {
+                    records.refetch();
+                    if let (true, Some(form)) = (new, form) {
+                        form.set(StructuredEntry::new());
+                    }
+                }
+                outcome
+            }
+        });
+        Self {
+            upload,
+            action,
+            busy: action.pending(),
+        }
     }
 }
 
 #[component]
 fn UploadView(up: UploadRun) -> impl IntoView {
-    let state = app_state();
     view! {
-        <Show when=move || !up.stage.get().is_empty()>
-            <ProgressView label=Signal::derive(move || up.stage.get()) fraction=Signal::derive(move || up.fraction.get())/>
+        <Show when=move || !up.upload.stage.get().is_empty()>
+            <ProgressView label=Signal::derive(move || up.upload.stage.get()) fraction=Signal::derive(move || up.upload.fraction.get())/>
         </Show>
-        <Show when=move || up.pending.with(Option::is_some) && !up.busy.get()>
-            <button data-testid="retry" on:click=move |_| {
-                let ctx = expect_context::<PatientCtx>();
-                run(up.busy, up.note, up.finish(state, ctx))
-            }>"Retry"</button>
+        <Show when=move || up.upload.pending.with(Option::is_some) && !up.busy.get()>
+            <button data-testid="retry" on:click=move |_| { up.action.dispatch_local(UploadRequest::Resume); }>"Retry"</button>
         </Show>
-        <NoteView note=up.note/>
+        <NoteView note=outcome_note(up.action)/>
     }
 }
 
 #[component]
 fn UploadSection(ctx: PatientCtx) -> impl IntoView {
-    provide_context(ctx);
-    let state = app_state();
     let category = RwSignal::new(Category::General.number());
     let file_input = NodeRef::<leptos::html::Input>::new();
     let up = ctx.file_upload;
@@ -361,28 +431,11 @@ fn UploadSection(ctx: PatientCtx) -> impl IntoView {
         let file = file_input
             .get()
             .and_then(|i| i.files())
-            .and_then(|f| f.get(0));
-        run(up.busy, up.note, async move {
-            let me = me(state)?;
-            let file = file.ok_or("Choose a file first.")?;
-            let category = category.get_untracked();
-            let readers = readers_for(&me, category).await?;
-            let progress = up.progress();
-            let prepared = records::prepare(
-                &me,
-                me.account,
-                category,
-                B256::ZERO,
-                Content::File(file),
-                &readers,
-                break_glass(state, ctx.opted_in.get_untracked()),
-                &*progress,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            up.pending.set(Some(prepared));
-            up.finish(state, ctx).await
-        })
+            .and_then(|f| f.get(0))
+            .map(Content::File)
+            .ok_or_else(|| "Choose a file first.".to_string());
+        up.action
+            .dispatch_local(UploadRequest::New(file, category.get_untracked()));
     };
     view! {
         <section id="add" aria-labelledby="add-h">
@@ -391,22 +444,66 @@ fn UploadSection(ctx: PatientCtx) -> impl IntoView {
             <form on:submit=submit>
                 <label class="field">"File" <input type="file" node_ref=file_input data-testid="file-input"/></label>
                 <CategorySelect value=category label="Category"/>
-                <button type="submit" disabled=move || up.busy.get() data-testid="upload">"Encrypt and upload"</button>
+                <button type="submit" disabled=up.busy data-testid="upload">"Encrypt and upload"</button>
             </form>
             <UploadView up/>
         </section>
     }
 }
 
+/// A structured entry as a record's content.
+fn entry_content(entry: &StructuredEntry, today: &str) -> Content {
+    Content::Bytes {
+        data: entry.to_bytes(),
+        media_type: MEDIA_TYPE.into(),
+        file_name: format!("entry-{today}.json"),
+        kind: RecordKind::Structured,
+    }
+}
+
 #[component]
 fn EntrySection(ctx: PatientCtx) -> impl IntoView {
-    provide_context(ctx);
-    let state = app_state();
     let entry = ctx.entry;
     let category = RwSignal::new(Category::History.number());
     let up = ctx.entry_upload;
     let weight_unit = RwSignal::new(WeightUnit::Kg);
     let height_unit = RwSignal::new(HeightUnit::Cm);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let today = format::date((js_sys::Date::now() / 1000.0) as u64);
+        let content = entry
+            .get_untracked()
+            .from_form(
+                weight_unit.get_untracked(),
+                height_unit.get_untracked(),
+                &today,
+            )
+            .map(|e| entry_content(&e, &today))
+            .map_err(|e| format!("Check the entry: {e}."));
+        up.action
+            .dispatch_local(UploadRequest::New(content, category.get_untracked()));
+    };
+    view! {
+        <section id="entry" aria-labelledby="entry-h">
+            <h2 id="entry-h">"Add a structured entry"</h2>
+            <form on:submit=submit class="grid" data-testid="entry-form">
+                <p class="wide hint">"Only the name is required (marked *); fill in what you know."</p>
+                <EntryFields entry weight_unit height_unit/>
+                <CategorySelect value=category label="Category"/>
+                <button type="submit" disabled=up.busy data-testid="save-entry">"Encrypt and save"</button>
+            </form>
+            <UploadView up/>
+        </section>
+    }
+}
+
+/// The entry form's fields.
+#[component]
+fn EntryFields(
+    entry: RwSignal<StructuredEntry>,
+    weight_unit: RwSignal<WeightUnit>,
+    height_unit: RwSignal<HeightUnit>,
+) -> impl IntoView {
     let field = move |label: &'static str,
                       kind: &'static str,
                       get: fn(&StructuredEntry) -> String,
@@ -418,234 +515,146 @@ fn EntrySection(ctx: PatientCtx) -> impl IntoView {
             </label>
         }
     };
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        run(up.busy, up.note, async move {
-            let me = me(state)?;
-            let mut e = entry.get_untracked();
-            let check = |e: EntryError| format!("Check the entry: {e}.");
-            e.weight_kg = weight_in_kg(&e.weight_kg, weight_unit.get_untracked()).map_err(check)?;
-            e.height_cm = height_in_cm(&e.height_cm, height_unit.get_untracked()).map_err(check)?;
-            let today = format::date((js_sys::Date::now() / 1000.0) as u64);
-            e.validate(&today)
-                .map_err(|e| format!("Check the entry: {e}."))?;
-            let category = category.get_untracked();
-            let readers = readers_for(&me, category).await?;
-            let progress = up.progress();
-            let content = Content::Bytes {
-                data: e.to_bytes(),
-                media_type: MEDIA_TYPE.into(),
-                file_name: format!("entry-{today}.json"),
-                kind: RecordKind::Structured,
-            };
-            let prepared = records::prepare(
-                &me,
-                me.account,
-                category,
-                B256::ZERO,
-                content,
-                &readers,
-                break_glass(state, ctx.opted_in.get_untracked()),
-                &*progress,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            up.pending.set(Some(prepared));
-            let done = up.finish(state, ctx).await?;
-            entry.set(StructuredEntry::new());
-            Ok(done)
-        })
-    };
     view! {
-        <section id="entry" aria-labelledby="entry-h">
-            <h2 id="entry-h">"Add a structured entry"</h2>
-            <form on:submit=submit class="grid" data-testid="entry-form">
-                <p class="wide hint">"Only the name is required (marked *); fill in what you know."</p>
-                <label class="field">"Name *"
-                    <input type="text" required aria-required="true" prop:value=move || entry.with(|e| e.name.clone())
-                        on:input=move |ev| { let v = event_target_value(&ev); entry.update(|e| e.name = v); }/>
-                </label>
-                {field("Birth date", "date", |e| e.birth_date.clone(), |e, v| e.birth_date = v)}
-                {field("Phone", "tel", |e| e.phone.clone(), |e, v| e.phone = v)}
-                {field("Address", "text", |e| e.address.clone(), |e, v| e.address = v)}
-                <div class="field measure">
-                    {field("Weight", "text", |e| e.weight_kg.clone(), |e, v| e.weight_kg = v)}
-                    <label>"Weight unit"
-                        <select on:change=move |ev| weight_unit.set(if event_target_value(&ev) == "lb" { WeightUnit::Lb } else { WeightUnit::Kg })>
-                            <option value="kg">"kg"</option><option value="lb">"lb"</option>
-                        </select>
-                    </label>
-                </div>
-                <div class="field measure">
-                    {field("Height", "text", |e| e.height_cm.clone(), |e, v| e.height_cm = v)}
-                    <label>"Height unit"
-                        <select on:change=move |ev| height_unit.set(if event_target_value(&ev) == "ft" { HeightUnit::FeetInches } else { HeightUnit::Cm })>
-                            <option value="cm">"cm"</option><option value="ft">"ft and in (5'7\")"</option>
-                        </select>
-                    </label>
-                </div>
-                <label class="field">"Blood group"
-                    // The select's value is bound as a property: Firefox keeps a user's choice over
-                    // a changed `selected` attribute, so a reset form would show the old group.
-                    <select prop:value=move || entry.with(|e| e.blood_group.clone()) on:change=move |ev| { let v = event_target_value(&ev); entry.update(|e| e.blood_group = v); } data-testid="blood-group">
-                        {BLOOD_GROUPS.iter().map(|g| view! { <option value=*g>{if g.is_empty() { "—" } else { g }}</option> }).collect_view()}
-                    </select>
-                </label>
-                {field("Condition", "text", |e| e.condition.clone(), |e, v| e.condition = v)}
-                {field("Since (a year, a month like 2019-06, or a date)", "text", |e| e.since.clone(), |e, v| e.since = v)}
-                <label class="field wide">"Description"
-                    <textarea prop:value=move || entry.with(|e| e.description.clone())
-                        on:input=move |ev| { let v = event_target_value(&ev); entry.update(|e| e.description = v); }></textarea>
-                </label>
-                <CategorySelect value=category label="Category"/>
-                <button type="submit" disabled=move || up.busy.get() data-testid="save-entry">"Encrypt and save"</button>
-            </form>
-            <UploadView up/>
-        </section>
+        <label class="field">"Name *"
+            <input type="text" required aria-required="true" prop:value=move || entry.with(|e| e.name.clone())
+                on:input=move |ev| { let v = event_target_value(&ev); entry.update(|e| e.name = v); }/>
+        </label>
+        {field("Birth date", "date", |e| e.birth_date.clone(), |e, v| e.birth_date = v)}
+        {field("Phone", "tel", |e| e.phone.clone(), |e, v| e.phone = v)}
+        {field("Address", "text", |e| e.address.clone(), |e, v| e.address = v)}
+        <div class="field measure">
+            {field("Weight", "text", |e| e.weight_kg.clone(), |e, v| e.weight_kg = v)}
+            <label>"Weight unit"
+                <select on:change=move |ev| weight_unit.set(if event_target_value(&ev) == "lb" { WeightUnit::Lb } else { WeightUnit::Kg })>
+                    <option value="kg">"kg"</option><option value="lb">"lb"</option>
+                </select>
+            </label>
+        </div>
+        <div class="field measure">
+            {field("Height", "text", |e| e.height_cm.clone(), |e, v| e.height_cm = v)}
+            <label>"Height unit"
+                <select on:change=move |ev| height_unit.set(if event_target_value(&ev) == "ft" { HeightUnit::FeetInches } else { HeightUnit::Cm })>
+                    <option value="cm">"cm"</option><option value="ft">"ft and in (5'7\")"</option>
+                </select>
+            </label>
+        </div>
+        <label class="field">"Blood group"
+            // The select's value is bound as a property: Firefox keeps a user's choice over
+            // a changed `selected` attribute, so a reset form would show the old group.
+            <select prop:value=move || entry.with(|e| e.blood_group.clone()) on:change=move |ev| { let v = event_target_value(&ev); entry.update(|e| e.blood_group = v); } data-testid="blood-group">
+                {BLOOD_GROUPS.iter().map(|g| view! { <option value=*g>{if g.is_empty() { "—" } else { g }}</option> }).collect_view()}
+            </select>
+        </label>
+        {field("Condition", "text", |e| e.condition.clone(), |e, v| e.condition = v)}
+        {field("Since (a year, a month like 2019-06, or a date)", "text", |e| e.since.clone(), |e, v| e.since = v)}
+        <label class="field wide">"Description"
+            <textarea prop:value=move || entry.with(|e| e.description.clone())
+                on:input=move |ev| { let v = event_target_value(&ev); entry.update(|e| e.description = v); }></textarea>
+        </label>
     }
 }
 
-/// One grant as the chain holds it.
-#[derive(Clone, PartialEq)]
-struct GrantRow {
-    grantee: Address,
-    categories: Vec<u8>,
-    can_write: bool,
-    expiry: u64,
+/// What the patient does on the Sharing page.
+#[derive(Clone)]
+enum SharingStep {
+    /// A grant from the form (or why the form does not make one).
+    Grant(Result<NewGrant, String>),
+    Revoke(Address),
+}
+
+type Grants = LocalResource<Result<Vec<GrantRow>, String>>;
+
+async fn grant(state: AppState, grants: Grants, form: Result<NewGrant, String>) -> Outcome {
+    let me = me(state)?;
+    let g = form?;
+    me.contract
+        .send(
+            me.account,
+            MedLedger::grantCall {
+                grantee: g.grantee,
+                categories: g.mask,
+                allowWrite: g.can_write,
+                expiry: g.expiry,
+            },
+            U256::ZERO,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    grants.refetch();
+    // The escrow asks the chain (activeGrants) which wraps are missing, so the grant just mined
+    // is seen at once: one pass shares the keys of the records in scope.
+    let shared = records::fill_missing_wraps(&me)
+        .await
+        .map_err(|e| format!("Access granted, but sharing the record keys failed: {e}. They are shared at your next visit."))?;
+    Ok(format!("Access granted; {shared} record key(s) shared."))
+}
+
+async fn revoke(state: AppState, grants: Grants, who: Address) -> Outcome {
+    let me = me(state)?;
+    me.contract
+        .send(
+            me.account,
+            MedLedger::revokeCall { grantee: who },
+            U256::ZERO,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    grants.refetch();
+    Ok("Revoked: from the next block the escrow releases nothing more to them.".into())
 }
 
 #[component]
 fn SharingSection(ctx: PatientCtx) -> impl IntoView {
     let state = app_state();
-    let busy = RwSignal::new(false);
-    let note = RwSignal::new(None::<Note>);
-    let grants = RwSignal::new(Vec::<GrantRow>::new());
+    let grants: Grants = LocalResource::new(move || async move {
+        let me = me(state)?;
+        records::active_grants(&me.contract, me.account)
+            .await
+            .map_err(|e| e.to_string())
+    });
     let grantee = RwSignal::new(String::new());
     let categories = RwSignal::new(vec![Category::General.number()]);
     let can_write = RwSignal::new(false);
     let expiry = RwSignal::new(String::new());
-    let load = move || async move {
-        // People verified since the page opened are offered at the next refresh.
-        load_directory(state, ctx).await;
-        let Ok(me) = me(state) else { return };
-        if let Ok(g) = me
-            .contract
-            .view(MedLedger::activeGrantsCall {
-                patient: me.account,
-            })
-            .await
-        {
-            grants.set(
-                g.grantees
-                    .iter()
-                    .zip(g.grants.iter())
-                    .map(|(a, g)| GrantRow {
-                        grantee: *a,
-                        categories: Category::from_mask(g.categories)
-                            .iter()
-                            .map(|c| c.number())
-                            .collect(),
-                        can_write: g.canWrite,
-                        expiry: g.expiry,
-                    })
-                    .collect(),
-            );
-        }
-    };
-    spawn_local(load());
-    // The categories offered first are those the patient has records in, until they choose.
-    let offered = RwSignal::new(categories.get_untracked());
-    Effect::new(move |_| {
-        let present = ctx.records.with(|list| {
-            let mut cats: Vec<u8> = list
-                .iter()
-                .filter(|r| r.state != "shredded")
-                .map(|r| r.category)
-                .collect();
-            cats.sort_unstable();
-            cats.dedup();
-            cats
-        });
-        if !present.is_empty() && categories.get_untracked() == offered.get_untracked() {
-            categories.set(present.clone());
-            offered.set(present);
+    offer_categories_in_use(ctx, categories);
+    let act = Action::new_local(move |step: &SharingStep| {
+        let step = step.clone();
+        async move {
+            match step {
+                SharingStep::Grant(form) => {
+                    let outcome = grant(state, grants, form).await;
+                    if outcome.is_ok() {
+                        grantee.set(String::new());
+                    }
+                    outcome
+                }
+                SharingStep::Revoke(who) => revoke(state, grants, who).await,
+            }
         }
     });
+    let busy = act.pending();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        run(busy, note, async move {
-            let me = me(state)?;
-            let who: Address = grantee.get_untracked().trim().parse().map_err(|_| {
-                "The grantee must be an account address (0x… 40 hex digits).".to_string()
-            })?;
-            let cats = categories.get_untracked();
-            if cats.is_empty() {
-                return Err("Choose at least one category.".into());
-            }
-            let mask = Category::mask(cats.iter().filter_map(|n| Category::from_number(*n)));
-            let expiry_text = expiry.get_untracked();
-            // The contract has no "never": a grant without an end lasts until the last second a
-            // uint64 can name, which the views show as "never".
-            let until = if expiry_text.is_empty() {
-                u64::MAX
-            } else {
-                format::end_of_day(&expiry_text).ok_or("The expiry must be a date.")?
-            };
-            me.contract
-                .send(
-                    me.account,
-                    MedLedger::grantCall {
-                        grantee: who,
-                        categories: mask,
-                        allowWrite: can_write.get_untracked(),
-                        expiry: until,
-                    },
-                    U256::ZERO,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            load().await;
-            // The escrow asks the chain (activeGrants) which wraps are missing, so the grant
-            // just mined is seen at once: one pass shares the keys of the records in scope.
-            let shared = records::fill_missing_wraps(&me)
-                .await
-                .map_err(|e| format!("Access granted, but sharing the record keys failed: {e}. They are shared at your next visit."))?;
-            grantee.set(String::new());
-            Ok(format!("Access granted; {shared} record key(s) shared."))
-        })
+        let form = NewGrant::from_form(
+            &grantee.get_untracked(),
+            &categories.get_untracked(),
+            can_write.get_untracked(),
+            &expiry.get_untracked(),
+        )
+        .map_err(|e| e.to_string());
+        act.dispatch_local(SharingStep::Grant(form));
     };
-    let revoke = move |who: Address| {
-        run(busy, note, async move {
-            let me = me(state)?;
-            me.contract
-                .send(
-                    me.account,
-                    MedLedger::revokeCall { grantee: who },
-                    U256::ZERO,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            load().await;
-            Ok("Revoked: from the next block the escrow releases nothing more to them.".into())
-        })
-    };
-    let choices = move || {
-        ctx.people.with(|d| {
-            let mut people: Vec<(Address, String)> =
-                d.listed().map(|(a, _)| (*a, d.who(a))).collect();
-            people.sort_by(|x, y| x.1.cmp(&y.1));
-            people
-        })
-    };
+    let names = ctx.names;
     view! {
         <section id="sharing" aria-labelledby="sharing-h">
             <h2 id="sharing-h">"Sharing"</h2>
-            <button on:click=move |_| spawn_local(load()) data-testid="refresh-sharing">"Refresh"</button>
+            <button on:click=move |_| { names.refresh(); grants.refetch(); } data-testid="refresh-sharing">"Refresh"</button>
             <form on:submit=submit data-testid="grant-form">
                 <label class="field">"Share with (verified practitioners and insurers)"
                     <select on:change=move |ev| grantee.set(event_target_value(&ev)) prop:value=move || grantee.get() data-testid="grantee-pick">
                         <option value="">"Choose a person…"</option>
-                        <For each=choices key=|(a, _)| *a let:p>
+                        <For each=move || names.listed() key=|(a, _)| *a let:p>
                             <option value=p.0.to_checksum(None)>{p.1}</option>
                         </For>
                     </select>
@@ -656,181 +665,195 @@ fn SharingSection(ctx: PatientCtx) -> impl IntoView {
                 <CategoryChecks selected=categories legend="Categories they may read"/>
                 <label><input type="checkbox" prop:checked=move || can_write.get() on:change=move |ev| can_write.set(event_target_checked(&ev)) data-testid="allow-write"/>"They may also add records in these categories"</label>
                 <label class="field">"Expires (optional)" <input type="date" prop:value=move || expiry.get() on:input=move |ev| expiry.set(event_target_value(&ev))/></label>
-                <button type="submit" disabled=move || busy.get() data-testid="grant">"Grant access"</button>
+                <button type="submit" disabled=busy data-testid="grant">"Grant access"</button>
             </form>
-            <NoteView note/>
-            <table class="cards" data-testid="grants">
-                <thead><tr><th>"Who"</th><th>"Categories"</th><th>"Write"</th><th>"Expires"</th><th></th></tr></thead>
-                <tbody>
-                    <For each=move || grants.get() key=|g| (g.grantee, g.categories.clone(), g.can_write, g.expiry) let:g>
-                        <tr data-grantee=g.grantee.to_checksum(None)>
-                            <td class="card-title" title=g.grantee.to_checksum(None)>{let who = g.grantee; move || ctx.people.with(|d| d.who(&who))}</td>
-                            <td data-label="Categories">{g.categories.iter().map(|c| category_name(*c)).collect::<Vec<_>>().join(", ")}</td>
-                            <td data-label="May add records">{if g.can_write { "yes" } else { "no" }}</td>
-                            <td data-label="Expires">{format::expiry(g.expiry)}</td>
-                            <td class="actions"><button on:click={let who = g.grantee; move |_| revoke(who)} disabled=move || busy.get() data-testid="revoke">"Revoke"</button></td>
-                        </tr>
-                    </For>
-                </tbody>
-            </table>
+            <NoteView note=outcome_note(act)/>
+            <GrantsTable grants names busy revoke=move |who| { act.dispatch_local(SharingStep::Revoke(who)); }/>
         </section>
     }
 }
 
-/// An access-log entry and what the chain said of it.
-#[derive(Clone, PartialEq)]
-struct LogRow {
-    entry: LogEntry,
-    verified: Option<bool>,
+/// Until the patient chooses, the sharing form offers the categories they have records in.
+fn offer_categories_in_use(ctx: PatientCtx, categories: RwSignal<Vec<u8>>) {
+    let offered = RwSignal::new(categories.get_untracked());
+    Effect::new(move |_| {
+        let present = ctx
+            .listing(|l| {
+                sharing::categories_in_use(
+                    l.records
+                        .iter()
+                        .map(|r| (r.category, r.state == "shredded")),
+                )
+            })
+            .unwrap_or_default();
+        if !present.is_empty() && categories.get_untracked() == offered.get_untracked() {
+            categories.set(present.clone());
+            offered.set(present);
+        }
+    });
 }
 
-/// What the patient is told of entries the escrow lost in a restore.
-fn gaps_notice(gaps: &[escrow::LogGap]) -> String {
-    gaps.iter()
-        .map(|g| {
-            format!(
-                " On {} the escrow said it had lost log entries {} to {} in a restore from a backup: any of them about your records cannot be shown or verified.",
-                format::datetime(g.declared_at),
-                g.first_seq,
-                g.last_seq
-            )
-        })
-        .collect()
+/// The grants the patient holds out, each with its Revoke button.
+#[component]
+fn GrantsTable(
+    grants: Grants,
+    names: Names,
+    busy: Memo<bool>,
+    revoke: impl Fn(Address) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let rows = move || {
+        grants
+            .with(|g| g.as_ref().and_then(|g| g.as_ref().ok()).cloned())
+            .unwrap_or_default()
+    };
+    view! {
+        <WhenLoaded>
+            <table class="cards" data-testid="grants">
+                <thead><tr><th>"Who"</th><th>"Categories"</th><th>"Write"</th><th>"Expires"</th><th></th></tr></thead>
+                <tbody>
+                    <For each=rows key=|g| (g.grantee, g.categories.clone(), g.can_write, g.expiry) let:g>
+                        <tr data-grantee=g.grantee.to_checksum(None)>
+                            <td class="card-title" title=g.grantee.to_checksum(None)>{let who = g.grantee; move || names.person(who)}</td>
+                            <td data-label="Categories">{g.categories.iter().map(|c| category_name(*c)).collect::<Vec<_>>().join(", ")}</td>
+                            <td data-label="May add records">{if g.can_write { "yes" } else { "no" }}</td>
+                            <td data-label="Expires">{format::expiry(g.expiry)}</td>
+                            <td class="actions"><button on:click={let who = g.grantee; move |_| revoke(who)} disabled=busy data-testid="revoke">"Revoke"</button></td>
+                        </tr>
+                    </For>
+                </tbody>
+            </table>
+            <NoteView note=failure_note(grants)/>
+        </WhenLoaded>
+    }
 }
 
 #[component]
 fn AccessLogSection(ctx: PatientCtx) -> impl IntoView {
     let state = app_state();
-    let busy = RwSignal::new(false);
-    let note = RwSignal::new(None::<Note>);
-    let rows = RwSignal::new(Vec::<LogRow>::new());
-    let load = move || {
-        run(busy, note, async move {
-            let me = me(state)?;
-            let escrow::AccessLog { entries, gaps } =
-                escrow::access_log().await.map_err(|e| e.to_string())?;
-            let mut out = Vec::with_capacity(entries.len());
-            let (mut ok, mut anchored) = (0, 0);
-            for entry in entries {
-                let verified = match (&entry.anchor, &entry.proof) {
-                    (Some(anchor), Some(proof)) => {
-                        anchored += 1;
-                        let v = me
-                            .contract
-                            .view(MedLedger::verifyLogEntryCall {
-                                anchorIndex: U256::from(anchor.index),
-                                seq: entry.seq,
-                                entryHash: entry.entry_hash,
-                                proof: proof.clone(),
-                            })
-                            .await
-                            .unwrap_or(false);
-                        if v {
-                            ok += 1;
-                        }
-                        Some(v)
-                    }
-                    _ => None,
-                };
-                out.push(LogRow { entry, verified });
-            }
-            out.reverse();
-            rows.set(out);
-            Ok(format!(
-                "{ok} of {anchored} anchored entries verified on chain.{}",
-                gaps_notice(&gaps)
-            ))
+    let log: LocalResource<Result<VerifiedLog, String>> = LocalResource::new(move || async move {
+        let me = me(state)?;
+        log::verified(&me).await
+    });
+    // While the log reloads, its button waits and the last summary is not shown as the new one.
+    let reloading = RwSignal::new(false);
+    let summary = Signal::derive(move || {
+        if reloading.get() {
+            return None;
+        }
+        log.with(|loaded| {
+            let outcome = loaded.as_ref()?;
+            Some(Note::from(match outcome {
+                Ok(l) => Ok(l.summary.clone()),
+                Err(e) => Err(e.clone()),
+            }))
         })
+    });
+    let rows = move || {
+        log.with(|l| {
+            l.as_ref()
+                .and_then(|l| l.as_ref().ok())
+                .map(|l| l.rows.clone())
+        })
+        .unwrap_or_default()
     };
-    load();
     view! {
         <section id="log" aria-labelledby="log-h">
             <h2 id="log-h">"Who accessed your records"</h2>
-            <button on:click=move |_| load() disabled=move || busy.get() data-testid="load-log">"Refresh and verify"</button>
-            <NoteView note/>
-            <table class="cards" data-testid="access-log">
-                <thead><tr><th>"When"</th><th>"What happened"</th><th>"On chain"</th></tr></thead>
-                <tbody>
-                    <For each=move || rows.get() key=|r| (r.entry.seq, r.verified) let:r>
-                        {
-                            let flagged = r.entry.score_milli >= 500;
-                            // Names and categories may arrive after the log: the sentence follows them.
-                            let (action, granted, reason) = (r.entry.action.clone(), r.entry.granted, r.entry.reason.clone());
-                            let (actor, record) = (r.entry.actor, r.entry.record_id);
-                            let sentence = move || {
-                                let (who, reader) = ctx.people.with(|d| (d.who(&actor), reader_of(&reason).map(|a| d.who(&a))));
-                                let facts = LogFacts { action: &action, granted, reason: &reason, reader: reader.as_deref() };
-                                log_sentence(facts, &who, &record_phrase(ctx, &record))
-                            };
-                            let chain = match (r.verified, r.entry.anchor.is_some()) {
-                                (Some(true), _) => "verified ✓",
-                                (Some(false), _) => "NOT verified ✗",
-                                (None, true) => "anchored; not provable (entries lost in a restore)",
-                                (None, false) => "not anchored yet",
-                            };
-                            view! {
-                                <tr class:flagged=flagged data-action=r.entry.action.clone() data-granted=r.entry.granted.to_string() data-verified=format!("{:?}", r.verified) data-actor=r.entry.actor.to_checksum(None)>
-                                    <td data-label="When">{format::datetime(r.entry.at)}</td>
-                                    <td class="words" title=format!("{} · record {}", r.entry.actor.to_checksum(None), r.entry.record_id)>{flagged.then_some("⚑ Unusual: ")}{sentence}</td>
-                                    <td data-label="On chain" data-testid="log-chain">{chain}</td>
-                                </tr>
-                            }
-                        }
-                    </For>
-                </tbody>
-            </table>
+            <button on:click=move |_| log.refetch() disabled=move || reloading.get() data-testid="load-log">"Refresh and verify"</button>
+            <NoteView note=summary/>
+            <WhenLoaded reloading>
+                <table class="cards" data-testid="access-log">
+                    <thead><tr><th>"When"</th><th>"What happened"</th><th>"On chain"</th></tr></thead>
+                    <tbody>
+                        <For each=rows key=|r| (r.entry.seq, r.verified) let:r>
+                            <LogRowView ctx r/>
+                        </For>
+                    </tbody>
+                </table>
+            </WhenLoaded>
         </section>
     }
+}
+
+/// One access-log entry, in words.
+#[component]
+fn LogRowView(ctx: PatientCtx, r: log::LogRow) -> impl IntoView {
+    let flagged = r.entry.score_milli >= 500;
+    // Names and categories may arrive after the log: the sentence follows them.
+    let (action, granted, reason) = (
+        r.entry.action.clone(),
+        r.entry.granted,
+        r.entry.reason.clone(),
+    );
+    let (actor, record) = (r.entry.actor, r.entry.record_id);
+    let sentence = move || {
+        let who = ctx.names.person(actor);
+        let reader = reader_of(&reason).map(|a| ctx.names.person(a));
+        let facts = LogFacts {
+            action: &action,
+            granted,
+            reason: &reason,
+            reader: reader.as_deref(),
+        };
+        log_sentence(facts, &who, &record_phrase(ctx, &record))
+    };
+    let chain = match (r.verified, r.entry.anchor.is_some()) {
+        (Some(true), _) => "verified ✓",
+        (Some(false), _) => "NOT verified ✗",
+        (None, true) => "anchored; not provable (entries lost in a restore)",
+        (None, false) => "not anchored yet",
+    };
+    view! {
+        <tr class:flagged=flagged data-action=r.entry.action.clone() data-granted=r.entry.granted.to_string() data-verified=format!("{:?}", r.verified) data-actor=r.entry.actor.to_checksum(None)>
+            <td data-label="When">{format::datetime(r.entry.at)}</td>
+            <td class="words" title=format!("{} · record {}", r.entry.actor.to_checksum(None), r.entry.record_id)>{flagged.then_some("⚑ Unusual: ")}{sentence}</td>
+            <td data-label="On chain" data-testid="log-chain">{chain}</td>
+        </tr>
+    }
+}
+
+/// Turns emergency access on or off; turning it on prepares the records stored before.
+async fn toggle_emergency(state: AppState, ctx: PatientCtx) -> Outcome {
+    let me = me(state)?;
+    let on = !ctx.opted_in.get_untracked();
+    me.contract
+        .send(
+            me.account,
+            MedLedger::setEmergencyOptInCall { optedIn: on },
+            U256::ZERO,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    ctx.opted_in.set(on);
+    if !on {
+        return Ok("Emergency access is off; every window opened before is closed.".into());
+    }
+    // Records stored before opting in get their break-glass wrap now.
+    let ids = ctx.listing(Listing::unerased_ids).unwrap_or_default();
+    let prepared = match break_glass(state, true) {
+        Some(bg) if !ids.is_empty() => records::add_break_glass_wraps(&me, bg, &ids)
+            .await
+            .map_err(|e| format!("Emergency access is on, but preparing your existing records failed: {e}. Turn it off and on again to retry."))?,
+        _ => 0,
+    };
+    Ok(format!(
+        "Emergency access is on: {prepared} existing record(s) and every record you add from now on."
+    ))
 }
 
 #[component]
 fn EmergencySection(ctx: PatientCtx) -> impl IntoView {
     let state = app_state();
-    let busy = RwSignal::new(false);
-    let note = RwSignal::new(None::<Note>);
-    let toggle = move |_| {
-        run(busy, note, async move {
-            let me = me(state)?;
-            let on = !ctx.opted_in.get_untracked();
-            me.contract
-                .send(
-                    me.account,
-                    MedLedger::setEmergencyOptInCall { optedIn: on },
-                    U256::ZERO,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            ctx.opted_in.set(on);
-            if on {
-                // Records stored before opting in get their break-glass wrap now.
-                let ids: Vec<B256> = ctx.records.with_untracked(|l| {
-                    l.iter()
-                        .filter(|r| r.state != "shredded")
-                        .map(|r| r.record_id)
-                        .collect()
-                });
-                let prepared = match break_glass(state, true) {
-                    Some(bg) if !ids.is_empty() => records::add_break_glass_wraps(&me, bg, &ids)
-                        .await
-                        .map_err(|e| format!("Emergency access is on, but preparing your existing records failed: {e}. Turn it off and on again to retry."))?,
-                    _ => 0,
-                };
-                return Ok(format!(
-                    "Emergency access is on: {prepared} existing record(s) and every record you add from now on."
-                ));
-            }
-            Ok("Emergency access is off; every window opened before is closed.".into())
-        })
-    };
+    let toggle = Action::new_local(move |_: &()| toggle_emergency(state, ctx));
     view! {
         <section id="emergency" aria-labelledby="emergency-h">
             <h2 id="emergency-h">"Emergency access"</h2>
             <p>"When it is on, a verified practitioner who declares an emergency (with a reason, on chain) can read your records for a short window without your grant — useful if you are unconscious in a hospital. The trade-off: you rely on the escrow to release only inside that window, and you see every such access in your log afterwards, flagged. Records you add while it is on are prepared for it."</p>
             <p data-testid="emergency-state">{move || if ctx.opted_in.get() { "Status: on" } else { "Status: off" }}</p>
-            <button on:click=toggle disabled=move || busy.get() data-testid="emergency-toggle">
+            <button on:click=move |_| { toggle.dispatch_local(()); } disabled=toggle.pending() data-testid="emergency-toggle">
                 {move || if ctx.opted_in.get() { "Turn emergency access off" } else { "Turn emergency access on" }}
             </button>
-            <NoteView note/>
+            <NoteView note=outcome_note(toggle)/>
         </section>
     }
 }
@@ -838,35 +861,29 @@ fn EmergencySection(ctx: PatientCtx) -> impl IntoView {
 #[component]
 fn EraseAllSection(ctx: PatientCtx) -> impl IntoView {
     let state = app_state();
-    let busy = RwSignal::new(false);
-    let note = RwSignal::new(None::<Note>);
     let typed = RwSignal::new(String::new());
-    let erase_all = move |_| {
-        run(busy, note, async move {
-            if typed.get_untracked() != "ERASE" {
-                return Err("Type ERASE to confirm.".into());
-            }
-            let me = me(state)?;
-            me.contract
-                .send(me.account, MedLedger::eraseAllCall {}, U256::ZERO)
-                .await
-                .map_err(|e| e.to_string())?;
-            typed.set(String::new());
-            super::super::wallet::sleep_ms(1500).await;
-            reload_records(state, ctx).await;
-            Ok(
-                "Everything is erased: the escrow destroys every key it held for your records."
-                    .into(),
-            )
-        })
-    };
+    let erase_all = Action::new_local(move |_: &()| async move {
+        if typed.get_untracked() != "ERASE" {
+            return Err("Type ERASE to confirm.".into());
+        }
+        let me = me(state)?;
+        me.contract
+            .send(me.account, MedLedger::eraseAllCall {}, U256::ZERO)
+            .await
+            .map_err(|e| e.to_string())?;
+        typed.set(String::new());
+        super::super::wallet::sleep_ms(1500).await;
+        ctx.records.refetch();
+        Ok("Everything is erased: the escrow destroys every key it held for your records.".into())
+    });
+    let busy = erase_all.pending();
     view! {
         <section id="erase-all" aria-labelledby="erase-h">
             <h2 id="erase-h">"Erase everything"</h2>
             <p>"Erasing destroys the keys of all your records at the escrow. Ciphertext left anywhere — disks, backups — becomes noise, and nobody can open it again, you included. Your account and grants stay; you can add new records afterwards."</p>
             <label class="field">"Type ERASE to confirm" <input type="text" prop:value=move || typed.get() on:input=move |ev| typed.set(event_target_value(&ev))/></label>
-            <button class="danger" on:click=erase_all disabled=move || busy.get() || typed.get() != "ERASE">"Erase all my records"</button>
-            <NoteView note/>
+            <button class="danger" on:click=move |_| { erase_all.dispatch_local(()); } disabled=move || busy.get() || typed.get() != "ERASE">"Erase all my records"</button>
+            <NoteView note=outcome_note(erase_all)/>
         </section>
     }
 }
@@ -874,16 +891,13 @@ fn EraseAllSection(ctx: PatientCtx) -> impl IntoView {
 /// Every claim about the patient, with its state, amount and payer.
 #[component]
 fn PatientClaims() -> impl IntoView {
-    let note = RwSignal::new(None::<Note>);
-    let claims = RwSignal::new(Vec::new());
-    spawn_local(super::claims::load_claims(claims, note));
+    let claims = super::claims::claims_resource();
     view! {
         <section id="claims" aria-labelledby="pclaims-h">
             <h2 id="pclaims-h">"Insurance claims about you"</h2>
             <p>"An insurer sees a claim's document only while you grant it the Claims category; revoke it under Sharing to stop future claims."</p>
-            <button on:click=move |_| spawn_local(super::claims::load_claims(claims, note))>"Refresh"</button>
+            <button on:click=move |_| claims.refetch()>"Refresh"</button>
             <super::claims::ClaimsTable claims/>
-            <NoteView note/>
         </section>
     }
 }
