@@ -14,6 +14,12 @@ use web_sys::{
 };
 
 use crate::explain;
+use medledger_protocol::api;
+/// The API's shapes, shared with the escrow (protocol::api): one type per body, at both ends.
+pub use medledger_protocol::api::{
+    AccessLog, ClaimSummary, DirectoryEntry, GrantSummary, Grants, LogEntry, LogGap, MissingWrap,
+    RecordSummary, SessionInfo as Session,
+};
 
 /// An escrow refusal or a failure to reach it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -180,16 +186,6 @@ pub async fn sign_in_message(address: Address) -> Result<String, EscrowError> {
     Ok(t.message)
 }
 
-/// A session as the escrow reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Session {
-    /// The signed-in address.
-    pub address: Address,
-    /// Unix seconds.
-    pub expires_at: u64,
-}
-
 /// Sends the signed SIWE message; the session cookie is set by the answer.
 pub async fn verify(message: &str, signature: &[u8]) -> Result<Session, EscrowError> {
     json_call(
@@ -219,45 +215,9 @@ pub async fn sign_out() -> Result<(), EscrowError> {
     }
 }
 
-/// One record as the escrow's index lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordSummary {
-    /// Random id.
-    pub record_id: B256,
-    /// Owner.
-    pub patient: Address,
-    /// Who uploaded it.
-    pub author: Address,
-    /// Category number.
-    pub category: u8,
-    /// Hash of C1.
-    pub h1: B256,
-    /// Bytes of C1.
-    pub size: u64,
-    /// `pending`, `committed` or `shredded`.
-    pub state: String,
-    /// Unix seconds.
-    pub created: u64,
-    /// Whether a DEK is wrapped to the caller.
-    #[serde(default)]
-    pub wrapped_to_you: bool,
-    /// `0x` hex of the DEK wrapped to the caller, when there is one.
-    #[serde(default)]
-    pub wrapped_dek: Option<String>,
-    /// `0x` hex of the sealed label, for callers holding a wrap.
-    #[serde(default)]
-    pub label: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RecordList {
-    records: Vec<RecordSummary>,
-}
-
 /// The records of `patient` the caller may see (all of them for the patient).
 pub async fn records(patient: Address) -> Result<Vec<RecordSummary>, EscrowError> {
-    let list: RecordList = json_call(
+    let list: api::RecordList = json_call(
         "GET",
         &format!("/api/records?patient={}", patient.to_checksum(None)),
         None,
@@ -403,26 +363,9 @@ pub async fn download(id: B256, range: Option<&str>) -> Result<Download, EscrowE
     })
 }
 
-/// A record missing a wrap for a current grantee.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MissingWrap {
-    /// The record.
-    pub record_id: B256,
-    /// Who needs it.
-    pub grantee: Address,
-    /// Its category.
-    pub category: u8,
-}
-
-#[derive(Deserialize)]
-struct MissingList {
-    missing: Vec<MissingWrap>,
-}
-
 /// The caller's (as a patient) records that a current grantee cannot open yet.
 pub async fn missing_wraps() -> Result<Vec<MissingWrap>, EscrowError> {
-    let l: MissingList = json_call("GET", "/api/wraps/missing", None).await?;
+    let l: api::MissingWraps = json_call("GET", "/api/wraps/missing", None).await?;
     Ok(l.missing)
 }
 
@@ -431,38 +374,12 @@ pub async fn add_wraps(id: B256, wraps: &[String]) -> Result<(), EscrowError> {
     let _: Value = json_call(
         "POST",
         &format!("/api/records/{id}/wraps"),
-        Some(&json!({ "wraps": wraps })),
+        Some(&json!(api::AddWraps {
+            wraps: wraps.to_vec()
+        })),
     )
     .await?;
     Ok(())
-}
-
-/// A grant as the escrow indexed it from the chain's events.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GrantSummary {
-    /// Who gave it.
-    pub patient: Address,
-    /// Who holds it.
-    pub grantee: Address,
-    /// Decimal string of the category mask.
-    pub categories: String,
-    /// Write allowed.
-    pub allow_write: bool,
-    /// Unix seconds; uint64's maximum for an open-ended grant.
-    pub expiry: u64,
-    /// Active now.
-    pub active: bool,
-}
-
-/// Grants the caller gave and received.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Grants {
-    /// Given, as a patient.
-    pub as_patient: Vec<GrantSummary>,
-    /// Received, as a practitioner or insurer.
-    pub as_grantee: Vec<GrantSummary>,
 }
 
 /// The caller's grants.
@@ -470,91 +387,14 @@ pub async fn grants() -> Result<Grants, EscrowError> {
     json_call("GET", "/api/grants", None).await
 }
 
-/// One access-log entry about the caller's records, with its anchor and proof when anchored.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogEntry {
-    /// Sequence number.
-    pub seq: u64,
-    /// Unix seconds.
-    pub at: u64,
-    /// Who.
-    pub actor: Address,
-    /// Which record.
-    pub record_id: B256,
-    /// `read`, `upload`, `shred`, `add-wrap`.
-    pub action: String,
-    /// Released or refused.
-    pub granted: bool,
-    /// Why.
-    pub reason: String,
-    /// Anomaly score ×1000.
-    pub score_milli: i64,
-    /// The entry's hash.
-    pub entry_hash: B256,
-    /// The anchor, once anchored.
-    pub anchor: Option<LogAnchor>,
-    /// Merkle proof, once anchored.
-    pub proof: Option<Vec<B256>>,
-}
-
-/// Where an entry's batch is anchored.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogAnchor {
-    /// Anchor index on chain.
-    pub index: u64,
-}
-
-/// Entries of the escrow's log lost in a restore from an older backup (anyone's: the escrow
-/// declares the seqs, not whose they were).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogGap {
-    /// First lost seq.
-    pub first_seq: u64,
-    /// Last lost seq.
-    pub last_seq: u64,
-    /// When the escrow declared the loss.
-    pub declared_at: u64,
-}
-
-/// The caller's access log as a patient, and the log's declared gaps.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AccessLog {
-    /// The caller's entries, oldest first.
-    pub entries: Vec<LogEntry>,
-    /// Stretches of the log lost in a restore.
-    #[serde(default)]
-    pub gaps: Vec<LogGap>,
-}
-
 /// The caller's access log (as a patient).
 pub async fn access_log() -> Result<AccessLog, EscrowError> {
     json_call("GET", "/api/access-log", None).await
 }
 
-/// A verified practitioner or insurer as the escrow's directory lists them.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct DirectoryEntry {
-    /// Their account.
-    pub address: Address,
-    /// `practitioner` or `insurer`.
-    pub kind: String,
-    /// Their name.
-    pub name: String,
-    /// Their organisation.
-    pub organisation: String,
-}
-
-#[derive(Deserialize)]
-struct DirectoryList {
-    people: Vec<DirectoryEntry>,
-}
-
 /// Every verified practitioner and insurer, with their name (what the views show for them).
 pub async fn directory() -> Result<Vec<DirectoryEntry>, EscrowError> {
-    let list: DirectoryList = json_call("GET", "/api/directory", None).await?;
+    let list: api::Directory = json_call("GET", "/api/directory", None).await?;
     Ok(list.people)
 }
 
@@ -587,43 +427,8 @@ pub async fn put_profile(profile_text: &str) -> Result<(), EscrowError> {
     Ok(())
 }
 
-/// A claim as the escrow indexed it from the chain's events.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClaimSummary {
-    /// Random id.
-    pub claim_id: B256,
-    /// Who submitted it.
-    pub practitioner: Address,
-    /// Whose care it was.
-    pub patient: Address,
-    /// Who pays.
-    pub insurer: Address,
-    /// Record id of the claim document (a Claims record of the patient by the practitioner).
-    pub document_record_id: B256,
-    /// Claimed, wei (decimal).
-    pub amount: String,
-    /// Category number.
-    pub category: u8,
-    /// `submitted`, `pending-review`, `approved`, `denied` or `paid`.
-    pub status: String,
-    /// Why it waits (`PendingReason`), when it does.
-    pub pending_reason: Option<u8>,
-    /// Approved or paid, wei (decimal).
-    pub payout: Option<String>,
-    /// Settled by the contract on submission.
-    pub automatic: Option<bool>,
-    /// Unix seconds.
-    pub submitted_at: u64,
-}
-
-#[derive(Deserialize)]
-struct ClaimList {
-    claims: Vec<ClaimSummary>,
-}
-
 /// The claims the caller is practitioner, patient or insurer of.
 pub async fn claims() -> Result<Vec<ClaimSummary>, EscrowError> {
-    let l: ClaimList = json_call("GET", "/api/claims", None).await?;
+    let l: api::ClaimList = json_call("GET", "/api/claims", None).await?;
     Ok(l.claims)
 }

@@ -8,6 +8,7 @@
 
 use alloy_primitives::{Address, B256, U256};
 use js_sys::{Array, Uint8Array};
+use medledger_protocol::api::RecordState;
 use medledger_protocol::cipher::{fill_random, SecretKey};
 use medledger_protocol::contract::{Category, MedLedger};
 use medledger_protocol::envelope::{Metadata, RecordContext, RecordKind};
@@ -456,7 +457,7 @@ impl Listing {
     pub fn unerased_ids(&self) -> Vec<B256> {
         self.records
             .iter()
-            .filter(|r| r.state != "shredded")
+            .filter(|r| r.state != RecordState::Shredded)
             .map(|r| r.record_id)
             .collect()
     }
@@ -465,7 +466,7 @@ impl Listing {
     pub fn holds_unerased(&self, record_id: B256) -> bool {
         self.records
             .iter()
-            .any(|r| r.record_id == record_id && r.state != "shredded")
+            .any(|r| r.record_id == record_id && r.state != RecordState::Shredded)
     }
 }
 

@@ -41,7 +41,7 @@ pub fn loaded(claims: Claims) -> Vec<ClaimSummary> {
 /// How a claim's state reads.
 pub fn status_text(c: &ClaimSummary) -> String {
     let payout = c.payout.as_deref().and_then(|p| p.parse::<U256>().ok());
-    crate::claim::status_text(&c.status, c.automatic, payout, c.pending_reason)
+    crate::claim::status_text(c.status.as_str(), c.automatic, payout, c.pending_reason)
 }
 
 /// Wei (decimal string) → ETH text.
@@ -70,8 +70,8 @@ pub fn ClaimsTable(
             <table class="cards" data-testid="claims">
                 <thead><tr><th>"Submitted"</th><th>"Patient"</th><th>"Practitioner"</th><th>"Insurer"</th><th>"Care"</th><th>"Amount"</th><th>"State"</th><th></th></tr></thead>
                 <tbody>
-                    <For each=move || loaded(claims) key=|c| (c.claim_id, c.status.clone()) let:c>
-                        <tr data-claim=c.claim_id.to_string() data-status=c.status.clone()>
+                    <For each=move || loaded(claims) key=|c| (c.claim_id, c.status) let:c>
+                        <tr data-claim=c.claim_id.to_string() data-status=c.status.as_str()>
                             <td class="card-title">{format::datetime(c.submitted_at)}</td>
                             <td data-label="Patient" title=c.patient.to_checksum(None)>{let p = c.patient; move || patient(p)}</td>
                             <td data-label="Practitioner" title=c.practitioner.to_checksum(None)>{let p = c.practitioner; move || names.person(p)}</td>

@@ -8,6 +8,7 @@
 
 use alloy_primitives::{keccak256, U256};
 use leptos::prelude::*;
+use medledger_protocol::api::ClaimStatus;
 use medledger_protocol::contract::{Category, MedLedger};
 
 use super::super::components::{
@@ -389,8 +390,11 @@ fn Review(
         }
     });
     let busy = act.pending();
-    let open_for_review = matches!(c.status.as_str(), "submitted" | "pending-review");
-    let approved = c.status == "approved";
+    let open_for_review = matches!(
+        c.status,
+        ClaimStatus::Submitted | ClaimStatus::PendingReview
+    );
+    let approved = c.status == ClaimStatus::Approved;
     view! {
         <section class="opened" aria-label="review claim" data-testid="review-panel">
             <h3 title=format!("claim {}", c.claim_id)>"Claim of " {format::datetime(c.submitted_at)} " — " {wei_text(&c.amount)}</h3>
@@ -427,7 +431,7 @@ fn CsvExport(claims: Claims) -> impl IntoView {
                 practitioner: c.practitioner.to_checksum(None),
                 category: c.category,
                 amount_wei: c.amount.clone(),
-                status: c.status.clone(),
+                status: c.status.as_str().to_string(),
                 payout_wei: c.payout.clone().unwrap_or_default(),
                 pending_reason: c
                     .pending_reason

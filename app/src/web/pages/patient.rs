@@ -7,6 +7,7 @@
 //! under a `Transition`; what the patient does is an `Action` whose pending state disables its
 //! buttons and whose outcome is the note under them. A change refetches what it changed.
 
+use medledger_protocol::api::RecordState;
 use std::rc::Rc;
 
 use alloy_primitives::{Address, B256, U256};
@@ -229,7 +230,7 @@ fn RecordsSection(ctx: PatientCtx) -> impl IntoView {
                 <table class="cards" data-testid="records">
                     <thead><tr><th>"Record"</th><th>"Category"</th><th>"Author"</th><th>"Added"</th><th>"Size"</th><th>"Status"</th><th>"Actions"</th></tr></thead>
                     <tbody>
-                        <For each=rows key=|r| (r.record_id, r.state.clone()) let:r>
+                        <For each=rows key=|r| (r.record_id, r.state) let:r>
                             <RecordRow ctx r busy open=move |r| { act.dispatch_local(RecordStep::Open(r)); } erase=move |id| confirm_erase.set(Some(id))/>
                         </For>
                     </tbody>
@@ -261,17 +262,15 @@ fn RecordRow(
     erase: impl Fn(B256) + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let (id, who) = (r.record_id, r.author);
-    let shredded = r.state == "shredded";
-    let status = match r.state.as_str() {
-        "committed" => "on chain",
-        "pending" => "waiting for the chain",
-        "shredded" => "erased",
-        other => other,
-    }
-    .to_string();
+    let shredded = r.state == RecordState::Shredded;
+    let status = match r.state {
+        RecordState::Committed => "on chain",
+        RecordState::Pending => "waiting for the chain",
+        RecordState::Shredded => "erased",
+    };
     let row = r.clone();
     view! {
-        <tr data-record=id.to_string() data-state=r.state.clone()>
+        <tr data-record=id.to_string() data-state=r.state.as_str()>
             <RecordTitle label=Signal::derive(move || ctx.label(id)) category=r.category/>
             <td data-label="Category">{category_name(r.category)}</td>
             <td data-label="Author" title=r.author.to_checksum(None)>{move || ctx.names.person(who)}</td>
@@ -682,7 +681,7 @@ fn offer_categories_in_use(ctx: PatientCtx, categories: RwSignal<Vec<u8>>) {
                 sharing::categories_in_use(
                     l.records
                         .iter()
-                        .map(|r| (r.category, r.state == "shredded")),
+                        .map(|r| (r.category, r.state == RecordState::Shredded)),
                 )
             })
             .unwrap_or_default();
@@ -781,7 +780,7 @@ fn LogRowView(ctx: PatientCtx, r: log::LogRow) -> impl IntoView {
     let flagged = r.entry.score_milli >= 500;
     // Names and categories may arrive after the log: the sentence follows them.
     let (action, granted, reason) = (
-        r.entry.action.clone(),
+        r.entry.action.as_str(),
         r.entry.granted,
         r.entry.reason.clone(),
     );
@@ -790,7 +789,7 @@ fn LogRowView(ctx: PatientCtx, r: log::LogRow) -> impl IntoView {
         let who = ctx.names.person(actor);
         let reader = reader_of(&reason).map(|a| ctx.names.person(a));
         let facts = LogFacts {
-            action: &action,
+            action,
             granted,
             reason: &reason,
             reader: reader.as_deref(),
@@ -804,7 +803,7 @@ fn LogRowView(ctx: PatientCtx, r: log::LogRow) -> impl IntoView {
         (None, false) => "not anchored yet",
     };
     view! {
-        <tr class:flagged=flagged data-action=r.entry.action.clone() data-granted=r.entry.granted.to_string() data-verified=format!("{:?}", r.verified) data-actor=r.entry.actor.to_checksum(None)>
+        <tr class:flagged=flagged data-action=r.entry.action.as_str() data-granted=r.entry.granted.to_string() data-verified=format!("{:?}", r.verified) data-actor=r.entry.actor.to_checksum(None)>
             <td data-label="When">{format::datetime(r.entry.at)}</td>
             <td class="words" title=format!("{} · record {}", r.entry.actor.to_checksum(None), r.entry.record_id)>{flagged.then_some("⚑ Unusual: ")}{sentence}</td>
             <td data-label="On chain" data-testid="log-chain">{chain}</td>
