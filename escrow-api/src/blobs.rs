@@ -36,6 +36,9 @@ pub enum BlobError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A finished local blob, or a directory leading to it, could not be flushed to disk.
+    #[error("blob store: flushing to disk failed: {0}")]
+    Sync(std::io::Error),
 }
 
 impl BlobError {
@@ -51,6 +54,7 @@ impl BlobError {
             BlobError::Store(_) => "blob store failed",
             BlobError::Unsupported(_) => "blob store URL not supported",
             BlobError::Dir { .. } => "blob directory unusable",
+            BlobError::Sync(_) => "blob not flushed to disk",
         }
     }
 }
@@ -80,6 +84,8 @@ impl core::fmt::Debug for Blobs {
 /// A streamed write of one blob; nothing is visible under the key until [`BlobWriter::finish`].
 pub struct BlobWriter {
     inner: WriteMultipart,
+    /// For a local store: the file the blob becomes, and the store's root.
+    local: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl BlobWriter {
@@ -90,9 +96,18 @@ impl BlobWriter {
         Ok(())
     }
 
-    /// Completes the blob.
+    /// Completes the blob. On a local store the blob is on disk when this returns (its file and
+    /// every directory up to the store's root flushed), so an upload acknowledged after it keeps
+    /// its bytes through a power loss; `object_store` itself only renames the finished file. An
+    /// S3-compatible store is durable when it acknowledges the completed upload.
     pub async fn finish(self) -> Result<(), BlobError> {
         self.inner.finish().await?;
+        if let Some((file, root)) = self.local {
+            tokio::task::spawn_blocking(move || sync_to_root(&file, &root))
+                .await
+                .map_err(|e| BlobError::Sync(std::io::Error::other(e)))?
+                .map_err(BlobError::Sync)?;
+        }
         Ok(())
     }
 
@@ -162,9 +177,17 @@ impl Blobs {
 
     /// Starts a streamed write.
     pub async fn writer(&self, key: &str) -> Result<BlobWriter, BlobError> {
-        let upload = self.store.put_multipart(&ObjectPath::from(key)).await?;
+        let path = ObjectPath::from(key);
+        let upload = self.store.put_multipart(&path).await?;
+        let local = self.local_root.as_ref().map(|root| {
+            let file = path
+                .parts()
+                .fold(root.clone(), |p, part| p.join(part.as_ref()));
+            (file, root.clone())
+        });
         Ok(BlobWriter {
             inner: WriteMultipart::new_with_chunk_size(upload, self.part_size),
+            local,
         })
     }
 
@@ -276,9 +299,59 @@ impl Blobs {
     }
 }
 
+/// Flushes `file` and then each directory from its own up to `root` inclusive: a file's bytes are
+/// durable after its own fsync, its name (a rename, a new directory) only after its directory's.
+/// Returns the paths flushed, in order.
+fn sync_to_root(
+    file: &std::path::Path,
+    root: &std::path::Path,
+) -> Result<Vec<std::path::PathBuf>, std::io::Error> {
+    std::fs::File::open(file)?.sync_all()?;
+    let mut synced = vec![file.to_path_buf()];
+    let mut dir = file.parent();
+    while let Some(d) = dir {
+        std::fs::File::open(d)?.sync_all()?;
+        synced.push(d.to_path_buf());
+        if d == root {
+            break;
+        }
+        dir = d.parent();
+    }
+    Ok(synced)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_finished_local_blob_is_flushed_with_every_directory_up_to_the_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("blobs");
+        let blobs = Blobs::open(&root.display().to_string()).expect("open");
+        let file = root.join("c2").join("0xab").join("n1");
+        let mut w = blobs.writer("c2/0xab/n1").await.expect("writer");
+        // finish() flushes exactly this file, up to this root.
+        assert_eq!(w.local, Some((file.clone(), root.clone())));
+        w.write(b"ciphertext").await.expect("write");
+        w.finish().await.expect("finish");
+        assert_eq!(std::fs::read(&file).expect("on disk"), b"ciphertext");
+        let synced = sync_to_root(&file, &root).expect("sync");
+        let expected = [
+            file.clone(),
+            root.join("c2").join("0xab"),
+            root.join("c2"),
+            root.clone(),
+        ];
+        assert_eq!(synced, expected);
+        // An S3-compatible (here in-memory) store has no local file to flush.
+        let memory = Blobs::from_store(
+            Arc::new(object_store::memory::InMemory::new()),
+            "memory".into(),
+        );
+        let w = memory.writer("c2/x").await.expect("writer");
+        assert!(w.local.is_none());
+    }
 
     #[tokio::test]
     async fn a_blob_error_is_logged_without_the_record_it_names() {
