@@ -28,7 +28,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use medledger_protocol::contract::{Category, MedLedger};
+use medledger_protocol::contract::Category;
 use support::*;
 
 fn vm_hwm_kib(pid: u32) -> u64 {
@@ -61,20 +61,6 @@ fn line(what: &str, n: usize, conc: usize, wall: Duration, mut lat: Vec<Duration
     );
 }
 
-async fn anchor(w: &World, patient: &User, r: &Record) {
-    w.send(
-        patient,
-        MedLedger::addRecordCall {
-            recordId: r.id,
-            patient: r.patient,
-            ciphertextHash: r.h1,
-            category: r.category,
-            supersedes: alloy_primitives::B256::ZERO,
-        },
-    )
-    .await;
-}
-
 #[tokio::main]
 async fn main() {
     let large_mib: usize = std::env::args()
@@ -94,52 +80,20 @@ async fn main() {
     let mut patient = User::new(PATIENT);
     let mut doctor = User::new(DOCTOR);
     w.register(&[&patient], &[&doctor]).await;
-    w.send(
-        &patient,
-        MedLedger::grantCall {
-            grantee: doctor.address(),
-            categories: Category::mask([Category::Vitals]),
-            allowWrite: false,
-            expiry: u64::try_from(medledger_escrow_api::now_secs()).unwrap_or(0) + 86_400,
-        },
-    )
-    .await;
-    let _ = Server::config(&w.data, &w.deployment_file, w.url()); // writes the escrow key file
+    let expiry = u64::try_from(medledger_escrow_api::now_secs()).unwrap_or(0) + 86_400;
+    w.grant(&patient, &doctor, &[Category::Vitals], false, expiry)
+        .await;
+    let _ = w.config(); // writes the escrow key file
     let port = free_port();
     // One client signs in as one address: the per-address rate limit is off for the measurement.
     let config_file = w.tmp.path().join("measure.toml");
     std::fs::write(&config_file, "rate_limit_per_minute = 0\n").expect("config file");
-    let mut child = std::process::Command::new(&exe)
-        .args([
-            "--config",
-            config_file.to_str().expect("utf8"),
-            "--data-dir",
-            w.data.to_str().expect("utf8"),
-            "--deployment",
-            w.deployment_file.to_str().expect("utf8"),
-            "--rpc-url",
-            w.url(),
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "serve",
-        ])
-        .env("MEDLEDGER_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn the escrow");
-    let pid = child.id();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let mut config = w.config();
-    config.bind = addr;
-    let server = Server::external(addr, config);
-    eventually("the escrow", || async {
-        reqwest::get(server.url("/health"))
-            .await
-            .ok()
-            .filter(|r| r.status() == 200)
-            .map(|_| ())
-    })
-    .await;
+    let config_file = config_file.to_str().expect("utf8");
+    let mut command = w.serve_command(&exe, port, &["--config", config_file]);
+    command.env("MEDLEDGER_LOG", "warn");
+    let child = spawn_serving(command.stdout(std::process::Stdio::null()), port).await;
+    let pid = child.0.id();
+    let server = w.external(port);
     patient.sign_in(&server).await;
     doctor.sign_in(&server).await;
     println!(
@@ -154,9 +108,6 @@ async fn main() {
     );
     println!("| operation | clients | n | per second | p50 | p99 |");
     println!("| --- | --- | --- | --- | --- | --- |");
-    let index = medledger_escrow_api::db::Index::connect(&server.config.database_url())
-        .await
-        .expect("index");
 
     let mut release_ids = Vec::new();
     for (label, read_label, size, base) in [
@@ -168,14 +119,7 @@ async fn main() {
             // At least four requests per client, so the p99 is not one request's.
             let n = base.max(if size == 4096 { 4 * conc } else { 2 * conc });
             let records: Vec<Record> = (0..n)
-                .map(|i| {
-                    Record::new(
-                        &w.d,
-                        patient.address(),
-                        Category::Vitals.number(),
-                        vec![(i % 251) as u8; size],
-                    )
-                })
+                .map(|i| w.record(&patient, Category::Vitals, vec![(i % 251) as u8; size]))
                 .collect();
             let wraps: Vec<Vec<String>> = records
                 .iter()
@@ -199,15 +143,11 @@ async fn main() {
             if ids.is_empty() {
                 // Anchor 20 of the first round for the read measurements.
                 for r in records.iter().take(20) {
-                    anchor(&w, &patient, r).await;
+                    w.anchor(&patient, r).await;
                 }
                 ids = records.iter().take(20).map(|r| r.id).collect();
                 for id in &ids {
-                    eventually("commit", || async {
-                        let row = index.record(*id).await.ok()??;
-                        (row.state.as_str() == "committed").then_some(())
-                    })
-                    .await;
+                    server.record_in_state(*id, "committed").await;
                 }
             }
         }
@@ -271,28 +211,15 @@ async fn main() {
 
     // One large record: streamed up and down, the server's peak memory before and after.
     let before = vm_hwm_kib(pid);
-    let big = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Imaging.number(),
-        vec![7u8; large_mib << 20],
-    );
+    let big = w.record(&patient, Category::Imaging, vec![7u8; large_mib << 20]);
     let wraps = big.wraps(&w.d, &[&patient]);
+    let upload = big.upload(&server, &patient, &wraps);
     let t = Instant::now();
-    let resp = big
-        .upload(&server, &patient, &wraps)
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(resp.status(), 201);
+    assert_eq!(upload.send().await.expect("upload").status(), 201);
     let up = t.elapsed();
     let after_up = vm_hwm_kib(pid);
-    anchor(&w, &patient, &big).await;
-    eventually("commit", || async {
-        let row = index.record(big.id).await.ok()??;
-        (row.state.as_str() == "committed").then_some(())
-    })
-    .await;
+    w.anchor(&patient, &big).await;
+    server.record_in_state(big.id, "committed").await;
     let t = Instant::now();
     let resp = patient
         .get(server.url(&format!("/api/records/{}", big.id)))
@@ -322,6 +249,5 @@ async fn main() {
         after_up / 1024,
         after_down / 1024
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 }

@@ -5,14 +5,10 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use medledger_protocol::contract::Category;
 use support::*;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_escrow-api"))
-}
 
 fn sample_deployment(abi_hash: &str) -> String {
     format!(
@@ -28,11 +24,8 @@ fn sample_deployment(abi_hash: &str) -> String {
 fn configuration_layers_file_env_and_flags() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("escrow.toml");
-    std::fs::write(
-        &file,
-        "confirmations = 2\nrpc_url = \"http://127.0.0.1:1\"\nnonce_ttl_secs = 77\n",
-    )
-    .expect("write");
+    let layers = "confirmations = 2\nrpc_url = \"http://127.0.0.1:1\"\nnonce_ttl_secs = 77\n";
+    std::fs::write(&file, layers).expect("write");
     let out = bin()
         .args([
             "--config",
@@ -45,11 +38,7 @@ fn configuration_layers_file_env_and_flags() {
         .env("MEDLEDGER_CONFIRMATIONS", "4")
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("confirmations = 6"),
@@ -73,8 +62,7 @@ fn configuration_layers_file_env_and_flags() {
         .args(["--config", file.to_str().expect("utf8"), "check-config"])
         .output()
         .expect("run");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_setting"));
+    assert_fails_saying(&out, "no_such_setting");
 }
 
 #[test]
@@ -106,23 +94,11 @@ fn serve_refuses_a_loose_master_key_an_abi_mismatch_and_a_missing_deployment() {
             .expect("run")
     };
 
-    let out = run(&dir.path().join("missing.json"));
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("missing.json"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_fails_saying(&run(&dir.path().join("missing.json")), "missing.json");
 
     let other = dir.path().join("other.json");
     std::fs::write(&other, sample_deployment(&format!("0x{}", "ab".repeat(32)))).expect("write");
-    let out = run(&other);
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("ABI"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_fails_saying(&run(&other), "ABI");
 
     std::fs::create_dir_all(&data).expect("dir");
     let key = data.join("master.key");
@@ -130,9 +106,8 @@ fn serve_refuses_a_loose_master_key_an_abi_mismatch_and_a_missing_deployment() {
         .expect("key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let out = run(&good);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("chmod 600"), "{err}");
+    assert_fails_saying(&out, "chmod 600");
+    let err = stderr(&out);
     assert!(
         !err.contains("1111"),
         "key material must not be printed: {err}"
@@ -140,50 +115,6 @@ fn serve_refuses_a_loose_master_key_an_abi_mismatch_and_a_missing_deployment() {
 
     // With the mode fixed, the start gets past the key files; that it then waits for an absent
     // node (rather than stopping) is tested in security.rs.
-}
-
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn serve(w: &World, port: u16) -> Child {
-    serve_with(w, port, &[]).await
-}
-
-async fn serve_with(w: &World, port: u16, extra: &[&str]) -> Child {
-    let data = w.data.to_str().expect("utf8").to_string();
-    let child = bin()
-        .args(extra)
-        .args([
-            "--data-dir",
-            &data,
-            "--deployment",
-            w.deployment_file.to_str().expect("utf8"),
-            "--rpc-url",
-            w.url(),
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "serve",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn escrow-api serve");
-    let child = Child(child);
-    let health = format!("http://127.0.0.1:{port}/health");
-    eventually("the escrow to answer /health", || async {
-        match reqwest::get(&health).await {
-            Ok(r) if r.status() == 200 => Some(()),
-            _ => None,
-        }
-    })
-    .await;
-    child
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,79 +126,42 @@ async fn the_binary_serves_and_rotates_the_master_key() {
     let dep = w.deployment_file.to_str().expect("utf8").to_string();
 
     // The development escrow key, for a development deployment only.
-    let out = bin()
-        .args(["--data-dir", &data, "--deployment", &dep, "init-dev-key"])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let init = ["--data-dir", &data, "--deployment", &dep, "init-dev-key"];
+    assert_success(&bin().args(init).output().expect("run"));
     let signer = medledger_escrow_api::keys::load_escrow_signer(&w.data.join("escrow.key"))
         .expect("0600 key file");
     assert_eq!(signer.address(), w.d.escrow);
 
     let port = free_port();
-    let child = serve(&w, port).await;
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let mut config = w.config();
-    config.bind = addr;
-    let server = Server::external(addr, config.clone());
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let child = w.serve_binary(port, &[]).await;
+    let server = w.external(port);
+    let metrics = async || server.public("/metrics").await.text().await.expect("text");
+    let before = metrics().await;
     assert!(
-        metrics.contains("medledger_escrow_reads_total")
-            || metrics.contains("medledger_escrow_follower_next_block"),
-        "{metrics}"
+        before.contains("medledger_escrow_reads_total")
+            || before.contains("medledger_escrow_follower_next_block"),
+        "{before}"
     );
     patient.sign_in(&server).await;
-    let r = Record::new(
-        &w.d,
-        patient.address(),
-        Category::History.number(),
-        b"history".repeat(300),
-    );
-    w.upload_and_anchor(&server, &patient, &[&patient], &r)
-        .await;
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let r = w.record(&patient, Category::History, b"history".repeat(300));
+    w.commit(&server, &patient, &[&patient], &r).await;
+    let after = metrics().await;
     assert!(
-        metrics.contains("medledger_escrow_uploads_total{result=\"stored\"} 1"),
-        "{metrics}"
+        after.contains("medledger_escrow_uploads_total{result=\"stored\"} 1"),
+        "{after}"
     );
 
     // Rotation is refused while the server holds the data directory.
-    let out = bin()
-        .args(["--data-dir", &data, "rotate-master-key"])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("locked"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let rotate = || {
+        let rotate = ["--data-dir", &data, "rotate-master-key"];
+        bin().args(rotate).output().expect("run")
+    };
+    assert_fails_saying(&rotate(), "locked");
 
     // Stopped (kill -9), rotated, restarted: the record still opens under the new master key.
     drop(child);
-    let out = bin()
-        .args(["--data-dir", &data, "rotate-master-key"])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = rotate();
+    assert_success(&out);
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(
         report.contains("rotated to id 2") && report.contains("1 K2s re-wrapped"),
@@ -277,82 +171,55 @@ async fn the_binary_serves_and_rotates_the_master_key() {
         medledger_escrow_api::keys::load_master_keys(&w.data.join("master.key")).expect("keys");
     assert_eq!(keys.ids, vec![2], "only the new key is left");
 
-    let _child = serve(&w, port).await;
-    let resp = patient
-        .get(server.url(&format!("/api/records/{}", r.id)))
-        .send()
-        .await
-        .expect("read");
+    let _child = w.serve_binary(port, &[]).await;
+    let resp = server.read(&patient, r.id).await;
     assert_eq!(resp.status(), 200);
-    let wrap = resp.headers()["x-medledger-wrapped-dek"]
-        .to_str()
-        .expect("ascii")
-        .to_string();
-    let c1 = resp.bytes().await.expect("body").to_vec();
-    assert_eq!(r.open_release(&w.d, &patient, &wrap, &c1), r.body);
+    assert_eq!(r.open(&w.d, &patient, resp).await, r.body);
 
     // verify-log runs beside the serving escrow and finds the chain of hashes intact.
-    let out = bin()
-        .args([
-            "--data-dir",
-            &data,
-            "--deployment",
-            &dep,
-            "--rpc-url",
-            w.url(),
-            "verify-log",
-        ])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let verify = [
+        "--data-dir",
+        &data,
+        "--deployment",
+        &dep,
+        "--rpc-url",
+        w.url(),
+    ];
+    let out = bin().args(verify).arg("verify-log").output().expect("run");
+    assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("access log OK"));
+}
+
+/// A world with a registered patient, and the escrow key file in its data directory (for a
+/// binary to serve with).
+async fn a_patient_and_an_escrow_key() -> (World, User) {
+    let w = World::new().await;
+    let patient = User::new(PATIENT);
+    w.register(&[&patient], &[]).await;
+    let _ = w.config(); // writes the escrow key file
+    (w, patient)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_restore_and_erasures_after_the_backup_are_replayed() {
     use std::os::unix::fs::PermissionsExt;
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    w.register(&[&patient], &[]).await;
-    let _ = w.config(); // writes the escrow key file
+    let (w, mut patient) = a_patient_and_an_escrow_key().await;
     let data = w.data.to_str().expect("utf8").to_string();
     let port = free_port();
-    let child = serve(&w, port).await;
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let mut config = w.config();
-    config.bind = addr;
-    let server = Server::external(addr, config.clone());
+    let child = w.serve_binary(port, &[]).await;
+    let server = w.external(port);
     patient.sign_in(&server).await;
-    let r = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        b"kept".repeat(300),
-    );
-    w.upload_and_anchor(&server, &patient, &[&patient], &r)
-        .await;
+    let r = w.record(&patient, Category::Vitals, b"kept".repeat(300));
+    w.commit(&server, &patient, &[&patient], &r).await;
 
     // A backup beside the running server.
     let backup = w.tmp.path().join("backup");
+    let backup = backup.to_str().expect("utf8");
     let out = bin()
-        .args([
-            "--data-dir",
-            &data,
-            "backup",
-            "--to",
-            backup.to_str().expect("utf8"),
-        ])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .args(["--data-dir", &data, "backup", "--to", backup])
+        .output();
+    assert_success(&out.expect("run"));
+    let backup = std::path::Path::new(backup);
     for f in ["index.sqlite", "master.key", "break-glass.key"] {
         let mode = std::fs::metadata(backup.join(f))
             .expect("file")
@@ -369,33 +236,17 @@ async fn backup_restore_and_erasures_after_the_backup_are_replayed() {
     );
 
     // Erased after the backup: shredded and confirmed.
-    w.send(
-        &patient,
-        medledger_protocol::contract::MedLedger::eraseRecordCall { recordId: r.id },
-    )
-    .await;
-    eventually("the shred to be confirmed", || async {
-        w.call(medledger_protocol::contract::MedLedger::recordOfCall { recordId: r.id })
-            .await
-            .shredConfirmed
-            .then_some(())
-    })
-    .await;
+    w.erase(&patient, r.id).await;
+    w.shred_confirmed(r.id).await;
     drop(child);
 
     // Restore is refused over an existing index, then done into an empty one.
-    let out = bin()
-        .args([
-            "--data-dir",
-            &data,
-            "restore",
-            "--from",
-            backup.to_str().expect("utf8"),
-        ])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("exists"));
+    let restore = || {
+        let from = backup.to_str().expect("utf8");
+        let restore = ["--data-dir", &data, "restore", "--from", from];
+        bin().args(restore).output().expect("run")
+    };
+    assert_fails_saying(&restore(), "exists");
     // The data directory lost its index and its break-glass key: the restore brings both back.
     for f in [
         "index.sqlite",
@@ -405,29 +256,13 @@ async fn backup_restore_and_erasures_after_the_backup_are_replayed() {
     ] {
         let _ = std::fs::remove_file(w.data.join(f));
     }
-    let out = bin()
-        .args([
-            "--data-dir",
-            &data,
-            "restore",
-            "--from",
-            backup.to_str().expect("utf8"),
-        ])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&restore());
     assert_eq!(
         std::fs::read(w.data.join("break-glass.key")).expect("restored"),
         break_glass,
         "the restored break-glass key is the one the backup was made with"
     );
-    let index = medledger_escrow_api::db::Index::connect(&config.database_url())
-        .await
-        .expect("index");
+    let index = server.index().await;
     let row = index.record(r.id).await.expect("row").expect("restored");
     assert_eq!(
         row.state.as_str(),
@@ -437,7 +272,7 @@ async fn backup_restore_and_erasures_after_the_backup_are_replayed() {
     assert!(row.wrapped_k2.is_some());
 
     // At the next start the follower replays the erasure from the backup's cursor.
-    let _child = serve(&w, port).await;
+    let _child = w.serve_binary(port, &[]).await;
     eventually("the erasure to be replayed", || async {
         let row = index.record(r.id).await.ok()??;
         (row.state.as_str() == "shredded" && row.wrapped_k2.is_none()).then_some(())
@@ -450,12 +285,7 @@ async fn backup_restore_and_erasures_after_the_backup_are_replayed() {
     })
     .await;
     patient.sign_in(&server).await;
-    let resp = patient
-        .get(server.url(&format!("/api/records/{}", r.id)))
-        .send()
-        .await
-        .expect("read");
-    assert_eq!(resp.status(), 410);
+    assert_eq!(server.read(&patient, r.id).await.status(), 410);
 }
 
 fn staged_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -481,38 +311,22 @@ fn staged_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_upload_keeps_acknowledged_uploads_and_leaves_no_orphan() {
     use tokio::io::AsyncWriteExt;
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    w.register(&[&patient], &[]).await;
-    let _ = w.config(); // writes the escrow key file
+    let (w, mut patient) = a_patient_and_an_escrow_key().await;
     let cfg = w.tmp.path().join("escrow.toml");
     std::fs::write(&cfg, "pending_ttl_secs = 2\npoll_interval_ms = 200\n").expect("config");
     let cfg = cfg.to_str().expect("utf8").to_string();
     let port = free_port();
-    let child = serve_with(&w, port, &["--config", &cfg]).await;
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let mut config = w.config();
-    config.bind = addr;
-    let server = Server::external(addr, config.clone());
+    let child = w.serve_binary(port, &["--config", &cfg]).await;
+    let server = w.external(port);
+    let addr = server.addr;
     patient.sign_in(&server).await;
 
     // Acknowledged and anchored before the crash.
-    let kept = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        b"kept".repeat(500),
-    );
-    w.upload_and_anchor(&server, &patient, &[&patient], &kept)
-        .await;
+    let kept = w.record(&patient, Category::Vitals, b"kept".repeat(500));
+    w.commit(&server, &patient, &[&patient], &kept).await;
 
     // An upload cut off halfway by kill -9: headers and half the body on a raw connection.
-    let cut = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        vec![3u8; 300_000],
-    );
+    let cut = w.record(&patient, Category::Vitals, vec![3u8; 300_000]);
     let mut head = format!(
         "PUT /api/records/{} HTTP/1.1\r\nHost: {addr}\r\nCookie: {}\r\nx-medledger-patient: {}\r\nx-medledger-category: {}\r\nx-medledger-h1: {}\r\n",
         cut.id,
@@ -545,20 +359,14 @@ async fn kill_9_mid_upload_keeps_acknowledged_uploads_and_leaves_no_orphan() {
 
     // Restarted: the unfinished part is swept after the TTL, nothing of the cut upload is
     // indexed, and the acknowledged record is intact.
-    let _child = serve_with(&w, port, &["--config", &cfg]).await;
+    let _child = w.serve_binary(port, &["--config", &cfg]).await;
     eventually("the unfinished part to be swept", || async {
         staged_files(&blobs).is_empty().then_some(())
     })
     .await;
-    let index = medledger_escrow_api::db::Index::connect(&config.database_url())
-        .await
-        .expect("index");
+    let index = server.index().await;
     assert!(index.record(cut.id).await.expect("row").is_none());
-    let resp = patient
-        .get(server.url(&format!("/api/records/{}", kept.id)))
-        .send()
-        .await
-        .expect("read");
+    let resp = server.read(&patient, kept.id).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.bytes().await.expect("body").to_vec(), kept.c1);
 }
@@ -568,88 +376,44 @@ async fn admin_cli_verifies_suspends_and_reinstates_with_a_key_file() {
     use medledger_protocol::contract::MedLedger;
     let w = World::new().await;
     let doctor = User::new(DOCTOR);
-    w.send(
-        &doctor,
-        MedLedger::applyAsPractitionerCall {
-            encryptionKey: doctor.encryption_key(),
-            profileHash: alloy_primitives::B256::repeat_byte(1),
-        },
-    )
-    .await;
+    w.apply_as_practitioner(&doctor, alloy_primitives::B256::repeat_byte(1))
+        .await;
     let keys = w.tmp.path().join("keys");
     std::fs::create_dir_all(&keys).expect("dir");
     let admin_key = keys.join("admin.key");
     medledger_escrow_api::keys::write_new_private(&admin_key, KEYS[ADMIN]).expect("key");
     let not_admin = keys.join("patient.key");
     medledger_escrow_api::keys::write_new_private(&not_admin, KEYS[PATIENT]).expect("key");
-    let dep = w.deployment_file.to_str().expect("utf8").to_string();
     let doc = doctor.address().to_string();
     let admin = |key: &std::path::Path, action: &[&str]| {
-        bin()
-            .args([
-                "--deployment",
-                &dep,
-                "--rpc-url",
-                w.url(),
-                "admin",
-                "--key-file",
-                key.to_str().expect("utf8"),
-            ])
-            .args(action)
-            .output()
-            .expect("run")
+        let mut admin = bin();
+        admin.arg("--deployment").arg(&w.deployment_file);
+        admin
+            .args(["--rpc-url", w.url(), "admin", "--key-file"])
+            .arg(key);
+        admin.args(action).output().expect("run")
     };
     let status = || async {
-        w.call(MedLedger::accountOfCall {
-            account: doctor.address(),
-        })
-        .await
-        .status
+        let account = doctor.address();
+        w.call(MedLedger::accountOfCall { account }).await.status
     };
 
     let out = admin(&not_admin, &["verify", "--account", &doc]);
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("ADMIN role"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_fails_saying(&out, "ADMIN role");
     assert_eq!(status().await, 1, "still pending");
 
     let out = admin(&admin_key, &["verify", "--account", &doc]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(status().await, 2, "active");
+    // Verifying twice is refused by the contract.
     let out = admin(&admin_key, &["verify", "--account", &doc]);
-    assert!(
-        !out.status.success(),
-        "verifying twice is refused by the contract"
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("InvalidStatusChange"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_fails_saying(&out, "InvalidStatusChange");
 
     let reason = format!("0x{}", "ab".repeat(32));
-    let out = admin(
-        &admin_key,
-        &["suspend", "--account", &doc, "--reason-hash", &reason],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let suspend = ["suspend", "--account", &doc, "--reason-hash", &reason];
+    assert_success(&admin(&admin_key, &suspend));
     assert_eq!(status().await, 3, "suspended");
     let out = admin(&admin_key, &["reinstate", "--account", &doc]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(status().await, 2, "active again");
 }

@@ -8,9 +8,8 @@
 mod support;
 
 use alloy_primitives::{Address, B256};
-use alloy_sol_types::SolCall;
 use medledger_escrow_api::db::Index;
-use medledger_protocol::contract::{Category, MedLedger};
+use medledger_protocol::contract::Category;
 use serde_json::Value;
 use support::*;
 
@@ -38,17 +37,9 @@ fn audited_entry_hash(e: &Value) -> Value {
     Value::String(alloy_primitives::keccak256(encoded).to_string())
 }
 
-async fn json(r: reqwest::Response) -> Value {
-    r.json().await.expect("json body")
-}
-
+/// The state of record `id` as the patient's own listing shows it.
 async fn record_state(server: &Server, patient: &User, id: B256) -> Option<String> {
-    let r = patient
-        .get(server.url("/api/records"))
-        .send()
-        .await
-        .expect("list");
-    let v = json(r).await;
+    let v = server.get_json(patient, "/api/records").await;
     v["records"]
         .as_array()?
         .iter()
@@ -58,18 +49,11 @@ async fn record_state(server: &Server, patient: &User, id: B256) -> Option<Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
-    let ganache = start_ganache().await;
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let deploy_dir = tmp.path().join("deployments");
-    std::fs::create_dir_all(&deploy_dir).expect("dir");
-    let (d, deployment_file) = migrate(&ganache, &deploy_dir);
-    let url = ganache.url.clone();
-    let ledger = d.address;
+    let w = World::new().await;
+    let (d, ledger) = (&w.d, w.d.address);
 
     // The deterministic keys are Ganache's accounts.
-    let accounts = rpc(&url, "eth_accounts", serde_json::json!([]))
-        .await
-        .expect("accounts");
+    let accounts = w.rpc("eth_accounts", serde_json::json!([])).await;
     for (i, k) in KEYS.iter().enumerate() {
         let s: alloy_signer_local::PrivateKeySigner = k.parse().expect("key");
         let a: Address = accounts[i]
@@ -81,75 +65,18 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
     }
     assert_eq!(d.escrow, User::new(1).address(), "account 1 is the escrow");
 
-    let mut patient = User::new(PATIENT);
-    let mut doctor = User::new(DOCTOR);
-    let mut stranger = User::new(STRANGER_DOCTOR);
-    let mut other_patient = User::new(OTHER_PATIENT);
-    let admin = User::new(ADMIN);
+    let [mut patient, mut doctor] = users([PATIENT, DOCTOR]);
+    let [mut stranger, mut other_patient] = users([STRANGER_DOCTOR, OTHER_PATIENT]);
 
     // On chain: two patients, two verified practitioners, a grant (vitals, write) to one.
-    for p in [&patient, &other_patient] {
-        send(
-            &url,
-            p.address(),
-            ledger,
-            MedLedger::registerPatientCall {
-                encryptionKey: p.encryption_key(),
-            }
-            .abi_encode(),
-        )
+    w.register(&[&patient, &other_patient], &[&doctor, &stranger])
         .await;
-    }
-    for doc in [&doctor, &stranger] {
-        send(
-            &url,
-            doc.address(),
-            ledger,
-            MedLedger::applyAsPractitionerCall {
-                encryptionKey: doc.encryption_key(),
-                profileHash: B256::repeat_byte(1),
-            }
-            .abi_encode(),
-        )
+    w.grant_for_a_day(&patient, &doctor, &[Category::Vitals], true)
         .await;
-        send(
-            &url,
-            admin.address(),
-            ledger,
-            MedLedger::verifyAccountCall {
-                account: doc.address(),
-            }
-            .abi_encode(),
-        )
-        .await;
-    }
-    let expiry = chain_time(&url).await + 86_400;
-    send(
-        &url,
-        patient.address(),
-        ledger,
-        MedLedger::grantCall {
-            grantee: doctor.address(),
-            categories: Category::mask([Category::Vitals]),
-            allowWrite: true,
-            expiry,
-        }
-        .abi_encode(),
-    )
-    .await;
-
-    let data = tmp.path().join("escrow-data");
-    let mut config = Server::config(&data, &deployment_file, &url);
-    config.anchor_interval_secs = 1;
-    let server = Server::start(config).await;
+    let server = w.serve(|c| c.anchor_interval_secs = 1).await;
 
     // Public routes.
-    let cfg: Value = json(
-        reqwest::get(server.url("/config.json"))
-            .await
-            .expect("config"),
-    )
-    .await;
+    let cfg = server.public_json("/config.json").await;
     assert_eq!(cfg["chainId"], 1337);
     assert_eq!(
         cfg["contract"]
@@ -157,97 +84,46 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
             .and_then(|a| a.parse::<Address>().ok()),
         Some(ledger)
     );
+    assert_eq!(server.public("/health").await.status(), 200);
     assert_eq!(
-        reqwest::get(server.url("/health"))
-            .await
-            .expect("health")
-            .status(),
-        200
-    );
-    assert_eq!(
-        reqwest::get(server.url("/index.html"))
-            .await
-            .expect("app")
-            .status(),
+        server.public("/index.html").await.status(),
         404,
         "no app dir: a clean 404"
     );
 
     // No session: refused everywhere but sign-in.
     let anon = User::new(9);
-    let r = Record::new(
-        &d,
-        patient.address(),
-        Category::Vitals.number(),
+    let r = w.record(
+        &patient,
+        Category::Vitals,
         b"{\"bp\":\"120/80\"}".repeat(400),
     );
-    assert_eq!(
-        r.upload(&server, &anon, &[])
-            .send()
-            .await
-            .expect("upload")
-            .status(),
-        401
-    );
-    assert_eq!(
-        anon.get(server.url("/api/records"))
-            .send()
-            .await
-            .expect("list")
-            .status(),
-        401
-    );
-    assert_eq!(
-        anon.get(server.url("/api/access-log"))
-            .send()
-            .await
-            .expect("log")
-            .status(),
-        401
-    );
+    assert_eq!(w.upload(&server, &anon, &[], &r).await.status(), 401);
+    assert_eq!(server.get(&anon, "/api/records").await.status(), 401);
+    assert_eq!(server.get(&anon, "/api/access-log").await.status(), 401);
 
-    patient.sign_in(&server).await;
-    doctor.sign_in(&server).await;
-    stranger.sign_in(&server).await;
-    other_patient.sign_in(&server).await;
+    server
+        .sign_in([&mut patient, &mut doctor, &mut stranger, &mut other_patient])
+        .await;
 
     // Upload by the patient: stored pending; retry is idempotent; another body under the id is refused.
-    let wraps = r.wraps(&d, &[&patient, &doctor]);
-    let resp = r
-        .upload(&server, &patient, &wraps)
-        .send()
-        .await
-        .expect("upload");
+    let resp = w.upload(&server, &patient, &[&patient, &doctor], &r).await;
     assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
-    let resp = r
-        .upload(&server, &patient, &wraps)
-        .send()
-        .await
-        .expect("retry");
+    let resp = w.upload(&server, &patient, &[&patient, &doctor], &r).await;
     assert_eq!(resp.status(), 200, "same id and h1: idempotent");
-    let clash = Record::with_id(
-        &d,
-        patient.address(),
-        Category::Vitals.number(),
-        b"other".to_vec(),
-        r.id,
+    let other_body = b"other".to_vec();
+    let clash = Record::with_id(d, patient.address(), r.category, other_body, r.id);
+    assert_eq!(
+        w.upload(&server, &patient, &[&patient], &clash)
+            .await
+            .status(),
+        409
     );
-    let resp = clash
-        .upload(&server, &patient, &clash.wraps(&d, &[&patient]))
-        .send()
-        .await
-        .expect("clash");
-    assert_eq!(resp.status(), 409);
 
     // Content checks: a declared h1 that is not the body's, a body that is not an envelope, too large.
-    let bad = Record::new(
-        &d,
-        patient.address(),
-        Category::Vitals.number(),
-        b"x".to_vec(),
-    );
+    let bad = w.record(&patient, Category::Vitals, b"x");
     let resp = bad
-        .upload(&server, &patient, &bad.wraps(&d, &[&patient]))
+        .upload(&server, &patient, &bad.wraps(d, &[&patient]))
         .header("x-medledger-h1", B256::repeat_byte(7).to_string())
         .send()
         .await
@@ -262,75 +138,34 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
         .header("x-medledger-patient", patient.address().to_string())
         .header("x-medledger-category", "1")
         .header("x-medledger-h1", B256::repeat_byte(7).to_string())
-        .header("x-medledger-wrapped-dek", &bad.wraps(&d, &[&patient])[0])
+        .header("x-medledger-wrapped-dek", &bad.wraps(d, &[&patient])[0])
         .body(vec![0u8; 300])
         .send()
         .await
         .expect("not an envelope");
     assert_eq!(resp.status(), 422);
-    let big = Record::new(
-        &d,
-        patient.address(),
-        Category::Vitals.number(),
-        vec![5u8; 1_100_000],
+    let big = w.record(&patient, Category::Vitals, vec![5u8; 1_100_000]);
+    assert_eq!(
+        w.upload(&server, &patient, &[&patient], &big)
+            .await
+            .status(),
+        413
     );
-    let resp = big
-        .upload(&server, &patient, &big.wraps(&d, &[&patient]))
-        .send()
-        .await
-        .expect("big");
-    assert_eq!(resp.status(), 413);
     // Missing the patient's wrap.
-    let resp = bad
-        .upload(&server, &patient, &[])
-        .send()
-        .await
-        .expect("no wraps");
-    assert_eq!(resp.status(), 400);
+    assert_eq!(w.upload(&server, &patient, &[], &bad).await.status(), 400);
 
     // Not yet anchored: canRead is false on chain, so even the patient is refused (and it is logged).
-    let resp = patient
-        .get(server.url(&format!("/api/records/{}", r.id)))
-        .send()
-        .await
-        .expect("read");
-    assert_eq!(resp.status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        patient.address(),
-        r.id,
-        "read",
-        "no-read-consent",
-    )
-    .await;
+    assert_read_refused(&server, &patient, &patient, r.id, 403, NO_CONSENT).await;
 
     // addRecord by the patient's wallet; the follower commits the upload.
-    send(
-        &url,
-        patient.address(),
-        ledger,
-        MedLedger::addRecordCall {
-            recordId: r.id,
-            patient: patient.address(),
-            ciphertextHash: r.h1,
-            category: r.category,
-            supersedes: B256::ZERO,
-        }
-        .abi_encode(),
-    )
-    .await;
+    w.anchor(&patient, &r).await;
     eventually("the upload to be committed", || async {
         (record_state(&server, &patient, r.id).await.as_deref() == Some("committed")).then_some(())
     })
     .await;
 
     // The patient reads: C1 byte for byte, a DEK wrapped to them that opens it.
-    let resp = patient
-        .get(server.url(&format!("/api/records/{}", r.id)))
-        .send()
-        .await
-        .expect("read");
+    let resp = server.read(&patient, r.id).await;
     assert_eq!(resp.status(), 200);
     let wrap = resp.headers()["x-medledger-wrapped-dek"]
         .to_str()
@@ -342,15 +177,10 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
     );
     let c1 = resp.bytes().await.expect("body").to_vec();
     assert_eq!(c1, r.c1);
-    assert_eq!(r.open_release(&d, &patient, &wrap, &c1), r.body);
+    assert_eq!(r.open_release(d, &patient, &wrap, &c1), r.body);
 
     // Range: the bytes asked for, across a tier-2 chunk boundary.
-    let resp = patient
-        .get(server.url(&format!("/api/records/{}", r.id)))
-        .header("range", "bytes=1000-1100")
-        .send()
-        .await
-        .expect("range");
+    let resp = server.read_range(&patient, r.id, "bytes=1000-1100").await;
     assert_eq!(resp.status(), 206);
     let total = r.c1.len();
     assert_eq!(
@@ -361,187 +191,69 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
         resp.bytes().await.expect("body").to_vec(),
         r.c1[1000..=1100].to_vec()
     );
-    let resp = patient
-        .get(server.url(&format!("/api/records/{}", r.id)))
-        .header("range", format!("bytes={total}-"))
-        .send()
-        .await
-        .expect("range");
+    let resp = server
+        .read_range(&patient, r.id, &format!("bytes={total}-"))
+        .await;
     assert_eq!(resp.status(), 416);
 
     // The granted doctor reads and opens with their own key.
-    let resp = doctor
-        .get(server.url(&format!("/api/records/{}", r.id)))
-        .send()
-        .await
-        .expect("read");
+    let resp = server.read(&doctor, r.id).await;
     assert_eq!(resp.status(), 200);
-    let wrap = resp.headers()["x-medledger-wrapped-dek"]
-        .to_str()
-        .expect("ascii")
-        .to_string();
-    let c1 = resp.bytes().await.expect("body").to_vec();
-    assert_eq!(r.open_release(&d, &doctor, &wrap, &c1), r.body);
+    assert_eq!(r.open(d, &doctor, resp).await, r.body);
 
     // Refusals, each logged: a doctor without a grant, another patient, no session.
-    let resp = stranger
-        .get(server.url(&format!("/api/records/{}", r.id)))
-        .send()
-        .await
-        .expect("read");
-    assert_eq!(resp.status(), 403);
-    assert_refusal_logged(
+    for refused in [&stranger, &other_patient] {
+        assert_read_refused(&server, &patient, refused, r.id, 403, NO_CONSENT).await;
+    }
+    assert_eq!(server.read(&anon, r.id).await.status(), 401);
+    assert_refused(
         &server,
         &patient,
-        stranger.address(),
+        &Address::ZERO,
         r.id,
         "read",
-        "no-read-consent",
+        "no-session",
     )
     .await;
-    let resp = other_patient
-        .get(server.url(&format!("/api/records/{}", r.id)))
-        .send()
-        .await
-        .expect("read");
-    assert_eq!(resp.status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        other_patient.address(),
-        r.id,
-        "read",
-        "no-read-consent",
-    )
-    .await;
-    let resp = anon
-        .get(server.url(&format!("/api/records/{}", r.id)))
-        .send()
-        .await
-        .expect("read");
-    assert_eq!(resp.status(), 401);
-    assert_refusal_logged(&server, &patient, Address::ZERO, r.id, "read", "no-session").await;
 
     // Listing follows consent: the stranger sees none of the patient's records, the doctor sees this one.
-    let v = json(
-        stranger
-            .get(server.url(&format!("/api/records?patient={}", patient.address())))
-            .send()
-            .await
-            .expect("list"),
-    )
-    .await;
+    let listing = format!("/api/records?patient={}", patient.address());
+    let v = server.get_json(&stranger, &listing).await;
     assert_eq!(v["records"].as_array().map(Vec::len), Some(0));
-    let v = json(
-        doctor
-            .get(server.url(&format!("/api/records?patient={}", patient.address())))
-            .send()
-            .await
-            .expect("list"),
-    )
-    .await;
+    let v = server.get_json(&doctor, &listing).await;
     assert_eq!(v["records"].as_array().map(Vec::len), Some(1));
 
     // Writes: the granted doctor may upload vitals for the patient; not another category; the
     // stranger not at all. Each refusal logged.
-    let by_doctor = Record::new(
-        &d,
-        patient.address(),
-        Category::Vitals.number(),
-        b"pulse 60".to_vec(),
-    );
-    let resp = by_doctor
-        .upload(&server, &doctor, &by_doctor.wraps(&d, &[&patient, &doctor]))
-        .send()
-        .await
-        .expect("upload");
+    let by_doctor = w.record(&patient, Category::Vitals, b"pulse 60");
+    let resp = w
+        .upload(&server, &doctor, &[&patient, &doctor], &by_doctor)
+        .await;
     assert_eq!(resp.status(), 201);
-    let lab = Record::new(
-        &d,
-        patient.address(),
-        Category::Laboratory.number(),
-        b"hb 14".to_vec(),
-    );
-    let resp = lab
-        .upload(&server, &doctor, &lab.wraps(&d, &[&patient, &doctor]))
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(resp.status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        doctor.address(),
-        lab.id,
-        "upload",
-        "no-write-consent",
-    )
-    .await;
-    let resp = lab
-        .upload(&server, &stranger, &lab.wraps(&d, &[&patient, &stranger]))
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(resp.status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        stranger.address(),
-        lab.id,
-        "upload",
-        "no-write-consent",
-    )
-    .await;
+    let lab = w.record(&patient, Category::Laboratory, b"hb 14");
+    for writer in [&doctor, &stranger] {
+        let resp = w.upload(&server, writer, &[&patient, writer], &lab).await;
+        assert_eq!(resp.status(), 403);
+        let no_write = "no-write-consent";
+        assert_refused(&server, &patient, writer, lab.id, "upload", no_write).await;
+    }
     // Another patient may not upload into this patient's records.
-    let resp = lab
-        .upload(
-            &server,
-            &other_patient,
-            &lab.wraps(&d, &[&patient, &other_patient]),
-        )
-        .send()
-        .await
-        .expect("upload");
+    let resp = w
+        .upload(&server, &other_patient, &[&patient, &other_patient], &lab)
+        .await;
     assert_eq!(resp.status(), 403);
 
     // A shred receipt and the access log are the patient's only.
-    let resp = doctor
-        .get(server.url(&format!("/api/records/{}/receipt", r.id)))
-        .send()
-        .await
-        .expect("receipt");
-    assert_eq!(resp.status(), 403);
+    let receipt_path = format!("/api/records/{}/receipt", r.id);
+    assert_eq!(server.get(&doctor, &receipt_path).await.status(), 403);
     assert!(
-        log_entries(&server, &doctor).await.is_empty(),
+        server.log_entries(&doctor).await.is_empty(),
         "the doctor sees no one else's log"
     );
 
     // Revocation takes effect at the next block: the doctor is refused, and it is logged.
-    send(
-        &url,
-        patient.address(),
-        ledger,
-        MedLedger::revokeCall {
-            grantee: doctor.address(),
-        }
-        .abi_encode(),
-    )
-    .await;
-    let resp = doctor
-        .get(server.url(&format!("/api/records/{}", r.id)))
-        .send()
-        .await
-        .expect("read");
-    assert_eq!(resp.status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        doctor.address(),
-        r.id,
-        "read",
-        "no-read-consent",
-    )
-    .await;
+    w.revoke(&patient, &doctor).await;
+    assert_read_refused(&server, &patient, &doctor, r.id, 403, NO_CONSENT).await;
 
     // Restart: keys, cursor and log survive; the session too (it is in the index).
     let config = server.stop().await;
@@ -555,11 +267,7 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
     let entries_before = log_entries_count(&index).await;
     drop(index);
     let server = Server::start(config).await;
-    let resp = patient
-        .get(server.url(&format!("/api/records/{}", r.id)))
-        .send()
-        .await
-        .expect("read");
+    let resp = server.read(&patient, r.id).await;
     assert_eq!(
         resp.status(),
         200,
@@ -568,34 +276,16 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
     assert_eq!(resp.bytes().await.expect("body").to_vec(), r.c1);
 
     // Erasure: canRead false from that block; the follower destroys keys and blob and confirms.
-    let blob_dir = data.join("blobs").join("c2").join(r.id.to_string());
+    let blob_dir = w.data.join("blobs").join("c2").join(r.id.to_string());
     assert!(blob_dir.exists(), "the blob is on disk before erasure");
-    send(
-        &url,
-        patient.address(),
-        ledger,
-        MedLedger::eraseRecordCall { recordId: r.id }.abi_encode(),
-    )
-    .await;
-    eventually("the shred to be confirmed on chain", || async {
-        let rec = call(&url, ledger, MedLedger::recordOfCall { recordId: r.id }).await;
-        rec.shredConfirmed.then_some(())
-    })
-    .await;
-    let resp = patient
-        .get(server.url(&format!("/api/records/{}", r.id)))
-        .send()
-        .await
-        .expect("read");
-    assert_eq!(resp.status(), 410);
-    assert_refusal_logged(&server, &patient, patient.address(), r.id, "read", "erased").await;
+    w.erase(&patient, r.id).await;
+    w.shred_confirmed(r.id).await;
+    assert_read_refused(&server, &patient, &patient, r.id, 410, "erased").await;
     let leftover: Vec<_> = std::fs::read_dir(&blob_dir)
         .map(|d| d.collect())
         .unwrap_or_default();
     assert!(leftover.is_empty(), "blob files left: {leftover:?}");
-    let index = Index::connect(&server.config.database_url())
-        .await
-        .expect("index");
+    let index = server.index().await;
     let row = index
         .record(r.id)
         .await
@@ -612,13 +302,9 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
     assert!(log_entries_count(&index).await > entries_before);
     // The receipt is there at once; its confirmShredded transaction once a block has mined it.
     let receipt = eventually("the shred confirmation to be mined", || async {
-        let resp = patient
-            .get(server.url(&format!("/api/records/{}/receipt", r.id)))
-            .send()
-            .await
-            .expect("receipt");
+        let resp = server.get(&patient, &receipt_path).await;
         assert_eq!(resp.status(), 200);
-        let receipt = json(resp).await;
+        let receipt: Value = resp.json().await.expect("json body");
         receipt["confirmTx"].is_string().then_some(receipt)
     })
     .await;
@@ -629,28 +315,22 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
 
     // The access log is anchored; every anchored entry's proof is accepted by the contract.
     let entries = eventually("the patient's entries to be anchored", || async {
-        let e = log_entries(&server, &patient).await;
+        let e = server.log_entries(&patient).await;
         e.iter().all(|e| !e["anchor"].is_null()).then_some(e)
     })
     .await;
     assert!(entries.len() >= 8, "{entries:#?}");
     for e in &entries {
-        let ok = proof_accepted(&url, ledger, e).await;
+        let ok = w.proof_accepted(e).await;
         assert!(ok, "the contract refuses the proof of {e}");
         // An auditor recomputes the entry's hash from the fields the API returns, by the
         // formula in docs/api.md, with no source code and no other data.
         assert_eq!(e["patient"], patient.address().to_checksum(None), "{e}");
         assert_eq!(audited_entry_hash(e), e["entryHash"], "{e}");
     }
-    let report = medledger_escrow_api::follower::verify_log_with(
-        &index,
-        &medledger_escrow_api::chain::Ledger::new(std::sync::Arc::new(
-            medledger_escrow_api::chain::RpcChain::new(&url, ledger, d.chain_id, None)
-                .expect("chain"),
-        )),
-    )
-    .await
-    .expect("verify");
+    let report = medledger_escrow_api::follower::verify_log_with(&index, &w.ledger())
+        .await
+        .expect("verify");
     assert!(report.ok(), "{report}");
 
     // Sign-out ends the session.
@@ -660,12 +340,7 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
         .await
         .expect("signout");
     assert_eq!(resp.status(), 200);
-    let resp = patient
-        .get(server.url("/api/records"))
-        .send()
-        .await
-        .expect("list");
-    assert_eq!(resp.status(), 401);
+    assert_eq!(server.get(&patient, "/api/records").await.status(), 401);
     server.stop().await;
 }
 

@@ -4,135 +4,66 @@
 
 mod support;
 
-use alloy_primitives::{hex, Address, Bytes, B256, U256};
-use alloy_sol_types::SolCall;
+use alloy_primitives::{hex, Address, B256, U256};
 use medledger_protocol::contract::{Category, MedLedger};
 use serde_json::{json, Value};
 use support::*;
 
-const INSURER: usize = 6;
+/// Two patients and two verified practitioners, the `insurers` registered and verified, the
+/// escrow serving, and all of them signed in.
+async fn parties<const I: usize>(insurers: [usize; I]) -> (World, Server, [User; 4], [User; I]) {
+    let w = World::new().await;
+    let mut people = users([PATIENT, OTHER_PATIENT, DOCTOR, STRANGER_DOCTOR]);
+    let mut insurers = users(insurers);
+    let [patient, other, doctor, stranger] = people.each_ref();
+    w.register(&[patient, other], &[doctor, stranger]).await;
+    for insurer in &insurers {
+        w.register_insurer(insurer, B256::repeat_byte(2)).await;
+    }
+    let server = w.serve(|_| {}).await;
+    server
+        .sign_in(people.iter_mut().chain(insurers.iter_mut()))
+        .await;
+    (w, server, people, insurers)
+}
 
 async fn grants_of(server: &Server, u: &User) -> Value {
-    let r = u
-        .get(server.url("/api/grants"))
-        .send()
-        .await
-        .expect("grants");
-    assert_eq!(r.status(), 200);
-    r.json().await.expect("json")
+    server.get_ok(u, "/api/grants").await
 }
 
 fn pairs(list: &Value) -> Vec<(Address, Address)> {
-    list.as_array()
-        .expect("list")
-        .iter()
-        .map(|g| {
-            (
-                g["patient"]
-                    .as_str()
-                    .expect("patient")
-                    .parse()
-                    .expect("address"),
-                g["grantee"]
-                    .as_str()
-                    .expect("grantee")
-                    .parse()
-                    .expect("address"),
-            )
-        })
+    let address = |v: &Value| v.as_str().expect("address").parse().expect("address");
+    let list = list.as_array().expect("list").iter();
+    list.map(|g| (address(&g["patient"]), address(&g["grantee"])))
         .collect()
 }
 
-async fn register_insurer(w: &World, insurer: &User) {
-    let admin = User::new(ADMIN);
-    w.send(
-        insurer,
-        MedLedger::applyAsInsurerCall {
-            encryptionKey: insurer.encryption_key(),
-            profileHash: alloy_primitives::B256::repeat_byte(2),
-        },
-    )
-    .await;
-    w.send(
-        &admin,
-        MedLedger::verifyAccountCall {
-            account: insurer.address(),
-        },
-    )
-    .await;
+/// The grant `patient` gave, among those `list` holds (addresses checksummed).
+fn grant_by(list: &Value, patient: &User) -> Option<Value> {
+    let list = list.as_array().expect("list");
+    let patient = patient.address().to_checksum(None);
+    list.iter().find(|g| g["patient"] == patient).cloned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grants_are_indexed_from_events_and_shown_only_to_their_parties() {
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    let mut other = User::new(OTHER_PATIENT);
-    let mut doctor = User::new(DOCTOR);
-    let mut stranger = User::new(STRANGER_DOCTOR);
-    let mut insurer = User::new(INSURER);
-    w.register(&[&patient, &other], &[&doctor, &stranger]).await;
-    register_insurer(&w, &insurer).await;
-    let server = Server::start(w.config()).await;
-    for u in [
-        &mut patient,
-        &mut other,
-        &mut doctor,
-        &mut stranger,
-        &mut insurer,
-    ] {
-        u.sign_in(&server).await;
-    }
+    let (w, server, [patient, other, doctor, stranger], [insurer]) = parties([INSURER]).await;
 
     // No session: refused.
-    let r = reqwest::get(server.url("/api/grants"))
-        .await
-        .expect("grants");
-    assert_eq!(r.status(), 401);
+    assert_eq!(server.public("/api/grants").await.status(), 401);
 
-    let now = chain_time(w.url()).await;
+    let now = w.chain_time().await;
     let expiry = now + 86_400;
-    let mask = Category::mask([Category::Laboratory, Category::Imaging]);
+    let categories = [Category::Laboratory, Category::Imaging];
+    let mask = Category::mask(categories);
     // The patient grants the doctor (read and write) and the insurer (claims); the other patient
     // grants the doctor too.
-    let granted = w
-        .send(
-            &patient,
-            MedLedger::grantCall {
-                grantee: doctor.address(),
-                categories: mask,
-                allowWrite: true,
-                expiry,
-            },
-        )
+    let granted = w.grant(&patient, &doctor, &categories, true, expiry).await;
+    let granted_block = quantity(&granted["blockNumber"]);
+    w.grant(&patient, &insurer, &[Category::Claims], false, expiry)
         .await;
-    let granted_block = u64::from_str_radix(
-        granted["blockNumber"]
-            .as_str()
-            .expect("block")
-            .trim_start_matches("0x"),
-        16,
-    )
-    .expect("block number");
-    w.send(
-        &patient,
-        MedLedger::grantCall {
-            grantee: insurer.address(),
-            categories: Category::mask([Category::Claims]),
-            allowWrite: false,
-            expiry,
-        },
-    )
-    .await;
-    w.send(
-        &other,
-        MedLedger::grantCall {
-            grantee: doctor.address(),
-            categories: Category::mask([Category::Laboratory]),
-            allowWrite: false,
-            expiry,
-        },
-    )
-    .await;
+    w.grant(&other, &doctor, &[Category::Laboratory], false, expiry)
+        .await;
 
     let mine = eventually("three grants indexed", || async {
         let v = grants_of(&server, &doctor).await;
@@ -141,13 +72,7 @@ async fn grants_are_indexed_from_events_and_shown_only_to_their_parties() {
     .await;
     // The doctor finds the patients who granted them access, and gave none.
     assert_eq!(mine["asPatient"], json!([]));
-    let ours = mine["asGrantee"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .find(|g| g["patient"] == patient.address().to_checksum(None))
-        .expect("the patient's grant")
-        .clone();
+    let ours = grant_by(&mine["asGrantee"], &patient).expect("the patient's grant");
     assert_eq!(
         ours,
         json!({
@@ -199,13 +124,7 @@ async fn grants_are_indexed_from_events_and_shown_only_to_their_parties() {
     );
 
     // Revocation: the grant disappears for both parties.
-    w.send(
-        &patient,
-        MedLedger::revokeCall {
-            grantee: doctor.address(),
-        },
-    )
-    .await;
+    w.revoke(&patient, &doctor).await;
     eventually("the revocation indexed", || async {
         let v = grants_of(&server, &doctor).await;
         (pairs(&v["asGrantee"]) == vec![(other.address(), doctor.address())]).then_some(())
@@ -219,85 +138,30 @@ async fn grants_are_indexed_from_events_and_shown_only_to_their_parties() {
 
     // A new grant after the revocation replaces it; one that lapses stays listed, inactive.
     // It lapses because the test moves the chain's clock past it, not because real time passes.
-    let short = chain_time(w.url()).await + 3_600;
-    w.send(
-        &patient,
-        MedLedger::grantCall {
-            grantee: doctor.address(),
-            categories: Category::mask([Category::Laboratory]),
-            allowWrite: false,
-            expiry: short,
-        },
-    )
-    .await;
+    let short = w.chain_time().await + 3_600;
+    w.grant(&patient, &doctor, &[Category::Laboratory], false, short)
+        .await;
     let g = eventually("the new grant indexed", || async {
-        let v = grants_of(&server, &doctor).await;
-        v["asGrantee"]
-            .as_array()
-            .expect("list")
-            .iter()
-            .find(|g| g["patient"] == patient.address().to_checksum(None))
-            .cloned()
+        grant_by(&grants_of(&server, &doctor).await["asGrantee"], &patient)
     })
     .await;
     assert_eq!(g["expiry"], short);
     assert_eq!(g["allowWrite"], false);
-    rpc(w.url(), "evm_increaseTime", json!([7_200]))
-        .await
-        .expect("increase time");
-    rpc(w.url(), "evm_mine", json!([])).await.expect("mine");
+    w.pass_time(7_200).await;
     eventually("the short grant to lapse", || async {
-        let v = grants_of(&server, &doctor).await;
-        v["asGrantee"]
-            .as_array()
-            .expect("list")
-            .iter()
-            .find(|g| g["patient"] == patient.address().to_checksum(None))
-            .filter(|g| g["active"] == false)
-            .map(|_| ())
+        let g = grant_by(&grants_of(&server, &doctor).await["asGrantee"], &patient);
+        g.filter(|g| g["active"] == false).map(|_| ())
     })
     .await;
     // The other patient's grant is still in force.
     let v = grants_of(&server, &doctor).await;
-    assert!(v["asGrantee"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .any(|g| g["patient"] == other.address().to_checksum(None) && g["active"] == true));
+    let theirs = grant_by(&v["asGrantee"], &other).expect("the other patient's grant");
+    assert!(theirs["active"] == true, "{v}");
     server.stop().await;
 }
 
-const OTHER_INSURER: usize = 7;
-
-/// Sends `c` with `value` wei from an unlocked account (payable calls) and waits for success.
-async fn send_value<C: SolCall>(w: &World, from: &User, c: C, value: U256) {
-    let hash = rpc(
-        w.url(),
-        "eth_sendTransaction",
-        json!([{"from": from.address().to_string(), "to": w.d.address.to_string(),
-                "data": Bytes::from(c.abi_encode()).to_string(), "gas": "0x7a1200",
-                "value": format!("0x{value:x}")}]),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("transaction refused: {e}"));
-    let receipt = eventually("the receipt", || async {
-        let r = rpc(w.url(), "eth_getTransactionReceipt", json!([hash]))
-            .await
-            .expect("receipt");
-        (!r.is_null()).then_some(r)
-    })
-    .await;
-    assert_eq!(receipt["status"], "0x1", "reverted: {receipt}");
-}
-
 async fn claims_of(server: &Server, u: &User) -> Vec<Value> {
-    let r = u
-        .get(server.url("/api/claims"))
-        .send()
-        .await
-        .expect("claims");
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.expect("json");
+    let v = server.get_ok(u, "/api/claims").await;
     v["claims"].as_array().expect("claims").clone()
 }
 
@@ -307,84 +171,39 @@ fn ether(milli: u64) -> U256 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_parties() {
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    let mut other = User::new(OTHER_PATIENT);
-    let mut doctor = User::new(DOCTOR);
-    let mut stranger = User::new(STRANGER_DOCTOR);
-    let mut insurer = User::new(INSURER);
-    let mut other_insurer = User::new(OTHER_INSURER);
+    let (w, server, [patient, other, doctor, stranger], [insurer, other_insurer]) =
+        parties([INSURER, OTHER_INSURER]).await;
     let mut admin = User::new(ADMIN);
-    w.register(&[&patient, &other], &[&doctor, &stranger]).await;
-    register_insurer(&w, &insurer).await;
-    register_insurer(&w, &other_insurer).await;
-    let server = Server::start(w.config()).await;
-    for u in [
-        &mut patient,
-        &mut other,
-        &mut doctor,
-        &mut stranger,
-        &mut insurer,
-        &mut other_insurer,
-        &mut admin,
-    ] {
-        u.sign_in(&server).await;
-    }
-    let r = reqwest::get(server.url("/api/claims"))
-        .await
-        .expect("claims");
-    assert_eq!(r.status(), 401);
+    admin.sign_in(&server).await;
+    assert_eq!(server.public("/api/claims").await.status(), 401);
 
     // The insurer covers encounters: 1 ether per claim, 10 a year, no deductible, 5 ether funds.
     let covered = Category::mask([Category::Encounters]);
-    send_value(
-        &w,
-        &insurer,
-        MedLedger::publishPolicyCall {
-            coveredCategories: covered,
-            perClaimLimit: 1_000_000_000_000_000_000,
-            annualLimit: 10_000_000_000_000_000_000,
-            deductible: 0,
-        },
-        ether(5000),
-    )
-    .await;
-    let expiry = chain_time(w.url()).await + 86_400;
+    let policy = MedLedger::publishPolicyCall {
+        coveredCategories: covered,
+        perClaimLimit: 1_000_000_000_000_000_000,
+        annualLimit: 10_000_000_000_000_000_000,
+        deductible: 0,
+    };
+    w.send_value(&insurer, policy, ether(5000)).await;
+    let expiry = w.chain_time().await + 86_400;
     // The doctor files claim documents (write on Claims) for care in both categories; the
     // insurer reads claim documents.
-    for (grantee, mask, write) in [
-        (
-            &doctor,
-            Category::mask([Category::Encounters, Category::Laboratory, Category::Claims]),
-            true,
-        ),
-        (&insurer, Category::mask([Category::Claims]), false),
-    ] {
-        w.send(
-            &patient,
-            MedLedger::grantCall {
-                grantee: grantee.address(),
-                categories: mask,
-                allowWrite: write,
-                expiry,
-            },
-        )
+    let filed = [Category::Encounters, Category::Laboratory, Category::Claims];
+    w.grant(&patient, &doctor, &filed, true, expiry).await;
+    w.grant(&patient, &insurer, &[Category::Claims], false, expiry)
         .await;
-    }
     // Each claim rests on its own document record (anchored only: the index does not need its
     // ciphertext).
     for id in 1..=3u8 {
-        w.send(
-            &doctor,
-            MedLedger::addRecordCall {
-                recordId: B256::repeat_byte(0x40 + id),
-                patient: patient.address(),
-                ciphertextHash: B256::repeat_byte(0x60 + id),
-                category: Category::Claims.number(),
-                supersedes: B256::ZERO,
-            },
-        )
-        .await;
+        let document = MedLedger::addRecordCall {
+            recordId: B256::repeat_byte(0x40 + id),
+            patient: patient.address(),
+            ciphertextHash: B256::repeat_byte(0x60 + id),
+            category: Category::Claims.number(),
+            supersedes: B256::ZERO,
+        };
+        w.send(&doctor, document).await;
     }
     let submit = |id: u8, amount: u128, category: Category| MedLedger::submitClaimCall {
         claimId: B256::repeat_byte(id),
@@ -395,23 +214,14 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
         category: category.number(),
     };
     // A: inside the policy, settled on submission.
-    w.send(
-        &doctor,
-        submit(1, 100_000_000_000_000_000, Category::Encounters),
-    )
-    .await;
+    let a = submit(1, 100_000_000_000_000_000, Category::Encounters);
+    w.send(&doctor, a).await;
     // B: over the per-claim limit, left for review; approved for 1.5 ether, then paid.
-    w.send(
-        &doctor,
-        submit(2, 2_000_000_000_000_000_000, Category::Encounters),
-    )
-    .await;
+    let b = submit(2, 2_000_000_000_000_000_000, Category::Encounters);
+    w.send(&doctor, b).await;
     // C: a category the policy does not cover, left for review; denied.
-    w.send(
-        &doctor,
-        submit(3, 300_000_000_000_000_000, Category::Laboratory),
-    )
-    .await;
+    let c = submit(3, 300_000_000_000_000_000, Category::Laboratory);
+    w.send(&doctor, c).await;
 
     let list = eventually("three claims indexed", || async {
         let v = claims_of(&server, &doctor).await;
@@ -433,7 +243,7 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
     assert_eq!(a["denyReasonHash"], Value::Null);
     assert!(a["submittedBlock"].as_u64().expect("block") > 0);
     let at = a["submittedAt"].as_i64().expect("time");
-    let head = i64::try_from(chain_time(w.url()).await).expect("time");
+    let head = i64::try_from(w.chain_time().await).expect("time");
     assert!(
         at <= head && head - at < 600,
         "submitted at {at}, chain time {head}"
@@ -459,26 +269,20 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
     }
 
     // The console's claims per state (admins only).
-    let summary = |u: &User| {
-        let r = u.get(server.url("/api/console/summary")).send();
-        async move { r.await.expect("summary") }
-    };
-    assert_eq!(summary(&doctor).await.status(), 403);
-    let s: Value = summary(&admin).await.json().await.expect("json");
+    let summary = "/api/console/summary";
+    assert_eq!(server.get(&doctor, summary).await.status(), 403);
+    let s = server.get_json(&admin, summary).await;
     assert_eq!(
         s["claims"],
         json!({"submitted": 0, "pending-review": 2, "approved": 0, "denied": 0, "paid": 1})
     );
 
     // The insurer decides: B approved then paid, C denied.
-    w.send(
-        &insurer,
-        MedLedger::approveClaimCall {
-            claimId: B256::repeat_byte(2),
-            payout: 1_500_000_000_000_000_000,
-        },
-    )
-    .await;
+    let approve = MedLedger::approveClaimCall {
+        claimId: B256::repeat_byte(2),
+        payout: 1_500_000_000_000_000_000,
+    };
+    w.send(&insurer, approve).await;
     let b = eventually("the approval indexed", || async {
         let v = claims_of(&server, &patient).await;
         (v[1]["status"] == "approved").then(|| v[1].clone())
@@ -486,22 +290,16 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
     .await;
     assert_eq!(b["payout"], "1500000000000000000");
     assert_eq!(b["pendingReason"], 2);
-    w.send(
-        &insurer,
-        MedLedger::payClaimCall {
-            claimId: B256::repeat_byte(2),
-        },
-    )
-    .await;
+    let pay = MedLedger::payClaimCall {
+        claimId: B256::repeat_byte(2),
+    };
+    w.send(&insurer, pay).await;
     let reason = B256::repeat_byte(0x99);
-    w.send(
-        &insurer,
-        MedLedger::denyClaimCall {
-            claimId: B256::repeat_byte(3),
-            reasonHash: reason,
-        },
-    )
-    .await;
+    let deny = MedLedger::denyClaimCall {
+        claimId: B256::repeat_byte(3),
+        reasonHash: reason,
+    };
+    w.send(&insurer, deny).await;
     let list = eventually("the payment and the denial indexed", || async {
         let v = claims_of(&server, &insurer).await;
         (v[1]["status"] == "paid" && v[2]["status"] == "denied").then_some(v)
@@ -511,7 +309,7 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
     assert_eq!(list[1]["payout"], "1500000000000000000");
     assert_eq!(list[2]["denyReasonHash"], reason.to_string());
     assert_eq!(list[2]["payout"], Value::Null);
-    let s: Value = summary(&admin).await.json().await.expect("json");
+    let s = server.get_json(&admin, summary).await;
     assert_eq!(
         s["claims"],
         json!({"submitted": 0, "pending-review": 0, "approved": 0, "denied": 1, "paid": 2})
@@ -519,10 +317,9 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
 
     // Policies are in the index: terms from PolicyPublished, funds after the last funding event
     // (5 ether, less the 0.1 and 1.5 paid out, plus 1).
-    send_value(&w, &insurer, MedLedger::fundPolicyCall {}, ether(1000)).await;
-    let index = medledger_escrow_api::db::Index::connect(&server.config.database_url())
-        .await
-        .expect("index");
+    let fund = MedLedger::fundPolicyCall {};
+    w.send_value(&insurer, fund, ether(1000)).await;
+    let index = server.index().await;
     let policy = eventually("the funding indexed", || async {
         let p = index
             .policy(&insurer.address().to_checksum(None))
@@ -549,96 +346,46 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_directory_lists_verified_practitioners_by_name_only() {
     let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    let mut doctor = User::new(DOCTOR);
-    let admin = User::new(ADMIN);
+    let [mut patient, mut doctor] = users([PATIENT, DOCTOR]);
     w.register(&[&patient], &[]).await;
     let profile =
         r#"{"name":"Dr. Priya Raman","licenceNumber":"GMC-7731","organisation":"St Luke's"}"#;
-    w.send(
-        &doctor,
-        MedLedger::applyAsPractitionerCall {
-            encryptionKey: doctor.encryption_key(),
-            profileHash: alloy_primitives::keccak256(profile.as_bytes()),
-        },
-    )
-    .await;
-    let server = Server::start(w.config()).await;
-    let r = reqwest::get(server.url("/api/directory"))
-        .await
-        .expect("directory");
-    assert_eq!(r.status(), 401);
-    patient.sign_in(&server).await;
-    doctor.sign_in(&server).await;
-    let put = doctor
-        .put(server.url("/api/profile"))
-        .json(&json!({ "profile": profile }))
-        .send()
-        .await
-        .expect("profile");
-    assert_eq!(put.status(), 200);
-    let listed = |server: &Server, who: &User| {
-        let request = who.get(server.url("/api/directory"));
-        async move {
-            let v: Value = request.send().await.ok()?.json().await.ok()?;
-            Some(v["people"].as_array()?.clone())
-        }
+    let profile_hash = alloy_primitives::keccak256(profile.as_bytes());
+    w.apply_as_practitioner(&doctor, profile_hash).await;
+    let server = w.serve(|_| {}).await;
+    assert_eq!(server.public("/api/directory").await.status(), 401);
+    server.sign_in([&mut patient, &mut doctor]).await;
+    assert_eq!(server.put_profile(&doctor, profile).await.status(), 200);
+    let listed = async || -> Option<Vec<Value>> {
+        let resp = server.get(&patient, "/api/directory").await;
+        let v: Value = resp.json().await.ok()?;
+        Some(v["people"].as_array()?.clone())
     };
-    let pending = listed(&server, &patient).await.expect("people");
+    let pending = listed().await.expect("people");
     assert!(
         pending.is_empty(),
         "an applicant is not listed: {pending:?}"
     );
 
-    w.send(
-        &admin,
-        MedLedger::verifyAccountCall {
-            account: doctor.address(),
-        },
-    )
-    .await;
+    w.verify(&doctor).await;
     let people = eventually("the verified doctor to be listed", || async {
-        let p = listed(&server, &patient).await?;
+        let p = listed().await?;
         (!p.is_empty()).then_some(p)
     })
     .await;
     assert_eq!(people.len(), 1, "{people:?}");
-    assert_eq!(
-        people[0]["address"]
-            .as_str()
-            .and_then(|a| a.parse::<Address>().ok()),
-        Some(doctor.address())
-    );
+    assert!(doctor.is(&people[0]["address"]), "{people:?}");
     assert_eq!(people[0]["name"], "Dr. Priya Raman");
     assert_eq!(people[0]["organisation"], "St Luke's");
     assert_eq!(people[0]["kind"], "practitioner");
     assert!(!Value::Array(people).to_string().contains("GMC-7731"));
 
-    w.send(
-        &admin,
-        MedLedger::suspendAccountCall {
-            account: doctor.address(),
-            reasonHash: B256::repeat_byte(2),
-        },
-    )
-    .await;
+    w.suspend(&doctor, B256::repeat_byte(2)).await;
     eventually("the suspended doctor to leave the directory", || async {
-        listed(&server, &patient).await?.is_empty().then_some(())
+        listed().await?.is_empty().then_some(())
     })
     .await;
     server.stop().await;
-}
-
-/// The records a caller may list, keyed by id, as `GET /api/records?patient=` returns them.
-async fn listed_records(server: &Server, who: &User, patient: Address) -> Vec<Value> {
-    let r = who
-        .get(server.url(&format!("/api/records?patient={patient}")))
-        .send()
-        .await
-        .expect("list");
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.expect("json");
-    v["records"].as_array().expect("records").clone()
 }
 
 /// Opens a listed record's sealed label with the caller's own wrap, as the app does.
@@ -657,21 +404,9 @@ fn open_listed_label(
 #[tokio::test]
 async fn a_record_is_named_in_lists_by_a_label_only_its_readers_open() {
     use medledger_protocol::label::{seal_label, RecordLabel};
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    let mut doctor = User::new(DOCTOR);
-    let mut stranger = User::new(STRANGER_DOCTOR);
-    w.register(&[&patient], &[&doctor, &stranger]).await;
-    let server = Server::start(w.config()).await;
-    for u in [&mut patient, &mut doctor, &mut stranger] {
-        u.sign_in(&server).await;
-    }
-    let r = Record::new(
-        &w.d,
-        patient.address(),
-        Category::History.number(),
-        b"{}".to_vec(),
-    );
+    let (w, server, [patient], [doctor, stranger]) =
+        World::signed_in([PATIENT], [DOCTOR, STRANGER_DOCTOR], |_| {}).await;
+    let r = w.record(&patient, Category::History, b"{}");
     let label = RecordLabel::new(
         "Asthma — since 2019-06",
         "Ada Lovelace · 61.5 kg",
@@ -679,6 +414,11 @@ async fn a_record_is_named_in_lists_by_a_label_only_its_readers_open() {
     );
     let sealed = seal_label(&r.dek, &r.context(&w.d), &label).expect("seal");
     let wraps = r.wraps(&w.d, &[&patient, &doctor]);
+    let upload = |label: String| {
+        let upload = r.upload(&server, &patient, &wraps);
+        async { upload.header("x-medledger-label", label).send().await }
+    };
+    let listed_by = |who| server.listed_records(who, patient.address());
 
     // A malformed label is refused with the API's error and stores nothing.
     for bad in [
@@ -686,40 +426,18 @@ async fn a_record_is_named_in_lists_by_a_label_only_its_readers_open() {
         format!("0x{}", "02".repeat(40)),
         format!("0x{}", "01".repeat(4000)),
     ] {
-        let resp = r
-            .upload(&server, &patient, &wraps)
-            .header("x-medledger-label", bad)
-            .send()
-            .await
-            .expect("upload");
+        let resp = upload(bad).await.expect("upload");
         assert_eq!(resp.status(), 400);
         let body: Value = resp.json().await.expect("json");
         assert_eq!(body["error"], "bad-label", "{body}");
     }
-    assert!(listed_records(&server, &patient, patient.address())
-        .await
-        .is_empty());
+    assert!(listed_by(&patient).await.is_empty());
 
-    let resp = r
-        .upload(&server, &patient, &wraps)
-        .header("x-medledger-label", hex::encode_prefixed(&sealed))
-        .send()
-        .await
-        .expect("upload");
+    let resp = upload(hex::encode_prefixed(&sealed)).await.expect("upload");
     assert_eq!(resp.status(), 201);
-    w.send(
-        &patient,
-        MedLedger::addRecordCall {
-            recordId: r.id,
-            patient: r.patient,
-            ciphertextHash: r.h1,
-            category: r.category,
-            supersedes: B256::ZERO,
-        },
-    )
-    .await;
+    w.anchor(&patient, &r).await;
     let committed = eventually("the record committed", || async {
-        let list = listed_records(&server, &patient, patient.address()).await;
+        let list = listed_by(&patient).await;
         list.into_iter().find(|x| x["state"] == "committed")
     })
     .await;
@@ -729,26 +447,18 @@ async fn a_record_is_named_in_lists_by_a_label_only_its_readers_open() {
 
     // A practitioner without consent sees neither the record nor its label, though a wrap was
     // made for them; with a History grant they do; another practitioner never does.
-    assert!(listed_records(&server, &doctor, patient.address())
-        .await
-        .is_empty());
+    assert!(listed_by(&doctor).await.is_empty());
     w.grant_for_a_day(&patient, &doctor, &[Category::History], false)
         .await;
     let row = eventually("the doctor to list the record", || async {
-        listed_records(&server, &doctor, patient.address())
-            .await
-            .into_iter()
-            .next()
+        listed_by(&doctor).await.into_iter().next()
     })
     .await;
     assert_eq!(open_listed_label(&w, &doctor, &r, &row), label);
     w.grant_for_a_day(&patient, &stranger, &[Category::History], false)
         .await;
     let row = eventually("the stranger to list the record", || async {
-        listed_records(&server, &stranger, patient.address())
-            .await
-            .into_iter()
-            .next()
+        listed_by(&stranger).await.into_iter().next()
     })
     .await;
     // Consent lists the record, but no key was wrapped to them: no wrap, and no label.
@@ -758,42 +468,19 @@ async fn a_record_is_named_in_lists_by_a_label_only_its_readers_open() {
     );
 
     // Erasure clears the label with the keys.
-    w.send(&patient, MedLedger::eraseRecordCall { recordId: r.id })
-        .await;
-    let index = medledger_escrow_api::db::Index::connect(&server.config.database_url())
-        .await
-        .expect("index");
-    let row = eventually("the record shredded", || async {
-        let row = index.record(r.id).await.expect("row")?;
-        (row.state.as_str() == "shredded").then_some(row)
-    })
-    .await;
+    w.erase(&patient, r.id).await;
+    let row = server.record_in_state(r.id, "shredded").await;
     assert_eq!(row.label, None);
 }
 
 #[tokio::test]
 async fn records_anchored_in_one_batch_are_each_committed() {
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    w.register(&[&patient], &[]).await;
-    let server = Server::start(w.config()).await;
-    patient.sign_in(&server).await;
+    let (w, server, [patient], []) = World::signed_in([PATIENT], [], |_| {}).await;
     let records: Vec<Record> = (0..3)
-        .map(|i| {
-            Record::new(
-                &w.d,
-                patient.address(),
-                Category::Laboratory.number(),
-                vec![i; 64],
-            )
-        })
+        .map(|i| w.record(&patient, Category::Laboratory, vec![i; 64]))
         .collect();
     for r in &records {
-        let resp = r
-            .upload(&server, &patient, &r.wraps(&w.d, &[&patient]))
-            .send()
-            .await
-            .expect("upload");
+        let resp = w.upload(&server, &patient, &[&patient], r).await;
         assert_eq!(resp.status(), 201);
     }
     let batch = records
@@ -810,16 +497,11 @@ async fn records_anchored_in_one_batch_are_each_committed() {
     assert_eq!(receipt["status"], "0x1", "{receipt}");
     // One transaction, three RecordAdded logs: the follower commits every upload.
     eventually("all three committed", || async {
-        let list = listed_records(&server, &patient, patient.address()).await;
+        let list = server.listed_records(&patient, patient.address()).await;
         (list.len() == 3 && list.iter().all(|r| r["state"] == "committed")).then_some(())
     })
     .await;
     for r in &records {
-        let resp = patient
-            .get(server.url(&format!("/api/records/{}", r.id)))
-            .send()
-            .await
-            .expect("read");
-        assert_eq!(resp.status(), 200);
+        assert_eq!(server.read(&patient, r.id).await.status(), 200);
     }
 }

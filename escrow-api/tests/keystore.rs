@@ -8,7 +8,7 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::Output;
 
 use medledger_escrow_api::keys::{load_signer, KeyFileError};
 use medledger_escrow_api::server::{App, StartError};
@@ -16,13 +16,17 @@ use medledger_protocol::contract::{Category, MedLedger};
 use serde_json::Value;
 use support::*;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_escrow-api"))
-}
-
 fn write_0600(path: &Path, text: &str) {
     std::fs::write(path, text).expect("write");
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
+/// `escrow-api encrypt-key` of the key in `key_file` into `out`, the password in `password_file`.
+fn encrypt_key_file(key_file: &Path, password_file: &Path, out: &Path) -> Output {
+    let mut encrypt = bin();
+    encrypt.arg("encrypt-key").arg("--key-file").arg(key_file);
+    encrypt.arg("--password-file").arg(password_file);
+    encrypt.arg("--out").arg(out).output().expect("run")
 }
 
 /// Encrypts `hex_key` into `out` with the CLI, the password in `password_file`.
@@ -32,16 +36,7 @@ fn encrypt_key(dir: &Path, hex_key: &str, password_file: &Path, out: &Path) {
         out.file_name().expect("name").to_string_lossy()
     ));
     medledger_escrow_api::keys::write_new_private(&key_file, hex_key).expect("hex key");
-    let o = bin()
-        .args(["encrypt-key", "--key-file"])
-        .arg(&key_file)
-        .arg("--password-file")
-        .arg(password_file)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .expect("run");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_success(&encrypt_key_file(&key_file, password_file, out));
     std::fs::remove_file(&key_file).expect("remove the hex key");
 }
 
@@ -68,15 +63,7 @@ async fn the_escrow_and_the_admin_cli_sign_with_encrypted_json_keystores() {
     assert!(json["crypto"]["ciphertext"].is_string());
     assert!(!text.contains(KEYS[1].trim_start_matches("0x")));
     // The CLI refuses to overwrite it.
-    let o = bin()
-        .args(["encrypt-key", "--key-file"])
-        .arg(&escrow_ks)
-        .arg("--password-file")
-        .arg(&password)
-        .arg("--out")
-        .arg(&escrow_ks)
-        .output()
-        .expect("run");
+    let o = encrypt_key_file(&escrow_ks, &password, &escrow_ks);
     assert!(!o.status.success());
 
     // Library refusals: no password file, a wrong password, a password file others can read.
@@ -127,33 +114,17 @@ async fn the_escrow_and_the_admin_cli_sign_with_encrypted_json_keystores() {
     config.escrow_key_file = Some(escrow_ks.clone());
     config.escrow_key_password_file = Some(password.clone());
     let server = Server::start(config).await;
-    let health: Value = reqwest::get(server.url("/health"))
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("json");
+    let health = server.public_json("/health").await;
     assert_eq!(health["escrowKey"], true);
     let mut patient = User::new(PATIENT);
     w.register(&[&patient], &[]).await;
     patient.sign_in(&server).await;
-    let r = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        vec![5; 200],
-    );
-    w.upload_and_anchor(&server, &patient, &[&patient], &r)
-        .await;
-    w.send(&patient, MedLedger::eraseRecordCall { recordId: r.id })
-        .await;
+    let r = w.record(&patient, Category::Vitals, vec![5; 200]);
+    w.commit(&server, &patient, &[&patient], &r).await;
+    w.erase(&patient, r.id).await;
+    let receipt = format!("/api/records/{}/receipt", r.id);
     eventually("the shred confirmed on chain", || async {
-        let resp = patient
-            .get(server.url(&format!("/api/records/{}/receipt", r.id)))
-            .send()
-            .await
-            .ok()?;
-        let v: Value = resp.json().await.ok()?;
+        let v: Value = server.get(&patient, &receipt).await.json().await.ok()?;
         v["confirmTx"].is_string().then_some(())
     })
     .await;
@@ -165,14 +136,8 @@ async fn the_escrow_and_the_admin_cli_sign_with_encrypted_json_keystores() {
     let admin_ks = keys.join("admin.json");
     encrypt_key(&keys, KEYS[ADMIN], &password, &admin_ks);
     let doctor = User::new(DOCTOR);
-    w.send(
-        &doctor,
-        MedLedger::applyAsPractitionerCall {
-            encryptionKey: doctor.encryption_key(),
-            profileHash: alloy_primitives::B256::repeat_byte(1),
-        },
-    )
-    .await;
+    w.apply_as_practitioner(&doctor, alloy_primitives::B256::repeat_byte(1))
+        .await;
     let admin = |extra: &[&Path]| {
         let mut c = bin();
         c.arg("--deployment")
@@ -186,27 +151,10 @@ async fn the_escrow_and_the_admin_cli_sign_with_encrypted_json_keystores() {
             .output()
             .expect("run")
     };
-    let o = admin(&[]);
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("password file"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let o = admin(&[&wrong]);
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("cannot be opened"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let o = admin(&[&password]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let status = w
-        .call(MedLedger::accountOfCall {
-            account: doctor.address(),
-        })
-        .await
-        .status;
+    assert_fails_saying(&admin(&[]), "password file");
+    assert_fails_saying(&admin(&[&wrong]), "cannot be opened");
+    assert_success(&admin(&[&password]));
+    let account = doctor.address();
+    let status = w.call(MedLedger::accountOfCall { account }).await.status;
     assert_eq!(status, 2, "active");
 }

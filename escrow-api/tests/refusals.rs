@@ -8,105 +8,61 @@ mod support;
 use std::time::Duration;
 
 use alloy_primitives::{Address, B256};
-use medledger_escrow_api::chain::{Ledger, RpcChain};
-use medledger_escrow_api::db::Index;
+use medledger_escrow_api::follower::verify_log_with;
 use medledger_protocol::contract::{Category, MedLedger};
-use medledger_protocol::identity::format_rfc3339;
+use medledger_protocol::identity::{format_rfc3339, SiweMessage};
 use serde_json::{json, Value};
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_refusals_and_session_expiry() {
     let w = World::new().await;
-    let mut config = w.config();
-    config.session_ttl_secs = 3;
-    let config_ttl = config.session_ttl_secs;
-    let server = Server::start(config).await;
+    let server = w.serve(|c| c.session_ttl_secs = 3).await;
+    let config_ttl = server.config.session_ttl_secs;
     let mut patient = User::new(PATIENT);
     let stranger = User::new(STRANGER_DOCTOR);
     let now = medledger_escrow_api::now_secs();
 
     // A good sign-in, then the same signed message again: the nonce is spent.
     let msg = patient.siwe(&server).await.to_string();
-    let signer = patient.signer.clone();
-    assert_eq!(
-        patient.post_siwe(&server, &msg, &signer).await.status(),
-        200
-    );
-    let replay = patient.post_siwe(&server, &msg, &signer).await;
+    assert_eq!(patient.post_own_siwe(&server, &msg).await.status(), 200);
+    let replay = patient.post_own_siwe(&server, &msg).await;
     assert_eq!(replay.status(), 403);
     let v: Value = replay.json().await.expect("json");
     assert_eq!(v["error"], "siwe-nonce");
 
     // Another domain, another chain, another signer, expired, a nonce never issued.
+    let signed = |m: SiweMessage| {
+        let (patient, server) = (&patient, &server);
+        async move { patient.post_own_siwe(server, &m.to_string()).await.status() }
+    };
     let mut m = patient.siwe(&server).await;
     m.domain = "evil.example".into();
-    assert_eq!(
-        patient
-            .post_siwe(&server, &m.to_string(), &signer)
-            .await
-            .status(),
-        403
-    );
+    assert_eq!(signed(m).await, 403);
     let mut m = patient.siwe(&server).await;
     m.chain_id = 1;
-    assert_eq!(
-        patient
-            .post_siwe(&server, &m.to_string(), &signer)
-            .await
-            .status(),
-        403
-    );
-    let m = patient.siwe(&server).await;
-    let forged = patient
-        .post_siwe(&server, &m.to_string(), &stranger.signer)
-        .await;
-    assert_eq!(
-        forged.status(),
-        403,
-        "signed by someone else than the address"
-    );
+    assert_eq!(signed(m).await, 403);
+    let m = patient.siwe(&server).await.to_string();
+    let forged = patient.post_siwe(&server, &m, &stranger.signer).await;
+    let by_someone_else = "signed by someone else than the address";
+    assert_eq!(forged.status(), 403, "{by_someone_else}");
     let mut m = patient.siwe(&server).await;
     m.issued_at = format_rfc3339(now - 20);
     m.expiration_time = Some(format_rfc3339(now - 10));
-    assert_eq!(
-        patient
-            .post_siwe(&server, &m.to_string(), &signer)
-            .await
-            .status(),
-        403
-    );
+    assert_eq!(signed(m).await, 403);
     let mut m = patient.siwe(&server).await;
     m.nonce = "abcdefgh12345678".into();
-    assert_eq!(
-        patient
-            .post_siwe(&server, &m.to_string(), &signer)
-            .await
-            .status(),
-        403
-    );
-    let bad = patient.post_siwe(&server, "hello", &signer).await;
-    assert_eq!(bad.status(), 400);
-    let resp = patient
-        .http
-        .post(server.url("/api/auth/verify"))
-        .json(&json!({"message": patient.siwe(&server).await.to_string(), "signature": "0x1234"}))
-        .send()
-        .await
-        .expect("verify");
+    assert_eq!(signed(m).await, 403);
+    assert_eq!(patient.post_own_siwe(&server, "hello").await.status(), 400);
+    let message = patient.siwe(&server).await.to_string();
+    let short_signature = json!({"message": message, "signature": "0x1234"});
+    let resp = patient.verify(&server, short_signature).await;
     assert!(resp.status() == 403 || resp.status() == 400);
 
     // A forged cookie is no session.
     let mut fake = User::new(PATIENT);
     fake.cookie = Some(format!("medledger_session={}", "ab".repeat(32)));
-    assert_eq!(
-        fake.get(server.url("/api/auth/session"))
-            .send()
-            .await
-            .expect("s")
-            .status(),
-        401
-    );
+    assert_eq!(server.get(&fake, "/api/auth/session").await.status(), 401);
 
     // Sessions expire. A session lives `session_ttl_secs` by the server's wall clock, so "still
     // valid" is only asserted of a look taken inside that window; then the test waits for the
@@ -114,29 +70,12 @@ async fn sign_in_refusals_and_session_expiry() {
     let ttl = Duration::from_secs(u64::try_from(config_ttl).expect("ttl"));
     let who: Value = within_window(ttl, "a sign-in and a look at the session", async || {
         patient.sign_in(&server).await;
-        patient
-            .get(server.url("/api/auth/session"))
-            .send()
-            .await
-            .expect("session")
-            .json()
-            .await
-            .expect("json")
+        server.get_json(&patient, "/api/auth/session").await
     })
     .await;
-    assert_eq!(
-        who["address"]
-            .as_str()
-            .and_then(|a| a.parse::<Address>().ok()),
-        Some(patient.address())
-    );
+    assert!(patient.is(&who["address"]), "{who}");
     eventually("the session to expire", || async {
-        let status = patient
-            .get(server.url("/api/auth/session"))
-            .send()
-            .await
-            .expect("s")
-            .status();
+        let status = server.get(&patient, "/api/auth/session").await.status();
         (status == 401).then_some(())
     })
     .await;
@@ -151,11 +90,7 @@ async fn sign_in_refusals_and_session_expiry() {
     limited.sign_in(&server).await; // nonce + verify: two of this IP's four
     let mut statuses = Vec::new();
     for _ in 0..6 {
-        let r = limited
-            .get(server.url("/api/auth/session"))
-            .send()
-            .await
-            .expect("s");
+        let r = server.get(&limited, "/api/auth/session").await;
         if r.status() == 429 {
             assert!(r.headers().contains_key("retry-after"));
         }
@@ -164,111 +99,50 @@ async fn sign_in_refusals_and_session_expiry() {
     assert_eq!(&statuses[..4], &[200, 200, 200, 200], "{statuses:?}");
     assert_eq!(statuses[4], 429, "{statuses:?}");
     let other = User::new(DOCTOR);
-    let n1 = other
-        .get(server.url("/api/auth/nonce"))
-        .send()
-        .await
-        .expect("n")
-        .status();
-    let n2 = other
-        .get(server.url("/api/auth/nonce"))
-        .send()
-        .await
-        .expect("n")
-        .status();
-    let n3 = other
-        .get(server.url("/api/auth/nonce"))
-        .send()
-        .await
-        .expect("n")
-        .status();
-    assert_eq!(
-        (n1.as_u16(), n2.as_u16(), n3.as_u16()),
-        (200, 200, 429),
-        "the IP's sign-in budget"
-    );
+    let mut nonces = Vec::new();
+    for _ in 0..3 {
+        let status = server.get(&other, "/api/auth/nonce").await.status();
+        nonces.push(status.as_u16());
+    }
+    assert_eq!(nonces, [200, 200, 429], "the IP's sign-in budget");
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_grant_erase_all_and_pending_ttl() {
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    let mut doctor = User::new(DOCTOR);
-    w.register(&[&patient], &[&doctor]).await;
-    let mut config = w.config();
-    config.pending_ttl_secs = 2;
-    let pending_ttl = config.pending_ttl_secs;
-    let server = Server::start(config).await;
-    patient.sign_in(&server).await;
-    doctor.sign_in(&server).await;
+    let (w, server, [patient], [doctor]) =
+        World::signed_in([PATIENT], [DOCTOR], |c| c.pending_ttl_secs = 2).await;
+    let pending_ttl = server.config.pending_ttl_secs;
 
-    let chain_now = chain_time(w.url()).await;
-    w.send(
+    let chain_now = w.chain_time().await;
+    w.grant(
         &patient,
-        MedLedger::grantCall {
-            grantee: doctor.address(),
-            categories: Category::mask([Category::Vitals]),
-            allowWrite: false,
-            expiry: chain_now + 600,
-        },
+        &doctor,
+        &[Category::Vitals],
+        false,
+        chain_now + 600,
     )
     .await;
-    let r1 = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        b"one".repeat(100),
-    );
-    let r2 = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        b"two".repeat(100),
-    );
-    w.upload_and_anchor(&server, &patient, &[&patient, &doctor], &r1)
-        .await;
-    w.upload_and_anchor(&server, &patient, &[&patient, &doctor], &r2)
-        .await;
-    let read = |who: &User, id: B256| who.get(server.url(&format!("/api/records/{id}"))).send();
-    assert_eq!(read(&doctor, r1.id).await.expect("read").status(), 200);
+    let r1 = w.record(&patient, Category::Vitals, b"one".repeat(100));
+    let r2 = w.record(&patient, Category::Vitals, b"two".repeat(100));
+    for r in [&r1, &r2] {
+        w.commit(&server, &patient, &[&patient, &doctor], r).await;
+    }
+    assert_eq!(server.read(&doctor, r1.id).await.status(), 200);
 
     // The grant expires (chain time moves on): refused and logged.
-    rpc(w.url(), "evm_increaseTime", json!([3600]))
-        .await
-        .expect("increase time");
-    rpc(w.url(), "evm_mine", json!([])).await.expect("mine");
-    assert_eq!(read(&doctor, r1.id).await.expect("read").status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        doctor.address(),
-        r1.id,
-        "read",
-        "no-read-consent",
-    )
-    .await;
+    w.pass_time(3600).await;
+    assert_read_refused(&server, &patient, &doctor, r1.id, 403, NO_CONSENT).await;
 
     // A pending upload that is never anchored is removed after the TTL, blob included. The TTL
     // runs on the server's wall clock: that the blob was there is only asserted of a look taken
     // inside it.
-    let index = Index::connect(&server.config.database_url())
-        .await
-        .expect("index");
+    let index = server.index().await;
     let ttl = Duration::from_secs(u64::try_from(pending_ttl).expect("ttl"));
     let (r3, blob_dir, stored) =
         within_window(ttl, "an upload and a look at its blob", async || {
-            let r3 = Record::new(
-                &w.d,
-                patient.address(),
-                Category::Vitals.number(),
-                b"three".to_vec(),
-            );
-            let resp = r3
-                .upload(&server, &patient, &r3.wraps(&w.d, &[&patient]))
-                .send()
-                .await
-                .expect("upload");
+            let r3 = w.record(&patient, Category::Vitals, b"three");
+            let resp = w.upload(&server, &patient, &[&patient], &r3).await;
             assert_eq!(resp.status(), 201);
             let blob_dir = w.data.join("blobs/c2").join(r3.id.to_string());
             let stored = blob_dir.exists();
@@ -277,12 +151,8 @@ async fn expired_grant_erase_all_and_pending_ttl() {
         .await;
     assert!(stored, "the pending upload's blob was not stored");
     eventually("the pending upload to expire", || async {
-        index
-            .record(r3.id)
-            .await
-            .expect("row")
-            .is_none()
-            .then_some(())
+        let row = index.record(r3.id).await.expect("row");
+        row.is_none().then_some(())
     })
     .await;
     let left: Vec<_> = std::fs::read_dir(&blob_dir)
@@ -293,53 +163,25 @@ async fn expired_grant_erase_all_and_pending_ttl() {
     // Erase everything: both records shredded and confirmed on chain.
     w.send(&patient, MedLedger::eraseAllCall {}).await;
     for r in [&r1, &r2] {
-        eventually("the shred to be confirmed", || async {
-            w.call(MedLedger::recordOfCall { recordId: r.id })
-                .await
-                .shredConfirmed
-                .then_some(())
-        })
-        .await;
+        w.shred_confirmed(r.id).await;
         let row = index.record(r.id).await.expect("row").expect("kept");
         assert_eq!(row.state.as_str(), "shredded");
         assert_eq!(row.wrapped_k2, None);
         assert_eq!(index.count_deks(r.id).await.expect("deks"), 0);
-        assert_eq!(read(&patient, r.id).await.expect("read").status(), 410);
-        assert_refusal_logged(&server, &patient, patient.address(), r.id, "read", "erased").await;
+        assert_read_refused(&server, &patient, &patient, r.id, 410, "erased").await;
     }
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_closed_and_tampering_detected() {
-    let mut w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    w.register(&[&patient], &[]).await;
-    let mut config = w.config();
-    config.anchor_interval_secs = 0;
-    let server = Server::start(config).await;
-    patient.sign_in(&server).await;
-    let r1 = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        b"intact".repeat(500),
-    );
-    let r2 = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        b"tamper".repeat(500),
-    );
-    w.upload_and_anchor(&server, &patient, &[&patient], &r1)
-        .await;
-    w.upload_and_anchor(&server, &patient, &[&patient], &r2)
-        .await;
-    let read = |id: B256| {
-        patient
-            .get(server.url(&format!("/api/records/{id}")))
-            .send()
-    };
+    let (mut w, server, [patient], []) =
+        World::signed_in([PATIENT], [], |c| c.anchor_interval_secs = 0).await;
+    let r1 = w.record(&patient, Category::Vitals, b"intact".repeat(500));
+    let r2 = w.record(&patient, Category::Vitals, b"tamper".repeat(500));
+    for r in [&r1, &r2] {
+        w.commit(&server, &patient, &[&patient], r).await;
+    }
 
     // A blob changed on disk fails tier-2 authentication: the release breaks off, never the
     // whole record with altered bytes.
@@ -380,22 +222,18 @@ async fn fail_closed_and_tampering_detected() {
         .await
         .expect("pool");
     let postgres = server.config.database_url().starts_with("postgres");
-    if postgres {
-        sqlx::query("CREATE FUNCTION block_log() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'log disk full'; END $$ LANGUAGE plpgsql")
-            .execute(&pool)
-            .await
-            .expect("function");
-        sqlx::query("CREATE TRIGGER block_log BEFORE INSERT ON access_log FOR EACH ROW EXECUTE FUNCTION block_log()")
-            .execute(&pool)
-            .await
-            .expect("trigger");
+    let blockers: &[&str] = if postgres {
+        &[
+            "CREATE FUNCTION block_log() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'log disk full'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER block_log BEFORE INSERT ON access_log FOR EACH ROW EXECUTE FUNCTION block_log()",
+        ]
     } else {
-        sqlx::query("CREATE TRIGGER block_log BEFORE INSERT ON access_log BEGIN SELECT RAISE(ABORT, 'log disk full'); END")
-            .execute(&pool)
-            .await
-            .expect("trigger");
+        &["CREATE TRIGGER block_log BEFORE INSERT ON access_log BEGIN SELECT RAISE(ABORT, 'log disk full'); END"]
+    };
+    for sql in blockers {
+        sqlx::query(sql).execute(&pool).await.expect("trigger");
     }
-    let resp = read(r1.id).await.expect("read");
+    let resp = server.read(&patient, r1.id).await;
     assert_eq!(resp.status(), 503);
     let v: Value = resp.json().await.expect("json");
     assert_eq!(v["error"], "log-unavailable");
@@ -408,28 +246,20 @@ async fn fail_closed_and_tampering_detected() {
         .execute(&pool)
         .await
         .expect("drop trigger");
-    let resp = read(r1.id).await.expect("read");
+    let resp = server.read(&patient, r1.id).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.bytes().await.expect("body").to_vec(), r1.c1);
 
     // The log verifies; a changed row is found.
-    let index = Index::connect(&server.config.database_url())
-        .await
-        .expect("index");
-    let ledger = Ledger::new(std::sync::Arc::new(
-        RpcChain::new(w.url(), w.d.address, w.d.chain_id, None).expect("chain"),
-    ));
-    let report = medledger_escrow_api::follower::verify_log_with(&index, &ledger)
-        .await
-        .expect("verify");
+    let index = server.index().await;
+    let ledger = w.ledger();
+    let report = verify_log_with(&index, &ledger).await.expect("verify");
     assert!(report.ok(), "{report}");
     sqlx::query("UPDATE access_log SET reason = 'consent' WHERE seq = 1")
         .execute(&pool)
         .await
         .expect("tamper");
-    let report = medledger_escrow_api::follower::verify_log_with(&index, &ledger)
-        .await
-        .expect("verify");
+    let report = verify_log_with(&index, &ledger).await.expect("verify");
     assert!(!report.ok(), "a changed log row must be detected");
     assert!(report.to_string().contains("entry 1"), "{report}");
     sqlx::query("DELETE FROM access_log WHERE seq >= 1")
@@ -439,252 +269,93 @@ async fn fail_closed_and_tampering_detected() {
 
     // The chain is unreachable: nothing is released, and the refusal is logged.
     w.ganache.kill();
-    let resp = read(r1.id).await.expect("read");
+    let resp = server.read(&patient, r1.id).await;
     assert_eq!(resp.status(), 503);
     let v: Value = resp.json().await.expect("json");
     assert_eq!(v["error"], "chain-unavailable");
-    assert_refusal_logged(
-        &server,
-        &patient,
-        patient.address(),
-        r1.id,
-        "read",
-        "chain-unavailable",
-    )
-    .await;
-    let health = reqwest::get(server.url("/health")).await.expect("health");
-    assert_eq!(health.status(), 503);
+    let unavailable = "chain-unavailable";
+    assert_refused(&server, &patient, &patient, r1.id, "read", unavailable).await;
+    assert_eq!(server.public("/health").await.status(), 503);
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wraps_for_a_new_grantee_only_by_the_patient_only_to_granted_readers() {
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    let mut doctor = User::new(DOCTOR);
-    let mut stranger = User::new(STRANGER_DOCTOR);
-    w.register(&[&patient], &[&doctor, &stranger]).await;
-    let server = Server::start(w.config()).await;
-    patient.sign_in(&server).await;
-    doctor.sign_in(&server).await;
-    stranger.sign_in(&server).await;
-    let r = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Imaging.number(),
-        b"scan".repeat(200),
-    );
-    w.upload_and_anchor(&server, &patient, &[&patient], &r)
+    let (w, server, [patient], [doctor, stranger]) =
+        World::signed_in([PATIENT], [DOCTOR, STRANGER_DOCTOR], |_| {}).await;
+    let r = w.record(&patient, Category::Imaging, b"scan".repeat(200));
+    w.commit(&server, &patient, &[&patient], &r).await;
+    w.grant_for_a_day(&patient, &doctor, &[Category::Imaging], false)
         .await;
-    let expiry = chain_time(w.url()).await + 86_400;
-    w.send(
-        &patient,
-        MedLedger::grantCall {
-            grantee: doctor.address(),
-            categories: Category::mask([Category::Imaging]),
-            allowWrite: false,
-            expiry,
-        },
-    )
-    .await;
 
     // Granted, but no key wrapped to the doctor yet: refused (logged), and listed as missing.
-    let read = |u: &User| u.get(server.url(&format!("/api/records/{}", r.id))).send();
-    assert_eq!(read(&doctor).await.expect("read").status(), 404);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        doctor.address(),
-        r.id,
-        "read",
-        "no-wrapped-key",
-    )
-    .await;
-    let missing: Value = patient
-        .get(server.url("/api/wraps/missing"))
-        .send()
-        .await
-        .expect("missing")
-        .json()
-        .await
-        .expect("json");
+    assert_read_refused(&server, &patient, &doctor, r.id, 404, "no-wrapped-key").await;
+    let missing = server.get_json(&patient, "/api/wraps/missing").await;
     let missing = missing["missing"].as_array().expect("list").clone();
     assert_eq!(missing.len(), 1, "{missing:?}");
-    assert_eq!(
-        missing[0]["grantee"]
-            .as_str()
-            .and_then(|a| a.parse::<Address>().ok()),
-        Some(doctor.address())
-    );
+    assert!(doctor.is(&missing[0]["grantee"]), "{missing:?}");
 
-    let add = |who: &User, wraps: Vec<String>| {
-        who.post(server.url(&format!("/api/records/{}/wraps", r.id)))
-            .json(&json!({ "wraps": wraps }))
-            .send()
-    };
     // Not the patient: refused and logged.
-    let resp = add(&doctor, r.wraps(&w.d, &[&doctor])).await.expect("add");
+    let to_doctor = r.wraps(&w.d, &[&doctor]);
+    let resp = server.add_wraps(&doctor, r.id, &to_doctor).await;
     assert_eq!(resp.status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        doctor.address(),
-        r.id,
-        "add-wrap",
-        "not-your-record",
-    )
-    .await;
+    let (add, not_yours) = ("add-wrap", "not-your-record");
+    assert_refused(&server, &patient, &doctor, r.id, add, not_yours).await;
     // To a reader without consent: refused and logged.
-    let resp = add(&patient, r.wraps(&w.d, &[&stranger]))
-        .await
-        .expect("add");
+    let to_stranger = r.wraps(&w.d, &[&stranger]);
+    let resp = server.add_wraps(&patient, r.id, &to_stranger).await;
     assert_eq!(resp.status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        patient.address(),
-        r.id,
-        "add-wrap",
-        "reader-not-granted",
-    )
-    .await;
-    assert_eq!(read(&stranger).await.expect("read").status(), 403);
+    let not_granted = "reader-not-granted";
+    assert_refused(&server, &patient, &patient, r.id, add, not_granted).await;
+    assert_eq!(server.read(&stranger, r.id).await.status(), 403);
     // To the grantee: accepted; the doctor reads and opens the record.
-    let resp = add(&patient, r.wraps(&w.d, &[&doctor])).await.expect("add");
+    let resp = server.add_wraps(&patient, r.id, &to_doctor).await;
     assert_eq!(resp.status(), 200);
-    let resp = read(&doctor).await.expect("read");
+    let resp = server.read(&doctor, r.id).await;
     assert_eq!(resp.status(), 200);
-    let wrap = resp.headers()["x-medledger-wrapped-dek"]
-        .to_str()
-        .expect("ascii")
-        .to_string();
-    let c1 = resp.bytes().await.expect("body").to_vec();
-    assert_eq!(r.open_release(&w.d, &doctor, &wrap, &c1), r.body);
-    let missing: Value = patient
-        .get(server.url("/api/wraps/missing"))
-        .send()
-        .await
-        .expect("missing")
-        .json()
-        .await
-        .expect("json");
+    assert_eq!(r.open(&w.d, &doctor, resp).await, r.body);
+    let missing = server.get_json(&patient, "/api/wraps/missing").await;
     assert_eq!(missing["missing"].as_array().map(Vec::len), Some(0));
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn break_glass_only_inside_an_open_emergency_window() {
-    use medledger_protocol::wrap::{self, PublicKey, Purpose, WrapContext};
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    let mut doctor = User::new(DOCTOR);
-    let mut stranger = User::new(STRANGER_DOCTOR);
-    w.register(&[&patient], &[&doctor, &stranger]).await;
-    let server = Server::start(w.config()).await;
-    patient.sign_in(&server).await;
-    doctor.sign_in(&server).await;
-    stranger.sign_in(&server).await;
+    let (w, server, [patient], [doctor, stranger]) =
+        World::signed_in([PATIENT], [DOCTOR, STRANGER_DOCTOR], |_| {}).await;
 
     // The patient opts in; the app wraps the DEK to the escrow's break-glass key too.
-    w.send(&patient, MedLedger::setEmergencyOptInCall { optedIn: true })
-        .await;
-    let cfg: Value = reqwest::get(server.url("/config.json"))
-        .await
-        .expect("config")
-        .json()
-        .await
-        .expect("json");
-    let bg_key: B256 = cfg["breakGlassKey"]
-        .as_str()
-        .expect("key")
-        .parse()
-        .expect("hex");
+    w.opt_in_to_emergencies(&patient, true).await;
+    let cfg = server.public_json("/config.json").await;
     let bg_reader: Address = cfg["breakGlassReader"]
         .as_str()
         .expect("reader")
         .parse()
         .expect("address");
     assert_eq!(bg_reader, w.d.escrow);
-    let r = Record::new(
-        &w.d,
-        patient.address(),
-        Category::History.number(),
+    let r = w.record(
+        &patient,
+        Category::History,
         b"allergy: penicillin".repeat(50),
     );
-    let bg_wrap = wrap::wrap_dek(
-        &r.dek,
-        &PublicKey(bg_key.0),
-        &WrapContext {
-            chain_id: w.d.chain_id,
-            contract: w.d.address,
-            record_id: r.id,
-            reader: bg_reader,
-            purpose: Purpose::BreakGlass,
-        },
-    )
-    .expect("wrap");
+    let bg_key = cfg["breakGlassKey"].as_str().expect("key");
     let mut wraps = r.wraps(&w.d, &[&patient]);
-    wraps.push(format!(
-        "{bg_reader}={}",
-        alloy_primitives::hex::encode_prefixed(bg_wrap)
-    ));
-    let resp = r
-        .upload(&server, &patient, &wraps)
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(resp.status(), 201);
-    w.send(
-        &patient,
-        MedLedger::addRecordCall {
-            recordId: r.id,
-            patient: patient.address(),
-            ciphertextHash: r.h1,
-            category: r.category,
-            supersedes: B256::ZERO,
-        },
-    )
-    .await;
-    let index = Index::connect(&server.config.database_url())
-        .await
-        .expect("index");
-    eventually("commit", || async {
-        (index.record(r.id).await.ok()??.state.as_str() == "committed").then_some(())
-    })
-    .await;
-    let read = |u: &User| u.get(server.url(&format!("/api/records/{}", r.id))).send();
+    wraps.push(r.break_glass_wrap(&w.d, bg_key, bg_reader));
+    let upload = r.upload(&server, &patient, &wraps).send();
+    assert_eq!(upload.await.expect("upload").status(), 201);
+    w.anchor(&patient, &r).await;
+    server.record_in_state(r.id, "committed").await;
 
     // No window: refused and logged.
-    assert_eq!(read(&doctor).await.expect("read").status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        doctor.address(),
-        r.id,
-        "read",
-        "no-read-consent",
-    )
-    .await;
+    assert_read_refused(&server, &patient, &doctor, r.id, 403, NO_CONSENT).await;
 
     // The doctor opens a window: the escrow re-wraps to the doctor's registered key, flagged.
-    w.send(
-        &doctor,
-        MedLedger::emergencyAccessCall {
-            patient: patient.address(),
-            reasonHash: B256::repeat_byte(0xee),
-        },
-    )
-    .await;
-    let resp = read(&doctor).await.expect("read");
+    w.open_emergency(&doctor, &patient).await;
+    let resp = server.read(&doctor, r.id).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-medledger-emergency"], "1");
-    let wrap = resp.headers()["x-medledger-wrapped-dek"]
-        .to_str()
-        .expect("ascii")
-        .to_string();
-    let c1 = resp.bytes().await.expect("body").to_vec();
-    assert_eq!(r.open_release(&w.d, &doctor, &wrap, &c1), r.body);
-    let entries = log_entries(&server, &patient).await;
+    assert_eq!(r.open(&w.d, &doctor, resp).await, r.body);
+    let entries = server.log_entries(&patient).await;
     assert!(
         entries
             .iter()
@@ -692,26 +363,11 @@ async fn break_glass_only_inside_an_open_emergency_window() {
         "an emergency release is logged and flagged: {entries:#?}"
     );
     // Another practitioner without a window is still refused.
-    assert_eq!(read(&stranger).await.expect("read").status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        stranger.address(),
-        r.id,
-        "read",
-        "no-read-consent",
-    )
-    .await;
+    assert_read_refused(&server, &patient, &stranger, r.id, 403, NO_CONSENT).await;
 
     // The patient ends the window: refused again, from the next block.
-    w.send(
-        &patient,
-        MedLedger::endEmergencyAccessCall {
-            practitioner: doctor.address(),
-        },
-    )
-    .await;
-    assert_eq!(read(&doctor).await.expect("read").status(), 403);
+    w.end_emergency(&patient, &doctor).await;
+    assert_eq!(server.read(&doctor, r.id).await.status(), 403);
     let config = server.stop().await;
 
     // The index now holds a K2 and a break-glass wrap: a start whose key file is missing (a
@@ -740,297 +396,112 @@ async fn break_glass_only_inside_an_open_emergency_window() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_insurer_and_suspended_practitioner_follow_the_chain() {
     let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    let mut doctor = User::new(DOCTOR);
-    let mut insurer = User::new(6);
-    let mut admin = User::new(ADMIN);
+    let [mut patient, mut doctor] = users([PATIENT, DOCTOR]);
+    let [mut insurer, mut admin] = users([INSURER, ADMIN]);
     w.register(&[&patient], &[&doctor]).await;
     let profile = r#"{"name":"Acme Health","licenceNumber":"INS-42","organisation":"Acme Mutual"}"#;
-    w.send(
-        &insurer,
-        MedLedger::applyAsInsurerCall {
-            encryptionKey: insurer.encryption_key(),
-            profileHash: alloy_primitives::keccak256(profile.as_bytes()),
-        },
-    )
-    .await;
-    w.send(
-        &admin,
-        MedLedger::verifyAccountCall {
-            account: insurer.address(),
-        },
-    )
-    .await;
-    let server = Server::start(w.config()).await;
-    for u in [&mut patient, &mut doctor, &mut insurer, &mut admin] {
-        u.sign_in(&server).await;
+    let profile_hash = alloy_primitives::keccak256(profile.as_bytes());
+    w.register_insurer(&insurer, profile_hash).await;
+    let server = w.serve(|_| {}).await;
+    server
+        .sign_in([&mut patient, &mut doctor, &mut insurer, &mut admin])
+        .await;
+    let lab = w.record(&patient, Category::Laboratory, b"hb 14".repeat(100));
+    let claim = w.record(&patient, Category::Claims, b"invoice".repeat(100));
+    for r in [&lab, &claim] {
+        w.commit(&server, &patient, &[&patient, &doctor, &insurer], r)
+            .await;
     }
-    let lab = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Laboratory.number(),
-        b"hb 14".repeat(100),
-    );
-    let claim = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Claims.number(),
-        b"invoice".repeat(100),
-    );
-    w.upload_and_anchor(&server, &patient, &[&patient, &doctor, &insurer], &lab)
-        .await;
-    w.upload_and_anchor(&server, &patient, &[&patient, &doctor, &insurer], &claim)
-        .await;
-    let read = |u: &User, r: &Record| u.get(server.url(&format!("/api/records/{}", r.id))).send();
-    let expiry = chain_time(w.url()).await + 86_400;
+    let expiry = w.chain_time().await + 86_400;
 
     // An admin reads nothing without the patient's consent.
-    assert_eq!(read(&admin, &lab).await.expect("read").status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        admin.address(),
-        lab.id,
-        "read",
-        "no-read-consent",
-    )
-    .await;
+    assert_read_refused(&server, &patient, &admin, lab.id, 403, NO_CONSENT).await;
 
     // An insurer: nothing without consent; with a grant on claims, the claim document only.
-    assert_eq!(read(&insurer, &claim).await.expect("read").status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        insurer.address(),
-        claim.id,
-        "read",
-        "no-read-consent",
-    )
-    .await;
-    w.send(
-        &patient,
-        MedLedger::grantCall {
-            grantee: insurer.address(),
-            categories: Category::mask([Category::Claims]),
-            allowWrite: false,
-            expiry,
-        },
-    )
-    .await;
-    assert_eq!(read(&insurer, &claim).await.expect("read").status(), 200);
-    assert_eq!(read(&insurer, &lab).await.expect("read").status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        insurer.address(),
-        lab.id,
-        "read",
-        "no-read-consent",
-    )
-    .await;
+    assert_read_refused(&server, &patient, &insurer, claim.id, 403, NO_CONSENT).await;
+    w.grant(&patient, &insurer, &[Category::Claims], false, expiry)
+        .await;
+    assert_eq!(server.read(&insurer, claim.id).await.status(), 200);
+    assert_read_refused(&server, &patient, &insurer, lab.id, 403, NO_CONSENT).await;
     // An insurer never writes, even with a grant.
-    let by_insurer = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Claims.number(),
-        b"x".repeat(10),
-    );
-    let resp = by_insurer
-        .upload(
-            &server,
-            &insurer,
-            &by_insurer.wraps(&w.d, &[&patient, &insurer]),
-        )
-        .send()
-        .await
-        .expect("upload");
+    let insurers = w.record(&patient, Category::Claims, b"x".repeat(10));
+    let resp = w
+        .upload(&server, &insurer, &[&patient, &insurer], &insurers)
+        .await;
     assert_eq!(resp.status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        insurer.address(),
-        by_insurer.id,
-        "upload",
-        "no-write-consent",
-    )
-    .await;
+    let no_write = "no-write-consent";
+    assert_refused(&server, &patient, &insurer, insurers.id, "upload", no_write).await;
 
     // A practitioner with a grant reads until an admin suspends them, and again once reinstated.
-    w.send(
-        &patient,
-        MedLedger::grantCall {
-            grantee: doctor.address(),
-            categories: Category::mask([Category::Laboratory]),
-            allowWrite: true,
-            expiry,
-        },
-    )
-    .await;
-    assert_eq!(read(&doctor, &lab).await.expect("read").status(), 200);
-    w.send(
-        &admin,
-        MedLedger::suspendAccountCall {
-            account: doctor.address(),
-            reasonHash: B256::repeat_byte(3),
-        },
-    )
-    .await;
-    assert_eq!(read(&doctor, &lab).await.expect("read").status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        doctor.address(),
-        lab.id,
-        "read",
-        "no-read-consent",
-    )
-    .await;
-    let by_doctor = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Laboratory.number(),
-        b"y".repeat(10),
-    );
-    let resp = by_doctor
-        .upload(
-            &server,
-            &doctor,
-            &by_doctor.wraps(&w.d, &[&patient, &doctor]),
-        )
-        .send()
-        .await
-        .expect("upload");
+    w.grant(&patient, &doctor, &[Category::Laboratory], true, expiry)
+        .await;
+    assert_eq!(server.read(&doctor, lab.id).await.status(), 200);
+    w.suspend(&doctor, B256::repeat_byte(3)).await;
+    assert_read_refused(&server, &patient, &doctor, lab.id, 403, NO_CONSENT).await;
+    let doctors = w.record(&patient, Category::Laboratory, b"y".repeat(10));
+    let resp = w
+        .upload(&server, &doctor, &[&patient, &doctor], &doctors)
+        .await;
     assert_eq!(
         resp.status(),
         403,
         "a suspended practitioner writes nothing"
     );
-    w.send(
-        &admin,
-        MedLedger::reinstateAccountCall {
-            account: doctor.address(),
-        },
-    )
-    .await;
-    assert_eq!(read(&doctor, &lab).await.expect("read").status(), 200);
+    w.reinstate(&doctor).await;
+    assert_eq!(server.read(&doctor, lab.id).await.status(), 200);
 
     // The console page, and its sign-in: the escrow composes the SIWE text for an address.
-    let page = reqwest::get(server.url("/console")).await.expect("console");
+    let page = server.public("/console").await;
     assert_eq!(page.status(), 200);
-    assert!(page
-        .text()
-        .await
-        .expect("html")
-        .contains("medledger escrow console"));
+    let html = page.text().await.expect("html");
+    assert!(html.contains("medledger escrow console"));
     let mut console_admin = User::new(ADMIN);
-    let m: Value = console_admin
-        .http
-        .get(server.url(&format!(
-            "/api/auth/message?address={}",
-            console_admin.address().to_string().to_lowercase()
-        )))
-        .send()
-        .await
-        .expect("message")
-        .json()
-        .await
-        .expect("json");
+    let lowercase = console_admin.address().to_string().to_lowercase();
+    let about = format!("/api/auth/message?address={lowercase}");
+    let m = server.get_json(&console_admin, &about).await;
     let text = m["message"].as_str().expect("message").to_string();
-    assert!(
-        text.contains(&console_admin.address().to_checksum(None)),
-        "{text}"
-    );
-    let resp = console_admin
-        .post_siwe(&server, &text, &console_admin.signer.clone())
-        .await;
+    let checksummed = console_admin.address().to_checksum(None);
+    assert!(text.contains(&checksummed), "{text}");
+    let resp = console_admin.post_own_siwe(&server, &text).await;
     assert_eq!(resp.status(), 200);
-    let pair = resp.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_string();
-    console_admin.cookie = Some(pair);
-    let resp = console_admin
-        .get(server.url("/api/console/summary"))
-        .send()
-        .await
-        .expect("summary");
+    console_admin.keep_cookie(&resp);
+    let resp = server.get(&console_admin, "/api/console/summary").await;
     assert_eq!(resp.status(), 200);
 
     // Off-chain profiles: accepted only for the hash registered on chain; the console lists
     // applications with them, for admins only.
-    let put = |u: &User, text: &str| {
-        u.put(server.url("/api/profile"))
-            .json(&serde_json::json!({ "profile": text }))
-            .send()
-    };
     let forged = r#"{"name":"Someone Else","licenceNumber":"X","organisation":"Y"}"#;
-    assert_eq!(put(&insurer, forged).await.expect("profile").status(), 409);
-    assert_eq!(put(&insurer, profile).await.expect("profile").status(), 200);
-    assert_eq!(put(&patient, profile).await.expect("profile").status(), 409);
-    let resp = doctor
-        .get(server.url("/api/console/applications"))
-        .send()
-        .await
-        .expect("apps");
+    assert_eq!(server.put_profile(&insurer, forged).await.status(), 409);
+    assert_eq!(server.put_profile(&insurer, profile).await.status(), 200);
+    assert_eq!(server.put_profile(&patient, profile).await.status(), 409);
+    let resp = server.get(&doctor, "/api/console/applications").await;
     assert_eq!(resp.status(), 403);
+    // One account of the console's list.
+    let account_of = |apps: &Value, who: &User| -> Option<Value> {
+        let accounts = apps["accounts"].as_array()?;
+        accounts.iter().find(|a| who.is(&a["address"])).cloned()
+    };
     let apps: Value = eventually("the follower to see the reinstatement", || async {
-        let v: Value = admin
-            .get(server.url("/api/console/applications"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        let doc = v["accounts"]
-            .as_array()?
-            .iter()
-            .find(|a| {
-                a["address"]
-                    .as_str()
-                    .and_then(|x| x.parse::<Address>().ok())
-                    == Some(doctor.address())
-            })?
-            .clone();
+        let resp = server.get(&admin, "/api/console/applications").await;
+        let v: Value = resp.json().await.ok()?;
+        let doc = account_of(&v, &doctor)?;
         (doc["status"] == "active" && doc["kind"] == "practitioner").then_some(v)
     })
     .await;
-    // One account of the console's list, by address.
-    let account_of = |who: Address| -> Value {
-        apps["accounts"]
-            .as_array()
-            .expect("accounts")
-            .iter()
-            .find(|a| {
-                a["address"]
-                    .as_str()
-                    .and_then(|x| x.parse::<Address>().ok())
-                    == Some(who)
-            })
-            .expect("listed")
-            .clone()
-    };
-    let ins = account_of(insurer.address());
+    let ins = account_of(&apps, &insurer).expect("listed");
     assert_eq!(ins["kind"], "insurer");
     assert_eq!(ins["status"], "active");
     assert_eq!(ins["profile"]["licenceNumber"], "INS-42");
     // Each account's history on chain, oldest first: the doctor's suspension shows even though
     // they are active again; the insurer was registered and verified.
-    let history = |who: Address| -> Vec<(u64, String)> {
-        account_of(who)["history"]
-            .as_array()
-            .expect("history")
-            .iter()
-            .map(|h| {
-                let block = h["block"].as_u64().expect("block");
-                (block, h["event"].as_str().expect("event").to_string())
-            })
-            .collect()
+    let history = |who: &User| -> Vec<(u64, String)> {
+        let account = account_of(&apps, who).expect("listed");
+        let history = account["history"].as_array().expect("history");
+        let event = |h: &Value| h["event"].as_str().expect("event").to_string();
+        let block = |h: &Value| h["block"].as_u64().expect("block");
+        history.iter().map(|h| (block(h), event(h))).collect()
     };
-    let doctor_history = history(doctor.address());
+    let doctor_history = history(&doctor);
     let events: Vec<&str> = doctor_history.iter().map(|(_, e)| e.as_str()).collect();
     assert_eq!(
         events,
@@ -1040,47 +511,22 @@ async fn admin_insurer_and_suspended_practitioner_follow_the_chain() {
         doctor_history.windows(2).all(|w| w[0].0 <= w[1].0),
         "{doctor_history:?}"
     );
-    let insurer_events: Vec<String> = history(insurer.address())
-        .into_iter()
-        .map(|(_, e)| e)
-        .collect();
+    let insurer_events: Vec<String> = history(&insurer).into_iter().map(|(_, e)| e).collect();
     assert_eq!(insurer_events, ["registered", "verified"]);
 
     // The console's data: admins only (role checked on chain).
-    let resp = doctor
-        .get(server.url("/api/console/summary"))
-        .send()
-        .await
-        .expect("console");
+    let resp = server.get(&doctor, "/api/console/summary").await;
     assert_eq!(resp.status(), 403);
-    let resp = patient
-        .get(server.url("/api/console/log"))
-        .send()
-        .await
-        .expect("console");
-    assert_eq!(resp.status(), 403);
-    let summary: Value = admin
-        .get(server.url("/api/console/summary"))
-        .send()
-        .await
-        .expect("console")
-        .json()
-        .await
-        .expect("json");
+    assert_eq!(server.get(&patient, "/api/console/log").await.status(), 403);
+    let summary = server.get_json(&admin, "/api/console/summary").await;
     assert!(
         summary["accessLog"]["refused"].as_i64().expect("refused") >= 5,
         "{summary}"
     );
     assert_eq!(summary["records"]["committed"], 2, "{summary}");
     assert!(summary["followerLagBlocks"].as_i64().is_some(), "{summary}");
-    let log: Value = admin
-        .get(server.url("/api/console/log?attention=true&limit=50"))
-        .send()
-        .await
-        .expect("console")
-        .json()
-        .await
-        .expect("json");
+    let attention = "/api/console/log?attention=true&limit=50";
+    let log = server.get_json(&admin, attention).await;
     let entries = log["entries"].as_array().expect("entries");
     assert!(!entries.is_empty());
     assert!(entries
@@ -1091,98 +537,29 @@ async fn admin_insurer_and_suspended_practitioner_follow_the_chain() {
 
 #[tokio::test]
 async fn a_break_glass_wrap_for_an_older_record_only_from_its_patient_while_opted_in() {
-    use medledger_protocol::wrap::{self, PublicKey, Purpose, WrapContext};
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    let mut doctor = User::new(DOCTOR);
-    w.register(&[&patient], &[&doctor]).await;
-    let server = Server::start(w.config()).await;
-    patient.sign_in(&server).await;
-    doctor.sign_in(&server).await;
+    let (w, server, [patient], [doctor]) = World::signed_in([PATIENT], [DOCTOR], |_| {}).await;
 
     // A record uploaded before the patient opted in: no break-glass wrap.
-    let r = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Medication.number(),
-        b"warfarin 5 mg".repeat(40),
-    );
-    w.upload_and_anchor(&server, &patient, &[&patient], &r)
-        .await;
-    let cfg: Value = reqwest::get(server.url("/config.json"))
-        .await
-        .expect("config")
-        .json()
-        .await
-        .expect("json");
-    let bg_key: B256 = cfg["breakGlassKey"]
-        .as_str()
-        .expect("key")
-        .parse()
-        .expect("hex");
-    let bg_reader = w.d.escrow;
-    let bg_wrap = wrap::wrap_dek(
-        &r.dek,
-        &PublicKey(bg_key.0),
-        &WrapContext {
-            chain_id: w.d.chain_id,
-            contract: w.d.address,
-            record_id: r.id,
-            reader: bg_reader,
-            purpose: Purpose::BreakGlass,
-        },
-    )
-    .expect("wrap");
-    let item = format!(
-        "{bg_reader}={}",
-        alloy_primitives::hex::encode_prefixed(bg_wrap)
-    );
-    let add = |who: &User| {
-        who.post(server.url(&format!("/api/records/{}/wraps", r.id)))
-            .json(&json!({ "wraps": [item.clone()] }))
-            .send()
-    };
+    let r = w.record(&patient, Category::Medication, b"warfarin 5 mg".repeat(40));
+    w.commit(&server, &patient, &[&patient], &r).await;
+    let cfg = server.public_json("/config.json").await;
+    let bg_key = cfg["breakGlassKey"].as_str().expect("key");
+    let item = [r.break_glass_wrap(&w.d, bg_key, w.d.escrow)];
 
     // Not opted in: refused and logged.
-    assert_eq!(add(&patient).await.expect("add").status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        patient.address(),
-        r.id,
-        "add-wrap",
-        "reader-not-granted",
-    )
-    .await;
+    assert_eq!(server.add_wraps(&patient, r.id, &item).await.status(), 403);
+    let not_granted = "reader-not-granted";
+    assert_refused(&server, &patient, &patient, r.id, "add-wrap", not_granted).await;
     // Opted in, but from someone else than the patient: refused.
-    w.send(&patient, MedLedger::setEmergencyOptInCall { optedIn: true })
-        .await;
-    assert_eq!(add(&doctor).await.expect("add").status(), 403);
+    w.opt_in_to_emergencies(&patient, true).await;
+    assert_eq!(server.add_wraps(&doctor, r.id, &item).await.status(), 403);
     // The patient, opted in: added; a window then releases the older record to the doctor.
-    let resp = add(&patient).await.expect("add");
-    assert_eq!(resp.status(), 200);
-    let read = || {
-        doctor
-            .get(server.url(&format!("/api/records/{}", r.id)))
-            .send()
-    };
-    assert_eq!(read().await.expect("read").status(), 403);
-    w.send(
-        &doctor,
-        MedLedger::emergencyAccessCall {
-            patient: patient.address(),
-            reasonHash: B256::repeat_byte(0xee),
-        },
-    )
-    .await;
-    let resp = read().await.expect("read");
+    assert_eq!(server.add_wraps(&patient, r.id, &item).await.status(), 200);
+    assert_eq!(server.read(&doctor, r.id).await.status(), 403);
+    w.open_emergency(&doctor, &patient).await;
+    let resp = server.read(&doctor, r.id).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-medledger-emergency"], "1");
-    let wrap = resp.headers()["x-medledger-wrapped-dek"]
-        .to_str()
-        .expect("ascii")
-        .to_string();
-    let c1 = resp.bytes().await.expect("body").to_vec();
-    assert_eq!(r.open_release(&w.d, &doctor, &wrap, &c1), r.body);
+    assert_eq!(r.open(&w.d, &doctor, resp).await, r.body);
     server.stop().await;
 }

@@ -14,121 +14,57 @@ use serde_json::{json, Value};
 use support::*;
 
 async fn grantees_of(server: &Server, patient: &User) -> Vec<Address> {
-    let r = patient
-        .get(server.url("/api/grants"))
-        .send()
-        .await
-        .expect("grants");
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.expect("json");
-    v["asPatient"]
-        .as_array()
-        .expect("list")
+    let v = server.get_ok(patient, "/api/grants").await;
+    let address = |g: &Value| g["grantee"].as_str().expect("grantee").parse();
+    let grants = v["asPatient"].as_array().expect("list");
+    grants
         .iter()
-        .map(|g| {
-            g["grantee"]
-                .as_str()
-                .expect("grantee")
-                .parse()
-                .expect("address")
-        })
+        .map(|g| address(g).expect("address"))
         .collect()
 }
 
 async fn state_of(index: &Index, id: B256) -> String {
-    index
-        .record(id)
-        .await
-        .expect("index")
-        .expect("row")
-        .state
-        .to_string()
-}
-
-async fn head(w: &World) -> u64 {
-    let n = rpc(w.url(), "eth_blockNumber", json!([]))
-        .await
-        .expect("head");
-    u64::from_str_radix(n.as_str().expect("hex").trim_start_matches("0x"), 16).expect("number")
+    let row = index.record(id).await.expect("index").expect("row");
+    row.state.to_string()
 }
 
 async fn hash_at(w: &World, n: u64) -> Option<String> {
-    let b = rpc(
-        w.url(),
-        "eth_getBlockByNumber",
-        json!([format!("0x{n:x}"), false]),
-    )
-    .await
-    .expect("block");
+    let b = w
+        .rpc("eth_getBlockByNumber", json!([format!("0x{n:x}"), false]))
+        .await;
     b["hash"].as_str().map(str::to_owned)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed() {
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    let doctor = User::new(DOCTOR);
-    let second = User::new(STRANGER_DOCTOR);
-    w.register(&[&patient], &[&doctor, &second]).await;
-    let server = Server::start(w.config()).await;
+    let [mut patient, doctor, second] = users([PATIENT, DOCTOR, STRANGER_DOCTOR]);
+    let (w, server) = World::serving(&[&patient], &[&doctor, &second], |_| {}).await;
     patient.sign_in(&server).await;
-    let index = Index::connect(&server.config.database_url())
-        .await
-        .expect("index");
-    let expiry = chain_time(w.url()).await + 86_400;
-    let grant = |to: &User| MedLedger::grantCall {
-        grantee: to.address(),
-        categories: Category::mask([Category::Vitals]),
-        allowWrite: false,
-        expiry,
-    };
+    let index = server.index().await;
+    let expiry = w.chain_time().await + 86_400;
+    let vitals = [Category::Vitals];
 
     // Before the fork point: a committed record, one to erase later, and a grant.
-    let kept = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        vec![1; 300],
-    );
-    let erased = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        vec![2; 300],
-    );
-    w.upload_and_anchor(&server, &patient, &[&patient], &kept)
-        .await;
-    w.upload_and_anchor(&server, &patient, &[&patient], &erased)
-        .await;
-    w.send(&patient, grant(&doctor)).await;
+    let kept = w.record(&patient, Category::Vitals, vec![1; 300]);
+    let erased = w.record(&patient, Category::Vitals, vec![2; 300]);
+    for r in [&kept, &erased] {
+        w.commit(&server, &patient, &[&patient], r).await;
+    }
+    w.grant(&patient, &doctor, &vitals, false, expiry).await;
     eventually("the first grant indexed", || async {
         (grantees_of(&server, &patient).await == vec![doctor.address()]).then_some(())
     })
     .await;
 
     // The fork point: no later than the snapshot's block (Ganache keeps mining every 100 ms).
-    let fork = head(&w).await;
-    let snapshot = rpc(w.url(), "evm_snapshot", json!([]))
-        .await
-        .expect("snapshot");
+    let fork = w.head().await;
+    let snapshot = w.snapshot().await;
 
     // On the branch that will disappear: a record anchored, a second grant, an erasure.
-    let orphan = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        vec![3; 300],
-    );
-    w.upload_and_anchor(&server, &patient, &[&patient], &orphan)
-        .await;
-    w.send(&patient, grant(&second)).await;
-    w.send(
-        &patient,
-        MedLedger::eraseRecordCall {
-            recordId: erased.id,
-        },
-    )
-    .await;
+    let orphan = w.record(&patient, Category::Vitals, vec![3; 300]);
+    w.commit(&server, &patient, &[&patient], &orphan).await;
+    w.grant(&patient, &second, &vitals, false, expiry).await;
+    w.erase(&patient, erased.id).await;
     eventually("the branch indexed", || async {
         let shredded = state_of(&index, erased.id).await == "shredded";
         let granted = grantees_of(&server, &patient).await.len() == 2;
@@ -136,17 +72,9 @@ async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed(
     })
     .await;
     // The escrow's confirmShredded mined on the branch (not in flight when the branch goes).
-    eventually("the shred confirmed on the branch", || async {
-        let r = w
-            .call(MedLedger::recordOfCall {
-                recordId: erased.id,
-            })
-            .await;
-        r.shredConfirmed.then_some(())
-    })
-    .await;
+    w.shred_confirmed(erased.id).await;
     // Let the follower move past the branch's last transaction.
-    let branch_head = head(&w).await;
+    let branch_head = w.head().await;
     eventually("the follower at the branch head", || async {
         let c = index.cursor().await.expect("cursor")?;
         (u64::try_from(c).ok()? > branch_head).then_some(())
@@ -156,24 +84,17 @@ async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed(
 
     // The fork: back to the snapshot, then other blocks at the same heights (a different grant
     // in the first of them, then Ganache's interval mining).
-    assert_eq!(
-        rpc(w.url(), "evm_revert", json!([snapshot]))
-            .await
-            .expect("revert"),
-        json!(true)
-    );
-    w.send(
+    w.revert_to(snapshot).await;
+    w.grant(
         &patient,
-        MedLedger::grantCall {
-            grantee: second.address(),
-            categories: Category::mask([Category::Laboratory]),
-            allowWrite: false,
-            expiry: expiry + 1,
-        },
+        &second,
+        &[Category::Laboratory],
+        false,
+        expiry + 1,
     )
     .await;
     eventually("the new branch to pass the old height", || async {
-        (head(&w).await > branch_head + 2).then_some(())
+        (w.head().await > branch_head + 2).then_some(())
     })
     .await;
     assert_ne!(
@@ -213,69 +134,29 @@ async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed(
         grantees_of(&server, &patient).await,
         vec![doctor.address(), second.address()]
     );
-    let r = patient
-        .get(server.url(&format!("/api/records/{}", erased.id)))
-        .send()
-        .await
-        .expect("read");
+    let r = server.read(&patient, erased.id).await;
     assert_eq!(r.status(), 410, "a shred is not undone");
 
     // Anchored again on the new branch, the orphaned record is committed again.
-    w.send(
-        &patient,
-        MedLedger::addRecordCall {
-            recordId: orphan.id,
-            patient: orphan.patient,
-            ciphertextHash: orphan.h1,
-            category: orphan.category,
-            supersedes: B256::ZERO,
-        },
-    )
-    .await;
+    w.anchor(&patient, &orphan).await;
     eventually("the record committed on the new branch", || async {
         (state_of(&index, orphan.id).await == "committed").then_some(())
     })
     .await;
-    let r = patient
-        .get(server.url(&format!("/api/records/{}", orphan.id)))
-        .send()
-        .await
-        .expect("read");
-    assert_eq!(r.status(), 200);
+    assert_eq!(server.read(&patient, orphan.id).await.status(), 200);
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_log_anchors_on_a_reorganised_out_branch_are_anchored_again() {
-    use medledger_escrow_api::chain::{Ledger, RpcChain};
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    w.register(&[&patient], &[]).await;
-    let mut config = w.config();
-    config.anchor_interval_secs = 1;
-    let server = Server::start(config).await;
-    patient.sign_in(&server).await;
-    let index = Index::connect(&server.config.database_url())
-        .await
-        .expect("index");
-    let ledger = Ledger::new(std::sync::Arc::new(
-        RpcChain::new(w.url(), w.d.address, w.d.chain_id, None).expect("client"),
-    ));
-    let r = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        vec![4; 300],
-    );
-    w.upload_and_anchor(&server, &patient, &[&patient], &r)
-        .await;
+    let (w, server, [patient], []) =
+        World::signed_in([PATIENT], [], |c| c.anchor_interval_secs = 1).await;
+    let index = server.index().await;
+    let ledger = w.ledger();
+    let r = w.record(&patient, Category::Vitals, vec![4; 300]);
+    w.commit(&server, &patient, &[&patient], &r).await;
     let read = || async {
-        let resp = patient
-            .get(server.url(&format!("/api/records/{}", r.id)))
-            .send()
-            .await
-            .expect("read");
-        assert_eq!(resp.status(), 200);
+        assert_eq!(server.read(&patient, r.id).await.status(), 200);
     };
     // Every entry anchored, in `count` batches on chain and in the index.
     let all_anchored = |count: u64| {
@@ -292,19 +173,12 @@ async fn access_log_anchors_on_a_reorganised_out_branch_are_anchored_again() {
     };
     read().await;
     eventually("the first batch anchored", || all_anchored(1)).await;
-    let snapshot = rpc(w.url(), "evm_snapshot", json!([]))
-        .await
-        .expect("snapshot");
+    let snapshot = w.snapshot().await;
     read().await;
     read().await;
     let orphaned = eventually("the second batch anchored", || all_anchored(2)).await;
     // The second anchor's transaction goes with the branch.
-    assert_eq!(
-        rpc(w.url(), "evm_revert", json!([snapshot]))
-            .await
-            .expect("revert"),
-        json!(true)
-    );
+    w.revert_to(snapshot).await;
     assert_eq!(ledger.anchor_count().await.expect("count"), 1);
     // The escrow forgets it and anchors those entries again on the new branch (the same
     // transaction, nonce and data, so often the same hash: Ganache may even answer its receipt
@@ -320,7 +194,7 @@ async fn access_log_anchors_on_a_reorganised_out_branch_are_anchored_again() {
     assert!(report.ok(), "{report}");
     assert_eq!(report.anchors, 2);
     // Every entry the patient sees has a proof the contract accepts.
-    for e in log_entries(&server, &patient).await {
+    for e in server.log_entries(&patient).await {
         let anchor = &e["anchor"];
         assert!(anchor.is_object(), "unanchored entry: {e}");
         let proof: Vec<B256> = e["proof"]

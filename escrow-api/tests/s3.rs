@@ -7,7 +7,7 @@
 mod support;
 
 use medledger_escrow_api::blobs::Blobs;
-use medledger_protocol::contract::{Category, MedLedger};
+use medledger_protocol::contract::Category;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,42 +16,19 @@ async fn blobs_on_s3_upload_read_range_and_erase() {
     let bucket = std::env::var("MEDLEDGER_TEST_S3_URL")
         .expect("MEDLEDGER_TEST_S3_URL=s3://bucket (escrow-api/scripts/test-s3.sh sets it)");
     let url = format!("{bucket}/escrow-{}", &record_id(0).to_string()[4..16]);
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    let mut doctor = User::new(DOCTOR);
-    w.register(&[&patient], &[&doctor]).await;
-    let mut config = w.config();
-    config.blob_url = Some(url.clone());
-    config.max_upload_bytes = 32 * 1024 * 1024;
-    config.tier2_chunk_size = 65536;
-    let server = Server::start(config).await;
-    patient.sign_in(&server).await;
-    doctor.sign_in(&server).await;
-    w.send(
-        &patient,
-        MedLedger::grantCall {
-            grantee: doctor.address(),
-            categories: Category::mask([Category::Imaging]),
-            allowWrite: false,
-            expiry: chain_time(w.url()).await + 86_400,
-        },
-    )
+    let (w, server, [patient], [doctor]) = World::signed_in([PATIENT], [DOCTOR], |config| {
+        config.blob_url = Some(url.clone());
+        config.max_upload_bytes = 32 * 1024 * 1024;
+        config.tier2_chunk_size = 65536;
+    })
     .await;
-    let small = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Imaging.number(),
-        vec![9; 4096],
-    );
-    let large = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Imaging.number(),
-        (0..12 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect(),
-    );
+    w.grant_for_a_day(&patient, &doctor, &[Category::Imaging], false)
+        .await;
+    let small = w.record(&patient, Category::Imaging, vec![9; 4096]);
+    let large_body: Vec<u8> = (0..12 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let large = w.record(&patient, Category::Imaging, large_body);
     for r in [&small, &large] {
-        w.upload_and_anchor(&server, &patient, &[&patient, &doctor], r)
-            .await;
+        w.commit(&server, &patient, &[&patient, &doctor], r).await;
     }
     // The objects are in the bucket under the prefix, one per record.
     let store = Blobs::open(&url).expect("the same store");
@@ -59,11 +36,7 @@ async fn blobs_on_s3_upload_read_range_and_erase() {
     assert_eq!(objects.len(), 2, "{objects:?}");
 
     for (r, who) in [(&small, &patient), (&large, &doctor)] {
-        let resp = who
-            .get(server.url(&format!("/api/records/{}", r.id)))
-            .send()
-            .await
-            .expect("read");
+        let resp = server.read(who, r.id).await;
         assert_eq!(resp.status(), 200);
         let wrap = resp.headers()["x-medledger-wrapped-dek"]
             .to_str()
@@ -75,12 +48,9 @@ async fn blobs_on_s3_upload_read_range_and_erase() {
     }
     // A range across a 5 MiB part boundary.
     let (a, b) = (5 * 1024 * 1024 - 100, 5 * 1024 * 1024 + 100);
-    let resp = doctor
-        .get(server.url(&format!("/api/records/{}", large.id)))
-        .header("range", format!("bytes={a}-{b}"))
-        .send()
-        .await
-        .expect("range");
+    let resp = server
+        .read_range(&doctor, large.id, &format!("bytes={a}-{b}"))
+        .await;
     assert_eq!(resp.status(), 206);
     assert_eq!(
         resp.bytes().await.expect("body").to_vec(),
@@ -88,18 +58,12 @@ async fn blobs_on_s3_upload_read_range_and_erase() {
     );
 
     // Erasure deletes the object from the bucket.
-    w.send(&patient, MedLedger::eraseRecordCall { recordId: large.id })
-        .await;
+    w.erase(&patient, large.id).await;
     eventually("the large record's object deleted", || async {
         let left = store.list("c2").await.ok()?;
         (left.len() == 1).then_some(())
     })
     .await;
-    let resp = doctor
-        .get(server.url(&format!("/api/records/{}", large.id)))
-        .send()
-        .await
-        .expect("read");
-    assert_eq!(resp.status(), 410);
+    assert_eq!(server.read(&doctor, large.id).await.status(), 410);
     server.stop().await;
 }

@@ -10,98 +10,48 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use alloy_primitives::{hex, Address, B256};
+use alloy_primitives::{hex, Address};
 use medledger_escrow_api::db::{sqlite_path, Index};
+use medledger_escrow_api::follower::verify_log_with;
 use medledger_protocol::contract::{Category, MedLedger};
-use serde_json::Value;
+use serde_json::{json, Value};
 use support::*;
-
-/// The patient's access-log entries for `record` by `actor` with `action`.
-async fn entries_of(
-    server: &Server,
-    patient: &User,
-    actor: Address,
-    record: B256,
-    action: &str,
-) -> Vec<Value> {
-    log_entries(server, patient)
-        .await
-        .into_iter()
-        .filter(|e| {
-            e["actor"].as_str().and_then(|a| a.parse::<Address>().ok()) == Some(actor)
-                && e["recordId"].as_str().and_then(|r| r.parse::<B256>().ok()) == Some(record)
-                && e["action"] == action
-        })
-        .collect()
-}
 
 /// A practitioner whose grant was revoked still holds a stored DEK wrap; inside an emergency
 /// window the read is released through that wrap, and it must be logged and flagged as the
 /// emergency release it is, not as an ordinary consent read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_emergency_release_through_a_stored_wrap_is_flagged() {
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    let mut doctor = User::new(DOCTOR);
-    let mut stranger = User::new(STRANGER_DOCTOR);
-    w.register(&[&patient], &[&doctor, &stranger]).await;
-    let server = Server::start(w.config()).await;
-    patient.sign_in(&server).await;
-    doctor.sign_in(&server).await;
-    stranger.sign_in(&server).await;
-    w.send(&patient, MedLedger::setEmergencyOptInCall { optedIn: true })
-        .await;
+    let (w, server, [patient], [doctor, stranger]) =
+        World::signed_in([PATIENT], [DOCTOR, STRANGER_DOCTOR], |_| {}).await;
+    w.opt_in_to_emergencies(&patient, true).await;
     w.grant_for_a_day(&patient, &doctor, &[Category::History], false)
         .await;
-    let r = Record::new(
-        &w.d,
-        patient.address(),
-        Category::History.number(),
+    let r = w.record(
+        &patient,
+        Category::History,
         b"allergy: penicillin".repeat(20),
     );
     // The doctor's wrap is stored at upload (a current grantee).
-    w.upload_and_anchor(&server, &patient, &[&patient, &doctor], &r)
-        .await;
-    let read = |u: &User| u.get(server.url(&format!("/api/records/{}", r.id))).send();
+    w.commit(&server, &patient, &[&patient, &doctor], &r).await;
+    let doctors_reads = || server.entries_of(&patient, doctor.address(), r.id, "read");
 
     // Under the grant: an ordinary consent read, not flagged.
-    let resp = read(&doctor).await.expect("read");
+    let resp = server.read(&doctor, r.id).await;
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().get("x-medledger-emergency").is_none());
-    let first = entries_of(&server, &patient, doctor.address(), r.id, "read").await;
+    let first = doctors_reads().await;
     assert_eq!(first.len(), 1, "{first:#?}");
     assert_eq!(first[0]["reason"], "consent");
     assert_eq!(first[0]["scoreMilli"], 0);
 
     // Revoked: refused, though the wrap is still stored.
-    w.send(
-        &patient,
-        MedLedger::revokeCall {
-            grantee: doctor.address(),
-        },
-    )
-    .await;
-    assert_eq!(read(&doctor).await.expect("read").status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        doctor.address(),
-        r.id,
-        "read",
-        "no-read-consent",
-    )
-    .await;
+    w.revoke(&patient, &doctor).await;
+    assert_read_refused(&server, &patient, &doctor, r.id, 403, NO_CONSENT).await;
 
     // Inside an emergency window: released through the stored wrap, and flagged as emergency.
-    w.send(
-        &doctor,
-        MedLedger::emergencyAccessCall {
-            patient: patient.address(),
-            reasonHash: B256::repeat_byte(0xee),
-        },
-    )
-    .await;
-    let resp = read(&doctor).await.expect("read");
+    w.open_emergency(&doctor, &patient).await;
+    let resp = server.read(&doctor, r.id).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(
         resp.headers()
@@ -110,13 +60,8 @@ async fn an_emergency_release_through_a_stored_wrap_is_flagged() {
         Some(&b"1"[..]),
         "an emergency release carries the emergency header"
     );
-    let wrap = resp.headers()["x-medledger-wrapped-dek"]
-        .to_str()
-        .expect("ascii")
-        .to_string();
-    let c1 = resp.bytes().await.expect("body").to_vec();
-    assert_eq!(r.open_release(&w.d, &doctor, &wrap, &c1), r.body);
-    let granted: Vec<Value> = entries_of(&server, &patient, doctor.address(), r.id, "read")
+    assert_eq!(r.open(&w.d, &doctor, resp).await, r.body);
+    let granted: Vec<Value> = doctors_reads()
         .await
         .into_iter()
         .filter(|e| e["granted"] == true)
@@ -126,26 +71,11 @@ async fn an_emergency_release_through_a_stored_wrap_is_flagged() {
     assert_eq!(granted[1]["scoreMilli"], 1000, "{granted:#?}");
 
     // The wrong party (no grant, no window, no wrap) is still refused.
-    assert_eq!(read(&stranger).await.expect("read").status(), 403);
-    assert_refusal_logged(
-        &server,
-        &patient,
-        stranger.address(),
-        r.id,
-        "read",
-        "no-read-consent",
-    )
-    .await;
+    assert_read_refused(&server, &patient, &stranger, r.id, 403, NO_CONSENT).await;
 
     // The patient ends the window: refused again although the wrap is still stored.
-    w.send(
-        &patient,
-        MedLedger::endEmergencyAccessCall {
-            practitioner: doctor.address(),
-        },
-    )
-    .await;
-    assert_eq!(read(&doctor).await.expect("read").status(), 403);
+    w.end_emergency(&patient, &doctor).await;
+    assert_eq!(server.read(&doctor, r.id).await.status(), 403);
     server.stop().await;
 }
 
@@ -187,14 +117,20 @@ fn mode_of(path: &Path) -> u32 {
         & 0o777
 }
 
+/// Asserts that the index file and its journal/WAL files are 0600.
+fn assert_index_files_private(index: &Path) {
+    for file in index_files(index) {
+        assert_eq!(mode_of(&file), 0o600, "{} is 0600", file.display());
+    }
+}
+
 /// Uploads a record wrapped to the patient and a granted doctor, erases it on chain, and checks
 /// that after the shred neither the wrapped DEKs nor the wrapped K2 are anywhere in the index
 /// file or its journal/WAL (as the hex text the index stores, or as raw bytes). With `wal`, the
 /// index is switched to WAL mode before the escrow opens it.
 async fn erasure_leaves_no_key_material(wal: bool) {
     let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    let doctor = User::new(DOCTOR);
+    let [mut patient, doctor] = users([PATIENT, DOCTOR]);
     w.register(&[&patient], &[&doctor]).await;
     let mut config = w.config();
     let url = config.database_url();
@@ -213,35 +149,22 @@ async fn erasure_leaves_no_key_material(wal: bool) {
     }
     let server = Server::start(config).await;
     assert_eq!(mode_of(&w.data), 0o700, "the data directory is 0700");
-    for file in index_files(&index_path) {
-        assert_eq!(mode_of(&file), 0o600, "{} is 0600", file.display());
-    }
+    assert_index_files_private(&index_path);
     patient.sign_in(&server).await;
     w.grant_for_a_day(&patient, &doctor, &[Category::Vitals], false)
         .await;
-    let r = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        b"pulse 61".repeat(10),
-    );
-    w.upload_and_anchor(&server, &patient, &[&patient, &doctor], &r)
-        .await;
-    let index = Index::connect(&url).await.expect("index");
+    let r = w.record(&patient, Category::Vitals, b"pulse 61".repeat(10));
+    w.commit(&server, &patient, &[&patient, &doctor], &r).await;
+    let index = server.index().await;
     let stored = index.record(r.id).await.expect("row").expect("the record");
     let wrapped_k2 = stored.wrapped_k2.expect("a wrapped K2");
     let mut needles = vec![(
         "the wrapped K2 (hex)".to_string(),
         wrapped_k2.trim_start_matches("0x").as_bytes().to_vec(),
     )];
-    for item in r.wraps(&w.d, &[&patient, &doctor]) {
-        let (reader, _) = item.split_once('=').expect("reader=wrap");
-        let reader: Address = reader.parse().expect("address");
-        let wrap = index
-            .wrapped_dek(r.id, reader)
-            .await
-            .expect("wrap")
-            .expect("a stored wrap");
+    for reader in [&patient, &doctor].map(User::address) {
+        let wrap = index.wrapped_dek(r.id, reader).await.expect("wrap");
+        let wrap = wrap.expect("a stored wrap");
         let digits = wrap.trim_start_matches("0x");
         needles.push((format!("{reader}'s wrap (hex)"), digits.as_bytes().to_vec()));
         needles.push((
@@ -256,10 +179,9 @@ async fn erasure_leaves_no_key_material(wal: bool) {
         "the wrapped DEKs are stored in the index files before the shred: {before:?}"
     );
 
-    w.send(&patient, MedLedger::eraseRecordCall { recordId: r.id })
-        .await;
+    w.erase(&patient, r.id).await;
     eventually("the shred in the access log", || async {
-        let entries = log_entries(&server, &patient).await;
+        let entries = server.log_entries(&patient).await;
         entries
             .iter()
             .any(|e| e["action"] == "shred" && e["granted"] == true)
@@ -267,18 +189,13 @@ async fn erasure_leaves_no_key_material(wal: bool) {
     })
     .await;
     // A checkpoint a busy reader held up is retried by the follower: wait for it, bounded.
-    eventually(
-        "no key material in the index files after the shred",
-        || async {
-            key_material_in(&index_path, &needles)
-                .is_empty()
-                .then_some(())
-        },
-    )
+    let no_key_material = "no key material in the index files after the shred";
+    eventually(no_key_material, || async {
+        let found = key_material_in(&index_path, &needles);
+        found.is_empty().then_some(())
+    })
     .await;
-    for file in index_files(&index_path) {
-        assert_eq!(mode_of(&file), 0o600, "{} is 0600", file.display());
-    }
+    assert_index_files_private(&index_path);
     server.stop().await;
 }
 
@@ -308,21 +225,22 @@ fn assert_error_shape(body: &Value, code: &str) {
     assert_eq!(body.as_object().map(|o| o.len()), Some(2), "{body}");
 }
 
+/// Asserts that `resp` is a 403 in the API's error shape with `code`; returns its body.
+async fn assert_forbidden(resp: reqwest::Response, code: &str, what: &str) -> Value {
+    let (status, body) = json_error(resp).await;
+    assert_eq!(status, 403, "{what}: {body}");
+    assert_error_shape(&body, code);
+    body
+}
+
 /// Without `siwe_uri` configured, the message's URI must be on the escrow's public origin: a
 /// message naming an attacker's site is refused; one naming a page of the escrow signs in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_in_whose_uri_is_another_origin_is_refused() {
-    let w = World::new().await;
     let mut patient = User::new(PATIENT);
-    w.register(&[&patient], &[]).await;
-    let server = Server::start(w.config()).await;
+    let (_w, server) = World::serving(&[&patient], &[], |_| {}).await;
     assert!(server.config.siwe_uri.is_none());
-    let nonce: Value = reqwest::get(server.url("/api/auth/nonce"))
-        .await
-        .expect("nonce")
-        .json()
-        .await
-        .expect("json");
+    let nonce = server.public_json("/api/auth/nonce").await;
     assert_eq!(
         nonce["uri"],
         server.base.as_str(),
@@ -336,13 +254,9 @@ async fn a_sign_in_whose_uri_is_another_origin_is_refused() {
     ] {
         let mut msg = patient.siwe(&server).await;
         msg.uri = uri.to_string();
-        let resp = patient
-            .post_siwe(&server, &msg.to_string(), &patient.signer.clone())
-            .await;
+        let resp = patient.post_own_siwe(&server, &msg.to_string()).await;
         assert!(resp.headers().get("set-cookie").is_none());
-        let (status, body) = json_error(resp).await;
-        assert_eq!(status, 403, "{uri}: {body}");
-        assert_error_shape(&body, "siwe-refused");
+        let body = assert_forbidden(resp, "siwe-refused", uri).await;
         assert!(
             body["message"].as_str().unwrap_or("").contains("URI"),
             "{body}"
@@ -352,9 +266,7 @@ async fn a_sign_in_whose_uri_is_another_origin_is_refused() {
     // A page of the escrow's own origin signs in.
     let mut msg = patient.siwe(&server).await;
     msg.uri = format!("{}/", server.base);
-    let resp = patient
-        .post_siwe(&server, &msg.to_string(), &patient.signer.clone())
-        .await;
+    let resp = patient.post_own_siwe(&server, &msg.to_string()).await;
     assert_eq!(resp.status(), 200);
     patient.sign_in(&server).await;
     server.stop().await;
@@ -367,10 +279,8 @@ async fn a_high_s_signature_is_refused() {
     use alloy_primitives::{Signature, U256};
     use alloy_signer::SignerSync;
     use k256::elliptic_curve::PrimeField;
-    let w = World::new().await;
     let patient = User::new(PATIENT);
-    w.register(&[&patient], &[]).await;
-    let server = Server::start(w.config()).await;
+    let (_w, server) = World::serving(&[&patient], &[], |_| {}).await;
     let msg = patient.siwe(&server).await.to_string();
     let low = patient
         .signer
@@ -396,16 +306,12 @@ async fn a_high_s_signature_is_refused() {
         "the malleated signature recovers the same signer"
     );
     let post = |sig: Signature| {
-        patient.http
-            .post(server.url("/api/auth/verify"))
-            .json(&serde_json::json!({"message": msg, "signature": hex::encode_prefixed(sig.as_bytes())}))
-            .send()
+        let signature = hex::encode_prefixed(sig.as_bytes());
+        patient.verify(&server, json!({"message": msg, "signature": signature}))
     };
-    let (status, body) = json_error(post(high).await.expect("verify")).await;
-    assert_eq!(status, 403, "{body}");
-    assert_error_shape(&body, "siwe-refused");
+    assert_forbidden(post(high).await, "siwe-refused", "high s").await;
     // The same message with the low-s signature signs in (its nonce was not used up).
-    assert_eq!(post(low).await.expect("verify").status(), 200);
+    assert_eq!(post(low).await.status(), 200);
     server.stop().await;
 }
 /// A cross-site form (or script) cannot use the session cookie to change state: a POST whose
@@ -413,13 +319,9 @@ async fn a_high_s_signature_is_refused() {
 /// escrow's own origin, and a client that sends neither, are served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_site_state_changes_are_refused() {
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    w.register(&[&patient], &[]).await;
-    let server = Server::start(w.config()).await;
-    patient.sign_in(&server).await;
-    let session_status = |u: &User| u.get(server.url("/api/auth/session")).send();
+    let (w, server, [mut patient], []) = World::signed_in([PATIENT], [], |_| {}).await;
     let signout = server.url("/api/auth/signout");
+    let session = "/api/auth/session";
 
     let evil = [
         ("origin", "https://evil.example"),
@@ -428,52 +330,27 @@ async fn cross_site_state_changes_are_refused() {
         ("referer", "https://evil.example/form.html"),
     ];
     for (name, value) in evil {
-        let resp = patient
-            .post(signout.clone())
-            .header(name, value)
-            .send()
-            .await
-            .expect("signout");
-        let (status, body) = json_error(resp).await;
-        assert_eq!(status, 403, "{name}: {value}");
-        assert_error_shape(&body, "cross-origin");
-        let still = session_status(&patient).await.expect("session");
+        let resp = patient.post(signout.clone()).header(name, value).send();
+        let resp = resp.await.expect("signout");
+        assert_forbidden(resp, "cross-origin", &format!("{name}: {value}")).await;
         assert_eq!(
-            still.status(),
+            server.get(&patient, session).await.status(),
             200,
             "the session survives a refused {name}: {value}"
         );
     }
 
     // The other state-changing routes a cookie authorises are refused the same way.
-    let r = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        b"x".to_vec(),
-    );
+    let r = w.record(&patient, Category::Vitals, b"x");
     let resp = r
         .upload(&server, &patient, &r.wraps(&w.d, &[&patient]))
         .header("origin", "https://evil.example")
         .send()
         .await
         .expect("upload");
-    let (status, body) = json_error(resp).await;
-    assert_eq!(status, 403);
-    assert_error_shape(&body, "cross-origin");
-    let listed: Value = patient
-        .get(server.url("/api/records"))
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(
-        listed["records"],
-        serde_json::json!([]),
-        "nothing was stored"
-    );
+    assert_forbidden(resp, "cross-origin", "upload").await;
+    let listed = server.get_json(&patient, "/api/records").await;
+    assert_eq!(listed["records"], json!([]), "nothing was stored");
     for (method, path) in [
         (
             reqwest::Method::POST,
@@ -487,38 +364,28 @@ async fn cross_site_state_changes_are_refused() {
             .request(method, server.url(&path))
             .header("cookie", patient.cookie.clone().expect("cookie"))
             .header("origin", "https://evil.example")
-            .json(&serde_json::json!({}))
+            .json(&json!({}))
             .send()
             .await
             .expect("request");
-        let (status, body) = json_error(resp).await;
-        assert_eq!(status, 403, "{path}");
-        assert_error_shape(&body, "cross-origin");
+        assert_forbidden(resp, "cross-origin", &path).await;
     }
     // Reads are not state-changing: a cross-origin GET is answered as usual.
-    let resp = patient
-        .get(server.url("/api/auth/session"))
-        .header("origin", "https://evil.example")
-        .send()
-        .await
-        .expect("session");
-    assert_eq!(resp.status(), 200);
+    let resp = patient.get(server.url(session));
+    let resp = resp.header("origin", "https://evil.example").send();
+    assert_eq!(resp.await.expect("session").status(), 200);
 
     // From the escrow's own origin, sign-out works.
-    let resp = patient
-        .post(signout.clone())
-        .header("origin", server.base.as_str())
-        .send()
-        .await
-        .expect("signout");
-    assert_eq!(resp.status(), 200);
-    assert_eq!(session_status(&patient).await.expect("s").status(), 401);
+    let resp = patient.post(signout.clone());
+    let resp = resp.header("origin", server.base.as_str()).send();
+    assert_eq!(resp.await.expect("signout").status(), 200);
+    assert_eq!(server.get(&patient, session).await.status(), 401);
 
     // A client that sends neither Origin nor Referer (not a browser) is served.
     patient.sign_in(&server).await;
     let resp = patient.post(signout).send().await.expect("signout");
     assert_eq!(resp.status(), 200);
-    assert_eq!(session_status(&patient).await.expect("s").status(), 401);
+    assert_eq!(server.get(&patient, session).await.status(), 401);
     server.stop().await;
 }
 
@@ -535,15 +402,13 @@ fn header<'a>(resp: &'a reqwest::Response, name: &str) -> &'a str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn security_headers_on_the_api_the_console_and_the_app() {
     let w = World::new().await;
-    let config = w.config();
-    std::fs::create_dir_all(&config.app_dir).expect("app dir");
-    std::fs::write(
-        config.app_dir.join("index.html"),
-        "<!doctype html><title>app</title>",
-    )
-    .expect("index.html");
-    let server = Server::start(config).await;
-    let get = |path: &str| reqwest::get(server.url(path));
+    let server = w
+        .serve(|config| {
+            std::fs::create_dir_all(&config.app_dir).expect("app dir");
+            let page = "<!doctype html><title>app</title>";
+            std::fs::write(config.app_dir.join("index.html"), page).expect("index.html");
+        })
+        .await;
     let common = |resp: &reqwest::Response| {
         assert_eq!(header(resp, "x-content-type-options"), "nosniff");
         assert_eq!(header(resp, "referrer-policy"), "no-referrer");
@@ -561,18 +426,18 @@ async fn security_headers_on_the_api_the_console_and_the_app() {
         "/config.json",
         "/health",
     ] {
-        let resp = get(path).await.expect("api");
+        let resp = server.public(path).await;
         common(&resp);
         let csp = header(&resp, "content-security-policy");
         assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
     }
 
-    let console = get("/console").await.expect("console");
+    let console = server.public("/console").await;
     assert_eq!(console.status(), 200);
     common(&console);
     assert!(header(&console, "content-security-policy").contains("script-src 'self'"));
 
-    let app = get("/").await.expect("app");
+    let app = server.public("/").await;
     assert_eq!(app.status(), 200);
     common(&app);
     let csp = header(&app, "content-security-policy").to_string();
@@ -597,47 +462,18 @@ async fn security_headers_on_the_api_the_console_and_the_app() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_index_takes_category_and_author_from_the_anchor_not_the_upload() {
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    let doctor = User::new(DOCTOR);
-    w.register(&[&patient], &[&doctor]).await;
-    let server = Server::start(w.config()).await;
+    let [mut patient, doctor] = users([PATIENT, DOCTOR]);
+    let (w, server) = World::serving(&[&patient], &[&doctor], |_| {}).await;
     patient.sign_in(&server).await;
     w.grant_for_a_day(&patient, &doctor, &[Category::History], true)
         .await;
 
     // The patient's upload says Vitals; the doctor anchors the same ciphertext as History.
-    let r = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        b"history, filed as vitals".to_vec(),
-    );
-    let resp = r
-        .upload(&server, &patient, &r.wraps(&w.d, &[&patient, &doctor]))
-        .send()
-        .await
-        .expect("upload");
+    let r = w.record(&patient, Category::Vitals, b"history, filed as vitals");
+    let resp = w.upload(&server, &patient, &[&patient, &doctor], &r).await;
     assert_eq!(resp.status(), 201);
-    w.send(
-        &doctor,
-        MedLedger::addRecordCall {
-            recordId: r.id,
-            patient: patient.address(),
-            ciphertextHash: r.h1,
-            category: Category::History.number(),
-            supersedes: B256::ZERO,
-        },
-    )
-    .await;
-    let index = Index::connect(&server.config.database_url())
-        .await
-        .expect("index");
-    let row = eventually("the upload to be committed", || async {
-        let row = index.record(r.id).await.expect("row")?;
-        (row.state.as_str() == "committed").then_some(row)
-    })
-    .await;
+    w.anchor_as(&doctor, &r, Category::History.number()).await;
+    let row = server.record_in_state(r.id, "committed").await;
     assert_eq!(row.category, Category::History.number());
     assert_eq!(row.author, doctor.address());
     server.stop().await;
@@ -648,30 +484,14 @@ async fn the_index_takes_category_and_author_from_the_anchor_not_the_upload() {
 /// fails, a wrap added to an erased record, someone else's shred receipt.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_after_consent_are_in_the_patients_log() {
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    let mut doctor = User::new(DOCTOR);
-    w.register(&[&patient], &[&doctor]).await;
-    let server = Server::start(w.config()).await;
-    patient.sign_in(&server).await;
-    doctor.sign_in(&server).await;
+    let (w, server, [patient], [doctor]) = World::signed_in([PATIENT], [DOCTOR], |_| {}).await;
     w.grant_for_a_day(&patient, &doctor, &[Category::Vitals], false)
         .await;
-    let new_record = |body: &[u8]| {
-        Record::new(
-            &w.d,
-            patient.address(),
-            Category::Vitals.number(),
-            body.to_vec(),
-        )
-    };
-    let r = new_record(b"range and receipt");
-    let lost = new_record(b"a blob the store loses");
+    let r = w.record(&patient, Category::Vitals, b"range and receipt");
+    let lost = w.record(&patient, Category::Vitals, b"a blob the store loses");
     for rec in [&r, &lost] {
-        w.upload_and_anchor(&server, &patient, &[&patient, &doctor], rec)
-            .await;
+        w.commit(&server, &patient, &[&patient, &doctor], rec).await;
     }
-    let url = |rec: &Record, tail: &str| server.url(&format!("/api/records/{}{tail}", rec.id));
     let refused = |entries: Vec<Value>, reason: &str| {
         entries
             .iter()
@@ -679,22 +499,18 @@ async fn refusals_after_consent_are_in_the_patients_log() {
     };
 
     // A range past the end: 416, logged.
-    let resp = doctor
-        .get(url(&r, ""))
-        .header("range", "bytes=999999-")
-        .send()
-        .await
-        .expect("read");
+    let resp = server.read_range(&doctor, r.id, "bytes=999999-").await;
     assert_eq!(resp.status(), 416);
-    let e = entries_of(&server, &patient, doctor.address(), r.id, "read").await;
-    assert!(refused(e, "bad-range"), "the 416 is logged");
+    let e = server.entries_of(&patient, doctor.address(), r.id, "read");
+    assert!(refused(e.await, "bad-range"), "the 416 is logged");
 
     // The blob store has lost a record's blob: nothing released, and the refusal logged.
     std::fs::remove_dir_all(w.data.join("blobs/c2").join(lost.id.to_string()))
         .expect("remove the blob");
-    let resp = doctor.get(url(&lost, "")).send().await.expect("read");
+    let resp = server.read(&doctor, lost.id).await;
     assert!(resp.status().is_server_error(), "{}", resp.status());
-    let e = entries_of(&server, &patient, doctor.address(), lost.id, "read").await;
+    let e = server.entries_of(&patient, doctor.address(), lost.id, "read");
+    let e = e.await;
     assert!(!e.iter().any(|e| e["granted"] == true), "{e:?}");
     assert!(
         e.iter().any(|e| e["granted"] == false),
@@ -702,39 +518,22 @@ async fn refusals_after_consent_are_in_the_patients_log() {
     );
 
     // Someone else's shred receipt: 403, logged.
-    let resp = doctor
-        .get(url(&r, "/receipt"))
-        .send()
-        .await
-        .expect("receipt");
-    assert_eq!(resp.status(), 403);
-    let e = entries_of(&server, &patient, doctor.address(), r.id, "receipt").await;
+    let receipt = format!("/api/records/{}/receipt", r.id);
+    assert_eq!(server.get(&doctor, &receipt).await.status(), 403);
+    let e = server.entries_of(&patient, doctor.address(), r.id, "receipt");
     assert!(
-        refused(e, "not-your-record"),
+        refused(e.await, "not-your-record"),
         "the receipt refusal is logged"
     );
 
     // A wrap added to an erased record: 410, logged.
-    w.send(&patient, MedLedger::eraseRecordCall { recordId: r.id })
-        .await;
-    let index = Index::connect(&server.config.database_url())
-        .await
-        .expect("index");
-    eventually("the shred", || async {
-        let row = index.record(r.id).await.expect("row")?;
-        (row.state.as_str() == "shredded").then_some(())
-    })
-    .await;
+    w.erase(&patient, r.id).await;
+    server.record_in_state(r.id, "shredded").await;
     let wrap = format!("{}=0x{}", doctor.address(), "11".repeat(81));
-    let resp = patient
-        .post(url(&r, "/wraps"))
-        .json(&serde_json::json!({ "wraps": [wrap] }))
-        .send()
-        .await
-        .expect("wraps");
+    let resp = server.add_wraps(&patient, r.id, &[wrap]).await;
     assert_eq!(resp.status(), 410);
-    let e = entries_of(&server, &patient, patient.address(), r.id, "add-wrap").await;
-    assert!(refused(e, "erased"), "the 410 is logged");
+    let e = server.entries_of(&patient, patient.address(), r.id, "add-wrap");
+    assert!(refused(e.await, "erased"), "the 410 is logged");
     server.stop().await;
 }
 
@@ -743,9 +542,9 @@ async fn refusals_after_consent_are_in_the_patients_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_follows_the_blob_store() {
     let w = World::new().await;
-    let server = Server::start(w.config()).await;
+    let server = w.serve(|_| {}).await;
     let health = || async {
-        let resp = reqwest::get(server.url("/health")).await.expect("health");
+        let resp = server.public("/health").await;
         let status = resp.status().as_u16();
         let body: Value = resp.json().await.expect("json");
         (status, body)
@@ -785,34 +584,24 @@ async fn health_follows_the_blob_store() {
 /// (it used to be logged as `no-session` with a zero actor).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn floods_are_limited_before_they_are_logged_and_logged_once() {
-    let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    let mut doctor = User::new(DOCTOR);
-    w.register(&[&patient], &[&doctor]).await;
-    let mut config = w.config();
+    let [mut patient, mut doctor] = users([PATIENT, DOCTOR]);
     // Eight requests at once per caller, then one a minute: no bucket refills during the test.
-    config.rate_limit_per_minute = 1;
-    config.rate_limit_burst = 8;
-    let server = Server::start(config).await;
-    patient.sign_in(&server).await;
-    doctor.sign_in(&server).await;
+    let (w, server) = World::serving(&[&patient], &[&doctor], |config| {
+        config.rate_limit_per_minute = 1;
+        config.rate_limit_burst = 8;
+    })
+    .await;
+    server.sign_in([&mut patient, &mut doctor]).await;
     w.grant_for_a_day(&patient, &doctor, &[Category::Vitals], false)
         .await;
-    let r = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        b"a record under a flood".to_vec(),
-    );
-    w.upload_and_anchor(&server, &patient, &[&patient, &doctor], &r)
-        .await;
-    let url = server.url(&format!("/api/records/{}", r.id));
+    let r = w.record(&patient, Category::Vitals, b"a record under a flood");
+    w.commit(&server, &patient, &[&patient, &doctor], &r).await;
 
     // Forty reads without a session: a burst of 401s, then 429s with Retry-After.
-    let anonymous = reqwest::Client::new();
+    let anonymous = User::new(9);
     let (mut unauthenticated, mut limited) = (0, 0);
     for _ in 0..40 {
-        let resp = anonymous.get(&url).send().await.expect("read");
+        let resp = server.read(&anonymous, r.id).await;
         match resp.status().as_u16() {
             401 => unauthenticated += 1,
             429 => {
@@ -831,14 +620,7 @@ async fn floods_are_limited_before_they_are_logged_and_logged_once() {
     // A signed-in reader past their limit.
     let (mut released, mut doctor_limited) = (0, 0);
     for _ in 0..20 {
-        match doctor
-            .get(url.clone())
-            .send()
-            .await
-            .expect("read")
-            .status()
-            .as_u16()
-        {
+        match server.read(&doctor, r.id).await.status().as_u16() {
             200 => released += 1,
             429 => doctor_limited += 1,
             other => panic!("the doctor's read answered {other}"),
@@ -849,7 +631,9 @@ async fn floods_are_limited_before_they_are_logged_and_logged_once() {
         "{released} x 200, {doctor_limited} x 429"
     );
 
-    let anon = entries_of(&server, &patient, Address::ZERO, r.id, "read").await;
+    let anon = server
+        .entries_of(&patient, Address::ZERO, r.id, "read")
+        .await;
     let reasons = |es: &[Value], reason: &str| es.iter().filter(|e| e["reason"] == reason).count();
     assert_eq!(
         reasons(&anon, "no-session"),
@@ -862,7 +646,8 @@ async fn floods_are_limited_before_they_are_logged_and_logged_once() {
         "the flood once: {anon:?}"
     );
     assert_eq!(anon.len(), unauthenticated + 1, "no row per 429: {anon:?}");
-    let by_doctor = entries_of(&server, &patient, doctor.address(), r.id, "read").await;
+    let by_doctor = server.entries_of(&patient, doctor.address(), r.id, "read");
+    let by_doctor = by_doctor.await;
     assert_eq!(reasons(&by_doctor, "consent"), released);
     assert_eq!(
         reasons(&by_doctor, "rate-limited"),
@@ -880,36 +665,23 @@ async fn unanchored_uploads_are_bounded_per_account() {
     let w = World::new().await;
     let mut patient = User::new(PATIENT);
     w.register(&[&patient], &[]).await;
-    let record = |body: &[u8]| {
-        Record::new(
-            &w.d,
-            patient.address(),
-            Category::Vitals.number(),
-            body.to_vec(),
-        )
-    };
-    let first = record(&[1u8; 3000]);
-    let second = record(&[2u8; 3000]);
-    let mut config = w.config();
+    let first = w.record(&patient, Category::Vitals, [1u8; 3000]);
+    let second = w.record(&patient, Category::Vitals, [2u8; 3000]);
     // Room for one of them unanchored, not both.
-    config.pending_quota_bytes = u64::try_from(first.c1.len() + second.c1.len() - 1).expect("n");
-    let server = Server::start(config).await;
+    let quota = u64::try_from(first.c1.len() + second.c1.len() - 1).expect("n");
+    let server = w.serve(|c| c.pending_quota_bytes = quota).await;
     patient.sign_in(&server).await;
-    let upload = |r: &Record| {
-        r.upload(&server, &patient, &r.wraps(&w.d, &[&patient]))
-            .send()
-    };
+    let upload = async |r: &Record| w.upload(&server, &patient, &[&patient], r).await;
 
-    assert_eq!(upload(&first).await.expect("upload").status(), 201);
-    let refused = upload(&second).await.expect("upload");
+    assert_eq!(upload(&first).await.status(), 201);
+    let refused = upload(&second).await;
     assert_eq!(refused.status(), 413);
     let body: Value = refused.json().await.expect("json");
     assert_eq!(body["error"], "pending-quota", "{body}");
-    let index = Index::connect(&server.config.database_url())
-        .await
-        .expect("index");
+    let index = server.index().await;
     assert!(index.record(second.id).await.expect("row").is_none());
-    let e = entries_of(&server, &patient, patient.address(), second.id, "upload").await;
+    let e = server.entries_of(&patient, patient.address(), second.id, "upload");
+    let e = e.await;
     assert!(
         e.iter()
             .any(|e| e["granted"] == false && e["reason"] == "pending-quota"),
@@ -917,23 +689,9 @@ async fn unanchored_uploads_are_bounded_per_account() {
     );
 
     // The first anchored: no longer pending, so the second fits.
-    w.send(
-        &patient,
-        MedLedger::addRecordCall {
-            recordId: first.id,
-            patient: patient.address(),
-            ciphertextHash: first.h1,
-            category: first.category,
-            supersedes: B256::ZERO,
-        },
-    )
-    .await;
-    eventually("the first upload to be committed", || async {
-        let row = index.record(first.id).await.expect("row")?;
-        (row.state.as_str() == "committed").then_some(())
-    })
-    .await;
-    assert_eq!(upload(&second).await.expect("upload").status(), 201);
+    w.anchor(&patient, &first).await;
+    server.record_in_state(first.id, "committed").await;
+    assert_eq!(upload(&second).await.status(), 201);
     server.stop().await;
 }
 
@@ -962,53 +720,39 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_bucket() {
     let mut config = w.config();
     config.rate_limit_per_minute = 1;
     config.rate_limit_burst = 3;
-
-    // The test's connections come from 127.0.0.1, here the trusted proxy.
-    let mut proxied = config.clone();
-    proxied.trusted_proxies = vec!["127.0.0.1".into()];
-    let server = Server::start(proxied).await;
-    assert_eq!(nonces(&server, "203.0.113.1").await, [200, 200, 200, 429]);
-    assert_eq!(
-        nonces(&server, "203.0.113.2").await,
-        [200, 200, 200, 429],
-        "another client behind the proxy has a bucket of its own"
-    );
-    let config = server.stop().await;
-
-    // Not a trusted proxy: the header is the client's word and is ignored.
-    let mut direct = config;
-    direct.trusted_proxies = Vec::new();
-    let server = Server::start(direct).await;
-    assert_eq!(nonces(&server, "203.0.113.1").await, [200, 200, 200, 429]);
-    assert_eq!(
-        nonces(&server, "203.0.113.2").await,
-        [429, 429, 429, 429],
-        "one bucket for one connection address"
-    );
-    server.stop().await;
+    let cases = [
+        // The test's connections come from 127.0.0.1, here the trusted proxy.
+        (
+            vec!["127.0.0.1".to_string()],
+            [200, 200, 200, 429],
+            "another client behind the proxy has a bucket of its own",
+        ),
+        // Not a trusted proxy: the header is the client's word and is ignored.
+        (
+            Vec::new(),
+            [429, 429, 429, 429],
+            "one bucket for one connection address",
+        ),
+    ];
+    for (trusted_proxies, second_client, why) in cases {
+        config.trusted_proxies = trusted_proxies;
+        let server = Server::start(config).await;
+        assert_eq!(nonces(&server, "203.0.113.1").await, [200, 200, 200, 429]);
+        assert_eq!(nonces(&server, "203.0.113.2").await, second_client, "{why}");
+        config = server.stop().await;
+    }
 }
 
-/// The contract's next access-log seq: every entry before it is anchored on chain.
-async fn next_anchored_seq(w: &World) -> i64 {
-    let n = w.call(MedLedger::nextLogSeqCall {}).await;
-    i64::try_from(n).expect("seq")
-}
-
-/// Waits until the chain has anchored every entry the index holds.
+/// Waits until the chain has anchored every entry the index holds; returns the contract's next
+/// access-log seq (every entry before it is anchored on chain).
 async fn all_anchored(w: &World, index: &Index) -> i64 {
     eventually("every access-log entry to be anchored", || async {
         let held = index.last_log().await.ok()??.seq + 1;
-        let next = next_anchored_seq(w).await;
+        let next = w.call(MedLedger::nextLogSeqCall {}).await;
+        let next = i64::try_from(next).expect("seq");
         (next >= held).then_some(next)
     })
     .await
-}
-
-fn ledger_of(w: &World) -> medledger_escrow_api::chain::Ledger {
-    medledger_escrow_api::chain::Ledger::new(std::sync::Arc::new(
-        medledger_escrow_api::chain::RpcChain::new(w.url(), w.d.address, w.d.chain_id, None)
-            .expect("chain"),
-    ))
 }
 
 /// Item 12: an index restored from a backup older than the chain's last anchors lacks entries
@@ -1019,8 +763,7 @@ fn ledger_of(w: &World) -> medledger_escrow_api::chain::Ledger {
 async fn a_restore_older_than_the_anchors_declares_the_gap_and_anchoring_goes_on() {
     use medledger_escrow_api::maintenance::{backup, restore, KeyFiles};
     let w = World::new().await;
-    let mut patient = User::new(PATIENT);
-    let mut admin = User::new(ADMIN);
+    let [mut patient, mut admin] = users([PATIENT, ADMIN]);
     w.register(&[&patient], &[]).await;
     let mut config = w.config();
     config.anchor_interval_secs = 1;
@@ -1029,20 +772,9 @@ async fn a_restore_older_than_the_anchors_declares_the_gap_and_anchoring_goes_on
     config.database_url = Some(url.clone());
     let server = Server::start(config.clone()).await;
     patient.sign_in(&server).await;
-    let r = Record::new(
-        &w.d,
-        patient.address(),
-        Category::Vitals.number(),
-        b"pulse 64".repeat(40),
-    );
-    w.upload_and_anchor(&server, &patient, &[&patient], &r)
-        .await;
-    let read = |server: &Server, patient: &User| {
-        patient
-            .get(server.url(&format!("/api/records/{}", r.id)))
-            .send()
-    };
-    assert_eq!(read(&server, &patient).await.expect("read").status(), 200);
+    let r = w.record(&patient, Category::Vitals, b"pulse 64".repeat(40));
+    w.commit(&server, &patient, &[&patient], &r).await;
+    assert_eq!(server.read(&patient, r.id).await.status(), 200);
     let index = Index::connect(&url).await.expect("index");
     all_anchored(&w, &index).await;
 
@@ -1052,21 +784,14 @@ async fn a_restore_older_than_the_anchors_declares_the_gap_and_anchoring_goes_on
         break_glass: &config.break_glass_key_file(),
     };
     backup(&url, keys, &saved).await.expect("backup");
-    let in_backup = Index::connect(&format!(
-        "sqlite://{}",
-        saved.join("index.sqlite").display()
-    ))
-    .await
-    .expect("the backup's index")
-    .last_log()
-    .await
-    .expect("log")
-    .expect("entries")
-    .seq;
+    let backup_url = format!("sqlite://{}", saved.join("index.sqlite").display());
+    let backup_index = Index::connect(&backup_url).await;
+    let last_in_backup = backup_index.expect("the backup's index").last_log().await;
+    let in_backup = last_in_backup.expect("log").expect("entries").seq;
 
     // After the backup: more reads, anchored on chain, then the index is lost.
     for _ in 0..3 {
-        assert_eq!(read(&server, &patient).await.expect("read").status(), 200);
+        assert_eq!(server.read(&patient, r.id).await.status(), 200);
     }
     let lost_until = all_anchored(&w, &index).await - 1;
     assert!(
@@ -1083,12 +808,7 @@ async fn a_restore_older_than_the_anchors_declares_the_gap_and_anchoring_goes_on
     // The restored escrow declares the gap before anything else is logged.
     let server = Server::start(config.clone()).await;
     // The first answer comes after the start-up checks (the node is up: they pass at once).
-    let health: Value = reqwest::get(server.url("/health"))
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("json");
+    let health = server.public_json("/health").await;
     assert_eq!(health["ready"], true, "{health}");
     let index = Index::connect(&url).await.expect("index");
     let gaps = index.log_gaps().await.expect("gaps");
@@ -1106,20 +826,13 @@ async fn a_restore_older_than_the_anchors_declares_the_gap_and_anchoring_goes_on
 
     // New entries are anchored again, with proofs the contract accepts.
     patient.sign_in(&server).await;
-    assert_eq!(read(&server, &patient).await.expect("read").status(), 200);
+    assert_eq!(server.read(&patient, r.id).await.status(), 200);
     all_anchored(&w, &index).await;
-    let log: Value = patient
-        .get(server.url("/api/access-log"))
-        .send()
-        .await
-        .expect("log")
-        .json()
-        .await
-        .expect("json");
+    let log = server.get_json(&patient, "/api/access-log").await;
     assert_eq!(log["gaps"][0]["firstSeq"], in_backup + 1, "{log:#}");
     assert_eq!(log["gaps"][0]["lastSeq"], lost_until, "{log:#}");
     let entries = eventually("the entries after the restore to be proven", || async {
-        let e = log_entries(&server, &patient).await;
+        let e = server.log_entries(&patient).await;
         let after: Vec<Value> = e
             .into_iter()
             .filter(|e| e["seq"].as_i64() > Some(lost_until))
@@ -1128,14 +841,12 @@ async fn a_restore_older_than_the_anchors_declares_the_gap_and_anchoring_goes_on
     })
     .await;
     for e in &entries {
-        let ok = proof_accepted(w.url(), w.d.address, e).await;
+        let ok = w.proof_accepted(e).await;
         assert!(ok, "the contract refuses the proof of {e}");
     }
 
     // verify-log: the chain of what remains is intact, the gap is reported, not hidden.
-    let report = medledger_escrow_api::follower::verify_log_with(&index, &ledger_of(&w))
-        .await
-        .expect("verify");
+    let report = verify_log_with(&index, &w.ledger()).await.expect("verify");
     assert!(report.ok(), "{report}");
     assert_eq!(report.gaps, vec![(in_backup + 1, lost_until)]);
     assert!(report.anchors_in_gaps >= 1, "{report}");
@@ -1143,14 +854,7 @@ async fn a_restore_older_than_the_anchors_declares_the_gap_and_anchoring_goes_on
 
     // The console says so too.
     admin.sign_in(&server).await;
-    let summary: Value = admin
-        .get(server.url("/api/console/summary"))
-        .send()
-        .await
-        .expect("summary")
-        .json()
-        .await
-        .expect("json");
+    let summary = server.get_json(&admin, "/api/console/summary").await;
     assert_eq!(summary["accessLog"]["gaps"][0]["firstSeq"], in_backup + 1);
     server.stop().await;
 }
@@ -1177,26 +881,19 @@ async fn an_escrow_started_while_its_node_is_down_serves_once_the_node_answers()
     w.register(&[&patient], &[]).await;
     // The escrow's RPC URL: a port where nothing listens yet.
     let node_port = free_port();
-    let mut config = w.config();
-    config.rpc_url = format!("http://127.0.0.1:{node_port}");
-    let server = Server::start(config).await;
-    let health = reqwest::get(server.url("/health")).await.expect("health");
+    let node_url = format!("http://127.0.0.1:{node_port}");
+    let server = w.serve(|c| c.rpc_url = node_url).await;
+    let health = server.public("/health").await;
     assert_eq!(health.status(), 503);
     let health: Value = health.json().await.expect("json");
     assert_eq!(health["ready"], false, "{health}");
-    let nonce = reqwest::get(server.url("/api/auth/nonce"))
-        .await
-        .expect("nonce");
+    let nonce = server.public("/api/auth/nonce").await;
     assert_eq!(nonce.status(), 503);
     let body: Value = nonce.json().await.expect("json");
     assert_eq!(body["error"], "not-ready", "{body}");
 
     // The node comes back on that port.
-    let ganache: std::net::SocketAddr = w
-        .url()
-        .trim_start_matches("http://")
-        .parse()
-        .expect("Ganache's address");
+    let ganache = std::net::SocketAddr::from(([127, 0, 0, 1], w.ganache.port));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", node_port))
         .await
         .expect("the node's port");
@@ -1207,12 +904,7 @@ async fn an_escrow_started_while_its_node_is_down_serves_once_the_node_answers()
     })
     .await;
     patient.sign_in(&server).await;
-    let list = patient
-        .get(server.url("/api/records"))
-        .send()
-        .await
-        .expect("list");
-    assert_eq!(list.status(), 200);
+    assert_eq!(server.get(&patient, "/api/records").await.status(), 200);
     server.stop().await;
 }
 
@@ -1223,12 +915,8 @@ async fn an_escrow_started_while_its_node_is_down_serves_once_the_node_answers()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_client_address_signs_in_a_bounded_number_of_accounts() {
     let w = World::new().await;
-    let mut first = User::new(PATIENT);
-    let mut second = User::new(OTHER_PATIENT);
-    let third = User::new(DOCTOR);
-    let mut config = w.config();
-    config.sign_in_accounts_per_client = 2;
-    let server = Server::start(config).await;
+    let [mut first, mut second, third] = users([PATIENT, OTHER_PATIENT, DOCTOR]);
+    let server = w.serve(|c| c.sign_in_accounts_per_client = 2).await;
     // A forged signature for a fourth account is refused and takes no place.
     let forged = third.siwe(&server).await.to_string();
     let resp = third
@@ -1238,7 +926,7 @@ async fn one_client_address_signs_in_a_bounded_number_of_accounts() {
     first.sign_in(&server).await;
     second.sign_in(&server).await;
     let msg = third.siwe(&server).await.to_string();
-    let resp = third.post_siwe(&server, &msg, &third.signer).await;
+    let resp = third.post_own_siwe(&server, &msg).await;
     assert_eq!(resp.status(), 429, "a third account from one address");
     let retry: u64 = resp
         .headers()
@@ -1257,10 +945,8 @@ async fn one_client_address_signs_in_a_bounded_number_of_accounts() {
 /// (malformed JSON, a body that is not JSON, a query missing a field or of the wrong type).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_bodies_and_queries_answer_in_the_api_error_shape() {
-    let w = World::new().await;
     let mut patient = User::new(PATIENT);
-    w.register(&[&patient], &[]).await;
-    let server = Server::start(w.config()).await;
+    let (_w, server) = World::serving(&[&patient], &[], |_| {}).await;
     let http = reqwest::Client::new();
     let verify = server.url("/api/auth/verify");
     let cases = [
@@ -1269,7 +955,7 @@ async fn malformed_bodies_and_queries_answer_in_the_api_error_shape() {
             .body("{not json"),
         http.post(&verify)
             .body(r#"{"message": "m", "signature": "0x"}"#),
-        http.post(&verify).json(&serde_json::json!({"message": 7})),
+        http.post(&verify).json(&json!({"message": 7})),
     ];
     for (case, expected) in cases.into_iter().zip([400, 415, 422]) {
         let (status, body) = json_error(case.send().await.expect("verify")).await;
@@ -1277,19 +963,13 @@ async fn malformed_bodies_and_queries_answer_in_the_api_error_shape() {
         assert_error_shape(&body, "bad-json");
     }
     for query in ["/api/auth/message", "/api/auth/message?addr=0x1"] {
-        let (status, body) = json_error(http.get(server.url(query)).send().await.expect("q")).await;
+        let (status, body) = json_error(server.public(query).await).await;
         assert_eq!(status, 400, "{query}: {body}");
         assert_error_shape(&body, "bad-query");
     }
     patient.sign_in(&server).await;
-    let (status, body) = json_error(
-        patient
-            .get(server.url("/api/console/log?limit=many"))
-            .send()
-            .await
-            .expect("list"),
-    )
-    .await;
+    let many = server.get(&patient, "/api/console/log?limit=many").await;
+    let (status, body) = json_error(many).await;
     assert_eq!(status, 400, "{body}");
     assert_error_shape(&body, "bad-query");
     server.stop().await;

@@ -1,565 +1,89 @@
-//! Shared test support: a real Ganache from the project's node_modules on a free loopback port, the
-//! project's Truffle migration into a temporary deployments directory (as
-//! protocol/tests/contract_ganache.rs does), the escrow served in-process on 127.0.0.1:0, wallets
-//! from Ganache's deterministic keys that sign SIWE messages, and chain actions sent with
-//! `eth_sendTransaction` from Ganache's unlocked accounts with calldata from the `sol!` bindings.
+//! Shared test support for the escrow's suites: a [`World`] (a real Ganache with the project's
+//! migration, through `medledger-test-support` as protocol's contract test uses it, and the
+//! escrow's data directory) whose methods are the chain actions the tests take, sent with
+//! `eth_sendTransaction` from Ganache's unlocked accounts with calldata from the `sol!` bindings;
+//! the escrow served in-process on 127.0.0.1:0 ([`Server`]) or as the real binary ([`process`]);
+//! wallet [`User`]s from Ganache's deterministic keys that sign SIWE messages; and [`Record`]s
+//! made the way the app makes them.
 //!
 //! Needs `npm ci` (node_modules) and `npx truffle compile` (build/contracts) first; the test
 //! command runs both. Without them the tests fail with a message saying so.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod process;
+mod record;
+mod server;
+mod user;
+
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use alloy_primitives::{hex, Address, Bytes, B256};
-use alloy_signer::SignerSync;
-use alloy_signer_local::PrivateKeySigner;
+use alloy_primitives::{Address, B256, U256};
 use alloy_sol_types::SolCall;
+use medledger_escrow_api::chain::{Ledger, RpcChain};
 use medledger_escrow_api::config::Config;
-use medledger_escrow_api::server::App;
-use medledger_protocol::cipher::SecretKey;
+use medledger_protocol::contract::{Category, MedLedger};
 use medledger_protocol::deployment::Deployment;
-use medledger_protocol::envelope::{self, Metadata, RecordContext, RecordKind};
-use medledger_protocol::identity::{format_rfc3339, SiweMessage};
-use medledger_protocol::wrap::{self, KeyPair, Purpose, WrapContext};
+use medledger_test_support::{Chain, Ganache};
 use serde_json::{json, Value};
 
-/// How long a test waits for a condition before it gives up: bounded, so that a broken build
-/// fails instead of hanging, and wide, so that no machine that works — two loaded cores, or one —
-/// ever meets it. Waits poll the condition itself; none of them is a fixed sleep.
-pub const PATIENCE: Duration = Duration::from_secs(180);
+pub use medledger_test_support::{free_port, quantity, repo_root, KEYS, PATIENCE};
+pub use process::*;
+pub use record::*;
+pub use server::*;
+pub use user::*;
 
-/// Ganache's deterministic private keys (`--wallet.deterministic`), accounts 0..=9.
-pub const KEYS: [&str; 10] = [
-    "0x4f3edf983ac636a65a842ce7c78d9aa706d3b113bce9c46f30d7d21715b23b1d",
-    "0x6cbed15c793ce57650b9877cf6fa156fbef513c4e6134f022a85b1ffdd59b2a1",
-    "0x6370fd033278c143179d81c5526140625662b8daa446c22ee2d73db3707e620c",
-    "0x646f1ce2fdad0e6deeeb5c7e8e5543bdde65e86029e2fd9fc169899c440a7913",
-    "0xadd53f9a7e588d003326d1cbf9e4a43c061aadd9bc938c843a79e7b4fd2ad743",
-    "0x395df67f0c2d2d9fe1ad08d1bc8b6627011959b79c53d7dd6a3536a33ab8a4fd",
-    "0xe485d098507f54e7733a205420dfddbe58db035fa577fc294ebd14db90767a52",
-    "0xa453611d9419d0e56f499079478fd72c37b251a94bfde4d19872c44cf65386e3",
-    "0x829e924fdf021ba3dbbc4225edfece9aca04b929d6e75613329ca6f1d31c0bb4",
-    "0xb0057716d5917badaf911b193b12b910811c1497b5bada8d7711f758981c3773",
-];
+/// Account numbers used by the tests (account 1 is the escrow's).
+pub const ADMIN: usize = 0;
+pub const PATIENT: usize = 2;
+pub const DOCTOR: usize = 3;
+pub const STRANGER_DOCTOR: usize = 4;
+pub const OTHER_PATIENT: usize = 5;
+/// Insurers, registered by the tests that need them ([`World::register_insurer`]).
+pub const INSURERS: [usize; 2] = [6, 7];
+pub const INSURER: usize = INSURERS[0];
+pub const OTHER_INSURER: usize = INSURERS[1];
 
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+/// The reason the escrow logs for a read the chain's consent does not allow.
+pub const NO_CONSENT: &str = "no-read-consent";
 
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
-}
-
-/// A Ganache child process, killed on drop.
-pub struct Ganache {
-    child: Child,
-    pub url: String,
-    pub port: u16,
-}
-
-impl Ganache {
-    /// Stops the node (the chain becomes unreachable).
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// Runs blocking test support (Ganache, the migration, JSON-RPC) off the async runtime, and
+/// passes its panic on as the test's own.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 
-impl Drop for Ganache {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// One JSON-RPC call to the node at `url`: the result, or the node's error object.
 pub async fn rpc(url: &str, method: &str, params: Value) -> Result<Value, Value> {
-    // A wedged node must fail the test, not hang the test run.
-    let response: Value = reqwest::Client::new()
-        .post(url)
-        .timeout(PATIENCE)
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{method}: JSON-RPC transport failed: {e}"))
-        .json()
-        .await
-        .unwrap_or_else(|e| panic!("{method}: response is not JSON: {e}"));
-    match response.get("error") {
-        Some(error) => Err(error.clone()),
-        None => Ok(response["result"].clone()),
-    }
+    let (url, method) = (url.to_string(), method.to_string());
+    blocking(move || medledger_test_support::rpc(&url, &method, params)).await
 }
 
-pub async fn start_ganache() -> Ganache {
-    let root = repo_root();
-    let bin = root.join("node_modules/.bin/ganache");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `npm ci` first",
-        bin.display()
-    );
-    let port = free_port();
-    let child = Command::new(bin)
-        .args([
-            "--wallet.deterministic",
-            "--wallet.totalAccounts",
-            "10",
-            "--chain.chainId",
-            "1337",
-            "--chain.networkId",
-            "1337",
-            "--chain.hardfork",
-            "shanghai",
-            "--server.host",
-            "127.0.0.1",
-            "--server.port",
-            &port.to_string(),
-            // Interval mining, not instamine: with instamine, Ganache 7's transaction pool races
-            // when the escrow's own transaction and a test's are mined at the same moment
-            // (ganache issue #3794) — it hands out stale nonces and can stop mining altogether.
-            "--miner.blockTime",
-            "0.1",
-            "--logging.quiet",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ganache");
-    let ganache = Ganache {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        port,
-    };
-    let deadline = Instant::now() + PATIENCE;
-    let client = reqwest::Client::new();
-    loop {
-        let ready = client
-            .post(&ganache.url)
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}))
-            .send()
-            .await
-            .is_ok();
-        if ready {
-            return ganache;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "ganache did not answer on {} within {PATIENCE:?}",
-            ganache.url
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Runs the project's Truffle migration against `ganache`, writing into `dir`.
-pub fn migrate(ganache: &Ganache, dir: &Path) -> (Deployment, PathBuf) {
-    let root = repo_root();
-    let artifact = root.join("build/contracts/MedLedger.json");
-    assert!(
-        artifact.exists(),
-        "{} is missing: run `npx truffle compile` first",
-        artifact.display()
-    );
-    // One retry: on a loaded 2-core machine truffle occasionally gives up on a node that is
-    // still busy; the migration is idempotent, so a second run finishes the job (at once: it
-    // waits on the node's answers, not on a pause of ours).
-    let run = || {
-        Command::new(root.join("node_modules/.bin/truffle"))
-            .args(["migrate", "--network", "development", "--compile-none"])
-            .current_dir(&root)
-            .env("MEDLEDGER_GANACHE_PORT", ganache.port.to_string())
-            .env("MEDLEDGER_DEPLOYMENTS_DIR", dir)
-            .output()
-            .expect("run truffle migrate")
-    };
-    let mut output = run();
-    if !output.status.success() {
-        eprintln!(
-            "truffle migrate failed once; retrying:\n{}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output = run();
-    }
-    assert!(
-        output.status.success(),
-        "truffle migrate against {} failed:\n{}\n{}",
-        ganache.url,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let path = dir.join("development.json");
-    let deployment =
-        Deployment::load(&path).expect("the migration's deployment file matches the bindings");
-    (deployment, path)
-}
-
-/// Sends a transaction from an unlocked Ganache account and waits for its receipt (Ganache mines
-/// every 100 ms, see [`start_ganache`]); panics unless it succeeds.
-pub async fn send(url: &str, from: Address, to: Address, data: Vec<u8>) -> Value {
-    let hash = rpc(
-        url,
-        "eth_sendTransaction",
-        json!([{"from": from.to_string(), "to": to.to_string(), "data": Bytes::from(data).to_string(), "gas": "0x7a1200"}]),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("transaction refused: {e}"));
-    let deadline = Instant::now() + PATIENCE;
-    let receipt = loop {
-        let receipt = rpc(url, "eth_getTransactionReceipt", json!([hash]))
-            .await
-            .expect("receipt");
-        if !receipt.is_null() {
-            break receipt;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "transaction {hash} not mined within {PATIENCE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(receipt["status"], "0x1", "transaction reverted: {receipt}");
-    receipt
+/// Sends a transaction from an unlocked Ganache account and waits until a block has mined it
+/// (Ganache mines every 100 ms); panics unless it succeeds. Returns the receipt.
+pub async fn send(url: &str, from: Address, to: Address, data: Vec<u8>, value: U256) -> Value {
+    let url = url.to_string();
+    blocking(move || medledger_test_support::send(&url, from, to, &data, value)).await
 }
 
 /// `eth_call` of the contract.
 pub async fn call<C: SolCall>(url: &str, to: Address, c: C) -> C::Return {
-    let raw = rpc(
-        url,
-        "eth_call",
-        json!([{"to": to.to_string(), "data": Bytes::from(c.abi_encode()).to_string()}, "latest"]),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("eth_call failed: {e}"));
-    let bytes = hex::decode(raw.as_str().expect("hex")).expect("hex");
-    C::abi_decode_returns(&bytes).expect("result decodes")
+    let (url, data) = (url.to_string(), c.abi_encode());
+    let raw = blocking(move || medledger_test_support::call(&url, None, to, &data))
+        .await
+        .unwrap_or_else(|e| panic!("eth_call failed: {e}"));
+    C::abi_decode_returns(&raw).expect("result decodes")
 }
 
-/// A running escrow.
-pub struct Server {
-    pub base: String,
-    pub addr: std::net::SocketAddr,
-    pub config: Config,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Server {
-    /// Builds a test configuration: data in `data`, the escrow key (Ganache account 1) in a 0600
-    /// file, fast follower and anchoring.
-    pub fn config(data: &Path, deployment: &Path, rpc_url: &str) -> Config {
-        let key_file = data.join("escrow.key");
-        if !key_file.exists() {
-            medledger_escrow_api::keys::write_new_private(&key_file, KEYS[1]).expect("key file");
-        }
-        Config {
-            data_dir: data.to_path_buf(),
-            rpc_url: rpc_url.to_string(),
-            deployment: deployment.to_path_buf(),
-            escrow_key_file: Some(key_file),
-            poll_interval_ms: 200,
-            // Anchoring sends escrow transactions; only the test about anchors turns it on.
-            anchor_interval_secs: 0,
-            max_upload_bytes: 1024 * 1024,
-            tier2_chunk_size: 1024,
-            app_dir: data.join("app"),
-            ..Config::default()
-        }
-    }
-
-    /// Starts the escrow on 127.0.0.1:0 with `config` (its SIWE domain the bound address). When
-    /// `MEDLEDGER_TEST_DATABASE_URL` names a PostgreSQL server and the configuration no index,
-    /// the index is a fresh database on that server (the same suite then runs on PostgreSQL).
-    pub async fn start(mut config: Config) -> Server {
-        if config.database_url.is_none() {
-            config.database_url = test_database().await;
-        }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        config.bind = addr;
-        config.siwe_domain = Some(addr.to_string());
-        let app = App::build(config.clone()).await.expect("escrow starts");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            app.serve(listener, async {
-                let _ = rx.await;
-            })
-            .await
-            .expect("serve");
-        });
-        Server {
-            base: format!("http://{addr}"),
-            addr,
-            config,
-            stop: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    /// A server run elsewhere (a child process) at `addr` with `config`.
-    pub fn external(addr: std::net::SocketAddr, config: Config) -> Server {
-        Server {
-            base: format!("http://{addr}"),
-            addr,
-            config,
-            stop: None,
-            task: None,
-        }
-    }
-
-    /// Stops the escrow and waits for it.
-    pub async fn stop(mut self) -> Config {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-        self.config.clone()
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
-
-/// A wallet user: a Ganache account, its X25519 encryption key and its session cookie.
-pub struct User {
-    pub signer: PrivateKeySigner,
-    pub keys: KeyPair,
-    pub cookie: Option<String>,
-    pub http: reqwest::Client,
-}
-
-impl User {
-    pub fn new(account: usize) -> User {
-        User {
-            signer: KEYS[account].parse().expect("key"),
-            keys: KeyPair::generate().expect("x25519 key"),
-            cookie: None,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    pub fn address(&self) -> Address {
-        self.signer.address()
-    }
-
-    pub fn encryption_key(&self) -> B256 {
-        B256::from(self.keys.public().0)
-    }
-
-    /// A SIWE message for `server` with a fresh nonce.
-    pub async fn siwe(&self, server: &Server) -> SiweMessage {
-        let nonce: Value = self
-            .http
-            .get(server.url("/api/auth/nonce"))
-            .send()
-            .await
-            .expect("nonce")
-            .json()
-            .await
-            .expect("json");
-        let now = medledger_escrow_api::now_secs();
-        SiweMessage {
-            domain: nonce["domain"].as_str().expect("domain").to_string(),
-            address: self.address(),
-            statement: Some("Sign in to medledger".into()),
-            uri: server.base.clone(),
-            chain_id: nonce["chainId"].as_u64().expect("chain id"),
-            nonce: nonce["nonce"].as_str().expect("nonce").to_string(),
-            issued_at: format_rfc3339(now),
-            expiration_time: Some(format_rfc3339(now + 600)),
-            not_before: None,
-            request_id: None,
-            resources: vec![],
-        }
-    }
-
-    /// Posts a signed SIWE message; returns the response.
-    pub async fn post_siwe(
-        &self,
-        server: &Server,
-        message: &str,
-        signer: &PrivateKeySigner,
-    ) -> reqwest::Response {
-        let sig = signer.sign_message_sync(message.as_bytes()).expect("sign");
-        self.http
-            .post(server.url("/api/auth/verify"))
-            .json(&json!({"message": message, "signature": hex::encode_prefixed(sig.as_bytes())}))
-            .send()
-            .await
-            .expect("verify")
-    }
-
-    /// Signs in and keeps the session cookie.
-    pub async fn sign_in(&mut self, server: &Server) {
-        let msg = self.siwe(server).await.to_string();
-        let response = self.post_siwe(server, &msg, &self.signer.clone()).await;
-        assert_eq!(response.status(), 200, "sign-in refused");
-        let set = response
-            .headers()
-            .get("set-cookie")
-            .expect("a session cookie")
-            .to_str()
-            .expect("ascii")
-            .to_string();
-        assert!(set.contains("HttpOnly"), "{set}");
-        assert!(set.contains("SameSite=Strict"), "{set}");
-        let pair = set.split(';').next().expect("cookie pair").to_string();
-        self.cookie = Some(pair);
-    }
-
-    pub fn get(&self, url: String) -> reqwest::RequestBuilder {
-        self.with_cookie(self.http.get(url))
-    }
-
-    pub fn put(&self, url: String) -> reqwest::RequestBuilder {
-        self.with_cookie(self.http.put(url))
-    }
-
-    pub fn post(&self, url: String) -> reqwest::RequestBuilder {
-        self.with_cookie(self.http.post(url))
-    }
-
-    fn with_cookie(&self, b: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.cookie {
-            Some(c) => b.header("cookie", c),
-            None => b,
-        }
-    }
-}
-
-/// A record made the way the app makes one.
-pub struct Record {
-    pub id: B256,
-    pub patient: Address,
-    pub category: u8,
-    pub dek: SecretKey,
-    pub body: Vec<u8>,
-    pub c1: Vec<u8>,
-    pub h1: B256,
-}
-
-pub fn record_id(n: u8) -> B256 {
-    let mut b = [0u8; 32];
-    medledger_protocol::cipher::fill_random(&mut b).expect("random");
-    b[0] = n;
-    B256::from(b)
-}
-
-impl Record {
-    pub fn new(d: &Deployment, patient: Address, category: u8, body: Vec<u8>) -> Record {
-        Record::with_id(d, patient, category, body, record_id(1))
-    }
-
-    pub fn with_id(
-        d: &Deployment,
-        patient: Address,
-        category: u8,
-        body: Vec<u8>,
-        id: B256,
-    ) -> Record {
-        let dek = SecretKey::generate().expect("dek");
-        let ctx = RecordContext {
-            chain_id: d.chain_id,
-            contract: d.address,
-            record_id: id,
-            patient,
-        };
-        let meta = Metadata {
-            kind: RecordKind::Structured,
-            created: 1_764_000_000,
-            media_type: "application/json".into(),
-            file_name: "vitals.json".into(),
-        };
-        let (c1, h1) = envelope::seal(&dek, &ctx, &meta, 4096, &body).expect("seal");
-        Record {
-            id,
-            patient,
-            category,
-            dek,
-            body,
-            c1,
-            h1,
-        }
-    }
-
-    /// `<reader>=<hex>` for each reader.
-    pub fn wraps(&self, d: &Deployment, readers: &[&User]) -> Vec<String> {
-        readers
-            .iter()
-            .map(|u| {
-                let ctx = WrapContext {
-                    chain_id: d.chain_id,
-                    contract: d.address,
-                    record_id: self.id,
-                    reader: u.address(),
-                    purpose: Purpose::Reader,
-                };
-                let w = wrap::wrap_dek(&self.dek, &u.keys.public(), &ctx).expect("wrap");
-                format!("{}={}", u.address(), hex::encode_prefixed(w))
-            })
-            .collect()
-    }
-
-    /// The upload request (not yet sent).
-    pub fn upload(&self, server: &Server, who: &User, wraps: &[String]) -> reqwest::RequestBuilder {
-        let mut b = who
-            .put(server.url(&format!("/api/records/{}", self.id)))
-            .header("x-medledger-patient", self.patient.to_string())
-            .header("x-medledger-category", self.category.to_string())
-            .header("x-medledger-h1", self.h1.to_string());
-        for w in wraps {
-            b = b.header("x-medledger-wrapped-dek", w);
-        }
-        b.body(self.c1.clone())
-    }
-
-    /// Where the record lives (what its envelope and label are bound to).
-    pub fn context(&self, d: &Deployment) -> RecordContext {
-        RecordContext {
-            chain_id: d.chain_id,
-            contract: d.address,
-            record_id: self.id,
-            patient: self.patient,
-        }
-    }
-
-    /// The DEK from the wrap the escrow gave `reader` (`0x` hex), as the reader's browser opens it.
-    pub fn dek_from_wrap(&self, d: &Deployment, reader: &User, wrap_hex: &str) -> SecretKey {
-        let ctx = WrapContext {
-            chain_id: d.chain_id,
-            contract: d.address,
-            record_id: self.id,
-            reader: reader.address(),
-            purpose: Purpose::Reader,
-        };
-        wrap::unwrap_dek(&hex::decode(wrap_hex).expect("hex"), &reader.keys, &ctx).expect("unwrap")
-    }
-
-    /// Opens a released C1 with the DEK wrapped to `reader`.
-    pub fn open_release(
-        &self,
-        d: &Deployment,
-        reader: &User,
-        wrap_header: &str,
-        c1: &[u8],
-    ) -> Vec<u8> {
-        let (addr, w) = wrap_header.split_once('=').expect("reader=wrap");
-        assert_eq!(addr.parse::<Address>().expect("address"), reader.address());
-        let dek = self.dek_from_wrap(d, reader, w);
-        envelope::open(&dek, &self.context(d), c1)
-            .expect("decrypt")
-            .0
-    }
+/// The latest block's timestamp: the chain's own "now", which decides expiries and windows
+/// (the wall clock does not: a test may have moved the chain's time on).
+pub async fn chain_time(url: &str) -> u64 {
+    let url = url.to_string();
+    blocking(move || medledger_test_support::chain_time(&url)).await
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, for at most [`PATIENCE`].
@@ -601,18 +125,7 @@ pub async fn within_window<T>(
     panic!("{what} never finished within {window:?} in five runs");
 }
 
-/// The latest block's timestamp: the chain's own "now", which decides expiries and windows
-/// (the wall clock does not: a test may have moved the chain's time on).
-pub async fn chain_time(url: &str) -> u64 {
-    let block = rpc(url, "eth_getBlockByNumber", json!(["latest", false]))
-        .await
-        .expect("latest block");
-    let ts = block["timestamp"].as_str().expect("timestamp");
-    u64::from_str_radix(ts.trim_start_matches("0x"), 16).expect("hex timestamp")
-}
-
-/// A chain with the contract deployed, two patients and two verified practitioners registered,
-/// and the escrow's data directory.
+/// A chain with the contract deployed and the escrow's data directory (not yet made).
 pub struct World {
     pub ganache: Ganache,
     pub tmp: tempfile::TempDir,
@@ -621,20 +134,15 @@ pub struct World {
     pub data: PathBuf,
 }
 
-/// Account numbers used by the tests.
-pub const ADMIN: usize = 0;
-pub const PATIENT: usize = 2;
-pub const DOCTOR: usize = 3;
-pub const STRANGER_DOCTOR: usize = 4;
-pub const OTHER_PATIENT: usize = 5;
-
 impl World {
     pub async fn new() -> World {
-        let ganache = start_ganache().await;
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let deploy_dir = tmp.path().join("deployments");
-        std::fs::create_dir_all(&deploy_dir).expect("dir");
-        let (d, deployment_file) = migrate(&ganache, &deploy_dir);
+        let Chain {
+            ganache,
+            tmp,
+            deployment_file,
+        } = blocking(Chain::start).await;
+        let d = Deployment::load(&deployment_file)
+            .expect("the migration's deployment file matches the bindings");
         let data = tmp.path().join("escrow-data");
         World {
             ganache,
@@ -645,16 +153,101 @@ impl World {
         }
     }
 
+    /// A world with `patients` registered and `practitioners` registered and verified, and the
+    /// escrow serving with [`World::config`] as `tweak` changes it.
+    pub async fn serving(
+        patients: &[&User],
+        practitioners: &[&User],
+        tweak: impl FnOnce(&mut Config),
+    ) -> (World, Server) {
+        let w = World::new().await;
+        w.register(patients, practitioners).await;
+        let server = w.serve(tweak).await;
+        (w, server)
+    }
+
+    /// [`World::serving`] for the users of the accounts `patients` and `practitioners`, each of
+    /// them then signed in.
+    pub async fn signed_in<const P: usize, const D: usize>(
+        patients: [usize; P],
+        practitioners: [usize; D],
+        tweak: impl FnOnce(&mut Config),
+    ) -> (World, Server, [User; P], [User; D]) {
+        let (mut patients, mut practitioners) = (users(patients), users(practitioners));
+        let (w, server) =
+            World::serving(&patients.each_ref(), &practitioners.each_ref(), tweak).await;
+        let everyone = patients.iter_mut().chain(practitioners.iter_mut());
+        server.sign_in(everyone).await;
+        (w, server, patients, practitioners)
+    }
+
     pub fn url(&self) -> &str {
         &self.ganache.url
     }
 
+    /// A test configuration of the escrow against this chain: see [`Server::config`].
+    pub fn config(&self) -> Config {
+        Server::config(&self.data, &self.deployment_file, &self.ganache.url)
+    }
+
+    /// Starts the escrow with [`World::config`] as `tweak` changes it.
+    pub async fn serve(&self, tweak: impl FnOnce(&mut Config)) -> Server {
+        let mut config = self.config();
+        tweak(&mut config);
+        Server::start(config).await
+    }
+
+    /// The chain as the escrow's library reads it (for `verify_log_with`).
+    pub fn ledger(&self) -> Ledger {
+        Ledger::new(std::sync::Arc::new(
+            RpcChain::new(self.url(), self.d.address, self.d.chain_id, None).expect("chain"),
+        ))
+    }
+
+    /// A JSON-RPC call to the node that must succeed.
+    pub async fn rpc(&self, method: &str, params: Value) -> Value {
+        rpc(self.url(), method, params)
+            .await
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    /// The chain's head block number.
+    pub async fn head(&self) -> u64 {
+        medledger_test_support::quantity(&self.rpc("eth_blockNumber", json!([])).await)
+    }
+
+    pub async fn chain_time(&self) -> u64 {
+        chain_time(self.url()).await
+    }
+
+    /// Moves the chain's clock `secs` on and mines a block at the new time.
+    pub async fn pass_time(&self, secs: u64) {
+        self.rpc("evm_increaseTime", json!([secs])).await;
+        self.rpc("evm_mine", json!([])).await;
+    }
+
+    /// `evm_snapshot`: the id [`World::revert_to`] takes back to.
+    pub async fn snapshot(&self) -> Value {
+        self.rpc("evm_snapshot", json!([])).await
+    }
+
+    /// `evm_revert` to `snapshot`: the blocks since are gone.
+    pub async fn revert_to(&self, snapshot: Value) {
+        assert_eq!(self.rpc("evm_revert", json!([snapshot])).await, json!(true));
+    }
+
     pub async fn send<C: SolCall>(&self, from: &User, c: C) -> Value {
+        self.send_value(from, c, U256::ZERO).await
+    }
+
+    /// Sends `c` with `value` wei (payable calls).
+    pub async fn send_value<C: SolCall>(&self, from: &User, c: C, value: U256) -> Value {
         send(
-            &self.ganache.url,
+            self.url(),
             from.address(),
             self.d.address,
             c.abi_encode(),
+            value,
         )
         .await
     }
@@ -663,113 +256,186 @@ impl World {
         call(&self.ganache.url, self.d.address, c).await
     }
 
+    /// Registers patients and verified practitioners.
+    pub async fn register(&self, patients: &[&User], practitioners: &[&User]) {
+        for p in patients {
+            let encryption_key = p.encryption_key();
+            let register = MedLedger::registerPatientCall {
+                encryptionKey: encryption_key,
+            };
+            self.send(p, register).await;
+        }
+        for doc in practitioners {
+            self.apply_as_practitioner(doc, B256::repeat_byte(1)).await;
+            self.verify(doc).await;
+        }
+    }
+
+    /// `who` applies as a practitioner with the profile whose hash is `profile`.
+    pub async fn apply_as_practitioner(&self, who: &User, profile: B256) {
+        let encryption_key = who.encryption_key();
+        let apply = MedLedger::applyAsPractitionerCall {
+            encryptionKey: encryption_key,
+            profileHash: profile,
+        };
+        self.send(who, apply).await;
+    }
+
+    /// `who` applies as an insurer with the profile whose hash is `profile`; the admin verifies.
+    pub async fn register_insurer(&self, who: &User, profile: B256) {
+        let apply = MedLedger::applyAsInsurerCall::new((who.encryption_key(), profile));
+        self.send(who, apply).await;
+        self.verify(who).await;
+    }
+
+    /// The admin (account 0) verifies `who`'s application.
+    pub async fn verify(&self, who: &User) {
+        let account = who.address();
+        let verify = MedLedger::verifyAccountCall { account };
+        self.send(&User::new(ADMIN), verify).await;
+    }
+
+    /// The admin suspends `who`, for the reason whose hash is `reason`.
+    pub async fn suspend(&self, who: &User, reason: B256) {
+        let account = who.address();
+        let suspend = MedLedger::suspendAccountCall {
+            account,
+            reasonHash: reason,
+        };
+        self.send(&User::new(ADMIN), suspend).await;
+    }
+
+    /// The admin reinstates `who`.
+    pub async fn reinstate(&self, who: &User) {
+        let account = who.address();
+        let reinstate = MedLedger::reinstateAccountCall { account };
+        self.send(&User::new(ADMIN), reinstate).await;
+    }
+
+    /// `patient` grants `grantee` the `categories` (and write, when asked) until `expiry`.
+    pub async fn grant(
+        &self,
+        patient: &User,
+        grantee: &User,
+        categories: &[Category],
+        allow_write: bool,
+        expiry: u64,
+    ) -> Value {
+        let grant = MedLedger::grantCall {
+            grantee: grantee.address(),
+            categories: Category::mask(categories.iter().copied()),
+            allowWrite: allow_write,
+            expiry,
+        };
+        self.send(patient, grant).await
+    }
+
     /// `patient` grants `grantee` the `categories` (and write, when asked) for a day of chain time.
     pub async fn grant_for_a_day(
         &self,
         patient: &User,
         grantee: &User,
-        categories: &[medledger_protocol::contract::Category],
+        categories: &[Category],
         allow_write: bool,
     ) {
-        use medledger_protocol::contract::{Category, MedLedger};
-        let expiry = chain_time(self.url()).await + 86_400;
-        self.send(
-            patient,
-            MedLedger::grantCall {
-                grantee: grantee.address(),
-                categories: Category::mask(categories.iter().copied()),
-                allowWrite: allow_write,
-                expiry,
-            },
-        )
+        let expiry = self.chain_time().await + 86_400;
+        self.grant(patient, grantee, categories, allow_write, expiry)
+            .await;
+    }
+
+    /// `patient` revokes `grantee`'s grant.
+    pub async fn revoke(&self, patient: &User, grantee: &User) {
+        let grantee = grantee.address();
+        self.send(patient, MedLedger::revokeCall { grantee }).await;
+    }
+
+    /// `patient` opts in to (or out of) emergency access.
+    pub async fn opt_in_to_emergencies(&self, patient: &User, opted_in: bool) {
+        let opt_in = MedLedger::setEmergencyOptInCall { optedIn: opted_in };
+        self.send(patient, opt_in).await;
+    }
+
+    /// `practitioner` opens an emergency window on `patient`'s records.
+    pub async fn open_emergency(&self, practitioner: &User, patient: &User) {
+        let open = MedLedger::emergencyAccessCall {
+            patient: patient.address(),
+            reasonHash: B256::repeat_byte(0xee),
+        };
+        self.send(practitioner, open).await;
+    }
+
+    /// `patient` ends `practitioner`'s emergency window.
+    pub async fn end_emergency(&self, patient: &User, practitioner: &User) {
+        let practitioner = practitioner.address();
+        let end = MedLedger::endEmergencyAccessCall { practitioner };
+        self.send(patient, end).await;
+    }
+
+    /// `who` anchors `r` with `addRecord` under its own category.
+    pub async fn anchor(&self, who: &User, r: &Record) {
+        self.anchor_as(who, r, r.category).await;
+    }
+
+    /// `who` anchors `r`'s id, patient and hash with `addRecord` under `category`.
+    pub async fn anchor_as(&self, who: &User, r: &Record, category: u8) {
+        let add = MedLedger::addRecordCall {
+            recordId: r.id,
+            patient: r.patient,
+            ciphertextHash: r.h1,
+            category,
+            supersedes: B256::ZERO,
+        };
+        self.send(who, add).await;
+    }
+
+    /// `patient` erases the record `id` on chain.
+    pub async fn erase(&self, patient: &User, id: B256) {
+        self.send(patient, MedLedger::eraseRecordCall { recordId: id })
+            .await;
+    }
+
+    /// Waits until the chain holds the escrow's shred confirmation of `id`.
+    pub async fn shred_confirmed(&self, id: B256) {
+        eventually("the shred to be confirmed on chain", || async {
+            let rec = self.call(MedLedger::recordOfCall { recordId: id }).await;
+            rec.shredConfirmed.then_some(())
+        })
         .await;
     }
 
-    pub fn config(&self) -> Config {
-        Server::config(&self.data, &self.deployment_file, &self.ganache.url)
+    /// A record of `patient`'s in `category`, sealed the way the app seals one.
+    pub fn record(&self, patient: &User, category: Category, body: impl Into<Vec<u8>>) -> Record {
+        Record::new(&self.d, patient.address(), category.number(), body.into())
     }
 
-    /// Registers patients and verified practitioners.
-    pub async fn register(&self, patients: &[&User], practitioners: &[&User]) {
-        use medledger_protocol::contract::MedLedger;
-        let admin = User::new(ADMIN);
-        for p in patients {
-            self.send(
-                p,
-                MedLedger::registerPatientCall {
-                    encryptionKey: p.encryption_key(),
-                },
-            )
-            .await;
-        }
-        for doc in practitioners {
-            self.send(
-                doc,
-                MedLedger::applyAsPractitionerCall {
-                    encryptionKey: doc.encryption_key(),
-                    profileHash: B256::repeat_byte(1),
-                },
-            )
-            .await;
-            self.send(
-                &admin,
-                MedLedger::verifyAccountCall {
-                    account: doc.address(),
-                },
-            )
-            .await;
-        }
-    }
-
-    /// Uploads `r` as `who` with wraps to `readers` (201 expected) and anchors it with
-    /// `addRecord` from `who`'s account; waits until the escrow has it committed.
-    pub async fn upload_and_anchor(
+    /// Sends `r`'s upload as `who` with wraps to `readers`.
+    pub async fn upload(
         &self,
         server: &Server,
         who: &User,
         readers: &[&User],
         r: &Record,
-    ) {
-        use medledger_protocol::contract::MedLedger;
-        let resp = r
-            .upload(server, who, &r.wraps(&self.d, readers))
+    ) -> reqwest::Response {
+        r.upload(server, who, &r.wraps(&self.d, readers))
             .send()
             .await
-            .expect("upload");
-        assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
-        self.send(
-            who,
-            MedLedger::addRecordCall {
-                recordId: r.id,
-                patient: r.patient,
-                ciphertextHash: r.h1,
-                category: r.category,
-                supersedes: B256::ZERO,
-            },
-        )
-        .await;
-        let index = medledger_escrow_api::db::Index::connect(&server.config.database_url())
-            .await
-            .expect("index");
-        eventually("the upload to be committed", || async {
-            let row = index.record(r.id).await.expect("row")?;
-            (row.state.as_str() == "committed").then_some(())
-        })
-        .await;
+            .expect("upload")
     }
-}
 
-/// Whether the contract's `verifyLogEntry` accepts an access-log entry as the API returned it
-/// (its anchor index, seq, entry hash and Merkle proof).
-pub async fn proof_accepted(url: &str, contract: Address, e: &Value) -> bool {
-    use medledger_protocol::contract::MedLedger;
-    call(
-        url,
-        contract,
-        MedLedger::verifyLogEntryCall {
-            anchorIndex: alloy_primitives::U256::from(
-                e["anchor"]["index"].as_u64().expect("anchor index"),
-            ),
+    /// Uploads `r` as `who` with wraps to `readers` (201 expected) and anchors it with
+    /// `addRecord` from `who`'s account; waits until the escrow has it committed.
+    pub async fn commit(&self, server: &Server, who: &User, readers: &[&User], r: &Record) {
+        let resp = self.upload(server, who, readers, r).await;
+        assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
+        self.anchor(who, r).await;
+        server.record_in_state(r.id, "committed").await;
+    }
+
+    /// Whether the contract's `verifyLogEntry` accepts an access-log entry as the API returned it
+    /// (its anchor index, seq, entry hash and Merkle proof).
+    pub async fn proof_accepted(&self, e: &Value) -> bool {
+        self.call(MedLedger::verifyLogEntryCall {
+            anchorIndex: U256::from(e["anchor"]["index"].as_u64().expect("anchor index")),
             seq: e["seq"].as_u64().expect("seq"),
             entryHash: e["entryHash"]
                 .as_str()
@@ -777,59 +443,7 @@ pub async fn proof_accepted(url: &str, contract: Address, e: &Value) -> bool {
                 .parse()
                 .expect("hash"),
             proof: serde_json::from_value(e["proof"].clone()).expect("proof"),
-        },
-    )
-    .await
-}
-
-/// The patient's access-log entries as the patient sees them.
-pub async fn log_entries(server: &Server, patient: &User) -> Vec<Value> {
-    let r = patient
-        .get(server.url("/api/access-log"))
-        .send()
+        })
         .await
-        .expect("log");
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.expect("json");
-    v["entries"].as_array().expect("entries").clone()
-}
-
-/// Asserts the patient's log has a refused `action` by `actor` on `record` with `reason`.
-pub async fn assert_refusal_logged(
-    server: &Server,
-    patient: &User,
-    actor: Address,
-    record: B256,
-    action: &str,
-    reason: &str,
-) {
-    let entries = log_entries(server, patient).await;
-    let found = entries.iter().any(|e| {
-        e["actor"].as_str().and_then(|a| a.parse::<Address>().ok()) == Some(actor)
-            && e["recordId"].as_str().and_then(|r| r.parse::<B256>().ok()) == Some(record)
-            && e["action"] == action
-            && e["granted"] == false
-            && e["reason"] == reason
-    });
-    assert!(
-        found,
-        "no refused {action} by {actor} on {record} with reason {reason} in {entries:#?}"
-    );
-}
-
-/// A fresh PostgreSQL database on the server `MEDLEDGER_TEST_DATABASE_URL` names
-/// (`postgres://user@host:port/db`), or `None` (SQLite in the data directory) when it is unset.
-pub async fn test_database() -> Option<String> {
-    let admin = std::env::var("MEDLEDGER_TEST_DATABASE_URL").ok()?;
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("MEDLEDGER_TEST_DATABASE_URL: cannot connect: {e}"));
-    let name = format!("medledger_test_{}", &record_id(0).to_string()[4..20]);
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&pool)
-        .await
-        .expect("create a test database");
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    Some(format!("{base}/{name}"))
+    }
 }
