@@ -500,8 +500,10 @@ pub struct LogAnchor {
     pub first_seq: u64,
     /// The last entry of the batch (inclusive).
     pub last_seq: u64,
-    /// The anchoring transaction.
-    pub tx: B256,
+    /// The anchoring transaction; `None` for a batch this escrow found already anchored on chain
+    /// (reconciled after a restore), whose transaction it never saw.
+    #[serde(default)]
+    pub tx: Option<B256>,
 }
 
 /// One access-log entry in `GET /api/access-log` and the console's log.

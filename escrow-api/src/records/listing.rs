@@ -181,7 +181,10 @@ pub fn log_anchor_of(a: &AnchorRow) -> Result<api::LogAnchor, ApiError> {
         root: a.root.parse().map_err(|_| corrupt("root"))?,
         first_seq: u64::try_from(a.first_seq).map_err(|_| corrupt("first seq"))?,
         last_seq: u64::try_from(a.last_seq).map_err(|_| corrupt("last seq"))?,
-        tx: a.tx_hash.parse().map_err(|_| corrupt("transaction"))?,
+        tx: match a.tx_hash.as_str() {
+            "" => None,
+            tx => Some(tx.parse().map_err(|_| corrupt("transaction"))?),
+        },
     })
 }
 
@@ -202,4 +205,31 @@ pub async fn log_gaps(st: &AppState) -> Result<Vec<api::LogGap>, ApiError> {
             })
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn anchor(tx_hash: &str) -> AnchorRow {
+        AnchorRow {
+            anchor_index: 2,
+            first_seq: 10,
+            last_seq: 19,
+            root: B256::repeat_byte(0x33).to_string(),
+            tx_hash: tx_hash.to_string(),
+        }
+    }
+
+    #[test]
+    fn an_anchor_found_on_chain_after_a_restore_has_no_transaction_and_is_still_shown() {
+        let tx = B256::repeat_byte(0x44);
+        let seen = log_anchor_of(&anchor(&tx.to_string())).expect("anchor");
+        assert_eq!((seen.index, seen.first_seq, seen.last_seq), (2, 10, 19));
+        assert_eq!(seen.tx, Some(tx));
+        // Reconciled from the chain: the escrow never saw the transaction.
+        assert_eq!(log_anchor_of(&anchor("")).expect("anchor").tx, None);
+        // Anything else is not what the escrow writes.
+        assert!(log_anchor_of(&anchor("not a hash")).is_err());
+    }
 }
