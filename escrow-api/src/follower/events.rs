@@ -322,4 +322,100 @@ mod tests {
             .expect("ignored");
         assert!(statuses(&st).await.is_empty());
     }
+
+    const PATIENT: Address = Address::repeat_byte(0x0a);
+    const INSURER: Address = Address::repeat_byte(0x1e);
+
+    #[tokio::test]
+    async fn grants_and_revocations_are_kept_as_typed_rows_and_replays_change_nothing() {
+        let (_dir, _chain, st) = escrow_on(Script::default()).await;
+        let mask = alloy_primitives::U256::from(0b1010u64);
+        let granted = MedLedgerEvents::ConsentGranted(MedLedger::ConsentGranted {
+            patient: PATIENT,
+            grantee: DOCTOR,
+            categories: mask,
+            canWrite: true,
+            expiry: u64::MAX,
+        });
+        handle(&st, granted.clone(), &at(9, 2))
+            .await
+            .expect("granted");
+        handle(&st, granted, &at(9, 2)).await.expect("replayed");
+        let given = st.index.grants_given(PATIENT).await.expect("given");
+        assert_eq!(given.len(), 1, "a replayed log inserts nothing");
+        let g = &given[0];
+        assert_eq!((g.grantee, g.categories, g.can_write), (DOCTOR, mask, true));
+        assert_eq!((g.expiry, g.block), (u64::MAX, 9));
+        assert_eq!(
+            st.index.grants_received(DOCTOR).await.expect("received"),
+            given
+        );
+
+        let revoked = MedLedgerEvents::ConsentRevoked(MedLedger::ConsentRevoked {
+            patient: PATIENT,
+            grantee: DOCTOR,
+        });
+        handle(&st, revoked, &at(11, 0)).await.expect("revoked");
+        assert!(st
+            .index
+            .grants_given(PATIENT)
+            .await
+            .expect("given")
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_claim_follows_its_events_to_its_last_state() {
+        let (_dir, _chain, st) = escrow_on(Script::default()).await;
+        let claim_id = B256::repeat_byte(0xc1);
+        let submitted = MedLedgerEvents::ClaimSubmitted(MedLedger::ClaimSubmitted {
+            claimId: claim_id,
+            practitioner: DOCTOR,
+            patient: PATIENT,
+            insurer: INSURER,
+            documentRecordId: B256::repeat_byte(0xd0),
+            amount: 5_000,
+            category: 4,
+        });
+        handle(&st, submitted, &at(1, 0)).await.expect("submitted");
+        let pending = MedLedgerEvents::ClaimPendingReview(MedLedger::ClaimPendingReview {
+            claimId: claim_id,
+            reason: 2,
+        });
+        handle(&st, pending, &at(1, 1))
+            .await
+            .expect("pending review");
+        let claims = st.index.claims_of(INSURER).await.expect("claims");
+        assert_eq!(claims.len(), 1);
+        let c = &claims[0];
+        assert_eq!(
+            (c.status, c.pending_reason),
+            (ClaimStatus::PendingReview, Some(2))
+        );
+        assert_eq!(
+            (c.patient, c.practitioner, c.category),
+            (PATIENT, DOCTOR, 4)
+        );
+        assert_eq!(c.amount, "5000");
+
+        let denied = MedLedgerEvents::ClaimDenied(MedLedger::ClaimDenied {
+            claimId: claim_id,
+            reasonHash: B256::repeat_byte(0xde),
+        });
+        handle(&st, denied, &at(1, 3)).await.expect("denied");
+        let c = st.index.claims_of(PATIENT).await.expect("claims").remove(0);
+        assert_eq!(c.status, ClaimStatus::Denied);
+        assert_eq!(c.deny_reason_hash, Some(B256::repeat_byte(0xde)));
+        let counts = st.index.claim_counts().await.expect("counts");
+        assert!(counts.contains(&(ClaimStatus::Denied, 1)), "{counts:?}");
+        assert!(counts.contains(&(ClaimStatus::Submitted, 0)), "{counts:?}");
+        // Another party sees nothing of it.
+        let stranger = Address::repeat_byte(0x55);
+        assert!(st
+            .index
+            .claims_of(stranger)
+            .await
+            .expect("claims")
+            .is_empty());
+    }
 }
