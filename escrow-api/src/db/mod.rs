@@ -176,7 +176,7 @@ fn u64_in(r: &AnyRow, column: &'static str) -> Result<u64, DbError> {
 
 /// A number the index stores as BIGINT (block numbers, sizes): beyond `i64` is beyond any real
 /// value, and saturates.
-fn db_int(n: u64) -> i64 {
+pub(crate) fn db_int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use crate::access_log::{tree_of, NewEntry};
 use crate::chain::{ChainError, ChainLog, Ledger};
-use crate::db::{AnchorRow, ClaimRow, ClaimUpdate, GrantTerms, RecordState};
+use crate::db::{db_int, AnchorRow, ClaimRow, ClaimUpdate, GrantTerms, RecordState};
 use crate::now_secs;
 use crate::server::AppState;
 use medledger_protocol::api::AccessAction;
@@ -230,8 +230,4 @@ async fn still_there(
         .block(number)
         .await?
         .is_some_and(|b| b.hash.to_string() == hash))
-}
-
-fn db_int(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
