@@ -13,10 +13,10 @@ deps: ## install node packages (npm ci) and rust components if missing
 deps-browsers: ## deps, plus Debian's chromium and firefox-esr for the browser tests (as root)
 	@bash scripts/deps.sh --browsers
 
-up: deps ## start Ganache in the background (./data) and deploy MedLedger
+up: deps ## start Ganache in the background (./data) and deploy MedLedger and MedLedgerInsurance
 	@bash scripts/chain.sh start
 	@npx truffle migrate --network development
-	@echo; echo "Chain: http://127.0.0.1:$${MEDLEDGER_GANACHE_PORT:-8545} (chain id 1337). Contract: see deployments/development.json"
+	@echo; echo "Chain: http://127.0.0.1:$${MEDLEDGER_GANACHE_PORT:-8545} (chain id 1337). Contracts: see deployments/development.json"
 
 run: up app ## make up, build the app, then serve escrow + app on http://127.0.0.1:8080 (Ctrl-C stops it; Ganache keeps running)
 	@cargo run --release -p medledger-escrow-api -- init-dev-key
@@ -32,7 +32,7 @@ down: ## stop the background Ganache (its database stays in ./data)
 chain: deps ## run Ganache in the foreground with its database in ./data
 	@bash scripts/chain.sh run
 
-migrate: deps ## deploy MedLedger to the running chain (safe to repeat)
+migrate: deps ## deploy MedLedger and MedLedgerInsurance to the running chain (safe to repeat)
 	@npx truffle migrate --network development
 
 test: ## run every test: lints, contract compile + ABI drift, Truffle, forge, migrations, Rust
@@ -57,7 +57,7 @@ test-browsers: deps-browsers wasm app ## protocol vectors, the test wallet and t
 compile: deps ## compile the contracts with the local solc-js
 	@npx truffle compile
 
-abi: compile ## export the compiled ABI to protocol/abi/ (commit the result)
+abi: compile ## export the compiled ABIs (MedLedger, MedLedgerInsurance) to protocol/abi/ (commit the result)
 	@node scripts/abi.js export
 
 lint: ## cargo fmt --check and clippy -D warnings

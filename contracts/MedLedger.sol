@@ -7,24 +7,25 @@ import {ConsentModule} from "./medledger/ConsentModule.sol";
 import {RecordsModule} from "./medledger/RecordsModule.sol";
 import {EmergencyModule} from "./medledger/EmergencyModule.sol";
 import {AccessLogModule} from "./medledger/AccessLogModule.sol";
-import {InsuranceModule} from "./medledger/InsuranceModule.sol";
 
 /// @title MedLedger
 /// @notice The trust core of medledger: who is who, who may read or write a patient's records,
-/// which records exist and which are erased, emergency access windows, anchors of the escrow's
-/// access log, and insurance policies whose claims the contract settles.
-/// @dev Nothing here is personal health information: record and claim ids are random, records are
-/// known by the hash of their ciphertext, categories are small numbers, profiles are hashes of
-/// off-chain documents. Payouts use the pull pattern, so no state-changing function but the two
-/// withdrawals sends ether, and those follow checks-effects-interactions behind a reentrancy guard.
+/// which records exist and which are erased, emergency access windows, and anchors of the
+/// escrow's access log. Insurance (policies, claims, payouts) is a contract of its own,
+/// MedLedgerInsurance, deployed beside this one with its address; it reads the core through its
+/// public views. This contract holds and sends no ether: no function is payable and it has no
+/// receive or fallback function.
+/// @dev Nothing here is personal health information: record ids are random, records are known by
+/// the hash of their ciphertext, categories are small numbers, profiles are hashes of off-chain
+/// documents.
 ///
 /// This contract is the composition: the interface (interfaces/IMedLedger.sol: every function,
 /// event and error, documented), one abstract module per domain (medledger/: accounts and keys,
-/// consent, records and erasure, emergency access, access-log anchors, insurance) over a shared
+/// consent, records and erasure, emergency access, access-log anchors) over a shared
 /// base (medledger/MedLedgerBase.sol: roles, the state several modules read, shared helpers).
-/// Two things stay here, both because the committed ABI (protocol/abi/MedLedger.json, whose hash
-/// deployments/<network>.json records and from which protocol/ generates its Rust bindings) must
-/// not change:
+/// Two things stay here, both for the committed ABI (protocol/abi/MedLedger.json, whose hash
+/// deployments/<network>.json records and from which protocol/ generates its Rust bindings), whose
+/// names and order the composition into modules kept byte for byte:
 /// - the structs and enums: the ABI names each by the contract declaring it ("struct
 ///   MedLedger.Account"), and the Rust bindings by that name (MedLedger::Account);
 /// - the external functions, each handing over to its module's internal function: Truffle writes
@@ -36,8 +37,7 @@ contract MedLedger is
     ConsentModule,
     RecordsModule,
     EmergencyModule,
-    AccessLogModule,
-    InsuranceModule
+    AccessLogModule
 {
     // ---------------------------------------------------------------- accounts
 
@@ -114,62 +114,6 @@ contract MedLedger is
         uint64 firstSeq;
         uint64 lastSeq;
         uint64 anchoredAt;
-    }
-
-    // ---------------------------------------------------------------- insurance
-
-    /// @notice An insurer's coverage policy and the ether it holds for it.
-    /// @param funds ether held for this insurer, reserved included
-    /// @param reserved part of funds promised to approved, not yet paid claims
-    struct Policy {
-        uint256 coveredCategories;
-        uint128 perClaimLimit;
-        uint128 annualLimit;
-        uint128 deductible;
-        uint256 funds;
-        uint256 reserved;
-        bool published;
-    }
-
-    /// @notice Per insurer, patient and policy year: what the deductible and the payouts used.
-    struct AnnualUsage {
-        uint128 deductibleUsed;
-        uint128 paid;
-    }
-
-    /// @notice The claim state machine. Allowed edges: None→Paid (settled on submission),
-    /// None→Submitted, Submitted→Approved, Submitted→Denied, Approved→Paid.
-    enum ClaimStatus {
-        None,
-        Submitted,
-        Approved,
-        Denied,
-        Paid
-    }
-
-    /// @notice Why a submitted claim was left for the insurer instead of being settled at once.
-    enum PendingReason {
-        None,
-        CategoryNotCovered,
-        OverPerClaimLimit,
-        OverAnnualLimit,
-        InsufficientFunds
-    }
-
-    /// @notice One insurance claim.
-    struct Claim {
-        address practitioner;
-        address patient;
-        address insurer;
-        bytes32 documentRecordId;
-        uint128 amount;
-        uint128 payout;
-        uint64 submittedAt;
-        uint64 policyYear;
-        uint8 category;
-        ClaimStatus status;
-        PendingReason pendingReason;
-        bytes32 denialReasonHash;
     }
 
     // ---------------------------------------------------------------- setup
@@ -367,86 +311,5 @@ contract MedLedger is
         returns (bool)
     {
         return _verifyLogEntry(anchorIndex, seq, entryHash, proof);
-    }
-
-    // ================================================================ insurance (InsuranceModule)
-
-    /// @inheritdoc IMedLedger
-    function publishPolicy(uint256 coveredCategories, uint128 perClaimLimit, uint128 annualLimit, uint128 deductible)
-        external
-        payable
-    {
-        _publishPolicy(coveredCategories, perClaimLimit, annualLimit, deductible);
-    }
-
-    /// @inheritdoc IMedLedger
-    function fundPolicy() external payable {
-        _fundPolicy();
-    }
-
-    /// @inheritdoc IMedLedger
-    function withdrawPolicyFunds(uint256 amount) external {
-        _withdrawPolicyFunds(amount);
-    }
-
-    /// @inheritdoc IMedLedger
-    function policyOf(address insurer) external view returns (Policy memory) {
-        return _policyOf(insurer);
-    }
-
-    /// @inheritdoc IMedLedger
-    function annualUsageOf(address insurer, address patient, uint64 policyYear)
-        external
-        view
-        returns (AnnualUsage memory)
-    {
-        return _annualUsageOf(insurer, patient, policyYear);
-    }
-
-    /// @inheritdoc IMedLedger
-    function currentPolicyYear() external view returns (uint64) {
-        return _currentPolicyYear();
-    }
-
-    /// @inheritdoc IMedLedger
-    function submitClaim(
-        bytes32 claimId,
-        address patient,
-        address insurer,
-        bytes32 documentRecordId,
-        uint128 amount,
-        uint8 category
-    ) external {
-        _submitClaim(claimId, patient, insurer, documentRecordId, amount, category);
-    }
-
-    /// @inheritdoc IMedLedger
-    function approveClaim(bytes32 claimId, uint128 payout) external {
-        _approveClaim(claimId, payout);
-    }
-
-    /// @inheritdoc IMedLedger
-    function denyClaim(bytes32 claimId, bytes32 reasonHash) external {
-        _denyClaim(claimId, reasonHash);
-    }
-
-    /// @inheritdoc IMedLedger
-    function payClaim(bytes32 claimId) external {
-        _payClaim(claimId);
-    }
-
-    /// @inheritdoc IMedLedger
-    function withdrawPayout() external {
-        _withdrawPayout();
-    }
-
-    /// @inheritdoc IMedLedger
-    function claimOf(bytes32 claimId) external view returns (Claim memory) {
-        return _claimOf(claimId);
-    }
-
-    /// @inheritdoc IMedLedger
-    function payoutOf(address practitioner) external view returns (uint256) {
-        return _payoutOf(practitioner);
     }
 }

@@ -1,12 +1,22 @@
-// Deploys MedLedger, gives the first admin and the escrow account their roles, and writes
-// deployments/<network>.json (chain id, address, deployment block, ABI hash), which the escrow and
-// the app read. Safe to run again: when that file names a contract that is still on the same chain
-// with the same code, nothing is deployed and only missing roles are granted.
+// Deploys the MedLedger core, gives the first admin and the escrow account their roles, deploys
+// MedLedgerInsurance beside it with the core's address, and writes deployments/<network>.json
+// (chain id; the core's address, deployment block and transaction, ABI hash, admin and escrow; the
+// same for the insurance contract under "insurance"), which the escrow and the app read.
+//
+// Safe to run again. Each contract is kept when the file names one that is still on the same chain
+// with the same code:
+// - the core, when its code is the artifact's; otherwise both are deployed anew (an insurance
+//   contract is bound to its core for good);
+// - the insurance contract, when the core was kept, its code is the artifact's (the bytes of the
+//   immutable core address masked) and its core() is the recorded core; otherwise it alone is
+//   deployed.
+// Missing roles are granted when the deployer may.
 const fs = require("fs");
 const path = require("path");
-const { abiHash, compiledAbi } = require("../scripts/abi");
+const { abiHash } = require("../scripts/abi");
 
 const MedLedger = artifacts.require("MedLedger");
+const MedLedgerInsurance = artifacts.require("MedLedgerInsurance");
 
 // MEDLEDGER_DEPLOYMENTS_DIR lets tests deploy to a throwaway chain without touching ./deployments.
 const DEPLOYMENTS = process.env.MEDLEDGER_DEPLOYMENTS_DIR || path.join(__dirname, "..", "deployments");
@@ -20,19 +30,49 @@ function roleAccounts(accounts) {
   return { admin: web3.utils.toChecksumAddress(admin), escrow: web3.utils.toChecksumAddress(escrow) };
 }
 
-async function existingDeployment(file, chainId) {
+function readRecord(file) {
   if (!fs.existsSync(file)) return null;
-  let recorded;
   try {
-    recorded = JSON.parse(fs.readFileSync(file, "utf8"));
+    return JSON.parse(fs.readFileSync(file, "utf8"));
   } catch (err) {
     throw new Error(`${file} is not valid JSON (${err.message}); move it away to deploy anew`);
   }
-  if (Number(recorded.chainId) !== chainId) return null;
-  const code = await web3.eth.getCode(recorded.address);
+}
+
+/**
+ * `hex` (deployed code, "0x…") with the bytes of every immutable zeroed: solc leaves them zero in
+ * the artifact's deployedBytecode and the constructor writes their values into the code on chain.
+ * `immutableReferences` is solc's map from each immutable's AST id to its byte ranges.
+ */
+function maskImmutables(hex, immutableReferences) {
+  const digits = hex.toLowerCase().replace(/^0x/, "").split("");
+  for (const ranges of Object.values(immutableReferences || {})) {
+    for (const { start, length } of ranges) {
+      for (let i = 2 * start; i < 2 * (start + length) && i < digits.length; i += 1) digits[i] = "0";
+    }
+  }
+  return "0x" + digits.join("");
+}
+
+/** Whether `address` holds the code `artifact` compiles to, immutables aside. */
+async function holdsCodeOf(address, artifact) {
+  if (!address || !web3.utils.isAddress(address)) return false;
+  const code = await web3.eth.getCode(address);
   // A chain reset (a new Ganache database) leaves the file behind but not the code.
-  if (!code || code === "0x" || code !== MedLedger.deployedBytecode) return null;
-  return recorded;
+  if (!code || code === "0x") return false;
+  const refs = artifact.immutableReferences;
+  if (refs === undefined) {
+    throw new Error(`the ${artifact.contractName} artifact has no immutableReferences: recompile with 'npx truffle compile'`);
+  }
+  const expected = artifact.deployedBytecode;
+  return code.length === expected.length && maskImmutables(code, refs) === maskImmutables(expected, refs);
+}
+
+async function receiptOf(artifact) {
+  const deployTx = artifact.transactionHash;
+  const receipt = deployTx && (await web3.eth.getTransactionReceipt(deployTx));
+  if (!receipt) throw new Error(`the ${artifact.contractName} deployment transaction's receipt could not be read`);
+  return { deployTx, deployBlock: Number(receipt.blockNumber) };
 }
 
 function writeAtomically(file, value) {
@@ -42,32 +82,32 @@ function writeAtomically(file, value) {
   fs.renameSync(tmp, file);
 }
 
+const same = (a, b) => typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
+
 module.exports = async function (deployer, network, accounts) {
   const chainId = Number(await web3.eth.getChainId());
   const file = path.join(DEPLOYMENTS, `${network}.json`);
   const { admin, escrow } = roleAccounts(accounts);
 
+  // ---------------------------------------------------------------- the core
+  let recorded = readRecord(file);
+  if (recorded && Number(recorded.chainId) !== chainId) recorded = null;
+
   let ledger;
-  let record = await existingDeployment(file, chainId);
-  if (record) {
+  let record;
+  if (recorded && (await holdsCodeOf(recorded.address, MedLedger))) {
+    record = recorded;
     ledger = await MedLedger.at(record.address);
     console.log(`   MedLedger already deployed at ${record.address} (block ${record.deployBlock}); not redeploying`);
   } else {
     await deployer.deploy(MedLedger, admin, escrow);
     ledger = await MedLedger.deployed();
-    const deployTx = MedLedger.transactionHash;
-    const receipt = deployTx && (await web3.eth.getTransactionReceipt(deployTx));
-    if (!receipt) throw new Error("the deployment transaction's receipt could not be read");
-    record = {
-      network,
-      chainId,
-      address: ledger.address,
-      deployBlock: Number(receipt.blockNumber),
-      deployTx,
-      abiHash: abiHash(compiledAbi()),
-      admin,
-      escrow,
-    };
+    const { deployTx, deployBlock } = await receiptOf(MedLedger);
+    // A new core: whatever insurance contract the file named is bound to the old one.
+    record = { network, chainId, address: ledger.address, deployBlock, deployTx, abiHash: abiHash("MedLedger"), admin, escrow };
+    // Written now, so that a failure below does not cost the core on the next run. Without
+    // "insurance" the file is incomplete, and its readers refuse it until this migration ends.
+    writeAtomically(file, record);
   }
 
   // Roles granted at construction; re-granted here only if someone removed them and we may.
@@ -81,7 +121,43 @@ module.exports = async function (deployer, network, accounts) {
     throw new Error(`${admin} lacks ADMIN_ROLE on ${ledger.address} and this migration cannot grant it`);
   }
 
-  record.abiHash = abiHash(compiledAbi());
-  writeAtomically(file, record);
-  console.log(`   wrote ${path.relative(process.cwd(), file)}: chain ${chainId}, MedLedger at ${record.address}`);
+  // ---------------------------------------------------------------- the insurance contract
+  const kept = record.insurance;
+  let keep = false;
+  if (kept && (await holdsCodeOf(kept.address, MedLedgerInsurance))) {
+    // The same code with another core in its immutable would pass the masked comparison.
+    const insurance = await MedLedgerInsurance.at(kept.address);
+    keep = same(await insurance.core(), ledger.address);
+  }
+  if (keep) {
+    console.log(`   MedLedgerInsurance already deployed at ${kept.address} (block ${kept.deployBlock}); not redeploying`);
+  } else {
+    await deployer.deploy(MedLedgerInsurance, ledger.address);
+    const insurance = await MedLedgerInsurance.deployed();
+    const { deployTx, deployBlock } = await receiptOf(MedLedgerInsurance);
+    record.insurance = { address: insurance.address, deployBlock, deployTx, abiHash: abiHash("MedLedgerInsurance") };
+  }
+
+  // The file's shape, in this order (protocol::deployment::Deployment reads it).
+  const out = {
+    network: record.network,
+    chainId: record.chainId,
+    address: record.address,
+    deployBlock: record.deployBlock,
+    deployTx: record.deployTx,
+    abiHash: abiHash("MedLedger"),
+    admin: record.admin,
+    escrow: record.escrow,
+    insurance: {
+      address: record.insurance.address,
+      deployBlock: record.insurance.deployBlock,
+      deployTx: record.insurance.deployTx,
+      abiHash: abiHash("MedLedgerInsurance"),
+    },
+  };
+  writeAtomically(file, out);
+  console.log(
+    `   wrote ${path.relative(process.cwd(), file)}: chain ${chainId}, MedLedger at ${out.address}, ` +
+      `MedLedgerInsurance at ${out.insurance.address}`
+  );
 };

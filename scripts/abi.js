@@ -1,16 +1,27 @@
-// The contract ABI as the rest of the project sees it: one canonical serialisation, so that the
-// committed copy in protocol/abi/ (bound into Rust by alloy's sol!), its hash in
-// deployments/<network>.json and a fresh compile can be compared byte for byte.
+// The contracts' ABIs as the rest of the project sees them: one canonical serialisation, so that
+// the committed copies in protocol/abi/ (bound into Rust by alloy's sol!), their hashes in
+// deployments/<network>.json and a fresh compile can be compared byte for byte. Two contracts are
+// deployed: the core, MedLedger, and MedLedgerInsurance beside it.
 //
-//   node scripts/abi.js export   write protocol/abi/MedLedger.json from build/contracts/
-//   node scripts/abi.js check    exit 1 if the committed ABI differs from the compiled one
+//   node scripts/abi.js export [NAME...]   write protocol/abi/NAME.json from build/contracts/
+//   node scripts/abi.js check [NAME...]    exit 1 if a committed ABI differs from the compiled one
+//
+// NAME is MedLedger or MedLedgerInsurance; without one, both.
 const fs = require("fs");
 const path = require("path");
 const crypto = require("crypto");
 
 const ROOT = path.join(__dirname, "..");
-const ARTIFACT = path.join(ROOT, "build", "contracts", "MedLedger.json");
-const COMMITTED = path.join(ROOT, "protocol", "abi", "MedLedger.json");
+/** The deployed contracts whose ABIs are committed, core first. */
+const CONTRACTS = ["MedLedger", "MedLedgerInsurance"];
+
+const artifactPath = (name) => path.join(ROOT, "build", "contracts", `${name}.json`);
+const committedPath = (name) => path.join(ROOT, "protocol", "abi", `${name}.json`);
+
+function known(name) {
+  if (!CONTRACTS.includes(name)) throw new Error(`unknown contract ${JSON.stringify(name)} (one of ${CONTRACTS.join(", ")})`);
+  return name;
+}
 
 // Truffle decorates artifacts it has migrated with legacy keys that solc 0.8 never emits
 // (`constant`, `payable`) and truffle-contract adds `signature`: leave them out, so the same
@@ -22,45 +33,68 @@ function canonicalAbi(abi) {
   return JSON.stringify(plain, null, 2) + "\n";
 }
 
-function abiHash(abi) {
+/** The compiled ABI of contract `name` (MedLedger or MedLedgerInsurance), from build/contracts/. */
+function compiledAbi(name) {
+  const artifact = artifactPath(known(name));
+  if (!fs.existsSync(artifact)) {
+    throw new Error(`${path.relative(ROOT, artifact)} is missing: run 'npx truffle compile' first`);
+  }
+  return JSON.parse(fs.readFileSync(artifact, "utf8")).abi;
+}
+
+/**
+ * "0x" + SHA-256 of the canonical ABI: of the compiled contract when given its name
+ * (abiHash("MedLedgerInsurance")), or of the ABI given (abiHash(require("protocol/abi/MedLedger.json"))).
+ */
+function abiHash(nameOrAbi) {
+  const abi = typeof nameOrAbi === "string" ? compiledAbi(nameOrAbi) : nameOrAbi;
   return "0x" + crypto.createHash("sha256").update(canonicalAbi(abi)).digest("hex");
 }
 
-function compiledAbi() {
-  if (!fs.existsSync(ARTIFACT)) {
-    throw new Error(`${path.relative(ROOT, ARTIFACT)} is missing: run 'npx truffle compile' first`);
-  }
-  return JSON.parse(fs.readFileSync(ARTIFACT, "utf8")).abi;
+function exportAbi(name) {
+  const fresh = canonicalAbi(compiledAbi(name));
+  const committed = committedPath(name);
+  fs.mkdirSync(path.dirname(committed), { recursive: true });
+  fs.writeFileSync(committed + ".tmp", fresh);
+  fs.renameSync(committed + ".tmp", committed);
+  console.log(`wrote ${path.relative(ROOT, committed)} (${abiHash(JSON.parse(fresh))})`);
 }
 
-function main(command) {
-  const fresh = canonicalAbi(compiledAbi());
+/** True when the committed ABI of `name` is the compiled one; says which differs otherwise. */
+function checkAbi(name) {
+  const fresh = canonicalAbi(compiledAbi(name));
+  const file = committedPath(name);
+  const committed = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
+  if (committed !== fresh) {
+    console.error(
+      `ABI drift: ${path.relative(ROOT, file)} ${committed ? "differs from" : "is missing for"} the compiled ${name}.\n` +
+        "Run 'make abi' and commit the result (the Rust bindings are generated from it)."
+    );
+    return false;
+  }
+  console.log(`ABI in ${path.relative(ROOT, file)} matches the compiled ${name}`);
+  return true;
+}
+
+function main(command, names) {
+  const which = names.length ? names.map(known) : CONTRACTS;
   if (command === "export") {
-    fs.mkdirSync(path.dirname(COMMITTED), { recursive: true });
-    fs.writeFileSync(COMMITTED + ".tmp", fresh);
-    fs.renameSync(COMMITTED + ".tmp", COMMITTED);
-    console.log(`wrote ${path.relative(ROOT, COMMITTED)} (${abiHash(JSON.parse(fresh))})`);
+    which.forEach(exportAbi);
   } else if (command === "check") {
-    const committed = fs.existsSync(COMMITTED) ? fs.readFileSync(COMMITTED, "utf8") : "";
-    if (committed !== fresh) {
-      console.error(
-        `ABI drift: ${path.relative(ROOT, COMMITTED)} differs from the compiled contracts/.\n` +
-          "Run 'make abi' and commit the result (the Rust bindings are generated from it)."
-      );
-      process.exit(1);
-    }
-    console.log(`ABI in ${path.relative(ROOT, COMMITTED)} matches the compiled contract`);
+    // Check every contract before failing, so one run names every drift.
+    const ok = which.map(checkAbi).every(Boolean);
+    if (!ok) process.exit(1);
   } else {
-    console.error("usage: node scripts/abi.js export|check");
+    console.error(`usage: node scripts/abi.js export|check [${CONTRACTS.join("|")}...]`);
     process.exit(2);
   }
 }
 
-module.exports = { canonicalAbi, abiHash, compiledAbi };
+module.exports = { CONTRACTS, canonicalAbi, abiHash, compiledAbi, committedPath };
 
 if (require.main === module) {
   try {
-    main(process.argv[2]);
+    main(process.argv[2], process.argv.slice(3));
   } catch (err) {
     console.error(`abi: ${err.message}`);
     process.exit(1);

@@ -42,7 +42,12 @@ class SigningProvider {
         }
         const request = { to: tx.to, data: tx.data, value: tx.value, gasLimit: tx.gas };
         if (tx.gasPrice) request.gasPrice = tx.gasPrice;
-        if (tx.nonce !== undefined) request.nonce = Number(tx.nonce);
+        // The nonce straight from the node: ethers would ask through its provider, which answers a
+        // request repeated within 250 ms from a cache, so a second transaction sent right after
+        // the first was mined (the core, then the insurance contract) got the first one's nonce
+        // and the node refused it.
+        request.nonce =
+          tx.nonce !== undefined ? Number(tx.nonce) : Number(await this.rpc.send("eth_getTransactionCount", [this.wallet.address, "pending"]));
         const sent = await this.wallet.sendTransaction(request);
         return sent.hash;
       }

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The migration as operators use it, against a throwaway Ganache with a persistent database:
-# a first run deploys and writes the deployments file; a second run, and a run after the chain
-# restarts from its database, deploy nothing and keep the address; a chain reset (new database)
-# deploys anew; the `external` network path deploys with a key from the environment.
+# a first run deploys the core and the insurance contract beside it and writes the deployments
+# file; a second run, and a run after the chain restarts from its database, deploy nothing and
+# keep both addresses; a file without its insurance contract, or naming one whose code is not the
+# artifact's or whose core() is another core, deploys the insurance contract alone; a core that
+# must be deployed again takes a new insurance contract with it, and so does a chain reset (new
+# database); the `external` network path deploys with a key from the environment.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -18,7 +21,35 @@ check() { # check NAME CONDITION...
   local name="$1"; shift
   if "$@"; then echo "  ok   $name"; passed=$((passed + 1)); else echo "  FAIL $name"; failed=$((failed + 1)); fi
 }
-field() { node -e 'console.log(require(process.argv[1])[process.argv[2]])' "$1" "$2"; }
+# field FILE KEY: a value of the JSON file; KEY may be a path (insurance.address).
+field() { node -e 'console.log(process.argv[2].split(".").reduce((o, k) => (o == null ? o : o[k]), JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))))' "$1" "$2"; }
+# edit FILE JS: rewrite the JSON file with the expression JS applied to it as `d`.
+edit() { node -e 'const fs = require("fs"); const d = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); eval(process.argv[2]); fs.writeFileSync(process.argv[1], JSON.stringify(d, null, 2))' "$1" "$2"; }
+rpc_url() { echo "http://127.0.0.1:$port"; }
+# core_of ADDRESS: what the insurance contract at ADDRESS answers to core().
+core_of() {
+  node -e '
+    const { JsonRpcProvider, Contract } = require("ethers");
+    const c = new Contract(process.argv[2], require("./build/contracts/MedLedgerInsurance.json").abi, new JsonRpcProvider(process.argv[1]));
+    c.core().then((a) => console.log(a)).catch((e) => { console.error(e.message); process.exit(1); });
+  ' "$(rpc_url)" "$1"
+}
+# deploy_insurance_on CORE: a MedLedgerInsurance whose core is CORE (any contract), deployed
+# outside the migration; prints its address.
+deploy_insurance_on() {
+  node -e '
+    const { JsonRpcProvider, ContractFactory } = require("ethers");
+    const a = require("./build/contracts/MedLedgerInsurance.json");
+    (async () => {
+      const signer = await new JsonRpcProvider(process.argv[1]).getSigner(0);
+      const c = await new ContractFactory(a.abi, a.bytecode, signer).deploy(process.argv[2]);
+      await c.waitForDeployment();
+      console.log(await c.getAddress());
+    })().catch((e) => { console.error(e.message); process.exit(1); });
+  ' "$(rpc_url)" "$1"
+}
+lower() { tr '[:upper:]' '[:lower:]'; }
+same_address() { [ "$(echo "$1" | lower)" = "$(echo "$2" | lower)" ]; }
 migrate() { "$TRUFFLE_BIN" migrate --network "${1:-development}" --compile-none >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log"; die "truffle migrate failed"; }; }
 deployments_in_log() { grep -Eo 'Total deployments: +[0-9]+' "$work/migrate.log" | grep -Eo '[0-9]+$'; }
 
@@ -29,23 +60,65 @@ file="$work/deployments/development.json"
 check "first run deploys and writes development.json" test -f "$file"
 first=$(field "$file" address)
 check "deployment records chain id 1337" test "$(field "$file" chainId)" = 1337
+check "first run deploys the core and the insurance contract" test "$(deployments_in_log)" = 2
 check "deployment records the committed ABI's hash" test "$(field "$file" abiHash)" = \
   "$(node -e 'const {abiHash}=require("./scripts/abi");console.log(abiHash(require("./protocol/abi/MedLedger.json")))')"
+check "deployment records the committed insurance ABI's hash" test "$(field "$file" insurance.abiHash)" = \
+  "$(node -e 'const {abiHash}=require("./scripts/abi");console.log(abiHash(require("./protocol/abi/MedLedgerInsurance.json")))')"
+insurance=$(field "$file" insurance.address)
+check "the insurance contract's core() is the recorded core" same_address "$(core_of "$insurance")" "$first"
+check "the insurance contract is deployed after the core" test "$(field "$file" insurance.deployBlock)" -gt "$(field "$file" deployBlock)"
+check "the file has exactly the documented keys" test "$(node -e '
+  const d = require(process.argv[1]);
+  console.log(Object.keys(d).join(",") + ";" + Object.keys(d.insurance).join(","))' "$file")" = \
+  "network,chainId,address,deployBlock,deployTx,abiHash,admin,escrow,insurance;address,deployBlock,deployTx,abiHash"
 migrate
 check "second run deploys nothing" test "$(deployments_in_log)" = 0
 check "second run keeps the address" test "$(field "$file" address)" = "$first"
+check "second run keeps the insurance address" test "$(field "$file" insurance.address)" = "$insurance"
 
 stop_pid "$GANACHE_PID"
 start_ganache "$port" "$work/ganache.log" "$work/db"
 migrate
 check "after a chain restart from its database, nothing is redeployed" test "$(deployments_in_log)" = 0
 check "after a chain restart, the address is kept" test "$(field "$file" address)" = "$first"
+check "after a chain restart, the insurance address is kept" test "$(field "$file" insurance.address)" = "$insurance"
+
+edit "$file" 'delete d.insurance'
+migrate
+check "a file without the insurance contract: it alone is deployed" test "$(deployments_in_log)" = 1
+check "  and the core is kept" test "$(field "$file" address)" = "$first"
+check "  and the new insurance contract's core() is that core" same_address "$(core_of "$(field "$file" insurance.address)")" "$first"
+insurance=$(field "$file" insurance.address)
+
+edit "$file" "d.insurance.address = '$first'"
+migrate
+check "an insurance address holding other code: the insurance contract alone is deployed" test "$(deployments_in_log)" = 1
+check "  and the core is kept" test "$(field "$file" address)" = "$first"
+insurance=$(field "$file" insurance.address)
+
+# The same code bound to another core differs from the artifact only in the immutable's bytes:
+# the masked comparison accepts it, core() must not.
+foreign=$(deploy_insurance_on "$insurance")
+edit "$file" "d.insurance.address = '$foreign'"
+migrate
+check "an insurance contract bound to another core: the insurance contract alone is deployed" test "$(deployments_in_log)" = 1
+check "  and it is a new one, on the recorded core" same_address "$(core_of "$(field "$file" insurance.address)")" "$first"
+check "  and the core is kept" test "$(field "$file" address)" = "$first"
+insurance=$(field "$file" insurance.address)
+
+edit "$file" "d.address = '0x000000000000000000000000000000000000dEaD'"
+migrate
+check "a core to deploy again takes a new insurance contract with it" test "$(deployments_in_log)" = 2
+second=$(field "$file" address)
+check "  the core is a new one" test "$second" != "$first"
+check "  the insurance contract is a new one, on the new core" same_address "$(core_of "$(field "$file" insurance.address)")" "$second"
 
 stop_pid "$GANACHE_PID"
 rm -rf "$work/db"
 start_ganache "$port" "$work/ganache.log" "$work/db2"
 migrate
-check "after a chain reset, the contract is deployed anew" test "$(deployments_in_log)" = 1
+check "after a chain reset, both contracts are deployed anew" test "$(deployments_in_log)" = 2
 
 MEDLEDGER_RPC_URL="http://127.0.0.1:$port" MEDLEDGER_CHAIN_ID=1337 \
   MEDLEDGER_DEPLOYER_KEY=0x4f3edf983ac636a65a842ce7c78d9aa706d3b113bce9c46f30d7d21715b23b1d \
@@ -53,6 +126,8 @@ MEDLEDGER_RPC_URL="http://127.0.0.1:$port" MEDLEDGER_CHAIN_ID=1337 \
 check "the external network deploys with a key from the environment" test -f "$work/deployments/external.json"
 check "the external deployment names the escrow from the environment" test \
   "$(field "$work/deployments/external.json" escrow)" = 0xFFcf8FDEE72ac11b5c542428B35EEF5769C409f0
+check "the external deployment names its insurance contract, on its core" same_address \
+  "$(core_of "$(field "$work/deployments/external.json" insurance.address)")" "$(field "$work/deployments/external.json" address)"
 
 echo "migrations: $passed passed, $failed failed"
 [ "$failed" = 0 ]

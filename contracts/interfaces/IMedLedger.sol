@@ -9,10 +9,13 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {MedLedger} from "../MedLedger.sol";
 
 /// @title IMedLedger
-/// @notice The external face of the medledger contract: every function, event and custom error,
-/// documented. The types (Account, Grant, Record, NewRecord, LogAnchor, Policy, AnnualUsage, Claim
-/// and the enums AccountKind, AccountStatus, ClaimStatus, PendingReason) are MedLedger's.
-/// @dev Roles are OpenZeppelin AccessControl roles: ADMIN_ROLE (keccak256("MEDLEDGER_ADMIN")) and
+/// @notice The external face of the medledger core contract: every function, event and custom
+/// error, documented. The types (Account, Grant, Record, NewRecord, LogAnchor and the enums
+/// AccountKind, AccountStatus) are MedLedger's. Insurance is a contract of its own, deployed beside
+/// the core with its address: IMedLedgerInsurance.
+/// @dev The insurance contract reads the core only through views here that take every address
+/// as an argument (accountOf, isVerifiedPractitioner, isVerifiedInsurer, recordOf, isErased,
+/// grantOf), so they mean the same whoever calls them. Roles are OpenZeppelin AccessControl roles: ADMIN_ROLE (keccak256("MEDLEDGER_ADMIN")) and
 /// ESCROW_ROLE (keccak256("MEDLEDGER_ESCROW")), each administered by ADMIN_ROLE. docs/contract.md
 /// describes the rules in prose; this file is what each call does and how it is refused.
 interface IMedLedger is IAccessControl {
@@ -33,7 +36,8 @@ interface IMedLedger is IAccessControl {
     error InvalidProfileHash();
 
     /// @notice The account must be a registered patient and is not: the caller of grant, eraseAll
-    /// or setEmergencyOptIn, or the patient named in submitClaim.
+    /// or setEmergencyOptIn. (The insurance contract declares the same error for the patient
+    /// named in submitClaim.)
     /// @param account the account that is not a patient
     error NotAPatient(address account);
 
@@ -43,14 +47,9 @@ interface IMedLedger is IAccessControl {
     error NotAProfessional(address account);
 
     /// @notice The account must be an Active (verified, not suspended) practitioner: the caller of
-    /// emergencyAccess or submitClaim.
+    /// emergencyAccess. (The insurance contract declares the same error for submitClaim.)
     /// @param account the account that is not one
     error NotAVerifiedPractitioner(address account);
-
-    /// @notice The account must be an Active insurer: the caller of publishPolicy, approveClaim or
-    /// denyClaim, or the insurer named in submitClaim.
-    /// @param account the account that is not one
-    error NotAVerifiedInsurer(address account);
 
     /// @notice An admin's status change that is not one of Pending→Active (verifyAccount),
     /// Active→Suspended (suspendAccount), Suspended→Active (reinstateAccount).
@@ -65,7 +64,8 @@ interface IMedLedger is IAccessControl {
     /// @param grantee the account named
     error InvalidGrantee(address grantee);
 
-    /// @notice A category mask of zero, in grant or publishPolicy.
+    /// @notice A category mask of zero, in grant. (The insurance contract declares the same error
+    /// for publishPolicy.)
     error InvalidCategories();
 
     /// @notice grant with an expiry that is not in the future.
@@ -135,7 +135,8 @@ interface IMedLedger is IAccessControl {
     /// @param patient the account named
     error EmergencyNotOptedIn(address patient);
 
-    /// @notice A reason hash of zero, in emergencyAccess or denyClaim.
+    /// @notice A reason hash of zero, in emergencyAccess. (The insurance contract declares the same
+    /// error for denyClaim.)
     error InvalidReasonHash();
 
     /// @notice setEmergencyWindow outside MIN_EMERGENCY_WINDOW..MAX_EMERGENCY_WINDOW.
@@ -162,84 +163,6 @@ interface IMedLedger is IAccessControl {
     /// @notice anchorAt or verifyLogEntry with an index at or past anchorCount.
     /// @param anchorIndex the index given
     error UnknownAnchor(uint256 anchorIndex);
-
-    // ================================================================ errors: insurance
-
-    /// @notice The insurer has published no policy: fundPolicy or withdrawPolicyFunds by it, or
-    /// submitClaim naming it.
-    /// @param insurer the insurer
-    error NoPolicy(address insurer);
-
-    /// @notice fundPolicy with no ether.
-    error NothingToFund();
-
-    /// @notice More asked than the policy's unreserved funds (funds − reserved), by
-    /// withdrawPolicyFunds or approveClaim.
-    /// @param available the unreserved funds (wei)
-    /// @param requested the amount asked (wei)
-    error InsufficientAvailableFunds(uint256 available, uint256 requested);
-
-    /// @notice A claim id of zero.
-    error InvalidClaimId();
-
-    /// @notice An amount of zero where one is needed: a claim's amount, a policy's per-claim or
-    /// annual limit, a withdrawal of policy funds, an approved payout.
-    error InvalidAmount();
-
-    /// @notice The claim id is taken already.
-    /// @param claimId the id
-    error ClaimExists(bytes32 claimId);
-
-    /// @notice The claim document backs another claim already (a document is claimed once).
-    /// @param documentRecordId the document
-    /// @param existingClaimId the claim it backs
-    error DuplicateClaimDocument(bytes32 documentRecordId, bytes32 existingClaimId);
-
-    /// @notice The claim document is not a live record of the patient in CLAIMS_CATEGORY written
-    /// by the submitting practitioner.
-    /// @param documentRecordId the record named
-    error InvalidClaimDocument(bytes32 documentRecordId);
-
-    /// @notice The patient has not granted the insurer an unexpired read of CLAIMS_CATEGORY, so
-    /// it could not open the claim document.
-    /// @param patient the patient
-    /// @param insurer the insurer
-    /// @param category CLAIMS_CATEGORY
-    error InsurerNotPermitted(address patient, address insurer, uint8 category);
-
-    /// @notice The patient's grant to the submitting practitioner is missing, expired or does not
-    /// cover the category of care claimed.
-    /// @param patient the patient
-    /// @param practitioner the caller
-    /// @param category the category claimed
-    error PractitionerNotPermitted(address patient, address practitioner, uint8 category);
-
-    /// @notice No claim has this id.
-    /// @param claimId the id
-    error UnknownClaim(bytes32 claimId);
-
-    /// @notice approveClaim, denyClaim or payClaim by someone other than the claim's insurer.
-    /// @param claimId the claim
-    /// @param caller the caller
-    error NotClaimInsurer(bytes32 claimId, address caller);
-
-    /// @notice A move of the claim state machine that is not allowed (Submitted→Approved,
-    /// Submitted→Denied and Approved→Paid are the insurer's moves).
-    /// @param claimId the claim
-    /// @param from its status
-    /// @param to the status asked for
-    error InvalidClaimTransition(bytes32 claimId, MedLedger.ClaimStatus from, MedLedger.ClaimStatus to);
-
-    /// @notice approveClaim for more than the amount claimed.
-    /// @param payout the payout asked for (wei)
-    /// @param amount the amount claimed (wei)
-    error PayoutExceedsClaim(uint128 payout, uint128 amount);
-
-    /// @notice withdrawPayout with nothing credited to the caller.
-    error NothingToWithdraw();
-
-    /// @notice The recipient of a withdrawal refused the ether; nothing changed.
-    error TransferFailed();
 
     // ================================================================ events: accounts
 
@@ -358,80 +281,6 @@ interface IMedLedger is IAccessControl {
     /// @param lastSeq the batch's last entry
     event AccessLogAnchored(uint256 indexed anchorIndex, bytes32 root, uint64 firstSeq, uint64 lastSeq);
 
-    // ================================================================ events: insurance
-
-    /// @notice An insurer published or replaced its policy's terms.
-    /// @param insurer the insurer
-    /// @param coveredCategories bit mask of covered categories
-    /// @param perClaimLimit largest amount settled automatically (wei)
-    /// @param annualLimit most paid per patient per policy year (wei)
-    /// @param deductible per patient per policy year (wei)
-    event PolicyPublished(
-        address indexed insurer,
-        uint256 coveredCategories,
-        uint128 perClaimLimit,
-        uint128 annualLimit,
-        uint128 deductible
-    );
-
-    /// @notice Ether was added to an insurer's policy funds.
-    /// @param insurer the insurer
-    /// @param amount wei added
-    /// @param funds the policy's funds after
-    event PolicyFunded(address indexed insurer, uint256 amount, uint256 funds);
-
-    /// @notice An insurer took back unreserved policy funds.
-    /// @param insurer the insurer
-    /// @param amount wei withdrawn
-    /// @param funds the policy's funds after
-    event PolicyFundsWithdrawn(address indexed insurer, uint256 amount, uint256 funds);
-
-    /// @notice A practitioner submitted a claim (followed by ClaimPaid if settled at once, else by
-    /// ClaimPendingReview).
-    /// @param claimId the claim
-    /// @param practitioner the practitioner
-    /// @param patient the patient
-    /// @param insurer the insurer
-    /// @param documentRecordId the claim document
-    /// @param amount amount claimed (wei)
-    /// @param category category of care claimed
-    event ClaimSubmitted(
-        bytes32 indexed claimId,
-        address indexed practitioner,
-        address indexed patient,
-        address insurer,
-        bytes32 documentRecordId,
-        uint128 amount,
-        uint8 category
-    );
-
-    /// @notice A submitted claim falls outside the policy and waits for the insurer.
-    /// @param claimId the claim
-    /// @param reason the first policy rule it failed
-    event ClaimPendingReview(bytes32 indexed claimId, MedLedger.PendingReason reason);
-
-    /// @notice The insurer approved a claim; the payout is reserved from its funds.
-    /// @param claimId the claim
-    /// @param payout wei to be paid
-    event ClaimApproved(bytes32 indexed claimId, uint128 payout);
-
-    /// @notice The insurer denied a claim.
-    /// @param claimId the claim
-    /// @param reasonHash hash of the stated reason
-    event ClaimDenied(bytes32 indexed claimId, bytes32 reasonHash);
-
-    /// @notice A claim was paid: the payout moved to the practitioner's withdrawable balance.
-    /// @param claimId the claim
-    /// @param practitioner the practitioner credited
-    /// @param payout wei credited
-    /// @param automatic true when settled on submission, false when paid by payClaim
-    event ClaimPaid(bytes32 indexed claimId, address indexed practitioner, uint128 payout, bool automatic);
-
-    /// @notice A practitioner withdrew what paid claims credited them.
-    /// @param practitioner the practitioner
-    /// @param amount wei sent
-    event PayoutWithdrawn(address indexed practitioner, uint256 amount);
-
     // ================================================================ constants and settings
 
     // The getters of the contract's public constants carry the constants' UPPER_CASE names
@@ -448,7 +297,8 @@ interface IMedLedger is IAccessControl {
     // slither-disable-next-line naming-convention
     function ESCROW_ROLE() external view returns (bytes32);
 
-    /// @notice Record categories are 0..255, one bit each in a grant's or policy's mask.
+    /// @notice Record categories are 0..255, one bit each in a grant's mask (and in an insurance
+    /// policy's).
     // slither-disable-next-line naming-convention
     function MAX_CATEGORY() external view returns (uint256);
 
@@ -463,15 +313,6 @@ interface IMedLedger is IAccessControl {
     /// @notice Longest emergency window an admin may set.
     // slither-disable-next-line naming-convention
     function MAX_EMERGENCY_WINDOW() external view returns (uint64);
-
-    /// @notice A policy year, for annual limits and deductibles.
-    // slither-disable-next-line naming-convention
-    function POLICY_YEAR() external view returns (uint64);
-
-    /// @notice The record category claim documents are filed under; an insurer reads a claim's
-    /// document through its grant on this category.
-    // slither-disable-next-line naming-convention
-    function CLAIMS_CATEGORY() external view returns (uint8);
 
     /// @notice Length of an emergency access window in seconds (24 hours until an admin sets it).
     function emergencyWindow() external view returns (uint64);
@@ -690,96 +531,4 @@ interface IMedLedger is IAccessControl {
         external
         view
         returns (bool);
-
-    // ================================================================ insurance
-
-    /// @notice Publish or replace the caller's coverage policy, funding it with any ether sent.
-    /// New terms apply to claims submitted from now on. Refused with NotAVerifiedInsurer,
-    /// InvalidCategories or InvalidAmount.
-    /// @param coveredCategories bit mask of covered categories, not zero
-    /// @param perClaimLimit largest claim amount settled automatically (wei)
-    /// @param annualLimit most paid per patient per policy year (wei)
-    /// @param deductible per patient per policy year, borne by the patient before payouts (wei)
-    function publishPolicy(uint256 coveredCategories, uint128 perClaimLimit, uint128 annualLimit, uint128 deductible)
-        external
-        payable;
-
-    /// @notice Add the ether sent to the caller's policy funds. Refused with NoPolicy or
-    /// NothingToFund.
-    function fundPolicy() external payable;
-
-    /// @notice Take back policy funds not reserved for approved claims (allowed while suspended).
-    /// Refused with NoPolicy, InvalidAmount, InsufficientAvailableFunds or TransferFailed.
-    /// @param amount wei to withdraw
-    function withdrawPolicyFunds(uint256 amount) external;
-
-    /// @notice An insurer's policy (all zero if none).
-    /// @param insurer the insurer
-    function policyOf(address insurer) external view returns (MedLedger.Policy memory);
-
-    /// @notice What an insurer's deductible and payouts used for a patient in a policy year.
-    /// @param insurer the insurer
-    /// @param patient the patient
-    /// @param policyYear the policy year number (block.timestamp / POLICY_YEAR)
-    function annualUsageOf(address insurer, address patient, uint64 policyYear)
-        external
-        view
-        returns (MedLedger.AnnualUsage memory);
-
-    /// @notice The current policy year number.
-    function currentPolicyYear() external view returns (uint64);
-
-    /// @notice A verified practitioner submits a claim for a patient, backed by a claim document
-    /// the practitioner filed as the patient's record in CLAIMS_CATEGORY, for care in a category
-    /// the patient's grant to the practitioner covers, to an insurer the patient lets read claim
-    /// documents. Inside the policy (covered category, amount within the per-claim limit, annual
-    /// limit not exceeded after the deductible, funds available) it is settled in this
-    /// transaction; otherwise it waits for the insurer, with the reason in ClaimPendingReview.
-    /// docs/claims.md lists the refusals in the order they are checked.
-    /// @param claimId random 32-byte id
-    /// @param patient the patient cared for
-    /// @param insurer the patient's insurer, with a published policy
-    /// @param documentRecordId the claim document: a record of `patient` in CLAIMS_CATEGORY,
-    /// written by the caller and not erased; a document is claimed once
-    /// @param amount amount claimed (wei)
-    /// @param category the category of care claimed, judged against the policy's coverage
-    function submitClaim(
-        bytes32 claimId,
-        address patient,
-        address insurer,
-        bytes32 documentRecordId,
-        uint128 amount,
-        uint8 category
-    ) external;
-
-    /// @notice The claim's insurer approves a claim left for review, for at most the amount
-    /// claimed; the payout is reserved from the policy funds until paid. Refused with
-    /// UnknownClaim, NotClaimInsurer, NotAVerifiedInsurer, InvalidClaimTransition, InvalidAmount,
-    /// PayoutExceedsClaim or InsufficientAvailableFunds.
-    /// @param claimId the claim
-    /// @param payout wei to pay, not zero and not above the claimed amount
-    function approveClaim(bytes32 claimId, uint128 payout) external;
-
-    /// @notice The claim's insurer denies a claim left for review. Refused as approveClaim, or
-    /// with InvalidReasonHash.
-    /// @param claimId the claim
-    /// @param reasonHash hash of the stated reason, not zero
-    function denyClaim(bytes32 claimId, bytes32 reasonHash) external;
-
-    /// @notice The claim's insurer pays an approved claim: the reserved payout moves to the
-    /// practitioner's withdrawable balance. Allowed while suspended, so approvals are honoured.
-    /// @param claimId the claim
-    function payClaim(bytes32 claimId) external;
-
-    /// @notice A practitioner withdraws what paid claims credited them. Refused with
-    /// NothingToWithdraw or TransferFailed.
-    function withdrawPayout() external;
-
-    /// @notice A claim (all zero if unknown).
-    /// @param claimId the claim
-    function claimOf(bytes32 claimId) external view returns (MedLedger.Claim memory);
-
-    /// @notice What a practitioner can withdraw.
-    /// @param practitioner the practitioner
-    function payoutOf(address practitioner) external view returns (uint256);
 }

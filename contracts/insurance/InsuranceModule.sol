@@ -2,29 +2,30 @@
 pragma solidity ^0.8.28;
 
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
-import {IMedLedger} from "../interfaces/IMedLedger.sol";
+import {IMedLedgerInsurance} from "../interfaces/IMedLedgerInsurance.sol";
 import {MedLedger} from "../MedLedger.sol";
-import {MedLedgerBase} from "./MedLedgerBase.sol";
+import {InsuranceBase} from "./InsuranceBase.sol";
 
 /// @title InsuranceModule
 /// @notice Insurance: insurers' policies and their funds, claims settled by the policy rules on
 /// submission or judged and paid by the insurer, and practitioners' payouts (pulled, not pushed).
-/// @dev Of the other domains it reads only accounts (isVerifiedPractitioner, isVerifiedInsurer,
-/// the patient's kind), the claim document's record and the patient's grants: the narrow
-/// interface a separately deployed insurance contract would ask the core for (docs/contract.md,
-/// "How the contract grows past EIP-170"). Its state is its own, here. The only calls that send
-/// ether, withdrawPolicyFunds and withdrawPayout, are nonReentrant and follow
-/// checks-effects-interactions. IMedLedger documents each call; MedLedger exposes them.
-abstract contract InsuranceModule is MedLedgerBase, ReentrancyGuard {
-    /// @inheritdoc IMedLedger
+/// @dev Of the core it reads, through its views (InsuranceBase and _requireClaimStanding), only
+/// accounts (isVerifiedPractitioner, isVerifiedInsurer, the patient's kind), the claim document's
+/// record and erasure, and the patient's grants (docs/contract.md, "How the contract grows past
+/// EIP-170"). Its state is its own, here, and so is all the ether the system holds. The only calls
+/// that send ether, withdrawPolicyFunds and withdrawPayout, are nonReentrant and follow
+/// checks-effects-interactions. IMedLedgerInsurance documents each call; MedLedgerInsurance
+/// exposes them.
+abstract contract InsuranceModule is InsuranceBase, ReentrancyGuard {
+    /// @inheritdoc IMedLedgerInsurance
     uint64 public constant POLICY_YEAR = 365 days;
-    /// @inheritdoc IMedLedger
+    /// @inheritdoc IMedLedgerInsurance
     uint8 public constant CLAIMS_CATEGORY = 7;
 
-    mapping(address insurer => MedLedger.Policy) private _policies;
-    mapping(address insurer => mapping(address patient => mapping(uint64 year => MedLedger.AnnualUsage))) private
+    mapping(address insurer => Policy) private _policies;
+    mapping(address insurer => mapping(address patient => mapping(uint64 year => AnnualUsage))) private
         _usage;
-    mapping(bytes32 claimId => MedLedger.Claim) private _claims;
+    mapping(bytes32 claimId => Claim) private _claims;
     mapping(bytes32 documentRecordId => bytes32 claimId) private _claimByDocument;
     mapping(address practitioner => uint256) private _payouts;
 
@@ -36,7 +37,7 @@ abstract contract InsuranceModule is MedLedgerBase, ReentrancyGuard {
         if (!_isVerifiedInsurer(msg.sender)) revert NotAVerifiedInsurer(msg.sender);
         if (coveredCategories == 0) revert InvalidCategories();
         if (perClaimLimit == 0 || annualLimit == 0) revert InvalidAmount();
-        MedLedger.Policy storage p = _policies[msg.sender];
+        Policy storage p = _policies[msg.sender];
         p.coveredCategories = coveredCategories;
         p.perClaimLimit = perClaimLimit;
         p.annualLimit = annualLimit;
@@ -50,7 +51,7 @@ abstract contract InsuranceModule is MedLedgerBase, ReentrancyGuard {
     }
 
     function _fundPolicy() internal {
-        MedLedger.Policy storage p = _policies[msg.sender];
+        Policy storage p = _policies[msg.sender];
         if (!p.published) revert NoPolicy(msg.sender);
         if (msg.value == 0) revert NothingToFund();
         p.funds += msg.value;
@@ -58,7 +59,7 @@ abstract contract InsuranceModule is MedLedgerBase, ReentrancyGuard {
     }
 
     function _withdrawPolicyFunds(uint256 amount) internal nonReentrant {
-        MedLedger.Policy storage p = _policies[msg.sender];
+        Policy storage p = _policies[msg.sender];
         if (!p.published) revert NoPolicy(msg.sender);
         if (amount == 0) revert InvalidAmount();
         uint256 available = p.funds - p.reserved;
@@ -68,14 +69,14 @@ abstract contract InsuranceModule is MedLedgerBase, ReentrancyGuard {
         _send(msg.sender, amount);
     }
 
-    function _policyOf(address insurer) internal view returns (MedLedger.Policy memory) {
+    function _policyOf(address insurer) internal view returns (Policy memory) {
         return _policies[insurer];
     }
 
     function _annualUsageOf(address insurer, address patient, uint64 policyYear)
         internal
         view
-        returns (MedLedger.AnnualUsage memory)
+        returns (AnnualUsage memory)
     {
         return _usage[insurer][patient][policyYear];
     }
@@ -96,7 +97,7 @@ abstract contract InsuranceModule is MedLedgerBase, ReentrancyGuard {
     ) internal {
         if (!_isVerifiedPractitioner(msg.sender)) revert NotAVerifiedPractitioner(msg.sender);
         if (claimId == bytes32(0)) revert InvalidClaimId();
-        if (_claims[claimId].status != MedLedger.ClaimStatus.None) revert ClaimExists(claimId);
+        if (_claims[claimId].status != ClaimStatus.None) revert ClaimExists(claimId);
         if (amount == 0) revert InvalidAmount();
         _requirePatient(patient);
         if (!_isVerifiedInsurer(insurer)) revert NotAVerifiedInsurer(insurer);
@@ -104,7 +105,7 @@ abstract contract InsuranceModule is MedLedgerBase, ReentrancyGuard {
         _requireClaimStanding(patient, insurer, documentRecordId, category);
 
         uint64 year = _currentPolicyYear();
-        MedLedger.Claim storage c = _claims[claimId];
+        Claim storage c = _claims[claimId];
         c.practitioner = msg.sender;
         c.patient = patient;
         c.insurer = insurer;
@@ -116,54 +117,54 @@ abstract contract InsuranceModule is MedLedgerBase, ReentrancyGuard {
         _claimByDocument[documentRecordId] = claimId;
         emit ClaimSubmitted(claimId, msg.sender, patient, insurer, documentRecordId, amount, category);
 
-        (MedLedger.PendingReason reason, uint128 deductiblePart, uint128 payout) =
+        (PendingReason reason, uint128 deductiblePart, uint128 payout) =
             _assess(insurer, patient, year, amount, category);
-        if (reason != MedLedger.PendingReason.None) {
-            c.status = MedLedger.ClaimStatus.Submitted;
+        if (reason != PendingReason.None) {
+            c.status = ClaimStatus.Submitted;
             c.pendingReason = reason;
             emit ClaimPendingReview(claimId, reason);
             return;
         }
-        MedLedger.AnnualUsage storage u = _usage[insurer][patient][year];
+        AnnualUsage storage u = _usage[insurer][patient][year];
         u.deductibleUsed += deductiblePart;
         u.paid += payout;
         c.payout = payout;
-        c.status = MedLedger.ClaimStatus.Paid;
+        c.status = ClaimStatus.Paid;
         _policies[insurer].funds -= payout;
         _payouts[msg.sender] += payout;
         emit ClaimPaid(claimId, msg.sender, payout, true);
     }
 
     function _approveClaim(bytes32 claimId, uint128 payout) internal {
-        MedLedger.Claim storage c = _insurerClaim(claimId, MedLedger.ClaimStatus.Approved);
+        Claim storage c = _insurerClaim(claimId, ClaimStatus.Approved);
         if (payout == 0) revert InvalidAmount();
         if (payout > c.amount) revert PayoutExceedsClaim(payout, c.amount);
-        MedLedger.Policy storage p = _policies[msg.sender];
+        Policy storage p = _policies[msg.sender];
         uint256 available = p.funds - p.reserved;
         if (payout > available) revert InsufficientAvailableFunds(available, payout);
         p.reserved += payout;
         _usage[msg.sender][c.patient][c.policyYear].paid += payout;
         c.payout = payout;
-        c.status = MedLedger.ClaimStatus.Approved;
+        c.status = ClaimStatus.Approved;
         emit ClaimApproved(claimId, payout);
     }
 
     function _denyClaim(bytes32 claimId, bytes32 reasonHash) internal {
-        MedLedger.Claim storage c = _insurerClaim(claimId, MedLedger.ClaimStatus.Denied);
+        Claim storage c = _insurerClaim(claimId, ClaimStatus.Denied);
         if (reasonHash == bytes32(0)) revert InvalidReasonHash();
         c.denialReasonHash = reasonHash;
-        c.status = MedLedger.ClaimStatus.Denied;
+        c.status = ClaimStatus.Denied;
         emit ClaimDenied(claimId, reasonHash);
     }
 
     function _payClaim(bytes32 claimId) internal {
-        MedLedger.Claim storage c = _insurerClaim(claimId, MedLedger.ClaimStatus.Paid);
-        MedLedger.Policy storage p = _policies[msg.sender];
+        Claim storage c = _insurerClaim(claimId, ClaimStatus.Paid);
+        Policy storage p = _policies[msg.sender];
         uint128 payout = c.payout;
         p.reserved -= payout;
         p.funds -= payout;
         _payouts[c.practitioner] += payout;
-        c.status = MedLedger.ClaimStatus.Paid;
+        c.status = ClaimStatus.Paid;
         emit ClaimPaid(claimId, c.practitioner, payout, false);
     }
 
@@ -175,7 +176,7 @@ abstract contract InsuranceModule is MedLedgerBase, ReentrancyGuard {
         _send(msg.sender, amount);
     }
 
-    function _claimOf(bytes32 claimId) internal view returns (MedLedger.Claim memory) {
+    function _claimOf(bytes32 claimId) internal view returns (Claim memory) {
         return _claims[claimId];
     }
 
@@ -186,24 +187,29 @@ abstract contract InsuranceModule is MedLedgerBase, ReentrancyGuard {
     // ---------------------------------------------------------------- internals
 
     /// @dev The claim's document and consents, for submitClaim (apart to keep its stack small).
-    /// What it reads of the core: the document's record, its erasure, the patient's two grants.
+    /// What it reads of the core, through its views: the document's record (recordOf), its
+    /// erasure (isErased, asked only of a record that exists: one whose patient is `patient`, a
+    /// registered patient), the patient's grants to the caller and to the insurer (grantOf).
     function _requireClaimStanding(address patient, address insurer, bytes32 documentRecordId, uint8 category)
         private
         view
     {
         // Without this an automatically settled claim could rest on no document at all: the
         // insurer must be able to open what it paid for, and only its author can claim on it.
-        MedLedger.Record storage doc = _records[documentRecordId];
-        if (doc.patient != patient || doc.author != msg.sender || doc.category != CLAIMS_CATEGORY || _isErased(doc)) {
+        MedLedger.Record memory doc = _core.recordOf(documentRecordId);
+        if (
+            doc.patient != patient || doc.author != msg.sender || doc.category != CLAIMS_CATEGORY
+                || _core.isErased(documentRecordId)
+        ) {
             revert InvalidClaimDocument(documentRecordId);
         }
         bytes32 existing = _claimByDocument[documentRecordId];
         if (existing != bytes32(0)) revert DuplicateClaimDocument(documentRecordId, existing);
-        MedLedger.Grant storage pg = _grants[patient][msg.sender];
+        MedLedger.Grant memory pg = _core.grantOf(patient, msg.sender);
         if (pg.expiry <= block.timestamp || !_covers(pg.categories, category)) {
             revert PractitionerNotPermitted(patient, msg.sender, category);
         }
-        MedLedger.Grant storage ig = _grants[patient][insurer];
+        MedLedger.Grant memory ig = _core.grantOf(patient, insurer);
         if (ig.expiry <= block.timestamp || !_covers(ig.categories, CLAIMS_CATEGORY)) {
             revert InsurerNotPermitted(patient, insurer, CLAIMS_CATEGORY);
         }
@@ -213,34 +219,34 @@ abstract contract InsuranceModule is MedLedgerBase, ReentrancyGuard {
     function _assess(address insurer, address patient, uint64 year, uint128 amount, uint8 category)
         private
         view
-        returns (MedLedger.PendingReason reason, uint128 deductiblePart, uint128 payout)
+        returns (PendingReason reason, uint128 deductiblePart, uint128 payout)
     {
-        MedLedger.Policy storage p = _policies[insurer];
-        if (!_covers(p.coveredCategories, category)) return (MedLedger.PendingReason.CategoryNotCovered, 0, 0);
-        if (amount > p.perClaimLimit) return (MedLedger.PendingReason.OverPerClaimLimit, 0, 0);
-        MedLedger.AnnualUsage storage u = _usage[insurer][patient][year];
+        Policy storage p = _policies[insurer];
+        if (!_covers(p.coveredCategories, category)) return (PendingReason.CategoryNotCovered, 0, 0);
+        if (amount > p.perClaimLimit) return (PendingReason.OverPerClaimLimit, 0, 0);
+        AnnualUsage storage u = _usage[insurer][patient][year];
         uint128 deductibleLeft = p.deductible > u.deductibleUsed ? p.deductible - u.deductibleUsed : 0;
         deductiblePart = amount < deductibleLeft ? amount : deductibleLeft;
         payout = amount - deductiblePart;
-        if (uint256(u.paid) + payout > p.annualLimit) return (MedLedger.PendingReason.OverAnnualLimit, 0, 0);
-        if (payout > p.funds - p.reserved) return (MedLedger.PendingReason.InsufficientFunds, 0, 0);
-        return (MedLedger.PendingReason.None, deductiblePart, payout);
+        if (uint256(u.paid) + payout > p.annualLimit) return (PendingReason.OverAnnualLimit, 0, 0);
+        if (payout > p.funds - p.reserved) return (PendingReason.InsufficientFunds, 0, 0);
+        return (PendingReason.None, deductiblePart, payout);
     }
 
     /// @dev The claim, checked to belong to the caller as its insurer and to be able to move to `to`.
-    function _insurerClaim(bytes32 claimId, MedLedger.ClaimStatus to) private view returns (MedLedger.Claim storage c) {
+    function _insurerClaim(bytes32 claimId, ClaimStatus to) private view returns (Claim storage c) {
         c = _claims[claimId];
-        if (c.status == MedLedger.ClaimStatus.None) revert UnknownClaim(claimId);
+        if (c.status == ClaimStatus.None) revert UnknownClaim(claimId);
         if (c.insurer != msg.sender) revert NotClaimInsurer(claimId, msg.sender);
         // A suspended insurer may still pay what it approved, but may judge nothing new.
-        if (to != MedLedger.ClaimStatus.Paid && !_isVerifiedInsurer(msg.sender)) {
+        if (to != ClaimStatus.Paid && !_isVerifiedInsurer(msg.sender)) {
             revert NotAVerifiedInsurer(msg.sender);
         }
-        MedLedger.ClaimStatus from = c.status;
+        ClaimStatus from = c.status;
         bool allowed =
-            (from == MedLedger.ClaimStatus.Submitted
-                    && (to == MedLedger.ClaimStatus.Approved || to == MedLedger.ClaimStatus.Denied))
-                || (from == MedLedger.ClaimStatus.Approved && to == MedLedger.ClaimStatus.Paid);
+            (from == ClaimStatus.Submitted
+                    && (to == ClaimStatus.Approved || to == ClaimStatus.Denied))
+                || (from == ClaimStatus.Approved && to == ClaimStatus.Paid);
         if (!allowed) revert InvalidClaimTransition(claimId, from, to);
     }
 
