@@ -1,34 +1,48 @@
 //! What went wrong, said for people: the contract's named errors, the escrow's error codes and the
 //! wallet's EIP-1193 codes, each turned into what happened and what to do about it.
 
-use medledger_protocol::contract::MedLedgerErrors;
+use medledger_protocol::contract::{ContractError, MedLedgerErrors, MedLedgerInsuranceErrors};
 
-/// A contract revert, explained.
-pub fn contract_error(e: &MedLedgerErrors) -> String {
-    use MedLedgerErrors as E;
+/// A revert of either contract, explained, with the error's Solidity name for support.
+pub fn contract_error(e: &ContractError) -> String {
     let text = match e {
+        ContractError::Core(e) => core_error(e),
+        ContractError::Insurance(e) => insurance_error(e),
+    };
+    format!("{text} ({})", e.name())
+}
+
+// Errors both contracts declare (one selector each) say the same thing whichever contract raised it.
+const NOT_A_PATIENT: &str = "That account is not a registered patient.";
+const NOT_A_VERIFIED_PRACTITIONER: &str =
+    "This needs a practitioner verified by an admin; the account is not (or is suspended).";
+const NOT_A_VERIFIED_INSURER: &str = "That account is not an insurer verified by an admin.";
+const CHOOSE_A_CATEGORY: &str = "Choose at least one category.";
+const UNKNOWN_RECORD: &str = "There is no such record on chain.";
+
+/// What the core contract's refusal means.
+fn core_error(e: &MedLedgerErrors) -> &'static str {
+    use MedLedgerErrors as E;
+    match e {
         E::AlreadyRegistered(_) => "This account is already registered.",
         E::NotRegistered(_) => "This account is not registered yet: finish onboarding first.",
         E::InvalidEncryptionKey(_) => {
             "The encryption key is not valid. Sign the key message again."
         }
         E::InvalidProfileHash(_) => "The application profile is empty.",
-        E::NotAPatient(_) => "That account is not a registered patient.",
+        E::NotAPatient(_) => NOT_A_PATIENT,
         E::NotAProfessional(_) => "That account is not a practitioner or insurer.",
-        E::NotAVerifiedPractitioner(_) => {
-            "This needs a practitioner verified by an admin; the account is not (or is suspended)."
-        }
-        E::NotAVerifiedInsurer(_) => "That account is not an insurer verified by an admin.",
+        E::NotAVerifiedPractitioner(_) => NOT_A_VERIFIED_PRACTITIONER,
         E::InvalidStatusChange(_) => "That account cannot move to this state from its current one.",
         E::InvalidGrantee(_) => {
             "Access can only be granted to a verified practitioner or insurer (not to yourself)."
         }
-        E::InvalidCategories(_) => "Choose at least one category.",
+        E::InvalidCategories(_) => CHOOSE_A_CATEGORY,
         E::ExpiryInPast(_) => "The expiry date has already passed: choose a later one.",
         E::NoActiveGrant(_) => "There is no active grant to that account.",
         E::InvalidRecordId(_) | E::InvalidCiphertextHash(_) => "The record's id or hash is empty.",
         E::RecordExists(_) => "A record with this id is already on chain.",
-        E::UnknownRecord(_) => "There is no such record on chain.",
+        E::UnknownRecord(_) => UNKNOWN_RECORD,
         E::NotRecordOwner(_) => "Only the record's patient can do that.",
         E::RecordAlreadyErased(_) => "That record is already erased.",
         E::RecordNotErased(_) => "That record is not erased.",
@@ -49,6 +63,18 @@ pub fn contract_error(e: &MedLedgerErrors) -> String {
         E::InvalidLogRange(_) | E::InvalidLogRoot(_) | E::UnknownAnchor(_) => {
             "The access-log anchor is not valid."
         }
+        _ => "The contract refused the transaction.",
+    }
+}
+
+/// What the insurance contract's refusal means.
+fn insurance_error(e: &MedLedgerInsuranceErrors) -> &'static str {
+    use MedLedgerInsuranceErrors as E;
+    match e {
+        E::NotAPatient(_) => NOT_A_PATIENT,
+        E::NotAVerifiedPractitioner(_) => NOT_A_VERIFIED_PRACTITIONER,
+        E::NotAVerifiedInsurer(_) => NOT_A_VERIFIED_INSURER,
+        E::InvalidCategories(_) => CHOOSE_A_CATEGORY,
         E::NoPolicy(_) => "That insurer has not published a policy.",
         E::NothingToFund(_) => "Send a non-zero amount to fund the policy.",
         E::InsufficientAvailableFunds(_) => {
@@ -73,19 +99,9 @@ pub fn contract_error(e: &MedLedgerErrors) -> String {
         E::PayoutExceedsClaim(_) => "The approved amount cannot exceed the claimed amount.",
         E::NothingToWithdraw(_) => "There is nothing to withdraw.",
         E::TransferFailed(_) => "The payment transfer failed.",
-        _ => "The contract refused the transaction.",
-    };
-    format!("{text} ({})", error_name(e))
-}
-
-/// The Solidity name of the error, e.g. `NotAVerifiedPractitioner`.
-pub fn error_name(e: &MedLedgerErrors) -> String {
-    let debug = format!("{e:?}");
-    debug
-        .split(|c: char| !c.is_alphanumeric())
-        .next()
-        .unwrap_or("")
-        .to_string()
+        E::InvalidReasonHash(_) => "Give the reason for the denial.",
+        _ => "The insurance contract refused the transaction.",
+    }
 }
 
 /// An escrow error code (docs/api.md), explained.
@@ -142,8 +158,9 @@ pub fn wallet_error(code: i64) -> &'static str {
 mod tests {
     use super::*;
     use alloy_primitives::Address;
+    use alloy_primitives::B256;
     use alloy_sol_types::SolError;
-    use medledger_protocol::contract::{decode_revert, MedLedger};
+    use medledger_protocol::contract::{decode_any_revert, MedLedger, MedLedgerInsurance};
 
     #[test]
     fn a_revert_from_the_chain_is_named_and_explained() {
@@ -151,10 +168,23 @@ mod tests {
             account: Address::repeat_byte(7),
         }
         .abi_encode();
-        let err = decode_revert(&data).expect("decodes");
+        let err = decode_any_revert(&data).expect("decodes");
         let text = contract_error(&err);
         assert!(text.contains("verified by an admin"), "{text}");
         assert!(text.ends_with("(NotAVerifiedPractitioner)"), "{text}");
+    }
+
+    #[test]
+    fn a_revert_of_the_insurance_contract_is_named_and_explained() {
+        let data = MedLedgerInsurance::NotClaimInsurer {
+            claimId: B256::repeat_byte(1),
+            caller: Address::repeat_byte(2),
+        }
+        .abi_encode();
+        let err = decode_any_revert(&data).expect("decodes");
+        let text = contract_error(&err);
+        assert!(text.contains("Only the claim's insurer"), "{text}");
+        assert!(text.ends_with("(NotClaimInsurer)"), "{text}");
     }
 
     #[test]

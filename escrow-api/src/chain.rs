@@ -1,10 +1,11 @@
-//! The chain seam. [`Chain`] is what the escrow needs from a node: `eth_call` to the contract,
-//! the head block, the contract's logs in a block range, and sending the ESCROW account's own
-//! transactions. [`RpcChain`] implements it over plain JSON-RPC (HTTP or HTTPS, reqwest with
+//! The chain seam. [`Chain`] is what the escrow needs from a node: `eth_call` to the core
+//! contract, the head block, the logs of the deployment's contracts (the core and the insurance
+//! contract) in a block range, and sending the ESCROW account's own transactions. [`RpcChain`] implements it over plain JSON-RPC (HTTP or HTTPS, reqwest with
 //! rustls and the system's roots) and signs transactions
 //! with the escrow key (alloy-consensus legacy EIP-155 transactions, alloy-signer-local).
-//! [`Ledger`] puts the contract's typed views and the escrow's two transactions on top, using the
-//! `sol!` bindings of `medledger-protocol`.
+//! [`Ledger`] puts the core's typed views and the escrow's two transactions on top, using the
+//! `sol!` bindings of `medledger-protocol`, and tells the two contracts' events apart by the
+//! address that logged them ([`ContractEvent`]).
 //!
 //! There is no cache: every question is asked of the node when it is needed, so a revocation or
 //! an erasure takes effect at the next block. Any failure is an error the caller must treat as
@@ -19,7 +20,10 @@ use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::{SolCall, SolEventInterface};
 use futures_util::future::BoxFuture;
-use medledger_protocol::contract::{decode_revert, MedLedger, MedLedgerEvents};
+use medledger_protocol::contract::{
+    decode_any_revert, decode_revert, MedLedger, MedLedgerEvents, MedLedgerInsuranceEvents,
+};
+use medledger_protocol::deployment::Deployment;
 use serde_json::{json, Value};
 
 #[cfg(test)]
@@ -58,6 +62,8 @@ pub enum ChainError {
 /// One contract log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainLog {
+    /// The contract that logged it.
+    pub address: Address,
     /// Block number.
     pub block: u64,
     /// Position in the block.
@@ -89,7 +95,7 @@ pub trait Chain: Send + Sync {
     fn block_number(&self) -> BoxFuture<'_, Result<u64, ChainError>>;
     /// `eth_call` of the contract at the latest block.
     fn call(&self, data: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, ChainError>>;
-    /// The contract's logs in `from..=to`.
+    /// The logs of the deployment's contracts in `from..=to`.
     fn logs(&self, from: u64, to: u64) -> BoxFuture<'_, Result<Vec<ChainLog>, ChainError>>;
     /// Sends a transaction to the contract from the escrow account and waits for a successful
     /// receipt.
@@ -107,6 +113,8 @@ pub struct RpcChain {
     http: reqwest::Client,
     url: String,
     contract: Address,
+    /// Whose logs [`Chain::logs`] returns: the core and, once set, the insurance contract.
+    watched: Vec<Address>,
     chain_id: u64,
     signer: Option<PrivateKeySigner>,
     /// Serialises the escrow's transactions; holds the next nonce this process will use (a node
@@ -140,6 +148,14 @@ fn parse_bytes(v: &Value) -> Result<Vec<u8>, ChainError> {
     hex::decode(s).map_err(|e| ChainError::Decode(format!("hex: {e}")))
 }
 
+fn parse_address(v: &Value) -> Result<Address, ChainError> {
+    let s = v
+        .as_str()
+        .ok_or_else(|| ChainError::Decode(format!("expected an address, got {v}")))?;
+    s.parse()
+        .map_err(|e| ChainError::Decode(format!("address {s}: {e}")))
+}
+
 fn parse_b256(v: &Value) -> Result<B256, ChainError> {
     let s = v
         .as_str()
@@ -164,11 +180,23 @@ impl RpcChain {
             http,
             url: url.to_string(),
             contract,
+            watched: vec![contract],
             chain_id,
             signer,
             send_lock: tokio::sync::Mutex::new(None),
             receipt_timeout: Duration::from_secs(120),
         })
+    }
+
+    /// A client for a deployment: calls go to its core, logs are read from both its contracts.
+    pub fn for_deployment(
+        url: &str,
+        deployment: &Deployment,
+        signer: Option<PrivateKeySigner>,
+    ) -> Result<RpcChain, ChainError> {
+        let mut chain = RpcChain::new(url, deployment.address, deployment.chain_id, signer)?;
+        chain.watched.push(deployment.insurance.address);
+        Ok(chain)
     }
 
     async fn rpc(&self, method: &str, params: Value) -> Result<Value, ChainError> {
@@ -296,7 +324,7 @@ impl Chain for RpcChain {
             let result = self
                 .rpc(
                     "eth_getLogs",
-                    json!([{"address": self.contract.to_string(), "fromBlock": format!("0x{from:x}"), "toBlock": format!("0x{to:x}")}]),
+                    json!([{"address": self.watched, "fromBlock": format!("0x{from:x}"), "toBlock": format!("0x{to:x}")}]),
                 )
                 .await?;
             let logs = result
@@ -308,6 +336,7 @@ impl Chain for RpcChain {
                     continue;
                 }
                 out.push(ChainLog {
+                    address: parse_address(&l["address"])?,
                     block: parse_u64(&l["blockNumber"])?,
                     log_index: parse_u64(&l["logIndex"])?,
                     tx_hash: parse_b256(&l["transactionHash"])?,
@@ -637,9 +666,42 @@ impl Ledger {
             .await
     }
 
-    /// Decodes a log into a contract event (`None` for logs of other shapes).
-    pub fn decode(log: &ChainLog) -> Option<MedLedgerEvents> {
-        MedLedgerEvents::decode_raw_log(&log.topics, &log.data).ok()
+    /// Decodes a log into the event of the deployment's contract that logged it (`None` for logs
+    /// of other shapes or of other addresses): an insurance event is believed only from the
+    /// insurance contract, a core event only from the core.
+    pub fn decode(log: &ChainLog, deployment: &Deployment) -> Option<ContractEvent> {
+        if log.address == deployment.address {
+            MedLedgerEvents::decode_raw_log(&log.topics, &log.data)
+                .ok()
+                .map(ContractEvent::Core)
+        } else if log.address == deployment.insurance.address {
+            MedLedgerInsuranceEvents::decode_raw_log(&log.topics, &log.data)
+                .ok()
+                .map(ContractEvent::Insurance)
+        } else {
+            None
+        }
+    }
+}
+
+/// An event of one of the deployment's contracts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContractEvent {
+    /// Logged by the core.
+    Core(MedLedgerEvents),
+    /// Logged by the insurance contract.
+    Insurance(MedLedgerInsuranceEvents),
+}
+
+impl From<MedLedgerEvents> for ContractEvent {
+    fn from(e: MedLedgerEvents) -> Self {
+        ContractEvent::Core(e)
+    }
+}
+
+impl From<MedLedgerInsuranceEvents> for ContractEvent {
+    fn from(e: MedLedgerInsuranceEvents) -> Self {
+        ContractEvent::Insurance(e)
     }
 }
 
@@ -648,10 +710,88 @@ pub fn describe_revert(err: &ChainError) -> String {
     match err {
         ChainError::Rpc {
             revert: Some(data), ..
-        } => match hex::decode(data).ok().as_deref().and_then(decode_revert) {
-            Some(e) => format!("{err} ({e:?})"),
+        } => match hex::decode(data)
+            .ok()
+            .as_deref()
+            .and_then(decode_any_revert)
+        {
+            Some(e) => format!("{err} ({})", e.name()),
             None => err.to_string(),
         },
         _ => err.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_sol_types::SolEvent;
+    use medledger_protocol::contract::{abi_hash, insurance_abi_hash, MedLedgerInsurance};
+    use medledger_protocol::deployment::ContractDeployment;
+
+    const CORE: Address = Address::repeat_byte(0xc0);
+    const INSURANCE: Address = Address::repeat_byte(0x15);
+
+    fn deployment() -> Deployment {
+        Deployment {
+            network: "unit".into(),
+            chain_id: 1337,
+            address: CORE,
+            deploy_block: 1,
+            deploy_tx: B256::ZERO,
+            abi_hash: abi_hash(),
+            admin: Address::ZERO,
+            escrow: Address::ZERO,
+            insurance: ContractDeployment {
+                address: INSURANCE,
+                deploy_block: 2,
+                deploy_tx: B256::ZERO,
+                abi_hash: insurance_abi_hash(),
+            },
+        }
+    }
+
+    fn log_of(address: Address, event: &impl SolEvent) -> ChainLog {
+        let data = event.encode_log_data();
+        ChainLog {
+            address,
+            block: 3,
+            log_index: 0,
+            tx_hash: B256::ZERO,
+            topics: data.topics().to_vec(),
+            data: data.data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn each_contracts_events_are_believed_only_from_its_own_address() {
+        let d = deployment();
+        let revoked = MedLedger::ConsentRevoked {
+            patient: Address::repeat_byte(1),
+            grantee: Address::repeat_byte(2),
+        };
+        let funded = MedLedgerInsurance::PolicyFunded {
+            insurer: Address::repeat_byte(3),
+            amount: U256::from(5u8),
+            funds: U256::from(7u8),
+        };
+        assert_eq!(
+            Ledger::decode(&log_of(CORE, &revoked), &d),
+            Some(ContractEvent::Core(MedLedgerEvents::ConsentRevoked(
+                revoked.clone()
+            )))
+        );
+        assert_eq!(
+            Ledger::decode(&log_of(INSURANCE, &funded), &d),
+            Some(ContractEvent::Insurance(
+                MedLedgerInsuranceEvents::PolicyFunded(funded.clone())
+            ))
+        );
+        // The same bytes from the other contract, or from any other address, are not ours.
+        assert_eq!(Ledger::decode(&log_of(INSURANCE, &revoked), &d), None);
+        assert_eq!(Ledger::decode(&log_of(CORE, &funded), &d), None);
+        let stranger = Address::repeat_byte(0x99);
+        assert_eq!(Ledger::decode(&log_of(stranger, &revoked), &d), None);
+        assert_eq!(Ledger::decode(&log_of(stranger, &funded), &d), None);
     }
 }

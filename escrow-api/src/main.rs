@@ -232,13 +232,9 @@ async fn verify_log(config: Config) -> anyhow::Result<()> {
     let index = medledger_escrow_api::db::Index::connect(&config.database_url())
         .await
         .context("opening the index")?;
-    let chain = medledger_escrow_api::chain::RpcChain::new(
-        &config.rpc_url,
-        deployment.address,
-        deployment.chain_id,
-        None,
-    )
-    .context("the chain client")?;
+    let chain =
+        medledger_escrow_api::chain::RpcChain::for_deployment(&config.rpc_url, &deployment, None)
+            .context("the chain client")?;
     let ledger = medledger_escrow_api::chain::Ledger::new(std::sync::Arc::new(chain));
     let report = medledger_escrow_api::follower::verify_log_with(&index, &ledger)
         .await
@@ -280,10 +276,9 @@ async fn admin(
     let signer = medledger_escrow_api::keys::load_signer(key_file, password_file)
         .context("reading the admin key file")?;
     let from = signer.address();
-    let chain = medledger_escrow_api::chain::RpcChain::new(
+    let chain = medledger_escrow_api::chain::RpcChain::for_deployment(
         &config.rpc_url,
-        deployment.address,
-        deployment.chain_id,
+        &deployment,
         Some(signer),
     )
     .context("the chain client")?;

@@ -199,12 +199,7 @@ async fn rpc_chain(
     deployment: &Deployment,
     signer: Option<PrivateKeySigner>,
 ) -> Result<Arc<dyn Chain>, StartError> {
-    let chain = RpcChain::new(
-        &config.rpc_url,
-        deployment.address,
-        deployment.chain_id,
-        signer,
-    )?;
+    let chain = RpcChain::for_deployment(&config.rpc_url, deployment, signer)?;
     match chain.chain_id().await {
         Ok(node) if node != deployment.chain_id => Err(StartError::WrongChain {
             node,
@@ -464,6 +459,7 @@ async fn config_json(State(st): State<AppState>) -> Json<serde_json::Value> {
         "chainId": st.deployment.chain_id,
         "rpcUrl": rpc,
         "contract": st.deployment.address.to_checksum(None),
+        "insurance": st.deployment.insurance.address.to_checksum(None),
         "deployBlock": st.deployment.deploy_block,
         "escrow": st.deployment.escrow.to_checksum(None),
         "network": st.deployment.network,

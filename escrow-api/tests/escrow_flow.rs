@@ -84,6 +84,14 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
             .and_then(|a| a.parse::<Address>().ok()),
         Some(ledger)
     );
+    assert_eq!(
+        cfg["insurance"]
+            .as_str()
+            .and_then(|a| a.parse::<Address>().ok()),
+        Some(d.insurance.address),
+        "the app learns the insurance contract's address from the deployment"
+    );
+    assert_ne!(d.insurance.address, ledger);
     assert_eq!(server.public("/health").await.status(), 200);
     assert_eq!(
         server.public("/index.html").await.status(),

@@ -5,7 +5,7 @@
 mod support;
 
 use alloy_primitives::{hex, Address, B256, U256};
-use medledger_protocol::contract::{Category, MedLedger};
+use medledger_protocol::contract::{Category, MedLedger, MedLedgerInsurance};
 use serde_json::{json, Value};
 use support::*;
 
@@ -179,13 +179,13 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
 
     // The insurer covers encounters: 1 ether per claim, 10 a year, no deductible, 5 ether funds.
     let covered = Category::mask([Category::Encounters]);
-    let policy = MedLedger::publishPolicyCall {
+    let policy = MedLedgerInsurance::publishPolicyCall {
         coveredCategories: covered,
         perClaimLimit: 1_000_000_000_000_000_000,
         annualLimit: 10_000_000_000_000_000_000,
         deductible: 0,
     };
-    w.send_value(&insurer, policy, ether(5000)).await;
+    w.send_insurance_value(&insurer, policy, ether(5000)).await;
     let expiry = w.chain_time().await + 86_400;
     // The doctor files claim documents (write on Claims) for care in both categories; the
     // insurer reads claim documents.
@@ -205,7 +205,7 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
         };
         w.send(&doctor, document).await;
     }
-    let submit = |id: u8, amount: u128, category: Category| MedLedger::submitClaimCall {
+    let submit = |id: u8, amount: u128, category: Category| MedLedgerInsurance::submitClaimCall {
         claimId: B256::repeat_byte(id),
         patient: patient.address(),
         insurer: insurer.address(),
@@ -215,13 +215,13 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
     };
     // A: inside the policy, settled on submission.
     let a = submit(1, 100_000_000_000_000_000, Category::Encounters);
-    w.send(&doctor, a).await;
+    w.send_insurance(&doctor, a).await;
     // B: over the per-claim limit, left for review; approved for 1.5 ether, then paid.
     let b = submit(2, 2_000_000_000_000_000_000, Category::Encounters);
-    w.send(&doctor, b).await;
+    w.send_insurance(&doctor, b).await;
     // C: a category the policy does not cover, left for review; denied.
     let c = submit(3, 300_000_000_000_000_000, Category::Laboratory);
-    w.send(&doctor, c).await;
+    w.send_insurance(&doctor, c).await;
 
     let list = eventually("three claims indexed", || async {
         let v = claims_of(&server, &doctor).await;
@@ -278,11 +278,11 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
     );
 
     // The insurer decides: B approved then paid, C denied.
-    let approve = MedLedger::approveClaimCall {
+    let approve = MedLedgerInsurance::approveClaimCall {
         claimId: B256::repeat_byte(2),
         payout: 1_500_000_000_000_000_000,
     };
-    w.send(&insurer, approve).await;
+    w.send_insurance(&insurer, approve).await;
     let b = eventually("the approval indexed", || async {
         let v = claims_of(&server, &patient).await;
         (v[1]["status"] == "approved").then(|| v[1].clone())
@@ -290,16 +290,16 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
     .await;
     assert_eq!(b["payout"], "1500000000000000000");
     assert_eq!(b["pendingReason"], 2);
-    let pay = MedLedger::payClaimCall {
+    let pay = MedLedgerInsurance::payClaimCall {
         claimId: B256::repeat_byte(2),
     };
-    w.send(&insurer, pay).await;
+    w.send_insurance(&insurer, pay).await;
     let reason = B256::repeat_byte(0x99);
-    let deny = MedLedger::denyClaimCall {
+    let deny = MedLedgerInsurance::denyClaimCall {
         claimId: B256::repeat_byte(3),
         reasonHash: reason,
     };
-    w.send(&insurer, deny).await;
+    w.send_insurance(&insurer, deny).await;
     let list = eventually("the payment and the denial indexed", || async {
         let v = claims_of(&server, &insurer).await;
         (v[1]["status"] == "paid" && v[2]["status"] == "denied").then_some(v)
@@ -317,8 +317,8 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
 
     // Policies are in the index: terms from PolicyPublished, funds after the last funding event
     // (5 ether, less the 0.1 and 1.5 paid out, plus 1).
-    let fund = MedLedger::fundPolicyCall {};
-    w.send_value(&insurer, fund, ether(1000)).await;
+    let fund = MedLedgerInsurance::fundPolicyCall {};
+    w.send_insurance_value(&insurer, fund, ether(1000)).await;
     let index = server.index().await;
     let policy = eventually("the funding indexed", || async {
         let p = index

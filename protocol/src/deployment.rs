@@ -1,11 +1,13 @@
-//! `deployments/<network>.json`: where the MedLedger contract lives on a chain. Written by the
-//! Truffle migration; read by the escrow (which serves it to the app as part of `/config.json`).
-//! The ABI hash lets a reader refuse a contract deployed from other sources than its bindings.
+//! `deployments/<network>.json`: where the MedLedger contracts live on a chain — the core and the
+//! insurance contract deployed beside it. Written by the Truffle migration; read by the escrow
+//! (which serves both addresses to the app as part of `/config.json`). Each contract's ABI hash lets
+//! a reader refuse a contract deployed from other sources than its bindings.
 
 use alloy_primitives::{Address, B256};
 use serde::{Deserialize, Serialize};
 
-/// One deployment of MedLedger.
+/// One deployment of MedLedger: the core's fields at the top level (as before the insurance
+/// contract moved out), the insurance contract's in [`Deployment::insurance`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Deployment {
@@ -25,6 +27,22 @@ pub struct Deployment {
     pub admin: Address,
     /// The escrow API's account.
     pub escrow: Address,
+    /// The insurance contract (policies, claims, payouts), deployed after the core with its address.
+    pub insurance: ContractDeployment,
+}
+
+/// Where one further contract of the deployment lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContractDeployment {
+    /// The contract's address.
+    pub address: Address,
+    /// The block it was deployed in.
+    pub deploy_block: u64,
+    /// The deployment transaction.
+    pub deploy_tx: B256,
+    /// `0x`-prefixed SHA-256 of the canonical ABI it was compiled with.
+    pub abi_hash: String,
 }
 
 /// Why a deployment file cannot be used.
@@ -41,9 +59,11 @@ pub enum DeploymentError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The contract was compiled from sources whose ABI differs from these bindings.
-    #[error("the deployed contract's ABI ({deployed}) is not the one these bindings were built from ({bindings}); rebuild from the same sources")]
+    /// A contract was compiled from sources whose ABI differs from these bindings.
+    #[error("the deployed {contract} contract's ABI ({deployed}) is not the one these bindings were built from ({bindings}); rebuild from the same sources")]
     AbiMismatch {
+        /// Which contract: `MedLedger` or `MedLedgerInsurance`.
+        contract: &'static str,
         /// The hash in the deployment file.
         deployed: String,
         /// The hash of [`crate::contract::ABI_JSON`].
@@ -69,17 +89,30 @@ impl Deployment {
         Deployment::from_json(&text)
     }
 
-    /// Fail unless the deployed contract's ABI is the one the bindings were generated from.
+    /// Fail unless each deployed contract's ABI is the one the bindings were generated from.
     pub fn check_abi(&self) -> Result<(), DeploymentError> {
-        let bindings = crate::contract::abi_hash();
-        if self.abi_hash.eq_ignore_ascii_case(&bindings) {
-            Ok(())
-        } else {
-            Err(DeploymentError::AbiMismatch {
-                deployed: self.abi_hash.clone(),
-                bindings,
-            })
-        }
+        same_abi("MedLedger", &self.abi_hash, crate::contract::abi_hash())?;
+        same_abi(
+            "MedLedgerInsurance",
+            &self.insurance.abi_hash,
+            crate::contract::insurance_abi_hash(),
+        )
+    }
+}
+
+fn same_abi(
+    contract: &'static str,
+    deployed: &str,
+    bindings: String,
+) -> Result<(), DeploymentError> {
+    if deployed.eq_ignore_ascii_case(&bindings) {
+        Ok(())
+    } else {
+        Err(DeploymentError::AbiMismatch {
+            contract,
+            deployed: deployed.to_string(),
+            bindings,
+        })
     }
 }
 
@@ -88,12 +121,19 @@ mod tests {
     use super::*;
 
     fn sample(abi_hash: &str) -> String {
+        sample_with(abi_hash, &crate::contract::insurance_abi_hash())
+    }
+
+    fn sample_with(abi_hash: &str, insurance_abi_hash: &str) -> String {
         format!(
             r#"{{"network":"development","chainId":1337,
             "address":"0xe78A0F7E598Cc8b0Bb87894B0F60dD2a88d6a8Ab","deployBlock":1,
             "deployTx":"0x475f606dc692e659e302b031cfdb1e193a8c64e192bb98b07af0bb30518d5c43",
             "abiHash":"{abi_hash}","admin":"0x90F8bf6A479f320ead074411a4B0e7944Ea8c9C1",
-            "escrow":"0xFFcf8FDEE72ac11b5c542428B35EEF5769C409f0"}}"#
+            "escrow":"0xFFcf8FDEE72ac11b5c542428B35EEF5769C409f0",
+            "insurance":{{"address":"0xCfEB869F69431e42cdB54A4F4f105C19C080A601","deployBlock":2,
+            "deployTx":"0x5c7d4d0ba3d8e5e2b4f4b6b1f41c5a58bdcf6c2bd1c8b1b2e8d2b0b7a3a4c5d6",
+            "abiHash":"{insurance_abi_hash}"}}}}"#
         )
     }
 
@@ -107,15 +147,48 @@ mod tests {
             d.address.to_string(),
             "0xe78A0F7E598Cc8b0Bb87894B0F60dD2a88d6a8Ab"
         );
+        assert_eq!(
+            d.insurance.address.to_string(),
+            "0xCfEB869F69431e42cdB54A4F4f105C19C080A601"
+        );
+        assert_eq!(d.insurance.deploy_block, 2);
     }
 
     #[test]
     fn refuses_another_abi() {
         let other = format!("0x{}", "ab".repeat(32));
         match Deployment::from_json(&sample(&other)) {
-            Err(DeploymentError::AbiMismatch { deployed, .. }) => assert_eq!(deployed, other),
+            Err(DeploymentError::AbiMismatch {
+                contract, deployed, ..
+            }) => assert_eq!((contract, deployed), ("MedLedger", other)),
             other => panic!("expected an ABI mismatch, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn refuses_another_insurance_abi() {
+        let other = format!("0x{}", "cd".repeat(32));
+        let text = sample_with(&crate::contract::abi_hash(), &other);
+        match Deployment::from_json(&text) {
+            Err(DeploymentError::AbiMismatch {
+                contract, deployed, ..
+            }) => assert_eq!((contract, deployed), ("MedLedgerInsurance", other)),
+            other => panic!("expected an ABI mismatch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn refuses_a_file_without_the_insurance_contract() {
+        // A file written before insurance moved out names one contract: it is not this deployment.
+        let old = sample(&crate::contract::abi_hash());
+        let cut = old
+            .find(",\n            \"insurance\"")
+            .expect("the sample names insurance");
+        let old = format!("{}}}", &old[..cut]);
+        assert!(matches!(
+            Deployment::from_json(&old),
+            Err(DeploymentError::Invalid(_))
+        ));
     }
 
     #[test]

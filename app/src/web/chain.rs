@@ -5,7 +5,7 @@
 
 use alloy_primitives::{Address, Bytes, B256, U256};
 use alloy_sol_types::SolCall;
-use medledger_protocol::contract::{decode_revert, MedLedgerErrors};
+use medledger_protocol::contract::{decode_any_revert, ContractError};
 use serde_json::{json, Value};
 
 use super::wallet::{self, WalletError};
@@ -14,9 +14,9 @@ use crate::explain;
 /// Why a chain call or transaction did not go through.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ChainError {
-    /// The contract refused, with its named error.
+    /// A contract (the core or the insurance contract) refused, with its named error.
     #[error("{}", explain::contract_error(.0))]
-    Reverted(MedLedgerErrors),
+    Reverted(ContractError),
     /// It reverted without one of the contract's errors.
     #[error("the transaction reverted: {0}")]
     RevertedOther(String),
@@ -47,7 +47,7 @@ impl From<WalletError> for ChainError {
             .revert_data
             .as_deref()
             .and_then(|d| alloy_primitives::hex::decode(d).ok())
-            .and_then(|d| decode_revert(&d))
+            .and_then(|d| decode_any_revert(&d))
         {
             return ChainError::Reverted(err);
         }

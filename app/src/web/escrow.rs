@@ -142,8 +142,10 @@ pub struct AppConfig {
     pub chain_id: u64,
     /// The RPC URL the wallet should use for this chain.
     pub rpc_url: String,
-    /// MedLedger's address.
+    /// The core MedLedger contract's address.
     pub contract: Address,
+    /// The insurance contract's address (policies, claims, payouts).
+    pub insurance: Address,
     /// The deployment's network name.
     pub network: String,
     /// The escrow's break-glass X25519 public key (`0x` hex), when it has one.

@@ -62,8 +62,10 @@ pub struct Identity {
     pub account: Address,
     /// Their X25519 key pair, derived from the wallet's signature.
     pub keys: KeyPair,
-    /// The deployment.
+    /// The core contract.
     pub contract: Contract,
+    /// The insurance contract.
+    pub insurance: Contract,
 }
 
 /// What to store.

@@ -63,7 +63,7 @@ impl AppState {
         }
     }
 
-    /// The deployment, once configured.
+    /// The core contract, once configured.
     pub fn contract(&self) -> Option<Contract> {
         self.config.with_untracked(|c| {
             c.as_ref().map(|c| Contract {
@@ -73,14 +73,26 @@ impl AppState {
         })
     }
 
+    /// The insurance contract, once configured.
+    pub fn insurance(&self) -> Option<Contract> {
+        self.config.with_untracked(|c| {
+            c.as_ref().map(|c| Contract {
+                address: c.insurance,
+                chain_id: c.chain_id,
+            })
+        })
+    }
+
     /// The signed-in identity for the record protocols.
     pub fn identity(&self) -> Option<Identity> {
         let contract = self.contract()?;
+        let insurance = self.insurance()?;
         self.signed_in.with_untracked(|s| {
             s.as_ref().map(|s| Identity {
                 account: s.account,
                 keys: s.keys.clone(),
                 contract,
+                insurance,
             })
         })
     }

@@ -238,9 +238,13 @@ pub async fn escrow_on(
         "address":"0xe78A0F7E598Cc8b0Bb87894B0F60dD2a88d6a8Ab","deployBlock":1,
         "deployTx":"0x475f606dc692e659e302b031cfdb1e193a8c64e192bb98b07af0bb30518d5c43",
         "abiHash":"{}","admin":"0x90F8bf6A479f320ead074411a4B0e7944Ea8c9C1",
-        "escrow":"0xFFcf8FDEE72ac11b5c542428B35EEF5769C409f0"}}"#,
+        "escrow":"0xFFcf8FDEE72ac11b5c542428B35EEF5769C409f0",
+        "insurance":{{"address":"0xCfEB869F69431e42cdB54A4F4f105C19C080A601","deployBlock":2,
+        "deployTx":"0x5c7d4d0ba3d8e5e2b4f4b6b1f41c5a58bdcf6c2bd1c8b1b2e8d2b0b7a3a4c5d6",
+        "abiHash":"{}"}}}}"#,
         script.chain_id,
-        medledger_protocol::contract::abi_hash()
+        medledger_protocol::contract::abi_hash(),
+        medledger_protocol::contract::insurance_abi_hash()
     );
     std::fs::write(&deployment, text).expect("write the deployment file");
     let config = crate::config::Config {

@@ -1,11 +1,24 @@
-//! The contract's events as the index keeps them: a record committed, accounts registered and
-//! their status, grants, claims and policies. Each handler is idempotent (rows are keyed by the
+//! The contracts' events as the index keeps them: of the core, a record committed, accounts
+//! registered and their status, and grants; of the insurance contract, claims and policies. Each handler is idempotent (rows are keyed by the
 //! log's place on chain), so a replayed block range changes nothing.
 
 use super::*;
 
-/// Applies one contract event to the index. Events the index does not keep are ignored.
+/// Applies one event of the deployment's contracts to the index. Events the index does not keep
+/// are ignored.
 pub(super) async fn handle(
+    st: &AppState,
+    event: ContractEvent,
+    log: &ChainLog,
+) -> Result<(), FollowError> {
+    match event {
+        ContractEvent::Core(e) => core_event(st, e, log).await,
+        ContractEvent::Insurance(e) => insurance_event(st, e, log).await,
+    }
+}
+
+/// The core's events: records, erasures, accounts and consent.
+async fn core_event(
     st: &AppState,
     event: MedLedgerEvents,
     log: &ChainLog,
@@ -31,6 +44,19 @@ pub(super) async fn handle(
             grant_event(st, log, e.patient, e.grantee, Some(terms)).await?
         }
         E::ConsentRevoked(e) => grant_event(st, log, e.patient, e.grantee, None).await?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The insurance contract's events: claims and policies.
+async fn insurance_event(
+    st: &AppState,
+    event: MedLedgerInsuranceEvents,
+    log: &ChainLog,
+) -> Result<(), FollowError> {
+    use MedLedgerInsuranceEvents as E;
+    match event {
         E::ClaimSubmitted(e) => claim_submitted(st, &e, log).await?,
         E::ClaimPendingReview(e) => {
             let reason = e.reason;
@@ -181,7 +207,7 @@ async fn grant_event(
 /// `ClaimSubmitted`: the claim, stamped with its block's time.
 async fn claim_submitted(
     st: &AppState,
-    e: &medledger_protocol::contract::MedLedger::ClaimSubmitted,
+    e: &medledger_protocol::contract::MedLedgerInsurance::ClaimSubmitted,
     log: &ChainLog,
 ) -> Result<(), FollowError> {
     let block = log.block;
@@ -253,12 +279,13 @@ mod tests {
     //! The follower's handling of account events on a scripted chain, against a real index.
     use super::*;
     use crate::chain::scripted::{escrow_on, Script};
-    use medledger_protocol::contract::MedLedger;
+    use medledger_protocol::contract::{MedLedger, MedLedgerInsurance};
 
     const DOCTOR: Address = Address::repeat_byte(0x0d);
 
     fn at(block: u64, log_index: u64) -> ChainLog {
         ChainLog {
+            address: Address::ZERO,
             block,
             log_index,
             tx_hash: B256::repeat_byte(0x70),
@@ -285,7 +312,7 @@ mod tests {
     async fn an_application_follows_its_events_and_a_replay_changes_nothing() {
         let (_dir, _chain, st) = escrow_on(Script::default()).await;
         let practitioner = AccountKind::Practitioner.chain_number();
-        handle(&st, registered(practitioner), &at(5, 0))
+        handle(&st, registered(practitioner).into(), &at(5, 0))
             .await
             .expect("registered");
         let doctor = DOCTOR;
@@ -296,15 +323,17 @@ mod tests {
             admin: Address::repeat_byte(0xad),
             reasonHash: B256::ZERO,
         });
-        handle(&st, suspended.clone(), &at(7, 1))
+        handle(&st, suspended.clone().into(), &at(7, 1))
             .await
             .expect("suspended");
         assert_eq!(statuses(&st).await, [(doctor, AccountStatus::Suspended)]);
         // A replayed block range (after a crash) writes nothing twice.
-        handle(&st, registered(practitioner), &at(5, 0))
+        handle(&st, registered(practitioner).into(), &at(5, 0))
             .await
             .expect("replay");
-        handle(&st, suspended, &at(7, 1)).await.expect("replay");
+        handle(&st, suspended.into(), &at(7, 1))
+            .await
+            .expect("replay");
         assert_eq!(statuses(&st).await, [(doctor, AccountStatus::Suspended)]);
         let history = st.index.account_histories().await.expect("history");
         let events: Vec<_> = history[&doctor].iter().map(|(_, e)| *e).collect();
@@ -317,7 +346,7 @@ mod tests {
         let unknown = (0..=u8::MAX)
             .find(|n| AccountKind::from_chain_number(*n).is_none())
             .expect("a kind number no role uses");
-        handle(&st, registered(unknown), &at(5, 0))
+        handle(&st, registered(unknown).into(), &at(5, 0))
             .await
             .expect("ignored");
         assert!(statuses(&st).await.is_empty());
@@ -337,10 +366,12 @@ mod tests {
             canWrite: true,
             expiry: u64::MAX,
         });
-        handle(&st, granted.clone(), &at(9, 2))
+        handle(&st, granted.clone().into(), &at(9, 2))
             .await
             .expect("granted");
-        handle(&st, granted, &at(9, 2)).await.expect("replayed");
+        handle(&st, granted.into(), &at(9, 2))
+            .await
+            .expect("replayed");
         let given = st.index.grants_given(PATIENT).await.expect("given");
         assert_eq!(given.len(), 1, "a replayed log inserts nothing");
         let g = &given[0];
@@ -355,7 +386,9 @@ mod tests {
             patient: PATIENT,
             grantee: DOCTOR,
         });
-        handle(&st, revoked, &at(11, 0)).await.expect("revoked");
+        handle(&st, revoked.into(), &at(11, 0))
+            .await
+            .expect("revoked");
         assert!(st
             .index
             .grants_given(PATIENT)
@@ -368,21 +401,25 @@ mod tests {
     async fn a_claim_follows_its_events_to_its_last_state() {
         let (_dir, _chain, st) = escrow_on(Script::default()).await;
         let claim_id = B256::repeat_byte(0xc1);
-        let submitted = MedLedgerEvents::ClaimSubmitted(MedLedger::ClaimSubmitted {
-            claimId: claim_id,
-            practitioner: DOCTOR,
-            patient: PATIENT,
-            insurer: INSURER,
-            documentRecordId: B256::repeat_byte(0xd0),
-            amount: 5_000,
-            category: 4,
-        });
-        handle(&st, submitted, &at(1, 0)).await.expect("submitted");
-        let pending = MedLedgerEvents::ClaimPendingReview(MedLedger::ClaimPendingReview {
-            claimId: claim_id,
-            reason: 2,
-        });
-        handle(&st, pending, &at(1, 1))
+        let submitted =
+            MedLedgerInsuranceEvents::ClaimSubmitted(MedLedgerInsurance::ClaimSubmitted {
+                claimId: claim_id,
+                practitioner: DOCTOR,
+                patient: PATIENT,
+                insurer: INSURER,
+                documentRecordId: B256::repeat_byte(0xd0),
+                amount: 5_000,
+                category: 4,
+            });
+        handle(&st, submitted.into(), &at(1, 0))
+            .await
+            .expect("submitted");
+        let pending =
+            MedLedgerInsuranceEvents::ClaimPendingReview(MedLedgerInsurance::ClaimPendingReview {
+                claimId: claim_id,
+                reason: 2,
+            });
+        handle(&st, pending.into(), &at(1, 1))
             .await
             .expect("pending review");
         let claims = st.index.claims_of(INSURER).await.expect("claims");
@@ -398,11 +435,11 @@ mod tests {
         );
         assert_eq!(c.amount, "5000");
 
-        let denied = MedLedgerEvents::ClaimDenied(MedLedger::ClaimDenied {
+        let denied = MedLedgerInsuranceEvents::ClaimDenied(MedLedgerInsurance::ClaimDenied {
             claimId: claim_id,
             reasonHash: B256::repeat_byte(0xde),
         });
-        handle(&st, denied, &at(1, 3)).await.expect("denied");
+        handle(&st, denied.into(), &at(1, 3)).await.expect("denied");
         let c = st.index.claims_of(PATIENT).await.expect("claims").remove(0);
         assert_eq!(c.status, ClaimStatus::Denied);
         assert_eq!(c.deny_reason_hash, Some(B256::repeat_byte(0xde)));

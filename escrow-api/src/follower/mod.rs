@@ -1,4 +1,6 @@
-//! Background work driven by the chain. The event follower reads the contract's logs from a
+//! Background work driven by the chain. The event follower reads the logs of the deployment's two
+//! contracts (the core's records, accounts and consent; the insurance contract's claims and
+//! policies, told apart by the address that logged them) from a
 //! durable cursor (stored in the index, so a restart resumes where it stopped) up to the head minus
 //! the confirmation depth, and: marks an upload committed on `RecordAdded` with the same h1;
 //! shreds on `RecordErased` / `AllRecordsErased` (destroys K2 and the wrapped DEKs, deletes the
@@ -15,12 +17,12 @@ use std::time::Duration;
 use alloy_primitives::{hex, keccak256, Address, B256};
 use alloy_signer::SignerSync;
 use medledger_protocol::api::{AccountEvent, AccountKind, AccountStatus};
-use medledger_protocol::contract::{MedLedgerErrors, MedLedgerEvents};
+use medledger_protocol::contract::{MedLedgerErrors, MedLedgerEvents, MedLedgerInsuranceEvents};
 use serde_json::json;
 use tokio::sync::watch;
 
 use crate::access_log::{tree_of, NewEntry};
-use crate::chain::{ChainError, ChainLog, Ledger};
+use crate::chain::{ChainError, ChainLog, ContractEvent, Ledger};
 use crate::db::{db_int, AnchorRow, ClaimRow, ClaimUpdate, GrantTerms, RecordState};
 use crate::now_secs;
 use crate::server::AppState;
@@ -158,7 +160,7 @@ async fn follow_logs(st: &AppState) -> Result<(), FollowError> {
             return Ok(());
         }
         for log in &logs {
-            if let Some(event) = Ledger::decode(log) {
+            if let Some(event) = Ledger::decode(log, &st.deployment) {
                 handle(st, event, log).await?;
             }
         }

@@ -200,7 +200,7 @@ impl World {
     /// The chain as the escrow's library reads it (for `verify_log_with`).
     pub fn ledger(&self) -> Ledger {
         Ledger::new(std::sync::Arc::new(
-            RpcChain::new(self.url(), self.d.address, self.d.chain_id, None).expect("chain"),
+            RpcChain::for_deployment(self.url(), &self.d, None).expect("chain"),
         ))
     }
 
@@ -250,6 +250,17 @@ impl World {
             value,
         )
         .await
+    }
+
+    /// Sends `c` to the insurance contract.
+    pub async fn send_insurance<C: SolCall>(&self, from: &User, c: C) -> Value {
+        self.send_insurance_value(from, c, U256::ZERO).await
+    }
+
+    /// Sends `c` with `value` wei to the insurance contract (its payable calls).
+    pub async fn send_insurance_value<C: SolCall>(&self, from: &User, c: C, value: U256) -> Value {
+        let to = self.d.insurance.address;
+        send(self.url(), from.address(), to, c.abi_encode(), value).await
     }
 
     pub async fn call<C: SolCall>(&self, c: C) -> C::Return {

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use alloy_primitives::{Address, B256, U256};
 use leptos::prelude::*;
-use medledger_protocol::contract::{Category, MedLedger};
+use medledger_protocol::contract::{Category, MedLedgerInsurance};
 use medledger_protocol::envelope::RecordKind;
 
 use super::super::components::{
@@ -386,17 +386,17 @@ async fn submit_claim(
         .await
         .map_err(|e| e.to_string())?;
     let existing = me
-        .contract
-        .view(MedLedger::claimOfCall {
+        .insurance
+        .view(MedLedgerInsurance::claimOfCall {
             claimId: claim.claim_id,
         })
         .await
         .map_err(|e| e.to_string())?;
     if existing.status == 0 {
-        me.contract
+        me.insurance
             .send(
                 me.account,
-                MedLedger::submitClaimCall {
+                MedLedgerInsurance::submitClaimCall {
                     claimId: claim.claim_id,
                     patient: claim.prepared.patient,
                     insurer: claim.insurer,
@@ -410,8 +410,8 @@ async fn submit_claim(
             .map_err(|e| e.to_string())?;
     }
     let c = me
-        .contract
-        .view(MedLedger::claimOfCall {
+        .insurance
+        .view(MedLedgerInsurance::claimOfCall {
             claimId: claim.claim_id,
         })
         .await

@@ -8,7 +8,7 @@
 use alloy_primitives::{keccak256, Address, B256, U256};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use medledger_protocol::contract::{Category, MedLedger};
+use medledger_protocol::contract::{Category, MedLedger, MedLedgerInsurance};
 use medledger_protocol::envelope::RecordKind;
 
 use super::super::components::{
@@ -472,8 +472,8 @@ fn DoctorClaims() -> impl IntoView {
     let claims = super::claims::claims_resource();
     let payout = LocalResource::new(move || async move {
         let me = state.identity().ok_or("sign in first")?;
-        me.contract
-            .view(MedLedger::payoutOfCall {
+        me.insurance
+            .view(MedLedgerInsurance::payoutOfCall {
                 practitioner: me.account,
             })
             .await
@@ -481,8 +481,12 @@ fn DoctorClaims() -> impl IntoView {
     });
     let withdraw = Action::new_local(move |_: &()| async move {
         let me = state.identity().ok_or("sign in first")?;
-        me.contract
-            .send(me.account, MedLedger::withdrawPayoutCall {}, U256::ZERO)
+        me.insurance
+            .send(
+                me.account,
+                MedLedgerInsurance::withdrawPayoutCall {},
+                U256::ZERO,
+            )
             .await
             .map_err(|e| e.to_string())?;
         claims.refetch();

@@ -9,7 +9,7 @@
 use alloy_primitives::{keccak256, U256};
 use leptos::prelude::*;
 use medledger_protocol::api::ClaimStatus;
-use medledger_protocol::contract::{Category, MedLedger};
+use medledger_protocol::contract::{Category, MedLedgerInsurance};
 
 use super::super::components::{
     category_name, outcome_note, CategoryChecks, NoteView, OpenedPanel, OpenedView, Outcome,
@@ -43,8 +43,8 @@ type Policy = LocalResource<Option<PolicyView>>;
 async fn load_policy(state: AppState) -> Option<PolicyView> {
     let me = state.identity()?;
     let p = me
-        .contract
-        .view(MedLedger::policyOfCall {
+        .insurance
+        .view(MedLedgerInsurance::policyOfCall {
             insurer: me.account,
         })
         .await
@@ -135,10 +135,10 @@ async fn publish(state: AppState, form: PolicyForm) -> Outcome {
             .iter()
             .filter_map(|n| Category::from_number(*n)),
     );
-    me.contract
+    me.insurance
         .send(
             me.account,
-            MedLedger::publishPolicyCall {
+            MedLedgerInsurance::publishPolicyCall {
                 coveredCategories: covered,
                 perClaimLimit: per,
                 annualLimit: year,
@@ -154,8 +154,8 @@ async fn publish(state: AppState, form: PolicyForm) -> Outcome {
 async fn fund(state: AppState, amount: String) -> Outcome {
     let me = state.identity().ok_or("sign in first")?;
     let value = eth(&amount, "Amount")?;
-    me.contract
-        .send(me.account, MedLedger::fundPolicyCall {}, value)
+    me.insurance
+        .send(me.account, MedLedgerInsurance::fundPolicyCall {}, value)
         .await
         .map_err(|e| e.to_string())?;
     Ok("Funds added to the policy.".into())
@@ -164,10 +164,10 @@ async fn fund(state: AppState, amount: String) -> Outcome {
 async fn withdraw(state: AppState, amount: String) -> Outcome {
     let me = state.identity().ok_or("sign in first")?;
     let amount = eth(&amount, "Amount")?;
-    me.contract
+    me.insurance
         .send(
             me.account,
-            MedLedger::withdrawPolicyFundsCall { amount },
+            MedLedgerInsurance::withdrawPolicyFundsCall { amount },
             U256::ZERO,
         )
         .await
@@ -289,8 +289,8 @@ async fn open_document(
     // The list came from the escrow's index; what was claimed, and on which document, is the
     // chain's word.
     let on_chain = me
-        .contract
-        .view(MedLedger::claimOfCall {
+        .insurance
+        .view(MedLedgerInsurance::claimOfCall {
             claimId: claim.claim_id,
         })
         .await
@@ -323,12 +323,12 @@ async fn decide(state: AppState, claim: &ClaimSummary, step: ReviewStep) -> Outc
         ReviewStep::OpenDocument => return Err("nothing to decide".into()),
         ReviewStep::Approve(amount) => {
             let payout = u128_of(eth(&amount, "Amount")?, "the amount")?;
-            let call = MedLedger::approveClaimCall {
+            let call = MedLedgerInsurance::approveClaimCall {
                 claimId: id,
                 payout,
             };
             (
-                me.contract.send(me.account, call, U256::ZERO).await,
+                me.insurance.send(me.account, call, U256::ZERO).await,
                 "Approved; the amount is reserved from the policy until you pay.",
             )
         }
@@ -336,19 +336,19 @@ async fn decide(state: AppState, claim: &ClaimSummary, step: ReviewStep) -> Outc
             if why.trim().is_empty() {
                 return Err("Give the reason for the denial (its hash goes on chain; tell the practitioner the text).".into());
             }
-            let call = MedLedger::denyClaimCall {
+            let call = MedLedgerInsurance::denyClaimCall {
                 claimId: id,
                 reasonHash: keccak256(why.trim().as_bytes()),
             };
             (
-                me.contract.send(me.account, call, U256::ZERO).await,
+                me.insurance.send(me.account, call, U256::ZERO).await,
                 "Denied.",
             )
         }
         ReviewStep::Pay => {
-            let call = MedLedger::payClaimCall { claimId: id };
+            let call = MedLedgerInsurance::payClaimCall { claimId: id };
             (
-                me.contract.send(me.account, call, U256::ZERO).await,
+                me.insurance.send(me.account, call, U256::ZERO).await,
                 "Paid: the practitioner can withdraw it.",
             )
         }
