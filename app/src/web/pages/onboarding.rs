@@ -5,6 +5,7 @@
 use alloy_primitives::{keccak256, U256};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use medledger_protocol::api::AccountKind;
 use medledger_protocol::contract::MedLedger;
 use serde_json::json;
 
@@ -142,7 +143,7 @@ async fn sign_in(state: AppState) -> Outcome {
 #[component]
 pub fn ChooseRole() -> impl IntoView {
     let state = app_state();
-    let kind = RwSignal::new("patient".to_string());
+    let kind = RwSignal::new(AccountKind::Patient);
     let name = RwSignal::new(String::new());
     let licence = RwSignal::new(String::new());
     let organisation = RwSignal::new(String::new());
@@ -164,21 +165,19 @@ pub fn ChooseRole() -> impl IntoView {
             <form on:submit=submit>
                 <fieldset>
                     <legend>"I am"</legend>
-                    {[("patient", "a patient: I keep my records and decide who sees them"),
-                      ("practitioner", "a doctor or other practitioner (an admin verifies you)"),
-                      ("insurer", "an insurer (an admin verifies you)")]
+                    {AccountKind::ALL
                         .into_iter()
-                        .map(|(value, text)| view! {
+                        .map(|choice| view! {
                             <label>
-                                <input type="radio" name="role" value=value
-                                    prop:checked=move || kind.get() == value
-                                    on:change=move |_| kind.set(value.to_string())/>
-                                {text}
+                                <input type="radio" name="role" value=role_value(choice)
+                                    prop:checked=move || kind.get() == choice
+                                    on:change=move |_| kind.set(choice)/>
+                                {role_text(choice)}
                             </label>
                         })
                         .collect_view()}
                 </fieldset>
-                <Show when=move || kind.get() != "patient">
+                <Show when=move || kind.get().needs_verification()>
                     <fieldset>
                         <legend>"Your profile (the admin who verifies you sees all of it; once you are verified, patients see your name and organisation, never your licence number; only its hash goes on chain)"</legend>
                         <label class="field">"Full name"<input type="text" required prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/></label>
@@ -187,7 +186,7 @@ pub fn ChooseRole() -> impl IntoView {
                     </fieldset>
                 </Show>
                 <button type="submit" disabled=busy data-testid="register">
-                    {move || if kind.get() == "patient" { "Register as patient" } else { "Apply" }}
+                    {move || if kind.get().needs_verification() { "Apply" } else { "Register as patient" }}
                 </button>
             </form>
             <NoteView note=outcome_note(register)/>
@@ -195,11 +194,29 @@ pub fn ChooseRole() -> impl IntoView {
     }
 }
 
+/// The radio button's value for a kind.
+fn role_value(kind: AccountKind) -> &'static str {
+    match kind {
+        AccountKind::Patient => "patient",
+        AccountKind::Practitioner => "practitioner",
+        AccountKind::Insurer => "insurer",
+    }
+}
+
+/// What the choose-role form says of a kind.
+fn role_text(kind: AccountKind) -> &'static str {
+    match kind {
+        AccountKind::Patient => "a patient: I keep my records and decide who sees them",
+        AccountKind::Practitioner => "a doctor or other practitioner (an admin verifies you)",
+        AccountKind::Insurer => "an insurer (an admin verifies you)",
+    }
+}
+
 /// The choose-role form as filled in.
 #[derive(Clone)]
 struct Application {
-    /// `patient`, `practitioner` or `insurer`.
-    kind: String,
+    /// What the account registers as.
+    kind: AccountKind,
     name: String,
     licence: String,
     organisation: String,
@@ -209,57 +226,53 @@ struct Application {
 async fn register(state: AppState, application: Application) -> Outcome {
     let me = state.identity().ok_or("sign in first")?;
     let key = alloy_primitives::B256::from(me.keys.public().0);
-    let chosen = application.kind;
-    if chosen == "patient" {
-        me.contract
-            .send(
-                me.account,
-                MedLedger::registerPatientCall { encryptionKey: key },
-                U256::ZERO,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-    } else {
-        let (n, l, o) = (
-            application.name,
-            application.licence,
-            application.organisation,
-        );
-        if n.trim().is_empty() || l.trim().is_empty() || o.trim().is_empty() {
-            return Err("Fill in your name, licence number and organisation.".into());
+    // One arm per kind: a role added to AccountKind does not compile until it is handled here.
+    let applied = match application.kind {
+        AccountKind::Patient => {
+            let call = MedLedger::registerPatientCall { encryptionKey: key };
+            me.contract.send(me.account, call, U256::ZERO).await
         }
-        let profile =
-            json!({"name": n.trim(), "licenceNumber": l.trim(), "organisation": o.trim()})
-                .to_string();
-        let profile_hash = keccak256(profile.as_bytes());
-        let call_result = if chosen == "practitioner" {
-            me.contract
-                .send(
-                    me.account,
-                    MedLedger::applyAsPractitionerCall {
-                        encryptionKey: key,
-                        profileHash: profile_hash,
-                    },
-                    U256::ZERO,
-                )
-                .await
-        } else {
-            me.contract
-                .send(
-                    me.account,
-                    MedLedger::applyAsInsurerCall {
-                        encryptionKey: key,
-                        profileHash: profile_hash,
-                    },
-                    U256::ZERO,
-                )
-                .await
-        };
-        call_result.map_err(|e| e.to_string())?;
-        submit_profile(&profile).await?;
+        AccountKind::Practitioner => {
+            let profile_hash = profile_hash_of(&application)?;
+            let call = MedLedger::applyAsPractitionerCall {
+                encryptionKey: key,
+                profileHash: profile_hash,
+            };
+            me.contract.send(me.account, call, U256::ZERO).await
+        }
+        AccountKind::Insurer => {
+            let profile_hash = profile_hash_of(&application)?;
+            let call = MedLedger::applyAsInsurerCall {
+                encryptionKey: key,
+                profileHash: profile_hash,
+            };
+            me.contract.send(me.account, call, U256::ZERO).await
+        }
+    };
+    applied.map_err(|e| e.to_string())?;
+    if application.kind.needs_verification() {
+        submit_profile(&profile_of(&application)?).await?;
     }
     refresh_account(state).await?;
     Ok("Registered.".into())
+}
+
+/// The profile an admin verifies, as the JSON text the escrow keeps; refused when a field is empty.
+fn profile_of(application: &Application) -> Result<String, String> {
+    let (n, l, o) = (
+        application.name.trim(),
+        application.licence.trim(),
+        application.organisation.trim(),
+    );
+    if n.is_empty() || l.is_empty() || o.is_empty() {
+        return Err("Fill in your name, licence number and organisation.".into());
+    }
+    Ok(json!({"name": n, "licenceNumber": l, "organisation": o}).to_string())
+}
+
+/// The hash of [`profile_of`]'s text: what goes on chain.
+fn profile_hash_of(application: &Application) -> Result<alloy_primitives::B256, String> {
+    Ok(keccak256(profile_of(application)?.as_bytes()))
 }
 
 /// Sends the profile text to the escrow; retried while its follower has not yet seen the
