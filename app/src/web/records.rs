@@ -68,6 +68,25 @@ pub struct Identity {
     pub insurance: Contract,
 }
 
+impl Identity {
+    /// Sends `call` to the core contract from this account, without ether, and waits for it to be
+    /// mined; a refusal comes back explained, as the text a page shows.
+    pub async fn send<C: alloy_sol_types::SolCall>(&self, call: C) -> Result<B256, String> {
+        let sent = self.contract.send(self.account, call, U256::ZERO).await;
+        sent.map_err(|e| e.to_string())
+    }
+
+    /// Sends `call` with `value` wei to the insurance contract from this account, as [`Self::send`].
+    pub async fn send_insurance<C: alloy_sol_types::SolCall>(
+        &self,
+        call: C,
+        value: U256,
+    ) -> Result<B256, String> {
+        let sent = self.insurance.send(self.account, call, value).await;
+        sent.map_err(|e| e.to_string())
+    }
+}
+
 /// What to store.
 #[derive(Clone)]
 pub enum Content {

@@ -393,21 +393,18 @@ async fn submit_claim(
         .await
         .map_err(|e| e.to_string())?;
     if existing.status == 0 {
-        me.insurance
-            .send(
-                me.account,
-                MedLedgerInsurance::submitClaimCall {
-                    claimId: claim.claim_id,
-                    patient: claim.prepared.patient,
-                    insurer: claim.insurer,
-                    documentRecordId: claim.prepared.record_id,
-                    amount: claim.amount,
-                    category: claim.care,
-                },
-                U256::ZERO,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+        me.send_insurance(
+            MedLedgerInsurance::submitClaimCall {
+                claimId: claim.claim_id,
+                patient: claim.prepared.patient,
+                insurer: claim.insurer,
+                documentRecordId: claim.prepared.record_id,
+                amount: claim.amount,
+                category: claim.care,
+            },
+            U256::ZERO,
+        )
+        .await?;
     }
     let c = me
         .insurance

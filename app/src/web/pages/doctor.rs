@@ -397,17 +397,11 @@ async fn declare_emergency(
     if reason.trim().len() < 10 {
         return Err("Give the reason (at least a short sentence): it is recorded on chain as a hash and the patient is shown the access.".into());
     }
-    me.contract
-        .send(
-            me.account,
-            MedLedger::emergencyAccessCall {
-                patient: who,
-                reasonHash: keccak256(reason.trim().as_bytes()),
-            },
-            U256::ZERO,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    me.send(MedLedger::emergencyAccessCall {
+        patient: who,
+        reasonHash: keccak256(reason.trim().as_bytes()),
+    })
+    .await?;
     let end = me
         .contract
         .view(MedLedger::emergencyAccessUntilCall {
@@ -481,14 +475,8 @@ fn DoctorClaims() -> impl IntoView {
     });
     let withdraw = Action::new_local(move |_: &()| async move {
         let me = state.identity().ok_or("sign in first")?;
-        me.insurance
-            .send(
-                me.account,
-                MedLedgerInsurance::withdrawPayoutCall {},
-                U256::ZERO,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+        me.send_insurance(MedLedgerInsurance::withdrawPayoutCall {}, U256::ZERO)
+            .await?;
         claims.refetch();
         payout.refetch();
         Ok("Payouts sent to your account.".into())

@@ -135,43 +135,35 @@ async fn publish(state: AppState, form: PolicyForm) -> Outcome {
             .iter()
             .filter_map(|n| Category::from_number(*n)),
     );
-    me.insurance
-        .send(
-            me.account,
-            MedLedgerInsurance::publishPolicyCall {
-                coveredCategories: covered,
-                perClaimLimit: per,
-                annualLimit: year,
-                deductible: ded,
-            },
-            value,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    me.send_insurance(
+        MedLedgerInsurance::publishPolicyCall {
+            coveredCategories: covered,
+            perClaimLimit: per,
+            annualLimit: year,
+            deductible: ded,
+        },
+        value,
+    )
+    .await?;
     Ok("Policy published on chain.".into())
 }
 
 async fn fund(state: AppState, amount: String) -> Outcome {
     let me = state.identity().ok_or("sign in first")?;
     let value = eth(&amount, "Amount")?;
-    me.insurance
-        .send(me.account, MedLedgerInsurance::fundPolicyCall {}, value)
-        .await
-        .map_err(|e| e.to_string())?;
+    me.send_insurance(MedLedgerInsurance::fundPolicyCall {}, value)
+        .await?;
     Ok("Funds added to the policy.".into())
 }
 
 async fn withdraw(state: AppState, amount: String) -> Outcome {
     let me = state.identity().ok_or("sign in first")?;
     let amount = eth(&amount, "Amount")?;
-    me.insurance
-        .send(
-            me.account,
-            MedLedgerInsurance::withdrawPolicyFundsCall { amount },
-            U256::ZERO,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    me.send_insurance(
+        MedLedgerInsurance::withdrawPolicyFundsCall { amount },
+        U256::ZERO,
+    )
+    .await?;
     Ok("Funds withdrawn to your account.".into())
 }
 
@@ -328,7 +320,7 @@ async fn decide(state: AppState, claim: &ClaimSummary, step: ReviewStep) -> Outc
                 payout,
             };
             (
-                me.insurance.send(me.account, call, U256::ZERO).await,
+                me.send_insurance(call, U256::ZERO).await,
                 "Approved; the amount is reserved from the policy until you pay.",
             )
         }
@@ -340,20 +332,17 @@ async fn decide(state: AppState, claim: &ClaimSummary, step: ReviewStep) -> Outc
                 claimId: id,
                 reasonHash: keccak256(why.trim().as_bytes()),
             };
-            (
-                me.insurance.send(me.account, call, U256::ZERO).await,
-                "Denied.",
-            )
+            (me.send_insurance(call, U256::ZERO).await, "Denied.")
         }
         ReviewStep::Pay => {
             let call = MedLedgerInsurance::payClaimCall { claimId: id };
             (
-                me.insurance.send(me.account, call, U256::ZERO).await,
+                me.send_insurance(call, U256::ZERO).await,
                 "Paid: the practitioner can withdraw it.",
             )
         }
     };
-    sent.map_err(|e| e.to_string())?;
+    sent?;
     Ok(done.into())
 }
 

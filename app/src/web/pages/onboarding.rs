@@ -2,7 +2,7 @@
 //! (a patient registers; a practitioner or insurer applies with a profile) and waiting for an
 //! admin's verification.
 
-use alloy_primitives::{keccak256, U256};
+use alloy_primitives::keccak256;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use medledger_protocol::api::AccountKind;
@@ -230,7 +230,7 @@ async fn register(state: AppState, application: Application) -> Outcome {
     let applied = match application.kind {
         AccountKind::Patient => {
             let call = MedLedger::registerPatientCall { encryptionKey: key };
-            me.contract.send(me.account, call, U256::ZERO).await
+            me.send(call).await
         }
         AccountKind::Practitioner => {
             let profile_hash = profile_hash_of(&application)?;
@@ -238,7 +238,7 @@ async fn register(state: AppState, application: Application) -> Outcome {
                 encryptionKey: key,
                 profileHash: profile_hash,
             };
-            me.contract.send(me.account, call, U256::ZERO).await
+            me.send(call).await
         }
         AccountKind::Insurer => {
             let profile_hash = profile_hash_of(&application)?;
@@ -246,10 +246,10 @@ async fn register(state: AppState, application: Application) -> Outcome {
                 encryptionKey: key,
                 profileHash: profile_hash,
             };
-            me.contract.send(me.account, call, U256::ZERO).await
+            me.send(call).await
         }
     };
-    applied.map_err(|e| e.to_string())?;
+    applied?;
     if application.kind.needs_verification() {
         submit_profile(&profile_of(&application)?).await?;
     }

@@ -10,7 +10,7 @@
 use medledger_protocol::api::RecordState;
 use std::rc::Rc;
 
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{Address, B256};
 use leptos::prelude::*;
 use medledger_protocol::contract::{Category, MedLedger};
 use medledger_protocol::envelope::RecordKind;
@@ -192,14 +192,7 @@ async fn erase_record(
     confirm: RwSignal<Option<B256>>,
 ) -> Outcome {
     let me = me(state)?;
-    me.contract
-        .send(
-            me.account,
-            MedLedger::eraseRecordCall { recordId: id },
-            U256::ZERO,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    me.send(MedLedger::eraseRecordCall { recordId: id }).await?;
     confirm.set(None);
     // The escrow destroys the keys when its follower sees the erasure; say so once it has.
     records::await_erased(&me, me.account, id).await;
@@ -567,19 +560,13 @@ type Grants = LocalResource<Result<Vec<GrantRow>, String>>;
 async fn grant(state: AppState, grants: Grants, form: Result<NewGrant, String>) -> Outcome {
     let me = me(state)?;
     let g = form?;
-    me.contract
-        .send(
-            me.account,
-            MedLedger::grantCall {
-                grantee: g.grantee,
-                categories: g.mask,
-                allowWrite: g.can_write,
-                expiry: g.expiry,
-            },
-            U256::ZERO,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    me.send(MedLedger::grantCall {
+        grantee: g.grantee,
+        categories: g.mask,
+        allowWrite: g.can_write,
+        expiry: g.expiry,
+    })
+    .await?;
     grants.refetch();
     // The escrow asks the chain (activeGrants) which wraps are missing, so the grant just mined
     // is seen at once: one pass shares the keys of the records in scope.
@@ -591,14 +578,7 @@ async fn grant(state: AppState, grants: Grants, form: Result<NewGrant, String>) 
 
 async fn revoke(state: AppState, grants: Grants, who: Address) -> Outcome {
     let me = me(state)?;
-    me.contract
-        .send(
-            me.account,
-            MedLedger::revokeCall { grantee: who },
-            U256::ZERO,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    me.send(MedLedger::revokeCall { grantee: who }).await?;
     grants.refetch();
     Ok("Revoked: from the next block the escrow releases nothing more to them.".into())
 }
@@ -815,14 +795,8 @@ fn LogRowView(ctx: PatientCtx, r: log::LogRow) -> impl IntoView {
 async fn toggle_emergency(state: AppState, ctx: PatientCtx) -> Outcome {
     let me = me(state)?;
     let on = !ctx.opted_in.get_untracked();
-    me.contract
-        .send(
-            me.account,
-            MedLedger::setEmergencyOptInCall { optedIn: on },
-            U256::ZERO,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    me.send(MedLedger::setEmergencyOptInCall { optedIn: on })
+        .await?;
     ctx.opted_in.set(on);
     if !on {
         return Ok("Emergency access is off; every window opened before is closed.".into());
@@ -866,10 +840,7 @@ fn EraseAllSection(ctx: PatientCtx) -> impl IntoView {
             return Err("Type ERASE to confirm.".into());
         }
         let me = me(state)?;
-        me.contract
-            .send(me.account, MedLedger::eraseAllCall {}, U256::ZERO)
-            .await
-            .map_err(|e| e.to_string())?;
+        me.send(MedLedger::eraseAllCall {}).await?;
         typed.set(String::new());
         super::super::wallet::sleep_ms(1500).await;
         ctx.records.refetch();
