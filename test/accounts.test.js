@@ -1,7 +1,7 @@
 // Registration, encryption keys, verification, suspension and reinstatement; roles.
 const assert = require("assert");
 const { expectRevert, expectEvent, snapshotFixture } = require("./helpers/chain");
-const { deploy, cast, b32 } = require("./helpers/world");
+const { deploy, deployInsurance, cast, b32 } = require("./helpers/world");
 
 const ZERO = "0x" + "00".repeat(32);
 const Kind = { None: 0, Patient: 1, Practitioner: 2, Insurer: 3 };
@@ -11,9 +11,11 @@ contract("MedLedger: accounts and roles", (accounts) => {
   const c = cast(accounts);
   const fx = snapshotFixture();
   let ml;
+  let insurance; // MedLedgerInsurance on ml, for the constants it exposes
 
   before(async () => {
     ml = await deploy(c);
+    insurance = await deployInsurance(c, ml);
     await fx.take();
   });
   beforeEach(async () => {
@@ -61,7 +63,7 @@ contract("MedLedger: accounts and roles", (accounts) => {
       assert.strictEqual((await ml.MAX_CATEGORY()).toString(), "255");
       assert.strictEqual((await ml.MIN_EMERGENCY_WINDOW()).toString(), "3600");
       assert.strictEqual((await ml.MAX_EMERGENCY_WINDOW()).toString(), String(7 * 86400));
-      assert.strictEqual((await ml.POLICY_YEAR()).toString(), String(365 * 86400));
+      assert.strictEqual((await insurance.POLICY_YEAR()).toString(), String(365 * 86400));
       assert.strictEqual((await ml.emergencyWindow()).toString(), "86400");
       assert.strictEqual((await ml.nextLogSeq()).toString(), "0");
       assert.strictEqual((await ml.anchorCount()).toString(), "0");

@@ -1,9 +1,11 @@
-// The authorisation matrix: every state-changing function × each of the ten parties. One `it`
-// per cell; allowed parties must succeed (and emit the function's event), every other party must
-// be refused with the function's custom error naming them.
+// The authorisation matrix: every state-changing function of the core and of the insurance
+// contract × each of the ten parties. One `it` per cell; allowed parties must succeed (and emit the
+// function's event), every other party must be refused with the function's custom error naming
+// them. The insurance contract learns who is who from the core's views, so its rows show that
+// those calls refuse the same parties as before the split.
 const assert = require("assert");
 const { expectRevert, expectEvent, expectNoEvent, snapshotFixture, latestTimestamp } = require("./helpers/chain");
-const { deploy, cast, b32, mask, CAT, DAY, ETHER, MATRIX_PARTIES } = require("./helpers/world");
+const { deploy, deployInsurance, cast, b32, mask, CAT, DAY, ETHER, MATRIX_PARTIES } = require("./helpers/world");
 const { fileClaimDocument } = require("./helpers/insurance");
 
 const ALL_CATEGORIES = ((1n << 256n) - 1n).toString();
@@ -11,13 +13,15 @@ const ALL_CATEGORIES = ((1n << 256n) - 1n).toString();
 contract("MedLedger: authorisation matrix", (accounts) => {
   const c = cast(accounts);
   const fx = snapshotFixture();
-  let ml;
+  let ml; // the core
+  let insurance; // MedLedgerInsurance on it
   let ADMIN_ROLE;
   let ESCROW_ROLE;
   const ids = {};
 
   before(async () => {
     ml = await deploy(c);
+    insurance = await deployInsurance(c, ml);
     ADMIN_ROLE = await ml.ADMIN_ROLE();
     ESCROW_ROLE = await ml.ESCROW_ROLE();
     await ml.registerPatient(b32("key"), { from: c.patient });
@@ -37,7 +41,7 @@ contract("MedLedger: authorisation matrix", (accounts) => {
     }
     for (const i of [c.pendingInsurer, c.verifiedInsurer]) await ml.grant(i, ALL_CATEGORIES, false, expiry, { from: c.patient });
 
-    await ml.publishPolicy(mask(CAT.CLAIMS), (1n * ETHER).toString(), (100n * ETHER).toString(), "0", {
+    await insurance.publishPolicy(mask(CAT.CLAIMS), (1n * ETHER).toString(), (100n * ETHER).toString(), "0", {
       from: c.verifiedInsurer,
       value: (20n * ETHER).toString(),
     });
@@ -46,20 +50,20 @@ contract("MedLedger: authorisation matrix", (accounts) => {
     const doc = (from) => fileClaimDocument(ml, { patient: c.patient, from });
     // Both the verified and the (soon) suspended practitioner earn a payout.
     for (const p of [c.suspendedPractitioner, c.verifiedPractitioner]) {
-      const r = await ml.submitClaim(b32("claim"), c.patient, c.verifiedInsurer, await doc(p), small, CAT.CLAIMS, { from: p });
+      const r = await insurance.submitClaim(b32("claim"), c.patient, c.verifiedInsurer, await doc(p), small, CAT.CLAIMS, { from: p });
       expectEvent(r, "ClaimPaid", { automatic: true });
     }
     ids.claimReview = b32("claim");
-    await ml.submitClaim(ids.claimReview, c.patient, c.verifiedInsurer, await doc(c.verifiedPractitioner), (2n * ETHER).toString(), CAT.CLAIMS, {
+    await insurance.submitClaim(ids.claimReview, c.patient, c.verifiedInsurer, await doc(c.verifiedPractitioner), (2n * ETHER).toString(), CAT.CLAIMS, {
       from: c.verifiedPractitioner,
     });
     ids.claimApproved = b32("claim");
-    await ml.submitClaim(ids.claimApproved, c.patient, c.verifiedInsurer, await doc(c.verifiedPractitioner), (3n * ETHER).toString(), CAT.CLAIMS, {
+    await insurance.submitClaim(ids.claimApproved, c.patient, c.verifiedInsurer, await doc(c.verifiedPractitioner), (3n * ETHER).toString(), CAT.CLAIMS, {
       from: c.verifiedPractitioner,
     });
     // the unclaimed document the submitClaim row claims on (a refused party fails before it is read)
     ids.claimDocument = await doc(c.verifiedPractitioner);
-    await ml.approveClaim(ids.claimApproved, ETHER.toString(), { from: c.verifiedInsurer });
+    await insurance.approveClaim(ids.claimApproved, ETHER.toString(), { from: c.verifiedInsurer });
 
     ids.record = b32("record");
     await ml.addRecord(ids.record, c.patient, b32("ct"), CAT.GENERAL, "0x" + "00".repeat(32), { from: c.patient });
@@ -233,49 +237,49 @@ contract("MedLedger: authorisation matrix", (accounts) => {
       fn: "publishPolicy",
       allowed: ["verifiedInsurer"],
       refused: (who, addr) => ["NotAVerifiedInsurer", [addr]],
-      send: (from) => ml.publishPolicy(mask(CAT.CLAIMS, CAT.LAB), "5", "50", "1", { from }),
+      send: (from) => insurance.publishPolicy(mask(CAT.CLAIMS, CAT.LAB), "5", "50", "1", { from }),
       ok: (r, from) => expectEvent(r, "PolicyPublished", { insurer: from, coveredCategories: mask(CAT.CLAIMS, CAT.LAB) }),
     },
     {
       fn: "fundPolicy",
       allowed: ["verifiedInsurer"],
       refused: (who, addr) => ["NoPolicy", [addr]],
-      send: (from) => ml.fundPolicy({ from, value: ETHER.toString() }),
+      send: (from) => insurance.fundPolicy({ from, value: ETHER.toString() }),
       ok: (r, from) => expectEvent(r, "PolicyFunded", { insurer: from, amount: ETHER }),
     },
     {
       fn: "withdrawPolicyFunds",
       allowed: ["verifiedInsurer"],
       refused: (who, addr) => ["NoPolicy", [addr]],
-      send: (from) => ml.withdrawPolicyFunds(ETHER.toString(), { from }),
+      send: (from) => insurance.withdrawPolicyFunds(ETHER.toString(), { from }),
       ok: (r, from) => expectEvent(r, "PolicyFundsWithdrawn", { insurer: from, amount: ETHER }),
     },
     {
       fn: "submitClaim",
       allowed: ["verifiedPractitioner"],
       refused: (who, addr) => ["NotAVerifiedPractitioner", [addr]],
-      send: (from) => ml.submitClaim(b32("claim"), c.patient, c.verifiedInsurer, ids.claimDocument, "1000", CAT.CLAIMS, { from }),
+      send: (from) => insurance.submitClaim(b32("claim"), c.patient, c.verifiedInsurer, ids.claimDocument, "1000", CAT.CLAIMS, { from }),
       ok: (r, from) => expectEvent(r, "ClaimSubmitted", { practitioner: from, patient: c.patient, insurer: c.verifiedInsurer, documentRecordId: ids.claimDocument }),
     },
     {
       fn: "approveClaim",
       allowed: ["verifiedInsurer"],
       refused: (who, addr) => ["NotClaimInsurer", [ids.claimReview, addr]],
-      send: (from) => ml.approveClaim(ids.claimReview, ETHER.toString(), { from }),
+      send: (from) => insurance.approveClaim(ids.claimReview, ETHER.toString(), { from }),
       ok: (r) => expectEvent(r, "ClaimApproved", { claimId: ids.claimReview, payout: ETHER }),
     },
     {
       fn: "denyClaim",
       allowed: ["verifiedInsurer"],
       refused: (who, addr) => ["NotClaimInsurer", [ids.claimReview, addr]],
-      send: (from) => ml.denyClaim(ids.claimReview, b32("why"), { from }),
+      send: (from) => insurance.denyClaim(ids.claimReview, b32("why"), { from }),
       ok: (r) => expectEvent(r, "ClaimDenied", { claimId: ids.claimReview }),
     },
     {
       fn: "payClaim",
       allowed: ["verifiedInsurer"],
       refused: (who, addr) => ["NotClaimInsurer", [ids.claimApproved, addr]],
-      send: (from) => ml.payClaim(ids.claimApproved, { from }),
+      send: (from) => insurance.payClaim(ids.claimApproved, { from }),
       ok: (r) => expectEvent(r, "ClaimPaid", { claimId: ids.claimApproved, practitioner: c.verifiedPractitioner, payout: ETHER, automatic: false }),
     },
     {
@@ -283,7 +287,7 @@ contract("MedLedger: authorisation matrix", (accounts) => {
       // a suspended practitioner keeps what it earned before the suspension
       allowed: ["verifiedPractitioner", "suspendedPractitioner"],
       refused: () => ["NothingToWithdraw", []],
-      send: (from) => ml.withdrawPayout({ from }),
+      send: (from) => insurance.withdrawPayout({ from }),
       ok: (r, from) => expectEvent(r, "PayoutWithdrawn", { practitioner: from, amount: ETHER / 10n }),
     },
     {

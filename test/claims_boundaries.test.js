@@ -11,7 +11,7 @@
 // every test.
 const assert = require("assert");
 const { rpc, expectRevert, expectEvent, expectNoEvent, snapshotFixture, latestTimestamp, increaseTime, gasCost, balance } = require("./helpers/chain");
-const { deploy, cast, b32, mask, CAT, DAY, ETHER, registerAll } = require("./helpers/world");
+const { deploy, deployInsurance, cast, b32, mask, CAT, DAY, ETHER, registerAll } = require("./helpers/world");
 const { ClaimStatus, PendingReason, E, claimSteps, fileClaimDocument, assertConserved } = require("./helpers/insurance");
 
 const ZERO = "0x" + "00".repeat(32);
@@ -52,28 +52,29 @@ async function sendAt(ts, send) {
 contract("MedLedger: claim boundaries", (accounts) => {
   const c = cast(accounts);
   const fx = snapshotFixture();
-  let ml;
+  let ml; // the core: accounts, grants, claim documents
+  let insurance; // MedLedgerInsurance on that core: policies, claims, payouts
   let now;
   let year0; // the policy year the fixture starts in
   const insurer = () => c.verifiedInsurer;
   const doctor = () => c.verifiedPractitioner;
 
   // submitTx sends synchronously, for sendAt; submit files a fresh document unless given one.
-  const { publish, fileDoc, unfiled, submitTx, submit } = claimSteps({ ml: () => ml, insurer, doctor, patient: c.patient });
+  const { publish, fileDoc, unfiled, submitTx, submit } = claimSteps({ ml: () => ml, insurance: () => insurance, insurer, doctor, patient: c.patient });
 
   async function usage(patient = c.patient, ins = insurer(), year = null) {
-    const y = year === null ? await ml.currentPolicyYear() : year;
-    const u = await ml.annualUsageOf(ins, patient, s(y));
+    const y = year === null ? await insurance.currentPolicyYear() : year;
+    const u = await insurance.annualUsageOf(ins, patient, s(y));
     return { deductibleUsed: BigInt(s(u.deductibleUsed)), paid: BigInt(s(u.paid)) };
   }
 
   async function policy(ins = insurer()) {
-    const p = await ml.policyOf(ins);
+    const p = await insurance.policyOf(ins);
     return { funds: BigInt(s(p.funds)), reserved: BigInt(s(p.reserved)) };
   }
 
-  const payout = async (who = doctor()) => BigInt(s(await ml.payoutOf(who)));
-  const status = async (id) => Number((await ml.claimOf(id)).status);
+  const payout = async (who = doctor()) => BigInt(s(await insurance.payoutOf(who)));
+  const status = async (id) => Number((await insurance.claimOf(id)).status);
 
   function expectSettled(r, id, expected, practitioner = doctor()) {
     expectEvent(r, "ClaimPaid", { claimId: id, practitioner, payout: expected, automatic: true });
@@ -85,13 +86,13 @@ contract("MedLedger: claim boundaries", (accounts) => {
     expectNoEvent(r, "ClaimPaid");
   }
 
-  /** Policy funds, the practitioner's payout and the contract's balance, all exactly. */
+  /** Policy funds, the practitioner's payout and the insurance contract's balance, all exactly. */
   async function expectMoney({ funds, reserved = 0n, owed, held, ins = insurer(), who = doctor() }) {
     const p = await policy(ins);
     assert.strictEqual(p.funds, funds, "policy funds");
     assert.strictEqual(p.reserved, reserved, "policy reserve");
     assert.strictEqual(await payout(who), owed, "practitioner payout");
-    assert.strictEqual(await balance(ml.address), held, "contract balance");
+    assert.strictEqual(await balance(insurance.address), held, "contract balance");
   }
 
   before(async () => {
@@ -100,6 +101,7 @@ contract("MedLedger: claim boundaries", (accounts) => {
     const t0 = await latestTimestamp();
     await increaseTime(POLICY_YEAR - (t0 % POLICY_YEAR) + DAY);
     ml = await deploy(c);
+    insurance = await deployInsurance(c, ml);
     await registerAll(ml, c);
     const t = await latestTimestamp();
     year0 = Math.floor(t / POLICY_YEAR);
@@ -120,8 +122,9 @@ contract("MedLedger: claim boundaries", (accounts) => {
     now = await latestTimestamp();
   });
   afterEach(async () => {
-    // Every account the suite has: the contract holds exactly the policy funds plus the payouts.
-    await assertConserved(ml, accounts);
+    // Every account the suite has: the insurance contract holds exactly the policy funds plus the
+    // payouts, and the core nothing.
+    await assertConserved(insurance, accounts);
   });
 
   describe("per-claim limit", () => {
@@ -146,7 +149,7 @@ contract("MedLedger: claim boundaries", (accounts) => {
       expectPending(two.r, two.id, PendingReason.OverPerClaimLimit);
       await expectMoney({ funds: 9n, owed: 1n, held: 10n });
       const before = await balance(doctor());
-      const w = await ml.withdrawPayout({ from: doctor() });
+      const w = await insurance.withdrawPayout({ from: doctor() });
       expectEvent(w, "PayoutWithdrawn", { practitioner: doctor(), amount: 1n });
       assert.strictEqual(await balance(doctor()), before - gasCost(w) + 1n);
       await expectMoney({ funds: 9n, owed: 0n, held: 9n });
@@ -158,7 +161,7 @@ contract("MedLedger: claim boundaries", (accounts) => {
       await publish({ perClaim: E(1), annual: E(10), deductible: E(0.5), fund: 0n });
       const inside = await submit({ amount: E(0.5) - 1n });
       expectSettled(inside.r, inside.id, 0n);
-      const cl = await ml.claimOf(inside.id);
+      const cl = await insurance.claimOf(inside.id);
       assert.strictEqual(Number(cl.status), ClaimStatus.Paid);
       assert.strictEqual(Number(cl.pendingReason), PendingReason.None);
       assert.strictEqual(s(cl.payout), "0");
@@ -169,7 +172,7 @@ contract("MedLedger: claim boundaries", (accounts) => {
       expectPending(cross.r, cross.id, PendingReason.InsufficientFunds);
       assert.deepStrictEqual(await usage(), { deductibleUsed: E(0.5) - 1n, paid: 0n }, "no deductible consumed by a waiting claim");
 
-      await ml.fundPolicy({ from: insurer(), value: "1" });
+      await insurance.fundPolicy({ from: insurer(), value: "1" });
       const again = await submit({ amount: 2n });
       expectSettled(again.r, again.id, 1n);
       assert.deepStrictEqual(await usage(), { deductibleUsed: E(0.5), paid: 1n });
@@ -181,7 +184,7 @@ contract("MedLedger: claim boundaries", (accounts) => {
       await publish({ perClaim: E(1), annual: E(10), deductible: E(0.5), fund: E(5) });
       const big = await submit({ amount: E(2) });
       expectPending(big.r, big.id, PendingReason.OverPerClaimLimit);
-      await ml.approveClaim(big.id, s(E(2)), { from: insurer() });
+      await insurance.approveClaim(big.id, s(E(2)), { from: insurer() });
       assert.deepStrictEqual(await usage(), { deductibleUsed: 0n, paid: E(2) });
       const next = await submit({ amount: E(0.5) });
       expectSettled(next.r, next.id, 0n);
@@ -212,7 +215,7 @@ contract("MedLedger: claim boundaries", (accounts) => {
       await publish({ perClaim: E(1), annual: E(1), deductible: E(0.5), fund: E(5) });
       const a = await submit({ amount: E(3) });
       expectPending(a.r, a.id, PendingReason.OverPerClaimLimit);
-      await ml.approveClaim(a.id, s(E(1)), { from: insurer() }); // paid = the limit exactly
+      await insurance.approveClaim(a.id, s(E(1)), { from: insurer() }); // paid = the limit exactly
       assert.deepStrictEqual(await usage(), { deductibleUsed: 0n, paid: E(1) });
 
       const inDeductible = await submit({ amount: E(0.25) }); // payout 0: 1 + 0 ≤ 1
@@ -222,7 +225,7 @@ contract("MedLedger: claim boundaries", (accounts) => {
       assert.deepStrictEqual(await usage(), { deductibleUsed: E(0.25), paid: E(1) });
 
       const b = await submit({ amount: E(2) });
-      await ml.approveClaim(b.id, s(E(0.5)), { from: insurer() }); // allowed: paid = 1.5 > 1
+      await insurance.approveClaim(b.id, s(E(0.5)), { from: insurer() }); // allowed: paid = 1.5 > 1
       assert.deepStrictEqual(await usage(), { deductibleUsed: E(0.25), paid: E(1.5) });
       const zeroPayout = await submit({ amount: 1n }); // inside the deductible, payout 0, still 1.5 > 1
       expectPending(zeroPayout.r, zeroPayout.id, PendingReason.OverAnnualLimit);
@@ -254,18 +257,18 @@ contract("MedLedger: claim boundaries", (accounts) => {
       const lastOut = await sendAt(boundary - 1, () => submitTx({ amount: 1n, gas: 1e6, ...last }));
       assert.ok(lastOut.result, lastOut.error && lastOut.error.message);
       expectPending(lastOut.result, last.id, PendingReason.OverAnnualLimit);
-      assert.strictEqual(s((await ml.claimOf(last.id)).policyYear), String(year0));
+      assert.strictEqual(s((await insurance.claimOf(last.id)).policyYear), String(year0));
 
       const first = { id: b32("claim"), doc: await fileDoc() };
       const firstOut = await sendAt(boundary, () => submitTx({ amount: E(0.5), gas: 1e6, ...first }));
       assert.ok(firstOut.result, firstOut.error && firstOut.error.message);
       expectSettled(firstOut.result, first.id, E(0.4)); // a fresh deductible and limit
-      assert.strictEqual(s((await ml.claimOf(first.id)).policyYear), String(year0 + 1));
+      assert.strictEqual(s((await insurance.claimOf(first.id)).policyYear), String(year0 + 1));
       assert.deepStrictEqual(await usage(c.patient, insurer(), year0), { deductibleUsed: E(0.1), paid: E(1) });
       assert.deepStrictEqual(await usage(c.patient, insurer(), year0 + 1), { deductibleUsed: E(0.1), paid: E(0.4) });
 
       // a claim left waiting in the old year stays in it: approving it counts there
-      await ml.approveClaim(last.id, "1", { from: insurer() });
+      await insurance.approveClaim(last.id, "1", { from: insurer() });
       assert.deepStrictEqual(await usage(c.patient, insurer(), year0), { deductibleUsed: E(0.1), paid: E(1) + 1n });
       assert.deepStrictEqual(await usage(c.patient, insurer(), year0 + 1), { deductibleUsed: E(0.1), paid: E(0.4) });
     });
@@ -277,7 +280,7 @@ contract("MedLedger: claim boundaries", (accounts) => {
     });
 
     it("CLAIMS_CATEGORY is 7, the category the suite files claim documents under", async () => {
-      assert.strictEqual(Number(await ml.CLAIMS_CATEGORY()), CAT.CLAIMS);
+      assert.strictEqual(Number(await insurance.CLAIMS_CATEGORY()), CAT.CLAIMS);
     });
 
     it("a record that does not exist is no document: an unknown id, the zero id and a claim's id are refused with InvalidClaimDocument", async () => {
@@ -354,14 +357,14 @@ contract("MedLedger: claim boundaries", (accounts) => {
       const waiting = await submit({ amount: E(2), id: b32("claim") });
       expectPending(waiting.r, waiting.id, PendingReason.OverPerClaimLimit);
       const before = await policy();
-      const held = await balance(ml.address);
+      const held = await balance(insurance.address);
       await ml.eraseRecord(waiting.doc, { from: c.patient });
       await expectRevert(submit({ amount: E(0.1), doc: waiting.doc }), "InvalidClaimDocument", [waiting.doc]);
-      await ml.approveClaim(waiting.id, s(E(1.5)), { from: insurer() });
-      const paid = await ml.payClaim(waiting.id, { from: insurer() });
+      await insurance.approveClaim(waiting.id, s(E(1.5)), { from: insurer() });
+      const paid = await insurance.payClaim(waiting.id, { from: insurer() });
       expectEvent(paid, "ClaimPaid", { claimId: waiting.id, practitioner: doctor(), payout: E(1.5), automatic: false });
       assert.strictEqual(await status(waiting.id), ClaimStatus.Paid);
-      const cl = await ml.claimOf(waiting.id);
+      const cl = await insurance.claimOf(waiting.id);
       assert.strictEqual(cl.documentRecordId, waiting.doc, "the claim still names its (erased) document");
       await expectMoney({ funds: before.funds - E(1.5), owed: E(1.5), held });
     });
@@ -385,14 +388,14 @@ contract("MedLedger: claim boundaries", (accounts) => {
       await publish({ from: c.insurer2, perClaim: E(1), fund: E(5) });
       const waiting = await submit({ amount: E(2) });
       const approved = await submit({ amount: E(2) });
-      await ml.approveClaim(approved.id, s(E(1)), { from: insurer() });
+      await insurance.approveClaim(approved.id, s(E(1)), { from: insurer() });
       const paidByInsurer = await submit({ amount: E(2) });
-      await ml.approveClaim(paidByInsurer.id, s(E(1)), { from: insurer() });
-      await ml.payClaim(paidByInsurer.id, { from: insurer() });
+      await insurance.approveClaim(paidByInsurer.id, s(E(1)), { from: insurer() });
+      await insurance.payClaim(paidByInsurer.id, { from: insurer() });
       const settled = await submit({ amount: E(0.5) });
       const denied = await submit({ amount: E(2) });
-      await ml.denyClaim(denied.id, b32("reason"), { from: insurer() });
-      const held = await balance(ml.address);
+      await insurance.denyClaim(denied.id, b32("reason"), { from: insurer() });
+      const held = await balance(insurance.address);
       const before = [await policy(), await policy(c.insurer2), await payout()];
       for (const first of [waiting, approved, paidByInsurer, settled, denied]) {
         for (const ins of [insurer(), c.insurer2]) {
@@ -402,7 +405,7 @@ contract("MedLedger: claim boundaries", (accounts) => {
         await expectRevert(submit({ amount: E(0.1), doc: first.doc, from: c.practitioner2 }), "InvalidClaimDocument", [first.doc]);
         await expectRevert(submit({ amount: E(0.1), doc: first.doc, patient: c.otherPatient, ins: c.insurer2 }), "InvalidClaimDocument", [first.doc]);
       }
-      assert.strictEqual(await balance(ml.address), held);
+      assert.strictEqual(await balance(insurance.address), held);
       assert.deepStrictEqual([await policy(), await policy(c.insurer2), await payout()], before);
     });
 
@@ -468,10 +471,10 @@ contract("MedLedger: claim boundaries", (accounts) => {
       await ml.eraseRecord(erased, { from: c.patient });
       const byColleague = await fileDoc({ from: c.practitioner2 });
       const outsideClaims = await fileDoc({ category: CAT.LAB });
-      const state = async () => ({ usage: await usage(), policy: await policy(), owed: await payout(), held: await balance(ml.address) });
+      const state = async () => ({ usage: await usage(), policy: await policy(), owed: await payout(), held: await balance(insurance.address) });
       const before = await state();
       const expectNothing = async (why) => {
-        const cl = await ml.claimOf(id);
+        const cl = await insurance.claimOf(id);
         assert.strictEqual(Number(cl.status), ClaimStatus.None, why);
         assert.strictEqual(cl.practitioner, ZERO_ADDRESS, why);
         assert.strictEqual(cl.documentRecordId, ZERO, why);
@@ -498,7 +501,7 @@ contract("MedLedger: claim boundaries", (accounts) => {
       const ok = await submit({ amount: E(0.5), id, doc });
       expectEvent(ok.r, "ClaimSubmitted", { claimId: id, documentRecordId: doc });
       expectSettled(ok.r, id, E(0.5));
-      assert.strictEqual((await ml.claimOf(id)).documentRecordId, doc);
+      assert.strictEqual((await insurance.claimOf(id)).documentRecordId, doc);
       await expectRevert(submit({ amount: E(0.1), doc }), "DuplicateClaimDocument", [doc, id]);
     });
   });
@@ -530,7 +533,7 @@ contract("MedLedger: claim boundaries", (accounts) => {
       for (const cat of [0, 255]) {
         const x = await submit({ amount: E(0.1), patient: c.patient3, cat });
         expectSettled(x.r, x.id, E(0.1));
-        assert.strictEqual(Number((await ml.claimOf(x.id)).category), cat);
+        assert.strictEqual(Number((await insurance.claimOf(x.id)).category), cat);
       }
       const notCovered = await submit({ amount: E(0.1), patient: c.patient3, cat: 254 });
       expectPending(notCovered.r, notCovered.id, PendingReason.CategoryNotCovered);
@@ -561,8 +564,8 @@ contract("MedLedger: claim boundaries", (accounts) => {
       expectPending(waiting.r, waiting.id, PendingReason.OverPerClaimLimit);
       await ml.revoke(insurer(), { from: c.patient });
       await expectRevert(submit({ amount: E(0.1) }), "InsurerNotPermitted", [c.patient, insurer(), CAT.CLAIMS]);
-      await ml.approveClaim(waiting.id, s(E(1.5)), { from: insurer() });
-      const r = await ml.payClaim(waiting.id, { from: insurer() });
+      await insurance.approveClaim(waiting.id, s(E(1.5)), { from: insurer() });
+      const r = await insurance.payClaim(waiting.id, { from: insurer() });
       expectEvent(r, "ClaimPaid", { claimId: waiting.id, practitioner: doctor(), payout: E(1.5), automatic: false });
       await expectMoney({ funds: E(1.5), owed: E(1.5), held: E(3) });
     });
@@ -583,15 +586,15 @@ contract("MedLedger: claim boundaries", (accounts) => {
     it("after a withdrawal down to the reserve: a payout of exactly what is left settles, 1 wei more waits", async () => {
       await publish({ perClaim: E(1), annual: E(10), fund: E(3) });
       const big = await submit({ amount: E(2) });
-      await ml.approveClaim(big.id, s(E(2)), { from: insurer() });
-      await ml.withdrawPolicyFunds(s(E(0.6)), { from: insurer() }); // available 0.4
+      await insurance.approveClaim(big.id, s(E(2)), { from: insurer() });
+      await insurance.withdrawPolicyFunds(s(E(0.6)), { from: insurer() }); // available 0.4
       const over = await submit({ amount: E(0.4) + 1n });
       expectPending(over.r, over.id, PendingReason.InsufficientFunds);
       const exact = await submit({ amount: E(0.4) });
       expectSettled(exact.r, exact.id, E(0.4));
       await expectMoney({ funds: E(2), reserved: E(2), owed: E(0.4), held: E(2.4) });
-      await expectRevert(ml.withdrawPolicyFunds("1", { from: insurer() }), "InsufficientAvailableFunds", [0, 1]);
-      await ml.payClaim(big.id, { from: insurer() });
+      await expectRevert(insurance.withdrawPolicyFunds("1", { from: insurer() }), "InsufficientAvailableFunds", [0, 1]);
+      await insurance.payClaim(big.id, { from: insurer() });
       await expectMoney({ funds: 0n, reserved: 0n, owed: E(2.4), held: E(2.4) });
     });
   });
@@ -658,7 +661,7 @@ contract("MedLedger: claim boundaries", (accounts) => {
       await ml.suspendAccount(doctor(), b32("reason"), { from: c.admin });
       await expectRevert(submit({ amount: 1n, doc: unfiled() }), "NotAVerifiedPractitioner", [doctor()]);
       const before = await balance(doctor());
-      const w = await ml.withdrawPayout({ from: doctor() });
+      const w = await insurance.withdrawPayout({ from: doctor() });
       expectEvent(w, "PayoutWithdrawn", { practitioner: doctor(), amount: E(0.7) });
       assert.strictEqual(await balance(doctor()), before - gasCost(w) + E(0.7));
       await expectMoney({ funds: E(1.3), owed: 0n, held: E(1.3) });
@@ -667,47 +670,47 @@ contract("MedLedger: claim boundaries", (accounts) => {
 
   describe("fund conservation", () => {
     it("every money path in sequence, the balance equal to funds + payouts after each step and each movement exact", async () => {
-      const check = () => assertConserved(ml, accounts);
+      const check = () => assertConserved(insurance, accounts);
       let held = 0n;
       const step = async (delta) => {
         held += delta;
-        assert.strictEqual(await balance(ml.address), held);
+        assert.strictEqual(await balance(insurance.address), held);
         await check();
       };
       await publish({ perClaim: E(1), annual: E(2), deductible: E(0.3), fund: E(3) });
       await step(E(3));
       await publish({ from: c.insurer2, perClaim: E(0.5), annual: E(1), fund: 0n });
       await step(0n);
-      await ml.fundPolicy({ from: c.insurer2, value: s(E(1)) });
+      await insurance.fundPolicy({ from: c.insurer2, value: s(E(1)) });
       await step(E(1));
       const a = await submit({ amount: E(1) }); // 0.3 deductible, 0.7 paid: moves inside the contract
       expectSettled(a.r, a.id, E(0.7));
       await step(0n);
       const b = await submit({ amount: E(1.5), from: c.practitioner2 });
-      await ml.approveClaim(b.id, s(E(1.3)), { from: insurer() }); // reserve
+      await insurance.approveClaim(b.id, s(E(1.3)), { from: insurer() }); // reserve
       await step(0n);
       const d = await submit({ amount: E(0.6), ins: c.insurer2, patient: c.otherPatient });
-      await ml.denyClaim(d.id, b32("reason"), { from: c.insurer2 });
+      await insurance.denyClaim(d.id, b32("reason"), { from: c.insurer2 });
       await step(0n);
       const avail = (await policy()).funds - (await policy()).reserved; // 3 - 0.7 - 1.3 reserved = 1.0
       assert.strictEqual(avail, E(1));
       const iBefore = await balance(insurer());
-      const wf = await ml.withdrawPolicyFunds(s(avail), { from: insurer() });
+      const wf = await insurance.withdrawPolicyFunds(s(avail), { from: insurer() });
       assert.strictEqual(await balance(insurer()), iBefore - gasCost(wf) + avail);
       await step(-avail);
       await ml.suspendAccount(insurer(), b32("reason"), { from: c.admin });
-      await ml.payClaim(b.id, { from: insurer() }); // a suspended insurer pays what it approved
+      await insurance.payClaim(b.id, { from: insurer() }); // a suspended insurer pays what it approved
       await step(0n);
       await ml.suspendAccount(c.practitioner2, b32("reason"), { from: c.admin });
       const pBefore = await balance(c.practitioner2);
-      const wp = await ml.withdrawPayout({ from: c.practitioner2 });
+      const wp = await insurance.withdrawPayout({ from: c.practitioner2 });
       assert.strictEqual(await balance(c.practitioner2), pBefore - gasCost(wp) + E(1.3));
       await step(-E(1.3));
       const e = await submit({ amount: E(0.5), ins: c.insurer2 });
       expectSettled(e.r, e.id, E(0.5));
       await step(0n);
       const dBefore = await balance(doctor());
-      const wd = await ml.withdrawPayout({ from: doctor() });
+      const wd = await insurance.withdrawPayout({ from: doctor() });
       assert.strictEqual(await balance(doctor()), dBefore - gasCost(wd) + E(1.2));
       await step(-E(1.2));
       await expectMoney({ funds: 0n, owed: 0n, held: E(0.5) });

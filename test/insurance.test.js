@@ -3,7 +3,7 @@
 // checked after every test.
 const assert = require("assert");
 const { expectRevert, expectEvent, expectNoEvent, snapshotFixture, latestTimestamp, increaseTime, gasCost, balance } = require("./helpers/chain");
-const { deploy, cast, b32, mask, CAT, DAY, ETHER, registerAll } = require("./helpers/world");
+const { deploy, deployInsurance, cast, b32, mask, CAT, DAY, ETHER, registerAll } = require("./helpers/world");
 const { ClaimStatus, PendingReason, E, claimSteps, assertConserved } = require("./helpers/insurance");
 
 const ZERO = "0x" + "00".repeat(32);
@@ -12,25 +12,26 @@ const s = (x) => x.toString();
 contract("MedLedger: insurance", (accounts) => {
   const c = cast(accounts);
   const fx = snapshotFixture();
-  let ml;
+  let ml; // the core: accounts, grants, claim documents
+  let insurance; // MedLedgerInsurance on that core: policies, claims, payouts
   let now;
   const insurer = () => c.verifiedInsurer;
   const doctor = () => c.verifiedPractitioner;
 
-  const { publish, fileDoc, unfiled, submit } = claimSteps({ ml: () => ml, insurer, doctor, patient: c.patient });
+  const { publish, fileDoc, unfiled, submit } = claimSteps({ ml: () => ml, insurance: () => insurance, insurer, doctor, patient: c.patient });
 
   async function usage(patient = c.patient, ins = insurer()) {
-    const year = await ml.currentPolicyYear();
-    const u = await ml.annualUsageOf(ins, patient, year);
+    const year = await insurance.currentPolicyYear();
+    const u = await insurance.annualUsageOf(ins, patient, year);
     return { deductibleUsed: BigInt(s(u.deductibleUsed)), paid: BigInt(s(u.paid)) };
   }
 
   async function policy(ins = insurer()) {
-    const p = await ml.policyOf(ins);
+    const p = await insurance.policyOf(ins);
     return { funds: BigInt(s(p.funds)), reserved: BigInt(s(p.reserved)), p };
   }
 
-  const payout = async (who = doctor()) => BigInt(s(await ml.payoutOf(who)));
+  const payout = async (who = doctor()) => BigInt(s(await insurance.payoutOf(who)));
 
   /** Assert a claim settled automatically for `expected` and return it. */
   function expectSettled(r, id, expected) {
@@ -50,6 +51,7 @@ contract("MedLedger: insurance", (accounts) => {
     const t0 = await latestTimestamp();
     await increaseTime(POLICY_YEAR - (t0 % POLICY_YEAR) + DAY);
     ml = await deploy(c);
+    insurance = await deployInsurance(c, ml);
     await registerAll(ml, c);
     const t = await latestTimestamp();
     assert.strictEqual(Math.floor(t / POLICY_YEAR), Math.floor(t0 / POLICY_YEAR) + 1, "moved into the next policy year");
@@ -71,7 +73,7 @@ contract("MedLedger: insurance", (accounts) => {
   // over every registered practitioner and insurer is the sum over all accounts.
   const holders = () => [c.pendingPractitioner, c.verifiedPractitioner, c.suspendedPractitioner, c.practitioner2, c.practitioner3, c.pendingInsurer, c.verifiedInsurer, c.insurer2];
   afterEach(async () => {
-    await assertConserved(ml, holders());
+    await assertConserved(insurance, holders());
   });
 
   describe("policies and their funds", () => {
@@ -87,13 +89,13 @@ contract("MedLedger: insurance", (accounts) => {
       assert.strictEqual(s(p.funds), s(E(5)));
       assert.strictEqual(s(p.reserved), "0");
       assert.strictEqual(p.published, true);
-      assert.strictEqual(await balance(ml.address), E(5));
+      assert.strictEqual(await balance(insurance.address), E(5));
     });
 
     it("publishPolicy without ether emits no PolicyFunded; republishing replaces the terms and keeps the funds", async () => {
       const r = await publish({ fund: 0n });
       expectNoEvent(r, "PolicyFunded");
-      await ml.fundPolicy({ from: insurer(), value: s(E(2)) });
+      await insurance.fundPolicy({ from: insurer(), value: s(E(2)) });
       const r2 = await publish({ covered: mask(CAT.LAB), perClaim: E(0.1), annual: E(0.2), deductible: 0n, fund: E(1) });
       expectEvent(r2, "PolicyFunded", { amount: E(1), funds: E(3) });
       const { p } = await policy();
@@ -115,43 +117,43 @@ contract("MedLedger: insurance", (accounts) => {
 
     it("fundPolicy adds to the funds; refuses zero and a caller without a policy", async () => {
       await publish({ fund: E(1) });
-      const r = await ml.fundPolicy({ from: insurer(), value: s(E(2)) });
+      const r = await insurance.fundPolicy({ from: insurer(), value: s(E(2)) });
       expectEvent(r, "PolicyFunded", { insurer: insurer(), amount: E(2), funds: E(3) });
       assert.strictEqual((await policy()).funds, E(3));
-      await expectRevert(ml.fundPolicy({ from: insurer(), value: "0" }), "NothingToFund", []);
-      await expectRevert(ml.fundPolicy({ from: c.insurer2, value: "1" }), "NoPolicy", [c.insurer2]);
+      await expectRevert(insurance.fundPolicy({ from: insurer(), value: "0" }), "NothingToFund", []);
+      await expectRevert(insurance.fundPolicy({ from: c.insurer2, value: "1" }), "NoPolicy", [c.insurer2]);
     });
 
     it("withdrawPolicyFunds moves exactly the amount to the insurer (gas accounted)", async () => {
       await publish({ fund: E(5) });
       const before = await balance(insurer());
-      const r = await ml.withdrawPolicyFunds(s(E(2)), { from: insurer() });
+      const r = await insurance.withdrawPolicyFunds(s(E(2)), { from: insurer() });
       expectEvent(r, "PolicyFundsWithdrawn", { insurer: insurer(), amount: E(2), funds: E(3) });
       assert.strictEqual(await balance(insurer()), before - gasCost(r) + E(2));
       assert.strictEqual((await policy()).funds, E(3));
-      assert.strictEqual(await balance(ml.address), E(3));
+      assert.strictEqual(await balance(insurance.address), E(3));
     });
 
     it("withdrawPolicyFunds allows exactly the available funds, not one wei more; refuses zero and no policy", async () => {
       await publish({ fund: E(5) });
-      await expectRevert(ml.withdrawPolicyFunds(s(E(5) + 1n), { from: insurer() }), "InsufficientAvailableFunds", [E(5), E(5) + 1n]);
-      await expectRevert(ml.withdrawPolicyFunds("0", { from: insurer() }), "InvalidAmount", []);
-      await expectRevert(ml.withdrawPolicyFunds("1", { from: c.insurer2 }), "NoPolicy", [c.insurer2]);
-      await ml.withdrawPolicyFunds(s(E(5)), { from: insurer() });
+      await expectRevert(insurance.withdrawPolicyFunds(s(E(5) + 1n), { from: insurer() }), "InsufficientAvailableFunds", [E(5), E(5) + 1n]);
+      await expectRevert(insurance.withdrawPolicyFunds("0", { from: insurer() }), "InvalidAmount", []);
+      await expectRevert(insurance.withdrawPolicyFunds("1", { from: c.insurer2 }), "NoPolicy", [c.insurer2]);
+      await insurance.withdrawPolicyFunds(s(E(5)), { from: insurer() });
       assert.strictEqual((await policy()).funds, 0n);
-      await expectRevert(ml.withdrawPolicyFunds("1", { from: insurer() }), "InsufficientAvailableFunds", [0, 1]);
+      await expectRevert(insurance.withdrawPolicyFunds("1", { from: insurer() }), "InsufficientAvailableFunds", [0, 1]);
     });
 
     it("reserved funds (approved, unpaid claims) cannot be withdrawn", async () => {
       await publish({ perClaim: E(1), fund: E(3) });
       const { id } = await submit({ amount: E(2) }); // over the per-claim limit: review
-      await ml.approveClaim(id, s(E(2)), { from: insurer() });
+      await insurance.approveClaim(id, s(E(2)), { from: insurer() });
       assert.strictEqual((await policy()).reserved, E(2));
-      await expectRevert(ml.withdrawPolicyFunds(s(E(1) + 1n), { from: insurer() }), "InsufficientAvailableFunds", [E(1), E(1) + 1n]);
-      await ml.withdrawPolicyFunds(s(E(1)), { from: insurer() });
-      await expectRevert(ml.withdrawPolicyFunds("1", { from: insurer() }), "InsufficientAvailableFunds", [0, 1]);
+      await expectRevert(insurance.withdrawPolicyFunds(s(E(1) + 1n), { from: insurer() }), "InsufficientAvailableFunds", [E(1), E(1) + 1n]);
+      await insurance.withdrawPolicyFunds(s(E(1)), { from: insurer() });
+      await expectRevert(insurance.withdrawPolicyFunds("1", { from: insurer() }), "InsufficientAvailableFunds", [0, 1]);
       // paying releases the reservation into the practitioner's payout
-      await ml.payClaim(id, { from: insurer() });
+      await insurance.payClaim(id, { from: insurer() });
       const after = await policy();
       assert.strictEqual(after.funds, 0n);
       assert.strictEqual(after.reserved, 0n);
@@ -162,7 +164,7 @@ contract("MedLedger: insurance", (accounts) => {
       await publish({ fund: E(2) });
       await ml.suspendAccount(insurer(), b32(), { from: c.admin });
       const before = await balance(insurer());
-      const r = await ml.withdrawPolicyFunds(s(E(2)), { from: insurer() });
+      const r = await insurance.withdrawPolicyFunds(s(E(2)), { from: insurer() });
       assert.strictEqual(await balance(insurer()), before - gasCost(r) + E(2));
     });
   });
@@ -201,7 +203,7 @@ contract("MedLedger: insurance", (accounts) => {
       await expectRevert(submit({ amount: E(0.2), doc: first.doc, from: c.practitioner2 }), "InvalidClaimDocument", [first.doc]);
       const denied = await submit({ amount: E(2) });
       await expectRevert(submit({ amount: E(0.1), doc: denied.doc }), "DuplicateClaimDocument", [denied.doc, denied.id]);
-      await ml.denyClaim(denied.id, b32(), { from: insurer() });
+      await insurance.denyClaim(denied.id, b32(), { from: insurer() });
       await expectRevert(submit({ amount: E(0.1), doc: denied.doc }), "DuplicateClaimDocument", [denied.doc, denied.id]);
     });
 
@@ -210,7 +212,7 @@ contract("MedLedger: insurance", (accounts) => {
       const doc = await fileDoc();
       await ml.revoke(insurer(), { from: c.patient });
       await expectRevert(submit({ amount: E(0.1), id, doc }), "InsurerNotPermitted", [c.patient, insurer(), CAT.CLAIMS]);
-      assert.strictEqual(Number((await ml.claimOf(id)).status), ClaimStatus.None);
+      assert.strictEqual(Number((await insurance.claimOf(id)).status), ClaimStatus.None);
       await ml.grant(insurer(), mask(CAT.CLAIMS), false, now + DAY, { from: c.patient });
       const { r } = await submit({ amount: E(0.1), id, doc });
       expectSettled(r, id, E(0.1));
@@ -276,7 +278,7 @@ contract("MedLedger: insurance", (accounts) => {
       const { r } = await submit({ amount: E(0.4), id, doc });
       expectEvent(r, "ClaimSubmitted", { claimId: id, practitioner: doctor(), patient: c.patient, insurer: insurer(), documentRecordId: doc, amount: E(0.4), category: CAT.CLAIMS });
       expectSettled(r, id, E(0.4));
-      const cl = await ml.claimOf(id);
+      const cl = await insurance.claimOf(id);
       assert.strictEqual(cl.practitioner, doctor());
       assert.strictEqual(cl.patient, c.patient);
       assert.strictEqual(cl.insurer, insurer());
@@ -286,7 +288,7 @@ contract("MedLedger: insurance", (accounts) => {
       assert.strictEqual(Number(cl.status), ClaimStatus.Paid);
       assert.strictEqual(Number(cl.pendingReason), PendingReason.None);
       assert.strictEqual(Number(cl.category), CAT.CLAIMS);
-      assert.strictEqual(s(cl.policyYear), s(await ml.currentPolicyYear()));
+      assert.strictEqual(s(cl.policyYear), s(await insurance.currentPolicyYear()));
       const ts = Number((await web3.eth.getBlock(r.receipt.blockNumber)).timestamp);
       assert.strictEqual(Number(cl.submittedAt), ts);
       assert.strictEqual(s(cl.policyYear), String(Math.floor(ts / (365 * DAY))));
@@ -297,7 +299,7 @@ contract("MedLedger: insurance", (accounts) => {
     });
 
     it("an unknown claim reads as all zero", async () => {
-      const cl = await ml.claimOf(b32());
+      const cl = await insurance.claimOf(b32());
       assert.strictEqual(Number(cl.status), ClaimStatus.None);
       assert.strictEqual(cl.practitioner, "0x0000000000000000000000000000000000000000");
     });
@@ -308,7 +310,7 @@ contract("MedLedger: insurance", (accounts) => {
       expectSettled(a.r, a.id, E(1));
       const b = await submit({ amount: E(1) + 1n });
       expectPending(b.r, b.id, PendingReason.OverPerClaimLimit);
-      const cl = await ml.claimOf(b.id);
+      const cl = await insurance.claimOf(b.id);
       assert.strictEqual(Number(cl.status), ClaimStatus.Submitted);
       assert.strictEqual(Number(cl.pendingReason), PendingReason.OverPerClaimLimit);
       assert.strictEqual(s(cl.payout), "0");
@@ -320,7 +322,7 @@ contract("MedLedger: insurance", (accounts) => {
       await publish({ covered: mask(CAT.CLAIMS) });
       const { r, id } = await submit({ amount: E(0.1), cat: CAT.LAB }); // the practitioner's grant covers LAB
       expectPending(r, id, PendingReason.CategoryNotCovered);
-      assert.strictEqual(Number((await ml.claimOf(id)).pendingReason), PendingReason.CategoryNotCovered);
+      assert.strictEqual(Number((await insurance.claimOf(id)).pendingReason), PendingReason.CategoryNotCovered);
     });
 
     it("deductible: consumed first, partly across claims, then payouts in full", async () => {
@@ -328,12 +330,12 @@ contract("MedLedger: insurance", (accounts) => {
       // 0.2 inside the deductible: settled, nothing paid
       let x = await submit({ amount: E(0.2) });
       expectSettled(x.r, x.id, 0n);
-      assert.strictEqual(Number((await ml.claimOf(x.id)).status), ClaimStatus.Paid);
+      assert.strictEqual(Number((await insurance.claimOf(x.id)).status), ClaimStatus.Paid);
       assert.deepStrictEqual(await usage(), { deductibleUsed: E(0.2), paid: 0n });
       // 0.5: 0.3 finishes the deductible, 0.2 paid
       x = await submit({ amount: E(0.5) });
       expectSettled(x.r, x.id, E(0.2));
-      assert.strictEqual(s((await ml.claimOf(x.id)).payout), s(E(0.2)));
+      assert.strictEqual(s((await insurance.claimOf(x.id)).payout), s(E(0.2)));
       assert.deepStrictEqual(await usage(), { deductibleUsed: E(0.5), paid: E(0.2) });
       // deductible used up: 0.4 paid in full
       x = await submit({ amount: E(0.4) });
@@ -400,14 +402,14 @@ contract("MedLedger: insurance", (accounts) => {
       expectPending(blocked.r, blocked.id, PendingReason.OverAnnualLimit);
       const other = await submit({ amount: E(1), patient: c.otherPatient });
       expectSettled(other.r, other.id, E(0.9));
-      const year = BigInt(s(await ml.currentPolicyYear()));
+      const year = BigInt(s(await insurance.currentPolicyYear()));
       await increaseTime(365 * DAY);
-      assert.strictEqual(BigInt(s(await ml.currentPolicyYear())), year + 1n);
+      assert.strictEqual(BigInt(s(await insurance.currentPolicyYear())), year + 1n);
       assert.deepStrictEqual(await usage(), { deductibleUsed: 0n, paid: 0n });
       const fresh = await submit({ amount: E(0.5) });
       expectSettled(fresh.r, fresh.id, E(0.4)); // a new deductible too
       // last year's usage is kept
-      const last = await ml.annualUsageOf(insurer(), c.patient, s(year));
+      const last = await insurance.annualUsageOf(insurer(), c.patient, s(year));
       assert.strictEqual(s(last.paid), s(E(1)));
     });
 
@@ -425,7 +427,7 @@ contract("MedLedger: insurance", (accounts) => {
     it("insufficient funds counts reserved funds as unavailable", async () => {
       await publish({ perClaim: E(1), annual: E(10), fund: E(2) });
       const big = await submit({ amount: E(1.5) });
-      await ml.approveClaim(big.id, s(E(1.5)), { from: insurer() });
+      await insurance.approveClaim(big.id, s(E(1.5)), { from: insurer() });
       const over = await submit({ amount: E(0.5) + 1n });
       expectPending(over.r, over.id, PendingReason.InsufficientFunds);
       const exact = await submit({ amount: E(0.5) });
@@ -450,7 +452,7 @@ contract("MedLedger: insurance", (accounts) => {
       await publish({ perClaim: E(0.5), fund: 0n });
       const b = await submit({ amount: E(0.8) });
       expectPending(b.r, b.id, PendingReason.OverPerClaimLimit);
-      assert.strictEqual(Number((await ml.claimOf(a.id)).status), ClaimStatus.Paid);
+      assert.strictEqual(Number((await insurance.claimOf(a.id)).status), ClaimStatus.Paid);
     });
   });
 
@@ -463,9 +465,9 @@ contract("MedLedger: insurance", (accounts) => {
     });
 
     it("approveClaim for a lower amount reserves it, counts it against the annual limit, and emits ClaimApproved", async () => {
-      const r = await ml.approveClaim(pending.id, s(E(1.2)), { from: insurer() });
+      const r = await insurance.approveClaim(pending.id, s(E(1.2)), { from: insurer() });
       expectEvent(r, "ClaimApproved", { claimId: pending.id, payout: E(1.2) });
-      const cl = await ml.claimOf(pending.id);
+      const cl = await insurance.claimOf(pending.id);
       assert.strictEqual(Number(cl.status), ClaimStatus.Approved);
       assert.strictEqual(s(cl.payout), s(E(1.2)));
       const p = await policy();
@@ -483,53 +485,53 @@ contract("MedLedger: insurance", (accounts) => {
     });
 
     it("approveClaim for exactly the claimed amount is allowed; above it, zero, or above the available funds is refused", async () => {
-      await expectRevert(ml.approveClaim(pending.id, s(E(2) + 1n), { from: insurer() }), "PayoutExceedsClaim", [E(2) + 1n, E(2)]);
-      await expectRevert(ml.approveClaim(pending.id, "0", { from: insurer() }), "InvalidAmount", []);
-      await ml.withdrawPolicyFunds(s(E(8.5)), { from: insurer() });
-      await expectRevert(ml.approveClaim(pending.id, s(E(2)), { from: insurer() }), "InsufficientAvailableFunds", [E(1.5), E(2)]);
-      await ml.fundPolicy({ from: insurer(), value: s(E(0.5)) });
-      const r = await ml.approveClaim(pending.id, s(E(2)), { from: insurer() });
+      await expectRevert(insurance.approveClaim(pending.id, s(E(2) + 1n), { from: insurer() }), "PayoutExceedsClaim", [E(2) + 1n, E(2)]);
+      await expectRevert(insurance.approveClaim(pending.id, "0", { from: insurer() }), "InvalidAmount", []);
+      await insurance.withdrawPolicyFunds(s(E(8.5)), { from: insurer() });
+      await expectRevert(insurance.approveClaim(pending.id, s(E(2)), { from: insurer() }), "InsufficientAvailableFunds", [E(1.5), E(2)]);
+      await insurance.fundPolicy({ from: insurer(), value: s(E(0.5)) });
+      const r = await insurance.approveClaim(pending.id, s(E(2)), { from: insurer() });
       expectEvent(r, "ClaimApproved", { payout: E(2) });
       assert.strictEqual((await policy()).reserved, E(2));
     });
 
     it("payClaim moves the reserved payout to the practitioner, who withdraws it (gas accounted)", async () => {
-      await ml.approveClaim(pending.id, s(E(1.2)), { from: insurer() });
-      const r = await ml.payClaim(pending.id, { from: insurer() });
+      await insurance.approveClaim(pending.id, s(E(1.2)), { from: insurer() });
+      const r = await insurance.payClaim(pending.id, { from: insurer() });
       expectEvent(r, "ClaimPaid", { claimId: pending.id, practitioner: doctor(), payout: E(1.2), automatic: false });
       const p = await policy();
       assert.strictEqual(p.funds, E(8.8));
       assert.strictEqual(p.reserved, 0n);
-      assert.strictEqual(Number((await ml.claimOf(pending.id)).status), ClaimStatus.Paid);
+      assert.strictEqual(Number((await insurance.claimOf(pending.id)).status), ClaimStatus.Paid);
       assert.strictEqual(await payout(), E(1.2));
       assert.deepStrictEqual(await usage(), { deductibleUsed: 0n, paid: E(1.2) }, "paying does not count twice");
 
       const before = await balance(doctor());
-      const held = await balance(ml.address);
-      const w = await ml.withdrawPayout({ from: doctor() });
+      const held = await balance(insurance.address);
+      const w = await insurance.withdrawPayout({ from: doctor() });
       expectEvent(w, "PayoutWithdrawn", { practitioner: doctor(), amount: E(1.2) });
       assert.strictEqual(await balance(doctor()), before - gasCost(w) + E(1.2));
-      assert.strictEqual(await balance(ml.address), held - E(1.2));
+      assert.strictEqual(await balance(insurance.address), held - E(1.2));
       assert.strictEqual(await payout(), 0n);
-      await expectRevert(ml.withdrawPayout({ from: doctor() }), "NothingToWithdraw", []);
+      await expectRevert(insurance.withdrawPayout({ from: doctor() }), "NothingToWithdraw", []);
     });
 
     it("withdrawPayout pays the sum of every claim credited, automatic and reviewed", async () => {
-      await ml.approveClaim(pending.id, s(E(1)), { from: insurer() });
-      await ml.payClaim(pending.id, { from: insurer() });
+      await insurance.approveClaim(pending.id, s(E(1)), { from: insurer() });
+      await insurance.payClaim(pending.id, { from: insurer() });
       await submit({ amount: E(0.7) }); // 0.5 deductible, 0.2 paid
       await submit({ amount: E(0.3) });
       assert.strictEqual(await payout(), E(1.5));
       const before = await balance(doctor());
-      const w = await ml.withdrawPayout({ from: doctor() });
+      const w = await insurance.withdrawPayout({ from: doctor() });
       assert.strictEqual(await balance(doctor()), before - gasCost(w) + E(1.5));
     });
 
     it("denyClaim stores the reason hash and emits ClaimDenied; nothing moves", async () => {
       const reason = b32("reason");
-      const r = await ml.denyClaim(pending.id, reason, { from: insurer() });
+      const r = await insurance.denyClaim(pending.id, reason, { from: insurer() });
       expectEvent(r, "ClaimDenied", { claimId: pending.id, reasonHash: reason });
-      const cl = await ml.claimOf(pending.id);
+      const cl = await insurance.claimOf(pending.id);
       assert.strictEqual(Number(cl.status), ClaimStatus.Denied);
       assert.strictEqual(cl.denialReasonHash, reason);
       assert.strictEqual(s(cl.payout), "0");
@@ -537,34 +539,34 @@ contract("MedLedger: insurance", (accounts) => {
       assert.strictEqual(p.funds, E(10));
       assert.strictEqual(p.reserved, 0n);
       assert.deepStrictEqual(await usage(), { deductibleUsed: 0n, paid: 0n });
-      await expectRevert(ml.denyClaim(pending.id, ZERO, { from: insurer() }), "InvalidClaimTransition", [pending.id, ClaimStatus.Denied, ClaimStatus.Denied]);
+      await expectRevert(insurance.denyClaim(pending.id, ZERO, { from: insurer() }), "InvalidClaimTransition", [pending.id, ClaimStatus.Denied, ClaimStatus.Denied]);
     });
 
     it("denyClaim refuses a zero reason", async () => {
-      await expectRevert(ml.denyClaim(pending.id, ZERO, { from: insurer() }), "InvalidReasonHash", []);
+      await expectRevert(insurance.denyClaim(pending.id, ZERO, { from: insurer() }), "InvalidReasonHash", []);
     });
 
     it("review functions refuse unknown claims and other insurers", async () => {
       const unknown = b32();
-      await expectRevert(ml.approveClaim(unknown, "1", { from: insurer() }), "UnknownClaim", [unknown]);
-      await expectRevert(ml.denyClaim(unknown, b32(), { from: insurer() }), "UnknownClaim", [unknown]);
-      await expectRevert(ml.payClaim(unknown, { from: insurer() }), "UnknownClaim", [unknown]);
+      await expectRevert(insurance.approveClaim(unknown, "1", { from: insurer() }), "UnknownClaim", [unknown]);
+      await expectRevert(insurance.denyClaim(unknown, b32(), { from: insurer() }), "UnknownClaim", [unknown]);
+      await expectRevert(insurance.payClaim(unknown, { from: insurer() }), "UnknownClaim", [unknown]);
       await publish({ from: c.insurer2 });
-      await expectRevert(ml.approveClaim(pending.id, "1", { from: c.insurer2 }), "NotClaimInsurer", [pending.id, c.insurer2]);
-      await expectRevert(ml.denyClaim(pending.id, b32(), { from: c.insurer2 }), "NotClaimInsurer", [pending.id, c.insurer2]);
-      await expectRevert(ml.payClaim(pending.id, { from: c.insurer2 }), "NotClaimInsurer", [pending.id, c.insurer2]);
-      await expectRevert(ml.payClaim(pending.id, { from: doctor() }), "NotClaimInsurer", [pending.id, doctor()]);
+      await expectRevert(insurance.approveClaim(pending.id, "1", { from: c.insurer2 }), "NotClaimInsurer", [pending.id, c.insurer2]);
+      await expectRevert(insurance.denyClaim(pending.id, b32(), { from: c.insurer2 }), "NotClaimInsurer", [pending.id, c.insurer2]);
+      await expectRevert(insurance.payClaim(pending.id, { from: c.insurer2 }), "NotClaimInsurer", [pending.id, c.insurer2]);
+      await expectRevert(insurance.payClaim(pending.id, { from: doctor() }), "NotClaimInsurer", [pending.id, doctor()]);
     });
 
     it("a suspended insurer judges nothing new but still pays what it approved", async () => {
       const second = await submit({ amount: E(1.5) });
-      await ml.approveClaim(second.id, s(E(1.5)), { from: insurer() });
+      await insurance.approveClaim(second.id, s(E(1.5)), { from: insurer() });
       await ml.suspendAccount(insurer(), b32(), { from: c.admin });
-      await expectRevert(ml.approveClaim(pending.id, "1", { from: insurer() }), "NotAVerifiedInsurer", [insurer()]);
-      await expectRevert(ml.denyClaim(pending.id, b32(), { from: insurer() }), "NotAVerifiedInsurer", [insurer()]);
-      const r = await ml.payClaim(second.id, { from: insurer() });
+      await expectRevert(insurance.approveClaim(pending.id, "1", { from: insurer() }), "NotAVerifiedInsurer", [insurer()]);
+      await expectRevert(insurance.denyClaim(pending.id, b32(), { from: insurer() }), "NotAVerifiedInsurer", [insurer()]);
+      const r = await insurance.payClaim(second.id, { from: insurer() });
       expectEvent(r, "ClaimPaid", { claimId: second.id, payout: E(1.5), automatic: false });
-      await ml.fundPolicy({ from: insurer(), value: "1" }); // funding is not judging
+      await insurance.fundPolicy({ from: insurer(), value: "1" }); // funding is not judging
     });
 
     it("only the allowed edges: Submitted→Approved|Denied, Approved→Paid; every other edge reverts", async () => {
@@ -572,25 +574,25 @@ contract("MedLedger: insurance", (accounts) => {
       const settled = await submit({ amount: E(0.6) }); // None → Paid
       expectSettled(settled.r, settled.id, E(0.1));
       const denied = await submit({ amount: E(3) });
-      await ml.denyClaim(denied.id, b32(), { from: insurer() });
+      await insurance.denyClaim(denied.id, b32(), { from: insurer() });
       const approved = await submit({ amount: E(2.5) });
-      await ml.approveClaim(approved.id, s(E(1)), { from: insurer() });
+      await insurance.approveClaim(approved.id, s(E(1)), { from: insurer() });
 
       // from Submitted: pay is not allowed
-      await expectRevert(ml.payClaim(pending.id, { from: insurer() }), "InvalidClaimTransition", [pending.id, T.Submitted, T.Paid]);
+      await expectRevert(insurance.payClaim(pending.id, { from: insurer() }), "InvalidClaimTransition", [pending.id, T.Submitted, T.Paid]);
       // from Approved: approve again, deny
-      await expectRevert(ml.approveClaim(approved.id, "1", { from: insurer() }), "InvalidClaimTransition", [approved.id, T.Approved, T.Approved]);
-      await expectRevert(ml.denyClaim(approved.id, b32(), { from: insurer() }), "InvalidClaimTransition", [approved.id, T.Approved, T.Denied]);
+      await expectRevert(insurance.approveClaim(approved.id, "1", { from: insurer() }), "InvalidClaimTransition", [approved.id, T.Approved, T.Approved]);
+      await expectRevert(insurance.denyClaim(approved.id, b32(), { from: insurer() }), "InvalidClaimTransition", [approved.id, T.Approved, T.Denied]);
       // from Denied: everything
-      await expectRevert(ml.approveClaim(denied.id, "1", { from: insurer() }), "InvalidClaimTransition", [denied.id, T.Denied, T.Approved]);
-      await expectRevert(ml.denyClaim(denied.id, b32(), { from: insurer() }), "InvalidClaimTransition", [denied.id, T.Denied, T.Denied]);
-      await expectRevert(ml.payClaim(denied.id, { from: insurer() }), "InvalidClaimTransition", [denied.id, T.Denied, T.Paid]);
+      await expectRevert(insurance.approveClaim(denied.id, "1", { from: insurer() }), "InvalidClaimTransition", [denied.id, T.Denied, T.Approved]);
+      await expectRevert(insurance.denyClaim(denied.id, b32(), { from: insurer() }), "InvalidClaimTransition", [denied.id, T.Denied, T.Denied]);
+      await expectRevert(insurance.payClaim(denied.id, { from: insurer() }), "InvalidClaimTransition", [denied.id, T.Denied, T.Paid]);
       // from Paid (automatically or by the insurer): everything
-      await ml.payClaim(approved.id, { from: insurer() });
+      await insurance.payClaim(approved.id, { from: insurer() });
       for (const id of [settled.id, approved.id]) {
-        await expectRevert(ml.approveClaim(id, "1", { from: insurer() }), "InvalidClaimTransition", [id, T.Paid, T.Approved]);
-        await expectRevert(ml.denyClaim(id, b32(), { from: insurer() }), "InvalidClaimTransition", [id, T.Paid, T.Denied]);
-        await expectRevert(ml.payClaim(id, { from: insurer() }), "InvalidClaimTransition", [id, T.Paid, T.Paid]);
+        await expectRevert(insurance.approveClaim(id, "1", { from: insurer() }), "InvalidClaimTransition", [id, T.Paid, T.Approved]);
+        await expectRevert(insurance.denyClaim(id, b32(), { from: insurer() }), "InvalidClaimTransition", [id, T.Paid, T.Denied]);
+        await expectRevert(insurance.payClaim(id, { from: insurer() }), "InvalidClaimTransition", [id, T.Paid, T.Paid]);
       }
     });
   });
@@ -599,30 +601,30 @@ contract("MedLedger: insurance", (accounts) => {
     it("two insurers, several practitioners and patients, every operation", async () => {
       await publish({ perClaim: E(1), annual: E(2), deductible: E(0.2), fund: E(4) });
       await publish({ from: c.insurer2, perClaim: E(0.5), annual: E(1), deductible: 0n, fund: E(1) });
-      const check = () => assertConserved(ml, accounts); // here over all twenty accounts
+      const check = () => assertConserved(insurance, accounts); // here over all twenty accounts
       const a = await submit({ amount: E(0.9) });
       await check();
       const b = await submit({ amount: E(1.5), from: c.practitioner2 });
-      await ml.approveClaim(b.id, s(E(1.1)), { from: insurer() });
+      await insurance.approveClaim(b.id, s(E(1.1)), { from: insurer() });
       await check();
       const d = await submit({ amount: E(0.4), ins: c.insurer2, patient: c.otherPatient });
       await check();
       const e = await submit({ amount: E(0.6), ins: c.insurer2 });
-      await ml.denyClaim(e.id, b32(), { from: c.insurer2 });
-      await ml.withdrawPolicyFunds(s(E(0.3)), { from: c.insurer2 });
+      await insurance.denyClaim(e.id, b32(), { from: c.insurer2 });
+      await insurance.withdrawPolicyFunds(s(E(0.3)), { from: c.insurer2 });
       await check();
-      await ml.payClaim(b.id, { from: insurer() });
-      await ml.withdrawPayout({ from: c.practitioner2 });
+      await insurance.payClaim(b.id, { from: insurer() });
+      await insurance.withdrawPayout({ from: c.practitioner2 });
       await check();
-      await ml.fundPolicy({ from: c.insurer2, value: s(E(0.05)) });
-      await ml.withdrawPayout({ from: doctor() });
+      await insurance.fundPolicy({ from: c.insurer2, value: s(E(0.05)) });
+      await insurance.withdrawPayout({ from: doctor() });
       await check();
       const p1 = await policy();
       const p2 = await policy(c.insurer2);
       assert.strictEqual(p1.funds, E(4) - E(0.7) - E(1.1)); // a paid 0.9-0.2, b paid 1.1
       assert.strictEqual(p2.funds, E(1) - E(0.4) - E(0.3) + E(0.05));
-      assert.strictEqual(await balance(ml.address), p1.funds + p2.funds);
-      for (const x of [a, d]) assert.strictEqual(Number((await ml.claimOf(x.id)).status), ClaimStatus.Paid);
+      assert.strictEqual(await balance(insurance.address), p1.funds + p2.funds);
+      for (const x of [a, d]) assert.strictEqual(Number((await insurance.claimOf(x.id)).status), ClaimStatus.Paid);
     });
   });
 });

@@ -4,8 +4,11 @@ const { Interface } = require("ethers");
 // Loaded by every test file through this module: no test's requests outlive it.
 require("./isolation");
 
-// Every ABI whose custom errors a revert may carry: MedLedger (with its OpenZeppelin bases) and
-// the test-only attacker contracts. Read through artifacts.require, i.e. from what this run compiled.
+// Every ABI whose custom errors a revert may carry: the MedLedger core (with its OpenZeppelin
+// bases), MedLedgerInsurance (ReentrancyGuard's error included) and the test-only attacker
+// contracts. An error both contracts declare (NotAPatient, NotAVerifiedPractitioner,
+// InvalidCategories, InvalidReasonHash) has one signature, so one selector, and is listed once.
+// Read through artifacts.require, i.e. from what this run compiled.
 const ERROR_ABIS = [];
 function addErrorAbi(abi) {
   ERROR_ABIS.push(abi);
@@ -14,7 +17,7 @@ function addErrorAbi(abi) {
 function errorInterface() {
   const seen = new Set();
   const fragments = [];
-  for (const abi of [artifacts.require("MedLedger").abi, ...ERROR_ABIS]) {
+  for (const abi of [artifacts.require("MedLedger").abi, artifacts.require("MedLedgerInsurance").abi, ...ERROR_ABIS]) {
     for (const f of abi) {
       if (f.type !== "error") continue;
       const key = `${f.name}(${f.inputs.map((i) => i.type).join(",")})`;

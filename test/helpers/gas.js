@@ -1,5 +1,5 @@
-// Gas report: every state-changing MedLedger transaction the suite sends through a tracked
-// instance is recorded (gasUsed from its receipt); a root `after` hook writes the table to
+// Gas report: every state-changing transaction the suite sends through a tracked instance (of the
+// MedLedger core or of MedLedgerInsurance) is recorded (gasUsed from its receipt); a root `after` hook writes the table to
 // build/gas-report.md and prints it at the end of the run.
 const fs = require("fs");
 const path = require("path");
@@ -16,7 +16,7 @@ function record(name, gasUsed) {
   stats.set(name, s);
 }
 
-/** The report name of a MedLedger transaction: submitClaim is split by its outcome. */
+/** The report name of a transaction: submitClaim is split by its outcome. */
 function entryName(fn, result) {
   if (fn !== "submitClaim") return fn;
   const paid = result.logs.some((l) => l.event === "ClaimPaid");

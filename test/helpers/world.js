@@ -1,8 +1,10 @@
-// The cast of the suite and a populated MedLedger they act on.
+// The cast of the suite and the contracts they act on: the MedLedger core and, deployed beside it
+// with the core's address, MedLedgerInsurance.
 const { track, record } = require("./gas");
 const { latestTimestamp } = require("./chain");
 
 const MedLedger = artifacts.require("MedLedger");
+const MedLedgerInsurance = artifacts.require("MedLedgerInsurance");
 
 const DAY = 24 * 3600;
 const ETHER = 10n ** 18n;
@@ -61,10 +63,19 @@ const MATRIX_PARTIES = [
   "stranger",
 ];
 
+/** A fresh MedLedger core (tracked: its calls' gas goes to the report). */
 async function deploy(c) {
   const raw = await MedLedger.new(c.admin, c.escrow, { from: c.admin });
   const receipt = await web3.eth.getTransactionReceipt(raw.transactionHash);
-  record("(deployment)", receipt.gasUsed);
+  record("(deployment) MedLedger", receipt.gasUsed);
+  return track(raw);
+}
+
+/** A fresh MedLedgerInsurance on the core `ml` (tracked), as the migration deploys it. */
+async function deployInsurance(c, ml) {
+  const raw = await MedLedgerInsurance.new(ml.address, { from: c.admin });
+  const receipt = await web3.eth.getTransactionReceipt(raw.transactionHash);
+  record("(deployment) MedLedgerInsurance", receipt.gasUsed);
   return track(raw);
 }
 
@@ -88,4 +99,18 @@ async function registerAll(ml, c) {
   await ml.suspendAccount(c.suspendedPractitioner, b32("reason"), { from: c.admin });
 }
 
-module.exports = { MedLedger, DAY, ETHER, b32, mask, CAT, cast, MATRIX_PARTIES, deploy, registerAll, latestTimestamp };
+module.exports = {
+  MedLedger,
+  MedLedgerInsurance,
+  DAY,
+  ETHER,
+  b32,
+  mask,
+  CAT,
+  cast,
+  MATRIX_PARTIES,
+  deploy,
+  deployInsurance,
+  registerAll,
+  latestTimestamp,
+};
