@@ -2,11 +2,12 @@
 pragma solidity ^0.8.28;
 
 import {Test} from "forge-std/Test.sol";
-import {IMedLedger} from "../contracts/interfaces/IMedLedger.sol";
+import {IMedLedgerInsurance} from "../contracts/interfaces/IMedLedgerInsurance.sol";
 import {MedLedger} from "../contracts/MedLedger.sol";
+import {MedLedgerInsurance} from "../contracts/MedLedgerInsurance.sol";
 
-/// @notice Drives only the insurance side of MedLedger, with amounts aimed at the policy rules'
-/// boundaries, for ClaimsInvariants: two verified insurers (republishing any terms, raising and
+/// @notice Drives only MedLedgerInsurance (and, for claim documents, suspensions and
+/// reinstatements, its core MedLedger), with amounts aimed at the policy rules' boundaries, for ClaimsInvariants: two verified insurers (republishing any terms, raising and
 /// lowering limits and deductibles, funding, withdrawing, suspended and reinstated by the admin),
 /// three patients who granted both practitioners (with write) and both insurers every category for
 /// good, two verified practitioners filing claim documents, submitting claims on them and
@@ -30,11 +31,14 @@ import {MedLedger} from "../contracts/MedLedger.sol";
 /// what each practitioner withdrew. No call here reverts (fail_on_revert is on): refusals are
 /// caught and judged.
 contract ClaimsHandler is Test {
+    /// The core: accounts, grants, claim documents.
     MedLedger public immutable m;
+    /// The insurance contract on `m`: policies, claims, payouts, all the ether.
+    MedLedgerInsurance public immutable insurance;
     address public immutable admin;
 
     uint256 public constant POLICY_YEAR = 365 days;
-    /// The record category claim documents are filed under (MedLedger.CLAIMS_CATEGORY).
+    /// The record category claim documents are filed under (MedLedgerInsurance.CLAIMS_CATEGORY).
     uint8 public constant CLAIMS = 7;
 
     address[2] internal insurers;
@@ -91,6 +95,7 @@ contract ClaimsHandler is Test {
 
     constructor(
         MedLedger m_,
+        MedLedgerInsurance insurance_,
         address admin_,
         address[2] memory ins,
         address[3] memory pats,
@@ -98,6 +103,7 @@ contract ClaimsHandler is Test {
         uint256 t0
     ) {
         m = m_;
+        insurance = insurance_;
         gNow = t0;
         admin = admin_;
         insurers = ins;
@@ -178,7 +184,7 @@ contract ClaimsHandler is Test {
     function publishPolicy(uint256 seed, uint256 value) external step("publishPolicy") {
         seed = _mix(seed, 0);
         address ins = insurers[seed % 2];
-        MedLedger.Policy memory before = m.policyOf(ins);
+        IMedLedgerInsurance.Policy memory before = insurance.policyOf(ins);
         // Categories 0..3 or 0..7 (claims mostly use 0..3), now and then all or a random subset of 0..3.
         uint256 cmode = (seed >> 8) % 8;
         uint256 covered = cmode < 3 ? 0x0f : cmode < 6 ? 0xff : cmode == 6 ? type(uint256).max : ((seed >> 16) % 15) + 1;
@@ -188,7 +194,7 @@ contract ClaimsHandler is Test {
         value = _mix(value, 1) % 2 == 0 ? 0 : _bound(value, 0, 10 ether);
         vm.deal(ins, ins.balance + value);
         vm.prank(ins);
-        try m.publishPolicy{value: value}(covered, perClaim, annual, deductible) {
+        try insurance.publishPolicy{value: value}(covered, perClaim, annual, deductible) {
             _ok("publishPolicy");
             if (annual < before.annualLimit) limitLowered[ins] = true;
             if (deductible < before.deductible) deductibleLowered[ins] = true;
@@ -200,7 +206,7 @@ contract ClaimsHandler is Test {
         value = _bound(value, 1, 3 ether);
         vm.deal(ins, ins.balance + value);
         vm.prank(ins);
-        try m.fundPolicy{value: value}() {
+        try insurance.fundPolicy{value: value}() {
             _ok("fundPolicy");
         } catch {}
     }
@@ -208,17 +214,17 @@ contract ClaimsHandler is Test {
     function withdrawPolicyFunds(uint256 seed, uint256 amountSeed) external step("withdrawPolicyFunds") {
         seed = _mix(seed, 0);
         address ins = insurers[seed % 2];
-        MedLedger.Policy memory p = m.policyOf(ins);
+        IMedLedgerInsurance.Policy memory p = insurance.policyOf(ins);
         uint256 available = p.funds - p.reserved;
         uint256 mode = (seed >> 8) % 4;
         // All that is available, part of it, or one wei more (refused).
         uint256 amount = mode == 0 ? available : mode == 1 ? available + 1 : _bound(amountSeed, 0, available);
-        uint256 held = address(m).balance;
+        uint256 held = address(insurance).balance;
         vm.prank(ins);
-        try m.withdrawPolicyFunds(amount) {
+        try insurance.withdrawPolicyFunds(amount) {
             _ok("withdrawPolicyFunds");
             if (amount > available) _violation("withdrawPolicyFunds: more than available withdrawn");
-            if (address(m).balance != held - amount) _violation("withdrawPolicyFunds: balance");
+            if (address(insurance).balance != held - amount) _violation("withdrawPolicyFunds: balance");
         } catch {}
     }
 
@@ -242,8 +248,8 @@ contract ClaimsHandler is Test {
     // ================================================================ claims
 
     struct Before {
-        MedLedger.Policy p;
-        MedLedger.AnnualUsage u;
+        IMedLedgerInsurance.Policy p;
+        IMedLedgerInsurance.AnnualUsage u;
         uint64 year;
     }
 
@@ -310,12 +316,12 @@ contract ClaimsHandler is Test {
         }
 
         Before memory b;
-        b.year = m.currentPolicyYear();
-        b.p = m.policyOf(s.ins);
-        b.u = m.annualUsageOf(s.ins, s.patient, b.year);
+        b.year = insurance.currentPolicyYear();
+        b.p = insurance.policyOf(s.ins);
+        b.u = insurance.annualUsageOf(s.ins, s.patient, b.year);
         s.amount = _amount(_mix(amountSeed, 1), b);
         if (s.amount > type(uint128).max) s.amount = 1;
-        s.payoutsBefore = m.payoutOf(s.q);
+        s.payoutsBefore = insurance.payoutOf(s.q);
 
         if (!_submitted(s)) return;
         claimIds.push(s.id);
@@ -330,21 +336,21 @@ contract ClaimsHandler is Test {
     function _submitted(Sub memory s) internal returns (bool) {
         bytes memory refusal;
         if (!m.isVerifiedInsurer(s.ins)) {
-            refusal = abi.encodeWithSelector(IMedLedger.NotAVerifiedInsurer.selector, s.ins);
+            refusal = abi.encodeWithSelector(IMedLedgerInsurance.NotAVerifiedInsurer.selector, s.ins);
         } else if (docAuthor[s.doc] != s.q || docPatient[s.doc] != s.patient) {
-            refusal = abi.encodeWithSelector(IMedLedger.InvalidClaimDocument.selector, s.doc);
+            refusal = abi.encodeWithSelector(IMedLedgerInsurance.InvalidClaimDocument.selector, s.doc);
         } else if (s.existing != bytes32(0)) {
-            refusal = abi.encodeWithSelector(IMedLedger.DuplicateClaimDocument.selector, s.doc, s.existing);
+            refusal = abi.encodeWithSelector(IMedLedgerInsurance.DuplicateClaimDocument.selector, s.doc, s.existing);
         }
         vm.prank(s.q);
-        try m.submitClaim(s.id, s.patient, s.ins, s.doc, uint128(s.amount), s.category) {
+        try insurance.submitClaim(s.id, s.patient, s.ins, s.doc, uint128(s.amount), s.category) {
             _ok("submitClaim");
             if (refusal.length != 0) _violation("submitClaim: accepted a claim that must be refused");
             return true;
         } catch (bytes memory err) {
             refused++;
-            if (bytes4(err) == IMedLedger.InvalidClaimDocument.selector) refusedInvalid++;
-            if (bytes4(err) == IMedLedger.DuplicateClaimDocument.selector) refusedDuplicate++;
+            if (bytes4(err) == IMedLedgerInsurance.InvalidClaimDocument.selector) refusedInvalid++;
+            if (bytes4(err) == IMedLedgerInsurance.DuplicateClaimDocument.selector) refusedDuplicate++;
             if (keccak256(err) != keccak256(refusal)) {
                 _violation(string.concat("submitClaim: unexpected refusal ", vm.toString(err)));
             }
@@ -354,23 +360,23 @@ contract ClaimsHandler is Test {
 
     /// The submitted claim against the rules, from the state just before the call.
     function _judge(Sub memory s, Before memory b) internal {
-        MedLedger.Claim memory c = m.claimOf(s.id);
-        MedLedger.AnnualUsage memory u = m.annualUsageOf(s.ins, s.patient, b.year);
-        MedLedger.Policy memory p = m.policyOf(s.ins);
+        IMedLedgerInsurance.Claim memory c = insurance.claimOf(s.id);
+        IMedLedgerInsurance.AnnualUsage memory u = insurance.annualUsageOf(s.ins, s.patient, b.year);
+        IMedLedgerInsurance.Policy memory p = insurance.policyOf(s.ins);
 
         uint256 dLeft = b.p.deductible > b.u.deductibleUsed ? b.p.deductible - b.u.deductibleUsed : 0;
         uint256 dPart = s.amount < dLeft ? s.amount : dLeft;
         uint256 payout = s.amount - dPart;
-        MedLedger.PendingReason want = MedLedger.PendingReason.None;
-        if ((b.p.coveredCategories >> s.category) & 1 == 0) want = MedLedger.PendingReason.CategoryNotCovered;
-        else if (s.amount > b.p.perClaimLimit) want = MedLedger.PendingReason.OverPerClaimLimit;
-        else if (uint256(b.u.paid) + payout > b.p.annualLimit) want = MedLedger.PendingReason.OverAnnualLimit;
-        else if (payout > b.p.funds - b.p.reserved) want = MedLedger.PendingReason.InsufficientFunds;
+        IMedLedgerInsurance.PendingReason want = IMedLedgerInsurance.PendingReason.None;
+        if ((b.p.coveredCategories >> s.category) & 1 == 0) want = IMedLedgerInsurance.PendingReason.CategoryNotCovered;
+        else if (s.amount > b.p.perClaimLimit) want = IMedLedgerInsurance.PendingReason.OverPerClaimLimit;
+        else if (uint256(b.u.paid) + payout > b.p.annualLimit) want = IMedLedgerInsurance.PendingReason.OverAnnualLimit;
+        else if (payout > b.p.funds - b.p.reserved) want = IMedLedgerInsurance.PendingReason.InsufficientFunds;
         if (c.pendingReason != want) _violation("submitClaim: pending reason is not the first rule broken");
         if (c.policyYear != b.year) _violation("submitClaim: policy year");
         if (c.documentRecordId != s.doc) _violation("submitClaim: claim document not stored");
 
-        if (c.status == MedLedger.ClaimStatus.Paid) {
+        if (c.status == IMedLedgerInsurance.ClaimStatus.Paid) {
             settled++;
             claimX[s.id] = ClaimX({automatic: true, deductiblePart: s.amount - c.payout});
             if (c.payout != payout) _violation("submitClaim: payout is not amount - min(amount, deductible left)");
@@ -379,11 +385,11 @@ contract ClaimsHandler is Test {
             if (u.paid > p.annualLimit) _violation("submitClaim: settled above the annual limit in force");
             if (c.payout > b.p.funds - b.p.reserved) _violation("submitClaim: settled above the available funds");
             if (p.funds != b.p.funds - c.payout) _violation("submitClaim: funds");
-            if (m.payoutOf(s.q) != s.payoutsBefore + c.payout) _violation("submitClaim: practitioner payout");
+            if (insurance.payoutOf(s.q) != s.payoutsBefore + c.payout) _violation("submitClaim: practitioner payout");
         } else {
             leftForReview++;
             reasons[uint256(c.pendingReason)]++;
-            if (c.status != MedLedger.ClaimStatus.Submitted) _violation("submitClaim: neither Paid nor Submitted");
+            if (c.status != IMedLedgerInsurance.ClaimStatus.Submitted) _violation("submitClaim: neither Paid nor Submitted");
             if (u.deductibleUsed != b.u.deductibleUsed || u.paid != b.u.paid) {
                 _violation("submitClaim: a claim left for review changed the usage");
             }
@@ -392,14 +398,14 @@ contract ClaimsHandler is Test {
     }
 
     /// Mostly a claim in `want`, else any claim (the call may be refused).
-    function _pick(uint256 seed, MedLedger.ClaimStatus want) internal view returns (bytes32) {
+    function _pick(uint256 seed, IMedLedgerInsurance.ClaimStatus want) internal view returns (bytes32) {
         uint256 n = claimIds.length;
         if (n == 0) return bytes32(0);
         uint256 start = seed % n;
         if ((seed >> 128) % 8 != 0) {
             for (uint256 k; k < n; ++k) {
                 bytes32 id = claimIds[(start + k) % n];
-                if (m.claimOf(id).status == want) return id;
+                if (insurance.claimOf(id).status == want) return id;
             }
         }
         return claimIds[start];
@@ -407,10 +413,10 @@ contract ClaimsHandler is Test {
 
     function approveClaim(uint256 seed, uint256 payoutSeed) external step("approveClaim") {
         seed = _mix(seed, 0);
-        bytes32 id = _pick(seed, MedLedger.ClaimStatus.Submitted);
+        bytes32 id = _pick(seed, IMedLedgerInsurance.ClaimStatus.Submitted);
         if (id == bytes32(0)) return;
-        MedLedger.Claim memory c = m.claimOf(id);
-        MedLedger.Policy memory p = m.policyOf(c.insurer);
+        IMedLedgerInsurance.Claim memory c = insurance.claimOf(id);
+        IMedLedgerInsurance.Policy memory p = insurance.policyOf(c.insurer);
         uint256 available = p.funds - p.reserved;
         uint256 mode = (seed >> 8) % 4;
         // The amount claimed, all that is available, or anything up to the amount.
@@ -418,7 +424,7 @@ contract ClaimsHandler is Test {
             ? c.amount
             : mode == 1 ? (available < c.amount ? available : c.amount) : _bound(payoutSeed, 1, c.amount);
         vm.prank(c.insurer);
-        try m.approveClaim(id, uint128(payout)) {
+        try insurance.approveClaim(id, uint128(payout)) {
             _ok("approveClaim");
             approvedInto[keyOf(c.insurer, c.patient, c.policyYear)] = true;
         } catch {}
@@ -426,30 +432,30 @@ contract ClaimsHandler is Test {
 
     function denyClaim(uint256 seed) external step("denyClaim") {
         seed = _mix(seed, 0);
-        bytes32 id = _pick(seed, MedLedger.ClaimStatus.Submitted);
+        bytes32 id = _pick(seed, IMedLedgerInsurance.ClaimStatus.Submitted);
         if (id == bytes32(0)) return;
-        vm.prank(m.claimOf(id).insurer);
-        try m.denyClaim(id, keccak256(abi.encode("reason", seed))) {
+        vm.prank(insurance.claimOf(id).insurer);
+        try insurance.denyClaim(id, keccak256(abi.encode("reason", seed))) {
             _ok("denyClaim");
         } catch {}
     }
 
     function payClaim(uint256 seed) external step("payClaim") {
         seed = _mix(seed, 0);
-        bytes32 id = _pick(seed, MedLedger.ClaimStatus.Approved);
+        bytes32 id = _pick(seed, IMedLedgerInsurance.ClaimStatus.Approved);
         if (id == bytes32(0)) return;
-        vm.prank(m.claimOf(id).insurer);
-        try m.payClaim(id) {
+        vm.prank(insurance.claimOf(id).insurer);
+        try insurance.payClaim(id) {
             _ok("payClaim");
         } catch {}
     }
 
     function withdrawPayout(uint256 seed) external step("withdrawPayout") {
         address q = practitioners[_mix(seed, 0) % 2];
-        uint256 owed = m.payoutOf(q);
+        uint256 owed = insurance.payoutOf(q);
         uint256 before = q.balance;
         vm.prank(q);
-        try m.withdrawPayout() {
+        try insurance.withdrawPayout() {
             _ok("withdrawPayout");
             withdrawn[q] += owed;
             if (q.balance != before + owed) _violation("withdrawPayout: ether received");

@@ -3,7 +3,9 @@ pragma solidity ^0.8.28;
 
 import {Test, console2} from "forge-std/Test.sol";
 import {StdInvariant} from "forge-std/StdInvariant.sol";
+import {IMedLedgerInsurance} from "../contracts/interfaces/IMedLedgerInsurance.sol";
 import {MedLedger} from "../contracts/MedLedger.sol";
+import {MedLedgerInsurance} from "../contracts/MedLedgerInsurance.sol";
 import {ClaimsHandler} from "./ClaimsHandler.sol";
 
 /// @notice Invariants of the insurance side under random sequences of policy, claim, review,
@@ -16,6 +18,7 @@ import {ClaimsHandler} from "./ClaimsHandler.sol";
 /// counted; both are asserted as exceptions below, not ignored.)
 contract ClaimsInvariants is StdInvariant, Test {
     MedLedger internal m;
+    MedLedgerInsurance internal insurance;
     ClaimsHandler internal h;
     address internal admin = makeAddr("admin");
     address internal escrow = makeAddr("escrow");
@@ -28,6 +31,7 @@ contract ClaimsInvariants is StdInvariant, Test {
     function setUp() public {
         vm.warp(T0);
         m = new MedLedger(admin, escrow);
+        insurance = new MedLedgerInsurance(address(m));
         for (uint256 i; i < 3; ++i) {
             patients[i] = makeAddr(string.concat("patient", vm.toString(i)));
             vm.prank(patients[i]);
@@ -50,10 +54,10 @@ contract ClaimsInvariants is StdInvariant, Test {
         // short soon, so that InsufficientFunds is reached as often as the other rules.
         vm.deal(insurers[0], 2 ether);
         vm.prank(insurers[0]);
-        m.publishPolicy{value: 2 ether}(0x0f, 1 ether, 3 ether, 0.5 ether);
+        insurance.publishPolicy{value: 2 ether}(0x0f, 1 ether, 3 ether, 0.5 ether);
         vm.deal(insurers[1], 1.5 ether);
         vm.prank(insurers[1]);
-        m.publishPolicy{value: 1.5 ether}(0xff, 2 ether, 4 ether, 0);
+        insurance.publishPolicy{value: 1.5 ether}(0xff, 2 ether, 4 ether, 0);
         // Every patient grants both practitioners (with write, to file claim documents in
         // CLAIMS_CATEGORY) and both insurers every category, for good: consent is not what this
         // suite varies (see MedLedgerInvariants and MedLedgerFuzz for that).
@@ -66,7 +70,7 @@ contract ClaimsInvariants is StdInvariant, Test {
             }
         }
 
-        h = new ClaimsHandler(m, admin, insurers, patients, practitioners, T0);
+        h = new ClaimsHandler(m, insurance, admin, insurers, patients, practitioners, T0);
         targetContract(address(h));
         // Submissions weigh most: they are what the rules are about.
         bytes4[] memory selectors = new bytes4[](13);
@@ -100,9 +104,10 @@ contract ClaimsInvariants is StdInvariant, Test {
 
     // ------------------------------------------------------------ ether
 
-    /// The contract holds exactly the policy funds plus the payouts not yet withdrawn; each
-    /// insurer's reserve is exactly the payouts of its approved, unpaid claims (so never above its
-    /// funds); each practitioner's balance is what its paid claims credited minus what it withdrew.
+    /// The insurance contract holds exactly the policy funds plus the payouts not yet withdrawn,
+    /// and the core holds nothing; each insurer's reserve is exactly the payouts of its approved,
+    /// unpaid claims (so never above its funds); each practitioner's balance is what its paid
+    /// claims credited minus what it withdrew.
     function invariant_fundsConserved() public view {
         uint256 sum;
         address[2] memory ins = h.insurerList();
@@ -111,20 +116,21 @@ contract ClaimsInvariants is StdInvariant, Test {
         uint256[2] memory credited;
         uint256 n = h.claimCount();
         for (uint256 i; i < n; ++i) {
-            MedLedger.Claim memory c = m.claimOf(h.claimIds(i));
+            IMedLedgerInsurance.Claim memory c = insurance.claimOf(h.claimIds(i));
             for (uint256 j; j < 2; ++j) {
-                if (c.status == MedLedger.ClaimStatus.Approved && c.insurer == ins[j]) approvedUnpaid[j] += c.payout;
-                if (c.status == MedLedger.ClaimStatus.Paid && c.practitioner == pracs[j]) credited[j] += c.payout;
+                if (c.status == IMedLedgerInsurance.ClaimStatus.Approved && c.insurer == ins[j]) approvedUnpaid[j] += c.payout;
+                if (c.status == IMedLedgerInsurance.ClaimStatus.Paid && c.practitioner == pracs[j]) credited[j] += c.payout;
             }
         }
         for (uint256 j; j < 2; ++j) {
-            MedLedger.Policy memory p = m.policyOf(ins[j]);
+            IMedLedgerInsurance.Policy memory p = insurance.policyOf(ins[j]);
             assertLe(p.reserved, p.funds, "reserved above funds");
             assertEq(p.reserved, approvedUnpaid[j], "reserve != approved, unpaid payouts");
-            assertEq(m.payoutOf(pracs[j]), credited[j] - h.withdrawn(pracs[j]), "payout balance != credited - withdrawn");
-            sum += p.funds + m.payoutOf(pracs[j]);
+            assertEq(insurance.payoutOf(pracs[j]), credited[j] - h.withdrawn(pracs[j]), "payout balance != credited - withdrawn");
+            sum += p.funds + insurance.payoutOf(pracs[j]);
         }
-        assertEq(address(m).balance, sum, "ether balance != policy funds + unwithdrawn payouts");
+        assertEq(address(insurance).balance, sum, "ether balance != policy funds + unwithdrawn payouts");
+        assertEq(address(m).balance, 0, "the core holds ether");
     }
 
     // ------------------------------------------------------------ claims
@@ -136,22 +142,22 @@ contract ClaimsInvariants is StdInvariant, Test {
         uint256 n = h.claimCount();
         for (uint256 i; i < n; ++i) {
             bytes32 id = h.claimIds(i);
-            MedLedger.Claim memory c = m.claimOf(id);
+            IMedLedgerInsurance.Claim memory c = insurance.claimOf(id);
             ClaimsHandler.ClaimX memory x = h.claimExtra(id);
             assertLe(c.payout, c.amount, "payout above the amount claimed");
-            if (c.status == MedLedger.ClaimStatus.Submitted || c.status == MedLedger.ClaimStatus.Denied) {
+            if (c.status == IMedLedgerInsurance.ClaimStatus.Submitted || c.status == IMedLedgerInsurance.ClaimStatus.Denied) {
                 assertEq(c.payout, 0, "a waiting or denied claim has a payout");
-                assertTrue(c.pendingReason != MedLedger.PendingReason.None, "waiting without a reason");
+                assertTrue(c.pendingReason != IMedLedgerInsurance.PendingReason.None, "waiting without a reason");
             } else if (x.automatic) {
-                assertEq(uint8(c.status), uint8(MedLedger.ClaimStatus.Paid), "automatic but not paid");
+                assertEq(uint8(c.status), uint8(IMedLedgerInsurance.ClaimStatus.Paid), "automatic but not paid");
                 assertEq(uint8(c.pendingReason), 0, "automatic with a pending reason");
                 assertEq(c.payout + x.deductiblePart, c.amount, "automatic payout != amount - deductible part");
             } else {
                 assertTrue(
-                    c.status == MedLedger.ClaimStatus.Approved || c.status == MedLedger.ClaimStatus.Paid, "status"
+                    c.status == IMedLedgerInsurance.ClaimStatus.Approved || c.status == IMedLedgerInsurance.ClaimStatus.Paid, "status"
                 );
                 assertGt(c.payout, 0, "approved for nothing");
-                assertTrue(c.pendingReason != MedLedger.PendingReason.None, "reviewed without a reason");
+                assertTrue(c.pendingReason != IMedLedgerInsurance.PendingReason.None, "reviewed without a reason");
             }
         }
     }
@@ -170,16 +176,16 @@ contract ClaimsInvariants is StdInvariant, Test {
             uint256 deductible;
             for (uint256 i; i < n; ++i) {
                 bytes32 id = h.claimIds(i);
-                MedLedger.Claim memory c = m.claimOf(id);
+                IMedLedgerInsurance.Claim memory c = insurance.claimOf(id);
                 if (c.insurer != key.insurer || c.patient != key.patient || c.policyYear != key.year) continue;
-                if (c.status == MedLedger.ClaimStatus.Approved || c.status == MedLedger.ClaimStatus.Paid) {
+                if (c.status == IMedLedgerInsurance.ClaimStatus.Approved || c.status == IMedLedgerInsurance.ClaimStatus.Paid) {
                     paid += c.payout;
                 }
                 ClaimsHandler.ClaimX memory x = h.claimExtra(id);
                 if (x.automatic) deductible += x.deductiblePart;
             }
-            MedLedger.AnnualUsage memory u = m.annualUsageOf(key.insurer, key.patient, key.year);
-            MedLedger.Policy memory p = m.policyOf(key.insurer);
+            IMedLedgerInsurance.AnnualUsage memory u = insurance.annualUsageOf(key.insurer, key.patient, key.year);
+            IMedLedgerInsurance.Policy memory p = insurance.policyOf(key.insurer);
             assertEq(u.paid, paid, "annual paid != payouts of approved and paid claims");
             assertEq(u.deductibleUsed, deductible, "deductible used != deductible parts of automatic claims");
             if (!h.approvedInto(h.keyOf(key.insurer, key.patient, key.year)) && !h.limitLowered(key.insurer)) {

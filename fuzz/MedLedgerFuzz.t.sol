@@ -3,16 +3,22 @@ pragma solidity ^0.8.28;
 
 import {Test} from "forge-std/Test.sol";
 import {IMedLedger} from "../contracts/interfaces/IMedLedger.sol";
+import {IMedLedgerInsurance} from "../contracts/interfaces/IMedLedgerInsurance.sol";
 import {MedLedger} from "../contracts/MedLedger.sol";
+import {MedLedgerInsurance} from "../contracts/MedLedgerInsurance.sol";
 
-/// @notice Property-based tests of MedLedger's rules, one feature at a time: grants (category
-/// masks, expiries around block.timestamp, the write flag, each kind of grantee), canRead and
-/// canWrite, categories 0..255, erasure, emergency windows, the insurance arithmetic checked
-/// against an independent model written here, and what a claim stands on: a claim document the
-/// practitioner filed for the patient in CLAIMS_CATEGORY, the practitioner's grant on the claimed
-/// category and the insurer's grant on CLAIMS_CATEGORY.
+/// @notice Property-based tests of the rules of MedLedger and of MedLedgerInsurance beside it, one
+/// feature at a time: grants (category masks, expiries around block.timestamp, the write flag,
+/// each kind of grantee), canRead and canWrite, categories 0..255, erasure, emergency windows, the
+/// insurance arithmetic checked against an independent model written here, and what a claim
+/// stands on: a claim document the practitioner filed for the patient in CLAIMS_CATEGORY, the
+/// practitioner's grant on the claimed category and the insurer's grant on CLAIMS_CATEGORY, all
+/// read by the insurance contract from the core.
 contract MedLedgerFuzzTest is Test {
+    /// The core.
     MedLedger internal m;
+    /// The insurance contract on `m`: policies, claims, payouts, all the ether.
+    MedLedgerInsurance internal insurance;
 
     address internal admin = makeAddr("admin");
     address internal escrow = makeAddr("escrow");
@@ -26,7 +32,7 @@ contract MedLedgerFuzzTest is Test {
 
     uint256 internal constant T0 = 1_700_000_000;
     uint256 internal constant ALL = type(uint256).max;
-    /// MedLedger.CLAIMS_CATEGORY: claim documents are records in this category.
+    /// MedLedgerInsurance.CLAIMS_CATEGORY: claim documents are records in this category.
     uint8 internal constant CLAIMS = 7;
 
     uint256 internal nonce;
@@ -34,6 +40,7 @@ contract MedLedgerFuzzTest is Test {
     function setUp() public {
         vm.warp(T0);
         m = new MedLedger(admin, escrow);
+        insurance = new MedLedgerInsurance(address(m));
         vm.prank(patient);
         m.registerPatient(keccak256("patient key"));
         vm.prank(patient2);
@@ -434,23 +441,23 @@ contract MedLedgerFuzzTest is Test {
     function _modelAssess(PolicyModel memory p, uint256 year, uint256 amount, uint8 category)
         internal
         view
-        returns (MedLedger.PendingReason reason, uint256 deductiblePart, uint256 payout)
+        returns (IMedLedgerInsurance.PendingReason reason, uint256 deductiblePart, uint256 payout)
     {
-        if (!_covers(p.covered, category)) return (MedLedger.PendingReason.CategoryNotCovered, 0, 0);
-        if (amount > p.perClaim) return (MedLedger.PendingReason.OverPerClaimLimit, 0, 0);
+        if (!_covers(p.covered, category)) return (IMedLedgerInsurance.PendingReason.CategoryNotCovered, 0, 0);
+        if (amount > p.perClaim) return (IMedLedgerInsurance.PendingReason.OverPerClaimLimit, 0, 0);
         Usage memory u = modelUsage[year];
         uint256 left = u.deductibleUsed >= p.deductible ? 0 : p.deductible - u.deductibleUsed;
         deductiblePart = amount <= left ? amount : left;
         payout = amount - deductiblePart;
-        if (u.paid + payout > p.annual) return (MedLedger.PendingReason.OverAnnualLimit, 0, 0);
-        if (payout + p.reserved > p.funds) return (MedLedger.PendingReason.InsufficientFunds, 0, 0);
-        return (MedLedger.PendingReason.None, deductiblePart, payout);
+        if (u.paid + payout > p.annual) return (IMedLedgerInsurance.PendingReason.OverAnnualLimit, 0, 0);
+        if (payout + p.reserved > p.funds) return (IMedLedgerInsurance.PendingReason.InsufficientFunds, 0, 0);
+        return (IMedLedgerInsurance.PendingReason.None, deductiblePart, payout);
     }
 
     function _publish(PolicyModel memory p) internal {
         vm.deal(ins, p.funds);
         vm.prank(ins);
-        m.publishPolicy{value: p.funds}(p.covered, uint128(p.perClaim), uint128(p.annual), uint128(p.deductible));
+        insurance.publishPolicy{value: p.funds}(p.covered, uint128(p.perClaim), uint128(p.annual), uint128(p.deductible));
     }
 
     /// A sequence of up to 6 claims by the same practitioner for the same patient, across policy
@@ -483,53 +490,53 @@ contract MedLedgerFuzzTest is Test {
         for (uint256 i; i < 6; ++i) {
             vm.warp(block.timestamp + bound(gaps[i], 0, 300 days));
             credited += _claimStep(p, i, bound(amounts[i], 1, 60 ether), categories[i]);
-            assertEq(m.payoutOf(prac), credited, "credited");
-            assertEq(address(m).balance, p.funds + credited, "ether conserved");
+            assertEq(insurance.payoutOf(prac), credited, "credited");
+            assertEq(address(insurance).balance, p.funds + credited, "ether conserved");
         }
 
         uint256 before = prac.balance;
         vm.prank(prac);
-        if (credited == 0) vm.expectRevert(IMedLedger.NothingToWithdraw.selector);
-        m.withdrawPayout();
+        if (credited == 0) vm.expectRevert(IMedLedgerInsurance.NothingToWithdraw.selector);
+        insurance.withdrawPayout();
         assertEq(prac.balance - before, credited);
-        assertEq(m.payoutOf(prac), 0);
-        assertEq(address(m).balance, p.funds);
+        assertEq(insurance.payoutOf(prac), 0);
+        assertEq(address(insurance).balance, p.funds);
     }
 
     /// One claim of the sequence: submit it and compare the outcome with the model; returns the
     /// payout credited to the practitioner and updates the model (p, modelUsage).
     function _claimStep(PolicyModel memory p, uint256 i, uint256 amount, uint8 category) internal returns (uint256) {
         uint256 year = block.timestamp / 365 days;
-        (MedLedger.PendingReason reason, uint256 dPart, uint256 payout) = _modelAssess(p, year, amount, category);
+        (IMedLedgerInsurance.PendingReason reason, uint256 dPart, uint256 payout) = _modelAssess(p, year, amount, category);
         bytes32 claimId = keccak256(abi.encode("claim", i));
         bytes32 doc = _doc(prac, patient);
-        vm.expectEmit(true, true, true, true, address(m));
-        emit IMedLedger.ClaimSubmitted(claimId, prac, patient, ins, doc, uint128(amount), category);
+        vm.expectEmit(true, true, true, true, address(insurance));
+        emit IMedLedgerInsurance.ClaimSubmitted(claimId, prac, patient, ins, doc, uint128(amount), category);
         vm.prank(prac);
-        m.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
+        insurance.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
 
-        MedLedger.Claim memory c = m.claimOf(claimId);
+        IMedLedgerInsurance.Claim memory c = insurance.claimOf(claimId);
         assertEq(c.documentRecordId, doc, "claim document");
         assertEq(c.amount, amount);
         assertEq(c.policyYear, year);
         assertEq(uint8(c.pendingReason), uint8(reason), "pending reason");
-        if (reason == MedLedger.PendingReason.None) {
-            assertEq(uint8(c.status), uint8(MedLedger.ClaimStatus.Paid), "settled at once");
+        if (reason == IMedLedgerInsurance.PendingReason.None) {
+            assertEq(uint8(c.status), uint8(IMedLedgerInsurance.ClaimStatus.Paid), "settled at once");
             assertEq(c.payout, payout, "payout");
             modelUsage[year].deductibleUsed += dPart;
             modelUsage[year].paid += payout;
             p.funds -= payout;
         } else {
-            assertEq(uint8(c.status), uint8(MedLedger.ClaimStatus.Submitted), "left for review");
+            assertEq(uint8(c.status), uint8(IMedLedgerInsurance.ClaimStatus.Submitted), "left for review");
             assertEq(c.payout, 0);
             payout = 0;
         }
-        MedLedger.AnnualUsage memory u = m.annualUsageOf(ins, patient, uint64(year));
+        IMedLedgerInsurance.AnnualUsage memory u = insurance.annualUsageOf(ins, patient, uint64(year));
         assertEq(u.deductibleUsed, modelUsage[year].deductibleUsed, "deductible used");
         assertEq(u.paid, modelUsage[year].paid, "annual paid");
         assertLe(u.paid, p.annual, "automatic payouts never pass the annual limit");
         assertLe(u.deductibleUsed, p.deductible);
-        assertEq(m.policyOf(ins).funds, p.funds, "funds");
+        assertEq(insurance.policyOf(ins).funds, p.funds, "funds");
         return payout;
     }
 
@@ -547,76 +554,76 @@ contract MedLedgerFuzzTest is Test {
         bytes32 claimId = keccak256("claim");
         bytes32 doc = _doc(prac, patient);
         vm.prank(prac);
-        m.submitClaim(claimId, patient, ins, doc, uint128(amount), 7); // category 7 not covered
-        assertEq(uint8(m.claimOf(claimId).status), uint8(MedLedger.ClaimStatus.Submitted));
-        assertEq(uint8(m.claimOf(claimId).pendingReason), uint8(MedLedger.PendingReason.CategoryNotCovered));
+        insurance.submitClaim(claimId, patient, ins, doc, uint128(amount), 7); // category 7 not covered
+        assertEq(uint8(insurance.claimOf(claimId).status), uint8(IMedLedgerInsurance.ClaimStatus.Submitted));
+        assertEq(uint8(insurance.claimOf(claimId).pendingReason), uint8(IMedLedgerInsurance.PendingReason.CategoryNotCovered));
 
         vm.prank(prac);
-        vm.expectRevert(abi.encodeWithSelector(IMedLedger.NotClaimInsurer.selector, claimId, prac));
-        m.approveClaim(claimId, 1);
+        vm.expectRevert(abi.encodeWithSelector(IMedLedgerInsurance.NotClaimInsurer.selector, claimId, prac));
+        insurance.approveClaim(claimId, 1);
         vm.prank(ins);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IMedLedger.InvalidClaimTransition.selector,
+                IMedLedgerInsurance.InvalidClaimTransition.selector,
                 claimId,
-                MedLedger.ClaimStatus.Submitted,
-                MedLedger.ClaimStatus.Paid
+                IMedLedgerInsurance.ClaimStatus.Submitted,
+                IMedLedgerInsurance.ClaimStatus.Paid
             )
         );
-        m.payClaim(claimId);
+        insurance.payClaim(claimId);
 
         vm.prank(ins);
         bool ok = payout != 0 && payout <= amount && payout <= funds;
         if (payout == 0) {
-            vm.expectRevert(IMedLedger.InvalidAmount.selector);
+            vm.expectRevert(IMedLedgerInsurance.InvalidAmount.selector);
         } else if (payout > amount) {
-            vm.expectRevert(abi.encodeWithSelector(IMedLedger.PayoutExceedsClaim.selector, payout, amount));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedgerInsurance.PayoutExceedsClaim.selector, payout, amount));
         } else if (payout > funds) {
-            vm.expectRevert(abi.encodeWithSelector(IMedLedger.InsufficientAvailableFunds.selector, funds, payout));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedgerInsurance.InsufficientAvailableFunds.selector, funds, payout));
         }
-        m.approveClaim(claimId, uint128(payout));
+        insurance.approveClaim(claimId, uint128(payout));
         if (!ok) return;
 
-        assertEq(m.policyOf(ins).reserved, payout);
-        assertEq(m.annualUsageOf(ins, patient, uint64(T0 / 365 days)).paid, payout);
+        assertEq(insurance.policyOf(ins).reserved, payout);
+        assertEq(insurance.annualUsageOf(ins, patient, uint64(T0 / 365 days)).paid, payout);
         // Reserved ether cannot be withdrawn.
         withdrawal = bound(withdrawal, 1, funds + 1);
         vm.prank(ins);
         if (withdrawal > funds - payout) {
             vm.expectRevert(
-                abi.encodeWithSelector(IMedLedger.InsufficientAvailableFunds.selector, funds - payout, withdrawal)
+                abi.encodeWithSelector(IMedLedgerInsurance.InsufficientAvailableFunds.selector, funds - payout, withdrawal)
             );
         }
-        m.withdrawPolicyFunds(withdrawal);
+        insurance.withdrawPolicyFunds(withdrawal);
         uint256 left = withdrawal > funds - payout ? funds : funds - withdrawal;
-        assertEq(m.policyOf(ins).funds, left);
+        assertEq(insurance.policyOf(ins).funds, left);
 
         // A suspended insurer still pays what it approved.
         vm.prank(admin);
         m.suspendAccount(ins, keccak256("s"));
         vm.prank(ins);
-        m.payClaim(claimId);
-        assertEq(uint8(m.claimOf(claimId).status), uint8(MedLedger.ClaimStatus.Paid));
-        assertEq(m.policyOf(ins).reserved, 0);
-        assertEq(m.policyOf(ins).funds, left - payout);
-        assertEq(m.payoutOf(prac), payout);
-        assertEq(address(m).balance, left);
+        insurance.payClaim(claimId);
+        assertEq(uint8(insurance.claimOf(claimId).status), uint8(IMedLedgerInsurance.ClaimStatus.Paid));
+        assertEq(insurance.policyOf(ins).reserved, 0);
+        assertEq(insurance.policyOf(ins).funds, left - payout);
+        assertEq(insurance.payoutOf(prac), payout);
+        assertEq(address(insurance).balance, left);
         vm.prank(ins);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IMedLedger.InvalidClaimTransition.selector,
+                IMedLedgerInsurance.InvalidClaimTransition.selector,
                 claimId,
-                MedLedger.ClaimStatus.Paid,
-                MedLedger.ClaimStatus.Paid
+                IMedLedgerInsurance.ClaimStatus.Paid,
+                IMedLedgerInsurance.ClaimStatus.Paid
             )
         );
-        m.payClaim(claimId);
+        insurance.payClaim(claimId);
 
         uint256 before = prac.balance;
         vm.prank(prac);
-        m.withdrawPayout();
+        insurance.withdrawPayout();
         assertEq(prac.balance - before, payout);
-        assertEq(address(m).balance, left - payout);
+        assertEq(address(insurance).balance, left - payout);
     }
 
     /// Automatic settlement never touches ether reserved for approved claims: with R reserved out
@@ -636,30 +643,30 @@ contract MedLedgerFuzzTest is Test {
         bytes32 doc1 = _doc(prac, patient);
         bytes32 doc2 = _doc(prac, patient);
         vm.prank(prac);
-        m.submitClaim(first, patient, ins, doc1, uint128(reserve), 7); // not covered: review
+        insurance.submitClaim(first, patient, ins, doc1, uint128(reserve), 7); // not covered: review
         vm.prank(ins);
-        m.approveClaim(first, uint128(reserve));
-        assertEq(m.policyOf(ins).reserved, reserve);
+        insurance.approveClaim(first, uint128(reserve));
+        assertEq(insurance.policyOf(ins).reserved, reserve);
 
         bytes32 second = keccak256("second");
         vm.prank(prac);
-        m.submitClaim(second, patient, ins, doc2, uint128(amount), 0);
-        MedLedger.Claim memory c = m.claimOf(second);
+        insurance.submitClaim(second, patient, ins, doc2, uint128(amount), 0);
+        IMedLedgerInsurance.Claim memory c = insurance.claimOf(second);
         bool settles = amount <= funds - reserve;
-        assertEq(uint8(c.status), uint8(settles ? MedLedger.ClaimStatus.Paid : MedLedger.ClaimStatus.Submitted));
+        assertEq(uint8(c.status), uint8(settles ? IMedLedgerInsurance.ClaimStatus.Paid : IMedLedgerInsurance.ClaimStatus.Submitted));
         assertEq(
             uint8(c.pendingReason),
-            uint8(settles ? MedLedger.PendingReason.None : MedLedger.PendingReason.InsufficientFunds)
+            uint8(settles ? IMedLedgerInsurance.PendingReason.None : IMedLedgerInsurance.PendingReason.InsufficientFunds)
         );
         uint256 left = settles ? funds - amount : funds;
-        assertEq(m.policyOf(ins).funds, left);
-        assertLe(m.policyOf(ins).reserved, left, "reserve still covered");
+        assertEq(insurance.policyOf(ins).funds, left);
+        assertLe(insurance.policyOf(ins).reserved, left, "reserve still covered");
 
         vm.prank(ins);
-        m.payClaim(first);
-        assertEq(m.policyOf(ins).funds, left - reserve);
-        assertEq(m.payoutOf(prac), reserve + (settles ? amount : 0));
-        assertEq(address(m).balance, m.policyOf(ins).funds + m.payoutOf(prac), "ether conserved");
+        insurance.payClaim(first);
+        assertEq(insurance.policyOf(ins).funds, left - reserve);
+        assertEq(insurance.payoutOf(prac), reserve + (settles ? amount : 0));
+        assertEq(address(insurance).balance, insurance.policyOf(ins).funds + insurance.payoutOf(prac), "ether conserved");
     }
 
     /// Denied is final; a suspended insurer can neither approve nor deny; duplicates are refused.
@@ -675,50 +682,50 @@ contract MedLedgerFuzzTest is Test {
         bytes32 doc = _doc(prac, patient);
         bytes32 doc2 = _doc(prac, patient);
         vm.prank(prac);
-        m.submitClaim(claimId, patient, ins, doc, uint128(amount), 0);
+        insurance.submitClaim(claimId, patient, ins, doc, uint128(amount), 0);
         // No funds: every claim waits for review.
-        assertEq(uint8(m.claimOf(claimId).status), uint8(MedLedger.ClaimStatus.Submitted));
+        assertEq(uint8(insurance.claimOf(claimId).status), uint8(IMedLedgerInsurance.ClaimStatus.Submitted));
 
         vm.startPrank(prac);
-        vm.expectRevert(abi.encodeWithSelector(IMedLedger.ClaimExists.selector, claimId));
-        m.submitClaim(claimId, patient, ins, doc2, uint128(amount), 0);
-        vm.expectRevert(abi.encodeWithSelector(IMedLedger.DuplicateClaimDocument.selector, doc, claimId));
-        m.submitClaim(keccak256("claim2"), patient, ins, doc, uint128(amount), 0);
+        vm.expectRevert(abi.encodeWithSelector(IMedLedgerInsurance.ClaimExists.selector, claimId));
+        insurance.submitClaim(claimId, patient, ins, doc2, uint128(amount), 0);
+        vm.expectRevert(abi.encodeWithSelector(IMedLedgerInsurance.DuplicateClaimDocument.selector, doc, claimId));
+        insurance.submitClaim(keccak256("claim2"), patient, ins, doc, uint128(amount), 0);
         vm.stopPrank();
 
         if (suspendFirst) {
             vm.prank(admin);
             m.suspendAccount(ins, keccak256("s"));
             vm.startPrank(ins);
-            vm.expectRevert(abi.encodeWithSelector(IMedLedger.NotAVerifiedInsurer.selector, ins));
-            m.denyClaim(claimId, reason);
-            vm.expectRevert(abi.encodeWithSelector(IMedLedger.NotAVerifiedInsurer.selector, ins));
-            m.approveClaim(claimId, 1);
+            vm.expectRevert(abi.encodeWithSelector(IMedLedgerInsurance.NotAVerifiedInsurer.selector, ins));
+            insurance.denyClaim(claimId, reason);
+            vm.expectRevert(abi.encodeWithSelector(IMedLedgerInsurance.NotAVerifiedInsurer.selector, ins));
+            insurance.approveClaim(claimId, 1);
             vm.stopPrank();
-            assertEq(uint8(m.claimOf(claimId).status), uint8(MedLedger.ClaimStatus.Submitted));
+            assertEq(uint8(insurance.claimOf(claimId).status), uint8(IMedLedgerInsurance.ClaimStatus.Submitted));
             return;
         }
         vm.startPrank(ins);
-        m.denyClaim(claimId, reason);
-        assertEq(uint8(m.claimOf(claimId).status), uint8(MedLedger.ClaimStatus.Denied));
-        assertEq(m.claimOf(claimId).denialReasonHash, reason);
-        MedLedger.ClaimStatus[3] memory targets =
-            [MedLedger.ClaimStatus.Approved, MedLedger.ClaimStatus.Denied, MedLedger.ClaimStatus.Paid];
+        insurance.denyClaim(claimId, reason);
+        assertEq(uint8(insurance.claimOf(claimId).status), uint8(IMedLedgerInsurance.ClaimStatus.Denied));
+        assertEq(insurance.claimOf(claimId).denialReasonHash, reason);
+        IMedLedgerInsurance.ClaimStatus[3] memory targets =
+            [IMedLedgerInsurance.ClaimStatus.Approved, IMedLedgerInsurance.ClaimStatus.Denied, IMedLedgerInsurance.ClaimStatus.Paid];
         for (uint256 i; i < 3; ++i) {
             vm.expectRevert(
                 abi.encodeWithSelector(
-                    IMedLedger.InvalidClaimTransition.selector, claimId, MedLedger.ClaimStatus.Denied, targets[i]
+                    IMedLedgerInsurance.InvalidClaimTransition.selector, claimId, IMedLedgerInsurance.ClaimStatus.Denied, targets[i]
                 )
             );
-            if (i == 0) m.approveClaim(claimId, 1);
-            else if (i == 1) m.denyClaim(claimId, reason);
-            else m.payClaim(claimId);
+            if (i == 0) insurance.approveClaim(claimId, 1);
+            else if (i == 1) insurance.denyClaim(claimId, reason);
+            else insurance.payClaim(claimId);
         }
         vm.stopPrank();
         // A denied claim's document stays claimed.
         vm.prank(prac);
-        vm.expectRevert(abi.encodeWithSelector(IMedLedger.DuplicateClaimDocument.selector, doc, claimId));
-        m.submitClaim(keccak256("claim3"), patient, ins, doc, uint128(amount), 0);
+        vm.expectRevert(abi.encodeWithSelector(IMedLedgerInsurance.DuplicateClaimDocument.selector, doc, claimId));
+        insurance.submitClaim(keccak256("claim3"), patient, ins, doc, uint128(amount), 0);
     }
 
     /// A claim needs the patient's unexpired grant to the practitioner covering the claimed
@@ -758,16 +765,16 @@ contract MedLedgerFuzzTest is Test {
         vm.prank(prac);
         if (!practOk) {
             vm.expectRevert(
-                abi.encodeWithSelector(IMedLedger.PractitionerNotPermitted.selector, patient, prac, category)
+                abi.encodeWithSelector(IMedLedgerInsurance.PractitionerNotPermitted.selector, patient, prac, category)
             );
         } else if (!insOk) {
-            vm.expectRevert(abi.encodeWithSelector(IMedLedger.InsurerNotPermitted.selector, patient, ins, CLAIMS));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedgerInsurance.InsurerNotPermitted.selector, patient, ins, CLAIMS));
         }
-        m.submitClaim(claimId, patient, ins, doc, 1 ether, category);
+        insurance.submitClaim(claimId, patient, ins, doc, 1 ether, category);
         bool accepted = practOk && insOk;
-        assertEq(uint8(m.claimOf(claimId).status), uint8(accepted ? MedLedger.ClaimStatus.Paid : MedLedger.ClaimStatus.None));
-        assertEq(m.payoutOf(prac), accepted ? 1 ether : 0);
-        assertEq(m.policyOf(ins).funds, accepted ? 4 ether : 5 ether);
+        assertEq(uint8(insurance.claimOf(claimId).status), uint8(accepted ? IMedLedgerInsurance.ClaimStatus.Paid : IMedLedgerInsurance.ClaimStatus.None));
+        assertEq(insurance.payoutOf(prac), accepted ? 1 ether : 0);
+        assertEq(insurance.policyOf(ins).funds, accepted ? 4 ether : 5 ether);
     }
 
     /// A practitioner whose grant does not cover the claimed category is refused
@@ -792,17 +799,17 @@ contract MedLedgerFuzzTest is Test {
 
         bytes32 claimId = keccak256("c");
         vm.prank(prac);
-        vm.expectRevert(abi.encodeWithSelector(IMedLedger.PractitionerNotPermitted.selector, patient, prac, category));
-        m.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
+        vm.expectRevert(abi.encodeWithSelector(IMedLedgerInsurance.PractitionerNotPermitted.selector, patient, prac, category));
+        insurance.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
         _assertNothingRecorded(claimId);
 
         _grant(patient, prac, practMask | uint256(1) << category, write, T0 + 10 days);
         vm.prank(prac);
-        m.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
-        MedLedger.Claim memory c = m.claimOf(claimId);
-        assertEq(uint8(c.status), uint8(MedLedger.ClaimStatus.Paid));
+        insurance.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
+        IMedLedgerInsurance.Claim memory c = insurance.claimOf(claimId);
+        assertEq(uint8(c.status), uint8(IMedLedgerInsurance.ClaimStatus.Paid));
         assertEq(c.documentRecordId, doc);
-        assertEq(m.payoutOf(prac), amount);
+        assertEq(insurance.payoutOf(prac), amount);
     }
 
     /// A claim on anything but a valid claim document is refused with InvalidClaimDocument and
@@ -834,20 +841,20 @@ contract MedLedgerFuzzTest is Test {
 
         bytes32 claimId = keccak256("claim");
         vm.prank(prac);
-        vm.expectRevert(abi.encodeWithSelector(IMedLedger.InvalidClaimDocument.selector, doc));
-        m.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
+        vm.expectRevert(abi.encodeWithSelector(IMedLedgerInsurance.InvalidClaimDocument.selector, doc));
+        insurance.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
         _assertNothingRecorded(claimId);
 
         // The refusal was the document's alone.
         bytes32 good = _doc(prac, patient);
         vm.prank(prac);
-        m.submitClaim(claimId, patient, ins, good, uint128(amount), category);
-        assertEq(uint8(m.claimOf(claimId).status), uint8(MedLedger.ClaimStatus.Paid));
-        assertEq(m.payoutOf(prac), amount);
+        insurance.submitClaim(claimId, patient, ins, good, uint128(amount), category);
+        assertEq(uint8(insurance.claimOf(claimId).status), uint8(IMedLedgerInsurance.ClaimStatus.Paid));
+        assertEq(insurance.payoutOf(prac), amount);
         if (mode == 2 || mode == 3) {
             vm.prank(mode == 2 ? prac : prac2);
-            m.submitClaim(keccak256("rightful"), mode == 2 ? patient2 : patient, ins, doc, uint128(amount), category);
-            assertEq(m.claimOf(keccak256("rightful")).documentRecordId, doc);
+            insurance.submitClaim(keccak256("rightful"), mode == 2 ? patient2 : patient, ins, doc, uint128(amount), category);
+            assertEq(insurance.claimOf(keccak256("rightful")).documentRecordId, doc);
         }
     }
 
@@ -870,16 +877,16 @@ contract MedLedgerFuzzTest is Test {
 
     /// A refused submission (policy funded with 5 ether, nothing claimed before) left no trace.
     function _assertNothingRecorded(bytes32 claimId) internal view {
-        MedLedger.Claim memory c = m.claimOf(claimId);
-        assertEq(uint8(c.status), uint8(MedLedger.ClaimStatus.None), "refused claim recorded");
+        IMedLedgerInsurance.Claim memory c = insurance.claimOf(claimId);
+        assertEq(uint8(c.status), uint8(IMedLedgerInsurance.ClaimStatus.None), "refused claim recorded");
         assertEq(c.practitioner, address(0));
         assertEq(c.documentRecordId, bytes32(0));
-        assertEq(m.payoutOf(prac), 0);
-        assertEq(m.policyOf(ins).funds, 5 ether);
-        MedLedger.AnnualUsage memory u = m.annualUsageOf(ins, patient, m.currentPolicyYear());
+        assertEq(insurance.payoutOf(prac), 0);
+        assertEq(insurance.policyOf(ins).funds, 5 ether);
+        IMedLedgerInsurance.AnnualUsage memory u = insurance.annualUsageOf(ins, patient, insurance.currentPolicyYear());
         assertEq(u.paid, 0);
         assertEq(u.deductibleUsed, 0);
-        assertEq(address(m).balance, 5 ether);
+        assertEq(address(insurance).balance, 5 ether);
     }
 
     /// Only a verified practitioner submits, and only to a verified insurer: a pending or
@@ -906,15 +913,15 @@ contract MedLedgerFuzzTest is Test {
         bytes32 claimId = keccak256("c");
         vm.prank(submitter);
         if (mode == 1 || mode == 2) {
-            vm.expectRevert(abi.encodeWithSelector(IMedLedger.NotAVerifiedPractitioner.selector, submitter));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedgerInsurance.NotAVerifiedPractitioner.selector, submitter));
         } else if (mode == 3) {
-            vm.expectRevert(abi.encodeWithSelector(IMedLedger.NotAVerifiedInsurer.selector, ins));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedgerInsurance.NotAVerifiedInsurer.selector, ins));
         }
-        m.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
+        insurance.submitClaim(claimId, patient, ins, doc, uint128(amount), category);
         assertEq(
-            uint8(m.claimOf(claimId).status), uint8(mode == 0 ? MedLedger.ClaimStatus.Paid : MedLedger.ClaimStatus.None)
+            uint8(insurance.claimOf(claimId).status), uint8(mode == 0 ? IMedLedgerInsurance.ClaimStatus.Paid : IMedLedgerInsurance.ClaimStatus.None)
         );
-        assertEq(m.payoutOf(submitter), mode == 0 ? amount : 0);
+        assertEq(insurance.payoutOf(submitter), mode == 0 ? amount : 0);
     }
 
     /// Policy funds: withdrawable exactly up to funds - reserved, and ether is conserved.
@@ -927,23 +934,23 @@ contract MedLedgerFuzzTest is Test {
         _publish(p);
         vm.deal(ins, topUp);
         vm.prank(ins);
-        if (topUp == 0) vm.expectRevert(IMedLedger.NothingToFund.selector);
-        m.fundPolicy{value: topUp}();
+        if (topUp == 0) vm.expectRevert(IMedLedgerInsurance.NothingToFund.selector);
+        insurance.fundPolicy{value: topUp}();
         uint256 funds = initial + topUp;
-        assertEq(m.policyOf(ins).funds, funds);
-        assertEq(address(m).balance, funds);
+        assertEq(insurance.policyOf(ins).funds, funds);
+        assertEq(address(insurance).balance, funds);
 
         uint256 before = ins.balance;
         vm.prank(ins);
         if (amount == 0) {
-            vm.expectRevert(IMedLedger.InvalidAmount.selector);
+            vm.expectRevert(IMedLedgerInsurance.InvalidAmount.selector);
         } else if (amount > funds) {
-            vm.expectRevert(abi.encodeWithSelector(IMedLedger.InsufficientAvailableFunds.selector, funds, amount));
+            vm.expectRevert(abi.encodeWithSelector(IMedLedgerInsurance.InsufficientAvailableFunds.selector, funds, amount));
         }
-        m.withdrawPolicyFunds(amount);
+        insurance.withdrawPolicyFunds(amount);
         uint256 out = (amount == 0 || amount > funds) ? 0 : amount;
         assertEq(ins.balance - before, out);
-        assertEq(m.policyOf(ins).funds, funds - out);
-        assertEq(address(m).balance, funds - out);
+        assertEq(insurance.policyOf(ins).funds, funds - out);
+        assertEq(address(insurance).balance, funds - out);
     }
 }

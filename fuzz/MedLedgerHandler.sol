@@ -3,9 +3,12 @@ pragma solidity ^0.8.28;
 
 import {Test} from "forge-std/Test.sol";
 import {IMedLedger} from "../contracts/interfaces/IMedLedger.sol";
+import {IMedLedgerInsurance} from "../contracts/interfaces/IMedLedgerInsurance.sol";
 import {MedLedger} from "../contracts/MedLedger.sol";
+import {MedLedgerInsurance} from "../contracts/MedLedgerInsurance.sol";
 
-/// @notice Drives MedLedger through random sequences of every action, as a fixed set of EOAs
+/// @notice Drives MedLedger and MedLedgerInsurance beside it through random sequences of every
+/// action (insurance calls go to the insurance contract, the rest to the core), as a fixed set of EOAs
 /// (8 actors who register as patients, practitioners or insurers, an admin, the escrow and a
 /// stranger), and keeps an independent model of the state (ghost variables).
 ///
@@ -16,7 +19,10 @@ import {MedLedger} from "../contracts/MedLedger.sol";
 /// addRecord, every claim status transition with who made it, and the set of erased records.
 /// Nothing here reverts on a failed call, so the fuzzer's sequences run to full depth.
 contract MedLedgerHandler is Test {
+    /// The core.
     MedLedger public immutable m;
+    /// The insurance contract on `m`: policies, claims, payouts, all the ether.
+    MedLedgerInsurance public immutable insurance;
     address public immutable admin;
     address public immutable escrow;
     address public immutable stranger;
@@ -24,7 +30,7 @@ contract MedLedgerHandler is Test {
     uint256 public constant N_ACTORS = 8;
     uint256 public constant RECORD_POOL = 32;
     uint256 public constant CLAIM_POOL = 16;
-    /// The record category claim documents are filed under (MedLedger.CLAIMS_CATEGORY).
+    /// The record category claim documents are filed under (MedLedgerInsurance.CLAIMS_CATEGORY).
     uint8 public constant CLAIMS = 7;
 
     /// actors 0-2 mean to be patients, 3-5 practitioners, 6-7 insurers; now and then one
@@ -97,7 +103,7 @@ contract MedLedgerHandler is Test {
     mapping(address => mapping(address => mapping(uint256 => UsageG))) internal gUsage;
 
     struct ClaimG {
-        MedLedger.ClaimStatus status;
+        IMedLedgerInsurance.ClaimStatus status;
         address practitioner;
         address patient;
         address insurer;
@@ -137,8 +143,16 @@ contract MedLedgerHandler is Test {
         bootstrapping = false;
     }
 
-    constructor(MedLedger ledger, address admin_, address escrow_, address stranger_, uint256 t0) {
+    constructor(
+        MedLedger ledger,
+        MedLedgerInsurance insurance_,
+        address admin_,
+        address escrow_,
+        address stranger_,
+        uint256 t0
+    ) {
         m = ledger;
+        insurance = insurance_;
         admin = admin_;
         escrow = escrow_;
         stranger = stranger_;
@@ -983,7 +997,7 @@ contract MedLedgerHandler is Test {
         vm.deal(caller, caller.balance + value);
         bool ok;
         vm.prank(caller);
-        try m.publishPolicy{value: value}(covered, uint128(perClaim), uint128(annual), uint128(deductible)) {
+        try insurance.publishPolicy{value: value}(covered, uint128(perClaim), uint128(annual), uint128(deductible)) {
             ok = true;
         } catch {}
         _check("publishPolicy", expected, ok);
@@ -1006,7 +1020,7 @@ contract MedLedgerHandler is Test {
         vm.deal(caller, caller.balance + value);
         bool ok;
         vm.prank(caller);
-        try m.fundPolicy{value: value}() {
+        try insurance.fundPolicy{value: value}() {
             ok = true;
         } catch {}
         _check("fundPolicy", expected, ok);
@@ -1028,7 +1042,7 @@ contract MedLedgerHandler is Test {
         uint256 before = caller.balance;
         bool ok;
         vm.prank(caller);
-        try m.withdrawPolicyFunds(amount) {
+        try insurance.withdrawPolicyFunds(amount) {
             ok = true;
         } catch {}
         _check("withdrawPolicyFunds", expected, ok);
@@ -1124,12 +1138,12 @@ contract MedLedgerHandler is Test {
 
     function _submit(Submission memory s) internal {
         bytes memory refusal = _submitRefusal(s);
-        MedLedger.ClaimStatus before =
-            s.claimId == bytes32(0) ? MedLedger.ClaimStatus.None : m.claimOf(s.claimId).status;
+        IMedLedgerInsurance.ClaimStatus before =
+            s.claimId == bytes32(0) ? IMedLedgerInsurance.ClaimStatus.None : insurance.claimOf(s.claimId).status;
         bool ok;
         bytes memory err;
         vm.prank(s.caller);
-        try m.submitClaim(s.claimId, s.patient, s.insurer, s.doc, uint128(s.amount), s.category) {
+        try insurance.submitClaim(s.claimId, s.patient, s.insurer, s.doc, uint128(s.amount), s.category) {
             ok = true;
         } catch (bytes memory e) {
             err = e;
@@ -1157,31 +1171,31 @@ contract MedLedgerHandler is Test {
     /// grant to the insurer unexpired and cover CLAIMS (not the claimed category).
     function _submitRefusal(Submission memory s) internal view returns (bytes memory) {
         if (!_verifiedPractitioner(s.caller)) {
-            return abi.encodeWithSelector(IMedLedger.NotAVerifiedPractitioner.selector, s.caller);
+            return abi.encodeWithSelector(IMedLedgerInsurance.NotAVerifiedPractitioner.selector, s.caller);
         }
-        if (s.claimId == bytes32(0)) return abi.encodeWithSelector(IMedLedger.InvalidClaimId.selector);
-        if (gClaim[s.claimId].status != MedLedger.ClaimStatus.None) {
-            return abi.encodeWithSelector(IMedLedger.ClaimExists.selector, s.claimId);
+        if (s.claimId == bytes32(0)) return abi.encodeWithSelector(IMedLedgerInsurance.InvalidClaimId.selector);
+        if (gClaim[s.claimId].status != IMedLedgerInsurance.ClaimStatus.None) {
+            return abi.encodeWithSelector(IMedLedgerInsurance.ClaimExists.selector, s.claimId);
         }
-        if (s.amount == 0) return abi.encodeWithSelector(IMedLedger.InvalidAmount.selector);
+        if (s.amount == 0) return abi.encodeWithSelector(IMedLedgerInsurance.InvalidAmount.selector);
         if (gKind[s.patient] != MedLedger.AccountKind.Patient) {
-            return abi.encodeWithSelector(IMedLedger.NotAPatient.selector, s.patient);
+            return abi.encodeWithSelector(IMedLedgerInsurance.NotAPatient.selector, s.patient);
         }
-        if (!_verifiedInsurer(s.insurer)) return abi.encodeWithSelector(IMedLedger.NotAVerifiedInsurer.selector, s.insurer);
-        if (!gPolicy[s.insurer].published) return abi.encodeWithSelector(IMedLedger.NoPolicy.selector, s.insurer);
+        if (!_verifiedInsurer(s.insurer)) return abi.encodeWithSelector(IMedLedgerInsurance.NotAVerifiedInsurer.selector, s.insurer);
+        if (!gPolicy[s.insurer].published) return abi.encodeWithSelector(IMedLedgerInsurance.NoPolicy.selector, s.insurer);
         if (!_validDocument(s.doc, s.patient, s.caller)) {
-            return abi.encodeWithSelector(IMedLedger.InvalidClaimDocument.selector, s.doc);
+            return abi.encodeWithSelector(IMedLedgerInsurance.InvalidClaimDocument.selector, s.doc);
         }
         if (gDocClaim[s.doc] != bytes32(0)) {
-            return abi.encodeWithSelector(IMedLedger.DuplicateClaimDocument.selector, s.doc, gDocClaim[s.doc]);
+            return abi.encodeWithSelector(IMedLedgerInsurance.DuplicateClaimDocument.selector, s.doc, gDocClaim[s.doc]);
         }
         GrantG storage pg = gGrant[s.patient][s.caller];
         if (pg.expiry <= gNow || !_covers(pg.categories, s.category)) {
-            return abi.encodeWithSelector(IMedLedger.PractitionerNotPermitted.selector, s.patient, s.caller, s.category);
+            return abi.encodeWithSelector(IMedLedgerInsurance.PractitionerNotPermitted.selector, s.patient, s.caller, s.category);
         }
         GrantG storage ig = gGrant[s.patient][s.insurer];
         if (ig.expiry <= gNow || !_covers(ig.categories, CLAIMS)) {
-            return abi.encodeWithSelector(IMedLedger.InsurerNotPermitted.selector, s.patient, s.insurer, CLAIMS);
+            return abi.encodeWithSelector(IMedLedgerInsurance.InsurerNotPermitted.selector, s.patient, s.insurer, CLAIMS);
         }
         return "";
     }
@@ -1207,25 +1221,25 @@ contract MedLedgerHandler is Test {
         c.amount = s.amount;
         c.year = year;
         if (settles) {
-            c.status = MedLedger.ClaimStatus.Paid;
+            c.status = IMedLedgerInsurance.ClaimStatus.Paid;
             c.payout = payout;
             u.deductibleUsed += dPart;
             u.paid += payout;
             p.funds -= payout;
             gPayout[s.caller] += payout;
         } else {
-            c.status = MedLedger.ClaimStatus.Submitted;
+            c.status = IMedLedgerInsurance.ClaimStatus.Submitted;
         }
-        MedLedger.Claim memory got = m.claimOf(s.claimId);
+        IMedLedgerInsurance.Claim memory got = insurance.claimOf(s.claimId);
         if (got.status != c.status) _mismatch("submitClaim: settled vs left for review differs from the model");
         if (got.payout != c.payout) _mismatch("submitClaim: payout differs from the model");
         if (got.documentRecordId != s.doc) _mismatch("submitClaim: document record id not stored");
-        MedLedger.AnnualUsage memory gu = m.annualUsageOf(s.insurer, s.patient, uint64(year));
+        IMedLedgerInsurance.AnnualUsage memory gu = insurance.annualUsageOf(s.insurer, s.patient, uint64(year));
         if (gu.deductibleUsed != u.deductibleUsed || gu.paid != u.paid) _mismatch("submitClaim: annual usage");
     }
 
     /// Mostly a claim in status `want` (if there is one), else any known claim or any pool id.
-    function _pickClaim(uint256 seed, MedLedger.ClaimStatus want) internal view returns (bytes32) {
+    function _pickClaim(uint256 seed, IMedLedgerInsurance.ClaimStatus want) internal view returns (bytes32) {
         uint256 n = claimIds.length;
         if (n > 0 && seed % 4 != 0) {
             uint256 start = (seed >> 8) % n;
@@ -1240,22 +1254,22 @@ contract MedLedgerHandler is Test {
     /// Record a status change of `claimId` made by `caller`, and judge it against the allowed
     /// edges: None→Paid and None→Submitted by the claim's practitioner; Submitted→Approved,
     /// Submitted→Denied and Approved→Paid by the claim's insurer.
-    function _recordTransition(bytes32 claimId, MedLedger.ClaimStatus from, address caller) internal {
+    function _recordTransition(bytes32 claimId, IMedLedgerInsurance.ClaimStatus from, address caller) internal {
         if (claimId == bytes32(0)) return;
-        MedLedger.Claim memory c = m.claimOf(claimId);
-        MedLedger.ClaimStatus to = c.status;
+        IMedLedgerInsurance.Claim memory c = insurance.claimOf(claimId);
+        IMedLedgerInsurance.ClaimStatus to = c.status;
         if (to == from) return;
         transitions++;
         bool byPractitioner = caller == c.practitioner;
         bool byInsurer = caller == c.insurer;
         bool allowed =
-            (from == MedLedger.ClaimStatus.None
-                    && (to == MedLedger.ClaimStatus.Paid || to == MedLedger.ClaimStatus.Submitted)
+            (from == IMedLedgerInsurance.ClaimStatus.None
+                    && (to == IMedLedgerInsurance.ClaimStatus.Paid || to == IMedLedgerInsurance.ClaimStatus.Submitted)
                     && byPractitioner)
-                || (from == MedLedger.ClaimStatus.Submitted
-                    && (to == MedLedger.ClaimStatus.Approved || to == MedLedger.ClaimStatus.Denied)
+                || (from == IMedLedgerInsurance.ClaimStatus.Submitted
+                    && (to == IMedLedgerInsurance.ClaimStatus.Approved || to == IMedLedgerInsurance.ClaimStatus.Denied)
                     && byInsurer)
-                || (from == MedLedger.ClaimStatus.Approved && to == MedLedger.ClaimStatus.Paid && byInsurer);
+                || (from == IMedLedgerInsurance.ClaimStatus.Approved && to == IMedLedgerInsurance.ClaimStatus.Paid && byInsurer);
         if (!allowed) {
             badTransitions++;
             if (bytes(firstBadTransition).length == 0) {
@@ -1275,17 +1289,17 @@ contract MedLedgerHandler is Test {
         callerSeed = _mix(callerSeed, 0);
         claimSeed = _mix(claimSeed, 1);
         payoutSeed = _mix(payoutSeed, 2);
-        bytes32 id = _pickClaim(claimSeed, MedLedger.ClaimStatus.Submitted);
+        bytes32 id = _pickClaim(claimSeed, IMedLedgerInsurance.ClaimStatus.Submitted);
         ClaimG storage c = gClaim[id];
         address caller = callerSeed % 5 != 0 && c.insurer != address(0) ? c.insurer : _insurerish(callerSeed >> 8);
         uint256 payout = payoutSeed % 4 == 0 ? c.amount : _bound(payoutSeed >> 8, 0, c.amount + 1 ether);
         PolicyG storage p = gPolicy[caller];
-        bool expected = c.status == MedLedger.ClaimStatus.Submitted && caller == c.insurer && _verifiedInsurer(caller)
+        bool expected = c.status == IMedLedgerInsurance.ClaimStatus.Submitted && caller == c.insurer && _verifiedInsurer(caller)
             && payout != 0 && payout <= c.amount && payout + p.reserved <= p.funds;
-        MedLedger.ClaimStatus before = m.claimOf(id).status;
+        IMedLedgerInsurance.ClaimStatus before = insurance.claimOf(id).status;
         bool ok;
         vm.prank(caller);
-        try m.approveClaim(id, uint128(payout)) {
+        try insurance.approveClaim(id, uint128(payout)) {
             ok = true;
         } catch {}
         _check("approveClaim", expected, ok);
@@ -1294,41 +1308,41 @@ contract MedLedgerHandler is Test {
         p.reserved += payout;
         gUsage[caller][c.patient][c.year].paid += payout;
         c.payout = payout;
-        c.status = MedLedger.ClaimStatus.Approved;
+        c.status = IMedLedgerInsurance.ClaimStatus.Approved;
     }
 
     function denyClaim(uint256 callerSeed, uint256 claimSeed, bytes32 reasonSeed) external step("denyClaim") {
         callerSeed = _mix(callerSeed, 0);
         claimSeed = _mix(claimSeed, 1);
-        bytes32 id = _pickClaim(claimSeed, MedLedger.ClaimStatus.Submitted);
+        bytes32 id = _pickClaim(claimSeed, IMedLedgerInsurance.ClaimStatus.Submitted);
         ClaimG storage c = gClaim[id];
         address caller = callerSeed % 5 != 0 && c.insurer != address(0) ? c.insurer : _insurerish(callerSeed >> 8);
         bytes32 reason = _nonzero(reasonSeed);
-        bool expected = c.status == MedLedger.ClaimStatus.Submitted && caller == c.insurer && _verifiedInsurer(caller)
+        bool expected = c.status == IMedLedgerInsurance.ClaimStatus.Submitted && caller == c.insurer && _verifiedInsurer(caller)
             && reason != bytes32(0);
-        MedLedger.ClaimStatus before = m.claimOf(id).status;
+        IMedLedgerInsurance.ClaimStatus before = insurance.claimOf(id).status;
         bool ok;
         vm.prank(caller);
-        try m.denyClaim(id, reason) {
+        try insurance.denyClaim(id, reason) {
             ok = true;
         } catch {}
         _check("denyClaim", expected, ok);
         _recordTransition(id, before, caller);
-        if (ok) c.status = MedLedger.ClaimStatus.Denied;
+        if (ok) c.status = IMedLedgerInsurance.ClaimStatus.Denied;
     }
 
     function payClaim(uint256 callerSeed, uint256 claimSeed) external step("payClaim") {
         callerSeed = _mix(callerSeed, 0);
         claimSeed = _mix(claimSeed, 1);
-        bytes32 id = _pickClaim(claimSeed, MedLedger.ClaimStatus.Approved);
+        bytes32 id = _pickClaim(claimSeed, IMedLedgerInsurance.ClaimStatus.Approved);
         ClaimG storage c = gClaim[id];
         address caller = callerSeed % 5 != 0 && c.insurer != address(0) ? c.insurer : _anyone(callerSeed >> 8);
         // A suspended insurer may still pay what it approved.
-        bool expected = c.status == MedLedger.ClaimStatus.Approved && caller == c.insurer;
-        MedLedger.ClaimStatus before = m.claimOf(id).status;
+        bool expected = c.status == IMedLedgerInsurance.ClaimStatus.Approved && caller == c.insurer;
+        IMedLedgerInsurance.ClaimStatus before = insurance.claimOf(id).status;
         bool ok;
         vm.prank(caller);
-        try m.payClaim(id) {
+        try insurance.payClaim(id) {
             ok = true;
         } catch {}
         _check("payClaim", expected, ok);
@@ -1338,7 +1352,7 @@ contract MedLedgerHandler is Test {
         p.reserved -= c.payout;
         p.funds -= c.payout;
         gPayout[c.practitioner] += c.payout;
-        c.status = MedLedger.ClaimStatus.Paid;
+        c.status = IMedLedgerInsurance.ClaimStatus.Paid;
     }
 
     function withdrawPayout(uint256 callerSeed) external step("withdrawPayout") {
@@ -1349,7 +1363,7 @@ contract MedLedgerHandler is Test {
         uint256 before = caller.balance;
         bool ok;
         vm.prank(caller);
-        try m.withdrawPayout() {
+        try insurance.withdrawPayout() {
             ok = true;
         } catch {}
         _check("withdrawPayout", expected, ok);

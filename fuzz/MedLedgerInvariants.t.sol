@@ -4,10 +4,13 @@ pragma solidity ^0.8.28;
 import {Test, console2} from "forge-std/Test.sol";
 import {StdInvariant} from "forge-std/StdInvariant.sol";
 import {IMedLedger} from "../contracts/interfaces/IMedLedger.sol";
+import {IMedLedgerInsurance} from "../contracts/interfaces/IMedLedgerInsurance.sol";
 import {MedLedger} from "../contracts/MedLedger.sol";
+import {MedLedgerInsurance} from "../contracts/MedLedgerInsurance.sol";
 import {MedLedgerHandler} from "./MedLedgerHandler.sol";
 
-/// @notice Invariants of MedLedger under random sequences of every action (MedLedgerHandler):
+/// @notice Invariants of MedLedger and MedLedgerInsurance beside it under random sequences of
+/// every action (MedLedgerHandler):
 /// nobody reads without the patient's active grant or an emergency window; nobody adds a record
 /// without being the patient or a verified practitioner with write consent; an erased record is
 /// never readable again; claims move only along the allowed edges, by the allowed party; every
@@ -16,6 +19,7 @@ import {MedLedgerHandler} from "./MedLedgerHandler.sol";
 /// independent model on every call's success (and every submitClaim's refusal) and on the state.
 contract MedLedgerInvariants is StdInvariant, Test {
     MedLedger internal m;
+    MedLedgerInsurance internal insurance;
     MedLedgerHandler internal h;
     address internal admin = makeAddr("admin");
     address internal escrow = makeAddr("escrow");
@@ -27,7 +31,8 @@ contract MedLedgerInvariants is StdInvariant, Test {
     function setUp() public virtual {
         vm.warp(T0);
         m = new MedLedger(admin, escrow);
-        h = new MedLedgerHandler(m, admin, escrow, stranger, T0);
+        insurance = new MedLedgerInsurance(address(m));
+        h = new MedLedgerHandler(m, insurance, admin, escrow, stranger, T0);
         everyone = h.everyoneList();
 
         // A populated start, made through the handler so that its model follows: patients
@@ -75,9 +80,9 @@ contract MedLedgerInvariants is StdInvariant, Test {
         h.endBootstrap();
         require(h.mismatches() == 0, h.firstMismatch());
         require(m.emergencyAccessUntil(everyone[0], everyone[4]) == T0 + 24 hours, "setup: emergency window");
-        MedLedger.Policy memory p = m.policyOf(everyone[6]);
+        IMedLedgerInsurance.Policy memory p = insurance.policyOf(everyone[6]);
         require(p.published && p.funds == 20 ether && p.coveredCategories == 15, "setup: policy");
-        p = m.policyOf(everyone[7]);
+        p = insurance.policyOf(everyone[7]);
         require(
             p.published && p.funds == 10 ether && p.coveredCategories == 0xfc && p.deductible == 1 ether,
             "setup: policy 2"
@@ -88,7 +93,7 @@ contract MedLedgerInvariants is StdInvariant, Test {
         MedLedger.Grant memory ig = m.grantOf(everyone[1], everyone[6]);
         require(ig.expiry == T0 + 1 + 399 days && ig.categories == 0x3f, "setup: insurer grant");
         require(m.grantOf(everyone[0], everyone[6]).categories == 0xbf, "setup: insurer grant with claims");
-        require(m.CLAIMS_CATEGORY() == h.CLAIMS(), "setup: claims category");
+        require(insurance.CLAIMS_CATEGORY() == h.CLAIMS(), "setup: claims category");
 
         targetContract(address(h));
         // Consent, records and claims appear twice: they are what the invariants are about.
@@ -231,7 +236,7 @@ contract MedLedgerInvariants is StdInvariant, Test {
         assertEq(h.badTransitions(), 0, h.firstBadTransition());
         for (uint256 i; i < h.CLAIM_POOL(); ++i) {
             bytes32 id = h.claimPoolId(i);
-            MedLedger.Claim memory c = m.claimOf(id);
+            IMedLedgerInsurance.Claim memory c = insurance.claimOf(id);
             MedLedgerHandler.ClaimG memory g = h.claimOfModel(id);
             assertEq(uint8(c.status), uint8(g.status), "claim status differs from the recorded transitions");
             assertEq(c.payout, g.payout, "claim payout");
@@ -246,33 +251,34 @@ contract MedLedgerInvariants is StdInvariant, Test {
         uint256 n = h.claimCount();
         for (uint256 i; i < n; ++i) {
             bytes32 id = h.claimIds(i);
-            MedLedger.Claim memory c = m.claimOf(id);
+            IMedLedgerInsurance.Claim memory c = insurance.claimOf(id);
             MedLedger.Record memory doc = m.recordOf(c.documentRecordId);
             assertEq(c.documentRecordId, h.claimOfModel(id).doc, "claim document differs from the model");
             assertEq(doc.patient, c.patient, "claim document of another patient");
             assertEq(doc.author, c.practitioner, "claim document by another author");
-            assertEq(doc.category, m.CLAIMS_CATEGORY(), "claim document outside the claims category");
+            assertEq(doc.category, insurance.CLAIMS_CATEGORY(), "claim document outside the claims category");
             assertEq(h.gDocClaim(c.documentRecordId), id, "claim document shared by two claims");
         }
     }
 
     // ------------------------------------------------------------ ether
 
-    /// The contract holds exactly the policy funds plus the payouts not yet withdrawn; reserves
-    /// never exceed funds; both match the model.
+    /// The insurance contract holds exactly the policy funds plus the payouts not yet withdrawn,
+    /// and the core holds nothing; reserves never exceed funds; both match the model.
     function invariant_fundsConserved() public view {
         uint256 sum;
         for (uint256 i; i < everyone.length; ++i) {
             address a = everyone[i];
-            MedLedger.Policy memory p = m.policyOf(a);
+            IMedLedgerInsurance.Policy memory p = insurance.policyOf(a);
             MedLedgerHandler.PolicyG memory g = h.policyOfModel(a);
             assertLe(p.reserved, p.funds, "reserved above funds");
             assertEq(p.funds, g.funds, "policy funds");
             assertEq(p.reserved, g.reserved, "policy reserve");
-            assertEq(m.payoutOf(a), h.gPayout(a), "payout balance");
-            sum += p.funds + m.payoutOf(a);
+            assertEq(insurance.payoutOf(a), h.gPayout(a), "payout balance");
+            sum += p.funds + insurance.payoutOf(a);
         }
-        assertEq(address(m).balance, sum, "ether balance != policy funds + unwithdrawn payouts");
+        assertEq(address(insurance).balance, sum, "ether balance != policy funds + unwithdrawn payouts");
+        assertEq(address(m).balance, 0, "the core holds ether");
     }
 
     /// How often each action ran and succeeded in the last run (shown with -vv).
@@ -286,13 +292,13 @@ contract MedLedgerInvariants is StdInvariant, Test {
         console2.log(
             string.concat(
                 "submitClaim refused: invalid document ",
-                vm.toString(h.claimRefusals(IMedLedger.InvalidClaimDocument.selector)),
+                vm.toString(h.claimRefusals(IMedLedgerInsurance.InvalidClaimDocument.selector)),
                 ", duplicate document ",
-                vm.toString(h.claimRefusals(IMedLedger.DuplicateClaimDocument.selector)),
+                vm.toString(h.claimRefusals(IMedLedgerInsurance.DuplicateClaimDocument.selector)),
                 ", practitioner not permitted ",
-                vm.toString(h.claimRefusals(IMedLedger.PractitionerNotPermitted.selector)),
+                vm.toString(h.claimRefusals(IMedLedgerInsurance.PractitionerNotPermitted.selector)),
                 ", insurer not permitted ",
-                vm.toString(h.claimRefusals(IMedLedger.InsurerNotPermitted.selector))
+                vm.toString(h.claimRefusals(IMedLedgerInsurance.InsurerNotPermitted.selector))
             )
         );
     }
