@@ -207,6 +207,15 @@ contract MedLedger is
     }
 
     /// @inheritdoc IMedLedger
+    function canReadMany(address patient, address reader, bytes32[] calldata recordIds)
+        external
+        view
+        returns (bool[] memory allowed)
+    {
+        return _canReadMany(patient, reader, recordIds);
+    }
+
+    /// @inheritdoc IMedLedger
     function canWrite(address patient, address writer, uint8 category) external view returns (bool) {
         return _canWrite(patient, writer, category);
     }

@@ -168,6 +168,33 @@ contract("MedLedger: consent and records", (accounts) => {
       assert.ok(!(await ml.canRead(c.patient, c.verifiedPractitioner, r255)));
     });
 
+    it("canReadMany answers canRead for every id, index for index, whoever asks", async () => {
+      const theirs = await add(c.otherPatient, CAT.GENERAL);
+      const erased = await add(c.patient, CAT.GENERAL);
+      await ml.eraseRecord(erased, { from: c.patient });
+      await ml.grant(c.verifiedPractitioner, mask(CAT.GENERAL), false, now + DAY, { from: c.patient });
+      await ml.grant(c.verifiedInsurer, mask(CAT.LAB), false, now + DAY, { from: c.patient });
+      const ids = [rec, lab, theirs, erased, b32("unknown"), rec];
+      const readers = [c.patient, c.otherPatient, c.verifiedPractitioner, c.verifiedInsurer, c.stranger, c.admin];
+      const check = async (when) => {
+        for (const reader of readers) {
+          const many = await ml.canReadMany(c.patient, reader, ids);
+          const one = await Promise.all(ids.map((id) => ml.canRead(c.patient, reader, id)));
+          assert.deepStrictEqual(many, one, `${when}: reader ${reader}`);
+        }
+      };
+      await check("granted");
+      assert.deepStrictEqual(await ml.canReadMany(c.patient, c.verifiedPractitioner, ids), [true, false, false, false, false, true]);
+      assert.deepStrictEqual(await ml.canReadMany(c.patient, c.verifiedInsurer, ids), [false, true, false, false, false, false]);
+      assert.deepStrictEqual(await ml.canReadMany(c.patient, c.patient, []), []);
+      await ml.suspendAccount(c.verifiedPractitioner, b32(), { from: c.admin });
+      await check("after a suspension");
+      assert.deepStrictEqual(await ml.canReadMany(c.patient, c.verifiedPractitioner, ids), ids.map(() => false));
+      await ml.eraseAll({ from: c.patient });
+      await check("after eraseAll");
+      assert.deepStrictEqual(await ml.canReadMany(c.patient, c.patient, ids), ids.map(() => false));
+    });
+
     it("an insurer with a view grant reads its categories but never writes", async () => {
       await ml.grant(c.verifiedInsurer, mask(CAT.GENERAL), false, now + DAY, { from: c.patient });
       assert.ok(await ml.canRead(c.patient, c.verifiedInsurer, rec));

@@ -410,6 +410,17 @@ interface IMedLedger is IAccessControl {
     /// @param recordId the record
     function canRead(address patient, address reader, bytes32 recordId) external view returns (bool);
 
+    /// @notice canRead for many records of one patient and one reader, all answered at the same
+    /// block: what a listing asks in one call instead of one call per record.
+    /// @param patient the records' patient
+    /// @param reader who would read
+    /// @param recordIds the records, in any order (an unknown id, or another patient's, is false)
+    /// @return allowed canRead(patient, reader, recordIds[i]) at index i
+    function canReadMany(address patient, address reader, bytes32[] calldata recordIds)
+        external
+        view
+        returns (bool[] memory allowed);
+
     /// @notice Whether `writer` may add a record of `category` for `patient` now: the patient, or a
     /// verified practitioner with an unexpired write grant covering the category.
     /// @param patient the patient

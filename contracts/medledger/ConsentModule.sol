@@ -88,6 +88,17 @@ abstract contract ConsentModule is MedLedgerBase {
     }
 
     /// @dev The write decision (IMedLedger.canWrite), which the records module applies.
+    function _canReadMany(address patient, address reader, bytes32[] calldata recordIds)
+        internal
+        view
+        returns (bool[] memory allowed)
+    {
+        allowed = new bool[](recordIds.length);
+        for (uint256 i; i < recordIds.length; ++i) {
+            allowed[i] = _canRead(patient, reader, recordIds[i]);
+        }
+    }
+
     function _canWrite(address patient, address writer, uint8 category) internal view returns (bool) {
         if (_accounts[patient].kind != MedLedger.AccountKind.Patient) return false;
         if (writer == patient) return true;
