@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::Session;
-use crate::db::RecordState;
+use crate::db::{db_int, RecordState};
 use crate::error::{ApiError, QueryParams};
 use crate::server::AppState;
 
@@ -37,7 +37,9 @@ pub async fn summary(
     let lag = next.map(|n| i64::try_from(head).unwrap_or(i64::MAX) + 1 - n);
     let (entries, refused, flagged) = st.index.log_counts().await?;
     let anchor = st.index.last_anchor().await?;
-    let anchored = anchor.as_ref().map(|a| a.last_seq + 1).unwrap_or(0);
+    let anchored = anchor
+        .as_ref()
+        .map_or(0, |a| db_int(a.last_seq).saturating_add(1));
     // Entries after the last anchor (the seqs before it may hold a declared gap).
     let next_seq = st.index.last_log().await?.map_or(0, |r| r.seq + 1);
     let unanchored = (next_seq - anchored).max(0);
@@ -65,7 +67,7 @@ pub async fn summary(
             "anchored": anchored,
             "unanchored": unanchored,
             "gaps": crate::records::log_gaps(&st).await?,
-            "lastAnchor": anchor.as_ref().map(crate::records::log_anchor_of).transpose()?,
+            "lastAnchor": anchor.as_ref().map(crate::records::log_anchor_of),
         },
         "claims": claims,
         "escrowKey": st.signer.is_some(),

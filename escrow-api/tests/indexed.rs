@@ -321,19 +321,17 @@ async fn claims_and_policies_are_indexed_from_events_and_shown_only_to_their_par
     w.send_insurance_value(&insurer, fund, ether(1000)).await;
     let index = server.index().await;
     let policy = eventually("the funding indexed", || async {
-        let p = index
-            .policy(&insurer.address().to_checksum(None))
-            .await
-            .expect("policy")?;
-        (p.funds == ether(4400).to_string()).then_some(p)
+        let p = index.policy(insurer.address()).await.expect("policy")?;
+        (p.funds == ether(4400)).then_some(p)
     })
     .await;
-    assert_eq!(policy.covered_categories, covered.to_string());
-    assert_eq!(policy.per_claim_limit, "1000000000000000000");
-    assert_eq!(policy.annual_limit, "10000000000000000000");
-    assert_eq!(policy.deductible, "0");
+    assert_eq!(policy.insurer, insurer.address());
+    assert_eq!(policy.terms.covered_categories, covered);
+    assert_eq!(policy.terms.per_claim_limit, 1_000_000_000_000_000_000);
+    assert_eq!(policy.terms.annual_limit, 10_000_000_000_000_000_000);
+    assert_eq!(policy.terms.deductible, 0);
     assert!(index
-        .policy(&other_insurer.address().to_checksum(None))
+        .policy(other_insurer.address())
         .await
         .expect("policy")
         .is_none());

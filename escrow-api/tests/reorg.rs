@@ -165,10 +165,10 @@ async fn access_log_anchors_on_a_reorganised_out_branch_are_anchored_again() {
             let last = index.last_log().await.ok()??.seq;
             let anchor = index.last_anchor().await.ok()??;
             let on_chain = ledger.anchor_count().await.ok()?;
-            (anchor.last_seq == last
+            (anchor.last_seq == u64::try_from(last).ok()?
                 && on_chain == count
-                && anchor.anchor_index + 1 == i64::try_from(count).ok()?)
-            .then_some(anchor)
+                && anchor.anchor_index + 1 == count)
+                .then_some(anchor)
         }
     };
     read().await;

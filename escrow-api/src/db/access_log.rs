@@ -1,10 +1,11 @@
 //! The `access_log` table (the hash-chained entries) and `log_anchors` (the batches whose Merkle
 //! roots the contract holds).
 
+use alloy_primitives::B256;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{DbError, Index};
+use super::{b256_in, b256_text, db_int, u64_in, DbError, Index};
 
 /// One access-log row, as stored. Unlike the other rows it keeps the stored text: the log's
 /// verification (`access_log::verify_chain`) must name a tampered or malformed entry by its seq
@@ -60,24 +61,29 @@ const INSERT_LOG: &str = "INSERT INTO access_log (seq, at, actor, patient, recor
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnchorRow {
     /// The contract's anchor index.
-    pub anchor_index: i64,
+    pub anchor_index: u64,
     /// First entry.
-    pub first_seq: i64,
+    pub first_seq: u64,
     /// Last entry (inclusive).
-    pub last_seq: i64,
-    /// Merkle root (`0x` hex).
-    pub root: String,
-    /// The anchoring transaction.
-    pub tx_hash: String,
+    pub last_seq: u64,
+    /// Merkle root.
+    pub root: B256,
+    /// The anchoring transaction; `None` for a batch reconciled from the chain, whose transaction
+    /// the escrow never saw (stored as an empty string).
+    pub tx_hash: Option<B256>,
 }
 
-fn anchor_from_row(r: &AnyRow) -> Result<AnchorRow, sqlx::Error> {
+fn anchor_from_row(r: &AnyRow) -> Result<AnchorRow, DbError> {
+    let tx_hash: String = r.try_get("tx_hash")?;
     Ok(AnchorRow {
-        anchor_index: r.try_get("anchor_index")?,
-        first_seq: r.try_get("first_seq")?,
-        last_seq: r.try_get("last_seq")?,
-        root: r.try_get("root")?,
-        tx_hash: r.try_get("tx_hash")?,
+        anchor_index: u64_in(r, "anchor_index")?,
+        first_seq: u64_in(r, "first_seq")?,
+        last_seq: u64_in(r, "last_seq")?,
+        root: b256_in(r, "root")?,
+        tx_hash: match tx_hash.as_str() {
+            "" => None,
+            tx => Some(tx.parse().map_err(|_| DbError::Corrupt("tx_hash"))?),
+        },
     })
 }
 
@@ -209,10 +215,7 @@ impl Index {
         )
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref()
-            .map(anchor_from_row)
-            .transpose()
-            .map_err(DbError::from)
+        row.as_ref().map(anchor_from_row).transpose()
     }
 
     /// The batch holding `seq`.
@@ -223,10 +226,7 @@ impl Index {
         .bind(seq)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref()
-            .map(anchor_from_row)
-            .transpose()
-            .map_err(DbError::from)
+        row.as_ref().map(anchor_from_row).transpose()
     }
 
     /// Records an anchored batch.
@@ -234,11 +234,11 @@ impl Index {
         sqlx::query(
             "INSERT INTO log_anchors (anchor_index, first_seq, last_seq, root, tx_hash, at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(a.anchor_index)
-        .bind(a.first_seq)
-        .bind(a.last_seq)
-        .bind(&a.root)
-        .bind(&a.tx_hash)
+        .bind(db_int(a.anchor_index))
+        .bind(db_int(a.first_seq))
+        .bind(db_int(a.last_seq))
+        .bind(b256_text(a.root))
+        .bind(a.tx_hash.map_or_else(String::new, b256_text))
         .bind(at)
         .execute(&self.pool)
         .await?;

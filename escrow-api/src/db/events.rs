@@ -174,24 +174,135 @@ pub enum ClaimUpdate {
     },
 }
 
+/// A policy's terms, as `PolicyPublished` carries them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyTerms {
+    /// The mask of covered categories, one bit per category.
+    pub covered_categories: U256,
+    /// Wei, at most per claim.
+    pub per_claim_limit: u128,
+    /// Wei, at most per patient and year.
+    pub annual_limit: u128,
+    /// Wei the patient bears of each claim.
+    pub deductible: u128,
+}
+
+/// A policy event of the insurance contract, as the index keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyEvent {
+    /// `PolicyPublished`: the insurer's (new) terms.
+    Published(PolicyTerms),
+    /// `PolicyFunded`.
+    Funded {
+        /// Wei added.
+        amount: U256,
+        /// The policy's funds after it.
+        funds: U256,
+    },
+    /// `PolicyFundsWithdrawn`.
+    Withdrawn {
+        /// Wei taken out.
+        amount: U256,
+        /// The policy's funds after it.
+        funds: U256,
+    },
+}
+
+/// The `kind` column of `policy_events`. Its names are the stored text of existing rows: a
+/// landed name never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PolicyKind {
+    Published,
+    Funded,
+    Withdrawn,
+}
+
+impl PolicyKind {
+    const ALL: [PolicyKind; 3] = [
+        PolicyKind::Published,
+        PolicyKind::Funded,
+        PolicyKind::Withdrawn,
+    ];
+
+    /// The stored name.
+    const fn as_str(self) -> &'static str {
+        match self {
+            PolicyKind::Published => "published",
+            PolicyKind::Funded => "funded",
+            PolicyKind::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// The kind a stored name stands for.
+    fn parse(name: &str) -> Option<PolicyKind> {
+        PolicyKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl PolicyEvent {
+    /// How the event is stored: its kind, terms (`Published` only) and amount and funds (the
+    /// others).
+    fn stored(&self) -> (PolicyKind, Option<PolicyTerms>, Option<(U256, U256)>) {
+        match *self {
+            PolicyEvent::Published(terms) => (PolicyKind::Published, Some(terms), None),
+            PolicyEvent::Funded { amount, funds } => {
+                (PolicyKind::Funded, None, Some((amount, funds)))
+            }
+            PolicyEvent::Withdrawn { amount, funds } => {
+                (PolicyKind::Withdrawn, None, Some((amount, funds)))
+            }
+        }
+    }
+}
+
+/// A decimal text column that is NULL where the row's kind has no such value, read where it must
+/// have one: `Corrupt` naming the column when it is NULL or not a number.
+fn decimal_in<T: std::str::FromStr>(r: &AnyRow, column: &'static str) -> Result<T, DbError> {
+    let text: Option<String> = r.try_get(column)?;
+    text.and_then(|t| t.parse().ok())
+        .ok_or(DbError::Corrupt(column))
+}
+
+/// A `policy_events` row (selected with [`POLICY_COLUMNS`]) as the event it stores.
+fn policy_event_from_row(r: &AnyRow) -> Result<PolicyEvent, DbError> {
+    let kind: String = r.try_get("kind")?;
+    let kind = PolicyKind::parse(&kind).ok_or(DbError::Corrupt("kind"))?;
+    let amount_and_funds = || -> Result<(U256, U256), DbError> {
+        Ok((decimal_in(r, "amount")?, decimal_in(r, "funds")?))
+    };
+    Ok(match kind {
+        PolicyKind::Published => PolicyEvent::Published(PolicyTerms {
+            covered_categories: decimal_in(r, "covered_categories")?,
+            per_claim_limit: decimal_in(r, "per_claim_limit")?,
+            annual_limit: decimal_in(r, "annual_limit")?,
+            deductible: decimal_in(r, "deductible")?,
+        }),
+        PolicyKind::Funded => {
+            let (amount, funds) = amount_and_funds()?;
+            PolicyEvent::Funded { amount, funds }
+        }
+        PolicyKind::Withdrawn => {
+            let (amount, funds) = amount_and_funds()?;
+            PolicyEvent::Withdrawn { amount, funds }
+        }
+    })
+}
+
+const POLICY_COLUMNS: &str =
+    "kind, covered_categories, per_claim_limit, annual_limit, deductible, amount, funds, block";
+
 /// An insurer's policy as its events left it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyRow {
-    /// Checksummed insurer.
-    pub insurer: String,
-    /// Decimal uint256 mask of covered categories.
-    pub covered_categories: String,
-    /// Decimal wei.
-    pub per_claim_limit: String,
-    /// Decimal wei.
-    pub annual_limit: String,
-    /// Decimal wei.
-    pub deductible: String,
-    /// The policy's funds after its last `PolicyFunded` / `PolicyFundsWithdrawn` (decimal wei;
-    /// payouts do not emit a policy event, so the live figure is the contract's `policyOf`).
-    pub funds: String,
+    /// The insurer.
+    pub insurer: Address,
+    /// The terms of the latest `PolicyPublished`.
+    pub terms: PolicyTerms,
+    /// The policy's funds after its last `PolicyFunded` / `PolicyFundsWithdrawn` (payouts do not
+    /// emit a policy event, so the live figure is the contract's `policyOf`).
+    pub funds: U256,
     /// Block of the latest `PolicyPublished`.
-    pub published_block: i64,
+    pub published_block: u64,
 }
 
 const CLAIM_COLUMNS: &str = "claim_id, practitioner, patient, insurer, document_record_id, amount, category, submitted_block, log_index, submitted_at";
@@ -385,77 +496,68 @@ impl Index {
             .collect())
     }
 
-    /// Records a policy event: `kind` is `published` (with the terms), `funded` or `withdrawn`
-    /// (with the amount and the funds after it). A replay inserts nothing.
-    #[allow(clippy::too_many_arguments)]
+    /// Records a policy event at (block, log index); a replay inserts nothing.
     pub async fn policy_event(
         &self,
-        block: i64,
-        log_index: i64,
-        insurer: &str,
-        kind: &str,
-        terms: Option<[&str; 4]>,
-        amount_and_funds: Option<(&str, &str)>,
+        block: u64,
+        log_index: u64,
+        insurer: Address,
+        event: &PolicyEvent,
     ) -> Result<(), DbError> {
-        let [covered, per_claim, annual, deductible] = match terms {
-            Some(t) => t.map(Some),
-            None => [None; 4],
-        };
-        let (amount, funds) = match amount_and_funds {
-            Some((a, f)) => (Some(a), Some(f)),
-            None => (None, None),
-        };
+        let (kind, terms, amount_and_funds) = event.stored();
+        let decimal = |n: Option<u128>| n.map(|n| n.to_string());
         sqlx::query(
             "INSERT INTO policy_events (block, log_index, insurer, kind, covered_categories, per_claim_limit, annual_limit, deductible, amount, funds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (block, log_index) DO NOTHING",
         )
-        .bind(block)
-        .bind(log_index)
-        .bind(insurer)
-        .bind(kind)
-        .bind(covered)
-        .bind(per_claim)
-        .bind(annual)
-        .bind(deductible)
-        .bind(amount)
-        .bind(funds)
+        .bind(db_int(block))
+        .bind(db_int(log_index))
+        .bind(address_text(insurer))
+        .bind(kind.as_str())
+        .bind(terms.map(|t| t.covered_categories.to_string()))
+        .bind(decimal(terms.map(|t| t.per_claim_limit)))
+        .bind(decimal(terms.map(|t| t.annual_limit)))
+        .bind(decimal(terms.map(|t| t.deductible)))
+        .bind(amount_and_funds.map(|(amount, _)| amount.to_string()))
+        .bind(amount_and_funds.map(|(_, funds)| funds.to_string()))
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     /// An insurer's policy as its events left it (`None` before its first `PolicyPublished`).
-    pub async fn policy(&self, insurer: &str) -> Result<Option<PolicyRow>, DbError> {
-        let Some(terms) = sqlx::query(
-            "SELECT covered_categories, per_claim_limit, annual_limit, deductible, block FROM policy_events WHERE insurer = $1 AND kind = 'published' ORDER BY block DESC, log_index DESC LIMIT 1",
-        )
-        .bind(insurer)
+    pub async fn policy(&self, insurer: Address) -> Result<Option<PolicyRow>, DbError> {
+        let insurer_text = address_text(insurer);
+        let published = PolicyKind::Published.as_str();
+        let Some(latest) = sqlx::query(&format!(
+            "SELECT {POLICY_COLUMNS} FROM policy_events WHERE insurer = $1 AND kind = $2 ORDER BY block DESC, log_index DESC LIMIT 1"
+        ))
+        .bind(&insurer_text)
+        .bind(published)
         .fetch_optional(&self.pool)
         .await?
         else {
             return Ok(None);
         };
-        let funds: Option<String> = sqlx::query(
-            "SELECT funds FROM policy_events WHERE insurer = $1 AND kind <> 'published' ORDER BY block DESC, log_index DESC LIMIT 1",
-        )
-        .bind(insurer)
+        let PolicyEvent::Published(terms) = policy_event_from_row(&latest)? else {
+            return Err(DbError::Corrupt("kind"));
+        };
+        let funding = sqlx::query(&format!(
+            "SELECT {POLICY_COLUMNS} FROM policy_events WHERE insurer = $1 AND kind <> $2 ORDER BY block DESC, log_index DESC LIMIT 1"
+        ))
+        .bind(&insurer_text)
+        .bind(published)
         .fetch_optional(&self.pool)
-        .await?
-        .map(|r| r.try_get("funds"))
-        .transpose()?
-        .flatten();
-        let text = |c: &str| -> Result<String, DbError> {
-            terms
-                .try_get::<Option<String>, _>(c)?
-                .ok_or(DbError::Corrupt("policy_events"))
+        .await?;
+        let funds = match funding.as_ref().map(policy_event_from_row).transpose()? {
+            None => U256::ZERO,
+            Some(PolicyEvent::Funded { funds, .. } | PolicyEvent::Withdrawn { funds, .. }) => funds,
+            Some(PolicyEvent::Published(_)) => return Err(DbError::Corrupt("kind")),
         };
         Ok(Some(PolicyRow {
-            insurer: insurer.to_string(),
-            covered_categories: text("covered_categories")?,
-            per_claim_limit: text("per_claim_limit")?,
-            annual_limit: text("annual_limit")?,
-            deductible: text("deductible")?,
-            funds: funds.unwrap_or_else(|| "0".to_string()),
-            published_block: terms.try_get("block")?,
+            insurer,
+            terms,
+            funds,
+            published_block: u64_in(&latest, "block")?,
         }))
     }
 }
@@ -497,10 +599,10 @@ impl Index {
 
     /// Forgets the anchored batches from `anchor_index` on (the contract no longer has them);
     /// returns how many.
-    pub async fn forget_anchors_from(&self, anchor_index: i64) -> Result<u64, DbError> {
+    pub async fn forget_anchors_from(&self, anchor_index: u64) -> Result<u64, DbError> {
         Ok(
             sqlx::query("DELETE FROM log_anchors WHERE anchor_index >= $1")
-                .bind(anchor_index)
+                .bind(db_int(anchor_index))
                 .execute(&self.pool)
                 .await?
                 .rows_affected(),

@@ -27,7 +27,9 @@ mod wraps;
 
 pub use access_log::{AnchorRow, LogRow};
 pub use accounts::Application;
-pub use events::{ClaimRow, ClaimUpdate, GrantRow, GrantTerms, PolicyRow, Rewound};
+pub use events::{
+    ClaimRow, ClaimUpdate, GrantRow, GrantTerms, PolicyEvent, PolicyRow, PolicyTerms, Rewound,
+};
 pub use records::{Anchored, RecordRow};
 pub use wraps::DekRow;
 

@@ -1,7 +1,7 @@
 //! The index against a real SQLite file.
 
 use super::*;
-use alloy_primitives::Address;
+use alloy_primitives::{Address, U256};
 use medledger_protocol::api::{AccountEvent, AccountKind, AccountStatus};
 
 async fn index() -> (tempfile::TempDir, Index) {
@@ -279,4 +279,211 @@ async fn cursor_survives_reconnect() {
     );
     let idx = Index::connect(&url).await.expect("reconnect");
     assert_eq!(idx.cursor().await.expect("cursor"), Some(9));
+}
+
+#[tokio::test]
+async fn policy_events_are_stored_typed_and_a_corrupt_one_is_refused_by_column() {
+    let (_dir, idx) = index().await;
+    let (insurer, other) = (Address::repeat_byte(0x1a), Address::repeat_byte(0x1b));
+    assert_eq!(idx.policy(insurer).await.expect("policy"), None);
+    let terms = PolicyTerms {
+        covered_categories: U256::from(0b1010u64),
+        per_claim_limit: 1_000_000_000_000_000_000,
+        // Beyond u64, as the contract's uint128 allows.
+        annual_limit: u128::MAX,
+        deductible: 0,
+    };
+    let published = PolicyEvent::Published(terms);
+    idx.policy_event(10, 0, insurer, &published)
+        .await
+        .expect("published");
+    let policy = |funds, published_block| PolicyRow {
+        insurer,
+        terms,
+        funds,
+        published_block,
+    };
+    // Published, no funding event yet: no funds.
+    assert_eq!(
+        idx.policy(insurer).await.expect("policy"),
+        Some(policy(U256::ZERO, 10))
+    );
+    let five = U256::from(5u64) * U256::from(10u64).pow(U256::from(18u64));
+    let funded = PolicyEvent::Funded {
+        amount: five,
+        funds: five,
+    };
+    idx.policy_event(11, 2, insurer, &funded)
+        .await
+        .expect("funded");
+    assert_eq!(
+        idx.policy(insurer).await.expect("policy"),
+        Some(policy(five, 10))
+    );
+    let withdrawn = PolicyEvent::Withdrawn {
+        amount: U256::from(1u64),
+        funds: five - U256::from(1u64),
+    };
+    idx.policy_event(12, 0, insurer, &withdrawn)
+        .await
+        .expect("withdrawn");
+    let after = Some(policy(five - U256::from(1u64), 10));
+    assert_eq!(idx.policy(insurer).await.expect("policy"), after);
+    // A replayed log (same block and log index) changes nothing, whatever it says.
+    let replay = PolicyEvent::Funded {
+        amount: U256::from(7u64),
+        funds: U256::from(7u64),
+    };
+    idx.policy_event(12, 0, insurer, &replay)
+        .await
+        .expect("replay");
+    idx.policy_event(10, 0, insurer, &published)
+        .await
+        .expect("replay");
+    assert_eq!(idx.policy(insurer).await.expect("policy"), after);
+    // The stored text is what it was before the rows were typed, so older indexes still read.
+    // kind, annual_limit, amount, funds
+    type Stored = (String, Option<String>, Option<String>, Option<String>);
+    let stored: Vec<Stored> = sqlx::query_as(
+        "SELECT kind, annual_limit, amount, funds FROM policy_events ORDER BY block, log_index",
+    )
+    .fetch_all(&idx.pool)
+    .await
+    .expect("rows");
+    let text = |s: &str| Some(s.to_string());
+    assert_eq!(
+        stored,
+        [
+            ("published".into(), Some(u128::MAX.to_string()), None, None),
+            (
+                "funded".into(),
+                None,
+                text("5000000000000000000"),
+                text("5000000000000000000")
+            ),
+            (
+                "withdrawn".into(),
+                None,
+                text("1"),
+                text("4999999999999999999")
+            ),
+        ]
+    );
+    assert_eq!(idx.policy(other).await.expect("policy"), None);
+
+    // Values the escrow never writes are refused, naming the column.
+    for (update, column) in [
+        (
+            "UPDATE policy_events SET funds = 'lots' WHERE kind = 'withdrawn'",
+            "funds",
+        ),
+        (
+            "UPDATE policy_events SET funds = NULL WHERE kind = 'withdrawn'",
+            "funds",
+        ),
+        (
+            "UPDATE policy_events SET kind = 'refunded' WHERE kind = 'withdrawn'",
+            "kind",
+        ),
+        (
+            "UPDATE policy_events SET per_claim_limit = '-1' WHERE kind = 'published'",
+            "per_claim_limit",
+        ),
+    ] {
+        let (_dir, idx) = index().await;
+        idx.policy_event(10, 0, insurer, &published)
+            .await
+            .expect("published");
+        idx.policy_event(12, 0, insurer, &withdrawn)
+            .await
+            .expect("withdrawn");
+        sqlx::query(update)
+            .execute(&idx.pool)
+            .await
+            .expect("corrupt it");
+        match idx.policy(insurer).await {
+            Err(DbError::Corrupt(c)) => assert_eq!(c, column, "{update}"),
+            r => panic!("{update}: read as {r:?}"),
+        }
+    }
+    // A bad row inserted as is, beside good ones.
+    sqlx::query(
+        "INSERT INTO policy_events (block, log_index, insurer, kind, covered_categories, per_claim_limit, annual_limit, deductible) VALUES (13, 0, $1, 'published', 'all', '1', '1', '1')",
+    )
+    .bind(insurer.to_checksum(None))
+    .execute(&idx.pool)
+    .await
+    .expect("insert a bad row");
+    match idx.policy(insurer).await {
+        Err(DbError::Corrupt(c)) => assert_eq!(c, "covered_categories"),
+        r => panic!("a malformed mask was read as {r:?}"),
+    }
+}
+
+#[tokio::test]
+async fn anchors_are_stored_typed_and_a_batch_without_its_transaction_still_reads() {
+    let (_dir, idx) = index().await;
+    assert_eq!(idx.last_anchor().await.expect("anchor"), None);
+    let sent = AnchorRow {
+        anchor_index: 0,
+        first_seq: 0,
+        last_seq: 9,
+        root: id(0x31),
+        tx_hash: Some(id(0x41)),
+    };
+    // Reconciled from the chain after a crash: the transaction is unknown.
+    let reconciled = AnchorRow {
+        anchor_index: 1,
+        first_seq: 10,
+        last_seq: 19,
+        root: id(0x32),
+        tx_hash: None,
+    };
+    idx.insert_anchor(&sent, 100).await.expect("anchor");
+    idx.insert_anchor(&reconciled, 101).await.expect("anchor");
+    assert_eq!(
+        idx.anchor_covering(9).await.expect("anchor"),
+        Some(sent.clone())
+    );
+    assert_eq!(
+        idx.anchor_covering(10).await.expect("anchor"),
+        Some(reconciled.clone())
+    );
+    assert_eq!(idx.anchor_covering(20).await.expect("anchor"), None);
+    assert_eq!(
+        idx.last_anchor().await.expect("anchor"),
+        Some(reconciled.clone())
+    );
+    // Stored as before: lower-case hex, and an empty string for an unknown transaction.
+    let stored: Vec<(String, String)> =
+        sqlx::query_as("SELECT root, tx_hash FROM log_anchors ORDER BY anchor_index")
+            .fetch_all(&idx.pool)
+            .await
+            .expect("rows");
+    assert_eq!(
+        stored,
+        [
+            (id(0x31).to_string(), id(0x41).to_string()),
+            (id(0x32).to_string(), String::new()),
+        ]
+    );
+    assert_eq!(idx.forget_anchors_from(1).await.expect("forget"), 1);
+    assert_eq!(idx.last_anchor().await.expect("anchor"), Some(sent));
+    // Anything else is not what the escrow writes.
+    for (update, column) in [
+        ("UPDATE log_anchors SET tx_hash = 'not a hash'", "tx_hash"),
+        ("UPDATE log_anchors SET root = ''", "root"),
+        ("UPDATE log_anchors SET first_seq = -1", "first_seq"),
+    ] {
+        let (_dir, idx) = index().await;
+        idx.insert_anchor(&reconciled, 101).await.expect("anchor");
+        sqlx::query(update)
+            .execute(&idx.pool)
+            .await
+            .expect("corrupt it");
+        match idx.anchor_covering(15).await {
+            Err(DbError::Corrupt(c)) => assert_eq!(c, column, "{update}"),
+            r => panic!("{update}: read as {r:?}"),
+        }
+    }
 }

@@ -45,16 +45,17 @@ pub async fn anchor_once(st: &AppState) -> Result<Option<AnchorRow>, FollowError
         .ok_or_else(|| FollowError::Corrupt("empty batch".into()))?;
     let index = st.ledger.anchor_count().await?;
     let root = tree.root();
+    let batch_last = u64::try_from(last_seq).unwrap_or(0);
     let tx = st
         .ledger
-        .anchor_access_log(root, next_seq, u64::try_from(last_seq).unwrap_or(0))
+        .anchor_access_log(root, next_seq, batch_last)
         .await?;
     let row = AnchorRow {
-        anchor_index: i64::try_from(index).unwrap_or(i64::MAX),
-        first_seq: first,
-        last_seq,
-        root: root.to_string(),
-        tx_hash: tx.to_string(),
+        anchor_index: index,
+        first_seq: next_seq,
+        last_seq: batch_last,
+        root,
+        tx_hash: Some(tx),
     };
     st.index.insert_anchor(&row, now_secs()).await?;
     st.metrics.log_anchored.set(last_seq + 1);
@@ -68,10 +69,7 @@ pub async fn anchor_once(st: &AppState) -> Result<Option<AnchorRow>, FollowError
 /// again with the next batch).
 async fn reconcile_anchors(st: &AppState) -> Result<(), FollowError> {
     let on_chain = st.ledger.anchor_count().await?;
-    let forgotten = st
-        .index
-        .forget_anchors_from(i64::try_from(on_chain).unwrap_or(i64::MAX))
-        .await?;
+    let forgotten = st.index.forget_anchors_from(on_chain).await?;
     if forgotten > 0 {
         tracing::warn!(
             forgotten,
@@ -82,8 +80,7 @@ async fn reconcile_anchors(st: &AppState) -> Result<(), FollowError> {
         .index
         .last_anchor()
         .await?
-        .map(|a| u64::try_from(a.anchor_index + 1).unwrap_or(0))
-        .unwrap_or(0);
+        .map_or(0, |a| a.anchor_index + 1);
     let gaps: Vec<(i64, i64)> = if known < on_chain {
         st.index
             .log_gaps()
@@ -113,11 +110,11 @@ async fn reconcile_anchors(st: &AppState) -> Result<(), FollowError> {
         st.index
             .insert_anchor(
                 &AnchorRow {
-                    anchor_index: i64::try_from(i).unwrap_or(i64::MAX),
-                    first_seq: i64::try_from(first).unwrap_or(0),
-                    last_seq: i64::try_from(last).unwrap_or(0),
-                    root: root.to_string(),
-                    tx_hash: String::new(),
+                    anchor_index: i,
+                    first_seq: first,
+                    last_seq: last,
+                    root,
+                    tx_hash: None,
                 },
                 now_secs(),
             )

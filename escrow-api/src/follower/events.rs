@@ -75,24 +75,21 @@ async fn insurance_event(
             claim_update(st, log, e.claimId, ClaimUpdate::Paid { payout, automatic }).await?
         }
         E::PolicyPublished(e) => {
-            let terms = [
-                e.coveredCategories.to_string(),
-                e.perClaimLimit.to_string(),
-                e.annualLimit.to_string(),
-                e.deductible.to_string(),
-            ];
-            let terms = terms.each_ref().map(String::as_str);
-            policy_event(st, log, e.insurer, "published", Some(terms), None).await?
+            let terms = PolicyTerms {
+                covered_categories: e.coveredCategories,
+                per_claim_limit: e.perClaimLimit,
+                annual_limit: e.annualLimit,
+                deductible: e.deductible,
+            };
+            policy_event(st, log, e.insurer, PolicyEvent::Published(terms)).await?
         }
         E::PolicyFunded(e) => {
-            let (amount, funds) = (e.amount.to_string(), e.funds.to_string());
-            let funds = (amount.as_str(), funds.as_str());
-            policy_event(st, log, e.insurer, "funded", None, Some(funds)).await?
+            let (amount, funds) = (e.amount, e.funds);
+            policy_event(st, log, e.insurer, PolicyEvent::Funded { amount, funds }).await?
         }
         E::PolicyFundsWithdrawn(e) => {
-            let (amount, funds) = (e.amount.to_string(), e.funds.to_string());
-            let funds = (amount.as_str(), funds.as_str());
-            policy_event(st, log, e.insurer, "withdrawn", None, Some(funds)).await?
+            let (amount, funds) = (e.amount, e.funds);
+            policy_event(st, log, e.insurer, PolicyEvent::Withdrawn { amount, funds }).await?
         }
         _ => {}
     }
@@ -245,19 +242,10 @@ async fn policy_event(
     st: &AppState,
     log: &ChainLog,
     insurer: Address,
-    what: &str,
-    terms: Option<[&str; 4]>,
-    funds: Option<(&str, &str)>,
+    event: PolicyEvent,
 ) -> Result<(), FollowError> {
     st.index
-        .policy_event(
-            db_int(log.block),
-            db_int(log.log_index),
-            &insurer.to_checksum(None),
-            what,
-            terms,
-            funds,
-        )
+        .policy_event(log.block, log.log_index, insurer, &event)
         .await?;
     Ok(())
 }

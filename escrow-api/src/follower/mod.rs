@@ -23,7 +23,9 @@ use tokio::sync::watch;
 
 use crate::access_log::{tree_of, NewEntry};
 use crate::chain::{ChainError, ChainLog, ContractEvent, Ledger};
-use crate::db::{db_int, AnchorRow, ClaimRow, ClaimUpdate, GrantTerms, RecordState};
+use crate::db::{
+    db_int, AnchorRow, ClaimRow, ClaimUpdate, GrantTerms, PolicyEvent, PolicyTerms, RecordState,
+};
 use crate::now_secs;
 use crate::server::AppState;
 use medledger_protocol::api::AccessAction;
