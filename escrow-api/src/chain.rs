@@ -404,6 +404,11 @@ pub struct RecordAnchor {
     pub category: u8,
 }
 
+/// How many records one `canReadMany` call asks about: a canRead reads a handful of cold storage
+/// slots (under 20k gas), so 256 stay far under the 50M gas cap nodes such as geth put on
+/// `eth_call`.
+pub const CAN_READ_BATCH: usize = 256;
+
 /// The contract's typed views and the escrow's transactions over a [`Chain`].
 #[derive(Clone)]
 pub struct Ledger {
@@ -449,6 +454,36 @@ impl Ledger {
             recordId: record_id,
         })
         .await
+    }
+
+    /// `canReadMany(patient, reader, ids)`: [`Ledger::can_read`] for each id, index for index,
+    /// asked [`CAN_READ_BATCH`] ids per `eth_call` (so a long listing stays under a node's gas cap
+    /// for calls; each batch is answered at the block the node was at when it was asked).
+    pub async fn can_read_many(
+        &self,
+        patient: Address,
+        reader: Address,
+        record_ids: &[B256],
+    ) -> Result<Vec<bool>, ChainError> {
+        let mut allowed = Vec::with_capacity(record_ids.len());
+        for batch in record_ids.chunks(CAN_READ_BATCH) {
+            let answer = self
+                .view(MedLedger::canReadManyCall {
+                    patient,
+                    reader,
+                    recordIds: batch.to_vec(),
+                })
+                .await?;
+            if answer.len() != batch.len() {
+                return Err(ChainError::Decode(format!(
+                    "canReadMany answered {} of {} records",
+                    answer.len(),
+                    batch.len()
+                )));
+            }
+            allowed.extend(answer);
+        }
+        Ok(allowed)
     }
 
     /// `canWrite(patient, writer, category)`.

@@ -131,8 +131,8 @@ mod tests {
             "deployTx":"0x475f606dc692e659e302b031cfdb1e193a8c64e192bb98b07af0bb30518d5c43",
             "abiHash":"{abi_hash}","admin":"0x90F8bf6A479f320ead074411a4B0e7944Ea8c9C1",
             "escrow":"0xFFcf8FDEE72ac11b5c542428B35EEF5769C409f0",
-            "insurance":{{"address":"0xCfEB869F69431e42cdB54A4F4f105C19C080A601","deployBlock":2,
-            "deployTx":"0x5c7d4d0ba3d8e5e2b4f4b6b1f41c5a58bdcf6c2bd1c8b1b2e8d2b0b7a3a4c5d6",
+            "insurance":{{"address":"0x5b1869D9A4C187F2EAa108f3062412ecf0526b24","deployBlock":2,
+            "deployTx":"0xa8c34b9c5c052160124010a152eb8a2856bd69ea7443e440b31056d29bf3ec46",
             "abiHash":"{insurance_abi_hash}"}}}}"#
         )
     }
@@ -149,7 +149,7 @@ mod tests {
         );
         assert_eq!(
             d.insurance.address.to_string(),
-            "0xCfEB869F69431e42cdB54A4F4f105C19C080A601"
+            "0x5b1869D9A4C187F2EAa108f3062412ecf0526b24"
         );
         assert_eq!(d.insurance.deploy_block, 2);
     }

@@ -4,7 +4,7 @@
 use alloy_primitives::{Address, B256};
 use sqlx::Row;
 
-use super::{address_in, address_text, b256_text, DbError, Index, RecordState};
+use super::{address_in, address_text, b256_in, b256_text, DbError, Index, RecordState};
 
 /// A wrapped DEK to store with a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,25 @@ impl Index {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|r| r.try_get("wrap")).transpose()?)
+    }
+
+    /// The wrapped DEKs held for `reader` of every record of `patient`, by record id: what a
+    /// listing needs in one query instead of one per record.
+    pub async fn wrapped_deks_of(
+        &self,
+        patient: Address,
+        reader: Address,
+    ) -> Result<std::collections::HashMap<B256, String>, DbError> {
+        let rows = sqlx::query(
+            "SELECT w.record_id, w.wrap FROM wrapped_deks w JOIN records r ON r.record_id = w.record_id WHERE r.patient = $1 AND w.reader = $2",
+        )
+        .bind(address_text(patient))
+        .bind(address_text(reader))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((b256_in(r, "record_id")?, r.try_get("wrap")?)))
+            .collect()
     }
 
     /// Adds (or replaces) wrapped DEKs of a record, atomically.

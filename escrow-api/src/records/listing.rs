@@ -15,7 +15,8 @@ pub struct ListQuery {
 }
 
 /// `GET /api/records?patient=…`: a patient's records the caller may read (the patient sees all
-/// of theirs, pending included; anyone else only those `canRead` allows now).
+/// of theirs, pending included; anyone else only committed ones `canRead` allows now, asked of
+/// the chain in one `canReadMany` call per 256 records rather than one call per record).
 pub async fn list(
     State(st): State<AppState>,
     session: Session,
@@ -27,39 +28,46 @@ pub async fn list(
             .map_err(|_| ApiError::bad_request("bad-patient", "patient is not an address"))?,
         None => session.address,
     };
-    let mut records = Vec::new();
-    for r in st.index.records_of(patient).await? {
-        if session.address != patient {
-            if r.state != RecordState::Committed {
-                continue;
-            }
-            if !st
-                .ledger
-                .can_read(patient, session.address, r.record_id)
-                .await?
-            {
-                continue;
-            }
-        }
-        // The caller's own wrap and the sealed label: together they name the record in the
-        // caller's browser (protocol::label); neither opens its content, which only a logged
-        // read releases.
-        let wrap = st.index.wrapped_dek(r.record_id, session.address).await?;
-        records.push(api::RecordSummary {
-            record_id: r.record_id,
-            patient: r.patient,
-            author: r.author,
-            category: r.category,
-            h1: r.h1,
-            size: r.size,
-            state: r.state,
-            created: u64::try_from(r.created).unwrap_or(0),
-            wrapped_to_you: wrap.is_some(),
-            label: wrap.as_ref().and(r.label),
-            wrapped_dek: wrap,
-        });
+    Ok(Json(records_for(&st, session.address, patient).await?))
+}
+
+/// What `caller` lists of `patient`'s records (see [`list`]).
+async fn records_for(
+    st: &AppState,
+    caller: Address,
+    patient: Address,
+) -> Result<api::RecordList, ApiError> {
+    let mut rows = st.index.records_of(patient).await?;
+    if caller != patient {
+        rows.retain(|r| r.state == RecordState::Committed);
+        let ids: Vec<B256> = rows.iter().map(|r| r.record_id).collect();
+        let allowed = st.ledger.can_read_many(patient, caller, &ids).await?;
+        let mut allowed = allowed.into_iter();
+        rows.retain(|_| allowed.next().unwrap_or(false));
     }
-    Ok(Json(api::RecordList { records }))
+    // The caller's own wrap and the sealed label: together they name the record in the caller's
+    // browser (protocol::label); neither opens its content, which only a logged read releases.
+    let mut wraps = st.index.wrapped_deks_of(patient, caller).await?;
+    let records = rows
+        .into_iter()
+        .map(|r| {
+            let wrap = wraps.remove(&r.record_id);
+            api::RecordSummary {
+                record_id: r.record_id,
+                patient: r.patient,
+                author: r.author,
+                category: r.category,
+                h1: r.h1,
+                size: r.size,
+                state: r.state,
+                created: u64::try_from(r.created).unwrap_or(0),
+                wrapped_to_you: wrap.is_some(),
+                label: wrap.as_ref().and(r.label),
+                wrapped_dek: wrap,
+            }
+        })
+        .collect();
+    Ok(api::RecordList { records })
 }
 
 /// `GET /api/records/{id}/receipt`: the signed shred receipt of an erased record, for its
@@ -211,6 +219,96 @@ pub async fn log_gaps(st: &AppState) -> Result<Vec<api::LogGap>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod listing {
+        //! A listing on a scripted chain: one `canReadMany` per 256 records decides, pending
+        //! uploads are the patient's alone, and each row carries the caller's own wrap.
+        use super::super::*;
+        use crate::chain::scripted::{escrow_on, Script};
+        use crate::db::{DekRow, RecordRow};
+
+        const PATIENT: Address = Address::repeat_byte(0x0a);
+        const READER: Address = Address::repeat_byte(0x0b);
+
+        fn id(n: u16) -> B256 {
+            let mut b = [0x33u8; 32];
+            b[..2].copy_from_slice(&n.to_be_bytes());
+            B256::from(b)
+        }
+
+        async fn stored(st: &AppState, n: u16, state: RecordState, wrapped_to: &[Address]) {
+            let row = RecordRow {
+                record_id: id(n),
+                patient: PATIENT,
+                author: PATIENT,
+                category: 1,
+                h1: B256::repeat_byte(0x61),
+                size: 10,
+                blob_key: Some(format!("c2/{n}")),
+                c2_size: 10,
+                wrapped_k2: Some("0x00".into()),
+                state,
+                created: i64::from(n),
+                committed_block: None,
+                label: None,
+            };
+            let deks: Vec<DekRow> = wrapped_to
+                .iter()
+                .map(|reader| DekRow {
+                    reader: *reader,
+                    wrap: format!("0x{n:04x}"),
+                })
+                .collect();
+            st.index.insert_pending(&row, &deks).await.expect("insert");
+        }
+
+        #[tokio::test]
+        async fn a_reader_lists_exactly_what_the_chain_lets_them_read_with_their_own_wraps() {
+            let (_dir, chain, st) = escrow_on(Script::default()).await;
+            // 300 committed records: more than one canReadMany batch.
+            for n in 0..300 {
+                stored(&st, n, RecordState::Committed, &[PATIENT, READER]).await;
+            }
+            stored(&st, 300, RecordState::Pending, &[PATIENT, READER]).await;
+            let readable = [3u16, 255, 256, 299, 300];
+            chain.edit(|s| {
+                for n in readable {
+                    s.readable.insert((PATIENT, READER, id(n)));
+                }
+            });
+            let seen = records_for(&st, READER, PATIENT).await.expect("listed");
+            let ids: Vec<B256> = seen.records.iter().map(|r| r.record_id).collect();
+            // Newest first, as the index lists them; the pending upload is not listed to a
+            // reader, whatever the chain would say.
+            assert_eq!(ids, [299u16, 256, 255, 3].map(id));
+            for r in &seen.records {
+                assert!(r.wrapped_to_you);
+                let n = u16::from_be_bytes([r.record_id[0], r.record_id[1]]);
+                assert_eq!(
+                    r.wrapped_dek.as_deref(),
+                    Some(format!("0x{n:04x}").as_str())
+                );
+            }
+
+            let stranger = Address::repeat_byte(0x0c);
+            let none = records_for(&st, stranger, PATIENT).await.expect("listed");
+            assert!(none.records.is_empty(), "no consent, nothing listed");
+
+            let own = records_for(&st, PATIENT, PATIENT).await.expect("listed");
+            assert_eq!(
+                own.records.len(),
+                301,
+                "the patient sees all, pending included"
+            );
+            assert!(own.records.iter().all(|r| r.wrapped_to_you));
+
+            chain.edit(|s| s.reachable = false);
+            let err = records_for(&st, READER, PATIENT)
+                .await
+                .expect_err("no chain, no listing");
+            assert_eq!(err.status, StatusCode::SERVICE_UNAVAILABLE);
+        }
+    }
 
     fn anchor(tx_hash: Option<B256>) -> AnchorRow {
         AnchorRow {
