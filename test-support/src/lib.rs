@@ -53,6 +53,29 @@ pub const KEYS: [&str; 10] = [
     "0xb0057716d5917badaf911b193b12b910811c1497b5bada8d7711f758981c3773",
 ];
 
+/// A deployment file as the migration writes it for a fresh Ganache (`deployments/README.md`),
+/// on chain `chain_id`, naming the given ABI hashes of the core and the insurance contract: for
+/// tests that need a valid file but no chain (pass another hash to get a refused one).
+pub fn deployment_json(chain_id: u64, abi_hash: &str, insurance_abi_hash: &str) -> String {
+    serde_json::json!({
+        "network": "development",
+        "chainId": chain_id,
+        "address": "0xe78A0F7E598Cc8b0Bb87894B0F60dD2a88d6a8Ab",
+        "deployBlock": 1,
+        "deployTx": "0x475f606dc692e659e302b031cfdb1e193a8c64e192bb98b07af0bb30518d5c43",
+        "abiHash": abi_hash,
+        "admin": "0x90F8bf6A479f320ead074411a4B0e7944Ea8c9C1",
+        "escrow": "0xFFcf8FDEE72ac11b5c542428B35EEF5769C409f0",
+        "insurance": {
+            "address": "0x5b1869D9A4C187F2EAa108f3062412ecf0526b24",
+            "deployBlock": 2,
+            "deployTx": "0xa8c34b9c5c052160124010a152eb8a2856bd69ea7443e440b31056d29bf3ec46",
+            "abiHash": insurance_abi_hash,
+        },
+    })
+    .to_string()
+}
+
 /// The repository's root (where node_modules, build/contracts and migrations are).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
