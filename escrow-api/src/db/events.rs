@@ -125,8 +125,8 @@ pub struct ClaimRow {
     pub insurer: Address,
     /// The claim document's record id (a Claims record of the patient by the practitioner).
     pub document_record_id: B256,
-    /// Decimal wei claimed.
-    pub amount: String,
+    /// Wei claimed (the contract's `uint128`).
+    pub amount: u128,
     /// Category number.
     pub category: u8,
     /// Block of `ClaimSubmitted`.
@@ -139,8 +139,8 @@ pub struct ClaimRow {
     pub status: ClaimStatus,
     /// The contract's `PendingReason` when the claim was left for review.
     pub pending_reason: Option<u8>,
-    /// Decimal wei approved or paid.
-    pub payout: Option<String>,
+    /// Wei approved or paid (only once approved or paid).
+    pub payout: Option<u128>,
     /// Whether it was paid on submission (only once paid).
     pub automatic: Option<bool>,
     /// The denial reason hash (only when denied).
@@ -157,8 +157,8 @@ pub enum ClaimUpdate {
     },
     /// `ClaimApproved(payout)`.
     Approved {
-        /// Decimal wei.
-        payout: String,
+        /// Wei.
+        payout: u128,
     },
     /// `ClaimDenied(reasonHash)`.
     Denied {
@@ -167,8 +167,8 @@ pub enum ClaimUpdate {
     },
     /// `ClaimPaid(payout, automatic)`.
     Paid {
-        /// Decimal wei.
-        payout: String,
+        /// Wei.
+        payout: u128,
         /// Settled on submission.
         automatic: bool,
     },
@@ -305,6 +305,14 @@ pub struct PolicyRow {
     pub published_block: u64,
 }
 
+/// A claim's wei column (decimal text) as a `u128`, or `Corrupt` naming it as the claims' other
+/// columns are named (`table.column`) when it is NULL or not a `u128`.
+fn wei_in(r: &AnyRow, column: &str, name: &'static str) -> Result<u128, DbError> {
+    let text: Option<String> = r.try_get(column)?;
+    text.and_then(|t| t.parse().ok())
+        .ok_or(DbError::Corrupt(name))
+}
+
 const CLAIM_COLUMNS: &str = "claim_id, practitioner, patient, insurer, document_record_id, amount, category, submitted_block, log_index, submitted_at";
 
 fn claim_from_row(r: &AnyRow) -> Result<ClaimRow, DbError> {
@@ -315,7 +323,7 @@ fn claim_from_row(r: &AnyRow) -> Result<ClaimRow, DbError> {
         patient: address_in(r, "patient")?,
         insurer: address_in(r, "insurer")?,
         document_record_id: b256_in(r, "document_record_id")?,
-        amount: r.try_get("amount")?,
+        amount: wei_in(r, "amount", "claims.amount")?,
         category: u8::try_from(category).map_err(|_| DbError::Corrupt("claims.category"))?,
         submitted_block: u64_in(r, "submitted_block")?,
         log_index: u64_in(r, "log_index")?,
@@ -340,7 +348,7 @@ fn apply_update(c: &mut ClaimRow, r: &AnyRow) -> Result<(), DbError> {
                 .transpose()
                 .map_err(|_| DbError::Corrupt("claim_updates.pending_reason"))?;
         }
-        ClaimStatus::Approved => c.payout = r.try_get("payout")?,
+        ClaimStatus::Approved => c.payout = Some(wei_in(r, "payout", "claim_updates.payout")?),
         ClaimStatus::Denied => {
             let hash: Option<String> = r.try_get("deny_reason_hash")?;
             c.deny_reason_hash = hash
@@ -349,7 +357,7 @@ fn apply_update(c: &mut ClaimRow, r: &AnyRow) -> Result<(), DbError> {
                 .map_err(|_| DbError::Corrupt("claim_updates.deny_reason_hash"))?;
         }
         ClaimStatus::Paid => {
-            c.payout = r.try_get("payout")?;
+            c.payout = Some(wei_in(r, "payout", "claim_updates.payout")?);
             c.automatic = r.try_get::<Option<i64>, _>("automatic")?.map(|a| a != 0);
         }
         ClaimStatus::Submitted => {}
@@ -369,7 +377,7 @@ impl Index {
         .bind(address_text(c.patient))
         .bind(address_text(c.insurer))
         .bind(b256_text(c.document_record_id))
-        .bind(&c.amount)
+        .bind(c.amount.to_string())
         .bind(i64::from(c.category))
         .bind(db_int(c.submitted_block))
         .bind(db_int(c.log_index))
@@ -398,7 +406,7 @@ impl Index {
             ClaimUpdate::Approved { payout } => (
                 ClaimStatus::Approved,
                 None,
-                Some(payout.as_str()),
+                Some(payout.to_string()),
                 None,
                 None,
             ),
@@ -412,7 +420,7 @@ impl Index {
             ClaimUpdate::Paid { payout, automatic } => (
                 ClaimStatus::Paid,
                 None,
-                Some(payout.as_str()),
+                Some(payout.to_string()),
                 Some(i64::from(*automatic)),
                 None,
             ),

@@ -2,7 +2,7 @@
 
 use super::*;
 use alloy_primitives::{Address, U256};
-use medledger_protocol::api::{AccountEvent, AccountKind, AccountStatus};
+use medledger_protocol::api::{AccountEvent, AccountKind, AccountStatus, ClaimStatus};
 
 async fn index() -> (tempfile::TempDir, Index) {
     let (dir, idx) = scratch_index().await;
@@ -417,6 +417,170 @@ async fn policy_events_are_stored_typed_and_a_corrupt_one_is_refused_by_column()
     match idx.policy(insurer).await {
         Err(DbError::Corrupt(c)) => assert_eq!(c, "covered_categories"),
         r => panic!("a malformed mask was read as {r:?}"),
+    }
+}
+
+#[tokio::test]
+async fn claims_are_stored_typed_and_a_corrupt_amount_is_refused_by_column() {
+    let (_dir, idx) = index().await;
+    let (doctor, patient, insurer) = (
+        Address::repeat_byte(0x0d),
+        Address::repeat_byte(0x0a),
+        Address::repeat_byte(0x1e),
+    );
+    let submitted = |claim_id: B256, amount: u128, block: u64| ClaimRow {
+        claim_id,
+        practitioner: doctor,
+        patient,
+        insurer,
+        document_record_id: id(0xd0),
+        amount,
+        category: 4,
+        submitted_block: block,
+        log_index: 0,
+        submitted_at: 1_700_000_000 + block,
+        status: ClaimStatus::Submitted,
+        pending_reason: None,
+        payout: None,
+        automatic: None,
+        deny_reason_hash: None,
+    };
+    // Beyond u64, as the contract's uint128 allows.
+    let (paid, pending) = (
+        submitted(id(0xc1), u128::MAX, 20),
+        submitted(id(0xc2), 5_000, 21),
+    );
+    idx.claim_submitted(&paid).await.expect("submitted");
+    idx.claim_submitted(&pending).await.expect("submitted");
+    let approved = ClaimUpdate::Approved {
+        payout: 1_500_000_000_000_000_000,
+    };
+    idx.claim_update(20, 1, paid.claim_id, &approved)
+        .await
+        .expect("approved");
+    let settled = ClaimUpdate::Paid {
+        payout: u128::MAX - 1,
+        automatic: false,
+    };
+    idx.claim_update(22, 0, paid.claim_id, &settled)
+        .await
+        .expect("paid");
+    idx.claim_update(
+        21,
+        1,
+        pending.claim_id,
+        &ClaimUpdate::PendingReview { reason: 2 },
+    )
+    .await
+    .expect("pending review");
+    // A replayed log (same block and log index) changes nothing, whatever it says.
+    let replay = ClaimUpdate::Paid {
+        payout: 7,
+        automatic: true,
+    };
+    idx.claim_update(22, 0, paid.claim_id, &replay)
+        .await
+        .expect("replay");
+    idx.claim_submitted(&submitted(id(0xc1), 7, 20))
+        .await
+        .expect("replay");
+    let expected = vec![
+        ClaimRow {
+            status: ClaimStatus::Paid,
+            payout: Some(u128::MAX - 1),
+            automatic: Some(false),
+            ..paid.clone()
+        },
+        ClaimRow {
+            status: ClaimStatus::PendingReview,
+            pending_reason: Some(2),
+            ..pending.clone()
+        },
+    ];
+    assert_eq!(idx.claims_of(insurer).await.expect("claims"), expected);
+    assert_eq!(idx.claims_of(doctor).await.expect("claims"), expected);
+
+    // The stored text is what it was before the rows were typed, so older indexes still read.
+    let amounts: Vec<(String,)> =
+        sqlx::query_as("SELECT amount FROM claims ORDER BY submitted_block")
+            .fetch_all(&idx.pool)
+            .await
+            .expect("rows");
+    assert_eq!(amounts, [(u128::MAX.to_string(),), ("5000".to_string(),)]);
+    let payouts: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT status, payout FROM claim_updates ORDER BY block, log_index")
+            .fetch_all(&idx.pool)
+            .await
+            .expect("rows");
+    assert_eq!(
+        payouts,
+        [
+            ("approved".into(), Some("1500000000000000000".into())),
+            ("pending-review".into(), None),
+            ("paid".into(), Some((u128::MAX - 1).to_string())),
+        ]
+    );
+
+    // Values the escrow never writes are refused, naming the column.
+    for (update, column) in [
+        ("UPDATE claims SET amount = 'lots'", "claims.amount"),
+        ("UPDATE claims SET amount = '-1'", "claims.amount"),
+        // u128::MAX + 1: more than a uint128 holds.
+        (
+            "UPDATE claims SET amount = '340282366920938463463374607431768211456'",
+            "claims.amount",
+        ),
+        (
+            "UPDATE claim_updates SET payout = '1.5e18' WHERE status = 'approved'",
+            "claim_updates.payout",
+        ),
+        (
+            "UPDATE claim_updates SET payout = NULL WHERE status = 'paid'",
+            "claim_updates.payout",
+        ),
+    ] {
+        let (_dir, idx) = index().await;
+        idx.claim_submitted(&paid).await.expect("submitted");
+        idx.claim_update(20, 1, paid.claim_id, &approved)
+            .await
+            .expect("approved");
+        idx.claim_update(22, 0, paid.claim_id, &settled)
+            .await
+            .expect("paid");
+        sqlx::query(update)
+            .execute(&idx.pool)
+            .await
+            .expect("corrupt it");
+        match idx.claims_of(insurer).await {
+            Err(DbError::Corrupt(c)) => assert_eq!(c, column, "{update}"),
+            r => panic!("{update}: read as {r:?}"),
+        }
+    }
+    // Bad rows inserted as is, beside good ones: a payout, then an amount.
+    sqlx::query(
+        "INSERT INTO claim_updates (block, log_index, claim_id, status, payout) VALUES (23, 0, $1, 'approved', 'five')",
+    )
+    .bind(b256_text(pending.claim_id))
+    .execute(&idx.pool)
+    .await
+    .expect("insert a bad update");
+    match idx.claims_of(insurer).await {
+        Err(DbError::Corrupt(c)) => assert_eq!(c, "claim_updates.payout"),
+        r => panic!("a malformed payout was read as {r:?}"),
+    }
+    let stranger = Address::repeat_byte(0x55);
+    sqlx::query(
+        "INSERT INTO claims (claim_id, practitioner, patient, insurer, document_record_id, amount, category, submitted_block, log_index, submitted_at) VALUES ($1, $2, $2, $3, $1, 'five', 4, 24, 0, 0)",
+    )
+    .bind(b256_text(id(0xc3)))
+    .bind(address_text(stranger))
+    .bind(address_text(insurer))
+    .execute(&idx.pool)
+    .await
+    .expect("insert a bad claim");
+    match idx.claims_of(stranger).await {
+        Err(DbError::Corrupt(c)) => assert_eq!(c, "claims.amount"),
+        r => panic!("a malformed amount was read as {r:?}"),
     }
 }
 

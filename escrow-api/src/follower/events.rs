@@ -63,7 +63,7 @@ async fn insurance_event(
             claim_update(st, log, e.claimId, ClaimUpdate::PendingReview { reason }).await?
         }
         E::ClaimApproved(e) => {
-            let payout = e.payout.to_string();
+            let payout = e.payout;
             claim_update(st, log, e.claimId, ClaimUpdate::Approved { payout }).await?
         }
         E::ClaimDenied(e) => {
@@ -71,7 +71,7 @@ async fn insurance_event(
             claim_update(st, log, e.claimId, ClaimUpdate::Denied { reason_hash }).await?
         }
         E::ClaimPaid(e) => {
-            let (payout, automatic) = (e.payout.to_string(), e.automatic);
+            let (payout, automatic) = (e.payout, e.automatic);
             claim_update(st, log, e.claimId, ClaimUpdate::Paid { payout, automatic }).await?
         }
         E::PolicyPublished(e) => {
@@ -222,7 +222,7 @@ async fn claim_submitted(
             patient: e.patient,
             insurer: e.insurer,
             document_record_id: e.documentRecordId,
-            amount: e.amount.to_string(),
+            amount: e.amount,
             category: e.category,
             submitted_block: block,
             log_index: log.log_index,
@@ -421,7 +421,7 @@ mod tests {
             (c.patient, c.practitioner, c.category),
             (PATIENT, DOCTOR, 4)
         );
-        assert_eq!(c.amount, "5000");
+        assert_eq!(c.amount, 5_000);
 
         let denied = MedLedgerInsuranceEvents::ClaimDenied(MedLedgerInsurance::ClaimDenied {
             claimId: claim_id,
@@ -442,5 +442,50 @@ mod tests {
             .await
             .expect("claims")
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_claim_s_wei_beyond_u64_is_followed_to_its_payout() {
+        let (_dir, _chain, st) = escrow_on(Script::default()).await;
+        let claim_id = B256::repeat_byte(0xc2);
+        // uint128 amounts beyond u64, as the contract allows.
+        let (amount, payout) = (u128::from(u64::MAX) * 3, u128::from(u64::MAX) * 2);
+        let submitted =
+            MedLedgerInsuranceEvents::ClaimSubmitted(MedLedgerInsurance::ClaimSubmitted {
+                claimId: claim_id,
+                practitioner: DOCTOR,
+                patient: PATIENT,
+                insurer: INSURER,
+                documentRecordId: B256::repeat_byte(0xd1),
+                amount,
+                category: 4,
+            });
+        handle(&st, submitted.into(), &at(1, 0))
+            .await
+            .expect("submitted");
+        let approved = MedLedgerInsuranceEvents::ClaimApproved(MedLedgerInsurance::ClaimApproved {
+            claimId: claim_id,
+            payout,
+        });
+        handle(&st, approved.into(), &at(2, 0))
+            .await
+            .expect("approved");
+        let c = st.index.claims_of(PATIENT).await.expect("claims").remove(0);
+        assert_eq!(
+            (c.status, c.amount, c.payout, c.automatic),
+            (ClaimStatus::Approved, amount, Some(payout), None)
+        );
+        let paid = MedLedgerInsuranceEvents::ClaimPaid(MedLedgerInsurance::ClaimPaid {
+            claimId: claim_id,
+            practitioner: DOCTOR,
+            payout,
+            automatic: false,
+        });
+        handle(&st, paid.into(), &at(3, 0)).await.expect("paid");
+        let c = st.index.claims_of(DOCTOR).await.expect("claims").remove(0);
+        assert_eq!(
+            (c.status, c.amount, c.payout, c.automatic),
+            (ClaimStatus::Paid, amount, Some(payout), Some(false))
+        );
     }
 }
