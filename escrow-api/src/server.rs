@@ -242,7 +242,11 @@ impl App {
         let index = Index::connect(&config.database_url()).await?;
         index.migrate().await?;
         index
-            .bind_to(deployment.chain_id, deployment.address)
+            .bind_to(
+                deployment.chain_id,
+                deployment.address,
+                &deployment.insurance,
+            )
             .await?;
         let lock = crate::keys::DataLock::acquire(&config.master_key_file())?;
         let blobs = Blobs::open(&config.blob_url())?;

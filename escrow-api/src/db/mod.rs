@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 
 use alloy_primitives::{Address, B256};
+use medledger_protocol::deployment::ContractDeployment;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
@@ -116,6 +117,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "record_labels",
         include_str!("../../migrations/0009_record_labels.sql"),
+    ),
+    (
+        10,
+        "index_binding_insurance",
+        include_str!("../../migrations/0010_index_binding_insurance.sql"),
     ),
 ];
 
@@ -298,22 +304,32 @@ impl Index {
         Ok(())
     }
 
-    /// Ties the index to the deployment it follows on first use, and refuses another one after:
-    /// rows of two contracts (or chains) in one index would be served as one.
-    pub async fn bind_to(&self, chain_id: u64, contract: Address) -> Result<(), DbError> {
+    /// Ties the index to the deployment it follows on first use, and refuses another core (or
+    /// chain) after: rows of two contracts in one index would be served as one. Another insurance
+    /// contract beside the same core (redeployed alone) is followed instead of the old one: see
+    /// [`Index::follow_insurance`].
+    pub async fn bind_to(
+        &self,
+        chain_id: u64,
+        contract: Address,
+        insurance: &ContractDeployment,
+    ) -> Result<(), DbError> {
         let contract = format!("{contract:#x}");
         let chain = i64::try_from(chain_id).map_err(|_| DbError::Corrupt("chain id"))?;
         sqlx::query(
-            "INSERT INTO index_binding (singleton, chain_id, contract) VALUES (1, $1, $2) \
+            "INSERT INTO index_binding (singleton, chain_id, contract, insurance) VALUES (1, $1, $2, $3) \
              ON CONFLICT (singleton) DO NOTHING",
         )
         .bind(chain)
         .bind(&contract)
+        .bind(address_text(insurance.address))
         .execute(&self.pool)
         .await?;
-        let row = sqlx::query("SELECT chain_id, contract FROM index_binding WHERE singleton = 1")
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT chain_id, contract, insurance FROM index_binding WHERE singleton = 1",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         let indexed_chain: i64 = row.try_get("chain_id")?;
         let indexed_contract: String = row.try_get("contract")?;
         if indexed_chain != chain || indexed_contract != contract {
@@ -325,6 +341,45 @@ impl Index {
                 contract,
             });
         }
+        let indexed_insurance: Option<String> = row.try_get("insurance")?;
+        match indexed_insurance {
+            Some(a) if a == address_text(insurance.address) => Ok(()),
+            _ => self.follow_insurance(insurance).await,
+        }
+    }
+
+    /// Follows `insurance` from now on: in one transaction, drops what the index derived from any
+    /// other insurance contract (claims, their updates, policy events), moves the follower's
+    /// cursor back to the new contract's deployment block if it is past it (the core's events in
+    /// between are replayed, which changes nothing), forgets the remembered blocks from there, and
+    /// records the new address. An index bound before the insurance contract existed gets the
+    /// same: its claims came from a core that no longer logs them.
+    async fn follow_insurance(&self, insurance: &ContractDeployment) -> Result<(), DbError> {
+        let from = db_int(insurance.deploy_block);
+        let mut tx = self.pool.begin().await?;
+        for table in ["claim_updates", "claims", "policy_events"] {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE follower_cursor SET next_block = $1 WHERE id = 1 AND next_block > $1")
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM follower_blocks WHERE block >= $1")
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE index_binding SET insurance = $1 WHERE singleton = 1")
+            .bind(address_text(insurance.address))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::warn!(
+            insurance = %insurance.address,
+            from_block = insurance.deploy_block,
+            "following a new insurance contract: the old one's claims and policies are dropped from the index"
+        );
         Ok(())
     }
 

@@ -10,18 +10,28 @@ async fn index() -> (tempfile::TempDir, Index) {
     (dir, idx)
 }
 
+fn insurance(byte: u8, deploy_block: u64) -> medledger_protocol::deployment::ContractDeployment {
+    medledger_protocol::deployment::ContractDeployment {
+        address: Address::repeat_byte(byte),
+        deploy_block,
+        deploy_tx: B256::ZERO,
+        abi_hash: medledger_protocol::contract::insurance_abi_hash(),
+    }
+}
+
 #[tokio::test]
 async fn an_index_serves_one_deployment_only() {
     let (_dir, idx) = index().await;
     let contract = Address::repeat_byte(0x11);
-    idx.bind_to(1337, contract)
+    let ins = insurance(0x15, 2);
+    idx.bind_to(1337, contract, &ins)
         .await
         .expect("first start binds");
-    idx.bind_to(1337, contract)
+    idx.bind_to(1337, contract, &ins)
         .await
         .expect("the same deployment again");
     for (chain, other) in [(1337, Address::repeat_byte(0x22)), (1, contract)] {
-        match idx.bind_to(chain, other).await {
+        match idx.bind_to(chain, other, &ins).await {
             Err(DbError::OtherDeployment {
                 indexed_chain,
                 indexed_contract,
@@ -33,7 +43,7 @@ async fn an_index_serves_one_deployment_only() {
             r => panic!("another deployment must be refused, got {r:?}"),
         }
     }
-    idx.bind_to(1337, contract)
+    idx.bind_to(1337, contract, &ins)
         .await
         .expect("a refusal changed nothing");
 }
@@ -650,4 +660,112 @@ async fn anchors_are_stored_typed_and_a_batch_without_its_transaction_still_read
             r => panic!("{update}: read as {r:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn a_new_insurance_contract_beside_the_same_core_is_followed_from_its_deployment() {
+    let (_dir, idx) = index().await;
+    let core = Address::repeat_byte(0x11);
+    let (patient, doctor, insurer) = (
+        Address::repeat_byte(0x0a),
+        Address::repeat_byte(0x0d),
+        Address::repeat_byte(0x1e),
+    );
+    let old = insurance(0x15, 2);
+    idx.bind_to(1337, core, &old).await.expect("bound");
+    // What the follower derived up to block 40: a grant (the core's) and a claim and a policy
+    // (the old insurance contract's).
+    let terms = GrantTerms {
+        categories: U256::from(0b10u8),
+        can_write: false,
+        expiry: 2_000_000_000,
+    };
+    idx.grant_event(12, 0, patient, doctor, Some(terms))
+        .await
+        .expect("grant");
+    idx.claim_submitted(&ClaimRow {
+        claim_id: id(0xc1),
+        practitioner: doctor,
+        patient,
+        insurer,
+        document_record_id: id(0xd0),
+        amount: 5_000,
+        category: 1,
+        submitted_block: 20,
+        log_index: 0,
+        submitted_at: 1_700_000_020,
+        status: ClaimStatus::Submitted,
+        pending_reason: None,
+        payout: None,
+        automatic: None,
+        deny_reason_hash: None,
+    })
+    .await
+    .expect("claim");
+    let published = PolicyEvent::Published(PolicyTerms {
+        covered_categories: U256::from(0b10u8),
+        per_claim_limit: 10,
+        annual_limit: 100,
+        deductible: 0,
+    });
+    idx.policy_event(15, 0, insurer, &published)
+        .await
+        .expect("policy");
+    for block in [29, 30, 39] {
+        idx.remember_block(block, &format!("0x{block:064x}"), 16)
+            .await
+            .expect("remembered");
+    }
+    idx.set_cursor(40).await.expect("cursor");
+
+    // The insurance contract is redeployed alone, at block 30.
+    let new = insurance(0x16, 30);
+    idx.bind_to(1337, core, &new)
+        .await
+        .expect("the same core with a new insurance contract is followed, not refused");
+    assert!(idx.claims_of(doctor).await.expect("claims").is_empty());
+    assert_eq!(idx.policy(insurer).await.expect("policy"), None);
+    assert_eq!(
+        idx.grants_given(patient).await.expect("grants").len(),
+        1,
+        "the core's rows stay"
+    );
+    assert_eq!(idx.cursor().await.expect("cursor"), Some(30));
+    let remembered: Vec<i64> = idx
+        .remembered_blocks()
+        .await
+        .expect("blocks")
+        .into_iter()
+        .map(|(b, _)| b)
+        .collect();
+    assert_eq!(
+        remembered,
+        [29],
+        "blocks from the rewind point on are forgotten"
+    );
+
+    // Bound again to the same pair: nothing more is dropped, the cursor stays.
+    idx.claim_submitted(&ClaimRow {
+        claim_id: id(0xc2),
+        practitioner: doctor,
+        patient,
+        insurer,
+        document_record_id: id(0xd1),
+        amount: 7,
+        category: 1,
+        submitted_block: 31,
+        log_index: 0,
+        submitted_at: 1_700_000_031,
+        status: ClaimStatus::Submitted,
+        pending_reason: None,
+        payout: None,
+        automatic: None,
+        deny_reason_hash: None,
+    })
+    .await
+    .expect("a claim of the new contract");
+    idx.set_cursor(35).await.expect("cursor");
+    idx.bind_to(1337, core, &new).await.expect("the same again");
+    assert_eq!(idx.claims_of(doctor).await.expect("claims").len(), 1);
+    assert_eq!(idx.cursor().await.expect("cursor"), Some(35));
 }
