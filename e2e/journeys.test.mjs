@@ -9,7 +9,8 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { devKeys, installWallet } from "./lib/wallet.mjs";
-import { startStack, withStackLogs } from "./lib/stack.mjs";
+import { rpc, startStack, withStackLogs } from "./lib/stack.mjs";
+import { id as keccakOfText } from "ethers";
 import { APP, DESKTOP, goTo, T, address, adminVerify, apply, assertAccessible, assertOnScreen, done, downloadDigest, openApp, openPatient, shot, signIn, until } from "./lib/app.mjs";
 
 const KEYS = devKeys(10);
@@ -148,6 +149,24 @@ for (const [b, name] of browsers.entries()) {
         const description = page.getByTestId("entry-fields").locator("dd", { hasText: "Wheeze" });
         assert.equal(await description.evaluate((dd) => getComputedStyle(dd).whiteSpace), "pre-wrap");
         assert.equal(await description.textContent(), "Wheeze on exertion.\nWorse in spring.");
+
+        // Several files at once: each its own record, all anchored in one addRecords transaction.
+        await goTo(page, "Add a record");
+        const labs = ["lab-a.txt", "lab-b.txt", "lab-c.txt"].map((n) => ({ name: n, mimeType: "text/plain", buffer: randomBytes(2048) }));
+        await page.setInputFiles("[data-testid=file-input]", labs);
+        await page.locator("#add").getByLabel("Category").selectOption({ label: "Laboratory" });
+        await page.getByTestId("upload").click();
+        assert.match(await done(page, "#add"), /Stored 3 records: .*in one transaction/);
+        await goTo(page, "Records");
+        await until("five records listed", async () => (await rows.count()) === 5);
+        const labIds = await rows.filter({ hasText: "Laboratory" }).evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-record")));
+        assert.equal(labIds.length, 3);
+        const added = await recordAddedLogs(stack, labIds);
+        assert.equal(added.length, 3, "each record anchored once");
+        assert.equal(new Set(added.map((l) => l.transactionHash)).size, 1, "all three in one transaction");
+        for (const lab of labs) {
+          assert.equal(await title(rows.filter({ hasText: lab.name })).locator(".title").textContent(), lab.name);
+        }
         await shot(page, name, "patient");
         await assertAccessible(page, "the patient's page with an opened entry");
       } finally {
@@ -191,11 +210,14 @@ for (const [b, name] of browsers.entries()) {
         assert.equal(await pat.page.getByTestId("grantee").inputValue(), doctor);
         const checks = pat.page.getByTestId("grant-form");
         // Offered first: the categories the patient has records in (a file in General, the entry
-        // in History), not a fixed default.
+        // in History, the three lab files), not a fixed default.
         await until("the patient's own categories offered", async () =>
-          (await checks.getByLabel("History").isChecked()) && (await checks.getByLabel("General").isChecked()));
+          (await checks.getByLabel("History").isChecked()) &&
+          (await checks.getByLabel("General").isChecked()) &&
+          (await checks.getByLabel("Laboratory").isChecked()));
         assert.equal(await checks.getByLabel("Vitals").isChecked(), false);
         await checks.getByLabel("General").uncheck();
+        await checks.getByLabel("Laboratory").uncheck();
         await pat.page.getByTestId("grant").click();
         assert.match(await done(pat.page, "#sharing"), /Access granted/);
         assert.match(await pat.page.locator(`tr[data-grantee="${doctor}"]`).textContent(), /Dr Grace Hopper \(St Mary's Hospital[^)]*\)/);
@@ -271,6 +293,7 @@ for (const [b, name] of browsers.entries()) {
         const form = pat.page.getByTestId("grant-form");
         await form.getByLabel("General").uncheck();
         await form.getByLabel("History").uncheck();
+        await form.getByLabel("Laboratory").uncheck();
         await form.getByLabel("Encounters").check();
         await pat.page.getByTestId("allow-write").check();
         await pat.page.getByTestId("grant").click();
@@ -500,4 +523,11 @@ for (const [b, name] of browsers.entries()) {
       }
     });
   });
+}
+
+/** The core's RecordAdded logs of these record ids, from the deployment block on. */
+async function recordAddedLogs(stack, recordIds) {
+  const topic = keccakOfText("RecordAdded(bytes32,address,address,bytes32,uint8,bytes32)");
+  const filter = { address: stack.contract, fromBlock: "0x0", toBlock: "latest", topics: [topic, recordIds] };
+  return rpc(stack.rpcUrl, "eth_getLogs", [filter]);
 }

@@ -284,18 +284,19 @@ fn RecordRow(
 /// What an upload form asks for.
 #[derive(Clone)]
 enum UploadRequest {
-    /// A new record: what to store (or why the form does not make one) and its category.
-    New(Result<Content, String>, u8),
+    /// New records, one per file (or entry), all of one category: what to store (or why the form
+    /// does not make any) and the category. Several are anchored in one transaction.
+    New(Result<Vec<Content>, String>, u8),
     /// Finishing the upload a failed step left.
     Resume,
 }
 
-/// An upload's progress, and the prepared upload a failed step left to resume.
+/// An upload's progress, and the prepared uploads a failed step left to resume.
 #[derive(Clone, Copy)]
 struct Upload {
     stage: RwSignal<String>,
     fraction: RwSignal<f64>,
-    pending: RwSignal<Option<Prepared>, LocalStorage>,
+    pending: RwSignal<Vec<Prepared>, LocalStorage>,
 }
 
 impl Upload {
@@ -317,38 +318,43 @@ impl Upload {
         })
     }
 
-    /// Prepares a new record (kept for a retry), then finishes the kept upload.
+    /// Prepares new records (kept for a retry), then finishes the kept uploads.
     async fn run(self, state: AppState, opted_in: bool, request: UploadRequest) -> Outcome {
         let me = me(state)?;
-        if let UploadRequest::New(content, category) = request {
-            let prepared = records::prepare(
-                &me,
-                me.account,
-                category,
-                B256::ZERO,
-                content?,
-                break_glass(state, opted_in),
-                &*self.progress(),
-            )
-            .await
-            .map_err(|e| {
-                self.stage.set(String::new());
-                e.to_string()
-            })?;
-            self.pending.set(Some(prepared));
+        if let UploadRequest::New(contents, category) = request {
+            let mut prepared = Vec::new();
+            for content in contents? {
+                let p = records::prepare(
+                    &me,
+                    me.account,
+                    category,
+                    B256::ZERO,
+                    content,
+                    break_glass(state, opted_in),
+                    &*self.progress(),
+                )
+                .await
+                .map_err(|e| {
+                    self.stage.set(String::new());
+                    e.to_string()
+                })?;
+                prepared.push(p);
+            }
+            self.pending.set(prepared);
         }
-        let Some(mut prepared) = self.pending.get_untracked() else {
+        let mut prepared = self.pending.get_untracked();
+        if prepared.is_empty() {
             return Err("nothing to resume".into());
-        };
-        let result = records::store(&me, &mut prepared, self.progress()).await;
+        }
+        let result = records::store_all(&me, &mut prepared, self.progress()).await;
         self.stage.set(String::new());
         match result {
             Ok(()) => {
-                self.pending.set(None);
-                Ok("Stored: encrypted, uploaded and anchored on chain.".into())
+                self.pending.set(Vec::new());
+                Ok(stored_text(prepared.len()))
             }
             Err(e) => {
-                self.pending.set(Some(prepared));
+                self.pending.set(prepared);
                 Err(format!(
                     "{e} — press Retry to continue from where it stopped."
                 ))
@@ -376,7 +382,7 @@ impl UploadRun {
         let upload = Upload {
             stage: RwSignal::new(String::new()),
             fraction: RwSignal::new(0.0),
-            pending: RwSignal::new_local(None),
+            pending: RwSignal::new_local(Vec::new()),
         };
         let action = Action::new_local(move |request: &UploadRequest| {
             let request = request.clone();
@@ -406,7 +412,7 @@ fn UploadView(up: UploadRun) -> impl IntoView {
         <Show when=move || !up.upload.stage.get().is_empty()>
             <ProgressView label=Signal::derive(move || up.upload.stage.get()) fraction=Signal::derive(move || up.upload.fraction.get())/>
         </Show>
-        <Show when=move || up.upload.pending.with(Option::is_some) && !up.busy.get()>
+        <Show when=move || up.upload.pending.with(|p| !p.is_empty()) && !up.busy.get()>
             <button data-testid="retry" on:click=move |_| { up.action.dispatch_local(UploadRequest::Resume); }>"Retry"</button>
         </Show>
         <NoteView note=outcome_note(up.action)/>
@@ -420,26 +426,49 @@ fn UploadSection(ctx: PatientCtx) -> impl IntoView {
     let up = ctx.file_upload;
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let file = file_input
-            .get()
-            .and_then(|i| i.files())
-            .and_then(|f| f.get(0))
-            .map(Content::File)
-            .ok_or_else(|| "Choose a file first.".to_string());
+        let files = chosen_files(file_input);
         up.action
-            .dispatch_local(UploadRequest::New(file, category.get_untracked()));
+            .dispatch_local(UploadRequest::New(files, category.get_untracked()));
     };
     view! {
         <section id="add" aria-labelledby="add-h">
-            <h2 id="add-h">"Add a file"</h2>
-            <p>"Any size. It is encrypted in this browser before it leaves; the escrow stores only ciphertext."</p>
+            <h2 id="add-h">"Add files"</h2>
+            <p>"Any size, one or several at once (each its own record, anchored together in one transaction). Each is encrypted in this browser before it leaves; the escrow stores only ciphertext."</p>
             <form on:submit=submit>
-                <label class="field">"File" <input type="file" node_ref=file_input data-testid="file-input"/></label>
+                <label class="field">"Files" <input type="file" multiple node_ref=file_input data-testid="file-input"/></label>
                 <CategorySelect value=category label="Category"/>
                 <button type="submit" disabled=up.busy data-testid="upload">"Encrypt and upload"</button>
             </form>
             <UploadView up/>
         </section>
+    }
+}
+
+/// The files picked in a file input, each a record's content; refused when none is.
+fn chosen_files(input: NodeRef<leptos::html::Input>) -> Result<Vec<Content>, String> {
+    let files = input.get().and_then(|i| i.files());
+    let files: Vec<Content> = files
+        .map(|list| {
+            (0..list.length())
+                .filter_map(|i| list.get(i))
+                .map(Content::File)
+                .collect()
+        })
+        .unwrap_or_default();
+    if files.is_empty() {
+        return Err("Choose a file first.".into());
+    }
+    Ok(files)
+}
+
+/// What the patient is told once records are stored.
+fn stored_text(count: usize) -> String {
+    if count == 1 {
+        "Stored: encrypted, uploaded and anchored on chain.".into()
+    } else {
+        format!(
+            "Stored {count} records: encrypted, uploaded and anchored on chain in one transaction."
+        )
     }
 }
 
@@ -470,7 +499,7 @@ fn EntrySection(ctx: PatientCtx) -> impl IntoView {
                 height_unit.get_untracked(),
                 &today,
             )
-            .map(|e| entry_content(&e, &today))
+            .map(|e| vec![entry_content(&e, &today)])
             .map_err(|e| format!("Check the entry: {e}."));
         up.action
             .dispatch_local(UploadRequest::New(content, category.get_untracked()));
