@@ -158,6 +158,35 @@ fn id(n: u8) -> B256 {
     B256::repeat_byte(n)
 }
 
+/// The practitioner, patient and insurer of the claim tests.
+const CLAIM_PARTIES: (Address, Address, Address) = (
+    Address::repeat_byte(0x0d),
+    Address::repeat_byte(0x0a),
+    Address::repeat_byte(0x1e),
+);
+
+/// A claim of [`CLAIM_PARTIES`] as `ClaimSubmitted` left it, at `block`.
+fn submitted_claim(claim_id: B256, amount: u128, block: u64) -> ClaimRow {
+    let (practitioner, patient, insurer) = CLAIM_PARTIES;
+    ClaimRow {
+        claim_id,
+        practitioner,
+        patient,
+        insurer,
+        document_record_id: id(0xd0),
+        amount,
+        category: 4,
+        submitted_block: block,
+        log_index: 0,
+        submitted_at: 1_700_000_000 + block,
+        status: ClaimStatus::Submitted,
+        pending_reason: None,
+        payout: None,
+        automatic: None,
+        deny_reason_hash: None,
+    }
+}
+
 fn rec(record_id: B256) -> RecordRow {
     RecordRow {
         record_id,
@@ -433,28 +462,8 @@ async fn policy_events_are_stored_typed_and_a_corrupt_one_is_refused_by_column()
 #[tokio::test]
 async fn claims_are_stored_typed_and_a_corrupt_amount_is_refused_by_column() {
     let (_dir, idx) = index().await;
-    let (doctor, patient, insurer) = (
-        Address::repeat_byte(0x0d),
-        Address::repeat_byte(0x0a),
-        Address::repeat_byte(0x1e),
-    );
-    let submitted = |claim_id: B256, amount: u128, block: u64| ClaimRow {
-        claim_id,
-        practitioner: doctor,
-        patient,
-        insurer,
-        document_record_id: id(0xd0),
-        amount,
-        category: 4,
-        submitted_block: block,
-        log_index: 0,
-        submitted_at: 1_700_000_000 + block,
-        status: ClaimStatus::Submitted,
-        pending_reason: None,
-        payout: None,
-        automatic: None,
-        deny_reason_hash: None,
-    };
+    let (doctor, _, insurer) = CLAIM_PARTIES;
+    let submitted = submitted_claim;
     // Beyond u64, as the contract's uint128 allows.
     let (paid, pending) = (
         submitted(id(0xc1), u128::MAX, 20),
@@ -666,11 +675,7 @@ async fn anchors_are_stored_typed_and_a_batch_without_its_transaction_still_read
 async fn a_new_insurance_contract_beside_the_same_core_is_followed_from_its_deployment() {
     let (_dir, idx) = index().await;
     let core = Address::repeat_byte(0x11);
-    let (patient, doctor, insurer) = (
-        Address::repeat_byte(0x0a),
-        Address::repeat_byte(0x0d),
-        Address::repeat_byte(0x1e),
-    );
+    let (doctor, patient, insurer) = CLAIM_PARTIES;
     let old = insurance(0x15, 2);
     idx.bind_to(1337, core, &old).await.expect("bound");
     // What the follower derived up to block 40: a grant (the core's) and a claim and a policy
@@ -683,25 +688,9 @@ async fn a_new_insurance_contract_beside_the_same_core_is_followed_from_its_depl
     idx.grant_event(12, 0, patient, doctor, Some(terms))
         .await
         .expect("grant");
-    idx.claim_submitted(&ClaimRow {
-        claim_id: id(0xc1),
-        practitioner: doctor,
-        patient,
-        insurer,
-        document_record_id: id(0xd0),
-        amount: 5_000,
-        category: 1,
-        submitted_block: 20,
-        log_index: 0,
-        submitted_at: 1_700_000_020,
-        status: ClaimStatus::Submitted,
-        pending_reason: None,
-        payout: None,
-        automatic: None,
-        deny_reason_hash: None,
-    })
-    .await
-    .expect("claim");
+    idx.claim_submitted(&submitted_claim(id(0xc1), 5_000, 20))
+        .await
+        .expect("claim");
     let published = PolicyEvent::Published(PolicyTerms {
         covered_categories: U256::from(0b10u8),
         per_claim_limit: 10,
@@ -745,25 +734,9 @@ async fn a_new_insurance_contract_beside_the_same_core_is_followed_from_its_depl
     );
 
     // Bound again to the same pair: nothing more is dropped, the cursor stays.
-    idx.claim_submitted(&ClaimRow {
-        claim_id: id(0xc2),
-        practitioner: doctor,
-        patient,
-        insurer,
-        document_record_id: id(0xd1),
-        amount: 7,
-        category: 1,
-        submitted_block: 31,
-        log_index: 0,
-        submitted_at: 1_700_000_031,
-        status: ClaimStatus::Submitted,
-        pending_reason: None,
-        payout: None,
-        automatic: None,
-        deny_reason_hash: None,
-    })
-    .await
-    .expect("a claim of the new contract");
+    idx.claim_submitted(&submitted_claim(id(0xc2), 7, 31))
+        .await
+        .expect("a claim of the new contract");
     idx.set_cursor(35).await.expect("cursor");
     idx.bind_to(1337, core, &new).await.expect("the same again");
     assert_eq!(idx.claims_of(doctor).await.expect("claims").len(), 1);

@@ -385,20 +385,24 @@ mod tests {
             .is_empty());
     }
 
+    /// `ClaimSubmitted` of DOCTOR against INSURER for PATIENT, care in category 4.
+    fn submitted(claim_id: B256, document: B256, amount: u128) -> MedLedgerInsuranceEvents {
+        MedLedgerInsuranceEvents::ClaimSubmitted(MedLedgerInsurance::ClaimSubmitted {
+            claimId: claim_id,
+            practitioner: DOCTOR,
+            patient: PATIENT,
+            insurer: INSURER,
+            documentRecordId: document,
+            amount,
+            category: 4,
+        })
+    }
+
     #[tokio::test]
     async fn a_claim_follows_its_events_to_its_last_state() {
         let (_dir, _chain, st) = escrow_on(Script::default()).await;
         let claim_id = B256::repeat_byte(0xc1);
-        let submitted =
-            MedLedgerInsuranceEvents::ClaimSubmitted(MedLedgerInsurance::ClaimSubmitted {
-                claimId: claim_id,
-                practitioner: DOCTOR,
-                patient: PATIENT,
-                insurer: INSURER,
-                documentRecordId: B256::repeat_byte(0xd0),
-                amount: 5_000,
-                category: 4,
-            });
+        let submitted = submitted(claim_id, B256::repeat_byte(0xd0), 5_000);
         handle(&st, submitted.into(), &at(1, 0))
             .await
             .expect("submitted");
@@ -450,16 +454,7 @@ mod tests {
         let claim_id = B256::repeat_byte(0xc2);
         // uint128 amounts beyond u64, as the contract allows.
         let (amount, payout) = (u128::from(u64::MAX) * 3, u128::from(u64::MAX) * 2);
-        let submitted =
-            MedLedgerInsuranceEvents::ClaimSubmitted(MedLedgerInsurance::ClaimSubmitted {
-                claimId: claim_id,
-                practitioner: DOCTOR,
-                patient: PATIENT,
-                insurer: INSURER,
-                documentRecordId: B256::repeat_byte(0xd1),
-                amount,
-                category: 4,
-            });
+        let submitted = submitted(claim_id, B256::repeat_byte(0xd1), amount);
         handle(&st, submitted.into(), &at(1, 0))
             .await
             .expect("submitted");
