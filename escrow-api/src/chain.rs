@@ -7,9 +7,10 @@
 //! `sol!` bindings of `medledger-protocol`, and tells the two contracts' events apart by the
 //! address that logged them ([`ContractEvent`]).
 //!
-//! There is no cache: every question is asked of the node when it is needed, so a revocation or
-//! an erasure takes effect at the next block. Any failure is an error the caller must treat as
-//! "no" (fail closed).
+//! There is no cache here: every question is asked of the node when it is needed, so a revocation
+//! or an erasure takes effect at the next block. (`crate::consent` answers `canRead` from memory,
+//! only when it has confirmed it holds the node's head.) Any failure is an error the caller must
+//! treat as "no" (fail closed).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -102,8 +103,8 @@ pub trait Chain: Send + Sync {
     fn send(&self, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>>;
     /// The escrow account, when a key is configured.
     fn escrow_address(&self) -> Option<Address>;
-    /// The latest block's timestamp.
-    fn head_timestamp(&self) -> BoxFuture<'_, Result<u64, ChainError>>;
+    /// The latest block.
+    fn head(&self) -> BoxFuture<'_, Result<BlockInfo, ChainError>>;
     /// Block `number` of the node's current chain (`None` when the chain is shorter).
     fn block(&self, number: u64) -> BoxFuture<'_, Result<Option<BlockInfo>, ChainError>>;
 }
@@ -230,6 +231,21 @@ impl RpcChain {
             });
         }
         Ok(response.get("result").cloned().unwrap_or(Value::Null))
+    }
+
+    /// `eth_getBlockByNumber(tag)` without transactions; `None` when there is no such block.
+    async fn block_at(&self, tag: Value) -> Result<Option<BlockInfo>, ChainError> {
+        let block = self
+            .rpc("eth_getBlockByNumber", json!([tag, false]))
+            .await?;
+        if block.is_null() {
+            return Ok(None);
+        }
+        Ok(Some(BlockInfo {
+            number: parse_u64(&block["number"])?,
+            hash: parse_b256(&block["hash"])?,
+            timestamp: parse_u64(&block["timestamp"])?,
+        }))
     }
 
     async fn send_inner(&self, data: Vec<u8>) -> Result<B256, ChainError> {
@@ -362,32 +378,16 @@ impl Chain for RpcChain {
         self.signer.as_ref().map(|s| s.address())
     }
 
-    fn head_timestamp(&self) -> BoxFuture<'_, Result<u64, ChainError>> {
+    fn head(&self) -> BoxFuture<'_, Result<BlockInfo, ChainError>> {
         Box::pin(async move {
-            let block = self
-                .rpc("eth_getBlockByNumber", json!(["latest", false]))
-                .await?;
-            parse_u64(&block["timestamp"])
+            self.block_at(json!("latest"))
+                .await?
+                .ok_or_else(|| ChainError::Decode("the node has no latest block".into()))
         })
     }
 
     fn block(&self, number: u64) -> BoxFuture<'_, Result<Option<BlockInfo>, ChainError>> {
-        Box::pin(async move {
-            let block = self
-                .rpc(
-                    "eth_getBlockByNumber",
-                    json!([format!("0x{number:x}"), false]),
-                )
-                .await?;
-            if block.is_null() {
-                return Ok(None);
-            }
-            Ok(Some(BlockInfo {
-                number: parse_u64(&block["number"])?,
-                hash: parse_b256(&block["hash"])?,
-                timestamp: parse_u64(&block["timestamp"])?,
-            }))
-        })
+        Box::pin(self.block_at(json!(format!("0x{number:x}"))))
     }
 }
 
@@ -609,7 +609,7 @@ impl Ledger {
 
     /// The latest block's timestamp (the contract's `block.timestamp` for views).
     pub async fn head_timestamp(&self) -> Result<u64, ChainError> {
-        self.chain.head_timestamp().await
+        Ok(self.chain.head().await?.timestamp)
     }
 
     /// Whether `account` holds the contract's ADMIN role.

@@ -99,6 +99,12 @@ pub struct Config {
     pub poll_interval_ms: u64,
     /// Most blocks asked for in one `eth_getLogs`.
     pub log_block_batch: u64,
+    /// Whether reads are decided by the consent index (`crate::consent`) when it holds the
+    /// chain's head; `false`: every decision is asked of the node by `eth_call`.
+    pub consent_index: bool,
+    /// How long a read waits for the consent index to confirm the head before asking the node
+    /// instead, milliseconds.
+    pub consent_wait_ms: u64,
     /// Pending uploads with no on-chain anchor are removed after this many seconds.
     pub pending_ttl_secs: i64,
     /// Access-log entries are anchored every this many seconds (0: never automatically).
@@ -146,6 +152,8 @@ impl Default for Config {
             confirmations: 0,
             poll_interval_ms: 1000,
             log_block_batch: 2000,
+            consent_index: true,
+            consent_wait_ms: 1000,
             pending_ttl_secs: 24 * 3600,
             anchor_interval_secs: 60,
             anchor_batch_max: 10_000,

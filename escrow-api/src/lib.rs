@@ -1,6 +1,6 @@
 //! The medledger escrow API, the only server: ciphertext blobs under a tier-2 layer with per-record
-//! keys (K2) wrapped by a master key, consent-checked release (an `eth_call` to `canRead` on every
-//! request), the contract-event follower that commits uploads and shreds erased records, and the
+//! keys (K2) wrapped by a master key, consent-checked release (`canRead` at the chain's head on
+//! every request, from the consent index or by `eth_call`), the contract-event follower that commits uploads and shreds erased records, and the
 //! hash-chained access log whose batches are anchored on chain.
 //!
 //! - [`config`]: the one typed configuration (defaults, TOML file, environment, flags).
@@ -9,6 +9,7 @@
 //! - [`db`]: the index (sqlx; SQLite by default, PostgreSQL by URL) and its migrations.
 //! - [`blobs`]: the blob store seam over `object_store`.
 //! - [`chain`]: the chain seam (JSON-RPC `eth_call`, logs, the escrow's own transactions).
+//! - [`consent`]: the consent index (`canRead` from memory at the head, the chain when unsure).
 //! - [`auth`]: SIWE sign-in, sessions and the session extractor.
 //! - [`access_log`]: the hash-chained access log, its Merkle batches and proofs.
 //! - [`records`]: streamed upload and consent-checked, streamed read.
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod blobs;
 pub mod chain;
 pub mod config;
+pub mod consent;
 pub mod console;
 pub mod db;
 pub mod error;

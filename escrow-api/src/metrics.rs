@@ -24,6 +24,9 @@ pub struct Metrics {
     pub log_anchored: IntGauge,
     /// Records shredded by this process.
     pub shredded: IntGauge,
+    /// Consent decisions by who answered them (`index`: the consent index at the head; `chain`:
+    /// the node, by `eth_call`).
+    pub consent_answers: IntCounterVec,
 }
 
 impl Metrics {
@@ -49,6 +52,13 @@ impl Metrics {
             "access-log entries anchored on chain",
         )?;
         let shredded = IntGauge::new("records_shredded", "records shredded since start")?;
+        let consent_answers = IntCounterVec::new(
+            Opts::new(
+                "consent_answers_total",
+                "consent decisions by source (index: from memory at the head; chain: eth_call)",
+            ),
+            &["source"],
+        )?;
         registry.register(Box::new(uploads.clone()))?;
         registry.register(Box::new(reads.clone()))?;
         registry.register(Box::new(sign_ins.clone()))?;
@@ -57,6 +67,7 @@ impl Metrics {
         registry.register(Box::new(log_entries.clone()))?;
         registry.register(Box::new(log_anchored.clone()))?;
         registry.register(Box::new(shredded.clone()))?;
+        registry.register(Box::new(consent_answers.clone()))?;
         Ok(Metrics {
             registry,
             uploads,
@@ -67,6 +78,7 @@ impl Metrics {
             log_entries,
             log_anchored,
             shredded,
+            consent_answers,
         })
     }
 

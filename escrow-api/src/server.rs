@@ -98,6 +98,8 @@ pub struct AppState {
     pub blobs: Blobs,
     /// The contract over the chain seam.
     pub ledger: Ledger,
+    /// Consent decisions at the chain's head, from memory when it can (`crate::consent`).
+    pub consent: Arc<crate::consent::ConsentIndex>,
     /// Master keys (wrap and unwrap K2).
     pub master: Arc<MasterKeyRing>,
     /// The escrow account's key (signs shred receipts; the chain seam signs transactions).
@@ -277,17 +279,27 @@ impl App {
             crate::limits::RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_burst)
                 .with_accounts_per_client(config.sign_in_accounts_per_client);
         let trusted_proxies = config.trusted_proxy_ips()?;
+        let deployment = Arc::new(deployment);
+        let ledger = Ledger::new(chain);
+        let metrics = Metrics::new()?;
+        let consent = crate::consent::ConsentIndex::new(
+            ledger.clone(),
+            deployment.clone(),
+            &config,
+            metrics.consent_answers.clone(),
+        );
         Ok(App {
             state: AppState {
                 config: Arc::new(config),
-                deployment: Arc::new(deployment),
+                deployment,
                 index,
                 blobs,
-                ledger: Ledger::new(chain),
+                ledger,
+                consent: Arc::new(consent),
                 master: Arc::new(master.ring),
                 signer: signer.map(Arc::new),
                 log,
-                metrics: Metrics::new()?,
+                metrics,
                 siwe_domain,
                 siwe_uri,
                 web,
@@ -365,8 +377,8 @@ pub async fn become_ready(st: &AppState) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Waits until the escrow is ready (or `stop`), then runs the follower, the confirmer and the
-/// anchoring task until `stop`.
+/// Waits until the escrow is ready (or `stop`), then runs the follower, the confirmer, the
+/// anchoring task and (unless configured off) the consent index until `stop`.
 async fn run_background(st: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut delay = std::time::Duration::from_millis(st.config.poll_interval_ms);
     while let Err(e) = become_ready(&st).await {
@@ -377,12 +389,19 @@ async fn run_background(st: AppState, mut stop: tokio::sync::watch::Receiver<boo
         }
         delay = (delay * 2).min(std::time::Duration::from_secs(10));
     }
+    let consent = st
+        .config
+        .consent_index
+        .then(|| st.consent.spawn(stop.clone()));
     let follower = tokio::spawn(crate::follower::run(st.clone(), stop.clone()));
     let confirmer = tokio::spawn(crate::follower::run_confirmations(st.clone(), stop.clone()));
     let anchorer = tokio::spawn(crate::follower::run_anchoring(st, stop));
     let _ = follower.await;
     let _ = confirmer.await;
     let _ = anchorer.await;
+    if let Some(consent) = consent {
+        let _ = consent.await;
+    }
 }
 
 /// Before the escrow is ready only `/health` and `/metrics` answer; the rest is 503 `not-ready`.

@@ -43,6 +43,23 @@ pub struct Script {
     pub emergency: HashMap<(Address, Address), u64>,
     /// The contract's logs, by block.
     pub logs: Vec<ChainLog>,
+    /// Which fork the chain is on: a block's hash is that of its number and the fork, so
+    /// changing it stands for a reorganisation that replaced every block.
+    pub fork: u64,
+}
+
+impl Script {
+    /// Block `number` on this script's fork (one block a second up to the head's time).
+    pub fn block(&self, number: u64) -> BlockInfo {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&number.to_be_bytes());
+        id[8..].copy_from_slice(&self.fork.to_be_bytes());
+        BlockInfo {
+            number,
+            hash: keccak256(id),
+            timestamp: self.timestamp - (self.head - number),
+        }
+    }
 }
 
 impl Default for Script {
@@ -59,6 +76,7 @@ impl Default for Script {
             grants: HashMap::new(),
             emergency: HashMap::new(),
             logs: Vec::new(),
+            fork: 0,
         }
     }
 }
@@ -213,18 +231,17 @@ impl Chain for ScriptedChain {
         None
     }
 
-    fn head_timestamp(&self) -> BoxFuture<'_, Result<u64, ChainError>> {
-        Box::pin(async move { Ok(self.script()?.timestamp) })
+    fn head(&self) -> BoxFuture<'_, Result<BlockInfo, ChainError>> {
+        Box::pin(async move {
+            let s = self.script()?;
+            Ok(s.block(s.head))
+        })
     }
 
     fn block(&self, number: u64) -> BoxFuture<'_, Result<Option<BlockInfo>, ChainError>> {
         Box::pin(async move {
             let s = self.script()?;
-            Ok((number <= s.head).then(|| BlockInfo {
-                number,
-                hash: keccak256(number.to_be_bytes()),
-                timestamp: s.timestamp - (s.head - number),
-            }))
+            Ok((number <= s.head).then(|| s.block(number)))
         })
     }
 }

@@ -41,7 +41,7 @@ async fn records_for(
     if caller != patient {
         rows.retain(|r| r.state == RecordState::Committed);
         let ids: Vec<B256> = rows.iter().map(|r| r.record_id).collect();
-        let allowed = st.ledger.can_read_many(patient, caller, &ids).await?;
+        let allowed = st.consent.can_read_many_now(patient, caller, &ids).await?;
         let mut allowed = allowed.into_iter();
         rows.retain(|_| allowed.next().unwrap_or(false));
     }

@@ -4,6 +4,7 @@
 
 use super::wraps::break_glass_wrap;
 use super::*;
+use crate::consent::Basis;
 
 /// A byte position or suffix length of a `Range` header: ASCII digits only (`u64::from_str` would
 /// also take a `+`). A number too large for `u64` means "beyond any record", which `u64::MAX`
@@ -144,43 +145,11 @@ async fn refuse_over_limit(
     attempt.refuse("rate-limited", err).await
 }
 
-/// On what the chain released a read to its reader, decided before a wrapped DEK is chosen: a
-/// stored wrap says nothing about why the reader may read now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Basis {
-    /// The reader is the patient, or holds an unexpired grant covering the record's category.
-    Consent,
-    /// Only an emergency window the reader opened on the patient lets them read: flagged.
-    Emergency,
-}
-
 fn no_read_consent() -> ApiError {
     ApiError::forbidden(
         "no-read-consent",
         "canRead(patient, you, record) is false on chain",
     )
-}
-
-/// Why `canRead` holds: the patient or a covering unexpired grant is consent; otherwise it must be
-/// an open emergency window. When neither holds any more (the chain moved on between the calls),
-/// the read is refused: the escrow never releases on a basis it cannot name.
-async fn release_basis(
-    st: &AppState,
-    patient: Address,
-    reader: Address,
-    category: u8,
-) -> Result<Option<Basis>, crate::chain::ChainError> {
-    if reader == patient {
-        return Ok(Some(Basis::Consent));
-    }
-    let now = st.ledger.head_timestamp().await?;
-    let (categories, expiry) = st.ledger.grant_of(patient, reader).await?;
-    let covered = categories.bit(usize::from(category));
-    if covered && expiry > now {
-        return Ok(Some(Basis::Consent));
-    }
-    let until = st.ledger.emergency_until(patient, reader).await?;
-    Ok((until > now).then_some(Basis::Emergency))
 }
 
 /// The record, its patient and the basis of a read by `reader`, or the logged refusal: in the
@@ -206,12 +175,17 @@ async fn authorise_read<'a>(
         );
         return Err(attempt.refuse_coded(err).await);
     }
-    // The chain decides, on every request.
-    match st.ledger.can_read(patient, reader, record_id).await {
-        Ok(true) => {}
-        Ok(false) => return Err(attempt.refuse_coded(no_read_consent()).await),
+    // The chain decides, on every request: its canRead at the head, with the basis it holds on
+    // (a stored wrap says nothing about why the reader may read now).
+    let basis = match st
+        .consent
+        .read_basis_now(patient, reader, record_id, record.category)
+        .await
+    {
+        Ok(Some(basis)) => basis,
+        Ok(None) => return Err(attempt.refuse_coded(no_read_consent()).await),
         Err(e) => return Err(attempt.chain_failed(e).await),
-    }
+    };
     if record.state != RecordState::Committed {
         // Anchored on chain but not yet seen by the follower: release only the anchored h1.
         let anchor = match st.ledger.record_of(record_id).await {
@@ -227,11 +201,7 @@ async fn authorise_read<'a>(
             return Err(attempt.refuse_coded(err).await);
         }
     }
-    match release_basis(st, patient, reader, record.category).await {
-        Ok(Some(basis)) => Ok((record, attempt, basis)),
-        Ok(None) => Err(attempt.refuse_coded(no_read_consent()).await),
-        Err(e) => Err(attempt.chain_failed(e).await),
-    }
+    Ok((record, attempt, basis))
 }
 
 /// The DEK wrapped to `reader`, and whether the release is an emergency one: the reader's stored
@@ -619,6 +589,7 @@ mod tests {
         //! refusal reaches the patient's log with its reason.
         use super::super::*;
         use crate::chain::scripted::{escrow_on, Script};
+        use crate::consent::Basis;
         use alloy_primitives::U256;
         use medledger_protocol::contract::MedLedger;
 

@@ -95,9 +95,10 @@ fn new_wraps(
 async fn may_hold_a_wrap(attempt: &Attempt<'_>, reader: Address) -> Result<(), ApiError> {
     let (st, patient) = (attempt.st, attempt.patient);
     let allowed = if reader == st.deployment.escrow {
-        st.ledger.emergency_opt_in(patient).await
+        st.consent.emergency_opt_in_now(patient).await
     } else {
-        st.ledger.can_read(patient, reader, attempt.record_id).await
+        let record_id = attempt.record_id;
+        st.consent.can_read_now(patient, reader, record_id).await
     };
     match allowed {
         Ok(true) => Ok(()),
@@ -155,8 +156,7 @@ pub(super) async fn break_glass_wrap(
     let Some(bg) = st.index.wrapped_dek(record.record_id, escrow).await? else {
         return Ok(None);
     };
-    let until = st.ledger.emergency_until(patient, reader).await?;
-    if until == 0 || until <= st.ledger.head_timestamp().await? {
+    if !st.consent.emergency_open_now(patient, reader).await? {
         return Ok(None);
     }
     let key = st.ledger.encryption_key_of(reader).await?;

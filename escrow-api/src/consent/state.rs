@@ -1,0 +1,413 @@
+//! The part of the core contract's storage that `canRead` reads, rebuilt from its events: accounts
+//! (kind, status, emergency opt-in), grants, records (patient, category, erasure), each patient's
+//! erasure epoch and emergency opt-out period, and emergency windows. [`ConsentState::apply`]
+//! changes it as the contract's functions changed their storage when they emitted the event, and
+//! [`ConsentState::read_basis`] is `ConsentModule._canRead` over it, at a block's timestamp.
+//!
+//! Pure: no I/O, no clock. The differential test (`escrow-api/tests/consent_index.rs`) checks it
+//! against the contract's own `canRead` on Ganache at every block of random histories.
+//!
+//! Memory: about 100 bytes a record (a 32-byte id, a 20-byte patient, category, epoch and flag,
+//! plus the hash table's own slack), about 90 bytes a grant, an account or an emergency window.
+
+use std::collections::HashMap;
+
+use alloy_primitives::{Address, B256, U256};
+use medledger_protocol::api::{AccountKind, AccountStatus};
+use medledger_protocol::contract::MedLedgerEvents;
+
+/// On what a read is released, when it is: the escrow logs and shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// The reader is the patient, or holds an unexpired grant covering the record's category.
+    Consent,
+    /// Only an emergency window the reader (a practitioner) opened on the patient lets them read.
+    Emergency,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Account {
+    /// `None` for a kind number this code does not know (never a reader `canRead` admits).
+    kind: Option<AccountKind>,
+    status: AccountStatus,
+    emergency_opt_in: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Grant {
+    categories: U256,
+    expiry: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    patient: Address,
+    category: u8,
+    /// The patient's erasure epoch when the record was added.
+    epoch: u64,
+    erased: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    until: u64,
+    /// The patient's opt-out period it was opened in: an opt-out since closes it for good.
+    period: u64,
+}
+
+/// What the contract's `canRead` reads, as of the last event applied.
+#[derive(Debug, Default, Clone)]
+pub struct ConsentState {
+    accounts: HashMap<Address, Account>,
+    grants: HashMap<(Address, Address), Grant>,
+    records: HashMap<B256, Record>,
+    erasure_epoch: HashMap<Address, u64>,
+    emergency_period: HashMap<Address, u64>,
+    windows: HashMap<(Address, Address), Window>,
+}
+
+impl ConsentState {
+    /// An empty state (the contract's before its first transaction).
+    pub fn new() -> ConsentState {
+        ConsentState::default()
+    }
+
+    /// How many records, grants and accounts it holds (for the metrics and the logs).
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        (self.records.len(), self.grants.len(), self.accounts.len())
+    }
+
+    /// Applies one of the core's events, in log order. Events `canRead` does not depend on are
+    /// ignored.
+    pub fn apply(&mut self, event: &MedLedgerEvents) {
+        use MedLedgerEvents as E;
+        match event {
+            E::AccountRegistered(e) => {
+                let kind = AccountKind::from_chain_number(e.kind);
+                let status = kind.map_or(AccountStatus::Pending, |k| k.status_at_registration());
+                let account = Account {
+                    kind,
+                    status,
+                    emergency_opt_in: false,
+                };
+                self.accounts.insert(e.account, account);
+            }
+            E::AccountVerified(e) => self.set_status(e.account, AccountStatus::Active),
+            E::AccountSuspended(e) => self.set_status(e.account, AccountStatus::Suspended),
+            E::AccountReinstated(e) => self.set_status(e.account, AccountStatus::Active),
+            E::ConsentGranted(e) => {
+                let grant = Grant {
+                    categories: e.categories,
+                    expiry: e.expiry,
+                };
+                self.grants.insert((e.patient, e.grantee), grant);
+            }
+            E::ConsentRevoked(e) => {
+                self.grants.remove(&(e.patient, e.grantee));
+            }
+            E::RecordAdded(e) => {
+                let record = Record {
+                    patient: e.patient,
+                    category: e.category,
+                    epoch: self.epoch_of(e.patient),
+                    erased: false,
+                };
+                self.records.insert(e.recordId, record);
+            }
+            E::RecordErased(e) => {
+                if let Some(r) = self.records.get_mut(&e.recordId) {
+                    r.erased = true;
+                }
+            }
+            E::AllRecordsErased(e) => {
+                self.erasure_epoch.insert(e.patient, e.newEpoch);
+            }
+            E::EmergencyOptInChanged(e) => self.set_opt_in(e.patient, e.optedIn),
+            E::EmergencyAccessOpened(e) => {
+                let window = Window {
+                    until: e.expiresAt,
+                    period: self.period_of(e.patient),
+                };
+                self.windows.insert((e.patient, e.practitioner), window);
+            }
+            E::EmergencyAccessEnded(e) => {
+                self.windows.remove(&(e.patient, e.practitioner));
+            }
+            _ => {}
+        }
+    }
+
+    fn set_status(&mut self, account: Address, status: AccountStatus) {
+        if let Some(a) = self.accounts.get_mut(&account) {
+            a.status = status;
+        }
+    }
+
+    fn set_opt_in(&mut self, patient: Address, opted_in: bool) {
+        if let Some(a) = self.accounts.get_mut(&patient) {
+            a.emergency_opt_in = opted_in;
+        }
+        if !opted_in {
+            *self.emergency_period.entry(patient).or_default() += 1;
+        }
+    }
+
+    fn epoch_of(&self, patient: Address) -> u64 {
+        self.erasure_epoch.get(&patient).copied().unwrap_or(0)
+    }
+
+    fn period_of(&self, patient: Address) -> u64 {
+        self.emergency_period.get(&patient).copied().unwrap_or(0)
+    }
+
+    /// Whether the patient is opted in to emergency access (`emergencyOptIn` of the account).
+    pub fn emergency_opt_in(&self, patient: Address) -> bool {
+        self.accounts
+            .get(&patient)
+            .is_some_and(|a| a.emergency_opt_in)
+    }
+
+    /// The end of `practitioner`'s emergency window on `patient` (`emergencyAccessUntil`): 0 when
+    /// there is none, or it was opened before the patient's last opt-out.
+    pub fn emergency_until(&self, patient: Address, practitioner: Address) -> u64 {
+        match self.windows.get(&(patient, practitioner)) {
+            Some(w) if w.period == self.period_of(patient) => w.until,
+            _ => 0,
+        }
+    }
+
+    /// `canRead(patient, reader, recordId)` at a block whose timestamp is `now`, with the basis it
+    /// holds on; `None` where the contract answers false.
+    pub fn read_basis(
+        &self,
+        patient: Address,
+        reader: Address,
+        record_id: B256,
+        now: u64,
+    ) -> Option<Basis> {
+        let r = self.records.get(&record_id)?;
+        if r.patient != patient || self.is_erased(r) {
+            return None;
+        }
+        if reader == patient {
+            return Some(Basis::Consent);
+        }
+        let a = self.accounts.get(&reader)?;
+        if a.status != AccountStatus::Active {
+            return None;
+        }
+        let kind = a.kind?;
+        if kind == AccountKind::Patient {
+            return None;
+        }
+        if let Some(g) = self.grants.get(&(patient, reader)) {
+            if g.expiry > now && g.categories.bit(usize::from(r.category)) {
+                return Some(Basis::Consent);
+            }
+        }
+        let open = self.emergency_opt_in(patient) && self.emergency_until(patient, reader) > now;
+        (kind == AccountKind::Practitioner && open).then_some(Basis::Emergency)
+    }
+
+    /// `canRead` itself: [`ConsentState::read_basis`] is some.
+    pub fn can_read(&self, patient: Address, reader: Address, record_id: B256, now: u64) -> bool {
+        self.read_basis(patient, reader, record_id, now).is_some()
+    }
+
+    fn is_erased(&self, r: &Record) -> bool {
+        r.erased || r.epoch != self.epoch_of(r.patient)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medledger_protocol::contract::MedLedger as M;
+
+    const NOW: u64 = 1_000;
+
+    fn addr(n: u8) -> Address {
+        Address::repeat_byte(n)
+    }
+
+    fn id(n: u8) -> B256 {
+        B256::repeat_byte(n)
+    }
+
+    fn register(s: &mut ConsentState, who: Address, kind: AccountKind) {
+        s.apply(&MedLedgerEvents::AccountRegistered(M::AccountRegistered {
+            account: who,
+            kind: kind.chain_number(),
+            encryptionKey: B256::repeat_byte(9),
+            profileHash: B256::ZERO,
+        }));
+    }
+
+    fn verify(s: &mut ConsentState, who: Address) {
+        s.apply(&MedLedgerEvents::AccountVerified(M::AccountVerified {
+            account: who,
+            admin: addr(0xad),
+        }));
+    }
+
+    fn add(s: &mut ConsentState, record: B256, patient: Address, category: u8) {
+        s.apply(&MedLedgerEvents::RecordAdded(M::RecordAdded {
+            recordId: record,
+            patient,
+            author: patient,
+            ciphertextHash: B256::repeat_byte(7),
+            category,
+            supersedes: B256::ZERO,
+        }));
+    }
+
+    fn grant(s: &mut ConsentState, patient: Address, grantee: Address, cats: u64, expiry: u64) {
+        s.apply(&MedLedgerEvents::ConsentGranted(M::ConsentGranted {
+            patient,
+            grantee,
+            categories: U256::from(cats),
+            canWrite: false,
+            expiry,
+        }));
+    }
+
+    /// A patient (1), a verified doctor (2) with a grant on category 3 until NOW + 10, a
+    /// pending doctor (3) with the same grant, and record 0xaa of category 3.
+    fn world() -> ConsentState {
+        let mut s = ConsentState::new();
+        register(&mut s, addr(1), AccountKind::Patient);
+        register(&mut s, addr(2), AccountKind::Practitioner);
+        register(&mut s, addr(3), AccountKind::Practitioner);
+        verify(&mut s, addr(2));
+        add(&mut s, id(0xaa), addr(1), 3);
+        grant(&mut s, addr(1), addr(2), 1 << 3, NOW + 10);
+        grant(&mut s, addr(1), addr(3), 1 << 3, NOW + 10);
+        s
+    }
+
+    #[test]
+    fn a_covering_unexpired_grant_to_an_active_practitioner_reads() {
+        let s = world();
+        assert_eq!(
+            s.read_basis(addr(1), addr(2), id(0xaa), NOW),
+            Some(Basis::Consent)
+        );
+        assert!(s.can_read(addr(1), addr(1), id(0xaa), NOW), "the patient");
+        assert!(!s.can_read(addr(1), addr(3), id(0xaa), NOW), "not verified");
+        assert!(!s.can_read(addr(1), addr(2), id(0xaa), NOW + 10), "expired");
+        assert!(
+            !s.can_read(addr(2), addr(2), id(0xaa), NOW),
+            "wrong patient"
+        );
+        assert!(
+            !s.can_read(addr(1), addr(2), id(0xbb), NOW),
+            "unknown record"
+        );
+    }
+
+    #[test]
+    fn category_suspension_revocation_and_erasure_each_refuse() {
+        let mut s = world();
+        add(&mut s, id(0xbb), addr(1), 4);
+        assert!(
+            !s.can_read(addr(1), addr(2), id(0xbb), NOW),
+            "uncovered category"
+        );
+        s.apply(&MedLedgerEvents::AccountSuspended(M::AccountSuspended {
+            account: addr(2),
+            admin: addr(0xad),
+            reasonHash: B256::repeat_byte(1),
+        }));
+        assert!(!s.can_read(addr(1), addr(2), id(0xaa), NOW), "suspended");
+        s.apply(&MedLedgerEvents::AccountReinstated(M::AccountReinstated {
+            account: addr(2),
+            admin: addr(0xad),
+        }));
+        assert!(s.can_read(addr(1), addr(2), id(0xaa), NOW), "reinstated");
+        s.apply(&MedLedgerEvents::ConsentRevoked(M::ConsentRevoked {
+            patient: addr(1),
+            grantee: addr(2),
+        }));
+        assert!(!s.can_read(addr(1), addr(2), id(0xaa), NOW), "revoked");
+        s.apply(&MedLedgerEvents::RecordErased(M::RecordErased {
+            recordId: id(0xaa),
+            patient: addr(1),
+        }));
+        assert!(!s.can_read(addr(1), addr(1), id(0xaa), NOW), "erased");
+    }
+
+    #[test]
+    fn erase_all_moves_the_epoch_past_older_records_only() {
+        let mut s = world();
+        s.apply(&MedLedgerEvents::AllRecordsErased(M::AllRecordsErased {
+            patient: addr(1),
+            newEpoch: 1,
+        }));
+        assert!(!s.can_read(addr(1), addr(1), id(0xaa), NOW));
+        add(&mut s, id(0xcc), addr(1), 3);
+        assert!(s.can_read(addr(1), addr(2), id(0xcc), NOW));
+    }
+
+    #[test]
+    fn emergency_windows_need_the_opt_in_and_die_with_an_opt_out() {
+        let mut s = world();
+        let opt = |s: &mut ConsentState, opted_in| {
+            s.apply(&MedLedgerEvents::EmergencyOptInChanged(
+                M::EmergencyOptInChanged {
+                    patient: addr(1),
+                    optedIn: opted_in,
+                },
+            ))
+        };
+        let open = |s: &mut ConsentState, who| {
+            s.apply(&MedLedgerEvents::EmergencyAccessOpened(
+                M::EmergencyAccessOpened {
+                    patient: addr(1),
+                    practitioner: who,
+                    reasonHash: B256::repeat_byte(3),
+                    expiresAt: NOW + 100,
+                },
+            ))
+        };
+        register(&mut s, addr(4), AccountKind::Practitioner);
+        verify(&mut s, addr(4));
+        opt(&mut s, true);
+        open(&mut s, addr(4));
+        assert_eq!(
+            s.read_basis(addr(1), addr(4), id(0xaa), NOW),
+            Some(Basis::Emergency)
+        );
+        assert!(!s.can_read(addr(1), addr(4), id(0xaa), NOW + 100), "closed");
+        opt(&mut s, false);
+        assert!(!s.can_read(addr(1), addr(4), id(0xaa), NOW), "opted out");
+        opt(&mut s, true);
+        assert!(
+            !s.can_read(addr(1), addr(4), id(0xaa), NOW),
+            "a window from before the opt-out stays closed"
+        );
+        open(&mut s, addr(4));
+        assert!(s.can_read(addr(1), addr(4), id(0xaa), NOW));
+        s.apply(&MedLedgerEvents::EmergencyAccessEnded(
+            M::EmergencyAccessEnded {
+                patient: addr(1),
+                practitioner: addr(4),
+            },
+        ));
+        assert!(!s.can_read(addr(1), addr(4), id(0xaa), NOW), "ended");
+    }
+
+    #[test]
+    fn insurers_read_on_grants_but_never_by_emergency() {
+        let mut s = world();
+        register(&mut s, addr(5), AccountKind::Insurer);
+        verify(&mut s, addr(5));
+        grant(&mut s, addr(1), addr(5), 1 << 3, NOW + 10);
+        assert!(s.can_read(addr(1), addr(5), id(0xaa), NOW));
+        register(&mut s, addr(6), AccountKind::Patient);
+        grant(&mut s, addr(1), addr(6), 1 << 3, NOW + 10);
+        assert!(
+            !s.can_read(addr(1), addr(6), id(0xaa), NOW),
+            "a patient reader"
+        );
+    }
+}

@@ -1,0 +1,419 @@
+//! The consent index against the contract. A random history of grants, revocations, expiries
+//! (blocks mined at chosen times), record additions, erasures, erase-all, suspensions,
+//! reinstatements, emergency opt-ins and -outs, windows opened and ended, is played on a real
+//! Ganache one block at a time (the miner stopped, each block mined with `evm_mine` at its
+//! timestamp). After every block the index takes one step, and every (patient, reader, record)
+//! — each patient's and every other patient's records, and ids never anchored — is asked of the
+//! index and of the contract's own `canReadMany` by `eth_call` at that block. Zero mismatches.
+//!
+//! `MEDLEDGER_CONSENT_SEED=<n>` replays a history (every run prints its seed);
+//! `MEDLEDGER_CONSENT_BLOCKS=<n>` makes it longer (the default gives over 100,000 checks).
+
+mod support;
+
+use std::sync::Arc;
+
+use alloy_primitives::{Address, Bytes, B256, U256};
+use alloy_sol_types::SolCall;
+use medledger_escrow_api::consent::ConsentIndex;
+use medledger_protocol::contract::MedLedger;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use support::*;
+
+const PATIENTS: [usize; 4] = [2, 3, 4, 5];
+/// Verified practitioners, and one (the last) that is never verified.
+const PRACTITIONERS: [usize; 6] = [6, 7, 8, 9, 10, 11];
+const INSURER_ACCOUNTS: [usize; 2] = [12, 13];
+/// Never registered.
+const STRANGER: usize = 14;
+const CATEGORIES: u8 = 8;
+const RECORDS_PER_PATIENT_AT_START: usize = 10;
+const DEFAULT_BLOCKS: u64 = 40;
+
+fn seed() -> u64 {
+    match std::env::var("MEDLEDGER_CONSENT_SEED") {
+        Ok(s) => s.parse().expect("MEDLEDGER_CONSENT_SEED is a number"),
+        Err(_) => rand::random(),
+    }
+}
+
+fn blocks() -> u64 {
+    std::env::var("MEDLEDGER_CONSENT_BLOCKS")
+        .map(|s| s.parse().expect("MEDLEDGER_CONSENT_BLOCKS is a number"))
+        .unwrap_or(DEFAULT_BLOCKS)
+}
+
+/// Who acts, and what the history has made so far.
+struct Cast {
+    patients: Vec<Address>,
+    practitioners: Vec<Address>,
+    insurers: Vec<Address>,
+    stranger: Address,
+    admin: Address,
+    /// Every id ever offered to `addRecord(s)`, anchored or not, with its patient.
+    records: Vec<(B256, Address)>,
+}
+
+impl Cast {
+    fn professionals(&self) -> Vec<Address> {
+        self.practitioners
+            .iter()
+            .chain(&self.insurers)
+            .copied()
+            .collect()
+    }
+
+    /// Every account a read could come from, a stranger and the admin included.
+    fn readers(&self) -> Vec<Address> {
+        let mut all: Vec<Address> = self.patients.clone();
+        all.extend(self.professionals());
+        all.push(self.stranger);
+        all.push(self.admin);
+        all
+    }
+}
+
+fn pick<T: Copy>(rng: &mut StdRng, items: &[T]) -> T {
+    items[rng.gen_range(0..items.len())]
+}
+
+/// One random transaction: its sender and calldata (it may revert; the contract decides).
+fn random_tx(rng: &mut StdRng, cast: &mut Cast, now: u64) -> Option<(Address, Vec<u8>)> {
+    let patient = pick(rng, &cast.patients);
+    let practitioner = pick(rng, &cast.practitioners);
+    let professional = pick(rng, &cast.professionals());
+    let tx = match rng.gen_range(0..100) {
+        0..=21 => {
+            let expiry = now + rng.gen_range(1..=1_200);
+            let grant = MedLedger::grantCall {
+                grantee: professional,
+                categories: U256::from(rng.gen_range(1u32..(1 << CATEGORIES))),
+                allowWrite: rng.gen_bool(0.5),
+                expiry: if rng.gen_bool(0.05) { now } else { expiry },
+            };
+            (patient, grant.abi_encode())
+        }
+        22..=29 => (
+            patient,
+            MedLedger::revokeCall {
+                grantee: professional,
+            }
+            .abi_encode(),
+        ),
+        30..=44 => {
+            let record_id = B256::from(rng.gen::<[u8; 32]>());
+            cast.records.push((record_id, patient));
+            let author = if rng.gen_bool(0.7) {
+                patient
+            } else {
+                practitioner
+            };
+            let add = MedLedger::addRecordCall {
+                recordId: record_id,
+                patient,
+                ciphertextHash: B256::repeat_byte(0xc1),
+                category: rng.gen_range(0..CATEGORIES),
+                supersedes: B256::ZERO,
+            };
+            (author, add.abi_encode())
+        }
+        45..=51 => {
+            let (record_id, owner) = pick(rng, &cast.records);
+            let erase = MedLedger::eraseRecordCall {
+                recordId: record_id,
+            };
+            (owner, erase.abi_encode())
+        }
+        52..=56 => (patient, MedLedger::eraseAllCall {}.abi_encode()),
+        57..=68 => {
+            let opt = MedLedger::setEmergencyOptInCall {
+                optedIn: rng.gen_bool(0.6),
+            };
+            (patient, opt.abi_encode())
+        }
+        69..=82 => {
+            let open = MedLedger::emergencyAccessCall {
+                patient,
+                reasonHash: B256::repeat_byte(0xee),
+            };
+            (practitioner, open.abi_encode())
+        }
+        83..=87 => (
+            patient,
+            MedLedger::endEmergencyAccessCall { practitioner }.abi_encode(),
+        ),
+        88..=94 => {
+            let account = professional;
+            let data = match rng.gen_range(0..3) {
+                0 => MedLedger::suspendAccountCall {
+                    account,
+                    reasonHash: B256::repeat_byte(0x5a),
+                }
+                .abi_encode(),
+                1 => MedLedger::reinstateAccountCall { account }.abi_encode(),
+                _ => MedLedger::verifyAccountCall { account }.abi_encode(),
+            };
+            (cast.admin, data)
+        }
+        _ => return None,
+    };
+    Some(tx)
+}
+
+/// How far the next block's clock moves: mostly seconds to minutes (grants of up to 20 minutes
+/// expire along the way), sometimes past an emergency window's hour.
+fn time_step(rng: &mut StdRng) -> u64 {
+    match rng.gen_range(0..100) {
+        0..=69 => rng.gen_range(1..=60),
+        70..=94 => rng.gen_range(60..=600),
+        _ => rng.gen_range(3_600..=7_200),
+    }
+}
+
+/// Sets up the cast from Ganache's unlocked accounts: registrations, verifications, a one-hour
+/// emergency window, and each patient's first records (one `addRecords` each), in blocks of
+/// their own before the history starts.
+async fn cast(w: &World, rng: &mut StdRng) -> Cast {
+    let accounts: Vec<Address> =
+        serde_json::from_value(w.rpc("eth_accounts", json!([])).await).expect("Ganache's accounts");
+    let at = |ns: &[usize]| ns.iter().map(|n| accounts[*n]).collect::<Vec<_>>();
+    let (patients, practitioners, insurers) =
+        (at(&PATIENTS), at(&PRACTITIONERS), at(&INSURER_ACCOUNTS));
+    let admin = accounts[ADMIN];
+    let key = B256::repeat_byte(0x4b);
+    let profile = B256::repeat_byte(0x9f);
+    let mut registrations: Vec<(Address, Vec<u8>)> = patients
+        .iter()
+        .map(|p| {
+            (
+                *p,
+                MedLedger::registerPatientCall { encryptionKey: key }.abi_encode(),
+            )
+        })
+        .collect();
+    for p in &practitioners {
+        let apply = MedLedger::applyAsPractitionerCall {
+            encryptionKey: key,
+            profileHash: profile,
+        };
+        registrations.push((*p, apply.abi_encode()));
+    }
+    for i in &insurers {
+        let apply = MedLedger::applyAsInsurerCall {
+            encryptionKey: key,
+            profileHash: profile,
+        };
+        registrations.push((*i, apply.abi_encode()));
+    }
+    let mut now = w.chain_time().await;
+    let mut settle = async |txs: Vec<(Address, Vec<u8>)>| {
+        now += 1;
+        let n = txs.len();
+        assert_eq!(
+            mine(w, txs, now).await,
+            n,
+            "the set-up transactions succeed"
+        );
+    };
+    settle(registrations).await;
+    // The admin sends one transaction a block, in turn: verify everyone but the last
+    // practitioner, then set the emergency window.
+    let verified = practitioners[..practitioners.len() - 1]
+        .iter()
+        .chain(&insurers);
+    for account in verified {
+        let verify = MedLedger::verifyAccountCall { account: *account };
+        settle(vec![(admin, verify.abi_encode())]).await;
+    }
+    let window = MedLedger::setEmergencyWindowCall {
+        windowSeconds: 3_600,
+    };
+    let mut first_records = vec![(admin, window.abi_encode())];
+    let mut records = Vec::new();
+    for patient in &patients {
+        let batch: Vec<MedLedger::NewRecord> = (0..RECORDS_PER_PATIENT_AT_START)
+            .map(|_| MedLedger::NewRecord {
+                recordId: B256::from(rng.gen::<[u8; 32]>()),
+                patient: *patient,
+                ciphertextHash: B256::repeat_byte(0xc1),
+                category: rng.gen_range(0..CATEGORIES),
+                supersedes: B256::ZERO,
+            })
+            .collect();
+        records.extend(batch.iter().map(|r| (r.recordId, r.patient)));
+        first_records.push((*patient, MedLedger::addRecordsCall { batch }.abi_encode()));
+    }
+    settle(first_records).await;
+    // An id no one anchors: canRead is false for it whoever asks.
+    records.push((B256::repeat_byte(0x0d), patients[0]));
+    Cast {
+        patients,
+        practitioners,
+        insurers,
+        stranger: accounts[STRANGER],
+        admin,
+        records,
+    }
+}
+
+/// Mines the block of `txs` (one per sender) at `timestamp`; returns how many succeeded.
+async fn mine(w: &World, txs: Vec<(Address, Vec<u8>)>, timestamp: u64) -> usize {
+    let mut hashes = Vec::new();
+    for (from, data) in txs {
+        let tx = json!([{"from": from.to_string(), "to": w.d.address.to_string(),
+                         "data": Bytes::from(data).to_string(), "gas": "0x2dc6c0"}]);
+        hashes.push(w.rpc("eth_sendTransaction", tx).await);
+    }
+    w.rpc("evm_mine", json!([timestamp])).await;
+    let mut succeeded = 0;
+    for hash in hashes {
+        let receipt = w.rpc("eth_getTransactionReceipt", json!([hash])).await;
+        assert!(!receipt.is_null(), "{hash} was not mined in its block");
+        succeeded += usize::from(receipt["status"] == "0x1");
+    }
+    succeeded
+}
+
+/// What is asked at a block: for every patient and every reader, `canReadMany` over every record
+/// id of the history (the patient's own, anchored, erased or refused, and every other patient's,
+/// which `canRead` must refuse for this patient whoever reads).
+type Question = (Address, Address);
+
+/// Each question's `canReadMany` at `block`, in one JSON-RPC batch.
+async fn chain_answers(
+    http: &reqwest::Client,
+    w: &World,
+    asked: &[Question],
+    ids: &[B256],
+    block: u64,
+) -> Vec<Vec<bool>> {
+    let tag = format!("0x{block:x}");
+    let batch: Vec<Value> = asked
+        .iter()
+        .enumerate()
+        .map(|(n, (patient, reader))| {
+            let call = MedLedger::canReadManyCall {
+                patient: *patient,
+                reader: *reader,
+                recordIds: ids.to_vec(),
+            };
+            let tx = json!({"to": w.d.address.to_string(), "data": Bytes::from(call.abi_encode()).to_string()});
+            json!({"jsonrpc": "2.0", "id": n, "method": "eth_call", "params": [tx, tag]})
+        })
+        .collect();
+    let answers: Vec<Value> = http
+        .post(w.url())
+        .json(&batch)
+        .send()
+        .await
+        .expect("the batch reaches Ganache")
+        .json()
+        .await
+        .expect("a JSON batch answer");
+    let mut out = vec![Vec::new(); asked.len()];
+    for answer in answers {
+        let n = answer["id"].as_u64().expect("an id") as usize;
+        let raw = answer["result"]
+            .as_str()
+            .unwrap_or_else(|| panic!("canReadMany failed: {answer}"));
+        let bytes = alloy_primitives::hex::decode(raw).expect("hex");
+        out[n] = MedLedger::canReadManyCall::abi_decode_returns(&bytes).expect("bool[]");
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consent_index_answers_as_the_contract_at_every_block() {
+    let seed = seed();
+    eprintln!("consent differential: seed {seed} (MEDLEDGER_CONSENT_SEED={seed} replays it)");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let w = World::new().await;
+    w.rpc("miner_stop", json!([])).await;
+    let mut cast = cast(&w, &mut rng).await;
+    let mut now = w.chain_time().await;
+
+    let metrics = medledger_escrow_api::metrics::Metrics::new().expect("metrics");
+    let config = w.config();
+    let index = ConsentIndex::new(
+        w.ledger(),
+        Arc::new(w.d.clone()),
+        &config,
+        metrics.consent_answers.clone(),
+    );
+    let http = reqwest::Client::new();
+    let readers = cast.readers();
+    let asked: Vec<Question> = cast
+        .patients
+        .iter()
+        .flat_map(|p| readers.iter().map(move |r| (*p, *r)))
+        .collect();
+    let (mut checks, mut mismatches, mut transactions, mut succeeded) = (0u64, Vec::new(), 0, 0);
+    let (mut granted_reads, mut emergency_reads) = (0u64, 0u64);
+    for step in 0..blocks() {
+        let mut txs: Vec<(Address, Vec<u8>)> = Vec::new();
+        for _ in 0..rng.gen_range(1..=6) {
+            if let Some((from, data)) = random_tx(&mut rng, &mut cast, now) {
+                // One transaction per sender a block: the order within a block is then the
+                // order sent, the same for the node and for the log.
+                if txs.iter().all(|(f, _)| *f != from) {
+                    txs.push((from, data));
+                }
+            }
+        }
+        now += time_step(&mut rng);
+        transactions += txs.len();
+        succeeded += mine(&w, txs, now).await;
+
+        let head = index.step().await.expect("the index reaches the head");
+        assert_eq!(head.number, w.head().await, "step {step}: the index's head");
+        assert_eq!(head.timestamp, now, "step {step}: the block's time");
+        let ids: Vec<B256> = cast.records.iter().map(|(id, _)| *id).collect();
+        let chain = chain_answers(&http, &w, &asked, &ids, head.number).await;
+        index
+            .inspect(|state, at| {
+                assert_eq!(at, head);
+                for ((patient, reader), expected) in asked.iter().zip(&chain) {
+                    for (id, want) in ids.iter().zip(expected) {
+                        let basis = state.read_basis(*patient, *reader, *id, at.timestamp);
+                        checks += 1;
+                        match basis {
+                            Some(medledger_escrow_api::consent::Basis::Emergency) => {
+                                emergency_reads += 1
+                            }
+                            Some(_) if patient != reader => granted_reads += 1,
+                            _ => {}
+                        }
+                        if basis.is_some() != *want {
+                            mismatches.push(format!(
+                                "block {} (step {step}): canRead({patient}, {reader}, {id}) is {want} on chain, {} in the index",
+                                at.number,
+                                basis.is_some()
+                            ));
+                        }
+                    }
+                }
+            })
+            .expect("the index stands at a block");
+    }
+    eprintln!(
+        "consent differential: {checks} checks over {} blocks, {succeeded} of {transactions} transactions succeeded, {granted_reads} reads on grants and {emergency_reads} on emergency windows allowed",
+        blocks()
+    );
+    assert!(
+        mismatches.is_empty(),
+        "seed {seed}: {} mismatches, the first: {:#?}",
+        mismatches.len(),
+        &mismatches[..mismatches.len().min(10)]
+    );
+    if blocks() >= DEFAULT_BLOCKS {
+        assert!(checks >= 100_000, "only {checks} checks");
+    }
+    // The history must have exercised the rules, not only refusals.
+    assert!(
+        succeeded * 3 >= transactions,
+        "{succeeded} of {transactions} succeeded"
+    );
+    assert!(granted_reads > 0, "no read on a grant was ever allowed");
+}
