@@ -84,6 +84,8 @@ pub struct BlockInfo {
     pub number: u64,
     /// Hash.
     pub hash: B256,
+    /// The parent block's hash.
+    pub parent_hash: B256,
     /// Timestamp (Unix seconds).
     pub timestamp: u64,
 }
@@ -98,6 +100,9 @@ pub trait Chain: Send + Sync {
     fn call(&self, data: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, ChainError>>;
     /// The logs of the deployment's contracts in `from..=to`.
     fn logs(&self, from: u64, to: u64) -> BoxFuture<'_, Result<Vec<ChainLog>, ChainError>>;
+    /// The logs of the deployment's contracts in the block with this hash (EIP-234: an error when
+    /// the node does not have that block).
+    fn block_logs(&self, hash: B256) -> BoxFuture<'_, Result<Vec<ChainLog>, ChainError>>;
     /// Sends a transaction to the contract from the escrow account and waits for a successful
     /// receipt.
     fn send(&self, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>>;
@@ -233,6 +238,35 @@ impl RpcChain {
         Ok(response.get("result").cloned().unwrap_or(Value::Null))
     }
 
+    /// `eth_getLogs(filter)`, in block and log order, without logs the node marks removed.
+    async fn logs_matching(&self, filter: Value) -> Result<Vec<ChainLog>, ChainError> {
+        let result = self.rpc("eth_getLogs", json!([filter])).await?;
+        let logs = result
+            .as_array()
+            .ok_or_else(|| ChainError::Decode("eth_getLogs result is not a list".into()))?;
+        let mut out = Vec::with_capacity(logs.len());
+        for l in logs {
+            if l.get("removed").and_then(Value::as_bool) == Some(true) {
+                continue;
+            }
+            out.push(ChainLog {
+                address: parse_address(&l["address"])?,
+                block: parse_u64(&l["blockNumber"])?,
+                log_index: parse_u64(&l["logIndex"])?,
+                tx_hash: parse_b256(&l["transactionHash"])?,
+                topics: l["topics"]
+                    .as_array()
+                    .ok_or_else(|| ChainError::Decode("log topics".into()))?
+                    .iter()
+                    .map(parse_b256)
+                    .collect::<Result<_, _>>()?,
+                data: parse_bytes(&l["data"])?,
+            });
+        }
+        out.sort_by_key(|l| (l.block, l.log_index));
+        Ok(out)
+    }
+
     /// `eth_getBlockByNumber(tag)` without transactions; `None` when there is no such block.
     async fn block_at(&self, tag: Value) -> Result<Option<BlockInfo>, ChainError> {
         let block = self
@@ -244,6 +278,7 @@ impl RpcChain {
         Ok(Some(BlockInfo {
             number: parse_u64(&block["number"])?,
             hash: parse_b256(&block["hash"])?,
+            parent_hash: parse_b256(&block["parentHash"])?,
             timestamp: parse_u64(&block["timestamp"])?,
         }))
     }
@@ -336,38 +371,13 @@ impl Chain for RpcChain {
     }
 
     fn logs(&self, from: u64, to: u64) -> BoxFuture<'_, Result<Vec<ChainLog>, ChainError>> {
-        Box::pin(async move {
-            let result = self
-                .rpc(
-                    "eth_getLogs",
-                    json!([{"address": self.watched, "fromBlock": format!("0x{from:x}"), "toBlock": format!("0x{to:x}")}]),
-                )
-                .await?;
-            let logs = result
-                .as_array()
-                .ok_or_else(|| ChainError::Decode("eth_getLogs result is not a list".into()))?;
-            let mut out = Vec::with_capacity(logs.len());
-            for l in logs {
-                if l.get("removed").and_then(Value::as_bool) == Some(true) {
-                    continue;
-                }
-                out.push(ChainLog {
-                    address: parse_address(&l["address"])?,
-                    block: parse_u64(&l["blockNumber"])?,
-                    log_index: parse_u64(&l["logIndex"])?,
-                    tx_hash: parse_b256(&l["transactionHash"])?,
-                    topics: l["topics"]
-                        .as_array()
-                        .ok_or_else(|| ChainError::Decode("log topics".into()))?
-                        .iter()
-                        .map(parse_b256)
-                        .collect::<Result<_, _>>()?,
-                    data: parse_bytes(&l["data"])?,
-                });
-            }
-            out.sort_by_key(|l| (l.block, l.log_index));
-            Ok(out)
-        })
+        let range = json!({"address": self.watched, "fromBlock": format!("0x{from:x}"), "toBlock": format!("0x{to:x}")});
+        Box::pin(self.logs_matching(range))
+    }
+
+    fn block_logs(&self, hash: B256) -> BoxFuture<'_, Result<Vec<ChainLog>, ChainError>> {
+        let filter = json!({"address": self.watched, "blockHash": hash.to_string()});
+        Box::pin(self.logs_matching(filter))
     }
 
     fn send(&self, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>> {

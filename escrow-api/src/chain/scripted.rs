@@ -51,12 +51,16 @@ pub struct Script {
 impl Script {
     /// Block `number` on this script's fork (one block a second up to the head's time).
     pub fn block(&self, number: u64) -> BlockInfo {
-        let mut id = [0u8; 16];
-        id[..8].copy_from_slice(&number.to_be_bytes());
-        id[8..].copy_from_slice(&self.fork.to_be_bytes());
+        let hash = |n: u64| {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&n.to_be_bytes());
+            id[8..].copy_from_slice(&self.fork.to_be_bytes());
+            keccak256(id)
+        };
         BlockInfo {
             number,
-            hash: keccak256(id),
+            hash: hash(number),
+            parent_hash: number.checked_sub(1).map_or(B256::ZERO, hash),
             timestamp: self.timestamp - (self.head - number),
         }
     }
@@ -212,6 +216,25 @@ impl Chain for ScriptedChain {
             let s = self.script()?;
             let logs = s.logs.iter().filter(|l| (from..=to).contains(&l.block));
             Ok(logs.cloned().collect())
+        })
+    }
+
+    fn block_logs(&self, hash: B256) -> BoxFuture<'_, Result<Vec<ChainLog>, ChainError>> {
+        Box::pin(async move {
+            let s = self.script()?;
+            let number = (0..=s.head)
+                .rev()
+                .find(|n| s.block(*n).hash == hash)
+                .ok_or_else(|| ChainError::Rpc {
+                    code: -32000,
+                    message: "unknown block".into(),
+                    revert: None,
+                })?;
+            Ok(s.logs
+                .iter()
+                .filter(|l| l.block == number)
+                .cloned()
+                .collect())
         })
     }
 

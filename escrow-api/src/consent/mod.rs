@@ -28,6 +28,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use alloy_primitives::{Address, B256};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use medledger_protocol::deployment::Deployment;
 use prometheus::IntCounterVec;
 use tokio::sync::{watch, Notify};
@@ -276,35 +277,55 @@ impl ConsentIndex {
         tokio::spawn(self.clone().run(stop))
     }
 
-    /// Follows the chain until `stop` turns true: a step whenever a question waits, and at least
-    /// every poll interval (so that a burst after a quiet spell finds the state near the head).
+    /// Follows the chain until `stop` turns true. Whenever questions wait that no head request
+    /// in flight was sent after, it sends one (at most [`OBSERVATIONS_IN_FLIGHT`] at a time, so a
+    /// question waits for about one head request, not for the rest of one and then another); with
+    /// no question waiting, one every poll interval keeps the state near the head. Each head that
+    /// comes back is caught up to (one at a time) and published for the questions it covers.
     async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut failing = false;
+        let mut in_flight = FuturesUnordered::new();
+        let mut launched = 0u64;
+        let mut tick = tokio::time::interval(self.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let covers = self.arrivals.load(Ordering::SeqCst);
-            let fresh = match self.step().await {
-                Ok(head) => {
-                    if failing {
-                        tracing::info!(block = head.number, "consent index at the head again");
-                    }
-                    failing = false;
-                    Some(head)
+            let arrived = self.arrivals.load(Ordering::SeqCst);
+            if arrived > launched && in_flight.len() < OBSERVATIONS_IN_FLIGHT {
+                launched = arrived;
+                in_flight.push(self.observe(arrived));
+                continue;
+            }
+            tokio::select! {
+                Some((covers, head)) = in_flight.next() => {
+                    let reached = match head {
+                        Ok(head) => self.reach(head).await,
+                        Err(e) => Err(e.into()),
+                    };
+                    let fresh = match reached {
+                        Ok(head) => {
+                            if failing {
+                                tracing::info!(block = head.number, "consent index at the head again");
+                            }
+                            failing = false;
+                            Some(head)
+                        }
+                        Err(e) => {
+                            if !failing {
+                                tracing::warn!(error = %e, "consent index behind the head: reads ask the chain until it catches up");
+                            }
+                            failing = true;
+                            None
+                        }
+                    };
+                    self.publish(Observation { covers, fresh });
                 }
-                Err(e) => {
-                    if !failing {
-                        tracing::warn!(error = %e, "consent index behind the head: reads ask the chain until it catches up");
-                    }
-                    failing = true;
-                    None
+                _ = self.wake.notified() => {}
+                _ = tick.tick(), if in_flight.is_empty() => {
+                    let covers = self.arrivals.load(Ordering::SeqCst);
+                    launched = launched.max(covers);
+                    in_flight.push(self.observe(covers));
                 }
-            };
-            self.published.send_replace(Observation { covers, fresh });
-            if self.arrivals.load(Ordering::SeqCst) == covers {
-                tokio::select! {
-                    _ = self.wake.notified() => {}
-                    _ = tokio::time::sleep(self.poll_interval) => {}
-                    _ = stop.changed() => {}
-                }
+                _ = stop.changed() => {}
             }
             if *stop.borrow() {
                 break;
@@ -313,17 +334,54 @@ impl ConsentIndex {
         self.running.store(false, Ordering::Release);
     }
 
+    /// The node's head, asked after the `covers` questions counted so far arrived.
+    fn observe(
+        &self,
+        covers: u64,
+    ) -> futures_util::future::BoxFuture<'static, (u64, Result<BlockInfo, ChainError>)> {
+        let chain = self.ledger.chain().clone();
+        Box::pin(async move { (covers, chain.head().await) })
+    }
+
+    /// Publishes an observation unless one covering more questions already was (head requests
+    /// may come back out of order).
+    fn publish(&self, observation: Observation) {
+        self.published.send_if_modified(|o| {
+            let newer = observation.covers > o.covers;
+            if newer {
+                *o = observation;
+            }
+            newer
+        });
+    }
+
     /// Brings the state to the node's head; returns that head.
     pub async fn step(&self) -> Result<BlockInfo, StepError> {
+        let head = self.ledger.chain().head().await?;
+        self.reach(head).await
+    }
+
+    /// Brings the state to `head`, a head the node reported (or further, when a later report
+    /// already took it there); returns the block the state then stands at.
+    async fn reach(&self, head: BlockInfo) -> Result<BlockInfo, StepError> {
         let chain = self.ledger.chain();
-        let head = chain.head().await?;
         if let Some(at) = self.head() {
             if at == head {
                 return Ok(head);
             }
-            let still_there =
-                at.number <= head.number && chain.block(at.number).await?.is_some_and(|b| b == at);
-            if !still_there {
+            if head.number == at.number + 1 && head.parent_hash == at.hash {
+                // The usual step: one new block on top of ours; its logs by its hash (EIP-234),
+                // which a node answers only for that very block.
+                let logs = chain.block_logs(head.hash).await?;
+                self.apply(&logs, head);
+                return Ok(head);
+            }
+            let ours = chain.block(at.number).await?;
+            if ours == Some(at) && at.number > head.number {
+                // A report older than one already applied: the state is newer still.
+                return Ok(at);
+            }
+            if ours != Some(at) {
                 tracing::warn!(
                     block = at.number,
                     "the chain was reorganised under the consent index: replaying its events"
@@ -345,23 +403,32 @@ impl ConsentIndex {
             if chain.block(to).await? != Some(end) {
                 return Err(StepError::Moved(to));
             }
-            let events: Vec<_> = logs
-                .iter()
-                .filter_map(|log| match Ledger::decode(log, &self.deployment) {
-                    Some(ContractEvent::Core(e)) => Some(e),
-                    _ => None,
-                })
-                .collect();
-            let mut snapshot = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
-            for event in &events {
-                snapshot.state.apply(event);
-            }
-            snapshot.head = Some(end);
+            self.apply(&logs, end);
             from = to + 1;
         }
         Ok(head)
     }
+
+    /// Applies the core's events among `logs` and moves the state to `end`, under one write lock.
+    fn apply(&self, logs: &[crate::chain::ChainLog], end: BlockInfo) {
+        let events: Vec<_> = logs
+            .iter()
+            .filter_map(|log| match Ledger::decode(log, &self.deployment) {
+                Some(ContractEvent::Core(e)) => Some(e),
+                _ => None,
+            })
+            .collect();
+        let mut snapshot = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
+        for event in &events {
+            snapshot.state.apply(event);
+        }
+        snapshot.head = Some(end);
+    }
 }
+
+/// Head requests in flight at once: one being answered and one sent for the questions that
+/// arrived since.
+const OBSERVATIONS_IN_FLIGHT: usize = 2;
 
 #[cfg(test)]
 mod tests;
