@@ -156,11 +156,16 @@ pub async fn restore(
         ));
     };
     let _lock = DataLock::acquire(keys.master)?;
-    if index_path.exists() {
-        return Err(MaintenanceError::Refused(format!(
-            "{} exists: move the current index away before restoring",
-            index_path.display()
-        )));
+    // The index runs in WAL mode: a WAL (or its shared-memory index) left beside a restored file
+    // would be replayed into it, so the old index's companions must go with it.
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let path = PathBuf::from(format!("{}{suffix}", index_path.display()));
+        if path.exists() {
+            return Err(MaintenanceError::Refused(format!(
+                "{} exists: move the current index (and its -wal, -shm and -journal files) away before restoring",
+                path.display()
+            )));
+        }
     }
     let index_copy = src.join("index.sqlite");
     let master_copy = src.join(MASTER_COPY);
