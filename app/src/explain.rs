@@ -122,6 +122,7 @@ pub fn escrow_error(code: &str) -> &'static str {
         "not-your-record" => "Only the record's patient can do that.",
         "reader-not-granted" => "That reader has no consent for this record.",
         "rate-limited" => "Too many requests: wait a moment and retry.",
+        "busy" => "The escrow is receiving as many uploads as it can right now; nothing was lost. Retry in a moment.",
         "not-an-envelope" | "wrong-record" => "The upload was not a valid encrypted record.",
         _ => UNKNOWN_ESCROW_ERROR,
     }

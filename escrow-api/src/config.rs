@@ -88,6 +88,10 @@ pub struct Config {
     pub cookie_secure: Option<bool>,
     /// Largest accepted upload (the C1 body), bytes.
     pub max_upload_bytes: u64,
+    /// Most uploads received at once; one more is answered 503 `busy` with `Retry-After` before
+    /// its body is read. Each holds up to about 20 MiB of buffered parts, so this bounds the
+    /// memory uploads take.
+    pub max_concurrent_uploads: u32,
     /// Most bytes one account may hold in uploads not yet anchored on chain (they are kept for
     /// `pending_ttl_secs` either way); an upload past it is refused with 413 `pending-quota`.
     pub pending_quota_bytes: u64,
@@ -147,6 +151,7 @@ impl Default for Config {
             session_ttl_secs: 8 * 3600,
             cookie_secure: None,
             max_upload_bytes: 256 * 1024 * 1024,
+            max_concurrent_uploads: 16,
             pending_quota_bytes: 512 * 1024 * 1024,
             tier2_chunk_size: medledger_protocol::tier2::DEFAULT_CHUNK_SIZE,
             confirmations: 0,
@@ -289,6 +294,11 @@ impl Config {
         if self.nonce_ttl_secs <= 0 || self.session_ttl_secs <= 0 || self.pending_ttl_secs <= 0 {
             return Err(ConfigError::Invalid(
                 "nonce_ttl_secs, session_ttl_secs and pending_ttl_secs must be positive".into(),
+            ));
+        }
+        if self.max_concurrent_uploads == 0 {
+            return Err(ConfigError::Invalid(
+                "max_concurrent_uploads must be positive".into(),
             ));
         }
         if self.log_block_batch == 0 || self.anchor_batch_max == 0 || self.poll_interval_ms == 0 {

@@ -66,6 +66,21 @@ impl ApiError {
         }
     }
 
+    /// 503 `busy` with `Retry-After`: the escrow is at its bound of work of this kind (e.g.
+    /// concurrent uploads) and sheds the request before reading it, rather than queue it until
+    /// the client times out.
+    pub fn busy(what: &str, retry_after: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::unavailable(
+                "busy",
+                format!(
+                    "the escrow is at its bound of concurrent {what}; retry after {retry_after} s"
+                ),
+            )
+        }
+    }
+
     /// 503: a dependency (chain, index, blob store, access log) is unavailable; nothing released.
     pub fn unavailable(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)

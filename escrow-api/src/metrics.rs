@@ -8,8 +8,10 @@ use prometheus::{Encoder, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 #[derive(Clone, Debug)]
 pub struct Metrics {
     registry: Registry,
-    /// Uploads by result (`stored`, `duplicate`, `refused`, `invalid`, `error`).
+    /// Uploads by result (`stored`, `duplicate`, `refused`, `invalid`, `shed`, `error`).
     pub uploads: IntCounterVec,
+    /// Uploads being received now (at most `max_concurrent_uploads`).
+    pub uploads_in_progress: IntGauge,
     /// Reads by result (`released`, `refused`, `error`).
     pub reads: IntCounterVec,
     /// Sign-ins by result.
@@ -52,6 +54,8 @@ impl Metrics {
             "access-log entries anchored on chain",
         )?;
         let shredded = IntGauge::new("records_shredded", "records shredded since start")?;
+        let uploads_in_progress =
+            IntGauge::new("uploads_in_progress", "uploads being received now")?;
         let consent_answers = IntCounterVec::new(
             Opts::new(
                 "consent_answers_total",
@@ -67,10 +71,12 @@ impl Metrics {
         registry.register(Box::new(log_entries.clone()))?;
         registry.register(Box::new(log_anchored.clone()))?;
         registry.register(Box::new(shredded.clone()))?;
+        registry.register(Box::new(uploads_in_progress.clone()))?;
         registry.register(Box::new(consent_answers.clone()))?;
         Ok(Metrics {
             registry,
             uploads,
+            uploads_in_progress,
             reads,
             sign_ins,
             follower_next_block,

@@ -100,6 +100,8 @@ pub struct AppState {
     pub ledger: Ledger,
     /// Consent decisions at the chain's head, from memory when it can (`crate::consent`).
     pub consent: Arc<crate::consent::ConsentIndex>,
+    /// One permit per upload being received (`max_concurrent_uploads`).
+    pub upload_slots: Arc<tokio::sync::Semaphore>,
     /// Master keys (wrap and unwrap K2).
     pub master: Arc<MasterKeyRing>,
     /// The escrow account's key (signs shred receipts; the chain seam signs transactions).
@@ -282,6 +284,9 @@ impl App {
         let deployment = Arc::new(deployment);
         let ledger = Ledger::new(chain);
         let metrics = Metrics::new()?;
+        let upload_slots = Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(config.max_concurrent_uploads).unwrap_or(usize::MAX),
+        ));
         let consent = crate::consent::ConsentIndex::new(
             ledger.clone(),
             deployment.clone(),
@@ -296,6 +301,7 @@ impl App {
                 blobs,
                 ledger,
                 consent: Arc::new(consent),
+                upload_slots,
                 master: Arc::new(master.ring),
                 signer: signer.map(Arc::new),
                 log,

@@ -1,7 +1,8 @@
 //! Refusals and failure modes against a real chain: forged, replayed and mismatched SIWE
 //! sign-ins and session expiry; an expired grant; erase-everything; pending uploads that expire;
 //! fail-closed reads when the chain is unreachable or the access log unwritable; a tampered blob
-//! and a tampered log row detected.
+//! and a tampered log row detected; uploads past the concurrency bound shed with 503 and
+//! `Retry-After`, losing nothing.
 
 mod support;
 
@@ -562,4 +563,85 @@ async fn a_break_glass_wrap_for_an_older_record_only_from_its_patient_while_opte
     assert_eq!(resp.headers()["x-medledger-emergency"], "1");
     assert_eq!(r.open(&w.d, &doctor, resp).await, r.body);
     server.stop().await;
+}
+
+/// `medledger_escrow_uploads_in_progress` from `/metrics`.
+async fn uploads_in_progress(server: &Server) -> Option<i64> {
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("medledger_escrow_uploads_in_progress "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_past_the_bound_is_shed_with_retry_after_and_nothing_is_lost() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (w, server, [patient], []) =
+        World::signed_in([PATIENT], [], |c| c.max_concurrent_uploads = 1).await;
+    // The one slot, held by an upload whose body is half sent (a raw connection).
+    let first = w.record(&patient, Category::Vitals, vec![5u8; 200_000]);
+    let mut head = format!(
+        "PUT /api/records/{} HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nx-medledger-patient: {}\r\nx-medledger-category: {}\r\nx-medledger-h1: {}\r\n",
+        first.id,
+        server.addr,
+        patient.cookie.as_deref().expect("cookie"),
+        first.patient,
+        first.category,
+        first.h1
+    );
+    for wr in first.wraps(&w.d, &[&patient]) {
+        head.push_str(&format!("x-medledger-wrapped-dek: {wr}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        first.c1.len()
+    ));
+    let mut tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    tcp.write_all(head.as_bytes()).await.expect("head");
+    let half = first.c1.len() / 2;
+    tcp.write_all(&first.c1[..half])
+        .await
+        .expect("half the body");
+    tcp.flush().await.expect("flush");
+    eventually("the first upload to hold its slot", || async {
+        (uploads_in_progress(&server).await == Some(1)).then_some(())
+    })
+    .await;
+
+    // A second upload meanwhile: shed before its body is read, told when to come back.
+    let second = w.record(&patient, Category::Vitals, vec![6u8; 4096]);
+    let wraps = second.wraps(&w.d, &[&patient]);
+    let shed = second
+        .upload(&server, &patient, &wraps)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(shed.status(), 503);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    assert_eq!(shed.headers()["connection"], "close");
+    let body: Value = shed.json().await.expect("json");
+    assert_eq!(body["error"], "busy", "{body}");
+
+    // The first finishes and is acknowledged; the second, retried, is taken.
+    tcp.write_all(&first.c1[half..]).await.expect("the rest");
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.expect("the answer");
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let retried = second
+        .upload(&server, &patient, &wraps)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(retried.status(), 201);
+    for r in [&first, &second] {
+        server.record_in_state(r.id, "pending").await;
+    }
+    assert_eq!(uploads_in_progress(&server).await, Some(0));
 }

@@ -245,8 +245,32 @@ pub struct UploadHeaders {
 }
 
 /// PUTs C1 (a `Blob`) with XMLHttpRequest, which reports upload progress (fetch does not).
-/// `progress(sent, total)` is called as bytes go out. Resolves to the escrow's answer.
+/// `progress(sent, total)` is called as bytes go out. Resolves to the escrow's answer. An upload
+/// the escrow sheds as `busy` is sent again after a pause (up to [`BUSY_RETRIES`] times).
 pub async fn upload(
+    headers: &UploadHeaders,
+    body: &web_sys::Blob,
+    progress: impl Fn(f64, f64) + Clone + 'static,
+) -> Result<Value, EscrowError> {
+    let mut shed = 0;
+    loop {
+        match upload_once(headers, body, progress.clone()).await {
+            // The escrow sheds uploads past its bound before reading them (503 `busy`, Retry-After
+            // 1 s): nothing was stored, so the same upload is sent again, a little later each time.
+            Err(e) if e.code == "busy" && shed < BUSY_RETRIES => {
+                shed += 1;
+                super::wallet::sleep_ms(1000 * shed).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// How many times an upload the escrow shed as `busy` is sent again before the person is told.
+const BUSY_RETRIES: i32 = 5;
+
+/// One PUT of C1 (see [`upload`]).
+async fn upload_once(
     headers: &UploadHeaders,
     body: &web_sys::Blob,
     progress: impl Fn(f64, f64) + 'static,

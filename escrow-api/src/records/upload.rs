@@ -103,6 +103,9 @@ fn upload_nonce() -> Result<String, ApiError> {
 }
 
 /// `PUT /api/records/{id}`: streamed upload of C1.
+/// What a shed upload is told to wait before it tries again, seconds.
+pub const UPLOAD_RETRY_AFTER_SECS: u64 = 1;
+
 pub async fn upload(
     State(st): State<AppState>,
     session: Session,
@@ -110,8 +113,20 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let result = upload_inner(&st, &session, &id, &headers, body).await;
+    // Shed before anything is read: each upload in progress holds its buffered parts, so their
+    // number bounds the memory uploads take (`max_concurrent_uploads`).
+    let result = match st.upload_slots.clone().try_acquire_owned() {
+        Ok(slot) => {
+            st.metrics.uploads_in_progress.inc();
+            let result = upload_inner(&st, &session, &id, &headers, body).await;
+            st.metrics.uploads_in_progress.dec();
+            drop(slot);
+            result
+        }
+        Err(_) => Err(ApiError::busy("uploads", UPLOAD_RETRY_AFTER_SECS)),
+    };
     let label = match &result {
+        Err(e) if e.code == "busy" => "shed",
         Ok((StatusCode::CREATED, _)) => "stored",
         Ok(_) => "duplicate",
         Err(e) if e.status == StatusCode::FORBIDDEN => "refused",
