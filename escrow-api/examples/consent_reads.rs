@@ -25,11 +25,14 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::Path;
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, Bytes, B256};
 use alloy_sol_types::SolCall;
+use common::*;
 use futures_util::StreamExt;
 use medledger_protocol::contract::{Category, MedLedger};
 use serde_json::json;
@@ -60,53 +63,13 @@ struct Measured {
     p99_ms: f64,
 }
 
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
-}
-
 fn measured(wall: Duration, mut lat: Vec<Duration>) -> Measured {
     lat.sort();
     Measured {
         per_second: lat.len() as f64 / wall.as_secs_f64(),
-        p50_ms: pct(&lat, 0.5),
-        p99_ms: pct(&lat, 0.99),
+        p50_ms: pct_ms(&lat, 0.5),
+        p99_ms: pct_ms(&lat, 0.99),
     }
-}
-
-fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[0], v[v.len() - 1])
-}
-
-/// An escrow child with its own data directory and configuration file.
-async fn escrow(w: &World, exe: &Path, name: &str, toml: &str) -> (Child, Server) {
-    let data = w.tmp.path().join(name);
-    std::fs::create_dir_all(&data).expect("data dir");
-    let _ = Server::config(&data, &w.deployment_file, w.url()); // writes the escrow key file
-    let config = data.join("bench.toml");
-    // Rate limits off (each client is one address); no anchoring (both escrows share the escrow
-    // account, and the measurement is of reads).
-    let text = format!("rate_limit_per_minute = 0\nanchor_interval_secs = 0\n{toml}");
-    std::fs::write(&config, text).expect("config file");
-    let port = free_port();
-    let mut command = std::process::Command::new(exe);
-    command
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(&data);
-    command.arg("--deployment").arg(&w.deployment_file);
-    command.args([
-        "--rpc-url",
-        w.url(),
-        "--bind",
-        &format!("127.0.0.1:{port}"),
-        "serve",
-    ]);
-    command.env("MEDLEDGER_LOG", "warn");
-    let child = spawn_serving(command.stdout(std::process::Stdio::null()), port).await;
-    (child, w.external(port))
 }
 
 async fn anchor_round(
@@ -167,27 +130,17 @@ async fn read_round(
 
 #[tokio::main]
 async fn main() {
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(5);
-    let clients: Vec<usize> = std::env::args()
-        .nth(2)
-        .map(|a| a.split(',').filter_map(|c| c.parse().ok()).collect())
-        .unwrap_or_else(|| vec![1, 8, 64]);
-    let exe = repo_root().join("target/release/escrow-api");
-    assert!(
-        exe.exists(),
-        "build it first: cargo build --release -p medledger-escrow-api --bin escrow-api"
-    );
+    let rounds: usize = arg(1, 5);
+    let clients = clients_arg(2);
+    release_exe();
     let w = World::new().await;
     let patient = User::new(PATIENT);
     let doctor = User::new(DOCTOR);
     w.register(&[&patient], &[&doctor]).await;
     w.grant_for_a_day(&patient, &doctor, &[Category::Vitals], false)
         .await;
-    let (_indexed_child, indexed) = escrow(&w, &exe, "indexed", "").await;
-    let (_eth_call_child, eth_call) = escrow(&w, &exe, "eth-call", "consent_index = false\n").await;
+    let (_indexed_child, indexed) = escrow_child(&w, "indexed", "").await;
+    let (_eth_call_child, eth_call) = escrow_child(&w, "eth-call", "consent_index = false\n").await;
 
     let records: Vec<Record> = (0..RECORDS)
         .map(|i| w.record(&patient, Category::Vitals, vec![i as u8; 4096]))
@@ -228,14 +181,8 @@ async fn main() {
     }
 
     println!(
-        "escrow-api (release) against Ganache on loopback, {} cores, load {}; times in ms\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        "escrow-api (release) against Ganache on loopback, {}; times in ms\n",
+        machine()
     );
     println!("| round | clients | measurement | n | per second | p50 | p99 |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");

@@ -22,17 +22,16 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use common::*;
 use futures_util::StreamExt;
 use medledger_protocol::contract::Category;
 use support::*;
-
-fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[0], v[v.len() - 1])
-}
 
 /// `n` 4 KiB write + fsync over `clients` files in `dir`, concurrently; per second.
 async fn fsync_rate(dir: &std::path::Path, n: usize, clients: usize) -> f64 {
@@ -60,36 +59,16 @@ async fn fsync_rate(dir: &std::path::Path, n: usize, clients: usize) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(5);
-    let clients: Vec<usize> = std::env::args()
-        .nth(2)
-        .map(|a| a.split(',').filter_map(|c| c.parse().ok()).collect())
-        .unwrap_or_else(|| vec![1, 8, 64]);
-    let exe = repo_root().join("target/release/escrow-api");
-    assert!(
-        exe.exists(),
-        "build it first: cargo build --release -p medledger-escrow-api --bin escrow-api"
-    );
+    let rounds: usize = arg(1, 5);
+    let clients = clients_arg(2);
     let w = World::new().await;
     let mut patient = User::new(PATIENT);
     w.register(&[&patient], &[]).await;
-    let _ = w.config(); // writes the escrow key file
-    let config = w.tmp.path().join("ingest.toml");
-    std::fs::write(
-        &config,
-        "rate_limit_per_minute = 0\npending_quota_bytes = 8589934592\nmax_concurrent_uploads = 64\n",
-    )
-    .expect("config");
-    let port = free_port();
-    let mut command = w.serve_command(&exe, port, &["--config", config.to_str().expect("utf8")]);
-    command.env("MEDLEDGER_LOG", "warn");
-    let _child = spawn_serving(command.stdout(std::process::Stdio::null()), port).await;
-    let server = w.external(port);
+    let toml = "pending_quota_bytes = 8589934592\nmax_concurrent_uploads = 64\n";
+    let (_child, server) = escrow_child(&w, "ingest", toml).await;
+    let data = data_dir(&w, "ingest");
     patient.sign_in(&server).await;
-
+    println!("escrow-api (release), {}\n", machine());
     println!("| round | clients | measurement | n | per second |");
     println!("| --- | --- | --- | --- | --- |");
     let mut results: Vec<(usize, usize, bool, f64)> = Vec::new();
@@ -105,7 +84,7 @@ async fn main() {
                 .collect();
             for anchor_first in [round % 2 == 0, round % 2 == 1] {
                 let rate = if anchor_first {
-                    fsync_rate(&w.data, n, conc).await
+                    fsync_rate(&data, n, conc).await
                 } else {
                     let start = Instant::now();
                     let done: Vec<Duration> = futures_util::stream::iter(&records)

@@ -8,7 +8,7 @@
 //!
 //! Starts Ganache (mining every 100 ms, as in the tests) and the migration, runs
 //! `target/release/escrow-api serve` as a child with its default settings (64 KiB tier-2 chunks;
-//! the rate limit off, since each client signs in as one address), signs a patient and a granted
+//! the rate limit off, since each client signs in as one address, and no anchoring), signs a patient and a granted
 //! doctor in, then reports, at each number of concurrent clients (1, 8 and 64 by default; the
 //! clients are concurrent requests from this one process, each on its own connection):
 //!
@@ -25,57 +25,30 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::*;
 use futures_util::StreamExt;
 use medledger_protocol::contract::Category;
 use support::*;
-
-fn vm_hwm_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 fn line(what: &str, n: usize, conc: usize, wall: Duration, mut lat: Vec<Duration>) {
     lat.sort();
     println!(
         "| {what} | {conc} | {n} | {:.1} | {:.1} | {:.1} |",
         n as f64 / wall.as_secs_f64(),
-        pct(&lat, 0.5).as_secs_f64() * 1000.0,
-        pct(&lat, 0.99).as_secs_f64() * 1000.0
+        pct_ms(&lat, 0.5),
+        pct_ms(&lat, 0.99)
     );
 }
 
 #[tokio::main]
 async fn main() {
-    let large_mib: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(200);
-    let clients: Vec<usize> = std::env::args()
-        .nth(2)
-        .map(|a| a.split(',').filter_map(|c| c.parse().ok()).collect())
-        .unwrap_or_else(|| vec![1, 8, 64]);
-    let exe = repo_root().join("target/release/escrow-api");
-    assert!(
-        exe.exists(),
-        "build it first: cargo build --release -p medledger-escrow-api --bin escrow-api"
-    );
+    let large_mib: usize = arg(1, 200);
+    let clients = clients_arg(2);
     let w = World::new().await;
     let mut patient = User::new(PATIENT);
     let mut doctor = User::new(DOCTOR);
@@ -83,28 +56,13 @@ async fn main() {
     let expiry = u64::try_from(medledger_escrow_api::now_secs()).unwrap_or(0) + 86_400;
     w.grant(&patient, &doctor, &[Category::Vitals], false, expiry)
         .await;
-    let _ = w.config(); // writes the escrow key file
-    let port = free_port();
-    // One client signs in as one address: the per-address rate limit is off for the measurement.
-    let config_file = w.tmp.path().join("measure.toml");
-    std::fs::write(&config_file, "rate_limit_per_minute = 0\n").expect("config file");
-    let config_file = config_file.to_str().expect("utf8");
-    let mut command = w.serve_command(&exe, port, &["--config", config_file]);
-    command.env("MEDLEDGER_LOG", "warn");
-    let child = spawn_serving(command.stdout(std::process::Stdio::null()), port).await;
+    let (child, server) = escrow_child(&w, "measure", "").await;
     let pid = child.0.id();
-    let server = w.external(port);
     patient.sign_in(&server).await;
     doctor.sign_in(&server).await;
     println!(
-        "escrow-api (release) against Ganache on loopback, {} cores, load {}; times in ms\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        "escrow-api (release) against Ganache on loopback, {}; times in ms\n",
+        machine()
     );
     println!("| operation | clients | n | per second | p50 | p99 |");
     println!("| --- | --- | --- | --- | --- | --- |");
@@ -210,14 +168,14 @@ async fn main() {
     }
 
     // One large record: streamed up and down, the server's peak memory before and after.
-    let before = vm_hwm_kib(pid);
+    let before = vm_kib(pid, "VmHWM:");
     let big = w.record(&patient, Category::Imaging, vec![7u8; large_mib << 20]);
     let wraps = big.wraps(&w.d, &[&patient]);
     let upload = big.upload(&server, &patient, &wraps);
     let t = Instant::now();
     assert_eq!(upload.send().await.expect("upload").status(), 201);
     let up = t.elapsed();
-    let after_up = vm_hwm_kib(pid);
+    let after_up = vm_kib(pid, "VmHWM:");
     w.anchor(&patient, &big).await;
     server.record_in_state(big.id, "committed").await;
     let t = Instant::now();
@@ -233,7 +191,7 @@ async fn main() {
     }
     let down = t.elapsed();
     assert_eq!(got, big.c1.len());
-    let after_down = vm_hwm_kib(pid);
+    let after_down = vm_kib(pid, "VmHWM:");
     let mib = big.c1.len() as f64 / (1 << 20) as f64;
     println!();
     println!(

@@ -27,10 +27,14 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::*;
 use futures_util::StreamExt;
 use medledger_protocol::contract::Category;
 use support::*;
@@ -48,18 +52,6 @@ enum Outcome {
 struct Timeline {
     events: Vec<(Duration, Outcome)>,
     rss_kib: Vec<(Duration, u64)>,
-}
-
-fn vm_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn p50(mut v: Vec<Duration>) -> Duration {
@@ -103,33 +95,16 @@ fn records(w: &World, patient: &User, n: usize, seed: usize) -> Vec<(Record, Vec
 
 #[tokio::main]
 async fn main() {
-    let arg = |n: usize| std::env::args().nth(n);
-    let clients: usize = arg(1).and_then(|a| a.parse().ok()).unwrap_or(128);
-    let total: usize = arg(2).and_then(|a| a.parse().ok()).unwrap_or(1200);
-    let out = arg(3).map_or_else(|| repo_root().join("bench/out"), std::path::PathBuf::from);
+    let clients: usize = arg(1, 128);
+    let total: usize = arg(2, 1200);
+    let out: std::path::PathBuf = arg(3, repo_root().join("bench/out"));
     std::fs::create_dir_all(&out).expect("output directory");
-    let exe = repo_root().join("target/release/escrow-api");
-    assert!(
-        exe.exists(),
-        "build it first: cargo build --release -p medledger-escrow-api --bin escrow-api"
-    );
-
     let w = World::new().await;
     let mut patient = User::new(PATIENT);
     w.register(&[&patient], &[]).await;
-    let _ = w.config(); // writes the escrow key file
-    let config = w.tmp.path().join("surge.toml");
-    std::fs::write(
-        &config,
-        "rate_limit_per_minute = 0\npending_quota_bytes = 8589934592\n",
-    )
-    .expect("config");
-    let port = free_port();
-    let mut command = w.serve_command(&exe, port, &["--config", config.to_str().expect("utf8")]);
-    command.env("MEDLEDGER_LOG", "warn");
-    let child = spawn_serving(command.stdout(std::process::Stdio::null()), port).await;
+    let (child, server) = escrow_child(&w, "surge", "pending_quota_bytes = 8589934592\n").await;
     let pid = child.0.id();
-    let server = w.external(port);
+    println!("escrow-api (release), {}", machine());
     patient.sign_in(&server).await;
     println!("sealing {total} records of 4 KiB to 1 MiB …");
     let capacity_set = records(&w, &patient, 200, 0);

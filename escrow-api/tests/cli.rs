@@ -322,18 +322,7 @@ async fn kill_9_mid_upload_keeps_acknowledged_uploads_and_leaves_no_orphan() {
 
     // An upload cut off halfway by kill -9: headers and half the body on a raw connection.
     let cut = w.record(&patient, Category::Vitals, vec![3u8; 300_000]);
-    let mut head = format!(
-        "PUT /api/records/{} HTTP/1.1\r\nHost: {addr}\r\nCookie: {}\r\nx-medledger-patient: {}\r\nx-medledger-category: {}\r\nx-medledger-h1: {}\r\n",
-        cut.id,
-        patient.cookie.as_deref().expect("cookie"),
-        cut.patient,
-        cut.category,
-        cut.h1
-    );
-    for wr in cut.wraps(&w.d, &[&patient]) {
-        head.push_str(&format!("x-medledger-wrapped-dek: {wr}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", cut.c1.len()));
+    let head = cut.raw_upload_head(addr, &patient, &cut.wraps(&w.d, &[&patient]));
     let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     tcp.write_all(head.as_bytes()).await.expect("head");
     tcp.write_all(&cut.c1[..cut.c1.len() / 2])

@@ -585,22 +585,7 @@ async fn an_upload_past_the_bound_is_shed_with_retry_after_and_nothing_is_lost()
         World::signed_in([PATIENT], [], |c| c.max_concurrent_uploads = 1).await;
     // The one slot, held by an upload whose body is half sent (a raw connection).
     let first = w.record(&patient, Category::Vitals, vec![5u8; 200_000]);
-    let mut head = format!(
-        "PUT /api/records/{} HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nx-medledger-patient: {}\r\nx-medledger-category: {}\r\nx-medledger-h1: {}\r\n",
-        first.id,
-        server.addr,
-        patient.cookie.as_deref().expect("cookie"),
-        first.patient,
-        first.category,
-        first.h1
-    );
-    for wr in first.wraps(&w.d, &[&patient]) {
-        head.push_str(&format!("x-medledger-wrapped-dek: {wr}\r\n"));
-    }
-    head.push_str(&format!(
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        first.c1.len()
-    ));
+    let head = first.raw_upload_head(server.addr, &patient, &first.wraps(&w.d, &[&patient]));
     let mut tcp = tokio::net::TcpStream::connect(server.addr)
         .await
         .expect("connect");

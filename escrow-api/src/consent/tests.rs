@@ -85,44 +85,72 @@ fn script(core: Address) -> Script {
     }
 }
 
-fn answered(st: &crate::server::AppState, source: &str) -> u64 {
-    st.metrics
-        .consent_answers
-        .with_label_values(&[source])
-        .get()
+/// An escrow on the scripted chain with [`history`], its consent index running or not.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    chain: std::sync::Arc<crate::chain::scripted::ScriptedChain>,
+    st: crate::server::AppState,
+    core: Address,
+    task: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+}
+
+impl Fixture {
+    async fn new(running: bool) -> Fixture {
+        let (dir, chain, st) = escrow_on(Script::default()).await;
+        let core = st.deployment.address;
+        chain.edit(|s| *s = script(core));
+        let task = running.then(|| {
+            let (stop, stopped) = watch::channel(false);
+            (stop, st.consent.spawn(stopped))
+        });
+        Fixture {
+            _dir: dir,
+            chain,
+            st,
+            core,
+            task,
+        }
+    }
+
+    /// `canRead(PATIENT, DOCTOR, RECORD)` now, which must get an answer.
+    async fn doctor_reads(&self) -> bool {
+        let asked = self.st.consent.can_read_now(PATIENT, DOCTOR, RECORD).await;
+        asked.expect("an answer")
+    }
+
+    /// How many decisions came from `index` and from `chain`.
+    fn answered(&self) -> (u64, u64) {
+        let count = |source: &str| {
+            let answers = &self.st.metrics.consent_answers;
+            answers.with_label_values(&[source]).get()
+        };
+        (count("index"), count("chain"))
+    }
+
+    async fn stop(self) {
+        if let Some((stop, task)) = self.task {
+            let _ = stop.send(true);
+            task.await.expect("the index task ends");
+        }
+    }
 }
 
 #[tokio::test]
 async fn a_stopped_index_leaves_every_question_to_the_chain() {
-    let (_dir, chain, st) = escrow_on(Script::default()).await;
-    let core = st.deployment.address;
-    chain.edit(|s| *s = script(core));
-    assert!(!st
-        .consent
-        .can_read_now(PATIENT, DOCTOR, RECORD)
-        .await
-        .expect("an answer"));
-    assert_eq!((answered(&st, "index"), answered(&st, "chain")), (0, 1));
+    let f = Fixture::new(false).await;
+    assert!(!f.doctor_reads().await);
+    assert_eq!(f.answered(), (0, 1));
 }
 
 #[tokio::test]
 async fn the_running_index_answers_at_the_head_and_follows_each_new_block() {
-    let (_dir, chain, st) = escrow_on(Script::default()).await;
-    let core = st.deployment.address;
-    chain.edit(|s| *s = script(core));
-    let (stop, stopped) = watch::channel(false);
-    let task = st.consent.spawn(stopped);
-
-    assert!(st
-        .consent
-        .can_read_now(PATIENT, DOCTOR, RECORD)
-        .await
-        .expect("an answer"));
-    assert_eq!(answered(&st, "index"), 1);
-    assert_eq!(st.consent.head().map(|b| b.number), Some(6));
-
+    let f = Fixture::new(true).await;
+    assert!(f.doctor_reads().await);
+    assert_eq!(f.answered(), (1, 0));
+    assert_eq!(f.st.consent.head().map(|b| b.number), Some(6));
     // A revocation mined before the question is applied to it.
-    chain.edit(|s| {
+    let core = f.core;
+    f.chain.edit(|s| {
         s.head = 7;
         s.timestamp = T0 + 1;
         let revoked = M::ConsentRevoked {
@@ -131,82 +159,55 @@ async fn the_running_index_answers_at_the_head_and_follows_each_new_block() {
         };
         s.logs.push(log(core, 7, &revoked));
     });
-    assert!(!st
-        .consent
-        .can_read_now(PATIENT, DOCTOR, RECORD)
-        .await
-        .expect("an answer"));
-    assert_eq!(answered(&st, "index"), 2);
-    assert_eq!(answered(&st, "chain"), 0);
-    let _ = stop.send(true);
-    task.await.expect("the index task ends");
+    assert!(!f.doctor_reads().await);
+    assert_eq!(f.answered(), (2, 0));
+    f.stop().await;
 }
 
 #[tokio::test]
 async fn expiry_is_decided_by_the_head_blocks_time() {
-    let (_dir, chain, st) = escrow_on(Script::default()).await;
-    let core = st.deployment.address;
-    chain.edit(|s| *s = script(core));
-    let (stop, stopped) = watch::channel(false);
-    let task = st.consent.spawn(stopped);
-    let basis = st.consent.read_basis_now(PATIENT, DOCTOR, RECORD, 4).await;
+    let f = Fixture::new(true).await;
+    let basis =
+        f.st.consent
+            .read_basis_now(PATIENT, DOCTOR, RECORD, 4)
+            .await;
     assert_eq!(basis.expect("an answer"), Some(super::Basis::Consent));
     // An empty block at the grant's expiry.
-    chain.edit(|s| {
+    f.chain.edit(|s| {
         s.head = 7;
         s.timestamp = T0 + 10;
     });
-    let basis = st.consent.read_basis_now(PATIENT, DOCTOR, RECORD, 4).await;
+    let basis =
+        f.st.consent
+            .read_basis_now(PATIENT, DOCTOR, RECORD, 4)
+            .await;
     assert_eq!(basis.expect("an answer"), None);
-    assert_eq!(answered(&st, "index"), 2);
-    let _ = stop.send(true);
-    task.await.expect("the index task ends");
+    assert_eq!(f.answered(), (2, 0));
+    f.stop().await;
 }
 
 #[tokio::test]
 async fn a_reorganisation_is_replayed_before_the_index_answers_again() {
-    let (_dir, chain, st) = escrow_on(Script::default()).await;
-    let core = st.deployment.address;
-    chain.edit(|s| *s = script(core));
-    let (stop, stopped) = watch::channel(false);
-    let task = st.consent.spawn(stopped);
-    assert!(st
-        .consent
-        .can_read_now(PATIENT, DOCTOR, RECORD)
-        .await
-        .expect("an answer"));
+    let f = Fixture::new(true).await;
+    assert!(f.doctor_reads().await);
     // Another fork of the same height, on which the grant was never made.
-    chain.edit(|s| {
+    f.chain.edit(|s| {
         s.fork = 1;
         s.logs.retain(|l| l.block != 6);
     });
-    assert!(!st
-        .consent
-        .can_read_now(PATIENT, DOCTOR, RECORD)
-        .await
-        .expect("an answer"));
-    assert_eq!(answered(&st, "index"), 2);
-    let _ = stop.send(true);
-    task.await.expect("the index task ends");
+    assert!(!f.doctor_reads().await);
+    assert_eq!(f.answered(), (2, 0));
+    f.stop().await;
 }
 
 #[tokio::test]
 async fn an_unreachable_node_gets_no_answer_from_memory() {
-    let (_dir, chain, st) = escrow_on(Script::default()).await;
-    let core = st.deployment.address;
-    chain.edit(|s| *s = script(core));
-    let (stop, stopped) = watch::channel(false);
-    let task = st.consent.spawn(stopped);
-    assert!(st
-        .consent
-        .can_read_now(PATIENT, DOCTOR, RECORD)
-        .await
-        .expect("an answer"));
-    chain.edit(|s| s.reachable = false);
+    let f = Fixture::new(true).await;
+    assert!(f.doctor_reads().await);
+    f.chain.edit(|s| s.reachable = false);
     // The index held a yes a moment ago; with the head unknown it must not give it.
-    let asked = st.consent.can_read_now(PATIENT, DOCTOR, RECORD).await;
+    let asked = f.st.consent.can_read_now(PATIENT, DOCTOR, RECORD).await;
     assert!(asked.is_err(), "{asked:?}");
-    assert_eq!((answered(&st, "index"), answered(&st, "chain")), (1, 1));
-    let _ = stop.send(true);
-    task.await.expect("the index task ends");
+    assert_eq!(f.answered(), (1, 1));
+    f.stop().await;
 }

@@ -111,6 +111,32 @@ impl Record {
         b.body(self.c1.clone())
     }
 
+    /// The upload request's head as raw HTTP/1.1 (through the blank line), for a test that sends
+    /// the body itself, part by part, on a connection of its own.
+    pub fn raw_upload_head(
+        &self,
+        host: impl std::fmt::Display,
+        who: &User,
+        wraps: &[String],
+    ) -> String {
+        let mut head = format!(
+            "PUT /api/records/{} HTTP/1.1\r\nHost: {host}\r\nCookie: {}\r\nx-medledger-patient: {}\r\nx-medledger-category: {}\r\nx-medledger-h1: {}\r\n",
+            self.id,
+            who.cookie.as_deref().expect("signed in"),
+            self.patient,
+            self.category,
+            self.h1
+        );
+        for wr in wraps {
+            head.push_str(&format!("x-medledger-wrapped-dek: {wr}\r\n"));
+        }
+        head.push_str(&format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            self.c1.len()
+        ));
+        head
+    }
+
     /// Where the record lives (what its envelope and label are bound to).
     pub fn context(&self, d: &Deployment) -> RecordContext {
         RecordContext {
