@@ -1,14 +1,20 @@
 // Envelope v1 in real browsers (bench/README.md): in each of headless Chromium and Firefox ESR, on
-// the same 64 KiB chunks in the same page and run,
-//   - raw WebCrypto AES-256-GCM encrypt and decrypt, one awaited call per chunk (the ceiling);
-//     output not kept, like the envelope's encryption here;
-//   - the envelope through medledger's WebCrypto path (seal + SHA-256 per chunk for h1), and its
-//     decryption (open + SHA-256 per chunk) fed 1 MiB frames as a streamed download would;
+// the same 64 KiB chunks in the same page, in every run and in an order that alternates from run
+// to run:
+//   - the anchor, raw WebCrypto doing the envelope's work: AES-256-GCM encrypt of each chunk and
+//     SHA-256 of each sealed chunk (decrypt: SHA-256 of each sealed chunk and AES-256-GCM decrypt,
+//     both in flight together), with 1, 4, 16 and 64 chunks in flight; the best of those is the
+//     anchor of that run;
+//   - the envelope through medledger's WebCrypto path (seal + SHA-256 per chunk for h1, 16 chunks
+//     in flight as the app runs it), and its decryption (open + SHA-256 per chunk) fed 1 MiB frames
+//     as a streamed download would;
 //   - the envelope through aes-gcm + sha2 compiled to WASM (the slow path), on a smaller body;
 //   - memory while encrypting a 200 MiB body (WASM linear memory; JS heap where the browser tells).
+// Each run's envelope rate is divided by the same run's anchor; the medians and spreads of those
+// ratios are the figures.
 // Needs the harness built: scripts/build-wasm.sh medledger-wasm-harness target-wasm/harness
 //
-//   node bench/browser-envelope.mjs [MiB, default 64] [runs, default 3]
+//   node bench/browser-envelope.mjs [MiB, default 64] [runs, default 5]
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,7 +23,8 @@ import { serve, BROWSERS, selectedBrowsers } from "../e2e/lib/browsers.mjs";
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const PKG = join(ROOT, "target-wasm", "harness");
 const MIB = Number(process.argv[2] || 64);
-const RUNS = Number(process.argv[3] || 3);
+const RUNS = Number(process.argv[3] || 5);
+const IN_FLIGHT = [1, 4, 16, 64];
 const CHUNK = 65536;
 
 if (!existsSync(join(PKG, "medledger_wasm_harness_bg.wasm"))) {
@@ -42,7 +49,7 @@ try {
       for (let r = 0; r < RUNS; r++) {
         runs.push(
           await page.evaluate(
-            async ({ MIB, CHUNK }) => {
+            async ({ MIB, CHUNK, IN_FLIGHT, envelopeFirst }) => {
               const total = MIB * 1024 * 1024;
               const chunks = Math.ceil(total / CHUNK);
               const chunk = crypto.getRandomValues(new Uint8Array(CHUNK));
@@ -53,40 +60,53 @@ try {
                 new DataView(v.buffer).setUint32(8, i);
                 return v;
               };
-              // Raw WebCrypto encryption, one awaited call per chunk, output dropped as it comes.
-              let t = performance.now();
-              for (let i = 0; i < chunks; i++) {
-                await crypto.subtle.encrypt({ name: "AES-GCM", iv: iv(i), additionalData: aad }, key, chunk);
-              }
-              const rawEncrypt = performance.now() - t;
-              // The same, 16 chunks (1 MiB) in flight at a time, as a file read in 1 MiB slices allows.
-              t = performance.now();
-              for (let i = 0; i < chunks; i += 16) {
-                const batch = [];
-                for (let j = i; j < Math.min(i + 16, chunks); j++) batch.push(crypto.subtle.encrypt({ name: "AES-GCM", iv: iv(j), additionalData: aad }, key, chunk));
-                await Promise.all(batch);
-              }
-              const rawEncrypt16 = performance.now() - t;
-              const encOnly = JSON.parse(await window.harness.bench_webcrypto(chunk, total, false, 1));
-              const encOnly16 = JSON.parse(await window.harness.bench_webcrypto(chunk, total, false, 16));
-              // Raw WebCrypto decryption of ciphertexts kept from an encryption pass.
               const sealed = [];
               for (let i = 0; i < chunks; i++) {
                 sealed.push(await crypto.subtle.encrypt({ name: "AES-GCM", iv: iv(i), additionalData: aad }, key, chunk));
               }
-              t = performance.now();
-              for (let i = 0; i < chunks; i++) {
-                await crypto.subtle.decrypt({ name: "AES-GCM", iv: iv(i), additionalData: aad }, key, sealed[i]);
+              // `k` chunks in flight at a time, each doing `work(i)`; milliseconds.
+              const timed = async (k, work) => {
+                const t = performance.now();
+                for (let i = 0; i < chunks; i += k) {
+                  const batch = [];
+                  for (let j = i; j < Math.min(i + k, chunks); j++) batch.push(work(j));
+                  await Promise.all(batch);
+                }
+                return performance.now() - t;
+              };
+              const sealAndHash = (i) =>
+                crypto.subtle.encrypt({ name: "AES-GCM", iv: iv(i), additionalData: aad }, key, chunk).then((ct) => crypto.subtle.digest("SHA-256", ct));
+              const hashAndOpen = (i) =>
+                Promise.all([crypto.subtle.digest("SHA-256", sealed[i]), crypto.subtle.decrypt({ name: "AES-GCM", iv: iv(i), additionalData: aad }, key, sealed[i])]);
+              const anchors = async () => {
+                const encrypt = {};
+                const decrypt = {};
+                for (const k of IN_FLIGHT) {
+                  encrypt[k] = await timed(k, sealAndHash);
+                  decrypt[k] = await timed(k, hashAndOpen);
+                }
+                return { encrypt, decrypt };
+              };
+              const envelope = async () => {
+                const enc = JSON.parse(await window.harness.bench_webcrypto(chunk, total, false, 16));
+                const both = JSON.parse(await window.harness.bench_webcrypto(chunk, total, true, 16));
+                return { encrypt: enc.encrypt_ms, decrypt: both.decrypt_ms };
+              };
+              let anchor, env;
+              if (envelopeFirst) {
+                env = await envelope();
+                anchor = await anchors();
+              } else {
+                anchor = await anchors();
+                env = await envelope();
               }
-              const rawDecrypt = performance.now() - t;
               sealed.length = 0;
-              const env = JSON.parse(await window.harness.bench_webcrypto(chunk, total, true, 16));
               // The WASM path is ~20x slower: an eighth of the body is plenty.
               const wasmBytes = Math.max(CHUNK, Math.floor(total / 8 / CHUNK) * CHUNK);
               const wasm = JSON.parse(window.harness.bench_wasm_aes(chunk, wasmBytes));
-              return { total, rawEncrypt, rawEncrypt16, rawDecrypt, envEncrypt: encOnly.encrypt_ms, envEncrypt16: encOnly16.encrypt_ms, envDecrypt: env.decrypt_ms, wasmBytes, wasmEncrypt: wasm.encrypt_ms };
+              return { total, anchor, env, wasmBytes, wasmEncrypt: wasm.encrypt_ms };
             },
-            { MIB, CHUNK }
+            { MIB, CHUNK, IN_FLIGHT, envelopeFirst: r % 2 === 1 }
           )
         );
       }
@@ -109,23 +129,22 @@ try {
 }
 
 console.log(`== ${new Date().toISOString()} ${MIB} MiB per run, ${RUNS} runs, 64 KiB chunks, load ${(await import("node:os")).loadavg().map((x) => x.toFixed(1)).join(" ")}`);
+const spread = (xs) => `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
 for (const [name, { version, runs, memory }] of Object.entries(results)) {
-  const m = (key, bytes) => median(runs.map((r) => mbps(bytes(r), r[key])));
-  const rawE = m("rawEncrypt", (r) => r.total);
-  const rawD = m("rawDecrypt", (r) => r.total);
-  const envE = m("envEncrypt", (r) => r.total);
-  const envD = m("envDecrypt", (r) => r.total);
-  const wasmE = m("wasmEncrypt", (r) => r.wasmBytes);
   console.log(`${name} ${version}`);
-  const rawE16 = m("rawEncrypt16", (r) => r.total);
-  const envE16 = m("envEncrypt16", (r) => r.total);
-  console.log(`  raw WebCrypto AES-GCM encrypt, 1 chunk at a time   ${rawE.toFixed(0).padStart(6)} MB/s`);
-  console.log(`  envelope encrypt + h1 (WebCrypto), 1 at a time     ${envE.toFixed(0).padStart(6)} MB/s  ${((100 * envE) / rawE).toFixed(0)} % of raw`);
-  console.log(`  raw WebCrypto AES-GCM encrypt, 16 in flight        ${rawE16.toFixed(0).padStart(6)} MB/s`);
-  console.log(`  envelope encrypt + h1 (WebCrypto), 16 in flight    ${envE16.toFixed(0).padStart(6)} MB/s  ${((100 * envE16) / rawE16).toFixed(0)} % of raw 16, ${((100 * envE16) / rawE).toFixed(0)} % of raw 1`);
-  console.log(`  raw WebCrypto AES-GCM decrypt, 1 chunk at a time   ${rawD.toFixed(0).padStart(6)} MB/s`);
-  console.log(`  envelope decrypt + h1 (WebCrypto), 1 MiB frames   ${envD.toFixed(0).padStart(6)} MB/s  ${((100 * envD) / rawD).toFixed(0)} % of raw`);
-  console.log(`  envelope encrypt + h1 (aes-gcm + sha2 in WASM)     ${wasmE.toFixed(0).padStart(6)} MB/s`);
+  for (const op of ["encrypt", "decrypt"]) {
+    // Each run's best anchor (fastest in-flight setting) and the envelope in the same run.
+    const best = runs.map((r) => Math.min(...Object.values(r.anchor[op])));
+    const bestK = runs.map((r) => Object.entries(r.anchor[op]).sort((a, b) => a[1] - b[1])[0][0]);
+    const anchorRate = runs.map((r, i) => mbps(r.total, best[i]));
+    const envRate = runs.map((r) => mbps(r.total, r.env[op]));
+    const ratios = runs.map((_, i) => envRate[i] / anchorRate[i]);
+    const perK = IN_FLIGHT.map((k) => `${k}: ${median(runs.map((r) => mbps(r.total, r.anchor[op][k]))).toFixed(0)}`).join(", ");
+    console.log(`  ${op}: anchor (AES-GCM + SHA-256 per chunk, raw WebCrypto) best ${median(anchorRate).toFixed(0)} MB/s at ${bestK.join("/")} in flight [MB/s by chunks in flight: ${perK}]`);
+    console.log(`  ${op}: envelope + h1 (WebCrypto)   ${median(envRate).toFixed(0)} MB/s; per-run ratio to the anchor: ${spread(ratios)}`);
+  }
+  const wasmE = median(runs.map((r) => mbps(r.wasmBytes, r.wasmEncrypt)));
+  console.log(`  envelope encrypt + h1 (aes-gcm + sha2 in WASM)  ${wasmE.toFixed(0)} MB/s`);
   const mib = (b) => (b === null ? "n/a" : `${(b / 1048576).toFixed(1)} MiB`);
   console.log(`  200 MiB encrypt: ${(memory.encryptMs / 1000).toFixed(1)} s; WASM memory ${mib(memory.wasmBefore)} -> ${mib(memory.wasmAfter)}; JS heap ${mib(memory.heapBefore)} -> ${mib(memory.heapAfter)}`);
 }
