@@ -3,26 +3,33 @@
 //! `refusals::an_upload_past_the_bound_is_shed_with_retry_after_and_nothing_is_lost`).
 //!
 //! ```text
-//! cargo run --release -p medledger-escrow-api --example surge [-- <surge clients, default 128> [records, default 1200] [out dir, default bench/out]]
+//! cargo run --release -p medledger-escrow-api --example surge [-- <surge clients, default 128> [records, default 1200] [out dir, default bench/out] [jitter|none]]
 //! ```
 //!
 //! Ganache (mining every 100 ms) with the migration, and the escrow as a child with its default
 //! `max_concurrent_uploads` (16), a patient signed in. Records of 4 KiB to 1 MiB, sealed
 //! beforehand. Four phases:
 //!
-//! 1. **capacity**: 200 uploads at 16 clients (the bound): uploads/s and p50, the normal latency;
+//! 1. **capacity**: 200 uploads at 16 clients (the bound): uploads/s; then the normal latency,
+//!    the p50 of 20 uploads of 64 KiB sent one at a time;
 //! 2. **surge**: `clients` clients (8x the bound by default) upload the rest as fast as they can;
-//!    a shed upload (503 `busy`) waits its `Retry-After` and is sent again; any other answer, or
-//!    no answer within 60 s, is counted as an error;
-//! 3. **recovery**: one client uploads one record at a time from the moment the surge ends, until
-//!    five in a row are within 1.5x the normal p50: the time that took;
+//!    a shed upload (503 `busy`) waits its `Retry-After` (plus up to a second of jitter, as the
+//!    app waits, unless `none`) and is sent again; any other answer, or no answer within 60 s, is
+//!    counted as an error;
+//! 3. **recovery**: one client uploads one 64 KiB record at a time from the moment the surge ends,
+//!    until five in a row are within 1.5x the normal p50: the time that took;
 //! 4. **check**: every acknowledged upload is listed by the escrow (none lost).
 //!
+//! A connection broken before any answer (a large upload shed mid-body may see its connection
+//! reset before the 503 arrives) is retried like a shed upload, as the app retries it, and
+//! counted apart as interrupted.
+//!
 //! Every 250 ms it samples the escrow's resident memory (VmRSS) and counts acknowledged, shed and
-//! failed uploads and their latency; it writes the samples to `<out>/surge.csv` and plots
-//! throughput, shed rate, p50 latency and memory over time into `<out>/surge.svg`. A closing
-//! ramp (16, 32, 64 … up to 1024 clients, 10 uploads each, no retries) looks for the breaking
-//! point: the first concurrency at which any request fails other than by being shed.
+//! failed uploads and their latency; it writes the samples to `<out>/surge-<mode>.csv` and plots
+//! throughput, shed rate, p50 latency and memory over time into `<out>/surge-<mode>.svg`. A closing
+//! ramp (16, 32, 64 … up to 1024 uploads at once, one each, no retries) looks for the breaking
+//! point: the first concurrency at which any request fails other than by being shed (distinct
+//! 4 KiB records, all sent at once).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -44,6 +51,9 @@ use support::*;
 enum Outcome {
     Acknowledged(Duration),
     Shed,
+    /// The connection broke before an answer came (a large upload shed mid-body can see its
+    /// connection reset before the 503): retried like a shed one, as the app retries it.
+    Interrupted,
     Failed,
 }
 
@@ -57,6 +67,17 @@ struct Timeline {
 fn p50(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// How long a shed client waits: the `Retry-After` seconds, plus up to a second of jitter when
+/// `jitter` (as the app waits), or exactly that (clients that all come back at once).
+fn back_off(retry_after: u64, jitter: bool) -> Duration {
+    let extra = if jitter {
+        rand::random::<u64>() % 1000
+    } else {
+        0
+    };
+    Duration::from_secs(retry_after) + Duration::from_millis(extra)
 }
 
 /// One upload attempt of `r` (the client gives up after 60 s).
@@ -77,7 +98,18 @@ async fn attempt(server: &Server, patient: &User, r: &Record, wraps: &[String]) 
             let retry = retry.and_then(|v| v.parse().ok()).unwrap_or(1);
             (Outcome::Shed, retry)
         }
-        _ => (Outcome::Failed, 0),
+        Err(e) if e.is_request() && !e.is_timeout() => (Outcome::Interrupted, 1),
+        other => {
+            // The first few failures are described: they are what the report calls broken.
+            static SHOWN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            if SHOWN.fetch_add(1, Ordering::SeqCst) < 3 {
+                match other {
+                    Ok(resp) => eprintln!("an upload failed: HTTP {}", resp.status()),
+                    Err(e) => eprintln!("an upload failed: {e:?}"),
+                }
+            }
+            (Outcome::Failed, 0)
+        }
     }
 }
 
@@ -98,6 +130,8 @@ async fn main() {
     let clients: usize = arg(1, 128);
     let total: usize = arg(2, 1200);
     let out: std::path::PathBuf = arg(3, repo_root().join("bench/out"));
+    let mode: String = arg(4, "jitter".to_string());
+    let jitter = mode == "jitter";
     std::fs::create_dir_all(&out).expect("output directory");
     let w = World::new().await;
     let mut patient = User::new(PATIENT);
@@ -109,7 +143,18 @@ async fn main() {
     println!("sealing {total} records of 4 KiB to 1 MiB …");
     let capacity_set = records(&w, &patient, 200, 0);
     let surge_set = records(&w, &patient, total, 3);
-    let recovery_set = records(&w, &patient, 200, 5);
+    // Same-size records (64 KiB) for the one-client latency before and after the surge.
+    let probe = |w: &World, n: usize| -> Vec<(Record, Vec<String>)> {
+        (0..n)
+            .map(|i| {
+                let r = w.record(&patient, Category::Vitals, vec![(i % 251) as u8; 65_536]);
+                let wraps = r.wraps(&w.d, &[&patient]);
+                (r, wraps)
+            })
+            .collect()
+    };
+    let baseline_set = probe(&w, 20);
+    let recovery_set = probe(&w, 200);
 
     // 1. Capacity at the bound.
     let start = Instant::now();
@@ -125,11 +170,19 @@ async fn main() {
         .collect()
         .await;
     let capacity = lat.len() as f64 / start.elapsed().as_secs_f64();
-    let normal = p50(lat);
     println!(
         "capacity at 16 clients: {capacity:.0} uploads/s, p50 {:.1} ms",
-        normal.as_secs_f64() * 1e3
+        p50(lat).as_secs_f64() * 1e3
     );
+    // The normal latency: one client, one 64 KiB upload at a time.
+    let mut one_by_one = Vec::new();
+    for (r, wr) in &baseline_set {
+        match attempt(&server, &patient, r, wr).await.0 {
+            Outcome::Acknowledged(d) => one_by_one.push(d),
+            other => panic!("a lone upload was {other:?}"),
+        }
+    }
+    let normal = p50(one_by_one);
 
     // 2. The surge, sampled every 250 ms.
     let timeline = Arc::new(Mutex::new(Timeline::default()));
@@ -166,7 +219,9 @@ async fn main() {
                         .push((t0.elapsed(), outcome));
                     match outcome {
                         Outcome::Acknowledged(_) => return Some(r.id),
-                        Outcome::Shed => tokio::time::sleep(Duration::from_secs(retry)).await,
+                        Outcome::Shed | Outcome::Interrupted => {
+                            tokio::time::sleep(back_off(retry, jitter)).await
+                        }
                         Outcome::Failed => return None,
                     }
                 }
@@ -223,6 +278,7 @@ async fn main() {
         .count();
 
     let summary = Summary {
+        name: format!("surge-{mode}"),
         capacity,
         normal,
         surge_end,
@@ -238,13 +294,18 @@ async fn main() {
 
     // The ramp: the first concurrency where anything fails other than by being shed.
     let mut breaking = None;
-    let mut seed = 11;
     for conc in [16usize, 32, 64, 128, 256, 512, 1024] {
-        seed += 1;
-        let batch = records(&w, &patient, conc.min(256), seed);
+        // Distinct 4 KiB records (a repeated one would be an idempotent retry, answered 200).
+        let batch: Vec<(Record, Vec<String>)> = (0..conc)
+            .map(|i| {
+                let r = w.record(&patient, Category::Vitals, vec![(i % 251) as u8; 4096]);
+                let wraps = r.wraps(&w.d, &[&patient]);
+                (r, wraps)
+            })
+            .collect();
         let outcomes: Vec<Outcome> = futures_util::stream::iter(0..conc)
             .map(|i| {
-                let (r, wr) = &batch[i % batch.len()];
+                let (r, wr) = &batch[i];
                 let (server, patient) = (&server, &patient);
                 async move { attempt(server, patient, r, wr).await.0 }
             })
@@ -259,8 +320,12 @@ async fn main() {
             .iter()
             .filter(|o| matches!(o, Outcome::Shed))
             .count();
+        let interrupted = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Interrupted))
+            .count();
         println!(
-            "ramp: {conc} at once: {shed} shed, {failed} failed otherwise, VmHWM {} MiB",
+            "ramp: {conc} at once: {shed} shed, {interrupted} interrupted, {failed} failed otherwise, VmHWM {} MiB",
             vm_kib(pid, "VmHWM:") / 1024
         );
         if failed > 0 && breaking.is_none() {
@@ -280,6 +345,8 @@ async fn main() {
 
 /// The surge's figures besides its timeline.
 struct Summary {
+    /// The output files' stem.
+    name: String,
     capacity: f64,
     normal: Duration,
     surge_end: Duration,
@@ -295,9 +362,10 @@ type Sample = (f64, f64, f64, f64, f64);
 /// A chart: its title, the value it draws and its colour.
 type Chart = (&'static str, fn(&Sample) -> f64, &'static str);
 
-/// Prints the summary and writes `surge.csv` and `surge.svg`.
+/// Prints the summary and writes `<name>.csv` and `<name>.svg`.
 fn report(t: &Timeline, out: &std::path::Path, summary: &Summary) {
     let Summary {
+        ref name,
         capacity,
         normal,
         surge_end,
@@ -323,7 +391,7 @@ fn report(t: &Timeline, out: &std::path::Path, summary: &Summary) {
                 row.0 += 1;
                 row.3.push(*d);
             }
-            Outcome::Shed => row.1 += 1,
+            Outcome::Shed | Outcome::Interrupted => row.1 += 1,
             Outcome::Failed => row.2 += 1,
         }
     }
@@ -345,8 +413,12 @@ fn report(t: &Timeline, out: &std::path::Path, summary: &Summary) {
         ));
         series.push((s, f64::from(ack * 4), f64::from(shed * 4), p, mib));
     }
-    std::fs::write(out.join("surge.csv"), csv).expect("csv");
-    std::fs::write(out.join("surge.svg"), svg(&series, surge_end.as_secs_f64())).expect("svg");
+    std::fs::write(out.join(format!("{name}.csv")), csv).expect("csv");
+    std::fs::write(
+        out.join(format!("{name}.svg")),
+        svg(&series, surge_end.as_secs_f64()),
+    )
+    .expect("svg");
     let failed = t
         .events
         .iter()
@@ -357,16 +429,21 @@ fn report(t: &Timeline, out: &std::path::Path, summary: &Summary) {
         .iter()
         .filter(|e| matches!(e.1, Outcome::Shed))
         .count();
+    let interrupted = t
+        .events
+        .iter()
+        .filter(|e| matches!(e.1, Outcome::Interrupted))
+        .count();
     let peak = t.rss_kib.iter().map(|r| r.1).max().unwrap_or(0) / 1024;
     println!(
         "surge: {clients} clients ({:.1}x the bound of 16), {:.1} s",
         clients as f64 / 16.0,
         surge_end.as_secs_f64()
     );
-    println!("  acknowledged {acknowledged}, shed {shed} times (each retried after Retry-After), failed otherwise {failed}, lost {lost}");
+    println!("  acknowledged {acknowledged}, shed {shed} times and interrupted {interrupted} times (each retried after Retry-After), failed otherwise {failed}, lost {lost}");
     println!("  server resident memory: peak {peak} MiB during the surge");
     println!(
-        "  normal: {capacity:.0} uploads/s at the bound, p50 {:.1} ms",
+        "  normal: {capacity:.0} uploads/s at the bound; one 64 KiB upload alone p50 {:.1} ms",
         normal.as_secs_f64() * 1e3
     );
     match recovered {
@@ -375,8 +452,8 @@ fn report(t: &Timeline, out: &std::path::Path, summary: &Summary) {
     }
     println!(
         "  samples: {}, plot: {}",
-        out.join("surge.csv").display(),
-        out.join("surge.svg").display()
+        out.join(format!("{name}.csv")).display(),
+        out.join(format!("{name}.svg")).display()
     );
 }
 
@@ -390,7 +467,11 @@ fn svg(series: &[Sample], surge_end: f64) -> String {
     );
     let charts: [Chart; 4] = [
         ("uploads acknowledged per second", |s| s.1, "#1f77b4"),
-        ("uploads shed (503 busy) per second", |s| s.2, "#d62728"),
+        (
+            "uploads shed (503 busy) or interrupted per second",
+            |s| s.2,
+            "#d62728",
+        ),
         (
             "p50 latency of acknowledged uploads, ms",
             |s| s.3,

@@ -246,7 +246,8 @@ pub struct UploadHeaders {
 
 /// PUTs C1 (a `Blob`) with XMLHttpRequest, which reports upload progress (fetch does not).
 /// `progress(sent, total)` is called as bytes go out. Resolves to the escrow's answer. An upload
-/// the escrow sheds as `busy` is sent again after a pause (up to [`BUSY_RETRIES`] times).
+/// the escrow sheds as `busy`, or one interrupted, is sent again after a pause (up to
+/// [`BUSY_RETRIES`] times).
 pub async fn upload(
     headers: &UploadHeaders,
     body: &web_sys::Blob,
@@ -256,17 +257,24 @@ pub async fn upload(
     loop {
         match upload_once(headers, body, progress.clone()).await {
             // The escrow sheds uploads past its bound before reading them (503 `busy`, Retry-After
-            // 1 s): nothing was stored, so the same upload is sent again, a little later each time.
-            Err(e) if e.code == "busy" && shed < BUSY_RETRIES => {
+            // 1 s): nothing was stored, so the same upload is sent again, a little later each time,
+            // with up to a second of jitter: browsers shed together would otherwise all come back
+            // in the same instant, and be shed together again (measured: docs/qa-report.md). A
+            // large upload shed mid-body can see its connection reset before the 503 arrives, so
+            // an interrupted upload is sent again the same way: an upload is idempotent (the same
+            // id and h1 are answered with what was stored).
+            Err(e) if (e.code == "busy" || e.code == "network") && shed < BUSY_RETRIES => {
                 shed += 1;
-                super::wallet::sleep_ms(1000 * shed).await;
+                let jitter = (js_sys::Math::random() * 1000.0) as i32;
+                super::wallet::sleep_ms(1000 * shed + jitter).await;
             }
             outcome => return outcome,
         }
     }
 }
 
-/// How many times an upload the escrow shed as `busy` is sent again before the person is told.
+/// How many times an upload the escrow shed as `busy`, or one interrupted, is sent again before
+/// the person is told.
 const BUSY_RETRIES: i32 = 5;
 
 /// One PUT of C1 (see [`upload`]).
