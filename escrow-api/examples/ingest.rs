@@ -75,13 +75,7 @@ async fn main() {
     for round in 0..rounds {
         for &conc in &clients {
             let n = 200usize.max(4 * conc);
-            let records: Vec<(Record, Vec<String>)> = (0..n)
-                .map(|i| {
-                    let r = w.record(&patient, Category::Vitals, vec![(i % 251) as u8; 4096]);
-                    let wraps = r.wraps(&w.d, &[&patient]);
-                    (r, wraps)
-                })
-                .collect();
+            let records = sealed(&w, &patient, n, Category::Vitals, |_| 4096);
             for anchor_first in [round % 2 == 0, round % 2 == 1] {
                 let rate = if anchor_first {
                     fsync_rate(&data, n, conc).await

@@ -113,16 +113,17 @@ async fn attempt(server: &Server, patient: &User, r: &Record, wraps: &[String]) 
     }
 }
 
+/// `n` records of 4 KiB to 1 MiB, spread evenly on a log scale (from `seed` on).
 fn records(w: &World, patient: &User, n: usize, seed: usize) -> Vec<(Record, Vec<String>)> {
-    (0..n)
-        .map(|i| {
-            // 4 KiB to 1 MiB, spread evenly on a log scale.
-            let size = 4096usize << ((i + seed) % 9);
-            let r = w.record(patient, Category::Imaging, vec![(i % 251) as u8; size]);
-            let wraps = r.wraps(&w.d, &[patient]);
-            (r, wraps)
-        })
-        .collect()
+    sealed(w, patient, n, Category::Imaging, |i| {
+        4096usize << ((i + seed) % 9)
+    })
+}
+
+/// Records `outcome` at its time in the timeline.
+fn note(timeline: &Mutex<Timeline>, t0: Instant, outcome: Outcome) {
+    let mut timeline = timeline.lock().expect("timeline");
+    timeline.events.push((t0.elapsed(), outcome));
 }
 
 #[tokio::main]
@@ -144,17 +145,8 @@ async fn main() {
     let capacity_set = records(&w, &patient, 200, 0);
     let surge_set = records(&w, &patient, total, 3);
     // Same-size records (64 KiB) for the one-client latency before and after the surge.
-    let probe = |w: &World, n: usize| -> Vec<(Record, Vec<String>)> {
-        (0..n)
-            .map(|i| {
-                let r = w.record(&patient, Category::Vitals, vec![(i % 251) as u8; 65_536]);
-                let wraps = r.wraps(&w.d, &[&patient]);
-                (r, wraps)
-            })
-            .collect()
-    };
-    let baseline_set = probe(&w, 20);
-    let recovery_set = probe(&w, 200);
+    let baseline_set = sealed(&w, &patient, 20, Category::Vitals, |_| 65_536);
+    let recovery_set = sealed(&w, &patient, 200, Category::Vitals, |_| 65_536);
 
     // 1. Capacity at the bound.
     let start = Instant::now();
@@ -212,11 +204,7 @@ async fn main() {
             async move {
                 loop {
                     let (outcome, retry) = attempt(server, patient, r, wr).await;
-                    timeline
-                        .lock()
-                        .expect("timeline")
-                        .events
-                        .push((t0.elapsed(), outcome));
+                    note(&timeline, t0, outcome);
                     match outcome {
                         Outcome::Acknowledged(_) => return Some(r.id),
                         Outcome::Shed | Outcome::Interrupted => {
@@ -238,11 +226,7 @@ async fn main() {
     let mut recovered = None;
     for (r, wr) in &recovery_set {
         let (outcome, _) = attempt(&server, &patient, r, wr).await;
-        timeline
-            .lock()
-            .expect("timeline")
-            .events
-            .push((t0.elapsed(), outcome));
+        note(&timeline, t0, outcome);
         match outcome {
             Outcome::Acknowledged(d) if d.as_secs_f64() <= 1.5 * normal.as_secs_f64() => {
                 in_a_row += 1
@@ -296,13 +280,7 @@ async fn main() {
     let mut breaking = None;
     for conc in [16usize, 32, 64, 128, 256, 512, 1024] {
         // Distinct 4 KiB records (a repeated one would be an idempotent retry, answered 200).
-        let batch: Vec<(Record, Vec<String>)> = (0..conc)
-            .map(|i| {
-                let r = w.record(&patient, Category::Vitals, vec![(i % 251) as u8; 4096]);
-                let wraps = r.wraps(&w.d, &[&patient]);
-                (r, wraps)
-            })
-            .collect();
+        let batch = sealed(&w, &patient, conc, Category::Vitals, |_| 4096);
         let outcomes: Vec<Outcome> = futures_util::stream::iter(0..conc)
             .map(|i| {
                 let (r, wr) = &batch[i];

@@ -10,7 +10,8 @@ pub struct Metrics {
     registry: Registry,
     /// Uploads by result (`stored`, `duplicate`, `refused`, `invalid`, `shed`, `error`).
     pub uploads: IntCounterVec,
-    /// Uploads being received now (at most `max_concurrent_uploads`).
+    /// Uploads being received now (at most `max_concurrent_uploads`), set from the upload slots
+    /// when `/metrics` is read.
     pub uploads_in_progress: IntGauge,
     /// Reads by result (`released`, `refused`, `error`).
     pub reads: IntCounterVec,

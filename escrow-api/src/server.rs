@@ -630,6 +630,13 @@ async fn openapi() -> Response {
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {
+    // Read off the slots, not counted by the handler: an upload whose client hangs up is dropped
+    // mid-way, and its slot (not a decrement) is what is sure to be given back.
+    let slots = usize::try_from(st.config.max_concurrent_uploads).unwrap_or(usize::MAX);
+    let busy = slots.saturating_sub(st.upload_slots.available_permits());
+    st.metrics
+        .uploads_in_progress
+        .set(i64::try_from(busy).unwrap_or(i64::MAX));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         st.metrics.render(),

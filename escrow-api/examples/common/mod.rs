@@ -65,6 +65,24 @@ pub async fn escrow_child(w: &World, name: &str, toml: &str) -> (Child, Server) 
     (child, w.external(port))
 }
 
+/// `n` records of `patient`'s, record `i` of `size(i)` bytes in `category`, sealed as the app
+/// seals them, each with its wrap to the patient.
+pub fn sealed(
+    w: &World,
+    patient: &User,
+    n: usize,
+    category: medledger_protocol::contract::Category,
+    size: impl Fn(usize) -> usize,
+) -> Vec<(Record, Vec<String>)> {
+    (0..n)
+        .map(|i| {
+            let r = w.record(patient, category, vec![(i % 251) as u8; size(i)]);
+            let wraps = r.wraps(&w.d, &[patient]);
+            (r, wraps)
+        })
+        .collect()
+}
+
 /// The data directory [`escrow_child`] gives the escrow `name`.
 pub fn data_dir(w: &World, name: &str) -> PathBuf {
     w.tmp.path().join(name)

@@ -72,11 +72,6 @@ impl ConsentState {
         ConsentState::default()
     }
 
-    /// How many records, grants and accounts it holds (for the metrics and the logs).
-    pub fn sizes(&self) -> (usize, usize, usize) {
-        (self.records.len(), self.grants.len(), self.accounts.len())
-    }
-
     /// Applies one of the core's events, in log order. Events `canRead` does not depend on are
     /// ignored.
     pub fn apply(&mut self, event: &MedLedgerEvents) {

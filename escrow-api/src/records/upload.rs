@@ -117,9 +117,7 @@ pub async fn upload(
     // number bounds the memory uploads take (`max_concurrent_uploads`).
     let result = match st.upload_slots.clone().try_acquire_owned() {
         Ok(slot) => {
-            st.metrics.uploads_in_progress.inc();
             let result = upload_inner(&st, &session, &id, &headers, body).await;
-            st.metrics.uploads_in_progress.dec();
             drop(slot);
             result
         }
