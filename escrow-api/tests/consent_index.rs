@@ -4,7 +4,8 @@
 //! Ganache one block at a time (the miner stopped, each block mined with `evm_mine` at its
 //! timestamp). After every block the index takes one step, and every (patient, reader, record)
 //! — each patient's and every other patient's records, and ids never anchored — is asked of the
-//! index and of the contract's own `canReadMany` by `eth_call` at that block. Zero mismatches.
+//! index and of the contract's own `canReadMany` by `eth_call` at that block, and every (patient,
+//! writer) pair's `canWrite` in a category that moves on with each block. Zero mismatches.
 //!
 //! `MEDLEDGER_CONSENT_SEED=<n>` replays a history (every run prints its seed);
 //! `MEDLEDGER_CONSENT_BLOCKS=<n>` makes it longer (the default gives over 100,000 checks).
@@ -281,25 +282,19 @@ async fn mine(w: &World, txs: Vec<(Address, Vec<u8>)>, timestamp: u64) -> usize 
 /// which `canRead` must refuse for this patient whoever reads).
 type Question = (Address, Address);
 
-/// Each question's `canReadMany` at `block`, in one JSON-RPC batch.
-async fn chain_answers(
+/// One JSON-RPC batch of `eth_call`s of the core at `block`: each call's returned bytes.
+async fn batch_calls(
     http: &reqwest::Client,
     w: &World,
-    asked: &[Question],
-    ids: &[B256],
+    calls: Vec<Vec<u8>>,
     block: u64,
-) -> Vec<Vec<bool>> {
+) -> Vec<Vec<u8>> {
     let tag = format!("0x{block:x}");
-    let batch: Vec<Value> = asked
-        .iter()
+    let batch: Vec<Value> = calls
+        .into_iter()
         .enumerate()
-        .map(|(n, (patient, reader))| {
-            let call = MedLedger::canReadManyCall {
-                patient: *patient,
-                reader: *reader,
-                recordIds: ids.to_vec(),
-            };
-            let tx = json!({"to": w.d.address.to_string(), "data": Bytes::from(call.abi_encode()).to_string()});
+        .map(|(n, data)| {
+            let tx = json!({"to": w.d.address.to_string(), "data": Bytes::from(data).to_string()});
             json!({"jsonrpc": "2.0", "id": n, "method": "eth_call", "params": [tx, tag]})
         })
         .collect();
@@ -312,16 +307,59 @@ async fn chain_answers(
         .json()
         .await
         .expect("a JSON batch answer");
-    let mut out = vec![Vec::new(); asked.len()];
+    let mut out = vec![Vec::new(); batch.len()];
     for answer in answers {
         let n = answer["id"].as_u64().expect("an id") as usize;
         let raw = answer["result"]
             .as_str()
-            .unwrap_or_else(|| panic!("canReadMany failed: {answer}"));
-        let bytes = alloy_primitives::hex::decode(raw).expect("hex");
-        out[n] = MedLedger::canReadManyCall::abi_decode_returns(&bytes).expect("bool[]");
+            .unwrap_or_else(|| panic!("eth_call failed: {answer}"));
+        out[n] = alloy_primitives::hex::decode(raw).expect("hex");
     }
     out
+}
+
+/// Each question's `canReadMany` at `block`, in one JSON-RPC batch.
+async fn chain_answers(
+    http: &reqwest::Client,
+    w: &World,
+    asked: &[Question],
+    ids: &[B256],
+    block: u64,
+) -> Vec<Vec<bool>> {
+    let calls = asked
+        .iter()
+        .map(|(patient, reader)| {
+            let call = MedLedger::canReadManyCall {
+                patient: *patient,
+                reader: *reader,
+                recordIds: ids.to_vec(),
+            };
+            call.abi_encode()
+        })
+        .collect();
+    let raw = batch_calls(http, w, calls, block).await;
+    raw.iter()
+        .map(|r| MedLedger::canReadManyCall::abi_decode_returns(r).expect("bool[]"))
+        .collect()
+}
+
+/// `canWrite(patient, writer, category)` at `block` for each question, in one JSON-RPC batch.
+async fn chain_writes(
+    http: &reqwest::Client,
+    w: &World,
+    asked: &[(Address, Address, u8)],
+    block: u64,
+) -> Vec<bool> {
+    let calls = asked
+        .iter()
+        .map(|(patient, writer, category)| {
+            MedLedger::canWriteCall::new((*patient, *writer, *category)).abi_encode()
+        })
+        .collect();
+    let raw = batch_calls(http, w, calls, block).await;
+    raw.iter()
+        .map(|r| MedLedger::canWriteCall::abi_decode_returns(r).expect("bool"))
+        .collect()
 }
 
 /// The blocks played so far and what they showed.
@@ -338,6 +376,8 @@ struct Run {
     succeeded: usize,
     granted_reads: u64,
     emergency_reads: u64,
+    write_checks: u64,
+    writes_allowed: u64,
     mismatches: Vec<String>,
 }
 
@@ -379,12 +419,47 @@ impl Run {
                 }
             })
             .expect("the index stands at a block");
+        self.check_writes(head).await;
         succeeded
     }
 
+    /// `canWrite` for every (patient, writer) pair, in a category that moves on with each block.
+    async fn check_writes(&mut self, head: medledger_escrow_api::chain::BlockInfo) {
+        let blocks = self.blocks;
+        let asked: Vec<(Address, Address, u8)> = self
+            .asked
+            .iter()
+            .enumerate()
+            .map(|(n, (p, w))| {
+                (
+                    *p,
+                    *w,
+                    ((blocks as usize + n) % usize::from(CATEGORIES)) as u8,
+                )
+            })
+            .collect();
+        let chain = chain_writes(&self.http, &self.w, &asked, head.number).await;
+        let index = &self.index;
+        index
+            .inspect(|state, at| {
+                for ((patient, writer, category), want) in asked.iter().zip(&chain) {
+                    let got = state.can_write(*patient, *writer, *category, at.timestamp);
+                    self.write_checks += 1;
+                    self.writes_allowed += u64::from(got && patient != writer);
+                    if got != *want {
+                        self.mismatches.push(format!(
+                            "block {}: canWrite({patient}, {writer}, {category}) is {want} on chain, {got} in the index",
+                            at.number
+                        ));
+                    }
+                }
+            })
+            .expect("the index stands at a block");
+    }
+
     /// Every rule once, whatever the seed: a window closed for good by an opt-out (also after
-    /// opting in again), a window ended early, erase-all then a new record, a grant expiring at
-    /// its exact second, and a granted practitioner suspended and reinstated.
+    /// opting in again), a window ended early, erase-all then a new record, a write grant expiring
+    /// at its exact second, and a granted practitioner suspended and reinstated.
     async fn rules(&mut self) {
         let c = &self.cast;
         let (p0, p1) = (c.patients[0], c.patients[1]);
@@ -408,7 +483,7 @@ impl Run {
         let grant = MedLedger::grantCall {
             grantee: d2,
             categories: U256::MAX,
-            allowWrite: false,
+            allowWrite: true,
             expiry,
         };
         let suspend = MedLedger::suspendAccountCall {
@@ -480,6 +555,8 @@ async fn the_consent_index_answers_as_the_contract_at_every_block() {
         succeeded: 0,
         granted_reads: 0,
         emergency_reads: 0,
+        write_checks: 0,
+        writes_allowed: 0,
         mismatches: Vec::new(),
     };
     run.rules().await;
@@ -498,8 +575,8 @@ async fn the_consent_index_answers_as_the_contract_at_every_block() {
         run.block(txs, dt).await;
     }
     eprintln!(
-        "consent differential: {} checks over {} blocks, {} of {} transactions succeeded, {} reads on grants and {} on emergency windows allowed",
-        run.checks, run.blocks, run.succeeded, run.transactions, run.granted_reads, run.emergency_reads
+        "consent differential: {} canRead and {} canWrite checks over {} blocks, {} of {} transactions succeeded, {} reads on grants, {} on emergency windows and {} writes by grantees allowed",
+        run.checks, run.write_checks, run.blocks, run.succeeded, run.transactions, run.granted_reads, run.emergency_reads, run.writes_allowed
     );
     assert!(
         run.mismatches.is_empty(),
@@ -519,4 +596,8 @@ async fn the_consent_index_answers_as_the_contract_at_every_block() {
     );
     assert!(run.granted_reads > 0, "no read on a grant was ever allowed");
     assert!(run.emergency_reads > 0, "no read on an emergency window");
+    assert!(
+        run.writes_allowed > 0,
+        "no write by a grantee was ever allowed"
+    );
 }

@@ -1,5 +1,6 @@
-//! The consent index: the core contract's `canRead` answered from memory, exactly as the contract
-//! would answer it at the chain's current head, instead of one `eth_call` (or four) per request.
+//! The consent index: the core contract's `canRead` and `canWrite` answered from memory, exactly
+//! as the contract would answer them at the chain's current head, instead of one `eth_call` (or
+//! four) per request.
 //!
 //! [`ConsentIndex::run`] follows every block of the core's logs from its deployment block into a
 //! [`ConsentState`] (no confirmation depth: consent is decided at the head, as `eth_call` at
@@ -227,6 +228,20 @@ impl ConsentIndex {
             self.ledger.can_read_many(patient, reader, record_ids)
         })
         .await
+    }
+
+    /// `canWrite(patient, writer, category)` now: from the index, else one `eth_call`.
+    pub async fn can_write_now(
+        &self,
+        patient: Address,
+        writer: Address,
+        category: u8,
+    ) -> Result<bool, ChainError> {
+        let known = self
+            .at_head(|s, now| s.can_write(patient, writer, category, now))
+            .await;
+        self.answered(known, || self.ledger.can_write(patient, writer, category))
+            .await
     }
 
     /// Whether `patient` is opted in to emergency access now.

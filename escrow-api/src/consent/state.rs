@@ -36,6 +36,7 @@ struct Account {
 #[derive(Debug, Clone, Copy)]
 struct Grant {
     categories: U256,
+    can_write: bool,
     expiry: u64,
 }
 
@@ -93,6 +94,7 @@ impl ConsentState {
             E::ConsentGranted(e) => {
                 let grant = Grant {
                     categories: e.categories,
+                    can_write: e.canWrite,
                     expiry: e.expiry,
                 };
                 self.grants.insert((e.patient, e.grantee), grant);
@@ -207,6 +209,30 @@ impl ConsentState {
     /// `canRead` itself: [`ConsentState::read_basis`] is some.
     pub fn can_read(&self, patient: Address, reader: Address, record_id: B256, now: u64) -> bool {
         self.read_basis(patient, reader, record_id, now).is_some()
+    }
+
+    /// `canWrite(patient, writer, category)` at a block whose timestamp is `now`
+    /// (`ConsentModule._canWrite`): the patient, or a verified practitioner holding an unexpired
+    /// grant with the write flag that covers the category.
+    pub fn can_write(&self, patient: Address, writer: Address, category: u8, now: u64) -> bool {
+        let is_patient = |a: &Address| {
+            let account = self.accounts.get(a);
+            account.is_some_and(|a| a.kind == Some(AccountKind::Patient))
+        };
+        if !is_patient(&patient) {
+            return false;
+        }
+        if writer == patient {
+            return true;
+        }
+        let verified_practitioner = self.accounts.get(&writer).is_some_and(|a| {
+            a.kind == Some(AccountKind::Practitioner) && a.status == AccountStatus::Active
+        });
+        let grant = self.grants.get(&(patient, writer));
+        verified_practitioner
+            && grant.is_some_and(|g| {
+                g.can_write && g.expiry > now && g.categories.bit(usize::from(category))
+            })
     }
 
     fn is_erased(&self, r: &Record) -> bool {
@@ -389,6 +415,35 @@ mod tests {
             },
         ));
         assert!(!s.can_read(addr(1), addr(4), id(0xaa), NOW), "ended");
+    }
+
+    #[test]
+    fn only_the_patient_and_write_granted_verified_practitioners_write() {
+        let mut s = world();
+        assert!(s.can_write(addr(1), addr(1), 3, NOW), "the patient");
+        assert!(!s.can_write(addr(1), addr(2), 3, NOW), "a read-only grant");
+        s.apply(&MedLedgerEvents::ConsentGranted(M::ConsentGranted {
+            patient: addr(1),
+            grantee: addr(2),
+            categories: U256::from(1u64 << 3),
+            canWrite: true,
+            expiry: NOW + 10,
+        }));
+        assert!(s.can_write(addr(1), addr(2), 3, NOW));
+        assert!(!s.can_write(addr(1), addr(2), 4, NOW), "uncovered category");
+        assert!(!s.can_write(addr(1), addr(2), 3, NOW + 10), "expired");
+        assert!(
+            !s.can_write(addr(2), addr(2), 3, NOW),
+            "not a patient's record"
+        );
+        s.apply(&MedLedgerEvents::ConsentGranted(M::ConsentGranted {
+            patient: addr(1),
+            grantee: addr(3),
+            categories: U256::from(1u64 << 3),
+            canWrite: true,
+            expiry: NOW + 10,
+        }));
+        assert!(!s.can_write(addr(1), addr(3), 3, NOW), "not verified");
     }
 
     #[test]

@@ -206,10 +206,11 @@ async fn admit(
     }
     let attempt =
         Attempt::new(st, uploader, meta.record_id, AccessAction::Upload).of_patient(meta.patient);
-    // Authorisation: the chain decides (the patient, or a writer the patient granted).
+    // Authorisation: the chain decides (the patient, or a writer the patient granted), at its
+    // head: from the consent index when it holds the head, else by `eth_call`.
     match st
-        .ledger
-        .can_write(meta.patient, uploader, meta.category)
+        .consent
+        .can_write_now(meta.patient, uploader, meta.category)
         .await
     {
         Ok(true) => {}
