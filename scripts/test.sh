@@ -30,9 +30,12 @@ run_all() {
 
   stage "lint: cargo fmt --check"
   cargo fmt --all -- --check
+  # The load test is a workspace of its own (bench/load/Cargo.toml says why).
+  cargo fmt --manifest-path bench/load/Cargo.toml -- --check
 
   stage "lint: cargo clippy -D warnings"
   cargo clippy --workspace --all-targets --locked -- -D warnings
+  CARGO_TARGET_DIR="$ROOT/target" cargo clippy --manifest-path bench/load/Cargo.toml --locked -- -D warnings
 
   stage "contracts: compile (solc-js, offline) and ABI drift check"
   "$TRUFFLE_BIN" compile
