@@ -46,7 +46,15 @@ pub async fn escrow_child(w: &World, name: &str, toml: &str) -> (Child, Server) 
     let text = format!("rate_limit_per_minute = 0\nanchor_interval_secs = 0\n{toml}");
     std::fs::write(&config, text).expect("config file");
     let port = free_port();
-    let mut command = std::process::Command::new(release_exe());
+    // A profiler may wrap the escrow: MEDLEDGER_BENCH_WRAPPER=heaptrack runs `heaptrack <escrow> …`.
+    let mut command = match std::env::var("MEDLEDGER_BENCH_WRAPPER") {
+        Ok(wrapper) if !wrapper.is_empty() => {
+            let mut c = std::process::Command::new(wrapper);
+            c.arg(release_exe());
+            c
+        }
+        _ => std::process::Command::new(release_exe()),
+    };
     command
         .arg("--config")
         .arg(&config)
