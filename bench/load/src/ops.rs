@@ -229,18 +229,25 @@ async fn expect(
 
 // ------------------------------------------------------------------ patients
 
-pub async fn patient_start(user: &mut GooseUser) -> TransactionResult {
-    let me = shared()
-        .patients
+/// Takes the next person of `pool` for this user and signs in as them: their index.
+async fn take_and_sign_in(
+    user: &mut GooseUser,
+    pool: &'static Pool,
+) -> Result<usize, Box<TransactionError>> {
+    let me = pool
         .take()
-        .ok_or_else(|| custom("more patient users than patients"))?;
+        .ok_or_else(|| custom("more users than people of their role"))?;
     let started = Instant::now();
-    let signer = &shared().patients.people[me].signer;
-    if let Err(why) = sign_in(user, signer).await {
+    if let Err(why) = sign_in(user, &pool.people[me].signer).await {
         shared().timeline.failed(Op::SignIn, started, &why);
         return Err(custom(why));
     }
     shared().timeline.note(Op::SignIn, started, Outcome::Ok);
+    Ok(me)
+}
+
+pub async fn patient_start(user: &mut GooseUser) -> TransactionResult {
+    let me = take_and_sign_in(user, &shared().patients).await?;
     // The setup granted each patient's first practitioner (patient i to practitioner i mod n).
     let first = me % shared().practitioners.people.len();
     user.set_session_data(PatientSession {
@@ -609,17 +616,7 @@ async fn patient_revoke(user: &mut GooseUser) -> TransactionResult {
 // ------------------------------------------------------------------ practitioners
 
 pub async fn practitioner_start(user: &mut GooseUser) -> TransactionResult {
-    let me = shared()
-        .practitioners
-        .take()
-        .ok_or_else(|| custom("more practitioner users than practitioners"))?;
-    let started = Instant::now();
-    let signer = &shared().practitioners.people[me].signer;
-    if let Err(why) = sign_in(user, signer).await {
-        shared().timeline.failed(Op::SignIn, started, &why);
-        return Err(custom(why));
-    }
-    shared().timeline.note(Op::SignIn, started, Outcome::Ok);
+    let me = take_and_sign_in(user, &shared().practitioners).await?;
     user.set_session_data(PractitionerSession { me });
     Ok(())
 }

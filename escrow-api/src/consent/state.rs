@@ -422,13 +422,17 @@ mod tests {
         let mut s = world();
         assert!(s.can_write(addr(1), addr(1), 3, NOW), "the patient");
         assert!(!s.can_write(addr(1), addr(2), 3, NOW), "a read-only grant");
-        s.apply(&MedLedgerEvents::ConsentGranted(M::ConsentGranted {
-            patient: addr(1),
-            grantee: addr(2),
-            categories: U256::from(1u64 << 3),
-            canWrite: true,
-            expiry: NOW + 10,
-        }));
+        // Patient 1 grants `grantee` category 3 with write, until NOW + 10.
+        let write_grant = |grantee| {
+            MedLedgerEvents::ConsentGranted(M::ConsentGranted {
+                patient: addr(1),
+                grantee: addr(grantee),
+                categories: U256::from(1u64 << 3),
+                canWrite: true,
+                expiry: NOW + 10,
+            })
+        };
+        s.apply(&write_grant(2));
         assert!(s.can_write(addr(1), addr(2), 3, NOW));
         assert!(!s.can_write(addr(1), addr(2), 4, NOW), "uncovered category");
         assert!(!s.can_write(addr(1), addr(2), 3, NOW + 10), "expired");
@@ -436,13 +440,7 @@ mod tests {
             !s.can_write(addr(2), addr(2), 3, NOW),
             "not a patient's record"
         );
-        s.apply(&MedLedgerEvents::ConsentGranted(M::ConsentGranted {
-            patient: addr(1),
-            grantee: addr(3),
-            categories: U256::from(1u64 << 3),
-            canWrite: true,
-            expiry: NOW + 10,
-        }));
+        s.apply(&write_grant(3));
         assert!(!s.can_write(addr(1), addr(3), 3, NOW), "not verified");
     }
 
