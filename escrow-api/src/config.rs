@@ -92,6 +92,9 @@ pub struct Config {
     /// its body is read. Each holds up to about 20 MiB of buffered parts, so this bounds the
     /// memory uploads take.
     pub max_concurrent_uploads: u32,
+    /// A connection waiting this long for its next request is closed (each open connection keeps
+    /// a read buffer of up to 128 KiB; `listen.rs`).
+    pub idle_connection_secs: u64,
     /// Most bytes one account may hold in uploads not yet anchored on chain (they are kept for
     /// `pending_ttl_secs` either way); an upload past it is refused with 413 `pending-quota`.
     pub pending_quota_bytes: u64,
@@ -152,6 +155,7 @@ impl Default for Config {
             cookie_secure: None,
             max_upload_bytes: 256 * 1024 * 1024,
             max_concurrent_uploads: 16,
+            idle_connection_secs: 30,
             pending_quota_bytes: 512 * 1024 * 1024,
             tier2_chunk_size: medledger_protocol::tier2::DEFAULT_CHUNK_SIZE,
             confirmations: 0,
@@ -296,9 +300,9 @@ impl Config {
                 "nonce_ttl_secs, session_ttl_secs and pending_ttl_secs must be positive".into(),
             ));
         }
-        if self.max_concurrent_uploads == 0 {
+        if self.max_concurrent_uploads == 0 || self.idle_connection_secs == 0 {
             return Err(ConfigError::Invalid(
-                "max_concurrent_uploads must be positive".into(),
+                "max_concurrent_uploads and idle_connection_secs must be positive".into(),
             ));
         }
         if self.log_block_batch == 0 || self.anchor_batch_max == 0 || self.poll_interval_ms == 0 {

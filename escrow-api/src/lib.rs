@@ -35,6 +35,7 @@ pub mod follower;
 pub mod indexed;
 pub mod keys;
 pub mod limits;
+pub mod listen;
 pub mod maintenance;
 pub mod metrics;
 pub mod records;

@@ -331,20 +331,9 @@ impl App {
             tracing::warn!(error = %e, "not ready: waiting for the chain node");
         }
         let background = tokio::spawn(run_background(self.state.clone(), stop_rx));
+        let idle = std::time::Duration::from_secs(self.state.config.idle_connection_secs);
         let router = router(self.state);
-        use axum::serve::ListenerExt;
-        // Small responses must not wait for the peer's delayed ACK (Nagle).
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let result = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let result = crate::listen::serve(listener, router, idle, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = background.await;
         result.map_err(StartError::from)
