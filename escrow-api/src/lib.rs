@@ -9,7 +9,8 @@
 //! - [`db`]: the index (sqlx; SQLite by default, PostgreSQL by URL) and its migrations.
 //! - [`blobs`]: the blob store seam over `object_store`.
 //! - [`chain`]: the chain seam (JSON-RPC `eth_call`, logs, the escrow's own transactions).
-//! - [`consent`]: the consent index (`canRead` from memory at the head, the chain when unsure).
+//! - [`consent`]: the consent index (`canRead` and `canWrite` from memory at the head, the chain
+//!   when unsure).
 //! - [`auth`]: SIWE sign-in, sessions and the session extractor.
 //! - [`access_log`]: the hash-chained access log, its Merkle batches and proofs.
 //! - [`records`]: streamed upload and consent-checked, streamed read.
@@ -18,6 +19,7 @@
 //! - [`limits`]: per-address and per-IP rate limits.
 //! - [`maintenance`]: offline operations (master-key rotation).
 //! - [`server`]: the router, `/config.json`, health, metrics and the app's static files.
+//! - [`listen`]: the connection loop (idle timeout, bounded read buffer, graceful stop).
 //! - [`web`]: the origin rule for state-changing requests, security headers and content-security
 //!   policies.
 //! - [`error`]: the API's error responses.
