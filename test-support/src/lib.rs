@@ -146,7 +146,9 @@ pub fn send(url: &str, from: Address, to: Address, data: &[u8], value: U256) -> 
     )
     .unwrap_or_else(|e| panic!("transaction refused: {e}"));
     let receipt = wait_for(&format!("transaction {hash} to be mined"), || {
-        let receipt = rpc(url, "eth_getTransactionReceipt", json!([hash])).expect("receipt");
+        // Ganache 7.9 now and then throws on a receipt asked for while it saves the block
+        // ("Cannot read properties of undefined (reading 'toJSON')"): not yet, ask again.
+        let receipt = rpc(url, "eth_getTransactionReceipt", json!([hash])).ok()?;
         (!receipt.is_null()).then_some(receipt)
     });
     assert_eq!(receipt["status"], "0x1", "transaction reverted: {receipt}");
