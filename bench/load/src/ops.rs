@@ -227,6 +227,17 @@ async fn expect(
     }
 }
 
+/// GETs `path` (named `name` in goose's metrics) and reads its 200 answer as `T`.
+async fn get_json<T: serde::de::DeserializeOwned>(
+    user: &mut GooseUser,
+    path: &str,
+    name: &str,
+) -> Result<T, Step> {
+    let response = escrow(user, GooseMethod::Get, path, name, |b| b).await?;
+    let response = expect(response, 200).await?;
+    Ok(response.json().await.map_err(|e| e.to_string())?)
+}
+
 // ------------------------------------------------------------------ patients
 
 /// Takes the next person of `pool` for this user and signs in as them: their index.
@@ -318,19 +329,7 @@ fn started<T: goose::goose::GooseUserData>(user: &GooseUser) -> Result<(), Box<T
 
 async fn patient_list(user: &mut GooseUser) -> TransactionResult {
     timed(Op::PatientList, async {
-        let response = escrow(
-            user,
-            GooseMethod::Get,
-            "/api/records",
-            "list own records",
-            |b| b,
-        )
-        .await?;
-        let list: api::RecordList = expect(response, 200)
-            .await?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let list: api::RecordList = get_json(user, "/api/records", "list own records").await?;
         let n = list.records.len();
         let held = patient(user).records.len();
         // Every record the patient stored is listed (pending ones included).
@@ -549,19 +548,7 @@ async fn patient_grant(user: &mut GooseUser) -> TransactionResult {
 async fn add_wraps(user: &mut GooseUser, grantee: usize) -> Result<(), Step> {
     let s = shared();
     let who = &s.practitioners.people[grantee];
-    let response = escrow(
-        user,
-        GooseMethod::Get,
-        "/api/wraps/missing",
-        "wraps missing",
-        |b| b,
-    )
-    .await?;
-    let missing: api::MissingWraps = expect(response, 200)
-        .await?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let missing: api::MissingWraps = get_json(user, "/api/wraps/missing", "wraps missing").await?;
     let ids: Vec<B256> = missing
         .missing
         .iter()
@@ -634,19 +621,7 @@ pub async fn practitioner_open_chart(user: &mut GooseUser) -> TransactionResult 
     let mut readable: Vec<(B256, B256)> = Vec::new();
     timed(Op::PractitionerList, async {
         let path = format!("/api/records?patient={address}");
-        let response = escrow(
-            user,
-            GooseMethod::Get,
-            &path,
-            "list a patient's records",
-            |b| b,
-        )
-        .await?;
-        let list: api::RecordList = expect(response, 200)
-            .await?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let list: api::RecordList = get_json(user, &path, "list a patient's records").await?;
         readable = list
             .records
             .iter()
