@@ -97,14 +97,24 @@ pub trait ChunkCipher {
     ) -> Result<(), CipherError>;
 }
 
-/// The native [`ChunkCipher`]: RustCrypto `aes-gcm` (its round keys are zeroized on drop through the
-/// crate's `zeroize` feature).
+/// The [`ChunkCipher`] this build uses: `ring`'s assembly AES-256-GCM natively (the escrow's tier 2,
+/// the native tools), RustCrypto's portable `aes-gcm` on wasm32 (where the app's body chunks go
+/// through WebCrypto anyway, `webcrypto.rs`, and this one seals only short messages). Both produce
+/// the same bytes: the test vectors pin them and a property test compares the two natively.
+#[cfg(not(target_arch = "wasm32"))]
+pub type AesGcm256 = RingAesGcm256;
+/// See the native definition: on wasm32 the portable implementation.
+#[cfg(target_arch = "wasm32")]
+pub type AesGcm256 = PortableAesGcm256;
+
+/// RustCrypto `aes-gcm`: portable (it detects AES-NI and CLMUL at run time natively), and its
+/// round keys are zeroized on drop through the crate's `zeroize` feature.
 #[derive(Clone)]
-pub struct AesGcm256 {
+pub struct PortableAesGcm256 {
     inner: Aes256Gcm,
 }
 
-impl AesGcm256 {
+impl PortableAesGcm256 {
     /// Expands `key` for AES-256-GCM.
     pub fn new(key: &SecretKey) -> Self {
         Self {
@@ -113,13 +123,13 @@ impl AesGcm256 {
     }
 }
 
-impl core::fmt::Debug for AesGcm256 {
+impl core::fmt::Debug for PortableAesGcm256 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("AesGcm256(<redacted>)")
+        f.write_str("PortableAesGcm256(<redacted>)")
     }
 }
 
-impl ChunkCipher for AesGcm256 {
+impl ChunkCipher for PortableAesGcm256 {
     fn seal_in_place(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -142,6 +152,69 @@ impl ChunkCipher for AesGcm256 {
     ) -> Result<(), CipherError> {
         self.inner
             .decrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into(), &Tag::from(*tag))
+            .map_err(|_| CipherError)
+    }
+}
+
+/// `ring`'s AES-256-GCM (BoringSSL's assembly: AES-NI with the stitched GHASH, VAES/VPCLMULQDQ where
+/// the CPU has them), about three times the portable crate on the machines we measure
+/// (bench/README.md). Unlike [`PortableAesGcm256`], ring does not wipe the expanded round keys
+/// when the key is dropped; the [`SecretKey`] they came from still is (docs/threat-model.md).
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Clone)]
+pub struct RingAesGcm256 {
+    inner: ring::aead::LessSafeKey,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl RingAesGcm256 {
+    /// Expands `key` for AES-256-GCM.
+    pub fn new(key: &SecretKey) -> Self {
+        let unbound = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, key.expose_secret())
+            // A 32-byte key is the one thing AES_256_GCM's constructor checks; the type makes
+            // every SecretKey 32 bytes, so this cannot fail.
+            .expect("AES-256-GCM takes any 32-byte key");
+        Self {
+            inner: ring::aead::LessSafeKey::new(unbound),
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl core::fmt::Debug for RingAesGcm256 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("RingAesGcm256(<redacted>)")
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl ChunkCipher for RingAesGcm256 {
+    fn seal_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CipherError> {
+        let nonce = ring::aead::Nonce::assume_unique_for_key(*nonce);
+        let tag = self
+            .inner
+            .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), buf)
+            .map_err(|_| CipherError)?;
+        tag.as_ref().try_into().map_err(|_| CipherError)
+    }
+
+    fn open_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), CipherError> {
+        let nonce = ring::aead::Nonce::assume_unique_for_key(*nonce);
+        let tag = ring::aead::Tag::from(*tag);
+        self.inner
+            .open_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), tag, buf, 0..)
+            .map(|_| ())
             .map_err(|_| CipherError)
     }
 }
@@ -202,6 +275,39 @@ mod tests {
         );
         assert!(open_to_vec(&cipher, &nonce, b"aaD", &sealed).is_err());
         assert!(open_to_vec(&cipher, &nonce, b"aad", &sealed[..10]).is_err());
+    }
+
+    /// ring and the portable crate must be interchangeable byte for byte: whatever one seals the
+    /// other opens, with the same tag, and both refuse the same tampering.
+    #[cfg(not(target_arch = "wasm32"))]
+    mod ring_against_portable {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+            #[test]
+            fn same_bytes_same_tag(
+                key in any::<[u8; KEY_LEN]>(),
+                nonce in any::<[u8; NONCE_LEN]>(),
+                aad in proptest::collection::vec(any::<u8>(), 0..80),
+                body in proptest::collection::vec(any::<u8>(), 0..3000),
+                flip in any::<proptest::sample::Index>(),
+            ) {
+                let key = SecretKey::from_bytes(key);
+                let (ring, portable) = (RingAesGcm256::new(&key), PortableAesGcm256::new(&key));
+                let by_ring = seal_to_vec(&ring, &nonce, &aad, &body).expect("ring seals");
+                let by_portable = seal_to_vec(&portable, &nonce, &aad, &body).expect("portable seals");
+                prop_assert_eq!(&by_ring, &by_portable);
+                prop_assert_eq!(&open_to_vec(&portable, &nonce, &aad, &by_ring).expect("opens"), &body);
+                prop_assert_eq!(&open_to_vec(&ring, &nonce, &aad, &by_portable).expect("opens"), &body);
+                let mut tampered = by_ring.clone();
+                let at = flip.index(tampered.len());
+                tampered[at] ^= 0x01;
+                prop_assert!(open_to_vec(&ring, &nonce, &aad, &tampered).is_err());
+                prop_assert!(open_to_vec(&portable, &nonce, &aad, &tampered).is_err());
+            }
+        }
     }
 
     #[test]
