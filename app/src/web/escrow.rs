@@ -360,7 +360,12 @@ impl Download {
         }
         let value = Reflect::get(&step, &JsValue::from_str("value"))
             .map_err(|e| EscrowError::network(js_text(&e)))?;
-        Ok(Some(Uint8Array::new(&value)))
+        // The stream hands over a fresh Uint8Array per read: taken as it is, not copied
+        // (`new Uint8Array(value)` would copy every frame once more).
+        value
+            .dyn_into::<Uint8Array>()
+            .map(Some)
+            .map_err(|_| EscrowError::network("the download stream gave something not bytes"))
     }
 }
 

@@ -696,12 +696,14 @@ pub async fn open(
     let mut dec = WebDecryptor::new(&dek, &ctx);
     let parts = Array::new();
     while let Some(piece) = download.next().await? {
-        for plain in dec.push(&piece.to_vec()).await.map_err(crypto)? {
+        for plain in dec.push_frame(&piece).await.map_err(crypto)? {
             parts.push(&plain);
         }
     }
-    let (last, opened) = dec.finish().await.map_err(crypto)?;
-    parts.push(&last);
+    let (rest, opened) = dec.finish().await.map_err(crypto)?;
+    for plain in &rest {
+        parts.push(plain);
+    }
     let expected = if anchored {
         on_chain.ciphertextHash
     } else {

@@ -2,15 +2,16 @@
 
 use alloy_primitives::{hex, Address, B256, U256};
 use js_sys::Uint8Array;
-use medledger_protocol::cipher::{AesGcm256, SecretKey};
+use medledger_protocol::cipher::{AesGcm256, SecretKey, TAG_LEN};
 use medledger_protocol::envelope::{
     self, Decryptor, Encryptor, Metadata, RecordContext, RecordKind,
 };
 use medledger_protocol::identity::{
     verify_siwe, EscrowRequest, KeyDerivation, SiweExpectations, SiweMessage,
 };
+use medledger_protocol::stream::StreamError;
 use medledger_protocol::tier2::{self, MasterKeyRing};
-use medledger_protocol::webcrypto::{WebDecryptor, WebEncryptor};
+use medledger_protocol::webcrypto::{WebCryptoError, WebDecryptor, WebEncryptor};
 use medledger_protocol::wrap::{
     unwrap_dek, wrap_dek_with_rng, FixedIkm, KeyPair, Purpose, WrapContext,
 };
@@ -89,6 +90,29 @@ fn to_vec(chunks: &[Uint8Array]) -> Vec<u8> {
         out.extend_from_slice(&c.to_vec());
     }
     out
+}
+
+/// Opens an envelope pushed as `frames` (through `push_frame` when `as_frames`, else through
+/// `push` with each frame copied into WASM first); the plaintext and what `finish` reported.
+async fn open_in_frames(
+    dek: &SecretKey,
+    ctx: &RecordContext,
+    frames: &[Uint8Array],
+    as_frames: bool,
+) -> Result<(Vec<u8>, medledger_protocol::envelope::Opened), String> {
+    let mut dec = WebDecryptor::new(dek, ctx);
+    let mut plain = Vec::new();
+    for frame in frames {
+        let out = if as_frames {
+            dec.push_frame(frame).await
+        } else {
+            dec.push(&frame.to_vec()).await
+        };
+        plain.extend_from_slice(&to_vec(&out.map_err(|e| e.to_string())?));
+    }
+    let (rest, opened) = dec.finish().await.map_err(|e| e.to_string())?;
+    plain.extend_from_slice(&to_vec(&rest));
+    Ok((plain, opened))
 }
 
 async fn check_envelope_case(c: &Value, report: &mut Report) -> Result<(), String> {
@@ -189,27 +213,30 @@ async fn check_envelope_case(c: &Value, report: &mut Report) -> Result<(), Strin
         batched_c1 == c1 && batched_h1 == want_h1,
     );
 
-    // WebCrypto decryption, fed in awkward pieces (7 bytes, then the rest in 1000-byte frames).
-    let mut dec = WebDecryptor::new(&dek, &ctx);
-    let mut plain = Vec::new();
+    // WebCrypto decryption, fed in awkward pieces: 7 bytes then 1000-byte frames through `push`
+    // (chunks assembled across frames), and the whole envelope as one frame through `push_frame`
+    // (every chunk a view of it).
     let (first, rest) = c1.split_at(7.min(c1.len()));
-    for frame in std::iter::once(first).chain(rest.chunks(1000)) {
-        let out = dec
-            .push(frame)
+    let awkward: Vec<Uint8Array> = std::iter::once(first)
+        .chain(rest.chunks(1000))
+        .map(Uint8Array::from)
+        .collect();
+    for (how, frames) in [
+        ("7 then 1000-byte frames", awkward),
+        ("one frame", vec![Uint8Array::from(&c1[..])]),
+    ] {
+        let (plain, opened) = open_in_frames(&dek, &ctx, &frames, how == "one frame")
             .await
-            .map_err(|e| format!("{name}: webcrypto open: {e}"))?;
-        plain.extend_from_slice(&to_vec(&out));
+            .map_err(|e| format!("{name}: webcrypto open, {how}: {e}"))?;
+        report.check(
+            &format!("{name}: webcrypto plaintext, {how}"),
+            plain == body,
+        );
+        report.check(
+            &format!("{name}: webcrypto open h1 and metadata, {how}"),
+            opened.h1 == want_h1 && opened.metadata == meta,
+        );
     }
-    let (last, opened) = dec
-        .finish()
-        .await
-        .map_err(|e| format!("{name}: webcrypto finish: {e}"))?;
-    plain.extend_from_slice(&last.to_vec());
-    report.check(&format!("{name}: webcrypto plaintext"), plain == body);
-    report.check(
-        &format!("{name}: webcrypto open h1 and metadata"),
-        opened.h1 == want_h1 && opened.metadata == meta,
-    );
 
     // A flipped bit in the last byte (a tag) must be refused by WebCrypto, naming the chunk.
     let mut tampered = c1.clone();
@@ -385,6 +412,9 @@ pub async fn check_vectors(
             report.failures.push(e);
         }
     }
+    if let Err(e) = check_many_chunks_in_flight(&mut report).await {
+        report.failures.push(format!("many chunks: {e}"));
+    }
     for (name, json, check) in [
         (
             "wrap.json",
@@ -405,6 +435,46 @@ pub async fn check_vectors(
         "failures": report.failures,
     })
     .to_string())
+}
+
+/// A body of 50 chunks and a bit, more than `IN_FLIGHT` at once, so the decryptor settles its
+/// oldest chunks while starting new ones: opened in 37-byte frames and as one frame it gives the
+/// body and `h1` back, and a tampered chunk in the middle is named by its index.
+async fn check_many_chunks_in_flight(report: &mut Report) -> Result<(), String> {
+    const CHUNK: u32 = 16;
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let dek = SecretKey::generate().map_err(|x| e(&x))?;
+    let ctx = bench_context();
+    let body = pattern(CHUNK as usize * 50 + 5);
+    let (mut enc, mut c1) =
+        Encryptor::new(&dek, &ctx, &bench_metadata(), CHUNK).map_err(|x| e(&x))?;
+    let head_len = c1.len();
+    let pieces: Vec<&[u8]> = body.chunks(CHUNK as usize).collect();
+    for (i, piece) in pieces.iter().enumerate() {
+        enc.seal_chunk(piece, i + 1 == pieces.len(), &mut c1)
+            .map_err(|x| e(&x))?;
+    }
+    let h1 = enc.h1().map_err(|x| e(&x))?;
+    let small: Vec<Uint8Array> = c1.chunks(37).map(Uint8Array::from).collect();
+    for (how, frames) in [
+        ("37-byte frames", small),
+        ("one frame", vec![Uint8Array::from(&c1[..])]),
+    ] {
+        let (plain, opened) = open_in_frames(&dek, &ctx, &frames, true).await?;
+        report.check(
+            &format!("51 chunks, {how}: plaintext and h1"),
+            plain == body && opened.h1 == h1,
+        );
+    }
+    let mut tampered = c1.clone();
+    tampered[head_len + 30 * (CHUNK as usize + TAG_LEN) + 3] ^= 1;
+    let refused = open_in_frames(&dek, &ctx, &[Uint8Array::from(&tampered[..])], true).await;
+    let named = WebCryptoError::from(StreamError::ChunkTampered(30)).to_string();
+    report.check(
+        "51 chunks: a tampered chunk 30 is refused by its index",
+        matches!(&refused, Err(msg) if *msg == named),
+    );
+    Ok(())
 }
 
 fn now_ms() -> f64 {
@@ -470,28 +540,23 @@ pub async fn bench_webcrypto(
 
     let mut decrypt_ms = None;
     if decrypt {
+        // Network-sized frames (1 MiB), as a streamed download delivers them: a frame is a
+        // JavaScript buffer the sealed chunks are joined into (as `fetch` hands over its own),
+        // so the chunk boundaries fall anywhere in a frame. Made before the clock starts: the
+        // network's work, not the decryptor's.
+        let frames = join_into_frames(&kept, 1 << 20);
+        drop(kept);
         let start = now_ms();
         let mut dec = WebDecryptor::new(&dek, &ctx);
         dec.push(&prelude).await.map_err(err)?;
         let mut plain_bytes = 0u64;
-        // Network-sized frames (1 MiB), as a streamed download delivers them.
-        let mut frame: Vec<u8> = Vec::with_capacity(1 << 20);
-        for sealed in &kept {
-            let at = frame.len();
-            frame.resize(at + sealed.length() as usize, 0);
-            sealed.copy_to(&mut frame[at..]);
-            if frame.len() >= 1 << 20 {
-                for p in dec.push(&frame).await.map_err(err)? {
-                    plain_bytes += u64::from(p.length());
-                }
-                frame.clear();
+        for frame in &frames {
+            for p in dec.push_frame(frame).await.map_err(err)? {
+                plain_bytes += u64::from(p.length());
             }
         }
-        for p in dec.push(&frame).await.map_err(err)? {
-            plain_bytes += u64::from(p.length());
-        }
-        let (last, opened) = dec.finish().await.map_err(err)?;
-        plain_bytes += u64::from(last.length());
+        let (rest, opened) = dec.finish().await.map_err(err)?;
+        plain_bytes += rest.iter().map(|p| u64::from(p.length())).sum::<u64>();
         if opened.h1 != h1 || plain_bytes != chunks * u64::from(chunk_size) {
             return Err(JsError::new(
                 "decryption did not give back what was encrypted",
@@ -500,6 +565,21 @@ pub async fn bench_webcrypto(
         decrypt_ms = Some(now_ms() - start);
     }
     Ok(json!({ "encrypt_ms": encrypt_ms, "decrypt_ms": decrypt_ms, "chunks": chunks, "h1": h1.to_string() }).to_string())
+}
+
+/// The bytes of `pieces` joined and cut again into frames of `frame_len` (the last shorter).
+fn join_into_frames(pieces: &[Uint8Array], frame_len: u32) -> Vec<Uint8Array> {
+    let total: u32 = pieces.iter().map(Uint8Array::length).sum();
+    let joined = Uint8Array::new_with_length(total);
+    let mut at = 0;
+    for p in pieces {
+        joined.set(p, at);
+        at += p.length();
+    }
+    (0..total)
+        .step_by(frame_len as usize)
+        .map(|start| joined.slice(start, (start + frame_len).min(total)))
+        .collect()
 }
 
 /// The same body through `aes-gcm` and `sha2` compiled to WASM (the slow path, for comparison).
