@@ -136,9 +136,10 @@ pub struct WebEncryptor {
     next_index: u32,
     finished: bool,
     h1: H1Builder,
-    /// The digest of the last sealed chunk, still running: it overlaps the next chunk's
-    /// encryption (WebCrypto works on other threads) and is collected before that chunk's digest.
-    pending_digest: Option<js_sys::Promise>,
+    /// The digests of the last batch's sealed chunks, still running: they overlap the next
+    /// batch's encryption (WebCrypto works on other threads) and are collected, in order, before
+    /// its digests.
+    pending_digests: Vec<js_sys::Promise>,
 }
 
 impl WebEncryptor {
@@ -201,7 +202,7 @@ impl WebEncryptor {
                 next_index: 0,
                 finished: false,
                 h1: H1Builder::new(&d_head),
-                pending_digest: None,
+                pending_digests: Vec::new(),
             },
             prelude,
         ))
@@ -266,30 +267,25 @@ impl WebEncryptor {
                     .map_err(browser)?,
             );
         }
-        // Collect the previous batch's last digest while these encrypt.
-        self.collect_digest().await?;
+        // Collect the previous batch's digests, in order, while these encrypt.
+        self.collect_digests().await?;
         let mut sealed_chunks = Vec::with_capacity(count);
-        let mut digests = Vec::with_capacity(count);
         for promise in encrypting {
             let sealed = JsFuture::from(promise).await.map_err(browser)?;
             let buffer: ArrayBuffer = sealed.dyn_into().map_err(browser)?;
             let sealed = Uint8Array::new(&buffer);
-            digests.push(start_sha256(&self.subtle, &sealed)?);
+            self.pending_digests
+                .push(start_sha256(&self.subtle, &sealed)?);
             sealed_chunks.push(sealed);
         }
-        // All digests but the last are collected now; the last overlaps the next batch.
-        self.pending_digest = digests.pop();
-        for digest in digests {
-            let d = digest_result(digest).await?;
-            self.h1.push_chunk_digest(&d);
-        }
+        // This batch's digests run on while the caller reads the next batch and starts it.
         self.next_index = first + count as u32;
         self.finished = ends_body && count > 0;
         Ok(sealed_chunks)
     }
 
-    async fn collect_digest(&mut self) -> Result<(), WebCryptoError> {
-        if let Some(promise) = self.pending_digest.take() {
+    async fn collect_digests(&mut self) -> Result<(), WebCryptoError> {
+        for promise in std::mem::take(&mut self.pending_digests) {
             let digest = digest_result(promise).await?;
             self.h1.push_chunk_digest(&digest);
         }
@@ -301,7 +297,7 @@ impl WebEncryptor {
         if !self.finished {
             return Err(StreamError::Unfinished.into());
         }
-        self.collect_digest().await?;
+        self.collect_digests().await?;
         Ok(self.h1.finish())
     }
 }
