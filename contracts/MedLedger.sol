@@ -5,6 +5,7 @@ import {IMedLedger} from "./interfaces/IMedLedger.sol";
 import {AccountsModule} from "./medledger/AccountsModule.sol";
 import {ConsentModule} from "./medledger/ConsentModule.sol";
 import {RecordsModule} from "./medledger/RecordsModule.sol";
+import {RecordRootsModule} from "./medledger/RecordRootsModule.sol";
 import {EmergencyModule} from "./medledger/EmergencyModule.sol";
 import {AccessLogModule} from "./medledger/AccessLogModule.sol";
 
@@ -21,7 +22,7 @@ import {AccessLogModule} from "./medledger/AccessLogModule.sol";
 ///
 /// This contract is the composition: the interface (interfaces/IMedLedger.sol: every function,
 /// event and error, documented), one abstract module per domain (medledger/: accounts and keys,
-/// consent, records and erasure, emergency access, access-log anchors) over a shared
+/// consent, records and erasure, records under a root, emergency access, access-log anchors) over a shared
 /// base (medledger/MedLedgerBase.sol: roles, the state several modules read, shared helpers).
 /// Two things stay here, both for the committed ABI (protocol/abi/MedLedger.json, whose hash
 /// deployments/<network>.json records and from which protocol/ generates its Rust bindings), whose
@@ -36,6 +37,7 @@ contract MedLedger is
     AccountsModule,
     ConsentModule,
     RecordsModule,
+    RecordRootsModule,
     EmergencyModule,
     AccessLogModule
 {
@@ -104,6 +106,30 @@ contract MedLedger is
         bytes32 ciphertextHash;
         uint8 category;
         bytes32 supersedes;
+    }
+
+    /// @notice Many records of one patient anchored under one Merkle root (anchorRecordRoot). The
+    /// records are the tree's leaves (RootedRecord), kept by the escrow and proved by a reader.
+    /// @param count the leaves are 0..count-1
+    /// @param epoch the patient's erasure epoch when the root was anchored (eraseAll erases all)
+    /// @param shredConfirmed the escrow confirmed it shredded every record of an erased root
+    /// @param categories every leaf's category is one of these, each writable by the author
+    struct RecordRoot {
+        address patient;
+        uint64 createdAt;
+        uint32 count;
+        address author;
+        uint64 epoch;
+        bool shredConfirmed;
+        uint256 categories;
+    }
+
+    /// @notice One record under a root: leaf `index` of its tree, hashed as rootedLeaf says.
+    struct RootedRecord {
+        uint32 index;
+        bytes32 recordId;
+        bytes32 ciphertextHash;
+        uint8 category;
     }
 
     // ---------------------------------------------------------------- access log
@@ -320,5 +346,62 @@ contract MedLedger is
         returns (bool)
     {
         return _verifyLogEntry(anchorIndex, seq, entryHash, proof);
+    }
+
+    // ================================================================ records under a root (RecordRootsModule)
+
+    /// @inheritdoc IMedLedger
+    function anchorRecordRoot(address patient, bytes32 root, uint32 count, uint256 categories) external {
+        _anchorRecordRoot(patient, root, count, categories);
+    }
+
+    /// @inheritdoc IMedLedger
+    function eraseRootedRecord(bytes32 root, bytes32 recordId) external {
+        _eraseRootedRecord(root, recordId);
+    }
+
+    /// @inheritdoc IMedLedger
+    function confirmRootedShredded(bytes32 root, bytes32 recordId, bytes32 receiptHash) external {
+        _confirmRootedShredded(root, recordId, receiptHash);
+    }
+
+    /// @inheritdoc IMedLedger
+    function confirmRootShredded(bytes32 root, bytes32 receiptHash) external {
+        _confirmRootShredded(root, receiptHash);
+    }
+
+    /// @inheritdoc IMedLedger
+    function recordRootOf(bytes32 root) external view returns (RecordRoot memory) {
+        return _recordRootOf(root);
+    }
+
+    /// @inheritdoc IMedLedger
+    function rootedLeaf(RootedRecord calldata record) external pure returns (bytes32) {
+        return _rootedLeaf(record);
+    }
+
+    /// @inheritdoc IMedLedger
+    function isRootedRecord(bytes32 root, RootedRecord calldata record, bytes32[] calldata proof)
+        external
+        view
+        returns (bool)
+    {
+        return _isRootedRecord(root, record, proof);
+    }
+
+    /// @inheritdoc IMedLedger
+    function isRootedErased(bytes32 root, bytes32 recordId) external view returns (bool) {
+        return _isRootedErasedById(root, recordId);
+    }
+
+    /// @inheritdoc IMedLedger
+    function canReadRooted(
+        address patient,
+        address reader,
+        bytes32 root,
+        RootedRecord calldata record,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
+        return _canReadRooted(patient, reader, root, record, proof);
     }
 }

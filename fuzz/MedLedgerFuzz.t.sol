@@ -340,6 +340,80 @@ contract MedLedgerFuzzTest is Test {
         assertEq(m.erasureEpochOf(patient), all ? 1 : 0);
     }
 
+    // ------------------------------------------------------------ records under a root
+
+    /// A root of two leaves, built here as OpenZeppelin's sorted-pair tree: the root and leaf 0's
+    /// proof.
+    function _twoLeafRoot(MedLedger.RootedRecord memory a, MedLedger.RootedRecord memory b)
+        internal
+        view
+        returns (bytes32 root, bytes32[] memory proofOfA)
+    {
+        bytes32 la = m.rootedLeaf(a);
+        bytes32 lb = m.rootedLeaf(b);
+        root = la < lb ? keccak256(abi.encodePacked(la, lb)) : keccak256(abi.encodePacked(lb, la));
+        proofOfA = new bytes32[](1);
+        proofOfA[0] = lb;
+    }
+
+    /// The lowest category in `mask` that `writeMask` does not cover, or 256 when it covers all.
+    function _firstUncovered(uint256 mask, uint256 writeMask) internal pure returns (uint256) {
+        for (uint256 c; c < 256; ++c) {
+            if (_covers(mask, uint8(c)) && !_covers(writeMask, uint8(c))) return c;
+        }
+        return 256;
+    }
+
+    /// Any write grant and any root mask: anchorRecordRoot takes exactly the roots whose every
+    /// category the author may write (naming the lowest it may not); then any reader's grant, any
+    /// leaf category and any later time: canReadRooted is canRead for a record of that category
+    /// when the root names the category, and false when it does not.
+    function testFuzz_rootedRecordsWriteAndRead(
+        uint256 writeMask,
+        uint256 rootMask,
+        uint8 leafCategory,
+        uint256 readMask,
+        uint256 elapsed,
+        bool suspendReader
+    ) public {
+        writeMask = bound(writeMask, 1, ALL);
+        rootMask = bound(rootMask, 1, ALL);
+        // Three times in four a root within the write grant (else nearly every root is refused).
+        if (rootMask % 4 != 0) rootMask = (rootMask & writeMask) == 0 ? writeMask : rootMask & writeMask;
+        readMask = bound(readMask, 1, ALL);
+        _grant(patient, prac, writeMask, true, T0 + 30 days);
+        _grant(patient, prac2, readMask, false, T0 + 30 days);
+        MedLedger.RootedRecord memory leaf =
+            MedLedger.RootedRecord({index: 0, recordId: _id(), ciphertextHash: keccak256("h1"), category: leafCategory});
+        MedLedger.RootedRecord memory other =
+            MedLedger.RootedRecord({index: 1, recordId: _id(), ciphertextHash: keccak256("h1b"), category: leafCategory});
+        (bytes32 root, bytes32[] memory proof) = _twoLeafRoot(leaf, other);
+        uint256 refused = _firstUncovered(rootMask, writeMask);
+        vm.prank(prac);
+        if (refused < 256) {
+            vm.expectRevert(abi.encodeWithSelector(IMedLedger.WriteNotPermitted.selector, patient, prac, uint8(refused)));
+        }
+        m.anchorRecordRoot(patient, root, 2, rootMask);
+        if (refused < 256) {
+            assertEq(m.recordRootOf(root).patient, address(0), "a refused root is not kept");
+            return;
+        }
+        bytes32 single = _add(patient, patient, leafCategory);
+        if (suspendReader) {
+            vm.prank(admin);
+            m.suspendAccount(prac2, keccak256("reason"));
+        }
+        vm.warp(T0 + bound(elapsed, 0, 60 days));
+        bool named = _covers(rootMask, leafCategory);
+        assertEq(m.isRootedRecord(root, leaf, proof), named, "a leaf proves when its category is named");
+        for (uint256 i; i < 3; ++i) {
+            address reader = [patient, prac2, stranger][i];
+            bool expected = named && m.canRead(patient, reader, single);
+            assertEq(m.canReadRooted(patient, reader, root, leaf, proof), expected, "canReadRooted is canRead");
+        }
+        assertFalse(m.canReadRooted(patient2, patient2, root, leaf, proof), "another patient's root");
+    }
+
     // ------------------------------------------------------------ emergency access
 
     /// Any window length in range: a verified practitioner without a grant reads an opted-in

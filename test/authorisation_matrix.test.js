@@ -70,6 +70,17 @@ contract("MedLedger: authorisation matrix", (accounts) => {
     ids.erased = b32("record");
     await ml.addRecord(ids.erased, c.patient, b32("ct"), CAT.GENERAL, "0x" + "00".repeat(32), { from: c.patient });
     await ml.eraseRecord(ids.erased, { from: c.patient });
+    // Records under a root: one of the patient's (a record id in it, and one erased), and a root
+    // of a third patient erased by eraseAll (not a matrix party, so the eraseAll row is unchanged).
+    ids.root = b32("root");
+    await ml.anchorRecordRoot(c.patient, ids.root, 4, mask(CAT.GENERAL), { from: c.patient });
+    ids.rootedRecord = b32("record");
+    ids.rootedErased = b32("record");
+    await ml.eraseRootedRecord(ids.root, ids.rootedErased, { from: c.patient });
+    await ml.registerPatient(b32("key"), { from: c.patient3 });
+    ids.erasedRoot = b32("root");
+    await ml.anchorRecordRoot(c.patient3, ids.erasedRoot, 4, mask(CAT.GENERAL), { from: c.patient3 });
+    await ml.eraseAll({ from: c.patient3 });
 
     await ml.setEmergencyOptIn(true, { from: c.patient });
     await ml.emergencyAccess(c.patient, b32("reason"), { from: c.verifiedPractitioner });
@@ -199,6 +210,35 @@ contract("MedLedger: authorisation matrix", (accounts) => {
       ok: (r) => expectEvent(r, "ShredConfirmed", { recordId: ids.erased }),
     },
     {
+      fn: "anchorRecordRoot",
+      // the rule of addRecord, for every category the root names
+      allowed: ["patient", "verifiedPractitioner"],
+      refused: (who, addr) => ["WriteNotPermitted", [c.patient, addr, CAT.GENERAL]],
+      send: (from) => ml.anchorRecordRoot(c.patient, b32("root"), 10, mask(CAT.GENERAL), { from }),
+      ok: (r, from) => expectEvent(r, "RecordRootAnchored", { patient: c.patient, author: from, count: 10 }),
+    },
+    {
+      fn: "eraseRootedRecord",
+      allowed: ["patient"],
+      refused: (who, addr) => ["NotRecordOwner", [ids.rootedRecord, addr]],
+      send: (from) => ml.eraseRootedRecord(ids.root, ids.rootedRecord, { from }),
+      ok: (r, from) => expectEvent(r, "RootedRecordErased", { root: ids.root, recordId: ids.rootedRecord, patient: from }),
+    },
+    {
+      fn: "confirmRootedShredded",
+      allowed: ["escrow"],
+      refused: (who, addr) => ["AccessControlUnauthorizedAccount", [addr, ESCROW_ROLE]],
+      send: (from) => ml.confirmRootedShredded(ids.root, ids.rootedErased, b32("receipt"), { from }),
+      ok: (r) => expectEvent(r, "RootedShredConfirmed", { root: ids.root, recordId: ids.rootedErased }),
+    },
+    {
+      fn: "confirmRootShredded",
+      allowed: ["escrow"],
+      refused: (who, addr) => ["AccessControlUnauthorizedAccount", [addr, ESCROW_ROLE]],
+      send: (from) => ml.confirmRootShredded(ids.erasedRoot, b32("receipt"), { from }),
+      ok: (r) => expectEvent(r, "RecordRootShredConfirmed", { root: ids.erasedRoot }),
+    },
+    {
       fn: "setEmergencyOptIn",
       allowed: patients,
       refused: (who, addr) => ["NotAPatient", [addr]],
@@ -317,6 +357,15 @@ contract("MedLedger: authorisation matrix", (accounts) => {
       },
     },
   ];
+
+  it("has a row for every state-changing function of the core and of the insurance contract", () => {
+    const stateChanging = (abi) =>
+      abi.filter((e) => e.type === "function" && !["view", "pure"].includes(e.stateMutability)).map((e) => e.name);
+    // A row may name its case after the function ("renounceRole(ESCROW_ROLE)").
+    const rows = new Set(table.map((r) => r.fn.split("(")[0]));
+    const missing = [...stateChanging(ml.abi), ...stateChanging(insurance.abi)].filter((fn) => !rows.has(fn));
+    assert.deepStrictEqual(missing, [], "state-changing functions without a row in the matrix");
+  });
 
   for (const row of table) {
     describe(row.fn, () => {

@@ -10,7 +10,8 @@ import {MedLedger} from "../MedLedger.sol";
 
 /// @title IMedLedger
 /// @notice The external face of the medledger core contract: every function, event and custom
-/// error, documented. The types (Account, Grant, Record, NewRecord, LogAnchor and the enums
+/// error, documented. The types (Account, Grant, Record, NewRecord, RecordRoot, RootedRecord,
+/// LogAnchor and the enums
 /// AccountKind, AccountStatus) are MedLedger's. Insurance is a contract of its own, deployed beside
 /// the core with its address: IMedLedgerInsurance.
 /// @dev The insurance contract reads the core only through views here that take every address
@@ -128,6 +129,28 @@ interface IMedLedger is IAccessControl {
     /// @notice A batch for addRecords is empty or longer than MAX_RECORD_BATCH.
     /// @param size the batch's length
     error InvalidBatchSize(uint256 size);
+
+    // ================================================================ errors: records under a root
+
+    /// @notice anchorRecordRoot with a root of zero.
+    error InvalidRecordRoot();
+
+    /// @notice anchorRecordRoot of a root anchored already (a root is anchored once).
+    /// @param root the root
+    error RecordRootExists(bytes32 root);
+
+    /// @notice No root was anchored with this value (eraseRootedRecord, the confirmations,
+    /// isRootedErased).
+    /// @param root the root
+    error UnknownRecordRoot(bytes32 root);
+
+    /// @notice anchorRecordRoot with no record, or more than MAX_ROOT_RECORDS.
+    /// @param count the count given
+    error InvalidRootCount(uint32 count);
+
+    /// @notice confirmRootShredded of a root whose records eraseAll has not erased.
+    /// @param root the root
+    error RecordRootNotErased(bytes32 root);
 
     // ================================================================ errors: emergency access
 
@@ -247,6 +270,35 @@ interface IMedLedger is IAccessControl {
     /// @param receiptHash hash of the escrow's signed shred receipt
     event ShredConfirmed(bytes32 indexed recordId, bytes32 receiptHash);
 
+    // ================================================================ events: records under a root
+
+    /// @notice Records of one patient were anchored under one Merkle root (anchorRecordRoot).
+    /// @param root the root of the records' tree, which names them from now on
+    /// @param patient the patient they belong to
+    /// @param author who anchored them
+    /// @param count how many records (leaves 0..count-1)
+    /// @param categories the categories the records may have
+    event RecordRootAnchored(
+        bytes32 indexed root, address indexed patient, address indexed author, uint32 count, uint256 categories
+    );
+
+    /// @notice A patient erased one record under a root; the escrow shreds it.
+    /// @param root the record's root
+    /// @param recordId the record
+    /// @param patient the patient
+    event RootedRecordErased(bytes32 indexed root, bytes32 indexed recordId, address indexed patient);
+
+    /// @notice The escrow confirmed it destroyed an erased record's keys and blob (under a root).
+    /// @param root the record's root
+    /// @param recordId the record
+    /// @param receiptHash hash of the escrow's signed shred receipt
+    event RootedShredConfirmed(bytes32 indexed root, bytes32 indexed recordId, bytes32 receiptHash);
+
+    /// @notice The escrow confirmed it destroyed every record of a root that eraseAll erased.
+    /// @param root the root
+    /// @param receiptHash hash of the escrow's signed shred receipt
+    event RecordRootShredConfirmed(bytes32 indexed root, bytes32 receiptHash);
+
     // ================================================================ events: emergency access
 
     /// @notice A patient opted in to or out of emergency access (opting out closes open windows).
@@ -305,6 +357,10 @@ interface IMedLedger is IAccessControl {
     /// @notice Most records one addRecords call anchors.
     // slither-disable-next-line naming-convention
     function MAX_RECORD_BATCH() external view returns (uint256);
+
+    /// @notice Most records one anchorRecordRoot call anchors (2^20).
+    // slither-disable-next-line naming-convention
+    function MAX_ROOT_RECORDS() external view returns (uint32);
 
     /// @notice Shortest emergency window an admin may set.
     // slither-disable-next-line naming-convention
@@ -542,4 +598,82 @@ interface IMedLedger is IAccessControl {
         external
         view
         returns (bool);
+
+    // ================================================================ records under a root
+
+    /// @notice Anchor `count` records of `patient` under one Merkle root, in one transaction
+    /// whatever `count` is: the records are the leaves of an OpenZeppelin sorted-pair keccak tree
+    /// (leaf i is rootedLeaf of RootedRecord{index: i, ...}); the chain keeps the root, not the
+    /// leaves. The caller must be able to write (canWrite) every category in `categories`, and each
+    /// leaf's category must be one of them, or canReadRooted refuses it. Records under a root
+    /// cannot supersede others nor be claim documents. Refused with InvalidRecordRoot,
+    /// RecordRootExists, InvalidRootCount, InvalidCategories or WriteNotPermitted.
+    /// @param patient the records' patient
+    /// @param root the tree's root, which names the records' batch from now on
+    /// @param count how many leaves, 1 to MAX_ROOT_RECORDS
+    /// @param categories bit mask of the categories the leaves may have, not zero
+    function anchorRecordRoot(address patient, bytes32 root, uint32 count, uint256 categories) external;
+
+    /// @notice The patient erases one record under one of their roots (by its id; a proof is not
+    /// needed). Refused with UnknownRecordRoot, InvalidRecordId, NotRecordOwner or
+    /// RecordAlreadyErased (also after eraseAll).
+    /// @param root the record's root
+    /// @param recordId the record
+    function eraseRootedRecord(bytes32 root, bytes32 recordId) external;
+
+    /// @notice The escrow confirms that it destroyed an erased record's keys and blob (a record
+    /// under a root). Refused with UnknownRecordRoot, RecordNotErased, ShredAlreadyConfirmed (also
+    /// when the whole root's shredding was confirmed) or InvalidReceiptHash.
+    /// @param root the record's root
+    /// @param recordId the erased record
+    /// @param receiptHash hash of the escrow's signed shred receipt
+    function confirmRootedShredded(bytes32 root, bytes32 recordId, bytes32 receiptHash) external;
+
+    /// @notice The escrow confirms that it destroyed every record of a root erased by eraseAll,
+    /// in one call. Refused with UnknownRecordRoot, RecordRootNotErased, ShredAlreadyConfirmed or
+    /// InvalidReceiptHash.
+    /// @param root the root
+    /// @param receiptHash hash of the escrow's signed shred receipt
+    function confirmRootShredded(bytes32 root, bytes32 receiptHash) external;
+
+    /// @notice An anchored root (all zero if unknown).
+    /// @param root the root
+    function recordRootOf(bytes32 root) external view returns (MedLedger.RecordRoot memory);
+
+    /// @notice A record's leaf: keccak256(bytes.concat(keccak256(abi.encode(index, recordId,
+    /// ciphertextHash, category)))), double-hashed so that no inner node can pass for a leaf.
+    /// @param record the record
+    function rootedLeaf(MedLedger.RootedRecord calldata record) external pure returns (bytes32);
+
+    /// @notice Whether `record` is leaf record.index of the anchored `root`: index below its count,
+    /// non-zero id and hash, a category the root allows, and `proof` leading to the root.
+    /// @param root the root
+    /// @param record the record
+    /// @param proof the Merkle proof from the record's leaf to the root
+    function isRootedRecord(bytes32 root, MedLedger.RootedRecord calldata record, bytes32[] calldata proof)
+        external
+        view
+        returns (bool);
+
+    /// @notice Whether a record under a known root is erased, by eraseRootedRecord or eraseAll
+    /// (UnknownRecordRoot if the root is not known).
+    /// @param root the root
+    /// @param recordId the record
+    function isRootedErased(bytes32 root, bytes32 recordId) external view returns (bool);
+
+    /// @notice canRead for a record under a root: false unless isRootedRecord holds, the root is
+    /// `patient`'s and the record is not erased; then exactly canRead's consent rules for the
+    /// record's category (the patient; a verified grantee covering it; an open emergency window).
+    /// @param patient the record's patient
+    /// @param reader who would read it
+    /// @param root the record's root
+    /// @param record the record
+    /// @param proof the Merkle proof from the record's leaf to the root
+    function canReadRooted(
+        address patient,
+        address reader,
+        bytes32 root,
+        MedLedger.RootedRecord calldata record,
+        bytes32[] calldata proof
+    ) external view returns (bool);
 }

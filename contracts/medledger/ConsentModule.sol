@@ -7,7 +7,8 @@ import {MedLedgerBase} from "./MedLedgerBase.sol";
 
 /// @title ConsentModule
 /// @notice Consent: a patient's grants and revocations, and the two decisions everything else
-/// asks, canRead (the escrow, before it releases) and canWrite (addRecord, before it anchors).
+/// asks, canRead (the escrow, before it releases) and canWrite (addRecord and anchorRecordRoot,
+/// before they anchor).
 /// IMedLedger documents each call; MedLedger exposes them.
 abstract contract ConsentModule is MedLedgerBase {
     using EnumerableSet for EnumerableSet.AddressSet;
@@ -78,12 +79,18 @@ abstract contract ConsentModule is MedLedgerBase {
     function _canRead(address patient, address reader, bytes32 recordId) internal view returns (bool) {
         MedLedger.Record storage r = _records[recordId];
         if (r.patient == address(0) || r.patient != patient || _isErased(r)) return false;
+        return _mayRead(patient, reader, r.category);
+    }
+
+    /// @dev The consent half of the read decision, for a live record of `patient` in `category`:
+    /// records anchored one by one (canRead) and under a root (canReadRooted) are decided alike.
+    function _mayRead(address patient, address reader, uint8 category) internal view returns (bool) {
         if (reader == patient) return true;
         MedLedger.Account storage a = _accounts[reader];
         if (a.status != MedLedger.AccountStatus.Active) return false;
         if (a.kind != MedLedger.AccountKind.Practitioner && a.kind != MedLedger.AccountKind.Insurer) return false;
         MedLedger.Grant storage g = _grants[patient][reader];
-        if (g.expiry > block.timestamp && _covers(g.categories, r.category)) return true;
+        if (g.expiry > block.timestamp && _covers(g.categories, category)) return true;
         return a.kind == MedLedger.AccountKind.Practitioner && _emergencyOpen(patient, reader);
     }
 

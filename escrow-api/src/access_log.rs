@@ -192,72 +192,8 @@ pub fn leaf(seq: u64, entry_hash: B256) -> B256 {
     keccak256(keccak256((seq, entry_hash).abi_encode_params()))
 }
 
-fn hash_pair(a: B256, b: B256) -> B256 {
-    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    let mut buf = [0u8; 64];
-    buf[..32].copy_from_slice(lo.as_slice());
-    buf[32..].copy_from_slice(hi.as_slice());
-    keccak256(buf)
-}
-
-/// A Merkle tree over leaves, sorted-pair hashing (what OpenZeppelin's `MerkleProof` verifies);
-/// an odd node at the end of a level is carried up unchanged.
-#[derive(Debug, Clone)]
-pub struct MerkleTree {
-    levels: Vec<Vec<B256>>,
-}
-
-impl MerkleTree {
-    /// Builds the tree; `leaves` must not be empty.
-    pub fn new(leaves: Vec<B256>) -> Option<MerkleTree> {
-        if leaves.is_empty() {
-            return None;
-        }
-        let mut levels = vec![leaves];
-        while levels.last().map(Vec::len).unwrap_or(0) > 1 {
-            let below = levels.last().cloned().unwrap_or_default();
-            let above = below
-                .chunks(2)
-                .map(|p| {
-                    if p.len() == 2 {
-                        hash_pair(p[0], p[1])
-                    } else {
-                        p[0]
-                    }
-                })
-                .collect();
-            levels.push(above);
-        }
-        Some(MerkleTree { levels })
-    }
-
-    /// The root.
-    pub fn root(&self) -> B256 {
-        self.levels
-            .last()
-            .and_then(|l| l.first())
-            .copied()
-            .unwrap_or_default()
-    }
-
-    /// The proof of leaf `index`.
-    pub fn proof(&self, mut index: usize) -> Vec<B256> {
-        let mut proof = Vec::new();
-        for level in &self.levels[..self.levels.len().saturating_sub(1)] {
-            let sibling = index ^ 1;
-            if let Some(s) = level.get(sibling) {
-                proof.push(*s);
-            }
-            index /= 2;
-        }
-        proof
-    }
-}
-
-/// What `MerkleProof.verify` computes.
-pub fn verify_proof(proof: &[B256], root: B256, leaf: B256) -> bool {
-    proof.iter().fold(leaf, |acc, p| hash_pair(acc, *p)) == root
-}
+// The tree and its proofs are protocol's (the contract's layout), shared with bulk anchoring.
+pub use medledger_protocol::merkle::{verify_proof, MerkleTree};
 
 /// The tree over stored rows (for anchoring and proofs).
 pub fn tree_of(rows: &[LogRow]) -> Result<Option<MerkleTree>, LogIntegrityError> {

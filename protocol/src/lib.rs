@@ -15,8 +15,12 @@
 //!   K2 wrapped under a versioned master key (section 4).
 //! - [`identity`]: the EIP-712 key-derivation message and the X25519 key it seeds, SIWE sign-in
 //!   messages, and EIP-712 escrow requests (section 6).
-//! - [`cipher`] and [`stream`]: the AEAD seam (native `aes-gcm`) and the chunk stream that
-//!   envelope and tier 2 share.
+//! - [`merkle`]: the sorted-pair keccak256 trees the contract's proofs use (access-log anchors,
+//!   records under a root).
+//! - [`record_root`]: records anchored many at a time under one root: a record's leaf, a bulk
+//!   import's batch, its proofs.
+//! - [`cipher`] and [`stream`]: the AEAD seam (natively `ring`'s AES-256-GCM, on wasm32 the
+//!   portable `aes-gcm`) and the chunk stream that envelope and tier 2 share.
 //! - `webcrypto` (wasm32 only): envelope v1 sealed, opened and hashed chunk by chunk through the
 //!   browser's WebCrypto, byte for byte the same format as [`envelope`].
 
@@ -27,6 +31,8 @@ pub mod deployment;
 pub mod envelope;
 pub mod identity;
 pub mod label;
+pub mod merkle;
+pub mod record_root;
 pub mod stream;
 pub mod tier2;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]

@@ -120,3 +120,63 @@ fn bindings_decode_real_events_results_and_reverts_from_ganache() {
         other => panic!("expected InvalidGrantee, got {other:?} from {error}"),
     }
 }
+
+/// The tree and leaves built here (`record_root`, `merkle`: the layout the escrow and the app use)
+/// against the contract's own `rootedLeaf` and `isRootedRecord`, on a batch of odd size so that
+/// carried-up nodes are in play: every record proves, and a record moved to another leaf does not.
+#[test]
+fn rooted_records_built_here_prove_on_the_contract() {
+    use medledger_protocol::record_root::{leaf, NewRootedRecord, RootedBatch};
+
+    let chain = Chain::start();
+    let deployment = Deployment::load(&chain.deployment_file).expect("deployment");
+    let (ledger, url) = (deployment.address, chain.url());
+    let patient: Address = PATIENT.parse().expect("address");
+    let register = MedLedger::registerPatientCall {
+        encryptionKey: B256::repeat_byte(0x42),
+    };
+    send(url, patient, ledger, &register.abi_encode(), U256::ZERO);
+    let records: Vec<NewRootedRecord> = (0u32..301)
+        .map(|i| NewRootedRecord {
+            record_id: alloy_primitives::keccak256(i.to_be_bytes()),
+            ciphertext_hash: alloy_primitives::keccak256((i + 1_000_000).to_be_bytes()),
+            category: (i % 8) as u8,
+        })
+        .collect();
+    let batch = RootedBatch::new(&records).expect("a batch");
+    let receipt = send(
+        url,
+        patient,
+        ledger,
+        &batch.anchor_call(patient).abi_encode(),
+        U256::ZERO,
+    );
+    assert_eq!(receipt["status"], "0x1", "anchorRecordRoot: {receipt}");
+    let view = |data: Vec<u8>| call(url, Some(patient), ledger, &data).expect("a view");
+    for index in 0..batch.count() {
+        let (record, proof) = batch.proof(index).expect("a record");
+        let raw = view(
+            MedLedger::rootedLeafCall {
+                record: record.clone(),
+            }
+            .abi_encode(),
+        );
+        let on_chain = MedLedger::rootedLeafCall::abi_decode_returns(&raw).expect("bytes32");
+        assert_eq!(on_chain, leaf(record), "leaf {index}");
+        let is = |record: MedLedger::RootedRecord| {
+            let raw = view(
+                MedLedger::isRootedRecordCall {
+                    root: batch.root(),
+                    record,
+                    proof: proof.clone(),
+                }
+                .abi_encode(),
+            );
+            MedLedger::isRootedRecordCall::abi_decode_returns(&raw).expect("bool")
+        };
+        assert!(is(record.clone()), "record {index} proves on chain");
+        let mut moved = record.clone();
+        moved.index = (index + 1) % batch.count();
+        assert!(!is(moved), "record {index} claimed as another leaf");
+    }
+}

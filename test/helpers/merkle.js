@@ -1,6 +1,7 @@
 // An OpenZeppelin-compatible Merkle tree (sorted-pair keccak256, the layout of
-// @openzeppelin/merkle-tree's StandardMerkleTree) over access-log leaves, built independently of
-// the contract so the tests check its logLeaf and verifyLogEntry against a second implementation.
+// @openzeppelin/merkle-tree's StandardMerkleTree) over access-log leaves and records under a root,
+// built independently of the contract so the tests check its logLeaf, verifyLogEntry, rootedLeaf
+// and isRootedRecord against a second implementation.
 const { keccak256, AbiCoder, concat, getBytes, hexlify } = require("ethers");
 
 const coder = AbiCoder.defaultAbiCoder();
@@ -8,6 +9,11 @@ const coder = AbiCoder.defaultAbiCoder();
 /** leaf = keccak256(bytes.concat(keccak256(abi.encode(uint64 seq, bytes32 entryHash)))) */
 function logLeaf(seq, entryHash) {
   return keccak256(keccak256(coder.encode(["uint64", "bytes32"], [BigInt(seq), entryHash])));
+}
+
+/** leaf = keccak256(bytes.concat(keccak256(abi.encode(uint32 index, bytes32 recordId, bytes32 ciphertextHash, uint8 category)))) */
+function rootedLeaf({ index, recordId, ciphertextHash, category }) {
+  return keccak256(keccak256(coder.encode(["uint32", "bytes32", "bytes32", "uint8"], [index, recordId, ciphertextHash, category])));
 }
 
 function compareBytes(a, b) {
@@ -53,4 +59,4 @@ function verify(proof, root, leaf) {
   return h.toLowerCase() === root.toLowerCase();
 }
 
-module.exports = { logLeaf, buildTree, hashPair, verify };
+module.exports = { logLeaf, rootedLeaf, buildTree, hashPair, verify };

@@ -1,0 +1,193 @@
+//! Records anchored many at a time under one Merkle root (docs/contract.md, "Records under a
+//! root"): a record's leaf, exactly as the contract's `rootedLeaf` hashes it, and the batch a bulk
+//! import anchors with one `anchorRecordRoot` — its records numbered as leaves, their tree, the
+//! categories they use, and each record's proof, which a reader hands to `canReadRooted`.
+
+use std::collections::HashSet;
+
+use alloy_primitives::{keccak256, Address, B256, U256};
+use alloy_sol_types::SolValue;
+
+use crate::contract::MedLedger::{anchorRecordRootCall, RootedRecord};
+use crate::merkle::{verify_proof, MerkleTree};
+
+/// Most records one root anchors (the contract's `MAX_ROOT_RECORDS`).
+pub const MAX_ROOT_RECORDS: u32 = 1 << 20;
+
+/// Why a batch cannot be anchored as it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RootedBatchError {
+    #[error("a batch needs at least one record")]
+    Empty,
+    #[error("a batch holds at most {MAX_ROOT_RECORDS} records, not {0}")]
+    TooMany(usize),
+    #[error("record {0} of the batch has a zero id")]
+    ZeroId(u32),
+    #[error("record {0} of the batch has a zero ciphertext hash")]
+    ZeroHash(u32),
+    #[error("record id {0} is in the batch twice")]
+    DuplicateId(B256),
+}
+
+/// `rootedLeaf(record)`: `keccak256(bytes.concat(keccak256(abi.encode(index, recordId,
+/// ciphertextHash, category))))`.
+pub fn leaf(record: &RootedRecord) -> B256 {
+    // The struct is all static fields, so its encoding is abi.encode of the four in order.
+    keccak256(keccak256(record.abi_encode()))
+}
+
+/// Whether `proof` shows `record` to be a leaf of `root` (the tree half of `isRootedRecord`; the
+/// contract also checks the index against the root's count and the category against its mask).
+pub fn proves(root: B256, record: &RootedRecord, proof: &[B256]) -> bool {
+    verify_proof(proof, root, leaf(record))
+}
+
+/// One record to anchor: its id, `h1` and category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewRootedRecord {
+    pub record_id: B256,
+    pub ciphertext_hash: B256,
+    pub category: u8,
+}
+
+/// The records of one `anchorRecordRoot`, numbered 0.. in the order given, and their tree.
+#[derive(Debug, Clone)]
+pub struct RootedBatch {
+    records: Vec<RootedRecord>,
+    tree: MerkleTree,
+    categories: U256,
+}
+
+impl RootedBatch {
+    /// Numbers `records` as leaves and builds their tree. Refuses what the contract would never
+    /// prove (a zero id or hash), ids given twice, and sizes it does not take.
+    pub fn new(records: &[NewRootedRecord]) -> Result<RootedBatch, RootedBatchError> {
+        if records.is_empty() {
+            return Err(RootedBatchError::Empty);
+        }
+        if records.len() > MAX_ROOT_RECORDS as usize {
+            return Err(RootedBatchError::TooMany(records.len()));
+        }
+        let mut seen = HashSet::with_capacity(records.len());
+        let mut categories = U256::ZERO;
+        let mut numbered = Vec::with_capacity(records.len());
+        for (index, r) in (0u32..).zip(records) {
+            if r.record_id.is_zero() {
+                return Err(RootedBatchError::ZeroId(index));
+            }
+            if r.ciphertext_hash.is_zero() {
+                return Err(RootedBatchError::ZeroHash(index));
+            }
+            if !seen.insert(r.record_id) {
+                return Err(RootedBatchError::DuplicateId(r.record_id));
+            }
+            categories |= U256::from(1u8) << usize::from(r.category);
+            numbered.push(RootedRecord {
+                index,
+                recordId: r.record_id,
+                ciphertextHash: r.ciphertext_hash,
+                category: r.category,
+            });
+        }
+        let tree =
+            MerkleTree::new(numbered.iter().map(leaf).collect()).ok_or(RootedBatchError::Empty)?;
+        Ok(RootedBatch {
+            records: numbered,
+            tree,
+            categories,
+        })
+    }
+
+    /// The root `anchorRecordRoot` anchors.
+    pub fn root(&self) -> B256 {
+        self.tree.root()
+    }
+
+    /// How many records.
+    pub fn count(&self) -> u32 {
+        // At most MAX_ROOT_RECORDS, checked in `new`.
+        self.records.len() as u32
+    }
+
+    /// The categories the records use, as the mask `anchorRecordRoot` takes.
+    pub fn categories(&self) -> U256 {
+        self.categories
+    }
+
+    /// The records as leaves, in order.
+    pub fn records(&self) -> &[RootedRecord] {
+        &self.records
+    }
+
+    /// Record `index` and its proof, or `None` past the last.
+    pub fn proof(&self, index: u32) -> Option<(&RootedRecord, Vec<B256>)> {
+        let record = self.records.get(index as usize)?;
+        Some((record, self.tree.proof(index as usize)))
+    }
+
+    /// The call that anchors the batch as `patient`'s records.
+    pub fn anchor_call(&self, patient: Address) -> anchorRecordRootCall {
+        anchorRecordRootCall {
+            patient,
+            root: self.root(),
+            count: self.count(),
+            categories: self.categories,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(n: u8, category: u8) -> NewRootedRecord {
+        NewRootedRecord {
+            record_id: B256::repeat_byte(n),
+            ciphertext_hash: keccak256([n]),
+            category,
+        }
+    }
+
+    #[test]
+    fn every_record_proves_under_the_root_and_a_changed_field_does_not() {
+        let items: Vec<_> = (1..=21).map(|n| item(n, n % 3)).collect();
+        let batch = RootedBatch::new(&items).expect("a batch");
+        assert_eq!(batch.count(), 21);
+        assert_eq!(batch.categories(), U256::from(0b111u8));
+        for i in 0..21 {
+            let (record, proof) = batch.proof(i).expect("a record");
+            assert_eq!(record.index, i);
+            assert!(proves(batch.root(), record, &proof));
+            let mut other = record.clone();
+            other.category ^= 1;
+            assert!(!proves(batch.root(), &other, &proof));
+            let mut moved = record.clone();
+            moved.index += 1;
+            assert!(!proves(batch.root(), &moved, &proof));
+        }
+        assert!(batch.proof(21).is_none());
+        let call = batch.anchor_call(Address::repeat_byte(9));
+        assert_eq!((call.root, call.count), (batch.root(), 21));
+    }
+
+    #[test]
+    fn refuses_what_the_contract_would_never_prove() {
+        assert_eq!(RootedBatch::new(&[]).err(), Some(RootedBatchError::Empty));
+        let mut zero_id = item(1, 0);
+        zero_id.record_id = B256::ZERO;
+        assert_eq!(
+            RootedBatch::new(&[item(2, 0), zero_id]).err(),
+            Some(RootedBatchError::ZeroId(1))
+        );
+        let mut zero_hash = item(1, 0);
+        zero_hash.ciphertext_hash = B256::ZERO;
+        assert_eq!(
+            RootedBatch::new(&[zero_hash]).err(),
+            Some(RootedBatchError::ZeroHash(0))
+        );
+        assert_eq!(
+            RootedBatch::new(&[item(1, 0), item(2, 0), item(1, 3)]).err(),
+            Some(RootedBatchError::DuplicateId(B256::repeat_byte(1)))
+        );
+    }
+}
