@@ -280,15 +280,7 @@ impl Body {
             }
             let piece = self.pending.take(self.sealed_len);
             let digest = start_sha256(&self.subtle, &piece)?;
-            let opening = start_open(
-                &self.subtle,
-                &self.key,
-                &self.nonce_prefix,
-                &self.aad_prefix,
-                index,
-                false,
-                &piece,
-            )?;
+            let opening = self.start_open(index, false, &piece)?;
             self.in_flight.push_back(InFlight {
                 index,
                 digest,
@@ -332,17 +324,7 @@ impl Body {
         }
         let last = self.pending.take(self.pending.len);
         let digest = start_sha256(&self.subtle, &last)?;
-        let open = |final_chunk| {
-            open_chunk(
-                &self.subtle,
-                &self.key,
-                &self.nonce_prefix,
-                &self.aad_prefix,
-                next_index,
-                final_chunk,
-                &last,
-            )
-        };
+        let open = |final_chunk| self.open_chunk(next_index, final_chunk, &last);
         let plain = match open(true).await {
             Ok(plain) => plain,
             // A full piece that opens as non-final means the real final chunk is missing.
@@ -381,25 +363,6 @@ impl OpenError {
     }
 }
 
-/// Starts opening one sealed chunk; [`finish_open`] awaits it. Several may run at once.
-fn start_open(
-    subtle: &SubtleCrypto,
-    key: &CryptoKey,
-    nonce_prefix: &[u8; 8],
-    aad_prefix: &[u8],
-    index: u32,
-    last: bool,
-    sealed: &Uint8Array,
-) -> Result<js_sys::Promise, WebCryptoError> {
-    let params = gcm_params(
-        &chunk_nonce(nonce_prefix, index, last),
-        &chunk_aad(aad_prefix, index, last),
-    )?;
-    subtle
-        .decrypt_with_object_and_buffer_source(&params, key, sealed)
-        .map_err(browser)
-}
-
 async fn finish_open(opening: js_sys::Promise) -> Result<Uint8Array, OpenError> {
     match JsFuture::from(opening).await {
         Ok(plain) => plain
@@ -419,16 +382,34 @@ async fn finish_open(opening: js_sys::Promise) -> Result<Uint8Array, OpenError> 
     }
 }
 
-async fn open_chunk(
-    subtle: &SubtleCrypto,
-    key: &CryptoKey,
-    nonce_prefix: &[u8; 8],
-    aad_prefix: &[u8],
-    index: u32,
-    last: bool,
-    sealed: &Uint8Array,
-) -> Result<Uint8Array, OpenError> {
-    let opening = start_open(subtle, key, nonce_prefix, aad_prefix, index, last, sealed)
-        .map_err(OpenError::Other)?;
-    finish_open(opening).await
+impl Body {
+    /// Starts opening chunk `index` (the final one when `last`); [`finish_open`] awaits it.
+    /// Several may run at once.
+    fn start_open(
+        &self,
+        index: u32,
+        last: bool,
+        sealed: &Uint8Array,
+    ) -> Result<js_sys::Promise, WebCryptoError> {
+        let params = gcm_params(
+            &chunk_nonce(&self.nonce_prefix, index, last),
+            &chunk_aad(&self.aad_prefix, index, last),
+        )?;
+        self.subtle
+            .decrypt_with_object_and_buffer_source(&params, &self.key, sealed)
+            .map_err(browser)
+    }
+
+    /// Opens chunk `index` and waits for it.
+    async fn open_chunk(
+        &self,
+        index: u32,
+        last: bool,
+        sealed: &Uint8Array,
+    ) -> Result<Uint8Array, OpenError> {
+        let opening = self
+            .start_open(index, last, sealed)
+            .map_err(OpenError::Other)?;
+        finish_open(opening).await
+    }
 }
