@@ -22,7 +22,8 @@ use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::{SolCall, SolEventInterface};
 use futures_util::future::BoxFuture;
 use medledger_protocol::contract::{
-    decode_any_revert, decode_revert, MedLedger, MedLedgerEvents, MedLedgerInsuranceEvents,
+    decode_any_revert, decode_revert, MedLedger, MedLedger::RootedRecord, MedLedgerEvents,
+    MedLedgerInsuranceEvents,
 };
 use medledger_protocol::deployment::Deployment;
 use serde_json::{json, Value};
@@ -547,6 +548,47 @@ impl Ledger {
         }
     }
 
+    /// `canReadRooted(patient, reader, root, record, proof)`.
+    pub async fn can_read_rooted(
+        &self,
+        patient: Address,
+        reader: Address,
+        root: B256,
+        record: &RootedRecord,
+        proof: &[B256],
+    ) -> Result<bool, ChainError> {
+        self.view(MedLedger::canReadRootedCall {
+            patient,
+            reader,
+            root,
+            record: record.clone(),
+            proof: proof.to_vec(),
+        })
+        .await
+    }
+
+    /// `isRootedErased(root, recordId)` (under a root unknown on chain, nothing is erased).
+    pub async fn is_rooted_erased(&self, root: B256, record_id: B256) -> Result<bool, ChainError> {
+        match self
+            .view(MedLedger::isRootedErasedCall {
+                root,
+                recordId: record_id,
+            })
+            .await
+        {
+            Err(ChainError::Rpc {
+                revert: Some(data), ..
+            }) if matches!(
+                hex::decode(&data).ok().as_deref().and_then(decode_revert),
+                Some(medledger_protocol::contract::MedLedgerErrors::UnknownRecordRoot(_))
+            ) =>
+            {
+                Ok(false)
+            }
+            other => other,
+        }
+    }
+
     /// `activeGrants(patient)`: each unexpired grantee with its category mask.
     pub async fn active_grants(
         &self,
@@ -684,6 +726,25 @@ impl Ledger {
         self.chain
             .send(
                 MedLedger::confirmShreddedCall {
+                    recordId: record_id,
+                    receiptHash: receipt_hash,
+                }
+                .abi_encode(),
+            )
+            .await
+    }
+
+    /// The ESCROW account's `confirmRootedShredded`.
+    pub async fn confirm_rooted_shredded(
+        &self,
+        root: B256,
+        record_id: B256,
+        receipt_hash: B256,
+    ) -> Result<B256, ChainError> {
+        self.chain
+            .send(
+                MedLedger::confirmRootedShreddedCall {
+                    root,
                     recordId: record_id,
                     receiptHash: receipt_hash,
                 }

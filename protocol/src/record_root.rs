@@ -1,7 +1,8 @@
 //! Records anchored many at a time under one Merkle root (docs/contract.md, "Records under a
 //! root"): a record's leaf, exactly as the contract's `rootedLeaf` hashes it, and the batch a bulk
 //! import anchors with one `anchorRecordRoot` — its records numbered as leaves, their tree, the
-//! categories they use, and each record's proof, which a reader hands to `canReadRooted`.
+//! categories they use, and each record's proof, which a reader hands to `canReadRooted` — and a
+//! record's [`Place`] under its root, as an upload names it to the escrow (`x-medledger-root`).
 
 use std::collections::HashSet;
 
@@ -40,6 +41,93 @@ pub fn leaf(record: &RootedRecord) -> B256 {
 /// contract also checks the index against the root's count and the category against its mask).
 pub fn proves(root: B256, record: &RootedRecord, proof: &[B256]) -> bool {
     verify_proof(proof, root, leaf(record))
+}
+
+/// Most hashes in a proof: a tree of [`MAX_ROOT_RECORDS`] leaves is 20 levels deep.
+pub const MAX_PROOF_LEN: usize = 20;
+
+/// Why a [`Place`] cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlaceError {
+    #[error("a place is `root:index:proof` (three fields separated by `:`)")]
+    Shape,
+    #[error("the root is not 0x and 64 hex digits, or is zero")]
+    Root,
+    #[error("the index is not a number below {MAX_ROOT_RECORDS}")]
+    Index,
+    #[error("the proof is not 0x followed by whole 32-byte hashes in hex")]
+    Proof,
+    #[error("a proof holds at most {MAX_PROOF_LEN} hashes")]
+    ProofTooLong,
+}
+
+/// Where a record sits under a root: the root, its leaf index and the proof from its leaf up.
+/// With the record's id, `h1` and category it is everything `canReadRooted` asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub root: B256,
+    pub index: u32,
+    pub proof: Vec<B256>,
+}
+
+impl Place {
+    /// The record's leaf fields as the contract takes them.
+    pub fn leaf(&self, record_id: B256, ciphertext_hash: B256, category: u8) -> RootedRecord {
+        RootedRecord {
+            index: self.index,
+            recordId: record_id,
+            ciphertextHash: ciphertext_hash,
+            category,
+        }
+    }
+
+    /// `0x<root>:<index>:0x<proof hashes, concatenated>` (the proof part is `0x` alone for a
+    /// one-record root): the form of the `x-medledger-root` header and of the index's columns.
+    pub fn encode(&self) -> String {
+        let proof: Vec<u8> = self.proof.iter().flat_map(|h| h.0).collect();
+        format!(
+            "{}:{}:0x{}",
+            self.root,
+            self.index,
+            alloy_primitives::hex::encode(proof)
+        )
+    }
+
+    /// Reads [`Place::encode`]'s form; refuses a zero root, an index the contract never takes
+    /// and a proof longer than the deepest tree.
+    pub fn parse(text: &str) -> Result<Place, PlaceError> {
+        let mut fields = text.trim().split(':');
+        let (Some(root), Some(index), Some(proof), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(PlaceError::Shape);
+        };
+        let root = parse_hash(root).ok_or(PlaceError::Root)?;
+        if root.is_zero() {
+            return Err(PlaceError::Root);
+        }
+        let index: u32 = index.parse().map_err(|_| PlaceError::Index)?;
+        if index >= MAX_ROOT_RECORDS {
+            return Err(PlaceError::Index);
+        }
+        let hex = proof.strip_prefix("0x").ok_or(PlaceError::Proof)?;
+        if hex.len() % 64 != 0 {
+            return Err(PlaceError::Proof);
+        }
+        if hex.len() / 64 > MAX_PROOF_LEN {
+            return Err(PlaceError::ProofTooLong);
+        }
+        let bytes = alloy_primitives::hex::decode(hex).map_err(|_| PlaceError::Proof)?;
+        let proof = bytes.chunks_exact(32).map(B256::from_slice).collect();
+        Ok(Place { root, index, proof })
+    }
+}
+
+/// `0x` and exactly 64 hex digits.
+fn parse_hash(text: &str) -> Option<B256> {
+    let hex = text.strip_prefix("0x")?;
+    (hex.len() == 64).then_some(())?;
+    hex.parse().ok()
 }
 
 /// One record to anchor: its id, `h1` and category.
@@ -125,6 +213,16 @@ impl RootedBatch {
         Some((record, self.tree.proof(index as usize)))
     }
 
+    /// Record `index`'s place under the root, or `None` past the last.
+    pub fn place(&self, index: u32) -> Option<Place> {
+        let (_, proof) = self.proof(index)?;
+        Some(Place {
+            root: self.root(),
+            index,
+            proof,
+        })
+    }
+
     /// The call that anchors the batch as `patient`'s records.
     pub fn anchor_call(&self, patient: Address) -> anchorRecordRootCall {
         anchorRecordRootCall {
@@ -168,6 +266,66 @@ mod tests {
         assert!(batch.proof(21).is_none());
         let call = batch.anchor_call(Address::repeat_byte(9));
         assert_eq!((call.root, call.count), (batch.root(), 21));
+    }
+
+    #[test]
+    fn a_place_round_trips_and_proves_its_record() {
+        let items: Vec<_> = (1..=5).map(|n| item(n, 2)).collect();
+        let batch = RootedBatch::new(&items).expect("a batch");
+        for i in 0..5 {
+            let place = batch.place(i).expect("a place");
+            let text = place.encode();
+            assert_eq!(Place::parse(&text), Ok(place.clone()), "{text}");
+            let it = &items[i as usize];
+            let leaf = place.leaf(it.record_id, it.ciphertext_hash, it.category);
+            assert!(proves(place.root, &leaf, &place.proof));
+        }
+        let single = RootedBatch::new(&items[..1]).expect("a batch");
+        let place = single.place(0).expect("a place");
+        assert!(place.encode().ends_with(":0:0x"));
+        assert_eq!(Place::parse(&place.encode()), Ok(place));
+        assert!(batch.place(5).is_none());
+    }
+
+    #[test]
+    fn a_malformed_place_is_refused_with_its_reason() {
+        let root = format!("{}", B256::repeat_byte(1));
+        let hash = "ab".repeat(32);
+        assert_eq!(Place::parse("nonsense"), Err(PlaceError::Shape));
+        assert_eq!(
+            Place::parse(&format!("{root}:1:0x:x")),
+            Err(PlaceError::Shape)
+        );
+        let zero = format!("{}:0:0x", B256::ZERO);
+        assert_eq!(Place::parse(&zero), Err(PlaceError::Root));
+        assert_eq!(Place::parse("0x12:0:0x"), Err(PlaceError::Root));
+        assert_eq!(
+            Place::parse(&format!("{root}:-1:0x")),
+            Err(PlaceError::Index)
+        );
+        let past = format!("{root}:{MAX_ROOT_RECORDS}:0x");
+        assert_eq!(Place::parse(&past), Err(PlaceError::Index));
+        assert_eq!(
+            Place::parse(&format!("{root}:0:{hash}")),
+            Err(PlaceError::Proof)
+        );
+        assert_eq!(
+            Place::parse(&format!("{root}:0:0xabc")),
+            Err(PlaceError::Proof)
+        );
+        let not_hex = "zz".repeat(32);
+        assert_eq!(
+            Place::parse(&format!("{root}:0:0x{not_hex}")),
+            Err(PlaceError::Proof)
+        );
+        let long = hash.repeat(MAX_PROOF_LEN + 1);
+        assert_eq!(
+            Place::parse(&format!("{root}:0:0x{long}")),
+            Err(PlaceError::ProofTooLong)
+        );
+        let longest = hash.repeat(MAX_PROOF_LEN);
+        let parsed = Place::parse(&format!("{root}:7:0x{longest}")).expect("20 hashes");
+        assert_eq!((parsed.index, parsed.proof.len()), (7, MAX_PROOF_LEN));
     }
 
     #[test]

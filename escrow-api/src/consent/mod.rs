@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use alloy_primitives::{Address, B256};
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use medledger_protocol::contract::MedLedger::RootedRecord;
 use medledger_protocol::deployment::Deployment;
 use prometheus::IntCounterVec;
 use tokio::sync::{watch, Notify};
@@ -184,6 +185,47 @@ impl ConsentIndex {
         if !self.ledger.can_read(patient, reader, record_id).await? {
             return Ok(None);
         }
+        self.basis_from_chain(patient, reader, category).await
+    }
+
+    /// `canReadRooted(patient, reader, root, record, proof)` now, with its basis: from the index,
+    /// else from the chain as [`ConsentIndex::read_basis_now`] asks it.
+    pub async fn rooted_read_basis_now(
+        &self,
+        patient: Address,
+        reader: Address,
+        root: B256,
+        record: &RootedRecord,
+        proof: &[B256],
+    ) -> Result<Option<Basis>, ChainError> {
+        let known = self
+            .at_head(|s, now| s.rooted_read_basis(patient, reader, root, record, proof, now))
+            .await;
+        if let Some(basis) = known {
+            self.count(FROM_INDEX);
+            return Ok(basis);
+        }
+        self.count(FROM_CHAIN);
+        let chain = &self.ledger;
+        if !chain
+            .can_read_rooted(patient, reader, root, record, proof)
+            .await?
+        {
+            return Ok(None);
+        }
+        self.basis_from_chain(patient, reader, record.category)
+            .await
+    }
+
+    /// The basis of a read the chain just allowed: the patient's own, a grant covering `category`,
+    /// else an emergency window; `None` (refused) when neither holds any longer, because the chain
+    /// moved on between the calls.
+    async fn basis_from_chain(
+        &self,
+        patient: Address,
+        reader: Address,
+        category: u8,
+    ) -> Result<Option<Basis>, ChainError> {
         if reader == patient {
             return Ok(Some(Basis::Consent));
         }
@@ -194,6 +236,27 @@ impl ConsentIndex {
         }
         let until = self.ledger.emergency_until(patient, reader).await?;
         Ok((until > now).then_some(Basis::Emergency))
+    }
+
+    /// Whether `record_id` under `root` is erased now: from the index, else one `eth_call`.
+    pub async fn is_rooted_erased_now(
+        &self,
+        root: B256,
+        record_id: B256,
+    ) -> Result<bool, ChainError> {
+        let known = self
+            .at_head(|s, _| s.is_rooted_erased(root, record_id))
+            .await;
+        match known {
+            Some(Some(erased)) => {
+                self.count(FROM_INDEX);
+                Ok(erased)
+            }
+            _ => {
+                self.count(FROM_CHAIN);
+                self.ledger.is_rooted_erased(root, record_id).await
+            }
+        }
     }
 
     /// `canRead` now: from the index, else one `eth_call`.

@@ -1,8 +1,10 @@
 //! The part of the core contract's storage that `canRead` reads, rebuilt from its events: accounts
 //! (kind, status, emergency opt-in), grants, records (patient, category, erasure), each patient's
-//! erasure epoch and emergency opt-out period, and emergency windows. [`ConsentState::apply`]
-//! changes it as the contract's functions changed their storage when they emitted the event, and
-//! [`ConsentState::read_basis`] is `ConsentModule._canRead` over it, at a block's timestamp.
+//! erasure epoch and emergency opt-out period, emergency windows, and the roots records are anchored
+//! under with the ids erased beneath them. [`ConsentState::apply`] changes it as the contract's
+//! functions changed their storage when they emitted the event; [`ConsentState::read_basis`] is
+//! `ConsentModule._canRead` over it and [`ConsentState::rooted_read_basis`] is
+//! `RecordRootsModule._canReadRooted`, at a block's timestamp.
 //!
 //! Pure: no I/O, no clock. The differential test (`escrow-api/tests/consent_index.rs`) checks it
 //! against the contract's own `canRead` on Ganache at every block of random histories.
@@ -10,11 +12,13 @@
 //! Memory: about 100 bytes a record (a 32-byte id, a 20-byte patient, category, epoch and flag,
 //! plus the hash table's own slack), about 90 bytes a grant, an account or an emergency window.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use alloy_primitives::{Address, B256, U256};
 use medledger_protocol::api::{AccountKind, AccountStatus};
+use medledger_protocol::contract::MedLedger::RootedRecord;
 use medledger_protocol::contract::MedLedgerEvents;
+use medledger_protocol::record_root;
 
 /// On what a read is released, when it is: the escrow logs and shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +60,17 @@ struct Window {
     period: u64,
 }
 
-/// What the contract's `canRead` reads, as of the last event applied.
+/// A root records are anchored under (`MedLedger.RecordRoot`, the fields `canReadRooted` reads).
+#[derive(Debug, Clone, Copy)]
+struct Root {
+    patient: Address,
+    count: u32,
+    categories: U256,
+    /// The patient's erasure epoch when the root was anchored.
+    epoch: u64,
+}
+
+/// What the contract's `canRead` and `canReadRooted` read, as of the last event applied.
 #[derive(Debug, Default, Clone)]
 pub struct ConsentState {
     accounts: HashMap<Address, Account>,
@@ -65,6 +79,9 @@ pub struct ConsentState {
     erasure_epoch: HashMap<Address, u64>,
     emergency_period: HashMap<Address, u64>,
     windows: HashMap<(Address, Address), Window>,
+    roots: HashMap<B256, Root>,
+    /// (root, record id) erased one at a time by `eraseRootedRecord`.
+    rooted_erased: HashSet<(B256, B256)>,
 }
 
 impl ConsentState {
@@ -130,6 +147,18 @@ impl ConsentState {
             E::EmergencyAccessEnded(e) => {
                 self.windows.remove(&(e.patient, e.practitioner));
             }
+            E::RecordRootAnchored(e) => {
+                let root = Root {
+                    patient: e.patient,
+                    count: e.count,
+                    categories: e.categories,
+                    epoch: self.epoch_of(e.patient),
+                };
+                self.roots.insert(e.root, root);
+            }
+            E::RootedRecordErased(e) => {
+                self.rooted_erased.insert((e.root, e.recordId));
+            }
             _ => {}
         }
     }
@@ -186,6 +215,62 @@ impl ConsentState {
         if r.patient != patient || self.is_erased(r) {
             return None;
         }
+        self.consent_basis(patient, reader, r.category, now)
+    }
+
+    /// `canReadRooted(patient, reader, root, record, proof)` at a block whose timestamp is `now`,
+    /// with the basis it holds on; `None` where the contract answers false: the root is not
+    /// `patient`'s, the record is not its leaf (index past the count, a category the root does not
+    /// allow, a zero id or hash, a proof that fails), or it is erased (one by one, or by an
+    /// `eraseAll` since the root was anchored).
+    pub fn rooted_read_basis(
+        &self,
+        patient: Address,
+        reader: Address,
+        root: B256,
+        record: &RootedRecord,
+        proof: &[B256],
+        now: u64,
+    ) -> Option<Basis> {
+        let rr = self.roots.get(&root)?;
+        if rr.patient != patient || record.index >= rr.count {
+            return None;
+        }
+        if record.recordId.is_zero() || record.ciphertextHash.is_zero() {
+            return None;
+        }
+        if !rr.categories.bit(usize::from(record.category)) {
+            return None;
+        }
+        if !record_root::proves(root, record, proof) {
+            return None;
+        }
+        let erased = rr.epoch != self.epoch_of(patient)
+            || self.rooted_erased.contains(&(root, record.recordId));
+        if erased {
+            return None;
+        }
+        self.consent_basis(patient, reader, record.category, now)
+    }
+
+    /// Whether `record_id` under `root` is erased (`isRootedErased`); `None` for an unknown root.
+    pub fn is_rooted_erased(&self, root: B256, record_id: B256) -> Option<bool> {
+        let rr = self.roots.get(&root)?;
+        Some(
+            rr.epoch != self.epoch_of(rr.patient)
+                || self.rooted_erased.contains(&(root, record_id)),
+        )
+    }
+
+    /// `ConsentModule._mayRead`: whether `reader` may read `patient`'s records of `category`, once
+    /// the record is known to be the patient's and not erased.
+    fn consent_basis(
+        &self,
+        patient: Address,
+        reader: Address,
+        category: u8,
+        now: u64,
+    ) -> Option<Basis> {
         if reader == patient {
             return Some(Basis::Consent);
         }
@@ -198,7 +283,7 @@ impl ConsentState {
             return None;
         }
         if let Some(g) = self.grants.get(&(patient, reader)) {
-            if g.expiry > now && g.categories.bit(usize::from(r.category)) {
+            if g.expiry > now && g.categories.bit(usize::from(category)) {
                 return Some(Basis::Consent);
             }
         }
@@ -457,5 +542,88 @@ mod tests {
             !s.can_read(addr(1), addr(6), id(0xaa), NOW),
             "a patient reader"
         );
+    }
+
+    /// Records 0x51..=0x53 (categories 3, 3, 4) anchored under one root of patient 1 in `world`.
+    fn rooted_world() -> (ConsentState, medledger_protocol::record_root::RootedBatch) {
+        use medledger_protocol::record_root::{NewRootedRecord, RootedBatch};
+        let mut s = world();
+        let items: Vec<_> = [(0x51, 3), (0x52, 3), (0x53, 4)]
+            .map(|(n, category)| NewRootedRecord {
+                record_id: id(n),
+                ciphertext_hash: B256::repeat_byte(n ^ 0xff),
+                category,
+            })
+            .to_vec();
+        let batch = RootedBatch::new(&items).expect("a batch");
+        s.apply(&MedLedgerEvents::RecordRootAnchored(
+            M::RecordRootAnchored {
+                root: batch.root(),
+                patient: addr(1),
+                author: addr(1),
+                count: batch.count(),
+                categories: batch.categories(),
+            },
+        ));
+        (s, batch)
+    }
+
+    #[test]
+    fn a_rooted_record_reads_on_its_proof_and_consent_only() {
+        let (s, batch) = rooted_world();
+        let root = batch.root();
+        let (r0, p0) = batch.proof(0).expect("leaf 0");
+        let (r2, p2) = batch.proof(2).expect("leaf 2");
+        let basis = |reader, r: &RootedRecord, p: &[B256]| {
+            s.rooted_read_basis(addr(1), reader, root, r, p, NOW)
+        };
+        assert_eq!(basis(addr(2), r0, &p0), Some(Basis::Consent));
+        assert_eq!(basis(addr(1), r2, &p2), Some(Basis::Consent), "the patient");
+        assert_eq!(basis(addr(2), r2, &p2), None, "category 4 is not granted");
+        assert_eq!(basis(addr(3), r0, &p0), None, "not verified");
+        assert_eq!(basis(addr(2), r0, &p2), None, "another leaf's proof");
+        let mut forged = r0.clone();
+        forged.ciphertextHash = B256::repeat_byte(1);
+        assert_eq!(basis(addr(2), &forged, &p0), None, "a changed h1");
+        let mut past = r0.clone();
+        past.index = 3;
+        assert_eq!(basis(addr(2), &past, &p0), None, "index past the count");
+        let other = s.rooted_read_basis(addr(2), addr(2), root, r0, &p0, NOW);
+        assert_eq!(other, None, "not that patient's root");
+        let unknown = s.rooted_read_basis(addr(1), addr(2), id(9), r0, &p0, NOW);
+        assert_eq!(unknown, None, "an unknown root");
+    }
+
+    #[test]
+    fn a_rooted_record_is_erased_alone_or_by_erase_all() {
+        let (mut s, batch) = rooted_world();
+        let root = batch.root();
+        let (r0, p0) = batch.proof(0).expect("leaf 0");
+        let (r1, p1) = batch.proof(1).expect("leaf 1");
+        s.apply(&MedLedgerEvents::RootedRecordErased(
+            M::RootedRecordErased {
+                root,
+                recordId: id(0x51),
+                patient: addr(1),
+            },
+        ));
+        assert_eq!(s.is_rooted_erased(root, id(0x51)), Some(true));
+        assert_eq!(s.is_rooted_erased(root, id(0x52)), Some(false));
+        assert_eq!(s.is_rooted_erased(id(9), id(0x52)), None, "an unknown root");
+        let read = |s: &ConsentState, r, p: &[B256]| {
+            s.rooted_read_basis(addr(1), addr(1), root, r, p, NOW)
+        };
+        assert_eq!(read(&s, r0, &p0), None, "erased alone");
+        assert_eq!(read(&s, r1, &p1), Some(Basis::Consent), "its sibling lives");
+        s.apply(&MedLedgerEvents::AllRecordsErased(M::AllRecordsErased {
+            patient: addr(1),
+            newEpoch: 1,
+        }));
+        assert_eq!(
+            read(&s, r1, &p1),
+            None,
+            "erased with all the patient's records"
+        );
+        assert_eq!(s.is_rooted_erased(root, id(0x52)), Some(true));
     }
 }
