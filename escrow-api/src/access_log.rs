@@ -677,6 +677,7 @@ mod tests {
             created: 100,
             committed_block: None,
             label: None,
+            rooted: None,
         }
     }
 

@@ -575,7 +575,7 @@ impl Index {
 pub struct Rewound {
     /// Records committed at or after the rewind point, back to pending.
     pub uncommitted: u64,
-    /// Grant, claim and policy rows deleted.
+    /// Grant, claim, policy, account-event and record-root rows deleted.
     pub event_rows: u64,
     /// Accounts registered at or after the rewind point, deleted.
     pub accounts_deleted: u64,
@@ -641,7 +641,8 @@ impl Index {
     }
 
     /// Undoes, in one transaction, what the follower derived from blocks `from` and later: those
-    /// blocks' grant, claim, policy and account-event rows are deleted, records committed there go back to
+    /// blocks' grant, claim, policy, account-event and record-root rows are deleted, records
+    /// committed there (alone or under a root) go back to
     /// pending, accounts registered there are deleted, the accounts in `account_status` get
     /// the status the chain gives them now (as of block `from - 1`, so the replay re-applies the
     /// later events), the remembered hashes of those blocks are forgotten and the cursor is set to
@@ -659,6 +660,7 @@ impl Index {
             ("claims", "submitted_block"),
             ("policy_events", "block"),
             ("account_events", "block"),
+            ("record_roots", "block"),
         ] {
             out.event_rows += sqlx::query(&format!("DELETE FROM {table} WHERE {column} >= $1"))
                 .bind(from)

@@ -7,7 +7,8 @@
 //! One module per table or pair of tables, each an `impl Index` block with its row types:
 //! `records` (a record's lifecycle), `wraps` (wrapped DEKs), `sessions` (nonces and sessions),
 //! `cursor` (the follower's next block), `access_log` (entries and anchors), `accounts` (accounts
-//! and their history) and `events` (grants, claims and policies, kept from contract events). This
+//! and their history), `roots` (the roots records are anchored under) and `events` (grants, claims
+//! and policies, kept from contract events). This
 //! file holds the connection, the migrations and the deployment binding.
 
 use std::borrow::Cow;
@@ -23,6 +24,7 @@ mod accounts;
 mod cursor;
 mod events;
 mod records;
+mod roots;
 mod sessions;
 mod wraps;
 
@@ -31,7 +33,9 @@ pub use accounts::Application;
 pub use events::{
     ClaimRow, ClaimUpdate, GrantRow, GrantTerms, PolicyEvent, PolicyRow, PolicyTerms, Rewound,
 };
+use records::RECORD_COLUMNS;
 pub use records::{Anchored, RecordRow};
+pub use roots::RootRow;
 pub use wraps::DekRow;
 
 pub use medledger_protocol::api::RecordState;
@@ -122,6 +126,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "index_binding_insurance",
         include_str!("../../migrations/0010_index_binding_insurance.sql"),
+    ),
+    (
+        11,
+        "record_roots",
+        include_str!("../../migrations/0011_record_roots.sql"),
     ),
 ];
 

@@ -5,6 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use alloy_primitives::{Address, B256};
+use medledger_protocol::record_root::Place;
 
 use super::access_log::insert_log_query;
 use super::{
@@ -41,12 +42,16 @@ pub struct RecordRow {
     pub committed_block: Option<u64>,
     /// `0x` hex of the sealed label (none when the uploader sent none, and once shredded).
     pub label: Option<String>,
+    /// Its place under a root, for a record anchored by `anchorRecordRoot` (none for one anchored
+    /// alone by `addRecord`).
+    pub rooted: Option<Place>,
 }
 
-fn record_from_row(r: &AnyRow) -> Result<RecordRow, DbError> {
+pub(super) fn record_from_row(r: &AnyRow) -> Result<RecordRow, DbError> {
     let state: String = r.try_get("state")?;
     let category: i64 = r.try_get("category")?;
     let committed_block: Option<i64> = r.try_get("committed_block")?;
+    let rooted = place_in(r)?;
     Ok(RecordRow {
         record_id: b256_in(r, "record_id")?,
         patient: address_in(r, "patient")?,
@@ -64,13 +69,40 @@ fn record_from_row(r: &AnyRow) -> Result<RecordRow, DbError> {
             .map(u64::try_from)
             .transpose()
             .map_err(|_| DbError::Corrupt("records.committed_block"))?,
+        rooted,
     })
+}
+
+/// The `root`, `leaf_index` and `proof` columns, all NULL or none.
+fn place_in(r: &AnyRow) -> Result<Option<Place>, DbError> {
+    let root: Option<String> = r.try_get("root")?;
+    let index: Option<i64> = r.try_get("leaf_index")?;
+    let proof: Option<String> = r.try_get("proof")?;
+    let (Some(root), Some(index), Some(proof)) = (root, index, proof) else {
+        return Ok(None);
+    };
+    Place::parse(&format!("{root}:{index}:{proof}"))
+        .map(Some)
+        .map_err(|_| DbError::Corrupt("records.root"))
+}
+
+/// The `root`, `leaf_index` and `proof` columns of a place.
+fn place_columns(place: Option<&Place>) -> (Option<String>, Option<i64>, Option<String>) {
+    let Some(p) = place else {
+        return (None, None, None);
+    };
+    let proof: Vec<u8> = p.proof.iter().flat_map(|h| h.0).collect();
+    (
+        Some(b256_text(p.root)),
+        Some(i64::from(p.index)),
+        Some(alloy_primitives::hex::encode_prefixed(proof)),
+    )
 }
 
 /// What `shred_receipts.confirm_tx` holds for a receipt the chain had already confirmed.
 const ALREADY_CONFIRMED: &str = "already-confirmed";
 
-const RECORD_COLUMNS: &str = "record_id, patient, author, category, h1, size, blob_key, c2_size, wrapped_k2, state, created, committed_block, label";
+pub(super) const RECORD_COLUMNS: &str = "record_id, patient, author, category, h1, size, blob_key, c2_size, wrapped_k2, state, created, committed_block, label, root, leaf_index, proof";
 
 /// A record as the chain anchored it (`RecordAdded`). The chain is the truth: a commit takes its
 /// category and author, whatever the upload said.
@@ -103,9 +135,10 @@ impl Index {
         deks: &[DekRow],
         log: Option<&LogRow>,
     ) -> Result<(), DbError> {
+        let (root, leaf_index, proof) = place_columns(r.rooted.as_ref());
         let mut tx = self.pool.begin().await?;
         sqlx::query(&format!(
-            "INSERT INTO records ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO records ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(b256_text(r.record_id))
         .bind(address_text(r.patient))
@@ -120,6 +153,9 @@ impl Index {
         .bind(r.created)
         .bind(r.committed_block.map(db_int))
         .bind(&r.label)
+        .bind(root)
+        .bind(leaf_index)
+        .bind(proof)
         .execute(&mut *tx)
         .await?;
         for d in deks {
@@ -162,11 +198,12 @@ impl Index {
 
     /// Marks a pending record committed when its patient and h1 are the anchored ones, taking the
     /// anchor's category and author (the upload's request may have said otherwise). Returns
-    /// whether it was.
+    /// whether it was. An upload that named a root is committed only under that root
+    /// ([`Index::commit_under_root`]), never by an `addRecord` of the same id.
     pub async fn commit(&self, anchor: &Anchored, block: u64) -> Result<bool, DbError> {
         let done = sqlx::query(
             "UPDATE records SET state = $1, committed_block = $2, category = $3, author = $4 \
-             WHERE record_id = $5 AND patient = $6 AND h1 = $7 AND state = $8",
+             WHERE record_id = $5 AND patient = $6 AND h1 = $7 AND state = $8 AND root IS NULL",
         )
         .bind(RecordState::Committed.as_str())
         .bind(db_int(block))

@@ -202,6 +202,7 @@ fn rec(record_id: B256) -> RecordRow {
         created: 100,
         committed_block: None,
         label: Some("0x01aa".into()),
+        rooted: None,
     }
 }
 
@@ -741,4 +742,95 @@ async fn a_new_insurance_contract_beside_the_same_core_is_followed_from_its_depl
     idx.bind_to(1337, core, &new).await.expect("the same again");
     assert_eq!(idx.claims_of(doctor).await.expect("claims").len(), 1);
     assert_eq!(idx.cursor().await.expect("cursor"), Some(35));
+}
+
+/// Records 0x61..=0x63 of PATIENT (category 1, h1 = the id's byte ^ 0xff) as a batch under one
+/// root, each stored pending with its place.
+fn rooted_batch() -> (medledger_protocol::record_root::RootedBatch, Vec<RecordRow>) {
+    use medledger_protocol::record_root::{NewRootedRecord, RootedBatch};
+    let items: Vec<_> = (0x61u8..=0x63)
+        .map(|n| NewRootedRecord {
+            record_id: id(n),
+            ciphertext_hash: id(n ^ 0xff),
+            category: 1,
+        })
+        .collect();
+    let batch = RootedBatch::new(&items).expect("a batch");
+    let rows = (0u32..)
+        .zip(&items)
+        .map(|(i, it)| RecordRow {
+            h1: it.ciphertext_hash,
+            rooted: batch.place(i),
+            ..rec(it.record_id)
+        })
+        .collect();
+    (batch, rows)
+}
+
+#[tokio::test]
+async fn records_under_a_root_commit_when_they_prove_and_rewind_with_it() {
+    let (_dir, idx) = index().await;
+    let (batch, rows) = rooted_batch();
+    for r in &rows {
+        idx.insert_pending(r, &[]).await.expect("insert");
+    }
+    let stored = idx.record(id(0x61)).await.expect("get").expect("present");
+    assert_eq!(stored.rooted, batch.place(0), "the place round-trips");
+    // An addRecord of the same id and h1 does not commit an upload that named a root.
+    let alone = Anchored {
+        record_id: id(0x61),
+        patient: PATIENT,
+        h1: id(0x61 ^ 0xff),
+        category: 1,
+        author: PATIENT,
+    };
+    assert!(!idx.commit(&alone, 4).await.expect("commit"));
+    let root = RootRow {
+        root: batch.root(),
+        patient: PATIENT,
+        author: AUTHOR,
+        count: batch.count(),
+        categories: batch.categories(),
+        block: 7,
+    };
+    assert_eq!(idx.root(root.root).await.expect("root"), None);
+    idx.insert_root(&root).await.expect("insert root");
+    idx.insert_root(&root)
+        .await
+        .expect("a replayed block keeps it once");
+    assert_eq!(idx.root(root.root).await.expect("root"), Some(root));
+    let pending = idx.pending_under_root(root.root).await.expect("pending");
+    assert_eq!(pending.len(), 3);
+    // A row whose h1 is not its leaf's does not prove.
+    let mut forged = rows[1].clone();
+    forged.h1 = id(0x01);
+    assert!(!root.admits(&forged));
+    let other_patient = RootRow {
+        patient: OTHER,
+        ..root
+    };
+    assert!(!other_patient.admits(&rows[1]), "another patient's root");
+    let fewer = RootRow { count: 2, ..root };
+    assert!(!fewer.admits(&rows[2]), "an index past the count");
+    for r in &pending {
+        assert!(idx.commit_under_root(&root, r).await.expect("commit"));
+    }
+    let r = idx.record(id(0x62)).await.expect("get").expect("present");
+    assert_eq!(
+        (r.state, r.committed_block, r.author),
+        (RecordState::Committed, Some(7), AUTHOR)
+    );
+    let undone = idx.rewind(7, &[]).await.expect("rewind");
+    assert_eq!(undone.uncommitted, 3);
+    assert_eq!(
+        idx.root(root.root).await.expect("root"),
+        None,
+        "the root is forgotten"
+    );
+    let r = idx.record(id(0x62)).await.expect("get").expect("present");
+    assert_eq!(
+        r.state,
+        RecordState::Pending,
+        "back to pending, to commit again"
+    );
 }

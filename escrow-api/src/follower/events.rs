@@ -29,6 +29,8 @@ async fn core_event(
         E::RecordAdded(e) => record_added(st, &e, log.block).await?,
         E::RecordErased(e) => shred(st, e.recordId).await?,
         E::AllRecordsErased(e) => all_erased(st, e.patient).await?,
+        E::RecordRootAnchored(e) => root_anchored(st, &e, log.block).await?,
+        E::RootedRecordErased(e) => rooted_erased(st, e.root, e.recordId).await?,
         E::AccountRegistered(e) => {
             account_registered(st, log, e.account, e.kind, e.profileHash).await?
         }
@@ -132,12 +134,63 @@ async fn record_added(
     Ok(())
 }
 
-/// `AllRecordsErased`: every record of the patient the chain now says is erased is shredded.
+/// `AllRecordsErased`: every record of the patient the chain now says is erased (`isErased`, or
+/// `isRootedErased` for one under a root) is shredded.
 async fn all_erased(st: &AppState, patient: Address) -> Result<(), FollowError> {
     for r in st.index.records_of(patient).await? {
-        if st.ledger.is_erased(r.record_id).await? {
+        let erased = match &r.rooted {
+            None => st.ledger.is_erased(r.record_id).await?,
+            Some(place) => st.ledger.is_rooted_erased(place.root, r.record_id).await?,
+        };
+        if erased {
             shred(st, r.record_id).await?;
         }
+    }
+    Ok(())
+}
+
+/// `RecordRootAnchored`: the root is kept, and each pending upload that proves a leaf of it is
+/// committed with the root's author (an upload whose leaf does not prove stays pending, to expire).
+async fn root_anchored(
+    st: &AppState,
+    e: &medledger_protocol::contract::MedLedger::RecordRootAnchored,
+    block: u64,
+) -> Result<(), FollowError> {
+    let root = crate::db::RootRow {
+        root: e.root,
+        patient: e.patient,
+        author: e.author,
+        count: e.count,
+        categories: e.categories,
+        block,
+    };
+    st.index.insert_root(&root).await?;
+    let (mut committed, mut refused) = (0u64, 0u64);
+    for r in st.index.pending_under_root(e.root).await? {
+        if st.index.commit_under_root(&root, &r).await? {
+            committed += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    if refused > 0 {
+        tracing::warn!(
+            block,
+            refused,
+            "uploads naming this root do not prove under it; they stay pending and expire"
+        );
+    }
+    tracing::info!(block, committed, "record root anchored");
+    Ok(())
+}
+
+/// `RootedRecordErased`: the record is shredded when it is the one stored under that root.
+async fn rooted_erased(st: &AppState, root: B256, record_id: B256) -> Result<(), FollowError> {
+    let Some(r) = st.index.record(record_id).await? else {
+        return Ok(());
+    };
+    if r.rooted.as_ref().is_some_and(|p| p.root == root) {
+        shred(st, record_id).await?;
     }
     Ok(())
 }

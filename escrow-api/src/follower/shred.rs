@@ -1,5 +1,6 @@
 //! Erasure's other half: a record erased on chain loses its K2, wrapped DEKs, label and blob here,
-//! with a signed receipt logged and confirmed on chain (`confirmShredded`); and the sweep that
+//! with a signed receipt logged and confirmed on chain (`confirmShredded`, or
+//! `confirmRootedShredded` for a record under a root); and the sweep that
 //! removes pending uploads never anchored and blobs no record points to.
 
 use super::*;
@@ -66,7 +67,23 @@ pub(super) async fn confirm_receipts(st: &AppState) -> Result<(), FollowError> {
         return Ok(());
     }
     for (record_id, receipt_hash) in st.index.unconfirmed_receipts().await? {
-        match st.ledger.confirm_shredded(record_id, receipt_hash).await {
+        // A record under a root is confirmed under it (`confirmRootedShredded`).
+        let root = st
+            .index
+            .record(record_id)
+            .await?
+            .and_then(|r| r.rooted)
+            .map(|p| p.root);
+        let sent = match root {
+            None => st.ledger.confirm_shredded(record_id, receipt_hash).await,
+            Some(root) => {
+                let ledger = &st.ledger;
+                ledger
+                    .confirm_rooted_shredded(root, record_id, receipt_hash)
+                    .await
+            }
+        };
+        match sent {
             Ok(tx) => st.index.set_receipt_confirmed(record_id, Some(tx)).await?,
             Err(ChainError::Rpc {
                 revert: Some(data), ..

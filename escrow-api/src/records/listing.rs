@@ -40,8 +40,7 @@ async fn records_for(
     let mut rows = st.index.records_of(patient).await?;
     if caller != patient {
         rows.retain(|r| r.state == RecordState::Committed);
-        let ids: Vec<B256> = rows.iter().map(|r| r.record_id).collect();
-        let allowed = st.consent.can_read_many_now(patient, caller, &ids).await?;
+        let allowed = readable(st, caller, patient, &rows).await?;
         let mut allowed = allowed.into_iter();
         rows.retain(|_| allowed.next().unwrap_or(false));
     }
@@ -68,6 +67,34 @@ async fn records_for(
         })
         .collect();
     Ok(api::RecordList { records })
+}
+
+/// Whether `caller` may read each of `patient`'s `rows`, index for index: the records anchored
+/// alone in one `canReadMany`, each record under a root by its own `canReadRooted`.
+async fn readable(
+    st: &AppState,
+    caller: Address,
+    patient: Address,
+    rows: &[RecordRow],
+) -> Result<Vec<bool>, ApiError> {
+    let alone: Vec<B256> = rows
+        .iter()
+        .filter(|r| r.rooted.is_none())
+        .map(|r| r.record_id)
+        .collect();
+    let mut alone = st
+        .consent
+        .can_read_many_now(patient, caller, &alone)
+        .await?
+        .into_iter();
+    let mut allowed = Vec::with_capacity(rows.len());
+    for r in rows {
+        allowed.push(match r.rooted {
+            None => alone.next().unwrap_or(false),
+            Some(_) => read_basis_of(st, r, caller).await?.is_some(),
+        });
+    }
+    Ok(allowed)
 }
 
 /// `GET /api/records/{id}/receipt`: the signed shred receipt of an erased record, for its
@@ -251,6 +278,7 @@ mod tests {
                 created: i64::from(n),
                 committed_block: None,
                 label: None,
+                rooted: None,
             };
             let deks: Vec<DekRow> = wrapped_to
                 .iter()

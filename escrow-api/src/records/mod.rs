@@ -4,6 +4,8 @@
 //! to the log before a byte leaves, C1 streamed with tier 2 stripped, HTTP Range served from the
 //! right tier-2 chunk), `wraps` (wraps added after upload, and the break-glass re-wrap) and
 //! `listing` (the record list, shred receipts and a patient's access log with Merkle proofs).
+//! A record anchored under a Merkle root (`x-medledger-root` at upload) is decided by
+//! `canReadRooted` with its stored place wherever another is decided by `canRead`.
 //!
 //! This module holds what they share: the headers, id and wrap parsing, and [`Attempt`], which
 //! logs every refusal under the attempt's actor, patient, record and action.
@@ -31,6 +33,7 @@ use serde_json::{json, Value};
 
 use crate::access_log::NewEntry;
 use crate::auth::Session;
+use crate::consent::Basis;
 use crate::db::{DekRow, RecordRow};
 use crate::error::ApiError;
 use crate::now_secs;
@@ -62,6 +65,11 @@ pub const H_WRAPPED_DEK: &str = "x-medledger-wrapped-dek";
 
 /// Header: the record's sealed label, `0x` hex (upload; optional). See `protocol::label`.
 pub const H_LABEL: &str = "x-medledger-label";
+
+/// Header: the record's place under a Merkle root, `0x<root>:<leaf index>:0x<proof hashes>`
+/// (upload; optional, for records a bulk import anchors with one `anchorRecordRoot`). See
+/// `protocol::record_root::Place`.
+pub const H_ROOT: &str = "x-medledger-root";
 
 /// Most wrapped DEKs one upload may carry.
 pub const MAX_WRAPS: usize = 256;
@@ -195,6 +203,32 @@ impl<'a> Attempt<'a> {
     /// A chain error: the attempt fails closed, logged as `chain-unavailable`.
     async fn chain_failed(&self, e: crate::chain::ChainError) -> ApiError {
         self.refuse("chain-unavailable", e.into()).await
+    }
+}
+
+/// Whether, and on what basis, `reader` may read `record` now, as the chain decides it: `canRead`
+/// for a record anchored alone, `canReadRooted` with its stored place for one under a root (from
+/// the consent index when it holds the head, else by `eth_call`).
+async fn read_basis_of(
+    st: &AppState,
+    record: &RecordRow,
+    reader: Address,
+) -> Result<Option<Basis>, crate::chain::ChainError> {
+    let (patient, record_id) = (record.patient, record.record_id);
+    match &record.rooted {
+        None => {
+            let category = record.category;
+            st.consent
+                .read_basis_now(patient, reader, record_id, category)
+                .await
+        }
+        Some(place) => {
+            let leaf = place.leaf(record_id, record.h1, record.category);
+            let (root, proof) = (place.root, &place.proof);
+            st.consent
+                .rooted_read_basis_now(patient, reader, root, &leaf, proof)
+                .await
+        }
     }
 }
 

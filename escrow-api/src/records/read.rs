@@ -153,8 +153,8 @@ fn no_read_consent() -> ApiError {
 }
 
 /// The record, its patient and the basis of a read by `reader`, or the logged refusal: in the
-/// index, not erased, `canRead` on chain (asked on every request), a pending record's anchored h1
-/// the stored one.
+/// index, not erased, `canRead` (or `canReadRooted`) at the chain's head on every request, a
+/// pending record's anchored h1 the stored one.
 async fn authorise_read<'a>(
     st: &'a AppState,
     reader: Address,
@@ -177,16 +177,13 @@ async fn authorise_read<'a>(
     }
     // The chain decides, on every request: its canRead at the head, with the basis it holds on
     // (a stored wrap says nothing about why the reader may read now).
-    let basis = match st
-        .consent
-        .read_basis_now(patient, reader, record_id, record.category)
-        .await
-    {
+    let basis = match read_basis_of(st, &record, reader).await {
         Ok(Some(basis)) => basis,
         Ok(None) => return Err(attempt.refuse_coded(no_read_consent()).await),
         Err(e) => return Err(attempt.chain_failed(e).await),
     };
-    if record.state != RecordState::Committed {
+    // A record under a root needs no second look: canReadRooted proved its leaf, h1 included.
+    if record.state != RecordState::Committed && record.rooted.is_none() {
         // Anchored on chain but not yet seen by the follower: release only the anchored h1.
         let anchor = match st.ledger.record_of(record_id).await {
             Ok(a) => a,
@@ -620,6 +617,7 @@ mod tests {
                 created: 0,
                 committed_block: None,
                 label: None,
+                rooted: None,
             };
             st.index.insert_pending(&row, &[]).await.expect("insert");
         }

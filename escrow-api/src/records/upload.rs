@@ -3,6 +3,7 @@
 //! access-log entry in one transaction.
 
 use super::*;
+use medledger_protocol::record_root::Place;
 
 /// What an upload declares besides its body.
 #[derive(Debug, Clone)]
@@ -19,6 +20,18 @@ pub struct UploadMeta {
     pub wraps: Vec<(Address, [u8; WRAPPED_LEN])>,
     /// The sealed label, when sent.
     pub label: Option<Vec<u8>>,
+    /// Its place under a Merkle root, for a record of a bulk import (`x-medledger-root`).
+    pub rooted: Option<Place>,
+}
+
+/// Parses the optional place under a root (`protocol::record_root::Place`).
+fn parse_root(headers: &HeaderMap) -> Result<Option<Place>, ApiError> {
+    if headers.get(H_ROOT).is_none() {
+        return Ok(None);
+    }
+    Place::parse(one_header(headers, H_ROOT)?)
+        .map(Some)
+        .map_err(|e| ApiError::bad_request("bad-root", format!("{H_ROOT}: {e}")))
 }
 
 /// Parses the optional sealed label: hex, versioned, no longer than a label can be.
@@ -93,6 +106,7 @@ pub fn parse_upload_headers(record_id: B256, headers: &HeaderMap) -> Result<Uplo
         h1,
         wraps,
         label: parse_label(headers)?,
+        rooted: parse_root(headers)?,
     })
 }
 
@@ -226,10 +240,33 @@ async fn admit(
     if let Some(existing) = st.index.record(meta.record_id).await? {
         return Ok(Admission::AlreadyStored(existing));
     }
+    if let Err(err) = fits_its_root(st, meta).await? {
+        return Err(attempt.refuse_coded(err).await);
+    }
     match upload_allowance(st, uploader, headers).await? {
         Ok(limit) => Ok(Admission::Admitted(limit)),
         Err(refusal) => Err(attempt.refuse("pending-quota", refusal).await),
     }
+}
+
+/// For an upload under a root the chain already holds: `Ok(Err(_))` unless its declared leaf
+/// (id, h1, category, index) proves under that root, for that patient, within its count and
+/// categories. A root not anchored yet is checked when it is (the follower commits what proves).
+async fn fits_its_root(st: &AppState, meta: &UploadMeta) -> Result<Result<(), ApiError>, ApiError> {
+    let Some(place) = &meta.rooted else {
+        return Ok(Ok(()));
+    };
+    let Some(root) = st.index.root(place.root).await? else {
+        return Ok(Ok(()));
+    };
+    let leaf = place.leaf(meta.record_id, meta.h1, meta.category);
+    if root.admits_leaf(meta.patient, place, &leaf) {
+        return Ok(Ok(()));
+    }
+    Ok(Err(ApiError::bad_request(
+        "not-under-root",
+        "the record's id, h1, category and index do not prove under that root as the chain anchored it",
+    )))
 }
 
 /// C2 as stored: where, its K2 wrapped under the master key, and the sizes of C1 and C2.
@@ -306,6 +343,7 @@ async fn record_pending(
         created: now_secs(),
         committed_block: None,
         label: meta.label.as_deref().map(hex::encode_prefixed),
+        rooted: meta.rooted.clone(),
     };
     let deks: Vec<DekRow> = meta
         .wraps
@@ -346,14 +384,32 @@ async fn record_pending(
             }
         };
     }
-    tracing::info!(size = blob.size, "record stored pending");
+    let state = commit_if_root_anchored(st, &row).await?;
+    tracing::info!(size = blob.size, state = state.as_str(), "record stored");
     let stored = api::StoredRecord {
         record_id,
         h1: meta.h1,
         size: blob.size,
-        state: RecordState::Pending,
+        state,
     };
     Ok((StatusCode::CREATED, stored))
+}
+
+/// A record under a root anchored before its upload is committed at once (the follower commits
+/// those whose root comes later); the state it is stored in.
+async fn commit_if_root_anchored(st: &AppState, row: &RecordRow) -> Result<RecordState, ApiError> {
+    let Some(place) = &row.rooted else {
+        return Ok(RecordState::Pending);
+    };
+    let Some(root) = st.index.root(place.root).await? else {
+        return Ok(RecordState::Pending);
+    };
+    if st.index.commit_under_root(&root, row).await? {
+        return Ok(RecordState::Committed);
+    }
+    // The follower may have committed it in between.
+    let now = st.index.record(row.record_id).await?;
+    Ok(now.map_or(RecordState::Pending, |r| r.state))
 }
 
 fn duplicate(
@@ -513,6 +569,7 @@ mod tests {
             h1: B256::repeat_byte(0x61),
             wraps: vec![(wrapped_to, [7u8; WRAPPED_LEN])],
             label: None,
+            rooted: None,
         }
     }
 

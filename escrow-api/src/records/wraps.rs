@@ -33,7 +33,7 @@ pub async fn add_wraps(
     }
     let wraps = new_wraps(&req, patient)?;
     for (reader, _) in &wraps {
-        may_hold_a_wrap(&attempt, *reader).await?;
+        may_hold_a_wrap(&attempt, &record, *reader).await?;
     }
     let deks: Vec<DekRow> = wraps
         .iter()
@@ -92,13 +92,16 @@ fn new_wraps(
 /// A wrap to the break-glass reader (the escrow account) is the patient preparing an older record
 /// for emergency access: allowed only while the patient is opted in on chain. It releases
 /// nothing by itself; a practitioner still needs an open emergency window.
-async fn may_hold_a_wrap(attempt: &Attempt<'_>, reader: Address) -> Result<(), ApiError> {
+async fn may_hold_a_wrap(
+    attempt: &Attempt<'_>,
+    record: &RecordRow,
+    reader: Address,
+) -> Result<(), ApiError> {
     let (st, patient) = (attempt.st, attempt.patient);
     let allowed = if reader == st.deployment.escrow {
         st.consent.emergency_opt_in_now(patient).await
     } else {
-        let record_id = attempt.record_id;
-        st.consent.can_read_now(patient, reader, record_id).await
+        read_basis_of(st, record, reader).await.map(|b| b.is_some())
     };
     match allowed {
         Ok(true) => Ok(()),
