@@ -189,7 +189,7 @@ enum Admission {
     /// Yes, with at most this many bytes.
     Admitted(UploadLimit),
     /// The id is taken: the answer is the stored record's (or a conflict), without the body.
-    AlreadyStored(RecordRow),
+    AlreadyStored(Box<RecordRow>),
 }
 
 /// The checks before a byte is read: the declared length, the uploader's own wrap, `canWrite`
@@ -238,7 +238,7 @@ async fn admit(
         Err(e) => return Err(attempt.chain_failed(e).await),
     }
     if let Some(existing) = st.index.record(meta.record_id).await? {
-        return Ok(Admission::AlreadyStored(existing));
+        return Ok(Admission::AlreadyStored(Box::new(existing)));
     }
     if let Err(err) = fits_its_root(st, meta).await? {
         return Err(attempt.refuse_coded(err).await);
