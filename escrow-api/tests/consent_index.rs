@@ -5,7 +5,10 @@
 //! timestamp). After every block the index takes one step, and every (patient, reader, record)
 //! — each patient's and every other patient's records, and ids never anchored — is asked of the
 //! index and of the contract's own `canReadMany` by `eth_call` at that block, and every (patient,
-//! writer) pair's `canWrite` in a category that moves on with each block. Zero mismatches.
+//! writer) pair's `canWrite` in a category that moves on with each block. Records anchored under
+//! Merkle roots (`anchorRecordRoot`, some by writers the contract refuses, some erased one by one
+//! or by erase-all) are asked too: at every block, one leaf of each root per reader, and the root
+//! claimed for another patient, by `canReadRooted`. Zero mismatches.
 //!
 //! `MEDLEDGER_CONSENT_SEED=<n>` replays a history (every run prints its seed);
 //! `MEDLEDGER_CONSENT_BLOCKS=<n>` makes it longer (the default gives about 100,000 checks).
@@ -18,6 +21,7 @@ use alloy_primitives::{Address, Bytes, B256, U256};
 use alloy_sol_types::SolCall;
 use medledger_escrow_api::consent::{Basis, ConsentIndex};
 use medledger_protocol::contract::MedLedger;
+use medledger_protocol::record_root::{NewRootedRecord, RootedBatch};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -55,6 +59,8 @@ struct Cast {
     admin: Address,
     /// Every id ever offered to `addRecord(s)`, anchored or not, with its patient.
     records: Vec<(B256, Address)>,
+    /// Every batch ever offered to `anchorRecordRoot`, anchored or not, with its patient.
+    roots: Vec<(RootedBatch, Address)>,
 }
 
 impl Cast {
@@ -78,6 +84,26 @@ impl Cast {
 
 fn pick<T: Copy>(rng: &mut StdRng, items: &[T]) -> T {
     items[rng.gen_range(0..items.len())]
+}
+
+fn pick_root<'a>(
+    rng: &mut StdRng,
+    roots: &'a [(RootedBatch, Address)],
+) -> (&'a RootedBatch, Address) {
+    let (batch, patient) = &roots[rng.gen_range(0..roots.len())];
+    (batch, *patient)
+}
+
+/// A batch of 1 to 8 random records of random categories.
+fn random_root(rng: &mut StdRng) -> RootedBatch {
+    let records: Vec<NewRootedRecord> = (0..rng.gen_range(1..=8))
+        .map(|_| NewRootedRecord {
+            record_id: B256::from(rng.gen::<[u8; 32]>()),
+            ciphertext_hash: B256::from(rng.gen::<[u8; 32]>()),
+            category: rng.gen_range(0..CATEGORIES),
+        })
+        .collect();
+    RootedBatch::new(&records).expect("random ids are distinct and non-zero")
 }
 
 /// One random transaction: its sender and calldata (it may revert; the contract decides).
@@ -158,7 +184,27 @@ fn random_tx(rng: &mut StdRng, cast: &mut Cast, now: u64) -> Option<(Address, Ve
             };
             (cast.admin, data)
         }
-        _ => return None,
+        95..=97 => {
+            let batch = random_root(rng);
+            let author = if rng.gen_bool(0.6) {
+                patient
+            } else {
+                practitioner
+            };
+            let anchor = batch.anchor_call(patient);
+            cast.roots.push((batch, patient));
+            (author, anchor.abi_encode())
+        }
+        _ if cast.roots.is_empty() => return None,
+        _ => {
+            let (batch, owner) = pick_root(rng, &cast.roots);
+            let leaf = rng.gen_range(0..batch.count()) as usize;
+            let erase = MedLedger::eraseRootedRecordCall {
+                root: batch.root(),
+                recordId: batch.records()[leaf].recordId,
+            };
+            (owner, erase.abi_encode())
+        }
     };
     Some(tx)
 }
@@ -256,6 +302,7 @@ async fn cast(w: &World, rng: &mut StdRng) -> Cast {
         stranger: accounts[STRANGER],
         admin,
         records,
+        roots: Vec::new(),
     }
 }
 
@@ -362,6 +409,35 @@ async fn chain_writes(
         .collect()
 }
 
+/// One `canReadRooted` question: patient, reader, root, leaf and proof.
+type RootedQuestion = (Address, Address, B256, MedLedger::RootedRecord, Vec<B256>);
+
+/// Each rooted question's `canReadRooted` at `block`, in one JSON-RPC batch.
+async fn chain_rooted(
+    http: &reqwest::Client,
+    w: &World,
+    asked: &[RootedQuestion],
+    block: u64,
+) -> Vec<bool> {
+    let calls = asked
+        .iter()
+        .map(|(patient, reader, root, record, proof)| {
+            let call = MedLedger::canReadRootedCall {
+                patient: *patient,
+                reader: *reader,
+                root: *root,
+                record: record.clone(),
+                proof: proof.clone(),
+            };
+            call.abi_encode()
+        })
+        .collect();
+    let raw = batch_calls(http, w, calls, block).await;
+    raw.iter()
+        .map(|r| MedLedger::canReadRootedCall::abi_decode_returns(r).expect("bool"))
+        .collect()
+}
+
 /// The blocks played so far and what they showed.
 struct Run {
     w: World,
@@ -378,6 +454,8 @@ struct Run {
     emergency_reads: u64,
     write_checks: u64,
     writes_allowed: u64,
+    rooted_checks: u64,
+    rooted_reads_by_others: u64,
     mismatches: Vec<String>,
 }
 
@@ -420,7 +498,53 @@ impl Run {
             })
             .expect("the index stands at a block");
         self.check_writes(head).await;
+        self.check_rooted(head).await;
         succeeded
+    }
+
+    /// For each root ever offered: one of its leaves (moving on with each block) asked by every
+    /// reader of its patient's records, and the same leaf claimed for another patient.
+    async fn check_rooted(&mut self, head: medledger_escrow_api::chain::BlockInfo) {
+        let readers = self.cast.readers();
+        let mut asked: Vec<RootedQuestion> = Vec::new();
+        for (n, (batch, patient)) in self.cast.roots.iter().enumerate() {
+            let leaf = ((self.blocks as usize + n) % batch.count() as usize) as u32;
+            let (record, proof) = batch.proof(leaf).expect("a leaf of the batch");
+            let root = batch.root();
+            for reader in &readers {
+                asked.push((*patient, *reader, root, record.clone(), proof.clone()));
+            }
+            let other = self.cast.patients[(n + 1) % self.cast.patients.len()];
+            let other = if other == *patient {
+                self.cast.patients[0]
+            } else {
+                other
+            };
+            asked.push((other, other, root, record.clone(), proof.clone()));
+        }
+        if asked.is_empty() {
+            return;
+        }
+        let chain = chain_rooted(&self.http, &self.w, &asked, head.number).await;
+        let index = &self.index;
+        index
+            .inspect(|state, at| {
+                for ((patient, reader, root, record, proof), want) in asked.iter().zip(&chain) {
+                    let basis =
+                        state.rooted_read_basis(*patient, *reader, *root, record, proof, at.timestamp);
+                    self.rooted_checks += 1;
+                    self.rooted_reads_by_others += u64::from(basis.is_some() && patient != reader);
+                    if basis.is_some() != *want {
+                        self.mismatches.push(format!(
+                            "block {}: canReadRooted({patient}, {reader}, {root}, leaf {}) is {want} on chain, {} in the index",
+                            at.number,
+                            record.index,
+                            basis.is_some()
+                        ));
+                    }
+                }
+            })
+            .expect("the index stands at a block");
     }
 
     /// `canWrite` for every (patient, writer) pair, in a category that moves on with each block.
@@ -491,6 +615,20 @@ impl Run {
             reasonHash: B256::repeat_byte(0x5a),
         };
         let end = MedLedger::endEmergencyAccessCall { practitioner: d1 };
+        // Two roots of p1's, anchored by p1 and by d2 (write-granted on every category), one leaf
+        // erased alone; then p1's eraseAll erases the rest.
+        let mut rng = StdRng::seed_from_u64(self.now);
+        let (own, by_d2) = (random_root(&mut rng), random_root(&mut rng));
+        let erase_leaf = MedLedger::eraseRootedRecordCall {
+            root: own.root(),
+            recordId: own.records()[0].recordId,
+        };
+        let roots_block = vec![
+            (p1, own.anchor_call(p1).abi_encode()),
+            (d2, by_d2.anchor_call(p1).abi_encode()),
+        ];
+        self.cast.roots.push((own, p1));
+        self.cast.roots.push((by_d2, p1));
         let script: Vec<Vec<(Address, Vec<u8>)>> = vec![
             vec![(p0, opt(true)), (p1, opt(true))],
             vec![(d0, open(p0)), (d1, open(p1)), (p1, grant.abi_encode())],
@@ -500,6 +638,8 @@ impl Run {
                 admin,
                 MedLedger::reinstateAccountCall { account: d2 }.abi_encode(),
             )],
+            roots_block,
+            vec![(p1, erase_leaf.abi_encode())],
             vec![(p1, MedLedger::eraseAllCall {}.abi_encode())],
             vec![(p1, add.abi_encode())],
         ];
@@ -558,6 +698,8 @@ async fn the_consent_index_answers_as_the_contract_at_every_block() {
         emergency_reads: 0,
         write_checks: 0,
         writes_allowed: 0,
+        rooted_checks: 0,
+        rooted_reads_by_others: 0,
         mismatches: Vec::new(),
     };
     run.rules().await;
@@ -576,8 +718,8 @@ async fn the_consent_index_answers_as_the_contract_at_every_block() {
         run.block(txs, dt).await;
     }
     eprintln!(
-        "consent differential: {} canRead and {} canWrite checks over {} blocks, {} of {} transactions succeeded, {} reads on grants, {} on emergency windows and {} writes by grantees allowed",
-        run.checks, run.write_checks, run.blocks, run.succeeded, run.transactions, run.granted_reads, run.emergency_reads, run.writes_allowed
+        "consent differential: {} canRead, {} canWrite and {} canReadRooted checks over {} blocks, {} of {} transactions succeeded, {} reads on grants, {} on emergency windows, {} rooted reads by others and {} writes by grantees allowed",
+        run.checks, run.write_checks, run.rooted_checks, run.blocks, run.succeeded, run.transactions, run.granted_reads, run.emergency_reads, run.rooted_reads_by_others, run.writes_allowed
     );
     assert!(
         run.mismatches.is_empty(),
@@ -606,5 +748,9 @@ async fn the_consent_index_answers_as_the_contract_at_every_block() {
     assert!(
         run.writes_allowed > 0,
         "no write by a grantee was ever allowed"
+    );
+    assert!(
+        run.rooted_reads_by_others > 0,
+        "no read of a record under a root by anyone but its patient was ever allowed"
     );
 }
