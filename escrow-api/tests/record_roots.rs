@@ -80,10 +80,9 @@ async fn bulk_import_under_one_root(consent_index: bool) {
     );
 
     // Two uploads before the root is anchored: stored pending.
-    for i in 0..2 {
+    for (i, r) in (0u32..).zip(&records[..2]) {
         let (status, body) =
-            state_of(upload_under(&w, &server, &patient, &records[i], &place(i as u32)).await)
-                .await;
+            state_of(upload_under(&w, &server, &patient, r, &place(i)).await).await;
         assert_eq!(
             (status, body["state"].as_str()),
             (201, Some("pending")),
