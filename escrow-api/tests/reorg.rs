@@ -3,13 +3,15 @@
 //! (other hashes). The follower notices that the block it stopped at has another hash, rewinds
 //! to the newest remembered block still on the chain and re-processes: a record committed by a
 //! reorganised-out `RecordAdded` goes back to pending, a reorganised-out grant disappears, what
-//! the new chain holds is indexed, and a shred is never undone.
+//! the new chain holds is indexed, and a shred is never undone. A record under a reorganised-out
+//! root goes back to pending too, and is read again once the root is anchored on the new branch.
 
 mod support;
 
 use alloy_primitives::{Address, B256};
 use medledger_escrow_api::db::Index;
 use medledger_protocol::contract::{Category, MedLedger};
+use medledger_protocol::record_root::{NewRootedRecord, RootedBatch};
 use serde_json::{json, Value};
 use support::*;
 
@@ -60,9 +62,27 @@ async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed(
     let fork = w.head().await;
     let snapshot = w.snapshot().await;
 
-    // On the branch that will disappear: a record anchored, a second grant, an erasure.
+    // On the branch that will disappear: a record anchored, a record under a root, a second
+    // grant, an erasure.
     let orphan = w.record(&patient, Category::Vitals, vec![3; 300]);
     w.commit(&server, &patient, &[&patient], &orphan).await;
+    let rooted = w.record(&patient, Category::Vitals, vec![4; 300]);
+    let batch = RootedBatch::new(&[NewRootedRecord {
+        record_id: rooted.id,
+        ciphertext_hash: rooted.h1,
+        category: rooted.category,
+    }])
+    .expect("a batch");
+    let place = batch.place(0).expect("a place").encode();
+    let upload = rooted.upload(&server, &patient, &rooted.wraps(&w.d, &[&patient]));
+    let resp = upload
+        .header("x-medledger-root", &place)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(resp.status(), 201);
+    w.send(&patient, batch.anchor_call(patient.address())).await;
+    server.record_in_state(rooted.id, "committed").await;
     w.grant(&patient, &second, &vitals, false, expiry).await;
     w.erase(&patient, erased.id).await;
     eventually("the branch indexed", || async {
@@ -107,7 +127,8 @@ async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed(
     // orphaned grant is replaced by the new branch's (laboratory, not vitals), the erased record
     // stays shredded although the new chain never erased it, and what precedes the fork stays.
     let g = eventually("the rewind", || async {
-        let orphan_pending = state_of(&index, orphan.id).await == "pending";
+        let orphan_pending = state_of(&index, orphan.id).await == "pending"
+            && state_of(&index, rooted.id).await == "pending";
         let r = patient.get(server.url("/api/grants")).send().await.ok()?;
         let v: Value = r.json().await.ok()?;
         let second_grant = v["asPatient"]
@@ -136,6 +157,10 @@ async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed(
     );
     let r = server.read(&patient, erased.id).await;
     assert_eq!(r.status(), 410, "a shred is not undone");
+    let root = index.root(batch.root()).await.expect("index");
+    assert_eq!(root, None, "the reorganised-out root is forgotten");
+    let r = server.read(&patient, rooted.id).await;
+    assert_eq!(r.status(), 403, "the new chain holds no root for it");
 
     // Anchored again on the new branch, the orphaned record is committed again.
     w.anchor(&patient, &orphan).await;
@@ -144,6 +169,12 @@ async fn a_reorganisation_beyond_the_confirmation_depth_is_rewound_and_replayed(
     })
     .await;
     assert_eq!(server.read(&patient, orphan.id).await.status(), 200);
+    w.send(&patient, batch.anchor_call(patient.address())).await;
+    eventually("the root anchored on the new branch", || async {
+        (state_of(&index, rooted.id).await == "committed").then_some(())
+    })
+    .await;
+    assert_eq!(server.read(&patient, rooted.id).await.status(), 200);
     server.stop().await;
 }
 
