@@ -121,9 +121,18 @@ async fn bulk_import_under_one_root(consent_index: bool) {
     assert_eq!(status, 201);
 
     // Reads: canReadRooted decides, record by record.
-    for r in &records {
+    for (i, r) in (0u32..).zip(&records) {
         let resp = server.read(&patient, r.id).await;
         assert_eq!(resp.status(), 200, "the patient reads record {}", r.id);
+        let named = resp
+            .headers()
+            .get("x-medledger-root")
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(
+            named,
+            Some(place(i).as_str()),
+            "the read names the record's place"
+        );
         assert_eq!(resp.bytes().await.expect("body").as_ref(), r.c1.as_slice());
     }
     let wrap = records[0].wraps(&w.d, &[&doctor]);
@@ -151,6 +160,14 @@ async fn bulk_import_under_one_root(consent_index: bool) {
         "the doctor lists the laboratory records only: {listed:#?}"
     );
     assert!(ids.iter().all(|id| lab_ids.contains(id)));
+    let first = listed
+        .iter()
+        .find(|r| r["recordId"] == records[0].id.to_string());
+    assert_eq!(
+        first.map(|r| r["rooted"].clone()),
+        Some(place(0).into()),
+        "{listed:#?}"
+    );
 
     // Erasure of one record under the root: shredded, refused, its receipt confirmed on chain.
     let erase = MedLedger::eraseRootedRecordCall {

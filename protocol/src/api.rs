@@ -313,6 +313,11 @@ pub struct RecordSummary {
     /// `0x` hex of the sealed label, for a caller holding a wrap.
     #[serde(default)]
     pub label: Option<String>,
+    /// Its place under a Merkle root (`0x<root>:<index>:0x<proof>`), for a record a bulk import
+    /// anchored with one `anchorRecordRoot`; absent for one anchored alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub rooted: Option<crate::record_root::Place>,
 }
 
 /// `GET /api/records`.

@@ -123,6 +123,20 @@ impl Place {
     }
 }
 
+/// A place travels as its [`Place::encode`] text (the API's listing, the upload and read headers).
+impl serde::Serialize for Place {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.encode())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Place {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Place, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Place::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// `0x` and exactly 64 hex digits.
 fn parse_hash(text: &str) -> Option<B256> {
     let hex = text.strip_prefix("0x")?;
@@ -283,7 +297,10 @@ mod tests {
         let single = RootedBatch::new(&items[..1]).expect("a batch");
         let place = single.place(0).expect("a place");
         assert!(place.encode().ends_with(":0:0x"));
-        assert_eq!(Place::parse(&place.encode()), Ok(place));
+        assert_eq!(Place::parse(&place.encode()), Ok(place.clone()));
+        let json = serde_json::to_string(&place).expect("json");
+        assert_eq!(serde_json::from_str::<Place>(&json).expect("parse"), place);
+        assert!(serde_json::from_str::<Place>("\"0x12:0:0x\"").is_err());
         assert!(batch.place(5).is_none());
     }
 

@@ -63,6 +63,7 @@ async fn records_for(
                 wrapped_to_you: wrap.is_some(),
                 label: wrap.as_ref().and(r.label),
                 wrapped_dek: wrap,
+                rooted: r.rooted,
             }
         })
         .collect();

@@ -354,6 +354,9 @@ async fn read_inner(
     h.insert(H_H1, hv(&record.h1.to_string())?);
     h.insert(H_PATIENT, hv(&record.patient.to_checksum(None))?);
     h.insert(H_CATEGORY, HeaderValue::from(u16::from(record.category)));
+    if let Some(place) = &record.rooted {
+        h.insert(H_ROOT, hv(&place.encode())?);
+    }
     if emergency {
         h.insert("x-medledger-emergency", HeaderValue::from_static("1"));
     }
