@@ -4,6 +4,7 @@
 
 use alloy_primitives::{Address, B256};
 use js_sys::{Promise, Reflect, Uint8Array};
+use medledger_protocol::record_root::Place;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
@@ -242,6 +243,8 @@ pub struct UploadHeaders {
     pub wraps: Vec<String>,
     /// `0x` hex of the sealed label.
     pub label: String,
+    /// Its place under a Merkle root, for a record of a bulk import.
+    pub rooted: Option<Place>,
 }
 
 /// PUTs C1 (a `Blob`) with XMLHttpRequest, which reports upload progress (fetch does not).
@@ -294,6 +297,9 @@ async fn upload_once(
     let _ = set("x-medledger-h1", &headers.h1.to_string());
     let _ = set("x-medledger-wrapped-dek", &headers.wraps.join(","));
     let _ = set("x-medledger-label", &headers.label);
+    if let Some(place) = &headers.rooted {
+        let _ = set("x-medledger-root", &place.encode());
+    }
     let on_progress =
         Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
             progress(e.loaded(), e.total());
@@ -342,6 +348,11 @@ pub struct Download {
     pub h1: B256,
     /// Whether the escrow re-wrapped the DEK under an emergency window.
     pub emergency: bool,
+    /// The category the escrow holds it under.
+    pub category: u8,
+    /// Its place under a Merkle root, for a record of a bulk import (checked against the chain
+    /// by the caller, as h1 is).
+    pub rooted: Option<Place>,
     reader: ReadableStreamDefaultReader,
 }
 
@@ -388,6 +399,15 @@ pub async fn download(id: B256, range: Option<&str>) -> Result<Download, EscrowE
     let wrapped_dek = alloy_primitives::hex::decode(wrap_hex).map_err(|_| bad("wrapped key"))?;
     let h1: B256 = header("x-medledger-h1").parse().map_err(|_| bad("h1"))?;
     let emergency = header("x-medledger-emergency") == "1";
+    let category: u8 = header("x-medledger-category")
+        .parse()
+        .map_err(|_| bad("category"))?;
+    let root = header("x-medledger-root");
+    let rooted = if root.is_empty() {
+        None
+    } else {
+        Some(Place::parse(&root).map_err(|_| bad("place under a root"))?)
+    };
     let reader = response
         .body()
         .ok_or_else(|| bad("body"))?
@@ -398,6 +418,8 @@ pub async fn download(id: B256, range: Option<&str>) -> Result<Download, EscrowE
         wrapped_dek,
         h1,
         emergency,
+        category,
+        rooted,
         reader,
     })
 }

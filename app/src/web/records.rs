@@ -13,6 +13,7 @@ use medledger_protocol::cipher::{fill_random, SecretKey};
 use medledger_protocol::contract::{Category, MedLedger};
 use medledger_protocol::envelope::{Metadata, RecordContext, RecordKind};
 use medledger_protocol::label::{open_label, seal_label, RecordLabel};
+use medledger_protocol::record_root::{NewRootedRecord, Place, RootedBatch};
 use medledger_protocol::webcrypto::{WebDecryptor, WebEncryptor};
 use medledger_protocol::wrap::{unwrap_dek, wrap_dek, KeyPair, PublicKey, Purpose, WrapContext};
 use wasm_bindgen::JsCast;
@@ -139,6 +140,9 @@ pub struct Prepared {
     pub label: String,
     /// Whether the escrow acknowledged the upload.
     pub uploaded: bool,
+    /// Its place under the Merkle root of its bulk import ([`place_under_one_root`]); `None` for
+    /// a record anchored alone (`addRecord(s)`).
+    pub rooted: Option<Place>,
 }
 
 fn crypto(e: impl std::fmt::Display) -> RecordError {
@@ -415,6 +419,7 @@ pub async fn prepare(
         wraps,
         label,
         uploaded: false,
+        rooted: None,
     })
 }
 
@@ -560,10 +565,43 @@ pub async fn store(
     store_all(me, std::slice::from_mut(prepared), progress).await
 }
 
+/// Makes `prepared` one bulk import: the leaves of one Merkle tree, each record given its place
+/// under the root, to be anchored by one `anchorRecordRoot` whatever their number (one signature
+/// and the gas of three storage slots; docs/contract.md "Records under a root"). Such records are
+/// originals of one patient: they cannot amend a record, nor be amended or be a claim's document
+/// (the contract's `recordOf` does not know them).
+pub fn place_under_one_root(prepared: &mut [Prepared]) -> Result<(), RecordError> {
+    let refuse = |why: &str| Err(RecordError::Crypto(format!("not a bulk import: {why}")));
+    let Some(patient) = prepared.first().map(|p| p.patient) else {
+        return refuse("no records");
+    };
+    if prepared.iter().any(|p| p.patient != patient) {
+        return refuse("records of several patients");
+    }
+    if prepared.iter().any(|p| !p.supersedes.is_zero()) {
+        return refuse("a record amends another");
+    }
+    let leaves: Vec<NewRootedRecord> = prepared
+        .iter()
+        .map(|p| NewRootedRecord {
+            record_id: p.record_id,
+            ciphertext_hash: p.h1,
+            category: p.category,
+        })
+        .collect();
+    let batch = RootedBatch::new(&leaves).map_err(|e| RecordError::Crypto(e.to_string()))?;
+    for (index, p) in (0u32..).zip(prepared.iter_mut()) {
+        p.rooted = batch.place(index);
+    }
+    Ok(())
+}
+
 /// [`store`] for several records: each is sent to the escrow (unless it already acknowledged
-/// it), then those not yet anchored go on chain together, in one `addRecords` transaction per
-/// the contract's `MAX_RECORD_BATCH` (one signature for a whole selection of files, and a
-/// fraction of the gas per record; bench/gas.md). Safe to call again after any failure.
+/// it), then those not yet anchored go on chain together: under their root in one
+/// `anchorRecordRoot` for a bulk import ([`place_under_one_root`]), else in one `addRecords`
+/// transaction per the contract's `MAX_RECORD_BATCH` (one signature for a whole selection of
+/// files, and a fraction of the gas per record; bench/gas.md). Safe to call again after any
+/// failure.
 pub async fn store_all(
     me: &Identity,
     prepared: &mut [Prepared],
@@ -573,6 +611,9 @@ pub async fn store_all(
         upload(p, progress.clone()).await?;
     }
     progress(Stage::Anchoring);
+    if let Some(place) = prepared.first().and_then(|p| p.rooted.clone()) {
+        return anchor_root(me, prepared, place.root).await;
+    }
     let mut unanchored = Vec::new();
     for p in prepared.iter() {
         let on_chain = me
@@ -616,6 +657,7 @@ async fn upload(
         h1: prepared.h1,
         wraps: prepared.wraps.clone(),
         label: prepared.label.clone(),
+        rooted: prepared.rooted.clone(),
     };
     escrow::upload(&headers, &prepared.body, move |sent, total| {
         progress(Stage::Uploading(if total > 0.0 {
@@ -626,6 +668,32 @@ async fn upload(
     })
     .await?;
     prepared.uploaded = true;
+    Ok(())
+}
+
+/// Anchors a bulk import's root with `anchorRecordRoot`, unless the chain holds it already.
+async fn anchor_root(me: &Identity, prepared: &[Prepared], root: B256) -> Result<(), RecordError> {
+    let on_chain = me
+        .contract
+        .view(MedLedger::recordRootOfCall { root })
+        .await?;
+    if !on_chain.patient.is_zero() {
+        return Ok(());
+    }
+    let Some(first) = prepared.first() else {
+        return Ok(());
+    };
+    let count = u32::try_from(prepared.len()).unwrap_or(u32::MAX);
+    let categories = prepared.iter().fold(U256::ZERO, |mask, p| {
+        mask | (U256::from(1u8) << usize::from(p.category))
+    });
+    let call = MedLedger::anchorRecordRootCall {
+        patient: first.patient,
+        root,
+        count,
+        categories,
+    };
+    me.contract.send(me.account, call, U256::ZERO).await?;
     Ok(())
 }
 
@@ -675,17 +743,8 @@ pub async fn open(
     record_id: B256,
     patient: Address,
 ) -> Result<OpenedRecord, RecordError> {
-    let on_chain = me
-        .contract
-        .view(MedLedger::recordOfCall {
-            recordId: record_id,
-        })
-        .await?;
     let mut download = escrow::download(record_id, None).await?;
-    let anchored = !on_chain.ciphertextHash.is_zero();
-    if anchored && download.h1 != on_chain.ciphertextHash {
-        return Err(RecordError::HashMismatch);
-    }
+    let anchored_h1 = anchored_h1(me, record_id, patient, &download).await?;
     let dek = my_dek(me, record_id, &download.wrapped_dek)?;
     let ctx = RecordContext {
         chain_id: me.contract.chain_id,
@@ -704,12 +763,7 @@ pub async fn open(
     for plain in &rest {
         parts.push(plain);
     }
-    let expected = if anchored {
-        on_chain.ciphertextHash
-    } else {
-        download.h1
-    };
-    if opened.h1 != expected {
+    if opened.h1 != anchored_h1.unwrap_or(download.h1) {
         return Err(RecordError::HashMismatch);
     }
     let props = web_sys::BlobPropertyBag::new();
@@ -731,9 +785,52 @@ pub async fn open(
         blob,
         small,
         metadata: opened.metadata,
-        anchored,
+        anchored: anchored_h1.is_some(),
         emergency: download.emergency,
     })
+}
+
+/// The h1 the chain vouches for the record the escrow is releasing: its `recordOf` anchor, or for
+/// a record under a root the released h1 once `canReadRooted` proves its leaf (id, h1, category,
+/// index) under the patient's root. `None` for the patient's own record not anchored yet; an
+/// anchor that disagrees is refused.
+async fn anchored_h1(
+    me: &Identity,
+    record_id: B256,
+    patient: Address,
+    download: &escrow::Download,
+) -> Result<Option<B256>, RecordError> {
+    let Some(place) = &download.rooted else {
+        let record = MedLedger::recordOfCall {
+            recordId: record_id,
+        };
+        let on_chain = me.contract.view(record).await?.ciphertextHash;
+        return match on_chain {
+            h if h.is_zero() => Ok(None),
+            h if h == download.h1 => Ok(Some(h)),
+            _ => Err(RecordError::HashMismatch),
+        };
+    };
+    let leaf = place.leaf(record_id, download.h1, download.category);
+    let (root, proof) = (place.root, place.proof.clone());
+    let proven = MedLedger::canReadRootedCall {
+        patient,
+        reader: me.account,
+        root,
+        record: leaf,
+        proof,
+    };
+    if me.contract.view(proven).await? {
+        return Ok(Some(download.h1));
+    }
+    let anchored = me
+        .contract
+        .view(MedLedger::recordRootOfCall { root })
+        .await?;
+    if anchored.patient.is_zero() && me.account == patient {
+        return Ok(None);
+    }
+    Err(RecordError::HashMismatch)
 }
 
 /// Wraps the DEKs of the patient's records for every current grantee who cannot open them yet

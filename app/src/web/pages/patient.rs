@@ -285,10 +285,21 @@ fn RecordRow(
 #[derive(Clone)]
 enum UploadRequest {
     /// New records, one per file (or entry), all of one category: what to store (or why the form
-    /// does not make any) and the category. Several are anchored in one transaction.
-    New(Result<Vec<Content>, String>, u8),
+    /// does not make any), the category and how they are anchored. Several are anchored in one
+    /// transaction.
+    New(Result<Vec<Content>, String>, u8, Anchoring),
     /// Finishing the upload a failed step left.
     Resume,
+}
+
+/// How new records go on chain.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Anchoring {
+    /// Each a record of its own (`addRecord(s)`): it can be amended and be a claim's document.
+    EachRecord,
+    /// All under one Merkle root (`anchorRecordRoot`): one signature and the same gas whatever
+    /// their number, for a back catalogue brought in at once.
+    BulkImport,
 }
 
 /// An upload's progress, and the prepared uploads a failed step left to resume.
@@ -321,7 +332,7 @@ impl Upload {
     /// Prepares new records (kept for a retry), then finishes the kept uploads.
     async fn run(self, state: AppState, opted_in: bool, request: UploadRequest) -> Outcome {
         let me = me(state)?;
-        if let UploadRequest::New(contents, category) = request {
+        if let UploadRequest::New(contents, category, anchoring) = request {
             let mut prepared = Vec::new();
             for content in contents? {
                 let p = records::prepare(
@@ -340,6 +351,9 @@ impl Upload {
                 })?;
                 prepared.push(p);
             }
+            if anchoring == Anchoring::BulkImport {
+                records::place_under_one_root(&mut prepared).map_err(|e| e.to_string())?;
+            }
             self.pending.set(prepared);
         }
         let mut prepared = self.pending.get_untracked();
@@ -351,7 +365,7 @@ impl Upload {
         match result {
             Ok(()) => {
                 self.pending.set(Vec::new());
-                Ok(stored_text(prepared.len()))
+                Ok(stored_text(&prepared))
             }
             Err(e) => {
                 self.pending.set(prepared);
@@ -422,13 +436,22 @@ fn UploadView(up: UploadRun) -> impl IntoView {
 #[component]
 fn UploadSection(ctx: PatientCtx) -> impl IntoView {
     let category = RwSignal::new(Category::General.number());
+    let bulk = RwSignal::new(false);
     let file_input = NodeRef::<leptos::html::Input>::new();
     let up = ctx.file_upload;
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let files = chosen_files(file_input);
-        up.action
-            .dispatch_local(UploadRequest::New(files, category.get_untracked()));
+        let anchoring = if bulk.get_untracked() {
+            Anchoring::BulkImport
+        } else {
+            Anchoring::EachRecord
+        };
+        up.action.dispatch_local(UploadRequest::New(
+            files,
+            category.get_untracked(),
+            anchoring,
+        ));
     };
     view! {
         <section id="add" aria-labelledby="add-h">
@@ -437,6 +460,7 @@ fn UploadSection(ctx: PatientCtx) -> impl IntoView {
             <form on:submit=submit>
                 <label class="field">"Files" <input type="file" multiple node_ref=file_input data-testid="file-input"/></label>
                 <CategorySelect value=category label="Category"/>
+                <label><input type="checkbox" prop:checked=move || bulk.get() on:change=move |ev| bulk.set(event_target_checked(&ev)) data-testid="bulk-import"/>"Bulk import: one signature for any number of files (these records cannot be amended later or sent with an insurance claim)"</label>
                 <button type="submit" disabled=up.busy data-testid="upload">"Encrypt and upload"</button>
             </form>
             <UploadView up/>
@@ -462,7 +486,13 @@ fn chosen_files(input: NodeRef<leptos::html::Input>) -> Result<Vec<Content>, Str
 }
 
 /// What the patient is told once records are stored.
-fn stored_text(count: usize) -> String {
+fn stored_text(prepared: &[records::Prepared]) -> String {
+    let count = prepared.len();
+    if prepared.iter().any(|p| p.rooted.is_some()) {
+        return format!(
+            "Imported {count} records: encrypted, uploaded and anchored on chain under one root, in one transaction."
+        );
+    }
     if count == 1 {
         "Stored: encrypted, uploaded and anchored on chain.".into()
     } else {
@@ -501,8 +531,11 @@ fn EntrySection(ctx: PatientCtx) -> impl IntoView {
             )
             .map(|e| vec![entry_content(&e, &today)])
             .map_err(|e| format!("Check the entry: {e}."));
-        up.action
-            .dispatch_local(UploadRequest::New(content, category.get_untracked()));
+        up.action.dispatch_local(UploadRequest::New(
+            content,
+            category.get_untracked(),
+            Anchoring::EachRecord,
+        ));
     };
     view! {
         <section id="entry" aria-labelledby="entry-h">
