@@ -2,7 +2,7 @@
 // three files as one bulk import — encrypted in the browser, uploaded naming their places under
 // one Merkle root, anchored by one anchorRecordRoot (one signature, no RecordAdded) — sees all
 // three committed and opens one intact (its h1 checked by canReadRooted); a verified doctor granted
-// the category opens another through the same check.
+// the category (with write) opens another through the same check, and is offered no Amend.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
@@ -84,12 +84,17 @@ for (const [b, name] of browsers.entries()) {
         for (const c of ["General", "Vitals", "History", "Laboratory", "Imaging", "Medication", "Encounters", "Claims"]) {
           await g.getByLabel(c, { exact: true }).setChecked(c === "Laboratory");
         }
+        await page.getByTestId("allow-write").setChecked(true);
         await page.getByTestId("grant").click();
         assert.match(await done(page, "#sharing"), /Access granted/);
 
         await openPatient(doc.page, patient);
         const docRows = doc.page.locator("[data-testid=doctor-records] tbody tr");
         await until("the imported records in the doctor's view", async () => (await docRows.count()) === 3);
+        // The doctor may write Laboratory, yet an imported record offers no Amend: the chain
+        // cannot supersede a record under a root.
+        await doc.page.getByTestId("add-for-patient").waitFor({ timeout: T });
+        assert.equal(await docRows.getByRole("button", { name: "Amend" }).count(), 0);
         const third = docRows.filter({ hasText: "old-lab-3.txt" });
         await third.getByTestId("open").click();
         await until("the imported file opened by the doctor", async () => (await doc.page.getByTestId("download").count()) === 1);

@@ -180,7 +180,8 @@ fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoVie
                     <thead><tr><th>"Record"</th><th>"Category"</th><th>"Author"</th><th>"Added"</th><th>"Size"</th><th></th></tr></thead>
                     <tbody>
                         <For each=visible key=|r| r.record_id let:r>
-                            <RecordRow label=label(r.record_id) r busy open=move |r| { open.dispatch_local(r); } amend=can_amend.then_some(amend)/>
+                            // A bulk-imported record (under a root) cannot be amended on chain.
+                            <RecordRow label=label(r.record_id) amend=(can_amend && r.rooted.is_none()).then_some(amend) r busy open=move |r| { open.dispatch_local(r); }/>
                         </For>
                     </tbody>
                 </table>
