@@ -753,6 +753,33 @@ impl Ledger {
             .await
     }
 
+    /// The ESCROW account's `confirmRootShredded`: every record of a root `eraseAll` erased.
+    pub async fn confirm_root_shredded(
+        &self,
+        root: B256,
+        receipt_hash: B256,
+    ) -> Result<B256, ChainError> {
+        self.chain
+            .send(
+                MedLedger::confirmRootShreddedCall {
+                    root,
+                    receiptHash: receipt_hash,
+                }
+                .abi_encode(),
+            )
+            .await
+    }
+
+    /// `recordRootOf(root)` (all zero for a root never anchored).
+    pub async fn record_root_of(&self, root: B256) -> Result<MedLedger::RecordRoot, ChainError> {
+        self.view(MedLedger::recordRootOfCall { root }).await
+    }
+
+    /// `erasureEpochOf(patient)`: how many times the patient called `eraseAll`.
+    pub async fn erasure_epoch_of(&self, patient: Address) -> Result<u64, ChainError> {
+        self.view(MedLedger::erasureEpochOfCall { patient }).await
+    }
+
     /// The ESCROW account's `anchorAccessLog`.
     pub async fn anchor_access_log(
         &self,

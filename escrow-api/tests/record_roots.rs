@@ -3,7 +3,8 @@
 //! what proves a leaf (uploads before the root by the follower, uploads after it at once), refuses
 //! what does not, releases each record by `canReadRooted` (to the patient, to a grantee of its
 //! category, never to a grantee of another category or a stranger), and shreds on
-//! `eraseRootedRecord` with the receipt confirmed on chain by `confirmRootedShredded`.
+//! `eraseRootedRecord` with the receipt confirmed on chain by `confirmRootedShredded`, and on
+//! `eraseAll` with the rest confirmed by one `confirmRootShredded`.
 
 mod support;
 
@@ -209,4 +210,23 @@ async fn bulk_import_under_one_root(consent_index: bool) {
     for i in [0, 2, 3] {
         server.record_in_state(records[i].id, "shredded").await;
     }
+    // The three are confirmed together, by one confirmRootShredded for the whole root.
+    let mut txs = Vec::new();
+    for i in [0, 2, 3] {
+        let path = format!("/api/records/{}/receipt", records[i].id);
+        let tx = eventually("the root's shred confirmed on chain", || async {
+            let v = server.get_json(&patient, &path).await;
+            v["confirmTx"].as_str().map(str::to_owned)
+        })
+        .await;
+        txs.push(tx);
+    }
+    assert!(txs.iter().all(|t| *t == txs[0]), "one transaction: {txs:?}");
+    let on_chain = w
+        .call(MedLedger::recordRootOfCall { root: batch.root() })
+        .await;
+    assert!(
+        on_chain.shredConfirmed,
+        "the root's shred is confirmed on chain"
+    );
 }

@@ -104,6 +104,17 @@ impl Index {
         rows.iter().map(super::records::record_from_row).collect()
     }
 
+    /// Every record stored under `root`, whatever its state, in record-id order.
+    pub async fn records_under_root(&self, root: B256) -> Result<Vec<RecordRow>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE root = $1 ORDER BY record_id"
+        ))
+        .bind(b256_text(root))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(super::records::record_from_row).collect()
+    }
+
     /// Commits a pending upload under `root` when [`RootRow::admits`] it, with the root's author
     /// and block (the chain is the truth). Returns whether it was.
     pub async fn commit_under_root(

@@ -3,6 +3,8 @@
 //! `confirmRootedShredded` for a record under a root); and the sweep that
 //! removes pending uploads never anchored and blobs no record points to.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 /// Destroys a record's keys and blob and records a signed receipt (idempotent).
@@ -62,45 +64,117 @@ pub async fn shred(st: &AppState, record_id: B256) -> Result<(), FollowError> {
     Ok(())
 }
 
+/// Confirms on chain the shred receipts not confirmed yet: `confirmShredded` for a record anchored
+/// alone, `confirmRootedShredded` for one erased by itself under a root, and one
+/// `confirmRootShredded` for all the records of a root that `eraseAll` erased (a bulk import of
+/// thousands is confirmed by one transaction, not thousands).
 pub(super) async fn confirm_receipts(st: &AppState) -> Result<(), FollowError> {
     if st.signer.is_none() {
         return Ok(());
     }
+    let mut by_root: BTreeMap<B256, Vec<B256>> = BTreeMap::new();
     for (record_id, receipt_hash) in st.index.unconfirmed_receipts().await? {
-        // A record under a root is confirmed under it (`confirmRootedShredded`).
-        let root = st
-            .index
-            .record(record_id)
-            .await?
-            .and_then(|r| r.rooted)
-            .map(|p| p.root);
-        let sent = match root {
-            None => st.ledger.confirm_shredded(record_id, receipt_hash).await,
-            Some(root) => {
-                let ledger = &st.ledger;
-                ledger
-                    .confirm_rooted_shredded(root, record_id, receipt_hash)
-                    .await
-            }
-        };
-        match sent {
-            Ok(tx) => st.index.set_receipt_confirmed(record_id, Some(tx)).await?,
-            Err(ChainError::Rpc {
-                revert: Some(data), ..
-            }) if matches!(
-                hex::decode(&data)
-                    .ok()
-                    .as_deref()
-                    .and_then(medledger_protocol::contract::decode_revert),
-                Some(MedLedgerErrors::ShredAlreadyConfirmed(_))
-            ) =>
-            {
-                st.index.set_receipt_confirmed(record_id, None).await?;
-            }
-            Err(e) => return Err(e.into()),
+        let root = st.index.record(record_id).await?.and_then(|r| r.rooted);
+        match root {
+            None => confirm_one(st, record_id, receipt_hash, None).await?,
+            Some(place) => by_root.entry(place.root).or_default().push(record_id),
         }
     }
+    for (root, records) in by_root {
+        confirm_under_root(st, root, &records).await?;
+    }
     Ok(())
+}
+
+/// Whether a confirmation was refused because the chain holds one already.
+fn already_confirmed(e: &ChainError) -> bool {
+    let ChainError::Rpc {
+        revert: Some(data), ..
+    } = e
+    else {
+        return false;
+    };
+    matches!(
+        hex::decode(data)
+            .ok()
+            .as_deref()
+            .and_then(medledger_protocol::contract::decode_revert),
+        Some(MedLedgerErrors::ShredAlreadyConfirmed(_))
+    )
+}
+
+/// One record's receipt: `confirmShredded`, or `confirmRootedShredded` under its `root`.
+async fn confirm_one(
+    st: &AppState,
+    record_id: B256,
+    receipt_hash: B256,
+    root: Option<B256>,
+) -> Result<(), FollowError> {
+    let sent = match root {
+        None => st.ledger.confirm_shredded(record_id, receipt_hash).await,
+        Some(root) => {
+            let ledger = &st.ledger;
+            ledger
+                .confirm_rooted_shredded(root, record_id, receipt_hash)
+                .await
+        }
+    };
+    match sent {
+        Ok(tx) => st.index.set_receipt_confirmed(record_id, Some(tx)).await?,
+        Err(e) if already_confirmed(&e) => st.index.set_receipt_confirmed(record_id, None).await?,
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// The unconfirmed receipts of `records`, all under `root`. After an `eraseAll` (the root's epoch
+/// is past), one `confirmRootShredded` once every record the escrow holds under the root is
+/// shredded, with the hash of their receipt hashes in record-id order; otherwise each on its own.
+async fn confirm_under_root(
+    st: &AppState,
+    root: B256,
+    records: &[B256],
+) -> Result<(), FollowError> {
+    let on_chain = st.ledger.record_root_of(root).await?;
+    let mark_all = async |tx: Option<B256>| -> Result<(), FollowError> {
+        for id in records {
+            st.index.set_receipt_confirmed(*id, tx).await?;
+        }
+        Ok(())
+    };
+    if on_chain.shredConfirmed {
+        return mark_all(None).await;
+    }
+    let erased_all = on_chain.epoch != st.ledger.erasure_epoch_of(on_chain.patient).await?;
+    if !erased_all || on_chain.patient.is_zero() {
+        for id in records {
+            if let Some((_, _, hash, _)) = st.index.receipt(*id).await? {
+                let hash = hash.parse().map_err(|_| FollowError::Corrupt(hash))?;
+                confirm_one(st, *id, hash, Some(root)).await?;
+            }
+        }
+        return Ok(());
+    }
+    let mut hashes = Vec::new();
+    for r in st.index.records_under_root(root).await? {
+        match st.index.receipt(r.record_id).await? {
+            Some((_, _, hash, _)) if r.state == RecordState::Shredded => {
+                let hash: B256 = hash.parse().map_err(|_| FollowError::Corrupt(hash))?;
+                hashes.extend_from_slice(hash.as_slice());
+            }
+            // The follower is still shredding the root's records: the next round confirms.
+            _ => return Ok(()),
+        }
+    }
+    match st
+        .ledger
+        .confirm_root_shredded(root, keccak256(&hashes))
+        .await
+    {
+        Ok(tx) => mark_all(Some(tx)).await,
+        Err(e) if already_confirmed(&e) => mark_all(None).await,
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub(super) async fn sweep(st: &AppState) -> Result<(), FollowError> {
