@@ -22,11 +22,33 @@ use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::{SolCall, SolEventInterface};
 use futures_util::future::BoxFuture;
 use medledger_protocol::contract::{
-    decode_any_revert, decode_revert, MedLedger, MedLedger::RootedRecord, MedLedgerEvents,
-    MedLedgerInsuranceEvents,
+    decode_any_revert, decode_revert, MedLedger, MedLedger::RootedRecord, MedLedgerErrors,
+    MedLedgerEvents, MedLedgerInsuranceEvents,
 };
 use medledger_protocol::deployment::Deployment;
 use serde_json::{json, Value};
+
+/// An erasure view's `answer`, or `false` when the contract refused it with the error `unknown`
+/// picks out (no such record, no such root): what the chain does not know is not erased.
+fn unknown_is_not_erased(
+    answer: Result<bool, ChainError>,
+    unknown: fn(&MedLedgerErrors) -> bool,
+) -> Result<bool, ChainError> {
+    match answer {
+        Err(ChainError::Rpc {
+            revert: Some(data), ..
+        }) if hex::decode(&data)
+            .ok()
+            .as_deref()
+            .and_then(decode_revert)
+            .as_ref()
+            .is_some_and(unknown) =>
+        {
+            Ok(false)
+        }
+        other => other,
+    }
+}
 
 #[cfg(test)]
 pub mod scripted;
@@ -529,23 +551,12 @@ impl Ledger {
 
     /// `isErased(recordId)` (a record unknown on chain is not erased).
     pub async fn is_erased(&self, record_id: B256) -> Result<bool, ChainError> {
-        match self
+        let answer = self
             .view(MedLedger::isErasedCall {
                 recordId: record_id,
             })
-            .await
-        {
-            Err(ChainError::Rpc {
-                revert: Some(data), ..
-            }) if matches!(
-                hex::decode(&data).ok().as_deref().and_then(decode_revert),
-                Some(medledger_protocol::contract::MedLedgerErrors::UnknownRecord(_))
-            ) =>
-            {
-                Ok(false)
-            }
-            other => other,
-        }
+            .await;
+        unknown_is_not_erased(answer, |e| matches!(e, MedLedgerErrors::UnknownRecord(_)))
     }
 
     /// `canReadRooted(patient, reader, root, record, proof)`.
@@ -569,24 +580,15 @@ impl Ledger {
 
     /// `isRootedErased(root, recordId)` (under a root unknown on chain, nothing is erased).
     pub async fn is_rooted_erased(&self, root: B256, record_id: B256) -> Result<bool, ChainError> {
-        match self
+        let answer = self
             .view(MedLedger::isRootedErasedCall {
                 root,
                 recordId: record_id,
             })
-            .await
-        {
-            Err(ChainError::Rpc {
-                revert: Some(data), ..
-            }) if matches!(
-                hex::decode(&data).ok().as_deref().and_then(decode_revert),
-                Some(medledger_protocol::contract::MedLedgerErrors::UnknownRecordRoot(_))
-            ) =>
-            {
-                Ok(false)
-            }
-            other => other,
-        }
+            .await;
+        unknown_is_not_erased(answer, |e| {
+            matches!(e, MedLedgerErrors::UnknownRecordRoot(_))
+        })
     }
 
     /// `activeGrants(patient)`: each unexpired grantee with its category mask.
