@@ -446,7 +446,7 @@ for (const [b, name] of browsers.entries()) {
 
         // A locked wallet: connect screen; connecting unlocks it and the app moves on.
         const context = await browser.newContext({ viewport: DESKTOP });
-        const wallet = await installWallet(context, { rpcUrl: stack.rpcUrl, chainId: stack.chainId, keys: [patientKey, doctorKey] });
+        const wallet = await installWallet(context, { rpcUrl: stack.rpcUrl, chainId: stack.chainId, keys: [patientKey, doctorKey], log: stack.walletLogFile });
         const page = await context.newPage();
         await page.goto(stack.url + "/");
         await signIn(page);

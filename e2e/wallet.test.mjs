@@ -54,7 +54,7 @@ browsers.forEach((name, b) => {
     try {
       await withStackLogs(stack, async () => {
         const context = await browser.newContext();
-        const wallet = await installWallet(context, { rpcUrl: stack.rpcUrl, chainId: stack.chainId, keys, connected: false });
+        const wallet = await installWallet(context, { rpcUrl: stack.rpcUrl, chainId: stack.chainId, keys, connected: false, log: stack.walletLogFile });
         await wallet.useAccount(P);
         const page = await context.newPage();
         const pageErrors = [];

@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { getAddress, Wallet } from "ethers";
 import { installWallet } from "./wallet.mjs";
-import { ROOT, PATIENCE_MS } from "./stack.mjs";
+import { ROOT, PATIENCE_MS, tail } from "./stack.mjs";
 
 export const APP = join(ROOT, "app", "dist");
 export const SHOTS = join(ROOT, "e2e", "screenshots");
@@ -19,11 +19,18 @@ export const T = PATIENCE_MS;
 
 export const address = (key) => getAddress(new Wallet(key).address);
 
-/** A browser context with the test wallet on account `key`, and a page on the app at `path`. */
+// The test wallet of each page opened with openApp, for what done() says when no outcome comes.
+const walletOf = new WeakMap();
+
+/**
+ * A browser context with the test wallet on account `key` (logging to the stack's wallet.log), and
+ * a page on the app at `path`.
+ */
 export async function openApp(stack, browser, key, { viewport = DESKTOP, path = "/" } = {}) {
   const context = await browser.newContext({ viewport });
-  const wallet = await installWallet(context, { rpcUrl: stack.rpcUrl, chainId: stack.chainId, keys: [key] });
+  const wallet = await installWallet(context, { rpcUrl: stack.rpcUrl, chainId: stack.chainId, keys: [key], log: stack.walletLogFile });
   const page = await context.newPage();
+  walletOf.set(page, wallet);
   page.on("pageerror", (e) => console.error(`[page error] ${e.message}`));
   await page.goto(stack.url + path);
   return { context, wallet, page };
@@ -47,13 +54,58 @@ export async function goTo(page, label) {
   await page.getByTestId("pages").locator("a[aria-current=page]", { hasText: label }).waitFor({ timeout: T });
 }
 
-/** Waits for an action's outcome note inside `scope`; fails with the failure's text. */
+/**
+ * Waits for an action's outcome note inside `scope`, success or failure, and fails with the
+ * failure's text. It waits for as long as the app is at work on it: its wallet answering the page's
+ * requests (the app looks for its transaction's receipt a few times a second until the chain has
+ * mined it, mined 50 blocks without it, or stopped: app/src/web/chain.rs), or the progress it shows
+ * moving. Only PATIENCE_MS in which nothing moved ends the wait, with a failure that says what the
+ * page showed and what its wallet was doing (unanswered requests, the account's last transaction;
+ * the wallet's log has the rest). So a slow machine makes the wait longer, never a failure.
+ */
 export async function done(page, scope = "body") {
   const note = page.locator(`${scope} [data-testid=note-done], ${scope} [data-testid=note-failed]`).last();
-  await note.waitFor({ timeout: T });
+  const wallet = walletOf.get(page);
+  let mark = null;
+  let movedAt = Date.now();
+  while (!(await note.isVisible())) {
+    const now = `${wallet ? wallet.activity().answered : "-"} ${await shownProgress(page, scope)}`;
+    if (now !== mark) {
+      mark = now;
+      movedAt = Date.now();
+    } else if (Date.now() - movedAt > PATIENCE_MS) {
+      throw new Error(`no outcome in ${scope}: nothing moved for ${PATIENCE_MS / 1000} s; ${await whatTheAppIsDoing(page, scope)}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
   const text = await note.textContent();
   assert.equal(await note.getAttribute("data-testid"), "note-done", `expected success, got: ${text}`);
   return text;
+}
+
+/** The progress bars shown in `scope`: their labels and values ("" when none). */
+async function shownProgress(page, scope) {
+  return page
+    .locator(`${scope} .progress`)
+    .evaluateAll((els) => els.map((e) => `${e.textContent.trim()} (${e.querySelector("progress")?.value ?? "?"} %)`).join("; "));
+}
+
+/** What the page shows in `scope` and what its test wallet is doing, in words, for a failure. */
+async function whatTheAppIsDoing(page, scope) {
+  const shown = await shownProgress(page, scope).catch((e) => `(could not read the page: ${e.message})`);
+  const wallet = walletOf.get(page);
+  if (!wallet) return `the page shows ${shown ? `"${shown}"` : "no progress"}`;
+  const { answered, inFlight, lastSent } = wallet.activity();
+  const waiting = inFlight.length ? inFlight.map((r) => `${r.method} for ${Math.round(r.ms / 1000)} s`).join(", ") : "none";
+  const lines = lastSent && wallet.logFile ? tail(wallet.logFile, 400).split("\n").filter((l) => l.includes(lastSent.hash)) : [];
+  return [
+    `the page shows ${shown ? `"${shown}"` : "no progress"}`,
+    `its wallet answered ${answered} request(s); unanswered: ${waiting}`,
+    lastSent ? `the account's last transaction ${lastSent.hash} (nonce ${lastSent.nonce})${lines.length ? `: ${lines.map((l) => l.replace(/^\S+ /, "")).join(" | ")}` : ""}` : "no transaction sent from this page's wallet",
+    wallet.logFile ? `(wallet log: ${wallet.logFile})` : "",
+  ]
+    .filter(Boolean)
+    .join("; ");
 }
 
 /** Full-page screenshots at desktop and phone width into e2e/screenshots/<browser>/. */

@@ -164,7 +164,23 @@ function ensureArtifact() {
 
 // ---- the stack ---------------------------------------------------------------------------------
 
+// Starts Ganache on a free port. Only this Ganache counts as started: the port is free when
+// freePort() looks, but another suite's node (the same chain id and accounts) can take it before
+// this one listens; this one then exits (EADDRINUSE) and the other would answer in its place, so
+// the journey would run on a chain shared with another suite. It is ready once its own log says it
+// listens on the port and the port answers; after EADDRINUSE it starts again on another port.
 async function startGanache(dir) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startGanacheOnce(dir);
+    } catch (e) {
+      if (!e.portTaken || attempt >= 3) throw e;
+      process.stderr.write(`# ganache's port was taken before it could listen; starting it on another\n`);
+    }
+  }
+}
+
+async function startGanacheOnce(dir) {
   if (!existsSync(GANACHE)) throw new Error(`${GANACHE} is missing: run 'npm ci' first`);
   const port = await freePort();
   const log = join(dir, "ganache.log");
@@ -184,11 +200,16 @@ async function startGanache(dir) {
   );
   closeSync(fd);
   const url = `http://127.0.0.1:${port}`;
+  const listening = `RPC Listening on 127.0.0.1:${port}`;
   const deadline = Date.now() + PATIENCE_MS;
   for (;;) {
-    if (exited(child)) throw new Error(`ganache exited while starting:\n${tail(log)}`);
+    if (exited(child)) {
+      const e = new Error(`ganache exited while starting:\n${tail(log)}`);
+      e.portTaken = /EADDRINUSE/.test(tail(log));
+      throw e;
+    }
     try {
-      if ((await rpc(url, "eth_chainId", [], 2000)) === `0x${CHAIN_ID.toString(16)}`) break;
+      if (readFileSync(log, "utf8").includes(listening) && (await rpc(url, "eth_chainId", [], 2000)) === `0x${CHAIN_ID.toString(16)}`) break;
     } catch {}
     if (Date.now() > deadline) throw new Error(`ganache did not answer on ${url} within ${PATIENCE_MS / 1000} s:\n${tail(log)}`);
     await sleep(150);
@@ -220,7 +241,9 @@ function migrate(ganache, dir) {
  *   anchorIntervalSecs access-log anchoring interval (default 2)
  *   escrowConfig       more escrow TOML keys ({ key: value }, see escrow-api/src/config.rs)
  * Resolves to { url, rpcUrl, chainId, contract, deployment, keys, dir, dataDir, escrowLogFile,
- * escrowLog({ tail }), restartEscrow({ signal }), stopEscrow({ signal }), startEscrow(), stop() }.
+ * walletLogFile, escrowLog({ tail }), restartEscrow({ signal }), stopEscrow({ signal }),
+ * startEscrow(), stop() }. walletLogFile (wallet.log, beside escrow.log) is where the test wallets
+ * of this stack log their transactions: give it to installWallet as `log` (openApp does).
  * The escrow keeps its URL (port), data directory and key across restarts.
  *
  * keys are Ganache's deterministic accounts 0..9: 0 is the contract's first admin, 1 the escrow's
@@ -236,6 +259,8 @@ export async function startStack({ appDir, anchorIntervalSecs = 2, escrowConfig 
   let ganache, escrow;
   const dataDir = join(dir, "escrow");
   const escrowLogFile = join(dir, "escrow.log");
+  const walletLogFile = join(dir, "wallet.log");
+  writeFileSync(walletLogFile, `---- test wallets of this stack (${new Date().toISOString()})\n`);
   const configFile = join(dir, "escrow.toml");
   const toml = (v) => (typeof v === "string" ? JSON.stringify(v) : String(v));
   writeFileSync(
@@ -282,11 +307,16 @@ export async function startStack({ appDir, anchorIntervalSecs = 2, escrowConfig 
       closeSync(fd);
       escrow = { child };
       const deadline = Date.now() + PATIENCE_MS;
+      // As for Ganache: only this escrow counts, once it said it listens on the port (its stdout,
+      // whatever MEDLEDGER_LOG lets through).
+      const listening = `escrow API listening on ${url}`;
+      const started = readFileSync(escrowLogFile, "utf8").length;
       for (;;) {
         if (exited(child)) throw new Error(`the escrow exited while starting (${child.exitCode ?? child.signalCode}):\n${tail(escrowLogFile)}`);
         try {
-          const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
-          if (res.ok && (await res.json()).status === "ok") return;
+          const ours = readFileSync(escrowLogFile, "utf8").slice(started).includes(listening);
+          const res = ours ? await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) }) : null;
+          if (res?.ok && (await res.json()).status === "ok") return;
         } catch {}
         if (Date.now() > deadline) throw new Error(`the escrow did not report healthy on ${url} within ${PATIENCE_MS / 1000} s:\n${tail(escrowLogFile)}`);
         await sleep(100);
@@ -307,6 +337,7 @@ export async function startStack({ appDir, anchorIntervalSecs = 2, escrowConfig 
       dir,
       dataDir,
       escrowLogFile,
+      walletLogFile,
       ganacheLogFile: ganache.log,
       escrowLog: ({ tail: n } = {}) => (n ? tail(escrowLogFile, n) : existsSync(escrowLogFile) ? readFileSync(escrowLogFile, "utf8") : ""),
       startEscrow,
@@ -324,14 +355,16 @@ export async function startStack({ appDir, anchorIntervalSecs = 2, escrowConfig 
 }
 
 /**
- * Runs `fn`; when it throws, prints the tail of the escrow's log (and Ganache's) to stderr before
- * rethrowing, so a failed journey shows what the server saw.
+ * Runs `fn`; when it throws, prints the tail of the escrow's log, the test wallets' log (each
+ * transaction sent, and when it was mined or why not) and Ganache's to stderr before rethrowing, so
+ * a failed journey shows what the server and the wallet saw.
  */
 export async function withStackLogs(stack, fn, lines = 60) {
   try {
     return await fn();
   } catch (e) {
     process.stderr.write(`\n---- escrow log (last ${lines} lines) ----\n${tail(stack.escrowLogFile, lines)}\n`);
+    if (stack.walletLogFile) process.stderr.write(`---- wallet log (last ${lines} lines) ----\n${tail(stack.walletLogFile, lines)}\n`);
     // Ganache's start-up banner says nothing; what it printed after it might.
     const g = existsSync(stack.ganacheLogFile) ? readFileSync(stack.ganacheLogFile, "utf8").split(/RPC Listening on [^\n]*\n/)[1] || "" : "";
     if (g.trim()) process.stderr.write(`---- ganache log after start (last 20 lines) ----\n${g.trim().split("\n").slice(-20).join("\n")}\n`);

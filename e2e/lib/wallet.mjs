@@ -5,17 +5,20 @@
 // context.addInitScript before any page script, in every page and frame of the context. Every
 // `request` goes through one context.exposeBinding to this Node process, where the keys are:
 // accounts, signing (ethers v6 over Ganache's deterministic keys), sending (with its own nonce
-// tracking), chain switching, and everything else forwarded to the chain's JSON-RPC.
+// tracking, each transaction watched until mined), chain switching, and everything else forwarded
+// to the chain's JSON-RPC. With `log`, the wallet says in a file what became of each transaction
+// it sent and which requests it answered with an error (the stack's wallet.log).
 //
 // Like MetaMask: eth_accounts gives lower-case addresses; errors reach the page as Error objects
 // with `code`, `message` and `data` (4001 user rejected, 4100 unauthorized, 4200 unsupported
 // method, 4901 chain disconnected, 4902 unrecognised chain, 3 execution reverted with the revert
 // bytes as `data`, -32602 invalid params, -32603 internal).
 //
-//   const wallet = await installWallet(context, { rpcUrl, chainId: 1337, keys });
+//   const wallet = await installWallet(context, { rpcUrl, chainId: 1337, keys, log: stack.walletLogFile });
 //   wallet.useAccount(2); wallet.rejectNext("personal_sign"); wallet.lock(); wallet.switchChain(1);
 import { PATIENCE_MS } from "./patience.mjs";
-import { HDNodeWallet, JsonRpcProvider, Mnemonic, Wallet, getAddress, getBytes, isAddress, isHexString, toUtf8Bytes } from "ethers";
+import { appendFileSync } from "node:fs";
+import { HDNodeWallet, Mnemonic, Wallet, getAddress, getBytes, isAddress, isHexString, keccak256, toUtf8Bytes } from "ethers";
 
 /** The mnemonic behind Ganache's `--wallet.deterministic` accounts. */
 export const DEV_MNEMONIC = "myth like bonus scare over problem client lizard pioneer submit female collect";
@@ -73,6 +76,10 @@ const hexChain = (n) => `0x${Number(n).toString(16)}`;
 // MetaMask accepts only 0x-prefixed lower-case hex without leading zeros ("0x539", not "0x0539" or 1337).
 const parseChainId = (v) => (typeof v === "string" && /^0x[1-9a-f][0-9a-f]*$/.test(v) && Number.isSafeInteger(Number(v)) ? Number(v) : null);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// A pause that does not keep the process alive (the watchers of sent transactions poll with it).
+const nap = (ms) => new Promise((r) => setTimeout(r, ms).unref());
+// Numbers the wallets of this process in their log lines.
+let walletsInstalled = 0;
 
 /** The revert bytes inside an error from Ganache or ethers, or undefined. */
 export function revertData(e) {
@@ -94,11 +101,6 @@ export function revertData(e) {
     return undefined;
   };
   return walk(e, 0);
-}
-
-function isRevert(e) {
-  const text = `${e?.message ?? ""} ${e?.shortMessage ?? ""} ${e?.info?.error?.message ?? ""}`;
-  return e?.code === "CALL_EXCEPTION" || /revert/i.test(text);
 }
 
 /** An ethers or node error as a ProviderError, keeping the node's own code and message when there is one. */
@@ -248,15 +250,18 @@ function pageScript(cfg) {
  *   chainId  that chain's id (number)
  *   keys     hex private keys; the wallet's accounts, account 0 selected
  *   connected  whether the site starts connected (eth_accounts answers before eth_requestAccounts); default true
+ *   log      a file the wallet appends its log to (the stack's wallet.log, beside the escrow's):
+ *            each transaction sent (from, to, function selector, nonce, hash), when it was mined
+ *            or why not, and every request answered with an error. Addresses, hashes, nonces and
+ *            error messages only: no key, signature, calldata or message text. Without it, only
+ *            the warnings go to stderr.
  * Returns the controller.
  */
-export async function installWallet(context, { rpcUrl, chainId, keys, connected = true, binding = "__medledgerWalletRequest" }) {
+export async function installWallet(context, { rpcUrl, chainId, keys, connected = true, binding = "__medledgerWalletRequest", log: logFile }) {
   if (!rpcUrl || !chainId || !Array.isArray(keys) || keys.length === 0) throw new Error("installWallet: rpcUrl, chainId and keys are required");
-  // cacheTimeout -1: ethers otherwise answers an identical request made within 250 ms from a cache,
-  // so a second identical estimateGas (or a pending nonce count) right after a mined transaction
-  // would see the state before it (a repeated registerPatient estimated fine, then reverted on chain).
-  const provider = new JsonRpcProvider(rpcUrl, Number(chainId), { staticNetwork: true, batchMaxCount: 1, cacheTimeout: -1 });
-  const signers = keys.map((k) => new Wallet(k, provider));
+  // The keys sign only: every request to the chain is the wallet's own (nodeCall, forward), with no
+  // cache (an identical estimateGas or nonce count right after a mined transaction must see it).
+  const signers = keys.map((k) => new Wallet(k));
   const homeChain = Number(chainId);
   const st = {
     index: 0,
@@ -268,8 +273,25 @@ export async function installWallet(context, { rpcUrl, chainId, keys, connected 
     delays: new Map(),
     nextNonce: new Map(), // address -> next nonce this wallet will use
     queues: new Map(), // address -> tail of its send queue
-    lastSent: new Map(), // address -> hash of its last transaction
+    lastSent: new Map(), // address -> its last transaction: { hash, nonce, raw, from, block, at, outcome }
+    closed: false,
+    inFlight: new Map(), // request id -> { method, since } for requests from pages not answered yet
+    answered: 0, // requests from pages answered so far
   };
+  const walletName = `wallet ${++walletsInstalled}`;
+  /** One line in the wallet's log (`warn`: also on stderr when there is no log file). */
+  function say(line, { warn = false } = {}) {
+    if (logFile) {
+      try {
+        appendFileSync(logFile, `${new Date().toISOString()} ${walletName} ${line}\n`);
+      } catch (e) {
+        process.stderr.write(`# test wallet: cannot write ${logFile}: ${e.message}\n`);
+      }
+    } else if (warn) {
+      process.stderr.write(`# test wallet: ${line}\n`);
+    }
+  }
+  say(`installed on chain ${homeChain} (${rpcUrl}) with accounts ${signers.map((s) => s.address).join(", ")}`);
   const requests = [];
   const info = { uuid: crypto.randomUUID(), ...WALLET_INFO };
   let nextId = 1;
@@ -331,60 +353,216 @@ export async function installWallet(context, { rpcUrl, chainId, keys, connected 
     return body.result;
   }
 
-  // Sends one transaction from `signer`, nonces tracked here: sends from one account are queued,
-  // each takes max(our next nonce, the node's pending count), and the counter moves only when the
-  // node accepted the transaction, so back-to-back sends never reuse or skip a nonce.
-  //
-  // And each waits until the account's previous transaction is mined before it is broadcast:
-  // Ganache 7's pool parks a transaction that arrives while its predecessor is being mined in its
-  // "future" queue, and promotes it only when the predecessor arrives — which never happens — so
-  // it is never mined (seen here twice in two runs of 40 back-to-back pairs with 100 ms blocks; the
-  // ganache #3794 family; none in 120 pairs with this wait). The caller still gets its hash at
-  // once; only a second send waits, about one block.
-  async function waitMined(hash) {
-    const deadline = Date.now() + PATIENCE_MS;
-    while (Date.now() < deadline) {
-      try {
-        if (await provider.getTransactionReceipt(hash)) return;
-      } catch {}
-      await sleep(50);
+  // One JSON-RPC call to the home chain for the wallet's own work (not the page's: it ignores which
+  // chain the user has switched to), answered within `waitMs`. Throws a ProviderError carrying the
+  // node's code, message and data; `unanswered` is set on one the node did not answer in time.
+  async function nodeCall(method, params = [], waitMs = PATIENCE_MS) {
+    let res;
+    try {
+      res = await fetch(rpcUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: nextId++, method, params }),
+        signal: AbortSignal.timeout(waitMs),
+      });
+    } catch (e) {
+      const err = new ProviderError(4901, `the chain at ${rpcUrl} did not answer ${method}${e?.name === "TimeoutError" ? ` within ${waitMs / 1000} s` : `: ${e.message}`}`);
+      err.unanswered = e?.name === "TimeoutError";
+      throw err;
     }
-    process.stderr.write(`# test wallet: ${hash} not mined after 30 s; sending the next transaction anyway\n`);
+    const body = await res.json();
+    if (body.error) throw new ProviderError(body.error.code ?? -32603, body.error.message ?? "RPC error", body.error.data);
+    return body.result;
+  }
+
+  // eth_estimateGas, asked again when the node leaves it unanswered. Ganache 7.9 never answers one
+  // that meets the mining of a block holding a transaction (its estimator runs on the live state
+  // and drops its own failure): measured here, 5 of 300 estimates went unanswered while another
+  // account's transactions were being mined, none of 300 while none were; in the journeys the
+  // escrow's own transactions are the other account's. The wait for each answer doubles (5 s,
+  // 10 s, 20 s…), so a slow machine's slow answer is waited for; PATIENCE_MS bounds them all.
+  async function estimateGas(call, what) {
+    const started = Date.now();
+    for (let waitMs = 5000; ; waitMs *= 2) {
+      const left = PATIENCE_MS - (Date.now() - started);
+      try {
+        return BigInt(await nodeCall("eth_estimateGas", [call], Math.max(1, Math.min(waitMs, left))));
+      } catch (e) {
+        if (!e.unanswered || Date.now() - started >= PATIENCE_MS) throw e;
+        say(`${what}: the node left eth_estimateGas unanswered for ${Math.round(Math.min(waitMs, left) / 1000)} s; asking again`, { warn: true });
+      }
+    }
+  }
+
+  const quantity = (v) => `0x${BigInt(v).toString(16)}`;
+
+  // The fee fields a transaction without any gets, as MetaMask (and ethers) set them: EIP-1559 with
+  // the node's suggested tip and twice the latest base fee on top, or the gas price before London.
+  async function fees() {
+    const [block, tip] = await Promise.all([
+      nodeCall("eth_getBlockByNumber", ["latest", false]),
+      nodeCall("eth_maxPriorityFeePerGas").catch(() => "0x3b9aca00"),
+    ]);
+    if (block?.baseFeePerGas == null) return { type: 0, gasPrice: BigInt(await nodeCall("eth_gasPrice")) };
+    return { type: 2, maxPriorityFeePerGas: BigInt(tip), maxFeePerGas: 2n * BigInt(block.baseFeePerGas) + BigInt(tip) };
+  }
+
+  // Sends one transaction from `signer`, nonces tracked here: sends from one account are queued,
+  // each takes max(our next nonce, the node's count), and the counter moves only when the node
+  // accepted the transaction, so back-to-back sends never reuse or skip a nonce.
+  //
+  // Each waits until the account's previous transaction is mined before it is broadcast: Ganache
+  // 7's pool parks a transaction that arrives while its predecessor is being mined in its "future"
+  // queue, and promotes it only when the predecessor arrives — which never happens — so it is never
+  // mined (seen here twice in two runs of 40 back-to-back pairs with 100 ms blocks; the ganache
+  // #3794 family; none in 120 pairs with this wait). The caller still gets its hash at once; only a
+  // second send waits, about one block. When the previous one is still not mined after PATIENCE_MS
+  // the send is refused with an error naming it, rather than queued behind it where it would be
+  // stuck as well.
+  //
+  // Every sent transaction is watched until it is mined (or the wallet closes), as MetaMask does:
+  // one still missing STUCK_BLOCKS blocks after it was sent is looked up in the node's pool and
+  // broadcast again when its nonce is the account's next (MetaMask rebroadcasts pending
+  // transactions on new blocks too); a node that holds it normally refuses the copy as a
+  // replacement, and one that parked it in its future queue takes the copy as executable (so it
+  // went, 1 in 150 back-to-back pairs sent here without the wait above). It looks again after
+  // twice as many blocks each time. Each step goes to the wallet's log (see `log` in
+  // installWallet).
+  const STUCK_BLOCKS = 10;
+
+  function watch(rec) {
+    rec.outcome = (async () => {
+      let kicked = rec.block;
+      let every = STUCK_BLOCKS; // blocks until the next look into the pool: doubles after each
+      let lookErrors = 0;
+      while (!st.closed) {
+        try {
+          const receipt = await nodeCall("eth_getTransactionReceipt", [rec.hash]);
+          if (receipt) {
+            const block = Number(receipt.blockNumber);
+            say(`${rec.hash} mined in block ${block} (status ${receipt.status}), ${block - rec.block} block(s) and ${Date.now() - rec.at} ms after it was sent`);
+            return "mined";
+          }
+          const head = Number(await nodeCall("eth_blockNumber"));
+          // The block at sending was not known (the node did not answer then): count from now.
+          if (!Number.isFinite(rec.block)) rec.block = head;
+          if (!Number.isFinite(kicked)) kicked = head;
+          if (head - kicked >= every) {
+            kicked = head;
+            every *= 2;
+            const verdict = await unstick(rec, head);
+            if (verdict) return verdict;
+          }
+        } catch (e) {
+          // The node did not answer this look: say so (once in a while) and look again.
+          if (lookErrors++ % 20 === 0) say(`${rec.hash}: looking for its receipt failed: ${e.message}`, { warn: true });
+        }
+        await nap(100);
+      }
+      say(`${rec.hash} (nonce ${rec.nonce}) was still not mined when the wallet closed`, { warn: true });
+      return "pending at close";
+    })();
+    return rec;
+  }
+
+  // A transaction not mined STUCK_BLOCKS blocks after it was sent: where the node has it, and a
+  // second broadcast when its nonce is the account's next. Returns "dropped" when its nonce was
+  // used by another transaction, else undefined (keep watching).
+  async function unstick(rec, head) {
+    const [latest, pool] = await Promise.all([
+      nodeCall("eth_getTransactionCount", [rec.from, "latest"]).then(Number),
+      nodeCall("txpool_content").catch(() => null),
+    ]);
+    const held = (part) => {
+      const byAccount = Object.entries(pool?.[part] ?? {}).find(([a]) => a.toLowerCase() === rec.from.toLowerCase())?.[1] ?? {};
+      return Object.values(byAccount).some((t) => t?.hash === rec.hash);
+    };
+    const where = pool === null ? "unknown (no txpool_content)" : held("pending") ? "pending (executable)" : held("queued") ? "queued (future: the node waits for an earlier nonce)" : "not in the pool";
+    const facts = `${head - rec.block} blocks after it was sent; the node holds it as ${where}; the account's nonce at the latest block is ${latest}, this transaction's ${rec.nonce}`;
+    if (latest > rec.nonce) {
+      // Its nonce was used, yet it has no receipt: another transaction took the nonce.
+      if (await nodeCall("eth_getTransactionReceipt", [rec.hash])) return undefined;
+      say(`${rec.hash} was dropped: ${facts}`, { warn: true });
+      return "dropped";
+    }
+    if (latest < rec.nonce) {
+      say(`${rec.hash} is not mined, ${facts}: an earlier nonce is missing`, { warn: true });
+      return undefined;
+    }
+    try {
+      await nodeCall("eth_sendRawTransaction", [rec.raw]);
+      say(`${rec.hash} is not mined, ${facts}: broadcast again, and the node took it`, { warn: true });
+    } catch (e) {
+      say(`${rec.hash} is not mined, ${facts}: broadcast again, and the node refused the copy (${e.message})`, { warn: true });
+    }
+    return undefined;
+  }
+
+  // Resolves once `rec` (the account's previous transaction) is mined or dropped; throws when it
+  // is still pending after PATIENCE_MS.
+  async function afterPrevious(rec, what) {
+    let timer;
+    const patience = new Promise((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), PATIENCE_MS);
+    });
+    const outcome = await Promise.race([rec.outcome, patience]);
+    clearTimeout(timer);
+    if (outcome === "mined" || outcome === "dropped") return;
+    const why = outcome === "timeout" ? `still not mined after ${PATIENCE_MS / 1000} s` : outcome;
+    say(`${what}: refused, the account's previous transaction ${rec.hash} (nonce ${rec.nonce}) is ${why}`, { warn: true });
+    throw new ProviderError(-32603, `the account's previous transaction ${rec.hash} (nonce ${rec.nonce}) is ${why}; this test wallet does not send another behind it`);
   }
 
   function send(signer, tx) {
     const addr = signer.address;
+    const what = `send from ${addr} to ${tx.to ?? "(contract creation)"}${tx.data && tx.data.length >= 10 ? ` calling ${tx.data.slice(0, 10)}` : ""}`;
     const run = async () => {
+      const began = Date.now();
       const previous = st.lastSent.get(addr);
-      if (previous) await waitMined(previous);
-      let gasLimit = tx.gasLimit;
-      if (gasLimit === undefined) {
-        try {
-          gasLimit = await provider.estimateGas({ from: addr, to: tx.to, data: tx.data, value: tx.value });
-        } catch (e) {
-          if (isRevert(e)) throw revertError(e);
-          throw nodeError(e);
-        }
-      }
-      for (let attempt = 0; ; attempt++) {
-        const pending = await provider.getTransactionCount(addr, "pending");
-        const nonce = Math.max(st.nextNonce.get(addr) ?? 0, pending);
-        try {
-          const sent = await signer.sendTransaction({ ...tx, gasLimit, nonce, chainId: homeChain });
-          st.nextNonce.set(addr, nonce + 1);
-          st.lastSent.set(addr, sent.hash);
-          return sent.hash;
-        } catch (e) {
-          const text = `${e.message} ${e.info?.error?.message ?? ""}`;
-          if (/nonce/i.test(text) && attempt < 3) {
-            // Ganache refused the nonce (its pool can lag): trust the node's count next time.
-            st.nextNonce.delete(addr);
-            await sleep(150);
-            continue;
+      try {
+        if (previous) await afterPrevious(previous, what);
+        let gasLimit = tx.gasLimit;
+        if (gasLimit === undefined) {
+          const call = { from: addr, data: tx.data, value: quantity(tx.value) };
+          if (tx.to !== null) call.to = tx.to;
+          try {
+            gasLimit = await estimateGas(call, what);
+          } catch (e) {
+            if (/revert/i.test(e.message)) throw revertError(e);
+            throw e;
           }
-          if (isRevert(e)) throw revertError(e);
-          throw nodeError(e);
         }
+        const priced = ["gasPrice", "maxFeePerGas", "maxPriorityFeePerGas"].some((k) => tx[k] !== undefined) ? {} : await fees();
+        for (let attempt = 0; ; attempt++) {
+          const counted = Number(await nodeCall("eth_getTransactionCount", [addr, "pending"]));
+          const ours = st.nextNonce.get(addr);
+          const nonce = Math.max(ours ?? 0, counted);
+          const raw = await signer.signTransaction({ ...priced, ...tx, gasLimit, nonce, chainId: homeChain });
+          const hash = keccak256(raw);
+          try {
+            const answered = await nodeCall("eth_sendRawTransaction", [raw]);
+            if (answered !== hash) say(`${what}: the node answered hash ${answered} for ${hash}`, { warn: true });
+          } catch (e) {
+            if (/nonce/i.test(e.message) && attempt < 3) {
+              // Ganache refused the nonce (its pool can lag): trust the node's count next time.
+              say(`${what}: the node refused nonce ${nonce} (${e.message}); asking it again`, { warn: true });
+              st.nextNonce.delete(addr);
+              await sleep(150);
+              continue;
+            }
+            if (/revert/i.test(e.message)) throw revertError(e);
+            throw e;
+          }
+          st.nextNonce.set(addr, nonce + 1);
+          const block = Number(await nodeCall("eth_blockNumber").catch(() => NaN));
+          st.lastSent.set(addr, watch({ hash, nonce, raw, from: addr, block, at: Date.now() }));
+          say(`${what}: sent ${hash} with nonce ${nonce} (wallet's next ${ours ?? "unknown"}, node's count ${counted}) at block ${block}, ${Date.now() - began} ms after the page asked`);
+          return hash;
+        }
+      } catch (e) {
+        const err = e instanceof ProviderError ? e : nodeError(e);
+        say(`${what}: failed (${err.code}) ${err.message}`, { warn: true });
+        throw err;
       }
     };
     const result = (st.queues.get(addr) || Promise.resolve()).then(run, run);
@@ -503,17 +681,25 @@ export async function installWallet(context, { rpcUrl, chainId, keys, connected 
     }
   }
 
+  let requestIds = 0;
   await context.exposeBinding(binding, async (source, payload) => {
     const method = payload?.method;
     const params = payload?.params ?? [];
     if (!payload?.internal) requests.push({ method, params, at: Date.now(), url: source?.frame?.url?.() });
+    const id = ++requestIds;
+    st.inFlight.set(id, { method, since: Date.now() });
     try {
       const delay = st.delays.get(method) ?? st.delays.get("*");
       if (delay) await sleep(delay);
       return { result: (await handle(method, params)) ?? null };
     } catch (e) {
       const err = e instanceof ProviderError ? e : new ProviderError(-32603, e?.shortMessage || e?.message || String(e));
+      // eth_sendTransaction logs its own failures (with the transaction's facts).
+      if (method !== "eth_sendTransaction") say(`${method} answered the page with error ${err.code}: ${err.message}`);
       return { error: err.toJSON() };
+    } finally {
+      st.inFlight.delete(id);
+      st.answered += 1;
     }
   });
   await context.addInitScript({ content: `(${pageScript.toString()})(${JSON.stringify({ binding, chainId: hexChain(homeChain), info })});` });
@@ -575,11 +761,28 @@ export async function installWallet(context, { rpcUrl, chainId, keys, connected 
     },
     /** Sends `eventName` with `payload` to every page (for events the controller does not cover). */
     emit,
-    /** Stops the wallet's chain provider. */
+    /**
+     * What the wallet is doing for the pages: requests answered so far, those still unanswered
+     * ({ method, ms } each) and the account's last transaction ({ hash, nonce } or null).
+     */
+    activity() {
+      const now = Date.now();
+      const last = st.lastSent.get(current().address);
+      return {
+        answered: st.answered,
+        inFlight: [...st.inFlight.values()].map(({ method, since }) => ({ method, ms: now - since })),
+        lastSent: last ? { hash: last.hash, nonce: last.nonce } : null,
+      };
+    },
+    /** The file the wallet logs to (undefined: none). */
+    logFile,
+    /** Stops the wallet's watchers of sent transactions. */
     close() {
-      provider.destroy();
+      st.closed = true;
     },
   };
-  context.once("close", () => provider.destroy());
+  context.once("close", () => {
+    st.closed = true;
+  });
   return controller;
 }

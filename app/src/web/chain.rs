@@ -26,11 +26,10 @@ pub enum ChainError {
     /// An answer could not be decoded.
     #[error("unexpected answer from the chain: {0}")]
     Decode(String),
-    /// The transaction was sent but no receipt came in time.
-    #[error(
-        "transaction {0} was sent but is not mined after {1} s; it may still be: check again later"
-    )]
-    Timeout(B256, u32),
+    /// The transaction was sent but no receipt came: the chain mined many blocks without it, or
+    /// none for a long while (see [`wait_receipt`]); the text says which.
+    #[error("transaction {0} was sent but is not mined: {1}; it may still be: check again later")]
+    NotMined(B256, String),
 }
 
 fn explain_wallet(e: &WalletError) -> String {
@@ -95,7 +94,7 @@ impl Contract {
         let data = Bytes::from(call.abi_encode());
         self.simulate(from, &data, value, "latest").await?;
         let hash = wallet::send_transaction(from, self.address, &data, value).await?;
-        let receipt = wait_receipt(hash, 120).await?;
+        let receipt = wait_receipt(hash).await?;
         let status = receipt
             .get("status")
             .and_then(Value::as_str)
@@ -134,15 +133,85 @@ fn quantity(v: Option<&Value>) -> Option<u64> {
     u64::from_str_radix(v?.as_str()?.trim_start_matches("0x"), 16).ok()
 }
 
-/// Polls for the receipt of `hash` for up to `seconds`.
-pub async fn wait_receipt(hash: B256, seconds: u32) -> Result<Value, ChainError> {
-    let tries = seconds * 4;
-    for _ in 0..tries {
-        let r = wallet::request("eth_getTransactionReceipt", json!([hash.to_string()])).await?;
-        if !r.is_null() {
-            return Ok(r);
+/// How many blocks the chain may mine after a transaction was sent, without it, before the app
+/// stops waiting for it. A node includes a transaction it holds in one of its next blocks, so one
+/// still missing this many blocks later was dropped or is stuck (web3.js gives up after the same
+/// number).
+const RECEIPT_BLOCKS: u64 = 50;
+
+/// How long, in milliseconds by the clock, the chain may mine no block at all before the app stops
+/// waiting: a chain that stopped, or one that mines only when it has work (Ganache's instamine),
+/// would otherwise keep it waiting for ever. Any new block starts it again, so a slow machine or a
+/// slow chain lengthens the wait instead of cutting it short.
+const RECEIPT_STALL_MS: f64 = 120_000.0;
+
+/// How often the app looks for the receipt.
+const RECEIPT_POLL_MS: i32 = 250;
+
+/// One look: the chain's head, then the receipt of `hash` (`None`: not mined by that head).
+async fn look(hash: B256) -> Result<(u64, Option<Value>), WalletError> {
+    let head = wallet::request("eth_blockNumber", json!([])).await?;
+    let head = quantity(Some(&head)).ok_or_else(|| WalletError {
+        code: 0,
+        message: "the wallet gave no block number".into(),
+        revert_data: None,
+    })?;
+    let receipt = wallet::request("eth_getTransactionReceipt", json!([hash.to_string()])).await?;
+    Ok((head, (!receipt.is_null()).then_some(receipt)))
+}
+
+/// Whether a failed look ends the wait: the wallet itself cannot ask (none, locked, disconnected
+/// from the chain, or it does not do the method). Anything else is the node's: Ganache 7.9 now and
+/// then throws on a receipt asked for while it saves the block that holds it, so the app asks
+/// again.
+fn ends_wait(e: &WalletError) -> bool {
+    matches!(e.code, 0 | 4001 | 4100 | 4200 | 4900 | 4901)
+}
+
+/// Waits for the receipt of `hash`, sent just now. It gives up once the chain has mined
+/// [`RECEIPT_BLOCKS`] blocks since the first look without it, or once it has mined none for
+/// [`RECEIPT_STALL_MS`]: both measure the chain, not the machine, so however slowly each look comes
+/// back the wait ends only when the chain has moved on without the transaction or stopped.
+pub async fn wait_receipt(hash: B256) -> Result<Value, ChainError> {
+    let mut first_head: Option<u64> = None;
+    let mut last_head: Option<u64> = None;
+    let mut head_since = js_sys::Date::now();
+    let mut last_error: Option<WalletError> = None;
+    loop {
+        match look(hash).await {
+            Ok((_, Some(receipt))) => return Ok(receipt),
+            Ok((head, None)) => {
+                if last_head != Some(head) {
+                    last_head = Some(head);
+                    head_since = js_sys::Date::now();
+                }
+                let blocks = head.saturating_sub(*first_head.get_or_insert(head));
+                if blocks >= RECEIPT_BLOCKS {
+                    return Err(ChainError::NotMined(
+                        hash,
+                        format!(
+                            "the chain has mined {blocks} blocks since it was sent, without it"
+                        ),
+                    ));
+                }
+            }
+            Err(e) if ends_wait(&e) => return Err(e.into()),
+            Err(e) => last_error = Some(e),
         }
-        wallet::sleep_ms(250).await;
+        let still = js_sys::Date::now() - head_since;
+        if still >= RECEIPT_STALL_MS {
+            let seconds = (still / 1000.0).round();
+            return Err(ChainError::NotMined(
+                hash,
+                match last_error {
+                    Some(e) => format!(
+                        "the chain has mined no block for {seconds} s (the last look failed: {})",
+                        explain_wallet(&e)
+                    ),
+                    None => format!("the chain has mined no block for {seconds} s"),
+                },
+            ));
+        }
+        wallet::sleep_ms(RECEIPT_POLL_MS).await;
     }
-    Err(ChainError::Timeout(hash, seconds))
 }
