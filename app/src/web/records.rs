@@ -140,7 +140,7 @@ pub struct Prepared {
     pub label: String,
     /// Whether the escrow acknowledged the upload.
     pub uploaded: bool,
-    /// Its place under the Merkle root of its bulk import ([`place_under_one_root`]); `None` for
+    /// Its place under the Merkle root of its bulk import ([`place_under_roots`]); `None` for
     /// a record anchored alone (`addRecord(s)`).
     pub rooted: Option<Place>,
 }
@@ -565,12 +565,14 @@ pub async fn store(
     store_all(me, std::slice::from_mut(prepared), progress).await
 }
 
-/// Makes `prepared` one bulk import: the leaves of one Merkle tree, each record given its place
-/// under the root, to be anchored by one `anchorRecordRoot` whatever their number (one signature
-/// and the gas of three storage slots; docs/contract.md "Records under a root"). Such records are
-/// originals of one patient: they cannot amend a record, nor be amended or be a claim's document
-/// (the contract's `recordOf` does not know them).
-pub fn place_under_one_root(prepared: &mut [Prepared]) -> Result<(), RecordError> {
+/// Makes `prepared` one bulk import: the leaves of Merkle trees, each record given its place
+/// under its root, each root anchored by one `anchorRecordRoot` whatever its number of records
+/// (one signature and the gas of three storage slots; docs/contract.md "Records under a root").
+/// One root per [`crate::import::ROOT_CIPHERTEXT_BYTES`] of ciphertext, so that each root's
+/// uploads fit the escrow's pending quota before it is anchored. Such records are originals of one
+/// patient: they cannot amend a record, nor be amended or be a claim's document (the contract's
+/// `recordOf` does not know them).
+pub fn place_under_roots(prepared: &mut [Prepared]) -> Result<(), RecordError> {
     let refuse = |why: &str| Err(RecordError::Crypto(format!("not a bulk import: {why}")));
     let Some(patient) = prepared.first().map(|p| p.patient) else {
         return refuse("no records");
@@ -581,24 +583,49 @@ pub fn place_under_one_root(prepared: &mut [Prepared]) -> Result<(), RecordError
     if prepared.iter().any(|p| !p.supersedes.is_zero()) {
         return refuse("a record amends another");
     }
-    let leaves: Vec<NewRootedRecord> = prepared
-        .iter()
-        .map(|p| NewRootedRecord {
-            record_id: p.record_id,
-            ciphertext_hash: p.h1,
-            category: p.category,
-        })
-        .collect();
-    let batch = RootedBatch::new(&leaves).map_err(|e| RecordError::Crypto(e.to_string()))?;
-    for (index, p) in (0u32..).zip(prepared.iter_mut()) {
-        p.rooted = batch.place(index);
+    let sizes: Vec<f64> = prepared.iter().map(|p| p.body.size()).collect();
+    for group in crate::import::root_groups(&sizes, crate::import::ROOT_CIPHERTEXT_BYTES) {
+        let records = &mut prepared[group];
+        let leaves: Vec<NewRootedRecord> = records
+            .iter()
+            .map(|p| NewRootedRecord {
+                record_id: p.record_id,
+                ciphertext_hash: p.h1,
+                category: p.category,
+            })
+            .collect();
+        let batch = RootedBatch::new(&leaves).map_err(|e| RecordError::Crypto(e.to_string()))?;
+        for (index, p) in (0u32..).zip(records.iter_mut()) {
+            p.rooted = batch.place(index);
+        }
+    }
+    Ok(())
+}
+
+/// A bulk import's records, root by root: the root's records sent to the escrow (unless it
+/// already acknowledged them), then the root anchored (unless the chain holds it), before the
+/// next root's. Safe to call again after any failure.
+async fn store_under_roots(
+    me: &Identity,
+    prepared: &mut [Prepared],
+    progress: std::rc::Rc<dyn Fn(Stage)>,
+) -> Result<(), RecordError> {
+    let root_of = |p: &Prepared| p.rooted.as_ref().map(|place| place.root);
+    for group in prepared.chunk_by_mut(|a, b| root_of(a) == root_of(b)) {
+        for p in group.iter_mut().filter(|p| !p.uploaded) {
+            upload(p, progress.clone()).await?;
+        }
+        progress(Stage::Anchoring);
+        if let Some(root) = group.first().and_then(root_of) {
+            anchor_root(me, group, root).await?;
+        }
     }
     Ok(())
 }
 
 /// [`store`] for several records: each is sent to the escrow (unless it already acknowledged
-/// it), then those not yet anchored go on chain together: under their root in one
-/// `anchorRecordRoot` for a bulk import ([`place_under_one_root`]), else in one `addRecords`
+/// it), then those not yet anchored go on chain together: under their roots, one
+/// `anchorRecordRoot` each, for a bulk import ([`place_under_roots`]), else in one `addRecords`
 /// transaction per the contract's `MAX_RECORD_BATCH` (one signature for a whole selection of
 /// files, and a fraction of the gas per record; bench/gas.md). Safe to call again after any
 /// failure.
@@ -607,13 +634,13 @@ pub async fn store_all(
     prepared: &mut [Prepared],
     progress: std::rc::Rc<dyn Fn(Stage)>,
 ) -> Result<(), RecordError> {
+    if prepared.iter().any(|p| p.rooted.is_some()) {
+        return store_under_roots(me, prepared, progress).await;
+    }
     for p in prepared.iter_mut().filter(|p| !p.uploaded) {
         upload(p, progress.clone()).await?;
     }
     progress(Stage::Anchoring);
-    if let Some(place) = prepared.first().and_then(|p| p.rooted.clone()) {
-        return anchor_root(me, prepared, place.root).await;
-    }
     let mut unanchored = Vec::new();
     for p in prepared.iter() {
         let on_chain = me

@@ -352,7 +352,7 @@ impl Upload {
                 prepared.push(p);
             }
             if anchoring == Anchoring::BulkImport {
-                records::place_under_one_root(&mut prepared).map_err(|e| e.to_string())?;
+                records::place_under_roots(&mut prepared).map_err(|e| e.to_string())?;
             }
             self.pending.set(prepared);
         }
@@ -488,10 +488,18 @@ fn chosen_files(input: NodeRef<leptos::html::Input>) -> Result<Vec<Content>, Str
 /// What the patient is told once records are stored.
 fn stored_text(prepared: &[records::Prepared]) -> String {
     let count = prepared.len();
-    if prepared.iter().any(|p| p.rooted.is_some()) {
-        return format!(
+    let roots: std::collections::BTreeSet<_> = prepared
+        .iter()
+        .filter_map(|p| p.rooted.as_ref().map(|place| place.root))
+        .collect();
+    match roots.len() {
+        0 => {}
+        1 => return format!(
             "Imported {count} records: encrypted, uploaded and anchored on chain under one root, in one transaction."
-        );
+        ),
+        n => return format!(
+            "Imported {count} records: encrypted, uploaded and anchored on chain under {n} roots, one transaction each."
+        ),
     }
     if count == 1 {
         "Stored: encrypted, uploaded and anchored on chain.".into()
