@@ -332,25 +332,16 @@ export async function installWallet(context, { rpcUrl, chainId, keys, connected 
     return current();
   }
 
+  // The page's own requests, to the chain it is on: a revert comes back in the shape MetaMask
+  // gives it (code 3 and the revert data).
   async function forward(method, params) {
     if (onOtherChain()) throw disconnected();
-    let res;
     try {
-      res = await fetch(rpcUrl, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ jsonrpc: "2.0", id: nextId++, method, params }),
-        signal: AbortSignal.timeout(PATIENCE_MS),
-      });
+      return await nodeCall(method, params);
     } catch (e) {
-      throw new ProviderError(4901, `the chain at ${rpcUrl} cannot be reached: ${e.message}`);
+      if (!e.unanswered && /revert/i.test(e.message || "")) throw revertError(e);
+      throw e;
     }
-    const body = await res.json();
-    if (body.error) {
-      if (/revert/i.test(body.error.message || "")) throw revertError(body.error);
-      throw new ProviderError(body.error.code ?? -32603, body.error.message ?? "RPC error", body.error.data);
-    }
-    return body.result;
   }
 
   // One JSON-RPC call to the home chain for the wallet's own work (not the page's: it ignores which

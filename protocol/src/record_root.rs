@@ -43,6 +43,36 @@ pub fn proves(root: B256, record: &RootedRecord, proof: &[B256]) -> bool {
     verify_proof(proof, root, leaf(record))
 }
 
+/// What the chain keeps of an anchored root that decides which records are its leaves
+/// (`MedLedger.RecordRoot`'s patient, count and category mask).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RootTerms {
+    pub patient: Address,
+    pub count: u32,
+    pub categories: U256,
+}
+
+impl RootTerms {
+    /// The contract's `isRootedRecord` for a record claimed as `patient`'s, with the root's
+    /// owner checked as `canReadRooted` checks it: `patient` is the root's, the index is below its
+    /// count, id and hash are non-zero, the category is in its mask, and `proof` leads from the
+    /// leaf to `root`.
+    pub fn holds(
+        &self,
+        root: B256,
+        patient: Address,
+        record: &RootedRecord,
+        proof: &[B256],
+    ) -> bool {
+        patient == self.patient
+            && record.index < self.count
+            && !record.recordId.is_zero()
+            && !record.ciphertextHash.is_zero()
+            && self.categories.bit(usize::from(record.category))
+            && proves(root, record, proof)
+    }
+}
+
 /// Most hashes in a proof: a tree of [`MAX_ROOT_RECORDS`] leaves is 20 levels deep.
 pub const MAX_PROOF_LEN: usize = 20;
 

@@ -586,15 +586,7 @@ pub fn place_under_roots(prepared: &mut [Prepared]) -> Result<(), RecordError> {
     let sizes: Vec<f64> = prepared.iter().map(|p| p.body.size()).collect();
     for group in crate::import::root_groups(&sizes, crate::import::ROOT_CIPHERTEXT_BYTES) {
         let records = &mut prepared[group];
-        let leaves: Vec<NewRootedRecord> = records
-            .iter()
-            .map(|p| NewRootedRecord {
-                record_id: p.record_id,
-                ciphertext_hash: p.h1,
-                category: p.category,
-            })
-            .collect();
-        let batch = RootedBatch::new(&leaves).map_err(|e| RecordError::Crypto(e.to_string()))?;
+        let batch = batch_of(records)?;
         for (index, p) in (0u32..).zip(records.iter_mut()) {
             p.rooted = batch.place(index);
         }
@@ -710,18 +702,29 @@ async fn anchor_root(me: &Identity, prepared: &[Prepared], root: B256) -> Result
     let Some(first) = prepared.first() else {
         return Ok(());
     };
-    let count = u32::try_from(prepared.len()).unwrap_or(u32::MAX);
-    let categories = prepared.iter().fold(U256::ZERO, |mask, p| {
-        mask | (U256::from(1u8) << usize::from(p.category))
-    });
-    let call = MedLedger::anchorRecordRootCall {
-        patient: first.patient,
-        root,
-        count,
-        categories,
-    };
+    // The records' own tree, built again: the root their uploads named, or a refusal.
+    let batch = batch_of(prepared)?;
+    if batch.root() != root {
+        return Err(RecordError::Crypto(
+            "the import's records no longer make the root their uploads named".into(),
+        ));
+    }
+    let call = batch.anchor_call(first.patient);
     me.contract.send(me.account, call, U256::ZERO).await?;
     Ok(())
+}
+
+/// The Merkle tree of `records` as leaves, in order.
+fn batch_of(records: &[Prepared]) -> Result<RootedBatch, RecordError> {
+    let leaves: Vec<NewRootedRecord> = records
+        .iter()
+        .map(|p| NewRootedRecord {
+            record_id: p.record_id,
+            ciphertext_hash: p.h1,
+            category: p.category,
+        })
+        .collect();
+    RootedBatch::new(&leaves).map_err(|e| RecordError::Crypto(e.to_string()))
 }
 
 /// Anchors records on chain: `addRecord` for one (its gas is lower alone), `addRecords` for more.

@@ -238,27 +238,6 @@ impl ConsentIndex {
         Ok((until > now).then_some(Basis::Emergency))
     }
 
-    /// Whether `record_id` under `root` is erased now: from the index, else one `eth_call`.
-    pub async fn is_rooted_erased_now(
-        &self,
-        root: B256,
-        record_id: B256,
-    ) -> Result<bool, ChainError> {
-        let known = self
-            .at_head(|s, _| s.is_rooted_erased(root, record_id))
-            .await;
-        match known {
-            Some(Some(erased)) => {
-                self.count(FROM_INDEX);
-                Ok(erased)
-            }
-            _ => {
-                self.count(FROM_CHAIN);
-                self.ledger.is_rooted_erased(root, record_id).await
-            }
-        }
-    }
-
     /// `canRead` now: from the index, else one `eth_call`.
     pub async fn can_read_now(
         &self,
@@ -289,6 +268,38 @@ impl ConsentIndex {
             .await;
         self.answered(known, || {
             self.ledger.can_read_many(patient, reader, record_ids)
+        })
+        .await
+    }
+
+    /// `canReadRooted` now for each of `patient`'s records under roots, given as (root, leaf,
+    /// proof): from the index in one look, else one `eth_call` each.
+    pub async fn can_read_rooted_many_now(
+        &self,
+        patient: Address,
+        reader: Address,
+        leaves: &[(B256, RootedRecord, Vec<B256>)],
+    ) -> Result<Vec<bool>, ChainError> {
+        let known = self
+            .at_head(|s, now| {
+                let each = |(root, leaf, proof): &(B256, RootedRecord, Vec<B256>)| {
+                    let basis = s.rooted_read_basis(patient, reader, *root, leaf, proof, now);
+                    basis.is_some()
+                };
+                leaves.iter().map(each).collect()
+            })
+            .await;
+        self.answered(known, || async {
+            let mut allowed = Vec::with_capacity(leaves.len());
+            for (root, leaf, proof) in leaves {
+                let ledger = &self.ledger;
+                allowed.push(
+                    ledger
+                        .can_read_rooted(patient, reader, *root, leaf, proof)
+                        .await?,
+                );
+            }
+            Ok(allowed)
         })
         .await
     }

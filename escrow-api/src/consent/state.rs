@@ -18,7 +18,7 @@ use alloy_primitives::{Address, B256, U256};
 use medledger_protocol::api::{AccountKind, AccountStatus};
 use medledger_protocol::contract::MedLedger::RootedRecord;
 use medledger_protocol::contract::MedLedgerEvents;
-use medledger_protocol::record_root;
+use medledger_protocol::record_root::RootTerms;
 
 /// On what a read is released, when it is: the escrow logs and shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,9 +63,7 @@ struct Window {
 /// A root records are anchored under (`MedLedger.RecordRoot`, the fields `canReadRooted` reads).
 #[derive(Debug, Clone, Copy)]
 struct Root {
-    patient: Address,
-    count: u32,
-    categories: U256,
+    terms: RootTerms,
     /// The patient's erasure epoch when the root was anchored.
     epoch: u64,
 }
@@ -148,10 +146,13 @@ impl ConsentState {
                 self.windows.remove(&(e.patient, e.practitioner));
             }
             E::RecordRootAnchored(e) => {
-                let root = Root {
+                let terms = RootTerms {
                     patient: e.patient,
                     count: e.count,
                     categories: e.categories,
+                };
+                let root = Root {
+                    terms,
                     epoch: self.epoch_of(e.patient),
                 };
                 self.roots.insert(e.root, root);
@@ -233,21 +234,10 @@ impl ConsentState {
         now: u64,
     ) -> Option<Basis> {
         let rr = self.roots.get(&root)?;
-        if rr.patient != patient || record.index >= rr.count {
+        if !rr.terms.holds(root, patient, record, proof) {
             return None;
         }
-        if record.recordId.is_zero() || record.ciphertextHash.is_zero() {
-            return None;
-        }
-        if !rr.categories.bit(usize::from(record.category)) {
-            return None;
-        }
-        if !record_root::proves(root, record, proof) {
-            return None;
-        }
-        let erased = rr.epoch != self.epoch_of(patient)
-            || self.rooted_erased.contains(&(root, record.recordId));
-        if erased {
+        if self.is_rooted_erased(root, record.recordId) != Some(false) {
             return None;
         }
         self.consent_basis(patient, reader, record.category, now)
@@ -257,7 +247,7 @@ impl ConsentState {
     pub fn is_rooted_erased(&self, root: B256, record_id: B256) -> Option<bool> {
         let rr = self.roots.get(&root)?;
         Some(
-            rr.epoch != self.epoch_of(rr.patient)
+            rr.epoch != self.epoch_of(rr.terms.patient)
                 || self.rooted_erased.contains(&(root, record_id)),
         )
     }

@@ -327,15 +327,29 @@ impl Index {
             .collect()
     }
 
-    /// Shred receipts not yet confirmed on chain: (record id, receipt hash).
-    pub async fn unconfirmed_receipts(&self) -> Result<Vec<(B256, B256)>, DbError> {
+    /// Shred receipts not yet confirmed on chain: (record id, receipt hash, the root the record
+    /// is under, if any).
+    pub async fn unconfirmed_receipts(&self) -> Result<Vec<(B256, B256, Option<B256>)>, DbError> {
         let rows = sqlx::query(
-            "SELECT record_id, receipt_hash FROM shred_receipts WHERE confirm_tx IS NULL ORDER BY at, record_id",
+            "SELECT s.record_id, s.receipt_hash, r.root FROM shred_receipts s \
+             JOIN records r ON r.record_id = s.record_id \
+             WHERE s.confirm_tx IS NULL ORDER BY s.at, s.record_id",
         )
         .fetch_all(&self.pool)
         .await?;
+        let root = |r: &AnyRow| -> Result<Option<B256>, DbError> {
+            let text: Option<String> = r.try_get("root")?;
+            text.map(|t| t.parse().map_err(|_| DbError::Corrupt("records.root")))
+                .transpose()
+        };
         rows.iter()
-            .map(|r| Ok((b256_in(r, "record_id")?, b256_in(r, "receipt_hash")?)))
+            .map(|r| {
+                Ok((
+                    b256_in(r, "record_id")?,
+                    b256_in(r, "receipt_hash")?,
+                    root(r)?,
+                ))
+            })
             .collect()
     }
 

@@ -3,7 +3,7 @@
 
 use alloy_primitives::{Address, B256, U256};
 use medledger_protocol::contract::MedLedger::RootedRecord;
-use medledger_protocol::record_root::{self, Place};
+use medledger_protocol::record_root::{Place, RootTerms};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -40,11 +40,12 @@ impl RootRow {
 
     /// [`RootRow::admits`] for a record not stored yet: `patient`'s `leaf` at `place`.
     pub fn admits_leaf(&self, patient: Address, place: &Place, leaf: &RootedRecord) -> bool {
-        place.root == self.root
-            && patient == self.patient
-            && leaf.index < self.count
-            && self.categories.bit(usize::from(leaf.category))
-            && record_root::proves(self.root, leaf, &place.proof)
+        let terms = RootTerms {
+            patient: self.patient,
+            count: self.count,
+            categories: self.categories,
+        };
+        place.root == self.root && terms.holds(self.root, patient, leaf, &place.proof)
     }
 }
 

@@ -271,7 +271,7 @@ async fn record_lifecycle_pending_committed_shredded() {
     assert_eq!(idx.count_deks(id(1)).await.expect("count"), 0);
     assert_eq!(
         idx.unconfirmed_receipts().await.expect("r"),
-        [(id(1), id(0x77))]
+        [(id(1), id(0x77), None)]
     );
 }
 

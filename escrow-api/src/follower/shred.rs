@@ -72,16 +72,18 @@ pub(super) async fn confirm_receipts(st: &AppState) -> Result<(), FollowError> {
     if st.signer.is_none() {
         return Ok(());
     }
-    let mut by_root: BTreeMap<B256, Vec<B256>> = BTreeMap::new();
-    for (record_id, receipt_hash) in st.index.unconfirmed_receipts().await? {
-        let root = st.index.record(record_id).await?.and_then(|r| r.rooted);
+    let mut by_root: BTreeMap<B256, Vec<(B256, B256)>> = BTreeMap::new();
+    for (record_id, receipt_hash, root) in st.index.unconfirmed_receipts().await? {
         match root {
             None => confirm_one(st, record_id, receipt_hash, None).await?,
-            Some(place) => by_root.entry(place.root).or_default().push(record_id),
+            Some(root) => by_root
+                .entry(root)
+                .or_default()
+                .push((record_id, receipt_hash)),
         }
     }
-    for (root, records) in by_root {
-        confirm_under_root(st, root, &records).await?;
+    for (root, receipts) in by_root {
+        confirm_under_root(st, root, &receipts).await?;
     }
     Ok(())
 }
@@ -127,17 +129,18 @@ async fn confirm_one(
     Ok(())
 }
 
-/// The unconfirmed receipts of `records`, all under `root`. After an `eraseAll` (the root's epoch
-/// is past), one `confirmRootShredded` once every record the escrow holds under the root is
-/// shredded, with the hash of their receipt hashes in record-id order; otherwise each on its own.
+/// The unconfirmed `receipts` (record id, receipt hash), all under `root`. After an `eraseAll`
+/// (the root's epoch is past), one `confirmRootShredded` once every record the escrow holds under
+/// the root is shredded, with the hash of their receipt hashes in record-id order; otherwise each
+/// on its own.
 async fn confirm_under_root(
     st: &AppState,
     root: B256,
-    records: &[B256],
+    receipts: &[(B256, B256)],
 ) -> Result<(), FollowError> {
     let on_chain = st.ledger.record_root_of(root).await?;
     let mark_all = async |tx: Option<B256>| -> Result<(), FollowError> {
-        for id in records {
+        for (id, _) in receipts {
             st.index.set_receipt_confirmed(*id, tx).await?;
         }
         Ok(())
@@ -147,11 +150,8 @@ async fn confirm_under_root(
     }
     let erased_all = on_chain.epoch != st.ledger.erasure_epoch_of(on_chain.patient).await?;
     if !erased_all || on_chain.patient.is_zero() {
-        for id in records {
-            if let Some((_, _, hash, _)) = st.index.receipt(*id).await? {
-                let hash = hash.parse().map_err(|_| FollowError::Corrupt(hash))?;
-                confirm_one(st, *id, hash, Some(root)).await?;
-            }
+        for (id, hash) in receipts {
+            confirm_one(st, *id, *hash, Some(root)).await?;
         }
         return Ok(());
     }

@@ -71,31 +71,46 @@ async fn records_for(
 }
 
 /// Whether `caller` may read each of `patient`'s `rows`, index for index: the records anchored
-/// alone in one `canReadMany`, each record under a root by its own `canReadRooted`.
+/// alone by one `canReadMany`, the records under roots by `canReadRooted` each, both in one look
+/// at the consent index when it holds the head.
 async fn readable(
     st: &AppState,
     caller: Address,
     patient: Address,
     rows: &[RecordRow],
 ) -> Result<Vec<bool>, ApiError> {
-    let alone: Vec<B256> = rows
-        .iter()
-        .filter(|r| r.rooted.is_none())
-        .map(|r| r.record_id)
-        .collect();
-    let mut alone = st
-        .consent
-        .can_read_many_now(patient, caller, &alone)
-        .await?
-        .into_iter();
-    let mut allowed = Vec::with_capacity(rows.len());
+    let mut alone = Vec::new();
+    let mut rooted = Vec::new();
     for r in rows {
-        allowed.push(match r.rooted {
-            None => alone.next().unwrap_or(false),
-            Some(_) => read_basis_of(st, r, caller).await?.is_some(),
-        });
+        match &r.rooted {
+            None => alone.push(r.record_id),
+            Some(p) => rooted.push((
+                p.root,
+                p.leaf(r.record_id, r.h1, r.category),
+                p.proof.clone(),
+            )),
+        }
     }
-    Ok(allowed)
+    let consent = &st.consent;
+    let mut alone = match alone.is_empty() {
+        true => Vec::new(),
+        false => consent.can_read_many_now(patient, caller, &alone).await?,
+    }
+    .into_iter();
+    let mut rooted = match rooted.is_empty() {
+        true => Vec::new(),
+        false => {
+            consent
+                .can_read_rooted_many_now(patient, caller, &rooted)
+                .await?
+        }
+    }
+    .into_iter();
+    let mut next = |r: &RecordRow| match r.rooted {
+        None => alone.next(),
+        Some(_) => rooted.next(),
+    };
+    Ok(rows.iter().map(|r| next(r).unwrap_or(false)).collect())
 }
 
 /// `GET /api/records/{id}/receipt`: the signed shred receipt of an erased record, for its
