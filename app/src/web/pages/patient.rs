@@ -460,7 +460,7 @@ fn UploadSection(ctx: PatientCtx) -> impl IntoView {
             <form on:submit=submit>
                 <label class="field">"Files" <input type="file" multiple node_ref=file_input data-testid="file-input"/></label>
                 <CategorySelect value=category label="Category"/>
-                <label><input type="checkbox" prop:checked=move || bulk.get() on:change=move |ev| bulk.set(event_target_checked(&ev)) data-testid="bulk-import"/>"Bulk import: one signature for any number of files (these records cannot be amended later or sent with an insurance claim)"</label>
+                <label class="option"><input type="checkbox" prop:checked=move || bulk.get() on:change=move |ev| bulk.set(event_target_checked(&ev)) data-testid="bulk-import"/>"Bulk import: one signature for any number of files (these records cannot be amended later or sent with an insurance claim)"</label>
                 <button type="submit" disabled=up.busy data-testid="upload">"Encrypt and upload"</button>
             </form>
             <UploadView up/>
