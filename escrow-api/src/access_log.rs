@@ -216,7 +216,7 @@ pub enum AppendError {
     /// The last stored entry is unreadable.
     #[error(transparent)]
     Integrity(#[from] LogIntegrityError),
-    /// The transaction that held this entry with others failed (the cause is logged once).
+    /// The write stored no row for this entry.
     #[error("the access log could not be written: {0}")]
     Batch(String),
     /// The writer task has stopped (the escrow is shutting down).
@@ -224,14 +224,14 @@ pub enum AppendError {
     WriterGone,
 }
 
-/// Most entries written in one transaction.
+/// Most appends (entries, and uploads with their entries) written in one transaction.
 const MAX_BATCH: usize = 256;
 
 /// The log. One writer task does every append, so seqs are assigned in one place (the seq is
-/// also the table's primary key: a second writer could never append the same seq). Entries that
+/// also the table's primary key: a second writer could never append the same seq). Appends that
 /// arrive while a write is under way are written together in the next transaction (group
-/// commit): concurrent reads share one fsync instead of queueing for one each. The writer runs
-/// apart from the requests, so a request dropped mid-append loses nobody's entry.
+/// commit): concurrent reads and uploads share one fsync instead of queueing for one each. The
+/// writer runs apart from the requests, so a request dropped mid-append loses nobody's entry.
 #[derive(Debug)]
 pub struct AccessLog {
     jobs: tokio::sync::mpsc::UnboundedSender<Job>,
@@ -239,17 +239,17 @@ pub struct AccessLog {
 
 type Reply = tokio::sync::oneshot::Sender<Result<LogRow, AppendError>>;
 
+/// One append: an entry, with the pending upload it records when it records one.
+struct Append {
+    entry: NewEntry,
+    upload: Option<(Box<crate::db::RecordRow>, Vec<crate::db::DekRow>)>,
+    reply: Reply,
+}
+
 /// What the writer is asked to do.
 enum Job {
-    /// Append an entry (batched with the others waiting).
-    Entry(NewEntry, Reply),
-    /// Store a pending upload with its entry, in a transaction of their own.
-    Upload {
-        entry: NewEntry,
-        record: Box<crate::db::RecordRow>,
-        deks: Vec<crate::db::DekRow>,
-        reply: Reply,
-    },
+    /// Append (batched with the others waiting).
+    Append(Append),
     /// Continue after the chain's anchors (see [`AccessLog::continue_after_anchors`]).
     Gap {
         next_anchored_seq: u64,
@@ -269,7 +269,11 @@ impl AccessLog {
     /// Appends an entry and returns the stored row.
     pub async fn append(&self, e: NewEntry) -> Result<LogRow, AppendError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.ask(Job::Entry(e, reply))?;
+        self.ask(Job::Append(Append {
+            entry: e,
+            upload: None,
+            reply,
+        }))?;
         answer.await.map_err(|_| AppendError::WriterGone)?
     }
 
@@ -283,12 +287,11 @@ impl AccessLog {
         deks: &[crate::db::DekRow],
     ) -> Result<LogRow, AppendError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.ask(Job::Upload {
+        self.ask(Job::Append(Append {
             entry: e,
-            record: Box::new(record.clone()),
-            deks: deks.to_vec(),
+            upload: Some((Box::new(record.clone()), deks.to_vec())),
             reply,
-        })?;
+        }))?;
         answer.await.map_err(|_| AppendError::WriterGone)?
     }
 
@@ -333,11 +336,11 @@ impl Writer {
                 },
             };
             match job {
-                Job::Entry(entry, reply) => {
-                    let mut batch = vec![(entry, reply)];
+                Job::Append(first) => {
+                    let mut batch = vec![first];
                     while batch.len() < MAX_BATCH {
                         match queue.try_recv() {
-                            Ok(Job::Entry(e, r)) => batch.push((e, r)),
+                            Ok(Job::Append(a)) => batch.push(a),
                             Ok(other) => {
                                 next_job = Some(other);
                                 break;
@@ -346,14 +349,6 @@ impl Writer {
                         }
                     }
                     self.write_batch(batch).await;
-                }
-                Job::Upload {
-                    entry,
-                    record,
-                    deks,
-                    reply,
-                } => {
-                    let _ = reply.send(self.write_upload(entry, &record, &deks).await);
                 }
                 Job::Gap {
                     next_anchored_seq,
@@ -366,34 +361,71 @@ impl Writer {
         }
     }
 
-    /// Writes the batch in one transaction and answers each waiter: its row, or why not.
-    async fn write_batch(&self, batch: Vec<(NewEntry, Reply)>) {
-        let (entries, replies): (Vec<NewEntry>, Vec<Reply>) = batch.into_iter().unzip();
-        let rows = match self.rows_after_last(entries).await {
-            Ok(rows) => rows,
-            Err(e) => return answer_all(replies, e),
-        };
-        match self.index.insert_logs(&rows).await {
-            Ok(()) => {
+    /// Writes the batch in one transaction and answers each waiter with its row. When that
+    /// transaction fails and the batch holds more than one append, each is written alone, so
+    /// that one upload refused (its id taken meanwhile) costs no other its place.
+    async fn write_batch(&self, batch: Vec<Append>) {
+        if batch.len() == 1 {
+            for one in batch {
+                self.write_alone(one).await;
+            }
+            return;
+        }
+        let (appends, replies) = split_replies(batch);
+        match self.write(&appends).await {
+            Ok(rows) => {
                 for (reply, row) in replies.into_iter().zip(rows) {
                     let _ = reply.send(Ok(row));
                 }
             }
-            Err(e) => answer_all(replies, e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, appends = appends.len(), "a batch of access-log appends failed: writing each alone");
+                for (append, reply) in appends.into_iter().zip(replies) {
+                    let (entry, upload) = append;
+                    self.write_alone(Append {
+                        entry,
+                        upload,
+                        reply,
+                    })
+                    .await;
+                }
+            }
         }
     }
 
-    async fn write_upload(
-        &self,
-        entry: NewEntry,
-        record: &crate::db::RecordRow,
-        deks: &[crate::db::DekRow],
-    ) -> Result<LogRow, AppendError> {
-        let row = self.rows_after_last(vec![entry]).await?.remove(0);
-        self.index
-            .insert_pending_logged(record, deks, Some(&row))
-            .await?;
-        Ok(row)
+    /// Writes one append and answers it.
+    async fn write_alone(&self, one: Append) {
+        let is_upload = one.upload.is_some();
+        let result = self.write(&[(one.entry, one.upload)]).await;
+        let answer = match result.map(|rows| rows.into_iter().next()) {
+            Ok(Some(row)) => Ok(row),
+            Ok(None) => Err(AppendError::Batch("no row was written".into())),
+            Err(e) => {
+                // An upload refused here is answered by its request (a duplicate id is no fault).
+                if !is_upload {
+                    tracing::error!(error = %e, "access-log entry not written");
+                }
+                Err(e)
+            }
+        };
+        let _ = one.reply.send(answer);
+    }
+
+    /// The appends' rows after the last stored one, stored with their uploads in one
+    /// transaction (all or none).
+    async fn write(&self, appends: &[AppendParts]) -> Result<Vec<LogRow>, AppendError> {
+        let entries = appends.iter().map(|a| a.0.clone()).collect();
+        let rows = self.rows_after_last(entries).await?;
+        let items: Vec<_> = rows
+            .iter()
+            .zip(appends)
+            .map(|(row, (_, upload))| {
+                let upload = upload.as_ref().map(|(r, d)| (r.as_ref(), d.as_slice()));
+                (row, upload)
+            })
+            .collect();
+        self.index.insert_logged(&items).await?;
+        Ok(rows)
     }
 
     async fn write_gap(
@@ -438,12 +470,17 @@ impl Writer {
     }
 }
 
-fn answer_all(replies: Vec<Reply>, e: AppendError) {
-    tracing::error!(error = %e, entries = replies.len(), "access-log entries not written");
-    let why = e.to_string();
-    for reply in replies {
-        let _ = reply.send(Err(AppendError::Batch(why.clone())));
-    }
+/// An append without its reply: the entry, and the upload it records.
+type AppendParts = (
+    NewEntry,
+    Option<(Box<crate::db::RecordRow>, Vec<crate::db::DekRow>)>,
+);
+
+fn split_replies(batch: Vec<Append>) -> (Vec<AppendParts>, Vec<Reply>) {
+    batch
+        .into_iter()
+        .map(|a| ((a.entry, a.upload), a.reply))
+        .unzip()
 }
 
 /// The hash of the last stored entry (zero before entry 0).
@@ -727,5 +764,43 @@ mod tests {
             .is_err());
         assert!(idx.record(second).await.expect("get").is_none());
         assert_eq!(idx.count_deks(second).await.expect("deks"), 0);
+    }
+
+    #[tokio::test]
+    async fn uploads_written_together_lose_nothing_when_one_of_them_is_refused() {
+        let (_dir, idx) = scratch_index().await;
+        let log = AccessLog::new(idx.clone());
+        let deks = [crate::db::DekRow {
+            reader: Address::repeat_byte(2),
+            wrap: "0x02".into(),
+        }];
+        let taken = B256::repeat_byte(50);
+        log.append_upload(upload_entry(taken), &pending(taken), &deks)
+            .await
+            .expect("first");
+        // Asked in one poll, so the writer finds them queued together: one batch, in which the
+        // taken id fails the shared transaction.
+        let ids: Vec<B256> = (45..55).map(B256::repeat_byte).collect();
+        let rows: Vec<_> = ids
+            .iter()
+            .map(|id| (upload_entry(*id), pending(*id)))
+            .collect();
+        let answers = futures_util::future::join_all(
+            rows.iter()
+                .map(|(entry, row)| log.append_upload(entry.clone(), row, &deks)),
+        )
+        .await;
+        for (id, answer) in ids.iter().zip(&answers) {
+            assert_eq!(answer.is_ok(), *id != taken, "{id}");
+            assert!(idx.record(*id).await.expect("get").is_some());
+        }
+        let seqs: Vec<i64> = answers.iter().flatten().map(|r| r.seq).collect();
+        assert_eq!(
+            seqs,
+            (1..10).collect::<Vec<_>>(),
+            "in order, no seq skipped"
+        );
+        let all = idx.log_range(0, 100).await.expect("log");
+        assert_eq!(verify_chain(&all, B256::ZERO), Ok(()));
     }
 }

@@ -12,6 +12,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
+use alloy_primitives::B256;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
@@ -66,7 +67,15 @@ pub struct Blobs {
     description: String,
     local_root: Option<std::path::PathBuf>,
     part_size: usize,
+    durable_dirs: DurableDirs,
 }
+
+/// Directories under a local root whose own name is known to be on disk: each was flushed after
+/// it was created, together with its parent. A new file in one of them then needs its own fsync
+/// and its directory's, not every directory up to the root again (which cost two more fsyncs
+/// per upload). The escrow never removes a directory of its blob store, so a name once durable
+/// stays so.
+type DurableDirs = Arc<std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>>;
 
 /// Multipart part size for local stores.
 const LOCAL_PART: usize = 1024 * 1024;
@@ -84,8 +93,8 @@ impl core::fmt::Debug for Blobs {
 /// A streamed write of one blob; nothing is visible under the key until [`BlobWriter::finish`].
 pub struct BlobWriter {
     inner: WriteMultipart,
-    /// For a local store: the file the blob becomes, and the store's root.
-    local: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// For a local store: the file the blob becomes, the store's root and its durable directories.
+    local: Option<(std::path::PathBuf, std::path::PathBuf, DurableDirs)>,
 }
 
 impl BlobWriter {
@@ -102,8 +111,8 @@ impl BlobWriter {
     /// S3-compatible store is durable when it acknowledges the completed upload.
     pub async fn finish(self) -> Result<(), BlobError> {
         self.inner.finish().await?;
-        if let Some((file, root)) = self.local {
-            tokio::task::spawn_blocking(move || sync_to_root(&file, &root))
+        if let Some((file, root, durable)) = self.local {
+            tokio::task::spawn_blocking(move || sync_to_root(&file, &root, &durable))
                 .await
                 .map_err(|e| BlobError::Sync(std::io::Error::other(e)))?
                 .map_err(BlobError::Sync)?;
@@ -167,6 +176,7 @@ impl Blobs {
             description,
             local_root: None,
             part_size: LOCAL_PART,
+            durable_dirs: DurableDirs::default(),
         }
     }
 
@@ -183,7 +193,7 @@ impl Blobs {
             let file = path
                 .parts()
                 .fold(root.clone(), |p, part| p.join(part.as_ref()));
-            (file, root.clone())
+            (file, root.clone(), self.durable_dirs.clone())
         });
         Ok(BlobWriter {
             inner: WriteMultipart::new_with_chunk_size(upload, self.part_size),
@@ -299,23 +309,61 @@ impl Blobs {
     }
 }
 
-/// Flushes `file` and then each directory from its own up to `root` inclusive: a file's bytes are
+/// Where an upload's C2 goes: `c2/<first byte of the id>/<id>.<upload nonce>`. The nonce keeps
+/// two concurrent uploads of one id apart (neither can pair its blob with the other's K2); the
+/// 256 shard directories are made once, where a directory per record (`c2/<id>/<nonce>`, the
+/// layout before 2026-11-29, still read) cost a `mkdir` and two more fsyncs for every upload
+/// (docs/qa-report.md, "Durable ingest").
+pub fn c2_key(record_id: B256, nonce: &str) -> String {
+    format!("c2/{:02x}/{record_id}.{nonce}", record_id[0])
+}
+
+/// The record a C2 key names, in either layout; `None` for a key that names none (so is no
+/// record's blob).
+pub fn c2_record(key: &str) -> Option<B256> {
+    let mut parts = key.split('/');
+    if parts.next() != Some("c2") {
+        return None;
+    }
+    match (parts.next(), parts.next(), parts.next()) {
+        // c2/<id>/<nonce>
+        (Some(id), Some(_), None) if id.starts_with("0x") => id.parse().ok(),
+        // c2/<shard>/<id>.<nonce>, the shard being the id's first byte
+        (Some(shard), Some(name), None) => {
+            let id: B256 = name.split_once('.')?.0.parse().ok()?;
+            (format!("{:02x}", id[0]) == shard).then_some(id)
+        }
+        _ => None,
+    }
+}
+
+/// Flushes `file` and then each directory from its own up towards `root`: a file's bytes are
 /// durable after its own fsync, its name (a rename, a new directory) only after its directory's.
-/// Returns the paths flushed, in order.
+/// The walk stops at `root`, or at a directory whose own name is already known durable (it is
+/// flushed, for the file's name in it, and its parents need nothing). Returns the paths flushed,
+/// in order.
 fn sync_to_root(
     file: &std::path::Path,
     root: &std::path::Path,
+    durable: &DurableDirs,
 ) -> Result<Vec<std::path::PathBuf>, std::io::Error> {
+    let known = |d: &std::path::Path| durable.lock().is_ok_and(|set| set.contains(d));
     std::fs::File::open(file)?.sync_all()?;
     let mut synced = vec![file.to_path_buf()];
+    let mut newly_durable = Vec::new();
     let mut dir = file.parent();
     while let Some(d) = dir {
         std::fs::File::open(d)?.sync_all()?;
         synced.push(d.to_path_buf());
-        if d == root {
+        if d == root || known(d) {
             break;
         }
+        // Its name is in its parent, flushed next.
+        newly_durable.push(d.to_path_buf());
         dir = d.parent();
+    }
+    if let Ok(mut set) = durable.lock() {
+        set.extend(newly_durable);
     }
     Ok(synced)
 }
@@ -324,19 +372,43 @@ fn sync_to_root(
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_c2_key_names_its_record_in_either_layout() {
+        let id: B256 = "0x5eed000000000000000000000000000000000000000000000000000000000001"
+            .parse()
+            .expect("id");
+        let key = c2_key(id, "0011223344556677");
+        assert_eq!(key, format!("c2/5e/{id}.0011223344556677"));
+        assert_eq!(c2_record(&key), Some(id));
+        assert_eq!(c2_record(&format!("c2/{id}/0011223344556677")), Some(id));
+        for other in [
+            format!("c2/ab/{id}.00"),
+            format!("c2/5e/{id}"),
+            format!("c3/5e/{id}.00"),
+            format!("c2/5e/{id}.00/x"),
+            "c2/5e/0xzz.00".to_string(),
+            "health/probe".to_string(),
+        ] {
+            assert_eq!(c2_record(&other), None, "{other}");
+        }
+    }
+
     #[tokio::test]
-    async fn a_finished_local_blob_is_flushed_with_every_directory_up_to_the_root() {
+    async fn a_finished_local_blob_is_flushed_with_its_directories_up_to_the_first_durable_one() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("blobs");
         let blobs = Blobs::open(&root.display().to_string()).expect("open");
         let file = root.join("c2").join("0xab").join("n1");
         let mut w = blobs.writer("c2/0xab/n1").await.expect("writer");
         // finish() flushes exactly this file, up to this root.
-        assert_eq!(w.local, Some((file.clone(), root.clone())));
+        let local = w.local.as_ref().map(|(f, r, _)| (f.clone(), r.clone()));
+        assert_eq!(local, Some((file.clone(), root.clone())));
         w.write(b"ciphertext").await.expect("write");
         w.finish().await.expect("finish");
         assert_eq!(std::fs::read(&file).expect("on disk"), b"ciphertext");
-        let synced = sync_to_root(&file, &root).expect("sync");
+        // The first file in new directories: every directory up to the root.
+        let fresh = DurableDirs::default();
+        let synced = sync_to_root(&file, &root, &fresh).expect("sync");
         let expected = [
             file.clone(),
             root.join("c2").join("0xab"),
@@ -344,6 +416,22 @@ mod tests {
             root.clone(),
         ];
         assert_eq!(synced, expected);
+        // A second file beside it: itself and its directory, whose name is durable by now.
+        let second = root.join("c2").join("0xab").join("n2");
+        let mut w = blobs.writer("c2/0xab/n2").await.expect("writer");
+        w.write(b"more").await.expect("write");
+        w.finish().await.expect("finish");
+        let synced = sync_to_root(&second, &root, &fresh).expect("sync");
+        assert_eq!(synced, [second.clone(), root.join("c2").join("0xab")]);
+        // A file in a new sibling directory: up to the first directory already durable.
+        std::fs::create_dir(root.join("c2").join("0xcd")).expect("mkdir");
+        let third = root.join("c2").join("0xcd").join("n3");
+        std::fs::write(&third, b"x").expect("write");
+        let synced = sync_to_root(&third, &root, &fresh).expect("sync");
+        assert_eq!(
+            synced,
+            [third, root.join("c2").join("0xcd"), root.join("c2")]
+        );
         // An S3-compatible (here in-memory) store has no local file to flush.
         let memory = Blobs::from_store(
             Arc::new(object_store::memory::InMemory::new()),

@@ -284,15 +284,14 @@ async fn upload_commit_read_refuse_revoke_restart_erase_and_anchor() {
     assert_eq!(resp.bytes().await.expect("body").to_vec(), r.c1);
 
     // Erasure: canRead false from that block; the follower destroys keys and blob and confirms.
-    let blob_dir = w.data.join("blobs").join("c2").join(r.id.to_string());
-    assert!(blob_dir.exists(), "the blob is on disk before erasure");
+    let stored = server.index().await.record(r.id).await.expect("row");
+    let key = stored.and_then(|row| row.blob_key).expect("a blob key");
+    let blob_file = w.data.join("blobs").join(&key);
+    assert!(blob_file.exists(), "the blob is on disk before erasure");
     w.erase(&patient, r.id).await;
     w.shred_confirmed(r.id).await;
     assert_read_refused(&server, &patient, &patient, r.id, 410, "erased").await;
-    let leftover: Vec<_> = std::fs::read_dir(&blob_dir)
-        .map(|d| d.collect())
-        .unwrap_or_default();
-    assert!(leftover.is_empty(), "blob files left: {leftover:?}");
+    assert!(!blob_file.exists(), "blob file left: {key}");
     let index = server.index().await;
     let row = index
         .record(r.id)

@@ -140,14 +140,14 @@ async fn expired_grant_erase_all_and_pending_ttl() {
     // inside it.
     let index = server.index().await;
     let ttl = Duration::from_secs(u64::try_from(pending_ttl).expect("ttl"));
-    let (r3, blob_dir, stored) =
+    let (r3, blob_file, stored) =
         within_window(ttl, "an upload and a look at its blob", async || {
             let r3 = w.record(&patient, Category::Vitals, b"three");
             let resp = w.upload(&server, &patient, &[&patient], &r3).await;
             assert_eq!(resp.status(), 201);
-            let blob_dir = w.data.join("blobs/c2").join(r3.id.to_string());
-            let stored = blob_dir.exists();
-            (r3, blob_dir, stored)
+            let blob_file = server.blob_file(r3.id).await;
+            let stored = blob_file.exists();
+            (r3, blob_file, stored)
         })
         .await;
     assert!(stored, "the pending upload's blob was not stored");
@@ -156,10 +156,10 @@ async fn expired_grant_erase_all_and_pending_ttl() {
         row.is_none().then_some(())
     })
     .await;
-    let left: Vec<_> = std::fs::read_dir(&blob_dir)
-        .map(|d| d.collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "blob left after the TTL: {left:?}");
+    assert!(
+        !blob_file.exists(),
+        "blob left after the TTL: {blob_file:?}"
+    );
 
     // Erase everything: both records shredded and confirmed on chain.
     w.send(&patient, MedLedger::eraseAllCall {}).await;
@@ -186,13 +186,7 @@ async fn fail_closed_and_tampering_detected() {
 
     // A blob changed on disk fails tier-2 authentication: the release breaks off, never the
     // whole record with altered bytes.
-    let dir = w.data.join("blobs/c2").join(r2.id.to_string());
-    let file = std::fs::read_dir(&dir)
-        .expect("blob dir")
-        .next()
-        .expect("a blob")
-        .expect("entry")
-        .path();
+    let file = server.blob_file(r2.id).await;
     let mut bytes = std::fs::read(&file).expect("blob");
     let at = bytes.len() - 20;
     bytes[at] ^= 1;

@@ -505,8 +505,7 @@ async fn refusals_after_consent_are_in_the_patients_log() {
     assert!(refused(e.await, "bad-range"), "the 416 is logged");
 
     // The blob store has lost a record's blob: nothing released, and the refusal logged.
-    std::fs::remove_dir_all(w.data.join("blobs/c2").join(lost.id.to_string()))
-        .expect("remove the blob");
+    std::fs::remove_file(server.blob_file(lost.id).await).expect("remove the blob");
     let resp = server.read(&doctor, lost.id).await;
     assert!(resp.status().is_server_error(), "{}", resp.status());
     let e = server.entries_of(&patient, doctor.address(), lost.id, "read");

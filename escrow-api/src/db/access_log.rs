@@ -122,16 +122,6 @@ impl Index {
         Ok(())
     }
 
-    /// Appends consecutive entries in one transaction (all or none).
-    pub async fn insert_logs(&self, rows: &[LogRow]) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
-        for e in rows {
-            insert_log_query(e).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Entries `first..=last`.
     pub async fn log_range(&self, first: i64, last: i64) -> Result<Vec<LogRow>, DbError> {
         let rows = sqlx::query(&format!(

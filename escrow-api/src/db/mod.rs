@@ -132,6 +132,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "record_roots",
         include_str!("../../migrations/0011_record_roots.sql"),
     ),
+    (
+        12,
+        "pending_by_author",
+        include_str!("../../migrations/0012_pending_by_author.sql"),
+    ),
 ];
 
 /// The embedded migrations.

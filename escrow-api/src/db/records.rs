@@ -135,39 +135,27 @@ impl Index {
         deks: &[DekRow],
         log: Option<&LogRow>,
     ) -> Result<(), DbError> {
-        let (root, leaf_index, proof) = place_columns(r.rooted.as_ref());
         let mut tx = self.pool.begin().await?;
-        sqlx::query(&format!(
-            "INSERT INTO records ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-        ))
-        .bind(b256_text(r.record_id))
-        .bind(address_text(r.patient))
-        .bind(address_text(r.author))
-        .bind(i64::from(r.category))
-        .bind(b256_text(r.h1))
-        .bind(db_int(r.size))
-        .bind(&r.blob_key)
-        .bind(db_int(r.c2_size))
-        .bind(&r.wrapped_k2)
-        .bind(r.state.as_str())
-        .bind(r.created)
-        .bind(r.committed_block.map(db_int))
-        .bind(&r.label)
-        .bind(root)
-        .bind(leaf_index)
-        .bind(proof)
-        .execute(&mut *tx)
-        .await?;
-        for d in deks {
-            sqlx::query("INSERT INTO wrapped_deks (record_id, reader, wrap) VALUES ($1, $2, $3)")
-                .bind(b256_text(r.record_id))
-                .bind(address_text(d.reader))
-                .bind(&d.wrap)
-                .execute(&mut *tx)
-                .await?;
-        }
+        insert_pending_in(&mut tx, r, deks).await?;
         if let Some(e) = log {
             insert_log_query(e).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Access-log entries, each with the pending upload it records when it records one, in one
+    /// transaction (all or none): the access log's group commit.
+    pub async fn insert_logged(
+        &self,
+        items: &[(&LogRow, Option<PendingUpload<'_>>)],
+    ) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        for (entry, upload) in items {
+            if let Some((r, deks)) = upload {
+                insert_pending_in(&mut tx, r, deks).await?;
+            }
+            insert_log_query(entry).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -430,4 +418,46 @@ impl Index {
             .await?;
         Ok(row.try_get("n")?)
     }
+}
+
+/// A pending upload as stored: its record and its wrapped DEKs.
+pub type PendingUpload<'a> = (&'a RecordRow, &'a [DekRow]);
+
+/// Inserts a pending record and its wraps within `tx`.
+async fn insert_pending_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    r: &RecordRow,
+    deks: &[DekRow],
+) -> Result<(), DbError> {
+    let (root, leaf_index, proof) = place_columns(r.rooted.as_ref());
+    sqlx::query(&format!(
+        "INSERT INTO records ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    ))
+    .bind(b256_text(r.record_id))
+    .bind(address_text(r.patient))
+    .bind(address_text(r.author))
+    .bind(i64::from(r.category))
+    .bind(b256_text(r.h1))
+    .bind(db_int(r.size))
+    .bind(&r.blob_key)
+    .bind(db_int(r.c2_size))
+    .bind(&r.wrapped_k2)
+    .bind(r.state.as_str())
+    .bind(r.created)
+    .bind(r.committed_block.map(db_int))
+    .bind(&r.label)
+    .bind(root)
+    .bind(leaf_index)
+    .bind(proof)
+    .execute(&mut **tx)
+    .await?;
+    for d in deks {
+        sqlx::query("INSERT INTO wrapped_deks (record_id, reader, wrap) VALUES ($1, $2, $3)")
+            .bind(b256_text(r.record_id))
+            .bind(address_text(d.reader))
+            .bind(&d.wrap)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }

@@ -834,3 +834,29 @@ async fn records_under_a_root_commit_when_they_prove_and_rewind_with_it() {
         "back to pending, to commit again"
     );
 }
+
+#[tokio::test]
+async fn an_upload_s_pending_quota_is_summed_through_an_index_not_a_scan() {
+    let (_dir, idx) = index().await;
+    let sql = format!("EXPLAIN QUERY PLAN {}", super::wraps::PENDING_BYTES);
+    let rows = sqlx::query(&sql)
+        .bind("pending")
+        .bind("0x01")
+        .fetch_all(&idx.pool)
+        .await
+        .expect("plan");
+    let plan: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>("detail").expect("detail"))
+        .collect();
+    assert!(
+        plan.iter().any(|d| d.contains("records_author_state")),
+        "{plan:?}"
+    );
+    assert_eq!(
+        idx.pending_bytes_of(Address::repeat_byte(1))
+            .await
+            .expect("sum"),
+        0
+    );
+}

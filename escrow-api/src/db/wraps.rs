@@ -79,15 +79,15 @@ impl Index {
         rows.iter().map(|r| address_in(r, "reader")).collect()
     }
 
-    /// The C1 bytes of `author`'s uploads that are not anchored yet.
+    /// The C1 bytes of `author`'s uploads that are not anchored yet (asked by every upload:
+    /// through the index `records_author_state`, so its cost does not grow with other authors'
+    /// pending uploads).
     pub async fn pending_bytes_of(&self, author: Address) -> Result<u64, DbError> {
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM records WHERE state = $1 AND author = $2",
-        )
-        .bind(RecordState::Pending.as_str())
-        .bind(address_text(author))
-        .fetch_one(&self.pool)
-        .await?;
+        let row = sqlx::query(PENDING_BYTES)
+            .bind(RecordState::Pending.as_str())
+            .bind(address_text(author))
+            .fetch_one(&self.pool)
+            .await?;
         let n: i64 = row.try_get("n")?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
@@ -120,3 +120,7 @@ impl Index {
         Ok(row.try_get("n")?)
     }
 }
+
+/// [`Index::pending_bytes_of`]'s query: (state, author).
+pub(super) const PENDING_BYTES: &str =
+    "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM records WHERE state = $1 AND author = $2";

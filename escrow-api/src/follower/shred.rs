@@ -205,14 +205,14 @@ pub(super) async fn sweep(st: &AppState) -> Result<(), FollowError> {
             continue;
         }
         // A key that names no record id is no record's blob.
-        let referenced = match key.split('/').nth(1).map(str::parse::<B256>) {
-            Some(Ok(rid)) => st
+        let referenced = match crate::blobs::c2_record(&key) {
+            Some(rid) => st
                 .index
                 .record(rid)
                 .await?
                 .and_then(|r| r.blob_key)
                 .is_some_and(|k| k == key),
-            _ => false,
+            None => false,
         };
         if !referenced {
             st.blobs.delete(&key).await?;

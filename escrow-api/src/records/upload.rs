@@ -286,7 +286,7 @@ async fn store_blob(
     limit: UploadLimit,
 ) -> Result<StoredBlob, ApiError> {
     let record_id = meta.record_id;
-    let key = format!("c2/{record_id}/{}", upload_nonce()?);
+    let key = crate::blobs::c2_key(record_id, &upload_nonce()?);
     let k2 = SecretKey::generate()
         .map_err(|_| ApiError::internal("randomness", &"no system randomness"))?;
     let wrapped_k2 = tier2::wrap_k2(&st.master, &record_id, &k2)

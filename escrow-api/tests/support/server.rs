@@ -1,6 +1,6 @@
 //! A running escrow and the requests the tests make of it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use alloy_primitives::{Address, B256};
 use medledger_escrow_api::config::Config;
@@ -111,6 +111,13 @@ impl Server {
         Index::connect(&self.config.database_url())
             .await
             .expect("index")
+    }
+
+    /// The file that holds record `id`'s C2 in a local blob store, by the key its index row names.
+    pub async fn blob_file(&self, id: B256) -> PathBuf {
+        let row = self.index().await.record(id).await.expect("row");
+        let key = row.and_then(|r| r.blob_key).expect("a blob key");
+        PathBuf::from(self.config.blob_url()).join(key)
     }
 
     /// Waits until the index holds record `id` in `state`; returns its row.
