@@ -332,8 +332,10 @@ for (const [b, name] of browsers.entries()) {
       try {
         const id = shared.doctorRecord;
         assert.ok(id, "journey 3 left a record to erase");
-        const blobDir = join(stack.dataDir, "blobs", "c2", id);
-        assert.ok(existsSync(blobDir) && readdirSync(blobDir).length === 1, "the escrow holds the record's blob before erasure");
+        // The escrow keeps C2 at blobs/c2/<the id's first byte>/<id>.<upload nonce> (docs/api.md).
+        const shard = join(stack.dataDir, "blobs", "c2", id.slice(2, 4).toLowerCase());
+        const blobs = () => (existsSync(shard) ? readdirSync(shard).filter((f) => f.startsWith(`${id.toLowerCase()}.`)) : []);
+        assert.equal(blobs().length, 1, "the escrow holds the record's blob before erasure");
 
         const pat = await open(browser, patientKey);
         await signIn(pat.page);
@@ -353,7 +355,7 @@ for (const [b, name] of browsers.entries()) {
         await signIn(doc.page);
         assert.equal(await status(doc.page), 410);
         // The blob and the keys are gone; the patient holds the escrow's signed shred receipt.
-        assert.ok(!existsSync(blobDir) || readdirSync(blobDir).length === 0, "the blob is deleted");
+        assert.deepEqual(blobs(), [], "the blob is deleted");
         const receipt = await pat.page.evaluate(async (rid) => (await fetch(`/api/records/${rid}/receipt`)).json(), id);
         assert.match(receipt.receiptHash, /^0x[0-9a-f]{64}$/);
         assert.deepEqual(receipt.receipt.destroyed, ["k2", "wrapped-deks", "blob"]);
