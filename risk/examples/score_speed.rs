@@ -1,0 +1,131 @@
+//! The cost of scoring an access (not a test; `bench/risk.sh` runs it): a reference set of
+//! 100,000 normal accesses from a large synthetic hospital, then, for the accesses of another
+//! hospital, the time of each feature computation and each score, one at a time (p50, p99,
+//! max). The anchor, in the same run: the exact k-th-neighbour distance by brute force over the
+//! same standardised reference in double precision (which must agree with the tree's, held in
+//! single precision, to a few parts in a million).
+//!
+//! ```text
+//! cargo run --release -p medledger-risk --example score_speed [-- <reference size, default 100000> [k, default 10]]
+//! ```
+
+use std::time::{Duration, Instant};
+
+use medledger_risk::eval::{after_warm_up, observe_all, reference_of};
+use medledger_risk::features::{FeatureState, Features};
+use medledger_risk::model::{KnnModel, Standardiser};
+use medledger_risk::synth::{generate, HospitalParams};
+
+fn arg(i: usize, default: usize) -> usize {
+    std::env::args()
+        .nth(i)
+        .map(|a| a.parse().expect("a whole number"))
+        .unwrap_or(default)
+}
+
+fn percentiles(mut d: Vec<Duration>) -> String {
+    d.sort();
+    let at = |q: f64| d[((d.len() - 1) as f64 * q) as usize];
+    format!(
+        "p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs (n = {})",
+        at(0.5).as_secs_f64() * 1e6,
+        at(0.99).as_secs_f64() * 1e6,
+        d[d.len() - 1].as_secs_f64() * 1e6,
+        d.len()
+    )
+}
+
+fn main() {
+    let size = arg(1, 100_000);
+    let k = arg(2, 10);
+    let big = HospitalParams {
+        practitioners: 150,
+        patients: 6_000,
+        days: 42,
+        ..HospitalParams::default()
+    };
+    let log = generate(1, big);
+    let observed = observe_all(&log, 0);
+    let (log, observed) = after_warm_up(&log, &observed, big.warm_up_days);
+    let mut reference = reference_of(&log, &observed);
+    assert!(
+        reference.len() >= size,
+        "the hospital gave only {} accesses",
+        reference.len()
+    );
+    reference.truncate(size);
+
+    let start = Instant::now();
+    let model = KnnModel::fit(&reference, k).expect("fit");
+    println!(
+        "reference {size} accesses, k = {k}: fitted in {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
+
+    let test = generate(4, HospitalParams::default());
+    let mut state = FeatureState::new(0);
+    let mut feature_times = Vec::with_capacity(test.len());
+    let mut score_times = Vec::with_capacity(test.len());
+    let mut features: Vec<Features> = Vec::with_capacity(test.len());
+    let mut sink = 0.0;
+    for a in &test {
+        let t = Instant::now();
+        let o = state.observe(a);
+        feature_times.push(t.elapsed());
+        let t = Instant::now();
+        let score = model.score(&o.features);
+        score_times.push(t.elapsed());
+        assert_eq!(
+            score,
+            model.score_unbounded(&o.features),
+            "bounded and unbounded agree"
+        );
+        sink += score;
+        features.push(o.features);
+    }
+    println!("features of an access: {}", percentiles(feature_times));
+    println!("score of an access (tree): {}", percentiles(score_times));
+
+    // The anchor: brute force over the same standardised points, for every 40th access.
+    let standardiser = Standardiser::fit(&reference);
+    let points: Vec<Features> = reference.iter().map(|p| standardiser.apply(p)).collect();
+    let mut brute_times = Vec::new();
+    let mut tree_times = Vec::new();
+    for x in features.iter().step_by(40) {
+        let z = standardiser.apply(x);
+        let t = Instant::now();
+        let mut d: Vec<f64> = points
+            .iter()
+            .map(|p| {
+                p.iter()
+                    .zip(&z)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>()
+            })
+            .collect();
+        d.select_nth_unstable_by(k - 1, f64::total_cmp);
+        let brute = d[k - 1].sqrt();
+        brute_times.push(t.elapsed());
+        let t = Instant::now();
+        let tree = model.distance(x);
+        tree_times.push(t.elapsed());
+        // The tree holds single precision: equal to a few parts in a million.
+        assert!(
+            (brute - tree).abs() <= 1e-5 * brute.max(1.0),
+            "tree {tree} vs brute force {brute}"
+        );
+    }
+    let median = |mut d: Vec<Duration>| {
+        d.sort();
+        d[d.len() / 2]
+    };
+    let (b, t) = (median(brute_times), median(tree_times));
+    println!(
+        "k-th distance, median of {} queries: tree {:.1} µs, brute force {:.1} µs: the tree takes {:.3} of the anchor's time",
+        features.len().div_ceil(40),
+        t.as_secs_f64() * 1e6,
+        b.as_secs_f64() * 1e6,
+        t.as_secs_f64() / b.as_secs_f64()
+    );
+    println!("(checksum {sink:.3})");
+}
