@@ -213,6 +213,8 @@ pub struct Evaluation {
     pub reference: usize,
     /// How many test accesses, and how many of them anomalous.
     pub test: (usize, usize),
+    /// How many test accesses of each anomaly kind present.
+    pub kinds: Vec<(Label, usize)>,
     /// Each scorer's results, kNN first in the order of the ks given.
     pub results: Vec<ScorerResult>,
 }
@@ -262,9 +264,15 @@ pub fn evaluate(
     results.push(result(Scorer::Rule, rule, &labels, &positive));
     let rate = test_observed.iter().map(|o| o.rate_z).collect();
     results.push(result(Scorer::RateZ, rate, &labels, &positive));
+    let kinds = Label::ANOMALIES
+        .into_iter()
+        .map(|kind| (kind, labels.iter().filter(|l| **l == kind).count()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
     Ok(Evaluation {
         reference: reference.len(),
         test: (test.len(), anomalous),
+        kinds,
         results,
     })
 }

@@ -11,7 +11,7 @@ use medledger_protocol::contract::Category;
 use crate::access::{Access, Role};
 
 /// How many features an access has.
-pub const DIM: usize = 20;
+pub const DIM: usize = 21;
 
 /// A feature vector.
 pub type Features = [f64; DIM];
@@ -29,6 +29,7 @@ pub const NAMES: [&str; DIM] = [
     "hours since the grant began",
     "first read of this patient by this reader",
     "other readers' accesses to this patient in the last 7 days",
+    "unexplained first read",
     "reader's accesses in the last 5 minutes",
     "reader's accesses in the last hour",
     "reader's accesses in the last 24 hours",
@@ -177,6 +178,7 @@ impl FeatureState {
             }),
             f64::from(u8::from(!h.patients.contains(&a.patient))),
             log1p(others as f64),
+            f64::from(u8::from(unexplained(a, h, others))),
             log1p(last_5m as f64),
             log1p(last_1h as f64),
             log1p(last_24h as f64),
@@ -241,6 +243,18 @@ impl ReaderHistory {
         self.categories[usize::from(a.category.number())] += 1;
         self.total += 1;
     }
+}
+
+/// A first read that nothing in the log explains: the reader has never accessed the patient,
+/// nobody else has in the last week (the patient is not in anyone's care), and the reader's grant
+/// is not new (a new grant is the start of care). Each part alone is common; together they are
+/// what a curiosity read looks like, and a distance treats a conjunction only as the sum of its
+/// parts, so it is a feature of its own.
+fn unexplained(a: &Access, h: &ReaderHistory, others: usize) -> bool {
+    let new_grant = a
+        .grant_since
+        .is_some_and(|since| a.at.saturating_sub(since) < 7 * DAY);
+    !h.patients.contains(&a.patient) && others == 0 && !new_grant && !a.emergency
 }
 
 fn cyclic(value: f64, period: f64) -> (f64, f64) {
@@ -344,6 +358,27 @@ mod tests {
             1f64.ln_1p(),
             "reader 2's access is a week old"
         );
+    }
+
+    #[test]
+    fn a_first_read_is_unexplained_only_outside_anyone_s_care_under_an_old_grant() {
+        let unexplained = "unexplained first read";
+        let mut s = FeatureState::new(0);
+        let mut old_grant = read(T0 + 30 * DAY, 1, 7);
+        old_grant.grant_since = Some(T0);
+        assert_eq!(feature(&s.observe(&old_grant), unexplained), 1.0);
+        // Read before by this reader: explained.
+        old_grant.at += 60;
+        assert_eq!(feature(&s.observe(&old_grant), unexplained), 0.0);
+        // A new grant is the start of care.
+        let mut new_grant = read(T0 + 30 * DAY + 120, 1, 8);
+        new_grant.grant_since = Some(new_grant.at - DAY);
+        assert_eq!(feature(&s.observe(&new_grant), unexplained), 0.0);
+        // Someone else is treating the patient this week.
+        s.observe(&read(T0 + 30 * DAY + 180, 2, 9));
+        let mut in_care = read(T0 + 30 * DAY + 240, 1, 9);
+        in_care.grant_since = Some(T0);
+        assert_eq!(feature(&s.observe(&in_care), unexplained), 0.0);
     }
 
     #[test]
