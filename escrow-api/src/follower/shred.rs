@@ -155,26 +155,37 @@ async fn confirm_under_root(
         }
         return Ok(());
     }
+    // Every record under the root, read now: a record shredded since `receipts` was read is
+    // confirmed by this transaction too, and is marked with it (not later as "already
+    // confirmed").
     let mut hashes = Vec::new();
+    let mut covered = Vec::new();
     for r in st.index.records_under_root(root).await? {
         match st.index.receipt(r.record_id).await? {
-            Some((_, _, hash, _)) if r.state == RecordState::Shredded => {
+            Some((_, _, hash, confirmed)) if r.state == RecordState::Shredded => {
                 let hash: B256 = hash.parse().map_err(|_| FollowError::Corrupt(hash))?;
                 hashes.extend_from_slice(hash.as_slice());
+                if confirmed.is_none() {
+                    covered.push(r.record_id);
+                }
             }
             // The follower is still shredding the root's records: the next round confirms.
             _ => return Ok(()),
         }
     }
-    match st
+    let tx = match st
         .ledger
         .confirm_root_shredded(root, keccak256(&hashes))
         .await
     {
-        Ok(tx) => mark_all(Some(tx)).await,
-        Err(e) if already_confirmed(&e) => mark_all(None).await,
-        Err(e) => Err(e.into()),
+        Ok(tx) => Some(tx),
+        Err(e) if already_confirmed(&e) => None,
+        Err(e) => return Err(e.into()),
+    };
+    for id in covered {
+        st.index.set_receipt_confirmed(id, tx).await?;
     }
+    Ok(())
 }
 
 pub(super) async fn sweep(st: &AppState) -> Result<(), FollowError> {
