@@ -365,44 +365,34 @@ impl Writer {
     /// transaction fails and the batch holds more than one append, each is written alone, so
     /// that one upload refused (its id taken meanwhile) costs no other its place.
     async fn write_batch(&self, batch: Vec<Append>) {
-        if batch.len() == 1 {
-            for one in batch {
-                self.write_alone(one).await;
+        if batch.len() > 1 {
+            match self.write(&batch).await {
+                Ok(rows) => {
+                    for (append, row) in batch.into_iter().zip(rows) {
+                        let _ = append.reply.send(Ok(row));
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, appends = batch.len(), "a batch of access-log appends failed: writing each alone");
+                }
             }
-            return;
         }
-        let (appends, replies) = split_replies(batch);
-        match self.write(&appends).await {
-            Ok(rows) => {
-                for (reply, row) in replies.into_iter().zip(rows) {
-                    let _ = reply.send(Ok(row));
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, appends = appends.len(), "a batch of access-log appends failed: writing each alone");
-                for (append, reply) in appends.into_iter().zip(replies) {
-                    let (entry, upload) = append;
-                    self.write_alone(Append {
-                        entry,
-                        upload,
-                        reply,
-                    })
-                    .await;
-                }
-            }
+        for one in batch {
+            self.write_alone(one).await;
         }
     }
 
     /// Writes one append and answers it.
     async fn write_alone(&self, one: Append) {
-        let is_upload = one.upload.is_some();
-        let result = self.write(&[(one.entry, one.upload)]).await;
-        let answer = match result.map(|rows| rows.into_iter().next()) {
-            Ok(Some(row)) => Ok(row),
-            Ok(None) => Err(AppendError::Batch("no row was written".into())),
+        let answer = match self.write(std::slice::from_ref(&one)).await {
+            Ok(rows) => rows
+                .into_iter()
+                .next()
+                .ok_or_else(|| AppendError::Batch("no row was written".into())),
             Err(e) => {
                 // An upload refused here is answered by its request (a duplicate id is no fault).
-                if !is_upload {
+                if one.upload.is_none() {
                     tracing::error!(error = %e, "access-log entry not written");
                 }
                 Err(e)
@@ -413,14 +403,14 @@ impl Writer {
 
     /// The appends' rows after the last stored one, stored with their uploads in one
     /// transaction (all or none).
-    async fn write(&self, appends: &[AppendParts]) -> Result<Vec<LogRow>, AppendError> {
-        let entries = appends.iter().map(|a| a.0.clone()).collect();
+    async fn write(&self, appends: &[Append]) -> Result<Vec<LogRow>, AppendError> {
+        let entries = appends.iter().map(|a| a.entry.clone()).collect();
         let rows = self.rows_after_last(entries).await?;
         let items: Vec<_> = rows
             .iter()
             .zip(appends)
-            .map(|(row, (_, upload))| {
-                let upload = upload.as_ref().map(|(r, d)| (r.as_ref(), d.as_slice()));
+            .map(|(row, a)| {
+                let upload = a.upload.as_ref().map(|(r, d)| (r.as_ref(), d.as_slice()));
                 (row, upload)
             })
             .collect();
@@ -468,19 +458,6 @@ impl Writer {
         }
         Ok(rows)
     }
-}
-
-/// An append without its reply: the entry, and the upload it records.
-type AppendParts = (
-    NewEntry,
-    Option<(Box<crate::db::RecordRow>, Vec<crate::db::DekRow>)>,
-);
-
-fn split_replies(batch: Vec<Append>) -> (Vec<AppendParts>, Vec<Reply>) {
-    batch
-        .into_iter()
-        .map(|a| ((a.entry, a.upload), a.reply))
-        .unzip()
 }
 
 /// The hash of the last stored entry (zero before entry 0).
@@ -718,6 +695,14 @@ mod tests {
         }
     }
 
+    /// The uploader's own wrap, which every upload carries.
+    fn authors_wrap() -> [crate::db::DekRow; 1] {
+        [crate::db::DekRow {
+            reader: Address::repeat_byte(2),
+            wrap: "0x02".into(),
+        }]
+    }
+
     fn upload_entry(id: B256) -> NewEntry {
         NewEntry {
             actor: Address::repeat_byte(2),
@@ -734,10 +719,7 @@ mod tests {
     async fn an_upload_and_its_entry_are_written_together_or_not_at_all() {
         let (_dir, idx) = scratch_index().await;
         let log = AccessLog::new(idx.clone());
-        let deks = [crate::db::DekRow {
-            reader: Address::repeat_byte(2),
-            wrap: "0x02".into(),
-        }];
+        let deks = authors_wrap();
         let first = B256::repeat_byte(1);
         let row = log
             .append_upload(upload_entry(first), &pending(first), &deks)
@@ -758,8 +740,9 @@ mod tests {
         // wraps are not stored either.
         let second = B256::repeat_byte(5);
         let taken = idx.last_log().await.expect("log").expect("entry 0");
+        let second_row = pending(second);
         assert!(idx
-            .insert_pending_logged(&pending(second), &deks, Some(&taken))
+            .insert_logged(&[(&taken, Some((&second_row, &deks[..])))])
             .await
             .is_err());
         assert!(idx.record(second).await.expect("get").is_none());
@@ -770,10 +753,7 @@ mod tests {
     async fn uploads_written_together_lose_nothing_when_one_of_them_is_refused() {
         let (_dir, idx) = scratch_index().await;
         let log = AccessLog::new(idx.clone());
-        let deks = [crate::db::DekRow {
-            reader: Address::repeat_byte(2),
-            wrap: "0x02".into(),
-        }];
+        let deks = authors_wrap();
         let taken = B256::repeat_byte(50);
         log.append_upload(upload_entry(taken), &pending(taken), &deks)
             .await

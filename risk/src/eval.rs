@@ -98,40 +98,49 @@ fn cumulative(scores: &[f64], positive: &[bool]) -> Vec<(f64, usize, usize)> {
 
 /// The ROC curve: (false-positive rate, true-positive rate) from (0, 0) to (1, 1).
 pub fn roc_curve(scores: &[f64], positive: &[bool]) -> Vec<(f64, f64)> {
-    let (p, n) = counts(positive);
-    let mut curve = vec![(0.0, 0.0)];
-    for (_, tp, fp) in cumulative(scores, positive) {
-        curve.push((ratio(fp, n), ratio(tp, p)));
-    }
-    curve
+    roc_of(&cumulative(scores, positive), counts(positive))
 }
 
 /// The precision–recall curve: (recall, precision), one point per distinct threshold.
 pub fn pr_curve(scores: &[f64], positive: &[bool]) -> Vec<(f64, f64)> {
-    let (p, _) = counts(positive);
-    cumulative(scores, positive)
-        .into_iter()
-        .map(|(_, tp, fp)| (ratio(tp, p), ratio(tp, tp + fp)))
+    pr_of(&cumulative(scores, positive), counts(positive))
+}
+
+fn roc_of(points: &[(f64, usize, usize)], (p, n): (usize, usize)) -> Vec<(f64, f64)> {
+    let mut curve = vec![(0.0, 0.0)];
+    curve.extend(
+        points
+            .iter()
+            .map(|(_, tp, fp)| (ratio(*fp, n), ratio(*tp, p))),
+    );
+    curve
+}
+
+fn pr_of(points: &[(f64, usize, usize)], (p, _): (usize, usize)) -> Vec<(f64, f64)> {
+    points
+        .iter()
+        .map(|(_, tp, fp)| (ratio(*tp, p), ratio(*tp, tp + fp)))
         .collect()
 }
 
 /// All measures of `scores` against `positive`.
 pub fn metrics(scores: &[f64], positive: &[bool]) -> Metrics {
     let (p, n) = counts(positive);
-    let roc = roc_curve(scores, positive);
-    let roc_auc = roc
+    // Sorted once; both curves and the operating point are read off the same points.
+    let points = cumulative(scores, positive);
+    let roc_auc = roc_of(&points, (p, n))
         .windows(2)
         .map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0)
         .sum();
     let mut pr_auc = 0.0;
     let mut last_recall = 0.0;
-    for (recall, precision) in pr_curve(scores, positive) {
+    for (recall, precision) in pr_of(&points, (p, n)) {
         pr_auc += (recall - last_recall) * precision;
         last_recall = recall;
     }
     // The lowest threshold still within the false-positive budget.
     let mut op = (f64::INFINITY, 0, 0);
-    for point in cumulative(scores, positive) {
+    for &point in &points {
         if ratio(point.2, n) <= MAX_FALSE_POSITIVE_RATE {
             op = point;
         } else {

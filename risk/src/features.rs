@@ -164,13 +164,15 @@ impl FeatureState {
             s if s > 0.0 => (last_1h as f64 - h.rate.mean) / s,
             _ => 0.0,
         };
+        let (hour_sin, hour_cos) = cyclic(f64::from(hour), 24.0);
+        let (weekday_sin, weekday_cos) = cyclic(weekday as f64, 7.0);
         let features = [
             f64::from(u8::from(a.role == Role::Practitioner)),
             f64::from(u8::from(a.role == Role::Insurer)),
-            cyclic(f64::from(hour), 24.0).0,
-            cyclic(f64::from(hour), 24.0).1,
-            cyclic(weekday as f64, 7.0).0,
-            cyclic(weekday as f64, 7.0).1,
+            hour_sin,
+            hour_cos,
+            weekday_sin,
+            weekday_cos,
             h.share_near_hour(hour),
             h.share_of_category(a.category),
             a.grant_since.map_or(0.0, |since| {

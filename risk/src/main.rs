@@ -282,20 +282,16 @@ fn write_plots(dir: &Path, e: &Evaluation, test: &[Access]) -> Result<()> {
             )
         })
         .collect();
-    let roc: Vec<Curve> = curves
-        .iter()
-        .map(|(name, roc, _)| Curve {
-            name: name.clone(),
-            points: roc,
-        })
-        .collect();
-    let pr: Vec<Curve> = curves
-        .iter()
-        .map(|(name, _, pr)| Curve {
-            name: name.clone(),
-            points: pr,
-        })
-        .collect();
+    let pick = |which: fn(&NamedCurves) -> &[(f64, f64)]| -> Vec<Curve> {
+        curves
+            .iter()
+            .map(|c| Curve {
+                name: c.0.clone(),
+                points: which(c),
+            })
+            .collect()
+    };
+    let (roc, pr) = (pick(|c| &c.1), pick(|c| &c.2));
     let files = [
         (
             "roc.svg",

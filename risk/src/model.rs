@@ -182,13 +182,16 @@ impl KnnModel {
         let d = within
             .last()
             .map_or(f64::INFINITY, |nn| f64::from(nn.distance).sqrt());
-        let below = self.calibration.partition_point(|own| *own < d);
-        below as f64 / self.calibration.len() as f64
+        self.rank(d)
     }
 
     /// [`KnnModel::score`] by the unbounded search (the same answer; for tests and benchmarks).
     pub fn score_unbounded(&self, x: &Features) -> f64 {
-        let d = self.distance(x);
+        self.rank(self.distance(x))
+    }
+
+    /// The share of the calibration sample whose own distance is below `d`.
+    fn rank(&self, d: f64) -> f64 {
         let below = self.calibration.partition_point(|own| *own < d);
         below as f64 / self.calibration.len() as f64
     }

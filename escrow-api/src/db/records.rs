@@ -123,29 +123,16 @@ pub struct Anchored {
 impl Index {
     /// Inserts a pending record with its wrapped DEKs, atomically. Fails on a duplicate id.
     pub async fn insert_pending(&self, r: &RecordRow, deks: &[DekRow]) -> Result<(), DbError> {
-        self.insert_pending_logged(r, deks, None).await
-    }
-
-    /// [`Index::insert_pending`] and, when given, the access-log entry that records it, in one
-    /// transaction: a crash can leave neither half without the other. Fails on a duplicate id,
-    /// and on a log entry whose seq is taken (the primary key refuses a fork), writing nothing.
-    pub async fn insert_pending_logged(
-        &self,
-        r: &RecordRow,
-        deks: &[DekRow],
-        log: Option<&LogRow>,
-    ) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
         insert_pending_in(&mut tx, r, deks).await?;
-        if let Some(e) = log {
-            insert_log_query(e).execute(&mut *tx).await?;
-        }
         tx.commit().await?;
         Ok(())
     }
 
     /// Access-log entries, each with the pending upload it records when it records one, in one
-    /// transaction (all or none): the access log's group commit.
+    /// transaction (all or none): the access log's group commit. A crash can leave no upload
+    /// without its entry; a duplicate record id, or an entry whose seq is taken (the primary key
+    /// refuses a fork), fails the whole transaction and writes nothing.
     pub async fn insert_logged(
         &self,
         items: &[(&LogRow, Option<PendingUpload<'_>>)],
