@@ -29,8 +29,22 @@ pub struct NewEntry {
     pub granted: bool,
     /// Short reason code.
     pub reason: String,
-    /// Anomaly score × 1000; 0 until the kNN model exists.
+    /// The access's risk assessment (unscored for what is not a read attempt).
+    pub risk: RiskNote,
+}
+
+/// The risk assessment of an entry (docs/risk.md): the score is hashed with the entry; the rest
+/// is kept beside it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RiskNote {
+    /// Risk score × 1000 (0 for an entry that is not a scored read attempt).
     pub score_milli: i64,
+    /// At or above the policy's threshold when written, or an emergency release.
+    pub flagged: bool,
+    /// The score's main reasons in words (flagged entries).
+    pub reasons: Vec<String>,
+    /// The attempt as one risk-log line (scored attempts), to rebuild histories at start-up.
+    pub access: Option<String>,
 }
 
 /// Computes an entry's hash.
@@ -437,7 +451,7 @@ impl Writer {
             action: AccessAction::LogGap,
             granted: false,
             reason: gap_reason(u64::try_from(held).unwrap_or(0), next_anchored_seq - 1),
-            score_milli: 0,
+            risk: RiskNote::default(),
         };
         let prev = last_hash(last.as_ref())?;
         let row = row_of(entry, next, prev);
@@ -478,8 +492,11 @@ fn row_of(e: NewEntry, seq: i64, prev: B256) -> LogRow {
         e.action.as_str(),
         e.granted,
         &e.reason,
-        e.score_milli,
+        e.risk.score_milli,
     );
+    let reasons = (!e.risk.reasons.is_empty())
+        .then(|| serde_json::to_string(&e.risk.reasons).ok())
+        .flatten();
     LogRow {
         seq,
         at,
@@ -489,9 +506,12 @@ fn row_of(e: NewEntry, seq: i64, prev: B256) -> LogRow {
         action: e.action.as_str().to_string(),
         granted: e.granted,
         reason: e.reason,
-        score_milli: e.score_milli,
+        score_milli: e.risk.score_milli,
         prev_hash: prev.to_string(),
         entry_hash: h.to_string(),
+        flagged: e.risk.flagged,
+        reasons,
+        risk_access: e.risk.access,
     }
 }
 
@@ -531,6 +551,9 @@ mod tests {
                     score_milli: 0,
                     prev_hash: prev.to_string(),
                     entry_hash: h.to_string(),
+                    flagged: false,
+                    reasons: None,
+                    risk_access: None,
                 };
                 prev = h;
                 row
@@ -711,7 +734,7 @@ mod tests {
             action: AccessAction::Upload,
             granted: true,
             reason: "stored-pending".into(),
-            score_milli: 0,
+            risk: RiskNote::default(),
         }
     }
 

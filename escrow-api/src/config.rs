@@ -128,6 +128,15 @@ pub struct Config {
     /// bound). Each account has its own rate-limit bucket; this keeps one client from multiplying
     /// its allowance with fresh wallets.
     pub sign_in_accounts_per_client: u32,
+    /// The access-risk model's neighbour count (docs/risk.md).
+    pub risk_k: u32,
+    /// The deployment's local time, seconds east of UTC: the risk features' hours of day are
+    /// local ("off hours" at a hospital in UTC+1 are not those in UTC).
+    pub risk_utc_offset_secs: i64,
+    /// Most of the deployment's own accesses in the risk model's reference set.
+    pub risk_reference_size: u32,
+    /// Own unflagged accesses the deployment needs before they replace the synthetic reference.
+    pub risk_deployment_min: u32,
 }
 
 impl Default for Config {
@@ -170,6 +179,10 @@ impl Default for Config {
             rate_limit_per_minute: 600,
             rate_limit_burst: 120,
             sign_in_accounts_per_client: 50,
+            risk_k: 10,
+            risk_utc_offset_secs: 0,
+            risk_reference_size: 100_000,
+            risk_deployment_min: 5_000,
         }
     }
 }
@@ -310,6 +323,16 @@ impl Config {
                 "log_block_batch, anchor_batch_max and poll_interval_ms must be positive".into(),
             ));
         }
+        if self.risk_k == 0 || self.risk_reference_size <= self.risk_k {
+            return Err(ConfigError::Invalid(
+                "risk_k must be at least 1 and risk_reference_size larger than it".into(),
+            ));
+        }
+        if self.risk_utc_offset_secs.abs() > 14 * 3_600 {
+            return Err(ConfigError::Invalid(
+                "risk_utc_offset_secs must be within ±14 hours".into(),
+            ));
+        }
         let public = self.public_url()?;
         if public.scheme() == "https" && self.cookie_secure == Some(false) {
             return Err(ConfigError::Invalid(format!(
@@ -321,6 +344,17 @@ impl Config {
         crate::web::WebPolicy::new(self)?;
         self.trusted_proxy_ips()?;
         Ok(())
+    }
+
+    /// The access-risk engine's settings.
+    pub fn risk_settings(&self) -> crate::risk::RiskSettings {
+        let size = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+        crate::risk::RiskSettings {
+            k: size(self.risk_k),
+            utc_offset_secs: self.risk_utc_offset_secs,
+            reference_size: size(self.risk_reference_size),
+            deployment_min: size(self.risk_deployment_min),
+        }
     }
 
     /// `trusted_proxies` as addresses.

@@ -1,8 +1,9 @@
 //! The admin console's data: system health (chain head, follower lag, pending uploads, the last
 //! anchor, claims per state) and the access log's refused and flagged entries. Only for a signed-in address that
 //! holds the contract's ADMIN role, asked of the chain on every request. An admin sees who
-//! accessed which record id and when (no record content: the escrow has none). The console's
-//! pages are not built yet; these are the endpoints they will read.
+//! accessed which record id and when (no record content: the escrow has none), with the risk
+//! score's reasons for flagged entries, and sets the access-risk policy. The page is
+//! `escrow-api/api/console.html`.
 
 use axum::extract::State;
 use axum::Json;
@@ -103,6 +104,36 @@ pub async fn log(
         });
     }
     Ok(Json(json!({ "entries": entries })))
+}
+
+/// `GET /api/console/risk`: the risk policy and where the model's reference comes from.
+pub async fn risk_status(
+    State(st): State<AppState>,
+    session: Session,
+) -> Result<Json<api::RiskStatus>, ApiError> {
+    require_admin(&st, &session).await?;
+    Ok(Json(st.risk.status()))
+}
+
+/// `PUT /api/console/risk`: sets the risk policy (flag or hold, and the threshold).
+pub async fn put_risk_policy(
+    State(st): State<AppState>,
+    session: Session,
+    crate::error::JsonBody(policy): crate::error::JsonBody<api::RiskPolicy>,
+) -> Result<Json<api::RiskStatus>, ApiError> {
+    require_admin(&st, &session).await?;
+    if !(1..=1000).contains(&policy.threshold_milli) {
+        return Err(ApiError::bad_request(
+            "bad-threshold",
+            "thresholdMilli is a score × 1000 from 1 to 1000",
+        ));
+    }
+    st.index
+        .put_risk_policy(policy, session.address, crate::now_secs())
+        .await?;
+    st.risk.set_policy(policy);
+    tracing::info!(mode = %policy.mode, threshold = policy.threshold_milli, "risk policy set");
+    Ok(Json(st.risk.status()))
 }
 
 /// Body of `PUT /api/profile`.

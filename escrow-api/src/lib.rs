@@ -14,6 +14,8 @@
 //! - [`auth`]: SIWE sign-in, sessions and the session extractor.
 //! - [`access_log`]: the hash-chained access log, its Merkle batches and proofs.
 //! - [`records`]: streamed upload and consent-checked, streamed read.
+//! - [`risk`]: every read attempt scored by the kNN access-risk model; the flag/hold policy.
+//! - [`holds`]: reads held for the patient's approval, and the patient's signed decisions.
 //! - [`indexed`]: what the follower indexed besides records (grants), for the caller.
 //! - [`follower`]: the event follower (commit, shred, pending TTL) and the anchoring task.
 //! - [`limits`]: per-address and per-IP rate limits.
@@ -34,6 +36,7 @@ pub mod console;
 pub mod db;
 pub mod error;
 pub mod follower;
+pub mod holds;
 pub mod indexed;
 pub mod keys;
 pub mod limits;
@@ -41,6 +44,7 @@ pub mod listen;
 pub mod maintenance;
 pub mod metrics;
 pub mod records;
+pub mod risk;
 pub mod server;
 pub mod web;
 

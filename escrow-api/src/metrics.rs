@@ -30,6 +30,8 @@ pub struct Metrics {
     /// Consent decisions by who answered them (`index`: the consent index at the head; `chain`:
     /// the node, by `eth_call`).
     pub consent_answers: IntCounterVec,
+    /// Scored read attempts by what the risk step did (`flagged`, `held`).
+    pub risk_outcomes: IntCounterVec,
 }
 
 impl Metrics {
@@ -64,6 +66,14 @@ impl Metrics {
             ),
             &["source"],
         )?;
+        let risk_outcomes = IntCounterVec::new(
+            Opts::new(
+                "risk_outcomes_total",
+                "read attempts the access-risk step flagged or held",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(risk_outcomes.clone()))?;
         registry.register(Box::new(uploads.clone()))?;
         registry.register(Box::new(reads.clone()))?;
         registry.register(Box::new(sign_ins.clone()))?;
@@ -86,6 +96,7 @@ impl Metrics {
             log_anchored,
             shredded,
             consent_answers,
+            risk_outcomes,
         })
     }
 

@@ -77,6 +77,9 @@ pub enum StartError {
     /// The configuration.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The access-risk engine's history could not be rebuilt.
+    #[error("access risk: {0}")]
+    Risk(#[from] crate::risk::RiskError),
     /// Metrics registration.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -126,6 +129,8 @@ pub struct AppState {
     pub lock: Arc<crate::keys::DataLock>,
     /// Whether the start-up checks against the chain have passed (see the module doc).
     pub ready: Arc<std::sync::atomic::AtomicBool>,
+    /// The access-risk engine (scores reads, holds the policy).
+    pub risk: Arc<crate::risk::RiskEngine>,
 }
 
 impl core::fmt::Debug for AppState {
@@ -293,6 +298,7 @@ impl App {
             &config,
             metrics.consent_answers.clone(),
         );
+        let risk = crate::risk::RiskEngine::start(&index, config.risk_settings()).await?;
         Ok(App {
             state: AppState {
                 config: Arc::new(config),
@@ -314,6 +320,7 @@ impl App {
                 limits: Arc::new(limits),
                 trusted_proxies: Arc::new(trusted_proxies),
                 ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                risk,
             },
         })
     }
@@ -442,6 +449,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/grants", get(crate::indexed::grants))
         .route("/api/claims", get(crate::indexed::claims))
         .route("/api/directory", get(crate::indexed::directory))
+        .route("/api/holds", get(crate::holds::list))
+        .route("/api/holds/{id}", post(crate::holds::decide))
+        .route(
+            "/api/console/risk",
+            get(crate::console::risk_status).put(crate::console::put_risk_policy),
+        )
         .route("/api/console/summary", get(crate::console::summary))
         .route("/api/console/log", get(crate::console::log))
         .route(
@@ -551,6 +564,11 @@ pub fn openapi_document() -> Result<serde_json::Value, serde_json::Error> {
         api::ClaimList,
         api::Directory,
         api::AccountHistoryEntry,
+        api::Holds,
+        api::Hold,
+        api::HoldDecisionBody,
+        api::RiskPolicy,
+        api::RiskStatus,
     );
     let generated = generator.take_definitions(true);
     if let Some(schemas) = doc
@@ -578,6 +596,9 @@ pub const ROUTES: &[&str] = &[
     "/api/grants",
     "/api/claims",
     "/api/directory",
+    "/api/holds",
+    "/api/holds/{id}",
+    "/api/console/risk",
     "/api/console/summary",
     "/api/console/log",
     "/api/console/applications",

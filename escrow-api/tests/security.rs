@@ -43,7 +43,10 @@ async fn an_emergency_release_through_a_stored_wrap_is_flagged() {
     let first = doctors_reads().await;
     assert_eq!(first.len(), 1, "{first:#?}");
     assert_eq!(first[0]["reason"], "consent");
-    assert_eq!(first[0]["scoreMilli"], 0);
+    // Scored by the model (calibrated 0–1000); whether a fresh doctor's first read is unusual
+    // is the model's to say (escrow-api/tests/risk.rs tests what it says).
+    let score = first[0]["scoreMilli"].as_i64().expect("a score");
+    assert!((0..=1000).contains(&score), "{first:#?}");
 
     // Revoked: refused, though the wrap is still stored.
     w.revoke(&patient, &doctor).await;
@@ -68,7 +71,11 @@ async fn an_emergency_release_through_a_stored_wrap_is_flagged() {
         .collect();
     assert_eq!(granted.len(), 2, "{granted:#?}");
     assert_eq!(granted[1]["reason"], "emergency", "{granted:#?}");
-    assert_eq!(granted[1]["scoreMilli"], 1000, "{granted:#?}");
+    assert_eq!(granted[1]["flagged"], true, "{granted:#?}");
+    assert_eq!(
+        granted[1]["reasons"][0], "emergency access, without your grant",
+        "an emergency is the first reason given: {granted:#?}"
+    );
 
     // The wrong party (no grant, no window, no wrap) is still refused.
     assert_read_refused(&server, &patient, &stranger, r.id, 403, NO_CONSENT).await;

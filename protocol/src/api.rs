@@ -268,6 +268,8 @@ pub enum AccessAction {
     Shred,
     /// The declaration of entries a restore lost.
     LogGap,
+    /// A patient's decision on a read held for their approval (docs/risk.md, "Hold").
+    HoldDecision,
 }
 
 wire_names!(AccessAction {
@@ -277,6 +279,7 @@ wire_names!(AccessAction {
     Receipt => "receipt",
     Shred => "shred",
     LogGap => "log-gap",
+    HoldDecision => "hold-decision",
 });
 
 /// One record in `GET /api/records`.
@@ -536,8 +539,16 @@ pub struct LogEntry {
     pub granted: bool,
     /// Why, as a short code.
     pub reason: String,
-    /// The access's risk score × 1000.
+    /// The access's risk score × 1000 (docs/risk.md; covered by the entry's hash).
     pub score_milli: i64,
+    /// Whether the score was at or above the deployment's threshold when the entry was written
+    /// (not covered by the hash: the policy's decision, kept beside the entry).
+    #[serde(default)]
+    pub flagged: bool,
+    /// For a flagged entry, the score's main reasons in words, strongest first (not covered by
+    /// the hash: words derived from the scored features, whose wording may improve).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
     /// The previous entry's hash (absent in the console's list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prev_hash: Option<B256>,
@@ -549,6 +560,135 @@ pub struct LogEntry {
     /// Its Merkle proof in that batch (patient's log only).
     #[serde(default)]
     pub proof: Option<Vec<B256>>,
+}
+
+/// What the escrow does with a read whose risk score reaches the policy's threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum RiskMode {
+    /// Release it, and flag the entry for the patient and the console.
+    Flag,
+    /// Hold it for the patient's approval (emergency releases are only ever flagged).
+    Hold,
+}
+
+wire_names!(RiskMode {
+    Flag => "flag",
+    Hold => "hold",
+});
+
+/// The deployment's risk policy (`GET`/`PUT /api/console/risk`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RiskPolicy {
+    /// Flag or hold.
+    pub mode: RiskMode,
+    /// Scores at or above this (× 1000, 1–1000) are flagged or held.
+    pub threshold_milli: u16,
+}
+
+/// Where the model's reference accesses come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum ReferenceSource {
+    /// The synthetic hospital (docs/risk.md): the deployment has too little history yet.
+    Synthetic,
+    /// The deployment's own recent unflagged accesses.
+    Deployment,
+}
+
+/// The console's view of the risk model: its policy and its reference set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RiskStatus {
+    /// The policy in force.
+    pub policy: RiskPolicy,
+    /// Where the reference set comes from.
+    pub reference: ReferenceSource,
+    /// How many accesses the reference set holds (0 while it is being built).
+    pub reference_size: u64,
+    /// The deployment's own scored accesses the escrow holds.
+    pub deployment_accesses: u64,
+    /// How many of its own accesses the deployment needs before they replace the synthetic set.
+    pub deployment_needed: u64,
+    /// The neighbour count.
+    pub k: u32,
+}
+
+/// Where a held read stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum HoldState {
+    /// Waiting for the patient.
+    Pending,
+    /// The patient approved: the reader's next reads of the record are released.
+    Approved,
+    /// The patient denied: the reader's next reads of the record are refused.
+    Denied,
+}
+
+wire_names!(HoldState {
+    Pending => "pending",
+    Approved => "approved",
+    Denied => "denied",
+});
+
+/// A read held for the patient's approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Hold {
+    /// Its number.
+    pub id: u64,
+    /// Who asked to read.
+    #[serde(with = "checksummed")]
+    #[cfg_attr(feature = "schema", schemars(with = "Address"))]
+    pub reader: Address,
+    /// Whose record.
+    #[serde(with = "checksummed")]
+    #[cfg_attr(feature = "schema", schemars(with = "Address"))]
+    pub patient: Address,
+    /// Which record.
+    pub record_id: B256,
+    /// When the read was held (Unix seconds).
+    pub created_at: u64,
+    /// The held read's score × 1000.
+    pub score_milli: i64,
+    /// Why it was held, in words, strongest first.
+    pub reasons: Vec<String>,
+    /// Where it stands.
+    pub state: HoldState,
+    /// When the patient decided (Unix seconds).
+    #[serde(default)]
+    pub decided_at: Option<u64>,
+    /// Until when the decision applies to the reader's reads of the record (Unix seconds).
+    #[serde(default)]
+    pub applies_until: Option<u64>,
+}
+
+/// `GET /api/holds`: the reads held for the signed-in patient, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Holds {
+    /// Pending ones and those decided in the last 30 days.
+    pub holds: Vec<Hold>,
+}
+
+/// Body of `POST /api/holds/{id}`: the patient's decision, signed by their wallet over
+/// [`crate::identity::HoldDecisionMessage`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HoldDecisionBody {
+    /// Release (true) or refuse (false).
+    pub approve: bool,
+    /// The 65-byte EIP-712 signature, 0x-hex.
+    pub signature: String,
 }
 
 /// Entries of the access log a restore lost, as a later entry declared them.

@@ -31,6 +31,16 @@ sol! {
         uint256 nonce;
         uint64 expiry;
     }
+
+    /// A patient's decision on a read the escrow held for their approval (EIP-712).
+    #[derive(Debug, PartialEq, Eq)]
+    struct HoldDecision {
+        uint64 hold;
+        bytes32 recordId;
+        address reader;
+        address patient;
+        bool approve;
+    }
 }
 
 /// EIP-712 domain name.
@@ -256,6 +266,91 @@ impl EscrowRequest {
             });
         }
         Ok(recovered)
+    }
+}
+
+/// A hold decision on one deployment: the message the patient's wallet signs (formats.md 6.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldDecisionMessage {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// MedLedger contract.
+    pub contract: Address,
+    /// The hold's number.
+    pub hold: u64,
+    /// The held record.
+    pub record_id: B256,
+    /// Who asked to read.
+    pub reader: Address,
+    /// The signer: the record's patient.
+    pub patient: Address,
+    /// Release (true) or refuse (false).
+    pub approve: bool,
+}
+
+impl HoldDecisionMessage {
+    /// The typed struct.
+    pub fn message(&self) -> HoldDecision {
+        HoldDecision {
+            hold: self.hold,
+            recordId: self.record_id,
+            reader: self.reader,
+            patient: self.patient,
+            approve: self.approve,
+        }
+    }
+
+    /// The EIP-712 hash the wallet signs.
+    pub fn signing_hash(&self) -> B256 {
+        self.message()
+            .eip712_signing_hash(&domain(self.chain_id, self.contract))
+    }
+
+    /// The `eth_signTypedData_v4` payload.
+    pub fn typed_data_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"}
+                ],
+                "HoldDecision": [
+                    {"name": "hold", "type": "uint64"},
+                    {"name": "recordId", "type": "bytes32"},
+                    {"name": "reader", "type": "address"},
+                    {"name": "patient", "type": "address"},
+                    {"name": "approve", "type": "bool"}
+                ]
+            },
+            "primaryType": "HoldDecision",
+            "domain": {
+                "name": DOMAIN_NAME,
+                "version": DOMAIN_VERSION,
+                "chainId": self.chain_id,
+                "verifyingContract": self.contract.to_checksum(None)
+            },
+            "message": {
+                "hold": self.hold,
+                "recordId": self.record_id.to_string(),
+                "reader": self.reader.to_checksum(None),
+                "patient": self.patient.to_checksum(None),
+                "approve": self.approve
+            }
+        })
+    }
+
+    /// Checks the signature is the patient's over this decision.
+    pub fn verify(&self, signature: &[u8]) -> Result<(), IdentityError> {
+        let recovered = recover_typed(&self.signing_hash(), signature)?;
+        if recovered != self.patient {
+            return Err(IdentityError::WrongSigner {
+                expected: self.patient,
+                recovered,
+            });
+        }
+        Ok(())
     }
 }
 

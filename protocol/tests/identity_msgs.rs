@@ -4,8 +4,8 @@
 use alloy_primitives::{address, b256, eip191_hash_message, hex, Address, B256, U256};
 use k256::ecdsa::SigningKey;
 use medledger_protocol::identity::{
-    format_rfc3339, parse_rfc3339, verify_siwe, EscrowRequest, IdentityError, KeyDerivation,
-    SiweExpectations, SiweMessage,
+    format_rfc3339, parse_rfc3339, verify_siwe, EscrowRequest, HoldDecisionMessage, IdentityError,
+    KeyDerivation, SiweExpectations, SiweMessage,
 };
 use proptest::prelude::*;
 
@@ -329,4 +329,64 @@ fn escrow_request_verifies_signer_and_expiry() {
         changed.verify(CHAIN, CONTRACT, &sig, NOW),
         Err(IdentityError::WrongSigner { .. })
     ));
+}
+
+#[test]
+fn hold_decisions_verify_only_for_the_patient_and_the_exact_decision() {
+    let (sk, patient) = wallet();
+    let decision = HoldDecisionMessage {
+        chain_id: CHAIN,
+        contract: CONTRACT,
+        hold: 7,
+        record_id: b256!("2222222222222222222222222222222222222222222222222222222222222222"),
+        reader: address!("70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+        patient,
+        approve: true,
+    };
+    let sig = sign_hash(&sk, &decision.signing_hash());
+    assert_eq!(decision.verify(&sig), Ok(()));
+    // Each field is signed: a signature for approval is not one for denial, for another hold,
+    // record or reader, or on another deployment.
+    let variants = [
+        HoldDecisionMessage {
+            approve: false,
+            ..decision
+        },
+        HoldDecisionMessage {
+            hold: 8,
+            ..decision
+        },
+        HoldDecisionMessage {
+            record_id: B256::ZERO,
+            ..decision
+        },
+        HoldDecisionMessage {
+            reader: patient,
+            ..decision
+        },
+        HoldDecisionMessage {
+            chain_id: 1,
+            ..decision
+        },
+    ];
+    for v in variants {
+        assert!(
+            matches!(v.verify(&sig), Err(IdentityError::WrongSigner { .. })),
+            "{v:?}"
+        );
+    }
+    // Signed by someone else.
+    let forged = sign_hash(&other_wallet(), &decision.signing_hash());
+    assert!(matches!(
+        decision.verify(&forged),
+        Err(IdentityError::WrongSigner { .. })
+    ));
+    assert!(matches!(
+        decision.verify(&sig[..64]),
+        Err(IdentityError::BadSignature(_))
+    ));
+    let json = decision.typed_data_json();
+    assert_eq!(json["primaryType"], "HoldDecision");
+    assert_eq!(json["message"]["hold"], 7);
+    assert_eq!(json["message"]["approve"], true);
 }

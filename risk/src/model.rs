@@ -84,6 +84,8 @@ pub struct KnnModel {
     /// Over the standardised reference in single precision: half the memory traffic of a
     /// query, and standardised values need no more.
     tree: ImmutableKdTree<f32, DIM>,
+    /// The standardised reference points, by the tree's item numbers (for explanations).
+    points: Vec<[f32; DIM]>,
     /// How many reference accesses.
     size: usize,
     /// Sorted own distances of the calibration sample.
@@ -125,6 +127,7 @@ impl KnnModel {
             k,
             standardiser,
             tree,
+            points: narrow,
             size: points.len(),
             calibration: Vec::new(),
         };
@@ -188,6 +191,35 @@ impl KnnModel {
     /// [`KnnModel::score`] by the unbounded search (the same answer; for tests and benchmarks).
     pub fn score_unbounded(&self, x: &Features) -> f64 {
         self.rank(self.distance(x))
+    }
+
+    /// Where `x` departs from its k nearest reference accesses, feature by feature: the signed
+    /// mean difference between `x` and them, in standardised units (positive: `x` is higher).
+    /// The squares of these are what make its distance; explanations name the largest.
+    pub fn departures(&self, x: &Features) -> Features {
+        let mut out = [0.0; DIM];
+        let Some(k) = NonZero::new(self.k) else {
+            return out;
+        };
+        let z = self.standardiser.apply(x);
+        let neighbours = self.tree.nearest_n::<SquaredEuclidean>(&single(&z), k);
+        let mut n = 0.0;
+        for nn in &neighbours {
+            let Some(p) = usize::try_from(nn.item)
+                .ok()
+                .and_then(|i| self.points.get(i))
+            else {
+                continue;
+            };
+            for ((o, zi), pi) in out.iter_mut().zip(&z).zip(p) {
+                *o += zi - f64::from(*pi);
+            }
+            n += 1.0;
+        }
+        if n > 0.0 {
+            out.iter_mut().for_each(|o| *o /= n);
+        }
+        out
     }
 
     /// The share of the calibration sample whose own distance is below `d`.

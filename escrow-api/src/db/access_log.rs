@@ -29,12 +29,18 @@ pub struct LogRow {
     pub granted: bool,
     /// Why (a short code).
     pub reason: String,
-    /// Anomaly score × 1000 (placeholder until the kNN model).
+    /// Risk score × 1000 (docs/risk.md).
     pub score_milli: i64,
     /// The previous entry's hash (zero for the first).
     pub prev_hash: String,
     /// This entry's hash.
     pub entry_hash: String,
+    /// Beside the entry, not hashed: whether it was flagged when written.
+    pub flagged: bool,
+    /// Beside the entry, not hashed: the score's reasons in words (a JSON array), if flagged.
+    pub reasons: Option<String>,
+    /// Beside the entry, not hashed: the scored attempt as one risk-log line (docs/risk.md).
+    pub risk_access: Option<String>,
 }
 
 fn log_from_row(r: &AnyRow) -> Result<LogRow, sqlx::Error> {
@@ -50,12 +56,14 @@ fn log_from_row(r: &AnyRow) -> Result<LogRow, sqlx::Error> {
         score_milli: r.try_get("score_milli")?,
         prev_hash: r.try_get("prev_hash")?,
         entry_hash: r.try_get("entry_hash")?,
+        flagged: r.try_get::<i64, _>("flagged")? != 0,
+        reasons: r.try_get("reasons")?,
+        risk_access: r.try_get("risk_access")?,
     })
 }
 
-const LOG_COLUMNS: &str =
-    "seq, at, actor, patient, record_id, action, granted, reason, score_milli, prev_hash, entry_hash";
-const INSERT_LOG: &str = "INSERT INTO access_log (seq, at, actor, patient, record_id, action, granted, reason, score_milli, prev_hash, entry_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+const LOG_COLUMNS: &str = "seq, at, actor, patient, record_id, action, granted, reason, score_milli, prev_hash, entry_hash, flagged, reasons, risk_access";
+const INSERT_LOG: &str = "INSERT INTO access_log (seq, at, actor, patient, record_id, action, granted, reason, score_milli, prev_hash, entry_hash, flagged, reasons, risk_access) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 /// An anchored access-log batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +111,9 @@ pub(super) fn insert_log_query(
         .bind(e.score_milli)
         .bind(e.prev_hash.clone())
         .bind(e.entry_hash.clone())
+        .bind(i64::from(e.flagged))
+        .bind(e.reasons.clone())
+        .bind(e.risk_access.clone())
 }
 
 impl Index {
@@ -168,10 +179,10 @@ impl Index {
         Ok(rows.iter().map(log_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// (entries, refused, flagged) counts of the whole log; flagged = score ≥ 0.5.
+    /// (entries, refused, flagged) counts of the whole log.
     pub async fn log_counts(&self) -> Result<(i64, i64, i64), DbError> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN granted = 0 THEN 1 ELSE 0 END), 0) AS refused, COALESCE(SUM(CASE WHEN score_milli >= 500 THEN 1 ELSE 0 END), 0) AS flagged FROM access_log",
+            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN granted = 0 THEN 1 ELSE 0 END), 0) AS refused, COALESCE(SUM(CASE WHEN flagged <> 0 THEN 1 ELSE 0 END), 0) AS flagged FROM access_log",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -185,7 +196,7 @@ impl Index {
     /// The newest entries, newest first; with `attention` only refused or flagged ones.
     pub async fn recent_log(&self, limit: i64, attention: bool) -> Result<Vec<LogRow>, DbError> {
         let filter = if attention {
-            "WHERE granted = 0 OR score_milli >= 500"
+            "WHERE granted = 0 OR flagged <> 0"
         } else {
             ""
         };
@@ -196,6 +207,28 @@ impl Index {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(log_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The newest `limit` scored attempts' risk-log lines, oldest first, with whether each was
+    /// flagged: the history the risk engine rebuilds at start-up.
+    pub async fn scored_accesses(&self, limit: i64) -> Result<Vec<(String, bool)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT risk_access, flagged FROM access_log WHERE risk_access IS NOT NULL ORDER BY seq DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("risk_access")?,
+                    r.try_get::<i64, _>("flagged")? != 0,
+                ))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        out.reverse();
+        Ok(out)
     }
 
     /// The last anchored batch.

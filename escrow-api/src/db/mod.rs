@@ -6,7 +6,8 @@
 //!
 //! One module per table or pair of tables, each an `impl Index` block with its row types:
 //! `records` (a record's lifecycle), `wraps` (wrapped DEKs), `sessions` (nonces and sessions),
-//! `cursor` (the follower's next block), `access_log` (entries and anchors), `accounts` (accounts
+//! `cursor` (the follower's next block), `access_log` (entries and anchors), `risk` (the risk policy
+//! and held reads), `accounts` (accounts
 //! and their history), `roots` (the roots records are anchored under) and `events` (grants, claims
 //! and policies, kept from contract events). This
 //! file holds the connection, the migrations and the deployment binding.
@@ -24,6 +25,7 @@ mod accounts;
 mod cursor;
 mod events;
 mod records;
+mod risk;
 mod roots;
 mod sessions;
 mod wraps;
@@ -35,6 +37,7 @@ pub use events::{
 };
 use records::RECORD_COLUMNS;
 pub use records::{Anchored, RecordRow};
+pub use risk::{HoldRow, NewHold};
 pub use roots::RootRow;
 pub use wraps::DekRow;
 
@@ -136,6 +139,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "pending_by_author",
         include_str!("../../migrations/0012_pending_by_author.sql"),
+    ),
+    (
+        13,
+        "access_risk",
+        include_str!("../../migrations/0013_access_risk.sql"),
     ),
 ];
 

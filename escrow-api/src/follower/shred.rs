@@ -57,7 +57,7 @@ pub async fn shred(st: &AppState, record_id: B256) -> Result<(), FollowError> {
             action: AccessAction::Shred,
             granted: true,
             reason: format!("receipt:{receipt_hash}"),
-            score_milli: 0,
+            risk: Default::default(),
         })
         .await?;
     tracing::info!("record shredded");

@@ -222,6 +222,13 @@ pub fn log_entry_of(r: &LogRow) -> Result<api::LogEntry, ApiError> {
         granted: r.granted,
         reason: r.reason.clone(),
         score_milli: r.score_milli,
+        flagged: r.flagged,
+        // Words beside the entry: a malformed list is shown as none rather than failing the log.
+        reasons: r
+            .reasons
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default(),
         prev_hash: Some(b256(&r.prev_hash, "previous hash")?),
         entry_hash: b256(&r.entry_hash, "entry hash")?,
         anchor: None,

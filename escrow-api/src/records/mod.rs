@@ -42,6 +42,7 @@ use medledger_protocol::api::{self, AccessAction, RecordState};
 
 mod listing;
 mod read;
+mod risk_gate;
 mod upload;
 mod wraps;
 
@@ -147,6 +148,12 @@ async fn log_entry(st: &AppState, e: NewEntry) -> Result<crate::db::LogRow, ApiE
     }
 }
 
+/// Appends an entry that is not a read attempt (a patient's hold decision): the entry first,
+/// then what it records.
+pub async fn log_decision(st: &AppState, e: NewEntry) -> Result<(), ApiError> {
+    log_entry(st, e).await.map(|_| ())
+}
+
 /// One caller's attempt at one action on one record, as the access log names it. Every refusal
 /// of the attempt is logged under the same actor, patient, record and action before it is
 /// returned, so the patient sees refused attempts as well as releases.
@@ -157,6 +164,8 @@ struct Attempt<'a> {
     patient: Address,
     record_id: B256,
     action: AccessAction,
+    /// The record, once known: a refused read of a known record is scored like a release.
+    record: Option<risk_gate::RecordFacts>,
 }
 
 impl<'a> Attempt<'a> {
@@ -169,12 +178,30 @@ impl<'a> Attempt<'a> {
             patient: Address::ZERO,
             record_id,
             action,
+            record: None,
         }
     }
 
     /// The same attempt, on a record whose patient is now known.
     fn of_patient(self, patient: Address) -> Self {
         Attempt { patient, ..self }
+    }
+
+    /// The same attempt, on a record now found in the index.
+    fn of_record(self, record: &RecordRow) -> Self {
+        Attempt {
+            patient: record.patient,
+            record: Some(risk_gate::RecordFacts::of(record)),
+            ..self
+        }
+    }
+
+    /// The same attempt, no longer scored on refusal (it was scored once already).
+    fn without_record(self) -> Self {
+        Attempt {
+            record: None,
+            ..self
+        }
     }
 
     /// Logs the refusal with `reason` and returns `err` (or a 503 when even the log is
@@ -187,7 +214,7 @@ impl<'a> Attempt<'a> {
             action: self.action,
             granted: false,
             reason: reason.to_string(),
-            score_milli: 0,
+            risk: risk_gate::refusal_note(self).await,
         };
         match log_entry(self.st, entry).await {
             Ok(_) => err,

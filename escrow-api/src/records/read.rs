@@ -166,7 +166,7 @@ async fn authorise_read<'a>(
         return Err(attempt.refuse_coded(err).await);
     };
     let patient = record.patient;
-    let attempt = attempt.of_patient(patient);
+    let attempt = attempt.of_record(&record);
     if record.state == RecordState::Shredded {
         let err = ApiError::new(
             StatusCode::GONE,
@@ -301,6 +301,10 @@ async fn read_inner(
     let (record, attempt, basis) = authorise_read(st, reader, record_id).await?;
     let patient = attempt.patient;
     let (wrap, emergency) = choose_wrap(&record, &attempt, basis).await?;
+    let gate = super::risk_gate::gate(&attempt, emergency).await?;
+    // Scored once: a refusal after this point (a bad range, a failing blob store) is logged
+    // without a second score of the same attempt.
+    let attempt = attempt.without_record();
     let size = record.size;
     // Refusals after consent was established are the patient's to see too: a range the record
     // cannot satisfy, a blob store that fails.
@@ -323,14 +327,15 @@ async fn read_inner(
             record_id,
             action: AccessAction::Read,
             granted: true,
-            reason: match (emergency, ranged) {
-                (true, _) => "emergency",
-                (false, true) => "consent-range",
-                (false, false) => "consent",
+            reason: match (emergency, gate.approved, ranged) {
+                (true, _, _) => "emergency",
+                (false, true, _) => "consent-approved",
+                (false, false, true) => "consent-range",
+                (false, false, false) => "consent",
             }
             .into(),
-            // Emergency releases are flagged for the patient's review.
-            score_milli: if emergency { 1000 } else { 0 },
+            // Emergency releases are flagged for the patient's review whatever they score.
+            risk: gate.note,
         },
     )
     .await?;

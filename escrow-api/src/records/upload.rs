@@ -360,7 +360,7 @@ async fn record_pending(
         action: AccessAction::Upload,
         granted: true,
         reason: "stored-pending".into(),
-        score_milli: 0,
+        risk: Default::default(),
     };
     let err = match st.log.append_upload(entry, &row, &deks).await {
         Ok(logged) => {

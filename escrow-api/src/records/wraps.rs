@@ -53,7 +53,7 @@ pub async fn add_wraps(
                 action: AccessAction::AddWrap,
                 granted: true,
                 reason: format!("reader:{reader}"),
-                score_milli: 0,
+                risk: Default::default(),
             },
         )
         .await?;

@@ -1,0 +1,254 @@
+//! The risk step of a read (docs/risk.md, "At the escrow"): once consent allows the read, the
+//! attempt is scored, and the patient's earlier decision or the policy decides what happens:
+//!
+//! 1. an emergency release inside an on-chain window is released, always flagged, never held;
+//! 2. a hold the patient approved (in force) releases, `consent-approved`;
+//! 3. a hold the patient denied (in force) refuses, 403 `hold-denied`;
+//! 4. a pending hold, or under `hold` a score at or above the threshold, refuses with 423
+//!    `held-for-approval` (a new hold only when none is pending);
+//! 5. anything else is released, flagged when at or above the threshold.
+//!
+//! Refused reads of a known record are scored too ([`refusal_note`]): a run of refusals is part
+//! of what makes a reader unusual.
+
+use alloy_primitives::Address;
+use axum::http::StatusCode;
+use medledger_protocol::api::{HoldState, RiskMode};
+use medledger_protocol::contract::Category;
+use medledger_risk::access::Access;
+
+use super::{log_entry, Attempt};
+use crate::access_log::{NewEntry, RiskNote};
+use crate::db::{HoldRow, NewHold, RecordRow};
+use crate::error::ApiError;
+use crate::server::AppState;
+use medledger_protocol::api::AccessAction;
+
+/// What the features need to know of the record read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordFacts {
+    category: u8,
+    size: u64,
+    created: i64,
+}
+
+impl RecordFacts {
+    /// The facts of an index row.
+    pub fn of(r: &RecordRow) -> RecordFacts {
+        RecordFacts {
+            category: r.category,
+            size: r.size,
+            created: r.created,
+        }
+    }
+}
+
+/// The outcome of a read that may go ahead.
+#[derive(Debug)]
+pub struct Released {
+    /// What its log entry keeps.
+    pub note: RiskNote,
+    /// Released because the patient approved a hold.
+    pub approved: bool,
+}
+
+/// The attempt as the risk model sees it: reader, role, patient, category, the grant's start,
+/// the record's size and age; `at` now.
+async fn access_of(
+    st: &AppState,
+    reader: Address,
+    patient: Address,
+    facts: RecordFacts,
+    granted: bool,
+    emergency: bool,
+) -> Option<Access> {
+    let category = Category::from_number(facts.category)?;
+    let kind = match st.index.account_kind(reader).await {
+        Ok(kind) => kind,
+        Err(e) => {
+            tracing::warn!(error = %e, "account kind unknown for the risk features");
+            None
+        }
+    };
+    Some(Access {
+        at: u64::try_from(crate::now_secs()).unwrap_or(0),
+        reader,
+        role: crate::risk::role_of(reader, patient, kind),
+        patient,
+        category,
+        granted,
+        emergency,
+        bytes: facts.size,
+        grant_since: grant_since(st, patient, reader).await,
+        record_created: u64::try_from(facts.created).unwrap_or(0),
+        label: None,
+    })
+}
+
+/// When `reader`'s current grant from `patient` began (its block's timestamp), if they hold
+/// one. A failure to learn it leaves the feature out rather than failing the read.
+async fn grant_since(st: &AppState, patient: Address, reader: Address) -> Option<u64> {
+    if reader == patient {
+        return None;
+    }
+    let block = st.index.grant_began(patient, reader).await.ok()??;
+    if let Some(t) = st.risk.block_time(block) {
+        return Some(t);
+    }
+    match st.ledger.chain().block(block).await {
+        Ok(Some(b)) => {
+            st.risk.remember_block_time(block, b.timestamp);
+            Some(b.timestamp)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, block, "grant block unknown for the risk features");
+            None
+        }
+    }
+}
+
+/// The score of a refused read of a known record (unscored: an attempt without a session or
+/// of an unknown record, or anything but a read).
+pub async fn refusal_note(attempt: &Attempt<'_>) -> RiskNote {
+    let (Some(facts), AccessAction::Read) = (attempt.record, attempt.action) else {
+        return RiskNote::default();
+    };
+    if attempt.actor == Address::ZERO {
+        return RiskNote::default();
+    }
+    let st = attempt.st;
+    let Some(access) = access_of(st, attempt.actor, attempt.patient, facts, false, false).await
+    else {
+        return RiskNote::default();
+    };
+    match st.risk.assess(&access).await {
+        Ok(a) => a.note,
+        Err(e) => {
+            tracing::error!(error = %e, "risk score of a refusal failed");
+            RiskNote::default()
+        }
+    }
+}
+
+fn held(hold: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::LOCKED,
+        "held-for-approval",
+        format!(
+            "this read was held for the patient's approval because it looked unusual (hold {hold}); \
+             the patient has been asked, try again after they answer"
+        ),
+    )
+}
+
+fn denied() -> ApiError {
+    ApiError::forbidden("hold-denied", "the patient declined this read")
+}
+
+/// Logs a refusal the gate decided, with its score, and returns `err`.
+async fn refuse_scored(
+    attempt: &Attempt<'_>,
+    reason: &str,
+    note: RiskNote,
+    err: ApiError,
+) -> ApiError {
+    let entry = NewEntry {
+        actor: attempt.actor,
+        patient: attempt.patient,
+        record_id: attempt.record_id,
+        action: AccessAction::Read,
+        granted: false,
+        reason: reason.into(),
+        risk: note,
+    };
+    match log_entry(attempt.st, entry).await {
+        Ok(_) => err,
+        Err(log_err) => log_err,
+    }
+}
+
+/// The risk step of a read that consent allows (see the module doc).
+pub async fn gate(attempt: &Attempt<'_>, emergency: bool) -> Result<Released, ApiError> {
+    let st = attempt.st;
+    let Some(facts) = attempt.record else {
+        return Err(ApiError::internal(
+            "risk",
+            &"a read scored before its record was found",
+        ));
+    };
+    let (reader, patient) = (attempt.actor, attempt.patient);
+    let Some(access) = access_of(st, reader, patient, facts, true, emergency).await else {
+        return Err(ApiError::internal(
+            "risk",
+            &"a record of an unknown category",
+        ));
+    };
+    let assessment = match st.risk.assess(&access).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "risk score failed");
+            let err = ApiError::unavailable(
+                "risk-unavailable",
+                "the access-risk model is not available; nothing is released",
+            );
+            return Err(attempt.refuse_coded(err).await);
+        }
+    };
+    let note = assessment.note;
+    if note.flagged {
+        st.metrics
+            .risk_outcomes
+            .with_label_values(&["flagged"])
+            .inc();
+    }
+    if emergency {
+        return Ok(Released {
+            note,
+            approved: false,
+        });
+    }
+    let now = u64::try_from(crate::now_secs()).unwrap_or(0);
+    let hold_mode = assessment.policy.mode == RiskMode::Hold;
+    let latest = st.index.latest_hold(reader, attempt.record_id).await?;
+    match latest
+        .as_ref()
+        .map(|h| (&h.hold.state, h.hold.applies_until))
+    {
+        Some((HoldState::Approved, Some(until))) if until > now => {
+            return Ok(Released {
+                note,
+                approved: true,
+            });
+        }
+        Some((HoldState::Denied, Some(until))) if until > now => {
+            return Err(refuse_scored(attempt, "hold-denied", note, denied()).await);
+        }
+        Some((HoldState::Pending, _)) if hold_mode => {
+            let id = latest.as_ref().map_or(0, |h: &HoldRow| h.hold.id);
+            return Err(refuse_scored(attempt, "held", note, held(id)).await);
+        }
+        _ => {}
+    }
+    if !(hold_mode && assessment.above_threshold) {
+        return Ok(Released {
+            note,
+            approved: false,
+        });
+    }
+    let hold = {
+        let _one_at_a_time = st.risk.hold_creation.lock().await;
+        st.index
+            .insert_hold(&NewHold {
+                reader,
+                patient,
+                record_id: attempt.record_id,
+                at: now,
+                score_milli: note.score_milli,
+                reasons: note.reasons.clone(),
+            })
+            .await?
+    };
+    st.metrics.risk_outcomes.with_label_values(&["held"]).inc();
+    Err(refuse_scored(attempt, "held", note, held(hold.id)).await)
+}

@@ -1,0 +1,520 @@
+//! Access risk at the escrow (docs/risk.md, "At the escrow"): every read attempt by a signed-in
+//! account is scored by the `medledger-risk` k-nearest-neighbours model before anything is
+//! released, and the policy an admin set decides what a high score does: `flag` (release, flag
+//! the entry, give its reasons) or `hold` (refuse with 423 until the patient approves;
+//! `records::read` and `holds`).
+//!
+//! The engine owns three things:
+//! - **the readers' histories** ([`FeatureState`]), fed every scored attempt in order and
+//!   rebuilt at start-up from the scored attempts the access log keeps beside its entries
+//!   (`risk_access`), so a restart forgets nothing the features look at;
+//! - **the model**, fitted in the background: from the synthetic hospital (`risk::synth`) until
+//!   the deployment has `risk_deployment_min` unflagged attempts of its own, then from its last
+//!   `risk_reference_size` unflagged attempts, refitted as they grow by a tenth. Flagged
+//!   attempts never join the reference, so a burst cannot teach the model that bursts are normal;
+//! - **the policy**, cached from the index (`risk_policy`), `flag` at 950 until an admin sets one.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use alloy_primitives::Address;
+use medledger_protocol::api::{ReferenceSource, RiskMode, RiskPolicy, RiskStatus};
+use medledger_risk::access::{Access, Role};
+use medledger_risk::explain::{explain, Reason};
+use medledger_risk::features::{FeatureState, Features};
+use medledger_risk::model::{KnnModel, ModelError};
+use medledger_risk::{eval, synth};
+use tokio::sync::watch;
+
+use crate::access_log::RiskNote;
+use crate::db::{DbError, Index};
+
+/// The policy before an admin sets one: flag what scores above 95 % of normal accesses (the
+/// evaluation's operating point keeps false positives at or under 5 %, docs/risk.md).
+pub const DEFAULT_POLICY: RiskPolicy = RiskPolicy {
+    mode: RiskMode::Flag,
+    threshold_milli: 950,
+};
+
+/// The synthetic hospital's seed for the start-up reference set (the evaluation's training
+/// seed: the reference the report's figures were measured with).
+const SYNTHETIC_SEED: u64 = 1;
+
+/// The engine's settings (from the escrow's configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RiskSettings {
+    /// Neighbours.
+    pub k: usize,
+    /// The deployment's local time, seconds east of UTC ("off hours" are local).
+    pub utc_offset_secs: i64,
+    /// Most attempts in the reference set.
+    pub reference_size: usize,
+    /// Own unflagged attempts needed before they replace the synthetic reference.
+    pub deployment_min: usize,
+}
+
+/// Why the engine cannot score.
+#[derive(Debug, thiserror::Error)]
+pub enum RiskError {
+    /// The index failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The model could not be fitted.
+    #[error("the risk model cannot be fitted: {0}")]
+    Model(#[from] ModelError),
+    /// The background fit stopped.
+    #[error("the risk model's fit stopped")]
+    FitStopped,
+}
+
+/// A fitted model and where its reference came from.
+struct Fitted {
+    model: KnnModel,
+    source: ReferenceSource,
+}
+
+/// The readers' histories and the deployment's own reference attempts.
+struct History {
+    features: FeatureState,
+    /// Unflagged attempts' features, newest last, at most `reference_size`.
+    reference: VecDeque<Features>,
+    /// Reference attempts added since the last fit began.
+    since_fit: usize,
+}
+
+/// An attempt's assessment: what goes beside its log entry, and whether it is at or above the
+/// threshold on its own (before an emergency, which is always flagged).
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    /// What the log keeps.
+    pub note: RiskNote,
+    /// The score reached the policy's threshold.
+    pub above_threshold: bool,
+    /// The policy in force when it was scored.
+    pub policy: RiskPolicy,
+}
+
+/// The engine (see the module doc).
+pub struct RiskEngine {
+    settings: RiskSettings,
+    history: Mutex<History>,
+    model: watch::Sender<Option<Arc<Fitted>>>,
+    fitting: AtomicBool,
+    policy: RwLock<RiskPolicy>,
+    /// Block number → timestamp of the blocks grants began in (a grant's age is a feature).
+    block_times: Mutex<HashMap<u64, u64>>,
+    /// Serialises the creation of holds (their numbers are `MAX(id) + 1`).
+    pub hold_creation: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for RiskEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RiskEngine")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RiskEngine {
+    /// Rebuilds the histories from the index's scored attempts, loads the policy, and starts
+    /// the first fit in the background.
+    pub async fn start(
+        index: &Index,
+        settings: RiskSettings,
+    ) -> Result<Arc<RiskEngine>, RiskError> {
+        let policy = index.risk_policy().await?.unwrap_or(DEFAULT_POLICY);
+        let stored = index
+            .scored_accesses(i64::try_from(settings.reference_size).unwrap_or(i64::MAX))
+            .await?;
+        Ok(RiskEngine::with_history(settings, policy, &stored))
+    }
+
+    /// An engine whose histories are `stored` (risk-log lines, oldest first, each with whether
+    /// it was flagged), fitting its first model in the background.
+    pub fn with_history(
+        settings: RiskSettings,
+        policy: RiskPolicy,
+        stored: &[(String, bool)],
+    ) -> Arc<RiskEngine> {
+        let mut history = History {
+            features: FeatureState::new(settings.utc_offset_secs),
+            reference: VecDeque::new(),
+            since_fit: 0,
+        };
+        let mut skipped = 0usize;
+        for (line, flagged) in stored {
+            // A line this build cannot read (written by a later one) is left out of the history.
+            let Ok(access) = serde_json::from_str::<Access>(line) else {
+                skipped += 1;
+                continue;
+            };
+            let observed = history.features.observe(&access);
+            if !flagged {
+                history.reference.push_back(observed.features);
+            }
+        }
+        if skipped > 0 {
+            tracing::warn!(skipped, "scored attempts the risk engine could not read");
+        }
+        let (model, _) = watch::channel(None);
+        let engine = Arc::new(RiskEngine {
+            settings,
+            history: Mutex::new(history),
+            model,
+            fitting: AtomicBool::new(false),
+            policy: RwLock::new(policy),
+            block_times: Mutex::new(HashMap::new()),
+            hold_creation: tokio::sync::Mutex::new(()),
+        });
+        engine.refit_if_due(true);
+        engine
+    }
+
+    fn history(&self) -> std::sync::MutexGuard<'_, History> {
+        // A panic while holding the lock leaves histories that are still valid data.
+        self.history.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> RiskPolicy {
+        *self.policy.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets the policy (the caller stores it in the index first).
+    pub fn set_policy(&self, policy: RiskPolicy) {
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
+    }
+
+    /// Where the model stands, for the console.
+    pub fn status(&self) -> RiskStatus {
+        let fitted = self.model.borrow().clone();
+        let own = self.history().reference.len();
+        RiskStatus {
+            policy: self.policy(),
+            reference: fitted
+                .as_ref()
+                .map_or(ReferenceSource::Synthetic, |f| f.source),
+            reference_size: fitted
+                .as_ref()
+                .map_or(0, |f| f.model.reference_size() as u64),
+            deployment_accesses: own as u64,
+            deployment_needed: self.settings.deployment_min as u64,
+            k: u32::try_from(self.settings.k).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The timestamp of a block a grant began in, if the engine has it.
+    pub fn block_time(&self, block: u64) -> Option<u64> {
+        self.block_times
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&block)
+            .copied()
+    }
+
+    /// Remembers a block's timestamp (bounded: the map is cleared past 100,000 blocks).
+    pub fn remember_block_time(&self, block: u64, timestamp: u64) {
+        let mut times = self.block_times.lock().unwrap_or_else(|p| p.into_inner());
+        if times.len() >= 100_000 {
+            times.clear();
+        }
+        times.insert(block, timestamp);
+    }
+
+    /// Scores `access` against everything before it, and adds it to its reader's history (and,
+    /// unless flagged, to the deployment's reference). Waits for the first fit.
+    pub async fn assess(self: &Arc<Self>, access: &Access) -> Result<Assessment, RiskError> {
+        let fitted = self.fitted().await?;
+        let policy = self.policy();
+        let observed = self.history().features.observe(access);
+        let score = fitted.model.score(&observed.features);
+        let score_milli = (score * 1000.0).round() as i64;
+        let above_threshold = score_milli >= i64::from(policy.threshold_milli);
+        let flagged = above_threshold || access.emergency;
+        let reasons = if flagged {
+            let mut reasons = explain(
+                &fitted.model,
+                access,
+                &observed,
+                self.settings.utc_offset_secs,
+            );
+            if access.emergency {
+                // The reason the patient needs first, whatever else stands out.
+                reasons.retain(|r| *r != Reason::Emergency);
+                reasons.insert(0, Reason::Emergency);
+            }
+            if reasons.is_empty() {
+                reasons.push(Reason::Other);
+            }
+            reasons.iter().map(ToString::to_string).collect()
+        } else {
+            Vec::new()
+        };
+        {
+            let mut h = self.history();
+            if !flagged {
+                h.reference.push_back(observed.features);
+                while h.reference.len() > self.settings.reference_size {
+                    h.reference.pop_front();
+                }
+                h.since_fit += 1;
+            }
+        }
+        self.refit_if_due(false);
+        Ok(Assessment {
+            note: RiskNote {
+                score_milli,
+                flagged,
+                reasons,
+                access: serde_json::to_string(access).ok(),
+            },
+            above_threshold,
+            policy,
+        })
+    }
+
+    async fn fitted(&self) -> Result<Arc<Fitted>, RiskError> {
+        let mut rx = self.model.subscribe();
+        let fitted = rx
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| RiskError::FitStopped)?;
+        fitted.clone().ok_or(RiskError::FitStopped)
+    }
+
+    /// Starts a fit in the background when one is due: at start-up, when the deployment first
+    /// has enough attempts of its own, and when its reference has grown by a tenth since.
+    fn refit_if_due(self: &Arc<Self>, first: bool) {
+        let snapshot = {
+            let mut h = self.history();
+            let own = h.reference.len();
+            let enough = own >= self.settings.deployment_min && own > self.settings.k;
+            let synthetic_now = self
+                .model
+                .borrow()
+                .as_ref()
+                .is_none_or(|f| f.source == ReferenceSource::Synthetic);
+            let grown = h.since_fit >= (own / 10).max(1_000);
+            let due = first || (enough && (synthetic_now || grown));
+            if !due || self.fitting.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            h.since_fit = 0;
+            enough.then(|| h.reference.iter().copied().collect::<Vec<Features>>())
+        };
+        let engine = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let fitted = match snapshot {
+                Some(own) => KnnModel::fit(&own, engine.settings.k).map(|model| Fitted {
+                    model,
+                    source: ReferenceSource::Deployment,
+                }),
+                None => synthetic_model(engine.settings),
+            };
+            match fitted {
+                Ok(f) => {
+                    tracing::info!(
+                        source = ?f.source,
+                        reference = f.model.reference_size(),
+                        "risk model fitted"
+                    );
+                    engine.model.send_replace(Some(Arc::new(f)));
+                }
+                Err(e) => tracing::error!(error = %e, "risk model fit failed"),
+            }
+            engine.fitting.store(false, Ordering::Release);
+        });
+    }
+}
+
+/// The model of the synthetic hospital's normal accesses (docs/risk.md, "The synthetic
+/// hospital"). Its times are the hospital's local times already: its features are taken at
+/// offset 0, and a deployment's own at its `utc_offset_secs`, so both speak of local hours.
+fn synthetic_model(settings: RiskSettings) -> Result<Fitted, ModelError> {
+    let params = synth::HospitalParams {
+        episodes_per_kind: 0,
+        ..synth::HospitalParams::default()
+    };
+    let log = synth::generate(SYNTHETIC_SEED, params);
+    let observed = eval::observe_all(&log, 0);
+    let reference = eval::reference_of(&log, &observed);
+    Ok(Fitted {
+        model: KnnModel::fit(&reference, settings.k)?,
+        source: ReferenceSource::Synthetic,
+    })
+}
+
+/// The role the features give a reader: the patient reading their own record, or the kind the
+/// reader registered as (another patient reading under a grant reads as a patient).
+pub fn role_of(
+    reader: Address,
+    patient: Address,
+    kind: Option<medledger_protocol::api::AccountKind>,
+) -> Role {
+    use medledger_protocol::api::AccountKind;
+    if reader == patient {
+        return Role::Patient;
+    }
+    match kind {
+        Some(AccountKind::Practitioner) => Role::Practitioner,
+        Some(AccountKind::Insurer) => Role::Insurer,
+        _ => Role::Patient,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medledger_protocol::contract::Category;
+
+    const MONDAY: u64 = 1_767_571_200; // 2026-01-05 00:00 UTC
+    const DAY: u64 = 86_400;
+    const HOUR: u64 = 3_600;
+
+    fn settings() -> RiskSettings {
+        RiskSettings {
+            k: 10,
+            utc_offset_secs: 0,
+            reference_size: 100_000,
+            deployment_min: 1_000_000,
+        }
+    }
+
+    fn read(at: u64, reader: u8, patient: u8, category: Category) -> Access {
+        Access {
+            at,
+            reader: Address::repeat_byte(reader),
+            role: Role::Practitioner,
+            patient: Address::repeat_byte(patient),
+            category,
+            granted: true,
+            emergency: false,
+            bytes: 24_000,
+            grant_since: Some(MONDAY.saturating_sub(30 * DAY)),
+            record_created: MONDAY.saturating_sub(60 * DAY),
+            label: None,
+        }
+    }
+
+    /// Three weeks of a ward doctor's weekdays: from 08:00 to 17:00, a read every 20 minutes
+    /// of one of their 12 patients (vitals and laboratory), the same patients seen by a
+    /// colleague.
+    fn history() -> Vec<Access> {
+        let mut out = Vec::new();
+        for day in 0..21u64 {
+            if day % 7 >= 5 {
+                continue;
+            }
+            for slot in 0..27u64 {
+                let at = MONDAY + day * DAY + 8 * HOUR + slot * 20 * 60;
+                let patient = 100 + u8::try_from((day * 5 + slot) % 12).unwrap_or(0);
+                let category = if slot % 3 == 0 {
+                    Category::Laboratory
+                } else {
+                    Category::Vitals
+                };
+                out.push(read(at, 1, patient, category));
+                out.push(read(at + 300, 2, patient, Category::Vitals));
+            }
+        }
+        out
+    }
+
+    async fn engine_after_history() -> (Arc<RiskEngine>, u64) {
+        let engine = RiskEngine::with_history(settings(), DEFAULT_POLICY, &[]);
+        let past = history();
+        let last = past.last().map_or(MONDAY, |a| a.at);
+        for a in &past {
+            engine.assess(a).await.expect("scored");
+        }
+        // The Monday after: the doctor's usual morning.
+        let monday = MONDAY + 21 * DAY + 8 * HOUR;
+        assert!(monday > last);
+        (engine, monday)
+    }
+
+    #[tokio::test]
+    async fn an_ordinary_read_scores_low_and_bursts_night_reads_and_strangers_high() {
+        let (engine, monday) = engine_after_history().await;
+        let ordinary = engine
+            .assess(&read(monday + 40 * 60, 1, 104, Category::Vitals))
+            .await
+            .expect("scored");
+        // Calibrated: an ordinary read ranks anywhere among normal ones; below the threshold.
+        assert!(ordinary.note.score_milli < 950, "{ordinary:?}");
+        assert!(!ordinary.note.flagged && ordinary.note.reasons.is_empty());
+
+        // A first read, at night, of a patient nobody cares for.
+        let night = engine
+            .assess(&read(monday + 19 * HOUR, 1, 250, Category::History))
+            .await
+            .expect("scored");
+        assert!(night.note.score_milli >= 950, "{night:?}");
+        assert!(night.note.score_milli > ordinary.note.score_milli);
+        assert!(
+            night.note.flagged && !night.note.reasons.is_empty(),
+            "{night:?}"
+        );
+
+        // A burst across 30 patients within minutes, in the doctor's morning.
+        let burst_start = monday + 2 * HOUR;
+        let mut last = None;
+        for i in 0..30u8 {
+            let a = read(
+                burst_start + u64::from(i) * 10,
+                1,
+                150 + i,
+                Category::Vitals,
+            );
+            last = Some(engine.assess(&a).await.expect("scored"));
+        }
+        let burst = last.expect("a burst");
+        assert!(burst.note.score_milli >= 950, "{burst:?}");
+        assert!(
+            burst.note.reasons.iter().any(|r| r.contains("in the last")),
+            "{burst:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_same_history_and_input_give_the_same_score() {
+        let (a, monday) = engine_after_history().await;
+        let (b, _) = engine_after_history().await;
+        let x = read(monday + 3 * HOUR, 2, 107, Category::Vitals);
+        let (sa, sb) = (
+            a.assess(&x).await.expect("a"),
+            b.assess(&x).await.expect("b"),
+        );
+        assert_eq!(sa.note, sb.note);
+    }
+
+    #[tokio::test]
+    async fn a_restart_rebuilds_the_histories_from_the_stored_lines() {
+        let (engine, monday) = engine_after_history().await;
+        let stored: Vec<(String, bool)> = history()
+            .iter()
+            .map(|a| (serde_json::to_string(a).expect("line"), false))
+            .collect();
+        let restarted = RiskEngine::with_history(settings(), DEFAULT_POLICY, &stored);
+        let x = read(monday + HOUR, 1, 150, Category::Imaging);
+        let (before, after) = (
+            engine.assess(&x).await.expect("scored"),
+            restarted.assess(&x).await.expect("scored"),
+        );
+        assert_eq!(before.note.score_milli, after.note.score_milli);
+    }
+
+    #[tokio::test]
+    async fn emergencies_are_flagged_whatever_they_score_and_say_so_first() {
+        let (engine, monday) = engine_after_history().await;
+        let mut x = read(monday + HOUR, 1, 104, Category::Vitals);
+        x.emergency = true;
+        let a = engine.assess(&x).await.expect("scored");
+        assert!(a.note.flagged);
+        assert_eq!(
+            a.note.reasons.first().map(String::as_str),
+            Some("emergency access, without your grant")
+        );
+    }
+}
