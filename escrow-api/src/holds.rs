@@ -2,7 +2,8 @@
 //! (`GET /api/holds`) and their decision (`POST /api/holds/{id}`), signed by their wallet over
 //! the EIP-712 `HoldDecision` (protocol `identity::HoldDecisionMessage`) so that the decision is
 //! the patient's own and not only their session's. A decision applies to the reader's reads of
-//! that record for [`DECISION_SECS`]; it is logged (`hold-decision`) before it takes effect.
+//! that record for [`DECISION_SECS`]; it is logged (`hold-decision`, `granted` the approval, reason
+//! `reader:<address>`) before it takes effect.
 
 use alloy_primitives::hex;
 use axum::extract::{Path, State};
@@ -82,10 +83,10 @@ pub async fn decide(
         approve: body.approve,
     };
     message.verify(&signature).map_err(bad_signature)?;
-    let (state, reason) = if body.approve {
-        (HoldState::Approved, "approved")
+    let state = if body.approve {
+        HoldState::Approved
     } else {
-        (HoldState::Denied, "denied")
+        HoldState::Denied
     };
     // Logged before it takes effect: a decision the log cannot hold is not made.
     super::records::log_decision(
@@ -95,8 +96,10 @@ pub async fn decide(
             patient: hold.patient,
             record_id: hold.record_id,
             action: AccessAction::HoldDecision,
+            // Approved or denied is `granted`; the reason names the reader (as an added wrap's
+            // does), so the hash-chained entry alone says whose read the patient decided.
             granted: body.approve,
-            reason: reason.into(),
+            reason: format!("reader:{}", hold.reader),
             risk: RiskNote::default(),
         },
     )
