@@ -124,6 +124,15 @@ pub fn escrow_error(code: &str) -> &'static str {
         "rate-limited" => "Too many requests: wait a moment and retry.",
         "busy" => "The escrow is receiving as many uploads as it can right now; nothing was lost. Retry in a moment.",
         "not-an-envelope" | "wrong-record" => "The upload was not a valid encrypted record.",
+        // A read held by the escrow's risk policy (docs/risk.md, "Hold") is not a refusal: the
+        // reader is told the patient is being asked, in words that do not suggest wrongdoing.
+        "held-for-approval" => "This read was held for the patient's approval because it looked unusual. The patient has been asked; try again after they answer.",
+        "hold-denied" => "The patient declined this read.",
+        // The patient's decision on a held read (`POST /api/holds/{id}`).
+        "no-such-hold" => "That request is no longer waiting for your approval. Refresh the list.",
+        "not-your-hold" => "That request is about another patient's record: only they can answer it.",
+        "hold-decided" => "You have already answered that request. Refresh the list to see your decision.",
+        "bad-signature" => "The escrow could not check your wallet's signature, so it did nothing. Try again.",
         _ => UNKNOWN_ESCROW_ERROR,
     }
 }
@@ -215,5 +224,27 @@ mod tests {
             "{unknown}"
         );
         assert!(wallet_error(4902).contains("add it"));
+    }
+
+    #[test]
+    fn a_held_or_declined_read_is_explained_calmly_to_the_reader() {
+        assert_eq!(
+            escrow_error_text("held-for-approval", 423),
+            "This read was held for the patient's approval because it looked unusual. The patient has been asked; try again after they answer."
+        );
+        assert_eq!(
+            escrow_error_text("hold-denied", 403),
+            "The patient declined this read."
+        );
+        for code in [
+            "no-such-hold",
+            "not-your-hold",
+            "hold-decided",
+            "bad-signature",
+        ] {
+            let text = escrow_error_text(code, 409);
+            assert_ne!(text, UNKNOWN_ESCROW_ERROR, "{code}");
+            assert!(!text.contains(code), "{text}");
+        }
     }
 }

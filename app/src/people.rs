@@ -98,13 +98,14 @@ pub fn patient_name<'a>(
 /// The facts of one access-log entry that its sentence needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogFacts<'a> {
-    /// `read`, `upload`, `shred`, `add-wrap`, `receipt`.
+    /// `read`, `upload`, `shred`, `add-wrap`, `receipt`, `hold-decision`.
     pub action: &'a str,
     /// Released or done; else refused.
     pub granted: bool,
     /// The escrow's reason code.
     pub reason: &'a str,
-    /// For a key given to a reader (`add-wrap`): what to call the reader.
+    /// What to call the reader: of a key given to them (`add-wrap`), or whose read held for the
+    /// patient's approval was decided (`hold-decision`), when the page knows who that was.
     pub reader: Option<&'a str>,
 }
 
@@ -137,6 +138,7 @@ fn refusal_reason(reason: &str) -> &'static str {
         "break-glass-failed" => "emergency access could not be opened",
         "bad-range" => "they asked for a part of the file that does not exist",
         "blobs-unavailable" => "the storage did not answer, so nothing was released",
+        "hold-denied" => "you denied it when it was held for your approval",
         _ => "the escrow refused it",
     }
 }
@@ -154,6 +156,9 @@ pub fn record_phrase(category: &str, title: Option<&str>) -> String {
 /// record"); no internal code appears in it.
 pub fn log_sentence(facts: LogFacts<'_>, who: &str, what: &str) -> String {
     let who = capitalised(who);
+    if let Some(sentence) = hold_sentence(facts, &who, what) {
+        return sentence;
+    }
     if !facts.granted {
         let attempt = match facts.action {
             "upload" => format!("{who} tried to add {what}"),
@@ -180,6 +185,29 @@ pub fn log_sentence(facts: LogFacts<'_>, who: &str, what: &str) -> String {
             facts.reader.unwrap_or("a reader you shared with")
         ),
         _ => format!("{who}: {} on {what}.", facts.action),
+    }
+}
+
+/// The sentence of an entry about a read held for the patient's approval (docs/risk.md, "Hold"),
+/// or `None` for any other entry. Held reads are logged as refused reads, yet nothing was refused
+/// for good: the patient is being asked, so they get a sentence of their own.
+fn hold_sentence(facts: LogFacts<'_>, who: &str, what: &str) -> Option<String> {
+    match (facts.action, facts.granted, facts.reason) {
+        // Written when the patient decides: the actor is the patient, `granted` the approval.
+        ("hold-decision", approved, _) => {
+            let verb = if approved { "approved" } else { "refused" };
+            Some(match facts.reader {
+                Some(reader) => format!("{who} {verb} {reader}'s read of {what}."),
+                None => format!("{who} {verb} a read of {what} that was held for your approval."),
+            })
+        }
+        ("read", false, "held" | "held-for-approval") => Some(format!(
+            "{who} asked to read {what}; held for your approval."
+        )),
+        ("read", true, "consent-approved") => {
+            Some(format!("{who} read {what} after your approval."))
+        }
+        _ => None,
     }
 }
 
@@ -376,6 +404,7 @@ mod tests {
             "break-glass-failed",
             "bad-range",
             "blobs-unavailable",
+            "hold-denied",
             "something-new",
         ] {
             for action in ["read", "upload", "add-wrap", "receipt", "shred"] {
@@ -408,5 +437,58 @@ mod tests {
             );
             assert!(!s.contains("0x"), "{s}");
         }
+    }
+
+    #[test]
+    fn held_reads_and_the_patients_decisions_read_as_sentences() {
+        let (d, me, doctor) = dir();
+        let what = "your History record “Asthma”";
+        let sentence = |action, granted, reason, who: Address, reader: Option<&str>| {
+            log_sentence(
+                LogFacts {
+                    action,
+                    granted,
+                    reason,
+                    reader,
+                },
+                &d.who(&who),
+                what,
+            )
+        };
+        let dr = d.who(&doctor);
+        assert_eq!(
+            sentence("read", false, "held", doctor, None),
+            "Dr. Priya Raman (St Luke's) asked to read your History record “Asthma”; held for your approval."
+        );
+        assert_eq!(
+            sentence("read", false, "held-for-approval", doctor, None),
+            sentence("read", false, "held", doctor, None)
+        );
+        let denied = sentence("read", false, "hold-denied", doctor, None);
+        assert!(
+            denied.starts_with(
+                "Dr. Priya Raman (St Luke's) tried to open your History record “Asthma”: refused"
+            ),
+            "{denied}"
+        );
+        assert!(denied.contains("you denied it"), "{denied}");
+        assert_eq!(
+            sentence("read", true, "consent-approved", doctor, None),
+            "Dr. Priya Raman (St Luke's) read your History record “Asthma” after your approval."
+        );
+        assert_eq!(
+            sentence("hold-decision", true, "approved", me, Some(&dr)),
+            "You approved Dr. Priya Raman (St Luke's)'s read of your History record “Asthma”."
+        );
+        assert_eq!(
+            sentence("hold-decision", false, "denied", me, Some(&dr)),
+            "You refused Dr. Priya Raman (St Luke's)'s read of your History record “Asthma”."
+        );
+        // A decision whose hold the page no longer lists still reads as one, without a code.
+        let unknown = sentence("hold-decision", false, "denied", me, None);
+        assert_eq!(
+            unknown,
+            "You refused a read of your History record “Asthma” that was held for your approval."
+        );
     }
 }

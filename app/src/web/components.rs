@@ -1,6 +1,6 @@
 //! Small shared view pieces: notices (and the note an action's outcome makes), the loading
-//! fallback, progress, category pickers, the opened-record view, and the names pages show for
-//! addresses.
+//! fallback, why an access looked unusual, progress, category pickers, the opened-record view,
+//! and the names pages show for addresses.
 
 use std::collections::HashMap;
 
@@ -96,6 +96,19 @@ pub fn NoteView(#[prop(into)] note: Signal<Option<Note>>) -> impl IntoView {
             }
         })
     }
+}
+
+/// Why the risk model found an access unusual, strongest first, as a small list (nothing when
+/// there is no reason to show).
+#[component]
+pub fn ReasonList(reasons: Vec<String>) -> impl IntoView {
+    (!reasons.is_empty()).then(|| {
+        view! {
+            <ul class="reasons" aria-label="why it looked unusual" data-testid="reasons">
+                {reasons.into_iter().map(|r| view! { <li>{r}</li> }).collect_view()}
+            </ul>
+        }
+    })
 }
 
 /// A labelled progress bar for long actions.

@@ -1,6 +1,6 @@
 //! The escrow API client (docs/api.md): sign-in, record upload with progress, streamed download,
-//! wraps, grants, the access log and profiles. The session is an HttpOnly cookie the browser keeps;
-//! this module never sees it.
+//! wraps, grants, the access log, reads held for the patient's approval and profiles. The session
+//! is an HttpOnly cookie the browser keeps; this module never sees it.
 
 use alloy_primitives::{Address, B256};
 use js_sys::{Promise, Reflect, Uint8Array};
@@ -18,8 +18,8 @@ use crate::explain;
 use medledger_protocol::api;
 /// The API's shapes, shared with the escrow (protocol::api): one type per body, at both ends.
 pub use medledger_protocol::api::{
-    AccessLog, ClaimSummary, DirectoryEntry, GrantSummary, Grants, LogEntry, LogGap, MissingWrap,
-    RecordSummary, SessionInfo as Session,
+    AccessLog, ClaimSummary, DirectoryEntry, GrantSummary, Grants, Hold, HoldDecisionBody, Holds,
+    LogEntry, LogGap, MissingWrap, RecordSummary, SessionInfo as Session,
 };
 
 /// An escrow refusal or a failure to reach it.
@@ -28,7 +28,8 @@ pub use medledger_protocol::api::{
 pub struct EscrowError {
     /// HTTP status; 0 when the escrow could not be reached.
     pub status: u16,
-    /// The API's error code (`no-read-consent`, `erased`…), or `network`.
+    /// The API's error code (`no-read-consent`, `erased`, `held-for-approval`, `hold-denied`…),
+    /// or `network`.
     pub code: String,
     /// The API's message.
     pub message: String,
@@ -451,6 +452,18 @@ pub async fn grants() -> Result<Grants, EscrowError> {
 /// The caller's access log (as a patient).
 pub async fn access_log() -> Result<AccessLog, EscrowError> {
     json_call("GET", "/api/access-log", None).await
+}
+
+/// The reads held for the signed-in patient's approval: pending ones and those decided in the
+/// last 30 days, newest first.
+pub async fn holds() -> Result<Holds, EscrowError> {
+    json_call("GET", "/api/holds", None).await
+}
+
+/// The signed-in patient's decision on hold `id`, signed by their wallet; the escrow answers with
+/// the decided hold.
+pub async fn decide_hold(id: u64, body: &HoldDecisionBody) -> Result<Hold, EscrowError> {
+    json_call("POST", &format!("/api/holds/{id}"), Some(&json!(body))).await
 }
 
 /// Every verified practitioner and insurer, with their name (what the views show for them).

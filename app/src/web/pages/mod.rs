@@ -4,6 +4,7 @@
 pub mod app;
 pub mod claims;
 pub mod doctor;
+pub mod holds;
 pub mod insurer;
 pub mod onboarding;
 pub mod patient;

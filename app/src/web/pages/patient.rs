@@ -1,7 +1,8 @@
 //! The patient's pages (one per task, see [`crate::route`]): records (list, open, erase), adding
 //! (files of any size, structured entries), sharing (grants with categories, write and expiry;
 //! keys wrapped to new grantees without the patient thinking about it), the access log verified
-//! against the chain, claims, emergency access, and the account (erasing everything).
+//! against the chain, claims, emergency access, and the account (erasing everything). Above
+//! each of them, the reads waiting for the patient's approval ([`super::holds`]).
 //!
 //! What the pages show is loaded through resources (the records, the grants, the log), read
 //! under a `Transition`; what the patient does is an `Action` whose pending state disables its
@@ -19,13 +20,14 @@ use medledger_protocol::wrap::PublicKey;
 
 use super::super::components::{
     category_name, failure_note, outcome_note, CategoryChecks, CategorySelect, Names, Note,
-    NoteView, OpenedPanel, OpenedView, Outcome, ProgressView, RecordTitle, WhenLoaded,
+    NoteView, OpenedPanel, OpenedView, Outcome, ProgressView, ReasonList, RecordTitle, WhenLoaded,
 };
-use super::super::escrow::RecordSummary;
+use super::super::escrow::{LogEntry, RecordSummary};
 use super::super::log::{self, VerifiedLog};
 use super::super::nav::{current_page, PageNav};
 use super::super::records::{self, Content, Identity, Listing, Prepared, Stage};
 use super::super::state::{app_state, AppState};
+use super::holds::{self, HoldsResource, HoldsSection};
 use crate::entry::{HeightUnit, StructuredEntry, WeightUnit, BLOOD_GROUPS, MEDIA_TYPE};
 use crate::format;
 use crate::people::{self, log_sentence, reader_of, LogFacts};
@@ -50,6 +52,12 @@ struct PatientCtx {
     file_upload: UploadRun,
     entry_upload: UploadRun,
     entry: RwSignal<StructuredEntry>,
+    /// The reads held for the patient's approval (they also name the reader of a decision in
+    /// the access log).
+    holds: HoldsResource,
+    /// Notified when the access log has new entries the page made (a decision on a hold): the
+    /// log, when shown, loads again.
+    log_changed: Trigger,
 }
 
 impl PatientCtx {
@@ -139,6 +147,8 @@ pub fn PatientPage() -> impl IntoView {
         file_upload: UploadRun::new(state, records, opted_in, None),
         entry_upload: UploadRun::new(state, records, opted_in, Some(entry)),
         entry,
+        holds: holds::load_holds(),
+        log_changed: Trigger::new(),
     };
     provide_context(ctx.names);
     // Keys owed to grantees are shared as soon as the patient is here.
@@ -150,6 +160,7 @@ pub fn PatientPage() -> impl IntoView {
         <div class="page" data-testid="patient-page">
             <PageNav audience=Audience::Patient current=page/>
             <NoteView note=Signal::derive(move || shared.get().flatten().map(Note::from))/>
+            <HoldsSection holds=ctx.holds names=ctx.names record=move |id| record_phrase(ctx, &id) on_decided=move || ctx.log_changed.notify()/>
             {move || match page.get() {
                 Page::Add => view! { <UploadSection ctx/><EntrySection ctx/> }.into_any(),
                 Page::Sharing => view! { <SharingSection ctx/> }.into_any(),
@@ -779,9 +790,12 @@ fn GrantsTable(
 #[component]
 fn AccessLogSection(ctx: PatientCtx) -> impl IntoView {
     let state = app_state();
-    let log: LocalResource<Result<VerifiedLog, String>> = LocalResource::new(move || async move {
-        let me = me(state)?;
-        log::verified(&me).await
+    let log: LocalResource<Result<VerifiedLog, String>> = LocalResource::new(move || {
+        ctx.log_changed.track();
+        async move {
+            let me = me(state)?;
+            log::verified(&me).await
+        }
     });
     // While the log reloads, its button waits and the last summary is not shown as the new one.
     let reloading = RwSignal::new(false);
@@ -824,20 +838,32 @@ fn AccessLogSection(ctx: PatientCtx) -> impl IntoView {
     }
 }
 
-/// One access-log entry, in words.
+/// The reader an entry is about besides its actor: whom a key was given to (`add-wrap`), or whose
+/// held read the patient decided (`hold-decision`); both entries name them as `reader:<address>`.
+fn entry_reader(entry: &LogEntry) -> Option<Address> {
+    reader_of(&entry.reason)
+}
+
+/// One access-log entry, in words; a flagged one with the reasons the risk model gave.
 #[component]
 fn LogRowView(ctx: PatientCtx, r: log::LogRow) -> impl IntoView {
-    let flagged = r.entry.score_milli >= 500;
-    // Names and categories may arrive after the log: the sentence follows them.
+    let flagged = r.entry.flagged;
+    let reasons = if flagged {
+        r.entry.reasons.clone()
+    } else {
+        Vec::new()
+    };
+    // Names, categories and holds may arrive after the log: the sentence follows them.
     let (action, granted, reason) = (
         r.entry.action.as_str(),
         r.entry.granted,
         r.entry.reason.clone(),
     );
     let (actor, record) = (r.entry.actor, r.entry.record_id);
+    let entry = r.entry.clone();
     let sentence = move || {
         let who = ctx.names.person(actor);
-        let reader = reader_of(&reason).map(|a| ctx.names.person(a));
+        let reader = entry_reader(&entry).map(|a| ctx.names.person(a));
         let facts = LogFacts {
             action,
             granted,
@@ -853,9 +879,9 @@ fn LogRowView(ctx: PatientCtx, r: log::LogRow) -> impl IntoView {
         (None, false) => "not anchored yet",
     };
     view! {
-        <tr class:flagged=flagged data-action=r.entry.action.as_str() data-granted=r.entry.granted.to_string() data-verified=format!("{:?}", r.verified) data-actor=r.entry.actor.to_checksum(None)>
+        <tr class:flagged=flagged data-flagged=flagged.to_string() data-action=r.entry.action.as_str() data-granted=r.entry.granted.to_string() data-verified=format!("{:?}", r.verified) data-actor=r.entry.actor.to_checksum(None)>
             <td data-label="When">{format::datetime(r.entry.at)}</td>
-            <td class="words" title=format!("{} · record {}", r.entry.actor.to_checksum(None), r.entry.record_id)>{flagged.then_some("⚑ Unusual: ")}{sentence}</td>
+            <td class="words" title=format!("{} · record {}", r.entry.actor.to_checksum(None), r.entry.record_id)>{flagged.then_some("⚑ Unusual: ")}{sentence}<ReasonList reasons/></td>
             <td data-label="On chain" data-testid="log-chain">{chain}</td>
         </tr>
     }
