@@ -6,16 +6,22 @@
 //! cargo run --release -p medledger-escrow-api --example consent_reads [-- <rounds, default 5> [clients, default 1,8,64]]
 //! ```
 //!
-//! Starts Ganache (mining every 100 ms, as in the tests) and the migration, and two release
+//! Starts Ganache (mining every 100 ms, as in the tests) and the migration, and three release
 //! `escrow-api serve` children on the same chain, each with its own data directory: one with the
-//! consent index (the default) and one with `consent_index = false` (every decision by
-//! `eth_call`, as before the index). Both hold the same 20 committed 4 KiB records of a patient
+//! consent index (the default), one with `consent_index = false` (every decision by `eth_call`,
+//! as before the index), and one with the index but `risk_scoring = false` (no access-risk score,
+//! the anchor of what scoring costs). All hold the same 20 committed 4 KiB records of a patient
 //! who granted a doctor. Then, in each round and at each number of concurrent clients, it
-//! measures three things back to back, in an order that rotates from round to round:
+//! measures four things back to back, in an order that rotates from round to round:
 //!
 //! - the anchor: `eth_call canRead(patient, doctor, id)` straight to Ganache, `n` calls;
 //! - `n` doctor's reads (`GET /api/records/{id}`, whole body) from the escrow with the index;
-//! - `n` doctor's reads from the escrow without it.
+//! - `n` doctor's reads from the escrow without it;
+//! - `n` doctor's reads from the escrow with the index and no risk scoring.
+//!
+//! The doctor reads the same 20 records again and again, hundreds a second: after the first few,
+//! every read is a burst the model flags, so the scored escrows run the whole risk step (score,
+//! then the explanation's neighbour search) on each read, its most expensive path.
 //!
 //! Every read is a real release: session, decision, access-log append before the first byte,
 //! the doctor's wrapped DEK, C1 with tier 2 stripped. It prints each measurement, then per client
@@ -45,6 +51,7 @@ enum Kind {
     Anchor,
     Indexed,
     EthCall,
+    Unscored,
 }
 
 impl Kind {
@@ -53,6 +60,7 @@ impl Kind {
             Kind::Anchor => "canRead eth_call (anchor)",
             Kind::Indexed => "read 4 KiB, consent index",
             Kind::EthCall => "read 4 KiB, eth_call per read",
+            Kind::Unscored => "read 4 KiB, consent index, no risk scoring",
         }
     }
 }
@@ -141,12 +149,13 @@ async fn main() {
         .await;
     let (_indexed_child, indexed) = escrow_child(&w, "indexed", "").await;
     let (_eth_call_child, eth_call) = escrow_child(&w, "eth-call", "consent_index = false\n").await;
+    let (_unscored_child, unscored) = escrow_child(&w, "unscored", "risk_scoring = false\n").await;
 
     let records: Vec<Record> = (0..RECORDS)
         .map(|i| w.record(&patient, Category::Vitals, vec![i as u8; 4096]))
         .collect();
     let mut doctors = Vec::new();
-    for server in [&indexed, &eth_call] {
+    for server in [&indexed, &eth_call, &unscored] {
         let (mut p, mut d) = (User::new(PATIENT), User::new(DOCTOR));
         p.keys = patient.keys.clone();
         d.keys = doctor.keys.clone();
@@ -169,7 +178,7 @@ async fn main() {
         w.anchor(&patient, r).await;
     }
     let ids: Vec<B256> = records.iter().map(|r| r.id).collect();
-    for (server, d) in [&indexed, &eth_call].into_iter().zip(&doctors) {
+    for (server, d) in [&indexed, &eth_call, &unscored].into_iter().zip(&doctors) {
         // Committed in both escrows: every record readable by the doctor.
         let url = server.url(&format!("/api/records?patient={}", patient.address()));
         eventually("the records committed", || async {
@@ -186,7 +195,7 @@ async fn main() {
     );
     println!("| round | clients | measurement | n | per second | p50 | p99 |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
-    let kinds = [Kind::Anchor, Kind::Indexed, Kind::EthCall];
+    let kinds = [Kind::Anchor, Kind::Indexed, Kind::EthCall, Kind::Unscored];
     let mut results: Vec<(usize, usize, Kind, Measured)> = Vec::new();
     for round in 0..rounds {
         for &conc in &clients {
@@ -199,6 +208,7 @@ async fn main() {
                     }
                     Kind::Indexed => read_round(&indexed, &doctors[0], &ids, n, conc).await,
                     Kind::EthCall => read_round(&eth_call, &doctors[1], &ids, n, conc).await,
+                    Kind::Unscored => read_round(&unscored, &doctors[2], &ids, n, conc).await,
                 };
                 println!(
                     "| {} | {conc} | {} | {n} | {:.0} | {:.1} | {:.1} |",
@@ -246,5 +256,38 @@ async fn main() {
                 kind.label()
             );
         }
+    }
+    scoring_cost(&results, rounds, &clients);
+}
+
+/// What scoring costs: per client count, the median over rounds of the scored escrow's p99 (and
+/// p50, and rate) divided by the unscored escrow's of the same round.
+fn scoring_cost(results: &[(usize, usize, Kind, Measured)], rounds: usize, clients: &[usize]) {
+    println!(
+        "\nscoring's cost: consent index with scoring ÷ without, per round; medians (min–max):\n"
+    );
+    println!("| clients | p99 ratio | p50 ratio | rate ratio |");
+    println!("| --- | --- | --- | --- |");
+    for &conc in clients {
+        let ratio = |f: &dyn Fn(&Measured) -> f64| -> (f64, f64, f64) {
+            let per_round: Vec<f64> = (0..rounds)
+                .filter_map(|round| {
+                    let of = |k| {
+                        results
+                            .iter()
+                            .find(|r| r.0 == round && r.1 == conc && r.2 == k)
+                            .map(|r| f(&r.3))
+                    };
+                    Some(of(Kind::Indexed)? / of(Kind::Unscored)?)
+                })
+                .collect();
+            median(per_round)
+        };
+        let (p99, p99_lo, p99_hi) = ratio(&|m| m.p99_ms);
+        let (p50, p50_lo, p50_hi) = ratio(&|m| m.p50_ms);
+        let (rate, rate_lo, rate_hi) = ratio(&|m| m.per_second);
+        println!(
+            "| {conc} | {p99:.2} ({p99_lo:.2}–{p99_hi:.2}) | {p50:.2} ({p50_lo:.2}–{p50_hi:.2}) | {rate:.2} ({rate_lo:.2}–{rate_hi:.2}) |"
+        );
     }
 }

@@ -128,6 +128,10 @@ pub struct Config {
     /// bound). Each account has its own rate-limit bucket; this keeps one client from multiplying
     /// its allowance with fresh wallets.
     pub sign_in_accounts_per_client: u32,
+    /// Whether read attempts are scored by the access-risk model (docs/risk.md). Off: every entry
+    /// is unscored (`scoreMilli` 0, never flagged) and nothing is held; the console says so. For
+    /// measuring what scoring costs (`bench/consent.sh`), or running without the model.
+    pub risk_scoring: bool,
     /// The access-risk model's neighbour count (docs/risk.md).
     pub risk_k: u32,
     /// The deployment's local time, seconds east of UTC: the risk features' hours of day are
@@ -179,6 +183,7 @@ impl Default for Config {
             rate_limit_per_minute: 600,
             rate_limit_burst: 120,
             sign_in_accounts_per_client: 50,
+            risk_scoring: true,
             risk_k: 10,
             risk_utc_offset_secs: 0,
             risk_reference_size: 100_000,
@@ -350,6 +355,7 @@ impl Config {
     pub fn risk_settings(&self) -> crate::risk::RiskSettings {
         let size = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
         crate::risk::RiskSettings {
+            scoring: self.risk_scoring,
             k: size(self.risk_k),
             utc_offset_secs: self.risk_utc_offset_secs,
             reference_size: size(self.risk_reference_size),

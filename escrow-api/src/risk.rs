@@ -44,6 +44,8 @@ const SYNTHETIC_SEED: u64 = 1;
 /// The engine's settings (from the escrow's configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RiskSettings {
+    /// Whether attempts are scored at all (`risk_scoring`).
+    pub scoring: bool,
     /// Neighbours.
     pub k: usize,
     /// The deployment's local time, seconds east of UTC ("off hours" are local).
@@ -167,13 +169,20 @@ impl RiskEngine {
             block_times: Mutex::new(HashMap::new()),
             hold_creation: tokio::sync::Mutex::new(()),
         });
-        engine.refit_if_due(true);
+        if settings.scoring {
+            engine.refit_if_due(true);
+        }
         engine
     }
 
     fn history(&self) -> std::sync::MutexGuard<'_, History> {
         // A panic while holding the lock leaves histories that are still valid data.
         self.history.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether attempts are scored (`risk_scoring`).
+    pub fn scoring(&self) -> bool {
+        self.settings.scoring
     }
 
     /// The policy in force.
@@ -191,6 +200,7 @@ impl RiskEngine {
         let fitted = self.model.borrow().clone();
         let own = self.history().reference.len();
         RiskStatus {
+            scoring: self.settings.scoring,
             policy: self.policy(),
             reference: fitted
                 .as_ref()
@@ -374,6 +384,7 @@ mod tests {
 
     fn settings() -> RiskSettings {
         RiskSettings {
+            scoring: true,
             k: 10,
             utc_offset_secs: 0,
             reference_size: 100_000,

@@ -118,6 +118,7 @@ async fn a_night_burst_is_flagged_with_its_reasons_and_the_policy_is_the_admins(
     // The console: the model's state and the policy, for admins only.
     let status = server.get_ok(&admin, "/api/console/risk").await;
     assert_eq!(status["reference"], "synthetic", "{status}");
+    assert_eq!(status["scoring"], true, "{status}");
     assert_eq!(
         status["policy"],
         json!({"mode": "flag", "thresholdMilli": 950})

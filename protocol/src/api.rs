@@ -605,6 +605,8 @@ pub enum ReferenceSource {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RiskStatus {
+    /// Whether read attempts are scored at all (the escrow's `risk_scoring`).
+    pub scoring: bool,
     /// The policy in force.
     pub policy: RiskPolicy,
     /// Where the reference set comes from.

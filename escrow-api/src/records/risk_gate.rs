@@ -114,7 +114,7 @@ pub async fn refusal_note(attempt: &Attempt<'_>) -> RiskNote {
     let (Some(facts), AccessAction::Read) = (attempt.record, attempt.action) else {
         return RiskNote::default();
     };
-    if attempt.actor == Address::ZERO {
+    if attempt.actor == Address::ZERO || !attempt.st.risk.scoring() {
         return RiskNote::default();
     }
     let st = attempt.st;
