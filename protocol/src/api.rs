@@ -805,9 +805,12 @@ mod tests {
         names_agree(RecordState::ALL, RecordState::as_str, RecordState::parse);
         names_agree(ClaimStatus::ALL, ClaimStatus::as_str, ClaimStatus::parse);
         names_agree(AccessAction::ALL, AccessAction::as_str, AccessAction::parse);
+        names_agree(RiskMode::ALL, RiskMode::as_str, RiskMode::parse);
+        names_agree(HoldState::ALL, HoldState::as_str, HoldState::parse);
         assert_eq!(RecordState::ALL.len(), 3);
         assert_eq!(ClaimStatus::ALL.len(), 5);
-        assert_eq!(AccessAction::ALL.len(), 6);
+        assert_eq!(AccessAction::ALL.len(), 7);
+        assert_eq!((RiskMode::ALL.len(), HoldState::ALL.len()), (2, 3));
     }
 
     #[test]

@@ -114,6 +114,39 @@ pub fn domain(chain_id: u64, contract: Address) -> Eip712Domain {
     )
 }
 
+/// An `eth_signTypedData_v4` payload of one struct (`primary` with `fields`) in this project's
+/// domain on `chain_id` and `contract`.
+fn typed_data_json(
+    chain_id: u64,
+    contract: Address,
+    primary: &str,
+    fields: serde_json::Value,
+    message: serde_json::Value,
+) -> serde_json::Value {
+    let mut types = serde_json::Map::new();
+    types.insert(
+        "EIP712Domain".into(),
+        serde_json::json!([
+            {"name": "name", "type": "string"},
+            {"name": "version", "type": "string"},
+            {"name": "chainId", "type": "uint256"},
+            {"name": "verifyingContract", "type": "address"}
+        ]),
+    );
+    types.insert(primary.into(), fields);
+    serde_json::json!({
+        "types": types,
+        "primaryType": primary,
+        "domain": {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": chain_id,
+            "verifyingContract": contract.to_checksum(None)
+        },
+        "message": message
+    })
+}
+
 fn parse_signature(sig: &[u8]) -> Result<Signature, IdentityError> {
     Signature::from_raw(sig).map_err(|e| IdentityError::BadSignature(e.to_string()))
 }
@@ -173,33 +206,21 @@ impl KeyDerivation {
 
     /// The `eth_signTypedData_v4` payload.
     pub fn typed_data_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"}
-                ],
-                "DeriveEncryptionKey": [
-                    {"name": "account", "type": "address"},
-                    {"name": "purpose", "type": "string"},
-                    {"name": "keyVersion", "type": "uint32"}
-                ]
-            },
-            "primaryType": "DeriveEncryptionKey",
-            "domain": {
-                "name": DOMAIN_NAME,
-                "version": DOMAIN_VERSION,
-                "chainId": self.chain_id,
-                "verifyingContract": self.contract.to_checksum(None)
-            },
-            "message": {
+        typed_data_json(
+            self.chain_id,
+            self.contract,
+            "DeriveEncryptionKey",
+            serde_json::json!([
+                {"name": "account", "type": "address"},
+                {"name": "purpose", "type": "string"},
+                {"name": "keyVersion", "type": "uint32"}
+            ]),
+            serde_json::json!({
                 "account": self.account.to_checksum(None),
                 "purpose": KEY_PURPOSE,
                 "keyVersion": self.key_version
-            }
-        })
+            }),
+        )
     }
 
     /// The 32-byte HKDF output that seeds the key pair (formats.md 6.1). Checks the signature is
@@ -308,37 +329,25 @@ impl HoldDecisionMessage {
 
     /// The `eth_signTypedData_v4` payload.
     pub fn typed_data_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"}
-                ],
-                "HoldDecision": [
-                    {"name": "hold", "type": "uint64"},
-                    {"name": "recordId", "type": "bytes32"},
-                    {"name": "reader", "type": "address"},
-                    {"name": "patient", "type": "address"},
-                    {"name": "approve", "type": "bool"}
-                ]
-            },
-            "primaryType": "HoldDecision",
-            "domain": {
-                "name": DOMAIN_NAME,
-                "version": DOMAIN_VERSION,
-                "chainId": self.chain_id,
-                "verifyingContract": self.contract.to_checksum(None)
-            },
-            "message": {
+        typed_data_json(
+            self.chain_id,
+            self.contract,
+            "HoldDecision",
+            serde_json::json!([
+                {"name": "hold", "type": "uint64"},
+                {"name": "recordId", "type": "bytes32"},
+                {"name": "reader", "type": "address"},
+                {"name": "patient", "type": "address"},
+                {"name": "approve", "type": "bool"}
+            ]),
+            serde_json::json!({
                 "hold": self.hold,
                 "recordId": self.record_id.to_string(),
                 "reader": self.reader.to_checksum(None),
                 "patient": self.patient.to_checksum(None),
                 "approve": self.approve
-            }
-        })
+            }),
+        )
     }
 
     /// Checks the signature is the patient's over this decision.

@@ -19,8 +19,9 @@ use medledger_risk::access::Access;
 
 use super::{log_entry, Attempt};
 use crate::access_log::{NewEntry, RiskNote};
-use crate::db::{HoldRow, NewHold, RecordRow};
+use crate::db::{NewHold, RecordRow};
 use crate::error::ApiError;
+use crate::risk::Assessment;
 use crate::server::AppState;
 use medledger_protocol::api::AccessAction;
 
@@ -168,40 +169,118 @@ async fn refuse_scored(
     }
 }
 
-/// The risk step of a read that consent allows (see the module doc).
-pub async fn gate(attempt: &Attempt<'_>, emergency: bool) -> Result<Released, ApiError> {
-    let st = attempt.st;
-    let Some(facts) = attempt.record else {
-        return Err(ApiError::internal(
-            "risk",
-            &"a read scored before its record was found",
-        ));
+/// The patient's latest decision on this reader's reads of the record, as it stands now.
+enum Earlier {
+    /// Approved, and still in force.
+    Approved,
+    /// Denied, and still in force.
+    Denied,
+    /// Not decided yet: the hold's number.
+    Pending(u64),
+    /// No hold, or a decision no longer in force.
+    Nothing,
+}
+
+async fn earlier(attempt: &Attempt<'_>, now: u64) -> Result<Earlier, ApiError> {
+    let latest = attempt
+        .st
+        .index
+        .latest_hold(attempt.actor, attempt.record_id)
+        .await?;
+    let Some(h) = latest.map(|row| row.hold) else {
+        return Ok(Earlier::Nothing);
     };
-    let (reader, patient) = (attempt.actor, attempt.patient);
-    let Some(access) = access_of(st, reader, patient, facts, true, emergency).await else {
+    let in_force = h.applies_until.is_some_and(|until| until > now);
+    Ok(match h.state {
+        HoldState::Approved if in_force => Earlier::Approved,
+        HoldState::Denied if in_force => Earlier::Denied,
+        HoldState::Pending => Earlier::Pending(h.id),
+        _ => Earlier::Nothing,
+    })
+}
+
+/// The attempt's score, or the logged refusal when it cannot be computed (fail closed).
+async fn assess(attempt: &Attempt<'_>, emergency: bool) -> Result<Assessment, ApiError> {
+    let (st, facts) = match attempt.record {
+        Some(facts) => (attempt.st, facts),
+        None => {
+            let why = "a read scored before its record was found";
+            return Err(ApiError::internal("risk", &why));
+        }
+    };
+    let access = access_of(st, attempt.actor, attempt.patient, facts, true, emergency).await;
+    let Some(access) = access else {
         return Err(ApiError::internal(
             "risk",
             &"a record of an unknown category",
         ));
     };
-    let assessment = match st.risk.assess(&access).await {
-        Ok(a) => a,
+    match st.risk.assess(&access).await {
+        Ok(a) => {
+            if a.note.flagged {
+                st.metrics
+                    .risk_outcomes
+                    .with_label_values(&["flagged"])
+                    .inc();
+            }
+            Ok(a)
+        }
         Err(e) => {
             tracing::error!(error = %e, "risk score failed");
             let err = ApiError::unavailable(
                 "risk-unavailable",
                 "the access-risk model is not available; nothing is released",
             );
-            return Err(attempt.refuse_coded(err).await);
+            Err(attempt.refuse_coded(err).await)
+        }
+    }
+}
+
+/// Holds the read for the patient's approval (one pending hold per reader and record), logs it
+/// refused as `held`, and returns the 423.
+async fn hold(attempt: &Attempt<'_>, note: RiskNote, now: u64) -> ApiError {
+    let st = attempt.st;
+    let made = {
+        let _one_at_a_time = st.risk.hold_creation.lock().await;
+        // The same reader's concurrent read of the record may have made the hold meanwhile.
+        match earlier(attempt, now).await {
+            Ok(Earlier::Pending(id)) => Ok(id),
+            Ok(_) => st
+                .index
+                .insert_hold(&NewHold {
+                    reader: attempt.actor,
+                    patient: attempt.patient,
+                    record_id: attempt.record_id,
+                    at: now,
+                    score_milli: note.score_milli,
+                    reasons: note.reasons.clone(),
+                })
+                .await
+                .map(|h| h.id)
+                .map_err(ApiError::from),
+            Err(e) => Err(e),
         }
     };
-    let note = assessment.note;
-    if note.flagged {
-        st.metrics
-            .risk_outcomes
-            .with_label_values(&["flagged"])
-            .inc();
+    match made {
+        Ok(id) => {
+            st.metrics.risk_outcomes.with_label_values(&["held"]).inc();
+            refuse_scored(attempt, "held", note, held(id)).await
+        }
+        Err(e) => e,
     }
+}
+
+/// The risk step of a read that consent allows (see the module doc).
+pub async fn gate(attempt: &Attempt<'_>, emergency: bool) -> Result<Released, ApiError> {
+    if !attempt.st.risk.scoring() {
+        let note = RiskNote::default();
+        return Ok(Released {
+            note,
+            approved: false,
+        });
+    }
+    let assessment = assess(attempt, emergency).await?;
+    let note = assessment.note;
     if emergency {
         return Ok(Released {
             note,
@@ -210,45 +289,19 @@ pub async fn gate(attempt: &Attempt<'_>, emergency: bool) -> Result<Released, Ap
     }
     let now = u64::try_from(crate::now_secs()).unwrap_or(0);
     let hold_mode = assessment.policy.mode == RiskMode::Hold;
-    let latest = st.index.latest_hold(reader, attempt.record_id).await?;
-    match latest
-        .as_ref()
-        .map(|h| (&h.hold.state, h.hold.applies_until))
-    {
-        Some((HoldState::Approved, Some(until))) if until > now => {
-            return Ok(Released {
-                note,
-                approved: true,
-            });
+    match earlier(attempt, now).await? {
+        Earlier::Approved => Ok(Released {
+            note,
+            approved: true,
+        }),
+        Earlier::Denied => Err(refuse_scored(attempt, "hold-denied", note, denied()).await),
+        Earlier::Pending(id) if hold_mode => {
+            Err(refuse_scored(attempt, "held", note, held(id)).await)
         }
-        Some((HoldState::Denied, Some(until))) if until > now => {
-            return Err(refuse_scored(attempt, "hold-denied", note, denied()).await);
-        }
-        Some((HoldState::Pending, _)) if hold_mode => {
-            let id = latest.as_ref().map_or(0, |h: &HoldRow| h.hold.id);
-            return Err(refuse_scored(attempt, "held", note, held(id)).await);
-        }
-        _ => {}
-    }
-    if !(hold_mode && assessment.above_threshold) {
-        return Ok(Released {
+        _ if hold_mode && assessment.above_threshold => Err(hold(attempt, note, now).await),
+        _ => Ok(Released {
             note,
             approved: false,
-        });
+        }),
     }
-    let hold = {
-        let _one_at_a_time = st.risk.hold_creation.lock().await;
-        st.index
-            .insert_hold(&NewHold {
-                reader,
-                patient,
-                record_id: attempt.record_id,
-                at: now,
-                score_milli: note.score_milli,
-                reasons: note.reasons.clone(),
-            })
-            .await?
-    };
-    st.metrics.risk_outcomes.with_label_values(&["held"]).inc();
-    Err(refuse_scored(attempt, "held", note, held(hold.id)).await)
 }
