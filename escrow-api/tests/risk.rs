@@ -367,3 +367,35 @@ async fn an_emergency_release_is_never_held_only_flagged() {
     assert_eq!(holds["holds"], json!([]), "no hold for an emergency");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_scoring_off_reads_are_released_unscored_and_nothing_is_held() {
+    let (w, server, [patient], [doctor]) = World::signed_in([PATIENT], [DOCTOR], |c| {
+        c.risk_scoring = false;
+        at_night(c);
+    })
+    .await;
+    let mut admin = User::new(ADMIN);
+    server.sign_in([&mut admin]).await;
+    w.grant_for_a_day(&patient, &doctor, &Category::ALL, false)
+        .await;
+    let r = &records_of(&w, &server, &patient, &doctor, 1).await[0];
+    let hold_all = json!({"mode": "hold", "thresholdMilli": 1});
+    assert_eq!(put_policy(&server, &admin, hold_all).await.status(), 200);
+    let status = server.get_ok(&admin, "/api/console/risk").await;
+    assert_eq!(status["scoring"], false, "the console says scoring is off");
+    for _ in 0..3 {
+        assert_eq!(server.read(&doctor, r.id).await.status(), 200);
+    }
+    let reads = server
+        .entries_of(&patient, doctor.address(), r.id, "read")
+        .await;
+    assert_eq!(reads.len(), 3, "{reads:#?}");
+    assert!(
+        reads
+            .iter()
+            .all(|e| e["scoreMilli"] == 0 && e["flagged"] == false && e["reason"] == "consent"),
+        "{reads:#?}"
+    );
+    server.stop().await;
+}
