@@ -253,10 +253,32 @@ pub struct AccessLog {
 
 type Reply = tokio::sync::oneshot::Sender<Result<LogRow, AppendError>>;
 
-/// One append: an entry, with the pending upload it records when it records one.
+/// What an entry records, written in its transaction (see [`crate::db::Alongside`]).
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A pending upload: the record and its wrapped DEKs.
+    Upload(Box<crate::db::RecordRow>, Vec<crate::db::DekRow>),
+    /// A read held for the patient's approval.
+    Hold(Box<crate::db::NewHold>),
+    /// The patient's decision on a pending hold.
+    Decision(Box<crate::db::HoldDecision>),
+}
+
+impl Write {
+    fn alongside(&self) -> crate::db::Alongside<'_> {
+        use crate::db::Alongside;
+        match self {
+            Write::Upload(r, deks) => Alongside::Upload(r, deks),
+            Write::Hold(h) => Alongside::Hold(h),
+            Write::Decision(d) => Alongside::Decision(d),
+        }
+    }
+}
+
+/// One append: an entry, with the write it records when it records one.
 struct Append {
     entry: NewEntry,
-    upload: Option<(Box<crate::db::RecordRow>, Vec<crate::db::DekRow>)>,
+    write: Option<Write>,
     reply: Reply,
 }
 
@@ -282,10 +304,19 @@ impl AccessLog {
 
     /// Appends an entry and returns the stored row.
     pub async fn append(&self, e: NewEntry) -> Result<LogRow, AppendError> {
+        self.append_inner(e, None).await
+    }
+
+    /// Appends an entry and the write it records in one transaction: both or neither.
+    pub async fn append_with(&self, e: NewEntry, write: Write) -> Result<LogRow, AppendError> {
+        self.append_inner(e, Some(write)).await
+    }
+
+    async fn append_inner(&self, e: NewEntry, write: Option<Write>) -> Result<LogRow, AppendError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.ask(Job::Append(Append {
             entry: e,
-            upload: None,
+            write,
             reply,
         }))?;
         answer.await.map_err(|_| AppendError::WriterGone)?
@@ -300,13 +331,8 @@ impl AccessLog {
         record: &crate::db::RecordRow,
         deks: &[crate::db::DekRow],
     ) -> Result<LogRow, AppendError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.ask(Job::Append(Append {
-            entry: e,
-            upload: Some((Box::new(record.clone()), deks.to_vec())),
-            reply,
-        }))?;
-        answer.await.map_err(|_| AppendError::WriterGone)?
+        let upload = Write::Upload(Box::new(record.clone()), deks.to_vec());
+        self.append_inner(e, Some(upload)).await
     }
 
     /// Continues the log after the chain's anchored entries: when the chain has anchored entries
@@ -405,8 +431,9 @@ impl Writer {
                 .next()
                 .ok_or_else(|| AppendError::Batch("no row was written".into())),
             Err(e) => {
-                // An upload refused here is answered by its request (a duplicate id is no fault).
-                if one.upload.is_none() {
+                // A write refused here is answered by its request (a duplicate id, a hold decided
+                // meanwhile, is no fault).
+                if one.write.is_none() {
                     tracing::error!(error = %e, "access-log entry not written");
                 }
                 Err(e)
@@ -423,10 +450,7 @@ impl Writer {
         let items: Vec<_> = rows
             .iter()
             .zip(appends)
-            .map(|(row, a)| {
-                let upload = a.upload.as_ref().map(|(r, d)| (r.as_ref(), d.as_slice()));
-                (row, upload)
-            })
+            .map(|(row, a)| (row, a.write.as_ref().map(Write::alongside)))
             .collect();
         self.index.insert_logged(&items).await?;
         Ok(rows)
@@ -765,7 +789,10 @@ mod tests {
         let taken = idx.last_log().await.expect("log").expect("entry 0");
         let second_row = pending(second);
         assert!(idx
-            .insert_logged(&[(&taken, Some((&second_row, &deks[..])))])
+            .insert_logged(&[(
+                &taken,
+                Some(crate::db::Alongside::Upload(&second_row, &deks[..])),
+            )])
             .await
             .is_err());
         assert!(idx.record(second).await.expect("get").is_none());

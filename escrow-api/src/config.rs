@@ -328,9 +328,17 @@ impl Config {
                 "log_block_batch, anchor_batch_max and poll_interval_ms must be positive".into(),
             ));
         }
-        if self.risk_k == 0 || self.risk_reference_size <= self.risk_k {
+        // The synthetic reference a new deployment starts with holds about 30,000 accesses: k
+        // stays far below it, and the deployment's own reference must be able to reach the size
+        // at which it replaces the synthetic one.
+        if !(1..=1_000).contains(&self.risk_k)
+            || self.risk_deployment_min <= self.risk_k
+            || self.risk_reference_size < self.risk_deployment_min
+        {
             return Err(ConfigError::Invalid(
-                "risk_k must be at least 1 and risk_reference_size larger than it".into(),
+                "risk_k must be 1..=1000, risk_deployment_min larger than risk_k, and \
+                 risk_reference_size at least risk_deployment_min"
+                    .into(),
             ));
         }
         if self.risk_utc_offset_secs.abs() > 14 * 3_600 {
@@ -587,5 +595,20 @@ mod tests {
             Config::from_toml("tier2_chunk_size = 8"),
             Err(ConfigError::Invalid(_))
         ));
+        // The risk model: k beyond what the synthetic reference holds, a deployment minimum the
+        // reference can never reach, an offset beyond any time zone.
+        for bad in [
+            "risk_k = 0",
+            "risk_k = 40000",
+            "risk_deployment_min = 200000",
+            "risk_k = 50\nrisk_deployment_min = 50",
+            "risk_utc_offset_secs = 90000",
+        ] {
+            assert!(
+                matches!(Config::from_toml(bad), Err(ConfigError::Invalid(_))),
+                "{bad}"
+            );
+        }
+        Config::from_toml("risk_k = 20\nrisk_utc_offset_secs = -18000").expect("valid");
     }
 }

@@ -12,8 +12,9 @@ use axum::Json;
 use medledger_protocol::api::{AccessAction, Hold, HoldDecisionBody, HoldState, Holds};
 use medledger_protocol::identity::HoldDecisionMessage;
 
-use crate::access_log::{NewEntry, RiskNote};
+use crate::access_log::{AppendError, NewEntry, RiskNote, Write};
 use crate::auth::Session;
+use crate::db::{DbError, HoldDecision};
 use crate::error::{ApiError, JsonBody};
 use crate::server::AppState;
 
@@ -43,20 +44,40 @@ fn bad_signature(why: impl std::fmt::Display) -> ApiError {
     )
 }
 
+/// The signature of `body`, checked to be the hold's patient's over this decision on this hold.
+fn patients_signature(
+    st: &AppState,
+    hold: &Hold,
+    body: &HoldDecisionBody,
+) -> Result<Vec<u8>, ApiError> {
+    let signature = hex::decode(body.signature.trim()).map_err(bad_signature)?;
+    let message = HoldDecisionMessage {
+        chain_id: st.deployment.chain_id,
+        contract: st.deployment.address,
+        hold: hold.id,
+        created_at: hold.created_at,
+        record_id: hold.record_id,
+        reader: hold.reader,
+        patient: hold.patient,
+        approve: body.approve,
+    };
+    message.verify(&signature).map_err(bad_signature)?;
+    Ok(signature)
+}
+
 /// `POST /api/holds/{id}`: the patient approves or denies a pending hold.
 pub async fn decide(
     State(st): State<AppState>,
     session: Session,
-    Path(id): Path<u64>,
+    Path(id): Path<String>,
     JsonBody(body): JsonBody<HoldDecisionBody>,
 ) -> Result<Json<Hold>, ApiError> {
+    let no_such_hold = || ApiError::not_found("no-such-hold", "no hold has this number");
+    let id: u64 = id.parse().map_err(|_| no_such_hold())?;
     // One decision at a time, so the state checked below is the state the update finds.
     let _one_at_a_time = st.risk.hold_creation.lock().await;
     let Some(row) = st.index.hold(id).await? else {
-        return Err(ApiError::not_found(
-            "no-such-hold",
-            "no hold has this number",
-        ));
+        return Err(no_such_hold());
     };
     let hold = row.hold;
     if hold.patient != session.address {
@@ -72,48 +93,47 @@ pub async fn decide(
             format!("this hold was already {}", hold.state),
         ));
     }
-    let signature = hex::decode(body.signature.trim()).map_err(bad_signature)?;
-    let message = HoldDecisionMessage {
-        chain_id: st.deployment.chain_id,
-        contract: st.deployment.address,
-        hold: hold.id,
-        record_id: hold.record_id,
-        reader: hold.reader,
-        patient: hold.patient,
-        approve: body.approve,
-    };
-    message.verify(&signature).map_err(bad_signature)?;
+    let signature = patients_signature(&st, &hold, &body)?;
     let state = if body.approve {
         HoldState::Approved
     } else {
         HoldState::Denied
     };
-    // Logged before it takes effect: a decision the log cannot hold is not made.
-    super::records::log_decision(
-        &st,
-        NewEntry {
-            actor: session.address,
-            patient: hold.patient,
-            record_id: hold.record_id,
-            action: AccessAction::HoldDecision,
-            // Approved or denied is `granted`; the reason names the reader (as an added wrap's
-            // does), so the hash-chained entry alone says whose read the patient decided.
-            granted: body.approve,
-            reason: format!("reader:{}", hold.reader),
-            risk: RiskNote::default(),
-        },
-    )
-    .await?;
     let at = now();
     let until = at.saturating_add(DECISION_SECS);
-    let sig_hex = hex::encode_prefixed(&signature);
-    if !st.index.decide_hold(id, state, at, until, &sig_hex).await? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "hold-decided",
-            "this hold was decided meanwhile",
-        ));
-    }
+    let decision = HoldDecision {
+        id,
+        state,
+        at,
+        applies_until: until,
+        signature: hex::encode_prefixed(&signature),
+    };
+    let entry = NewEntry {
+        actor: session.address,
+        patient: hold.patient,
+        record_id: hold.record_id,
+        action: AccessAction::HoldDecision,
+        // Approved or denied is `granted`; the reason names the reader (as an added wrap's
+        // does), so the hash-chained entry alone says whose read the patient decided.
+        granted: body.approve,
+        reason: format!("reader:{}", hold.reader),
+        risk: RiskNote::default(),
+    };
+    // The entry and the decision in one transaction: a decision is made logged, or not at all.
+    match st
+        .log
+        .append_with(entry, Write::Decision(Box::new(decision)))
+        .await
+    {
+        Err(AppendError::Db(DbError::Stale(_))) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "hold-decided",
+                "this hold was decided meanwhile",
+            ))
+        }
+        appended => crate::records::logged(&st, appended)?,
+    };
     Ok(Json(Hold {
         state,
         decided_at: Some(at),

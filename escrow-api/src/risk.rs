@@ -65,9 +65,29 @@ pub enum RiskError {
     /// The model could not be fitted.
     #[error("the risk model cannot be fitted: {0}")]
     Model(#[from] ModelError),
-    /// The background fit stopped.
-    #[error("the risk model's fit stopped")]
-    FitStopped,
+    /// The first fit failed (or stopped): nothing can be scored.
+    #[error("the risk model could not be fitted: {0}")]
+    FitFailed(String),
+}
+
+/// Where the engine's model stands.
+#[derive(Clone)]
+enum ModelState {
+    /// The first fit is under way.
+    Fitting,
+    /// Fitted (a later refit replaces it only when it succeeds).
+    Ready(Arc<Fitted>),
+    /// The first fit failed: reads are refused (fail closed) rather than left waiting.
+    Failed(String),
+}
+
+impl ModelState {
+    fn fitted(&self) -> Option<&Arc<Fitted>> {
+        match self {
+            ModelState::Ready(f) => Some(f),
+            _ => None,
+        }
+    }
 }
 
 /// A fitted model and where its reference came from.
@@ -83,6 +103,8 @@ struct History {
     reference: VecDeque<Features>,
     /// Reference attempts added since the last fit began.
     since_fit: usize,
+    /// The last fit of the deployment's own reference failed: the next waits for growth.
+    own_fit_failed: bool,
 }
 
 /// An attempt's assessment: what goes beside its log entry, and whether it is at or above the
@@ -101,7 +123,7 @@ pub struct Assessment {
 pub struct RiskEngine {
     settings: RiskSettings,
     history: Mutex<History>,
-    model: watch::Sender<Option<Arc<Fitted>>>,
+    model: watch::Sender<ModelState>,
     fitting: AtomicBool,
     policy: RwLock<RiskPolicy>,
     /// Block number → timestamp of the blocks grants began in (a grant's age is a feature).
@@ -143,6 +165,7 @@ impl RiskEngine {
             features: FeatureState::new(settings.utc_offset_secs),
             reference: VecDeque::new(),
             since_fit: 0,
+            own_fit_failed: false,
         };
         let mut skipped = 0usize;
         for (line, flagged) in stored {
@@ -159,7 +182,7 @@ impl RiskEngine {
         if skipped > 0 {
             tracing::warn!(skipped, "scored attempts the risk engine could not read");
         }
-        let (model, _) = watch::channel(None);
+        let (model, _) = watch::channel(ModelState::Fitting);
         let engine = Arc::new(RiskEngine {
             settings,
             history: Mutex::new(history),
@@ -197,7 +220,7 @@ impl RiskEngine {
 
     /// Where the model stands, for the console.
     pub fn status(&self) -> RiskStatus {
-        let fitted = self.model.borrow().clone();
+        let fitted = self.model.borrow().fitted().cloned();
         let own = self.history().reference.len();
         RiskStatus {
             scoring: self.settings.scoring,
@@ -286,11 +309,17 @@ impl RiskEngine {
 
     async fn fitted(&self) -> Result<Arc<Fitted>, RiskError> {
         let mut rx = self.model.subscribe();
-        let fitted = rx
-            .wait_for(Option::is_some)
+        // The sender lives as long as the engine, and the fit always ends in Ready or Failed
+        // (`FitEnd`), so this wait ends.
+        let state = rx
+            .wait_for(|m| !matches!(m, ModelState::Fitting))
             .await
-            .map_err(|_| RiskError::FitStopped)?;
-        fitted.clone().ok_or(RiskError::FitStopped)
+            .map_err(|_| RiskError::FitFailed("the engine stopped".into()))?;
+        match &*state {
+            ModelState::Ready(f) => Ok(Arc::clone(f)),
+            ModelState::Failed(why) => Err(RiskError::FitFailed(why.clone())),
+            ModelState::Fitting => Err(RiskError::FitFailed("still fitting".into())),
+        }
     }
 
     /// Starts a fit in the background when one is due: at start-up, when the deployment first
@@ -303,38 +332,79 @@ impl RiskEngine {
             let synthetic_now = self
                 .model
                 .borrow()
-                .as_ref()
+                .fitted()
                 .is_none_or(|f| f.source == ReferenceSource::Synthetic);
             let grown = h.since_fit >= (own / 10).max(1_000);
-            let due = first || (enough && (synthetic_now || grown));
+            let switch = synthetic_now && !h.own_fit_failed;
+            let due = first || (enough && (switch || grown));
             if !due || self.fitting.swap(true, Ordering::AcqRel) {
                 return;
             }
             h.since_fit = 0;
             enough.then(|| h.reference.iter().copied().collect::<Vec<Features>>())
         };
-        let engine = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let fitted = match snapshot {
-                Some(own) => KnnModel::fit(&own, engine.settings.k).map(|model| Fitted {
-                    model,
-                    source: ReferenceSource::Deployment,
-                }),
-                None => synthetic_model(engine.settings),
-            };
-            match fitted {
-                Ok(f) => {
-                    tracing::info!(
-                        source = ?f.source,
-                        reference = f.model.reference_size(),
-                        "risk model fitted"
-                    );
-                    engine.model.send_replace(Some(Arc::new(f)));
-                }
-                Err(e) => tracing::error!(error = %e, "risk model fit failed"),
+        let end = FitEnd {
+            engine: Arc::clone(self),
+            own: snapshot.is_some(),
+            done: false,
+        };
+        tokio::task::spawn_blocking(move || end.run(snapshot));
+    }
+}
+
+/// One background fit, from start to its end: whatever happens (an error, a panic), the engine
+/// learns it ended, so that no read waits for a first fit that stopped and refits go on.
+struct FitEnd {
+    engine: Arc<RiskEngine>,
+    own: bool,
+    done: bool,
+}
+
+impl FitEnd {
+    fn run(mut self, own: Option<Vec<Features>>) {
+        let k = self.engine.settings.k;
+        let fitted = match own {
+            Some(own) => KnnModel::fit(&own, k).map(|model| Fitted {
+                model,
+                source: ReferenceSource::Deployment,
+            }),
+            None => synthetic_model(self.engine.settings),
+        };
+        match fitted {
+            Ok(f) => {
+                tracing::info!(source = ?f.source, reference = f.model.reference_size(), "risk model fitted");
+                self.engine.history().own_fit_failed = false;
+                self.engine
+                    .model
+                    .send_replace(ModelState::Ready(Arc::new(f)));
             }
-            engine.fitting.store(false, Ordering::Release);
+            Err(e) => self.failed(&e.to_string()),
+        }
+        self.done = true;
+    }
+
+    fn failed(&self, why: &str) {
+        tracing::error!(error = %why, "risk model fit failed");
+        if self.own {
+            self.engine.history().own_fit_failed = true;
+        }
+        // A failed refit keeps the model in use; only a failed first fit refuses reads.
+        self.engine.model.send_if_modified(|m| {
+            let first = matches!(m, ModelState::Fitting);
+            if first {
+                *m = ModelState::Failed(why.to_string());
+            }
+            first
         });
+    }
+}
+
+impl Drop for FitEnd {
+    fn drop(&mut self) {
+        if !self.done {
+            self.failed("the fit stopped (panicked)");
+        }
+        self.engine.fitting.store(false, Ordering::Release);
     }
 }
 
@@ -514,6 +584,23 @@ mod tests {
             restarted.assess(&x).await.expect("scored"),
         );
         assert_eq!(before.note.score_milli, after.note.score_milli);
+    }
+
+    #[tokio::test]
+    async fn a_first_fit_that_fails_refuses_to_score_instead_of_waiting() {
+        // More neighbours than the synthetic reference holds: the fit fails (the configuration
+        // refuses such a k; the engine must not hang on it either way).
+        let impossible = RiskSettings {
+            k: 10_000_000,
+            ..settings()
+        };
+        let engine = RiskEngine::with_history(impossible, DEFAULT_POLICY, &[]);
+        let x = read(MONDAY, 1, 100, Category::Vitals);
+        assert!(matches!(
+            engine.assess(&x).await,
+            Err(RiskError::FitFailed(_))
+        ));
+        assert_eq!(engine.status().reference_size, 0);
     }
 
     #[tokio::test]

@@ -168,14 +168,15 @@ fn decision(
     signer: &User,
     patient: &User,
     reader: &User,
-    hold: u64,
+    hold: &Value,
     record: B256,
     approve: bool,
 ) -> Value {
     let message = HoldDecisionMessage {
         chain_id: w.d.chain_id,
         contract: w.d.address,
-        hold,
+        hold: hold["id"].as_u64().expect("id"),
+        created_at: hold["createdAt"].as_u64().expect("createdAt"),
         record_id: record,
         reader: reader.address(),
         patient: patient.address(),
@@ -259,9 +260,9 @@ async fn a_held_read_waits_for_the_patients_signed_decision_and_each_step_is_log
 
     // The wrong parties are refused: the reader, another patient, a signature by someone else,
     // a signature over the other decision, a hold that does not exist.
-    let approve = decision(&w, &patient, &patient, &doctor, id, r.id, true);
-    let by_doctor = decision(&w, &doctor, &patient, &doctor, id, r.id, true);
-    let signed_deny = decision(&w, &patient, &patient, &doctor, id, r.id, false);
+    let approve = decision(&w, &patient, &patient, &doctor, &hold, r.id, true);
+    let by_doctor = decision(&w, &doctor, &patient, &doctor, &hold, r.id, true);
+    let signed_deny = decision(&w, &patient, &patient, &doctor, &hold, r.id, false);
     let mut flipped = signed_deny.clone();
     flipped["approve"] = json!(true);
     let cases = [
@@ -314,7 +315,7 @@ async fn a_held_read_waits_for_the_patients_signed_decision_and_each_step_is_log
     assert_eq!(server.read(&doctor, t.id).await.status(), 423);
     let hold = pending_hold(&server, &other, t.id).await;
     let id = hold["id"].as_u64().expect("id");
-    let deny = decision(&w, &other, &other, &doctor, id, t.id, false);
+    let deny = decision(&w, &other, &other, &doctor, &hold, t.id, false);
     let resp = decide(&server, &other, id, &deny).await;
     assert_eq!(resp.status(), 200);
     let (code, error) = error_code(server.read(&doctor, t.id).await).await;

@@ -36,6 +36,7 @@ sol! {
     #[derive(Debug, PartialEq, Eq)]
     struct HoldDecision {
         uint64 hold;
+        uint64 createdAt;
         bytes32 recordId;
         address reader;
         address patient;
@@ -299,6 +300,9 @@ pub struct HoldDecisionMessage {
     pub contract: Address,
     /// The hold's number.
     pub hold: u64,
+    /// When the read was held (Unix seconds): with the number, names one hold even if an index
+    /// restored from a backup numbers holds again.
+    pub created_at: u64,
     /// The held record.
     pub record_id: B256,
     /// Who asked to read.
@@ -314,6 +318,7 @@ impl HoldDecisionMessage {
     pub fn message(&self) -> HoldDecision {
         HoldDecision {
             hold: self.hold,
+            createdAt: self.created_at,
             recordId: self.record_id,
             reader: self.reader,
             patient: self.patient,
@@ -335,6 +340,7 @@ impl HoldDecisionMessage {
             "HoldDecision",
             serde_json::json!([
                 {"name": "hold", "type": "uint64"},
+                {"name": "createdAt", "type": "uint64"},
                 {"name": "recordId", "type": "bytes32"},
                 {"name": "reader", "type": "address"},
                 {"name": "patient", "type": "address"},
@@ -342,6 +348,7 @@ impl HoldDecisionMessage {
             ]),
             serde_json::json!({
                 "hold": self.hold,
+                "createdAt": self.created_at,
                 "recordId": self.record_id.to_string(),
                 "reader": self.reader.to_checksum(None),
                 "patient": self.patient.to_checksum(None),

@@ -338,6 +338,7 @@ fn hold_decisions_verify_only_for_the_patient_and_the_exact_decision() {
         chain_id: CHAIN,
         contract: CONTRACT,
         hold: 7,
+        created_at: 1_795_593_000,
         record_id: b256!("2222222222222222222222222222222222222222222222222222222222222222"),
         reader: address!("70997970C51812dc3A010C7d01b50e0d17dc79C8"),
         patient,
@@ -354,6 +355,10 @@ fn hold_decisions_verify_only_for_the_patient_and_the_exact_decision() {
         },
         HoldDecisionMessage {
             hold: 8,
+            ..decision
+        },
+        HoldDecisionMessage {
+            created_at: 1,
             ..decision
         },
         HoldDecisionMessage {

@@ -36,8 +36,8 @@ pub use events::{
     ClaimRow, ClaimUpdate, GrantRow, GrantTerms, PolicyEvent, PolicyRow, PolicyTerms, Rewound,
 };
 use records::RECORD_COLUMNS;
-pub use records::{Anchored, RecordRow};
-pub use risk::{HoldRow, NewHold};
+pub use records::{Alongside, Anchored, RecordRow};
+pub use risk::{HoldDecision, HoldRow, NewHold};
 pub use roots::RootRow;
 pub use wraps::DekRow;
 
@@ -63,6 +63,9 @@ pub enum DbError {
     /// A stored value is not what the escrow wrote.
     #[error("index holds a malformed value in {0}")]
     Corrupt(&'static str),
+    /// A row an update expected was changed meanwhile (a hold decided by another request).
+    #[error("index: {0} changed meanwhile")]
+    Stale(&'static str),
     /// The index follows another deployment than the one configured.
     #[error(
         "the index follows contract {indexed_contract} on chain {indexed_chain}, but the deployment \

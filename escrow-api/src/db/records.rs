@@ -129,18 +129,22 @@ impl Index {
         Ok(())
     }
 
-    /// Access-log entries, each with the pending upload it records when it records one, in one
-    /// transaction (all or none): the access log's group commit. A crash can leave no upload
-    /// without its entry; a duplicate record id, or an entry whose seq is taken (the primary key
-    /// refuses a fork), fails the whole transaction and writes nothing.
+    /// Access-log entries, each with what it records when it records a write (a pending upload, a
+    /// new hold, a hold's decision), in one transaction (all or none): the access log's group
+    /// commit. A crash can leave no write without its entry; a duplicate record id, a hold decided
+    /// meanwhile, or an entry whose seq is taken (the primary key refuses a fork), fails the whole
+    /// transaction and writes nothing.
     pub async fn insert_logged(
         &self,
-        items: &[(&LogRow, Option<PendingUpload<'_>>)],
+        items: &[(&LogRow, Option<Alongside<'_>>)],
     ) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
-        for (entry, upload) in items {
-            if let Some((r, deks)) = upload {
-                insert_pending_in(&mut tx, r, deks).await?;
+        for (entry, alongside) in items {
+            match alongside {
+                Some(Alongside::Upload(r, deks)) => insert_pending_in(&mut tx, r, deks).await?,
+                Some(Alongside::Hold(h)) => super::risk::insert_hold_in(&mut tx, h).await?,
+                Some(Alongside::Decision(d)) => super::risk::decide_hold_in(&mut tx, d).await?,
+                None => {}
             }
             insert_log_query(entry).execute(&mut *tx).await?;
         }
@@ -407,8 +411,16 @@ impl Index {
     }
 }
 
-/// A pending upload as stored: its record and its wrapped DEKs.
-pub type PendingUpload<'a> = (&'a RecordRow, &'a [DekRow]);
+/// What an access-log entry records, written in the entry's transaction.
+#[derive(Debug, Clone, Copy)]
+pub enum Alongside<'a> {
+    /// A pending upload: the record and its wrapped DEKs.
+    Upload(&'a RecordRow, &'a [DekRow]),
+    /// A read held for the patient's approval.
+    Hold(&'a super::NewHold),
+    /// The patient's decision on a pending hold.
+    Decision(&'a super::HoldDecision),
+}
 
 /// Inserts a pending record and its wraps within `tx`.
 async fn insert_pending_in(

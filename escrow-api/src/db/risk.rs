@@ -22,6 +22,8 @@ pub struct HoldRow {
 /// A new hold's fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewHold {
+    /// Its number ([`Index::next_hold_id`], taken under the engine's hold lock).
+    pub id: u64,
     /// Who asked to read.
     pub reader: Address,
     /// Whose record.
@@ -34,6 +36,65 @@ pub struct NewHold {
     pub score_milli: i64,
     /// Its reasons in words.
     pub reasons: Vec<String>,
+}
+
+/// The patient's decision on a pending hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldDecision {
+    /// The hold.
+    pub id: u64,
+    /// Approved or denied.
+    pub state: HoldState,
+    /// When (Unix seconds).
+    pub at: u64,
+    /// Until when it applies to the reader's reads of the record.
+    pub applies_until: u64,
+    /// The patient's signature, 0x-hex.
+    pub signature: String,
+}
+
+/// Stores a new pending hold inside the access log's transaction.
+pub(super) async fn insert_hold_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    h: &NewHold,
+) -> Result<(), DbError> {
+    let reasons = serde_json::to_string(&h.reasons).map_err(|_| DbError::Corrupt("reasons"))?;
+    sqlx::query(
+        "INSERT INTO holds (id, reader, patient, record_id, created_at, score_milli, reasons, state) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')",
+    )
+    .bind(db_int(h.id))
+    .bind(address_text(h.reader))
+    .bind(address_text(h.patient))
+    .bind(b256_text(h.record_id))
+    .bind(db_int(h.at))
+    .bind(h.score_milli)
+    .bind(reasons)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Records a decision on a pending hold inside the access log's transaction; [`DbError::Stale`]
+/// (failing the transaction) when the hold is no longer pending.
+pub(super) async fn decide_hold_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    d: &HoldDecision,
+) -> Result<(), DbError> {
+    let done = sqlx::query(
+        "UPDATE holds SET state = $1, decided_at = $2, applies_until = $3, signature = $4 WHERE id = $5 AND state = 'pending'",
+    )
+    .bind(d.state.as_str())
+    .bind(db_int(d.at))
+    .bind(db_int(d.applies_until))
+    .bind(d.signature.clone())
+    .bind(db_int(d.id))
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(DbError::Stale("the hold"))
+    }
 }
 
 const HOLD_COLUMNS: &str = "id, reader, patient, record_id, created_at, score_milli, reasons, state, decided_at, applies_until, signature";
@@ -119,14 +180,15 @@ impl Index {
     }
 
     /// The block in which `grantee`'s current grant from `patient` began: the first grant after
-    /// the last revocation (a change of terms does not restart it); `None` without a grant.
+    /// the last revocation, by position on chain (block, then log index; a change of terms does
+    /// not restart it); `None` without a grant.
     pub async fn grant_began(
         &self,
         patient: Address,
         grantee: Address,
     ) -> Result<Option<u64>, DbError> {
         let row = sqlx::query(
-            "SELECT MIN(block) AS began FROM grants WHERE patient = $1 AND grantee = $2 AND revoked = 0 AND block > COALESCE((SELECT MAX(block) FROM grants WHERE patient = $1 AND grantee = $2 AND revoked = 1), -1)",
+            "SELECT MIN(g.block) AS began FROM grants g WHERE g.patient = $1 AND g.grantee = $2 AND g.revoked = 0 AND NOT EXISTS (SELECT 1 FROM grants r WHERE r.patient = $1 AND r.grantee = $2 AND r.revoked = 1 AND (r.block > g.block OR (r.block = g.block AND r.log_index > g.log_index)))",
         )
         .bind(address_text(patient))
         .bind(address_text(grantee))
@@ -135,33 +197,13 @@ impl Index {
         optional_u64(&row, "began")
     }
 
-    /// Stores a new pending hold and returns it. Holds are numbered from 1; the caller
-    /// serialises creation (`risk::RiskEngine`), so `MAX(id) + 1` is free.
-    pub async fn insert_hold(&self, h: &NewHold) -> Result<Hold, DbError> {
-        let reasons = serde_json::to_string(&h.reasons).map_err(|_| DbError::Corrupt("reasons"))?;
-        let row = sqlx::query(
-            "INSERT INTO holds (id, reader, patient, record_id, created_at, score_milli, reasons, state) SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4, $5, $6, 'pending' FROM holds RETURNING id",
-        )
-        .bind(address_text(h.reader))
-        .bind(address_text(h.patient))
-        .bind(b256_text(h.record_id))
-        .bind(db_int(h.at))
-        .bind(h.score_milli)
-        .bind(reasons)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Hold {
-            id: u64_in(&row, "id")?,
-            reader: h.reader,
-            patient: h.patient,
-            record_id: h.record_id,
-            created_at: h.at,
-            score_milli: h.score_milli,
-            reasons: h.reasons.clone(),
-            state: HoldState::Pending,
-            decided_at: None,
-            applies_until: None,
-        })
+    /// The number the next hold gets. Holds are numbered from 1; the caller serialises creation
+    /// (the risk engine's hold lock), so the number is still free when the hold is written.
+    pub async fn next_hold_id(&self) -> Result<u64, DbError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 AS next FROM holds")
+            .fetch_one(&self.pool)
+            .await?;
+        u64_in(&row, "next")
     }
 
     /// The newest hold of `reader` on `record_id`.
@@ -201,27 +243,5 @@ impl Index {
         rows.iter()
             .map(|r| hold_from_row(r).map(|h| h.hold))
             .collect()
-    }
-
-    /// Records the patient's decision on a pending hold; false when it was no longer pending.
-    pub async fn decide_hold(
-        &self,
-        id: u64,
-        state: HoldState,
-        at: u64,
-        applies_until: u64,
-        signature: &str,
-    ) -> Result<bool, DbError> {
-        let done = sqlx::query(
-            "UPDATE holds SET state = $1, decided_at = $2, applies_until = $3, signature = $4 WHERE id = $5 AND state = 'pending'",
-        )
-        .bind(state.as_str())
-        .bind(db_int(at))
-        .bind(db_int(applies_until))
-        .bind(signature)
-        .bind(db_int(id))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
     }
 }

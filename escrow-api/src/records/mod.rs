@@ -133,7 +133,16 @@ pub fn parse_wrap_item(item: &str) -> Result<(Address, [u8; WRAPPED_LEN]), ApiEr
 }
 
 async fn log_entry(st: &AppState, e: NewEntry) -> Result<crate::db::LogRow, ApiError> {
-    match st.log.append(e).await {
+    logged(st, st.log.append(e).await)
+}
+
+/// The answer to an append: its row (counted), or 503 `log-unavailable` when the log could not
+/// be written (fail closed: nothing is released or decided).
+pub fn logged(
+    st: &AppState,
+    appended: Result<crate::db::LogRow, crate::access_log::AppendError>,
+) -> Result<crate::db::LogRow, ApiError> {
+    match appended {
         Ok(row) => {
             st.metrics.log_entries.set(row.seq + 1);
             Ok(row)
@@ -146,12 +155,6 @@ async fn log_entry(st: &AppState, e: NewEntry) -> Result<crate::db::LogRow, ApiE
             ))
         }
     }
-}
-
-/// Appends an entry that is not a read attempt (a patient's hold decision): the entry first,
-/// then what it records.
-pub async fn log_decision(st: &AppState, e: NewEntry) -> Result<(), ApiError> {
-    log_entry(st, e).await.map(|_| ())
 }
 
 /// One caller's attempt at one action on one record, as the access log names it. Every refusal

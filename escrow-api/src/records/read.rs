@@ -302,21 +302,23 @@ async fn read_inner(
     let patient = attempt.patient;
     let (wrap, emergency) = choose_wrap(&record, &attempt, basis).await?;
     let gate = super::risk_gate::gate(&attempt, emergency).await?;
-    // Scored once: a refusal after this point (a bad range, a failing blob store) is logged
-    // without a second score of the same attempt.
-    let attempt = attempt.without_record();
     let size = record.size;
     // Refusals after consent was established are the patient's to see too: a range the record
-    // cannot satisfy, a blob store that fails.
+    // cannot satisfy, a blob store that fails. The attempt was scored once, by the gate: the
+    // refusal carries that score (and its raw fields, which the risk engine already observed).
+    let refuse = |e: ApiError| {
+        let note = gate.note.clone();
+        async move { super::risk_gate::refuse_scored(&attempt, e.code, note, e).await }
+    };
     let range = match parse_range(headers, size) {
         Ok(range) => range,
-        Err(e) => return Err(attempt.refuse_coded(e).await),
+        Err(e) => return Err(refuse(e).await),
     };
     let ranged = range.is_some();
     let (body, status, content_range, len) = match release_body(st, &record, record_id, range).await
     {
         Ok(released) => released,
-        Err(e) => return Err(attempt.refuse_coded(e).await),
+        Err(e) => return Err(refuse(e).await),
     };
     // Fail closed: no log entry, no release.
     log_entry(

@@ -18,7 +18,7 @@ use medledger_protocol::contract::Category;
 use medledger_risk::access::Access;
 
 use super::{log_entry, Attempt};
-use crate::access_log::{NewEntry, RiskNote};
+use crate::access_log::{NewEntry, RiskNote, Write};
 use crate::db::{NewHold, RecordRow};
 use crate::error::ApiError;
 use crate::risk::Assessment;
@@ -147,14 +147,9 @@ fn denied() -> ApiError {
     ApiError::forbidden("hold-denied", "the patient declined this read")
 }
 
-/// Logs a refusal the gate decided, with its score, and returns `err`.
-async fn refuse_scored(
-    attempt: &Attempt<'_>,
-    reason: &str,
-    note: RiskNote,
-    err: ApiError,
-) -> ApiError {
-    let entry = NewEntry {
+/// The entry of a read the gate refused, with its score.
+fn refused_entry(attempt: &Attempt<'_>, reason: &str, note: RiskNote) -> NewEntry {
+    NewEntry {
         actor: attempt.actor,
         patient: attempt.patient,
         record_id: attempt.record_id,
@@ -162,8 +157,18 @@ async fn refuse_scored(
         granted: false,
         reason: reason.into(),
         risk: note,
-    };
-    match log_entry(attempt.st, entry).await {
+    }
+}
+
+/// Logs a refusal with its score (the gate's, or after it the one the gate gave the attempt),
+/// and returns `err` (or 503 when even the log is unwritable).
+pub async fn refuse_scored(
+    attempt: &Attempt<'_>,
+    reason: &str,
+    note: RiskNote,
+    err: ApiError,
+) -> ApiError {
+    match log_entry(attempt.st, refused_entry(attempt, reason, note)).await {
         Ok(_) => err,
         Err(log_err) => log_err,
     }
@@ -210,10 +215,8 @@ async fn assess(attempt: &Attempt<'_>, emergency: bool) -> Result<Assessment, Ap
     };
     let access = access_of(st, attempt.actor, attempt.patient, facts, true, emergency).await;
     let Some(access) = access else {
-        return Err(ApiError::internal(
-            "risk",
-            &"a record of an unknown category",
-        ));
+        let err = ApiError::internal("risk", &"a record of an unknown category");
+        return Err(attempt.without_record().refuse_coded(err).await);
     };
     match st.risk.assess(&access).await {
         Ok(a) => {
@@ -231,53 +234,61 @@ async fn assess(attempt: &Attempt<'_>, emergency: bool) -> Result<Assessment, Ap
                 "risk-unavailable",
                 "the access-risk model is not available; nothing is released",
             );
-            Err(attempt.refuse_coded(err).await)
+            Err(attempt.without_record().refuse_coded(err).await)
         }
     }
 }
 
-/// Holds the read for the patient's approval (one pending hold per reader and record), logs it
-/// refused as `held`, and returns the 423.
-async fn hold(attempt: &Attempt<'_>, note: RiskNote, now: u64) -> ApiError {
+/// Holds the read for the patient's approval: one pending hold per reader and record, stored in
+/// the same transaction as the read's `held` entry. Under the hold lock the patient's latest
+/// decision is looked at again, since it may have been made (or the hold made by the reader's
+/// concurrent read) since the gate first looked.
+async fn hold(attempt: &Attempt<'_>, note: RiskNote, now: u64) -> Result<Released, ApiError> {
     let st = attempt.st;
-    let made = {
-        let _one_at_a_time = st.risk.hold_creation.lock().await;
-        // The same reader's concurrent read of the record may have made the hold meanwhile.
-        match earlier(attempt, now).await {
-            Ok(Earlier::Pending(id)) => Ok(id),
-            Ok(_) => st
-                .index
-                .insert_hold(&NewHold {
-                    reader: attempt.actor,
-                    patient: attempt.patient,
-                    record_id: attempt.record_id,
-                    at: now,
-                    score_milli: note.score_milli,
-                    reasons: note.reasons.clone(),
-                })
-                .await
-                .map(|h| h.id)
-                .map_err(ApiError::from),
-            Err(e) => Err(e),
+    let _one_at_a_time = st.risk.hold_creation.lock().await;
+    match earlier(attempt, now).await? {
+        Earlier::Approved => {
+            return Ok(Released {
+                note,
+                approved: true,
+            })
         }
-    };
-    match made {
-        Ok(id) => {
-            st.metrics.risk_outcomes.with_label_values(&["held"]).inc();
-            refuse_scored(attempt, "held", note, held(id)).await
-        }
-        Err(e) => e,
+        Earlier::Denied => return Err(refuse_scored(attempt, "hold-denied", note, denied()).await),
+        Earlier::Pending(id) => return Err(refuse_scored(attempt, "held", note, held(id)).await),
+        Earlier::Nothing => {}
     }
+    let id = st.index.next_hold_id().await?;
+    let new = NewHold {
+        id,
+        reader: attempt.actor,
+        patient: attempt.patient,
+        record_id: attempt.record_id,
+        at: now,
+        score_milli: note.score_milli,
+        reasons: note.reasons.clone(),
+    };
+    let entry = refused_entry(attempt, "held", note);
+    super::logged(
+        st,
+        st.log.append_with(entry, Write::Hold(Box::new(new))).await,
+    )?;
+    st.metrics.risk_outcomes.with_label_values(&["held"]).inc();
+    Err(held(id))
 }
 
 /// The risk step of a read that consent allows (see the module doc).
 pub async fn gate(attempt: &Attempt<'_>, emergency: bool) -> Result<Released, ApiError> {
+    let now = u64::try_from(crate::now_secs()).unwrap_or(0);
     if !attempt.st.risk.scoring() {
+        // Unscored, nothing held; but a patient's signed denial still stands while in force.
         let note = RiskNote::default();
-        return Ok(Released {
-            note,
-            approved: false,
-        });
+        return match earlier(attempt, now).await? {
+            Earlier::Denied => Err(refuse_scored(attempt, "hold-denied", note, denied()).await),
+            _ => Ok(Released {
+                note,
+                approved: false,
+            }),
+        };
     }
     let assessment = assess(attempt, emergency).await?;
     let note = assessment.note;
@@ -287,7 +298,6 @@ pub async fn gate(attempt: &Attempt<'_>, emergency: bool) -> Result<Released, Ap
             approved: false,
         });
     }
-    let now = u64::try_from(crate::now_secs()).unwrap_or(0);
     let hold_mode = assessment.policy.mode == RiskMode::Hold;
     match earlier(attempt, now).await? {
         Earlier::Approved => Ok(Released {
@@ -298,7 +308,7 @@ pub async fn gate(attempt: &Attempt<'_>, emergency: bool) -> Result<Released, Ap
         Earlier::Pending(id) if hold_mode => {
             Err(refuse_scored(attempt, "held", note, held(id)).await)
         }
-        _ if hold_mode && assessment.above_threshold => Err(hold(attempt, note, now).await),
+        _ if hold_mode && assessment.above_threshold => hold(attempt, note, now).await,
         _ => Ok(Released {
             note,
             approved: false,
