@@ -46,11 +46,60 @@ const HOUR: u64 = 3_600;
 const DAY: u64 = 86_400;
 const CATEGORIES: usize = Category::ALL.len();
 
+/// The accesses within a trailing span of time, with how many each address (a patient, a
+/// reader) has among them: the counts are kept as accesses enter and leave, so that an access
+/// costs the same whether the window holds ten accesses or a hundred thousand (a reader's burst,
+/// a patient read all day must not make every later access slower).
+#[derive(Debug, Default)]
+struct Window {
+    entries: VecDeque<(u64, Address)>,
+    per_address: HashMap<Address, u32>,
+}
+
+impl Window {
+    /// Forgets the accesses at or before `cutoff`.
+    fn forget_before(&mut self, cutoff: u64) {
+        while let Some(&(t, who)) = self.entries.front() {
+            if t > cutoff {
+                break;
+            }
+            self.entries.pop_front();
+            if let Some(n) = self.per_address.get_mut(&who) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_address.remove(&who);
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, at: u64, who: Address) {
+        self.entries.push_back((at, who));
+        *self.per_address.entry(who).or_default() += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn of(&self, who: &Address) -> usize {
+        self.per_address.get(who).map_or(0, |n| *n as usize)
+    }
+
+    fn distinct(&self) -> usize {
+        self.per_address.len()
+    }
+}
+
 /// What one reader has done so far.
 #[derive(Debug, Default)]
 struct ReaderHistory {
-    /// Accesses of the last 24 hours: when, and whose record.
-    recent: VecDeque<(u64, Address)>,
+    /// Accesses of the last 24 hours.
+    day: VecDeque<u64>,
+    /// Accesses of the last hour, by patient.
+    hour: Window,
+    /// Accesses of the last 5 minutes.
+    five_minutes: VecDeque<u64>,
     /// Refusals of the last 24 hours.
     refusals: VecDeque<u64>,
     /// Every patient this reader has accessed.
@@ -112,8 +161,8 @@ pub struct Observed {
 #[derive(Debug, Default)]
 pub struct FeatureState {
     readers: HashMap<Address, ReaderHistory>,
-    /// Per patient, the accesses of the last 7 days: when, and by whom.
-    patients: HashMap<Address, VecDeque<(u64, Address)>>,
+    /// Per patient, the accesses of the last 7 days, by reader.
+    patients: HashMap<Address, Window>,
     utc_offset_secs: i64,
 }
 
@@ -136,30 +185,15 @@ impl FeatureState {
         // 1970-01-01 was a Thursday: day 0 is Thursday, which is fine for a cyclic feature.
         let weekday = (local / DAY) % 7;
         let care = self.patients.entry(a.patient).or_default();
-        while care
-            .front()
-            .is_some_and(|(t, _)| *t <= a.at.saturating_sub(7 * DAY))
-        {
-            care.pop_front();
-        }
-        let others = care.iter().filter(|(_, r)| *r != a.reader).count();
-        care.push_back((a.at, a.reader));
+        care.forget_before(a.at.saturating_sub(7 * DAY));
+        let others = care.len() - care.of(&a.reader);
+        care.push(a.at, a.reader);
         let h = self.readers.entry(a.reader).or_default();
-        h.forget_before(a.at.saturating_sub(DAY));
+        h.forget_before(a.at);
         h.settle_rate(a.at.saturating_sub(HOUR));
-        let within = |span: u64| {
-            let from = a.at.saturating_sub(span);
-            h.recent.iter().rev().take_while(|(t, _)| *t > from).count()
-        };
-        let (last_5m, last_1h, last_24h) = (within(5 * MINUTE), within(HOUR), h.recent.len());
-        let mut patients: HashSet<Address> = h
-            .recent
-            .iter()
-            .rev()
-            .take_while(|(t, _)| *t > a.at.saturating_sub(HOUR))
-            .map(|(_, p)| *p)
-            .collect();
-        patients.insert(a.patient);
+        let (last_5m, last_1h, last_24h) = (h.five_minutes.len(), h.hour.len(), h.day.len());
+        // The patients of the last hour, this access's included.
+        let patients = h.hour.distinct() + usize::from(h.hour.of(&a.patient) == 0);
         let rate_z = match h.rate.std() {
             s if s > 0.0 => (last_1h as f64 - h.rate.mean) / s,
             _ => 0.0,
@@ -184,7 +218,7 @@ impl FeatureState {
             log1p(last_5m as f64),
             log1p(last_1h as f64),
             log1p(last_24h as f64),
-            log1p(patients.len() as f64),
+            log1p(patients as f64),
             log1p(h.refusals.len() as f64),
             f64::from(u8::from(a.emergency)),
             f64::from(u8::from(!a.granted)),
@@ -195,20 +229,20 @@ impl FeatureState {
         Observed {
             features,
             hour,
-            patients_last_hour: u32::try_from(patients.len()).unwrap_or(u32::MAX),
+            patients_last_hour: u32::try_from(patients).unwrap_or(u32::MAX),
             rate_z,
         }
     }
 }
 
 impl ReaderHistory {
-    fn forget_before(&mut self, cutoff: u64) {
-        while self.recent.front().is_some_and(|(t, _)| *t <= cutoff) {
-            self.recent.pop_front();
-        }
-        while self.refusals.front().is_some_and(|t| *t <= cutoff) {
-            self.refusals.pop_front();
-        }
+    /// Forgets what has left each window by `now`.
+    fn forget_before(&mut self, now: u64) {
+        let day = now.saturating_sub(DAY);
+        forget_times(&mut self.day, day);
+        forget_times(&mut self.refusals, day);
+        forget_times(&mut self.five_minutes, now.saturating_sub(5 * MINUTE));
+        self.hour.forget_before(now.saturating_sub(HOUR));
     }
 
     fn settle_rate(&mut self, cutoff: u64) {
@@ -236,7 +270,9 @@ impl ReaderHistory {
 
     fn record(&mut self, a: &Access, hour: u32, last_1h: usize) {
         self.rate_pending.push_back((a.at, last_1h as f64));
-        self.recent.push_back((a.at, a.patient));
+        self.day.push_back(a.at);
+        self.hour.push(a.at, a.patient);
+        self.five_minutes.push_back(a.at);
         if !a.granted {
             self.refusals.push_back(a.at);
         }
@@ -257,6 +293,13 @@ fn unexplained(a: &Access, h: &ReaderHistory, others: usize) -> bool {
         .grant_since
         .is_some_and(|since| a.at.saturating_sub(since) < 7 * DAY);
     !h.patients.contains(&a.patient) && others == 0 && !new_grant && !a.emergency
+}
+
+/// Forgets the times at or before `cutoff` (kept in order).
+fn forget_times(times: &mut VecDeque<u64>, cutoff: u64) {
+    while times.front().is_some_and(|t| *t <= cutoff) {
+        times.pop_front();
+    }
 }
 
 fn cyclic(value: f64, period: f64) -> (f64, f64) {
@@ -293,6 +336,60 @@ mod tests {
     fn feature(o: &Observed, name: &str) -> f64 {
         let i = NAMES.iter().position(|n| *n == name).expect("a feature");
         o.features[i]
+    }
+
+    /// The windows kept incrementally agree with counting the whole history afresh, over a
+    /// random stream of bursts and pauses by a few readers over a few patients.
+    #[test]
+    fn the_kept_windows_agree_with_a_recount_of_the_whole_history() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut s = FeatureState::new(0);
+        let mut past: Vec<Access> = Vec::new();
+        let mut at = T0;
+        for _ in 0..3_000 {
+            at += match rng.random_range(0..10) {
+                0 => rng.random_range(3_600..30_000), // a pause
+                1..=3 => rng.random_range(60..600),
+                _ => rng.random_range(0..20), // a burst
+            };
+            let a = read(at, rng.random_range(1..4), rng.random_range(1..12));
+            let o = s.observe(&a);
+            let mine = |span: u64| {
+                past.iter()
+                    .filter(|p| p.reader == a.reader && p.at > at.saturating_sub(span))
+                    .collect::<Vec<_>>()
+            };
+            let count = |span| (mine(span).len() as f64).ln_1p();
+            assert_eq!(
+                feature(&o, "reader's accesses in the last 5 minutes"),
+                count(5 * MINUTE)
+            );
+            assert_eq!(
+                feature(&o, "reader's accesses in the last hour"),
+                count(HOUR)
+            );
+            assert_eq!(
+                feature(&o, "reader's accesses in the last 24 hours"),
+                count(DAY)
+            );
+            let mut patients: HashSet<Address> = mine(HOUR).iter().map(|p| p.patient).collect();
+            patients.insert(a.patient);
+            assert_eq!(o.patients_last_hour as usize, patients.len());
+            let others = past
+                .iter()
+                .filter(|p| p.patient == a.patient && p.reader != a.reader)
+                .filter(|p| p.at > at.saturating_sub(7 * DAY))
+                .count();
+            assert_eq!(
+                feature(
+                    &o,
+                    "other readers' accesses to this patient in the last 7 days"
+                ),
+                (others as f64).ln_1p()
+            );
+            past.push(a);
+        }
     }
 
     #[test]
