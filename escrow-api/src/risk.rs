@@ -14,14 +14,14 @@
 //!   attempts never join the reference, so a burst cannot teach the model that bursts are normal;
 //! - **the policy**, cached from the index (`risk_policy`), `flag` at 950 until an admin sets one.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use alloy_primitives::Address;
-use medledger_protocol::api::{ReferenceSource, RiskMode, RiskPolicy, RiskStatus};
+use alloy_primitives::{Address, B256};
+use medledger_protocol::api::{AccountKind, ReferenceSource, RiskMode, RiskPolicy, RiskStatus};
 use medledger_risk::access::{Access, Role};
-use medledger_risk::explain::{explain, Reason};
+use medledger_risk::explain::{explain_scored, Reason};
 use medledger_risk::features::{FeatureState, Features};
 use medledger_risk::model::{KnnModel, ModelError};
 use medledger_risk::{eval, synth};
@@ -128,6 +128,12 @@ pub struct RiskEngine {
     policy: RwLock<RiskPolicy>,
     /// Block number → timestamp of the blocks grants began in (a grant's age is a feature).
     block_times: Mutex<HashMap<u64, u64>>,
+    /// The kind each reader registered as: an account registers once (the contract refuses a
+    /// second registration), so a kind once seen never changes.
+    kinds: Mutex<HashMap<Address, AccountKind>>,
+    /// The (reader, record) pairs that have a hold: a read of any other pair needs no look at
+    /// the holds table (most reads, and every read under `flag` until a hold was ever made).
+    held_pairs: Mutex<HashSet<(Address, B256)>>,
     /// Serialises the creation of holds (their numbers are `MAX(id) + 1`).
     pub hold_creation: tokio::sync::Mutex<()>,
 }
@@ -151,7 +157,14 @@ impl RiskEngine {
         let stored = index
             .scored_accesses(i64::try_from(settings.reference_size).unwrap_or(i64::MAX))
             .await?;
-        Ok(RiskEngine::with_history(settings, policy, &stored))
+        let engine = RiskEngine::with_history(settings, policy, &stored);
+        let pairs = index.hold_pairs().await?;
+        engine
+            .held_pairs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(pairs);
+        Ok(engine)
     }
 
     /// An engine whose histories are `stored` (risk-log lines, oldest first, each with whether
@@ -190,6 +203,8 @@ impl RiskEngine {
             fitting: AtomicBool::new(false),
             policy: RwLock::new(policy),
             block_times: Mutex::new(HashMap::new()),
+            kinds: Mutex::new(HashMap::new()),
+            held_pairs: Mutex::new(HashSet::new()),
             hold_creation: tokio::sync::Mutex::new(()),
         });
         if settings.scoring {
@@ -246,6 +261,51 @@ impl RiskEngine {
             .copied()
     }
 
+    /// The kind `reader` registered as: remembered, else asked of the index (`None`: not
+    /// registered, or the index failed, which leaves the role feature at "patient").
+    pub async fn kind_of(&self, index: &Index, reader: Address) -> Option<AccountKind> {
+        let known = self
+            .kinds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&reader)
+            .copied();
+        if known.is_some() {
+            return known;
+        }
+        match index.account_kind(reader).await {
+            Ok(Some(kind)) => {
+                let mut kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
+                if kinds.len() >= 100_000 {
+                    kinds.clear();
+                }
+                kinds.insert(reader, kind);
+                Some(kind)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "account kind unknown for the risk features");
+                None
+            }
+        }
+    }
+
+    /// Whether `reader` has ever had a read of `record` held.
+    pub fn has_hold(&self, reader: Address, record: B256) -> bool {
+        self.held_pairs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&(reader, record))
+    }
+
+    /// Notes that `reader` has a hold on `record` (after it was stored).
+    pub fn note_hold(&self, reader: Address, record: B256) {
+        self.held_pairs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((reader, record));
+    }
+
     /// Remembers a block's timestamp (bounded: the map is cleared past 100,000 blocks).
     pub fn remember_block_time(&self, block: u64, timestamp: u64) {
         let mut times = self.block_times.lock().unwrap_or_else(|p| p.into_inner());
@@ -261,17 +321,13 @@ impl RiskEngine {
         let fitted = self.fitted().await?;
         let policy = self.policy();
         let observed = self.history().features.observe(access);
-        let score = fitted.model.score(&observed.features);
-        let score_milli = (score * 1000.0).round() as i64;
+        let scored = fitted.model.score_detailed(&observed.features);
+        let score_milli = (scored.score * 1000.0).round() as i64;
         let above_threshold = score_milli >= i64::from(policy.threshold_milli);
         let flagged = above_threshold || access.emergency;
         let reasons = if flagged {
-            let mut reasons = explain(
-                &fitted.model,
-                access,
-                &observed,
-                self.settings.utc_offset_secs,
-            );
+            let offset = self.settings.utc_offset_secs;
+            let mut reasons = explain_scored(&fitted.model, &scored, access, &observed, offset);
             if access.emergency {
                 // The reason the patient needs first, whatever else stands out.
                 reasons.retain(|r| *r != Reason::Emergency);
@@ -427,12 +483,7 @@ fn synthetic_model(settings: RiskSettings) -> Result<Fitted, ModelError> {
 
 /// The role the features give a reader: the patient reading their own record, or the kind the
 /// reader registered as (another patient reading under a grant reads as a patient).
-pub fn role_of(
-    reader: Address,
-    patient: Address,
-    kind: Option<medledger_protocol::api::AccountKind>,
-) -> Role {
-    use medledger_protocol::api::AccountKind;
+pub fn role_of(reader: Address, patient: Address, kind: Option<AccountKind>) -> Role {
     if reader == patient {
         return Role::Patient;
     }

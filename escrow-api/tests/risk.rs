@@ -309,6 +309,9 @@ async fn a_held_read_waits_for_the_patients_signed_decision_and_each_step_is_log
     );
     // The approval is for that record: another of the patient's records is held on its own.
     assert_eq!(server.read(&doctor, mine[1].id).await.status(), 423);
+    // The patient's own reads are never held, even under a hold-everything policy.
+    let own = server.read(&patient, mine[1].id).await;
+    assert_eq!(own.status(), 200, "the patient reads their own record");
 
     // Denied: the reader's next read is refused.
     let t = &theirs[0];

@@ -3,7 +3,9 @@
 //! patient", "03:12, outside this reader's usual hours", "38 patients in the last hour").
 //!
 //! The departures come from the model ([`KnnModel::departures`]): the mean standardised
-//! difference between the access and its k nearest reference accesses, per feature. A feature
+//! difference between the access and its nearest reference accesses (those the score's bounded
+//! search found; for an access farther out than any normal one, the reference's mean), per
+//! feature. A feature
 //! is a reason only in its suspicious direction (more reads, a first read, a rarer hour for this
 //! reader), and features that say the same thing (the hour's sine, cosine and the reader's share
 //! of that hour) give one reason.
@@ -12,7 +14,7 @@ use medledger_protocol::contract::Category;
 
 use crate::access::Access;
 use crate::features::{Observed, DIM};
-use crate::model::KnnModel;
+use crate::model::{KnnModel, Scored};
 
 /// At most this many reasons are given.
 pub const MAX_REASONS: usize = 3;
@@ -164,7 +166,19 @@ pub fn explain(
     observed: &Observed,
     utc_offset_secs: i64,
 ) -> Vec<Reason> {
-    let departures = model.departures(&observed.features);
+    let scored = model.score_detailed(&observed.features);
+    explain_scored(model, &scored, access, observed, utc_offset_secs)
+}
+
+/// [`explain`] of an access already scored by [`KnnModel::score_detailed`] (no second search).
+pub fn explain_scored(
+    model: &KnnModel,
+    scored: &Scored,
+    access: &Access,
+    observed: &Observed,
+    utc_offset_secs: i64,
+) -> Vec<Reason> {
+    let departures = model.departures_of(scored);
     let mut ranked: Vec<(usize, f64)> = departures
         .iter()
         .enumerate()

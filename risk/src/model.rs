@@ -77,6 +77,17 @@ impl Standardiser {
     }
 }
 
+/// A score, with what an explanation needs of the search that gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// The calibrated score (0–1).
+    pub score: f64,
+    /// The access, standardised.
+    z: Features,
+    /// The reference accesses found within the search's bound, nearest first (item numbers).
+    neighbours: Vec<usize>,
+}
+
 /// A fitted model.
 pub struct KnnModel {
     k: usize,
@@ -166,26 +177,38 @@ impl KnnModel {
     /// from its k-th neighbour scores 1 whatever its exact distance, and an outlier (far from
     /// everything, the search's worst case) is answered without visiting the whole tree.
     pub fn score(&self, x: &Features) -> f64 {
-        let Some(&farthest) = self.calibration.last() else {
-            return 1.0;
-        };
-        let Some(k) = NonZero::new(self.k) else {
-            return 1.0;
-        };
+        self.score_detailed(x).score
+    }
+
+    /// [`KnnModel::score`], with the neighbours it was measured against (for
+    /// [`KnnModel::departures_of`]: an explanation costs no second search).
+    pub fn score_detailed(&self, x: &Features) -> Scored {
         let z = self.standardiser.apply(x);
+        let mut scored = Scored {
+            score: 1.0,
+            z,
+            neighbours: Vec::new(),
+        };
+        let (Some(&farthest), Some(k)) = (self.calibration.last(), NonZero::new(self.k)) else {
+            return scored;
+        };
         let within = self.tree.nearest_n_within::<SquaredEuclidean>(
             &single(&z),
             (farthest * farthest) as f32,
             k,
             true,
         );
-        if within.len() < self.k {
-            return 1.0;
+        scored.neighbours = within
+            .iter()
+            .filter_map(|nn| usize::try_from(nn.item).ok())
+            .collect();
+        if within.len() == self.k {
+            let d = within
+                .last()
+                .map_or(f64::INFINITY, |nn| f64::from(nn.distance).sqrt());
+            scored.score = self.rank(d);
         }
-        let d = within
-            .last()
-            .map_or(f64::INFINITY, |nn| f64::from(nn.distance).sqrt());
-        self.rank(d)
+        scored
     }
 
     /// [`KnnModel::score`] by the unbounded search (the same answer; for tests and benchmarks).
@@ -193,32 +216,34 @@ impl KnnModel {
         self.rank(self.distance(x))
     }
 
-    /// Where `x` departs from its k nearest reference accesses, feature by feature: the signed
+    /// Where `x` departs from its nearest reference accesses, feature by feature: the signed
     /// mean difference between `x` and them, in standardised units (positive: `x` is higher).
     /// The squares of these are what make its distance; explanations name the largest.
     pub fn departures(&self, x: &Features) -> Features {
+        self.departures_of(&self.score_detailed(x))
+    }
+
+    /// [`KnnModel::departures`] of a scored access: from the neighbours its bounded search found.
+    /// An access with none within the bound (farther out than every normal access) departs from
+    /// the reference as a whole: its standardised values, the distance from the reference's mean.
+    pub fn departures_of(&self, scored: &Scored) -> Features {
+        let z = &scored.z;
+        let points: Vec<&[f32; DIM]> = scored
+            .neighbours
+            .iter()
+            .filter_map(|i| self.points.get(*i))
+            .collect();
+        if points.is_empty() {
+            return *z;
+        }
         let mut out = [0.0; DIM];
-        let Some(k) = NonZero::new(self.k) else {
-            return out;
-        };
-        let z = self.standardiser.apply(x);
-        let neighbours = self.tree.nearest_n::<SquaredEuclidean>(&single(&z), k);
-        let mut n = 0.0;
-        for nn in &neighbours {
-            let Some(p) = usize::try_from(nn.item)
-                .ok()
-                .and_then(|i| self.points.get(i))
-            else {
-                continue;
-            };
-            for ((o, zi), pi) in out.iter_mut().zip(&z).zip(p) {
+        for p in &points {
+            for ((o, zi), pi) in out.iter_mut().zip(z).zip(p.iter()) {
                 *o += zi - f64::from(*pi);
             }
-            n += 1.0;
         }
-        if n > 0.0 {
-            out.iter_mut().for_each(|o| *o /= n);
-        }
+        let n = points.len() as f64;
+        out.iter_mut().for_each(|o| *o /= n);
         out
     }
 

@@ -503,13 +503,13 @@ impl ConsentIndex {
         let events: Vec<_> = logs
             .iter()
             .filter_map(|log| match Ledger::decode(log, &self.deployment) {
-                Some(ContractEvent::Core(e)) => Some(e),
+                Some(ContractEvent::Core(e)) => Some((e, log.block)),
                 _ => None,
             })
             .collect();
         let mut snapshot = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
-        for event in &events {
-            snapshot.state.apply(event);
+        for (event, block) in &events {
+            snapshot.state.apply_in(event, *block);
         }
         snapshot.head = Some(end);
     }

@@ -42,6 +42,9 @@ struct Grant {
     categories: U256,
     can_write: bool,
     expiry: u64,
+    /// The block of the first grant since the pair's last revocation (new terms keep it): when
+    /// the reader's care began, a feature of the access-risk score.
+    since_block: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -91,6 +94,11 @@ impl ConsentState {
     /// Applies one of the core's events, in log order. Events `canRead` does not depend on are
     /// ignored.
     pub fn apply(&mut self, event: &MedLedgerEvents) {
+        self.apply_in(event, 0);
+    }
+
+    /// [`ConsentState::apply`] of an event logged in `block` (kept as a grant's start).
+    pub fn apply_in(&mut self, event: &MedLedgerEvents, block: u64) {
         use MedLedgerEvents as E;
         match event {
             E::AccountRegistered(e) => {
@@ -107,12 +115,15 @@ impl ConsentState {
             E::AccountSuspended(e) => self.set_status(e.account, AccountStatus::Suspended),
             E::AccountReinstated(e) => self.set_status(e.account, AccountStatus::Active),
             E::ConsentGranted(e) => {
+                let pair = (e.patient, e.grantee);
+                let since_block = self.grants.get(&pair).map_or(block, |g| g.since_block);
                 let grant = Grant {
                     categories: e.categories,
                     can_write: e.canWrite,
                     expiry: e.expiry,
+                    since_block,
                 };
-                self.grants.insert((e.patient, e.grantee), grant);
+                self.grants.insert(pair, grant);
             }
             E::ConsentRevoked(e) => {
                 self.grants.remove(&(e.patient, e.grantee));
@@ -201,6 +212,12 @@ impl ConsentState {
             Some(w) if w.period == self.period_of(patient) => w.until,
             _ => 0,
         }
+    }
+
+    /// The block in which `reader`'s current grant from `patient` began, if they hold one
+    /// (expired or not: the grant's age is what the risk features ask).
+    pub fn grant_began(&self, patient: Address, reader: Address) -> Option<u64> {
+        self.grants.get(&(patient, reader)).map(|g| g.since_block)
     }
 
     /// `canRead(patient, reader, recordId)` at a block whose timestamp is `now`, with the basis it

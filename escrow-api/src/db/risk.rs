@@ -222,6 +222,16 @@ impl Index {
         row.as_ref().map(hold_from_row).transpose()
     }
 
+    /// Every (reader, record) pair that has a hold, decided or not.
+    pub async fn hold_pairs(&self) -> Result<Vec<(Address, B256)>, DbError> {
+        let rows = sqlx::query("SELECT DISTINCT reader, record_id FROM holds")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((address_in(r, "reader")?, b256_in(r, "record_id")?)))
+            .collect()
+    }
+
     /// A hold by number.
     pub async fn hold(&self, id: u64) -> Result<Option<HoldRow>, DbError> {
         let row = sqlx::query(&format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1"))

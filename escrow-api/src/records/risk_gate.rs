@@ -2,6 +2,7 @@
 //! attempt is scored, and the patient's earlier decision or the policy decides what happens:
 //!
 //! 1. an emergency release inside an on-chain window is released, always flagged, never held;
+//!    so is the patient's own read (scored and flagged like any other, never held);
 //! 2. a hold the patient approved (in force) releases, `consent-approved`;
 //! 3. a hold the patient denied (in force) refuses, 403 `hold-denied`;
 //! 4. a pending hold, or under `hold` a score at or above the threshold, refuses with 423
@@ -64,13 +65,7 @@ async fn access_of(
     emergency: bool,
 ) -> Option<Access> {
     let category = Category::from_number(facts.category)?;
-    let kind = match st.index.account_kind(reader).await {
-        Ok(kind) => kind,
-        Err(e) => {
-            tracing::warn!(error = %e, "account kind unknown for the risk features");
-            None
-        }
-    };
+    let kind = st.risk.kind_of(&st.index, reader).await;
     Some(Access {
         at: u64::try_from(crate::now_secs()).unwrap_or(0),
         reader,
@@ -92,7 +87,16 @@ async fn grant_since(st: &AppState, patient: Address, reader: Address) -> Option
     if reader == patient {
         return None;
     }
-    let block = st.index.grant_began(patient, reader).await.ok()??;
+    // The consent index's state holds it in memory (at whatever block it stands: a feature, not a
+    // decision); the index's grant rows when the consent index is off or not started.
+    let began = match st
+        .consent
+        .inspect(|state, _| state.grant_began(patient, reader))
+    {
+        Some(began) => began,
+        None => st.index.grant_began(patient, reader).await.ok()?,
+    };
+    let block = began?;
     if let Some(t) = st.risk.block_time(block) {
         return Some(t);
     }
@@ -187,6 +191,9 @@ enum Earlier {
 }
 
 async fn earlier(attempt: &Attempt<'_>, now: u64) -> Result<Earlier, ApiError> {
+    if !attempt.st.risk.has_hold(attempt.actor, attempt.record_id) {
+        return Ok(Earlier::Nothing);
+    }
     let latest = attempt
         .st
         .index
@@ -272,6 +279,7 @@ async fn hold(attempt: &Attempt<'_>, note: RiskNote, now: u64) -> Result<Release
         st,
         st.log.append_with(entry, Write::Hold(Box::new(new))).await,
     )?;
+    st.risk.note_hold(attempt.actor, attempt.record_id);
     st.metrics.risk_outcomes.with_label_values(&["held"]).inc();
     Err(held(id))
 }
@@ -292,7 +300,9 @@ pub async fn gate(attempt: &Attempt<'_>, emergency: bool) -> Result<Released, Ap
     }
     let assessment = assess(attempt, emergency).await?;
     let note = assessment.note;
-    if emergency {
+    // Never held: an emergency inside its window, and the patient's own read (scored, since a
+    // stolen wallet reads like someone else, but there is nobody else to ask).
+    if emergency || attempt.actor == attempt.patient {
         return Ok(Released {
             note,
             approved: false,
