@@ -130,9 +130,26 @@ pub fn parse_ether(text: &str) -> Result<U256, AmountError> {
     Ok(whole * U256::from(WEI_PER_ETH) + frac_wei)
 }
 
+/// `message` as a clause to put inside a sentence: without its own closing full stop, so that
+/// "…failed: {clause}. They are…" does not read "answer.. They".
+pub fn clause(message: impl std::fmt::Display) -> String {
+    let text = message.to_string();
+    text.trim_end().trim_end_matches('.').to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_inside_a_sentence_loses_its_own_full_stop() {
+        assert_eq!(
+            clause("The patient has been asked; try again after they answer."),
+            "The patient has been asked; try again after they answer"
+        );
+        assert_eq!(clause("no wrap"), "no wrap");
+        assert_eq!(clause("1.5 ETH"), "1.5 ETH");
+    }
 
     #[test]
     fn sizes_pick_a_unit() {

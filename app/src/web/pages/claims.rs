@@ -131,7 +131,7 @@ impl ClaimForm {
         })?;
         let today = format::date((js_sys::Date::now() / 1000.0) as u64);
         let doc = ClaimDocument::from_form(&self.encounter, &self.diagnosis, &self.lines, &today)
-            .map_err(|e| format!("Check the claim: {e}."))?;
+            .map_err(|e| format!("Check the claim: {}.", format::clause(&e)))?;
         let content = Content::Bytes {
             data: doc.to_bytes(),
             media_type: MEDIA_TYPE.into(),

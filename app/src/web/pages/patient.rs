@@ -549,7 +549,7 @@ fn EntrySection(ctx: PatientCtx) -> impl IntoView {
                 &today,
             )
             .map(|e| vec![entry_content(&e, &today)])
-            .map_err(|e| format!("Check the entry: {e}."));
+            .map_err(|e| format!("Check the entry: {}.", format::clause(&e)));
         up.action.dispatch_local(UploadRequest::New(
             content,
             category.get_untracked(),
@@ -653,7 +653,7 @@ async fn grant(state: AppState, grants: Grants, form: Result<NewGrant, String>) 
     // is seen at once: one pass shares the keys of the records in scope.
     let shared = records::fill_missing_wraps(&me)
         .await
-        .map_err(|e| format!("Access granted, but sharing the record keys failed: {e}. They are shared at your next visit."))?;
+        .map_err(|e| format!("Access granted, but sharing the record keys failed: {}. They are shared at your next visit.", format::clause(&e)))?;
     Ok(format!("Access granted; {shared} record key(s) shared."))
 }
 
@@ -902,7 +902,7 @@ async fn toggle_emergency(state: AppState, ctx: PatientCtx) -> Outcome {
     let prepared = match break_glass(state, true) {
         Some(bg) if !ids.is_empty() => records::add_break_glass_wraps(&me, bg, &ids)
             .await
-            .map_err(|e| format!("Emergency access is on, but preparing your existing records failed: {e}. Turn it off and on again to retry."))?,
+            .map_err(|e| format!("Emergency access is on, but preparing your existing records failed: {}. Turn it off and on again to retry.", format::clause(&e)))?,
         _ => 0,
     };
     Ok(format!(
