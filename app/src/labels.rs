@@ -2,6 +2,8 @@
 //! and the patient's name when the record says it), made from the plaintext before it is sealed
 //! (`protocol::label`), so every reader sees the name the author's browser gave it.
 
+use medledger_protocol::fhir::summary::describe;
+use medledger_protocol::fhir::{Resource, MEDIA_TYPE as FHIR_MEDIA_TYPE};
 use medledger_protocol::label::RecordLabel;
 
 use crate::claim::{ClaimDocument, MEDIA_TYPE as CLAIM_MEDIA_TYPE};
@@ -29,6 +31,16 @@ pub fn label_for(media_type: &str, file_name: &str, size: u64, data: Option<&[u8
     if media_type == ENTRY_MEDIA_TYPE {
         if let Some(e) = data.and_then(|d| StructuredEntry::from_bytes(d).ok()) {
             return RecordLabel::new(&e.title(), &e.summary(), Some(&e.name));
+        }
+    }
+    if media_type == FHIR_MEDIA_TYPE {
+        if let Some(r) = data.and_then(|d| Resource::from_slice(d).ok()) {
+            let (title, summary) = describe(&r);
+            let mut label = RecordLabel::new(&title, &summary, None);
+            // A key longer than the label allows is left out: the record still opens, it is only
+            // not recognised when the same file is imported again.
+            label.fhir = Some(r.key()).filter(|k| k.len() <= 140);
+            return label;
         }
     }
     if media_type == CLAIM_MEDIA_TYPE {

@@ -232,6 +232,7 @@ mod tests {
             title: title.into(),
             summary: String::new(),
             patient_name: name.map(Into::into),
+            fhir: None,
         };
         let (by_doctor, untitled, newer, older) = (
             label("Discharge", Some("Someone Else")),

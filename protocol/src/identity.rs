@@ -640,7 +640,8 @@ pub fn verify_siwe(
 
 // Proleptic Gregorian day count (H. Hinnant's civil calendar algorithms); plain date arithmetic,
 // kept here so the crate needs no date library in the browser.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+/// Days from 1970-01-01 to the date `y-m-d` (negative before it).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;

@@ -40,6 +40,10 @@ pub struct RecordLabel {
     /// The patient's name, when the record says it (a structured entry's name field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patient_name: Option<String>,
+    /// For a FHIR resource's record, its `Type/id` (docs/fhir.md): what the app needs to resume an
+    /// import and to open the resources of a clinical summary without downloading anything else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fhir: Option<String>,
 }
 
 /// Why a label could not be sealed or opened.
@@ -76,6 +80,7 @@ impl RecordLabel {
             title: cut(title),
             summary: cut(summary),
             patient_name: patient_name.map(cut).filter(|n| !n.is_empty()),
+            fhir: None,
         }
     }
 }

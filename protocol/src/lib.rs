@@ -9,6 +9,8 @@
 //!   the app read.
 //! - [`envelope`]: envelope v1, the chunked AES-256-GCM record ciphertext and its hash `h1`
 //!   (docs/formats.md section 2).
+//! - [`fhir`]: FHIR R4 in and out: reading a Bundle, a resource or NDJSON into records, the
+//!   export Bundle, the clinical summary.
 //! - [`wrap`]: HPKE wrapping of a record's data key to a reader's X25519 key (section 3).
 //! - [`label`]: a record's title and summary, sealed under a key derived from its DEK, for lists.
 //! - [`tier2`]: the escrow's per-record key K2, its chunked layer over `C1` with range reads, and
@@ -29,6 +31,7 @@ pub mod cipher;
 pub mod contract;
 pub mod deployment;
 pub mod envelope;
+pub mod fhir;
 pub mod identity;
 pub mod label;
 pub mod merkle;

@@ -4,6 +4,7 @@
 mod chain;
 mod components;
 mod escrow;
+mod fhir;
 mod log;
 mod nav;
 mod pages;

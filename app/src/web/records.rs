@@ -115,6 +115,8 @@ pub enum Stage {
     Uploading(f64),
     /// Waiting for the wallet's signature and the block.
     Anchoring,
+    /// Of several records, this many sent to the escrow out of that many.
+    Uploaded(usize, usize),
 }
 
 /// An upload whose ciphertext is made. Kept by the caller so that a failed step is retried from
@@ -603,9 +605,13 @@ async fn store_under_roots(
     progress: std::rc::Rc<dyn Fn(Stage)>,
 ) -> Result<(), RecordError> {
     let root_of = |p: &Prepared| p.rooted.as_ref().map(|place| place.root);
+    let total = prepared.len();
+    let mut done = prepared.iter().filter(|p| p.uploaded).count();
     for group in prepared.chunk_by_mut(|a, b| root_of(a) == root_of(b)) {
         for p in group.iter_mut().filter(|p| !p.uploaded) {
             upload(p, progress.clone()).await?;
+            done += 1;
+            progress(Stage::Uploaded(done, total));
         }
         progress(Stage::Anchoring);
         if let Some(root) = group.first().and_then(root_of) {
@@ -629,8 +635,12 @@ pub async fn store_all(
     if prepared.iter().any(|p| p.rooted.is_some()) {
         return store_under_roots(me, prepared, progress).await;
     }
+    let total = prepared.len();
+    let mut done = prepared.iter().filter(|p| p.uploaded).count();
     for p in prepared.iter_mut().filter(|p| !p.uploaded) {
         upload(p, progress.clone()).await?;
+        done += 1;
+        progress(Stage::Uploaded(done, total));
     }
     progress(Stage::Anchoring);
     let mut unanchored = Vec::new();

@@ -180,6 +180,8 @@ impl ClaimRun {
                 stage.set("Encrypting the claim document".into());
                 fraction.set(f);
             }
+            // One record: its bytes' progress says it all.
+            Stage::Uploaded(..) => {}
             Stage::Uploading(f) => {
                 stage.set("Uploading the claim document".into());
                 fraction.set(f);

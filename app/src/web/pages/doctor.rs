@@ -19,6 +19,7 @@ use super::super::escrow::{self, GrantSummary, RecordSummary};
 use super::super::nav::{current_page, PageNav};
 use super::super::records::{self, Content, Listing, Prepared, Stage};
 use super::super::state::{app_state, AppState};
+use super::clinical::ClinicalSummary;
 use crate::filter::RecordFilter;
 use crate::format;
 use crate::route::{Audience, Page};
@@ -190,6 +191,7 @@ fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoVie
             </WhenLoaded>
             <NoteView note=outcome_note(open)/>
             <OpenedPanel opened/>
+            <ClinicalSummary patient categories=categories.clone() listing=Signal::derive(move || list.get().and_then(Result::ok))/>
             {writable.map(|cats| view! { <AddForPatient patient categories=cats amend on_done=move || list.refetch()/> })}
             <super::claims::NewClaim patient care_categories=categories on_done=Callback::new(move |_| list.refetch())/>
         </section>
@@ -284,6 +286,8 @@ impl AddRun {
                 stage.set("Encrypting".into());
                 fraction.set(f);
             }
+            // One record: its bytes' progress says it all.
+            Stage::Uploaded(..) => {}
             Stage::Uploading(f) => {
                 stage.set("Uploading".into());
                 fraction.set(f);

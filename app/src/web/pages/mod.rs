@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod claims;
+pub mod clinical;
 pub mod doctor;
 pub mod holds;
 pub mod insurer;

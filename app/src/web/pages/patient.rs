@@ -23,10 +23,12 @@ use super::super::components::{
     NoteView, OpenedPanel, OpenedView, Outcome, ProgressView, ReasonList, RecordTitle, WhenLoaded,
 };
 use super::super::escrow::{LogEntry, RecordSummary};
+use super::super::fhir;
 use super::super::log::{self, VerifiedLog};
 use super::super::nav::{current_page, PageNav};
 use super::super::records::{self, Content, Identity, Listing, Prepared, Stage};
 use super::super::state::{app_state, AppState};
+use super::clinical::{ClinicalSummary, FhirExport};
 use super::holds::{self, HoldsResource, HoldsSection};
 use crate::entry::{HeightUnit, StructuredEntry, WeightUnit, BLOOD_GROUPS, MEDIA_TYPE};
 use crate::format;
@@ -51,6 +53,7 @@ struct PatientCtx {
     /// loses nothing.
     file_upload: UploadRun,
     entry_upload: UploadRun,
+    fhir_upload: UploadRun,
     entry: RwSignal<StructuredEntry>,
     /// The reads held for the patient's approval (they also name the reader of a decision in
     /// the access log).
@@ -146,6 +149,7 @@ pub fn PatientPage() -> impl IntoView {
         opted_in,
         file_upload: UploadRun::new(state, records, opted_in, None),
         entry_upload: UploadRun::new(state, records, opted_in, Some(entry)),
+        fhir_upload: UploadRun::new(state, records, opted_in, None),
         entry,
         holds: holds::load_holds(),
         log_changed: Trigger::new(),
@@ -162,7 +166,7 @@ pub fn PatientPage() -> impl IntoView {
             <NoteView note=Signal::derive(move || shared.get().flatten().map(Note::from))/>
             <HoldsSection holds=ctx.holds names=ctx.names record=move |id| record_phrase(ctx, &id) on_decided=move || ctx.log_changed.notify()/>
             {move || match page.get() {
-                Page::Add => view! { <UploadSection ctx/><EntrySection ctx/> }.into_any(),
+                Page::Add => view! { <UploadSection ctx/><EntrySection ctx/><FhirImportSection ctx/> }.into_any(),
                 Page::Sharing => view! { <SharingSection ctx/> }.into_any(),
                 Page::Log => view! { <AccessLogSection ctx/> }.into_any(),
                 Page::Claims => view! { <PatientClaims/> }.into_any(),
@@ -253,6 +257,14 @@ fn RecordsSection(ctx: PatientCtx) -> impl IntoView {
             <NoteView note=outcome_note(act)/>
             <OpenedPanel opened=ctx.opened/>
         </section>
+        {state.identity().map(|me| {
+            let listing = Signal::derive(move || ctx.records.get().and_then(Result::ok));
+            let every = Category::ALL.iter().map(|c| c.number()).collect::<Vec<u8>>();
+            view! {
+                <ClinicalSummary patient=me.account categories=every listing/>
+                <FhirExport listing/>
+            }
+        })}
     }
 }
 
@@ -295,10 +307,10 @@ fn RecordRow(
 /// What an upload form asks for.
 #[derive(Clone)]
 enum UploadRequest {
-    /// New records, one per file (or entry), all of one category: what to store (or why the form
-    /// does not make any), the category and how they are anchored. Several are anchored in one
-    /// transaction.
-    New(Result<Vec<Content>, String>, u8, Anchoring),
+    /// New records, one per file, entry or FHIR resource, each with its category: what to store
+    /// (or why the form does not make any) and how they are anchored. Several are anchored in
+    /// one transaction.
+    New(Result<Vec<(Content, u8)>, String>, Anchoring),
     /// Finishing the upload a failed step left.
     Resume,
 }
@@ -318,12 +330,20 @@ enum Anchoring {
 struct Upload {
     stage: RwSignal<String>,
     fraction: RwSignal<f64>,
+    /// Whether the run stores several records: progress is then counted in records, not bytes.
+    many: RwSignal<bool>,
     pending: RwSignal<Vec<Prepared>, LocalStorage>,
 }
 
 impl Upload {
     fn progress(self) -> Rc<dyn Fn(Stage)> {
         Rc::new(move |s: Stage| match s {
+            Stage::Encrypting(_) | Stage::Uploading(_) if self.many.get_untracked() => {}
+            Stage::Uploaded(done, total) => {
+                self.stage
+                    .set(format!("Uploaded {done} of {total} records"));
+                self.fraction.set(done as f64 / total.max(1) as f64);
+            }
             Stage::Encrypting(f) => {
                 self.stage.set("Encrypting in your browser".into());
                 self.fraction.set(f);
@@ -343,9 +363,20 @@ impl Upload {
     /// Prepares new records (kept for a retry), then finishes the kept uploads.
     async fn run(self, state: AppState, opted_in: bool, request: UploadRequest) -> Outcome {
         let me = me(state)?;
-        if let UploadRequest::New(contents, category, anchoring) = request {
+        if let UploadRequest::New(contents, anchoring) = request {
+            let contents = contents?;
+            let total = contents.len();
+            self.many.set(total > 1);
             let mut prepared = Vec::new();
-            for content in contents? {
+            for (content, category) in contents {
+                if total > 1 {
+                    let done = prepared.len();
+                    self.stage.set(format!(
+                        "Encrypting record {} of {total} in your browser",
+                        done + 1
+                    ));
+                    self.fraction.set(done as f64 / total as f64);
+                }
                 let p = records::prepare(
                     &me,
                     me.account,
@@ -407,6 +438,7 @@ impl UploadRun {
         let upload = Upload {
             stage: RwSignal::new(String::new()),
             fraction: RwSignal::new(0.0),
+            many: RwSignal::new(false),
             pending: RwSignal::new_local(Vec::new()),
         };
         let action = Action::new_local(move |request: &UploadRequest| {
@@ -458,11 +490,10 @@ fn UploadSection(ctx: PatientCtx) -> impl IntoView {
         } else {
             Anchoring::EachRecord
         };
-        up.action.dispatch_local(UploadRequest::New(
-            files,
-            category.get_untracked(),
-            anchoring,
-        ));
+        let category = category.get_untracked();
+        let files = files.map(|files| files.into_iter().map(|f| (f, category)).collect());
+        up.action
+            .dispatch_local(UploadRequest::New(files, anchoring));
     };
     view! {
         <section id="add" aria-labelledby="add-h">
@@ -494,6 +525,86 @@ fn chosen_files(input: NodeRef<leptos::html::Input>) -> Result<Vec<Content>, Str
         return Err("Choose a file first.".into());
     }
     Ok(files)
+}
+
+/// Checks a FHIR file in this browser, shows what it holds, and imports its new resources as one
+/// bulk import (each resource its own record in its category, one signature).
+#[component]
+fn FhirImportSection(ctx: PatientCtx) -> impl IntoView {
+    let file_input = NodeRef::<leptos::html::Input>::new();
+    let checked = RwSignal::new(None::<medledger_protocol::fhir::Import>);
+    let check = Action::new_local(move |_: &()| async move {
+        checked.set(None);
+        let file = file_input
+            .get_untracked()
+            .and_then(|i| i.files())
+            .and_then(|l| l.get(0));
+        let file = file.ok_or("Choose a FHIR file first.")?;
+        let listing = ctx.records.get_untracked().and_then(Result::ok);
+        let listing = listing.ok_or("Your records are still loading; try again in a moment.")?;
+        let import = fhir::read_file(&file, &listing).await;
+        let import =
+            import.map_err(|e| format!("Nothing was imported: {}.", format::clause(&e)))?;
+        let (new, already) = fhir::contents(&import, &listing);
+        let text = crate::fhir::preview_text(&import, new.len(), already);
+        let importable = import.importable() && !new.is_empty();
+        checked.set(Some(import));
+        if importable {
+            Ok(text)
+        } else {
+            Err(text)
+        }
+    });
+    let up = ctx.fhir_upload;
+    let store = move |_| {
+        let (Some(import), Some(Ok(listing))) =
+            (checked.get_untracked(), ctx.records.get_untracked())
+        else {
+            return;
+        };
+        let (contents, _) = fhir::contents(&import, &listing);
+        up.action
+            .dispatch_local(UploadRequest::New(Ok(contents), Anchoring::BulkImport));
+    };
+    let notes = move || checked.get().map(|i| view! { <ImportNotes import=i/> });
+    let ready = move || checked.with(|c| c.as_ref().is_some_and(|i| i.importable()));
+    view! {
+        <section id="fhir-import" aria-labelledby="fhir-h">
+            <h2 id="fhir-h">"Import FHIR"</h2>
+            <p>"A FHIR R4 file from a hospital system or a patient-access app: a Bundle, one resource, or NDJSON from a bulk export. It is read in this browser; each resource becomes its own encrypted record in the category it belongs to (conditions under history, vital signs under vitals…). Importing the same file again adds only what is missing."</p>
+            <label class="field">"FHIR file" <input type="file" accept=".json,.ndjson,application/fhir+json,application/json" node_ref=file_input data-testid="fhir-input" on:change=move |_| checked.set(None)/></label>
+            <button on:click=move |_| { check.dispatch_local(()); } disabled=check.pending() data-testid="fhir-check">"Check the file"</button>
+            <NoteView note=outcome_note(check)/>
+            {notes}
+            <Show when=ready>
+                <button on:click=store disabled=up.busy data-testid="fhir-import">"Encrypt and import"</button>
+            </Show>
+            <UploadView up/>
+        </section>
+    }
+}
+
+/// What a checked FHIR file holds besides what is imported: problems to fix, resources left out,
+/// warnings.
+#[component]
+fn ImportNotes(import: medledger_protocol::fhir::Import) -> impl IntoView {
+    let list = |title: &'static str,
+                testid: &'static str,
+                notes: Vec<medledger_protocol::fhir::Note>| {
+        (!notes.is_empty()).then(|| view! {
+            <details open=true data-testid=testid>
+                <summary>{format!("{title} ({})", notes.len())}</summary>
+                <ul>{notes.into_iter().map(|n| view! { <li><code>{n.resource}</code> ": " {n.note}</li> }).collect_view()}</ul>
+            </details>
+        })
+    };
+    view! {
+        <div class="import-notes">
+            {list("Problems to fix before anything is imported", "fhir-problems", import.problems)}
+            {list("Not imported", "fhir-skipped", import.skipped)}
+            {list("Imported, but worth knowing", "fhir-warnings", import.warnings)}
+        </div>
+    }
 }
 
 /// What the patient is told once records are stored.
@@ -550,11 +661,10 @@ fn EntrySection(ctx: PatientCtx) -> impl IntoView {
             )
             .map(|e| vec![entry_content(&e, &today)])
             .map_err(|e| format!("Check the entry: {}.", format::clause(&e)));
-        up.action.dispatch_local(UploadRequest::New(
-            content,
-            category.get_untracked(),
-            Anchoring::EachRecord,
-        ));
+        let category = category.get_untracked();
+        let content = content.map(|c| c.into_iter().map(|c| (c, category)).collect());
+        up.action
+            .dispatch_local(UploadRequest::New(content, Anchoring::EachRecord));
     };
     view! {
         <section id="entry" aria-labelledby="entry-h">

@@ -1,0 +1,192 @@
+//! FHIR in the browser: a picked file read and checked in WASM (`protocol::fhir::read_input`), its
+//! resources stored each as its own record in its category under one bulk-import root, the
+//! resources a reader can open gathered for the clinical summary, and the export Bundle made and
+//! offered as a download. The rules are in `crate::fhir` and `protocol::fhir`; this module only
+//! reads files, opens records and talks to the escrow and the chain.
+
+use std::collections::HashSet;
+
+use alloy_primitives::{Address, B256};
+use futures::stream::{self, StreamExt};
+use js_sys::Uint8Array;
+use medledger_protocol::fhir::{self, export, Import, Resource, MAX_INPUT_BYTES};
+use serde_json::{json, Value};
+use wasm_bindgen_futures::JsFuture;
+
+use super::escrow;
+use super::records::{self, Content, Identity, Listing};
+use crate::entry::{StructuredEntry, MEDIA_TYPE as ENTRY_MEDIA_TYPE};
+use crate::fhir::{entry_resources, still_to_store};
+
+/// Records opened at once for a summary or an export: enough to keep the escrow and the node
+/// busy, few enough not to flood them.
+const OPEN_AT_ONCE: usize = 6;
+
+/// Reads a picked file and checks it as FHIR, against the resources `listing` shows the patient
+/// imported before. The size is checked before a byte is read.
+pub async fn read_file(file: &web_sys::File, listing: &Listing) -> Result<Import, String> {
+    let size = file.size();
+    if size > MAX_INPUT_BYTES as f64 {
+        return Err(fhir::InputError::TooLarge {
+            bytes: size as usize,
+            limit: MAX_INPUT_BYTES,
+        }
+        .to_string());
+    }
+    let bytes = blob_bytes(file).await?;
+    fhir::read_input(&bytes, &stored_keys(listing)).map_err(|e| e.to_string())
+}
+
+/// The `Type/id` of every FHIR resource the listing holds (and has not erased).
+pub fn stored_keys(listing: &Listing) -> HashSet<String> {
+    let unerased: HashSet<B256> = listing.unerased_ids().into_iter().collect();
+    listing
+        .labels
+        .iter()
+        .filter(|(id, _)| unerased.contains(*id))
+        .filter_map(|(_, label)| label.fhir.clone())
+        .collect()
+}
+
+/// The resources of `import` not stored yet, as record contents with their categories, and how
+/// many were stored before.
+pub fn contents(import: &Import, listing: &Listing) -> (Vec<(Content, u8)>, usize) {
+    let (new, already) = still_to_store(import, &stored_keys(listing));
+    let contents = new
+        .into_iter()
+        .map(|r| {
+            let content = Content::Bytes {
+                data: r.data,
+                media_type: crate::fhir::NewResource::MEDIA_TYPE.into(),
+                file_name: r.file_name,
+                kind: crate::fhir::NewResource::KIND,
+            };
+            (content, r.category)
+        })
+        .collect();
+    (contents, already)
+}
+
+async fn blob_bytes(blob: &web_sys::Blob) -> Result<Vec<u8>, String> {
+    let buffer = JsFuture::from(blob.array_buffer())
+        .await
+        .map_err(|_| "the browser could not read the file".to_string())?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// What a reader's records hold as FHIR: every resource record, and every structured entry in its
+/// FHIR form. `failed` counts records that did not open (each is still named in the page's list).
+#[derive(Default)]
+pub struct Opened {
+    /// The resources' JSON.
+    pub resources: Vec<Value>,
+    /// Records that did not open.
+    pub failed: usize,
+}
+
+impl Opened {
+    /// The resources typed, for the summary.
+    pub fn typed(&self) -> Vec<Resource> {
+        self.resources
+            .iter()
+            .filter_map(|v| Resource::from_value(v.clone()).ok())
+            .collect()
+    }
+}
+
+/// Opens the FHIR resources and structured entries of `patient` that the signed-in reader can
+/// open (their labels say which), a few at a time.
+pub async fn open_all(me: &Identity, patient: Address, listing: &Listing) -> Opened {
+    let wanted: Vec<B256> = listing
+        .unerased_ids()
+        .into_iter()
+        .filter(|id| {
+            listing
+                .labels
+                .get(id)
+                .is_some_and(|l| l.fhir.is_some() || l.patient_name.is_some())
+        })
+        .collect();
+    let results: Vec<Result<Vec<Value>, String>> = stream::iter(wanted)
+        .map(|id| async move { open_one(me, patient, id).await })
+        .buffer_unordered(OPEN_AT_ONCE)
+        .collect()
+        .await;
+    let mut opened = Opened::default();
+    for result in results {
+        match result {
+            Ok(values) => opened.resources.extend(values),
+            Err(_) => opened.failed += 1,
+        }
+    }
+    opened
+}
+
+async fn open_one(me: &Identity, patient: Address, id: B256) -> Result<Vec<Value>, String> {
+    let record = records::open(me, id, patient)
+        .await
+        .map_err(|e| e.to_string())?;
+    let bytes = blob_bytes(&record.blob).await?;
+    match record.metadata.media_type.as_str() {
+        fhir::MEDIA_TYPE => Ok(vec![
+            serde_json::from_slice(&bytes).map_err(|e| e.to_string())?
+        ]),
+        ENTRY_MEDIA_TYPE => {
+            let entry = StructuredEntry::from_bytes(&bytes).map_err(|e| e.to_string())?;
+            let date = medledger_protocol::identity::format_rfc3339(record.metadata.created as i64);
+            Ok(entry_resources(&entry, id, &date[..10]))
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// A block's timestamp, asked of the node through the wallet.
+async fn block_time(block: u64) -> Option<i64> {
+    let header = super::wallet::request(
+        "eth_getBlockByNumber",
+        json!([format!("0x{block:x}"), false]),
+    )
+    .await
+    .ok()?;
+    let hex = header.get("timestamp")?.as_str()?;
+    i64::from_str_radix(hex.trim_start_matches("0x"), 16).ok()
+}
+
+/// The patient's export: every resource they can open, their grants as `Consent`s and their
+/// access log as `AuditEvent`s, in one `collection` Bundle, as a file's bytes.
+pub async fn export_bundle(me: &Identity, listing: &Listing) -> Result<(Vec<u8>, usize), String> {
+    let opened = open_all(me, me.account, listing).await;
+    if opened.failed > 0 {
+        return Err(format!("{} record(s) did not open; nothing was exported. Try again, or erase the records that no longer open.", opened.failed));
+    }
+    let patient = opened
+        .resources
+        .iter()
+        .find(|r| r["resourceType"] == "Patient");
+    let patient = patient.and_then(|p| Some(format!("Patient/{}", p["id"].as_str()?)));
+    let mut resources = opened.resources.clone();
+    let grants = escrow::grants().await.map_err(|e| e.to_string())?;
+    for grant in &grants.as_patient {
+        let at = block_time(grant.granted_block).await.unwrap_or(0);
+        resources.push(export::consent(grant, at, patient.as_deref()));
+    }
+    let log = escrow::access_log().await.map_err(|e| e.to_string())?;
+    resources.extend(log.entries.iter().map(export::audit_event));
+    let count = resources.len();
+    let now = (js_sys::Date::now() / 1000.0) as i64;
+    let bundle = export::collection_bundle(resources, now);
+    let bytes = serde_json::to_vec_pretty(&bundle).map_err(|e| e.to_string())?;
+    Ok((bytes, count))
+}
+
+/// An object URL for `bytes` as a JSON download.
+pub fn download_url(bytes: &[u8]) -> Result<String, String> {
+    let parts = js_sys::Array::new();
+    parts.push(&Uint8Array::from(bytes));
+    let props = web_sys::BlobPropertyBag::new();
+    props.set_type(fhir::MEDIA_TYPE);
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &props)
+        .map_err(|_| "the browser could not make the file".to_string())?;
+    web_sys::Url::create_object_url_with_blob(&blob)
+        .map_err(|_| "the browser could not offer the file".to_string())
+}
