@@ -70,7 +70,41 @@ async fn fetch(method: &str, path: &str, body: Option<&Value>) -> Result<Respons
     fetch_with(method, path, body, &[]).await
 }
 
+/// How many times a request the escrow answered 429 `rate-limited` is sent again, each after the
+/// `Retry-After` it named, before the person is told: enough for a bulk import or a clinical
+/// summary of thousands of records to pace itself to the escrow's per-account rate.
+const RATE_RETRIES: u32 = 600;
+
+/// The wait a 429 or 503 names in `Retry-After` (seconds, at least 1, at most 60), plus up to a
+/// second of jitter so that requests refused together do not all come back in the same instant.
+fn retry_wait_ms(retry_after: Option<String>) -> i32 {
+    let secs = retry_after
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .unwrap_or(1);
+    1000 * secs.clamp(1, 60) + (js_sys::Math::random() * 1000.0) as i32
+}
+
+/// [`fetch_once`], sent again after the named wait while the escrow answers 429: the per-account
+/// rate limit refuses a request before doing anything, so sending it again is safe.
 async fn fetch_with(
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    extra_headers: &[(&str, &str)],
+) -> Result<Response, EscrowError> {
+    let mut refused = 0;
+    loop {
+        let response = fetch_once(method, path, body, extra_headers).await?;
+        if response.status() != 429 || refused >= RATE_RETRIES {
+            return Ok(response);
+        }
+        refused += 1;
+        let retry_after = response.headers().get("retry-after").ok().flatten();
+        super::wallet::sleep_ms(retry_wait_ms(retry_after)).await;
+    }
+}
+
+async fn fetch_once(
     method: &str,
     path: &str,
     body: Option<&Value>,
@@ -257,9 +291,15 @@ pub async fn upload(
     body: &web_sys::Blob,
     progress: impl Fn(f64, f64) + Clone + 'static,
 ) -> Result<Value, EscrowError> {
-    let mut shed = 0;
+    let (mut shed, mut limited) = (0, 0);
     loop {
         match upload_once(headers, body, progress.clone()).await {
+            // Over the account's rate: refused before anything was read; sent again after the
+            // wait the escrow named.
+            Err((e, retry_after)) if e.code == "rate-limited" && limited < RATE_RETRIES => {
+                limited += 1;
+                super::wallet::sleep_ms(retry_wait_ms(retry_after)).await;
+            }
             // The escrow sheds uploads past its bound before reading them (503 `busy`, Retry-After
             // 1 s): nothing was stored, so the same upload is sent again, a little later each time,
             // with up to a second of jitter: browsers shed together would otherwise all come back
@@ -267,12 +307,12 @@ pub async fn upload(
             // large upload shed mid-body can see its connection reset before the 503 arrives, so
             // an interrupted upload is sent again the same way: an upload is idempotent (the same
             // id and h1 are answered with what was stored).
-            Err(e) if (e.code == "busy" || e.code == "network") && shed < BUSY_RETRIES => {
+            Err((e, _)) if (e.code == "busy" || e.code == "network") && shed < BUSY_RETRIES => {
                 shed += 1;
                 let jitter = (js_sys::Math::random() * 1000.0) as i32;
                 super::wallet::sleep_ms(1000 * shed + jitter).await;
             }
-            outcome => return outcome,
+            outcome => return outcome.map_err(|(e, _)| e),
         }
     }
 }
@@ -281,15 +321,17 @@ pub async fn upload(
 /// the person is told.
 const BUSY_RETRIES: i32 = 5;
 
-/// One PUT of C1 (see [`upload`]).
+/// One PUT of C1 (see [`upload`]); a refusal comes with the `Retry-After` it named.
 async fn upload_once(
     headers: &UploadHeaders,
     body: &web_sys::Blob,
     progress: impl Fn(f64, f64) + 'static,
-) -> Result<Value, EscrowError> {
-    let xhr = web_sys::XmlHttpRequest::new().map_err(|e| EscrowError::network(js_text(&e)))?;
+) -> Result<Value, (EscrowError, Option<String>)> {
+    let no_wait = |e: EscrowError| (e, None);
+    let xhr =
+        web_sys::XmlHttpRequest::new().map_err(|e| no_wait(EscrowError::network(js_text(&e))))?;
     xhr.open("PUT", &format!("/api/records/{}", headers.record_id))
-        .map_err(|e| EscrowError::network(js_text(&e)))?;
+        .map_err(|e| no_wait(EscrowError::network(js_text(&e))))?;
     xhr.set_with_credentials(true);
     let set = |k: &str, v: &str| xhr.set_request_header(k, v);
     let _ = set("content-type", "application/octet-stream");
@@ -321,11 +363,11 @@ async fn upload_once(
         xhr.set_onerror(Some(onerror.unchecked_ref()));
     });
     xhr.send_with_opt_blob(Some(body))
-        .map_err(|e| EscrowError::network(js_text(&e)))?;
+        .map_err(|e| no_wait(EscrowError::network(js_text(&e))))?;
     let outcome = JsFuture::from(done).await.unwrap_or(JsValue::NULL);
     drop(on_progress);
     if outcome.as_string().as_deref() == Some("network") {
-        return Err(EscrowError::network("the upload was interrupted"));
+        return Err(no_wait(EscrowError::network("the upload was interrupted")));
     }
     let status = xhr.status().unwrap_or(0);
     let text = xhr.response_text().ok().flatten().unwrap_or_default();
@@ -333,11 +375,13 @@ async fn upload_once(
     if (200..300).contains(&status) {
         Ok(body)
     } else {
-        Err(EscrowError {
+        let retry_after = xhr.get_response_header("retry-after").ok().flatten();
+        let error = EscrowError {
             status,
             code: body["error"].as_str().unwrap_or("http-error").to_string(),
             message: body["message"].as_str().unwrap_or("").to_string(),
-        })
+        };
+        Err((error, retry_after))
     }
 }
 

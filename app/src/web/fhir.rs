@@ -95,8 +95,13 @@ impl Opened {
 }
 
 /// Opens the FHIR resources and structured entries of `patient` that the signed-in reader can
-/// open (their labels say which), a few at a time.
-pub async fn open_all(me: &Identity, patient: Address, listing: &Listing) -> Opened {
+/// open (their labels say which), a few at a time; `progress` hears how many of how many are done.
+pub async fn open_all(
+    me: &Identity,
+    patient: Address,
+    listing: &Listing,
+    progress: &dyn Fn(usize, usize),
+) -> Opened {
     let wanted: Vec<B256> = listing
         .unerased_ids()
         .into_iter()
@@ -107,9 +112,15 @@ pub async fn open_all(me: &Identity, patient: Address, listing: &Listing) -> Ope
                 .is_some_and(|l| l.fhir.is_some() || l.patient_name.is_some())
         })
         .collect();
+    let (total, done) = (wanted.len(), std::cell::Cell::new(0));
+    progress(0, total);
     let results: Vec<Result<Vec<Value>, String>> = stream::iter(wanted)
         .map(|id| async move { open_one(me, patient, id).await })
         .buffer_unordered(OPEN_AT_ONCE)
+        .inspect(|_| {
+            done.set(done.get() + 1);
+            progress(done.get(), total);
+        })
         .collect()
         .await;
     let mut opened = Opened::default();
@@ -154,8 +165,12 @@ async fn block_time(block: u64) -> Option<i64> {
 
 /// The patient's export: every resource they can open, their grants as `Consent`s and their
 /// access log as `AuditEvent`s, in one `collection` Bundle, as a file's bytes.
-pub async fn export_bundle(me: &Identity, listing: &Listing) -> Result<(Vec<u8>, usize), String> {
-    let opened = open_all(me, me.account, listing).await;
+pub async fn export_bundle(
+    me: &Identity,
+    listing: &Listing,
+    progress: &dyn Fn(usize, usize),
+) -> Result<(Vec<u8>, usize), String> {
+    let opened = open_all(me, me.account, listing, progress).await;
     if opened.failed > 0 {
         return Err(format!("{} record(s) did not open; nothing was exported. Try again, or erase the records that no longer open.", opened.failed));
     }

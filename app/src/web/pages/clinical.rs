@@ -8,11 +8,35 @@ use alloy_primitives::Address;
 use leptos::prelude::*;
 use medledger_protocol::fhir::summary::{summarise, Code, Item, Series, Summary};
 
-use super::super::components::{outcome_note, NoteView, Outcome};
+use super::super::components::{outcome_note, NoteView, Outcome, ProgressView};
 use super::super::fhir;
 use super::super::records::Listing;
 use super::super::state::{app_state, AppState};
 use crate::fhir::{chart, shows, Part};
+
+/// How many of how many records are opened, while they are.
+#[derive(Clone, Copy)]
+struct Opening(RwSignal<Option<(usize, usize)>>);
+
+impl Opening {
+    fn new() -> Self {
+        Self(RwSignal::new(None))
+    }
+
+    fn hear(self) -> impl Fn(usize, usize) {
+        move |done, total| self.0.set(Some((done, total)))
+    }
+
+    fn view(self) -> impl IntoView {
+        move || {
+            self.0.get().map(|(done, total)| {
+                let label = Signal::derive(move || format!("Opened {done} of {total} records"));
+                let fraction = Signal::derive(move || done as f64 / total.max(1) as f64);
+                view! { <ProgressView label fraction/> }
+            })
+        }
+    }
+}
 
 /// What a reader's records made of the summary.
 #[derive(Clone, PartialEq)]
@@ -26,10 +50,11 @@ async fn build(
     state: AppState,
     patient: Address,
     listing: Option<Listing>,
+    progress: Opening,
 ) -> Result<Built, String> {
     let me = state.identity().ok_or("sign in first")?;
     let listing = listing.ok_or("the records are still loading")?;
-    let opened = fhir::open_all(&me, patient, &listing).await;
+    let opened = fhir::open_all(&me, patient, &listing, &progress.hear()).await;
     let typed = opened.typed();
     Ok(Built {
         summary: summarise(&typed),
@@ -48,8 +73,10 @@ pub fn ClinicalSummary(
 ) -> impl IntoView {
     let state = app_state();
     let built = RwSignal::new(None::<Built>);
+    let opening = Opening::new();
     let action = Action::new_local(move |_: &()| async move {
-        let result = build(state, patient, listing.get_untracked()).await;
+        let result = build(state, patient, listing.get_untracked(), opening).await;
+        opening.0.set(None);
         match result {
             Ok(b) => {
                 let text = match b.failed {
@@ -73,6 +100,7 @@ pub fn ClinicalSummary(
             <button on:click=move |_| { action.dispatch_local(()); } disabled=busy data-testid="build-summary">
                 {move || if built.with(Option::is_some) { "Refresh the summary" } else { "Show the clinical summary" }}
             </button>
+            {opening.view()}
             <NoteView note=outcome_note(action)/>
             {move || built.get().map(|b| view! { <SummaryView summary=b.summary categories=categories.get()/> })}
         </section>
@@ -168,12 +196,15 @@ fn ChartView(series: Series) -> impl IntoView {
 pub fn FhirExport(#[prop(into)] listing: Signal<Option<Listing>>) -> impl IntoView {
     let state = app_state();
     let link = RwSignal::new(None::<String>);
+    let opening = Opening::new();
     let action = Action::new_local(move |_: &()| async move {
         let me = state.identity().ok_or("sign in first")?;
         let listing = listing
             .get_untracked()
             .ok_or("the records are still loading")?;
-        let (bytes, count) = fhir::export_bundle(&me, &listing).await?;
+        let made = fhir::export_bundle(&me, &listing, &opening.hear()).await;
+        opening.0.set(None);
+        let (bytes, count) = made?;
         if let Some(old) = link.get_untracked() {
             let _ = web_sys::Url::revoke_object_url(&old);
         }
@@ -186,6 +217,7 @@ pub fn FhirExport(#[prop(into)] listing: Signal<Option<Listing>>) -> impl IntoVi
             <h2 id="export-h">"Export as FHIR"</h2>
             <p>"Everything you can open, your grants (as Consent) and your access log (as AuditEvent), in one FHIR R4 file any hospital system reads. It is made in this browser; the file is not encrypted, so keep it safe."</p>
             <button on:click=move |_| { action.dispatch_local(()); } disabled=busy data-testid="export-fhir">"Make the FHIR file"</button>
+            {opening.view()}
             <NoteView note=outcome_note(action)/>
             {move || link.get().map(|url| view! { <a href=url download="medledger-export.fhir.json" data-testid="fhir-download">"Download medledger-export.fhir.json"</a> })}
         </section>

@@ -533,15 +533,20 @@ fn chosen_files(input: NodeRef<leptos::html::Input>) -> Result<Vec<Content>, Str
 fn FhirImportSection(ctx: PatientCtx) -> impl IntoView {
     let file_input = NodeRef::<leptos::html::Input>::new();
     let checked = RwSignal::new(None::<medledger_protocol::fhir::Import>);
+    // What the checked file adds, when it has new resources and nothing to fix: computed against
+    // the records as they are now (a list loaded before the last import would offer it again).
+    let to_store = RwSignal::new_local(Vec::<(Content, u8)>::new());
     let check = Action::new_local(move |_: &()| async move {
         checked.set(None);
+        to_store.set(Vec::new());
         let file = file_input
             .get_untracked()
             .and_then(|i| i.files())
             .and_then(|l| l.get(0));
         let file = file.ok_or("Choose a FHIR file first.")?;
-        let listing = ctx.records.get_untracked().and_then(Result::ok);
-        let listing = listing.ok_or("Your records are still loading; try again in a moment.")?;
+        let me = app_state().identity().ok_or("Sign in first.")?;
+        let listing = records::list(&me, me.account).await;
+        let listing = listing.map_err(|e| format!("Your records could not be listed: {e}"))?;
         let import = fhir::read_file(&file, &listing).await;
         let import =
             import.map_err(|e| format!("Nothing was imported: {}.", format::clause(&e)))?;
@@ -550,6 +555,7 @@ fn FhirImportSection(ctx: PatientCtx) -> impl IntoView {
         let importable = import.importable() && !new.is_empty();
         checked.set(Some(import));
         if importable {
+            to_store.set(new);
             Ok(text)
         } else {
             Err(text)
@@ -557,29 +563,25 @@ fn FhirImportSection(ctx: PatientCtx) -> impl IntoView {
     });
     let up = ctx.fhir_upload;
     let store = move |_| {
-        let (Some(import), Some(Ok(listing))) =
-            (checked.get_untracked(), ctx.records.get_untracked())
-        else {
-            return;
-        };
-        let (contents, _) = fhir::contents(&import, &listing);
+        // Once: a failure is finished with Retry, and a new check offers what is still missing.
+        let contents = to_store.try_update(std::mem::take).unwrap_or_default();
         up.action
             .dispatch_local(UploadRequest::New(Ok(contents), Anchoring::BulkImport));
     };
+    let ready = move || to_store.with(|c| !c.is_empty());
     let notes = move || checked.get().map(|i| view! { <ImportNotes import=i/> });
-    let ready = move || checked.with(|c| c.as_ref().is_some_and(|i| i.importable()));
     view! {
         <section id="fhir-import" aria-labelledby="fhir-h">
             <h2 id="fhir-h">"Import FHIR"</h2>
             <p>"A FHIR R4 file from a hospital system or a patient-access app: a Bundle, one resource, or NDJSON from a bulk export. It is read in this browser; each resource becomes its own encrypted record in the category it belongs to (conditions under history, vital signs under vitals…). Importing the same file again adds only what is missing."</p>
-            <label class="field">"FHIR file" <input type="file" accept=".json,.ndjson,application/fhir+json,application/json" node_ref=file_input data-testid="fhir-input" on:change=move |_| checked.set(None)/></label>
+            <label class="field">"FHIR file" <input type="file" accept=".json,.ndjson,application/fhir+json,application/json" node_ref=file_input data-testid="fhir-input" on:change=move |_| { checked.set(None); to_store.set(Vec::new()); }/></label>
             <button on:click=move |_| { check.dispatch_local(()); } disabled=check.pending() data-testid="fhir-check">"Check the file"</button>
             <NoteView note=outcome_note(check)/>
             {notes}
             <Show when=ready>
                 <button on:click=store disabled=up.busy data-testid="fhir-import">"Encrypt and import"</button>
             </Show>
-            <UploadView up/>
+            <div data-testid="fhir-upload"><UploadView up/></div>
         </section>
     }
 }
