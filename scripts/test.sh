@@ -53,6 +53,9 @@ run_all() {
   stage "protocol: an independent WebCrypto implementation of docs/formats.md against the vectors"
   node protocol/tests/webcrypto_vectors.mjs
 
+  stage "protocol: FHIR fixtures and export valid by an independent R4 implementation (PyPI fhir.resources 6.4.0 in .venv-fhir)"
+  bash scripts/fhir-validate-export.sh
+
   stage "protocol: WASM build of the browser harness"
   bash scripts/build-wasm.sh medledger-wasm-harness target-wasm/harness
 
