@@ -3,7 +3,8 @@
 // one bulk-import root), reads the clinical summary, and grants a doctor two categories (History,
 // Medication); the doctor's summary shows exactly those parts and says the others are hidden by
 // consent; the patient exports everything as one FHIR Bundle, which the independent validator
-// (PyPI fhir.resources 6.4.0, R4 models: scripts/fhir_validate.py) accepts.
+// (PyPI fhir.resources 6.4.0, R4 models: scripts/fhir_validate.py) accepts; the doctor, granted
+// write, imports a file for the patient: only the resources of the categories they may write.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -130,6 +131,7 @@ for (const [b, name] of browsers.entries()) {
         for (const c of ["General", "Vitals", "History", "Laboratory", "Imaging", "Medication", "Encounters", "Claims"]) {
           await g.getByLabel(c, { exact: true }).setChecked(c === "History" || c === "Medication");
         }
+        await page.getByTestId("allow-write").setChecked(true);
         await page.getByTestId("grant").click();
         assert.match(await done(page, "#sharing"), /Access granted/);
 
@@ -162,6 +164,21 @@ for (const [b, name] of browsers.entries()) {
         writeFileSync(file, text);
         const out = execFileSync(PYTHON, [join(ROOT, "scripts", "fhir_validate.py"), file], { encoding: "utf8" });
         assert.match(out, /^ok: /m, out);
+
+        // The doctor, who may write History and Medication, imports another file for the patient:
+        // those resources are added under one root the doctor anchors; the rest is named and left out.
+        const more = makeBundle({ resources: 40, seed: 3 }).entry.map((e) => e.resource);
+        const writable = more.filter((r) => ["Condition", "AllergyIntolerance", "Immunization", "Procedure", "MedicationStatement", "MedicationRequest", "Medication"].includes(r.resourceType)).length;
+        await doc.page.getByTestId("doctor-fhir-input").setInputFiles({ name: "referral.json", mimeType: "application/fhir+json", buffer: Buffer.from(JSON.stringify(makeBundle({ resources: 40, seed: 3 }))) });
+        await doc.page.getByTestId("doctor-fhir-check").click();
+        const checkedNote = doc.page.locator("[data-testid=fhir-for-patient] [data-testid=note-done]").first();
+        await checkedNote.waitFor({ timeout: T });
+        const said = await checkedNote.textContent();
+        assert.match(said, /^Found 40 resource\(s\) to import: /);
+        assert.match(said, /Left out, as your grant does not let you add them: .*\d+ vitals/);
+        await doc.page.getByTestId("doctor-fhir-import").click();
+        assert.match(await done(doc.page, "[data-testid=doctor-fhir-outcome]"), new RegExp(`Imported ${writable} records for the patient, anchored under one root`));
+        await until("the doctor's import in their view", async () => (await docRows.count()) === granted + writable);
       } finally {
         await browser.close();
       }

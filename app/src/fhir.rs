@@ -57,6 +57,38 @@ pub fn still_to_store(import: &Import, stored: &HashSet<String>) -> (Vec<NewReso
     (new, already)
 }
 
+/// For an author who may write only `categories` (numbers; a doctor's write grant): the resources
+/// they may add, and how many of each other category are left out.
+pub fn writable(
+    new: Vec<NewResource>,
+    categories: &[u8],
+) -> (Vec<NewResource>, std::collections::BTreeMap<u8, usize>) {
+    let mut refused = std::collections::BTreeMap::new();
+    let allowed = new
+        .into_iter()
+        .filter(|r| {
+            let ok = categories.contains(&r.category);
+            if !ok {
+                *refused.entry(r.category).or_insert(0) += 1;
+            }
+            ok
+        })
+        .collect();
+    (allowed, refused)
+}
+
+/// "3 Vitals, 2 Laboratory": what a write grant leaves out, for the author.
+pub fn refused_text(refused: &std::collections::BTreeMap<u8, usize>) -> String {
+    let parts: Vec<String> = refused
+        .iter()
+        .map(|(c, n)| {
+            let name = Category::from_number(*c).map_or("unknown", |c| c.name());
+            format!("{n} {name}")
+        })
+        .collect();
+    parts.join(", ")
+}
+
 /// How an import's preview reads: "12 Observation, 3 Condition".
 pub fn counts_text(import: &Import) -> String {
     let counts = import.counts();
@@ -432,6 +464,27 @@ mod tests {
         let back = Resource::from_slice(&new[0].data).expect("stored bytes are the resource");
         assert_eq!(back.key(), "Condition/c");
         assert_eq!(counts_text(&import), "1 Patient, 1 Condition");
+    }
+
+    #[test]
+    fn a_doctor_adds_only_the_categories_their_grant_lets_them_write() {
+        let bundle = json!({ "resourceType": "Bundle", "type": "collection", "entry": [
+            { "resource": { "resourceType": "Condition", "id": "c" } },
+            { "resource": { "resourceType": "MedicationStatement", "id": "m" } },
+            { "resource": { "resourceType": "Observation", "id": "o", "category": [{ "coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs" }] }] } },
+        ]});
+        let import = read_input(
+            &serde_json::to_vec(&bundle).unwrap_or_default(),
+            &HashSet::new(),
+        )
+        .expect("reads");
+        let (new, _) = still_to_store(&import, &HashSet::new());
+        let grant = [Category::History.number(), Category::Medication.number()];
+        let (allowed, refused) = writable(new, &grant);
+        let keys: Vec<&str> = allowed.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["Condition/c", "MedicationStatement/m"]);
+        assert_eq!(refused_text(&refused), "1 vitals");
     }
 
     #[test]

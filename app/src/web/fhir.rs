@@ -52,8 +52,12 @@ pub fn stored_keys(listing: &Listing) -> HashSet<String> {
 /// many were stored before.
 pub fn contents(import: &Import, listing: &Listing) -> (Vec<(Content, u8)>, usize) {
     let (new, already) = still_to_store(import, &stored_keys(listing));
-    let contents = new
-        .into_iter()
+    (as_contents(new), already)
+}
+
+/// Resources as record contents with their categories.
+pub fn as_contents(new: Vec<crate::fhir::NewResource>) -> Vec<(Content, u8)> {
+    new.into_iter()
         .map(|r| {
             let content = Content::Bytes {
                 data: r.data,
@@ -63,8 +67,7 @@ pub fn contents(import: &Import, listing: &Listing) -> (Vec<(Content, u8)>, usiz
             };
             (content, r.category)
         })
-        .collect();
-    (contents, already)
+        .collect()
 }
 
 async fn blob_bytes(blob: &web_sys::Blob) -> Result<Vec<u8>, String> {

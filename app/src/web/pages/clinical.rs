@@ -1,6 +1,7 @@
-//! The clinical summary (problems, medications, allergies, latest vitals with charts,
-//! immunizations), shown to the patient and to a doctor they granted, and the patient's FHIR
-//! export. The summary is built on request: it opens every FHIR resource and structured entry the
+//! FHIR's views: the clinical summary (problems, medications, allergies, latest vitals with charts,
+//! immunizations), shown to the patient and to a doctor they granted; the patient's FHIR export;
+//! a doctor's FHIR import into a patient's records, within their write grant; what a checked file
+//! holds besides what is imported. The summary is built on request: it opens every FHIR resource and structured entry the
 //! reader can open (`web::fhir::open_all`), then `protocol::fhir::summary`. A part whose category
 //! the reader was not granted says so, rather than showing an empty list.
 
@@ -8,11 +9,15 @@ use alloy_primitives::Address;
 use leptos::prelude::*;
 use medledger_protocol::fhir::summary::{summarise, Code, Item, Series, Summary};
 
+use alloy_primitives::B256;
+use medledger_protocol::fhir::Import;
+
 use super::super::components::{outcome_note, NoteView, Outcome, ProgressView};
 use super::super::fhir;
-use super::super::records::Listing;
+use super::super::records::{self, Content, Listing, Prepared, Stage};
 use super::super::state::{app_state, AppState};
-use crate::fhir::{chart, shows, Part};
+use crate::fhir::{chart, preview_text, refused_text, shows, still_to_store, writable, Part};
+use crate::format;
 
 /// How many of how many records are opened, while they are.
 #[derive(Clone, Copy)]
@@ -221,5 +226,198 @@ pub fn FhirExport(#[prop(into)] listing: Signal<Option<Listing>>) -> impl IntoVi
             <NoteView note=outcome_note(action)/>
             {move || link.get().map(|url| view! { <a href=url download="medledger-export.fhir.json" data-testid="fhir-download">"Download medledger-export.fhir.json"</a> })}
         </section>
+    }
+}
+
+/// What a checked FHIR file holds besides what is imported: problems to fix, resources left out,
+/// warnings.
+#[component]
+pub fn ImportNotes(import: medledger_protocol::fhir::Import) -> impl IntoView {
+    let list = |title: &'static str,
+                testid: &'static str,
+                notes: Vec<medledger_protocol::fhir::Note>| {
+        (!notes.is_empty()).then(|| view! {
+            <details open=true data-testid=testid>
+                <summary>{format!("{title} ({})", notes.len())}</summary>
+                <ul>{notes.into_iter().map(|n| view! { <li><code>{n.resource}</code> ": " {n.note}</li> }).collect_view()}</ul>
+            </details>
+        })
+    };
+    view! {
+        <div class="import-notes">
+            {list("Problems to fix before anything is imported", "fhir-problems", import.problems)}
+            {list("Not imported", "fhir-skipped", import.skipped)}
+            {list("Imported, but worth knowing", "fhir-warnings", import.warnings)}
+        </div>
+    }
+}
+
+/// A doctor's FHIR import into `patient`'s records: the resources of categories their write grant
+/// (`categories`) covers, as one bulk import under a root the doctor anchors (the contract checks
+/// `canWrite` for every category the root names); the others are named and left out.
+#[component]
+pub fn FhirImportForPatient(
+    patient: Address,
+    categories: Vec<u8>,
+    on_done: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let state = app_state();
+    let file_input = NodeRef::<leptos::html::Input>::new();
+    let checked = RwSignal::new(None::<Import>);
+    let to_store = RwSignal::new_local(Vec::<(Content, u8)>::new());
+    let run = ImportRun::new();
+    let check = Action::new_local(move |_: &()| {
+        let categories = categories.clone();
+        async move {
+            checked.set(None);
+            to_store.set(Vec::new());
+            let file = file_input
+                .get_untracked()
+                .and_then(|i| i.files())
+                .and_then(|l| l.get(0));
+            let file = file.ok_or("Choose a FHIR file first.")?;
+            let me = state.identity().ok_or("Sign in first.")?;
+            let listing = records::list(&me, patient)
+                .await
+                .map_err(|e| e.to_string())?;
+            let import = fhir::read_file(&file, &listing).await;
+            let import =
+                import.map_err(|e| format!("Nothing was imported: {}.", format::clause(&e)))?;
+            let (new, already) = still_to_store(&import, &fhir::stored_keys(&listing));
+            let (allowed, refused) = writable(new, &categories);
+            let mut text = preview_text(&import, allowed.len(), already);
+            if !refused.is_empty() {
+                text.push_str(&format!(
+                    " Left out, as your grant does not let you add them: {}.",
+                    refused_text(&refused)
+                ));
+            }
+            let importable = import.importable() && !allowed.is_empty();
+            checked.set(Some(import));
+            if !importable {
+                return Err(text);
+            }
+            to_store.set(fhir::as_contents(allowed));
+            Ok(text) as Outcome
+        }
+    });
+    let store = Action::new_local(move |_: &()| {
+        let contents = to_store.try_update(std::mem::take).unwrap_or_default();
+        async move {
+            let outcome = run.store(state, patient, contents).await;
+            if outcome.is_ok() {
+                on_done();
+            }
+            outcome
+        }
+    });
+    let ready = move || to_store.with(|c| !c.is_empty()) || run.pending.with(|p| !p.is_empty());
+    view! {
+        <div class="fhir-for-patient" data-testid="fhir-for-patient">
+            <h3>"Import FHIR for this patient"</h3>
+            <p>"Resources of the categories you may write are added, each its own encrypted record, under one transaction."</p>
+            <label class="field">"FHIR file" <input type="file" accept=".json,.ndjson,application/fhir+json,application/json" node_ref=file_input data-testid="doctor-fhir-input"/></label>
+            <button on:click=move |_| { check.dispatch_local(()); } disabled=check.pending() data-testid="doctor-fhir-check">"Check the file"</button>
+            <NoteView note=outcome_note(check)/>
+            {move || checked.get().map(|i| view! { <ImportNotes import=i/> })}
+            <Show when=ready>
+                <button on:click=move |_| { store.dispatch_local(()); } disabled=store.pending() data-testid="doctor-fhir-import">
+                    {move || if run.pending.with(|p| !p.is_empty()) { "Retry" } else { "Encrypt and import" }}
+                </button>
+            </Show>
+            {run.view()}
+            <div data-testid="doctor-fhir-outcome"><NoteView note=outcome_note(store)/></div>
+        </div>
+    }
+}
+
+/// An import's progress (counted in records) and what a failed step left to resume.
+#[derive(Clone, Copy)]
+struct ImportRun {
+    stage: RwSignal<String>,
+    fraction: RwSignal<f64>,
+    pending: RwSignal<Vec<Prepared>, LocalStorage>,
+}
+
+impl ImportRun {
+    fn new() -> Self {
+        Self {
+            stage: RwSignal::new(String::new()),
+            fraction: RwSignal::new(0.0),
+            pending: RwSignal::new_local(Vec::new()),
+        }
+    }
+
+    fn progress(self) -> std::rc::Rc<dyn Fn(Stage)> {
+        std::rc::Rc::new(move |s: Stage| match s {
+            Stage::Uploaded(done, total) => {
+                self.stage
+                    .set(format!("Uploaded {done} of {total} records"));
+                self.fraction.set(done as f64 / total.max(1) as f64);
+            }
+            Stage::Anchoring => {
+                self.stage
+                    .set("Anchoring on chain: confirm in your wallet".into());
+                self.fraction.set(1.0);
+            }
+            // Many records: counted in records, not bytes.
+            Stage::Encrypting(_) | Stage::Uploading(_) => {}
+        })
+    }
+
+    fn view(self) -> impl IntoView {
+        move || {
+            (!self.stage.get().is_empty()).then(|| {
+                let label = Signal::derive(move || self.stage.get());
+                let fraction = Signal::derive(move || self.fraction.get());
+                view! { <ProgressView label fraction/> }
+            })
+        }
+    }
+
+    /// Encrypts `contents` for `patient` (or resumes what a failed step left), places them under
+    /// one root and stores them.
+    async fn store(
+        self,
+        state: AppState,
+        patient: Address,
+        contents: Vec<(Content, u8)>,
+    ) -> Outcome {
+        let me = state.identity().ok_or("sign in first")?;
+        let mut prepared = self.pending.get_untracked();
+        if prepared.is_empty() {
+            let total = contents.len();
+            for (content, category) in contents {
+                self.stage.set(format!(
+                    "Encrypting record {} of {total} in your browser",
+                    prepared.len() + 1
+                ));
+                self.fraction
+                    .set(prepared.len() as f64 / total.max(1) as f64);
+                let quiet = |_: Stage| {};
+                let p = records::prepare(&me, patient, category, B256::ZERO, content, None, &quiet)
+                    .await;
+                prepared.push(p.map_err(|e| {
+                    self.stage.set(String::new());
+                    e.to_string()
+                })?);
+            }
+            records::place_under_roots(&mut prepared).map_err(|e| e.to_string())?;
+        }
+        let count = prepared.len();
+        let stored = records::store_all(&me, &mut prepared, self.progress()).await;
+        self.stage.set(String::new());
+        match stored {
+            Ok(()) => {
+                self.pending.set(Vec::new());
+                Ok(format!("Imported {count} records for the patient, anchored under one root. The patient's app shares them with their other grantees."))
+            }
+            Err(e) => {
+                self.pending.set(prepared);
+                Err(format!(
+                    "{e} — press Retry to continue from where it stopped."
+                ))
+            }
+        }
     }
 }

@@ -28,7 +28,7 @@ use super::super::log::{self, VerifiedLog};
 use super::super::nav::{current_page, PageNav};
 use super::super::records::{self, Content, Identity, Listing, Prepared, Stage};
 use super::super::state::{app_state, AppState};
-use super::clinical::{ClinicalSummary, FhirExport};
+use super::clinical::{ClinicalSummary, FhirExport, ImportNotes};
 use super::holds::{self, HoldsResource, HoldsSection};
 use crate::entry::{HeightUnit, StructuredEntry, WeightUnit, BLOOD_GROUPS, MEDIA_TYPE};
 use crate::format;
@@ -583,29 +583,6 @@ fn FhirImportSection(ctx: PatientCtx) -> impl IntoView {
             </Show>
             <div data-testid="fhir-upload"><UploadView up/></div>
         </section>
-    }
-}
-
-/// What a checked FHIR file holds besides what is imported: problems to fix, resources left out,
-/// warnings.
-#[component]
-fn ImportNotes(import: medledger_protocol::fhir::Import) -> impl IntoView {
-    let list = |title: &'static str,
-                testid: &'static str,
-                notes: Vec<medledger_protocol::fhir::Note>| {
-        (!notes.is_empty()).then(|| view! {
-            <details open=true data-testid=testid>
-                <summary>{format!("{title} ({})", notes.len())}</summary>
-                <ul>{notes.into_iter().map(|n| view! { <li><code>{n.resource}</code> ": " {n.note}</li> }).collect_view()}</ul>
-            </details>
-        })
-    };
-    view! {
-        <div class="import-notes">
-            {list("Problems to fix before anything is imported", "fhir-problems", import.problems)}
-            {list("Not imported", "fhir-skipped", import.skipped)}
-            {list("Imported, but worth knowing", "fhir-warnings", import.warnings)}
-        </div>
     }
 }
 
