@@ -8,13 +8,13 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { devKeys } from "./lib/wallet.mjs";
 import { ROOT, startStack, withStackLogs } from "./lib/stack.mjs";
-import { APP, goTo, address, adminVerify, apply, done, openApp, openPatient, signIn, until, T } from "./lib/app.mjs";
+import { APP, goTo, address, adminVerify, apply, assertAccessible, assertOnScreen, done, openApp, openPatient, signIn, until, DESKTOP, PHONE, SHOTS, T } from "./lib/app.mjs";
 import { makeBundle } from "./lib/fhir-bundle.mjs";
 
 const KEYS = devKeys(10);
@@ -55,6 +55,17 @@ async function parts(page) {
   );
 }
 
+/** Screenshots of one part of the page at desktop and phone width (a page listing 500 records is
+ * taller than Firefox will capture whole). */
+async function shotOf(page, locator, browserName, name) {
+  mkdirSync(join(SHOTS, browserName), { recursive: true });
+  for (const [label, size] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    await page.setViewportSize(size);
+    await locator.screenshot({ path: join(SHOTS, browserName, `${name}-${label}.png`) });
+  }
+  await page.setViewportSize(DESKTOP);
+}
+
 async function buildSummary(page) {
   await page.getByTestId("build-summary").click();
   assert.match(await done(page, "[data-testid=clinical-summary]"), /Built from \d+ resources\./);
@@ -93,6 +104,7 @@ for (const [b, name] of browsers.entries()) {
         const found = page.locator("#fhir-import [data-testid=note-done]");
         await found.waitFor({ timeout: T });
         assert.match(await found.textContent(), new RegExp(`Found ${resources.length} resource\\(s\\) to import: .*${count("Observation")} Observation`));
+        await assertAccessible(page, "a checked FHIR file");
         await page.getByTestId("fhir-import").click();
         assert.match(await done(page, "[data-testid=fhir-upload]"), new RegExp(`Imported ${resources.length} records: .*under one root, in one transaction`));
 
@@ -123,6 +135,9 @@ for (const [b, name] of browsers.entries()) {
         assert.equal(await page.locator("[data-testid=vital-chart][data-series='Body weight']").count(), 1);
         assert.equal(await page.locator("[data-testid=vital-chart][data-series='Blood pressure'] polyline").count(), 2);
         assert.match(await page.getByTestId("summary").textContent(), /SNOMED CT \d+/);
+        await assertAccessible(page, "the clinical summary");
+        await assertOnScreen(page, "[data-testid=vital-chart] svg");
+        await shotOf(page, page.getByTestId("clinical-summary"), name, "fhir-summary");
 
         // History and Medication for the doctor.
         await goTo(page, "Sharing");
@@ -145,6 +160,7 @@ for (const [b, name] of browsers.entries()) {
         }
         assert.deepEqual(theirs["Latest vitals"], { shown: false, count: 0 });
         assert.match(await doc.page.getByTestId("hidden-by-consent").textContent(), /not granted you the vitals category/);
+        await shotOf(doc.page, doc.page.getByTestId("clinical-summary"), name, "fhir-summary-doctor");
         assert.equal(await doc.page.locator("[data-testid=vital-chart]").count(), 0);
 
         // The export, checked by the independent R4 validator.

@@ -373,7 +373,8 @@ export function makeBundle({ resources = 500, seed = 1 } = {}) {
 
   for (let i = 0; i < n.immunization; i++) {
     const [code, display] = VACCINES[i % VACCINES.length];
-    const visit = visitAt(i * 5 + 3);
+    // A step prime to the visit count, so that a vaccine does not fall on the same visit each cycle.
+    const visit = visitAt(i * 7 + 3);
     add({
       resourceType: "Immunization",
       meta: { profile: [`${US_CORE}us-core-immunization`] },

@@ -37,6 +37,24 @@ pub async fn read_file(file: &web_sys::File, listing: &Listing) -> Result<Import
     fhir::read_input(&bytes, &stored_keys(listing)).map_err(|e| e.to_string())
 }
 
+/// Checks the FHIR file picked in `input` against `patient`'s records as they are now (a list
+/// loaded before the last import would offer it again): the checked import and that list, or why
+/// nothing can be imported, in words.
+pub async fn check_picked(
+    input: Option<web_sys::HtmlInputElement>,
+    me: &Identity,
+    patient: Address,
+) -> Result<(Import, Listing), String> {
+    let file = input.and_then(|i| i.files()).and_then(|l| l.get(0));
+    let file = file.ok_or("Choose a FHIR file first.")?;
+    let listing = records::list(me, patient).await;
+    let listing = listing.map_err(|e| format!("The records could not be listed: {e}"))?;
+    let import = read_file(&file, &listing).await;
+    let import =
+        import.map_err(|e| format!("Nothing was imported: {}.", crate::format::clause(&e)))?;
+    Ok((import, listing))
+}
+
 /// The `Type/id` of every FHIR resource the listing holds (and has not erased).
 pub fn stored_keys(listing: &Listing) -> HashSet<String> {
     let unerased: HashSet<B256> = listing.unerased_ids().into_iter().collect();

@@ -336,51 +336,62 @@ async fn seal(
     Ok((h1, body))
 }
 
-/// The record key wrapped for everyone who should read a new record of `patient` in `category`
-/// ([`sharing::wrap_targets`]): the author, the patient, the patient's grantees whose grant
-/// covers the category ([`readers_for`]), and the escrow's break-glass key when given.
-async fn wraps_for(
-    me: &Identity,
-    dek: &SecretKey,
-    (record_id, patient, category): (B256, Address, u8),
+/// Everyone a new record of `patient` in `category` is wrapped for ([`sharing::wrap_targets`]):
+/// the author, the patient, the patient's grantees whose grant covers the category
+/// ([`readers_for`]), and the escrow's break-glass key when given. Asked of the chain once, and
+/// used for every record of that category an import makes.
+#[derive(Clone)]
+pub struct WrapTargets {
+    readers: Vec<(Address, PublicKey)>,
     break_glass: Option<(Address, PublicKey)>,
-) -> Result<Vec<String>, RecordError> {
-    let patient_key = if patient == me.account {
-        None
-    } else {
-        Some((patient, registered_key(&me.contract, patient).await?))
-    };
-    let grantees = readers_for(&me.contract, patient, category).await?;
-    let mut wraps = Vec::new();
-    for (reader, key) in sharing::wrap_targets(
-        (me.account, me.keys.public()),
-        patient_key,
-        grantees.into_iter().map(|r| (r.account, r.key)),
-    ) {
-        wraps.push(wrap_entry(
-            me,
-            dek,
-            record_id,
-            reader,
-            &key,
-            Purpose::Reader,
-        )?);
+}
+
+impl WrapTargets {
+    /// Asks the chain whom a record of `patient` in `category` is for.
+    pub async fn of(
+        me: &Identity,
+        patient: Address,
+        category: u8,
+        break_glass: Option<(Address, PublicKey)>,
+    ) -> Result<Self, RecordError> {
+        let patient_key = if patient == me.account {
+            None
+        } else {
+            Some((patient, registered_key(&me.contract, patient).await?))
+        };
+        let grantees = readers_for(&me.contract, patient, category).await?;
+        let readers = sharing::wrap_targets(
+            (me.account, me.keys.public()),
+            patient_key,
+            grantees.into_iter().map(|r| (r.account, r.key)),
+        );
+        Ok(Self {
+            readers: readers.into_iter().collect(),
+            break_glass,
+        })
     }
-    if let Some((reader, key)) = break_glass {
-        wraps.push(wrap_entry(
-            me,
-            dek,
-            record_id,
-            reader,
-            &key,
-            Purpose::BreakGlass,
-        )?);
+
+    /// `dek` wrapped for each of them, as the upload's `reader=0x<wrap>` entries.
+    fn wraps(
+        &self,
+        me: &Identity,
+        dek: &SecretKey,
+        record_id: B256,
+    ) -> Result<Vec<String>, RecordError> {
+        let readers = self.readers.iter().map(|(a, k)| (a, k, Purpose::Reader));
+        let glass = self
+            .break_glass
+            .iter()
+            .map(|(a, k)| (a, k, Purpose::BreakGlass));
+        readers
+            .chain(glass)
+            .map(|(reader, key, purpose)| wrap_entry(me, dek, record_id, *reader, key, purpose))
+            .collect()
     }
-    Ok(wraps)
 }
 
 /// Encrypts `content` for `patient` and wraps its key to everyone who should read it
-/// ([`wraps_for`]); seals its label.
+/// ([`WrapTargets`]); seals its label.
 pub async fn prepare(
     me: &Identity,
     patient: Address,
@@ -388,6 +399,56 @@ pub async fn prepare(
     supersedes: B256,
     content: Content,
     break_glass: Option<(Address, PublicKey)>,
+    progress: &dyn Fn(Stage),
+) -> Result<Prepared, RecordError> {
+    let targets = WrapTargets::of(me, patient, category, break_glass).await?;
+    prepare_for(
+        me,
+        (patient, category, supersedes),
+        content,
+        &targets,
+        progress,
+    )
+    .await
+}
+
+/// [`prepare`] for several records of `patient`, each with its category: whom each category's
+/// records are for is asked of the chain once, not once a record. `done(i, n)` hears each.
+pub async fn prepare_many(
+    me: &Identity,
+    patient: Address,
+    items: Vec<(Content, u8)>,
+    break_glass: Option<(Address, PublicKey)>,
+    done: &dyn Fn(usize, usize),
+) -> Result<Vec<Prepared>, RecordError> {
+    let mut targets: std::collections::HashMap<u8, WrapTargets> = Default::default();
+    let (total, mut out) = (items.len(), Vec::with_capacity(items.len()));
+    for (content, category) in items {
+        if !targets.contains_key(&category) {
+            let of = WrapTargets::of(me, patient, category, break_glass.clone()).await?;
+            targets.insert(category, of);
+        }
+        let quiet = |_: Stage| {};
+        let p = prepare_for(
+            me,
+            (patient, category, B256::ZERO),
+            content,
+            &targets[&category],
+            &quiet,
+        );
+        out.push(p.await?);
+        done(out.len(), total);
+    }
+    Ok(out)
+}
+
+/// Encrypts `content` as a record of `patient` in `category` (amending `supersedes`, or zero),
+/// its key wrapped for `targets`; seals its label.
+async fn prepare_for(
+    me: &Identity,
+    (patient, category, supersedes): (Address, u8, B256),
+    content: Content,
+    targets: &WrapTargets,
     progress: &dyn Fn(Stage),
 ) -> Result<Prepared, RecordError> {
     let mut id = [0u8; 32];
@@ -410,7 +471,7 @@ pub async fn prepare(
     let label =
         alloy_primitives::hex::encode_prefixed(seal_label(&dek, &ctx, &label).map_err(crypto)?);
     let (h1, body) = seal(&dek, &ctx, &metadata, (&content, total), progress).await?;
-    let wraps = wraps_for(me, &dek, (record_id, patient, category), break_glass).await?;
+    let wraps = targets.wraps(me, &dek, record_id)?;
     Ok(Prepared {
         record_id,
         h1,
@@ -606,13 +667,9 @@ async fn store_under_roots(
 ) -> Result<(), RecordError> {
     let root_of = |p: &Prepared| p.rooted.as_ref().map(|place| place.root);
     let total = prepared.len();
-    let mut done = prepared.iter().filter(|p| p.uploaded).count();
+    let done = std::cell::Cell::new(prepared.iter().filter(|p| p.uploaded).count());
     for group in prepared.chunk_by_mut(|a, b| root_of(a) == root_of(b)) {
-        for p in group.iter_mut().filter(|p| !p.uploaded) {
-            upload(p, progress.clone()).await?;
-            done += 1;
-            progress(Stage::Uploaded(done, total));
-        }
+        upload_all(group, &progress, (&done, total)).await?;
         progress(Stage::Anchoring);
         if let Some(root) = group.first().and_then(root_of) {
             anchor_root(me, group, root).await?;
@@ -636,12 +693,8 @@ pub async fn store_all(
         return store_under_roots(me, prepared, progress).await;
     }
     let total = prepared.len();
-    let mut done = prepared.iter().filter(|p| p.uploaded).count();
-    for p in prepared.iter_mut().filter(|p| !p.uploaded) {
-        upload(p, progress.clone()).await?;
-        done += 1;
-        progress(Stage::Uploaded(done, total));
-    }
+    let done = std::cell::Cell::new(prepared.iter().filter(|p| p.uploaded).count());
+    upload_all(prepared, &progress, (&done, total)).await?;
     progress(Stage::Anchoring);
     let mut unanchored = Vec::new();
     for p in prepared.iter() {
@@ -672,6 +725,35 @@ pub async fn store_all(
         anchor(me, batch).await?;
     }
     Ok(())
+}
+
+/// Uploads sent at once by [`upload_all`]: several small records in flight keep the escrow's group
+/// commit and the connection busy (one at a time, a 5,000-resource FHIR import spent 95 % of its
+/// time waiting on each upload's answer: bench/README.md "FHIR import"), few enough that a large
+/// file's upload is not starved.
+const UPLOADS_AT_ONCE: usize = 6;
+
+/// Sends the records of `prepared` the escrow has not acknowledged, [`UPLOADS_AT_ONCE`] at a time;
+/// `done` counts them out of `total` for the progress. Stops at the first failure (those
+/// acknowledged stay marked, so a retry sends only the rest).
+async fn upload_all(
+    prepared: &mut [Prepared],
+    progress: &std::rc::Rc<dyn Fn(Stage)>,
+    (done, total): (&std::cell::Cell<usize>, usize),
+) -> Result<(), RecordError> {
+    use futures::stream::{self, TryStreamExt};
+    let waiting = prepared
+        .iter_mut()
+        .filter(|p| !p.uploaded)
+        .map(Ok::<_, RecordError>);
+    stream::iter(waiting)
+        .try_for_each_concurrent(UPLOADS_AT_ONCE, |p| async move {
+            upload(p, progress.clone()).await?;
+            done.set(done.get() + 1);
+            progress(Stage::Uploaded(done.get(), total));
+            Ok(())
+        })
+        .await
 }
 
 /// Sends C1 of a prepared record to the escrow and marks it acknowledged.

@@ -137,7 +137,7 @@ pub enum ResourceError {
     },
 }
 
-const OTHER_FIELD: &str = "resourceType";
+const TYPE_FIELD: &str = "resourceType";
 
 fn typed<T: serde::de::DeserializeOwned>(
     kind: ResourceType,
@@ -155,7 +155,7 @@ impl Resource {
         let Some(object) = value.as_object_mut() else {
             return Err(ResourceError::NotFhir);
         };
-        let name = match object.remove(OTHER_FIELD) {
+        let name = match object.remove(TYPE_FIELD) {
             Some(Value::String(name)) => name,
             _ => return Err(ResourceError::NotFhir),
         };
@@ -208,7 +208,7 @@ impl Resource {
             return Value::Null;
         };
         let mut out = serde_json::Map::new();
-        out.insert(OTHER_FIELD.into(), Value::String(self.kind().name().into()));
+        out.insert(TYPE_FIELD.into(), Value::String(self.kind().name().into()));
         out.extend(body);
         Value::Object(out)
     }

@@ -145,96 +145,11 @@ pub fn summarise(resources: &[Resource]) -> Summary {
     for resource in resources {
         match resource {
             Resource::Patient(p) => s.patient = Some(patient_item(p)),
-            Resource::Condition(c) => {
-                let gone = status_is(
-                    c.clinical_status.as_ref(),
-                    &["inactive", "resolved", "remission"],
-                );
-                let wrong = status_is(
-                    c.verification_status.as_ref(),
-                    &["refuted", "entered-in-error"],
-                );
-                if !gone && !wrong {
-                    let since = c.onset_date_time.clone().or(c.recorded_date.clone());
-                    s.problems.push(Item {
-                        name: name_of(c.code.as_ref()),
-                        codes: codes(c.code.as_ref()),
-                        detail: since
-                            .as_ref()
-                            .map(|d| format!("since {d}"))
-                            .unwrap_or_default(),
-                        date: since,
-                    });
-                }
+            Resource::Condition(c) => s.problems.extend(problem(c)),
+            Resource::MedicationStatement(_) | Resource::MedicationRequest(_) => {
+                s.medications.extend(medication(resource, &medications));
             }
-            Resource::MedicationStatement(m) if current(m.status.as_deref()) => {
-                let concept = medication_concept(
-                    resource,
-                    m.medication_codeable_concept.as_ref(),
-                    m.medication_reference.as_ref(),
-                    &medications,
-                );
-                let concept = concept.as_ref();
-                let dose = m
-                    .dosage
-                    .iter()
-                    .find_map(|d| d.text.clone())
-                    .unwrap_or_default();
-                s.medications.push(Item {
-                    name: name_of(concept),
-                    codes: codes(concept),
-                    detail: dose,
-                    date: m
-                        .effective_date_time
-                        .clone()
-                        .or(m.effective_period.as_ref().and_then(|p| p.start.clone())),
-                });
-            }
-            Resource::MedicationRequest(m) if current(m.status.as_deref()) => {
-                let concept = medication_concept(
-                    resource,
-                    m.medication_codeable_concept.as_ref(),
-                    m.medication_reference.as_ref(),
-                    &medications,
-                );
-                let concept = concept.as_ref();
-                let dose = m
-                    .dosage_instruction
-                    .iter()
-                    .find_map(|d| d.text.clone())
-                    .unwrap_or_default();
-                s.medications.push(Item {
-                    name: name_of(concept),
-                    codes: codes(concept),
-                    detail: if dose.is_empty() {
-                        "prescribed".into()
-                    } else {
-                        format!("prescribed: {dose}")
-                    },
-                    date: m.authored_on.clone(),
-                });
-            }
-            Resource::AllergyIntolerance(a) => {
-                let gone = status_is(a.clinical_status.as_ref(), &["inactive", "resolved"]);
-                let wrong = status_is(
-                    a.verification_status.as_ref(),
-                    &["refuted", "entered-in-error"],
-                );
-                if !gone && !wrong {
-                    let criticality = match a.criticality.as_deref() {
-                        Some("high") => "high criticality",
-                        Some("low") => "low criticality",
-                        Some("unable-to-assess") => "criticality not assessed",
-                        _ => "criticality not stated",
-                    };
-                    s.allergies.push(Item {
-                        name: name_of(a.code.as_ref()),
-                        codes: codes(a.code.as_ref()),
-                        detail: criticality.into(),
-                        date: a.onset_date_time.clone(),
-                    });
-                }
-            }
+            Resource::AllergyIntolerance(a) => s.allergies.extend(allergy(a)),
             Resource::Immunization(i) if i.status.as_deref() == Some("completed") => {
                 s.immunizations.push(Item {
                     name: name_of(i.vaccine_code.as_ref()),
@@ -270,6 +185,101 @@ pub fn summarise(resources: &[Resource]) -> Summary {
         line.1.sort_by(|a, b| a.date.cmp(&b.date));
     }
     s
+}
+
+/// A condition on the problem list: not gone (inactive, resolved, in remission), not wrong
+/// (refuted, entered in error).
+fn problem(c: &super::model::Condition) -> Option<Item> {
+    let gone = status_is(
+        c.clinical_status.as_ref(),
+        &["inactive", "resolved", "remission"],
+    );
+    let wrong = status_is(
+        c.verification_status.as_ref(),
+        &["refuted", "entered-in-error"],
+    );
+    if gone || wrong {
+        return None;
+    }
+    let since = c.onset_date_time.clone().or(c.recorded_date.clone());
+    Some(Item {
+        name: name_of(c.code.as_ref()),
+        codes: codes(c.code.as_ref()),
+        detail: since
+            .as_ref()
+            .map(|d| format!("since {d}"))
+            .unwrap_or_default(),
+        date: since,
+    })
+}
+
+/// A current medication (statement or prescription), named by its code or the Medication it
+/// refers to, with its dose in words.
+fn medication(
+    resource: &Resource,
+    medications: &HashMap<String, &CodeableConcept>,
+) -> Option<Item> {
+    let (status, coded, reference, dose, date, prescribed) = match resource {
+        Resource::MedicationStatement(m) => (
+            m.status.as_deref(),
+            m.medication_codeable_concept.as_ref(),
+            m.medication_reference.as_ref(),
+            m.dosage.iter().find_map(|d| d.text.clone()),
+            m.effective_date_time
+                .clone()
+                .or(m.effective_period.as_ref().and_then(|p| p.start.clone())),
+            false,
+        ),
+        Resource::MedicationRequest(m) => (
+            m.status.as_deref(),
+            m.medication_codeable_concept.as_ref(),
+            m.medication_reference.as_ref(),
+            m.dosage_instruction.iter().find_map(|d| d.text.clone()),
+            m.authored_on.clone(),
+            true,
+        ),
+        _ => return None,
+    };
+    if !current(status) {
+        return None;
+    }
+    let concept = medication_concept(resource, coded, reference, medications);
+    let dose = dose.unwrap_or_default();
+    let detail = match (prescribed, dose.is_empty()) {
+        (true, true) => "prescribed".to_string(),
+        (true, false) => format!("prescribed: {dose}"),
+        (false, _) => dose,
+    };
+    Some(Item {
+        name: name_of(concept.as_ref()),
+        codes: codes(concept.as_ref()),
+        detail,
+        date,
+    })
+}
+
+/// An allergy not resolved nor refuted, its criticality first in the detail.
+fn allergy(a: &super::model::AllergyIntolerance) -> Option<Item> {
+    let gone = status_is(a.clinical_status.as_ref(), &["inactive", "resolved"]);
+    let wrong = status_is(
+        a.verification_status.as_ref(),
+        &["refuted", "entered-in-error"],
+    );
+    if gone || wrong {
+        return None;
+    }
+    let criticality = match a.criticality.as_deref() {
+        Some("high") => "high criticality",
+        Some("low") => "low criticality",
+        Some("unable-to-assess") => "criticality not assessed",
+        _ => "criticality not stated",
+    };
+    Some(Item {
+        name: name_of(a.code.as_ref()),
+        codes: codes(a.code.as_ref()),
+        detail: criticality.into(),
+        date: a.onset_date_time.clone(),
+    })
 }
 
 fn current(status: Option<&str>) -> bool {

@@ -9,7 +9,6 @@ use alloy_primitives::Address;
 use leptos::prelude::*;
 use medledger_protocol::fhir::summary::{summarise, Code, Item, Series, Summary};
 
-use alloy_primitives::B256;
 use medledger_protocol::fhir::Import;
 
 use super::super::components::{outcome_note, NoteView, Outcome, ProgressView};
@@ -17,7 +16,6 @@ use super::super::fhir;
 use super::super::records::{self, Content, Listing, Prepared, Stage};
 use super::super::state::{app_state, AppState};
 use crate::fhir::{chart, preview_text, refused_text, shows, still_to_store, writable, Part};
-use crate::format;
 
 /// How many of how many records are opened, while they are.
 #[derive(Clone, Copy)]
@@ -157,11 +155,13 @@ fn ItemView(item: Item) -> impl IntoView {
         .map(|Code { system, code }| format!("{system} {code}"))
         .collect::<Vec<_>>()
         .join(" · ");
+    // A date the detail already says ("since 2019") is not said twice.
+    let date = item.date.filter(|d| !item.detail.contains(d.as_str()));
     view! {
         <li data-testid="summary-item">
             <strong>{item.name}</strong>
             {(!item.detail.is_empty()).then(|| view! { " — " {item.detail} })}
-            {item.date.map(|d| view! { <span class="muted">" (" {d} ")"</span> })}
+            {date.map(|d| view! { <span class="muted">" (" {d} ")"</span> })}
             {(!codes.is_empty()).then(|| view! { <span class="codes">{codes}</span> })}
         </li>
     }
@@ -271,18 +271,9 @@ pub fn FhirImportForPatient(
         async move {
             checked.set(None);
             to_store.set(Vec::new());
-            let file = file_input
-                .get_untracked()
-                .and_then(|i| i.files())
-                .and_then(|l| l.get(0));
-            let file = file.ok_or("Choose a FHIR file first.")?;
             let me = state.identity().ok_or("Sign in first.")?;
-            let listing = records::list(&me, patient)
-                .await
-                .map_err(|e| e.to_string())?;
-            let import = fhir::read_file(&file, &listing).await;
-            let import =
-                import.map_err(|e| format!("Nothing was imported: {}.", format::clause(&e)))?;
+            let (import, listing) =
+                fhir::check_picked(file_input.get_untracked(), &me, patient).await?;
             let (new, already) = still_to_store(&import, &fhir::stored_keys(&listing));
             let (allowed, refused) = writable(new, &categories);
             let mut text = preview_text(&import, allowed.len(), already);
@@ -386,22 +377,17 @@ impl ImportRun {
         let me = state.identity().ok_or("sign in first")?;
         let mut prepared = self.pending.get_untracked();
         if prepared.is_empty() {
-            let total = contents.len();
-            for (content, category) in contents {
+            let counted = move |done: usize, total: usize| {
                 self.stage.set(format!(
-                    "Encrypting record {} of {total} in your browser",
-                    prepared.len() + 1
+                    "Encrypted {done} of {total} records in your browser"
                 ));
-                self.fraction
-                    .set(prepared.len() as f64 / total.max(1) as f64);
-                let quiet = |_: Stage| {};
-                let p = records::prepare(&me, patient, category, B256::ZERO, content, None, &quiet)
-                    .await;
-                prepared.push(p.map_err(|e| {
-                    self.stage.set(String::new());
-                    e.to_string()
-                })?);
-            }
+                self.fraction.set(done as f64 / total.max(1) as f64);
+            };
+            let made = records::prepare_many(&me, patient, contents, None, &counted).await;
+            prepared = made.map_err(|e| {
+                self.stage.set(String::new());
+                e.to_string()
+            })?;
             records::place_under_roots(&mut prepared).map_err(|e| e.to_string())?;
         }
         let count = prepared.len();

@@ -175,6 +175,7 @@ fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoVie
     view! {
         <section aria-labelledby="precords-h" data-testid="patient-records">
             <h2 id="precords-h">"Records of " <span title=patient.to_checksum(None)>{move || names.patient(patient)}</span></h2>
+            <ClinicalSummary patient categories=categories.clone() listing=Signal::derive(move || list.get().and_then(Result::ok))/>
             <RecordFilters filter_category from to refresh=move || list.refetch()/>
             <WhenLoaded>
                 <table class="cards" data-testid="doctor-records">
@@ -191,7 +192,6 @@ fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoVie
             </WhenLoaded>
             <NoteView note=outcome_note(open)/>
             <OpenedPanel opened/>
-            <ClinicalSummary patient categories=categories.clone() listing=Signal::derive(move || list.get().and_then(Result::ok))/>
             {writable.clone().map(|cats| view! { <AddForPatient patient categories=cats amend on_done=move || list.refetch()/> })}
             {writable.map(|cats| view! { <FhirImportForPatient patient categories=cats on_done=move || list.refetch()/> })}
             <super::claims::NewClaim patient care_categories=categories on_done=Callback::new(move |_| list.refetch())/>

@@ -231,6 +231,13 @@ fn RecordsSection(ctx: PatientCtx) -> impl IntoView {
     let busy = act.pending();
     let rows = move || ctx.listing(|l| l.records.clone()).unwrap_or_default();
     view! {
+        {state.identity().map(|me| {
+            let listing = Signal::derive(move || ctx.records.get().and_then(Result::ok));
+            let every = Category::ALL.iter().map(|c| c.number()).collect::<Vec<u8>>();
+            view! {
+                <ClinicalSummary patient=me.account categories=every listing/>
+            }
+        })}
         <section id="records" aria-labelledby="records-h">
             <h2 id="records-h">"Your records"</h2>
             <button on:click=move |_| ctx.refresh()>"Refresh"</button>
@@ -257,14 +264,7 @@ fn RecordsSection(ctx: PatientCtx) -> impl IntoView {
             <NoteView note=outcome_note(act)/>
             <OpenedPanel opened=ctx.opened/>
         </section>
-        {state.identity().map(|me| {
-            let listing = Signal::derive(move || ctx.records.get().and_then(Result::ok));
-            let every = Category::ALL.iter().map(|c| c.number()).collect::<Vec<u8>>();
-            view! {
-                <ClinicalSummary patient=me.account categories=every listing/>
-                <FhirExport listing/>
-            }
-        })}
+        <FhirExport listing=Signal::derive(move || ctx.records.get().and_then(Result::ok))/>
     }
 }
 
@@ -367,32 +367,33 @@ impl Upload {
             let contents = contents?;
             let total = contents.len();
             self.many.set(total > 1);
-            let mut prepared = Vec::new();
-            for (content, category) in contents {
-                if total > 1 {
-                    let done = prepared.len();
-                    self.stage.set(format!(
-                        "Encrypting record {} of {total} in your browser",
-                        done + 1
-                    ));
-                    self.fraction.set(done as f64 / total as f64);
-                }
-                let p = records::prepare(
+            let glass = break_glass(state, opted_in);
+            let prepared = if total == 1 {
+                let (content, category) = contents.into_iter().next().ok_or("nothing to store")?;
+                let progress = self.progress();
+                let one = records::prepare(
                     &me,
                     me.account,
                     category,
                     B256::ZERO,
                     content,
-                    break_glass(state, opted_in),
-                    &*self.progress(),
-                )
-                .await
-                .map_err(|e| {
-                    self.stage.set(String::new());
-                    e.to_string()
-                })?;
-                prepared.push(p);
-            }
+                    glass,
+                    &*progress,
+                );
+                one.await.map(|p| vec![p])
+            } else {
+                let counted = move |done: usize, total: usize| {
+                    self.stage.set(format!(
+                        "Encrypted {done} of {total} records in your browser"
+                    ));
+                    self.fraction.set(done as f64 / total as f64);
+                };
+                records::prepare_many(&me, me.account, contents, glass, &counted).await
+            };
+            let mut prepared = prepared.map_err(|e| {
+                self.stage.set(String::new());
+                e.to_string()
+            })?;
             if anchoring == Anchoring::BulkImport {
                 records::place_under_roots(&mut prepared).map_err(|e| e.to_string())?;
             }
@@ -539,17 +540,9 @@ fn FhirImportSection(ctx: PatientCtx) -> impl IntoView {
     let check = Action::new_local(move |_: &()| async move {
         checked.set(None);
         to_store.set(Vec::new());
-        let file = file_input
-            .get_untracked()
-            .and_then(|i| i.files())
-            .and_then(|l| l.get(0));
-        let file = file.ok_or("Choose a FHIR file first.")?;
         let me = app_state().identity().ok_or("Sign in first.")?;
-        let listing = records::list(&me, me.account).await;
-        let listing = listing.map_err(|e| format!("Your records could not be listed: {e}"))?;
-        let import = fhir::read_file(&file, &listing).await;
-        let import =
-            import.map_err(|e| format!("Nothing was imported: {}.", format::clause(&e)))?;
+        let (import, listing) =
+            fhir::check_picked(file_input.get_untracked(), &me, me.account).await?;
         let (new, already) = fhir::contents(&import, &listing);
         let text = crate::fhir::preview_text(&import, new.len(), already);
         let importable = import.importable() && !new.is_empty();
