@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
@@ -195,6 +195,28 @@ for (const [b, name] of browsers.entries()) {
         await doc.page.getByTestId("doctor-fhir-import").click();
         assert.match(await done(doc.page, "[data-testid=doctor-fhir-outcome]"), new RegExp(`Imported ${writable} records for the patient, anchored under one root`));
         await until("the doctor's import in their view", async () => (await docRows.count()) === granted + writable);
+
+        // A document's inline attachment opens as a file (the US Core fixture's notes).
+        const usCore = readFileSync(join(ROOT, "protocol", "tests", "fixtures", "fhir", "us-core-bundle.json"));
+        const documents = JSON.parse(usCore).entry.map((e) => e.resource).filter((r) => r.resourceType === "DocumentReference");
+        await goTo(page, "Add a record");
+        await page.setInputFiles("[data-testid=fhir-input]", { name: "us-core.json", mimeType: "application/fhir+json", buffer: usCore });
+        await page.getByTestId("fhir-check").click();
+        await page.locator("#fhir-import [data-testid=note-done]").waitFor({ timeout: T });
+        await page.getByTestId("fhir-import").click();
+        const imported = page.locator("[data-testid=fhir-upload] [data-testid=note-done]");
+        await until("the US Core bundle imported", async () => /Imported 46 records/.test((await imported.textContent().catch(() => "")) ?? ""));
+        await goTo(page, "Records");
+        const docRow = page.locator("[data-testid=records] tbody tr", { hasText: "Document:" }).first();
+        await until("a document listed", async () => (await docRow.count()) === 1);
+        await docRow.getByRole("button", { name: "Open" }).click();
+        const link = page.locator("[data-testid=attachments] a").first();
+        await link.waitFor({ timeout: T });
+        const offered = (await link.getAttribute("download")) ?? "";
+        const attachment = documents.flatMap((d) => d.content.map((c) => c.attachment)).find((a) => a.title === offered);
+        assert.ok(attachment, `an attachment of the file is offered: ${offered}`);
+        const bytes = await link.evaluate(async (a) => Array.from(new Uint8Array(await (await fetch(a.href)).arrayBuffer())));
+        assert.deepEqual(Buffer.from(bytes), Buffer.from(attachment.data, "base64"), "the attachment opens as it was");
       } finally {
         await browser.close();
       }

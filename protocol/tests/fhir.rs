@@ -462,3 +462,34 @@ fn a_contained_medication_names_the_request() {
         s.medications
     );
 }
+
+#[test]
+fn a_document_reference_offers_its_inline_attachments() {
+    let import = read("us-core-bundle.json");
+    let documents: Vec<&Resource> = import
+        .entries
+        .iter()
+        .map(|e| &e.resource)
+        .filter(|r| r.kind() == ResourceType::DocumentReference)
+        .collect();
+    let attachments: Vec<_> = documents
+        .iter()
+        .flat_map(|d| d.inline_attachments())
+        .collect();
+    assert!(
+        !attachments.is_empty(),
+        "the fixture's notes carry inline data"
+    );
+    assert!(attachments
+        .iter()
+        .all(|a| a.data.as_deref().is_some_and(|d| !d.is_empty())));
+    assert!(attachments.iter().any(|a| a
+        .content_type
+        .as_deref()
+        .is_some_and(|t| t.starts_with("text/plain"))));
+    let condition = import
+        .entries
+        .iter()
+        .find(|e| e.resource.kind() == ResourceType::Condition);
+    assert!(condition.is_some_and(|c| c.resource.inline_attachments().is_empty()));
+}

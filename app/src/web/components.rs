@@ -212,6 +212,8 @@ pub struct OpenedView {
     pub text: Option<String>,
     /// Released through an emergency window.
     pub emergency: bool,
+    /// A FHIR document's inline attachments, as files: name and object URL.
+    pub attachments: Vec<(String, String)>,
     /// Checked against an on-chain anchor (false: a record of yours still waiting for the chain).
     pub anchored: bool,
 }
@@ -256,6 +258,11 @@ impl OpenedView {
         } else {
             None
         };
+        let attachments = if r.metadata.media_type == medledger_protocol::fhir::MEDIA_TYPE {
+            small.map(attachment_files).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         Self {
             id,
             title,
@@ -264,10 +271,48 @@ impl OpenedView {
             url,
             fields,
             text,
+            attachments,
             emergency: r.emergency,
             anchored: r.anchored,
         }
     }
+}
+
+/// The inline attachments of a FHIR DocumentReference's JSON, each decoded from base64 into a
+/// file: its name (the attachment's title, else "attachment N") and an object URL. One that does
+/// not decode is left out.
+fn attachment_files(resource_json: &[u8]) -> Vec<(String, String)> {
+    let Ok(resource) = medledger_protocol::fhir::Resource::from_slice(resource_json) else {
+        return Vec::new();
+    };
+    let Some(window) = web_sys::window() else {
+        return Vec::new();
+    };
+    let file = |(n, a): (usize, &medledger_protocol::fhir::model::Attachment)| {
+        // atob gives one character a byte: the bytes are their codes.
+        let binary = window.atob(a.data.as_deref()?.trim()).ok()?;
+        let bytes: Vec<u8> = binary.chars().map(|c| c as u32 as u8).collect();
+        let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(&bytes[..]));
+        let props = web_sys::BlobPropertyBag::new();
+        props.set_type(
+            a.content_type
+                .as_deref()
+                .unwrap_or("application/octet-stream"),
+        );
+        let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &props).ok()?;
+        let url = web_sys::Url::create_object_url_with_blob(&blob).ok()?;
+        let name = a
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("attachment {}", n + 1));
+        Some((name, url))
+    };
+    resource
+        .inline_attachments()
+        .into_iter()
+        .enumerate()
+        .filter_map(file)
+        .collect()
 }
 
 /// Shows an opened record.
@@ -297,6 +342,11 @@ pub fn OpenedPanel(opened: RwSignal<Option<OpenedView>>) -> impl IntoView {
                     {o.emergency.then(|| view! { <p class="warn">"Released under an emergency window; the patient is told."</p> })}
                     {fields}
                     {text}
+                    {(!o.attachments.is_empty()).then(|| view! {
+                        <ul class="attachments" data-testid="attachments">
+                            {o.attachments.iter().map(|(name, url)| view! { <li><a href=url.clone() download=name.clone()>"Attachment: " {name.clone()}</a></li> }).collect_view()}
+                        </ul>
+                    })}
                     <a href=o.url.clone() download=o.file_name.clone() data-testid="download">"Download " {o.file_name.clone()}</a>
                     " "
                     <button on:click=move |_| opened.set(None)>"Close"</button>

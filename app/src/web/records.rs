@@ -892,7 +892,15 @@ pub async fn open(
     props.set_type(&opened.metadata.media_type);
     let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &props)
         .map_err(|_| RecordError::File("could not assemble the plaintext".into()))?;
-    let small = if blob.size() <= 65_536.0 {
+    // Shown inline: small records, and a FHIR resource whole (its document's attachments are
+    // offered as files; it is at most an import's size).
+    let fhir = opened.metadata.media_type == medledger_protocol::fhir::MEDIA_TYPE;
+    let inline_max = if fhir {
+        medledger_protocol::fhir::MAX_INPUT_BYTES as f64
+    } else {
+        65_536.0
+    };
+    let small = if blob.size() <= inline_max {
         let mut bytes = Vec::new();
         for p in parts.iter() {
             if let Ok(a) = p.dyn_into::<Uint8Array>() {

@@ -256,6 +256,19 @@ impl Resource {
         format!("{}/{}", self.kind(), self.id().unwrap_or(""))
     }
 
+    /// The attachments a DocumentReference carries inline (`content[].attachment.data`, base64),
+    /// each with its title and media type: what the app offers as files to download.
+    pub fn inline_attachments(&self) -> Vec<&Attachment> {
+        let Self::DocumentReference(d) = self else {
+            return Vec::new();
+        };
+        d.content
+            .iter()
+            .filter_map(|c| c.attachment.as_ref())
+            .filter(|a| a.data.is_some())
+            .collect()
+    }
+
     /// The consent category its record is stored in (docs/fhir.md "Mapping").
     pub fn category(&self) -> Category {
         match self {
