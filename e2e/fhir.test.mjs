@@ -163,6 +163,18 @@ for (const [b, name] of browsers.entries()) {
         await shotOf(doc.page, doc.page.getByTestId("clinical-summary"), name, "fhir-summary-doctor");
         assert.equal(await doc.page.locator("[data-testid=vital-chart]").count(), 0);
 
+        // The doctor's export: what they may open and their grant; no access log of the patient's.
+        await doc.page.getByTestId("export-fhir").click();
+        assert.match(await done(doc.page, "[data-testid=fhir-export]"), /Exported \d+ resources as one FHIR R4 Bundle/);
+        const theirText = await doc.page.getByTestId("fhir-download").evaluate(async (a) => (await fetch(a.href)).text());
+        const theirTypes = JSON.parse(theirText).entry.map((e) => e.resource.resourceType);
+        assert.equal(theirTypes.filter((t) => t === "Consent").length, 1, "the doctor's grant");
+        assert.equal(theirTypes.filter((t) => t === "AuditEvent").length, 0, "no access log");
+        assert.equal(theirTypes.filter((t) => !["Consent"].includes(t)).length, granted + 3, "the granted records, the entry as Patient, two Observations and a Condition");
+        const theirFile = join(work, `${name}-doctor-export.json`);
+        writeFileSync(theirFile, theirText);
+        assert.match(execFileSync(PYTHON, [join(ROOT, "scripts", "fhir_validate.py"), theirFile], { encoding: "utf8" }), /^ok: /m);
+
         // The export, checked by the independent R4 validator.
         await goTo(page, "Records");
         await page.getByTestId("export-fhir").click();

@@ -184,30 +184,41 @@ async fn block_time(block: u64) -> Option<i64> {
     i64::from_str_radix(hex.trim_start_matches("0x"), 16).ok()
 }
 
-/// The patient's export: every resource they can open, their grants as `Consent`s and their
-/// access log as `AuditEvent`s, in one `collection` Bundle, as a file's bytes.
+/// The export of `patient`'s records by the signed-in reader: every resource they can open, and
+/// the grants that let them, as `Consent`s; for the patient themselves, every grant they gave and
+/// their access log as `AuditEvent`s (a doctor has no access log of the patient's to export). One
+/// `collection` Bundle, as a file's bytes, and how many resources it holds.
 pub async fn export_bundle(
     me: &Identity,
+    patient: Address,
     listing: &Listing,
     progress: &dyn Fn(usize, usize),
 ) -> Result<(Vec<u8>, usize), String> {
-    let opened = open_all(me, me.account, listing, progress).await;
+    let opened = open_all(me, patient, listing, progress).await;
     if opened.failed > 0 {
         return Err(format!("{} record(s) did not open; nothing was exported. Try again, or erase the records that no longer open.", opened.failed));
     }
-    let patient = opened
+    let patient_ref = opened
         .resources
         .iter()
         .find(|r| r["resourceType"] == "Patient");
-    let patient = patient.and_then(|p| Some(format!("Patient/{}", p["id"].as_str()?)));
-    let mut resources = opened.resources.clone();
+    let patient_ref = patient_ref.and_then(|p| Some(format!("Patient/{}", p["id"].as_str()?)));
+    let mut resources = opened.resources;
     let grants = escrow::grants().await.map_err(|e| e.to_string())?;
-    for grant in &grants.as_patient {
+    let own = patient == me.account;
+    let given = if own {
+        grants.as_patient
+    } else {
+        grants.as_grantee
+    };
+    for grant in given.iter().filter(|g| g.patient == patient) {
         let at = block_time(grant.granted_block).await.unwrap_or(0);
-        resources.push(export::consent(grant, at, patient.as_deref()));
+        resources.push(export::consent(grant, at, patient_ref.as_deref()));
     }
-    let log = escrow::access_log().await.map_err(|e| e.to_string())?;
-    resources.extend(log.entries.iter().map(export::audit_event));
+    if own {
+        let log = escrow::access_log().await.map_err(|e| e.to_string())?;
+        resources.extend(log.entries.iter().map(export::audit_event));
+    }
     let count = resources.len();
     let now = (js_sys::Date::now() / 1000.0) as i64;
     let bundle = export::collection_bundle(resources, now);

@@ -195,10 +195,14 @@ fn ChartView(series: Series) -> impl IntoView {
     })
 }
 
-/// The patient's export: everything they can open, their grants and their access log, as one
-/// FHIR R4 Bundle file.
+/// The export of `patient`'s records as one FHIR R4 Bundle file: everything the reader can open,
+/// with the patient's grants and access log when the reader is the patient, the reader's own
+/// grant when it is a doctor.
 #[component]
-pub fn FhirExport(#[prop(into)] listing: Signal<Option<Listing>>) -> impl IntoView {
+pub fn FhirExport(
+    patient: Address,
+    #[prop(into)] listing: Signal<Option<Listing>>,
+) -> impl IntoView {
     let state = app_state();
     let link = RwSignal::new(None::<String>);
     let opening = Opening::new();
@@ -207,7 +211,7 @@ pub fn FhirExport(#[prop(into)] listing: Signal<Option<Listing>>) -> impl IntoVi
         let listing = listing
             .get_untracked()
             .ok_or("the records are still loading")?;
-        let made = fhir::export_bundle(&me, &listing, &opening.hear()).await;
+        let made = fhir::export_bundle(&me, patient, &listing, &opening.hear()).await;
         opening.0.set(None);
         let (bytes, count) = made?;
         if let Some(old) = link.get_untracked() {
@@ -220,7 +224,11 @@ pub fn FhirExport(#[prop(into)] listing: Signal<Option<Listing>>) -> impl IntoVi
     view! {
         <section aria-labelledby="export-h" data-testid="fhir-export">
             <h2 id="export-h">"Export as FHIR"</h2>
-            <p>"Everything you can open, your grants (as Consent) and your access log (as AuditEvent), in one FHIR R4 file any hospital system reads. It is made in this browser; the file is not encrypted, so keep it safe."</p>
+            <p>{move || if state.identity().is_some_and(|me| me.account == patient) {
+                "Everything you can open, your grants (as Consent) and your access log (as AuditEvent), in one FHIR R4 file any hospital system reads. It is made in this browser; the file is not encrypted, so keep it safe."
+            } else {
+                "The patient's records you may open, and your grant (as Consent), in one FHIR R4 file your hospital's system reads. It is made in this browser; the file is not encrypted: handle it as the patient's record."
+            }}</p>
             <button on:click=move |_| { action.dispatch_local(()); } disabled=busy data-testid="export-fhir">"Make the FHIR file"</button>
             {opening.view()}
             <NoteView note=outcome_note(action)/>

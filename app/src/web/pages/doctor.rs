@@ -19,7 +19,7 @@ use super::super::escrow::{self, GrantSummary, RecordSummary};
 use super::super::nav::{current_page, PageNav};
 use super::super::records::{self, Content, Listing, Prepared, Stage};
 use super::super::state::{app_state, AppState};
-use super::clinical::{ClinicalSummary, FhirImportForPatient};
+use super::clinical::{ClinicalSummary, FhirExport, FhirImportForPatient};
 use crate::filter::RecordFilter;
 use crate::format;
 use crate::route::{Audience, Page};
@@ -194,6 +194,7 @@ fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoVie
             <OpenedPanel opened/>
             {writable.clone().map(|cats| view! { <AddForPatient patient categories=cats amend on_done=move || list.refetch()/> })}
             {writable.map(|cats| view! { <FhirImportForPatient patient categories=cats on_done=move || list.refetch()/> })}
+            <FhirExport patient listing=Signal::derive(move || list.get().and_then(Result::ok))/>
             <super::claims::NewClaim patient care_categories=categories on_done=Callback::new(move |_| list.refetch())/>
         </section>
     }

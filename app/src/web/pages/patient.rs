@@ -264,7 +264,9 @@ fn RecordsSection(ctx: PatientCtx) -> impl IntoView {
             <NoteView note=outcome_note(act)/>
             <OpenedPanel opened=ctx.opened/>
         </section>
-        <FhirExport listing=Signal::derive(move || ctx.records.get().and_then(Result::ok))/>
+        {state.identity().map(|me| view! {
+            <FhirExport patient=me.account listing=Signal::derive(move || ctx.records.get().and_then(Result::ok))/>
+        })}
     }
 }
 
