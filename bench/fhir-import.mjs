@@ -5,7 +5,8 @@
 // WASM), to import it (encrypt each resource, upload, anchor), the transactions the import sent,
 // and the import's time over the anchor's. Two escrows: the shipped per-account rate limit (600
 // requests a minute, burst 120: an import paces itself to it), and one without a practical limit
-// (what the browser and the escrow do on their own).
+// (what the browser and the escrow do on their own). Then the time to build the clinical summary,
+// which opens and decrypts every imported record.
 //
 //   node bench/fhir-import.mjs [resources, default 5000] [both | shipped | unlimited, default both]
 // Needs app/dist (scripts/build-app.sh) and the escrow's debug binary (cargo build -p
@@ -66,7 +67,14 @@ async function run(label, escrowConfig) {
     const note = await done(page, "[data-testid=fhir-upload]").finally(() => clearInterval(watch));
     const importMs = performance.now() - t;
     const transactions = sentBy(stack, address(key)) - before;
-    return { label, anchorMs, checkMs, importMs, encryptedMs, transactions, note };
+
+    // The clinical summary of what was imported: every record opened and decrypted.
+    await goTo(page, "Records");
+    t = performance.now();
+    await page.getByTestId("build-summary").click();
+    const built = await done(page, "[data-testid=clinical-summary]");
+    const summaryMs = performance.now() - t;
+    return { label, anchorMs, checkMs, importMs, encryptedMs, transactions, note, summaryMs, built };
   } finally {
     await browser.close();
     await stack.stop();
@@ -83,4 +91,5 @@ for (const [, label, config] of MODES) {
   console.log(`    of which encrypting and wrapping       ${((r.encryptedMs ?? NaN) / 1000).toFixed(1)} s; uploading and anchoring the rest`);
   console.log(`  transactions sent by the import        ${r.transactions}`);
   console.log(`  the app said: ${r.note}`);
+  console.log(`  clinical summary (open every record)   ${(r.summaryMs / 1000).toFixed(1)} s = ${(r.summaryMs / r.anchorMs).toFixed(1)} × the anchor, ${(N / (r.summaryMs / 1000)).toFixed(0)} records/s; ${r.built}`);
 }

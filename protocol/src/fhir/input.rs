@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::resource::{Resource, ResourceError, ResourceType};
+use super::resource::{Resource, ResourceType};
 
 /// The largest input read at once. The browser holds the file and its parsed tree in memory; a
 /// bulk data export comes one file per resource type, each of which can be imported in turn.
@@ -129,8 +129,22 @@ pub fn read_input(bytes: &[u8], known: &HashSet<String>) -> Result<Import, Input
     if let Some((version, evidence)) = found.iter().find_map(|f| other_version(&f.json)) {
         return Err(InputError::OtherVersion { version, evidence });
     }
-    let urls = give_ids(found, &mut import);
-    resolve_references(&mut import, &urls, known);
+    let (urls, mut pending) = give_ids(found, &mut import);
+    resolve_references(&mut pending, &urls, known, &mut import);
+    // Typed once, after the references are rewritten.
+    for (key, json) in pending {
+        match Resource::from_value(json.clone()) {
+            Ok(resource) => import.entries.push(Entry {
+                key,
+                resource,
+                json,
+            }),
+            Err(e) => import.problems.push(Note {
+                resource: key,
+                note: e.to_string(),
+            }),
+        }
+    }
     if import.entries.is_empty() && import.skipped.is_empty() && import.problems.is_empty() {
         return Err(InputError::Empty);
     }
@@ -334,8 +348,13 @@ fn id_from_content(json: &Value) -> String {
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Types and ids each found resource; returns the map from every `fullUrl` to its `Type/id`.
-fn give_ids(found: Vec<Found>, import: &mut Import) -> HashMap<String, String> {
+/// A resource of a handled type, its `Type/id`, before its references are resolved.
+type Pending = Vec<(String, Value)>;
+
+/// Gives each found resource its id; lists those of types medledger does not import as skipped.
+/// Returns the map from every `fullUrl` to its `Type/id`, and the resources to import.
+fn give_ids(found: Vec<Found>, import: &mut Import) -> (HashMap<String, String>, Pending) {
+    let mut pending = Vec::new();
     let mut urls = HashMap::new();
     let mut seen = HashSet::new();
     for Found {
@@ -375,23 +394,15 @@ fn give_ids(found: Vec<Found>, import: &mut Import) -> HashMap<String, String> {
             });
             continue;
         }
-        match Resource::from_value(json.clone()) {
-            Ok(resource) => import.entries.push(Entry {
-                key,
-                resource,
-                json,
-            }),
-            Err(ResourceError::Unhandled(_)) => import.skipped.push(Note {
+        match ResourceType::parse(&kind) {
+            Some(_) => pending.push((key, json)),
+            None => import.skipped.push(Note {
                 resource: key,
                 note: format!("medledger does not import {kind} resources (docs/fhir.md)"),
             }),
-            Err(e) => import.problems.push(Note {
-                resource: key,
-                note: e.to_string(),
-            }),
         }
     }
-    urls
+    (urls, pending)
 }
 
 /// Calls `visit` with every `reference` string of a resource, its contained resources included.
@@ -429,17 +440,18 @@ enum Target {
 
 /// Rewrites every reference to `Type/id` and reports those that resolve nowhere.
 fn resolve_references(
-    import: &mut Import,
+    pending: &mut Pending,
     urls: &HashMap<String, String>,
     known: &HashSet<String>,
+    import: &mut Import,
 ) {
-    let keys: HashSet<String> = import.entries.iter().map(|e| e.key.clone()).collect();
+    let keys: HashSet<String> = pending.iter().map(|(key, _)| key.clone()).collect();
     let skipped: HashSet<String> = import.skipped.iter().map(|n| n.resource.clone()).collect();
     let (mut problems, mut warnings) = (Vec::new(), Vec::new());
-    for entry in &mut import.entries {
-        let contained = contained_ids(&entry.json);
-        let key = entry.key.clone();
-        visit_references(&mut entry.json, &mut |reference| {
+    for (key, json) in pending.iter_mut() {
+        let contained = contained_ids(json);
+        let key = key.clone();
+        visit_references(json, &mut |reference| {
             match resolve(
             reference, urls, &keys, known, &skipped, &contained,
         ) {
@@ -459,10 +471,6 @@ fn resolve_references(
             }),
         }
         });
-        // The typed model follows the rewritten JSON.
-        if let Ok(resource) = Resource::from_value(entry.json.clone()) {
-            entry.resource = resource;
-        }
     }
     import.problems.extend(problems);
     import.warnings.extend(warnings);
