@@ -115,8 +115,42 @@ impl Opened {
     }
 }
 
+/// Records this page opened for a summary or an export, by reader and record id: a summary built
+/// again, or an export after a summary, opens only what it has not opened yet. Only records the
+/// escrow lists now are taken from it (so a revoked grant or an erased record shows nothing from
+/// it); it lives in the page's memory, as the decrypted summary does, and is forgotten at sign-out
+/// and reload.
+type OpenedCache = std::collections::HashMap<(Address, B256), std::rc::Rc<Vec<Value>>>;
+
+thread_local! {
+    static OPENED: std::cell::RefCell<OpenedCache> = std::cell::RefCell::new(OpenedCache::new());
+}
+
+/// Most records kept: past it the cache starts again (memory stays bounded for any patient).
+const MOST_CACHED: usize = 50_000;
+
+/// Forgets every record opened for a summary or an export (at sign-out).
+pub fn forget_opened() {
+    OPENED.with(|c| c.borrow_mut().clear());
+}
+
+fn cached(reader: Address, id: B256) -> Option<std::rc::Rc<Vec<Value>>> {
+    OPENED.with(|c| c.borrow().get(&(reader, id)).cloned())
+}
+
+fn remember(reader: Address, id: B256, values: &[Value]) {
+    OPENED.with(|c| {
+        let mut cache = c.borrow_mut();
+        if cache.len() >= MOST_CACHED {
+            cache.clear();
+        }
+        cache.insert((reader, id), std::rc::Rc::new(values.to_vec()));
+    });
+}
+
 /// Opens the FHIR resources and structured entries of `patient` that the signed-in reader can
-/// open (their labels say which), a few at a time; `progress` hears how many of how many are done.
+/// open (their labels say which), a few at a time, those this page opened before from memory;
+/// `progress` hears how many of how many are done.
 pub async fn open_all(
     me: &Identity,
     patient: Address,
@@ -136,7 +170,14 @@ pub async fn open_all(
     let (total, done) = (wanted.len(), std::cell::Cell::new(0));
     progress(0, total);
     let results: Vec<Result<Vec<Value>, String>> = stream::iter(wanted)
-        .map(|id| async move { open_one(me, patient, id).await })
+        .map(|id| async move {
+            if let Some(values) = cached(me.account, id) {
+                return Ok(values.as_ref().clone());
+            }
+            let values = open_one(me, patient, id).await?;
+            remember(me.account, id, &values);
+            Ok(values)
+        })
         .buffer_unordered(OPEN_AT_ONCE)
         .inspect(|_| {
             done.set(done.get() + 1);

@@ -110,6 +110,8 @@ pub async fn ensure_escrow_session(account: Address) -> Result<(), SignInError> 
             return Ok(());
         }
         escrow::sign_out().await?;
+        // Another account signs in: what the last one opened goes.
+        super::fhir::forget_opened();
     }
     let message = escrow::sign_in_message(account).await?;
     let signature = wallet::personal_sign(account, &message)

@@ -69,6 +69,7 @@ fn Header() -> impl IntoView {
     let state = app_state();
     let sign_out = Action::new_local(move |_: &()| async move {
         escrow::sign_out().await.map_err(|e| e.to_string())?;
+        super::super::fhir::forget_opened();
         state.signed_in.set(None);
         Ok("Signed out.".to_string())
     });
