@@ -493,3 +493,49 @@ fn a_document_reference_offers_its_inline_attachments() {
         .find(|e| e.resource.kind() == ResourceType::Condition);
     assert!(condition.is_some_and(|c| c.resource.inline_attachments().is_empty()));
 }
+
+#[test]
+fn a_file_of_several_patients_is_refused() {
+    let bundle = json!({ "resourceType": "Bundle", "type": "collection", "entry": [
+        { "resource": { "resourceType": "Patient", "id": "mother" } },
+        { "resource": { "resourceType": "Patient", "id": "child" } },
+        { "resource": { "resourceType": "Condition", "id": "c", "subject": { "reference": "Patient/child" } } },
+    ]});
+    let import = read_input(bundle.to_string().as_bytes(), &HashSet::new()).expect("reads");
+    assert!(!import.importable());
+    assert_eq!(import.problems.len(), 1, "{:?}", import.problems);
+    assert_eq!(import.problems[0].resource, "Patient/child");
+    assert!(import.problems[0]
+        .note
+        .contains("one patient's records at a time"));
+}
+
+#[test]
+fn an_audit_event_without_a_reason_has_no_empty_outcome_text() {
+    use alloy_primitives::{Address, B256};
+    use medledger_protocol::api::{AccessAction, LogEntry};
+    let mut entry = LogEntry {
+        seq: 1,
+        at: 1_700_000_000,
+        actor: Address::repeat_byte(1),
+        patient: Address::repeat_byte(2),
+        record_id: B256::repeat_byte(3),
+        action: AccessAction::Read,
+        granted: true,
+        reason: String::new(),
+        score_milli: 0,
+        flagged: false,
+        reasons: Vec::new(),
+        prev_hash: None,
+        entry_hash: B256::ZERO,
+        anchor: None,
+        proof: None,
+    };
+    let event = medledger_protocol::fhir::export::audit_event(&entry);
+    assert!(event.get("outcomeDesc").is_none());
+    entry.reason = "consent".into();
+    assert_eq!(
+        medledger_protocol::fhir::export::audit_event(&entry)["outcomeDesc"],
+        "consent"
+    );
+}

@@ -72,8 +72,23 @@ async fn fetch(method: &str, path: &str, body: Option<&Value>) -> Result<Respons
 
 /// How many times a request the escrow answered 429 `rate-limited` is sent again, each after the
 /// `Retry-After` it named, before the person is told: enough for a bulk import or a clinical
-/// summary of thousands of records to pace itself to the escrow's per-account rate.
-const RATE_RETRIES: u32 = 600;
+/// summary of thousands of records to pace itself to the escrow's per-account rate (a request
+/// waits a few seconds at most there), few enough that a refusal that lasts is said within
+/// minutes.
+const RATE_RETRIES: u32 = 60;
+
+/// The longest `Retry-After` worth waiting for in the background; a longer one (the per-address
+/// sign-in limit names up to an hour) is handed to the person at once.
+const MOST_RETRY_AFTER_SECS: i32 = 10;
+
+/// Whether a 429 is worth sending again: not a sign-in (its nonce would expire while waiting,
+/// hiding the real reason), and not when the escrow asks for a long wait.
+fn worth_retrying(path: &str, retry_after: Option<&str>) -> bool {
+    let secs = retry_after
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .unwrap_or(1);
+    !path.starts_with("/api/auth/") && secs <= MOST_RETRY_AFTER_SECS
+}
 
 /// The wait a 429 or 503 names in `Retry-After` (seconds, at least 1, at most 60), plus up to a
 /// second of jitter so that requests refused together do not all come back in the same instant.
@@ -95,11 +110,12 @@ async fn fetch_with(
     let mut refused = 0;
     loop {
         let response = fetch_once(method, path, body, extra_headers).await?;
-        if response.status() != 429 || refused >= RATE_RETRIES {
+        let retry_after = response.headers().get("retry-after").ok().flatten();
+        let again = refused < RATE_RETRIES && worth_retrying(path, retry_after.as_deref());
+        if response.status() != 429 || !again {
             return Ok(response);
         }
         refused += 1;
-        let retry_after = response.headers().get("retry-after").ok().flatten();
         super::wallet::sleep_ms(retry_wait_ms(retry_after)).await;
     }
 }
@@ -296,7 +312,11 @@ pub async fn upload(
         match upload_once(headers, body, progress.clone()).await {
             // Over the account's rate: refused before anything was read; sent again after the
             // wait the escrow named.
-            Err((e, retry_after)) if e.code == "rate-limited" && limited < RATE_RETRIES => {
+            Err((e, retry_after))
+                if e.code == "rate-limited"
+                    && limited < RATE_RETRIES
+                    && worth_retrying("/api/records", retry_after.as_deref()) =>
+            {
                 limited += 1;
                 super::wallet::sleep_ms(retry_wait_ms(retry_after)).await;
             }

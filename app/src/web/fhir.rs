@@ -22,9 +22,9 @@ use crate::fhir::{entry_resources, still_to_store};
 /// busy, few enough not to flood them.
 const OPEN_AT_ONCE: usize = 6;
 
-/// Reads a picked file and checks it as FHIR, against the resources `listing` shows the patient
-/// imported before. The size is checked before a byte is read.
-pub async fn read_file(file: &web_sys::File, listing: &Listing) -> Result<Import, String> {
+/// Reads a picked file and checks it as FHIR, against the resources `stored` holds (`Type/id`).
+/// The size is checked before a byte is read.
+pub async fn read_file(file: &web_sys::File, stored: &HashSet<String>) -> Result<Import, String> {
     let size = file.size();
     if size > MAX_INPUT_BYTES as f64 {
         return Err(fhir::InputError::TooLarge {
@@ -34,42 +34,72 @@ pub async fn read_file(file: &web_sys::File, listing: &Listing) -> Result<Import
         .to_string());
     }
     let bytes = blob_bytes(file).await?;
-    fhir::read_input(&bytes, &stored_keys(listing)).map_err(|e| e.to_string())
+    fhir::read_input(&bytes, stored).map_err(|e| e.to_string())
 }
 
 /// Checks the FHIR file picked in `input` against `patient`'s records as they are now (a list
-/// loaded before the last import would offer it again): the checked import and that list, or why
-/// nothing can be imported, in words.
+/// loaded before the last import would offer it again): the checked import and the `Type/id` of
+/// the resources already stored ([`stored_keys`]), or why nothing can be imported, in words.
 pub async fn check_picked(
     input: Option<web_sys::HtmlInputElement>,
     me: &Identity,
     patient: Address,
-) -> Result<(Import, Listing), String> {
+) -> Result<(Import, HashSet<String>), String> {
     let file = input.and_then(|i| i.files()).and_then(|l| l.get(0));
     let file = file.ok_or("Choose a FHIR file first.")?;
     let listing = records::list(me, patient).await;
     let listing = listing.map_err(|e| format!("The records could not be listed: {e}"))?;
-    let import = read_file(&file, &listing).await;
+    let stored = stored_keys(me, &listing).await;
+    let stored = stored.map_err(|e| format!("The chain could not be asked: {e}"))?;
+    let import = read_file(&file, &stored).await;
     let import =
         import.map_err(|e| format!("Nothing was imported: {}.", crate::format::clause(&e)))?;
-    Ok((import, listing))
+    Ok((import, stored))
 }
 
-/// The `Type/id` of every FHIR resource the listing holds (and has not erased).
-pub fn stored_keys(listing: &Listing) -> HashSet<String> {
-    let unerased: HashSet<B256> = listing.unerased_ids().into_iter().collect();
-    listing
-        .labels
-        .iter()
-        .filter(|(id, _)| unerased.contains(*id))
-        .filter_map(|(_, label)| label.fhir.clone())
-        .collect()
+/// The `Type/id` of every FHIR resource the listing holds for good: committed records, and pending
+/// ones whose bulk-import root the chain holds (the escrow commits them within a block or two).
+/// A pending upload whose root was never anchored is not counted: it expires, and a new import
+/// must store that resource again.
+pub async fn stored_keys(me: &Identity, listing: &Listing) -> Result<HashSet<String>, String> {
+    use medledger_protocol::api::RecordState;
+    let mut roots: std::collections::HashMap<B256, bool> = Default::default();
+    let mut stored = HashSet::new();
+    for r in &listing.records {
+        let Some(key) = listing
+            .labels
+            .get(&r.record_id)
+            .and_then(|l| l.fhir.clone())
+        else {
+            continue;
+        };
+        let lasting = match (&r.state, &r.rooted) {
+            (RecordState::Committed, _) => true,
+            (RecordState::Pending, Some(place)) => match roots.get(&place.root) {
+                Some(anchored) => *anchored,
+                None => {
+                    let call = medledger_protocol::contract::MedLedger::recordRootOfCall {
+                        root: place.root,
+                    };
+                    let on_chain = me.contract.view(call).await.map_err(|e| e.to_string())?;
+                    let anchored = !on_chain.patient.is_zero();
+                    roots.insert(place.root, anchored);
+                    anchored
+                }
+            },
+            _ => false,
+        };
+        if lasting {
+            stored.insert(key);
+        }
+    }
+    Ok(stored)
 }
 
-/// The resources of `import` not stored yet, as record contents with their categories, and how
+/// The resources of `import` not in `stored`, as record contents with their categories, and how
 /// many were stored before.
-pub fn contents(import: &Import, listing: &Listing) -> (Vec<(Content, u8)>, usize) {
-    let (new, already) = still_to_store(import, &stored_keys(listing));
+pub fn contents(import: &Import, stored: &HashSet<String>) -> (Vec<(Content, u8)>, usize) {
+    let (new, already) = still_to_store(import, stored);
     (as_contents(new), already)
 }
 
@@ -117,7 +147,7 @@ impl Opened {
 
 /// Records this page opened for a summary or an export, by reader and record id: a summary built
 /// again, or an export after a summary, opens only what it has not opened yet. Only records the
-/// escrow lists now are taken from it (so a revoked grant or an erased record shows nothing from
+/// escrow lists at that moment (asked anew by [`open_all`]) are taken from it (so a revoked grant or an erased record shows nothing from
 /// it); it lives in the page's memory, as the decrypted summary does, and is forgotten at sign-out
 /// and reload.
 type OpenedCache = std::collections::HashMap<(Address, B256), std::rc::Rc<Vec<Value>>>;
@@ -154,9 +184,12 @@ fn remember(reader: Address, id: B256, values: &[Value]) {
 pub async fn open_all(
     me: &Identity,
     patient: Address,
-    listing: &Listing,
     progress: &dyn Fn(usize, usize),
-) -> Opened {
+) -> Result<Opened, String> {
+    // The escrow's list now, not the page's: a grant revoked or a record erased since the page
+    // loaded leaves nothing to take from memory.
+    let listing = records::list(me, patient).await;
+    let listing = listing.map_err(|e| format!("The records could not be listed: {e}"))?;
     let wanted: Vec<B256> = listing
         .unerased_ids()
         .into_iter()
@@ -192,7 +225,7 @@ pub async fn open_all(
             Err(_) => opened.failed += 1,
         }
     }
-    opened
+    Ok(opened)
 }
 
 async fn open_one(me: &Identity, patient: Address, id: B256) -> Result<Vec<Value>, String> {
@@ -232,10 +265,9 @@ async fn block_time(block: u64) -> Option<i64> {
 pub async fn export_bundle(
     me: &Identity,
     patient: Address,
-    listing: &Listing,
     progress: &dyn Fn(usize, usize),
 ) -> Result<(Vec<u8>, usize), String> {
-    let opened = open_all(me, patient, listing, progress).await;
+    let opened = open_all(me, patient, progress).await?;
     if opened.failed > 0 {
         return Err(format!("{} record(s) did not open; nothing was exported. Try again, or erase the records that no longer open.", opened.failed));
     }

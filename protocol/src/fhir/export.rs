@@ -175,7 +175,7 @@ pub fn audit_event(entry: &LogEntry) -> Value {
         }
     };
     let outcome = if entry.granted { "0" } else { "4" };
-    json!({
+    let mut event = json!({
         "resourceType": "AuditEvent",
         "id": format!("log-{}", entry.seq),
         "type": { "system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation" },
@@ -183,12 +183,16 @@ pub fn audit_event(entry: &LogEntry) -> Value {
         "action": action,
         "recorded": format_rfc3339(entry.at.min(i64::MAX as u64) as i64),
         "outcome": outcome,
-        "outcomeDesc": entry.reason,
         "agent": [{ "who": account(entry.actor, None), "requestor": true }],
         "source": { "observer": { "display": "medledger escrow" } },
         "entity": [{
             "what": { "identifier": { "system": RECORD_SYSTEM, "value": entry.record_id.to_string() } },
             "description": format!("record of {}", entry.patient.to_checksum(None)),
         }],
-    })
+    });
+    // FHIR JSON has no empty strings: a reason is written only when there is one.
+    if !entry.reason.is_empty() {
+        event["outcomeDesc"] = Value::String(entry.reason.clone());
+    }
+    event
 }

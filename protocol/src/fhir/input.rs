@@ -130,6 +130,7 @@ pub fn read_input(bytes: &[u8], known: &HashSet<String>) -> Result<Import, Input
         return Err(InputError::OtherVersion { version, evidence });
     }
     let (urls, mut pending) = give_ids(found, &mut import);
+    one_patient(&pending, &mut import);
     resolve_references(&mut pending, &urls, known, &mut import);
     // Typed once, after the references are rewritten.
     for (key, json) in pending {
@@ -403,6 +404,25 @@ fn give_ids(found: Vec<Found>, import: &mut Import) -> (HashMap<String, String>,
         }
     }
     (urls, pending)
+}
+
+/// An input is one patient's: a file with several Patient resources (a family's Bundle, a group's
+/// bulk export) would store other people's records as this patient's and open them to this
+/// patient's grantees. Each Patient after the first is a problem.
+fn one_patient(pending: &Pending, import: &mut Import) {
+    let patients: Vec<&String> = pending
+        .iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("Patient/"))
+        .collect();
+    if let Some((first, others)) = patients.split_first() {
+        for other in others {
+            import.problems.push(Note {
+                resource: (*other).clone(),
+                note: format!("a second patient in the file (the first is {first}): import one patient's records at a time"),
+            });
+        }
+    }
 }
 
 /// Calls `visit` with every `reference` string of a resource, its contained resources included.

@@ -13,7 +13,7 @@ use medledger_protocol::fhir::Import;
 
 use super::super::components::{outcome_note, NoteView, Outcome, ProgressView};
 use super::super::fhir;
-use super::super::records::{self, Content, Listing, Prepared, Stage};
+use super::super::records::{self, Content, Prepared, Stage};
 use super::super::state::{app_state, AppState};
 use crate::fhir::{chart, preview_text, refused_text, shows, still_to_store, writable, Part};
 
@@ -49,15 +49,9 @@ struct Built {
     failed: usize,
 }
 
-async fn build(
-    state: AppState,
-    patient: Address,
-    listing: Option<Listing>,
-    progress: Opening,
-) -> Result<Built, String> {
+async fn build(state: AppState, patient: Address, progress: Opening) -> Result<Built, String> {
     let me = state.identity().ok_or("sign in first")?;
-    let listing = listing.ok_or("the records are still loading")?;
-    let opened = fhir::open_all(&me, patient, &listing, &progress.hear()).await;
+    let opened = fhir::open_all(&me, patient, &progress.hear()).await?;
     let typed = opened.typed();
     Ok(Built {
         summary: summarise(&typed),
@@ -67,18 +61,17 @@ async fn build(
 }
 
 /// The summary of `patient`'s records for a reader granted `categories` (numbers; the patient
-/// passes them all), from the records `listing` holds.
+/// passes them all), from the records the escrow lists for the reader when it is built.
 #[component]
 pub fn ClinicalSummary(
     patient: Address,
     #[prop(into)] categories: Signal<Vec<u8>>,
-    #[prop(into)] listing: Signal<Option<Listing>>,
 ) -> impl IntoView {
     let state = app_state();
     let built = RwSignal::new(None::<Built>);
     let opening = Opening::new();
     let action = Action::new_local(move |_: &()| async move {
-        let result = build(state, patient, listing.get_untracked(), opening).await;
+        let result = build(state, patient, opening).await;
         opening.0.set(None);
         match result {
             Ok(b) => {
@@ -199,19 +192,13 @@ fn ChartView(series: Series) -> impl IntoView {
 /// with the patient's grants and access log when the reader is the patient, the reader's own
 /// grant when it is a doctor.
 #[component]
-pub fn FhirExport(
-    patient: Address,
-    #[prop(into)] listing: Signal<Option<Listing>>,
-) -> impl IntoView {
+pub fn FhirExport(patient: Address) -> impl IntoView {
     let state = app_state();
     let link = RwSignal::new(None::<String>);
     let opening = Opening::new();
     let action = Action::new_local(move |_: &()| async move {
         let me = state.identity().ok_or("sign in first")?;
-        let listing = listing
-            .get_untracked()
-            .ok_or("the records are still loading")?;
-        let made = fhir::export_bundle(&me, patient, &listing, &opening.hear()).await;
+        let made = fhir::export_bundle(&me, patient, &opening.hear()).await;
         opening.0.set(None);
         let (bytes, count) = made?;
         if let Some(old) = link.get_untracked() {
@@ -280,9 +267,9 @@ pub fn FhirImportForPatient(
             checked.set(None);
             to_store.set(Vec::new());
             let me = state.identity().ok_or("Sign in first.")?;
-            let (import, listing) =
+            let (import, stored) =
                 fhir::check_picked(file_input.get_untracked(), &me, patient).await?;
-            let (new, already) = still_to_store(&import, &fhir::stored_keys(&listing));
+            let (new, already) = still_to_store(&import, &stored);
             let (allowed, refused) = writable(new, &categories);
             let mut text = preview_text(&import, allowed.len(), already);
             if !refused.is_empty() {
@@ -297,14 +284,19 @@ pub fn FhirImportForPatient(
                 return Err(text);
             }
             to_store.set(fhir::as_contents(allowed));
+            // A new file replaces what a failed import of another left to retry.
+            run.pending.set(Vec::new());
             Ok(text) as Outcome
         }
     });
     let store = Action::new_local(move |_: &()| {
-        let contents = to_store.try_update(std::mem::take).unwrap_or_default();
+        // Kept until stored: a failure before the uploads (the chain unreachable while
+        // encrypting) leaves the checked file ready to import again.
+        let contents = to_store.get_untracked();
         async move {
             let outcome = run.store(state, patient, contents).await;
             if outcome.is_ok() {
+                to_store.set(Vec::new());
                 on_done();
             }
             outcome

@@ -175,7 +175,7 @@ fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoVie
     view! {
         <section aria-labelledby="precords-h" data-testid="patient-records">
             <h2 id="precords-h">"Records of " <span title=patient.to_checksum(None)>{move || names.patient(patient)}</span></h2>
-            <ClinicalSummary patient categories=categories.clone() listing=Signal::derive(move || list.get().and_then(Result::ok))/>
+            <ClinicalSummary patient categories=categories.clone()/>
             <RecordFilters filter_category from to refresh=move || list.refetch()/>
             <WhenLoaded>
                 <table class="cards" data-testid="doctor-records">
@@ -194,7 +194,7 @@ fn PatientRecords(patient: Address, grant: Option<GrantSummary>) -> impl IntoVie
             <OpenedPanel opened/>
             {writable.clone().map(|cats| view! { <AddForPatient patient categories=cats amend on_done=move || list.refetch()/> })}
             {writable.map(|cats| view! { <FhirImportForPatient patient categories=cats on_done=move || list.refetch()/> })}
-            <FhirExport patient listing=Signal::derive(move || list.get().and_then(Result::ok))/>
+            <FhirExport patient/>
             <super::claims::NewClaim patient care_categories=categories on_done=Callback::new(move |_| list.refetch())/>
         </section>
     }

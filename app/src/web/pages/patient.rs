@@ -232,10 +232,9 @@ fn RecordsSection(ctx: PatientCtx) -> impl IntoView {
     let rows = move || ctx.listing(|l| l.records.clone()).unwrap_or_default();
     view! {
         {state.identity().map(|me| {
-            let listing = Signal::derive(move || ctx.records.get().and_then(Result::ok));
             let every = Category::ALL.iter().map(|c| c.number()).collect::<Vec<u8>>();
             view! {
-                <ClinicalSummary patient=me.account categories=every listing/>
+                <ClinicalSummary patient=me.account categories=every/>
             }
         })}
         <section id="records" aria-labelledby="records-h">
@@ -265,7 +264,7 @@ fn RecordsSection(ctx: PatientCtx) -> impl IntoView {
             <OpenedPanel opened=ctx.opened/>
         </section>
         {state.identity().map(|me| view! {
-            <FhirExport patient=me.account listing=Signal::derive(move || ctx.records.get().and_then(Result::ok))/>
+            <FhirExport patient=me.account/>
         })}
     }
 }
@@ -543,9 +542,9 @@ fn FhirImportSection(ctx: PatientCtx) -> impl IntoView {
         checked.set(None);
         to_store.set(Vec::new());
         let me = app_state().identity().ok_or("Sign in first.")?;
-        let (import, listing) =
+        let (import, stored) =
             fhir::check_picked(file_input.get_untracked(), &me, me.account).await?;
-        let (new, already) = fhir::contents(&import, &listing);
+        let (new, already) = fhir::contents(&import, &stored);
         let text = crate::fhir::preview_text(&import, new.len(), already);
         let importable = import.importable() && !new.is_empty();
         checked.set(Some(import));
