@@ -137,10 +137,10 @@ pub struct Opened {
 
 impl Opened {
     /// The resources typed, for the summary.
-    pub fn typed(&self) -> Vec<Resource> {
+    pub fn into_typed(self) -> Vec<Resource> {
         self.resources
-            .iter()
-            .filter_map(|v| Resource::from_value(v.clone()).ok())
+            .into_iter()
+            .filter_map(|v| Resource::from_value(v).ok())
             .collect()
     }
 }
@@ -232,7 +232,12 @@ async fn open_one(me: &Identity, patient: Address, id: B256) -> Result<Vec<Value
     let record = records::open(me, id, patient)
         .await
         .map_err(|e| e.to_string())?;
-    let bytes = blob_bytes(&record.blob).await?;
+    // `open` already holds the plaintext of a resource or an entry; the blob is read again only
+    // for a record too large to have been kept.
+    let bytes = match record.small {
+        Some(bytes) => bytes,
+        None => blob_bytes(&record.blob).await?,
+    };
     match record.metadata.media_type.as_str() {
         fhir::MEDIA_TYPE => Ok(vec![
             serde_json::from_slice(&bytes).map_err(|e| e.to_string())?

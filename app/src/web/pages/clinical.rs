@@ -52,11 +52,12 @@ struct Built {
 async fn build(state: AppState, patient: Address, progress: Opening) -> Result<Built, String> {
     let me = state.identity().ok_or("sign in first")?;
     let opened = fhir::open_all(&me, patient, &progress.hear()).await?;
-    let typed = opened.typed();
+    let failed = opened.failed;
+    let typed = opened.into_typed();
     Ok(Built {
         summary: summarise(&typed),
         resources: typed.len(),
-        failed: opened.failed,
+        failed,
     })
 }
 
