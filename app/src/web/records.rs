@@ -567,16 +567,40 @@ pub async fn list(me: &Identity, patient: Address) -> Result<Listing, RecordErro
 }
 
 /// Waits until the escrow stops listing `record_id` of `patient` as a record it holds keys for
-/// (its follower destroys them once it sees the erasure on chain), for up to 20 seconds.
+/// (its follower destroys them once it sees the erasure on chain), for up to 30 seconds.
 pub async fn await_erased(me: &Identity, patient: Address, record_id: B256) {
-    for _ in 0..40 {
+    await_listing(me, patient, |listing| !listing.holds_unerased(record_id)).await;
+}
+
+/// Waits until the escrow lists every record of `records` to the signed-in reader, for up to 30
+/// seconds; whether it did. A record added by someone other than the patient is listed to them
+/// only once the escrow's follower has seen its anchor on chain, a block or more after the
+/// transaction was mined: a list fetched at once would leave out what was just added.
+pub async fn await_listed(me: &Identity, patient: Address, records: &[B256]) -> bool {
+    await_listing(me, patient, |listing| {
+        records
+            .iter()
+            .all(|id| listing.records.iter().any(|r| r.record_id == *id))
+    })
+    .await
+}
+
+/// Asks the escrow for `patient`'s listing every half second until `settled` holds of it, for up
+/// to 30 seconds; whether it did.
+async fn await_listing(
+    me: &Identity,
+    patient: Address,
+    settled: impl Fn(&Listing) -> bool,
+) -> bool {
+    for _ in 0..60 {
         if let Ok(listing) = list(me, patient).await {
-            if !listing.holds_unerased(record_id) {
-                return;
+            if settled(&listing) {
+                return true;
             }
         }
         super::wallet::sleep_ms(500).await;
     }
+    false
 }
 
 /// The labels of the listed records the signed-in reader holds a key for, by record id. A label

@@ -5,7 +5,7 @@
 //! reader can open (`web::fhir::open_all`), then `protocol::fhir::summary`. A part whose category
 //! the reader was not granted says so, rather than showing an empty list.
 
-use alloy_primitives::Address;
+use alloy_primitives::{Address, B256};
 use leptos::prelude::*;
 use medledger_protocol::fhir::summary::{summarise, Code, Item, Series, Summary};
 
@@ -397,7 +397,15 @@ impl ImportRun {
         match stored {
             Ok(()) => {
                 self.pending.set(Vec::new());
-                Ok(format!("Imported {count} records for the patient, anchored under one root. The patient's app shares them with their other grantees."))
+                let ids: Vec<B256> = prepared.iter().map(|p| p.record_id).collect();
+                self.stage
+                    .set("Anchored: waiting for the escrow to list them".into());
+                let listed = records::await_listed(&me, patient, &ids).await;
+                self.stage.set(String::new());
+                Ok(format!(
+                    "Imported {count} records for the patient, anchored under one root. The patient's app shares them with their other grantees.{}",
+                    super::doctor::not_listed_yet(listed)
+                ))
             }
             Err(e) => {
                 self.pending.set(prepared);

@@ -332,7 +332,24 @@ impl AddRun {
             ));
         }
         self.pending.set(None);
-        Ok("Added to the patient's records. The patient's app shares it with their other grantees.".into())
+        self.stage
+            .set("Anchored: waiting for the escrow to list it".into());
+        let listed = records::await_listed(&me, patient, &[prepared.record_id]).await;
+        self.stage.set(String::new());
+        Ok(format!(
+            "Added to the patient's records. The patient's app shares it with their other grantees.{}",
+            not_listed_yet(listed)
+        ))
+    }
+}
+
+/// What an outcome adds when the escrow did not list the new records within its wait: the
+/// transaction is mined, so they are the patient's; the list shows them after a refresh.
+pub(super) fn not_listed_yet(listed: bool) -> &'static str {
+    if listed {
+        ""
+    } else {
+        " The escrow has not seen the anchor yet: press Refresh in a moment to see it listed."
     }
 }
 
