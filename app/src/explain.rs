@@ -132,6 +132,7 @@ pub fn escrow_error(code: &str) -> &'static str {
         "no-such-hold" => "That request is no longer waiting for your approval. Refresh the list.",
         "not-your-hold" => "That request is about another patient's record: only they can answer it.",
         "hold-decided" => "You have already answered that request. Refresh the list to see your decision.",
+        "hold-expired" => "That request waited too long and expired; nothing was released. If the reader tries again and it still looks unusual, you are asked again.",
         "bad-signature" => "The escrow could not check your wallet's signature, so it did nothing. Try again.",
         _ => UNKNOWN_ESCROW_ERROR,
     }
@@ -240,6 +241,7 @@ mod tests {
             "no-such-hold",
             "not-your-hold",
             "hold-decided",
+            "hold-expired",
             "bad-signature",
         ] {
             let text = escrow_error_text(code, 409);

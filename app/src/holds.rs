@@ -99,6 +99,16 @@ pub fn reasons(hold: &Hold) -> Vec<String> {
 pub fn decided_sentence(hold: &Hold, reader: &str, what: &str) -> Option<String> {
     let (verb, after) = match hold.state {
         HoldState::Pending => return None,
+        HoldState::Expired => {
+            let on = hold
+                .decided_at
+                .map(|t| format!(" on {}", datetime(t)))
+                .unwrap_or_default();
+            return Some(format!(
+                "{reader}'s read of {what} was not answered and expired{on}. If they read it again and it still looks unusual, you are asked again.",
+                reader = capitalised(reader)
+            ));
+        }
         HoldState::Approved => ("approved", "They may open it without asking again until"),
         HoldState::Denied => ("refused", "Their reads of it are refused until"),
     };
@@ -122,6 +132,10 @@ pub fn decision_outcome(hold: &Hold, reader: &str, what: &str) -> String {
         ),
         HoldState::Denied => format!(
             "Denied: {} cannot open {what}; they are told you declined.",
+            capitalised(reader)
+        ),
+        HoldState::Expired => format!(
+            "That request expired before your answer: {} is asked to try again, and you are asked again if it still looks unusual.",
             capitalised(reader)
         ),
         // The escrow answers a decision with the decided hold; say plainly if it did not.
@@ -163,11 +177,16 @@ mod tests {
             hold(4, HoldState::Denied, NOW - 40 * DAY, Some(NOW - 31 * DAY)),
             hold(5, HoldState::Denied, NOW - 3 * DAY, Some(NOW - DAY)),
             hold(6, HoldState::Pending, NOW - 100, None),
+            hold(7, HoldState::Expired, NOW - 9 * DAY, Some(NOW - 2 * DAY)),
         ];
         let lists = HoldLists::new(&holds, NOW);
         let ids = |l: &[Hold]| l.iter().map(|h| h.id).collect::<Vec<_>>();
         assert_eq!(ids(&lists.pending), [6, 3, 1]);
-        assert_eq!(ids(&lists.decided), [5, 2]);
+        assert_eq!(
+            ids(&lists.decided),
+            [5, 7, 2],
+            "an expired hold among the decided"
+        );
         assert_eq!(HoldLists::new(&[], NOW), HoldLists::default());
     }
 
@@ -237,6 +256,16 @@ mod tests {
             decided_sentence(&hold(3, HoldState::Pending, NOW, None), "x", what),
             None
         );
+        let mut expired = hold(4, HoldState::Expired, NOW - 8 * DAY, Some(NOW - DAY));
+        expired.applies_until = None;
+        let s = decided_sentence(&expired, "dr. Lee", what).expect("listed");
+        assert!(
+            s.starts_with(
+                "Dr. Lee's read of your History record “Asthma” was not answered and expired on "
+            ),
+            "{s}"
+        );
+        assert!(s.contains("asked again"), "{s}");
         assert!(decision_outcome(&approved, "an unlisted account", what)
             .starts_with("Approved: An unlisted account can open"));
         assert!(decision_outcome(&denied, "Dr. Lee", what).starts_with("Denied: Dr. Lee cannot"));

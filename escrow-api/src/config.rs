@@ -141,6 +141,11 @@ pub struct Config {
     pub risk_reference_size: u32,
     /// Own unflagged accesses the deployment needs before they replace the synthetic reference.
     pub risk_deployment_min: u32,
+    /// How long a held read waits for the patient's decision (seconds, at most a year; default
+    /// a week). Unanswered by then it expires: the patient's app no longer offers it, and the
+    /// reader's next read is scored, and held if it must be, anew. 0 expires holds at once (a
+    /// held read is only refused and shown to the patient); the tests use it.
+    pub hold_expiry_secs: u64,
 }
 
 impl Default for Config {
@@ -188,6 +193,7 @@ impl Default for Config {
             risk_utc_offset_secs: 0,
             risk_reference_size: 100_000,
             risk_deployment_min: 5_000,
+            hold_expiry_secs: 7 * 86_400,
         }
     }
 }
@@ -344,6 +350,11 @@ impl Config {
         if self.risk_utc_offset_secs.abs() > 14 * 3_600 {
             return Err(ConfigError::Invalid(
                 "risk_utc_offset_secs must be within ±14 hours".into(),
+            ));
+        }
+        if self.hold_expiry_secs > 365 * 86_400 {
+            return Err(ConfigError::Invalid(
+                "hold_expiry_secs must be at most a year (31536000)".into(),
             ));
         }
         let public = self.public_url()?;
@@ -603,6 +614,7 @@ mod tests {
             "risk_deployment_min = 200000",
             "risk_k = 50\nrisk_deployment_min = 50",
             "risk_utc_offset_secs = 90000",
+            "hold_expiry_secs = 40000000",
         ] {
             assert!(
                 matches!(Config::from_toml(bad), Err(ConfigError::Invalid(_))),

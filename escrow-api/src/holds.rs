@@ -3,7 +3,9 @@
 //! the EIP-712 `HoldDecision` (protocol `identity::HoldDecisionMessage`) so that the decision is
 //! the patient's own and not only their session's. A decision applies to the reader's reads of
 //! that record for [`DECISION_SECS`]; it is logged (`hold-decision`, `granted` the approval, reason
-//! `reader:<address>`) before it takes effect.
+//! `reader:<address>`) before it takes effect. A hold unanswered for the configured
+//! `hold_expiry_secs` expires ([`as_of`]): it is no longer decided, and the reader's next read is
+//! judged anew.
 
 use alloy_primitives::hex;
 use axum::extract::{Path, State};
@@ -28,12 +30,28 @@ fn now() -> u64 {
     u64::try_from(crate::now_secs()).unwrap_or(0)
 }
 
-/// `GET /api/holds`: the signed-in patient's pending holds and those decided in the last 30 days.
+/// `hold` as it stands at `now`: pending and unanswered for `expiry` seconds, it is expired (as
+/// of the end of that time). Expiry is not stored: every reader of a hold asks this, so the
+/// list, a decision and the reader's next read agree on it at any moment.
+pub fn as_of(mut hold: Hold, now: u64, expiry: u64) -> Hold {
+    let ends = hold.created_at.saturating_add(expiry);
+    if hold.state == HoldState::Pending && now >= ends {
+        hold.state = HoldState::Expired;
+        hold.decided_at = Some(ends);
+    }
+    hold
+}
+
+/// `GET /api/holds`: the signed-in patient's pending holds and those decided (or expired) in the
+/// last 30 days.
 pub async fn list(State(st): State<AppState>, session: Session) -> Result<Json<Holds>, ApiError> {
+    let (now, expiry) = (now(), st.config.hold_expiry_secs);
+    let since = now.saturating_sub(LISTED_SECS);
     let holds = st
         .index
-        .holds_of(session.address, now().saturating_sub(LISTED_SECS))
+        .holds_of(session.address, since, since.saturating_sub(expiry))
         .await?;
+    let holds = holds.into_iter().map(|h| as_of(h, now, expiry)).collect();
     Ok(Json(Holds { holds }))
 }
 
@@ -79,11 +97,19 @@ pub async fn decide(
     let Some(row) = st.index.hold(id).await? else {
         return Err(no_such_hold());
     };
-    let hold = row.hold;
+    let at = now();
+    let hold = as_of(row.hold, at, st.config.hold_expiry_secs);
     if hold.patient != session.address {
         return Err(ApiError::forbidden(
             "not-your-hold",
             "only the record's patient decides on a hold",
+        ));
+    }
+    if let (HoldState::Expired, Some(expired)) = (hold.state, hold.decided_at) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "hold-expired",
+            format!("this hold expired unanswered at {expired} (Unix seconds); the reader's next read asks again if it must"),
         ));
     }
     if hold.state != HoldState::Pending {
@@ -99,7 +125,6 @@ pub async fn decide(
     } else {
         HoldState::Denied
     };
-    let at = now();
     let until = at.saturating_add(DECISION_SECS);
     let decision = HoldDecision {
         id,

@@ -338,6 +338,73 @@ async fn a_held_read_waits_for_the_patients_signed_decision_and_each_step_is_log
     server.stop().await;
 }
 
+/// A hold nobody answers expires: the patient's list shows it expired, a decision on it is
+/// refused, and the reader's next read is judged anew (here: held again, as a new hold). With
+/// `hold_expiry_secs = 0` a hold expires as it is made, so nothing waits on the clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_hold_expires_and_the_next_read_is_held_anew() {
+    let (w, server, [patient], [doctor]) = World::signed_in([PATIENT], [DOCTOR], |c| {
+        at_night(c);
+        c.hold_expiry_secs = 0;
+    })
+    .await;
+    let mut admin = User::new(ADMIN);
+    server.sign_in([&mut admin]).await;
+    w.grant_for_a_day(&patient, &doctor, &Category::ALL, false)
+        .await;
+    let r = &records_of(&w, &server, &patient, &doctor, 1).await[0];
+    let hold_all = json!({"mode": "hold", "thresholdMilli": 1});
+    assert_eq!(put_policy(&server, &admin, hold_all).await.status(), 200);
+
+    let held_ids = |holds: &Value| -> Vec<(u64, String)> {
+        holds["holds"]
+            .as_array()
+            .expect("holds")
+            .iter()
+            .map(|h| {
+                (
+                    h["id"].as_u64().expect("id"),
+                    h["state"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    let (code, error) = error_code(server.read(&doctor, r.id).await).await;
+    assert_eq!((code, error.as_str()), (423, "held-for-approval"));
+    let holds = server.get_ok(&patient, "/api/holds").await;
+    let first = holds["holds"][0].clone();
+    assert_eq!(
+        held_ids(&holds),
+        [(first["id"].as_u64().expect("id"), "expired".to_string())]
+    );
+    assert_eq!(
+        first["decidedAt"], first["createdAt"],
+        "expired when made: {first}"
+    );
+    assert!(first["appliesUntil"].is_null(), "{first}");
+
+    // The patient's answer comes too late, whether approval or denial: nothing is decided.
+    for approve in [true, false] {
+        let body = decision(&w, &patient, &patient, &doctor, &first, r.id, approve);
+        let id = first["id"].as_u64().expect("id");
+        let (code, error) = error_code(decide(&server, &patient, id, &body).await).await;
+        assert_eq!((code, error.as_str()), (409, "hold-expired"));
+    }
+
+    // The next read is not refused on the old hold's account: it is scored and held anew.
+    let (code, error) = error_code(server.read(&doctor, r.id).await).await;
+    assert_eq!((code, error.as_str()), (423, "held-for-approval"));
+    let holds = held_ids(&server.get_ok(&patient, "/api/holds").await);
+    assert_eq!(holds.len(), 2, "a second hold: {holds:?}");
+    assert!(holds[0].0 > holds[1].0, "the newest first: {holds:?}");
+    assert_eq!(
+        steps(&server, &patient, r.id).await,
+        [step("read", "held", false), step("read", "held", false)],
+        "two held reads and no decision"
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_emergency_release_is_never_held_only_flagged() {
     let (w, server, [patient], [doctor]) = World::signed_in([PATIENT], [DOCTOR], at_night).await;

@@ -632,12 +632,17 @@ pub enum HoldState {
     Approved,
     /// The patient denied: the reader's next reads of the record are refused.
     Denied,
+    /// Unanswered for the escrow's `hold_expiry_secs`: it no longer waits for a decision, and
+    /// the reader's next read is scored (and held, if it must be) anew. `decidedAt` is when it
+    /// expired.
+    Expired,
 }
 
 wire_names!(HoldState {
     Pending => "pending",
     Approved => "approved",
     Denied => "denied",
+    Expired => "expired",
 });
 
 /// A read held for the patient's approval.
@@ -665,7 +670,7 @@ pub struct Hold {
     pub reasons: Vec<String>,
     /// Where it stands.
     pub state: HoldState,
-    /// When the patient decided (Unix seconds).
+    /// When the patient decided, or when it expired unanswered (Unix seconds).
     #[serde(default)]
     pub decided_at: Option<u64>,
     /// Until when the decision applies to the reader's reads of the record (Unix seconds).

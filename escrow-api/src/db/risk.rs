@@ -241,13 +241,20 @@ impl Index {
         row.as_ref().map(hold_from_row).transpose()
     }
 
-    /// `patient`'s holds that are pending or were decided at or after `since`, newest first.
-    pub async fn holds_of(&self, patient: Address, since: u64) -> Result<Vec<Hold>, DbError> {
+    /// `patient`'s holds decided at or after `decided_since`, and those still undecided made at or
+    /// after `made_since`, newest first (as stored: expiry is the caller's, `holds::as_of`).
+    pub async fn holds_of(
+        &self,
+        patient: Address,
+        decided_since: u64,
+        made_since: u64,
+    ) -> Result<Vec<Hold>, DbError> {
         let rows = sqlx::query(&format!(
-            "SELECT {HOLD_COLUMNS} FROM holds WHERE patient = $1 AND (state = 'pending' OR decided_at >= $2) ORDER BY id DESC LIMIT 500"
+            "SELECT {HOLD_COLUMNS} FROM holds WHERE patient = $1 AND ((state = 'pending' AND created_at >= $3) OR decided_at >= $2) ORDER BY id DESC LIMIT 500"
         ))
         .bind(address_text(patient))
-        .bind(db_int(since))
+        .bind(db_int(decided_since))
+        .bind(db_int(made_since))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

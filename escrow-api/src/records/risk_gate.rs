@@ -199,7 +199,8 @@ async fn earlier(attempt: &Attempt<'_>, now: u64) -> Result<Earlier, ApiError> {
         .index
         .latest_hold(attempt.actor, attempt.record_id)
         .await?;
-    let Some(h) = latest.map(|row| row.hold) else {
+    let expiry = attempt.st.config.hold_expiry_secs;
+    let Some(h) = latest.map(|row| crate::holds::as_of(row.hold, now, expiry)) else {
         return Ok(Earlier::Nothing);
     };
     let in_force = h.applies_until.is_some_and(|until| until > now);
