@@ -98,7 +98,7 @@ pub fn patient_name<'a>(
 /// The facts of one access-log entry that its sentence needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogFacts<'a> {
-    /// `read`, `upload`, `shred`, `add-wrap`, `receipt`, `hold-decision`.
+    /// `read`, `upload`, `shred`, `add-wrap`, `receipt`, `hold-decision`, `rewrap`.
     pub action: &'a str,
     /// Released or done; else refused.
     pub granted: bool,
@@ -183,6 +183,13 @@ pub fn log_sentence(facts: LogFacts<'_>, who: &str, what: &str) -> String {
         ("add-wrap", _) => format!(
             "{who} gave {} the key to {what}.",
             facts.reader.unwrap_or("a reader you shared with")
+        ),
+        // A reader moved their own key to the one they rotated to: the same reader, a new key.
+        ("rewrap", _) if who == "You" => {
+            format!("You moved your key to {what} to your new encryption key.")
+        }
+        ("rewrap", _) => format!(
+            "{who} moved their key to {what} to their new encryption key; they read no more than before."
         ),
         _ => format!("{who}: {} on {what}.", facts.action),
     }
@@ -438,6 +445,24 @@ mod tests {
             );
             assert!(!s.contains("0x"), "{s}");
         }
+    }
+
+    #[test]
+    fn a_moved_key_reads_as_the_same_reader_with_a_new_key() {
+        let what = "your History record “Asthma”";
+        let facts = LogFacts {
+            action: "rewrap",
+            granted: true,
+            reason: "key-rotated",
+            reader: None,
+        };
+        assert_eq!(
+            log_sentence(facts, "you", what),
+            "You moved your key to your History record “Asthma” to your new encryption key."
+        );
+        let theirs = log_sentence(facts, "Dr. Lee", what);
+        assert!(theirs.starts_with("Dr. Lee moved their key to"), "{theirs}");
+        assert!(theirs.contains("no more than before"), "{theirs}");
     }
 
     #[test]

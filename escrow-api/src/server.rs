@@ -445,6 +445,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/records/{id}/receipt", get(crate::records::receipt))
         .route("/api/records/{id}/wraps", post(crate::records::add_wraps))
         .route("/api/wraps/missing", get(crate::records::missing_wraps))
+        .route(
+            "/api/wraps/mine",
+            get(crate::records::my_wraps).put(crate::records::move_my_wraps),
+        )
         .route("/api/access-log", get(crate::records::access_log))
         .route("/api/grants", get(crate::indexed::grants))
         .route("/api/claims", get(crate::indexed::claims))
@@ -558,6 +562,9 @@ pub fn openapi_document() -> Result<serde_json::Value, serde_json::Error> {
         api::AddWraps,
         api::WrapsAdded,
         api::MissingWraps,
+        api::MyWraps,
+        api::MoveWrapsBody,
+        api::WrapsMoved,
         api::AccessLog,
         api::LogEntry,
         api::Grants,
@@ -592,6 +599,7 @@ pub const ROUTES: &[&str] = &[
     "/api/records/{id}/receipt",
     "/api/records/{id}/wraps",
     "/api/wraps/missing",
+    "/api/wraps/mine",
     "/api/access-log",
     "/api/grants",
     "/api/claims",

@@ -270,6 +270,9 @@ pub enum AccessAction {
     LogGap,
     /// A patient's decision on a read held for their approval (docs/risk.md, "Hold").
     HoldDecision,
+    /// A reader's wrapped DEK of the record replaced by one to their rotated encryption key
+    /// (`PUT /api/wraps/mine`): the same reader, a new key.
+    Rewrap,
 }
 
 wire_names!(AccessAction {
@@ -280,6 +283,7 @@ wire_names!(AccessAction {
     Shred => "shred",
     LogGap => "log-gap",
     HoldDecision => "hold-decision",
+    Rewrap => "rewrap",
 });
 
 /// One record in `GET /api/records`.
@@ -361,6 +365,69 @@ pub struct AddWraps {
 pub struct WrapsAdded {
     /// How many wraps were stored.
     pub added: u64,
+}
+
+/// Most wraps `PUT /api/wraps/mine` takes at once, and most `GET /api/wraps/mine` lists a page.
+pub const MY_WRAPS_PAGE: usize = 500;
+
+/// One DEK the escrow holds wrapped to the caller, in `GET /api/wraps/mine`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct MyWrap {
+    /// The record.
+    pub record_id: B256,
+    /// Its patient (the wrap's context names them).
+    #[serde(with = "checksummed")]
+    #[cfg_attr(feature = "schema", schemars(with = "Address"))]
+    pub patient: Address,
+    /// The wrapped DEK, `0x` hex of [`crate::wrap::WRAPPED_LEN`] bytes.
+    pub wrapped_dek: String,
+}
+
+/// `GET /api/wraps/mine?after=<recordId>`: the caller's wrapped DEKs of records not erased, by
+/// record id, a page at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct MyWraps {
+    /// Up to [`MY_WRAPS_PAGE`] wraps, by record id.
+    pub wraps: Vec<MyWrap>,
+    /// The `after` of the next page; `None` on the last.
+    pub next: Option<B256>,
+}
+
+/// A wrap to the caller's new key, replacing the one the escrow holds for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MovedWrap {
+    /// The record.
+    pub record_id: B256,
+    /// The new wrapped DEK, `0x` hex.
+    pub wrapped_dek: String,
+}
+
+/// Body of `PUT /api/wraps/mine`: the caller's wraps of these records replaced by wraps to
+/// `encryption_key`, which must be the caller's key on chain, with the wallet's signature over
+/// [`crate::identity::MoveWrapsMessage`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MoveWrapsBody {
+    /// The key the new wraps are made for.
+    pub encryption_key: B256,
+    /// The 65-byte EIP-712 signature, 0x-hex.
+    pub signature: String,
+    /// 1..=[`MY_WRAPS_PAGE`] wraps, one per record.
+    pub wraps: Vec<MovedWrap>,
+}
+
+/// Answer of `PUT /api/wraps/mine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct WrapsMoved {
+    /// How many wraps were replaced (all of the request's, or none).
+    pub moved: u64,
 }
 
 /// A (record, grantee) pair whose grant covers the record but that has no wrapped DEK yet.

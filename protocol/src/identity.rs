@@ -32,6 +32,14 @@ sol! {
         uint64 expiry;
     }
 
+    /// An account's consent to the escrow replacing its wrapped DEKs with ones made for its
+    /// rotated encryption key (EIP-712; formats.md 6.5).
+    #[derive(Debug, PartialEq, Eq)]
+    struct MoveWraps {
+        address account;
+        bytes32 encryptionKey;
+    }
+
     /// A patient's decision on a read the escrow held for their approval (EIP-712).
     #[derive(Debug, PartialEq, Eq)]
     struct HoldDecision {
@@ -180,13 +188,28 @@ pub struct KeyDerivation {
 }
 
 impl KeyDerivation {
-    /// The current-version message for `account`.
+    /// The first key's message for `account`.
     pub fn new(chain_id: u64, contract: Address, account: Address) -> Self {
         Self {
             chain_id,
             contract,
             account,
             key_version: KEY_VERSION,
+        }
+    }
+
+    /// The message of `account`'s key after `rotations` rotations: each rotation derives the
+    /// next version, so the key an account holds on chain is the one of version
+    /// [`KEY_VERSION`] + the number of its `EncryptionKeyRotated` events.
+    pub fn after_rotations(
+        chain_id: u64,
+        contract: Address,
+        account: Address,
+        rotations: u32,
+    ) -> Self {
+        Self {
+            key_version: KEY_VERSION.saturating_add(rotations),
+            ..Self::new(chain_id, contract, account)
         }
     }
 
@@ -288,6 +311,67 @@ impl EscrowRequest {
             });
         }
         Ok(recovered)
+    }
+}
+
+/// The consent an account's wallet signs before the escrow replaces its wrapped DEKs with wraps
+/// to its new encryption key (formats.md 6.5). It names the key: the escrow accepts it only
+/// while that key is the account's key on chain, so it cannot be replayed after a later
+/// rotation, and a stolen session without the wallet cannot replace anyone's wraps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoveWrapsMessage {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// MedLedger contract.
+    pub contract: Address,
+    /// The signer, whose wraps move.
+    pub account: Address,
+    /// The X25519 public key the new wraps are made for.
+    pub encryption_key: B256,
+}
+
+impl MoveWrapsMessage {
+    /// The typed struct.
+    pub fn message(&self) -> MoveWraps {
+        MoveWraps {
+            account: self.account,
+            encryptionKey: self.encryption_key,
+        }
+    }
+
+    /// The EIP-712 hash the wallet signs.
+    pub fn signing_hash(&self) -> B256 {
+        self.message()
+            .eip712_signing_hash(&domain(self.chain_id, self.contract))
+    }
+
+    /// The `eth_signTypedData_v4` payload.
+    pub fn typed_data_json(&self) -> serde_json::Value {
+        typed_data_json(
+            self.chain_id,
+            self.contract,
+            "MoveWraps",
+            serde_json::json!([
+                {"name": "account", "type": "address"},
+                {"name": "encryptionKey", "type": "bytes32"}
+            ]),
+            serde_json::json!({
+                "account": self.account.to_checksum(None),
+                "encryptionKey": self.encryption_key.to_string()
+            }),
+        )
+    }
+
+    /// Checks the signature is the account's over this key.
+    pub fn verify(&self, signature: &[u8]) -> Result<(), IdentityError> {
+        let recovered = recover_typed(&self.signing_hash(), signature)?;
+        if recovered != self.account {
+            return Err(IdentityError::WrongSigner {
+                expected: self.account,
+                recovered,
+            });
+        }
+        Ok(())
     }
 }
 

@@ -5,7 +5,7 @@ use alloy_primitives::{address, b256, eip191_hash_message, hex, Address, B256, U
 use k256::ecdsa::SigningKey;
 use medledger_protocol::identity::{
     format_rfc3339, parse_rfc3339, verify_siwe, EscrowRequest, HoldDecisionMessage, IdentityError,
-    KeyDerivation, SiweExpectations, SiweMessage,
+    KeyDerivation, MoveWrapsMessage, SiweExpectations, SiweMessage,
 };
 use proptest::prelude::*;
 
@@ -394,4 +394,71 @@ fn hold_decisions_verify_only_for_the_patient_and_the_exact_decision() {
     assert_eq!(json["primaryType"], "HoldDecision");
     assert_eq!(json["message"]["hold"], 7);
     assert_eq!(json["message"]["approve"], true);
+}
+
+#[test]
+fn moving_wraps_verifies_only_for_the_account_and_the_key_it_names() {
+    let (sk, account) = wallet();
+    let key = b256!("1111111111111111111111111111111111111111111111111111111111111111");
+    let message = MoveWrapsMessage {
+        chain_id: CHAIN,
+        contract: CONTRACT,
+        account,
+        encryption_key: key,
+    };
+    let sig = sign_hash(&sk, &message.signing_hash());
+    message.verify(&sig).expect("the account's own");
+    // Another key, account, chain or contract: the signature does not carry over.
+    let variants = [
+        MoveWrapsMessage {
+            encryption_key: B256::repeat_byte(2),
+            ..message
+        },
+        MoveWrapsMessage {
+            account: Address::repeat_byte(3),
+            ..message
+        },
+        MoveWrapsMessage {
+            chain_id: 1,
+            ..message
+        },
+        MoveWrapsMessage {
+            contract: Address::repeat_byte(4),
+            ..message
+        },
+    ];
+    for v in variants {
+        assert!(
+            matches!(v.verify(&sig), Err(IdentityError::WrongSigner { .. })),
+            "{v:?}"
+        );
+    }
+    let forged = sign_hash(&other_wallet(), &message.signing_hash());
+    assert!(matches!(
+        message.verify(&forged),
+        Err(IdentityError::WrongSigner { .. })
+    ));
+    let json = message.typed_data_json();
+    assert_eq!(json["primaryType"], "MoveWraps");
+    assert_eq!(json["message"]["account"], account.to_checksum(None));
+    assert_eq!(json["message"]["encryptionKey"], key.to_string());
+}
+
+#[test]
+fn each_rotation_derives_the_next_key_version() {
+    let (sk, account) = wallet();
+    let first = KeyDerivation::new(CHAIN, CONTRACT, account);
+    assert_eq!(
+        KeyDerivation::after_rotations(CHAIN, CONTRACT, account, 0),
+        first
+    );
+    let second = KeyDerivation::after_rotations(CHAIN, CONTRACT, account, 1);
+    assert_eq!(second.key_version, first.key_version + 1);
+    assert_eq!(second.typed_data_json()["message"]["keyVersion"], 2);
+    let keys = |kd: &KeyDerivation| {
+        let sig = sign_hash(&sk, &kd.signing_hash());
+        kd.derive_keypair(&sig).expect("derive").public()
+    };
+    assert_ne!(keys(&first), keys(&second), "a rotation gives a new key");
+    assert_eq!(keys(&second), keys(&second), "and the same one each time");
 }

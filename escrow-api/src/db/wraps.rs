@@ -70,6 +70,63 @@ impl Index {
         Ok(())
     }
 
+    /// Up to `limit` of the DEKs wrapped to `reader` of records not erased, by record id, those
+    /// after `after`: (record, patient, wrap).
+    pub async fn wraps_held_by(
+        &self,
+        reader: Address,
+        after: Option<B256>,
+        limit: usize,
+    ) -> Result<Vec<(B256, Address, String)>, DbError> {
+        // Record ids are stored as lowercase 0x-hex of a fixed length, so text order is id order.
+        let after = after.map(b256_text).unwrap_or_default();
+        let rows = sqlx::query(
+            "SELECT w.record_id, r.patient, w.wrap FROM wrapped_deks w JOIN records r ON r.record_id = w.record_id WHERE w.reader = $1 AND w.record_id > $2 AND r.state <> $3 ORDER BY w.record_id LIMIT $4",
+        )
+        .bind(address_text(reader))
+        .bind(after)
+        .bind(RecordState::Shredded.as_str())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    b256_in(r, "record_id")?,
+                    address_in(r, "patient")?,
+                    r.try_get("wrap")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Replaces `reader`'s wrapped DEKs of these records, all or none: [`DbError::Stale`] (and
+    /// nothing written) when `reader` holds no wrap of one of them or it was erased meanwhile.
+    pub async fn replace_wraps_of(
+        &self,
+        reader: Address,
+        wraps: &[(B256, String)],
+    ) -> Result<(), DbError> {
+        let reader = address_text(reader);
+        let mut tx = self.pool.begin().await?;
+        for (record_id, wrap) in wraps {
+            let done = sqlx::query(
+                "UPDATE wrapped_deks SET wrap = $1 WHERE record_id = $2 AND reader = $3 AND EXISTS (SELECT 1 FROM records r WHERE r.record_id = $2 AND r.state <> $4)",
+            )
+            .bind(wrap)
+            .bind(b256_text(*record_id))
+            .bind(&reader)
+            .bind(RecordState::Shredded.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                return Err(DbError::Stale("no wrap of this reader to replace"));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The readers a record has a wrapped DEK for.
     pub async fn readers_of(&self, record_id: B256) -> Result<Vec<Address>, DbError> {
         let rows = sqlx::query("SELECT reader FROM wrapped_deks WHERE record_id = $1")

@@ -49,7 +49,7 @@ mod wraps;
 pub use listing::{access_log, list, log_anchor_of, log_entry_of, log_gaps, receipt, ListQuery};
 pub use read::read;
 pub use upload::{parse_upload_headers, upload, UploadMeta};
-pub use wraps::{add_wraps, missing_wraps};
+pub use wraps::{add_wraps, missing_wraps, move_my_wraps, my_wraps};
 
 /// Header: the record's patient (upload).
 pub const H_PATIENT: &str = "x-medledger-patient";
@@ -115,6 +115,11 @@ pub fn parse_wrap_item(item: &str) -> Result<(Address, [u8; WRAPPED_LEN]), ApiEr
             "a wrapped DEK's reader is not an address",
         )
     })?;
+    Ok((reader, parse_wrap(wrap)?))
+}
+
+/// A wrapped DEK from its hex: [`WRAPPED_LEN`] bytes of a version this escrow knows.
+pub fn parse_wrap(wrap: &str) -> Result<[u8; WRAPPED_LEN], ApiError> {
     let bytes = hex::decode(wrap.trim())
         .map_err(|_| ApiError::bad_request("bad-wrapped-dek", "a wrapped DEK is not hex"))?;
     let wrap: [u8; WRAPPED_LEN] = bytes.as_slice().try_into().map_err(|_| {
@@ -129,7 +134,7 @@ pub fn parse_wrap_item(item: &str) -> Result<(Address, [u8; WRAPPED_LEN]), ApiEr
             "unsupported wrapped DEK version",
         ));
     }
-    Ok((reader, wrap))
+    Ok(wrap)
 }
 
 async fn log_entry(st: &AppState, e: NewEntry) -> Result<crate::db::LogRow, ApiError> {

@@ -1,8 +1,13 @@
 //! Wrapped DEKs after upload: a patient adding wraps for new grantees, the list of wraps still
-//! missing, and the break-glass re-wrap for an open emergency window.
+//! missing, a reader moving their own wraps to their rotated key, and the break-glass re-wrap
+//! for an open emergency window.
 
 use super::*;
-use api::{AddWraps, MissingWrap, MissingWraps, WrapsAdded};
+use api::{
+    AddWraps, MissingWrap, MissingWraps, MoveWrapsBody, MyWrap, MyWraps, WrapsAdded, WrapsMoved,
+    MY_WRAPS_PAGE,
+};
+use medledger_protocol::identity::MoveWrapsMessage;
 
 /// `POST /api/records/{id}/wraps`: the record's patient adds DEKs wrapped to readers who may read
 /// it now (a new grantee). Only the patient, only their own record, only to readers for whom
@@ -141,6 +146,150 @@ pub async fn missing_wraps(
         }
     }
     Ok(Json(MissingWraps { missing }))
+}
+
+/// Query of `GET /api/wraps/mine`.
+#[derive(Debug, Deserialize)]
+pub struct MyWrapsQuery {
+    /// The last record id of the previous page.
+    pub after: Option<String>,
+}
+
+/// `GET /api/wraps/mine?after=…`: the DEKs the escrow holds wrapped to the caller, of records
+/// not erased, [`MY_WRAPS_PAGE`] at a time by record id: what an app re-wraps when its account
+/// rotates its encryption key.
+pub async fn my_wraps(
+    State(st): State<AppState>,
+    session: Session,
+    crate::error::QueryParams(q): crate::error::QueryParams<MyWrapsQuery>,
+) -> Result<Json<MyWraps>, ApiError> {
+    let after = q.after.as_deref().map(parse_record_id).transpose()?;
+    let mut rows = st
+        .index
+        .wraps_held_by(session.address, after, MY_WRAPS_PAGE + 1)
+        .await?;
+    let more = rows.len() > MY_WRAPS_PAGE;
+    rows.truncate(MY_WRAPS_PAGE);
+    let wraps: Vec<MyWrap> = rows
+        .into_iter()
+        .map(|(record_id, patient, wrapped_dek)| MyWrap {
+            record_id,
+            patient,
+            wrapped_dek,
+        })
+        .collect();
+    let next = more.then(|| wraps.last().map(|w| w.record_id)).flatten();
+    Ok(Json(MyWraps { wraps, next }))
+}
+
+/// The request's wraps, each well formed, one per record, 1..=[`MY_WRAPS_PAGE`] of them.
+fn moved_wraps(req: &MoveWrapsBody) -> Result<Vec<(B256, String)>, ApiError> {
+    if req.wraps.is_empty() || req.wraps.len() > MY_WRAPS_PAGE {
+        return Err(ApiError::bad_request(
+            "bad-wrapped-dek",
+            format!("1..={MY_WRAPS_PAGE} wraps at a time"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    req.wraps
+        .iter()
+        .map(|w| {
+            if !seen.insert(w.record_id) {
+                return Err(ApiError::bad_request(
+                    "bad-wrapped-dek",
+                    format!("record {} appears twice", w.record_id),
+                ));
+            }
+            let wrap = parse_wrap(&w.wrapped_dek)?;
+            Ok((w.record_id, hex::encode_prefixed(wrap)))
+        })
+        .collect()
+}
+
+/// Whether the wallet of `account` signed its consent to moving its wraps to `key`, and `key` is
+/// the account's encryption key on chain now (so the signature cannot serve after a later
+/// rotation, and the wraps replaced are those of the key the chain names).
+async fn may_move_to(
+    st: &AppState,
+    account: Address,
+    key: B256,
+    signature: &str,
+) -> Result<(), ApiError> {
+    let bad = |why: String| {
+        ApiError::bad_request(
+            "bad-signature",
+            format!("not this account's signature over moving its wraps to this key: {why}"),
+        )
+    };
+    let signature = hex::decode(signature.trim()).map_err(|e| bad(e.to_string()))?;
+    let message = MoveWrapsMessage {
+        chain_id: st.deployment.chain_id,
+        contract: st.deployment.address,
+        account,
+        encryption_key: key,
+    };
+    message.verify(&signature).map_err(|e| bad(e.to_string()))?;
+    let on_chain = st.ledger.encryption_key_of(account).await?;
+    if on_chain != key || key == B256::ZERO {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "key-not-current",
+            "the key is not this account's encryption key on chain: rotate it on chain first",
+        ));
+    }
+    Ok(())
+}
+
+/// `PUT /api/wraps/mine`: the caller's wraps of the named records replaced by wraps to their
+/// rotated key (the same reader, a new key; docs/api.md). All or nothing; each record's patient
+/// finds a `rewrap` entry in their log. The old wraps are gone afterwards: a key that leaked
+/// before the rotation opens nothing the escrow releases from then on.
+pub async fn move_my_wraps(
+    State(st): State<AppState>,
+    session: Session,
+    crate::error::JsonBody(req): crate::error::JsonBody<MoveWrapsBody>,
+) -> Result<Json<WrapsMoved>, ApiError> {
+    let reader = session.address;
+    let wraps = moved_wraps(&req)?;
+    may_move_to(&st, reader, req.encryption_key, &req.signature).await?;
+    let mut patients = Vec::with_capacity(wraps.len());
+    for (record_id, _) in &wraps {
+        match st.index.record(*record_id).await? {
+            None => {
+                let why = format!("no record {record_id}; nothing was replaced");
+                return Err(ApiError::not_found("unknown-record", why));
+            }
+            Some(r) if r.state == RecordState::Shredded => {
+                let why = format!("record {record_id} was erased; nothing was replaced");
+                return Err(ApiError::new(StatusCode::GONE, "erased", why));
+            }
+            Some(r) => patients.push(r.patient),
+        }
+    }
+    match st.index.replace_wraps_of(reader, &wraps).await {
+        Err(crate::db::DbError::Stale(_)) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "no-wrap-to-move",
+                "you hold no wrap of one of these records, or it was erased meanwhile; nothing was replaced",
+            ))
+        }
+        other => other?,
+    }
+    for ((record_id, _), patient) in wraps.iter().zip(patients) {
+        let entry = NewEntry {
+            actor: reader,
+            patient,
+            record_id: *record_id,
+            action: AccessAction::Rewrap,
+            granted: true,
+            reason: "key-rotated".into(),
+            risk: Default::default(),
+        };
+        log_entry(&st, entry).await?;
+    }
+    let moved = u64::try_from(wraps.len()).unwrap_or(u64::MAX);
+    Ok(Json(WrapsMoved { moved }))
 }
 
 /// Inside an emergency window opened on chain by `reader` (a verified practitioner) on `patient`,

@@ -168,7 +168,7 @@ pub fn audit_event(entry: &LogEntry) -> Value {
     let (code, display, action) = match entry.action {
         AccessAction::Read => ("read", "Read", "R"),
         AccessAction::Upload => ("create", "Create", "C"),
-        AccessAction::AddWrap => ("update", "Update", "U"),
+        AccessAction::AddWrap | AccessAction::Rewrap => ("update", "Update", "U"),
         AccessAction::Shred => ("delete", "Delete", "D"),
         AccessAction::Receipt | AccessAction::LogGap | AccessAction::HoldDecision => {
             ("execute", "Execute", "E")
