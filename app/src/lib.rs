@@ -3,7 +3,7 @@
 //! derived from the wallet's signature); every transaction and sign-in is signed by the user's
 //! injected wallet.
 //!
-//! Two halves: the modules here (structured entries, formatting, error explanations, names and the access log in words, reads held for the patient's approval, who a record is shared with, which records a list shows, the pages and their addresses, how a bulk import is cut into roots, FHIR resources to store and a vital's chart) compile
+//! Two halves: the modules here (structured entries, formatting, error explanations, names and the access log in words, reads held for the patient's approval, who a record is shared with, which records a list shows, the pages and their addresses, how a bulk import is cut into roots, FHIR resources to store and a vital's chart, a key rotation's words) compile
 //! natively too and are unit-tested with `cargo test`; [`web`] (views, wallet bridge, escrow
 //! client, record protocols) exists only on wasm32 and is built by `scripts/build-app.sh`.
 
@@ -17,6 +17,7 @@ pub mod holds;
 pub mod import;
 pub mod labels;
 pub mod people;
+pub mod rotation;
 pub mod route;
 pub mod sharing;
 

@@ -200,6 +200,9 @@ pub struct AppConfig {
     pub insurance: Address,
     /// The deployment's network name.
     pub network: String,
+    /// The block the contracts were deployed in: where a search of their event logs starts.
+    #[serde(default)]
+    pub deploy_block: u64,
     /// The escrow's break-glass X25519 public key (`0x` hex), when it has one.
     #[serde(default)]
     pub break_glass_key: Option<String>,
@@ -506,6 +509,21 @@ pub async fn add_wraps(id: B256, wraps: &[String]) -> Result<(), EscrowError> {
     )
     .await?;
     Ok(())
+}
+
+/// A page of the DEKs the escrow holds wrapped to the caller, after record `after`.
+pub async fn my_wraps(after: Option<B256>) -> Result<api::MyWraps, EscrowError> {
+    let path = match after {
+        Some(id) => format!("/api/wraps/mine?after={id}"),
+        None => "/api/wraps/mine".into(),
+    };
+    json_call("GET", &path, None).await
+}
+
+/// Replaces the caller's wraps of the body's records with wraps to their rotated key; how many.
+pub async fn move_my_wraps(body: &api::MoveWrapsBody) -> Result<u64, EscrowError> {
+    let moved: api::WrapsMoved = json_call("PUT", "/api/wraps/mine", Some(&json!(body))).await?;
+    Ok(moved.moved)
 }
 
 /// The caller's grants.

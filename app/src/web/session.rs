@@ -124,20 +124,61 @@ pub async fn ensure_escrow_session(account: Address) -> Result<(), SignInError> 
     Ok(())
 }
 
-/// Asks the wallet to sign the key-derivation message and derives the X25519 key pair. When the
-/// account is registered, the key must be the one on chain.
+/// How many times `account` has rotated its encryption key on chain: its `EncryptionKeyRotated`
+/// events since the deployment's block (formats.md 6.1, "Rotation").
+pub async fn key_rotations(
+    contract: &Contract,
+    account: Address,
+    deploy_block: u64,
+) -> Result<u32, ChainError> {
+    use alloy_sol_types::SolEvent;
+    let filter = serde_json::json!([{
+        "address": contract.address.to_checksum(None),
+        "fromBlock": format!("0x{deploy_block:x}"),
+        "toBlock": "latest",
+        "topics": [
+            MedLedger::EncryptionKeyRotated::SIGNATURE_HASH.to_string(),
+            B256::left_padding_from(account.as_slice()).to_string(),
+        ],
+    }]);
+    let logs = wallet::request("eth_getLogs", filter).await?;
+    let count = logs
+        .as_array()
+        .ok_or_else(|| ChainError::Decode("eth_getLogs returned no list".into()))?
+        .len();
+    Ok(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
+/// Asks the wallet to sign the key-derivation message of `account`'s key after `rotations`
+/// rotations and derives that X25519 key pair.
+pub async fn derive_version(
+    contract: &Contract,
+    account: Address,
+    rotations: u32,
+) -> Result<KeyPair, SignInError> {
+    let derivation =
+        KeyDerivation::after_rotations(contract.chain_id, contract.address, account, rotations);
+    let signature = wallet::sign_typed_data(account, &derivation.typed_data_json())
+        .await
+        .map_err(ChainError::from)?;
+    derivation
+        .derive_keypair(&signature)
+        .map_err(|e| SignInError::BadSignature(e.to_string()))
+}
+
+/// Derives the account's key with one wallet signature. When the account is registered, the key
+/// must be the one on chain: the version is the one its rotations on chain give.
 pub async fn derive_key(
     contract: &Contract,
     account: Address,
     registered: Option<B256>,
+    deploy_block: u64,
 ) -> Result<KeyPair, SignInError> {
-    let derivation = KeyDerivation::new(contract.chain_id, contract.address, account);
-    let signature = wallet::sign_typed_data(account, &derivation.typed_data_json())
-        .await
-        .map_err(ChainError::from)?;
-    let keys = derivation
-        .derive_keypair(&signature)
-        .map_err(|e| SignInError::BadSignature(e.to_string()))?;
+    let rotations = match registered {
+        Some(_) => key_rotations(contract, account, deploy_block).await?,
+        None => 0,
+    };
+    let keys = derive_version(contract, account, rotations).await?;
     if let Some(registered) = registered {
         if registered.0 != keys.public().0 {
             return Err(SignInError::KeyMismatch);

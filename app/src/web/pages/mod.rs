@@ -7,5 +7,6 @@ pub mod clinical;
 pub mod doctor;
 pub mod holds;
 pub mod insurer;
+pub mod key;
 pub mod onboarding;
 pub mod patient;

@@ -124,7 +124,11 @@ async fn sign_in(state: AppState) -> Outcome {
         .await
         .map_err(|e| e.to_string())?;
     let registered = (on_chain.status != Status::None).then_some(on_chain.encryption_key);
-    let keys = session::derive_key(&contract, account, registered)
+    let deploy_block = state
+        .config
+        .with_untracked(|c| c.as_ref().map(|c| c.deploy_block))
+        .unwrap_or(0);
+    let keys = session::derive_key(&contract, account, registered, deploy_block)
         .await
         .map_err(explain)?;
     // The wallet may have switched account while it was asked.

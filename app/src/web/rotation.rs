@@ -1,0 +1,252 @@
+//! Rotating the signed-in account's encryption key (formats.md 6.1 "Rotation", docs/api.md "Your
+//! wraps"). The next key version is derived from the wallet's signature; every DEK the escrow
+//! holds wrapped to the account is opened with the old key and wrapped to the new one in this
+//! browser; the new key is registered on chain (`rotateEncryptionKey`); then the escrow replaces
+//! the old wraps, a batch at a time, on the wallet's one `MoveWraps` signature. Wraps made for
+//! other readers are not touched.
+//!
+//! Each step can fail (the wallet refused, the network went away): what is done stays done in a
+//! [`Rotation`] the page keeps, and Retry goes on from there. A rotation registered on chain but
+//! not moved (the page closed) is found at the next visit ([`stale_wraps`]) and finished with the
+//! previous key, which the wallet derives again ([`finish_previous`]).
+
+use alloy_primitives::{hex, B256};
+use medledger_protocol::api::{MoveWrapsBody, MovedWrap, MY_WRAPS_PAGE};
+use medledger_protocol::contract::MedLedger;
+use medledger_protocol::identity::MoveWrapsMessage;
+use medledger_protocol::wrap::{self, KeyPair, PublicKey, Purpose, WrapContext};
+
+use super::records::Identity;
+use super::{escrow, session, wallet};
+use crate::rotation::Step;
+
+/// A rotation under way: the new key and what is left to do.
+#[derive(Clone)]
+pub struct Rotation {
+    /// The key the account moves from.
+    old_keys: KeyPair,
+    /// The key the account moves to.
+    pub new_keys: KeyPair,
+    /// Wraps to the new key the escrow has not accepted yet.
+    to_move: Vec<MovedWrap>,
+    /// Wraps the old key did not open (left as they were).
+    pub unopened: usize,
+    /// The wallet's `MoveWraps` signature, once given.
+    signature: Option<String>,
+    /// How many the escrow accepted so far.
+    pub moved: usize,
+}
+
+type Progress<'a> = &'a dyn Fn(Step);
+
+fn context(me: &Identity, record_id: B256) -> WrapContext {
+    WrapContext {
+        chain_id: me.contract.chain_id,
+        contract: me.contract.address,
+        record_id,
+        reader: me.account,
+        purpose: Purpose::Reader,
+    }
+}
+
+/// Every DEK the escrow holds wrapped to the account, page by page: (record, wrap bytes).
+async fn all_my_wraps(progress: Progress<'_>) -> Result<Vec<(B256, Vec<u8>)>, String> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = escrow::my_wraps(after).await.map_err(|e| e.to_string())?;
+        for w in page.wraps {
+            let bytes = hex::decode(&w.wrapped_dek).map_err(|_| {
+                format!("the escrow sent a malformed key for record {}", w.record_id)
+            })?;
+            out.push((w.record_id, bytes));
+        }
+        progress(Step::Listing(out.len()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// The account's wraps `from` opens, wrapped to `to`; and how many `from` did not open.
+async fn rewrap_all(
+    me: &Identity,
+    from: &KeyPair,
+    to: PublicKey,
+    progress: Progress<'_>,
+) -> Result<(Vec<MovedWrap>, usize), String> {
+    let wraps = all_my_wraps(progress).await?;
+    let total = wraps.len();
+    let (mut moved, mut unopened) = (Vec::with_capacity(total), 0);
+    for (done, (record_id, wrapped)) in wraps.into_iter().enumerate() {
+        let ctx = context(me, record_id);
+        match wrap::unwrap_dek(&wrapped, from, &ctx) {
+            Ok(dek) => {
+                let new = wrap::wrap_dek(&dek, &to, &ctx).map_err(|e| e.to_string())?;
+                moved.push(MovedWrap {
+                    record_id,
+                    wrapped_dek: hex::encode_prefixed(new),
+                });
+            }
+            Err(_) => unopened += 1,
+        }
+        if done % 50 == 49 {
+            progress(Step::Rewrapping(done + 1, total));
+            // Lets the page draw the bar between batches of work.
+            wallet::sleep_ms(0).await;
+        }
+    }
+    progress(Step::Rewrapping(total, total));
+    Ok((moved, unopened))
+}
+
+/// Begins a rotation: derives the next key (a wallet signature) and wraps every key the current
+/// one opens to it, in this browser. Nothing has changed anywhere yet.
+pub async fn start(
+    me: &Identity,
+    deploy_block: u64,
+    progress: Progress<'_>,
+) -> Result<Rotation, String> {
+    let on_chain = session::on_chain_account(&me.contract, me.account)
+        .await
+        .map_err(|e| e.to_string())?;
+    if on_chain.encryption_key.0 != me.keys.public().0 {
+        return Err(
+            "Your key on chain is not the one this page holds: sign out and in again first.".into(),
+        );
+    }
+    let rotations = session::key_rotations(&me.contract, me.account, deploy_block)
+        .await
+        .map_err(|e| e.to_string())?;
+    let new_keys = session::derive_version(&me.contract, me.account, rotations.saturating_add(1))
+        .await
+        .map_err(|e| e.to_string())?;
+    let (to_move, unopened) = rewrap_all(me, &me.keys, new_keys.public(), progress).await?;
+    Ok(Rotation {
+        old_keys: me.keys.clone(),
+        new_keys,
+        to_move,
+        unopened,
+        signature: None,
+        moved: 0,
+    })
+}
+
+/// Registers the new key on chain (unless the chain holds it already) and has the escrow replace
+/// the old wraps. Safe to call again after any failure: it goes on from where it stopped.
+pub async fn complete(
+    me: &Identity,
+    rotation: &mut Rotation,
+    progress: Progress<'_>,
+) -> Result<(), String> {
+    let new_key = B256::from(rotation.new_keys.public().0);
+    let on_chain = session::on_chain_account(&me.contract, me.account)
+        .await
+        .map_err(|e| e.to_string())?;
+    if on_chain.encryption_key != new_key {
+        progress(Step::Registering);
+        me.send(MedLedger::rotateEncryptionKeyCall {
+            encryptionKey: new_key,
+        })
+        .await?;
+    }
+    move_wraps(me, rotation, new_key, progress).await?;
+    // A record stored while this ran was wrapped to the key the chain named then, the old one:
+    // the old key opens exactly the wraps not moved yet, so one more pass moves those.
+    let (late, _) =
+        rewrap_all(me, &rotation.old_keys, rotation.new_keys.public(), progress).await?;
+    if late.is_empty() {
+        return Ok(());
+    }
+    rotation.to_move = late;
+    move_wraps(me, rotation, new_key, progress).await
+}
+
+/// Sends the rotation's wraps to the escrow, [`MY_WRAPS_PAGE`] at a time, on one signature.
+async fn move_wraps(
+    me: &Identity,
+    rotation: &mut Rotation,
+    new_key: B256,
+    progress: Progress<'_>,
+) -> Result<(), String> {
+    let signature = match rotation.signature.clone() {
+        Some(s) => s,
+        None => {
+            let message = MoveWrapsMessage {
+                chain_id: me.contract.chain_id,
+                contract: me.contract.address,
+                account: me.account,
+                encryption_key: new_key,
+            };
+            let sig = wallet::sign_typed_data(me.account, &message.typed_data_json())
+                .await
+                .map_err(|e| super::chain::ChainError::from(e).to_string())?;
+            let sig = hex::encode_prefixed(sig);
+            rotation.signature = Some(sig.clone());
+            sig
+        }
+    };
+    let total = rotation.moved + rotation.to_move.len();
+    while !rotation.to_move.is_empty() {
+        let take = rotation.to_move.len().min(MY_WRAPS_PAGE);
+        let body = MoveWrapsBody {
+            encryption_key: new_key,
+            signature: signature.clone(),
+            wraps: rotation.to_move[..take].to_vec(),
+        };
+        progress(Step::Moving(rotation.moved, total));
+        escrow::move_my_wraps(&body)
+            .await
+            .map_err(|e| e.to_string())?;
+        rotation.to_move.drain(..take);
+        rotation.moved += take;
+    }
+    progress(Step::Moving(total, total));
+    Ok(())
+}
+
+/// How many of the first page of the account's wraps its current key does not open: more than
+/// none means a rotation registered on chain whose keys were not all moved.
+pub async fn stale_wraps(me: &Identity) -> Result<usize, String> {
+    let page = escrow::my_wraps(None).await.map_err(|e| e.to_string())?;
+    Ok(page
+        .wraps
+        .iter()
+        .filter(|w| {
+            let bytes = hex::decode(&w.wrapped_dek).unwrap_or_default();
+            wrap::unwrap_dek(&bytes, &me.keys, &context(me, w.record_id)).is_err()
+        })
+        .count())
+}
+
+/// Finishes a rotation registered on chain but not moved: the wallet derives the previous key
+/// again, and the keys it opens are wrapped to the current one and moved.
+pub async fn finish_previous(
+    me: &Identity,
+    deploy_block: u64,
+    progress: Progress<'_>,
+) -> Result<Rotation, String> {
+    let rotations = session::key_rotations(&me.contract, me.account, deploy_block)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(previous) = rotations.checked_sub(1) else {
+        return Err(
+            "This account never rotated its key: these keys were made for another one.".into(),
+        );
+    };
+    let old_keys = session::derive_version(&me.contract, me.account, previous)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (to_move, unopened) = rewrap_all(me, &old_keys, me.keys.public(), progress).await?;
+    let mut rotation = Rotation {
+        old_keys,
+        new_keys: me.keys.clone(),
+        to_move,
+        unopened,
+        signature: None,
+        moved: 0,
+    };
+    complete(me, &mut rotation, progress).await?;
+    Ok(rotation)
+}
