@@ -22,7 +22,7 @@ pub enum Page {
     Claims,
     /// Emergency access: the patient's opt-in, or a practitioner's break-glass request.
     Emergency,
-    /// The patient's account: erase everything.
+    /// The account: its encryption key (every role), and for a patient erasing everything.
     Account,
     /// A practitioner's patients and their records.
     Patients,
@@ -50,8 +50,8 @@ const PATIENT_PAGES: &[Page] = &[
     Page::Emergency,
     Page::Account,
 ];
-const PRACTITIONER_PAGES: &[Page] = &[Page::Patients, Page::Emergency, Page::Claims];
-const INSURER_PAGES: &[Page] = &[Page::Claims, Page::Policy];
+const PRACTITIONER_PAGES: &[Page] = &[Page::Patients, Page::Emergency, Page::Claims, Page::Account];
+const INSURER_PAGES: &[Page] = &[Page::Claims, Page::Policy, Page::Account];
 
 impl Audience {
     /// The pages in the order the navigation shows them; the first is the home.
@@ -159,7 +159,9 @@ mod tests {
         assert_eq!(Audience::Patient.resolve("#/access-log"), Page::Log);
         // A practitioner's page named in a patient's address bar: the patient's home instead.
         assert_eq!(Audience::Patient.resolve("#/patients"), Page::Records);
-        assert_eq!(Audience::Practitioner.resolve("#/account"), Page::Patients);
+        assert_eq!(Audience::Practitioner.resolve("#/account"), Page::Account);
+        assert_eq!(Audience::Practitioner.resolve("#/sharing"), Page::Patients);
+        assert_eq!(Audience::Insurer.resolve("#/account"), Page::Account);
         assert_eq!(Audience::Practitioner.resolve("#/claims"), Page::Claims);
         assert_eq!(Audience::Insurer.resolve("#/policy"), Page::Policy);
         assert_eq!(Audience::Insurer.resolve("#/garbage"), Page::Claims);

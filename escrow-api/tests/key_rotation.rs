@@ -249,9 +249,57 @@ async fn a_rotated_key_takes_over_every_wrap_and_the_old_one_opens_nothing_relea
         .await;
     assert_eq!(untouched, theirs.body, "another patient's record");
 
-    // Each move is in the patient's log, by the patient.
+    // A reader rotates too: the doctor moves the keys of the patient's records they hold.
+    let mut doctor = doctor;
+    let doctors_new = KeyPair::generate().expect("key");
+    let doctors_key = B256::from(doctors_new.public().0);
+    w.send(
+        &doctor,
+        MedLedger::rotateEncryptionKeyCall {
+            encryptionKey: doctors_key,
+        },
+    )
+    .await;
+    let listed = server.get_ok(&doctor, "/api/wraps/mine").await;
+    assert_eq!(
+        listed["wraps"].as_array().expect("wraps").len(),
+        3,
+        "{listed}"
+    );
+    assert!(patient.is(&listed["wraps"][0]["patient"]));
+    let theirs_moved: Vec<Value> = mine
+        .iter()
+        .map(|r| moved(&w, r, &doctor, &doctors_new))
+        .collect();
+    let sig = move_signature(&w, &doctor, &doctor, doctors_key);
+    let (status, body) = put_moved(&server, &doctor, doctors_key, &sig, theirs_moved).await;
+    assert_eq!((status, &body["moved"]), (200, &json!(3)), "{body}");
+    doctor.keys = doctors_new;
+    for r in &mine {
+        assert_eq!(
+            r.open(&w.d, &doctor, server.read(&doctor, r.id).await)
+                .await,
+            r.body
+        );
+        // And the patient's, moved before, are still theirs.
+        assert_eq!(
+            r.open(&w.d, &patient, server.read(&patient, r.id).await)
+                .await,
+            r.body
+        );
+    }
+
+    // Each move is in the patient's log, by whoever moved their key.
     let log = server.log_entries(&patient).await;
-    let rewraps: Vec<&Value> = log.iter().filter(|e| e["action"] == "rewrap").collect();
+    let rewraps: Vec<&Value> = log
+        .iter()
+        .filter(|e| e["action"] == "rewrap" && doctor.is(&e["actor"]))
+        .collect();
+    assert_eq!(rewraps.len(), 3, "the doctor's: {log:?}");
+    let rewraps: Vec<&Value> = log
+        .iter()
+        .filter(|e| e["action"] == "rewrap" && patient.is(&e["actor"]))
+        .collect();
     assert_eq!(rewraps.len(), 3, "{log:?}");
     assert!(rewraps
         .iter()

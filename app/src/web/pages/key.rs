@@ -113,7 +113,7 @@ pub fn KeySection(on_rotated: impl Fn() + Copy + Send + Sync + 'static) -> impl 
     view! {
         <section id="key" aria-labelledby="key-h" data-testid="key-rotation">
             <h2 id="key-h">"Your encryption key"</h2>
-            <p>"Each record's key is wrapped to an encryption key your browser computes from your wallet's signature. If a device that was signed in may have been lost or shared, rotate it: your wallet makes a new key, this browser moves every record key to it, and the old one opens nothing the escrow releases any more. Keys you gave your doctors and insurers stay as they are."</p>
+            <p>"Every record key you hold is wrapped to an encryption key your browser computes from your wallet's signature. If a device that was signed in may have been lost or shared, rotate it: your wallet makes a new key, this browser moves every record key you hold to it, and the old one opens nothing the escrow releases any more. Keys made for other people stay as they are."</p>
             {move || unfinished().map(|n| view! {
                 <div class="note failed" role="alert" data-testid="rotation-unfinished">
                     <p>{unfinished_text(n)}</p>
