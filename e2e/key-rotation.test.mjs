@@ -4,7 +4,8 @@
 // lets the escrow replace the wraps: the new key is on chain but the keys are not moved. After a
 // reload the patient signs in with the rotated key (one signature, its version found from the
 // chain's events), the page says the rotation is unfinished, and Finish moves every key with the
-// previous key derived again. Every record then opens with the new key.
+// previous key derived again. Every record then opens with the new key; erasing everything
+// then says so once the escrow has destroyed the keys.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -131,6 +132,15 @@ for (const [b, name] of browsers.entries()) {
         await page.getByTestId("rotate-key").waitFor({ timeout: T });
         assert.equal(await page.getByTestId("rotation-unfinished").count(), 0, "nothing left to finish");
         assert.equal(await rotationsOf(patient), 1, "finishing rotated nothing more");
+
+        // Erasing everything: the page says so once the escrow has destroyed the keys.
+        await page.getByLabel("Type ERASE to confirm").fill("ERASE");
+        await page.getByRole("button", { name: "Erase all my records" }).click();
+        assert.match(await done(page, "#erase-all"), /the escrow has destroyed every key it held/);
+        await goTo(page, "Records");
+        // Erased records leave the list (the escrow holds nothing of them to list).
+        await until("the list empty", async () => (await rows.count()) === 0);
+        await page.getByText("No records yet.").waitFor({ timeout: T });
       } finally {
         await browser.close();
       }

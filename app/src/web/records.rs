@@ -572,6 +572,19 @@ pub async fn await_erased(me: &Identity, patient: Address, record_id: B256) {
     await_listing(me, patient, |listing| !listing.holds_unerased(record_id)).await;
 }
 
+/// Waits until the escrow lists none of `patient`'s anchored records as holding keys (its
+/// follower destroys them once it sees an `eraseAll` on chain), for up to 30 seconds; whether it
+/// did. Uploads not anchored are not the chain's to erase: they expire on their own.
+pub async fn await_all_erased(me: &Identity, patient: Address) -> bool {
+    await_listing(me, patient, |listing| {
+        listing
+            .records
+            .iter()
+            .all(|r| r.state != RecordState::Committed)
+    })
+    .await
+}
+
 /// Waits until the escrow lists every record of `records` to the signed-in reader, for up to 30
 /// seconds; whether it did. A record added by someone other than the patient is listed to them
 /// only once the escrow's follower has seen its anchor on chain, a block or more after the

@@ -1021,9 +1021,15 @@ fn EraseAllSection(ctx: PatientCtx) -> impl IntoView {
         let me = me(state)?;
         me.send(MedLedger::eraseAllCall {}).await?;
         typed.set(String::new());
-        super::super::wallet::sleep_ms(1500).await;
+        // The list shows the erasure once the escrow's follower has seen it and destroyed the keys.
+        let shredded = records::await_all_erased(&me, me.account).await;
         ctx.records.refetch();
-        Ok("Everything is erased: the escrow destroys every key it held for your records.".into())
+        Ok(if shredded {
+            "Everything is erased: the escrow has destroyed every key it held for your records."
+        } else {
+            "Everything is erased on chain: the escrow destroys every key it held for your records as soon as it sees it (Refresh the list in a moment)."
+        }
+        .into())
     });
     let busy = erase_all.pending();
     view! {
