@@ -2,7 +2,8 @@
 // three files as one bulk import — encrypted in the browser, uploaded naming their places under
 // one Merkle root, anchored by one anchorRecordRoot (one signature, no RecordAdded) — sees all
 // three committed and opens one intact (its h1 checked by canReadRooted); a verified doctor granted
-// the category (with write) opens another through the same check, and is offered no Amend.
+// the category (with write) opens another through the same check, and is offered no Amend. An
+// escrow lying about a rooted record (another h1, another record's ciphertext) is refused.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
@@ -76,6 +77,34 @@ for (const [b, name] of browsers.entries()) {
         const digest = await downloadDigest(page);
         assert.equal(digest.length, files[1].buffer.length);
         assert.equal(digest.sha256, sha256(files[1].buffer), "the imported file opens intact");
+
+        // An escrow that lies about a record under a root is caught in the browser, before anything
+        // is decrypted: the first record released with another h1 in its headers, then with the
+        // second record's ciphertext and headers in its place. canReadRooted proves neither leaf
+        // under the patient's root, so each is refused with the reason.
+        const first = rows.filter({ hasText: "old-lab-1.txt" });
+        const [firstId, secondId] = [await first.getAttribute("data-record"), await second.getAttribute("data-record")];
+        const lies = [
+          ["another h1", async (route) => {
+            const response = await route.fetch();
+            await route.fulfill({ response, headers: { ...response.headers(), "x-medledger-h1": "0x" + "ab".repeat(32) } });
+          }],
+          ["another record's ciphertext", async (route) => {
+            const response = await route.fetch({ url: route.request().url().replace(firstId, secondId) });
+            await route.fulfill({ response });
+          }],
+        ];
+        const note = (kind) => page.locator(`#records [data-testid=note-${kind}]`);
+        for (const [lie, handler] of lies) {
+          await page.route(`**/api/records/${firstId}`, handler);
+          await first.getByRole("button", { name: "Open" }).click();
+          await until(`the lie (${lie}) refused`, async () => (await note("failed").count()) === 1);
+          assert.match(await note("failed").textContent(), /integrity check failed: the ciphertext's hash is not the one anchored on chain/, lie);
+          await page.unroute(`**/api/records/${firstId}`);
+          // The honest answer opens, and replaces the refusal's note.
+          await second.getByRole("button", { name: "Open" }).click();
+          await until("the honest answer opened", async () => (await note("done").count()) === 1 && (await note("failed").count()) === 0);
+        }
 
         // The patient grants the doctor Laboratory; the app wraps the imported records' keys.
         await goTo(page, "Sharing");
