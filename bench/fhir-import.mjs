@@ -38,6 +38,11 @@ async function run(label, escrowConfig) {
   try {
     const key = KEYS[2];
     const { page } = await openApp(stack, browser, key);
+    // Requests the escrow refused for the account's rate (each costs a wait of a second or more).
+    let refused = 0;
+    page.on("response", (r) => {
+      if (r.status() === 429) refused += 1;
+    });
     await signIn(page);
     await page.getByTestId("register").click();
     await page.waitForSelector("[data-testid=patient-page]", { timeout: T });
@@ -74,7 +79,12 @@ async function run(label, escrowConfig) {
     await page.getByTestId("build-summary").click();
     const built = await done(page, "[data-testid=clinical-summary]");
     const summaryMs = performance.now() - t;
-    return { label, anchorMs, checkMs, importMs, encryptedMs, transactions, note, summaryMs, built };
+    // What the patient's access log says of it: the escrow logs each run of refusals once.
+    const limitedEntries = await page.evaluate(async () => {
+      const log = await (await fetch("/api/access-log")).json();
+      return log.entries.filter((e) => e.reason === "rate-limited").length;
+    });
+    return { label, anchorMs, checkMs, importMs, encryptedMs, transactions, note, summaryMs, built, refused, limitedEntries };
   } finally {
     await browser.close();
     await stack.stop();
@@ -91,5 +101,6 @@ for (const [, label, config] of MODES) {
   console.log(`    of which encrypting and wrapping       ${((r.encryptedMs ?? NaN) / 1000).toFixed(1)} s; uploading and anchoring the rest`);
   console.log(`  transactions sent by the import        ${r.transactions}`);
   console.log(`  the app said: ${r.note}`);
+  console.log(`  requests refused with 429 (all steps)  ${r.refused}; "rate-limited" entries in the patient's log: ${r.limitedEntries}`);
   console.log(`  clinical summary (open every record)   ${(r.summaryMs / 1000).toFixed(1)} s = ${(r.summaryMs / r.anchorMs).toFixed(1)} × the anchor, ${(N / (r.summaryMs / 1000)).toFixed(0)} records/s; ${r.built}`);
 }

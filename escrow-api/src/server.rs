@@ -501,6 +501,9 @@ async fn config_json(State(st): State<AppState>) -> Json<serde_json::Value> {
         "siweDomain": st.siwe_domain,
         "breakGlassKey": alloy_primitives::B256::from(st.break_glass.public().0),
         "breakGlassReader": st.deployment.escrow.to_checksum(None),
+        // The per-account rate limit, so that the app paces itself below it (app/src/pace.rs).
+        "rateLimitPerMinute": st.config.rate_limit_per_minute,
+        "rateLimitBurst": st.config.rate_limit_burst,
     }))
 }
 

@@ -99,8 +99,27 @@ fn retry_wait_ms(retry_after: Option<String>) -> i32 {
     1000 * secs.clamp(1, 60) + (js_sys::Math::random() * 1000.0) as i32
 }
 
-/// [`fetch_once`], sent again after the named wait while the escrow answers 429: the per-account
-/// rate limit refuses a request before doing anything, so sending it again is safe.
+thread_local! {
+    /// The pace of this page's requests ([`crate::pace`]), set from `/config.json`.
+    static PACER: std::cell::RefCell<crate::pace::Pacer> = std::cell::RefCell::new(crate::pace::Pacer::default());
+}
+
+/// Paces this page's requests below the escrow's rate limit of `per_minute` and `burst`.
+pub fn set_pace(per_minute: u32, burst: u32) {
+    PACER.with(|p| *p.borrow_mut() = crate::pace::Pacer::new(per_minute, burst));
+}
+
+/// Waits for this request's turn under the pace.
+async fn paced() {
+    let wait = PACER.with(|p| p.borrow_mut().take(js_sys::Date::now()));
+    if wait > 0.0 {
+        super::wallet::sleep_ms(wait.ceil().min(f64::from(i32::MAX)) as i32).await;
+    }
+}
+
+/// [`fetch_once`] in its turn ([`paced`]), sent again after the named wait while the escrow
+/// answers 429: the per-account rate limit refuses a request before doing anything, so sending it
+/// again is safe.
 async fn fetch_with(
     method: &str,
     path: &str,
@@ -109,6 +128,7 @@ async fn fetch_with(
 ) -> Result<Response, EscrowError> {
     let mut refused = 0;
     loop {
+        paced().await;
         let response = fetch_once(method, path, body, extra_headers).await?;
         let retry_after = response.headers().get("retry-after").ok().flatten();
         let again = refused < RATE_RETRIES && worth_retrying(path, retry_after.as_deref());
@@ -203,6 +223,12 @@ pub struct AppConfig {
     /// The block the contracts were deployed in: where a search of their event logs starts.
     #[serde(default)]
     pub deploy_block: u64,
+    /// The escrow's per-account rate limit (0: none), which the app paces itself below.
+    #[serde(default)]
+    pub rate_limit_per_minute: u32,
+    /// Its burst allowance.
+    #[serde(default)]
+    pub rate_limit_burst: u32,
     /// The escrow's break-glass X25519 public key (`0x` hex), when it has one.
     #[serde(default)]
     pub break_glass_key: Option<String>,
@@ -312,6 +338,7 @@ pub async fn upload(
 ) -> Result<Value, EscrowError> {
     let (mut shed, mut limited) = (0, 0);
     loop {
+        paced().await;
         match upload_once(headers, body, progress.clone()).await {
             // Over the account's rate: refused before anything was read; sent again after the
             // wait the escrow named.

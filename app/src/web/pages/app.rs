@@ -16,7 +16,10 @@ use crate::format;
 fn boot(state: AppState) {
     spawn_local(async move {
         match escrow::config().await {
-            Ok(c) => state.config.set(Some(c)),
+            Ok(c) => {
+                escrow::set_pace(c.rate_limit_per_minute, c.rate_limit_burst);
+                state.config.set(Some(c));
+            }
             Err(e) => {
                 state
                     .boot_error
