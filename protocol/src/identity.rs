@@ -174,6 +174,18 @@ pub fn recover_personal(message: &[u8], sig: &[u8]) -> Result<Address, IdentityE
         .map_err(|e| IdentityError::BadSignature(e.to_string()))
 }
 
+/// The signer of `signature` over the EIP-712 `hash`, which must be `expected`.
+fn signed_by(hash: &B256, signature: &[u8], expected: Address) -> Result<Address, IdentityError> {
+    let recovered = recover_typed(hash, signature)?;
+    if recovered != expected {
+        return Err(IdentityError::WrongSigner {
+            expected,
+            recovered,
+        });
+    }
+    Ok(recovered)
+}
+
 /// The key-derivation message for one account on one deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyDerivation {
@@ -250,13 +262,7 @@ impl KeyDerivation {
     /// The 32-byte HKDF output that seeds the key pair (formats.md 6.1). Checks the signature is
     /// the account's over this message first, so a wallet that signed something else is caught here.
     pub fn seed(&self, signature: &[u8]) -> Result<[u8; 32], IdentityError> {
-        let recovered = recover_typed(&self.signing_hash(), signature)?;
-        if recovered != self.account {
-            return Err(IdentityError::WrongSigner {
-                expected: self.account,
-                recovered,
-            });
-        }
+        signed_by(&self.signing_hash(), signature, self.account)?;
         // `v` is left out: wallets write it as 0/1 or 27/28 for the same signature.
         let rs = &signature[..64];
         let mut info = Vec::with_capacity(HKDF_INFO.len() + 8 + 20 + 20 + 4);
@@ -296,13 +302,11 @@ impl EscrowRequest {
         signature: &[u8],
         now: i64,
     ) -> Result<Address, IdentityError> {
-        let recovered = recover_typed(&self.signing_hash(chain_id, contract), signature)?;
-        if recovered != self.requester {
-            return Err(IdentityError::WrongSigner {
-                expected: self.requester,
-                recovered,
-            });
-        }
+        let recovered = signed_by(
+            &self.signing_hash(chain_id, contract),
+            signature,
+            self.requester,
+        )?;
         let expiry = i64::try_from(self.expiry).unwrap_or(i64::MAX);
         if now >= expiry {
             return Err(IdentityError::Expired {
@@ -364,13 +368,7 @@ impl MoveWrapsMessage {
 
     /// Checks the signature is the account's over this key.
     pub fn verify(&self, signature: &[u8]) -> Result<(), IdentityError> {
-        let recovered = recover_typed(&self.signing_hash(), signature)?;
-        if recovered != self.account {
-            return Err(IdentityError::WrongSigner {
-                expected: self.account,
-                recovered,
-            });
-        }
+        signed_by(&self.signing_hash(), signature, self.account)?;
         Ok(())
     }
 }
@@ -443,13 +441,7 @@ impl HoldDecisionMessage {
 
     /// Checks the signature is the patient's over this decision.
     pub fn verify(&self, signature: &[u8]) -> Result<(), IdentityError> {
-        let recovered = recover_typed(&self.signing_hash(), signature)?;
-        if recovered != self.patient {
-            return Err(IdentityError::WrongSigner {
-                expected: self.patient,
-                recovered,
-            });
-        }
+        signed_by(&self.signing_hash(), signature, self.patient)?;
         Ok(())
     }
 }
