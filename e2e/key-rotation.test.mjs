@@ -103,6 +103,12 @@ for (const [b, name] of browsers.entries()) {
         await failed.waitFor({ timeout: T });
         assert.match(await failed.textContent(), /You rejected the request.*press Retry/);
 
+        // The page holds the new key from the moment the chain did: coming back to the Account
+        // page, it finds the keys still made for the previous one and offers to finish.
+        await goTo(page, "Records");
+        await goTo(page, "Account");
+        await page.getByTestId("rotation-unfinished").waitFor({ timeout: T });
+
         // The page is closed. Signing in again derives the rotated key (version 2) with one
         // signature; the records' keys were made for the previous one, which the page says.
         await page.reload();

@@ -40,7 +40,10 @@ impl Pacer {
         if self.per_ms <= 0.0 {
             return 0.0;
         }
-        let elapsed = self.at_ms.map_or(0.0, |at| (now_ms - at).max(0.0));
+        // A clock set back counts as no time passing, and the bucket's time never goes back:
+        // what it refilled up to stays counted.
+        let now_ms = self.at_ms.map_or(now_ms, |at| now_ms.max(at));
+        let elapsed = self.at_ms.map_or(0.0, |at| now_ms - at);
         self.tokens = (self.tokens + elapsed * self.per_ms).min(self.burst);
         self.at_ms = Some(now_ms);
         self.tokens -= 1.0;
@@ -105,5 +108,8 @@ mod tests {
         assert_eq!(p.take(10_000.0), 0.0);
         let w = p.take(5_000.0);
         assert!((w - 1000.0 / 0.9).abs() < 1e-6, "{w}");
+        // Back at 10 s the time before it is not counted again: two turns are still owed.
+        let w = p.take(10_000.0);
+        assert!((w - 2000.0 / 0.9).abs() < 1e-6, "{w}");
     }
 }

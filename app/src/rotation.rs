@@ -61,9 +61,35 @@ pub fn unfinished_text(stale: usize) -> String {
     )
 }
 
+/// How many times an account's key changed, from the keys of its `EncryptionKeyRotated` events in
+/// chain order (each event's data is the new key): a rotation to the key it already had does not
+/// count.
+pub fn versions_moved(keys: &[alloy_primitives::B256]) -> u32 {
+    let changes = keys
+        .iter()
+        .enumerate()
+        .filter(|(i, key)| *i == 0 || keys[i - 1] != **key)
+        .count();
+    u32::try_from(changes).unwrap_or(u32::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rotation_repeated_to_the_same_key_counts_once() {
+        use alloy_primitives::B256;
+        let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
+        assert_eq!(versions_moved(&[]), 0);
+        assert_eq!(versions_moved(&[a]), 1);
+        assert_eq!(
+            versions_moved(&[a, a]),
+            1,
+            "a retried transaction mined twice"
+        );
+        assert_eq!(versions_moved(&[a, b, b, a]), 3);
+    }
 
     #[test]
     fn each_step_has_its_words_and_a_fraction_within_the_bar() {

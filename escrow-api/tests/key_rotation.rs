@@ -17,19 +17,37 @@ use support::*;
 /// A refused move: what it is, the key and signature sent, the wraps, the status and code.
 type Refused<'a> = (&'a str, B256, &'a str, Vec<Value>, u16, &'a str);
 
-/// `signer`'s signature over moving `account`'s wraps to `key`, 0x-hex.
-fn move_signature(w: &World, signer: &User, account: &User, key: B256) -> String {
+/// An hour after the test began: the signatures' deadline, the same for every one of them.
+fn in_an_hour() -> u64 {
+    static DEADLINE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *DEADLINE.get_or_init(|| u64::try_from(medledger_escrow_api::now_secs()).expect("time") + 3_600)
+}
+
+/// `signer`'s signature over moving `account`'s wraps to `key` before `deadline`, 0x-hex.
+fn move_signature_until(
+    w: &World,
+    signer: &User,
+    account: &User,
+    key: B256,
+    deadline: u64,
+) -> String {
     let message = MoveWrapsMessage {
         chain_id: w.d.chain_id,
         contract: w.d.address,
         account: account.address(),
         encryption_key: key,
+        deadline,
     };
     let sig = signer
         .signer
         .sign_hash_sync(&message.signing_hash())
         .expect("sign");
     hex::encode_prefixed(sig.as_bytes())
+}
+
+/// [`move_signature_until`] an hour from now.
+fn move_signature(w: &World, signer: &User, account: &User, key: B256) -> String {
+    move_signature_until(w, signer, account, key, in_an_hour())
 }
 
 fn context(w: &World, record: B256, reader: &User) -> WrapContext {
@@ -55,7 +73,19 @@ async fn put_moved(
     sig: &str,
     wraps: Vec<Value>,
 ) -> (u16, Value) {
-    let body = json!({"encryptionKey": key, "signature": sig, "wraps": wraps});
+    put_moved_until(server, who, key, in_an_hour(), sig, wraps).await
+}
+
+async fn put_moved_until(
+    server: &Server,
+    who: &User,
+    key: B256,
+    deadline: u64,
+    sig: &str,
+    wraps: Vec<Value>,
+) -> (u16, Value) {
+    let body =
+        json!({"encryptionKey": key, "deadline": deadline, "signature": sig, "wraps": wraps});
     let resp = who
         .put(server.url("/api/wraps/mine"))
         .json(&body)
@@ -205,6 +235,18 @@ async fn a_rotated_key_takes_over_every_wrap_and_the_old_one_opens_nothing_relea
             (status, body["error"].as_str()),
             (want, Some(code)),
             "{what}: {body}"
+        );
+    }
+    // A signature whose deadline has passed, or lies more than a day ahead, does not serve.
+    let now = u64::try_from(medledger_escrow_api::now_secs()).expect("time");
+    for deadline in [now - 1, now + 2 * 86_400] {
+        let sig = move_signature_until(&w, &patient, &patient, new_key, deadline);
+        let (status, body) =
+            put_moved_until(&server, &patient, new_key, deadline, &sig, all(&new_keys)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("bad-signature")),
+            "{deadline}: {body}"
         );
     }
     // The doctor, signed in, cannot move the patient's wraps with the patient's signature: the

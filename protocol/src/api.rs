@@ -416,6 +416,8 @@ pub struct MovedWrap {
 pub struct MoveWrapsBody {
     /// The key the new wraps are made for.
     pub encryption_key: B256,
+    /// The signature's deadline (Unix seconds; at most a day ahead).
+    pub deadline: u64,
     /// The 65-byte EIP-712 signature, 0x-hex.
     pub signature: String,
     /// 1..=[`MY_WRAPS_PAGE`] wraps, one per record.

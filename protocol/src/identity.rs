@@ -38,6 +38,7 @@ sol! {
     struct MoveWraps {
         address account;
         bytes32 encryptionKey;
+        uint64 deadline;
     }
 
     /// A patient's decision on a read the escrow held for their approval (EIP-712).
@@ -319,9 +320,10 @@ impl EscrowRequest {
 }
 
 /// The consent an account's wallet signs before the escrow replaces its wrapped DEKs with wraps
-/// to its new encryption key (formats.md 6.5). It names the key: the escrow accepts it only
-/// while that key is the account's key on chain, so it cannot be replayed after a later
-/// rotation, and a stolen session without the wallet cannot replace anyone's wraps.
+/// to its new encryption key (formats.md 6.5). It names the key and a deadline: the escrow accepts
+/// it only while that key is the account's key on chain and before the deadline, so a stolen
+/// session without the wallet cannot replace anyone's wraps, and a signature seen once does not
+/// serve for long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MoveWrapsMessage {
     /// EIP-155 chain id.
@@ -332,6 +334,8 @@ pub struct MoveWrapsMessage {
     pub account: Address,
     /// The X25519 public key the new wraps are made for.
     pub encryption_key: B256,
+    /// Unix seconds after which the signature no longer serves.
+    pub deadline: u64,
 }
 
 impl MoveWrapsMessage {
@@ -340,6 +344,7 @@ impl MoveWrapsMessage {
         MoveWraps {
             account: self.account,
             encryptionKey: self.encryption_key,
+            deadline: self.deadline,
         }
     }
 
@@ -357,18 +362,28 @@ impl MoveWrapsMessage {
             "MoveWraps",
             serde_json::json!([
                 {"name": "account", "type": "address"},
-                {"name": "encryptionKey", "type": "bytes32"}
+                {"name": "encryptionKey", "type": "bytes32"},
+                {"name": "deadline", "type": "uint64"}
             ]),
             serde_json::json!({
                 "account": self.account.to_checksum(None),
-                "encryptionKey": self.encryption_key.to_string()
+                "encryptionKey": self.encryption_key.to_string(),
+                "deadline": self.deadline
             }),
         )
     }
 
-    /// Checks the signature is the account's over this key.
-    pub fn verify(&self, signature: &[u8]) -> Result<(), IdentityError> {
+    /// Checks the signature is the account's over this key and deadline, and `now` (Unix
+    /// seconds) is before the deadline.
+    pub fn verify(&self, signature: &[u8], now: i64) -> Result<(), IdentityError> {
         signed_by(&self.signing_hash(), signature, self.account)?;
+        let deadline = i64::try_from(self.deadline).unwrap_or(i64::MAX);
+        if now >= deadline {
+            return Err(IdentityError::Expired {
+                expired_at: deadline,
+                now,
+            });
+        }
         Ok(())
     }
 }

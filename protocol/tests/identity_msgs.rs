@@ -405,9 +405,14 @@ fn moving_wraps_verifies_only_for_the_account_and_the_key_it_names() {
         contract: CONTRACT,
         account,
         encryption_key: key,
+        deadline: (NOW + 3_600) as u64,
     };
     let sig = sign_hash(&sk, &message.signing_hash());
-    message.verify(&sig).expect("the account's own");
+    message.verify(&sig, NOW).expect("the account's own");
+    assert!(matches!(
+        message.verify(&sig, NOW + 3_600),
+        Err(IdentityError::Expired { .. })
+    ));
     // Another key, account, chain or contract: the signature does not carry over.
     let variants = [
         MoveWrapsMessage {
@@ -426,20 +431,25 @@ fn moving_wraps_verifies_only_for_the_account_and_the_key_it_names() {
             contract: Address::repeat_byte(4),
             ..message
         },
+        MoveWrapsMessage {
+            deadline: message.deadline + 1,
+            ..message
+        },
     ];
     for v in variants {
         assert!(
-            matches!(v.verify(&sig), Err(IdentityError::WrongSigner { .. })),
+            matches!(v.verify(&sig, NOW), Err(IdentityError::WrongSigner { .. })),
             "{v:?}"
         );
     }
     let forged = sign_hash(&other_wallet(), &message.signing_hash());
     assert!(matches!(
-        message.verify(&forged),
+        message.verify(&forged, NOW),
         Err(IdentityError::WrongSigner { .. })
     ));
     let json = message.typed_data_json();
     assert_eq!(json["primaryType"], "MoveWraps");
+    assert_eq!(json["message"]["deadline"], NOW + 3_600);
     assert_eq!(json["message"]["account"], account.to_checksum(None));
     assert_eq!(json["message"]["encryptionKey"], key.to_string());
 }

@@ -125,7 +125,9 @@ pub async fn ensure_escrow_session(account: Address) -> Result<(), SignInError> 
 }
 
 /// How many times `account` has rotated its encryption key on chain: its `EncryptionKeyRotated`
-/// events since the deployment's block (formats.md 6.1, "Rotation").
+/// events since the deployment's block that changed the key (formats.md 6.1, "Rotation"). A
+/// rotation to the key it already had, as a transaction sent again while the first was still
+/// pending makes, does not count: the key version is the number of different keys.
 pub async fn key_rotations(
     contract: &Contract,
     account: Address,
@@ -142,11 +144,19 @@ pub async fn key_rotations(
         ],
     }]);
     let logs = wallet::request("eth_getLogs", filter).await?;
-    let count = logs
+    let logs = logs
         .as_array()
-        .ok_or_else(|| ChainError::Decode("eth_getLogs returned no list".into()))?
-        .len();
-    Ok(u32::try_from(count).unwrap_or(u32::MAX))
+        .ok_or_else(|| ChainError::Decode("eth_getLogs returned no list".into()))?;
+    let keys = logs
+        .iter()
+        .map(|log| {
+            log.get("data")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|d| d.parse::<B256>().ok())
+                .ok_or_else(|| ChainError::Decode("a key rotation's log has no key".into()))
+        })
+        .collect::<Result<Vec<B256>, ChainError>>()?;
+    Ok(crate::rotation::versions_moved(&keys))
 }
 
 /// Asks the wallet to sign the key-derivation message of `account`'s key after `rotations`

@@ -148,6 +148,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "access_risk",
         include_str!("../../migrations/0013_access_risk.sql"),
     ),
+    (
+        14,
+        "wraps_by_reader",
+        include_str!("../../migrations/0014_wraps_by_reader.sql"),
+    ),
 ];
 
 /// The embedded migrations.

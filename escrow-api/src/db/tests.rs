@@ -836,6 +836,28 @@ async fn records_under_a_root_commit_when_they_prove_and_rewind_with_it() {
 }
 
 #[tokio::test]
+async fn a_readers_wraps_are_paged_through_an_index_not_a_scan() {
+    let (_dir, idx) = index().await;
+    let sql = format!("EXPLAIN QUERY PLAN {}", super::wraps::WRAPS_HELD_BY);
+    let rows = sqlx::query(&sql)
+        .bind("0x01")
+        .bind("")
+        .bind("shredded")
+        .bind(500_i64)
+        .fetch_all(&idx.pool)
+        .await
+        .expect("plan");
+    let plan: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>("detail").expect("detail"))
+        .collect();
+    assert!(
+        plan.iter().any(|d| d.contains("wrapped_deks_reader")),
+        "{plan:?}"
+    );
+}
+
+#[tokio::test]
 async fn an_upload_s_pending_quota_is_summed_through_an_index_not_a_scan() {
     let (_dir, idx) = index().await;
     let sql = format!("EXPLAIN QUERY PLAN {}", super::wraps::PENDING_BYTES);

@@ -15,6 +15,9 @@ pub struct DekRow {
     pub wrap: String,
 }
 
+/// A page of one reader's wraps, through the index `wrapped_deks_reader` (migration 0014).
+pub(super) const WRAPS_HELD_BY: &str = "SELECT w.record_id, r.patient, w.wrap FROM wrapped_deks w JOIN records r ON r.record_id = w.record_id WHERE w.reader = $1 AND w.record_id > $2 AND r.state <> $3 ORDER BY w.record_id LIMIT $4";
+
 impl Index {
     /// The DEK wrapped to `reader` for a record.
     pub async fn wrapped_dek(
@@ -80,15 +83,13 @@ impl Index {
     ) -> Result<Vec<(B256, Address, String)>, DbError> {
         // Record ids are stored as lowercase 0x-hex of a fixed length, so text order is id order.
         let after = after.map(b256_text).unwrap_or_default();
-        let rows = sqlx::query(
-            "SELECT w.record_id, r.patient, w.wrap FROM wrapped_deks w JOIN records r ON r.record_id = w.record_id WHERE w.reader = $1 AND w.record_id > $2 AND r.state <> $3 ORDER BY w.record_id LIMIT $4",
-        )
-        .bind(address_text(reader))
-        .bind(after)
-        .bind(RecordState::Shredded.as_str())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(WRAPS_HELD_BY)
+            .bind(address_text(reader))
+            .bind(after)
+            .bind(RecordState::Shredded.as_str())
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok((

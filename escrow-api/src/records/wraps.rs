@@ -206,15 +206,15 @@ fn moved_wraps(req: &MoveWrapsBody) -> Result<Vec<(B256, String)>, ApiError> {
         .collect()
 }
 
-/// Whether the wallet of `account` signed its consent to moving its wraps to `key`, and `key` is
-/// the account's encryption key on chain now (so the signature cannot serve after a later
-/// rotation, and the wraps replaced are those of the key the chain names).
-async fn may_move_to(
-    st: &AppState,
-    account: Address,
-    key: B256,
-    signature: &str,
-) -> Result<(), ApiError> {
+/// Longest a `MoveWraps` signature may serve: a rotation's batches go within minutes, and a
+/// signature seen once (a log, a proxy) must not serve for long.
+const MOVE_SIGNATURE_MAX_SECS: u64 = 86_400;
+
+/// Whether the wallet of `account` signed its consent to moving its wraps to `key` before
+/// `deadline` (not yet passed, at most a day ahead), and `key` is the account's encryption key on
+/// chain now (so the wraps replaced are those of the key the chain names).
+async fn may_move_to(st: &AppState, account: Address, req: &MoveWrapsBody) -> Result<(), ApiError> {
+    let (key, deadline, signature) = (req.encryption_key, req.deadline, &req.signature);
     let bad = |why: String| {
         ApiError::bad_request(
             "bad-signature",
@@ -222,13 +222,23 @@ async fn may_move_to(
         )
     };
     let signature = hex::decode(signature.trim()).map_err(|e| bad(e.to_string()))?;
+    let now = now_secs();
+    let too_far = u64::try_from(now).unwrap_or(0) + MOVE_SIGNATURE_MAX_SECS;
+    if deadline > too_far {
+        return Err(bad(format!(
+            "its deadline is more than {MOVE_SIGNATURE_MAX_SECS} s ahead"
+        )));
+    }
     let message = MoveWrapsMessage {
         chain_id: st.deployment.chain_id,
         contract: st.deployment.address,
         account,
         encryption_key: key,
+        deadline,
     };
-    message.verify(&signature).map_err(|e| bad(e.to_string()))?;
+    message
+        .verify(&signature, now)
+        .map_err(|e| bad(e.to_string()))?;
     let on_chain = st.ledger.encryption_key_of(account).await?;
     if on_chain != key || key == B256::ZERO {
         return Err(ApiError::new(
@@ -251,7 +261,7 @@ pub async fn move_my_wraps(
 ) -> Result<Json<WrapsMoved>, ApiError> {
     let reader = session.address;
     let wraps = moved_wraps(&req)?;
-    may_move_to(&st, reader, req.encryption_key, &req.signature).await?;
+    may_move_to(&st, reader, &req).await?;
     let mut patients = Vec::with_capacity(wraps.len());
     for (record_id, _) in &wraps {
         match st.index.record(*record_id).await? {

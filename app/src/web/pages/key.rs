@@ -4,6 +4,7 @@
 //! are `crate::rotation`'s.
 
 use leptos::prelude::*;
+use medledger_protocol::wrap::KeyPair;
 
 use super::super::components::{outcome_note, NoteView, Outcome, ProgressView};
 use super::super::rotation::{self, Rotation};
@@ -36,9 +37,9 @@ fn deploy_block(state: AppState) -> u64 {
         .unwrap_or(0)
 }
 
-/// From now on the page holds the new key: what it opens, lists and wraps uses it.
-fn adopt(state: AppState, rotation: &Rotation) {
-    let keys = rotation.new_keys.clone();
+/// From now on the page holds the new key (the chain's): what it opens, lists and wraps uses it.
+fn adopt(state: AppState, keys: &KeyPair) {
+    let keys = keys.clone();
     state.signed_in.update(|s| {
         if let Some(s) = s.as_mut() {
             s.on_chain.encryption_key = alloy_primitives::B256::from(keys.public().0);
@@ -62,12 +63,12 @@ async fn rotate(
             started.inspect_err(|_| bar.clear())?
         }
     };
-    let completed = rotation::complete(&me, &mut rotation, &progress).await;
+    let completed =
+        rotation::complete(&me, &mut rotation, &progress, &|keys| adopt(state, keys)).await;
     bar.clear();
     match completed {
         Ok(()) => {
             pending.set(None);
-            adopt(state, &rotation);
             Ok(done_text(rotation.moved, rotation.unopened))
         }
         Err(e) => {
