@@ -883,8 +883,8 @@ mod tests {
         names_agree(HoldState::ALL, HoldState::as_str, HoldState::parse);
         assert_eq!(RecordState::ALL.len(), 3);
         assert_eq!(ClaimStatus::ALL.len(), 5);
-        assert_eq!(AccessAction::ALL.len(), 7);
-        assert_eq!((RiskMode::ALL.len(), HoldState::ALL.len()), (2, 3));
+        assert_eq!(AccessAction::ALL.len(), 8);
+        assert_eq!((RiskMode::ALL.len(), HoldState::ALL.len()), (2, 4));
     }
 
     #[test]
