@@ -107,6 +107,17 @@ async fn rewrap_all(
     progress: Progress<'_>,
 ) -> Result<(Vec<MovedWrap>, usize), String> {
     let wraps = all_my_wraps(progress).await?;
+    rewrap(me, wraps, from, to, progress).await
+}
+
+/// [`rewrap_all`] over wraps already listed.
+async fn rewrap(
+    me: &Identity,
+    wraps: Vec<(B256, Vec<u8>)>,
+    from: &KeyPair,
+    to: PublicKey,
+    progress: Progress<'_>,
+) -> Result<(Vec<MovedWrap>, usize), String> {
     let total = wraps.len();
     let (mut moved, mut unopened) = (Vec::with_capacity(total), 0);
     for (done, (record_id, wrapped)) in wraps.into_iter().enumerate() {
@@ -135,13 +146,28 @@ async fn rewrap_all(
 /// rotation registered on chain whose keys were not all moved. Every page is looked at: a
 /// rotation stopped part way moved the first records (by id) and left the rest.
 pub async fn stale_wraps(me: &Identity) -> Result<usize, String> {
-    let wraps = all_my_wraps(&|_| {}).await?;
-    Ok(wraps
+    Ok(stale_among(me, &all_my_wraps(&|_| {}).await?))
+}
+
+/// How many of `wraps` the key the page holds does not open.
+fn stale_among(me: &Identity, wraps: &[(B256, Vec<u8>)]) -> usize {
+    wraps
         .iter()
         .filter(|(record_id, wrapped)| {
             wrap::unwrap_dek(wrapped, &me.keys, &context(me, *record_id)).is_err()
         })
-        .count())
+        .count()
+}
+
+/// Refuses unless the page holds the key the chain holds (after a rotation elsewhere, or one
+/// this page did not see through, the page must sign in again first).
+async fn page_holds_chains_key(me: &Identity) -> Result<(), String> {
+    if key_on_chain(me).await?.0 != me.keys.public().0 {
+        return Err(
+            "Your key on chain is not the one this page holds: sign out and in again first.".into(),
+        );
+    }
+    Ok(())
 }
 
 /// The account's encryption key on chain now.
@@ -159,12 +185,10 @@ pub async fn start(
     deploy_block: u64,
     progress: Progress<'_>,
 ) -> Result<Rotation, String> {
-    if key_on_chain(me).await?.0 != me.keys.public().0 {
-        return Err(
-            "Your key on chain is not the one this page holds: sign out and in again first.".into(),
-        );
-    }
-    if stale_wraps(me).await? > 0 {
+    page_holds_chains_key(me).await?;
+    // Listed once: checked for an unfinished rotation, then re-wrapped.
+    let wraps = all_my_wraps(progress).await?;
+    if stale_among(me, &wraps) > 0 {
         return Err("Some of your records' keys are still made for your previous key: finish that rotation first.".into());
     }
     let rotations = session::key_rotations(&me.contract, me.account, deploy_block)
@@ -173,7 +197,7 @@ pub async fn start(
     let new_keys = session::derive_version(&me.contract, me.account, rotations.saturating_add(1))
         .await
         .map_err(|e| e.to_string())?;
-    let (to_move, unopened) = rewrap_all(me, &me.keys, new_keys.public(), progress).await?;
+    let (to_move, unopened) = rewrap(me, wraps, &me.keys, new_keys.public(), progress).await?;
     Ok(Rotation {
         old_keys: me.keys.clone(),
         new_keys,
@@ -309,11 +333,7 @@ pub async fn finish_previous(
     deploy_block: u64,
     progress: Progress<'_>,
 ) -> Result<Rotation, String> {
-    if key_on_chain(me).await?.0 != me.keys.public().0 {
-        return Err(
-            "Your key on chain is not the one this page holds: sign out and in again first.".into(),
-        );
-    }
+    page_holds_chains_key(me).await?;
     let rotations = session::key_rotations(&me.contract, me.account, deploy_block)
         .await
         .map_err(|e| e.to_string())?;
