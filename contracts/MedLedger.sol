@@ -8,6 +8,7 @@ import {RecordsModule} from "./medledger/RecordsModule.sol";
 import {RecordRootsModule} from "./medledger/RecordRootsModule.sol";
 import {EmergencyModule} from "./medledger/EmergencyModule.sol";
 import {AccessLogModule} from "./medledger/AccessLogModule.sol";
+import {LicenceTermsModule} from "./medledger/LicenceTermsModule.sol";
 
 /// @title MedLedger
 /// @notice The trust core of medledger: who is who, who may read or write a patient's records,
@@ -39,7 +40,8 @@ contract MedLedger is
     RecordsModule,
     RecordRootsModule,
     EmergencyModule,
-    AccessLogModule
+    AccessLogModule,
+    LicenceTermsModule
 {
     // ---------------------------------------------------------------- accounts
 
@@ -140,6 +142,26 @@ contract MedLedger is
         uint64 firstSeq;
         uint64 lastSeq;
         uint64 anchoredAt;
+    }
+
+    // ---------------------------------------------------------------- licence terms
+
+    /// @notice An organisation's licence now. Licensed (its practitioners read and write) are
+    /// Active and UnderNotice. Terminated wins over Lapsed, Lapsed over UnderNotice.
+    enum LicenceStatus {
+        None,
+        Active,
+        UnderNotice,
+        Lapsed,
+        Terminated
+    }
+
+    /// @notice What the core keeps of an organisation's licence (the licensing contract writes it).
+    /// @param paidUntil the subscription is paid while block.timestamp < paidUntil
+    /// @param terminatesAt 0, or when notice runs out (or ran out, or termination took effect)
+    struct LicenceTerms {
+        uint64 paidUntil;
+        uint64 terminatesAt;
     }
 
     // ---------------------------------------------------------------- setup
@@ -403,5 +425,47 @@ contract MedLedger is
         bytes32[] calldata proof
     ) external view returns (bool) {
         return _canReadRooted(patient, reader, root, record, proof);
+    }
+
+    // ================================================================ licence terms (LicenceTermsModule)
+
+    /// @inheritdoc IMedLedger
+    function setLicensing(address licensingContract) external {
+        _setLicensing(licensingContract);
+    }
+
+    /// @inheritdoc IMedLedger
+    function licensing() external view returns (address) {
+        return _licensing;
+    }
+
+    /// @inheritdoc IMedLedger
+    function setLicenceTerms(uint32 organisation, uint64 paidUntil, uint64 terminatesAt) external {
+        _setLicenceTerms(organisation, paidUntil, terminatesAt);
+    }
+
+    /// @inheritdoc IMedLedger
+    function assignPractitioner(address practitioner, uint32 organisation, address admin) external {
+        _assignPractitioner(practitioner, organisation, admin);
+    }
+
+    /// @inheritdoc IMedLedger
+    function releasePractitioner(address practitioner) external {
+        _releasePractitioner(practitioner);
+    }
+
+    /// @inheritdoc IMedLedger
+    function licenceTermsOf(uint32 organisation) external view returns (LicenceTerms memory) {
+        return _licenceTerms[organisation];
+    }
+
+    /// @inheritdoc IMedLedger
+    function licenceStatus(uint32 organisation) external view returns (LicenceStatus) {
+        return _licenceStatus(organisation);
+    }
+
+    /// @inheritdoc IMedLedger
+    function practitionerOrganisation(address practitioner) external view returns (uint32) {
+        return _organisationOf[practitioner];
     }
 }

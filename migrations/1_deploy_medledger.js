@@ -1,7 +1,9 @@
 // Deploys the MedLedger core, gives the first admin and the escrow account their roles, deploys
-// MedLedgerInsurance beside it with the core's address, and writes deployments/<network>.json
-// (chain id; the core's address, deployment block and transaction, ABI hash, admin and escrow; the
-// same for the insurance contract under "insurance"), which the escrow and the app read.
+// MedLedgerInsurance and MedLedgerLicensing beside it with the core's address, names the licensing
+// contract in the core (setLicensing, once), and writes deployments/<network>.json (chain id; the
+// core's address, deployment block and transaction, ABI hash, admin and escrow; the same for the
+// insurance contract under "insurance" and the licensing contract under "licensing"), which the
+// escrow and the app read.
 //
 // Safe to run again. Each contract is kept when the file names one that is still on the same chain
 // with the same code:
@@ -9,7 +11,10 @@
 //   contract is bound to its core for good);
 // - the insurance contract, when the core was kept, its code is the artifact's (the bytes of the
 //   immutable core address masked) and its core() is the recorded core; otherwise it alone is
-//   deployed.
+//   deployed;
+// - the licensing contract, when the core names one (a core kept names none, or one with the
+//   artifact's code bound to it: otherwise the core itself is deployed anew, since it names its
+//   licensing contract once); otherwise it is deployed and named.
 // Missing roles are granted when the deployer may.
 const fs = require("fs");
 const path = require("path");
@@ -17,6 +22,7 @@ const { abiHash } = require("../scripts/abi");
 
 const MedLedger = artifacts.require("MedLedger");
 const MedLedgerInsurance = artifacts.require("MedLedgerInsurance");
+const MedLedgerLicensing = artifacts.require("MedLedgerLicensing");
 
 // MEDLEDGER_DEPLOYMENTS_DIR lets tests deploy to a throwaway chain without touching ./deployments.
 const DEPLOYMENTS = process.env.MEDLEDGER_DEPLOYMENTS_DIR || path.join(__dirname, "..", "deployments");
@@ -82,6 +88,30 @@ function writeAtomically(file, value) {
   fs.renameSync(tmp, file);
 }
 
+const ZERO_ADDRESS = "0x0000000000000000000000000000000000000000";
+
+/**
+ * Whether the core at `coreAddress` can be kept as far as licensing goes: it names no licensing
+ * contract yet, or one with the artifact's code bound to it. A core bound for good to a licensing
+ * contract of other code must be deployed anew, with everything beside it.
+ */
+async function licensingUsable(coreAddress) {
+  const bound = await (await MedLedger.at(coreAddress)).licensing();
+  if (bound === ZERO_ADDRESS) return true;
+  if (!(await holdsCodeOf(bound, MedLedgerLicensing))) return false;
+  return same(await (await MedLedgerLicensing.at(bound)).core(), coreAddress);
+}
+
+/** The deployment record of a licensing contract found bound to the core but not in the file. */
+async function licensingRecordAt(ledger, address) {
+  // Its creation transaction is not known from the chain alone without a trace; the block of the
+  // core's LicensingSet event is where it was bound, and readers start from there.
+  const events = await ledger.getPastEvents("LicensingSet", { fromBlock: 0 });
+  const bound = events.find((e) => same(e.returnValues.licensing, address));
+  if (!bound) throw new Error(`the core names MedLedgerLicensing ${address}, but no LicensingSet event does`);
+  return { address, deployBlock: Number(bound.blockNumber), deployTx: bound.transactionHash };
+}
+
 const same = (a, b) => typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
 
 module.exports = async function (deployer, network, accounts) {
@@ -95,7 +125,7 @@ module.exports = async function (deployer, network, accounts) {
 
   let ledger;
   let record;
-  if (recorded && (await holdsCodeOf(recorded.address, MedLedger))) {
+  if (recorded && (await holdsCodeOf(recorded.address, MedLedger)) && (await licensingUsable(recorded.address))) {
     record = recorded;
     ledger = await MedLedger.at(record.address);
     console.log(`   MedLedger already deployed at ${record.address} (block ${record.deployBlock}); not redeploying`);
@@ -138,6 +168,29 @@ module.exports = async function (deployer, network, accounts) {
     record.insurance = { address: insurance.address, deployBlock, deployTx, abiHash: abiHash("MedLedgerInsurance") };
   }
 
+  // ---------------------------------------------------------------- the licensing contract
+  // The core names its licensing contract once (setLicensing): a core kept above either names none
+  // yet or names one with the artifact's code (licensingUsable), which is kept.
+  const bound = await ledger.licensing();
+  if (bound !== ZERO_ADDRESS) {
+    const keptLicensing = record.licensing && same(record.licensing.address, bound) ? record.licensing : null;
+    if (!(await holdsCodeOf(bound, MedLedgerLicensing))) throw new Error(`the core names ${bound}, which is not MedLedgerLicensing`);
+    record.licensing = keptLicensing || (await licensingRecordAt(ledger, bound));
+    console.log(`   MedLedgerLicensing already deployed at ${bound}; not redeploying`);
+  } else {
+    await deployer.deploy(MedLedgerLicensing, ledger.address);
+    const licensing = await MedLedgerLicensing.deployed();
+    const { deployTx, deployBlock } = await receiptOf(MedLedgerLicensing);
+    record.licensing = { address: licensing.address, deployBlock, deployTx, abiHash: abiHash("MedLedgerLicensing") };
+    if (!(await ledger.hasRole(ADMIN_ROLE, accounts[0]))) {
+      // The file without "licensing" is refused by its readers until an admin binds it and this
+      // migration runs again (it then finds the binding).
+      throw new Error(`${accounts[0]} lacks ADMIN_ROLE on ${ledger.address}: an admin must call setLicensing(${licensing.address})`);
+    }
+    await ledger.setLicensing(licensing.address, { from: accounts[0] });
+    console.log(`   named MedLedgerLicensing ${licensing.address} in the core`);
+  }
+
   // The file's shape, in this order (protocol::deployment::Deployment reads it).
   const out = {
     network: record.network,
@@ -154,10 +207,16 @@ module.exports = async function (deployer, network, accounts) {
       deployTx: record.insurance.deployTx,
       abiHash: abiHash("MedLedgerInsurance"),
     },
+    licensing: {
+      address: record.licensing.address,
+      deployBlock: record.licensing.deployBlock,
+      deployTx: record.licensing.deployTx,
+      abiHash: abiHash("MedLedgerLicensing"),
+    },
   };
   writeAtomically(file, out);
   console.log(
     `   wrote ${path.relative(process.cwd(), file)}: chain ${chainId}, MedLedger at ${out.address}, ` +
-      `MedLedgerInsurance at ${out.insurance.address}`
+      `MedLedgerInsurance at ${out.insurance.address}, MedLedgerLicensing at ${out.licensing.address}`
   );
 };

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The migration as operators use it, against a throwaway Ganache with a persistent database:
-# a first run deploys the core and the insurance contract beside it and writes the deployments
-# file; a second run, and a run after the chain restarts from its database, deploy nothing and
-# keep both addresses; a file without its insurance contract, or naming one whose code is not the
-# artifact's or whose core() is another core, deploys the insurance contract alone; a core that
-# must be deployed again takes a new insurance contract with it, and so does a chain reset (new
-# database); the `external` network path deploys with a key from the environment.
+# a first run deploys the core and the insurance and licensing contracts beside it, names the
+# licensing contract in the core and writes the deployments file; a second run, and a run after the
+# chain restarts from its database, deploy nothing and keep every address; a file without its
+# insurance contract, or naming one whose code is not the artifact's or whose core() is another
+# core, deploys the insurance contract alone; a file without its licensing contract finds the one
+# the core names; a core that must be deployed again takes new insurance and licensing contracts
+# with it, and so does a chain reset (new database); the `external` network path deploys with a
+# key from the environment.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -26,12 +28,20 @@ field() { node -e 'console.log(process.argv[2].split(".").reduce((o, k) => (o ==
 # edit FILE JS: rewrite the JSON file with the expression JS applied to it as `d`.
 edit() { node -e 'const fs = require("fs"); const d = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); eval(process.argv[2]); fs.writeFileSync(process.argv[1], JSON.stringify(d, null, 2))' "$1" "$2"; }
 rpc_url() { echo "http://127.0.0.1:$port"; }
-# core_of ADDRESS: what the insurance contract at ADDRESS answers to core().
+# core_of ADDRESS [CONTRACT]: what the insurance (or CONTRACT) contract at ADDRESS answers to core().
 core_of() {
   node -e '
     const { JsonRpcProvider, Contract } = require("ethers");
-    const c = new Contract(process.argv[2], require("./build/contracts/MedLedgerInsurance.json").abi, new JsonRpcProvider(process.argv[1]));
+    const c = new Contract(process.argv[2], require(`./build/contracts/${process.argv[3]}.json`).abi, new JsonRpcProvider(process.argv[1]));
     c.core().then((a) => console.log(a)).catch((e) => { console.error(e.message); process.exit(1); });
+  ' "$(rpc_url)" "$1" "${2:-MedLedgerInsurance}"
+}
+# licensing_of CORE: the licensing contract the core at CORE names.
+licensing_of() {
+  node -e '
+    const { JsonRpcProvider, Contract } = require("ethers");
+    const c = new Contract(process.argv[2], require("./build/contracts/MedLedger.json").abi, new JsonRpcProvider(process.argv[1]));
+    c.licensing().then((a) => console.log(a)).catch((e) => { console.error(e.message); process.exit(1); });
   ' "$(rpc_url)" "$1"
 }
 # deploy_insurance_on CORE: a MedLedgerInsurance whose core is CORE (any contract), deployed
@@ -60,7 +70,7 @@ file="$work/deployments/development.json"
 check "first run deploys and writes development.json" test -f "$file"
 first=$(field "$file" address)
 check "deployment records chain id 1337" test "$(field "$file" chainId)" = 1337
-check "first run deploys the core and the insurance contract" test "$(deployments_in_log)" = 2
+check "first run deploys the core, the insurance and the licensing contract" test "$(deployments_in_log)" = 3
 check "deployment records the committed ABI's hash" test "$(field "$file" abiHash)" = \
   "$(node -e 'const {abiHash}=require("./scripts/abi");console.log(abiHash(require("./protocol/abi/MedLedger.json")))')"
 check "deployment records the committed insurance ABI's hash" test "$(field "$file" insurance.abiHash)" = \
@@ -68,14 +78,20 @@ check "deployment records the committed insurance ABI's hash" test "$(field "$fi
 insurance=$(field "$file" insurance.address)
 check "the insurance contract's core() is the recorded core" same_address "$(core_of "$insurance")" "$first"
 check "the insurance contract is deployed after the core" test "$(field "$file" insurance.deployBlock)" -gt "$(field "$file" deployBlock)"
+check "deployment records the committed licensing ABI's hash" test "$(field "$file" licensing.abiHash)" = \
+  "$(node -e 'const {abiHash}=require("./scripts/abi");console.log(abiHash(require("./protocol/abi/MedLedgerLicensing.json")))')"
+licensing=$(field "$file" licensing.address)
+check "the licensing contract's core() is the recorded core" same_address "$(core_of "$licensing" MedLedgerLicensing)" "$first"
+check "the core names the licensing contract" same_address "$(licensing_of "$first")" "$licensing"
 check "the file has exactly the documented keys" test "$(node -e '
   const d = require(process.argv[1]);
-  console.log(Object.keys(d).join(",") + ";" + Object.keys(d.insurance).join(","))' "$file")" = \
-  "network,chainId,address,deployBlock,deployTx,abiHash,admin,escrow,insurance;address,deployBlock,deployTx,abiHash"
+  console.log(Object.keys(d).join(",") + ";" + Object.keys(d.insurance).join(",") + ";" + Object.keys(d.licensing).join(","))' "$file")" = \
+  "network,chainId,address,deployBlock,deployTx,abiHash,admin,escrow,insurance,licensing;address,deployBlock,deployTx,abiHash;address,deployBlock,deployTx,abiHash"
 migrate
 check "second run deploys nothing" test "$(deployments_in_log)" = 0
 check "second run keeps the address" test "$(field "$file" address)" = "$first"
 check "second run keeps the insurance address" test "$(field "$file" insurance.address)" = "$insurance"
+check "second run keeps the licensing address" test "$(field "$file" licensing.address)" = "$licensing"
 
 stop_pid "$GANACHE_PID"
 start_ganache "$port" "$work/ganache.log" "$work/db"
@@ -83,6 +99,11 @@ migrate
 check "after a chain restart from its database, nothing is redeployed" test "$(deployments_in_log)" = 0
 check "after a chain restart, the address is kept" test "$(field "$file" address)" = "$first"
 check "after a chain restart, the insurance address is kept" test "$(field "$file" insurance.address)" = "$insurance"
+
+edit "$file" 'delete d.licensing'
+migrate
+check "a file without the licensing contract: nothing is deployed" test "$(deployments_in_log)" = 0
+check "  and the one the core names is recorded again" same_address "$(field "$file" licensing.address)" "$licensing"
 
 edit "$file" 'delete d.insurance'
 migrate
@@ -109,16 +130,17 @@ insurance=$(field "$file" insurance.address)
 
 edit "$file" "d.address = '0x000000000000000000000000000000000000dEaD'"
 migrate
-check "a core to deploy again takes a new insurance contract with it" test "$(deployments_in_log)" = 2
+check "a core to deploy again takes new insurance and licensing contracts with it" test "$(deployments_in_log)" = 3
 second=$(field "$file" address)
 check "  the core is a new one" test "$second" != "$first"
 check "  the insurance contract is a new one, on the new core" same_address "$(core_of "$(field "$file" insurance.address)")" "$second"
+check "  the licensing contract is a new one, named by the new core" same_address "$(licensing_of "$second")" "$(field "$file" licensing.address)"
 
 stop_pid "$GANACHE_PID"
 rm -rf "$work/db"
 start_ganache "$port" "$work/ganache.log" "$work/db2"
 migrate
-check "after a chain reset, both contracts are deployed anew" test "$(deployments_in_log)" = 2
+check "after a chain reset, all three contracts are deployed anew" test "$(deployments_in_log)" = 3
 
 MEDLEDGER_RPC_URL="http://127.0.0.1:$port" MEDLEDGER_CHAIN_ID=1337 \
   MEDLEDGER_DEPLOYER_KEY=0x4f3edf983ac636a65a842ce7c78d9aa706d3b113bce9c46f30d7d21715b23b1d \
@@ -128,6 +150,8 @@ check "the external deployment names the escrow from the environment" test \
   "$(field "$work/deployments/external.json" escrow)" = 0xFFcf8FDEE72ac11b5c542428B35EEF5769C409f0
 check "the external deployment names its insurance contract, on its core" same_address \
   "$(core_of "$(field "$work/deployments/external.json" insurance.address)")" "$(field "$work/deployments/external.json" address)"
+check "the external deployment's core names its licensing contract" same_address \
+  "$(licensing_of "$(field "$work/deployments/external.json" address)")" "$(field "$work/deployments/external.json" licensing.address)"
 
 echo "migrations: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,21 +1,23 @@
 //! What went wrong, said for people: the contract's named errors, the escrow's error codes and the
 //! wallet's EIP-1193 codes, each turned into what happened and what to do about it.
 
-use medledger_protocol::contract::{ContractError, MedLedgerErrors, MedLedgerInsuranceErrors};
+use medledger_protocol::contract::{
+    ContractError, MedLedgerErrors, MedLedgerInsuranceErrors, MedLedgerLicensingErrors,
+};
 
 /// A revert of either contract, explained, with the error's Solidity name for support.
 pub fn contract_error(e: &ContractError) -> String {
     let text = match e {
         ContractError::Core(e) => core_error(e),
         ContractError::Insurance(e) => insurance_error(e),
+        ContractError::Licensing(e) => licensing_error(e),
     };
     format!("{text} ({})", e.name())
 }
 
 // Errors both contracts declare (one selector each) say the same thing whichever contract raised it.
 const NOT_A_PATIENT: &str = "That account is not a registered patient.";
-const NOT_A_VERIFIED_PRACTITIONER: &str =
-    "This needs a practitioner verified by an admin; the account is not (or is suspended).";
+const NOT_A_VERIFIED_PRACTITIONER: &str = "This needs a practitioner verified by an admin; the account is not, is suspended, or belongs to a hospital whose licence has lapsed or ended.";
 const NOT_A_VERIFIED_INSURER: &str = "That account is not an insurer verified by an admin.";
 const CHOOSE_A_CATEGORY: &str = "Choose at least one category.";
 const UNKNOWN_RECORD: &str = "There is no such record on chain.";
@@ -52,8 +54,13 @@ fn core_error(e: &MedLedgerErrors) -> &'static str {
             "The record this one amends is not the same patient's, or does not exist."
         }
         E::WriteNotPermitted(_) => {
-            "The patient has not granted you write access for this category (or it expired)."
+            "The patient has not granted you write access for this category (or it expired), or your hospital's licence has lapsed or ended."
         }
+        E::NotLicensing(_) | E::LicensingAlreadySet(_) | E::InvalidLicensing(_) => {
+            "Only the licensing contract does that, and it is named once."
+        }
+        E::InvalidLicenceTerms(_) => "That organisation has no licence.",
+        E::NotInAnOrganisation(_) => "That practitioner belongs to no organisation.",
         E::EmergencyNotOptedIn(_) => "This patient has not opted in to emergency access.",
         E::InvalidReasonHash(_) => "Give a reason for emergency access.",
         E::EmergencyWindowOutOfRange(_) => {
@@ -64,6 +71,36 @@ fn core_error(e: &MedLedgerErrors) -> &'static str {
             "The access-log anchor is not valid."
         }
         _ => "The contract refused the transaction.",
+    }
+}
+
+/// What the licensing contract's refusal means.
+fn licensing_error(e: &MedLedgerLicensingErrors) -> &'static str {
+    use MedLedgerLicensingErrors as E;
+    match e {
+        E::NotPlatformAdmin(_) => "Only a platform admin can do that.",
+        E::NotOrganisationAdmin(_) => "Only an admin of that organisation (or of the platform) can do that.",
+        E::UnknownOrganisation(_) => "There is no such organisation.",
+        E::InvalidOrganisationName(_) => "Give the organisation a name of 1 to 64 bytes.",
+        E::InvalidSeats(_) => {
+            "Seat limits cannot go below the seats in use, and an organisation needs an admin seat."
+        }
+        E::NoSeatLeft(_) => "Every seat of that kind is taken: free one, or ask the platform for more.",
+        E::InvalidOrganisationAdmin(_) => "That account already administers an organisation.",
+        E::NotAnAdminOf(_) => "That account is not an admin of this organisation.",
+        E::InvalidPaidUntil(_) => "The new paid-until date must be later than the current one.",
+        E::RenewalNotPayable(_) => {
+            "This organisation's renewals are recorded by the platform, not paid on chain."
+        }
+        E::WrongPayment(_) => "Pay exactly the organisation's annual fee.",
+        E::InvalidLicenceStatus(_) => {
+            "The organisation's licence does not allow this now (lapsed, terminated, or not under notice)."
+        }
+        E::InvalidNoticeDate(_) => "The notice must end in the future.",
+        E::InvalidEnrolment(_) => "That enrolment is not in a state that allows this.",
+        E::InvalidFeeWithdrawal(_) => "Withdraw more than nothing and no more than the fees held.",
+        E::NotAPatient(_) => NOT_A_PATIENT,
+        _ => "The licensing contract refused the transaction.",
     }
 }
 
@@ -183,6 +220,21 @@ mod tests {
         let text = contract_error(&err);
         assert!(text.contains("verified by an admin"), "{text}");
         assert!(text.ends_with("(NotAVerifiedPractitioner)"), "{text}");
+    }
+
+    #[test]
+    fn a_revert_of_the_licensing_contract_is_named_and_explained() {
+        use medledger_protocol::contract::MedLedgerLicensing;
+        let data = MedLedgerLicensing::NoSeatLeft {
+            organisation: 1,
+            role: 1,
+            limit: 1,
+        }
+        .abi_encode();
+        let err = decode_any_revert(&data).expect("decodes");
+        let text = contract_error(&err);
+        assert!(text.contains("Every seat of that kind is taken"), "{text}");
+        assert!(text.ends_with("(NoSeatLeft)"), "{text}");
     }
 
     #[test]

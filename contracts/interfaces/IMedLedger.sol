@@ -187,6 +187,30 @@ interface IMedLedger is IAccessControl {
     /// @param anchorIndex the index given
     error UnknownAnchor(uint256 anchorIndex);
 
+    // ================================================================ errors: licence terms
+
+    /// @notice setLicensing when the licensing contract is set already (it is set once).
+    /// @param licensing the one set
+    error LicensingAlreadySet(address licensing);
+
+    /// @notice setLicensing with an address that holds no code.
+    /// @param licensing the address given
+    error InvalidLicensing(address licensing);
+
+    /// @notice setLicenceTerms, assignPractitioner or releasePractitioner from any caller but the
+    /// licensing contract.
+    /// @param caller the caller
+    error NotLicensing(address caller);
+
+    /// @notice Licence terms for organisation 0 or with a zero subscription end, or a practitioner
+    /// assigned to an organisation without terms.
+    /// @param organisation the organisation given
+    error InvalidLicenceTerms(uint32 organisation);
+
+    /// @notice releasePractitioner of a practitioner that belongs to no organisation.
+    /// @param practitioner the account named
+    error NotInAnOrganisation(address practitioner);
+
     // ================================================================ events: accounts
 
     /// @notice An account registered: a patient (Active at once) or an applicant practitioner or
@@ -219,6 +243,25 @@ interface IMedLedger is IAccessControl {
     /// @param account the practitioner or insurer
     /// @param admin the admin
     event AccountReinstated(address indexed account, address indexed admin);
+
+    // ================================================================ events: licence terms
+
+    /// @notice An admin named the licensing contract (once).
+    /// @param licensing its address
+    event LicensingSet(address indexed licensing);
+
+    /// @notice The licensing contract set an organisation's licence terms: created, renewed, given
+    /// notice, terminated (terminatesAt is then the block's time) or reinstated (terminatesAt 0).
+    /// @param organisation the organisation
+    /// @param paidUntil the subscription runs while block.timestamp < paidUntil
+    /// @param terminatesAt 0, or when the licence ends (or ended)
+    event LicenceTermsChanged(uint32 indexed organisation, uint64 paidUntil, uint64 terminatesAt);
+
+    /// @notice A practitioner was verified for an organisation (organisation > 0; AccountVerified
+    /// follows) or released from it (organisation 0: the practitioner is Pending again).
+    /// @param practitioner the practitioner
+    /// @param organisation the organisation, or 0
+    event PractitionerOrganisationChanged(address indexed practitioner, uint32 indexed organisation);
 
     // ================================================================ events: consent
 
@@ -406,14 +449,16 @@ interface IMedLedger is IAccessControl {
     /// @param account the applicant
     function verifyAccount(address account) external;
 
-    /// @notice An admin suspends a verified practitioner or insurer: from this block it can read,
+    /// @notice An admin (or the admin of the practitioner's organisation, as the licensing
+    /// contract names it) suspends a verified practitioner or insurer: from this block it can read,
     /// write, claim nothing. Only an Active account can be suspended: a pending applicant has
     /// nothing to suspend, and reinstating it would verify it without review.
     /// @param account the practitioner or insurer
     /// @param reasonHash hash of the off-chain reason
     function suspendAccount(address account, bytes32 reasonHash) external;
 
-    /// @notice An admin lifts a suspension. Refused with InvalidStatusChange unless Suspended.
+    /// @notice An admin (or the admin of the practitioner's organisation) lifts a suspension.
+    /// Refused with InvalidStatusChange unless Suspended.
     /// @param account the suspended practitioner or insurer
     function reinstateAccount(address account) external;
 
@@ -421,13 +466,58 @@ interface IMedLedger is IAccessControl {
     /// @param account the account
     function accountOf(address account) external view returns (MedLedger.Account memory);
 
-    /// @notice True for an active (verified, not suspended) practitioner.
+    /// @notice True for an active (verified, not suspended) practitioner whose organisation, if
+    /// any, holds a licence that is Active or UnderNotice.
     /// @param account the account
     function isVerifiedPractitioner(address account) external view returns (bool);
 
     /// @notice True for an active (verified, not suspended) insurer.
     /// @param account the account
     function isVerifiedInsurer(address account) external view returns (bool);
+
+    // ================================================================ licence terms
+
+    /// @notice An admin names the licensing contract, once (MedLedgerLicensing, deployed with this
+    /// core's address). Refused with LicensingAlreadySet, InvalidLicensing (no code).
+    /// @param licensingContract its address
+    function setLicensing(address licensingContract) external;
+
+    /// @notice The licensing contract, or zero before setLicensing.
+    function licensing() external view returns (address);
+
+    /// @notice The licensing contract sets an organisation's licence terms. Refused with
+    /// NotLicensing, InvalidLicenceTerms.
+    /// @param organisation the organisation (> 0)
+    /// @param paidUntil the subscription's end (> 0)
+    /// @param terminatesAt 0, or the end of the licence
+    function setLicenceTerms(uint32 organisation, uint64 paidUntil, uint64 terminatesAt) external;
+
+    /// @notice The licensing contract verifies a pending practitioner for an organisation with
+    /// terms: the practitioner is Active and the organisation's. Refused with NotLicensing,
+    /// NotAProfessional (not a practitioner), InvalidStatusChange (not Pending),
+    /// InvalidLicenceTerms.
+    /// @param practitioner the practitioner
+    /// @param organisation the organisation
+    /// @param admin the admin who verified (in AccountVerified)
+    function assignPractitioner(address practitioner, uint32 organisation, address admin) external;
+
+    /// @notice The licensing contract releases a practitioner from its organisation: Pending again,
+    /// to be verified anew. Refused with NotLicensing, NotInAnOrganisation.
+    /// @param practitioner the practitioner
+    function releasePractitioner(address practitioner) external;
+
+    /// @notice An organisation's licence terms (all zero for one without).
+    /// @param organisation the organisation
+    function licenceTermsOf(uint32 organisation) external view returns (MedLedger.LicenceTerms memory);
+
+    /// @notice An organisation's licence status now (None for one without terms).
+    /// @param organisation the organisation
+    function licenceStatus(uint32 organisation) external view returns (MedLedger.LicenceStatus);
+
+    /// @notice The organisation a practitioner was verified for; 0 for none (verified by a
+    /// platform admin, pending, or not a practitioner).
+    /// @param practitioner the account
+    function practitionerOrganisation(address practitioner) external view returns (uint32);
 
     // ================================================================ consent
 

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {IMedLedgerLicensing} from "../interfaces/IMedLedgerLicensing.sol";
 import {MedLedger} from "../MedLedger.sol";
 import {MedLedgerBase} from "./MedLedgerBase.sol";
 
 /// @title AccountsModule
 /// @notice Accounts and keys: registration as patient, practitioner or insurer, encryption-key
 /// rotation, and an admin's verification, suspension and reinstatement of practitioners and
-/// insurers. IMedLedger documents each call; MedLedger exposes them.
+/// insurers (suspension and reinstatement also by the admin of a practitioner's organisation). IMedLedger documents each call; MedLedger exposes them.
 abstract contract AccountsModule is MedLedgerBase {
     function _registerPatient(bytes32 encryptionKey) internal {
         _register(MedLedger.AccountKind.Patient, MedLedger.AccountStatus.Active, encryptionKey, bytes32(0));
@@ -38,18 +39,33 @@ abstract contract AccountsModule is MedLedgerBase {
         emit AccountVerified(account, msg.sender);
     }
 
-    function _suspendAccount(address account, bytes32 reasonHash) internal onlyRole(ADMIN_ROLE) {
+    function _suspendAccount(address account, bytes32 reasonHash) internal {
+        _requireAccountAdmin(account);
         MedLedger.Account storage a = _professional(account);
         if (a.status != MedLedger.AccountStatus.Active) revert InvalidStatusChange(account, a.status);
         a.status = MedLedger.AccountStatus.Suspended;
         emit AccountSuspended(account, msg.sender, reasonHash);
     }
 
-    function _reinstateAccount(address account) internal onlyRole(ADMIN_ROLE) {
+    function _reinstateAccount(address account) internal {
+        _requireAccountAdmin(account);
         MedLedger.Account storage a = _professional(account);
         if (a.status != MedLedger.AccountStatus.Suspended) revert InvalidStatusChange(account, a.status);
         a.status = MedLedger.AccountStatus.Active;
         emit AccountReinstated(account, msg.sender);
+    }
+
+    /// @dev Suspending and reinstating: the platform admin, or an admin of the organisation the
+    /// practitioner was verified for. Others are refused as before organisations existed
+    /// (AccessControlUnauthorizedAccount), since for them nothing changed.
+    function _requireAccountAdmin(address account) private view {
+        if (hasRole(ADMIN_ROLE, msg.sender)) return;
+        uint32 organisation = _organisationOf[account];
+        // A practitioner belongs to an organisation only by the licensing contract's word, so
+        // _licensing is set whenever organisation is not 0. The call is a view (STATICCALL).
+        if (organisation == 0 || IMedLedgerLicensing(_licensing).adminOrganisation(msg.sender) != organisation) {
+            revert AccessControlUnauthorizedAccount(msg.sender, ADMIN_ROLE);
+        }
     }
 
     function _accountOf(address account) internal view returns (MedLedger.Account memory) {

@@ -89,6 +89,7 @@ abstract contract ConsentModule is MedLedgerBase {
         MedLedger.Account storage a = _accounts[reader];
         if (a.status != MedLedger.AccountStatus.Active) return false;
         if (a.kind != MedLedger.AccountKind.Practitioner && a.kind != MedLedger.AccountKind.Insurer) return false;
+        if (!_licensed(reader)) return false;
         MedLedger.Grant storage g = _grants[patient][reader];
         if (g.expiry > block.timestamp && _covers(g.categories, category)) return true;
         return a.kind == MedLedger.AccountKind.Practitioner && _emergencyOpen(patient, reader);

@@ -33,6 +33,13 @@ abstract contract MedLedgerBase is IMedLedger, AccessControl {
     mapping(address patient => mapping(address practitioner => EmergencyWindow)) internal _emergencyWindows;
     /// @dev Moves on each time the patient opts out, which closes every window opened before.
     mapping(address patient => uint64) internal _emergencyPeriod;
+    /// @dev Licensing, as far as canRead and canWrite need it (LicenceTermsModule writes it, on the
+    /// licensing contract's word): each organisation's subscription end and notice, and the
+    /// organisation each practitioner was verified for (0: none).
+    mapping(uint32 organisation => MedLedger.LicenceTerms) internal _licenceTerms;
+    mapping(address practitioner => uint32 organisation) internal _organisationOf;
+    /// @dev The licensing contract (MedLedgerLicensing), set once by an admin; zero until then.
+    address internal _licensing;
 
     // ---------------------------------------------------------------- accounts
 
@@ -48,9 +55,31 @@ abstract contract MedLedgerBase is IMedLedger, AccessControl {
         if (_accounts[account].kind != MedLedger.AccountKind.Patient) revert NotAPatient(account);
     }
 
+    /// @dev An Active practitioner whose organisation, if any, is licensed now: what reading,
+    /// writing, emergency access and claims require of a practitioner.
     function _isVerifiedPractitioner(address account) internal view returns (bool) {
         MedLedger.Account storage a = _accounts[account];
-        return a.kind == MedLedger.AccountKind.Practitioner && a.status == MedLedger.AccountStatus.Active;
+        return a.kind == MedLedger.AccountKind.Practitioner && a.status == MedLedger.AccountStatus.Active
+            && _licensed(account);
+    }
+
+    /// @dev True unless the account belongs to an organisation whose licence is not Active or
+    /// UnderNotice. Only practitioners belong to organisations.
+    function _licensed(address account) internal view returns (bool) {
+        uint32 organisation = _organisationOf[account];
+        if (organisation == 0) return true;
+        MedLedger.LicenceStatus status = _licenceStatus(organisation);
+        return status == MedLedger.LicenceStatus.Active || status == MedLedger.LicenceStatus.UnderNotice;
+    }
+
+    /// @dev The licence status now. Terminated wins over Lapsed, Lapsed over UnderNotice.
+    function _licenceStatus(uint32 organisation) internal view returns (MedLedger.LicenceStatus) {
+        MedLedger.LicenceTerms storage o = _licenceTerms[organisation];
+        if (o.paidUntil == 0) return MedLedger.LicenceStatus.None;
+        if (o.terminatesAt != 0 && o.terminatesAt <= block.timestamp) return MedLedger.LicenceStatus.Terminated;
+        if (o.paidUntil <= block.timestamp) return MedLedger.LicenceStatus.Lapsed;
+        if (o.terminatesAt != 0) return MedLedger.LicenceStatus.UnderNotice;
+        return MedLedger.LicenceStatus.Active;
     }
 
     function _isVerifiedInsurer(address account) internal view returns (bool) {

@@ -883,6 +883,12 @@ mod tests {
                 deploy_tx: B256::ZERO,
                 abi_hash: insurance_abi_hash(),
             },
+            licensing: ContractDeployment {
+                address: Address::repeat_byte(0x1c),
+                deploy_block: 3,
+                deploy_tx: B256::ZERO,
+                abi_hash: medledger_protocol::contract::licensing_abi_hash(),
+            },
         }
     }
 

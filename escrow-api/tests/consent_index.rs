@@ -8,7 +8,11 @@
 //! writer) pair's `canWrite` in a category that moves on with each block. Records anchored under
 //! Merkle roots (`anchorRecordRoot`, some by writers the contract refuses, some erased one by one
 //! or by erase-all) are asked too: at every block, one leaf of each root per reader, and the root
-//! claimed for another patient, by `canReadRooted`. Zero mismatches.
+//! claimed for another patient, by `canReadRooted`. Licensing plays its part: two practitioners
+//! are verified for an organisation, whose licence lapses, is renewed, given notice, terminated
+//! and reinstated, and whose admin releases and verifies them again and suspends and reinstates
+//! them (a rule script at the start crosses each edge at its exact second; the random history
+//! goes on from there). Zero mismatches.
 //!
 //! `MEDLEDGER_CONSENT_SEED=<n>` replays a history (every run prints its seed);
 //! `MEDLEDGER_CONSENT_BLOCKS=<n>` makes it longer (the default gives about 100,000 checks).
@@ -19,8 +23,9 @@ use std::sync::Arc;
 
 use alloy_primitives::{Address, Bytes, B256, U256};
 use alloy_sol_types::SolCall;
+use alloy_sol_types::SolInterface;
 use medledger_escrow_api::consent::{Basis, ConsentIndex};
-use medledger_protocol::contract::MedLedger;
+use medledger_protocol::contract::{MedLedger, MedLedgerLicensing, MedLedgerLicensingCalls};
 use medledger_protocol::record_root::{NewRootedRecord, RootedBatch};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -30,12 +35,20 @@ use support::*;
 const PATIENTS: [usize; 4] = [2, 3, 4, 5];
 /// Verified practitioners, and one (the last) that is never verified.
 const PRACTITIONERS: [usize; 6] = [6, 7, 8, 9, 10, 11];
+/// The practitioners verified for the organisation (the others but the last by the platform admin).
+const ORGANISATION_PRACTITIONERS: std::ops::Range<usize> = 3..5;
+/// The organisation's admin: registered as nothing in the core.
+const ORGANISATION_ADMIN: usize = 15;
+/// The organisation's id (the first created).
+const ORGANISATION: u32 = 1;
+/// How long the organisation's first subscription runs past the set-up.
+const FIRST_SUBSCRIPTION: u64 = 1_800;
 const INSURER_ACCOUNTS: [usize; 2] = [12, 13];
 /// Never registered.
 const STRANGER: usize = 14;
 const CATEGORIES: u8 = 8;
 const RECORDS_PER_PATIENT_AT_START: usize = 10;
-const DEFAULT_BLOCKS: u64 = 40;
+const DEFAULT_BLOCKS: u64 = 50;
 
 fn seed() -> u64 {
     match std::env::var("MEDLEDGER_CONSENT_SEED") {
@@ -57,6 +70,9 @@ struct Cast {
     insurers: Vec<Address>,
     stranger: Address,
     admin: Address,
+    organisation_admin: Address,
+    /// When the organisation's first subscription ends.
+    paid_until: u64,
     /// Every id ever offered to `addRecord(s)`, anchored or not, with its patient.
     records: Vec<(B256, Address)>,
     /// Every batch ever offered to `anchorRecordRoot`, anchored or not, with its patient.
@@ -111,7 +127,8 @@ fn random_tx(rng: &mut StdRng, cast: &mut Cast, now: u64) -> Option<(Address, Ve
     let patient = pick(rng, &cast.patients);
     let practitioner = pick(rng, &cast.practitioners);
     let professional = pick(rng, &cast.professionals());
-    let tx = match rng.gen_range(0..100) {
+    let tx = match rng.gen_range(0..112) {
+        100..=111 => licensing_tx(rng, cast, now),
         0..=21 => {
             let expiry = now + rng.gen_range(1..=1_200);
             let grant = MedLedger::grantCall {
@@ -209,6 +226,55 @@ fn random_tx(rng: &mut StdRng, cast: &mut Cast, now: u64) -> Option<(Address, Ve
     Some(tx)
 }
 
+/// One random licensing transaction: the platform admin's renewals, notices, terminations and
+/// reinstatements of the organisation, or its admin's releases, verifications, suspensions and
+/// reinstatements of the organisation's practitioners (it may revert; the contracts decide).
+fn licensing_tx(rng: &mut StdRng, cast: &Cast, now: u64) -> (Address, Vec<u8>) {
+    let organisation = ORGANISATION;
+    let member = cast.practitioners[rng.gen_range(ORGANISATION_PRACTITIONERS)];
+    let by_admin = |data: Vec<u8>| (cast.admin, data);
+    let by_organisation = |data: Vec<u8>| (cast.organisation_admin, data);
+    match rng.gen_range(0..12) {
+        0..=1 => by_admin(
+            MedLedgerLicensing::recordRenewalCall {
+                organisation,
+                paidUntil: now + rng.gen_range(1..=1_500),
+            }
+            .abi_encode(),
+        ),
+        2..=3 => by_admin(
+            MedLedgerLicensing::giveNoticeCall {
+                organisation,
+                terminatesAt: now + rng.gen_range(1..=900),
+            }
+            .abi_encode(),
+        ),
+        4 => by_admin(MedLedgerLicensing::terminateLicenceCall { organisation }.abi_encode()),
+        5..=6 => by_admin(MedLedgerLicensing::reinstateLicenceCall { organisation }.abi_encode()),
+        7..=8 => by_organisation(
+            MedLedgerLicensing::releasePractitionerCall {
+                practitioner: member,
+            }
+            .abi_encode(),
+        ),
+        9..=10 => by_organisation(
+            MedLedgerLicensing::verifyPractitionerCall {
+                organisation,
+                practitioner: member,
+            }
+            .abi_encode(),
+        ),
+        _ if rng.gen_bool(0.5) => by_organisation(
+            MedLedger::suspendAccountCall {
+                account: member,
+                reasonHash: B256::repeat_byte(0x5b),
+            }
+            .abi_encode(),
+        ),
+        _ => by_organisation(MedLedger::reinstateAccountCall { account: member }.abi_encode()),
+    }
+}
+
 /// How far the next block's clock moves: mostly seconds to minutes (grants of up to 20 minutes
 /// expire along the way), sometimes past an emergency window's hour.
 fn time_step(rng: &mut StdRng) -> u64 {
@@ -265,14 +331,35 @@ async fn cast(w: &World, rng: &mut StdRng) -> Cast {
         );
     };
     settle(registrations).await;
-    // The admin sends one transaction a block, in turn: verify everyone but the last
-    // practitioner, then set the emergency window.
-    let verified = practitioners[..practitioners.len() - 1]
+    // The admin sends one transaction a block, in turn: verify the practitioners of no
+    // organisation and the insurers, then create the organisation, whose admin verifies its own.
+    let by_platform = practitioners[..ORGANISATION_PRACTITIONERS.start]
         .iter()
         .chain(&insurers);
-    for account in verified {
+    for account in by_platform {
         let verify = MedLedger::verifyAccountCall { account: *account };
         settle(vec![(admin, verify.abi_encode())]).await;
+    }
+    let organisation_admin = accounts[ORGANISATION_ADMIN];
+    let paid_until = w.chain_time().await + FIRST_SUBSCRIPTION;
+    let create = MedLedgerLicensing::createOrganisationCall {
+        name: "Differential Hospital".into(),
+        admin: organisation_admin,
+        limits: medledger_protocol::contract::Seats {
+            admins: 1,
+            practitioners: 2,
+            patients: 0,
+        },
+        paidUntil: paid_until,
+        annualFee: U256::ZERO,
+    };
+    settle(vec![(admin, create.abi_encode())]).await;
+    for practitioner in &practitioners[ORGANISATION_PRACTITIONERS] {
+        let verify = MedLedgerLicensing::verifyPractitionerCall {
+            organisation: ORGANISATION,
+            practitioner: *practitioner,
+        };
+        settle(vec![(organisation_admin, verify.abi_encode())]).await;
     }
     let window = MedLedger::setEmergencyWindowCall {
         windowSeconds: 3_600,
@@ -301,8 +388,21 @@ async fn cast(w: &World, rng: &mut StdRng) -> Cast {
         insurers,
         stranger: accounts[STRANGER],
         admin,
+        organisation_admin,
+        paid_until,
         records,
         roots: Vec::new(),
+    }
+}
+
+/// The contract a call is for: the licensing contract's functions go to it, all others to the core.
+/// (The core's own `releasePractitioner`, whose selector the licensing contract's shares, only the
+/// licensing contract may call: the history never sends it.)
+fn target(w: &World, data: &[u8]) -> Address {
+    if MedLedgerLicensingCalls::abi_decode(data).is_ok() {
+        w.d.licensing.address
+    } else {
+        w.d.address
     }
 }
 
@@ -310,7 +410,8 @@ async fn cast(w: &World, rng: &mut StdRng) -> Cast {
 async fn mine(w: &World, txs: Vec<(Address, Vec<u8>)>, timestamp: u64) -> usize {
     let mut hashes = Vec::new();
     for (from, data) in txs {
-        let tx = json!([{"from": from.to_string(), "to": w.d.address.to_string(),
+        let to = target(w, &data);
+        let tx = json!([{"from": from.to_string(), "to": to.to_string(),
                          "data": Bytes::from(data).to_string(), "gas": "0x2dc6c0"}]);
         hashes.push(w.rpc("eth_sendTransaction", tx).await);
     }
@@ -657,6 +758,63 @@ impl Run {
         self.block(Vec::new(), last).await;
         self.block(Vec::new(), 1).await;
         assert_eq!(self.blocks, blocks + 2);
+        self.licensing_rules().await;
+    }
+
+    /// Each licensing edge at its second: a practitioner of the organisation granted by a patient
+    /// reads until the subscription's last second and not from its end; renewed; under notice to
+    /// the last second, terminated from the next; reinstated; released (Pending) and verified again.
+    async fn licensing_rules(&mut self) {
+        let c = &self.cast;
+        let (p0, admin, org_admin) = (c.patients[0], c.admin, c.organisation_admin);
+        let member = c.practitioners[ORGANISATION_PRACTITIONERS.start];
+        let organisation = ORGANISATION;
+        let grant = MedLedger::grantCall {
+            grantee: member,
+            categories: U256::MAX,
+            allowWrite: true,
+            expiry: self.cast.paid_until + 100_000,
+        };
+        self.one(p0, grant.abi_encode(), 1).await;
+        let to_last_second = self.cast.paid_until - 1 - self.now;
+        self.block(Vec::new(), to_last_second).await;
+        self.block(Vec::new(), 1).await;
+        let renew = MedLedgerLicensing::recordRenewalCall {
+            organisation,
+            paidUntil: self.now + 10_000,
+        };
+        self.one(admin, renew.abi_encode(), 1).await;
+        let terminates_at = self.now + 5;
+        let notice = MedLedgerLicensing::giveNoticeCall {
+            organisation,
+            terminatesAt: terminates_at,
+        };
+        self.one(admin, notice.abi_encode(), 1).await;
+        self.block(Vec::new(), terminates_at - 1 - self.now).await;
+        self.block(Vec::new(), 1).await;
+        let reinstate = MedLedgerLicensing::reinstateLicenceCall { organisation };
+        self.one(admin, reinstate.abi_encode(), 1).await;
+        let terminate = MedLedgerLicensing::terminateLicenceCall { organisation };
+        self.one(admin, terminate.abi_encode(), 1).await;
+        self.one(admin, reinstate.abi_encode(), 1).await;
+        let release = MedLedgerLicensing::releasePractitionerCall {
+            practitioner: member,
+        };
+        self.one(org_admin, release.abi_encode(), 1).await;
+        let verify = MedLedgerLicensing::verifyPractitionerCall {
+            organisation,
+            practitioner: member,
+        };
+        self.one(org_admin, verify.abi_encode(), 1).await;
+    }
+
+    /// One transaction that must succeed, in a block `dt` seconds after the last.
+    async fn one(&mut self, from: Address, data: Vec<u8>, dt: u64) {
+        assert_eq!(
+            self.block(vec![(from, data)], dt).await,
+            1,
+            "a licensing rule's transaction succeeds"
+        );
     }
 }
 

@@ -125,15 +125,19 @@ pub enum AccountEvent {
     Suspended,
     /// `AccountReinstated`: an admin lifted a suspension.
     Reinstated,
+    /// `PractitionerOrganisationChanged` to organisation 0: the practitioner's organisation
+    /// released its seat; the account is Pending again.
+    Released,
 }
 
 impl AccountEvent {
     /// Every event, for parsing.
-    pub const ALL: [AccountEvent; 4] = [
+    pub const ALL: [AccountEvent; 5] = [
         AccountEvent::Registered,
         AccountEvent::Verified,
         AccountEvent::Suspended,
         AccountEvent::Reinstated,
+        AccountEvent::Released,
     ];
 
     /// The wire and storage name (`registered`, …).
@@ -143,6 +147,7 @@ impl AccountEvent {
             AccountEvent::Verified => "verified",
             AccountEvent::Suspended => "suspended",
             AccountEvent::Reinstated => "reinstated",
+            AccountEvent::Released => "released",
         }
     }
 

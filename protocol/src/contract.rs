@@ -3,10 +3,11 @@
 //! test command fails when they drift from the sources), plus the record categories and the
 //! decoding of revert data into the contracts' named errors.
 //!
-//! Two contracts are deployed (docs/contract.md, "How the contract grows past EIP-170"): the core
+//! Three contracts are deployed (docs/contract.md, "How the contract grows past EIP-170"): the core
 //! [`MedLedger`] (accounts and keys, consent, records and erasure, emergency access, access-log
-//! anchors) and [`MedLedgerInsurance`] (policies, claims and payouts), which reads the core through
-//! its public views.
+//! anchors, licence terms), [`MedLedgerInsurance`] (policies, claims and payouts), which reads the
+//! core through its public views, and [`MedLedgerLicensing`] (organisations, seats, subscriptions,
+//! enrolments), which writes the core's licence terms.
 
 use alloy_sol_types::{sol, SolInterface};
 use sha2::{Digest, Sha256};
@@ -23,9 +24,21 @@ sol!(
     "abi/MedLedgerInsurance.json"
 );
 
+sol!(
+    #[derive(Debug, PartialEq, Eq)]
+    MedLedgerLicensing,
+    "abi/MedLedgerLicensing.json"
+);
+
+/// The licensing contract's types, which its interface declares (`IMedLedgerLicensing.Seats` in
+/// the ABI), so that sol! puts them in a module of that name.
+pub use IMedLedgerLicensing::{Enrolment, Organisation, Seats};
 pub use MedLedger::{MedLedgerCalls, MedLedgerErrors, MedLedgerEvents};
 pub use MedLedgerInsurance::{
     MedLedgerInsuranceCalls, MedLedgerInsuranceErrors, MedLedgerInsuranceEvents,
+};
+pub use MedLedgerLicensing::{
+    MedLedgerLicensingCalls, MedLedgerLicensingErrors, MedLedgerLicensingEvents,
 };
 
 /// The core's committed ABI, byte for byte, in its canonical form (`scripts/abi.js`).
@@ -33,6 +46,9 @@ pub const ABI_JSON: &str = include_str!("../abi/MedLedger.json");
 
 /// The insurance contract's committed ABI, in the same canonical form.
 pub const INSURANCE_ABI_JSON: &str = include_str!("../abi/MedLedgerInsurance.json");
+
+/// The licensing contract's committed ABI, in the same canonical form.
+pub const LICENSING_ABI_JSON: &str = include_str!("../abi/MedLedgerLicensing.json");
 
 /// `0x`-prefixed SHA-256 of [`ABI_JSON`]: what `deployments/<network>.json` records as `abiHash`
 /// for a core deployed from the same sources.
@@ -43,6 +59,11 @@ pub fn abi_hash() -> String {
 /// `0x`-prefixed SHA-256 of [`INSURANCE_ABI_JSON`]: the deployment file's `insurance.abiHash`.
 pub fn insurance_abi_hash() -> String {
     sha256_hex(INSURANCE_ABI_JSON)
+}
+
+/// `0x`-prefixed SHA-256 of [`LICENSING_ABI_JSON`]: the deployment file's `licensing.abiHash`.
+pub fn licensing_abi_hash() -> String {
+    sha256_hex(LICENSING_ABI_JSON)
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -65,6 +86,8 @@ pub enum ContractError {
     Core(MedLedgerErrors),
     /// One of the insurance contract's errors.
     Insurance(MedLedgerInsuranceErrors),
+    /// One of the licensing contract's errors.
+    Licensing(MedLedgerLicensingErrors),
 }
 
 impl ContractError {
@@ -73,6 +96,7 @@ impl ContractError {
         let debug = match self {
             ContractError::Core(e) => format!("{e:?}"),
             ContractError::Insurance(e) => format!("{e:?}"),
+            ContractError::Licensing(e) => format!("{e:?}"),
         };
         debug
             .split(|c: char| !c.is_alphanumeric())
@@ -82,15 +106,22 @@ impl ContractError {
     }
 }
 
-/// Decode a revert's return data into either contract's named error: the core's first, then the
-/// insurance contract's (an error both declare has one selector and means the same in both).
-/// `None` when it is neither's.
+/// Decode a revert's return data into any of the contracts' named errors: the core's first, then
+/// the insurance contract's, then the licensing contract's (an error two declare has one selector
+/// and means the same in both). `None` when it is none of theirs.
 pub fn decode_any_revert(data: &[u8]) -> Option<ContractError> {
-    decode_revert(data).map(ContractError::Core).or_else(|| {
-        MedLedgerInsuranceErrors::abi_decode(data)
-            .ok()
-            .map(ContractError::Insurance)
-    })
+    decode_revert(data)
+        .map(ContractError::Core)
+        .or_else(|| {
+            MedLedgerInsuranceErrors::abi_decode(data)
+                .ok()
+                .map(ContractError::Insurance)
+        })
+        .or_else(|| {
+            MedLedgerLicensingErrors::abi_decode(data)
+                .ok()
+                .map(ContractError::Licensing)
+        })
 }
 
 /// Record categories: coarse, so the chain learns little. A grant or policy covers a set of them

@@ -1,5 +1,5 @@
 //! `deployments/<network>.json`: where the MedLedger contracts live on a chain — the core and the
-//! insurance contract deployed beside it. Written by the Truffle migration; read by the escrow
+//! insurance and licensing contracts deployed beside it. Written by the Truffle migration; read by the escrow
 //! (which serves both addresses to the app as part of `/config.json`). Each contract's ABI hash lets
 //! a reader refuse a contract deployed from other sources than its bindings.
 
@@ -29,6 +29,9 @@ pub struct Deployment {
     pub escrow: Address,
     /// The insurance contract (policies, claims, payouts), deployed after the core with its address.
     pub insurance: ContractDeployment,
+    /// The licensing contract (organisations, seats, subscriptions), deployed after the core with
+    /// its address and named in it (`setLicensing`).
+    pub licensing: ContractDeployment,
 }
 
 /// Where one further contract of the deployment lives.
@@ -62,7 +65,7 @@ pub enum DeploymentError {
     /// A contract was compiled from sources whose ABI differs from these bindings.
     #[error("the deployed {contract} contract's ABI ({deployed}) is not the one these bindings were built from ({bindings}); rebuild from the same sources")]
     AbiMismatch {
-        /// Which contract: `MedLedger` or `MedLedgerInsurance`.
+        /// Which contract: `MedLedger`, `MedLedgerInsurance` or `MedLedgerLicensing`.
         contract: &'static str,
         /// The hash in the deployment file.
         deployed: String,
@@ -96,6 +99,11 @@ impl Deployment {
             "MedLedgerInsurance",
             &self.insurance.abi_hash,
             crate::contract::insurance_abi_hash(),
+        )?;
+        same_abi(
+            "MedLedgerLicensing",
+            &self.licensing.abi_hash,
+            crate::contract::licensing_abi_hash(),
         )
     }
 }
@@ -125,7 +133,12 @@ mod tests {
     }
 
     fn sample_with(abi_hash: &str, insurance_abi_hash: &str) -> String {
-        medledger_test_support::deployment_json(1337, abi_hash, insurance_abi_hash)
+        medledger_test_support::deployment_json(
+            1337,
+            abi_hash,
+            insurance_abi_hash,
+            &crate::contract::licensing_abi_hash(),
+        )
     }
 
     #[test]
@@ -166,6 +179,35 @@ mod tests {
             }) => assert_eq!((contract, deployed), ("MedLedgerInsurance", other)),
             other => panic!("expected an ABI mismatch, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn refuses_another_licensing_abi() {
+        let other = format!("0x{}", "ef".repeat(32));
+        let text = medledger_test_support::deployment_json(
+            1337,
+            &crate::contract::abi_hash(),
+            &crate::contract::insurance_abi_hash(),
+            &other,
+        );
+        match Deployment::from_json(&text) {
+            Err(DeploymentError::AbiMismatch {
+                contract, deployed, ..
+            }) => assert_eq!((contract, deployed), ("MedLedgerLicensing", other)),
+            other => panic!("expected an ABI mismatch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn refuses_a_file_without_the_licensing_contract() {
+        // A file written before licensing existed: its core names no licensing contract.
+        let mut old: serde_json::Value =
+            serde_json::from_str(&sample(&crate::contract::abi_hash())).expect("json");
+        old.as_object_mut().expect("an object").remove("licensing");
+        assert!(matches!(
+            Deployment::from_json(&old.to_string()),
+            Err(DeploymentError::Invalid(_))
+        ));
     }
 
     #[test]

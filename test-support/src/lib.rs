@@ -56,7 +56,12 @@ pub const KEYS: [&str; 10] = [
 /// A deployment file as the migration writes it for a fresh Ganache (`deployments/README.md`),
 /// on chain `chain_id`, naming the given ABI hashes of the core and the insurance contract: for
 /// tests that need a valid file but no chain (pass another hash to get a refused one).
-pub fn deployment_json(chain_id: u64, abi_hash: &str, insurance_abi_hash: &str) -> String {
+pub fn deployment_json(
+    chain_id: u64,
+    abi_hash: &str,
+    insurance_abi_hash: &str,
+    licensing_abi_hash: &str,
+) -> String {
     serde_json::json!({
         "network": "development",
         "chainId": chain_id,
@@ -71,6 +76,12 @@ pub fn deployment_json(chain_id: u64, abi_hash: &str, insurance_abi_hash: &str) 
             "deployBlock": 2,
             "deployTx": "0xa8c34b9c5c052160124010a152eb8a2856bd69ea7443e440b31056d29bf3ec46",
             "abiHash": insurance_abi_hash,
+        },
+        "licensing": {
+            "address": "0xCfEB869F69431e42cdB54A4F4f105C19C080A601",
+            "deployBlock": 3,
+            "deployTx": "0x5d3f6e0c3c3f0c7c8e6b1f3f5c0f2d8f4b4b3a1d8c3f6e0c3c3f0c7c8e6b1f3f",
+            "abiHash": licensing_abi_hash,
         },
     })
     .to_string()

@@ -285,6 +285,7 @@ pub async fn escrow_on(
         script.chain_id,
         &medledger_protocol::contract::abi_hash(),
         &medledger_protocol::contract::insurance_abi_hash(),
+        &medledger_protocol::contract::licensing_abi_hash(),
     );
     std::fs::write(&deployment, text).expect("write the deployment file");
     let config = crate::config::Config {

@@ -1,7 +1,8 @@
 //! The part of the core contract's storage that `canRead` reads, rebuilt from its events: accounts
 //! (kind, status, emergency opt-in), grants, records (patient, category, erasure), each patient's
-//! erasure epoch and emergency opt-out period, emergency windows, and the roots records are anchored
-//! under with the ids erased beneath them. [`ConsentState::apply`] changes it as the contract's
+//! erasure epoch and emergency opt-out period, emergency windows, the roots records are anchored
+//! under with the ids erased beneath them, and licensing as far as `canRead` reads it (each
+//! organisation's licence terms, each practitioner's organisation). [`ConsentState::apply`] changes it as the contract's
 //! functions changed their storage when they emitted the event; [`ConsentState::read_basis`] is
 //! `ConsentModule._canRead` over it and [`ConsentState::rooted_read_basis`] is
 //! `RecordRootsModule._canReadRooted`, at a block's timestamp.
@@ -83,6 +84,28 @@ pub struct ConsentState {
     roots: HashMap<B256, Root>,
     /// (root, record id) erased one at a time by `eraseRootedRecord`.
     rooted_erased: HashSet<(B256, B256)>,
+    /// Each organisation's licence terms (`LicenceTermsChanged`).
+    licences: HashMap<u32, Licence>,
+    /// The organisation each practitioner was verified for (`PractitionerOrganisationChanged`;
+    /// absent: none).
+    organisation_of: HashMap<Address, u32>,
+}
+
+/// An organisation's licence terms (`MedLedger.LicenceTerms`).
+#[derive(Debug, Clone, Copy)]
+struct Licence {
+    paid_until: u64,
+    /// 0, or when the licence ends (or ended).
+    terminates_at: u64,
+}
+
+impl Licence {
+    /// `MedLedgerBase._licensed` of a practitioner of this organisation at `now`: Active or
+    /// UnderNotice, i.e. not Terminated and not Lapsed.
+    fn licensed_at(&self, now: u64) -> bool {
+        let terminated = self.terminates_at != 0 && self.terminates_at <= now;
+        !terminated && self.paid_until > now
+    }
 }
 
 impl ConsentState {
@@ -171,6 +194,16 @@ impl ConsentState {
             E::RootedRecordErased(e) => {
                 self.rooted_erased.insert((e.root, e.recordId));
             }
+            E::LicenceTermsChanged(e) => {
+                let licence = Licence {
+                    paid_until: e.paidUntil,
+                    terminates_at: e.terminatesAt,
+                };
+                self.licences.insert(e.organisation, licence);
+            }
+            E::PractitionerOrganisationChanged(e) => {
+                self.set_organisation(e.practitioner, e.organisation)
+            }
             _ => {}
         }
     }
@@ -178,6 +211,26 @@ impl ConsentState {
     fn set_status(&mut self, account: Address, status: AccountStatus) {
         if let Some(a) = self.accounts.get_mut(&account) {
             a.status = status;
+        }
+    }
+
+    /// `assignPractitioner` (an organisation; its `AccountVerified` follows and makes the account
+    /// Active) or `releasePractitioner` (0: the account is Pending again).
+    fn set_organisation(&mut self, practitioner: Address, organisation: u32) {
+        if organisation == 0 {
+            self.organisation_of.remove(&practitioner);
+            self.set_status(practitioner, AccountStatus::Pending);
+        } else {
+            self.organisation_of.insert(practitioner, organisation);
+        }
+    }
+
+    /// `MedLedgerBase._licensed`: true unless the account belongs to an organisation whose licence
+    /// is neither Active nor UnderNotice at `now`.
+    fn licensed(&self, account: Address, now: u64) -> bool {
+        match self.organisation_of.get(&account) {
+            None => true,
+            Some(org) => self.licences.get(org).is_some_and(|l| l.licensed_at(now)),
         }
     }
 
@@ -286,7 +339,7 @@ impl ConsentState {
             return None;
         }
         let kind = a.kind?;
-        if kind == AccountKind::Patient {
+        if kind == AccountKind::Patient || !self.licensed(reader, now) {
             return None;
         }
         if let Some(g) = self.grants.get(&(patient, reader)) {
@@ -319,7 +372,7 @@ impl ConsentState {
         }
         let verified_practitioner = self.accounts.get(&writer).is_some_and(|a| {
             a.kind == Some(AccountKind::Practitioner) && a.status == AccountStatus::Active
-        });
+        }) && self.licensed(writer, now);
         let grant = self.grants.get(&(patient, writer));
         verified_practitioner
             && grant.is_some_and(|g| {
@@ -632,5 +685,74 @@ mod tests {
             "erased with all the patient's records"
         );
         assert_eq!(s.is_rooted_erased(root, id(0x52)), Some(true));
+    }
+
+    fn terms(s: &mut ConsentState, organisation: u32, paid_until: u64, terminates_at: u64) {
+        s.apply(&MedLedgerEvents::LicenceTermsChanged(
+            M::LicenceTermsChanged {
+                organisation,
+                paidUntil: paid_until,
+                terminatesAt: terminates_at,
+            },
+        ));
+    }
+
+    fn join(s: &mut ConsentState, practitioner: Address, organisation: u32) {
+        s.apply(&MedLedgerEvents::PractitionerOrganisationChanged(
+            M::PractitionerOrganisationChanged {
+                practitioner,
+                organisation,
+            },
+        ));
+    }
+
+    #[test]
+    fn a_practitioner_reads_and_writes_only_while_their_organisation_is_licensed() {
+        let mut s = world();
+        // Doctor 4 is verified for organisation 7, paid until NOW + 5, with a write grant.
+        register(&mut s, addr(4), AccountKind::Practitioner);
+        terms(&mut s, 7, NOW + 5, 0);
+        join(&mut s, addr(4), 7);
+        verify(&mut s, addr(4));
+        s.apply(&MedLedgerEvents::ConsentGranted(M::ConsentGranted {
+            patient: addr(1),
+            grantee: addr(4),
+            categories: U256::from(1u64 << 3),
+            canWrite: true,
+            expiry: NOW + 100,
+        }));
+        assert!(s.can_read(addr(1), addr(4), id(0xaa), NOW + 4), "paid");
+        assert!(s.can_write(addr(1), addr(4), 3, NOW + 4));
+        assert!(!s.can_read(addr(1), addr(4), id(0xaa), NOW + 5), "lapsed");
+        assert!(!s.can_write(addr(1), addr(4), 3, NOW + 5));
+        // Renewed, then under notice until NOW + 20: licensed until then, not from it.
+        terms(&mut s, 7, NOW + 50, NOW + 20);
+        assert!(
+            s.can_read(addr(1), addr(4), id(0xaa), NOW + 19),
+            "under notice"
+        );
+        assert!(
+            !s.can_read(addr(1), addr(4), id(0xaa), NOW + 20),
+            "terminated"
+        );
+        // Reinstated; the patient and the doctor verified by the platform (2) never depended on it.
+        terms(&mut s, 7, NOW + 50, 0);
+        assert!(s.can_read(addr(1), addr(4), id(0xaa), NOW + 20));
+        terms(&mut s, 7, NOW + 50, NOW);
+        assert!(
+            s.can_read(addr(1), addr(1), id(0xaa), NOW + 30),
+            "the patient"
+        );
+        assert!(
+            s.can_read(addr(1), addr(2), id(0xaa), NOW + 9),
+            "no organisation"
+        );
+        // Released: Pending, and so refused whatever the licence.
+        terms(&mut s, 7, NOW + 50, 0);
+        join(&mut s, addr(4), 0);
+        assert!(
+            !s.can_read(addr(1), addr(4), id(0xaa), NOW + 30),
+            "released"
+        );
     }
 }

@@ -37,6 +37,9 @@ async fn core_event(
         E::AccountVerified(e) => account_changed(st, log, e.account, Ev::Verified).await?,
         E::AccountSuspended(e) => account_changed(st, log, e.account, Ev::Suspended).await?,
         E::AccountReinstated(e) => account_changed(st, log, e.account, Ev::Reinstated).await?,
+        E::PractitionerOrganisationChanged(e) if e.organisation == 0 => {
+            account_changed(st, log, e.practitioner, Ev::Released).await?
+        }
         E::ConsentGranted(e) => {
             let terms = GrantTerms {
                 categories: e.categories,
@@ -222,7 +225,7 @@ async fn account_registered(
     Ok(())
 }
 
-/// A verification, suspension or reinstatement: the account's status and its history.
+/// A verification, suspension, reinstatement or release: the account's status and its history.
 async fn account_changed(
     st: &AppState,
     log: &ChainLog,
@@ -231,7 +234,8 @@ async fn account_changed(
 ) -> Result<(), FollowError> {
     let status = match event {
         AccountEvent::Suspended => AccountStatus::Suspended,
-        _ => AccountStatus::Active,
+        AccountEvent::Released | AccountEvent::Registered => AccountStatus::Pending,
+        AccountEvent::Verified | AccountEvent::Reinstated => AccountStatus::Active,
     };
     st.index.account_status(account, status, log.block).await?;
     st.index
