@@ -23,7 +23,7 @@ use alloy_sol_types::{SolCall, SolEventInterface};
 use futures_util::future::BoxFuture;
 use medledger_protocol::contract::{
     decode_any_revert, decode_revert, MedLedger, MedLedger::RootedRecord, MedLedgerErrors,
-    MedLedgerEvents, MedLedgerInsuranceEvents,
+    MedLedgerEvents, MedLedgerInsuranceEvents, MedLedgerLicensing, MedLedgerLicensingEvents,
 };
 use medledger_protocol::deployment::Deployment;
 use serde_json::{json, Value};
@@ -121,6 +121,9 @@ pub trait Chain: Send + Sync {
     fn block_number(&self) -> BoxFuture<'_, Result<u64, ChainError>>;
     /// `eth_call` of the contract at the latest block.
     fn call(&self, data: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, ChainError>>;
+    /// `eth_call` of another of the deployment's contracts (the licensing contract) at the latest
+    /// block.
+    fn call_at(&self, to: Address, data: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, ChainError>>;
     /// The logs of the deployment's contracts in `from..=to`.
     fn logs(&self, from: u64, to: u64) -> BoxFuture<'_, Result<Vec<ChainLog>, ChainError>>;
     /// The logs of the deployment's contracts in the block with this hash (EIP-234: an error when
@@ -142,7 +145,8 @@ pub struct RpcChain {
     http: reqwest::Client,
     url: String,
     contract: Address,
-    /// Whose logs [`Chain::logs`] returns: the core and, once set, the insurance contract.
+    /// Whose logs [`Chain::logs`] returns: the core and, once set, the insurance and licensing
+    /// contracts.
     watched: Vec<Address>,
     chain_id: u64,
     signer: Option<PrivateKeySigner>,
@@ -217,7 +221,7 @@ impl RpcChain {
         })
     }
 
-    /// A client for a deployment: calls go to its core, logs are read from both its contracts.
+    /// A client for a deployment: calls go to its core, logs are read from its three contracts.
     pub fn for_deployment(
         url: &str,
         deployment: &Deployment,
@@ -225,6 +229,7 @@ impl RpcChain {
     ) -> Result<RpcChain, ChainError> {
         let mut chain = RpcChain::new(url, deployment.address, deployment.chain_id, signer)?;
         chain.watched.push(deployment.insurance.address);
+        chain.watched.push(deployment.licensing.address);
         Ok(chain)
     }
 
@@ -381,12 +386,16 @@ impl Chain for RpcChain {
     }
 
     fn call(&self, data: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, ChainError>> {
+        self.call_at(self.contract, data)
+    }
+
+    fn call_at(&self, to: Address, data: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, ChainError>> {
         Box::pin(async move {
             parse_bytes(
                 &self
                     .rpc(
                         "eth_call",
-                        json!([{"to": self.contract.to_string(), "data": Bytes::from(data).to_string()}, "latest"]),
+                        json!([{"to": to.to_string(), "data": Bytes::from(data).to_string()}, "latest"]),
                     )
                     .await?,
             )
@@ -666,6 +675,52 @@ impl Ledger {
         Ok(self.chain.head().await?.timestamp)
     }
 
+    /// The licensing contract the core names (`licensing()`; zero before `setLicensing`).
+    pub async fn licensing_address(&self) -> Result<Address, ChainError> {
+        self.view(MedLedger::licensingCall {}).await
+    }
+
+    async fn licensing_view<C: SolCall>(&self, call: C) -> Result<C::Return, ChainError> {
+        let to = self.licensing_address().await?;
+        let raw = self.chain.call_at(to, call.abi_encode()).await?;
+        C::abi_decode_returns(&raw).map_err(decode_err)
+    }
+
+    /// The organisation `account` administers (`adminOrganisation`; 0 for none).
+    pub async fn admin_organisation(&self, account: Address) -> Result<u32, ChainError> {
+        self.licensing_view(MedLedgerLicensing::adminOrganisationCall { account })
+            .await
+    }
+
+    /// How many organisations exist (`organisationCount`; their ids are 1..=n).
+    pub async fn organisation_count(&self) -> Result<u32, ChainError> {
+        self.licensing_view(MedLedgerLicensing::organisationCountCall {})
+            .await
+    }
+
+    /// An organisation's fee and seats (`organisationOf` of the licensing contract).
+    pub async fn organisation_of(
+        &self,
+        organisation: u32,
+    ) -> Result<medledger_protocol::contract::Organisation, ChainError> {
+        self.licensing_view(MedLedgerLicensing::organisationOfCall { organisation })
+            .await
+    }
+
+    /// An organisation's licence terms (`licenceTermsOf`) and status number (`licenceStatus`).
+    pub async fn licence_of(
+        &self,
+        organisation: u32,
+    ) -> Result<(MedLedger::LicenceTerms, u8), ChainError> {
+        let terms = self
+            .view(MedLedger::licenceTermsOfCall { organisation })
+            .await?;
+        let status = self
+            .view(MedLedger::licenceStatusCall { organisation })
+            .await?;
+        Ok((terms, status))
+    }
+
     /// Whether `account` holds the contract's ADMIN role.
     pub async fn is_admin(&self, account: Address) -> Result<bool, ChainError> {
         let role = self.view(MedLedger::ADMIN_ROLECall {}).await?;
@@ -813,6 +868,10 @@ impl Ledger {
             MedLedgerInsuranceEvents::decode_raw_log(&log.topics, &log.data)
                 .ok()
                 .map(ContractEvent::Insurance)
+        } else if log.address == deployment.licensing.address {
+            MedLedgerLicensingEvents::decode_raw_log(&log.topics, &log.data)
+                .ok()
+                .map(ContractEvent::Licensing)
         } else {
             None
         }
@@ -826,6 +885,8 @@ pub enum ContractEvent {
     Core(MedLedgerEvents),
     /// Logged by the insurance contract.
     Insurance(MedLedgerInsuranceEvents),
+    /// Logged by the licensing contract.
+    Licensing(MedLedgerLicensingEvents),
 }
 
 impl From<MedLedgerEvents> for ContractEvent {

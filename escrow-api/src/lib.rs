@@ -39,6 +39,7 @@ pub mod follower;
 pub mod holds;
 pub mod indexed;
 pub mod keys;
+pub mod licensing;
 pub mod limits;
 pub mod listen;
 pub mod maintenance;

@@ -466,6 +466,11 @@ pub fn router(state: AppState) -> Router {
             get(crate::console::applications),
         )
         .route(
+            "/api/console/organisations",
+            get(crate::licensing::organisations),
+        )
+        .route("/api/console/licensing/audit", get(crate::licensing::audit))
+        .route(
             "/api/profile",
             axum::routing::put(crate::console::put_profile),
         )
@@ -579,6 +584,8 @@ pub fn openapi_document() -> Result<serde_json::Value, serde_json::Error> {
         api::HoldDecisionBody,
         api::RiskPolicy,
         api::RiskStatus,
+        api::licensing::Organisations,
+        api::licensing::LicenceAudit,
     );
     let generated = generator.take_definitions(true);
     if let Some(schemas) = doc
@@ -613,6 +620,8 @@ pub const ROUTES: &[&str] = &[
     "/api/console/summary",
     "/api/console/log",
     "/api/console/applications",
+    "/api/console/organisations",
+    "/api/console/licensing/audit",
     "/api/profile",
     "/config.json",
     "/health",

@@ -821,6 +821,8 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+pub mod licensing;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -211,6 +211,17 @@ impl Chain for ScriptedChain {
         Box::pin(async move { self.answer(&data) })
     }
 
+    fn call_at(&self, _to: Address, _data: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, ChainError>> {
+        // The scripts answer the core's views only; licensing is tested against Ganache.
+        Box::pin(async move {
+            Err(ChainError::Rpc {
+                code: -32000,
+                message: "the scripted chain answers the core only".into(),
+                revert: None,
+            })
+        })
+    }
+
     fn logs(&self, from: u64, to: u64) -> BoxFuture<'_, Result<Vec<ChainLog>, ChainError>> {
         Box::pin(async move {
             let s = self.script()?;

@@ -641,7 +641,7 @@ impl Index {
     }
 
     /// Undoes, in one transaction, what the follower derived from blocks `from` and later: those
-    /// blocks' grant, claim, policy, account-event and record-root rows are deleted, records
+    /// blocks' grant, claim, policy, account-event, record-root and licence-event rows are deleted, records
     /// committed there (alone or under a root) go back to
     /// pending, accounts registered there are deleted, the accounts in `account_status` get
     /// the status the chain gives them now (as of block `from - 1`, so the replay re-applies the
@@ -661,6 +661,7 @@ impl Index {
             ("policy_events", "block"),
             ("account_events", "block"),
             ("record_roots", "block"),
+            ("licence_events", "block"),
         ] {
             out.event_rows += sqlx::query(&format!("DELETE FROM {table} WHERE {column} >= $1"))
                 .bind(from)

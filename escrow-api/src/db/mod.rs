@@ -24,6 +24,7 @@ mod access_log;
 mod accounts;
 mod cursor;
 mod events;
+mod licensing;
 mod records;
 mod risk;
 mod roots;
@@ -152,6 +153,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         14,
         "wraps_by_reader",
         include_str!("../../migrations/0014_wraps_by_reader.sql"),
+    ),
+    (
+        15,
+        "licence_events",
+        include_str!("../../migrations/0015_licence_events.sql"),
     ),
 ];
 

@@ -14,7 +14,163 @@ pub(super) async fn handle(
     match event {
         ContractEvent::Core(e) => core_event(st, e, log).await,
         ContractEvent::Insurance(e) => insurance_event(st, e, log).await,
+        ContractEvent::Licensing(e) => licence_event(st, e, log).await,
     }
+}
+
+/// The licensing contract's events, kept one row each for the console's audit export (the
+/// licence's effect on reads is the core's `LicenceTermsChanged`, which the consent index follows).
+async fn licence_event(
+    st: &AppState,
+    event: MedLedgerLicensingEvents,
+    log: &ChainLog,
+) -> Result<(), FollowError> {
+    let Some((organisation, kind, account, actor, detail)) = licence_row(event) else {
+        return Ok(());
+    };
+    let time = block_time(st, log.block).await?;
+    let row = LicenceEvent {
+        block: log.block,
+        log_index: log.log_index,
+        time,
+        organisation,
+        event: kind,
+        account,
+        actor,
+        detail,
+    };
+    st.index.licence_event(&row).await?;
+    Ok(())
+}
+
+/// One licensing event as a row: organisation, kind, the account it is about, who did it, and
+/// its figures in words. `None` for the one event of no organisation (`FeesWithdrawn`, which the
+/// platform's accounts and the contract's balance already show).
+type LicenceRow = (
+    u32,
+    LicenceEventKind,
+    Option<Address>,
+    Option<Address>,
+    String,
+);
+
+fn licence_row(event: MedLedgerLicensingEvents) -> Option<LicenceRow> {
+    use LicenceEventKind as K;
+    use MedLedgerLicensingEvents as E;
+    let seats = |s: &medledger_protocol::contract::Seats| {
+        format!(
+            "admins={} practitioners={} patients={}",
+            s.admins, s.practitioners, s.patients
+        )
+    };
+    Some(match event {
+        E::OrganisationCreated(e) => (
+            e.organisation,
+            K::Created,
+            Some(e.admin),
+            None,
+            format!(
+                "paidUntil={} annualFeeWei={} name={}",
+                e.paidUntil, e.annualFee, e.name
+            ),
+        ),
+        E::SeatsChanged(e) => (
+            e.organisation,
+            K::SeatsChanged,
+            None,
+            None,
+            seats(&e.limits),
+        ),
+        E::AnnualFeeChanged(e) => (
+            e.organisation,
+            K::FeeChanged,
+            None,
+            None,
+            format!("annualFeeWei={}", e.annualFee),
+        ),
+        E::SubscriptionRenewed(e) => (
+            e.organisation,
+            K::Renewed,
+            None,
+            Some(e.by),
+            format!("paidUntil={} amountWei={}", e.paidUntil, e.amount),
+        ),
+        E::LicenceNoticeGiven(e) => (
+            e.organisation,
+            K::NoticeGiven,
+            None,
+            None,
+            format!("terminatesAt={}", e.terminatesAt),
+        ),
+        E::LicenceTerminated(e) => (
+            e.organisation,
+            K::Terminated,
+            None,
+            None,
+            format!("terminatesAt={}", e.terminatesAt),
+        ),
+        E::LicenceReinstated(e) => (e.organisation, K::Reinstated, None, None, String::new()),
+        E::OrganisationAdminAdded(e) => (
+            e.organisation,
+            K::AdminAdded,
+            Some(e.account),
+            Some(e.by),
+            String::new(),
+        ),
+        E::OrganisationAdminRemoved(e) => (
+            e.organisation,
+            K::AdminRemoved,
+            Some(e.account),
+            Some(e.by),
+            String::new(),
+        ),
+        E::PractitionerJoined(e) => (
+            e.organisation,
+            K::PractitionerJoined,
+            Some(e.practitioner),
+            Some(e.by),
+            String::new(),
+        ),
+        E::PractitionerReleased(e) => (
+            e.organisation,
+            K::PractitionerReleased,
+            Some(e.practitioner),
+            Some(e.by),
+            String::new(),
+        ),
+        E::EnrolmentOffered(e) => (
+            e.organisation,
+            K::EnrolmentOffered,
+            Some(e.patient),
+            Some(e.by),
+            String::new(),
+        ),
+        E::PatientEnrolled(e) => (
+            e.organisation,
+            K::PatientEnrolled,
+            Some(e.patient),
+            Some(e.patient),
+            String::new(),
+        ),
+        E::EnrolmentEnded(e) => (
+            e.organisation,
+            K::EnrolmentEnded,
+            Some(e.patient),
+            Some(e.by),
+            String::new(),
+        ),
+        _ => return None,
+    })
+}
+
+/// The time of a block the follower is reading.
+async fn block_time(st: &AppState, block: u64) -> Result<u64, FollowError> {
+    st.ledger
+        .chain()
+        .block(block)
+        .await?
+        .map(|b| b.timestamp)
+        .ok_or_else(|| FollowError::Corrupt("a logged block is missing".into()))
 }
 
 /// The core's events: records, erasures, accounts and consent.
@@ -265,13 +421,7 @@ async fn claim_submitted(
     log: &ChainLog,
 ) -> Result<(), FollowError> {
     let block = log.block;
-    let submitted_at = st
-        .ledger
-        .chain()
-        .block(block)
-        .await?
-        .map(|b| b.timestamp)
-        .ok_or_else(|| FollowError::Corrupt("a logged block is missing".into()))?;
+    let submitted_at = block_time(st, block).await?;
     st.index
         .claim_submitted(&ClaimRow {
             claim_id: e.claimId,

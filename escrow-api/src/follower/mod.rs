@@ -1,6 +1,6 @@
-//! Background work driven by the chain. The event follower reads the logs of the deployment's two
+//! Background work driven by the chain. The event follower reads the logs of the deployment's three
 //! contracts (the core's records, accounts and consent; the insurance contract's claims and
-//! policies, told apart by the address that logged them) from a
+//! policies; the licensing contract's organisations, told apart by the address that logged them) from a
 //! durable cursor (stored in the index, so a restart resumes where it stopped) up to the head minus
 //! the confirmation depth, and: marks an upload committed on `RecordAdded` with the same h1;
 //! shreds on `RecordErased` / `AllRecordsErased` (destroys K2 and the wrapped DEKs, deletes the
@@ -16,8 +16,11 @@ use std::time::Duration;
 
 use alloy_primitives::{hex, keccak256, Address, B256};
 use alloy_signer::SignerSync;
+use medledger_protocol::api::licensing::{LicenceEvent, LicenceEventKind};
 use medledger_protocol::api::{AccountEvent, AccountKind, AccountStatus};
-use medledger_protocol::contract::{MedLedgerErrors, MedLedgerEvents, MedLedgerInsuranceEvents};
+use medledger_protocol::contract::{
+    MedLedgerErrors, MedLedgerEvents, MedLedgerInsuranceEvents, MedLedgerLicensingEvents,
+};
 use serde_json::json;
 use tokio::sync::watch;
 

@@ -263,6 +263,12 @@ impl World {
         send(self.url(), from.address(), to, c.abi_encode(), value).await
     }
 
+    /// Sends `c` with `value` wei to the licensing contract.
+    pub async fn send_licensing<C: SolCall>(&self, from: &User, c: C, value: U256) -> Value {
+        let to = self.d.licensing.address;
+        send(self.url(), from.address(), to, c.abi_encode(), value).await
+    }
+
     pub async fn call<C: SolCall>(&self, c: C) -> C::Return {
         call(&self.ganache.url, self.d.address, c).await
     }
