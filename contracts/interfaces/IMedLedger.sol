@@ -457,8 +457,9 @@ interface IMedLedger is IAccessControl {
     /// @param reasonHash hash of the off-chain reason
     function suspendAccount(address account, bytes32 reasonHash) external;
 
-    /// @notice An admin (or the admin of the practitioner's organisation) lifts a suspension.
-    /// Refused with InvalidStatusChange unless Suspended.
+    /// @notice An admin (or the admin of the practitioner's organisation, unless a platform admin
+    /// imposed the suspension) lifts a suspension. Refused with InvalidStatusChange unless
+    /// Suspended.
     /// @param account the suspended practitioner or insurer
     function reinstateAccount(address account) external;
 
@@ -501,8 +502,9 @@ interface IMedLedger is IAccessControl {
     /// @param admin the admin who verified (in AccountVerified)
     function assignPractitioner(address practitioner, uint32 organisation, address admin) external;
 
-    /// @notice The licensing contract releases a practitioner from its organisation: Pending again,
-    /// to be verified anew. Refused with NotLicensing, NotInAnOrganisation.
+    /// @notice The licensing contract releases a practitioner from its organisation: an Active one
+    /// is Pending again, to be verified anew; a Suspended one stays Suspended, and only a platform
+    /// admin can lift it then. Refused with NotLicensing, NotInAnOrganisation.
     /// @param practitioner the practitioner
     function releasePractitioner(address practitioner) external;
 

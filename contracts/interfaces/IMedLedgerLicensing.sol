@@ -93,8 +93,8 @@ interface IMedLedgerLicensing {
     /// @param account the account named
     error NotAnAdminOf(uint32 organisation, address account);
 
-    /// @notice A paid-until date that is not later than now (createOrganisation) or than the
-    /// current one (recordRenewal).
+    /// @notice A paid-until date that is not later than now (createOrganisation, recordRenewal)
+    /// or than the current one (recordRenewal).
     /// @param paidUntil the date given
     error InvalidPaidUntil(uint64 paidUntil);
 
@@ -228,7 +228,8 @@ interface IMedLedgerLicensing {
     function setAnnualFee(uint32 organisation, uint256 annualFee) external;
 
     /// @notice Record a renewal paid off chain: the subscription runs to paidUntil. Refused with
-    /// InvalidPaidUntil unless later than the current end, InvalidLicenceStatus when Terminated.
+    /// InvalidPaidUntil unless later than the current end and than now, InvalidLicenceStatus when
+    /// Terminated.
     function recordRenewal(uint32 organisation, uint64 paidUntil) external;
 
     /// @notice Give notice: the licence is UnderNotice until terminatesAt, Terminated from then
@@ -269,13 +270,14 @@ interface IMedLedgerLicensing {
     /// organisation) and InvalidStatusChange unless Pending.
     function verifyPractitioner(uint32 organisation, address practitioner) external;
 
-    /// @notice Release a practitioner's seat: the practitioner is Pending again (verified by no
-    /// one) and belongs to no organisation. The platform admin or the practitioner's
+    /// @notice Release a practitioner's seat: the practitioner belongs to no organisation and is
+    /// Pending again (verified by no one), or stays Suspended if suspended (then only a platform
+    /// admin can lift it). The platform admin or the practitioner's
     /// organisation's admin. Refused by the core with NotInAnOrganisation.
     function releasePractitioner(address practitioner) external;
 
-    /// @notice Offer a registered patient enrolment. Gives the organisation no access to anything:
-    /// only the patient's grants do.
+    /// @notice Offer a registered patient enrolment, while the licence is Active or UnderNotice.
+    /// Gives the organisation no access to anything: only the patient's grants do.
     function enrolPatient(uint32 organisation, address patient) external;
 
     // ================================================================ patients

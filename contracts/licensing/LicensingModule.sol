@@ -85,7 +85,7 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
     function _recordRenewal(uint32 organisation, uint64 paidUntil) internal {
         _requirePlatformAdmin();
         MedLedger.LicenceTerms memory terms = _liveTerms(organisation);
-        if (paidUntil <= terms.paidUntil) revert InvalidPaidUntil(paidUntil);
+        if (paidUntil <= terms.paidUntil || paidUntil <= block.timestamp) revert InvalidPaidUntil(paidUntil);
         emit SubscriptionRenewed(organisation, paidUntil, msg.sender, 0);
         _core.setLicenceTerms(organisation, paidUntil, terms.terminatesAt);
     }
@@ -185,6 +185,7 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
     function _enrolPatient(uint32 organisation, address patient) internal {
         _organisation(organisation);
         _requireAdminFor(organisation);
+        _requireLicensed(organisation);
         if (_core.accountOf(patient).kind != MedLedger.AccountKind.Patient) revert IMedLedger.NotAPatient(patient);
         Enrolment e = _enrolments[organisation][patient];
         if (e != Enrolment.None) revert InvalidEnrolment(organisation, patient, e);

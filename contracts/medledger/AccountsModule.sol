@@ -40,32 +40,38 @@ abstract contract AccountsModule is MedLedgerBase {
     }
 
     function _suspendAccount(address account, bytes32 reasonHash) internal {
-        _requireAccountAdmin(account);
+        bool platform = _requireAccountAdmin(account, false);
         MedLedger.Account storage a = _professional(account);
         if (a.status != MedLedger.AccountStatus.Active) revert InvalidStatusChange(account, a.status);
         a.status = MedLedger.AccountStatus.Suspended;
+        if (platform) _suspendedByPlatform[account] = true;
         emit AccountSuspended(account, msg.sender, reasonHash);
     }
 
     function _reinstateAccount(address account) internal {
-        _requireAccountAdmin(account);
+        _requireAccountAdmin(account, _suspendedByPlatform[account]);
         MedLedger.Account storage a = _professional(account);
         if (a.status != MedLedger.AccountStatus.Suspended) revert InvalidStatusChange(account, a.status);
         a.status = MedLedger.AccountStatus.Active;
+        delete _suspendedByPlatform[account];
         emit AccountReinstated(account, msg.sender);
     }
 
     /// @dev Suspending and reinstating: the platform admin, or an admin of the organisation the
-    /// practitioner was verified for. Others are refused as before organisations existed
-    /// (AccessControlUnauthorizedAccount), since for them nothing changed.
-    function _requireAccountAdmin(address account) private view {
-        if (hasRole(ADMIN_ROLE, msg.sender)) return;
+    /// practitioner was verified for, unless `platformOnly` (lifting a platform admin's
+    /// suspension). Others are refused as before organisations existed
+    /// (AccessControlUnauthorizedAccount), since for them nothing changed. True for a platform
+    /// admin.
+    function _requireAccountAdmin(address account, bool platformOnly) private view returns (bool) {
+        if (hasRole(ADMIN_ROLE, msg.sender)) return true;
         uint32 organisation = _organisationOf[account];
+        if (platformOnly) organisation = 0;
         // A practitioner belongs to an organisation only by the licensing contract's word, so
         // _licensing is set whenever organisation is not 0. The call is a view (STATICCALL).
         if (organisation == 0 || IMedLedgerLicensing(_licensing).adminOrganisation(msg.sender) != organisation) {
             revert AccessControlUnauthorizedAccount(msg.sender, ADMIN_ROLE);
         }
+        return false;
     }
 
     function _accountOf(address account) internal view returns (MedLedger.Account memory) {

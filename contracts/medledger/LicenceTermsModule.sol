@@ -43,7 +43,11 @@ abstract contract LicenceTermsModule is MedLedgerBase {
         _requireLicensing();
         if (_organisationOf[practitioner] == 0) revert NotInAnOrganisation(practitioner);
         delete _organisationOf[practitioner];
-        _accounts[practitioner].status = MedLedger.AccountStatus.Pending;
+        // A suspended practitioner stays suspended: releasing must not launder a suspension into
+        // a Pending account another organisation could verify. Belonging to no organisation now,
+        // only a platform admin can lift it.
+        MedLedger.Account storage a = _accounts[practitioner];
+        if (a.status == MedLedger.AccountStatus.Active) a.status = MedLedger.AccountStatus.Pending;
         emit PractitionerOrganisationChanged(practitioner, 0);
     }
 

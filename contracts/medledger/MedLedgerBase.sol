@@ -40,6 +40,9 @@ abstract contract MedLedgerBase is IMedLedger, AccessControl {
     mapping(address practitioner => uint32 organisation) internal _organisationOf;
     /// @dev The licensing contract (MedLedgerLicensing), set once by an admin; zero until then.
     address internal _licensing;
+    /// @dev Suspended by a platform admin: only a platform admin lifts it (an organisation's admin
+    /// lifts only its own suspensions).
+    mapping(address account => bool) internal _suspendedByPlatform;
 
     // ---------------------------------------------------------------- accounts
 

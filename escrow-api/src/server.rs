@@ -500,6 +500,7 @@ async fn config_json(State(st): State<AppState>) -> Json<serde_json::Value> {
         "rpcUrl": rpc,
         "contract": st.deployment.address.to_checksum(None),
         "insurance": st.deployment.insurance.address.to_checksum(None),
+        "licensing": st.deployment.licensing.address.to_checksum(None),
         "deployBlock": st.deployment.deploy_block,
         "escrow": st.deployment.escrow.to_checksum(None),
         "network": st.deployment.network,
@@ -756,6 +757,75 @@ mod tests {
                 described.contains_key(field),
                 "WrapsAdded.{field} undescribed"
             );
+        }
+    }
+
+    /// The console encodes its transactions by hand: each selector it names must be the one of the
+    /// signature beside it, and that function must be in the contract's ABI.
+    #[test]
+    fn the_consoles_selectors_are_the_contracts() {
+        use medledger_protocol::contract::{MedLedgerCalls, MedLedgerLicensingCalls};
+        let mut checked = 0;
+        for line in CONSOLE_HTML.lines() {
+            let Some((entry, signature)) = line.split_once("// ") else {
+                continue;
+            };
+            let Some((name, selector)) = entry.trim().trim_end_matches(',').split_once(": \"0x")
+            else {
+                continue;
+            };
+            let selector = selector.trim_end_matches('"');
+            let signature = signature.trim();
+            assert!(
+                signature.starts_with(&format!("{name}(")),
+                "{name} is commented {signature}"
+            );
+            let hash = alloy_primitives::keccak256(signature.as_bytes());
+            assert_eq!(
+                alloy_primitives::hex::encode(&hash[..4]),
+                selector,
+                "{signature}"
+            );
+            let bytes: [u8; 4] = hash[..4].try_into().expect("four bytes");
+            assert!(
+                MedLedgerLicensingCalls::SELECTORS.contains(&bytes),
+                "{signature} is not in the licensing contract's ABI"
+            );
+            checked += 1;
+        }
+        assert_eq!(
+            checked, 10,
+            "every licensing call of the console is checked"
+        );
+        // The refusals it puts in words: "0x…": ["Name(types)", "words"].
+        let mut refusals = 0;
+        for line in CONSOLE_HTML.lines() {
+            let Some(rest) = line.trim().strip_prefix("\"0x") else {
+                continue;
+            };
+            let Some((selector, rest)) = rest.split_once("\": [\"") else {
+                continue;
+            };
+            let signature = rest.split('"').next().expect("a signature");
+            let hash = alloy_primitives::keccak256(signature.as_bytes());
+            assert_eq!(
+                alloy_primitives::hex::encode(&hash[..4]),
+                selector,
+                "{signature}"
+            );
+            refusals += 1;
+        }
+        assert_eq!(refusals, 16, "every refusal the console words is checked");
+        for (signature, selector) in [
+            ("verifyAccount(address)", "f16dfbe9"),
+            ("suspendAccount(address,bytes32)", "697b6598"),
+            ("reinstateAccount(address)", "959c569a"),
+        ] {
+            assert!(CONSOLE_HTML.contains(&format!("\"0x{selector}\"")));
+            let hash = alloy_primitives::keccak256(signature.as_bytes());
+            let bytes: [u8; 4] = hash[..4].try_into().expect("four bytes");
+            assert_eq!(alloy_primitives::hex::encode(bytes), selector);
+            assert!(MedLedgerCalls::SELECTORS.contains(&bytes), "{signature}");
         }
     }
 

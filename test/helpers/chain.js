@@ -5,9 +5,11 @@ const { Interface } = require("ethers");
 require("./isolation");
 
 // Every ABI whose custom errors a revert may carry: the MedLedger core (with its OpenZeppelin
-// bases), MedLedgerInsurance (ReentrancyGuard's error included) and the test-only attacker
-// contracts. An error both contracts declare (NotAPatient, NotAVerifiedPractitioner,
-// InvalidCategories, InvalidReasonHash) has one signature, so one selector, and is listed once.
+// bases), MedLedgerInsurance (ReentrancyGuard's error included), MedLedgerLicensing (whose calls
+// into the core also bubble up the core's errors: NotAProfessional, InvalidStatusChange,
+// NotInAnOrganisation) and the test-only attacker contracts. An error two contracts declare
+// (NotAPatient, NotAVerifiedPractitioner, InvalidCategories, InvalidReasonHash, InvalidCore,
+// ReentrancyGuardReentrantCall) has one signature, so one selector, and is listed once.
 // Read through artifacts.require, i.e. from what this run compiled.
 const ERROR_ABIS = [];
 function addErrorAbi(abi) {
@@ -17,7 +19,8 @@ function addErrorAbi(abi) {
 function errorInterface() {
   const seen = new Set();
   const fragments = [];
-  for (const abi of [artifacts.require("MedLedger").abi, artifacts.require("MedLedgerInsurance").abi, ...ERROR_ABIS]) {
+  const contracts = ["MedLedger", "MedLedgerInsurance", "MedLedgerLicensing"].map((n) => artifacts.require(n).abi);
+  for (const abi of [...contracts, ...ERROR_ABIS]) {
     for (const f of abi) {
       if (f.type !== "error") continue;
       const key = `${f.name}(${f.inputs.map((i) => i.type).join(",")})`;
@@ -195,6 +198,33 @@ function expectEvent(result, name, expected = {}) {
   return args;
 }
 
+/**
+ * The one event called `name` that the contract `instance` logged during the transaction `result`
+ * (decoded from the receipt's raw logs with that contract's ABI), with its arguments checked
+ * (named subset). For the events another contract logs in a call: the core's LicenceTermsChanged
+ * or AccountVerified in a call to the licensing contract, which Truffle's `result.logs` (decoded
+ * with the called contract's ABI only) leaves out.
+ */
+function expectEventFrom(result, instance, name, expected = {}) {
+  const iface = new Interface(instance.abi.filter((e) => e.type === "event"));
+  const address = instance.address.toLowerCase();
+  const found = [];
+  for (const log of result.receipt.rawLogs) {
+    if (log.address.toLowerCase() !== address) continue;
+    const parsed = iface.parseLog({ topics: log.topics, data: log.data });
+    if (parsed) found.push(parsed);
+  }
+  const logs = found.filter((l) => l.name === name);
+  assert.strictEqual(logs.length, 1, `expected exactly one ${name} event from ${address}, got ${logs.length} (events: ${found.map((l) => l.name).join(", ")})`);
+  const args = {};
+  logs[0].fragment.inputs.forEach((input, i) => (args[input.name] = logs[0].args[i]));
+  for (const [k, v] of Object.entries(expected)) {
+    assert.ok(k in args, `${name} has no argument ${k}`);
+    assert.deepStrictEqual(normalise(args[k]), normalise(v), `${name}.${k}`);
+  }
+  return args;
+}
+
 function expectNoEvent(result, name) {
   const n = result.logs.filter((l) => l.event === name).length;
   assert.strictEqual(n, 0, `expected no ${name} event, got ${n}`);
@@ -223,6 +253,7 @@ module.exports = {
   decodeRevert,
   expectRevert,
   expectEvent,
+  expectEventFrom,
   expectNoEvent,
   normalise,
   gasCost,

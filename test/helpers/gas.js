@@ -1,6 +1,10 @@
 // Gas report: every state-changing transaction the suite sends through a tracked instance (of the
-// MedLedger core or of MedLedgerInsurance) is recorded (gasUsed from its receipt); a root `after` hook writes the table to
-// build/gas-report.md and prints it at the end of the run.
+// MedLedger core, of MedLedgerInsurance or of MedLedgerLicensing: helpers/world.js's deploy,
+// deployInsurance and deployLicensing hand out tracked instances) is recorded (gasUsed from its
+// receipt); a root `after` hook writes the table to build/gas-report.md and prints it at the end of
+// the run. The three contracts' function names are distinct, but for releasePractitioner: the
+// core's is called only by the licensing contract (never through a tracked instance), so its row
+// is the licensing contract's.
 const fs = require("fs");
 const path = require("path");
 
@@ -25,7 +29,10 @@ function entryName(fn, result) {
 
 /**
  * Wrap a Truffle contract instance so that each successful state-changing call records its gas.
- * Reverted calls are not recorded (they throw before a receipt exists).
+ * Reverted calls are not recorded (they throw before a receipt exists). The wrapper keeps the
+ * method's `call`, `estimateGas` and `request` (Truffle's, not Function.prototype.call: without
+ * them `ml.addRecord.call(...)` would send a transaction with its arguments shifted), and its
+ * `sendTransaction` records the gas too.
  */
 function track(instance) {
   const mutating = new Set(
@@ -37,11 +44,17 @@ function track(instance) {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver);
       if (typeof prop !== "string" || !mutating.has(prop) || typeof v !== "function") return v;
-      return async (...args) => {
-        const result = await v.apply(target, args);
+      const sendAndRecord = (send) => async (...args) => {
+        const result = await send(...args);
         record(entryName(prop, result), result.receipt.gasUsed);
         return result;
       };
+      const wrapped = sendAndRecord((...args) => v.apply(target, args));
+      wrapped.sendTransaction = sendAndRecord((...args) => v.sendTransaction(...args));
+      for (const k of ["call", "estimateGas", "request"]) {
+        if (typeof v[k] === "function") wrapped[k] = (...args) => v[k](...args);
+      }
+      return wrapped;
     },
   });
 }

@@ -1,10 +1,11 @@
 // The cast of the suite and the contracts they act on: the MedLedger core and, deployed beside it
-// with the core's address, MedLedgerInsurance.
+// with the core's address, MedLedgerInsurance and MedLedgerLicensing.
 const { track, record } = require("./gas");
 const { latestTimestamp } = require("./chain");
 
 const MedLedger = artifacts.require("MedLedger");
 const MedLedgerInsurance = artifacts.require("MedLedgerInsurance");
+const MedLedgerLicensing = artifacts.require("MedLedgerLicensing");
 
 const DAY = 24 * 3600;
 const ETHER = 10n ** 18n;
@@ -28,7 +29,12 @@ function mask(...cats) {
  */
 const CAT = { GENERAL: 0, VITALS: 1, HISTORY: 2, LAB: 3, IMAGING: 4, MEDICATION: 5, ENCOUNTERS: 6, CLAIMS: 7, MENTAL: 9 };
 
-/** The ten parties of the authorisation matrix, plus spare accounts for other tests. */
+/**
+ * The ten parties of the authorisation matrix, plus spare accounts for other tests: among them two
+ * organisation admins for the licensing tests (admins of no organisation until a test creates
+ * one; the matrix's licensing rows name them "this organisation's admin" and "another
+ * organisation's admin").
+ */
 function cast(accounts) {
   return {
     admin: accounts[0],
@@ -46,7 +52,9 @@ function cast(accounts) {
     insurer2: accounts[11],
     patient3: accounts[12],
     practitioner3: accounts[13],
-    spare: accounts.slice(14),
+    orgAdmin: accounts[14],
+    otherOrgAdmin: accounts[15],
+    spare: accounts.slice(16),
   };
 }
 
@@ -80,6 +88,29 @@ async function deployInsurance(c, ml) {
 }
 
 /**
+ * A fresh MedLedgerLicensing on the core `ml` (tracked), named in the core by the admin
+ * (setLicensing, through `ml`: pass the tracked core and its gas is recorded too), as the
+ * migration deploys it.
+ */
+async function deployLicensing(c, ml) {
+  const raw = await MedLedgerLicensing.new(ml.address, { from: c.admin });
+  const receipt = await web3.eth.getTransactionReceipt(raw.transactionHash);
+  record("(deployment) MedLedgerLicensing", receipt.gasUsed);
+  await ml.setLicensing(raw.address, { from: c.admin });
+  return track(raw);
+}
+
+/** A Seats struct (limits or seats used) as the licensing contract takes it. */
+function seats(admins, practitioners, patients) {
+  return { admins: String(admins), practitioners: String(practitioners), patients: String(patients) };
+}
+
+/** MedLedger.LicenceStatus, IMedLedgerLicensing.Enrolment, MedLedger.AccountStatus. */
+const LicenceStatus = { None: 0, Active: 1, UnderNotice: 2, Lapsed: 3, Terminated: 4 };
+const Enrolment = { None: 0, Offered: 1, Enrolled: 2 };
+const AccountStatus = { None: 0, Pending: 1, Active: 2, Suspended: 3 };
+
+/**
  * Registrations only: patients registered, every professional applied, the verified ones
  * verified, the suspended practitioner suspended. No grants, records, policies.
  */
@@ -102,6 +133,7 @@ async function registerAll(ml, c) {
 module.exports = {
   MedLedger,
   MedLedgerInsurance,
+  MedLedgerLicensing,
   DAY,
   ETHER,
   b32,
@@ -111,6 +143,11 @@ module.exports = {
   MATRIX_PARTIES,
   deploy,
   deployInsurance,
+  deployLicensing,
+  seats,
+  LicenceStatus,
+  Enrolment,
+  AccountStatus,
   registerAll,
   latestTimestamp,
 };

@@ -215,11 +215,19 @@ impl ConsentState {
     }
 
     /// `assignPractitioner` (an organisation; its `AccountVerified` follows and makes the account
-    /// Active) or `releasePractitioner` (0: the account is Pending again).
+    /// Active) or `releasePractitioner` (0: an Active account is Pending again, a Suspended one
+    /// stays so).
     fn set_organisation(&mut self, practitioner: Address, organisation: u32) {
         if organisation == 0 {
             self.organisation_of.remove(&practitioner);
-            self.set_status(practitioner, AccountStatus::Pending);
+            // A suspended practitioner stays suspended (LicenceTermsModule._releasePractitioner).
+            let active = self
+                .accounts
+                .get(&practitioner)
+                .is_some_and(|a| a.status == AccountStatus::Active);
+            if active {
+                self.set_status(practitioner, AccountStatus::Pending);
+            }
         } else {
             self.organisation_of.insert(practitioner, organisation);
         }

@@ -92,6 +92,21 @@ impl Index {
         Ok(())
     }
 
+    /// A practitioner released by their organisation: Pending again, unless suspended (then it
+    /// stays so, as in the contract).
+    pub async fn account_released(&self, address: Address, block: u64) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE accounts SET status = $1, updated_block = $2 WHERE address = $3 AND updated_block <= $2 AND status <> $4",
+        )
+        .bind(AccountStatus::Pending.as_str())
+        .bind(db_int(block))
+        .bind(address_text(address))
+        .bind(AccountStatus::Suspended.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Records an account's event log at (block, log index); a replay inserts nothing.
     pub async fn account_event(
         &self,

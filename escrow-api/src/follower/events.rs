@@ -389,11 +389,16 @@ async fn account_changed(
     event: AccountEvent,
 ) -> Result<(), FollowError> {
     let status = match event {
-        AccountEvent::Suspended => AccountStatus::Suspended,
-        AccountEvent::Released | AccountEvent::Registered => AccountStatus::Pending,
-        AccountEvent::Verified | AccountEvent::Reinstated => AccountStatus::Active,
+        AccountEvent::Suspended => Some(AccountStatus::Suspended),
+        AccountEvent::Verified | AccountEvent::Reinstated => Some(AccountStatus::Active),
+        // Pending again, unless suspended (the contract keeps a suspension through a release).
+        AccountEvent::Released => None,
+        AccountEvent::Registered => Some(AccountStatus::Pending),
     };
-    st.index.account_status(account, status, log.block).await?;
+    match status {
+        Some(status) => st.index.account_status(account, status, log.block).await?,
+        None => st.index.account_released(account, log.block).await?,
+    }
     st.index
         .account_event(log.block, log.log_index, account, event)
         .await?;

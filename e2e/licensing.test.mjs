@@ -1,0 +1,139 @@
+// Licensing on the console (issue 16, docs/licensing.md), in every selected browser, against the
+// real stack: the platform admin creates a hospital with one practitioner seat in the console's
+// form; the hospital's own admin signs in to the console and sees that hospital only (the
+// platform's sections hidden), verifies a doctor who applied in the app, and is told in words that
+// a second doctor cannot be verified for lack of seats (the console asks the chain before the
+// wallet, so nothing is sent). The platform admin then terminates the licence: the doctor is no
+// longer a verified practitioner on chain, and the console shows the licence terminated.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { Interface } from "ethers";
+import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
+import { devKeys } from "./lib/wallet.mjs";
+import { rpc, startStack, withStackLogs } from "./lib/stack.mjs";
+import { APP, T, address, apply, assertAccessible, openApp, until } from "./lib/app.mjs";
+
+const KEYS = devKeys(10);
+const ADMIN = KEYS[0];
+const browsers = selectedBrowsers();
+const CORE = new Interface(["function isVerifiedPractitioner(address) view returns (bool)"]);
+
+let stack;
+before(async () => {
+  if (!existsSync(join(APP, "medledger_app_bg.wasm"))) throw new Error("app/dist is not built: run scripts/build-app.sh");
+  stack = await startStack({ appDir: APP, anchorIntervalSecs: 0 });
+});
+after(async () => {
+  if (stack) await stack.stop();
+});
+
+/** Whether the core says `account` is a verified practitioner now. */
+async function verifiedOnChain(account) {
+  const data = CORE.encodeFunctionData("isVerifiedPractitioner", [account]);
+  const raw = await rpc(stack.rpcUrl, "eth_call", [{ to: stack.contract, data }, "latest"]);
+  return CORE.decodeFunctionResult("isVerifiedPractitioner", raw)[0];
+}
+
+/** The console signed in as `key`, the page kept open. */
+async function openConsole(browser, key) {
+  const con = await openApp(stack, browser, key, { path: "/console" });
+  await con.page.locator("#signin").click();
+  await con.page.locator("#status").filter({ hasText: /^signed in/ }).waitFor({ timeout: T });
+  return con;
+}
+
+/** Waits for the console's status line to match `pattern`; fails with what it says otherwise. */
+async function statusSays(page, pattern) {
+  const line = page.locator("#status");
+  try {
+    await line.filter({ hasText: pattern }).waitFor({ timeout: T });
+  } catch (e) {
+    throw new Error(`the console's status never matched ${pattern}: it says ${JSON.stringify(await line.textContent())}`);
+  }
+  return line.textContent();
+}
+
+/** The organisation's row once the follower has its name (the page refreshes itself). */
+async function rowNamed(page, name) {
+  const row = page.locator("#orgs tr", { hasText: name });
+  await until(`${name} on the console`, async () => (await row.count()) === 1);
+  return row;
+}
+
+/** Clicks a row's action whose prompt (or confirmation) is answered with `answer`. */
+async function act(page, row, label, answer) {
+  page.once("dialog", (d) => d.accept(typeof answer === "string" ? answer : undefined));
+  await row.locator(`button[data-action="${label}"]`).click();
+}
+
+for (const [b, name] of browsers.entries()) {
+  // Accounts of their own per browser (an account administers one organisation at most).
+  const orgAdminKey = KEYS[4 + b];
+  const [doctorKey, secondDoctorKey] = [KEYS[6 + 2 * b], KEYS[7 + 2 * b]];
+  const [orgAdmin, doctor, secondDoctor] = [orgAdminKey, doctorKey, secondDoctorKey].map(address);
+  const hospital = `St Mary's ${name}`;
+
+  test(`${name}: a hospital with one practitioner seat, run from the console by the platform and by its own admin`, async () => {
+    await withStackLogs(stack, async () => {
+      const browser = await BROWSERS[name].launch();
+      try {
+        for (const [key, who] of [[doctorKey, "A"], [secondDoctorKey, "B"]]) {
+          const { context, page } = await openApp(stack, browser, key);
+          await apply(page, "practitioner", { name: `Dr ${who} ${name}`, licence: `GMC-${b}${who}`, organisation: hospital });
+          await context.close();
+        }
+
+        // The platform admin creates the hospital in the form.
+        const platform = await openConsole(browser, ADMIN);
+        const p = platform.page;
+        assert.equal(await p.locator("#org-scope").getAttribute("data-scope"), "platform");
+        const inAYear = new Date(Date.now() + 365 * 86_400_000).toISOString().slice(0, 10);
+        await p.locator("#org-name").fill(hospital);
+        await p.locator("#org-admin").fill(orgAdmin);
+        await p.locator("#org-seats-admins").fill("1");
+        await p.locator("#org-seats-practitioners").fill("1");
+        await p.locator("#org-seats-patients").fill("10");
+        await p.locator("#org-paid-until").fill(inAYear);
+        await p.locator("#org-create-button").click();
+        await statusSays(p, /createOrganisation done/);
+        const platformRow = await rowNamed(p, hospital);
+        const organisation = await platformRow.getAttribute("data-organisation");
+        assert.equal(await platformRow.getAttribute("data-status"), "active");
+        await assertAccessible(p, "the console's organisations");
+
+        // Its own admin sees it alone, without the platform's sections.
+        const own = await openConsole(browser, orgAdminKey);
+        const o = own.page;
+        assert.equal(await o.locator("#org-scope").getAttribute("data-scope"), organisation);
+        assert.equal(await o.locator("#orgs tr[data-organisation]").count(), 1);
+        assert.equal(await o.locator("#summary").isVisible(), false, "the platform's sections are hidden");
+        const ownRow = await rowNamed(o, hospital);
+        await act(o, ownRow, "Verify practitioner", doctor);
+        await statusSays(o, /verifyPractitioner done/);
+        await until("the doctor verified on chain", () => verifiedOnChain(doctor));
+        await until("the seat counted", async () => (await ownRow.locator("td").nth(7).textContent()) === "1 / 1");
+
+        // The second doctor: refused in words, and nothing sent.
+        const sent = own.wallet.requests.filter((r) => r.method === "eth_sendTransaction").length;
+        await act(o, ownRow, "Verify practitioner", secondDoctor);
+        const said = await statusSays(o, /^Refused/);
+        assert.match(said, /every seat of that kind is taken/);
+        assert.match(said, /NoSeatLeft/);
+        assert.equal(own.wallet.requests.filter((r) => r.method === "eth_sendTransaction").length, sent, "no transaction was sent");
+        assert.equal(await verifiedOnChain(secondDoctor), false);
+
+        // The platform terminates the licence: the doctor is no longer verified, from that block.
+        await act(p, platformRow, "Terminate", true);
+        await statusSays(p, /terminateLicence done/);
+        assert.equal(await verifiedOnChain(doctor), false);
+        await until("the licence shown terminated", async () => (await platformRow.getAttribute("data-status")) === "terminated");
+        await own.context.close();
+        await platform.context.close();
+      } finally {
+        await browser.close();
+      }
+    });
+  });
+}
