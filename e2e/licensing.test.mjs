@@ -3,8 +3,10 @@
 // form; the hospital's own admin signs in to the console and sees that hospital only (the
 // platform's sections hidden), verifies a doctor who applied in the app, and is told in words that
 // a second doctor cannot be verified for lack of seats (the console asks the chain before the
-// wallet, so nothing is sent). The platform admin then terminates the licence: the doctor is no
-// longer a verified practitioner on chain, and the console shows the licence terminated.
+// wallet, so nothing is sent). The hospital's admin offers a patient enrolment on the console; the
+// patient accepts it in the app (Account, "Your hospitals"). The platform admin then terminates the
+// licence: the doctor is no longer a verified practitioner on chain, the console shows the licence
+// terminated, and the doctor's pages say so in words.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -13,7 +15,7 @@ import { Interface } from "ethers";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { devKeys } from "./lib/wallet.mjs";
 import { rpc, startStack, withStackLogs } from "./lib/stack.mjs";
-import { APP, T, address, apply, assertAccessible, openApp, until } from "./lib/app.mjs";
+import { APP, T, address, apply, assertAccessible, done, goTo, openApp, signIn, until } from "./lib/app.mjs";
 
 const KEYS = devKeys(10);
 const ADMIN = KEYS[0];
@@ -72,7 +74,8 @@ for (const [b, name] of browsers.entries()) {
   // Accounts of their own per browser (an account administers one organisation at most).
   const orgAdminKey = KEYS[4 + b];
   const [doctorKey, secondDoctorKey] = [KEYS[6 + 2 * b], KEYS[7 + 2 * b]];
-  const [orgAdmin, doctor, secondDoctor] = [orgAdminKey, doctorKey, secondDoctorKey].map(address);
+  const patientKey = KEYS[2 + b];
+  const [orgAdmin, doctor, secondDoctor, patient] = [orgAdminKey, doctorKey, secondDoctorKey, patientKey].map(address);
   const hospital = `St Mary's ${name}`;
 
   test(`${name}: a hospital with one practitioner seat, run from the console by the platform and by its own admin`, async () => {
@@ -84,6 +87,11 @@ for (const [b, name] of browsers.entries()) {
           await apply(page, "practitioner", { name: `Dr ${who} ${name}`, licence: `GMC-${b}${who}`, organisation: hospital });
           await context.close();
         }
+
+        const patientApp = await openApp(stack, browser, patientKey);
+        await signIn(patientApp.page);
+        await patientApp.page.getByTestId("register").click();
+        await patientApp.page.waitForSelector("[data-testid=patient-page]", { timeout: T });
 
         // The platform admin creates the hospital in the form.
         const platform = await openConsole(browser, ADMIN);
@@ -124,11 +132,39 @@ for (const [b, name] of browsers.entries()) {
         assert.equal(own.wallet.requests.filter((r) => r.method === "eth_sendTransaction").length, sent, "no transaction was sent");
         assert.equal(await verifiedOnChain(secondDoctor), false);
 
+        // The hospital offers the patient enrolment; the patient accepts it in the app.
+        await act(o, ownRow, "Offer enrolment", patient);
+        await statusSays(o, /enrolPatient done/);
+        const pp = patientApp.page;
+        await goTo(pp, "Account");
+        const offer = pp.locator(`[data-testid=hospitals] li[data-organisation="${organisation}"]`);
+        await until("the hospital's offer in the patient's Account page", async () => {
+          if ((await offer.count()) === 1) return true;
+          await pp.locator("[data-testid=hospitals]").getByRole("button", { name: "Refresh" }).click();
+          return false;
+        });
+        assert.equal(await offer.getAttribute("data-enrolled"), "false");
+        assert.match(await offer.textContent(), new RegExp(`${hospital} asks to enrol you`));
+        await offer.getByTestId("accept-enrolment").click();
+        await done(pp, "[data-testid=hospitals]");
+        await until("the enrolment shown", async () => (await offer.getAttribute("data-enrolled")) === "true");
+        assert.match(await offer.textContent(), new RegExp(`Enrolled with ${hospital}`));
+        await assertAccessible(pp, "the patient's hospitals");
+        await until("the patient seat counted", async () => (await ownRow.locator("td").nth(8).textContent()) === "1 / 10");
+
         // The platform terminates the licence: the doctor is no longer verified, from that block.
         await act(p, platformRow, "Terminate", true);
         await statusSays(p, /terminateLicence done/);
         assert.equal(await verifiedOnChain(doctor), false);
         await until("the licence shown terminated", async () => (await platformRow.getAttribute("data-status")) === "terminated");
+        // The doctor's pages say why nothing opens any more.
+        const doctorApp = await openApp(stack, browser, doctorKey);
+        await signIn(doctorApp.page);
+        const notice = doctorApp.page.getByTestId("licence-notice");
+        await notice.waitFor({ timeout: T });
+        assert.match(await notice.textContent(), new RegExp(`The licence of ${hospital} to use medledger was terminated on \\d{4}-\\d{2}-\\d{2}`));
+        await doctorApp.context.close();
+        await patientApp.context.close();
         await own.context.close();
         await platform.context.close();
       } finally {

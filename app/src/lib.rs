@@ -16,6 +16,7 @@ pub mod format;
 pub mod holds;
 pub mod import;
 pub mod labels;
+pub mod licence;
 pub mod pace;
 pub mod people;
 pub mod rotation;

@@ -1,6 +1,7 @@
 //! The console's licensing views (docs/licensing.md, docs/api.md "Organisations"): the
 //! organisations in the signed-in admin's scope with their licence and seats, and the audit export
-//! of licence events over a period, as JSON or CSV. A platform admin (the core's ADMIN role) sees
+//! of licence events over a period, as JSON or CSV; and, for any signed-in account, the
+//! organisations' names (the app names a patient's hospitals with them). A platform admin (the core's ADMIN role) sees
 //! every organisation; an organisation's admin (the licensing contract's `adminOrganisation`) sees
 //! their own; anyone else is refused. Both are asked of the chain on every request. Licence figures
 //! come from the contracts at the head; names and the audit trail from the follower's
@@ -11,8 +12,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use medledger_protocol::api::licensing::{
-    LicenceAudit, LicenceStatus, OrganisationSeats, OrganisationView, Organisations, SeatCount,
-    AUDIT_CSV_HEADER,
+    LicenceAudit, LicenceStatus, OrganisationName, OrganisationNames, OrganisationSeats,
+    OrganisationView, Organisations, SeatCount, AUDIT_CSV_HEADER,
 };
 use serde::Deserialize;
 
@@ -107,6 +108,22 @@ async fn organisation_view(
             patients: seat(o.used.patients, o.limits.patients),
         },
     })
+}
+
+/// `GET /api/organisations`: every indexed organisation's name, for any signed-in account.
+pub async fn names(
+    State(st): State<AppState>,
+    _session: Session,
+) -> Result<Json<OrganisationNames>, ApiError> {
+    let mut organisations: Vec<OrganisationName> = st
+        .index
+        .organisation_names()
+        .await?
+        .into_iter()
+        .map(|(id, name)| OrganisationName { id, name })
+        .collect();
+    organisations.sort_by_key(|o| o.id);
+    Ok(Json(OrganisationNames { organisations }))
 }
 
 /// The audit export's output.

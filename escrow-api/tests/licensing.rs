@@ -118,6 +118,11 @@ async fn a_hospitals_licence_decides_its_doctors_reads_and_its_admins_see_only_t
     );
     let names = organisations(&server, &platform).await;
     assert_eq!(names["organisations"][0]["name"], "St Mary's, \"Leeds\"");
+    // Any signed-in account learns the names (the app names a patient's hospitals with them).
+    let public = server.get_ok(&patient, "/api/organisations").await;
+    assert_eq!(public["organisations"][0]["id"], 1);
+    assert_eq!(public["organisations"][0]["name"], "St Mary's, \"Leeds\"");
+    assert_eq!(public["organisations"][1]["name"], "Other Clinic");
     let csv = server
         .get(
             &org_admin,

@@ -218,6 +218,10 @@ pub struct AppConfig {
     pub contract: Address,
     /// The insurance contract's address (policies, claims, payouts).
     pub insurance: Address,
+    /// The licensing contract's address (organisations, seats, enrolments); absent from an
+    /// escrow older than licensing.
+    #[serde(default)]
+    pub licensing: Option<Address>,
     /// The deployment's network name.
     pub network: String,
     /// The block the contracts were deployed in: where a search of their event logs starts.
@@ -573,6 +577,17 @@ pub async fn holds() -> Result<Holds, EscrowError> {
 /// the decided hold.
 pub async fn decide_hold(id: u64, body: &HoldDecisionBody) -> Result<Hold, EscrowError> {
     json_call("POST", &format!("/api/holds/{id}"), Some(&json!(body))).await
+}
+
+/// Every organisation's name the escrow has indexed, by id.
+pub async fn organisation_names() -> Result<std::collections::HashMap<u32, String>, EscrowError> {
+    let list: api::licensing::OrganisationNames =
+        json_call("GET", "/api/organisations", None).await?;
+    Ok(list
+        .organisations
+        .into_iter()
+        .map(|o| (o.id, o.name))
+        .collect())
 }
 
 /// Every verified practitioner and insurer, with their name (what the views show for them).

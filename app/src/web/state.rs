@@ -83,6 +83,18 @@ impl AppState {
         })
     }
 
+    /// The licensing contract, once configured (and when the escrow names one).
+    pub fn licensing(&self) -> Option<Contract> {
+        self.config.with_untracked(|c| {
+            c.as_ref().and_then(|c| {
+                c.licensing.map(|address| Contract {
+                    address,
+                    chain_id: c.chain_id,
+                })
+            })
+        })
+    }
+
     /// The signed-in identity for the record protocols.
     pub fn identity(&self) -> Option<Identity> {
         let contract = self.contract()?;

@@ -46,6 +46,27 @@ impl LicenceStatus {
     }
 }
 
+/// A patient's enrolment with an organisation (`IMedLedgerLicensing.Enrolment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EnrolmentState {
+    /// The organisation offered it; the patient has not answered.
+    Offered,
+    /// The patient accepted: a patient seat.
+    Enrolled,
+}
+
+impl EnrolmentState {
+    /// The state of the contract's enum number; `None` for 0 (no enrolment) and for a number this
+    /// code does not know.
+    pub fn from_chain_number(n: u8) -> Option<EnrolmentState> {
+        match n {
+            1 => Some(EnrolmentState::Offered),
+            2 => Some(EnrolmentState::Enrolled),
+            _ => None,
+        }
+    }
+}
+
 /// Seats of one role: taken and allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -103,6 +124,28 @@ pub struct Organisations {
     pub scope: Option<u32>,
     /// The organisations in scope, by id.
     pub organisations: Vec<OrganisationView>,
+}
+
+/// One organisation's public name (`GET /api/organisations`), from its `OrganisationCreated`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct OrganisationName {
+    /// Its id.
+    pub id: u32,
+    /// Its name.
+    pub name: String,
+}
+
+/// `GET /api/organisations`: every organisation's name the escrow has indexed, by id, so that the
+/// app names the hospitals a patient is enrolled with or a practitioner belongs to (the names are
+/// public on chain already).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct OrganisationNames {
+    /// By id.
+    pub organisations: Vec<OrganisationName>,
 }
 
 /// What a licence event records (one per event of the licensing contract).
@@ -258,6 +301,16 @@ mod tests {
             assert_eq!(LicenceEventKind::parse(k.as_str()), Some(*k));
         }
         assert_eq!(LicenceEventKind::ALL.len(), 14);
+        assert_eq!(EnrolmentState::from_chain_number(0), None, "no enrolment");
+        assert_eq!(
+            EnrolmentState::from_chain_number(1),
+            Some(EnrolmentState::Offered)
+        );
+        assert_eq!(
+            EnrolmentState::from_chain_number(2),
+            Some(EnrolmentState::Enrolled)
+        );
+        assert_eq!(EnrolmentState::from_chain_number(3), None);
     }
 
     #[test]

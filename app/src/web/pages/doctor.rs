@@ -67,6 +67,7 @@ pub fn DoctorPage() -> impl IntoView {
     view! {
         <div class="page" data-testid="doctor-page">
             <PageNav audience=Audience::Practitioner current=page/>
+            <super::licence::LicenceNotice/>
             {move || match page.get() {
                 Page::Emergency => view! { <EmergencySection selected patients/>{chosen}}.into_any(),
                 Page::Claims => view! { <DoctorClaims/> }.into_any(),

@@ -8,5 +8,6 @@ pub mod doctor;
 pub mod holds;
 pub mod insurer;
 pub mod key;
+pub mod licence;
 pub mod onboarding;
 pub mod patient;
