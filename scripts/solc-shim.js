@@ -57,10 +57,36 @@ function findImport(importPath) {
   return { error: "solc-shim: file not found: " + importPath + " (searched " + dirs.join(", ") + ")" };
 }
 
+// solc.compile() hands the input to the compiler as a string argument, which emscripten copies
+// onto the wasm stack; past about 1.3 MB of standard JSON (forge sends every source, forge-std
+// included) that overflows it and solc-js dies with "RuntimeError: memory access out of bounds".
+// So copy the input to the compiler's heap (solidity_alloc) and call solidity_compile with the
+// pointer, with the same import callback solc.compile would install.
+const soljson = require(path.join(ROOT, "node_modules", "solc", "soljson.js"));
+const core = require(path.join(ROOT, "node_modules", "solc", "bindings", "core.js")).setupCore(soljson);
+const solidityCompile = soljson.cwrap("solidity_compile", "string", ["number", "number", "number"]);
+
+function compileOnHeap(input) {
+  const callback = core.addFunction((context, kind, data, contents, error) => {
+    const k = core.copyFromCString(kind);
+    const result = k === "source" ? findImport(core.copyFromCString(data)) : { error: "solc-shim: unsupported callback " + k };
+    if (typeof result.contents === "string") core.copyToCString(result.contents, contents);
+    if (typeof result.error === "string") core.copyToCString(result.error, error);
+  }, "viiiii");
+  try {
+    const length = soljson.lengthBytesUTF8(input) + 1;
+    const pointer = core.alloc(length);
+    soljson.stringToUTF8(input, pointer, length);
+    return solidityCompile(pointer, callback, 0);
+  } finally {
+    core.removeFunction(callback);
+    core.reset();
+  }
+}
+
 const chunks = [];
 process.stdin.on("data", (c) => chunks.push(c));
 process.stdin.on("end", () => {
   const input = Buffer.concat(chunks).toString("utf8");
-  const output = solc.compile(input, { import: findImport });
-  process.stdout.write(output);
+  process.stdout.write(compileOnHeap(input));
 });

@@ -410,6 +410,16 @@ contract("MedLedgerLicensing: organisations, seats, subscription, notice", (acco
       assert.strictEqual(await feesHeld(), 0n);
       assert.strictEqual(await balance(lic.address), 0n);
     });
+
+    it("no subscription end so far ahead that a paid renewal could not add its year (InvalidPaidUntil, not an overflow)", async () => {
+      const latest = 2n ** 64n - 1n - BigInt(PERIOD);
+      await expectRevert(lic.recordRenewal(ORG, s(latest + 1n), { from: c.admin }), "InvalidPaidUntil", [s(latest + 1n)]);
+      const name = "Far ahead";
+      await expectRevert(lic.createOrganisation(name, c.spare[1], seats(1, 1, 1), s(latest + 1n), "0", { from: c.admin }), "InvalidPaidUntil", [s(latest + 1n)]);
+      await lic.recordRenewal(ORG, s(latest), { from: c.admin });
+      await lic.renewSubscription(ORG, { from: c.orgAdmin, value: s(FEE) });
+      assert.strictEqual(BigInt(s((await ml.licenceTermsOf(ORG)).paidUntil)), 2n ** 64n - 1n);
+    });
   });
 
   describe("notice, termination, reinstatement", () => {

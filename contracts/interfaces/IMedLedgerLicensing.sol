@@ -94,7 +94,8 @@ interface IMedLedgerLicensing {
     error NotAnAdminOf(uint32 organisation, address account);
 
     /// @notice A paid-until date that is not later than now (createOrganisation, recordRenewal)
-    /// or than the current one (recordRenewal).
+    /// or than the current one (recordRenewal), or so far ahead that a paid renewal could not add
+    /// a period to it (past 2^64 - 1 - SUBSCRIPTION_PERIOD).
     /// @param paidUntil the date given
     error InvalidPaidUntil(uint64 paidUntil);
 

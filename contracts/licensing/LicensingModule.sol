@@ -21,6 +21,10 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
     /// @inheritdoc IMedLedgerLicensing
     uint256 public constant MAX_ORGANISATION_NAME = 64;
 
+    /// @dev The latest subscription end a platform admin may set: a paid renewal adds a period to
+    /// it, which must not overflow (a panic instead of an error).
+    uint64 private constant LATEST_PAID_UNTIL = type(uint64).max - SUBSCRIPTION_PERIOD;
+
     uint8 private constant ADMIN_SEAT = 0;
     uint8 private constant PRACTITIONER_SEAT = 1;
     uint8 private constant PATIENT_SEAT = 2;
@@ -54,7 +58,7 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
         uint256 nameLength = bytes(name).length;
         if (nameLength == 0 || nameLength > MAX_ORGANISATION_NAME) revert InvalidOrganisationName();
         if (limits.admins == 0) revert InvalidSeats();
-        if (paidUntil <= block.timestamp) revert InvalidPaidUntil(paidUntil);
+        if (paidUntil <= block.timestamp || paidUntil > LATEST_PAID_UNTIL) revert InvalidPaidUntil(paidUntil);
         organisation = ++_organisationCount;
         Organisation storage o = _organisations[organisation];
         o.annualFee = annualFee;
@@ -85,7 +89,9 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
     function _recordRenewal(uint32 organisation, uint64 paidUntil) internal {
         _requirePlatformAdmin();
         MedLedger.LicenceTerms memory terms = _liveTerms(organisation);
-        if (paidUntil <= terms.paidUntil || paidUntil <= block.timestamp) revert InvalidPaidUntil(paidUntil);
+        if (paidUntil <= terms.paidUntil || paidUntil <= block.timestamp || paidUntil > LATEST_PAID_UNTIL) {
+            revert InvalidPaidUntil(paidUntil);
+        }
         emit SubscriptionRenewed(organisation, paidUntil, msg.sender, 0);
         _core.setLicenceTerms(organisation, paidUntil, terms.terminatesAt);
     }
