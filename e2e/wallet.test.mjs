@@ -233,7 +233,9 @@ browsers.forEach((name, b) => {
         const acct = iface.decodeFunctionResult("accountOf", await rpc(stack.rpcUrl, "eth_call", [{ to: stack.contract, data: iface.encodeFunctionData("accountOf", [addrQ]) }, "latest"]))[0];
         assert.equal(Number(acct.kind), 2, "a practitioner");
         assert.equal(Number(acct.status), 2, "verified by the admin on the console");
-        assert.deepEqual(adminWallet.requests.map((r) => r.method).filter((m) => m !== "eth_getTransactionReceipt"), ["eth_requestAccounts", "personal_sign", "eth_sendTransaction"]);
+        // The console asks the chain what the call would do (eth_call) before the wallet signs it,
+        // so that a refusal is said in words and nothing is sent.
+        assert.deepEqual(adminWallet.requests.map((r) => r.method).filter((m) => m !== "eth_getTransactionReceipt"), ["eth_requestAccounts", "personal_sign", "eth_call", "eth_sendTransaction"]);
         await adminContext.close();
 
         // The request log saw the page's calls; the page threw nothing.
