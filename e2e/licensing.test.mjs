@@ -97,7 +97,9 @@ for (const [b, name] of browsers.entries()) {
         const platform = await openConsole(browser, ADMIN);
         const p = platform.page;
         assert.equal(await p.locator("#org-scope").getAttribute("data-scope"), "platform");
-        const inAYear = new Date(Date.now() + 365 * 86_400_000).toISOString().slice(0, 10);
+        // A year after the chain's own time (the date input is whole days, UTC).
+        const head = await rpc(stack.rpcUrl, "eth_getBlockByNumber", ["latest", false]);
+        const inAYear = new Date((Number(head.timestamp) + 365 * 86_400) * 1000).toISOString().slice(0, 10);
         await p.locator("#org-name").fill(hospital);
         await p.locator("#org-admin").fill(orgAdmin);
         await p.locator("#org-seats-admins").fill("1");

@@ -675,36 +675,41 @@ impl Ledger {
         Ok(self.chain.head().await?.timestamp)
     }
 
-    /// The licensing contract the core names (`licensing()`; zero before `setLicensing`).
-    pub async fn licensing_address(&self) -> Result<Address, ChainError> {
-        self.view(MedLedger::licensingCall {}).await
-    }
-
-    async fn licensing_view<C: SolCall>(&self, call: C) -> Result<C::Return, ChainError> {
-        let to = self.licensing_address().await?;
-        let raw = self.chain.call_at(to, call.abi_encode()).await?;
+    /// A view of the licensing contract at `licensing` (the deployment's, which the migration
+    /// checked is the one the core names).
+    async fn licensing_view<C: SolCall>(
+        &self,
+        licensing: Address,
+        call: C,
+    ) -> Result<C::Return, ChainError> {
+        let raw = self.chain.call_at(licensing, call.abi_encode()).await?;
         C::abi_decode_returns(&raw).map_err(decode_err)
     }
 
     /// The organisation `account` administers (`adminOrganisation`; 0 for none).
-    pub async fn admin_organisation(&self, account: Address) -> Result<u32, ChainError> {
-        self.licensing_view(MedLedgerLicensing::adminOrganisationCall { account })
-            .await
+    pub async fn admin_organisation(
+        &self,
+        licensing: Address,
+        account: Address,
+    ) -> Result<u32, ChainError> {
+        let call = MedLedgerLicensing::adminOrganisationCall { account };
+        self.licensing_view(licensing, call).await
     }
 
     /// How many organisations exist (`organisationCount`; their ids are 1..=n).
-    pub async fn organisation_count(&self) -> Result<u32, ChainError> {
-        self.licensing_view(MedLedgerLicensing::organisationCountCall {})
-            .await
+    pub async fn organisation_count(&self, licensing: Address) -> Result<u32, ChainError> {
+        let call = MedLedgerLicensing::organisationCountCall {};
+        self.licensing_view(licensing, call).await
     }
 
     /// An organisation's fee and seats (`organisationOf` of the licensing contract).
     pub async fn organisation_of(
         &self,
+        licensing: Address,
         organisation: u32,
     ) -> Result<medledger_protocol::contract::Organisation, ChainError> {
-        self.licensing_view(MedLedgerLicensing::organisationOfCall { organisation })
-            .await
+        let call = MedLedgerLicensing::organisationOfCall { organisation };
+        self.licensing_view(licensing, call).await
     }
 
     /// An organisation's licence terms (`licenceTermsOf`) and status number (`licenceStatus`).

@@ -46,12 +46,11 @@ async fn scope_of(st: &AppState, session: &Session) -> Result<Scope, ApiError> {
     if st.ledger.is_admin(session.address).await? {
         return Ok(Scope::Platform);
     }
-    let bound = st.ledger.licensing_address().await?;
-    let organisation = if bound.is_zero() {
-        0
-    } else {
-        st.ledger.admin_organisation(session.address).await?
-    };
+    let licensing = st.deployment.licensing.address;
+    let organisation = st
+        .ledger
+        .admin_organisation(licensing, session.address)
+        .await?;
     if organisation == 0 {
         return Err(ApiError::forbidden(
             "not-admin",
@@ -69,8 +68,10 @@ pub async fn organisations(
     let scope = scope_of(&st, &session).await?;
     let ids: Vec<u32> = match scope {
         Scope::Organisation(o) => vec![o],
-        Scope::Platform if st.ledger.licensing_address().await?.is_zero() => Vec::new(),
-        Scope::Platform => (1..=st.ledger.organisation_count().await?).collect(),
+        Scope::Platform => {
+            let licensing = st.deployment.licensing.address;
+            (1..=st.ledger.organisation_count(licensing).await?).collect()
+        }
     };
     let names = st.index.organisation_names().await?;
     let mut organisations = Vec::with_capacity(ids.len());
@@ -89,7 +90,10 @@ async fn organisation_view(
     id: u32,
     name: String,
 ) -> Result<OrganisationView, ApiError> {
-    let o = st.ledger.organisation_of(id).await?;
+    let o = st
+        .ledger
+        .organisation_of(st.deployment.licensing.address, id)
+        .await?;
     let (terms, status) = st.ledger.licence_of(id).await?;
     let status = LicenceStatus::from_chain_number(status).ok_or_else(|| {
         ApiError::internal("licence status", &format!("organisation {id}: {status}"))
