@@ -16,6 +16,7 @@ import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { devKeys } from "./lib/wallet.mjs";
 import { rpc, startStack, withStackLogs } from "./lib/stack.mjs";
 import { APP, T, address, apply, assertAccessible, done, goTo, openApp, signIn, until } from "./lib/app.mjs";
+import { consoleSignIn } from "./lib/console.mjs";
 
 const KEYS = devKeys(10);
 const ADMIN = KEYS[0];
@@ -41,8 +42,7 @@ async function verifiedOnChain(account) {
 /** The console signed in as `key`, the page kept open. */
 async function openConsole(browser, key) {
   const con = await openApp(stack, browser, key, { path: "/console" });
-  await con.page.locator("#signin").click();
-  await con.page.locator("#status").filter({ hasText: /^signed in/ }).waitFor({ timeout: T });
+  await consoleSignIn(con.page);
   return con;
 }
 

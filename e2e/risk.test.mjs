@@ -15,6 +15,7 @@ import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { devKeys } from "./lib/wallet.mjs";
 import { startStack, withStackLogs } from "./lib/stack.mjs";
 import { APP, T, address, adminVerify, apply, assertAccessible, done, goTo, openApp, openPatient, signIn, until } from "./lib/app.mjs";
+import { consoleSignIn } from "./lib/console.mjs";
 
 const KEYS = devKeys(10);
 const ADMIN = KEYS[0];
@@ -46,8 +47,7 @@ after(async () => {
 /** The admin signed in on /console, the page kept open. */
 async function openConsole(browser) {
   const con = await openApp(stack, browser, ADMIN, { path: "/console" });
-  await con.page.locator("#signin").click();
-  await con.page.locator("#status").filter({ hasText: /^signed in/ }).waitFor({ timeout: T });
+  await consoleSignIn(con.page);
   return con;
 }
 

@@ -13,6 +13,7 @@ import { Interface, Wallet, getAddress, hexlify, randomBytes, verifyMessage, ver
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { installWallet, devKeys, signTypedDataV4, WALLET_INFO } from "./lib/wallet.mjs";
 import { ROOT, startStack, withStackLogs, rpc, PATIENCE_MS } from "./lib/stack.mjs";
+import { consoleSignIn } from "./lib/console.mjs";
 
 const FIXTURE = join(ROOT, "e2e", "fixtures", "wallet-page");
 const abiFile = JSON.parse(readFileSync(join(ROOT, "protocol", "abi", "MedLedger.json"), "utf8"));
@@ -221,7 +222,7 @@ browsers.forEach((name, b) => {
         const consolePage = await adminContext.newPage();
         consolePage.on("pageerror", (e) => pageErrors.push(`console: ${e}`));
         await consolePage.goto(`${stack.url}/console`);
-        await consolePage.locator("#signin").click();
+        assert.equal(await consoleSignIn(consolePage), true, "the console asks a new admin to accept the licence agreement");
         const verifyButton = consolePage.locator(`button[data-action=verify][data-account="${addrQ}" i]`);
         for (let i = 0; (await verifyButton.count()) === 0; i++) {
           assert.ok(i < 40, `the application is not on the console: ${await consolePage.locator("#status").textContent()}`);
@@ -233,9 +234,10 @@ browsers.forEach((name, b) => {
         const acct = iface.decodeFunctionResult("accountOf", await rpc(stack.rpcUrl, "eth_call", [{ to: stack.contract, data: iface.encodeFunctionData("accountOf", [addrQ]) }, "latest"]))[0];
         assert.equal(Number(acct.kind), 2, "a practitioner");
         assert.equal(Number(acct.status), 2, "verified by the admin on the console");
-        // The console asks the chain what the call would do (eth_call) before the wallet signs it,
-        // so that a refusal is said in words and nothing is sent.
-        assert.deepEqual(adminWallet.requests.map((r) => r.method).filter((m) => m !== "eth_getTransactionReceipt"), ["eth_requestAccounts", "personal_sign", "eth_call", "eth_sendTransaction"]);
+        // The admin signs in (personal_sign) and accepts the licence agreement (EIP-712); the
+        // console asks the chain what the call would do (eth_call) before the wallet signs it, so
+        // that a refusal is said in words and nothing is sent.
+        assert.deepEqual(adminWallet.requests.map((r) => r.method).filter((m) => m !== "eth_getTransactionReceipt"), ["eth_requestAccounts", "personal_sign", "eth_signTypedData_v4", "eth_call", "eth_sendTransaction"]);
         await adminContext.close();
 
         // The request log saw the page's calls; the page threw nothing.

@@ -262,6 +262,8 @@ pub enum Write {
     Hold(Box<crate::db::NewHold>),
     /// The patient's decision on a pending hold.
     Decision(Box<crate::db::HoldDecision>),
+    /// An account's signed acceptance of the licence agreement.
+    Acceptance(Box<crate::db::NewAcceptance>),
 }
 
 impl Write {
@@ -271,6 +273,7 @@ impl Write {
             Write::Upload(r, deks) => Alongside::Upload(r, deks),
             Write::Hold(h) => Alongside::Hold(h),
             Write::Decision(d) => Alongside::Decision(d),
+            Write::Acceptance(a) => Alongside::Acceptance(a),
         }
     }
 }

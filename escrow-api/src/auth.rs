@@ -3,7 +3,8 @@
 //! (signature → address, domain, optional URI, chain id, nonce, issued/expiry/not-before times),
 //! the nonce consumed, and a random session id set in an HttpOnly, SameSite=Strict cookie. The
 //! index keeps only the keccak256 hash of the session id. The [`Session`] extractor is the only
-//! source of identity for every other endpoint.
+//! source of identity for every other endpoint, and refuses an account that has not accepted the
+//! current licence agreement; [`SignedIn`] (sign-out, the session, the agreement) does not.
 
 use alloy_primitives::{hex, keccak256, Address};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
@@ -12,6 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use medledger_protocol::api::agreement::AgreementStatus;
 use medledger_protocol::api::SessionInfo;
 use medledger_protocol::cipher::fill_random;
 use medledger_protocol::identity::{verify_siwe, SiweExpectations};
@@ -25,13 +27,28 @@ use crate::server::AppState;
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "medledger_session";
 
-/// A signed-in caller.
+/// A signed-in caller who has accepted the current licence agreement: what every endpoint but
+/// sign-in, the agreement and health asks for. Without the acceptance its extraction refuses
+/// with 403 `agreement-required` (crate::agreement).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     /// The address that signed in: the only identity the escrow trusts.
     pub address: Address,
     /// Unix time the session ends.
     pub expires: i64,
+    id_hash: String,
+}
+
+/// A signed-in caller, whether or not they have accepted the current licence agreement: for
+/// sign-out, the session's own view and the agreement's endpoints only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    /// The address that signed in.
+    pub address: Address,
+    /// Unix time the session ends.
+    pub expires: i64,
+    /// Where it stands with the licence agreement.
+    pub agreement: AgreementStatus,
     id_hash: String,
 }
 
@@ -61,33 +78,50 @@ fn hash_id(id: &str) -> String {
 /// for logging who was refused as over their limit. `None` without a valid session.
 pub async fn caller_of(st: &AppState, headers: &HeaderMap) -> Option<Address> {
     let id = session_id_from(headers)?;
-    let (address, _) = st
+    let live = st
         .index
         .session(&hash_id(&id), now_secs())
         .await
         .ok()
         .flatten()?;
-    Some(address)
+    Some(live.address)
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<SignedIn, ApiError> {
+        let id = session_id_from(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
+        let id_hash = hash_id(&id);
+        let live = st
+            .index
+            .session(&id_hash, now_secs())
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
+        st.limits
+            .check(&live.address.to_string())
+            .map_err(ApiError::too_many)?;
+        Ok(SignedIn {
+            address: live.address,
+            expires: live.expires,
+            agreement: st.agreements.status(live.agreement_accepted),
+            id_hash,
+        })
+    }
 }
 
 impl FromRequestParts<AppState> for Session {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Session, ApiError> {
-        let id = session_id_from(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
-        let id_hash = hash_id(&id);
-        let (address, expires) = st
-            .index
-            .session(&id_hash, now_secs())
-            .await?
-            .ok_or_else(ApiError::unauthenticated)?;
-        st.limits
-            .check(&address.to_string())
-            .map_err(ApiError::too_many)?;
+        let signed_in = SignedIn::from_request_parts(parts, st).await?;
+        if signed_in.agreement.needs_acceptance() {
+            return Err(crate::agreement::required(&signed_in.agreement));
+        }
         Ok(Session {
-            address,
-            expires,
-            id_hash,
+            address: signed_in.address,
+            expires: signed_in.expires,
+            id_hash: signed_in.id_hash,
         })
     }
 }
@@ -272,9 +306,11 @@ async fn verify_inner(
     st.index
         .insert_session(&hash_id(&id), address, now, expires)
         .await?;
+    let accepted = st.index.accepted_agreement(address).await?;
     let signed_in = SessionInfo {
         address,
         expires_at: expires,
+        agreement: st.agreements.status(accepted),
     };
     let mut response = Json(signed_in).into_response();
     response
@@ -284,7 +320,7 @@ async fn verify_inner(
 }
 
 /// `POST /api/auth/signout`: ends the session and clears the cookie.
-pub async fn sign_out(State(st): State<AppState>, session: Session) -> Result<Response, ApiError> {
+pub async fn sign_out(State(st): State<AppState>, session: SignedIn) -> Result<Response, ApiError> {
     st.index.delete_session(&session.id_hash).await?;
     let mut response = Json(json!({"signedOut": true})).into_response();
     response
@@ -293,10 +329,11 @@ pub async fn sign_out(State(st): State<AppState>, session: Session) -> Result<Re
     Ok(response)
 }
 
-/// `GET /api/auth/session`: who the session is.
-pub async fn session(session: Session) -> Json<SessionInfo> {
+/// `GET /api/auth/session`: who the session is, and where it stands with the agreement.
+pub async fn session(session: SignedIn) -> Json<SessionInfo> {
     Json(SessionInfo {
         address: session.address,
         expires_at: session.expires,
+        agreement: session.agreement,
     })
 }

@@ -146,6 +146,10 @@ pub struct Config {
     /// reader's next read is scored, and held if it must be, anew. 0 expires holds at once (a
     /// held read is only refused and shown to the patient); the tests use it.
     pub hold_expiry_secs: u64,
+    /// A directory of the licence agreement's versions, `v1.md`, `v2.md`, … (the highest is
+    /// current; docs/licensing.md "The agreement"). Unset: the texts of docs/eula/ built into the
+    /// binary.
+    pub agreement_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -194,6 +198,7 @@ impl Default for Config {
             risk_reference_size: 100_000,
             risk_deployment_min: 5_000,
             hold_expiry_secs: 7 * 86_400,
+            agreement_dir: None,
         }
     }
 }

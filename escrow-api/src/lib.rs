@@ -27,6 +27,7 @@
 //! - [`error`]: the API's error responses.
 
 pub mod access_log;
+pub mod agreement;
 pub mod auth;
 pub mod blobs;
 pub mod chain;

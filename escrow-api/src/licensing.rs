@@ -174,7 +174,11 @@ pub async fn audit(
         .index
         .licence_events(q.from, q.to, organisation, AUDIT_LIMIT + 1)
         .await?;
-    if events.len() > AUDIT_LIMIT as usize {
+    let acceptances = st
+        .index
+        .agreement_acceptances(q.from, q.to, organisation, AUDIT_LIMIT + 1)
+        .await?;
+    if events.len() + acceptances.len() > AUDIT_LIMIT as usize {
         return Err(ApiError::bad_request(
             "period-too-long",
             format!("more than {AUDIT_LIMIT} events in the period: ask for a shorter one"),
@@ -186,13 +190,23 @@ pub async fn audit(
             to: q.to,
             scope: organisation,
             events,
+            acceptances,
         })
         .into_response(),
         AuditFormat::Csv => {
+            let mut lines: Vec<(u64, String)> =
+                events.iter().map(|e| (e.time, e.csv_line())).collect();
+            lines.extend(
+                acceptances
+                    .iter()
+                    .map(|a| (a.accepted_at, a.csv_line(organisation))),
+            );
+            // By time; a stable sort keeps the chain's order among events of one block.
+            lines.sort_by_key(|(time, _)| *time);
             let mut body = String::from(AUDIT_CSV_HEADER);
             body.push_str("\r\n");
-            for e in &events {
-                body.push_str(&e.csv_line());
+            for (_, line) in &lines {
+                body.push_str(line);
                 body.push_str("\r\n");
             }
             let file = format!(

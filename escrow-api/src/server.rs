@@ -49,6 +49,9 @@ pub enum StartError {
     /// A key file.
     #[error(transparent)]
     Keys(#[from] KeyFileError),
+    /// The licence agreement's texts.
+    #[error(transparent)]
+    Agreement(#[from] crate::agreement::AgreementError),
     /// The chain.
     #[error("chain at the configured RPC URL: {0}")]
     Chain(#[from] ChainError),
@@ -131,6 +134,8 @@ pub struct AppState {
     pub ready: Arc<std::sync::atomic::AtomicBool>,
     /// The access-risk engine (scores reads, holds the policy).
     pub risk: Arc<crate::risk::RiskEngine>,
+    /// The licence agreement's versions (the last is current).
+    pub agreements: Arc<crate::agreement::Agreements>,
 }
 
 impl core::fmt::Debug for AppState {
@@ -299,6 +304,7 @@ impl App {
             metrics.consent_answers.clone(),
         );
         let risk = crate::risk::RiskEngine::start(&index, config.risk_settings()).await?;
+        let agreements = crate::agreement::Agreements::load(config.agreement_dir.as_deref())?;
         Ok(App {
             state: AppState {
                 config: Arc::new(config),
@@ -321,6 +327,7 @@ impl App {
                 trusted_proxies: Arc::new(trusted_proxies),
                 ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 risk,
+                agreements: Arc::new(agreements),
             },
         })
     }
@@ -435,6 +442,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/message", get(crate::auth::message))
         .route("/api/auth/signout", post(crate::auth::sign_out))
         .route("/api/auth/session", get(crate::auth::session))
+        .route(
+            "/api/agreement",
+            get(crate::agreement::text).post(crate::agreement::accept),
+        )
         .route("/api/records", get(crate::records::list))
         .route(
             "/api/records/{id}",
@@ -589,6 +600,9 @@ pub fn openapi_document() -> Result<serde_json::Value, serde_json::Error> {
         api::licensing::Organisations,
         api::licensing::OrganisationNames,
         api::licensing::LicenceAudit,
+        api::agreement::AgreementText,
+        api::agreement::AcceptAgreementBody,
+        api::agreement::AgreementAcceptance,
     );
     let generated = generator.take_definitions(true);
     if let Some(schemas) = doc
@@ -607,6 +621,7 @@ pub const ROUTES: &[&str] = &[
     "/api/auth/message",
     "/api/auth/signout",
     "/api/auth/session",
+    "/api/agreement",
     "/api/records",
     "/api/records/{id}",
     "/api/records/{id}/receipt",

@@ -275,6 +275,9 @@ pub enum AccessAction {
     LogGap,
     /// A patient's decision on a read held for their approval (docs/risk.md, "Hold").
     HoldDecision,
+    /// An account's signed acceptance of a version of the licence agreement (the entry's record
+    /// id is the text's hash, its reason `agreement-v<version>`).
+    AcceptAgreement,
     /// A reader's wrapped DEK of the record replaced by one to their rotated encryption key
     /// (`PUT /api/wraps/mine`): the same reader, a new key.
     Rewrap,
@@ -289,6 +292,7 @@ wire_names!(AccessAction {
     LogGap => "log-gap",
     HoldDecision => "hold-decision",
     Rewrap => "rewrap",
+    AcceptAgreement => "accept-agreement",
 });
 
 /// One record in `GET /api/records`.
@@ -809,6 +813,8 @@ pub struct SessionInfo {
     pub address: Address,
     /// When the session ends (Unix seconds).
     pub expires_at: i64,
+    /// Where the account stands with the licence agreement.
+    pub agreement: agreement::AgreementStatus,
 }
 
 /// The one shape of every error the API answers with.
@@ -821,6 +827,7 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+pub mod agreement;
 pub mod licensing;
 
 #[cfg(test)]
@@ -890,7 +897,7 @@ mod tests {
         names_agree(HoldState::ALL, HoldState::as_str, HoldState::parse);
         assert_eq!(RecordState::ALL.len(), 3);
         assert_eq!(ClaimStatus::ALL.len(), 5);
-        assert_eq!(AccessAction::ALL.len(), 8);
+        assert_eq!(AccessAction::ALL.len(), 9);
         assert_eq!((RiskMode::ALL.len(), HoldState::ALL.len()), (2, 4));
     }
 

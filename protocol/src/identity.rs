@@ -41,6 +41,16 @@ sol! {
         uint64 deadline;
     }
 
+    /// An account's acceptance of a version of the licence agreement (EIP-712; formats.md 6.6):
+    /// `textHash` is keccak256 of the exact text shown.
+    #[derive(Debug, PartialEq, Eq)]
+    struct AcceptAgreement {
+        address account;
+        uint32 version;
+        bytes32 textHash;
+        uint64 acceptedAt;
+    }
+
     /// A patient's decision on a read the escrow held for their approval (EIP-712).
     #[derive(Debug, PartialEq, Eq)]
     struct HoldDecision {
@@ -457,6 +467,70 @@ impl HoldDecisionMessage {
     /// Checks the signature is the patient's over this decision.
     pub fn verify(&self, signature: &[u8]) -> Result<(), IdentityError> {
         signed_by(&self.signing_hash(), signature, self.patient)?;
+        Ok(())
+    }
+}
+
+/// An account's acceptance of one version of the licence agreement on one deployment: the message
+/// its wallet signs (formats.md 6.6). The signature with the text it names is the proof anyone can
+/// check later; the escrow also appends it to the anchored access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgreementAcceptanceMessage {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// MedLedger contract.
+    pub contract: Address,
+    /// The signer.
+    pub account: Address,
+    /// The agreement's version.
+    pub version: u32,
+    /// keccak256 of the agreement's exact text (UTF-8).
+    pub text_hash: B256,
+    /// When the account accepted (Unix seconds, the signer's clock).
+    pub accepted_at: u64,
+}
+
+impl AgreementAcceptanceMessage {
+    /// The typed struct.
+    pub fn message(&self) -> AcceptAgreement {
+        AcceptAgreement {
+            account: self.account,
+            version: self.version,
+            textHash: self.text_hash,
+            acceptedAt: self.accepted_at,
+        }
+    }
+
+    /// The EIP-712 hash the wallet signs.
+    pub fn signing_hash(&self) -> B256 {
+        self.message()
+            .eip712_signing_hash(&domain(self.chain_id, self.contract))
+    }
+
+    /// The `eth_signTypedData_v4` payload.
+    pub fn typed_data_json(&self) -> serde_json::Value {
+        typed_data_json(
+            self.chain_id,
+            self.contract,
+            "AcceptAgreement",
+            serde_json::json!([
+                {"name": "account", "type": "address"},
+                {"name": "version", "type": "uint32"},
+                {"name": "textHash", "type": "bytes32"},
+                {"name": "acceptedAt", "type": "uint64"}
+            ]),
+            serde_json::json!({
+                "account": self.account.to_checksum(None),
+                "version": self.version,
+                "textHash": self.text_hash.to_string(),
+                "acceptedAt": self.accepted_at
+            }),
+        )
+    }
+
+    /// Checks the signature is the account's over this acceptance.
+    pub fn verify(&self, signature: &[u8]) -> Result<(), IdentityError> {
+        signed_by(&self.signing_hash(), signature, self.account)?;
         Ok(())
     }
 }

@@ -472,3 +472,60 @@ fn each_rotation_derives_the_next_key_version() {
     assert_ne!(keys(&first), keys(&second), "a rotation gives a new key");
     assert_eq!(keys(&second), keys(&second), "and the same one each time");
 }
+
+#[test]
+fn agreement_acceptances_verify_only_for_the_account_and_the_exact_text() {
+    use medledger_protocol::api::agreement::agreement_hash;
+    use medledger_protocol::identity::AgreementAcceptanceMessage;
+    let (sk, account) = wallet();
+    let accepted = AgreementAcceptanceMessage {
+        chain_id: CHAIN,
+        contract: CONTRACT,
+        account,
+        version: 2,
+        text_hash: agreement_hash("# Terms\n\nversion 2\n"),
+        accepted_at: NOW as u64,
+    };
+    let sig = sign_hash(&sk, &accepted.signing_hash());
+    assert_eq!(accepted.verify(&sig), Ok(()));
+    // Each field is signed: the signature accepts this text, in this version, by this account, at
+    // this time, on this deployment, and nothing else.
+    let variants = [
+        AgreementAcceptanceMessage {
+            version: 1,
+            ..accepted
+        },
+        AgreementAcceptanceMessage {
+            text_hash: agreement_hash("# Terms\n\nversion 2"),
+            ..accepted
+        },
+        AgreementAcceptanceMessage {
+            accepted_at: NOW as u64 + 1,
+            ..accepted
+        },
+        AgreementAcceptanceMessage {
+            chain_id: 1,
+            ..accepted
+        },
+        AgreementAcceptanceMessage {
+            contract: Address::ZERO,
+            ..accepted
+        },
+    ];
+    for v in variants {
+        assert!(
+            matches!(v.verify(&sig), Err(IdentityError::WrongSigner { .. })),
+            "{v:?}"
+        );
+    }
+    // Another wallet's signature over the same acceptance is not the account's.
+    let forged = sign_hash(&other_wallet(), &accepted.signing_hash());
+    assert!(matches!(
+        accepted.verify(&forged),
+        Err(IdentityError::WrongSigner { .. })
+    ));
+    let json = accepted.typed_data_json();
+    assert_eq!(json["primaryType"], "AcceptAgreement");
+    assert_eq!(json["message"]["version"], 2);
+    assert_eq!(json["message"]["textHash"], accepted.text_hash.to_string());
+}

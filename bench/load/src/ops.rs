@@ -171,9 +171,54 @@ async fn sign_in_once(
     )
     .await?;
     match response.status().as_u16() {
-        200 => Ok(None),
-        429 => Ok(Some(retry_after(&response))),
-        s => Err(format!("sign-in answered {s}")),
+        200 => {}
+        429 => return Ok(Some(retry_after(&response))),
+        s => return Err(format!("sign-in answered {s}")),
+    }
+    let session: api::SessionInfo = response.json().await.map_err(|e| e.to_string())?;
+    if session.agreement.needs_acceptance() {
+        accept_agreement(user, signer).await?;
+    }
+    Ok(None)
+}
+
+/// Accepts the licence agreement's current version, as the app does at a first sign-in: every
+/// request but sign-in needs it (docs/licensing.md, "The agreement").
+async fn accept_agreement(
+    user: &mut GooseUser,
+    signer: &alloy_signer_local::PrivateKeySigner,
+) -> Result<(), String> {
+    let response = escrow(user, GooseMethod::Get, "/api/agreement", "agreement", |b| b).await?;
+    let text: api::agreement::AgreementText = response.json().await.map_err(|e| e.to_string())?;
+    let accepted_at = u64::try_from(medledger_escrow_api::now_secs()).unwrap_or_default();
+    let message = medledger_protocol::identity::AgreementAcceptanceMessage {
+        chain_id: shared().d.chain_id,
+        contract: shared().d.address,
+        account: signer.address(),
+        version: text.version,
+        text_hash: text.text_hash,
+        accepted_at,
+    };
+    let signature = signer
+        .sign_hash_sync(&message.signing_hash())
+        .map_err(|e| e.to_string())?;
+    let body = api::agreement::AcceptAgreementBody {
+        version: text.version,
+        text_hash: text.text_hash,
+        accepted_at,
+        signature: hex::encode_prefixed(signature.as_bytes()),
+    };
+    let response = escrow(
+        user,
+        GooseMethod::Post,
+        "/api/agreement",
+        "agreement accept",
+        |b| b.json(&body),
+    )
+    .await?;
+    match response.status().as_u16() {
+        200 => Ok(()),
+        s => Err(format!("the agreement's acceptance answered {s}")),
     }
 }
 

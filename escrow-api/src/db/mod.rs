@@ -22,6 +22,7 @@ use sqlx::{AnyPool, Row};
 
 mod access_log;
 mod accounts;
+mod agreements;
 mod cursor;
 mod events;
 mod licensing;
@@ -33,6 +34,7 @@ mod wraps;
 
 pub use access_log::{AnchorRow, LogRow};
 pub use accounts::Application;
+pub use agreements::NewAcceptance;
 pub use events::{
     ClaimRow, ClaimUpdate, GrantRow, GrantTerms, PolicyEvent, PolicyRow, PolicyTerms, Rewound,
 };
@@ -40,6 +42,7 @@ use records::RECORD_COLUMNS;
 pub use records::{Alongside, Anchored, RecordRow};
 pub use risk::{HoldDecision, HoldRow, NewHold};
 pub use roots::RootRow;
+pub use sessions::LiveSession;
 pub use wraps::DekRow;
 
 pub use medledger_protocol::api::RecordState;
@@ -158,6 +161,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         15,
         "licence_events",
         include_str!("../../migrations/0015_licence_events.sql"),
+    ),
+    (
+        16,
+        "agreement_acceptances",
+        include_str!("../../migrations/0016_agreement_acceptances.sql"),
     ),
 ];
 

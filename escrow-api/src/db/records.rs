@@ -144,6 +144,9 @@ impl Index {
                 Some(Alongside::Upload(r, deks)) => insert_pending_in(&mut tx, r, deks).await?,
                 Some(Alongside::Hold(h)) => super::risk::insert_hold_in(&mut tx, h).await?,
                 Some(Alongside::Decision(d)) => super::risk::decide_hold_in(&mut tx, d).await?,
+                Some(Alongside::Acceptance(a)) => {
+                    super::agreements::insert_acceptance_in(&mut tx, a, entry.seq).await?
+                }
                 None => {}
             }
             insert_log_query(entry).execute(&mut *tx).await?;
@@ -420,6 +423,8 @@ pub enum Alongside<'a> {
     Hold(&'a super::NewHold),
     /// The patient's decision on a pending hold.
     Decision(&'a super::HoldDecision),
+    /// An account's acceptance of the licence agreement.
+    Acceptance(&'a super::NewAcceptance),
 }
 
 /// Inserts a pending record and its wraps within `tx`.

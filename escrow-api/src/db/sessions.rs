@@ -6,6 +6,17 @@ use alloy_primitives::Address;
 
 use super::{address_in, address_text, DbError, Index};
 
+/// A live session as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveSession {
+    /// The address that signed in.
+    pub address: Address,
+    /// When it ends (Unix seconds).
+    pub expires: i64,
+    /// The latest version of the licence agreement the address accepted.
+    pub agreement_accepted: Option<u32>,
+}
+
 impl Index {
     /// Stores an issued nonce.
     pub async fn insert_nonce(&self, nonce: &str, expires: i64) -> Result<(), DbError> {
@@ -47,21 +58,26 @@ impl Index {
         Ok(())
     }
 
-    /// The address and expiry of a live session.
-    pub async fn session(
-        &self,
-        id_hash: &str,
-        now: i64,
-    ) -> Result<Option<(Address, i64)>, DbError> {
+    /// A live session: its address and expiry, and the latest version of the licence agreement
+    /// the address accepted (one query: every request asks).
+    pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<LiveSession>, DbError> {
         let row = sqlx::query(
-            "SELECT address, expires FROM sessions WHERE id_hash = $1 AND expires > $2",
+            "SELECT s.address, s.expires, (SELECT MAX(a.version) FROM agreement_acceptances a \
+             WHERE a.account = s.address) AS accepted FROM sessions s \
+             WHERE s.id_hash = $1 AND s.expires > $2",
         )
         .bind(id_hash)
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok((address_in(&r, "address")?, r.try_get("expires")?)))
-            .transpose()
+        row.map(|r| {
+            Ok(LiveSession {
+                address: address_in(&r, "address")?,
+                expires: r.try_get("expires")?,
+                agreement_accepted: super::agreements::version_in(&r, "accepted")?,
+            })
+        })
+        .transpose()
     }
 
     /// Ends a session.

@@ -107,12 +107,82 @@ impl User {
         self.cookie = Some(pair);
     }
 
-    /// Signs in and keeps the session cookie.
+    /// Signs in, keeps the session cookie and accepts the licence agreement when the session says
+    /// the current version is not accepted yet: every endpoint but sign-in and the agreement
+    /// asks for it.
     pub async fn sign_in(&mut self, server: &Server) {
+        let session = self.sign_in_only(server).await;
+        if session["agreement"]["accepted"] != session["agreement"]["current"] {
+            let accepted = self.accept_agreement(server).await;
+            assert_eq!(accepted.status(), 200, "agreement refused");
+        }
+    }
+
+    /// Signs in and keeps the session cookie, accepting nothing; returns the session.
+    pub async fn sign_in_only(&mut self, server: &Server) -> Value {
         let msg = self.siwe(server).await.to_string();
         let response = self.post_own_siwe(server, &msg).await;
         assert_eq!(response.status(), 200, "sign-in refused");
         self.keep_cookie(&response);
+        response.json().await.expect("session json")
+    }
+
+    /// The acceptance of the current agreement (as `GET /api/agreement` serves it) at `at`,
+    /// signed by this user's wallet: the body of `POST /api/agreement`.
+    pub async fn agreement_acceptance(&self, server: &Server, at: u64) -> Value {
+        use medledger_protocol::identity::AgreementAcceptanceMessage;
+        let get = |path: &str| self.get(server.url(path)).send();
+        let text: Value = get("/api/agreement")
+            .await
+            .expect("agreement")
+            .json()
+            .await
+            .expect("json");
+        let config: Value = get("/config.json")
+            .await
+            .expect("config")
+            .json()
+            .await
+            .expect("json");
+        let version = u32::try_from(text["version"].as_u64().expect("version")).expect("u32");
+        let text_hash: B256 = text["textHash"]
+            .as_str()
+            .expect("hash")
+            .parse()
+            .expect("b256");
+        let message = AgreementAcceptanceMessage {
+            chain_id: config["chainId"].as_u64().expect("chain id"),
+            contract: config["contract"]
+                .as_str()
+                .expect("contract")
+                .parse()
+                .expect("address"),
+            account: self.address(),
+            version,
+            text_hash,
+            accepted_at: at,
+        };
+        let sig = self
+            .signer
+            .sign_hash_sync(&message.signing_hash())
+            .expect("sign");
+        json!({
+            "version": version,
+            "textHash": text_hash,
+            "acceptedAt": at,
+            "signature": hex::encode_prefixed(sig.as_bytes()),
+        })
+    }
+
+    /// Accepts the current agreement now; returns the response.
+    pub async fn accept_agreement(&self, server: &Server) -> reqwest::Response {
+        let now = u64::try_from(medledger_escrow_api::now_secs()).expect("time");
+        let body = self.agreement_acceptance(server, now).await;
+        self.post(server.url("/api/agreement"))
+            .json(&body)
+            .send()
+            .await
+            .expect("accept")
     }
 
     pub fn get(&self, url: String) -> reqwest::RequestBuilder {
@@ -127,7 +197,7 @@ impl User {
         self.with_cookie(self.http.post(url))
     }
 
-    fn with_cookie(&self, b: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    pub fn with_cookie(&self, b: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.cookie {
             Some(c) => b.header("cookie", c),
             None => b,

@@ -228,7 +228,8 @@ pub struct LicenceEvent {
 }
 
 /// `GET /api/console/licensing/audit?from=&to=` (JSON): the licence events logged in blocks whose
-/// time is in `from..to` (Unix seconds, `to` excluded), oldest first.
+/// time is in `from..to` (Unix seconds, `to` excluded), oldest first, and the agreement's
+/// acceptances signed in it. In the CSV form both are lines of one table, by time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
@@ -241,6 +242,10 @@ pub struct LicenceAudit {
     pub scope: Option<u32>,
     /// The events.
     pub events: Vec<LicenceEvent>,
+    /// The licence agreement's acceptances signed in the period (by the scope's accounts: those
+    /// its licence events name), oldest first.
+    #[serde(default)]
+    pub acceptances: Vec<super::agreement::AgreementAcceptance>,
 }
 
 /// The CSV columns of the audit export, in order.

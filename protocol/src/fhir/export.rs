@@ -170,9 +170,10 @@ pub fn audit_event(entry: &LogEntry) -> Value {
         AccessAction::Upload => ("create", "Create", "C"),
         AccessAction::AddWrap | AccessAction::Rewrap => ("update", "Update", "U"),
         AccessAction::Shred => ("delete", "Delete", "D"),
-        AccessAction::Receipt | AccessAction::LogGap | AccessAction::HoldDecision => {
-            ("execute", "Execute", "E")
-        }
+        AccessAction::Receipt
+        | AccessAction::LogGap
+        | AccessAction::HoldDecision
+        | AccessAction::AcceptAgreement => ("execute", "Execute", "E"),
     };
     let outcome = if entry.granted { "0" } else { "4" };
     let mut event = json!({
