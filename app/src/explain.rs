@@ -171,6 +171,13 @@ pub fn escrow_error(code: &str) -> &'static str {
         "hold-decided" => "You have already answered that request. Refresh the list to see your decision.",
         "hold-expired" => "That request waited too long and expired; nothing was released. If the reader tries again and it still looks unusual, you are asked again.",
         "bad-signature" => "The escrow could not check your wallet's signature, so it did nothing. Try again.",
+        // Every request of an account that has not accepted the current licence agreement (a new
+        // version published while it was signed in): the app shows the agreement at once.
+        "agreement-required" => "You need to accept the current licence agreement before medledger does anything more for you. Read it and accept it on the agreement screen (sign out and in again if it is not shown).",
+        // An acceptance refused (`POST /api/agreement`): nothing was recorded.
+        "agreement-version" => "A newer version of the licence agreement was published while you were reading this one, so your acceptance was not recorded. Read the current version (the screen shows it now) and accept it.",
+        "agreement-hash" => "The text you accepted is not the one the escrow publishes for this version, so your acceptance was not recorded. Reload the page to read the text as published.",
+        "agreement-time" => "Your device's clock is too far from the escrow's for your acceptance to be recorded. Set the clock right, then accept again.",
         _ => UNKNOWN_ESCROW_ERROR,
     }
 }
@@ -280,6 +287,21 @@ mod tests {
     }
 
     #[test]
+    fn an_account_without_the_current_agreement_is_told_to_accept_it() {
+        let text = escrow_error_text("agreement-required", 403);
+        assert!(
+            text.starts_with("You need to accept the current licence agreement"),
+            "{text}"
+        );
+        assert!(!text.contains("403"), "{text}");
+        for code in ["agreement-version", "agreement-hash", "agreement-time"] {
+            let text = escrow_error_text(code, 400);
+            assert_ne!(text, UNKNOWN_ESCROW_ERROR, "{code}");
+            assert!(text.contains("acceptance"), "{text}");
+        }
+    }
+
+    #[test]
     fn a_held_or_declined_read_is_explained_calmly_to_the_reader() {
         assert_eq!(
             escrow_error_text("held-for-approval", 423),
@@ -295,6 +317,7 @@ mod tests {
             "hold-decided",
             "hold-expired",
             "bad-signature",
+            "agreement-required",
         ] {
             let text = escrow_error_text(code, 409);
             assert_ne!(text, UNKNOWN_ESCROW_ERROR, "{code}");

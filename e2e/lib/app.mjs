@@ -1,7 +1,7 @@
-// Shared by the app's browser journeys: opening the app with the test wallet, signing in, waiting
-// for an action's outcome, screenshots at desktop and phone width, polling, reading what an opened
-// record's download link holds, the console's admin verification, and accessibility checks with
-// axe-core.
+// Shared by the app's browser journeys: opening the app with the test wallet, signing in (accepting
+// the licence agreement when asked), waiting for an action's outcome, screenshots at desktop and
+// phone width, polling, reading what an opened record's download link holds, the console's admin
+// verification, and accessibility checks with axe-core.
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { getAddress, Wallet } from "ethers";
 import { installWallet } from "./wallet.mjs";
 import { ROOT, PATIENCE_MS, tail } from "./stack.mjs";
+import { consoleSignIn } from "./console.mjs";
 
 export const APP = join(ROOT, "app", "dist");
 export const SHOTS = join(ROOT, "e2e", "screenshots");
@@ -36,13 +37,37 @@ export async function openApp(stack, browser, key, { viewport = DESKTOP, path = 
   return { context, wallet, page };
 }
 
-/** Presses Sign in and waits for the screen after it. */
+/** The screens the app shows a signed-in account that has accepted the licence agreement. */
+export const AFTER_SIGN_IN =
+  "[data-testid=choose-role], [data-testid=patient-page], [data-testid=doctor-page], [data-testid=awaiting], [data-testid=insurer-page]";
+
+/**
+ * Presses Sign in and waits for the screen after it. When the app asks for the licence agreement
+ * first (a new account, or a new version), accepts it (acceptAgreement) and waits for the screen
+ * after that.
+ */
 export async function signIn(page) {
   await page.getByTestId("sign-in-button").click();
-  await page.waitForSelector(
-    "[data-testid=choose-role], [data-testid=patient-page], [data-testid=doctor-page], [data-testid=awaiting], [data-testid=insurer-page]",
-    { timeout: T },
-  );
+  await page.waitForSelector(`[data-testid=agreement], ${AFTER_SIGN_IN}`, { timeout: T });
+  if (await page.getByTestId("agreement").isVisible()) await acceptAgreement(page);
+}
+
+/** A failure the agreement screen shows (its note, or the text not matching its hash). */
+const AGREEMENT_FAILED = "[data-testid=agreement] [data-testid=note-failed], [data-testid=agreement-mismatch]";
+
+/**
+ * On the agreement screen: waits for the text and its button, presses "I accept" (the test wallet
+ * signs) and waits for the screen after it. Fails with what the screen says when it shows a
+ * failure instead.
+ */
+export async function acceptAgreement(page) {
+  const failed = page.locator(AGREEMENT_FAILED).first();
+  const said = async () => `the agreement screen says: ${await failed.textContent()}`;
+  await page.waitForSelector(`[data-testid=accept-agreement], ${AGREEMENT_FAILED}`, { timeout: T });
+  if (await failed.isVisible()) throw new Error(await said());
+  await page.getByTestId("accept-agreement").click();
+  await page.waitForSelector(`${AFTER_SIGN_IN}, ${AGREEMENT_FAILED}`, { timeout: T });
+  if (await failed.isVisible()) throw new Error(await said());
 }
 
 /**
@@ -205,9 +230,8 @@ export async function openPatient(page, patient, what = "the patient in the doct
 
 export async function adminVerify(stack, browser, adminKey, account) {
   const admin = await openApp(stack, browser, adminKey, { path: "/console" });
-  await admin.page.locator("#signin").click();
+  await consoleSignIn(admin.page);
   const signedIn = admin.page.locator("#status").filter({ hasText: /^signed in/ });
-  await signedIn.waitFor({ timeout: T });
   const verify = admin.page.locator(`button[data-action=verify][data-account="${account}"]`);
   await until(`${account}'s application on the console`, async () => {
     if ((await verify.count()) === 1) return true;

@@ -310,7 +310,10 @@ mod tests {
     fn the_published_hashes_are_the_files() {
         let table = include_str!("../../docs/eula/README.md");
         for (version, text) in BUNDLED {
-            let row = format!("| [{version}](v{version}.md) | `{}` |", agreement_hash(text));
+            let row = format!(
+                "| [{version}](v{version}.md) | `{}` |",
+                agreement_hash(text)
+            );
             assert!(table.contains(&row), "docs/eula/README.md lacks {row}");
         }
     }

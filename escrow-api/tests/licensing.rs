@@ -141,7 +141,39 @@ async fn a_hospitals_licence_decides_its_doctors_reads_and_its_admins_see_only_t
         lines.next(),
         Some(medledger_protocol::api::licensing::AUDIT_CSV_HEADER)
     );
-    assert_eq!(lines.count(), own_events.len());
+    // The licence agreement's acceptances, scoped too: the organisation's admin sees its own
+    // accounts' (its admin, its doctor), not the patient's or the other hospital's admin's.
+    let own_audit = server
+        .get_ok(
+            &org_admin,
+            &format!("/api/console/licensing/audit?from=0&to={far}"),
+        )
+        .await;
+    let accepted: Vec<&Value> = own_audit["acceptances"]
+        .as_array()
+        .expect("acceptances")
+        .iter()
+        .map(|a| &a["account"])
+        .collect();
+    assert_eq!(accepted.len(), 2, "{own_audit}");
+    assert!(accepted.iter().any(|a| org_admin.is(a)) && accepted.iter().any(|a| doctor.is(a)));
+    let all_audit = server
+        .get_ok(
+            &platform,
+            &format!("/api/console/licensing/audit?from=0&to={far}"),
+        )
+        .await;
+    assert_eq!(all_audit["acceptances"].as_array().map(Vec::len), Some(5));
+    let lines: Vec<&str> = lines.collect();
+    let acceptance_lines = lines
+        .iter()
+        .filter(|l| l.contains(",agreement-accepted,"))
+        .count();
+    assert_eq!(
+        (lines.len(), acceptance_lines),
+        (own_events.len() + 2, 2),
+        "{text}"
+    );
     assert!(
         text.contains("\"\"Leeds\"\""),
         "the name's quotes doubled: {text}"

@@ -1,6 +1,7 @@
-//! The escrow API client (docs/api.md): sign-in, record upload with progress, streamed download,
-//! wraps, grants, the access log, reads held for the patient's approval and profiles. The session
-//! is an HttpOnly cookie the browser keeps; this module never sees it.
+//! The escrow API client (docs/api.md): sign-in, the licence agreement, record upload with
+//! progress, streamed download, wraps, grants, the access log, reads held for the patient's
+//! approval and profiles. The session is an HttpOnly cookie the browser keeps; this module never
+//! sees it.
 
 use alloy_primitives::{Address, B256};
 use js_sys::{Promise, Reflect, Uint8Array};
@@ -16,6 +17,9 @@ use web_sys::{
 
 use crate::explain;
 use medledger_protocol::api;
+pub use medledger_protocol::api::agreement::{
+    AcceptAgreementBody, AgreementAcceptance, AgreementText,
+};
 /// The API's shapes, shared with the escrow (protocol::api): one type per body, at both ends.
 pub use medledger_protocol::api::{
     AccessLog, ClaimSummary, DirectoryEntry, GrantSummary, Grants, Hold, HoldDecisionBody, Holds,
@@ -182,11 +186,40 @@ async fn text_of(response: &Response) -> String {
 
 async fn error_of(response: &Response) -> EscrowError {
     let body: Value = serde_json::from_str(&text_of(response).await).unwrap_or(Value::Null);
-    EscrowError {
-        status: response.status(),
+    refusal(response.status(), &body)
+}
+
+/// The error code of every request refused until the account accepts the current licence
+/// agreement.
+pub const AGREEMENT_REQUIRED: &str = "agreement-required";
+
+thread_local! {
+    /// What the app does when the escrow refuses a request with [`AGREEMENT_REQUIRED`].
+    static ON_AGREEMENT_REQUIRED: std::cell::RefCell<Option<std::rc::Rc<dyn Fn()>>> =
+        std::cell::RefCell::new(None);
+}
+
+/// Runs `f` each time the escrow refuses a request because the account has not accepted the
+/// current licence agreement (a new version published while it was signed in).
+pub fn on_agreement_required(f: impl Fn() + 'static) {
+    ON_AGREEMENT_REQUIRED.with(|h| *h.borrow_mut() = Some(std::rc::Rc::new(f)));
+}
+
+/// The escrow's refusal with `status` and the error body `body`; one that asks for the licence
+/// agreement also tells the app ([`on_agreement_required`]).
+fn refusal(status: u16, body: &Value) -> EscrowError {
+    let error = EscrowError {
+        status,
         code: body["error"].as_str().unwrap_or("http-error").to_string(),
         message: body["message"].as_str().unwrap_or("").to_string(),
+    };
+    if error.code == AGREEMENT_REQUIRED {
+        // Taken out first: the hook may lead to more requests.
+        if let Some(hook) = ON_AGREEMENT_REQUIRED.with(|h| h.borrow().clone()) {
+            hook();
+        }
     }
+    error
 }
 
 async fn json_call<T: for<'de> Deserialize<'de>>(
@@ -290,6 +323,19 @@ pub async fn session() -> Result<Option<Session>, EscrowError> {
         Err(e) if e.status == 401 => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// The current version of the licence agreement, its text and hash, and what the caller accepted.
+pub async fn agreement() -> Result<AgreementText, EscrowError> {
+    json_call("GET", "/api/agreement", None).await
+}
+
+/// Sends the signed-in account's signed acceptance of the current version; the answer is the
+/// acceptance as the escrow stored it.
+pub async fn accept_agreement(
+    body: &AcceptAgreementBody,
+) -> Result<AgreementAcceptance, EscrowError> {
+    json_call("POST", "/api/agreement", Some(&json!(body))).await
 }
 
 /// Ends the session.
@@ -430,12 +476,7 @@ async fn upload_once(
         Ok(body)
     } else {
         let retry_after = xhr.get_response_header("retry-after").ok().flatten();
-        let error = EscrowError {
-            status,
-            code: body["error"].as_str().unwrap_or("http-error").to_string(),
-            message: body["message"].as_str().unwrap_or("").to_string(),
-        };
-        Err((error, retry_after))
+        Err((refusal(status, &body), retry_after))
     }
 }
 

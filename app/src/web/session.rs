@@ -103,11 +103,11 @@ pub enum SignInError {
 }
 
 /// Makes sure the escrow session is this account's: reuses a live one, else SIWE via
-/// `personal_sign`.
-pub async fn ensure_escrow_session(account: Address) -> Result<(), SignInError> {
+/// `personal_sign`. The session says where the account stands with the licence agreement.
+pub async fn ensure_escrow_session(account: Address) -> Result<escrow::Session, SignInError> {
     if let Some(s) = escrow::session().await? {
         if s.address == account {
-            return Ok(());
+            return Ok(s);
         }
         escrow::sign_out().await?;
         // Another account signs in: what the last one opened goes.
@@ -121,7 +121,7 @@ pub async fn ensure_escrow_session(account: Address) -> Result<(), SignInError> 
     if session.address != account {
         return Err(SignInError::WrongSession(session.address));
     }
-    Ok(())
+    Ok(session)
 }
 
 /// How many times `account` has rotated its encryption key on chain: its `EncryptionKeyRotated`

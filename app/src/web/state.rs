@@ -31,6 +31,9 @@ pub struct SignedIn {
     pub keys: KeyPair,
     /// The account on chain at sign-in (refreshed by views that change it).
     pub on_chain: OnChainAccount,
+    /// Whether the account must accept the current licence agreement before anything else: as
+    /// the session said at sign-in, or since the escrow refused a request for want of it.
+    pub agreement_needed: bool,
 }
 
 /// The shared state.
@@ -93,6 +96,18 @@ impl AppState {
                 })
             })
         })
+    }
+
+    /// Marks the signed-in account as having to accept the licence agreement (or not).
+    pub fn set_agreement_needed(&self, needed: bool) {
+        // Only a change notifies: every refused request of a page calls this.
+        self.signed_in.maybe_update(|s| match s {
+            Some(s) if s.agreement_needed != needed => {
+                s.agreement_needed = needed;
+                true
+            }
+            _ => false,
+        });
     }
 
     /// The signed-in identity for the record protocols.

@@ -1,19 +1,23 @@
 //! The root view and its gate: no wallet → how to get one; wrong network → switch; not connected
-//! → connect; not signed in → sign in and unlock the key; not registered → onboarding; then the
-//! page for the role. The wallet's account and chain events move the gate without a reload.
+//! → connect; not signed in → sign in and unlock the key; the current licence agreement not
+//! accepted → the agreement; not registered → onboarding; then the page for the role. The
+//! wallet's account and chain events, and an escrow refusal for want of the agreement, move the
+//! gate without a reload.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::super::components::{outcome_note, NoteView};
+use super::super::components::{outcome_note, NoteView, Outcome};
 use super::super::session::{Role, Status};
 use super::super::state::{app_state, AppState, WalletPresence};
 use super::super::{escrow, wallet};
-use super::{doctor, insurer, onboarding, patient};
+use super::{agreement, doctor, insurer, onboarding, patient};
 use crate::format;
 
-/// Boots the app: config, wallet discovery, wallet listeners.
+/// Boots the app: config, wallet discovery, wallet listeners, and the agreement screen whenever the
+/// escrow refuses a request for want of the licence agreement.
 fn boot(state: AppState) {
+    escrow::on_agreement_required(move || state.set_agreement_needed(true));
     spawn_local(async move {
         match escrow::config().await {
             Ok(c) => {
@@ -67,15 +71,18 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// Ends the escrow session and forgets the signed-in identity (the gate goes back to Sign in).
+pub async fn sign_out(state: AppState) -> Outcome {
+    escrow::sign_out().await.map_err(|e| e.to_string())?;
+    super::super::fhir::forget_opened();
+    state.signed_in.set(None);
+    Ok("Signed out.".to_string())
+}
+
 #[component]
 fn Header() -> impl IntoView {
     let state = app_state();
-    let sign_out = Action::new_local(move |_: &()| async move {
-        escrow::sign_out().await.map_err(|e| e.to_string())?;
-        super::super::fhir::forget_opened();
-        state.signed_in.set(None);
-        Ok("Signed out.".to_string())
-    });
+    let sign_out = Action::new_local(move |_: &()| sign_out(state));
     let busy = sign_out.pending();
     view! {
         <header>
@@ -114,6 +121,7 @@ enum Screen {
     WrongNetwork,
     Connect,
     SignIn,
+    Agreement,
     ChooseRole,
     Awaiting,
     Patient,
@@ -142,12 +150,15 @@ fn Gate() -> impl IntoView {
         if state.account.get().is_none() {
             return Screen::Connect;
         }
-        let Some((role, status)) = state
-            .signed_in
-            .with(|s| s.as_ref().map(|s| (s.on_chain.role, s.on_chain.status)))
-        else {
+        let Some((role, status, agreement_needed)) = state.signed_in.with(|s| {
+            s.as_ref()
+                .map(|s| (s.on_chain.role, s.on_chain.status, s.agreement_needed))
+        }) else {
             return Screen::SignIn;
         };
+        if agreement_needed {
+            return Screen::Agreement;
+        }
         match (role, status) {
             (Role::None, _) => Screen::ChooseRole,
             (Role::Patient, _) => Screen::Patient,
@@ -175,6 +186,7 @@ fn Gate() -> impl IntoView {
             }
             (Screen::Connect, _) => view! { <onboarding::Connect/> }.into_any(),
             (Screen::SignIn, _) => view! { <onboarding::SignIn/> }.into_any(),
+            (Screen::Agreement, _) => view! { <agreement::AgreementPage/> }.into_any(),
             (Screen::ChooseRole, _) => view! { <onboarding::ChooseRole/> }.into_any(),
             (Screen::Awaiting, _) => view! { <onboarding::AwaitingVerification/> }.into_any(),
             (Screen::Patient, _) => view! { <patient::PatientPage/> }.into_any(),

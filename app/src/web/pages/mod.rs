@@ -1,6 +1,7 @@
 //! One module per page. [`app::App`] is the root: it walks the user through wallet, network,
-//! sign-in and onboarding, then shows the page for their role.
+//! sign-in, the licence agreement and onboarding, then shows the page for their role.
 
+pub mod agreement;
 pub mod app;
 pub mod claims;
 pub mod clinical;

@@ -117,7 +117,7 @@ async fn sign_in(state: AppState) -> Outcome {
         .ok_or("connect your wallet first")?;
     let contract = state.contract().ok_or("not configured")?;
     let explain = |e: SignInError| e.to_string();
-    session::ensure_escrow_session(account)
+    let escrow_session = session::ensure_escrow_session(account)
         .await
         .map_err(explain)?;
     let on_chain = session::on_chain_account(&contract, account)
@@ -139,6 +139,7 @@ async fn sign_in(state: AppState) -> Outcome {
         account,
         keys,
         on_chain,
+        agreement_needed: escrow_session.agreement.needs_acceptance(),
     }));
     Ok("Signed in.".into())
 }
