@@ -4,9 +4,11 @@
 // platform's sections hidden), verifies a doctor who applied in the app, and is told in words that
 // a second doctor cannot be verified for lack of seats (the console asks the chain before the
 // wallet, so nothing is sent). The hospital's admin offers a patient enrolment on the console; the
-// patient accepts it in the app (Account, "Your hospitals"). The platform admin then terminates the
-// licence: the doctor is no longer a verified practitioner on chain, the console shows the licence
-// terminated, and the doctor's pages say so in words.
+// patient accepts it in the app (Account, "Your hospitals") and shares a category with the doctor,
+// who adds a note. The subscription then lapses by the chain's time: the doctor's next open is
+// refused with the reason in words while the patient still opens the note. The platform records a
+// renewal, then terminates the licence: the doctor is no longer a verified practitioner on chain,
+// the console shows the licence terminated, and the doctor's pages say so in words.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -15,7 +17,7 @@ import { Interface } from "ethers";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { devKeys } from "./lib/wallet.mjs";
 import { rpc, startStack, withStackLogs } from "./lib/stack.mjs";
-import { APP, T, address, apply, assertAccessible, done, goTo, openApp, signIn, until } from "./lib/app.mjs";
+import { APP, T, address, apply, assertAccessible, done, goTo, openApp, openPatient, signIn, until } from "./lib/app.mjs";
 import { consoleSignIn } from "./lib/console.mjs";
 
 const KEYS = devKeys(10);
@@ -153,6 +155,64 @@ for (const [b, name] of browsers.entries()) {
         assert.match(await offer.textContent(), new RegExp(`Enrolled with ${hospital}`));
         await assertAccessible(pp, "the patient's hospitals");
         await until("the patient seat counted", async () => (await ownRow.locator("td").nth(8).textContent()) === "1 / 10");
+
+        // The patient shares Encounters with the doctor, adding records too; the doctor adds a note.
+        await goTo(pp, "Sharing");
+        await pp.getByTestId("grantee").fill(doctor);
+        const form = pp.getByTestId("grant-form");
+        for (const category of ["General", "History", "Laboratory"]) await form.getByLabel(category).uncheck();
+        await form.getByLabel("Encounters").check();
+        await pp.getByTestId("allow-write").check();
+        await pp.getByTestId("grant").click();
+        assert.match(await done(pp, "#sharing"), /Access granted/);
+        const doc = await openApp(stack, browser, doctorKey);
+        const dp = doc.page;
+        await signIn(dp);
+        await openPatient(dp, patient, "the patient listed for the hospital's doctor");
+        const note = `Seen in clinic (${name}): review in a year.`;
+        await dp.getByTestId("note-text").fill(note);
+        await dp.getByTestId("add-record").click();
+        assert.match(await done(dp, "[data-testid=add-for-patient]"), /Added/);
+        const docRows = dp.locator("[data-testid=doctor-records] tbody tr");
+        await until("the doctor's note in the patient's records", async () => {
+          if ((await docRows.count()) === 1) return true;
+          await dp.locator("[data-testid=patient-records]").getByRole("button", { name: "Refresh" }).click();
+          return false;
+        });
+        await docRows.first().getByTestId("open").click();
+        await until("the note opened by the doctor", async () => (await dp.locator("[data-testid=opened]").textContent().catch(() => "")).includes(note));
+        await dp.getByRole("button", { name: "Close" }).click();
+
+        // The subscription lapses: the chain's time passes the paid-until date. The doctor's next
+        // open is refused with the reason in words; the patient still opens everything.
+        await rpc(stack.rpcUrl, "evm_increaseTime", [367 * 86_400]);
+        await rpc(stack.rpcUrl, "evm_mine", []);
+        await docRows.first().getByTestId("open").click();
+        const refusal = dp.locator("[data-testid=patient-records] [data-testid=note-failed]");
+        await refusal.waitFor({ timeout: T });
+        const refusalText = await refusal.textContent();
+        assert.match(refusalText, /Your hospital's licence to use medledger has lapsed or was terminated/);
+        assert.doesNotMatch(refusalText, /licence-inactive|403/);
+        await until("the licence shown lapsed", async () => (await platformRow.getAttribute("data-status")) === "lapsed");
+        await goTo(pp, "Records");
+        const patientRows = pp.locator("[data-testid=records] tbody tr").filter({ hasText: "Encounters" });
+        await until("the doctor's note in the patient's records", async () => {
+          if ((await patientRows.count()) === 1) return true;
+          await pp.locator("#records").getByRole("button", { name: "Refresh" }).click();
+          return false;
+        });
+        await patientRows.first().getByRole("button", { name: "Open" }).click();
+        await pp.getByTestId("record-text").waitFor({ timeout: T });
+        assert.equal((await pp.getByTestId("record-text").textContent()).trim(), note);
+        await doc.context.close();
+
+        // The platform records a renewal (a year after the chain's time now): licensed again.
+        const later = await rpc(stack.rpcUrl, "eth_getBlockByNumber", ["latest", false]);
+        const renewedUntil = new Date((Number(later.timestamp) + 365 * 86_400) * 1000).toISOString().slice(0, 10);
+        await act(p, platformRow, "Record renewal", renewedUntil);
+        await statusSays(p, /recordRenewal done/);
+        await until("the licence shown active again", async () => (await platformRow.getAttribute("data-status")) === "active");
+        assert.equal(await verifiedOnChain(doctor), true, "renewed: the doctor is verified again");
 
         // The platform terminates the licence: the doctor is no longer verified, from that block.
         await act(p, platformRow, "Terminate", true);

@@ -148,6 +148,9 @@ pub fn escrow_error(code: &str) -> &'static str {
         "siwe-refused" | "siwe-nonce" => "The sign-in was refused; try signing in again.",
         "no-read-consent" => "The patient's consent does not (or no longer does) allow you to open this record.",
         "no-write-consent" => "The patient has not granted you write access for this category.",
+        // A practitioner of a hospital whose medledger licence lapsed or was terminated: the
+        // contract refuses them whatever the patient granted.
+        "licence-inactive" => "Your hospital's licence to use medledger has lapsed or was terminated, so you can open and add nothing until it is renewed or reinstated. Your patients' records and their sharing are unchanged.",
         "erased" => "This record was erased: its keys are destroyed and it can never be opened again.",
         "unknown-record" => "The escrow does not hold this record.",
         "no-wrapped-key" => "No key was shared with you for this record yet; the patient's app shares it the next time they sign in.",
@@ -260,6 +263,11 @@ mod tests {
     #[test]
     fn codes_have_distinct_advice() {
         assert_ne!(escrow_error("erased"), escrow_error("no-read-consent"));
+        assert_ne!(
+            escrow_error("licence-inactive"),
+            escrow_error("no-read-consent")
+        );
+        assert!(escrow_error("licence-inactive").contains("hospital's licence"));
         assert_eq!(
             escrow_error("something-new"),
             "The escrow refused the request."

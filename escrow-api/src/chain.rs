@@ -12,6 +12,7 @@
 //! only when it has confirmed it holds the node's head.) Any failure is an error the caller must
 //! treat as "no" (fail closed).
 
+use medledger_protocol::api::licensing::LicenceStatus;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -724,6 +725,28 @@ impl Ledger {
             .view(MedLedger::licenceStatusCall { organisation })
             .await?;
         Ok((terms, status))
+    }
+
+    /// When `account` is a practitioner of an organisation whose licence no longer lets its
+    /// practitioners read or write (lapsed or terminated), that status; `None` otherwise (no
+    /// organisation, or a licence in force). Asked only to say why consent was refused.
+    pub async fn inactive_licence_of(
+        &self,
+        account: Address,
+    ) -> Result<Option<LicenceStatus>, ChainError> {
+        let organisation = self
+            .view(MedLedger::practitionerOrganisationCall {
+                practitioner: account,
+            })
+            .await?;
+        if organisation == 0 {
+            return Ok(None);
+        }
+        let status = self
+            .view(MedLedger::licenceStatusCall { organisation })
+            .await?;
+        Ok(LicenceStatus::from_chain_number(status)
+            .filter(|s| matches!(s, LicenceStatus::Lapsed | LicenceStatus::Terminated)))
     }
 
     /// Whether `account` holds the contract's ADMIN role.

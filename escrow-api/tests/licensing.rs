@@ -185,7 +185,15 @@ async fn a_hospitals_licence_decides_its_doctors_reads_and_its_admins_see_only_t
 
     // The subscription lapses: the doctor is refused, the patient still reads.
     w.pass_time(86_400).await;
-    assert_read_refused(&server, &patient, &doctor, r.id, 403, NO_CONSENT).await;
+    assert_read_refused(&server, &patient, &doctor, r.id, 403, "licence-inactive").await;
+    let said: Value = server.read(&doctor, r.id).await.json().await.expect("json");
+    assert!(
+        said["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("has lapsed"),
+        "{said}"
+    );
     assert_eq!(server.read(&patient, r.id).await.status(), 200);
     let lapsed = organisations(&server, &org_admin).await;
     assert_eq!(lapsed["organisations"][0]["status"], "lapsed");
@@ -194,12 +202,28 @@ async fn a_hospitals_licence_decides_its_doctors_reads_and_its_admins_see_only_t
     let renew = MedLedgerLicensing::renewSubscriptionCall { organisation: 1 };
     w.send_licensing(&org_admin, renew, U256::from(FEE)).await;
     // The grant was for a day: renew it too.
-    w.grant_for_a_day(&patient, &doctor, &[Category::Vitals], false)
+    w.grant_for_a_day(&patient, &doctor, &[Category::Vitals], true)
         .await;
     assert_eq!(server.read(&doctor, r.id).await.status(), 200, "renewed");
     let terminate = MedLedgerLicensing::terminateLicenceCall { organisation: 1 };
     w.send_licensing(&platform, terminate, U256::ZERO).await;
-    assert_read_refused(&server, &patient, &doctor, r.id, 403, NO_CONSENT).await;
+    assert_read_refused(&server, &patient, &doctor, r.id, 403, "licence-inactive").await;
+    let said: Value = server.read(&doctor, r.id).await.json().await.expect("json");
+    assert!(
+        said["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("was terminated"),
+        "{said}"
+    );
+    // Writing too: the grant allows it, the terminated licence does not, and the doctor is told.
+    let note = w.record(&patient, Category::Vitals, b"bp 120/80".repeat(40));
+    let upload = w
+        .upload(&server, &doctor, &[&patient, &doctor], &note)
+        .await;
+    assert_eq!(upload.status(), 403);
+    let said: Value = upload.json().await.expect("json");
+    assert_eq!(said["error"], "licence-inactive", "{said}");
     assert_eq!(server.read(&patient, r.id).await.status(), 200);
     let far = w.chain_time().await + 10 * 86_400;
     let own_events = audit_once(&server, &org_admin, far, 5).await;

@@ -270,3 +270,26 @@ async fn read_basis_of(
 fn hv(s: &str) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(s).map_err(|e| ApiError::internal("header", &e))
 }
+
+/// The refusal of a read or write the chain's consent does not allow: `licence-inactive` when
+/// the actor is a practitioner of an organisation whose licence has lapsed or was terminated (the
+/// contract refuses every such practitioner, whatever the patient granted), so that they are told
+/// the reason in words; `otherwise` when not, or when the chain cannot say.
+pub(crate) async fn consent_refusal(
+    st: &AppState,
+    actor: Address,
+    otherwise: ApiError,
+) -> ApiError {
+    use medledger_protocol::api::licensing::LicenceStatus;
+    match st.ledger.inactive_licence_of(actor).await {
+        Ok(Some(status)) => ApiError::forbidden(
+            "licence-inactive",
+            format!(
+                "your organisation's licence to use medledger {}: its practitioners read and write nothing until it is {}",
+                if status == LicenceStatus::Terminated { "was terminated" } else { "has lapsed" },
+                if status == LicenceStatus::Terminated { "reinstated" } else { "renewed" },
+            ),
+        ),
+        Ok(None) | Err(_) => otherwise,
+    }
+}

@@ -179,7 +179,10 @@ async fn authorise_read<'a>(
     // (a stored wrap says nothing about why the reader may read now).
     let basis = match read_basis_of(st, &record, reader).await {
         Ok(Some(basis)) => basis,
-        Ok(None) => return Err(attempt.refuse_coded(no_read_consent()).await),
+        Ok(None) => {
+            let err = super::consent_refusal(st, reader, no_read_consent()).await;
+            return Err(attempt.refuse_coded(err).await);
+        }
         Err(e) => return Err(attempt.chain_failed(e).await),
     };
     // A record under a root needs no second look: canReadRooted proved its leaf, h1 included.

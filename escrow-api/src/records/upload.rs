@@ -233,6 +233,7 @@ async fn admit(
                 "no-write-consent",
                 "canWrite(patient, you, category) is false on chain",
             );
+            let err = super::consent_refusal(st, uploader, err).await;
             return Err(attempt.refuse_coded(err).await);
         }
         Err(e) => return Err(attempt.chain_failed(e).await),
