@@ -61,7 +61,7 @@ async function statusSays(page, pattern) {
 
 /** The organisation's row once the follower has its name (the page refreshes itself). */
 async function rowNamed(page, name) {
-  const row = page.locator("#orgs tr", { hasText: name });
+  const row = page.locator("#orgs tr[data-organisation]", { hasText: name });
   await until(`${name} on the console`, async () => (await row.count()) === 1);
   return row;
 }
@@ -126,6 +126,10 @@ for (const [b, name] of browsers.entries()) {
         await statusSays(o, /verifyPractitioner done/);
         await until("the doctor verified on chain", () => verifiedOnChain(doctor));
         await until("the seat counted", async () => (await ownRow.locator("td").nth(7).textContent()) === "1 / 1");
+        // The hospital's admin sees who holds its seats, the doctor with a Release button.
+        const member = o.locator(`#orgs tr[data-members-of="${organisation}"] [data-member="${doctor}"]`);
+        await until("the doctor among the hospital's members", async () => (await member.count()) === 1);
+        assert.equal(await member.locator("button[data-action=Release]").count(), 1);
 
         // The second doctor: refused in words, and nothing sent.
         const sent = own.wallet.requests.filter((r) => r.method === "eth_sendTransaction").length;

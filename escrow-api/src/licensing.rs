@@ -12,14 +12,18 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use medledger_protocol::api::licensing::{
-    LicenceAudit, LicenceStatus, OrganisationName, OrganisationNames, OrganisationSeats,
-    OrganisationView, Organisations, SeatCount, AUDIT_CSV_HEADER,
+    LicenceAudit, LicenceStatus, OrganisationMembers, OrganisationName, OrganisationNames,
+    OrganisationSeats, OrganisationView, Organisations, SeatCount, AUDIT_CSV_HEADER,
 };
 use serde::Deserialize;
 
 use crate::auth::Session;
 use crate::error::{ApiError, QueryParams};
 use crate::server::AppState;
+
+/// Most of an organisation's licence events replayed for its members: far beyond any seat count
+/// a hospital holds (each member costs one or two events).
+const MEMBER_EVENTS_LIMIT: u32 = 1_000_000;
 
 /// Most events one audit export returns; a longer period is asked in pieces.
 pub const AUDIT_LIMIT: u32 = 50_000;
@@ -98,6 +102,10 @@ async fn organisation_view(
     let status = LicenceStatus::from_chain_number(status).ok_or_else(|| {
         ApiError::internal("licence status", &format!("organisation {id}: {status}"))
     })?;
+    let events = st
+        .index
+        .licence_events(0, u64::MAX, Some(id), MEMBER_EVENTS_LIMIT)
+        .await?;
     let seat = |used: u32, limit: u32| SeatCount { used, limit };
     Ok(OrganisationView {
         id,
@@ -111,6 +119,7 @@ async fn organisation_view(
             practitioners: seat(o.used.practitioners, o.limits.practitioners),
             patients: seat(o.used.patients, o.limits.patients),
         },
+        members: OrganisationMembers::replay(id, &events),
     })
 }
 

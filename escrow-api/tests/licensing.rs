@@ -96,6 +96,17 @@ async fn a_hospitals_licence_decides_its_doctors_reads_and_its_admins_see_only_t
     assert_eq!(own["scope"], 1);
     assert_eq!(own["organisations"].as_array().map(Vec::len), Some(1));
     assert_eq!(own["organisations"][0]["id"], 1);
+    // Who holds the seats, as the follower indexed them: the admin and the doctor.
+    let members = eventually("the members to be indexed", || async {
+        let own = organisations(&server, &org_admin).await;
+        let members = own["organisations"][0]["members"].clone();
+        (members["practitioners"].as_array().map(Vec::len) == Some(1)).then_some(members)
+    })
+    .await;
+    assert!(doctor.is(&members["practitioners"][0]), "{members}");
+    assert_eq!(members["admins"].as_array().map(Vec::len), Some(1), "{members}");
+    assert!(org_admin.is(&members["admins"][0]), "{members}");
+    assert_eq!(members["patients"], serde_json::json!([]));
     let theirs = organisations(&server, &other_admin).await;
     assert_eq!(theirs["organisations"][0]["id"], 2);
     let refused = server.get(&patient, "/api/console/organisations").await;

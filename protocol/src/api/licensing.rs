@@ -112,6 +112,60 @@ pub struct OrganisationView {
     pub annual_fee_wei: String,
     /// Seats per role.
     pub seats: OrganisationSeats,
+    /// Who holds them, as the follower has indexed the licensing contract's events (a block or two
+    /// behind `seats`, which the contract answers at the head).
+    #[serde(default)]
+    pub members: OrganisationMembers,
+}
+
+/// The accounts holding an organisation's seats, each list in the order they joined.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct OrganisationMembers {
+    /// Its admins.
+    #[serde(with = "checksummed_vec")]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<Address>"))]
+    pub admins: Vec<Address>,
+    /// Its practitioners (verified by it and not released).
+    #[serde(with = "checksummed_vec")]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<Address>"))]
+    pub practitioners: Vec<Address>,
+    /// Its enrolled patients (offers not yet accepted are not members).
+    #[serde(with = "checksummed_vec")]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<Address>"))]
+    pub patients: Vec<Address>,
+}
+
+impl OrganisationMembers {
+    /// The members after one organisation's licence events, oldest first (events of other
+    /// organisations, and those that change no membership, are passed over).
+    pub fn replay<'a>(
+        organisation: u32,
+        events: impl IntoIterator<Item = &'a LicenceEvent>,
+    ) -> Self {
+        let mut members = OrganisationMembers::default();
+        for e in events
+            .into_iter()
+            .filter(|e| e.organisation == organisation)
+        {
+            let Some(account) = e.account else { continue };
+            let (list, joins) = match e.event {
+                LicenceEventKind::AdminAdded => (&mut members.admins, true),
+                LicenceEventKind::AdminRemoved => (&mut members.admins, false),
+                LicenceEventKind::PractitionerJoined => (&mut members.practitioners, true),
+                LicenceEventKind::PractitionerReleased => (&mut members.practitioners, false),
+                LicenceEventKind::PatientEnrolled => (&mut members.patients, true),
+                LicenceEventKind::EnrolmentEnded => (&mut members.patients, false),
+                _ => continue,
+            };
+            list.retain(|a| *a != account);
+            if joins {
+                list.push(account);
+            }
+        }
+        members
+    }
 }
 
 /// `GET /api/console/organisations`: what the signed-in admin may see.
@@ -270,6 +324,24 @@ impl LicenceEvent {
     }
 }
 
+/// `Vec<Address>` checksummed.
+mod checksummed_vec {
+    use alloy_primitives::Address;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(list: &[Address], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(list.iter().map(|a| a.to_checksum(None)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Address>, D::Error> {
+        let texts = <Vec<std::borrow::Cow<'de, str>>>::deserialize(d)?;
+        texts
+            .iter()
+            .map(|t| t.parse().map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
 /// `Option<Address>` checksummed, or null.
 mod checksummed_opt {
     use alloy_primitives::Address;
@@ -343,5 +415,48 @@ mod tests {
         assert_eq!(json["actor"], serde_json::Value::Null);
         let back: LicenceEvent = serde_json::from_value(json).expect("parse");
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn members_are_replayed_from_the_organisations_events() {
+        let [a, b, c, d] = [1u8, 2, 3, 4].map(Address::repeat_byte);
+        let event = |organisation, kind, account| LicenceEvent {
+            block: 1,
+            log_index: 0,
+            time: 0,
+            organisation,
+            event: kind,
+            account: Some(account),
+            actor: None,
+            detail: String::new(),
+        };
+        use LicenceEventKind as K;
+        let events = [
+            event(1, K::AdminAdded, a),
+            event(1, K::PractitionerJoined, b),
+            event(1, K::PractitionerJoined, c),
+            event(2, K::PractitionerJoined, d),
+            event(1, K::EnrolmentOffered, d),
+            event(1, K::PractitionerReleased, b),
+            event(1, K::PatientEnrolled, d),
+            event(1, K::PractitionerJoined, b),
+            event(1, K::EnrolmentEnded, d),
+            event(1, K::AdminAdded, c),
+        ];
+        let m = OrganisationMembers::replay(1, &events);
+        assert_eq!(m.admins, [a, c]);
+        assert_eq!(
+            m.practitioners,
+            [c, b],
+            "b released and joined again: listed once, last"
+        );
+        assert!(
+            m.patients.is_empty(),
+            "an offer is no enrolment, and d's enrolment ended"
+        );
+        let json = serde_json::to_value(&m).expect("json");
+        assert_eq!(json["admins"][0], a.to_checksum(None));
+        let back: OrganisationMembers = serde_json::from_value(json).expect("parse");
+        assert_eq!(back, m);
     }
 }
