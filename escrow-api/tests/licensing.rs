@@ -49,6 +49,26 @@ async fn audit_once(server: &Server, who: &User, to: u64, want: usize) -> Vec<Va
     .await
 }
 
+/// `reader`'s read of `record` is refused (and logged) as `licence-inactive`, the message saying
+/// `words`.
+async fn refused_for_the_licence(
+    server: &Server,
+    patient: &User,
+    reader: &User,
+    record: B256,
+    words: &str,
+) {
+    assert_read_refused(server, patient, reader, record, 403, "licence-inactive").await;
+    let said: Value = server
+        .read(reader, record)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let message = said["message"].as_str().unwrap_or("");
+    assert!(message.contains(words), "{said}");
+}
+
 fn kinds(events: &[Value]) -> Vec<&str> {
     events.iter().filter_map(|e| e["event"].as_str()).collect()
 }
@@ -104,7 +124,11 @@ async fn a_hospitals_licence_decides_its_doctors_reads_and_its_admins_see_only_t
     })
     .await;
     assert!(doctor.is(&members["practitioners"][0]), "{members}");
-    assert_eq!(members["admins"].as_array().map(Vec::len), Some(1), "{members}");
+    assert_eq!(
+        members["admins"].as_array().map(Vec::len),
+        Some(1),
+        "{members}"
+    );
     assert!(org_admin.is(&members["admins"][0]), "{members}");
     assert_eq!(members["patients"], serde_json::json!([]));
     let theirs = organisations(&server, &other_admin).await;
@@ -196,15 +220,7 @@ async fn a_hospitals_licence_decides_its_doctors_reads_and_its_admins_see_only_t
 
     // The subscription lapses: the doctor is refused, the patient still reads.
     w.pass_time(86_400).await;
-    assert_read_refused(&server, &patient, &doctor, r.id, 403, "licence-inactive").await;
-    let said: Value = server.read(&doctor, r.id).await.json().await.expect("json");
-    assert!(
-        said["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("has lapsed"),
-        "{said}"
-    );
+    refused_for_the_licence(&server, &patient, &doctor, r.id, "has lapsed").await;
     assert_eq!(server.read(&patient, r.id).await.status(), 200);
     let lapsed = organisations(&server, &org_admin).await;
     assert_eq!(lapsed["organisations"][0]["status"], "lapsed");
@@ -218,15 +234,7 @@ async fn a_hospitals_licence_decides_its_doctors_reads_and_its_admins_see_only_t
     assert_eq!(server.read(&doctor, r.id).await.status(), 200, "renewed");
     let terminate = MedLedgerLicensing::terminateLicenceCall { organisation: 1 };
     w.send_licensing(&platform, terminate, U256::ZERO).await;
-    assert_read_refused(&server, &patient, &doctor, r.id, 403, "licence-inactive").await;
-    let said: Value = server.read(&doctor, r.id).await.json().await.expect("json");
-    assert!(
-        said["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("was terminated"),
-        "{said}"
-    );
+    refused_for_the_licence(&server, &patient, &doctor, r.id, "was terminated").await;
     // Writing too: the grant allows it, the terminated licence does not, and the doctor is told.
     let note = w.record(&patient, Category::Vitals, b"bp 120/80".repeat(40));
     let upload = w
