@@ -136,7 +136,7 @@ contract("MedLedger: accounts and roles", (accounts) => {
       await expectRevert(ml.applyAsInsurer(b32(), b32(), { from: c.patient }), "AlreadyRegistered", [c.patient]);
     });
 
-    it("rotateEncryptionKey replaces the key, keeps the rest, refuses zero and the unregistered", async () => {
+    it("rotateEncryptionKey replaces the key, keeps the rest, refuses zero, the same key and the unregistered", async () => {
       await ml.applyAsPractitioner(b32(), b32("profile"), { from: c.practitioner2 });
       const before = await ml.accountOf(c.practitioner2);
       const key = b32("new");
@@ -147,6 +147,9 @@ contract("MedLedger: accounts and roles", (accounts) => {
       assert.strictEqual(after.profileHash, before.profileHash);
       assert.strictEqual(after.status, before.status);
       await expectRevert(ml.rotateEncryptionKey(ZERO, { from: c.practitioner2 }), "InvalidEncryptionKey", []);
+      // The key it already has is no rotation (every EncryptionKeyRotated names a new key).
+      await expectRevert(ml.rotateEncryptionKey(key, { from: c.practitioner2 }), "InvalidEncryptionKey", []);
+      assert.strictEqual((await ml.accountOf(c.practitioner2)).encryptionKey, key);
       await expectRevert(ml.rotateEncryptionKey(key, { from: c.stranger }), "NotRegistered", [c.stranger]);
     });
   });

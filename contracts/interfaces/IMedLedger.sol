@@ -30,7 +30,8 @@ interface IMedLedger is IAccessControl {
     /// @param account the caller
     error NotRegistered(address account);
 
-    /// @notice An encryption public key of zero, on registration or rotation.
+    /// @notice An encryption public key of zero, on registration or rotation; or, on rotation, the
+    /// key the account already has.
     error InvalidEncryptionKey();
 
     /// @notice A practitioner's or insurer's application with a zero profile hash.
@@ -439,7 +440,7 @@ interface IMedLedger is IAccessControl {
     function applyAsInsurer(bytes32 encryptionKey, bytes32 profileHash) external;
 
     /// @notice Replace the caller's encryption public key (after a wallet change or a compromise).
-    /// Refused with NotRegistered or InvalidEncryptionKey.
+    /// Refused with NotRegistered, or InvalidEncryptionKey for zero or the current key.
     /// @dev Data keys wrapped to the old key stay readable only by the old key; the app re-wraps.
     /// @param encryptionKey the new X25519 public key
     function rotateEncryptionKey(bytes32 encryptionKey) external;

@@ -27,7 +27,9 @@ abstract contract AccountsModule is MedLedgerBase {
     function _rotateEncryptionKey(bytes32 encryptionKey) internal {
         MedLedger.Account storage account = _accounts[msg.sender];
         if (account.kind == MedLedger.AccountKind.None) revert NotRegistered(msg.sender);
-        if (encryptionKey == bytes32(0)) revert InvalidEncryptionKey();
+        // The same key again is no rotation: refused, so that every EncryptionKeyRotated names a
+        // new key (the app counts them to derive the key's version).
+        if (encryptionKey == bytes32(0) || encryptionKey == account.encryptionKey) revert InvalidEncryptionKey();
         account.encryptionKey = encryptionKey;
         emit EncryptionKeyRotated(msg.sender, encryptionKey);
     }
