@@ -18,6 +18,7 @@ pub mod holds;
 pub mod import;
 pub mod labels;
 pub mod licence;
+pub mod log_ranges;
 pub mod pace;
 pub mod people;
 pub mod rotation;

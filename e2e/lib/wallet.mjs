@@ -277,6 +277,7 @@ export async function installWallet(context, { rpcUrl, chainId, keys, connected 
     closed: false,
     inFlight: new Map(), // request id -> { method, since } for requests from pages not answered yet
     answered: 0, // requests from pages answered so far
+    maxLogRange: null, // capLogRange: eth_getLogs over more blocks is refused
   };
   const walletName = `wallet ${++walletsInstalled}`;
   /** One line in the wallet's log (`warn`: also on stderr when there is no log file). */
@@ -330,6 +331,22 @@ export async function installWallet(context, { rpcUrl, chainId, keys, connected 
     if (typeof address !== "string" || !isAddress(address)) throw new ProviderError(-32602, "Invalid parameters: must provide an Ethereum address.");
     if (address.toLowerCase() !== current().address.toLowerCase()) throw unauthorized();
     return current();
+  }
+
+  // As a public RPC provider caps eth_getLogs (capLogRange): a query over more blocks than the cap
+  // is refused with -32005, the code Infura and others give.
+  async function refuseWideLogQuery(filter) {
+    const block = async (tag) => {
+      if (tag === undefined || tag === "latest" || tag === "pending") return Number(await nodeCall("eth_blockNumber", []));
+      if (tag === "earliest") return 0;
+      return Number(tag);
+    };
+    const from = await block(filter?.fromBlock ?? "latest");
+    const to = await block(filter?.toBlock);
+    if (to - from + 1 > st.maxLogRange) {
+      say(`eth_getLogs ${from}..${to} refused: over the cap of ${st.maxLogRange} blocks`);
+      throw new ProviderError(-32005, `query exceeds max block range ${st.maxLogRange}`);
+    }
   }
 
   // The page's own requests, to the chain it is on: a revert comes back in the shape MetaMask
@@ -666,6 +683,9 @@ export async function installWallet(context, { rpcUrl, chainId, keys, connected 
         }
         return null;
       }
+      case "eth_getLogs":
+        if (st.maxLogRange) await refuseWideLogQuery(Array.isArray(params) ? params[0] : params);
+        return forward(method, Array.isArray(params) ? params : [params]);
       default:
         if (UNSUPPORTED.test(method)) throw new ProviderError(4200, `The method "${method}" is not supported by this wallet.`);
         return forward(method, Array.isArray(params) ? params : [params]);
@@ -744,6 +764,10 @@ export async function installWallet(context, { rpcUrl, chainId, keys, connected 
     /** Forgets chain `id`, so wallet_switchEthereumChain to it answers 4902 until it is added again. */
     forgetChain(id) {
       st.chains.delete(Number(id));
+    },
+    /** Refuses eth_getLogs over more than `blocks` blocks, as capped providers do (0 lifts it). */
+    capLogRange(blocks) {
+      st.maxLogRange = blocks || null;
     },
     /** Delays every answer to `method` ("*": all methods) by `ms` (0 removes the delay). */
     setDelay(method, ms) {

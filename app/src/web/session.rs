@@ -127,36 +127,64 @@ pub async fn ensure_escrow_session(account: Address) -> Result<escrow::Session, 
 /// How many times `account` has rotated its encryption key on chain: its `EncryptionKeyRotated`
 /// events since the deployment's block that changed the key (formats.md 6.1, "Rotation"). A
 /// rotation to the key it already had, as a transaction sent again while the first was still
-/// pending makes, does not count: the key version is the number of different keys.
+/// pending made before the contract refused it, does not count: the key version is the number of
+/// different keys. The logs are asked in ranges a capped provider accepts (`crate::log_ranges`).
 pub async fn key_rotations(
     contract: &Contract,
     account: Address,
     deploy_block: u64,
 ) -> Result<u32, ChainError> {
+    let head = wallet::request("eth_blockNumber", serde_json::json!([])).await?;
+    let head = head
+        .as_str()
+        .and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok())
+        .ok_or_else(|| ChainError::Decode("eth_blockNumber returned no number".into()))?;
+    let mut plan = crate::log_ranges::LogRanges::new(deploy_block, head);
+    let mut keys = Vec::new();
+    while let Some(range) = plan.next_range() {
+        let filter = rotation_filter(contract, account, range);
+        match wallet::request("eth_getLogs", filter).await {
+            Ok(logs) => keys.extend(rotated_keys(&logs)?),
+            Err(e)
+                if crate::log_ranges::LogRanges::is_range_refusal(e.code)
+                    && plan.refused(range) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(crate::rotation::versions_moved(&keys))
+}
+
+/// The `eth_getLogs` filter of `account`'s `EncryptionKeyRotated` events in the blocks `range`.
+fn rotation_filter(
+    contract: &Contract,
+    account: Address,
+    (from, to): (u64, u64),
+) -> serde_json::Value {
     use alloy_sol_types::SolEvent;
-    let filter = serde_json::json!([{
+    serde_json::json!([{
         "address": contract.address.to_checksum(None),
-        "fromBlock": format!("0x{deploy_block:x}"),
-        "toBlock": "latest",
+        "fromBlock": format!("0x{from:x}"),
+        "toBlock": format!("0x{to:x}"),
         "topics": [
             MedLedger::EncryptionKeyRotated::SIGNATURE_HASH.to_string(),
             B256::left_padding_from(account.as_slice()).to_string(),
         ],
-    }]);
-    let logs = wallet::request("eth_getLogs", filter).await?;
+    }])
+}
+
+/// The new keys of an `eth_getLogs` answer of `EncryptionKeyRotated` events, in its order.
+fn rotated_keys(logs: &serde_json::Value) -> Result<Vec<B256>, ChainError> {
     let logs = logs
         .as_array()
         .ok_or_else(|| ChainError::Decode("eth_getLogs returned no list".into()))?;
-    let keys = logs
-        .iter()
+    logs.iter()
         .map(|log| {
             log.get("data")
                 .and_then(serde_json::Value::as_str)
                 .and_then(|d| d.parse::<B256>().ok())
                 .ok_or_else(|| ChainError::Decode("a key rotation's log has no key".into()))
         })
-        .collect::<Result<Vec<B256>, ChainError>>()?;
-    Ok(crate::rotation::versions_moved(&keys))
+        .collect()
 }
 
 /// Asks the wallet to sign the key-derivation message of `account`'s key after `rotations`
