@@ -361,6 +361,7 @@ mod tests {
             accepted_at: 86_400,
             signature: "0x".into(),
             log_seq: 1,
+            recorded_at: 86_401,
         };
         assert!(accepted_outcome(&a)
             .starts_with("You accepted version 2 of the licence agreement on 1970-01-02"));

@@ -52,12 +52,27 @@ impl LogRanges {
         true
     }
 
-    /// Whether a JSON-RPC error code is a node's refusal of the query (too wide, too many
-    /// results: -32005, -32602, or a server error -32000..=-32099) rather than the wallet's own
-    /// (4001 rejected, 4100 unauthorised, 4900 disconnected…) or a local failure (0), which no
-    /// smaller range would cure.
-    pub fn is_range_refusal(code: i64) -> bool {
-        code == -32602 || (-32099..=-32000).contains(&code)
+    /// Whether a JSON-RPC error is a node's refusal of the query's size (too wide a range, too
+    /// many results), which a smaller range cures: a node's code (-32602, or -32000..=-32099, as
+    /// -32005 "limit exceeded") with a message about the range or the results. Not the wallet's
+    /// own errors (4001 rejected, 4100 unauthorised, 4900 disconnected…), a local failure (0), a
+    /// rate limit (also -32005 at some providers) or another server error ("header not found"):
+    /// splitting would only multiply those.
+    pub fn is_range_refusal(code: i64, message: &str) -> bool {
+        let m = message.to_ascii_lowercase();
+        let from_the_node = code == -32602 || (-32099..=-32000).contains(&code);
+        let about_size = [
+            "range",
+            "too many",
+            "more than",
+            "exceed",
+            "too large",
+            "results",
+        ]
+        .iter()
+        .any(|w| m.contains(w));
+        let rate_limited = m.contains("rate") || m.contains("too many requests");
+        from_the_node && about_size && !rate_limited
     }
 }
 
@@ -118,12 +133,30 @@ mod tests {
     }
 
     #[test]
-    fn only_the_nodes_refusals_split_a_range() {
-        for code in [-32005, -32602, -32000, -32099] {
-            assert!(LogRanges::is_range_refusal(code), "{code}");
+    fn only_the_nodes_refusals_of_a_query_s_size_split_a_range() {
+        // What capped providers answer (Infura, Alchemy, QuickNode, geth's own limit).
+        for (code, message) in [
+            (-32005, "query returned more than 10000 results"),
+            (-32602, "Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range"),
+            (-32000, "block range too large"),
+            (-32005, "query exceeds max block range 16"),
+            (-32099, "exceed maximum block range: 5000"),
+        ] {
+            assert!(LogRanges::is_range_refusal(code, message), "{code} {message}");
         }
-        for code in [0, 4001, 4100, 4900, -32601, -32700] {
-            assert!(!LogRanges::is_range_refusal(code), "{code}");
+        for (code, message) in [
+            (0, "block range too large"),
+            (4001, "User rejected the request."),
+            (4900, "disconnected"),
+            (-32601, "method not found"),
+            (-32005, "daily request count exceeded, request rate limited"),
+            (-32005, "Too Many Requests"),
+            (-32000, "header not found"),
+        ] {
+            assert!(
+                !LogRanges::is_range_refusal(code, message),
+                "{code} {message}"
+            );
         }
     }
 }

@@ -131,6 +131,7 @@ fn refusal_reason(reason: &str) -> &'static str {
         }
         "no-write-consent" => "you have not allowed them to add records",
         "licence-inactive" => "their hospital's licence to use medledger has lapsed or ended",
+        "agreement-required" => "they had not accepted the licence agreement",
         "h1-mismatch" => "the stored file did not match its fingerprint on the blockchain",
         "no-wrapped-key" => "no key for the record had been made for them yet",
         "chain-unavailable" => "the blockchain could not be asked, so nothing was released",

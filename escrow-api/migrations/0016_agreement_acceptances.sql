@@ -10,6 +10,9 @@ CREATE TABLE agreement_acceptances (
     accepted_at BIGINT NOT NULL,
     signature   TEXT NOT NULL,
     log_seq     BIGINT NOT NULL,
+    -- When the escrow recorded it (the entry's time): the audit's periods are over this, so that
+    -- an acceptance signed early and recorded late still falls in a period exported after it.
+    recorded_at BIGINT NOT NULL,
     PRIMARY KEY (account, version)
 );
-CREATE INDEX agreement_acceptances_time ON agreement_acceptances (accepted_at);
+CREATE INDEX agreement_acceptances_time ON agreement_acceptances (recorded_at);

@@ -55,6 +55,16 @@ pub enum AgreementError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A version's text is not the one accounts accepted: a published version was edited.
+    #[error("agreement version {version} is not the text accounts accepted (its hash was {accepted}, the file's is {now}): a published version is never edited; publish the change as the next version")]
+    Edited {
+        /// The version.
+        version: u32,
+        /// The hash accepted.
+        accepted: B256,
+        /// The hash of the text loaded now.
+        now: B256,
+    },
     /// No `v<N>.md` file, or numbers that do not run 1, 2, … without a gap.
     #[error("agreement texts in {path}: {why}")]
     Versions {
@@ -112,12 +122,11 @@ impl Agreements {
         let mut texts = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(|e| read(dir, e))? {
             let path = entry.map_err(|e| read(dir, e))?.path();
-            let Some(version) = path.file_name().and_then(|n| n.to_str()).and_then(|n| {
-                n.strip_prefix('v')?
-                    .strip_suffix(".md")?
-                    .parse::<u32>()
-                    .ok()
-            }) else {
+            let Some(version) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(version_of)
+            else {
                 continue;
             };
             texts.push((
@@ -129,6 +138,31 @@ impl Agreements {
             path: dir.to_path_buf(),
             why,
         })
+    }
+
+    /// Checks that every version some account accepted is still the text it accepted (`accepted`:
+    /// each version and hash the index holds acceptances of). The gate compares versions only,
+    /// which is sound because of this check.
+    pub fn check_unedited(&self, accepted: &[(u32, B256)]) -> Result<(), AgreementError> {
+        for &(version, hash) in accepted {
+            match self.versions.get(&version) {
+                Some(v) if v.hash == hash => {}
+                Some(v) => {
+                    return Err(AgreementError::Edited {
+                        version,
+                        accepted: hash,
+                        now: v.hash,
+                    })
+                }
+                None => {
+                    return Err(AgreementError::Versions {
+                        path: PathBuf::from("agreement_dir"),
+                        why: format!("version {version} was accepted but is no longer published"),
+                    })
+                }
+            }
+        }
+        Ok(())
     }
 
     /// From the configuration: `agreement_dir`, or the bundled texts.
@@ -152,6 +186,13 @@ impl Agreements {
             accepted,
         }
     }
+}
+
+/// The version a file name publishes: exactly `v<N>.md`, N from 1 without leading zeros or a
+/// sign, so that no two names publish one version.
+fn version_of(name: &str) -> Option<u32> {
+    let version: u32 = name.strip_prefix('v')?.strip_suffix(".md")?.parse().ok()?;
+    (version > 0 && name == format!("v{version}.md")).then_some(version)
 }
 
 /// The refusal of an account that has not accepted the current version.
@@ -214,7 +255,9 @@ fn check(
             ),
         ));
     }
-    if body.accepted_at + MAX_READING_SECS < now || body.accepted_at > now + MAX_SKEW_SECS {
+    if body.accepted_at < now.saturating_sub(MAX_READING_SECS)
+        || body.accepted_at > now.saturating_add(MAX_SKEW_SECS)
+    {
         return Err(refused(
             "agreement-time",
             format!(
@@ -284,7 +327,7 @@ pub async fn accept(
         .append_with(entry, Write::Acceptance(Box::new(acceptance)))
         .await
         .map_err(|e| ApiError::internal("access log", &e))?;
-    tracing::info!(%account, version = body.version, "licence agreement accepted");
+    tracing::debug!(version = body.version, "licence agreement accepted");
     st.index
         .agreement_acceptance(account, body.version)
         .await?
@@ -316,6 +359,28 @@ mod tests {
             );
             assert!(table.contains(&row), "docs/eula/README.md lacks {row}");
         }
+    }
+
+    #[test]
+    fn only_exact_file_names_publish_a_version() {
+        assert_eq!(version_of("v1.md"), Some(1));
+        assert_eq!(version_of("v12.md"), Some(12));
+        for name in [
+            "v01.md", "v+1.md", "v0.md", "v1.txt", "1.md", "v1.md~", "V1.md",
+        ] {
+            assert_eq!(version_of(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_edited_version_is_refused_and_a_withdrawn_one_too() {
+        let a = Agreements::new([(1, "one".to_string()), (2, "two".to_string())]).expect("texts");
+        assert!(a.check_unedited(&[(1, agreement_hash("one"))]).is_ok());
+        assert!(matches!(
+            a.check_unedited(&[(1, agreement_hash("one, edited"))]),
+            Err(AgreementError::Edited { version: 1, .. })
+        ));
+        assert!(a.check_unedited(&[(3, agreement_hash("three"))]).is_err());
     }
 
     #[test]

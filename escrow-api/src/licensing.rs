@@ -21,8 +21,8 @@ use crate::auth::Session;
 use crate::error::{ApiError, QueryParams};
 use crate::server::AppState;
 
-/// Most of an organisation's licence events replayed for its members: far beyond any seat count
-/// a hospital holds (each member costs one or two events).
+/// Most of an organisation's membership events replayed for its members: far beyond any seat
+/// count a hospital holds (each member costs one event to join and one to leave).
 const MEMBER_EVENTS_LIMIT: u32 = 1_000_000;
 
 /// Most events one audit export returns; a longer period is asked in pieces.
@@ -102,10 +102,7 @@ async fn organisation_view(
     let status = LicenceStatus::from_chain_number(status).ok_or_else(|| {
         ApiError::internal("licence status", &format!("organisation {id}: {status}"))
     })?;
-    let events = st
-        .index
-        .licence_events(0, u64::MAX, Some(id), MEMBER_EVENTS_LIMIT)
-        .await?;
+    let events = st.index.membership_events(id, MEMBER_EVENTS_LIMIT).await?;
     let seat = |used: u32, limit: u32| SeatCount { used, limit };
     Ok(OrganisationView {
         id,
@@ -123,10 +120,11 @@ async fn organisation_view(
     })
 }
 
-/// `GET /api/organisations`: every indexed organisation's name, for any signed-in account.
+/// `GET /api/organisations`: every indexed organisation's name, and those whose licence events
+/// name the caller, for any signed-in account.
 pub async fn names(
     State(st): State<AppState>,
-    _session: Session,
+    session: Session,
 ) -> Result<Json<OrganisationNames>, ApiError> {
     let mut organisations: Vec<OrganisationName> = st
         .index
@@ -136,7 +134,11 @@ pub async fn names(
         .map(|(id, name)| OrganisationName { id, name })
         .collect();
     organisations.sort_by_key(|o| o.id);
-    Ok(Json(OrganisationNames { organisations }))
+    let involving_you = st.index.organisations_naming(session.address).await?;
+    Ok(Json(OrganisationNames {
+        organisations,
+        involving_you,
+    }))
 }
 
 /// The audit export's output.

@@ -305,6 +305,7 @@ impl App {
         );
         let risk = crate::risk::RiskEngine::start(&index, config.risk_settings()).await?;
         let agreements = crate::agreement::Agreements::load(config.agreement_dir.as_deref())?;
+        agreements.check_unedited(&index.accepted_texts().await?)?;
         Ok(App {
             state: AppState {
                 config: Arc::new(config),

@@ -225,7 +225,25 @@ async fn an_acceptance_is_checked_logged_once_and_a_new_version_asks_again() {
     let resp = patient.accept_agreement(&server).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(server.get(&patient, "/api/records").await.status(), 200);
-    server.stop().await;
+    let config = server.stop().await;
+
+    // A published version is never edited: an escrow whose version 1 is no longer the text
+    // accounts accepted refuses to start (the gate compares versions, which this keeps sound).
+    std::fs::write(
+        dir_of(&config).join("v1.md"),
+        format!("{bundled}\nAn edit.\n"),
+    )
+    .expect("edit");
+    let refused = medledger_escrow_api::server::App::build(config).await;
+    let why = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(why.contains("a published version is never edited"), "{why}");
+}
+
+fn dir_of(config: &medledger_escrow_api::config::Config) -> std::path::PathBuf {
+    config
+        .agreement_dir
+        .clone()
+        .expect("an agreement directory")
 }
 
 /// The same signature with s replaced by n - s (and the parity flipped): valid ECDSA, refused.

@@ -155,6 +155,13 @@ async fn a_hospitals_licence_decides_its_doctors_reads_and_its_admins_see_only_t
     assert_eq!(names["organisations"][0]["name"], "St Mary's, \"Leeds\"");
     // Any signed-in account learns the names (the app names a patient's hospitals with them).
     let public = server.get_ok(&patient, "/api/organisations").await;
+    assert_eq!(
+        public["involvingYou"],
+        serde_json::json!([]),
+        "the patient is in none yet"
+    );
+    let doctors = server.get_ok(&doctor, "/api/organisations").await;
+    assert_eq!(doctors["involvingYou"], serde_json::json!([1]));
     assert_eq!(public["organisations"][0]["id"], 1);
     assert_eq!(public["organisations"][0]["name"], "St Mary's, \"Leeds\"");
     assert_eq!(public["organisations"][1]["name"], "Other Clinic");
@@ -209,6 +216,26 @@ async fn a_hospitals_licence_decides_its_doctors_reads_and_its_admins_see_only_t
         (own_events.len() + 2, 2),
         "{text}"
     );
+    // An offer of enrolment (which an admin may make to any patient) is no membership: the
+    // patient's acceptance stays out of the organisation's audit, though its events now name them.
+    let offer = MedLedgerLicensing::enrolPatientCall {
+        organisation: 1,
+        patient: patient.address(),
+    };
+    w.send_licensing(&org_admin, offer, U256::ZERO).await;
+    eventually("the offer to be indexed", || async {
+        let theirs = server.get_ok(&patient, "/api/organisations").await;
+        (theirs["involvingYou"] == serde_json::json!([1])).then_some(())
+    })
+    .await;
+    let own_audit = server
+        .get_ok(
+            &org_admin,
+            &format!("/api/console/licensing/audit?from=0&to={far}"),
+        )
+        .await;
+    let accepted = own_audit["acceptances"].as_array().map(Vec::len);
+    assert_eq!(accepted, Some(2), "{own_audit}");
     assert!(
         text.contains("\"\"Leeds\"\""),
         "the name's quotes doubled: {text}"
@@ -243,9 +270,19 @@ async fn a_hospitals_licence_decides_its_doctors_reads_and_its_admins_see_only_t
     assert_eq!(upload.status(), 403);
     let said: Value = upload.json().await.expect("json");
     assert_eq!(said["error"], "licence-inactive", "{said}");
+    // A category the patient never granted is refused for want of consent: renewing the licence
+    // would not open it, so the licence is not the reason given.
+    let history = w.record(
+        &patient,
+        Category::History,
+        b"appendix out, 1999".repeat(40),
+    );
+    w.commit(&server, &patient, &[&patient], &history).await;
+    assert_read_refused(&server, &patient, &doctor, history.id, 403, NO_CONSENT).await;
     assert_eq!(server.read(&patient, r.id).await.status(), 200);
     let far = w.chain_time().await + 10 * 86_400;
-    let own_events = audit_once(&server, &org_admin, far, 5).await;
+    // created, admin-added, practitioner-joined, enrolment-offered, renewed, terminated.
+    let own_events = audit_once(&server, &org_admin, far, 6).await;
     let k = kinds(&own_events);
     assert!(k.contains(&"renewed") && k.contains(&"terminated"), "{k:?}");
     let renewed = own_events

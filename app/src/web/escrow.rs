@@ -620,10 +620,14 @@ pub async fn decide_hold(id: u64, body: &HoldDecisionBody) -> Result<Hold, Escro
     json_call("POST", &format!("/api/holds/{id}"), Some(&json!(body))).await
 }
 
+/// The organisations' names, and those whose licence events name the signed-in account.
+pub async fn organisations() -> Result<api::licensing::OrganisationNames, EscrowError> {
+    json_call("GET", "/api/organisations", None).await
+}
+
 /// Every organisation's name the escrow has indexed, by id.
 pub async fn organisation_names() -> Result<std::collections::HashMap<u32, String>, EscrowError> {
-    let list: api::licensing::OrganisationNames =
-        json_call("GET", "/api/organisations", None).await?;
+    let list = organisations().await?;
     Ok(list
         .organisations
         .into_iter()

@@ -146,7 +146,7 @@ pub async fn key_rotations(
         match wallet::request("eth_getLogs", filter).await {
             Ok(logs) => keys.extend(rotated_keys(&logs)?),
             Err(e)
-                if crate::log_ranges::LogRanges::is_range_refusal(e.code)
+                if crate::log_ranges::LogRanges::is_range_refusal(e.code, &e.message)
                     && plan.refused(range) => {}
             Err(e) => return Err(e.into()),
         }

@@ -3,6 +3,7 @@
 
 use alloy_primitives::{Address, B256};
 use medledger_protocol::api::agreement::AgreementAcceptance;
+use medledger_protocol::api::licensing::LicenceEventKind;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -23,17 +24,18 @@ pub struct NewAcceptance {
     pub signature: String,
 }
 
-const ACCEPTANCE_COLUMNS: &str = "account, version, text_hash, accepted_at, signature, log_seq";
+const ACCEPTANCE_COLUMNS: &str =
+    "account, version, text_hash, accepted_at, signature, log_seq, recorded_at";
 
 /// Inserts an acceptance within `tx`, recorded by the entry `log_seq`. An account that accepts a
 /// version twice (two tabs) keeps its first acceptance; the second entry in the log says so too.
 pub(super) async fn insert_acceptance_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     a: &NewAcceptance,
-    log_seq: i64,
+    entry: &super::LogRow,
 ) -> Result<(), DbError> {
     sqlx::query(&format!(
-        "INSERT INTO agreement_acceptances ({ACCEPTANCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
+        "INSERT INTO agreement_acceptances ({ACCEPTANCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (account, version) DO NOTHING"
     ))
     .bind(address_text(a.account))
@@ -41,7 +43,8 @@ pub(super) async fn insert_acceptance_in(
     .bind(b256_text(a.text_hash))
     .bind(db_int(a.accepted_at))
     .bind(&a.signature)
-    .bind(log_seq)
+    .bind(entry.seq)
+    .bind(entry.at)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -55,6 +58,7 @@ fn acceptance_of(r: &AnyRow) -> Result<AgreementAcceptance, DbError> {
         accepted_at: u64_in(r, "accepted_at")?,
         signature: r.try_get("signature")?,
         log_seq: u64_in(r, "log_seq")?,
+        recorded_at: u64_in(r, "recorded_at")?,
     })
 }
 
@@ -86,9 +90,10 @@ impl Index {
         version_in(&row, "version")
     }
 
-    /// Acceptances made in `from..to` (Unix seconds, as signed), oldest first, at most `limit`:
-    /// every account's (`None`), or those of the accounts an organisation's licence events name
-    /// (its admins, practitioners and enrolled patients, past or present).
+    /// Acceptances recorded in `from..to` (Unix seconds), oldest first, at most `limit`: every
+    /// account's (`None`), or those of the accounts that joined an organisation (its admins,
+    /// practitioners and enrolled patients, past or present; an offer of enrolment, which an
+    /// admin may make to any patient, is no membership).
     pub async fn agreement_acceptances(
         &self,
         from: u64,
@@ -98,17 +103,36 @@ impl Index {
     ) -> Result<Vec<AgreementAcceptance>, DbError> {
         let rows = sqlx::query(&format!(
             "SELECT {ACCEPTANCE_COLUMNS} FROM agreement_acceptances \
-             WHERE accepted_at >= $1 AND accepted_at < $2 AND ($3 = 0 OR account IN \
-             (SELECT account FROM licence_events WHERE organisation = $3 AND account IS NOT NULL)) \
-             ORDER BY accepted_at, log_seq LIMIT $4"
+             WHERE recorded_at >= $1 AND recorded_at < $2 AND ($3 = 0 OR account IN \
+             (SELECT account FROM licence_events WHERE organisation = $3 AND event IN ($5, $6, $7))) \
+             ORDER BY recorded_at, log_seq LIMIT $4"
         ))
         .bind(db_int(from))
         .bind(db_int(to))
         .bind(i64::from(organisation.unwrap_or(0)))
         .bind(i64::from(limit))
+        .bind(LicenceEventKind::AdminAdded.as_str())
+        .bind(LicenceEventKind::PractitionerJoined.as_str())
+        .bind(LicenceEventKind::PatientEnrolled.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(acceptance_of).collect()
+    }
+}
+
+impl Index {
+    /// Each (version, text hash) some account accepted: what the published texts must still be.
+    pub async fn accepted_texts(&self) -> Result<Vec<(u32, B256)>, DbError> {
+        let rows = sqlx::query("SELECT DISTINCT version, text_hash FROM agreement_acceptances")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let version = u32::try_from(u64_in(r, "version")?)
+                    .map_err(|_| DbError::Corrupt("version"))?;
+                Ok((version, b256_in(r, "text_hash")?))
+            })
+            .collect()
     }
 }
 

@@ -51,6 +51,50 @@ impl Index {
         rows.iter().map(licence_event_of).collect()
     }
 
+    /// An organisation's membership events (admins added and removed, practitioners joined and
+    /// released, patients enrolled and leaving), oldest first, at most `limit`.
+    pub async fn membership_events(
+        &self,
+        organisation: u32,
+        limit: u32,
+    ) -> Result<Vec<LicenceEvent>, DbError> {
+        use LicenceEventKind as K;
+        let rows = sqlx::query(&format!(
+            "SELECT {LICENCE_EVENT_COLUMNS} FROM licence_events WHERE organisation = $1 \
+             AND event IN ($2, $3, $4, $5, $6, $7) ORDER BY block, log_index LIMIT $8"
+        ))
+        .bind(i64::from(organisation))
+        .bind(K::AdminAdded.as_str())
+        .bind(K::AdminRemoved.as_str())
+        .bind(K::PractitionerJoined.as_str())
+        .bind(K::PractitionerReleased.as_str())
+        .bind(K::PatientEnrolled.as_str())
+        .bind(K::EnrolmentEnded.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(licence_event_of).collect()
+    }
+
+    /// The organisations whose licence events name `account`, by id.
+    pub async fn organisations_naming(
+        &self,
+        account: alloy_primitives::Address,
+    ) -> Result<Vec<u32>, DbError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT organisation FROM licence_events WHERE account = $1 ORDER BY organisation",
+        )
+        .bind(address_text(account))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: i64 = r.try_get("organisation")?;
+                u32::try_from(id).map_err(|_| DbError::Corrupt("organisation"))
+            })
+            .collect()
+    }
+
     /// Each organisation's name, from its `created` event.
     pub async fn organisation_names(&self) -> Result<HashMap<u32, String>, DbError> {
         let rows = sqlx::query("SELECT organisation, detail FROM licence_events WHERE event = $1")

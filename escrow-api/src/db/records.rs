@@ -145,7 +145,7 @@ impl Index {
                 Some(Alongside::Hold(h)) => super::risk::insert_hold_in(&mut tx, h).await?,
                 Some(Alongside::Decision(d)) => super::risk::decide_hold_in(&mut tx, d).await?,
                 Some(Alongside::Acceptance(a)) => {
-                    super::agreements::insert_acceptance_in(&mut tx, a, entry.seq).await?
+                    super::agreements::insert_acceptance_in(&mut tx, a, entry).await?
                 }
                 None => {}
             }

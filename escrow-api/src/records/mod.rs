@@ -272,15 +272,24 @@ fn hv(s: &str) -> Result<HeaderValue, ApiError> {
 }
 
 /// The refusal of a read or write the chain's consent does not allow: `licence-inactive` when
-/// the actor is a practitioner of an organisation whose licence has lapsed or was terminated (the
-/// contract refuses every such practitioner, whatever the patient granted), so that they are told
-/// the reason in words; `otherwise` when not, or when the chain cannot say.
+/// the patient granted the actor the category and the actor is a practitioner of an organisation
+/// whose licence has lapsed or was terminated (the contract refuses every such practitioner,
+/// whatever the patient granted), so that they are told the reason that stands in their way;
+/// `otherwise` when not (without a grant, renewing the licence would not help), or when the chain
+/// cannot say.
 pub(crate) async fn consent_refusal(
     st: &AppState,
-    actor: Address,
+    (patient, actor, category): (Address, Address, u8),
     otherwise: ApiError,
 ) -> ApiError {
     use medledger_protocol::api::licensing::LicenceStatus;
+    let granted = match st.ledger.grant_of(patient, actor).await {
+        Ok((categories, _)) => categories.bit(usize::from(category)),
+        Err(_) => false,
+    };
+    if !granted {
+        return otherwise;
+    }
     match st.ledger.inactive_licence_of(actor).await {
         Ok(Some(status)) => ApiError::forbidden(
             "licence-inactive",

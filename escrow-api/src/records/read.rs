@@ -77,6 +77,9 @@ pub async fn read(
         Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => {
             Err(refuse_over_limit(&st, &id, &headers, e).await)
         }
+        Err(e) if e.code == "agreement-required" => {
+            Err(refuse_without_agreement(&st, &id, &headers, e).await)
+        }
         Err(e) => Err(refuse_unauthenticated(&st, &id, st.client_ip(peer, &headers), e).await),
     };
     let label = match &result {
@@ -121,6 +124,25 @@ async fn refuse_unauthenticated(
     let attempt =
         Attempt::new(st, Address::ZERO, record_id, AccessAction::Read).of_patient(patient);
     attempt.refuse(reason, err).await
+}
+
+/// A signed-in reader who has not accepted the current licence agreement: refused, and logged
+/// under their own address (they are signed in: not an anonymous attempt).
+async fn refuse_without_agreement(
+    st: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    err: ApiError,
+) -> ApiError {
+    let (Ok(record_id), Some(reader)) = (
+        parse_record_id(id),
+        crate::auth::caller_of(st, headers).await,
+    ) else {
+        return err;
+    };
+    let patient = patient_of(st, record_id).await;
+    let attempt = Attempt::new(st, reader, record_id, AccessAction::Read).of_patient(patient);
+    attempt.refuse("agreement-required", err).await
 }
 
 /// A signed-in reader over their rate limit: refused, and logged under their own address once
@@ -180,7 +202,8 @@ async fn authorise_read<'a>(
     let basis = match read_basis_of(st, &record, reader).await {
         Ok(Some(basis)) => basis,
         Ok(None) => {
-            let err = super::consent_refusal(st, reader, no_read_consent()).await;
+            let who = (patient, reader, record.category);
+            let err = super::consent_refusal(st, who, no_read_consent()).await;
             return Err(attempt.refuse_coded(err).await);
         }
         Err(e) => return Err(attempt.chain_failed(e).await),

@@ -233,7 +233,8 @@ async fn admit(
                 "no-write-consent",
                 "canWrite(patient, you, category) is false on chain",
             );
-            let err = super::consent_refusal(st, uploader, err).await;
+            let who = (meta.patient, uploader, meta.category);
+            let err = super::consent_refusal(st, who, err).await;
             return Err(attempt.refuse_coded(err).await);
         }
         Err(e) => return Err(attempt.chain_failed(e).await),

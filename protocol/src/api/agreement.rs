@@ -55,7 +55,7 @@ pub struct AcceptAgreementBody {
     pub version: u32,
     /// The hash of the text accepted: must be the current version's.
     pub text_hash: B256,
-    /// When (Unix seconds): within ten minutes of the escrow's clock.
+    /// When (Unix seconds): at most a day behind the escrow's clock and five minutes ahead.
     pub accepted_at: u64,
     /// The 65-byte EIP-712 signature, 0x-hex.
     pub signature: String,
@@ -80,20 +80,24 @@ pub struct AgreementAcceptance {
     pub signature: String,
     /// The access-log entry that records it (anchored on chain with the log).
     pub log_seq: u64,
+    /// When the escrow recorded it (the entry's time, Unix seconds).
+    pub recorded_at: u64,
 }
 
 impl AgreementAcceptance {
     /// The acceptance as one line of the licence audit's CSV (`AUDIT_CSV_HEADER`): no block or
-    /// log index (it is not a chain event), the organisation given by the caller's scope.
+    /// log index (it is not a chain event), the time it was recorded, the organisation given by
+    /// the caller's scope; the signed time is in the detail.
     pub fn csv_line(&self, organisation: Option<u32>) -> String {
         format!(
-            ",,{},{},agreement-accepted,{},{},\"version={} textHash={} logSeq={} signature={}\"",
-            self.accepted_at,
+            ",,{},{},agreement-accepted,{},{},\"version={} textHash={} acceptedAt={} logSeq={} signature={}\"",
+            self.recorded_at,
             organisation.map(|o| o.to_string()).unwrap_or_default(),
             self.account.to_checksum(None),
             self.account.to_checksum(None),
             self.version,
             self.text_hash,
+            self.accepted_at,
             self.log_seq,
             self.signature
         )
@@ -130,12 +134,14 @@ mod tests {
             accepted_at: 1_700_000_000,
             signature: "0x12".into(),
             log_seq: 9,
+            recorded_at: 1_700_000_060,
         };
         let line = a.csv_line(Some(4));
         assert!(
-            line.starts_with(",,1700000000,4,agreement-accepted,"),
+            line.starts_with(",,1700000060,4,agreement-accepted,"),
             "{line}"
         );
+        assert!(line.contains("acceptedAt=1700000000 "), "{line}");
         assert!(line.ends_with("logSeq=9 signature=0x12\""), "{line}");
         assert_eq!(line.split(',').count(), 8);
     }

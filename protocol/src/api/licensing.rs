@@ -200,6 +200,11 @@ pub struct OrganisationName {
 pub struct OrganisationNames {
     /// By id.
     pub organisations: Vec<OrganisationName>,
+    /// The organisations whose licence events name the caller (an offer, an enrolment, a seat),
+    /// by id: where the app looks for the caller's enrolments on chain, rather than asking every
+    /// organisation.
+    #[serde(default)]
+    pub involving_you: Vec<u32>,
 }
 
 /// What a licence event records (one per event of the licensing contract).

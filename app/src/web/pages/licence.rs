@@ -88,16 +88,26 @@ struct Hospital {
     enrolled: bool,
 }
 
-/// The organisations that offered `patient` enrolment or enrolled them.
+/// The organisations that offered `patient` enrolment or enrolled them, as the chain says. The
+/// escrow names the organisations whose events name the patient, so that only those are asked;
+/// when it cannot, every organisation is.
 async fn hospitals_of(licensing: Contract, patient: Address) -> Result<Vec<Hospital>, String> {
     let err = |e: super::super::chain::ChainError| e.to_string();
-    let count = licensing
-        .view(MedLedgerLicensing::organisationCountCall {})
-        .await
-        .map_err(err)?;
-    let names = names().await;
+    let (names, candidates) = match escrow::organisations().await {
+        Ok(list) => {
+            let names = list.organisations.into_iter().map(|o| (o.id, o.name));
+            (names.collect::<HashMap<_, _>>(), list.involving_you)
+        }
+        Err(_) => {
+            let count = licensing
+                .view(MedLedgerLicensing::organisationCountCall {})
+                .await
+                .map_err(err)?;
+            (HashMap::new(), (1..=count).collect())
+        }
+    };
     let mut out = Vec::new();
-    for organisation in 1..=count {
+    for organisation in candidates {
         let e = licensing
             .view(MedLedgerLicensing::enrolmentOfCall {
                 organisation,
