@@ -132,6 +132,9 @@ fn refusal_reason(reason: &str) -> &'static str {
         "no-write-consent" => "you have not allowed them to add records",
         "licence-inactive" => "their hospital's licence to use medledger has lapsed or ended",
         "agreement-required" => "they had not accepted the licence agreement",
+        "bad-signature" => "their wallet's signature did not match the request",
+        "key-not-current" => "that key is not their encryption key on the blockchain",
+        "no-wrap-to-move" => "they held no key to it to move",
         "h1-mismatch" => "the stored file did not match its fingerprint on the blockchain",
         "no-wrapped-key" => "no key for the record had been made for them yet",
         "chain-unavailable" => "the blockchain could not be asked, so nothing was released",
@@ -167,6 +170,7 @@ pub fn log_sentence(facts: LogFacts<'_>, who: &str, what: &str) -> String {
             "add-wrap" => format!("{who} tried to give someone the key to {what}"),
             "receipt" => format!("{who} asked for the erasure receipt of {what}"),
             "shred" => format!("{who} tried to erase {what}"),
+            "rewrap" => format!("{who} tried to move their key to {what} to a new encryption key"),
             _ => format!("{who} tried to open {what}"),
         };
         return format!(
@@ -465,6 +469,15 @@ mod tests {
         let theirs = log_sentence(facts, "Dr. Lee", what);
         assert!(theirs.starts_with("Dr. Lee moved their key to"), "{theirs}");
         assert!(theirs.contains("no more than before"), "{theirs}");
+        let refused = LogFacts {
+            granted: false,
+            reason: "key-not-current",
+            ..facts
+        };
+        assert_eq!(
+            log_sentence(refused, "Dr. Lee", what),
+            "Dr. Lee tried to move their key to your History record “Asthma” to a new encryption key: refused, because that key is not their encryption key on the blockchain."
+        );
     }
 
     #[test]

@@ -335,16 +335,30 @@ async fn a_rotated_key_takes_over_every_wrap_and_the_old_one_opens_nothing_relea
     let log = server.log_entries(&patient).await;
     let rewraps: Vec<&Value> = log
         .iter()
-        .filter(|e| e["action"] == "rewrap" && doctor.is(&e["actor"]))
+        .filter(|e| e["action"] == "rewrap" && doctor.is(&e["actor"]) && e["granted"] == true)
         .collect();
     assert_eq!(rewraps.len(), 3, "the doctor's: {log:?}");
     let rewraps: Vec<&Value> = log
         .iter()
-        .filter(|e| e["action"] == "rewrap" && patient.is(&e["actor"]))
+        .filter(|e| e["action"] == "rewrap" && patient.is(&e["actor"]) && e["granted"] == true)
         .collect();
     assert_eq!(rewraps.len(), 3, "{log:?}");
-    assert!(rewraps
+    assert!(rewraps.iter().all(|e| e["reason"] == "key-rotated"));
+    // The refused moves are there too, each under its reason (a malformed request, which names
+    // no record it could be logged against, is not).
+    let refused: std::collections::BTreeSet<&str> = log
         .iter()
-        .all(|e| patient.is(&e["actor"]) && e["granted"] == true && e["reason"] == "key-rotated"));
+        .filter(|e| e["action"] == "rewrap" && patient.is(&e["actor"]) && e["granted"] == false)
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    for reason in [
+        "bad-signature",
+        "key-not-current",
+        "no-wrap-to-move",
+        "unknown-record",
+    ] {
+        assert!(refused.contains(reason), "{reason} not logged: {refused:?}");
+    }
+    assert!(!refused.contains("bad-wrapped-dek"), "{refused:?}");
     server.stop().await;
 }

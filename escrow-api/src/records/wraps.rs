@@ -252,18 +252,57 @@ async fn may_move_to(st: &AppState, account: Address, req: &MoveWrapsBody) -> Re
 
 /// `PUT /api/wraps/mine`: the caller's wraps of the named records replaced by wraps to their
 /// rotated key (the same reader, a new key; docs/api.md). All or nothing; each record's patient
-/// finds a `rewrap` entry in their log. The old wraps are gone afterwards: a key that leaked
-/// before the rotation opens nothing the escrow releases from then on.
+/// finds a `rewrap` entry in their log, and a refused move (a bad signature, a key not the one on
+/// chain, a record erased or without the caller's wrap) a refused one. The old wraps are gone
+/// afterwards: a key that leaked before the rotation opens nothing the escrow releases from then
+/// on.
 pub async fn move_my_wraps(
     State(st): State<AppState>,
     session: Session,
     crate::error::JsonBody(req): crate::error::JsonBody<MoveWrapsBody>,
 ) -> Result<Json<WrapsMoved>, ApiError> {
     let reader = session.address;
+    // A malformed request names no record it could be logged against.
     let wraps = moved_wraps(&req)?;
-    may_move_to(&st, reader, &req).await?;
+    match move_wraps(&st, reader, &req, &wraps).await {
+        Err(e) if e.status.is_client_error() => Err(log_refused_move(&st, reader, &wraps, e).await),
+        other => other,
+    }
+}
+
+/// Logs a refused move against each named record (under its patient, when the index knows it)
+/// and returns the refusal.
+async fn log_refused_move(
+    st: &AppState,
+    reader: Address,
+    wraps: &[(B256, String)],
+    err: ApiError,
+) -> ApiError {
+    for (record_id, _) in wraps {
+        let patient = match st.index.record(*record_id).await {
+            Ok(Some(r)) => r.patient,
+            _ => Address::ZERO,
+        };
+        let attempt =
+            Attempt::new(st, reader, *record_id, AccessAction::Rewrap).of_patient(patient);
+        let logged = attempt.refuse_coded(err.clone()).await;
+        if logged != err {
+            return logged; // the log is unwritable: that is the answer
+        }
+    }
+    err
+}
+
+/// The move itself, once the request is well formed.
+async fn move_wraps(
+    st: &AppState,
+    reader: Address,
+    req: &MoveWrapsBody,
+    wraps: &[(B256, String)],
+) -> Result<Json<WrapsMoved>, ApiError> {
+    may_move_to(st, reader, req).await?;
     let mut patients = Vec::with_capacity(wraps.len());
-    for (record_id, _) in &wraps {
+    for (record_id, _) in wraps {
         match st.index.record(*record_id).await? {
             None => {
                 let why = format!("no record {record_id}; nothing was replaced");
@@ -276,7 +315,7 @@ pub async fn move_my_wraps(
             Some(r) => patients.push(r.patient),
         }
     }
-    match st.index.replace_wraps_of(reader, &wraps).await {
+    match st.index.replace_wraps_of(reader, wraps).await {
         Err(crate::db::DbError::Stale(_)) => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -296,7 +335,7 @@ pub async fn move_my_wraps(
             reason: "key-rotated".into(),
             risk: Default::default(),
         };
-        log_entry(&st, entry).await?;
+        log_entry(st, entry).await?;
     }
     let moved = u64::try_from(wraps.len()).unwrap_or(u64::MAX);
     Ok(Json(WrapsMoved { moved }))
