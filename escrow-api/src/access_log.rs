@@ -251,7 +251,7 @@ pub struct AccessLog {
     jobs: tokio::sync::mpsc::UnboundedSender<Job>,
 }
 
-type Reply = tokio::sync::oneshot::Sender<Result<LogRow, AppendError>>;
+type Reply = tokio::sync::oneshot::Sender<Result<Vec<LogRow>, AppendError>>;
 
 /// What an entry records, written in its transaction (see [`crate::db::Alongside`]).
 #[derive(Debug, Clone)]
@@ -262,6 +262,11 @@ pub enum Write {
     Hold(Box<crate::db::NewHold>),
     /// The patient's decision on a pending hold.
     Decision(Box<crate::db::HoldDecision>),
+    /// Wrapped DEKs a patient added to a record (each reader's replacing any before).
+    Wraps(B256, Vec<crate::db::DekRow>),
+    /// A reader's wraps replaced by wraps to their rotated key: all, or the write fails with
+    /// `DbError::Stale`.
+    Rewraps(Address, Vec<(B256, String)>),
     /// An account's signed acceptance of the licence agreement.
     Acceptance(Box<crate::db::NewAcceptance>),
 }
@@ -274,13 +279,16 @@ impl Write {
             Write::Hold(h) => Alongside::Hold(h),
             Write::Decision(d) => Alongside::Decision(d),
             Write::Acceptance(a) => Alongside::Acceptance(a),
+            Write::Wraps(record_id, deks) => Alongside::Wraps(*record_id, deks),
+            Write::Rewraps(reader, wraps) => Alongside::Rewraps(*reader, wraps),
         }
     }
 }
 
-/// One append: an entry, with the write it records when it records one.
+/// One append: its entries (one, or several that one write records), with the write they
+/// record when they record one, written in one transaction.
 struct Append {
-    entry: NewEntry,
+    entries: Vec<NewEntry>,
     write: Option<Write>,
     reply: Reply,
 }
@@ -316,9 +324,34 @@ impl AccessLog {
     }
 
     async fn append_inner(&self, e: NewEntry, write: Option<Write>) -> Result<LogRow, AppendError> {
+        let rows = self.append_group(vec![e], write).await?;
+        rows.into_iter()
+            .next()
+            .ok_or_else(|| AppendError::Batch("no row was written".into()))
+    }
+
+    /// Appends `entries` and the write they record in one transaction: all of them or none (a
+    /// patient's wraps for several readers, a reader's wraps of several records moved to a new
+    /// key: one entry each, and never a wrap without its entry).
+    pub async fn append_all_with(
+        &self,
+        entries: Vec<NewEntry>,
+        write: Write,
+    ) -> Result<Vec<LogRow>, AppendError> {
+        self.append_group(entries, Some(write)).await
+    }
+
+    async fn append_group(
+        &self,
+        entries: Vec<NewEntry>,
+        write: Option<Write>,
+    ) -> Result<Vec<LogRow>, AppendError> {
+        if entries.is_empty() {
+            return Err(AppendError::Batch("an append of no entry".into()));
+        }
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.ask(Job::Append(Append {
-            entry: e,
+            entries,
             write,
             reply,
         }))?;
@@ -411,8 +444,10 @@ impl Writer {
         if batch.len() > 1 {
             match self.write(&batch).await {
                 Ok(rows) => {
-                    for (append, row) in batch.into_iter().zip(rows) {
-                        let _ = append.reply.send(Ok(row));
+                    let mut rows = rows.into_iter();
+                    for append in batch {
+                        let own = rows.by_ref().take(append.entries.len()).collect();
+                        let _ = append.reply.send(Ok(own));
                     }
                     return;
                 }
@@ -429,10 +464,7 @@ impl Writer {
     /// Writes one append and answers it.
     async fn write_alone(&self, one: Append) {
         let answer = match self.write(std::slice::from_ref(&one)).await {
-            Ok(rows) => rows
-                .into_iter()
-                .next()
-                .ok_or_else(|| AppendError::Batch("no row was written".into())),
+            Ok(rows) => Ok(rows),
             Err(e) => {
                 // A write refused here is answered by its request (a duplicate id, a hold decided
                 // meanwhile, is no fault).
@@ -445,16 +477,27 @@ impl Writer {
         let _ = one.reply.send(answer);
     }
 
-    /// The appends' rows after the last stored one, stored with their uploads in one
-    /// transaction (all or none).
+    /// The appends' rows after the last stored one, stored with their writes in one
+    /// transaction (all or none); each append's write goes with its first entry.
     async fn write(&self, appends: &[Append]) -> Result<Vec<LogRow>, AppendError> {
-        let entries = appends.iter().map(|a| a.entry.clone()).collect();
-        let rows = self.rows_after_last(entries).await?;
-        let items: Vec<_> = rows
+        let entries = appends
             .iter()
-            .zip(appends)
-            .map(|(row, a)| (row, a.write.as_ref().map(Write::alongside)))
+            .flat_map(|a| a.entries.iter().cloned())
             .collect();
+        let rows = self.rows_after_last(entries).await?;
+        let mut items = Vec::with_capacity(rows.len());
+        let mut row = rows.iter();
+        for a in appends {
+            for i in 0..a.entries.len() {
+                let Some(r) = row.next() else { break };
+                let alongside = if i == 0 {
+                    a.write.as_ref().map(Write::alongside)
+                } else {
+                    None
+                };
+                items.push((r, alongside));
+            }
+        }
         self.index.insert_logged(&items).await?;
         Ok(rows)
     }
@@ -832,6 +875,74 @@ mod tests {
             seqs,
             (1..10).collect::<Vec<_>>(),
             "in order, no seq skipped"
+        );
+        let all = idx.log_range(0, 100).await.expect("log");
+        assert_eq!(verify_chain(&all, B256::ZERO), Ok(()));
+    }
+
+    fn wrap_entry(id: B256, action: AccessAction, reader: Address) -> NewEntry {
+        NewEntry {
+            actor: Address::repeat_byte(2),
+            patient: Address::repeat_byte(2),
+            record_id: id,
+            action,
+            granted: true,
+            reason: format!("reader:{reader}"),
+            risk: RiskNote::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn wraps_and_their_entries_are_written_together_or_not_at_all() {
+        let (_dir, idx) = scratch_index().await;
+        let log = AccessLog::new(idx.clone());
+        let id = B256::repeat_byte(7);
+        log.append_upload(upload_entry(id), &pending(id), &authors_wrap())
+            .await
+            .expect("stored");
+        // Two readers' wraps, two entries, one transaction: consecutive seqs, both wraps stored.
+        let readers = [Address::repeat_byte(3), Address::repeat_byte(4)];
+        let deks: Vec<_> = readers
+            .iter()
+            .map(|r| crate::db::DekRow {
+                reader: *r,
+                wrap: "0x03".into(),
+            })
+            .collect();
+        let entries = readers
+            .iter()
+            .map(|r| wrap_entry(id, AccessAction::AddWrap, *r))
+            .collect();
+        let rows = log
+            .append_all_with(entries, Write::Wraps(id, deks))
+            .await
+            .expect("written");
+        assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
+        for r in readers {
+            assert!(idx.wrapped_dek(id, r).await.expect("get").is_some());
+        }
+        // A move of wraps one of which the reader does not hold: refused whole, no entry written
+        // and the wrap it does hold unchanged.
+        let unknown = B256::repeat_byte(8);
+        let moves = vec![(id, "0x0404".to_string()), (unknown, "0x0505".to_string())];
+        let entries = moves
+            .iter()
+            .map(|(record, _)| wrap_entry(*record, AccessAction::Rewrap, readers[0]))
+            .collect();
+        let refused = log
+            .append_all_with(entries, Write::Rewraps(readers[0], moves))
+            .await;
+        assert!(
+            matches!(refused, Err(AppendError::Db(crate::db::DbError::Stale(_)))),
+            "{refused:?}"
+        );
+        assert_eq!(idx.last_log().await.expect("log").map(|r| r.seq), Some(2));
+        assert_eq!(
+            idx.wrapped_dek(id, readers[0])
+                .await
+                .expect("get")
+                .as_deref(),
+            Some("0x03")
         );
         let all = idx.log_range(0, 100).await.expect("log");
         assert_eq!(verify_chain(&all, B256::ZERO), Ok(()));

@@ -144,6 +144,12 @@ impl Index {
                 Some(Alongside::Upload(r, deks)) => insert_pending_in(&mut tx, r, deks).await?,
                 Some(Alongside::Hold(h)) => super::risk::insert_hold_in(&mut tx, h).await?,
                 Some(Alongside::Decision(d)) => super::risk::decide_hold_in(&mut tx, d).await?,
+                Some(Alongside::Wraps(record_id, deks)) => {
+                    super::wraps::put_wraps_in(&mut tx, *record_id, deks).await?
+                }
+                Some(Alongside::Rewraps(reader, wraps)) => {
+                    super::wraps::replace_wraps_in(&mut tx, *reader, wraps).await?
+                }
                 Some(Alongside::Acceptance(a)) => {
                     super::agreements::insert_acceptance_in(&mut tx, a, entry).await?
                 }
@@ -425,6 +431,10 @@ pub enum Alongside<'a> {
     Decision(&'a super::HoldDecision),
     /// An account's acceptance of the licence agreement.
     Acceptance(&'a super::NewAcceptance),
+    /// Wrapped DEKs added to a record.
+    Wraps(B256, &'a [DekRow]),
+    /// A reader's wraps replaced by wraps to their rotated key.
+    Rewraps(Address, &'a [(B256, String)]),
 }
 
 /// Inserts a pending record and its wraps within `tx`.

@@ -54,21 +54,8 @@ impl Index {
 
     /// Adds (or replaces) wrapped DEKs of a record, atomically.
     pub async fn put_wraps(&self, record_id: B256, deks: &[DekRow]) -> Result<(), DbError> {
-        let record_id = b256_text(record_id);
         let mut tx = self.pool.begin().await?;
-        for d in deks {
-            sqlx::query("DELETE FROM wrapped_deks WHERE record_id = $1 AND reader = $2")
-                .bind(&record_id)
-                .bind(address_text(d.reader))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO wrapped_deks (record_id, reader, wrap) VALUES ($1, $2, $3)")
-                .bind(&record_id)
-                .bind(address_text(d.reader))
-                .bind(&d.wrap)
-                .execute(&mut *tx)
-                .await?;
-        }
+        put_wraps_in(&mut tx, record_id, deks).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -108,22 +95,8 @@ impl Index {
         reader: Address,
         wraps: &[(B256, String)],
     ) -> Result<(), DbError> {
-        let reader = address_text(reader);
         let mut tx = self.pool.begin().await?;
-        for (record_id, wrap) in wraps {
-            let done = sqlx::query(
-                "UPDATE wrapped_deks SET wrap = $1 WHERE record_id = $2 AND reader = $3 AND EXISTS (SELECT 1 FROM records r WHERE r.record_id = $2 AND r.state <> $4)",
-            )
-            .bind(wrap)
-            .bind(b256_text(*record_id))
-            .bind(&reader)
-            .bind(RecordState::Shredded.as_str())
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() != 1 {
-                return Err(DbError::Stale("no wrap of this reader to replace"));
-            }
-        }
+        replace_wraps_in(&mut tx, reader, wraps).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -182,3 +155,50 @@ impl Index {
 /// [`Index::pending_bytes_of`]'s query: (state, author).
 pub(super) const PENDING_BYTES: &str =
     "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM records WHERE state = $1 AND author = $2";
+
+/// Stores wrapped DEKs of a record within `tx`, each reader's replacing any it had.
+pub(super) async fn put_wraps_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    record_id: B256,
+    deks: &[DekRow],
+) -> Result<(), DbError> {
+    let record_id = b256_text(record_id);
+    for d in deks {
+        sqlx::query("DELETE FROM wrapped_deks WHERE record_id = $1 AND reader = $2")
+            .bind(&record_id)
+            .bind(address_text(d.reader))
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("INSERT INTO wrapped_deks (record_id, reader, wrap) VALUES ($1, $2, $3)")
+            .bind(&record_id)
+            .bind(address_text(d.reader))
+            .bind(&d.wrap)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Replaces `reader`'s wraps of records not erased within `tx`: every one, or `DbError::Stale`.
+pub(super) async fn replace_wraps_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    reader: Address,
+    wraps: &[(B256, String)],
+) -> Result<(), DbError> {
+    let reader = address_text(reader);
+    for (record_id, wrap) in wraps {
+        let done = sqlx::query(
+            "UPDATE wrapped_deks SET wrap = $1 WHERE record_id = $2 AND reader = $3 AND EXISTS (SELECT 1 FROM records r WHERE r.record_id = $2 AND r.state <> $4)",
+        )
+        .bind(wrap)
+        .bind(b256_text(*record_id))
+        .bind(&reader)
+        .bind(RecordState::Shredded.as_str())
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(DbError::Stale("no wrap of this reader to replace"));
+        }
+    }
+    Ok(())
+}

@@ -141,6 +141,22 @@ async fn log_entry(st: &AppState, e: NewEntry) -> Result<crate::db::LogRow, ApiE
     logged(st, st.log.append(e).await)
 }
 
+/// [`logged`] for an append of several entries: their rows, or 503 `log-unavailable`.
+fn logged_all(
+    st: &AppState,
+    appended: Result<Vec<crate::db::LogRow>, crate::access_log::AppendError>,
+) -> Result<Vec<crate::db::LogRow>, ApiError> {
+    match appended {
+        Ok(rows) => {
+            if let Some(last) = rows.last() {
+                logged(st, Ok(last.clone()))?;
+            }
+            Ok(rows)
+        }
+        Err(err) => logged(st, Err(err)).map(|_| Vec::new()),
+    }
+}
+
 /// The answer to an append: its row (counted), or 503 `log-unavailable` when the log could not
 /// be written (fail closed: nothing is released or decided).
 pub fn logged(

@@ -3,6 +3,7 @@
 //! for an open emergency window.
 
 use super::*;
+use crate::access_log::{AppendError, Write};
 use api::{
     AddWraps, MissingWrap, MissingWraps, MoveWrapsBody, MyWrap, MyWraps, WrapsAdded, WrapsMoved,
     MY_WRAPS_PAGE,
@@ -47,22 +48,24 @@ pub async fn add_wraps(
             wrap: hex::encode_prefixed(wrap),
         })
         .collect();
-    st.index.put_wraps(record_id, &deks).await?;
-    for (reader, _) in &wraps {
-        log_entry(
-            &st,
-            NewEntry {
-                actor,
-                patient,
-                record_id,
-                action: AccessAction::AddWrap,
-                granted: true,
-                reason: format!("reader:{reader}"),
-                risk: Default::default(),
-            },
-        )
-        .await?;
-    }
+    let entries = wraps
+        .iter()
+        .map(|(reader, _)| NewEntry {
+            actor,
+            patient,
+            record_id,
+            action: AccessAction::AddWrap,
+            granted: true,
+            reason: format!("reader:{reader}"),
+            risk: Default::default(),
+        })
+        .collect();
+    // The wraps and their entries in one transaction: never a wrap without its entry.
+    let appended = st
+        .log
+        .append_all_with(entries, Write::Wraps(record_id, deks))
+        .await;
+    logged_all(&st, appended)?;
     let added = u64::try_from(wraps.len()).unwrap_or(u64::MAX);
     Ok(Json(WrapsAdded { added }))
 }
@@ -315,18 +318,10 @@ async fn move_wraps(
             Some(r) => patients.push(r.patient),
         }
     }
-    match st.index.replace_wraps_of(reader, wraps).await {
-        Err(crate::db::DbError::Stale(_)) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "no-wrap-to-move",
-                "you hold no wrap of one of these records, or it was erased meanwhile; nothing was replaced",
-            ))
-        }
-        other => other?,
-    }
-    for ((record_id, _), patient) in wraps.iter().zip(patients) {
-        let entry = NewEntry {
+    let entries = wraps
+        .iter()
+        .zip(patients)
+        .map(|((record_id, _), patient)| NewEntry {
             actor: reader,
             patient,
             record_id: *record_id,
@@ -334,9 +329,20 @@ async fn move_wraps(
             granted: true,
             reason: "key-rotated".into(),
             risk: Default::default(),
-        };
-        log_entry(st, entry).await?;
-    }
+        })
+        .collect();
+    // The new wraps and their entries in one transaction: all of them, or nothing replaced.
+    let moving = Write::Rewraps(reader, wraps.to_vec());
+    match st.log.append_all_with(entries, moving).await {
+        Err(AppendError::Db(crate::db::DbError::Stale(_))) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "no-wrap-to-move",
+                "you hold no wrap of one of these records, or it was erased meanwhile; nothing was replaced",
+            ))
+        }
+        other => logged_all(st, other)?,
+    };
     let moved = u64::try_from(wraps.len()).unwrap_or(u64::MAX);
     Ok(Json(WrapsMoved { moved }))
 }
