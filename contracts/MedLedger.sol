@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {Context} from "@openzeppelin/contracts/utils/Context.sol";
+import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol";
 import {IMedLedger} from "./interfaces/IMedLedger.sol";
 import {AccountsModule} from "./medledger/AccountsModule.sol";
 import {ConsentModule} from "./medledger/ConsentModule.sol";
@@ -17,6 +19,15 @@ import {LicenceTermsModule} from "./medledger/LicenceTermsModule.sol";
 /// MedLedgerInsurance, deployed beside this one with its address; it reads the core through its
 /// public views. This contract holds and sends no ether: no function is payable and it has no
 /// receive or fallback function.
+///
+/// Sponsored transactions (ERC-2771): a patient without ether signs a request that a relayer
+/// (the escrow) hands to the trusted forwarder (MedLedgerForwarder, fixed at construction), which
+/// calls this contract with the signer's address appended to the calldata. Every function reads
+/// its caller through _msgSender(): the signer when the trusted forwarder calls, msg.sender
+/// otherwise (an address appended by anyone else is ignored). Roles are checked the same way, so
+/// a forwarded request can do exactly what its signer could do directly. There is no Multicall
+/// (with ERC-2771 it lets a caller append any address). MedLedgerInsurance and MedLedgerLicensing
+/// are not forwarded: their callers pay their own gas.
 /// @dev Nothing here is personal health information: record ids are random, records are known by
 /// the hash of their ciphertext, categories are small numbers, profiles are hashes of off-chain
 /// documents.
@@ -41,7 +52,8 @@ contract MedLedger is
     RecordRootsModule,
     EmergencyModule,
     AccessLogModule,
-    LicenceTermsModule
+    LicenceTermsModule,
+    ERC2771Context
 {
     // ---------------------------------------------------------------- accounts
 
@@ -168,11 +180,31 @@ contract MedLedger is
 
     /// @param admin the first admin (hospital / operator account)
     /// @param escrow the escrow API's own account
-    constructor(address admin, address escrow) {
+    /// @param trustedForwarder_ the ERC-2771 forwarder (MedLedgerForwarder) whose calls are taken
+    /// as its requests' signers' (trustedForwarder(), isTrustedForwarder); fixed for good
+    constructor(address admin, address escrow, address trustedForwarder_) ERC2771Context(trustedForwarder_) {
         _setRoleAdmin(ADMIN_ROLE, ADMIN_ROLE);
         _setRoleAdmin(ESCROW_ROLE, ADMIN_ROLE);
         _grantRole(ADMIN_ROLE, admin);
         _grantRole(ESCROW_ROLE, escrow);
+    }
+
+    /// @dev The caller: the signer of a request the trusted forwarder relays, msg.sender otherwise.
+    function _msgSender() internal view override(Context, ERC2771Context) returns (address) {
+        return ERC2771Context._msgSender();
+    }
+
+    /// @dev The calldata without the signer the trusted forwarder appends.
+    // Slither's dead-code: nothing here reads _msgData, but Context and ERC2771Context both define
+    // it, so the compiler requires this override to say which one the core uses.
+    // slither-disable-next-line dead-code
+    function _msgData() internal view override(Context, ERC2771Context) returns (bytes calldata) {
+        return ERC2771Context._msgData();
+    }
+
+    /// @dev 20 bytes (the appended address) for calls from the trusted forwarder.
+    function _contextSuffixLength() internal view override(Context, ERC2771Context) returns (uint256) {
+        return ERC2771Context._contextSuffixLength();
     }
 
     // ================================================================ accounts and keys (AccountsModule)

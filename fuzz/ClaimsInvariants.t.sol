@@ -5,6 +5,7 @@ import {Test, console2} from "forge-std/Test.sol";
 import {StdInvariant} from "forge-std/StdInvariant.sol";
 import {IMedLedgerInsurance} from "../contracts/interfaces/IMedLedgerInsurance.sol";
 import {MedLedger} from "../contracts/MedLedger.sol";
+import {MedLedgerForwarder} from "../contracts/MedLedgerForwarder.sol";
 import {MedLedgerInsurance} from "../contracts/MedLedgerInsurance.sol";
 import {ClaimsHandler} from "./ClaimsHandler.sol";
 
@@ -30,7 +31,7 @@ contract ClaimsInvariants is StdInvariant, Test {
 
     function setUp() public {
         vm.warp(T0);
-        m = new MedLedger(admin, escrow);
+        m = new MedLedger(admin, escrow, address(new MedLedgerForwarder()));
         insurance = new MedLedgerInsurance(address(m));
         for (uint256 i; i < 3; ++i) {
             patients[i] = makeAddr(string.concat("patient", vm.toString(i)));

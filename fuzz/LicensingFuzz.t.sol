@@ -5,6 +5,7 @@ import {Test} from "forge-std/Test.sol";
 import {IMedLedger} from "../contracts/interfaces/IMedLedger.sol";
 import {IMedLedgerLicensing} from "../contracts/interfaces/IMedLedgerLicensing.sol";
 import {MedLedger} from "../contracts/MedLedger.sol";
+import {MedLedgerForwarder} from "../contracts/MedLedgerForwarder.sol";
 import {MedLedgerLicensing} from "../contracts/MedLedgerLicensing.sol";
 
 /// @notice Property tests of licensing over fuzzed times, fees and seats: a paid renewal's new
@@ -31,7 +32,7 @@ contract LicensingFuzzTest is Test {
 
     function setUp() public {
         vm.warp(T0);
-        m = new MedLedger(admin, escrow);
+        m = new MedLedger(admin, escrow, address(new MedLedgerForwarder()));
         lic = new MedLedgerLicensing(address(m));
         vm.prank(admin);
         m.setLicensing(address(lic));

@@ -5,6 +5,7 @@ import {Test, console2} from "forge-std/Test.sol";
 import {StdInvariant} from "forge-std/StdInvariant.sol";
 import {IMedLedgerLicensing} from "../contracts/interfaces/IMedLedgerLicensing.sol";
 import {MedLedger} from "../contracts/MedLedger.sol";
+import {MedLedgerForwarder} from "../contracts/MedLedgerForwarder.sol";
 import {MedLedgerLicensing} from "../contracts/MedLedgerLicensing.sol";
 import {LicensingHandler} from "./LicensingHandler.sol";
 
@@ -38,7 +39,7 @@ contract LicensingInvariants is StdInvariant, Test {
 
     function setUp() public {
         vm.warp(T0);
-        m = new MedLedger(admin, escrow);
+        m = new MedLedger(admin, escrow, address(new MedLedgerForwarder()));
         lic = new MedLedgerLicensing(address(m));
         vm.prank(admin);
         m.setLicensing(address(lic));

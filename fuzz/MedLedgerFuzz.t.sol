@@ -5,6 +5,9 @@ import {Test} from "forge-std/Test.sol";
 import {IMedLedger} from "../contracts/interfaces/IMedLedger.sol";
 import {IMedLedgerInsurance} from "../contracts/interfaces/IMedLedgerInsurance.sol";
 import {MedLedger} from "../contracts/MedLedger.sol";
+import {MedLedgerForwarder} from "../contracts/MedLedgerForwarder.sol";
+import {ERC2771Forwarder} from "@openzeppelin/contracts/metatx/ERC2771Forwarder.sol";
+import {Vm} from "forge-std/Vm.sol";
 import {MedLedgerInsurance} from "../contracts/MedLedgerInsurance.sol";
 
 /// @notice Property-based tests of the rules of MedLedger and of MedLedgerInsurance beside it, one
@@ -19,6 +22,8 @@ contract MedLedgerFuzzTest is Test {
     MedLedger internal m;
     /// The insurance contract on `m`: policies, claims, payouts, all the ether.
     MedLedgerInsurance internal insurance;
+    /// The ERC-2771 forwarder `m` trusts.
+    MedLedgerForwarder internal fwd;
 
     address internal admin = makeAddr("admin");
     address internal escrow = makeAddr("escrow");
@@ -39,7 +44,8 @@ contract MedLedgerFuzzTest is Test {
 
     function setUp() public {
         vm.warp(T0);
-        m = new MedLedger(admin, escrow);
+        fwd = new MedLedgerForwarder();
+        m = new MedLedger(admin, escrow, address(fwd));
         insurance = new MedLedgerInsurance(address(m));
         vm.prank(patient);
         m.registerPatient(keccak256("patient key"));
@@ -52,6 +58,63 @@ contract MedLedgerFuzzTest is Test {
     }
 
     // ------------------------------------------------------------ helpers
+
+    /// A ForwardRequest for `data` to the core signed by `signerKey` (EIP-712, the forwarder's
+    /// domain: MedLedgerForwarder, version 1), with the signer's current nonce.
+    function _forwardRequest(uint256 signerKey, bytes memory data)
+        internal
+        view
+        returns (ERC2771Forwarder.ForwardRequestData memory request)
+    {
+        address from = vm.addr(signerKey);
+        uint48 deadline = uint48(block.timestamp + 1 hours);
+        bytes32 domain = keccak256(
+            abi.encode(
+                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                keccak256("MedLedgerForwarder"),
+                keccak256("1"),
+                block.chainid,
+                address(fwd)
+            )
+        );
+        bytes32 structHash = keccak256(
+            abi.encode(
+                keccak256(
+                    "ForwardRequest(address from,address to,uint256 value,uint256 gas,uint256 nonce,uint48 deadline,bytes data)"
+                ),
+                from,
+                address(m),
+                uint256(0),
+                uint256(300_000),
+                fwd.nonces(from),
+                deadline,
+                keccak256(data)
+            )
+        );
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(signerKey, keccak256(abi.encodePacked("\x19\x01", domain, structHash)));
+        request = ERC2771Forwarder.ForwardRequestData({
+            from: from,
+            to: address(m),
+            value: 0,
+            gas: 300_000,
+            deadline: deadline,
+            data: data,
+            signature: abi.encodePacked(r, s, v)
+        });
+    }
+
+    /// The account of the one AccountRegistered event the core logged among `logs`.
+    function _registeredIn(Vm.Log[] memory logs) internal view returns (address account) {
+        uint256 found;
+        bytes32 topic = keccak256("AccountRegistered(address,uint8,bytes32,bytes32)");
+        for (uint256 i = 0; i < logs.length; i++) {
+            if (logs[i].emitter == address(m) && logs[i].topics[0] == topic) {
+                account = address(uint160(uint256(logs[i].topics[1])));
+                found++;
+            }
+        }
+        assertEq(found, 1, "one AccountRegistered");
+    }
 
     function _professional(address who, bool practitioner, bool verify) internal {
         vm.prank(who);
@@ -1026,5 +1089,38 @@ contract MedLedgerFuzzTest is Test {
         assertEq(ins.balance - before, out);
         assertEq(insurance.policyOf(ins).funds, funds - out);
         assertEq(address(insurance).balance, funds - out);
+    }
+    // ------------------------------------------------------------ sponsored transactions (ERC-2771)
+
+    /// A request relayed through the trusted forwarder acts as exactly its signer, whoever relays it.
+    function testFuzz_forwardedCallerIsTheSigner(uint256 signerKey, address relayer, bytes32 key) public {
+        signerKey = bound(signerKey, 1, 115792089237316195423570985008687907852837564279074904382605163141518161494336);
+        address signer = vm.addr(signerKey);
+        vm.assume(key != bytes32(0));
+        vm.assume(m.accountOf(signer).kind == MedLedger.AccountKind.None);
+        MedLedger.AccountKind relayerKind = m.accountOf(relayer).kind;
+        ERC2771Forwarder.ForwardRequestData memory request =
+            _forwardRequest(signerKey, abi.encodeCall(m.registerPatient, (key)));
+        vm.recordLogs();
+        vm.prank(relayer);
+        fwd.execute(request);
+        assertEq(_registeredIn(vm.getRecordedLogs()), signer);
+        assertEq(uint8(m.accountOf(signer).kind), uint8(MedLedger.AccountKind.Patient));
+        assertEq(m.accountOf(signer).encryptionKey, key);
+        if (relayer != signer) assertEq(uint8(m.accountOf(relayer).kind), uint8(relayerKind));
+        assertEq(fwd.nonces(signer), 1);
+    }
+
+    /// Any other caller appending an address to its calldata is still itself.
+    function testFuzz_anAppendedAddressCountsOnlyFromTheForwarder(address caller, address claimed, bytes32 key) public {
+        vm.assume(caller != address(fwd) && caller != claimed && key != bytes32(0));
+        vm.assume(m.accountOf(caller).kind == MedLedger.AccountKind.None);
+        MedLedger.AccountKind claimedKind = m.accountOf(claimed).kind;
+        vm.recordLogs();
+        vm.prank(caller);
+        (bool ok,) = address(m).call(abi.encodePacked(abi.encodeCall(m.registerPatient, (key)), claimed));
+        assertTrue(ok);
+        assertEq(_registeredIn(vm.getRecordedLogs()), caller);
+        assertEq(uint8(m.accountOf(claimed).kind), uint8(claimedKind));
     }
 }

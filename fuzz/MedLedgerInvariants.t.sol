@@ -6,6 +6,7 @@ import {StdInvariant} from "forge-std/StdInvariant.sol";
 import {IMedLedger} from "../contracts/interfaces/IMedLedger.sol";
 import {IMedLedgerInsurance} from "../contracts/interfaces/IMedLedgerInsurance.sol";
 import {MedLedger} from "../contracts/MedLedger.sol";
+import {MedLedgerForwarder} from "../contracts/MedLedgerForwarder.sol";
 import {MedLedgerInsurance} from "../contracts/MedLedgerInsurance.sol";
 import {MedLedgerHandler} from "./MedLedgerHandler.sol";
 
@@ -30,7 +31,7 @@ contract MedLedgerInvariants is StdInvariant, Test {
 
     function setUp() public virtual {
         vm.warp(T0);
-        m = new MedLedger(admin, escrow);
+        m = new MedLedger(admin, escrow, address(new MedLedgerForwarder()));
         insurance = new MedLedgerInsurance(address(m));
         h = new MedLedgerHandler(m, insurance, admin, escrow, stranger, T0);
         everyone = h.everyoneList();

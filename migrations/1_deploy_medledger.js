@@ -1,14 +1,19 @@
-// Deploys the MedLedger core, gives the first admin and the escrow account their roles, deploys
-// MedLedgerInsurance and MedLedgerLicensing beside it with the core's address, names the licensing
-// contract in the core (setLicensing, once), and writes deployments/<network>.json (chain id; the
-// core's address, deployment block and transaction, ABI hash, admin and escrow; the same for the
-// insurance contract under "insurance" and the licensing contract under "licensing"), which the
-// escrow and the app read.
+// Deploys MedLedgerForwarder (the ERC-2771 forwarder through which a relayer sends the core's
+// transactions for accounts without ether), then the MedLedger core trusting it, gives the first
+// admin and the escrow account their roles, deploys MedLedgerInsurance and MedLedgerLicensing
+// beside the core with its address, names the licensing contract in the core (setLicensing, once),
+// and writes deployments/<network>.json (chain id; the core's address, deployment block and
+// transaction, ABI hash, admin and escrow; the same for the insurance contract under "insurance",
+// the licensing contract under "licensing" and the forwarder under "forwarder"), which the escrow
+// and the app read.
 //
 // Safe to run again. Each contract is kept when the file names one that is still on the same chain
 // with the same code:
-// - the core, when its code is the artifact's; otherwise both are deployed anew (an insurance
-//   contract is bound to its core for good);
+// - the forwarder, when its code is the artifact's (the bytes of its immutables, the EIP-712
+//   domain's cache, masked); otherwise it is deployed anew, and the core with it (a core trusts
+//   its forwarder for good);
+// - the core, when its code is the artifact's and its trustedForwarder() is the forwarder kept;
+//   otherwise both are deployed anew (an insurance contract is bound to its core for good);
 // - the insurance contract, when the core was kept, its code is the artifact's (the bytes of the
 //   immutable core address masked) and its core() is the recorded core; otherwise it alone is
 //   deployed;
@@ -23,6 +28,7 @@ const { abiHash } = require("../scripts/abi");
 const MedLedger = artifacts.require("MedLedger");
 const MedLedgerInsurance = artifacts.require("MedLedgerInsurance");
 const MedLedgerLicensing = artifacts.require("MedLedgerLicensing");
+const MedLedgerForwarder = artifacts.require("MedLedgerForwarder");
 
 // MEDLEDGER_DEPLOYMENTS_DIR lets tests deploy to a throwaway chain without touching ./deployments.
 const DEPLOYMENTS = process.env.MEDLEDGER_DEPLOYMENTS_DIR || path.join(__dirname, "..", "deployments");
@@ -119,22 +125,40 @@ module.exports = async function (deployer, network, accounts) {
   const file = path.join(DEPLOYMENTS, `${network}.json`);
   const { admin, escrow } = roleAccounts(accounts);
 
-  // ---------------------------------------------------------------- the core
   let recorded = readRecord(file);
   if (recorded && Number(recorded.chainId) !== chainId) recorded = null;
 
+  // ---------------------------------------------------------------- the forwarder
+  // Deployed first: the core takes its address in its constructor, for good.
+  let forwarder;
+  if (recorded && recorded.forwarder && (await holdsCodeOf(recorded.forwarder.address, MedLedgerForwarder))) {
+    forwarder = recorded.forwarder;
+    console.log(`   MedLedgerForwarder already deployed at ${forwarder.address} (block ${forwarder.deployBlock}); not redeploying`);
+  } else {
+    await deployer.deploy(MedLedgerForwarder);
+    const deployed = await MedLedgerForwarder.deployed();
+    const { deployTx, deployBlock } = await receiptOf(MedLedgerForwarder);
+    forwarder = { address: deployed.address, deployBlock, deployTx, abiHash: abiHash("MedLedgerForwarder") };
+  }
+
+  // ---------------------------------------------------------------- the core
   let ledger;
   let record;
-  if (recorded && (await holdsCodeOf(recorded.address, MedLedger)) && (await licensingUsable(recorded.address))) {
+  if (
+    recorded &&
+    (await holdsCodeOf(recorded.address, MedLedger)) &&
+    same(await (await MedLedger.at(recorded.address)).trustedForwarder(), forwarder.address) &&
+    (await licensingUsable(recorded.address))
+  ) {
     record = recorded;
     ledger = await MedLedger.at(record.address);
     console.log(`   MedLedger already deployed at ${record.address} (block ${record.deployBlock}); not redeploying`);
   } else {
-    await deployer.deploy(MedLedger, admin, escrow);
+    await deployer.deploy(MedLedger, admin, escrow, forwarder.address);
     ledger = await MedLedger.deployed();
     const { deployTx, deployBlock } = await receiptOf(MedLedger);
     // A new core: whatever insurance contract the file named is bound to the old one.
-    record = { network, chainId, address: ledger.address, deployBlock, deployTx, abiHash: abiHash("MedLedger"), admin, escrow };
+    record = { network, chainId, address: ledger.address, deployBlock, deployTx, abiHash: abiHash("MedLedger"), admin, escrow, forwarder };
     // Written now, so that a failure below does not cost the core on the next run. Without
     // "insurance" the file is incomplete, and its readers refuse it until this migration ends.
     writeAtomically(file, record);
@@ -213,10 +237,17 @@ module.exports = async function (deployer, network, accounts) {
       deployTx: record.licensing.deployTx,
       abiHash: abiHash("MedLedgerLicensing"),
     },
+    forwarder: {
+      address: forwarder.address,
+      deployBlock: forwarder.deployBlock,
+      deployTx: forwarder.deployTx,
+      abiHash: abiHash("MedLedgerForwarder"),
+    },
   };
   writeAtomically(file, out);
   console.log(
     `   wrote ${path.relative(process.cwd(), file)}: chain ${chainId}, MedLedger at ${out.address}, ` +
-      `MedLedgerInsurance at ${out.insurance.address}, MedLedgerLicensing at ${out.licensing.address}`
+      `MedLedgerInsurance at ${out.insurance.address}, MedLedgerLicensing at ${out.licensing.address}, ` +
+      `MedLedgerForwarder at ${out.forwarder.address}`
   );
 };

@@ -16,7 +16,7 @@ if [ ! -x "$slither" ] || [ "$("$slither" --version 2>/dev/null)" != "$SLITHER_V
   echo "python3 -m pip install slither-analyzer==$SLITHER_VERSION"
   python3 -m pip install --quiet --disable-pip-version-check "slither-analyzer==$SLITHER_VERSION"
 fi
-for c in MedLedger MedLedgerInsurance MedLedgerLicensing; do
+for c in MedLedger MedLedgerInsurance MedLedgerLicensing MedLedgerForwarder; do
   [ -f "build/contracts/$c.json" ] || die "build/contracts/$c.json is missing: run 'npx truffle compile' first"
 done
 "$slither" . --config-file slither.config.json

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The migration as operators use it, against a throwaway Ganache with a persistent database:
-# a first run deploys the core and the insurance and licensing contracts beside it, names the
-# licensing contract in the core and writes the deployments file; a second run, and a run after the
+# a first run deploys the ERC-2771 forwarder, the core trusting it and the insurance and licensing
+# contracts beside it, names the licensing contract in the core and writes the deployments file; a second run, and a run after the
 # chain restarts from its database, deploy nothing and keep every address; a file without its
 # insurance contract, or naming one whose code is not the artifact's or whose core() is another
 # core, deploys the insurance contract alone; a file without its licensing contract finds the one
 # the core names; a core that must be deployed again takes new insurance and licensing contracts
-# with it, and so does a chain reset (new database); the `external` network path deploys with a
-# key from the environment.
+# with it, and so does a chain reset (new database); a file without its forwarder, or naming an
+# address without the forwarder's code, deploys a forwarder and everything after it anew; the
+# `external` network path deploys with a key from the environment.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -35,6 +36,14 @@ core_of() {
     const c = new Contract(process.argv[2], require(`./build/contracts/${process.argv[3]}.json`).abi, new JsonRpcProvider(process.argv[1]));
     c.core().then((a) => console.log(a)).catch((e) => { console.error(e.message); process.exit(1); });
   ' "$(rpc_url)" "$1" "${2:-MedLedgerInsurance}"
+}
+# forwarder_of CORE: the forwarder the core at CORE trusts (trustedForwarder()).
+forwarder_of() {
+  node -e '
+    const { JsonRpcProvider, Contract } = require("ethers");
+    const c = new Contract(process.argv[2], require("./build/contracts/MedLedger.json").abi, new JsonRpcProvider(process.argv[1]));
+    c.trustedForwarder().then((a) => console.log(a)).catch((e) => { console.error(e.message); process.exit(1); });
+  ' "$(rpc_url)" "$1"
 }
 # licensing_of CORE: the licensing contract the core at CORE names.
 licensing_of() {
@@ -70,7 +79,7 @@ file="$work/deployments/development.json"
 check "first run deploys and writes development.json" test -f "$file"
 first=$(field "$file" address)
 check "deployment records chain id 1337" test "$(field "$file" chainId)" = 1337
-check "first run deploys the core, the insurance and the licensing contract" test "$(deployments_in_log)" = 3
+check "first run deploys the forwarder, the core, the insurance and the licensing contract" test "$(deployments_in_log)" = 4
 check "deployment records the committed ABI's hash" test "$(field "$file" abiHash)" = \
   "$(node -e 'const {abiHash}=require("./scripts/abi");console.log(abiHash(require("./protocol/abi/MedLedger.json")))')"
 check "deployment records the committed insurance ABI's hash" test "$(field "$file" insurance.abiHash)" = \
@@ -83,15 +92,21 @@ check "deployment records the committed licensing ABI's hash" test "$(field "$fi
 licensing=$(field "$file" licensing.address)
 check "the licensing contract's core() is the recorded core" same_address "$(core_of "$licensing" MedLedgerLicensing)" "$first"
 check "the core names the licensing contract" same_address "$(licensing_of "$first")" "$licensing"
+check "deployment records the committed forwarder ABI's hash" test "$(field "$file" forwarder.abiHash)" = \
+  "$(node -e 'const {abiHash}=require("./scripts/abi");console.log(abiHash(require("./protocol/abi/MedLedgerForwarder.json")))')"
+forwarder=$(field "$file" forwarder.address)
+check "the core trusts the recorded forwarder" same_address "$(forwarder_of "$first")" "$forwarder"
+check "the forwarder is deployed before the core" test "$(field "$file" forwarder.deployBlock)" -lt "$(field "$file" deployBlock)"
 check "the file has exactly the documented keys" test "$(node -e '
   const d = require(process.argv[1]);
-  console.log(Object.keys(d).join(",") + ";" + Object.keys(d.insurance).join(",") + ";" + Object.keys(d.licensing).join(","))' "$file")" = \
-  "network,chainId,address,deployBlock,deployTx,abiHash,admin,escrow,insurance,licensing;address,deployBlock,deployTx,abiHash;address,deployBlock,deployTx,abiHash"
+  console.log([d, d.insurance, d.licensing, d.forwarder].map((o) => Object.keys(o).join(",")).join(";"))' "$file")" = \
+  "network,chainId,address,deployBlock,deployTx,abiHash,admin,escrow,insurance,licensing,forwarder;address,deployBlock,deployTx,abiHash;address,deployBlock,deployTx,abiHash;address,deployBlock,deployTx,abiHash"
 migrate
 check "second run deploys nothing" test "$(deployments_in_log)" = 0
 check "second run keeps the address" test "$(field "$file" address)" = "$first"
 check "second run keeps the insurance address" test "$(field "$file" insurance.address)" = "$insurance"
 check "second run keeps the licensing address" test "$(field "$file" licensing.address)" = "$licensing"
+check "second run keeps the forwarder address" test "$(field "$file" forwarder.address)" = "$forwarder"
 
 stop_pid "$GANACHE_PID"
 start_ganache "$port" "$work/ganache.log" "$work/db"
@@ -135,12 +150,27 @@ second=$(field "$file" address)
 check "  the core is a new one" test "$second" != "$first"
 check "  the insurance contract is a new one, on the new core" same_address "$(core_of "$(field "$file" insurance.address)")" "$second"
 check "  the licensing contract is a new one, named by the new core" same_address "$(licensing_of "$second")" "$(field "$file" licensing.address)"
+check "  the forwarder is kept, and the new core trusts it" same_address "$(forwarder_of "$second")" "$forwarder"
+
+edit "$file" 'delete d.forwarder'
+migrate
+check "a file without the forwarder: it and everything after it are deployed anew" test "$(deployments_in_log)" = 4
+third=$(field "$file" address)
+check "  the core is a new one, trusting the new forwarder" same_address "$(forwarder_of "$third")" "$(field "$file" forwarder.address)"
+check "  the forwarder is a new one" test "$(field "$file" forwarder.address)" != "$forwarder"
+forwarder=$(field "$file" forwarder.address)
+
+edit "$file" "d.forwarder.address = d.address"
+migrate
+check "a forwarder address holding other code: it and everything after it are deployed anew" test "$(deployments_in_log)" = 4
+check "  the core is a new one" test "$(field "$file" address)" != "$third"
+check "  and it trusts the new forwarder" same_address "$(forwarder_of "$(field "$file" address)")" "$(field "$file" forwarder.address)"
 
 stop_pid "$GANACHE_PID"
 rm -rf "$work/db"
 start_ganache "$port" "$work/ganache.log" "$work/db2"
 migrate
-check "after a chain reset, all three contracts are deployed anew" test "$(deployments_in_log)" = 3
+check "after a chain reset, all four contracts are deployed anew" test "$(deployments_in_log)" = 4
 
 MEDLEDGER_RPC_URL="http://127.0.0.1:$port" MEDLEDGER_CHAIN_ID=1337 \
   MEDLEDGER_DEPLOYER_KEY=0x4f3edf983ac636a65a842ce7c78d9aa706d3b113bce9c46f30d7d21715b23b1d \
@@ -152,6 +182,8 @@ check "the external deployment names its insurance contract, on its core" same_a
   "$(core_of "$(field "$work/deployments/external.json" insurance.address)")" "$(field "$work/deployments/external.json" address)"
 check "the external deployment's core names its licensing contract" same_address \
   "$(licensing_of "$(field "$work/deployments/external.json" address)")" "$(field "$work/deployments/external.json" licensing.address)"
+check "the external deployment's core trusts its forwarder" same_address \
+  "$(forwarder_of "$(field "$work/deployments/external.json" address)")" "$(field "$work/deployments/external.json" forwarder.address)"
 
 echo "migrations: $passed passed, $failed failed"
 [ "$failed" = 0 ]

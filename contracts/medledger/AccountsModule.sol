@@ -25,20 +25,21 @@ abstract contract AccountsModule is MedLedgerBase {
     }
 
     function _rotateEncryptionKey(bytes32 encryptionKey) internal {
-        MedLedger.Account storage account = _accounts[msg.sender];
-        if (account.kind == MedLedger.AccountKind.None) revert NotRegistered(msg.sender);
+        address sender = _msgSender();
+        MedLedger.Account storage account = _accounts[sender];
+        if (account.kind == MedLedger.AccountKind.None) revert NotRegistered(sender);
         // The same key again is no rotation: refused, so that every EncryptionKeyRotated names a
         // new key (the app counts them to derive the key's version).
         if (encryptionKey == bytes32(0) || encryptionKey == account.encryptionKey) revert InvalidEncryptionKey();
         account.encryptionKey = encryptionKey;
-        emit EncryptionKeyRotated(msg.sender, encryptionKey);
+        emit EncryptionKeyRotated(sender, encryptionKey);
     }
 
     function _verifyAccount(address account) internal onlyRole(ADMIN_ROLE) {
         MedLedger.Account storage a = _professional(account);
         if (a.status != MedLedger.AccountStatus.Pending) revert InvalidStatusChange(account, a.status);
         a.status = MedLedger.AccountStatus.Active;
-        emit AccountVerified(account, msg.sender);
+        emit AccountVerified(account, _msgSender());
     }
 
     function _suspendAccount(address account, bytes32 reasonHash) internal {
@@ -47,7 +48,7 @@ abstract contract AccountsModule is MedLedgerBase {
         if (a.status != MedLedger.AccountStatus.Active) revert InvalidStatusChange(account, a.status);
         a.status = MedLedger.AccountStatus.Suspended;
         if (platform) _suspendedByPlatform[account] = true;
-        emit AccountSuspended(account, msg.sender, reasonHash);
+        emit AccountSuspended(account, _msgSender(), reasonHash);
     }
 
     function _reinstateAccount(address account) internal {
@@ -56,7 +57,7 @@ abstract contract AccountsModule is MedLedgerBase {
         if (a.status != MedLedger.AccountStatus.Suspended) revert InvalidStatusChange(account, a.status);
         a.status = MedLedger.AccountStatus.Active;
         delete _suspendedByPlatform[account];
-        emit AccountReinstated(account, msg.sender);
+        emit AccountReinstated(account, _msgSender());
     }
 
     /// @dev Suspending and reinstating: the platform admin, or an admin of the organisation the
@@ -65,13 +66,14 @@ abstract contract AccountsModule is MedLedgerBase {
     /// (AccessControlUnauthorizedAccount), since for them nothing changed. True for a platform
     /// admin.
     function _requireAccountAdmin(address account, bool platformOnly) private view returns (bool) {
-        if (hasRole(ADMIN_ROLE, msg.sender)) return true;
+        address sender = _msgSender();
+        if (hasRole(ADMIN_ROLE, sender)) return true;
         uint32 organisation = _organisationOf[account];
         if (platformOnly) organisation = 0;
         // A practitioner belongs to an organisation only by the licensing contract's word, so
         // _licensing is set whenever organisation is not 0. The call is a view (STATICCALL).
-        if (organisation == 0 || IMedLedgerLicensing(_licensing).adminOrganisation(msg.sender) != organisation) {
-            revert AccessControlUnauthorizedAccount(msg.sender, ADMIN_ROLE);
+        if (organisation == 0 || IMedLedgerLicensing(_licensing).adminOrganisation(sender) != organisation) {
+            revert AccessControlUnauthorizedAccount(sender, ADMIN_ROLE);
         }
         return false;
     }
@@ -86,11 +88,12 @@ abstract contract AccountsModule is MedLedgerBase {
         bytes32 encryptionKey,
         bytes32 profileHash
     ) private {
-        if (_accounts[msg.sender].kind != MedLedger.AccountKind.None) {
-            revert AlreadyRegistered(msg.sender);
+        address sender = _msgSender();
+        if (_accounts[sender].kind != MedLedger.AccountKind.None) {
+            revert AlreadyRegistered(sender);
         }
         if (encryptionKey == bytes32(0)) revert InvalidEncryptionKey();
-        _accounts[msg.sender] = MedLedger.Account({
+        _accounts[sender] = MedLedger.Account({
             kind: kind,
             status: status,
             emergencyOptIn: false,
@@ -98,6 +101,6 @@ abstract contract AccountsModule is MedLedgerBase {
             encryptionKey: encryptionKey,
             profileHash: profileHash
         });
-        emit AccountRegistered(msg.sender, kind, encryptionKey, profileHash);
+        emit AccountRegistered(sender, kind, encryptionKey, profileHash);
     }
 }

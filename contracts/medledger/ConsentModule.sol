@@ -17,7 +17,8 @@ abstract contract ConsentModule is MedLedgerBase {
     mapping(address patient => EnumerableSet.AddressSet) private _grantees;
 
     function _grant(address grantee, uint256 categories, bool allowWrite, uint64 expiry) internal {
-        _requirePatient(msg.sender);
+        address sender = _msgSender();
+        _requirePatient(sender);
         MedLedger.AccountKind kind = _accounts[grantee].kind;
         // Slither's incorrect-equality: these are enum comparisons of the grantee's kind, not a
         // balance or a timestamp an attacker could steer to an exact value.
@@ -27,20 +28,21 @@ abstract contract ConsentModule is MedLedgerBase {
         }
         if (categories == 0) revert InvalidCategories();
         if (expiry <= block.timestamp) revert ExpiryInPast(expiry);
-        _grants[msg.sender][grantee] = MedLedger.Grant({
+        _grants[sender][grantee] = MedLedger.Grant({
             categories: categories, canWrite: allowWrite, expiry: expiry, grantedAt: uint64(block.timestamp)
         });
         // add() is false when the grantee is already in the set: a re-grant replaces the terms
         // above and the set already lists the grantee, so there is nothing to act on.
         // slither-disable-next-line unused-return
-        _grantees[msg.sender].add(grantee);
-        emit ConsentGranted(msg.sender, grantee, categories, allowWrite, expiry);
+        _grantees[sender].add(grantee);
+        emit ConsentGranted(sender, grantee, categories, allowWrite, expiry);
     }
 
     function _revoke(address grantee) internal {
-        if (!_grantees[msg.sender].remove(grantee)) revert NoActiveGrant(msg.sender, grantee);
-        delete _grants[msg.sender][grantee];
-        emit ConsentRevoked(msg.sender, grantee);
+        address sender = _msgSender();
+        if (!_grantees[sender].remove(grantee)) revert NoActiveGrant(sender, grantee);
+        delete _grants[sender][grantee];
+        emit ConsentRevoked(sender, grantee);
     }
 
     function _grantOf(address patient, address grantee) internal view returns (MedLedger.Grant memory) {

@@ -20,10 +20,11 @@ abstract contract EmergencyModule is MedLedgerBase {
     uint64 public emergencyWindow = 24 hours;
 
     function _setEmergencyOptIn(bool optedIn) internal {
-        _requirePatient(msg.sender);
-        _accounts[msg.sender].emergencyOptIn = optedIn;
-        if (!optedIn) ++_emergencyPeriod[msg.sender];
-        emit EmergencyOptInChanged(msg.sender, optedIn);
+        address sender = _msgSender();
+        _requirePatient(sender);
+        _accounts[sender].emergencyOptIn = optedIn;
+        if (!optedIn) ++_emergencyPeriod[sender];
+        emit EmergencyOptInChanged(sender, optedIn);
     }
 
     function _setEmergencyWindow(uint64 windowSeconds) internal onlyRole(ADMIN_ROLE) {
@@ -35,20 +36,22 @@ abstract contract EmergencyModule is MedLedgerBase {
     }
 
     function _emergencyAccess(address patient, bytes32 reasonHash) internal {
-        if (!_isVerifiedPractitioner(msg.sender)) revert NotAVerifiedPractitioner(msg.sender);
+        address sender = _msgSender();
+        if (!_isVerifiedPractitioner(sender)) revert NotAVerifiedPractitioner(sender);
         if (reasonHash == bytes32(0)) revert InvalidReasonHash();
         MedLedger.Account storage p = _accounts[patient];
         if (p.kind != MedLedger.AccountKind.Patient || !p.emergencyOptIn) revert EmergencyNotOptedIn(patient);
         uint64 expiresAt = uint64(block.timestamp) + emergencyWindow;
-        _emergencyWindows[patient][msg.sender] = EmergencyWindow({until: expiresAt, period: _emergencyPeriod[patient]});
-        emit EmergencyAccessOpened(patient, msg.sender, reasonHash, expiresAt);
+        _emergencyWindows[patient][sender] = EmergencyWindow({until: expiresAt, period: _emergencyPeriod[patient]});
+        emit EmergencyAccessOpened(patient, sender, reasonHash, expiresAt);
     }
 
     function _endEmergencyAccess(address practitioner) internal {
-        if (_emergencyUntil(msg.sender, practitioner) <= block.timestamp) {
-            revert NoEmergencyAccess(msg.sender, practitioner);
+        address sender = _msgSender();
+        if (_emergencyUntil(sender, practitioner) <= block.timestamp) {
+            revert NoEmergencyAccess(sender, practitioner);
         }
-        delete _emergencyWindows[msg.sender][practitioner];
-        emit EmergencyAccessEnded(msg.sender, practitioner);
+        delete _emergencyWindows[sender][practitioner];
+        emit EmergencyAccessEnded(sender, practitioner);
     }
 }

@@ -52,6 +52,7 @@ abstract contract LicenceTermsModule is MedLedgerBase {
     }
 
     function _requireLicensing() private view {
-        if (msg.sender != _licensing || msg.sender == address(0)) revert NotLicensing(msg.sender);
+        address sender = _msgSender();
+        if (sender != _licensing || sender == address(0)) revert NotLicensing(sender);
     }
 }

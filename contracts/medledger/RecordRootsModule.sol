@@ -28,6 +28,7 @@ abstract contract RecordRootsModule is ConsentModule {
     mapping(bytes32 root => mapping(bytes32 recordId => uint8)) private _rootedState;
 
     function _anchorRecordRoot(address patient, bytes32 root, uint32 count, uint256 categories) internal {
+        address sender = _msgSender();
         if (root == bytes32(0)) revert InvalidRecordRoot();
         if (_roots[root].patient != address(0)) revert RecordRootExists(root);
         if (count == 0 || count > MAX_ROOT_RECORDS) revert InvalidRootCount(count);
@@ -36,18 +37,18 @@ abstract contract RecordRootsModule is ConsentModule {
         // category named (the lowest set bit each time), not per record.
         for (uint256 rest = categories; rest != 0; rest &= rest - 1) {
             uint8 category = uint8(Math.log2(rest & (~rest + 1)));
-            if (!_canWrite(patient, msg.sender, category)) revert WriteNotPermitted(patient, msg.sender, category);
+            if (!_canWrite(patient, sender, category)) revert WriteNotPermitted(patient, sender, category);
         }
         _roots[root] = MedLedger.RecordRoot({
             patient: patient,
             createdAt: uint64(block.timestamp),
             count: count,
-            author: msg.sender,
+            author: sender,
             epoch: _erasureEpoch[patient],
             shredConfirmed: false,
             categories: categories
         });
-        emit RecordRootAnchored(root, patient, msg.sender, count, categories);
+        emit RecordRootAnchored(root, patient, sender, count, categories);
     }
 
     /// @dev keccak256(bytes.concat(keccak256(abi.encode(index, recordId, ciphertextHash,
@@ -92,12 +93,13 @@ abstract contract RecordRootsModule is ConsentModule {
     }
 
     function _eraseRootedRecord(bytes32 root, bytes32 recordId) internal {
+        address sender = _msgSender();
         MedLedger.RecordRoot storage rr = _knownRoot(root);
         if (recordId == bytes32(0)) revert InvalidRecordId();
-        if (rr.patient != msg.sender) revert NotRecordOwner(recordId, msg.sender);
+        if (rr.patient != sender) revert NotRecordOwner(recordId, sender);
         if (_rootedErased(rr, root, recordId)) revert RecordAlreadyErased(recordId);
         _rootedState[root][recordId] = ROOTED_ERASED;
-        emit RootedRecordErased(root, recordId, msg.sender);
+        emit RootedRecordErased(root, recordId, sender);
     }
 
     function _confirmRootedShredded(bytes32 root, bytes32 recordId, bytes32 receiptHash)

@@ -27,17 +27,18 @@ abstract contract RecordsModule is ConsentModule {
     function _addRecord(bytes32 recordId, address patient, bytes32 ciphertextHash, uint8 category, bytes32 supersedes)
         internal
     {
+        address sender = _msgSender();
         if (recordId == bytes32(0)) revert InvalidRecordId();
         if (ciphertextHash == bytes32(0)) revert InvalidCiphertextHash();
         if (_records[recordId].patient != address(0)) revert RecordExists(recordId);
-        if (!_canWrite(patient, msg.sender, category)) revert WriteNotPermitted(patient, msg.sender, category);
+        if (!_canWrite(patient, sender, category)) revert WriteNotPermitted(patient, sender, category);
         if (supersedes != bytes32(0)) {
             MedLedger.Record storage old = _records[supersedes];
             if (old.patient != patient || _isErased(old)) revert InvalidSupersedes(supersedes);
         }
         _records[recordId] = MedLedger.Record({
             patient: patient,
-            author: msg.sender,
+            author: sender,
             ciphertextHash: ciphertextHash,
             supersedes: supersedes,
             createdAt: uint64(block.timestamp),
@@ -46,23 +47,25 @@ abstract contract RecordsModule is ConsentModule {
             erased: false,
             shredConfirmed: false
         });
-        emit RecordAdded(recordId, patient, msg.sender, ciphertextHash, category, supersedes);
+        emit RecordAdded(recordId, patient, sender, ciphertextHash, category, supersedes);
     }
 
     function _eraseRecord(bytes32 recordId) internal {
+        address sender = _msgSender();
         MedLedger.Record storage r = _records[recordId];
         if (r.patient == address(0)) revert UnknownRecord(recordId);
-        if (r.patient != msg.sender) revert NotRecordOwner(recordId, msg.sender);
+        if (r.patient != sender) revert NotRecordOwner(recordId, sender);
         if (_isErased(r)) revert RecordAlreadyErased(recordId);
         r.erased = true;
-        emit RecordErased(recordId, msg.sender);
+        emit RecordErased(recordId, sender);
     }
 
     /// @dev Moves the patient's erasure epoch on: every record added before is erased at once.
     function _eraseAll() internal {
-        _requirePatient(msg.sender);
-        uint64 epoch = ++_erasureEpoch[msg.sender];
-        emit AllRecordsErased(msg.sender, epoch);
+        address sender = _msgSender();
+        _requirePatient(sender);
+        uint64 epoch = ++_erasureEpoch[sender];
+        emit AllRecordsErased(sender, epoch);
     }
 
     function _confirmShredded(bytes32 recordId, bytes32 receiptHash) internal onlyRole(ESCROW_ROLE) {

@@ -133,6 +133,17 @@ pub trait Chain: Send + Sync {
     /// Sends a transaction to the contract from the escrow account and waits for a successful
     /// receipt.
     fn send(&self, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>>;
+    /// Sends a transaction to another of the deployment's contracts (the forwarder, relaying an
+    /// account's request) from the escrow account and waits for a successful receipt.
+    fn send_to(&self, to: Address, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>>;
+    /// `eth_call` as `from` at the latest block: what a call would do when `from` sent it (the
+    /// relayer asks how the core would answer a forwarded call before paying for it).
+    fn call_as(
+        &self,
+        from: Address,
+        to: Address,
+        data: Vec<u8>,
+    ) -> BoxFuture<'_, Result<Vec<u8>, ChainError>>;
     /// The escrow account, when a key is configured.
     fn escrow_address(&self) -> Option<Address>;
     /// The latest block.
@@ -312,7 +323,7 @@ impl RpcChain {
         }))
     }
 
-    async fn send_inner(&self, data: Vec<u8>) -> Result<B256, ChainError> {
+    async fn send_inner(&self, to: Address, data: Vec<u8>) -> Result<B256, ChainError> {
         let signer = self.signer.as_ref().ok_or(ChainError::NoSigner)?;
         let from = signer.address();
         let _guard = self.send_lock.lock().await;
@@ -330,7 +341,7 @@ impl RpcChain {
             &self
                 .rpc(
                     "eth_estimateGas",
-                    json!([{"from": from.to_string(), "to": self.contract.to_string(), "data": input.to_string()}]),
+                    json!([{"from": from.to_string(), "to": to.to_string(), "data": input.to_string()}]),
                 )
                 .await?,
         )?;
@@ -339,7 +350,7 @@ impl RpcChain {
             nonce,
             gas_price: u128::from(gas_price),
             gas_limit: estimate.saturating_mul(12) / 10 + 10_000,
-            to: TxKind::Call(self.contract),
+            to: TxKind::Call(to),
             value: U256::ZERO,
             input,
         };
@@ -414,7 +425,23 @@ impl Chain for RpcChain {
     }
 
     fn send(&self, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>> {
-        Box::pin(self.send_inner(data))
+        Box::pin(self.send_inner(self.contract, data))
+    }
+
+    fn send_to(&self, to: Address, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>> {
+        Box::pin(self.send_inner(to, data))
+    }
+
+    fn call_as(
+        &self,
+        from: Address,
+        to: Address,
+        data: Vec<u8>,
+    ) -> BoxFuture<'_, Result<Vec<u8>, ChainError>> {
+        Box::pin(async move {
+            let call = json!({"from": from.to_string(), "to": to.to_string(), "data": Bytes::from(data).to_string()});
+            parse_bytes(&self.rpc("eth_call", json!([call, "latest"])).await?)
+        })
     }
 
     fn escrow_address(&self) -> Option<Address> {
@@ -977,6 +1004,12 @@ mod tests {
                 deploy_block: 3,
                 deploy_tx: B256::ZERO,
                 abi_hash: medledger_protocol::contract::licensing_abi_hash(),
+            },
+            forwarder: ContractDeployment {
+                address: Address::repeat_byte(0xf0),
+                deploy_block: 1,
+                deploy_tx: B256::ZERO,
+                abi_hash: medledger_protocol::contract::forwarder_abi_hash(),
             },
         }
     }

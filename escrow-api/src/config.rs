@@ -150,6 +150,13 @@ pub struct Config {
     /// current; docs/licensing.md "The agreement"). Unset: the texts of docs/eula/ built into the
     /// binary.
     pub agreement_dir: Option<PathBuf>,
+    /// Transactions the relayer pays for per account per [`Config::relay_window_secs`]
+    /// (docs/api.md "Sponsored transactions"); 0: the escrow relays nothing.
+    pub relay_quota: u32,
+    /// The relayer's window, seconds.
+    pub relay_window_secs: u64,
+    /// The most gas one relayed request may forward to its call.
+    pub relay_max_gas: u64,
 }
 
 impl Default for Config {
@@ -199,6 +206,9 @@ impl Default for Config {
             risk_deployment_min: 5_000,
             hold_expiry_secs: 7 * 86_400,
             agreement_dir: None,
+            relay_quota: 50,
+            relay_window_secs: 86_400,
+            relay_max_gas: 2_000_000,
         }
     }
 }
@@ -332,6 +342,11 @@ impl Config {
         if self.max_concurrent_uploads == 0 || self.idle_connection_secs == 0 {
             return Err(ConfigError::Invalid(
                 "max_concurrent_uploads and idle_connection_secs must be positive".into(),
+            ));
+        }
+        if self.relay_quota > 0 && (self.relay_window_secs == 0 || self.relay_max_gas == 0) {
+            return Err(ConfigError::Invalid(
+                "relay_window_secs and relay_max_gas must be positive when relay_quota is".into(),
             ));
         }
         if self.log_block_batch == 0 || self.anchor_batch_max == 0 || self.poll_interval_ms == 0 {

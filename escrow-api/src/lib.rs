@@ -16,6 +16,8 @@
 //! - [`records`]: streamed upload and consent-checked, streamed read.
 //! - [`risk`]: every read attempt scored by the kNN access-risk model; the flag/hold policy.
 //! - [`holds`]: reads held for the patient's approval, and the patient's signed decisions.
+//! - [`relay`]: the relayer of sponsored transactions (ERC-2771): it pays the gas of an
+//!   account's own transactions to the core, within a quota.
 //! - [`indexed`]: what the follower indexed besides records (grants), for the caller.
 //! - [`follower`]: the event follower (commit, shred, pending TTL) and the anchoring task.
 //! - [`limits`]: per-address and per-IP rate limits.
@@ -46,6 +48,7 @@ pub mod listen;
 pub mod maintenance;
 pub mod metrics;
 pub mod records;
+pub mod relay;
 pub mod risk;
 pub mod server;
 pub mod web;

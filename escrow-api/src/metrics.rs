@@ -2,7 +2,7 @@
 //! log, exposed in the text format at `/metrics`. Labels carry outcomes only, never addresses or
 //! record ids.
 
-use prometheus::{Encoder, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 /// The escrow's metrics.
 #[derive(Clone, Debug)]
@@ -32,6 +32,8 @@ pub struct Metrics {
     pub consent_answers: IntCounterVec,
     /// Scored read attempts by what the risk step did (`flagged`, `held`).
     pub risk_outcomes: IntCounterVec,
+    /// Transactions the relayer sent (paid for), mined or not.
+    pub relayed_transactions: IntCounter,
 }
 
 impl Metrics {
@@ -73,6 +75,11 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let relayed_transactions = IntCounter::new(
+            "relayed_transactions_total",
+            "transactions the relayer sent for accounts (it paid their gas)",
+        )?;
+        registry.register(Box::new(relayed_transactions.clone()))?;
         registry.register(Box::new(risk_outcomes.clone()))?;
         registry.register(Box::new(uploads.clone()))?;
         registry.register(Box::new(reads.clone()))?;
@@ -97,6 +104,7 @@ impl Metrics {
             shredded,
             consent_answers,
             risk_outcomes,
+            relayed_transactions,
         })
     }
 

@@ -136,6 +136,8 @@ pub struct AppState {
     pub risk: Arc<crate::risk::RiskEngine>,
     /// The licence agreement's versions (the last is current).
     pub agreements: Arc<crate::agreement::Agreements>,
+    /// Serialises the relayer's requests (crate::relay).
+    pub relay_lock: Arc<crate::relay::RelayLock>,
 }
 
 impl core::fmt::Debug for AppState {
@@ -329,6 +331,7 @@ impl App {
                 ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 risk,
                 agreements: Arc::new(agreements),
+                relay_lock: Arc::new(crate::relay::RelayLock::default()),
             },
         })
     }
@@ -447,6 +450,10 @@ pub fn router(state: AppState) -> Router {
             "/api/agreement",
             get(crate::agreement::text).post(crate::agreement::accept),
         )
+        .route(
+            "/api/relay",
+            get(crate::relay::status).post(crate::relay::relay),
+        )
         .route("/api/records", get(crate::records::list))
         .route(
             "/api/records/{id}",
@@ -514,6 +521,7 @@ async fn config_json(State(st): State<AppState>) -> Json<serde_json::Value> {
         "contract": st.deployment.address.to_checksum(None),
         "insurance": st.deployment.insurance.address.to_checksum(None),
         "licensing": st.deployment.licensing.address.to_checksum(None),
+        "forwarder": st.deployment.forwarder.address.to_checksum(None),
         "deployBlock": st.deployment.deploy_block,
         "escrow": st.deployment.escrow.to_checksum(None),
         "network": st.deployment.network,
@@ -604,6 +612,9 @@ pub fn openapi_document() -> Result<serde_json::Value, serde_json::Error> {
         api::agreement::AgreementText,
         api::agreement::AcceptAgreementBody,
         api::agreement::AgreementAcceptance,
+        api::relay::RelayStatus,
+        api::relay::RelayBody,
+        api::relay::Relayed,
     );
     let generated = generator.take_definitions(true);
     if let Some(schemas) = doc
@@ -623,6 +634,7 @@ pub const ROUTES: &[&str] = &[
     "/api/auth/signout",
     "/api/auth/session",
     "/api/agreement",
+    "/api/relay",
     "/api/records",
     "/api/records/{id}",
     "/api/records/{id}/receipt",

@@ -13,7 +13,8 @@ use support::*;
 fn sample_deployment(abi_hash: &str) -> String {
     let insurance = medledger_protocol::contract::insurance_abi_hash();
     let licensing = medledger_protocol::contract::licensing_abi_hash();
-    medledger_test_support::deployment_json(1337, abi_hash, &insurance, &licensing)
+    let forwarder = medledger_protocol::contract::forwarder_abi_hash();
+    medledger_test_support::deployment_json(1337, abi_hash, &insurance, &licensing, &forwarder)
 }
 
 #[test]

@@ -829,6 +829,7 @@ pub struct ErrorBody {
 
 pub mod agreement;
 pub mod licensing;
+pub mod relay;
 
 #[cfg(test)]
 mod tests {

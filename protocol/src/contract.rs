@@ -7,7 +7,9 @@
 //! [`MedLedger`] (accounts and keys, consent, records and erasure, emergency access, access-log
 //! anchors, licence terms), [`MedLedgerInsurance`] (policies, claims and payouts), which reads the
 //! core through its public views, and [`MedLedgerLicensing`] (organisations, seats, subscriptions,
-//! enrolments), which writes the core's licence terms.
+//! enrolments), which writes the core's licence terms. A fourth, [`MedLedgerForwarder`]
+//! (OpenZeppelin's ERC-2771 forwarder), relays the core's transactions signed by accounts without
+//! ether (sponsored transactions, docs/contract.md): the core takes the signer as the caller.
 
 use alloy_sol_types::{sol, SolInterface};
 use sha2::{Digest, Sha256};
@@ -30,10 +32,23 @@ sol!(
     "abi/MedLedgerLicensing.json"
 );
 
+sol!(
+    #[derive(Debug, PartialEq, Eq)]
+    MedLedgerForwarder,
+    "abi/MedLedgerForwarder.json"
+);
+
+/// The forwarder's request, which its base declares (`ERC2771Forwarder.ForwardRequestData` in the
+/// ABI): what `execute` takes, the EIP-712 `ForwardRequest` fields plus the signature (the nonce is
+/// the forwarder's, read with `nonces`).
+pub use ERC2771Forwarder::ForwardRequestData;
 /// The licensing contract's types, which its interface declares (`IMedLedgerLicensing.Seats` in
 /// the ABI), so that sol! puts them in a module of that name.
 pub use IMedLedgerLicensing::{Enrolment, Organisation, Seats};
 pub use MedLedger::{MedLedgerCalls, MedLedgerErrors, MedLedgerEvents};
+pub use MedLedgerForwarder::{
+    MedLedgerForwarderCalls, MedLedgerForwarderErrors, MedLedgerForwarderEvents,
+};
 pub use MedLedgerInsurance::{
     MedLedgerInsuranceCalls, MedLedgerInsuranceErrors, MedLedgerInsuranceEvents,
 };
@@ -49,6 +64,16 @@ pub const INSURANCE_ABI_JSON: &str = include_str!("../abi/MedLedgerInsurance.jso
 
 /// The licensing contract's committed ABI, in the same canonical form.
 pub const LICENSING_ABI_JSON: &str = include_str!("../abi/MedLedgerLicensing.json");
+
+/// The forwarder's committed ABI, in the same canonical form.
+pub const FORWARDER_ABI_JSON: &str = include_str!("../abi/MedLedgerForwarder.json");
+
+/// The EIP-712 domain name of [`MedLedgerForwarder`] (version `"1"`, the chain's id, the
+/// forwarder's address): what a signer of a forward request and the relayer verifying it use.
+pub const FORWARDER_DOMAIN_NAME: &str = "MedLedgerForwarder";
+
+/// The EIP-712 domain version of [`MedLedgerForwarder`].
+pub const FORWARDER_DOMAIN_VERSION: &str = "1";
 
 /// `0x`-prefixed SHA-256 of [`ABI_JSON`]: what `deployments/<network>.json` records as `abiHash`
 /// for a core deployed from the same sources.
@@ -66,6 +91,11 @@ pub fn licensing_abi_hash() -> String {
     sha256_hex(LICENSING_ABI_JSON)
 }
 
+/// `0x`-prefixed SHA-256 of [`FORWARDER_ABI_JSON`]: the deployment file's `forwarder.abiHash`.
+pub fn forwarder_abi_hash() -> String {
+    sha256_hex(FORWARDER_ABI_JSON)
+}
+
 fn sha256_hex(text: &str) -> String {
     format!(
         "0x{}",
@@ -79,7 +109,7 @@ pub fn decode_revert(data: &[u8]) -> Option<MedLedgerErrors> {
     MedLedgerErrors::abi_decode(data).ok()
 }
 
-/// A named error of either contract.
+/// A named error of one of the contracts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContractError {
     /// One of the core's errors.
@@ -88,6 +118,10 @@ pub enum ContractError {
     Insurance(MedLedgerInsuranceErrors),
     /// One of the licensing contract's errors.
     Licensing(MedLedgerLicensingErrors),
+    /// One of the forwarder's errors (a forward request refused: `ERC2771ForwarderInvalidSigner`
+    /// for a bad signature or a spent nonce, `ERC2771ForwarderExpiredRequest`; `FailedCall` when
+    /// the forwarded call reverted, whose own error the forwarder does not pass on).
+    Forwarder(MedLedgerForwarderErrors),
 }
 
 impl ContractError {
@@ -97,6 +131,7 @@ impl ContractError {
             ContractError::Core(e) => format!("{e:?}"),
             ContractError::Insurance(e) => format!("{e:?}"),
             ContractError::Licensing(e) => format!("{e:?}"),
+            ContractError::Forwarder(e) => format!("{e:?}"),
         };
         debug
             .split(|c: char| !c.is_alphanumeric())
@@ -107,8 +142,8 @@ impl ContractError {
 }
 
 /// Decode a revert's return data into any of the contracts' named errors: the core's first, then
-/// the insurance contract's, then the licensing contract's (an error two declare has one selector
-/// and means the same in both). `None` when it is none of theirs.
+/// the insurance contract's, then the licensing contract's, then the forwarder's (an error two
+/// declare has one selector and means the same in both). `None` when it is none of theirs.
 pub fn decode_any_revert(data: &[u8]) -> Option<ContractError> {
     decode_revert(data)
         .map(ContractError::Core)
@@ -121,6 +156,11 @@ pub fn decode_any_revert(data: &[u8]) -> Option<ContractError> {
             MedLedgerLicensingErrors::abi_decode(data)
                 .ok()
                 .map(ContractError::Licensing)
+        })
+        .or_else(|| {
+            MedLedgerForwarderErrors::abi_decode(data)
+                .ok()
+                .map(ContractError::Forwarder)
         })
 }
 
@@ -255,6 +295,48 @@ mod tests {
             Some("UnknownRecord")
         );
         assert_eq!(decode_any_revert(&[0xde, 0xad, 0xbe, 0xef]), None);
+    }
+
+    #[test]
+    fn a_forwarder_revert_decodes_from_the_forwarder_abi() {
+        let signer = address!("0x90F8bf6A479f320ead074411a4B0e7944Ea8c9C1");
+        let from = address!("0xFFcf8FDEE72ac11b5c542428B35EEF5769C409f0");
+        let data = MedLedgerForwarder::ERC2771ForwarderInvalidSigner { signer, from }.abi_encode();
+        let err = decode_any_revert(&data).expect("one of the forwarder's errors");
+        assert_eq!(
+            err,
+            ContractError::Forwarder(MedLedgerForwarderErrors::ERC2771ForwarderInvalidSigner(
+                MedLedgerForwarder::ERC2771ForwarderInvalidSigner { signer, from }
+            ))
+        );
+        assert_eq!(err.name(), "ERC2771ForwarderInvalidSigner");
+        let expired = MedLedgerForwarder::ERC2771ForwarderExpiredRequest {
+            deadline: alloy_primitives::aliases::U48::from(7u8),
+        }
+        .abi_encode();
+        assert_eq!(
+            decode_any_revert(&expired).map(|e| e.name()).as_deref(),
+            Some("ERC2771ForwarderExpiredRequest")
+        );
+    }
+
+    #[test]
+    fn execute_encodes_the_forward_request_as_the_forwarder_takes_it() {
+        let call = MedLedgerForwarder::executeCall {
+            request: ForwardRequestData {
+                from: Address::ZERO,
+                to: Address::ZERO,
+                value: U256::ZERO,
+                gas: U256::from(100_000u32),
+                deadline: alloy_primitives::aliases::U48::from(1u8),
+                data: Default::default(),
+                signature: Default::default(),
+            },
+        };
+        let selector = alloy_primitives::keccak256(
+            "execute((address,address,uint256,uint256,uint48,bytes,bytes))",
+        );
+        assert_eq!(&call.abi_encode()[..4], &selector[..4]);
     }
 
     #[test]

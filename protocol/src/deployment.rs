@@ -1,5 +1,6 @@
-//! `deployments/<network>.json`: where the MedLedger contracts live on a chain — the core and the
-//! insurance and licensing contracts deployed beside it. Written by the Truffle migration; read by the escrow
+//! `deployments/<network>.json`: where the MedLedger contracts live on a chain — the core, the
+//! insurance and licensing contracts deployed beside it, and the ERC-2771 forwarder the core
+//! trusts. Written by the Truffle migration; read by the escrow
 //! (which serves both addresses to the app as part of `/config.json`). Each contract's ABI hash lets
 //! a reader refuse a contract deployed from other sources than its bindings.
 
@@ -32,6 +33,11 @@ pub struct Deployment {
     /// The licensing contract (organisations, seats, subscriptions), deployed after the core with
     /// its address and named in it (`setLicensing`).
     pub licensing: ContractDeployment,
+    /// The ERC-2771 forwarder (`MedLedgerForwarder`), deployed before the core, which trusts it for
+    /// good (`trustedForwarder()`): a relayer submits the core's transactions signed by accounts
+    /// without ether through it (EIP-712 domain `MedLedgerForwarder`, version `1`, this chain, this
+    /// address). The insurance and licensing contracts do not trust it.
+    pub forwarder: ContractDeployment,
 }
 
 /// Where one further contract of the deployment lives.
@@ -65,7 +71,8 @@ pub enum DeploymentError {
     /// A contract was compiled from sources whose ABI differs from these bindings.
     #[error("the deployed {contract} contract's ABI ({deployed}) is not the one these bindings were built from ({bindings}); rebuild from the same sources")]
     AbiMismatch {
-        /// Which contract: `MedLedger`, `MedLedgerInsurance` or `MedLedgerLicensing`.
+        /// Which contract: `MedLedger`, `MedLedgerInsurance`, `MedLedgerLicensing` or
+        /// `MedLedgerForwarder`.
         contract: &'static str,
         /// The hash in the deployment file.
         deployed: String,
@@ -104,6 +111,11 @@ impl Deployment {
             "MedLedgerLicensing",
             &self.licensing.abi_hash,
             crate::contract::licensing_abi_hash(),
+        )?;
+        same_abi(
+            "MedLedgerForwarder",
+            &self.forwarder.abi_hash,
+            crate::contract::forwarder_abi_hash(),
         )
     }
 }
@@ -138,6 +150,7 @@ mod tests {
             abi_hash,
             insurance_abi_hash,
             &crate::contract::licensing_abi_hash(),
+            &crate::contract::forwarder_abi_hash(),
         )
     }
 
@@ -189,6 +202,7 @@ mod tests {
             &crate::contract::abi_hash(),
             &crate::contract::insurance_abi_hash(),
             &other,
+            &crate::contract::forwarder_abi_hash(),
         );
         match Deployment::from_json(&text) {
             Err(DeploymentError::AbiMismatch {
@@ -196,6 +210,36 @@ mod tests {
             }) => assert_eq!((contract, deployed), ("MedLedgerLicensing", other)),
             other => panic!("expected an ABI mismatch, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn refuses_another_forwarder_abi() {
+        let other = format!("0x{}", "f0".repeat(32));
+        let text = medledger_test_support::deployment_json(
+            1337,
+            &crate::contract::abi_hash(),
+            &crate::contract::insurance_abi_hash(),
+            &crate::contract::licensing_abi_hash(),
+            &other,
+        );
+        match Deployment::from_json(&text) {
+            Err(DeploymentError::AbiMismatch {
+                contract, deployed, ..
+            }) => assert_eq!((contract, deployed), ("MedLedgerForwarder", other)),
+            other => panic!("expected an ABI mismatch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn refuses_a_file_without_the_forwarder() {
+        // A file written before sponsored transactions: its core trusts no forwarder.
+        let mut old: serde_json::Value =
+            serde_json::from_str(&sample(&crate::contract::abi_hash())).expect("json");
+        old.as_object_mut().expect("an object").remove("forwarder");
+        assert!(matches!(
+            Deployment::from_json(&old.to_string()),
+            Err(DeploymentError::Invalid(_))
+        ));
     }
 
     #[test]

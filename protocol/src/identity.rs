@@ -185,6 +185,17 @@ pub fn recover_personal(message: &[u8], sig: &[u8]) -> Result<Address, IdentityE
         .map_err(|e| IdentityError::BadSignature(e.to_string()))
 }
 
+/// Checks `signature` over the EIP-712 `hash` is `expected`'s and has a low s (EIP-2), as
+/// OpenZeppelin's `ECDSA` requires on chain.
+pub fn verify_typed(hash: &B256, signature: &[u8], expected: Address) -> Result<(), IdentityError> {
+    if parse_signature(signature)?.normalize_s().is_some() {
+        return Err(IdentityError::BadSignature(
+            "a high-s (malleable) signature; EIP-2 requires low s".into(),
+        ));
+    }
+    signed_by(hash, signature, expected).map(|_| ())
+}
+
 /// The signer of `signature` over the EIP-712 `hash`, which must be `expected`.
 fn signed_by(hash: &B256, signature: &[u8], expected: Address) -> Result<Address, IdentityError> {
     let recovered = recover_typed(hash, signature)?;

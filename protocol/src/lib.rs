@@ -17,6 +17,8 @@
 //!   K2 wrapped under a versioned master key (section 4).
 //! - [`identity`]: the EIP-712 key-derivation message and the X25519 key it seeds, SIWE sign-in
 //!   messages, and EIP-712 escrow requests (section 6).
+//! - [`forward`]: sponsored transactions (ERC-2771): the forward request a wallet signs for a
+//!   relayer, and which of the core's functions a relayer pays for (section 6.7).
 //! - [`merkle`]: the sorted-pair keccak256 trees the contract's proofs use (access-log anchors,
 //!   records under a root).
 //! - [`record_root`]: records anchored many at a time under one root: a record's leaf, a bulk
@@ -32,6 +34,7 @@ pub mod contract;
 pub mod deployment;
 pub mod envelope;
 pub mod fhir;
+pub mod forward;
 pub mod identity;
 pub mod label;
 pub mod merkle;

@@ -34,6 +34,19 @@ fn bindings_decode_real_events_results_and_reverts_from_ganache() {
     // Every call is the patient's (a revert depends on who calls).
     let call = |data: Vec<u8>| call(url, Some(patient), ledger, &data);
 
+    // The core trusts the forwarder the deployment file names, and no other account.
+    let raw = call(MedLedger::trustedForwarderCall {}.abi_encode()).expect("trustedForwarder");
+    let trusted = MedLedger::trustedForwarderCall::abi_decode_returns(&raw)
+        .expect("trustedForwarder result decodes");
+    assert_eq!(trusted, deployment.forwarder.address);
+    for (who, expected) in [(deployment.forwarder.address, true), (patient, false)] {
+        let raw = call(MedLedger::isTrustedForwarderCall { forwarder: who }.abi_encode())
+            .expect("isTrustedForwarder");
+        let answer = MedLedger::isTrustedForwarderCall::abi_decode_returns(&raw)
+            .expect("isTrustedForwarder result decodes");
+        assert_eq!(answer, expected, "isTrustedForwarder({who})");
+    }
+
     // A transaction's event, decoded through the generated event type.
     let key = B256::repeat_byte(0x42);
     let register = MedLedger::registerPatientCall { encryptionKey: key }.abi_encode();

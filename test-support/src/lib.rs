@@ -53,14 +53,17 @@ pub const KEYS: [&str; 10] = [
     "0xb0057716d5917badaf911b193b12b910811c1497b5bada8d7711f758981c3773",
 ];
 
-/// A deployment file as the migration writes it for a fresh Ganache (`deployments/README.md`),
-/// on chain `chain_id`, naming the given ABI hashes of the core and the insurance contract: for
-/// tests that need a valid file but no chain (pass another hash to get a refused one).
+/// A deployment file in the shape the migration writes (`deployments/README.md`), on chain
+/// `chain_id`, naming the given ABI hashes of the core, the insurance contract, the licensing
+/// contract and the forwarder: for tests that need a valid file but no chain (pass another hash to
+/// get a refused one). The addresses and blocks are fixed samples (a fresh Ganache's before the
+/// forwarder was deployed first), not read from any chain.
 pub fn deployment_json(
     chain_id: u64,
     abi_hash: &str,
     insurance_abi_hash: &str,
     licensing_abi_hash: &str,
+    forwarder_abi_hash: &str,
 ) -> String {
     serde_json::json!({
         "network": "development",
@@ -82,6 +85,12 @@ pub fn deployment_json(
             "deployBlock": 3,
             "deployTx": "0x5d3f6e0c3c3f0c7c8e6b1f3f5c0f2d8f4b4b3a1d8c3f6e0c3c3f0c7c8e6b1f3f",
             "abiHash": licensing_abi_hash,
+        },
+        "forwarder": {
+            "address": "0x254dffcd3277C0b1660F6d42EFbB754edaBAbC2B",
+            "deployBlock": 4,
+            "deployTx": "0x2c3f1e5d7b9a0c4e6f8d1b3a5c7e9f0d2b4a6c8e0f1d3b5a7c9e1f3d5b7a9c0e",
+            "abiHash": forwarder_abi_hash,
         },
     })
     .to_string()

@@ -1,11 +1,13 @@
-// The cast of the suite and the contracts they act on: the MedLedger core and, deployed beside it
-// with the core's address, MedLedgerInsurance and MedLedgerLicensing.
+// The cast of the suite and the contracts they act on: the MedLedger core, trusting the
+// MedLedgerForwarder (ERC-2771) deployed before it, and, deployed beside it with the core's
+// address, MedLedgerInsurance and MedLedgerLicensing.
 const { track, record } = require("./gas");
 const { latestTimestamp } = require("./chain");
 
 const MedLedger = artifacts.require("MedLedger");
 const MedLedgerInsurance = artifacts.require("MedLedgerInsurance");
 const MedLedgerLicensing = artifacts.require("MedLedgerLicensing");
+const MedLedgerForwarder = artifacts.require("MedLedgerForwarder");
 
 const DAY = 24 * 3600;
 const ETHER = 10n ** 18n;
@@ -71,9 +73,22 @@ const MATRIX_PARTIES = [
   "stranger",
 ];
 
-/** A fresh MedLedger core (tracked: its calls' gas goes to the report). */
-async function deploy(c) {
-  const raw = await MedLedger.new(c.admin, c.escrow, { from: c.admin });
+/** A fresh MedLedgerForwarder (ERC-2771), as the migration deploys it before the core. */
+async function deployForwarder(c) {
+  const raw = await MedLedgerForwarder.new({ from: c.admin });
+  const receipt = await web3.eth.getTransactionReceipt(raw.transactionHash);
+  record("(deployment) MedLedgerForwarder", receipt.gasUsed);
+  return raw;
+}
+
+/**
+ * A fresh MedLedger core (tracked: its calls' gas goes to the report) trusting `trustedForwarder`
+ * (an address), or else a fresh MedLedgerForwarder of its own, as the migration deploys it
+ * (`MedLedgerForwarder.at(await ml.trustedForwarder())` finds it).
+ */
+async function deploy(c, trustedForwarder) {
+  if (!trustedForwarder) trustedForwarder = (await deployForwarder(c)).address;
+  const raw = await MedLedger.new(c.admin, c.escrow, trustedForwarder, { from: c.admin });
   const receipt = await web3.eth.getTransactionReceipt(raw.transactionHash);
   record("(deployment) MedLedger", receipt.gasUsed);
   return track(raw);
@@ -134,6 +149,7 @@ module.exports = {
   MedLedger,
   MedLedgerInsurance,
   MedLedgerLicensing,
+  MedLedgerForwarder,
   DAY,
   ETHER,
   b32,
@@ -141,6 +157,7 @@ module.exports = {
   CAT,
   cast,
   MATRIX_PARTIES,
+  deployForwarder,
   deploy,
   deployInsurance,
   deployLicensing,

@@ -261,6 +261,19 @@ impl Chain for ScriptedChain {
         })
     }
 
+    fn send_to(&self, _to: Address, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>> {
+        self.send(data)
+    }
+
+    fn call_as(
+        &self,
+        _from: Address,
+        _to: Address,
+        data: Vec<u8>,
+    ) -> BoxFuture<'_, Result<Vec<u8>, ChainError>> {
+        self.call(data)
+    }
+
     fn escrow_address(&self) -> Option<Address> {
         None
     }
@@ -297,6 +310,7 @@ pub async fn escrow_on(
         &medledger_protocol::contract::abi_hash(),
         &medledger_protocol::contract::insurance_abi_hash(),
         &medledger_protocol::contract::licensing_abi_hash(),
+        &medledger_protocol::contract::forwarder_abi_hash(),
     );
     std::fs::write(&deployment, text).expect("write the deployment file");
     let config = crate::config::Config {

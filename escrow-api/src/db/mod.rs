@@ -27,6 +27,7 @@ mod cursor;
 mod events;
 mod licensing;
 mod records;
+mod relays;
 mod risk;
 mod roots;
 mod sessions;
@@ -166,6 +167,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         16,
         "agreement_acceptances",
         include_str!("../../migrations/0016_agreement_acceptances.sql"),
+    ),
+    (
+        17,
+        "relayed_transactions",
+        include_str!("../../migrations/0017_relayed_transactions.sql"),
     ),
 ];
 

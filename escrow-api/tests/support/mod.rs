@@ -273,6 +273,11 @@ impl World {
         call(&self.ganache.url, self.d.address, c).await
     }
 
+    /// `eth_call` of another of the deployment's contracts (the forwarder, say).
+    pub async fn call_at<C: SolCall>(&self, to: Address, c: C) -> C::Return {
+        call(&self.ganache.url, to, c).await
+    }
+
     /// Registers patients and verified practitioners.
     pub async fn register(&self, patients: &[&User], practitioners: &[&User]) {
         for p in patients {

@@ -33,6 +33,17 @@ impl User {
         }
     }
 
+    /// A user of a new random account, which holds no ether (a patient of sponsored
+    /// transactions).
+    pub fn without_ether() -> User {
+        User {
+            signer: PrivateKeySigner::random(),
+            keys: KeyPair::generate().expect("x25519 key"),
+            cookie: None,
+            http: reqwest::Client::new(),
+        }
+    }
+
     pub fn address(&self) -> Address {
         self.signer.address()
     }

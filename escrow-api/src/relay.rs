@@ -1,0 +1,317 @@
+//! The relayer (docs/api.md "Sponsored transactions"; issue 18): the escrow pays the gas of an
+//! account's own transactions to the core, sent through the ERC-2771 forwarder the core trusts, so
+//! that a patient needs no ether. It relays only what `protocol::forward::Sponsored` lists, from
+//! the signed-in account, to the core, within a quota per account per window, and only a request
+//! the forwarder would accept and the core would not refuse: it asks both by `eth_call` first, so
+//! a refusal costs the relayer nothing. The core sees the request's signer as the caller, never
+//! the escrow: relaying grants no one the escrow's role.
+//!
+//! Relays are sent one at a time (the escrow's transactions share one nonce sequence and the
+//! quota's count must see the previous relay), each waiting for its receipt.
+
+use alloy_primitives::{hex, Address, Bytes};
+use alloy_sol_types::SolCall;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use medledger_protocol::api::relay::{RelayBody, RelayStatus, Relayed};
+use medledger_protocol::contract::{decode_any_revert, MedLedgerForwarder};
+use medledger_protocol::forward::{call_kind, CallKind, ForwardMessage, Sponsored};
+
+use crate::auth::Session;
+use crate::chain::ChainError;
+use crate::error::{ApiError, JsonBody};
+use crate::server::AppState;
+
+/// Serialises relays: the quota's count, the checks and the send of one request happen before the
+/// next request's count.
+#[derive(Debug, Default)]
+pub struct RelayLock(tokio::sync::Mutex<()>);
+
+/// `GET /api/relay`: whether the escrow pays for the caller's transactions, and how much of the
+/// quota is left.
+pub async fn status(
+    State(st): State<AppState>,
+    session: Session,
+) -> Result<Json<RelayStatus>, ApiError> {
+    let used = st
+        .index
+        .relays_since(session.address, window_start(&st))
+        .await?;
+    Ok(Json(RelayStatus {
+        available: relayer(&st).is_some(),
+        relayer: relayer(&st),
+        forwarder: st.deployment.forwarder.address,
+        quota: st.config.relay_quota,
+        used: used.count,
+        window_secs: st.config.relay_window_secs,
+        max_gas: st.config.relay_max_gas,
+        sponsored: Sponsored::ALL
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect(),
+    }))
+}
+
+/// `POST /api/relay`: checks the request, then sends it to the forwarder and answers once it is
+/// mined.
+pub async fn relay(
+    State(st): State<AppState>,
+    session: Session,
+    JsonBody(body): JsonBody<RelayBody>,
+) -> Result<Json<Relayed>, ApiError> {
+    let relayer = relayer(&st).ok_or_else(|| {
+        ApiError::unavailable(
+            "relay-unavailable",
+            "this escrow does not pay for transactions: send it from a wallet that holds ether",
+        )
+    })?;
+    let (function, message, signature) = checked(&st, session.address, &body)?;
+    let _one_at_a_time = st.relay_lock.0.lock().await;
+    let used = within_quota(&st, session.address).await?;
+    on_chain_checks(&st, &message, &signature).await?;
+    let request = message.request_data(signature);
+    let call = MedLedgerForwarder::executeCall { request }.abi_encode();
+    let sent = st
+        .ledger
+        .chain()
+        .send_to(st.deployment.forwarder.address, call)
+        .await;
+    let now = now();
+    let (hash, ok) = match &sent {
+        Ok(hash) => (*hash, true),
+        Err(ChainError::Reverted(hash) | ChainError::Timeout(hash)) => (*hash, false),
+        Err(e) => return Err(chain_unavailable(e)),
+    };
+    st.index
+        .record_relay(session.address, now, function.name(), hash, ok)
+        .await?;
+    st.metrics.relayed_transactions.inc();
+    tracing::info!(function = function.name(), tx = %hash, ok, "relayed a transaction");
+    if let Err(e) = sent {
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "relay-failed",
+            format!("the relayed transaction {hash} {e}; it counts against your quota"),
+        ));
+    }
+    Ok(Json(Relayed {
+        transaction_hash: hash,
+        relayer,
+        function: function.name().to_string(),
+        used: used + 1,
+        quota: st.config.relay_quota,
+    }))
+}
+
+/// The account that pays, when this escrow relays.
+fn relayer(st: &AppState) -> Option<Address> {
+    (st.config.relay_quota > 0)
+        .then(|| st.signer.as_ref().map(|s| s.address()))
+        .flatten()
+}
+
+fn now() -> u64 {
+    u64::try_from(crate::now_secs()).unwrap_or(0)
+}
+
+fn window_start(st: &AppState) -> u64 {
+    now().saturating_sub(st.config.relay_window_secs)
+}
+
+/// What needs no chain: the request is the caller's, to the core, of a sponsored function, within
+/// the gas bound, and signed by the caller.
+fn checked(
+    st: &AppState,
+    account: Address,
+    body: &RelayBody,
+) -> Result<(Sponsored, ForwardMessage, Bytes), ApiError> {
+    if body.from != account {
+        return Err(ApiError::forbidden(
+            "relay-not-yours",
+            format!(
+                "the request is from {}, not the signed-in account {account}",
+                body.from
+            ),
+        ));
+    }
+    if body.to != st.deployment.address {
+        return Err(ApiError::bad_request(
+            "relay-target",
+            format!(
+                "only calls to the MedLedger contract {} are relayed, not to {}",
+                st.deployment.address, body.to
+            ),
+        ));
+    }
+    if body.gas == 0 || body.gas > st.config.relay_max_gas {
+        return Err(ApiError::bad_request(
+            "relay-gas",
+            format!(
+                "the request forwards {} gas; the relayer forwards 1 to {}",
+                body.gas, st.config.relay_max_gas
+            ),
+        ));
+    }
+    let function = match call_kind(&body.data) {
+        CallKind::Sponsored(f) => f,
+        CallKind::NotSponsored(name) => {
+            return Err(ApiError::forbidden(
+                "relay-not-sponsored",
+                format!(
+                    "the relayer does not pay for {name}: send it from a wallet that holds ether"
+                ),
+            ))
+        }
+        CallKind::Unknown => {
+            return Err(ApiError::bad_request(
+                "relay-not-sponsored",
+                "the request's data is not a call of the MedLedger contract",
+            ))
+        }
+    };
+    let message = ForwardMessage {
+        chain_id: st.deployment.chain_id,
+        forwarder: st.deployment.forwarder.address,
+        from: body.from,
+        to: body.to,
+        gas: body.gas,
+        nonce: body.nonce,
+        deadline: body.deadline,
+        data: body.data.clone(),
+    };
+    let signature = hex::decode(body.signature.trim()).map_err(|e| bad_signature(e.to_string()))?;
+    message
+        .verify(&signature)
+        .map_err(|e| bad_signature(e.to_string()))?;
+    Ok((function, message, Bytes::from(signature)))
+}
+
+fn bad_signature(why: String) -> ApiError {
+    ApiError::bad_request(
+        "bad-signature",
+        format!("the forward request's signature: {why}"),
+    )
+}
+
+/// The account's relays in the window, refused with 429 `relay-quota` (and when a place frees)
+/// at the quota.
+async fn within_quota(st: &AppState, account: Address) -> Result<u32, ApiError> {
+    let used = st.index.relays_since(account, window_start(st)).await?;
+    if used.count < st.config.relay_quota {
+        return Ok(used.count);
+    }
+    let frees_at = used.earliest.unwrap_or(0) + st.config.relay_window_secs;
+    let retry_after = frees_at.saturating_sub(now()).max(1);
+    Err(ApiError {
+        retry_after: Some(retry_after),
+        ..ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "relay-quota",
+            format!(
+                "the relayer has paid for {} of your transactions in the last {} s, its quota; retry after {retry_after} s or send it from a wallet that holds ether",
+                used.count, st.config.relay_window_secs
+            ),
+        )
+    })
+}
+
+/// Asks the chain, without sending anything: the forwarder's nonce for the signer is the one
+/// signed, the deadline has not passed, the forwarder accepts the request (`verify`), and the core
+/// would not refuse the call as the signer (the forwarder's call, with the signer appended).
+async fn on_chain_checks(
+    st: &AppState,
+    message: &ForwardMessage,
+    signature: &Bytes,
+) -> Result<(), ApiError> {
+    let chain = st.ledger.chain();
+    let forwarder = st.deployment.forwarder.address;
+    let nonce = MedLedgerForwarder::noncesCall {
+        owner: message.from,
+    };
+    let raw = chain
+        .call_at(forwarder, nonce.abi_encode())
+        .await
+        .map_err(|e| chain_unavailable(&e))?;
+    let current = MedLedgerForwarder::noncesCall::abi_decode_returns(&raw)
+        .map_err(|e| ApiError::internal("forwarder nonce", &e))?;
+    if current != alloy_primitives::U256::from(message.nonce) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "relay-nonce",
+            format!(
+                "the request was signed for nonce {}, and the forwarder's next is {current}: sign it again",
+                message.nonce
+            ),
+        ));
+    }
+    let head = st
+        .ledger
+        .head_timestamp()
+        .await
+        .map_err(|e| chain_unavailable(&e))?;
+    if message.deadline < head {
+        return Err(ApiError::bad_request(
+            "relay-expired",
+            format!(
+                "the request's deadline {} is before the chain's time {head}: sign it again",
+                message.deadline
+            ),
+        ));
+    }
+    let verify = MedLedgerForwarder::verifyCall {
+        request: message.request_data(signature.clone()),
+    };
+    let raw = chain
+        .call_at(forwarder, verify.abi_encode())
+        .await
+        .map_err(|e| chain_unavailable(&e))?;
+    if !MedLedgerForwarder::verifyCall::abi_decode_returns(&raw)
+        .map_err(|e| ApiError::internal("forwarder verify", &e))?
+    {
+        return Err(ApiError::bad_request(
+            "relay-invalid",
+            "the forwarder would not accept this request (its signature, nonce, deadline or target)",
+        ));
+    }
+    would_succeed(st, message).await
+}
+
+/// The core's answer to the call as the forwarder makes it: the data with the signer appended
+/// (ERC-2771), from the forwarder.
+async fn would_succeed(st: &AppState, message: &ForwardMessage) -> Result<(), ApiError> {
+    let mut data = message.data.to_vec();
+    data.extend_from_slice(message.from.as_slice());
+    match st
+        .ledger
+        .chain()
+        .call_as(st.deployment.forwarder.address, message.to, data)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(ChainError::Rpc {
+            revert: Some(revert),
+            ..
+        }) => {
+            let name = hex::decode(&revert)
+                .ok()
+                .and_then(|d| decode_any_revert(&d))
+                .map(|e| e.name())
+                .unwrap_or_else(|| "an unnamed revert".into());
+            Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "relay-reverted",
+                format!("the contract would refuse this call ({name}); nothing was sent"),
+            ))
+        }
+        Err(e) => Err(chain_unavailable(&e)),
+    }
+}
+
+fn chain_unavailable(e: &ChainError) -> ApiError {
+    tracing::warn!(error = %e, "the relayer could not reach the chain");
+    ApiError::unavailable(
+        "chain-unavailable",
+        "the chain node could not be asked about this request; nothing was sent",
+    )
+}

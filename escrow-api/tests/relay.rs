@@ -1,0 +1,255 @@
+//! The relayer (docs/api.md "Sponsored transactions"): a patient whose account holds no ether
+//! registers, grants and revokes through the escrow, which pays the gas, and the contract sees the
+//! patient as the caller; the relayer refuses, sending nothing and counting nothing, a request
+//! from another account, of a function it does not sponsor, signed by another key, spent, expired,
+//! or one the contract would refuse; at the quota it answers 429 with `Retry-After`; an escrow
+//! configured without a quota relays nothing.
+
+mod support;
+
+use alloy_primitives::{hex, Address, Bytes, U256};
+use alloy_signer::SignerSync;
+use alloy_sol_types::SolCall;
+use medledger_protocol::contract::{MedLedger, MedLedgerForwarder};
+use medledger_protocol::forward::ForwardMessage;
+use serde_json::{json, Value};
+use support::*;
+
+/// A forward request from `who` for `call`, signed for the forwarder's current nonce, with a
+/// deadline an hour of chain time away.
+async fn request<C: SolCall>(w: &World, who: &User, call: C) -> ForwardMessage {
+    let nonce = w
+        .call_at(
+            w.d.forwarder.address,
+            MedLedgerForwarder::noncesCall {
+                owner: who.address(),
+            },
+        )
+        .await;
+    ForwardMessage {
+        chain_id: w.d.chain_id,
+        forwarder: w.d.forwarder.address,
+        from: who.address(),
+        to: w.d.address,
+        gas: 600_000,
+        nonce: u64::try_from(nonce).expect("nonce"),
+        deadline: w.chain_time().await + 3600,
+        data: Bytes::from(call.abi_encode()),
+    }
+}
+
+/// The body of `POST /api/relay` for `m`, signed by `signer`.
+fn body(m: &ForwardMessage, signer: &User) -> Value {
+    let sig = signer
+        .signer
+        .sign_hash_sync(&m.signing_hash())
+        .expect("sign");
+    json!({
+        "from": m.from,
+        "to": m.to,
+        "gas": m.gas,
+        "nonce": m.nonce,
+        "deadline": m.deadline,
+        "data": m.data,
+        "signature": hex::encode_prefixed(sig.as_bytes()),
+    })
+}
+
+async fn relay(server: &Server, who: &User, body: &Value) -> (u16, Value) {
+    let resp = who
+        .post(server.url("/api/relay"))
+        .json(body)
+        .send()
+        .await
+        .expect("relay");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn balance(w: &World, who: Address) -> U256 {
+    let raw = w.rpc("eth_getBalance", json!([who, "latest"])).await;
+    raw.as_str().expect("balance").parse().expect("quantity")
+}
+
+async fn used(server: &Server, who: &User) -> u64 {
+    server.get_ok(who, "/api/relay").await["used"]
+        .as_u64()
+        .expect("used")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relayer() {
+    let doctor = User::new(DOCTOR);
+    let mut patient = User::without_ether();
+    let (w, server) = World::serving(&[], &[&doctor], |c| c.relay_quota = 3).await;
+    patient.sign_in(&server).await;
+    assert_eq!(balance(&w, patient.address()).await, U256::ZERO);
+
+    let status = server.get_ok(&patient, "/api/relay").await;
+    assert_eq!(status["available"], json!(true));
+    assert_eq!(
+        status["relayer"].as_str().map(str::to_lowercase),
+        Some(format!("{:#x}", w.d.escrow))
+    );
+    assert_eq!(status["quota"], json!(3));
+    assert_eq!(status["used"], json!(0));
+    assert!(status["sponsored"]
+        .as_array()
+        .expect("list")
+        .contains(&json!("registerPatient")));
+
+    let register = MedLedger::registerPatientCall {
+        encryptionKey: patient.encryption_key(),
+    };
+    let m = request(&w, &patient, register.clone()).await;
+    let (code, relayed) = relay(&server, &patient, &body(&m, &patient)).await;
+    assert_eq!(code, 200, "{relayed}");
+    assert_eq!(relayed["function"], json!("registerPatient"));
+    assert_eq!(relayed["used"], json!(1));
+    let account = w
+        .call(MedLedger::accountOfCall {
+            account: patient.address(),
+        })
+        .await;
+    assert_eq!(account.kind, 1, "registered as a patient, as the signer");
+    assert_eq!(account.encryptionKey, patient.encryption_key());
+    assert_eq!(
+        balance(&w, patient.address()).await,
+        U256::ZERO,
+        "paid by the relayer"
+    );
+
+    // Refusals: each sends nothing and counts nothing.
+    let (code, e) = relay(&server, &patient, &body(&m, &patient)).await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (409, Some("relay-nonce")),
+        "a spent request: {e}"
+    );
+    let stranger = User::without_ether();
+    let theirs = request(&w, &stranger, register.clone()).await;
+    let (code, e) = relay(&server, &patient, &body(&theirs, &stranger)).await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (403, Some("relay-not-yours")),
+        "{e}"
+    );
+    let admin_act = MedLedger::verifyAccountCall {
+        account: doctor.address(),
+    };
+    let not_sponsored = request(&w, &patient, admin_act).await;
+    let (code, e) = relay(&server, &patient, &body(&not_sponsored, &patient)).await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (403, Some("relay-not-sponsored")),
+        "{e}"
+    );
+    assert!(e["message"]
+        .as_str()
+        .expect("message")
+        .contains("verifyAccount"));
+    let again = request(&w, &patient, register).await;
+    let (code, e) = relay(&server, &patient, &body(&again, &stranger)).await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (400, Some("bad-signature")),
+        "{e}"
+    );
+    let (code, e) = relay(&server, &patient, &body(&again, &patient)).await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (422, Some("relay-reverted")),
+        "{e}"
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .expect("message")
+            .contains("AlreadyRegistered"),
+        "{e}"
+    );
+    let grant = MedLedger::grantCall {
+        grantee: doctor.address(),
+        categories: U256::from(1),
+        allowWrite: false,
+        expiry: w.chain_time().await + 86_400,
+    };
+    let mut expired = request(&w, &patient, grant.clone()).await;
+    expired.deadline = w.chain_time().await - 1;
+    let (code, e) = relay(&server, &patient, &body(&expired, &patient)).await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (400, Some("relay-expired")),
+        "{e}"
+    );
+    let mut greedy = request(&w, &patient, grant.clone()).await;
+    greedy.gas = server.config.relay_max_gas + 1;
+    let (code, e) = relay(&server, &patient, &body(&greedy, &patient)).await;
+    assert_eq!((code, e["error"].as_str()), (400, Some("relay-gas")), "{e}");
+    assert_eq!(used(&server, &patient).await, 1, "refusals count nothing");
+
+    let m = request(&w, &patient, grant).await;
+    let (code, relayed) = relay(&server, &patient, &body(&m, &patient)).await;
+    assert_eq!(code, 200, "{relayed}");
+    let granted = w
+        .call(MedLedger::grantOfCall {
+            patient: patient.address(),
+            grantee: doctor.address(),
+        })
+        .await;
+    assert_eq!(
+        granted.categories,
+        U256::from(1),
+        "the grant is the signer's"
+    );
+    let revoke = MedLedger::revokeCall {
+        grantee: doctor.address(),
+    };
+    let m = request(&w, &patient, revoke.clone()).await;
+    let (code, relayed) = relay(&server, &patient, &body(&m, &patient)).await;
+    assert_eq!(code, 200, "{relayed}");
+    assert_eq!(relayed["used"], json!(3));
+
+    let m = request(&w, &patient, revoke).await;
+    let resp = patient
+        .post(server.url("/api/relay"))
+        .json(&body(&m, &patient))
+        .send()
+        .await
+        .expect("relay");
+    assert_eq!(resp.status(), 429);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
+    assert!(wait > 0 && wait <= server.config.relay_window_secs);
+    let e: Value = resp.json().await.expect("json");
+    assert_eq!(e["error"], json!("relay-quota"));
+    assert_eq!(balance(&w, patient.address()).await, U256::ZERO);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escrow_without_a_quota_relays_nothing() {
+    let mut patient = User::without_ether();
+    let (w, server) = World::serving(&[], &[], |c| c.relay_quota = 0).await;
+    patient.sign_in(&server).await;
+    let status = server.get_ok(&patient, "/api/relay").await;
+    assert_eq!(status["available"], json!(false));
+    let register = MedLedger::registerPatientCall {
+        encryptionKey: patient.encryption_key(),
+    };
+    let m = request(&w, &patient, register).await;
+    let (code, e) = relay(&server, &patient, &body(&m, &patient)).await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (503, Some("relay-unavailable")),
+        "{e}"
+    );
+    let account = w
+        .call(MedLedger::accountOfCall {
+            account: patient.address(),
+        })
+        .await;
+    assert_eq!(account.kind, 0, "nothing was sent");
+}
