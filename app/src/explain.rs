@@ -2,7 +2,8 @@
 //! wallet's EIP-1193 codes, each turned into what happened and what to do about it.
 
 use medledger_protocol::contract::{
-    ContractError, MedLedgerErrors, MedLedgerInsuranceErrors, MedLedgerLicensingErrors,
+    ContractError, MedLedgerErrors, MedLedgerForwarderErrors, MedLedgerInsuranceErrors,
+    MedLedgerLicensingErrors,
 };
 
 /// A revert of either contract, explained, with the error's Solidity name for support.
@@ -11,6 +12,7 @@ pub fn contract_error(e: &ContractError) -> String {
         ContractError::Core(e) => core_error(e),
         ContractError::Insurance(e) => insurance_error(e),
         ContractError::Licensing(e) => licensing_error(e),
+        ContractError::Forwarder(e) => forwarder_error(e),
     };
     format!("{text} ({})", e.name())
 }
@@ -75,6 +77,21 @@ fn core_error(e: &MedLedgerErrors) -> &'static str {
 }
 
 /// What the licensing contract's refusal means.
+/// What the forwarder's refusal of a sponsored transaction means.
+fn forwarder_error(e: &MedLedgerForwarderErrors) -> &'static str {
+    use MedLedgerForwarderErrors as E;
+    match e {
+        E::ERC2771ForwarderInvalidSigner(_) => "The signed request does not match what was sent (another account signed it, or it was already used). Try again: the app signs a new one.",
+        E::ERC2771ForwarderExpiredRequest(_) => "The signed request expired before it was sent. Try again: the app signs a new one.",
+        E::ERC2771UntrustfulTarget(_) => "The contract does not accept requests from this forwarder: the deployment's configuration is wrong; tell your medledger operator.",
+        E::ERC2771ForwarderMismatchedValue(_) => "The request's amount of ether does not match what was sent.",
+        E::FailedCall(_) => "The contract refused the forwarded call.",
+        E::InvalidAccountNonce(_) => "The signed request was already used. Try again: the app signs a new one.",
+        E::InsufficientBalance(_) => "The forwarder does not hold the ether the request asks for.",
+        E::InvalidShortString(_) | E::StringTooLong(_) => "The forwarder was deployed wrongly; tell your medledger operator.",
+    }
+}
+
 fn licensing_error(e: &MedLedgerLicensingErrors) -> &'static str {
     use MedLedgerLicensingErrors as E;
     match e {
@@ -181,6 +198,14 @@ pub fn escrow_error(code: &str) -> &'static str {
         "agreement-version" => "A newer version of the licence agreement was published while you were reading this one, so your acceptance was not recorded. Read the current version (the screen shows it now) and accept it.",
         "agreement-hash" => "The text you accepted is not the one the escrow publishes for this version, so your acceptance was not recorded. Reload the page to read the text as published.",
         "agreement-time" => "Your device's clock is too far from the escrow's for your acceptance to be recorded. Set the clock right, then accept again.",
+        // The relayer refused a sponsored transaction (`POST /api/relay`): nothing was sent.
+        "relay-unavailable" => "This medledger does not pay network fees for its users. Add a little ether to your wallet to send transactions.",
+        "relay-quota" => "medledger's relayer has paid for as many of your transactions as it pays for in a day. Try again later, or add a little ether to your wallet.",
+        "relay-not-sponsored" => "medledger's relayer does not pay for this kind of transaction. Add a little ether to your wallet to send it.",
+        "relay-nonce" | "relay-expired" | "relay-invalid" => "The signed request was out of date by the time it reached the relayer (another of your transactions went first, or it waited too long). Try again: the app signs a new one.",
+        "relay-reverted" => "The contract would refuse this transaction, so the relayer did not send it.",
+        "relay-failed" => "The relayer sent your transaction but the chain did not carry it out. Check the page again before trying once more.",
+        "relay-gas" | "relay-target" | "relay-not-yours" => "The app built a request the relayer does not take. Reload the page and try again; if it persists, tell your medledger operator.",
         _ => UNKNOWN_ESCROW_ERROR,
     }
 }
@@ -326,6 +351,9 @@ mod tests {
             "hold-expired",
             "bad-signature",
             "agreement-required",
+            "relay-quota",
+            "relay-unavailable",
+            "relay-reverted",
         ] {
             let text = escrow_error_text(code, 409);
             assert_ne!(text, UNKNOWN_ESCROW_ERROR, "{code}");

@@ -3,7 +3,7 @@
 //! derived from the wallet's signature); every transaction and sign-in is signed by the user's
 //! injected wallet.
 //!
-//! Two halves: the modules here (the licence agreement's text and acceptance, structured entries, formatting, error explanations, names and the access log in words, reads held for the patient's approval, who a record is shared with, which records a list shows, the pages and their addresses, how a bulk import is cut into roots, FHIR resources to store and a vital's chart, a key rotation's words, the pace of requests to the escrow) compile
+//! Two halves: the modules here (the licence agreement's text and acceptance, structured entries, formatting, error explanations, names and the access log in words, reads held for the patient's approval, who a record is shared with, which records a list shows, the pages and their addresses, how a bulk import is cut into roots, FHIR resources to store and a vital's chart, a key rotation's words, sponsored transactions' gas and words, the pace of requests to the escrow) compile
 //! natively too and are unit-tested with `cargo test`; [`web`] (views, wallet bridge, escrow
 //! client, record protocols) exists only on wasm32 and is built by `scripts/build-app.sh`.
 
@@ -24,6 +24,7 @@ pub mod people;
 pub mod rotation;
 pub mod route;
 pub mod sharing;
+pub mod sponsored;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod web;

@@ -350,10 +350,13 @@ export async function installWallet(context, { rpcUrl, chainId, keys, connected 
   }
 
   // The page's own requests, to the chain it is on: a revert comes back in the shape MetaMask
-  // gives it (code 3 and the revert data).
+  // gives it (code 3 and the revert data). The page's eth_estimateGas (the app asks it before a
+  // sponsored transaction) is asked again when Ganache leaves it unanswered, as the wallet's own
+  // (estimateGas, below).
   async function forward(method, params) {
     if (onOtherChain()) throw disconnected();
     try {
+      if (method === "eth_estimateGas") return quantity(await estimateGas(params?.[0], "the page's eth_estimateGas"));
       return await nodeCall(method, params);
     } catch (e) {
       if (!e.unanswered && /revert/i.test(e.message || "")) throw revertError(e);

@@ -26,6 +26,9 @@ pub enum ChainError {
     /// An answer could not be decoded.
     #[error("unexpected answer from the chain: {0}")]
     Decode(String),
+    /// The relayer did not send a sponsored transaction (its refusal, in words).
+    #[error("{0}")]
+    Relay(String),
     /// The transaction was sent but no receipt came: the chain mined many blocks without it, or
     /// none for a long while (see [`wait_receipt`]); the text says which.
     #[error("transaction {0} was sent but is not mined: {1}; it may still be: check again later")]
@@ -109,6 +112,12 @@ impl Contract {
             )));
         }
         Ok(hash)
+    }
+
+    /// Asks the chain whether `from` may send `data` now (an `eth_call` as `from`): the contract's
+    /// named error when it would refuse.
+    pub async fn check(&self, from: Address, data: &Bytes) -> Result<(), ChainError> {
+        self.simulate(from, data, U256::ZERO, "latest").await
     }
 
     async fn simulate(

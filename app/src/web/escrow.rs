@@ -255,6 +255,10 @@ pub struct AppConfig {
     /// escrow older than licensing.
     #[serde(default)]
     pub licensing: Option<Address>,
+    /// The ERC-2771 forwarder the core trusts (sponsored transactions); absent from an escrow
+    /// older than them.
+    #[serde(default)]
+    pub forwarder: Option<Address>,
     /// The deployment's network name.
     pub network: String,
     /// The block the contracts were deployed in: where a search of their event logs starts.
@@ -336,6 +340,16 @@ pub async fn accept_agreement(
     body: &AcceptAgreementBody,
 ) -> Result<AgreementAcceptance, EscrowError> {
     json_call("POST", "/api/agreement", Some(&json!(body))).await
+}
+
+/// What the relayer offers the signed-in account (sponsored transactions).
+pub async fn relay_status() -> Result<api::relay::RelayStatus, EscrowError> {
+    json_call("GET", "/api/relay", None).await
+}
+
+/// Has the relayer send a signed forward request, paying its gas; answers once it is mined.
+pub async fn relay(body: &api::relay::RelayBody) -> Result<api::relay::Relayed, EscrowError> {
+    json_call("POST", "/api/relay", Some(&json!(body))).await
 }
 
 /// Ends the session.

@@ -67,14 +67,32 @@ pub struct Identity {
     pub contract: Contract,
     /// The insurance contract.
     pub insurance: Contract,
+    /// The forwarder the core trusts, when the escrow names one: the core's sponsored functions
+    /// go through it, paid by the relayer, when the wallet holds no ether (super::relay).
+    pub forwarder: Option<Address>,
 }
 
 impl Identity {
     /// Sends `call` to the core contract from this account, without ether, and waits for it to be
-    /// mined; a refusal comes back explained, as the text a page shows.
+    /// mined; a refusal comes back explained, as the text a page shows. When the wallet holds too
+    /// little ether for it and the escrow's relayer pays for the call, it goes through the relayer
+    /// (super::relay), which the page's notice of who paid then names.
     pub async fn send<C: alloy_sol_types::SolCall>(&self, call: C) -> Result<B256, String> {
-        let sent = self.contract.send(self.account, call, U256::ZERO).await;
-        sent.map_err(|e| e.to_string())
+        self.send_core(call).await.map_err(|e| e.to_string())
+    }
+
+    /// [`Self::send`] with the chain's error as it came.
+    pub async fn send_core<C: alloy_sol_types::SolCall>(
+        &self,
+        call: C,
+    ) -> Result<B256, ChainError> {
+        let data = alloy_primitives::Bytes::from(call.abi_encode());
+        if let Some(offer) =
+            super::relay::offer(&self.contract, self.account, &data, self.forwarder).await
+        {
+            return super::relay::send(&self.contract, &offer, self.account, data).await;
+        }
+        self.contract.send(self.account, call, U256::ZERO).await
     }
 
     /// Sends `call` with `value` wei to the insurance contract from this account, as [`Self::send`].
@@ -839,7 +857,7 @@ async fn anchor_root(me: &Identity, prepared: &[Prepared], root: B256) -> Result
         ));
     }
     let call = batch.anchor_call(first.patient);
-    me.contract.send(me.account, call, U256::ZERO).await?;
+    me.send_core(call).await?;
     Ok(())
 }
 
@@ -868,13 +886,13 @@ async fn anchor(me: &Identity, batch: &[MedLedger::NewRecord]) -> Result<(), Rec
                 category: one.category,
                 supersedes: one.supersedes,
             };
-            me.contract.send(me.account, call, U256::ZERO).await?;
+            me.send_core(call).await?;
         }
         many => {
             let call = MedLedger::addRecordsCall {
                 batch: many.to_vec(),
             };
-            me.contract.send(me.account, call, U256::ZERO).await?;
+            me.send_core(call).await?;
         }
     }
     Ok(())

@@ -120,6 +120,9 @@ impl AppState {
                 keys: s.keys.clone(),
                 contract,
                 insurance,
+                forwarder: self
+                    .config
+                    .with_untracked(|c| c.as_ref().and_then(|c| c.forwarder)),
             })
         })
     }

@@ -106,6 +106,7 @@ fn Header() -> impl IntoView {
                 }}
             </nav>
             <NoteView note=outcome_note(sign_out)/>
+            <crate::web::relay::PaidBy/>
         </header>
     }
 }
