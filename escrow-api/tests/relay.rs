@@ -1,7 +1,7 @@
 //! The relayer (docs/api.md "Sponsored transactions"): a patient whose account holds no ether
 //! registers, grants and revokes through the escrow, which pays the gas, and the contract sees the
 //! patient as the caller; the relayer refuses, sending nothing and counting nothing, a request
-//! from another account, of a function it does not sponsor, signed by another key, spent, expired,
+//! from another account, to another contract, of a function it does not sponsor, signed by another key, spent, expired,
 //! or one the contract would refuse; at the quota it answers 429 with `Retry-After`; an escrow
 //! configured without a quota relays nothing.
 
@@ -132,6 +132,14 @@ async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relaye
     assert_eq!(
         (code, e["error"].as_str()),
         (403, Some("relay-not-yours")),
+        "{e}"
+    );
+    let mut elsewhere = request(&w, &patient, register.clone()).await;
+    elsewhere.to = w.d.insurance.address;
+    let (code, e) = relay(&server, &patient, &body(&elsewhere, &patient)).await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (400, Some("relay-target")),
         "{e}"
     );
     let admin_act = MedLedger::verifyAccountCall {

@@ -47,6 +47,14 @@ pub(super) async fn insert_acceptance_in(
     .bind(entry.at)
     .execute(&mut **tx)
     .await?;
+    sqlx::query(
+        "INSERT INTO agreement_texts (version, text_hash) VALUES ($1, $2) \
+         ON CONFLICT (version, text_hash) DO NOTHING",
+    )
+    .bind(i64::from(a.version))
+    .bind(b256_text(a.text_hash))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -123,7 +131,7 @@ impl Index {
 impl Index {
     /// Each (version, text hash) some account accepted: what the published texts must still be.
     pub async fn accepted_texts(&self) -> Result<Vec<(u32, B256)>, DbError> {
-        let rows = sqlx::query("SELECT DISTINCT version, text_hash FROM agreement_acceptances")
+        let rows = sqlx::query("SELECT version, text_hash FROM agreement_texts")
             .fetch_all(&self.pool)
             .await?;
         rows.iter()

@@ -173,6 +173,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "relayed_transactions",
         include_str!("../../migrations/0017_relayed_transactions.sql"),
     ),
+    (
+        18,
+        "agreement_texts",
+        include_str!("../../migrations/0018_agreement_texts.sql"),
+    ),
 ];
 
 /// The embedded migrations.

@@ -134,15 +134,7 @@ async fn refuse_without_agreement(
     headers: &HeaderMap,
     err: ApiError,
 ) -> ApiError {
-    let (Ok(record_id), Some(reader)) = (
-        parse_record_id(id),
-        crate::auth::caller_of(st, headers).await,
-    ) else {
-        return err;
-    };
-    let patient = patient_of(st, record_id).await;
-    let attempt = Attempt::new(st, reader, record_id, AccessAction::Read).of_patient(patient);
-    attempt.refuse("agreement-required", err).await
+    refuse_signed_in(st, id, headers, "agreement-required", err, |_| true).await
 }
 
 /// A signed-in reader over their rate limit: refused, and logged under their own address once
@@ -153,18 +145,32 @@ async fn refuse_over_limit(
     headers: &HeaderMap,
     err: ApiError,
 ) -> ApiError {
+    let first = |reader: Address| st.limits.first_of_episode(&reader.to_string());
+    refuse_signed_in(st, id, headers, "rate-limited", err, first).await
+}
+
+/// The refusal `err` of a read of record `id` by the session's account, logged with `reason`
+/// when `log` says so of the reader; unlogged when the id or the session does not parse.
+async fn refuse_signed_in(
+    st: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    reason: &'static str,
+    err: ApiError,
+    log: impl FnOnce(Address) -> bool,
+) -> ApiError {
     let (Ok(record_id), Some(reader)) = (
         parse_record_id(id),
         crate::auth::caller_of(st, headers).await,
     ) else {
         return err;
     };
-    if !st.limits.first_of_episode(&reader.to_string()) {
+    if !log(reader) {
         return err;
     }
     let patient = patient_of(st, record_id).await;
     let attempt = Attempt::new(st, reader, record_id, AccessAction::Read).of_patient(patient);
-    attempt.refuse("rate-limited", err).await
+    attempt.refuse(reason, err).await
 }
 
 fn no_read_consent() -> ApiError {
