@@ -1,6 +1,6 @@
 // The protocol crate in real browsers: every committed test vector (envelope through both the
 // WASM aes-gcm path and the WebCrypto path, HPKE wrapping, key derivation, SIWE, escrow requests,
-// tier 2) checked inside headless Chromium and Firefox ESR by the WASM harness
+// tier 2, recovery shares) checked inside headless Chromium and Firefox ESR by the WASM harness
 // (e2e/wasm-harness), built beforehand by scripts/build-wasm.sh into target-wasm/harness.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -21,7 +21,7 @@ before(async () => {
 });
 after(async () => server && server.close());
 
-const vectorFiles = ["envelope.json", "wrap.json", "identity.json", "tier2.json"].map((f) => readFileSync(join(VECTORS, f), "utf8"));
+const vectorFiles = ["envelope.json", "wrap.json", "identity.json", "tier2.json", "recovery.json"].map((f) => readFileSync(join(VECTORS, f), "utf8"));
 
 for (const name of selectedBrowsers()) {
   test(`protocol vectors in ${name}`, async () => {
@@ -35,8 +35,8 @@ for (const name of selectedBrowsers()) {
       const report = JSON.parse(await page.evaluate((files) => window.harness.check_vectors(...files), vectorFiles));
       assert.deepEqual(report.failures, [], `${name}: failed checks`);
       // 5 envelope cases x 13 checks (WebCrypto opening in two framings), 3 with 51 chunks in
-      // flight, 2 wrap cases x 5, 8 identity, 4 tier 2.
-      assert.equal(report.passed, 5 * 13 + 3 + 2 * 5 + 8 + 4, `${name}: every check ran`);
+      // flight, 2 wrap cases x 5, 8 identity, 4 tier 2, 6 recovery shares.
+      assert.equal(report.passed, 5 * 13 + 3 + 2 * 5 + 8 + 4 + 6, `${name}: every check ran`);
       assert.deepEqual(errors, [], `${name}: page errors`);
     } finally {
       await browser.close();

@@ -23,6 +23,8 @@
 //!   records under a root).
 //! - [`record_root`]: records anchored many at a time under one root: a record's leaf, a bulk
 //!   import's batch, its proofs.
+//! - [`recovery`]: an account's key seed split among guardians (Shamir over GF(256)), each share
+//!   sealed to its guardian, and recovered from enough of them (section 9).
 //! - [`cipher`] and [`stream`]: the AEAD seam (natively `ring`'s AES-256-GCM, on wasm32 the
 //!   portable `aes-gcm`) and the chunk stream that envelope and tier 2 share.
 //! - `webcrypto` (wasm32 only): envelope v1 sealed, opened and hashed chunk by chunk through the
@@ -39,6 +41,7 @@ pub mod identity;
 pub mod label;
 pub mod merkle;
 pub mod record_root;
+pub mod recovery;
 pub mod stream;
 pub mod tier2;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]

@@ -49,6 +49,8 @@ pub enum Purpose {
     Reader,
     /// The escrow's emergency (break-glass) key.
     BreakGlass,
+    /// A guardian's recovery share (crate::recovery), sealed like a DEK.
+    Guardian,
 }
 
 impl Purpose {
@@ -57,6 +59,7 @@ impl Purpose {
         match self {
             Self::Reader => "reader",
             Self::BreakGlass => "break-glass",
+            Self::Guardian => "guardian",
         }
     }
 }

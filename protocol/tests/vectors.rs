@@ -17,6 +17,7 @@ use medledger_protocol::envelope::{
 use medledger_protocol::identity::{
     verify_siwe, EscrowRequest, KeyDerivation, SiweExpectations, SiweMessage,
 };
+use medledger_protocol::recovery::{self, Manifest, RecoverySet, Share};
 use medledger_protocol::stream::{chunk_aad, chunk_nonce};
 use medledger_protocol::tier2::{self, MasterKeyRing, Tier2Encryptor};
 use medledger_protocol::wrap::{
@@ -569,4 +570,117 @@ fn identity_vectors_match() {
         req.verify(chain, contract, &h(&e["signature"]), 1_795_593_360),
         Ok(signer)
     );
+}
+
+// ----- recovery shares -------------------------------------------------------------------------------
+
+/// A deterministic rand_core 0.6 source for the vectors' polynomial coefficients: SHA-256 of a
+/// counter. Not a generator for anything but fixed test inputs.
+struct CountingRng(u64);
+
+impl rand_core_06::RngCore for CountingRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_be_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_be_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(32) {
+            self.0 += 1;
+            let block = Sha256::digest(self.0.to_be_bytes());
+            chunk.copy_from_slice(&block[..chunk.len()]);
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core_06::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core_06::CryptoRng for CountingRng {}
+
+const RECOVERY_SEED: [u8; 32] =
+    hex!("5eed5eed000102030405060708090a0b0c0d0e0f101112131415161718191a1b");
+const GUARDIAN_IKM: [u8; 32] =
+    hex!("9a9b9c9d9e9fa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9");
+
+fn recovery_set() -> RecoverySet {
+    RecoverySet {
+        chain_id: CHAIN,
+        contract: CONTRACT,
+        account: PATIENT,
+        key_version: 1,
+        threshold: 2,
+        guardians: vec![
+            READER,
+            address!("3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"),
+            address!("90F79bf6EB2c4f870365E785982E1f101E93b906"),
+        ],
+    }
+}
+
+fn recovery_vectors() -> Value {
+    let set = recovery_set();
+    let (shares, manifest) =
+        recovery::split_with_rng(&RECOVERY_SEED, &set, CountingRng(0)).expect("split");
+    let guardian = KeyPair::derive(&GUARDIAN_IKM);
+    let sealed = shares[0]
+        .seal_with_rng(&set, &guardian.public(), &mut FixedIkm::new(IKM_E))
+        .expect("seal");
+    json!({
+        "description": "docs/formats.md section 9: the seed split 2 of 3 over GF(256) (vsss-rs), each share's commitment, the public key the seed gives, and share 1 sealed to guardian 1 (HPKE, purpose guardian, skR = DeriveKeyPair(guardian_ikm), skE = DeriveKeyPair(ikm_e))",
+        "chain_id": CHAIN,
+        "contract": CONTRACT.to_checksum(None),
+        "account": PATIENT.to_checksum(None),
+        "key_version": set.key_version,
+        "threshold": set.threshold,
+        "guardians": set.guardians.iter().map(|g| g.to_checksum(None)).collect::<Vec<_>>(),
+        "set_id": set.id().to_string(),
+        "seed": hex::encode(RECOVERY_SEED),
+        "public_key": hex::encode(manifest.public_key.0),
+        "shares": shares.iter().map(|s| json!({"index": s.index, "value": hex::encode(s.value)})).collect::<Vec<_>>(),
+        "commitments": manifest.commitments.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "guardian_ikm": hex::encode(GUARDIAN_IKM),
+        "ikm_e": hex::encode(IKM_E),
+        "sealed_share_1": hex::encode(sealed),
+    })
+}
+
+#[test]
+fn recovery_vectors_match() {
+    let v = check_or_write("recovery.json", &recovery_vectors());
+    let set = recovery_set();
+    assert_eq!(v["set_id"].as_str(), Some(set.id().to_string().as_str()));
+    let shares: Vec<Share> = v["shares"]
+        .as_array()
+        .expect("shares")
+        .iter()
+        .map(|s| Share {
+            index: u8::try_from(s["index"].as_u64().expect("index")).expect("u8"),
+            value: arr::<32>(&s["value"]),
+        })
+        .collect();
+    let manifest = Manifest {
+        set: set.clone(),
+        commitments: v["commitments"]
+            .as_array()
+            .expect("commitments")
+            .iter()
+            .map(|c| c.as_str().expect("hex").parse().expect("b256"))
+            .collect(),
+        public_key: medledger_protocol::wrap::PublicKey(arr::<32>(&v["public_key"])),
+    };
+    for pair in [[0, 1], [1, 2], [2, 0]] {
+        let given = [shares[pair[0]].clone(), shares[pair[1]].clone()];
+        let seed = recovery::recover(&manifest, &given).expect("recover");
+        assert_eq!(seed.as_slice(), h(&v["seed"]));
+    }
+    let guardian = KeyPair::derive(&arr::<32>(&v["guardian_ikm"]));
+    let opened = Share::open(&h(&v["sealed_share_1"]), &set, 1, &guardian).expect("open");
+    assert_eq!(opened, shares[0]);
 }

@@ -9,6 +9,7 @@ use medledger_protocol::envelope::{
 use medledger_protocol::identity::{
     verify_siwe, EscrowRequest, KeyDerivation, SiweExpectations, SiweMessage,
 };
+use medledger_protocol::recovery::{self, Manifest, RecoverySet, Share};
 use medledger_protocol::stream::StreamError;
 use medledger_protocol::tier2::{self, MasterKeyRing};
 use medledger_protocol::webcrypto::{WebCryptoError, WebDecryptor, WebEncryptor};
@@ -393,6 +394,83 @@ fn parse(name: &str, json: &str) -> Result<Value, JsError> {
     serde_json::from_str(json).map_err(|e| JsError::new(&format!("{name}: {e}")))
 }
 
+/// Recovery shares (formats.md 9): the set's id; every pair of the three shares recovers the seed
+/// (its commitments checked, the key it gives checked); a share with one bit changed is named;
+/// share 1 opens, sealed to guardian 1, and not as share 2. Six checks.
+fn check_recovery(v: &Value, report: &mut Report) -> Result<(), String> {
+    let addr = |x: &Value| -> Result<Address, String> {
+        x.as_str()
+            .ok_or("not an address")?
+            .parse()
+            .map_err(|e| format!("{e}"))
+    };
+    let set = RecoverySet {
+        chain_id: v["chain_id"].as_u64().ok_or("chain_id")?,
+        contract: addr(&v["contract"])?,
+        account: addr(&v["account"])?,
+        key_version: u32::try_from(v["key_version"].as_u64().ok_or("key_version")?)
+            .map_err(|e| e.to_string())?,
+        threshold: u8::try_from(v["threshold"].as_u64().ok_or("threshold")?)
+            .map_err(|e| e.to_string())?,
+        guardians: v["guardians"]
+            .as_array()
+            .ok_or("guardians")?
+            .iter()
+            .map(addr)
+            .collect::<Result<_, _>>()?,
+    };
+    report.check(
+        "recovery: set id",
+        v["set_id"].as_str() == Some(set.id().to_string().as_str()),
+    );
+    let shares = v["shares"]
+        .as_array()
+        .ok_or("shares")?
+        .iter()
+        .map(|s| {
+            Ok(Share {
+                index: u8::try_from(s["index"].as_u64().ok_or("index")?)
+                    .map_err(|e| e.to_string())?,
+                value: arr::<32>(&s["value"])?,
+            })
+        })
+        .collect::<Result<Vec<Share>, String>>()?;
+    let manifest = Manifest {
+        set: set.clone(),
+        commitments: v["commitments"]
+            .as_array()
+            .ok_or("commitments")?
+            .iter()
+            .map(|c| Ok(B256::from(arr::<32>(c)?)))
+            .collect::<Result<_, String>>()?,
+        public_key: medledger_protocol::wrap::PublicKey(arr::<32>(&v["public_key"])?),
+    };
+    let seed = h(&v["seed"])?;
+    for (a, b) in [(0, 1), (1, 2), (2, 0)] {
+        let given = [shares[a].clone(), shares[b].clone()];
+        let got = recovery::recover(&manifest, &given).map(|s| s.to_vec());
+        report.check(
+            &format!("recovery: shares {} and {}", a + 1, b + 1),
+            got.as_deref() == Ok(seed.as_slice()),
+        );
+    }
+    let mut bad = shares[1].clone();
+    bad.value[0] ^= 1;
+    report.check(
+        "recovery: a corrupted share is named",
+        recovery::recover(&manifest, &[shares[0].clone(), bad])
+            == Err(recovery::RecoveryError::CorruptShare(2)),
+    );
+    let guardian = KeyPair::derive(&arr::<32>(&v["guardian_ikm"])?);
+    let sealed = h(&v["sealed_share_1"])?;
+    let opened = Share::open(&sealed, &set, 1, &guardian);
+    report.check(
+        "recovery: sealed share opens for its guardian and place only",
+        opened.as_ref() == Ok(&shares[0]) && Share::open(&sealed, &set, 2, &guardian).is_err(),
+    );
+    Ok(())
+}
+
 /// Checks every committed vector file (passed in as text) in this browser. Returns
 /// `{"passed": n, "failed": n, "failures": [..]}` as JSON.
 #[wasm_bindgen]
@@ -401,6 +479,7 @@ pub async fn check_vectors(
     wrap: String,
     identity: String,
     tier2: String,
+    recovery: String,
 ) -> Result<String, JsError> {
     let mut report = Report::default();
     let env = parse("envelope.json", &envelope)?;
@@ -423,6 +502,7 @@ pub async fn check_vectors(
         ),
         ("identity.json", &identity, check_identity),
         ("tier2.json", &tier2, check_tier2),
+        ("recovery.json", &recovery, check_recovery),
     ] {
         let value = parse(name, json)?;
         if let Err(e) = check(&value, &mut report) {

@@ -1,0 +1,468 @@
+//! Recovery shares (docs/formats.md section 9; issue 18): the 32-byte seed an account's encryption
+//! key comes from (section 6.1) split `t` of `n` among guardians with Shamir's scheme over GF(256)
+//! (`vsss-rs`, audited), each share sealed to its guardian's X25519 key with the HPKE wrap of
+//! section 3, bound to the set and the share's place in it.
+//!
+//! A [`RecoverySet`] names the account, the key version whose seed is split, the threshold and the
+//! guardians in order; its [`RecoverySet::id`] commits to all of them. A [`Manifest`] is what may
+//! be kept in the open beside the sealed shares: the set, a commitment to each share and the public
+//! key the seed must give. [`recover`] checks every share against its commitment (a corrupted or
+//! substituted share is named, not silently combined into a wrong seed), combines `t` of them, and
+//! checks the seed gives the expected key.
+//!
+//! Fewer than `t` shares say nothing about the seed: for each byte of it, `t - 1` points of a
+//! polynomial of degree `t - 1` fit every value at zero equally (tested below by reaching every
+//! byte value). The commitments are hashes of 32-byte shares of a uniformly random seed: guessing a
+//! missing share from its commitment is guessing 256 random bits.
+//!
+//! Only the protocol is built: guardians' approvals on chain, the escrow holding the sealed shares
+//! and the app's screens are not (docs/formats.md section 9 says what is planned).
+
+use alloy_primitives::{keccak256, Address, B256};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::cipher::SecretKey;
+use crate::wrap::{
+    unwrap_dek, wrap_dek, wrap_dek_with_rng, KeyPair, PublicKey, Purpose, WrapContext, WrapError,
+    WRAPPED_LEN,
+};
+
+/// The most guardians a set may name.
+pub const MAX_GUARDIANS: usize = 16;
+
+/// Domain label of [`RecoverySet::id`].
+const SET_LABEL: &[u8] = b"medledger/v1/recovery-set";
+/// Domain label of a share's commitment.
+const SHARE_LABEL: &[u8] = b"medledger/v1/recovery-share";
+
+/// Why shares could not be made or a seed recovered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecoveryError {
+    /// The threshold or the guardians are not a usable set.
+    #[error("a recovery set needs 2 ≤ threshold ≤ guardians ≤ {MAX_GUARDIANS}, distinct and not the account itself: {0}")]
+    BadSet(String),
+    /// Fewer distinct shares than the threshold.
+    #[error("{got} distinct shares were given; the set needs {needed}")]
+    TooFewShares {
+        /// Shares given (distinct indexes).
+        got: usize,
+        /// The threshold.
+        needed: usize,
+    },
+    /// A share that is not the one the manifest committed to (corrupted, or another set's).
+    #[error("share {0} does not match its commitment: it was corrupted or belongs to another set")]
+    CorruptShare(u8),
+    /// A share's index is outside the set.
+    #[error("share index {0} is not one of the set's")]
+    UnknownIndex(u8),
+    /// The shares combined into a seed that does not give the expected key.
+    #[error("the shares combine into a seed that does not give the account's key")]
+    WrongSeed,
+    /// Sealing or opening a share failed.
+    #[error("sealing or opening a share: {0}")]
+    Seal(#[from] WrapError),
+    /// The randomness source or the sharing itself failed.
+    #[error("splitting failed: {0}")]
+    Split(String),
+}
+
+/// Who may help recover an account's key: the account, the deployment, the key version whose seed
+/// is split, the threshold and the guardians in order (a guardian's share has index its position
+/// plus one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoverySet {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// The MedLedger contract.
+    pub contract: Address,
+    /// The account whose key the seed gives.
+    pub account: Address,
+    /// The key version (formats.md 6.1) whose seed is split.
+    pub key_version: u32,
+    /// How many guardians' shares recover the seed.
+    pub threshold: u8,
+    /// The guardians, in share order.
+    pub guardians: Vec<Address>,
+}
+
+impl RecoverySet {
+    /// Checks the set: 2 ≤ threshold ≤ guardians ≤ [`MAX_GUARDIANS`], guardians distinct, none
+    /// the account itself or the zero address.
+    pub fn check(&self) -> Result<(), RecoveryError> {
+        let n = self.guardians.len();
+        let t = usize::from(self.threshold);
+        if t < 2 || t > n || n > MAX_GUARDIANS {
+            return Err(RecoveryError::BadSet(format!(
+                "threshold {t} of {n} guardians"
+            )));
+        }
+        for (i, g) in self.guardians.iter().enumerate() {
+            if g.is_zero() || *g == self.account || self.guardians[..i].contains(g) {
+                return Err(RecoveryError::BadSet(format!("guardian {g}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// `keccak256(label || u64 chain || contract || account || u32 keyVersion || u8 t || u8 n ||
+    /// guardians)`: names the set everywhere a share is bound to it.
+    pub fn id(&self) -> B256 {
+        let mut b = Vec::with_capacity(SET_LABEL.len() + 8 + 20 + 20 + 4 + 2 + 20 * 16);
+        b.extend_from_slice(SET_LABEL);
+        b.extend_from_slice(&self.chain_id.to_be_bytes());
+        b.extend_from_slice(self.contract.as_slice());
+        b.extend_from_slice(self.account.as_slice());
+        b.extend_from_slice(&self.key_version.to_be_bytes());
+        b.push(self.threshold);
+        // At most MAX_GUARDIANS (checked before any share is made).
+        b.push(u8::try_from(self.guardians.len()).unwrap_or(u8::MAX));
+        for g in &self.guardians {
+            b.extend_from_slice(g.as_slice());
+        }
+        keccak256(b)
+    }
+
+    /// The guardian of share `index` (1-based).
+    pub fn guardian(&self, index: u8) -> Result<Address, RecoveryError> {
+        usize::from(index)
+            .checked_sub(1)
+            .and_then(|i| self.guardians.get(i))
+            .copied()
+            .ok_or(RecoveryError::UnknownIndex(index))
+    }
+
+    /// What a share for guardian `index` is sealed under: the guardian as reader, the set and the
+    /// index in place of a record id, purpose `guardian`.
+    fn wrap_context(&self, index: u8) -> Result<WrapContext, RecoveryError> {
+        let mut place = self.id().to_vec();
+        place.push(index);
+        Ok(WrapContext {
+            chain_id: self.chain_id,
+            contract: self.contract,
+            record_id: keccak256(place),
+            reader: self.guardian(index)?,
+            purpose: Purpose::Guardian,
+        })
+    }
+}
+
+/// One guardian's share: its index (1..=n) and 32 bytes, one per byte of the seed.
+#[derive(Clone, PartialEq, Eq, Zeroize)]
+pub struct Share {
+    /// 1-based: the guardian's position in the set plus one.
+    pub index: u8,
+    /// The polynomials' values at `index`, byte by byte.
+    pub value: [u8; 32],
+}
+
+impl core::fmt::Debug for Share {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Share")
+            .field("index", &self.index)
+            .field("value", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        self.value.zeroize();
+    }
+}
+
+impl Share {
+    /// `keccak256(label || set id || u8 index || value)`: what the manifest keeps of it.
+    pub fn commitment(&self, set: &RecoverySet) -> B256 {
+        let mut b = Zeroizing::new(Vec::with_capacity(SHARE_LABEL.len() + 32 + 1 + 32));
+        b.extend_from_slice(SHARE_LABEL);
+        b.extend_from_slice(set.id().as_slice());
+        b.push(self.index);
+        b.extend_from_slice(&self.value);
+        keccak256(&*b)
+    }
+
+    /// The share sealed to its guardian's key (HPKE, section 3, purpose `guardian`).
+    pub fn seal(
+        &self,
+        set: &RecoverySet,
+        guardian_key: &PublicKey,
+    ) -> Result<[u8; WRAPPED_LEN], RecoveryError> {
+        let value =
+            SecretKey::from_slice(&self.value).ok_or(RecoveryError::Seal(WrapError::Seal))?;
+        Ok(wrap_dek(
+            &value,
+            guardian_key,
+            &set.wrap_context(self.index)?,
+        )?)
+    }
+
+    /// [`Share::seal`] with the ephemeral key from `rng` (deterministic test vectors).
+    pub fn seal_with_rng(
+        &self,
+        set: &RecoverySet,
+        guardian_key: &PublicKey,
+        rng: &mut impl hpke::rand_core::CryptoRng,
+    ) -> Result<[u8; WRAPPED_LEN], RecoveryError> {
+        let value =
+            SecretKey::from_slice(&self.value).ok_or(RecoveryError::Seal(WrapError::Seal))?;
+        let ctx = set.wrap_context(self.index)?;
+        Ok(wrap_dek_with_rng(&value, guardian_key, &ctx, rng)?)
+    }
+
+    /// Opens share `index` of `set`, sealed to `guardian_keys`.
+    pub fn open(
+        sealed: &[u8],
+        set: &RecoverySet,
+        index: u8,
+        guardian_keys: &KeyPair,
+    ) -> Result<Share, RecoveryError> {
+        let value = unwrap_dek(sealed, guardian_keys, &set.wrap_context(index)?)?;
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(value.expose_secret());
+        Ok(Share {
+            index,
+            value: bytes,
+        })
+    }
+}
+
+/// What can be kept in the open beside the sealed shares: the set, each share's commitment in
+/// index order, and the public key the seed gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// The set.
+    pub set: RecoverySet,
+    /// [`Share::commitment`] of shares 1..=n.
+    pub commitments: Vec<B256>,
+    /// The account's public key of `set.key_version` (on chain while that version is current).
+    pub public_key: PublicKey,
+}
+
+/// Splits `seed` (the key-derivation output of section 6.1 for `set.key_version`) into one share
+/// per guardian, any `set.threshold` of which recover it; with the manifest to keep beside them.
+pub fn split(seed: &[u8; 32], set: &RecoverySet) -> Result<(Vec<Share>, Manifest), RecoveryError> {
+    split_with_rng(seed, set, rand_core_06::OsRng)
+}
+
+/// [`split`] with the polynomials' coefficients drawn from `rng` (deterministic test vectors).
+pub fn split_with_rng(
+    seed: &[u8; 32],
+    set: &RecoverySet,
+    rng: impl rand_core_06::RngCore + rand_core_06::CryptoRng,
+) -> Result<(Vec<Share>, Manifest), RecoveryError> {
+    set.check()?;
+    let n = set.guardians.len();
+    let raw = Zeroizing::new(
+        vsss_rs::Gf256::split_array(usize::from(set.threshold), n, seed, rng)
+            .map_err(|e| RecoveryError::Split(e.to_string()))?,
+    );
+    let shares = shares_from(&raw, n)?;
+    let manifest = Manifest {
+        set: set.clone(),
+        commitments: shares.iter().map(|s| s.commitment(set)).collect(),
+        public_key: KeyPair::derive(seed).public(),
+    };
+    Ok((shares, manifest))
+}
+
+/// The crate's shares (`[x, y_0 .. y_31]`, x = 1..=n in order) as [`Share`]s.
+fn shares_from(raw: &[Vec<u8>], n: usize) -> Result<Vec<Share>, RecoveryError> {
+    let odd = || RecoveryError::Split("unexpected share layout".into());
+    if raw.len() != n {
+        return Err(odd());
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let index = u8::try_from(i + 1).map_err(|_| odd())?;
+            if r.len() != 33 || r[0] != index {
+                return Err(odd());
+            }
+            let mut value = [0u8; 32];
+            value.copy_from_slice(&r[1..]);
+            Ok(Share { index, value })
+        })
+        .collect()
+}
+
+/// The seed from `shares` (any order, duplicates ignored): each checked against the manifest's
+/// commitment, `threshold` of them combined, and the result checked to give the manifest's key.
+pub fn recover(
+    manifest: &Manifest,
+    shares: &[Share],
+) -> Result<Zeroizing<[u8; 32]>, RecoveryError> {
+    let set = &manifest.set;
+    set.check()?;
+    let mut chosen: Vec<&Share> = Vec::new();
+    for share in shares {
+        let i = usize::from(share.index);
+        let committed = i
+            .checked_sub(1)
+            .and_then(|i| manifest.commitments.get(i))
+            .ok_or(RecoveryError::UnknownIndex(share.index))?;
+        if share.commitment(set) != *committed {
+            return Err(RecoveryError::CorruptShare(share.index));
+        }
+        if !chosen.iter().any(|c| c.index == share.index) {
+            chosen.push(share);
+        }
+    }
+    let needed = usize::from(set.threshold);
+    if chosen.len() < needed {
+        return Err(RecoveryError::TooFewShares {
+            got: chosen.len(),
+            needed,
+        });
+    }
+    let seed = combine(&chosen[..needed])?;
+    if KeyPair::derive(&seed).public() != manifest.public_key {
+        return Err(RecoveryError::WrongSeed);
+    }
+    Ok(seed)
+}
+
+/// Lagrange interpolation at zero of the shares, byte by byte (the crate's).
+fn combine(shares: &[&Share]) -> Result<Zeroizing<[u8; 32]>, RecoveryError> {
+    let raw: Zeroizing<Vec<Vec<u8>>> = Zeroizing::new(
+        shares
+            .iter()
+            .map(|s| {
+                let mut r = Vec::with_capacity(33);
+                r.push(s.index);
+                r.extend_from_slice(&s.value);
+                r
+            })
+            .collect(),
+    );
+    let mut combined = Zeroizing::new(
+        vsss_rs::Gf256::combine_array(&*raw).map_err(|e| RecoveryError::Split(e.to_string()))?,
+    );
+    let mut seed = Zeroizing::new([0u8; 32]);
+    if combined.len() != 32 {
+        return Err(RecoveryError::WrongSeed);
+    }
+    seed.copy_from_slice(&combined);
+    combined.zeroize();
+    Ok(seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn guardian(i: u8) -> Address {
+        Address::repeat_byte(0x40 + i)
+    }
+
+    fn set(t: u8, n: u8) -> RecoverySet {
+        RecoverySet {
+            chain_id: 1337,
+            contract: Address::repeat_byte(0xc0),
+            account: Address::repeat_byte(0xaa),
+            key_version: 1,
+            threshold: t,
+            guardians: (1..=n).map(guardian).collect(),
+        }
+    }
+
+    #[test]
+    fn any_threshold_of_shares_recovers_the_seed_and_fewer_do_not() {
+        let seed = [7u8; 32];
+        let s = set(3, 5);
+        let (shares, manifest) = split(&seed, &s).expect("split");
+        assert_eq!(shares.len(), 5);
+        for pick in [[0, 1, 2], [4, 2, 0], [1, 3, 4]] {
+            let given: Vec<Share> = pick.iter().map(|&i| shares[i].clone()).collect();
+            assert_eq!(*recover(&manifest, &given).expect("recover"), seed);
+        }
+        let two = vec![shares[0].clone(), shares[3].clone(), shares[0].clone()];
+        assert_eq!(
+            recover(&manifest, &two).expect_err("too few"),
+            RecoveryError::TooFewShares { got: 2, needed: 3 }
+        );
+    }
+
+    #[test]
+    fn a_corrupted_or_foreign_share_is_named() {
+        let s = set(2, 3);
+        let (shares, manifest) = split(&[9u8; 32], &s).expect("split");
+        let mut bad = shares[1].clone();
+        bad.value[5] ^= 1;
+        assert_eq!(
+            recover(&manifest, &[shares[0].clone(), bad]).expect_err("corrupt"),
+            RecoveryError::CorruptShare(2)
+        );
+        let (other, _) = split(&[9u8; 32], &s).expect("split again");
+        assert_eq!(
+            recover(&manifest, &[shares[0].clone(), other[1].clone()]).expect_err("foreign"),
+            RecoveryError::CorruptShare(2)
+        );
+        let mut stray = shares[0].clone();
+        stray.index = 9;
+        assert_eq!(
+            recover(&manifest, &[stray]).expect_err("index"),
+            RecoveryError::UnknownIndex(9)
+        );
+    }
+
+    #[test]
+    fn sets_that_cannot_protect_are_refused() {
+        assert!(
+            split(&[1; 32], &set(1, 3)).is_err(),
+            "threshold 1 is the seed itself"
+        );
+        assert!(split(&[1; 32], &set(4, 3)).is_err());
+        assert!(split(&[1; 32], &set(2, 17)).is_err());
+        let mut own = set(2, 3);
+        own.guardians[1] = own.account;
+        assert!(split(&[1; 32], &own).is_err());
+        let mut twice = set(2, 3);
+        twice.guardians[2] = twice.guardians[0];
+        assert!(split(&[1; 32], &twice).is_err());
+    }
+
+    #[test]
+    fn a_sealed_share_opens_only_for_its_guardian_and_place() {
+        let s = set(2, 3);
+        let (shares, _) = split(&[3u8; 32], &s).expect("split");
+        let keys = KeyPair::derive(&[0x51; 32]);
+        let sealed = shares[1].seal(&s, &keys.public()).expect("seal");
+        assert_eq!(Share::open(&sealed, &s, 2, &keys).expect("open"), shares[1]);
+        assert!(Share::open(&sealed, &s, 3, &keys).is_err(), "another index");
+        let mut moved = s.clone();
+        moved.key_version = 2;
+        assert!(
+            Share::open(&sealed, &moved, 2, &keys).is_err(),
+            "another set"
+        );
+        let stranger = KeyPair::derive(&[0x52; 32]);
+        assert!(
+            Share::open(&sealed, &s, 2, &stranger).is_err(),
+            "another key"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Fewer than t shares say nothing: with t - 1 genuine shares and one more point chosen
+        /// freely, every value of a seed byte is reached, so the t - 1 fit every seed equally.
+        #[test]
+        fn fewer_than_threshold_shares_fit_every_seed(seed in any::<[u8; 32]>(), t in 2u8..6, byte in 0usize..32) {
+            let s = set(t, t + 1);
+            let (shares, _) = split(&seed, &s).expect("split");
+            let known: Vec<&Share> = shares[..usize::from(t) - 1].iter().collect();
+            let mut reached = [false; 256];
+            for y in 0..=255u8 {
+                let mut free = Share { index: t + 1, value: [0u8; 32] };
+                free.value[byte] = y;
+                let mut given = known.clone();
+                given.push(&free);
+                let candidate = combine(&given).expect("combine");
+                reached[usize::from(candidate[byte])] = true;
+            }
+            prop_assert!(reached.iter().all(|r| *r));
+        }
+    }
+}
