@@ -200,6 +200,7 @@ pub fn escrow_error(code: &str) -> &'static str {
         "agreement-time" => "Your device's clock is too far from the escrow's for your acceptance to be recorded. Set the clock right, then accept again.",
         // The relayer refused a sponsored transaction (`POST /api/relay`): nothing was sent.
         "relay-unavailable" => "This medledger does not pay network fees for its users. Add a little ether to your wallet to send transactions.",
+        "relay-busy" => "medledger's relayer has paid for as many transactions as it can for now. Try again later, or add a little ether to your wallet.",
         "relay-quota" => "medledger's relayer has paid for as many of your transactions as it pays for in a day. Try again later, or add a little ether to your wallet.",
         "relay-not-sponsored" => "medledger's relayer does not pay for this kind of transaction. Add a little ether to your wallet to send it.",
         "relay-nonce" | "relay-expired" | "relay-invalid" => "The signed request was out of date by the time it reached the relayer (another of your transactions went first, or it waited too long). Try again: the app signs a new one.",

@@ -155,6 +155,9 @@ pub struct Config {
     pub relay_quota: u32,
     /// The relayer's window, seconds.
     pub relay_window_secs: u64,
+    /// Transactions the relayer pays for across all accounts per window: what bounds the escrow's
+    /// spending when many new accounts each use their own quota (0: no bound besides theirs).
+    pub relay_total_quota: u32,
     /// The most gas one relayed request may forward to its call.
     pub relay_max_gas: u64,
 }
@@ -208,6 +211,7 @@ impl Default for Config {
             agreement_dir: None,
             relay_quota: 50,
             relay_window_secs: 86_400,
+            relay_total_quota: 5_000,
             relay_max_gas: 2_000_000,
         }
     }

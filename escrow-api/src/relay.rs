@@ -36,7 +36,7 @@ pub async fn status(
 ) -> Result<Json<RelayStatus>, ApiError> {
     let used = st
         .index
-        .relays_since(session.address, window_start(&st))
+        .relays_since(Some(session.address), window_start(&st))
         .await?;
     Ok(Json(RelayStatus {
         available: relayer(&st).is_some(),
@@ -194,15 +194,33 @@ fn bad_signature(why: String) -> ApiError {
     )
 }
 
-/// The account's relays in the window, refused with 429 `relay-quota` (and when a place frees)
-/// at the quota.
+/// The account's relays in the window, refused with 429 `relay-quota` at the account's quota,
+/// and with 503 `relay-busy` at the quota of all accounts together (each with when a place
+/// frees).
 async fn within_quota(st: &AppState, account: Address) -> Result<u32, ApiError> {
-    let used = st.index.relays_since(account, window_start(st)).await?;
+    let since = window_start(st);
+    let total = st.config.relay_total_quota;
+    if total > 0 {
+        let all = st.index.relays_since(None, since).await?;
+        if all.count >= total {
+            let retry_after = frees_in(st, all.earliest);
+            return Err(ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::unavailable(
+                    "relay-busy",
+                    format!(
+                        "the relayer has paid for as many transactions as it pays for in {} s across all accounts; retry after {retry_after} s or send it from a wallet that holds ether",
+                        st.config.relay_window_secs
+                    ),
+                )
+            });
+        }
+    }
+    let used = st.index.relays_since(Some(account), since).await?;
     if used.count < st.config.relay_quota {
         return Ok(used.count);
     }
-    let frees_at = used.earliest.unwrap_or(0) + st.config.relay_window_secs;
-    let retry_after = frees_at.saturating_sub(now()).max(1);
+    let retry_after = frees_in(st, used.earliest);
     Err(ApiError {
         retry_after: Some(retry_after),
         ..ApiError::new(
@@ -214,6 +232,12 @@ async fn within_quota(st: &AppState, account: Address) -> Result<u32, ApiError> 
             ),
         )
     })
+}
+
+/// Seconds until the window's earliest relay leaves it (at least 1).
+fn frees_in(st: &AppState, earliest: Option<u64>) -> u64 {
+    let frees_at = earliest.unwrap_or(0) + st.config.relay_window_secs;
+    frees_at.saturating_sub(now()).max(1)
 }
 
 /// Asks the chain, without sending anything: the forwarder's nonce for the signer is the one

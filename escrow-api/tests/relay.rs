@@ -2,7 +2,8 @@
 //! registers, grants and revokes through the escrow, which pays the gas, and the contract sees the
 //! patient as the caller; the relayer refuses, sending nothing and counting nothing, a request
 //! from another account, to another contract, of a function it does not sponsor, signed by another key, spent, expired,
-//! or one the contract would refuse; at the quota it answers 429 with `Retry-After`; an escrow
+//! or one the contract would refuse; at an account's quota it answers 429 and at all accounts'
+//! together 503, each with `Retry-After`; an escrow
 //! configured without a quota relays nothing.
 
 mod support;
@@ -260,4 +261,31 @@ async fn an_escrow_without_a_quota_relays_nothing() {
         })
         .await;
     assert_eq!(account.kind, 0, "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relayer_stops_at_its_quota_for_all_accounts_together() {
+    let mut first = User::without_ether();
+    let mut second = User::without_ether();
+    let (w, server) = World::serving(&[], &[], |c| c.relay_total_quota = 1).await;
+    first.sign_in(&server).await;
+    second.sign_in(&server).await;
+    let register = |u: &User| MedLedger::registerPatientCall {
+        encryptionKey: u.encryption_key(),
+    };
+    let m = request(&w, &first, register(&first)).await;
+    let (code, relayed) = relay(&server, &first, &body(&m, &first)).await;
+    assert_eq!(code, 200, "{relayed}");
+    let m = request(&w, &second, register(&second)).await;
+    let resp = second
+        .post(server.url("/api/relay"))
+        .json(&body(&m, &second))
+        .send()
+        .await
+        .expect("relay");
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    let e: Value = resp.json().await.expect("json");
+    assert_eq!(e["error"], json!("relay-busy"));
+    assert_eq!(used(&server, &second).await, 0, "a refusal counts nothing");
 }

@@ -17,13 +17,18 @@ pub struct RelayUse {
 }
 
 impl Index {
-    /// `account`'s relayed transactions sent at or after `since` (Unix seconds).
-    pub async fn relays_since(&self, account: Address, since: u64) -> Result<RelayUse, DbError> {
+    /// `account`'s relayed transactions sent at or after `since` (Unix seconds); every account's
+    /// when `account` is `None`.
+    pub async fn relays_since(
+        &self,
+        account: Option<Address>,
+        since: u64,
+    ) -> Result<RelayUse, DbError> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n, MIN(relayed_at) AS earliest FROM relayed_transactions \
-             WHERE account = $1 AND relayed_at >= $2",
+             WHERE ($1 = '' OR account = $1) AND relayed_at >= $2",
         )
-        .bind(address_text(account))
+        .bind(account.map(address_text).unwrap_or_default())
         .bind(db_int(since))
         .fetch_one(&self.pool)
         .await?;
