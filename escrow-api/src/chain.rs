@@ -146,6 +146,8 @@ pub trait Chain: Send + Sync {
     ) -> BoxFuture<'_, Result<Vec<u8>, ChainError>>;
     /// The escrow account, when a key is configured.
     fn escrow_address(&self) -> Option<Address>;
+    /// `account`'s ether at the latest block, in wei (the relayer's balance, for the console).
+    fn balance(&self, account: Address) -> BoxFuture<'_, Result<U256, ChainError>>;
     /// The latest block.
     fn head(&self) -> BoxFuture<'_, Result<BlockInfo, ChainError>>;
     /// Block `number` of the node's current chain (`None` when the chain is shorter).
@@ -430,6 +432,17 @@ impl Chain for RpcChain {
 
     fn send_to(&self, to: Address, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>> {
         Box::pin(self.send_inner(to, data))
+    }
+
+    fn balance(&self, account: Address) -> BoxFuture<'_, Result<U256, ChainError>> {
+        Box::pin(async move {
+            let raw = self
+                .rpc("eth_getBalance", json!([account.to_string(), "latest"]))
+                .await?;
+            raw.as_str()
+                .and_then(|s| U256::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+                .ok_or_else(|| ChainError::Decode(format!("eth_getBalance answered {raw}")))
+        })
     }
 
     fn call_as(

@@ -72,6 +72,7 @@ pub async fn summary(
         },
         "claims": claims,
         "escrowKey": st.signer.is_some(),
+        "relayer": crate::relay::console_status(&st).await?,
     })))
 }
 

@@ -104,6 +104,24 @@ pub async fn relay(
     }))
 }
 
+/// The relayer as the console shows it: its account, its balance (wei, decimal text), what it
+/// relayed in the current window and its bounds; `null` when the escrow does not relay.
+pub async fn console_status(st: &AppState) -> Result<serde_json::Value, ApiError> {
+    let Some(account) = relayer(st) else {
+        return Ok(serde_json::Value::Null);
+    };
+    let balance = st.ledger.chain().balance(account).await?;
+    let relayed = st.index.relays_since(None, window_start(st)).await?;
+    Ok(serde_json::json!({
+        "address": account.to_checksum(None),
+        "balanceWei": balance.to_string(),
+        "relayed": relayed.count,
+        "windowSecs": st.config.relay_window_secs,
+        "totalQuota": st.config.relay_total_quota,
+        "quotaPerAccount": st.config.relay_quota,
+    }))
+}
+
 /// The account that pays, when this escrow relays.
 fn relayer(st: &AppState) -> Option<Address> {
     (st.config.relay_quota > 0)

@@ -4,7 +4,7 @@
 //! from another account, to another contract, of a function it does not sponsor, signed by another key, spent, expired,
 //! or one the contract would refuse; at an account's quota it answers 429 and at all accounts'
 //! together 503, each with `Retry-After`; an escrow
-//! configured without a quota relays nothing.
+//! configured without a quota relays nothing; the console shows the relayer's balance and use.
 
 mod support;
 
@@ -236,6 +236,23 @@ async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relaye
     let e: Value = resp.json().await.expect("json");
     assert_eq!(e["error"], json!("relay-quota"));
     assert_eq!(balance(&w, patient.address()).await, U256::ZERO);
+
+    // The console shows the relayer: its account, what it holds, what it paid for.
+    let mut admin = User::new(ADMIN);
+    admin.sign_in(&server).await;
+    let summary = server.get_ok(&admin, "/api/console/summary").await;
+    let relayer = &summary["relayer"];
+    assert_eq!(
+        relayer["address"].as_str().map(str::to_lowercase),
+        Some(format!("{:#x}", w.d.escrow))
+    );
+    assert_eq!(relayer["relayed"], json!(3));
+    let held: U256 = relayer["balanceWei"]
+        .as_str()
+        .expect("wei")
+        .parse()
+        .expect("decimal");
+    assert_eq!(held, balance(&w, w.d.escrow).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

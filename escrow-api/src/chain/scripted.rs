@@ -278,6 +278,10 @@ impl Chain for ScriptedChain {
         None
     }
 
+    fn balance(&self, _account: Address) -> BoxFuture<'_, Result<U256, ChainError>> {
+        Box::pin(async move { Ok(U256::ZERO) })
+    }
+
     fn head(&self) -> BoxFuture<'_, Result<BlockInfo, ChainError>> {
         Box::pin(async move {
             let s = self.script()?;
