@@ -2,6 +2,8 @@
 // submitted through MedLedgerForwarder by a relayer who pays the gas; the core takes the signer as
 // the caller (_msgSender), and only for calls from the forwarder it trusts.
 const assert = require("assert");
+const fs = require("fs");
+const path = require("path");
 const { Wallet } = require("ethers");
 const {
   expectRevert,
@@ -215,5 +217,29 @@ contract("MedLedgerForwarder: sponsored transactions (ERC-2771)", (accounts) => 
     const request = await signed(patient, { to: insurance.address, data: insurance.contract.methods.core().encodeABI() });
     await expectRevert(relay(request), "ERC2771UntrustfulTarget", [insurance.address, forwarder.address]);
     assert.strictEqual((await forwarder.nonces(patient.address)).toString(), "0");
+  });
+
+  it("costs the relayer the call and the forwarder's checks: direct and relayed, written to build/gas-forwarded.md", async () => {
+    // The same work both ways: a new patient registers, then grants a new grantee.
+    const direct = c.spare[1];
+    const key = b32("key");
+    const expiry = (await latestTimestamp()) + 3600;
+    const grantArgs = [c.verifiedPractitioner, mask(CAT.LAB), false, expiry];
+    const gas = (r) => Number(r.receipt.gasUsed);
+    const rows = [
+      ["registerPatient", gas(await ml.registerPatient(key, { from: direct })), gas(await relay(await signed(patient, { data: call("registerPatient", key) })))],
+      ["grant", gas(await ml.grant(...grantArgs, { from: direct })), gas(await relay(await signed(patient, { data: call("grant", ...grantArgs) })))],
+    ];
+    // A ratio within this run: relaying adds the forwarder's signature check and nonce, well under
+    // the cost of the call itself for these two.
+    for (const [name, d, r] of rows) assert.ok(r > d && r < 2 * d, `${name}: relayed ${r} vs direct ${d}`);
+    const table = [
+      "| call | direct | relayed (forwarder.execute) | added by relaying |",
+      "|---|---:|---:|---:|",
+      ...rows.map(([name, d, r]) => `| ${name} | ${d} | ${r} | ${r - d} |`),
+    ].join("\n");
+    fs.mkdirSync(path.join(__dirname, "..", "build"), { recursive: true });
+    fs.writeFileSync(path.join(__dirname, "..", "build", "gas-forwarded.md"), table + "\n");
+    console.log(table);
   });
 });
