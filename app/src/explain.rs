@@ -206,6 +206,8 @@ pub fn escrow_error(code: &str) -> &'static str {
         "relay-nonce" | "relay-expired" | "relay-invalid" => "The signed request was out of date by the time it reached the relayer (another of your transactions went first, or it waited too long). Try again: the app signs a new one.",
         "relay-reverted" => "The contract would refuse this transaction, so the relayer did not send it.",
         "relay-failed" => "The relayer sent your transaction but the chain did not carry it out. Check the page again before trying once more.",
+        "relay-unfunded" => "medledger's relayer has run out of the ether it pays network fees with. Try again later, or add a little ether to your wallet.",
+        "relay-too-large" => "This transaction is too large for medledger's relayer to pay for. Add a little ether to your wallet to send it.",
         "relay-gas" | "relay-target" | "relay-not-yours" => "The app built a request the relayer does not take. Reload the page and try again; if it persists, tell your medledger operator.",
         _ => UNKNOWN_ESCROW_ERROR,
     }

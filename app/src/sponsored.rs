@@ -51,11 +51,30 @@ fn period(secs: u64) -> String {
     }
 }
 
-/// Why a transaction the relayer would not take could not be sent.
-pub fn refused(reason: &str) -> String {
-    format!(
-        "Your wallet holds too little ether for this transaction, and medledger's relayer did not send this transaction for you: {reason}"
-    )
+/// What the app says when the relayer answered `code` (an escrow error code, `network` when it
+/// could not be reached) with `reason` in words. A relayed transaction that failed, or an answer
+/// that never came, may have been sent: the words say so, and not to send it again blindly.
+pub fn refused(code: &str, reason: &str) -> String {
+    match code {
+        "relay-failed" | "network" => format!(
+            "Your transaction was handed to medledger's relayer, and it may have been sent: {reason} Check the page (refresh it) before trying again."
+        ),
+        _ => format!(
+            "Your wallet holds too little ether for this transaction, and medledger's relayer did not send it for you: {reason}"
+        ),
+    }
+}
+
+/// Why neither the wallet nor the relayer can pay: the relayer is off, or this account used its
+/// quota (`used` of `quota`).
+pub fn nobody_pays(available: bool, used: u32, quota: u32) -> String {
+    if available {
+        format!(
+            "Your wallet holds too little ether for this transaction, and medledger's relayer has already paid for {used} of the {quota} transactions it pays for you in its period. Try again later, or add a little ether to your wallet."
+        )
+    } else {
+        "Your wallet holds too little ether for this transaction, and this medledger does not pay network fees for its users. Add a little ether to your wallet.".to_string()
+    }
 }
 
 #[cfg(test)]
@@ -67,6 +86,17 @@ mod tests {
         assert_eq!(forwarded_gas(100_000, 2_000_000), 145_000);
         assert_eq!(forwarded_gas(1_900_000, 2_000_000), 2_000_000);
         assert_eq!(forwarded_gas(u64::MAX, 2_000_000), 2_000_000);
+    }
+
+    #[test]
+    fn a_relay_that_may_have_been_sent_is_not_called_unsent() {
+        let failed = refused("relay-failed", "it reverted.");
+        assert!(failed.contains("may have been sent"));
+        assert!(!failed.contains("did not send"));
+        assert!(refused("network", "no answer.").contains("may have been sent"));
+        assert!(refused("relay-quota", "quota.").contains("did not send it"));
+        assert!(nobody_pays(true, 50, 50).contains("50 of the 50"));
+        assert!(nobody_pays(false, 0, 0).contains("does not pay"));
     }
 
     #[test]

@@ -82,6 +82,30 @@ pub enum ChainError {
     /// This escrow has no key to send transactions with.
     #[error("no escrow key configured: cannot send transactions")]
     NoSigner,
+    /// The node took (or may have taken) the transaction, but its receipt could not be read.
+    #[error("transaction {0} was sent but its receipt could not be read: {1}")]
+    Unconfirmed(B256, String),
+    /// The transaction would need more gas than its sender allows: not sent.
+    #[error("the transaction needs {estimate} gas, over the bound of {cap}: not sent")]
+    OverGasCap {
+        /// The node's estimate.
+        estimate: u64,
+        /// The bound.
+        cap: u64,
+    },
+}
+
+impl ChainError {
+    /// The transaction this error is about when it was sent (or may have been): mined and
+    /// reverted, not mined in time, or with its receipt unread. `None`: nothing was sent.
+    pub fn sent(&self) -> Option<B256> {
+        match self {
+            ChainError::Reverted(h) | ChainError::Timeout(h) | ChainError::Unconfirmed(h, _) => {
+                Some(*h)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One contract log.
@@ -134,15 +158,23 @@ pub trait Chain: Send + Sync {
     /// receipt.
     fn send(&self, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>>;
     /// Sends a transaction to another of the deployment's contracts (the forwarder, relaying an
-    /// account's request) from the escrow account and waits for a successful receipt.
-    fn send_to(&self, to: Address, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>>;
-    /// `eth_call` as `from` at the latest block: what a call would do when `from` sent it (the
-    /// relayer asks how the core would answer a forwarded call before paying for it).
+    /// account's request) from the escrow account and waits for a successful receipt; refused
+    /// unsent ([`ChainError::OverGasCap`]) when the node estimates it above `gas_cap`.
+    fn send_to(
+        &self,
+        to: Address,
+        data: Vec<u8>,
+        gas_cap: u64,
+    ) -> BoxFuture<'_, Result<B256, ChainError>>;
+    /// `eth_call` as `from` with `gas` at the latest block: what a call would do when `from` sent
+    /// it (the relayer asks how the core would answer a forwarded call, with the gas the request
+    /// forwards, before paying for it).
     fn call_as(
         &self,
         from: Address,
         to: Address,
         data: Vec<u8>,
+        gas: u64,
     ) -> BoxFuture<'_, Result<Vec<u8>, ChainError>>;
     /// The escrow account, when a key is configured.
     fn escrow_address(&self) -> Option<Address>;
@@ -325,7 +357,15 @@ impl RpcChain {
         }))
     }
 
-    async fn send_inner(&self, to: Address, data: Vec<u8>) -> Result<B256, ChainError> {
+    /// Sends `data` to `to` from the escrow account and waits for its receipt. Every error before
+    /// the node took the transaction means nothing was sent; from then on each error names the
+    /// transaction ([`ChainError::sent`]).
+    async fn send_inner(
+        &self,
+        to: Address,
+        data: Vec<u8>,
+        gas_cap: Option<u64>,
+    ) -> Result<B256, ChainError> {
         let signer = self.signer.as_ref().ok_or(ChainError::NoSigner)?;
         let from = signer.address();
         let _guard = self.send_lock.lock().await;
@@ -347,6 +387,9 @@ impl RpcChain {
                 )
                 .await?,
         )?;
+        if let Some(cap) = gas_cap.filter(|cap| estimate > *cap) {
+            return Err(ChainError::OverGasCap { estimate, cap });
+        }
         let tx = TxLegacy {
             chain_id: Some(self.chain_id),
             nonce,
@@ -360,21 +403,33 @@ impl RpcChain {
             .sign_hash_sync(&tx.signature_hash())
             .map_err(|e| ChainError::Transport(format!("signing: {e}")))?;
         let signed = tx.into_signed(signature);
+        let hash = *signed.hash();
         let mut raw = Vec::with_capacity(signed.rlp_encoded_length());
         signed.rlp_encode(&mut raw);
-        let hash = parse_b256(
-            &self
-                .rpc(
-                    "eth_sendRawTransaction",
-                    json!([Bytes::from(raw).to_string()]),
-                )
-                .await?,
-        )?;
+        match self
+            .rpc(
+                "eth_sendRawTransaction",
+                json!([Bytes::from(raw).to_string()]),
+            )
+            .await
+        {
+            // The node refused it: not sent.
+            Err(e @ ChainError::Rpc { .. }) => return Err(e),
+            // No answer: the node may have taken it.
+            Err(e) => return Err(ChainError::Unconfirmed(hash, e.to_string())),
+            Ok(_) => {}
+        }
+        self.receipt_of(hash).await
+    }
+
+    /// Waits for `hash`'s receipt: its hash when it succeeded.
+    async fn receipt_of(&self, hash: B256) -> Result<B256, ChainError> {
         let deadline = Instant::now() + self.receipt_timeout;
         loop {
             let receipt = self
                 .rpc("eth_getTransactionReceipt", json!([hash.to_string()]))
-                .await?;
+                .await
+                .map_err(|e| ChainError::Unconfirmed(hash, e.to_string()))?;
             if !receipt.is_null() {
                 return if receipt.get("status").and_then(Value::as_str) == Some("0x1") {
                     Ok(hash)
@@ -427,11 +482,16 @@ impl Chain for RpcChain {
     }
 
     fn send(&self, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>> {
-        Box::pin(self.send_inner(self.contract, data))
+        Box::pin(self.send_inner(self.contract, data, None))
     }
 
-    fn send_to(&self, to: Address, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>> {
-        Box::pin(self.send_inner(to, data))
+    fn send_to(
+        &self,
+        to: Address,
+        data: Vec<u8>,
+        gas_cap: u64,
+    ) -> BoxFuture<'_, Result<B256, ChainError>> {
+        Box::pin(self.send_inner(to, data, Some(gas_cap)))
     }
 
     fn balance(&self, account: Address) -> BoxFuture<'_, Result<U256, ChainError>> {
@@ -450,9 +510,10 @@ impl Chain for RpcChain {
         from: Address,
         to: Address,
         data: Vec<u8>,
+        gas: u64,
     ) -> BoxFuture<'_, Result<Vec<u8>, ChainError>> {
         Box::pin(async move {
-            let call = json!({"from": from.to_string(), "to": to.to_string(), "data": Bytes::from(data).to_string()});
+            let call = json!({"from": from.to_string(), "to": to.to_string(), "data": Bytes::from(data).to_string(), "gas": format!("0x{gas:x}")});
             parse_bytes(&self.rpc("eth_call", json!([call, "latest"])).await?)
         })
     }

@@ -158,8 +158,13 @@ pub struct Config {
     /// Transactions the relayer pays for across all accounts per window: what bounds the escrow's
     /// spending when many new accounts each use their own quota (0: no bound besides theirs).
     pub relay_total_quota: u32,
-    /// The most gas one relayed request may forward to its call.
+    /// The most gas one relayed request may forward to its call (the default fits the core's
+    /// largest batch, 100 records); the relayer refuses, unsent, a transaction estimated above
+    /// this plus `relay::EXECUTE_OVERHEAD`.
     pub relay_max_gas: u64,
+    /// The ether (in gwei) the escrow's account keeps for its own transactions (anchoring,
+    /// shredding receipts): below it the relayer relays nothing (503 `relay-unfunded`).
+    pub relay_reserve_gwei: u64,
 }
 
 impl Default for Config {
@@ -212,7 +217,8 @@ impl Default for Config {
             relay_quota: 50,
             relay_window_secs: 86_400,
             relay_total_quota: 5_000,
-            relay_max_gas: 2_000_000,
+            relay_max_gas: 10_000_000,
+            relay_reserve_gwei: 100_000_000,
         }
     }
 }

@@ -7,9 +7,19 @@
 //! the escrow: relaying grants no one the escrow's role.
 //!
 //! Relays are sent one at a time (the escrow's transactions share one nonce sequence and the
-//! quota's count must see the previous relay), each waiting for its receipt.
+//! quota's count must see the previous relay), each waiting for its receipt. A relay sent is
+//! recorded whatever the client does meanwhile: the send and its record run in a task of their own,
+//! which a client hanging up does not cancel, so the quota always counts what the escrow paid for.
+//!
+//! What one relay can cost is bounded: the call's data (at most [`MAX_DATA`] bytes, decoded
+//! strictly), the gas the whole transaction may take (`relay_max_gas` and [`EXECUTE_OVERHEAD`]),
+//! and the ether the escrow keeps for its own duties (`relay_reserve_gwei`, below which it relays
+//! nothing).
 
-use alloy_primitives::{hex, Address, Bytes};
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::{hex, Address, Bytes, U256};
 use alloy_sol_types::SolCall;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -26,7 +36,23 @@ use crate::server::AppState;
 /// Serialises relays: the quota's count, the checks and the send of one request happen before the
 /// next request's count.
 #[derive(Debug, Default)]
-pub struct RelayLock(tokio::sync::Mutex<()>);
+pub struct RelayLock(Arc<tokio::sync::Mutex<()>>);
+
+/// The most calldata a relayed call may carry: `addRecords` of the core's largest batch (100
+/// records of 160 bytes) with room to spare.
+pub const MAX_DATA: usize = 17 * 1024;
+
+/// Gas the forwarder's `execute` takes beyond the call it forwards (signature, nonce, calldata,
+/// the 1/63 it keeps back): the relayer refuses, unsent, a transaction estimated above
+/// `relay_max_gas` plus this.
+pub const EXECUTE_OVERHEAD: u64 = 400_000;
+
+/// How long of the chain's time a request must still have before its deadline: one sent with less
+/// could expire before it is mined, and the relayer would pay for the revert.
+pub const DEADLINE_MARGIN_SECS: u64 = 60;
+
+/// How long a request waits for the relays before it to finish before it is answered 503.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 /// `GET /api/relay`: whether the escrow pays for the caller's transactions, and how much of the
 /// quota is left.
@@ -67,34 +93,46 @@ pub async fn relay(
         )
     })?;
     let (function, message, signature) = checked(&st, session.address, &body)?;
-    let _one_at_a_time = st.relay_lock.0.lock().await;
+    // A cheap look first, so that a request over its quota does not wait in line to be refused.
+    within_quota(&st, session.address).await?;
+    let one_at_a_time = tokio::time::timeout(LOCK_WAIT, st.relay_lock.0.clone().lock_owned())
+        .await
+        .map_err(|_| busy("the relayer is sending other transactions"))?;
     let used = within_quota(&st, session.address).await?;
+    funded(&st, relayer).await?;
     on_chain_checks(&st, &message, &signature).await?;
     let request = message.request_data(signature);
     let call = MedLedgerForwarder::executeCall { request }.abi_encode();
-    let sent = st
-        .ledger
-        .chain()
-        .send_to(st.deployment.forwarder.address, call)
-        .await;
-    let now = now();
-    let (hash, ok) = match &sent {
-        Ok(hash) => (*hash, true),
-        Err(ChainError::Reverted(hash) | ChainError::Timeout(hash)) => (*hash, false),
-        Err(e) => return Err(chain_unavailable(e)),
-    };
-    st.index
-        .record_relay(session.address, now, function.name(), hash, ok)
-        .await?;
-    st.metrics.relayed_transactions.inc();
-    tracing::info!(function = function.name(), tx = %hash, ok, "relayed a transaction");
-    if let Err(e) = sent {
-        return Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "relay-failed",
-            format!("the relayed transaction {hash} {e}; it counts against your quota"),
-        ));
-    }
+    let cap = st.config.relay_max_gas.saturating_add(EXECUTE_OVERHEAD);
+    let (task_st, account) = (st.clone(), session.address);
+    // Its own task: the send and its record finish even when the client hangs up.
+    let sent = tokio::spawn(async move {
+        let _held = one_at_a_time;
+        let forwarder = task_st.deployment.forwarder.address;
+        let sent = task_st.ledger.chain().send_to(forwarder, call, cap).await;
+        let hash = match &sent {
+            Ok(hash) => Some(*hash),
+            Err(e) => e.sent(),
+        };
+        if let Some(hash) = hash {
+            let ok = sent.is_ok();
+            let recorded = task_st
+                .index
+                .record_relay(account, now(), function.name(), hash, ok)
+                .await;
+            task_st.metrics.relayed_transactions.inc();
+            let old = now().saturating_sub(task_st.config.relay_window_secs.saturating_mul(2));
+            if let Err(e) = task_st.index.prune_relays(old).await {
+                tracing::warn!(error = %e, "old relays were not pruned");
+            }
+            tracing::info!(function = function.name(), tx = %hash, ok, "relayed a transaction");
+            recorded?;
+        }
+        Ok::<_, ApiError>(sent)
+    })
+    .await
+    .map_err(|e| ApiError::internal("relay task", &e))??;
+    let hash = sent.map_err(|e| unsent_or_failed(&e))?;
     Ok(Json(Relayed {
         transaction_hash: hash,
         relayer,
@@ -104,17 +142,74 @@ pub async fn relay(
     }))
 }
 
+/// A send that failed: sent and failed (502 `relay-failed`, counted), or refused unsent.
+fn unsent_or_failed(e: &ChainError) -> ApiError {
+    if let Some(hash) = e.sent() {
+        return ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "relay-failed",
+            format!("the relayed transaction {hash}: {e}; it counts against your quota"),
+        );
+    }
+    match e {
+        ChainError::OverGasCap { estimate, cap } => ApiError::bad_request(
+            "relay-gas",
+            format!("the transaction would take {estimate} gas; the relayer pays for at most {cap}: nothing was sent"),
+        ),
+        ChainError::Rpc {
+            revert: Some(revert),
+            ..
+        } => reverted(revert),
+        ChainError::Rpc { message, .. } if message.to_lowercase().contains("insufficient funds") => {
+            unfunded()
+        }
+        other => chain_unavailable(other),
+    }
+}
+
+fn busy(why: &str) -> ApiError {
+    ApiError {
+        retry_after: Some(5),
+        ..ApiError::unavailable("relay-busy", format!("{why}; retry after 5 s"))
+    }
+}
+
+fn unfunded() -> ApiError {
+    ApiError::unavailable(
+        "relay-unfunded",
+        "the relayer has too little ether left to pay for transactions; nothing was sent. Send it from a wallet that holds ether, or tell the operator",
+    )
+}
+
+/// Refuses (503 `relay-unfunded`) while the escrow's account holds less than its reserve: the ether
+/// its own transactions (anchoring the access log, confirming shredding) need.
+async fn funded(st: &AppState, relayer: Address) -> Result<(), ApiError> {
+    let reserve = U256::from(st.config.relay_reserve_gwei) * U256::from(1_000_000_000u64);
+    let balance = st
+        .ledger
+        .chain()
+        .balance(relayer)
+        .await
+        .map_err(|e| chain_unavailable(&e))?;
+    if balance < reserve {
+        tracing::warn!(%balance, %reserve, "the relayer is below its reserve: relaying nothing");
+        return Err(unfunded());
+    }
+    Ok(())
+}
+
 /// The relayer as the console shows it: its account, its balance (wei, decimal text), what it
 /// relayed in the current window and its bounds; `null` when the escrow does not relay.
 pub async fn console_status(st: &AppState) -> Result<serde_json::Value, ApiError> {
     let Some(account) = relayer(st) else {
         return Ok(serde_json::Value::Null);
     };
-    let balance = st.ledger.chain().balance(account).await?;
+    // An unreachable node leaves the balance unknown, not the whole summary.
+    let balance = st.ledger.chain().balance(account).await.ok();
     let relayed = st.index.relays_since(None, window_start(st)).await?;
     Ok(serde_json::json!({
         "address": account.to_checksum(None),
-        "balanceWei": balance.to_string(),
+        "balanceWei": balance.map(|b| b.to_string()),
         "relayed": relayed.count,
         "windowSecs": st.config.relay_window_secs,
         "totalQuota": st.config.relay_total_quota,
@@ -162,6 +257,15 @@ fn checked(
             ),
         ));
     }
+    if body.data.len() > MAX_DATA {
+        return Err(ApiError::bad_request(
+            "relay-too-large",
+            format!(
+                "the call's data is {} bytes; the relayer takes at most {MAX_DATA}",
+                body.data.len()
+            ),
+        ));
+    }
     if body.gas == 0 || body.gas > st.config.relay_max_gas {
         return Err(ApiError::bad_request(
             "relay-gas",
@@ -184,7 +288,7 @@ fn checked(
         CallKind::Unknown => {
             return Err(ApiError::bad_request(
                 "relay-not-sponsored",
-                "the request's data is not a call of the MedLedger contract",
+                "the request's data is not a call of the MedLedger contract, encoded exactly",
             ))
         }
     };
@@ -252,9 +356,10 @@ async fn within_quota(st: &AppState, account: Address) -> Result<u32, ApiError> 
     })
 }
 
-/// Seconds until the window's earliest relay leaves it (at least 1).
+/// Seconds until the window's earliest relay leaves it: the count includes a relay sent exactly
+/// `window` seconds ago, so it leaves a second after that.
 fn frees_in(st: &AppState, earliest: Option<u64>) -> u64 {
-    let frees_at = earliest.unwrap_or(0) + st.config.relay_window_secs;
+    let frees_at = earliest.unwrap_or(0) + st.config.relay_window_secs + 1;
     frees_at.saturating_sub(now()).max(1)
 }
 
@@ -292,11 +397,11 @@ async fn on_chain_checks(
         .head_timestamp()
         .await
         .map_err(|e| chain_unavailable(&e))?;
-    if message.deadline < head {
+    if message.deadline < head.saturating_add(DEADLINE_MARGIN_SECS) {
         return Err(ApiError::bad_request(
             "relay-expired",
             format!(
-                "the request's deadline {} is before the chain's time {head}: sign it again",
+                "the request's deadline {} is less than {DEADLINE_MARGIN_SECS} s after the chain's time {head}, too close to be sure it is mined in time: sign it again",
                 message.deadline
             ),
         ));
@@ -327,27 +432,42 @@ async fn would_succeed(st: &AppState, message: &ForwardMessage) -> Result<(), Ap
     match st
         .ledger
         .chain()
-        .call_as(st.deployment.forwarder.address, message.to, data)
+        .call_as(st.deployment.forwarder.address, message.to, data, message.gas)
         .await
     {
         Ok(_) => Ok(()),
+        // The core names every refusal: an empty revert is the call running out of gas.
         Err(ChainError::Rpc {
             revert: Some(revert),
             ..
-        }) => {
-            let name = hex::decode(&revert)
-                .ok()
-                .and_then(|d| decode_any_revert(&d))
-                .map(|e| e.name())
-                .unwrap_or_else(|| "an unnamed revert".into());
-            Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "relay-reverted",
-                format!("the contract would refuse this call ({name}); nothing was sent"),
+        }) if !hex::decode(&revert).is_ok_and(|d| d.is_empty()) => Err(reverted(&revert)),
+        Err(ChainError::Rpc { message: why, .. })
+            if why.to_lowercase().contains("gas") || why.to_lowercase().contains("revert") =>
+        {
+            Err(ApiError::bad_request(
+                "relay-gas",
+                format!(
+                    "the call does not run within the {} gas the request forwards ({why}); nothing was sent",
+                    message.gas
+                ),
             ))
         }
         Err(e) => Err(chain_unavailable(&e)),
     }
+}
+
+/// A call the chain refused, with the contract's error named: 422 `relay-reverted`, unsent.
+fn reverted(revert: &str) -> ApiError {
+    let name = hex::decode(revert)
+        .ok()
+        .and_then(|d| decode_any_revert(&d))
+        .map(|e| e.name())
+        .unwrap_or_else(|| "an unnamed revert".into());
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "relay-reverted",
+        format!("the contract would refuse this call ({name}); nothing was sent"),
+    )
 }
 
 fn chain_unavailable(e: &ChainError) -> ApiError {

@@ -191,6 +191,40 @@ async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relaye
         (400, Some("relay-expired")),
         "{e}"
     );
+    let mut soon = request(&w, &patient, grant.clone()).await;
+    soon.deadline = w.chain_time().await + 10;
+    let (code, e) = relay(&server, &patient, &body(&soon, &patient)).await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (400, Some("relay-expired")),
+        "too close: {e}"
+    );
+    let mut padded = request(&w, &patient, grant.clone()).await;
+    let mut data = padded.data.to_vec();
+    data.extend_from_slice(&[0u8; 64]);
+    padded.data = data.into();
+    let (code, e) = relay(&server, &patient, &body(&padded, &patient)).await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (400, Some("relay-not-sponsored")),
+        "trailing bytes: {e}"
+    );
+    let mut huge = request(&w, &patient, grant.clone()).await;
+    huge.data = vec![0u8; medledger_escrow_api::relay::MAX_DATA + 1].into();
+    let (code, e) = relay(&server, &patient, &body(&huge, &patient)).await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (400, Some("relay-too-large")),
+        "{e}"
+    );
+    let mut starved = request(&w, &patient, grant.clone()).await;
+    starved.gas = 30_000;
+    let (code, e) = relay(&server, &patient, &body(&starved, &patient)).await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (400, Some("relay-gas")),
+        "too little gas forwarded: {e}"
+    );
     let mut greedy = request(&w, &patient, grant.clone()).await;
     greedy.gas = server.config.relay_max_gas + 1;
     let (code, e) = relay(&server, &patient, &body(&greedy, &patient)).await;

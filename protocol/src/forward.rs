@@ -220,12 +220,16 @@ pub enum CallKind {
     Unknown,
 }
 
-/// Which of the core's functions `data` calls, decoded with the core's bindings (a call whose
-/// arguments do not decode is [`CallKind::Unknown`]).
+/// Which of the core's functions `data` calls, decoded with the core's bindings. A call whose
+/// arguments do not decode, or that is not exactly their encoding (trailing bytes, say, which a
+/// relayer would pay calldata gas for), is [`CallKind::Unknown`].
 pub fn call_kind(data: &[u8]) -> CallKind {
     let Ok(call) = MedLedgerCalls::abi_decode(data) else {
         return CallKind::Unknown;
     };
+    if call.abi_encode() != data {
+        return CallKind::Unknown;
+    }
     let sponsored = match call {
         MedLedgerCalls::registerPatient(_) => Sponsored::RegisterPatient,
         MedLedgerCalls::rotateEncryptionKey(_) => Sponsored::RotateEncryptionKey,
@@ -333,6 +337,9 @@ mod tests {
             CallKind::NotSponsored("verifyAccount".into())
         );
         assert_eq!(call_kind(&[0xde, 0xad, 0xbe, 0xef]), CallKind::Unknown);
+        let mut padded = MedLedger::revokeCall { grantee: who }.abi_encode();
+        padded.extend_from_slice(&[0u8; 64]);
+        assert_eq!(call_kind(&padded), CallKind::Unknown, "trailing bytes");
         assert_eq!(call_kind(&[]), CallKind::Unknown);
         for s in Sponsored::ALL {
             assert!(

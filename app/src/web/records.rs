@@ -86,13 +86,15 @@ impl Identity {
         &self,
         call: C,
     ) -> Result<B256, ChainError> {
+        use super::relay::{payer, Payer};
         let data = alloy_primitives::Bytes::from(call.abi_encode());
-        if let Some(offer) =
-            super::relay::offer(&self.contract, self.account, &data, self.forwarder).await
-        {
-            return super::relay::send(&self.contract, &offer, self.account, data).await;
+        match payer(&self.contract, self.account, &data, self.forwarder).await {
+            Payer::Relayer(offer) => {
+                super::relay::send(&self.contract, &offer, self.account, data).await
+            }
+            Payer::Nobody(why) => Err(ChainError::Relay(why)),
+            Payer::Wallet => self.contract.send(self.account, call, U256::ZERO).await,
         }
-        self.contract.send(self.account, call, U256::ZERO).await
     }
 
     /// Sends `call` with `value` wei to the insurance contract from this account, as [`Self::send`].

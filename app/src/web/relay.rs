@@ -26,25 +26,40 @@ pub fn notice() -> RwSignal<Option<String>> {
     NOTICE.with(|n| *n)
 }
 
-/// The relayer's offer, when `from`'s call `data` to `core` should go through it: the call is one
-/// the relayer pays for, the core names a forwarder, the wallet holds too little ether for the
-/// call's gas, and the escrow relays for this account with quota left. Otherwise `None`: the
-/// wallet sends it (and, without the ether, says why it cannot).
-pub async fn offer(
+/// Who pays for a transaction.
+pub enum Payer {
+    /// The wallet sends it (and, without the ether, says why it cannot).
+    Wallet,
+    /// The relayer, as it offers.
+    Relayer(RelayStatus),
+    /// Neither: the words say why.
+    Nobody(String),
+}
+
+/// Who pays for `from`'s call `data` to `core`: the relayer when the call is one it pays for, the
+/// core names a forwarder, the wallet holds too little ether for the call's gas, and the escrow
+/// relays for this account with quota left; nobody when the relayer would but cannot now; the
+/// wallet otherwise.
+pub async fn payer(
     core: &Contract,
     from: Address,
     data: &Bytes,
     forwarder: Option<Address>,
-) -> Option<RelayStatus> {
-    forwarder?;
-    if !matches!(call_kind(data), CallKind::Sponsored(_)) {
-        return None;
+) -> Payer {
+    let sponsored = matches!(call_kind(data), CallKind::Sponsored(_));
+    if forwarder.is_none() || !sponsored || can_pay(core, from, data).await {
+        return Payer::Wallet;
     }
-    if can_pay(core, from, data).await {
-        return None;
+    match escrow::relay_status().await {
+        Ok(status) if status.available && status.used < status.quota => Payer::Relayer(status),
+        Ok(status) => Payer::Nobody(sponsored::nobody_pays(
+            status.available,
+            status.used,
+            status.quota,
+        )),
+        // The wallet's own refusal says what is wrong as well as anything here could.
+        Err(_) => Payer::Wallet,
     }
-    let status = escrow::relay_status().await.ok()?;
-    (status.available && status.used < status.quota).then_some(status)
 }
 
 /// Whether `from` holds the ether the call's gas costs at the node's gas price. An empty wallet
@@ -103,9 +118,15 @@ pub async fn send(
         data: message.data.clone(),
         signature: format!("0x{}", alloy_primitives::hex::encode(&signature)),
     };
-    let relayed = escrow::relay(&body)
-        .await
-        .map_err(|e| ChainError::Relay(sponsored::refused(&e.to_string())))?;
+    let relayed = escrow::relay(&body).await.map_err(|e| {
+        // Unreachable: its own words would say nothing was lost, which may not be so here.
+        let reason = if e.status == 0 {
+            format!("the escrow did not answer ({}).", e.message)
+        } else {
+            e.to_string()
+        };
+        ChainError::Relay(sponsored::refused(&e.code, &reason))
+    })?;
     // Mined when the relayer answers; asked of the wallet's node too, so that what the page reads
     // next is at least that block.
     wait_receipt(relayed.transaction_hash).await?;

@@ -261,7 +261,12 @@ impl Chain for ScriptedChain {
         })
     }
 
-    fn send_to(&self, _to: Address, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>> {
+    fn send_to(
+        &self,
+        _to: Address,
+        data: Vec<u8>,
+        _gas_cap: u64,
+    ) -> BoxFuture<'_, Result<B256, ChainError>> {
         self.send(data)
     }
 
@@ -270,6 +275,7 @@ impl Chain for ScriptedChain {
         _from: Address,
         _to: Address,
         data: Vec<u8>,
+        _gas: u64,
     ) -> BoxFuture<'_, Result<Vec<u8>, ChainError>> {
         self.call(data)
     }

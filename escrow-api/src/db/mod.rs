@@ -178,6 +178,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "agreement_texts",
         include_str!("../../migrations/0018_agreement_texts.sql"),
     ),
+    (
+        19,
+        "relayed_transactions_time",
+        include_str!("../../migrations/0019_relayed_transactions_time.sql"),
+    ),
 ];
 
 /// The embedded migrations.

@@ -24,11 +24,18 @@ impl Index {
         account: Option<Address>,
         since: u64,
     ) -> Result<RelayUse, DbError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n, MIN(relayed_at) AS earliest FROM relayed_transactions \
-             WHERE ($1 = '' OR account = $1) AND relayed_at >= $2",
-        )
-        .bind(account.map(address_text).unwrap_or_default())
+        // Two queries, so that each uses its index: (account, relayed_at) or (relayed_at).
+        let row = match account {
+            Some(account) => sqlx::query(
+                "SELECT COUNT(*) AS n, MIN(relayed_at) AS earliest FROM relayed_transactions \
+                 WHERE account = $1 AND relayed_at >= $2",
+            )
+            .bind(address_text(account)),
+            None => sqlx::query(
+                "SELECT COUNT(*) AS n, MIN(relayed_at) AS earliest FROM relayed_transactions \
+                 WHERE relayed_at >= $1",
+            ),
+        }
         .bind(db_int(since))
         .fetch_one(&self.pool)
         .await?;
@@ -38,6 +45,15 @@ impl Index {
             .map(|t| u64::try_from(t).map_err(|_| DbError::Corrupt("relayed_at")))
             .transpose()?;
         Ok(RelayUse { count, earliest })
+    }
+
+    /// Forgets relays sent before `before` (Unix seconds): older than any window counts.
+    pub async fn prune_relays(&self, before: u64) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM relayed_transactions WHERE relayed_at < $1")
+            .bind(db_int(before))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Records a transaction the relayer sent for `account`.
