@@ -5,14 +5,16 @@
 //!
 //! A [`RecoverySet`] names the account, the key version whose seed is split, the threshold and the
 //! guardians in order; its [`RecoverySet::id`] commits to all of them. A [`Manifest`] is what may
-//! be kept in the open beside the sealed shares: the set, a commitment to each share and the public
-//! key the seed must give. [`recover`] checks every share against its commitment (a corrupted or
-//! substituted share is named, not silently combined into a wrong seed), combines `t` of them, and
-//! checks the seed gives the expected key.
+//! be kept in the open beside the sealed shares: the set and a commitment to each share.
+//! [`recover`] checks every share against its commitment (a corrupted or substituted share is
+//! named, not silently combined into a wrong seed), combines `t` of them, and checks the seed gives
+//! the key the caller expects: the account's key of that version as the chain records it, never a
+//! key from the manifest, which whoever keeps it could replace with shares of a seed of their own.
 //!
-//! Fewer than `t` shares say nothing about the seed: for each byte of it, `t - 1` points of a
-//! polynomial of degree `t - 1` fit every value at zero equally (tested below by reaching every
-//! byte value). The commitments are hashes of 32-byte shares of a uniformly random seed: guessing a
+//! Fewer than `t` shares say nothing about the seed: each byte of a share is uniform whatever the
+//! seed (tested below for `t = 2` by the distribution of a share byte over many polynomials, for
+//! two seeds). Zeroisation is best effort: the shares and seeds this module holds are wiped, but
+//! the crate's intermediate buffers are its own. The commitments are hashes of 32-byte shares of a uniformly random seed: guessing a
 //! missing share from its commitment is guessing 256 random bits.
 //!
 //! Only the protocol is built: guardians' approvals on chain, the escrow holding the sealed shares
@@ -226,16 +228,14 @@ impl Share {
     }
 }
 
-/// What can be kept in the open beside the sealed shares: the set, each share's commitment in
-/// index order, and the public key the seed gives.
+/// What can be kept in the open beside the sealed shares: the set and each share's commitment in
+/// index order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
     /// The set.
     pub set: RecoverySet,
     /// [`Share::commitment`] of shares 1..=n.
     pub commitments: Vec<B256>,
-    /// The account's public key of `set.key_version` (on chain while that version is current).
-    pub public_key: PublicKey,
 }
 
 /// Splits `seed` (the key-derivation output of section 6.1 for `set.key_version`) into one share
@@ -260,7 +260,6 @@ pub fn split_with_rng(
     let manifest = Manifest {
         set: set.clone(),
         commitments: shares.iter().map(|s| s.commitment(set)).collect(),
-        public_key: KeyPair::derive(seed).public(),
     };
     Ok((shares, manifest))
 }
@@ -286,10 +285,12 @@ fn shares_from(raw: &[Vec<u8>], n: usize) -> Result<Vec<Share>, RecoveryError> {
 }
 
 /// The seed from `shares` (any order, duplicates ignored): each checked against the manifest's
-/// commitment, `threshold` of them combined, and the result checked to give the manifest's key.
+/// commitment, `threshold` of them combined, and the result checked to give `expected`, the
+/// account's public key of the set's version as the chain records it.
 pub fn recover(
     manifest: &Manifest,
     shares: &[Share],
+    expected: &PublicKey,
 ) -> Result<Zeroizing<[u8; 32]>, RecoveryError> {
     let set = &manifest.set;
     set.check()?;
@@ -315,7 +316,7 @@ pub fn recover(
         });
     }
     let seed = combine(&chosen[..needed])?;
-    if KeyPair::derive(&seed).public() != manifest.public_key {
+    if KeyPair::derive(&seed).public() != *expected {
         return Err(RecoveryError::WrongSeed);
     }
     Ok(seed)
@@ -371,14 +372,15 @@ mod tests {
         let seed = [7u8; 32];
         let s = set(3, 5);
         let (shares, manifest) = split(&seed, &s).expect("split");
+        let key = KeyPair::derive(&seed).public();
         assert_eq!(shares.len(), 5);
         for pick in [[0, 1, 2], [4, 2, 0], [1, 3, 4]] {
             let given: Vec<Share> = pick.iter().map(|&i| shares[i].clone()).collect();
-            assert_eq!(*recover(&manifest, &given).expect("recover"), seed);
+            assert_eq!(*recover(&manifest, &given, &key).expect("recover"), seed);
         }
         let two = vec![shares[0].clone(), shares[3].clone(), shares[0].clone()];
         assert_eq!(
-            recover(&manifest, &two).expect_err("too few"),
+            recover(&manifest, &two, &key).expect_err("too few"),
             RecoveryError::TooFewShares { got: 2, needed: 3 }
         );
     }
@@ -387,21 +389,22 @@ mod tests {
     fn a_corrupted_or_foreign_share_is_named() {
         let s = set(2, 3);
         let (shares, manifest) = split(&[9u8; 32], &s).expect("split");
+        let key = KeyPair::derive(&[9u8; 32]).public();
         let mut bad = shares[1].clone();
         bad.value[5] ^= 1;
         assert_eq!(
-            recover(&manifest, &[shares[0].clone(), bad]).expect_err("corrupt"),
+            recover(&manifest, &[shares[0].clone(), bad], &key).expect_err("corrupt"),
             RecoveryError::CorruptShare(2)
         );
         let (other, _) = split(&[9u8; 32], &s).expect("split again");
         assert_eq!(
-            recover(&manifest, &[shares[0].clone(), other[1].clone()]).expect_err("foreign"),
+            recover(&manifest, &[shares[0].clone(), other[1].clone()], &key).expect_err("foreign"),
             RecoveryError::CorruptShare(2)
         );
         let mut stray = shares[0].clone();
         stray.index = 9;
         assert_eq!(
-            recover(&manifest, &[stray]).expect_err("index"),
+            recover(&manifest, &[stray], &key).expect_err("index"),
             RecoveryError::UnknownIndex(9)
         );
     }
@@ -443,26 +446,96 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_seed_is_recovered_only_as_the_key_the_chain_expects() {
+        let s = set(2, 3);
+        let (shares, manifest) = split(&[5u8; 32], &s).expect("split");
+        let other_key = KeyPair::derive(&[6u8; 32]).public();
+        assert_eq!(
+            recover(&manifest, &shares, &other_key).expect_err("other key"),
+            RecoveryError::WrongSeed
+        );
+    }
+
+    /// SHA-256 of a counter: fixed coefficients for the distribution test.
+    struct CountingRng(u64);
+
+    impl rand_core_06::RngCore for CountingRng {
+        fn next_u32(&mut self) -> u32 {
+            let mut b = [0u8; 4];
+            self.fill_bytes(&mut b);
+            u32::from_be_bytes(b)
+        }
+        fn next_u64(&mut self) -> u64 {
+            let mut b = [0u8; 8];
+            self.fill_bytes(&mut b);
+            u64::from_be_bytes(b)
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            use sha2::Digest;
+            for chunk in dest.chunks_mut(32) {
+                self.0 += 1;
+                let block = sha2::Sha256::digest(self.0.to_be_bytes());
+                chunk.copy_from_slice(&block[..chunk.len()]);
+            }
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core_06::Error> {
+            self.fill_bytes(dest);
+            Ok(())
+        }
+    }
+
+    impl rand_core_06::CryptoRng for CountingRng {}
+
+    /// Pearson's chi-square of 256 byte counts against the uniform distribution.
+    fn chi_square(counts: &[u32; 256], n: u32) -> f64 {
+        let expected = f64::from(n) / 256.0;
+        counts
+            .iter()
+            .map(|&c| (f64::from(c) - expected).powi(2) / expected)
+            .sum()
+    }
+
+    /// One share of a 2-of-2 split says nothing of the seed: over 4,096 splits its first byte is
+    /// spread evenly over 0..=255 whether the seed's first byte is 0x00 or 0xff (chi-square with
+    /// 255 degrees of freedom: about 255 ± 23 for uniform bytes; a share that kept the seed's byte
+    /// would score about a million), no share equals the seed, and every split gives another share.
+    #[test]
+    fn one_share_of_two_is_uniform_whatever_the_seed() {
+        const SPLITS: u32 = 4096;
+        for seed_byte in [0x00u8, 0xff] {
+            let seed = [seed_byte; 32];
+            let mut counts = [0u32; 256];
+            let mut rng = CountingRng(u64::from(seed_byte) << 32);
+            let mut values = std::collections::HashSet::new();
+            for _ in 0..SPLITS {
+                let (shares, _) = split_with_rng(&seed, &set(2, 2), &mut rng).expect("split");
+                assert_ne!(shares[0].value, seed);
+                counts[usize::from(shares[0].value[0])] += 1;
+                values.insert(shares[0].value);
+            }
+            let chi = chi_square(&counts, SPLITS);
+            assert!(chi < 400.0, "seed byte {seed_byte:#x}: chi-square {chi}");
+            assert_eq!(
+                values.len(),
+                SPLITS as usize,
+                "the coefficients vary the shares"
+            );
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
-        /// Fewer than t shares say nothing: with t - 1 genuine shares and one more point chosen
-        /// freely, every value of a seed byte is reached, so the t - 1 fit every seed equally.
+        /// Any `t` of `n` shares give the seed back, for random seeds and sets.
         #[test]
-        fn fewer_than_threshold_shares_fit_every_seed(seed in any::<[u8; 32]>(), t in 2u8..6, byte in 0usize..32) {
-            let s = set(t, t + 1);
-            let (shares, _) = split(&seed, &s).expect("split");
-            let known: Vec<&Share> = shares[..usize::from(t) - 1].iter().collect();
-            let mut reached = [false; 256];
-            for y in 0..=255u8 {
-                let mut free = Share { index: t + 1, value: [0u8; 32] };
-                free.value[byte] = y;
-                let mut given = known.clone();
-                given.push(&free);
-                let candidate = combine(&given).expect("combine");
-                reached[usize::from(candidate[byte])] = true;
-            }
-            prop_assert!(reached.iter().all(|r| *r));
+        fn any_t_shares_recover_any_seed(seed in any::<[u8; 32]>(), t in 2u8..6, extra in 0u8..4, skip in 0usize..4) {
+            let s = set(t, t + extra);
+            let (shares, manifest) = split(&seed, &s).expect("split");
+            let key = KeyPair::derive(&seed).public();
+            let skip = skip.min(usize::from(extra));
+            let given: Vec<Share> = shares[skip..skip + usize::from(t)].to_vec();
+            prop_assert_eq!(*recover(&manifest, &given, &key).expect("recover"), seed);
         }
     }
 }

@@ -443,12 +443,12 @@ fn check_recovery(v: &Value, report: &mut Report) -> Result<(), String> {
             .iter()
             .map(|c| Ok(B256::from(arr::<32>(c)?)))
             .collect::<Result<_, String>>()?,
-        public_key: medledger_protocol::wrap::PublicKey(arr::<32>(&v["public_key"])?),
     };
+    let key = medledger_protocol::wrap::PublicKey(arr::<32>(&v["public_key"])?);
     let seed = h(&v["seed"])?;
     for (a, b) in [(0, 1), (1, 2), (2, 0)] {
         let given = [shares[a].clone(), shares[b].clone()];
-        let got = recovery::recover(&manifest, &given).map(|s| s.to_vec());
+        let got = recovery::recover(&manifest, &given, &key).map(|s| s.to_vec());
         report.check(
             &format!("recovery: shares {} and {}", a + 1, b + 1),
             got.as_deref() == Ok(seed.as_slice()),
@@ -458,7 +458,7 @@ fn check_recovery(v: &Value, report: &mut Report) -> Result<(), String> {
     bad.value[0] ^= 1;
     report.check(
         "recovery: a corrupted share is named",
-        recovery::recover(&manifest, &[shares[0].clone(), bad])
+        recovery::recover(&manifest, &[shares[0].clone(), bad], &key)
             == Err(recovery::RecoveryError::CorruptShare(2)),
     );
     let guardian = KeyPair::derive(&arr::<32>(&v["guardian_ikm"])?);
