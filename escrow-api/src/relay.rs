@@ -64,9 +64,10 @@ pub async fn status(
         .index
         .relays_since(Some(session.address), window_start(&st))
         .await?;
+    let relayer = relayer(&st);
     Ok(Json(RelayStatus {
-        available: relayer(&st).is_some(),
-        relayer: relayer(&st),
+        available: relayer.is_some(),
+        relayer,
         forwarder: st.deployment.forwarder.address,
         quota: st.config.relay_quota,
         used: used.count,

@@ -103,6 +103,17 @@ fn sha256_hex(text: &str) -> String {
     )
 }
 
+/// The core function `call` calls, by name (from its Solidity signature).
+pub fn call_name(call: &MedLedgerCalls) -> &'static str {
+    let selector = call.selector();
+    MedLedgerCalls::SIGNATURES
+        .iter()
+        .zip(MedLedgerCalls::SELECTORS)
+        .find(|(_, s)| **s == selector)
+        .and_then(|(signature, _)| signature.split('(').next())
+        .unwrap_or("unknown")
+}
+
 /// Decode a revert's return data into the core's named error. `None` when the data is not one of
 /// MedLedger's errors (an out-of-gas, a plain `revert()`, another contract's error).
 pub fn decode_revert(data: &[u8]) -> Option<MedLedgerErrors> {

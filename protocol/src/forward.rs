@@ -243,21 +243,9 @@ pub fn call_kind(data: &[u8]) -> CallKind {
         MedLedgerCalls::eraseAll(_) => Sponsored::EraseAll,
         MedLedgerCalls::setEmergencyOptIn(_) => Sponsored::SetEmergencyOptIn,
         MedLedgerCalls::endEmergencyAccess(_) => Sponsored::EndEmergencyAccess,
-        other => return CallKind::NotSponsored(call_name(&other)),
+        other => return CallKind::NotSponsored(crate::contract::call_name(&other).to_string()),
     };
     CallKind::Sponsored(sponsored)
-}
-
-/// A call's function name, from its Solidity signature.
-fn call_name(call: &MedLedgerCalls) -> String {
-    let selector = call.selector();
-    MedLedgerCalls::SIGNATURES
-        .iter()
-        .zip(MedLedgerCalls::SELECTORS)
-        .find(|(_, s)| **s == selector)
-        .and_then(|(signature, _)| signature.split('(').next())
-        .unwrap_or("unknown")
-        .to_string()
 }
 
 #[cfg(test)]

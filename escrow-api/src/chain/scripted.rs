@@ -172,7 +172,7 @@ impl ScriptedChain {
             other => {
                 return Err(ChainError::Transport(format!(
                     "scripted: no answer for {}",
-                    call_name(&other)
+                    medledger_protocol::contract::call_name(&other)
                 )))
             }
         })
@@ -191,11 +191,6 @@ fn unknown_record(record_id: B256) -> ChainError {
         message: "execution reverted".into(),
         revert: Some(alloy_primitives::hex::encode_prefixed(data)),
     }
-}
-
-fn call_name(call: &MedLedgerCalls) -> String {
-    let debug = format!("{call:?}");
-    debug.split('(').next().unwrap_or("a call").to_string()
 }
 
 impl Chain for ScriptedChain {
