@@ -11,6 +11,8 @@ import {RecordRootsModule} from "./medledger/RecordRootsModule.sol";
 import {EmergencyModule} from "./medledger/EmergencyModule.sol";
 import {AccessLogModule} from "./medledger/AccessLogModule.sol";
 import {LicenceTermsModule} from "./medledger/LicenceTermsModule.sol";
+import {WalletsModule} from "./medledger/WalletsModule.sol";
+import {MedLedgerRecovery} from "./MedLedgerRecovery.sol";
 
 /// @title MedLedger
 /// @notice The trust core of medledger: who is who, who may read or write a patient's records,
@@ -53,6 +55,7 @@ contract MedLedger is
     EmergencyModule,
     AccessLogModule,
     LicenceTermsModule,
+    WalletsModule,
     ERC2771Context
 {
     // ---------------------------------------------------------------- accounts
@@ -178,6 +181,10 @@ contract MedLedger is
 
     // ---------------------------------------------------------------- setup
 
+    /// @dev The recovery contract (MedLedgerRecovery), created by the constructor: the only caller
+    /// of moveIdentity.
+    address private immutable _recovery;
+
     /// @param admin the first admin (hospital / operator account)
     /// @param escrow the escrow API's own account
     /// @param trustedForwarder_ the ERC-2771 forwarder (MedLedgerForwarder) whose calls are taken
@@ -187,10 +194,25 @@ contract MedLedger is
         _setRoleAdmin(ESCROW_ROLE, ADMIN_ROLE);
         _grantRole(ADMIN_ROLE, admin);
         _grantRole(ESCROW_ROLE, escrow);
+        // Created here, so that which contract may move identities is fixed with the core and
+        // needs no setter, role or migration step; it trusts the same forwarder. Slither's
+        // missing-zero-check: a zero forwarder is allowed for both (then neither takes relayed
+        // calls), as ERC2771Context allows it.
+        // slither-disable-next-line missing-zero-check
+        _recovery = address(new MedLedgerRecovery(this, trustedForwarder_));
     }
 
-    /// @dev The caller: the signer of a request the trusted forwarder relays, msg.sender otherwise.
+    /// @dev The caller's identity: the identity its wallet (_wallet) acts for, which is the wallet
+    /// itself unless a recovery moved an identity to it (WalletsModule). Refused with
+    /// WalletRetired for a wallet a recovery retired, so a lost wallet found again has no power.
+    /// Every module, and AccessControl's role checks, read the caller through this.
     function _msgSender() internal view override(Context, ERC2771Context) returns (address) {
+        return _identityFor(_wallet());
+    }
+
+    /// @dev The caller's wallet: the signer of a request the trusted forwarder relays, msg.sender
+    /// otherwise.
+    function _wallet() internal view override returns (address) {
         return ERC2771Context._msgSender();
     }
 
@@ -499,5 +521,27 @@ contract MedLedger is
     /// @inheritdoc IMedLedger
     function practitionerOrganisation(address practitioner) external view returns (uint32) {
         return _organisationOf[practitioner];
+    }
+
+    // ================================================================ wallets (WalletsModule)
+
+    /// @inheritdoc IMedLedger
+    function moveIdentity(address identity, address newWallet) external {
+        _moveIdentity(_recovery, identity, newWallet);
+    }
+
+    /// @inheritdoc IMedLedger
+    function recovery() external view returns (address) {
+        return _recovery;
+    }
+
+    /// @inheritdoc IMedLedger
+    function identityOf(address wallet) external view returns (address) {
+        return _identityOf(wallet);
+    }
+
+    /// @inheritdoc IMedLedger
+    function walletOf(address identity) external view returns (address) {
+        return _walletOf(identity);
     }
 }

@@ -4,7 +4,8 @@
 // beside the core with its address, names the licensing contract in the core (setLicensing, once),
 // and writes deployments/<network>.json (chain id; the core's address, deployment block and
 // transaction, ABI hash, admin and escrow; the same for the insurance contract under "insurance",
-// the licensing contract under "licensing" and the forwarder under "forwarder"), which the escrow
+// the licensing contract under "licensing", the forwarder under "forwarder" and the recovery
+// contract the core created under "recovery"), which the escrow
 // and the app read.
 //
 // Safe to run again. Each contract is kept when the file names one that is still on the same chain
@@ -243,11 +244,18 @@ module.exports = async function (deployer, network, accounts) {
       deployTx: forwarder.deployTx,
       abiHash: abiHash("MedLedgerForwarder"),
     },
+    // Created by the core's constructor: the core's block and transaction.
+    recovery: {
+      address: await ledger.recovery(),
+      deployBlock: record.deployBlock,
+      deployTx: record.deployTx,
+      abiHash: abiHash("MedLedgerRecovery"),
+    },
   };
   writeAtomically(file, out);
   console.log(
     `   wrote ${path.relative(process.cwd(), file)}: chain ${chainId}, MedLedger at ${out.address}, ` +
       `MedLedgerInsurance at ${out.insurance.address}, MedLedgerLicensing at ${out.licensing.address}, ` +
-      `MedLedgerForwarder at ${out.forwarder.address}`
+      `MedLedgerForwarder at ${out.forwarder.address}, MedLedgerRecovery at ${out.recovery.address}`
   );
 };

@@ -1,20 +1,22 @@
 // The contracts' ABIs as the rest of the project sees them: one canonical serialisation, so that
 // the committed copies in protocol/abi/ (bound into Rust by alloy's sol!), their hashes in
-// deployments/<network>.json and a fresh compile can be compared byte for byte. Four contracts are
-// deployed: the core, MedLedger, MedLedgerInsurance and MedLedgerLicensing beside it, and
-// MedLedgerForwarder, the ERC-2771 forwarder the core trusts.
+// deployments/<network>.json and a fresh compile can be compared byte for byte. Five contracts are
+// deployed: the core, MedLedger, MedLedgerInsurance and MedLedgerLicensing beside it,
+// MedLedgerForwarder, the ERC-2771 forwarder the core trusts, and MedLedgerRecovery, which the
+// core's constructor creates.
 //
 //   node scripts/abi.js export [NAME...]   write protocol/abi/NAME.json from build/contracts/
 //   node scripts/abi.js check [NAME...]    exit 1 if a committed ABI differs from the compiled one
 //
-// NAME is MedLedger, MedLedgerInsurance, MedLedgerLicensing or MedLedgerForwarder; without one, all four.
+// NAME is MedLedger, MedLedgerInsurance, MedLedgerLicensing, MedLedgerForwarder or MedLedgerRecovery;
+// without one, all five.
 const fs = require("fs");
 const path = require("path");
 const crypto = require("crypto");
 
 const ROOT = path.join(__dirname, "..");
 /** The deployed contracts whose ABIs are committed, core first. */
-const CONTRACTS = ["MedLedger", "MedLedgerInsurance", "MedLedgerLicensing", "MedLedgerForwarder"];
+const CONTRACTS = ["MedLedger", "MedLedgerInsurance", "MedLedgerLicensing", "MedLedgerForwarder", "MedLedgerRecovery"];
 
 const artifactPath = (name) => path.join(ROOT, "build", "contracts", `${name}.json`);
 const committedPath = (name) => path.join(ROOT, "protocol", "abi", `${name}.json`);

@@ -622,6 +622,14 @@ contract("MedLedger: authorisation matrix", (accounts) => {
       send: (from) => lic.endEnrolment(ORG, c.patient, { from }),
       ok: (r, from) => expectEvent(r, "EnrolmentEnded", { organisation: ORG, patient: c.patient, by: from }),
     },
+    {
+      // Only the recovery contract moves identities (test/recovery.test.js: after its guardians'
+      // approvals); every party is refused.
+      fn: "moveIdentity",
+      allowed: [],
+      refused: (who, addr) => ["NotRecovery", [addr]],
+      send: (from) => ml.moveIdentity(c.patient, c.spare[0], { from }),
+    },
   ];
 
   it("has a row for every state-changing function of the core, of the insurance contract and of the licensing contract", () => {

@@ -3,7 +3,7 @@
 
 use medledger_protocol::contract::{
     ContractError, MedLedgerErrors, MedLedgerForwarderErrors, MedLedgerInsuranceErrors,
-    MedLedgerLicensingErrors,
+    MedLedgerLicensingErrors, MedLedgerRecoveryErrors,
 };
 
 /// A revert of either contract, explained, with the error's Solidity name for support.
@@ -13,6 +13,7 @@ pub fn contract_error(e: &ContractError) -> String {
         ContractError::Insurance(e) => insurance_error(e),
         ContractError::Licensing(e) => licensing_error(e),
         ContractError::Forwarder(e) => forwarder_error(e),
+        ContractError::Recovery(e) => recovery_error(e),
     };
     format!("{text} ({})", e.name())
 }
@@ -23,6 +24,8 @@ const NOT_A_VERIFIED_PRACTITIONER: &str = "This needs a practitioner verified by
 const NOT_A_VERIFIED_INSURER: &str = "That account is not an insurer verified by an admin.";
 const CHOOSE_A_CATEGORY: &str = "Choose at least one category.";
 const UNKNOWN_RECORD: &str = "There is no such record on chain.";
+const WALLET_RETIRED: &str = "This wallet was replaced by a recovery: your account now answers to another wallet. Sign in with that one.";
+const WALLET_IN_USE: &str = "An account moves only to a new wallet that is not registered and controls no account: use a fresh wallet.";
 
 /// What the core contract's refusal means.
 fn core_error(e: &MedLedgerErrors) -> &'static str {
@@ -72,11 +75,13 @@ fn core_error(e: &MedLedgerErrors) -> &'static str {
         E::InvalidLogRange(_) | E::InvalidLogRoot(_) | E::UnknownAnchor(_) => {
             "The access-log anchor is not valid."
         }
+        E::WalletRetired(_) => WALLET_RETIRED,
+        E::WalletInUse(_) => WALLET_IN_USE,
+        E::NotRecovery(_) => "Only a recovery your guardians approved moves an account.",
         _ => "The contract refused the transaction.",
     }
 }
 
-/// What the licensing contract's refusal means.
 /// What the forwarder's refusal of a sponsored transaction means.
 fn forwarder_error(e: &MedLedgerForwarderErrors) -> &'static str {
     use MedLedgerForwarderErrors as E;
@@ -92,6 +97,25 @@ fn forwarder_error(e: &MedLedgerForwarderErrors) -> &'static str {
     }
 }
 
+/// What the recovery contract's refusal means.
+fn recovery_error(e: &MedLedgerRecoveryErrors) -> &'static str {
+    use MedLedgerRecoveryErrors as E;
+    match e {
+        E::WalletRetired(_) => WALLET_RETIRED,
+        E::WalletInUse(_) => WALLET_IN_USE,
+        E::NotAPatient(_) => NOT_A_PATIENT,
+        E::InvalidGuardianSet(_) => "Choose between 1 and 10 guardians, a number of approvals no larger than the number of guardians, and a waiting time of at most 30 days.",
+        E::InvalidGuardian(_) => "Each guardian must be a registered account other than you, named once.",
+        E::NoGuardians(_) => "That account has named no guardians, so it cannot be recovered.",
+        E::InvalidTransportKey(_) => "The recovery request's key is empty. Start the request again.",
+        E::NoRecoveryRequest(_) => "There is no open recovery request for that wallet: it was never made, or the account's owner cancelled it, changed guardians, or a recovery completed.",
+        E::NotAGuardian(_) => "Only the account's guardians can approve its recovery.",
+        E::AlreadyApproved(_) => "You have already approved this recovery.",
+        E::RecoveryNotReady(_) => "Not yet: the recovery needs more guardian approvals, or its waiting time has not passed.",
+    }
+}
+
+/// What the licensing contract's refusal means.
 fn licensing_error(e: &MedLedgerLicensingErrors) -> &'static str {
     use MedLedgerLicensingErrors as E;
     match e {

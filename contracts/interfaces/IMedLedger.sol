@@ -212,6 +212,23 @@ interface IMedLedger is IAccessControl {
     /// @param practitioner the account named
     error NotInAnOrganisation(address practitioner);
 
+    // ================================================================ errors: wallets
+
+    /// @notice The caller's wallet was retired by a recovery that moved its identity to another
+    /// wallet: it can do nothing more, whatever it calls. (MedLedgerRecovery declares the same.)
+    /// @param wallet the caller's wallet
+    error WalletRetired(address wallet);
+
+    /// @notice moveIdentity to a wallet that is registered itself, controls an identity or was
+    /// retired: an identity moves only to a wallet that is nobody yet. (MedLedgerRecovery
+    /// declares the same.)
+    /// @param wallet the wallet named
+    error WalletInUse(address wallet);
+
+    /// @notice moveIdentity from any caller but the recovery contract.
+    /// @param caller the caller
+    error NotRecovery(address caller);
+
     // ================================================================ events: accounts
 
     /// @notice An account registered: a patient (Active at once) or an applicant practitioner or
@@ -376,6 +393,15 @@ interface IMedLedger is IAccessControl {
     /// @param firstSeq the batch's first entry
     /// @param lastSeq the batch's last entry
     event AccessLogAnchored(uint256 indexed anchorIndex, bytes32 root, uint64 firstSeq, uint64 lastSeq);
+
+    // ================================================================ events: wallets
+
+    /// @notice A recovery moved an identity: from this block it answers to newWallet, and
+    /// oldWallet can do nothing more.
+    /// @param identity the identity (the address the account registered with)
+    /// @param oldWallet the wallet that controlled it until now (retired)
+    /// @param newWallet the wallet that controls it from now
+    event IdentityMoved(address indexed identity, address indexed oldWallet, address indexed newWallet);
 
     // ================================================================ constants and settings
 
@@ -769,4 +795,27 @@ interface IMedLedger is IAccessControl {
         MedLedger.RootedRecord calldata record,
         bytes32[] calldata proof
     ) external view returns (bool);
+
+    // ================================================================ wallets
+
+    /// @notice The recovery contract moves an identity to a new wallet once the identity's
+    /// guardians approved it (IMedLedgerRecovery.completeRecovery). Refused with NotRecovery,
+    /// NotRegistered (the identity) or WalletInUse (the new wallet).
+    /// @param identity the identity to move
+    /// @param newWallet the wallet that controls it from this block
+    function moveIdentity(address identity, address newWallet) external;
+
+    /// @notice The recovery contract (MedLedgerRecovery), created with the core.
+    function recovery() external view returns (address);
+
+    /// @notice The identity a wallet acts for: the one a recovery moved to it, else the wallet
+    /// itself; zero for a retired wallet. The escrow signs a wallet in as this identity, and every
+    /// address the core's other functions take or emit (patients, readers, grantees) is one.
+    /// @param wallet the wallet
+    function identityOf(address wallet) external view returns (address);
+
+    /// @notice The wallet that controls an identity now: the identity itself until a recovery
+    /// moves it.
+    /// @param identity the identity
+    function walletOf(address identity) external view returns (address);
 }

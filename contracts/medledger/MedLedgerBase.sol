@@ -46,6 +46,10 @@ abstract contract MedLedgerBase is IMedLedger, AccessControl {
 
     // ---------------------------------------------------------------- accounts
 
+    /// @dev The caller's wallet, before WalletsModule maps it to the identity it acts for
+    /// (_msgSender). MedLedger implements it (ERC-2771).
+    function _wallet() internal view virtual returns (address);
+
     /// @dev The account, which must be a practitioner or an insurer (any status).
     function _professional(address account) internal view returns (MedLedger.Account storage a) {
         a = _accounts[account];

@@ -9,7 +9,9 @@
 //! core through its public views, and [`MedLedgerLicensing`] (organisations, seats, subscriptions,
 //! enrolments), which writes the core's licence terms. A fourth, [`MedLedgerForwarder`]
 //! (OpenZeppelin's ERC-2771 forwarder), relays the core's transactions signed by accounts without
-//! ether (sponsored transactions, docs/contract.md): the core takes the signer as the caller.
+//! ether (sponsored transactions, docs/contract.md): the core takes the signer as the caller. A
+//! fifth, [`MedLedgerRecovery`], created by the core's constructor, keeps patients' guardians and
+//! recovery requests and is the only caller of the core's `moveIdentity`.
 
 use alloy_sol_types::{sol, SolInterface};
 use sha2::{Digest, Sha256};
@@ -38,6 +40,12 @@ sol!(
     "abi/MedLedgerForwarder.json"
 );
 
+sol!(
+    #[derive(Debug, PartialEq, Eq)]
+    MedLedgerRecovery,
+    "abi/MedLedgerRecovery.json"
+);
+
 /// The forwarder's request, which its base declares (`ERC2771Forwarder.ForwardRequestData` in the
 /// ABI): what `execute` takes, the EIP-712 `ForwardRequest` fields plus the signature (the nonce is
 /// the forwarder's, read with `nonces`).
@@ -55,6 +63,9 @@ pub use MedLedgerInsurance::{
 pub use MedLedgerLicensing::{
     MedLedgerLicensingCalls, MedLedgerLicensingErrors, MedLedgerLicensingEvents,
 };
+pub use MedLedgerRecovery::{
+    MedLedgerRecoveryCalls, MedLedgerRecoveryErrors, MedLedgerRecoveryEvents,
+};
 
 /// The core's committed ABI, byte for byte, in its canonical form (`scripts/abi.js`).
 pub const ABI_JSON: &str = include_str!("../abi/MedLedger.json");
@@ -67,6 +78,9 @@ pub const LICENSING_ABI_JSON: &str = include_str!("../abi/MedLedgerLicensing.jso
 
 /// The forwarder's committed ABI, in the same canonical form.
 pub const FORWARDER_ABI_JSON: &str = include_str!("../abi/MedLedgerForwarder.json");
+
+/// The recovery contract's committed ABI, in the same canonical form.
+pub const RECOVERY_ABI_JSON: &str = include_str!("../abi/MedLedgerRecovery.json");
 
 /// The EIP-712 domain name of [`MedLedgerForwarder`] (version `"1"`, the chain's id, the
 /// forwarder's address): what a signer of a forward request and the relayer verifying it use.
@@ -94,6 +108,11 @@ pub fn licensing_abi_hash() -> String {
 /// `0x`-prefixed SHA-256 of [`FORWARDER_ABI_JSON`]: the deployment file's `forwarder.abiHash`.
 pub fn forwarder_abi_hash() -> String {
     sha256_hex(FORWARDER_ABI_JSON)
+}
+
+/// `0x`-prefixed SHA-256 of [`RECOVERY_ABI_JSON`]: the deployment file's `recovery.abiHash`.
+pub fn recovery_abi_hash() -> String {
+    sha256_hex(RECOVERY_ABI_JSON)
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -133,6 +152,8 @@ pub enum ContractError {
     /// for a bad signature or a spent nonce, `ERC2771ForwarderExpiredRequest`; `FailedCall` when
     /// the forwarded call reverted, whose own error the forwarder does not pass on).
     Forwarder(MedLedgerForwarderErrors),
+    /// One of the recovery contract's errors.
+    Recovery(MedLedgerRecoveryErrors),
 }
 
 impl ContractError {
@@ -143,6 +164,7 @@ impl ContractError {
             ContractError::Insurance(e) => format!("{e:?}"),
             ContractError::Licensing(e) => format!("{e:?}"),
             ContractError::Forwarder(e) => format!("{e:?}"),
+            ContractError::Recovery(e) => format!("{e:?}"),
         };
         debug
             .split(|c: char| !c.is_alphanumeric())
@@ -153,7 +175,8 @@ impl ContractError {
 }
 
 /// Decode a revert's return data into any of the contracts' named errors: the core's first, then
-/// the insurance contract's, then the licensing contract's, then the forwarder's (an error two
+/// the insurance contract's, then the licensing contract's, then the forwarder's, then the
+/// recovery contract's (an error two
 /// declare has one selector and means the same in both). `None` when it is none of theirs.
 pub fn decode_any_revert(data: &[u8]) -> Option<ContractError> {
     decode_revert(data)
@@ -172,6 +195,11 @@ pub fn decode_any_revert(data: &[u8]) -> Option<ContractError> {
             MedLedgerForwarderErrors::abi_decode(data)
                 .ok()
                 .map(ContractError::Forwarder)
+        })
+        .or_else(|| {
+            MedLedgerRecoveryErrors::abi_decode(data)
+                .ok()
+                .map(ContractError::Recovery)
         })
 }
 

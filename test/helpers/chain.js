@@ -7,7 +7,8 @@ require("./isolation");
 // Every ABI whose custom errors a revert may carry: the MedLedger core (with its OpenZeppelin
 // bases), MedLedgerInsurance (ReentrancyGuard's error included), MedLedgerLicensing (whose calls
 // into the core also bubble up the core's errors: NotAProfessional, InvalidStatusChange,
-// NotInAnOrganisation), MedLedgerForwarder (ERC2771Forwarder's errors, FailedCall) and the
+// NotInAnOrganisation), MedLedgerForwarder (ERC2771Forwarder's errors, FailedCall),
+// MedLedgerRecovery (whose calls into the core bubble up its errors too) and the
 // test-only attacker contracts. An error two contracts declare
 // (NotAPatient, NotAVerifiedPractitioner, InvalidCategories, InvalidReasonHash, InvalidCore,
 // ReentrancyGuardReentrantCall) has one signature, so one selector, and is listed once.
@@ -20,7 +21,7 @@ function addErrorAbi(abi) {
 function errorInterface() {
   const seen = new Set();
   const fragments = [];
-  const contracts = ["MedLedger", "MedLedgerInsurance", "MedLedgerLicensing", "MedLedgerForwarder"].map((n) => artifacts.require(n).abi);
+  const contracts = ["MedLedger", "MedLedgerInsurance", "MedLedgerLicensing", "MedLedgerForwarder", "MedLedgerRecovery"].map((n) => artifacts.require(n).abi);
   for (const abi of [...contracts, ...ERROR_ABIS]) {
     for (const f of abi) {
       if (f.type !== "error") continue;

@@ -8,6 +8,7 @@ const MedLedger = artifacts.require("MedLedger");
 const MedLedgerInsurance = artifacts.require("MedLedgerInsurance");
 const MedLedgerLicensing = artifacts.require("MedLedgerLicensing");
 const MedLedgerForwarder = artifacts.require("MedLedgerForwarder");
+const MedLedgerRecovery = artifacts.require("MedLedgerRecovery");
 
 const DAY = 24 * 3600;
 const ETHER = 10n ** 18n;
@@ -150,6 +151,7 @@ module.exports = {
   MedLedgerInsurance,
   MedLedgerLicensing,
   MedLedgerForwarder,
+  MedLedgerRecovery,
   DAY,
   ETHER,
   b32,
