@@ -229,10 +229,11 @@ fn refused(code: &'static str, message: String) -> ApiError {
 }
 
 /// Checks an acceptance names the current version and its text, at a believable time, and is
-/// the account's own signature (low s, as sign-in requires).
+/// the account's own signature (low s, as sign-in requires), made by `wallet`, the session's,
+/// which controls the account.
 fn check(
     st: &AppState,
-    account: Address,
+    (account, wallet): (Address, Address),
     body: &AcceptAgreementBody,
     now: u64,
 ) -> Result<(), ApiError> {
@@ -290,7 +291,7 @@ fn check(
         text_hash: body.text_hash,
         accepted_at: body.accepted_at,
     }
-    .verify(&signature)
+    .verify_by(&signature, wallet)
     .map_err(|e| bad(e.to_string()))
 }
 
@@ -303,7 +304,7 @@ pub async fn accept(
 ) -> Result<Json<AgreementAcceptance>, ApiError> {
     let account = session.address;
     let now = u64::try_from(crate::now_secs()).unwrap_or(0);
-    check(&st, account, &body, now)?;
+    check(&st, (account, session.wallet), &body, now)?;
     if let Some(stored) = st.index.agreement_acceptance(account, body.version).await? {
         return Ok(Json(stored));
     }

@@ -32,8 +32,12 @@ pub const COOKIE_NAME: &str = "medledger_session";
 /// with 403 `agreement-required` (crate::agreement).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    /// The address that signed in: the only identity the escrow trusts.
+    /// The account the session acts as: the identity the signed-in wallet controlled on chain at
+    /// sign-in (`identityOf`), the only identity the escrow trusts. A recovery that moves the
+    /// identity away ends the session (the follower, on IdentityMoved).
     pub address: Address,
+    /// The wallet that signed in: it signs every message the account gives the escrow.
+    pub wallet: Address,
     /// Unix time the session ends.
     pub expires: i64,
     id_hash: String,
@@ -43,8 +47,10 @@ pub struct Session {
 /// sign-out, the session's own view and the agreement's endpoints only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedIn {
-    /// The address that signed in.
+    /// The account the session acts as (as [`Session::address`]).
     pub address: Address,
+    /// The wallet that signed in.
+    pub wallet: Address,
     /// Unix time the session ends.
     pub expires: i64,
     /// Where it stands with the licence agreement.
@@ -103,6 +109,7 @@ impl FromRequestParts<AppState> for SignedIn {
             .map_err(ApiError::too_many)?;
         Ok(SignedIn {
             address: live.address,
+            wallet: live.wallet,
             expires: live.expires,
             agreement: st.agreements.status(live.agreement_accepted),
             id_hash,
@@ -120,6 +127,7 @@ impl FromRequestParts<AppState> for Session {
         }
         Ok(Session {
             address: signed_in.address,
+            wallet: signed_in.wallet,
             expires: signed_in.expires,
             id_hash: signed_in.id_hash,
         })
@@ -270,7 +278,7 @@ async fn verify_inner(
         max_age: Some(st.config.nonce_ttl_secs),
         clock_skew: 60,
     };
-    let (msg, address) = verify_siwe(&req.message, &sig, &expect, now)
+    let (msg, wallet) = verify_siwe(&req.message, &sig, &expect, now)
         .map_err(|e| ApiError::forbidden("siwe-refused", format!("sign-in refused: {e}")))?;
     // Without a configured URI, the message must still name this escrow: a message made on (or
     // for) another site is not a sign-in here.
@@ -286,7 +294,7 @@ async fn verify_inner(
     // Counted once the signature is good: nobody can use up a client's places with forgeries.
     st.limits
         .accounts
-        .admit(client, address)
+        .admit(client, wallet)
         .map_err(ApiError::too_many)?;
     if !st.index.take_nonce(&msg.nonce, now).await? {
         return Err(ApiError::forbidden(
@@ -302,13 +310,15 @@ async fn verify_inner(
     {
         expires = expires.min(t);
     }
+    let address = identity_of(st, wallet).await?;
     let id = random_hex(32)?;
     st.index
-        .insert_session(&hash_id(&id), address, now, expires)
+        .insert_session(&hash_id(&id), (address, wallet), now, expires)
         .await?;
     let accepted = st.index.accepted_agreement(address).await?;
     let signed_in = SessionInfo {
         address,
+        wallet,
         expires_at: expires,
         agreement: st.agreements.status(accepted),
     };
@@ -317,6 +327,22 @@ async fn verify_inner(
         .headers_mut()
         .insert(SET_COOKIE, cookie(st, &id, expires - now)?);
     Ok(response)
+}
+
+/// The identity `wallet` acts for on chain now: itself, or the identity a recovery moved to it.
+/// A wallet a recovery retired is refused with 403 `wallet-retired`: it has no power on chain,
+/// and none here.
+async fn identity_of(st: &AppState, wallet: Address) -> Result<Address, ApiError> {
+    let identity = st.ledger.identity_of(wallet).await?;
+    if identity == Address::ZERO {
+        return Err(ApiError::forbidden(
+            "wallet-retired",
+            format!(
+                "sign-in refused: a recovery moved {wallet}'s account to another wallet; sign in with that one"
+            ),
+        ));
+    }
+    Ok(identity)
 }
 
 /// `POST /api/auth/signout`: ends the session and clears the cookie.
@@ -333,6 +359,7 @@ pub async fn sign_out(State(st): State<AppState>, session: SignedIn) -> Result<R
 pub async fn session(session: SignedIn) -> Json<SessionInfo> {
     Json(SessionInfo {
         address: session.address,
+        wallet: session.wallet,
         expires_at: session.expires,
         agreement: session.agreement,
     })

@@ -740,6 +740,12 @@ impl Ledger {
         .await
     }
 
+    /// The identity `wallet` acts for (`identityOf`): itself, the identity a recovery moved to
+    /// it, or zero for a wallet a recovery retired.
+    pub async fn identity_of(&self, wallet: Address) -> Result<Address, ChainError> {
+        self.view(MedLedger::identityOfCall { wallet }).await
+    }
+
     /// The X25519 public key `account` registered on chain (zero when unregistered).
     pub async fn encryption_key_of(&self, account: Address) -> Result<B256, ChainError> {
         Ok(self

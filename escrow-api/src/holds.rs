@@ -8,6 +8,7 @@
 //! judged anew.
 
 use alloy_primitives::hex;
+use alloy_primitives::Address;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -62,11 +63,13 @@ fn bad_signature(why: impl std::fmt::Display) -> ApiError {
     )
 }
 
-/// The signature of `body`, checked to be the hold's patient's over this decision on this hold.
+/// The signature of `body`, checked to be the hold's patient's over this decision on this hold:
+/// made by `wallet`, the session's, which controls the patient's identity.
 fn patients_signature(
     st: &AppState,
     hold: &Hold,
     body: &HoldDecisionBody,
+    wallet: Address,
 ) -> Result<Vec<u8>, ApiError> {
     let signature = hex::decode(body.signature.trim()).map_err(bad_signature)?;
     let message = HoldDecisionMessage {
@@ -79,7 +82,9 @@ fn patients_signature(
         patient: hold.patient,
         approve: body.approve,
     };
-    message.verify(&signature).map_err(bad_signature)?;
+    message
+        .verify_by(&signature, wallet)
+        .map_err(bad_signature)?;
     Ok(signature)
 }
 
@@ -119,7 +124,7 @@ pub async fn decide(
             format!("this hold was already {}", hold.state),
         ));
     }
-    let signature = patients_signature(&st, &hold, &body)?;
+    let signature = patients_signature(&st, &hold, &body, session.wallet)?;
     let state = if body.approve {
         HoldState::Approved
     } else {

@@ -93,7 +93,8 @@ pub async fn relay(
             "this escrow does not pay for transactions: send it from a wallet that holds ether",
         )
     })?;
-    let (function, message, signature) = checked(&st, session.address, &body)?;
+    // The forward request is the wallet's: the core resolves it to the session's account.
+    let (function, message, signature) = checked(&st, session.wallet, &body)?;
     // A cheap look first, so that a request over its quota does not wait in line to be refused.
     within_quota(&st, session.address).await?;
     let one_at_a_time = tokio::time::timeout(LOCK_WAIT, st.relay_lock.0.clone().lock_owned())
@@ -237,14 +238,14 @@ fn window_start(st: &AppState) -> u64 {
 /// the gas bound, and signed by the caller.
 fn checked(
     st: &AppState,
-    account: Address,
+    wallet: Address,
     body: &RelayBody,
 ) -> Result<(Sponsored, ForwardMessage, Bytes), ApiError> {
-    if body.from != account {
+    if body.from != wallet {
         return Err(ApiError::forbidden(
             "relay-not-yours",
             format!(
-                "the request is from {}, not the signed-in account {account}",
+                "the request is from {}, not the signed-in wallet {wallet}",
                 body.from
             ),
         ));

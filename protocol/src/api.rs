@@ -807,10 +807,15 @@ pub struct AccessLog {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionInfo {
-    /// The signed-in account.
+    /// The signed-in account: the identity the wallet acts for (`identityOf` on chain), which is
+    /// the wallet itself unless a recovery moved an identity to it.
     #[serde(with = "checksummed")]
     #[cfg_attr(feature = "schema", schemars(with = "Address"))]
     pub address: Address,
+    /// The wallet that signed in, which signs every message the account gives the escrow.
+    #[serde(with = "checksummed")]
+    #[cfg_attr(feature = "schema", schemars(with = "Address"))]
+    pub wallet: Address,
     /// When the session ends (Unix seconds).
     pub expires_at: i64,
     /// Where the account stands with the licence agreement.

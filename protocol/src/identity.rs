@@ -397,7 +397,19 @@ impl MoveWrapsMessage {
     /// Checks the signature is the account's over this key and deadline, and `now` (Unix
     /// seconds) is before the deadline.
     pub fn verify(&self, signature: &[u8], now: i64) -> Result<(), IdentityError> {
-        signed_by(&self.signing_hash(), signature, self.account)?;
+        self.verify_by(signature, self.account, now)
+    }
+
+    /// As [`MoveWrapsMessage::verify`], signed by `wallet`: the wallet that controls the account
+    /// now, which is the account itself until a recovery moved it (`walletOf` on chain; the
+    /// escrow takes it from the session, which the chain named at sign-in).
+    pub fn verify_by(
+        &self,
+        signature: &[u8],
+        wallet: Address,
+        now: i64,
+    ) -> Result<(), IdentityError> {
+        signed_by(&self.signing_hash(), signature, wallet)?;
         let deadline = i64::try_from(self.deadline).unwrap_or(i64::MAX);
         if now >= deadline {
             return Err(IdentityError::Expired {
@@ -477,7 +489,13 @@ impl HoldDecisionMessage {
 
     /// Checks the signature is the patient's over this decision.
     pub fn verify(&self, signature: &[u8]) -> Result<(), IdentityError> {
-        signed_by(&self.signing_hash(), signature, self.patient)?;
+        self.verify_by(signature, self.patient)
+    }
+
+    /// As [`HoldDecisionMessage::verify`], signed by `wallet`, the wallet that controls the
+    /// patient's identity now (see [`MoveWrapsMessage::verify_by`]).
+    pub fn verify_by(&self, signature: &[u8], wallet: Address) -> Result<(), IdentityError> {
+        signed_by(&self.signing_hash(), signature, wallet)?;
         Ok(())
     }
 }
@@ -541,7 +559,13 @@ impl AgreementAcceptanceMessage {
 
     /// Checks the signature is the account's over this acceptance.
     pub fn verify(&self, signature: &[u8]) -> Result<(), IdentityError> {
-        signed_by(&self.signing_hash(), signature, self.account)?;
+        self.verify_by(signature, self.account)
+    }
+
+    /// As [`AgreementAcceptanceMessage::verify`], signed by `wallet`, the wallet that controls
+    /// the account now (see [`MoveWrapsMessage::verify_by`]).
+    pub fn verify_by(&self, signature: &[u8], wallet: Address) -> Result<(), IdentityError> {
+        signed_by(&self.signing_hash(), signature, wallet)?;
         Ok(())
     }
 }

@@ -529,3 +529,48 @@ fn agreement_acceptances_verify_only_for_the_account_and_the_exact_text() {
     assert_eq!(json["message"]["version"], 2);
     assert_eq!(json["message"]["textHash"], accepted.text_hash.to_string());
 }
+
+/// A recovery moved the account's identity to a new wallet (docs/contract.md "Recovery"): the new
+/// wallet's signature counts for the account it names through `verify_by` with that wallet, and
+/// neither `verify` (the account's own key) nor `verify_by` with another wallet accepts it.
+#[test]
+fn a_new_wallet_signs_for_the_account_it_controls_and_only_as_named() {
+    let (_, account) = wallet();
+    let new_wallet_key = other_wallet();
+    let new_wallet = Address::from_private_key(&new_wallet_key);
+    let moving = MoveWrapsMessage {
+        chain_id: CHAIN,
+        contract: CONTRACT,
+        account,
+        encryption_key: B256::repeat_byte(3),
+        deadline: (NOW + 600) as u64,
+    };
+    let sig = sign_hash(&new_wallet_key, &moving.signing_hash());
+    moving
+        .verify_by(&sig, new_wallet, NOW)
+        .expect("the new wallet's, for the account");
+    assert!(matches!(
+        moving.verify(&sig, NOW),
+        Err(IdentityError::WrongSigner { .. })
+    ));
+    assert!(matches!(
+        moving.verify_by(&sig, account, NOW),
+        Err(IdentityError::WrongSigner { .. })
+    ));
+    let decision = HoldDecisionMessage {
+        chain_id: CHAIN,
+        contract: CONTRACT,
+        hold: 1,
+        created_at: 1_795_593_000,
+        record_id: B256::repeat_byte(4),
+        reader: address!("70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+        patient: account,
+        approve: false,
+    };
+    let sig = sign_hash(&new_wallet_key, &decision.signing_hash());
+    assert_eq!(decision.verify_by(&sig, new_wallet), Ok(()));
+    assert!(matches!(
+        decision.verify(&sig),
+        Err(IdentityError::WrongSigner { .. })
+    ));
+}

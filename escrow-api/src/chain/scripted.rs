@@ -1,5 +1,6 @@
 //! A [`Chain`] for unit tests: the contract's views answered from a script the test writes
-//! (`canRead`, `canWrite`, `recordOf`, `isErased`, `grantOf`, `emergencyAccessUntil`), a head
+//! (`canRead`, `canWrite`, `recordOf`, `isErased`, `grantOf`, `emergencyAccessUntil`,
+//! `identityOf`), a head
 //! block and its time, logs to hand the follower, and a switch that makes the node unreachable.
 //! A view the script does not answer is an error, never a default: a test that reaches one has
 //! learnt that the code asks the chain something new. Transactions are recorded, not sent.
@@ -41,6 +42,9 @@ pub struct Script {
     pub grants: HashMap<(Address, Address), (U256, u64)>,
     /// `emergencyAccessUntil(patient, practitioner)` (absent: 0).
     pub emergency: HashMap<(Address, Address), u64>,
+    /// `identityOf(wallet)` for wallets a recovery touched: the identity moved to it, or zero
+    /// for a retired wallet. Absent: the wallet itself, as on a chain where nothing moved.
+    pub identities: HashMap<Address, Address>,
     /// The contract's logs, by block.
     pub logs: Vec<ChainLog>,
     /// Which fork the chain is on: a block's hash is that of its number and the fork, so
@@ -79,6 +83,7 @@ impl Default for Script {
             erased: HashSet::new(),
             grants: HashMap::new(),
             emergency: HashMap::new(),
+            identities: HashMap::new(),
             logs: Vec::new(),
             fork: 0,
         }
@@ -169,6 +174,9 @@ impl ScriptedChain {
                 let until = s.emergency.get(&(c.patient, c.practitioner)).copied();
                 MedLedger::emergencyAccessUntilCall::abi_encode_returns(&until.unwrap_or(0))
             }
+            MedLedgerCalls::identityOf(c) => MedLedger::identityOfCall::abi_encode_returns(
+                &s.identities.get(&c.wallet).copied().unwrap_or(c.wallet),
+            ),
             other => {
                 return Err(ChainError::Transport(format!(
                     "scripted: no answer for {}",

@@ -183,6 +183,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "relayed_transactions_time",
         include_str!("../../migrations/0019_relayed_transactions_time.sql"),
     ),
+    (
+        20,
+        "session_wallets",
+        include_str!("../../migrations/0020_session_wallets.sql"),
+    ),
 ];
 
 /// The embedded migrations.

@@ -9,8 +9,10 @@ use super::{address_in, address_text, DbError, Index};
 /// A live session as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LiveSession {
-    /// The address that signed in.
+    /// The account (identity) the session acts as.
     pub address: Address,
+    /// The wallet that signed in (the account itself unless a recovery moved it).
+    pub wallet: Address,
     /// When it ends (Unix seconds).
     pub expires: i64,
     /// The latest version of the licence agreement the address accepted.
@@ -38,19 +40,22 @@ impl Index {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Stores a session by the hash of its id.
+    /// Stores a session by the hash of its id: the account it acts as and the wallet that
+    /// signed in.
     pub async fn insert_session(
         &self,
         id_hash: &str,
-        address: Address,
+        (address, wallet): (Address, Address),
         created: i64,
         expires: i64,
     ) -> Result<(), DbError> {
         sqlx::query(
-            "INSERT INTO sessions (id_hash, address, created, expires) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO sessions (id_hash, address, wallet, created, expires) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(id_hash)
         .bind(address_text(address))
+        .bind(address_text(wallet))
         .bind(created)
         .bind(expires)
         .execute(&self.pool)
@@ -62,7 +67,7 @@ impl Index {
     /// the address accepted (one query: every request asks).
     pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<LiveSession>, DbError> {
         let row = sqlx::query(
-            "SELECT s.address, s.expires, (SELECT MAX(a.version) FROM agreement_acceptances a \
+            "SELECT s.address, s.wallet, s.expires, (SELECT MAX(a.version) FROM agreement_acceptances a \
              WHERE a.account = s.address) AS accepted FROM sessions s \
              WHERE s.id_hash = $1 AND s.expires > $2",
         )
@@ -73,6 +78,7 @@ impl Index {
         row.map(|r| {
             Ok(LiveSession {
                 address: address_in(&r, "address")?,
+                wallet: address_in(&r, "wallet")?,
                 expires: r.try_get("expires")?,
                 agreement_accepted: super::agreements::version_in(&r, "accepted")?,
             })
@@ -87,6 +93,16 @@ impl Index {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Ends every session `wallet` signed in: a recovery retired it (IdentityMoved). The number
+    /// ended.
+    pub async fn delete_sessions_of_wallet(&self, wallet: Address) -> Result<u64, DbError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE wallet = $1")
+            .bind(address_text(wallet))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Removes expired sessions and nonces.

@@ -173,7 +173,7 @@ async fn block_time(st: &AppState, block: u64) -> Result<u64, FollowError> {
         .ok_or_else(|| FollowError::Corrupt("a logged block is missing".into()))
 }
 
-/// The core's events: records, erasures, accounts and consent.
+/// The core's events: records, erasures, accounts, consent and identities moved to new wallets.
 async fn core_event(
     st: &AppState,
     event: MedLedgerEvents,
@@ -205,6 +205,10 @@ async fn core_event(
             grant_event(st, log, e.patient, e.grantee, Some(terms)).await?
         }
         E::ConsentRevoked(e) => grant_event(st, log, e.patient, e.grantee, None).await?,
+        // From this block the old wallet has no power on chain: it keeps none here either.
+        E::IdentityMoved(e) => {
+            st.index.delete_sessions_of_wallet(e.oldWallet).await?;
+        }
         _ => {}
     }
     Ok(())

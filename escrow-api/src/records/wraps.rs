@@ -213,10 +213,15 @@ fn moved_wraps(req: &MoveWrapsBody) -> Result<Vec<(B256, String)>, ApiError> {
 /// signature seen once (a log, a proxy) must not serve for long.
 const MOVE_SIGNATURE_MAX_SECS: u64 = 86_400;
 
-/// Whether the wallet of `account` signed its consent to moving its wraps to `key` before
-/// `deadline` (not yet passed, at most a day ahead), and `key` is the account's encryption key on
-/// chain now (so the wraps replaced are those of the key the chain names).
-async fn may_move_to(st: &AppState, account: Address, req: &MoveWrapsBody) -> Result<(), ApiError> {
+/// Whether the wallet of `account` (the session's, which controls it) signed its consent to
+/// moving its wraps to `key` before `deadline` (not yet passed, at most a day ahead), and `key` is
+/// the account's encryption key on chain now (so the wraps replaced are those of the key the
+/// chain names).
+async fn may_move_to(
+    st: &AppState,
+    (account, wallet): (Address, Address),
+    req: &MoveWrapsBody,
+) -> Result<(), ApiError> {
     let (key, deadline, signature) = (req.encryption_key, req.deadline, &req.signature);
     let bad = |why: String| {
         ApiError::bad_request(
@@ -240,7 +245,7 @@ async fn may_move_to(st: &AppState, account: Address, req: &MoveWrapsBody) -> Re
         deadline,
     };
     message
-        .verify(&signature, now)
+        .verify_by(&signature, wallet, now)
         .map_err(|e| bad(e.to_string()))?;
     let on_chain = st.ledger.encryption_key_of(account).await?;
     if on_chain != key || key == B256::ZERO {
@@ -267,7 +272,7 @@ pub async fn move_my_wraps(
     let reader = session.address;
     // A malformed request names no record it could be logged against.
     let wraps = moved_wraps(&req)?;
-    match move_wraps(&st, reader, &req, &wraps).await {
+    match move_wraps(&st, (reader, session.wallet), &req, &wraps).await {
         Err(e) if e.status.is_client_error() => Err(log_refused_move(&st, reader, &wraps, e).await),
         other => other,
     }
@@ -296,14 +301,15 @@ async fn log_refused_move(
     err
 }
 
-/// The move itself, once the request is well formed.
+/// The move itself, once the request is well formed: for the account `reader`, signed by its
+/// session's `wallet`.
 async fn move_wraps(
     st: &AppState,
-    reader: Address,
+    (reader, wallet): (Address, Address),
     req: &MoveWrapsBody,
     wraps: &[(B256, String)],
 ) -> Result<Json<WrapsMoved>, ApiError> {
-    may_move_to(st, reader, req).await?;
+    may_move_to(st, (reader, wallet), req).await?;
     let mut patients = Vec::with_capacity(wraps.len());
     for (record_id, _) in wraps {
         match st.index.record(*record_id).await? {
