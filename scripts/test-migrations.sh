@@ -45,6 +45,14 @@ forwarder_of() {
     c.trustedForwarder().then((a) => console.log(a)).catch((e) => { console.error(e.message); process.exit(1); });
   ' "$(rpc_url)" "$1"
 }
+# recovery_of CORE: the recovery contract the core at CORE created (recovery()).
+recovery_of() {
+  node -e '
+    const { JsonRpcProvider, Contract } = require("ethers");
+    const c = new Contract(process.argv[2], require("./build/contracts/MedLedger.json").abi, new JsonRpcProvider(process.argv[1]));
+    c.recovery().then((a) => console.log(a)).catch((e) => { console.error(e.message); process.exit(1); });
+  ' "$(rpc_url)" "$1"
+}
 # licensing_of CORE: the licensing contract the core at CORE names.
 licensing_of() {
   node -e '
@@ -97,10 +105,16 @@ check "deployment records the committed forwarder ABI's hash" test "$(field "$fi
 forwarder=$(field "$file" forwarder.address)
 check "the core trusts the recorded forwarder" same_address "$(forwarder_of "$first")" "$forwarder"
 check "the forwarder is deployed before the core" test "$(field "$file" forwarder.deployBlock)" -lt "$(field "$file" deployBlock)"
+check "deployment records the committed recovery ABI's hash" test "$(field "$file" recovery.abiHash)" = \
+  "$(node -e 'const {abiHash}=require("./scripts/abi");console.log(abiHash(require("./protocol/abi/MedLedgerRecovery.json")))')"
+check "deployment records the recovery contract the core created, in the core's block" \
+  same_address "$(recovery_of "$first")" "$(field "$file" recovery.address)"
+check "the recovery contract's block is the core's" test "$(field "$file" recovery.deployBlock)" = "$(field "$file" deployBlock)"
+check "the recovery contract's core() is the recorded core" same_address "$(core_of "$(field "$file" recovery.address)" MedLedgerRecovery)" "$first"
 check "the file has exactly the documented keys" test "$(node -e '
   const d = require(process.argv[1]);
-  console.log([d, d.insurance, d.licensing, d.forwarder].map((o) => Object.keys(o).join(",")).join(";"))' "$file")" = \
-  "network,chainId,address,deployBlock,deployTx,abiHash,admin,escrow,insurance,licensing,forwarder;address,deployBlock,deployTx,abiHash;address,deployBlock,deployTx,abiHash;address,deployBlock,deployTx,abiHash"
+  console.log([d, d.insurance, d.licensing, d.forwarder, d.recovery].map((o) => Object.keys(o).join(",")).join(";"))' "$file")" = \
+  "network,chainId,address,deployBlock,deployTx,abiHash,admin,escrow,insurance,licensing,forwarder,recovery;address,deployBlock,deployTx,abiHash;address,deployBlock,deployTx,abiHash;address,deployBlock,deployTx,abiHash;address,deployBlock,deployTx,abiHash"
 migrate
 check "second run deploys nothing" test "$(deployments_in_log)" = 0
 check "second run keeps the address" test "$(field "$file" address)" = "$first"

@@ -187,6 +187,7 @@ pub fn escrow_error(code: &str) -> &'static str {
     match code {
         "unauthenticated" => "Your session has ended. Sign in again.",
         "siwe-refused" | "siwe-nonce" => "The sign-in was refused; try signing in again.",
+        "wallet-retired" => WALLET_RETIRED,
         "no-read-consent" => "The patient's consent does not (or no longer does) allow you to open this record.",
         "no-write-consent" => "The patient has not granted you write access for this category.",
         // A practitioner of a hospital whose medledger licence lapsed or was terminated: the
