@@ -13,26 +13,34 @@ import {MedLedger} from "./MedLedger.sol";
 /// @dev Requests are kept per (identity, new wallet), so a stranger's request cannot displace the
 /// patient's. Every request and approval belongs to the identity's recovery epoch: changing the
 /// guardians, the patient cancelling and a completed recovery each move the epoch on, which voids
-/// every open request and approval at once, without a loop. Its own size kept the core under
-/// EIP-170's 24,576 bytes.
+/// every open request and approval at once, without a loop. Each request has its own number,
+/// which an approval names, so an approval meant for one request never counts for another (a
+/// later request of the same wallet included). The delay runs from the approval that reached the
+/// threshold, so the patient always has the whole delay to cancel. Its own size kept the core
+/// under EIP-170's 24,576 bytes.
 contract MedLedgerRecovery is IMedLedgerRecovery, ERC2771Context {
     /// @inheritdoc IMedLedgerRecovery
     uint256 public constant MAX_GUARDIANS = 10;
     /// @inheritdoc IMedLedgerRecovery
     uint32 public constant MAX_RECOVERY_DELAY = 30 days;
 
-    /// @dev A patient's guardians. threshold 0: no recovery is possible.
+    /// @dev A patient's guardians. threshold 0: no recovery is possible. requests: the number of
+    /// the identity's last request (never reset).
     struct GuardianSet {
         address[] guardians;
         uint8 threshold;
         uint32 delay;
         uint64 epoch;
+        uint64 requests;
     }
 
-    /// @dev One new wallet's request. approvedBy: bit i for guardians[i].
+    /// @dev One new wallet's request. approvedBy: bit i for guardians[i]; thresholdAt: when its
+    /// approvals reached the threshold (0: not yet).
     struct RecoveryRequest {
+        uint64 id;
         uint64 epoch;
         uint64 requestedAt;
+        uint64 thresholdAt;
         uint32 approvedBy;
     }
 
@@ -70,20 +78,29 @@ contract MedLedgerRecovery is IMedLedgerRecovery, ERC2771Context {
         GuardianSet storage set = _guardianSets[identity];
         if (set.threshold == 0) revert NoGuardians(identity);
         if (transportKey == bytes32(0)) revert InvalidTransportKey();
-        _recoveries[identity][newWallet] =
-            RecoveryRequest({epoch: set.epoch, requestedAt: uint64(block.timestamp), approvedBy: 0});
-        emit RecoveryRequested(identity, newWallet, transportKey, set.epoch);
+        uint64 id = ++set.requests;
+        _recoveries[identity][newWallet] = RecoveryRequest({
+            id: id,
+            epoch: set.epoch,
+            requestedAt: uint64(block.timestamp),
+            thresholdAt: 0,
+            approvedBy: 0
+        });
+        emit RecoveryRequested(identity, newWallet, transportKey, set.epoch, id);
     }
 
     /// @inheritdoc IMedLedgerRecovery
-    function approveRecovery(address identity, address newWallet) external {
+    function approveRecovery(address identity, address newWallet, uint64 requestId) external {
         address guardian = _caller();
         GuardianSet storage set = _guardianSets[identity];
         RecoveryRequest storage r = _openRequest(identity, newWallet, set);
+        if (r.id != requestId) revert NoRecoveryRequest(identity, newWallet);
         uint32 bit = _guardianBit(set, guardian, identity);
         if (r.approvedBy & bit != 0) revert AlreadyApproved(identity, newWallet, guardian);
         r.approvedBy |= bit;
-        emit RecoveryApproved(identity, newWallet, guardian, _count(r.approvedBy));
+        uint256 approvals = _count(r.approvedBy);
+        if (approvals == set.threshold) r.thresholdAt = uint64(block.timestamp);
+        emit RecoveryApproved(identity, newWallet, guardian, approvals);
     }
 
     /// @inheritdoc IMedLedgerRecovery
@@ -101,14 +118,14 @@ contract MedLedgerRecovery is IMedLedgerRecovery, ERC2771Context {
         GuardianSet storage set = _guardianSets[identity];
         RecoveryRequest storage r = _openRequest(identity, newWallet, set);
         uint256 approvals = _count(r.approvedBy);
-        uint64 readyAt = r.requestedAt + set.delay;
-        if (approvals < set.threshold || block.timestamp < readyAt) {
+        uint64 readyAt = _readyAt(r, set);
+        if (readyAt == 0 || block.timestamp < readyAt) {
             revert RecoveryNotReady(identity, newWallet, approvals, readyAt);
         }
         // Effects before the call: the new epoch voids this request and every other one. The
         // core is trusted (it created this contract) and emits IdentityMoved.
         uint64 epoch = ++set.epoch;
-        emit RecoveryCancelled(identity, epoch);
+        emit RecoveryCompleted(identity, newWallet, epoch);
         _core.moveIdentity(identity, newWallet);
     }
 
@@ -126,11 +143,12 @@ contract MedLedgerRecovery is IMedLedgerRecovery, ERC2771Context {
     function recoveryOf(address identity, address newWallet)
         external
         view
-        returns (uint64 requestedAt, uint256 approvals, bool open)
+        returns (uint64 requestId, uint64 requestedAt, uint256 approvals, uint64 readyAt, bool open)
     {
         RecoveryRequest storage r = _recoveries[identity][newWallet];
-        open = r.requestedAt != 0 && r.epoch == _guardianSets[identity].epoch;
-        return (r.requestedAt, _count(r.approvedBy), open);
+        GuardianSet storage set = _guardianSets[identity];
+        open = r.requestedAt != 0 && r.epoch == set.epoch;
+        return (r.id, r.requestedAt, _count(r.approvedBy), _readyAt(r, set), open);
     }
 
     // ---------------------------------------------------------------- helpers
@@ -191,6 +209,12 @@ contract MedLedgerRecovery is IMedLedgerRecovery, ERC2771Context {
             if (set.guardians[i] == guardian) return uint32(1 << i);
         }
         revert NotAGuardian(identity, guardian);
+    }
+
+    /// @dev When the request may complete: the delay after its approvals reached the threshold;
+    /// 0 while they have not.
+    function _readyAt(RecoveryRequest storage r, GuardianSet storage set) private view returns (uint64) {
+        return r.thresholdAt == 0 ? 0 : r.thresholdAt + set.delay;
     }
 
     /// @dev The number of approvals in a bit set (at most MAX_GUARDIANS bits).

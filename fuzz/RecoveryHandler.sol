@@ -3,21 +3,22 @@ pragma solidity ^0.8.28;
 
 import {Test} from "forge-std/Test.sol";
 import {IMedLedger} from "../contracts/interfaces/IMedLedger.sol";
-import {IMedLedgerRecovery} from "../contracts/interfaces/IMedLedgerRecovery.sol";
 import {MedLedger} from "../contracts/MedLedger.sol";
 import {MedLedgerRecovery} from "../contracts/MedLedgerRecovery.sol";
 
 /// @notice Drives MedLedgerRecovery and the core's wallets for RecoveryInvariants: three patients
-/// (identities 0..2), two practitioners (identities 3, 4; guardians only) and eight wallets that
-/// start as nobody. Actions: a patient's current wallet names guardians (or clears them), any
-/// wallet asks to take a patient over, a guardian approves from its current wallet or from any
-/// wallet, a patient's wallet (or any wallet) cancels, any wallet completes, any wallet acts on
-/// the core (rotateEncryptionKey), and time moves on.
+/// (identities 0..2), two practitioners (identities 3, 4; guardians, and callers that may not name
+/// guardians) and eight wallets that start as nobody. Actions: any wallet names guardians (or
+/// clears them), any wallet asks to take a patient over, a guardian (or any wallet) approves a
+/// request by its current number or a stale one, any wallet cancels, any wallet completes, any
+/// wallet acts on the core (rotateEncryptionKey), and time moves on.
 ///
-/// Its model: each identity's wallet and which wallets are retired, moved only when a completion
-/// succeeds, and each completion checked against what the request had when it succeeded (enough
-/// approvals, the delay passed). Every call is caught: the model says whether it had to succeed,
-/// and a disagreement is counted in `mismatches`, which the invariants require to stay 0.
+/// Its model is its own (ghost state, never read back from the contract to decide): each
+/// identity's wallet, retired wallets, each patient's guardians, threshold, delay, epoch and
+/// request count, each request's number, epoch, approvals and the time they reached the
+/// threshold, and each identity's encryption key. Every call is caught; the model says whether it
+/// must succeed, and a disagreement either way is counted in `mismatches`, which the invariants
+/// require to stay 0.
 contract RecoveryHandler is Test {
     MedLedger internal immutable m;
     MedLedgerRecovery internal immutable rec;
@@ -26,30 +27,48 @@ contract RecoveryHandler is Test {
     uint256 internal constant PATIENTS = 3;
     uint256 internal constant WALLETS = 8;
 
+    struct ModelSet {
+        address[] guardians;
+        uint8 threshold;
+        uint32 delay;
+        uint64 epoch;
+        uint64 requests;
+    }
+
+    struct ModelRequest {
+        uint64 id;
+        uint64 epoch;
+        uint32 approvedBy;
+        uint64 thresholdAt;
+    }
+
     address[IDENTITIES] internal identities;
     address[WALLETS] internal fresh;
 
-    /// Model: the wallet each identity answers to, and wallets retired.
     mapping(address identity => address wallet) public modelWalletOf;
     mapping(address wallet => bool) public modelRetired;
-
+    mapping(address identity => bytes32) internal modelKey;
+    mapping(address identity => ModelSet) internal sets;
+    mapping(address identity => mapping(address wallet => ModelRequest)) internal requests;
     /// The wallet that last asked for each patient: approvals and completions mostly aim at it,
     /// so that sequences reach completion often.
     mapping(address patient => address wallet) internal lastRequester;
 
     uint256 public mismatches;
     uint256 public completions;
-    uint256 public refusedAsRetired;
+    uint256 public actsAsIdentity;
 
     constructor(MedLedger m_) {
         m = m_;
         rec = MedLedgerRecovery(m.recovery());
         for (uint256 i; i < IDENTITIES; ++i) {
             identities[i] = makeAddr(string.concat("identity", vm.toString(i)));
+            bytes32 key = bytes32(i + 1);
             vm.prank(identities[i]);
-            if (i < PATIENTS) m.registerPatient(bytes32(i + 1));
-            else m.applyAsPractitioner(bytes32(i + 1), bytes32(uint256(7)));
+            if (i < PATIENTS) m.registerPatient(key);
+            else m.applyAsPractitioner(key, bytes32(uint256(7)));
             modelWalletOf[identities[i]] = identities[i];
+            modelKey[identities[i]] = key;
         }
         for (uint256 i; i < WALLETS; ++i) {
             fresh[i] = makeAddr(string.concat("wallet", vm.toString(i)));
@@ -58,90 +77,125 @@ contract RecoveryHandler is Test {
 
     // ---------------------------------------------------------------- actions
 
-    function setGuardians(uint256 patientSeed, uint256 maskSeed, uint256 thresholdSeed, uint32 delaySeed) external {
-        address patient = identities[patientSeed % PATIENTS];
-        address[] memory guardians = _guardiansFrom(patient, maskSeed);
-        uint8 threshold = guardians.length == 0 ? 0 : uint8(1 + thresholdSeed % guardians.length);
-        uint32 delay = uint32(delaySeed % 3 days);
-        vm.prank(modelWalletOf[patient]);
-        try rec.setGuardians(guardians, threshold, delay) {} catch {
-            ++mismatches; // the patient's current wallet, a valid set: never refused
+    function setGuardians(uint256 callerSeed, uint256 maskSeed, uint256 thresholdSeed, uint32 delaySeed) external {
+        // A patient's own wallet three calls in four, else any wallet (refused unless a patient's).
+        bool asPatient = (callerSeed >> 8) % 4 != 3;
+        address caller = asPatient ? modelWalletOf[identities[callerSeed % PATIENTS]] : _anyWallet(callerSeed);
+        address identity = _modelIdentityOf(caller);
+        address[] memory guardians = _guardiansFrom(identity, maskSeed);
+        // Thresholds of 1 or 2 and delays under a day, so that sequences reach completion.
+        uint256 most = guardians.length < 2 ? guardians.length : 2;
+        uint8 threshold = guardians.length == 0 ? 0 : uint8(1 + thresholdSeed % most);
+        uint32 delay = uint32(delaySeed % 1 days);
+        bool ok = identity != address(0) && _isPatient(identity);
+        vm.prank(caller);
+        try rec.setGuardians(guardians, threshold, delay) {
+            if (!ok) ++mismatches;
+            ModelSet storage set = sets[identity];
+            set.guardians = guardians;
+            set.threshold = threshold;
+            set.delay = delay;
+            ++set.epoch;
+            (,,, uint64 epoch) = rec.guardiansOf(identity);
+            if (epoch != set.epoch) ++mismatches;
+        } catch {
+            if (ok) ++mismatches;
         }
     }
 
     function request(uint256 patientSeed, uint256 walletSeed) external {
         address patient = identities[patientSeed % PATIENTS];
         address wallet = _anyWallet(walletSeed);
-        (, uint8 threshold,,) = rec.guardiansOf(patient);
-        bool nobody = !modelRetired[wallet] && !_controls(wallet);
+        ModelSet storage set = sets[patient];
+        bool ok = _nobody(wallet) && set.threshold != 0;
         vm.prank(wallet);
         try rec.requestRecovery(patient, bytes32(uint256(1))) {
-            if (!nobody || threshold == 0) ++mismatches;
+            if (!ok) ++mismatches;
+            requests[patient][wallet] = ModelRequest({id: ++set.requests, epoch: set.epoch, approvedBy: 0, thresholdAt: 0});
             lastRequester[patient] = wallet;
         } catch {
-            if (nobody && threshold != 0) ++mismatches;
+            if (ok) ++mismatches;
         }
     }
 
-    function approve(uint256 patientSeed, uint256 walletSeed, uint256 guardianSeed, bool fromAnyWallet) external {
+    function approve(uint256 patientSeed, uint256 walletSeed, uint256 callerSeed) external {
+        // One call in four from any wallet, one in four with the number of an earlier request
+        // (the usual branch at 0: the fuzzer draws small numbers often).
+        bool fromAnyWallet = (callerSeed >> 8) % 4 == 3;
+        bool staleId = (callerSeed >> 16) % 4 == 3;
         address patient = identities[patientSeed % PATIENTS];
         address newWallet = _target(patient, walletSeed);
-        address caller = fromAnyWallet ? _anyWallet(guardianSeed) : _guardianWallet(patient, guardianSeed);
+        address caller = fromAnyWallet ? _anyWallet(callerSeed) : _guardianWallet(patient, callerSeed);
+        ModelRequest storage r = requests[patient][newWallet];
+        uint64 id = staleId && r.id > 0 ? r.id - 1 : r.id;
+        uint32 bit = _guardianBit(patient, _modelIdentityOf(caller));
+        bool ok = !modelRetired[caller] && _open(patient, r) && id == r.id && bit != 0 && r.approvedBy & bit == 0;
         vm.prank(caller);
-        try rec.approveRecovery(patient, newWallet) {
-            // Only a guardian's current wallet is counted.
-            if (modelRetired[caller] || !_isGuardian(patient, _modelIdentityOf(caller))) ++mismatches;
-        } catch {}
+        try rec.approveRecovery(patient, newWallet, id) {
+            if (!ok) ++mismatches;
+            r.approvedBy |= bit;
+            if (_count(r.approvedBy) == sets[patient].threshold) r.thresholdAt = uint64(block.timestamp);
+        } catch {
+            if (ok) ++mismatches;
+        }
     }
 
-    function cancel(uint256 patientSeed, uint256 walletSeed, bool fromAnyWallet) external {
-        address patient = identities[patientSeed % PATIENTS];
-        address caller = fromAnyWallet ? _anyWallet(walletSeed) : modelWalletOf[patient];
-        (, uint8 threshold,, uint64 epochBefore) = rec.guardiansOf(patient);
+    function cancel(uint256 seed) external {
+        // The patient's own wallet one call in four (a cancel voids every open request).
+        bool fromAnyWallet = (seed >> 8) % 4 != 3;
+        address caller = fromAnyWallet ? _anyWallet(seed) : modelWalletOf[identities[seed % PATIENTS]];
+        address identity = _modelIdentityOf(caller);
+        bool ok = identity != address(0) && sets[identity].threshold != 0;
         vm.prank(caller);
         try rec.cancelRecovery() {
-            (,,, uint64 epochAfter) = rec.guardiansOf(patient);
-            // A cancel by anyone else moves someone else's epoch, never this patient's.
-            if (_modelIdentityOf(caller) == patient && epochAfter != epochBefore + 1) ++mismatches;
-            if (_modelIdentityOf(caller) != patient && epochAfter != epochBefore) ++mismatches;
+            if (!ok) ++mismatches;
+            ++sets[identity].epoch;
         } catch {
-            if (caller == modelWalletOf[patient] && threshold != 0) ++mismatches;
+            if (ok) ++mismatches;
         }
     }
 
     function complete(uint256 patientSeed, uint256 walletSeed) external {
         address patient = identities[patientSeed % PATIENTS];
         address wallet = _target(patient, walletSeed);
-        (address[] memory guardians, uint8 threshold, uint32 delay,) = rec.guardiansOf(patient);
-        (uint64 requestedAt, uint256 approvals, bool open) = rec.recoveryOf(patient, wallet);
-        bool ready = open && threshold != 0 && approvals >= threshold && block.timestamp >= requestedAt + delay
-            && !modelRetired[wallet] && !_controls(wallet);
-        guardians; // the set is the one the request was approved under (open: same epoch)
+        ModelRequest storage r = requests[patient][wallet];
+        bool ok = _nobody(wallet) && _open(patient, r) && r.thresholdAt != 0
+            && block.timestamp >= r.thresholdAt + sets[patient].delay;
         vm.prank(wallet);
         try rec.completeRecovery(patient) {
-            if (!ready) ++mismatches;
-            address old = modelWalletOf[patient];
-            modelRetired[old] = true;
+            if (!ok) ++mismatches;
+            modelRetired[modelWalletOf[patient]] = true;
             modelWalletOf[patient] = wallet;
+            ++sets[patient].epoch;
             ++completions;
         } catch {
-            if (ready) ++mismatches;
+            if (ok) ++mismatches;
         }
     }
 
-    function act(uint256 walletSeed, bytes32 key) external {
-        address wallet = _anyWallet(walletSeed);
-        if (key == bytes32(0)) key = bytes32(uint256(99));
+    /// Any wallet rotates its identity's key: it must act as its identity (the key lands on the
+    /// identity's account), a retired wallet must be refused with WalletRetired, and a wallet
+    /// that is nobody has no account to rotate.
+    function act(uint256 walletSeed, uint256 keySeed) external {
+        // Half the calls from an identity's current wallet (a moved one's new wallet included),
+        // half from any wallet (retired and nobody included).
+        address wallet = walletSeed % 2 == 0
+            ? modelWalletOf[identities[(walletSeed >> 1) % IDENTITIES]]
+            : _anyWallet(walletSeed >> 1);
+        address identity = _modelIdentityOf(wallet);
+        bytes32 key = bytes32(keySeed % 3 + 100);
+        bool registered = identity != address(0) && modelKey[identity] != bytes32(0);
+        bool ok = registered && key != modelKey[identity];
         vm.prank(wallet);
         try m.rotateEncryptionKey(key) {
-            if (modelRetired[wallet]) ++mismatches;
+            if (!ok) ++mismatches;
+            modelKey[identity] = key;
+            if (m.accountOf(identity).encryptionKey != key) ++mismatches;
+            if (wallet != identity) ++actsAsIdentity;
         } catch (bytes memory reason) {
-            if (modelRetired[wallet]) {
-                if (keccak256(reason) != keccak256(abi.encodeWithSelector(IMedLedger.WalletRetired.selector, wallet))) {
-                    ++mismatches;
-                }
-                ++refusedAsRetired;
-            }
+            if (ok) ++mismatches;
+            bytes memory retired = abi.encodeWithSelector(IMedLedger.WalletRetired.selector, wallet);
+            if (modelRetired[wallet] && keccak256(reason) != keccak256(retired)) ++mismatches;
         }
     }
 
@@ -162,6 +216,11 @@ contract RecoveryHandler is Test {
         return identities;
     }
 
+    function _anyWallet(uint256 seed) internal view returns (address) {
+        uint256 i = seed % (IDENTITIES + WALLETS);
+        return i < IDENTITIES ? identities[i] : fresh[i - IDENTITIES];
+    }
+
     /// The patient's last requester three times in four (when there is one), else any wallet.
     function _target(address patient, uint256 seed) internal view returns (address) {
         address last = lastRequester[patient];
@@ -170,17 +229,13 @@ contract RecoveryHandler is Test {
 
     /// The current wallet of one of the patient's guardians (of any identity when it has none).
     function _guardianWallet(address patient, uint256 seed) internal view returns (address) {
-        (address[] memory guardians,,,) = rec.guardiansOf(patient);
+        address[] storage guardians = sets[patient].guardians;
         if (guardians.length == 0) return modelWalletOf[identities[seed % IDENTITIES]];
         return modelWalletOf[guardians[seed % guardians.length]];
     }
 
-    function _anyWallet(uint256 seed) internal view returns (address) {
-        uint256 i = seed % (IDENTITIES + WALLETS);
-        return i < IDENTITIES ? identities[i] : fresh[i - IDENTITIES];
-    }
-
-    /// The identity the model says `wallet` acts for (zero when retired).
+    /// The identity the model says `wallet` acts for: zero when retired, the wallet itself when
+    /// no identity moved to it.
     function _modelIdentityOf(address wallet) internal view returns (address) {
         if (modelRetired[wallet]) return address(0);
         for (uint256 i; i < IDENTITIES; ++i) {
@@ -189,20 +244,36 @@ contract RecoveryHandler is Test {
         return wallet;
     }
 
-    /// True when `wallet` controls an identity or is one (registered): not nobody.
-    function _controls(address wallet) internal view returns (bool) {
-        for (uint256 i; i < IDENTITIES; ++i) {
-            if (modelWalletOf[identities[i]] == wallet || identities[i] == wallet) return true;
+    function _isPatient(address identity) internal view returns (bool) {
+        for (uint256 i; i < PATIENTS; ++i) {
+            if (identities[i] == identity) return true;
         }
         return false;
     }
 
-    function _isGuardian(address patient, address who) internal view returns (bool) {
-        (address[] memory guardians,,,) = rec.guardiansOf(patient);
-        for (uint256 i; i < guardians.length; ++i) {
-            if (guardians[i] == who) return true;
+    /// A wallet that may take an identity over: not retired, controlling no identity, not one.
+    function _nobody(address wallet) internal view returns (bool) {
+        if (modelRetired[wallet]) return false;
+        for (uint256 i; i < IDENTITIES; ++i) {
+            if (modelWalletOf[identities[i]] == wallet || identities[i] == wallet) return false;
         }
-        return false;
+        return true;
+    }
+
+    function _open(address patient, ModelRequest storage r) internal view returns (bool) {
+        return r.id != 0 && r.epoch == sets[patient].epoch;
+    }
+
+    function _guardianBit(address patient, address who) internal view returns (uint32) {
+        address[] storage guardians = sets[patient].guardians;
+        for (uint256 i; i < guardians.length; ++i) {
+            if (guardians[i] == who) return uint32(1 << i);
+        }
+        return 0;
+    }
+
+    function _count(uint32 bits) internal pure returns (uint256 n) {
+        for (; bits != 0; bits &= bits - 1) ++n;
     }
 
     /// Guardians drawn from the other identities by the bits of `maskSeed` (possibly none).

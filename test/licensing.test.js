@@ -146,7 +146,7 @@ contract("MedLedgerLicensing: organisations, seats, subscription, notice", (acco
       const sig = (e) => `${e.name}(${e.inputs.map((i) => i.type).join(",")})`;
       const others = new Map([...MedLedger.abi, ...MedLedgerInsurance.abi].filter((e) => e.type === "error").map((e) => [e.name, sig(e)]));
       const shared = MedLedgerLicensing.abi.filter((e) => e.type === "error" && others.has(e.name));
-      assert.deepStrictEqual(shared.map((e) => e.name).sort(), ["InvalidCore", "NotAPatient", "ReentrancyGuardReentrantCall"]);
+      assert.deepStrictEqual(shared.map((e) => e.name).sort(), ["InvalidCore", "NotAPatient", "ReentrancyGuardReentrantCall", "WalletRetired"]);
       for (const e of shared) assert.strictEqual(sig(e), others.get(e.name));
       const payable = MedLedgerLicensing.abi.filter((e) => e.stateMutability === "payable").map((e) => e.name || e.type);
       assert.deepStrictEqual(payable, ["renewSubscription"]);

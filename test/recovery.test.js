@@ -5,7 +5,7 @@
 const assert = require("assert");
 const { Wallet } = require("ethers");
 const { expectRevert, expectEvent, expectEventFrom, snapshotFixture, latestTimestamp, increaseTime } = require("./helpers/chain");
-const { MedLedgerRecovery, MedLedgerForwarder, deploy, cast, b32, mask, CAT, DAY, registerAll } = require("./helpers/world");
+const { MedLedgerRecovery, MedLedgerForwarder, deploy, deployLicensing, seats, cast, b32, mask, CAT, DAY, registerAll } = require("./helpers/world");
 
 const ZERO = "0x" + "00".repeat(20);
 const DELAY = DAY;
@@ -34,10 +34,16 @@ contract("MedLedgerRecovery: guardians and moving an identity", (accounts) => {
     await fx.restore();
   });
 
+  /** `guardian`'s approval of `wallet`'s open request for `identity`, by the request's number. */
+  async function approve(identity, wallet, guardian) {
+    const { requestId } = await rec.recoveryOf(identity, wallet);
+    return rec.approveRecovery(identity, wallet, requestId, { from: guardian });
+  }
+
   /** The patient's recovery to `wallet`, requested and approved by both guardians. */
   async function approvedRequest(wallet = newWallet) {
     await rec.requestRecovery(c.patient, b32("transport"), { from: wallet });
-    for (const g of guardians()) await rec.approveRecovery(c.patient, wallet, { from: g });
+    for (const g of guardians()) await approve(c.patient, wallet, g);
   }
 
   /** The whole recovery to `wallet`, the delay passed: the result of completeRecovery. */
@@ -81,11 +87,11 @@ contract("MedLedgerRecovery: guardians and moving an identity", (accounts) => {
       await approvedRequest();
       const change = await rec.setGuardians([c.otherPatient, c.patient3, c.verifiedInsurer], 2, 0, { from: c.patient });
       expectEvent(change, "GuardiansChanged", { identity: c.patient, guardians: [c.otherPatient, c.patient3, c.verifiedInsurer], threshold: 2, delay: 0, epoch: 2 });
-      const [, approvals, open] = Object.values(await rec.recoveryOf(c.patient, newWallet));
+      const { approvals, open } = await rec.recoveryOf(c.patient, newWallet);
       assert.strictEqual(Number(approvals), 2);
       assert.strictEqual(open, false, "the change voided the request");
       await expectRevert(rec.completeRecovery(c.patient, { from: newWallet }), "NoRecoveryRequest", [c.patient, newWallet]);
-      await expectRevert(rec.approveRecovery(c.patient, newWallet, { from: c.otherPatient }), "NoRecoveryRequest", [c.patient, newWallet]);
+      await expectRevert(approve(c.patient, newWallet, c.otherPatient), "NoRecoveryRequest", [c.patient, newWallet]);
     });
 
     it("only a patient names guardians (NotAPatient)", async () => {
@@ -132,36 +138,50 @@ contract("MedLedgerRecovery: guardians and moving an identity", (accounts) => {
       await expectRevert(rec.requestRecovery(c.patient, "0x" + "00".repeat(32), { from: newWallet }), "InvalidTransportKey", []);
       const transportKey = b32("transport");
       const r = await rec.requestRecovery(c.patient, transportKey, { from: newWallet });
-      expectEvent(r, "RecoveryRequested", { identity: c.patient, newWallet, transportKey, epoch: 1 });
+      expectEvent(r, "RecoveryRequested", { identity: c.patient, newWallet, transportKey, epoch: 1, requestId: 1 });
     });
 
     it("counts each guardian once and nobody else (NotAGuardian, AlreadyApproved, NoRecoveryRequest)", async () => {
-      await expectRevert(rec.approveRecovery(c.patient, newWallet, { from: c.otherPatient }), "NoRecoveryRequest", [c.patient, newWallet]);
+      await expectRevert(approve(c.patient, newWallet, c.otherPatient), "NoRecoveryRequest", [c.patient, newWallet]);
       await rec.requestRecovery(c.patient, b32("t"), { from: newWallet });
       for (const who of [c.stranger, c.patient3, c.verifiedInsurer, c.admin, c.patient, newWallet]) {
-        await expectRevert(rec.approveRecovery(c.patient, newWallet, { from: who }), "NotAGuardian", [c.patient, who]);
+        await expectRevert(approve(c.patient, newWallet, who), "NotAGuardian", [c.patient, who]);
       }
-      const first = await rec.approveRecovery(c.patient, newWallet, { from: c.otherPatient });
+      const first = await approve(c.patient, newWallet, c.otherPatient);
       expectEvent(first, "RecoveryApproved", { identity: c.patient, newWallet, guardian: c.otherPatient, approvals: 1 });
-      await expectRevert(rec.approveRecovery(c.patient, newWallet, { from: c.otherPatient }), "AlreadyApproved", [c.patient, newWallet, c.otherPatient]);
-      const second = await rec.approveRecovery(c.patient, newWallet, { from: c.verifiedPractitioner });
+      await expectRevert(approve(c.patient, newWallet, c.otherPatient), "AlreadyApproved", [c.patient, newWallet, c.otherPatient]);
+      const second = await approve(c.patient, newWallet, c.verifiedPractitioner);
       expectEvent(second, "RecoveryApproved", { approvals: 2 });
     });
 
     it("below the threshold nothing moves, however long one waits (RecoveryNotReady)", async () => {
       await rec.requestRecovery(c.patient, b32("t"), { from: newWallet });
-      const requestedAt = await latestTimestamp();
-      await rec.approveRecovery(c.patient, newWallet, { from: c.otherPatient });
+      await approve(c.patient, newWallet, c.otherPatient);
       await increaseTime(30 * DAY);
-      await expectRevert(rec.completeRecovery(c.patient, { from: newWallet }), "RecoveryNotReady", [c.patient, newWallet, 1, requestedAt + DELAY]);
+      await expectRevert(rec.completeRecovery(c.patient, { from: newWallet }), "RecoveryNotReady", [c.patient, newWallet, 1, 0]);
       assert.strictEqual(await ml.walletOf(c.patient), c.patient);
     });
 
-    it("at the threshold, nothing moves before the delay has passed (RecoveryNotReady)", async () => {
+    it("at the threshold, nothing moves before the delay has passed since the approval that reached it (RecoveryNotReady)", async () => {
+      // Asked long ago: the delay still runs from the last approval, so the patient always has
+      // all of it to cancel.
       await rec.requestRecovery(c.patient, b32("t"), { from: newWallet });
-      const requestedAt = await latestTimestamp();
-      for (const g of guardians()) await rec.approveRecovery(c.patient, newWallet, { from: g });
-      await expectRevert(rec.completeRecovery(c.patient, { from: newWallet }), "RecoveryNotReady", [c.patient, newWallet, 2, requestedAt + DELAY]);
+      await increaseTime(3 * DELAY);
+      for (const g of guardians()) await approve(c.patient, newWallet, g);
+      const thresholdAt = await latestTimestamp();
+      await expectRevert(rec.completeRecovery(c.patient, { from: newWallet }), "RecoveryNotReady", [c.patient, newWallet, 2, thresholdAt + DELAY]);
+      assert.strictEqual(Number((await rec.recoveryOf(c.patient, newWallet)).readyAt), thresholdAt + DELAY);
+    });
+
+    it("an approval names its request: one meant for the wallet's earlier request does not count for a later one", async () => {
+      await rec.requestRecovery(c.patient, b32("t"), { from: newWallet });
+      const first = (await rec.recoveryOf(c.patient, newWallet)).requestId;
+      await rec.requestRecovery(c.patient, b32("t"), { from: newWallet });
+      const second = (await rec.recoveryOf(c.patient, newWallet)).requestId;
+      assert.strictEqual(Number(second), Number(first) + 1);
+      await expectRevert(rec.approveRecovery(c.patient, newWallet, first, { from: c.otherPatient }), "NoRecoveryRequest", [c.patient, newWallet]);
+      const r = await rec.approveRecovery(c.patient, newWallet, second, { from: c.otherPatient });
+      expectEvent(r, "RecoveryApproved", { approvals: 1 });
     });
 
     it("guardians alone cannot complete another wallet's request, nor one nobody made", async () => {
@@ -175,9 +195,9 @@ contract("MedLedgerRecovery: guardians and moving an identity", (accounts) => {
 
     it("a stranger's request does not displace the patient's", async () => {
       await rec.requestRecovery(c.patient, b32("t"), { from: newWallet });
-      await rec.approveRecovery(c.patient, newWallet, { from: c.otherPatient });
+      await approve(c.patient, newWallet, c.otherPatient);
       await rec.requestRecovery(c.patient, b32("t"), { from: attacker });
-      const [, approvals, open] = Object.values(await rec.recoveryOf(c.patient, newWallet));
+      const { approvals, open } = await rec.recoveryOf(c.patient, newWallet);
       assert.strictEqual(Number(approvals), 1);
       assert.strictEqual(open, true);
     });
@@ -188,10 +208,10 @@ contract("MedLedgerRecovery: guardians and moving an identity", (accounts) => {
       expectEvent(cancel, "RecoveryCancelled", { identity: c.patient, epoch: 2 });
       await increaseTime(DELAY);
       await expectRevert(rec.completeRecovery(c.patient, { from: newWallet }), "NoRecoveryRequest", [c.patient, newWallet]);
-      await expectRevert(rec.approveRecovery(c.patient, newWallet, { from: c.otherPatient }), "NoRecoveryRequest", [c.patient, newWallet]);
+      await expectRevert(approve(c.patient, newWallet, c.otherPatient), "NoRecoveryRequest", [c.patient, newWallet]);
       // Asked again, it starts from no approvals.
       await rec.requestRecovery(c.patient, b32("t"), { from: newWallet });
-      const [, approvals, open] = Object.values(await rec.recoveryOf(c.patient, newWallet));
+      const { approvals, open } = await rec.recoveryOf(c.patient, newWallet);
       assert.strictEqual(Number(approvals), 0);
       assert.strictEqual(open, true);
       await expectRevert(rec.cancelRecovery({ from: c.stranger }), "NoGuardians", [c.stranger]);
@@ -203,7 +223,7 @@ contract("MedLedgerRecovery: guardians and moving an identity", (accounts) => {
       await rec.requestRecovery(c.patient, b32("t"), { from: attacker });
       const done = await recover();
       expectEventFrom(done, ml, "IdentityMoved", { identity: c.patient, oldWallet: c.patient, newWallet });
-      expectEvent(done, "RecoveryCancelled", { identity: c.patient, epoch: 2 });
+      expectEvent(done, "RecoveryCompleted", { identity: c.patient, newWallet, epoch: 2 });
       assert.strictEqual(await ml.walletOf(c.patient), newWallet);
       assert.strictEqual(await ml.identityOf(newWallet), c.patient);
       assert.strictEqual(await ml.identityOf(c.patient), ZERO);
@@ -254,7 +274,7 @@ contract("MedLedgerRecovery: guardians and moving an identity", (accounts) => {
     it("moves again: the second wallet is retired too, and the first stays retired", async () => {
       await recover();
       await rec.requestRecovery(c.patient, b32("t"), { from: thirdWallet });
-      for (const g of guardians()) await rec.approveRecovery(c.patient, thirdWallet, { from: g });
+      for (const g of guardians()) await approve(c.patient, thirdWallet, g);
       await increaseTime(DELAY);
       const done = await rec.completeRecovery(c.patient, { from: thirdWallet });
       expectEventFrom(done, ml, "IdentityMoved", { identity: c.patient, oldWallet: newWallet, newWallet: thirdWallet });
@@ -263,6 +283,20 @@ contract("MedLedgerRecovery: guardians and moving an identity", (accounts) => {
         await expectRevert(ml.revoke(c.verifiedPractitioner, { from: old }), "WalletRetired", [old]);
       }
       assert.strictEqual(await ml.walletOf(c.patient), thirdWallet);
+    });
+
+    it("the licensing contract knows the identity too: the old wallet is refused there, the new one acts as the patient", async () => {
+      const lic = await deployLicensing(c, ml);
+      const t = await latestTimestamp();
+      await lic.createOrganisation("St Mary's Hospital", c.orgAdmin, seats(1, 1, 2), t + 30 * DAY, "0", { from: c.admin });
+      await lic.enrolPatient(1, c.patient, { from: c.orgAdmin });
+      await recover();
+      await expectRevert(lic.acceptEnrolment(1, { from: c.patient }), "WalletRetired", [c.patient]);
+      await expectRevert(lic.endEnrolment(1, c.patient, { from: c.patient }), "WalletRetired", [c.patient]);
+      const accepted = await lic.acceptEnrolment(1, { from: newWallet });
+      expectEvent(accepted, "PatientEnrolled", { organisation: 1, patient: c.patient });
+      const ended = await lic.endEnrolment(1, c.patient, { from: newWallet });
+      expectEvent(ended, "EnrolmentEnded", { organisation: 1, patient: c.patient, by: c.patient });
     });
 
     it("a retired wallet cannot take an identity over (WalletRetired)", async () => {
@@ -274,13 +308,13 @@ contract("MedLedgerRecovery: guardians and moving an identity", (accounts) => {
     it("a guardian whose own identity moved approves from its new wallet, as its identity", async () => {
       await rec.setGuardians([c.verifiedPractitioner], 1, 0, { from: c.otherPatient });
       await rec.requestRecovery(c.otherPatient, b32("t"), { from: thirdWallet });
-      await rec.approveRecovery(c.otherPatient, thirdWallet, { from: c.verifiedPractitioner });
+      await approve(c.otherPatient, thirdWallet, c.verifiedPractitioner);
       await rec.completeRecovery(c.otherPatient, { from: thirdWallet });
       // otherPatient (a guardian of the patient) now acts from thirdWallet.
       await rec.requestRecovery(c.patient, b32("t"), { from: newWallet });
-      const r = await rec.approveRecovery(c.patient, newWallet, { from: thirdWallet });
+      const r = await approve(c.patient, newWallet, thirdWallet);
       expectEvent(r, "RecoveryApproved", { guardian: c.otherPatient, approvals: 1 });
-      await expectRevert(rec.approveRecovery(c.patient, newWallet, { from: c.otherPatient }), "WalletRetired", [c.otherPatient]);
+      await expectRevert(approve(c.patient, newWallet, c.otherPatient), "WalletRetired", [c.otherPatient]);
     });
 
     it("a new wallet without ether asks and completes through the forwarder (ERC-2771)", async () => {
@@ -307,7 +341,7 @@ contract("MedLedgerRecovery: guardians and moving an identity", (accounts) => {
       const transportKey = b32("transport");
       const asked = await relay(rec.contract.methods.requestRecovery(c.patient, transportKey).encodeABI());
       expectEventFrom(asked, rec, "RecoveryRequested", { identity: c.patient, newWallet: fresh.address, transportKey });
-      for (const g of guardians()) await rec.approveRecovery(c.patient, fresh.address, { from: g });
+      for (const g of guardians()) await approve(c.patient, fresh.address, g);
       await increaseTime(DELAY);
       const done = await relay(rec.contract.methods.completeRecovery(c.patient).encodeABI());
       expectEventFrom(done, ml, "IdentityMoved", { identity: c.patient, newWallet: fresh.address });

@@ -120,6 +120,7 @@ fn licensing_error(e: &MedLedgerLicensingErrors) -> &'static str {
     use MedLedgerLicensingErrors as E;
     match e {
         E::NotPlatformAdmin(_) => "Only a platform admin can do that.",
+        E::WalletRetired(_) => WALLET_RETIRED,
         E::NotOrganisationAdmin(_) => "Only an admin of that organisation (or of the platform) can do that.",
         E::UnknownOrganisation(_) => "There is no such organisation.",
         E::InvalidOrganisationName(_) => "Give the organisation a name of 1 to 64 bytes.",

@@ -57,6 +57,11 @@ interface IMedLedgerLicensing {
     /// @param coreAddress the address given
     error InvalidCore(address coreAddress);
 
+    /// @notice The caller's wallet was retired by a recovery that moved its identity to another
+    /// wallet (as the core's WalletRetired): it can do nothing more here either.
+    /// @param wallet the caller's wallet
+    error WalletRetired(address wallet);
+
     /// @notice The caller is not a platform admin (the core's ADMIN_ROLE).
     /// @param caller the caller
     error NotPlatformAdmin(address caller);

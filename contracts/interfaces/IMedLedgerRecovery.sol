@@ -46,7 +46,8 @@ interface IMedLedgerRecovery {
     error InvalidTransportKey();
 
     /// @notice approveRecovery or completeRecovery of a request that was never made, or that a
-    /// guardian change, a cancellation or a completed recovery voided.
+    /// guardian change, a cancellation, a completed recovery or a later request of the same wallet
+    /// voided (an approval names its request's number).
     error NoRecoveryRequest(address identity, address newWallet);
 
     /// @notice approveRecovery by an account that is not among the identity's guardians.
@@ -55,9 +56,11 @@ interface IMedLedgerRecovery {
     /// @notice approveRecovery by a guardian who approved this request already.
     error AlreadyApproved(address identity, address newWallet, address guardian);
 
-    /// @notice completeRecovery before the threshold of approvals or before the delay has passed.
+    /// @notice completeRecovery before the threshold of approvals or before the delay has passed
+    /// since the approval that reached it.
     /// @param approvals the approvals so far
-    /// @param readyAt the chain time from which the delay allows completion
+    /// @param readyAt the chain time from which the delay allows completion (0: the threshold is
+    /// not reached)
     error RecoveryNotReady(address identity, address newWallet, uint256 approvals, uint64 readyAt);
 
     // ================================================================ events
@@ -74,7 +77,10 @@ interface IMedLedgerRecovery {
     /// @param transportKey the X25519 public key the new wallet's app made for this request:
     /// guardians seal the identity's recovery shares to it
     /// @param epoch the recovery epoch the request belongs to
-    event RecoveryRequested(address indexed identity, address indexed newWallet, bytes32 transportKey, uint64 epoch);
+    /// @param requestId the request's number, which approvals name
+    event RecoveryRequested(
+        address indexed identity, address indexed newWallet, bytes32 transportKey, uint64 epoch, uint64 requestId
+    );
 
     /// @notice A guardian approved a new wallet's request.
     /// @param approvals the request's approvals, this one counted
@@ -85,6 +91,11 @@ interface IMedLedgerRecovery {
     /// @notice The identity's wallet voided every open request and approval.
     /// @param epoch the identity's new recovery epoch
     event RecoveryCancelled(address indexed identity, uint64 epoch);
+
+    /// @notice A recovery completed: the core moved the identity to newWallet (its IdentityMoved
+    /// in the same transaction), and every other open request is void.
+    /// @param epoch the identity's new recovery epoch
+    event RecoveryCompleted(address indexed identity, address indexed newWallet, uint64 epoch);
 
     // ================================================================ constants
 
@@ -111,22 +122,25 @@ interface IMedLedgerRecovery {
     function setGuardians(address[] calldata guardians, uint8 threshold, uint32 delay) external;
 
     /// @notice A new wallet, registered as nothing and controlling nothing, asks to take the
-    /// identity over. A later request by the same wallet replaces its earlier one (approvals start
-    /// again). Refused with WalletInUse, NoGuardians or InvalidTransportKey.
+    /// identity over. A later request by the same wallet replaces its earlier one (a new number;
+    /// approvals start again). Refused with WalletInUse, NoGuardians or InvalidTransportKey.
     /// @param identity the identity to take over
     /// @param transportKey the X25519 public key guardians seal the shares to (RecoveryRequested)
     function requestRecovery(address identity, bytes32 transportKey) external;
 
-    /// @notice A guardian of the identity approves newWallet's open request. Refused with
-    /// NoRecoveryRequest, NotAGuardian or AlreadyApproved.
-    function approveRecovery(address identity, address newWallet) external;
+    /// @notice A guardian of the identity approves newWallet's open request numbered requestId
+    /// (RecoveryRequested). The approval that reaches the threshold starts the delay. Refused with
+    /// NoRecoveryRequest (no such open request, or another number), NotAGuardian or
+    /// AlreadyApproved.
+    function approveRecovery(address identity, address newWallet, uint64 requestId) external;
 
     /// @notice The identity's wallet voids every open request and approval (a recovery it did not
     /// ask for). Refused with NoGuardians.
     function cancelRecovery() external;
 
     /// @notice newWallet takes the identity over once threshold guardians approved its open
-    /// request and the delay has passed: the core moves the identity (IMedLedger.IdentityMoved).
+    /// request and the delay has passed since the approval that reached the threshold: the core
+    /// moves the identity (IMedLedger.IdentityMoved).
     /// Refused with WalletInUse, NoRecoveryRequest or RecoveryNotReady.
     /// @param identity the identity named in the request
     function completeRecovery(address identity) external;
@@ -137,10 +151,11 @@ interface IMedLedgerRecovery {
         view
         returns (address[] memory guardians, uint8 threshold, uint32 delay, uint64 epoch);
 
-    /// @notice newWallet's request for identity: when it was made, its approvals, and whether it
-    /// is still open (of the current epoch).
+    /// @notice newWallet's request for identity: its number, when it was made, its approvals,
+    /// when it may complete (0 until the threshold is reached), and whether it is still open (of
+    /// the current epoch).
     function recoveryOf(address identity, address newWallet)
         external
         view
-        returns (uint64 requestedAt, uint256 approvals, bool open);
+        returns (uint64 requestId, uint64 requestedAt, uint256 approvals, uint64 readyAt, bool open);
 }

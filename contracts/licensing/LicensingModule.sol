@@ -92,7 +92,7 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
         if (paidUntil <= terms.paidUntil || paidUntil <= block.timestamp || paidUntil > LATEST_PAID_UNTIL) {
             revert InvalidPaidUntil(paidUntil);
         }
-        emit SubscriptionRenewed(organisation, paidUntil, msg.sender, 0);
+        emit SubscriptionRenewed(organisation, paidUntil, _caller(), 0);
         _core.setLicenceTerms(organisation, paidUntil, terms.terminatesAt);
     }
 
@@ -145,7 +145,7 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
         uint64 from = terms.paidUntil > block.timestamp ? terms.paidUntil : uint64(block.timestamp);
         uint64 paidUntil = from + SUBSCRIPTION_PERIOD;
         _feesHeld += fee;
-        emit SubscriptionRenewed(organisation, paidUntil, msg.sender, fee);
+        emit SubscriptionRenewed(organisation, paidUntil, _caller(), fee);
         _core.setLicenceTerms(organisation, paidUntil, terms.terminatesAt);
     }
 
@@ -163,7 +163,7 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
         if (_adminOf[account] != organisation) revert NotAnAdminOf(organisation, account);
         delete _adminOf[account];
         --o.used.admins;
-        emit OrganisationAdminRemoved(organisation, account, msg.sender);
+        emit OrganisationAdminRemoved(organisation, account, _caller());
     }
 
     function _verifyPractitioner(uint32 organisation, address practitioner) internal {
@@ -172,10 +172,10 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
         _requireLicensed(organisation);
         _takeSeat(organisation, PRACTITIONER_SEAT, o.limits.practitioners, o.used.practitioners);
         ++o.used.practitioners;
-        emit PractitionerJoined(organisation, practitioner, msg.sender);
+        emit PractitionerJoined(organisation, practitioner, _caller());
         // The core refuses anything but a pending practitioner (NotAProfessional,
         // InvalidStatusChange), which reverts the seat taken above with it.
-        _core.assignPractitioner(practitioner, organisation, msg.sender);
+        _core.assignPractitioner(practitioner, organisation, _caller());
     }
 
     function _releasePractitioner(address practitioner) internal {
@@ -184,7 +184,7 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
         // and then by the core (NotInAnOrganisation).
         _requireAdminFor(organisation);
         if (organisation != 0) --_organisations[organisation].used.practitioners;
-        emit PractitionerReleased(organisation, practitioner, msg.sender);
+        emit PractitionerReleased(organisation, practitioner, _caller());
         _core.releasePractitioner(practitioner);
     }
 
@@ -196,46 +196,59 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
         Enrolment e = _enrolments[organisation][patient];
         if (e != Enrolment.None) revert InvalidEnrolment(organisation, patient, e);
         _enrolments[organisation][patient] = Enrolment.Offered;
-        emit EnrolmentOffered(organisation, patient, msg.sender);
+        emit EnrolmentOffered(organisation, patient, _caller());
     }
 
     // ---------------------------------------------------------------- patients
 
     function _acceptEnrolment(uint32 organisation) internal {
         Organisation storage o = _organisation(organisation);
-        Enrolment e = _enrolments[organisation][msg.sender];
-        if (e != Enrolment.Offered) revert InvalidEnrolment(organisation, msg.sender, e);
+        address patient = _caller();
+        Enrolment e = _enrolments[organisation][patient];
+        if (e != Enrolment.Offered) revert InvalidEnrolment(organisation, patient, e);
         _requireLicensed(organisation);
         _takeSeat(organisation, PATIENT_SEAT, o.limits.patients, o.used.patients);
         ++o.used.patients;
-        _enrolments[organisation][msg.sender] = Enrolment.Enrolled;
-        emit PatientEnrolled(organisation, msg.sender);
+        _enrolments[organisation][patient] = Enrolment.Enrolled;
+        emit PatientEnrolled(organisation, patient);
     }
 
     function _endEnrolment(uint32 organisation, address patient) internal {
         Organisation storage o = _organisation(organisation);
-        if (msg.sender != patient) _requireAdminFor(organisation);
+        address caller = _caller();
+        if (caller != patient) _requireAdminFor(organisation);
         Enrolment e = _enrolments[organisation][patient];
         if (e == Enrolment.None) revert InvalidEnrolment(organisation, patient, e);
         if (e == Enrolment.Enrolled) --o.used.patients;
         delete _enrolments[organisation][patient];
-        emit EnrolmentEnded(organisation, patient, msg.sender);
+        emit EnrolmentEnded(organisation, patient, caller);
     }
 
     // ---------------------------------------------------------------- helpers
+
+    /// @dev The caller's identity, as the core resolves its wallet (a recovery may have moved an
+    /// identity to a new wallet, docs/contract.md "Recovery"): organisations, admins and
+    /// enrolments are the identity's. Refused with WalletRetired for a wallet a recovery retired.
+    /// Fees still go to the calling wallet (withdrawFees), which is what signed.
+    function _caller() internal view returns (address identity) {
+        identity = _core.identityOf(msg.sender);
+        if (identity == address(0)) revert WalletRetired(msg.sender);
+    }
 
     function _isPlatformAdmin(address account) internal view returns (bool) {
         return _core.hasRole(PLATFORM_ADMIN, account);
     }
 
     function _requirePlatformAdmin() private view {
-        if (!_isPlatformAdmin(msg.sender)) revert NotPlatformAdmin(msg.sender);
+        address caller = _caller();
+        if (!_isPlatformAdmin(caller)) revert NotPlatformAdmin(caller);
     }
 
     /// @dev The caller must be a platform admin, or an admin of `organisation` (never of 0).
     function _requireAdminFor(uint32 organisation) private view {
-        if (organisation != 0 && _adminOf[msg.sender] == organisation) return;
-        if (!_isPlatformAdmin(msg.sender)) revert NotOrganisationAdmin(organisation, msg.sender);
+        address caller = _caller();
+        if (organisation != 0 && _adminOf[caller] == organisation) return;
+        if (!_isPlatformAdmin(caller)) revert NotOrganisationAdmin(organisation, caller);
     }
 
     /// @dev The organisation, which must exist.
@@ -257,7 +270,7 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
         _takeSeat(organisation, ADMIN_SEAT, o.limits.admins, o.used.admins);
         ++o.used.admins;
         _adminOf[account] = organisation;
-        emit OrganisationAdminAdded(organisation, account, msg.sender);
+        emit OrganisationAdminAdded(organisation, account, _caller());
     }
 
     function _takeSeat(uint32 organisation, uint8 role, uint32 limit, uint32 used) private pure {

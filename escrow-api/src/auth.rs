@@ -107,13 +107,33 @@ impl FromRequestParts<AppState> for SignedIn {
         st.limits
             .check(&live.address.to_string())
             .map_err(ApiError::too_many)?;
-        Ok(SignedIn {
+        let signed_in = SignedIn {
             address: live.address,
             wallet: live.wallet,
             expires: live.expires,
             agreement: st.agreements.status(live.agreement_accepted),
             id_hash,
-        })
+        };
+        still_controls(st, &signed_in).await?;
+        Ok(signed_in)
+    }
+}
+
+/// Ends a session whose wallet no longer acts for its account, as far as the consent index has
+/// followed the chain (it applies `IdentityMoved` at the head, with no confirmation depth, and
+/// costs no request to the node): a recovery that retired the wallet ends its sessions from the
+/// first request after the index has seen it, before the follower, which ends them at its
+/// confirmation depth, gets there. Without a running index, the follower alone ends them.
+async fn still_controls(st: &AppState, signed_in: &SignedIn) -> Result<(), ApiError> {
+    let known = st
+        .consent
+        .inspect(|state, _| state.identity_of(signed_in.wallet));
+    match known {
+        Some(identity) if identity != signed_in.address => {
+            st.index.delete_session(&signed_in.id_hash).await?;
+            Err(ApiError::unauthenticated())
+        }
+        _ => Ok(()),
     }
 }
 

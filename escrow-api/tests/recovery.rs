@@ -42,10 +42,21 @@ async fn a_recovered_wallet_signs_in_as_the_patient_and_the_old_one_is_shut_out(
         transportKey: B256::repeat_byte(7),
     };
     send_recovery(&w, recovery, &new_wallet, ask).await;
+    let request = call(
+        w.url(),
+        recovery,
+        MedLedgerRecovery::recoveryOfCall {
+            identity: patient.address(),
+            newWallet: new_wallet.address(),
+        },
+    )
+    .await;
+    assert!(request.open);
     for guardian in [&doctor, &relative] {
         let approve = MedLedgerRecovery::approveRecoveryCall {
             identity: patient.address(),
             newWallet: new_wallet.address(),
+            requestId: request.requestId,
         };
         send_recovery(&w, recovery, guardian, approve).await;
     }

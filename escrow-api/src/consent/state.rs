@@ -89,6 +89,10 @@ pub struct ConsentState {
     /// The organisation each practitioner was verified for (`PractitionerOrganisationChanged`;
     /// absent: none).
     organisation_of: HashMap<Address, u32>,
+    /// Wallets a recovery moved an identity to (`IdentityMoved`), and the identity.
+    moved_to: HashMap<Address, Address>,
+    /// Wallets a recovery moved an identity away from: they act for nobody.
+    retired: HashSet<Address>,
 }
 
 /// An organisation's licence terms (`MedLedger.LicenceTerms`).
@@ -204,6 +208,7 @@ impl ConsentState {
             E::PractitionerOrganisationChanged(e) => {
                 self.set_organisation(e.practitioner, e.organisation)
             }
+            E::IdentityMoved(e) => self.identity_moved(e.oldWallet, e.newWallet, e.identity),
             _ => {}
         }
     }
@@ -257,6 +262,25 @@ impl ConsentState {
 
     fn period_of(&self, patient: Address) -> u64 {
         self.emergency_period.get(&patient).copied().unwrap_or(0)
+    }
+
+    /// `identityOf(wallet)`: the identity a recovery moved to the wallet, zero for a wallet a
+    /// recovery retired, else the wallet itself.
+    pub fn identity_of(&self, wallet: Address) -> Address {
+        if let Some(identity) = self.moved_to.get(&wallet) {
+            return *identity;
+        }
+        if self.retired.contains(&wallet) {
+            Address::ZERO
+        } else {
+            wallet
+        }
+    }
+
+    fn identity_moved(&mut self, old_wallet: Address, new_wallet: Address, identity: Address) {
+        self.moved_to.remove(&old_wallet);
+        self.retired.insert(old_wallet);
+        self.moved_to.insert(new_wallet, identity);
     }
 
     /// Whether the patient is opted in to emergency access (`emergencyOptIn` of the account).
@@ -761,6 +785,37 @@ mod tests {
         assert!(
             !s.can_read(addr(1), addr(4), id(0xaa), NOW + 30),
             "released"
+        );
+    }
+
+    #[test]
+    fn a_moved_identity_answers_to_its_new_wallet_and_the_old_one_to_nobody() {
+        let mut s = ConsentState::new();
+        let (identity, second, third) = (addr(1), addr(7), addr(8));
+        assert_eq!(
+            s.identity_of(identity),
+            identity,
+            "its own wallet until moved"
+        );
+        s.apply(&MedLedgerEvents::IdentityMoved(M::IdentityMoved {
+            identity,
+            oldWallet: identity,
+            newWallet: second,
+        }));
+        assert_eq!(s.identity_of(second), identity);
+        assert_eq!(s.identity_of(identity), Address::ZERO, "retired");
+        s.apply(&MedLedgerEvents::IdentityMoved(M::IdentityMoved {
+            identity,
+            oldWallet: second,
+            newWallet: third,
+        }));
+        assert_eq!(s.identity_of(third), identity);
+        assert_eq!(s.identity_of(second), Address::ZERO, "retired in its turn");
+        assert_eq!(s.identity_of(identity), Address::ZERO, "still retired");
+        assert_eq!(
+            s.identity_of(addr(9)),
+            addr(9),
+            "any other wallet is its own"
         );
     }
 }
