@@ -4,6 +4,7 @@
 // roles answer to the new wallet, and the old one can do nothing more.
 const assert = require("assert");
 const { Wallet } = require("ethers");
+const { track } = require("./helpers/gas");
 const { expectRevert, expectEvent, expectEventFrom, snapshotFixture, latestTimestamp, increaseTime } = require("./helpers/chain");
 const { MedLedgerRecovery, MedLedgerForwarder, deploy, deployLicensing, seats, cast, b32, mask, CAT, DAY, registerAll } = require("./helpers/world");
 
@@ -22,7 +23,8 @@ contract("MedLedgerRecovery: guardians and moving an identity", (accounts) => {
 
   before(async () => {
     ml = await deploy(c);
-    rec = await MedLedgerRecovery.at(await ml.recovery());
+    // Tracked: its calls' gas goes to the report (bench/gas.md "Recovery").
+    rec = track(await MedLedgerRecovery.at(await ml.recovery()));
     await registerAll(ml, c);
     record = b32("record");
     await ml.addRecord(record, c.patient, b32("ciphertext"), CAT.LAB, "0x" + "00".repeat(32), { from: c.patient });

@@ -1091,6 +1091,12 @@ mod tests {
                 deploy_tx: B256::ZERO,
                 abi_hash: medledger_protocol::contract::forwarder_abi_hash(),
             },
+            recovery: ContractDeployment {
+                address: Address::repeat_byte(0x4e),
+                deploy_block: 1,
+                deploy_tx: B256::ZERO,
+                abi_hash: medledger_protocol::contract::recovery_abi_hash(),
+            },
         }
     }
 

@@ -26,7 +26,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use medledger_protocol::api::relay::{RelayBody, RelayStatus, Relayed};
 use medledger_protocol::contract::{decode_any_revert, MedLedgerForwarder};
-use medledger_protocol::forward::{call_kind, CallKind, ForwardMessage, Sponsored};
+use medledger_protocol::forward::{call_kind_at, CallKind, ForwardMessage, Sponsored, Target};
 
 use crate::auth::Session;
 use crate::chain::ChainError;
@@ -234,8 +234,8 @@ fn window_start(st: &AppState) -> u64 {
     now().saturating_sub(st.config.relay_window_secs)
 }
 
-/// What needs no chain: the request is the caller's, to the core, of a sponsored function, within
-/// the gas bound, and signed by the caller.
+/// What needs no chain: the request is the caller's, to the core or the recovery contract, of a
+/// sponsored function of that contract, within the gas bound, and signed by the caller.
 fn checked(
     st: &AppState,
     wallet: Address,
@@ -250,15 +250,19 @@ fn checked(
             ),
         ));
     }
-    if body.to != st.deployment.address {
+    let target = if body.to == st.deployment.address {
+        Target::Core
+    } else if body.to == st.deployment.recovery.address {
+        Target::Recovery
+    } else {
         return Err(ApiError::bad_request(
             "relay-target",
             format!(
-                "only calls to the MedLedger contract {} are relayed, not to {}",
-                st.deployment.address, body.to
+                "only calls to the MedLedger contract {} and its recovery contract {} are relayed, not to {}",
+                st.deployment.address, st.deployment.recovery.address, body.to
             ),
         ));
-    }
+    };
     if body.data.len() > MAX_DATA {
         return Err(ApiError::bad_request(
             "relay-too-large",
@@ -277,23 +281,22 @@ fn checked(
             ),
         ));
     }
-    let function = match call_kind(&body.data) {
-        CallKind::Sponsored(f) => f,
-        CallKind::NotSponsored(name) => {
-            return Err(ApiError::forbidden(
-                "relay-not-sponsored",
-                format!(
+    let function =
+        match call_kind_at(target, &body.data) {
+            CallKind::Sponsored(f) => f,
+            CallKind::NotSponsored(name) => {
+                return Err(ApiError::forbidden(
+                    "relay-not-sponsored",
+                    format!(
                     "the relayer does not pay for {name}: send it from a wallet that holds ether"
                 ),
-            ))
-        }
-        CallKind::Unknown => {
-            return Err(ApiError::bad_request(
+                ))
+            }
+            CallKind::Unknown => return Err(ApiError::bad_request(
                 "relay-not-sponsored",
-                "the request's data is not a call of the MedLedger contract, encoded exactly",
-            ))
-        }
-    };
+                "the request's data is not a call of the contract it is sent to, encoded exactly",
+            )),
+        };
     let message = ForwardMessage {
         chain_id: st.deployment.chain_id,
         forwarder: st.deployment.forwarder.address,

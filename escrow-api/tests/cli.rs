@@ -14,7 +14,10 @@ fn sample_deployment(abi_hash: &str) -> String {
     let insurance = medledger_protocol::contract::insurance_abi_hash();
     let licensing = medledger_protocol::contract::licensing_abi_hash();
     let forwarder = medledger_protocol::contract::forwarder_abi_hash();
-    medledger_test_support::deployment_json(1337, abi_hash, &insurance, &licensing, &forwarder)
+    let recovery = medledger_protocol::contract::recovery_abi_hash();
+    medledger_test_support::deployment_json(
+        1337, abi_hash, &insurance, &licensing, &forwarder, &recovery,
+    )
 }
 
 #[test]

@@ -94,3 +94,143 @@ async fn a_recovered_wallet_signs_in_as_the_patient_and_the_old_one_is_shut_out(
         "the patient's record, opened by the new wallet"
     );
 }
+
+/// `who`'s forward request for `data` to `to`, at the forwarder's next nonce for it, signed, as
+/// the body of `POST /api/relay`.
+async fn forward_body(w: &World, who: &User, to: Address, data: Vec<u8>) -> serde_json::Value {
+    use alloy_signer::SignerSync;
+    use medledger_protocol::contract::MedLedgerForwarder;
+    use medledger_protocol::forward::ForwardMessage;
+    let nonce = w
+        .call_at(
+            w.d.forwarder.address,
+            MedLedgerForwarder::noncesCall {
+                owner: who.address(),
+            },
+        )
+        .await;
+    let m = ForwardMessage {
+        chain_id: w.d.chain_id,
+        forwarder: w.d.forwarder.address,
+        from: who.address(),
+        to,
+        gas: 600_000,
+        nonce: u64::try_from(nonce).expect("nonce"),
+        deadline: w.chain_time().await + 3600,
+        data: data.into(),
+    };
+    let sig = who.signer.sign_hash_sync(&m.signing_hash()).expect("sign");
+    json!({
+        "from": m.from, "to": m.to, "gas": m.gas, "nonce": m.nonce, "deadline": m.deadline,
+        "data": m.data, "signature": alloy_primitives::hex::encode_prefixed(sig.as_bytes()),
+    })
+}
+
+async fn relay(server: &Server, who: &User, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let resp = who
+        .post(server.url("/api/relay"))
+        .json(body)
+        .send()
+        .await
+        .expect("relay");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_wallet_without_ether_recovers_through_the_relayer() {
+    let (patient, doctor, relative) = (
+        User::new(PATIENT),
+        User::new(DOCTOR),
+        User::new(OTHER_PATIENT),
+    );
+    let mut new_wallet = User::without_ether();
+    let (w, server) =
+        World::serving(&[&patient, &relative], &[&doctor], |c| c.relay_quota = 5).await;
+    let recovery = w.d.recovery.address;
+    assert_eq!(w.call(MedLedger::recoveryCall {}).await, recovery);
+    let set = MedLedgerRecovery::setGuardiansCall {
+        guardians: vec![doctor.address(), relative.address()],
+        threshold: 2,
+        delay: 0,
+    };
+    send_recovery(&w, recovery, &patient, set).await;
+
+    new_wallet.sign_in(&server).await;
+    let ask = MedLedgerRecovery::requestRecoveryCall {
+        identity: patient.address(),
+        transportKey: B256::repeat_byte(9),
+    };
+    let body = forward_body(&w, &new_wallet, recovery, ask.abi_encode()).await;
+    let (code, relayed) = relay(&server, &new_wallet, &body).await;
+    assert_eq!(code, 200, "{relayed}");
+    assert_eq!(relayed["function"], json!("requestRecovery"));
+    let request = call(
+        w.url(),
+        recovery,
+        MedLedgerRecovery::recoveryOfCall {
+            identity: patient.address(),
+            newWallet: new_wallet.address(),
+        },
+    )
+    .await;
+    assert!(request.open, "asked, as the signer");
+    for guardian in [&doctor, &relative] {
+        let approve = MedLedgerRecovery::approveRecoveryCall {
+            identity: patient.address(),
+            newWallet: new_wallet.address(),
+            requestId: request.requestId,
+        };
+        send_recovery(&w, recovery, guardian, approve).await;
+    }
+    // A view of the recovery contract is not paid for; nor is a call to another contract.
+    let view = MedLedgerRecovery::guardiansOfCall {
+        identity: patient.address(),
+    };
+    let body = forward_body(&w, &new_wallet, recovery, view.abi_encode()).await;
+    let (code, e) = relay(&server, &new_wallet, &body).await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (403, Some("relay-not-sponsored")),
+        "{e}"
+    );
+    let complete = MedLedgerRecovery::completeRecoveryCall {
+        identity: patient.address(),
+    };
+    let elsewhere = forward_body(
+        &w,
+        &new_wallet,
+        w.d.insurance.address,
+        complete.abi_encode(),
+    )
+    .await;
+    let (code, e) = relay(&server, &new_wallet, &elsewhere).await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (400, Some("relay-target")),
+        "{e}"
+    );
+
+    let body = forward_body(&w, &new_wallet, recovery, complete.abi_encode()).await;
+    let (code, relayed) = relay(&server, &new_wallet, &body).await;
+    assert_eq!(code, 200, "{relayed}");
+    let moved_to = w
+        .call(MedLedger::walletOfCall {
+            identity: patient.address(),
+        })
+        .await;
+    assert_eq!(moved_to, new_wallet.address());
+    let balance = w
+        .rpc("eth_getBalance", json!([new_wallet.address(), "latest"]))
+        .await;
+    assert_eq!(balance, json!("0x0"), "the relayer paid");
+
+    // The wallet's session was its own account's; now that it acts for the patient, that session
+    // ends, and signing in again makes it the patient's.
+    eventually("the new wallet's old session to end", || async {
+        (server.get(&new_wallet, "/api/auth/session").await.status() == 401).then_some(())
+    })
+    .await;
+    let session = new_wallet.sign_in_only(&server).await;
+    assert!(patient.is(&session["address"]), "{session}");
+}

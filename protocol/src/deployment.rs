@@ -1,6 +1,6 @@
 //! `deployments/<network>.json`: where the MedLedger contracts live on a chain — the core, the
-//! insurance and licensing contracts deployed beside it, and the ERC-2771 forwarder the core
-//! trusts. Written by the Truffle migration; read by the escrow
+//! insurance and licensing contracts deployed beside it, the ERC-2771 forwarder the core
+//! trusts, and the recovery contract the core created. Written by the Truffle migration; read by the escrow
 //! (which serves both addresses to the app as part of `/config.json`). Each contract's ABI hash lets
 //! a reader refuse a contract deployed from other sources than its bindings.
 
@@ -38,6 +38,9 @@ pub struct Deployment {
     /// without ether through it (EIP-712 domain `MedLedgerForwarder`, version `1`, this chain, this
     /// address). The insurance and licensing contracts do not trust it.
     pub forwarder: ContractDeployment,
+    /// The recovery contract (`MedLedgerRecovery`: guardians, recovery requests), which the core's
+    /// constructor created (its block and transaction are the core's). It trusts the forwarder.
+    pub recovery: ContractDeployment,
 }
 
 /// Where one further contract of the deployment lives.
@@ -71,8 +74,8 @@ pub enum DeploymentError {
     /// A contract was compiled from sources whose ABI differs from these bindings.
     #[error("the deployed {contract} contract's ABI ({deployed}) is not the one these bindings were built from ({bindings}); rebuild from the same sources")]
     AbiMismatch {
-        /// Which contract: `MedLedger`, `MedLedgerInsurance`, `MedLedgerLicensing` or
-        /// `MedLedgerForwarder`.
+        /// Which contract: `MedLedger`, `MedLedgerInsurance`, `MedLedgerLicensing`,
+        /// `MedLedgerForwarder` or `MedLedgerRecovery`.
         contract: &'static str,
         /// The hash in the deployment file.
         deployed: String,
@@ -116,6 +119,11 @@ impl Deployment {
             "MedLedgerForwarder",
             &self.forwarder.abi_hash,
             crate::contract::forwarder_abi_hash(),
+        )?;
+        same_abi(
+            "MedLedgerRecovery",
+            &self.recovery.abi_hash,
+            crate::contract::recovery_abi_hash(),
         )
     }
 }
@@ -151,6 +159,7 @@ mod tests {
             insurance_abi_hash,
             &crate::contract::licensing_abi_hash(),
             &crate::contract::forwarder_abi_hash(),
+            &crate::contract::recovery_abi_hash(),
         )
     }
 
@@ -203,6 +212,7 @@ mod tests {
             &crate::contract::insurance_abi_hash(),
             &other,
             &crate::contract::forwarder_abi_hash(),
+            &crate::contract::recovery_abi_hash(),
         );
         match Deployment::from_json(&text) {
             Err(DeploymentError::AbiMismatch {
@@ -221,11 +231,31 @@ mod tests {
             &crate::contract::insurance_abi_hash(),
             &crate::contract::licensing_abi_hash(),
             &other,
+            &crate::contract::recovery_abi_hash(),
         );
         match Deployment::from_json(&text) {
             Err(DeploymentError::AbiMismatch {
                 contract, deployed, ..
             }) => assert_eq!((contract, deployed), ("MedLedgerForwarder", other)),
+            other => panic!("expected an ABI mismatch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn refuses_another_recovery_abi() {
+        let other = format!("0x{}", "4e".repeat(32));
+        let text = medledger_test_support::deployment_json(
+            1337,
+            &crate::contract::abi_hash(),
+            &crate::contract::insurance_abi_hash(),
+            &crate::contract::licensing_abi_hash(),
+            &crate::contract::forwarder_abi_hash(),
+            &other,
+        );
+        match Deployment::from_json(&text) {
+            Err(DeploymentError::AbiMismatch {
+                contract, deployed, ..
+            }) => assert_eq!((contract, deployed), ("MedLedgerRecovery", other)),
             other => panic!("expected an ABI mismatch, got {other:?}"),
         }
     }

@@ -2,8 +2,9 @@
 //! signs so that a relayer pays the gas of one of its transactions to the core contract, and which
 //! of the core's functions a relayer sponsors. The forwarder is OpenZeppelin's `ERC2771Forwarder`
 //! deployed as `MedLedgerForwarder` (its EIP-712 domain: name [`FORWARDER_DOMAIN_NAME`], version
-//! [`FORWARDER_DOMAIN_VERSION`], the chain, the forwarder's address); the core trusts it
-//! (`ERC2771Context`), so a forwarded call acts as the request's `from`, never as the relayer.
+//! [`FORWARDER_DOMAIN_VERSION`], the chain, the forwarder's address); the core and the recovery
+//! contract trust it (`ERC2771Context`), so a forwarded call acts as the request's `from`, never as
+//! the relayer.
 
 use std::borrow::Cow;
 
@@ -11,6 +12,7 @@ use alloy_primitives::{aliases::U48, Address, Bytes, B256, U256};
 use alloy_sol_types::{sol, Eip712Domain, SolInterface, SolStruct};
 
 use crate::contract::MedLedger::MedLedgerCalls;
+use crate::contract::MedLedgerRecovery::MedLedgerRecoveryCalls;
 pub use crate::contract::{ForwardRequestData, FORWARDER_DOMAIN_NAME, FORWARDER_DOMAIN_VERSION};
 use crate::identity::IdentityError;
 
@@ -142,9 +144,11 @@ impl ForwardMessage {
     }
 }
 
-/// The core's functions a relayer pays for: an account's own acts on its own records and
-/// consent. Administration, the escrow's duties, practitioners' applications and emergency access
-/// are not sponsored: the accounts that do them are the deployment's staff, who hold ether.
+/// The functions a relayer pays for: an account's own acts on its own records and consent (the
+/// core's), and recovery (the recovery contract's: a new wallet that asks for and completes a
+/// recovery holds no ether yet, and neither may the patient naming guardians or a relative
+/// approving). Administration, the escrow's duties, practitioners' applications and emergency
+/// access are not sponsored: the accounts that do them are the deployment's staff, who hold ether.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Sponsored {
     /// `registerPatient`.
@@ -171,11 +175,30 @@ pub enum Sponsored {
     SetEmergencyOptIn,
     /// `endEmergencyAccess`.
     EndEmergencyAccess,
+    /// `setGuardians` (the recovery contract's).
+    SetGuardians,
+    /// `requestRecovery` (the recovery contract's).
+    RequestRecovery,
+    /// `approveRecovery` (the recovery contract's).
+    ApproveRecovery,
+    /// `cancelRecovery` (the recovery contract's).
+    CancelRecovery,
+    /// `completeRecovery` (the recovery contract's).
+    CompleteRecovery,
+}
+
+/// The contract a sponsored request calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The core, `MedLedger`.
+    Core,
+    /// The recovery contract, `MedLedgerRecovery`.
+    Recovery,
 }
 
 impl Sponsored {
     /// Every sponsored function.
-    pub const ALL: [Sponsored; 12] = [
+    pub const ALL: [Sponsored; 17] = [
         Sponsored::RegisterPatient,
         Sponsored::RotateEncryptionKey,
         Sponsored::Grant,
@@ -188,6 +211,11 @@ impl Sponsored {
         Sponsored::EraseAll,
         Sponsored::SetEmergencyOptIn,
         Sponsored::EndEmergencyAccess,
+        Sponsored::SetGuardians,
+        Sponsored::RequestRecovery,
+        Sponsored::ApproveRecovery,
+        Sponsored::CancelRecovery,
+        Sponsored::CompleteRecovery,
     ];
 
     /// The function's name in the contract.
@@ -205,6 +233,23 @@ impl Sponsored {
             Sponsored::EraseAll => "eraseAll",
             Sponsored::SetEmergencyOptIn => "setEmergencyOptIn",
             Sponsored::EndEmergencyAccess => "endEmergencyAccess",
+            Sponsored::SetGuardians => "setGuardians",
+            Sponsored::RequestRecovery => "requestRecovery",
+            Sponsored::ApproveRecovery => "approveRecovery",
+            Sponsored::CancelRecovery => "cancelRecovery",
+            Sponsored::CompleteRecovery => "completeRecovery",
+        }
+    }
+
+    /// The contract the function is on.
+    pub fn target(self) -> Target {
+        match self {
+            Sponsored::SetGuardians
+            | Sponsored::RequestRecovery
+            | Sponsored::ApproveRecovery
+            | Sponsored::CancelRecovery
+            | Sponsored::CompleteRecovery => Target::Recovery,
+            _ => Target::Core,
         }
     }
 }
@@ -218,6 +263,44 @@ pub enum CallKind {
     NotSponsored(String),
     /// Not a call of the core's ABI.
     Unknown,
+}
+
+/// Which function of `target` `data` calls: [`call_kind`] for the core,
+/// [`recovery_call_kind`] for the recovery contract.
+pub fn call_kind_at(target: Target, data: &[u8]) -> CallKind {
+    match target {
+        Target::Core => call_kind(data),
+        Target::Recovery => recovery_call_kind(data),
+    }
+}
+
+/// Which of the recovery contract's functions `data` calls, decoded exactly as [`call_kind`]
+/// decodes the core's. Every function that changes its state is sponsored.
+pub fn recovery_call_kind(data: &[u8]) -> CallKind {
+    let Ok(call) = MedLedgerRecoveryCalls::abi_decode(data) else {
+        return CallKind::Unknown;
+    };
+    if call.abi_encode() != data {
+        return CallKind::Unknown;
+    }
+    let sponsored = match call {
+        MedLedgerRecoveryCalls::setGuardians(_) => Sponsored::SetGuardians,
+        MedLedgerRecoveryCalls::requestRecovery(_) => Sponsored::RequestRecovery,
+        MedLedgerRecoveryCalls::approveRecovery(_) => Sponsored::ApproveRecovery,
+        MedLedgerRecoveryCalls::cancelRecovery(_) => Sponsored::CancelRecovery,
+        MedLedgerRecoveryCalls::completeRecovery(_) => Sponsored::CompleteRecovery,
+        other => {
+            let selector = other.selector();
+            let name = MedLedgerRecoveryCalls::SIGNATURES
+                .iter()
+                .zip(MedLedgerRecoveryCalls::SELECTORS)
+                .find(|(_, s)| **s == selector)
+                .and_then(|(signature, _)| signature.split('(').next())
+                .unwrap_or("unknown");
+            return CallKind::NotSponsored(name.to_string());
+        }
+    };
+    CallKind::Sponsored(sponsored)
 }
 
 /// Which of the core's functions `data` calls, decoded with the core's bindings. A call whose
@@ -330,8 +413,12 @@ mod tests {
         assert_eq!(call_kind(&padded), CallKind::Unknown, "trailing bytes");
         assert_eq!(call_kind(&[]), CallKind::Unknown);
         for s in Sponsored::ALL {
+            let signatures = match s.target() {
+                Target::Core => MedLedgerCalls::SIGNATURES,
+                Target::Recovery => MedLedgerRecoveryCalls::SIGNATURES,
+            };
             assert!(
-                MedLedgerCalls::SIGNATURES
+                signatures
                     .iter()
                     .any(|sig| sig.starts_with(&format!("{}(", s.name()))),
                 "{}",
@@ -347,5 +434,39 @@ mod tests {
         assert_eq!(json["domain"]["name"], FORWARDER_DOMAIN_NAME);
         assert_eq!(json["message"]["nonce"], "4");
         assert_eq!(json["message"]["data"], "0x0102");
+    }
+
+    #[test]
+    fn the_recovery_contracts_state_changes_are_sponsored_and_decoded_exactly() {
+        use crate::contract::MedLedgerRecovery;
+        let who = address!("0x00000000000000000000000000000000000000aa");
+        let ask = MedLedgerRecovery::requestRecoveryCall {
+            identity: who,
+            transportKey: B256::repeat_byte(1),
+        }
+        .abi_encode();
+        assert_eq!(
+            call_kind_at(Target::Recovery, &ask),
+            CallKind::Sponsored(Sponsored::RequestRecovery)
+        );
+        assert_eq!(Sponsored::RequestRecovery.target(), Target::Recovery);
+        assert_eq!(
+            call_kind_at(Target::Core, &ask),
+            CallKind::Unknown,
+            "not a call of the core"
+        );
+        let view = MedLedgerRecovery::guardiansOfCall { identity: who }.abi_encode();
+        assert_eq!(
+            recovery_call_kind(&view),
+            CallKind::NotSponsored("guardiansOf".into())
+        );
+        let mut padded = ask.clone();
+        padded.push(0);
+        assert_eq!(recovery_call_kind(&padded), CallKind::Unknown);
+        let complete = MedLedgerRecovery::completeRecoveryCall { identity: who }.abi_encode();
+        assert_eq!(
+            recovery_call_kind(&complete),
+            CallKind::Sponsored(Sponsored::CompleteRecovery)
+        );
     }
 }

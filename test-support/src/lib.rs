@@ -64,6 +64,7 @@ pub fn deployment_json(
     insurance_abi_hash: &str,
     licensing_abi_hash: &str,
     forwarder_abi_hash: &str,
+    recovery_abi_hash: &str,
 ) -> String {
     serde_json::json!({
         "network": "development",
@@ -91,6 +92,12 @@ pub fn deployment_json(
             "deployBlock": 4,
             "deployTx": "0x2c3f1e5d7b9a0c4e6f8d1b3a5c7e9f0d2b4a6c8e0f1d3b5a7c9e1f3d5b7a9c0e",
             "abiHash": forwarder_abi_hash,
+        },
+        "recovery": {
+            "address": "0x3c63250aFA2470359482d98749f2d60D2971c818",
+            "deployBlock": 1,
+            "deployTx": "0x475f606dc692e659e302b031cfdb1e193a8c64e192bb98b07af0bb30518d5c43",
+            "abiHash": recovery_abi_hash,
         },
     })
     .to_string()

@@ -324,6 +324,7 @@ pub async fn escrow_on(
         &medledger_protocol::contract::insurance_abi_hash(),
         &medledger_protocol::contract::licensing_abi_hash(),
         &medledger_protocol::contract::forwarder_abi_hash(),
+        &medledger_protocol::contract::recovery_abi_hash(),
     );
     std::fs::write(&deployment, text).expect("write the deployment file");
     let config = crate::config::Config {
