@@ -290,7 +290,7 @@ contract("MedLedgerRecovery: guardians and moving an identity", (accounts) => {
     it("the licensing contract knows the identity too: the old wallet is refused there, the new one acts as the patient", async () => {
       const lic = await deployLicensing(c, ml);
       const t = await latestTimestamp();
-      await lic.createOrganisation("St Mary's Hospital", c.orgAdmin, seats(1, 1, 2), t + 30 * DAY, "0", { from: c.admin });
+      await lic.createOrganisation("St Mary's Hospital", c.orgAdmin, seats(2, 1, 2), t + 30 * DAY, "0", { from: c.admin });
       await lic.enrolPatient(1, c.patient, { from: c.orgAdmin });
       await recover();
       await expectRevert(lic.acceptEnrolment(1, { from: c.patient }), "WalletRetired", [c.patient]);
@@ -299,6 +299,12 @@ contract("MedLedgerRecovery: guardians and moving an identity", (accounts) => {
       expectEvent(accepted, "PatientEnrolled", { organisation: 1, patient: c.patient });
       const ended = await lic.endEnrolment(1, c.patient, { from: newWallet });
       expectEvent(ended, "EnrolmentEnded", { organisation: 1, patient: c.patient, by: c.patient });
+      // Named by its new wallet, the patient becomes an admin as the identity, and acts as one
+      // from that wallet.
+      const added = await lic.addOrganisationAdmin(1, newWallet, { from: c.orgAdmin });
+      expectEvent(added, "OrganisationAdminAdded", { organisation: 1, account: c.patient, by: c.orgAdmin });
+      const offered = await lic.enrolPatient(1, c.otherPatient, { from: newWallet });
+      expectEvent(offered, "EnrolmentOffered", { organisation: 1, patient: c.otherPatient, by: c.patient });
     });
 
     it("a retired wallet cannot take an identity over (WalletRetired)", async () => {

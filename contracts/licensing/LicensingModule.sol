@@ -54,7 +54,7 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
         uint64 paidUntil,
         uint256 annualFee
     ) internal returns (uint32 organisation) {
-        _requirePlatformAdmin();
+        address by = _requirePlatformAdmin();
         uint256 nameLength = bytes(name).length;
         if (nameLength == 0 || nameLength > MAX_ORGANISATION_NAME) revert InvalidOrganisationName();
         if (limits.admins == 0) revert InvalidSeats();
@@ -63,8 +63,9 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
         Organisation storage o = _organisations[organisation];
         o.annualFee = annualFee;
         o.limits = limits;
+        admin = _identityNamed(admin);
         emit OrganisationCreated(organisation, name, admin, paidUntil, annualFee);
-        _addAdmin(organisation, o, admin);
+        _addAdmin(organisation, o, admin, by);
         _core.setLicenceTerms(organisation, paidUntil, 0);
     }
 
@@ -87,12 +88,12 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
     }
 
     function _recordRenewal(uint32 organisation, uint64 paidUntil) internal {
-        _requirePlatformAdmin();
+        address by = _requirePlatformAdmin();
         MedLedger.LicenceTerms memory terms = _liveTerms(organisation);
         if (paidUntil <= terms.paidUntil || paidUntil <= block.timestamp || paidUntil > LATEST_PAID_UNTIL) {
             revert InvalidPaidUntil(paidUntil);
         }
-        emit SubscriptionRenewed(organisation, paidUntil, _caller(), 0);
+        emit SubscriptionRenewed(organisation, paidUntil, by, 0);
         _core.setLicenceTerms(organisation, paidUntil, terms.terminatesAt);
     }
 
@@ -145,7 +146,8 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
         uint64 from = terms.paidUntil > block.timestamp ? terms.paidUntil : uint64(block.timestamp);
         uint64 paidUntil = from + SUBSCRIPTION_PERIOD;
         _feesHeld += fee;
-        emit SubscriptionRenewed(organisation, paidUntil, _caller(), fee);
+        // Anyone may pay, and the event names the wallet the ether came from.
+        emit SubscriptionRenewed(organisation, paidUntil, msg.sender, fee);
         _core.setLicenceTerms(organisation, paidUntil, terms.terminatesAt);
     }
 
@@ -153,50 +155,51 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
 
     function _addOrganisationAdmin(uint32 organisation, address account) internal {
         Organisation storage o = _organisation(organisation);
-        _requireAdminFor(organisation);
-        _addAdmin(organisation, o, account);
+        address by = _requireAdminFor(organisation);
+        _addAdmin(organisation, o, _identityNamed(account), by);
     }
 
     function _removeOrganisationAdmin(uint32 organisation, address account) internal {
         Organisation storage o = _organisation(organisation);
-        _requireAdminFor(organisation);
+        address by = _requireAdminFor(organisation);
+        account = _identityNamed(account);
         if (_adminOf[account] != organisation) revert NotAnAdminOf(organisation, account);
         delete _adminOf[account];
         --o.used.admins;
-        emit OrganisationAdminRemoved(organisation, account, _caller());
+        emit OrganisationAdminRemoved(organisation, account, by);
     }
 
     function _verifyPractitioner(uint32 organisation, address practitioner) internal {
         Organisation storage o = _organisation(organisation);
-        _requireAdminFor(organisation);
+        address by = _requireAdminFor(organisation);
         _requireLicensed(organisation);
         _takeSeat(organisation, PRACTITIONER_SEAT, o.limits.practitioners, o.used.practitioners);
         ++o.used.practitioners;
-        emit PractitionerJoined(organisation, practitioner, _caller());
+        emit PractitionerJoined(organisation, practitioner, by);
         // The core refuses anything but a pending practitioner (NotAProfessional,
         // InvalidStatusChange), which reverts the seat taken above with it.
-        _core.assignPractitioner(practitioner, organisation, _caller());
+        _core.assignPractitioner(practitioner, organisation, by);
     }
 
     function _releasePractitioner(address practitioner) internal {
         uint32 organisation = _core.practitionerOrganisation(practitioner);
         // organisation 0 is refused here (no admin of 0) unless the caller is a platform admin,
         // and then by the core (NotInAnOrganisation).
-        _requireAdminFor(organisation);
+        address by = _requireAdminFor(organisation);
         if (organisation != 0) --_organisations[organisation].used.practitioners;
-        emit PractitionerReleased(organisation, practitioner, _caller());
+        emit PractitionerReleased(organisation, practitioner, by);
         _core.releasePractitioner(practitioner);
     }
 
     function _enrolPatient(uint32 organisation, address patient) internal {
         _organisation(organisation);
-        _requireAdminFor(organisation);
+        address by = _requireAdminFor(organisation);
         _requireLicensed(organisation);
         if (_core.accountOf(patient).kind != MedLedger.AccountKind.Patient) revert IMedLedger.NotAPatient(patient);
         Enrolment e = _enrolments[organisation][patient];
         if (e != Enrolment.None) revert InvalidEnrolment(organisation, patient, e);
         _enrolments[organisation][patient] = Enrolment.Offered;
-        emit EnrolmentOffered(organisation, patient, _caller());
+        emit EnrolmentOffered(organisation, patient, by);
     }
 
     // ---------------------------------------------------------------- patients
@@ -239,15 +242,17 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
         return _core.hasRole(PLATFORM_ADMIN, account);
     }
 
-    function _requirePlatformAdmin() private view {
-        address caller = _caller();
+    /// @dev The caller's identity, which must be a platform admin.
+    function _requirePlatformAdmin() private view returns (address caller) {
+        caller = _caller();
         if (!_isPlatformAdmin(caller)) revert NotPlatformAdmin(caller);
     }
 
     /// @dev The caller must be a platform admin, or an admin of `organisation` (never of 0).
-    function _requireAdminFor(uint32 organisation) private view {
-        address caller = _caller();
-        if (organisation != 0 && _adminOf[caller] == organisation) return;
+    /// Returns the caller's identity.
+    function _requireAdminFor(uint32 organisation) private view returns (address caller) {
+        caller = _caller();
+        if (organisation != 0 && _adminOf[caller] == organisation) return caller;
         if (!_isPlatformAdmin(caller)) revert NotOrganisationAdmin(organisation, caller);
     }
 
@@ -265,12 +270,20 @@ abstract contract LicensingModule is IMedLedgerLicensing, ReentrancyGuard {
         return _core.licenceTermsOf(organisation);
     }
 
-    function _addAdmin(uint32 organisation, Organisation storage o, address account) private {
+    function _addAdmin(uint32 organisation, Organisation storage o, address account, address by) private {
         if (account == address(0) || _adminOf[account] != 0) revert InvalidOrganisationAdmin(account);
         _takeSeat(organisation, ADMIN_SEAT, o.limits.admins, o.used.admins);
         ++o.used.admins;
         _adminOf[account] = organisation;
-        emit OrganisationAdminAdded(organisation, account, _caller());
+        emit OrganisationAdminAdded(organisation, account, by);
+    }
+
+    /// @dev Admins are identities: a wallet a recovery moved an identity to names that identity
+    /// (the caller's identity is what _requireAdminFor compares). Any other address is taken as
+    /// given (an identity, including one whose first wallet was retired, or an unregistered one).
+    function _identityNamed(address account) private view returns (address) {
+        address identity = _core.identityOf(account);
+        return identity != address(0) ? identity : account;
     }
 
     function _takeSeat(uint32 organisation, uint8 role, uint32 limit, uint32 used) private pure {

@@ -119,16 +119,21 @@ impl FromRequestParts<AppState> for SignedIn {
     }
 }
 
-/// Ends a session whose wallet no longer acts for its account, as far as the consent index has
-/// followed the chain (it applies `IdentityMoved` at the head, with no confirmation depth, and
-/// costs no request to the node): a recovery that retired the wallet ends its sessions from the
-/// first request after the index has seen it, before the follower, which ends them at its
-/// confirmation depth, gets there. Without a running index, the follower alone ends them.
+/// Ends a session whose wallet a recovery has moved since it signed in, on the consent index's
+/// evidence (it applies `IdentityMoved` at the head, with no confirmation depth, and costs no
+/// request to the node): a recovery that retired the wallet ends its sessions from the first
+/// request after the index has seen it, before the follower, which ends them at its confirmation
+/// depth, gets there; and a wallet that signed in as itself and then took an identity over must
+/// sign in again to act as it. Only a move the index has applied counts: an index still catching
+/// up (after a start, or replaying a reorganisation) knows of no move for a wallet whose session
+/// sign-in opened from the chain, and ends nothing. Without a running index, the follower alone
+/// ends sessions.
 async fn still_controls(st: &AppState, signed_in: &SignedIn) -> Result<(), ApiError> {
-    let known = st
+    let moved = st
         .consent
-        .inspect(|state, _| state.identity_of(signed_in.wallet));
-    match known {
+        .inspect(|state, _| state.moved(signed_in.wallet))
+        .flatten();
+    match moved {
         Some(identity) if identity != signed_in.address => {
             st.index.delete_session(&signed_in.id_hash).await?;
             Err(ApiError::unauthenticated())

@@ -1,10 +1,11 @@
 //! The relayer (docs/api.md "Sponsored transactions"; issue 18): the escrow pays the gas of an
-//! account's own transactions to the core, sent through the ERC-2771 forwarder the core trusts, so
-//! that a patient needs no ether. It relays only what `protocol::forward::Sponsored` lists, from
-//! the signed-in account, to the core, within a quota per account per window, and only a request
-//! the forwarder would accept and the core would not refuse: it asks both by `eth_call` first, so
-//! a refusal costs the relayer nothing. The core sees the request's signer as the caller, never
-//! the escrow: relaying grants no one the escrow's role.
+//! account's own transactions to the core and to the recovery contract, sent through the ERC-2771
+//! forwarder both trust, so that a patient needs no ether. It relays only what
+//! `protocol::forward::Sponsored` lists for the contract addressed, signed by the session's
+//! wallet, within a quota per account per window, and only a request the forwarder would accept
+//! and the contract would not refuse: it asks both by `eth_call` first, so a refusal costs the
+//! relayer nothing. The contract sees the request's signer as the caller, never the escrow:
+//! relaying grants no one the escrow's role.
 //!
 //! Relays are sent one at a time (the escrow's transactions share one nonce sequence and the
 //! quota's count must see the previous relay), each waiting for its receipt. A relay sent is
@@ -369,8 +370,9 @@ fn frees_in(st: &AppState, earliest: Option<u64>) -> u64 {
 }
 
 /// Asks the chain, without sending anything: the forwarder's nonce for the signer is the one
-/// signed, the deadline has not passed, the forwarder accepts the request (`verify`), and the core
-/// would not refuse the call as the signer (the forwarder's call, with the signer appended).
+/// signed, the deadline has not passed, the forwarder accepts the request (`verify`), and the
+/// contract addressed would not refuse the call as the signer (the forwarder's call, with the
+/// signer appended).
 async fn on_chain_checks(
     st: &AppState,
     message: &ForwardMessage,
@@ -429,8 +431,8 @@ async fn on_chain_checks(
     would_succeed(st, message).await
 }
 
-/// The core's answer to the call as the forwarder makes it: the data with the signer appended
-/// (ERC-2771), from the forwarder.
+/// The addressed contract's answer to the call as the forwarder makes it: the data with the
+/// signer appended (ERC-2771), from the forwarder.
 async fn would_succeed(st: &AppState, message: &ForwardMessage) -> Result<(), ApiError> {
     let mut data = message.data.to_vec();
     data.extend_from_slice(message.from.as_slice());

@@ -65,7 +65,20 @@ async fn a_recovered_wallet_signs_in_as_the_patient_and_the_old_one_is_shut_out(
     };
     send_recovery(&w, recovery, &new_wallet, complete).await;
 
-    // The follower ends the old wallet's session once it has processed IdentityMoved.
+    // The new wallet signs in as the patient's account at once, whether or not the escrow's
+    // consent index has seen the move yet (sign-in asks the chain): the agreement the patient
+    // accepted is the account's, its records are the account's, and its session lasts.
+    let session = new_wallet.sign_in_only(&server).await;
+    assert!(patient.is(&session["address"]), "{session}");
+    assert!(new_wallet.is(&session["wallet"]), "{session}");
+    assert_eq!(
+        session["agreement"]["accepted"], session["agreement"]["current"],
+        "{session}"
+    );
+    let listed = server.listed_records(&new_wallet, patient.address()).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+
+    // The old wallet's session ends once the consent index or the follower has seen the move.
     eventually("the old wallet's session to end", || async {
         (server.get(&patient, "/api/auth/session").await.status() == 401).then_some(())
     })
@@ -76,23 +89,15 @@ async fn a_recovered_wallet_signs_in_as_the_patient_and_the_old_one_is_shut_out(
     let e: serde_json::Value = refused.json().await.expect("json");
     assert_eq!(e["error"], json!("wallet-retired"), "{e}");
 
-    // The new wallet signs in as the patient's account: the agreement the patient accepted
-    // is the account's, its records are the account's.
-    let session = new_wallet.sign_in_only(&server).await;
-    assert!(patient.is(&session["address"]), "{session}");
-    assert!(new_wallet.is(&session["wallet"]), "{session}");
-    assert_eq!(
-        session["agreement"]["accepted"], session["agreement"]["current"],
-        "{session}"
-    );
-    let listed = server.listed_records(&new_wallet, patient.address()).await;
-    assert_eq!(listed.len(), 1, "{listed:?}");
+    // By now the index has seen the move, and the new wallet's session still stands.
     let read = server.read(&new_wallet, r.id).await;
     assert_eq!(
         read.status(),
         200,
         "the patient's record, opened by the new wallet"
     );
+    let still = server.get(&new_wallet, "/api/auth/session").await;
+    assert_eq!(still.status(), 200);
 }
 
 /// `who`'s forward request for `data` to `to`, at the forwarder's next nonce for it, signed, as

@@ -277,6 +277,16 @@ impl ConsentState {
         }
     }
 
+    /// What a recovery made of `wallet`, as far as the state has seen: `Some(identity)` for a
+    /// wallet an identity moved to, `Some(Address::ZERO)` for a retired one, `None` when no move
+    /// the state has applied touched it (which proves nothing while the state is catching up).
+    pub fn moved(&self, wallet: Address) -> Option<Address> {
+        if let Some(identity) = self.moved_to.get(&wallet) {
+            return Some(*identity);
+        }
+        self.retired.contains(&wallet).then_some(Address::ZERO)
+    }
+
     fn identity_moved(&mut self, old_wallet: Address, new_wallet: Address, identity: Address) {
         self.moved_to.remove(&old_wallet);
         self.retired.insert(old_wallet);
@@ -817,5 +827,8 @@ mod tests {
             addr(9),
             "any other wallet is its own"
         );
+        assert_eq!(s.moved(third), Some(identity));
+        assert_eq!(s.moved(second), Some(Address::ZERO));
+        assert_eq!(s.moved(addr(9)), None, "no evidence either way");
     }
 }
