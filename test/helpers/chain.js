@@ -16,9 +16,18 @@ require("./isolation");
 const ERROR_ABIS = [];
 function addErrorAbi(abi) {
   ERROR_ABIS.push(abi);
+  cachedErrorInterface = null;
 }
 
+// Built once (and again after addErrorAbi): artifacts.require reads and parses each artifact
+// (MedLedger.json alone is ~2 MB) on every call, which made every expected revert cost ~1 s.
+let cachedErrorInterface = null;
 function errorInterface() {
+  if (cachedErrorInterface === null) cachedErrorInterface = buildErrorInterface();
+  return cachedErrorInterface;
+}
+
+function buildErrorInterface() {
   const seen = new Set();
   const fragments = [];
   const contracts = ["MedLedger", "MedLedgerInsurance", "MedLedgerLicensing", "MedLedgerForwarder", "MedLedgerRecovery"].map((n) => artifacts.require(n).abi);
