@@ -1,4 +1,5 @@
-// The real stack for a browser journey: Ganache, the Truffle migration and the escrow API (which
+// The real stack for a browser journey: Ganache on a copy of the chain the Truffle migration made
+// (scripts/chain-template.js: migrated once per build of the contracts) and the escrow API (which
 // also serves the app's files), on free loopback ports, in a fresh temporary directory. Every
 // journey test starts its own with startStack() and stops it with stack.stop().
 //
@@ -8,7 +9,7 @@
 // escrow-api/tests/support/mod.rs.
 import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, openSync, closeSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, openSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,6 +21,7 @@ export { PATIENCE_MS };
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const GANACHE = join(ROOT, "node_modules", ".bin", "ganache");
 const TRUFFLE = join(ROOT, "node_modules", ".bin", "truffle");
+const CHAIN_TEMPLATE = join(ROOT, "scripts", "chain-template.js");
 const CHAIN_ID = 1337;
 
 /** A TCP port on 127.0.0.1 that nothing listens on now. */
@@ -169,10 +171,10 @@ function ensureArtifact() {
 // this one listens; this one then exits (EADDRINUSE) and the other would answer in its place, so
 // the journey would run on a chain shared with another suite. It is ready once its own log says it
 // listens on the port and the port answers; after EADDRINUSE it starts again on another port.
-async function startGanache(dir) {
+async function startGanache(dir, db) {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startGanacheOnce(dir);
+      return await startGanacheOnce(dir, db);
     } catch (e) {
       if (!e.portTaken || attempt >= 3) throw e;
       process.stderr.write(`# ganache's port was taken before it could listen; starting it on another\n`);
@@ -180,7 +182,7 @@ async function startGanache(dir) {
   }
 }
 
-async function startGanacheOnce(dir) {
+async function startGanacheOnce(dir, db) {
   if (!existsSync(GANACHE)) throw new Error(`${GANACHE} is missing: run 'npm ci' first`);
   const port = await freePort();
   const log = join(dir, "ganache.log");
@@ -194,6 +196,7 @@ async function startGanacheOnce(dir) {
         "--server.host", "127.0.0.1", "--server.port", String(port),
         "--miner.blockTime", "0.1",
         "--logging.quiet",
+        "--database.dbPath", db,
       ],
       { cwd: dir, stdio: ["ignore", fd, fd] },
     ),
@@ -217,25 +220,30 @@ async function startGanacheOnce(dir) {
   return { child, url, port, log };
 }
 
-function migrate(ganache, dir) {
+// The migrated chain's template directory (scripts/chain-template.js), asked once per process.
+let template = null;
+function chainTemplate() {
+  if (template) return template;
   ensureArtifact();
-  const run = () =>
-    spawnSync(TRUFFLE, ["migrate", "--network", "development", "--compile-none"], {
-      cwd: ROOT,
-      encoding: "utf8",
-      env: { ...process.env, MEDLEDGER_GANACHE_PORT: String(ganache.port), MEDLEDGER_DEPLOYMENTS_DIR: dir },
-    });
-  let r = run();
-  // Truffle occasionally gives up on a busy node on a loaded 2-core machine; the migration is
-  // idempotent, so a second run finishes the job (as escrow-api/tests/support/mod.rs does).
-  if (r.status !== 0) r = run();
-  if (r.status !== 0) throw new Error(`truffle migrate against ${ganache.url} failed:\n${r.stdout}\n${r.stderr}`);
+  const r = spawnSync("node", [CHAIN_TEMPLATE], { cwd: ROOT, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`node scripts/chain-template.js failed:\n${r.stdout}\n${r.stderr}`);
+  template = r.stdout.trim();
+  return template;
+}
+
+// A copy of the migrated chain in `dir`: its database (for this stack's Ganache to write to) and
+// the migration's deployment file.
+function copyMigratedChain(dir) {
+  const from = chainTemplate();
+  const db = join(dir, "chain-db");
+  cpSync(join(from, "db"), db, { recursive: true });
   const file = join(dir, "development.json");
-  return { file, deployment: JSON.parse(readFileSync(file, "utf8")) };
+  copyFileSync(join(from, "development.json"), file);
+  return { db, file, deployment: JSON.parse(readFileSync(file, "utf8")) };
 }
 
 /**
- * Starts Ganache, deploys MedLedger with the Truffle migration and starts the escrow serving
+ * Starts Ganache on a copy of the chain the Truffle migration made and starts the escrow serving
  * `appDir` at `/`. Options:
  *   appDir             the built app's directory (required)
  *   anchorIntervalSecs access-log anchoring interval (default 2)
@@ -281,8 +289,8 @@ export async function startStack({ appDir, anchorIntervalSecs = 2, escrowConfig 
   };
 
   try {
-    ganache = await startGanache(dir);
-    const { file: deploymentFile, deployment } = migrate(ganache, dir);
+    const { db, file: deploymentFile, deployment } = copyMigratedChain(dir);
+    ganache = await startGanache(dir, db);
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const env = {

@@ -1,7 +1,8 @@
 //! What every Rust test suite against a real chain shares, in one place: Ganache from the
 //! project's node_modules on a free loopback port with the flags `scripts/lib.sh` starts it with,
-//! a wait on its answer (never a fixed pause), the project's Truffle migration into a temporary
-//! deployments directory, and blocking JSON-RPC helpers (a transaction waits for its receipt).
+//! a wait on its answer (never a fixed pause), a chain migrated by the project's Truffle migration
+//! (each node starts from a copy of `scripts/chain-template.js`'s database, made once per build of
+//! the contracts), and blocking JSON-RPC helpers (a transaction waits for its receipt).
 //!
 //! Everything here is synchronous (`std::process`, blocking HTTP), so that a plain `#[test]`
 //! calls it directly and a `#[tokio::test]` from `tokio::task::spawn_blocking`.
@@ -11,7 +12,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -216,6 +217,11 @@ impl Ganache {
     /// id 1337, Shanghai, loopback) and [`BLOCK_TIME`] interval mining, and waits until it answers
     /// JSON-RPC ([`PATIENCE`] at most; at once if it exits).
     pub fn start() -> Ganache {
+        Ganache::start_with(None)
+    }
+
+    /// [`Ganache::start`] on the chain held in the database directory `db` (which it writes to).
+    pub fn start_with(db: Option<&Path>) -> Ganache {
         let bin = repo_root().join("node_modules/.bin/ganache");
         assert!(
             bin.exists(),
@@ -230,7 +236,11 @@ impl Ganache {
             .expect("a log file");
         let output = || Stdio::from(log.reopen().expect("the log file"));
         let chain_id = CHAIN_ID.to_string();
-        let child = Command::new(bin)
+        let mut command = Command::new(bin);
+        if let Some(db) = db {
+            command.arg("--database.dbPath").arg(db);
+        }
+        let child = command
             .args(["--wallet.deterministic", "--wallet.totalAccounts", "20"])
             .args(["--wallet.defaultBalance", "10000"])
             .args(["--chain.chainId", &chain_id, "--chain.networkId", &chain_id])
@@ -273,50 +283,6 @@ impl Ganache {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-
-    /// Runs the project's Truffle migration against this node, writing its deployment file into
-    /// `dir`; returns that file's path (`Deployment::load` reads it).
-    pub fn migrate(&self, dir: &Path) -> PathBuf {
-        let root = repo_root();
-        let artifact = root.join("build/contracts/MedLedger.json");
-        assert!(
-            artifact.exists(),
-            "{} is missing: run `npx truffle compile` first",
-            artifact.display()
-        );
-        let run = || -> Output {
-            Command::new(root.join("node_modules/.bin/truffle"))
-                .args(["migrate", "--network", "development", "--compile-none"])
-                .current_dir(&root)
-                .env("MEDLEDGER_GANACHE_PORT", self.port.to_string())
-                .env("MEDLEDGER_DEPLOYMENTS_DIR", dir)
-                // The tests' roles: admin account 0, escrow account 1, whatever the shell says.
-                .env_remove("MEDLEDGER_ADMIN")
-                .env_remove("MEDLEDGER_ESCROW")
-                .output()
-                .expect("run truffle migrate")
-        };
-        // One retry: on a loaded 2-core machine truffle occasionally gives up on a node that is
-        // still busy; the migration is idempotent, so a second run finishes the job (at once: it
-        // waits on the node's answers, not on a pause of ours).
-        let mut output = run();
-        if !output.status.success() {
-            eprintln!(
-                "truffle migrate failed once; retrying:\n{}\n{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            output = run();
-        }
-        assert!(
-            output.status.success(),
-            "truffle migrate against {} failed:\n{}\n{}",
-            self.url,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        dir.join("development.json")
-    }
 }
 
 impl Drop for Ganache {
@@ -335,13 +301,19 @@ pub struct Chain {
 }
 
 impl Chain {
-    /// Starts Ganache and runs the migration; see [`Ganache::start`] and [`Ganache::migrate`].
+    /// Starts Ganache on a copy of the migrated chain ([`chain_template`]) and puts the
+    /// migration's deployment file into the chain's directory; see [`Ganache::start_with`].
     pub fn start() -> Chain {
-        let ganache = Ganache::start();
+        let template = chain_template();
         let tmp = tempfile::tempdir().expect("tempdir");
+        let db = tmp.path().join("chain-db");
+        copy_dir(&template.join("db"), &db);
         let dir = tmp.path().join("deployments");
         std::fs::create_dir_all(&dir).expect("the deployments directory");
-        let deployment_file = ganache.migrate(&dir);
+        let deployment_file = dir.join("development.json");
+        std::fs::copy(template.join("development.json"), &deployment_file)
+            .expect("copy the template's deployment file");
+        let ganache = Ganache::start_with(Some(&db));
         Chain {
             ganache,
             tmp,
@@ -351,5 +323,47 @@ impl Chain {
 
     pub fn url(&self) -> &str {
         &self.ganache.url
+    }
+}
+
+/// The migrated chain every [`Chain`] starts from: `scripts/chain-template.js` (the project's
+/// Truffle migration on a Ganache with a database, run once per build of the contracts and kept
+/// under target/chain-template), asked once per process.
+pub fn chain_template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let root = repo_root();
+        let output = Command::new("node")
+            .arg(root.join("scripts/chain-template.js"))
+            .current_dir(&root)
+            // The tests' roles: admin account 0, escrow account 1, whatever the shell says.
+            .env_remove("MEDLEDGER_ADMIN")
+            .env_remove("MEDLEDGER_ESCROW")
+            .output()
+            .expect("run node scripts/chain-template.js");
+        assert!(
+            output.status.success(),
+            "scripts/chain-template.js failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+    })
+}
+
+/// Copies the directory `from` (a Ganache database: plain files, no links) to `to`, recursively.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("create {}: {e}", to.display()));
+    let entries =
+        std::fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
+    for entry in entries {
+        let entry = entry.expect("a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
+        }
     }
 }
