@@ -19,8 +19,10 @@ pub async fn run_anchoring(st: AppState, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
-        if let Err(e) = anchor_once(&st).await {
-            tracing::warn!(error = %e, "anchoring the access log failed; retrying");
+        match unless_stopped(&mut stop, anchor_once(&st)).await {
+            None => return,
+            Some(Err(e)) => tracing::warn!(error = %e, "anchoring the access log failed; retrying"),
+            Some(Ok(_)) => {}
         }
     }
 }

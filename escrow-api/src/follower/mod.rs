@@ -84,8 +84,10 @@ where
 {
     let interval = Duration::from_millis(st.config.poll_interval_ms);
     loop {
-        if let Err(e) = step.call(st).await {
-            tracing::warn!(error = %e, "{what} failed; retrying");
+        match unless_stopped(&mut stop, step.call(st)).await {
+            None => return,
+            Some(Err(e)) => tracing::warn!(error = %e, "{what} failed; retrying"),
+            Some(Ok(())) => {}
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -94,6 +96,21 @@ where
         if *stop.borrow() {
             return;
         }
+    }
+}
+
+/// Runs `step` to its end, or drops it when `stop` turns true first (`None`). Dropping a step
+/// half-way is what a crash at that point does, which every step survives (each starts again from
+/// the index and the chain: a confirmation the chain already holds is recognised, anchors are
+/// reconciled with the contract's list); a shutdown then never waits out a transaction's receipt
+/// (up to the receipt timeout, e.g. for one a reorganisation dropped).
+async fn unless_stopped<T>(
+    stop: &mut watch::Receiver<bool>,
+    step: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        result = step => Some(result),
+        _ = stop.wait_for(|stopped| *stopped) => None,
     }
 }
 
@@ -237,4 +254,23 @@ async fn still_there(
         .block(number)
         .await?
         .is_some_and(|b| b.hash.to_string() == hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_step_that_never_ends_is_dropped_at_stop() {
+        let (tx, mut rx) = watch::channel(false);
+        tx.send(true).expect("a receiver");
+        let waiting_for_a_receipt = std::future::pending::<()>();
+        assert_eq!(unless_stopped(&mut rx, waiting_for_a_receipt).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_step_runs_to_its_end_while_not_stopped() {
+        let (_tx, mut rx) = watch::channel(false);
+        assert_eq!(unless_stopped(&mut rx, async { 7 }).await, Some(7));
+    }
 }
