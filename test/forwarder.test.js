@@ -19,16 +19,9 @@ const {
 } = require("./helpers/chain");
 const { MedLedgerForwarder, deploy, deployForwarder, deployInsurance, cast, b32, mask, CAT, registerAll } = require("./helpers/world");
 
+const { signForwardRequest } = require("./helpers/forwarder");
+
 const Kind = { None: 0, Patient: 1 };
-const ForwardRequest = [
-  { name: "from", type: "address" },
-  { name: "to", type: "address" },
-  { name: "value", type: "uint256" },
-  { name: "gas", type: "uint256" },
-  { name: "nonce", type: "uint256" },
-  { name: "deadline", type: "uint48" },
-  { name: "data", type: "bytes" },
-];
 
 contract("MedLedgerForwarder: sponsored transactions (ERC-2771)", (accounts) => {
   const c = cast(accounts);
@@ -41,15 +34,8 @@ contract("MedLedgerForwarder: sponsored transactions (ERC-2771)", (accounts) => 
   let forwarder;
   let chainId;
 
-  /** The EIP-712 signature of a ForwardRequest by `wallet`, in the struct execute takes. */
-  async function signed(wallet, { from = wallet.address, to = ml.address, value = 0, gas = 300000, nonce, deadline, data }) {
-    if (nonce === undefined) nonce = (await forwarder.nonces(from)).toString();
-    if (deadline === undefined) deadline = (await latestTimestamp()) + 3600;
-    const domain = { name: "MedLedgerForwarder", version: "1", chainId, verifyingContract: forwarder.address };
-    const message = { from, to, value: String(value), gas: String(gas), nonce: String(nonce), deadline: String(deadline), data };
-    const signature = await wallet.signTypedData(domain, { ForwardRequest }, message);
-    return { from, to, value: String(value), gas: String(gas), deadline: String(deadline), data, signature };
-  }
+  /** A ForwardRequest signed by `wallet`, to the core unless `to` says otherwise. */
+  const signed = (wallet, request) => signForwardRequest(forwarder, wallet, { ...request, to: request.to ?? ml.address });
 
   // Gas estimated by Truffle, which also reads a refused request's revert data that way.
   const relay = (request) => forwarder.execute(request, { from: relayer });

@@ -7,6 +7,7 @@ const { Wallet } = require("ethers");
 const { track } = require("./helpers/gas");
 const { expectRevert, expectEvent, expectEventFrom, snapshotFixture, latestTimestamp, increaseTime } = require("./helpers/chain");
 const { MedLedgerRecovery, MedLedgerForwarder, deploy, deployLicensing, seats, cast, b32, mask, CAT, DAY, registerAll } = require("./helpers/world");
+const { signForwardRequest } = require("./helpers/forwarder");
 
 const ZERO = "0x" + "00".repeat(20);
 const DELAY = DAY;
@@ -327,24 +328,10 @@ contract("MedLedgerRecovery: guardians and moving an identity", (accounts) => {
 
     it("a new wallet without ether asks and completes through the forwarder (ERC-2771)", async () => {
       const forwarder = await MedLedgerForwarder.at(await ml.trustedForwarder());
-      const chainId = Number(await web3.eth.getChainId());
       const fresh = new Wallet(web3.eth.accounts.create().privateKey);
-      const ForwardRequest = [
-        { name: "from", type: "address" },
-        { name: "to", type: "address" },
-        { name: "value", type: "uint256" },
-        { name: "gas", type: "uint256" },
-        { name: "nonce", type: "uint256" },
-        { name: "deadline", type: "uint48" },
-        { name: "data", type: "bytes" },
-      ];
       const relay = async (data) => {
-        const nonce = (await forwarder.nonces(fresh.address)).toString();
-        const deadline = String((await latestTimestamp()) + 3600);
-        const message = { from: fresh.address, to: rec.address, value: "0", gas: "400000", nonce, deadline, data };
-        const domain = { name: "MedLedgerForwarder", version: "1", chainId, verifyingContract: forwarder.address };
-        const signature = await fresh.signTypedData(domain, { ForwardRequest }, message);
-        return forwarder.execute({ ...message, signature }, { from: c.spare[3] });
+        const request = await signForwardRequest(forwarder, fresh, { to: rec.address, gas: 400000, data });
+        return forwarder.execute(request, { from: c.spare[3] });
       };
       const transportKey = b32("transport");
       const asked = await relay(rec.contract.methods.requestRecovery(c.patient, transportKey).encodeABI());

@@ -16,6 +16,35 @@ async fn send_recovery<C: SolCall>(w: &World, recovery: Address, who: &User, c: 
     send(w.url(), who.address(), recovery, c.abi_encode(), U256::ZERO).await;
 }
 
+/// Each of `guardians` approves the open request of `new_wallet` to take `patient`'s identity
+/// over (by its request number, read from the recovery contract).
+async fn approve_all(
+    w: &World,
+    recovery: Address,
+    patient: &User,
+    new_wallet: &User,
+    guardians: &[&User],
+) {
+    let request = call(
+        w.url(),
+        recovery,
+        MedLedgerRecovery::recoveryOfCall {
+            identity: patient.address(),
+            newWallet: new_wallet.address(),
+        },
+    )
+    .await;
+    assert!(request.open, "the new wallet has asked");
+    for guardian in guardians {
+        let approve = MedLedgerRecovery::approveRecoveryCall {
+            identity: patient.address(),
+            newWallet: new_wallet.address(),
+            requestId: request.requestId,
+        };
+        send_recovery(w, recovery, guardian, approve).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recovered_wallet_signs_in_as_the_patient_and_the_old_one_is_shut_out() {
     let (mut patient, doctor, relative) = (
@@ -42,24 +71,7 @@ async fn a_recovered_wallet_signs_in_as_the_patient_and_the_old_one_is_shut_out(
         transportKey: B256::repeat_byte(7),
     };
     send_recovery(&w, recovery, &new_wallet, ask).await;
-    let request = call(
-        w.url(),
-        recovery,
-        MedLedgerRecovery::recoveryOfCall {
-            identity: patient.address(),
-            newWallet: new_wallet.address(),
-        },
-    )
-    .await;
-    assert!(request.open);
-    for guardian in [&doctor, &relative] {
-        let approve = MedLedgerRecovery::approveRecoveryCall {
-            identity: patient.address(),
-            newWallet: new_wallet.address(),
-            requestId: request.requestId,
-        };
-        send_recovery(&w, recovery, guardian, approve).await;
-    }
+    approve_all(&w, recovery, &patient, &new_wallet, &[&doctor, &relative]).await;
     let complete = MedLedgerRecovery::completeRecoveryCall {
         identity: patient.address(),
     };
@@ -100,46 +112,9 @@ async fn a_recovered_wallet_signs_in_as_the_patient_and_the_old_one_is_shut_out(
     assert_eq!(still.status(), 200);
 }
 
-/// `who`'s forward request for `data` to `to`, at the forwarder's next nonce for it, signed, as
-/// the body of `POST /api/relay`.
+/// The relay body of `who`'s signed forward request calling `to` with `data`.
 async fn forward_body(w: &World, who: &User, to: Address, data: Vec<u8>) -> serde_json::Value {
-    use alloy_signer::SignerSync;
-    use medledger_protocol::contract::MedLedgerForwarder;
-    use medledger_protocol::forward::ForwardMessage;
-    let nonce = w
-        .call_at(
-            w.d.forwarder.address,
-            MedLedgerForwarder::noncesCall {
-                owner: who.address(),
-            },
-        )
-        .await;
-    let m = ForwardMessage {
-        chain_id: w.d.chain_id,
-        forwarder: w.d.forwarder.address,
-        from: who.address(),
-        to,
-        gas: 600_000,
-        nonce: u64::try_from(nonce).expect("nonce"),
-        deadline: w.chain_time().await + 3600,
-        data: data.into(),
-    };
-    let sig = who.signer.sign_hash_sync(&m.signing_hash()).expect("sign");
-    json!({
-        "from": m.from, "to": m.to, "gas": m.gas, "nonce": m.nonce, "deadline": m.deadline,
-        "data": m.data, "signature": alloy_primitives::hex::encode_prefixed(sig.as_bytes()),
-    })
-}
-
-async fn relay(server: &Server, who: &User, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    let resp = who
-        .post(server.url("/api/relay"))
-        .json(body)
-        .send()
-        .await
-        .expect("relay");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    relay_body(&forward_request(w, who, to, data).await, who)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,24 +145,7 @@ async fn a_new_wallet_without_ether_recovers_through_the_relayer() {
     let (code, relayed) = relay(&server, &new_wallet, &body).await;
     assert_eq!(code, 200, "{relayed}");
     assert_eq!(relayed["function"], json!("requestRecovery"));
-    let request = call(
-        w.url(),
-        recovery,
-        MedLedgerRecovery::recoveryOfCall {
-            identity: patient.address(),
-            newWallet: new_wallet.address(),
-        },
-    )
-    .await;
-    assert!(request.open, "asked, as the signer");
-    for guardian in [&doctor, &relative] {
-        let approve = MedLedgerRecovery::approveRecoveryCall {
-            identity: patient.address(),
-            newWallet: new_wallet.address(),
-            requestId: request.requestId,
-        };
-        send_recovery(&w, recovery, guardian, approve).await;
-    }
+    approve_all(&w, recovery, &patient, &new_wallet, &[&doctor, &relative]).await;
     // A view of the recovery contract is not paid for; nor is a call to another contract.
     let view = MedLedgerRecovery::guardiansOfCall {
         identity: patient.address(),

@@ -8,63 +8,16 @@
 
 mod support;
 
-use alloy_primitives::{hex, Address, Bytes, U256};
-use alloy_signer::SignerSync;
+use alloy_primitives::{Address, U256};
 use alloy_sol_types::SolCall;
-use medledger_protocol::contract::{MedLedger, MedLedgerForwarder};
+use medledger_protocol::contract::MedLedger;
 use medledger_protocol::forward::ForwardMessage;
 use serde_json::{json, Value};
 use support::*;
 
-/// A forward request from `who` for `call`, signed for the forwarder's current nonce, with a
-/// deadline an hour of chain time away.
+/// A forward request from `who` for `call` on the core.
 async fn request<C: SolCall>(w: &World, who: &User, call: C) -> ForwardMessage {
-    let nonce = w
-        .call_at(
-            w.d.forwarder.address,
-            MedLedgerForwarder::noncesCall {
-                owner: who.address(),
-            },
-        )
-        .await;
-    ForwardMessage {
-        chain_id: w.d.chain_id,
-        forwarder: w.d.forwarder.address,
-        from: who.address(),
-        to: w.d.address,
-        gas: 600_000,
-        nonce: u64::try_from(nonce).expect("nonce"),
-        deadline: w.chain_time().await + 3600,
-        data: Bytes::from(call.abi_encode()),
-    }
-}
-
-/// The body of `POST /api/relay` for `m`, signed by `signer`.
-fn body(m: &ForwardMessage, signer: &User) -> Value {
-    let sig = signer
-        .signer
-        .sign_hash_sync(&m.signing_hash())
-        .expect("sign");
-    json!({
-        "from": m.from,
-        "to": m.to,
-        "gas": m.gas,
-        "nonce": m.nonce,
-        "deadline": m.deadline,
-        "data": m.data,
-        "signature": hex::encode_prefixed(sig.as_bytes()),
-    })
-}
-
-async fn relay(server: &Server, who: &User, body: &Value) -> (u16, Value) {
-    let resp = who
-        .post(server.url("/api/relay"))
-        .json(body)
-        .send()
-        .await
-        .expect("relay");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    forward_request(w, who, w.d.address, call.abi_encode()).await
 }
 
 async fn balance(w: &World, who: Address) -> U256 {
@@ -103,7 +56,7 @@ async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relaye
         encryptionKey: patient.encryption_key(),
     };
     let m = request(&w, &patient, register.clone()).await;
-    let (code, relayed) = relay(&server, &patient, &body(&m, &patient)).await;
+    let (code, relayed) = relay(&server, &patient, &relay_body(&m, &patient)).await;
     assert_eq!(code, 200, "{relayed}");
     assert_eq!(relayed["function"], json!("registerPatient"));
     assert_eq!(relayed["used"], json!(1));
@@ -121,7 +74,7 @@ async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relaye
     );
 
     // Refusals: each sends nothing and counts nothing.
-    let (code, e) = relay(&server, &patient, &body(&m, &patient)).await;
+    let (code, e) = relay(&server, &patient, &relay_body(&m, &patient)).await;
     assert_eq!(
         (code, e["error"].as_str()),
         (409, Some("relay-nonce")),
@@ -129,7 +82,7 @@ async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relaye
     );
     let stranger = User::without_ether();
     let theirs = request(&w, &stranger, register.clone()).await;
-    let (code, e) = relay(&server, &patient, &body(&theirs, &stranger)).await;
+    let (code, e) = relay(&server, &patient, &relay_body(&theirs, &stranger)).await;
     assert_eq!(
         (code, e["error"].as_str()),
         (403, Some("relay-not-yours")),
@@ -137,7 +90,7 @@ async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relaye
     );
     let mut elsewhere = request(&w, &patient, register.clone()).await;
     elsewhere.to = w.d.insurance.address;
-    let (code, e) = relay(&server, &patient, &body(&elsewhere, &patient)).await;
+    let (code, e) = relay(&server, &patient, &relay_body(&elsewhere, &patient)).await;
     assert_eq!(
         (code, e["error"].as_str()),
         (400, Some("relay-target")),
@@ -147,7 +100,7 @@ async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relaye
         account: doctor.address(),
     };
     let not_sponsored = request(&w, &patient, admin_act).await;
-    let (code, e) = relay(&server, &patient, &body(&not_sponsored, &patient)).await;
+    let (code, e) = relay(&server, &patient, &relay_body(&not_sponsored, &patient)).await;
     assert_eq!(
         (code, e["error"].as_str()),
         (403, Some("relay-not-sponsored")),
@@ -158,13 +111,13 @@ async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relaye
         .expect("message")
         .contains("verifyAccount"));
     let again = request(&w, &patient, register).await;
-    let (code, e) = relay(&server, &patient, &body(&again, &stranger)).await;
+    let (code, e) = relay(&server, &patient, &relay_body(&again, &stranger)).await;
     assert_eq!(
         (code, e["error"].as_str()),
         (400, Some("bad-signature")),
         "{e}"
     );
-    let (code, e) = relay(&server, &patient, &body(&again, &patient)).await;
+    let (code, e) = relay(&server, &patient, &relay_body(&again, &patient)).await;
     assert_eq!(
         (code, e["error"].as_str()),
         (422, Some("relay-reverted")),
@@ -185,7 +138,7 @@ async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relaye
     };
     let mut expired = request(&w, &patient, grant.clone()).await;
     expired.deadline = w.chain_time().await - 1;
-    let (code, e) = relay(&server, &patient, &body(&expired, &patient)).await;
+    let (code, e) = relay(&server, &patient, &relay_body(&expired, &patient)).await;
     assert_eq!(
         (code, e["error"].as_str()),
         (400, Some("relay-expired")),
@@ -193,7 +146,7 @@ async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relaye
     );
     let mut soon = request(&w, &patient, grant.clone()).await;
     soon.deadline = w.chain_time().await + 10;
-    let (code, e) = relay(&server, &patient, &body(&soon, &patient)).await;
+    let (code, e) = relay(&server, &patient, &relay_body(&soon, &patient)).await;
     assert_eq!(
         (code, e["error"].as_str()),
         (400, Some("relay-expired")),
@@ -203,7 +156,7 @@ async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relaye
     let mut data = padded.data.to_vec();
     data.extend_from_slice(&[0u8; 64]);
     padded.data = data.into();
-    let (code, e) = relay(&server, &patient, &body(&padded, &patient)).await;
+    let (code, e) = relay(&server, &patient, &relay_body(&padded, &patient)).await;
     assert_eq!(
         (code, e["error"].as_str()),
         (400, Some("relay-not-sponsored")),
@@ -211,7 +164,7 @@ async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relaye
     );
     let mut huge = request(&w, &patient, grant.clone()).await;
     huge.data = vec![0u8; medledger_escrow_api::relay::MAX_DATA + 1].into();
-    let (code, e) = relay(&server, &patient, &body(&huge, &patient)).await;
+    let (code, e) = relay(&server, &patient, &relay_body(&huge, &patient)).await;
     assert_eq!(
         (code, e["error"].as_str()),
         (400, Some("relay-too-large")),
@@ -219,7 +172,7 @@ async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relaye
     );
     let mut starved = request(&w, &patient, grant.clone()).await;
     starved.gas = 30_000;
-    let (code, e) = relay(&server, &patient, &body(&starved, &patient)).await;
+    let (code, e) = relay(&server, &patient, &relay_body(&starved, &patient)).await;
     assert_eq!(
         (code, e["error"].as_str()),
         (400, Some("relay-gas")),
@@ -227,12 +180,12 @@ async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relaye
     );
     let mut greedy = request(&w, &patient, grant.clone()).await;
     greedy.gas = server.config.relay_max_gas + 1;
-    let (code, e) = relay(&server, &patient, &body(&greedy, &patient)).await;
+    let (code, e) = relay(&server, &patient, &relay_body(&greedy, &patient)).await;
     assert_eq!((code, e["error"].as_str()), (400, Some("relay-gas")), "{e}");
     assert_eq!(used(&server, &patient).await, 1, "refusals count nothing");
 
     let m = request(&w, &patient, grant).await;
-    let (code, relayed) = relay(&server, &patient, &body(&m, &patient)).await;
+    let (code, relayed) = relay(&server, &patient, &relay_body(&m, &patient)).await;
     assert_eq!(code, 200, "{relayed}");
     let granted = w
         .call(MedLedger::grantOfCall {
@@ -249,14 +202,14 @@ async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relaye
         grantee: doctor.address(),
     };
     let m = request(&w, &patient, revoke.clone()).await;
-    let (code, relayed) = relay(&server, &patient, &body(&m, &patient)).await;
+    let (code, relayed) = relay(&server, &patient, &relay_body(&m, &patient)).await;
     assert_eq!(code, 200, "{relayed}");
     assert_eq!(relayed["used"], json!(3));
 
     let m = request(&w, &patient, revoke).await;
     let resp = patient
         .post(server.url("/api/relay"))
-        .json(&body(&m, &patient))
+        .json(&relay_body(&m, &patient))
         .send()
         .await
         .expect("relay");
@@ -300,7 +253,7 @@ async fn an_escrow_without_a_quota_relays_nothing() {
         encryptionKey: patient.encryption_key(),
     };
     let m = request(&w, &patient, register).await;
-    let (code, e) = relay(&server, &patient, &body(&m, &patient)).await;
+    let (code, e) = relay(&server, &patient, &relay_body(&m, &patient)).await;
     assert_eq!(
         (code, e["error"].as_str()),
         (503, Some("relay-unavailable")),
@@ -325,12 +278,12 @@ async fn the_relayer_stops_at_its_quota_for_all_accounts_together() {
         encryptionKey: u.encryption_key(),
     };
     let m = request(&w, &first, register(&first)).await;
-    let (code, relayed) = relay(&server, &first, &body(&m, &first)).await;
+    let (code, relayed) = relay(&server, &first, &relay_body(&m, &first)).await;
     assert_eq!(code, 200, "{relayed}");
     let m = request(&w, &second, register(&second)).await;
     let resp = second
         .post(server.url("/api/relay"))
-        .json(&body(&m, &second))
+        .json(&relay_body(&m, &second))
         .send()
         .await
         .expect("relay");

@@ -13,6 +13,7 @@
 
 mod process;
 mod record;
+mod relay;
 mod server;
 mod user;
 
@@ -31,6 +32,7 @@ use serde_json::{json, Value};
 pub use medledger_test_support::{free_port, quantity, repo_root, KEYS, PATIENCE};
 pub use process::*;
 pub use record::*;
+pub use relay::*;
 pub use server::*;
 pub use user::*;
 
