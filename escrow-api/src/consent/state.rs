@@ -264,19 +264,6 @@ impl ConsentState {
         self.emergency_period.get(&patient).copied().unwrap_or(0)
     }
 
-    /// `identityOf(wallet)`: the identity a recovery moved to the wallet, zero for a wallet a
-    /// recovery retired, else the wallet itself.
-    pub fn identity_of(&self, wallet: Address) -> Address {
-        if let Some(identity) = self.moved_to.get(&wallet) {
-            return *identity;
-        }
-        if self.retired.contains(&wallet) {
-            Address::ZERO
-        } else {
-            wallet
-        }
-    }
-
     /// What a recovery made of `wallet`, as far as the state has seen: `Some(identity)` for a
     /// wallet an identity moved to, `Some(Address::ZERO)` for a retired one, `None` when no move
     /// the state has applied touched it (which proves nothing while the state is catching up).
@@ -802,33 +789,22 @@ mod tests {
     fn a_moved_identity_answers_to_its_new_wallet_and_the_old_one_to_nobody() {
         let mut s = ConsentState::new();
         let (identity, second, third) = (addr(1), addr(7), addr(8));
-        assert_eq!(
-            s.identity_of(identity),
-            identity,
-            "its own wallet until moved"
-        );
+        assert_eq!(s.moved(identity), None, "its own wallet until moved");
         s.apply(&MedLedgerEvents::IdentityMoved(M::IdentityMoved {
             identity,
             oldWallet: identity,
             newWallet: second,
         }));
-        assert_eq!(s.identity_of(second), identity);
-        assert_eq!(s.identity_of(identity), Address::ZERO, "retired");
+        assert_eq!(s.moved(second), Some(identity));
+        assert_eq!(s.moved(identity), Some(Address::ZERO), "retired");
         s.apply(&MedLedgerEvents::IdentityMoved(M::IdentityMoved {
             identity,
             oldWallet: second,
             newWallet: third,
         }));
-        assert_eq!(s.identity_of(third), identity);
-        assert_eq!(s.identity_of(second), Address::ZERO, "retired in its turn");
-        assert_eq!(s.identity_of(identity), Address::ZERO, "still retired");
-        assert_eq!(
-            s.identity_of(addr(9)),
-            addr(9),
-            "any other wallet is its own"
-        );
         assert_eq!(s.moved(third), Some(identity));
-        assert_eq!(s.moved(second), Some(Address::ZERO));
+        assert_eq!(s.moved(second), Some(Address::ZERO), "retired in its turn");
+        assert_eq!(s.moved(identity), Some(Address::ZERO), "still retired");
         assert_eq!(s.moved(addr(9)), None, "no evidence either way");
     }
 }
