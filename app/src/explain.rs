@@ -227,6 +227,7 @@ pub fn escrow_error(code: &str) -> &'static str {
         // The relayer refused a sponsored transaction (`POST /api/relay`): nothing was sent.
         "relay-unavailable" => "This medledger does not pay network fees for its users. Add a little ether to your wallet to send transactions.",
         "relay-busy" => "medledger's relayer has paid for as many transactions as it can for now. Try again later, or add a little ether to your wallet.",
+        "relay-recovery-busy" => "medledger's relayer has paid for as many recovery requests as it pays for today. Try again later, or ask from a wallet that holds a little ether.",
         "relay-quota" => "medledger's relayer has paid for as many of your transactions as it pays for in a day. Try again later, or add a little ether to your wallet.",
         "relay-not-sponsored" => "medledger's relayer does not pay for this kind of transaction. Add a little ether to your wallet to send it.",
         "relay-nonce" | "relay-expired" | "relay-invalid" => "The signed request was out of date by the time it reached the relayer (another of your transactions went first, or it waited too long). Try again: the app signs a new one.",
@@ -381,6 +382,7 @@ mod tests {
             "bad-signature",
             "agreement-required",
             "relay-quota",
+            "relay-recovery-busy",
             "relay-unavailable",
             "relay-reverted",
         ] {

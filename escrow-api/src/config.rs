@@ -158,6 +158,11 @@ pub struct Config {
     /// Transactions the relayer pays for across all accounts per window: what bounds the escrow's
     /// spending when many new accounts each use their own quota (0: no bound besides theirs).
     pub relay_total_quota: u32,
+    /// Recovery requests (`requestRecovery`) the relayer pays for across all accounts per window.
+    /// Anyone with a fresh wallet may ask to take any patient over, and fresh wallets cost
+    /// nothing, so without this a flood of such requests could spend all of `relay_total_quota`
+    /// and leave none for patients' own transactions (0: no bound besides the others).
+    pub relay_recovery_quota: u32,
     /// The most gas one relayed request may forward to its call (the default fits the core's
     /// largest batch, 100 records); the relayer refuses, unsent, a transaction estimated above
     /// this plus `relay::EXECUTE_OVERHEAD`.
@@ -217,6 +222,7 @@ impl Default for Config {
             relay_quota: 50,
             relay_window_secs: 86_400,
             relay_total_quota: 5_000,
+            relay_recovery_quota: 100,
             relay_max_gas: 10_000_000,
             relay_reserve_gwei: 100_000_000,
         }

@@ -2,7 +2,8 @@
 //! account's own transactions to the core and to the recovery contract, sent through the ERC-2771
 //! forwarder both trust, so that a patient needs no ether. It relays only what
 //! `protocol::forward::Sponsored` lists for the contract addressed, signed by the session's
-//! wallet, within a quota per account per window, and only a request the forwarder would accept
+//! wallet, within a quota per account per window (and one for all accounts' recovery requests
+//! together, which anyone may file for anyone), and only a request the forwarder would accept
 //! and the contract would not refuse: it asks both by `eth_call` first, so a refusal costs the
 //! relayer nothing. The contract sees the request's signer as the caller, never the escrow:
 //! relaying grants no one the escrow's role.
@@ -97,11 +98,11 @@ pub async fn relay(
     // The forward request is the wallet's: the core resolves it to the session's account.
     let (function, message, signature) = checked(&st, session.wallet, &body)?;
     // A cheap look first, so that a request over its quota does not wait in line to be refused.
-    within_quota(&st, session.address).await?;
+    within_quota(&st, session.address, function).await?;
     let one_at_a_time = tokio::time::timeout(LOCK_WAIT, st.relay_lock.0.clone().lock_owned())
         .await
         .map_err(|_| busy("the relayer is sending other transactions"))?;
-    let used = within_quota(&st, session.address).await?;
+    let used = within_quota(&st, session.address, function).await?;
     funded(&st, relayer).await?;
     on_chain_checks(&st, &message, &signature).await?;
     let request = message.request_data(signature);
@@ -323,10 +324,31 @@ fn bad_signature(why: String) -> ApiError {
 }
 
 /// The account's relays in the window, refused with 429 `relay-quota` at the account's quota,
-/// and with 503 `relay-busy` at the quota of all accounts together (each with when a place
-/// frees).
-async fn within_quota(st: &AppState, account: Address) -> Result<u32, ApiError> {
+/// with 503 `relay-busy` at the quota of all accounts together, and a recovery request with 503
+/// `relay-recovery-busy` at the quota of those (each with when a place frees).
+async fn within_quota(
+    st: &AppState,
+    account: Address,
+    function: Sponsored,
+) -> Result<u32, ApiError> {
     let since = window_start(st);
+    let recoveries = st.config.relay_recovery_quota;
+    if function == Sponsored::RequestRecovery && recoveries > 0 {
+        let asked = st.index.relays_of_since(function.name(), since).await?;
+        if asked.count >= recoveries {
+            let retry_after = frees_in(st, asked.earliest);
+            return Err(ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::unavailable(
+                    "relay-recovery-busy",
+                    format!(
+                        "the relayer has paid for as many recovery requests as it pays for in {} s across all accounts; retry after {retry_after} s, or ask from a wallet that holds ether",
+                        st.config.relay_window_secs
+                    ),
+                )
+            });
+        }
+    }
     let total = st.config.relay_total_quota;
     if total > 0 {
         let all = st.index.relays_since(None, since).await?;

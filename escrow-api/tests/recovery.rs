@@ -197,3 +197,64 @@ async fn a_new_wallet_without_ether_recovers_through_the_relayer() {
     let session = new_wallet.sign_in_only(&server).await;
     assert!(patient.is(&session["address"]), "{session}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_requests_have_a_relay_quota_of_their_own() {
+    let (patient, doctor, relative) = (
+        User::new(PATIENT),
+        User::new(DOCTOR),
+        User::new(OTHER_PATIENT),
+    );
+    let (mut asker, mut flooder) = (User::without_ether(), User::without_ether());
+    let (w, server) = World::serving(&[&patient, &relative], &[&doctor], |c| {
+        c.relay_recovery_quota = 1
+    })
+    .await;
+    asker.sign_in(&server).await;
+    flooder.sign_in(&server).await;
+    let recovery = w.d.recovery.address;
+    let set = MedLedgerRecovery::setGuardiansCall {
+        guardians: vec![doctor.address(), relative.address()],
+        threshold: 2,
+        delay: 0,
+    };
+    send_recovery(&w, recovery, &patient, set).await;
+    let ask = |byte| MedLedgerRecovery::requestRecoveryCall {
+        identity: patient.address(),
+        transportKey: B256::repeat_byte(byte),
+    };
+    let body = forward_body(&w, &asker, recovery, ask(1).abi_encode()).await;
+    let (code, relayed) = relay(&server, &asker, &body).await;
+    assert_eq!(code, 200, "{relayed}");
+
+    // Another fresh wallet's request, within its own quota and the total: refused unsent.
+    let body = forward_body(&w, &flooder, recovery, ask(2).abi_encode()).await;
+    let resp = flooder
+        .post(server.url("/api/relay"))
+        .json(&body)
+        .send()
+        .await
+        .expect("relay");
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    let e: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(e["error"], json!("relay-recovery-busy"), "{e}");
+    let request = call(
+        w.url(),
+        recovery,
+        MedLedgerRecovery::recoveryOfCall {
+            identity: patient.address(),
+            newWallet: flooder.address(),
+        },
+    )
+    .await;
+    assert!(!request.open, "nothing was sent");
+
+    // The quota is the recovery requests': the same wallet's other transactions are paid for.
+    let register = MedLedger::registerPatientCall {
+        encryptionKey: flooder.encryption_key(),
+    };
+    let body = forward_body(&w, &flooder, w.d.address, register.abi_encode()).await;
+    let (code, relayed) = relay(&server, &flooder, &body).await;
+    assert_eq!(code, 200, "{relayed}");
+}

@@ -2,6 +2,7 @@
 //! that its quota counts every transaction it sent for the account in the window.
 
 use alloy_primitives::{Address, B256};
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{address_text, b256_text, db_int, u64_in, DbError, Index};
@@ -14,6 +15,16 @@ pub struct RelayUse {
     /// When the earliest of them was sent (Unix seconds), if any: the window frees its place
     /// `window` seconds after.
     pub earliest: Option<u64>,
+}
+
+/// A `COUNT(*) AS n, MIN(relayed_at) AS earliest` row.
+fn relay_use(row: &AnyRow) -> Result<RelayUse, DbError> {
+    let count = u32::try_from(u64_in(row, "n")?).map_err(|_| DbError::Corrupt("count"))?;
+    let earliest = row
+        .try_get::<Option<i64>, _>("earliest")?
+        .map(|t| u64::try_from(t).map_err(|_| DbError::Corrupt("relayed_at")))
+        .transpose()?;
+    Ok(RelayUse { count, earliest })
 }
 
 impl Index {
@@ -39,12 +50,20 @@ impl Index {
         .bind(db_int(since))
         .fetch_one(&self.pool)
         .await?;
-        let count = u32::try_from(u64_in(&row, "n")?).map_err(|_| DbError::Corrupt("count"))?;
-        let earliest = row
-            .try_get::<Option<i64>, _>("earliest")?
-            .map(|t| u64::try_from(t).map_err(|_| DbError::Corrupt("relayed_at")))
-            .transpose()?;
-        Ok(RelayUse { count, earliest })
+        relay_use(&row)
+    }
+
+    /// Every account's relayed calls of `function` (its Solidity name) sent at or after `since`.
+    pub async fn relays_of_since(&self, function: &str, since: u64) -> Result<RelayUse, DbError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(relayed_at) AS earliest FROM relayed_transactions \
+             WHERE relayed_at >= $1 AND function = $2",
+        )
+        .bind(db_int(since))
+        .bind(function)
+        .fetch_one(&self.pool)
+        .await?;
+        relay_use(&row)
     }
 
     /// Forgets relays sent before `before` (Unix seconds): older than any window counts.
