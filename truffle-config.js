@@ -14,7 +14,9 @@ function externalProvider() {
 
 module.exports = {
   contracts_directory: path.join(__dirname, "contracts"),
-  contracts_build_directory: path.join(__dirname, "build", "contracts"),
+  // MEDLEDGER_BUILD_DIR: a copy of the build to migrate from (scripts/chain-template.js), so that
+  // the migration's record of its addresses in the artifacts does not rewrite build/contracts.
+  contracts_build_directory: process.env.MEDLEDGER_BUILD_DIR || path.join(__dirname, "build", "contracts"),
   migrations_directory: path.join(__dirname, "migrations"),
   test_directory: path.join(__dirname, "test"),
 

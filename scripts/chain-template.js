@@ -11,9 +11,13 @@
 //   db/                Ganache's database (copy it: a node writes into its database)
 //   development.json   the migration's deployment file
 // The directory is target/chain-template/<key>, the key a hash of everything the migration reads
-// (build/contracts, migrations/, truffle-config.js) and of this script: compiling changed
-// contracts makes a new template, and older ones are removed. Two processes making it at once
-// each build their own and the first rename wins, so a reader never sees half a template.
+// (each artifact's name, ABI and bytecode, migrations/, truffle-config.js) and of this script:
+// compiling changed contracts makes a new template. The migration runs against a copy of
+// build/contracts (MEDLEDGER_BUILD_DIR), since Truffle writes the addresses it deployed into the
+// artifacts it reads, and nothing else may change under the suites reading them. Two processes
+// making a template at once each build their own and the first rename wins, so a reader never
+// sees half a template; templates of other keys are removed once an hour old (a test process
+// keeps the path it was given for its whole run).
 "use strict";
 const { spawn, spawnSync } = require("child_process");
 const crypto = require("crypto");
@@ -24,31 +28,34 @@ const path = require("path");
 const ROOT = path.resolve(__dirname, "..");
 const GANACHE = path.join(ROOT, "node_modules", ".bin", "ganache");
 const TRUFFLE = path.join(ROOT, "node_modules", ".bin", "truffle");
-const CHAIN_ID = process.env.MEDLEDGER_CHAIN_ID || "1337";
+// The test chain's id (test-support's CHAIN_ID, e2e's): never MEDLEDGER_CHAIN_ID, which names an
+// external chain to deploy to.
+const CHAIN_ID = "1337";
 const PATIENCE_MS = 180_000; // scripts/lib.sh's PATIENCE_SECS
 const TEMPLATES = path.join(ROOT, "target", "chain-template");
+const BUILD = path.join(ROOT, "build", "contracts");
+const STALE_MS = 3600_000;
 
 function fail(message) {
   process.stderr.write(`chain-template: ${message}\n`);
   process.exit(1);
 }
 
-// Every file the migration's outcome depends on, in a fixed order.
-function inputs() {
-  const dir = (d) =>
-    fs
-      .readdirSync(path.join(ROOT, d))
-      .sort()
-      .map((f) => path.join(d, f));
-  const build = path.join(ROOT, "build", "contracts");
-  if (!fs.existsSync(path.join(build, "MedLedger.json"))) fail("build/contracts is missing: run `npx truffle compile` first");
-  return [...dir("build/contracts"), ...dir("migrations"), "truffle-config.js", path.relative(ROOT, __filename)];
-}
+const sorted = (dir) => fs.readdirSync(dir).sort();
 
+// What the migration's outcome depends on: each artifact's name, ABI and bytecode (not the rest:
+// a migration elsewhere rewrites its `networks` and `updatedAt`), the migrations, the Truffle
+// configuration and this script.
 function key() {
+  if (!fs.existsSync(path.join(BUILD, "MedLedger.json"))) fail("build/contracts is missing: run `npx truffle compile` first");
   const h = crypto.createHash("sha256");
   h.update(`chain ${CHAIN_ID}\n`);
-  for (const f of inputs()) {
+  for (const f of sorted(BUILD).filter((f) => f.endsWith(".json"))) {
+    const a = JSON.parse(fs.readFileSync(path.join(BUILD, f), "utf8"));
+    h.update(JSON.stringify([f, a.contractName, a.abi, a.bytecode, a.deployedBytecode]));
+  }
+  const files = [...sorted(path.join(ROOT, "migrations")).map((f) => path.join("migrations", f)), "truffle-config.js", path.relative(ROOT, __filename)];
+  for (const f of files) {
     h.update(`${f}\n`);
     h.update(fs.readFileSync(path.join(ROOT, f)));
   }
@@ -107,18 +114,26 @@ async function startGanache(db, log) {
   return { child, port, exitedYet: () => exited !== null };
 }
 
-// SIGTERM lets Ganache close its database: a copy of a killed node's database can miss blocks.
+// SIGTERM lets Ganache close its database: a copy of a killed node's database can miss blocks,
+// so a node that does not stop within the patience is killed and its database not kept.
 function stop(node) {
   return new Promise((resolve) => {
-    if (node.exitedYet()) return resolve();
-    node.child.once("exit", () => resolve());
+    if (node.exitedYet()) return resolve(true);
+    const killer = setTimeout(() => {
+      node.child.kill("SIGKILL");
+      resolve(false);
+    }, PATIENCE_MS);
+    node.child.once("exit", () => {
+      clearTimeout(killer);
+      resolve(true);
+    });
     node.child.kill("SIGTERM");
   });
 }
 
 // The tests' roles: admin account 0, escrow account 1, whatever the shell says.
-function migrationEnv(port, deployments) {
-  const env = { ...process.env, MEDLEDGER_GANACHE_PORT: String(port), MEDLEDGER_DEPLOYMENTS_DIR: deployments };
+function migrationEnv(port, deployments, build) {
+  const env = { ...process.env, MEDLEDGER_GANACHE_PORT: String(port), MEDLEDGER_DEPLOYMENTS_DIR: deployments, MEDLEDGER_BUILD_DIR: build };
   delete env.MEDLEDGER_ADMIN;
   delete env.MEDLEDGER_ESCROW;
   return env;
@@ -129,20 +144,24 @@ async function build(dir) {
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
   const log = path.join(tmp, "ganache.log");
+  const build = path.join(tmp, "build");
+  fs.cpSync(BUILD, build, { recursive: true });
   const node = await startGanache(path.join(tmp, "db"), log);
   const migrate = () =>
     spawnSync(TRUFFLE, ["migrate", "--network", "development", "--compile-none"], {
       cwd: ROOT,
       encoding: "utf8",
-      env: migrationEnv(node.port, tmp),
+      env: migrationEnv(node.port, tmp, build),
     });
   // Truffle occasionally gives up on a busy node on a loaded 2-core machine; the migration is
   // idempotent, so a second run finishes the job.
   let r = migrate();
   if (r.status !== 0) r = migrate();
-  await stop(node);
+  const stopped = await stop(node);
   if (r.status !== 0) fail(`truffle migrate failed:\n${r.stdout}\n${r.stderr}`);
+  if (!stopped) fail(`ganache did not stop within ${PATIENCE_MS / 1000} s of SIGTERM; its database is not kept`);
   fs.rmSync(log, { force: true });
+  fs.rmSync(build, { recursive: true, force: true });
   try {
     fs.renameSync(tmp, dir);
   } catch (e) {
@@ -152,7 +171,7 @@ async function build(dir) {
   }
 }
 
-// Templates of other keys (older builds) and leftovers of interrupted builds.
+// Templates of other keys (older builds) an hour old, and leftovers of interrupted builds.
 function removeOthers(keep) {
   for (const name of fs.readdirSync(TEMPLATES)) {
     const p = path.join(TEMPLATES, name);
@@ -160,6 +179,8 @@ function removeOthers(keep) {
     if (name.includes(".tmp-")) {
       const pid = Number(name.split(".tmp-")[1]);
       if (pid && alive(pid)) continue;
+    } else if (Date.now() - fs.statSync(p).mtimeMs < STALE_MS) {
+      continue;
     }
     fs.rmSync(p, { recursive: true, force: true });
   }

@@ -170,11 +170,12 @@ function ensureArtifact() {
 // freePort() looks, but another suite's node (the same chain id and accounts) can take it before
 // this one listens; this one then exits (EADDRINUSE) and the other would answer in its place, so
 // the journey would run on a chain shared with another suite. It is ready once its own log says it
-// listens on the port and the port answers; after EADDRINUSE it starts again on another port.
-async function startGanache(dir, db) {
+// listens on the port and the port answers; after EADDRINUSE it starts again on another port,
+// on a fresh copy of the migrated chain (the node that exited may have mined into its copy).
+async function startGanache(dir) {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startGanacheOnce(dir, db);
+      return await startGanacheOnce(dir, copyMigratedDb(dir));
     } catch (e) {
       if (!e.portTaken || attempt >= 3) throw e;
       process.stderr.write(`# ganache's port was taken before it could listen; starting it on another\n`);
@@ -191,7 +192,9 @@ async function startGanacheOnce(dir, db) {
     spawn(
       GANACHE,
       [
-        "--wallet.deterministic", "--wallet.totalAccounts", "10", "--wallet.defaultBalance", "10000",
+        // The template's 20 accounts (scripts/chain-template.js): a node started on a database
+        // keeps the accounts its genesis funded.
+        "--wallet.deterministic", "--wallet.totalAccounts", "20", "--wallet.defaultBalance", "10000",
         "--chain.chainId", String(CHAIN_ID), "--chain.networkId", String(CHAIN_ID), "--chain.hardfork", "shanghai",
         "--server.host", "127.0.0.1", "--server.port", String(port),
         "--miner.blockTime", "0.1",
@@ -231,15 +234,19 @@ function chainTemplate() {
   return template;
 }
 
-// A copy of the migrated chain in `dir`: its database (for this stack's Ganache to write to) and
-// the migration's deployment file.
-function copyMigratedChain(dir) {
-  const from = chainTemplate();
+// A fresh copy of the migrated chain's database in `dir`, for this stack's Ganache to write to.
+function copyMigratedDb(dir) {
   const db = join(dir, "chain-db");
-  cpSync(join(from, "db"), db, { recursive: true });
+  rmSync(db, { recursive: true, force: true });
+  cpSync(join(chainTemplate(), "db"), db, { recursive: true });
+  return db;
+}
+
+// The migration's deployment file, copied into `dir`.
+function copyDeployment(dir) {
   const file = join(dir, "development.json");
-  copyFileSync(join(from, "development.json"), file);
-  return { db, file, deployment: JSON.parse(readFileSync(file, "utf8")) };
+  copyFileSync(join(chainTemplate(), "development.json"), file);
+  return { file, deployment: JSON.parse(readFileSync(file, "utf8")) };
 }
 
 /**
@@ -289,8 +296,8 @@ export async function startStack({ appDir, anchorIntervalSecs = 2, escrowConfig 
   };
 
   try {
-    const { db, file: deploymentFile, deployment } = copyMigratedChain(dir);
-    ganache = await startGanache(dir, db);
+    const { file: deploymentFile, deployment } = copyDeployment(dir);
+    ganache = await startGanache(dir);
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const env = {

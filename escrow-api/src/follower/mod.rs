@@ -68,23 +68,50 @@ pub enum FollowError {
 
 /// Runs the follower until `stop` turns true.
 pub async fn run(st: AppState, stop: watch::Receiver<bool>) {
-    every_poll(&st, stop, "event follower step", tick).await;
+    every_poll(&st, stop, AtStop::Finish, "event follower step", tick).await;
 }
 
 /// Sends `confirmShredded` for the receipts not yet confirmed, until `stop` turns true. A task of
 /// its own: waiting for a transaction to be mined (up to the receipt timeout, e.g. when a
 /// reorganisation dropped it) must not hold up following the chain.
 pub async fn run_confirmations(st: AppState, stop: watch::Receiver<bool>) {
-    every_poll(&st, stop, "confirming shreds", confirm_receipts).await;
+    every_poll(
+        &st,
+        stop,
+        AtStop::Drop,
+        "confirming shreds",
+        confirm_receipts,
+    )
+    .await;
 }
 
-async fn every_poll<F>(st: &AppState, mut stop: watch::Receiver<bool>, what: &str, step: F)
-where
+/// What a shutdown does to a background step in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AtStop {
+    /// Lets it finish: the follower's tick, which never waits on a receipt, and which records an
+    /// erasure in steps (the record shredded in the index, then its blob and its access-log entry)
+    /// that a stop must not split.
+    Finish,
+    /// Drops it ([`unless_stopped`]): a step that may be waiting out a transaction's receipt.
+    Drop,
+}
+
+async fn every_poll<F>(
+    st: &AppState,
+    mut stop: watch::Receiver<bool>,
+    at_stop: AtStop,
+    what: &str,
+    step: F,
+) where
     F: for<'a> AsyncStep<'a>,
 {
     let interval = Duration::from_millis(st.config.poll_interval_ms);
     loop {
-        match unless_stopped(&mut stop, step.call(st)).await {
+        let done = match at_stop {
+            AtStop::Finish => Some(step.call(st).await),
+            AtStop::Drop => unless_stopped(&mut stop, step.call(st)).await,
+        };
+        match done {
             None => return,
             Some(Err(e)) => tracing::warn!(error = %e, "{what} failed; retrying"),
             Some(Ok(())) => {}
@@ -99,11 +126,12 @@ where
     }
 }
 
-/// Runs `step` to its end, or drops it when `stop` turns true first (`None`). Dropping a step
-/// half-way is what a crash at that point does, which every step survives (each starts again from
-/// the index and the chain: a confirmation the chain already holds is recognised, anchors are
-/// reconciled with the contract's list); a shutdown then never waits out a transaction's receipt
-/// (up to the receipt timeout, e.g. for one a reorganisation dropped).
+/// Runs `step` to its end, or drops it when `stop` turns true first (`None`). For the steps that
+/// send a transaction and wait for its receipt (confirming shreds, anchoring): dropping one
+/// half-way is what a crash at that point does, which they survive (each starts again from the
+/// index and the chain: a confirmation the chain already holds is recognised, anchors are
+/// reconciled with the contract's list), and a shutdown then never waits out a receipt (up to the
+/// receipt timeout, e.g. for a transaction a reorganisation dropped).
 async fn unless_stopped<T>(
     stop: &mut watch::Receiver<bool>,
     step: impl std::future::Future<Output = T>,
