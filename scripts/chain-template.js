@@ -16,14 +16,16 @@
 // build/contracts (MEDLEDGER_BUILD_DIR), since Truffle writes the addresses it deployed into the
 // artifacts it reads, and nothing else may change under the suites reading them. Two processes
 // making a template at once each build their own and the first rename wins, so a reader never
-// sees half a template; templates of other keys are removed once an hour old (a test process
-// keeps the path it was given for its whole run).
+// sees half a template; templates of other keys are removed once unused for an hour (a test
+// process keeps the path it was given for its whole run).
 "use strict";
 const { spawn, spawnSync } = require("child_process");
 const crypto = require("crypto");
 const fs = require("fs");
 const net = require("net");
 const path = require("path");
+
+const { canonicalAbi } = require("./abi");
 
 const ROOT = path.resolve(__dirname, "..");
 const GANACHE = path.join(ROOT, "node_modules", ".bin", "ganache");
@@ -44,15 +46,16 @@ function fail(message) {
 const sorted = (dir) => fs.readdirSync(dir).sort();
 
 // What the migration's outcome depends on: each artifact's name, ABI and bytecode (not the rest:
-// a migration elsewhere rewrites its `networks` and `updatedAt`), the migrations, the Truffle
-// configuration and this script.
+// a migration against build/contracts, as `make up` or scripts/test-migrations.sh runs, rewrites
+// its `networks` and `updatedAt` and decorates its ABI, which canonicalAbi undoes), the
+// migrations, the Truffle configuration and this script.
 function key() {
   if (!fs.existsSync(path.join(BUILD, "MedLedger.json"))) fail("build/contracts is missing: run `npx truffle compile` first");
   const h = crypto.createHash("sha256");
   h.update(`chain ${CHAIN_ID}\n`);
   for (const f of sorted(BUILD).filter((f) => f.endsWith(".json"))) {
     const a = JSON.parse(fs.readFileSync(path.join(BUILD, f), "utf8"));
-    h.update(JSON.stringify([f, a.contractName, a.abi, a.bytecode, a.deployedBytecode]));
+    h.update(JSON.stringify([f, a.contractName, canonicalAbi(a.abi), a.bytecode, a.deployedBytecode]));
   }
   const files = [...sorted(path.join(ROOT, "migrations")).map((f) => path.join("migrations", f)), "truffle-config.js", path.relative(ROOT, __filename)];
   for (const f of files) {
@@ -171,7 +174,8 @@ async function build(dir) {
   }
 }
 
-// Templates of other keys (older builds) an hour old, and leftovers of interrupted builds.
+// Templates of other keys (older builds) unused for an hour (each use touches its directory), and
+// leftovers of interrupted builds.
 function removeOthers(keep) {
   for (const name of fs.readdirSync(TEMPLATES)) {
     const p = path.join(TEMPLATES, name);
@@ -203,6 +207,8 @@ async function main() {
     await build(dir);
     removeOthers(k);
   }
+  const now = new Date();
+  fs.utimesSync(dir, now, now);
   process.stdout.write(`${dir}\n`);
 }
 

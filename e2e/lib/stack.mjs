@@ -187,6 +187,8 @@ async function startGanacheOnce(dir, db) {
   if (!existsSync(GANACHE)) throw new Error(`${GANACHE} is missing: run 'npm ci' first`);
   const port = await freePort();
   const log = join(dir, "ganache.log");
+  // Each attempt appends to the log: only what this one wrote says why it exited.
+  const logStart = existsSync(log) ? statSync(log).size : 0;
   const fd = openSync(log, "a");
   const child = track(
     spawn(
@@ -211,7 +213,7 @@ async function startGanacheOnce(dir, db) {
   for (;;) {
     if (exited(child)) {
       const e = new Error(`ganache exited while starting:\n${tail(log)}`);
-      e.portTaken = /EADDRINUSE/.test(tail(log));
+      e.portTaken = /EADDRINUSE/.test(readFileSync(log).subarray(logStart).toString("utf8"));
       throw e;
     }
     try {
