@@ -332,56 +332,67 @@ async fn within_quota(
     function: Sponsored,
 ) -> Result<u32, ApiError> {
     let since = window_start(st);
+    let window = st.config.relay_window_secs;
     let recoveries = st.config.relay_recovery_quota;
     if function == Sponsored::RequestRecovery && recoveries > 0 {
         let asked = st.index.relays_of_since(function.name(), since).await?;
         if asked.count >= recoveries {
-            let retry_after = frees_in(st, asked.earliest);
-            return Err(ApiError {
-                retry_after: Some(retry_after),
-                ..ApiError::unavailable(
-                    "relay-recovery-busy",
-                    format!(
-                        "the relayer has paid for as many recovery requests as it pays for in {} s across all accounts; retry after {retry_after} s, or ask from a wallet that holds ether",
-                        st.config.relay_window_secs
-                    ),
-                )
-            });
+            return Err(over_quota(
+                st,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "relay-recovery-busy",
+                asked.earliest,
+                |retry_after| {
+                    format!("the relayer has paid for as many recovery requests as it pays for in {window} s across all accounts; retry after {retry_after} s, or ask from a wallet that holds ether")
+                },
+            ));
         }
     }
     let total = st.config.relay_total_quota;
     if total > 0 {
         let all = st.index.relays_since(None, since).await?;
         if all.count >= total {
-            let retry_after = frees_in(st, all.earliest);
-            return Err(ApiError {
-                retry_after: Some(retry_after),
-                ..ApiError::unavailable(
-                    "relay-busy",
-                    format!(
-                        "the relayer has paid for as many transactions as it pays for in {} s across all accounts; retry after {retry_after} s or send it from a wallet that holds ether",
-                        st.config.relay_window_secs
-                    ),
-                )
-            });
+            return Err(over_quota(
+                st,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "relay-busy",
+                all.earliest,
+                |retry_after| {
+                    format!("the relayer has paid for as many transactions as it pays for in {window} s across all accounts; retry after {retry_after} s or send it from a wallet that holds ether")
+                },
+            ));
         }
     }
     let used = st.index.relays_since(Some(account), since).await?;
     if used.count < st.config.relay_quota {
         return Ok(used.count);
     }
-    let retry_after = frees_in(st, used.earliest);
-    Err(ApiError {
+    Err(over_quota(
+        st,
+        StatusCode::TOO_MANY_REQUESTS,
+        "relay-quota",
+        used.earliest,
+        |retry_after| {
+            let count = used.count;
+            format!("the relayer has paid for {count} of your transactions in the last {window} s, its quota; retry after {retry_after} s or send it from a wallet that holds ether")
+        },
+    ))
+}
+
+/// A refusal at a quota: `status` and `code`, with `Retry-After` (and `message` given it) for when
+/// the window's earliest relay, sent at `earliest`, leaves it.
+fn over_quota(
+    st: &AppState,
+    status: StatusCode,
+    code: &'static str,
+    earliest: Option<u64>,
+    message: impl FnOnce(u64) -> String,
+) -> ApiError {
+    let retry_after = frees_in(st, earliest);
+    ApiError {
         retry_after: Some(retry_after),
-        ..ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "relay-quota",
-            format!(
-                "the relayer has paid for {} of your transactions in the last {} s, its quota; retry after {retry_after} s or send it from a wallet that holds ether",
-                used.count, st.config.relay_window_secs
-            ),
-        )
-    })
+        ..ApiError::new(status, code, message(retry_after))
+    }
 }
 
 /// Seconds until the window's earliest relay leaves it: the count includes a relay sent exactly
