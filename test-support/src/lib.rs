@@ -336,9 +336,6 @@ pub fn chain_template() -> &'static Path {
         let output = Command::new("node")
             .arg(root.join("scripts/chain-template.js"))
             .current_dir(&root)
-            // The tests' roles: admin account 0, escrow account 1, whatever the shell says.
-            .env_remove("MEDLEDGER_ADMIN")
-            .env_remove("MEDLEDGER_ESCROW")
             .output()
             .expect("run node scripts/chain-template.js");
         assert!(
