@@ -269,6 +269,9 @@ pub enum Write {
     Rewraps(Address, Vec<(B256, String)>),
     /// An account's signed acceptance of the licence agreement.
     Acceptance(Box<crate::db::NewAcceptance>),
+    /// A record shredded after its erasure on chain, with its signed receipt: fails with
+    /// `DbError::Stale` (and logs nothing) when the record is shredded already.
+    Shred(Box<crate::db::ShredReceipt>),
 }
 
 impl Write {
@@ -281,6 +284,7 @@ impl Write {
             Write::Acceptance(a) => Alongside::Acceptance(a),
             Write::Wraps(record_id, deks) => Alongside::Wraps(*record_id, deks),
             Write::Rewraps(reader, wraps) => Alongside::Rewraps(*reader, wraps),
+            Write::Shred(s) => Alongside::Shred(s),
         }
     }
 }
@@ -843,6 +847,89 @@ mod tests {
             .is_err());
         assert!(idx.record(second).await.expect("get").is_none());
         assert_eq!(idx.count_deks(second).await.expect("deks"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_shred_and_its_entry_are_written_together_and_only_once() {
+        let (_dir, idx) = scratch_index().await;
+        let log = AccessLog::new(idx.clone());
+        let id = B256::repeat_byte(7);
+        log.append_upload(upload_entry(id), &pending(id), &authors_wrap())
+            .await
+            .expect("stored");
+        let shred = || {
+            Write::Shred(Box::new(crate::db::ShredReceipt {
+                record_id: id,
+                receipt: "{}".into(),
+                signature: String::new(),
+                receipt_hash: B256::repeat_byte(0x77),
+                at: 200,
+            }))
+        };
+        let entry = NewEntry {
+            action: AccessAction::Shred,
+            reason: format!("receipt:{}", B256::repeat_byte(0x77)),
+            ..upload_entry(id)
+        };
+        let row = log
+            .append_with(entry.clone(), shred())
+            .await
+            .expect("shred");
+        assert_eq!((row.seq, row.action.as_str()), (1, "shred"));
+        let record = idx.record(id).await.expect("get").expect("kept");
+        assert_eq!(record.state, crate::db::RecordState::Shredded);
+        assert_eq!(
+            (record.wrapped_k2, idx.count_deks(id).await.expect("deks")),
+            (None, 0)
+        );
+        // The blob key stays until the blob is deleted.
+        assert_eq!(record.blob_key, Some(format!("c2/{id}")));
+
+        // A second shred of the record (a replayed erasure) is refused and logs nothing.
+        assert!(matches!(
+            log.append_with(entry.clone(), shred()).await,
+            Err(AppendError::Db(crate::db::DbError::Stale(_)))
+        ));
+        assert_eq!(idx.last_log().await.expect("log").map(|r| r.seq), Some(1));
+        // Also when it is queued with others (one batch, as the writer finds them together): the
+        // others are written, each once.
+        let (a, b) = (B256::repeat_byte(11), B256::repeat_byte(12));
+        let (row_a, row_b, wrap) = (pending(a), pending(b), authors_wrap());
+        let (stale, first, second) = tokio::join!(
+            log.append_with(entry.clone(), shred()),
+            log.append_upload(upload_entry(a), &row_a, &wrap),
+            log.append_upload(upload_entry(b), &row_b, &wrap),
+        );
+        assert!(matches!(
+            stale,
+            Err(AppendError::Db(crate::db::DbError::Stale(_)))
+        ));
+        let seqs = [first.expect("upload a").seq, second.expect("upload b").seq];
+        assert_eq!(seqs, [2, 3]);
+        let rows = idx.log_page(0, 100).await.expect("rows");
+        assert_eq!(rows.len(), 4);
+        verify_chain(&rows, B256::ZERO).expect("one intact chain");
+
+        // The entry's half refused (its seq taken): the record is not shredded either.
+        let other = B256::repeat_byte(8);
+        log.append_upload(upload_entry(other), &pending(other), &authors_wrap())
+            .await
+            .expect("stored");
+        let taken = idx.last_log().await.expect("log").expect("entry 4");
+        let receipt = crate::db::ShredReceipt {
+            record_id: other,
+            receipt: "{}".into(),
+            signature: String::new(),
+            receipt_hash: B256::repeat_byte(0x78),
+            at: 201,
+        };
+        assert!(idx
+            .insert_logged(&[(&taken, Some(crate::db::Alongside::Shred(&receipt)))])
+            .await
+            .is_err());
+        let record = idx.record(other).await.expect("get").expect("kept");
+        assert_eq!(record.state, crate::db::RecordState::Pending);
+        assert_eq!(idx.count_deks(other).await.expect("deks"), 1);
     }
 
     #[tokio::test]

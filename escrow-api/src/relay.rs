@@ -210,14 +210,21 @@ pub async fn console_status(st: &AppState) -> Result<serde_json::Value, ApiError
     };
     // An unreachable node leaves the balance unknown, not the whole summary.
     let balance = st.ledger.chain().balance(account).await.ok();
-    let relayed = st.index.relays_since(None, window_start(st)).await?;
+    let since = window_start(st);
+    let relayed = st.index.relays_since(None, since).await?;
+    let recoveries = st
+        .index
+        .relays_of_since(Sponsored::RequestRecovery.name(), since)
+        .await?;
     Ok(serde_json::json!({
         "address": account.to_checksum(None),
         "balanceWei": balance.map(|b| b.to_string()),
         "relayed": relayed.count,
+        "recoveryRequests": recoveries.count,
         "windowSecs": st.config.relay_window_secs,
         "totalQuota": st.config.relay_total_quota,
         "quotaPerAccount": st.config.relay_quota,
+        "recoveryQuota": st.config.relay_recovery_quota,
     }))
 }
 

@@ -257,4 +257,19 @@ async fn recovery_requests_have_a_relay_quota_of_their_own() {
     let body = forward_body(&w, &flooder, w.d.address, register.abi_encode()).await;
     let (code, relayed) = relay(&server, &flooder, &body).await;
     assert_eq!(code, 200, "{relayed}");
+
+    // The console shows the recovery requests paid for against their quota.
+    let mut admin = User::new(ADMIN);
+    admin.sign_in(&server).await;
+    let summary = server.get_ok(&admin, "/api/console/summary").await;
+    let relayer = &summary["relayer"];
+    assert_eq!(
+        (
+            &relayer["recoveryRequests"],
+            &relayer["recoveryQuota"],
+            &relayer["relayed"]
+        ),
+        (&json!(1), &json!(1), &json!(2)),
+        "{relayer}"
+    );
 }

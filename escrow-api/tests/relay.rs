@@ -234,6 +234,12 @@ async fn a_patient_without_ether_registers_grants_and_revokes_through_the_relaye
         Some(format!("{:#x}", w.d.escrow))
     );
     assert_eq!(relayer["relayed"], json!(3));
+    // None of the three was a recovery request, which has a quota of its own.
+    assert_eq!(relayer["recoveryRequests"], json!(0));
+    assert_eq!(
+        relayer["recoveryQuota"],
+        json!(server.config.relay_recovery_quota)
+    );
     let held: U256 = relayer["balanceWei"]
         .as_str()
         .expect("wei")

@@ -40,7 +40,7 @@ pub use events::{
     ClaimRow, ClaimUpdate, GrantRow, GrantTerms, PolicyEvent, PolicyRow, PolicyTerms, Rewound,
 };
 use records::RECORD_COLUMNS;
-pub use records::{Alongside, Anchored, RecordRow};
+pub use records::{Alongside, Anchored, RecordRow, ShredReceipt};
 pub use risk::{HoldDecision, HoldRow, NewHold};
 pub use roots::RootRow;
 pub use sessions::LiveSession;
@@ -253,6 +253,17 @@ pub(crate) fn db_int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Sets the scrub flag again when dropped while armed (see [`Index::scrub_if_due`]).
+struct StillDue<'a>(&'a std::sync::atomic::AtomicBool, bool);
+
+impl Drop for StillDue<'_> {
+    fn drop(&mut self) {
+        if self.1 {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
 /// The index.
 #[derive(Debug, Clone)]
 pub struct Index {
@@ -342,7 +353,10 @@ impl Index {
         Ok(Index {
             pool,
             sqlite,
-            scrub_due: Default::default(),
+            // Due at every start: a crash after a shred's commit and before its checkpoint left
+            // the old pages in the WAL, and nothing after the restart would shred that record
+            // again to set the flag.
+            scrub_due: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(sqlite)),
         })
     }
 
@@ -356,19 +370,16 @@ impl Index {
         if !self.sqlite || !self.scrub_due.swap(false, Ordering::SeqCst) {
             return Ok(true);
         }
+        // Due again unless the checkpoint finishes: on an error, when a reader kept it busy, and
+        // when this future is dropped at its await (the escrow stopping mid-checkpoint). The
+        // flag is cleared before the checkpoint so that a shred committed during it keeps its
+        // own scrub due.
+        let mut still_due = StillDue(&self.scrub_due, true);
         let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .fetch_one(&self.pool)
-            .await;
-        let busy = match row {
-            Ok(row) => row.try_get::<i64, _>(0)? != 0,
-            Err(e) => {
-                self.scrub_due.store(true, Ordering::SeqCst);
-                return Err(e.into());
-            }
-        };
-        if busy {
-            self.scrub_due.store(true, Ordering::SeqCst);
-        }
+            .await?;
+        let busy = row.try_get::<i64, _>(0)? != 0;
+        still_due.1 = busy;
         Ok(!busy)
     }
 

@@ -132,8 +132,8 @@ impl Index {
     /// Access-log entries, each with what it records when it records a write (a pending upload, a
     /// new hold, a hold's decision), in one transaction (all or none): the access log's group
     /// commit. A crash can leave no write without its entry; a duplicate record id, a hold decided
-    /// meanwhile, or an entry whose seq is taken (the primary key refuses a fork), fails the whole
-    /// transaction and writes nothing.
+    /// meanwhile, a record shredded already, or an entry whose seq is taken (the primary key
+    /// refuses a fork), fails the whole transaction and writes nothing.
     pub async fn insert_logged(
         &self,
         items: &[(&LogRow, Option<Alongside<'_>>)],
@@ -153,11 +153,19 @@ impl Index {
                 Some(Alongside::Acceptance(a)) => {
                     super::agreements::insert_acceptance_in(&mut tx, a, entry).await?
                 }
+                // The blob key stays in the row: the follower reads it after the commit.
+                Some(Alongside::Shred(s)) => drop(shred_in(&mut tx, s).await?),
                 None => {}
             }
             insert_log_query(entry).execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        if items
+            .iter()
+            .any(|(_, a)| matches!(a, Some(Alongside::Shred(_))))
+        {
+            self.shredded();
+        }
         Ok(())
     }
 
@@ -237,60 +245,28 @@ impl Index {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Destroys a record's keys: deletes its wrapped DEKs, clears its wrapped K2, marks it
-    /// shredded and stores the signed receipt, atomically. Returns the blob key to delete, or
-    /// `None` when the record was already shredded.
-    pub async fn shred(
-        &self,
-        record_id: B256,
-        receipt: &str,
-        signature: &str,
-        receipt_hash: B256,
-        at: i64,
-    ) -> Result<Option<Option<String>>, DbError> {
-        let record_id = b256_text(record_id);
+    /// Shreds a record with no access-log entry, for the index's own tests (the escrow shreds
+    /// only through [`Alongside::Shred`], which logs the shred in the same transaction). Returns
+    /// the blob key to delete (`Some(None)` when the record had no blob), or `None` when there is
+    /// no such record or it was shredded already.
+    #[cfg(test)]
+    pub async fn shred(&self, s: &ShredReceipt) -> Result<Option<Option<String>>, DbError> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT blob_key, state FROM records WHERE record_id = $1")
-            .bind(&record_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
-            return Ok(None);
+        let blob_key = match shred_in(&mut tx, s).await {
+            Ok(blob_key) => blob_key,
+            Err(DbError::Stale(_)) => return Ok(None),
+            Err(e) => return Err(e),
         };
-        let st: String = row.try_get("state")?;
-        if st == RecordState::Shredded.as_str() {
-            return Ok(None);
-        }
-        let blob_key: Option<String> = row.try_get("blob_key")?;
-        sqlx::query("DELETE FROM wrapped_deks WHERE record_id = $1")
-            .bind(&record_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "UPDATE records SET wrapped_k2 = NULL, label = NULL, state = $1, shredded_at = $2 WHERE record_id = $3",
-        )
-        .bind(RecordState::Shredded.as_str())
-        .bind(at)
-        .bind(&record_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO shred_receipts (record_id, receipt, signature, receipt_hash, confirm_tx, at) VALUES ($1, $2, $3, $4, NULL, $5)",
-        )
-        .bind(&record_id)
-        .bind(receipt)
-        .bind(signature)
-        .bind(b256_text(receipt_hash))
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
+        self.shredded();
+        Ok(Some(blob_key))
+    }
+
+    /// After a shred's commit: the WAL pages holding the old keys are due for scrubbing (see
+    /// [`Index::scrub_if_due`]).
+    pub fn shredded(&self) {
         self.scrub_due
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        if !self.scrub_if_due().await? {
-            tracing::warn!("the index's WAL could not be truncated after a shred yet; retrying");
-        }
-        Ok(Some(blob_key))
     }
 
     /// Forgets a shredded record's blob key once the blob is deleted.
@@ -435,6 +411,65 @@ pub enum Alongside<'a> {
     Wraps(B256, &'a [DekRow]),
     /// A reader's wraps replaced by wraps to their rotated key.
     Rewraps(Address, &'a [(B256, String)]),
+    /// A record shredded after its erasure on chain.
+    Shred(&'a ShredReceipt),
+}
+
+/// A record's shred: its keys, wraps and label destroyed and its signed receipt stored.
+#[derive(Debug, Clone)]
+pub struct ShredReceipt {
+    /// The record.
+    pub record_id: B256,
+    /// The receipt (JSON) the escrow signed.
+    pub receipt: String,
+    /// The escrow's signature over it (empty when the escrow has no signing key).
+    pub signature: String,
+    /// keccak256 of the receipt, confirmed on chain later.
+    pub receipt_hash: B256,
+    /// When, in seconds since the epoch.
+    pub at: i64,
+}
+
+/// Shreds a record within `tx` and returns its blob key (deleted from the blob store after the
+/// commit). `DbError::Stale` when there is no such record or it is shredded already: the
+/// transaction, and the access-log entry written in it, are then dropped.
+async fn shred_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    s: &ShredReceipt,
+) -> Result<Option<String>, DbError> {
+    let record_id = b256_text(s.record_id);
+    // The update first: it checks and claims the record in one statement (no read before a
+    // write, which SQLite's WAL could refuse with a snapshot gone stale).
+    let claimed = sqlx::query(
+        "UPDATE records SET wrapped_k2 = NULL, label = NULL, state = $1, shredded_at = $2 WHERE record_id = $3 AND state <> $1",
+    )
+    .bind(RecordState::Shredded.as_str())
+    .bind(s.at)
+    .bind(&record_id)
+    .execute(&mut **tx)
+    .await?;
+    if claimed.rows_affected() == 0 {
+        return Err(DbError::Stale("the record to shred"));
+    }
+    sqlx::query("DELETE FROM wrapped_deks WHERE record_id = $1")
+        .bind(&record_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO shred_receipts (record_id, receipt, signature, receipt_hash, confirm_tx, at) VALUES ($1, $2, $3, $4, NULL, $5)",
+    )
+    .bind(&record_id)
+    .bind(&s.receipt)
+    .bind(&s.signature)
+    .bind(b256_text(s.receipt_hash))
+    .bind(s.at)
+    .execute(&mut **tx)
+    .await?;
+    let row = sqlx::query("SELECT blob_key FROM records WHERE record_id = $1")
+        .bind(&record_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(row.try_get("blob_key")?)
 }
 
 /// Inserts a pending record and its wraps within `tx`.

@@ -253,17 +253,16 @@ async fn record_lifecycle_pending_committed_shredded() {
         idx.wrapped_dek(id(1), PATIENT).await.expect("dek"),
         Some("0xw".into())
     );
-    let blob = idx
-        .shred(id(1), "{}", "0xsig", id(0x77), 200)
-        .await
-        .expect("shred");
+    let receipt = |at| ShredReceipt {
+        record_id: id(1),
+        receipt: "{}".into(),
+        signature: "0xsig".into(),
+        receipt_hash: id(0x77),
+        at,
+    };
+    let blob = idx.shred(&receipt(200)).await.expect("shred");
     assert_eq!(blob, Some(Some(format!("c2/{}", id(1)))));
-    assert_eq!(
-        idx.shred(id(1), "{}", "0xsig", id(0x77), 201)
-            .await
-            .expect("again"),
-        None
-    );
+    assert_eq!(idx.shred(&receipt(201)).await.expect("again"), None);
     let r = idx.record(id(1)).await.expect("get").expect("present");
     assert_eq!(r.state, RecordState::Shredded);
     assert_eq!(r.wrapped_k2, None);

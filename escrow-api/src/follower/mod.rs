@@ -3,9 +3,9 @@
 //! policies; the licensing contract's organisations, told apart by the address that logged them) from a
 //! durable cursor (stored in the index, so a restart resumes where it stopped) up to the head minus
 //! the confirmation depth, and: marks an upload committed on `RecordAdded` with the same h1;
-//! shreds on `RecordErased` / `AllRecordsErased` (destroys K2 and the wrapped DEKs, deletes the
-//! blob, stores a receipt signed by the escrow key, logs it in the access log so its hash is
-//! anchored with the next batch, and calls `confirmShredded`); removes pending uploads that were
+//! shreds on `RecordErased` / `AllRecordsErased` (destroys K2 and the wrapped DEKs, stores a
+//! receipt signed by the escrow key and logs it in the access log, all in one transaction, so its
+//! hash is anchored with the next batch; then deletes the blob and calls `confirmShredded`); removes pending uploads that were
 //! never anchored after the TTL, and blobs no record points to. Handling is idempotent, so
 //! replaying a block range after a crash is harmless.
 //!
@@ -68,7 +68,19 @@ pub enum FollowError {
 
 /// Runs the follower until `stop` turns true.
 pub async fn run(st: AppState, stop: watch::Receiver<bool>) {
-    every_poll(&st, stop, AtStop::Finish, "event follower step", tick).await;
+    let step = TickUntil(stop.clone());
+    every_poll(&st, stop, AtStop::Finish, "event follower step", step).await;
+}
+
+/// The follower's [`tick`] with the stop it checks between batches of blocks.
+struct TickUntil(watch::Receiver<bool>);
+
+impl<'a> AsyncStep<'a> for TickUntil {
+    type Fut = futures_util::future::BoxFuture<'a, Result<(), FollowError>>;
+    fn call(&self, st: &'a AppState) -> Self::Fut {
+        let stop = self.0.clone();
+        Box::pin(async move { tick(st, &stop).await })
+    }
 }
 
 /// Sends `confirmShredded` for the receipts not yet confirmed, until `stop` turns true. A task of
@@ -88,9 +100,9 @@ pub async fn run_confirmations(st: AppState, stop: watch::Receiver<bool>) {
 /// What a shutdown does to a background step in progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AtStop {
-    /// Lets it finish: the follower's tick, which never waits on a receipt, and which records an
-    /// erasure in steps (the record shredded in the index, then its blob and its access-log entry)
-    /// that a stop must not split.
+    /// Lets it finish: the follower's tick, which never waits on a receipt, and which ends at
+    /// the next batch of blocks once `stop` turns true (a batch is never split: a stop mid-batch
+    /// would make the next start handle its first events again).
     Finish,
     /// Drops it ([`unless_stopped`]): a step that may be waiting out a transaction's receipt.
     Drop,
@@ -162,10 +174,15 @@ where
 
 /// One follower step: new logs, then blobs to delete and expired uploads (shred confirmations
 /// run in [`run_confirmations`]).
-pub async fn tick(st: &AppState) -> Result<(), FollowError> {
+pub async fn tick(st: &AppState, stop: &watch::Receiver<bool>) -> Result<(), FollowError> {
     // Each part runs even when the other fails; the first error is reported.
-    let logs = follow_logs(st).await;
-    let swept = sweep(st).await;
+    let logs = follow_logs(st, stop).await;
+    // The sweep lists every stored blob (slow on an object store): not when stopping.
+    let swept = if *stop.borrow() {
+        Ok(())
+    } else {
+        sweep(st).await
+    };
     // A shred whose WAL truncation a busy reader held up is finished here.
     let scrubbed = st
         .index
@@ -179,7 +196,9 @@ pub async fn tick(st: &AppState) -> Result<(), FollowError> {
 /// How many processed batches' last-block hashes the follower remembers (its reorg window).
 pub const REMEMBERED_BLOCKS: i64 = 128;
 
-async fn follow_logs(st: &AppState) -> Result<(), FollowError> {
+/// Follows the chain's logs up to the safe head, a batch of blocks at a time; returns between
+/// batches once `stop` turns true (an escrow far behind the head stops without catching up).
+async fn follow_logs(st: &AppState, stop: &watch::Receiver<bool>) -> Result<(), FollowError> {
     let chain = st.ledger.chain();
     let head = chain.block_number().await?;
     st.metrics
@@ -193,7 +212,7 @@ async fn follow_logs(st: &AppState) -> Result<(), FollowError> {
     if let Some(resume) = check_reorg(st, next).await? {
         next = resume;
     }
-    while next <= safe {
+    while next <= safe && !*stop.borrow() {
         let to = safe.min(next + st.config.log_block_batch - 1);
         // The last block's hash before and after reading the logs: a reorganisation in between
         // leaves the batch for the next step.
@@ -300,5 +319,29 @@ mod tests {
     async fn a_step_runs_to_its_end_while_not_stopped() {
         let (_tx, mut rx) = watch::channel(false);
         assert_eq!(unless_stopped(&mut rx, async { 7 }).await, Some(7));
+    }
+
+    #[tokio::test]
+    async fn the_follower_stops_between_batches_without_catching_up() {
+        use crate::chain::scripted::{escrow_on, Script};
+        let script = Script {
+            head: 1_000,
+            ..Script::default()
+        };
+        let (_dir, _chain, mut st) = escrow_on(script).await;
+        st.config = std::sync::Arc::new(crate::config::Config {
+            log_block_batch: 10,
+            confirmations: 0,
+            ..(*st.config).clone()
+        });
+        let start = st.index.cursor().await.expect("cursor");
+        // Stopped: not one batch more.
+        let (stopping, stop) = watch::channel(true);
+        follow_logs(&st, &stop).await.expect("stopped");
+        assert_eq!(st.index.cursor().await.expect("cursor"), start);
+        // Running: every batch up to the head.
+        stopping.send(false).expect("a receiver");
+        follow_logs(&st, &stop).await.expect("followed");
+        assert_eq!(st.index.cursor().await.expect("cursor"), Some(1_001));
     }
 }

@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::access_log::{AppendError, Write};
+use crate::db::DbError;
 
 /// Destroys a record's keys and blob and records a signed receipt (idempotent).
 pub async fn shred(st: &AppState, record_id: B256) -> Result<(), FollowError> {
@@ -37,29 +39,44 @@ pub async fn shred(st: &AppState, record_id: B256) -> Result<(), FollowError> {
         ),
         None => String::new(),
     };
-    let Some(blob_key) = st
-        .index
-        .shred(record_id, &receipt, &signature, receipt_hash, at)
-        .await?
-    else {
-        return Ok(());
+    let shred = crate::db::ShredReceipt {
+        record_id,
+        receipt,
+        signature,
+        receipt_hash,
+        at,
     };
+    // The shred and its access-log entry in one transaction: a crash between the two can leave
+    // neither a shred the patient's log does not show nor an entry for keys still held.
+    let entry = NewEntry {
+        actor: st.deployment.escrow,
+        patient: record.patient,
+        record_id,
+        action: AccessAction::Shred,
+        granted: true,
+        reason: format!("receipt:{receipt_hash}"),
+        risk: Default::default(),
+    };
+    match st
+        .log
+        .append_with(entry, Write::Shred(Box::new(shred)))
+        .await
+    {
+        Ok(_) => {}
+        // Shredded meanwhile, whose shred logged itself; or no longer in the index.
+        Err(AppendError::Db(DbError::Stale(_))) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    st.metrics.shredded.inc();
+    if !st.index.scrub_if_due().await? {
+        tracing::warn!("the index's WAL could not be truncated after a shred yet; retrying");
+    }
+    // The blob last: a crash before its delete leaves it to the sweep (`shredded_with_blobs`).
+    let blob_key = st.index.record(record_id).await?.and_then(|r| r.blob_key);
     if let Some(key) = blob_key {
         st.blobs.delete(&key).await?;
         st.index.clear_blob_key(record_id).await?;
     }
-    st.metrics.shredded.inc();
-    st.log
-        .append(NewEntry {
-            actor: st.deployment.escrow,
-            patient: record.patient,
-            record_id,
-            action: AccessAction::Shred,
-            granted: true,
-            reason: format!("receipt:{receipt_hash}"),
-            risk: Default::default(),
-        })
-        .await?;
     tracing::info!("record shredded");
     Ok(())
 }
