@@ -834,6 +834,7 @@ pub struct ErrorBody {
 
 pub mod agreement;
 pub mod licensing;
+pub mod recovery;
 pub mod relay;
 
 #[cfg(test)]

@@ -17,8 +17,10 @@
 //! the crate's intermediate buffers are its own. The commitments are hashes of 32-byte shares of a uniformly random seed: guessing a
 //! missing share from its commitment is guessing 256 random bits.
 //!
-//! Only the protocol is built: guardians' approvals on chain, the escrow holding the sealed shares
-//! and the app's screens are not (docs/formats.md section 9 says what is planned).
+//! A guardian re-seals its share for the wallet recovering the account with
+//! [`Share::seal_for_transport`] (purpose `recovery-transport`, to the transport key of that
+//! wallet's request on chain), which [`Share::open_transported`] opens. The escrow keeps the kits
+//! and the re-sealed shares (docs/api.md "Recovery kits"); the app's screens are not built yet.
 
 use alloy_primitives::{keccak256, Address, B256};
 use zeroize::{Zeroize, Zeroizing};
@@ -136,15 +138,38 @@ impl RecoverySet {
     /// What a share for guardian `index` is sealed under: the guardian as reader, the set and the
     /// index in place of a record id, purpose `guardian`.
     fn wrap_context(&self, index: u8) -> Result<WrapContext, RecoveryError> {
-        let mut place = self.id().to_vec();
-        place.push(index);
         Ok(WrapContext {
             chain_id: self.chain_id,
             contract: self.contract,
-            record_id: keccak256(place),
+            record_id: self.place(index),
             reader: self.guardian(index)?,
             purpose: Purpose::Guardian,
         })
+    }
+
+    /// What share `index` is re-sealed under for `new_wallet`, the wallet asking to take the
+    /// account over: that wallet as reader, the same place, purpose `recovery-transport` (so a
+    /// share sealed to a guardian never opens as one in transport, nor the other way round).
+    fn transport_context(
+        &self,
+        index: u8,
+        new_wallet: Address,
+    ) -> Result<WrapContext, RecoveryError> {
+        self.guardian(index)?;
+        Ok(WrapContext {
+            chain_id: self.chain_id,
+            contract: self.contract,
+            record_id: self.place(index),
+            reader: new_wallet,
+            purpose: Purpose::Transport,
+        })
+    }
+
+    /// `keccak256(set id || u8 index)`: a share's place, standing for the record id of a wrap.
+    fn place(&self, index: u8) -> B256 {
+        let mut place = self.id().to_vec();
+        place.push(index);
+        keccak256(place)
     }
 }
 
@@ -211,6 +236,44 @@ impl Share {
         Ok(wrap_dek_with_rng(&value, guardian_key, &ctx, rng)?)
     }
 
+    /// The share re-sealed by its guardian to `transport_key`, the key `new_wallet` named in its
+    /// recovery request on chain (formats.md section 9, purpose `recovery-transport`).
+    pub fn seal_for_transport(
+        &self,
+        set: &RecoverySet,
+        new_wallet: Address,
+        transport_key: &PublicKey,
+    ) -> Result<[u8; WRAPPED_LEN], RecoveryError> {
+        let value =
+            SecretKey::from_slice(&self.value).ok_or(RecoveryError::Seal(WrapError::Seal))?;
+        let ctx = set.transport_context(self.index, new_wallet)?;
+        Ok(wrap_dek(&value, transport_key, &ctx)?)
+    }
+
+    /// Opens share `index` of `set`, re-sealed for `new_wallet` to its `transport_keys`.
+    pub fn open_transported(
+        sealed: &[u8],
+        set: &RecoverySet,
+        index: u8,
+        new_wallet: Address,
+        transport_keys: &KeyPair,
+    ) -> Result<Share, RecoveryError> {
+        let ctx = set.transport_context(index, new_wallet)?;
+        Ok(Share::opened(
+            unwrap_dek(sealed, transport_keys, &ctx)?,
+            index,
+        ))
+    }
+
+    fn opened(value: SecretKey, index: u8) -> Share {
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(value.expose_secret());
+        Share {
+            index,
+            value: bytes,
+        }
+    }
+
     /// Opens share `index` of `set`, sealed to `guardian_keys`.
     pub fn open(
         sealed: &[u8],
@@ -219,12 +282,7 @@ impl Share {
         guardian_keys: &KeyPair,
     ) -> Result<Share, RecoveryError> {
         let value = unwrap_dek(sealed, guardian_keys, &set.wrap_context(index)?)?;
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(value.expose_secret());
-        Ok(Share {
-            index,
-            value: bytes,
-        })
+        Ok(Share::opened(value, index))
     }
 }
 
@@ -443,6 +501,59 @@ mod tests {
         assert!(
             Share::open(&sealed, &s, 2, &stranger).is_err(),
             "another key"
+        );
+    }
+
+    #[test]
+    fn a_share_in_transport_opens_only_for_the_new_wallet_s_key_as_that_wallet() {
+        let s = set(2, 3);
+        let seed = [4u8; 32];
+        let (shares, manifest) = split(&seed, &s).expect("split");
+        let guardian_keys = KeyPair::derive(&[0x61; 32]);
+        let new_wallet = Address::repeat_byte(0x77);
+        let transport = KeyPair::derive(&[0x62; 32]);
+        // Each guardian opens its own share and re-seals it for the new wallet.
+        let moved: Vec<[u8; WRAPPED_LEN]> = shares[..2]
+            .iter()
+            .map(|share| {
+                let sealed = share.seal(&s, &guardian_keys.public()).expect("seal");
+                let opened =
+                    Share::open(&sealed, &s, share.index, &guardian_keys).expect("guardian opens");
+                opened
+                    .seal_for_transport(&s, new_wallet, &transport.public())
+                    .expect("re-seal")
+            })
+            .collect();
+        let received: Vec<Share> = moved
+            .iter()
+            .zip(1u8..)
+            .map(|(sealed, index)| {
+                Share::open_transported(sealed, &s, index, new_wallet, &transport).expect("open")
+            })
+            .collect();
+        let key = KeyPair::derive(&seed).public();
+        assert_eq!(*recover(&manifest, &received, &key).expect("recover"), seed);
+
+        let other_wallet = Address::repeat_byte(0x78);
+        assert!(
+            Share::open_transported(&moved[0], &s, 1, other_wallet, &transport).is_err(),
+            "another wallet"
+        );
+        assert!(
+            Share::open_transported(&moved[0], &s, 2, new_wallet, &transport).is_err(),
+            "another index"
+        );
+        let stranger = KeyPair::derive(&[0x63; 32]);
+        assert!(
+            Share::open_transported(&moved[0], &s, 1, new_wallet, &stranger).is_err(),
+            "another key"
+        );
+        // A share sealed to a guardian does not open as one in transport, even for its key.
+        let to_guardian = shares[0].seal(&s, &transport.public()).expect("seal");
+        assert!(Share::open_transported(&to_guardian, &s, 1, s.guardians[0], &transport).is_err());
+        assert_eq!(
+            Share::open_transported(&moved[0], &s, 9, new_wallet, &transport).expect_err("index"),
+            RecoveryError::UnknownIndex(9)
         );
     }
 

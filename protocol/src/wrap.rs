@@ -51,6 +51,9 @@ pub enum Purpose {
     BreakGlass,
     /// A guardian's recovery share (crate::recovery), sealed like a DEK.
     Guardian,
+    /// A guardian's share re-sealed to the transport key of the wallet recovering the account
+    /// (crate::recovery).
+    Transport,
 }
 
 impl Purpose {
@@ -60,6 +63,7 @@ impl Purpose {
             Self::Reader => "reader",
             Self::BreakGlass => "break-glass",
             Self::Guardian => "guardian",
+            Self::Transport => "recovery-transport",
         }
     }
 }
