@@ -25,6 +25,7 @@ use futures_util::future::BoxFuture;
 use medledger_protocol::contract::{
     decode_any_revert, decode_revert, MedLedger, MedLedger::RootedRecord, MedLedgerErrors,
     MedLedgerEvents, MedLedgerInsuranceEvents, MedLedgerLicensing, MedLedgerLicensingEvents,
+    MedLedgerRecovery,
 };
 use medledger_protocol::deployment::Deployment;
 use serde_json::{json, Value};
@@ -569,6 +570,15 @@ fn decode_err(e: alloy_sol_types::Error) -> ChainError {
     ChainError::Decode(e.to_string())
 }
 
+/// A wallet's recovery request as the recovery contract holds it (`recoveryOf`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryRequest {
+    /// Its number (a later request by the same wallet has a new one).
+    pub request_id: u64,
+    /// Whether it is still open (of the identity's current recovery epoch, not completed).
+    pub open: bool,
+}
+
 impl Ledger {
     /// Over a chain.
     pub fn new(chain: Arc<dyn Chain>) -> Ledger {
@@ -744,6 +754,39 @@ impl Ledger {
     /// it, or zero for a wallet a recovery retired.
     pub async fn identity_of(&self, wallet: Address) -> Result<Address, ChainError> {
         self.view(MedLedger::identityOfCall { wallet }).await
+    }
+
+    /// `guardiansOf(identity)` on the recovery contract at `recovery`: the guardians and the
+    /// threshold (an empty list and 0 when none are named).
+    pub async fn guardians_of(
+        &self,
+        recovery: Address,
+        identity: Address,
+    ) -> Result<(Vec<Address>, u8), ChainError> {
+        let call = MedLedgerRecovery::guardiansOfCall { identity };
+        let raw = self.chain.call_at(recovery, call.abi_encode()).await?;
+        let r = MedLedgerRecovery::guardiansOfCall::abi_decode_returns(&raw).map_err(decode_err)?;
+        Ok((r.guardians, r.threshold))
+    }
+
+    /// `recoveryOf(identity, newWallet)` on the recovery contract at `recovery`: the request's
+    /// number and whether it is still open.
+    pub async fn recovery_of(
+        &self,
+        recovery: Address,
+        identity: Address,
+        new_wallet: Address,
+    ) -> Result<RecoveryRequest, ChainError> {
+        let call = MedLedgerRecovery::recoveryOfCall {
+            identity,
+            newWallet: new_wallet,
+        };
+        let raw = self.chain.call_at(recovery, call.abi_encode()).await?;
+        let r = MedLedgerRecovery::recoveryOfCall::abi_decode_returns(&raw).map_err(decode_err)?;
+        Ok(RecoveryRequest {
+            request_id: r.requestId,
+            open: r.open,
+        })
     }
 
     /// The X25519 public key `account` registered on chain (zero when unregistered).

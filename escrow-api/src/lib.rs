@@ -48,6 +48,7 @@ pub mod listen;
 pub mod maintenance;
 pub mod metrics;
 pub mod records;
+pub mod recovery;
 pub mod relay;
 pub mod risk;
 pub mod server;

@@ -18,7 +18,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use medledger_protocol::deployment::{Deployment, DeploymentError};
 use medledger_protocol::tier2::MasterKeyRing;
@@ -454,6 +454,16 @@ pub fn router(state: AppState) -> Router {
             "/api/relay",
             get(crate::relay::status).post(crate::relay::relay),
         )
+        .route("/api/recovery/kit", put(crate::recovery::put_kit))
+        .route(
+            "/api/recovery/kit/{identity}",
+            get(crate::recovery::get_kit),
+        )
+        .route(
+            "/api/recovery/kit/{identity}/releases",
+            post(crate::recovery::release),
+        )
+        .route("/api/recovery/released", get(crate::recovery::released))
         .route("/api/records", get(crate::records::list))
         .route(
             "/api/records/{id}",
@@ -615,6 +625,11 @@ pub fn openapi_document() -> Result<serde_json::Value, serde_json::Error> {
         api::relay::RelayStatus,
         api::relay::RelayBody,
         api::relay::Relayed,
+        api::recovery::RecoveryKit,
+        api::recovery::KitView,
+        api::recovery::ReleaseShareBody,
+        api::recovery::ShareReleased,
+        api::recovery::ReleasedShares,
     );
     let generated = generator.take_definitions(true);
     if let Some(schemas) = doc
@@ -635,6 +650,10 @@ pub const ROUTES: &[&str] = &[
     "/api/auth/session",
     "/api/agreement",
     "/api/relay",
+    "/api/recovery/kit",
+    "/api/recovery/kit/{identity}",
+    "/api/recovery/kit/{identity}/releases",
+    "/api/recovery/released",
     "/api/records",
     "/api/records/{id}",
     "/api/records/{id}/receipt",

@@ -273,3 +273,235 @@ async fn recovery_requests_have_a_relay_quota_of_their_own() {
         "{relayer}"
     );
 }
+
+/// `who`'s `method` of `path` with a JSON `body`: the status and the JSON answer.
+async fn send_json(
+    server: &Server,
+    who: &User,
+    put: bool,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let url = server.url(path);
+    let request = if put { who.put(url) } else { who.post(url) };
+    let resp = request.json(body).send().await.expect(path);
+    let code = resp.status().as_u16();
+    (code, resp.json().await.expect("json"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guardians_release_the_kit_s_shares_to_the_recovered_wallet_alone() {
+    use medledger_protocol::api::recovery::{RecoveryKit, RecoverySetBody};
+    use medledger_protocol::recovery::{recover, split, RecoverySet, Share};
+    use medledger_protocol::wrap::{KeyPair, PublicKey};
+
+    // The patient's key comes from a seed, as the app's does from the wallet's signature.
+    let seed = [0x5e; 32];
+    let (mut patient, mut doctor, mut relative, mut stranger) = (
+        User::new(PATIENT),
+        User::new(DOCTOR),
+        User::new(OTHER_PATIENT),
+        User::new(INSURER),
+    );
+    patient.keys = KeyPair::derive(&seed);
+    let mut new_wallet = User::new(8);
+    let (w, server) = World::serving(&[&patient, &relative], &[&doctor], |_| {}).await;
+    for u in [&mut patient, &mut doctor, &mut relative, &mut stranger] {
+        u.sign_in(&server).await;
+    }
+    let recovery = w.d.recovery.address;
+    let set = RecoverySet {
+        chain_id: w.d.chain_id,
+        contract: w.d.address,
+        account: patient.address(),
+        key_version: 1,
+        threshold: 2,
+        guardians: vec![doctor.address(), relative.address()],
+    };
+    let (shares, manifest) = split(&seed, &set).expect("split");
+    let sealed_to = |share: &Share, g: &User| share.seal(&set, &g.keys.public()).expect("seal");
+    let kit = RecoveryKit {
+        set: RecoverySetBody::from(&set),
+        commitments: manifest.commitments.clone(),
+        sealed: vec![
+            sealed_to(&shares[0], &doctor).to_vec().into(),
+            sealed_to(&shares[1], &relative).to_vec().into(),
+        ],
+    };
+    let body = serde_json::to_value(&kit).expect("json");
+
+    // Not before the chain holds the same guardians and threshold.
+    let (code, e) = send_json(&server, &patient, true, "/api/recovery/kit", &body).await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (409, Some("guardians-differ")),
+        "{e}"
+    );
+    let on_chain = MedLedgerRecovery::setGuardiansCall {
+        guardians: set.guardians.clone(),
+        threshold: 2,
+        delay: 0,
+    };
+    send_recovery(&w, recovery, &patient, on_chain).await;
+    // Nor by another account, nor for another deployment, nor with a share cut short.
+    let (code, e) = send_json(&server, &relative, true, "/api/recovery/kit", &body).await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (403, Some("not-your-kit")),
+        "{e}"
+    );
+    let mut elsewhere = body.clone();
+    elsewhere["set"]["chainId"] = json!(1);
+    let (code, e) = send_json(&server, &patient, true, "/api/recovery/kit", &elsewhere).await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (422, Some("other-deployment")),
+        "{e}"
+    );
+    let mut short = body.clone();
+    short["sealed"][1] = json!("0x0102");
+    let (code, e) = send_json(&server, &patient, true, "/api/recovery/kit", &short).await;
+    assert_eq!((code, e["error"].as_str()), (422, Some("bad-kit")), "{e}");
+    let (code, stored) = send_json(&server, &patient, true, "/api/recovery/kit", &body).await;
+    assert_eq!(code, 200, "{stored}");
+    assert_eq!(stored["shares"].as_array().map(Vec::len), Some(2));
+
+    // Its patient sees all of it, a guardian its own share, anyone else nothing.
+    let path = format!("/api/recovery/kit/{}", patient.address());
+    let mine = server.get_ok(&relative, &path).await;
+    assert_eq!(mine["shares"].as_array().map(Vec::len), Some(1), "{mine}");
+    assert!(relative.is(&mine["shares"][0]["guardian"]), "{mine}");
+    assert_eq!(mine["setId"], json!(set.id()));
+    let refused = server.get(&stranger, &path).await;
+    assert_eq!(refused.status(), 403);
+    let none = server
+        .get(
+            &stranger,
+            &format!("/api/recovery/kit/{}", relative.address()),
+        )
+        .await;
+    assert_eq!(none.status(), 403, "no kit, said as to a stranger");
+
+    // The new wallet asks, naming its transport key; both guardians approve and re-seal.
+    let transport = KeyPair::derive(&[0x7a; 32]);
+    let ask = MedLedgerRecovery::requestRecoveryCall {
+        identity: patient.address(),
+        transportKey: B256::from(transport.public().0),
+    };
+    send_recovery(&w, recovery, &new_wallet, ask).await;
+    approve_all(&w, recovery, &patient, &new_wallet, &[&doctor, &relative]).await;
+    let request = call(
+        w.url(),
+        recovery,
+        MedLedgerRecovery::recoveryOfCall {
+            identity: patient.address(),
+            newWallet: new_wallet.address(),
+        },
+    )
+    .await;
+    let releases = format!("{path}/releases");
+    let release_by = |g: &User, index: u8, request_id: u64| {
+        let view_share = &shares[usize::from(index) - 1];
+        let opened = Share::open(&sealed_to(view_share, g), &set, index, &g.keys).expect("open");
+        let moved = opened
+            .seal_for_transport(&set, new_wallet.address(), &PublicKey(transport.public().0))
+            .expect("re-seal");
+        json!({
+            "newWallet": new_wallet.address(),
+            "requestId": request_id,
+            "index": index,
+            "sealed": alloy_primitives::hex::encode_prefixed(moved),
+        })
+    };
+    // Refused: the other guardian's index, a stranger, a request number not the open one.
+    let (code, e) = send_json(
+        &server,
+        &doctor,
+        false,
+        &releases,
+        &release_by(&doctor, 2, request.requestId),
+    )
+    .await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (403, Some("not-a-guardian")),
+        "{e}"
+    );
+    let (code, e) = send_json(
+        &server,
+        &stranger,
+        false,
+        &releases,
+        &release_by(&stranger, 1, request.requestId),
+    )
+    .await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (403, Some("not-a-guardian")),
+        "{e}"
+    );
+    let (code, e) = send_json(
+        &server,
+        &doctor,
+        false,
+        &releases,
+        &release_by(&doctor, 1, request.requestId + 1),
+    )
+    .await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (409, Some("no-recovery-request")),
+        "{e}"
+    );
+    for (g, index, count) in [(&doctor, 1u8, 1), (&relative, 2, 2)] {
+        let (code, r) = send_json(
+            &server,
+            g,
+            false,
+            &releases,
+            &release_by(g, index, request.requestId),
+        )
+        .await;
+        assert_eq!((code, &r["released"]), (200, &json!(count)), "{r}");
+    }
+
+    // Before the recovery completes, the new wallet is only itself: nothing for it.
+    new_wallet.sign_in(&server).await;
+    let early = server.get(&new_wallet, "/api/recovery/released").await;
+    assert_eq!(early.status(), 404);
+    let complete = MedLedgerRecovery::completeRecoveryCall {
+        identity: patient.address(),
+    };
+    send_recovery(&w, recovery, &new_wallet, complete).await;
+    eventually("the new wallet's own session to end", || async {
+        (server.get(&new_wallet, "/api/auth/session").await.status() == 401).then_some(())
+    })
+    .await;
+    let session = new_wallet.sign_in_only(&server).await;
+    assert!(patient.is(&session["address"]), "{session}");
+
+    // Now it collects both shares and reassembles the patient's seed, checked against the
+    // patient's key on chain.
+    let got: medledger_protocol::api::recovery::ReleasedShares = server
+        .get(&new_wallet, "/api/recovery/released")
+        .await
+        .json()
+        .await
+        .expect("released shares");
+    assert_eq!(got.request_id, request.requestId);
+    let received: Vec<Share> = got
+        .shares
+        .iter()
+        .map(|s| {
+            Share::open_transported(&s.sealed, &set, s.index, new_wallet.address(), &transport)
+                .expect("opens with the transport key")
+        })
+        .collect();
+    let on_chain_key = PublicKey(patient.encryption_key().0);
+    let recovered = recover(&manifest, &received, &on_chain_key).expect("recover");
+    assert_eq!(*recovered, seed);
+
+    // The old wallet has no session, and a guardian cannot collect the shares.
+    let refused = server.get(&doctor, "/api/recovery/released").await;
+    assert_eq!(refused.status(), 404);
+}

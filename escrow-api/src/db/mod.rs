@@ -27,6 +27,7 @@ mod cursor;
 mod events;
 mod licensing;
 mod records;
+mod recovery;
 mod relays;
 mod risk;
 mod roots;
@@ -41,6 +42,7 @@ pub use events::{
 };
 use records::RECORD_COLUMNS;
 pub use records::{Alongside, Anchored, RecordRow, ShredReceipt};
+pub use recovery::{NewRelease, StoredKit};
 pub use risk::{HoldDecision, HoldRow, NewHold};
 pub use roots::RootRow;
 pub use sessions::LiveSession;
@@ -187,6 +189,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         20,
         "session_wallets",
         include_str!("../../migrations/0020_session_wallets.sql"),
+    ),
+    (
+        21,
+        "recovery_kits",
+        include_str!("../../migrations/0021_recovery_kits.sql"),
     ),
 ];
 

@@ -881,3 +881,82 @@ async fn an_upload_s_pending_quota_is_summed_through_an_index_not_a_scan() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_recovery_kit_is_replaced_whole_and_releases_come_from_the_latest_request() {
+    use medledger_protocol::api::recovery::{RecoveryKit, RecoverySetBody};
+    let (_dir, idx) = index().await;
+    let identity = Address::repeat_byte(0xaa);
+    let kit = |threshold| RecoveryKit {
+        set: RecoverySetBody {
+            chain_id: 1337,
+            contract: Address::repeat_byte(0xc0),
+            account: identity,
+            key_version: 1,
+            threshold,
+            guardians: vec![Address::repeat_byte(1), Address::repeat_byte(2)],
+        },
+        commitments: vec![id(1), id(2)],
+        sealed: vec![vec![1u8; 81].into(), vec![2u8; 81].into()],
+    };
+    assert_eq!(idx.kit(identity).await.expect("kit"), None);
+    idx.put_kit(identity, id(0x51), &kit(2), 100)
+        .await
+        .expect("stored");
+    idx.put_kit(identity, id(0x52), &kit(1), 101)
+        .await
+        .expect("replaced");
+    let stored = idx.kit(identity).await.expect("kit").expect("present");
+    assert_eq!((stored.kit, stored.stored_at), (kit(1), 101));
+
+    let wallet = Address::repeat_byte(0x77);
+    let release = |request_id, index: u8, sealed: &str| NewRelease {
+        identity,
+        new_wallet: wallet,
+        set_id: id(0x52),
+        request_id,
+        index,
+        guardian: Address::repeat_byte(index),
+        sealed: sealed.into(),
+        at: 200,
+    };
+    assert_eq!(
+        idx.put_release(&release(1, 1, "0x01")).await.expect("one"),
+        1
+    );
+    assert_eq!(
+        idx.put_release(&release(1, 1, "0x0101"))
+            .await
+            .expect("again"),
+        1
+    );
+    assert_eq!(
+        idx.put_release(&release(1, 2, "0x02")).await.expect("two"),
+        2
+    );
+    assert_eq!(
+        idx.put_release(&release(2, 2, "0x22")).await.expect("new"),
+        1
+    );
+    // Another set's releases are not this set's.
+    let other_set = NewRelease {
+        set_id: id(0x51),
+        request_id: 9,
+        ..release(9, 1, "0x99")
+    };
+    idx.put_release(&other_set).await.expect("other set");
+    let latest = idx
+        .releases(identity, wallet, id(0x52))
+        .await
+        .expect("releases");
+    assert_eq!(
+        latest,
+        [(2, 2, Address::repeat_byte(2), "0x22".to_string())]
+    );
+    assert_eq!(
+        idx.releases(identity, Address::repeat_byte(0x78), id(0x52))
+            .await
+            .expect("none"),
+        []
+    );
+}
