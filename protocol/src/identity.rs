@@ -22,6 +22,17 @@ sol! {
         uint32 keyVersion;
     }
 
+    /// The message a wallet signs (EIP-712) to derive the encryption key of an identity a
+    /// recovery moved to it (formats.md 6.1): the identity and the wallet both named, so the
+    /// key is the identity's and only this wallet's signature gives it.
+    #[derive(Debug, PartialEq, Eq)]
+    struct DeriveMovedEncryptionKey {
+        address account;
+        address wallet;
+        string purpose;
+        uint32 keyVersion;
+    }
+
     /// A request to the escrow signed beyond the session (EIP-712).
     #[derive(Debug, PartialEq, Eq)]
     struct EscrowRequest {
@@ -215,10 +226,13 @@ pub struct KeyDerivation {
     pub chain_id: u64,
     /// MedLedger contract.
     pub contract: Address,
-    /// The signer.
+    /// The account (identity) whose key it is.
     pub account: Address,
     /// Key version (rotation).
     pub key_version: u32,
+    /// The wallet that signs: the account itself, or the wallet a recovery moved the identity to
+    /// ([`KeyDerivation::by_wallet`]).
+    pub wallet: Address,
 }
 
 impl KeyDerivation {
@@ -229,7 +243,20 @@ impl KeyDerivation {
             contract,
             account,
             key_version: KEY_VERSION,
+            wallet: account,
         }
+    }
+
+    /// The same key version's message for `wallet` controlling the account (after a recovery moved
+    /// the identity to it): `DeriveMovedEncryptionKey`, whose key is another than the one the
+    /// account's own wallet derives for that version. For the account's own address, unchanged.
+    pub fn by_wallet(self, wallet: Address) -> Self {
+        Self { wallet, ..self }
+    }
+
+    /// Whether the signer is a wallet the identity moved to.
+    pub fn moved(&self) -> bool {
+        self.wallet != self.account
     }
 
     /// The message of `account`'s key after `rotations` rotations: each rotation derives the
@@ -256,14 +283,47 @@ impl KeyDerivation {
         }
     }
 
+    /// The moved identity's typed struct.
+    pub fn moved_message(&self) -> DeriveMovedEncryptionKey {
+        DeriveMovedEncryptionKey {
+            account: self.account,
+            wallet: self.wallet,
+            purpose: KEY_PURPOSE.to_string(),
+            keyVersion: self.key_version,
+        }
+    }
+
     /// The EIP-712 hash the wallet signs.
     pub fn signing_hash(&self) -> B256 {
-        self.message()
-            .eip712_signing_hash(&domain(self.chain_id, self.contract))
+        let domain = domain(self.chain_id, self.contract);
+        if self.moved() {
+            self.moved_message().eip712_signing_hash(&domain)
+        } else {
+            self.message().eip712_signing_hash(&domain)
+        }
     }
 
     /// The `eth_signTypedData_v4` payload.
     pub fn typed_data_json(&self) -> serde_json::Value {
+        if self.moved() {
+            return typed_data_json(
+                self.chain_id,
+                self.contract,
+                "DeriveMovedEncryptionKey",
+                serde_json::json!([
+                    {"name": "account", "type": "address"},
+                    {"name": "wallet", "type": "address"},
+                    {"name": "purpose", "type": "string"},
+                    {"name": "keyVersion", "type": "uint32"}
+                ]),
+                serde_json::json!({
+                    "account": self.account.to_checksum(None),
+                    "wallet": self.wallet.to_checksum(None),
+                    "purpose": KEY_PURPOSE,
+                    "keyVersion": self.key_version
+                }),
+            );
+        }
         typed_data_json(
             self.chain_id,
             self.contract,
@@ -282,17 +342,22 @@ impl KeyDerivation {
     }
 
     /// The 32-byte HKDF output that seeds the key pair (formats.md 6.1). Checks the signature is
-    /// the account's over this message first, so a wallet that signed something else is caught here.
+    /// the signing wallet's over this message first, so a wallet that signed something else is
+    /// caught here.
     pub fn seed(&self, signature: &[u8]) -> Result<[u8; 32], IdentityError> {
-        signed_by(&self.signing_hash(), signature, self.account)?;
+        signed_by(&self.signing_hash(), signature, self.wallet)?;
         // `v` is left out: wallets write it as 0/1 or 27/28 for the same signature.
         let rs = &signature[..64];
-        let mut info = Vec::with_capacity(HKDF_INFO.len() + 8 + 20 + 20 + 4);
+        let mut info = Vec::with_capacity(HKDF_INFO.len() + 8 + 20 + 20 + 4 + 20);
         info.extend_from_slice(HKDF_INFO);
         info.extend_from_slice(&self.chain_id.to_be_bytes());
         info.extend_from_slice(self.contract.as_slice());
         info.extend_from_slice(self.account.as_slice());
         info.extend_from_slice(&self.key_version.to_be_bytes());
+        // Only a moved identity's info names the wallet: every key derived before stays as it was.
+        if self.moved() {
+            info.extend_from_slice(self.wallet.as_slice());
+        }
         let mut okm = [0u8; 32];
         Hkdf::<Sha256>::new(Some(HKDF_SALT), rs)
             .expand(&info, &mut okm)

@@ -574,3 +574,48 @@ fn a_new_wallet_signs_for_the_account_it_controls_and_only_as_named() {
         Err(IdentityError::WrongSigner { .. })
     ));
 }
+
+#[test]
+fn a_moved_identity_s_key_is_derived_by_its_new_wallet_alone() {
+    let (old_sk, account) = wallet();
+    let new_sk = other_wallet();
+    let new_wallet = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
+    let own = KeyDerivation::after_rotations(CHAIN, CONTRACT, account, 1);
+    // The account's own wallet: the message and the key are those of before.
+    assert_eq!(own.by_wallet(account), own);
+    assert!(!own.moved());
+    let moved = own.by_wallet(new_wallet);
+    assert!(moved.moved());
+    assert_ne!(moved.signing_hash(), own.signing_hash());
+    let json = moved.typed_data_json();
+    assert_eq!(json["primaryType"], "DeriveMovedEncryptionKey");
+    assert_eq!(json["message"]["account"], account.to_checksum(None));
+    assert_eq!(json["message"]["wallet"], new_wallet.to_checksum(None));
+    assert_eq!(json["message"]["keyVersion"], 2);
+
+    let new_key = moved
+        .derive_keypair(&sign_hash(&new_sk, &moved.signing_hash()))
+        .expect("the new wallet derives");
+    let old_key = own
+        .derive_keypair(&sign_hash(&old_sk, &own.signing_hash()))
+        .expect("the old wallet derives its own");
+    assert_ne!(new_key.public(), old_key.public());
+    assert_eq!(
+        moved
+            .derive_keypair(&sign_hash(&new_sk, &moved.signing_hash()))
+            .expect("again")
+            .public(),
+        new_key.public(),
+        "deterministic"
+    );
+    // The retired wallet's signature of the moved message gives nothing.
+    assert!(matches!(
+        moved.derive_keypair(&sign_hash(&old_sk, &moved.signing_hash())),
+        Err(IdentityError::WrongSigner { .. })
+    ));
+    // Nor does the new wallet's signature of the account's own message.
+    assert!(matches!(
+        own.derive_keypair(&sign_hash(&new_sk, &own.signing_hash())),
+        Err(IdentityError::WrongSigner { .. })
+    ));
+}
