@@ -250,6 +250,21 @@ impl Share {
         Ok(wrap_dek(&value, transport_key, &ctx)?)
     }
 
+    /// [`Share::seal_for_transport`] with the ephemeral key from `rng` (deterministic test
+    /// vectors).
+    pub fn seal_for_transport_with_rng(
+        &self,
+        set: &RecoverySet,
+        new_wallet: Address,
+        transport_key: &PublicKey,
+        rng: &mut impl hpke::rand_core::CryptoRng,
+    ) -> Result<[u8; WRAPPED_LEN], RecoveryError> {
+        let value =
+            SecretKey::from_slice(&self.value).ok_or(RecoveryError::Seal(WrapError::Seal))?;
+        let ctx = set.transport_context(self.index, new_wallet)?;
+        Ok(wrap_dek_with_rng(&value, transport_key, &ctx, rng)?)
+    }
+
     /// Opens share `index` of `set`, re-sealed for `new_wallet` to its `transport_keys`.
     pub fn open_transported(
         sealed: &[u8],

@@ -476,7 +476,20 @@ fn escrow_request() -> EscrowRequest {
     }
 }
 
+/// `sign_hash` by the key of [`NEW_WALLET`].
+fn sign_hash_by_new_wallet(hash: &B256) -> [u8; 65] {
+    let sk = SigningKey::from_slice(&NEW_WALLET_SK).expect("key");
+    let (sig, recid) = sk.sign_prehash_recoverable(hash.as_slice()).expect("sign");
+    let mut out = [0u8; 65];
+    out[..64].copy_from_slice(&sig.to_bytes());
+    out[64] = 27 + recid.to_byte();
+    out
+}
+
 fn identity_vectors() -> Value {
+    let moved = KeyDerivation::after_rotations(CHAIN, CONTRACT, PATIENT, 1).by_wallet(NEW_WALLET);
+    let moved_sig = sign_hash_by_new_wallet(&moved.signing_hash());
+    let moved_kp = moved.derive_keypair(&moved_sig).expect("moved kp");
     let kd = KeyDerivation::new(CHAIN, CONTRACT, PATIENT);
     let sig = sign_hash(&kd.signing_hash());
     let seed = kd.seed(&sig).expect("seed");
@@ -497,6 +510,14 @@ fn identity_vectors() -> Value {
             "signature": hex::encode(sig),
             "hkdf_output": hex::encode(seed),
             "x25519_public": hex::encode(kp.public().0),
+        },
+        "moved_key_derivation": {
+            "wallet": NEW_WALLET.to_checksum(None),
+            "key_version": moved.key_version,
+            "typed_data": moved.typed_data_json(),
+            "signing_hash": hex::encode(moved.signing_hash()),
+            "signature": hex::encode(moved_sig),
+            "x25519_public": hex::encode(moved_kp.public().0),
         },
         "siwe": {
             "message": siwe,
@@ -532,6 +553,25 @@ fn identity_vectors_match() {
     assert_eq!(
         hex::encode(kp.public().0),
         k["x25519_public"].as_str().expect("pk")
+    );
+    let m = &v["moved_key_derivation"];
+    let wallet: Address = m["wallet"].as_str().expect("w").parse().expect("addr");
+    let version = u32::try_from(m["key_version"].as_u64().expect("v")).expect("u32");
+    let moved = KeyDerivation {
+        key_version: version,
+        ..KeyDerivation::new(chain, contract, signer)
+    }
+    .by_wallet(wallet);
+    assert_eq!(
+        hex::encode(moved.signing_hash()),
+        m["signing_hash"].as_str().expect("h")
+    );
+    let moved_kp = moved
+        .derive_keypair(&h(&m["signature"]))
+        .expect("derive moved");
+    assert_eq!(
+        hex::encode(moved_kp.public().0),
+        m["x25519_public"].as_str().expect("pk")
     );
 
     let s = &v["siwe"];
@@ -608,6 +648,13 @@ const RECOVERY_SEED: [u8; 32] =
     hex!("5eed5eed000102030405060708090a0b0c0d0e0f101112131415161718191a1b");
 const GUARDIAN_IKM: [u8; 32] =
     hex!("9a9b9c9d9e9fa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9");
+const TRANSPORT_IKM: [u8; 32] =
+    hex!("7a7b7c7d7e7f808182838485868788898a8b8c8d8e8f90919293949596979899");
+/// The wallet a recovery moves the identity to (Hardhat's account 4, none of the guardians, whose
+/// key is [`NEW_WALLET_SK`]).
+const NEW_WALLET: Address = address!("15d34AAf54267DB7D7c367839AAf71A00a2C6A65");
+const NEW_WALLET_SK: [u8; 32] =
+    hex!("47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a");
 
 fn recovery_set() -> RecoverySet {
     RecoverySet {
@@ -632,8 +679,16 @@ fn recovery_vectors() -> Value {
     let sealed = shares[0]
         .seal_with_rng(&set, &guardian.public(), &mut FixedIkm::new(IKM_E))
         .expect("seal");
+    let moved = shares[0]
+        .seal_for_transport_with_rng(
+            &set,
+            NEW_WALLET,
+            &KeyPair::derive(&TRANSPORT_IKM).public(),
+            &mut FixedIkm::new(IKM_E),
+        )
+        .expect("re-seal");
     json!({
-        "description": "docs/formats.md section 9: the seed split 2 of 3 over GF(256) (vsss-rs), each share's commitment, the public key the seed gives, and share 1 sealed to guardian 1 (HPKE, purpose guardian, skR = DeriveKeyPair(guardian_ikm), skE = DeriveKeyPair(ikm_e))",
+        "description": "docs/formats.md section 9: the seed split 2 of 3 over GF(256) (vsss-rs), each share's commitment, the public key the seed gives, share 1 sealed to guardian 1 (HPKE, purpose guardian, skR = DeriveKeyPair(guardian_ikm), skE = DeriveKeyPair(ikm_e)), and share 1 re-sealed for new_wallet (purpose recovery-transport, skR = DeriveKeyPair(transport_ikm), skE = DeriveKeyPair(ikm_e))",
         "chain_id": CHAIN,
         "contract": CONTRACT.to_checksum(None),
         "account": PATIENT.to_checksum(None),
@@ -648,6 +703,9 @@ fn recovery_vectors() -> Value {
         "guardian_ikm": hex::encode(GUARDIAN_IKM),
         "ikm_e": hex::encode(IKM_E),
         "sealed_share_1": hex::encode(sealed),
+        "new_wallet": NEW_WALLET.to_checksum(None),
+        "transport_ikm": hex::encode(TRANSPORT_IKM),
+        "moved_share_1": hex::encode(moved),
     })
 }
 
@@ -683,4 +741,9 @@ fn recovery_vectors_match() {
     let guardian = KeyPair::derive(&arr::<32>(&v["guardian_ikm"]));
     let opened = Share::open(&h(&v["sealed_share_1"]), &set, 1, &guardian).expect("open");
     assert_eq!(opened, shares[0]);
+    let transport = KeyPair::derive(&arr::<32>(&v["transport_ikm"]));
+    let new_wallet: Address = v["new_wallet"].as_str().expect("a").parse().expect("addr");
+    let moved = Share::open_transported(&h(&v["moved_share_1"]), &set, 1, new_wallet, &transport)
+        .expect("open in transport");
+    assert_eq!(moved, shares[0]);
 }

@@ -331,6 +331,22 @@ fn check_identity(v: &Value, report: &mut Report) -> Result<(), String> {
             hex::encode(kp.public().0) == text(&k["x25519_public"])?,
         );
     }
+    // A moved identity's key, signed by the wallet it moved to (formats.md 6.1).
+    let m = &v["moved_key_derivation"];
+    let moved = KeyDerivation {
+        key_version: u32::try_from(num(&m["key_version"])?).map_err(|e| e.to_string())?,
+        ..kd
+    }
+    .by_wallet(addr(&m["wallet"])?);
+    report.check(
+        "identity: a moved identity's signing hash",
+        hex::encode(moved.signing_hash()) == text(&m["signing_hash"])?,
+    );
+    let moved_key = moved.derive_keypair(&h(&m["signature"])?);
+    report.check(
+        "identity: a moved identity's key, by its new wallet",
+        moved_key.map(|kp| hex::encode(kp.public().0)).as_deref() == Ok(text(&m["x25519_public"])?),
+    );
     let s = &v["siwe"];
     let message = text(&s["message"])?;
     if let Some(msg) = report.outcome("siwe: parse", SiweMessage::parse(message)) {
@@ -396,7 +412,8 @@ fn parse(name: &str, json: &str) -> Result<Value, JsError> {
 
 /// Recovery shares (formats.md 9): the set's id; every pair of the three shares recovers the seed
 /// (its commitments checked, the key it gives checked); a share with one bit changed is named;
-/// share 1 opens, sealed to guardian 1, and not as share 2. Six checks.
+/// share 1 opens, sealed to guardian 1, and not as share 2; share 1 re-sealed for the recovering
+/// wallet opens for it and not as a guardian. Seven checks.
 fn check_recovery(v: &Value, report: &mut Report) -> Result<(), String> {
     let addr = |x: &Value| -> Result<Address, String> {
         x.as_str()
@@ -467,6 +484,15 @@ fn check_recovery(v: &Value, report: &mut Report) -> Result<(), String> {
     report.check(
         "recovery: sealed share opens for its guardian and place only",
         opened.as_ref() == Ok(&shares[0]) && Share::open(&sealed, &set, 2, &guardian).is_err(),
+    );
+    let transport = KeyPair::derive(&arr::<32>(&v["transport_ikm"])?);
+    let new_wallet = addr(&v["new_wallet"])?;
+    let moved = h(&v["moved_share_1"])?;
+    let received = Share::open_transported(&moved, &set, 1, new_wallet, &transport);
+    report.check(
+        "recovery: a share in transport opens for the new wallet only",
+        received.as_ref() == Ok(&shares[0])
+            && Share::open_transported(&moved, &set, 1, set.guardians[0], &transport).is_err(),
     );
     Ok(())
 }
