@@ -4,18 +4,25 @@
 //! - A patient stores its kit once its guardians and threshold are on chain: the kit must name
 //!   the same guardians, in the same order, and the same threshold as `guardiansOf` (a kit for a
 //!   set the chain does not hold could never be used).
-//! - The patient sees its whole kit; a guardian in it sees the manifest and its own sealed share;
-//!   anyone else is refused.
-//! - A guardian, on the chain's guardian list and in the kit, hands over its share re-sealed to
-//!   the transport key of a wallet whose recovery request is open on chain (by its number).
+//! - The patient sees its whole kit; a guardian in it, and on the chain's list now, sees the
+//!   manifest and its own sealed share; anyone else is refused.
+//! - A guardian, on the chain's guardian list and in the kit, hands over its share of that kit
+//!   (named by its id) re-sealed to the transport key of a wallet whose recovery request is open
+//!   on chain (by its number), while the kit still names the chain's guardians and threshold.
 //! - The wallet that controls the identity now (after `completeRecovery`, checked on chain at the
-//!   request) collects the shares re-sealed for its latest request.
+//!   request) collects the shares of the stored kit re-sealed for the request that moved the
+//!   identity to it.
+//!
+//! Removing a guardian on chain stops the escrow showing it its share, but does not revoke the
+//! share: a guardian that kept it holds a share of the seed until the patient rotates its key
+//! and stores a kit of the new one. A kit is of one key version; after a rotation the patient
+//! stores a new kit.
 //!
 //! What the escrow holds opens only with a guardian's key or the recovering wallet's transport
 //! key: fewer than the threshold of shares say nothing of the seed even to someone holding those
 //! keys, and the escrow holds none of them.
 
-use alloy_primitives::{hex, Address, B256};
+use alloy_primitives::{hex, Address};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -36,6 +43,13 @@ fn now() -> u64 {
 
 fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+}
+
+fn not_guardian() -> ApiError {
+    ApiError::forbidden(
+        "not-a-guardian",
+        "only the patient and its guardians, in its recovery kit and on chain, may see it or release a share",
+    )
 }
 
 fn no_kit() -> ApiError {
@@ -64,13 +78,11 @@ fn view_of(stored: StoredKit, caller: Address) -> Result<KitView, ApiError> {
             .collect()
     };
     if caller != kit.set.account && shares.is_empty() {
-        return Err(ApiError::forbidden(
-            "not-a-guardian",
-            "only the patient and the guardians in its recovery kit may see it",
-        ));
+        return Err(not_guardian());
     }
     Ok(KitView {
         set_id: RecoverySet::from(&kit.set).id(),
+        kit_id: kit.manifest().id(),
         set: kit.set,
         commitments: kit.commitments,
         stored_at: stored.stored_at,
@@ -117,9 +129,10 @@ pub async fn put_kit(
             ),
         ));
     }
-    let set_id = RecoverySet::from(&kit.set).id();
     let at = now();
-    st.index.put_kit(session.address, set_id, &kit, at).await?;
+    st.index
+        .put_kit(session.address, kit.manifest().id(), &kit, at)
+        .await?;
     tracing::info!(guardians = guardians.len(), "recovery kit stored");
     view_of(StoredKit { kit, stored_at: at }, session.address).map(Json)
 }
@@ -138,12 +151,19 @@ pub async fn get_kit(
         return Err(if identity == session.address {
             no_kit()
         } else {
-            ApiError::forbidden(
-                "not-a-guardian",
-                "only the patient and the guardians in its recovery kit may see it",
-            )
+            not_guardian()
         });
     };
+    if identity != session.address {
+        // A guardian the patient has removed on chain is no longer shown its share.
+        let (guardians, _) = st
+            .ledger
+            .guardians_of(st.deployment.recovery.address, identity)
+            .await?;
+        if !guardians.contains(&session.address) {
+            return Err(not_guardian());
+        }
+    }
     view_of(stored, session.address).map(Json)
 }
 
@@ -156,24 +176,17 @@ pub async fn release(
     JsonBody(body): JsonBody<ReleaseShareBody>,
 ) -> Result<Json<ShareReleased>, ApiError> {
     let identity = identity_in(&identity)?;
-    let not_guardian = || {
-        ApiError::forbidden(
-            "not-a-guardian",
-            "only a guardian of this identity, on chain and in its kit, releases a share",
-        )
-    };
     let kit = st.index.kit(identity).await?.ok_or_else(not_guardian)?.kit;
     let share = kit.share(body.index).ok_or_else(not_guardian)?;
     if share.guardian != session.address {
         return Err(not_guardian());
     }
-    check_sealed(std::slice::from_ref(&body.sealed))
-        .map_err(|e| unprocessable("bad-share", e.to_string()))?;
     let recovery = st.deployment.recovery.address;
-    let (guardians, _) = st.ledger.guardians_of(recovery, identity).await?;
+    let (guardians, threshold) = st.ledger.guardians_of(recovery, identity).await?;
     if !guardians.contains(&session.address) {
         return Err(not_guardian());
     }
+    check_release(&kit, &body, (&guardians, threshold))?;
     let request = st
         .ledger
         .recovery_of(recovery, identity, body.new_wallet)
@@ -193,7 +206,7 @@ pub async fn release(
         .put_release(&NewRelease {
             identity,
             new_wallet: body.new_wallet,
-            set_id: RecoverySet::from(&kit.set).id(),
+            kit_id: body.kit_id,
             request_id: body.request_id,
             index: body.index,
             guardian: session.address,
@@ -209,6 +222,32 @@ pub async fn release(
         index: body.index,
         released,
     }))
+}
+
+/// A release's checks against the stored kit and the chain's set: the share is of the kit stored
+/// now (409 `kit-replaced`), the kit still names the chain's guardians and threshold (409
+/// `kit-stale`), and the share is 81 bytes (422 `bad-share`).
+fn check_release(
+    kit: &RecoveryKit,
+    body: &ReleaseShareBody,
+    (guardians, threshold): (&[Address], u8),
+) -> Result<(), ApiError> {
+    if body.kit_id != kit.manifest().id() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "kit-replaced",
+            "the patient has stored another recovery kit since: open your share of the current one",
+        ));
+    }
+    if guardians != kit.set.guardians.as_slice() || threshold != kit.set.threshold {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "kit-stale",
+            "the patient's guardians or threshold on chain are no longer the kit's; the patient must store a new kit",
+        ));
+    }
+    check_sealed(std::slice::from_ref(&body.sealed))
+        .map_err(|e| unprocessable("bad-share", e.to_string()))
 }
 
 /// `GET /api/recovery/released`: the shares re-sealed for the signed-in wallet, once it controls
@@ -236,15 +275,32 @@ pub async fn released(
         .await?
         .ok_or_else(nothing)?
         .kit;
-    let set_id: B256 = RecoverySet::from(&kit.set).id();
+    // The request that moved the identity: a wallet controlling an identity cannot ask again, so
+    // its request on record is that one.
+    let request = st
+        .ledger
+        .recovery_of(
+            st.deployment.recovery.address,
+            session.address,
+            session.wallet,
+        )
+        .await?;
+    let manifest = kit.manifest();
     let rows = st
         .index
-        .releases(session.address, session.wallet, set_id)
+        .releases(
+            session.address,
+            session.wallet,
+            manifest.id(),
+            request.request_id,
+        )
         .await?;
-    let request_id = rows.first().map(|r| r.0).ok_or_else(nothing)?;
+    if rows.is_empty() {
+        return Err(nothing());
+    }
     let shares = rows
         .into_iter()
-        .map(|(_, index, guardian, sealed)| {
+        .map(|(index, guardian, sealed)| {
             let sealed = hex::decode(&sealed)
                 .map_err(|_| ApiError::from(crate::db::DbError::Corrupt("recovery share")))?;
             Ok(SealedShare {
@@ -255,10 +311,11 @@ pub async fn released(
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(Json(ReleasedShares {
-        set_id,
+        set_id: manifest.set.id(),
+        kit_id: manifest.id(),
         set: kit.set,
         commitments: kit.commitments,
-        request_id,
+        request_id: request.request_id,
         shares,
     }))
 }

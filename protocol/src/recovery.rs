@@ -38,6 +38,8 @@ pub const MAX_GUARDIANS: usize = 16;
 const SET_LABEL: &[u8] = b"medledger/v1/recovery-set";
 /// Domain label of a share's commitment.
 const SHARE_LABEL: &[u8] = b"medledger/v1/recovery-share";
+/// Domain label of [`Manifest::id`].
+const KIT_LABEL: &[u8] = b"medledger/v1/recovery-kit";
 
 /// Why shares could not be made or a seed recovered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -311,6 +313,22 @@ pub struct Manifest {
     pub commitments: Vec<B256>,
 }
 
+impl Manifest {
+    /// `keccak256(label || set id || commitment_1 || … || commitment_n)`: names one split of the
+    /// set's seed. Two splits of the same set (a kit made again) have the same set id but other
+    /// commitments, and shares of the two never combine; a re-sealed share names the split it
+    /// came from by this id.
+    pub fn id(&self) -> B256 {
+        let mut b = Vec::with_capacity(KIT_LABEL.len() + 32 * (1 + self.commitments.len()));
+        b.extend_from_slice(KIT_LABEL);
+        b.extend_from_slice(self.set.id().as_slice());
+        for c in &self.commitments {
+            b.extend_from_slice(c.as_slice());
+        }
+        keccak256(b)
+    }
+}
+
 /// Splits `seed` (the key-derivation output of section 6.1 for `set.key_version`) into one share
 /// per guardian, any `set.threshold` of which recover it; with the manifest to keep beside them.
 pub fn split(seed: &[u8; 32], set: &RecoverySet) -> Result<(Vec<Share>, Manifest), RecoveryError> {
@@ -469,7 +487,10 @@ mod tests {
             recover(&manifest, &[shares[0].clone(), bad], &key).expect_err("corrupt"),
             RecoveryError::CorruptShare(2)
         );
-        let (other, _) = split(&[9u8; 32], &s).expect("split again");
+        let (other, other_manifest) = split(&[9u8; 32], &s).expect("split again");
+        // The same set split again: the same set id, another kit id.
+        assert_eq!(other_manifest.set.id(), manifest.set.id());
+        assert_ne!(other_manifest.id(), manifest.id());
         assert_eq!(
             recover(&manifest, &[shares[0].clone(), other[1].clone()], &key).expect_err("foreign"),
             RecoveryError::CorruptShare(2)

@@ -23,8 +23,8 @@ pub struct NewRelease {
     pub identity: Address,
     /// The wallet it is for.
     pub new_wallet: Address,
-    /// The kit's set.
-    pub set_id: B256,
+    /// The kit (Manifest::id) the share is of.
+    pub kit_id: B256,
     /// The wallet's request number.
     pub request_id: u64,
     /// The guardian's index in the set.
@@ -37,25 +37,26 @@ pub struct NewRelease {
     pub at: u64,
 }
 
-/// A stored re-sealed share: its request, index, guardian and the share (0x-hex).
-pub type Release = (u64, u8, Address, String);
+/// A stored re-sealed share: its index, guardian and the share (0x-hex).
+pub type Release = (u8, Address, String);
 
 impl Index {
     /// Stores `kit` as `identity`'s, replacing any kit before it.
     pub async fn put_kit(
         &self,
         identity: Address,
-        set_id: B256,
+        kit_id: B256,
         kit: &RecoveryKit,
         at: u64,
     ) -> Result<(), DbError> {
         let text = serde_json::to_string(kit).map_err(|_| DbError::Corrupt("recovery kit"))?;
         sqlx::query(
-            "INSERT INTO recovery_kits (identity, set_id, kit, stored_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (identity) DO UPDATE SET set_id = $2, kit = $3, stored_at = $4",
+            "INSERT INTO recovery_kits (identity, kit_id, kit, stored_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (identity) DO UPDATE SET kit_id = excluded.kit_id, kit = excluded.kit, \
+             stored_at = excluded.stored_at",
         )
         .bind(address_text(identity))
-        .bind(b256_text(set_id))
+        .bind(b256_text(kit_id))
         .bind(text)
         .bind(db_int(at))
         .execute(&self.pool)
@@ -79,23 +80,24 @@ impl Index {
     }
 
     /// Stores a guardian's re-sealed share (a second one for the same place replaces the first)
-    /// and returns how many guardians have released a share for that request of that set.
+    /// and returns how many guardians have released a share for that request of that kit.
     pub async fn put_release(&self, r: &NewRelease) -> Result<u32, DbError> {
-        let (identity, wallet, set_id) = (
+        let (identity, wallet, kit_id) = (
             address_text(r.identity),
             address_text(r.new_wallet),
-            b256_text(r.set_id),
+            b256_text(r.kit_id),
         );
         let request = db_int(r.request_id);
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO recovery_releases (identity, new_wallet, set_id, request_id, share_index, guardian, sealed, released_at) \
+            "INSERT INTO recovery_releases (identity, new_wallet, kit_id, request_id, share_index, guardian, sealed, released_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (identity, new_wallet, set_id, request_id, share_index) DO UPDATE SET sealed = $7, released_at = $8",
+             ON CONFLICT (identity, new_wallet, kit_id, request_id, share_index) \
+             DO UPDATE SET sealed = excluded.sealed, released_at = excluded.released_at",
         )
         .bind(&identity)
         .bind(&wallet)
-        .bind(&set_id)
+        .bind(&kit_id)
         .bind(request)
         .bind(i64::from(r.index))
         .bind(address_text(r.guardian))
@@ -104,11 +106,11 @@ impl Index {
         .execute(&mut *tx)
         .await?;
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM recovery_releases WHERE identity = $1 AND new_wallet = $2 AND set_id = $3 AND request_id = $4",
+            "SELECT COUNT(*) AS n FROM recovery_releases WHERE identity = $1 AND new_wallet = $2 AND kit_id = $3 AND request_id = $4",
         )
         .bind(&identity)
         .bind(&wallet)
-        .bind(&set_id)
+        .bind(&kit_id)
         .bind(request)
         .fetch_one(&mut *tx)
         .await?;
@@ -117,30 +119,30 @@ impl Index {
         u32::try_from(n).map_err(|_| DbError::Corrupt("recovery_releases"))
     }
 
-    /// The shares released to `new_wallet` for `identity`'s set `set_id`, for the wallet's latest
-    /// request that has any, in index order.
+    /// The shares of kit `kit_id` re-sealed for `new_wallet`'s request `request_id` to take
+    /// `identity` over, in index order.
     pub async fn releases(
         &self,
         identity: Address,
         new_wallet: Address,
-        set_id: B256,
+        kit_id: B256,
+        request_id: u64,
     ) -> Result<Vec<Release>, DbError> {
         let rows = sqlx::query(
-            "SELECT request_id, share_index, guardian, sealed FROM recovery_releases \
-             WHERE identity = $1 AND new_wallet = $2 AND set_id = $3 AND request_id = \
-             (SELECT MAX(request_id) FROM recovery_releases WHERE identity = $1 AND new_wallet = $2 AND set_id = $3) \
+            "SELECT share_index, guardian, sealed FROM recovery_releases \
+             WHERE identity = $1 AND new_wallet = $2 AND kit_id = $3 AND request_id = $4 \
              ORDER BY share_index",
         )
         .bind(address_text(identity))
         .bind(address_text(new_wallet))
-        .bind(b256_text(set_id))
+        .bind(b256_text(kit_id))
+        .bind(db_int(request_id))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
                 let index: i64 = r.try_get("share_index")?;
                 Ok((
-                    u64_in(r, "request_id")?,
                     u8::try_from(index).map_err(|_| DbError::Corrupt("share_index"))?,
                     address_in(r, "guardian")?,
                     r.try_get("sealed")?,

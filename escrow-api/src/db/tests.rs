@@ -883,7 +883,7 @@ async fn an_upload_s_pending_quota_is_summed_through_an_index_not_a_scan() {
 }
 
 #[tokio::test]
-async fn a_recovery_kit_is_replaced_whole_and_releases_come_from_the_latest_request() {
+async fn a_recovery_kit_is_replaced_whole_and_releases_are_kept_per_kit_and_request() {
     use medledger_protocol::api::recovery::{RecoveryKit, RecoverySetBody};
     let (_dir, idx) = index().await;
     let identity = Address::repeat_byte(0xaa);
@@ -913,48 +913,39 @@ async fn a_recovery_kit_is_replaced_whole_and_releases_come_from_the_latest_requ
     let release = |request_id, index: u8, sealed: &str| NewRelease {
         identity,
         new_wallet: wallet,
-        set_id: id(0x52),
+        kit_id: id(0x52),
         request_id,
         index,
         guardian: Address::repeat_byte(index),
         sealed: sealed.into(),
         at: 200,
     };
-    assert_eq!(
-        idx.put_release(&release(1, 1, "0x01")).await.expect("one"),
-        1
-    );
-    assert_eq!(
-        idx.put_release(&release(1, 1, "0x0101"))
-            .await
-            .expect("again"),
-        1
-    );
-    assert_eq!(
-        idx.put_release(&release(1, 2, "0x02")).await.expect("two"),
-        2
-    );
-    assert_eq!(
-        idx.put_release(&release(2, 2, "0x22")).await.expect("new"),
-        1
-    );
-    // Another set's releases are not this set's.
-    let other_set = NewRelease {
-        set_id: id(0x51),
-        request_id: 9,
-        ..release(9, 1, "0x99")
+    let idx = &idx;
+    let put = |r: NewRelease| async move { idx.put_release(&r).await.expect("release") };
+    assert_eq!(put(release(1, 1, "0x01")).await, 1);
+    assert_eq!(put(release(1, 1, "0x0101")).await, 1, "replaced, not added");
+    assert_eq!(put(release(1, 2, "0x02")).await, 2);
+    assert_eq!(put(release(2, 2, "0x22")).await, 1, "another request");
+    // Another kit's releases are not this kit's.
+    let other_kit = NewRelease {
+        kit_id: id(0x51),
+        ..release(1, 1, "0x99")
     };
-    idx.put_release(&other_set).await.expect("other set");
-    let latest = idx
-        .releases(identity, wallet, id(0x52))
-        .await
-        .expect("releases");
+    assert_eq!(put(other_kit).await, 1);
+    let of = |request| idx.releases(identity, wallet, id(0x52), request);
     assert_eq!(
-        latest,
-        [(2, 2, Address::repeat_byte(2), "0x22".to_string())]
+        of(1).await.expect("request 1"),
+        [
+            (1, Address::repeat_byte(1), "0x0101".to_string()),
+            (2, Address::repeat_byte(2), "0x02".to_string())
+        ]
     );
     assert_eq!(
-        idx.releases(identity, Address::repeat_byte(0x78), id(0x52))
+        of(2).await.expect("request 2"),
+        [(2, Address::repeat_byte(2), "0x22".to_string())]
+    );
+    assert_eq!(
+        idx.releases(identity, Address::repeat_byte(0x78), id(0x52), 1)
             .await
             .expect("none"),
         []

@@ -182,6 +182,8 @@ pub struct KitView {
     pub set: RecoverySetBody,
     /// crate::recovery::RecoverySet::id of the set.
     pub set_id: B256,
+    /// crate::recovery::Manifest::id: this split of the seed (a release names it).
+    pub kit_id: B256,
     /// The shares' commitments, in index order.
     pub commitments: Vec<B256>,
     /// When the escrow stored the kit (Unix seconds).
@@ -197,6 +199,8 @@ pub struct KitView {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReleaseShareBody {
+    /// The kit the guardian opened its share from ([`KitView::kit_id`]): must be the one stored.
+    pub kit_id: B256,
     /// The wallet asking to take the identity over.
     pub new_wallet: Address,
     /// The number of its request the share is for (`recoveryOf`): must be the open one.
@@ -226,7 +230,7 @@ pub struct ShareReleased {
 }
 
 /// `GET /api/recovery/released`: for the wallet that now controls the identity, the kit's manifest
-/// and the shares its guardians re-sealed for that wallet's latest request.
+/// and the shares its guardians re-sealed for the request that moved the identity to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
@@ -235,6 +239,8 @@ pub struct ReleasedShares {
     pub set: RecoverySetBody,
     /// crate::recovery::RecoverySet::id of the set.
     pub set_id: B256,
+    /// crate::recovery::Manifest::id of the kit.
+    pub kit_id: B256,
     /// The shares' commitments, in index order.
     pub commitments: Vec<B256>,
     /// The request the shares were re-sealed for (its transport key opens them).
