@@ -8,7 +8,8 @@
 //!   manifest and its own sealed share; anyone else is refused.
 //! - A guardian, on the chain's guardian list and in the kit, hands over its share of that kit
 //!   (named by its id) re-sealed to the transport key of a wallet whose recovery request is open
-//!   on chain (by its number), while the kit still names the chain's guardians and threshold.
+//!   on chain (by its number), or completed by moving the identity to that wallet, while the kit
+//!   still names the chain's guardians and threshold.
 //! - The wallet that controls the identity now (after `completeRecovery`, checked on chain at the
 //!   request) collects the shares of the stored kit re-sealed for the request that moved the
 //!   identity to it.
@@ -154,6 +155,9 @@ pub async fn get_kit(
             not_guardian()
         });
     };
+    // The kit's own answer first: a caller not in it is refused before the chain is asked, so
+    // that neither the time taken nor a node's failure tells a stranger a kit exists.
+    let view = view_of(stored, session.address)?;
     if identity != session.address {
         // A guardian the patient has removed on chain is no longer shown its share.
         let (guardians, _) = st
@@ -164,11 +168,13 @@ pub async fn get_kit(
             return Err(not_guardian());
         }
     }
-    view_of(stored, session.address).map(Json)
+    Ok(Json(view))
 }
 
 /// `POST /api/recovery/kit/{identity}/releases`: a guardian hands over its share re-sealed for a
-/// wallet whose recovery request is open.
+/// wallet whose recovery request is open, or completed (the identity moved to that wallet by
+/// that request): a wallet that completed on the approvals before every share was in can still be
+/// given the rest.
 pub async fn release(
     State(st): State<AppState>,
     session: Session,
@@ -191,12 +197,22 @@ pub async fn release(
         .ledger
         .recovery_of(recovery, identity, body.new_wallet)
         .await?;
-    if !request.open || request.request_id != body.request_id {
+    let this_request = request.request_id == body.request_id && request.request_id != 0;
+    let taken_over = || async {
+        // Closed: by the identity moving to that wallet (a wallet that controls an identity
+        // cannot ask again, so its request on record is the one that moved it), or by a
+        // cancellation, a new guardian set or another wallet's recovery.
+        st.ledger
+            .identity_of(body.new_wallet)
+            .await
+            .map(|moved_to| moved_to == identity)
+    };
+    if !this_request || !(request.open || taken_over().await?) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "no-recovery-request",
             format!(
-                "{} has no open recovery request numbered {} for this identity",
+                "{} has no open recovery request numbered {} for this identity, nor one that moved it",
                 body.new_wallet, body.request_id
             ),
         ));
