@@ -1,11 +1,9 @@
 -- Recovery kits (docs/api.md "Recovery kits"; formats.md section 9). A patient's kit: the set it
 -- named (guardians and threshold, as on chain), the shares' commitments and the shares sealed to
 -- the guardians, kept as the JSON the patient sent (one kit per identity; a new one replaces it).
--- None of it opens without a guardian's key. `kit_id` names the split (Manifest::id): the set id
--- and the commitments.
+-- None of it opens without a guardian's key. Its ids (set id, kit id) are derived from the kit.
 CREATE TABLE recovery_kits (
     identity TEXT PRIMARY KEY,
-    kit_id TEXT NOT NULL,
     kit TEXT NOT NULL,
     stored_at BIGINT NOT NULL
 );

@@ -857,15 +857,14 @@ mod tests {
         log.append_upload(upload_entry(id), &pending(id), &authors_wrap())
             .await
             .expect("stored");
-        let shred = || {
-            Write::Shred(Box::new(crate::db::ShredReceipt {
-                record_id: id,
-                receipt: "{}".into(),
-                signature: String::new(),
-                receipt_hash: B256::repeat_byte(0x77),
-                at: 200,
-            }))
+        let receipt_of = |record_id| crate::db::ShredReceipt {
+            record_id,
+            receipt: "{}".into(),
+            signature: String::new(),
+            receipt_hash: B256::repeat_byte(0x77),
+            at: 200,
         };
+        let shred = || Write::Shred(Box::new(receipt_of(id)));
         let entry = NewEntry {
             action: AccessAction::Shred,
             reason: format!("receipt:{}", B256::repeat_byte(0x77)),
@@ -916,13 +915,7 @@ mod tests {
             .await
             .expect("stored");
         let taken = idx.last_log().await.expect("log").expect("entry 4");
-        let receipt = crate::db::ShredReceipt {
-            record_id: other,
-            receipt: "{}".into(),
-            signature: String::new(),
-            receipt_hash: B256::repeat_byte(0x78),
-            at: 201,
-        };
+        let receipt = receipt_of(other);
         assert!(idx
             .insert_logged(&[(&taken, Some(crate::db::Alongside::Shred(&receipt)))])
             .await

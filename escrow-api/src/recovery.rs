@@ -28,10 +28,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use medledger_protocol::api::recovery::{
-    check_sealed, KitView, RecoveryKit, ReleaseShareBody, ReleasedShares, SealedShare,
+    check_sealed, KitManifest, KitView, RecoveryKit, ReleaseShareBody, ReleasedShares, SealedShare,
     ShareReleased,
 };
-use medledger_protocol::recovery::RecoverySet;
 
 use crate::auth::Session;
 use crate::db::{NewRelease, StoredKit};
@@ -82,10 +81,7 @@ fn view_of(stored: StoredKit, caller: Address) -> Result<KitView, ApiError> {
         return Err(not_guardian());
     }
     Ok(KitView {
-        set_id: RecoverySet::from(&kit.set).id(),
-        kit_id: kit.manifest().id(),
-        set: kit.set,
-        commitments: kit.commitments,
+        manifest: kit.manifest().into(),
         stored_at: stored.stored_at,
         shares,
     })
@@ -131,9 +127,7 @@ pub async fn put_kit(
         ));
     }
     let at = now();
-    st.index
-        .put_kit(session.address, kit.manifest().id(), &kit, at)
-        .await?;
+    st.index.put_kit(session.address, &kit, at).await?;
     tracing::info!(guardians = guardians.len(), "recovery kit stored");
     view_of(StoredKit { kit, stored_at: at }, session.address).map(Json)
 }
@@ -301,13 +295,13 @@ pub async fn released(
             session.wallet,
         )
         .await?;
-    let manifest = kit.manifest();
+    let manifest = KitManifest::from(kit.manifest());
     let rows = st
         .index
         .releases(
             session.address,
             session.wallet,
-            manifest.id(),
+            manifest.kit_id,
             request.request_id,
         )
         .await?;
@@ -327,10 +321,7 @@ pub async fn released(
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(Json(ReleasedShares {
-        set_id: manifest.set.id(),
-        kit_id: manifest.id(),
-        set: kit.set,
-        commitments: kit.commitments,
+        manifest,
         request_id: request.request_id,
         shares,
     }))

@@ -16,6 +16,20 @@ async fn send_recovery<C: SolCall>(w: &World, recovery: Address, who: &User, c: 
     send(w.url(), who.address(), recovery, c.abi_encode(), U256::ZERO).await;
 }
 
+/// `newWallet`'s request to take `patient`'s identity over, as the recovery contract holds it.
+async fn request_of(
+    w: &World,
+    recovery: Address,
+    patient: &User,
+    new_wallet: &User,
+) -> MedLedgerRecovery::recoveryOfReturn {
+    let of = MedLedgerRecovery::recoveryOfCall {
+        identity: patient.address(),
+        newWallet: new_wallet.address(),
+    };
+    call(w.url(), recovery, of).await
+}
+
 /// Each of `guardians` approves the open request of `new_wallet` to take `patient`'s identity
 /// over (by its request number, read from the recovery contract).
 async fn approve_all(
@@ -25,15 +39,7 @@ async fn approve_all(
     new_wallet: &User,
     guardians: &[&User],
 ) {
-    let request = call(
-        w.url(),
-        recovery,
-        MedLedgerRecovery::recoveryOfCall {
-            identity: patient.address(),
-            newWallet: new_wallet.address(),
-        },
-    )
-    .await;
+    let request = request_of(w, recovery, patient, new_wallet).await;
     assert!(request.open, "the new wallet has asked");
     for guardian in guardians {
         let approve = MedLedgerRecovery::approveRecoveryCall {
@@ -239,15 +245,7 @@ async fn recovery_requests_have_a_relay_quota_of_their_own() {
     assert!(resp.headers().contains_key("retry-after"));
     let e: serde_json::Value = resp.json().await.expect("json");
     assert_eq!(e["error"], json!("relay-recovery-busy"), "{e}");
-    let request = call(
-        w.url(),
-        recovery,
-        MedLedgerRecovery::recoveryOfCall {
-            identity: patient.address(),
-            newWallet: flooder.address(),
-        },
-    )
-    .await;
+    let request = request_of(&w, recovery, &patient, &flooder).await;
     assert!(!request.open, "nothing was sent");
 
     // The quota is the recovery requests': the same wallet's other transactions are paid for.
@@ -306,7 +304,7 @@ fn refused(answer: (u16, serde_json::Value), code: u16) -> String {
 
 mod kits {
     //! A patient's recovery kit: split, sealed to the guardians, stored with the escrow.
-    use medledger_protocol::api::recovery::{RecoveryKit, RecoverySetBody};
+    use medledger_protocol::api::recovery::RecoveryKit;
     use medledger_protocol::recovery::{split, Manifest, RecoverySet, Share};
     use medledger_protocol::wrap::KeyPair;
 
@@ -353,7 +351,7 @@ mod kits {
             })
             .collect();
         let kit = RecoveryKit {
-            set: RecoverySetBody::from(set),
+            set: set.clone(),
             commitments: manifest.commitments.clone(),
             sealed,
         };
@@ -505,15 +503,7 @@ async fn guardians_release_the_kit_s_shares_to_the_recovered_wallet_alone() {
         MedLedgerRecovery::cancelRecoveryCall {},
     )
     .await;
-    let cancelled = call(
-        w.url(),
-        recovery,
-        MedLedgerRecovery::recoveryOfCall {
-            identity: patient.address(),
-            newWallet: other_asker.address(),
-        },
-    )
-    .await;
+    let cancelled = request_of(&w, recovery, &patient, &other_asker).await;
     assert!(!cancelled.open && cancelled.requestId > 0);
     let to_cancelled = json!({
         "kitId": first_manifest.id(), "newWallet": other_asker.address(),
@@ -530,15 +520,7 @@ async fn guardians_release_the_kit_s_shares_to_the_recovered_wallet_alone() {
     };
     send_recovery(&w, recovery, &new_wallet, ask).await;
     approve_all(&w, recovery, &patient, &new_wallet, &guardians).await;
-    let request = call(
-        w.url(),
-        recovery,
-        MedLedgerRecovery::recoveryOfCall {
-            identity: patient.address(),
-            newWallet: new_wallet.address(),
-        },
-    )
-    .await;
+    let request = request_of(&w, recovery, &patient, &new_wallet).await;
     // Each guardian opens its share of a kit and re-seals it for the new wallet.
     let new_address = new_wallet.address();
     let release_by = |g: &User, shares: &[Share], kit_id: B256, index: u8, request_id: u64| {
@@ -654,7 +636,7 @@ async fn guardians_release_the_kit_s_shares_to_the_recovered_wallet_alone() {
         .json()
         .await
         .expect("released shares");
-    assert_eq!((got.request_id, got.kit_id), (now, manifest.id()));
+    assert_eq!((got.request_id, got.manifest.kit_id), (now, manifest.id()));
     let received: Vec<Share> = got
         .shares
         .iter()

@@ -305,39 +305,28 @@ impl KeyDerivation {
 
     /// The `eth_signTypedData_v4` payload.
     pub fn typed_data_json(&self) -> serde_json::Value {
-        if self.moved() {
-            return typed_data_json(
-                self.chain_id,
-                self.contract,
-                "DeriveMovedEncryptionKey",
-                serde_json::json!([
-                    {"name": "account", "type": "address"},
-                    {"name": "wallet", "type": "address"},
-                    {"name": "purpose", "type": "string"},
-                    {"name": "keyVersion", "type": "uint32"}
-                ]),
-                serde_json::json!({
-                    "account": self.account.to_checksum(None),
-                    "wallet": self.wallet.to_checksum(None),
-                    "purpose": KEY_PURPOSE,
-                    "keyVersion": self.key_version
-                }),
-            );
-        }
+        let mut fields = vec![serde_json::json!({"name": "account", "type": "address"})];
+        let mut message = serde_json::json!({
+            "account": self.account.to_checksum(None),
+            "purpose": KEY_PURPOSE,
+            "keyVersion": self.key_version
+        });
+        // The moved message names the wallet after the account (the struct's field order).
+        let primary = if self.moved() {
+            fields.push(serde_json::json!({"name": "wallet", "type": "address"}));
+            message["wallet"] = self.wallet.to_checksum(None).into();
+            "DeriveMovedEncryptionKey"
+        } else {
+            "DeriveEncryptionKey"
+        };
+        fields.push(serde_json::json!({"name": "purpose", "type": "string"}));
+        fields.push(serde_json::json!({"name": "keyVersion", "type": "uint32"}));
         typed_data_json(
             self.chain_id,
             self.contract,
-            "DeriveEncryptionKey",
-            serde_json::json!([
-                {"name": "account", "type": "address"},
-                {"name": "purpose", "type": "string"},
-                {"name": "keyVersion", "type": "uint32"}
-            ]),
-            serde_json::json!({
-                "account": self.account.to_checksum(None),
-                "purpose": KEY_PURPOSE,
-                "keyVersion": self.key_version
-            }),
+            primary,
+            serde_json::Value::Array(fields),
+            message,
         )
     }
 

@@ -74,8 +74,10 @@ pub enum RecoveryError {
 
 /// Who may help recover an account's key: the account, the deployment, the key version whose seed
 /// is split, the threshold and the guardians in order (a guardian's share has index its position
-/// plus one).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// plus one). On the wire (crate::api::recovery) as camelCase JSON.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RecoverySet {
     /// EIP-155 chain id.
     pub chain_id: u64,

@@ -154,7 +154,7 @@ impl Index {
                     super::agreements::insert_acceptance_in(&mut tx, a, entry).await?
                 }
                 // The blob key stays in the row: the follower reads it after the commit.
-                Some(Alongside::Shred(s)) => drop(shred_in(&mut tx, s).await?),
+                Some(Alongside::Shred(s)) => shred_in(&mut tx, s).await?,
                 None => {}
             }
             insert_log_query(entry).execute(&mut *tx).await?;
@@ -252,14 +252,15 @@ impl Index {
     #[cfg(test)]
     pub async fn shred(&self, s: &ShredReceipt) -> Result<Option<Option<String>>, DbError> {
         let mut tx = self.pool.begin().await?;
-        let blob_key = match shred_in(&mut tx, s).await {
-            Ok(blob_key) => blob_key,
+        match shred_in(&mut tx, s).await {
+            Ok(()) => {}
             Err(DbError::Stale(_)) => return Ok(None),
             Err(e) => return Err(e),
-        };
+        }
         tx.commit().await?;
         self.shredded();
-        Ok(Some(blob_key))
+        let record = self.record(s.record_id).await?;
+        Ok(Some(record.and_then(|r| r.blob_key)))
     }
 
     /// After a shred's commit: the WAL pages holding the old keys are due for scrubbing (see
@@ -430,13 +431,13 @@ pub struct ShredReceipt {
     pub at: i64,
 }
 
-/// Shreds a record within `tx` and returns its blob key (deleted from the blob store after the
-/// commit). `DbError::Stale` when there is no such record or it is shredded already: the
+/// Shreds a record within `tx`; its blob key stays in the row, for the blob's delete after the
+/// commit. `DbError::Stale` when there is no such record or it is shredded already: the
 /// transaction, and the access-log entry written in it, are then dropped.
 async fn shred_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     s: &ShredReceipt,
-) -> Result<Option<String>, DbError> {
+) -> Result<(), DbError> {
     let record_id = b256_text(s.record_id);
     // The update first: it checks and claims the record in one statement (no read before a
     // write, which SQLite's WAL could refuse with a snapshot gone stale).
@@ -465,11 +466,7 @@ async fn shred_in(
     .bind(s.at)
     .execute(&mut **tx)
     .await?;
-    let row = sqlx::query("SELECT blob_key FROM records WHERE record_id = $1")
-        .bind(&record_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok(row.try_get("blob_key")?)
+    Ok(())
 }
 
 /// Inserts a pending record and its wraps within `tx`.

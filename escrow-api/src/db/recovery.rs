@@ -45,18 +45,15 @@ impl Index {
     pub async fn put_kit(
         &self,
         identity: Address,
-        kit_id: B256,
         kit: &RecoveryKit,
         at: u64,
     ) -> Result<(), DbError> {
         let text = serde_json::to_string(kit).map_err(|_| DbError::Corrupt("recovery kit"))?;
         sqlx::query(
-            "INSERT INTO recovery_kits (identity, kit_id, kit, stored_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (identity) DO UPDATE SET kit_id = excluded.kit_id, kit = excluded.kit, \
-             stored_at = excluded.stored_at",
+            "INSERT INTO recovery_kits (identity, kit, stored_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (identity) DO UPDATE SET kit = excluded.kit, stored_at = excluded.stored_at",
         )
         .bind(address_text(identity))
-        .bind(b256_text(kit_id))
         .bind(text)
         .bind(db_int(at))
         .execute(&self.pool)

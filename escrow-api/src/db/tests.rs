@@ -884,11 +884,12 @@ async fn an_upload_s_pending_quota_is_summed_through_an_index_not_a_scan() {
 
 #[tokio::test]
 async fn a_recovery_kit_is_replaced_whole_and_releases_are_kept_per_kit_and_request() {
-    use medledger_protocol::api::recovery::{RecoveryKit, RecoverySetBody};
+    use medledger_protocol::api::recovery::RecoveryKit;
+    use medledger_protocol::recovery::RecoverySet;
     let (_dir, idx) = index().await;
     let identity = Address::repeat_byte(0xaa);
     let kit = |threshold| RecoveryKit {
-        set: RecoverySetBody {
+        set: RecoverySet {
             chain_id: 1337,
             contract: Address::repeat_byte(0xc0),
             account: identity,
@@ -900,12 +901,8 @@ async fn a_recovery_kit_is_replaced_whole_and_releases_are_kept_per_kit_and_requ
         sealed: vec![vec![1u8; 81].into(), vec![2u8; 81].into()],
     };
     assert_eq!(idx.kit(identity).await.expect("kit"), None);
-    idx.put_kit(identity, id(0x51), &kit(2), 100)
-        .await
-        .expect("stored");
-    idx.put_kit(identity, id(0x52), &kit(1), 101)
-        .await
-        .expect("replaced");
+    idx.put_kit(identity, &kit(2), 100).await.expect("stored");
+    idx.put_kit(identity, &kit(1), 101).await.expect("replaced");
     let stored = idx.kit(identity).await.expect("kit").expect("present");
     assert_eq!((stored.kit, stored.stored_at), (kit(1), 101));
 

@@ -17,59 +17,14 @@ use serde::{Deserialize, Serialize};
 use crate::recovery::{Manifest, RecoveryError, RecoverySet, MAX_GUARDIANS};
 use crate::wrap::WRAPPED_LEN;
 
-/// A recovery set on the wire (crate::recovery::RecoverySet).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RecoverySetBody {
-    /// EIP-155 chain id.
-    pub chain_id: u64,
-    /// The MedLedger contract.
-    pub contract: Address,
-    /// The account (identity) whose key the seed gives.
-    pub account: Address,
-    /// The key version whose seed is split.
-    pub key_version: u32,
-    /// How many guardians' shares recover the seed.
-    pub threshold: u8,
-    /// The guardians, in share order (share i is guardian i - 1's).
-    pub guardians: Vec<Address>,
-}
-
-impl From<&RecoverySet> for RecoverySetBody {
-    fn from(s: &RecoverySet) -> Self {
-        RecoverySetBody {
-            chain_id: s.chain_id,
-            contract: s.contract,
-            account: s.account,
-            key_version: s.key_version,
-            threshold: s.threshold,
-            guardians: s.guardians.clone(),
-        }
-    }
-}
-
-impl From<&RecoverySetBody> for RecoverySet {
-    fn from(s: &RecoverySetBody) -> Self {
-        RecoverySet {
-            chain_id: s.chain_id,
-            contract: s.contract,
-            account: s.account,
-            key_version: s.key_version,
-            threshold: s.threshold,
-            guardians: s.guardians.clone(),
-        }
-    }
-}
-
 /// Body of `PUT /api/recovery/kit`: the manifest (the set and each share's commitment) and the
 /// shares sealed to their guardians, in index order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RecoveryKit {
-    /// The set.
-    pub set: RecoverySetBody,
+    /// The set (crate::recovery::RecoverySet).
+    pub set: RecoverySet,
     /// crate::recovery::Share::commitment of shares 1..=n.
     pub commitments: Vec<B256>,
     /// Share i sealed to guardian i (formats.md section 3, purpose `guardian`), 81 bytes each.
@@ -107,7 +62,7 @@ impl RecoveryKit {
     /// Checks the set (2 ≤ t ≤ n ≤ 16, distinct guardians, none the account) and that there is
     /// one commitment and one sealed share of the right length per guardian.
     pub fn check(&self) -> Result<(), KitError> {
-        RecoverySet::from(&self.set).check()?;
+        self.set.check()?;
         let guardians = self.set.guardians.len();
         if self.commitments.len() != guardians || self.sealed.len() != guardians {
             return Err(KitError::Counts {
@@ -122,7 +77,7 @@ impl RecoveryKit {
     /// The manifest (the set and the commitments).
     pub fn manifest(&self) -> Manifest {
         Manifest {
-            set: RecoverySet::from(&self.set),
+            set: self.set.clone(),
             commitments: self.commitments.clone(),
         }
     }
@@ -172,20 +127,42 @@ pub struct SealedShare {
     pub sealed: Bytes,
 }
 
-/// `GET /api/recovery/kit/{identity}` (and `PUT`'s answer): the stored kit's manifest, with every
-/// sealed share for the patient and the caller's own for a guardian.
+/// What identifies a stored kit in the escrow's answers: the set, its id, the kit's id and the
+/// commitments (the manifest, with the ids it gives).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
-pub struct KitView {
+pub struct KitManifest {
     /// The set.
-    pub set: RecoverySetBody,
+    pub set: RecoverySet,
     /// crate::recovery::RecoverySet::id of the set.
     pub set_id: B256,
     /// crate::recovery::Manifest::id: this split of the seed (a release names it).
     pub kit_id: B256,
     /// The shares' commitments, in index order.
     pub commitments: Vec<B256>,
+}
+
+impl From<Manifest> for KitManifest {
+    fn from(m: Manifest) -> Self {
+        KitManifest {
+            set_id: m.set.id(),
+            kit_id: m.id(),
+            set: m.set,
+            commitments: m.commitments,
+        }
+    }
+}
+
+/// `GET /api/recovery/kit/{identity}` (and `PUT`'s answer): the stored kit's manifest, with every
+/// sealed share for the patient and the caller's own for a guardian.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct KitView {
+    /// The manifest and its ids.
+    #[serde(flatten)]
+    pub manifest: KitManifest,
     /// When the escrow stored the kit (Unix seconds).
     pub stored_at: u64,
     /// The sealed shares the caller may have.
@@ -235,14 +212,9 @@ pub struct ShareReleased {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ReleasedShares {
-    /// The set.
-    pub set: RecoverySetBody,
-    /// crate::recovery::RecoverySet::id of the set.
-    pub set_id: B256,
-    /// crate::recovery::Manifest::id of the kit.
-    pub kit_id: B256,
-    /// The shares' commitments, in index order.
-    pub commitments: Vec<B256>,
+    /// The manifest and its ids.
+    #[serde(flatten)]
+    pub manifest: KitManifest,
     /// The request the shares were re-sealed for (its transport key opens them).
     pub request_id: u64,
     /// The re-sealed shares, in index order.
@@ -265,7 +237,7 @@ mod tests {
         };
         let (_, manifest) = split(&[3; 32], &set).expect("split");
         RecoveryKit {
-            set: RecoverySetBody::from(&set),
+            set,
             commitments: manifest.commitments,
             sealed: vec![Bytes::from(vec![0u8; WRAPPED_LEN]); 2],
         }
@@ -275,7 +247,7 @@ mod tests {
     fn a_kit_is_checked_and_read_back_as_sent() {
         let k = kit();
         k.check().expect("well formed");
-        assert_eq!(k.manifest().set.id(), RecoverySet::from(&k.set).id());
+        assert_eq!(k.manifest().set.id(), k.set.id());
         let json = serde_json::to_value(&k).expect("json");
         assert_eq!(json["set"]["keyVersion"], 1);
         let back: RecoveryKit = serde_json::from_value(json).expect("parse");
