@@ -82,6 +82,12 @@ pub const DOMAIN_VERSION: &str = "1";
 pub const KEY_PURPOSE: &str = "medledger encryption key";
 /// The current key version.
 pub const KEY_VERSION: u32 = 1;
+
+/// The key version of a recovering wallet's transport key ([`KeyDerivation::transport`],
+/// formats.md section 9): 0, which no account key has (they start at [`KEY_VERSION`] and only
+/// grow), so a transport key is never an account's key, and the wallet derives it again from its
+/// own signature on any device while the recovery is under way.
+pub const TRANSPORT_KEY_VERSION: u32 = 0;
 const HKDF_SALT: &[u8] = b"medledger/v1/x25519-salt";
 const HKDF_INFO: &[u8] = b"medledger/v1/x25519";
 
@@ -252,6 +258,17 @@ impl KeyDerivation {
     /// account's own wallet derives for that version. For the account's own address, unchanged.
     pub fn by_wallet(self, wallet: Address) -> Self {
         Self { wallet, ..self }
+    }
+
+    /// The key `wallet` names as its transport key when it asks to recover `account`
+    /// (`requestRecovery`): the moved derivation of [`TRANSPORT_KEY_VERSION`]. The guardians
+    /// re-seal their shares to it; only `wallet`'s signature derives it.
+    pub fn transport(chain_id: u64, contract: Address, account: Address, wallet: Address) -> Self {
+        Self {
+            key_version: TRANSPORT_KEY_VERSION,
+            ..Self::new(chain_id, contract, account)
+        }
+        .by_wallet(wallet)
     }
 
     /// Whether the signer is a wallet the identity moved to.

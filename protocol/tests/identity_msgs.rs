@@ -5,7 +5,8 @@ use alloy_primitives::{address, b256, eip191_hash_message, hex, Address, B256, U
 use k256::ecdsa::SigningKey;
 use medledger_protocol::identity::{
     format_rfc3339, parse_rfc3339, verify_siwe, EscrowRequest, HoldDecisionMessage, IdentityError,
-    KeyDerivation, MoveWrapsMessage, SiweExpectations, SiweMessage,
+    KeyDerivation, MoveWrapsMessage, SiweExpectations, SiweMessage, KEY_VERSION,
+    TRANSPORT_KEY_VERSION,
 };
 use proptest::prelude::*;
 
@@ -616,6 +617,40 @@ fn a_moved_identity_s_key_is_derived_by_its_new_wallet_alone() {
     // Nor does the new wallet's signature of the account's own message.
     assert!(matches!(
         own.derive_keypair(&sign_hash(&new_sk, &own.signing_hash())),
+        Err(IdentityError::WrongSigner { .. })
+    ));
+}
+
+#[test]
+fn a_transport_key_is_the_recovering_wallet_s_alone_and_never_an_account_key() {
+    let (old_sk, account) = wallet();
+    let new_sk = other_wallet();
+    let new_wallet = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
+    let transport = KeyDerivation::transport(CHAIN, CONTRACT, account, new_wallet);
+    assert!(transport.moved());
+    assert_eq!(transport.key_version, TRANSPORT_KEY_VERSION);
+    // Below every account key's version, checked when the test compiles.
+    const { assert!(TRANSPORT_KEY_VERSION < KEY_VERSION) };
+    let key = transport
+        .derive_keypair(&sign_hash(&new_sk, &transport.signing_hash()))
+        .expect("the recovering wallet derives it");
+    // The same key on another device: it is the signature's, not the browser's.
+    let again = transport
+        .derive_keypair(&sign_hash(&new_sk, &transport.signing_hash()))
+        .expect("again");
+    assert_eq!(key.public(), again.public());
+    // Not the key the wallet will hold once the identity is its (any version from the first).
+    for rotations in 0..3 {
+        let moved = KeyDerivation::after_rotations(CHAIN, CONTRACT, account, rotations)
+            .by_wallet(new_wallet);
+        let account_key = moved
+            .derive_keypair(&sign_hash(&new_sk, &moved.signing_hash()))
+            .expect("moved key");
+        assert_ne!(account_key.public(), key.public());
+    }
+    // The account's own wallet cannot derive the transport key of a wallet taking it over.
+    assert!(matches!(
+        transport.derive_keypair(&sign_hash(&old_sk, &transport.signing_hash())),
         Err(IdentityError::WrongSigner { .. })
     ));
 }

@@ -689,3 +689,42 @@ pub async fn claims() -> Result<Vec<ClaimSummary>, EscrowError> {
     let l: api::ClaimList = json_call("GET", "/api/claims", None).await?;
     Ok(l.claims)
 }
+
+/// Stores the signed-in patient's recovery kit (docs/api.md "Recovery kits").
+pub async fn put_recovery_kit(
+    kit: &api::recovery::RecoveryKit,
+) -> Result<api::recovery::KitView, EscrowError> {
+    json_call("PUT", "/api/recovery/kit", Some(&json!(kit))).await
+}
+
+/// `identity`'s recovery kit as the caller may see it (the whole kit for the patient, a
+/// guardian's own share); `None` when the patient stored none.
+pub async fn recovery_kit(
+    identity: Address,
+) -> Result<Option<api::recovery::KitView>, EscrowError> {
+    let path = format!("/api/recovery/kit/{}", identity.to_checksum(None));
+    match json_call("GET", &path, None).await {
+        Ok(kit) => Ok(Some(kit)),
+        Err(e) if e.status == 404 && e.code == "no-recovery-kit" => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A guardian hands over its share of `identity`'s kit, re-sealed for a recovering wallet.
+pub async fn release_share(
+    identity: Address,
+    body: &api::recovery::ReleaseShareBody,
+) -> Result<api::recovery::ShareReleased, EscrowError> {
+    let path = format!("/api/recovery/kit/{}/releases", identity.to_checksum(None));
+    json_call("POST", &path, Some(&json!(body))).await
+}
+
+/// The shares the guardians re-sealed for the signed-in wallet's recovery of its identity;
+/// `None` when there are none for it.
+pub async fn released_shares() -> Result<Option<api::recovery::ReleasedShares>, EscrowError> {
+    match json_call("GET", "/api/recovery/released", None).await {
+        Ok(shares) => Ok(Some(shares)),
+        Err(e) if e.status == 404 => Ok(None),
+        Err(e) => Err(e),
+    }
+}

@@ -9,6 +9,7 @@ mod log;
 mod nav;
 mod pages;
 mod records;
+mod recovery;
 mod relay;
 mod rotation;
 mod session;

@@ -59,8 +59,11 @@ pub enum RecordError {
 /// The signed-in user as the record protocols need them.
 #[derive(Clone)]
 pub struct Identity {
-    /// Their account.
+    /// Their account (the identity on chain).
     pub account: Address,
+    /// The wallet that signs and sends for the account: the account itself, or the wallet a
+    /// recovery moved it to (the contracts and the escrow resolve it to the account).
+    pub wallet: Address,
     /// Their X25519 key pair, derived from the wallet's signature.
     pub keys: KeyPair,
     /// The core contract.
@@ -86,14 +89,27 @@ impl Identity {
         &self,
         call: C,
     ) -> Result<B256, ChainError> {
+        self.send_to(&self.contract, call).await
+    }
+
+    /// Sends `call` to `to` (the core or its recovery contract), paid as [`Self::send`] says.
+    pub async fn send_to<C: alloy_sol_types::SolCall>(
+        &self,
+        to: &Contract,
+        call: C,
+    ) -> Result<B256, ChainError> {
         use super::relay::{payer, Payer};
+        use medledger_protocol::forward::Target;
         let data = alloy_primitives::Bytes::from(call.abi_encode());
-        match payer(&self.contract, self.account, &data, self.forwarder).await {
-            Payer::Relayer(offer) => {
-                super::relay::send(&self.contract, &offer, self.account, data).await
-            }
+        let target = if to.address == self.contract.address {
+            Target::Core
+        } else {
+            Target::Recovery
+        };
+        match payer((to, target), self.wallet, &data, self.forwarder).await {
+            Payer::Relayer(offer) => super::relay::send(to, &offer, self.wallet, data).await,
             Payer::Nobody(why) => Err(ChainError::Relay(why)),
-            Payer::Wallet => self.contract.send(self.account, call, U256::ZERO).await,
+            Payer::Wallet => to.send(self.wallet, call, U256::ZERO).await,
         }
     }
 
@@ -103,7 +119,7 @@ impl Identity {
         call: C,
         value: U256,
     ) -> Result<B256, String> {
-        let sent = self.insurance.send(self.account, call, value).await;
+        let sent = self.insurance.send(self.wallet, call, value).await;
         sent.map_err(|e| e.to_string())
     }
 }

@@ -8,7 +8,7 @@ use alloy_primitives::{Address, Bytes, B256};
 use leptos::prelude::*;
 use medledger_protocol::api::relay::{RelayBody, RelayStatus};
 use medledger_protocol::contract::MedLedgerForwarder;
-use medledger_protocol::forward::{call_kind, CallKind, ForwardMessage};
+use medledger_protocol::forward::{call_kind_at, CallKind, ForwardMessage, Target};
 use serde_json::{json, Value};
 
 use super::chain::{wait_receipt, ChainError, Contract};
@@ -36,18 +36,18 @@ pub enum Payer {
     Nobody(String),
 }
 
-/// Who pays for `from`'s call `data` to `core`: the relayer when the call is one it pays for, the
-/// core names a forwarder, the wallet holds too little ether for the call's gas, and the escrow
+/// Who pays for `from`'s call `data` to `to` (the core or its recovery contract, as `target`
+/// says): the relayer when the call is one it pays for, the core names a forwarder, the wallet holds too little ether for the call's gas, and the escrow
 /// relays for this account with quota left; nobody when the relayer would but cannot now; the
 /// wallet otherwise.
 pub async fn payer(
-    core: &Contract,
+    (to, target): (&Contract, Target),
     from: Address,
     data: &Bytes,
     forwarder: Option<Address>,
 ) -> Payer {
-    let sponsored = matches!(call_kind(data), CallKind::Sponsored(_));
-    if forwarder.is_none() || !sponsored || can_pay(core, from, data).await {
+    let sponsored = matches!(call_kind_at(target, data), CallKind::Sponsored(_));
+    if forwarder.is_none() || !sponsored || can_pay(to, from, data).await {
         return Payer::Wallet;
     }
     match escrow::relay_status().await {

@@ -194,9 +194,13 @@ pub async fn start(
     let rotations = session::key_rotations(&me.contract, me.account, deploy_block)
         .await
         .map_err(|e| e.to_string())?;
-    let new_keys = session::derive_version(&me.contract, me.account, rotations.saturating_add(1))
-        .await
-        .map_err(|e| e.to_string())?;
+    let new_keys = session::derive_version(
+        &me.contract,
+        (me.account, me.wallet),
+        rotations.saturating_add(1),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let (to_move, unopened) = rewrap(me, wraps, &me.keys, new_keys.public(), progress).await?;
     Ok(Rotation {
         old_keys: me.keys.clone(),
@@ -286,7 +290,7 @@ async fn move_signature(
         encryption_key: new_key,
         deadline,
     };
-    let sig = wallet::sign_typed_data(me.account, &message.typed_data_json())
+    let sig = wallet::sign_typed_data(me.wallet, &message.typed_data_json())
         .await
         .map_err(|e| MoveError::Wallet(super::chain::ChainError::from(e).to_string()))?;
     let signed = (hex::encode_prefixed(sig), deadline);
@@ -342,7 +346,7 @@ pub async fn finish_previous(
             "This account never rotated its key: these keys were made for another one.".into(),
         );
     };
-    let old_keys = session::derive_version(&me.contract, me.account, previous)
+    let old_keys = session::derive_version(&me.contract, (me.account, me.wallet), previous)
         .await
         .map_err(|e| e.to_string())?;
     let (to_move, unopened) = rewrap_all(me, &old_keys, me.keys.public(), progress).await?;

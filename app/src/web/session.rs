@@ -102,24 +102,25 @@ pub enum SignInError {
     BadSignature(String),
 }
 
-/// Makes sure the escrow session is this account's: reuses a live one, else SIWE via
-/// `personal_sign`. The session says where the account stands with the licence agreement.
-pub async fn ensure_escrow_session(account: Address) -> Result<escrow::Session, SignInError> {
+/// Makes sure the escrow session is this wallet's: reuses a live one, else SIWE via
+/// `personal_sign`. The session names the identity the wallet acts for (itself, or the account a
+/// recovery moved to it) and where it stands with the licence agreement.
+pub async fn ensure_escrow_session(wallet: Address) -> Result<escrow::Session, SignInError> {
     if let Some(s) = escrow::session().await? {
-        if s.address == account {
+        if s.wallet == wallet {
             return Ok(s);
         }
         escrow::sign_out().await?;
         // Another account signs in: what the last one opened goes.
         super::fhir::forget_opened();
     }
-    let message = escrow::sign_in_message(account).await?;
-    let signature = wallet::personal_sign(account, &message)
+    let message = escrow::sign_in_message(wallet).await?;
+    let signature = wallet::personal_sign(wallet, &message)
         .await
         .map_err(ChainError::from)?;
     let session = escrow::verify(&message, &signature).await?;
-    if session.address != account {
-        return Err(SignInError::WrongSession(session.address));
+    if session.wallet != wallet {
+        return Err(SignInError::WrongSession(session.wallet));
     }
     Ok(session)
 }
@@ -187,28 +188,45 @@ fn rotated_keys(logs: &serde_json::Value) -> Result<Vec<B256>, ChainError> {
         .collect()
 }
 
-/// Asks the wallet to sign the key-derivation message of `account`'s key after `rotations`
-/// rotations and derives that X25519 key pair.
+/// Asks `wallet` to sign the key-derivation message of `account`'s key after `rotations`
+/// rotations and derives that X25519 key pair: the account's own message when the wallet is the
+/// account, the moved identity's (formats.md 6.1) when a recovery moved the account to it.
 pub async fn derive_version(
     contract: &Contract,
-    account: Address,
+    (account, wallet): (Address, Address),
     rotations: u32,
 ) -> Result<KeyPair, SignInError> {
     let derivation =
-        KeyDerivation::after_rotations(contract.chain_id, contract.address, account, rotations);
-    let signature = wallet::sign_typed_data(account, &derivation.typed_data_json())
+        KeyDerivation::after_rotations(contract.chain_id, contract.address, account, rotations)
+            .by_wallet(wallet);
+    derive_signed(&derivation).await
+}
+
+/// Asks the derivation's wallet to sign it and derives the key pair.
+pub async fn derive_signed(derivation: &KeyDerivation) -> Result<KeyPair, SignInError> {
+    let seed = seed_signed(derivation).await?;
+    Ok(KeyPair::derive(&seed))
+}
+
+/// Asks the derivation's wallet to sign it: the 32-byte seed the key pair comes from (what a
+/// recovery kit splits among guardians).
+pub async fn seed_signed(
+    derivation: &KeyDerivation,
+) -> Result<zeroize::Zeroizing<[u8; 32]>, SignInError> {
+    let signature = wallet::sign_typed_data(derivation.wallet, &derivation.typed_data_json())
         .await
         .map_err(ChainError::from)?;
     derivation
-        .derive_keypair(&signature)
+        .seed(&signature)
+        .map(zeroize::Zeroizing::new)
         .map_err(|e| SignInError::BadSignature(e.to_string()))
 }
 
-/// Derives the account's key with one wallet signature. When the account is registered, the key
-/// must be the one on chain: the version is the one its rotations on chain give.
+/// Derives the account's key with one signature of `wallet`'s. When the account is registered,
+/// the key must be the one on chain: the version is the one its rotations on chain give.
 pub async fn derive_key(
     contract: &Contract,
-    account: Address,
+    (account, wallet): (Address, Address),
     registered: Option<B256>,
     deploy_block: u64,
 ) -> Result<KeyPair, SignInError> {
@@ -216,7 +234,7 @@ pub async fn derive_key(
         Some(_) => key_rotations(contract, account, deploy_block).await?,
         None => 0,
     };
-    let keys = derive_version(contract, account, rotations).await?;
+    let keys = derive_version(contract, (account, wallet), rotations).await?;
     if let Some(registered) = registered {
         if registered.0 != keys.public().0 {
             return Err(SignInError::KeyMismatch);

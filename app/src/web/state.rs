@@ -25,12 +25,18 @@ pub enum WalletPresence {
 /// A user who signed in to the escrow and unlocked their key.
 #[derive(Clone)]
 pub struct SignedIn {
-    /// The account.
+    /// The account: the identity on chain (the address it registered with).
     pub account: Address,
+    /// The wallet that signs for it: the account itself, or the wallet a recovery moved the
+    /// account to.
+    pub wallet: Address,
     /// Their X25519 key pair (memory only; re-derived at every sign-in).
     pub keys: KeyPair,
     /// The account on chain at sign-in (refreshed by views that change it).
     pub on_chain: OnChainAccount,
+    /// Whether the page holds a key its guardians' shares gave back (a recovery's last step): the
+    /// account must rotate to a key of its new wallet's own.
+    pub recovered: bool,
     /// Whether the account must accept the current licence agreement before anything else: as
     /// the session said at sign-in, or since the escrow refused a request for want of it.
     pub agreement_needed: bool,
@@ -117,6 +123,7 @@ impl AppState {
         self.signed_in.with_untracked(|s| {
             s.as_ref().map(|s| Identity {
                 account: s.account,
+                wallet: s.wallet,
                 keys: s.keys.clone(),
                 contract,
                 insurance,

@@ -31,7 +31,7 @@ async fn accept(state: AppState, served: AgreementText) -> Outcome {
         me.account,
         now(),
     );
-    let signature = wallet::sign_typed_data(me.account, &message.typed_data_json())
+    let signature = wallet::sign_typed_data(me.wallet, &message.typed_data_json())
         .await
         .map_err(|e| ChainError::from(e).to_string())?;
     let accepted = escrow::accept_agreement(&agreement::acceptance_body(&message, &signature))

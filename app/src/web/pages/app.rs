@@ -188,7 +188,9 @@ fn Gate() -> impl IntoView {
             (Screen::Connect, _) => view! { <onboarding::Connect/> }.into_any(),
             (Screen::SignIn, _) => view! { <onboarding::SignIn/> }.into_any(),
             (Screen::Agreement, _) => view! { <agreement::AgreementPage/> }.into_any(),
-            (Screen::ChooseRole, _) => view! { <onboarding::ChooseRole/> }.into_any(),
+            (Screen::ChooseRole, _) => {
+                view! { <onboarding::ChooseRole/><super::recovery::RecoverAccount/> }.into_any()
+            }
             (Screen::Awaiting, _) => view! { <onboarding::AwaitingVerification/> }.into_any(),
             (Screen::Patient, _) => view! { <patient::PatientPage/> }.into_any(),
             (Screen::Doctor, _) => view! { <doctor::DoctorPage/> }.into_any(),

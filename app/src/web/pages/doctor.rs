@@ -71,7 +71,7 @@ pub fn DoctorPage() -> impl IntoView {
             {move || match page.get() {
                 Page::Emergency => view! { <EmergencySection selected patients/>{chosen}}.into_any(),
                 Page::Claims => view! { <DoctorClaims/> }.into_any(),
-                Page::Account => view! { <super::key::KeySection on_rotated=move || patients.refetch()/> }.into_any(),
+                Page::Account => view! { <super::key::KeySection on_rotated=move || patients.refetch()/><super::recovery::HelpRecoverSection/> }.into_any(),
                 _ => view! { <PatientList patients selected/>{chosen}}.into_any(),
             }}
         </div>

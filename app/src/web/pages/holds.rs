@@ -67,7 +67,7 @@ async fn decide(state: AppState, hold: &Hold, approve: bool) -> Result<Hold, Str
         me.account,
         approve,
     );
-    let signature = wallet::sign_typed_data(me.account, &message.typed_data_json())
+    let signature = wallet::sign_typed_data(me.wallet, &message.typed_data_json())
         .await
         .map_err(|e| ChainError::from(e).to_string())?;
     let body = holds::decision_body(approve, &signature);

@@ -81,7 +81,7 @@ pub fn InsurerPage() -> impl IntoView {
             <PageNav audience=Audience::Insurer current=page/>
             {move || match page.get() {
                 Page::Policy => view! { <PolicySection policy/> }.into_any(),
-                Page::Account => view! { <super::key::KeySection on_rotated=move || claims.refetch()/> }.into_any(),
+                Page::Account => view! { <super::key::KeySection on_rotated=move || claims.refetch()/><super::recovery::HelpRecoverSection/> }.into_any(),
                 _ => view! {
                     <section aria-labelledby="iclaims-h">
                         <h2 id="iclaims-h">"Claims"</h2>

@@ -44,6 +44,7 @@ fn adopt(state: AppState, keys: &KeyPair) {
         if let Some(s) = s.as_mut() {
             s.on_chain.encryption_key = alloy_primitives::B256::from(keys.public().0);
             s.keys = keys;
+            s.recovered = false;
         }
     });
 }
@@ -115,6 +116,11 @@ pub fn KeySection(on_rotated: impl Fn() + Copy + Send + Sync + 'static) -> impl 
         <section id="key" aria-labelledby="key-h" data-testid="key-rotation">
             <h2 id="key-h">"Your encryption key"</h2>
             <p>"Every record key you hold is wrapped to an encryption key your browser computes from your wallet's signature. If a device that was signed in may have been lost or shared, rotate it: your wallet makes a new key, this browser moves every record key you hold to it, and the old one opens nothing the escrow releases any more. Keys made for other people stay as they are."</p>
+            <Show when=move || state.signed_in.with(|s| s.as_ref().is_some_and(|s| s.recovered))>
+                <div class="note failed" role="alert" data-testid="recovered-rotate">
+                    <p>"Your guardians gave your key back to this wallet. The lost wallet could still compute that key: rotate it now, so that only this wallet's key opens your records."</p>
+                </div>
+            </Show>
             {move || unfinished().map(|n| view! {
                 <div class="note failed" role="alert" data-testid="rotation-unfinished">
                     <p>{unfinished_text(n)}</p>

@@ -147,14 +147,14 @@ async fn choose(state: AppState, id: u32, choice: Choice) -> Outcome {
     let sent = match choice {
         Choice::Accept => {
             let call = MedLedgerLicensing::acceptEnrolmentCall { organisation: id };
-            licensing.send(me.account, call, U256::ZERO).await
+            licensing.send(me.wallet, call, U256::ZERO).await
         }
         Choice::Decline | Choice::Leave => {
             let call = MedLedgerLicensing::endEnrolmentCall {
                 organisation: id,
                 patient: me.account,
             };
-            licensing.send(me.account, call, U256::ZERO).await
+            licensing.send(me.wallet, call, U256::ZERO).await
         }
     };
     sent.map_err(|e| e.to_string())?;

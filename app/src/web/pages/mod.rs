@@ -12,3 +12,4 @@ pub mod key;
 pub mod licence;
 pub mod onboarding;
 pub mod patient;
+pub mod recovery;

@@ -109,17 +109,20 @@ pub fn SignIn() -> impl IntoView {
     }
 }
 
-/// Signs the wallet's account in to the escrow, reads it on chain and derives its key.
+/// Signs the wallet in to the escrow, reads the account it acts for on chain (itself, or the one a
+/// recovery moved to it) and derives its key; a moved account whose key on chain is still the
+/// one its guardians' shares give has it reassembled from them (`web::recovery`).
 async fn sign_in(state: AppState) -> Outcome {
-    let account = state
+    let wallet = state
         .account
         .get_untracked()
         .ok_or("connect your wallet first")?;
     let contract = state.contract().ok_or("not configured")?;
     let explain = |e: SignInError| e.to_string();
-    let escrow_session = session::ensure_escrow_session(account)
+    let escrow_session = session::ensure_escrow_session(wallet)
         .await
         .map_err(explain)?;
+    let account = escrow_session.address;
     let on_chain = session::on_chain_account(&contract, account)
         .await
         .map_err(|e| e.to_string())?;
@@ -128,16 +131,29 @@ async fn sign_in(state: AppState) -> Outcome {
         .config
         .with_untracked(|c| c.as_ref().map(|c| c.deploy_block))
         .unwrap_or(0);
-    let keys = session::derive_key(&contract, account, registered, deploy_block)
-        .await
-        .map_err(explain)?;
+    let (keys, recovered) = if account == wallet {
+        let keys = session::derive_key(&contract, (account, wallet), registered, deploy_block)
+            .await
+            .map_err(explain)?;
+        (keys, false)
+    } else {
+        super::super::recovery::unlock_moved(
+            &contract,
+            (account, wallet),
+            on_chain.encryption_key,
+            deploy_block,
+        )
+        .await?
+    };
     // The wallet may have switched account while it was asked.
-    if state.account.get_untracked() != Some(account) {
+    if state.account.get_untracked() != Some(wallet) {
         return Err("The wallet switched account during sign-in: sign in again.".into());
     }
     state.signed_in.set(Some(SignedIn {
         account,
+        wallet,
         keys,
+        recovered,
         on_chain,
         agreement_needed: escrow_session.agreement.needs_acceptance(),
     }));

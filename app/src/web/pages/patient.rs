@@ -171,7 +171,7 @@ pub fn PatientPage() -> impl IntoView {
                 Page::Log => view! { <AccessLogSection ctx/> }.into_any(),
                 Page::Claims => view! { <PatientClaims/> }.into_any(),
                 Page::Emergency => view! { <EmergencySection ctx/> }.into_any(),
-                Page::Account => view! { <super::key::KeySection on_rotated=move || ctx.records.refetch()/><super::licence::HospitalsSection/><EraseAllSection ctx/> }.into_any(),
+                Page::Account => view! { <super::key::KeySection on_rotated=move || ctx.records.refetch()/><super::recovery::GuardiansSection/><super::recovery::HelpRecoverSection/><super::licence::HospitalsSection/><EraseAllSection ctx/> }.into_any(),
                 // Records, and nothing else: `resolve` gives a patient only the patient's pages.
                 _ => view! { <RecordsSection ctx/> }.into_any(),
             }}

@@ -1,0 +1,477 @@
+//! Recovery with guardians in this browser (issue 18; formats.md section 9; docs/api.md "Recovery
+//! kits"): each step of the three people's, the views in `pages::recovery`.
+//!
+//! - The patient names guardians on chain (`setGuardians`) and stores a kit: the seed of its key
+//!   (its wallet signs the derivation again) split t of n, each share sealed to its guardian's key
+//!   on chain ([`name_guardians`], [`store_kit`]).
+//! - A new wallet asks to take the account over, naming its transport key: the moved derivation
+//!   of key version 0, which only that wallet's signature gives, on any device ([`ask`]); once t
+//!   guardians approved and the delay passed, it completes the move ([`complete`]).
+//! - A guardian sees the open requests for an account, opens its own share with its key, re-seals
+//!   it to the request's transport key for the escrow, and approves on chain ([`help`]).
+//! - The moved account signs in: while its key on chain is still the one the kit split, the
+//!   released shares are opened with the transport key and combined into it, checked against the
+//!   chain ([`unlock_moved`]); the account page then rotates to a key of the new wallet's own.
+
+use alloy_primitives::{Address, Bytes, B256};
+use alloy_sol_types::SolEvent;
+use medledger_protocol::api::recovery::{KitView, RecoveryKit, ReleaseShareBody, ReleasedShares};
+use medledger_protocol::contract::{ContractError, MedLedger, MedLedgerRecovery};
+use medledger_protocol::identity::{KeyDerivation, KEY_VERSION};
+use medledger_protocol::recovery::{self as shares, Manifest, RecoverySet, Share};
+use medledger_protocol::wrap::{KeyPair, PublicKey};
+
+use super::chain::{ChainError, Contract};
+use super::records::Identity;
+use super::{escrow, session, wallet};
+use crate::log_ranges::LogRanges;
+
+/// An account's guardians on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guardians {
+    /// In share order.
+    pub guardians: Vec<Address>,
+    /// Approvals a recovery needs.
+    pub threshold: u8,
+    /// Seconds from the approval that reaches the threshold to the earliest completion.
+    pub delay: u32,
+}
+
+/// A wallet's request to take an account over, as the chain holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The wallet asking.
+    pub new_wallet: Address,
+    /// Its number (`recoveryOf`).
+    pub id: u64,
+    /// Guardians who approved it.
+    pub approvals: u64,
+    /// When it may complete (chain seconds; 0 until the threshold is reached).
+    pub ready_at: u64,
+    /// Still open (not cancelled, replaced or completed).
+    pub open: bool,
+}
+
+/// The recovery contract the core created.
+pub async fn recovery_contract(core: &Contract) -> Result<Contract, String> {
+    let address = core
+        .view(MedLedger::recoveryCall {})
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Contract {
+        address,
+        chain_id: core.chain_id,
+    })
+}
+
+/// `identity`'s guardians on chain (none: an empty list).
+pub async fn guardians_of(core: &Contract, identity: Address) -> Result<Guardians, String> {
+    let recovery = recovery_contract(core).await?;
+    let g = recovery
+        .view(MedLedgerRecovery::guardiansOfCall { identity })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Guardians {
+        guardians: g.guardians,
+        threshold: g.threshold,
+        delay: g.delay,
+    })
+}
+
+/// `new_wallet`'s request for `identity`.
+pub async fn request_of(
+    core: &Contract,
+    identity: Address,
+    new_wallet: Address,
+) -> Result<Request, String> {
+    let recovery = recovery_contract(core).await?;
+    let r = recovery
+        .view(MedLedgerRecovery::recoveryOfCall {
+            identity,
+            newWallet: new_wallet,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Request {
+        new_wallet,
+        id: r.requestId,
+        approvals: u64::try_from(r.approvals).unwrap_or(u64::MAX),
+        ready_at: r.readyAt,
+        open: r.open,
+    })
+}
+
+/// The patient's own kit at the escrow (`None`: none stored).
+pub async fn my_kit(me: &Identity) -> Result<Option<KitView>, String> {
+    escrow::recovery_kit(me.account)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Names `guardians` with `threshold` and `delay` on chain (unless the chain holds exactly these
+/// already) and stores the kit that goes with them. The set is checked before anything is sent.
+pub async fn name_guardians(
+    me: &Identity,
+    chosen: Guardians,
+    deploy_block: u64,
+) -> Result<KitView, String> {
+    let set = set_of(me, &chosen, KEY_VERSION);
+    set.check().map_err(|e| e.to_string())?;
+    guardian_keys(me, &chosen.guardians).await?;
+    if guardians_of(&me.contract, me.account).await? != chosen {
+        let recovery = recovery_contract(&me.contract).await?;
+        let call = MedLedgerRecovery::setGuardiansCall {
+            guardians: chosen.guardians.clone(),
+            threshold: chosen.threshold,
+            delay: chosen.delay,
+        };
+        me.send_to(&recovery, call)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    store_kit(me, deploy_block).await
+}
+
+/// Splits the seed of the account's key now among the guardians the chain names, each share
+/// sealed to that guardian's key on chain, and stores the kit. The wallet signs the key's
+/// derivation again: the page keeps the key, never its seed.
+pub async fn store_kit(me: &Identity, deploy_block: u64) -> Result<KitView, String> {
+    let on_chain = guardians_of(&me.contract, me.account).await?;
+    if on_chain.guardians.is_empty() {
+        return Err("Name your guardians first.".into());
+    }
+    let keys = guardian_keys(me, &on_chain.guardians).await?;
+    let rotations = session::key_rotations(&me.contract, me.account, deploy_block)
+        .await
+        .map_err(|e| e.to_string())?;
+    let derivation = KeyDerivation::after_rotations(
+        me.contract.chain_id,
+        me.contract.address,
+        me.account,
+        rotations,
+    )
+    .by_wallet(me.wallet);
+    let seed = session::seed_signed(&derivation)
+        .await
+        .map_err(|e| e.to_string())?;
+    if KeyPair::derive(&seed).public() != me.keys.public() {
+        return Err(
+            "Your key on chain is not the one this page holds: sign out and in again first.".into(),
+        );
+    }
+    let set = set_of(me, &on_chain, derivation.key_version);
+    let (split, manifest) = shares::split(&seed, &set).map_err(|e| e.to_string())?;
+    let sealed = split
+        .iter()
+        .zip(&keys)
+        .map(|(share, key)| share.seal(&set, key).map(|s| Bytes::from(s.to_vec())))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let kit = RecoveryKit {
+        set,
+        commitments: manifest.commitments,
+        sealed,
+    };
+    escrow::put_recovery_kit(&kit)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn set_of(me: &Identity, g: &Guardians, key_version: u32) -> RecoverySet {
+    RecoverySet {
+        chain_id: me.contract.chain_id,
+        contract: me.contract.address,
+        account: me.account,
+        key_version,
+        threshold: g.threshold,
+        guardians: g.guardians.clone(),
+    }
+}
+
+/// Each guardian's encryption key on chain; refused, naming it, for one that is not a registered
+/// account.
+async fn guardian_keys(me: &Identity, guardians: &[Address]) -> Result<Vec<PublicKey>, String> {
+    let mut keys = Vec::with_capacity(guardians.len());
+    for g in guardians {
+        let account = session::on_chain_account(&me.contract, *g)
+            .await
+            .map_err(|e| e.to_string())?;
+        if account.status == session::Status::None || account.encryption_key.is_zero() {
+            return Err(format!(
+                "{g} is not a registered medledger account: a guardian must have signed up (as a patient, a practitioner or an insurer) first."
+            ));
+        }
+        keys.push(PublicKey(account.encryption_key.0));
+    }
+    Ok(keys)
+}
+
+/// The transport key derivation of `wallet` recovering `identity`.
+fn transport(core: &Contract, identity: Address, wallet: Address) -> KeyDerivation {
+    KeyDerivation::transport(core.chain_id, core.address, identity, wallet)
+}
+
+/// The signed-in wallet (registered as nothing) asks to take `identity` over, naming the
+/// transport key its signature derives. Its request as the chain then holds it.
+pub async fn ask(me: &Identity, identity: Address) -> Result<Request, String> {
+    if identity == me.wallet {
+        return Err("That is this wallet's own address: enter the account you lost.".into());
+    }
+    if guardians_of(&me.contract, identity)
+        .await?
+        .guardians
+        .is_empty()
+    {
+        return Err(format!(
+            "{identity} has named no guardians, so it cannot be recovered."
+        ));
+    }
+    let keys = session::derive_signed(&transport(&me.contract, identity, me.wallet))
+        .await
+        .map_err(|e| e.to_string())?;
+    let recovery = recovery_contract(&me.contract).await?;
+    let call = MedLedgerRecovery::requestRecoveryCall {
+        identity,
+        transportKey: B256::from(keys.public().0),
+    };
+    me.send_to(&recovery, call)
+        .await
+        .map_err(|e| e.to_string())?;
+    request_of(&me.contract, identity, me.wallet).await
+}
+
+/// The signed-in wallet completes its approved request: the identity is its from this block.
+pub async fn complete(me: &Identity, identity: Address) -> Result<(), String> {
+    let recovery = recovery_contract(&me.contract).await?;
+    me.send_to(
+        &recovery,
+        MedLedgerRecovery::completeRecoveryCall { identity },
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+/// The open requests to take `identity` over, newest first, from its `RecoveryRequested` events.
+pub async fn open_requests(
+    core: &Contract,
+    identity: Address,
+    deploy_block: u64,
+) -> Result<Vec<Request>, String> {
+    let recovery = recovery_contract(core).await?;
+    let mut wallets: Vec<Address> = Vec::new();
+    for event in requested(&recovery, identity, None, deploy_block).await? {
+        if !wallets.contains(&event.newWallet) {
+            wallets.push(event.newWallet);
+        }
+    }
+    let mut open = Vec::new();
+    for w in wallets.into_iter().rev() {
+        let r = request_of(core, identity, w).await?;
+        if r.open {
+            open.push(r);
+        }
+    }
+    Ok(open)
+}
+
+/// The signed-in guardian helps `request`'s wallet take `identity` over: its own share of the
+/// kit, opened with its key and re-sealed to the request's transport key, goes to the escrow;
+/// then its approval goes on chain (skipped when it approved before: a retry goes on).
+pub async fn help(
+    me: &Identity,
+    identity: Address,
+    request: &Request,
+    deploy_block: u64,
+) -> Result<(), String> {
+    let recovery = recovery_contract(&me.contract).await?;
+    let transport_key = transport_key_of(&recovery, identity, request, deploy_block).await?;
+    let kit = escrow::recovery_kit(identity)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("The account stored no recovery kit: there is no share of yours to hand over.")?;
+    let mine = kit
+        .shares
+        .iter()
+        .find(|s| s.guardian == me.account)
+        .ok_or("The account's kit holds no share for you.")?;
+    let set = &kit.manifest.set;
+    let share = Share::open(&mine.sealed, set, mine.index, &me.keys).map_err(|e| {
+        format!("Your share did not open with your key ({e}): was it made before you rotated your key? Ask the patient to store their kit again.")
+    })?;
+    let sealed = share
+        .seal_for_transport(set, request.new_wallet, &transport_key)
+        .map_err(|e| e.to_string())?;
+    let body = ReleaseShareBody {
+        kit_id: kit.manifest.kit_id,
+        new_wallet: request.new_wallet,
+        request_id: request.id,
+        index: mine.index,
+        sealed: Bytes::from(sealed.to_vec()),
+    };
+    escrow::release_share(identity, &body)
+        .await
+        .map_err(|e| e.to_string())?;
+    approve(me, &recovery, identity, request).await
+}
+
+/// Approves `request` on chain; an approval given before counts as done.
+async fn approve(
+    me: &Identity,
+    recovery: &Contract,
+    identity: Address,
+    request: &Request,
+) -> Result<(), String> {
+    use medledger_protocol::contract::MedLedgerRecovery::MedLedgerRecoveryErrors as E;
+    let call = MedLedgerRecovery::approveRecoveryCall {
+        identity,
+        newWallet: request.new_wallet,
+        requestId: request.id,
+    };
+    match me.send_to(recovery, call).await {
+        Ok(_) => Ok(()),
+        Err(ChainError::Reverted(ContractError::Recovery(E::AlreadyApproved(_)))) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The transport key `request` named on chain.
+async fn transport_key_of(
+    recovery: &Contract,
+    identity: Address,
+    request: &Request,
+    deploy_block: u64,
+) -> Result<PublicKey, String> {
+    requested(recovery, identity, Some(request.new_wallet), deploy_block)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|e| e.requestId == request.id)
+        .map(|e| PublicKey(e.transportKey.0))
+        .ok_or_else(|| {
+            "The chain holds no transport key for that request: it may have been replaced.".into()
+        })
+}
+
+/// `identity`'s `RecoveryRequested` events (of `new_wallet` alone when given), oldest first,
+/// asked in ranges a capped provider accepts.
+async fn requested(
+    recovery: &Contract,
+    identity: Address,
+    new_wallet: Option<Address>,
+    deploy_block: u64,
+) -> Result<Vec<MedLedgerRecovery::RecoveryRequested>, String> {
+    let head = wallet::request("eth_blockNumber", serde_json::json!([]))
+        .await
+        .map_err(|e| ChainError::from(e).to_string())?;
+    let head = head
+        .as_str()
+        .and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok())
+        .ok_or("eth_blockNumber returned no number")?;
+    let topic =
+        |a: Address| serde_json::Value::from(B256::left_padding_from(a.as_slice()).to_string());
+    let mut topics = vec![
+        MedLedgerRecovery::RecoveryRequested::SIGNATURE_HASH
+            .to_string()
+            .into(),
+        topic(identity),
+    ];
+    if let Some(w) = new_wallet {
+        topics.push(topic(w));
+    }
+    let mut plan = LogRanges::new(deploy_block, head);
+    let mut events = Vec::new();
+    while let Some((from, to)) = plan.next_range() {
+        let filter = serde_json::json!([{
+            "address": recovery.address.to_checksum(None),
+            "fromBlock": format!("0x{from:x}"),
+            "toBlock": format!("0x{to:x}"),
+            "topics": topics,
+        }]);
+        match wallet::request("eth_getLogs", filter).await {
+            Ok(logs) => events.extend(decode_requested(&logs)?),
+            Err(e)
+                if LogRanges::is_range_refusal(e.code, &e.message) && plan.refused((from, to)) => {}
+            Err(e) => return Err(ChainError::from(e).to_string()),
+        }
+    }
+    Ok(events)
+}
+
+fn decode_requested(
+    logs: &serde_json::Value,
+) -> Result<Vec<MedLedgerRecovery::RecoveryRequested>, String> {
+    let bad = || "a recovery request's log could not be read".to_string();
+    let logs = logs.as_array().ok_or_else(bad)?;
+    logs.iter()
+        .map(|log| {
+            let topics: Vec<B256> = log
+                .get("topics")
+                .and_then(serde_json::Value::as_array)
+                .ok_or_else(bad)?
+                .iter()
+                .map(|t| t.as_str().and_then(|t| t.parse().ok()).ok_or_else(bad))
+                .collect::<Result<_, _>>()?;
+            let data: Bytes = log
+                .get("data")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(bad)?;
+            MedLedgerRecovery::RecoveryRequested::decode_raw_log(topics, &data).map_err(|_| bad())
+        })
+        .collect()
+}
+
+/// The key of a moved account (`account` now controlled by `wallet`) with the chain's key
+/// `on_chain`: when the key on chain is still the one the released kit split (the recovery's last
+/// step), the shares are opened with the transport key and combined, and `true` says the page
+/// must rotate to a key of the wallet's own; otherwise the wallet derives its moved key of the
+/// version the chain is at.
+pub async fn unlock_moved(
+    core: &Contract,
+    (account, wallet): (Address, Address),
+    on_chain: B256,
+    deploy_block: u64,
+) -> Result<(KeyPair, bool), String> {
+    let rotations = session::key_rotations(core, account, deploy_block)
+        .await
+        .map_err(|e| e.to_string())?;
+    let version = KEY_VERSION.saturating_add(rotations);
+    let released = escrow::released_shares().await.map_err(|e| e.to_string())?;
+    if let Some(released) = released.filter(|r| r.manifest.set.key_version == version) {
+        let keys = reassemble(core, (account, wallet), &released, on_chain).await?;
+        return Ok((keys, true));
+    }
+    let keys = session::derive_key(core, (account, wallet), Some(on_chain), deploy_block)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((keys, false))
+}
+
+/// The account's key from the shares the guardians re-sealed for `wallet`: each opened with the
+/// transport key, checked against the manifest's commitments, combined, and checked to give the
+/// key on chain.
+async fn reassemble(
+    core: &Contract,
+    (account, wallet): (Address, Address),
+    released: &ReleasedShares,
+    on_chain: B256,
+) -> Result<KeyPair, String> {
+    let set = &released.manifest.set;
+    let transport_keys = session::derive_signed(&transport(core, account, wallet))
+        .await
+        .map_err(|e| e.to_string())?;
+    let opened = released
+        .shares
+        .iter()
+        .map(|s| Share::open_transported(&s.sealed, set, s.index, wallet, &transport_keys))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("A released share did not open: {e}"))?;
+    let manifest = Manifest {
+        set: set.clone(),
+        commitments: released.manifest.commitments.clone(),
+    };
+    let seed = shares::recover(&manifest, &opened, &PublicKey(on_chain.0))
+        .map_err(|e| format!("Your guardians' shares did not give your key back: {e}"))?;
+    Ok(KeyPair::derive(&seed))
+}
