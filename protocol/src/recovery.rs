@@ -20,7 +20,8 @@
 //! A guardian re-seals its share for the wallet recovering the account with
 //! [`Share::seal_for_transport`] (purpose `recovery-transport`, to the transport key of that
 //! wallet's request on chain), which [`Share::open_transported`] opens. The escrow keeps the kits
-//! and the re-sealed shares (docs/api.md "Recovery kits"); the app's screens are not built yet.
+//! and the re-sealed shares (docs/api.md "Recovery kits"); the app runs each step
+//! (`app/src/web/recovery.rs`).
 
 use alloy_primitives::{keccak256, Address, B256};
 use zeroize::{Zeroize, Zeroizing};
