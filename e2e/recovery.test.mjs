@@ -3,8 +3,8 @@
 // seed into a kit the escrow keeps. The wallet is "lost": a new wallet holding no ether asks for the
 // account (the relayer pays), each guardian finds the request in their own app, approves it and
 // re-seals their share for the new wallet; the new wallet takes the account over, signs in as it,
-// gets the old key back from the shares, opens every old record, rotates to a key of its own and
-// opens them again after another sign-in. The lost wallet, found again, cannot sign in.
+// gets the old key back from the shares, opens every old record, rotates to a key of its own,
+// opens them again after another sign-in and stores a kit of the new key for the same guardians. The lost wallet, found again, cannot sign in.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -139,6 +139,13 @@ for (const [b, name] of selectedBrowsers().entries()) {
         await goTo(fresh.page, "Account");
         await fresh.page.getByTestId("rotate-key").waitFor({ timeout: T });
         assert.equal(await fresh.page.getByTestId("recovered-rotate").count(), 0, "nothing left to rotate");
+        // The kit split the key the lost wallet knew: the page asks for one of the new key, stored
+        // for the same guardians with one more signature and no transaction.
+        const kit = fresh.page.getByTestId("guardians");
+        await kit.getByTestId("kit-missing").waitFor({ timeout: T });
+        await kit.getByTestId("store-kit").click();
+        assert.match(await done(fresh.page, "[data-testid=guardians]"), /recovery kit is stored for the guardians on chain/);
+        await until("the new kit current", async () => (await kit.getByTestId("kit-missing").count()) === 0);
         assert.equal(BigInt(await rpc(stack.rpcUrl, "eth_getBalance", [newWallet, "latest"])), 0n, "the relayer paid for all of it");
 
         // The lost wallet, found again, cannot sign in.

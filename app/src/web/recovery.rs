@@ -108,6 +108,14 @@ pub async fn my_kit(me: &Identity) -> Result<Option<KitView>, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The account's key version now (formats.md 6.1: the first, plus its rotations on chain).
+pub async fn key_version(me: &Identity, deploy_block: u64) -> Result<u32, String> {
+    let rotations = session::key_rotations(&me.contract, me.account, deploy_block)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(KEY_VERSION.saturating_add(rotations))
+}
+
 /// Names `guardians` with `threshold` and `delay` on chain (unless the chain holds exactly these
 /// already) and stores the kit that goes with them. The set is checked before anything is sent.
 pub async fn name_guardians(
@@ -438,14 +446,25 @@ pub async fn unlock_moved(
         .map_err(|e| e.to_string())?;
     let version = KEY_VERSION.saturating_add(rotations);
     let released = escrow::released_shares().await.map_err(|e| e.to_string())?;
-    if let Some(released) = released.filter(|r| r.manifest.set.key_version == version) {
-        let keys = reassemble(core, (account, wallet), &released, on_chain).await?;
-        return Ok((keys, true));
+    let mut not_reassembled = None;
+    if let Some(released) = released.filter(|r| {
+        r.manifest.set.key_version == version
+            && r.shares.len() >= usize::from(r.manifest.set.threshold)
+    }) {
+        match reassemble(core, (account, wallet), &released, on_chain).await {
+            Ok(keys) => return Ok((keys, true)),
+            // The key on chain may be the wallet's own after all (a kit stored again after its
+            // rotation): its derivation below decides, and this is the reason if it does not.
+            Err(e) => not_reassembled = Some(e),
+        }
     }
-    let keys = session::derive_key(core, (account, wallet), Some(on_chain), deploy_block)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok((keys, false))
+    match session::derive_key(core, (account, wallet), Some(on_chain), deploy_block).await {
+        Ok(keys) => Ok((keys, false)),
+        Err(session::SignInError::KeyMismatch) => Err(not_reassembled.unwrap_or_else(|| {
+            "This account was moved to this wallet, but its key on chain is still the lost wallet's, and the escrow holds too few of your guardians' shares for this wallet to rebuild it. Ask your guardians to approve your recovery again in their app (their shares come to this wallet), then sign in again.".to_string()
+        })),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The account's key from the shares the guardians re-sealed for `wallet`: each opened with the

@@ -82,7 +82,8 @@ impl GuardiansForm {
 #[derive(Clone)]
 struct RecoveryNow {
     on_chain: Guardians,
-    /// Whether the stored kit is for exactly these guardians and the key the page holds.
+    /// Whether the stored kit is for exactly these guardians and the key the account holds now
+    /// (after a rotation the kit splits a key that no longer opens anything).
     kit_current: bool,
 }
 
@@ -90,9 +91,11 @@ async fn recovery_now(state: AppState) -> Result<RecoveryNow, String> {
     let me = state.identity().ok_or("Sign in first.")?;
     let on_chain = recovery::guardians_of(&me.contract, me.account).await?;
     let kit = recovery::my_kit(&me).await?;
+    let version = recovery::key_version(&me, deploy_block(state)).await?;
     let kit_current = kit.is_some_and(|k| {
         k.manifest.set.guardians == on_chain.guardians
             && k.manifest.set.threshold == on_chain.threshold
+            && k.manifest.set.key_version == version
     });
     Ok(RecoveryNow {
         on_chain,
@@ -155,7 +158,7 @@ pub fn GuardiansSection() -> impl IntoView {
                         </p>
                         {(!r.kit_current).then(|| view! {
                             <div class="note failed" role="alert" data-testid="kit-missing">
-                                <p>"Your recovery kit is not stored for these guardians: until it is, they cannot help."</p>
+                                <p>"Your recovery kit is not stored for these guardians and your current key (a rotation replaces the key the kit splits): until it is, they cannot help."</p>
                                 <button on:click=move |_| { store.dispatch_local(()); } disabled=busy data-testid="store-kit">"Store my recovery kit"</button>
                             </div>
                         })}
