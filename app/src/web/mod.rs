@@ -5,6 +5,7 @@ mod chain;
 mod components;
 mod escrow;
 mod fhir;
+mod key_cache;
 mod log;
 mod nav;
 mod pages;

@@ -433,13 +433,15 @@ fn decode_requested(
 /// The key of a moved account (`account` now controlled by `wallet`) with the chain's key
 /// `on_chain`: when the key on chain is still the one the released kit split (the recovery's last
 /// step), the shares are opened with the transport key and combined, and `true` says the page
-/// must rotate to a key of the wallet's own; otherwise the wallet derives its moved key of the
-/// version the chain is at.
+/// must rotate to a key of the wallet's own (a reassembled key is never remembered on the
+/// device); otherwise the wallet derives its moved key of the version the chain is at, or the
+/// device remembers it (`remember`, as `session::derive_key`).
 pub async fn unlock_moved(
     core: &Contract,
     (account, wallet): (Address, Address),
     on_chain: B256,
     deploy_block: u64,
+    remember: bool,
 ) -> Result<(KeyPair, bool), String> {
     let rotations = session::key_rotations(core, account, deploy_block)
         .await
@@ -458,7 +460,7 @@ pub async fn unlock_moved(
             Err(e) => not_reassembled = Some(e),
         }
     }
-    match session::derive_key(core, (account, wallet), Some(on_chain), deploy_block).await {
+    match session::derive_key(core, (account, wallet), Some(on_chain), deploy_block, remember).await {
         Ok(keys) => Ok((keys, false)),
         Err(session::SignInError::KeyMismatch) => Err(not_reassembled.unwrap_or_else(|| {
             "This account was moved to this wallet, but its key on chain is still the lost wallet's, and the escrow holds too few of your guardians' shares for this wallet to rebuild it. Ask your guardians to approve your recovery again in their app (their shares come to this wallet), then sign in again.".to_string()

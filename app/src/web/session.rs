@@ -9,6 +9,7 @@ use medledger_protocol::wrap::KeyPair;
 
 use super::chain::{ChainError, Contract};
 use super::escrow::{self, EscrowError};
+use super::key_cache;
 use super::wallet;
 
 /// A registered account's kind on chain.
@@ -102,12 +103,16 @@ pub enum SignInError {
     BadSignature(String),
 }
 
-/// Makes sure the escrow session is this wallet's: reuses a live one, else SIWE via
-/// `personal_sign`. The session names the identity the wallet acts for (itself, or the account a
-/// recovery moved to it) and where it stands with the licence agreement.
-pub async fn ensure_escrow_session(wallet: Address) -> Result<escrow::Session, SignInError> {
+/// Makes sure the escrow session is this wallet's: reuses a live one (unless `fresh`: then it is
+/// ended and the wallet signs again), else SIWE via `personal_sign`. The session names the
+/// identity the wallet acts for (itself, or the account a recovery moved to it) and where it
+/// stands with the licence agreement.
+pub async fn ensure_escrow_session(
+    wallet: Address,
+    fresh: bool,
+) -> Result<escrow::Session, SignInError> {
     if let Some(s) = escrow::session().await? {
-        if s.wallet == wallet {
+        if s.wallet == wallet && !fresh {
             return Ok(s);
         }
         escrow::sign_out().await?;
@@ -222,23 +227,53 @@ pub async fn seed_signed(
         .map_err(|e| SignInError::BadSignature(e.to_string()))
 }
 
-/// Derives the account's key with one signature of `wallet`'s. When the account is registered,
-/// the key must be the one on chain: the version is the one its rotations on chain give.
+/// The account's key, from one signature of `wallet`'s, or, when `remember`, from what this
+/// device remembers of it (`key_cache`) when that gives the key the chain holds. When the account
+/// is registered, the key must be the one on chain: the version is the one its rotations on chain
+/// give. A key the wallet derives is remembered when `remember`; otherwise whatever this device
+/// remembered for the wallet is forgotten.
 pub async fn derive_key(
     contract: &Contract,
     (account, wallet): (Address, Address),
     registered: Option<B256>,
     deploy_block: u64,
+    remember: bool,
 ) -> Result<KeyPair, SignInError> {
     let rotations = match registered {
         Some(_) => key_rotations(contract, account, deploy_block).await?,
         None => 0,
     };
-    let keys = derive_version(contract, (account, wallet), rotations).await?;
-    if let Some(registered) = registered {
-        if registered.0 != keys.public().0 {
-            return Err(SignInError::KeyMismatch);
+    let derivation =
+        KeyDerivation::after_rotations(contract.chain_id, contract.address, account, rotations)
+            .by_wallet(wallet);
+    let slot = key_slot(contract, wallet);
+    let is_chains = |keys: &KeyPair| registered.is_none_or(|r| r.0 == keys.public().0);
+    if remember {
+        if let Some(seed) = key_cache::recall(slot, account, derivation.key_version).await {
+            let keys = KeyPair::derive(&seed);
+            if is_chains(&keys) {
+                return Ok(keys);
+            }
         }
     }
+    let seed = seed_signed(&derivation).await?;
+    let keys = KeyPair::derive(&seed);
+    if !is_chains(&keys) {
+        return Err(SignInError::KeyMismatch);
+    }
+    if remember {
+        key_cache::remember(slot, account, derivation.key_version, &seed).await;
+    } else {
+        key_cache::forget(slot).await;
+    }
     Ok(keys)
+}
+
+/// Where this device remembers `wallet`'s key for this deployment.
+pub fn key_slot(contract: &Contract, wallet: Address) -> key_cache::Slot {
+    key_cache::Slot {
+        chain_id: contract.chain_id,
+        contract: contract.address,
+        wallet,
+    }
 }

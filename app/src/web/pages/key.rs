@@ -38,7 +38,12 @@ fn deploy_block(state: AppState) -> u64 {
 }
 
 /// From now on the page holds the new key (the chain's): what it opens, lists and wraps uses it.
+/// The key this device remembered is forgotten: the next sign-in derives the new one.
 fn adopt(state: AppState, keys: &KeyPair) {
+    if let Some(me) = state.identity() {
+        let slot = super::super::session::key_slot(&me.contract, me.wallet);
+        leptos::task::spawn_local(super::super::key_cache::forget(slot));
+    }
     let keys = keys.clone();
     state.signed_in.update(|s| {
         if let Some(s) = s.as_mut() {

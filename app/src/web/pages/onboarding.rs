@@ -98,12 +98,17 @@ pub async fn refresh_account(state: AppState) -> Result<(), String> {
 #[component]
 pub fn SignIn() -> impl IntoView {
     let state = app_state();
-    let sign_in = Action::new_local(move |_: &()| sign_in(state));
+    let remember = RwSignal::new(true);
+    let sign_in = Action::new_local(move |remember: &bool| sign_in(state, *remember));
     view! {
         <section class="screen" data-testid="sign-in">
             <h2>"Sign in"</h2>
-            <p>"Your wallet will ask for two signatures: one signs you in to the escrow (no transaction, no cost), the other unlocks your encryption key, which is computed in this browser from that signature and never leaves it."</p>
-            <button on:click=move |_| { sign_in.dispatch_local(()); } disabled=sign_in.pending() data-testid="sign-in-button">"Sign in"</button>
+            <p>"Your wallet asks for one signature to sign you in to the escrow (no transaction, no cost). The first time on this device it asks for a second one, which unlocks your encryption key: the key is computed in this browser from that signature and never leaves it."</p>
+            <label>
+                <input type="checkbox" prop:checked=move || remember.get() on:change=move |ev| remember.set(event_target_checked(&ev)) data-testid="remember-key"/>
+                " This is my own device: remember my encryption key here, locked by the browser, so that the next sign-in asks for one signature. Untick it on a shared computer: nothing stays behind."
+            </label>
+            <button on:click=move |_| { sign_in.dispatch_local(remember.get_untracked()); } disabled=sign_in.pending() data-testid="sign-in-button">"Sign in"</button>
             <NoteView note=outcome_note(sign_in)/>
         </section>
     }
@@ -111,15 +116,20 @@ pub fn SignIn() -> impl IntoView {
 
 /// Signs the wallet in to the escrow, reads the account it acts for on chain (itself, or the one a
 /// recovery moved to it) and derives its key; a moved account whose key on chain is still the
-/// one its guardians' shares give has it reassembled from them (`web::recovery`).
-async fn sign_in(state: AppState) -> Outcome {
+/// one its guardians' shares give has it reassembled from them (`web::recovery`). With
+/// `remember`, a key this device remembers for the wallet (`key_cache`) stands in for the key's
+/// signature, and then the wallet always signs the sign-in itself afresh: every sign-in is one
+/// signature of the wallet's at least (formats.md 6.1, "One signature at sign-in").
+async fn sign_in(state: AppState, remember: bool) -> Outcome {
     let wallet = state
         .account
         .get_untracked()
         .ok_or("connect your wallet first")?;
     let contract = state.contract().ok_or("not configured")?;
     let explain = |e: SignInError| e.to_string();
-    let escrow_session = session::ensure_escrow_session(wallet)
+    let fresh =
+        remember && super::super::key_cache::remembers(session::key_slot(&contract, wallet)).await;
+    let escrow_session = session::ensure_escrow_session(wallet, fresh)
         .await
         .map_err(explain)?;
     let account = escrow_session.address;
@@ -132,9 +142,15 @@ async fn sign_in(state: AppState) -> Outcome {
         .with_untracked(|c| c.as_ref().map(|c| c.deploy_block))
         .unwrap_or(0);
     let (keys, recovered) = if account == wallet {
-        let keys = session::derive_key(&contract, (account, wallet), registered, deploy_block)
-            .await
-            .map_err(explain)?;
+        let keys = session::derive_key(
+            &contract,
+            (account, wallet),
+            registered,
+            deploy_block,
+            remember,
+        )
+        .await
+        .map_err(explain)?;
         (keys, false)
     } else {
         super::super::recovery::unlock_moved(
@@ -142,6 +158,7 @@ async fn sign_in(state: AppState) -> Outcome {
             (account, wallet),
             on_chain.encryption_key,
             deploy_block,
+            remember,
         )
         .await?
     };
