@@ -4,7 +4,9 @@
 // account (the relayer pays), each guardian finds the request in their own app, approves it and
 // re-seals their share for the new wallet; the new wallet takes the account over, signs in as it,
 // gets the old key back from the shares, opens every old record, rotates to a key of its own,
-// opens them again after another sign-in and stores a kit of the new key for the same guardians. The lost wallet, found again, cannot sign in.
+// opens them again after another sign-in and stores a kit of the new key for the same guardians.
+// The recovery sheet printed with the first kit is typed in at the recovered sign-in (a mistyped
+// one is refused in words). The lost wallet, found again, cannot sign in.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -100,6 +102,9 @@ for (const [b, name] of selectedBrowsers().entries()) {
         assert.match(await done(old.page, "[data-testid=guardians-outcome]"), /any 2 of your 2 guardians can help you recover/);
         await until("the guardians shown", async () => /2 of these 2 guardians/.test(await section.textContent()));
         assert.equal(await section.getByTestId("kit-missing").count(), 0, "the kit is stored for them");
+        // The recovery sheet: the first guardian's share as a code to keep offline.
+        const sheetCode = (await section.getByTestId("sheet-code").textContent()).trim();
+        assert.match(sheetCode, /^MLS1(-[0-9A-F]{8}){10}-[0-9A-F]{2}$/);
         await old.context.close();
 
         // A new wallet, with no ether at all, asks for the account.
@@ -122,6 +127,17 @@ for (const [b, name] of selectedBrowsers().entries()) {
         await recover.getByTestId("complete-recovery").waitFor({ timeout: T });
         await recover.getByTestId("complete-recovery").click();
         await fresh.page.getByTestId("sign-in").waitFor({ timeout: T });
+        // The sheet's code, typed with a mistake, is refused in words; typed right (in lower case,
+        // with spaces), it joins the guardians' shares.
+        const digits = [...sheetCode];
+        digits[23] = digits[23] === "0" ? "1" : "0";
+        await fresh.page.locator("[data-testid=sign-in] summary").click();
+        await fresh.page.getByTestId("sheet-input").fill(digits.join(""));
+        await fresh.page.getByTestId("sign-in-button").click();
+        const refusedSheet = fresh.page.locator("[data-testid=sign-in] [data-testid=note-failed]");
+        await refusedSheet.waitFor({ timeout: T });
+        assert.match(await refusedSheet.textContent(), /recovery sheet's code has a typing mistake/);
+        await fresh.page.getByTestId("sheet-input").fill(sheetCode.toLowerCase().replaceAll("-", " "));
         await signIn(fresh.page);
         await fresh.page.waitForSelector("[data-testid=patient-page]", { timeout: T });
         assert.equal(await fresh.page.getByTestId("who").getAttribute("title"), patient, "the app acts for the recovered account");

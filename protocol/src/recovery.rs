@@ -41,6 +41,10 @@ const SET_LABEL: &[u8] = b"medledger/v1/recovery-set";
 const SHARE_LABEL: &[u8] = b"medledger/v1/recovery-share";
 /// Domain label of [`Manifest::id`].
 const KIT_LABEL: &[u8] = b"medledger/v1/recovery-kit";
+/// Domain label of a recovery sheet's check digits.
+const SHEET_LABEL: &[u8] = b"medledger/v1/recovery-sheet";
+/// What a recovery sheet's code starts with (format 1).
+const SHEET_PREFIX: &str = "MLS1";
 
 /// Why shares could not be made or a seed recovered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +75,9 @@ pub enum RecoveryError {
     /// The randomness source or the sharing itself failed.
     #[error("splitting failed: {0}")]
     Split(String),
+    /// A recovery sheet's code that is mistyped, or of another kit.
+    #[error("the recovery sheet's code {0}")]
+    BadSheet(&'static str),
 }
 
 /// Who may help recover an account's key: the account, the deployment, the key version whose seed
@@ -294,6 +301,64 @@ impl Share {
         }
     }
 
+    /// The share as a recovery sheet's code (formats.md section 9), for an offline copy:
+    /// `MLS1`, the first 4 bytes of the kit's id, the index, the 32 bytes and 4 check bytes, in
+    /// upper-case hex groups of 8. It is the share itself: it replaces that guardian's re-sealed
+    /// share at recovery, and says nothing of the seed without `t - 1` others.
+    pub fn sheet_code(&self, manifest: &Manifest) -> String {
+        let kit = manifest.id();
+        let mut hex = alloy_primitives::hex::encode_upper(&kit[..4]);
+        hex.push_str(&format!("{:02X}", self.index));
+        hex.push_str(&alloy_primitives::hex::encode_upper(self.value));
+        hex.push_str(&alloy_primitives::hex::encode_upper(sheet_check(
+            &kit, self,
+        )));
+        let groups: Vec<&str> = (0..hex.len())
+            .step_by(8)
+            .map(|i| &hex[i..(i + 8).min(hex.len())])
+            .collect();
+        format!("{SHEET_PREFIX}-{}", groups.join("-"))
+    }
+
+    /// The share a recovery sheet's code gives, for `manifest`'s kit. Spaces, dashes and case do
+    /// not matter; a mistyped code fails its check bytes, and one of another kit says so. The
+    /// share is checked against its commitment by [`recover`].
+    pub fn from_sheet_code(code: &str, manifest: &Manifest) -> Result<Share, RecoveryError> {
+        let text: String = code
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect::<String>()
+            .to_ascii_uppercase();
+        let hex = text
+            .strip_prefix(SHEET_PREFIX)
+            .ok_or(RecoveryError::BadSheet("does not start with MLS1"))?;
+        let bytes = Zeroizing::new(
+            alloy_primitives::hex::decode(hex)
+                .map_err(|_| RecoveryError::BadSheet("has a character that is not 0-9 or A-F"))?,
+        );
+        if bytes.len() != 4 + 1 + 32 + 4 {
+            return Err(RecoveryError::BadSheet("is too short or too long"));
+        }
+        let mut value = [0u8; 32];
+        value.copy_from_slice(&bytes[5..37]);
+        let share = Share {
+            index: bytes[4],
+            value,
+        };
+        let kit = manifest.id();
+        if bytes[..4] != kit[..4] {
+            return Err(RecoveryError::BadSheet(
+                "is of another recovery kit (one stored before the last one), or its first group is mistyped",
+            ));
+        }
+        if sheet_check(&kit, &share) != bytes[37..41] {
+            return Err(RecoveryError::BadSheet(
+                "has a typing mistake (its check letters do not match)",
+            ));
+        }
+        Ok(share)
+    }
+
     /// Opens share `index` of `set`, sealed to `guardian_keys`.
     pub fn open(
         sealed: &[u8],
@@ -330,6 +395,17 @@ impl Manifest {
         }
         keccak256(b)
     }
+}
+
+/// The 4 check bytes of a sheet's code: `keccak256(label || kit id || u8 index || value)[..4]`.
+fn sheet_check(kit: &B256, share: &Share) -> [u8; 4] {
+    let mut b = Zeroizing::new(Vec::with_capacity(SHEET_LABEL.len() + 32 + 1 + 32));
+    b.extend_from_slice(SHEET_LABEL);
+    b.extend_from_slice(kit.as_slice());
+    b.push(share.index);
+    b.extend_from_slice(&share.value);
+    let h = keccak256(&*b);
+    [h[0], h[1], h[2], h[3]]
 }
 
 /// Splits `seed` (the key-derivation output of section 6.1 for `set.key_version`) into one share
@@ -458,6 +534,54 @@ mod tests {
             key_version: 1,
             threshold: t,
             guardians: (1..=n).map(guardian).collect(),
+        }
+    }
+
+    #[test]
+    fn a_sheet_s_code_gives_its_share_back_and_names_a_mistake() {
+        let seed = [7u8; 32];
+        let (shares, manifest) = split(&seed, &set(2, 3)).expect("split");
+        let code = shares[0].sheet_code(&manifest);
+        assert!(code.starts_with("MLS1-"));
+        // 4 + 1 + 32 + 4 bytes: 82 hex digits in groups of 8 after the prefix.
+        assert_eq!(code.len(), 5 + 82 + 10);
+        let back = Share::from_sheet_code(&code, &manifest).expect("as printed");
+        assert_eq!(back, shares[0]);
+        // Typed by hand: lower case, spaces for dashes.
+        let typed = code.to_lowercase().replace('-', " ");
+        assert_eq!(
+            Share::from_sheet_code(&typed, &manifest).expect("typed"),
+            shares[0]
+        );
+        // With one other guardian's share it recovers the seed; alone it is not enough.
+        let key = KeyPair::derive(&seed).public();
+        let recovered =
+            recover(&manifest, &[back.clone(), shares[2].clone()], &key).expect("2 of 3");
+        assert_eq!(*recovered, seed);
+        assert!(matches!(
+            recover(&manifest, &[back], &key),
+            Err(RecoveryError::TooFewShares { got: 1, needed: 2 })
+        ));
+        // One digit of the value changed: the check letters catch it.
+        let mut chars: Vec<char> = code.chars().collect();
+        let at = 5 + 18;
+        chars[at] = if chars[at] == '0' { '1' } else { '0' };
+        let mistyped: String = chars.into_iter().collect();
+        assert!(matches!(
+            Share::from_sheet_code(&mistyped, &manifest),
+            Err(RecoveryError::BadSheet(why)) if why.contains("typing mistake")
+        ));
+        // Another split of the same set (a kit stored again): its code is not this kit's.
+        let (_, again) = split(&seed, &set(2, 3)).expect("split again");
+        assert!(matches!(
+            Share::from_sheet_code(&code, &again),
+            Err(RecoveryError::BadSheet(why)) if why.contains("another recovery kit")
+        ));
+        for bad in ["", "MLS2-00", "MLS1-XYZ", &code[..40]] {
+            assert!(matches!(
+                Share::from_sheet_code(bad, &manifest),
+                Err(RecoveryError::BadSheet(_))
+            ));
         }
     }
 

@@ -122,7 +122,7 @@ pub async fn name_guardians(
     me: &Identity,
     chosen: Guardians,
     deploy_block: u64,
-) -> Result<KitView, String> {
+) -> Result<Stored, String> {
     let set = set_of(me, &chosen, KEY_VERSION);
     set.check().map_err(|e| e.to_string())?;
     guardian_keys(me, &chosen.guardians).await?;
@@ -140,10 +140,19 @@ pub async fn name_guardians(
     store_kit(me, deploy_block).await
 }
 
+/// A kit stored, and the recovery sheet's code of its first share (formats.md section 9): shown
+/// once, for the patient to print or copy; the page keeps it no longer than it shows it.
+pub struct Stored {
+    /// The kit as the escrow keeps it.
+    pub kit: KitView,
+    /// Share 1 as a sheet's code.
+    pub sheet: String,
+}
+
 /// Splits the seed of the account's key now among the guardians the chain names, each share
 /// sealed to that guardian's key on chain, and stores the kit. The wallet signs the key's
 /// derivation again: the page keeps the key, never its seed.
-pub async fn store_kit(me: &Identity, deploy_block: u64) -> Result<KitView, String> {
+pub async fn store_kit(me: &Identity, deploy_block: u64) -> Result<Stored, String> {
     let on_chain = guardians_of(&me.contract, me.account).await?;
     if on_chain.guardians.is_empty() {
         return Err("Name your guardians first.".into());
@@ -175,14 +184,19 @@ pub async fn store_kit(me: &Identity, deploy_block: u64) -> Result<KitView, Stri
         .map(|(share, key)| share.seal(&set, key).map(|s| Bytes::from(s.to_vec())))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
+    let sheet = split
+        .first()
+        .map(|share| share.sheet_code(&manifest))
+        .ok_or("The kit has no share.")?;
     let kit = RecoveryKit {
         set,
         commitments: manifest.commitments,
         sealed,
     };
-    escrow::put_recovery_kit(&kit)
+    let kit = escrow::put_recovery_kit(&kit)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok(Stored { kit, sheet })
 }
 
 fn set_of(me: &Identity, g: &Guardians, key_version: u32) -> RecoverySet {
@@ -441,7 +455,7 @@ pub async fn unlock_moved(
     (account, wallet): (Address, Address),
     on_chain: B256,
     deploy_block: u64,
-    remember: bool,
+    (remember, sheet): (bool, Option<&str>),
 ) -> Result<(KeyPair, bool), String> {
     let rotations = session::key_rotations(core, account, deploy_block)
         .await
@@ -451,9 +465,10 @@ pub async fn unlock_moved(
     let mut not_reassembled = None;
     if let Some(released) = released.filter(|r| {
         r.manifest.set.key_version == version
-            && r.shares.len() >= usize::from(r.manifest.set.threshold)
+            && r.shares.len() + usize::from(sheet.is_some())
+                >= usize::from(r.manifest.set.threshold)
     }) {
-        match reassemble(core, (account, wallet), &released, on_chain).await {
+        match reassemble(core, (account, wallet), &released, (on_chain, sheet)).await {
             Ok(keys) => return Ok((keys, true)),
             // The key on chain may be the wallet's own after all (a kit stored again after its
             // rotation): its derivation below decides, and this is the reason if it does not.
@@ -469,20 +484,20 @@ pub async fn unlock_moved(
     }
 }
 
-/// The account's key from the shares the guardians re-sealed for `wallet`: each opened with the
-/// transport key, checked against the manifest's commitments, combined, and checked to give the
-/// key on chain.
+/// The account's key from the shares the guardians re-sealed for `wallet`, and the one a recovery
+/// sheet's code gives, when typed in: each opened with the transport key, checked against the
+/// manifest's commitments, combined, and checked to give the key on chain.
 async fn reassemble(
     core: &Contract,
     (account, wallet): (Address, Address),
     released: &ReleasedShares,
-    on_chain: B256,
+    (on_chain, sheet): (B256, Option<&str>),
 ) -> Result<KeyPair, String> {
     let set = &released.manifest.set;
     let transport_keys = session::derive_signed(&transport(core, account, wallet))
         .await
         .map_err(|e| e.to_string())?;
-    let opened = released
+    let mut opened = released
         .shares
         .iter()
         .map(|s| Share::open_transported(&s.sealed, set, s.index, wallet, &transport_keys))
@@ -492,6 +507,9 @@ async fn reassemble(
         set: set.clone(),
         commitments: released.manifest.commitments.clone(),
     };
+    if let Some(code) = sheet {
+        opened.push(Share::from_sheet_code(code, &manifest).map_err(|e| e.to_string())?);
+    }
     let seed = shares::recover(&manifest, &opened, &PublicKey(on_chain.0))
         .map_err(|e| format!("Your guardians' shares did not give your key back: {e}"))?;
     Ok(KeyPair::derive(&seed))

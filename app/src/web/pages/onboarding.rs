@@ -99,7 +99,11 @@ pub async fn refresh_account(state: AppState) -> Result<(), String> {
 pub fn SignIn() -> impl IntoView {
     let state = app_state();
     let remember = RwSignal::new(true);
-    let sign_in = Action::new_local(move |remember: &bool| sign_in(state, *remember));
+    let sheet = RwSignal::new(String::new());
+    let sign_in = Action::new_local(move |(remember, sheet): &(bool, String)| {
+        let sheet = Some(sheet.trim().to_string()).filter(|s| !s.is_empty());
+        sign_in(state, *remember, sheet)
+    });
     view! {
         <section class="screen" data-testid="sign-in">
             <h2>"Sign in"</h2>
@@ -108,7 +112,13 @@ pub fn SignIn() -> impl IntoView {
                 <input type="checkbox" prop:checked=move || remember.get() on:change=move |ev| remember.set(event_target_checked(&ev)) data-testid="remember-key"/>
                 " This is my own device: remember my encryption key here, locked by the browser, so that the next sign-in asks for one signature. Untick it on a shared computer: nothing stays behind."
             </label>
-            <button on:click=move |_| { sign_in.dispatch_local(remember.get_untracked()); } disabled=sign_in.pending() data-testid="sign-in-button">"Sign in"</button>
+            <details>
+                <summary>"I recovered my account and have my recovery sheet"</summary>
+                <label class="field">"The code on your recovery sheet (it stands in for one guardian's share)"
+                    <input type="text" autocomplete="off" prop:value=move || sheet.get() on:input=move |ev| sheet.set(event_target_value(&ev)) data-testid="sheet-input"/>
+                </label>
+            </details>
+            <button on:click=move |_| { sign_in.dispatch_local((remember.get_untracked(), sheet.get_untracked())); } disabled=sign_in.pending() data-testid="sign-in-button">"Sign in"</button>
             <NoteView note=outcome_note(sign_in)/>
         </section>
     }
@@ -120,7 +130,7 @@ pub fn SignIn() -> impl IntoView {
 /// `remember`, a key this device remembers for the wallet (`key_cache`) stands in for the key's
 /// signature, and then the wallet always signs the sign-in itself afresh: every sign-in is one
 /// signature of the wallet's at least (formats.md 6.1, "One signature at sign-in").
-async fn sign_in(state: AppState, remember: bool) -> Outcome {
+async fn sign_in(state: AppState, remember: bool, sheet: Option<String>) -> Outcome {
     let wallet = state
         .account
         .get_untracked()
@@ -158,7 +168,7 @@ async fn sign_in(state: AppState, remember: bool) -> Outcome {
             (account, wallet),
             on_chain.encryption_key,
             deploy_block,
-            remember,
+            (remember, sheet.as_deref()),
         )
         .await?
     };

@@ -108,6 +108,7 @@ async fn recovery_now(state: AppState) -> Result<RecoveryNow, String> {
 pub fn GuardiansSection() -> impl IntoView {
     let state = app_state();
     let now = LocalResource::new(move || recovery_now(state));
+    let sheet = RwSignal::new(None::<String>);
     let guardians = RwSignal::new(String::new());
     let threshold = RwSignal::new("2".to_string());
     let delay_days = RwSignal::new("2".to_string());
@@ -116,9 +117,11 @@ pub fn GuardiansSection() -> impl IntoView {
         async move {
             let chosen = form.parse()?;
             let me = state.identity().ok_or("Sign in first.")?;
-            let kit = recovery::name_guardians(&me, chosen, deploy_block(state)).await;
+            let stored = recovery::name_guardians(&me, chosen, deploy_block(state)).await;
             now.refetch();
-            let kit = kit?;
+            let stored = stored?;
+            sheet.set(Some(stored.sheet));
+            let kit = stored.kit;
             Ok(format!(
                 "Your guardians are named on chain and your recovery kit is stored: any {} of your {} guardians can help you recover your account.",
                 kit.manifest.set.threshold,
@@ -130,7 +133,7 @@ pub fn GuardiansSection() -> impl IntoView {
         let me = state.identity().ok_or("Sign in first.")?;
         let stored = recovery::store_kit(&me, deploy_block(state)).await;
         now.refetch();
-        stored?;
+        sheet.set(Some(stored?.sheet));
         Ok("Your recovery kit is stored for the guardians on chain.".to_string()) as Outcome
     });
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -181,7 +184,28 @@ pub fn GuardiansSection() -> impl IntoView {
             </form>
             <div data-testid="guardians-outcome"><NoteView note=outcome_note(save)/></div>
             <NoteView note=outcome_note(store)/>
+            {move || sheet.get().map(|code| view! { <RecoverySheet code sheet/> })}
         </section>
+    }
+}
+
+/// The recovery sheet of the kit just stored: the first guardian's share as a code, to print or
+/// copy and keep offline. Shown once: the page forgets it when the person is done with it.
+#[component]
+fn RecoverySheet(code: String, sheet: RwSignal<Option<String>>) -> impl IntoView {
+    let print = move |_| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.print();
+        }
+    };
+    view! {
+        <div class="card sheet" data-testid="recovery-sheet">
+            <h3>"Your recovery sheet"</h3>
+            <p>"Print this page or copy the code, and keep it offline (not on this device). If you lose your wallet and one guardian cannot help (or their share does not reach you), type the code at sign-in on your new wallet: it stands in for that guardian's share, your first guardian's. Alone it says nothing about your key; with the other guardians' shares it gives your key back, so keep it as you would a spare house key. Storing a new kit (after a rotation, or with new guardians) makes a new sheet: this one then no longer works."</p>
+            <p><code data-testid="sheet-code">{code}</code></p>
+            <button on:click=print>"Print"</button>
+            <button on:click=move |_| sheet.set(None) data-testid="sheet-done">"I have kept it"</button>
+        </div>
     }
 }
 
