@@ -115,11 +115,22 @@ for (const [b, name] of selectedBrowsers().entries()) {
         const recover = fresh.page.getByTestId("recover-account");
         await recover.getByTestId("lost-account").fill(patient);
         await recover.getByTestId("ask-recovery").click();
-        assert.match(await done(fresh.page, "[data-testid=recover-account]"), /Asked \(request \d+\)/);
+        const asked = await done(fresh.page, "[data-testid=recover-account]");
+        const requestId = asked.match(/Asked \(request (\d+)\)/)?.[1];
+        assert.ok(requestId, asked);
         await until("the request shown", async () => /0 of 2 approvals/.test(await recover.getByTestId("recovery-status").textContent()));
 
         // Each guardian approves in their own app, after checking the new wallet with the patient.
-        for (const h of helpers) await approveAsGuardian(h.page, patient, newWallet);
+        // Between the two, the new wallet's page is closed and opened again: asking once more
+        // shows the open request, with its approval, and replaces nothing.
+        await approveAsGuardian(helpers[0].page, patient, newWallet);
+        await fresh.page.reload();
+        await signIn(fresh.page);
+        await recover.getByTestId("lost-account").fill(patient);
+        await recover.getByTestId("ask-recovery").click();
+        assert.match(await done(fresh.page, "[data-testid=recover-account]"), new RegExp(`Asked \\(request ${requestId}\\)`));
+        await until("the approval kept", async () => new RegExp(`Request ${requestId}: 1 of 2 approvals`).test(await recover.getByTestId("recovery-status").textContent()));
+        await approveAsGuardian(helpers[1].page, patient, newWallet);
 
         // The new wallet takes the account over and signs in as it: the page gets the old key back
         // from the guardians' shares and opens every old record.

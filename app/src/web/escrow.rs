@@ -724,7 +724,7 @@ pub async fn release_share(
 pub async fn released_shares() -> Result<Option<api::recovery::ReleasedShares>, EscrowError> {
     match json_call("GET", "/api/recovery/released", None).await {
         Ok(shares) => Ok(Some(shares)),
-        Err(e) if e.status == 404 => Ok(None),
+        Err(e) if e.status == 404 && e.code == "nothing-released" => Ok(None),
         Err(e) => Err(e),
     }
 }

@@ -23,7 +23,7 @@ use medledger_protocol::wrap::{KeyPair, PublicKey};
 
 use super::chain::{ChainError, Contract};
 use super::records::Identity;
-use super::{escrow, session, wallet};
+use super::{escrow, key_cache, session, wallet};
 use crate::log_ranges::LogRanges;
 
 /// An account's guardians on chain.
@@ -101,6 +101,15 @@ pub async fn request_of(
     })
 }
 
+/// The chain's time now: the latest block's timestamp (`None` when the node does not say).
+pub async fn chain_now() -> Option<u64> {
+    let block = wallet::request("eth_getBlockByNumber", serde_json::json!(["latest", false]))
+        .await
+        .ok()?;
+    let t = block.get("timestamp")?.as_str()?;
+    u64::from_str_radix(t.trim_start_matches("0x"), 16).ok()
+}
+
 /// The patient's own kit at the escrow (`None`: none stored).
 pub async fn my_kit(me: &Identity) -> Result<Option<KitView>, String> {
     escrow::recovery_kit(me.account)
@@ -117,15 +126,18 @@ pub async fn key_version(me: &Identity, deploy_block: u64) -> Result<u32, String
 }
 
 /// Names `guardians` with `threshold` and `delay` on chain (unless the chain holds exactly these
-/// already) and stores the kit that goes with them. The set is checked before anything is sent.
+/// already) and stores the kit that goes with them. The set is checked, and the wallet's signature
+/// of the key's seed taken, before anything is sent: a refusal changes nothing on chain.
 pub async fn name_guardians(
     me: &Identity,
     chosen: Guardians,
     deploy_block: u64,
 ) -> Result<Stored, String> {
-    let set = set_of(me, &chosen, KEY_VERSION);
-    set.check().map_err(|e| e.to_string())?;
-    guardian_keys(me, &chosen.guardians).await?;
+    set_of(me, &chosen, KEY_VERSION)
+        .check()
+        .map_err(|e| e.to_string())?;
+    let keys = guardian_keys(me, &chosen.guardians).await?;
+    let (seed, version) = signed_seed(me, deploy_block).await?;
     if guardians_of(&me.contract, me.account).await? != chosen {
         let recovery = recovery_contract(&me.contract).await?;
         let call = MedLedgerRecovery::setGuardiansCall {
@@ -137,7 +149,7 @@ pub async fn name_guardians(
             .await
             .map_err(|e| e.to_string())?;
     }
-    store_kit(me, deploy_block).await
+    store_split(me, &chosen, &keys, (&seed, version)).await
 }
 
 /// A kit stored, and the recovery sheet's code of its first share (formats.md section 9): shown
@@ -158,6 +170,17 @@ pub async fn store_kit(me: &Identity, deploy_block: u64) -> Result<Stored, Strin
         return Err("Name your guardians first.".into());
     }
     let keys = guardian_keys(me, &on_chain.guardians).await?;
+    let (seed, version) = signed_seed(me, deploy_block).await?;
+    store_split(me, &on_chain, &keys, (&seed, version)).await
+}
+
+/// The seed of the account's key now, which the wallet signs again, and its version; refused
+/// unless it gives the key the page holds (a recovered account holds the lost wallet's key,
+/// which this wallet cannot sign: it rotates first).
+async fn signed_seed(
+    me: &Identity,
+    deploy_block: u64,
+) -> Result<(zeroize::Zeroizing<[u8; 32]>, u32), String> {
     let rotations = session::key_rotations(&me.contract, me.account, deploy_block)
         .await
         .map_err(|e| e.to_string())?;
@@ -172,15 +195,23 @@ pub async fn store_kit(me: &Identity, deploy_block: u64) -> Result<Stored, Strin
         .await
         .map_err(|e| e.to_string())?;
     if KeyPair::derive(&seed).public() != me.keys.public() {
-        return Err(
-            "Your key on chain is not the one this page holds: sign out and in again first.".into(),
-        );
+        return Err("Your key is not one this wallet computes: if your account was just recovered, rotate your encryption key first (above); otherwise sign out and in again.".into());
     }
-    let set = set_of(me, &on_chain, derivation.key_version);
-    let (split, manifest) = shares::split(&seed, &set).map_err(|e| e.to_string())?;
+    Ok((seed, derivation.key_version))
+}
+
+/// Splits `seed` (of key `version`) among `guardians`, sealed to their `keys`, and stores the kit.
+async fn store_split(
+    me: &Identity,
+    guardians: &Guardians,
+    keys: &[PublicKey],
+    (seed, version): (&[u8; 32], u32),
+) -> Result<Stored, String> {
+    let set = set_of(me, guardians, version);
+    let (split, manifest) = shares::split(seed, &set).map_err(|e| e.to_string())?;
     let sealed = split
         .iter()
-        .zip(&keys)
+        .zip(keys)
         .map(|(share, key)| share.seal(&set, key).map(|s| Bytes::from(s.to_vec())))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
@@ -247,6 +278,12 @@ pub async fn ask(me: &Identity, identity: Address) -> Result<Request, String> {
         return Err(format!(
             "{identity} has named no guardians, so it cannot be recovered."
         ));
+    }
+    // Asking again would void the approvals given so far (a new request number): an open request
+    // is shown, not replaced.
+    let open = request_of(&me.contract, identity, me.wallet).await?;
+    if open.open {
+        return Ok(open);
     }
     let keys = session::derive_signed(&transport(&me.contract, identity, me.wallet))
         .await
@@ -444,18 +481,30 @@ fn decode_requested(
         .collect()
 }
 
+/// How a moved account's sign-in goes: whether this device may remember the key, whether it may
+/// use one it remembers (only after a fresh SIWE signature), and a recovery sheet's code if typed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unlock<'a> {
+    /// Remember a key the wallet derives (else forget what the device remembered).
+    pub remember: bool,
+    /// Use a key the device remembers (the wallet signed this sign-in afresh).
+    pub use_remembered: bool,
+    /// A recovery sheet's code, standing in for the first guardian's share.
+    pub sheet: Option<&'a str>,
+}
+
 /// The key of a moved account (`account` now controlled by `wallet`) with the chain's key
 /// `on_chain`: when the key on chain is still the one the released kit split (the recovery's last
 /// step), the shares are opened with the transport key and combined, and `true` says the page
-/// must rotate to a key of the wallet's own (a reassembled key is never remembered on the
-/// device); otherwise the wallet derives its moved key of the version the chain is at, or the
-/// device remembers it (`remember`, as `session::derive_key`).
+/// must rotate to a key of the wallet's own (a rebuilt key is never remembered on the device);
+/// otherwise the wallet derives its moved key of the version the chain is at, or the device
+/// remembers it (as `session::derive_key`).
 pub async fn unlock_moved(
     core: &Contract,
     (account, wallet): (Address, Address),
     on_chain: B256,
     deploy_block: u64,
-    (remember, sheet): (bool, Option<&str>),
+    how: Unlock<'_>,
 ) -> Result<(KeyPair, bool), String> {
     let rotations = session::key_rotations(core, account, deploy_block)
         .await
@@ -463,30 +512,63 @@ pub async fn unlock_moved(
     let version = KEY_VERSION.saturating_add(rotations);
     let released = escrow::released_shares().await.map_err(|e| e.to_string())?;
     let mut not_reassembled = None;
-    if let Some(released) = released.filter(|r| {
-        r.manifest.set.key_version == version
-            && r.shares.len() + usize::from(sheet.is_some())
-                >= usize::from(r.manifest.set.threshold)
-    }) {
-        match reassemble(core, (account, wallet), &released, (on_chain, sheet)).await {
-            Ok(keys) => return Ok((keys, true)),
+    if let Some(released) = released.filter(|r| r.manifest.set.key_version == version) {
+        match reassemble(core, (account, wallet), &released, (on_chain, how.sheet)).await {
+            Ok(keys) => {
+                if !how.remember {
+                    key_cache::forget(session::key_slot(core, wallet)).await;
+                }
+                return Ok((keys, true));
+            }
             // The key on chain may be the wallet's own after all (a kit stored again after its
             // rotation): its derivation below decides, and this is the reason if it does not.
             Err(e) => not_reassembled = Some(e),
         }
     }
-    match session::derive_key(core, (account, wallet), Some(on_chain), deploy_block, remember).await {
+    let memory = (how.remember, how.use_remembered);
+    match session::derive_key(core, (account, wallet), Some(on_chain), deploy_block, memory).await {
         Ok(keys) => Ok((keys, false)),
         Err(session::SignInError::KeyMismatch) => Err(not_reassembled.unwrap_or_else(|| {
-            "This account was moved to this wallet, but its key on chain is still the lost wallet's, and the escrow holds too few of your guardians' shares for this wallet to rebuild it. Ask your guardians to approve your recovery again in their app (their shares come to this wallet), then sign in again.".to_string()
+            "This account was moved to this wallet, but its key on chain is still the lost wallet's, and the escrow holds none of your guardians' shares for this wallet to rebuild it. Ask your guardians to approve your recovery again in their app (their shares come to this wallet), then sign in again.".to_string()
         })),
         Err(e) => Err(e.to_string()),
     }
 }
 
+/// The key a moved account held before its latest rotation (`previous`: the rotations before it),
+/// to finish that rotation: rebuilt from the guardians' released shares when the released kit is
+/// of that version (the first rotation after a recovery), else the wallet's own derivation of it;
+/// either checked against the key the chain held.
+pub async fn previous_keys(
+    me: &Identity,
+    previous: u32,
+    deploy_block: u64,
+) -> Result<KeyPair, String> {
+    let expected = session::previous_key(&me.contract, me.account, deploy_block)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("This account never rotated its key: there is no previous key to finish with.")?;
+    let version = KEY_VERSION.saturating_add(previous);
+    let released = escrow::released_shares().await.map_err(|e| e.to_string())?;
+    if let Some(released) = released.filter(|r| r.manifest.set.key_version == version) {
+        let identity = (me.account, me.wallet);
+        if let Ok(keys) = reassemble(&me.contract, identity, &released, (expected, None)).await {
+            return Ok(keys);
+        }
+    }
+    let keys = session::derive_version(&me.contract, (me.account, me.wallet), previous)
+        .await
+        .map_err(|e| e.to_string())?;
+    if keys.public().0 != expected.0 {
+        return Err("Your key before the last rotation was your lost wallet's, and your guardians' released shares no longer rebuild it (a kit stored since?): the records still wrapped to it cannot be moved from this wallet.".into());
+    }
+    Ok(keys)
+}
+
 /// The account's key from the shares the guardians re-sealed for `wallet`, and the one a recovery
-/// sheet's code gives, when typed in: each opened with the transport key, checked against the
-/// manifest's commitments, combined, and checked to give the key on chain.
+/// sheet's code gives, when typed in: each opened with the transport key and checked against the
+/// manifest's commitment, those that fail left out (one guardian's bad share must not block the
+/// others'), the rest combined and checked to give the key on chain.
 async fn reassemble(
     core: &Contract,
     (account, wallet): (Address, Address),
@@ -494,23 +576,42 @@ async fn reassemble(
     (on_chain, sheet): (B256, Option<&str>),
 ) -> Result<KeyPair, String> {
     let set = &released.manifest.set;
-    let transport_keys = session::derive_signed(&transport(core, account, wallet))
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut opened = released
-        .shares
-        .iter()
-        .map(|s| Share::open_transported(&s.sealed, set, s.index, wallet, &transport_keys))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("A released share did not open: {e}"))?;
     let manifest = Manifest {
         set: set.clone(),
         commitments: released.manifest.commitments.clone(),
     };
+    let mut good = Vec::new();
     if let Some(code) = sheet {
-        opened.push(Share::from_sheet_code(code, &manifest).map_err(|e| e.to_string())?);
+        good.push(Share::from_sheet_code(code, &manifest).map_err(|e| e.to_string())?);
     }
-    let seed = shares::recover(&manifest, &opened, &PublicKey(on_chain.0))
-        .map_err(|e| format!("Your guardians' shares did not give your key back: {e}"))?;
+    let transport_keys = session::derive_signed(&transport(core, account, wallet))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut left_out = Vec::new();
+    for s in &released.shares {
+        match Share::open_transported(&s.sealed, set, s.index, wallet, &transport_keys) {
+            Ok(share) if committed(&manifest, &share) => good.push(share),
+            _ => left_out.push(s.index.to_string()),
+        }
+    }
+    let seed = shares::recover(&manifest, &good, &PublicKey(on_chain.0)).map_err(|e| {
+        let bad = if left_out.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (left out as unreadable: the share of guardian {})",
+                left_out.join(", ")
+            )
+        };
+        format!("Your guardians' shares did not give your key back: {e}{bad}")
+    })?;
     Ok(KeyPair::derive(&seed))
+}
+
+/// Whether `share` is the one `manifest` committed to at its index.
+fn committed(manifest: &Manifest, share: &Share) -> bool {
+    usize::from(share.index)
+        .checked_sub(1)
+        .and_then(|i| manifest.commitments.get(i))
+        .is_some_and(|c| *c == share.commitment(&manifest.set))
 }

@@ -346,9 +346,14 @@ pub async fn finish_previous(
             "This account never rotated its key: these keys were made for another one.".into(),
         );
     };
-    let old_keys = session::derive_version(&me.contract, (me.account, me.wallet), previous)
-        .await
-        .map_err(|e| e.to_string())?;
+    // A recovered account's previous key may be the lost wallet's, which the shares rebuild.
+    let old_keys = if me.wallet != me.account {
+        super::recovery::previous_keys(me, previous, deploy_block).await?
+    } else {
+        session::derive_version(&me.contract, (me.account, me.wallet), previous)
+            .await
+            .map_err(|e| e.to_string())?
+    };
     let (to_move, unopened) = rewrap_all(me, &old_keys, me.keys.public(), progress).await?;
     let mut rotation = Rotation {
         old_keys,

@@ -140,46 +140,106 @@ pub async fn key_rotations(
     account: Address,
     deploy_block: u64,
 ) -> Result<u32, ChainError> {
+    let keys = rotation_keys(contract, account, deploy_block).await?;
+    Ok(crate::rotation::versions_moved(&keys))
+}
+
+/// The key `account` held on chain before its latest rotation (`None`: it never rotated): the
+/// rotation before it's new key, or the key it registered with.
+pub async fn previous_key(
+    contract: &Contract,
+    account: Address,
+    deploy_block: u64,
+) -> Result<Option<B256>, ChainError> {
+    use alloy_sol_types::SolEvent;
+    let mut keys = rotation_keys(contract, account, deploy_block).await?;
+    // A rotation repeated to the same key is not a version (crate::rotation::versions_moved).
+    keys.dedup();
+    match keys.len() {
+        0 => Ok(None),
+        1 => {
+            let registered = MedLedger::AccountRegistered::SIGNATURE_HASH;
+            let data = account_event_data(contract, registered, account, deploy_block).await?;
+            // (kind, encryptionKey, profileHash): the key is the second word.
+            let key = data
+                .first()
+                .and_then(|d| alloy_primitives::hex::decode(d).ok())
+                .filter(|b| b.len() >= 64)
+                .map(|b| B256::from_slice(&b[32..64]))
+                .ok_or_else(|| {
+                    ChainError::Decode("no registration names the account's first key".into())
+                })?;
+            Ok(Some(key))
+        }
+        n => Ok(keys.get(n - 2).copied()),
+    }
+}
+
+/// The new keys of `account`'s `EncryptionKeyRotated` events, in chain order.
+async fn rotation_keys(
+    contract: &Contract,
+    account: Address,
+    deploy_block: u64,
+) -> Result<Vec<B256>, ChainError> {
+    use alloy_sol_types::SolEvent;
+    let rotated = MedLedger::EncryptionKeyRotated::SIGNATURE_HASH;
+    account_event_data(contract, rotated, account, deploy_block)
+        .await?
+        .iter()
+        .map(|d| {
+            d.parse::<B256>()
+                .map_err(|_| ChainError::Decode("a key rotation's log has no key".into()))
+        })
+        .collect()
+}
+
+/// The `data` of the core's events `signature` whose first indexed argument is `account`, in chain
+/// order, asked in ranges a capped provider accepts (`crate::log_ranges`).
+async fn account_event_data(
+    contract: &Contract,
+    signature: B256,
+    account: Address,
+    deploy_block: u64,
+) -> Result<Vec<String>, ChainError> {
     let head = wallet::request("eth_blockNumber", serde_json::json!([])).await?;
     let head = head
         .as_str()
         .and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok())
         .ok_or_else(|| ChainError::Decode("eth_blockNumber returned no number".into()))?;
     let mut plan = crate::log_ranges::LogRanges::new(deploy_block, head);
-    let mut keys = Vec::new();
+    let mut data = Vec::new();
     while let Some(range) = plan.next_range() {
-        let filter = rotation_filter(contract, account, range);
+        let filter = event_filter(contract, (signature, account), range);
         match wallet::request("eth_getLogs", filter).await {
-            Ok(logs) => keys.extend(rotated_keys(&logs)?),
+            Ok(logs) => data.extend(log_data(&logs)?),
             Err(e)
                 if crate::log_ranges::LogRanges::is_range_refusal(e.code, &e.message)
                     && plan.refused(range) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(crate::rotation::versions_moved(&keys))
+    Ok(data)
 }
 
-/// The `eth_getLogs` filter of `account`'s `EncryptionKeyRotated` events in the blocks `range`.
-fn rotation_filter(
+/// The `eth_getLogs` filter of the core's `signature` events of `account` in the blocks `range`.
+fn event_filter(
     contract: &Contract,
-    account: Address,
+    (signature, account): (B256, Address),
     (from, to): (u64, u64),
 ) -> serde_json::Value {
-    use alloy_sol_types::SolEvent;
     serde_json::json!([{
         "address": contract.address.to_checksum(None),
         "fromBlock": format!("0x{from:x}"),
         "toBlock": format!("0x{to:x}"),
         "topics": [
-            MedLedger::EncryptionKeyRotated::SIGNATURE_HASH.to_string(),
+            signature.to_string(),
             B256::left_padding_from(account.as_slice()).to_string(),
         ],
     }])
 }
 
-/// The new keys of an `eth_getLogs` answer of `EncryptionKeyRotated` events, in its order.
-fn rotated_keys(logs: &serde_json::Value) -> Result<Vec<B256>, ChainError> {
+/// The `data` of each log of an `eth_getLogs` answer, in its order.
+fn log_data(logs: &serde_json::Value) -> Result<Vec<String>, ChainError> {
     let logs = logs
         .as_array()
         .ok_or_else(|| ChainError::Decode("eth_getLogs returned no list".into()))?;
@@ -187,8 +247,8 @@ fn rotated_keys(logs: &serde_json::Value) -> Result<Vec<B256>, ChainError> {
         .map(|log| {
             log.get("data")
                 .and_then(serde_json::Value::as_str)
-                .and_then(|d| d.parse::<B256>().ok())
-                .ok_or_else(|| ChainError::Decode("a key rotation's log has no key".into()))
+                .map(str::to_string)
+                .ok_or_else(|| ChainError::Decode("a log has no data".into()))
         })
         .collect()
 }
@@ -227,17 +287,18 @@ pub async fn seed_signed(
         .map_err(|e| SignInError::BadSignature(e.to_string()))
 }
 
-/// The account's key, from one signature of `wallet`'s, or, when `remember`, from what this
-/// device remembers of it (`key_cache`) when that gives the key the chain holds. When the account
-/// is registered, the key must be the one on chain: the version is the one its rotations on chain
-/// give. A key the wallet derives is remembered when `remember`; otherwise whatever this device
-/// remembered for the wallet is forgotten.
+/// The account's key, from one signature of `wallet`'s, or, when `use_remembered` (the wallet
+/// signed this sign-in afresh), from what this device remembers of it (`key_cache`) when that
+/// gives the key the chain holds. When the account is registered, the key must be the one on
+/// chain: the version is the one its rotations on chain give. A key the wallet derives is
+/// remembered when `remember`; otherwise whatever this device remembered for the wallet is
+/// forgotten.
 pub async fn derive_key(
     contract: &Contract,
     (account, wallet): (Address, Address),
     registered: Option<B256>,
     deploy_block: u64,
-    remember: bool,
+    (remember, use_remembered): (bool, bool),
 ) -> Result<KeyPair, SignInError> {
     let rotations = match registered {
         Some(_) => key_rotations(contract, account, deploy_block).await?,
@@ -248,7 +309,7 @@ pub async fn derive_key(
             .by_wallet(wallet);
     let slot = key_slot(contract, wallet);
     let is_chains = |keys: &KeyPair| registered.is_none_or(|r| r.0 == keys.public().0);
-    if remember {
+    if remember && use_remembered {
         if let Some(seed) = key_cache::recall(slot, account, derivation.key_version).await {
             let keys = KeyPair::derive(&seed);
             if is_chains(&keys) {

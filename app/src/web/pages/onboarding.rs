@@ -137,6 +137,7 @@ async fn sign_in(state: AppState, remember: bool, sheet: Option<String>) -> Outc
         .ok_or("connect your wallet first")?;
     let contract = state.contract().ok_or("not configured")?;
     let explain = |e: SignInError| e.to_string();
+    // The remembered key is used only when this sign-in was signed afresh: `fresh` decides both.
     let fresh =
         remember && super::super::key_cache::remembers(session::key_slot(&contract, wallet)).await;
     let escrow_session = session::ensure_escrow_session(wallet, fresh)
@@ -157,7 +158,7 @@ async fn sign_in(state: AppState, remember: bool, sheet: Option<String>) -> Outc
             (account, wallet),
             registered,
             deploy_block,
-            remember,
+            (remember, fresh),
         )
         .await
         .map_err(explain)?;
@@ -168,7 +169,11 @@ async fn sign_in(state: AppState, remember: bool, sheet: Option<String>) -> Outc
             (account, wallet),
             on_chain.encryption_key,
             deploy_block,
-            (remember, sheet.as_deref()),
+            super::super::recovery::Unlock {
+                remember,
+                use_remembered: fresh,
+                sheet: sheet.as_deref(),
+            },
         )
         .await?
     };

@@ -284,7 +284,9 @@ pub fn RecoverAccount() -> impl IntoView {
         let me = state.identity()?;
         let request = recovery::request_of(&me.contract, identity, me.wallet).await;
         let guardians = recovery::guardians_of(&me.contract, identity).await;
-        Some(request.and_then(|r| guardians.map(|g| (r, g.threshold))))
+        // The delay runs on the chain's clock, not this computer's.
+        let now = recovery::chain_now().await;
+        Some(request.and_then(|r| guardians.map(|g| (r, g.threshold, now))))
     });
     let ask = Action::new_local(move |text: &String| {
         let text = text.clone();
@@ -329,11 +331,12 @@ pub fn RecoverAccount() -> impl IntoView {
             </form>
             <NoteView note=outcome_note(ask)/>
             {move || status.get().flatten().map(|s| match s {
-                Ok((r, threshold)) => {
-                    let ready = r.open && r.approvals >= u64::from(threshold) && threshold > 0;
+                Ok((r, threshold, now)) => {
+                    let approved = r.open && r.approvals >= u64::from(threshold) && threshold > 0;
+                    let ready = approved && now.is_some_and(|now| now >= r.ready_at);
                     view! {
                         <p data-testid="recovery-status">{format!("Request {}: {} of {} approvals.", r.id, r.approvals, threshold)}
-                            {(ready && r.ready_at > 0).then(|| format!(" It can complete after {}.", format::datetime(r.ready_at)))}</p>
+                            {(approved && !ready).then(|| format!(" It can complete after {} (press Check again then).", format::datetime(r.ready_at)))}</p>
                         <button on:click=move |_| status.refetch() data-testid="check-recovery">"Check again"</button>
                         {ready.then(|| view! {
                             <button on:click=move |_| { if let Some(i) = asked.get_untracked() { complete.dispatch_local(i); } } disabled=complete.pending() data-testid="complete-recovery">"Take my account over"</button>
