@@ -191,6 +191,11 @@ async fn signed_seed(
         rotations,
     )
     .by_wallet(me.wallet);
+    // A recovered account's unfinished first rotation needs the released shares of the kit stored
+    // now (previous_keys): a new kit would make them unreachable.
+    if me.wallet != me.account && super::rotation::stale_wraps(me).await.unwrap_or(0) > 0 {
+        return Err("Finish the rotation of your key first (above): until then your guardians' shares are still needed for the records wrapped to the old key.".into());
+    }
     let seed = session::seed_signed(&derivation)
         .await
         .map_err(|e| e.to_string())?;
@@ -550,17 +555,19 @@ pub async fn previous_keys(
         .ok_or("This account never rotated its key: there is no previous key to finish with.")?;
     let version = KEY_VERSION.saturating_add(previous);
     let released = escrow::released_shares().await.map_err(|e| e.to_string())?;
+    let mut not_rebuilt = None;
     if let Some(released) = released.filter(|r| r.manifest.set.key_version == version) {
         let identity = (me.account, me.wallet);
-        if let Ok(keys) = reassemble(&me.contract, identity, &released, (expected, None)).await {
-            return Ok(keys);
+        match reassemble(&me.contract, identity, &released, (expected, None)).await {
+            Ok(keys) => return Ok(keys),
+            Err(e) => not_rebuilt = Some(e),
         }
     }
     let keys = session::derive_version(&me.contract, (me.account, me.wallet), previous)
         .await
         .map_err(|e| e.to_string())?;
     if keys.public().0 != expected.0 {
-        return Err("Your key before the last rotation was your lost wallet's, and your guardians' released shares no longer rebuild it (a kit stored since?): the records still wrapped to it cannot be moved from this wallet.".into());
+        return Err(not_rebuilt.unwrap_or_else(|| "Your key before the last rotation was your lost wallet's, and the escrow holds none of your guardians' shares that rebuild it: the records still wrapped to it cannot be moved from this wallet.".into()));
     }
     Ok(keys)
 }

@@ -333,7 +333,10 @@ pub fn RecoverAccount() -> impl IntoView {
             {move || status.get().flatten().map(|s| match s {
                 Ok((r, threshold, now)) => {
                     let approved = r.open && r.approvals >= u64::from(threshold) && threshold > 0;
-                    let ready = approved && now.is_some_and(|now| now >= r.ready_at);
+                    // A quiet chain's latest block can be old: this computer's clock counts too, and
+                    // the contract refuses (RecoveryNotReady, in words) a move made too early.
+                    let local = (js_sys::Date::now() / 1000.0) as u64;
+                    let ready = approved && now.is_none_or(|now| now.max(local) >= r.ready_at);
                     view! {
                         <p data-testid="recovery-status">{format!("Request {}: {} of {} approvals.", r.id, r.approvals, threshold)}
                             {(approved && !ready).then(|| format!(" It can complete after {} (press Check again then).", format::datetime(r.ready_at)))}</p>
