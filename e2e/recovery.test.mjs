@@ -15,11 +15,10 @@ import { Wallet } from "ethers";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { devKeys } from "./lib/wallet.mjs";
 import { rpc, startStack, withStackLogs } from "./lib/stack.mjs";
-import { APP, T, address, done, goTo, openApp, signIn, until } from "./lib/app.mjs";
-import { makeBundle } from "./lib/fhir-bundle.mjs";
+import { APP, T, address, done, goTo, importHistory, openApp, signIn, until } from "./lib/app.mjs";
 
 const KEYS = devKeys(10);
-const RECORDS = 20; // the smallest bundle makeBundle makes
+const RECORDS = 20; // the smallest history importHistory makes
 let stack;
 before(async () => {
   if (!existsSync(join(APP, "medledger_app_bg.wasm"))) throw new Error("app/dist is not built: run scripts/build-app.sh");
@@ -77,13 +76,7 @@ for (const [b, name] of selectedBrowsers().entries()) {
 
         // The patient stores records and names the two guardians, both needed, with no waiting.
         const old = await registeredPatient(browser, patientKey);
-        await goTo(old.page, "Add a record");
-        const bundle = makeBundle({ resources: RECORDS, seed: 77 + b });
-        await old.page.setInputFiles("[data-testid=fhir-input]", { name: "history.json", mimeType: "application/fhir+json", buffer: Buffer.from(JSON.stringify(bundle)) });
-        await old.page.getByTestId("fhir-check").click();
-        await old.page.locator("#fhir-import [data-testid=note-done]").waitFor({ timeout: T });
-        await old.page.getByTestId("fhir-import").click();
-        assert.match(await done(old.page, "[data-testid=fhir-upload]"), new RegExp(`Imported ${RECORDS} records`));
+        await importHistory(old.page, { resources: RECORDS, seed: 77 + b });
         await goTo(old.page, "Account");
         const section = old.page.getByTestId("guardians");
         await section.getByTestId("no-guardians").waitFor({ timeout: T });

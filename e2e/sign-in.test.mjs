@@ -12,8 +12,7 @@ import { join } from "node:path";
 import { BROWSERS, selectedBrowsers } from "./lib/browsers.mjs";
 import { devKeys } from "./lib/wallet.mjs";
 import { startStack, withStackLogs } from "./lib/stack.mjs";
-import { APP, T, done, goTo, openApp, signIn, until } from "./lib/app.mjs";
-import { makeBundle } from "./lib/fhir-bundle.mjs";
+import { APP, T, done, goTo, importHistory, openApp, signIn, until } from "./lib/app.mjs";
 
 const KEYS = devKeys(10);
 let stack;
@@ -82,12 +81,7 @@ for (const [b, name] of selectedBrowsers().entries()) {
         await page.waitForSelector("[data-testid=patient-page]", { timeout: T });
         const [entry] = await remembered(page);
         assert.deepEqual(entry, { account: await page.getByTestId("who").getAttribute("title"), version: 1, extractable: false, usages: ["decrypt", "encrypt"], sealed: 48 });
-        await goTo(page, "Add a record");
-        await page.setInputFiles("[data-testid=fhir-input]", { name: "history.json", mimeType: "application/fhir+json", buffer: Buffer.from(JSON.stringify(makeBundle({ resources: 20, seed: 5 + b }))) });
-        await page.getByTestId("fhir-check").click();
-        await page.locator("#fhir-import [data-testid=note-done]").waitFor({ timeout: T });
-        await page.getByTestId("fhir-import").click();
-        assert.match(await done(page, "[data-testid=fhir-upload]"), /Imported 20 records/);
+        await importHistory(page, { resources: 20, seed: 5 + b });
 
         // The escrow session is still live: the wallet signs the sign-in afresh all the same, and
         // the key comes from the device.

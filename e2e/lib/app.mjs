@@ -10,6 +10,7 @@ import { getAddress, Wallet } from "ethers";
 import { installWallet } from "./wallet.mjs";
 import { ROOT, PATIENCE_MS, tail } from "./stack.mjs";
 import { consoleSignIn } from "./console.mjs";
+import { makeBundle } from "./fhir-bundle.mjs";
 
 export const APP = join(ROOT, "app", "dist");
 export const SHOTS = join(ROOT, "e2e", "screenshots");
@@ -35,6 +36,20 @@ export async function openApp(stack, browser, key, { viewport = DESKTOP, path = 
   page.on("pageerror", (e) => console.error(`[page error] ${e.message}`));
   await page.goto(stack.url + path);
   return { context, wallet, page };
+}
+
+/**
+ * On a patient's page: imports a made-up FHIR history of `resources` resources (makeBundle's
+ * `seed`) from *Add a record*, checks the file, imports it and asserts every one was stored.
+ */
+export async function importHistory(page, { resources, seed }) {
+  await goTo(page, "Add a record");
+  const bundle = makeBundle({ resources, seed });
+  await page.setInputFiles("[data-testid=fhir-input]", { name: "history.json", mimeType: "application/fhir+json", buffer: Buffer.from(JSON.stringify(bundle)) });
+  await page.getByTestId("fhir-check").click();
+  await page.locator("#fhir-import [data-testid=note-done]").waitFor({ timeout: T });
+  await page.getByTestId("fhir-import").click();
+  assert.match(await done(page, "[data-testid=fhir-upload]"), new RegExp(`Imported ${resources} records`));
 }
 
 /** The screens the app shows a signed-in account that has accepted the licence agreement. */

@@ -24,7 +24,6 @@ use medledger_protocol::wrap::{KeyPair, PublicKey};
 use super::chain::{ChainError, Contract};
 use super::records::Identity;
 use super::{escrow, key_cache, session, wallet};
-use crate::log_ranges::LogRanges;
 
 /// An account's guardians on chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -425,65 +424,36 @@ async fn requested(
     new_wallet: Option<Address>,
     deploy_block: u64,
 ) -> Result<Vec<MedLedgerRecovery::RecoveryRequested>, String> {
-    let head = wallet::request("eth_blockNumber", serde_json::json!([]))
-        .await
-        .map_err(|e| ChainError::from(e).to_string())?;
-    let head = head
-        .as_str()
-        .and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok())
-        .ok_or("eth_blockNumber returned no number")?;
-    let topic =
-        |a: Address| serde_json::Value::from(B256::left_padding_from(a.as_slice()).to_string());
+    let topic = |a: Address| B256::left_padding_from(a.as_slice());
     let mut topics = vec![
-        MedLedgerRecovery::RecoveryRequested::SIGNATURE_HASH
-            .to_string()
-            .into(),
+        MedLedgerRecovery::RecoveryRequested::SIGNATURE_HASH,
         topic(identity),
     ];
-    if let Some(w) = new_wallet {
-        topics.push(topic(w));
-    }
-    let mut plan = LogRanges::new(deploy_block, head);
-    let mut events = Vec::new();
-    while let Some((from, to)) = plan.next_range() {
-        let filter = serde_json::json!([{
-            "address": recovery.address.to_checksum(None),
-            "fromBlock": format!("0x{from:x}"),
-            "toBlock": format!("0x{to:x}"),
-            "topics": topics,
-        }]);
-        match wallet::request("eth_getLogs", filter).await {
-            Ok(logs) => events.extend(decode_requested(&logs)?),
-            Err(e)
-                if LogRanges::is_range_refusal(e.code, &e.message) && plan.refused((from, to)) => {}
-            Err(e) => return Err(ChainError::from(e).to_string()),
-        }
-    }
-    Ok(events)
+    topics.extend(new_wallet.map(topic));
+    let logs = session::logs(recovery, &topics, deploy_block)
+        .await
+        .map_err(|e| e.to_string())?;
+    logs.iter().map(decode_requested).collect()
 }
 
+/// One `RecoveryRequested` log, decoded.
 fn decode_requested(
-    logs: &serde_json::Value,
-) -> Result<Vec<MedLedgerRecovery::RecoveryRequested>, String> {
+    log: &serde_json::Value,
+) -> Result<MedLedgerRecovery::RecoveryRequested, String> {
     let bad = || "a recovery request's log could not be read".to_string();
-    let logs = logs.as_array().ok_or_else(bad)?;
-    logs.iter()
-        .map(|log| {
-            let topics: Vec<B256> = log
-                .get("topics")
-                .and_then(serde_json::Value::as_array)
-                .ok_or_else(bad)?
-                .iter()
-                .map(|t| t.as_str().and_then(|t| t.parse().ok()).ok_or_else(bad))
-                .collect::<Result<_, _>>()?;
-            let data: Bytes = log
-                .get("data")
-                .and_then(serde_json::Value::as_str)
-                .and_then(|d| d.parse().ok())
-                .ok_or_else(bad)?;
-            MedLedgerRecovery::RecoveryRequested::decode_raw_log(topics, &data).map_err(|_| bad())
-        })
-        .collect()
+    let topics: Vec<B256> = log
+        .get("topics")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(bad)?
+        .iter()
+        .map(|t| t.as_str().and_then(|t| t.parse().ok()).ok_or_else(bad))
+        .collect::<Result<_, _>>()?;
+    let data: Bytes = log
+        .get("data")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(bad)?;
+    MedLedgerRecovery::RecoveryRequested::decode_raw_log(topics, &data).map_err(|_| bad())
 }
 
 /// How a moved account's sign-in goes: whether this device may remember the key, whether it may
@@ -531,7 +501,8 @@ pub async fn unlock_moved(
         }
     }
     let memory = (how.remember, how.use_remembered);
-    match session::derive_key(core, (account, wallet), Some(on_chain), deploy_block, memory).await {
+    let ids = (account, wallet);
+    match session::derive_key_after(core, ids, Some(on_chain), rotations, memory).await {
         Ok(keys) => Ok((keys, false)),
         Err(session::SignInError::KeyMismatch) => Err(not_reassembled.unwrap_or_else(|| {
             "This account was moved to this wallet, but its key on chain is still the lost wallet's, and the escrow holds none of your guardians' shares for this wallet to rebuild it. Ask your guardians to approve your recovery again in their app (their shares come to this wallet), then sign in again.".to_string()

@@ -194,56 +194,17 @@ async fn rotation_keys(
 }
 
 /// The `data` of the core's events `signature` whose first indexed argument is `account`, in chain
-/// order, asked in ranges a capped provider accepts (`crate::log_ranges`).
+/// order.
 async fn account_event_data(
     contract: &Contract,
     signature: B256,
     account: Address,
     deploy_block: u64,
 ) -> Result<Vec<String>, ChainError> {
-    let head = wallet::request("eth_blockNumber", serde_json::json!([])).await?;
-    let head = head
-        .as_str()
-        .and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok())
-        .ok_or_else(|| ChainError::Decode("eth_blockNumber returned no number".into()))?;
-    let mut plan = crate::log_ranges::LogRanges::new(deploy_block, head);
-    let mut data = Vec::new();
-    while let Some(range) = plan.next_range() {
-        let filter = event_filter(contract, (signature, account), range);
-        match wallet::request("eth_getLogs", filter).await {
-            Ok(logs) => data.extend(log_data(&logs)?),
-            Err(e)
-                if crate::log_ranges::LogRanges::is_range_refusal(e.code, &e.message)
-                    && plan.refused(range) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(data)
-}
-
-/// The `eth_getLogs` filter of the core's `signature` events of `account` in the blocks `range`.
-fn event_filter(
-    contract: &Contract,
-    (signature, account): (B256, Address),
-    (from, to): (u64, u64),
-) -> serde_json::Value {
-    serde_json::json!([{
-        "address": contract.address.to_checksum(None),
-        "fromBlock": format!("0x{from:x}"),
-        "toBlock": format!("0x{to:x}"),
-        "topics": [
-            signature.to_string(),
-            B256::left_padding_from(account.as_slice()).to_string(),
-        ],
-    }])
-}
-
-/// The `data` of each log of an `eth_getLogs` answer, in its order.
-fn log_data(logs: &serde_json::Value) -> Result<Vec<String>, ChainError> {
-    let logs = logs
-        .as_array()
-        .ok_or_else(|| ChainError::Decode("eth_getLogs returned no list".into()))?;
-    logs.iter()
+    let topics = [signature, B256::left_padding_from(account.as_slice())];
+    logs(contract, &topics, deploy_block)
+        .await?
+        .iter()
         .map(|log| {
             log.get("data")
                 .and_then(serde_json::Value::as_str)
@@ -251,6 +212,41 @@ fn log_data(logs: &serde_json::Value) -> Result<Vec<String>, ChainError> {
                 .ok_or_else(|| ChainError::Decode("a log has no data".into()))
         })
         .collect()
+}
+
+/// The logs of `at` matching `topics` (the event's signature, then its first indexed arguments)
+/// from the deployment's block to the head, in chain order, asked in ranges a capped provider
+/// accepts (`crate::log_ranges`).
+pub async fn logs(
+    at: &Contract,
+    topics: &[B256],
+    deploy_block: u64,
+) -> Result<Vec<serde_json::Value>, ChainError> {
+    let head = wallet::request("eth_blockNumber", serde_json::json!([])).await?;
+    let head = head
+        .as_str()
+        .and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok())
+        .ok_or_else(|| ChainError::Decode("eth_blockNumber returned no number".into()))?;
+    let topics: Vec<String> = topics.iter().map(B256::to_string).collect();
+    let mut plan = crate::log_ranges::LogRanges::new(deploy_block, head);
+    let mut found = Vec::new();
+    while let Some((from, to)) = plan.next_range() {
+        let filter = serde_json::json!([{
+            "address": at.address.to_checksum(None),
+            "fromBlock": format!("0x{from:x}"),
+            "toBlock": format!("0x{to:x}"),
+            "topics": topics,
+        }]);
+        match wallet::request("eth_getLogs", filter).await {
+            Ok(serde_json::Value::Array(logs)) => found.extend(logs),
+            Ok(_) => return Err(ChainError::Decode("eth_getLogs returned no list".into())),
+            Err(e)
+                if crate::log_ranges::LogRanges::is_range_refusal(e.code, &e.message)
+                    && plan.refused((from, to)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(found)
 }
 
 /// Asks `wallet` to sign the key-derivation message of `account`'s key after `rotations`
@@ -298,12 +294,23 @@ pub async fn derive_key(
     (account, wallet): (Address, Address),
     registered: Option<B256>,
     deploy_block: u64,
-    (remember, use_remembered): (bool, bool),
+    memory: (bool, bool),
 ) -> Result<KeyPair, SignInError> {
     let rotations = match registered {
         Some(_) => key_rotations(contract, account, deploy_block).await?,
         None => 0,
     };
+    derive_key_after(contract, (account, wallet), registered, rotations, memory).await
+}
+
+/// [`derive_key`] of the version after `rotations` (the caller has counted them on chain).
+pub async fn derive_key_after(
+    contract: &Contract,
+    (account, wallet): (Address, Address),
+    registered: Option<B256>,
+    rotations: u32,
+    (remember, use_remembered): (bool, bool),
+) -> Result<KeyPair, SignInError> {
     let derivation =
         KeyDerivation::after_rotations(contract.chain_id, contract.address, account, rotations)
             .by_wallet(wallet);

@@ -104,6 +104,14 @@ impl AppState {
         })
     }
 
+    /// The block the contracts were deployed in (0 before the configuration is loaded): where a
+    /// search of their logs starts.
+    pub fn deploy_block(&self) -> u64 {
+        self.config
+            .with_untracked(|c| c.as_ref().map(|c| c.deploy_block))
+            .unwrap_or(0)
+    }
+
     /// Marks the signed-in account as having to accept the licence agreement (or not).
     pub fn set_agreement_needed(&self, needed: bool) {
         // Only a change notifies: every refused request of a page calls this.

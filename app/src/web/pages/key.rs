@@ -30,13 +30,6 @@ impl Bar {
     }
 }
 
-fn deploy_block(state: AppState) -> u64 {
-    state
-        .config
-        .with_untracked(|c| c.as_ref().map(|c| c.deploy_block))
-        .unwrap_or(0)
-}
-
 /// From now on the page holds the new key (the chain's): what it opens, lists and wraps uses it.
 /// The key this device remembered is forgotten: the next sign-in derives the new one.
 fn adopt(state: AppState, keys: &KeyPair) {
@@ -65,7 +58,7 @@ async fn rotate(
     let mut rotation = match pending.get_untracked() {
         Some(r) => r,
         None => {
-            let started = rotation::start(&me, deploy_block(state), &progress).await;
+            let started = rotation::start(&me, state.deploy_block(), &progress).await;
             started.inspect_err(|_| bar.clear())?
         }
     };
@@ -108,7 +101,7 @@ pub fn KeySection(on_rotated: impl Fn() + Copy + Send + Sync + 'static) -> impl 
     let finish = Action::new_local(move |_: &()| async move {
         let me = state.identity().ok_or("Sign in first.")?;
         let progress = move |step: Step| bar.show(step);
-        let done = rotation::finish_previous(&me, deploy_block(state), &progress).await;
+        let done = rotation::finish_previous(&me, state.deploy_block(), &progress).await;
         bar.clear();
         let rotation = done?;
         stale.refetch();

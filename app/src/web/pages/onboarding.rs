@@ -148,10 +148,7 @@ async fn sign_in(state: AppState, remember: bool, sheet: Option<String>) -> Outc
         .await
         .map_err(|e| e.to_string())?;
     let registered = (on_chain.status != Status::None).then_some(on_chain.encryption_key);
-    let deploy_block = state
-        .config
-        .with_untracked(|c| c.as_ref().map(|c| c.deploy_block))
-        .unwrap_or(0);
+    let deploy_block = state.deploy_block();
     let (keys, recovered) = if account == wallet {
         let keys = session::derive_key(
             &contract,

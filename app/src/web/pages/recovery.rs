@@ -20,13 +20,6 @@ fn days_words(secs: u32) -> String {
     }
 }
 
-fn deploy_block(state: AppState) -> u64 {
-    state
-        .config
-        .with_untracked(|c| c.as_ref().map(|c| c.deploy_block))
-        .unwrap_or(0)
-}
-
 /// Addresses separated by commas, spaces or new lines, each checked.
 fn addresses(text: &str) -> Result<Vec<Address>, String> {
     text.split(|c: char| c == ',' || c.is_whitespace())
@@ -91,7 +84,7 @@ async fn recovery_now(state: AppState) -> Result<RecoveryNow, String> {
     let me = state.identity().ok_or("Sign in first.")?;
     let on_chain = recovery::guardians_of(&me.contract, me.account).await?;
     let kit = recovery::my_kit(&me).await?;
-    let version = recovery::key_version(&me, deploy_block(state)).await?;
+    let version = recovery::key_version(&me, state.deploy_block()).await?;
     let kit_current = kit.is_some_and(|k| {
         k.manifest.set.guardians == on_chain.guardians
             && k.manifest.set.threshold == on_chain.threshold
@@ -117,7 +110,7 @@ pub fn GuardiansSection() -> impl IntoView {
         async move {
             let chosen = form.parse()?;
             let me = state.identity().ok_or("Sign in first.")?;
-            let stored = recovery::name_guardians(&me, chosen, deploy_block(state)).await;
+            let stored = recovery::name_guardians(&me, chosen, state.deploy_block()).await;
             now.refetch();
             let stored = stored?;
             sheet.set(Some(stored.sheet));
@@ -131,7 +124,7 @@ pub fn GuardiansSection() -> impl IntoView {
     });
     let store = Action::new_local(move |_: &()| async move {
         let me = state.identity().ok_or("Sign in first.")?;
-        let stored = recovery::store_kit(&me, deploy_block(state)).await;
+        let stored = recovery::store_kit(&me, state.deploy_block()).await;
         now.refetch();
         sheet.set(Some(stored?.sheet));
         Ok("Your recovery kit is stored for the guardians on chain.".to_string()) as Outcome
@@ -209,19 +202,44 @@ fn RecoverySheet(code: String, sheet: RwSignal<Option<String>>) -> impl IntoView
     }
 }
 
+/// One account address and a button: what a guardian and a recovering wallet each fill in.
+#[component]
+fn AddressForm(
+    label: &'static str,
+    button: &'static str,
+    #[prop(into)] busy: Signal<bool>,
+    /// The input's and the button's `data-testid`.
+    testids: (&'static str, &'static str),
+    submit: impl Fn(String) + 'static,
+) -> impl IntoView {
+    let text = RwSignal::new(String::new());
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        submit(text.get_untracked());
+    };
+    view! {
+        <form on:submit=on_submit>
+            <label class="field">{label}
+                <input type="text" prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev)) data-testid=testids.0/>
+            </label>
+            <button type="submit" disabled=move || busy.get() data-testid=testids.1>{button}</button>
+        </form>
+    }
+}
+
 /// A guardian helps a recovering account: the open requests to take it over, each approved after
 /// the guardian has checked the new wallet with the patient.
 #[component]
 pub fn HelpRecoverSection() -> impl IntoView {
     let state = app_state();
-    let patient = RwSignal::new(String::new());
     let found = RwSignal::new(None::<(Address, Vec<Request>)>);
     let look = Action::new_local(move |text: &String| {
         let text = text.clone();
         async move {
             let identity = address(&text)?;
             let me = state.identity().ok_or("Sign in first.")?;
-            let open = recovery::open_requests(&me.contract, identity, deploy_block(state)).await?;
+            let open =
+                recovery::open_requests(&me.contract, identity, state.deploy_block()).await?;
             let n = open.len();
             found.set(Some((identity, open)));
             Ok(match n {
@@ -237,27 +255,20 @@ pub fn HelpRecoverSection() -> impl IntoView {
         let (identity, request) = (*identity, request.clone());
         async move {
             let me = state.identity().ok_or("Sign in first.")?;
-            recovery::help(&me, identity, &request, deploy_block(state)).await?;
+            recovery::help(&me, identity, &request, state.deploy_block()).await?;
             Ok(format!(
                 "Approved, and your share is with the escrow for {} alone.",
                 format::short_address(&request.new_wallet)
             )) as Outcome
         }
     });
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        look.dispatch_local(patient.get_untracked());
-    };
     view! {
         <section aria-labelledby="help-h" data-testid="help-recover">
             <h2 id="help-h">"Help someone recover their account"</h2>
             <p>"If someone named you a guardian and lost their wallet, they ask for their account from a new one. Check with them, in person or on a call you trust, that the new wallet's address is theirs: approving hands your share of their key to that wallet."</p>
-            <form on:submit=submit>
-                <label class="field">"Their account address"
-                    <input type="text" prop:value=move || patient.get() on:input=move |ev| patient.set(event_target_value(&ev)) data-testid="help-patient"/>
-                </label>
-                <button type="submit" disabled=look.pending() data-testid="find-requests">"Find their recovery requests"</button>
-            </form>
+            <AddressForm label="Their account address" button="Find their recovery requests"
+                busy=look.pending() testids=("help-patient", "find-requests")
+                submit=move |text| { look.dispatch_local(text); }/>
             <NoteView note=outcome_note(look)/>
             {move || found.get().map(|(identity, open)| open.into_iter().map(|r| {
                 let wallet = r.new_wallet.to_checksum(None);
@@ -277,7 +288,6 @@ pub fn HelpRecoverSection() -> impl IntoView {
 #[component]
 pub fn RecoverAccount() -> impl IntoView {
     let state = app_state();
-    let lost = RwSignal::new(String::new());
     let asked = RwSignal::new(None::<Address>);
     let status = LocalResource::new(move || async move {
         let identity = asked.get()?;
@@ -315,20 +325,13 @@ pub fn RecoverAccount() -> impl IntoView {
             ) as Outcome
         }
     });
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        ask.dispatch_local(lost.get_untracked());
-    };
     view! {
         <section class="screen" data-testid="recover-account">
             <h2>"Lost your wallet?"</h2>
             <p>"If you named guardians, this wallet can take your account over: your records, grants and claims stay yours, and the lost wallet can do nothing more. Your wallet signs once to make the key your guardians seal their shares to."</p>
-            <form on:submit=submit>
-                <label class="field">"Your account's address (the lost wallet's)"
-                    <input type="text" prop:value=move || lost.get() on:input=move |ev| lost.set(event_target_value(&ev)) data-testid="lost-account"/>
-                </label>
-                <button type="submit" disabled=ask.pending() data-testid="ask-recovery">"Ask my guardians"</button>
-            </form>
+            <AddressForm label="Your account's address (the lost wallet's)" button="Ask my guardians"
+                busy=ask.pending() testids=("lost-account", "ask-recovery")
+                submit=move |text| { ask.dispatch_local(text); }/>
             <NoteView note=outcome_note(ask)/>
             {move || status.get().flatten().map(|s| match s {
                 Ok((r, threshold, now)) => {
