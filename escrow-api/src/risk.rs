@@ -23,7 +23,7 @@ use medledger_protocol::api::{AccountKind, ReferenceSource, RiskMode, RiskPolicy
 use medledger_risk::access::{Access, Role};
 use medledger_risk::explain::{explain_scored, Reason};
 use medledger_risk::features::{FeatureState, Features};
-use medledger_risk::model::{KnnModel, ModelError};
+use medledger_risk::model::{Clearance, KnnModel, ModelError, Scored};
 use medledger_risk::{eval, synth};
 use tokio::sync::watch;
 
@@ -94,6 +94,52 @@ impl ModelState {
 struct Fitted {
     model: KnnModel,
     source: ReferenceSource,
+    /// Each reader's last clearance under this model (`KnnModel::score_cleared`): a reader in a
+    /// burst far from every normal access is scored without a search. Kept with the model, so
+    /// a refit starts without any.
+    clearances: Mutex<HashMap<Address, Clearance>>,
+}
+
+/// Most readers whose clearance is kept at once: the map is emptied past it (a clearance only
+/// saves a search; losing one costs the next access its search, never its score).
+const CLEARANCES_KEPT: usize = 100_000;
+
+impl Fitted {
+    fn new(model: KnnModel, source: ReferenceSource) -> Fitted {
+        Fitted {
+            model,
+            source,
+            clearances: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Scores `features` of an access by `reader`, using and updating the reader's clearance.
+    fn score(&self, reader: Address, features: &Features) -> Scored {
+        let prior = self.clearance_of(reader);
+        let (scored, clearance) = self.model.score_cleared(features, prior.as_ref());
+        let mut kept = self.clearances.lock().unwrap_or_else(|p| p.into_inner());
+        match clearance {
+            Some(c) if prior.as_ref() != Some(&c) => {
+                if kept.len() >= CLEARANCES_KEPT {
+                    kept.clear();
+                }
+                kept.insert(reader, c);
+            }
+            Some(_) => {}
+            None => {
+                kept.remove(&reader);
+            }
+        }
+        scored
+    }
+
+    fn clearance_of(&self, reader: Address) -> Option<Clearance> {
+        self.clearances
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&reader)
+            .cloned()
+    }
 }
 
 /// The readers' histories and the deployment's own reference attempts.
@@ -321,7 +367,7 @@ impl RiskEngine {
         let fitted = self.fitted().await?;
         let policy = self.policy();
         let observed = self.history().features.observe(access);
-        let scored = fitted.model.score_detailed(&observed.features);
+        let scored = fitted.score(access.reader, &observed.features);
         let score_milli = (scored.score * 1000.0).round() as i64;
         let above_threshold = score_milli >= i64::from(policy.threshold_milli);
         let flagged = above_threshold || access.emergency;
@@ -420,10 +466,9 @@ impl FitEnd {
     fn run(mut self, own: Option<Vec<Features>>) {
         let k = self.engine.settings.k;
         let fitted = match own {
-            Some(own) => KnnModel::fit(&own, k).map(|model| Fitted {
-                model,
-                source: ReferenceSource::Deployment,
-            }),
+            Some(own) => {
+                KnnModel::fit(&own, k).map(|model| Fitted::new(model, ReferenceSource::Deployment))
+            }
             None => synthetic_model(self.engine.settings),
         };
         match fitted {
@@ -475,10 +520,10 @@ fn synthetic_model(settings: RiskSettings) -> Result<Fitted, ModelError> {
     let log = synth::generate(SYNTHETIC_SEED, params);
     let observed = eval::observe_all(&log, 0);
     let reference = eval::reference_of(&log, &observed);
-    Ok(Fitted {
-        model: KnnModel::fit(&reference, settings.k)?,
-        source: ReferenceSource::Synthetic,
-    })
+    Ok(Fitted::new(
+        KnnModel::fit(&reference, settings.k)?,
+        ReferenceSource::Synthetic,
+    ))
 }
 
 /// The role the features give a reader: the patient reading their own record, or the kind the

@@ -88,6 +88,26 @@ pub struct Scored {
     neighbours: Vec<usize>,
 }
 
+/// What a search that found no reference access within the bound proved about the space around
+/// the access it scored: the nearest reference access lies `margin` beyond the bound. Distances
+/// obey the triangle inequality, so any access within `margin` of `z` has no reference access
+/// within the bound either, and scores 1 with no search ([`KnnModel::score_cleared`]). A
+/// reader's burst (a bulk export: the same reader, nearly the same features, hundreds of times
+/// a second) is the case this answers, and the one where a search costs most (an outlier's
+/// bounded search visits much of the tree before it finds nothing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clearance {
+    /// The standardised access the search was made for.
+    z: Features,
+    /// How far beyond the bound its nearest reference access lies (> 0).
+    margin: f64,
+}
+
+/// Room left for single-precision rounding in the tree's distances (the tree holds `f32`):
+/// a clearance is used only this far inside its margin, so that a point the bounded search
+/// would find by rounding is searched for, never assumed away.
+const CLEARANCE_SLACK: f64 = 1e-3;
+
 /// A fitted model.
 pub struct KnnModel {
     k: usize,
@@ -183,7 +203,10 @@ impl KnnModel {
     /// [`KnnModel::score`], with the neighbours it was measured against (for
     /// [`KnnModel::departures_of`]: an explanation costs no second search).
     pub fn score_detailed(&self, x: &Features) -> Scored {
-        let z = self.standardiser.apply(x);
+        self.score_standardised(self.standardiser.apply(x))
+    }
+
+    fn score_standardised(&self, z: Features) -> Scored {
         let mut scored = Scored {
             score: 1.0,
             z,
@@ -209,6 +232,38 @@ impl KnnModel {
             scored.score = self.rank(d);
         }
         scored
+    }
+
+    /// [`KnnModel::score_detailed`], skipping the search when `prior` (the same reader's last
+    /// clearance) proves the answer: an access within a clearance's margin of the access that
+    /// earned it has no reference access within the bound, so it scores 1 with no neighbours,
+    /// exactly what the search would have found. Returns the clearance to keep for the reader's
+    /// next access: `prior` again when it was used, a new one when this search found nothing
+    /// within the bound (one more search, for the nearest reference access, measures its
+    /// margin), else none.
+    pub fn score_cleared(
+        &self,
+        x: &Features,
+        prior: Option<&Clearance>,
+    ) -> (Scored, Option<Clearance>) {
+        let z = self.standardiser.apply(x);
+        if let Some(c) = prior.filter(|c| euclidean(&c.z, &z) + CLEARANCE_SLACK < c.margin) {
+            let cleared = Scored {
+                score: 1.0,
+                z,
+                neighbours: Vec::new(),
+            };
+            return (cleared, Some(c.clone()));
+        }
+        let scored = self.score_standardised(z);
+        let clearance = match (scored.neighbours.is_empty(), self.calibration.last()) {
+            (true, Some(&farthest)) => {
+                let margin = self.kth_distance(&scored.z, 1) - farthest;
+                (margin > CLEARANCE_SLACK).then_some(Clearance { z, margin })
+            }
+            _ => None,
+        };
+        (scored, clearance)
     }
 
     /// [`KnnModel::score`] by the unbounded search (the same answer; for tests and benchmarks).
@@ -264,6 +319,15 @@ impl KnnModel {
     }
 }
 
+/// The Euclidean distance between two standardised points.
+fn euclidean(a: &Features, b: &Features) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f64>()
+        .sqrt()
+}
+
 /// A standardised point in single precision.
 fn single(z: &Features) -> [f32; DIM] {
     z.map(|v| v as f32)
@@ -306,6 +370,41 @@ mod tests {
         assert_eq!(model.score_unbounded(&ordinary), low);
         assert!(model.distance(&outlier) > model.distance(&ordinary));
         assert_eq!(model.reference_size(), 2_000);
+    }
+
+    #[test]
+    fn a_cleared_score_is_the_searched_score_and_clearances_are_used() {
+        let model = KnnModel::fit(&cloud(), 5).expect("fit");
+        // A walk from far outside the cloud into it and out again, in small steps of several
+        // features at once (a burst drifting as its counts grow, then an ordinary access).
+        let mut clearance = None;
+        let (mut used, mut searched_far) = (0, 0);
+        for step in 0..400 {
+            let t = f64::from(step);
+            let mut x = cloud()[step as usize % 50];
+            let out = (200.0 - t).abs() / 20.0;
+            x[1] += out;
+            x[3] = out * 0.5 + (t * 0.37).sin() * 0.05;
+            x[7] = (t * 0.11).cos() * 0.2;
+            let searched = model.score_detailed(&x);
+            let before = clearance.clone();
+            let (cleared, after) = model.score_cleared(&x, before.as_ref());
+            assert_eq!(
+                cleared, searched,
+                "step {step}: the same score and neighbours"
+            );
+            match (&before, &after) {
+                (Some(b), Some(a)) if a == b => used += 1,
+                (_, Some(_)) => searched_far += 1,
+                (_, None) => {}
+            }
+            if searched.score < 1.0 {
+                assert!(after.is_none(), "step {step}: a point in reach earns none");
+            }
+            clearance = after;
+        }
+        assert!(used > 100, "clearances were used {used} times");
+        assert!(searched_far > 1, "and renewed {searched_far} times");
     }
 
     #[test]
