@@ -21,7 +21,8 @@ import { fileURLToPath } from "node:url";
 import { serve, BROWSERS, selectedBrowsers } from "../e2e/lib/browsers.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const PKG = join(ROOT, "target-wasm", "harness");
+// HARNESS_PKG: another build of the harness (to compare two builds on one machine).
+const PKG = process.env.HARNESS_PKG || join(ROOT, "target-wasm", "harness");
 const MIB = Number(process.argv[2] || 64);
 const RUNS = Number(process.argv[3] || 5);
 const IN_FLIGHT = [1, 4, 16, 64];

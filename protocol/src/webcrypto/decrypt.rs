@@ -6,9 +6,12 @@
 //!   across frames is assembled, in JavaScript memory. Just the header and the metadata block (a few
 //!   hundred bytes) are copied into WASM, where the shared code parses and opens them.
 //! - **Chunks stay in flight across frames.** Up to [`IN_FLIGHT`] chunks are being opened and
-//!   hashed at once; `push` waits for the oldest only when that many are running, so the browser
-//!   keeps decrypting while the next frame is still on the network. Their plaintexts come back in
-//!   order, from a later `push` or from `finish`.
+//!   hashed at once; `push` waits only when that many are running, and then for the oldest half
+//!   together (one promise for their openings and digests), so the browser keeps decrypting while
+//!   the next frame is still on the network. Their plaintexts come back in order, from a later
+//!   `push` or from `finish`.
+//! - **Little work per chunk across the boundary.** One AES-GCM parameters object serves every
+//!   chunk ([`GcmParams`]), and chunks are awaited in groups, not one by one.
 
 use std::collections::VecDeque;
 
@@ -20,7 +23,8 @@ use web_sys::{CryptoKey, SubtleCrypto};
 use zeroize::Zeroize;
 
 use super::{
-    browser, digest_result, gcm_params, import_aes_key, start_sha256, subtle, WebCryptoError,
+    all, browser, digest_bytes, digest_result, import_aes_key, start_sha256, subtle, GcmParams,
+    WebCryptoError,
 };
 use crate::cipher::{open_to_vec, AesGcm256, SecretKey, TAG_LEN};
 use crate::envelope::{
@@ -32,6 +36,11 @@ use crate::stream::{chunk_aad, chunk_nonce, StreamError, MAX_CHUNKS};
 /// Chunks opened at once. Measured against 16 and 64 (bench/README.md): 32 gave Firefox the
 /// most and Chromium as much as 16; memory is at most this many 64 KiB chunks and plaintexts.
 pub const IN_FLIGHT: usize = 32;
+
+/// Chunks settled together when [`IN_FLIGHT`] are running: their openings and digests are awaited
+/// as one promise (one round trip through the executor per group, not two per chunk), while the
+/// rest stay in flight.
+const SETTLE_GROUP: usize = IN_FLIGHT / 2;
 
 /// Received bytes not yet started, kept as the views of the frames they arrived in.
 #[derive(Default)]
@@ -93,6 +102,7 @@ struct InFlight {
 struct Body {
     subtle: SubtleCrypto,
     key: CryptoKey,
+    params: GcmParams,
     nonce_prefix: [u8; 8],
     aad_prefix: Vec<u8>,
     sealed_len: usize,
@@ -253,6 +263,7 @@ async fn open_head(
     Ok(Body {
         subtle,
         key,
+        params: GcmParams::new()?,
         nonce_prefix: header.nonce_prefix,
         aad_prefix: body_aad_prefix(&header_bytes, ctx),
         sealed_len: header.chunk_size as usize + TAG_LEN,
@@ -272,7 +283,7 @@ impl Body {
         let mut out = Vec::new();
         while self.pending.len > self.sealed_len {
             if self.in_flight.len() >= IN_FLIGHT {
-                out.push(self.settle_oldest().await?);
+                out.extend(self.settle_oldest(SETTLE_GROUP).await?);
             }
             let index = self.next_index;
             if index >= MAX_CHUNKS - 1 {
@@ -291,28 +302,35 @@ impl Body {
         Ok(out)
     }
 
-    /// Awaits the oldest chunk in flight: its plaintext, its digest added to `h1`.
-    async fn settle_oldest(&mut self) -> Result<Uint8Array, WebCryptoError> {
-        let Some(InFlight {
-            index,
-            digest,
-            opening,
-        }) = self.in_flight.pop_front()
-        else {
-            return Err(WebCryptoError::Browser("no chunk in flight".into()));
+    /// Awaits the oldest `n` chunks in flight together: their plaintexts in order, their digests
+    /// added to `h1`. When any fails, the first to fail in chunk order is the error.
+    async fn settle_oldest(&mut self, n: usize) -> Result<Vec<Uint8Array>, WebCryptoError> {
+        let group: Vec<InFlight> = self
+            .in_flight
+            .drain(..n.min(self.in_flight.len()))
+            .collect();
+        let promises: Vec<js_sys::Promise> = group
+            .iter()
+            .map(|c| c.opening.clone())
+            .chain(group.iter().map(|c| c.digest.clone()))
+            .collect();
+        let Ok(results) = all(&promises).await else {
+            return Err(first_failure(group).await);
         };
-        let plain = finish_open(opening)
-            .await
-            .map_err(|e| e.or_tampered(index))?;
-        self.h1.push_chunk_digest(&digest_result(digest).await?);
-        Ok(plain)
+        let mut plains = Vec::with_capacity(group.len());
+        for (k, result) in results.iter().enumerate() {
+            if k < group.len() {
+                let buffer: ArrayBuffer = result.dyn_into().map_err(browser)?;
+                plains.push(Uint8Array::new(&buffer));
+            } else {
+                self.h1.push_chunk_digest(&digest_bytes(result)?);
+            }
+        }
+        Ok(plains)
     }
 
     async fn finish(mut self) -> Result<(Vec<Uint8Array>, Opened), WebCryptoError> {
-        let mut out = Vec::with_capacity(self.in_flight.len() + 1);
-        while !self.in_flight.is_empty() {
-            out.push(self.settle_oldest().await?);
-        }
+        let mut out = self.settle_oldest(self.in_flight.len()).await?;
         let next_index = self.next_index;
         if self.pending.len < TAG_LEN {
             return Err(if self.pending.len == 0 && next_index > 0 {
@@ -324,12 +342,11 @@ impl Body {
         }
         let last = self.pending.take(self.pending.len);
         let digest = start_sha256(&self.subtle, &last)?;
-        let open = |final_chunk| self.open_chunk(next_index, final_chunk, &last);
-        let plain = match open(true).await {
+        let plain = match self.open_chunk(next_index, true, &last).await {
             Ok(plain) => plain,
             // A full piece that opens as non-final means the real final chunk is missing.
             Err(OpenError::Tag) => {
-                return Err(match open(false).await {
+                return Err(match self.open_chunk(next_index, false, &last).await {
                     Ok(_) => StreamError::TruncatedAtChunkBoundary(next_index),
                     Err(_) => StreamError::ChunkTampered(next_index),
                 }
@@ -363,6 +380,20 @@ impl OpenError {
     }
 }
 
+/// Why a group of chunks failed: each awaited in chunk order, the first failure (a tag that did
+/// not verify is that chunk's tampering).
+async fn first_failure(group: Vec<InFlight>) -> WebCryptoError {
+    for chunk in group {
+        if let Err(e) = finish_open(chunk.opening).await {
+            return e.or_tampered(chunk.index);
+        }
+        if let Err(e) = digest_result(chunk.digest).await {
+            return e;
+        }
+    }
+    WebCryptoError::Browser("a chunk failed, and none did when awaited alone".into())
+}
+
 async fn finish_open(opening: js_sys::Promise) -> Result<Uint8Array, OpenError> {
     match JsFuture::from(opening).await {
         Ok(plain) => plain
@@ -386,23 +417,23 @@ impl Body {
     /// Starts opening chunk `index` (the final one when `last`); [`finish_open`] awaits it.
     /// Several may run at once.
     fn start_open(
-        &self,
+        &mut self,
         index: u32,
         last: bool,
         sealed: &Uint8Array,
     ) -> Result<js_sys::Promise, WebCryptoError> {
-        let params = gcm_params(
+        let params = self.params.with(
             &chunk_nonce(&self.nonce_prefix, index, last),
             &chunk_aad(&self.aad_prefix, index, last),
         )?;
         self.subtle
-            .decrypt_with_object_and_buffer_source(&params, &self.key, sealed)
+            .decrypt_with_object_and_buffer_source(params, &self.key, sealed)
             .map_err(browser)
     }
 
     /// Opens chunk `index` and waits for it.
     async fn open_chunk(
-        &self,
+        &mut self,
         index: u32,
         last: bool,
         sealed: &Uint8Array,
