@@ -18,7 +18,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 use zeroize::Zeroize;
 
-use crate::cipher::{seal_to_vec, AesGcm256, SecretKey, TAG_LEN};
+use crate::cipher::{seal_to_vec, AesGcm256, SecretKey, NONCE_LEN, TAG_LEN};
 use crate::envelope::{
     body_aad_prefix, metadata_aad, metadata_nonce, EnvelopeError, H1Builder, Header, Metadata,
     RecordContext, HEADER_LEN,
@@ -111,7 +111,7 @@ struct GcmParams {
 impl GcmParams {
     fn new() -> Result<Self, WebCryptoError> {
         let object = Object::new();
-        let iv = Uint8Array::new_with_length(crate::cipher::NONCE_LEN as u32);
+        let iv = Uint8Array::new_with_length(NONCE_LEN as u32);
         let aad = Uint8Array::new_with_length(0);
         let set = |k: &str, v: &JsValue| Reflect::set(&object, &JsValue::from_str(k), v);
         set("name", &JsValue::from_str("AES-GCM")).map_err(browser)?;
@@ -123,12 +123,7 @@ impl GcmParams {
 
     /// The parameters for one call: `nonce` and `aad` copied into the shared arrays (a new
     /// `additionalData` array only when the AAD's length changes, which a body's chunks never do).
-    fn with(&mut self, nonce: &[u8], aad: &[u8]) -> Result<&Object, WebCryptoError> {
-        if self.iv.length() as usize != nonce.len() {
-            return Err(WebCryptoError::Browser(
-                "a chunk nonce of the wrong length".into(),
-            ));
-        }
+    fn with(&mut self, nonce: &[u8; NONCE_LEN], aad: &[u8]) -> Result<&Object, WebCryptoError> {
         self.iv.copy_from(nonce);
         if self.aad.length() as usize != aad.len() {
             self.aad = Uint8Array::new_with_length(aad.len() as u32);
