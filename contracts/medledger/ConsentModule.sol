@@ -79,36 +79,62 @@ abstract contract ConsentModule is MedLedgerBase {
 
     /// @dev The read decision (IMedLedger.canRead).
     function _canRead(address patient, address reader, bytes32 recordId) internal view returns (bool) {
+        (bool live, uint8 category) = _liveRecordOf(patient, recordId);
+        return live && _mayRead(patient, reader, category);
+    }
+
+    /// @dev Whether `recordId` is a record of `patient` that was not erased, and its category.
+    function _liveRecordOf(address patient, bytes32 recordId) private view returns (bool live, uint8 category) {
         MedLedger.Record storage r = _records[recordId];
-        if (r.patient == address(0) || r.patient != patient || _isErased(r)) return false;
-        return _mayRead(patient, reader, r.category);
+        if (r.patient == address(0) || r.patient != patient || _isErased(r)) return (false, 0);
+        return (true, r.category);
     }
 
     /// @dev The consent half of the read decision, for a live record of `patient` in `category`:
     /// records anchored one by one (canRead) and under a root (canReadRooted) are decided alike.
     function _mayRead(address patient, address reader, uint8 category) internal view returns (bool) {
-        if (reader == patient) return true;
-        MedLedger.Account storage a = _accounts[reader];
-        if (a.status != MedLedger.AccountStatus.Active) return false;
-        if (a.kind != MedLedger.AccountKind.Practitioner && a.kind != MedLedger.AccountKind.Insurer) return false;
-        if (!_licensed(reader)) return false;
-        MedLedger.Grant storage g = _grants[patient][reader];
-        if (g.expiry > block.timestamp && _covers(g.categories, category)) return true;
-        return a.kind == MedLedger.AccountKind.Practitioner && _emergencyOpen(patient, reader);
+        (bool anyCategory, uint256 categories) = _readConsent(patient, reader);
+        return anyCategory || _covers(categories, category);
     }
 
-    /// @dev The write decision (IMedLedger.canWrite), which the records module applies.
+    /// @dev What `reader` may read of `patient`'s live records, decided once for the pair so that
+    /// canReadMany looks at nothing but each record's own entry: every category (`anyCategory`:
+    /// the patient, or a practitioner inside an open emergency window), else the categories of an
+    /// unexpired grant (0 when there is none, or when the reader's account is not an active,
+    /// licensed practitioner or insurer).
+    function _readConsent(address patient, address reader)
+        internal
+        view
+        returns (bool anyCategory, uint256 categories)
+    {
+        if (reader == patient) return (true, 0);
+        MedLedger.Account storage a = _accounts[reader];
+        if (a.status != MedLedger.AccountStatus.Active) return (false, 0);
+        bool practitioner = a.kind == MedLedger.AccountKind.Practitioner;
+        if (!practitioner && a.kind != MedLedger.AccountKind.Insurer) return (false, 0);
+        if (!_licensed(reader)) return (false, 0);
+        if (practitioner && _emergencyOpen(patient, reader)) return (true, 0);
+        MedLedger.Grant storage g = _grants[patient][reader];
+        if (g.expiry > block.timestamp) categories = g.categories;
+    }
+
+    /// @dev canRead for many records of one patient (IMedLedger.canReadMany): the same decision
+    /// as _canRead for each, with the reader's side of it (_readConsent) taken once, because the
+    /// escrow asks it for a whole listing and per-record work is what a node spends its time on.
     function _canReadMany(address patient, address reader, bytes32[] calldata recordIds)
         internal
         view
         returns (bool[] memory allowed)
     {
+        (bool anyCategory, uint256 categories) = _readConsent(patient, reader);
         allowed = new bool[](recordIds.length);
         for (uint256 i; i < recordIds.length; ++i) {
-            allowed[i] = _canRead(patient, reader, recordIds[i]);
+            (bool live, uint8 category) = _liveRecordOf(patient, recordIds[i]);
+            allowed[i] = live && (anyCategory || _covers(categories, category));
         }
     }
 
+    /// @dev The write decision (IMedLedger.canWrite), which the records module applies.
     function _canWrite(address patient, address writer, uint8 category) internal view returns (bool) {
         if (_accounts[patient].kind != MedLedger.AccountKind.Patient) return false;
         if (writer == patient) return true;
