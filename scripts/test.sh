@@ -74,8 +74,34 @@ run_all() {
   stage "escrow-api: its integration suite on PostgreSQL"
   bash scripts/test-escrow-postgres.sh
 
-  stage "rust: cargo test --workspace (protocol and escrow-api on SQLite, each with a real Ganache)"
-  cargo test --workspace --locked
+  stage "rust: cargo test --workspace (protocol and escrow-api on SQLite, each with a real Ganache), the consent differential beside it"
+  rust_tests_beside_consent_differential
+}
+
+# The consent index's differential test keeps one core busy for about 5 minutes (Ganache answering
+# eth_call) and the rest of the Rust suite uses a little over one of the two: run side by side they
+# take about the time of the longer. Cargo holds the build directory's lock while its tests run, so
+# the differential's binary, once built, is started directly, from escrow-api/ as cargo would;
+# its output is printed whole when it ends, and either failing fails the stage.
+rust_tests_beside_consent_differential() {
+  local name=the_consent_index_answers_as_the_contract_at_every_block
+  local bin log pid rust=0 consent=0
+  bin=$(cargo test -p medledger-escrow-api --test consent_index --no-run --locked --message-format=json |
+    node -e 'let out = ""; process.stdin.on("data", (d) => (out += d)).on("end", () => {
+      const built = out.split("\n").filter(Boolean).map((l) => JSON.parse(l))
+        .find((m) => m.reason === "compiler-artifact" && m.target.name === "consent_index" && m.executable);
+      if (!built) { console.error("cargo built no consent_index test binary"); process.exit(1); }
+      console.log(built.executable);
+    });')
+  log=$(mktemp -t medledger-consent.XXXXXX.log)
+  (cd escrow-api && exec "$bin" --exact "$name" --nocapture) >"$log" 2>&1 &
+  pid=$!
+  cargo test --workspace --locked -- --skip "$name" || rust=$?
+  wait "$pid" || consent=$?
+  echo; echo "== the consent differential (escrow-api/tests/consent_index.rs), run beside the suite above"
+  cat "$log"
+  rm -f "$log"
+  [ "$rust" = 0 ] && [ "$consent" = 0 ]
 }
 
 # Everything also goes to a log, from which one closing line sums what every runner reported.
