@@ -4,6 +4,9 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 GANACHE_BIN="$ROOT/node_modules/.bin/ganache"
 TRUFFLE_BIN="$ROOT/node_modules/.bin/truffle"
+# The consent index's differential test (escrow-api/tests/consent_index.rs): the test command runs
+# it once, beside the Rust suite, and the other runs of the escrow's suite skip it.
+CONSENT_DIFFERENTIAL_TEST=the_consent_index_answers_as_the_contract_at_every_block
 MEDLEDGER_CHAIN_ID="${MEDLEDGER_CHAIN_ID:-1337}"
 # How long a script waits for a service it started to answer: bounded, so a broken install fails
 # instead of hanging, and wide, so that a loaded or single-core machine never meets it.

@@ -38,4 +38,4 @@ echo "== escrow-api suite on PostgreSQL ($("$pgbin/postgres" --version), 127.0.0
 # The consent index's differential test touches no database (Ganache and memory only): it runs
 # once, in the SQLite stage, not a second time here.
 MEDLEDGER_TEST_DATABASE_URL="postgres://medledger@127.0.0.1:$port/postgres" \
-  cargo test -p medledger-escrow-api --locked -- --skip the_consent_index_answers_as_the_contract_at_every_block
+  cargo test -p medledger-escrow-api --locked -- --skip "$CONSENT_DIFFERENTIAL_TEST"

@@ -84,7 +84,7 @@ run_all() {
 # the differential's binary, once built, is started directly, from escrow-api/ as cargo would;
 # its output is printed whole when it ends, and either failing fails the stage.
 rust_tests_beside_consent_differential() {
-  local name=the_consent_index_answers_as_the_contract_at_every_block
+  local name=$CONSENT_DIFFERENTIAL_TEST
   local bin log pid rust=0 consent=0
   bin=$(cargo test -p medledger-escrow-api --test consent_index --no-run --locked --message-format=json |
     node -e 'let out = ""; process.stdin.on("data", (d) => (out += d)).on("end", () => {
