@@ -52,7 +52,7 @@ wasm: deps ## build the WASM harness into target-wasm/harness
 
 test-browsers: deps-browsers wasm app ## protocol vectors, the test wallet and the app's journeys in headless Chromium and Firefox
 	@cargo build -p medledger-escrow-api --bin escrow-api --locked
-	@node --test --test-concurrency=1 e2e/
+	@node --test --test-concurrency=2 e2e/
 
 compile: deps ## compile the contracts with the local solc-js
 	@npx truffle compile
