@@ -256,8 +256,8 @@ impl World {
     /// Ganache 7's `evm_revert` races with its interval miner: a block the miner had begun on
     /// the old head before the revert is mined after it, numbered after the old head, with a
     /// parent that no longer exists, so the node serves blocks whose parents are not on its
-    /// chain, and its state is the snapshot's (seen in 1 of about 20 reverts on two loaded
-    /// cores, and in 1 of 180 with the miner stopped around the revert). No follower can be
+    /// chain, and its state is the snapshot's (seen in about 1 of 40 reverts on two loaded
+    /// cores, and 1 of 165 with the miner stopped around the revert: docs/testing.md). No follower can be
     /// right about such a chain, so after each revert this waits for two blocks past the fork
     /// and checks that every block from the fork to the head is its predecessor's child; when
     /// one is not, it reverts again, to the next older of the fork's snapshots.
