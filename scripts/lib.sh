@@ -73,3 +73,70 @@ stop_pid() {
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
+
+# escrow_test_executables: builds every test executable of the workspace, as `cargo test
+# --workspace` does (and target/debug/escrow-api with them, the binary the browser tests start),
+# and prints those of medledger-escrow-api, one "<target> <path>" a line (`lib` for its unit
+# tests). Built with the whole workspace's feature resolution, not `-p medledger-escrow-api`'s:
+# the workspace's dev-dependencies (proptest among them) turn on features of shared crates
+# (regex-syntax's unicode tables, getrandom's system RNG) that recompile medledger-protocol and
+# everything above it, so a `-p` build and the workspace's would build the escrow twice.
+escrow_test_executables() {
+  cargo test --workspace --no-run --locked --message-format=json | node -e '
+    let out = "";
+    process.stdin.on("data", (d) => (out += d)).on("end", () => {
+      const built = out.split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((m) =>
+        m.reason === "compiler-artifact" && m.executable && m.profile.test &&
+        m.package_id.includes("medledger-escrow-api"));
+      if (built.length === 0) { console.error("cargo built no medledger-escrow-api test executable"); process.exit(1); }
+      for (const m of built) console.log(`${m.target.kind.includes("lib") ? "lib" : m.target.name} ${m.executable}`);
+    });'
+}
+
+# run_escrow_tests TARGET|all [ARGS...]: runs the escrow's test executables (one target, or all),
+# each from escrow-api/ as cargo runs it, with ARGS (libtest's: --skip NAME, --ignored...); runs
+# every one even after a failure, and fails when any did.
+run_escrow_tests() {
+  local only="$1" name path failed=0 ran=0 listing
+  shift
+  listing=$(escrow_test_executables) || return 1
+  while read -r name path; do
+    [ "$only" = all ] || [ "$only" = "$name" ] || continue
+    echo "     Running $name ($path)"
+    ran=$((ran + 1))
+    in_escrow_dir "$path" "$@" || failed=1
+  done <<<"$listing"
+  [ "$ran" -gt 0 ] || { echo "error: medledger-escrow-api has no test target $only" >&2; return 1; }
+  return "$failed"
+}
+
+# in_escrow_dir EXECUTABLE [ARGS...]: runs a test executable from escrow-api/, as cargo runs it.
+in_escrow_dir() {
+  (cd "$ROOT/escrow-api" && exec "$@" </dev/null)
+}
+
+# start_beside COMMAND...: starts COMMAND in the background, its output in a temporary log, while
+# the caller runs something else; finish_beside HEADER waits for it, prints HEADER and the log,
+# and returns its exit status. One at a time (BESIDE_PID, BESIDE_LOG); stop_beside (for a trap)
+# stops it if it still runs.
+start_beside() {
+  BESIDE_LOG=$(mktemp -t medledger-beside.XXXXXX.log)
+  "$@" >"$BESIDE_LOG" 2>&1 &
+  BESIDE_PID=$!
+}
+
+finish_beside() {
+  local status=0
+  wait "$BESIDE_PID" || status=$?
+  BESIDE_PID=
+  echo
+  echo "== $1"
+  cat "$BESIDE_LOG"
+  rm -f "$BESIDE_LOG"
+  return "$status"
+}
+
+stop_beside() {
+  stop_pid "${BESIDE_PID:-}"
+  rm -f "${BESIDE_LOG:-}"
+}

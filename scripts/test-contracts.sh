@@ -12,21 +12,18 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 need_node_modules
 
-forge_log=$(mktemp -t medledger-forge.XXXXXX.log)
 log=$(mktemp -t ganache-test.XXXXXX.log)
 # The suite deploys with the migration too: keep its deployments file out of ./deployments.
 deployments=$(mktemp -d -t medledger-test-deployments.XXXXXX)
-forge_pid=
 cleanup() {
   stop_pid "${GANACHE_PID:-}"
-  stop_pid "$forge_pid"
-  rm -f "$log" "$forge_log"
+  stop_beside
+  rm -f "$log"
   rm -rf "$deployments"
 }
 trap cleanup EXIT
 
-bash "$ROOT/scripts/forge.sh" test >"$forge_log" 2>&1 &
-forge_pid=$!
+start_beside bash "$ROOT/scripts/forge.sh" test
 
 port=$(free_port)
 MEDLEDGER_GANACHE_TIME_STEP=1 start_ganache "$port" "$log"
@@ -35,10 +32,7 @@ truffle=0
 MEDLEDGER_GANACHE_PORT="$port" MEDLEDGER_DEPLOYMENTS_DIR="$deployments" "$TRUFFLE_BIN" test --network development --compile-none || truffle=$?
 
 forge=0
-wait "$forge_pid" || forge=$?
-forge_pid=
-echo "== forge test (fuzz/), run beside the Truffle suite"
-cat "$forge_log"
+finish_beside "forge test (fuzz/), run beside the Truffle suite" || forge=$?
 [ "$truffle" = 0 ] || echo "error: the Truffle suite failed (exit $truffle)" >&2
 [ "$forge" = 0 ] || echo "error: the forge suite failed (exit $forge)" >&2
 [ "$truffle" = 0 ] && [ "$forge" = 0 ]

@@ -38,4 +38,4 @@ echo "== escrow-api suite on PostgreSQL ($("$pgbin/postgres" --version), 127.0.0
 # The consent index's differential test touches no database (Ganache and memory only): it runs
 # once, in the SQLite stage, not a second time here.
 MEDLEDGER_TEST_DATABASE_URL="postgres://medledger@127.0.0.1:$port/postgres" \
-  cargo test -p medledger-escrow-api --locked -- --skip "$CONSENT_DIFFERENTIAL_TEST"
+  run_escrow_tests all --skip "$CONSENT_DIFFERENTIAL_TEST"

@@ -37,6 +37,14 @@ run_all() {
   cargo clippy --workspace --all-targets --locked -- -D warnings
   CARGO_TARGET_DIR="$ROOT/target" cargo clippy --manifest-path bench/load/Cargo.toml --locked -- -D warnings
 
+  stage "rust: the test executables and the escrow binary start building in the background, at nice 19"
+  # The contract, migration and FHIR stages below leave about a third of the two cores idle
+  # (solc-js, Slither, the migrations and much of Truffle run one thread): the build takes what
+  # they leave, and at nice 19 little more. Its output is printed when the browser stage needs
+  # the escrow binary. Stopped if the run ends before then.
+  trap stop_beside EXIT
+  start_beside nice -n 19 cargo test --workspace --no-run --locked
+
   stage "contracts: compile (solc-js, offline) and ABI drift check"
   "$TRUFFLE_BIN" compile
   node scripts/abi.js check
@@ -62,8 +70,12 @@ run_all() {
   stage "app: WASM build into app/dist (what the escrow serves)"
   bash scripts/build-app.sh
 
-  stage "escrow-api: the binary the browser tests start"
-  cargo build -p medledger-escrow-api --bin escrow-api --locked
+  stage "rust: every test executable, and the escrow binary the browser tests start (cargo test --workspace --no-run)"
+  # Built once, as `cargo test --workspace` builds them: the S3, PostgreSQL and Rust stages below
+  # run these executables and build nothing more (escrow_test_executables in lib.sh says why).
+  finish_beside "the build begun in the background after clippy"
+  escrow_test_executables >/dev/null
+  [ -x target/debug/escrow-api ] || die "the build left no target/debug/escrow-api"
 
   stage "browsers: protocol vectors, the test wallet and the app's journeys in headless Chromium and Firefox ESR (against Ganache and the escrow)"
   # Two journey files at a time: each has its own Ganache, escrow and browsers, and one at a time
@@ -86,26 +98,16 @@ run_all() {
 # The consent index's differential test keeps one core busy for about 5 minutes (Ganache answering
 # eth_call) and the rest of the Rust suite uses a little over one of the two: run side by side they
 # take about the time of the longer. Cargo holds the build directory's lock while its tests run, so
-# the differential's binary, once built, is started directly, from escrow-api/ as cargo would;
-# its output is printed whole when it ends, and either failing fails the stage.
+# the differential's executable (already built, and looked up before cargo takes the lock) is
+# started directly, from escrow-api/ as cargo would; its output is printed whole when it ends, and
+# either failing fails the stage.
 rust_tests_beside_consent_differential() {
-  local name=$CONSENT_DIFFERENTIAL_TEST
-  local bin log pid rust=0 consent=0
-  bin=$(cargo test -p medledger-escrow-api --test consent_index --no-run --locked --message-format=json |
-    node -e 'let out = ""; process.stdin.on("data", (d) => (out += d)).on("end", () => {
-      const built = out.split("\n").filter(Boolean).map((l) => JSON.parse(l))
-        .find((m) => m.reason === "compiler-artifact" && m.target.name === "consent_index" && m.executable);
-      if (!built) { console.error("cargo built no consent_index test binary"); process.exit(1); }
-      console.log(built.executable);
-    });')
-  log=$(mktemp -t medledger-consent.XXXXXX.log)
-  (cd escrow-api && exec "$bin" --exact "$name" --nocapture) >"$log" 2>&1 &
-  pid=$!
-  cargo test --workspace --locked -- --skip "$name" || rust=$?
-  wait "$pid" || consent=$?
-  echo; echo "== the consent differential (escrow-api/tests/consent_index.rs), run beside the suite above"
-  cat "$log"
-  rm -f "$log"
+  local bin rust=0 consent=0
+  bin=$(escrow_test_executables | awk '$1 == "consent_index" {print $2}')
+  [ -n "$bin" ] || die "cargo built no consent_index test executable"
+  start_beside in_escrow_dir "$bin" --exact "$CONSENT_DIFFERENTIAL_TEST" --nocapture
+  cargo test --workspace --locked -- --skip "$CONSENT_DIFFERENTIAL_TEST" || rust=$?
+  finish_beside "the consent differential (escrow-api/tests/consent_index.rs), run beside the suite above" || consent=$?
   [ "$rust" = 0 ] && [ "$consent" = 0 ]
 }
 

@@ -4,7 +4,8 @@
 # port, creates a bucket, and runs the ignored S3 test against it with the standard AWS_*
 # variables. Usage: escrow-api/scripts/test-s3.sh
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/../../scripts/lib.sh"
+cd "$ROOT"
 
 if ! command -v moto_server >/dev/null 2>&1; then
   echo "python3 -m pip install 'moto[server]'"
@@ -29,4 +30,4 @@ echo "== escrow-api blobs on S3 (moto $(python3 -c 'import moto; print(moto.__ve
 AWS_ENDPOINT="http://127.0.0.1:$port" AWS_ALLOW_HTTP=true AWS_REGION=us-east-1 \
 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
 MEDLEDGER_TEST_S3_URL=s3://medledger-test \
-  cargo test -p medledger-escrow-api --locked --test s3 -- --ignored
+  run_escrow_tests s3 --ignored
