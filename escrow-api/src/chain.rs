@@ -236,6 +236,46 @@ fn parse_address(v: &Value) -> Result<Address, ChainError> {
         .map_err(|e| ChainError::Decode(format!("address {s}: {e}")))
 }
 
+/// An `eth_getLogs` result, in block and log order, without logs the node marks removed. With
+/// `of_block` (a request by block hash, EIP-234), every log must be of that very block: Ganache
+/// 7.9 answers the hash of a block a reorganisation dropped with the logs of the block now at its
+/// number (seen 2026-12-03), where the standard answer is an error; such an answer is refused
+/// rather than applied as the dropped block's.
+fn parse_logs(result: &Value, of_block: Option<B256>) -> Result<Vec<ChainLog>, ChainError> {
+    let logs = result
+        .as_array()
+        .ok_or_else(|| ChainError::Decode("eth_getLogs result is not a list".into()))?;
+    let mut out = Vec::with_capacity(logs.len());
+    for l in logs {
+        if l.get("removed").and_then(Value::as_bool) == Some(true) {
+            continue;
+        }
+        if let Some(wanted) = of_block {
+            let block_hash = parse_b256(&l["blockHash"])?;
+            if block_hash != wanted {
+                return Err(ChainError::Decode(format!(
+                    "asked for the logs of block {wanted}, the node answered with a log of block {block_hash}"
+                )));
+            }
+        }
+        out.push(ChainLog {
+            address: parse_address(&l["address"])?,
+            block: parse_u64(&l["blockNumber"])?,
+            log_index: parse_u64(&l["logIndex"])?,
+            tx_hash: parse_b256(&l["transactionHash"])?,
+            topics: l["topics"]
+                .as_array()
+                .ok_or_else(|| ChainError::Decode("log topics".into()))?
+                .iter()
+                .map(parse_b256)
+                .collect::<Result<_, _>>()?,
+            data: parse_bytes(&l["data"])?,
+        });
+    }
+    out.sort_by_key(|l| (l.block, l.log_index));
+    Ok(out)
+}
+
 fn parse_b256(v: &Value) -> Result<B256, ChainError> {
     let s = v
         .as_str()
@@ -313,33 +353,15 @@ impl RpcChain {
         Ok(response.get("result").cloned().unwrap_or(Value::Null))
     }
 
-    /// `eth_getLogs(filter)`, in block and log order, without logs the node marks removed.
-    async fn logs_matching(&self, filter: Value) -> Result<Vec<ChainLog>, ChainError> {
+    /// `eth_getLogs(filter)`, in block and log order, without logs the node marks removed; see
+    /// [`parse_logs`] for `of_block`.
+    async fn logs_matching(
+        &self,
+        filter: Value,
+        of_block: Option<B256>,
+    ) -> Result<Vec<ChainLog>, ChainError> {
         let result = self.rpc("eth_getLogs", json!([filter])).await?;
-        let logs = result
-            .as_array()
-            .ok_or_else(|| ChainError::Decode("eth_getLogs result is not a list".into()))?;
-        let mut out = Vec::with_capacity(logs.len());
-        for l in logs {
-            if l.get("removed").and_then(Value::as_bool) == Some(true) {
-                continue;
-            }
-            out.push(ChainLog {
-                address: parse_address(&l["address"])?,
-                block: parse_u64(&l["blockNumber"])?,
-                log_index: parse_u64(&l["logIndex"])?,
-                tx_hash: parse_b256(&l["transactionHash"])?,
-                topics: l["topics"]
-                    .as_array()
-                    .ok_or_else(|| ChainError::Decode("log topics".into()))?
-                    .iter()
-                    .map(parse_b256)
-                    .collect::<Result<_, _>>()?,
-                data: parse_bytes(&l["data"])?,
-            });
-        }
-        out.sort_by_key(|l| (l.block, l.log_index));
-        Ok(out)
+        parse_logs(&result, of_block)
     }
 
     /// `eth_getBlockByNumber(tag)` without transactions; `None` when there is no such block.
@@ -474,12 +496,12 @@ impl Chain for RpcChain {
 
     fn logs(&self, from: u64, to: u64) -> BoxFuture<'_, Result<Vec<ChainLog>, ChainError>> {
         let range = json!({"address": self.watched, "fromBlock": format!("0x{from:x}"), "toBlock": format!("0x{to:x}")});
-        Box::pin(self.logs_matching(range))
+        Box::pin(self.logs_matching(range, None))
     }
 
     fn block_logs(&self, hash: B256) -> BoxFuture<'_, Result<Vec<ChainLog>, ChainError>> {
         let filter = json!({"address": self.watched, "blockHash": hash.to_string()});
-        Box::pin(self.logs_matching(filter))
+        Box::pin(self.logs_matching(filter, Some(hash)))
     }
 
     fn send(&self, data: Vec<u8>) -> BoxFuture<'_, Result<B256, ChainError>> {
@@ -1100,6 +1122,42 @@ pub fn describe_revert(err: &ChainError) -> String {
 mod tests {
     use super::*;
     use alloy_sol_types::SolEvent;
+
+    /// A log as `eth_getLogs` returns it, of block `hash` (number 7).
+    fn rpc_log(hash: B256, log_index: u64) -> Value {
+        json!({
+            "address": Address::repeat_byte(0xc0).to_string(),
+            "blockNumber": "0x7",
+            "blockHash": hash.to_string(),
+            "logIndex": format!("0x{log_index:x}"),
+            "transactionHash": B256::repeat_byte(0x77).to_string(),
+            "topics": [B256::repeat_byte(0x01).to_string()],
+            "data": "0x",
+            "removed": false,
+        })
+    }
+
+    #[test]
+    fn logs_asked_by_block_hash_must_be_of_that_block() {
+        let (asked, other) = (B256::repeat_byte(0xaa), B256::repeat_byte(0xbb));
+        let ours = json!([rpc_log(asked, 1), rpc_log(asked, 0)]);
+        let logs = parse_logs(&ours, Some(asked)).expect("the asked block's logs");
+        assert_eq!(logs.iter().map(|l| l.log_index).collect::<Vec<_>>(), [0, 1]);
+        // What Ganache answers for a block a reorganisation dropped: the logs now at its number.
+        let another = json!([rpc_log(asked, 0), rpc_log(other, 1)]);
+        let err = parse_logs(&another, Some(asked)).expect_err("another block's log");
+        assert!(
+            err.to_string().contains("answered with a log of block"),
+            "{err}"
+        );
+        // A range request names no block: logs of any block are its answer.
+        assert_eq!(parse_logs(&another, None).expect("a range's logs").len(), 2);
+        // A log without a block hash cannot be shown to be the asked block's.
+        let mut bare = rpc_log(asked, 0);
+        bare.as_object_mut().expect("object").remove("blockHash");
+        assert!(parse_logs(&json!([bare]), Some(asked)).is_err());
+        assert!(parse_logs(&json!({"not": "a list"}), None).is_err());
+    }
     use medledger_protocol::contract::{abi_hash, insurance_abi_hash, MedLedgerInsurance};
     use medledger_protocol::deployment::ContractDeployment;
 

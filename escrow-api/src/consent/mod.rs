@@ -460,7 +460,8 @@ impl ConsentIndex {
             }
             if head.number == at.number + 1 && head.parent_hash == at.hash {
                 // The usual step: one new block on top of ours; its logs by its hash (EIP-234),
-                // which a node answers only for that very block.
+                // which a node answers only for that very block (an answer holding another
+                // block's logs, as Ganache gives for a dropped block, is refused in chain.rs).
                 let logs = chain.block_logs(head.hash).await?;
                 self.apply(&logs, head);
                 return Ok(head);
