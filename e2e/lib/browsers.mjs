@@ -43,12 +43,13 @@ export function serve(mounts) {
 export const BROWSERS = {
   chromium: {
     executable: "/usr/bin/chromium",
-    launch: () =>
+    // `extraArgs`: more command-line switches (a benchmark's `--js-flags=--expose-gc`).
+    launch: (extraArgs = []) =>
       chromium.launch({
         executablePath: "/usr/bin/chromium",
         headless: true,
         // This machine has no network beyond loopback: keep Chromium from calling home.
-        args: ["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+        args: ["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", ...extraArgs],
       }),
   },
   firefox: {

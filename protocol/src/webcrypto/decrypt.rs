@@ -6,7 +6,7 @@
 //!   across frames is assembled, in JavaScript memory. Just the header and the metadata block (a few
 //!   hundred bytes) are copied into WASM, where the shared code parses and opens them.
 //! - **Chunks stay in flight across frames.** Up to [`IN_FLIGHT`] chunks are being opened and
-//!   hashed at once; `push` waits only when that many are running, and then for the oldest half
+//!   hashed at once; `push` waits only when that many are running, and then for the oldest quarter
 //!   together (one promise for their openings and digests), so the browser keeps decrypting while
 //!   the next frame is still on the network. Their plaintexts come back in order, from a later
 //!   `push` or from `finish`.
@@ -39,8 +39,10 @@ pub const IN_FLIGHT: usize = 32;
 
 /// Chunks settled together when [`IN_FLIGHT`] are running: their openings and digests are awaited
 /// as one promise (one round trip through the executor per group, not two per chunk), while the
-/// rest stay in flight.
-const SETTLE_GROUP: usize = IN_FLIGHT / 2;
+/// rest stay in flight. A quarter keeps 24–32 chunks in flight; half (16–32) left the browser's
+/// queue short more often: Chromium's decryption ran at 0.96–1.00 of its anchor with a quarter
+/// against 0.88–0.95 with half, in four paired rounds (bench/README.md, 2026-12-03).
+const SETTLE_GROUP: usize = IN_FLIGHT / 4;
 
 /// Received bytes not yet started, kept as the views of the frames they arrived in.
 #[derive(Default)]
