@@ -4,9 +4,8 @@
 //   - the anchor, raw WebCrypto doing the envelope's work: AES-256-GCM encrypt of each chunk and
 //     SHA-256 of each sealed chunk (decrypt: SHA-256 of each sealed chunk and AES-256-GCM decrypt,
 //     both in flight together), with 1, 4, 16 and 64 chunks kept in flight (a chunk starts as
-//     soon as one finishes); the browser's best
-//     concurrency is the setting with the highest median rate over the runs, and each run's anchor
-//     is its measurement at that setting;
+//     soon as one finishes); the browser's best concurrency is the setting with the highest
+//     median rate over the runs, and each run's anchor is its measurement at that setting;
 //   - the envelope through medledger's WebCrypto path (seal + SHA-256 per chunk for h1, 16 chunks
 //     in flight as the app runs it), and its decryption (open + SHA-256 per chunk) fed 1 MiB frames
 //     as a streamed download would;
@@ -78,14 +77,15 @@ try {
               for (let i = 0; i < chunks; i++) {
                 sealed.push(new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv: iv(i), additionalData: aad }, key, chunk)));
               }
-              const joined = new Uint8Array(sealed.reduce((n, c) => n + c.length, 0));
-              sealed.reduce((at, c) => (joined.set(c, at), at + c.length), 0);
+              const sealedLen = sealed[0].length;
+              const joined = new Uint8Array(sealedLen * chunks);
+              for (let i = 0; i < chunks; i++) joined.set(sealed[i], i * sealedLen);
               const frames = [];
               for (let at = 0; at < joined.length; at += FRAME) frames.push(joined.slice(at, at + FRAME));
-              sealed = sealed.map((c, i) => {
-                const at = i * c.length;
+              sealed = sealed.map((_, i) => {
+                const at = i * sealedLen;
                 const [f, off] = [Math.floor(at / FRAME), at % FRAME];
-                return off + c.length <= FRAME ? frames[f].subarray(off, off + c.length) : joined.slice(at, at + c.length);
+                return off + sealedLen <= FRAME ? frames[f].subarray(off, off + sealedLen) : joined.slice(at, at + sealedLen);
               });
               // Every timed phase starts from a collected heap where the browser allows it.
               const settle = () => (typeof gc === "function" ? gc() : undefined);
