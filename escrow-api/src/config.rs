@@ -132,6 +132,10 @@ pub struct Config {
     /// is unscored (`scoreMilli` 0, never flagged) and nothing is held; the console says so. For
     /// measuring what scoring costs (`bench/consent.sh`), or running without the model.
     pub risk_scoring: bool,
+    /// Whether a reader's clearance may answer their next score without a neighbour search
+    /// (docs/risk.md, "Clearances"; the same scores either way). Off: every score searches. For
+    /// measuring what the search costs a read (`bench/consent.sh`).
+    pub risk_clearances: bool,
     /// The access-risk model's neighbour count (docs/risk.md).
     pub risk_k: u32,
     /// The deployment's local time, seconds east of UTC: the risk features' hours of day are
@@ -213,6 +217,7 @@ impl Default for Config {
             rate_limit_burst: 120,
             sign_in_accounts_per_client: 50,
             risk_scoring: true,
+            risk_clearances: true,
             risk_k: 10,
             risk_utc_offset_secs: 0,
             risk_reference_size: 100_000,
@@ -411,6 +416,7 @@ impl Config {
         let size = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
         crate::risk::RiskSettings {
             scoring: self.risk_scoring,
+            clearances: self.risk_clearances,
             k: size(self.risk_k),
             utc_offset_secs: self.risk_utc_offset_secs,
             reference_size: size(self.risk_reference_size),

@@ -46,6 +46,8 @@ const SYNTHETIC_SEED: u64 = 1;
 pub struct RiskSettings {
     /// Whether attempts are scored at all (`risk_scoring`).
     pub scoring: bool,
+    /// Whether a reader's clearance may stand in for a search (`risk_clearances`).
+    pub clearances: bool,
     /// Neighbours.
     pub k: usize,
     /// The deployment's local time, seconds east of UTC ("off hours" are local).
@@ -367,7 +369,11 @@ impl RiskEngine {
         let fitted = self.fitted().await?;
         let policy = self.policy();
         let observed = self.history().features.observe(access);
-        let scored = fitted.score(access.reader, &observed.features);
+        let scored = if self.settings.clearances {
+            fitted.score(access.reader, &observed.features)
+        } else {
+            fitted.model.score_detailed(&observed.features)
+        };
         let score_milli = (scored.score * 1000.0).round() as i64;
         let above_threshold = score_milli >= i64::from(policy.threshold_milli);
         let flagged = above_threshold || access.emergency;
@@ -551,6 +557,7 @@ mod tests {
     fn settings() -> RiskSettings {
         RiskSettings {
             scoring: true,
+            clearances: true,
             k: 10,
             utc_offset_secs: 0,
             reference_size: 100_000,
@@ -599,7 +606,11 @@ mod tests {
     }
 
     async fn engine_after_history() -> (Arc<RiskEngine>, u64) {
-        let engine = RiskEngine::with_history(settings(), DEFAULT_POLICY, &[]);
+        engine_after_history_with(settings()).await
+    }
+
+    async fn engine_after_history_with(settings: RiskSettings) -> (Arc<RiskEngine>, u64) {
+        let engine = RiskEngine::with_history(settings, DEFAULT_POLICY, &[]);
         let past = history();
         let last = past.last().map_or(MONDAY, |a| a.at);
         for a in &past {
@@ -664,6 +675,46 @@ mod tests {
             b.assess(&x).await.expect("b"),
         );
         assert_eq!(sa.note, sb.note);
+    }
+
+    #[tokio::test]
+    async fn clearances_save_searches_and_change_no_score() {
+        let (cleared, monday) = engine_after_history().await;
+        let searching = RiskSettings {
+            clearances: false,
+            ..settings()
+        };
+        let (searched, _) = engine_after_history_with(searching).await;
+        // The bench's reader: the same few records again and again, seconds apart, then a
+        // burst across patients and a return to the doctor's own.
+        let start = monday + 2 * HOUR;
+        let reads = (0..120u64).map(|i| match i {
+            0..=59 => read(start + i, 1, 101 + (i % 3) as u8, Category::Vitals),
+            60..=99 => read(start + i * 5, 1, 160 + (i % 40) as u8, Category::History),
+            _ => read(start + i * 600, 1, 104, Category::Laboratory),
+        });
+        let kept = |e: &RiskEngine| {
+            let model = e.model.borrow();
+            model.fitted().map_or(0, |f| {
+                f.clearances.lock().unwrap_or_else(|p| p.into_inner()).len()
+            })
+        };
+        let (mut flagged, mut cleared_at) = (0, Vec::new());
+        for (i, x) in reads.enumerate() {
+            let (a, b) = (
+                cleared.assess(&x).await.expect("cleared"),
+                searched.assess(&x).await.expect("searched"),
+            );
+            assert_eq!(a.note, b.note, "access {i}");
+            flagged += usize::from(a.note.flagged);
+            cleared_at.push(kept(&cleared) > 0);
+            assert_eq!(kept(&searched), 0, "access {i}");
+        }
+        assert!(flagged > 0, "the burst is flagged");
+        // The burst far from every normal access was answered by clearances, and the return to
+        // ordinary reads dropped them.
+        assert!(cleared_at.iter().any(|&c| c), "{cleared_at:?}");
+        assert!(!cleared_at[119], "{cleared_at:?}");
     }
 
     #[tokio::test]
