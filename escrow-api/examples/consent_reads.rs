@@ -258,7 +258,7 @@ async fn main() {
         .into_iter()
         .zip(&doctors)
     {
-        // Committed in both escrows: every record readable by the doctor.
+        // Committed in every escrow: every record readable by the doctor.
         let url = server.url(&format!("/api/records?patient={}", patient.address()));
         eventually("the records committed", || async {
             let list: serde_json::Value =
