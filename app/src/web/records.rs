@@ -14,7 +14,7 @@ use medledger_protocol::contract::{Category, MedLedger};
 use medledger_protocol::envelope::{Metadata, RecordContext, RecordKind};
 use medledger_protocol::label::{open_label, seal_label, RecordLabel};
 use medledger_protocol::record_root::{NewRootedRecord, Place, RootedBatch};
-use medledger_protocol::webcrypto::{WebDecryptor, WebEncryptor};
+use medledger_protocol::webcrypto::{chunk_views, WebDecryptor, WebEncryptor};
 use medledger_protocol::wrap::{unwrap_dek, wrap_dek, KeyPair, PublicKey, Purpose, WrapContext};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -29,7 +29,7 @@ use crate::sharing::{self, GrantRow};
 const CHUNK_SIZE: u32 = 256 * 1024;
 /// Chunks read from the file at once (8 MiB, one `slice().arrayBuffer()`) and handed to WebCrypto
 /// together (it seals them in parallel). Reading a file a chunk at a time made the reads the
-/// limit: sealing a file ran at 102 MB/s in Chromium with one read per 256 KiB chunk, 211 with
+/// limit: sealing a file ran at 108 MB/s in Chromium with one read per 256 KiB chunk, 201 with
 /// one per 8 MiB (bench/README.md, "Sealing a file as the app does").
 const CHUNKS_PER_READ: u32 = 32;
 
@@ -345,7 +345,7 @@ async fn seal(
     let mut offset = 0.0;
     loop {
         let end = (offset + read_size).min(total);
-        let batch = chunks_of(&content.slice(offset, end).await?, CHUNK_SIZE);
+        let batch = chunk_views(&content.slice(offset, end).await?, CHUNK_SIZE);
         offset = end;
         // The final chunk is the one that reaches the end (an exact multiple ends with a full
         // final chunk; an empty body is one empty final chunk).
@@ -366,19 +366,6 @@ async fn seal(
     let body = web_sys::Blob::new_with_u8_array_sequence(&parts)
         .map_err(|_| RecordError::File("could not assemble the ciphertext".into()))?;
     Ok((h1, body))
-}
-
-/// `read` cut into views of `chunk_size` bytes (the last may be shorter; nothing read is one
-/// empty chunk).
-fn chunks_of(read: &Uint8Array, chunk_size: u32) -> Vec<Uint8Array> {
-    let len = read.length();
-    if len == 0 {
-        return vec![Uint8Array::new_with_length(0)];
-    }
-    (0..len)
-        .step_by(chunk_size as usize)
-        .map(|at| read.subarray(at, at.saturating_add(chunk_size).min(len)))
-        .collect()
 }
 
 /// Everyone a new record of `patient` in `category` is wrapped for ([`sharing::wrap_targets`]):

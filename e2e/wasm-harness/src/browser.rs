@@ -12,7 +12,7 @@ use medledger_protocol::identity::{
 use medledger_protocol::recovery::{self, Manifest, RecoverySet, Share};
 use medledger_protocol::stream::StreamError;
 use medledger_protocol::tier2::{self, MasterKeyRing};
-use medledger_protocol::webcrypto::{WebCryptoError, WebDecryptor, WebEncryptor};
+use medledger_protocol::webcrypto::{chunk_views, WebCryptoError, WebDecryptor, WebEncryptor};
 use medledger_protocol::wrap::{
     unwrap_dek, wrap_dek_with_rng, FixedIkm, KeyPair, Purpose, WrapContext,
 };
@@ -521,6 +521,7 @@ pub async fn check_vectors(
     if let Err(e) = check_many_chunks_in_flight(&mut report).await {
         report.failures.push(format!("many chunks: {e}"));
     }
+    check_chunk_views(&mut report);
     for (name, json, check) in [
         (
             "wrap.json",
@@ -584,6 +585,28 @@ async fn check_many_chunks_in_flight(report: &mut Report) -> Result<(), String> 
     Ok(())
 }
 
+/// [`chunk_views`] cuts a read into views of the chunk size: a remainder is a short last view,
+/// an exact multiple has none, and nothing read is one empty chunk.
+fn check_chunk_views(report: &mut Report) {
+    let lengths = |len: usize| -> Vec<u32> {
+        let read = Uint8Array::from(&pattern(len)[..]);
+        chunk_views(&read, 4)
+            .iter()
+            .map(Uint8Array::length)
+            .collect()
+    };
+    report.check("chunk views of 10 bytes by 4", lengths(10) == [4, 4, 2]);
+    report.check("chunk views of 8 bytes by 4", lengths(8) == [4, 4]);
+    report.check("chunk views of nothing", lengths(0) == [0]);
+    let read = Uint8Array::from(&pattern(10)[..]);
+    let views = chunk_views(&read, 4);
+    let rejoined: Vec<u8> = views.iter().flat_map(|v| v.to_vec()).collect();
+    report.check(
+        "chunk views are the read's bytes, in order",
+        rejoined == pattern(10),
+    );
+}
+
 fn now_ms() -> f64 {
     js_sys::Date::now()
 }
@@ -636,12 +659,8 @@ pub async fn bench_seal_blob(
     one_read: bool,
 ) -> Result<String, JsError> {
     let err = |e: WebCryptoError| JsError::new(&e.to_string());
-    let dek = SecretKey::generate().map_err(|e| JsError::new(&e.to_string()))?;
     let start = now_ms();
-    let (mut enc, _prelude) =
-        WebEncryptor::start(&dek, &bench_context(), &bench_metadata(), chunk_size)
-            .await
-            .map_err(err)?;
+    let (_, mut enc, _prelude) = bench_encryptor(chunk_size).await?;
     let (total, chunk, batch) = (blob.size(), f64::from(chunk_size), batch.max(1));
     let (mut offset, mut chunks) = (0.0, 0u64);
     loop {
@@ -649,15 +668,7 @@ pub async fn bench_seal_blob(
             let end = (offset + chunk * f64::from(batch)).min(total);
             let read = read_blob(&blob, offset, end).await?;
             offset = end;
-            let len = read.length();
-            let mut views: Vec<Uint8Array> = (0..len)
-                .step_by(chunk_size as usize)
-                .map(|at| read.subarray(at, at.saturating_add(chunk_size).min(len)))
-                .collect();
-            if views.is_empty() {
-                views.push(Uint8Array::new_with_length(0));
-            }
-            views
+            chunk_views(&read, chunk_size)
         } else {
             let mut pieces = Vec::with_capacity(batch as usize);
             while pieces.len() < batch as usize && (offset < total || pieces.is_empty()) {
@@ -677,6 +688,15 @@ pub async fn bench_seal_blob(
     enc.finish().await.map_err(err)?;
     let encrypt_ms = now_ms() - start;
     Ok(json!({ "encrypt_ms": encrypt_ms, "chunks": chunks }).to_string())
+}
+
+/// A fresh key and a WebCrypto encryptor of the bench's record under it, with its first bytes.
+async fn bench_encryptor(chunk_size: u32) -> Result<(SecretKey, WebEncryptor, Vec<u8>), JsError> {
+    let dek = SecretKey::generate().map_err(|e| JsError::new(&e.to_string()))?;
+    let (enc, prelude) = WebEncryptor::start(&dek, &bench_context(), &bench_metadata(), chunk_size)
+        .await
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    Ok((dek, enc, prelude))
 }
 
 /// Bytes `start..end` of `blob`.
@@ -749,13 +769,9 @@ async fn seal_body(
     keep: bool,
 ) -> Result<BenchBody, JsError> {
     let err = |e: WebCryptoError| JsError::new(&e.to_string());
-    let dek = SecretKey::generate().map_err(|e| JsError::new(&e.to_string()))?;
     let chunk_size = plaintext_chunk.length();
     let chunks = (total / f64::from(chunk_size)).ceil().max(1.0) as u64;
-    let (mut enc, prelude) =
-        WebEncryptor::start(&dek, &bench_context(), &bench_metadata(), chunk_size)
-            .await
-            .map_err(err)?;
+    let (dek, mut enc, prelude) = bench_encryptor(chunk_size).await?;
     let mut kept: Vec<Uint8Array> = Vec::new();
     let batch = u64::from(batch.max(1));
     let mut done = 0u64;

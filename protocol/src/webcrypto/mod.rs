@@ -30,6 +30,21 @@ use crate::stream::{
 mod decrypt;
 pub use decrypt::WebDecryptor;
 
+/// `read` (a body's bytes from some offset that is a multiple of `chunk_size`) cut into views of
+/// `chunk_size` bytes for [`WebEncryptor::seal_chunks`], without copying: the last view may be
+/// shorter, and nothing read is one empty chunk (an empty body's final chunk). One large read
+/// cut into views is how the app reads a file: a read per chunk made the reads the limit.
+pub fn chunk_views(read: &Uint8Array, chunk_size: u32) -> Vec<Uint8Array> {
+    let len = read.length();
+    if len == 0 || chunk_size == 0 {
+        return vec![read.clone()];
+    }
+    (0..len)
+        .step_by(chunk_size as usize)
+        .map(|at| read.subarray(at, at.saturating_add(chunk_size).min(len)))
+        .collect()
+}
+
 /// Why a WebCrypto envelope operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebCryptoError {
