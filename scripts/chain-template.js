@@ -11,7 +11,8 @@
 //   db/                Ganache's database (copy it: a node writes into its database)
 //   development.json   the migration's deployment file
 // The directory is target/chain-template/<key>, the key a hash of everything the migration reads
-// (each artifact's name, ABI and bytecode, migrations/, truffle-config.js) and of this script:
+// (each artifact's name, ABI and bytecode, migrations/, truffle-config.js), of this script and of
+// the Ganache flags it starts nodes with (scripts/ganache.args):
 // compiling changed contracts makes a new template. The migration runs against a copy of
 // build/contracts (MEDLEDGER_BUILD_DIR), since Truffle writes the addresses it deployed into the
 // artifacts it reads, and nothing else may change under the suites reading them. Two processes
@@ -26,6 +27,7 @@ const net = require("net");
 const path = require("path");
 
 const { canonicalAbi } = require("./abi");
+const { ganacheArgs } = require("./ganache-args");
 
 const ROOT = path.resolve(__dirname, "..");
 const GANACHE = path.join(ROOT, "node_modules", ".bin", "ganache");
@@ -57,7 +59,12 @@ function key() {
     const a = JSON.parse(fs.readFileSync(path.join(BUILD, f), "utf8"));
     h.update(JSON.stringify([f, a.contractName, canonicalAbi(a.abi), a.bytecode, a.deployedBytecode]));
   }
-  const files = [...sorted(path.join(ROOT, "migrations")).map((f) => path.join("migrations", f)), "truffle-config.js", path.relative(ROOT, __filename)];
+  const files = [
+    ...sorted(path.join(ROOT, "migrations")).map((f) => path.join("migrations", f)),
+    "truffle-config.js",
+    path.relative(ROOT, __filename),
+    path.join("scripts", "ganache.args"),
+  ];
   for (const f of files) {
     h.update(`${f}\n`);
     h.update(fs.readFileSync(path.join(ROOT, f)));
@@ -89,7 +96,7 @@ async function answers(url) {
   }
 }
 
-// Ganache with scripts/lib.sh's start_ganache flags (instamine: the migration is one sender), its
+// Ganache with the project's flags (scripts/ganache.args; instamine: the migration is one sender), its
 // database in `db`; resolves once it answers.
 async function startGanache(db, log) {
   const port = await freePort();
@@ -97,9 +104,9 @@ async function startGanache(db, log) {
   const child = spawn(
     GANACHE,
     [
-      "--wallet.deterministic", "--wallet.totalAccounts", "20", "--wallet.defaultBalance", "10000",
-      "--chain.chainId", CHAIN_ID, "--chain.networkId", CHAIN_ID, "--chain.hardfork", "shanghai",
-      "--server.host", "127.0.0.1", "--server.port", String(port), "--logging.quiet",
+      ...ganacheArgs(),
+      "--chain.chainId", CHAIN_ID, "--chain.networkId", CHAIN_ID,
+      "--server.port", String(port), "--logging.quiet",
       "--database.dbPath", db,
     ],
     { stdio: ["ignore", out, out] },

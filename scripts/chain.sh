@@ -30,9 +30,11 @@ running_pid() {
 case "${1:-run}" in
   run)
     echo "Ganache on http://127.0.0.1:$port (chain id $MEDLEDGER_CHAIN_ID), database $db — Ctrl-C to stop"
-    exec "$GANACHE_BIN" --wallet.deterministic --wallet.totalAccounts 20 --wallet.defaultBalance 10000 \
-      --chain.chainId "$MEDLEDGER_CHAIN_ID" --chain.networkId "$MEDLEDGER_CHAIN_ID" --chain.hardfork shanghai \
-      --server.host 127.0.0.1 --server.port "$port" --database.dbPath "$db" \
+    ganache_args common
+    # In the foreground Ganache logs each call, as a developer watching it wants.
+    exec "$GANACHE_BIN" "${common[@]}" \
+      --chain.chainId "$MEDLEDGER_CHAIN_ID" --chain.networkId "$MEDLEDGER_CHAIN_ID" \
+      --server.port "$port" --database.dbPath "$db" \
       --miner.blockTime "${MEDLEDGER_GANACHE_BLOCK_TIME:-1}"
     ;;
   start)

@@ -33,14 +33,24 @@ rpc_ready() {
   ' "$1"
 }
 
+# ganache_args ARRAY: set the array named ARRAY to the flags every Ganache of this project starts
+# with (scripts/ganache.args, comments dropped).
+ganache_args() {
+  local -n into="$1"
+  # shellcheck disable=SC2207 # the file's words are flags and values without spaces
+  into=($(sed -e 's/#.*//' "$ROOT/scripts/ganache.args"))
+  [ "${#into[@]}" -gt 0 ] || die "scripts/ganache.args gave no flags"
+}
+
 # start_ganache PORT LOGFILE [DBPATH]: Ganache with the deterministic dev accounts and the fixed
 # chain id (instamine, or a block every MEDLEDGER_GANACHE_BLOCK_TIME seconds), in the background;
 # sets GANACHE_PID and waits until it answers (PATIENCE_SECS at most).
 start_ganache() {
   local port="$1" log="$2" db="${3:-}"
-  local args=(--wallet.deterministic --wallet.totalAccounts 20 --wallet.defaultBalance 10000
-    --chain.chainId "$MEDLEDGER_CHAIN_ID" --chain.networkId "$MEDLEDGER_CHAIN_ID" --chain.hardfork shanghai
-    --server.host 127.0.0.1 --server.port "$port" --logging.quiet)
+  local args
+  ganache_args args
+  args+=(--chain.chainId "$MEDLEDGER_CHAIN_ID" --chain.networkId "$MEDLEDGER_CHAIN_ID"
+    --server.port "$port" --logging.quiet)
   if [ -n "$db" ]; then mkdir -p "$db"; args+=(--database.dbPath "$db"); fi
   # Interval mining when asked (MEDLEDGER_GANACHE_BLOCK_TIME seconds): with two senders at once —
   # the escrow's own transactions and a user's — Ganache 7's instamine pool can hand out stale

@@ -15,6 +15,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { devKeys } from "./wallet.mjs";
 import { PATIENCE_MS } from "./patience.mjs";
+import ganacheFlags from "../../scripts/ganache-args.js";
 
 export { PATIENCE_MS };
 
@@ -194,11 +195,10 @@ async function startGanacheOnce(dir, db) {
     spawn(
       GANACHE,
       [
-        // The template's 20 accounts (scripts/chain-template.js): a node started on a database
-        // keeps the accounts its genesis funded.
-        "--wallet.deterministic", "--wallet.totalAccounts", "20", "--wallet.defaultBalance", "10000",
-        "--chain.chainId", String(CHAIN_ID), "--chain.networkId", String(CHAIN_ID), "--chain.hardfork", "shanghai",
-        "--server.host", "127.0.0.1", "--server.port", String(port),
+        // The project's flags (scripts/ganache.args): the template's accounts, its fork, loopback.
+        ...ganacheFlags.ganacheArgs(),
+        "--chain.chainId", String(CHAIN_ID), "--chain.networkId", String(CHAIN_ID),
+        "--server.port", String(port),
         "--miner.blockTime", "0.1",
         "--logging.quiet",
         "--database.dbPath", db,

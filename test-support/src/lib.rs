@@ -112,6 +112,22 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The flags every Ganache of this project starts with (`scripts/ganache.args`: one flag and its
+/// value a line, `#` starting a comment), shared with the scripts and the browser suites.
+pub fn ganache_args() -> Vec<String> {
+    let file = repo_root().join("scripts/ganache.args");
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+    let args: Vec<String> = text
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or_default())
+        .flat_map(str::split_whitespace)
+        .map(String::from)
+        .collect();
+    assert!(!args.is_empty(), "{} gave no flags", file.display());
+    args
+}
+
 /// A TCP port on 127.0.0.1 that nothing listens on now.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
@@ -213,8 +229,8 @@ pub struct Ganache {
 }
 
 impl Ganache {
-    /// Starts Ganache with `scripts/lib.sh`'s `start_ganache` flags (deterministic accounts, chain
-    /// id 1337, Shanghai, loopback) and [`BLOCK_TIME`] interval mining, and waits until it answers
+    /// Starts Ganache with the project's flags ([`ganache_args`]: deterministic accounts,
+    /// Shanghai, loopback), chain id [`CHAIN_ID`] and [`BLOCK_TIME`] interval mining, and waits until it answers
     /// JSON-RPC ([`PATIENCE`] at most; at once if it exits).
     pub fn start() -> Ganache {
         Ganache::start_with(None)
@@ -241,10 +257,8 @@ impl Ganache {
             command.arg("--database.dbPath").arg(db);
         }
         let child = command
-            .args(["--wallet.deterministic", "--wallet.totalAccounts", "20"])
-            .args(["--wallet.defaultBalance", "10000"])
+            .args(ganache_args())
             .args(["--chain.chainId", &chain_id, "--chain.networkId", &chain_id])
-            .args(["--chain.hardfork", "shanghai", "--server.host", "127.0.0.1"])
             .args(["--server.port", &port.to_string()])
             .args(["--miner.blockTime", BLOCK_TIME, "--logging.quiet"])
             .stdin(Stdio::null())
