@@ -13,6 +13,7 @@
 //! treat as "no" (fail closed).
 
 use medledger_protocol::api::licensing::LicenceStatus;
+use medledger_protocol::api::AccountStatus;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -827,12 +828,17 @@ impl Ledger {
             .emergencyOptIn)
     }
 
-    /// `accountOf(account).status`: 0 none, 1 pending, 2 active, 3 suspended.
-    pub async fn account_status_of(&self, account: Address) -> Result<u8, ChainError> {
-        Ok(self
+    /// `accountOf(account).status`, typed: `None` for no account (0) and for a number this code
+    /// does not know.
+    pub async fn account_status_of(
+        &self,
+        account: Address,
+    ) -> Result<Option<AccountStatus>, ChainError> {
+        let status = self
             .view(MedLedger::accountOfCall { account })
             .await?
-            .status)
+            .status;
+        Ok(AccountStatus::from_chain_number(status))
     }
 
     /// The profile hash `account` registered on chain (zero when none).

@@ -272,7 +272,10 @@ async fn check_reorg(st: &AppState, next: u64) -> Result<Option<u64>, FollowErro
     let mut statuses = Vec::new();
     for account in st.index.accounts_updated_since(from).await? {
         // An account the index holds has a status on chain; anything else reads as not verified.
-        let status = AccountStatus::from_chain_number(st.ledger.account_status_of(account).await?)
+        let status = st
+            .ledger
+            .account_status_of(account)
+            .await?
             .unwrap_or(AccountStatus::Pending);
         statuses.push((account, status));
     }
