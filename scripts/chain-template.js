@@ -96,8 +96,8 @@ async function answers(url) {
   }
 }
 
-// Ganache with the project's flags (scripts/ganache.args; instamine: the migration is one sender), its
-// database in `db`; resolves once it answers.
+// Ganache with the project's flags (scripts/ganache.args; instamine: the migration is one
+// sender), its database in `db`; resolves once it answers.
 async function startGanache(db, log) {
   const port = await freePort();
   const out = fs.openSync(log, "a");

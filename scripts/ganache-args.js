@@ -1,21 +1,23 @@
 // The flags every Ganache of this project starts with (scripts/ganache.args), for the Node
-// scripts and the browser suites: read once, comments dropped, split into arguments.
+// scripts and the browser suites: read once when first asked, comments dropped, split into
+// arguments.
 "use strict";
 
 const fs = require("fs");
 const path = require("path");
 
-const FILE = path.join(__dirname, "ganache.args");
+let args = null;
 
-/** scripts/ganache.args as an argument list. */
+/** scripts/ganache.args as an argument list (a copy: callers may add to it). */
 function ganacheArgs() {
-  return fs
-    .readFileSync(FILE, "utf8")
+  args ??= fs
+    .readFileSync(path.join(__dirname, "ganache.args"), "utf8")
     .split("\n")
     .map((line) => line.replace(/#.*/, ""))
     .join(" ")
     .split(/\s+/)
     .filter(Boolean);
+  return [...args];
 }
 
-module.exports = { ganacheArgs, GANACHE_ARGS_FILE: FILE };
+module.exports = { ganacheArgs };

@@ -15,7 +15,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { devKeys } from "./wallet.mjs";
 import { PATIENCE_MS } from "./patience.mjs";
-import ganacheFlags from "../../scripts/ganache-args.js";
+import { ganacheArgs } from "../../scripts/ganache-args.js";
 
 export { PATIENCE_MS };
 
@@ -196,7 +196,7 @@ async function startGanacheOnce(dir, db) {
       GANACHE,
       [
         // The project's flags (scripts/ganache.args): the template's accounts, its fork, loopback.
-        ...ganacheFlags.ganacheArgs(),
+        ...ganacheArgs(),
         "--chain.chainId", String(CHAIN_ID), "--chain.networkId", String(CHAIN_ID),
         "--server.port", String(port),
         "--miner.blockTime", "0.1",

@@ -113,19 +113,23 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The flags every Ganache of this project starts with (`scripts/ganache.args`: one flag and its
-/// value a line, `#` starting a comment), shared with the scripts and the browser suites.
-pub fn ganache_args() -> Vec<String> {
-    let file = repo_root().join("scripts/ganache.args");
-    let text = std::fs::read_to_string(&file)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
-    let args: Vec<String> = text
-        .lines()
-        .map(|line| line.split('#').next().unwrap_or_default())
-        .flat_map(str::split_whitespace)
-        .map(String::from)
-        .collect();
-    assert!(!args.is_empty(), "{} gave no flags", file.display());
-    args
+/// value a line, `#` starting a comment), shared with the scripts and the browser suites; read
+/// once per test process, which starts many nodes.
+pub fn ganache_args() -> &'static [String] {
+    static ARGS: OnceLock<Vec<String>> = OnceLock::new();
+    ARGS.get_or_init(|| {
+        let file = repo_root().join("scripts/ganache.args");
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+        let args: Vec<String> = text
+            .lines()
+            .map(|line| line.split('#').next().unwrap_or_default())
+            .flat_map(str::split_whitespace)
+            .map(String::from)
+            .collect();
+        assert!(!args.is_empty(), "{} gave no flags", file.display());
+        args
+    })
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on now.
@@ -230,8 +234,8 @@ pub struct Ganache {
 
 impl Ganache {
     /// Starts Ganache with the project's flags ([`ganache_args`]: deterministic accounts,
-    /// Shanghai, loopback), chain id [`CHAIN_ID`] and [`BLOCK_TIME`] interval mining, and waits until it answers
-    /// JSON-RPC ([`PATIENCE`] at most; at once if it exits).
+    /// Shanghai, loopback), chain id [`CHAIN_ID`] and [`BLOCK_TIME`] interval mining, and waits
+    /// until it answers JSON-RPC ([`PATIENCE`] at most; at once if it exits).
     pub fn start() -> Ganache {
         Ganache::start_with(None)
     }
